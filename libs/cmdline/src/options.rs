@@ -1,0 +1,76 @@
+//! Kernel options: the leading `--name[=value]` tokens.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::Error;
+
+/// The kernel options of a command line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Options {
+    /// `--bootchart`: print every boot phase with its time.
+    pub bootchart: bool,
+    /// `--verbose`: log at debug level.
+    pub verbose: bool,
+    /// `--nopci`: skip PCI enumeration.
+    pub no_pci: bool,
+    /// `--env=NAME=value`, repeatable: the application's environment.
+    pub environment: Vec<(String, String)>,
+    /// `--cwd=path`: the application's working directory.
+    pub cwd: Option<String>,
+    /// `--power-off-on-abort`: power off instead of halting after a failure.
+    pub power_off_on_abort: bool,
+    /// `--noshutdown`: stay up after the last command exits.
+    pub no_shutdown: bool,
+    /// `--exit-record`: print the exit record for the host tools.
+    pub exit_record: bool,
+}
+
+impl Options {
+    /// Applies one `--name[=value]` token.
+    pub(crate) fn apply(&mut self, token: &str) -> Result<(), Error> {
+        let (name, value) = match token.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (token, None),
+        };
+        match name {
+            "--bootchart" => self.bootchart = flag("--bootchart", value)?,
+            "--verbose" => self.verbose = flag("--verbose", value)?,
+            "--nopci" => self.no_pci = flag("--nopci", value)?,
+            "--power-off-on-abort" => {
+                self.power_off_on_abort = flag("--power-off-on-abort", value)?;
+            }
+            "--noshutdown" => self.no_shutdown = flag("--noshutdown", value)?,
+            "--exit-record" => self.exit_record = flag("--exit-record", value)?,
+            "--cwd" => {
+                let path = required("--cwd", value)?;
+                self.cwd = Some(String::from(path));
+            }
+            "--env" => {
+                let assignment = required("--env", value)?;
+                match assignment.split_once('=') {
+                    Some((key, value)) if !key.is_empty() => {
+                        self.environment.push((String::from(key), String::from(value)));
+                    }
+                    _ => return Err(Error::BadEnvironment(String::from(assignment))),
+                }
+            }
+            _ => return Err(Error::UnknownOption(String::from(name))),
+        }
+        Ok(())
+    }
+}
+
+fn flag(name: &'static str, value: Option<&str>) -> Result<bool, Error> {
+    match value {
+        None => Ok(true),
+        Some(_) => Err(Error::UnexpectedValue(name)),
+    }
+}
+
+fn required<'a>(name: &'static str, value: Option<&'a str>) -> Result<&'a str, Error> {
+    match value {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(Error::MissingValue(name)),
+    }
+}

@@ -1,0 +1,161 @@
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn argv(line: &CommandLine) -> Vec<Vec<&str>> {
+    line.commands
+        .iter()
+        .map(|command| command.argv.iter().map(String::as_str).collect())
+        .collect()
+}
+
+#[test]
+fn options_then_command() {
+    let line = CommandLine::parse("--bootchart --env=A=1 --env=B=x=y --cwd=/tmp /hello a b").unwrap();
+    assert!(line.options.bootchart);
+    assert!(!line.options.verbose);
+    assert_eq!(
+        line.options.environment,
+        vec![("A".to_string(), "1".to_string()), ("B".to_string(), "x=y".to_string())]
+    );
+    assert_eq!(line.options.cwd.as_deref(), Some("/tmp"));
+    assert_eq!(argv(&line), vec![vec!["/hello", "a", "b"]]);
+}
+
+#[test]
+fn every_flag_is_known() {
+    let line = CommandLine::parse(
+        "--verbose --nopci --power-off-on-abort --noshutdown --exit-record /app",
+    )
+    .unwrap();
+    let options = &line.options;
+    assert!(options.verbose && options.no_pci && options.power_off_on_abort);
+    assert!(options.no_shutdown && options.exit_record);
+}
+
+#[test]
+fn exit_record_option_matches_the_abi() {
+    let line = CommandLine::parse(&format!("{} /app", rosv_abi::exit::RECORD_OPTION)).unwrap();
+    assert!(line.options.exit_record);
+}
+
+#[test]
+fn unknown_and_malformed_options_are_errors() {
+    assert_eq!(
+        CommandLine::parse("--bogus /app"),
+        Err(Error::UnknownOption("--bogus".to_string()))
+    );
+    assert_eq!(CommandLine::parse("--verbose=1 /app"), Err(Error::UnexpectedValue("--verbose")));
+    assert_eq!(CommandLine::parse("--cwd /app"), Err(Error::MissingValue("--cwd")));
+    assert_eq!(CommandLine::parse("--env=NOVALUE /app"), Err(Error::BadEnvironment("NOVALUE".to_string())));
+    assert_eq!(CommandLine::parse("--env==v /app"), Err(Error::BadEnvironment("=v".to_string())));
+    let message = CommandLine::parse("--frobnicate /app").unwrap_err().to_string();
+    assert_eq!(message, "unknown option --frobnicate");
+}
+
+#[test]
+fn options_end_at_the_command_or_double_dash() {
+    let line = CommandLine::parse("/app --bogus").unwrap();
+    assert_eq!(argv(&line), vec![vec!["/app", "--bogus"]]);
+    let line = CommandLine::parse("--verbose -- --weird-name x").unwrap();
+    assert_eq!(argv(&line), vec![vec!["--weird-name", "x"]]);
+}
+
+#[test]
+fn firecracker_tokens_are_removed() {
+    let line = CommandLine::parse(
+        "reboot=k panic=1 pci=off nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux \
+         --bootchart /hello world virtio_mmio.device=4K@0xc0001000:5 \
+         virtio_mmio.device=4K@0xc0002000:6 pci=off",
+    )
+    .unwrap();
+    assert!(line.options.bootchart);
+    assert_eq!(argv(&line), vec![vec!["/hello", "world"]]);
+    assert_eq!(line.mmio_devices.len(), 2);
+    assert_eq!(
+        line.mmio_devices[1],
+        MmioDevice { base: 0xc000_2000, size: 4096, irq: 6, id: None }
+    );
+    assert_eq!(line.ignored.first().map(String::as_str), Some("reboot=k"));
+    assert_eq!(line.ignored.last().map(String::as_str), Some("pci=off"));
+}
+
+#[test]
+fn qemu_microvm_devices_are_removed() {
+    let line = CommandLine::parse("/app virtio_mmio.device=512@0xfeb00e00:12").unwrap();
+    assert_eq!(argv(&line), vec![vec!["/app"]]);
+    assert_eq!(line.mmio_devices, vec![MmioDevice { base: 0xfeb0_0e00, size: 512, irq: 12, id: None }]);
+}
+
+#[test]
+fn hypervisor_lookalikes_inside_the_command_stay() {
+    let line = CommandLine::parse("/app panic=1 x").unwrap();
+    assert_eq!(argv(&line), vec![vec!["/app", "panic=1", "x"]]);
+    let line = CommandLine::parse("/app \"panic=1\"").unwrap();
+    assert_eq!(argv(&line), vec![vec!["/app", "panic=1"]]);
+}
+
+#[test]
+fn malformed_devices_are_errors() {
+    for bad in ["virtio_mmio.device=4K", "virtio_mmio.device=4Q@0x1:5", "virtio_mmio.device=0@0x1000:5"] {
+        let result = CommandLine::parse(&format!("/app {bad}"));
+        assert!(matches!(result, Err(Error::BadMmioDevice(..))), "{bad}: {result:?}");
+    }
+    let device = MmioDevice::parse("1M@4096:7:3").unwrap();
+    assert_eq!(device, MmioDevice { base: 4096, size: 1 << 20, irq: 7, id: Some(3) });
+    assert_eq!(MmioDevice::parse("1@0xffffffffffffffff:1"), Err(MmioDeviceError::BadWindow));
+    assert_eq!(MmioDevice::parse("99999999999G@0:1"), Err(MmioDeviceError::BadNumber));
+}
+
+#[test]
+fn quotes_and_escapes() {
+    let line = CommandLine::parse(r#"/app "a b" 'c "d"' e\ f "g\"h" "" 'x'y"#).unwrap();
+    assert_eq!(argv(&line), vec![vec!["/app", "a b", "c \"d\"", "e f", "g\"h", "", "xy"]]);
+    assert_eq!(CommandLine::parse("/app \"open"), Err(Error::UnterminatedQuote));
+    assert_eq!(CommandLine::parse("/app 'open"), Err(Error::UnterminatedQuote));
+    assert_eq!(CommandLine::parse("/app \\"), Err(Error::TrailingBackslash));
+}
+
+#[test]
+fn commands_split_on_separators() {
+    let line = CommandLine::parse("/a 1; /b 2 & /c;").unwrap();
+    assert_eq!(argv(&line), vec![vec!["/a", "1"], vec!["/b", "2"], vec!["/c"]]);
+    assert!(!line.commands[0].is_background);
+    assert!(line.commands[1].is_background);
+    let line = CommandLine::parse("/a ';' x\\&").unwrap();
+    assert_eq!(argv(&line), vec![vec!["/a", ";", "x&"]]);
+    assert_eq!(CommandLine::parse("; /a"), Err(Error::EmptyCommand));
+}
+
+#[test]
+fn empty_line_has_no_command() {
+    let line = CommandLine::parse("  --verbose ").unwrap();
+    assert!(line.commands.is_empty());
+}
+
+proptest! {
+    #[test]
+    fn quoted_arguments_round_trip(arguments in proptest::collection::vec(".*", 0..6)) {
+        let mut text = String::from("--verbose /app");
+        for argument in &arguments {
+            text.push(' ');
+            text.push_str(&quote(argument));
+        }
+        text.push_str(" virtio_mmio.device=4K@0x1000:5 pci=off");
+        let line = CommandLine::parse(&text).unwrap();
+        let mut expected = vec![String::from("/app")];
+        expected.extend(arguments);
+        prop_assert_eq!(line.commands.len(), 1);
+        prop_assert_eq!(&line.commands[0].argv, &expected);
+    }
+
+    #[test]
+    fn never_panics(text in ".*") {
+        let _ = CommandLine::parse(&text);
+    }
+}
