@@ -1,0 +1,213 @@
+//! From the boot loader's handoff to a decoded [`BootInfo`].
+//!
+//! The assembly entries in [`crate::entry`] call [`rust_entry`], which hands a
+//! [`BootHandoff`] to the kernel's main function (registered with
+//! [`crate::kernel_entry!`]). The kernel then calls [`BootInfo::read`] while
+//! the boot page tables still map the first GiB of physical memory.
+
+use rosv_abi::linux_boot::{self, BootParams};
+use rosv_abi::memory::MemoryRegion;
+use rosv_abi::pvh::{self, StartInfo};
+
+use crate::memory::{MemoryMap, PhysicalRange, physical_bytes};
+
+/// Size of the stack the boot CPU runs the kernel's main function on.
+pub const BOOT_STACK_SIZE: usize = 128 * 1024;
+/// Longest command line the kernel accepts, in bytes.
+pub const COMMAND_LINE_MAX: usize = 4096;
+/// Physical memory the boot page tables map; boot structures must lie below.
+const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
+
+/// Which boot protocol started the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootProtocol {
+    /// PVH: 32-bit entry from the ELF note, `hvm_start_info` in EBX.
+    Pvh,
+    /// Linux 64-bit boot protocol: ELF entry, `boot_params` in RSI.
+    Linux,
+}
+
+/// What the boot loader handed over, not yet decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct BootHandoff {
+    /// The protocol that entered the kernel.
+    pub protocol: BootProtocol,
+    /// Physical address of `hvm_start_info` or `boot_params`.
+    pub info_paddr: u64,
+    /// The time stamp counter at the kernel's first instruction.
+    pub entry_tsc: u64,
+}
+
+unsafe extern "Rust" {
+    /// The kernel's main function, defined by [`crate::kernel_entry!`].
+    fn rosv_kernel_main(handoff: BootHandoff) -> !;
+}
+
+unsafe extern "C" {
+    static rosv_boot_entry_tsc: u64;
+}
+
+/// The first Rust code: called by the assembly entry on the boot stack.
+pub(crate) extern "C" fn rust_entry(info_paddr: u64, protocol: u64) -> ! {
+    let protocol = if protocol == crate::entry::PROTOCOL_PVH {
+        BootProtocol::Pvh
+    } else {
+        BootProtocol::Linux
+    };
+    // SAFETY: the entry code wrote the counter before jumping here and nothing
+    // writes it afterwards; `.boot.data` is still mapped by the boot tables.
+    let entry_tsc = unsafe { core::ptr::read_volatile(&raw const rosv_boot_entry_tsc) };
+    let handoff = BootHandoff { protocol, info_paddr, entry_tsc };
+    // SAFETY: `kernel_entry!` defines the symbol with exactly this signature.
+    unsafe { rosv_kernel_main(handoff) }
+}
+
+/// Declares the kernel's main function, which receives the boot handoff.
+///
+/// ```ignore
+/// rosv_platform::kernel_entry!(main);
+/// fn main(handoff: rosv_platform::boot::BootHandoff) -> ! { ... }
+/// ```
+#[macro_export]
+macro_rules! kernel_entry {
+    ($main:path) => {
+        #[allow(unsafe_code)]
+        #[unsafe(export_name = "rosv_kernel_main")]
+        fn __rosv_kernel_main(handoff: $crate::boot::BootHandoff) -> ! {
+            let main: fn($crate::boot::BootHandoff) -> ! = $main;
+            main(handoff)
+        }
+    };
+}
+
+/// Why the boot information could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootError {
+    /// The `hvm_start_info` is malformed.
+    StartInfo(pvh::StartInfoError),
+    /// The `boot_params` page is malformed.
+    BootParams(linux_boot::BootParamsError),
+    /// A boot structure lies where the boot page tables do not reach.
+    OutOfReach(u64),
+    /// The memory map lists no usable RAM.
+    NoMemory,
+    /// The command line is not UTF-8.
+    CommandLineEncoding,
+}
+
+/// Everything the kernel needs from the boot loader.
+#[derive(Debug)]
+pub struct BootInfo {
+    /// The protocol that entered the kernel.
+    pub protocol: BootProtocol,
+    /// Physical memory, as the loader described it.
+    pub memory_map: MemoryMap,
+    /// The initial RAM disk, if one was loaded.
+    pub initrd: Option<PhysicalRange>,
+    /// Physical address of the ACPI RSDP, when the loader gave one.
+    pub rsdp_paddr: Option<u64>,
+    command_line: [u8; COMMAND_LINE_MAX],
+    command_line_len: usize,
+}
+
+impl BootInfo {
+    /// Decodes the loader's boot structures.
+    pub fn read(handoff: &BootHandoff) -> Result<Self, BootError> {
+        let mut info = BootInfo {
+            protocol: handoff.protocol,
+            memory_map: MemoryMap::new(),
+            initrd: None,
+            rsdp_paddr: None,
+            command_line: [0; COMMAND_LINE_MAX],
+            command_line_len: 0,
+        };
+        let command_line_paddr = match handoff.protocol {
+            BootProtocol::Pvh => info.read_pvh(handoff.info_paddr)?,
+            BootProtocol::Linux => info.read_linux(handoff.info_paddr)?,
+        };
+        if command_line_paddr != 0 {
+            info.copy_command_line(command_line_paddr)?;
+        }
+        if info.memory_map.usable_bytes() == 0 {
+            return Err(BootError::NoMemory);
+        }
+        Ok(info)
+    }
+
+    /// The command line as the loader passed it.
+    pub fn command_line(&self) -> &str {
+        core::str::from_utf8(&self.command_line[..self.command_line_len]).unwrap_or("")
+    }
+
+    fn read_pvh(&mut self, paddr: u64) -> Result<u64, BootError> {
+        let start_info = StartInfo::decode(boot_bytes(paddr, pvh::START_INFO_SIZE)?)
+            .map_err(BootError::StartInfo)?;
+        for index in 0..u64::from(start_info.memmap_entries) {
+            let entry_paddr = start_info.memmap_paddr + index * pvh::MEMMAP_ENTRY_SIZE as u64;
+            let entry = boot_bytes(entry_paddr, pvh::MEMMAP_ENTRY_SIZE)?;
+            if let Some(region) = pvh::decode_memmap_entry(entry) {
+                self.memory_map.push(region);
+            }
+        }
+        if start_info.module_count > 0 {
+            let module = boot_bytes(start_info.modlist_paddr, pvh::MODLIST_ENTRY_SIZE)?;
+            self.initrd = pvh::decode_module(module)
+                .filter(|module| module.size > 0)
+                .map(|module| PhysicalRange { start: module.paddr, size: module.size });
+        }
+        self.rsdp_paddr = (start_info.rsdp_paddr != 0).then_some(start_info.rsdp_paddr);
+        Ok(start_info.cmdline_paddr)
+    }
+
+    fn read_linux(&mut self, paddr: u64) -> Result<u64, BootError> {
+        let page = boot_bytes(paddr, linux_boot::BOOT_PARAMS_SIZE)?;
+        let params = BootParams::decode(page).map_err(BootError::BootParams)?;
+        for index in 0..params.e820_entries {
+            if let Some(region) = params.e820_entry(page, index) {
+                self.memory_map.push(region);
+            }
+        }
+        if params.ramdisk_paddr != 0 && params.ramdisk_size != 0 {
+            self.initrd = Some(PhysicalRange {
+                start: params.ramdisk_paddr,
+                size: params.ramdisk_size,
+            });
+        }
+        Ok(params.cmdline_paddr)
+    }
+
+    fn copy_command_line(&mut self, paddr: u64) -> Result<(), BootError> {
+        let available = BOOT_MAPPED_LIMIT.saturating_sub(paddr).min(COMMAND_LINE_MAX as u64);
+        let bytes = boot_bytes(paddr, available as usize)?;
+        let length = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
+        core::str::from_utf8(&bytes[..length]).map_err(|_| BootError::CommandLineEncoding)?;
+        self.command_line[..length].copy_from_slice(&bytes[..length]);
+        self.command_line_len = length;
+        Ok(())
+    }
+}
+
+/// The regions of a boot structure, checked to be reachable.
+fn boot_bytes(paddr: u64, length: usize) -> Result<&'static [u8], BootError> {
+    let end = paddr.checked_add(length as u64).ok_or(BootError::OutOfReach(paddr))?;
+    if paddr == 0 || end > BOOT_MAPPED_LIMIT {
+        return Err(BootError::OutOfReach(paddr));
+    }
+    // SAFETY: the boot page tables map all of the first GiB at the physical
+    // map offset, the range lies below it, and the slice is only read while
+    // the boot structures are decoded, before any of that memory is reused.
+    Ok(unsafe { physical_bytes(PhysicalRange { start: paddr, size: length as u64 }) })
+}
+
+impl MemoryMap {
+    /// Adds a region reported by the loader; regions past the capacity are
+    /// dropped with a warning.
+    pub fn push(&mut self, region: MemoryRegion) {
+        if region.size == 0 {
+            return;
+        }
+        if !self.try_push(region) {
+            log::warn!("memory map: dropping region {region:?}, table full");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Reports of kernel failures: faults, panics, backtraces.
+//!
+//! Reports go straight to the UART without its lock, since the failure may
+//! have happened while the lock was held. Backtraces follow the frame-pointer
+//! chain (the kernel is built with frame pointers) and print raw return
+//! addresses in a fixed form, `    at 0x<16 hex digits>`, that the host tools
+//! resolve to function names and source lines with the kernel's symbols.
+
+use core::fmt::Write;
+
+use crate::console::EmergencyConsole;
+use crate::interrupts::{InterruptFrame, exception_name};
+use crate::layout;
+
+const BACKTRACE_DEPTH: usize = 32;
+
+/// Prints a fault in kernel code: what, where, registers, backtrace.
+pub(crate) fn report_kernel_fault(frame: &InterruptFrame, address: Option<u64>) {
+    let mut out = EmergencyConsole;
+    let _ = writeln!(
+        out,
+        "\nrosv: kernel fault: {} (vector {}) at rip {:#018x}, error code {:#x}",
+        exception_name(frame.vector),
+        frame.vector,
+        frame.rip,
+        frame.error_code
+    );
+    if let Some(address) = address {
+        let _ = writeln!(out, "rosv: faulting address (cr2) {address:#018x}");
+    }
+    let _ = writeln!(
+        out,
+        "rosv: rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n\
+         rosv: rsi {:#018x} rdi {:#018x} rbp {:#018x} rsp {:#018x}\n\
+         rosv: r8  {:#018x} r9  {:#018x} r10 {:#018x} r11 {:#018x}\n\
+         rosv: r12 {:#018x} r13 {:#018x} r14 {:#018x} r15 {:#018x}\n\
+         rosv: rflags {:#x}",
+        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.rsp,
+        frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+        frame.rflags,
+    );
+    let _ = writeln!(out, "rosv: backtrace:");
+    let _ = writeln!(out, "    at {:#018x}", frame.rip);
+    print_backtrace(frame.rbp);
+}
+
+/// Prints the return addresses found by following the frame pointers from
+/// `frame_pointer`.
+pub(crate) fn print_backtrace(mut frame_pointer: u64) {
+    let mut out = EmergencyConsole;
+    for _ in 0..BACKTRACE_DEPTH {
+        if frame_pointer % 8 != 0 || !layout::is_kernel_data(frame_pointer, 16) {
+            break;
+        }
+        // SAFETY: the address is aligned and both words lie in memory the
+        // kernel always maps (its image or the physical map).
+        let (next, return_address) = unsafe {
+            let words = frame_pointer as *const u64;
+            (words.read(), words.add(1).read())
+        };
+        if return_address == 0 || !layout::is_kernel_text(return_address) {
+            break;
+        }
+        let _ = writeln!(out, "    at {:#018x}", return_address.wrapping_sub(1));
+        if next <= frame_pointer {
+            break;
+        }
+        frame_pointer = next;
+    }
+}
+
+/// The current frame pointer.
+fn current_frame_pointer() -> u64 {
+    let frame_pointer: u64;
+    // SAFETY: reads a register.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) frame_pointer, options(nomem, nostack)) };
+    frame_pointer
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    crate::cpu::disable_interrupts();
+    let mut out = EmergencyConsole;
+    let _ = writeln!(out, "\nrosv: kernel panic: {}", info.message());
+    if let Some(location) = info.location() {
+        let _ = writeln!(out, "rosv: at {}:{}:{}", location.file(), location.line(), location.column());
+    }
+    let _ = writeln!(out, "rosv: backtrace:");
+    print_backtrace(current_frame_pointer());
+    crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
+}

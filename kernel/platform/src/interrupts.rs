@@ -1,0 +1,274 @@
+//! The interrupt descriptor table and the dispatch of exceptions.
+//!
+//! All 256 vectors enter through small assembly stubs that push a uniform
+//! [`InterruptFrame`] and call [`dispatch`]. Page faults in the application
+//! half are first offered to the kernel's memory manager (demand paging);
+//! faults inside the user-copy routines turn into `EFAULT`; other faults in
+//! application code go to the kernel's application-fault hook (a signal);
+//! faults in kernel code are fatal and reported with a backtrace.
+
+use core::arch::global_asm;
+
+use spin::Once;
+use x86_64::VirtAddr;
+use x86_64::registers::control::Cr2;
+use x86_64::structures::idt::InterruptDescriptorTable;
+
+use crate::memory::USER_END;
+use crate::percpu::{DOUBLE_FAULT_IST, EXCEPTION_IST, INTERRUPT_IST, NMI_IST};
+use crate::{diagnostics, user};
+
+/// Vector of the page fault exception.
+const PAGE_FAULT: u64 = 14;
+/// Size of each entry stub (see the assembly below).
+const STUB_SIZE: u64 = 16;
+
+/// The registers saved on entry, in the order the stubs push them.
+#[repr(C)]
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct InterruptFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// The vector number.
+    pub vector: u64,
+    /// The CPU's error code, or 0 for vectors without one.
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// The kind of access that caused a page fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A data read.
+    Read,
+    /// A data write.
+    Write,
+    /// An instruction fetch.
+    Execute,
+}
+
+/// A fault in application code, as handed to the kernel.
+#[derive(Debug, Clone)]
+pub struct ApplicationFault {
+    /// The exception vector.
+    pub vector: u8,
+    /// The faulting address, for page faults.
+    pub address: Option<u64>,
+    /// The registers at the time of the fault.
+    pub frame: InterruptFrame,
+}
+
+/// What the kernel provides to handle faults it can resolve.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultHandlers {
+    /// Tries to make `address` accessible (demand paging); `true` if the
+    /// faulting instruction may run again.
+    pub resolve_page_fault: fn(address: u64, access: Access) -> bool,
+    /// Ends the application after a fault in its code; never returns.
+    pub application_fault: fn(fault: &ApplicationFault) -> !,
+}
+
+static HANDLERS: Once<FaultHandlers> = Once::new();
+static IDT: Once<InterruptDescriptorTable> = Once::new();
+
+unsafe extern "C" {
+    static rosv_interrupt_stubs: u8;
+}
+
+/// Installs the IDT on the boot CPU.
+pub(crate) fn init() {
+    let idt = IDT.call_once(|| {
+        let stubs = &raw const rosv_interrupt_stubs as u64;
+        let stub = |vector: u64| VirtAddr::new(stubs + vector * STUB_SIZE);
+        let mut idt = InterruptDescriptorTable::new();
+        // SAFETY (for every entry below): each address is the stub for that
+        // vector, which saves all registers, calls `dispatch` and returns with
+        // IRETQ, and each IST index names a stack the TSS provides.
+        unsafe {
+            idt.divide_error.set_handler_addr(stub(0)).set_stack_index(EXCEPTION_IST);
+            idt.debug.set_handler_addr(stub(1)).set_stack_index(NMI_IST);
+            idt.non_maskable_interrupt.set_handler_addr(stub(2)).set_stack_index(NMI_IST);
+            idt.breakpoint.set_handler_addr(stub(3)).set_stack_index(EXCEPTION_IST);
+            idt.overflow.set_handler_addr(stub(4)).set_stack_index(EXCEPTION_IST);
+            idt.bound_range_exceeded.set_handler_addr(stub(5)).set_stack_index(EXCEPTION_IST);
+            idt.invalid_opcode.set_handler_addr(stub(6)).set_stack_index(EXCEPTION_IST);
+            idt.device_not_available.set_handler_addr(stub(7)).set_stack_index(EXCEPTION_IST);
+            idt.double_fault.set_handler_addr(stub(8)).set_stack_index(DOUBLE_FAULT_IST);
+            idt.invalid_tss.set_handler_addr(stub(10)).set_stack_index(EXCEPTION_IST);
+            idt.segment_not_present.set_handler_addr(stub(11)).set_stack_index(EXCEPTION_IST);
+            idt.stack_segment_fault.set_handler_addr(stub(12)).set_stack_index(EXCEPTION_IST);
+            idt.general_protection_fault.set_handler_addr(stub(13)).set_stack_index(EXCEPTION_IST);
+            idt.page_fault.set_handler_addr(stub(14)).set_stack_index(EXCEPTION_IST);
+            idt.x87_floating_point.set_handler_addr(stub(16)).set_stack_index(EXCEPTION_IST);
+            idt.alignment_check.set_handler_addr(stub(17)).set_stack_index(EXCEPTION_IST);
+            idt.machine_check.set_handler_addr(stub(18)).set_stack_index(NMI_IST);
+            idt.simd_floating_point.set_handler_addr(stub(19)).set_stack_index(EXCEPTION_IST);
+            idt.virtualization.set_handler_addr(stub(20)).set_stack_index(EXCEPTION_IST);
+            idt.cp_protection_exception.set_handler_addr(stub(21)).set_stack_index(EXCEPTION_IST);
+            for vector in 32..=255u8 {
+                idt[vector].set_handler_addr(stub(u64::from(vector))).set_stack_index(INTERRUPT_IST);
+            }
+        }
+        idt
+    });
+    idt.load();
+}
+
+/// Registers the kernel's fault handlers; later calls are ignored.
+pub fn set_fault_handlers(handlers: FaultHandlers) {
+    HANDLERS.call_once(|| handlers);
+}
+
+/// Called by the stubs with interrupts disabled, on an IST stack.
+extern "C" fn dispatch(frame: &mut InterruptFrame) {
+    match frame.vector {
+        PAGE_FAULT => page_fault(frame),
+        0..=31 => exception(frame),
+        vector => log::debug!("unexpected interrupt on vector {vector}"),
+    }
+}
+
+fn page_fault(frame: &mut InterruptFrame) {
+    let address = Cr2::read_raw();
+    let access = if frame.error_code & (1 << 4) != 0 {
+        Access::Execute
+    } else if frame.error_code & (1 << 1) != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    if address < USER_END
+        && let Some(handlers) = HANDLERS.get()
+        && (handlers.resolve_page_fault)(address, access)
+    {
+        return;
+    }
+    if let Some(fixup) = user::fixup_for(frame.rip) {
+        frame.rip = fixup;
+        return;
+    }
+    fail(frame, Some(address));
+}
+
+fn exception(frame: &mut InterruptFrame) {
+    fail(frame, None);
+}
+
+/// Hands a fault in application code to the kernel, or reports a fault in
+/// kernel code and aborts.
+fn fail(frame: &InterruptFrame, address: Option<u64>) -> ! {
+    if frame.rip < USER_END
+        && let Some(handlers) = HANDLERS.get()
+    {
+        let fault = ApplicationFault { vector: frame.vector as u8, address, frame: frame.clone() };
+        (handlers.application_fault)(&fault);
+    }
+    diagnostics::report_kernel_fault(frame, address);
+    crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
+}
+
+/// The name of an exception vector.
+pub fn exception_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "divide error",
+        1 => "debug",
+        2 => "non-maskable interrupt",
+        3 => "breakpoint",
+        4 => "overflow",
+        5 => "bound range exceeded",
+        6 => "invalid opcode",
+        7 => "device not available",
+        8 => "double fault",
+        10 => "invalid TSS",
+        11 => "segment not present",
+        12 => "stack-segment fault",
+        13 => "general protection fault",
+        14 => "page fault",
+        16 => "x87 floating-point exception",
+        17 => "alignment check",
+        18 => "machine check",
+        19 => "SIMD floating-point exception",
+        20 => "virtualization exception",
+        21 => "control protection exception",
+        _ => "exception",
+    }
+}
+
+// One 16-byte stub per vector. Vectors for which the CPU pushes no error code
+// push a zero, so every frame has the same shape (Intel SDM vol. 3A §6.13).
+global_asm!(
+    r#"
+    .section .text.rosv_interrupts, "ax"
+    .balign 16
+    .global rosv_interrupt_stubs
+rosv_interrupt_stubs:
+    .set vector, 0
+    .rept 256
+    .balign 16
+    .if (vector == 8) || ((vector >= 10) && (vector <= 14)) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    .else
+    push $0
+    .endif
+    push $vector
+    jmp rosv_interrupt_common
+    .set vector, vector + 1
+    .endr
+
+rosv_interrupt_common:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    cld
+    call {dispatch}
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp
+    iretq
+    "#,
+    dispatch = sym dispatch,
+    options(att_syntax),
+);

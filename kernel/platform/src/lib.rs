@@ -1,0 +1,58 @@
+//! The rosv kernel's hardware layer: the only crate with `unsafe` code.
+//!
+//! It owns the boot entries, the CPU's tables (GDT, IDT, TSS), paging, the
+//! heap, the serial console, the TSC, the `syscall` entry, copies to and
+//! from application memory, context switches and power-off, and hands the
+//! rest of the kernel safe functions and types for each. The kernel binary
+//! (`rosv-kernel`) calls these in the order its boot follows.
+//!
+//! Most modules exist only when building for the kernel target
+//! (`x86_64-unknown-none`); the pure ones (memory maps, locks, firmware table
+//! decoding) also build on the host, where their unit tests run.
+
+#![cfg_attr(not(test), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod acpi;
+pub mod cpu;
+pub mod memory;
+pub mod sync;
+
+#[cfg(target_os = "none")]
+pub mod boot;
+#[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
+mod diagnostics;
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+pub mod firmware;
+#[cfg(target_os = "none")]
+pub mod interrupts;
+#[cfg(target_os = "none")]
+pub mod layout;
+#[cfg(target_os = "none")]
+pub mod paging;
+#[cfg(target_os = "none")]
+mod percpu;
+#[cfg(target_os = "none")]
+pub mod power;
+#[cfg(target_os = "none")]
+pub mod syscall;
+#[cfg(target_os = "none")]
+pub mod thread;
+#[cfg(target_os = "none")]
+pub mod time;
+#[cfg(target_os = "none")]
+pub mod user;
+
+/// Sets up the boot CPU: segments and TSS, the IDT, control registers.
+#[cfg(target_os = "none")]
+pub fn init_boot_cpu(features: &cpu::Features) {
+    percpu::init_boot_cpu();
+    interrupts::init();
+    cpu::init_control_registers(features);
+}

@@ -1,0 +1,263 @@
+//! Physical memory: the address-space layout, the memory map, the heap.
+//!
+//! The kernel maps all RAM at [`PHYSICAL_MAP_OFFSET`] and its own image at
+//! [`KERNEL_VIRTUAL_OFFSET`]; the lower half of the address space belongs to
+//! the application. One allocator serves kernel objects and page frames: it
+//! owns every free byte of RAM through the physical map.
+
+use core::alloc::Layout;
+
+use rosv_abi::memory::{MemoryKind, MemoryRegion};
+
+/// Where all of physical memory is mapped (the first higher-half address).
+pub const PHYSICAL_MAP_OFFSET: u64 = 0xffff_8000_0000_0000;
+/// Where the kernel image is mapped: its physical address plus this.
+pub const KERNEL_VIRTUAL_OFFSET: u64 = 0xffff_ffff_8000_0000;
+/// One past the highest application (lower-half) address.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// The size of a page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Physical memory below this is left to firmware and boot structures.
+pub const LOW_MEMORY_END: u64 = 0x10_0000;
+/// Capacity of a [`MemoryMap`].
+pub const MEMORY_MAP_CAPACITY: usize = 128;
+
+/// A range of physical addresses `[start, start + size)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhysicalRange {
+    /// First physical address.
+    pub start: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl PhysicalRange {
+    /// One past the last address, saturating.
+    pub fn end(&self) -> u64 {
+        self.start.saturating_add(self.size)
+    }
+}
+
+/// The virtual address at which `paddr` is mapped.
+pub fn physical_to_virtual(paddr: u64) -> u64 {
+    PHYSICAL_MAP_OFFSET + paddr
+}
+
+/// The physical address behind a physical-map address.
+pub fn virtual_to_physical(vaddr: u64) -> u64 {
+    vaddr - PHYSICAL_MAP_OFFSET
+}
+
+/// A view of physical memory through the physical map.
+///
+/// # Safety
+/// The range must be mapped (the boot tables map the first GiB; the kernel's
+/// tables map all RAM) and nothing may write it while the slice is alive.
+pub unsafe fn physical_bytes(range: PhysicalRange) -> &'static [u8] {
+    let start = physical_to_virtual(range.start) as *const u8;
+    // SAFETY: mapped and unaliased by the caller's contract.
+    unsafe { core::slice::from_raw_parts(start, range.size as usize) }
+}
+
+/// A fixed-capacity list of memory regions, usable before the heap exists.
+#[derive(Debug, Clone)]
+pub struct MemoryMap {
+    regions: [MemoryRegion; MEMORY_MAP_CAPACITY],
+    len: usize,
+}
+
+impl Default for MemoryMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryMap {
+    /// An empty map.
+    pub const fn new() -> Self {
+        const EMPTY: MemoryRegion = MemoryRegion { start: 0, size: 0, kind: MemoryKind::Reserved };
+        MemoryMap { regions: [EMPTY; MEMORY_MAP_CAPACITY], len: 0 }
+    }
+
+    /// Adds a region; `false` when the map is full.
+    pub fn try_push(&mut self, region: MemoryRegion) -> bool {
+        if self.len == MEMORY_MAP_CAPACITY {
+            return false;
+        }
+        self.regions[self.len] = region;
+        self.len += 1;
+        true
+    }
+
+    /// The regions, in the order they were added.
+    pub fn regions(&self) -> &[MemoryRegion] {
+        &self.regions[..self.len]
+    }
+
+    /// Total bytes of usable RAM.
+    pub fn usable_bytes(&self) -> u64 {
+        self.regions()
+            .iter()
+            .filter(|region| region.kind == MemoryKind::Usable)
+            .map(|region| region.size)
+            .sum()
+    }
+
+    /// One past the highest RAM address (usable or reclaimable).
+    pub fn ram_end(&self) -> u64 {
+        self.regions()
+            .iter()
+            .filter(|region| region.kind != MemoryKind::Reserved)
+            .map(MemoryRegion::end)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The usable RAM that remains once `reserved` ranges and low memory are
+    /// taken out, each piece page-aligned, as a new map of usable regions.
+    pub fn free_regions(&self, reserved: &[PhysicalRange]) -> MemoryMap {
+        let mut free = MemoryMap::new();
+        for region in self.regions().iter().filter(|region| region.kind == MemoryKind::Usable) {
+            let mut pieces = MemoryMap::new();
+            pieces.try_push(MemoryRegion {
+                start: region.start.max(LOW_MEMORY_END),
+                size: region.end().saturating_sub(region.start.max(LOW_MEMORY_END)),
+                kind: MemoryKind::Usable,
+            });
+            for hole in reserved {
+                pieces = pieces.without(hole);
+            }
+            for piece in pieces.regions() {
+                let start = align_up(piece.start, PAGE_SIZE);
+                let end = piece.end() & !(PAGE_SIZE - 1);
+                if end > start {
+                    free.push(MemoryRegion { start, size: end - start, kind: MemoryKind::Usable });
+                }
+            }
+        }
+        free
+    }
+
+    fn without(&self, hole: &PhysicalRange) -> MemoryMap {
+        let mut result = MemoryMap::new();
+        for piece in self.regions() {
+            if hole.end() <= piece.start || hole.start >= piece.end() {
+                result.push(*piece);
+                continue;
+            }
+            if hole.start > piece.start {
+                result.push(MemoryRegion { size: hole.start - piece.start, ..*piece });
+            }
+            if hole.end() < piece.end() {
+                result.push(MemoryRegion { start: hole.end(), size: piece.end() - hole.end(), ..*piece });
+            }
+        }
+        result
+    }
+}
+
+/// Rounds `value` up to a multiple of `alignment` (a power of two).
+pub const fn align_up(value: u64, alignment: u64) -> u64 {
+    (value + alignment - 1) & !(alignment - 1)
+}
+
+#[cfg(target_os = "none")]
+mod heap {
+    use talc::source::Manual;
+    use talc::TalcLock;
+
+    use crate::sync::RawSpinlock;
+
+    /// The kernel heap; see [`super::add_heap_region`].
+    #[global_allocator]
+    pub(super) static HEAP: TalcLock<RawSpinlock, Manual> = TalcLock::new(Manual);
+}
+
+/// Hands a range of free physical memory to the heap.
+///
+/// # Safety
+/// The range must be RAM, mapped through the physical map, and used by
+/// nothing else for the rest of the kernel's life.
+#[cfg(target_os = "none")]
+pub unsafe fn add_heap_region(range: PhysicalRange) {
+    let base = physical_to_virtual(range.start) as *mut u8;
+    // SAFETY: the caller hands over exclusive, mapped memory.
+    let claimed = unsafe { heap::HEAP.lock().claim(base, range.size as usize) };
+    if claimed.is_none() {
+        log::warn!("heap: region {range:?} too small to use");
+    }
+}
+
+/// Allocates a zeroed, page-aligned frame and returns its physical address.
+pub fn allocate_frame() -> Option<u64> {
+    let layout = page_layout();
+    // SAFETY: the layout has a non-zero size.
+    let pointer = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if pointer.is_null() {
+        None
+    } else {
+        Some(virtual_to_physical(pointer as u64))
+    }
+}
+
+/// Returns a frame from [`allocate_frame`] to the heap.
+///
+/// # Safety
+/// `paddr` must come from [`allocate_frame`] and no longer be mapped or used.
+pub unsafe fn free_frame(paddr: u64) {
+    let pointer = physical_to_virtual(paddr) as *mut u8;
+    // SAFETY: allocated by `allocate_frame` with the same layout.
+    unsafe { alloc::alloc::dealloc(pointer, page_layout()) }
+}
+
+fn page_layout() -> Layout {
+    // PAGE_SIZE is a power of two and a valid size.
+    match Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize) {
+        Ok(layout) => layout,
+        Err(_) => unreachable!("a page is a valid layout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usable(start: u64, size: u64) -> MemoryRegion {
+        MemoryRegion { start, size, kind: MemoryKind::Usable }
+    }
+
+    #[test]
+    fn free_regions_skip_low_memory_and_holes() {
+        let mut map = MemoryMap::new();
+        map.push(usable(0, 0x9fc00));
+        map.push(MemoryRegion { start: 0x9fc00, size: 0x400, kind: MemoryKind::Reserved });
+        map.push(usable(0x10_0000, 0x7f0_0000));
+        let kernel = PhysicalRange { start: 0x20_0000, size: 0x10_0800 };
+        let initrd = PhysicalRange { start: 0x700_0000, size: 0x1234 };
+        let free = map.free_regions(&[kernel, initrd]);
+        let ranges: Vec<(u64, u64)> = free.regions().iter().map(|r| (r.start, r.end())).collect();
+        assert_eq!(
+            ranges,
+            vec![(0x10_0000, 0x20_0000), (0x30_1000, 0x700_0000), (0x700_2000, 0x800_0000)]
+        );
+        assert_eq!(map.usable_bytes(), 0x9fc00 + 0x7f0_0000);
+        assert_eq!(map.ram_end(), 0x800_0000);
+    }
+
+    #[test]
+    fn a_hole_covering_a_region_removes_it() {
+        let mut map = MemoryMap::new();
+        map.push(usable(0x100_0000, 0x1000));
+        let free = map.free_regions(&[PhysicalRange { start: 0, size: 0x200_0000 }]);
+        assert!(free.regions().is_empty());
+    }
+
+    #[test]
+    fn the_map_has_a_fixed_capacity() {
+        let mut map = MemoryMap::new();
+        for index in 0..MEMORY_MAP_CAPACITY as u64 {
+            assert!(map.try_push(usable(index * 0x1000, 0x1000)));
+        }
+        assert!(!map.try_push(usable(0, 0x1000)));
+    }
+}

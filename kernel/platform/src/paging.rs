@@ -1,0 +1,315 @@
+//! The kernel's page tables, and the mapping of application pages.
+//!
+//! One set of tables serves the whole machine (a single address space):
+//! - the lower half is the application's, mapped page by page on demand;
+//! - all RAM is mapped at `PHYSICAL_MAP_OFFSET` with 2 MiB pages, no-execute;
+//! - the kernel image is mapped at `KERNEL_VIRTUAL_OFFSET` with 4 KiB pages
+//!   whose rights follow its sections (code read-execute, read-only data,
+//!   writable data no-execute).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use rosv_abi::memory::MemoryKind;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::{
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame,
+    Size2MiB, Size4KiB, Translate,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::layout;
+use crate::memory::{
+    self, KERNEL_VIRTUAL_OFFSET, MemoryMap, PAGE_SIZE, PHYSICAL_MAP_OFFSET, USER_END, align_up,
+};
+use crate::sync::SpinMutex;
+
+const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
+/// Physical memory beyond this is not mapped (and not used).
+const PHYSICAL_MAP_LIMIT: u64 = 1 << 40;
+
+/// Physical address of the kernel's level-4 table, once built.
+static LEVEL_4_TABLE: SpinMutex<Option<u64>> = SpinMutex::new(None);
+static PHYSICAL_MAP_END: AtomicU64 = AtomicU64::new(1 << 30);
+
+/// One past the highest physical address the physical map covers.
+pub fn physical_map_end() -> u64 {
+    PHYSICAL_MAP_END.load(Ordering::Relaxed)
+}
+
+/// Why the kernel's page tables could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagingError {
+    /// No frame was left for a page table.
+    OutOfMemory,
+}
+
+struct HeapFrames;
+
+// SAFETY: every frame comes from `memory::allocate_frame`, which returns
+// zeroed, page-aligned frames that nothing else uses.
+unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        memory::allocate_frame().map(|paddr| PhysFrame::containing_address(PhysAddr::new(paddr)))
+    }
+}
+
+/// A view of the tables rooted at `level_4` through the physical map.
+///
+/// # Safety
+/// `level_4` must be a level-4 table built by this module, and the caller
+/// must hold `LEVEL_4_TABLE`'s lock (or be the only CPU, during `init`).
+unsafe fn tables(level_4: u64) -> OffsetPageTable<'static> {
+    let table = memory::physical_to_virtual(level_4) as *mut PageTable;
+    // SAFETY: by the contract, the table exists, is mapped, and no other
+    // reference to it is alive.
+    unsafe { OffsetPageTable::new(&mut *table, VirtAddr::new(PHYSICAL_MAP_OFFSET)) }
+}
+
+/// Builds the kernel's page tables and switches the boot CPU to them.
+pub fn init(memory_map: &MemoryMap) -> Result<(), PagingError> {
+    let level_4 = memory::allocate_frame().ok_or(PagingError::OutOfMemory)?;
+    // SAFETY: the frame is fresh and zeroed; this is the only view.
+    let mut mapper = unsafe { tables(level_4) };
+    let ram_end = map_physical_memory(&mut mapper, memory_map)?;
+    map_kernel_image(&mut mapper)?;
+    let frame = PhysFrame::containing_address(PhysAddr::new(level_4));
+    // SAFETY: the new tables map the kernel image at the addresses it runs
+    // at, the stack (in `.bss`) and the physical map the heap lives in, so
+    // execution continues unchanged after the switch.
+    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    PHYSICAL_MAP_END.store(ram_end, Ordering::Relaxed);
+    *LEVEL_4_TABLE.lock() = Some(level_4);
+    Ok(())
+}
+
+fn map_physical_memory(
+    mapper: &mut OffsetPageTable<'static>,
+    memory_map: &MemoryMap,
+) -> Result<u64, PagingError> {
+    let mut ram_end = HUGE_PAGE_SIZE;
+    // Low memory holds firmware tables (MP table, RSDP) the kernel reads.
+    map_huge_range(mapper, 0, HUGE_PAGE_SIZE, Flags::empty())?;
+    for region in memory_map.regions() {
+        let start = region.start & !(HUGE_PAGE_SIZE - 1);
+        let end = align_up(region.end().min(PHYSICAL_MAP_LIMIT), HUGE_PAGE_SIZE);
+        let cache_flags = match region.kind {
+            MemoryKind::Reserved => Flags::NO_CACHE | Flags::WRITE_THROUGH,
+            _ => {
+                ram_end = ram_end.max(end);
+                Flags::empty()
+            }
+        };
+        map_huge_range(mapper, start, end, cache_flags)?;
+    }
+    Ok(ram_end)
+}
+
+fn map_huge_range(
+    mapper: &mut OffsetPageTable<'static>,
+    start: u64,
+    end: u64,
+    extra_flags: Flags,
+) -> Result<(), PagingError> {
+    let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::GLOBAL | extra_flags;
+    let mut paddr = start;
+    while paddr < end {
+        let page = Page::<Size2MiB>::containing_address(VirtAddr::new(PHYSICAL_MAP_OFFSET + paddr));
+        let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(paddr));
+        // SAFETY: the physical map aliases RAM at a fixed offset that nothing
+        // else uses; the new tables are not live yet, so no flush is needed.
+        match unsafe { mapper.map_to(page, frame, flags, &mut HeapFrames) } {
+            Ok(flush) => flush.ignore(),
+            Err(MapToError::PageAlreadyMapped(_)) => {}
+            Err(_) => return Err(PagingError::OutOfMemory),
+        }
+        paddr += HUGE_PAGE_SIZE;
+    }
+    Ok(())
+}
+
+fn map_kernel_image(mapper: &mut OffsetPageTable<'static>) -> Result<(), PagingError> {
+    let sections = layout::kernel_sections();
+    let ranges = [
+        (sections.text_start, sections.text_end, Flags::empty()),
+        (align_up(sections.text_end, PAGE_SIZE), sections.data_start, Flags::NO_EXECUTE),
+        (sections.data_start, sections.end, Flags::WRITABLE | Flags::NO_EXECUTE),
+    ];
+    for (start, end, rights) in ranges {
+        let mut vaddr = start & !(PAGE_SIZE - 1);
+        while vaddr < end {
+            let page = Page::<Size4KiB>::containing_address(VirtAddr::new(vaddr));
+            let frame = PhysFrame::containing_address(PhysAddr::new(vaddr - KERNEL_VIRTUAL_OFFSET));
+            let flags = Flags::PRESENT | Flags::GLOBAL | rights;
+            // SAFETY: maps the image onto its own physical pages at the
+            // address it was linked for; the tables are not live yet.
+            match unsafe { mapper.map_to(page, frame, flags, &mut HeapFrames) } {
+                Ok(flush) => flush.ignore(),
+                Err(_) => return Err(PagingError::OutOfMemory),
+            }
+            vaddr += PAGE_SIZE;
+        }
+    }
+    Ok(())
+}
+
+/// Access rights of an application page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRights {
+    /// Writes are allowed.
+    pub is_writable: bool,
+    /// Instruction fetches are allowed.
+    pub is_executable: bool,
+}
+
+impl PageRights {
+    fn flags(self) -> Flags {
+        let mut flags = Flags::PRESENT;
+        if self.is_writable {
+            flags |= Flags::WRITABLE;
+        }
+        if !self.is_executable {
+            flags |= Flags::NO_EXECUTE;
+        }
+        flags
+    }
+}
+
+/// Why an application page could not be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// The address is not a page-aligned application address.
+    NotApplicationPage,
+    /// The page is already mapped.
+    AlreadyMapped,
+    /// No memory is left.
+    OutOfMemory,
+}
+
+fn application_page(vaddr: u64) -> Result<Page<Size4KiB>, MapError> {
+    if vaddr % PAGE_SIZE != 0 || vaddr == 0 || vaddr >= USER_END {
+        return Err(MapError::NotApplicationPage);
+    }
+    Ok(Page::containing_address(VirtAddr::new(vaddr)))
+}
+
+fn with_tables<T>(operation: impl FnOnce(&mut OffsetPageTable<'static>) -> T) -> Option<T> {
+    let guard = LEVEL_4_TABLE.lock();
+    let level_4 = (*guard)?;
+    // SAFETY: the table was built by `init`, and the lock is held.
+    let mut mapper = unsafe { tables(level_4) };
+    Some(operation(&mut mapper))
+}
+
+/// Maps a fresh zeroed page at application address `vaddr`.
+pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapError> {
+    let page = application_page(vaddr)?;
+    let paddr = memory::allocate_frame().ok_or(MapError::OutOfMemory)?;
+    let frame = PhysFrame::containing_address(PhysAddr::new(paddr));
+    let result = with_tables(|mapper| {
+        // SAFETY: the page is in the application half, which holds no kernel
+        // data, and the frame is fresh, so no existing reference is affected.
+        match unsafe { mapper.map_to(page, frame, rights.flags(), &mut HeapFrames) } {
+            Ok(flush) => {
+                flush.flush();
+                Ok(())
+            }
+            Err(MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped),
+            Err(_) => Err(MapError::OutOfMemory),
+        }
+    })
+    .unwrap_or(Err(MapError::OutOfMemory));
+    if result.is_err() {
+        // SAFETY: the frame was never mapped.
+        unsafe { memory::free_frame(paddr) };
+    }
+    result
+}
+
+/// Unmaps the application page at `vaddr` and frees its frame; `false` if it
+/// was not mapped.
+pub fn unmap_application_page(vaddr: u64) -> bool {
+    let Ok(page) = application_page(vaddr) else {
+        return false;
+    };
+    let frame = with_tables(|mapper| match mapper.unmap(page) {
+        Ok((frame, flush)) => {
+            flush.flush();
+            Some(frame)
+        }
+        Err(_) => None,
+    })
+    .flatten();
+    match frame {
+        Some(frame) => {
+            // SAFETY: application frames come from `allocate_frame`, and the
+            // page that mapped it is gone.
+            unsafe { memory::free_frame(frame.start_address().as_u64()) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Changes the rights of the application page at `vaddr`; `false` if it is
+/// not mapped.
+pub fn protect_application_page(vaddr: u64, rights: PageRights) -> bool {
+    let Ok(page) = application_page(vaddr) else {
+        return false;
+    };
+    with_tables(|mapper| {
+        // SAFETY: only rights of an application page change; the kernel
+        // holds no references into application memory across this call.
+        match unsafe { mapper.update_flags(page, rights.flags()) } {
+            Ok(flush) => {
+                flush.flush();
+                true
+            }
+            Err(_) => false,
+        }
+    })
+    .unwrap_or(false)
+}
+
+/// The rights of the application page at `vaddr`, if it is mapped.
+pub fn application_page_rights(vaddr: u64) -> Option<PageRights> {
+    application_page(vaddr).ok()?;
+    with_tables(|mapper| match mapper.translate(VirtAddr::new(vaddr)) {
+        TranslateResult::Mapped { flags, .. } => Some(PageRights {
+            is_writable: flags.contains(Flags::WRITABLE),
+            is_executable: !flags.contains(Flags::NO_EXECUTE),
+        }),
+        _ => None,
+    })
+    .flatten()
+}
+
+/// Maps device registers at physical `paddr` (uncached) and returns their
+/// virtual address in the physical map, or `None` if tables are missing.
+pub fn map_device(paddr: u64, size: u64) -> Option<u64> {
+    let end = paddr.checked_add(size)?;
+    with_tables(|mapper| {
+        let mut page_paddr = paddr & !(PAGE_SIZE - 1);
+        while page_paddr < end {
+            let vaddr = VirtAddr::new(PHYSICAL_MAP_OFFSET + page_paddr);
+            if mapper.translate_addr(vaddr).is_none() {
+                let page = Page::<Size4KiB>::containing_address(vaddr);
+                let frame = PhysFrame::containing_address(PhysAddr::new(page_paddr));
+                let flags = Flags::PRESENT
+                    | Flags::WRITABLE
+                    | Flags::NO_EXECUTE
+                    | Flags::NO_CACHE
+                    | Flags::WRITE_THROUGH;
+                // SAFETY: device registers get their own page in the physical
+                // map, where no RAM aliases them.
+                match unsafe { mapper.map_to(page, frame, flags, &mut HeapFrames) } {
+                    Ok(flush) => flush.flush(),
+                    Err(_) => return None,
+                }
+            }
+            page_paddr += PAGE_SIZE;
+        }
+        Some(PHYSICAL_MAP_OFFSET + paddr)
+    })
+    .flatten()
+}

@@ -1,0 +1,83 @@
+//! Ending the virtual machine with the application's exit status.
+//!
+//! Power-off tries, in order: QEMU's `isa-debug-exit` device (QEMU exits at
+//! once with `(status << 1) | 1`), the i8042 reset line (Firecracker ends the
+//! VM; QEMU started with `-no-reboot` exits), and finally a triple fault.
+//! Hypervisors without the first device ignore the write to its port.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use x86_64::instructions::port::Port;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::VirtAddr;
+
+use rosv_abi::exit::{DEBUG_EXIT_PORT, RECORD_MAX_LEN, format_record};
+
+use crate::console;
+
+const I8042_COMMAND: u16 = 0x64;
+const I8042_PULSE_RESET: u8 = 0xfe;
+
+static PRINTS_EXIT_RECORD: AtomicBool = AtomicBool::new(false);
+static HALTS_ON_ABORT: AtomicBool = AtomicBool::new(false);
+
+/// How the kernel ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShutdownPolicy {
+    /// Print the exit record (see `rosv_abi::exit`) before powering off.
+    pub prints_exit_record: bool,
+    /// After a kernel failure, halt (for a debugger) instead of powering off.
+    pub halts_on_abort: bool,
+}
+
+/// Sets the shutdown policy from the kernel options.
+pub fn configure(policy: ShutdownPolicy) {
+    PRINTS_EXIT_RECORD.store(policy.prints_exit_record, Ordering::Relaxed);
+    HALTS_ON_ABORT.store(policy.halts_on_abort, Ordering::Relaxed);
+}
+
+/// Powers the machine off, reporting `status` to the host.
+pub fn power_off(status: u8) -> ! {
+    crate::cpu::disable_interrupts();
+    if PRINTS_EXIT_RECORD.load(Ordering::Relaxed) {
+        let mut buffer = [0u8; RECORD_MAX_LEN];
+        console::write_bytes_unlocked(format_record(status, &mut buffer));
+    }
+    // SAFETY: (1) the debug-exit port is ours by convention with the tools
+    // and unused by any device the kernel drives; (2) pulsing the i8042 reset
+    // line ends the machine, which is the intent here.
+    unsafe {
+        Port::<u8>::new(DEBUG_EXIT_PORT).write(status);
+        Port::<u8>::new(I8042_COMMAND).write(I8042_PULSE_RESET);
+    }
+    triple_fault()
+}
+
+/// Ends the machine after a kernel failure, or halts when the options ask to
+/// keep it for a debugger.
+pub fn abort(status: u8) -> ! {
+    if HALTS_ON_ABORT.load(Ordering::Relaxed) {
+        let _ = writeln!(console::EmergencyConsole, "rosv: halted after a failure (--noshutdown)");
+        halt_forever();
+    }
+    power_off(status)
+}
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        crate::cpu::disable_interrupts();
+        crate::cpu::halt();
+    }
+}
+
+fn triple_fault() -> ! {
+    let empty = DescriptorTablePointer { limit: 0, base: VirtAddr::zero() };
+    // SAFETY: loading an empty IDT and raising an exception makes the CPU
+    // shut down (triple fault), which is the intent.
+    unsafe {
+        x86_64::instructions::tables::lidt(&empty);
+        core::arch::asm!("ud2", options(noreturn));
+    }
+}
