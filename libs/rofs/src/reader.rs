@@ -1,0 +1,325 @@
+//! The reader: mount-time validation, path lookup, file reads.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use rosv_abi::rofs::{
+    self, BLOCK_SIZE, INODE_SIZE, Inode, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK,
+    MODE_TYPE_MASK, ROOT_INODE, SUPER_BLOCK_SIZE, SuperBlock,
+};
+
+/// Symlinks followed in one lookup before giving up (Linux's limit).
+const SYMLINK_HOPS_MAX: usize = 40;
+/// The structure region is read into memory; refuse absurd sizes.
+const STRUCTURE_BYTES_MAX: u64 = 256 << 20;
+
+/// A device or buffer holding an image.
+pub trait BlockSource {
+    /// Fills `buffer` from byte `offset` of the image.
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), SourceError>;
+    /// The image size in bytes.
+    fn size(&self) -> u64;
+}
+
+/// The source could not deliver the bytes asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceError;
+
+impl BlockSource for &[u8] {
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), SourceError> {
+        let start = usize::try_from(offset).map_err(|_| SourceError)?;
+        let bytes = start
+            .checked_add(buffer.len())
+            .and_then(|end| self.get(start..end))
+            .ok_or(SourceError)?;
+        buffer.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// Why an image could not be mounted or a lookup failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RofsError {
+    /// The superblock's magic, version or block size is wrong.
+    NotRofs,
+    /// The image is shorter than its structures say.
+    Truncated,
+    /// An inode, entry or symlink is inconsistent; holds the inode number or
+    /// 0 for the tables themselves.
+    Corrupt(u64),
+    /// Reading the source failed.
+    Io,
+    /// No such file or directory.
+    NotFound,
+    /// A path component is not a directory.
+    NotDirectory,
+    /// The operation needs a regular file or symlink.
+    WrongType,
+    /// Too many symlinks.
+    TooManySymlinks,
+}
+
+impl fmt::Display for RofsError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RofsError::NotRofs => write!(formatter, "not a ROFS image (bad superblock)"),
+            RofsError::Truncated => write!(formatter, "the image is truncated"),
+            RofsError::Corrupt(0) => write!(formatter, "the image's tables are corrupt"),
+            RofsError::Corrupt(inode) => write!(formatter, "inode {inode} is corrupt"),
+            RofsError::Io => write!(formatter, "the image could not be read"),
+            RofsError::NotFound => write!(formatter, "no such file or directory"),
+            RofsError::NotDirectory => write!(formatter, "not a directory"),
+            RofsError::WrongType => write!(formatter, "wrong file type"),
+            RofsError::TooManySymlinks => write!(formatter, "too many levels of symbolic links"),
+        }
+    }
+}
+
+/// The type of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    /// A regular file.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// What `stat` needs to know of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata {
+    /// The inode number.
+    pub inode: u64,
+    /// The file type.
+    pub file_type: FileType,
+    /// Size in bytes (entries for a directory, target length for a symlink).
+    pub size: u64,
+}
+
+/// One entry of a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectoryEntry<'a> {
+    /// The entry's name.
+    pub name: &'a str,
+    /// The inode it names.
+    pub inode: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    inode: u64,
+    name_start: usize,
+    name_len: usize,
+}
+
+/// A mounted, validated ROFS image.
+#[derive(Debug)]
+pub struct Rofs<S> {
+    source: S,
+    inodes: Vec<Inode>,
+    entries: Vec<Entry>,
+    names: String,
+    symlinks: Vec<String>,
+}
+
+impl<S: BlockSource> Rofs<S> {
+    /// Reads and checks the image's superblock and structure region.
+    pub fn mount(source: S) -> Result<Self, RofsError> {
+        let mut block = [0u8; SUPER_BLOCK_SIZE];
+        source.read_at(0, &mut block).map_err(|_| RofsError::Truncated)?;
+        let super_block = SuperBlock::decode(&block).ok_or(RofsError::Truncated)?;
+        if super_block.magic != rofs::MAGIC
+            || super_block.version != rofs::VERSION
+            || super_block.block_size != BLOCK_SIZE
+        {
+            return Err(RofsError::NotRofs);
+        }
+        let structure_start = super_block
+            .structure_info_first_block
+            .checked_mul(BLOCK_SIZE)
+            .ok_or(RofsError::Corrupt(0))?;
+        let structure_size = super_block
+            .structure_info_blocks_count
+            .checked_mul(BLOCK_SIZE)
+            .filter(|&size| size <= STRUCTURE_BYTES_MAX)
+            .ok_or(RofsError::Corrupt(0))?;
+        let structure_end = structure_start.checked_add(structure_size).ok_or(RofsError::Corrupt(0))?;
+        if structure_start < BLOCK_SIZE || structure_end > source.size() {
+            return Err(RofsError::Truncated);
+        }
+        let mut structure = vec![0u8; structure_size as usize];
+        source.read_at(structure_start, &mut structure).map_err(|_| RofsError::Io)?;
+
+        let mut rofs = Rofs { source, inodes: Vec::new(), entries: Vec::new(), names: String::new(), symlinks: Vec::new() };
+        let mut offset = 0;
+        for _ in 0..super_block.directory_entries_count {
+            let (entry, next) = rofs::decode_directory_entry(&structure, offset).ok_or(RofsError::Corrupt(0))?;
+            let name = core::str::from_utf8(entry.name).map_err(|_| RofsError::Corrupt(0))?;
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+                return Err(RofsError::Corrupt(0));
+            }
+            rofs.entries.push(Entry { inode: entry.inode_no, name_start: rofs.names.len(), name_len: name.len() });
+            rofs.names.push_str(name);
+            offset = next;
+        }
+        for _ in 0..super_block.symlinks_count {
+            let (path, next) = rofs::decode_symlink(&structure, offset).ok_or(RofsError::Corrupt(0))?;
+            let path = core::str::from_utf8(path).map_err(|_| RofsError::Corrupt(0))?;
+            rofs.symlinks.push(String::from(path));
+            offset = next;
+        }
+        for _ in 0..super_block.inodes_count {
+            let bytes = structure.get(offset..offset + INODE_SIZE).ok_or(RofsError::Corrupt(0))?;
+            rofs.inodes.push(Inode::decode(bytes).ok_or(RofsError::Corrupt(0))?);
+            offset += INODE_SIZE;
+        }
+        rofs.check()?;
+        Ok(rofs)
+    }
+
+    fn check(&self) -> Result<(), RofsError> {
+        let inode_count = self.inodes.len() as u64;
+        if self.inode(ROOT_INODE).map(|inode| inode.mode & MODE_TYPE_MASK) != Ok(MODE_DIRECTORY) {
+            return Err(RofsError::Corrupt(ROOT_INODE));
+        }
+        for entry in &self.entries {
+            if entry.inode == 0 || entry.inode > inode_count {
+                return Err(RofsError::Corrupt(0));
+            }
+        }
+        for (index, inode) in self.inodes.iter().enumerate() {
+            let number = index as u64 + 1;
+            let is_consistent = inode.inode_no == number
+                && match inode.mode & MODE_TYPE_MASK {
+                    MODE_DIRECTORY => inode
+                        .data_offset
+                        .checked_add(inode.count)
+                        .is_some_and(|end| end <= self.entries.len() as u64),
+                    MODE_REGULAR => inode
+                        .data_offset
+                        .checked_mul(BLOCK_SIZE)
+                        .and_then(|start| start.checked_add(inode.count))
+                        .is_some_and(|end| end <= self.source.size()),
+                    MODE_SYMLINK => inode.data_offset < self.symlinks.len() as u64,
+                    _ => false,
+                };
+            if !is_consistent {
+                return Err(RofsError::Corrupt(number));
+            }
+        }
+        Ok(())
+    }
+
+    fn inode(&self, number: u64) -> Result<&Inode, RofsError> {
+        number
+            .checked_sub(1)
+            .and_then(|index| self.inodes.get(index as usize))
+            .ok_or(RofsError::NotFound)
+    }
+
+    /// The root directory's inode number.
+    pub fn root(&self) -> u64 {
+        ROOT_INODE
+    }
+
+    /// The metadata of inode `number`.
+    pub fn metadata(&self, number: u64) -> Result<Metadata, RofsError> {
+        let inode = self.inode(number)?;
+        let (file_type, size) = match inode.mode & MODE_TYPE_MASK {
+            MODE_DIRECTORY => (FileType::Directory, inode.count),
+            MODE_SYMLINK => (FileType::Symlink, self.symlinks[inode.data_offset as usize].len() as u64),
+            _ => (FileType::Regular, inode.count),
+        };
+        Ok(Metadata { inode: number, file_type, size })
+    }
+
+    /// The entries of directory `number`.
+    pub fn read_dir(&self, number: u64) -> Result<impl Iterator<Item = DirectoryEntry<'_>>, RofsError> {
+        let inode = self.inode(number)?;
+        if inode.mode & MODE_TYPE_MASK != MODE_DIRECTORY {
+            return Err(RofsError::NotDirectory);
+        }
+        let first = inode.data_offset as usize;
+        let entries = &self.entries[first..first + inode.count as usize];
+        Ok(entries.iter().map(|entry| DirectoryEntry {
+            name: &self.names[entry.name_start..entry.name_start + entry.name_len],
+            inode: entry.inode,
+        }))
+    }
+
+    /// Looks `name` up in directory `directory`.
+    pub fn lookup(&self, directory: u64, name: &str) -> Result<u64, RofsError> {
+        self.read_dir(directory)?
+            .find(|entry| entry.name == name)
+            .map(|entry| entry.inode)
+            .ok_or(RofsError::NotFound)
+    }
+
+    /// The target of symlink `number`.
+    pub fn read_link(&self, number: u64) -> Result<&str, RofsError> {
+        let inode = self.inode(number)?;
+        if inode.mode & MODE_TYPE_MASK != MODE_SYMLINK {
+            return Err(RofsError::WrongType);
+        }
+        Ok(&self.symlinks[inode.data_offset as usize])
+    }
+
+    /// Resolves an absolute path, following symlinks (also in the last
+    /// component) and `..`.
+    pub fn resolve(&self, path: &str) -> Result<u64, RofsError> {
+        let mut hops = 0;
+        self.resolve_from(&mut Vec::new(), path, &mut hops)
+    }
+
+    fn resolve_from(&self, parents: &mut Vec<u64>, path: &str, hops: &mut usize) -> Result<u64, RofsError> {
+        let mut current = if path.starts_with('/') {
+            parents.clear();
+            ROOT_INODE
+        } else {
+            parents.pop().unwrap_or(ROOT_INODE)
+        };
+        for component in path.split('/').filter(|component| !component.is_empty() && *component != ".") {
+            if component == ".." {
+                current = parents.pop().unwrap_or(ROOT_INODE);
+                continue;
+            }
+            let child = self.lookup(current, component)?;
+            if self.metadata(child)?.file_type == FileType::Symlink {
+                *hops += 1;
+                if *hops > SYMLINK_HOPS_MAX {
+                    return Err(RofsError::TooManySymlinks);
+                }
+                parents.push(current);
+                let target = String::from(self.read_link(child)?);
+                current = self.resolve_from(parents, &target, hops)?;
+            } else {
+                parents.push(current);
+                current = child;
+            }
+        }
+        Ok(current)
+    }
+
+    /// Reads from regular file `number` at `offset`; returns the bytes read
+    /// (0 at or past the end).
+    pub fn read(&self, number: u64, offset: u64, buffer: &mut [u8]) -> Result<usize, RofsError> {
+        let inode = self.inode(number)?;
+        if inode.mode & MODE_TYPE_MASK != MODE_REGULAR {
+            return Err(RofsError::WrongType);
+        }
+        if offset >= inode.count {
+            return Ok(0);
+        }
+        let length = (inode.count - offset).min(buffer.len() as u64) as usize;
+        let start = inode.data_offset * BLOCK_SIZE + offset;
+        self.source.read_at(start, &mut buffer[..length]).map_err(|_| RofsError::Io)?;
+        Ok(length)
+    }
+}

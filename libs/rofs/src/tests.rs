@@ -1,0 +1,154 @@
+use std::io::Cursor;
+
+use proptest::prelude::*;
+
+use crate::writer::{Contents, Directory, Node, write_image};
+use crate::{FileType, Rofs, RofsError};
+
+fn image(root: &Directory) -> Vec<u8> {
+    let mut cursor = Cursor::new(Vec::new());
+    let size = write_image(root, &mut cursor).unwrap();
+    let bytes = cursor.into_inner();
+    assert_eq!(size, bytes.len() as u64);
+    bytes
+}
+
+fn sample() -> Directory {
+    let mut root = Directory::default();
+    root.insert("/bin/hello", Node::File(Contents::Bytes(b"\x7fELF...".to_vec()))).unwrap();
+    root.insert("/etc/empty", Node::File(Contents::Bytes(Vec::new()))).unwrap();
+    root.insert("/etc/motd", Node::File(Contents::Bytes(vec![7u8; 1300]))).unwrap();
+    root.insert("/usr/bin", Node::Symlink("/bin".into())).unwrap();
+    root.insert("/etc/up", Node::Symlink("../bin/hello".into())).unwrap();
+    root.insert("/loop", Node::Symlink("/loop".into())).unwrap();
+    root
+}
+
+#[test]
+fn reads_back_what_was_written() {
+    let bytes = image(&sample());
+    let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+    let motd = rofs.resolve("/etc/motd").unwrap();
+    let metadata = rofs.metadata(motd).unwrap();
+    assert_eq!((metadata.file_type, metadata.size), (FileType::Regular, 1300));
+    let mut buffer = vec![0u8; 2000];
+    assert_eq!(rofs.read(motd, 0, &mut buffer).unwrap(), 1300);
+    assert!(buffer[..1300].iter().all(|&byte| byte == 7));
+    assert_eq!(rofs.read(motd, 1290, &mut buffer).unwrap(), 10);
+    assert_eq!(rofs.read(motd, 5000, &mut buffer).unwrap(), 0);
+    assert_eq!(rofs.resolve("/usr/bin/hello").unwrap(), rofs.resolve("/bin/hello").unwrap());
+    assert_eq!(rofs.resolve("/etc/up").unwrap(), rofs.resolve("/bin/hello").unwrap());
+    assert_eq!(rofs.resolve("/etc/../bin/./hello").unwrap(), rofs.resolve("/bin/hello").unwrap());
+    assert_eq!(rofs.resolve("/nope"), Err(RofsError::NotFound));
+    assert_eq!(rofs.resolve("/etc/motd/x"), Err(RofsError::NotDirectory));
+    assert_eq!(rofs.resolve("/loop"), Err(RofsError::TooManySymlinks));
+    let names: Vec<&str> = rofs.read_dir(rofs.root()).unwrap().map(|entry| entry.name).collect();
+    assert_eq!(names, ["bin", "etc", "loop", "usr"]);
+}
+
+#[test]
+fn layout_follows_the_rofs_format() {
+    let bytes = image(&sample());
+    assert_eq!(&bytes[..8], &0xDEAD_BEADu64.to_le_bytes());
+    assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), 1);
+    assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().unwrap()), 512);
+    // File data starts at block 1: the first file written is /bin/hello.
+    assert_eq!(&bytes[512..519], b"\x7fELF...");
+    assert_eq!(bytes.len() % 512, 0);
+}
+
+#[test]
+fn corrupt_images_are_errors() {
+    let good = image(&sample());
+    assert_eq!(Rofs::mount(&good[..100]).err(), Some(RofsError::Truncated));
+    let mut bad_magic = good.clone();
+    bad_magic[0] ^= 1;
+    assert_eq!(Rofs::mount(bad_magic.as_slice()).err(), Some(RofsError::NotRofs));
+    let truncated = &good[..good.len() - 512];
+    assert_eq!(Rofs::mount(truncated).err(), Some(RofsError::Truncated));
+    // Point the root directory's entries past the entry table.
+    let mut bad_root = good.clone();
+    let first_block = u64::from_le_bytes(good[24..32].try_into().unwrap()) as usize;
+    let entries = u64::from_le_bytes(good[40..48].try_into().unwrap()) as usize;
+    let symlinks = u64::from_le_bytes(good[48..56].try_into().unwrap()) as usize;
+    let mut offset = first_block * 512;
+    for _ in 0..entries {
+        let length = u16::from_le_bytes(good[offset + 8..offset + 10].try_into().unwrap()) as usize;
+        offset += 10 + length;
+    }
+    for _ in 0..symlinks {
+        let length = u16::from_le_bytes(good[offset..offset + 2].try_into().unwrap()) as usize;
+        offset += 2 + length;
+    }
+    bad_root[offset + 24..offset + 32].copy_from_slice(&1000u64.to_le_bytes());
+    assert_eq!(Rofs::mount(bad_root.as_slice()).err(), Some(RofsError::Corrupt(1)));
+}
+
+#[test]
+fn insert_refuses_bad_paths() {
+    let mut root = Directory::default();
+    assert!(root.insert("/", Node::Symlink("x".into())).is_err());
+    assert!(root.insert("/a/../b", Node::Symlink("x".into())).is_err());
+    root.insert("/f", Node::File(Contents::Bytes(vec![]))).unwrap();
+    assert!(root.insert("/f/g", Node::File(Contents::Bytes(vec![]))).is_err());
+}
+
+fn tree() -> impl Strategy<Value = Directory> {
+    let name = "[a-zA-Z0-9._-]{1,12}".prop_filter("not . or ..", |name| name != "." && name != "..");
+    let leaf = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..1500).prop_map(|bytes| Node::File(Contents::Bytes(bytes))),
+        "/?[a-z/]{1,20}".prop_map(Node::Symlink),
+    ];
+    let node = leaf.prop_recursive(4, 48, 6, move |inner| {
+        proptest::collection::btree_map(name.clone(), inner, 0..6)
+            .prop_map(|entries| Node::Directory(Directory { entries }))
+    });
+    proptest::collection::btree_map("[a-z]{1,8}", node, 0..6).prop_map(|entries| Directory { entries })
+}
+
+fn compare<S: crate::BlockSource>(rofs: &Rofs<S>, inode: u64, expected: &Directory) {
+    let found: Vec<(String, u64)> =
+        rofs.read_dir(inode).unwrap().map(|entry| (entry.name.to_string(), entry.inode)).collect();
+    assert_eq!(found.len(), expected.entries.len());
+    for ((name, child), (expected_name, node)) in found.iter().zip(&expected.entries) {
+        assert_eq!(name, expected_name);
+        match node {
+            Node::File(Contents::Bytes(bytes)) => {
+                let mut buffer = vec![0u8; bytes.len() + 10];
+                let read = rofs.read(*child, 0, &mut buffer).unwrap();
+                assert_eq!(&buffer[..read], bytes.as_slice());
+            }
+            Node::Symlink(target) => assert_eq!(rofs.read_link(*child).unwrap(), target),
+            Node::Directory(inner) => compare(rofs, *child, inner),
+            Node::File(Contents::HostFile(_)) => unreachable!(),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn random_trees_round_trip(root in tree()) {
+        let bytes = image(&root);
+        let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+        compare(&rofs, rofs.root(), &root);
+    }
+
+    #[test]
+    fn mutated_images_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..24)) {
+        let mut bytes = image(&sample());
+        for (index, value) in flips {
+            let at = index.index(bytes.len());
+            bytes[at] = value;
+        }
+        if let Ok(rofs) = Rofs::mount(bytes.as_slice()) {
+            for path in ["/bin/hello", "/etc/motd", "/usr/bin/hello", "/etc/up", "/loop"] {
+                if let Ok(inode) = rofs.resolve(path) {
+                    let _ = rofs.metadata(inode);
+                    let mut buffer = [0u8; 64];
+                    let _ = rofs.read(inode, 0, &mut buffer);
+                    let _ = rofs.read_dir(inode).map(|entries| entries.count());
+                }
+            }
+        }
+    }
+}
