@@ -1,25 +1,172 @@
-//! The boot sequence.
+//! The boot sequence, from the boot loader's handoff to power-off.
+//!
+//! Each step is one line below, in the order the bootchart shows them.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
 
+use rosv_abi::exit::{RECORD_OPTION, status};
+use rosv_cmdline::{CommandLine, Options};
 use rosv_platform::boot::{BootHandoff, BootInfo};
-use rosv_platform::{console, cpu, power};
+use rosv_platform::console::{self, Console};
+use rosv_platform::memory;
+use rosv_platform::power::{self, ShutdownPolicy};
+use rosv_platform::{cpu, firmware, time};
+use rosv_rofs::Rofs;
+
+use crate::application::{self, Launch, RootFilesystem};
+use crate::bootchart::{Bootchart, milliseconds};
+use crate::machine::PlatformMachine;
 
 rosv_platform::kernel_entry!(main);
 
 fn main(handoff: BootHandoff) -> ! {
+    let mut chart = Bootchart::new(handoff.entry_tsc);
     console::init();
-    let info = BootInfo::read(&handoff);
-    let _ = writeln!(console::Console, "hello from rosv {:?}", handoff.protocol);
-    if let Ok(info) = &info {
-        let _ = writeln!(console::Console, "cmdline: {}", info.command_line());
-        for region in info.memory_map.regions() {
-            let _ = writeln!(console::Console, "  {:x}..{:x} {:?}", region.start, region.end(), region.kind);
+    let info = match BootInfo::read(&handoff) {
+        Ok(info) => info,
+        Err(error) => {
+            let _ = writeln!(Console, "rosv: cannot read the boot information: {error:?}");
+            power::abort(status::KERNEL_FAILURE)
         }
-        let _ = writeln!(console::Console, "initrd {:x?}", info.initrd);
-    }
+    };
+    chart.mark("boot information read");
+
     let features = cpu::features();
     rosv_platform::init_boot_cpu(&features);
-    let _ = writeln!(console::Console, "cpu ok");
-    power::power_off(3)
+    chart.mark("CPU initialized");
+
+    if let Err(error) = memory::init(&info) {
+        fail(&alloc::format!("cannot set up memory: {error:?}"));
+    }
+    chart.mark("memory initialized");
+
+    let command_line = parse_command_line(info.command_line());
+    let options = &command_line.options;
+    chart.mark("command line parsed");
+
+    let (clock, tsc_hz) = time::init(handoff.entry_tsc);
+    log::debug!("clock: {clock:?}, TSC at {} kHz", tsc_hz / 1000);
+    chart.mark("clock calibrated");
+
+    let rsdp = firmware::find_rsdp(info.rsdp_paddr);
+    let hypervisor = firmware::hypervisor(rsdp.as_ref());
+    log::debug!(
+        "boot protocol {:?}, hypervisor {hypervisor:?}, ACPI {}",
+        info.protocol,
+        rsdp.is_some()
+    );
+    application::init(PlatformMachine {
+        hardware_capabilities: u64::from(features.hwcap),
+    });
+    chart.mark("platform discovered");
+
+    let root = mount_root(&info);
+    if root.is_some() {
+        chart.mark("root filesystem mounted");
+    }
+
+    let environment: Vec<Vec<u8>> = options
+        .environment
+        .iter()
+        .map(|(name, value)| alloc::format!("{name}={value}").into_bytes())
+        .collect();
+    let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
+    let mut exit_status = 0;
+    let mut is_first = true;
+    for command in &command_line.commands {
+        let launch = Launch {
+            root: root.as_ref(),
+            arguments: &command.argv,
+            environment: &environment,
+            working_directory: &working_directory,
+        };
+        exit_status = application::run(&launch, || {
+            if is_first {
+                chart.mark("main");
+                report_boot(&chart, options);
+                firmware::signal_boot_complete(hypervisor);
+            }
+        });
+        is_first = false;
+        if exit_status == status::NOT_FOUND || exit_status == status::CANNOT_EXECUTE {
+            break;
+        }
+    }
+    if options.no_shutdown {
+        log::info!("all commands ended; staying up (--noshutdown)");
+        power::halt_forever();
+    }
+    power::power_off(exit_status)
+}
+
+/// Parses the command line; a malformed one ends the machine with a usage
+/// status (and the exit record, if the line asked for one).
+fn parse_command_line(text: &str) -> CommandLine {
+    match CommandLine::parse(text) {
+        Ok(line) => {
+            configure_output(&line.options);
+            if line.commands.iter().any(|command| command.is_background) {
+                usage_error("background commands (&) are not supported yet");
+            }
+            if line.commands.is_empty() {
+                usage_error(
+                    "no command to run: give the program and its arguments after the options",
+                );
+            }
+            line
+        }
+        Err(error) => {
+            let wants_record = text.split_whitespace().any(|token| token == RECORD_OPTION);
+            power::configure(ShutdownPolicy {
+                prints_exit_record: wants_record,
+                halts_on_abort: false,
+            });
+            usage_error(&alloc::format!("{error}"))
+        }
+    }
+}
+
+fn configure_output(options: &Options) {
+    let level = if options.verbose {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Warn
+    };
+    console::init_logger(level);
+    power::configure(ShutdownPolicy {
+        prints_exit_record: options.exit_record,
+        halts_on_abort: options.no_shutdown && !options.power_off_on_abort,
+    });
+}
+
+fn usage_error(message: &str) -> ! {
+    let _ = writeln!(Console, "rosv: bad command line: {message}");
+    power::power_off(status::USAGE)
+}
+
+/// Mounts the initrd as the root filesystem, if the loader gave one.
+fn mount_root(info: &BootInfo) -> Option<RootFilesystem> {
+    info.initrd?;
+    let Some(bytes) = info.initrd_bytes() else {
+        fail("the initrd lies outside RAM");
+    };
+    match Rofs::mount(bytes) {
+        Ok(root) => Some(root),
+        Err(error) => fail(&alloc::format!("cannot mount the initrd as ROFS: {error}")),
+    }
+}
+
+fn report_boot(chart: &Bootchart, options: &Options) {
+    if options.bootchart {
+        chart.print();
+    } else {
+        let _ = writeln!(Console, "Booted in {} ms", milliseconds(chart.total_ns()));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    let _ = writeln!(Console, "rosv: {message}");
+    power::abort(status::KERNEL_FAILURE)
 }

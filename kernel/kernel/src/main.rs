@@ -1,12 +1,24 @@
 //! The rosv kernel: the composition root that boots the machine step by step.
 //!
-//! Built for `x86_64-unknown-none` this is the kernel; built for the host it
-//! is only a stub that says so (it lets `cargo build --workspace` work).
+//! [`boot`] is the boot sequence, a plain list of steps matching the
+//! bootchart; [`machine`] gives the kernel's logic (`rosv-core`) the
+//! platform's services; [`application`] runs one command of the command
+//! line. Built for the host this is only a stub that says how to build it.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod application;
+#[cfg(target_os = "none")]
 mod boot;
+#[cfg(target_os = "none")]
+mod bootchart;
+#[cfg(target_os = "none")]
+mod machine;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

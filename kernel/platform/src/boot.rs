@@ -6,7 +6,6 @@
 //! the boot page tables still map the first GiB of physical memory.
 
 use rosv_abi::linux_boot::{self, BootParams};
-use rosv_abi::memory::MemoryRegion;
 use rosv_abi::pvh::{self, StartInfo};
 
 use crate::memory::{MemoryMap, PhysicalRange, physical_bytes};
@@ -57,7 +56,11 @@ pub(crate) extern "C" fn rust_entry(info_paddr: u64, protocol: u64) -> ! {
     // SAFETY: the entry code wrote the counter before jumping here and nothing
     // writes it afterwards; `.boot.data` is still mapped by the boot tables.
     let entry_tsc = unsafe { core::ptr::read_volatile(&raw const rosv_boot_entry_tsc) };
-    let handoff = BootHandoff { protocol, info_paddr, entry_tsc };
+    let handoff = BootHandoff {
+        protocol,
+        info_paddr,
+        entry_tsc,
+    };
     // SAFETY: `kernel_entry!` defines the symbol with exactly this signature.
     unsafe { rosv_kernel_main(handoff) }
 }
@@ -134,6 +137,23 @@ impl BootInfo {
         Ok(info)
     }
 
+    /// The initrd's bytes, once [`crate::memory::init`] has mapped all RAM;
+    /// `None` without an initrd or if it lies outside the mapped RAM.
+    pub fn initrd_bytes(&self) -> Option<&'static [u8]> {
+        let initrd = self.initrd?;
+        let is_ram = self.memory_map.regions().iter().any(|region| {
+            region.kind == rosv_abi::memory::MemoryKind::Usable
+                && region.start <= initrd.start
+                && initrd.end() <= region.end()
+        });
+        if !is_ram || initrd.end() > crate::paging::physical_map_end() {
+            return None;
+        }
+        // SAFETY: the initrd is RAM the heap never receives (`memory::init`
+        // reserves it), mapped by the physical map, and nothing writes it.
+        Some(unsafe { physical_bytes(initrd) })
+    }
+
     /// The command line as the loader passed it.
     pub fn command_line(&self) -> &str {
         core::str::from_utf8(&self.command_line[..self.command_line_len]).unwrap_or("")
@@ -153,7 +173,10 @@ impl BootInfo {
             let module = boot_bytes(start_info.modlist_paddr, pvh::MODLIST_ENTRY_SIZE)?;
             self.initrd = pvh::decode_module(module)
                 .filter(|module| module.size > 0)
-                .map(|module| PhysicalRange { start: module.paddr, size: module.size });
+                .map(|module| PhysicalRange {
+                    start: module.paddr,
+                    size: module.size,
+                });
         }
         self.rsdp_paddr = (start_info.rsdp_paddr != 0).then_some(start_info.rsdp_paddr);
         Ok(start_info.cmdline_paddr)
@@ -177,9 +200,14 @@ impl BootInfo {
     }
 
     fn copy_command_line(&mut self, paddr: u64) -> Result<(), BootError> {
-        let available = BOOT_MAPPED_LIMIT.saturating_sub(paddr).min(COMMAND_LINE_MAX as u64);
+        let available = BOOT_MAPPED_LIMIT
+            .saturating_sub(paddr)
+            .min(COMMAND_LINE_MAX as u64);
         let bytes = boot_bytes(paddr, available as usize)?;
-        let length = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
+        let length = bytes
+            .iter()
+            .position(|&byte| byte == 0)
+            .unwrap_or(bytes.len());
         core::str::from_utf8(&bytes[..length]).map_err(|_| BootError::CommandLineEncoding)?;
         self.command_line[..length].copy_from_slice(&bytes[..length]);
         self.command_line_len = length;
@@ -189,25 +217,19 @@ impl BootInfo {
 
 /// The regions of a boot structure, checked to be reachable.
 fn boot_bytes(paddr: u64, length: usize) -> Result<&'static [u8], BootError> {
-    let end = paddr.checked_add(length as u64).ok_or(BootError::OutOfReach(paddr))?;
+    let end = paddr
+        .checked_add(length as u64)
+        .ok_or(BootError::OutOfReach(paddr))?;
     if paddr == 0 || end > BOOT_MAPPED_LIMIT {
         return Err(BootError::OutOfReach(paddr));
     }
     // SAFETY: the boot page tables map all of the first GiB at the physical
     // map offset, the range lies below it, and the slice is only read while
     // the boot structures are decoded, before any of that memory is reused.
-    Ok(unsafe { physical_bytes(PhysicalRange { start: paddr, size: length as u64 }) })
-}
-
-impl MemoryMap {
-    /// Adds a region reported by the loader; regions past the capacity are
-    /// dropped with a warning.
-    pub fn push(&mut self, region: MemoryRegion) {
-        if region.size == 0 {
-            return;
-        }
-        if !self.try_push(region) {
-            log::warn!("memory map: dropping region {region:?}, table full");
-        }
-    }
+    Ok(unsafe {
+        physical_bytes(PhysicalRange {
+            start: paddr,
+            size: length as u64,
+        })
+    })
 }

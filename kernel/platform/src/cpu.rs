@@ -8,6 +8,7 @@ use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
 use x86_64::registers::xcontrol::{XCr0, XCr0Flags};
 
 const IA32_FS_BASE: u32 = 0xc000_0100;
+#[cfg(target_os = "none")]
 const IA32_GS_BASE: u32 = 0xc000_0101;
 
 /// Processor features the kernel cares about, from CPUID.
@@ -37,7 +38,13 @@ pub struct Features {
 pub fn features() -> Features {
     let leaf1 = __cpuid(1);
     let max_extended = __cpuid(0x8000_0000).eax;
-    let extended = |leaf: u32| if max_extended >= leaf { Some(__cpuid(leaf)) } else { None };
+    let extended = |leaf: u32| {
+        if max_extended >= leaf {
+            Some(__cpuid(leaf))
+        } else {
+            None
+        }
+    };
     let bit = |word: u32, index: u32| word & (1 << index) != 0;
     Features {
         has_xsave: bit(leaf1.ecx, 26),
@@ -75,9 +82,7 @@ pub fn init_control_registers(features: &Features) {
             );
         });
         Cr4::update(|flags| {
-            flags.insert(
-                Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL,
-            );
+            flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL);
             if features.has_xsave {
                 flags.insert(Cr4Flags::OSXSAVE);
             }
@@ -128,6 +133,7 @@ pub fn fs_base() -> u64 {
     unsafe { Msr::new(IA32_FS_BASE).read() }
 }
 
+#[cfg(target_os = "none")]
 /// Sets the GS segment base, which points at the current CPU's data.
 ///
 /// # Safety

@@ -35,8 +35,22 @@ pub(crate) fn report_kernel_fault(frame: &InterruptFrame, address: Option<u64>) 
          rosv: r8  {:#018x} r9  {:#018x} r10 {:#018x} r11 {:#018x}\n\
          rosv: r12 {:#018x} r13 {:#018x} r14 {:#018x} r15 {:#018x}\n\
          rosv: rflags {:#x}",
-        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.rsp,
-        frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+        frame.rsp,
+        frame.r8,
+        frame.r9,
+        frame.r10,
+        frame.r11,
+        frame.r12,
+        frame.r13,
+        frame.r14,
+        frame.r15,
         frame.rflags,
     );
     let _ = writeln!(out, "rosv: backtrace:");
@@ -49,7 +63,7 @@ pub(crate) fn report_kernel_fault(frame: &InterruptFrame, address: Option<u64>) 
 pub(crate) fn print_backtrace(mut frame_pointer: u64) {
     let mut out = EmergencyConsole;
     for _ in 0..BACKTRACE_DEPTH {
-        if frame_pointer % 8 != 0 || !layout::is_kernel_data(frame_pointer, 16) {
+        if !frame_pointer.is_multiple_of(8) || !layout::is_kernel_data(frame_pointer, 16) {
             break;
         }
         // SAFETY: the address is aligned and both words lie in memory the
@@ -84,7 +98,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut out = EmergencyConsole;
     let _ = writeln!(out, "\nrosv: kernel panic: {}", info.message());
     if let Some(location) = info.location() {
-        let _ = writeln!(out, "rosv: at {}:{}:{}", location.file(), location.line(), location.column());
+        let _ = writeln!(
+            out,
+            "rosv: at {}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        );
     }
     let _ = writeln!(out, "rosv: backtrace:");
     print_backtrace(current_frame_pointer());

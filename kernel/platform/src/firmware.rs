@@ -10,7 +10,10 @@ use crate::paging;
 const FIRECRACKER_BOOT_TIMER: u64 = 0xc000_0000;
 const FIRECRACKER_BOOT_COMPLETE: u8 = 123;
 /// The BIOS read-only area the RSDP is searched in (ACPI 6.5 §5.2.5.1).
-const BIOS_AREA: PhysicalRange = PhysicalRange { start: 0xe_0000, size: 0x2_0000 };
+const BIOS_AREA: PhysicalRange = PhysicalRange {
+    start: 0xe_0000,
+    size: 0x2_0000,
+};
 
 /// Finds the RSDP at `hint` (from the boot loader) or in the BIOS area.
 pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
@@ -19,7 +22,12 @@ pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
     {
         // SAFETY: below the end of the physical map, so mapped; firmware
         // tables are never written after boot.
-        let bytes = unsafe { physical_bytes(PhysicalRange { start: paddr, size: 36 }) };
+        let bytes = unsafe {
+            physical_bytes(PhysicalRange {
+                start: paddr,
+                size: 36,
+            })
+        };
         if let Some(rsdp) = Rsdp::decode(paddr, bytes) {
             return Some(rsdp);
         }

@@ -93,38 +93,90 @@ unsafe extern "C" {
     static rosv_interrupt_stubs: u8;
 }
 
+/// Masks every line of the legacy 8259 PICs: the kernel takes device
+/// interrupts through the APIC.
+fn mask_legacy_pic() {
+    // SAFETY: writing the interrupt mask registers of both PICs only stops
+    // them from raising interrupts.
+    unsafe {
+        x86_64::instructions::port::Port::<u8>::new(0x21).write(0xff);
+        x86_64::instructions::port::Port::<u8>::new(0xa1).write(0xff);
+    }
+}
+
 /// Installs the IDT on the boot CPU.
 pub(crate) fn init() {
+    mask_legacy_pic();
     let idt = IDT.call_once(|| {
         let stubs = &raw const rosv_interrupt_stubs as u64;
         let stub = |vector: u64| VirtAddr::new(stubs + vector * STUB_SIZE);
         let mut idt = InterruptDescriptorTable::new();
-        // SAFETY (for every entry below): each address is the stub for that
+        // SAFETY: for every entry below, the address is the stub for that
         // vector, which saves all registers, calls `dispatch` and returns with
         // IRETQ, and each IST index names a stack the TSS provides.
         unsafe {
-            idt.divide_error.set_handler_addr(stub(0)).set_stack_index(EXCEPTION_IST);
+            idt.divide_error
+                .set_handler_addr(stub(0))
+                .set_stack_index(EXCEPTION_IST);
             idt.debug.set_handler_addr(stub(1)).set_stack_index(NMI_IST);
-            idt.non_maskable_interrupt.set_handler_addr(stub(2)).set_stack_index(NMI_IST);
-            idt.breakpoint.set_handler_addr(stub(3)).set_stack_index(EXCEPTION_IST);
-            idt.overflow.set_handler_addr(stub(4)).set_stack_index(EXCEPTION_IST);
-            idt.bound_range_exceeded.set_handler_addr(stub(5)).set_stack_index(EXCEPTION_IST);
-            idt.invalid_opcode.set_handler_addr(stub(6)).set_stack_index(EXCEPTION_IST);
-            idt.device_not_available.set_handler_addr(stub(7)).set_stack_index(EXCEPTION_IST);
-            idt.double_fault.set_handler_addr(stub(8)).set_stack_index(DOUBLE_FAULT_IST);
-            idt.invalid_tss.set_handler_addr(stub(10)).set_stack_index(EXCEPTION_IST);
-            idt.segment_not_present.set_handler_addr(stub(11)).set_stack_index(EXCEPTION_IST);
-            idt.stack_segment_fault.set_handler_addr(stub(12)).set_stack_index(EXCEPTION_IST);
-            idt.general_protection_fault.set_handler_addr(stub(13)).set_stack_index(EXCEPTION_IST);
-            idt.page_fault.set_handler_addr(stub(14)).set_stack_index(EXCEPTION_IST);
-            idt.x87_floating_point.set_handler_addr(stub(16)).set_stack_index(EXCEPTION_IST);
-            idt.alignment_check.set_handler_addr(stub(17)).set_stack_index(EXCEPTION_IST);
-            idt.machine_check.set_handler_addr(stub(18)).set_stack_index(NMI_IST);
-            idt.simd_floating_point.set_handler_addr(stub(19)).set_stack_index(EXCEPTION_IST);
-            idt.virtualization.set_handler_addr(stub(20)).set_stack_index(EXCEPTION_IST);
-            idt.cp_protection_exception.set_handler_addr(stub(21)).set_stack_index(EXCEPTION_IST);
+            idt.non_maskable_interrupt
+                .set_handler_addr(stub(2))
+                .set_stack_index(NMI_IST);
+            idt.breakpoint
+                .set_handler_addr(stub(3))
+                .set_stack_index(EXCEPTION_IST);
+            idt.overflow
+                .set_handler_addr(stub(4))
+                .set_stack_index(EXCEPTION_IST);
+            idt.bound_range_exceeded
+                .set_handler_addr(stub(5))
+                .set_stack_index(EXCEPTION_IST);
+            idt.invalid_opcode
+                .set_handler_addr(stub(6))
+                .set_stack_index(EXCEPTION_IST);
+            idt.device_not_available
+                .set_handler_addr(stub(7))
+                .set_stack_index(EXCEPTION_IST);
+            idt.double_fault
+                .set_handler_addr(stub(8))
+                .set_stack_index(DOUBLE_FAULT_IST);
+            idt.invalid_tss
+                .set_handler_addr(stub(10))
+                .set_stack_index(EXCEPTION_IST);
+            idt.segment_not_present
+                .set_handler_addr(stub(11))
+                .set_stack_index(EXCEPTION_IST);
+            idt.stack_segment_fault
+                .set_handler_addr(stub(12))
+                .set_stack_index(EXCEPTION_IST);
+            idt.general_protection_fault
+                .set_handler_addr(stub(13))
+                .set_stack_index(EXCEPTION_IST);
+            idt.page_fault
+                .set_handler_addr(stub(14))
+                .set_stack_index(EXCEPTION_IST);
+            idt.x87_floating_point
+                .set_handler_addr(stub(16))
+                .set_stack_index(EXCEPTION_IST);
+            idt.alignment_check
+                .set_handler_addr(stub(17))
+                .set_stack_index(EXCEPTION_IST);
+            idt.machine_check
+                .set_handler_addr(stub(18))
+                .set_stack_index(NMI_IST);
+            idt.simd_floating_point
+                .set_handler_addr(stub(19))
+                .set_stack_index(EXCEPTION_IST);
+            idt.virtualization
+                .set_handler_addr(stub(20))
+                .set_stack_index(EXCEPTION_IST);
+            idt.cp_protection_exception
+                .set_handler_addr(stub(21))
+                .set_stack_index(EXCEPTION_IST);
             for vector in 32..=255u8 {
-                idt[vector].set_handler_addr(stub(u64::from(vector))).set_stack_index(INTERRUPT_IST);
+                idt[vector]
+                    .set_handler_addr(stub(u64::from(vector)))
+                    .set_stack_index(INTERRUPT_IST);
             }
         }
         idt
@@ -178,7 +230,11 @@ fn fail(frame: &InterruptFrame, address: Option<u64>) -> ! {
     if frame.rip < USER_END
         && let Some(handlers) = HANDLERS.get()
     {
-        let fault = ApplicationFault { vector: frame.vector as u8, address, frame: frame.clone() };
+        let fault = ApplicationFault {
+            vector: frame.vector as u8,
+            address,
+            frame: frame.clone(),
+        };
         (handlers.application_fault)(&fault);
     }
     diagnostics::report_kernel_fault(frame, address);

@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod cpu;
 pub mod memory;
+pub mod rtc;
 pub mod sync;
 
 #[cfg(target_os = "none")]

@@ -75,8 +75,15 @@ impl Default for MemoryMap {
 impl MemoryMap {
     /// An empty map.
     pub const fn new() -> Self {
-        const EMPTY: MemoryRegion = MemoryRegion { start: 0, size: 0, kind: MemoryKind::Reserved };
-        MemoryMap { regions: [EMPTY; MEMORY_MAP_CAPACITY], len: 0 }
+        const EMPTY: MemoryRegion = MemoryRegion {
+            start: 0,
+            size: 0,
+            kind: MemoryKind::Reserved,
+        };
+        MemoryMap {
+            regions: [EMPTY; MEMORY_MAP_CAPACITY],
+            len: 0,
+        }
     }
 
     /// Adds a region; `false` when the map is full.
@@ -87,6 +94,17 @@ impl MemoryMap {
         self.regions[self.len] = region;
         self.len += 1;
         true
+    }
+
+    /// Adds a region reported by the loader, ignoring empty ones; regions
+    /// past the capacity are dropped with a warning.
+    pub fn push(&mut self, region: MemoryRegion) {
+        if region.size == 0 {
+            return;
+        }
+        if !self.try_push(region) {
+            log::warn!("memory map: dropping region {region:?}, table full");
+        }
     }
 
     /// The regions, in the order they were added.
@@ -117,11 +135,17 @@ impl MemoryMap {
     /// taken out, each piece page-aligned, as a new map of usable regions.
     pub fn free_regions(&self, reserved: &[PhysicalRange]) -> MemoryMap {
         let mut free = MemoryMap::new();
-        for region in self.regions().iter().filter(|region| region.kind == MemoryKind::Usable) {
+        for region in self
+            .regions()
+            .iter()
+            .filter(|region| region.kind == MemoryKind::Usable)
+        {
             let mut pieces = MemoryMap::new();
             pieces.try_push(MemoryRegion {
                 start: region.start.max(LOW_MEMORY_END),
-                size: region.end().saturating_sub(region.start.max(LOW_MEMORY_END)),
+                size: region
+                    .end()
+                    .saturating_sub(region.start.max(LOW_MEMORY_END)),
                 kind: MemoryKind::Usable,
             });
             for hole in reserved {
@@ -131,7 +155,11 @@ impl MemoryMap {
                 let start = align_up(piece.start, PAGE_SIZE);
                 let end = piece.end() & !(PAGE_SIZE - 1);
                 if end > start {
-                    free.push(MemoryRegion { start, size: end - start, kind: MemoryKind::Usable });
+                    free.push(MemoryRegion {
+                        start,
+                        size: end - start,
+                        kind: MemoryKind::Usable,
+                    });
                 }
             }
         }
@@ -146,10 +174,17 @@ impl MemoryMap {
                 continue;
             }
             if hole.start > piece.start {
-                result.push(MemoryRegion { size: hole.start - piece.start, ..*piece });
+                result.push(MemoryRegion {
+                    size: hole.start - piece.start,
+                    ..*piece
+                });
             }
             if hole.end() < piece.end() {
-                result.push(MemoryRegion { start: hole.end(), size: piece.end() - hole.end(), ..*piece });
+                result.push(MemoryRegion {
+                    start: hole.end(),
+                    size: piece.end() - hole.end(),
+                    ..*piece
+                });
             }
         }
         result
@@ -163,8 +198,8 @@ pub const fn align_up(value: u64, alignment: u64) -> u64 {
 
 #[cfg(target_os = "none")]
 mod heap {
-    use talc::source::Manual;
     use talc::TalcLock;
+    use talc::source::Manual;
 
     use crate::sync::RawSpinlock;
 
@@ -173,13 +208,55 @@ mod heap {
     pub(super) static HEAP: TalcLock<RawSpinlock, Manual> = TalcLock::new(Manual);
 }
 
+/// Gives the heap all free RAM and switches to the kernel's page tables.
+///
+/// Free RAM is the loader's usable memory minus low memory, the kernel image
+/// and the initrd. The boot page tables reach only the first GiB, so the heap
+/// starts with what lies below it, the real tables are built from that, and
+/// the rest follows.
+#[cfg(target_os = "none")]
+pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingError> {
+    const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
+    let kernel = crate::layout::kernel_physical_range();
+    let initrd = info.initrd.unwrap_or(PhysicalRange { start: 0, size: 0 });
+    let free = info.memory_map.free_regions(&[kernel, initrd]);
+    for region in free.regions() {
+        let end = region.end().min(BOOT_MAPPED_LIMIT);
+        if end > region.start {
+            // SAFETY: free RAM (not the kernel, the initrd, or low memory)
+            // below 1 GiB, which the boot tables map; claimed once.
+            unsafe {
+                add_heap_region(PhysicalRange {
+                    start: region.start,
+                    size: end - region.start,
+                })
+            };
+        }
+    }
+    crate::paging::init(&info.memory_map)?;
+    for region in free.regions() {
+        let start = region.start.max(BOOT_MAPPED_LIMIT);
+        if region.end() > start {
+            // SAFETY: free RAM above 1 GiB, now mapped by the kernel's tables
+            // (they map all RAM), and not claimed before.
+            unsafe {
+                add_heap_region(PhysicalRange {
+                    start,
+                    size: region.end() - start,
+                })
+            };
+        }
+    }
+    Ok(())
+}
+
 /// Hands a range of free physical memory to the heap.
 ///
 /// # Safety
 /// The range must be RAM, mapped through the physical map, and used by
 /// nothing else for the rest of the kernel's life.
 #[cfg(target_os = "none")]
-pub unsafe fn add_heap_region(range: PhysicalRange) {
+unsafe fn add_heap_region(range: PhysicalRange) {
     let base = physical_to_virtual(range.start) as *mut u8;
     // SAFETY: the caller hands over exclusive, mapped memory.
     let claimed = unsafe { heap::HEAP.lock().claim(base, range.size as usize) };
@@ -223,22 +300,40 @@ mod tests {
     use super::*;
 
     fn usable(start: u64, size: u64) -> MemoryRegion {
-        MemoryRegion { start, size, kind: MemoryKind::Usable }
+        MemoryRegion {
+            start,
+            size,
+            kind: MemoryKind::Usable,
+        }
     }
 
     #[test]
     fn free_regions_skip_low_memory_and_holes() {
         let mut map = MemoryMap::new();
         map.push(usable(0, 0x9fc00));
-        map.push(MemoryRegion { start: 0x9fc00, size: 0x400, kind: MemoryKind::Reserved });
+        map.push(MemoryRegion {
+            start: 0x9fc00,
+            size: 0x400,
+            kind: MemoryKind::Reserved,
+        });
         map.push(usable(0x10_0000, 0x7f0_0000));
-        let kernel = PhysicalRange { start: 0x20_0000, size: 0x10_0800 };
-        let initrd = PhysicalRange { start: 0x700_0000, size: 0x1234 };
+        let kernel = PhysicalRange {
+            start: 0x20_0000,
+            size: 0x10_0800,
+        };
+        let initrd = PhysicalRange {
+            start: 0x700_0000,
+            size: 0x1234,
+        };
         let free = map.free_regions(&[kernel, initrd]);
         let ranges: Vec<(u64, u64)> = free.regions().iter().map(|r| (r.start, r.end())).collect();
         assert_eq!(
             ranges,
-            vec![(0x10_0000, 0x20_0000), (0x30_1000, 0x700_0000), (0x700_2000, 0x800_0000)]
+            vec![
+                (0x10_0000, 0x20_0000),
+                (0x30_1000, 0x700_0000),
+                (0x700_2000, 0x800_0000)
+            ]
         );
         assert_eq!(map.usable_bytes(), 0x9fc00 + 0x7f0_0000);
         assert_eq!(map.ram_end(), 0x800_0000);
@@ -248,7 +343,10 @@ mod tests {
     fn a_hole_covering_a_region_removes_it() {
         let mut map = MemoryMap::new();
         map.push(usable(0x100_0000, 0x1000));
-        let free = map.free_regions(&[PhysicalRange { start: 0, size: 0x200_0000 }]);
+        let free = map.free_regions(&[PhysicalRange {
+            start: 0,
+            size: 0x200_0000,
+        }]);
         assert!(free.regions().is_empty());
     }
 

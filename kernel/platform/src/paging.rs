@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use rosv_abi::memory::MemoryKind;
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::mapper::MapToError;
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame,
     Size2MiB, Size4KiB, Translate,
@@ -132,8 +132,16 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'static>) -> Result<(), PagingE
     let sections = layout::kernel_sections();
     let ranges = [
         (sections.text_start, sections.text_end, Flags::empty()),
-        (align_up(sections.text_end, PAGE_SIZE), sections.data_start, Flags::NO_EXECUTE),
-        (sections.data_start, sections.end, Flags::WRITABLE | Flags::NO_EXECUTE),
+        (
+            align_up(sections.text_end, PAGE_SIZE),
+            sections.data_start,
+            Flags::NO_EXECUTE,
+        ),
+        (
+            sections.data_start,
+            sections.end,
+            Flags::WRITABLE | Flags::NO_EXECUTE,
+        ),
     ];
     for (start, end, rights) in ranges {
         let mut vaddr = start & !(PAGE_SIZE - 1);
@@ -156,14 +164,23 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'static>) -> Result<(), PagingE
 /// Access rights of an application page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRights {
+    /// Any access is allowed (x86 pages cannot be write- or execute-only).
+    pub is_accessible: bool,
     /// Writes are allowed.
     pub is_writable: bool,
     /// Instruction fetches are allowed.
     pub is_executable: bool,
 }
 
+/// Marks an entry that keeps its frame but allows no access (`PROT_NONE`):
+/// not present, so every access faults, and not zero, so it is not free.
+const INACCESSIBLE: Flags = Flags::BIT_9;
+
 impl PageRights {
     fn flags(self) -> Flags {
+        if !self.is_accessible {
+            return INACCESSIBLE | Flags::NO_EXECUTE;
+        }
         let mut flags = Flags::PRESENT;
         if self.is_writable {
             flags |= Flags::WRITABLE;
@@ -187,7 +204,7 @@ pub enum MapError {
 }
 
 fn application_page(vaddr: u64) -> Result<Page<Size4KiB>, MapError> {
-    if vaddr % PAGE_SIZE != 0 || vaddr == 0 || vaddr >= USER_END {
+    if !vaddr.is_multiple_of(PAGE_SIZE) || vaddr == 0 || vaddr >= USER_END {
         return Err(MapError::NotApplicationPage);
     }
     Ok(Page::containing_address(VirtAddr::new(vaddr)))
@@ -226,62 +243,77 @@ pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapErr
     result
 }
 
-/// Unmaps the application page at `vaddr` and frees its frame; `false` if it
-/// was not mapped.
-pub fn unmap_application_page(vaddr: u64) -> bool {
-    let Ok(page) = application_page(vaddr) else {
-        return false;
-    };
-    let frame = with_tables(|mapper| match mapper.unmap(page) {
-        Ok((frame, flush)) => {
-            flush.flush();
-            Some(frame)
+/// Walks the level-1 entries of the tables below `table` (at `level`) that
+/// cover `[start, end)`, skipping absent tables; `base` is the first
+/// address `table` covers.
+///
+/// # Safety
+/// `table` must be a page table of the given level built by this module,
+/// and the caller must hold `LEVEL_4_TABLE`'s lock.
+unsafe fn walk(
+    table: u64,
+    level: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    visit: &mut dyn FnMut(&mut x86_64::structures::paging::page_table::PageTableEntry, u64),
+) {
+    let span = 1u64 << (12 + 9 * (level - 1));
+    // SAFETY: by the contract, `table` is a live page table reachable
+    // through the physical map, and the lock excludes other users.
+    let entries = unsafe { &mut *(memory::physical_to_virtual(table) as *mut PageTable) };
+    let first = ((start.max(base) - base) / span) as usize;
+    let last = (((end - 1).min(base + 512 * span - 1) - base) / span) as usize;
+    for index in first..=last {
+        let entry = &mut entries[index];
+        if entry.is_unused() {
+            continue;
         }
-        Err(_) => None,
-    })
-    .flatten();
-    match frame {
-        Some(frame) => {
-            // SAFETY: application frames come from `allocate_frame`, and the
-            // page that mapped it is gone.
-            unsafe { memory::free_frame(frame.start_address().as_u64()) };
-            true
+        let address = base + index as u64 * span;
+        if level == 1 {
+            visit(entry, address);
+        } else if !entry.flags().contains(Flags::HUGE_PAGE) {
+            // SAFETY: a present, non-huge entry above level 1 points at the
+            // next-level table; the lock is still held.
+            unsafe { walk(entry.addr().as_u64(), level - 1, address, start, end, visit) };
         }
-        None => false,
     }
 }
 
-/// Changes the rights of the application page at `vaddr`; `false` if it is
-/// not mapped.
-pub fn protect_application_page(vaddr: u64, rights: PageRights) -> bool {
-    let Ok(page) = application_page(vaddr) else {
-        return false;
-    };
-    with_tables(|mapper| {
-        // SAFETY: only rights of an application page change; the kernel
-        // holds no references into application memory across this call.
-        match unsafe { mapper.update_flags(page, rights.flags()) } {
-            Ok(flush) => {
-                flush.flush();
-                true
-            }
-            Err(_) => false,
-        }
-    })
-    .unwrap_or(false)
+fn walk_application_range(
+    start: u64,
+    end: u64,
+    visit: &mut dyn FnMut(&mut x86_64::structures::paging::page_table::PageTableEntry, u64),
+) {
+    if start >= end || end > USER_END {
+        return;
+    }
+    let guard = LEVEL_4_TABLE.lock();
+    if let Some(level_4) = *guard {
+        // SAFETY: the level-4 table was built by `init`; the lock is held.
+        unsafe { walk(level_4, 4, 0, start, end, visit) };
+    }
 }
 
-/// The rights of the application page at `vaddr`, if it is mapped.
-pub fn application_page_rights(vaddr: u64) -> Option<PageRights> {
-    application_page(vaddr).ok()?;
-    with_tables(|mapper| match mapper.translate(VirtAddr::new(vaddr)) {
-        TranslateResult::Mapped { flags, .. } => Some(PageRights {
-            is_writable: flags.contains(Flags::WRITABLE),
-            is_executable: !flags.contains(Flags::NO_EXECUTE),
-        }),
-        _ => None,
-    })
-    .flatten()
+/// Unmaps every application page in `[start, end)` and frees its frame.
+pub fn unmap_application_range(start: u64, end: u64) {
+    walk_application_range(start, end, &mut |entry, address| {
+        let frame = entry.addr().as_u64();
+        entry.set_unused();
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        // SAFETY: application frames come from `allocate_frame`, and the only
+        // mapping of this one is gone (and flushed).
+        unsafe { memory::free_frame(frame) };
+    });
+}
+
+/// Sets the rights of every mapped application page in `[start, end)`.
+pub fn protect_application_range(start: u64, end: u64, rights: PageRights) {
+    walk_application_range(start, end, &mut |entry, address| {
+        let frame = entry.addr();
+        entry.set_addr(frame, rights.flags());
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+    });
 }
 
 /// Maps device registers at physical `paddr` (uncached) and returns their

@@ -8,9 +8,9 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use x86_64::VirtAddr;
 use x86_64::instructions::port::Port;
 use x86_64::structures::DescriptorTablePointer;
-use x86_64::VirtAddr;
 
 use rosv_abi::exit::{DEBUG_EXIT_PORT, RECORD_MAX_LEN, format_record};
 
@@ -58,7 +58,10 @@ pub fn power_off(status: u8) -> ! {
 /// keep it for a debugger.
 pub fn abort(status: u8) -> ! {
     if HALTS_ON_ABORT.load(Ordering::Relaxed) {
-        let _ = writeln!(console::EmergencyConsole, "rosv: halted after a failure (--noshutdown)");
+        let _ = writeln!(
+            console::EmergencyConsole,
+            "rosv: halted after a failure (--noshutdown)"
+        );
         halt_forever();
     }
     power_off(status)
@@ -73,7 +76,10 @@ pub fn halt_forever() -> ! {
 }
 
 fn triple_fault() -> ! {
-    let empty = DescriptorTablePointer { limit: 0, base: VirtAddr::zero() };
+    let empty = DescriptorTablePointer {
+        limit: 0,
+        base: VirtAddr::zero(),
+    };
     // SAFETY: loading an empty IDT and raising an exception makes the CPU
     // shut down (triple fault), which is the intent.
     unsafe {

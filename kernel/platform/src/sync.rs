@@ -39,7 +39,8 @@ unsafe impl lock_api::RawMutex for RawSpinlock {
         {
             core::hint::spin_loop();
         }
-        self.interrupts_were_enabled.store(were_enabled, Ordering::Relaxed);
+        self.interrupts_were_enabled
+            .store(were_enabled, Ordering::Relaxed);
     }
 
     fn try_lock(&self) -> bool {
@@ -49,7 +50,8 @@ unsafe impl lock_api::RawMutex for RawSpinlock {
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
         if acquired {
-            self.interrupts_were_enabled.store(were_enabled, Ordering::Relaxed);
+            self.interrupts_were_enabled
+                .store(were_enabled, Ordering::Relaxed);
         } else {
             cpu::restore_interrupts(were_enabled);
         }

@@ -1,20 +1,66 @@
-//! Execution contexts: switching stacks between kernel threads, and the
-//! first entry into an application.
+//! Execution contexts: switching stacks between kernel threads, and running
+//! an application thread until it exits.
 //!
 //! A context is the stack pointer of a suspended thread; everything else it
 //! needs (the callee-saved registers and the resume address) was pushed on
 //! its stack by [`switch`]. A new context starts in a small trampoline that
 //! jumps to the application's entry point with the application's stack.
+//!
+//! [`run_application`] suspends the calling (boot) thread and starts an
+//! application thread; [`exit_application`], called from that thread's
+//! system call or fault handling, resumes the boot thread with a status.
 
 use core::arch::global_asm;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::cpu;
 use crate::percpu;
 
 /// A suspended thread: its saved stack pointer.
 #[derive(Debug, Default)]
-pub struct Context {
+struct Context {
     stack_pointer: u64,
+}
+
+struct ContextCell(UnsafeCell<Context>);
+
+// SAFETY: the cell is used by one CPU: written by `run_application` when it
+// suspends the boot thread, read by `exit_application` on the same CPU after
+// that, never concurrently.
+unsafe impl Sync for ContextCell {}
+
+/// The boot thread, while an application runs.
+static SUSPENDED_BOOT_THREAD: ContextCell =
+    ContextCell(UnsafeCell::new(Context { stack_pointer: 0 }));
+static EXIT_STATUS: AtomicU8 = AtomicU8::new(0);
+
+/// Size of an application thread's kernel stack (used by system calls).
+pub const APPLICATION_KERNEL_STACK_SIZE: usize = 64 * 1024;
+
+/// Runs application code at `entry` with stack pointer `stack_pointer` on
+/// this CPU until it calls [`exit_application`]; returns the exit status.
+pub fn run_application(entry: u64, stack_pointer: u64) -> u8 {
+    let kernel_stack = KernelStack::new(APPLICATION_KERNEL_STACK_SIZE);
+    let application = Context::new_application(&kernel_stack, entry, stack_pointer);
+    // SAFETY: (1) `application` was just prepared on `kernel_stack`, which
+    // lives until this function returns, after the application exited; (2)
+    // the boot thread's context is stored in the static cell that
+    // `exit_application` resumes.
+    unsafe { switch(&mut *SUSPENDED_BOOT_THREAD.0.get(), &application) };
+    EXIT_STATUS.load(Ordering::Relaxed)
+}
+
+/// Ends the running application with `status` and resumes the boot thread
+/// in [`run_application`].
+pub fn exit_application(status: u8) -> ! {
+    EXIT_STATUS.store(status, Ordering::Relaxed);
+    let mut abandoned = Context::default();
+    // SAFETY: only called from an application thread started by
+    // `run_application`, so the cell holds the suspended boot thread, whose
+    // stack is alive; the application's context is abandoned.
+    unsafe { switch(&mut abandoned, &*SUSPENDED_BOOT_THREAD.0.get()) };
+    unreachable!("the boot thread never switches back to an exited application")
 }
 
 unsafe extern "C" {
@@ -37,19 +83,21 @@ struct InitialFrame {
 
 /// A kernel stack for a thread, owned by it.
 #[derive(Debug)]
-pub struct KernelStack {
+struct KernelStack {
     memory: alloc::boxed::Box<[u128]>,
 }
 
 impl KernelStack {
     /// Allocates a zeroed stack of at least `size` bytes.
-    pub fn new(size: usize) -> Self {
+    fn new(size: usize) -> Self {
         let words = size.div_ceil(16);
-        KernelStack { memory: alloc::vec![0u128; words].into_boxed_slice() }
+        KernelStack {
+            memory: alloc::vec![0u128; words].into_boxed_slice(),
+        }
     }
 
     /// The address one past the top of the stack (16-byte aligned).
-    pub fn top(&self) -> u64 {
+    fn top(&self) -> u64 {
         self.memory.as_ptr_range().end as u64
     }
 }
@@ -57,8 +105,10 @@ impl KernelStack {
 impl Context {
     /// A context that, when switched to, enters application code at `entry`
     /// with RSP = `stack_pointer`, using `kernel_stack` for system calls.
-    pub fn new_application(kernel_stack: &KernelStack, entry: u64, stack_pointer: u64) -> Self {
-        let frame_address = kernel_stack.top() - core::mem::size_of::<InitialFrame>() as u64 - 8;
+    fn new_application(kernel_stack: &KernelStack, entry: u64, stack_pointer: u64) -> Self {
+        // After `rosv_context_switch` pops the frame, RSP is 16-byte aligned,
+        // as the trampoline's call needs.
+        let frame_address = kernel_stack.top() - core::mem::size_of::<InitialFrame>() as u64 - 16;
         let frame = InitialFrame {
             r15: 0,
             r14: 0,
@@ -71,7 +121,9 @@ impl Context {
         // SAFETY: the frame lies at the top of a stack this context owns and
         // nothing else references yet; the address is 8-byte aligned.
         unsafe { (frame_address as *mut InitialFrame).write(frame) };
-        Context { stack_pointer: frame_address }
+        Context {
+            stack_pointer: frame_address,
+        }
     }
 }
 
@@ -82,7 +134,7 @@ impl Context {
 /// # Safety
 /// `next` must have been created by [`Context::new_application`] or filled
 /// by an earlier `switch`, and the stack it refers to must still be alive.
-pub unsafe fn switch(current: &mut Context, next: &Context) {
+unsafe fn switch(current: &mut Context, next: &Context) {
     // SAFETY: `next` holds a stack prepared as the routine expects (caller's
     // contract); `current` receives this thread's stack pointer.
     unsafe { rosv_context_switch(&mut current.stack_pointer, next.stack_pointer) }

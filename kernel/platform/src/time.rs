@@ -13,13 +13,15 @@ use x86_64::registers::model_specific::Msr;
 use crate::cpu::{cpuid, read_tsc};
 use crate::memory;
 
+const MSR_KVM_WALL_CLOCK_NEW: u32 = 0x4b56_4d00;
 const MSR_KVM_SYSTEM_TIME_NEW: u32 = 0x4b56_4d01;
 const KVM_FEATURE_CLOCKSOURCE2: u32 = 1 << 3;
 const PIT_FREQUENCY_HZ: u64 = 1_193_182;
-const PIT_CALIBRATION_MS: u64 = 10;
+const PIT_CALIBRATION_MS: u64 = 2;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+static REALTIME_AT_BOOT_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Where the TSC frequency came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +50,50 @@ struct PvclockTimeInfo {
     pad: [u8; 2],
 }
 
-/// Calibrates the TSC and records `boot_tsc` as time zero.
+/// The pvclock wall clock (Linux `struct pvclock_wall_clock`): the time of
+/// day at which kvmclock's system time was zero.
+#[repr(C, align(16))]
+#[derive(Debug, Default)]
+struct PvclockWallClock {
+    version: u32,
+    seconds: u32,
+    nanoseconds: u32,
+}
+
+/// What kvmclock tells: the TSC frequency and the wall-clock time now.
+struct Kvmclock {
+    tsc_hz: u64,
+    realtime_ns: u64,
+    tsc: u64,
+}
+
+/// Calibrates the TSC, records `boot_tsc` as time zero, and reads the wall
+/// clock (kvmclock's, else the CMOS clock's).
 pub fn init(boot_tsc: u64) -> (ClockSource, u64) {
     BOOT_TSC.store(boot_tsc, Ordering::Relaxed);
-    let (source, hz) = kvmclock_hz()
-        .map(|hz| (ClockSource::Kvmclock, hz))
+    let kvmclock = read_kvmclock();
+    let (source, hz) = kvmclock
+        .as_ref()
+        .map(|clock| (ClockSource::Kvmclock, clock.tsc_hz))
         .or_else(|| cpuid_crystal_hz().map(|hz| (ClockSource::CpuidCrystal, hz)))
         .or_else(|| hypervisor_leaf_hz().map(|hz| (ClockSource::HypervisorLeaf, hz)))
         .unwrap_or_else(|| (ClockSource::Pit, pit_hz()));
     TSC_HZ.store(hz.max(1), Ordering::Relaxed);
+    let realtime_at_boot = match kvmclock {
+        Some(clock) => clock.realtime_ns.saturating_sub(boot_tsc_to_ns(clock.tsc)),
+        None => crate::rtc::read_cmos_clock()
+            .and_then(|time| time.to_unix_seconds())
+            .map_or(0, |seconds| {
+                (seconds * 1_000_000_000).saturating_sub(since_boot_ns())
+            }),
+    };
+    REALTIME_AT_BOOT_NS.store(realtime_at_boot, Ordering::Relaxed);
     (source, hz)
+}
+
+/// Nanoseconds since the Unix epoch (0 plus uptime if no clock was found).
+pub fn realtime_ns() -> u64 {
+    REALTIME_AT_BOOT_NS.load(Ordering::Relaxed) + since_boot_ns()
 }
 
 /// The TSC frequency in Hz (1 before [`init`]).
@@ -92,41 +128,69 @@ fn hypervisor_max_leaf(signature: &[u8; 12]) -> Option<u32> {
     (&found == signature).then_some(max)
 }
 
-fn kvmclock_hz() -> Option<u64> {
+fn read_kvmclock() -> Option<Kvmclock> {
     hypervisor_max_leaf(b"KVMKVMKVM\0\0\0")?;
     let [features, ..] = cpuid(0x4000_0001, 0);
     if features & KVM_FEATURE_CLOCKSOURCE2 == 0 {
         return None;
     }
     let mut info = alloc::boxed::Box::new(PvclockTimeInfo::default());
-    let address = &mut *info as *mut PvclockTimeInfo as u64;
-    let paddr = memory::virtual_to_physical(address);
-    let mut msr = Msr::new(MSR_KVM_SYSTEM_TIME_NEW);
-    // SAFETY: (1) the structure is heap memory in the physical map, aligned
-    // as the pvclock ABI wants, and lives until the MSR is cleared below; (2)
-    // KVM only writes the structure while the enable bit is set.
-    unsafe { msr.write(paddr | 1) };
-    // SAFETY: KVM wrote the structure during the MSR write; volatile reads
-    // because the hypervisor, not Rust, wrote it.
-    let (multiplier, shift) = unsafe {
+    let mut wall = alloc::boxed::Box::new(PvclockWallClock::default());
+    let info_paddr = memory::virtual_to_physical(&mut *info as *mut PvclockTimeInfo as u64);
+    let wall_paddr = memory::virtual_to_physical(&mut *wall as *mut PvclockWallClock as u64);
+    let mut system_time_msr = Msr::new(MSR_KVM_SYSTEM_TIME_NEW);
+    let mut wall_clock_msr = Msr::new(MSR_KVM_WALL_CLOCK_NEW);
+    // SAFETY: (1) both structures are heap memory in the physical map,
+    // aligned as the pvclock ABI wants, and outlive their registration, which
+    // ends below; (2) KVM writes them only during these MSR writes and, for
+    // the time info, while its enable bit is set.
+    unsafe {
+        system_time_msr.write(info_paddr | 1);
+        wall_clock_msr.write(wall_paddr);
+    }
+    let tsc = read_tsc();
+    // SAFETY: KVM wrote the structures during the MSR writes above; volatile
+    // reads because the hypervisor, not Rust, wrote them.
+    let (multiplier, shift, tsc_timestamp, system_time, wall_seconds, wall_nanoseconds) = unsafe {
         (
             core::ptr::read_volatile(&raw const info.tsc_to_system_mul),
             core::ptr::read_volatile(&raw const info.tsc_shift),
+            core::ptr::read_volatile(&raw const info.tsc_timestamp),
+            core::ptr::read_volatile(&raw const info.system_time),
+            core::ptr::read_volatile(&raw const wall.seconds),
+            core::ptr::read_volatile(&raw const wall.nanoseconds),
         )
     };
-    // SAFETY: disabling kvmclock stops KVM from writing the structure.
-    unsafe { msr.write(0) };
+    // SAFETY: clearing the enable bit stops KVM from writing the structure.
+    unsafe { system_time_msr.write(0) };
     if multiplier == 0 {
         return None;
     }
-    // ns = ((tsc << shift) * multiplier) >> 32, so hz = 1e9 * 2^32 / (multiplier << shift).
-    let scaled = 1_000_000_000u128 << 32;
+    // ns = ((ticks << shift) * multiplier) >> 32 (a negative shift divides).
+    let scale = |ticks: u64| -> u64 {
+        let shifted = if shift >= 0 {
+            u128::from(ticks) << shift
+        } else {
+            u128::from(ticks) >> (-shift)
+        };
+        ((shifted * u128::from(multiplier)) >> 32) as u64
+    };
     let divisor = if shift >= 0 {
         u128::from(multiplier) << shift
     } else {
         u128::from(multiplier) >> (-shift)
     };
-    (divisor != 0).then(|| (scaled / divisor) as u64)
+    if divisor == 0 {
+        return None;
+    }
+    let tsc_hz = ((1_000_000_000u128 << 32) / divisor) as u64;
+    let system_time_now = system_time + scale(tsc.saturating_sub(tsc_timestamp));
+    let wall_ns = u64::from(wall_seconds) * 1_000_000_000 + u64::from(wall_nanoseconds);
+    Some(Kvmclock {
+        tsc_hz,
+        realtime_ns: wall_ns + system_time_now,
+        tsc,
+    })
 }
 
 fn cpuid_crystal_hz() -> Option<u64> {
@@ -142,8 +206,8 @@ fn cpuid_crystal_hz() -> Option<u64> {
 }
 
 fn hypervisor_leaf_hz() -> Option<u64> {
-    let max = hypervisor_max_leaf(b"KVMKVMKVM\0\0\0")
-        .or_else(|| hypervisor_max_leaf(b"VMwareVMware"))?;
+    let max =
+        hypervisor_max_leaf(b"KVMKVMKVM\0\0\0").or_else(|| hypervisor_max_leaf(b"VMwareVMware"))?;
     if max < 0x4000_0010 {
         return None;
     }
@@ -151,32 +215,46 @@ fn hypervisor_leaf_hz() -> Option<u64> {
     (khz != 0).then_some(u64::from(khz) * 1000)
 }
 
-/// Counts TSC ticks while PIT channel 2 counts down `PIT_CALIBRATION_MS`.
+/// Counts TSC ticks while PIT channel 0 counts down `PIT_CALIBRATION_MS`.
+///
+/// Channel 0 is used because its counter can be read back (a latch command,
+/// Intel 8254 datasheet) on every machine with a PIT; channel 2's gate and
+/// output live in port 0x61, which QEMU's microvm lacks. The legacy PIC is
+/// masked, so the channel's interrupt goes nowhere.
 fn pit_hz() -> u64 {
-    let count = PIT_FREQUENCY_HZ * PIT_CALIBRATION_MS / 1000;
-    let mut gate = Port::<u8>::new(0x61);
+    let ticks = PIT_FREQUENCY_HZ * PIT_CALIBRATION_MS / 1000;
     let mut command = Port::<u8>::new(0x43);
-    let mut channel_2 = Port::<u8>::new(0x42);
-    // SAFETY: ports 0x42, 0x43 and 0x61 drive PIT channel 2 and its gate,
-    // which only the speaker uses; the kernel drives no speaker.
+    let mut channel_0 = Port::<u8>::new(0x40);
+    let mut read_count = || -> u64 {
+        // SAFETY: latching and reading channel 0's counter has no effect
+        // beyond the latch.
+        unsafe {
+            command.write(0b0000_0000);
+            let low = channel_0.read();
+            let high = channel_0.read();
+            u64::from(u16::from_le_bytes([low, high]))
+        }
+    };
+    // SAFETY: programs channel 0 (mode 0, binary, low then high byte) with
+    // the largest count; the kernel uses the PIT for nothing else.
     unsafe {
-        let control = gate.read();
-        gate.write((control & !0x02) | 0x01);
-        command.write(0b1011_0000);
-        channel_2.write((count & 0xff) as u8);
-        channel_2.write((count >> 8) as u8);
-        let start = read_tsc();
-        let mut spins = 0u64;
-        while gate.read() & 0x20 == 0 && spins < 100_000_000 {
-            spins += 1;
-        }
-        let end = read_tsc();
-        gate.write(control);
-        let hz = (end - start) * 1000 / PIT_CALIBRATION_MS;
-        if spins == 100_000_000 || hz == 0 {
-            log::warn!("time: no PIT answered, assuming a 1 GHz TSC");
-            return 1_000_000_000;
-        }
-        hz
+        Port::<u8>::new(0x43).write(0b0011_0000);
+        Port::<u8>::new(0x40).write(0xff);
+        Port::<u8>::new(0x40).write(0xff);
     }
+    let first = read_count();
+    let start = read_tsc();
+    let mut spins = 0u64;
+    let mut current = first;
+    while first.saturating_sub(current) < ticks && spins < 10_000_000 {
+        current = read_count();
+        spins += 1;
+    }
+    let end = read_tsc();
+    let counted = first.saturating_sub(current);
+    if counted < ticks || end <= start {
+        log::warn!("time: the PIT did not count, assuming a 1 GHz TSC");
+        return 1_000_000_000;
+    }
+    (u128::from(end - start) * u128::from(PIT_FREQUENCY_HZ) / u128::from(counted)) as u64
 }

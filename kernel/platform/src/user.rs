@@ -44,7 +44,13 @@ pub fn read(address: u64, destination: &mut [u8]) -> Result<(), BadAddress> {
     check_range(address, destination.len())?;
     // SAFETY: the source range lies in the application half, where faults
     // are caught by the fixup; the destination is a valid kernel buffer.
-    let left = unsafe { rosv_user_copy(destination.as_mut_ptr(), address as *const u8, destination.len()) };
+    let left = unsafe {
+        rosv_user_copy(
+            destination.as_mut_ptr(),
+            address as *const u8,
+            destination.len(),
+        )
+    };
     if left == 0 { Ok(()) } else { Err(BadAddress) }
 }
 

@@ -1,0 +1,136 @@
+//! A fake machine for host tests: pages in a map, a settable clock, a
+//! captured console.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::vec::Vec;
+
+use crate::machine::{BadAddress, Machine, MapFailure, Rights};
+use crate::memory::{APPLICATION_END, PAGE_SIZE};
+
+#[derive(Default)]
+pub struct FakeMachine {
+    pub pages: Mutex<BTreeMap<u64, (Rights, Vec<u8>)>>,
+    pub console: Mutex<Vec<u8>>,
+    pub now_ns: AtomicU64,
+    pub thread_pointer: AtomicU64,
+}
+
+impl FakeMachine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn rights(&self, page: u64) -> Option<Rights> {
+        self.pages
+            .lock()
+            .unwrap()
+            .get(&page)
+            .map(|(rights, _)| *rights)
+    }
+
+    pub fn mapped_pages(&self) -> usize {
+        self.pages.lock().unwrap().len()
+    }
+
+    pub fn console_text(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+    }
+
+    fn access(
+        &self,
+        address: u64,
+        length: usize,
+        mut each: impl FnMut(&mut [u8], usize, usize),
+    ) -> Result<(), BadAddress> {
+        let end = address.checked_add(length as u64).ok_or(BadAddress)?;
+        if end > APPLICATION_END {
+            return Err(BadAddress);
+        }
+        let mut pages = self.pages.lock().unwrap();
+        let mut cursor = address;
+        while cursor < end {
+            let page = cursor & !(PAGE_SIZE - 1);
+            let (_, bytes) = pages.get_mut(&page).ok_or(BadAddress)?;
+            let offset = (cursor - page) as usize;
+            let chunk = ((page + PAGE_SIZE).min(end) - cursor) as usize;
+            each(
+                &mut bytes[offset..offset + chunk],
+                (cursor - address) as usize,
+                chunk,
+            );
+            cursor += chunk as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Machine for FakeMachine {
+    fn console_write(&self, bytes: &[u8]) {
+        self.console.lock().unwrap().extend_from_slice(bytes);
+    }
+
+    fn read_memory(&self, address: u64, buffer: &mut [u8]) -> Result<(), BadAddress> {
+        self.access(address, buffer.len(), |page, at, length| {
+            buffer[at..at + length].copy_from_slice(page)
+        })
+    }
+
+    fn write_memory(&self, address: u64, bytes: &[u8]) -> Result<(), BadAddress> {
+        self.access(address, bytes.len(), |page, at, length| {
+            page.copy_from_slice(&bytes[at..at + length])
+        })
+    }
+
+    fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
+        assert_eq!(page % PAGE_SIZE, 0);
+        let mut pages = self.pages.lock().unwrap();
+        if pages.contains_key(&page) {
+            return Err(MapFailure::AlreadyMapped);
+        }
+        pages.insert(page, (rights, vec![0; PAGE_SIZE as usize]));
+        Ok(())
+    }
+
+    fn unmap_range(&self, start: u64, end: u64) {
+        self.pages
+            .lock()
+            .unwrap()
+            .retain(|page, _| *page < start || *page >= end);
+    }
+
+    fn protect_range(&self, start: u64, end: u64, rights: Rights) {
+        for (_, (page_rights, _)) in self.pages.lock().unwrap().range_mut(start..end) {
+            *page_rights = rights;
+        }
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        self.now_ns.load(Ordering::Relaxed)
+    }
+
+    fn realtime_ns(&self) -> u64 {
+        1_700_000_000_000_000_000 + self.monotonic_ns()
+    }
+
+    fn wait_until(&self, deadline_ns: u64) {
+        self.now_ns.fetch_max(deadline_ns, Ordering::Relaxed);
+    }
+
+    fn set_thread_pointer(&self, address: u64) {
+        self.thread_pointer.store(address, Ordering::Relaxed);
+    }
+
+    fn thread_pointer(&self) -> u64 {
+        self.thread_pointer.load(Ordering::Relaxed)
+    }
+
+    fn hardware_random(&self) -> Option<u64> {
+        None
+    }
+
+    fn hardware_capabilities(&self) -> u64 {
+        0x178b_fbff
+    }
+}

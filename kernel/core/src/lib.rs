@@ -1,0 +1,25 @@
+//! The rosv kernel's logic, independent of the hardware.
+//!
+//! Everything here runs against the [`machine::Machine`] trait: the kernel
+//! binary implements it with the platform crate, tests with a fake. See the
+//! crate README for the main types.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod errno;
+pub mod initial_stack;
+pub mod linux;
+pub mod loader;
+pub mod machine;
+pub mod memory;
+pub mod process;
+pub mod random;
+pub mod syscall;
+pub mod user;
+
+#[cfg(test)]
+mod fake;

@@ -1,0 +1,259 @@
+//! Linux x86-64 ABI definitions: system call numbers and the byte layouts
+//! of the structures system calls exchange with applications.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// System call numbers (Linux `arch/x86/entry/syscalls/syscall_64.tbl`).
+#[allow(missing_docs)]
+pub mod number {
+    pub const READ: u64 = 0;
+    pub const WRITE: u64 = 1;
+    pub const OPEN: u64 = 2;
+    pub const CLOSE: u64 = 3;
+    pub const STAT: u64 = 4;
+    pub const FSTAT: u64 = 5;
+    pub const LSTAT: u64 = 6;
+    pub const POLL: u64 = 7;
+    pub const LSEEK: u64 = 8;
+    pub const MMAP: u64 = 9;
+    pub const MPROTECT: u64 = 10;
+    pub const MUNMAP: u64 = 11;
+    pub const BRK: u64 = 12;
+    pub const RT_SIGACTION: u64 = 13;
+    pub const RT_SIGPROCMASK: u64 = 14;
+    pub const IOCTL: u64 = 16;
+    pub const READV: u64 = 19;
+    pub const WRITEV: u64 = 20;
+    pub const ACCESS: u64 = 21;
+    pub const SCHED_YIELD: u64 = 24;
+    pub const MADVISE: u64 = 28;
+    pub const DUP: u64 = 32;
+    pub const DUP2: u64 = 33;
+    pub const NANOSLEEP: u64 = 35;
+    pub const GETPID: u64 = 39;
+    pub const EXIT: u64 = 60;
+    pub const KILL: u64 = 62;
+    pub const UNAME: u64 = 63;
+    pub const FCNTL: u64 = 72;
+    pub const GETCWD: u64 = 79;
+    pub const READLINK: u64 = 89;
+    pub const GETTIMEOFDAY: u64 = 96;
+    pub const GETRLIMIT: u64 = 97;
+    pub const GETUID: u64 = 102;
+    pub const GETGID: u64 = 104;
+    pub const SETRLIMIT: u64 = 160;
+    pub const GETEUID: u64 = 107;
+    pub const GETEGID: u64 = 108;
+    pub const GETPPID: u64 = 110;
+    pub const GETPGRP: u64 = 111;
+    pub const SIGALTSTACK: u64 = 131;
+    pub const ARCH_PRCTL: u64 = 158;
+    pub const GETTID: u64 = 186;
+    pub const TKILL: u64 = 200;
+    pub const TIME: u64 = 201;
+    pub const SCHED_GETAFFINITY: u64 = 204;
+    pub const SET_TID_ADDRESS: u64 = 218;
+    pub const CLOCK_GETTIME: u64 = 228;
+    pub const CLOCK_GETRES: u64 = 229;
+    pub const CLOCK_NANOSLEEP: u64 = 230;
+    pub const EXIT_GROUP: u64 = 231;
+    pub const TGKILL: u64 = 234;
+    pub const OPENAT: u64 = 257;
+    pub const NEWFSTATAT: u64 = 262;
+    pub const READLINKAT: u64 = 267;
+    pub const PPOLL: u64 = 271;
+    pub const SET_ROBUST_LIST: u64 = 273;
+    pub const GET_ROBUST_LIST: u64 = 274;
+    pub const DUP3: u64 = 292;
+    pub const PRLIMIT64: u64 = 302;
+    pub const GETRANDOM: u64 = 318;
+}
+
+/// `st_mode` file type bits.
+#[allow(missing_docs)]
+pub mod mode {
+    pub const S_IFCHR: u32 = 0o020000;
+    pub const S_IFDIR: u32 = 0o040000;
+    pub const S_IFREG: u32 = 0o100000;
+    pub const S_IFLNK: u32 = 0o120000;
+}
+
+/// `AT_FDCWD`: relative to the working directory.
+pub const AT_FDCWD: i64 = -100;
+/// `AT_EMPTY_PATH`: operate on the descriptor itself.
+pub const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// `struct stat` (144 bytes on x86-64).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct Stat {
+    pub device: u64,
+    pub inode: u64,
+    pub link_count: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: i64,
+    pub block_size: i64,
+    pub blocks: i64,
+    pub access_time: Timespec,
+    pub modify_time: Timespec,
+    pub change_time: Timespec,
+}
+
+impl Stat {
+    /// The structure's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; 144];
+        put_u64(&mut bytes, 0, self.device);
+        put_u64(&mut bytes, 8, self.inode);
+        put_u64(&mut bytes, 16, self.link_count);
+        bytes[24..28].copy_from_slice(&self.mode.to_le_bytes());
+        bytes[28..32].copy_from_slice(&self.uid.to_le_bytes());
+        bytes[32..36].copy_from_slice(&self.gid.to_le_bytes());
+        put_u64(&mut bytes, 40, self.rdev);
+        put_u64(&mut bytes, 48, self.size as u64);
+        put_u64(&mut bytes, 56, self.block_size as u64);
+        put_u64(&mut bytes, 64, self.blocks as u64);
+        bytes[72..88].copy_from_slice(&self.access_time.encode());
+        bytes[88..104].copy_from_slice(&self.modify_time.encode());
+        bytes[104..120].copy_from_slice(&self.change_time.encode());
+        bytes
+    }
+}
+
+/// `struct timespec`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timespec {
+    /// Seconds.
+    pub seconds: i64,
+    /// Nanoseconds, 0 to 999 999 999.
+    pub nanoseconds: i64,
+}
+
+impl Timespec {
+    /// A timespec from nanoseconds.
+    pub fn from_ns(ns: u64) -> Self {
+        Timespec {
+            seconds: (ns / 1_000_000_000) as i64,
+            nanoseconds: (ns % 1_000_000_000) as i64,
+        }
+    }
+
+    /// Decodes a timespec; `None` if the nanoseconds are out of range.
+    pub fn decode(bytes: &[u8; 16]) -> Option<Self> {
+        let seconds = i64::from_le_bytes(bytes[..8].try_into().ok()?);
+        let nanoseconds = i64::from_le_bytes(bytes[8..].try_into().ok()?);
+        ((0..1_000_000_000).contains(&nanoseconds) && seconds >= 0).then_some(Timespec {
+            seconds,
+            nanoseconds,
+        })
+    }
+
+    /// The time in nanoseconds, saturating.
+    pub fn to_ns(self) -> u64 {
+        (self.seconds as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(self.nanoseconds as u64)
+    }
+
+    /// The structure's bytes.
+    pub fn encode(&self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.seconds.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.nanoseconds.to_le_bytes());
+        bytes
+    }
+}
+
+/// `struct utsname`: six 65-byte NUL-padded fields.
+pub fn encode_utsname(fields: [&str; 6]) -> Vec<u8> {
+    let mut bytes = vec![0u8; 6 * 65];
+    for (index, field) in fields.iter().enumerate() {
+        let length = field.len().min(64);
+        bytes[index * 65..index * 65 + length].copy_from_slice(&field.as_bytes()[..length]);
+    }
+    bytes
+}
+
+/// The kernel's `struct termios` for a serial console in its default state:
+/// `ICRNL|IXON`, `OPOST|ONLCR`, `B38400|CS8|CREAD|HUPCL`, `ISIG|ICANON|ECHO|
+/// ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN`, and the usual control characters.
+pub fn console_termios() -> [u8; 36] {
+    let mut bytes = [0u8; 36];
+    bytes[0..4].copy_from_slice(&0o002400u32.to_le_bytes());
+    bytes[4..8].copy_from_slice(&0o000005u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&0o002277u32.to_le_bytes());
+    bytes[12..16].copy_from_slice(&0o105073u32.to_le_bytes());
+    let control_characters = [
+        3u8, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0, 0, 0,
+    ];
+    bytes[17..36].copy_from_slice(&control_characters);
+    bytes
+}
+
+fn put_u64(bytes: &mut [u8], at: usize, value: u64) {
+    bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_land_at_their_offsets() {
+        let stat = Stat {
+            inode: 7,
+            mode: mode::S_IFCHR | 0o620,
+            rdev: 0x440,
+            size: -1,
+            block_size: 1024,
+            modify_time: Timespec {
+                seconds: 5,
+                nanoseconds: 6,
+            },
+            ..Stat::default()
+        };
+        let bytes = stat.encode();
+        assert_eq!(bytes.len(), 144);
+        assert_eq!(bytes[8], 7);
+        assert_eq!(
+            u32::from_le_bytes(bytes[24..28].try_into().unwrap()),
+            0o20620
+        );
+        assert_eq!(u64::from_le_bytes(bytes[40..48].try_into().unwrap()), 0x440);
+        assert_eq!(i64::from_le_bytes(bytes[48..56].try_into().unwrap()), -1);
+        assert_eq!(bytes[88], 5);
+        assert_eq!(bytes[96], 6);
+    }
+
+    #[test]
+    fn timespecs_round_trip_and_reject_bad_nanoseconds() {
+        let time = Timespec::from_ns(3_000_000_007);
+        assert_eq!(
+            time,
+            Timespec {
+                seconds: 3,
+                nanoseconds: 7
+            }
+        );
+        assert_eq!(Timespec::decode(&time.encode()), Some(time));
+        assert_eq!(time.to_ns(), 3_000_000_007);
+        let bad = Timespec {
+            seconds: 1,
+            nanoseconds: 1_000_000_000,
+        }
+        .encode();
+        assert_eq!(Timespec::decode(&bad), None);
+    }
+
+    #[test]
+    fn utsname_fields_are_padded() {
+        let bytes = encode_utsname(["Linux", "rosv", "6.1.0", "#1", "x86_64", "(none)"]);
+        assert_eq!(&bytes[..6], b"Linux\0");
+        assert_eq!(&bytes[65..70], b"rosv\0");
+        assert_eq!(&bytes[4 * 65..4 * 65 + 6], b"x86_64");
+    }
+}

@@ -1,0 +1,239 @@
+//! Loading an executable into the address space and building its stack.
+//!
+//! Static executables (fixed-address or position independent) are mapped
+//! segment by segment; a page two segments share gets the union of their
+//! rights. The main thread's stack is an 8 MiB area below [`STACK_TOP`],
+//! mapped on demand except for the pages the initial stack occupies.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use rosv_elf::{ElfError, FileKind, LoadPlan};
+
+use crate::errno::Errno;
+use crate::initial_stack::{self, AuxValue, StackContents, auxv};
+use crate::machine::{Machine, Rights};
+use crate::memory::{
+    AddressSpace, AreaKind, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, page_align_up,
+};
+
+/// Size of one program header (`AT_PHENT`).
+const PROGRAM_HEADER_SIZE: u64 = 56;
+/// `AT_MINSIGSTKSZ`: enough for a signal frame with SSE state.
+const MINIMUM_SIGNAL_STACK: u64 = 2048;
+/// `AT_CLKTCK`: the clock tick Linux reports.
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
+
+/// Why an executable could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// The file is not a valid executable.
+    Elf(ElfError),
+    /// The file is dynamically linked (holds its `PT_INTERP`).
+    DynamicallyLinked(String),
+    /// The image does not fit or memory ran out.
+    Memory(Errno),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Elf(error) => write!(formatter, "{error}"),
+            LoadError::DynamicallyLinked(interpreter) => {
+                write!(
+                    formatter,
+                    "dynamically linked executables are not supported yet (interpreter {interpreter})"
+                )
+            }
+            LoadError::Memory(errno) if *errno == Errno::ENOMEM => {
+                write!(formatter, "out of memory")
+            }
+            LoadError::Memory(_) => {
+                write!(formatter, "the image does not fit in the address space")
+            }
+        }
+    }
+}
+
+impl From<ElfError> for LoadError {
+    fn from(error: ElfError) -> Self {
+        LoadError::Elf(error)
+    }
+}
+
+impl From<Errno> for LoadError {
+    fn from(errno: Errno) -> Self {
+        LoadError::Memory(errno)
+    }
+}
+
+/// Where the main thread starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launch {
+    /// The entry point.
+    pub entry: u64,
+    /// The initial stack pointer.
+    pub stack_pointer: u64,
+}
+
+/// The program to start.
+#[derive(Debug, Clone, Copy)]
+pub struct Program<'a> {
+    /// The executable file's bytes.
+    pub file: &'a [u8],
+    /// Its path in the image (`AT_EXECFN`).
+    pub path: &'a str,
+    /// `argv`.
+    pub arguments: &'a [Vec<u8>],
+    /// `envp`, as `NAME=value`.
+    pub environment: &'a [Vec<u8>],
+    /// The bytes `AT_RANDOM` points at.
+    pub random: [u8; 16],
+}
+
+/// Maps `program` into `memory` and builds its initial stack.
+///
+/// Every page written here is mapped first, so no copy faults while the
+/// caller holds the address space.
+pub fn load(
+    machine: &dyn Machine,
+    memory: &mut AddressSpace,
+    program: &Program<'_>,
+) -> Result<Launch, LoadError> {
+    let plan = LoadPlan::parse(program.file)?;
+    if let Some(interpreter) = plan.interpreter {
+        return Err(LoadError::DynamicallyLinked(interpreter));
+    }
+    let base = match plan.kind {
+        FileKind::Fixed => 0,
+        FileKind::PositionIndependent => PIE_BASE - plan.lowest_page(),
+    };
+    map_segments(machine, memory, &plan, base, program.file)?;
+    let image_end = page_align_up(base + plan.end()).ok_or(Errno::ENOMEM)?;
+    memory.set_heap_start(image_end);
+
+    let program_headers = plan
+        .program_headers_vaddr
+        .ok_or(ElfError::BadProgramHeaders)?
+        + base;
+    let entry = base + plan.entry;
+    let auxiliary = [
+        (auxv::AT_PHDR, AuxValue::Value(program_headers)),
+        (auxv::AT_PHENT, AuxValue::Value(PROGRAM_HEADER_SIZE)),
+        (
+            auxv::AT_PHNUM,
+            AuxValue::Value(u64::from(plan.program_header_count)),
+        ),
+        (auxv::AT_PAGESZ, AuxValue::Value(PAGE_SIZE)),
+        (auxv::AT_BASE, AuxValue::Value(0)),
+        (auxv::AT_FLAGS, AuxValue::Value(0)),
+        (auxv::AT_ENTRY, AuxValue::Value(entry)),
+        (auxv::AT_UID, AuxValue::Value(0)),
+        (auxv::AT_EUID, AuxValue::Value(0)),
+        (auxv::AT_GID, AuxValue::Value(0)),
+        (auxv::AT_EGID, AuxValue::Value(0)),
+        (auxv::AT_PLATFORM, AuxValue::Platform),
+        (
+            auxv::AT_HWCAP,
+            AuxValue::Value(machine.hardware_capabilities()),
+        ),
+        (auxv::AT_CLKTCK, AuxValue::Value(CLOCK_TICKS_PER_SECOND)),
+        (auxv::AT_SECURE, AuxValue::Value(0)),
+        (auxv::AT_RANDOM, AuxValue::RandomBytes),
+        (auxv::AT_HWCAP2, AuxValue::Value(0)),
+        (auxv::AT_EXECFN, AuxValue::ExecutablePath),
+        (auxv::AT_MINSIGSTKSZ, AuxValue::Value(MINIMUM_SIGNAL_STACK)),
+    ];
+    let stack = initial_stack::build(
+        STACK_TOP,
+        &StackContents {
+            arguments: program.arguments,
+            environment: program.environment,
+            auxiliary: &auxiliary,
+            executable_path: program.path.as_bytes(),
+            random: program.random,
+        },
+    );
+    if stack.bytes.len() as u64 > STACK_SIZE / 4 {
+        return Err(LoadError::Memory(Errno::E2BIG));
+    }
+    let stack_rights = Rights {
+        execute: plan.has_executable_stack,
+        ..Rights::READ_WRITE
+    };
+    memory.add_area(
+        machine,
+        STACK_TOP - STACK_SIZE,
+        STACK_TOP,
+        stack_rights,
+        AreaKind::Stack,
+        false,
+    )?;
+    memory.populate(machine, stack.stack_pointer & !(PAGE_SIZE - 1), STACK_TOP)?;
+    machine
+        .write_memory(stack.stack_pointer, &stack.bytes)
+        .map_err(|_| Errno::EFAULT)?;
+    Ok(Launch {
+        entry,
+        stack_pointer: stack.stack_pointer,
+    })
+}
+
+fn map_segments(
+    machine: &dyn Machine,
+    memory: &mut AddressSpace,
+    plan: &LoadPlan,
+    base: u64,
+    file: &[u8],
+) -> Result<(), LoadError> {
+    let mut pages: BTreeMap<u64, Rights> = BTreeMap::new();
+    for segment in &plan.segments {
+        let rights = Rights {
+            read: segment.rights.read,
+            write: segment.rights.write,
+            execute: segment.rights.execute,
+        };
+        let first = (base + segment.vaddr) & !(PAGE_SIZE - 1);
+        let end = page_align_up(base + segment.end()).ok_or(Errno::ENOMEM)?;
+        for page in (first..end).step_by(PAGE_SIZE as usize) {
+            let union = pages.entry(page).or_default();
+            union.read |= rights.read;
+            union.write |= rights.write;
+            union.execute |= rights.execute;
+        }
+    }
+    // One area per run of consecutive pages with the same rights.
+    let mut runs: Vec<(u64, u64, Rights)> = Vec::new();
+    for (&page, &rights) in &pages {
+        match runs.last_mut() {
+            Some((_, end, run_rights)) if *end == page && *run_rights == rights => {
+                *end += PAGE_SIZE
+            }
+            _ => runs.push((page, page + PAGE_SIZE, rights)),
+        }
+    }
+    for &(start, end, rights) in &runs {
+        memory.add_area(machine, start, end, rights, AreaKind::Image, false)?;
+        for page in (start..end).step_by(PAGE_SIZE as usize) {
+            machine
+                .map_page(page, Rights::READ_WRITE)
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+    }
+    for segment in &plan.segments {
+        let bytes =
+            &file[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
+        machine
+            .write_memory(base + segment.vaddr, bytes)
+            .map_err(|_| Errno::EFAULT)?;
+    }
+    for &(start, end, rights) in &runs {
+        machine.protect_range(start, end, rights);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

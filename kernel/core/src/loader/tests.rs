@@ -1,0 +1,122 @@
+use alloc::vec;
+
+use super::*;
+use crate::fake::FakeMachine;
+use crate::memory::{Access, STACK_TOP};
+
+/// A minimal ELF file: a code segment at `vaddr` holding `code`, and a data
+/// segment one page later holding `data` plus `bss` zero bytes.
+fn executable(kind: u16, vaddr: u64, code: &[u8], data: &[u8], bss: u64) -> Vec<u8> {
+    let mut file = vec![0u8; 0x2000];
+    file[..4].copy_from_slice(b"\x7fELF");
+    file[4] = 2;
+    file[5] = 1;
+    file[16..18].copy_from_slice(&kind.to_le_bytes());
+    file[18..20].copy_from_slice(&62u16.to_le_bytes());
+    file[24..32].copy_from_slice(&(vaddr + 0x100).to_le_bytes());
+    file[32..40].copy_from_slice(&64u64.to_le_bytes());
+    file[54..56].copy_from_slice(&56u16.to_le_bytes());
+    file[56..58].copy_from_slice(&2u16.to_le_bytes());
+    let segments = [
+        (5u32, 0u64, vaddr, 0x1000u64, 0x1000u64),
+        (
+            6,
+            0x1000,
+            vaddr + 0x1000,
+            data.len() as u64,
+            data.len() as u64 + bss,
+        ),
+    ];
+    for (index, (flags, offset, address, file_size, memory_size)) in
+        segments.into_iter().enumerate()
+    {
+        let at = 64 + index * 56;
+        file[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+        file[at + 4..at + 8].copy_from_slice(&flags.to_le_bytes());
+        file[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+        file[at + 16..at + 24].copy_from_slice(&address.to_le_bytes());
+        file[at + 32..at + 40].copy_from_slice(&file_size.to_le_bytes());
+        file[at + 40..at + 48].copy_from_slice(&memory_size.to_le_bytes());
+        file[at + 48..at + 56].copy_from_slice(&4096u64.to_le_bytes());
+    }
+    file[0x100..0x100 + code.len()].copy_from_slice(code);
+    file[0x1000..0x1000 + data.len()].copy_from_slice(data);
+    file
+}
+
+fn program<'a>(file: &'a [u8], arguments: &'a [Vec<u8>]) -> Program<'a> {
+    Program {
+        file,
+        path: "/app",
+        arguments,
+        environment: &[],
+        random: [1; 16],
+    }
+}
+
+#[test]
+fn loads_a_fixed_executable_with_its_stack() {
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    let file = executable(2, 0x40_0000, &[0xf4, 0x90], b"data!", 0x3000);
+    let arguments = vec![b"/app".to_vec(), b"x".to_vec()];
+    let launch = load(&machine, &mut memory, &program(&file, &arguments)).unwrap();
+    assert_eq!(launch.entry, 0x40_0100);
+    let mut code = [0u8; 2];
+    machine.read_memory(0x40_0100, &mut code).unwrap();
+    assert_eq!(code, [0xf4, 0x90]);
+    let mut data = [0u8; 5];
+    machine.read_memory(0x40_1000, &mut data).unwrap();
+    assert_eq!(&data, b"data!");
+    let code_rights = machine.rights(0x40_0000).unwrap();
+    assert!(code_rights.execute && !code_rights.write);
+    let data_rights = machine.rights(0x40_1000).unwrap();
+    assert!(data_rights.write && !data_rights.execute);
+    // The bss pages are mapped and zero; the heap starts after them.
+    let mut zero = [1u8; 8];
+    machine.read_memory(0x40_3ff8, &mut zero).unwrap();
+    assert_eq!(zero, [0; 8]);
+    assert_eq!(memory.brk(&machine, 0), 0x40_5000);
+    // argc is at the stack pointer, which lies in the stack area.
+    assert_eq!(launch.stack_pointer % 16, 0);
+    assert!(launch.stack_pointer < STACK_TOP && launch.stack_pointer > STACK_TOP - 4096);
+    let mut argc = [0u8; 8];
+    machine
+        .read_memory(launch.stack_pointer, &mut argc)
+        .unwrap();
+    assert_eq!(u64::from_le_bytes(argc), 2);
+    // The rest of the stack faults in on demand.
+    assert!(memory.resolve_fault(&machine, STACK_TOP - (1 << 20), Access::Write));
+}
+
+#[test]
+fn loads_a_position_independent_executable_at_the_pie_base() {
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    let file = executable(3, 0, &[0xc3], b"", 0x10);
+    let launch = load(&machine, &mut memory, &program(&file, &[b"/app".to_vec()])).unwrap();
+    assert_eq!(launch.entry, PIE_BASE + 0x100);
+    assert!(
+        machine
+            .rights(PIE_BASE)
+            .is_some_and(|rights| rights.execute)
+    );
+}
+
+#[test]
+fn refuses_dynamic_and_malformed_files() {
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    let mut file = executable(3, 0, &[0xc3], b"", 0);
+    // Turn the data segment into a PT_INTERP naming a path stored at 0x1800.
+    let at = 64 + 56;
+    file[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
+    file[at + 8..at + 16].copy_from_slice(&0x1800u64.to_le_bytes());
+    file[at + 32..at + 40].copy_from_slice(&11u64.to_le_bytes());
+    file[0x1800..0x180b].copy_from_slice(b"/lib/ld.so\0");
+    let error = load(&machine, &mut memory, &program(&file, &[])).unwrap_err();
+    assert_eq!(error, LoadError::DynamicallyLinked("/lib/ld.so".into()));
+    let error = load(&machine, &mut memory, &program(b"\x7fELF garbage", &[])).unwrap_err();
+    assert_eq!(error, LoadError::Elf(ElfError::Truncated));
+    assert_eq!(machine.mapped_pages(), 0);
+}

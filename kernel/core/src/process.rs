@@ -1,0 +1,240 @@
+//! A running application: its memory, identity, limits and signal state.
+//!
+//! rosv runs one application at a time in one address space (OSv's model),
+//! so there is one [`Process`], with process id [`PROCESS_ID`]; its main
+//! thread's id is the same number, as on Linux.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use crate::memory::{AddressSpace, STACK_SIZE};
+use crate::random::Random;
+
+/// The process id of the application (and thread id of its main thread).
+pub const PROCESS_ID: u64 = 1;
+/// Number of signals (Linux `_NSIG`).
+pub const SIGNAL_COUNT: usize = 64;
+/// `SIG_DFL`.
+pub const SIG_DFL: u64 = 0;
+/// `SIG_IGN`.
+pub const SIG_IGN: u64 = 1;
+
+/// A signal's disposition (`struct kernel_sigaction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignalAction {
+    /// The handler, or `SIG_DFL` / `SIG_IGN`.
+    pub handler: u64,
+    /// `SA_*` flags.
+    pub flags: u64,
+    /// The `SA_RESTORER` trampoline.
+    pub restorer: u64,
+    /// Signals blocked while the handler runs.
+    pub mask: u64,
+}
+
+/// A resource limit (`struct rlimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// The soft limit.
+    pub current: u64,
+    /// The hard limit.
+    pub maximum: u64,
+}
+
+/// `RLIM_INFINITY`.
+pub const RLIM_INFINITY: u64 = u64::MAX;
+/// Number of resource limits (`RLIM_NLIMITS`).
+pub const LIMIT_COUNT: usize = 16;
+
+/// Thread state the kernel keeps for the main thread.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadState {
+    /// `set_tid_address`: cleared and woken at thread exit.
+    pub clear_child_tid: u64,
+    /// `set_robust_list`: head and length.
+    pub robust_list: (u64, u64),
+    /// `sigaltstack`: base, flags, size.
+    pub alternate_stack: (u64, u32, u64),
+    /// The blocked signal mask.
+    pub signal_mask: u64,
+}
+
+/// What a file descriptor refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFile {
+    /// The serial console (a terminal).
+    Console,
+}
+
+/// An entry of the file descriptor table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Descriptor {
+    /// The open file.
+    pub file: OpenFile,
+    /// `FD_CLOEXEC`.
+    pub close_on_exec: bool,
+    /// File status flags (`O_APPEND`, `O_NONBLOCK`, ...), access mode included.
+    pub status_flags: u32,
+}
+
+/// `O_RDWR`.
+pub const O_RDWR: u32 = 2;
+
+/// Mutable state of a process.
+#[derive(Debug, Clone)]
+pub struct ProcessState {
+    /// Signal dispositions, indexed by signal number minus one.
+    pub signal_actions: [SignalAction; SIGNAL_COUNT],
+    /// Resource limits, indexed by `RLIMIT_*`.
+    pub limits: [Limit; LIMIT_COUNT],
+    /// The main thread.
+    pub main_thread: ThreadState,
+    /// The working directory.
+    pub working_directory: String,
+    /// The file mode creation mask.
+    pub umask: u32,
+    /// The file descriptor table, indexed by descriptor number.
+    pub descriptors: Vec<Option<Descriptor>>,
+}
+
+impl ProcessState {
+    /// The descriptor `number`, if open.
+    pub fn descriptor(&self, number: u64) -> Option<Descriptor> {
+        usize::try_from(number)
+            .ok()
+            .and_then(|index| self.descriptors.get(index).copied().flatten())
+    }
+
+    /// Installs `descriptor` at the lowest free number not below `minimum`.
+    pub fn install(&mut self, descriptor: Descriptor, minimum: usize) -> Option<usize> {
+        let limit = self.limits[limit::NOFILE].current as usize;
+        let free = (minimum..limit)
+            .find(|&index| self.descriptors.get(index).is_none_or(Option::is_none))?;
+        if free >= self.descriptors.len() {
+            self.descriptors.resize(free + 1, None);
+        }
+        self.descriptors[free] = Some(descriptor);
+        Some(free)
+    }
+}
+
+/// The application.
+#[derive(Debug)]
+pub struct Process {
+    /// The address space.
+    pub memory: Mutex<AddressSpace>,
+    /// Mutable state other than memory.
+    pub state: Mutex<ProcessState>,
+    /// The generator behind `getrandom`.
+    pub random: Mutex<Random>,
+    /// The path the executable was started from (`/proc/self/exe`).
+    pub executable_path: String,
+    /// Monotonic time at which the process started.
+    pub start_ns: u64,
+    reported_calls: Mutex<Vec<u64>>,
+}
+
+impl Process {
+    /// A process about to run `executable_path` in `working_directory`.
+    pub fn new(
+        executable_path: String,
+        working_directory: String,
+        random: Random,
+        start_ns: u64,
+    ) -> Self {
+        let mut limits = [Limit {
+            current: RLIM_INFINITY,
+            maximum: RLIM_INFINITY,
+        }; LIMIT_COUNT];
+        limits[limit::STACK] = Limit {
+            current: STACK_SIZE,
+            maximum: RLIM_INFINITY,
+        };
+        limits[limit::CORE] = Limit {
+            current: 0,
+            maximum: RLIM_INFINITY,
+        };
+        limits[limit::NOFILE] = Limit {
+            current: 1024,
+            maximum: 4096,
+        };
+        limits[limit::NPROC] = Limit {
+            current: 4096,
+            maximum: 4096,
+        };
+        limits[limit::SIGPENDING] = Limit {
+            current: 4096,
+            maximum: 4096,
+        };
+        limits[limit::MSGQUEUE] = Limit {
+            current: 819_200,
+            maximum: 819_200,
+        };
+        limits[limit::MEMLOCK] = Limit {
+            current: 8 << 20,
+            maximum: 8 << 20,
+        };
+        limits[limit::NICE] = Limit {
+            current: 0,
+            maximum: 0,
+        };
+        limits[limit::RTPRIO] = Limit {
+            current: 0,
+            maximum: 0,
+        };
+        let console = Descriptor {
+            file: OpenFile::Console,
+            close_on_exec: false,
+            status_flags: O_RDWR,
+        };
+        Process {
+            memory: Mutex::new(AddressSpace::new()),
+            state: Mutex::new(ProcessState {
+                signal_actions: [SignalAction::default(); SIGNAL_COUNT],
+                limits,
+                main_thread: ThreadState::default(),
+                working_directory,
+                umask: 0o022,
+                descriptors: alloc::vec![Some(console); 3],
+            }),
+            random: Mutex::new(random),
+            executable_path,
+            start_ns,
+            reported_calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether this is the first time system call `number` is reported as
+    /// unimplemented (each is reported once).
+    pub fn first_report_of(&self, number: u64) -> bool {
+        let mut reported = self.reported_calls.lock();
+        if reported.contains(&number) {
+            return false;
+        }
+        reported.push(number);
+        true
+    }
+}
+
+/// `RLIMIT_*` indices.
+#[allow(missing_docs)]
+pub mod limit {
+    pub const CPU: usize = 0;
+    pub const FSIZE: usize = 1;
+    pub const DATA: usize = 2;
+    pub const STACK: usize = 3;
+    pub const CORE: usize = 4;
+    pub const RSS: usize = 5;
+    pub const NPROC: usize = 6;
+    pub const NOFILE: usize = 7;
+    pub const MEMLOCK: usize = 8;
+    pub const AS: usize = 9;
+    pub const LOCKS: usize = 10;
+    pub const SIGPENDING: usize = 11;
+    pub const MSGQUEUE: usize = 12;
+    pub const NICE: usize = 13;
+    pub const RTPRIO: usize = 14;
+    pub const RTTIME: usize = 15;
+}

@@ -1,0 +1,142 @@
+//! Linux system calls: decoding, dispatch, and the handlers.
+//!
+//! [`handle`] takes a call's number and six arguments and returns an
+//! [`Outcome`]. Handlers return `Result<u64, Errno>`, turned into the
+//! Linux convention (a negative errno) in one place. A call with no handler
+//! returns `ENOSYS`; each such number is logged once, at info level (shown
+//! with `--verbose`).
+
+mod io;
+mod memory;
+mod process;
+mod time;
+
+use crate::errno::Errno;
+use crate::linux::number as nr;
+use crate::machine::Machine;
+use crate::process::Process;
+
+/// What the caller of a system call does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Return this value to the application.
+    Return(i64),
+    /// The application ended with this exit status.
+    Exit(u8),
+}
+
+/// The state a system call runs against.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The hardware.
+    pub machine: &'a dyn Machine,
+    /// The calling process.
+    pub process: &'a Process,
+}
+
+impl core::fmt::Debug for Context<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Context")
+            .field("process", &self.process.executable_path)
+            .finish()
+    }
+}
+
+/// Why a handler did not return a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The call failed with this error.
+    Error(Errno),
+    /// The call ended the process (a fatal signal) with this exit status.
+    Exit(u8),
+}
+
+impl From<Errno> for Failure {
+    fn from(errno: Errno) -> Self {
+        Failure::Error(errno)
+    }
+}
+
+type Result = core::result::Result<u64, Failure>;
+
+/// Runs system call `number` with `arguments` for `process`.
+pub fn handle(
+    machine: &dyn Machine,
+    process: &Process,
+    number: u64,
+    arguments: [u64; 6],
+) -> Outcome {
+    let context = Context { machine, process };
+    let [a0, a1, a2, a3, a4, a5] = arguments;
+    let result = match number {
+        nr::READ => io::read(context, a0, a1, a2),
+        nr::WRITE => io::write(context, a0, a1, a2),
+        nr::READV => io::readv(context, a0, a1, a2),
+        nr::WRITEV => io::writev(context, a0, a1, a2),
+        nr::OPEN => io::open(context, a0),
+        nr::OPENAT => io::open(context, a1),
+        nr::CLOSE => io::close(context, a0),
+        nr::STAT | nr::LSTAT => io::stat_path(context, a0),
+        nr::FSTAT => io::fstat(context, a0, a1),
+        nr::NEWFSTATAT => io::newfstatat(context, a0, a1, a2, a3),
+        nr::ACCESS => io::access(context, a0),
+        nr::POLL => io::poll(context, a0, a1, a2 as i32 as i64),
+        nr::PPOLL => io::ppoll(context, a0, a1, a2),
+        nr::LSEEK => io::lseek(context, a0),
+        nr::IOCTL => io::ioctl(context, a0, a1, a2),
+        nr::FCNTL => io::fcntl(context, a0, a1, a2),
+        nr::DUP => io::dup(context, a0),
+        nr::DUP2 => io::dup2(context, a0, a1),
+        nr::DUP3 => io::dup3(context, a0, a1, a2),
+        nr::GETCWD => io::getcwd(context, a0, a1),
+        nr::READLINK => io::readlink(context, a0, a1, a2),
+        nr::READLINKAT => io::readlink(context, a1, a2, a3),
+        nr::BRK => memory::brk(context, a0),
+        nr::MMAP => memory::mmap(context, a0, a1, a2, a3, a4, a5),
+        nr::MUNMAP => memory::munmap(context, a0, a1),
+        nr::MPROTECT => memory::mprotect(context, a0, a1, a2),
+        nr::MADVISE => memory::madvise(context, a0, a1, a2),
+        nr::GETRANDOM => memory::getrandom(context, a0, a1, a2),
+        nr::EXIT | nr::EXIT_GROUP => return Outcome::Exit(a0 as u8),
+        nr::GETPID | nr::GETTID | nr::GETPGRP => Ok(crate::process::PROCESS_ID),
+        nr::GETPPID => Ok(0),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
+        nr::UNAME => process::uname(context, a0),
+        nr::ARCH_PRCTL => process::arch_prctl(context, a0, a1),
+        nr::SET_TID_ADDRESS => process::set_tid_address(context, a0),
+        nr::SET_ROBUST_LIST => process::set_robust_list(context, a0, a1),
+        nr::GET_ROBUST_LIST => process::get_robust_list(context, a0, a1, a2),
+        nr::PRLIMIT64 => process::prlimit(context, a0, a1, a2, a3),
+        nr::GETRLIMIT => process::prlimit(context, 0, a0, 0, a1),
+        nr::SETRLIMIT => process::prlimit(context, 0, a0, a1, 0),
+        nr::RT_SIGACTION => process::rt_sigaction(context, a0, a1, a2, a3),
+        nr::RT_SIGPROCMASK => process::rt_sigprocmask(context, a0, a1, a2, a3),
+        nr::SIGALTSTACK => process::sigaltstack(context, a0, a1),
+        nr::KILL => process::kill(context, a0, a1),
+        nr::TKILL => process::kill(context, a0, a1),
+        nr::TGKILL => process::tgkill(context, a0, a1, a2),
+        nr::SCHED_YIELD => Ok(0),
+        nr::SCHED_GETAFFINITY => process::sched_getaffinity(context, a0, a1, a2),
+        nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
+        nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),
+        nr::GETTIMEOFDAY => time::gettimeofday(context, a0, a1),
+        nr::TIME => time::time(context, a0),
+        nr::NANOSLEEP => time::nanosleep(context, a0),
+        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2),
+        _ => {
+            if process.first_report_of(number) {
+                log::info!("system call {number} is not implemented; returning ENOSYS");
+            }
+            Err(Errno::ENOSYS.into())
+        }
+    };
+    match result {
+        Ok(value) => Outcome::Return(value as i64),
+        Err(Failure::Error(errno)) => Outcome::Return(errno.to_return()),
+        Err(Failure::Exit(status)) => Outcome::Exit(status),
+    }
+}
+
+#[cfg(test)]
+mod tests;

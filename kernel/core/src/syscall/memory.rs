@@ -1,0 +1,131 @@
+//! Memory system calls: brk, mmap, munmap, mprotect, madvise; getrandom.
+
+use alloc::vec;
+
+use super::{Context, Result};
+use crate::errno::Errno;
+use crate::memory::{map, prot, rights_from_prot};
+use crate::user::User;
+
+pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
+    Ok(context
+        .process
+        .memory
+        .lock()
+        .brk(context.machine, requested))
+}
+
+/// Flags `mmap` accepts; others are refused with `MAP_SHARED_VALIDATE`.
+const KNOWN_MAP_FLAGS: u64 = map::TYPE
+    | map::FIXED
+    | map::ANONYMOUS
+    | 0x0100 // MAP_GROWSDOWN
+    | 0x0800 // MAP_DENYWRITE
+    | 0x1000 // MAP_EXECUTABLE
+    | 0x2000 // MAP_LOCKED
+    | 0x4000 // MAP_NORESERVE
+    | map::POPULATE
+    | 0x1_0000 // MAP_NONBLOCK
+    | 0x2_0000 // MAP_STACK
+    | map::FIXED_NOREPLACE;
+
+pub(super) fn mmap(
+    context: Context<'_>,
+    address: u64,
+    length: u64,
+    protection: u64,
+    flags: u64,
+    fd: u64,
+    _offset: u64,
+) -> Result {
+    let rights = rights_from_prot(protection).ok_or(Errno::EINVAL)?;
+    match flags & map::TYPE {
+        map::SHARED | map::PRIVATE => {}
+        map::SHARED_VALIDATE if flags & !KNOWN_MAP_FLAGS == 0 => {}
+        map::SHARED_VALIDATE => return Err(Errno::EOPNOTSUPP.into()),
+        _ => return Err(Errno::EINVAL.into()),
+    }
+    if flags & map::ANONYMOUS == 0 {
+        // No files can be mapped until the filesystem exists.
+        let is_open = context.process.state.lock().descriptor(fd).is_some();
+        return Err(if is_open { Errno::ENODEV } else { Errno::EBADF }.into());
+    }
+    let mut memory = context.process.memory.lock();
+    Ok(memory.map_anonymous(context.machine, address, length, rights, flags)?)
+}
+
+pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {
+    context
+        .process
+        .memory
+        .lock()
+        .unmap(context.machine, address, length)?;
+    Ok(0)
+}
+
+pub(super) fn mprotect(context: Context<'_>, address: u64, length: u64, protection: u64) -> Result {
+    let rights =
+        rights_from_prot(protection & !(prot::GROWSDOWN | prot::GROWSUP)).ok_or(Errno::EINVAL)?;
+    if length == 0 && address.is_multiple_of(crate::memory::PAGE_SIZE) {
+        return Ok(0);
+    }
+    context
+        .process
+        .memory
+        .lock()
+        .protect(context.machine, address, length, rights)?;
+    Ok(0)
+}
+
+/// `madvise` advice values that drop pages.
+const MADV_DONTNEED: u64 = 4;
+const MADV_FREE: u64 = 8;
+
+pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u64) -> Result {
+    if !address.is_multiple_of(crate::memory::PAGE_SIZE) {
+        return Err(Errno::EINVAL.into());
+    }
+    if length == 0 {
+        return Ok(0);
+    }
+    match advice {
+        MADV_DONTNEED | MADV_FREE => {
+            context
+                .process
+                .memory
+                .lock()
+                .discard(context.machine, address, length)?;
+        }
+        // Everything else is a hint the kernel may ignore.
+        _ => {}
+    }
+    Ok(0)
+}
+
+/// `getrandom` flags: `GRND_NONBLOCK`, `GRND_RANDOM`, `GRND_INSECURE`.
+const GETRANDOM_FLAGS: u64 = 0x7;
+/// The most bytes one `getrandom` call returns (as Linux).
+const GETRANDOM_MAX: u64 = 33_554_431;
+
+pub(super) fn getrandom(context: Context<'_>, address: u64, length: u64, flags: u64) -> Result {
+    if flags & !GETRANDOM_FLAGS != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let length = length.min(GETRANDOM_MAX);
+    let user = User::new(context.machine);
+    let mut buffer = vec![0u8; 256.min(length as usize)];
+    let mut done = 0u64;
+    while done < length {
+        let chunk = buffer.len().min((length - done) as usize);
+        context.process.random.lock().fill(&mut buffer[..chunk]);
+        if let Err(error) = user.write_bytes(address + done, &buffer[..chunk]) {
+            return if done == 0 {
+                Err(error.into())
+            } else {
+                Ok(done)
+            };
+        }
+        done += chunk as u64;
+    }
+    Ok(done)
+}
