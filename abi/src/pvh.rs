@@ -138,9 +138,15 @@ mod tests {
     fn refuses_bad_magic_and_short_input() {
         let mut bytes = start_info(1);
         bytes[0] ^= 1;
-        assert!(matches!(StartInfo::decode(&bytes), Err(StartInfoError::BadMagic(_))));
+        assert!(matches!(
+            StartInfo::decode(&bytes),
+            Err(StartInfoError::BadMagic(_))
+        ));
         let good = start_info(1);
-        assert_eq!(StartInfo::decode(&good[..30]), Err(StartInfoError::Truncated));
+        assert_eq!(
+            StartInfo::decode(&good[..30]),
+            Err(StartInfoError::Truncated)
+        );
     }
 
     #[test]

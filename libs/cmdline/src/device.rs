@@ -29,6 +29,8 @@ pub enum MmioDeviceError {
     BadWindow,
 }
 
+impl core::error::Error for MmioDeviceError {}
+
 impl fmt::Display for MmioDeviceError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(match self {
@@ -73,7 +75,9 @@ fn parse_size(text: &str) -> Result<u64, MmioDeviceError> {
         _ => (text, 0),
     };
     let value = parse_number(digits)?;
-    value.checked_mul(1 << shift).ok_or(MmioDeviceError::BadNumber)
+    value
+        .checked_mul(1 << shift)
+        .ok_or(MmioDeviceError::BadNumber)
 }
 
 fn parse_number(text: &str) -> Result<u64, MmioDeviceError> {

@@ -11,14 +11,30 @@ pub struct Token {
     /// The word, quotes and escapes removed.
     pub text: String,
     /// Whether any part of the word was quoted or escaped. Quoted words are
-    /// always arguments: never options, separators or hypervisor tokens.
+    /// never separators or hypervisor tokens.
     pub is_quoted: bool,
+    /// How many leading bytes of `text` were neither quoted nor escaped. A
+    /// word is an option only if its `--` is plain: `--env="A=a b"` is one,
+    /// `"--env=A"` is an argument.
+    pub plain_prefix_len: usize,
 }
 
 impl Token {
     /// Whether this is an unquoted `;` or `&` between commands.
     pub fn is_separator(&self) -> bool {
         !self.is_quoted && (self.text == ";" || self.text == "&")
+    }
+
+    /// Whether this word is a kernel option (starts with a plain `--`).
+    pub fn is_option(&self) -> bool {
+        self.plain_prefix_len >= 2 && self.text.starts_with("--")
+    }
+
+    fn mark_quoted(&mut self) {
+        if !self.is_quoted {
+            self.is_quoted = true;
+            self.plain_prefix_len = self.text.len();
+        }
     }
 }
 
@@ -33,15 +49,19 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
     while let Some(character) = chars.next() {
         match character {
             ' ' | '\t' | '\n' | '\r' => {
-                tokens.extend(current.take());
+                tokens.extend(current.take().map(finish));
             }
             ';' | '&' => {
-                tokens.extend(current.take());
-                tokens.push(Token { text: String::from(character), is_quoted: false });
+                tokens.extend(current.take().map(finish));
+                tokens.push(Token {
+                    text: String::from(character),
+                    is_quoted: false,
+                    plain_prefix_len: 1,
+                });
             }
             '\'' => {
                 let token = current.get_or_insert_with(empty_token);
-                token.is_quoted = true;
+                token.mark_quoted();
                 loop {
                     match chars.next() {
                         Some('\'') => break,
@@ -52,7 +72,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
             }
             '"' => {
                 let token = current.get_or_insert_with(empty_token);
-                token.is_quoted = true;
+                token.mark_quoted();
                 loop {
                     match chars.next() {
                         Some('"') => break,
@@ -72,18 +92,39 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
             '\\' => {
                 let escaped = chars.next().ok_or(Error::TrailingBackslash)?;
                 let token = current.get_or_insert_with(empty_token);
-                token.is_quoted = true;
+                token.mark_quoted();
                 token.text.push(escaped);
             }
             other => current.get_or_insert_with(empty_token).text.push(other),
         }
     }
-    tokens.extend(current);
+    tokens.extend(current.map(finish));
     Ok(tokens)
 }
 
 fn empty_token() -> Token {
-    Token { text: String::new(), is_quoted: false }
+    Token {
+        text: String::new(),
+        is_quoted: false,
+        plain_prefix_len: 0,
+    }
+}
+
+/// Completes a token: a word never quoted is plain throughout.
+fn finish(mut token: Token) -> Token {
+    if !token.is_quoted {
+        token.plain_prefix_len = token.text.len();
+    }
+    token
+}
+
+/// Writes the kernel option `--name=value`, quoting the value as needed.
+pub fn option_with_value(name: &str, value: &str) -> String {
+    let mut option = String::from("--");
+    option.push_str(name);
+    option.push('=');
+    option.push_str(&quote(value));
+    option
 }
 
 /// Quotes `argument` so that [`tokenize`] gives it back unchanged as one
@@ -93,9 +134,9 @@ pub fn quote(argument: &str) -> String {
     let is_plain = !argument.is_empty()
         && !argument.starts_with('-')
         && !is_hypervisor_token(argument)
-        && argument
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || "_-./,:=+@%^".contains(character));
+        && argument.chars().all(|character| {
+            character.is_ascii_alphanumeric() || "_-./,:=+@%^".contains(character)
+        });
     if is_plain {
         return String::from(argument);
     }

@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
-pub use lexer::{Token, quote, tokenize};
+pub use lexer::{Token, option_with_value, quote, tokenize};
 pub use options::Options;
 
 /// One application command: a program and its arguments.
@@ -66,19 +66,25 @@ pub enum Error {
     EmptyCommand,
 }
 
+impl core::error::Error for Error {}
+
 impl fmt::Display for Error {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::UnterminatedQuote => write!(formatter, "a quote is not closed"),
             Error::TrailingBackslash => write!(formatter, "the command line ends in a backslash"),
             Error::UnknownOption(name) => write!(formatter, "unknown option {name}"),
-            Error::MissingValue(name) => write!(formatter, "option {name} needs a value ({name}=...)"),
+            Error::MissingValue(name) => {
+                write!(formatter, "option {name} needs a value ({name}=...)")
+            }
             Error::UnexpectedValue(name) => write!(formatter, "option {name} takes no value"),
             Error::BadEnvironment(value) => {
                 write!(formatter, "--env needs NAME=value, not \"{value}\"")
             }
             Error::BadMmioDevice(token, error) => write!(formatter, "{token}: {error}"),
-            Error::EmptyCommand => write!(formatter, "a command separator has no command before it"),
+            Error::EmptyCommand => {
+                write!(formatter, "a command separator has no command before it")
+            }
         }
     }
 }
@@ -105,16 +111,13 @@ impl CommandLine {
 
         let mut rest = kept.into_iter().peekable();
         while let Some(token) = rest.peek() {
-            if token.is_quoted {
-                break;
-            }
-            if token.text == "--" {
+            if token.text == "--" && !token.is_quoted {
                 rest.next();
                 break;
             }
-            if token.text.starts_with("--") {
+            if token.is_option() {
                 line.options.apply(&token.text)?;
-            } else if is_hypervisor_token(&token.text) {
+            } else if !token.is_quoted && is_hypervisor_token(&token.text) {
                 line.ignored.push(token.text.clone());
             } else {
                 break;
@@ -129,7 +132,8 @@ impl CommandLine {
             .take_while(|token| !token.is_quoted && is_hypervisor_token(&token.text))
             .count();
         let command_len = remaining.len() - trailing;
-        line.ignored.extend(remaining.drain(command_len..).map(|token| token.text));
+        line.ignored
+            .extend(remaining.drain(command_len..).map(|token| token.text));
         line.commands = split_commands(remaining)?;
         Ok(line)
     }
@@ -153,19 +157,49 @@ fn split_commands(tokens: Vec<Token>) -> Result<Vec<Command>, Error> {
         });
     }
     if !argv.is_empty() {
-        commands.push(Command { argv, is_background: false });
+        commands.push(Command {
+            argv,
+            is_background: false,
+        });
     }
     Ok(commands)
 }
 
 /// Keys of Linux kernel parameters that hypervisors put on the command line.
 const LINUX_PARAMETERS: &[&str] = &[
-    "acpi", "clocksource", "console", "earlyprintk", "init", "ignore_loglevel", "loglevel",
-    "mitigations", "noapic", "nokaslr", "nolapic", "nomodule", "noreplace-smp", "panic", "pci",
-    "quiet", "reboot", "ro", "root", "rootfstype", "rw", "swiotlb", "tsc",
+    "acpi",
+    "clocksource",
+    "console",
+    "earlyprintk",
+    "init",
+    "ignore_loglevel",
+    "loglevel",
+    "mitigations",
+    "noapic",
+    "nokaslr",
+    "nolapic",
+    "nomodule",
+    "noreplace-smp",
+    "panic",
+    "pci",
+    "quiet",
+    "reboot",
+    "ro",
+    "root",
+    "rootfstype",
+    "rw",
+    "swiotlb",
+    "tsc",
 ];
 /// Module prefixes of Linux module parameters that hypervisors add.
-const LINUX_MODULES: &[&str] = &["8250.", "i8042.", "virtio_mmio.", "random.", "printk.", "kvm."];
+const LINUX_MODULES: &[&str] = &[
+    "8250.",
+    "i8042.",
+    "virtio_mmio.",
+    "random.",
+    "printk.",
+    "kvm.",
+];
 
 /// Whether `token` is a Linux-style parameter a hypervisor may add.
 pub fn is_hypervisor_token(token: &str) -> bool {

@@ -24,6 +24,9 @@ pub struct Options {
     pub no_shutdown: bool,
     /// `--exit-record`: print the exit record for the host tools.
     pub exit_record: bool,
+    /// `--noxsave`: do not enable XSAVE-managed (AVX) state, for hosts
+    /// that cannot run XSAVE instructions in the guest's ring 0.
+    pub no_xsave: bool,
 }
 
 impl Options {
@@ -42,6 +45,7 @@ impl Options {
             }
             "--noshutdown" => self.no_shutdown = flag("--noshutdown", value)?,
             "--exit-record" => self.exit_record = flag("--exit-record", value)?,
+            "--noxsave" => self.no_xsave = flag("--noxsave", value)?,
             "--cwd" => {
                 let path = required("--cwd", value)?;
                 self.cwd = Some(String::from(path));
@@ -50,7 +54,8 @@ impl Options {
                 let assignment = required("--env", value)?;
                 match assignment.split_once('=') {
                     Some((key, value)) if !key.is_empty() => {
-                        self.environment.push((String::from(key), String::from(value)));
+                        self.environment
+                            .push((String::from(key), String::from(value)));
                     }
                     _ => return Err(Error::BadEnvironment(String::from(assignment))),
                 }

@@ -42,6 +42,8 @@ pub enum ElfError {
     BadInterpreter,
 }
 
+impl core::error::Error for ElfError {}
+
 impl fmt::Display for ElfError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(match self {
@@ -94,7 +96,10 @@ impl Header {
         if file.len() < HEADER_SIZE {
             return Err(ElfError::Truncated);
         }
-        if file[4] != CLASS_64 || file[5] != DATA_LITTLE_ENDIAN || u16_at(file, 18) != Some(MACHINE_X86_64) {
+        if file[4] != CLASS_64
+            || file[5] != DATA_LITTLE_ENDIAN
+            || u16_at(file, 18) != Some(MACHINE_X86_64)
+        {
             return Err(ElfError::WrongArchitecture);
         }
         let kind = match u16_at(file, 16) {
@@ -127,8 +132,9 @@ impl Header {
     /// The program headers, in file order.
     pub fn program_headers<'a>(&self, file: &'a [u8]) -> impl Iterator<Item = ProgramHeader> + 'a {
         let offset = self.program_header_offset as usize;
-        (0..usize::from(self.program_header_count))
-            .filter_map(move |index| ProgramHeader::decode(file, offset + index * PROGRAM_HEADER_SIZE))
+        (0..usize::from(self.program_header_count)).filter_map(move |index| {
+            ProgramHeader::decode(file, offset + index * PROGRAM_HEADER_SIZE)
+        })
     }
 }
 
@@ -205,7 +211,11 @@ impl ProgramHeader {
 /// header that holds a note of `owner` and `note_type`, if any.
 ///
 /// The tools overwrite that field to hide a note from loaders.
-pub fn find_note_header(file: &[u8], owner: &[u8], note_type: u32) -> Result<Option<usize>, ElfError> {
+pub fn find_note_header(
+    file: &[u8],
+    owner: &[u8],
+    note_type: u32,
+) -> Result<Option<usize>, ElfError> {
     let header = Header::parse(file)?;
     for index in 0..usize::from(header.program_header_count) {
         let at = header.program_header_offset as usize + index * PROGRAM_HEADER_SIZE;
@@ -215,8 +225,10 @@ pub fn find_note_header(file: &[u8], owner: &[u8], note_type: u32) -> Result<Opt
         if program_header.kind != SegmentType::Note {
             continue;
         }
-        let start = usize::try_from(program_header.offset).map_err(|_| ElfError::SegmentOutsideFile)?;
-        let size = usize::try_from(program_header.file_size).map_err(|_| ElfError::SegmentOutsideFile)?;
+        let start =
+            usize::try_from(program_header.offset).map_err(|_| ElfError::SegmentOutsideFile)?;
+        let size =
+            usize::try_from(program_header.file_size).map_err(|_| ElfError::SegmentOutsideFile)?;
         let notes = start
             .checked_add(size)
             .and_then(|end| file.get(start..end))
@@ -231,7 +243,8 @@ pub fn find_note_header(file: &[u8], owner: &[u8], note_type: u32) -> Result<Opt
 fn contains_note(mut notes: &[u8], owner: &[u8], note_type: u32) -> bool {
     let padded = |length: usize| length.div_ceil(4) * 4;
     while notes.len() >= 12 {
-        let (Some(name_size), Some(desc_size), Some(kind)) = (u32_at(notes, 0), u32_at(notes, 4), u32_at(notes, 8))
+        let (Some(name_size), Some(desc_size), Some(kind)) =
+            (u32_at(notes, 0), u32_at(notes, 4), u32_at(notes, 8))
         else {
             return false;
         };

@@ -54,8 +54,12 @@ pub enum WriteError {
 impl std::fmt::Display for WriteError {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WriteError::BadName(name) => write!(formatter, "cannot store the name {name:?} in a ROFS image"),
-            WriteError::NotDirectory(path) => write!(formatter, "{path} is not a directory in the image"),
+            WriteError::BadName(name) => {
+                write!(formatter, "cannot store the name {name:?} in a ROFS image")
+            }
+            WriteError::NotDirectory(path) => {
+                write!(formatter, "{path} is not a directory in the image")
+            }
             WriteError::Io(error) => write!(formatter, "{error}"),
         }
     }
@@ -90,7 +94,9 @@ impl Directory {
             };
         }
         check_name(last)?;
-        if let (Some(Node::Directory(existing)), Node::Directory(new)) = (directory.entries.get_mut(*last), &node) {
+        if let (Some(Node::Directory(existing)), Node::Directory(new)) =
+            (directory.entries.get_mut(*last), &node)
+        {
             // Merge rather than drop what an earlier insert put below.
             for (name, child) in &new.entries {
                 existing.entries.insert(name.clone(), child.clone());
@@ -124,7 +130,12 @@ pub fn write_image<W: Write + Seek>(root: &Directory, sink: W) -> Result<u64, Wr
     let mut image = Image {
         sink,
         next_block: 1,
-        inodes: vec![Inode { mode: MODE_DIRECTORY, inode_no: 1, data_offset: 0, count: 0 }],
+        inodes: vec![Inode {
+            mode: MODE_DIRECTORY,
+            inode_no: 1,
+            data_offset: 0,
+            count: 0,
+        }],
         entries: Vec::new(),
         entry_count: 0,
         symlinks: Vec::new(),
@@ -167,7 +178,10 @@ impl<W: Write + Seek> Image<W> {
         let first_child = self.inodes.len();
         for _ in &directory.entries {
             let inode_no = self.inodes.len() as u64 + 1;
-            self.inodes.push(Inode { inode_no, ..Inode::default() });
+            self.inodes.push(Inode {
+                inode_no,
+                ..Inode::default()
+            });
         }
         for (offset, node) in directory.entries.values().enumerate() {
             let child = first_child + offset;
@@ -180,7 +194,8 @@ impl<W: Write + Seek> Image<W> {
                     self.inodes[child].count = size;
                 }
                 Node::Symlink(target) => {
-                    let length = u16::try_from(target.len()).map_err(|_| WriteError::BadName(target.clone()))?;
+                    let length = u16::try_from(target.len())
+                        .map_err(|_| WriteError::BadName(target.clone()))?;
                     self.symlinks.extend_from_slice(&length.to_le_bytes());
                     self.symlinks.extend_from_slice(target.as_bytes());
                     self.inodes[child].mode = MODE_SYMLINK;
@@ -199,7 +214,8 @@ impl<W: Write + Seek> Image<W> {
         for (offset, name) in directory.entries.keys().enumerate() {
             let inode_no = (first_child + offset) as u64 + 1;
             self.entries.extend_from_slice(&inode_no.to_le_bytes());
-            self.entries.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            self.entries
+                .extend_from_slice(&(name.len() as u16).to_le_bytes());
             self.entries.extend_from_slice(name.as_bytes());
             self.entry_count += 1;
         }
@@ -214,8 +230,9 @@ impl<W: Write + Seek> Image<W> {
                 bytes.len() as u64
             }
             Contents::HostFile(path) => {
-                let mut file = File::open(path)
-                    .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))?;
+                let mut file = File::open(path).map_err(|error| {
+                    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+                })?;
                 io::copy(&mut file, &mut self.sink)?
             }
         };
