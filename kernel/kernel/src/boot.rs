@@ -34,7 +34,7 @@ fn main(handoff: BootHandoff) -> ! {
     chart.mark("boot information read");
 
     let features = cpu::features();
-    rosv_platform::init_boot_cpu(&features);
+    rosv_platform::init_boot_cpu();
     chart.mark("CPU initialized");
 
     if let Err(error) = memory::init(&info) {
@@ -44,6 +44,7 @@ fn main(handoff: BootHandoff) -> ! {
 
     let command_line = parse_command_line(info.command_line());
     let options = &command_line.options;
+    cpu::init_extended_state(&features, !options.no_xsave);
     chart.mark("command line parsed");
 
     let (clock, tsc_hz) = time::init(handoff.entry_tsc);

@@ -67,12 +67,13 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
 
 /// Puts the boot processor's control registers into the state the kernel
 /// and Linux applications expect: write protection in ring 0, no-execute
-/// pages, `syscall`, SSE (and AVX state when the processor has XSAVE).
-pub fn init_control_registers(features: &Features) {
+/// pages, `syscall`, SSE. Extended (AVX) state comes later, with
+/// [`init_extended_state`].
+pub fn init_control_registers() {
     // SAFETY: (1) the kernel never relies on CR0.EM/TS being set, and setting
     // WP only makes ring-0 writes honour read-only mappings, which all kernel
-    // data mappings are not; (2) the CR4 bits enable SSE, global pages and
-    // XSAVE only where CPUID reports them; (3) EFER keeps LME and adds SCE and
+    // data mappings are not; (2) the CR4 bits enable SSE and global pages,
+    // present on every x86-64 processor; (3) EFER keeps LME and adds SCE and
     // NXE, both supported by every x86-64 processor.
     unsafe {
         Cr0::update(|flags| {
@@ -83,15 +84,23 @@ pub fn init_control_registers(features: &Features) {
         });
         Cr4::update(|flags| {
             flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL);
-            if features.has_xsave {
-                flags.insert(Cr4Flags::OSXSAVE);
-            }
         });
         Efer::update(|flags| {
             flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS | EferFlags::NO_EXECUTE_ENABLE);
         });
     }
-    if features.has_xsave {
+    reset_floating_point();
+}
+
+/// Enables XSAVE-managed state (AVX) for applications when the processor has
+/// XSAVE and `is_allowed`. Hosts that emulate ring-0 code in software
+/// (`kvm_pvm`) cannot run XSAVE instructions yet may report them, so the
+/// tools forbid it there with the `--noxsave` kernel option.
+pub fn init_extended_state(features: &Features, is_allowed: bool) {
+    if features.has_xsave && is_allowed {
+        // SAFETY: OSXSAVE only allows XSAVE instructions and XCR0 access,
+        // which CPUID reports the processor has.
+        unsafe { Cr4::update(|flags| flags.insert(Cr4Flags::OSXSAVE)) };
         let mut state = XCr0Flags::X87 | XCr0Flags::SSE;
         if features.has_avx {
             state |= XCr0Flags::AVX;
@@ -100,16 +109,18 @@ pub fn init_control_registers(features: &Features) {
         // CPUID reports, so XSETBV cannot fault.
         unsafe { XCr0::write(state) };
     }
-    reset_floating_point();
 }
 
-/// Puts x87 and SSE state in their power-on defaults (MXCSR = 0x1f80).
+/// Puts the x87 state in its power-on default (FNINIT).
+///
+/// MXCSR is left alone: it holds its reset value (0x1f80) at boot, and
+/// LDMXCSR is among the instructions that software-emulated ring 0
+/// (`kvm_pvm`) cannot run.
 pub fn reset_floating_point() {
-    let mxcsr: u32 = 0x1f80;
-    // SAFETY: FNINIT and LDMXCSR only change floating-point state, which the
-    // kernel itself (built without SSE) does not use.
+    // SAFETY: FNINIT only resets x87 state, which the kernel (built without
+    // floating point) does not use.
     unsafe {
-        asm!("fninit", "ldmxcsr [{}]", in(reg) &mxcsr, options(nostack));
+        asm!("fninit", options(nostack, nomem));
     }
 }
 

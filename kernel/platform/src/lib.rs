@@ -52,8 +52,8 @@ pub mod user;
 
 /// Sets up the boot CPU: segments and TSS, the IDT, control registers.
 #[cfg(target_os = "none")]
-pub fn init_boot_cpu(features: &cpu::Features) {
+pub fn init_boot_cpu() {
     percpu::init_boot_cpu();
     interrupts::init();
-    cpu::init_control_registers(features);
+    cpu::init_control_registers();
 }

@@ -18,6 +18,8 @@ use crate::console;
 
 const I8042_COMMAND: u16 = 0x64;
 const I8042_PULSE_RESET: u8 = 0xfe;
+/// How long to wait for the hypervisor to act on a reset request.
+const RESET_GRACE_NS: u64 = 1_000_000_000;
 
 static PRINTS_EXIT_RECORD: AtomicBool = AtomicBool::new(false);
 static HALTS_ON_ABORT: AtomicBool = AtomicBool::new(false);
@@ -50,6 +52,13 @@ pub fn power_off(status: u8) -> ! {
     unsafe {
         Port::<u8>::new(DEBUG_EXIT_PORT).write(status);
         Port::<u8>::new(I8042_COMMAND).write(I8042_PULSE_RESET);
+    }
+    // Firecracker stops the VM from another thread after the reset request;
+    // give it time before resorting to a triple fault, which it reports as
+    // an error.
+    let deadline = crate::time::since_boot_ns() + RESET_GRACE_NS;
+    while crate::time::since_boot_ns() < deadline {
+        core::hint::spin_loop();
     }
     triple_fault()
 }
