@@ -1,0 +1,212 @@
+//! `rosv bench boot`: boot times, next to a reference guest.
+//!
+//! Each run is timed from starting the hypervisor to its exit. The kernel's
+//! own time from its first instruction to the application's `main` is read
+//! from the `Booted in X ms` line it prints. The reference guest is a
+//! kernel that powers off at its first instructions, booted the same way:
+//! the difference between the two is what rosv costs.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::cli::MachineArgs;
+use crate::image::{Image, ImageSpec};
+use crate::vm::{self, Console, Hypervisor, Outcome, VmConfig};
+use crate::{firecracker, guest_elf, image, qemu};
+
+/// Arguments of `rosv bench boot`.
+#[derive(Debug, Args)]
+pub struct BootBenchArgs {
+    /// Boots of each guest.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    runs: u32,
+    /// Boot this static executable instead of the built-in hello program.
+    #[arg(long, value_name = "FILE")]
+    exec: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// Minimum, median and maximum of some durations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// The shortest.
+    pub min: Duration,
+    /// The median (the upper one for an even count).
+    pub median: Duration,
+    /// The longest.
+    pub max: Duration,
+}
+
+/// Summarizes `samples`; `None` if there are none.
+pub fn summarize(samples: &[Duration]) -> Option<Summary> {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    Some(Summary {
+        min: *sorted.first()?,
+        median: sorted[sorted.len() / 2],
+        max: *sorted.last()?,
+    })
+}
+
+/// Reads `Booted in X ms` from the console output.
+pub fn kernel_boot_time(output: &str) -> Option<Duration> {
+    let line = output
+        .lines()
+        .find_map(|line| line.strip_prefix("Booted in "))?;
+    let milliseconds: f64 = line.strip_suffix(" ms")?.parse().ok()?;
+    Some(Duration::from_secs_f64(milliseconds / 1000.0))
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let hello = match &arguments.exec {
+        Some(path) => path.clone(),
+        None => {
+            let path = scratch.path().join("hello");
+            std::fs::write(&path, guest_elf::hello(b"Hello from rosv!\n"))?;
+            path
+        }
+    };
+    let image_directory = scratch.path().join("image");
+    image::write(
+        &ImageSpec::from_executable(&hello, &[], &[])?,
+        &image_directory,
+    )?;
+    let image = Image::open(&image_directory)?;
+    let hello_config = VmConfig::new(&image, &arguments.machine, &[], None)?;
+    let reference_path = scratch.path().join("reference.elf");
+    std::fs::write(&reference_path, guest_elf::reference_kernel())?;
+    let reference_config = VmConfig {
+        kernel: reference_path,
+        ..hello_config.clone()
+    };
+
+    let mut hello_times = Vec::new();
+    let mut kernel_times = Vec::new();
+    let mut reference_times = Vec::new();
+    for _ in 0..arguments.runs {
+        let (elapsed, output) =
+            timed_boot(&hello_config, &arguments.machine, scratch.path(), true)?;
+        hello_times.push(elapsed);
+        kernel_times.extend(kernel_boot_time(&output));
+        let (elapsed, _) =
+            timed_boot(&reference_config, &arguments.machine, scratch.path(), false)?;
+        reference_times.push(elapsed);
+    }
+    let hypervisor = match arguments.machine.hypervisor {
+        Hypervisor::Qemu => "QEMU microvm",
+        Hypervisor::Firecracker => "Firecracker",
+    };
+    println!(
+        "boot benchmark: {} runs each on {hypervisor}, {} MiB",
+        arguments.runs, hello_config.memory_mib
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>10}",
+        "", "min ms", "median ms", "max ms"
+    );
+    print_row(
+        "hello on rosv: hypervisor start to exit",
+        summarize(&hello_times),
+    );
+    print_row(
+        "reference guest: hypervisor start to exit",
+        summarize(&reference_times),
+    );
+    print_row(
+        "rosv kernel: first instruction to main",
+        summarize(&kernel_times),
+    );
+    if let (Some(hello), Some(reference)) = (summarize(&hello_times), summarize(&reference_times)) {
+        let overhead = hello.median.as_secs_f64() - reference.median.as_secs_f64();
+        println!(
+            "rosv over the reference guest (median): {:+.3} ms",
+            overhead * 1000.0
+        );
+    }
+    Ok(0)
+}
+
+fn print_row(label: &str, summary: Option<Summary>) {
+    let milliseconds = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    match summary {
+        Some(summary) => println!(
+            "{label:<44} {:>10.3} {:>10.3} {:>10.3}",
+            milliseconds(summary.min),
+            milliseconds(summary.median),
+            milliseconds(summary.max)
+        ),
+        None => println!("{label:<44} {:>10}", "n/a"),
+    }
+}
+
+/// Boots `config` once; returns the wall time and the console output.
+fn timed_boot(
+    config: &VmConfig,
+    machine: &MachineArgs,
+    scratch: &Path,
+    expect_status: bool,
+) -> Result<(Duration, String)> {
+    let mut command: Command = match machine.hypervisor {
+        Hypervisor::Qemu => qemu::command(config, machine.accel)?,
+        Hypervisor::Firecracker => firecracker::command(config, scratch)?,
+    };
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let limit = Some(Duration::from_secs(machine.timeout.unwrap_or(60)));
+    let started = Instant::now();
+    let outcome = vm::supervise(
+        &mut command,
+        limit,
+        None,
+        Console::Capture(captured.clone()),
+    )?;
+    let elapsed = started.elapsed();
+    let output = String::from_utf8_lossy(
+        &captured
+            .lock()
+            .map(|bytes| bytes.clone())
+            .unwrap_or_default(),
+    )
+    .into_owned();
+    match outcome {
+        Outcome::TimedOut(_) => bail!("a boot did not finish in time; output so far:\n{output}"),
+        Outcome::Exited { reported, code } if expect_status && reported != Some(0) => {
+            bail!(
+                "the hello guest failed (status {reported:?}, hypervisor exit {code:?}); output:\n{output}"
+            )
+        }
+        Outcome::Exited { .. } => Ok((elapsed, output)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarizes_durations() {
+        let samples: Vec<Duration> = [5, 1, 3, 2, 4]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect();
+        let summary = summarize(&samples).unwrap();
+        assert_eq!(summary.min, Duration::from_millis(1));
+        assert_eq!(summary.median, Duration::from_millis(3));
+        assert_eq!(summary.max, Duration::from_millis(5));
+        assert_eq!(summarize(&[]), None);
+    }
+
+    #[test]
+    fn reads_the_kernel_boot_line() {
+        let output = "Booted in 1.234 ms\nhello\n";
+        assert_eq!(kernel_boot_time(output), Some(Duration::from_micros(1234)));
+        assert_eq!(kernel_boot_time("hello\n"), None);
+    }
+}

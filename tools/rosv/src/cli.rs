@@ -1,0 +1,193 @@
+//! The command-line interface: arguments and what each command does.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::image::{Image, ImageSpec};
+use crate::vm::{Accelerator, Hypervisor, VmConfig};
+use crate::{bench, image, kernel, vm};
+
+/// Build rosv unikernel images and run them as micro-VMs.
+#[derive(Debug, Parser)]
+#[command(name = "rosv", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Boot an image, or a static host executable packed into a temporary
+    /// image; exit with the application's exit status.
+    Run(RunArgs),
+    /// Write an image directory: the kernel, a ROFS root filesystem and the
+    /// default command line.
+    Build(BuildArgs),
+    /// Write the kernel ELF, for use with any VMM.
+    Kernel(KernelArgs),
+    /// Measure the system.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// An image directory written by `rosv build`.
+    #[arg(value_name = "IMAGE", required_unless_present = "exec")]
+    image: Option<PathBuf>,
+    /// A static Linux executable on the host to run instead of an image.
+    #[arg(long, value_name = "FILE", conflicts_with = "image")]
+    exec: Option<PathBuf>,
+    /// Set an environment variable of the application (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
+    environment: Vec<(String, String)>,
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// With an image: the command and its arguments, replacing the image's
+    /// default command. With --exec: the program's arguments.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// How to run the virtual machine.
+#[derive(Debug, Args, Clone)]
+pub struct MachineArgs {
+    /// The hypervisor to run on.
+    #[arg(long, value_enum, default_value_t = Hypervisor::Qemu)]
+    pub hypervisor: Hypervisor,
+    /// Hardware acceleration: KVM where it is real, else QEMU's TCG.
+    #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
+    pub accel: Accelerator,
+    /// Guest memory, in MiB or with a K, M or G suffix.
+    #[arg(long, default_value = "128M", value_parser = parse_memory_mib)]
+    pub memory: u64,
+    /// Number of virtual CPUs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: u32,
+    /// Extra kernel options, placed before the command (e.g. "--verbose").
+    #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
+    pub kernel_args: Option<String>,
+    /// Print the time of every boot phase.
+    #[arg(long)]
+    pub bootchart: bool,
+    /// Stop the VM after this many seconds (exit status 124).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Boot this kernel ELF instead of the built-in (or the image's) one.
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// Print the hypervisor command before running it.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// A static Linux executable on the host, placed at /<its name>.
+    #[arg(long, value_name = "FILE")]
+    exec: PathBuf,
+    /// The image directory to write.
+    #[arg(short, long, value_name = "DIRECTORY")]
+    output: PathBuf,
+    /// Set an environment variable of the application (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
+    environment: Vec<(String, String)>,
+    /// The arguments of the default command (after the executable).
+    #[arg(last = true, value_name = "ARGUMENTS")]
+    arguments: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct KernelArgs {
+    /// Where to write the kernel ELF.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Leave out the PVH note, so that Firecracker boots the kernel through
+    /// the Linux 64-bit boot protocol.
+    #[arg(long)]
+    no_pvh_note: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Boot a hello program many times and report boot times, next to a
+    /// trivial reference guest booted the same way.
+    Boot(bench::BootBenchArgs),
+}
+
+fn parse_environment(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got \"{text}\"")),
+    }
+}
+
+/// Parses a memory size: a number of MiB, or a number with a K, M or G suffix.
+pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, scale_kib) = match text.char_indices().last() {
+        Some((index, 'K' | 'k')) => (&text[..index], 1),
+        Some((index, 'M' | 'm')) => (&text[..index], 1024),
+        Some((index, 'G' | 'g')) => (&text[..index], 1024 * 1024),
+        _ => (text, 1024),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a memory size like 128M or 1G"))?;
+    let mib = value.saturating_mul(scale_kib) / 1024;
+    if !(16..=1024 * 1024).contains(&mib) {
+        return Err(format!("{mib} MiB is outside 16 MiB to 1 TiB"));
+    }
+    Ok(mib)
+}
+
+/// Runs the parsed command; returns the process exit status.
+pub fn execute(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run(arguments) => run(arguments),
+        Command::Build(arguments) => {
+            let spec = ImageSpec::from_executable(
+                &arguments.exec,
+                &arguments.arguments,
+                &arguments.environment,
+            )?;
+            image::write(&spec, &arguments.output)?;
+            println!("wrote image {}", arguments.output.display());
+            Ok(0)
+        }
+        Command::Kernel(arguments) => {
+            let bytes = if arguments.no_pvh_note {
+                kernel::without_pvh_note()?
+            } else {
+                kernel::ELF.to_vec()
+            };
+            std::fs::write(&arguments.output, bytes)
+                .with_context(|| format!("cannot write {}", arguments.output.display()))?;
+            Ok(0)
+        }
+        Command::Bench(BenchCommand::Boot(arguments)) => bench::boot(&arguments),
+    }
+}
+
+fn run(arguments: RunArgs) -> Result<u8> {
+    let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let image = match (&arguments.image, &arguments.exec) {
+        (Some(path), None) => Image::open(path)?,
+        (None, Some(executable)) => {
+            let spec = ImageSpec::from_executable(executable, &arguments.command, &[])?;
+            let directory = temporary.path().join("image");
+            image::write(&spec, &directory)?;
+            Image::open(&directory)?
+        }
+        _ => bail!("give an image directory or --exec FILE"),
+    };
+    let command = if arguments.exec.is_none() && !arguments.command.is_empty() {
+        Some(arguments.command.as_slice())
+    } else {
+        None
+    };
+    let config = VmConfig::new(&image, &arguments.machine, &arguments.environment, command)?;
+    vm::run(&config, &arguments.machine, temporary.path())
+}

@@ -1,0 +1,154 @@
+//! Firecracker.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::host::{self, Kvm};
+use crate::vm::VmConfig;
+
+const FIRECRACKER: &str = "firecracker";
+/// The longest kernel command line Firecracker accepts.
+const COMMAND_LINE_MAX: usize = 2048;
+
+/// The Firecracker command that boots `config`; its configuration file is
+/// written to `scratch`.
+pub fn command(config: &VmConfig, scratch: &Path) -> Result<Command> {
+    let Some(firecracker) = host::find_program(FIRECRACKER) else {
+        bail!(
+            "{FIRECRACKER} was not found on PATH; install Firecracker \
+             (https://github.com/firecracker-microvm/firecracker/releases) or use --hypervisor qemu"
+        );
+    };
+    let Some(kvm) = host::kvm() else {
+        bail!(
+            "Firecracker needs /dev/kvm, which this host lacks or does not let rosv open; use --hypervisor qemu"
+        );
+    };
+    if config.command_line.len() > COMMAND_LINE_MAX {
+        bail!(
+            "the kernel command line has {} bytes; Firecracker takes at most {COMMAND_LINE_MAX}",
+            config.command_line.len()
+        );
+    }
+    let path = scratch.join("firecracker.json");
+    let settings = settings(config, kvm);
+    std::fs::write(&path, serde_json::to_vec_pretty(&settings)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut command = Command::new(firecracker);
+    command
+        .arg("--no-api")
+        .arg("--config-file")
+        .arg(&path)
+        .args(["--level", "Off"]);
+    Ok(command)
+}
+
+/// Firecracker's configuration for `config`.
+pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
+    let mut settings = json!({
+        "boot-source": {
+            "kernel_image_path": config.kernel,
+            "initrd_path": config.initrd,
+            "boot_args": config.command_line,
+        },
+        "drives": [],
+        "machine-config": {
+            "vcpu_count": config.cpus,
+            "mem_size_mib": config.memory_mib,
+        },
+    });
+    if kvm == Kvm::Software {
+        settings["cpu-config"] = software_kvm_template();
+    }
+    settings
+}
+
+/// A CPU template that hides from the guest what `kvm_pvm` cannot run in
+/// ring 0: XSAVE and everything built on it (AVX, AVX2, AVX-512, FMA,
+/// F16C, VEX-encoded AES and carry-less multiply, AMX), CMPXCHG16B and
+/// RDTSCP.
+fn software_kvm_template() -> Value {
+    json!({
+        "cpuid_modifiers": [
+            {"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [
+                {"register": "ecx", "bitmap": clearing(&[12, 13, 26, 27, 28, 29])}]},
+            {"leaf": "0x7", "subleaf": "0x0", "flags": 1, "modifiers": [
+                {"register": "ebx", "bitmap": clearing(&[5, 16, 17, 21, 26, 27, 28, 30, 31])},
+                {"register": "ecx", "bitmap": clearing(&[1, 6, 9, 10, 11, 12, 14])},
+                {"register": "edx", "bitmap": clearing(&[2, 3, 8, 22, 23, 24, 25])}]},
+            {"leaf": "0x80000001", "subleaf": "0x0", "flags": 0, "modifiers": [
+                {"register": "edx", "bitmap": clearing(&[27])}]}
+        ]
+    })
+}
+
+/// A Firecracker CPUID bitmap that clears `bits` and keeps the others
+/// (`0` clears, `x` keeps, bit 0 is the rightmost character).
+fn clearing(bits: &[u32]) -> String {
+    let body: String = (0..32)
+        .rev()
+        .map(|bit| if bits.contains(&bit) { '0' } else { 'x' })
+        .collect();
+    format!("0b{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bitmap_clears(bitmap: &str, bit: usize) -> bool {
+        let bits: Vec<char> = bitmap.trim_start_matches("0b").chars().rev().collect();
+        bits.get(bit) == Some(&'0')
+    }
+
+    #[test]
+    fn the_template_clears_the_features_kvm_pvm_cannot_run() {
+        let template = software_kvm_template();
+        let leaf_1 = template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"]
+            .as_str()
+            .unwrap();
+        assert_eq!(leaf_1.len(), 34);
+        for bit in [12, 13, 26, 27, 28, 29] {
+            assert!(bitmap_clears(leaf_1, bit), "leaf 1 ECX bit {bit}");
+        }
+        for kept in [0, 9, 19, 20, 25, 30] {
+            assert!(
+                !bitmap_clears(leaf_1, kept),
+                "leaf 1 ECX bit {kept} (SSE3, SSSE3, SSE4, AES, RDRAND)"
+            );
+        }
+        let leaf_7 = template["cpuid_modifiers"][1]["modifiers"][0]["bitmap"]
+            .as_str()
+            .unwrap();
+        for bit in [5, 16, 17, 21, 28, 30, 31] {
+            assert!(bitmap_clears(leaf_7, bit), "leaf 7 EBX bit {bit}");
+        }
+        let extended = template["cpuid_modifiers"][2]["modifiers"][0]["bitmap"]
+            .as_str()
+            .unwrap();
+        assert!(bitmap_clears(extended, 27), "RDTSCP");
+    }
+
+    #[test]
+    fn settings_carry_the_vm_and_the_template_only_on_software_kvm() {
+        let config = VmConfig {
+            kernel: "/k".into(),
+            initrd: "/r".into(),
+            command_line: "--exit-record /hello".into(),
+            memory_mib: 64,
+            cpus: 2,
+        };
+        let settings = settings(&config, Kvm::Hardware);
+        assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");
+        assert_eq!(settings["machine-config"]["mem_size_mib"], 64);
+        assert!(settings.get("cpu-config").is_none());
+        assert!(
+            super::settings(&config, Kvm::Software)
+                .get("cpu-config")
+                .is_some()
+        );
+    }
+}

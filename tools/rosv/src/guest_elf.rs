@@ -1,0 +1,144 @@
+//! Tiny guest programs generated as ELF bytes, for benchmarks: a static
+//! Linux "hello" and a reference kernel that does nothing but power off.
+//!
+//! Both are one `PT_LOAD` segment of hand-assembled x86-64 code, so the
+//! tools need no compiler to produce them.
+
+/// Machine code of the hello program: `write(1, message, length)`, then
+/// `exit_group(0)`. The message follows the code.
+fn hello_code(message: &[u8]) -> Vec<u8> {
+    let mut code = vec![
+        0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1 (write)
+        0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1
+        0x48, 0x8d, 0x35, 0x11, 0x00, 0x00, 0x00, // lea rsi, [rip + 0x11]
+        0xba, 0x00, 0x00, 0x00, 0x00, // mov edx, length (patched below)
+        0x0f, 0x05, // syscall
+        0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231 (exit_group)
+        0x31, 0xff, // xor edi, edi
+        0x0f, 0x05, // syscall
+        0xf4, // hlt (never reached)
+    ];
+    let length = u32::try_from(message.len()).unwrap_or(0);
+    code[18..22].copy_from_slice(&length.to_le_bytes());
+    code.extend_from_slice(message);
+    code
+}
+
+/// Machine code of the reference kernel, entered in 32-bit protected mode by
+/// PVH: write 0 to QEMU's debug-exit port, pulse the i8042 reset line
+/// (Firecracker), then halt.
+const REFERENCE_CODE: &[u8] = &[
+    0x31, 0xc0, // xor eax, eax
+    0xe6, 0xf4, // out 0xf4, al
+    0xb0, 0xfe, // mov al, 0xfe
+    0xe6, 0x64, // out 0x64, al
+    0xfa, // cli
+    0xf4, // hlt
+    0xeb, 0xfd, // jmp back to hlt
+];
+
+const LOAD_ADDRESS: u64 = 0x40_0000;
+const KERNEL_LOAD_ADDRESS: u64 = 0x10_0000;
+const HEADERS_SIZE: u64 = 64 + 56 * 2;
+
+/// A static x86-64 Linux executable that prints `message` and exits 0.
+pub fn hello(message: &[u8]) -> Vec<u8> {
+    elf(LOAD_ADDRESS, &hello_code(message), None)
+}
+
+/// A kernel that powers off at once, with a PVH note.
+pub fn reference_kernel() -> Vec<u8> {
+    elf(
+        KERNEL_LOAD_ADDRESS,
+        REFERENCE_CODE,
+        Some(KERNEL_LOAD_ADDRESS + HEADERS_SIZE),
+    )
+}
+
+/// An ELF executable with one read-execute `PT_LOAD` holding the headers
+/// and `code` at `address`; with `pvh_entry`, a `PT_NOTE` with the PVH note.
+fn elf(address: u64, code: &[u8], pvh_entry: Option<u64>) -> Vec<u8> {
+    let note: Vec<u8> = match pvh_entry {
+        Some(entry) => [
+            &4u32.to_le_bytes()[..],
+            &4u32.to_le_bytes(),
+            &rosv_abi::pvh::XEN_ELFNOTE_PHYS32_ENTRY.to_le_bytes(),
+            b"Xen\0",
+            &u32::try_from(entry).unwrap_or(0).to_le_bytes(),
+        ]
+        .concat(),
+        None => Vec::new(),
+    };
+    let code_offset = HEADERS_SIZE;
+    let note_offset = code_offset + code.len() as u64;
+    let file_size = note_offset + note.len() as u64;
+    let entry = address + code_offset;
+    let mut file = Vec::with_capacity(file_size as usize);
+    // ELF header.
+    file.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
+    file.extend_from_slice(&[0; 8]);
+    file.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    file.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&entry.to_le_bytes());
+    file.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+    file.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+    file.extend_from_slice(&0u32.to_le_bytes());
+    file.extend_from_slice(&64u16.to_le_bytes());
+    file.extend_from_slice(&56u16.to_le_bytes());
+    file.extend_from_slice(&2u16.to_le_bytes()); // e_phnum
+    file.extend_from_slice(&[0; 6]);
+    // PT_LOAD, read + execute, the whole file.
+    program_header(&mut file, 1, 5, 0, address, file_size);
+    // PT_NOTE (or PT_NULL when there is no note).
+    let note_type = if note.is_empty() { 0 } else { 4 };
+    program_header(
+        &mut file,
+        note_type,
+        4,
+        note_offset,
+        address + note_offset,
+        note.len() as u64,
+    );
+    file.extend_from_slice(code);
+    file.extend_from_slice(&note);
+    file
+}
+
+fn program_header(file: &mut Vec<u8>, kind: u32, flags: u32, offset: u64, address: u64, size: u64) {
+    file.extend_from_slice(&kind.to_le_bytes());
+    file.extend_from_slice(&flags.to_le_bytes());
+    file.extend_from_slice(&offset.to_le_bytes());
+    file.extend_from_slice(&address.to_le_bytes());
+    file.extend_from_slice(&address.to_le_bytes());
+    file.extend_from_slice(&size.to_le_bytes());
+    file.extend_from_slice(&size.to_le_bytes());
+    file.extend_from_slice(&4096u64.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_runs_on_the_host() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("hello");
+        std::fs::write(&path, hello(b"generated hello\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let output = std::process::Command::new(&path).output().unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, b"generated hello\n");
+        assert!(crate::image::check_executable(&path).is_ok());
+    }
+
+    #[test]
+    fn the_reference_kernel_has_a_pvh_note() {
+        let kernel = reference_kernel();
+        let note =
+            rosv_elf::find_note_header(&kernel, b"Xen", rosv_abi::pvh::XEN_ELFNOTE_PHYS32_ENTRY)
+                .unwrap();
+        assert_eq!(note, Some(64 + 56));
+    }
+}

@@ -1,0 +1,238 @@
+//! Image directories: the kernel, the root filesystem and the command line.
+//!
+//! An image is a directory holding `kernel.elf`, `root.rofs` (a ROFS image
+//! the kernel mounts as `/`), `kernel-options` (kernel options such as
+//! `--env=...`) and `command` (the default command), the last two in the
+//! kernel's command-line syntax.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rosv_cmdline::{option_with_value, quote};
+use rosv_elf::{ElfError, LoadPlan};
+use rosv_rofs::writer::{Contents, Directory, Node, write_image};
+
+use crate::kernel;
+
+const KERNEL_FILE: &str = "kernel.elf";
+const ROOT_FILE: &str = "root.rofs";
+const OPTIONS_FILE: &str = "kernel-options";
+const COMMAND_FILE: &str = "command";
+
+/// Why a host executable cannot go into an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutableError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not an ELF file at all.
+    #[error("{path} is not an ELF executable; rosv runs Linux x86-64 programs")]
+    NotElf { path: PathBuf },
+    /// The ELF file is malformed or not an x86-64 executable.
+    #[error("{path} cannot be run: {source:?} ({message})")]
+    Invalid {
+        path: PathBuf,
+        source: ElfError,
+        message: String,
+    },
+    /// The executable needs a dynamic linker.
+    #[error(
+        "{path} is dynamically linked (it asks for {interpreter}); link it statically, \
+         for example with `gcc -static`, `musl-gcc -static` or Rust's x86_64-unknown-linux-musl target"
+    )]
+    Dynamic { path: PathBuf, interpreter: String },
+}
+
+/// Checks that `path` is a static x86-64 Linux executable.
+pub fn check_executable(path: &Path) -> Result<(), ExecutableError> {
+    let bytes = std::fs::read(path).map_err(|source| ExecutableError::Unreadable {
+        path: path.into(),
+        source,
+    })?;
+    let plan = LoadPlan::parse(&bytes).map_err(|source| match source {
+        ElfError::NotElf => ExecutableError::NotElf { path: path.into() },
+        source => ExecutableError::Invalid {
+            path: path.into(),
+            source,
+            message: source.to_string(),
+        },
+    })?;
+    match plan.interpreter {
+        Some(interpreter) => Err(ExecutableError::Dynamic {
+            path: path.into(),
+            interpreter,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What goes into an image.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    root: Directory,
+    command: Vec<String>,
+    environment: Vec<(String, String)>,
+}
+
+impl ImageSpec {
+    /// An image holding one executable at `/<its file name>`, run with
+    /// `arguments` in `environment`.
+    pub fn from_executable(
+        path: &Path,
+        arguments: &[String],
+        environment: &[(String, String)],
+    ) -> Result<Self> {
+        check_executable(path)?;
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .with_context(|| format!("{} has no usable file name", path.display()))?;
+        let guest_path = format!("/{name}");
+        let mut root = Directory::default();
+        root.insert(
+            &guest_path,
+            Node::File(Contents::HostFile(path.to_path_buf())),
+        )?;
+        let mut command = vec![guest_path];
+        command.extend_from_slice(arguments);
+        Ok(ImageSpec {
+            root,
+            command,
+            environment: environment.to_vec(),
+        })
+    }
+}
+
+/// Quotes `argv` into the kernel's command-line syntax.
+pub fn command_text(argv: &[String]) -> String {
+    argv.iter()
+        .map(|argument| quote(argument))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The kernel options that set `environment`.
+pub fn environment_options(environment: &[(String, String)]) -> String {
+    environment
+        .iter()
+        .map(|(name, value)| option_with_value("env", &format!("{name}={value}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes the image directory `directory` (created if needed).
+pub fn write(spec: &ImageSpec, directory: &Path) -> Result<()> {
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("cannot create {}", directory.display()))?;
+    let file = |name: &str| directory.join(name);
+    std::fs::write(file(KERNEL_FILE), kernel::ELF).context("cannot write the kernel")?;
+    let root = File::create(file(ROOT_FILE)).context("cannot create the root filesystem")?;
+    let mut sink = BufWriter::new(root);
+    write_image(&spec.root, &mut sink).context("cannot write the root filesystem")?;
+    std::fs::write(
+        file(OPTIONS_FILE),
+        environment_options(&spec.environment) + "\n",
+    )?;
+    std::fs::write(file(COMMAND_FILE), command_text(&spec.command) + "\n")?;
+    Ok(())
+}
+
+/// An image directory on disk.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The kernel ELF.
+    pub kernel: PathBuf,
+    /// The ROFS root filesystem.
+    pub root: PathBuf,
+    /// Kernel options, in command-line syntax.
+    pub options: String,
+    /// The default command, in command-line syntax.
+    pub command: String,
+}
+
+impl Image {
+    /// Opens the image directory at `directory`.
+    pub fn open(directory: &Path) -> Result<Self> {
+        let file = |name: &str| directory.join(name);
+        if !file(KERNEL_FILE).is_file()
+            || !file(ROOT_FILE).is_file()
+            || !file(COMMAND_FILE).is_file()
+        {
+            anyhow::bail!(
+                "{} is not a rosv image (it needs {KERNEL_FILE}, {ROOT_FILE} and {COMMAND_FILE}); write one with `rosv build`",
+                directory.display()
+            );
+        }
+        let read = |name: &str| -> Result<String> {
+            match std::fs::read_to_string(file(name)) {
+                Ok(text) => Ok(text.trim().to_string()),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                Err(error) => {
+                    Err(error).with_context(|| format!("cannot read {}", file(name).display()))
+                }
+            }
+        };
+        Ok(Image {
+            kernel: file(KERNEL_FILE),
+            root: file(ROOT_FILE),
+            options: read(OPTIONS_FILE)?,
+            command: read(COMMAND_FILE)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_environment_survive_the_kernel_grammar() {
+        let argv = vec![
+            "/app".to_string(),
+            "a b".to_string(),
+            "panic=1".to_string(),
+            "\"q\"".to_string(),
+        ];
+        let environment = vec![("GREETING".to_string(), "hello world".to_string())];
+        let text = format!(
+            "{} {}",
+            environment_options(&environment),
+            command_text(&argv)
+        );
+        let line = rosv_cmdline::CommandLine::parse(&text).unwrap();
+        assert_eq!(line.commands[0].argv, argv);
+        assert_eq!(line.options.environment, environment);
+    }
+
+    #[test]
+    fn refuses_non_elf_and_dynamic_files() {
+        let directory = tempfile::tempdir().unwrap();
+        let script = directory.path().join("script");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        assert!(matches!(
+            check_executable(&script),
+            Err(ExecutableError::NotElf { .. })
+        ));
+        assert!(matches!(
+            check_executable(&directory.path().join("missing")),
+            Err(ExecutableError::Unreadable { .. })
+        ));
+        // This test binary is a dynamically linked executable.
+        let this = std::env::current_exe().unwrap();
+        let error = check_executable(&this).unwrap_err();
+        assert!(matches!(error, ExecutableError::Dynamic { .. }), "{error}");
+        assert!(error.to_string().contains("link it statically"));
+    }
+
+    #[test]
+    fn missing_image_is_a_clear_error() {
+        let directory = tempfile::tempdir().unwrap();
+        let error = Image::open(directory.path()).unwrap_err().to_string();
+        assert!(error.contains("is not a rosv image"), "{error}");
+    }
+}

@@ -1,0 +1,34 @@
+//! `rosv`: build rosv images and run them.
+//!
+//! - `rosv run` boots an image, or a host executable packed on the fly,
+//!   on QEMU or Firecracker, and exits with the application's status;
+//! - `rosv build` writes an image directory;
+//! - `rosv kernel` writes the kernel ELF for use with any VMM;
+//! - `rosv bench boot` measures boot times.
+
+mod bench;
+mod cli;
+mod firecracker;
+mod guest_elf;
+mod host;
+mod image;
+mod kernel;
+mod kernel_symbols;
+mod output;
+mod qemu;
+mod vm;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let arguments = cli::Cli::parse();
+    match cli::execute(arguments) {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            eprintln!("rosv: {error:#}");
+            ExitCode::from(vm::TOOL_FAILURE)
+        }
+    }
+}

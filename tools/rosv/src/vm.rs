@@ -1,0 +1,260 @@
+//! Running a virtual machine to its end and reporting its exit status.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+
+use crate::cli::MachineArgs;
+use crate::image::{Image, command_text, environment_options};
+use crate::kernel_symbols::Symbols;
+use crate::output::ConsoleFilter;
+use crate::{firecracker, qemu};
+
+/// `rosv`'s exit status when it failed itself (not the application).
+pub const TOOL_FAILURE: u8 = 125;
+/// `rosv`'s exit status when `--timeout` stopped the VM.
+pub const TIMED_OUT: u8 = 124;
+
+/// The hypervisor that runs the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Hypervisor {
+    /// QEMU's microvm machine.
+    Qemu,
+    /// Firecracker.
+    Firecracker,
+}
+
+/// How the hypervisor executes guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Accelerator {
+    /// KVM if the host has hardware virtualization, else QEMU's TCG.
+    Auto,
+    /// KVM, even software KVM (`kvm_pvm`).
+    Kvm,
+    /// QEMU's TCG emulator.
+    Tcg,
+}
+
+/// Everything a hypervisor needs to boot the VM.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// The kernel ELF.
+    pub kernel: PathBuf,
+    /// The initrd (the root filesystem).
+    pub initrd: PathBuf,
+    /// The kernel command line.
+    pub command_line: String,
+    /// Guest memory in MiB.
+    pub memory_mib: u64,
+    /// Virtual CPUs.
+    pub cpus: u32,
+}
+
+impl VmConfig {
+    /// The configuration for booting `image` as `machine` asks, with extra
+    /// `environment` and, if given, `command` instead of the image's own.
+    pub fn new(
+        image: &Image,
+        machine: &MachineArgs,
+        environment: &[(String, String)],
+        command: Option<&[String]>,
+    ) -> Result<Self> {
+        let mut parts = vec![rosv_abi::exit::RECORD_OPTION.to_string()];
+        if crate::host::kvm() == Some(crate::host::Kvm::Software) && uses_kvm(machine) {
+            // This host cannot run XSAVE in the guest's ring 0, and may not
+            // hide it from CPUID either.
+            parts.push("--noxsave".into());
+        }
+        if machine.bootchart {
+            parts.push("--bootchart".into());
+        }
+        parts.extend(machine.kernel_args.clone());
+        parts.push(image.options.clone());
+        parts.push(environment_options(environment));
+        parts.push(
+            command
+                .map(command_text)
+                .unwrap_or_else(|| image.command.clone()),
+        );
+        let command_line = parts
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(VmConfig {
+            kernel: machine
+                .kernel
+                .clone()
+                .unwrap_or_else(|| image.kernel.clone()),
+            initrd: image.root.clone(),
+            command_line,
+            memory_mib: machine.memory,
+            cpus: machine.cpus,
+        })
+    }
+}
+
+/// Whether the VM will run under KVM (rather than QEMU's emulator).
+fn uses_kvm(machine: &MachineArgs) -> bool {
+    match machine.hypervisor {
+        Hypervisor::Firecracker => true,
+        Hypervisor::Qemu => machine.accel == Accelerator::Kvm,
+    }
+}
+
+/// Boots the VM, copies its console to standard output, and returns the
+/// application's exit status.
+pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u8> {
+    let mut command = match machine.hypervisor {
+        Hypervisor::Qemu => qemu::command(config, machine.accel)?,
+        Hypervisor::Firecracker => firecracker::command(config, scratch)?,
+    };
+    if machine.verbose {
+        eprintln!("rosv: {command:?}");
+    }
+    let symbols = std::fs::read(&config.kernel)
+        .ok()
+        .and_then(|kernel| Symbols::read(&kernel));
+    let outcome = supervise(
+        &mut command,
+        machine.timeout.map(Duration::from_secs),
+        symbols,
+        Console::Terminal,
+    )?;
+    let name = match machine.hypervisor {
+        Hypervisor::Qemu => "QEMU",
+        Hypervisor::Firecracker => "Firecracker",
+    };
+    match outcome {
+        Outcome::TimedOut(limit) => {
+            eprintln!(
+                "rosv: the VM did not finish within {} s; stopped it",
+                limit.as_secs()
+            );
+            Ok(TIMED_OUT)
+        }
+        Outcome::Exited {
+            reported: Some(status),
+            ..
+        } => Ok(status),
+        Outcome::Exited {
+            reported: None,
+            code,
+        } => {
+            let from_debug_exit = (machine.hypervisor == Hypervisor::Qemu)
+                .then(|| code.and_then(rosv_abi::exit::status_from_debug_exit))
+                .flatten();
+            match from_debug_exit {
+                Some(status) => Ok(status),
+                None => anyhow::bail!(
+                    "{name} exited ({}) without an exit status from the guest",
+                    code.map_or_else(
+                        || "killed by a signal".to_string(),
+                        |code| format!("code {code}")
+                    )
+                ),
+            }
+        }
+    }
+}
+
+/// How a supervised hypervisor ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It exited; `reported` is the guest's exit record, if it printed one.
+    Exited {
+        code: Option<i32>,
+        reported: Option<u8>,
+    },
+    /// It ran past the time limit and was killed.
+    TimedOut(Duration),
+}
+
+/// Where the guest console goes.
+#[derive(Debug, Clone)]
+pub enum Console {
+    /// To our standard output, as it arrives.
+    Terminal,
+    /// Into a buffer.
+    Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
+}
+
+/// Runs `command` with its standard output filtered to `console`.
+pub fn supervise(
+    command: &mut Command,
+    limit: Option<Duration>,
+    symbols: Option<Symbols>,
+    console: Console,
+) -> Result<Outcome> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("the hypervisor has no standard output")?;
+    let pump = std::thread::spawn(move || match console {
+        Console::Terminal => pump_console(stdout, symbols, &mut std::io::stdout().lock()),
+        Console::Capture(buffer) => {
+            let mut captured = Vec::new();
+            let status = pump_console(stdout, symbols, &mut captured);
+            if let Ok(mut buffer) = buffer.lock() {
+                buffer.extend_from_slice(&captured);
+            }
+            status
+        }
+    });
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait()? {
+            break status.code();
+        }
+        if let Some(limit) = limit
+            && started.elapsed() > limit
+        {
+            stop(&mut child);
+            let _ = pump.join();
+            return Ok(Outcome::TimedOut(limit));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let reported = pump.join().unwrap_or(None);
+    Ok(Outcome::Exited { code, reported })
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Copies the console to `sink`; returns the reported status.
+fn pump_console(
+    mut console: impl Read,
+    symbols: Option<Symbols>,
+    sink: &mut impl Write,
+) -> Option<u8> {
+    let mut filter = ConsoleFilter::new(symbols);
+    let mut buffer = [0u8; 8192];
+    loop {
+        match console.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(length) => {
+                if filter.feed(&buffer[..length], sink).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = filter.finish(sink);
+    let _ = sink.flush();
+    filter.status()
+}

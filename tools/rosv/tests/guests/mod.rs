@@ -1,0 +1,197 @@
+//! Builds the guest test programs in `tests/guest/` once per test run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// How a C guest is compiled and linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    MuslStatic,
+    MuslStaticPie,
+    GlibcStatic,
+    GlibcStaticPie,
+}
+
+pub const VARIANTS: [Variant; 4] = [
+    Variant::MuslStatic,
+    Variant::MuslStaticPie,
+    Variant::GlibcStatic,
+    Variant::GlibcStaticPie,
+];
+
+impl Variant {
+    fn suffix(self) -> &'static str {
+        match self {
+            Variant::MuslStatic => "musl",
+            Variant::MuslStaticPie => "musl-pie",
+            Variant::GlibcStatic => "glibc",
+            Variant::GlibcStaticPie => "glibc-pie",
+        }
+    }
+}
+
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository exists")
+}
+
+fn sources() -> PathBuf {
+    repository().join("tests/guest")
+}
+
+fn output_directory() -> PathBuf {
+    let directory = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests");
+    std::fs::create_dir_all(&directory).expect("create the guest directory");
+    directory
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = command.output().unwrap_or_else(|error| {
+        panic!(
+            "cannot run {:?} to build {what}: {error}; install gcc and musl-tools",
+            command.get_program()
+        )
+    });
+    assert!(
+        output.status.success(),
+        "building {what} failed: {command:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The C program `name` (from `tests/guest/<name>.c`) built as `variant`.
+pub fn c_program(name: &str, variant: Variant) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let directory = BUILT.get_or_init(build_c_programs);
+    directory.join(format!("{name}-{}", variant.suffix()))
+}
+
+fn build_c_programs() -> PathBuf {
+    let directory = output_directory();
+    for name in ["hello", "exit", "syscalls", "crash", "sleeper"] {
+        let source = sources().join(format!("{name}.c"));
+        for variant in VARIANTS {
+            let output = directory.join(format!("{name}-{}", variant.suffix()));
+            let mut command = compile_command(variant, &source, &output);
+            run(&mut command, &format!("{name} ({})", variant.suffix()));
+        }
+    }
+    directory
+}
+
+fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
+    let musl = Path::new("/usr/lib/x86_64-linux-musl");
+    match variant {
+        Variant::MuslStatic => {
+            let mut command = Command::new("musl-gcc");
+            command
+                .args(["-static", "-O2", "-o"])
+                .arg(output)
+                .arg(source);
+            command
+        }
+        Variant::MuslStaticPie => {
+            // musl-gcc's specs cannot link static PIE; link by hand with
+            // musl's rcrt1.o, which relocates the program itself.
+            let gcc_file = |name: &str| -> PathBuf {
+                let output = Command::new("gcc")
+                    .arg(format!("-print-file-name={name}"))
+                    .output()
+                    .expect("gcc");
+                PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+            };
+            let libgcc = Command::new("gcc")
+                .arg("-print-libgcc-file-name")
+                .output()
+                .expect("gcc");
+            let mut command = Command::new("gcc");
+            command
+                .args([
+                    "-static-pie",
+                    "-fPIE",
+                    "-O2",
+                    "-nostdinc",
+                    "-nostdlib",
+                    "-isystem",
+                    "/usr/include/x86_64-linux-musl",
+                ])
+                .arg("-isystem")
+                .arg(gcc_file("include"))
+                .arg("-o")
+                .arg(output)
+                .arg(musl.join("rcrt1.o"))
+                .arg(musl.join("crti.o"))
+                .arg(gcc_file("crtbeginS.o"))
+                .arg(source)
+                .arg(format!("-L{}", musl.display()))
+                .arg("-lc")
+                .arg(String::from_utf8_lossy(&libgcc.stdout).trim())
+                .arg(gcc_file("crtendS.o"))
+                .arg(musl.join("crtn.o"));
+            command
+        }
+        Variant::GlibcStatic => {
+            let mut command = Command::new("gcc");
+            command
+                .args(["-static", "-O2", "-o"])
+                .arg(output)
+                .arg(source);
+            command
+        }
+        Variant::GlibcStaticPie => {
+            let mut command = Command::new("gcc");
+            command
+                .args(["-static-pie", "-fPIE", "-O2", "-o"])
+                .arg(output)
+                .arg(source);
+            command
+        }
+    }
+}
+
+/// The program from `tests/guest/syscall-exit.S`, with no C library.
+pub fn syscall_exit() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let output = output_directory().join("syscall-exit");
+            let mut command = Command::new("gcc");
+            command
+                .args(["-static", "-nostdlib", "-o"])
+                .arg(&output)
+                .arg(sources().join("syscall-exit.S"));
+            run(&mut command, "syscall-exit");
+            output
+        })
+        .clone()
+}
+
+/// The Rust program in `tests/guest/rust-hello`, built for musl.
+pub fn rust_hello() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target_directory = output_directory().join("rust");
+            let mut command =
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            command
+                .current_dir(sources().join("rust-hello"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "--target",
+                    "x86_64-unknown-linux-musl",
+                    "--target-dir",
+                ])
+                .arg(&target_directory)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS");
+            run(&mut command, "rust-hello");
+            target_directory.join("x86_64-unknown-linux-musl/release/rust-hello")
+        })
+        .clone()
+}

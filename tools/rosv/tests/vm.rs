@@ -1,0 +1,474 @@
+//! Boot tests: the real kernel in real virtual machines.
+//!
+//! Every test boots QEMU's microvm (KVM where it is real hardware
+//! virtualization, else TCG) through `rosv run` or a raw QEMU command, with
+//! a timeout, and checks what the guest printed and the exit status. The
+//! Firecracker tests run when `firecracker` is on PATH and say that they
+//! were skipped otherwise.
+
+mod guests;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use guests::{VARIANTS, Variant};
+
+/// Seconds any one VM may run: generous, for slow emulation.
+const TIMEOUT_SECONDS: &str = "120";
+
+fn rosv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rosv"))
+}
+
+/// Runs `rosv run` with `arguments` (plus a timeout).
+fn rosv_run(arguments: &[&str]) -> Output {
+    let output = rosv()
+        .args(["run", "--timeout", TIMEOUT_SECONDS])
+        .args(arguments)
+        .output()
+        .expect("run rosv");
+    println!(
+        "--- rosv run {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+#[test]
+fn c_hello_runs_in_every_libc_and_link_mode() {
+    for variant in VARIANTS {
+        let program = guests::c_program("hello", variant);
+        let output = rosv_run(&[
+            "--exec",
+            path(&program),
+            "--env",
+            "GREETING=hi there",
+            "--",
+            "one",
+            "two words",
+        ]);
+        let stdout = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{variant:?}");
+        assert!(stdout.contains("Booted in "), "{variant:?}: {stdout}");
+        let name = program
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default();
+        let expected = format!(
+            "Hello, world!\nargv[0]=/{name}\nargv[1]=one\nargv[2]=two words\nenv GREETING=hi there\n"
+        );
+        assert!(stdout.contains(&expected), "{variant:?}: {stdout}");
+        assert!(
+            !stdout.contains("rosv-exit"),
+            "the exit record is not shown: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn exit_status_becomes_the_status_of_rosv() {
+    for variant in [Variant::MuslStatic, Variant::GlibcStaticPie] {
+        let output = rosv_run(&["--exec", path(&guests::c_program("exit", variant))]);
+        assert_eq!(output.status.code(), Some(3), "{variant:?}");
+        assert!(text(&output.stdout).contains("exiting with status 3"));
+    }
+    let output = rosv_run(&["--exec", path(&guests::syscall_exit())]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stdout).contains("syscall-only program"));
+}
+
+#[test]
+fn rust_hello_runs_with_arguments_and_environment() {
+    let output = rosv_run(&[
+        "--exec",
+        path(&guests::rust_hello()),
+        "--env",
+        "GREETING=salut",
+        "--",
+        "200",
+        "x",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(200),
+        "statuses above 127 survive: {stdout}"
+    );
+    assert!(stdout.contains("Hello from Rust! 3 arguments"), "{stdout}");
+    assert!(
+        stdout.contains("argv[2]=x\nGREETING=salut\nsum=4999950000\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn system_calls_behave_like_linux() {
+    for variant in VARIANTS {
+        let output = rosv_run(&["--exec", path(&guests::c_program("syscalls", variant))]);
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains("0 checks failed"), "{variant:?}: {stdout}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?}");
+    }
+}
+
+#[test]
+fn bootchart_lists_the_boot_phases() {
+    let output = rosv_run(&[
+        "--bootchart",
+        "--exec",
+        path(&guests::c_program("hello", Variant::MuslStatic)),
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    for phase in [
+        "bootchart",
+        "kernel entered",
+        "CPU initialized",
+        "memory initialized",
+        "clock calibrated",
+        "root filesystem mounted",
+        "main",
+    ] {
+        assert!(stdout.contains(phase), "{phase}: {stdout}");
+    }
+    assert!(
+        !stdout.contains("Booted in"),
+        "the bootchart replaces the one-line summary"
+    );
+}
+
+#[test]
+fn an_unknown_kernel_option_is_named_and_fails() {
+    let program = guests::c_program("hello", Variant::MuslStatic);
+    let output = rosv_run(&["--kernel-args=--frobnicate", "--exec", path(&program)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stdout).contains("unknown option --frobnicate"));
+    assert!(!text(&output.stdout).contains("Hello"));
+}
+
+#[test]
+fn a_crashing_program_is_reported_as_a_segmentation_fault() {
+    let output = rosv_run(&[
+        "--exec",
+        path(&guests::c_program("crash", Variant::GlibcStatic)),
+    ]);
+    assert_eq!(output.status.code(), Some(128 + 11));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("about to crash"), "{stdout}");
+    assert!(
+        stdout.contains("segmentation fault") && stdout.contains("accessing 0x10"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_vm_that_runs_too_long_is_stopped() {
+    let output = rosv()
+        .args([
+            "run",
+            "--timeout",
+            "3",
+            "--exec",
+            path(&guests::c_program("sleeper", Variant::MuslStatic)),
+        ])
+        .output()
+        .expect("run rosv");
+    assert_eq!(output.status.code(), Some(124));
+    assert!(
+        text(&output.stderr).contains("did not finish within 3 s"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn files_rosv_cannot_run_get_clear_errors() {
+    let dynamic = rosv_run(&["--exec", "/bin/true"]);
+    assert_eq!(dynamic.status.code(), Some(125));
+    assert!(
+        text(&dynamic.stderr).contains("dynamically linked"),
+        "{}",
+        text(&dynamic.stderr)
+    );
+    let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").expect("write a script");
+    let not_elf = rosv_run(&["--exec", path(&script)]);
+    assert_eq!(not_elf.status.code(), Some(125));
+    assert!(text(&not_elf.stderr).contains("is not an ELF executable"));
+    let missing = rosv_run(&["--exec", "/no/such/program"]);
+    assert!(text(&missing.stderr).contains("cannot read /no/such/program"));
+}
+
+#[test]
+fn a_missing_hypervisor_is_named() {
+    let output = rosv()
+        .args(["run", "--exec", path(&guests::syscall_exit())])
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("run rosv");
+    assert_eq!(output.status.code(), Some(125));
+    assert!(text(&output.stderr).contains("qemu-system-x86_64 was not found on PATH"));
+}
+
+#[test]
+fn build_writes_an_image_that_run_boots() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let image = directory.path().join("image");
+    let program = guests::c_program("hello", Variant::GlibcStatic);
+    let build = rosv()
+        .args([
+            "build",
+            "--exec",
+            path(&program),
+            "--env",
+            "GREETING=from image",
+            "-o",
+            path(&image),
+            "--",
+            "default",
+        ])
+        .output()
+        .expect("run rosv build");
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    let output = rosv_run(&[path(&image)]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("argv[1]=default\nenv GREETING=from image\n"),
+        "{stdout}"
+    );
+    let replaced = rosv_run(&[path(&image), "--", "/hello-glibc", "other"]);
+    assert!(
+        text(&replaced.stdout).contains("argv[1]=other\n"),
+        "a command after -- replaces the default"
+    );
+    let not_an_image = rosv_run(&[path(directory.path())]);
+    assert_eq!(not_an_image.status.code(), Some(125));
+    assert!(text(&not_an_image.stderr).contains("is not a rosv image"));
+}
+
+/// The kernel written by `rosv kernel`.
+fn kernel(directory: &Path, without_pvh_note: bool) -> PathBuf {
+    let file = directory.join(if without_pvh_note {
+        "kernel-linux.elf"
+    } else {
+        "kernel.elf"
+    });
+    let mut command = rosv();
+    command.args(["kernel", "-o", path(&file)]);
+    if without_pvh_note {
+        command.arg("--no-pvh-note");
+    }
+    let output = command.output().expect("run rosv kernel");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    file
+}
+
+/// A ROFS image holding `files` (guest path, contents).
+fn root_filesystem(directory: &Path, files: &[(&str, Vec<u8>)]) -> PathBuf {
+    use rosv_rofs::writer::{Contents, Directory, Node, write_image};
+    let mut root = Directory::default();
+    for (guest_path, contents) in files {
+        root.insert(guest_path, Node::File(Contents::Bytes(contents.clone())))
+            .expect("insert a file");
+    }
+    let image = directory.join("root.rofs");
+    let mut file = std::fs::File::create(&image).expect("create the image");
+    write_image(&root, &mut file).expect("write the image");
+    image
+}
+
+/// Boots `kernel` with `initrd` and `command_line` on a raw QEMU command.
+fn raw_qemu(kernel: &Path, initrd: &Path, command_line: &str) -> Output {
+    let output = Command::new("timeout")
+        .arg(TIMEOUT_SECONDS)
+        .args([
+            "qemu-system-x86_64",
+            "-M",
+            "microvm",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-m",
+            "128M",
+        ])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args([
+            "-kernel",
+            path(kernel),
+            "-initrd",
+            path(initrd),
+            "-append",
+            command_line,
+        ])
+        .output()
+        .expect("run qemu-system-x86_64");
+    println!(
+        "--- raw QEMU: {command_line}\nstatus {:?}\n{}{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn a_raw_qemu_command_boots_the_kernel() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let kernel = kernel(directory.path(), false);
+    let hello =
+        std::fs::read(guests::c_program("hello", Variant::MuslStaticPie)).expect("read hello");
+    let exit = std::fs::read(guests::c_program("exit", Variant::GlibcStatic)).expect("read exit");
+    let initrd = root_filesystem(directory.path(), &[("/bin/hello", hello), ("/exit", exit)]);
+    // QEMU exits with (status << 1) | 1 after the kernel writes the status
+    // to isa-debug-exit.
+    let output = raw_qemu(&kernel, &initrd, "--env=A=b /bin/hello x");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("Hello, world!\nargv[0]=/bin/hello\nargv[1]=x\nenv A=b\n")
+    );
+    let output = raw_qemu(&kernel, &initrd, "/exit");
+    assert_eq!(output.status.code(), Some((3 << 1) | 1));
+}
+
+#[test]
+fn the_kernel_reports_missing_and_corrupt_programs() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let kernel = kernel(directory.path(), false);
+    let mut truncated =
+        std::fs::read(guests::c_program("hello", Variant::MuslStatic)).expect("read hello");
+    truncated.truncate(100);
+    let mut garbage = b"\x7fELF".to_vec();
+    garbage.extend(std::iter::repeat_n(0xa5, 300));
+    let initrd = root_filesystem(
+        directory.path(),
+        &[
+            ("/truncated", truncated),
+            ("/garbage", garbage),
+            ("/text", b"hello".to_vec()),
+        ],
+    );
+    for (command, status, message) in [
+        ("/truncated", 126, "rosv: /truncated: "),
+        (
+            "/garbage",
+            126,
+            "rosv: /garbage: not a 64-bit little-endian x86-64 ELF file",
+        ),
+        ("/text", 126, "rosv: /text: not an ELF file"),
+        ("/missing", 127, "rosv: /missing: no such file or directory"),
+    ] {
+        let output = raw_qemu(&kernel, &initrd, command);
+        assert_eq!(output.status.code(), Some((status << 1) | 1), "{command}");
+        assert!(
+            text(&output.stdout).contains(message),
+            "{command}: {}",
+            text(&output.stdout)
+        );
+    }
+    let output = raw_qemu(&kernel, &initrd, "--bogus /text");
+    assert_eq!(output.status.code(), Some((2 << 1) | 1));
+    assert!(text(&output.stdout).contains("unknown option --bogus"));
+}
+
+/// Whether Firecracker can be tested here; says why not otherwise.
+fn firecracker_available() -> bool {
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|directory| directory.join("firecracker").is_file())
+    });
+    if !on_path {
+        eprintln!("SKIPPED: firecracker is not on PATH; the Firecracker boot tests did not run");
+        return false;
+    }
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        eprintln!("SKIPPED: /dev/kvm cannot be opened; the Firecracker boot tests did not run");
+        return false;
+    }
+    true
+}
+
+/// Whether the host's KVM emulates ring 0 in software (`kvm_pvm`), which
+/// cannot run the SSE code of C libraries in the ring 0 applications use.
+fn kvm_is_software() -> bool {
+    Path::new("/sys/module/kvm_pvm").exists()
+}
+
+#[test]
+fn firecracker_boots_through_both_entries() {
+    if !firecracker_available() {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let linux_entry = kernel(directory.path(), true);
+    let program = guests::syscall_exit();
+    for kernel_arguments in [vec![], vec!["--kernel", path(&linux_entry)]] {
+        let mut arguments = vec!["--hypervisor", "firecracker", "--kernel-args=--verbose"];
+        arguments.extend(kernel_arguments.iter().copied());
+        arguments.extend(["--exec", path(&program)]);
+        let output = rosv_run(&arguments);
+        let stdout = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(3), "{stdout}");
+        assert!(stdout.contains("syscall-only program"), "{stdout}");
+        assert!(stdout.contains("hypervisor Firecracker"), "{stdout}");
+        let protocol = if kernel_arguments.is_empty() {
+            "boot protocol Pvh"
+        } else {
+            "boot protocol Linux"
+        };
+        assert!(stdout.contains(protocol), "{protocol}: {stdout}");
+    }
+}
+
+#[test]
+fn firecracker_runs_c_and_rust_programs() {
+    if !firecracker_available() {
+        return;
+    }
+    if kvm_is_software() {
+        eprintln!(
+            "SKIPPED: this host's KVM is kvm_pvm, which cannot run SSE instructions in ring 0"
+        );
+        return;
+    }
+    let output = rosv_run(&[
+        "--hypervisor",
+        "firecracker",
+        "--exec",
+        path(&guests::c_program("hello", Variant::GlibcStatic)),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("Hello, world!"));
+    let output = rosv_run(&[
+        "--hypervisor",
+        "firecracker",
+        "--exec",
+        path(&guests::rust_hello()),
+        "--",
+        "7",
+    ]);
+    assert_eq!(output.status.code(), Some(7));
+}
