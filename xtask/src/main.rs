@@ -1,0 +1,189 @@
+//! `cargo xtask`: the one way to build, test and run rosv, for people and CI.
+//!
+//! - `cargo xtask hello`: build the hello program and boot it on rosv.
+//! - `cargo xtask test`: everything CI checks: formatting, clippy (host and
+//!   kernel target), unit tests and boot tests.
+//! - `cargo xtask kernel`: build the kernel ELF and print its path.
+//! - `cargo xtask fuzz <target> [-- <libFuzzer options>]`: run a fuzz target
+//!   (needs a nightly toolchain and `cargo install cargo-fuzz`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const KERNEL_TARGET: &str = "x86_64-unknown-none";
+const KERNEL_RUSTFLAGS: &str = "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes";
+/// Host tools the boot tests need, with the Debian package of each.
+const HOST_TOOLS: &[(&str, &str)] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("musl-gcc", "musl-tools"),
+    ("gcc", "gcc"),
+];
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.first().map(String::as_str) {
+        Some("hello") => hello(),
+        Some("test") => test(),
+        Some("kernel") => kernel(),
+        Some("fuzz") => fuzz(&arguments[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <hello | test | kernel | fuzz TARGET [-- OPTIONS]>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(repository());
+    command
+}
+
+fn run(command: &mut Command) -> Result {
+    eprintln!("xtask: running {command:?}");
+    let status = command
+        .status()
+        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed ({status})"))
+    }
+}
+
+fn is_on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|directory| directory.join(program).is_file())
+    })
+}
+
+/// Installs the host tools the boot tests need when they are missing and
+/// this is a root Debian shell; otherwise says exactly what is missing.
+fn ensure_host_tools() -> Result {
+    let missing: Vec<&(&str, &str)> = HOST_TOOLS
+        .iter()
+        .filter(|(program, _)| !is_on_path(program))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, package)| *package).collect();
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    if is_root && is_on_path("apt-get") {
+        run(Command::new("apt-get").arg("update").arg("-q"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&packages))?;
+        return Ok(());
+    }
+    let programs: Vec<&str> = missing.iter().map(|(program, _)| *program).collect();
+    Err(format!(
+        "missing {}; install them (on Debian: sudo apt-get install {}) and run again",
+        programs.join(", "),
+        packages.join(" ")
+    ))
+}
+
+fn hello() -> Result {
+    ensure_host_tools()?;
+    let output_directory = repository().join("target/guests");
+    std::fs::create_dir_all(&output_directory).map_err(|error| error.to_string())?;
+    let hello = output_directory.join("hello");
+    run(Command::new("musl-gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&hello)
+        .arg(repository().join("tests/guest/hello.c")))?;
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--package",
+            "rosv",
+            "--",
+            "run",
+            "--exec",
+        ])
+        .arg(&hello)
+        .args(["--", "from", "rosv"]))
+}
+
+fn kernel_build(subcommand: &str) -> Command {
+    let mut command = cargo();
+    command
+        .args([subcommand, "--release", "--target", KERNEL_TARGET])
+        .args([
+            "--package",
+            "rosv-kernel",
+            "--package",
+            "rosv-platform",
+            "--package",
+            "rosv-core",
+        ])
+        .arg("--target-dir")
+        .arg(repository().join("target/kernel"))
+        .env("CARGO_ENCODED_RUSTFLAGS", KERNEL_RUSTFLAGS)
+        .env_remove("RUSTFLAGS");
+    command
+}
+
+fn kernel() -> Result {
+    run(&mut kernel_build("build"))?;
+    println!(
+        "{}",
+        repository()
+            .join("target/kernel")
+            .join(KERNEL_TARGET)
+            .join("release/rosv-kernel")
+            .display()
+    );
+    Ok(())
+}
+
+fn test() -> Result {
+    ensure_host_tools()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(kernel_build("clippy").args(["--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--workspace"]))
+}
+
+fn fuzz(arguments: &[String]) -> Result {
+    let Some(target) = arguments.first() else {
+        return Err("name a fuzz target: elf, rofs or cmdline".into());
+    };
+    if !is_on_path("cargo-fuzz") {
+        return Err(
+            "cargo-fuzz is missing: cargo install cargo-fuzz (it needs a nightly toolchain)".into(),
+        );
+    }
+    run(Command::new("cargo")
+        .current_dir(repository().join("fuzz"))
+        .args(["+nightly", "fuzz", "run", target])
+        .args(&arguments[1..]))
+}
