@@ -53,6 +53,10 @@ fn main(handoff: BootHandoff) -> ! {
 
     let rsdp = firmware::find_rsdp(info.rsdp_paddr);
     let hypervisor = firmware::hypervisor(rsdp.as_ref());
+    if let Some(soft_off) = rsdp.as_ref().and_then(firmware::soft_off) {
+        log::debug!("ACPI soft off: {soft_off:?}");
+        power::configure_soft_off(soft_off);
+    }
     log::debug!(
         "boot protocol {:?}, hypervisor {hypervisor:?}, ACPI {}",
         info.protocol,

@@ -1,4 +1,10 @@
 //! ACPI table decoding (ACPI 6.5 §5.2): pure functions over bytes.
+//!
+//! The RSDP leads to the RSDT or XSDT, which lists the other tables; the
+//! FADT names the registers that put the machine to sleep, and the DSDT's
+//! `\_S5_` object the value that means "soft off".
+
+use rosv_abi::bytes::{u16_at, u32_at, u64_at};
 
 const RSDP_SIGNATURE: &[u8; 8] = b"RSD PTR ";
 
@@ -50,6 +56,172 @@ fn checksum(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0u8, |sum, &byte| sum.wrapping_add(byte))
 }
 
+/// Size of the header every system description table starts with.
+pub const TABLE_HEADER_SIZE: usize = 36;
+
+/// The header of a system description table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableHeader {
+    /// Four ASCII characters, e.g. `FACP` for the FADT.
+    pub signature: [u8; 4],
+    /// Length of the whole table, header included.
+    pub length: u32,
+}
+
+impl TableHeader {
+    /// Decodes a table header; `None` if `bytes` is too short.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut signature = [0u8; 4];
+        signature.copy_from_slice(bytes.get(..4)?);
+        Some(TableHeader {
+            signature,
+            length: u32_at(bytes, 4)?,
+        })
+    }
+}
+
+/// Whether a whole table's bytes sum to zero, as ACPI requires.
+pub fn is_checksum_valid(table: &[u8]) -> bool {
+    checksum(table) == 0
+}
+
+/// The table addresses an RSDT (4-byte entries) or XSDT (8-byte entries)
+/// lists.
+pub fn table_addresses(root: &[u8], is_extended: bool) -> impl Iterator<Item = u64> + '_ {
+    let entry_size = if is_extended { 8 } else { 4 };
+    let entries = root.get(TABLE_HEADER_SIZE..).unwrap_or(&[]);
+    entries.chunks_exact(entry_size).map(move |entry| {
+        if is_extended {
+            u64_at(entry, 0).unwrap_or(0)
+        } else {
+            u64::from(u32_at(entry, 0).unwrap_or(0))
+        }
+    })
+}
+
+/// The FADT flag that marks a hardware-reduced ACPI platform.
+const FADT_HW_REDUCED_ACPI: u32 = 1 << 20;
+/// `SLP_EN` in a PM1 control register.
+const PM1_SLEEP_ENABLE: u16 = 1 << 13;
+/// `SLP_EN` in a hardware-reduced sleep control register.
+const SLEEP_CONTROL_ENABLE: u8 = 1 << 5;
+/// Generic address structure: system memory and system I/O spaces.
+const ADDRESS_SPACE_MEMORY: u8 = 0;
+const ADDRESS_SPACE_IO: u8 = 1;
+
+/// Where and what to write to enter the S5 (soft off) sleep state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoftOff {
+    /// Write a 16-bit value to the PM1a (and PM1b) control port.
+    Pm1Control {
+        /// The PM1a control block port.
+        port_a: u16,
+        /// The PM1b control block port, if any.
+        port_b: Option<u16>,
+        /// `SLP_TYPx | SLP_EN`.
+        value: u16,
+    },
+    /// Write a byte to the sleep control register (hardware-reduced ACPI).
+    SleepControl {
+        /// Whether the register is an I/O port (else memory).
+        is_port: bool,
+        /// Its address.
+        address: u64,
+        /// `SLP_TYP | SLP_EN`.
+        value: u8,
+    },
+}
+
+/// The FADT fields this kernel uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fadt {
+    /// Physical address of the DSDT.
+    pub dsdt_paddr: u64,
+    is_hardware_reduced: bool,
+    pm1a_control: Option<u16>,
+    pm1b_control: Option<u16>,
+    sleep_control: Option<(u8, u64)>,
+}
+
+impl Fadt {
+    /// Decodes a FADT (ACPI 6.5 §5.2.9); `None` if it is too short.
+    pub fn decode(table: &[u8]) -> Option<Self> {
+        let length = table.len();
+        let dsdt = u64::from(u32_at(table, 40)?);
+        let extended_dsdt = if length >= 148 {
+            u64_at(table, 140).unwrap_or(0)
+        } else {
+            0
+        };
+        let port = |offset: usize| {
+            u32_at(table, offset)
+                .and_then(|port| u16::try_from(port).ok())
+                .filter(|&port| port != 0)
+        };
+        let sleep_control = if length >= 256 {
+            let space = table[244];
+            let address = u64_at(table, 248)?;
+            (address != 0 && (space == ADDRESS_SPACE_MEMORY || space == ADDRESS_SPACE_IO))
+                .then_some((space, address))
+        } else {
+            None
+        };
+        Some(Fadt {
+            dsdt_paddr: if extended_dsdt != 0 {
+                extended_dsdt
+            } else {
+                dsdt
+            },
+            is_hardware_reduced: u32_at(table, 112).unwrap_or(0) & FADT_HW_REDUCED_ACPI != 0,
+            pm1a_control: port(64),
+            pm1b_control: port(68),
+            sleep_control,
+        })
+    }
+
+    /// How to enter S5 with sleep type `sleep_type` (from `\_S5_`).
+    pub fn soft_off(&self, sleep_type: u8) -> Option<SoftOff> {
+        if self.is_hardware_reduced {
+            let (space, address) = self.sleep_control?;
+            return Some(SoftOff::SleepControl {
+                is_port: space == ADDRESS_SPACE_IO,
+                address,
+                value: ((sleep_type & 0x7) << 2) | SLEEP_CONTROL_ENABLE,
+            });
+        }
+        Some(SoftOff::Pm1Control {
+            port_a: self.pm1a_control?,
+            port_b: self.pm1b_control,
+            value: (u16::from(sleep_type & 0x7) << 10) | PM1_SLEEP_ENABLE,
+        })
+    }
+}
+
+/// The S5 sleep type (`SLP_TYPa`) from the DSDT's `\_S5_` package.
+///
+/// This reads the AML directly rather than interpreting it: `_S5_` is always
+/// a `Name` whose value is a package of integers.
+pub fn s5_sleep_type(dsdt: &[u8]) -> Option<u8> {
+    const PACKAGE_OP: u8 = 0x12;
+    let at = dsdt.windows(4).position(|window| window == b"_S5_")?;
+    let mut cursor = at + 4;
+    if *dsdt.get(cursor)? != PACKAGE_OP {
+        return None;
+    }
+    cursor += 1;
+    // PkgLength: the top two bits of the lead byte count the bytes after it.
+    let extra_length_bytes = usize::from(dsdt.get(cursor)? >> 6);
+    cursor += 1 + extra_length_bytes;
+    cursor += 1; // NumElements
+    match *dsdt.get(cursor)? {
+        0x00 => Some(0),                                           // ZeroOp
+        0x01 => Some(1),                                           // OneOp
+        0x0a => dsdt.get(cursor + 1).copied(),                     // BytePrefix
+        0x0b => u16_at(dsdt, cursor + 1).map(|value| value as u8), // WordPrefix
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +244,74 @@ mod tests {
         assert_eq!(found.xsdt_paddr, 0xe0100);
         assert_eq!(found.rsdt_paddr, 0x1234);
         assert_eq!(&found.oem_id, b"FIRECK");
+    }
+
+    fn fadt_bytes(length: usize, flags: u32) -> alloc::vec::Vec<u8> {
+        let mut table = alloc::vec![0u8; length];
+        table[..4].copy_from_slice(b"FACP");
+        table[4..8].copy_from_slice(&(length as u32).to_le_bytes());
+        table[40..44].copy_from_slice(&0x1000u32.to_le_bytes());
+        table[64..68].copy_from_slice(&0x604u32.to_le_bytes());
+        table[112..116].copy_from_slice(&flags.to_le_bytes());
+        if length >= 256 {
+            table[244] = 1;
+            table[248..256].copy_from_slice(&0x3c0u64.to_le_bytes());
+        }
+        table
+    }
+
+    #[test]
+    fn legacy_fadt_uses_the_pm1_control_port() {
+        let fadt = Fadt::decode(&fadt_bytes(244, 0)).unwrap();
+        assert_eq!(fadt.dsdt_paddr, 0x1000);
+        assert_eq!(
+            fadt.soft_off(5),
+            Some(SoftOff::Pm1Control {
+                port_a: 0x604,
+                port_b: None,
+                value: 0x3400
+            })
+        );
+    }
+
+    #[test]
+    fn hardware_reduced_fadt_uses_the_sleep_control_register() {
+        let fadt = Fadt::decode(&fadt_bytes(276, FADT_HW_REDUCED_ACPI)).unwrap();
+        assert_eq!(
+            fadt.soft_off(5),
+            Some(SoftOff::SleepControl {
+                is_port: true,
+                address: 0x3c0,
+                value: 0x34
+            })
+        );
+        let without_register = Fadt::decode(&fadt_bytes(244, FADT_HW_REDUCED_ACPI)).unwrap();
+        assert_eq!(without_register.soft_off(5), None);
+    }
+
+    #[test]
+    fn finds_the_s5_sleep_type_in_aml() {
+        // Name (_S5_, Package (4) { 5, 0, 0, 0 }) as compilers emit it.
+        let aml = [
+            0x10, 0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x0a, 0x05, 0x00, 0x00, 0x00,
+        ];
+        assert_eq!(s5_sleep_type(&aml), Some(5));
+        let zero = [
+            0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
+        ];
+        assert_eq!(s5_sleep_type(&zero), Some(0));
+        assert_eq!(s5_sleep_type(b"no such object"), None);
+        assert_eq!(s5_sleep_type(b"_S5_"), None);
+    }
+
+    #[test]
+    fn lists_root_table_entries() {
+        let mut xsdt = alloc::vec![0u8; TABLE_HEADER_SIZE + 16];
+        xsdt[TABLE_HEADER_SIZE..TABLE_HEADER_SIZE + 8].copy_from_slice(&0xe1000u64.to_le_bytes());
+        xsdt[TABLE_HEADER_SIZE + 8..].copy_from_slice(&0xe2000u64.to_le_bytes());
+        let addresses: alloc::vec::Vec<u64> = table_addresses(&xsdt, true).collect();
+        assert_eq!(addresses, [0xe1000, 0xe2000]);
+        assert_eq!(table_addresses(&xsdt, false).count(), 4);
     }
 
     #[test]

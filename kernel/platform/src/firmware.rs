@@ -1,7 +1,7 @@
 //! What the firmware or hypervisor left in low memory: the ACPI RSDP, and
 //! who the hypervisor is.
 
-use crate::acpi::Rsdp;
+use crate::acpi::{self, Fadt, Rsdp, SoftOff, TABLE_HEADER_SIZE, TableHeader};
 use crate::memory::{PhysicalRange, physical_bytes};
 use crate::paging;
 
@@ -38,6 +38,65 @@ pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
     (0..area.len() - 36).step_by(16).find_map(|offset| {
         Rsdp::decode(BIOS_AREA.start + offset as u64, &area[offset..offset + 36])
     })
+}
+
+/// The longest ACPI table the kernel reads.
+const TABLE_SIZE_MAX: u32 = 1 << 20;
+
+/// The ACPI table at `paddr`, checked against its checksum; the pages are
+/// mapped (uncached) first if RAM's mapping does not cover them.
+fn read_table(paddr: u64) -> Option<&'static [u8]> {
+    paging::map_device(paddr, TABLE_HEADER_SIZE as u64)?;
+    // SAFETY: the header's pages are mapped just above; firmware tables are
+    // never written after boot.
+    let header = unsafe {
+        physical_bytes(PhysicalRange {
+            start: paddr,
+            size: TABLE_HEADER_SIZE as u64,
+        })
+    };
+    let length = TableHeader::decode(header)?.length;
+    if !(TABLE_HEADER_SIZE as u32..=TABLE_SIZE_MAX).contains(&length) {
+        return None;
+    }
+    paging::map_device(paddr, u64::from(length))?;
+    // SAFETY: as above, for the whole table.
+    let table = unsafe {
+        physical_bytes(PhysicalRange {
+            start: paddr,
+            size: u64::from(length),
+        })
+    };
+    acpi::is_checksum_valid(table).then_some(table)
+}
+
+/// The ACPI table with `signature`, found through the RSDT or XSDT.
+pub fn find_table(rsdp: &Rsdp, signature: &[u8; 4]) -> Option<&'static [u8]> {
+    let (root, is_extended) = if rsdp.xsdt_paddr != 0 {
+        (read_table(rsdp.xsdt_paddr)?, true)
+    } else {
+        (read_table(u64::from(rsdp.rsdt_paddr))?, false)
+    };
+    acpi::table_addresses(root, is_extended)
+        .filter_map(read_table)
+        .find(|table| {
+            TableHeader::decode(table).is_some_and(|header| &header.signature == signature)
+        })
+}
+
+/// How to put the machine in S5 (soft off), if its ACPI tables say.
+pub fn soft_off(rsdp: &Rsdp) -> Option<SoftOff> {
+    /// The S5 sleep type hardware-reduced platforms use when the DSDT does
+    /// not say otherwise (QEMU's and the ACPI specification's example).
+    const DEFAULT_HARDWARE_REDUCED_S5: u8 = 5;
+    let fadt = Fadt::decode(find_table(rsdp, b"FACP")?)?;
+    let sleep_type = read_table(fadt.dsdt_paddr).and_then(acpi::s5_sleep_type);
+    match sleep_type {
+        Some(sleep_type) => fadt.soft_off(sleep_type),
+        None => fadt
+            .soft_off(DEFAULT_HARDWARE_REDUCED_S5)
+            .filter(|off| matches!(off, SoftOff::SleepControl { .. })),
+    }
 }
 
 /// The hypervisor the kernel runs on, as far as it matters to the kernel.

@@ -1,9 +1,10 @@
 //! Ending the virtual machine with the application's exit status.
 //!
 //! Power-off tries, in order: QEMU's `isa-debug-exit` device (QEMU exits at
-//! once with `(status << 1) | 1`), the i8042 reset line (Firecracker ends the
-//! VM; QEMU started with `-no-reboot` exits), and finally a triple fault.
-//! Hypervisors without the first device ignore the write to its port.
+//! once with `(status << 1) | 1`), ACPI S5 where the ACPI tables describe it,
+//! the i8042 reset line (Firecracker ends the VM; QEMU started with
+//! `-no-reboot` exits), and finally a triple fault. Hypervisors without a
+//! device ignore the writes meant for it.
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use x86_64::structures::DescriptorTablePointer;
 
 use rosv_abi::exit::{DEBUG_EXIT_PORT, RECORD_MAX_LEN, format_record};
 
+use crate::acpi::SoftOff;
 use crate::console;
 
 const I8042_COMMAND: u16 = 0x64;
@@ -22,6 +24,7 @@ const I8042_PULSE_RESET: u8 = 0xfe;
 const RESET_GRACE_NS: u64 = 1_000_000_000;
 
 static PRINTS_EXIT_RECORD: AtomicBool = AtomicBool::new(false);
+static SOFT_OFF: spin::Once<SoftOff> = spin::Once::new();
 static HALTS_ON_ABORT: AtomicBool = AtomicBool::new(false);
 
 /// How the kernel ends.
@@ -39,6 +42,53 @@ pub fn configure(policy: ShutdownPolicy) {
     HALTS_ON_ABORT.store(policy.halts_on_abort, Ordering::Relaxed);
 }
 
+/// Records how ACPI puts this machine in S5, found at boot.
+pub fn configure_soft_off(soft_off: SoftOff) {
+    SOFT_OFF.call_once(|| soft_off);
+}
+
+/// Enters ACPI S5 if the machine has it.
+fn enter_soft_off() {
+    let Some(soft_off) = SOFT_OFF.get() else {
+        return;
+    };
+    match *soft_off {
+        // SAFETY: the ports are the PM1 control blocks the FADT names;
+        // writing SLP_TYP | SLP_EN to them powers off, which is the intent.
+        SoftOff::Pm1Control {
+            port_a,
+            port_b,
+            value,
+        } => unsafe {
+            Port::<u16>::new(port_a).write(value);
+            if let Some(port_b) = port_b {
+                Port::<u16>::new(port_b).write(value);
+            }
+        },
+        SoftOff::SleepControl {
+            is_port: true,
+            address,
+            value,
+        } => {
+            if let Ok(port) = u16::try_from(address) {
+                // SAFETY: the FADT's sleep control port; see above.
+                unsafe { Port::<u8>::new(port).write(value) };
+            }
+        }
+        SoftOff::SleepControl {
+            is_port: false,
+            address,
+            value,
+        } => {
+            if let Some(register) = crate::paging::map_device(address, 1) {
+                // SAFETY: the FADT's sleep control register, mapped uncached
+                // just above; see above.
+                unsafe { core::ptr::write_volatile(register as *mut u8, value) };
+            }
+        }
+    }
+}
+
 /// Powers the machine off, reporting `status` to the host.
 pub fn power_off(status: u8) -> ! {
     crate::cpu::disable_interrupts();
@@ -46,13 +96,12 @@ pub fn power_off(status: u8) -> ! {
         let mut buffer = [0u8; RECORD_MAX_LEN];
         console::write_bytes_unlocked(format_record(status, &mut buffer));
     }
-    // SAFETY: (1) the debug-exit port is ours by convention with the tools
-    // and unused by any device the kernel drives; (2) pulsing the i8042 reset
-    // line ends the machine, which is the intent here.
-    unsafe {
-        Port::<u8>::new(DEBUG_EXIT_PORT).write(status);
-        Port::<u8>::new(I8042_COMMAND).write(I8042_PULSE_RESET);
-    }
+    // SAFETY: the debug-exit port is ours by convention with the tools and
+    // unused by any device the kernel drives.
+    unsafe { Port::<u8>::new(DEBUG_EXIT_PORT).write(status) };
+    enter_soft_off();
+    // SAFETY: pulsing the i8042 reset line ends the machine, the intent.
+    unsafe { Port::<u8>::new(I8042_COMMAND).write(I8042_PULSE_RESET) };
     // Firecracker stops the VM from another thread after the reset request;
     // give it time before resorting to a triple fault, which it reports as
     // an error.

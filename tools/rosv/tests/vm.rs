@@ -289,29 +289,44 @@ fn root_filesystem(directory: &Path, files: &[(&str, Vec<u8>)]) -> PathBuf {
 
 /// Boots `kernel` with `initrd` and `command_line` on a raw QEMU command.
 fn raw_qemu(kernel: &Path, initrd: &Path, command_line: &str) -> Output {
+    let debug_exit = [
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-no-reboot",
+    ];
+    raw_qemu_machine(
+        &["-M", "microvm"],
+        &debug_exit,
+        kernel,
+        initrd,
+        command_line,
+    )
+}
+
+/// Boots with a raw QEMU command on `machine`, with `devices` added.
+fn raw_qemu_machine(
+    machine: &[&str],
+    devices: &[&str],
+    kernel: &Path,
+    initrd: &Path,
+    command_line: &str,
+) -> Output {
     let output = Command::new("timeout")
         .arg(TIMEOUT_SECONDS)
+        .arg("qemu-system-x86_64")
+        .args(machine)
         .args([
-            "qemu-system-x86_64",
-            "-M",
-            "microvm",
             "-accel",
             "tcg",
             "-cpu",
             "max",
             "-m",
             "128M",
-        ])
-        .args([
             "-nodefaults",
             "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
         ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args(["-display", "none", "-serial", "stdio"])
+        .args(devices)
         .args([
             "-kernel",
             path(kernel),
@@ -323,7 +338,7 @@ fn raw_qemu(kernel: &Path, initrd: &Path, command_line: &str) -> Output {
         .output()
         .expect("run qemu-system-x86_64");
     println!(
-        "--- raw QEMU: {command_line}\nstatus {:?}\n{}{}",
+        "--- raw QEMU {machine:?}: {command_line}\nstatus {:?}\n{}{}",
         output.status.code(),
         text(&output.stdout),
         text(&output.stderr)
@@ -348,6 +363,28 @@ fn a_raw_qemu_command_boots_the_kernel() {
     );
     let output = raw_qemu(&kernel, &initrd, "/exit");
     assert_eq!(output.status.code(), Some((3 << 1) | 1));
+}
+
+#[test]
+fn acpi_soft_off_ends_qemu_without_the_debug_exit_device() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let kernel = kernel(directory.path(), false);
+    let exit = std::fs::read(guests::c_program("exit", Variant::MuslStatic)).expect("read exit");
+    let initrd = root_filesystem(directory.path(), &[("/exit", exit)]);
+    let qboot = "/usr/share/qemu/qboot.rom";
+    let machines: [&[&str]; 2] = [&["-M", "microvm"], &["-M", "pc", "-bios", qboot]];
+    for machine in machines {
+        // Without isa-debug-exit the kernel falls through to ACPI S5, after
+        // which QEMU exits with status 0 (hardware-reduced ACPI on microvm,
+        // the PM1 control block on pc).
+        let output = raw_qemu_machine(machine, &[], &kernel, &initrd, "--verbose /exit");
+        let stdout = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{machine:?}: {stdout}");
+        assert!(
+            stdout.contains("ACPI soft off") && stdout.contains("exiting with status 3"),
+            "{stdout}"
+        );
+    }
 }
 
 #[test]
