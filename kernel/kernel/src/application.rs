@@ -58,17 +58,16 @@ pub struct Launch<'a> {
     pub working_directory: &'a str,
 }
 
-/// Runs a command to its end and returns its exit status. `before_entry`
-/// runs once the program is loaded, just before its first instruction.
-pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> u8 {
+/// Runs a command to its end and returns its exit status, or, when the
+/// command could not start, the status that reports why (`Err`).
+/// `before_entry` runs once the program is loaded, just before its first
+/// instruction.
+pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     let Some(program_path) = launch.arguments.first() else {
-        return status::USAGE;
+        return Err(status::USAGE);
     };
     let path = absolute_path(launch.working_directory, program_path);
-    let file = match read_executable(launch.root, &path) {
-        Ok(file) => file,
-        Err(code) => return code,
-    };
+    let file = read_executable(launch.root, &path)?;
     let machine = machine();
     let process = Arc::new(Process::new(
         path.clone(),
@@ -97,7 +96,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> u8 {
         Err(error) => {
             let _ = writeln!(Console, "rosv: {path}: {error}");
             process.memory.lock().release_all(machine);
-            return status::CANNOT_EXECUTE;
+            return Err(status::CANNOT_EXECUTE);
         }
     };
     *CURRENT.lock() = Some(process.clone());
@@ -105,7 +104,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> u8 {
     let exit_status = thread::run_application(start.entry, start.stack_pointer);
     *CURRENT.lock() = None;
     process.memory.lock().release_all(machine);
-    exit_status
+    Ok(exit_status)
 }
 
 fn absolute_path(working_directory: &str, path: &str) -> String {

@@ -78,6 +78,7 @@ fn main(handoff: BootHandoff) -> ! {
         .map(|(name, value)| alloc::format!("{name}={value}").into_bytes())
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
+    check_working_directory(root.as_ref(), &working_directory);
     let mut exit_status = 0;
     let mut is_first = true;
     for command in &command_line.commands {
@@ -87,7 +88,7 @@ fn main(handoff: BootHandoff) -> ! {
             environment: &environment,
             working_directory: &working_directory,
         };
-        exit_status = application::run(&launch, || {
+        let ended = application::run(&launch, || {
             if is_first {
                 chart.mark("main");
                 report_boot(&chart, options);
@@ -95,8 +96,13 @@ fn main(handoff: BootHandoff) -> ! {
             }
         });
         is_first = false;
-        if exit_status == status::NOT_FOUND || exit_status == status::CANNOT_EXECUTE {
-            break;
+        match ended {
+            Ok(status) => exit_status = status,
+            Err(status) => {
+                // A command that could not start ends the sequence.
+                exit_status = status;
+                break;
+            }
         }
     }
     if options.no_shutdown {
@@ -160,6 +166,22 @@ fn mount_root(info: &BootInfo) -> Option<RootFilesystem> {
     match Rofs::mount(bytes) {
         Ok(root) => Some(root),
         Err(error) => fail(&alloc::format!("cannot mount the initrd as ROFS: {error}")),
+    }
+}
+
+/// Ends the machine with a usage error if `--cwd` names no directory.
+fn check_working_directory(root: Option<&RootFilesystem>, path: &str) {
+    let is_directory = match root {
+        Some(root) => root
+            .resolve(path)
+            .and_then(|inode| root.metadata(inode))
+            .is_ok_and(|metadata| metadata.file_type == rosv_rofs::FileType::Directory),
+        None => path == "/",
+    };
+    if !is_directory || !path.starts_with('/') {
+        usage_error(&alloc::format!(
+            "--cwd={path}: not an absolute path to a directory"
+        ));
     }
 }
 

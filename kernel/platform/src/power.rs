@@ -53,25 +53,27 @@ fn enter_soft_off() {
         return;
     };
     match *soft_off {
-        // SAFETY: the ports are the PM1 control blocks the FADT names;
-        // writing SLP_TYP | SLP_EN to them powers off, which is the intent.
         SoftOff::Pm1Control {
             port_a,
             port_b,
             value,
-        } => unsafe {
-            Port::<u16>::new(port_a).write(value);
+        } => {
+            // SAFETY: the ports are the PM1 control blocks the FADT names;
+            // writing SLP_TYP | SLP_EN to them powers off, the intent.
+            unsafe { Port::<u16>::new(port_a).write(value) };
             if let Some(port_b) = port_b {
-                Port::<u16>::new(port_b).write(value);
+                // SAFETY: as above, for the PM1b block.
+                unsafe { Port::<u16>::new(port_b).write(value) };
             }
-        },
+        }
         SoftOff::SleepControl {
             is_port: true,
             address,
             value,
         } => {
             if let Ok(port) = u16::try_from(address) {
-                // SAFETY: the FADT's sleep control port; see above.
+                // SAFETY: the FADT's sleep control port; writing SLP_TYP |
+                // SLP_EN to it powers off, the intent.
                 unsafe { Port::<u8>::new(port).write(value) };
             }
         }

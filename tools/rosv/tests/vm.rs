@@ -154,6 +154,9 @@ fn an_unknown_kernel_option_is_named_and_fails() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stdout).contains("unknown option --frobnicate"));
     assert!(!text(&output.stdout).contains("Hello"));
+    let output = rosv_run(&["--kernel-args=--cwd=/nowhere", "--exec", path(&program)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stdout).contains("--cwd=/nowhere: not an absolute path to a directory"));
 }
 
 #[test]
@@ -363,6 +366,15 @@ fn a_raw_qemu_command_boots_the_kernel() {
     );
     let output = raw_qemu(&kernel, &initrd, "/exit");
     assert_eq!(output.status.code(), Some((3 << 1) | 1));
+    // Commands separated by ';' run one after another; the last one's
+    // status is the machine's.
+    let output = raw_qemu(&kernel, &initrd, "/exit; /bin/hello second");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("exiting with status 3") && stdout.contains("argv[1]=second"),
+        "{stdout}"
+    );
 }
 
 #[test]
