@@ -7,6 +7,8 @@
 //! - `cargo xtask fuzz <target> [-- <libFuzzer options>]`: run a fuzz target
 //!   (needs a nightly toolchain and `cargo install cargo-fuzz`).
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 

@@ -6,6 +6,8 @@
 //! - `rosv kernel` writes the kernel ELF for use with any VMM;
 //! - `rosv bench boot` measures boot times.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod cli;
 mod firecracker;
