@@ -439,13 +439,20 @@ fn the_kernel_reports_missing_and_corrupt_programs() {
     assert!(text(&output.stdout).contains("unknown option --bogus"));
 }
 
+/// Says that a test was skipped, on the terminal: writing to the standard
+/// error handle directly is not captured by the test harness.
+fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
 /// Whether Firecracker can be tested here; says why not otherwise.
-fn firecracker_available() -> bool {
+fn firecracker_available(test: &str) -> bool {
     let on_path = std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths).any(|directory| directory.join("firecracker").is_file())
     });
     if !on_path {
-        eprintln!("SKIPPED: firecracker is not on PATH; the Firecracker boot tests did not run");
+        skip(test, "firecracker is not on PATH");
         return false;
     }
     if std::fs::OpenOptions::new()
@@ -454,7 +461,7 @@ fn firecracker_available() -> bool {
         .open("/dev/kvm")
         .is_err()
     {
-        eprintln!("SKIPPED: /dev/kvm cannot be opened; the Firecracker boot tests did not run");
+        skip(test, "/dev/kvm cannot be opened");
         return false;
     }
     true
@@ -468,7 +475,7 @@ fn kvm_is_software() -> bool {
 
 #[test]
 fn firecracker_boots_through_both_entries() {
-    if !firecracker_available() {
+    if !firecracker_available("firecracker_boots_through_both_entries") {
         return;
     }
     let directory = tempfile::tempdir().expect("temporary directory");
@@ -494,30 +501,32 @@ fn firecracker_boots_through_both_entries() {
 
 #[test]
 fn firecracker_runs_c_and_rust_programs() {
-    if !firecracker_available() {
+    let test = "firecracker_runs_c_and_rust_programs";
+    if !firecracker_available(test) {
         return;
     }
     if kvm_is_software() {
-        eprintln!(
-            "SKIPPED: this host's KVM is kvm_pvm, which cannot run SSE instructions in ring 0"
+        skip(
+            test,
+            "this host's KVM is kvm_pvm, which cannot run SSE instructions in ring 0",
         );
         return;
     }
-    let output = rosv_run(&[
-        "--hypervisor",
-        "firecracker",
-        "--exec",
-        path(&guests::c_program("hello", Variant::GlibcStatic)),
-    ]);
-    assert_eq!(output.status.code(), Some(0));
-    assert!(text(&output.stdout).contains("Hello, world!"));
-    let output = rosv_run(&[
-        "--hypervisor",
-        "firecracker",
-        "--exec",
-        path(&guests::rust_hello()),
-        "--",
-        "7",
-    ]);
-    assert_eq!(output.status.code(), Some(7));
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let linux_entry = kernel(directory.path(), true);
+    let hello = guests::c_program("hello", Variant::GlibcStatic);
+    let rust = guests::rust_hello();
+    for kernel_arguments in [vec![], vec!["--kernel", path(&linux_entry)]] {
+        let mut arguments = vec!["--hypervisor", "firecracker"];
+        arguments.extend(kernel_arguments.iter().copied());
+        let mut c_arguments = arguments.clone();
+        c_arguments.extend(["--exec", path(&hello)]);
+        let output = rosv_run(&c_arguments);
+        assert_eq!(output.status.code(), Some(0));
+        assert!(text(&output.stdout).contains("Hello, world!"));
+        let mut rust_arguments = arguments.clone();
+        rust_arguments.extend(["--exec", path(&rust), "--", "7"]);
+        let output = rosv_run(&rust_arguments);
+        assert_eq!(output.status.code(), Some(7));
+    }
 }
