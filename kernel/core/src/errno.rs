@@ -33,6 +33,7 @@ impl Errno {
     pub const ENOSYS: Errno = Errno(38);
     pub const ELOOP: Errno = Errno(40);
     pub const EOPNOTSUPP: Errno = Errno(95);
+    pub const ETIMEDOUT: Errno = Errno(110);
 
     /// The value a system call returns for this error.
     pub fn to_return(self) -> i64 {

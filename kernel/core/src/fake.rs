@@ -6,11 +6,45 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::vec::Vec;
 
-use crate::machine::{BadAddress, Machine, MapFailure, Rights};
+use std::sync::Arc;
+
+use crate::machine::{BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup};
 use crate::memory::{APPLICATION_END, PAGE_SIZE};
+
+/// A thread that records what was asked of it.
+#[derive(Default)]
+pub struct FakeThread {
+    pub wakes: std::sync::atomic::AtomicUsize,
+    pub exit_requests: std::sync::atomic::AtomicUsize,
+    pub affinity: AtomicU64,
+}
+
+impl ThreadControl for FakeThread {
+    fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn request_exit(&self) {
+        self.exit_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn cpu_time_ns(&self) -> u64 {
+        1000
+    }
+
+    fn set_affinity(&self, mask: u64) {
+        self.affinity.store(mask, Ordering::Relaxed);
+    }
+
+    fn affinity(&self) -> u64 {
+        self.affinity.load(Ordering::Relaxed)
+    }
+}
 
 #[derive(Default)]
 pub struct FakeMachine {
+    pub current: Arc<FakeThread>,
+    pub spawned: Mutex<Vec<(Registers, u64, u64)>>,
     pub pages: Mutex<BTreeMap<u64, (Rights, Vec<u8>)>>,
     pub console: Mutex<Vec<u8>>,
     pub now_ns: AtomicU64,
@@ -114,10 +148,6 @@ impl Machine for FakeMachine {
         1_700_000_000_000_000_000 + self.monotonic_ns()
     }
 
-    fn wait_until(&self, deadline_ns: u64) {
-        self.now_ns.fetch_max(deadline_ns, Ordering::Relaxed);
-    }
-
     fn set_thread_pointer(&self, address: u64) {
         self.thread_pointer.store(address, Ordering::Relaxed);
     }
@@ -132,5 +162,67 @@ impl Machine for FakeMachine {
 
     fn hardware_capabilities(&self) -> u64 {
         0x178b_fbff
+    }
+
+    fn load_u32(&self, address: u64) -> Result<u32, BadAddress> {
+        let mut bytes = [0u8; 4];
+        self.read_memory(address, &mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn compare_exchange_u32(
+        &self,
+        address: u64,
+        expected: u32,
+        new: u32,
+    ) -> Result<Result<u32, u32>, BadAddress> {
+        let old = self.load_u32(address)?;
+        if old != expected {
+            return Ok(Err(old));
+        }
+        self.write_memory(address, &new.to_le_bytes())?;
+        Ok(Ok(old))
+    }
+
+    fn synchronize_mappings(&self) {}
+
+    fn current_thread(&self) -> Arc<dyn ThreadControl> {
+        self.current.clone()
+    }
+
+    /// Nothing else runs: a block returns at once, with the clock moved to
+    /// the deadline if there is one.
+    fn block(&self, deadline_ns: Option<u64>) -> Wakeup {
+        if let Some(deadline) = deadline_ns {
+            self.now_ns.fetch_max(deadline, Ordering::Relaxed);
+        }
+        if self.current.exit_requests.load(Ordering::Relaxed) > 0 {
+            Wakeup::Stop
+        } else {
+            Wakeup::Normal
+        }
+    }
+
+    fn yield_now(&self) {}
+
+    fn spawn_thread(
+        &self,
+        registers: &Registers,
+        thread_pointer: u64,
+        thread: Arc<crate::process::Thread>,
+    ) -> Result<Arc<dyn ThreadControl>, MapFailure> {
+        self.spawned
+            .lock()
+            .unwrap()
+            .push((*registers, thread_pointer, thread.tid));
+        Ok(Arc::new(FakeThread::default()))
+    }
+
+    fn cpu_count(&self) -> usize {
+        4
+    }
+
+    fn current_cpu(&self) -> usize {
+        2
     }
 }

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 pub mod errno;
+pub mod futex;
 pub mod initial_stack;
 pub mod linux;
 pub mod loader;

@@ -32,6 +32,7 @@ pub mod number {
     pub const DUP2: u64 = 33;
     pub const NANOSLEEP: u64 = 35;
     pub const GETPID: u64 = 39;
+    pub const CLONE: u64 = 56;
     pub const EXIT: u64 = 60;
     pub const KILL: u64 = 62;
     pub const UNAME: u64 = 63;
@@ -52,6 +53,8 @@ pub mod number {
     pub const GETTID: u64 = 186;
     pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
+    pub const FUTEX: u64 = 202;
+    pub const SCHED_SETAFFINITY: u64 = 203;
     pub const SCHED_GETAFFINITY: u64 = 204;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
@@ -67,7 +70,9 @@ pub mod number {
     pub const GET_ROBUST_LIST: u64 = 274;
     pub const DUP3: u64 = 292;
     pub const PRLIMIT64: u64 = 302;
+    pub const GETCPU: u64 = 309;
     pub const GETRANDOM: u64 = 318;
+    pub const CLONE3: u64 = 435;
 }
 
 /// `st_mode` file type bits.

@@ -44,6 +44,59 @@ pub enum MapFailure {
     OutOfMemory,
 }
 
+/// A kernel thread that runs application code, as the logic sees it.
+pub trait ThreadControl: Send + Sync {
+    /// Makes the thread runnable if it is blocked in [`Machine::block`]
+    /// (or lets its next block return at once).
+    fn wake(&self);
+
+    /// Makes the thread end at its next return to application code, and
+    /// wakes it if it is blocked.
+    fn request_exit(&self);
+
+    /// Processor time the thread has used, in nanoseconds.
+    fn cpu_time_ns(&self) -> u64;
+
+    /// Restricts the thread to the processors in `mask`.
+    fn set_affinity(&self, mask: u64);
+
+    /// The processors the thread may run on.
+    fn affinity(&self) -> u64;
+}
+
+/// Why [`Machine::block`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// A wake-up, the deadline, or a spurious return: check the condition.
+    Normal,
+    /// The thread must end (its process is exiting): return at once.
+    Stop,
+}
+
+/// An application thread's registers at a system call: what it resumes with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct Registers {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+}
+
 /// The hardware services the kernel's logic uses.
 ///
 /// Addresses are application (lower-half) virtual addresses; page addresses
@@ -75,9 +128,6 @@ pub trait Machine: Sync {
     /// Nanoseconds since the Unix epoch, as far as the machine knows.
     fn realtime_ns(&self) -> u64;
 
-    /// Waits until the monotonic clock reaches `deadline_ns`.
-    fn wait_until(&self, deadline_ns: u64);
-
     /// Sets the current thread's thread pointer (the FS base).
     fn set_thread_pointer(&self, address: u64);
 
@@ -89,4 +139,46 @@ pub trait Machine: Sync {
 
     /// The processor feature word for `AT_HWCAP`.
     fn hardware_capabilities(&self) -> u64;
+
+    /// Atomically loads the aligned `u32` at `address`.
+    fn load_u32(&self, address: u64) -> Result<u32, BadAddress>;
+
+    /// Atomically replaces the aligned `u32` at `address` with `new` if it
+    /// holds `expected`; returns what it held (`Ok` if it was `expected`).
+    fn compare_exchange_u32(
+        &self,
+        address: u64,
+        expected: u32,
+        new: u32,
+    ) -> Result<Result<u32, u32>, BadAddress>;
+
+    /// Makes every processor see the mapping changes made so far and frees
+    /// the pages unmapped; call it after releasing the address space's lock.
+    fn synchronize_mappings(&self);
+
+    /// The calling thread.
+    fn current_thread(&self) -> alloc::sync::Arc<dyn ThreadControl>;
+
+    /// Blocks the calling thread until woken, until the monotonic clock
+    /// reaches `deadline_ns`, or spuriously.
+    fn block(&self, deadline_ns: Option<u64>) -> Wakeup;
+
+    /// Gives the processor to another runnable thread, if any.
+    fn yield_now(&self);
+
+    /// Starts an application thread with `registers` and thread pointer
+    /// `thread_pointer`, owned by `thread`, with the caller's floating-point
+    /// state.
+    fn spawn_thread(
+        &self,
+        registers: &Registers,
+        thread_pointer: u64,
+        thread: alloc::sync::Arc<crate::process::Thread>,
+    ) -> Result<alloc::sync::Arc<dyn ThreadControl>, MapFailure>;
+
+    /// Number of processors.
+    fn cpu_count(&self) -> usize;
+
+    /// The calling thread's processor.
+    fn current_cpu(&self) -> usize;
 }

@@ -1,14 +1,21 @@
-//! A running application: its memory, identity, limits and signal state.
+//! A running application: its memory, threads, identity, limits and signal
+//! dispositions.
 //!
 //! rosv runs one application at a time in one address space (OSv's model),
 //! so there is one [`Process`], with process id [`PROCESS_ID`]; its main
-//! thread's id is the same number, as on Linux.
+//! thread's id is the same number, as on Linux, and further threads get the
+//! following numbers.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::Mutex;
+use spin::{Mutex, Once};
 
+use crate::futex::FutexTable;
+use crate::machine::ThreadControl;
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
 
@@ -48,7 +55,7 @@ pub const RLIM_INFINITY: u64 = u64::MAX;
 /// Number of resource limits (`RLIM_NLIMITS`).
 pub const LIMIT_COUNT: usize = 16;
 
-/// Thread state the kernel keeps for the main thread.
+/// Per-thread state the system calls keep.
 #[derive(Debug, Clone, Default)]
 pub struct ThreadState {
     /// `set_tid_address`: cleared and woken at thread exit.
@@ -89,8 +96,6 @@ pub struct ProcessState {
     pub signal_actions: [SignalAction; SIGNAL_COUNT],
     /// Resource limits, indexed by `RLIMIT_*`.
     pub limits: [Limit; LIMIT_COUNT],
-    /// The main thread.
-    pub main_thread: ThreadState,
     /// The working directory.
     pub working_directory: String,
     /// The file mode creation mask.
@@ -120,12 +125,50 @@ impl ProcessState {
     }
 }
 
+/// One thread of the application.
+pub struct Thread {
+    /// Its thread id.
+    pub tid: u64,
+    /// System-call state.
+    pub state: Mutex<ThreadState>,
+    control: Once<Arc<dyn ThreadControl>>,
+}
+
+impl core::fmt::Debug for Thread {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Thread")
+            .field("tid", &self.tid)
+            .finish()
+    }
+}
+
+impl Thread {
+    /// A thread with id `tid`, not yet running.
+    pub fn new(tid: u64) -> Self {
+        Thread {
+            tid,
+            state: Mutex::new(ThreadState::default()),
+            control: Once::new(),
+        }
+    }
+
+    /// Records the kernel thread that runs this one (set once).
+    pub fn set_control(&self, control: Arc<dyn ThreadControl>) {
+        self.control.call_once(|| control);
+    }
+
+    /// The kernel thread that runs this one.
+    pub fn control(&self) -> Option<&Arc<dyn ThreadControl>> {
+        self.control.get()
+    }
+}
+
 /// The application.
-#[derive(Debug)]
 pub struct Process {
     /// The address space.
     pub memory: Mutex<AddressSpace>,
-    /// Mutable state other than memory.
+    /// Mutable state other than memory and threads.
     pub state: Mutex<ProcessState>,
     /// The generator behind `getrandom`.
     pub random: Mutex<Random>,
@@ -133,7 +176,23 @@ pub struct Process {
     pub executable_path: String,
     /// Monotonic time at which the process started.
     pub start_ns: u64,
+    /// Threads waiting on futexes.
+    pub futexes: FutexTable,
+    threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
+    next_tid: AtomicU64,
+    exit_status: Mutex<Option<u8>>,
+    ended_cpu_time_ns: AtomicU64,
+    on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
     reported_calls: Mutex<Vec<u64>>,
+}
+
+impl core::fmt::Debug for Process {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Process")
+            .field("executable_path", &self.executable_path)
+            .finish()
+    }
 }
 
 impl Process {
@@ -194,7 +253,6 @@ impl Process {
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
                 limits,
-                main_thread: ThreadState::default(),
                 working_directory,
                 umask: 0o022,
                 descriptors: alloc::vec![Some(console); 3],
@@ -202,8 +260,106 @@ impl Process {
             random: Mutex::new(random),
             executable_path,
             start_ns,
+            futexes: FutexTable::new(),
+            threads: Mutex::new(BTreeMap::new()),
+            next_tid: AtomicU64::new(PROCESS_ID),
+            exit_status: Mutex::new(None),
+            ended_cpu_time_ns: AtomicU64::new(0),
+            on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a thread with the next thread id (the first one gets
+    /// [`PROCESS_ID`]).
+    pub fn new_thread(&self) -> Arc<Thread> {
+        let thread = Arc::new(Thread::new(self.next_tid.fetch_add(1, Ordering::Relaxed)));
+        self.threads.lock().insert(thread.tid, thread.clone());
+        thread
+    }
+
+    /// Forgets a thread that never ran (its start failed).
+    pub fn discard_thread(&self, tid: u64) {
+        self.threads.lock().remove(&tid);
+    }
+
+    /// The thread with id `tid`.
+    pub fn thread(&self, tid: u64) -> Option<Arc<Thread>> {
+        self.threads.lock().get(&tid).cloned()
+    }
+
+    /// Number of threads that have not ended.
+    pub fn thread_count(&self) -> usize {
+        self.threads.lock().len()
+    }
+
+    /// Asks to be woken through `waiter` once the last thread has ended.
+    pub fn notify_when_empty(&self, waiter: Arc<dyn ThreadControl>) {
+        *self.on_empty.lock() = Some(waiter);
+    }
+
+    /// Ends the process with `status` (the first status set wins): every
+    /// other thread is asked to stop.
+    pub fn begin_exit(&self, status: u8, except_tid: u64) {
+        {
+            let mut exit_status = self.exit_status.lock();
+            if exit_status.is_none() {
+                *exit_status = Some(status);
+            }
+        }
+        let others: Vec<Arc<Thread>> = self
+            .threads
+            .lock()
+            .values()
+            .filter(|thread| thread.tid != except_tid)
+            .cloned()
+            .collect();
+        for thread in others {
+            if let Some(control) = thread.control() {
+                control.request_exit();
+            }
+        }
+    }
+
+    /// Records that thread `tid` ended (with `status` if it is the last and
+    /// no status was set); wakes the waiter when none is left.
+    pub fn end_thread(&self, tid: u64, status: u8) {
+        let (thread, is_last) = {
+            let mut threads = self.threads.lock();
+            let thread = threads.remove(&tid);
+            (thread, threads.is_empty())
+        };
+        if let Some(control) = thread.as_ref().and_then(|thread| thread.control()) {
+            self.ended_cpu_time_ns
+                .fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
+        }
+        if is_last {
+            {
+                let mut exit_status = self.exit_status.lock();
+                if exit_status.is_none() {
+                    *exit_status = Some(status);
+                }
+            }
+            if let Some(waiter) = self.on_empty.lock().take() {
+                waiter.wake();
+            }
+        }
+    }
+
+    /// The exit status, once the process has one.
+    pub fn exit_status(&self) -> Option<u8> {
+        *self.exit_status.lock()
+    }
+
+    /// Processor time used by all its threads, ended ones included.
+    pub fn cpu_time_ns(&self) -> u64 {
+        let live: u64 = self
+            .threads
+            .lock()
+            .values()
+            .filter_map(|thread| thread.control().map(|control| control.cpu_time_ns()))
+            .sum();
+        live + self.ended_cpu_time_ns.load(Ordering::Relaxed)
     }
 
     /// Whether this is the first time system call `number` is reported as

@@ -9,20 +9,24 @@
 mod io;
 mod memory;
 mod process;
+mod threads;
 mod time;
+
+use alloc::sync::Arc;
 
 use crate::errno::Errno;
 use crate::linux::number as nr;
-use crate::machine::Machine;
-use crate::process::Process;
+use crate::machine::{Machine, Registers};
+use crate::process::{Process, Thread};
 
 /// What the caller of a system call does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Return this value to the application.
+    /// Return this value to the application (in RAX).
     Return(i64),
-    /// The application ended with this exit status.
-    Exit(u8),
+    /// The calling thread has ended (its process may have too); the caller
+    /// retires the kernel thread.
+    ExitThread,
 }
 
 /// The state a system call runs against.
@@ -32,6 +36,10 @@ pub struct Context<'a> {
     pub machine: &'a dyn Machine,
     /// The calling process.
     pub process: &'a Process,
+    /// The calling thread.
+    pub thread: &'a Arc<Thread>,
+    /// The caller's registers at the system call.
+    pub registers: &'a Registers,
 }
 
 impl core::fmt::Debug for Context<'_> {
@@ -60,15 +68,29 @@ impl From<Errno> for Failure {
 
 type Result = core::result::Result<u64, Failure>;
 
-/// Runs system call `number` with `arguments` for `process`.
+/// Runs the system call in `registers` (number in RAX, arguments in RDI,
+/// RSI, RDX, R10, R8, R9) for `thread` of `process`.
 pub fn handle(
     machine: &dyn Machine,
     process: &Process,
-    number: u64,
-    arguments: [u64; 6],
+    thread: &Arc<Thread>,
+    registers: &Registers,
 ) -> Outcome {
-    let context = Context { machine, process };
-    let [a0, a1, a2, a3, a4, a5] = arguments;
+    let context = Context {
+        machine,
+        process,
+        thread,
+        registers,
+    };
+    let number = registers.rax;
+    let [a0, a1, a2, a3, a4, a5] = [
+        registers.rdi,
+        registers.rsi,
+        registers.rdx,
+        registers.r10,
+        registers.r8,
+        registers.r9,
+    ];
     let result = match number {
         nr::READ => io::read(context, a0, a1, a2),
         nr::WRITE => io::write(context, a0, a1, a2),
@@ -98,8 +120,13 @@ pub fn handle(
         nr::MPROTECT => memory::mprotect(context, a0, a1, a2),
         nr::MADVISE => memory::madvise(context, a0, a1, a2),
         nr::GETRANDOM => memory::getrandom(context, a0, a1, a2),
-        nr::EXIT | nr::EXIT_GROUP => return Outcome::Exit(a0 as u8),
-        nr::GETPID | nr::GETTID | nr::GETPGRP => Ok(crate::process::PROCESS_ID),
+        nr::EXIT => return threads::exit(context, a0 as u8),
+        nr::EXIT_GROUP => return threads::exit_group(context, a0 as u8),
+        nr::CLONE => threads::clone(context, a0, a1, a2, a3, a4),
+        nr::CLONE3 => threads::clone3(context, a0, a1),
+        nr::FUTEX => threads::futex(context, a0, a1, a2, a3, a4, a5),
+        nr::GETTID => Ok(thread.tid),
+        nr::GETPID | nr::GETPGRP => Ok(crate::process::PROCESS_ID),
         nr::GETPPID => Ok(0),
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
         nr::UNAME => process::uname(context, a0),
@@ -116,8 +143,13 @@ pub fn handle(
         nr::KILL => process::kill(context, a0, a1),
         nr::TKILL => process::kill(context, a0, a1),
         nr::TGKILL => process::tgkill(context, a0, a1, a2),
-        nr::SCHED_YIELD => Ok(0),
-        nr::SCHED_GETAFFINITY => process::sched_getaffinity(context, a0, a1, a2),
+        nr::SCHED_YIELD => {
+            machine.yield_now();
+            Ok(0)
+        }
+        nr::SCHED_GETAFFINITY => threads::sched_getaffinity(context, a0, a1, a2),
+        nr::SCHED_SETAFFINITY => threads::sched_setaffinity(context, a0, a1, a2),
+        nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),
         nr::GETTIMEOFDAY => time::gettimeofday(context, a0, a1),
@@ -134,7 +166,7 @@ pub fn handle(
     match result {
         Ok(value) => Outcome::Return(value as i64),
         Err(Failure::Error(errno)) => Outcome::Return(errno.to_return()),
-        Err(Failure::Exit(status)) => Outcome::Exit(status),
+        Err(Failure::Exit(status)) => threads::exit_group(context, status),
     }
 }
 

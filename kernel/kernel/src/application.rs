@@ -1,4 +1,5 @@
-//! Running one command: find the executable, load it, run it, clean up.
+//! Running one command: find the executable, load it, run its threads until
+//! the process ends, clean up.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -8,25 +9,35 @@ use core::fmt::Write;
 
 use rosv_abi::exit::status;
 use rosv_core::loader::{self, Program};
+use rosv_core::machine::Machine;
 use rosv_core::memory::Access;
-use rosv_core::process::Process;
+use rosv_core::process::{Process, Thread};
 use rosv_core::random::Random;
 use rosv_core::syscall::{self, Outcome};
 use rosv_platform::console::Console;
 use rosv_platform::interrupts::{self, ApplicationFault, FaultHandlers};
+use rosv_platform::sched::{self, FpuState};
 use rosv_platform::syscall::SyscallFrame;
-use rosv_platform::{thread, time};
+use rosv_platform::time;
 use rosv_rofs::{FileType, Rofs};
 
-use crate::machine::PlatformMachine;
+use crate::machine::{self, KernelThread, PlatformMachine};
 
 /// The root filesystem type the kernel reads applications from.
 pub type RootFilesystem = Rofs<&'static [u8]>;
 
-static MACHINE: spin::Once<PlatformMachine> = spin::Once::new();
-static CURRENT: spin::Mutex<Option<Arc<Process>>> = spin::Mutex::new(None);
+/// What a scheduler thread that runs application code carries.
+pub struct ApplicationThread {
+    /// Its process.
+    pub process: Arc<Process>,
+    /// Its state in the process.
+    pub thread: Arc<Thread>,
+}
 
-/// Registers the system call and fault handlers that run applications.
+static MACHINE: spin::Once<PlatformMachine> = spin::Once::new();
+
+/// Registers the system call, fault and stop handlers that run
+/// applications.
 pub fn init(machine: PlatformMachine) {
     MACHINE.call_once(|| machine);
     rosv_platform::syscall::init(on_system_call);
@@ -34,6 +45,7 @@ pub fn init(machine: PlatformMachine) {
         resolve_page_fault,
         application_fault: on_application_fault,
     });
+    sched::set_stop_handler(stop_current_thread);
 }
 
 fn machine() -> &'static PlatformMachine {
@@ -42,8 +54,9 @@ fn machine() -> &'static PlatformMachine {
         .expect("application::init runs before any application")
 }
 
-fn current() -> Option<Arc<Process>> {
-    CURRENT.lock().clone()
+/// The application thread running on this processor, if any.
+fn current() -> Option<Arc<ApplicationThread>> {
+    sched::current().attachment::<ApplicationThread>()
 }
 
 /// What a command runs with.
@@ -95,16 +108,50 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         Ok(start) => start,
         Err(error) => {
             let _ = writeln!(Console, "rosv: {path}: {error}");
-            process.memory.lock().release_all(machine);
+            release_memory(&process);
             return Err(status::CANNOT_EXECUTE);
         }
     };
-    *CURRENT.lock() = Some(process.clone());
+    let main = process.new_thread();
+    process.notify_when_empty(Arc::new(KernelThread(sched::current())));
     before_entry();
-    let exit_status = thread::run_application(start.entry, start.stack_pointer);
-    *CURRENT.lock() = None;
-    process.memory.lock().release_all(machine);
+    let registers = rosv_core::machine::Registers {
+        rip: start.entry,
+        rsp: start.stack_pointer,
+        rflags: INITIAL_RFLAGS,
+        ..Default::default()
+    };
+    let application = Arc::new(ApplicationThread {
+        process: process.clone(),
+        thread: main.clone(),
+    });
+    // The boot thread never used floating point: its state is the initial
+    // one every process starts with.
+    sched::spawn_application(
+        "main",
+        &machine::frame(&registers),
+        0,
+        FpuState::capture(),
+        |thread| {
+            thread.attach(application);
+            main.set_control(Arc::new(KernelThread(thread.clone())));
+        },
+    );
+    drop(main);
+    while process.thread_count() > 0 {
+        sched::park();
+    }
+    let exit_status = process.exit_status().unwrap_or(0);
+    release_memory(&process);
     Ok(exit_status)
+}
+
+/// RFLAGS of a new process: interrupts enabled, the reserved bit 1.
+const INITIAL_RFLAGS: u64 = 0x202;
+
+fn release_memory(process: &Process) {
+    process.memory.lock().release_all(machine());
+    machine().synchronize_mappings();
 }
 
 fn absolute_path(working_directory: &str, path: &str) -> String {
@@ -147,21 +194,39 @@ fn read_executable(root: Option<&RootFilesystem>, path: &str) -> Result<Vec<u8>,
 }
 
 fn on_system_call(frame: &mut SyscallFrame) {
-    let Some(process) = current() else {
+    let Some(application) = current() else {
         frame.rax = rosv_core::errno::Errno::ENOSYS.to_return() as u64;
         return;
     };
-    match syscall::handle(machine(), &process, frame.number(), frame.arguments()) {
+    let registers = machine::registers(frame);
+    match syscall::handle(
+        machine(),
+        &application.process,
+        &application.thread,
+        &registers,
+    ) {
         Outcome::Return(value) => frame.rax = value as u64,
-        Outcome::Exit(exit_status) => {
-            drop(process);
-            thread::exit_application(exit_status)
+        Outcome::ExitThread => {
+            drop(application);
+            sched::exit_current()
         }
     }
 }
 
+/// A thread asked to stop (its process is exiting) ends here.
+fn stop_current_thread() -> ! {
+    if let Some(application) = current() {
+        application.process.end_thread(application.thread.tid, 0);
+    }
+    sched::exit_current()
+}
+
+/// How long a page fault may wait for the address space before the kernel
+/// reports a deadlock rather than hang.
+const FAULT_LOCK_PATIENCE_NS: u64 = 10_000_000_000;
+
 fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
-    let Some(process) = current() else {
+    let Some(application) = current() else {
         return false;
     };
     let access = match access {
@@ -169,13 +234,23 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
         interrupts::Access::Write => Access::Write,
         interrupts::Access::Execute => Access::Execute,
     };
-    // A fault while the address space is locked would deadlock: the kernel
-    // never touches unmapped application memory while holding it, so such a
-    // fault is a bug and is reported as an unresolved fault instead.
-    let Some(mut memory) = process.memory.try_lock() else {
-        return false;
-    };
-    memory.resolve_fault(machine(), address, access)
+    // Other processors hold the address space only briefly; the kernel never
+    // touches unmapped application memory while holding it itself, so a
+    // lock that stays taken means a kernel bug, reported instead of hanging.
+    let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
+    loop {
+        if let Some(mut memory) = application.process.memory.try_lock() {
+            return memory.resolve_fault(machine(), address, access);
+        }
+        if time::since_boot_ns() > deadline {
+            let _ = writeln!(
+                Console,
+                "rosv: page fault at {address:#x}: the address space stays locked"
+            );
+            return false;
+        }
+        core::hint::spin_loop();
+    }
 }
 
 fn on_application_fault(fault: &ApplicationFault) -> ! {
@@ -186,8 +261,10 @@ fn on_application_fault(fault: &ApplicationFault) -> ! {
         12 | 17 => (status::SIGBUS, "bus error"),
         _ => (status::SIGSEGV, "segmentation fault"),
     };
-    let path = current()
-        .map(|process| process.executable_path.clone())
+    let application = current();
+    let path = application
+        .as_ref()
+        .map(|application| application.process.executable_path.clone())
         .unwrap_or_default();
     let _ = write!(
         Console,
@@ -198,5 +275,14 @@ fn on_application_fault(fault: &ApplicationFault) -> ! {
         let _ = write!(Console, " accessing {address:#x}");
     }
     let _ = writeln!(Console);
-    thread::exit_application(status::killed_by(signal))
+    if let Some(application) = application {
+        let exit_status = status::killed_by(signal);
+        application
+            .process
+            .begin_exit(exit_status, application.thread.tid);
+        application
+            .process
+            .end_thread(application.thread.tid, exit_status);
+    }
+    sched::exit_current()
 }

@@ -12,7 +12,7 @@ use rosv_platform::boot::{BootHandoff, BootInfo};
 use rosv_platform::console::{self, Console};
 use rosv_platform::memory;
 use rosv_platform::power::{self, ShutdownPolicy};
-use rosv_platform::{cpu, firmware, time};
+use rosv_platform::{apic, cpu, firmware, ioapic, sched, smp, time};
 use rosv_rofs::Rofs;
 
 use crate::application::{self, Launch, RootFilesystem};
@@ -44,7 +44,8 @@ fn main(handoff: BootHandoff) -> ! {
 
     let command_line = parse_command_line(info.command_line());
     let options = &command_line.options;
-    cpu::init_extended_state(&features, !options.no_xsave);
+    let uses_xsave = features.has_xsave && !options.no_xsave;
+    cpu::init_extended_state(&features, uses_xsave);
     chart.mark("command line parsed");
 
     let (clock, tsc_hz) = time::init(handoff.entry_tsc);
@@ -62,10 +63,40 @@ fn main(handoff: BootHandoff) -> ! {
         info.protocol,
         rsdp.is_some()
     );
+    let (topology, source) = firmware::interrupt_topology(rsdp.as_ref());
+    log::debug!(
+        "{} processors listed ({source:?}), {} I/O APICs",
+        topology.processors.len(),
+        topology.io_apics.len()
+    );
+    chart.mark("platform discovered");
+
+    if !apic::init_bootstrap(&features, topology.local_apic_address) {
+        fail("cannot map the local APIC");
+    }
+    ioapic::init(&topology.io_apics, &topology.overrides);
+    sched::init_fpu(uses_xsave);
+    let usable = topology
+        .processors
+        .iter()
+        .filter(|processor| processor.is_usable)
+        .count();
+    sched::init_bootstrap(usable.max(1), apic::id());
     application::init(PlatformMachine {
         hardware_capabilities: u64::from(features.hwcap),
     });
-    chart.mark("platform discovered");
+    chart.mark("interrupts initialized");
+
+    let cpus = smp::start_application_processors(&topology.processors, uses_xsave);
+    log::debug!(
+        "{cpus} processors running, {} timer",
+        if apic::has_tsc_deadline() {
+            "TSC-deadline"
+        } else {
+            "one-shot"
+        }
+    );
+    chart.mark("SMP launched");
 
     let root = mount_root(&info);
     if root.is_some() {

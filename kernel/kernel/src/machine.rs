@@ -1,8 +1,17 @@
 //! The platform's services, offered to the kernel's logic.
 
-use rosv_core::machine::{BadAddress, Machine, MapFailure, Rights};
+use alloc::sync::Arc;
+
+use rosv_core::machine::{
+    BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup,
+};
+use rosv_core::process::Thread as ApplicationThreadState;
 use rosv_platform::paging::{self, MapError, PageRights};
-use rosv_platform::{console, cpu, time, user};
+use rosv_platform::sched::{self, FpuState, Thread};
+use rosv_platform::syscall::SyscallFrame;
+use rosv_platform::{console, cpu, time, tlb, user};
+
+use crate::application::ApplicationThread;
 
 /// The machine the kernel runs on.
 pub struct PlatformMachine {
@@ -10,11 +19,82 @@ pub struct PlatformMachine {
     pub hardware_capabilities: u64,
 }
 
+/// A scheduler thread, as the kernel's logic controls it.
+pub struct KernelThread(pub Arc<Thread>);
+
+impl ThreadControl for KernelThread {
+    fn wake(&self) {
+        sched::unpark(&self.0);
+    }
+
+    fn request_exit(&self) {
+        sched::request_stop(&self.0);
+    }
+
+    fn cpu_time_ns(&self) -> u64 {
+        self.0.cpu_time_ns()
+    }
+
+    fn set_affinity(&self, mask: u64) {
+        self.0.set_affinity(mask);
+    }
+
+    fn affinity(&self) -> u64 {
+        self.0.affinity()
+    }
+}
+
 fn page_rights(rights: Rights) -> PageRights {
     PageRights {
         is_accessible: rights.is_accessible(),
         is_writable: rights.write,
         is_executable: rights.execute,
+    }
+}
+
+/// The registers of a system call frame.
+pub fn registers(frame: &SyscallFrame) -> Registers {
+    Registers {
+        rax: frame.rax,
+        rbx: frame.rbx,
+        rcx: frame.rip,
+        rdx: frame.rdx,
+        rsi: frame.rsi,
+        rdi: frame.rdi,
+        rbp: frame.rbp,
+        rsp: frame.rsp,
+        r8: frame.r8,
+        r9: frame.r9,
+        r10: frame.r10,
+        r11: frame.rflags,
+        r12: frame.r12,
+        r13: frame.r13,
+        r14: frame.r14,
+        r15: frame.r15,
+        rip: frame.rip,
+        rflags: frame.rflags,
+    }
+}
+
+/// A system call frame that resumes `registers`.
+pub fn frame(registers: &Registers) -> SyscallFrame {
+    SyscallFrame {
+        r15: registers.r15,
+        r14: registers.r14,
+        r13: registers.r13,
+        r12: registers.r12,
+        rbp: registers.rbp,
+        rbx: registers.rbx,
+        r9: registers.r9,
+        r8: registers.r8,
+        r10: registers.r10,
+        rdx: registers.rdx,
+        rsi: registers.rsi,
+        rdi: registers.rdi,
+        rax: registers.rax,
+        rflags: registers.rflags,
+        rip: registers.rip,
+        rsp: registers.rsp,
     }
 }
 
@@ -54,13 +134,6 @@ impl Machine for PlatformMachine {
         time::realtime_ns()
     }
 
-    fn wait_until(&self, deadline_ns: u64) {
-        // There is no timer interrupt yet: wait by watching the clock.
-        while time::since_boot_ns() < deadline_ns {
-            core::hint::spin_loop();
-        }
-    }
-
     fn set_thread_pointer(&self, address: u64) {
         cpu::set_fs_base(address);
     }
@@ -75,5 +148,77 @@ impl Machine for PlatformMachine {
 
     fn hardware_capabilities(&self) -> u64 {
         self.hardware_capabilities
+    }
+
+    fn load_u32(&self, address: u64) -> Result<u32, BadAddress> {
+        user::load_u32(address).map_err(|_| BadAddress)
+    }
+
+    fn compare_exchange_u32(
+        &self,
+        address: u64,
+        expected: u32,
+        new: u32,
+    ) -> Result<Result<u32, u32>, BadAddress> {
+        user::compare_exchange_u32(address, expected, new).map_err(|_| BadAddress)
+    }
+
+    fn synchronize_mappings(&self) {
+        tlb::synchronize();
+    }
+
+    fn current_thread(&self) -> Arc<dyn ThreadControl> {
+        Arc::new(KernelThread(sched::current()))
+    }
+
+    fn block(&self, deadline_ns: Option<u64>) -> Wakeup {
+        sched::park_until(deadline_ns.map(time::boot_ns_to_tsc));
+        if sched::current().is_stop_requested() {
+            Wakeup::Stop
+        } else {
+            Wakeup::Normal
+        }
+    }
+
+    fn yield_now(&self) {
+        sched::yield_now();
+    }
+
+    fn spawn_thread(
+        &self,
+        registers: &Registers,
+        thread_pointer: u64,
+        thread: Arc<ApplicationThreadState>,
+    ) -> Result<Arc<dyn ThreadControl>, MapFailure> {
+        let current = sched::current();
+        let parent = current
+            .attachment::<ApplicationThread>()
+            .ok_or(MapFailure::OutOfMemory)?;
+        let name = alloc::format!("thread {}", thread.tid);
+        let application = Arc::new(ApplicationThread {
+            process: parent.process.clone(),
+            thread: thread.clone(),
+        });
+        // The caller's floating-point registers are live: the kernel never
+        // touches them.
+        let spawned = sched::spawn_application(
+            &name,
+            &frame(registers),
+            thread_pointer,
+            FpuState::capture(),
+            |new| {
+                new.attach(application);
+                thread.set_control(Arc::new(KernelThread(new.clone())));
+            },
+        );
+        Ok(Arc::new(KernelThread(spawned)))
+    }
+
+    fn cpu_count(&self) -> usize {
+        sched::cpu_count()
+    }
+
+    fn current_cpu(&self) -> usize {
+        sched::current_cpu()
     }
 }

@@ -222,6 +222,158 @@ pub fn s5_sleep_type(dsdt: &[u8]) -> Option<u8> {
     }
 }
 
+/// A processor the firmware lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processor {
+    /// Its local APIC id.
+    pub apic_id: u32,
+    /// Whether it can be started (enabled, or online-capable).
+    pub is_usable: bool,
+}
+
+/// An I/O APIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoApic {
+    /// Its id.
+    pub id: u8,
+    /// Physical address of its registers.
+    pub address: u64,
+    /// The first global system interrupt it serves.
+    pub gsi_base: u32,
+}
+
+/// A legacy IRQ that arrives on another global system interrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterruptOverride {
+    /// The ISA IRQ.
+    pub irq: u8,
+    /// The global system interrupt it is wired to.
+    pub gsi: u32,
+    /// MPS INTI flags: polarity (bits 0-1) and trigger mode (bits 2-3).
+    pub flags: u16,
+}
+
+/// What the MADT (ACPI 6.5 §5.2.12) or the MP table says about interrupts
+/// and processors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterruptTopology {
+    /// Physical address of the local APICs' registers.
+    pub local_apic_address: u64,
+    /// The processors, in table order.
+    pub processors: alloc::vec::Vec<Processor>,
+    /// The I/O APICs.
+    pub io_apics: alloc::vec::Vec<IoApic>,
+    /// Interrupt source overrides.
+    pub overrides: alloc::vec::Vec<InterruptOverride>,
+}
+
+/// Decodes a MADT; `None` if it is too short to have its fixed fields.
+pub fn decode_madt(table: &[u8]) -> Option<InterruptTopology> {
+    const PROCESSOR_LOCAL_APIC: u8 = 0;
+    const IO_APIC: u8 = 1;
+    const INTERRUPT_SOURCE_OVERRIDE: u8 = 2;
+    const LOCAL_APIC_ADDRESS_OVERRIDE: u8 = 5;
+    const PROCESSOR_LOCAL_X2APIC: u8 = 9;
+    const ENABLED: u32 = 1;
+    const ONLINE_CAPABLE: u32 = 2;
+    let mut topology = InterruptTopology {
+        local_apic_address: u64::from(u32_at(table, 36)?),
+        ..InterruptTopology::default()
+    };
+    let mut offset = 44;
+    while let (Some(&kind), Some(&length)) = (table.get(offset), table.get(offset + 1)) {
+        let length = usize::from(length);
+        let Some(entry) = table.get(offset..offset + length).filter(|_| length >= 2) else {
+            break;
+        };
+        let usable = |flags: u32| flags & (ENABLED | ONLINE_CAPABLE) != 0;
+        match kind {
+            PROCESSOR_LOCAL_APIC if length >= 8 => topology.processors.push(Processor {
+                apic_id: u32::from(entry[3]),
+                is_usable: usable(u32_at(entry, 4).unwrap_or(0)),
+            }),
+            PROCESSOR_LOCAL_X2APIC if length >= 16 => topology.processors.push(Processor {
+                apic_id: u32_at(entry, 4).unwrap_or(0),
+                is_usable: usable(u32_at(entry, 8).unwrap_or(0)),
+            }),
+            IO_APIC if length >= 12 => topology.io_apics.push(IoApic {
+                id: entry[2],
+                address: u64::from(u32_at(entry, 4).unwrap_or(0)),
+                gsi_base: u32_at(entry, 8).unwrap_or(0),
+            }),
+            INTERRUPT_SOURCE_OVERRIDE if length >= 10 => {
+                topology.overrides.push(InterruptOverride {
+                    irq: entry[3],
+                    gsi: u32_at(entry, 4).unwrap_or(0),
+                    flags: u16_at(entry, 8).unwrap_or(0),
+                })
+            }
+            LOCAL_APIC_ADDRESS_OVERRIDE if length >= 12 => {
+                topology.local_apic_address =
+                    u64_at(entry, 4).unwrap_or(topology.local_apic_address);
+            }
+            _ => {}
+        }
+        offset += length;
+    }
+    Some(topology)
+}
+
+/// Decodes an Intel MP configuration table ("PCMP", MP specification 1.4
+/// §4.2). Entries are read up to the table's base length rather than its
+/// entry count, which some hypervisors leave at zero.
+pub fn decode_mp_configuration(table: &[u8]) -> Option<InterruptTopology> {
+    const PROCESSOR: u8 = 0;
+    const BUS: u8 = 1;
+    const IO_APIC: u8 = 2;
+    const IO_INTERRUPT: u8 = 3;
+    const LOCAL_INTERRUPT: u8 = 4;
+    if table.get(..4)? != b"PCMP" {
+        return None;
+    }
+    let base_length = usize::from(u16_at(table, 4)?).min(table.len());
+    let mut topology = InterruptTopology {
+        local_apic_address: u64::from(u32_at(table, 36)?),
+        ..InterruptTopology::default()
+    };
+    let mut offset = 44;
+    while offset < base_length {
+        let kind = table[offset];
+        let length = match kind {
+            PROCESSOR => 20,
+            BUS | IO_APIC | IO_INTERRUPT | LOCAL_INTERRUPT => 8,
+            _ => break,
+        };
+        let Some(entry) = table.get(offset..offset + length) else {
+            break;
+        };
+        match kind {
+            PROCESSOR => topology.processors.push(Processor {
+                apic_id: u32::from(entry[1]),
+                is_usable: entry[3] & 1 != 0,
+            }),
+            IO_APIC if entry[3] & 1 != 0 => topology.io_apics.push(IoApic {
+                id: entry[1],
+                address: u64::from(u32_at(entry, 4).unwrap_or(0)),
+                gsi_base: 0,
+            }),
+            _ => {}
+        }
+        offset += length;
+    }
+    Some(topology)
+}
+
+/// Whether `bytes` start an MP floating pointer ("_MP_", 16 bytes, summing
+/// to zero); returns the configuration table's address.
+pub fn decode_mp_floating_pointer(bytes: &[u8]) -> Option<u32> {
+    let pointer = bytes.get(..16)?;
+    if &pointer[..4] != b"_MP_" || checksum(pointer) != 0 {
+        return None;
+    }
+    u32_at(pointer, 4).filter(|&address| address != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +464,87 @@ mod tests {
         let addresses: alloc::vec::Vec<u64> = table_addresses(&xsdt, true).collect();
         assert_eq!(addresses, [0xe1000, 0xe2000]);
         assert_eq!(table_addresses(&xsdt, false).count(), 4);
+    }
+
+    #[test]
+    fn decodes_a_madt() {
+        let mut table = alloc::vec![0u8; 44];
+        table[36..40].copy_from_slice(&0xfee0_0000u32.to_le_bytes());
+        // Two local APICs (the second disabled), an x2APIC, an I/O APIC and
+        // an override of IRQ 0 to GSI 2.
+        table.extend_from_slice(&[0, 8, 0, 0, 1, 0, 0, 0]);
+        table.extend_from_slice(&[0, 8, 1, 1, 0, 0, 0, 0]);
+        table.extend_from_slice(&[9, 16, 0, 0, 0x00, 0x01, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]);
+        table.extend_from_slice(&[1, 12, 5, 0, 0x00, 0x00, 0xc0, 0xfe, 0, 0, 0, 0]);
+        table.extend_from_slice(&[2, 10, 0, 0, 2, 0, 0, 0, 0, 0]);
+        table.extend_from_slice(&[0, 0]);
+        let topology = decode_madt(&table).unwrap();
+        assert_eq!(topology.local_apic_address, 0xfee0_0000);
+        let processors: alloc::vec::Vec<(u32, bool)> = topology
+            .processors
+            .iter()
+            .map(|cpu| (cpu.apic_id, cpu.is_usable))
+            .collect();
+        assert_eq!(processors, [(0, true), (1, false), (256, true)]);
+        assert_eq!(
+            topology.io_apics,
+            [IoApic {
+                id: 5,
+                address: 0xfec0_0000,
+                gsi_base: 0
+            }]
+        );
+        assert_eq!(
+            topology.overrides,
+            [InterruptOverride {
+                irq: 0,
+                gsi: 2,
+                flags: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn decodes_an_mp_table_by_length_not_count() {
+        let mut table = alloc::vec![0u8; 44];
+        table[..4].copy_from_slice(b"PCMP");
+        table[36..40].copy_from_slice(&0xfee0_0000u32.to_le_bytes());
+        let mut processor = [0u8; 20];
+        processor[1] = 0;
+        processor[3] = 3;
+        table.extend_from_slice(&processor);
+        processor[1] = 1;
+        processor[3] = 1;
+        table.extend_from_slice(&processor);
+        table.extend_from_slice(&[2, 2, 0x11, 1, 0x00, 0x00, 0xc0, 0xfe]);
+        table.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0]);
+        let length = table.len() as u16;
+        table[4..6].copy_from_slice(&length.to_le_bytes());
+        // The entry count (offset 34) stays 0, as QEMU's microvm writes it.
+        let topology = decode_mp_configuration(&table).unwrap();
+        assert_eq!(topology.processors.len(), 2);
+        assert_eq!(topology.processors[1].apic_id, 1);
+        assert_eq!(
+            topology.io_apics,
+            [IoApic {
+                id: 2,
+                address: 0xfec0_0000,
+                gsi_base: 0
+            }]
+        );
+        assert_eq!(decode_mp_configuration(b"XXXX"), None);
+    }
+
+    #[test]
+    fn finds_the_mp_floating_pointer() {
+        let mut pointer = [0u8; 16];
+        pointer[..4].copy_from_slice(b"_MP_");
+        pointer[4..8].copy_from_slice(&0x9fc10u32.to_le_bytes());
+        pointer[8] = 1;
+        pointer[10] = 0u8.wrapping_sub(checksum(&pointer));
+        assert_eq!(decode_mp_floating_pointer(&pointer), Some(0x9fc10));
+        pointer[9] ^= 1;
+        assert_eq!(decode_mp_floating_pointer(&pointer), None);
     }
 
     #[test]

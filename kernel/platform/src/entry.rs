@@ -156,6 +156,7 @@ rosv_boot_high:
     .balign 16
 rosv_boot_stack_bottom:
     .space {boot_stack_size}
+    .global rosv_boot_stack_top
 rosv_boot_stack_top:
     "#,
     phys32_entry = const rosv_abi::pvh::XEN_ELFNOTE_PHYS32_ENTRY,

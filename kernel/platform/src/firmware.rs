@@ -1,7 +1,7 @@
 //! What the firmware or hypervisor left in low memory: the ACPI RSDP, and
 //! who the hypervisor is.
 
-use crate::acpi::{self, Fadt, Rsdp, SoftOff, TABLE_HEADER_SIZE, TableHeader};
+use crate::acpi::{self, Fadt, InterruptTopology, Rsdp, SoftOff, TABLE_HEADER_SIZE, TableHeader};
 use crate::memory::{PhysicalRange, physical_bytes};
 use crate::paging;
 
@@ -97,6 +97,100 @@ pub fn soft_off(rsdp: &Rsdp) -> Option<SoftOff> {
             .soft_off(DEFAULT_HARDWARE_REDUCED_S5)
             .filter(|off| matches!(off, SoftOff::SleepControl { .. })),
     }
+}
+
+/// Where the processor and interrupt-controller list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopologySource {
+    /// The ACPI MADT.
+    Madt,
+    /// The Intel MP table.
+    MpTable,
+    /// Neither: one processor, default APIC address.
+    Default,
+}
+
+/// The xAPIC's architectural default address.
+const DEFAULT_LOCAL_APIC: u64 = 0xfee0_0000;
+
+/// Processors and interrupt controllers: from the MADT when ACPI is there,
+/// else from the MP table, else the boot processor alone.
+pub fn interrupt_topology(rsdp: Option<&Rsdp>) -> (InterruptTopology, TopologySource) {
+    if let Some(madt) = rsdp
+        .and_then(|rsdp| find_table(rsdp, b"APIC"))
+        .and_then(acpi::decode_madt)
+    {
+        return (madt, TopologySource::Madt);
+    }
+    if let Some(table) = find_mp_table() {
+        return (table, TopologySource::MpTable);
+    }
+    let topology = InterruptTopology {
+        local_apic_address: DEFAULT_LOCAL_APIC,
+        ..InterruptTopology::default()
+    };
+    (topology, TopologySource::Default)
+}
+
+/// Searches the MP floating pointer where the MP specification (§4) puts
+/// it: the first KiB of the EBDA, the last KiB of base memory, the BIOS
+/// ROM; then reads the configuration table it points at.
+fn find_mp_table() -> Option<InterruptTopology> {
+    // SAFETY: the BIOS data area word at 0x40e lies in low memory, which the
+    // kernel maps; nothing writes it.
+    let ebda_segment = unsafe {
+        physical_bytes(PhysicalRange {
+            start: 0x40e,
+            size: 2,
+        })
+    };
+    let ebda = u64::from(u16::from_le_bytes([ebda_segment[0], ebda_segment[1]])) << 4;
+    let areas = [
+        PhysicalRange {
+            start: ebda,
+            size: 1024,
+        },
+        PhysicalRange {
+            start: 0x9_fc00,
+            size: 1024,
+        },
+        PhysicalRange {
+            start: 0xf_0000,
+            size: 0x1_0000,
+        },
+    ];
+    for area in areas
+        .iter()
+        .filter(|area| area.start >= 0x400 && area.end() <= 0x10_0000)
+    {
+        // SAFETY: below 1 MiB, which the kernel maps, and never written.
+        let bytes = unsafe { physical_bytes(*area) };
+        let pointer = (0..bytes.len().saturating_sub(15))
+            .step_by(16)
+            .find_map(|offset| acpi::decode_mp_floating_pointer(&bytes[offset..offset + 16]));
+        if let Some(table) = pointer {
+            let table = u64::from(table);
+            paging::map_device(table, 44)?;
+            // SAFETY: mapped just above; firmware tables are never written.
+            let header = unsafe {
+                physical_bytes(PhysicalRange {
+                    start: table,
+                    size: 44,
+                })
+            };
+            let length = u64::from(u16::from_le_bytes([header[4], header[5]])).max(44);
+            paging::map_device(table, length)?;
+            // SAFETY: as above, for the whole base table.
+            let bytes = unsafe {
+                physical_bytes(PhysicalRange {
+                    start: table,
+                    size: length,
+                })
+            };
+            return acpi::decode_mp_configuration(bytes);
+        }
+    }
+    None
 }
 
 /// The hypervisor the kernel runs on, as far as it matters to the kernel.

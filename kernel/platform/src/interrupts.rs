@@ -14,6 +14,7 @@ use x86_64::VirtAddr;
 use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::InterruptDescriptorTable;
 
+use crate::apic;
 use crate::memory::USER_END;
 use crate::percpu::{DOUBLE_FAULT_IST, EXCEPTION_IST, INTERRUPT_IST, NMI_IST};
 use crate::{diagnostics, user};
@@ -104,6 +105,13 @@ fn mask_legacy_pic() {
     }
 }
 
+/// Loads the IDT (built by [`init`]) on an application processor.
+pub(crate) fn load() {
+    if let Some(idt) = IDT.get() {
+        idt.load();
+    }
+}
+
 /// Installs the IDT on the boot CPU.
 pub(crate) fn init() {
     mask_legacy_pic();
@@ -189,12 +197,73 @@ pub fn set_fault_handlers(handlers: FaultHandlers) {
     HANDLERS.call_once(|| handlers);
 }
 
+/// A device interrupt handler.
+pub type InterruptHandler = fn();
+
+/// Vectors handed out to devices, from here up.
+const FIRST_DEVICE_VECTOR: u8 = 0x30;
+/// One past the last device vector (the APIC's own vectors follow).
+const DEVICE_VECTOR_END: u8 = 0xe0;
+
+static DEVICE_HANDLERS: [Once<InterruptHandler>; 256] = [const { Once::new() }; 256];
+static NEXT_DEVICE_VECTOR: core::sync::atomic::AtomicU8 =
+    core::sync::atomic::AtomicU8::new(FIRST_DEVICE_VECTOR);
+
+/// Gives `handler` a vector of its own; `None` when all are taken.
+pub fn allocate_vector(handler: InterruptHandler) -> Option<u8> {
+    let vector = NEXT_DEVICE_VECTOR.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    if vector >= DEVICE_VECTOR_END {
+        return None;
+    }
+    DEVICE_HANDLERS[usize::from(vector)].call_once(|| handler);
+    Some(vector)
+}
+
 /// Called by the stubs with interrupts disabled, on an IST stack.
 extern "C" fn dispatch(frame: &mut InterruptFrame) {
     match frame.vector {
         PAGE_FAULT => page_fault(frame),
         0..=31 => exception(frame),
-        vector => log::debug!("unexpected interrupt on vector {vector}"),
+        vector => {
+            external_interrupt(vector as u8);
+            // External interrupts arrive only where interrupts were enabled:
+            // in application code or an idle loop, where switching is safe.
+            crate::sched::preempt_point();
+            if frame.rip < USER_END {
+                crate::sched::stop_point();
+            }
+        }
+    }
+}
+
+fn external_interrupt(vector: u8) {
+    match vector {
+        apic::SPURIOUS_VECTOR => {}
+        apic::ERROR_VECTOR => {
+            let error = apic::take_error();
+            apic::end_of_interrupt();
+            log::warn!("local APIC error {error:#x}");
+        }
+        apic::TIMER_VECTOR => {
+            apic::end_of_interrupt();
+            crate::sched::on_timer_interrupt();
+        }
+        crate::sched::RESCHEDULE_VECTOR => {
+            apic::end_of_interrupt();
+            crate::sched::on_reschedule_interrupt();
+        }
+        crate::tlb::SHOOTDOWN_VECTOR => {
+            apic::end_of_interrupt();
+            crate::tlb::on_shootdown_interrupt();
+        }
+        vector => {
+            let handler = DEVICE_HANDLERS[usize::from(vector)].get().copied();
+            apic::end_of_interrupt();
+            match handler {
+                Some(handler) => handler(),
+                None => log::debug!("unexpected interrupt on vector {vector}"),
+            }
+        }
     }
 }
 
@@ -207,6 +276,11 @@ fn page_fault(frame: &mut InterruptFrame) {
     } else {
         Access::Read
     };
+    if address < USER_END && crate::paging::allows(address, access) {
+        // Another processor widened the rights; this TLB was stale.
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        return;
+    }
     if address < USER_END
         && let Some(handlers) = HANDLERS.get()
         && (handlers.resolve_page_fault)(address, access)

@@ -22,6 +22,8 @@ pub mod rtc;
 pub mod sync;
 
 #[cfg(target_os = "none")]
+pub mod apic;
+#[cfg(target_os = "none")]
 pub mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
@@ -34,6 +36,8 @@ pub mod firmware;
 #[cfg(target_os = "none")]
 pub mod interrupts;
 #[cfg(target_os = "none")]
+pub mod ioapic;
+#[cfg(target_os = "none")]
 pub mod layout;
 #[cfg(target_os = "none")]
 pub mod paging;
@@ -42,11 +46,15 @@ mod percpu;
 #[cfg(target_os = "none")]
 pub mod power;
 #[cfg(target_os = "none")]
+pub mod sched;
+#[cfg(target_os = "none")]
+pub mod smp;
+#[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]
-pub mod thread;
-#[cfg(target_os = "none")]
 pub mod time;
+#[cfg(target_os = "none")]
+pub mod tlb;
 #[cfg(target_os = "none")]
 pub mod user;
 

@@ -218,6 +218,61 @@ fn with_tables<T>(operation: impl FnOnce(&mut OffsetPageTable<'static>) -> T) ->
     Some(operation(&mut mapper))
 }
 
+/// Physical address of the kernel's level-4 table (0 before `init`).
+pub fn level_4_table_paddr() -> u64 {
+    LEVEL_4_TABLE.lock().unwrap_or(0)
+}
+
+/// Maps low physical memory at its own address (below the application's
+/// lowest mappable address), for code that runs while paging turns on.
+pub fn map_identity(range: crate::memory::PhysicalRange) -> bool {
+    let mut address = range.start & !(PAGE_SIZE - 1);
+    while address < range.end() {
+        if address == 0 || address >= 0x1_0000 {
+            return false;
+        }
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        let frame = PhysFrame::containing_address(PhysAddr::new(address));
+        let mapped = with_tables(|mapper| {
+            // SAFETY: the page is below any address an application may map
+            // (64 KiB) and maps memory onto itself for code that expects it.
+            match unsafe {
+                mapper.map_to(
+                    page,
+                    frame,
+                    Flags::PRESENT | Flags::WRITABLE,
+                    &mut HeapFrames,
+                )
+            } {
+                Ok(flush) => {
+                    flush.flush();
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+        if mapped != Some(true) {
+            return false;
+        }
+        address += PAGE_SIZE;
+    }
+    true
+}
+
+/// Removes mappings made by [`map_identity`] (the frames are not freed).
+pub fn unmap_identity(range: crate::memory::PhysicalRange) {
+    let mut address = range.start & !(PAGE_SIZE - 1);
+    while address < range.end() {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        with_tables(|mapper| {
+            if let Ok((_, flush)) = mapper.unmap(page) {
+                flush.flush();
+            }
+        });
+        address += PAGE_SIZE;
+    }
+}
+
 /// Maps a fresh zeroed page at application address `vaddr`.
 pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapError> {
     let page = application_page(vaddr)?;
@@ -295,25 +350,45 @@ fn walk_application_range(
     }
 }
 
-/// Unmaps every application page in `[start, end)` and frees its frame.
+/// Unmaps every application page in `[start, end)`; their frames are freed
+/// by the next [`crate::tlb::synchronize`].
 pub fn unmap_application_range(start: u64, end: u64) {
     walk_application_range(start, end, &mut |entry, address| {
         let frame = entry.addr().as_u64();
         entry.set_unused();
         x86_64::instructions::tlb::flush(VirtAddr::new(address));
-        // SAFETY: application frames come from `allocate_frame`, and the only
-        // mapping of this one is gone (and flushed).
-        unsafe { memory::free_frame(frame) };
+        crate::tlb::free_after_synchronize(frame);
     });
 }
 
-/// Sets the rights of every mapped application page in `[start, end)`.
+/// Sets the rights of every mapped application page in `[start, end)`; other
+/// processors see the change after the next [`crate::tlb::synchronize`].
 pub fn protect_application_range(start: u64, end: u64, rights: PageRights) {
     walk_application_range(start, end, &mut |entry, address| {
         let frame = entry.addr();
         entry.set_addr(frame, rights.flags());
         x86_64::instructions::tlb::flush(VirtAddr::new(address));
     });
+}
+
+/// Whether the application page holding `vaddr` is mapped with rights that
+/// allow `access` (a fault on it then came from a stale TLB entry).
+pub fn allows(vaddr: u64, access: crate::interrupts::Access) -> bool {
+    if vaddr >= USER_END {
+        return false;
+    }
+    with_tables(|mapper| match mapper.translate(VirtAddr::new(vaddr)) {
+        x86_64::structures::paging::mapper::TranslateResult::Mapped { flags, .. } => {
+            flags.contains(Flags::PRESENT)
+                && match access {
+                    crate::interrupts::Access::Read => true,
+                    crate::interrupts::Access::Write => flags.contains(Flags::WRITABLE),
+                    crate::interrupts::Access::Execute => !flags.contains(Flags::NO_EXECUTE),
+                }
+        }
+        _ => false,
+    })
+    .unwrap_or(false)
 }
 
 /// Maps device registers at physical `paddr` (uncached) and returns their

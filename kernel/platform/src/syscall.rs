@@ -64,9 +64,14 @@ pub type SyscallHandler = fn(&mut SyscallFrame);
 
 static HANDLER: Once<SyscallHandler> = Once::new();
 
-/// Points IA32_LSTAR at the entry and registers `handler`.
+/// Registers `handler` and points this processor's IA32_LSTAR at the entry.
 pub fn init(handler: SyscallHandler) {
     HANDLER.call_once(|| handler);
+    init_cpu();
+}
+
+/// Points this processor's IA32_LSTAR, STAR and FMASK at the entry.
+pub(crate) fn init_cpu() {
     let code = SegmentSelector::new(KERNEL_CODE_SELECTOR / 8, PrivilegeLevel::Ring0);
     let data = SegmentSelector::new(KERNEL_CODE_SELECTOR / 8 + 1, PrivilegeLevel::Ring0);
     // The SYSRET selectors are never used; STAR requires user selectors that
@@ -92,6 +97,21 @@ extern "C" fn dispatch(frame: &mut SyscallFrame) {
     match HANDLER.get() {
         Some(handler) => handler(frame),
         None => frame.rax = (-38i64) as u64,
+    }
+    crate::sched::preempt_point();
+    crate::sched::stop_point();
+}
+
+/// Resumes application code by returning from a system call with `frame`.
+///
+/// # Safety
+/// `frame` must point at a complete [`SyscallFrame`] at the top of the
+/// current thread's kernel stack, and the per-CPU block must point at that
+/// stack.
+pub(crate) unsafe fn return_to_application(frame: u64) -> ! {
+    // SAFETY: by the contract, the frame is where the exit path expects it.
+    unsafe {
+        core::arch::asm!("mov rsp, {}", "jmp rosv_syscall_exit", in(reg) frame, options(noreturn));
     }
 }
 
@@ -124,6 +144,8 @@ rosv_syscall_entry:
     push %r15
     mov %rsp, %rdi
     call {dispatch}
+    .global rosv_syscall_exit
+rosv_syscall_exit:
     pop %r15
     pop %r14
     pop %r13

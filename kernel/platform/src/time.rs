@@ -111,6 +111,13 @@ pub fn since_boot_ns() -> u64 {
     ticks_to_ns(read_tsc().saturating_sub(BOOT_TSC.load(Ordering::Relaxed)))
 }
 
+/// The TSC value `ns` nanoseconds after the kernel's first instruction.
+pub fn boot_ns_to_tsc(ns: u64) -> u64 {
+    let ticks = (u128::from(ns) * u128::from(tsc_hz()) / 1_000_000_000)
+        .min(u128::from(u64::MAX / 2)) as u64;
+    BOOT_TSC.load(Ordering::Relaxed).saturating_add(ticks)
+}
+
 /// Nanoseconds from the kernel's first instruction to TSC value `tsc`.
 pub fn boot_tsc_to_ns(tsc: u64) -> u64 {
     ticks_to_ns(tsc.saturating_sub(BOOT_TSC.load(Ordering::Relaxed)))

@@ -197,7 +197,7 @@ fn poll_until(context: Context<'_>, address: u64, count: u64, deadline_ns: Optio
     }
     // Nothing can become ready while the application waits: no device
     // delivers input yet. Sleep out the timeout (forever without one).
-    context.machine.wait_until(deadline_ns.unwrap_or(u64::MAX));
+    super::threads::sleep_until(context, deadline_ns.unwrap_or(u64::MAX))?;
     Ok(0)
 }
 

@@ -50,8 +50,18 @@ pub(super) fn mmap(
         let is_open = context.process.state.lock().descriptor(fd).is_some();
         return Err(if is_open { Errno::ENODEV } else { Errno::EBADF }.into());
     }
-    let mut memory = context.process.memory.lock();
-    Ok(memory.map_anonymous(context.machine, address, length, rights, flags)?)
+    let result = context.process.memory.lock().map_anonymous(
+        context.machine,
+        address,
+        length,
+        rights,
+        flags,
+    );
+    if flags & map::FIXED != 0 {
+        // A fixed mapping may have replaced pages.
+        context.machine.synchronize_mappings();
+    }
+    Ok(result?)
 }
 
 pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {

@@ -61,7 +61,7 @@ pub(super) fn arch_prctl(context: Context<'_>, code: u64, address: u64) -> Resul
 }
 
 pub(super) fn set_tid_address(context: Context<'_>, address: u64) -> Result {
-    context.process.state.lock().main_thread.clear_child_tid = address;
+    context.thread.state.lock().clear_child_tid = address;
     Ok(PROCESS_ID)
 }
 
@@ -72,15 +72,20 @@ pub(super) fn set_robust_list(context: Context<'_>, head: u64, length: u64) -> R
     if length != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL.into());
     }
-    context.process.state.lock().main_thread.robust_list = (head, length);
+    context.thread.state.lock().robust_list = (head, length);
     Ok(0)
 }
 
 pub(super) fn get_robust_list(context: Context<'_>, thread: u64, head: u64, length: u64) -> Result {
-    if thread != 0 && thread != PROCESS_ID {
-        return Err(Errno::ESRCH.into());
-    }
-    let (list, list_length) = context.process.state.lock().main_thread.robust_list;
+    let target = if thread == 0 {
+        Some(context.thread.tid)
+    } else {
+        Some(thread)
+    };
+    let thread = target
+        .and_then(|tid| context.process.thread(tid))
+        .ok_or(Errno::ESRCH)?;
+    let (list, list_length) = thread.state.lock().robust_list;
     let user = User::new(context.machine);
     user.write_u64(head, list)?;
     user.write_u64(length, list_length)?;
@@ -206,8 +211,8 @@ pub(super) fn rt_sigprocmask(
         None
     };
     let previous = {
-        let mut state = context.process.state.lock();
-        let previous = state.main_thread.signal_mask;
+        let mut state = context.thread.state.lock();
+        let previous = state.signal_mask;
         if let Some(change) = change {
             let mask = match how {
                 SIG_BLOCK => previous | change,
@@ -215,7 +220,7 @@ pub(super) fn rt_sigprocmask(
                 SIG_SETMASK => change,
                 _ => return Err(Errno::EINVAL.into()),
             };
-            state.main_thread.signal_mask = mask & !UNBLOCKABLE;
+            state.signal_mask = mask & !UNBLOCKABLE;
         }
         previous
     };
@@ -244,10 +249,10 @@ pub(super) fn sigaltstack(context: Context<'_>, stack: u64, old: u64) -> Result 
         None
     };
     let previous = {
-        let mut state = context.process.state.lock();
-        let previous = state.main_thread.alternate_stack;
+        let mut state = context.thread.state.lock();
+        let previous = state.alternate_stack;
         if let Some(replacement) = replacement {
-            state.main_thread.alternate_stack = replacement;
+            state.alternate_stack = replacement;
         }
         previous
     };
@@ -273,10 +278,8 @@ fn raise(context: Context<'_>, signal: u64) -> Result {
         return Ok(0);
     }
     let index = signal_index(signal)?;
-    let (action, mask) = {
-        let state = context.process.state.lock();
-        (state.signal_actions[index], state.main_thread.signal_mask)
-    };
+    let action = context.process.state.lock().signal_actions[index];
+    let mask = context.thread.state.lock().signal_mask;
     if action.handler == SIG_IGN || (action.handler == SIG_DFL && is_ignored_by_default(signal)) {
         return Ok(0);
     }
@@ -303,15 +306,4 @@ pub(super) fn tgkill(context: Context<'_>, group: u64, thread: u64, signal: u64)
         return Err(Errno::ESRCH.into());
     }
     raise(context, signal)
-}
-
-pub(super) fn sched_getaffinity(context: Context<'_>, pid: u64, size: u64, address: u64) -> Result {
-    if pid != 0 && pid != PROCESS_ID {
-        return Err(Errno::ESRCH.into());
-    }
-    if size < 8 || !size.is_multiple_of(8) {
-        return Err(Errno::EINVAL.into());
-    }
-    User::new(context.machine).write_u64(address, 1)?;
-    Ok(8)
 }

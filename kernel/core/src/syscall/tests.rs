@@ -2,6 +2,7 @@ use alloc::string::String;
 
 use super::*;
 use crate::fake::FakeMachine;
+use crate::machine::Registers;
 use crate::machine::Rights;
 use crate::random::Random;
 
@@ -19,10 +20,34 @@ fn setup() -> (FakeMachine, Process) {
     (machine, process)
 }
 
+fn registers(number: u64, arguments: [u64; 6]) -> Registers {
+    let [rdi, rsi, rdx, r10, r8, r9] = arguments;
+    Registers {
+        rax: number,
+        rdi,
+        rsi,
+        rdx,
+        r10,
+        r8,
+        r9,
+        rip: 0x40_1000,
+        rsp: 0x7000_0000,
+        ..Registers::default()
+    }
+}
+
+/// Runs a system call on the process's first thread (created on demand).
+fn outcome(machine: &FakeMachine, process: &Process, number: u64, arguments: [u64; 6]) -> Outcome {
+    let thread = process
+        .thread(crate::process::PROCESS_ID)
+        .unwrap_or_else(|| process.new_thread());
+    handle(machine, process, &thread, &registers(number, arguments))
+}
+
 fn call(machine: &FakeMachine, process: &Process, number: u64, arguments: [u64; 6]) -> i64 {
-    match handle(machine, process, number, arguments) {
+    match outcome(machine, process, number, arguments) {
         Outcome::Return(value) => value,
-        Outcome::Exit(status) => panic!("unexpected exit {status}"),
+        Outcome::ExitThread => panic!("unexpected exit"),
     }
 }
 
@@ -304,10 +329,12 @@ fn arch_prctl_sets_the_thread_pointer() {
 fn signals_follow_their_dispositions() {
     let (machine, process) = setup();
     // SIGABRT by default terminates with 128 + 6.
+    let (other_machine, dying) = setup();
     assert_eq!(
-        handle(&machine, &process, nr::TGKILL, [1, 1, 6, 0, 0, 0]),
-        Outcome::Exit(134)
+        outcome(&other_machine, &dying, nr::TGKILL, [1, 1, 6, 0, 0, 0]),
+        Outcome::ExitThread
     );
+    assert_eq!(dying.exit_status(), Some(134));
     // SIGCHLD is ignored by default; signal 0 only checks.
     assert_eq!(call(&machine, &process, nr::KILL, [1, 17, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::KILL, [1, 0, 0, 0, 0, 0]), 0);
@@ -482,9 +509,11 @@ fn getrandom_fills_and_checks_flags() {
 fn exit_and_unknown_calls() {
     let (machine, process) = setup();
     assert_eq!(
-        handle(&machine, &process, nr::EXIT_GROUP, [259, 0, 0, 0, 0, 0]),
-        Outcome::Exit(3)
+        outcome(&machine, &process, nr::EXIT_GROUP, [259, 0, 0, 0, 0, 0]),
+        Outcome::ExitThread
     );
+    assert_eq!(process.exit_status(), Some(3));
+    assert_eq!(process.thread_count(), 0);
     assert_eq!(
         call(&machine, &process, 999, [0; 6]),
         Errno::ENOSYS.to_return()

@@ -21,9 +21,6 @@ mod clock {
 }
 
 /// The time on clock `id` in nanoseconds.
-///
-/// The application's one thread runs from its start without pause, so its
-/// CPU time is the time since it started.
 fn now_ns(context: Context<'_>, id: u64) -> core::result::Result<u64, Errno> {
     let machine = context.machine;
     match id {
@@ -93,7 +90,7 @@ pub(super) fn nanosleep(context: Context<'_>, request: u64) -> Result {
         .machine
         .monotonic_ns()
         .saturating_add(duration.to_ns());
-    context.machine.wait_until(deadline);
+    super::threads::sleep_until(context, deadline)?;
     Ok(0)
 }
 
@@ -110,6 +107,6 @@ pub(super) fn clock_nanosleep(context: Context<'_>, id: u64, flags: u64, request
         time
     };
     let deadline = context.machine.monotonic_ns().saturating_add(remaining);
-    context.machine.wait_until(deadline);
+    super::threads::sleep_until(context, deadline)?;
     Ok(0)
 }

@@ -1,0 +1,413 @@
+//! Threads: clone, exit, futexes, affinity.
+
+use super::{Context, Outcome, Result};
+use crate::errno::Errno;
+use crate::futex::MATCH_ANY;
+use crate::linux::Timespec;
+use crate::machine::Wakeup;
+use crate::user::User;
+
+/// `clone` flags (Linux `include/uapi/linux/sched.h`).
+mod flag {
+    pub const VM: u64 = 0x0000_0100;
+    pub const FS: u64 = 0x0000_0200;
+    pub const FILES: u64 = 0x0000_0400;
+    pub const SIGHAND: u64 = 0x0000_0800;
+    pub const VFORK: u64 = 0x0000_4000;
+    pub const THREAD: u64 = 0x0001_0000;
+    pub const SYSVSEM: u64 = 0x0004_0000;
+    pub const SETTLS: u64 = 0x0008_0000;
+    pub const PARENT_SETTID: u64 = 0x0010_0000;
+    pub const CHILD_CLEARTID: u64 = 0x0020_0000;
+    pub const DETACHED: u64 = 0x0040_0000;
+    pub const CHILD_SETTID: u64 = 0x0100_0000;
+    /// The exit signal a plain `clone` carries in its low byte.
+    pub const SIGNAL_MASK: u64 = 0xff;
+}
+
+/// What a new thread is told.
+struct CloneRequest {
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+}
+
+pub(super) fn clone(
+    context: Context<'_>,
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+) -> Result {
+    spawn(
+        context,
+        CloneRequest {
+            flags: flags & !flag::SIGNAL_MASK,
+            stack,
+            parent_tid,
+            child_tid,
+            tls,
+        },
+    )
+}
+
+/// Size of `struct clone_args` version 0.
+const CLONE_ARGS_SIZE_VER0: u64 = 64;
+
+pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result {
+    if !(CLONE_ARGS_SIZE_VER0..=4096).contains(&size) {
+        return Err(Errno::EINVAL.into());
+    }
+    let user = User::new(context.machine);
+    let field = |index: u64| user.read_u64(arguments + index * 8);
+    let (flags, child_tid, parent_tid, exit_signal) = (field(0)?, field(2)?, field(3)?, field(4)?);
+    let (stack, stack_size, tls) = (field(5)?, field(6)?, field(7)?);
+    if exit_signal != 0 || (stack == 0) != (stack_size == 0) {
+        return Err(Errno::EINVAL.into());
+    }
+    let top = stack.checked_add(stack_size).ok_or(Errno::EINVAL)?;
+    spawn(
+        context,
+        CloneRequest {
+            flags,
+            stack: top,
+            parent_tid,
+            child_tid,
+            tls,
+        },
+    )
+}
+
+/// Starts a thread of the calling process that returns 0 from the call.
+fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
+    let required = flag::VM | flag::THREAD | flag::SIGHAND;
+    if request.flags & required != required || request.flags & flag::VFORK != 0 {
+        // A single address space holds one process: no fork, no vfork.
+        if context.process.first_report_of(u64::MAX - request.flags) {
+            log::info!(
+                "clone with flags {:#x} (a new process) is not supported",
+                request.flags
+            );
+        }
+        return Err(Errno::ENOSYS.into());
+    }
+    let known = required
+        | flag::FS
+        | flag::FILES
+        | flag::SYSVSEM
+        | flag::SETTLS
+        | flag::PARENT_SETTID
+        | flag::CHILD_CLEARTID
+        | flag::DETACHED
+        | flag::CHILD_SETTID;
+    if request.flags & !known != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let thread = context.process.new_thread();
+    let user = User::new(context.machine);
+    let tid_bytes = (thread.tid as u32).to_le_bytes();
+    let written = (|| {
+        if request.flags & flag::PARENT_SETTID != 0 {
+            user.write_bytes(request.parent_tid, &tid_bytes)?;
+        }
+        if request.flags & flag::CHILD_SETTID != 0 {
+            user.write_bytes(request.child_tid, &tid_bytes)?;
+        }
+        Ok::<(), Errno>(())
+    })();
+    if let Err(error) = written {
+        context.process.discard_thread(thread.tid);
+        return Err(error.into());
+    }
+    if request.flags & flag::CHILD_CLEARTID != 0 {
+        thread.state.lock().clear_child_tid = request.child_tid;
+    }
+    thread.state.lock().signal_mask = context.thread.state.lock().signal_mask;
+    let mut registers = *context.registers;
+    registers.rax = 0;
+    if request.stack != 0 {
+        registers.rsp = request.stack;
+    }
+    let thread_pointer = if request.flags & flag::SETTLS != 0 {
+        request.tls
+    } else {
+        context.machine.thread_pointer()
+    };
+    match context
+        .machine
+        .spawn_thread(&registers, thread_pointer, thread.clone())
+    {
+        Ok(control) => {
+            thread.set_control(control);
+            Ok(thread.tid)
+        }
+        Err(_) => {
+            context.process.discard_thread(thread.tid);
+            Err(Errno::EAGAIN.into())
+        }
+    }
+}
+
+/// `exit`: the calling thread ends; the last one ends the process.
+pub(super) fn exit(context: Context<'_>, status: u8) -> Outcome {
+    release_thread(context);
+    context.process.end_thread(context.thread.tid, status);
+    Outcome::ExitThread
+}
+
+/// `exit_group`: the whole process ends with `status`.
+pub(super) fn exit_group(context: Context<'_>, status: u8) -> Outcome {
+    context.process.begin_exit(status, context.thread.tid);
+    exit(context, status)
+}
+
+/// What Linux does for an exiting thread: mark its robust futexes as
+/// abandoned, then clear and wake its `clear_child_tid` word.
+pub fn release_thread(context: Context<'_>) {
+    let (clear_child_tid, (robust_list, _)) = {
+        let state = context.thread.state.lock();
+        (state.clear_child_tid, state.robust_list)
+    };
+    if robust_list != 0 {
+        release_robust_list(context, robust_list);
+    }
+    if clear_child_tid != 0
+        && User::new(context.machine)
+            .write_u32(clear_child_tid, 0)
+            .is_ok()
+    {
+        let _ = context.process.futexes.wake(clear_child_tid, 1, MATCH_ANY);
+    }
+}
+
+/// `FUTEX_OWNER_DIED`, `FUTEX_WAITERS` and the owner bits of a robust futex.
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// Linux's bound on robust list walks.
+const ROBUST_LIST_LIMIT: usize = 2048;
+
+/// Walks `struct robust_list_head` at `head` (next, futex offset,
+/// operation pending) and releases each futex this thread still owns.
+fn release_robust_list(context: Context<'_>, head: u64) {
+    let user = User::new(context.machine);
+    let (Ok(first), Ok(offset), Ok(pending)) = (
+        user.read_u64(head),
+        user.read_u64(head + 8),
+        user.read_u64(head + 16),
+    ) else {
+        return;
+    };
+    let mut entry = first;
+    for _ in 0..ROBUST_LIST_LIMIT {
+        if entry == head || entry == 0 {
+            break;
+        }
+        let next = user.read_u64(entry);
+        release_robust_futex(context, entry.wrapping_add(offset));
+        match next {
+            Ok(next) => entry = next,
+            Err(_) => break,
+        }
+    }
+    if pending != 0 {
+        release_robust_futex(context, pending.wrapping_add(offset));
+    }
+}
+
+fn release_robust_futex(context: Context<'_>, address: u64) {
+    let tid = context.thread.tid as u32;
+    let Ok(mut value) = context.machine.load_u32(address) else {
+        return;
+    };
+    loop {
+        if value & FUTEX_TID_MASK != tid {
+            return;
+        }
+        let released = (value & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        match context
+            .machine
+            .compare_exchange_u32(address, value, released)
+        {
+            Ok(Ok(_)) => break,
+            Ok(Err(current)) => value = current,
+            Err(_) => return,
+        }
+    }
+    if value & FUTEX_WAITERS != 0 {
+        let _ = context.process.futexes.wake(address, 1, MATCH_ANY);
+    }
+}
+
+/// Futex operations and flags.
+mod operation {
+    pub const WAIT: u64 = 0;
+    pub const WAKE: u64 = 1;
+    pub const REQUEUE: u64 = 3;
+    pub const CMP_REQUEUE: u64 = 4;
+    pub const WAKE_OP: u64 = 5;
+    pub const WAIT_BITSET: u64 = 9;
+    pub const WAKE_BITSET: u64 = 10;
+    pub const PRIVATE: u64 = 128;
+    pub const CLOCK_REALTIME: u64 = 256;
+}
+
+pub(super) fn futex(
+    context: Context<'_>,
+    address: u64,
+    operation: u64,
+    value: u64,
+    timeout_or_count: u64,
+    second_address: u64,
+    value3: u64,
+) -> Result {
+    let table = &context.process.futexes;
+    let machine = context.machine;
+    let command = operation & !(operation::PRIVATE | operation::CLOCK_REALTIME);
+    let count = |value: u64| {
+        u32::try_from(value)
+            .unwrap_or(u32::MAX)
+            .min(i32::MAX as u32)
+    };
+    match command {
+        operation::WAIT | operation::WAIT_BITSET => {
+            let bitset = if command == operation::WAIT {
+                MATCH_ANY
+            } else {
+                value3 as u32
+            };
+            let deadline = if timeout_or_count == 0 {
+                None
+            } else {
+                let mut bytes = [0u8; 16];
+                User::new(machine).read_into(timeout_or_count, &mut bytes)?;
+                let time = Timespec::decode(&bytes).ok_or(Errno::EINVAL)?.to_ns();
+                Some(if command == operation::WAIT {
+                    // FUTEX_WAIT takes a relative timeout.
+                    machine.monotonic_ns().saturating_add(time)
+                } else if operation & operation::CLOCK_REALTIME != 0 {
+                    machine
+                        .monotonic_ns()
+                        .saturating_add(time.saturating_sub(machine.realtime_ns()))
+                } else {
+                    time
+                })
+            };
+            table.wait(machine, address, value as u32, bitset, deadline)?;
+            Ok(0)
+        }
+        operation::WAKE => Ok(u64::from(table.wake(address, count(value), MATCH_ANY)?)),
+        operation::WAKE_BITSET => Ok(u64::from(table.wake(
+            address,
+            count(value),
+            value3 as u32,
+        )?)),
+        operation::REQUEUE | operation::CMP_REQUEUE => {
+            let expected = (command == operation::CMP_REQUEUE).then_some(value3 as u32);
+            let moved = table.requeue(
+                machine,
+                address,
+                second_address,
+                count(value),
+                count(timeout_or_count),
+                expected,
+            )?;
+            Ok(u64::from(moved))
+        }
+        operation::WAKE_OP => {
+            let woken = table.wake_op(
+                machine,
+                address,
+                second_address,
+                count(value),
+                count(timeout_or_count),
+                value3 as u32,
+            )?;
+            Ok(u64::from(woken))
+        }
+        _ => Err(Errno::ENOSYS.into()),
+    }
+}
+
+/// The thread a `sched_*` call names: 0 or a thread of this process.
+fn named_thread(
+    context: Context<'_>,
+    tid: u64,
+) -> core::result::Result<alloc::sync::Arc<crate::process::Thread>, Errno> {
+    if tid == 0 {
+        return Ok(context.thread.clone());
+    }
+    context.process.thread(tid).ok_or(Errno::ESRCH)
+}
+
+/// The processors that exist, one bit each.
+fn all_cpus(context: Context<'_>) -> u64 {
+    let count = context.machine.cpu_count().min(64);
+    if count == 64 {
+        u64::MAX
+    } else {
+        (1u64 << count) - 1
+    }
+}
+
+pub(super) fn sched_getaffinity(context: Context<'_>, tid: u64, size: u64, address: u64) -> Result {
+    if size < 8 || !size.is_multiple_of(8) {
+        return Err(Errno::EINVAL.into());
+    }
+    let thread = named_thread(context, tid)?;
+    let mask = thread
+        .control()
+        .map_or(all_cpus(context), |control| control.affinity())
+        & all_cpus(context);
+    User::new(context.machine).write_u64(address, mask)?;
+    Ok(8)
+}
+
+pub(super) fn sched_setaffinity(context: Context<'_>, tid: u64, size: u64, address: u64) -> Result {
+    if size == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut bytes = [0u8; 8];
+    let length = (size as usize).min(8);
+    User::new(context.machine).read_into(address, &mut bytes[..length])?;
+    let mask = u64::from_le_bytes(bytes) & all_cpus(context);
+    if mask == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let thread = named_thread(context, tid)?;
+    let control = thread.control().ok_or(Errno::ESRCH)?;
+    control.set_affinity(mask);
+    if thread.tid == context.thread.tid && mask & (1 << context.machine.current_cpu()) == 0 {
+        // Leave a processor the thread may no longer use.
+        context.machine.yield_now();
+    }
+    Ok(0)
+}
+
+pub(super) fn getcpu(context: Context<'_>, cpu: u64, node: u64) -> Result {
+    let user = User::new(context.machine);
+    if cpu != 0 {
+        user.write_u32(cpu, context.machine.current_cpu() as u32)?;
+    }
+    if node != 0 {
+        user.write_u32(node, 0)?;
+    }
+    Ok(0)
+}
+
+/// Blocks until the monotonic clock reaches `deadline_ns`; `EINTR` if the
+/// thread must stop first.
+pub(super) fn sleep_until(
+    context: Context<'_>,
+    deadline_ns: u64,
+) -> core::result::Result<(), Errno> {
+    while context.machine.monotonic_ns() < deadline_ns {
+        if context.machine.block(Some(deadline_ns)) == Wakeup::Stop {
+            return Err(Errno::EINTR);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Scheduling policy: run-queue order, where a woken thread goes, and what
+//! an idle processor takes from a busy one. Pure logic, tested on the host.
+//!
+//! Each processor has a FIFO run queue and runs each thread for at most one
+//! time slice while others wait. A thread that becomes runnable goes to the
+//! processor it last ran on if that one is idle, else to any idle processor
+//! it may run on, else back to its last processor; an idle processor steals
+//! the most recently queued thread it may run from the longest queue.
+
+use alloc::collections::VecDeque;
+
+/// What the policy needs to know of a thread.
+pub trait Schedulable {
+    /// The processors the thread may run on, one bit each.
+    fn affinity(&self) -> u64;
+}
+
+/// One processor's runnable threads.
+#[derive(Debug)]
+pub struct RunQueue<T> {
+    threads: VecDeque<T>,
+}
+
+impl<T> Default for RunQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> RunQueue<T> {
+    /// An empty queue.
+    pub const fn new() -> Self {
+        RunQueue {
+            threads: VecDeque::new(),
+        }
+    }
+
+    /// Queues `thread` behind the others.
+    pub fn push(&mut self, thread: T) {
+        self.threads.push_back(thread);
+    }
+
+    /// The thread to run next.
+    pub fn pop(&mut self) -> Option<T> {
+        self.threads.pop_front()
+    }
+
+    /// Number of queued threads.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Whether no thread is queued.
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+}
+
+impl<T: Schedulable> RunQueue<T> {
+    /// Takes the most recently queued thread that may run on `cpu`.
+    pub fn steal_for(&mut self, cpu: usize) -> Option<T> {
+        let index = self
+            .threads
+            .iter()
+            .rposition(|thread| thread.affinity() & (1 << cpu) != 0)?;
+        self.threads.remove(index)
+    }
+}
+
+/// What the policy needs to know of a processor when placing a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuLoad {
+    /// Whether it is online.
+    pub is_online: bool,
+    /// Whether it is idle (running its idle thread with nothing queued).
+    pub is_idle: bool,
+    /// Threads queued on it.
+    pub queued: usize,
+}
+
+/// The processor a woken thread should join: its last processor if idle,
+/// else an idle processor it may run on, else the least loaded one it may
+/// run on (its last one on a tie).
+pub fn choose_cpu(last: usize, affinity: u64, loads: &[CpuLoad]) -> usize {
+    let allowed = |cpu: usize| cpu < 64 && affinity & (1 << cpu) != 0 && loads[cpu].is_online;
+    if allowed(last) && loads[last].is_idle {
+        return last;
+    }
+    if let Some(idle) = (0..loads.len()).find(|&cpu| allowed(cpu) && loads[cpu].is_idle) {
+        return idle;
+    }
+    let mut best = if allowed(last) { Some(last) } else { None };
+    for cpu in (0..loads.len()).filter(|&cpu| allowed(cpu)) {
+        if best.is_none_or(|best| loads[cpu].queued < loads[best].queued) {
+            best = Some(cpu);
+        }
+    }
+    best.unwrap_or(last)
+}
+
+/// The processor an idle processor `idle` should steal from: the one with
+/// the longest queue of at least one thread.
+pub fn busiest(idle: usize, loads: &[CpuLoad]) -> Option<usize> {
+    (0..loads.len())
+        .filter(|&cpu| cpu != idle && loads[cpu].is_online && loads[cpu].queued > 0)
+        .max_by_key(|&cpu| loads[cpu].queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Task(u32, u64);
+
+    impl Schedulable for Task {
+        fn affinity(&self) -> u64 {
+            self.1
+        }
+    }
+
+    fn load(is_idle: bool, queued: usize) -> CpuLoad {
+        CpuLoad {
+            is_online: true,
+            is_idle,
+            queued,
+        }
+    }
+
+    #[test]
+    fn queues_are_first_in_first_out() {
+        let mut queue = RunQueue::new();
+        queue.push(Task(1, !0));
+        queue.push(Task(2, !0));
+        assert_eq!(queue.pop(), Some(Task(1, !0)));
+        assert_eq!(queue.len(), 1);
+    }
+
+    #[test]
+    fn stealing_respects_affinity() {
+        let mut queue = RunQueue::new();
+        queue.push(Task(1, 0b01));
+        queue.push(Task(2, 0b10));
+        queue.push(Task(3, 0b01));
+        assert_eq!(queue.steal_for(1), Some(Task(2, 0b10)));
+        assert_eq!(queue.steal_for(1), None);
+        assert_eq!(queue.steal_for(0), Some(Task(3, 0b01)));
+    }
+
+    #[test]
+    fn woken_threads_prefer_their_idle_cpu_then_any_idle_cpu() {
+        let loads = [load(false, 2), load(true, 0), load(true, 0)];
+        assert_eq!(choose_cpu(2, !0, &loads), 2);
+        assert_eq!(choose_cpu(0, !0, &loads), 1);
+        assert_eq!(choose_cpu(0, 0b101, &loads), 2);
+        assert_eq!(
+            choose_cpu(0, 0b001, &loads),
+            0,
+            "affinity wins over idleness"
+        );
+    }
+
+    #[test]
+    fn without_idle_cpus_the_least_loaded_allowed_one_wins() {
+        let loads = [load(false, 3), load(false, 1), load(false, 1)];
+        assert_eq!(choose_cpu(0, !0, &loads), 1);
+        assert_eq!(choose_cpu(2, !0, &loads), 2, "the last CPU wins ties");
+        let offline = [
+            load(false, 3),
+            CpuLoad {
+                is_online: false,
+                is_idle: true,
+                queued: 0,
+            },
+        ];
+        assert_eq!(choose_cpu(0, !0, &offline), 0);
+    }
+
+    #[test]
+    fn idle_cpus_steal_from_the_longest_queue() {
+        let loads = [load(true, 0), load(false, 1), load(false, 4)];
+        assert_eq!(busiest(0, &loads), Some(2));
+        assert_eq!(busiest(0, &[load(true, 0), load(false, 0)]), None);
+    }
+}

@@ -1,0 +1,288 @@
+//! Threads: their stacks, saved context and per-thread processor state.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use core::any::Any;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use super::fpu::FpuState;
+use super::policy::Schedulable;
+use crate::sync::SpinMutex;
+use crate::syscall::SyscallFrame;
+
+/// Size of an application or kernel thread's kernel stack.
+const KERNEL_STACK_SIZE: usize = 64 * 1024;
+/// Size of each of a thread's exception and interrupt stacks.
+const TRAP_STACK_SIZE: usize = 16 * 1024;
+/// Stack sizes of an idle thread.
+const IDLE_KERNEL_STACK_SIZE: usize = 16 * 1024;
+const IDLE_TRAP_STACK_SIZE: usize = 8 * 1024;
+
+/// Thread states.
+pub(super) const RUNNING: u8 = 0;
+pub(super) const RUNNABLE: u8 = 1;
+pub(super) const BLOCKED: u8 = 2;
+pub(super) const EXITED: u8 = 3;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What a thread runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadKind {
+    /// Kernel code.
+    Kernel,
+    /// Application code (has floating-point state and an FS base).
+    Application,
+    /// A processor's idle loop.
+    Idle,
+}
+
+/// The tops of a thread's stacks.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StackTops {
+    pub kernel: u64,
+    pub exception: u64,
+    pub interrupt: u64,
+}
+
+/// A kernel-scheduled thread.
+pub struct Thread {
+    id: u64,
+    name: String,
+    kind: ThreadKind,
+    pub(super) state: AtomicU8,
+    pub(super) wake_token: AtomicBool,
+    /// Set while a processor runs the thread or is still switching away from
+    /// it; another processor must wait for it to clear before running it.
+    pub(super) on_cpu: AtomicBool,
+    pub(super) last_cpu: AtomicUsize,
+    affinity: AtomicU64,
+    pub(super) saved_rsp: UnsafeCell<u64>,
+    _stacks: Option<Box<[u128]>>,
+    pub(super) stack_tops: StackTops,
+    pub(super) fpu: Option<UnsafeCell<FpuState>>,
+    pub(super) fs_base: AtomicU64,
+    cpu_time_ns: AtomicU64,
+    pub(super) switched_in_tsc: AtomicU64,
+    pub(super) timer: SpinMutex<Option<(usize, u64, u64)>>,
+    pub(super) entry: SpinMutex<Option<Box<dyn FnOnce() + Send>>>,
+    is_stop_requested: AtomicBool,
+    attachment: spin::Once<Arc<dyn Any + Send + Sync>>,
+}
+
+// SAFETY: the `UnsafeCell` fields (saved stack pointer, FPU state) are
+// touched only by the processor that switches the thread in or out, while
+// `on_cpu` hands the thread from one processor to the next with
+// release/acquire ordering; everything else is atomic or locked.
+unsafe impl Sync for Thread {}
+// SAFETY: as above; a thread is moved between processors only through the
+// scheduler's hand-over.
+unsafe impl Send for Thread {}
+
+impl core::fmt::Debug for Thread {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Thread")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The registers `rosv_context_switch` pops, lowest address first, then its
+/// return address.
+#[repr(C)]
+struct InitialFrame {
+    r15: u64,
+    r14: u64,
+    r13: u64,
+    r12: u64,
+    rbx: u64,
+    rbp: u64,
+    return_address: u64,
+}
+
+unsafe extern "C" {
+    fn rosv_thread_start();
+    static rosv_boot_stack_top: u8;
+}
+
+impl Thread {
+    fn allocate(name: &str, kind: ThreadKind, fpu: Option<FpuState>) -> Self {
+        let (kernel_size, trap_size) = match kind {
+            ThreadKind::Idle => (IDLE_KERNEL_STACK_SIZE, IDLE_TRAP_STACK_SIZE),
+            _ => (KERNEL_STACK_SIZE, TRAP_STACK_SIZE),
+        };
+        let stacks = vec![0u128; (kernel_size + 2 * trap_size) / 16].into_boxed_slice();
+        let base = stacks.as_ptr() as u64;
+        let stack_tops = StackTops {
+            exception: base + trap_size as u64,
+            interrupt: base + 2 * trap_size as u64,
+            kernel: base + (2 * trap_size + kernel_size) as u64,
+        };
+        Thread {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: String::from(name),
+            kind,
+            state: AtomicU8::new(RUNNABLE),
+            wake_token: AtomicBool::new(false),
+            on_cpu: AtomicBool::new(false),
+            last_cpu: AtomicUsize::new(0),
+            affinity: AtomicU64::new(u64::MAX),
+            saved_rsp: UnsafeCell::new(0),
+            _stacks: Some(stacks),
+            stack_tops,
+            fpu: fpu.map(UnsafeCell::new),
+            fs_base: AtomicU64::new(0),
+            cpu_time_ns: AtomicU64::new(0),
+            switched_in_tsc: AtomicU64::new(0),
+            timer: SpinMutex::new(None),
+            entry: SpinMutex::new(None),
+            is_stop_requested: AtomicBool::new(false),
+            attachment: spin::Once::new(),
+        }
+    }
+
+    /// Writes the frame `rosv_context_switch` resumes a new thread from.
+    fn prepare_first_switch(&self, below: u64) {
+        let frame_address = below - core::mem::size_of::<InitialFrame>() as u64 - 8;
+        let frame = InitialFrame {
+            r15: 0,
+            r14: 0,
+            r13: 0,
+            r12: 0,
+            rbx: 0,
+            rbp: 0,
+            return_address: rosv_thread_start as *const () as u64,
+        };
+        // SAFETY: the frame lies in this thread's own, unused kernel stack;
+        // the address is 8-byte aligned and leaves RSP 16-byte aligned when
+        // the trampoline calls into Rust.
+        unsafe {
+            (frame_address as *mut InitialFrame).write(frame);
+            *self.saved_rsp.get() = frame_address;
+        }
+    }
+
+    /// A kernel thread that runs `entry`.
+    pub(super) fn new_kernel(name: &str, entry: Box<dyn FnOnce() + Send>) -> Arc<Self> {
+        let thread = Thread::allocate(name, ThreadKind::Kernel, None);
+        *thread.entry.lock() = Some(entry);
+        thread.prepare_first_switch(thread.stack_tops.kernel);
+        Arc::new(thread)
+    }
+
+    /// A processor's idle thread, which runs `entry`.
+    pub(super) fn new_idle(cpu: usize, entry: Box<dyn FnOnce() + Send>) -> Arc<Self> {
+        let thread = Thread::allocate(&alloc::format!("idle{cpu}"), ThreadKind::Idle, None);
+        thread.affinity.store(1 << cpu, Ordering::Relaxed);
+        *thread.entry.lock() = Some(entry);
+        thread.prepare_first_switch(thread.stack_tops.kernel);
+        Arc::new(thread)
+    }
+
+    /// An application thread that starts by returning from a system call
+    /// with `frame`, with FS base `fs_base` and floating-point state `fpu`.
+    pub(super) fn new_application(
+        name: &str,
+        frame: &SyscallFrame,
+        fs_base: u64,
+        fpu: FpuState,
+    ) -> Arc<Self> {
+        let thread = Thread::allocate(name, ThreadKind::Application, Some(fpu));
+        let frame_address = thread.stack_tops.kernel - core::mem::size_of::<SyscallFrame>() as u64;
+        // SAFETY: the frame lies at the top of the thread's unused kernel
+        // stack, where the system call entry would have saved it.
+        unsafe { (frame_address as *mut SyscallFrame).write(frame.clone()) };
+        thread.fs_base.store(fs_base, Ordering::Relaxed);
+        thread.prepare_first_switch(frame_address);
+        Arc::new(thread)
+    }
+
+    /// The thread that is already running the boot code, on the boot stack.
+    pub(super) fn adopt_boot_thread() -> Arc<Self> {
+        let mut thread = Thread::allocate("boot", ThreadKind::Kernel, None);
+        thread.state.store(RUNNING, Ordering::Relaxed);
+        thread.on_cpu.store(true, Ordering::Relaxed);
+        // Its kernel stack is the boot stack it runs on; only the trap
+        // stacks of the allocation are used.
+        thread.stack_tops.kernel = &raw const rosv_boot_stack_top as u64;
+        Arc::new(thread)
+    }
+
+    /// The thread's unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The thread's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the thread runs.
+    pub fn kind(&self) -> ThreadKind {
+        self.kind
+    }
+
+    /// The processors it may run on, one bit each.
+    pub fn affinity(&self) -> u64 {
+        self.affinity.load(Ordering::Relaxed)
+    }
+
+    /// Restricts it to the processors in `mask` (at least one online one).
+    pub fn set_affinity(&self, mask: u64) {
+        self.affinity.store(mask, Ordering::Relaxed);
+    }
+
+    /// The processor it last ran on.
+    pub fn last_cpu(&self) -> usize {
+        self.last_cpu.load(Ordering::Relaxed)
+    }
+
+    /// Processor time it has used, in nanoseconds (up to its last switch).
+    pub fn cpu_time_ns(&self) -> u64 {
+        self.cpu_time_ns.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn add_cpu_time(&self, ns: u64) {
+        self.cpu_time_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Whether it has exited.
+    pub fn has_exited(&self) -> bool {
+        self.state.load(Ordering::Acquire) == EXITED
+    }
+
+    /// Whether the thread was asked to stop (see [`super::request_stop`]).
+    pub fn is_stop_requested(&self) -> bool {
+        self.is_stop_requested.load(Ordering::Acquire)
+    }
+
+    pub(super) fn mark_stop_requested(&self) {
+        self.is_stop_requested.store(true, Ordering::Release);
+    }
+
+    /// Attaches kernel data (set once).
+    pub fn attach(&self, data: Arc<dyn Any + Send + Sync>) {
+        self.attachment.call_once(|| data);
+    }
+
+    /// The attached data, if it is a `T`.
+    pub fn attachment<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.attachment
+            .get()
+            .cloned()
+            .and_then(|data| data.downcast::<T>().ok())
+    }
+}
+
+impl Schedulable for Arc<Thread> {
+    fn affinity(&self) -> u64 {
+        Thread::affinity(self)
+    }
+}
