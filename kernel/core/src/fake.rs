@@ -43,6 +43,7 @@ impl ThreadControl for FakeThread {
 
 #[derive(Default)]
 pub struct FakeMachine {
+    pub fpu: Mutex<Vec<u8>>,
     pub current: Arc<FakeThread>,
     pub spawned: Mutex<Vec<(Registers, u64, u64)>>,
     pub pages: Mutex<BTreeMap<u64, (Rights, Vec<u8>)>>,
@@ -53,7 +54,9 @@ pub struct FakeMachine {
 
 impl FakeMachine {
     pub fn new() -> Self {
-        Self::default()
+        let machine = Self::default();
+        *machine.fpu.lock().unwrap() = vec![0x11; 512];
+        machine
     }
 
     pub fn rights(&self, page: u64) -> Option<Rights> {
@@ -216,6 +219,14 @@ impl Machine for FakeMachine {
             .unwrap()
             .push((*registers, thread_pointer, thread.tid));
         Ok(Arc::new(FakeThread::default()))
+    }
+
+    fn save_fpu(&self) -> Vec<u8> {
+        self.fpu.lock().unwrap().clone()
+    }
+
+    fn restore_fpu(&self, state: &[u8]) {
+        *self.fpu.lock().unwrap() = state.to_vec();
     }
 
     fn cpu_count(&self) -> usize {

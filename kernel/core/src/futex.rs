@@ -52,7 +52,8 @@ impl FutexTable {
     }
 
     /// `FUTEX_WAIT`: blocks while the word at `address` holds `expected`,
-    /// until a matching wake, the monotonic `deadline_ns`, or a stop.
+    /// until a matching wake, the monotonic `deadline_ns`, a stop, or
+    /// `is_interrupted` (a signal) turns true (then `EINTR`).
     pub fn wait(
         &self,
         machine: &dyn Machine,
@@ -60,6 +61,7 @@ impl FutexTable {
         expected: u32,
         bitset: u32,
         deadline_ns: Option<u64>,
+        is_interrupted: &dyn Fn() -> bool,
     ) -> Result<(), Errno> {
         check_address(address)?;
         if bitset == 0 {
@@ -86,7 +88,7 @@ impl FutexTable {
                 return Ok(());
             }
             let timed_out = deadline_ns.is_some_and(|deadline| machine.monotonic_ns() >= deadline);
-            if timed_out || machine.block(deadline_ns) == Wakeup::Stop {
+            if timed_out || is_interrupted() || machine.block(deadline_ns) == Wakeup::Stop {
                 return match self.remove(address, &waiter) {
                     true if timed_out => Err(Errno::ETIMEDOUT),
                     true => Err(Errno::EINTR),

@@ -19,6 +19,7 @@ pub mod machine;
 pub mod memory;
 pub mod process;
 pub mod random;
+pub mod signal;
 pub mod syscall;
 pub mod user;
 

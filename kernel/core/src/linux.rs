@@ -22,6 +22,7 @@ pub mod number {
     pub const BRK: u64 = 12;
     pub const RT_SIGACTION: u64 = 13;
     pub const RT_SIGPROCMASK: u64 = 14;
+    pub const RT_SIGRETURN: u64 = 15;
     pub const IOCTL: u64 = 16;
     pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
@@ -48,7 +49,9 @@ pub mod number {
     pub const GETEGID: u64 = 108;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
+    pub const RT_SIGPENDING: u64 = 127;
     pub const SIGALTSTACK: u64 = 131;
+    pub const PRCTL: u64 = 157;
     pub const ARCH_PRCTL: u64 = 158;
     pub const GETTID: u64 = 186;
     pub const TKILL: u64 = 200;

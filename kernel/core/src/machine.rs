@@ -176,6 +176,14 @@ pub trait Machine: Sync {
         thread: alloc::sync::Arc<crate::process::Thread>,
     ) -> Result<alloc::sync::Arc<dyn ThreadControl>, MapFailure>;
 
+    /// The calling thread's floating-point state, in the processor's save
+    /// format (the same length every time).
+    fn save_fpu(&self) -> alloc::vec::Vec<u8>;
+
+    /// Loads floating-point state saved by [`Machine::save_fpu`] (and perhaps
+    /// changed by the application); invalid parts are corrected, not faulted on.
+    fn restore_fpu(&self, state: &[u8]);
+
     /// Number of processors.
     fn cpu_count(&self) -> usize;
 

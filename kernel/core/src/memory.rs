@@ -423,7 +423,11 @@ impl AddressSpace {
         if !is_allowed {
             return false;
         }
-        machine.map_page(address & !(PAGE_SIZE - 1), rights).is_ok()
+        match machine.map_page(address & !(PAGE_SIZE - 1), rights) {
+            // Another processor faulted the page in first: retry the access.
+            Ok(()) | Err(MapFailure::AlreadyMapped) => true,
+            Err(MapFailure::OutOfMemory) => false,
+        }
     }
 
     /// Unmaps everything, at application exit.

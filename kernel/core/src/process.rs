@@ -66,6 +66,20 @@ pub struct ThreadState {
     pub alternate_stack: (u64, u32, u64),
     /// The blocked signal mask.
     pub signal_mask: u64,
+    /// Signals sent to the thread and not yet delivered, one bit each.
+    pub pending_signals: u64,
+    /// What each pending signal carries, by signal number.
+    pub pending_info: BTreeMap<u8, crate::signal::SignalInfo>,
+    /// The thread's name (`prctl(PR_SET_NAME)`).
+    pub name: [u8; 16],
+}
+
+impl ThreadState {
+    /// The lowest pending signal the mask does not block.
+    pub fn deliverable_signal(&self) -> Option<u8> {
+        let ready = self.pending_signals & !self.signal_mask;
+        (ready != 0).then(|| ready.trailing_zeros() as u8 + 1)
+    }
 }
 
 /// What a file descriptor refers to.
@@ -144,6 +158,11 @@ impl core::fmt::Debug for Thread {
 }
 
 impl Thread {
+    /// Whether a signal waits to be delivered (blocking calls return early).
+    pub fn has_deliverable_signal(&self) -> bool {
+        self.state.lock().deliverable_signal().is_some()
+    }
+
     /// A thread with id `tid`, not yet running.
     pub fn new(tid: u64) -> Self {
         Thread {
@@ -286,6 +305,11 @@ impl Process {
     /// The thread with id `tid`.
     pub fn thread(&self, tid: u64) -> Option<Arc<Thread>> {
         self.threads.lock().get(&tid).cloned()
+    }
+
+    /// All threads that have not ended.
+    pub fn threads(&self) -> Vec<Arc<Thread>> {
+        self.threads.lock().values().cloned().collect()
     }
 
     /// Number of threads that have not ended.

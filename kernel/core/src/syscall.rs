@@ -9,6 +9,7 @@
 mod io;
 mod memory;
 mod process;
+mod signals;
 mod threads;
 mod time;
 
@@ -22,8 +23,9 @@ use crate::process::{Process, Thread};
 /// What the caller of a system call does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Return this value to the application (in RAX).
-    Return(i64),
+    /// Resume the application with the (updated) registers: the result is
+    /// in RAX, or a signal handler was set up, or a handler returned.
+    Resume,
     /// The calling thread has ended (its process may have too); the caller
     /// retires the kernel thread.
     ExitThread,
@@ -58,6 +60,11 @@ pub enum Failure {
     Error(Errno),
     /// The call ended the process (a fatal signal) with this exit status.
     Exit(u8),
+    /// A signal interrupted the call, which restarts after the handler if
+    /// the handler asks for it (Linux's `ERESTARTSYS`).
+    Restart,
+    /// The call replaced the registers (`rt_sigreturn`): leave RAX alone.
+    Resumed,
 }
 
 impl From<Errno> for Failure {
@@ -69,27 +76,29 @@ impl From<Errno> for Failure {
 type Result = core::result::Result<u64, Failure>;
 
 /// Runs the system call in `registers` (number in RAX, arguments in RDI,
-/// RSI, RDX, R10, R8, R9) for `thread` of `process`.
+/// RSI, RDX, R10, R8, R9) for `thread` of `process`, leaving in `registers`
+/// what the thread resumes with (the result in RAX, or a signal handler).
 pub fn handle(
     machine: &dyn Machine,
     process: &Process,
     thread: &Arc<Thread>,
-    registers: &Registers,
+    registers: &mut Registers,
 ) -> Outcome {
+    let snapshot = *registers;
     let context = Context {
         machine,
         process,
         thread,
-        registers,
+        registers: &snapshot,
     };
-    let number = registers.rax;
+    let number = snapshot.rax;
     let [a0, a1, a2, a3, a4, a5] = [
-        registers.rdi,
-        registers.rsi,
-        registers.rdx,
-        registers.r10,
-        registers.r8,
-        registers.r9,
+        snapshot.rdi,
+        snapshot.rsi,
+        snapshot.rdx,
+        snapshot.r10,
+        snapshot.r8,
+        snapshot.r9,
     ];
     let result = match number {
         nr::READ => io::read(context, a0, a1, a2),
@@ -137,12 +146,15 @@ pub fn handle(
         nr::PRLIMIT64 => process::prlimit(context, a0, a1, a2, a3),
         nr::GETRLIMIT => process::prlimit(context, 0, a0, 0, a1),
         nr::SETRLIMIT => process::prlimit(context, 0, a0, a1, 0),
-        nr::RT_SIGACTION => process::rt_sigaction(context, a0, a1, a2, a3),
-        nr::RT_SIGPROCMASK => process::rt_sigprocmask(context, a0, a1, a2, a3),
-        nr::SIGALTSTACK => process::sigaltstack(context, a0, a1),
-        nr::KILL => process::kill(context, a0, a1),
-        nr::TKILL => process::kill(context, a0, a1),
-        nr::TGKILL => process::tgkill(context, a0, a1, a2),
+        nr::RT_SIGACTION => signals::rt_sigaction(context, a0, a1, a2, a3),
+        nr::RT_SIGPROCMASK => signals::rt_sigprocmask(context, a0, a1, a2, a3),
+        nr::RT_SIGPENDING => signals::rt_sigpending(context, a0, a1),
+        nr::RT_SIGRETURN => signals::rt_sigreturn(context, registers),
+        nr::SIGALTSTACK => signals::sigaltstack(context, a0, a1),
+        nr::KILL => signals::kill(context, a0, a1),
+        nr::TKILL => signals::tkill(context, a0, a1),
+        nr::TGKILL => signals::tgkill(context, a0, a1, a2),
+        nr::PRCTL => process::prctl(context, a0, a1),
         nr::SCHED_YIELD => {
             machine.yield_now();
             Ok(0)
@@ -163,10 +175,20 @@ pub fn handle(
             Err(Errno::ENOSYS.into())
         }
     };
+    let mut interruption = signals::Interruption::None;
     match result {
-        Ok(value) => Outcome::Return(value as i64),
-        Err(Failure::Error(errno)) => Outcome::Return(errno.to_return()),
-        Err(Failure::Exit(status)) => threads::exit_group(context, status),
+        Ok(value) => registers.rax = value,
+        Err(Failure::Error(errno)) => registers.rax = errno.to_return() as u64,
+        Err(Failure::Exit(status)) => return threads::exit_group(context, status),
+        Err(Failure::Restart) => {
+            registers.rax = Errno::EINTR.to_return() as u64;
+            interruption = signals::Interruption::Restartable;
+        }
+        Err(Failure::Resumed) => {}
+    }
+    match signals::deliver(context, registers, number, interruption) {
+        Ok(()) => Outcome::Resume,
+        Err(status) => threads::exit_group(context, status),
     }
 }
 

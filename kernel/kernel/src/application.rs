@@ -198,14 +198,14 @@ fn on_system_call(frame: &mut SyscallFrame) {
         frame.rax = rosv_core::errno::Errno::ENOSYS.to_return() as u64;
         return;
     };
-    let registers = machine::registers(frame);
+    let mut registers = machine::registers(frame);
     match syscall::handle(
         machine(),
         &application.process,
         &application.thread,
-        &registers,
+        &mut registers,
     ) {
-        Outcome::Return(value) => frame.rax = value as u64,
+        Outcome::Resume => machine::write_frame(frame, &registers),
         Outcome::ExitThread => {
             drop(application);
             sched::exit_current()

@@ -78,7 +78,14 @@ pub fn registers(frame: &SyscallFrame) -> Registers {
 
 /// A system call frame that resumes `registers`.
 pub fn frame(registers: &Registers) -> SyscallFrame {
-    SyscallFrame {
+    let mut frame = SyscallFrame::default();
+    write_frame(&mut frame, registers);
+    frame
+}
+
+/// Makes `frame` resume `registers`.
+pub fn write_frame(frame: &mut SyscallFrame, registers: &Registers) {
+    *frame = SyscallFrame {
         r15: registers.r15,
         r14: registers.r14,
         r13: registers.r13,
@@ -95,7 +102,7 @@ pub fn frame(registers: &Registers) -> SyscallFrame {
         rflags: registers.rflags,
         rip: registers.rip,
         rsp: registers.rsp,
-    }
+    };
 }
 
 impl Machine for PlatformMachine {
@@ -212,6 +219,14 @@ impl Machine for PlatformMachine {
             },
         );
         Ok(Arc::new(KernelThread(spawned)))
+    }
+
+    fn save_fpu(&self) -> alloc::vec::Vec<u8> {
+        FpuState::capture_bytes()
+    }
+
+    fn restore_fpu(&self, state: &[u8]) {
+        FpuState::restore_bytes(state);
     }
 
     fn cpu_count(&self) -> usize {

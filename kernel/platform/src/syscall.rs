@@ -23,7 +23,7 @@ use crate::percpu::{KERNEL_CODE_SELECTOR, KERNEL_STACK_TOP_OFFSET, SYSCALL_USER_
 /// Arguments are in `rdi, rsi, rdx, r10, r8, r9`, the number in `rax`, and
 /// the handler leaves the result in `rax` (Linux x86-64 syscall ABI).
 #[repr(C)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[allow(missing_docs)]
 pub struct SyscallFrame {
     pub r15: u64,

@@ -16,19 +16,19 @@ fn wait_checks_the_value_and_times_out() {
     let table = FutexTable::new();
     machine.write_memory(WORD, &5u32.to_le_bytes()).unwrap();
     assert_eq!(
-        table.wait(&machine, WORD, 4, MATCH_ANY, None),
+        table.wait(&machine, WORD, 4, MATCH_ANY, None, &|| false),
         Err(Errno::EAGAIN)
     );
     assert_eq!(
-        table.wait(&machine, WORD, 5, MATCH_ANY, Some(1_000)),
+        table.wait(&machine, WORD, 5, MATCH_ANY, Some(1_000), &|| false),
         Err(Errno::ETIMEDOUT)
     );
     assert_eq!(
-        table.wait(&machine, WORD + 1, 5, MATCH_ANY, None),
+        table.wait(&machine, WORD + 1, 5, MATCH_ANY, None, &|| false),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        table.wait(&machine, 0x9000_0000, 5, MATCH_ANY, None),
+        table.wait(&machine, 0x9000_0000, 5, MATCH_ANY, None, &|| false),
         Err(Errno::EFAULT)
     );
     assert!(
@@ -43,7 +43,7 @@ fn a_stop_request_interrupts_a_wait() {
     machine.current.request_exit();
     let table = FutexTable::new();
     assert_eq!(
-        table.wait(&machine, WORD, 0, MATCH_ANY, None),
+        table.wait(&machine, WORD, 0, MATCH_ANY, None, &|| false),
         Err(Errno::EINTR)
     );
 }

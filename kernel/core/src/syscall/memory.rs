@@ -7,12 +7,22 @@ use crate::errno::Errno;
 use crate::memory::{map, prot, rights_from_prot};
 use crate::user::User;
 
+/// Runs `change` on the address space, then makes every processor see the
+/// new mappings (after the lock is released, as `synchronize_mappings`
+/// requires).
+fn change_mappings<T>(
+    context: Context<'_>,
+    change: impl FnOnce(&mut crate::memory::AddressSpace) -> T,
+) -> T {
+    let result = change(&mut context.process.memory.lock());
+    context.machine.synchronize_mappings();
+    result
+}
+
 pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
-    Ok(context
-        .process
-        .memory
-        .lock()
-        .brk(context.machine, requested))
+    Ok(change_mappings(context, |memory| {
+        memory.brk(context.machine, requested)
+    }))
 }
 
 /// Flags `mmap` accepts; others are refused with `MAP_SHARED_VALIDATE`.
@@ -50,26 +60,16 @@ pub(super) fn mmap(
         let is_open = context.process.state.lock().descriptor(fd).is_some();
         return Err(if is_open { Errno::ENODEV } else { Errno::EBADF }.into());
     }
-    let result = context.process.memory.lock().map_anonymous(
-        context.machine,
-        address,
-        length,
-        rights,
-        flags,
-    );
-    if flags & map::FIXED != 0 {
-        // A fixed mapping may have replaced pages.
-        context.machine.synchronize_mappings();
-    }
-    Ok(result?)
+    // A fixed mapping may replace pages.
+    Ok(change_mappings(context, |memory| {
+        memory.map_anonymous(context.machine, address, length, rights, flags)
+    })?)
 }
 
 pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {
-    context
-        .process
-        .memory
-        .lock()
-        .unmap(context.machine, address, length)?;
+    change_mappings(context, |memory| {
+        memory.unmap(context.machine, address, length)
+    })?;
     Ok(0)
 }
 
@@ -79,11 +79,9 @@ pub(super) fn mprotect(context: Context<'_>, address: u64, length: u64, protecti
     if length == 0 && address.is_multiple_of(crate::memory::PAGE_SIZE) {
         return Ok(0);
     }
-    context
-        .process
-        .memory
-        .lock()
-        .protect(context.machine, address, length, rights)?;
+    change_mappings(context, |memory| {
+        memory.protect(context.machine, address, length, rights)
+    })?;
     Ok(0)
 }
 
@@ -100,11 +98,9 @@ pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u
     }
     match advice {
         MADV_DONTNEED | MADV_FREE => {
-            context
-                .process
-                .memory
-                .lock()
-                .discard(context.machine, address, length)?;
+            change_mappings(context, |memory| {
+                memory.discard(context.machine, address, length)
+            })?;
         }
         // Everything else is a hint the kernel may ignore.
         _ => {}

@@ -1,12 +1,10 @@
 //! Process and thread identity, limits, signal dispositions, arch_prctl.
 
-use super::{Context, Failure, Result};
+use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::encode_utsname;
 use crate::memory::APPLICATION_END;
-use crate::process::{
-    LIMIT_COUNT, Limit, PROCESS_ID, SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction,
-};
+use crate::process::{LIMIT_COUNT, Limit, PROCESS_ID};
 use crate::user::User;
 
 /// What `uname` reports: a Linux system, so that C libraries accept it.
@@ -128,182 +126,26 @@ pub(super) fn prlimit(context: Context<'_>, pid: u64, resource: u64, new: u64, o
     Ok(0)
 }
 
-const SIGKILL: u64 = 9;
-const SIGSTOP: u64 = 19;
-/// Size of a signal set in the kernel ABI.
-const SIGSET_SIZE: u64 = 8;
+/// `prctl` options.
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
 
-fn signal_index(signal: u64) -> core::result::Result<usize, Errno> {
-    if (1..=SIGNAL_COUNT as u64).contains(&signal) {
-        Ok(signal as usize - 1)
-    } else {
-        Err(Errno::EINVAL)
-    }
-}
-
-pub(super) fn rt_sigaction(
-    context: Context<'_>,
-    signal: u64,
-    action: u64,
-    old: u64,
-    set_size: u64,
-) -> Result {
-    if set_size != SIGSET_SIZE {
-        return Err(Errno::EINVAL.into());
-    }
-    let index = signal_index(signal)?;
+pub(super) fn prctl(context: Context<'_>, option: u64, argument: u64) -> Result {
     let user = User::new(context.machine);
-    let replacement = if action != 0 {
-        if signal == SIGKILL || signal == SIGSTOP {
-            return Err(Errno::EINVAL.into());
+    match option {
+        PR_SET_NAME => {
+            let name = user.read_c_string(argument, 4096)?;
+            let mut stored = [0u8; 16];
+            let length = name.len().min(15);
+            stored[..length].copy_from_slice(&name[..length]);
+            context.thread.state.lock().name = stored;
+            Ok(0)
         }
-        Some(SignalAction {
-            handler: user.read_u64(action)?,
-            flags: user.read_u64(action + 8)?,
-            restorer: user.read_u64(action + 16)?,
-            mask: user.read_u64(action + 24)?,
-        })
-    } else {
-        None
-    };
-    let previous = {
-        let mut state = context.process.state.lock();
-        let previous = state.signal_actions[index];
-        if let Some(action) = replacement {
-            state.signal_actions[index] = action;
+        PR_GET_NAME => {
+            let name = context.thread.state.lock().name;
+            user.write_bytes(argument, &name)?;
+            Ok(0)
         }
-        previous
-    };
-    if old != 0 {
-        for (offset, value) in [
-            previous.handler,
-            previous.flags,
-            previous.restorer,
-            previous.mask,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            user.write_u64(old + offset as u64 * 8, value)?;
-        }
+        _ => Err(Errno::EINVAL.into()),
     }
-    Ok(0)
-}
-
-pub(super) fn rt_sigprocmask(
-    context: Context<'_>,
-    how: u64,
-    set: u64,
-    old: u64,
-    set_size: u64,
-) -> Result {
-    const SIG_BLOCK: u64 = 0;
-    const SIG_UNBLOCK: u64 = 1;
-    const SIG_SETMASK: u64 = 2;
-    const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
-    if set_size != SIGSET_SIZE {
-        return Err(Errno::EINVAL.into());
-    }
-    let user = User::new(context.machine);
-    let change = if set != 0 {
-        Some(user.read_u64(set)?)
-    } else {
-        None
-    };
-    let previous = {
-        let mut state = context.thread.state.lock();
-        let previous = state.signal_mask;
-        if let Some(change) = change {
-            let mask = match how {
-                SIG_BLOCK => previous | change,
-                SIG_UNBLOCK => previous & !change,
-                SIG_SETMASK => change,
-                _ => return Err(Errno::EINVAL.into()),
-            };
-            state.signal_mask = mask & !UNBLOCKABLE;
-        }
-        previous
-    };
-    if old != 0 {
-        user.write_u64(old, previous)?;
-    }
-    Ok(0)
-}
-
-pub(super) fn sigaltstack(context: Context<'_>, stack: u64, old: u64) -> Result {
-    const SS_DISABLE: u32 = 2;
-    const MINIMUM_SIZE: u64 = 2048;
-    let user = User::new(context.machine);
-    let replacement = if stack != 0 {
-        let base = user.read_u64(stack)?;
-        let flags = user.read_u64(stack + 8)? as u32;
-        let size = user.read_u64(stack + 16)?;
-        if flags & !SS_DISABLE != 0 {
-            return Err(Errno::EINVAL.into());
-        }
-        if flags & SS_DISABLE == 0 && size < MINIMUM_SIZE {
-            return Err(Errno::ENOMEM.into());
-        }
-        Some((base, flags, size))
-    } else {
-        None
-    };
-    let previous = {
-        let mut state = context.thread.state.lock();
-        let previous = state.alternate_stack;
-        if let Some(replacement) = replacement {
-            state.alternate_stack = replacement;
-        }
-        previous
-    };
-    if old != 0 {
-        let (base, flags, size) = previous;
-        let flags = if size == 0 { SS_DISABLE } else { flags };
-        user.write_u64(old, base)?;
-        user.write_u64(old + 8, u64::from(flags))?;
-        user.write_u64(old + 16, size)?;
-    }
-    Ok(0)
-}
-
-/// Signals whose default action is to do nothing: SIGCHLD, SIGCONT, SIGURG,
-/// SIGWINCH; and the stop signals, since there is no job control.
-fn is_ignored_by_default(signal: u64) -> bool {
-    matches!(signal, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28)
-}
-
-/// Sends `signal` to the process itself.
-fn raise(context: Context<'_>, signal: u64) -> Result {
-    if signal == 0 {
-        return Ok(0);
-    }
-    let index = signal_index(signal)?;
-    let action = context.process.state.lock().signal_actions[index];
-    let mask = context.thread.state.lock().signal_mask;
-    if action.handler == SIG_IGN || (action.handler == SIG_DFL && is_ignored_by_default(signal)) {
-        return Ok(0);
-    }
-    if mask & (1 << index) != 0 && signal != SIGKILL {
-        // Blocked: it would stay pending; nothing delivers it later yet.
-        return Ok(0);
-    }
-    if action.handler != SIG_DFL {
-        log::warn!("signal {signal} has a handler, but handlers are not run yet; terminating");
-    }
-    Err(Failure::Exit(128 + signal as u8))
-}
-
-pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
-    let pid = pid as i64;
-    if pid != PROCESS_ID as i64 && pid != 0 && pid != -1 && pid != -(PROCESS_ID as i64) {
-        return Err(Errno::ESRCH.into());
-    }
-    raise(context, signal)
-}
-
-pub(super) fn tgkill(context: Context<'_>, group: u64, thread: u64, signal: u64) -> Result {
-    if group != PROCESS_ID || thread != PROCESS_ID {
-        return Err(Errno::ESRCH.into());
-    }
-    raise(context, signal)
 }

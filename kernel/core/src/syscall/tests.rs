@@ -38,15 +38,21 @@ fn registers(number: u64, arguments: [u64; 6]) -> Registers {
 
 /// Runs a system call on the process's first thread (created on demand).
 fn outcome(machine: &FakeMachine, process: &Process, number: u64, arguments: [u64; 6]) -> Outcome {
+    run(machine, process, &mut registers(number, arguments))
+}
+
+/// Runs the system call in `registers` on the process's first thread.
+fn run(machine: &FakeMachine, process: &Process, registers: &mut Registers) -> Outcome {
     let thread = process
         .thread(crate::process::PROCESS_ID)
         .unwrap_or_else(|| process.new_thread());
-    handle(machine, process, &thread, &registers(number, arguments))
+    handle(machine, process, &thread, registers)
 }
 
 fn call(machine: &FakeMachine, process: &Process, number: u64, arguments: [u64; 6]) -> i64 {
-    match outcome(machine, process, number, arguments) {
-        Outcome::Return(value) => value,
+    let mut registers = registers(number, arguments);
+    match run(machine, process, &mut registers) {
+        Outcome::Resume => registers.rax as i64,
         Outcome::ExitThread => panic!("unexpected exit"),
     }
 }

@@ -296,8 +296,19 @@ pub(super) fn futex(
                     time
                 })
             };
-            table.wait(machine, address, value as u32, bitset, deadline)?;
-            Ok(0)
+            let is_interrupted = || context.thread.has_deliverable_signal();
+            match table.wait(
+                machine,
+                address,
+                value as u32,
+                bitset,
+                deadline,
+                &is_interrupted,
+            ) {
+                Ok(()) => Ok(0),
+                Err(Errno::EINTR) => Err(super::Failure::Restart),
+                Err(error) => Err(error.into()),
+            }
         }
         operation::WAKE => Ok(u64::from(table.wake(address, count(value), MATCH_ANY)?)),
         operation::WAKE_BITSET => Ok(u64::from(table.wake(
@@ -405,7 +416,11 @@ pub(super) fn sleep_until(
     deadline_ns: u64,
 ) -> core::result::Result<(), Errno> {
     while context.machine.monotonic_ns() < deadline_ns {
-        if context.machine.block(Some(deadline_ns)) == Wakeup::Stop {
+        if context.thread.has_deliverable_signal() {
+            return Err(Errno::EINTR);
+        }
+        let deadline = (deadline_ns != u64::MAX).then_some(deadline_ns);
+        if context.machine.block(deadline) == Wakeup::Stop {
             return Err(Errno::EINTR);
         }
     }

@@ -7,6 +7,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::cpu;
@@ -42,7 +43,67 @@ pub fn init(uses_xsave: bool) {
     }
 }
 
+/// Offset of MXCSR and of its mask in the FXSAVE image.
+const MXCSR: usize = 24;
+const MXCSR_MASK: usize = 28;
+/// Offset of the XSAVE header (XSTATE_BV, XCOMP_BV, reserved).
+const XSAVE_HEADER: usize = 512;
+const XSAVE_HEADER_SIZE: usize = 64;
+
 impl FpuState {
+    /// The calling processor's state as bytes, in its save format.
+    pub fn capture_bytes() -> Vec<u8> {
+        let state = Self::capture();
+        let size = AREA_SIZE.load(Ordering::Relaxed);
+        state
+            .area
+            .iter()
+            .flat_map(|chunk| chunk.0)
+            .take(size)
+            .collect()
+    }
+
+    /// Loads `bytes` (from [`FpuState::capture_bytes`], possibly changed)
+    /// into the processor, after correcting what would make the restore
+    /// fault: reserved MXCSR bits and an invalid XSAVE header.
+    pub fn restore_bytes(bytes: &[u8]) {
+        let mut state = Self::capture();
+        let size = AREA_SIZE.load(Ordering::Relaxed);
+        let mut image: Vec<u8> = state.area.iter().flat_map(|chunk| chunk.0).collect();
+        let supported_mxcsr = u32::from_le_bytes([
+            image[MXCSR_MASK],
+            image[MXCSR_MASK + 1],
+            image[MXCSR_MASK + 2],
+            image[MXCSR_MASK + 3],
+        ]);
+        let supported_mxcsr = if supported_mxcsr == 0 {
+            0xffbf
+        } else {
+            supported_mxcsr
+        };
+        let length = bytes.len().min(size);
+        image[..length].copy_from_slice(&bytes[..length]);
+        let mxcsr = u32::from_le_bytes([
+            image[MXCSR],
+            image[MXCSR + 1],
+            image[MXCSR + 2],
+            image[MXCSR + 3],
+        ]) & supported_mxcsr;
+        image[MXCSR..MXCSR + 4].copy_from_slice(&mxcsr.to_le_bytes());
+        if USES_XSAVE.load(Ordering::Relaxed) && image.len() >= XSAVE_HEADER + XSAVE_HEADER_SIZE {
+            let enabled = x86_64::registers::xcontrol::XCr0::read_raw();
+            let mut features = [0u8; 8];
+            features.copy_from_slice(&image[XSAVE_HEADER..XSAVE_HEADER + 8]);
+            let features = u64::from_le_bytes(features) & enabled;
+            image[XSAVE_HEADER..XSAVE_HEADER + XSAVE_HEADER_SIZE].fill(0);
+            image[XSAVE_HEADER..XSAVE_HEADER + 8].copy_from_slice(&features.to_le_bytes());
+        }
+        for (chunk, bytes) in state.area.iter_mut().zip(image.chunks(64)) {
+            chunk.0[..bytes.len()].copy_from_slice(bytes);
+        }
+        state.restore();
+    }
+
     /// A save area holding the calling processor's current state.
     pub fn capture() -> Self {
         let chunks = AREA_SIZE.load(Ordering::Relaxed).div_ceil(64);
