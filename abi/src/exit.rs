@@ -70,11 +70,7 @@ pub fn format_record(status: u8, buffer: &mut [u8; RECORD_MAX_LEN]) -> &[u8] {
 ///
 /// Returns `None` for even codes, which QEMU uses for its own exits.
 pub fn status_from_debug_exit(code: i32) -> Option<u8> {
-    if code & 1 == 1 && (1..=255).contains(&code) {
-        u8::try_from(code >> 1).ok()
-    } else {
-        None
-    }
+    if code & 1 == 1 && (1..=255).contains(&code) { u8::try_from(code >> 1).ok() } else { None }
 }
 
 /// Finds exit records in a console byte stream and passes the rest through.
@@ -165,9 +161,7 @@ impl RecordScanner {
         if rest.len() < RECORD_SUFFIX.len() {
             return Held::Partial;
         }
-        let value = body[..digits_len]
-            .iter()
-            .fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
+        let value = body[..digits_len].iter().fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
         match u8::try_from(value) {
             Ok(status) => Held::Record(status),
             Err(_) => Held::Plain,

@@ -129,14 +129,8 @@ mod tests {
     fn refuses_pages_without_header_magic() {
         let mut bytes = page();
         bytes[HEADER] = 0;
-        assert!(matches!(
-            BootParams::decode(&bytes),
-            Err(BootParamsError::BadMagic(_))
-        ));
-        assert_eq!(
-            BootParams::decode(&bytes[..100]),
-            Err(BootParamsError::Truncated)
-        );
+        assert!(matches!(BootParams::decode(&bytes), Err(BootParamsError::BadMagic(_))));
+        assert_eq!(BootParams::decode(&bytes[..100]), Err(BootParamsError::Truncated));
     }
 
     #[test]

@@ -58,11 +58,7 @@ impl StartInfo {
         let field32 = |offset| u32_at(bytes, offset).ok_or(StartInfoError::Truncated);
         let field64 = |offset| u64_at(bytes, offset).ok_or(StartInfoError::Truncated);
         let version = field32(4)?;
-        let (memmap_paddr, memmap_entries) = if version >= 1 {
-            (field64(40)?, field32(48)?)
-        } else {
-            (0, 0)
-        };
+        let (memmap_paddr, memmap_entries) = if version >= 1 { (field64(40)?, field32(48)?) } else { (0, 0) };
         Ok(StartInfo {
             version,
             module_count: field32(12)?,
@@ -95,10 +91,7 @@ pub struct Module {
 
 /// Decodes one `hvm_modlist_entry`.
 pub fn decode_module(bytes: &[u8]) -> Option<Module> {
-    Some(Module {
-        paddr: u64_at(bytes, 0)?,
-        size: u64_at(bytes, 8)?,
-    })
+    Some(Module { paddr: u64_at(bytes, 0)?, size: u64_at(bytes, 8)? })
 }
 
 #[cfg(test)]
@@ -138,15 +131,9 @@ mod tests {
     fn refuses_bad_magic_and_short_input() {
         let mut bytes = start_info(1);
         bytes[0] ^= 1;
-        assert!(matches!(
-            StartInfo::decode(&bytes),
-            Err(StartInfoError::BadMagic(_))
-        ));
+        assert!(matches!(StartInfo::decode(&bytes), Err(StartInfoError::BadMagic(_))));
         let good = start_info(1);
-        assert_eq!(
-            StartInfo::decode(&good[..30]),
-            Err(StartInfoError::Truncated)
-        );
+        assert_eq!(StartInfo::decode(&good[..30]), Err(StartInfoError::Truncated));
     }
 
     #[test]

@@ -179,12 +179,7 @@ mod tests {
 
     #[test]
     fn inode_round_trips() {
-        let inode = Inode {
-            mode: MODE_REGULAR,
-            inode_no: 3,
-            data_offset: 9,
-            count: 1000,
-        };
+        let inode = Inode { mode: MODE_REGULAR, inode_no: 3, data_offset: 9, count: 1000 };
         assert_eq!(Inode::decode(&inode.encode()), Some(inode));
     }
 

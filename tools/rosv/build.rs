@@ -16,18 +16,8 @@ const KERNEL_RUSTFLAGS: &[&str] = &["-Crelocation-model=static", "-Cforce-frame-
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir
-        .join("../..")
-        .canonicalize()
-        .expect("the workspace root exists");
-    for input in [
-        "abi",
-        "libs",
-        "kernel",
-        "Cargo.lock",
-        "Cargo.toml",
-        "rust-toolchain.toml",
-    ] {
+    let workspace = manifest_dir.join("../..").canonicalize().expect("the workspace root exists");
+    for input in ["abi", "libs", "kernel", "Cargo.lock", "Cargo.toml", "rust-toolchain.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -41,14 +31,7 @@ fn build_kernel(workspace: &Path) -> PathBuf {
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "rosv-kernel",
-            "--target",
-            KERNEL_TARGET,
-        ])
+        .args(["build", "--release", "--package", "rosv-kernel", "--target", KERNEL_TARGET])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", KERNEL_RUSTFLAGS.join("\x1f"));

@@ -15,11 +15,8 @@ use std::process::{Command, ExitCode};
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 const KERNEL_RUSTFLAGS: &str = "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes";
 /// Host tools the boot tests need, with the Debian package of each.
-const HOST_TOOLS: &[(&str, &str)] = &[
-    ("qemu-system-x86_64", "qemu-system-x86"),
-    ("musl-gcc", "musl-tools"),
-    ("gcc", "gcc"),
-];
+const HOST_TOOLS: &[(&str, &str)] =
+    &[("qemu-system-x86_64", "qemu-system-x86"), ("musl-gcc", "musl-tools"), ("gcc", "gcc")];
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -45,10 +42,7 @@ fn main() -> ExitCode {
 type Result<T = ()> = std::result::Result<T, String>;
 
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn cargo() -> Command {
@@ -59,37 +53,24 @@ fn cargo() -> Command {
 
 fn run(command: &mut Command) -> Result {
     eprintln!("xtask: running {command:?}");
-    let status = command
-        .status()
-        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} failed ({status})"))
-    }
+    let status = command.status().map_err(|error| format!("cannot run {command:?}: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed ({status})")) }
 }
 
 fn is_on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|directory| directory.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|directory| directory.join(program).is_file()))
 }
 
 /// Installs the host tools the boot tests need when they are missing and
 /// this is a root Debian shell; otherwise says exactly what is missing.
 fn ensure_host_tools() -> Result {
-    let missing: Vec<&(&str, &str)> = HOST_TOOLS
-        .iter()
-        .filter(|(program, _)| !is_on_path(program))
-        .collect();
+    let missing: Vec<&(&str, &str)> = HOST_TOOLS.iter().filter(|(program, _)| !is_on_path(program)).collect();
     if missing.is_empty() {
         return Ok(());
     }
     let packages: Vec<&str> = missing.iter().map(|(_, package)| *package).collect();
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0\n"));
     if is_root && is_on_path("apt-get") {
         run(Command::new("apt-get").arg("update").arg("-q"))?;
         run(Command::new("apt-get")
@@ -115,15 +96,7 @@ fn hello() -> Result {
         .arg(&hello)
         .arg(repository().join("tests/guest/hello.c")))?;
     run(cargo()
-        .args([
-            "run",
-            "--release",
-            "--package",
-            "rosv",
-            "--",
-            "run",
-            "--exec",
-        ])
+        .args(["run", "--release", "--package", "rosv", "--", "run", "--exec"])
         .arg(&hello)
         .args(["--", "from", "rosv"]))
 }
@@ -132,14 +105,7 @@ fn kernel_build(subcommand: &str) -> Command {
     let mut command = cargo();
     command
         .args([subcommand, "--release", "--target", KERNEL_TARGET])
-        .args([
-            "--package",
-            "rosv-kernel",
-            "--package",
-            "rosv-platform",
-            "--package",
-            "rosv-core",
-        ])
+        .args(["--package", "rosv-kernel", "--package", "rosv-platform", "--package", "rosv-core"])
         .arg("--target-dir")
         .arg(repository().join("target/kernel"))
         .env("CARGO_ENCODED_RUSTFLAGS", KERNEL_RUSTFLAGS)
@@ -151,11 +117,7 @@ fn kernel() -> Result {
     run(&mut kernel_build("build"))?;
     println!(
         "{}",
-        repository()
-            .join("target/kernel")
-            .join(KERNEL_TARGET)
-            .join("release/rosv-kernel")
-            .display()
+        repository().join("target/kernel").join(KERNEL_TARGET).join("release/rosv-kernel").display()
     );
     Ok(())
 }
@@ -163,14 +125,7 @@ fn kernel() -> Result {
 fn test() -> Result {
     ensure_host_tools()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(kernel_build("clippy").args(["--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace"]))
 }
@@ -180,9 +135,7 @@ fn fuzz(arguments: &[String]) -> Result {
         return Err("name a fuzz target: elf, rofs or cmdline".into());
     };
     if !is_on_path("cargo-fuzz") {
-        return Err(
-            "cargo-fuzz is missing: cargo install cargo-fuzz (it needs a nightly toolchain)".into(),
-        );
+        return Err("cargo-fuzz is missing: cargo install cargo-fuzz (it needs a nightly toolchain)".into());
     }
     run(Command::new("cargo")
         .current_dir(repository().join("fuzz"))

@@ -60,11 +60,7 @@ impl FakeMachine {
     }
 
     pub fn rights(&self, page: u64) -> Option<Rights> {
-        self.pages
-            .lock()
-            .unwrap()
-            .get(&page)
-            .map(|(rights, _)| *rights)
+        self.pages.lock().unwrap().get(&page).map(|(rights, _)| *rights)
     }
 
     pub fn mapped_pages(&self) -> usize {
@@ -92,11 +88,7 @@ impl FakeMachine {
             let (_, bytes) = pages.get_mut(&page).ok_or(BadAddress)?;
             let offset = (cursor - page) as usize;
             let chunk = ((page + PAGE_SIZE).min(end) - cursor) as usize;
-            each(
-                &mut bytes[offset..offset + chunk],
-                (cursor - address) as usize,
-                chunk,
-            );
+            each(&mut bytes[offset..offset + chunk], (cursor - address) as usize, chunk);
             cursor += chunk as u64;
         }
         Ok(())
@@ -109,15 +101,11 @@ impl Machine for FakeMachine {
     }
 
     fn read_memory(&self, address: u64, buffer: &mut [u8]) -> Result<(), BadAddress> {
-        self.access(address, buffer.len(), |page, at, length| {
-            buffer[at..at + length].copy_from_slice(page)
-        })
+        self.access(address, buffer.len(), |page, at, length| buffer[at..at + length].copy_from_slice(page))
     }
 
     fn write_memory(&self, address: u64, bytes: &[u8]) -> Result<(), BadAddress> {
-        self.access(address, bytes.len(), |page, at, length| {
-            page.copy_from_slice(&bytes[at..at + length])
-        })
+        self.access(address, bytes.len(), |page, at, length| page.copy_from_slice(&bytes[at..at + length]))
     }
 
     fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
@@ -131,10 +119,7 @@ impl Machine for FakeMachine {
     }
 
     fn unmap_range(&self, start: u64, end: u64) {
-        self.pages
-            .lock()
-            .unwrap()
-            .retain(|page, _| *page < start || *page >= end);
+        self.pages.lock().unwrap().retain(|page, _| *page < start || *page >= end);
     }
 
     fn protect_range(&self, start: u64, end: u64, rights: Rights) {
@@ -199,11 +184,7 @@ impl Machine for FakeMachine {
         if let Some(deadline) = deadline_ns {
             self.now_ns.fetch_max(deadline, Ordering::Relaxed);
         }
-        if self.current.exit_requests.load(Ordering::Relaxed) > 0 {
-            Wakeup::Stop
-        } else {
-            Wakeup::Normal
-        }
+        if self.current.exit_requests.load(Ordering::Relaxed) > 0 { Wakeup::Stop } else { Wakeup::Normal }
     }
 
     fn yield_now(&self) {}
@@ -214,10 +195,7 @@ impl Machine for FakeMachine {
         thread_pointer: u64,
         thread: Arc<crate::process::Thread>,
     ) -> Result<Arc<dyn ThreadControl>, MapFailure> {
-        self.spawned
-            .lock()
-            .unwrap()
-            .push((*registers, thread_pointer, thread.tid));
+        self.spawned.lock().unwrap().push((*registers, thread_pointer, thread.tid));
         Ok(Arc::new(FakeThread::default()))
     }
 

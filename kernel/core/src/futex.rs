@@ -38,11 +38,7 @@ impl core::fmt::Debug for FutexTable {
 }
 
 fn check_address(address: u64) -> Result<(), Errno> {
-    if address.is_multiple_of(4) {
-        Ok(())
-    } else {
-        Err(Errno::EINVAL)
-    }
+    if address.is_multiple_of(4) { Ok(()) } else { Err(Errno::EINVAL) }
 }
 
 impl FutexTable {
@@ -67,21 +63,15 @@ impl FutexTable {
         if bitset == 0 {
             return Err(Errno::EINVAL);
         }
-        let waiter = Arc::new(Waiter {
-            thread: machine.current_thread(),
-            bitset,
-            is_woken: AtomicBool::new(false),
-        });
+        let waiter =
+            Arc::new(Waiter { thread: machine.current_thread(), bitset, is_woken: AtomicBool::new(false) });
         {
             let mut waiters = self.waiters.lock();
             let value = machine.load_u32(address).map_err(|_| Errno::EFAULT)?;
             if value != expected {
                 return Err(Errno::EAGAIN);
             }
-            waiters
-                .entry(address)
-                .or_default()
-                .push_back(waiter.clone());
+            waiters.entry(address).or_default().push_back(waiter.clone());
         }
         loop {
             if waiter.is_woken.load(Ordering::Acquire) {
@@ -246,10 +236,7 @@ fn apply_operation(machine: &dyn Machine, address: u64, operation: u32) -> Resul
             4 => old ^ argument,
             _ => return Err(Errno::ENOSYS),
         };
-        match machine
-            .compare_exchange_u32(address, old, new)
-            .map_err(|_| Errno::EFAULT)?
-        {
+        match machine.compare_exchange_u32(address, old, new).map_err(|_| Errno::EFAULT)? {
             Ok(_) => return Ok(old),
             Err(current) => old = current,
         }

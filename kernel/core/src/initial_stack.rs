@@ -88,16 +88,10 @@ pub fn build(top: u64, contents: &StackContents<'_>) -> StackImage {
         strings.len() as u64
     };
     let executable_offset = place(contents.executable_path, true);
-    let argument_offsets: Vec<u64> = contents
-        .arguments
-        .iter()
-        .map(|argument| place(argument, true))
-        .collect();
-    let environment_offsets: Vec<u64> = contents
-        .environment
-        .iter()
-        .map(|variable| place(variable, true))
-        .collect();
+    let argument_offsets: Vec<u64> =
+        contents.arguments.iter().map(|argument| place(argument, true)).collect();
+    let environment_offsets: Vec<u64> =
+        contents.environment.iter().map(|variable| place(variable, true)).collect();
     let platform_offset = place(PLATFORM, true);
     let random_offset = place(&contents.random, false);
 
@@ -137,10 +131,7 @@ pub fn build(top: u64, contents: &StackContents<'_>) -> StackImage {
     }
     let strings_start = (top - string_area - stack_pointer) as usize;
     bytes[strings_start..].copy_from_slice(&strings);
-    StackImage {
-        stack_pointer,
-        bytes,
-    }
+    StackImage { stack_pointer, bytes }
 }
 
 #[cfg(test)]
@@ -154,10 +145,7 @@ mod tests {
 
     fn string(image: &StackImage, address: u64) -> Vec<u8> {
         let at = (address - image.stack_pointer) as usize;
-        let end = image.bytes[at..]
-            .iter()
-            .position(|&byte| byte == 0)
-            .unwrap();
+        let end = image.bytes[at..].iter().position(|&byte| byte == 0).unwrap();
         image.bytes[at..at + end].to_vec()
     }
 
@@ -192,10 +180,7 @@ mod tests {
         assert_eq!(string(&image, word(&image, sp + 32)), b"HOME=/");
         assert_eq!(word(&image, sp + 40), 0);
         let auxv_start = sp + 48;
-        assert_eq!(
-            (word(&image, auxv_start), word(&image, auxv_start + 8)),
-            (auxv::AT_PAGESZ, 4096)
-        );
+        assert_eq!((word(&image, auxv_start), word(&image, auxv_start + 8)), (auxv::AT_PAGESZ, 4096));
         let random = word(&image, auxv_start + 24);
         let at = (random - sp) as usize;
         assert_eq!(&image.bytes[at..at + 16], &[9; 16]);

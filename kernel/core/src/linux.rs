@@ -144,27 +144,20 @@ pub struct Timespec {
 impl Timespec {
     /// A timespec from nanoseconds.
     pub fn from_ns(ns: u64) -> Self {
-        Timespec {
-            seconds: (ns / 1_000_000_000) as i64,
-            nanoseconds: (ns % 1_000_000_000) as i64,
-        }
+        Timespec { seconds: (ns / 1_000_000_000) as i64, nanoseconds: (ns % 1_000_000_000) as i64 }
     }
 
     /// Decodes a timespec; `None` if the nanoseconds are out of range.
     pub fn decode(bytes: &[u8; 16]) -> Option<Self> {
         let seconds = i64::from_le_bytes(bytes[..8].try_into().ok()?);
         let nanoseconds = i64::from_le_bytes(bytes[8..].try_into().ok()?);
-        ((0..1_000_000_000).contains(&nanoseconds) && seconds >= 0).then_some(Timespec {
-            seconds,
-            nanoseconds,
-        })
+        ((0..1_000_000_000).contains(&nanoseconds) && seconds >= 0)
+            .then_some(Timespec { seconds, nanoseconds })
     }
 
     /// The time in nanoseconds, saturating.
     pub fn to_ns(self) -> u64 {
-        (self.seconds as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(self.nanoseconds as u64)
+        (self.seconds as u64).saturating_mul(1_000_000_000).saturating_add(self.nanoseconds as u64)
     }
 
     /// The structure's bytes.
@@ -195,9 +188,7 @@ pub fn console_termios() -> [u8; 36] {
     bytes[4..8].copy_from_slice(&0o000005u32.to_le_bytes());
     bytes[8..12].copy_from_slice(&0o002277u32.to_le_bytes());
     bytes[12..16].copy_from_slice(&0o105073u32.to_le_bytes());
-    let control_characters = [
-        3u8, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0, 0, 0,
-    ];
+    let control_characters = [3u8, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0, 0, 0];
     bytes[17..36].copy_from_slice(&control_characters);
     bytes
 }
@@ -218,19 +209,13 @@ mod tests {
             rdev: 0x440,
             size: -1,
             block_size: 1024,
-            modify_time: Timespec {
-                seconds: 5,
-                nanoseconds: 6,
-            },
+            modify_time: Timespec { seconds: 5, nanoseconds: 6 },
             ..Stat::default()
         };
         let bytes = stat.encode();
         assert_eq!(bytes.len(), 144);
         assert_eq!(bytes[8], 7);
-        assert_eq!(
-            u32::from_le_bytes(bytes[24..28].try_into().unwrap()),
-            0o20620
-        );
+        assert_eq!(u32::from_le_bytes(bytes[24..28].try_into().unwrap()), 0o20620);
         assert_eq!(u64::from_le_bytes(bytes[40..48].try_into().unwrap()), 0x440);
         assert_eq!(i64::from_le_bytes(bytes[48..56].try_into().unwrap()), -1);
         assert_eq!(bytes[88], 5);
@@ -240,20 +225,10 @@ mod tests {
     #[test]
     fn timespecs_round_trip_and_reject_bad_nanoseconds() {
         let time = Timespec::from_ns(3_000_000_007);
-        assert_eq!(
-            time,
-            Timespec {
-                seconds: 3,
-                nanoseconds: 7
-            }
-        );
+        assert_eq!(time, Timespec { seconds: 3, nanoseconds: 7 });
         assert_eq!(Timespec::decode(&time.encode()), Some(time));
         assert_eq!(time.to_ns(), 3_000_000_007);
-        let bad = Timespec {
-            seconds: 1,
-            nanoseconds: 1_000_000_000,
-        }
-        .encode();
+        let bad = Timespec { seconds: 1, nanoseconds: 1_000_000_000 }.encode();
         assert_eq!(Timespec::decode(&bad), None);
     }
 

@@ -15,9 +15,7 @@ use rosv_elf::{ElfError, FileKind, LoadPlan};
 use crate::errno::Errno;
 use crate::initial_stack::{self, AuxValue, StackContents, auxv};
 use crate::machine::{Machine, Rights};
-use crate::memory::{
-    AddressSpace, AreaKind, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, page_align_up,
-};
+use crate::memory::{AddressSpace, AreaKind, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, page_align_up};
 
 /// Size of one program header (`AT_PHENT`).
 const PROGRAM_HEADER_SIZE: u64 = 56;
@@ -114,18 +112,12 @@ pub fn load(
     let image_end = page_align_up(base + plan.end()).ok_or(Errno::ENOMEM)?;
     memory.set_heap_start(image_end);
 
-    let program_headers = plan
-        .program_headers_vaddr
-        .ok_or(ElfError::BadProgramHeaders)?
-        + base;
+    let program_headers = plan.program_headers_vaddr.ok_or(ElfError::BadProgramHeaders)? + base;
     let entry = base + plan.entry;
     let auxiliary = [
         (auxv::AT_PHDR, AuxValue::Value(program_headers)),
         (auxv::AT_PHENT, AuxValue::Value(PROGRAM_HEADER_SIZE)),
-        (
-            auxv::AT_PHNUM,
-            AuxValue::Value(u64::from(plan.program_header_count)),
-        ),
+        (auxv::AT_PHNUM, AuxValue::Value(u64::from(plan.program_header_count))),
         (auxv::AT_PAGESZ, AuxValue::Value(PAGE_SIZE)),
         (auxv::AT_BASE, AuxValue::Value(0)),
         (auxv::AT_FLAGS, AuxValue::Value(0)),
@@ -135,10 +127,7 @@ pub fn load(
         (auxv::AT_GID, AuxValue::Value(0)),
         (auxv::AT_EGID, AuxValue::Value(0)),
         (auxv::AT_PLATFORM, AuxValue::Platform),
-        (
-            auxv::AT_HWCAP,
-            AuxValue::Value(machine.hardware_capabilities()),
-        ),
+        (auxv::AT_HWCAP, AuxValue::Value(machine.hardware_capabilities())),
         (auxv::AT_CLKTCK, AuxValue::Value(CLOCK_TICKS_PER_SECOND)),
         (auxv::AT_SECURE, AuxValue::Value(0)),
         (auxv::AT_RANDOM, AuxValue::RandomBytes),
@@ -159,26 +148,11 @@ pub fn load(
     if stack.bytes.len() as u64 > STACK_SIZE / 4 {
         return Err(LoadError::Memory(Errno::E2BIG));
     }
-    let stack_rights = Rights {
-        execute: plan.has_executable_stack,
-        ..Rights::READ_WRITE
-    };
-    memory.add_area(
-        machine,
-        STACK_TOP - STACK_SIZE,
-        STACK_TOP,
-        stack_rights,
-        AreaKind::Stack,
-        false,
-    )?;
+    let stack_rights = Rights { execute: plan.has_executable_stack, ..Rights::READ_WRITE };
+    memory.add_area(machine, STACK_TOP - STACK_SIZE, STACK_TOP, stack_rights, AreaKind::Stack, false)?;
     memory.populate(machine, stack.stack_pointer & !(PAGE_SIZE - 1), STACK_TOP)?;
-    machine
-        .write_memory(stack.stack_pointer, &stack.bytes)
-        .map_err(|_| Errno::EFAULT)?;
-    Ok(Launch {
-        entry,
-        stack_pointer: stack.stack_pointer,
-    })
+    machine.write_memory(stack.stack_pointer, &stack.bytes).map_err(|_| Errno::EFAULT)?;
+    Ok(Launch { entry, stack_pointer: stack.stack_pointer })
 }
 
 fn map_segments(
@@ -208,26 +182,19 @@ fn map_segments(
     let mut runs: Vec<(u64, u64, Rights)> = Vec::new();
     for (&page, &rights) in &pages {
         match runs.last_mut() {
-            Some((_, end, run_rights)) if *end == page && *run_rights == rights => {
-                *end += PAGE_SIZE
-            }
+            Some((_, end, run_rights)) if *end == page && *run_rights == rights => *end += PAGE_SIZE,
             _ => runs.push((page, page + PAGE_SIZE, rights)),
         }
     }
     for &(start, end, rights) in &runs {
         memory.add_area(machine, start, end, rights, AreaKind::Image, false)?;
         for page in (start..end).step_by(PAGE_SIZE as usize) {
-            machine
-                .map_page(page, Rights::READ_WRITE)
-                .map_err(|_| Errno::ENOMEM)?;
+            machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
         }
     }
     for segment in &plan.segments {
-        let bytes =
-            &file[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
-        machine
-            .write_memory(base + segment.vaddr, bytes)
-            .map_err(|_| Errno::EFAULT)?;
+        let bytes = &file[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
+        machine.write_memory(base + segment.vaddr, bytes).map_err(|_| Errno::EFAULT)?;
     }
     for &(start, end, rights) in &runs {
         machine.protect_range(start, end, rights);

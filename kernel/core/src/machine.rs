@@ -13,17 +13,9 @@ pub struct Rights {
 
 impl Rights {
     /// No access at all (`PROT_NONE`).
-    pub const NONE: Rights = Rights {
-        read: false,
-        write: false,
-        execute: false,
-    };
+    pub const NONE: Rights = Rights { read: false, write: false, execute: false };
     /// Read and write, not execute.
-    pub const READ_WRITE: Rights = Rights {
-        read: true,
-        write: true,
-        execute: false,
-    };
+    pub const READ_WRITE: Rights = Rights { read: true, write: true, execute: false };
 
     /// Whether any access is allowed.
     pub fn is_accessible(self) -> bool {

@@ -106,9 +106,7 @@ pub struct AddressSpace {
 
 /// Rounds up to a page boundary; `None` on overflow.
 pub fn page_align_up(value: u64) -> Option<u64> {
-    value
-        .checked_add(PAGE_SIZE - 1)
-        .map(|value| value & !(PAGE_SIZE - 1))
+    value.checked_add(PAGE_SIZE - 1).map(|value| value & !(PAGE_SIZE - 1))
 }
 
 /// Rights from `PROT_*` bits; `None` if unknown bits are set.
@@ -147,10 +145,7 @@ impl AddressSpace {
         if self.areas.range(start..end).next().is_some() {
             return true;
         }
-        self.areas
-            .range(..start)
-            .next_back()
-            .is_some_and(|(_, area)| area.end > start)
+        self.areas.range(..start).next_back().is_some_and(|(_, area)| area.end > start)
     }
 
     /// Adds an area over `[start, end)`, which must be free and page-aligned;
@@ -186,10 +181,7 @@ impl AddressSpace {
     pub fn populate(&mut self, machine: &dyn Machine, start: u64, end: u64) -> Result<(), Errno> {
         let mut page = start;
         while page < end {
-            let rights = self
-                .area_at(page)
-                .map(|(_, area)| area.rights)
-                .ok_or(Errno::ENOMEM)?;
+            let rights = self.area_at(page).map(|(_, area)| area.rights).ok_or(Errno::ENOMEM)?;
             match machine.map_page(page, rights) {
                 Ok(()) | Err(MapFailure::AlreadyMapped) => {}
                 Err(MapFailure::OutOfMemory) => return Err(Errno::ENOMEM),
@@ -207,13 +199,7 @@ impl AddressSpace {
         if start == address {
             return;
         }
-        self.areas.insert(
-            start,
-            Area {
-                end: address,
-                ..area
-            },
-        );
+        self.areas.insert(start, Area { end: address, ..area });
         self.areas.insert(address, area);
     }
 
@@ -221,11 +207,7 @@ impl AddressSpace {
     fn remove_range(&mut self, machine: &dyn Machine, start: u64, end: u64) {
         self.split_at(start);
         self.split_at(end);
-        let starts: alloc::vec::Vec<u64> = self
-            .areas
-            .range(start..end)
-            .map(|(start, _)| *start)
-            .collect();
+        let starts: alloc::vec::Vec<u64> = self.areas.range(start..end).map(|(start, _)| *start).collect();
         for area_start in starts {
             self.areas.remove(&area_start);
         }
@@ -237,9 +219,7 @@ impl AddressSpace {
     pub fn find_free(&self, length: u64, hint: u64) -> Option<u64> {
         if hint >= MAPPABLE_START
             && hint.is_multiple_of(PAGE_SIZE)
-            && hint
-                .checked_add(length)
-                .is_some_and(|end| end <= APPLICATION_END)
+            && hint.checked_add(length).is_some_and(|end| end <= APPLICATION_END)
             && !self.overlaps(hint, hint + length)
         {
             return Some(hint);
@@ -272,10 +252,8 @@ impl AddressSpace {
             if !address.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
-            let end = address
-                .checked_add(length)
-                .filter(|&end| end <= APPLICATION_END)
-                .ok_or(Errno::ENOMEM)?;
+            let end =
+                address.checked_add(length).filter(|&end| end <= APPLICATION_END).ok_or(Errno::ENOMEM)?;
             if address < MAPPABLE_START {
                 return Err(Errno::EPERM);
             }
@@ -287,8 +265,7 @@ impl AddressSpace {
             }
             address
         } else {
-            self.find_free(length, address & !(PAGE_SIZE - 1))
-                .ok_or(Errno::ENOMEM)?
+            self.find_free(length, address & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)?
         };
         self.add_area(
             machine,
@@ -332,12 +309,7 @@ impl AddressSpace {
     }
 
     /// `madvise(MADV_DONTNEED)`: drops the pages so they read as zero again.
-    pub fn discard(
-        &mut self,
-        machine: &dyn Machine,
-        address: u64,
-        length: u64,
-    ) -> Result<(), Errno> {
+    pub fn discard(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
         machine.unmap_range(address, end);
         Ok(())
@@ -354,8 +326,7 @@ impl AddressSpace {
         if requested < self.heap_start || requested > MMAP_TOP {
             return self.heap_break;
         }
-        let (Some(old_end), Some(new_end)) =
-            (page_align_up(self.heap_break), page_align_up(requested))
+        let (Some(old_end), Some(new_end)) = (page_align_up(self.heap_break), page_align_up(requested))
         else {
             return self.heap_break;
         };
@@ -363,14 +334,8 @@ impl AddressSpace {
             if self.overlaps(old_end, new_end) {
                 return self.heap_break;
             }
-            self.areas.insert(
-                old_end,
-                Area {
-                    end: new_end,
-                    rights: Rights::READ_WRITE,
-                    kind: AreaKind::Heap,
-                },
-            );
+            self.areas
+                .insert(old_end, Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap });
             self.merge_heap_areas();
         } else if new_end < old_end {
             self.remove_range(machine, new_end, old_end);
@@ -397,14 +362,7 @@ impl AddressSpace {
             for start in &merged {
                 self.areas.remove(start);
             }
-            self.areas.insert(
-                first,
-                Area {
-                    end,
-                    rights: Rights::READ_WRITE,
-                    kind: AreaKind::Heap,
-                },
-            );
+            self.areas.insert(first, Area { end, rights: Rights::READ_WRITE, kind: AreaKind::Heap });
         }
     }
 
@@ -444,10 +402,7 @@ fn checked_range(address: u64, length: u64) -> Result<u64, Errno> {
         return Err(Errno::EINVAL);
     }
     let length = page_align_up(length).ok_or(Errno::EINVAL)?;
-    address
-        .checked_add(length)
-        .filter(|&end| end <= APPLICATION_END)
-        .ok_or(Errno::EINVAL)
+    address.checked_add(length).filter(|&end| end <= APPLICATION_END).ok_or(Errno::EINVAL)
 }
 
 #[cfg(test)]

@@ -121,16 +121,13 @@ pub struct ProcessState {
 impl ProcessState {
     /// The descriptor `number`, if open.
     pub fn descriptor(&self, number: u64) -> Option<Descriptor> {
-        usize::try_from(number)
-            .ok()
-            .and_then(|index| self.descriptors.get(index).copied().flatten())
+        usize::try_from(number).ok().and_then(|index| self.descriptors.get(index).copied().flatten())
     }
 
     /// Installs `descriptor` at the lowest free number not below `minimum`.
     pub fn install(&mut self, descriptor: Descriptor, minimum: usize) -> Option<usize> {
         let limit = self.limits[limit::NOFILE].current as usize;
-        let free = (minimum..limit)
-            .find(|&index| self.descriptors.get(index).is_none_or(Option::is_none))?;
+        let free = (minimum..limit).find(|&index| self.descriptors.get(index).is_none_or(Option::is_none))?;
         if free >= self.descriptors.len() {
             self.descriptors.resize(free + 1, None);
         }
@@ -150,10 +147,7 @@ pub struct Thread {
 
 impl core::fmt::Debug for Thread {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter
-            .debug_struct("Thread")
-            .field("tid", &self.tid)
-            .finish()
+        formatter.debug_struct("Thread").field("tid", &self.tid).finish()
     }
 }
 
@@ -165,11 +159,7 @@ impl Thread {
 
     /// A thread with id `tid`, not yet running.
     pub fn new(tid: u64) -> Self {
-        Thread {
-            tid,
-            state: Mutex::new(ThreadState::default()),
-            control: Once::new(),
-        }
+        Thread { tid, state: Mutex::new(ThreadState::default()), control: Once::new() }
     }
 
     /// Records the kernel thread that runs this one (set once).
@@ -207,66 +197,24 @@ pub struct Process {
 
 impl core::fmt::Debug for Process {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter
-            .debug_struct("Process")
-            .field("executable_path", &self.executable_path)
-            .finish()
+        formatter.debug_struct("Process").field("executable_path", &self.executable_path).finish()
     }
 }
 
 impl Process {
     /// A process about to run `executable_path` in `working_directory`.
-    pub fn new(
-        executable_path: String,
-        working_directory: String,
-        random: Random,
-        start_ns: u64,
-    ) -> Self {
-        let mut limits = [Limit {
-            current: RLIM_INFINITY,
-            maximum: RLIM_INFINITY,
-        }; LIMIT_COUNT];
-        limits[limit::STACK] = Limit {
-            current: STACK_SIZE,
-            maximum: RLIM_INFINITY,
-        };
-        limits[limit::CORE] = Limit {
-            current: 0,
-            maximum: RLIM_INFINITY,
-        };
-        limits[limit::NOFILE] = Limit {
-            current: 1024,
-            maximum: 4096,
-        };
-        limits[limit::NPROC] = Limit {
-            current: 4096,
-            maximum: 4096,
-        };
-        limits[limit::SIGPENDING] = Limit {
-            current: 4096,
-            maximum: 4096,
-        };
-        limits[limit::MSGQUEUE] = Limit {
-            current: 819_200,
-            maximum: 819_200,
-        };
-        limits[limit::MEMLOCK] = Limit {
-            current: 8 << 20,
-            maximum: 8 << 20,
-        };
-        limits[limit::NICE] = Limit {
-            current: 0,
-            maximum: 0,
-        };
-        limits[limit::RTPRIO] = Limit {
-            current: 0,
-            maximum: 0,
-        };
-        let console = Descriptor {
-            file: OpenFile::Console,
-            close_on_exec: false,
-            status_flags: O_RDWR,
-        };
+    pub fn new(executable_path: String, working_directory: String, random: Random, start_ns: u64) -> Self {
+        let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
+        limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
+        limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
+        limits[limit::NOFILE] = Limit { current: 1024, maximum: 4096 };
+        limits[limit::NPROC] = Limit { current: 4096, maximum: 4096 };
+        limits[limit::SIGPENDING] = Limit { current: 4096, maximum: 4096 };
+        limits[limit::MSGQUEUE] = Limit { current: 819_200, maximum: 819_200 };
+        limits[limit::MEMLOCK] = Limit { current: 8 << 20, maximum: 8 << 20 };
+        limits[limit::NICE] = Limit { current: 0, maximum: 0 };
+        limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
+        let console = Descriptor { file: OpenFile::Console, close_on_exec: false, status_flags: O_RDWR };
         Process {
             memory: Mutex::new(AddressSpace::new()),
             state: Mutex::new(ProcessState {
@@ -331,13 +279,8 @@ impl Process {
                 *exit_status = Some(status);
             }
         }
-        let others: Vec<Arc<Thread>> = self
-            .threads
-            .lock()
-            .values()
-            .filter(|thread| thread.tid != except_tid)
-            .cloned()
-            .collect();
+        let others: Vec<Arc<Thread>> =
+            self.threads.lock().values().filter(|thread| thread.tid != except_tid).cloned().collect();
         for thread in others {
             if let Some(control) = thread.control() {
                 control.request_exit();
@@ -354,8 +297,7 @@ impl Process {
             (thread, threads.is_empty())
         };
         if let Some(control) = thread.as_ref().and_then(|thread| thread.control()) {
-            self.ended_cpu_time_ns
-                .fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
+            self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
         }
         if is_last {
             {

@@ -25,10 +25,7 @@ impl Random {
             });
             chunk.copy_from_slice(&word.to_le_bytes());
         }
-        Random {
-            generator: ChaCha20Rng::from_seed(seed),
-            is_hardware_seeded,
-        }
+        Random { generator: ChaCha20Rng::from_seed(seed), is_hardware_seeded }
     }
 
     /// Whether the seed came from a hardware generator.

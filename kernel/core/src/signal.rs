@@ -144,11 +144,7 @@ pub fn setup_frame(
     put(UCONTEXT_OFFSET, 0); // uc_flags
     put(UCONTEXT_OFFSET + 8, 0); // uc_link
     put(UCONTEXT_OFFSET + 16, stack_base);
-    let current_stack_flags = if is_on_alternate_stack {
-        SS_ONSTACK
-    } else {
-        stack_flags & SS_DISABLE
-    };
+    let current_stack_flags = if is_on_alternate_stack { SS_ONSTACK } else { stack_flags & SS_DISABLE };
     put(UCONTEXT_OFFSET + 24, u64::from(current_stack_flags));
     put(UCONTEXT_OFFSET + 32, stack_size);
     for (index, word) in mcontext_words(registers).into_iter().enumerate() {
@@ -176,8 +172,7 @@ pub fn setup_frame(
         }
     }
     if action.flags & flag::RESETHAND != 0 {
-        context.process.state.lock().signal_actions[usize::from(signal - 1)] =
-            SignalAction::default();
+        context.process.state.lock().signal_actions[usize::from(signal - 1)] = SignalAction::default();
     }
     registers.rdi = u64::from(signal);
     registers.rsi = frame + SIGINFO_OFFSET;
@@ -201,26 +196,7 @@ pub fn restore_frame(context: Context<'_>, registers: &mut Registers) -> Result<
         u64::from_le_bytes(raw)
     };
     let saved: [u64; 18] = core::array::from_fn(|index| word(MCONTEXT_OFFSET + index as u64 * 8));
-    let [
-        r8,
-        r9,
-        r10,
-        r11,
-        r12,
-        r13,
-        r14,
-        r15,
-        rdi,
-        rsi,
-        rbp,
-        rbx,
-        rdx,
-        rax,
-        rcx,
-        rsp,
-        rip,
-        rflags,
-    ] = saved;
+    let [r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, rflags] = saved;
     if rip >= crate::memory::APPLICATION_END || rsp >= crate::memory::APPLICATION_END {
         return Err(Errno::EFAULT);
     }

@@ -46,10 +46,7 @@ pub struct Context<'a> {
 
 impl core::fmt::Debug for Context<'_> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter
-            .debug_struct("Context")
-            .field("process", &self.process.executable_path)
-            .finish()
+        formatter.debug_struct("Context").field("process", &self.process.executable_path).finish()
     }
 }
 
@@ -85,21 +82,10 @@ pub fn handle(
     registers: &mut Registers,
 ) -> Outcome {
     let snapshot = *registers;
-    let context = Context {
-        machine,
-        process,
-        thread,
-        registers: &snapshot,
-    };
+    let context = Context { machine, process, thread, registers: &snapshot };
     let number = snapshot.rax;
-    let [a0, a1, a2, a3, a4, a5] = [
-        snapshot.rdi,
-        snapshot.rsi,
-        snapshot.rdx,
-        snapshot.r10,
-        snapshot.r8,
-        snapshot.r9,
-    ];
+    let [a0, a1, a2, a3, a4, a5] =
+        [snapshot.rdi, snapshot.rsi, snapshot.rdx, snapshot.r10, snapshot.r8, snapshot.r9];
     let result = match number {
         nr::READ => io::read(context, a0, a1, a2),
         nr::WRITE => io::write(context, a0, a1, a2),

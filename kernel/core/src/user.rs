@@ -38,16 +38,12 @@ impl<'a> User<'a> {
 
     /// Fills `buffer` from `address`.
     pub fn read_into(&self, address: u64, buffer: &mut [u8]) -> Result<(), Errno> {
-        self.machine
-            .read_memory(address, buffer)
-            .map_err(|_| Errno::EFAULT)
+        self.machine.read_memory(address, buffer).map_err(|_| Errno::EFAULT)
     }
 
     /// Copies `bytes` to `address`.
     pub fn write_bytes(&self, address: u64, bytes: &[u8]) -> Result<(), Errno> {
-        self.machine
-            .write_memory(address, bytes)
-            .map_err(|_| Errno::EFAULT)
+        self.machine.write_memory(address, bytes).map_err(|_| Errno::EFAULT)
     }
 
     /// Reads a little-endian `u64`.
@@ -111,9 +107,7 @@ impl<'a> User<'a> {
                 (word(0), word(8))
             })
             .collect();
-        let total = vectors
-            .iter()
-            .try_fold(0u64, |total, (_, length)| total.checked_add(*length));
+        let total = vectors.iter().try_fold(0u64, |total, (_, length)| total.checked_add(*length));
         if total.is_none_or(|total| total > i64::MAX as u64) {
             return Err(Errno::EINVAL);
         }
@@ -152,14 +146,9 @@ mod tests {
         }
         machine.write_memory(0x1000, &table).unwrap();
         let user = User::new(&machine);
-        assert_eq!(
-            user.read_iovecs(0x1000, 2).unwrap(),
-            vec![(0x1100, 5), (0x1200, 7)]
-        );
+        assert_eq!(user.read_iovecs(0x1000, 2).unwrap(), vec![(0x1100, 5), (0x1200, 7)]);
         assert_eq!(user.read_iovecs(0x1000, 5000), Err(Errno::EINVAL));
-        machine
-            .write_memory(0x1018, &u64::MAX.to_le_bytes())
-            .unwrap();
+        machine.write_memory(0x1018, &u64::MAX.to_le_bytes()).unwrap();
         assert_eq!(user.read_iovecs(0x1000, 2), Err(Errno::EINVAL));
     }
 }

@@ -49,9 +49,7 @@ pub fn init(machine: PlatformMachine) {
 }
 
 fn machine() -> &'static PlatformMachine {
-    MACHINE
-        .get()
-        .expect("application::init runs before any application")
+    MACHINE.get().expect("application::init runs before any application")
 }
 
 /// The application thread running on this processor, if any.
@@ -90,18 +88,10 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     ));
     let mut random = [0u8; 16];
     process.random.lock().fill(&mut random);
-    let arguments: Vec<Vec<u8>> = launch
-        .arguments
-        .iter()
-        .map(|argument| argument.clone().into_bytes())
-        .collect();
-    let program = Program {
-        file: &file,
-        path: &path,
-        arguments: &arguments,
-        environment: launch.environment,
-        random,
-    };
+    let arguments: Vec<Vec<u8>> =
+        launch.arguments.iter().map(|argument| argument.clone().into_bytes()).collect();
+    let program =
+        Program { file: &file, path: &path, arguments: &arguments, environment: launch.environment, random };
     let loaded = loader::load(machine, &mut process.memory.lock(), &program);
     drop(file);
     let start = match loaded {
@@ -121,22 +111,13 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         rflags: INITIAL_RFLAGS,
         ..Default::default()
     };
-    let application = Arc::new(ApplicationThread {
-        process: process.clone(),
-        thread: main.clone(),
-    });
+    let application = Arc::new(ApplicationThread { process: process.clone(), thread: main.clone() });
     // The boot thread never used floating point: its state is the initial
     // one every process starts with.
-    sched::spawn_application(
-        "main",
-        &machine::frame(&registers),
-        0,
-        FpuState::capture(),
-        |thread| {
-            thread.attach(application);
-            main.set_control(Arc::new(KernelThread(thread.clone())));
-        },
-    );
+    sched::spawn_application("main", &machine::frame(&registers), 0, FpuState::capture(), |thread| {
+        thread.attach(application);
+        main.set_control(Arc::new(KernelThread(thread.clone())));
+    });
     drop(main);
     while process.thread_count() > 0 {
         sched::park();
@@ -168,10 +149,7 @@ fn absolute_path(working_directory: &str, path: &str) -> String {
 /// status to end with.
 fn read_executable(root: Option<&RootFilesystem>, path: &str) -> Result<Vec<u8>, u8> {
     let Some(root) = root else {
-        let _ = writeln!(
-            Console,
-            "rosv: {path}: not found: the machine has no root filesystem"
-        );
+        let _ = writeln!(Console, "rosv: {path}: not found: the machine has no root filesystem");
         return Err(status::NOT_FOUND);
     };
     let inode = root.resolve(path).map_err(|error| {
@@ -199,12 +177,7 @@ fn on_system_call(frame: &mut SyscallFrame) {
         return;
     };
     let mut registers = machine::registers(frame);
-    match syscall::handle(
-        machine(),
-        &application.process,
-        &application.thread,
-        &mut registers,
-    ) {
+    match syscall::handle(machine(), &application.process, &application.thread, &mut registers) {
         Outcome::Resume => machine::write_frame(frame, &registers),
         Outcome::ExitThread => {
             drop(application);
@@ -243,10 +216,7 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
             return memory.resolve_fault(machine(), address, access);
         }
         if time::since_boot_ns() > deadline {
-            let _ = writeln!(
-                Console,
-                "rosv: page fault at {address:#x}: the address space stays locked"
-            );
+            let _ = writeln!(Console, "rosv: page fault at {address:#x}: the address space stays locked");
             return false;
         }
         core::hint::spin_loop();
@@ -266,23 +236,15 @@ fn on_application_fault(fault: &ApplicationFault) -> ! {
         .as_ref()
         .map(|application| application.process.executable_path.clone())
         .unwrap_or_default();
-    let _ = write!(
-        Console,
-        "rosv: {path}: {name} at rip {:#x}",
-        fault.frame.rip
-    );
+    let _ = write!(Console, "rosv: {path}: {name} at rip {:#x}", fault.frame.rip);
     if let Some(address) = fault.address {
         let _ = write!(Console, " accessing {address:#x}");
     }
     let _ = writeln!(Console);
     if let Some(application) = application {
         let exit_status = status::killed_by(signal);
-        application
-            .process
-            .begin_exit(exit_status, application.thread.tid);
-        application
-            .process
-            .end_thread(application.thread.tid, exit_status);
+        application.process.begin_exit(exit_status, application.thread.tid);
+        application.process.end_thread(application.thread.tid, exit_status);
     }
     sched::exit_current()
 }

@@ -58,11 +58,7 @@ fn main(handoff: BootHandoff) -> ! {
         log::debug!("ACPI soft off: {soft_off:?}");
         power::configure_soft_off(soft_off);
     }
-    log::debug!(
-        "boot protocol {:?}, hypervisor {hypervisor:?}, ACPI {}",
-        info.protocol,
-        rsdp.is_some()
-    );
+    log::debug!("boot protocol {:?}, hypervisor {hypervisor:?}, ACPI {}", info.protocol, rsdp.is_some());
     let (topology, source) = firmware::interrupt_topology(rsdp.as_ref());
     log::debug!(
         "{} processors listed ({source:?}), {} I/O APICs",
@@ -76,25 +72,15 @@ fn main(handoff: BootHandoff) -> ! {
     }
     ioapic::init(&topology.io_apics, &topology.overrides);
     sched::init_fpu(uses_xsave);
-    let usable = topology
-        .processors
-        .iter()
-        .filter(|processor| processor.is_usable)
-        .count();
+    let usable = topology.processors.iter().filter(|processor| processor.is_usable).count();
     sched::init_bootstrap(usable.max(1), apic::id());
-    application::init(PlatformMachine {
-        hardware_capabilities: u64::from(features.hwcap),
-    });
+    application::init(PlatformMachine { hardware_capabilities: u64::from(features.hwcap) });
     chart.mark("interrupts initialized");
 
     let cpus = smp::start_application_processors(&topology.processors, uses_xsave);
     log::debug!(
         "{cpus} processors running, {} timer",
-        if apic::has_tsc_deadline() {
-            "TSC-deadline"
-        } else {
-            "one-shot"
-        }
+        if apic::has_tsc_deadline() { "TSC-deadline" } else { "one-shot" }
     );
     chart.mark("SMP launched");
 
@@ -153,29 +139,20 @@ fn parse_command_line(text: &str) -> CommandLine {
                 usage_error("background commands (&) are not supported yet");
             }
             if line.commands.is_empty() {
-                usage_error(
-                    "no command to run: give the program and its arguments after the options",
-                );
+                usage_error("no command to run: give the program and its arguments after the options");
             }
             line
         }
         Err(error) => {
             let wants_record = text.split_whitespace().any(|token| token == RECORD_OPTION);
-            power::configure(ShutdownPolicy {
-                prints_exit_record: wants_record,
-                halts_on_abort: false,
-            });
+            power::configure(ShutdownPolicy { prints_exit_record: wants_record, halts_on_abort: false });
             usage_error(&alloc::format!("{error}"))
         }
     }
 }
 
 fn configure_output(options: &Options) {
-    let level = if options.verbose {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Warn
-    };
+    let level = if options.verbose { log::LevelFilter::Debug } else { log::LevelFilter::Warn };
     console::init_logger(level);
     power::configure(ShutdownPolicy {
         prints_exit_record: options.exit_record,
@@ -210,9 +187,7 @@ fn check_working_directory(root: Option<&RootFilesystem>, path: &str) {
         None => path == "/",
     };
     if !is_directory || !path.starts_with('/') {
-        usage_error(&alloc::format!(
-            "--cwd={path}: not an absolute path to a directory"
-        ));
+        usage_error(&alloc::format!("--cwd={path}: not an absolute path to a directory"));
     }
 }
 

@@ -13,10 +13,7 @@ pub struct Bootchart {
 impl Bootchart {
     /// A chart whose time zero is `entry_tsc`.
     pub fn new(entry_tsc: u64) -> Self {
-        let mut chart = Bootchart {
-            phases: [("", 0); PHASES_MAX],
-            len: 0,
-        };
+        let mut chart = Bootchart { phases: [("", 0); PHASES_MAX], len: 0 };
         chart.phases[0] = ("kernel entered", entry_tsc);
         chart.len = 1;
         chart
@@ -38,9 +35,7 @@ impl Bootchart {
     /// Prints every phase: time since boot and since the previous phase.
     pub fn print(&self) {
         let mut previous_ns = 0;
-        rosv_platform::console::write_bytes(
-            b"bootchart (ms since the first kernel instruction):\n",
-        );
+        rosv_platform::console::write_bytes(b"bootchart (ms since the first kernel instruction):\n");
         for &(phase, tsc) in &self.phases[..self.len] {
             let ns = time::boot_tsc_to_ns(tsc);
             let line = alloc::format!(

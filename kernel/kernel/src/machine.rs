@@ -2,9 +2,7 @@
 
 use alloc::sync::Arc;
 
-use rosv_core::machine::{
-    BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup,
-};
+use rosv_core::machine::{BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup};
 use rosv_core::process::Thread as ApplicationThreadState;
 use rosv_platform::paging::{self, MapError, PageRights};
 use rosv_platform::sched::{self, FpuState, Thread};
@@ -180,11 +178,7 @@ impl Machine for PlatformMachine {
 
     fn block(&self, deadline_ns: Option<u64>) -> Wakeup {
         sched::park_until(deadline_ns.map(time::boot_ns_to_tsc));
-        if sched::current().is_stop_requested() {
-            Wakeup::Stop
-        } else {
-            Wakeup::Normal
-        }
+        if sched::current().is_stop_requested() { Wakeup::Stop } else { Wakeup::Normal }
     }
 
     fn yield_now(&self) {
@@ -198,26 +192,17 @@ impl Machine for PlatformMachine {
         thread: Arc<ApplicationThreadState>,
     ) -> Result<Arc<dyn ThreadControl>, MapFailure> {
         let current = sched::current();
-        let parent = current
-            .attachment::<ApplicationThread>()
-            .ok_or(MapFailure::OutOfMemory)?;
+        let parent = current.attachment::<ApplicationThread>().ok_or(MapFailure::OutOfMemory)?;
         let name = alloc::format!("thread {}", thread.tid);
-        let application = Arc::new(ApplicationThread {
-            process: parent.process.clone(),
-            thread: thread.clone(),
-        });
+        let application =
+            Arc::new(ApplicationThread { process: parent.process.clone(), thread: thread.clone() });
         // The caller's floating-point registers are live: the kernel never
         // touches them.
-        let spawned = sched::spawn_application(
-            &name,
-            &frame(registers),
-            thread_pointer,
-            FpuState::capture(),
-            |new| {
+        let spawned =
+            sched::spawn_application(&name, &frame(registers), thread_pointer, FpuState::capture(), |new| {
                 new.attach(application);
                 thread.set_control(Arc::new(KernelThread(new.clone())));
-            },
-        );
+            });
         Ok(Arc::new(KernelThread(spawned)))
     }
 

@@ -42,13 +42,7 @@ impl Rsdp {
         };
         let mut oem_id = [0u8; 6];
         oem_id.copy_from_slice(&first[9..15]);
-        Some(Rsdp {
-            paddr,
-            oem_id,
-            revision,
-            rsdt_paddr: rosv_abi::bytes::u32_at(first, 16)?,
-            xsdt_paddr,
-        })
+        Some(Rsdp { paddr, oem_id, revision, rsdt_paddr: rosv_abi::bytes::u32_at(first, 16)?, xsdt_paddr })
     }
 }
 
@@ -73,10 +67,7 @@ impl TableHeader {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut signature = [0u8; 4];
         signature.copy_from_slice(bytes.get(..4)?);
-        Some(TableHeader {
-            signature,
-            length: u32_at(bytes, 4)?,
-        })
+        Some(TableHeader { signature, length: u32_at(bytes, 4)? })
     }
 }
 
@@ -91,11 +82,7 @@ pub fn table_addresses(root: &[u8], is_extended: bool) -> impl Iterator<Item = u
     let entry_size = if is_extended { 8 } else { 4 };
     let entries = root.get(TABLE_HEADER_SIZE..).unwrap_or(&[]);
     entries.chunks_exact(entry_size).map(move |entry| {
-        if is_extended {
-            u64_at(entry, 0).unwrap_or(0)
-        } else {
-            u64::from(u32_at(entry, 0).unwrap_or(0))
-        }
+        if is_extended { u64_at(entry, 0).unwrap_or(0) } else { u64::from(u32_at(entry, 0).unwrap_or(0)) }
     })
 }
 
@@ -148,15 +135,9 @@ impl Fadt {
     pub fn decode(table: &[u8]) -> Option<Self> {
         let length = table.len();
         let dsdt = u64::from(u32_at(table, 40)?);
-        let extended_dsdt = if length >= 148 {
-            u64_at(table, 140).unwrap_or(0)
-        } else {
-            0
-        };
+        let extended_dsdt = if length >= 148 { u64_at(table, 140).unwrap_or(0) } else { 0 };
         let port = |offset: usize| {
-            u32_at(table, offset)
-                .and_then(|port| u16::try_from(port).ok())
-                .filter(|&port| port != 0)
+            u32_at(table, offset).and_then(|port| u16::try_from(port).ok()).filter(|&port| port != 0)
         };
         let sleep_control = if length >= 256 {
             let space = table[244];
@@ -167,11 +148,7 @@ impl Fadt {
             None
         };
         Some(Fadt {
-            dsdt_paddr: if extended_dsdt != 0 {
-                extended_dsdt
-            } else {
-                dsdt
-            },
+            dsdt_paddr: if extended_dsdt != 0 { extended_dsdt } else { dsdt },
             is_hardware_reduced: u32_at(table, 112).unwrap_or(0) & FADT_HW_REDUCED_ACPI != 0,
             pm1a_control: port(64),
             pm1b_control: port(68),
@@ -301,16 +278,13 @@ pub fn decode_madt(table: &[u8]) -> Option<InterruptTopology> {
                 address: u64::from(u32_at(entry, 4).unwrap_or(0)),
                 gsi_base: u32_at(entry, 8).unwrap_or(0),
             }),
-            INTERRUPT_SOURCE_OVERRIDE if length >= 10 => {
-                topology.overrides.push(InterruptOverride {
-                    irq: entry[3],
-                    gsi: u32_at(entry, 4).unwrap_or(0),
-                    flags: u16_at(entry, 8).unwrap_or(0),
-                })
-            }
+            INTERRUPT_SOURCE_OVERRIDE if length >= 10 => topology.overrides.push(InterruptOverride {
+                irq: entry[3],
+                gsi: u32_at(entry, 4).unwrap_or(0),
+                flags: u16_at(entry, 8).unwrap_or(0),
+            }),
             LOCAL_APIC_ADDRESS_OVERRIDE if length >= 12 => {
-                topology.local_apic_address =
-                    u64_at(entry, 4).unwrap_or(topology.local_apic_address);
+                topology.local_apic_address = u64_at(entry, 4).unwrap_or(topology.local_apic_address);
             }
             _ => {}
         }
@@ -348,10 +322,9 @@ pub fn decode_mp_configuration(table: &[u8]) -> Option<InterruptTopology> {
             break;
         };
         match kind {
-            PROCESSOR => topology.processors.push(Processor {
-                apic_id: u32::from(entry[1]),
-                is_usable: entry[3] & 1 != 0,
-            }),
+            PROCESSOR => topology
+                .processors
+                .push(Processor { apic_id: u32::from(entry[1]), is_usable: entry[3] & 1 != 0 }),
             IO_APIC if entry[3] & 1 != 0 => topology.io_apics.push(IoApic {
                 id: entry[1],
                 address: u64::from(u32_at(entry, 4).unwrap_or(0)),
@@ -418,11 +391,7 @@ mod tests {
         assert_eq!(fadt.dsdt_paddr, 0x1000);
         assert_eq!(
             fadt.soft_off(5),
-            Some(SoftOff::Pm1Control {
-                port_a: 0x604,
-                port_b: None,
-                value: 0x3400
-            })
+            Some(SoftOff::Pm1Control { port_a: 0x604, port_b: None, value: 0x3400 })
         );
     }
 
@@ -431,11 +400,7 @@ mod tests {
         let fadt = Fadt::decode(&fadt_bytes(276, FADT_HW_REDUCED_ACPI)).unwrap();
         assert_eq!(
             fadt.soft_off(5),
-            Some(SoftOff::SleepControl {
-                is_port: true,
-                address: 0x3c0,
-                value: 0x34
-            })
+            Some(SoftOff::SleepControl { is_port: true, address: 0x3c0, value: 0x34 })
         );
         let without_register = Fadt::decode(&fadt_bytes(244, FADT_HW_REDUCED_ACPI)).unwrap();
         assert_eq!(without_register.soft_off(5), None);
@@ -444,13 +409,9 @@ mod tests {
     #[test]
     fn finds_the_s5_sleep_type_in_aml() {
         // Name (_S5_, Package (4) { 5, 0, 0, 0 }) as compilers emit it.
-        let aml = [
-            0x10, 0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x0a, 0x05, 0x00, 0x00, 0x00,
-        ];
+        let aml = [0x10, 0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x0a, 0x05, 0x00, 0x00, 0x00];
         assert_eq!(s5_sleep_type(&aml), Some(5));
-        let zero = [
-            0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
-        ];
+        let zero = [0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00];
         assert_eq!(s5_sleep_type(&zero), Some(0));
         assert_eq!(s5_sleep_type(b"no such object"), None);
         assert_eq!(s5_sleep_type(b"_S5_"), None);
@@ -480,28 +441,11 @@ mod tests {
         table.extend_from_slice(&[0, 0]);
         let topology = decode_madt(&table).unwrap();
         assert_eq!(topology.local_apic_address, 0xfee0_0000);
-        let processors: alloc::vec::Vec<(u32, bool)> = topology
-            .processors
-            .iter()
-            .map(|cpu| (cpu.apic_id, cpu.is_usable))
-            .collect();
+        let processors: alloc::vec::Vec<(u32, bool)> =
+            topology.processors.iter().map(|cpu| (cpu.apic_id, cpu.is_usable)).collect();
         assert_eq!(processors, [(0, true), (1, false), (256, true)]);
-        assert_eq!(
-            topology.io_apics,
-            [IoApic {
-                id: 5,
-                address: 0xfec0_0000,
-                gsi_base: 0
-            }]
-        );
-        assert_eq!(
-            topology.overrides,
-            [InterruptOverride {
-                irq: 0,
-                gsi: 2,
-                flags: 0
-            }]
-        );
+        assert_eq!(topology.io_apics, [IoApic { id: 5, address: 0xfec0_0000, gsi_base: 0 }]);
+        assert_eq!(topology.overrides, [InterruptOverride { irq: 0, gsi: 2, flags: 0 }]);
     }
 
     #[test]
@@ -524,14 +468,7 @@ mod tests {
         let topology = decode_mp_configuration(&table).unwrap();
         assert_eq!(topology.processors.len(), 2);
         assert_eq!(topology.processors[1].apic_id, 1);
-        assert_eq!(
-            topology.io_apics,
-            [IoApic {
-                id: 2,
-                address: 0xfec0_0000,
-                gsi_base: 0
-            }]
-        );
+        assert_eq!(topology.io_apics, [IoApic { id: 2, address: 0xfec0_0000, gsi_base: 0 }]);
         assert_eq!(decode_mp_configuration(b"XXXX"), None);
     }
 

@@ -114,10 +114,7 @@ pub fn init_local() {
     write(LVT_LINT1, LVT_MASKED);
     write(LVT_ERROR, u32::from(ERROR_VECTOR));
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
-    write(
-        SPURIOUS_VECTOR_REGISTER,
-        SOFTWARE_ENABLE | u32::from(SPURIOUS_VECTOR),
-    );
+    write(SPURIOUS_VECTOR_REGISTER, SOFTWARE_ENABLE | u32::from(SPURIOUS_VECTOR));
     write(ERROR_STATUS, 0);
     end_of_interrupt();
 }
@@ -125,11 +122,7 @@ pub fn init_local() {
 /// This processor's APIC id.
 pub fn id() -> u32 {
     let value = read(ID);
-    if IS_X2APIC.load(Ordering::Relaxed) {
-        value
-    } else {
-        value >> 24
-    }
+    if IS_X2APIC.load(Ordering::Relaxed) { value } else { value >> 24 }
 }
 
 /// Signals the end of the interrupt being handled.
@@ -184,8 +177,7 @@ pub fn arm_timer(deadline: u64) {
     }
     let now = cpu::read_tsc();
     let ticks_ns = crate::time::ticks_to_ns(deadline.saturating_sub(now));
-    let count = (u128::from(ticks_ns) * u128::from(TIMER_HZ.load(Ordering::Relaxed))
-        / 1_000_000_000)
+    let count = (u128::from(ticks_ns) * u128::from(TIMER_HZ.load(Ordering::Relaxed)) / 1_000_000_000)
         .clamp(1, u128::from(u32::MAX)) as u32;
     write(LVT_TIMER, u32::from(TIMER_VECTOR));
     write(TIMER_DIVIDE, DIVIDE_BY_1);
@@ -218,10 +210,7 @@ fn calibrate_timer() {
     let elapsed_ns = crate::time::ticks_to_ns(cpu::read_tsc() - start_tsc).max(1);
     let counted = u64::from(start_count.saturating_sub(read(TIMER_CURRENT_COUNT)));
     write(TIMER_INITIAL_COUNT, 0);
-    TIMER_HZ.store(
-        (counted * 1_000_000_000 / elapsed_ns).max(1),
-        Ordering::Relaxed,
-    );
+    TIMER_HZ.store((counted * 1_000_000_000 / elapsed_ns).max(1), Ordering::Relaxed);
 }
 
 /// Whether the timer counts in TSC-deadline mode.

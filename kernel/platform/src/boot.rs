@@ -48,19 +48,12 @@ unsafe extern "C" {
 
 /// The first Rust code: called by the assembly entry on the boot stack.
 pub(crate) extern "C" fn rust_entry(info_paddr: u64, protocol: u64) -> ! {
-    let protocol = if protocol == crate::entry::PROTOCOL_PVH {
-        BootProtocol::Pvh
-    } else {
-        BootProtocol::Linux
-    };
+    let protocol =
+        if protocol == crate::entry::PROTOCOL_PVH { BootProtocol::Pvh } else { BootProtocol::Linux };
     // SAFETY: the entry code wrote the counter before jumping here and nothing
     // writes it afterwards; `.boot.data` is still mapped by the boot tables.
     let entry_tsc = unsafe { core::ptr::read_volatile(&raw const rosv_boot_entry_tsc) };
-    let handoff = BootHandoff {
-        protocol,
-        info_paddr,
-        entry_tsc,
-    };
+    let handoff = BootHandoff { protocol, info_paddr, entry_tsc };
     // SAFETY: `kernel_entry!` defines the symbol with exactly this signature.
     unsafe { rosv_kernel_main(handoff) }
 }
@@ -160,8 +153,8 @@ impl BootInfo {
     }
 
     fn read_pvh(&mut self, paddr: u64) -> Result<u64, BootError> {
-        let start_info = StartInfo::decode(boot_bytes(paddr, pvh::START_INFO_SIZE)?)
-            .map_err(BootError::StartInfo)?;
+        let start_info =
+            StartInfo::decode(boot_bytes(paddr, pvh::START_INFO_SIZE)?).map_err(BootError::StartInfo)?;
         for index in 0..u64::from(start_info.memmap_entries) {
             let entry_paddr = start_info.memmap_paddr + index * pvh::MEMMAP_ENTRY_SIZE as u64;
             let entry = boot_bytes(entry_paddr, pvh::MEMMAP_ENTRY_SIZE)?;
@@ -173,10 +166,7 @@ impl BootInfo {
             let module = boot_bytes(start_info.modlist_paddr, pvh::MODLIST_ENTRY_SIZE)?;
             self.initrd = pvh::decode_module(module)
                 .filter(|module| module.size > 0)
-                .map(|module| PhysicalRange {
-                    start: module.paddr,
-                    size: module.size,
-                });
+                .map(|module| PhysicalRange { start: module.paddr, size: module.size });
         }
         self.rsdp_paddr = (start_info.rsdp_paddr != 0).then_some(start_info.rsdp_paddr);
         Ok(start_info.cmdline_paddr)
@@ -191,23 +181,15 @@ impl BootInfo {
             }
         }
         if params.ramdisk_paddr != 0 && params.ramdisk_size != 0 {
-            self.initrd = Some(PhysicalRange {
-                start: params.ramdisk_paddr,
-                size: params.ramdisk_size,
-            });
+            self.initrd = Some(PhysicalRange { start: params.ramdisk_paddr, size: params.ramdisk_size });
         }
         Ok(params.cmdline_paddr)
     }
 
     fn copy_command_line(&mut self, paddr: u64) -> Result<(), BootError> {
-        let available = BOOT_MAPPED_LIMIT
-            .saturating_sub(paddr)
-            .min(COMMAND_LINE_MAX as u64);
+        let available = BOOT_MAPPED_LIMIT.saturating_sub(paddr).min(COMMAND_LINE_MAX as u64);
         let bytes = boot_bytes(paddr, available as usize)?;
-        let length = bytes
-            .iter()
-            .position(|&byte| byte == 0)
-            .unwrap_or(bytes.len());
+        let length = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
         core::str::from_utf8(&bytes[..length]).map_err(|_| BootError::CommandLineEncoding)?;
         self.command_line[..length].copy_from_slice(&bytes[..length]);
         self.command_line_len = length;
@@ -217,19 +199,12 @@ impl BootInfo {
 
 /// The regions of a boot structure, checked to be reachable.
 fn boot_bytes(paddr: u64, length: usize) -> Result<&'static [u8], BootError> {
-    let end = paddr
-        .checked_add(length as u64)
-        .ok_or(BootError::OutOfReach(paddr))?;
+    let end = paddr.checked_add(length as u64).ok_or(BootError::OutOfReach(paddr))?;
     if paddr == 0 || end > BOOT_MAPPED_LIMIT {
         return Err(BootError::OutOfReach(paddr));
     }
     // SAFETY: the boot page tables map all of the first GiB at the physical
     // map offset, the range lies below it, and the slice is only read while
     // the boot structures are decoded, before any of that memory is reused.
-    Ok(unsafe {
-        physical_bytes(PhysicalRange {
-            start: paddr,
-            size: length as u64,
-        })
-    })
+    Ok(unsafe { physical_bytes(PhysicalRange { start: paddr, size: length as u64 }) })
 }

@@ -39,11 +39,7 @@ pub fn features() -> Features {
     let leaf1 = __cpuid(1);
     let max_extended = __cpuid(0x8000_0000).eax;
     let extended = |leaf: u32| {
-        if max_extended >= leaf {
-            Some(__cpuid(leaf))
-        } else {
-            None
-        }
+        if max_extended >= leaf { Some(__cpuid(leaf)) } else { None }
     };
     let bit = |word: u32, index: u32| word & (1 << index) != 0;
     Features {
@@ -78,9 +74,7 @@ pub fn init_control_registers() {
     unsafe {
         Cr0::update(|flags| {
             flags.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
-            flags.insert(
-                Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR | Cr0Flags::WRITE_PROTECT,
-            );
+            flags.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR | Cr0Flags::WRITE_PROTECT);
         });
         Cr4::update(|flags| {
             flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::PAGE_GLOBAL);

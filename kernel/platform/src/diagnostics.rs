@@ -98,13 +98,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut out = EmergencyConsole;
     let _ = writeln!(out, "\nrosv: kernel panic: {}", info.message());
     if let Some(location) = info.location() {
-        let _ = writeln!(
-            out,
-            "rosv: at {}:{}:{}",
-            location.file(),
-            location.line(),
-            location.column()
-        );
+        let _ = writeln!(out, "rosv: at {}:{}:{}", location.file(), location.line(), location.column());
     }
     let _ = writeln!(out, "rosv: backtrace:");
     print_backtrace(current_frame_pointer());

@@ -10,10 +10,7 @@ use crate::paging;
 const FIRECRACKER_BOOT_TIMER: u64 = 0xc000_0000;
 const FIRECRACKER_BOOT_COMPLETE: u8 = 123;
 /// The BIOS read-only area the RSDP is searched in (ACPI 6.5 §5.2.5.1).
-const BIOS_AREA: PhysicalRange = PhysicalRange {
-    start: 0xe_0000,
-    size: 0x2_0000,
-};
+const BIOS_AREA: PhysicalRange = PhysicalRange { start: 0xe_0000, size: 0x2_0000 };
 
 /// Finds the RSDP at `hint` (from the boot loader) or in the BIOS area.
 pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
@@ -22,12 +19,7 @@ pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
     {
         // SAFETY: below the end of the physical map, so mapped; firmware
         // tables are never written after boot.
-        let bytes = unsafe {
-            physical_bytes(PhysicalRange {
-                start: paddr,
-                size: 36,
-            })
-        };
+        let bytes = unsafe { physical_bytes(PhysicalRange { start: paddr, size: 36 }) };
         if let Some(rsdp) = Rsdp::decode(paddr, bytes) {
             return Some(rsdp);
         }
@@ -35,9 +27,9 @@ pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
     // SAFETY: the kernel maps the first 2 MiB of physical memory, which
     // holds the BIOS area, and nothing writes it.
     let area = unsafe { physical_bytes(BIOS_AREA) };
-    (0..area.len() - 36).step_by(16).find_map(|offset| {
-        Rsdp::decode(BIOS_AREA.start + offset as u64, &area[offset..offset + 36])
-    })
+    (0..area.len() - 36)
+        .step_by(16)
+        .find_map(|offset| Rsdp::decode(BIOS_AREA.start + offset as u64, &area[offset..offset + 36]))
 }
 
 /// The longest ACPI table the kernel reads.
@@ -49,24 +41,14 @@ fn read_table(paddr: u64) -> Option<&'static [u8]> {
     paging::map_device(paddr, TABLE_HEADER_SIZE as u64)?;
     // SAFETY: the header's pages are mapped just above; firmware tables are
     // never written after boot.
-    let header = unsafe {
-        physical_bytes(PhysicalRange {
-            start: paddr,
-            size: TABLE_HEADER_SIZE as u64,
-        })
-    };
+    let header = unsafe { physical_bytes(PhysicalRange { start: paddr, size: TABLE_HEADER_SIZE as u64 }) };
     let length = TableHeader::decode(header)?.length;
     if !(TABLE_HEADER_SIZE as u32..=TABLE_SIZE_MAX).contains(&length) {
         return None;
     }
     paging::map_device(paddr, u64::from(length))?;
     // SAFETY: as above, for the whole table.
-    let table = unsafe {
-        physical_bytes(PhysicalRange {
-            start: paddr,
-            size: u64::from(length),
-        })
-    };
+    let table = unsafe { physical_bytes(PhysicalRange { start: paddr, size: u64::from(length) }) };
     acpi::is_checksum_valid(table).then_some(table)
 }
 
@@ -79,9 +61,7 @@ pub fn find_table(rsdp: &Rsdp, signature: &[u8; 4]) -> Option<&'static [u8]> {
     };
     acpi::table_addresses(root, is_extended)
         .filter_map(read_table)
-        .find(|table| {
-            TableHeader::decode(table).is_some_and(|header| &header.signature == signature)
-        })
+        .find(|table| TableHeader::decode(table).is_some_and(|header| &header.signature == signature))
 }
 
 /// How to put the machine in S5 (soft off), if its ACPI tables say.
@@ -116,19 +96,14 @@ const DEFAULT_LOCAL_APIC: u64 = 0xfee0_0000;
 /// Processors and interrupt controllers: from the MADT when ACPI is there,
 /// else from the MP table, else the boot processor alone.
 pub fn interrupt_topology(rsdp: Option<&Rsdp>) -> (InterruptTopology, TopologySource) {
-    if let Some(madt) = rsdp
-        .and_then(|rsdp| find_table(rsdp, b"APIC"))
-        .and_then(acpi::decode_madt)
-    {
+    if let Some(madt) = rsdp.and_then(|rsdp| find_table(rsdp, b"APIC")).and_then(acpi::decode_madt) {
         return (madt, TopologySource::Madt);
     }
     if let Some(table) = find_mp_table() {
         return (table, TopologySource::MpTable);
     }
-    let topology = InterruptTopology {
-        local_apic_address: DEFAULT_LOCAL_APIC,
-        ..InterruptTopology::default()
-    };
+    let topology =
+        InterruptTopology { local_apic_address: DEFAULT_LOCAL_APIC, ..InterruptTopology::default() };
     (topology, TopologySource::Default)
 }
 
@@ -138,31 +113,14 @@ pub fn interrupt_topology(rsdp: Option<&Rsdp>) -> (InterruptTopology, TopologySo
 fn find_mp_table() -> Option<InterruptTopology> {
     // SAFETY: the BIOS data area word at 0x40e lies in low memory, which the
     // kernel maps; nothing writes it.
-    let ebda_segment = unsafe {
-        physical_bytes(PhysicalRange {
-            start: 0x40e,
-            size: 2,
-        })
-    };
+    let ebda_segment = unsafe { physical_bytes(PhysicalRange { start: 0x40e, size: 2 }) };
     let ebda = u64::from(u16::from_le_bytes([ebda_segment[0], ebda_segment[1]])) << 4;
     let areas = [
-        PhysicalRange {
-            start: ebda,
-            size: 1024,
-        },
-        PhysicalRange {
-            start: 0x9_fc00,
-            size: 1024,
-        },
-        PhysicalRange {
-            start: 0xf_0000,
-            size: 0x1_0000,
-        },
+        PhysicalRange { start: ebda, size: 1024 },
+        PhysicalRange { start: 0x9_fc00, size: 1024 },
+        PhysicalRange { start: 0xf_0000, size: 0x1_0000 },
     ];
-    for area in areas
-        .iter()
-        .filter(|area| area.start >= 0x400 && area.end() <= 0x10_0000)
-    {
+    for area in areas.iter().filter(|area| area.start >= 0x400 && area.end() <= 0x10_0000) {
         // SAFETY: below 1 MiB, which the kernel maps, and never written.
         let bytes = unsafe { physical_bytes(*area) };
         let pointer = (0..bytes.len().saturating_sub(15))
@@ -172,21 +130,11 @@ fn find_mp_table() -> Option<InterruptTopology> {
             let table = u64::from(table);
             paging::map_device(table, 44)?;
             // SAFETY: mapped just above; firmware tables are never written.
-            let header = unsafe {
-                physical_bytes(PhysicalRange {
-                    start: table,
-                    size: 44,
-                })
-            };
+            let header = unsafe { physical_bytes(PhysicalRange { start: table, size: 44 }) };
             let length = u64::from(u16::from_le_bytes([header[4], header[5]])).max(44);
             paging::map_device(table, length)?;
             // SAFETY: as above, for the whole base table.
-            let bytes = unsafe {
-                physical_bytes(PhysicalRange {
-                    start: table,
-                    size: length,
-                })
-            };
+            let bytes = unsafe { physical_bytes(PhysicalRange { start: table, size: length }) };
             return acpi::decode_mp_configuration(bytes);
         }
     }

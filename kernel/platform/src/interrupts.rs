@@ -123,68 +123,28 @@ pub(crate) fn init() {
         // vector, which saves all registers, calls `dispatch` and returns with
         // IRETQ, and each IST index names a stack the TSS provides.
         unsafe {
-            idt.divide_error
-                .set_handler_addr(stub(0))
-                .set_stack_index(EXCEPTION_IST);
+            idt.divide_error.set_handler_addr(stub(0)).set_stack_index(EXCEPTION_IST);
             idt.debug.set_handler_addr(stub(1)).set_stack_index(NMI_IST);
-            idt.non_maskable_interrupt
-                .set_handler_addr(stub(2))
-                .set_stack_index(NMI_IST);
-            idt.breakpoint
-                .set_handler_addr(stub(3))
-                .set_stack_index(EXCEPTION_IST);
-            idt.overflow
-                .set_handler_addr(stub(4))
-                .set_stack_index(EXCEPTION_IST);
-            idt.bound_range_exceeded
-                .set_handler_addr(stub(5))
-                .set_stack_index(EXCEPTION_IST);
-            idt.invalid_opcode
-                .set_handler_addr(stub(6))
-                .set_stack_index(EXCEPTION_IST);
-            idt.device_not_available
-                .set_handler_addr(stub(7))
-                .set_stack_index(EXCEPTION_IST);
-            idt.double_fault
-                .set_handler_addr(stub(8))
-                .set_stack_index(DOUBLE_FAULT_IST);
-            idt.invalid_tss
-                .set_handler_addr(stub(10))
-                .set_stack_index(EXCEPTION_IST);
-            idt.segment_not_present
-                .set_handler_addr(stub(11))
-                .set_stack_index(EXCEPTION_IST);
-            idt.stack_segment_fault
-                .set_handler_addr(stub(12))
-                .set_stack_index(EXCEPTION_IST);
-            idt.general_protection_fault
-                .set_handler_addr(stub(13))
-                .set_stack_index(EXCEPTION_IST);
-            idt.page_fault
-                .set_handler_addr(stub(14))
-                .set_stack_index(EXCEPTION_IST);
-            idt.x87_floating_point
-                .set_handler_addr(stub(16))
-                .set_stack_index(EXCEPTION_IST);
-            idt.alignment_check
-                .set_handler_addr(stub(17))
-                .set_stack_index(EXCEPTION_IST);
-            idt.machine_check
-                .set_handler_addr(stub(18))
-                .set_stack_index(NMI_IST);
-            idt.simd_floating_point
-                .set_handler_addr(stub(19))
-                .set_stack_index(EXCEPTION_IST);
-            idt.virtualization
-                .set_handler_addr(stub(20))
-                .set_stack_index(EXCEPTION_IST);
-            idt.cp_protection_exception
-                .set_handler_addr(stub(21))
-                .set_stack_index(EXCEPTION_IST);
+            idt.non_maskable_interrupt.set_handler_addr(stub(2)).set_stack_index(NMI_IST);
+            idt.breakpoint.set_handler_addr(stub(3)).set_stack_index(EXCEPTION_IST);
+            idt.overflow.set_handler_addr(stub(4)).set_stack_index(EXCEPTION_IST);
+            idt.bound_range_exceeded.set_handler_addr(stub(5)).set_stack_index(EXCEPTION_IST);
+            idt.invalid_opcode.set_handler_addr(stub(6)).set_stack_index(EXCEPTION_IST);
+            idt.device_not_available.set_handler_addr(stub(7)).set_stack_index(EXCEPTION_IST);
+            idt.double_fault.set_handler_addr(stub(8)).set_stack_index(DOUBLE_FAULT_IST);
+            idt.invalid_tss.set_handler_addr(stub(10)).set_stack_index(EXCEPTION_IST);
+            idt.segment_not_present.set_handler_addr(stub(11)).set_stack_index(EXCEPTION_IST);
+            idt.stack_segment_fault.set_handler_addr(stub(12)).set_stack_index(EXCEPTION_IST);
+            idt.general_protection_fault.set_handler_addr(stub(13)).set_stack_index(EXCEPTION_IST);
+            idt.page_fault.set_handler_addr(stub(14)).set_stack_index(EXCEPTION_IST);
+            idt.x87_floating_point.set_handler_addr(stub(16)).set_stack_index(EXCEPTION_IST);
+            idt.alignment_check.set_handler_addr(stub(17)).set_stack_index(EXCEPTION_IST);
+            idt.machine_check.set_handler_addr(stub(18)).set_stack_index(NMI_IST);
+            idt.simd_floating_point.set_handler_addr(stub(19)).set_stack_index(EXCEPTION_IST);
+            idt.virtualization.set_handler_addr(stub(20)).set_stack_index(EXCEPTION_IST);
+            idt.cp_protection_exception.set_handler_addr(stub(21)).set_stack_index(EXCEPTION_IST);
             for vector in 32..=255u8 {
-                idt[vector]
-                    .set_handler_addr(stub(u64::from(vector)))
-                    .set_stack_index(INTERRUPT_IST);
+                idt[vector].set_handler_addr(stub(u64::from(vector))).set_stack_index(INTERRUPT_IST);
             }
         }
         idt
@@ -304,11 +264,7 @@ fn fail(frame: &InterruptFrame, address: Option<u64>) -> ! {
     if frame.rip < USER_END
         && let Some(handlers) = HANDLERS.get()
     {
-        let fault = ApplicationFault {
-            vector: frame.vector as u8,
-            address,
-            frame: frame.clone(),
-        };
+        let fault = ApplicationFault { vector: frame.vector as u8, address, frame: frame.clone() };
         (handlers.application_fault)(&fault);
     }
     diagnostics::report_kernel_fault(frame, address);

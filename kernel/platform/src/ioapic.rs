@@ -49,10 +49,8 @@ struct Routing {
     overrides: Vec<InterruptOverride>,
 }
 
-static ROUTING: SpinMutex<Routing> = SpinMutex::new(Routing {
-    controllers: Vec::new(),
-    overrides: Vec::new(),
-});
+static ROUTING: SpinMutex<Routing> =
+    SpinMutex::new(Routing { controllers: Vec::new(), overrides: Vec::new() });
 
 /// Maps the I/O APICs and masks all their inputs.
 pub fn init(io_apics: &[IoApic], overrides: &[InterruptOverride]) {
@@ -62,11 +60,7 @@ pub fn init(io_apics: &[IoApic], overrides: &[InterruptOverride]) {
             log::warn!("ioapic: cannot map {:#x}", io_apic.address);
             continue;
         };
-        let mut controller = Controller {
-            base,
-            gsi_base: io_apic.gsi_base,
-            entries: 0,
-        };
+        let mut controller = Controller { base, gsi_base: io_apic.gsi_base, entries: 0 };
         controller.entries = ((controller.read(VERSION) >> 16) & 0xff) + 1;
         for entry in 0..controller.entries {
             controller.write(REDIRECTION_TABLE + 2 * entry, MASKED);
@@ -87,17 +81,15 @@ pub fn init(io_apics: &[IoApic], overrides: &[InterruptOverride]) {
 /// lines are edge-triggered, active high (as virtio-mmio lines are).
 pub fn route(gsi: u32, vector: u8, destination: u32) -> bool {
     let routing = ROUTING.lock();
-    let (gsi, flags) = match routing
-        .overrides
-        .iter()
-        .find(|entry| u32::from(entry.irq) == gsi)
-    {
+    let (gsi, flags) = match routing.overrides.iter().find(|entry| u32::from(entry.irq) == gsi) {
         Some(entry) => (entry.gsi, entry.flags),
         None => (gsi, 0),
     };
-    let Some(controller) = routing.controllers.iter().find(|controller| {
-        (controller.gsi_base..controller.gsi_base + controller.entries).contains(&gsi)
-    }) else {
+    let Some(controller) = routing
+        .controllers
+        .iter()
+        .find(|controller| (controller.gsi_base..controller.gsi_base + controller.entries).contains(&gsi))
+    else {
         return false;
     };
     let mut low = u32::from(vector);

@@ -44,10 +44,7 @@ pub fn kernel_sections() -> KernelSections {
 pub fn kernel_physical_range() -> PhysicalRange {
     let sections = kernel_sections();
     let end = sections.end - KERNEL_VIRTUAL_OFFSET;
-    PhysicalRange {
-        start: sections.physical_start,
-        size: end - sections.physical_start,
-    }
+    PhysicalRange { start: sections.physical_start, size: end - sections.physical_start }
 }
 
 /// Whether `address` is in the kernel's code.

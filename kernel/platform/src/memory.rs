@@ -75,15 +75,8 @@ impl Default for MemoryMap {
 impl MemoryMap {
     /// An empty map.
     pub const fn new() -> Self {
-        const EMPTY: MemoryRegion = MemoryRegion {
-            start: 0,
-            size: 0,
-            kind: MemoryKind::Reserved,
-        };
-        MemoryMap {
-            regions: [EMPTY; MEMORY_MAP_CAPACITY],
-            len: 0,
-        }
+        const EMPTY: MemoryRegion = MemoryRegion { start: 0, size: 0, kind: MemoryKind::Reserved };
+        MemoryMap { regions: [EMPTY; MEMORY_MAP_CAPACITY], len: 0 }
     }
 
     /// Adds a region; `false` when the map is full.
@@ -135,17 +128,11 @@ impl MemoryMap {
     /// taken out, each piece page-aligned, as a new map of usable regions.
     pub fn free_regions(&self, reserved: &[PhysicalRange]) -> MemoryMap {
         let mut free = MemoryMap::new();
-        for region in self
-            .regions()
-            .iter()
-            .filter(|region| region.kind == MemoryKind::Usable)
-        {
+        for region in self.regions().iter().filter(|region| region.kind == MemoryKind::Usable) {
             let mut pieces = MemoryMap::new();
             pieces.try_push(MemoryRegion {
                 start: region.start.max(LOW_MEMORY_END),
-                size: region
-                    .end()
-                    .saturating_sub(region.start.max(LOW_MEMORY_END)),
+                size: region.end().saturating_sub(region.start.max(LOW_MEMORY_END)),
                 kind: MemoryKind::Usable,
             });
             for hole in reserved {
@@ -155,11 +142,7 @@ impl MemoryMap {
                 let start = align_up(piece.start, PAGE_SIZE);
                 let end = piece.end() & !(PAGE_SIZE - 1);
                 if end > start {
-                    free.push(MemoryRegion {
-                        start,
-                        size: end - start,
-                        kind: MemoryKind::Usable,
-                    });
+                    free.push(MemoryRegion { start, size: end - start, kind: MemoryKind::Usable });
                 }
             }
         }
@@ -174,17 +157,10 @@ impl MemoryMap {
                 continue;
             }
             if hole.start > piece.start {
-                result.push(MemoryRegion {
-                    size: hole.start - piece.start,
-                    ..*piece
-                });
+                result.push(MemoryRegion { size: hole.start - piece.start, ..*piece });
             }
             if hole.end() < piece.end() {
-                result.push(MemoryRegion {
-                    start: hole.end(),
-                    size: piece.end() - hole.end(),
-                    ..*piece
-                });
+                result.push(MemoryRegion { start: hole.end(), size: piece.end() - hole.end(), ..*piece });
             }
         }
         result
@@ -225,12 +201,7 @@ pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingErr
         if end > region.start {
             // SAFETY: free RAM (not the kernel, the initrd, or low memory)
             // below 1 GiB, which the boot tables map; claimed once.
-            unsafe {
-                add_heap_region(PhysicalRange {
-                    start: region.start,
-                    size: end - region.start,
-                })
-            };
+            unsafe { add_heap_region(PhysicalRange { start: region.start, size: end - region.start }) };
         }
     }
     crate::paging::init(&info.memory_map)?;
@@ -239,12 +210,7 @@ pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingErr
         if region.end() > start {
             // SAFETY: free RAM above 1 GiB, now mapped by the kernel's tables
             // (they map all RAM), and not claimed before.
-            unsafe {
-                add_heap_region(PhysicalRange {
-                    start,
-                    size: region.end() - start,
-                })
-            };
+            unsafe { add_heap_region(PhysicalRange { start, size: region.end() - start }) };
         }
     }
     Ok(())
@@ -270,11 +236,7 @@ pub fn allocate_frame() -> Option<u64> {
     let layout = page_layout();
     // SAFETY: the layout has a non-zero size.
     let pointer = unsafe { alloc::alloc::alloc_zeroed(layout) };
-    if pointer.is_null() {
-        None
-    } else {
-        Some(virtual_to_physical(pointer as u64))
-    }
+    if pointer.is_null() { None } else { Some(virtual_to_physical(pointer as u64)) }
 }
 
 /// Returns a frame from [`allocate_frame`] to the heap.
@@ -300,41 +262,20 @@ mod tests {
     use super::*;
 
     fn usable(start: u64, size: u64) -> MemoryRegion {
-        MemoryRegion {
-            start,
-            size,
-            kind: MemoryKind::Usable,
-        }
+        MemoryRegion { start, size, kind: MemoryKind::Usable }
     }
 
     #[test]
     fn free_regions_skip_low_memory_and_holes() {
         let mut map = MemoryMap::new();
         map.push(usable(0, 0x9fc00));
-        map.push(MemoryRegion {
-            start: 0x9fc00,
-            size: 0x400,
-            kind: MemoryKind::Reserved,
-        });
+        map.push(MemoryRegion { start: 0x9fc00, size: 0x400, kind: MemoryKind::Reserved });
         map.push(usable(0x10_0000, 0x7f0_0000));
-        let kernel = PhysicalRange {
-            start: 0x20_0000,
-            size: 0x10_0800,
-        };
-        let initrd = PhysicalRange {
-            start: 0x700_0000,
-            size: 0x1234,
-        };
+        let kernel = PhysicalRange { start: 0x20_0000, size: 0x10_0800 };
+        let initrd = PhysicalRange { start: 0x700_0000, size: 0x1234 };
         let free = map.free_regions(&[kernel, initrd]);
         let ranges: Vec<(u64, u64)> = free.regions().iter().map(|r| (r.start, r.end())).collect();
-        assert_eq!(
-            ranges,
-            vec![
-                (0x10_0000, 0x20_0000),
-                (0x30_1000, 0x700_0000),
-                (0x700_2000, 0x800_0000)
-            ]
-        );
+        assert_eq!(ranges, vec![(0x10_0000, 0x20_0000), (0x30_1000, 0x700_0000), (0x700_2000, 0x800_0000)]);
         assert_eq!(map.usable_bytes(), 0x9fc00 + 0x7f0_0000);
         assert_eq!(map.ram_end(), 0x800_0000);
     }
@@ -343,10 +284,7 @@ mod tests {
     fn a_hole_covering_a_region_removes_it() {
         let mut map = MemoryMap::new();
         map.push(usable(0x100_0000, 0x1000));
-        let free = map.free_regions(&[PhysicalRange {
-            start: 0,
-            size: 0x200_0000,
-        }]);
+        let free = map.free_regions(&[PhysicalRange { start: 0, size: 0x200_0000 }]);
         assert!(free.regions().is_empty());
     }
 

@@ -13,8 +13,8 @@ use rosv_abi::memory::MemoryKind;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::MapToError;
 use x86_64::structures::paging::{
-    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame,
-    Size2MiB, Size4KiB, Translate,
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size2MiB,
+    Size4KiB, Translate,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -132,16 +132,8 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'static>) -> Result<(), PagingE
     let sections = layout::kernel_sections();
     let ranges = [
         (sections.text_start, sections.text_end, Flags::empty()),
-        (
-            align_up(sections.text_end, PAGE_SIZE),
-            sections.data_start,
-            Flags::NO_EXECUTE,
-        ),
-        (
-            sections.data_start,
-            sections.end,
-            Flags::WRITABLE | Flags::NO_EXECUTE,
-        ),
+        (align_up(sections.text_end, PAGE_SIZE), sections.data_start, Flags::NO_EXECUTE),
+        (sections.data_start, sections.end, Flags::WRITABLE | Flags::NO_EXECUTE),
     ];
     for (start, end, rights) in ranges {
         let mut vaddr = start & !(PAGE_SIZE - 1);
@@ -236,14 +228,7 @@ pub fn map_identity(range: crate::memory::PhysicalRange) -> bool {
         let mapped = with_tables(|mapper| {
             // SAFETY: the page is below any address an application may map
             // (64 KiB) and maps memory onto itself for code that expects it.
-            match unsafe {
-                mapper.map_to(
-                    page,
-                    frame,
-                    Flags::PRESENT | Flags::WRITABLE,
-                    &mut HeapFrames,
-                )
-            } {
+            match unsafe { mapper.map_to(page, frame, Flags::PRESENT | Flags::WRITABLE, &mut HeapFrames) } {
                 Ok(flush) => {
                     flush.flush();
                     true

@@ -114,9 +114,8 @@ pub(crate) fn init_boot_cpu() {
 /// Prepares the per-CPU slot of application processor `index`, with fresh
 /// double-fault and NMI stacks; called before the processor starts.
 pub(crate) fn prepare_cpu(index: usize) {
-    let stacks: &'static mut [u128] = alloc::boxed::Box::leak(
-        alloc::vec![0u128; 2 * EMERGENCY_STACK_SIZE / 16].into_boxed_slice(),
-    );
+    let stacks: &'static mut [u128] =
+        alloc::boxed::Box::leak(alloc::vec![0u128; 2 * EMERGENCY_STACK_SIZE / 16].into_boxed_slice());
     let base = stacks.as_ptr() as u64;
     // SAFETY: the processor has not started, so nothing else uses its slot.
     unsafe {

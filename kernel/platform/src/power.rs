@@ -53,11 +53,7 @@ fn enter_soft_off() {
         return;
     };
     match *soft_off {
-        SoftOff::Pm1Control {
-            port_a,
-            port_b,
-            value,
-        } => {
+        SoftOff::Pm1Control { port_a, port_b, value } => {
             // SAFETY: the ports are the PM1 control blocks the FADT names;
             // writing SLP_TYP | SLP_EN to them powers off, the intent.
             unsafe { Port::<u16>::new(port_a).write(value) };
@@ -66,22 +62,14 @@ fn enter_soft_off() {
                 unsafe { Port::<u16>::new(port_b).write(value) };
             }
         }
-        SoftOff::SleepControl {
-            is_port: true,
-            address,
-            value,
-        } => {
+        SoftOff::SleepControl { is_port: true, address, value } => {
             if let Ok(port) = u16::try_from(address) {
                 // SAFETY: the FADT's sleep control port; writing SLP_TYP |
                 // SLP_EN to it powers off, the intent.
                 unsafe { Port::<u8>::new(port).write(value) };
             }
         }
-        SoftOff::SleepControl {
-            is_port: false,
-            address,
-            value,
-        } => {
+        SoftOff::SleepControl { is_port: false, address, value } => {
             if let Some(register) = crate::paging::map_device(address, 1) {
                 // SAFETY: the FADT's sleep control register, mapped uncached
                 // just above; see above.
@@ -118,10 +106,7 @@ pub fn power_off(status: u8) -> ! {
 /// keep it for a debugger.
 pub fn abort(status: u8) -> ! {
     if HALTS_ON_ABORT.load(Ordering::Relaxed) {
-        let _ = writeln!(
-            console::EmergencyConsole,
-            "rosv: halted after a failure (--noshutdown)"
-        );
+        let _ = writeln!(console::EmergencyConsole, "rosv: halted after a failure (--noshutdown)");
         halt_forever();
     }
     power_off(status)
@@ -136,10 +121,7 @@ pub fn halt_forever() -> ! {
 }
 
 fn triple_fault() -> ! {
-    let empty = DescriptorTablePointer {
-        limit: 0,
-        base: VirtAddr::zero(),
-    };
+    let empty = DescriptorTablePointer { limit: 0, base: VirtAddr::zero() };
     // SAFETY: loading an empty IDT and raising an exception makes the CPU
     // shut down (triple fault), which is the intent.
     unsafe {

@@ -34,9 +34,8 @@ impl CalendarTime {
         let era = year.div_euclid(400);
         let year_of_era = year - era * 400;
         let month = i64::from(self.month);
-        let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5
-            + i64::from(self.day)
-            - 1;
+        let day_of_year =
+            (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(self.day) - 1;
         let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
         let days = era * 146_097 + day_of_era - 719_468;
         let seconds = days * 86_400
@@ -49,11 +48,7 @@ impl CalendarTime {
 
 /// Decodes a CMOS register value that may be binary-coded decimal.
 pub fn decode_cmos(value: u8, is_bcd: bool) -> u32 {
-    if is_bcd {
-        u32::from(value >> 4) * 10 + u32::from(value & 0x0f)
-    } else {
-        u32::from(value)
-    }
+    if is_bcd { u32::from(value >> 4) * 10 + u32::from(value & 0x0f) } else { u32::from(value) }
 }
 
 #[cfg(target_os = "none")]
@@ -124,15 +119,7 @@ mod tests {
     use super::*;
 
     fn at(year: u32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<u64> {
-        CalendarTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        }
-        .to_unix_seconds()
+        CalendarTime { year, month, day, hour, minute, second }.to_unix_seconds()
     }
 
     #[test]

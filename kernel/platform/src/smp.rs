@@ -78,18 +78,9 @@ pub fn start_application_processors(processors: &[Processor], uses_xsave: bool) 
     // SAFETY: the trampoline page is free low memory, mapped through the
     // physical map, and the trampoline fits in it (checked above).
     unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), destination, code.len()) };
-    write_slot(
-        &raw const rosv_ap_trampoline_cr3,
-        paging::level_4_table_paddr(),
-    );
-    write_slot(
-        &raw const rosv_ap_trampoline_entry,
-        ap_entry as *const () as u64,
-    );
-    if !paging::map_identity(PhysicalRange {
-        start: TRAMPOLINE_PADDR,
-        size: 4096,
-    }) {
+    write_slot(&raw const rosv_ap_trampoline_cr3, paging::level_4_table_paddr());
+    write_slot(&raw const rosv_ap_trampoline_entry, ap_entry as *const () as u64);
+    if !paging::map_identity(PhysicalRange { start: TRAMPOLINE_PADDR, size: 4096 }) {
         log::warn!("smp: cannot map the trampoline; running on one processor");
         return 1;
     }
@@ -106,10 +97,7 @@ pub fn start_application_processors(processors: &[Processor], uses_xsave: bool) 
             log::warn!("smp: processor with APIC id {apic_id} did not start");
         }
     }
-    paging::unmap_identity(PhysicalRange {
-        start: TRAMPOLINE_PADDR,
-        size: 4096,
-    });
+    paging::unmap_identity(PhysicalRange { start: TRAMPOLINE_PADDR, size: 4096 });
     STARTED_COUNT.load(Ordering::Relaxed)
 }
 

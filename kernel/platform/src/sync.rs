@@ -24,34 +24,25 @@ pub type SpinMutexGuard<'a, T> = lock_api::MutexGuard<'a, RawSpinlock, T>;
 // one holder exists at a time and its writes are visible to the next.
 unsafe impl lock_api::RawMutex for RawSpinlock {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Self = RawSpinlock {
-        is_locked: AtomicBool::new(false),
-        interrupts_were_enabled: AtomicBool::new(false),
-    };
+    const INIT: Self =
+        RawSpinlock { is_locked: AtomicBool::new(false), interrupts_were_enabled: AtomicBool::new(false) };
     type GuardMarker = lock_api::GuardNoSend;
 
     fn lock(&self) {
         let were_enabled = cpu::disable_interrupts();
-        while self
-            .is_locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
+        while self.is_locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
         {
             core::hint::spin_loop();
         }
-        self.interrupts_were_enabled
-            .store(were_enabled, Ordering::Relaxed);
+        self.interrupts_were_enabled.store(were_enabled, Ordering::Relaxed);
     }
 
     fn try_lock(&self) -> bool {
         let were_enabled = cpu::disable_interrupts();
-        let acquired = self
-            .is_locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok();
+        let acquired =
+            self.is_locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok();
         if acquired {
-            self.interrupts_were_enabled
-                .store(were_enabled, Ordering::Relaxed);
+            self.interrupts_were_enabled.store(were_enabled, Ordering::Relaxed);
         } else {
             cpu::restore_interrupts(were_enabled);
         }

@@ -83,9 +83,7 @@ pub fn init(boot_tsc: u64) -> (ClockSource, u64) {
         Some(clock) => clock.realtime_ns.saturating_sub(boot_tsc_to_ns(clock.tsc)),
         None => crate::rtc::read_cmos_clock()
             .and_then(|time| time.to_unix_seconds())
-            .map_or(0, |seconds| {
-                (seconds * 1_000_000_000).saturating_sub(since_boot_ns())
-            }),
+            .map_or(0, |seconds| (seconds * 1_000_000_000).saturating_sub(since_boot_ns())),
     };
     REALTIME_AT_BOOT_NS.store(realtime_at_boot, Ordering::Relaxed);
     (source, hz)
@@ -113,8 +111,7 @@ pub fn since_boot_ns() -> u64 {
 
 /// The TSC value `ns` nanoseconds after the kernel's first instruction.
 pub fn boot_ns_to_tsc(ns: u64) -> u64 {
-    let ticks = (u128::from(ns) * u128::from(tsc_hz()) / 1_000_000_000)
-        .min(u128::from(u64::MAX / 2)) as u64;
+    let ticks = (u128::from(ns) * u128::from(tsc_hz()) / 1_000_000_000).min(u128::from(u64::MAX / 2)) as u64;
     BOOT_TSC.load(Ordering::Relaxed).saturating_add(ticks)
 }
 
@@ -175,29 +172,18 @@ fn read_kvmclock() -> Option<Kvmclock> {
     }
     // ns = ((ticks << shift) * multiplier) >> 32 (a negative shift divides).
     let scale = |ticks: u64| -> u64 {
-        let shifted = if shift >= 0 {
-            u128::from(ticks) << shift
-        } else {
-            u128::from(ticks) >> (-shift)
-        };
+        let shifted = if shift >= 0 { u128::from(ticks) << shift } else { u128::from(ticks) >> (-shift) };
         ((shifted * u128::from(multiplier)) >> 32) as u64
     };
-    let divisor = if shift >= 0 {
-        u128::from(multiplier) << shift
-    } else {
-        u128::from(multiplier) >> (-shift)
-    };
+    let divisor =
+        if shift >= 0 { u128::from(multiplier) << shift } else { u128::from(multiplier) >> (-shift) };
     if divisor == 0 {
         return None;
     }
     let tsc_hz = ((1_000_000_000u128 << 32) / divisor) as u64;
     let system_time_now = system_time + scale(tsc.saturating_sub(tsc_timestamp));
     let wall_ns = u64::from(wall_seconds) * 1_000_000_000 + u64::from(wall_nanoseconds);
-    Some(Kvmclock {
-        tsc_hz,
-        realtime_ns: wall_ns + system_time_now,
-        tsc,
-    })
+    Some(Kvmclock { tsc_hz, realtime_ns: wall_ns + system_time_now, tsc })
 }
 
 fn cpuid_crystal_hz() -> Option<u64> {
@@ -213,8 +199,7 @@ fn cpuid_crystal_hz() -> Option<u64> {
 }
 
 fn hypervisor_leaf_hz() -> Option<u64> {
-    let max =
-        hypervisor_max_leaf(b"KVMKVMKVM\0\0\0").or_else(|| hypervisor_max_leaf(b"VMwareVMware"))?;
+    let max = hypervisor_max_leaf(b"KVMKVMKVM\0\0\0").or_else(|| hypervisor_max_leaf(b"VMwareVMware"))?;
     if max < 0x4000_0010 {
         return None;
     }

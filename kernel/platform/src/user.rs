@@ -22,8 +22,7 @@ unsafe extern "C" {
     fn rosv_user_load_u32(address: *const u32, value: *mut u32) -> u64;
     /// Compares the `u32` at `address` with `expected` and, if equal, stores
     /// `new`; `*observed` gets the old value; returns 1 on a fault.
-    fn rosv_user_cmpxchg_u32(address: *mut u32, expected: u32, new: u32, observed: *mut u32)
-    -> u64;
+    fn rosv_user_cmpxchg_u32(address: *mut u32, expected: u32, new: u32, observed: *mut u32) -> u64;
     static rosv_user_copy_faulting_instruction: u8;
     static rosv_user_copy_fixup: u8;
     static rosv_user_load_faulting_instruction: u8;
@@ -40,9 +39,7 @@ pub(crate) fn fixup_for(rip: u64) -> Option<u64> {
         &raw const rosv_user_load_faulting_instruction as u64,
         &raw const rosv_user_cmpxchg_faulting_instruction as u64,
     ];
-    single
-        .contains(&rip)
-        .then_some(&raw const rosv_user_access_fault as u64)
+    single.contains(&rip).then_some(&raw const rosv_user_access_fault as u64)
 }
 
 fn check_word(address: u64) -> Result<(), BadAddress> {
@@ -59,20 +56,12 @@ pub fn load_u32(address: u64) -> Result<u32, BadAddress> {
     // SAFETY: the address is aligned and in the application half, where
     // faults are caught by the fixup; `value` is a valid kernel location.
     let fault = unsafe { rosv_user_load_u32(address as *const u32, &mut value) };
-    if fault == 0 {
-        Ok(value)
-    } else {
-        Err(BadAddress)
-    }
+    if fault == 0 { Ok(value) } else { Err(BadAddress) }
 }
 
 /// Atomically replaces the aligned `u32` at `address` with `new` if it holds
 /// `expected`; returns the value it held (`Ok` if it was `expected`).
-pub fn compare_exchange_u32(
-    address: u64,
-    expected: u32,
-    new: u32,
-) -> Result<Result<u32, u32>, BadAddress> {
+pub fn compare_exchange_u32(address: u64, expected: u32, new: u32) -> Result<Result<u32, u32>, BadAddress> {
     check_word(address)?;
     let mut observed = 0;
     // SAFETY: as in `load_u32`; the exchange touches only application memory.
@@ -80,11 +69,7 @@ pub fn compare_exchange_u32(
     if fault != 0 {
         return Err(BadAddress);
     }
-    Ok(if observed == expected {
-        Ok(observed)
-    } else {
-        Err(observed)
-    })
+    Ok(if observed == expected { Ok(observed) } else { Err(observed) })
 }
 
 fn check_range(address: u64, length: usize) -> Result<(), BadAddress> {
@@ -103,13 +88,7 @@ pub fn read(address: u64, destination: &mut [u8]) -> Result<(), BadAddress> {
     check_range(address, destination.len())?;
     // SAFETY: the source range lies in the application half, where faults
     // are caught by the fixup; the destination is a valid kernel buffer.
-    let left = unsafe {
-        rosv_user_copy(
-            destination.as_mut_ptr(),
-            address as *const u8,
-            destination.len(),
-        )
-    };
+    let left = unsafe { rosv_user_copy(destination.as_mut_ptr(), address as *const u8, destination.len()) };
     if left == 0 { Ok(()) } else { Err(BadAddress) }
 }
 

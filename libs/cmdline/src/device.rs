@@ -75,9 +75,7 @@ fn parse_size(text: &str) -> Result<u64, MmioDeviceError> {
         _ => (text, 0),
     };
     let value = parse_number(digits)?;
-    value
-        .checked_mul(1 << shift)
-        .ok_or(MmioDeviceError::BadNumber)
+    value.checked_mul(1 << shift).ok_or(MmioDeviceError::BadNumber)
 }
 
 fn parse_number(text: &str) -> Result<u64, MmioDeviceError> {

@@ -53,11 +53,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
             }
             ';' | '&' => {
                 tokens.extend(current.take().map(finish));
-                tokens.push(Token {
-                    text: String::from(character),
-                    is_quoted: false,
-                    plain_prefix_len: 1,
-                });
+                tokens.push(Token { text: String::from(character), is_quoted: false, plain_prefix_len: 1 });
             }
             '\'' => {
                 let token = current.get_or_insert_with(empty_token);
@@ -103,11 +99,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
 }
 
 fn empty_token() -> Token {
-    Token {
-        text: String::new(),
-        is_quoted: false,
-        plain_prefix_len: 0,
-    }
+    Token { text: String::new(), is_quoted: false, plain_prefix_len: 0 }
 }
 
 /// Completes a token: a word never quoted is plain throughout.
@@ -134,9 +126,9 @@ pub fn quote(argument: &str) -> String {
     let is_plain = !argument.is_empty()
         && !argument.starts_with('-')
         && !is_hypervisor_token(argument)
-        && argument.chars().all(|character| {
-            character.is_ascii_alphanumeric() || "_-./,:=+@%^".contains(character)
-        });
+        && argument
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "_-./,:=+@%^".contains(character));
     if is_plain {
         return String::from(argument);
     }

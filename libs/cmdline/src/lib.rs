@@ -132,8 +132,7 @@ impl CommandLine {
             .take_while(|token| !token.is_quoted && is_hypervisor_token(&token.text))
             .count();
         let command_len = remaining.len() - trailing;
-        line.ignored
-            .extend(remaining.drain(command_len..).map(|token| token.text));
+        line.ignored.extend(remaining.drain(command_len..).map(|token| token.text));
         line.commands = split_commands(remaining)?;
         Ok(line)
     }
@@ -151,16 +150,10 @@ fn split_commands(tokens: Vec<Token>) -> Result<Vec<Command>, Error> {
         if argv.is_empty() {
             return Err(Error::EmptyCommand);
         }
-        commands.push(Command {
-            argv: core::mem::take(&mut argv),
-            is_background: token.text == "&",
-        });
+        commands.push(Command { argv: core::mem::take(&mut argv), is_background: token.text == "&" });
     }
     if !argv.is_empty() {
-        commands.push(Command {
-            argv,
-            is_background: false,
-        });
+        commands.push(Command { argv, is_background: false });
     }
     Ok(commands)
 }
@@ -192,14 +185,7 @@ const LINUX_PARAMETERS: &[&str] = &[
     "tsc",
 ];
 /// Module prefixes of Linux module parameters that hypervisors add.
-const LINUX_MODULES: &[&str] = &[
-    "8250.",
-    "i8042.",
-    "virtio_mmio.",
-    "random.",
-    "printk.",
-    "kvm.",
-];
+const LINUX_MODULES: &[&str] = &["8250.", "i8042.", "virtio_mmio.", "random.", "printk.", "kvm."];
 
 /// Whether `token` is a Linux-style parameter a hypervisor may add.
 pub fn is_hypervisor_token(token: &str) -> bool {

@@ -54,8 +54,7 @@ impl Options {
                 let assignment = required("--env", value)?;
                 match assignment.split_once('=') {
                     Some((key, value)) if !key.is_empty() => {
-                        self.environment
-                            .push((String::from(key), String::from(value)));
+                        self.environment.push((String::from(key), String::from(value)));
                     }
                     _ => return Err(Error::BadEnvironment(String::from(assignment))),
                 }

@@ -8,24 +8,17 @@ use proptest::prelude::*;
 use super::*;
 
 fn argv(line: &CommandLine) -> Vec<Vec<&str>> {
-    line.commands
-        .iter()
-        .map(|command| command.argv.iter().map(String::as_str).collect())
-        .collect()
+    line.commands.iter().map(|command| command.argv.iter().map(String::as_str).collect()).collect()
 }
 
 #[test]
 fn options_then_command() {
-    let line =
-        CommandLine::parse("--bootchart --env=A=1 --env=B=x=y --cwd=/tmp /hello a b").unwrap();
+    let line = CommandLine::parse("--bootchart --env=A=1 --env=B=x=y --cwd=/tmp /hello a b").unwrap();
     assert!(line.options.bootchart);
     assert!(!line.options.verbose);
     assert_eq!(
         line.options.environment,
-        vec![
-            ("A".to_string(), "1".to_string()),
-            ("B".to_string(), "x=y".to_string())
-        ]
+        vec![("A".to_string(), "1".to_string()), ("B".to_string(), "x=y".to_string())]
     );
     assert_eq!(line.options.cwd.as_deref(), Some("/tmp"));
     assert_eq!(argv(&line), vec![vec!["/hello", "a", "b"]]);
@@ -50,44 +43,21 @@ fn exit_record_option_matches_the_abi() {
 
 #[test]
 fn unknown_and_malformed_options_are_errors() {
-    assert_eq!(
-        CommandLine::parse("--bogus /app"),
-        Err(Error::UnknownOption("--bogus".to_string()))
-    );
-    assert_eq!(
-        CommandLine::parse("--verbose=1 /app"),
-        Err(Error::UnexpectedValue("--verbose"))
-    );
-    assert_eq!(
-        CommandLine::parse("--cwd /app"),
-        Err(Error::MissingValue("--cwd"))
-    );
-    assert_eq!(
-        CommandLine::parse("--env=NOVALUE /app"),
-        Err(Error::BadEnvironment("NOVALUE".to_string()))
-    );
-    assert_eq!(
-        CommandLine::parse("--env==v /app"),
-        Err(Error::BadEnvironment("=v".to_string()))
-    );
-    let message = CommandLine::parse("--frobnicate /app")
-        .unwrap_err()
-        .to_string();
+    assert_eq!(CommandLine::parse("--bogus /app"), Err(Error::UnknownOption("--bogus".to_string())));
+    assert_eq!(CommandLine::parse("--verbose=1 /app"), Err(Error::UnexpectedValue("--verbose")));
+    assert_eq!(CommandLine::parse("--cwd /app"), Err(Error::MissingValue("--cwd")));
+    assert_eq!(CommandLine::parse("--env=NOVALUE /app"), Err(Error::BadEnvironment("NOVALUE".to_string())));
+    assert_eq!(CommandLine::parse("--env==v /app"), Err(Error::BadEnvironment("=v".to_string())));
+    let message = CommandLine::parse("--frobnicate /app").unwrap_err().to_string();
     assert_eq!(message, "unknown option --frobnicate");
 }
 
 #[test]
 fn option_values_may_be_quoted() {
-    let text = format!(
-        "{} {} /app",
-        option_with_value("env", "A=hello world"),
-        option_with_value("cwd", "/x y")
-    );
+    let text =
+        format!("{} {} /app", option_with_value("env", "A=hello world"), option_with_value("cwd", "/x y"));
     let line = CommandLine::parse(&text).unwrap();
-    assert_eq!(
-        line.options.environment,
-        vec![("A".to_string(), "hello world".to_string())]
-    );
+    assert_eq!(line.options.environment, vec![("A".to_string(), "hello world".to_string())]);
     assert_eq!(line.options.cwd.as_deref(), Some("/x y"));
     let line = CommandLine::parse("\"--verbose\" x").unwrap();
     assert!(!line.options.verbose);
@@ -113,15 +83,7 @@ fn firecracker_tokens_are_removed() {
     assert!(line.options.bootchart);
     assert_eq!(argv(&line), vec![vec!["/hello", "world"]]);
     assert_eq!(line.mmio_devices.len(), 2);
-    assert_eq!(
-        line.mmio_devices[1],
-        MmioDevice {
-            base: 0xc000_2000,
-            size: 4096,
-            irq: 6,
-            id: None
-        }
-    );
+    assert_eq!(line.mmio_devices[1], MmioDevice { base: 0xc000_2000, size: 4096, irq: 6, id: None });
     assert_eq!(line.ignored.first().map(String::as_str), Some("reboot=k"));
     assert_eq!(line.ignored.last().map(String::as_str), Some("pci=off"));
 }
@@ -130,15 +92,7 @@ fn firecracker_tokens_are_removed() {
 fn qemu_microvm_devices_are_removed() {
     let line = CommandLine::parse("/app virtio_mmio.device=512@0xfeb00e00:12").unwrap();
     assert_eq!(argv(&line), vec![vec!["/app"]]);
-    assert_eq!(
-        line.mmio_devices,
-        vec![MmioDevice {
-            base: 0xfeb0_0e00,
-            size: 512,
-            irq: 12,
-            id: None
-        }]
-    );
+    assert_eq!(line.mmio_devices, vec![MmioDevice { base: 0xfeb0_0e00, size: 512, irq: 12, id: None }]);
 }
 
 #[test]
@@ -151,62 +105,29 @@ fn hypervisor_lookalikes_inside_the_command_stay() {
 
 #[test]
 fn malformed_devices_are_errors() {
-    for bad in [
-        "virtio_mmio.device=4K",
-        "virtio_mmio.device=4Q@0x1:5",
-        "virtio_mmio.device=0@0x1000:5",
-    ] {
+    for bad in ["virtio_mmio.device=4K", "virtio_mmio.device=4Q@0x1:5", "virtio_mmio.device=0@0x1000:5"] {
         let result = CommandLine::parse(&format!("/app {bad}"));
-        assert!(
-            matches!(result, Err(Error::BadMmioDevice(..))),
-            "{bad}: {result:?}"
-        );
+        assert!(matches!(result, Err(Error::BadMmioDevice(..))), "{bad}: {result:?}");
     }
     let device = MmioDevice::parse("1M@4096:7:3").unwrap();
-    assert_eq!(
-        device,
-        MmioDevice {
-            base: 4096,
-            size: 1 << 20,
-            irq: 7,
-            id: Some(3)
-        }
-    );
-    assert_eq!(
-        MmioDevice::parse("1@0xffffffffffffffff:1"),
-        Err(MmioDeviceError::BadWindow)
-    );
-    assert_eq!(
-        MmioDevice::parse("99999999999G@0:1"),
-        Err(MmioDeviceError::BadNumber)
-    );
+    assert_eq!(device, MmioDevice { base: 4096, size: 1 << 20, irq: 7, id: Some(3) });
+    assert_eq!(MmioDevice::parse("1@0xffffffffffffffff:1"), Err(MmioDeviceError::BadWindow));
+    assert_eq!(MmioDevice::parse("99999999999G@0:1"), Err(MmioDeviceError::BadNumber));
 }
 
 #[test]
 fn quotes_and_escapes() {
     let line = CommandLine::parse(r#"/app "a b" 'c "d"' e\ f "g\"h" "" 'x'y"#).unwrap();
-    assert_eq!(
-        argv(&line),
-        vec![vec!["/app", "a b", "c \"d\"", "e f", "g\"h", "", "xy"]]
-    );
-    assert_eq!(
-        CommandLine::parse("/app \"open"),
-        Err(Error::UnterminatedQuote)
-    );
-    assert_eq!(
-        CommandLine::parse("/app 'open"),
-        Err(Error::UnterminatedQuote)
-    );
+    assert_eq!(argv(&line), vec![vec!["/app", "a b", "c \"d\"", "e f", "g\"h", "", "xy"]]);
+    assert_eq!(CommandLine::parse("/app \"open"), Err(Error::UnterminatedQuote));
+    assert_eq!(CommandLine::parse("/app 'open"), Err(Error::UnterminatedQuote));
     assert_eq!(CommandLine::parse("/app \\"), Err(Error::TrailingBackslash));
 }
 
 #[test]
 fn commands_split_on_separators() {
     let line = CommandLine::parse("/a 1; /b 2 & /c;").unwrap();
-    assert_eq!(
-        argv(&line),
-        vec![vec!["/a", "1"], vec!["/b", "2"], vec!["/c"]]
-    );
+    assert_eq!(argv(&line), vec![vec!["/a", "1"], vec!["/b", "2"], vec!["/c"]]);
     assert!(!line.commands[0].is_background);
     assert!(line.commands[1].is_background);
     let line = CommandLine::parse("/a ';' x\\&").unwrap();

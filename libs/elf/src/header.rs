@@ -96,10 +96,7 @@ impl Header {
         if file.len() < HEADER_SIZE {
             return Err(ElfError::Truncated);
         }
-        if file[4] != CLASS_64
-            || file[5] != DATA_LITTLE_ENDIAN
-            || u16_at(file, 18) != Some(MACHINE_X86_64)
-        {
+        if file[4] != CLASS_64 || file[5] != DATA_LITTLE_ENDIAN || u16_at(file, 18) != Some(MACHINE_X86_64) {
             return Err(ElfError::WrongArchitecture);
         }
         let kind = match u16_at(file, 16) {
@@ -132,9 +129,8 @@ impl Header {
     /// The program headers, in file order.
     pub fn program_headers<'a>(&self, file: &'a [u8]) -> impl Iterator<Item = ProgramHeader> + 'a {
         let offset = self.program_header_offset as usize;
-        (0..usize::from(self.program_header_count)).filter_map(move |index| {
-            ProgramHeader::decode(file, offset + index * PROGRAM_HEADER_SIZE)
-        })
+        (0..usize::from(self.program_header_count))
+            .filter_map(move |index| ProgramHeader::decode(file, offset + index * PROGRAM_HEADER_SIZE))
     }
 }
 
@@ -211,11 +207,7 @@ impl ProgramHeader {
 /// header that holds a note of `owner` and `note_type`, if any.
 ///
 /// The tools overwrite that field to hide a note from loaders.
-pub fn find_note_header(
-    file: &[u8],
-    owner: &[u8],
-    note_type: u32,
-) -> Result<Option<usize>, ElfError> {
+pub fn find_note_header(file: &[u8], owner: &[u8], note_type: u32) -> Result<Option<usize>, ElfError> {
     let header = Header::parse(file)?;
     for index in 0..usize::from(header.program_header_count) {
         let at = header.program_header_offset as usize + index * PROGRAM_HEADER_SIZE;
@@ -225,10 +217,8 @@ pub fn find_note_header(
         if program_header.kind != SegmentType::Note {
             continue;
         }
-        let start =
-            usize::try_from(program_header.offset).map_err(|_| ElfError::SegmentOutsideFile)?;
-        let size =
-            usize::try_from(program_header.file_size).map_err(|_| ElfError::SegmentOutsideFile)?;
+        let start = usize::try_from(program_header.offset).map_err(|_| ElfError::SegmentOutsideFile)?;
+        let size = usize::try_from(program_header.file_size).map_err(|_| ElfError::SegmentOutsideFile)?;
         let notes = start
             .checked_add(size)
             .and_then(|end| file.get(start..end))

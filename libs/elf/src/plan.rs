@@ -26,11 +26,7 @@ pub struct Rights {
 
 impl Rights {
     fn from_flags(flags: u32) -> Self {
-        Rights {
-            read: flags & 4 != 0,
-            write: flags & 2 != 0,
-            execute: flags & 1 != 0,
-        }
+        Rights { read: flags & 4 != 0, write: flags & 2 != 0, execute: flags & 1 != 0 }
     }
 }
 
@@ -108,15 +104,10 @@ impl LoadPlan {
                     }
                 }
                 SegmentType::Interpreter => {
-                    plan.interpreter = Some(read_interpreter(
-                        file,
-                        program_header.offset,
-                        program_header.file_size,
-                    )?);
+                    plan.interpreter =
+                        Some(read_interpreter(file, program_header.offset, program_header.file_size)?);
                 }
-                SegmentType::ProgramHeaders => {
-                    plan.program_headers_vaddr = Some(program_header.vaddr)
-                }
+                SegmentType::ProgramHeaders => plan.program_headers_vaddr = Some(program_header.vaddr),
                 SegmentType::GnuStack => plan.has_executable_stack = program_header.flags & 1 != 0,
                 _ => {}
             }
@@ -125,9 +116,10 @@ impl LoadPlan {
         if plan.program_headers_vaddr.is_none() {
             plan.program_headers_vaddr = plan.file_offset_to_vaddr(header.program_header_offset);
         }
-        let entry_is_code = plan.segments.iter().any(|segment| {
-            segment.rights.execute && (segment.vaddr..segment.end()).contains(&plan.entry)
-        });
+        let entry_is_code = plan
+            .segments
+            .iter()
+            .any(|segment| segment.rights.execute && (segment.vaddr..segment.end()).contains(&plan.entry));
         if !entry_is_code {
             return Err(ElfError::BadEntryPoint);
         }
@@ -140,16 +132,11 @@ impl LoadPlan {
         }
         for segment in &self.segments {
             let file_end = segment.file_offset.checked_add(segment.file_size);
-            if segment.file_size > segment.memory_size || file_end.is_none_or(|end| end > file_size)
-            {
+            if segment.file_size > segment.memory_size || file_end.is_none_or(|end| end > file_size) {
                 return Err(ElfError::SegmentOutsideFile);
             }
-            let end = segment
-                .vaddr
-                .checked_add(segment.memory_size)
-                .ok_or(ElfError::BadSegmentAddress)?;
-            if self.kind == FileKind::Fixed && (end > APPLICATION_END || segment.vaddr < PAGE_SIZE)
-            {
+            let end = segment.vaddr.checked_add(segment.memory_size).ok_or(ElfError::BadSegmentAddress)?;
+            if self.kind == FileKind::Fixed && (end > APPLICATION_END || segment.vaddr < PAGE_SIZE) {
                 return Err(ElfError::BadSegmentAddress);
             }
         }
@@ -167,9 +154,7 @@ impl LoadPlan {
 
     /// The lowest page address the image occupies, as linked.
     pub fn lowest_page(&self) -> u64 {
-        self.segments
-            .first()
-            .map_or(0, |segment| segment.vaddr & !(PAGE_SIZE - 1))
+        self.segments.first().map_or(0, |segment| segment.vaddr & !(PAGE_SIZE - 1))
     }
 
     /// One past the highest address the image occupies, as linked.
@@ -185,9 +170,7 @@ impl LoadPlan {
     fn file_offset_to_vaddr(&self, offset: u64) -> Option<u64> {
         self.segments
             .iter()
-            .find(|segment| {
-                (segment.file_offset..segment.file_offset + segment.file_size).contains(&offset)
-            })
+            .find(|segment| (segment.file_offset..segment.file_offset + segment.file_size).contains(&offset))
             .map(|segment| segment.vaddr + (offset - segment.file_offset))
     }
 }
@@ -198,15 +181,11 @@ fn read_interpreter(file: &[u8], offset: u64, size: u64) -> Result<String, ElfEr
     if size == 0 || size > INTERPRETER_MAX {
         return Err(ElfError::BadInterpreter);
     }
-    let bytes = start
-        .checked_add(size)
-        .and_then(|end| file.get(start..end))
-        .ok_or(ElfError::BadInterpreter)?;
+    let bytes =
+        start.checked_add(size).and_then(|end| file.get(start..end)).ok_or(ElfError::BadInterpreter)?;
     let path = bytes.split(|&byte| byte == 0).next().unwrap_or(bytes);
     if path.is_empty() {
         return Err(ElfError::BadInterpreter);
     }
-    core::str::from_utf8(path)
-        .map(String::from)
-        .map_err(|_| ElfError::BadInterpreter)
+    core::str::from_utf8(path).map(String::from).map_err(|_| ElfError::BadInterpreter)
 }

@@ -19,14 +19,7 @@ struct Program {
 }
 
 fn load(flags: u32, offset: u64, vaddr: u64, file_size: u64, memory_size: u64) -> Program {
-    Program {
-        kind: 1,
-        flags,
-        offset,
-        vaddr,
-        file_size,
-        memory_size,
-    }
+    Program { kind: 1, flags, offset, vaddr, file_size, memory_size }
 }
 
 /// Builds an ELF file of `size` bytes with the given type, entry and
@@ -62,10 +55,7 @@ fn static_executable() -> Vec<u8> {
     elf(
         2,
         0x401000,
-        &[
-            load(5, 0, 0x400000, 0x2000, 0x2000),
-            load(6, 0x2000, 0x402000, 0x100, 0x5000),
-        ],
+        &[load(5, 0, 0x400000, 0x2000, 0x2000), load(6, 0x2000, 0x402000, 0x100, 0x5000)],
         0x2100,
     )
 }
@@ -89,14 +79,7 @@ fn reads_the_interpreter() {
         3,
         0x1000,
         &[
-            Program {
-                kind: 3,
-                flags: 4,
-                offset: 0x200,
-                vaddr: 0x200,
-                file_size: 28,
-                memory_size: 28,
-            },
+            Program { kind: 3, flags: 4, offset: 0x200, vaddr: 0x200, file_size: 28, memory_size: 28 },
             load(5, 0, 0, 0x2000, 0x2000),
         ],
         0x2000,
@@ -104,10 +87,7 @@ fn reads_the_interpreter() {
     file[0x200..0x200 + 28].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2\0");
     let plan = LoadPlan::parse(&file).unwrap();
     assert_eq!(plan.kind, FileKind::PositionIndependent);
-    assert_eq!(
-        plan.interpreter.as_deref(),
-        Some("/lib64/ld-linux-x86-64.so.2")
-    );
+    assert_eq!(plan.interpreter.as_deref(), Some("/lib64/ld-linux-x86-64.so.2"));
 }
 
 #[test]
@@ -131,55 +111,27 @@ fn refuses_malformed_files() {
             },
             ElfError::NotExecutable,
         ),
-        (
-            elf(2, 0x401000, &[load(5, 0, 0x400000, 0x3000, 0x3000)], 0x2000),
-            ElfError::SegmentOutsideFile,
-        ),
-        (
-            elf(2, 0x401000, &[load(5, 0, 0x400000, 0x2000, 0x1000)], 0x2000),
-            ElfError::SegmentOutsideFile,
-        ),
+        (elf(2, 0x401000, &[load(5, 0, 0x400000, 0x3000, 0x3000)], 0x2000), ElfError::SegmentOutsideFile),
+        (elf(2, 0x401000, &[load(5, 0, 0x400000, 0x2000, 0x1000)], 0x2000), ElfError::SegmentOutsideFile),
         (
             elf(
                 2,
                 0x401000,
-                &[
-                    load(5, 0, 0x400000, 0x2000, 0x2000),
-                    load(6, 0, 0x401000, 0x10, 0x10),
-                ],
+                &[load(5, 0, 0x400000, 0x2000, 0x2000), load(6, 0, 0x401000, 0x10, 0x10)],
                 0x2000,
             ),
             ElfError::OverlappingSegments,
         ),
-        (
-            elf(2, 0x401000, &[load(5, 0x10, 0x400000, 0x10, 0x10)], 0x2000),
-            ElfError::MisalignedSegment,
-        ),
+        (elf(2, 0x401000, &[load(5, 0x10, 0x400000, 0x10, 0x10)], 0x2000), ElfError::MisalignedSegment),
         (elf(2, 0x401000, &[], 0x2000), ElfError::NothingToLoad),
+        (elf(2, 0x900000, &[load(5, 0, 0x400000, 0x2000, 0x2000)], 0x2000), ElfError::BadEntryPoint),
+        (elf(2, 0x401000, &[load(6, 0, 0x400000, 0x2000, 0x2000)], 0x2000), ElfError::BadEntryPoint),
         (
-            elf(2, 0x900000, &[load(5, 0, 0x400000, 0x2000, 0x2000)], 0x2000),
-            ElfError::BadEntryPoint,
-        ),
-        (
-            elf(2, 0x401000, &[load(6, 0, 0x400000, 0x2000, 0x2000)], 0x2000),
-            ElfError::BadEntryPoint,
-        ),
-        (
-            elf(
-                2,
-                0x401000,
-                &[load(5, 0, 0xffff_8000_0000_0000, 0x2000, 0x2000)],
-                0x2000,
-            ),
+            elf(2, 0x401000, &[load(5, 0, 0xffff_8000_0000_0000, 0x2000, 0x2000)], 0x2000),
             ElfError::BadSegmentAddress,
         ),
         (
-            elf(
-                2,
-                0x401000,
-                &[load(5, 0, u64::MAX - 0xfff, 0x10, 0x2000)],
-                0x2000,
-            ),
+            elf(2, 0x401000, &[load(5, 0, u64::MAX - 0xfff, 0x10, 0x2000)], 0x2000),
             ElfError::BadSegmentAddress,
         ),
     ];
@@ -203,24 +155,13 @@ fn finds_a_note_header() {
         0x401000,
         &[
             load(5, 0, 0x400000, 0x2000, 0x2000),
-            Program {
-                kind: 4,
-                flags: 4,
-                offset: 0x300,
-                vaddr: 0,
-                file_size: 40,
-                memory_size: 40,
-            },
+            Program { kind: 4, flags: 4, offset: 0x300, vaddr: 0, file_size: 40, memory_size: 40 },
         ],
         0x2000,
     );
     let notes: [&[u8]; 2] = [
-        &[
-            4, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, b'G', b'N', b'U', 0, 9, 9, 9, 9,
-        ],
-        &[
-            4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0, b'X', b'e', b'n', 0, 0, 0, 32, 0,
-        ],
+        &[4, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, b'G', b'N', b'U', 0, 9, 9, 9, 9],
+        &[4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0, b'X', b'e', b'n', 0, 0, 0, 32, 0],
     ];
     file[0x300..0x314].copy_from_slice(notes[0]);
     file[0x314..0x328].copy_from_slice(notes[1]);

@@ -6,8 +6,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use rosv_abi::rofs::{
-    self, BLOCK_SIZE, INODE_SIZE, Inode, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK,
-    MODE_TYPE_MASK, ROOT_INODE, SUPER_BLOCK_SIZE, SuperBlock,
+    self, BLOCK_SIZE, INODE_SIZE, Inode, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK, MODE_TYPE_MASK,
+    ROOT_INODE, SUPER_BLOCK_SIZE, SuperBlock,
 };
 
 /// Symlinks followed in one lookup before giving up (Linux's limit).
@@ -30,10 +30,8 @@ pub struct SourceError;
 impl BlockSource for &[u8] {
     fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), SourceError> {
         let start = usize::try_from(offset).map_err(|_| SourceError)?;
-        let bytes = start
-            .checked_add(buffer.len())
-            .and_then(|end| self.get(start..end))
-            .ok_or(SourceError)?;
+        let bytes =
+            start.checked_add(buffer.len()).and_then(|end| self.get(start..end)).ok_or(SourceError)?;
         buffer.copy_from_slice(bytes);
         Ok(())
     }
@@ -135,9 +133,7 @@ impl<S: BlockSource> Rofs<S> {
     /// Reads and checks the image's superblock and structure region.
     pub fn mount(source: S) -> Result<Self, RofsError> {
         let mut block = [0u8; SUPER_BLOCK_SIZE];
-        source
-            .read_at(0, &mut block)
-            .map_err(|_| RofsError::Truncated)?;
+        source.read_at(0, &mut block).map_err(|_| RofsError::Truncated)?;
         let super_block = SuperBlock::decode(&block).ok_or(RofsError::Truncated)?;
         if super_block.magic != rofs::MAGIC
             || super_block.version != rofs::VERSION
@@ -145,25 +141,19 @@ impl<S: BlockSource> Rofs<S> {
         {
             return Err(RofsError::NotRofs);
         }
-        let structure_start = super_block
-            .structure_info_first_block
-            .checked_mul(BLOCK_SIZE)
-            .ok_or(RofsError::Corrupt(0))?;
+        let structure_start =
+            super_block.structure_info_first_block.checked_mul(BLOCK_SIZE).ok_or(RofsError::Corrupt(0))?;
         let structure_size = super_block
             .structure_info_blocks_count
             .checked_mul(BLOCK_SIZE)
             .filter(|&size| size <= STRUCTURE_BYTES_MAX)
             .ok_or(RofsError::Corrupt(0))?;
-        let structure_end = structure_start
-            .checked_add(structure_size)
-            .ok_or(RofsError::Corrupt(0))?;
+        let structure_end = structure_start.checked_add(structure_size).ok_or(RofsError::Corrupt(0))?;
         if structure_start < BLOCK_SIZE || structure_end > source.size() {
             return Err(RofsError::Truncated);
         }
         let mut structure = vec![0u8; structure_size as usize];
-        source
-            .read_at(structure_start, &mut structure)
-            .map_err(|_| RofsError::Io)?;
+        source.read_at(structure_start, &mut structure).map_err(|_| RofsError::Io)?;
 
         let mut rofs = Rofs {
             source,
@@ -189,18 +179,14 @@ impl<S: BlockSource> Rofs<S> {
             offset = next;
         }
         for _ in 0..super_block.symlinks_count {
-            let (path, next) =
-                rofs::decode_symlink(&structure, offset).ok_or(RofsError::Corrupt(0))?;
+            let (path, next) = rofs::decode_symlink(&structure, offset).ok_or(RofsError::Corrupt(0))?;
             let path = core::str::from_utf8(path).map_err(|_| RofsError::Corrupt(0))?;
             rofs.symlinks.push(String::from(path));
             offset = next;
         }
         for _ in 0..super_block.inodes_count {
-            let bytes = structure
-                .get(offset..offset + INODE_SIZE)
-                .ok_or(RofsError::Corrupt(0))?;
-            rofs.inodes
-                .push(Inode::decode(bytes).ok_or(RofsError::Corrupt(0))?);
+            let bytes = structure.get(offset..offset + INODE_SIZE).ok_or(RofsError::Corrupt(0))?;
+            rofs.inodes.push(Inode::decode(bytes).ok_or(RofsError::Corrupt(0))?);
             offset += INODE_SIZE;
         }
         rofs.check()?;
@@ -209,11 +195,7 @@ impl<S: BlockSource> Rofs<S> {
 
     fn check(&self) -> Result<(), RofsError> {
         let inode_count = self.inodes.len() as u64;
-        if self
-            .inode(ROOT_INODE)
-            .map(|inode| inode.mode & MODE_TYPE_MASK)
-            != Ok(MODE_DIRECTORY)
-        {
+        if self.inode(ROOT_INODE).map(|inode| inode.mode & MODE_TYPE_MASK) != Ok(MODE_DIRECTORY) {
             return Err(RofsError::Corrupt(ROOT_INODE));
         }
         for entry in &self.entries {
@@ -245,10 +227,7 @@ impl<S: BlockSource> Rofs<S> {
     }
 
     fn inode(&self, number: u64) -> Result<&Inode, RofsError> {
-        number
-            .checked_sub(1)
-            .and_then(|index| self.inodes.get(index as usize))
-            .ok_or(RofsError::NotFound)
+        number.checked_sub(1).and_then(|index| self.inodes.get(index as usize)).ok_or(RofsError::NotFound)
     }
 
     /// The root directory's inode number.
@@ -261,24 +240,14 @@ impl<S: BlockSource> Rofs<S> {
         let inode = self.inode(number)?;
         let (file_type, size) = match inode.mode & MODE_TYPE_MASK {
             MODE_DIRECTORY => (FileType::Directory, inode.count),
-            MODE_SYMLINK => (
-                FileType::Symlink,
-                self.symlinks[inode.data_offset as usize].len() as u64,
-            ),
+            MODE_SYMLINK => (FileType::Symlink, self.symlinks[inode.data_offset as usize].len() as u64),
             _ => (FileType::Regular, inode.count),
         };
-        Ok(Metadata {
-            inode: number,
-            file_type,
-            size,
-        })
+        Ok(Metadata { inode: number, file_type, size })
     }
 
     /// The entries of directory `number`.
-    pub fn read_dir(
-        &self,
-        number: u64,
-    ) -> Result<impl Iterator<Item = DirectoryEntry<'_>>, RofsError> {
+    pub fn read_dir(&self, number: u64) -> Result<impl Iterator<Item = DirectoryEntry<'_>>, RofsError> {
         let inode = self.inode(number)?;
         if inode.mode & MODE_TYPE_MASK != MODE_DIRECTORY {
             return Err(RofsError::NotDirectory);
@@ -315,22 +284,14 @@ impl<S: BlockSource> Rofs<S> {
         self.resolve_from(&mut Vec::new(), path, &mut hops)
     }
 
-    fn resolve_from(
-        &self,
-        parents: &mut Vec<u64>,
-        path: &str,
-        hops: &mut usize,
-    ) -> Result<u64, RofsError> {
+    fn resolve_from(&self, parents: &mut Vec<u64>, path: &str, hops: &mut usize) -> Result<u64, RofsError> {
         let mut current = if path.starts_with('/') {
             parents.clear();
             ROOT_INODE
         } else {
             parents.pop().unwrap_or(ROOT_INODE)
         };
-        for component in path
-            .split('/')
-            .filter(|component| !component.is_empty() && *component != ".")
-        {
+        for component in path.split('/').filter(|component| !component.is_empty() && *component != ".") {
             if component == ".." {
                 current = parents.pop().unwrap_or(ROOT_INODE);
                 continue;
@@ -364,9 +325,7 @@ impl<S: BlockSource> Rofs<S> {
         }
         let length = (inode.count - offset).min(buffer.len() as u64) as usize;
         let start = inode.data_offset * BLOCK_SIZE + offset;
-        self.source
-            .read_at(start, &mut buffer[..length])
-            .map_err(|_| RofsError::Io)?;
+        self.source.read_at(start, &mut buffer[..length]).map_err(|_| RofsError::Io)?;
         Ok(length)
     }
 }

@@ -15,19 +15,11 @@ fn image(root: &Directory) -> Vec<u8> {
 
 fn sample() -> Directory {
     let mut root = Directory::default();
-    root.insert(
-        "/bin/hello",
-        Node::File(Contents::Bytes(b"\x7fELF...".to_vec())),
-    )
-    .unwrap();
-    root.insert("/etc/empty", Node::File(Contents::Bytes(Vec::new())))
-        .unwrap();
-    root.insert("/etc/motd", Node::File(Contents::Bytes(vec![7u8; 1300])))
-        .unwrap();
-    root.insert("/usr/bin", Node::Symlink("/bin".into()))
-        .unwrap();
-    root.insert("/etc/up", Node::Symlink("../bin/hello".into()))
-        .unwrap();
+    root.insert("/bin/hello", Node::File(Contents::Bytes(b"\x7fELF...".to_vec()))).unwrap();
+    root.insert("/etc/empty", Node::File(Contents::Bytes(Vec::new()))).unwrap();
+    root.insert("/etc/motd", Node::File(Contents::Bytes(vec![7u8; 1300]))).unwrap();
+    root.insert("/usr/bin", Node::Symlink("/bin".into())).unwrap();
+    root.insert("/etc/up", Node::Symlink("../bin/hello".into())).unwrap();
     root.insert("/loop", Node::Symlink("/loop".into())).unwrap();
     root
 }
@@ -38,35 +30,19 @@ fn reads_back_what_was_written() {
     let rofs = Rofs::mount(bytes.as_slice()).unwrap();
     let motd = rofs.resolve("/etc/motd").unwrap();
     let metadata = rofs.metadata(motd).unwrap();
-    assert_eq!(
-        (metadata.file_type, metadata.size),
-        (FileType::Regular, 1300)
-    );
+    assert_eq!((metadata.file_type, metadata.size), (FileType::Regular, 1300));
     let mut buffer = vec![0u8; 2000];
     assert_eq!(rofs.read(motd, 0, &mut buffer).unwrap(), 1300);
     assert!(buffer[..1300].iter().all(|&byte| byte == 7));
     assert_eq!(rofs.read(motd, 1290, &mut buffer).unwrap(), 10);
     assert_eq!(rofs.read(motd, 5000, &mut buffer).unwrap(), 0);
-    assert_eq!(
-        rofs.resolve("/usr/bin/hello").unwrap(),
-        rofs.resolve("/bin/hello").unwrap()
-    );
-    assert_eq!(
-        rofs.resolve("/etc/up").unwrap(),
-        rofs.resolve("/bin/hello").unwrap()
-    );
-    assert_eq!(
-        rofs.resolve("/etc/../bin/./hello").unwrap(),
-        rofs.resolve("/bin/hello").unwrap()
-    );
+    assert_eq!(rofs.resolve("/usr/bin/hello").unwrap(), rofs.resolve("/bin/hello").unwrap());
+    assert_eq!(rofs.resolve("/etc/up").unwrap(), rofs.resolve("/bin/hello").unwrap());
+    assert_eq!(rofs.resolve("/etc/../bin/./hello").unwrap(), rofs.resolve("/bin/hello").unwrap());
     assert_eq!(rofs.resolve("/nope"), Err(RofsError::NotFound));
     assert_eq!(rofs.resolve("/etc/motd/x"), Err(RofsError::NotDirectory));
     assert_eq!(rofs.resolve("/loop"), Err(RofsError::TooManySymlinks));
-    let names: Vec<&str> = rofs
-        .read_dir(rofs.root())
-        .unwrap()
-        .map(|entry| entry.name)
-        .collect();
+    let names: Vec<&str> = rofs.read_dir(rofs.root()).unwrap().map(|entry| entry.name).collect();
     assert_eq!(names, ["bin", "etc", "loop", "usr"]);
 }
 
@@ -87,10 +63,7 @@ fn corrupt_images_are_errors() {
     assert_eq!(Rofs::mount(&good[..100]).err(), Some(RofsError::Truncated));
     let mut bad_magic = good.clone();
     bad_magic[0] ^= 1;
-    assert_eq!(
-        Rofs::mount(bad_magic.as_slice()).err(),
-        Some(RofsError::NotRofs)
-    );
+    assert_eq!(Rofs::mount(bad_magic.as_slice()).err(), Some(RofsError::NotRofs));
     let truncated = &good[..good.len() - 512];
     assert_eq!(Rofs::mount(truncated).err(), Some(RofsError::Truncated));
     // Point the root directory's entries past the entry table.
@@ -108,10 +81,7 @@ fn corrupt_images_are_errors() {
         offset += 2 + length;
     }
     bad_root[offset + 24..offset + 32].copy_from_slice(&1000u64.to_le_bytes());
-    assert_eq!(
-        Rofs::mount(bad_root.as_slice()).err(),
-        Some(RofsError::Corrupt(1))
-    );
+    assert_eq!(Rofs::mount(bad_root.as_slice()).err(), Some(RofsError::Corrupt(1)));
 }
 
 #[test]
@@ -119,36 +89,26 @@ fn insert_refuses_bad_paths() {
     let mut root = Directory::default();
     assert!(root.insert("/", Node::Symlink("x".into())).is_err());
     assert!(root.insert("/a/../b", Node::Symlink("x".into())).is_err());
-    root.insert("/f", Node::File(Contents::Bytes(vec![])))
-        .unwrap();
-    assert!(
-        root.insert("/f/g", Node::File(Contents::Bytes(vec![])))
-            .is_err()
-    );
+    root.insert("/f", Node::File(Contents::Bytes(vec![]))).unwrap();
+    assert!(root.insert("/f/g", Node::File(Contents::Bytes(vec![]))).is_err());
 }
 
 fn tree() -> impl Strategy<Value = Directory> {
-    let name =
-        "[a-zA-Z0-9._-]{1,12}".prop_filter("not . or ..", |name| name != "." && name != "..");
+    let name = "[a-zA-Z0-9._-]{1,12}".prop_filter("not . or ..", |name| name != "." && name != "..");
     let leaf = prop_oneof![
-        proptest::collection::vec(any::<u8>(), 0..1500)
-            .prop_map(|bytes| Node::File(Contents::Bytes(bytes))),
+        proptest::collection::vec(any::<u8>(), 0..1500).prop_map(|bytes| Node::File(Contents::Bytes(bytes))),
         "/?[a-z/]{1,20}".prop_map(Node::Symlink),
     ];
     let node = leaf.prop_recursive(4, 48, 6, move |inner| {
         proptest::collection::btree_map(name.clone(), inner, 0..6)
             .prop_map(|entries| Node::Directory(Directory { entries }))
     });
-    proptest::collection::btree_map("[a-z]{1,8}", node, 0..6)
-        .prop_map(|entries| Directory { entries })
+    proptest::collection::btree_map("[a-z]{1,8}", node, 0..6).prop_map(|entries| Directory { entries })
 }
 
 fn compare<S: crate::BlockSource>(rofs: &Rofs<S>, inode: u64, expected: &Directory) {
-    let found: Vec<(String, u64)> = rofs
-        .read_dir(inode)
-        .unwrap()
-        .map(|entry| (entry.name.to_string(), entry.inode))
-        .collect();
+    let found: Vec<(String, u64)> =
+        rofs.read_dir(inode).unwrap().map(|entry| (entry.name.to_string(), entry.inode)).collect();
     assert_eq!(found.len(), expected.entries.len());
     for ((name, child), (expected_name, node)) in found.iter().zip(&expected.entries) {
         assert_eq!(name, expected_name);

@@ -130,12 +130,7 @@ pub fn write_image<W: Write + Seek>(root: &Directory, sink: W) -> Result<u64, Wr
     let mut image = Image {
         sink,
         next_block: 1,
-        inodes: vec![Inode {
-            mode: MODE_DIRECTORY,
-            inode_no: 1,
-            data_offset: 0,
-            count: 0,
-        }],
+        inodes: vec![Inode { mode: MODE_DIRECTORY, inode_no: 1, data_offset: 0, count: 0 }],
         entries: Vec::new(),
         entry_count: 0,
         symlinks: Vec::new(),
@@ -178,10 +173,7 @@ impl<W: Write + Seek> Image<W> {
         let first_child = self.inodes.len();
         for _ in &directory.entries {
             let inode_no = self.inodes.len() as u64 + 1;
-            self.inodes.push(Inode {
-                inode_no,
-                ..Inode::default()
-            });
+            self.inodes.push(Inode { inode_no, ..Inode::default() });
         }
         for (offset, node) in directory.entries.values().enumerate() {
             let child = first_child + offset;
@@ -194,8 +186,8 @@ impl<W: Write + Seek> Image<W> {
                     self.inodes[child].count = size;
                 }
                 Node::Symlink(target) => {
-                    let length = u16::try_from(target.len())
-                        .map_err(|_| WriteError::BadName(target.clone()))?;
+                    let length =
+                        u16::try_from(target.len()).map_err(|_| WriteError::BadName(target.clone()))?;
                     self.symlinks.extend_from_slice(&length.to_le_bytes());
                     self.symlinks.extend_from_slice(target.as_bytes());
                     self.inodes[child].mode = MODE_SYMLINK;
@@ -214,8 +206,7 @@ impl<W: Write + Seek> Image<W> {
         for (offset, name) in directory.entries.keys().enumerate() {
             let inode_no = (first_child + offset) as u64 + 1;
             self.entries.extend_from_slice(&inode_no.to_le_bytes());
-            self.entries
-                .extend_from_slice(&(name.len() as u16).to_le_bytes());
+            self.entries.extend_from_slice(&(name.len() as u16).to_le_bytes());
             self.entries.extend_from_slice(name.as_bytes());
             self.entry_count += 1;
         }
@@ -230,9 +221,8 @@ impl<W: Write + Seek> Image<W> {
                 bytes.len() as u64
             }
             Contents::HostFile(path) => {
-                let mut file = File::open(path).map_err(|error| {
-                    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
-                })?;
+                let mut file = File::open(path)
+                    .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))?;
                 io::copy(&mut file, &mut self.sink)?
             }
         };

@@ -47,18 +47,12 @@ pub struct Summary {
 pub fn summarize(samples: &[Duration]) -> Option<Summary> {
     let mut sorted = samples.to_vec();
     sorted.sort();
-    Some(Summary {
-        min: *sorted.first()?,
-        median: sorted[sorted.len() / 2],
-        max: *sorted.last()?,
-    })
+    Some(Summary { min: *sorted.first()?, median: sorted[sorted.len() / 2], max: *sorted.last()? })
 }
 
 /// Reads `Booted in X ms` from the console output.
 pub fn kernel_boot_time(output: &str) -> Option<Duration> {
-    let line = output
-        .lines()
-        .find_map(|line| line.strip_prefix("Booted in "))?;
+    let line = output.lines().find_map(|line| line.strip_prefix("Booted in "))?;
     let milliseconds: f64 = line.strip_suffix(" ms")?.parse().ok()?;
     Some(Duration::from_secs_f64(milliseconds / 1000.0))
 }
@@ -75,61 +69,35 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         }
     };
     let image_directory = scratch.path().join("image");
-    image::write(
-        &ImageSpec::from_executable(&hello, &[], &[])?,
-        &image_directory,
-    )?;
+    image::write(&ImageSpec::from_executable(&hello, &[], &[])?, &image_directory)?;
     let image = Image::open(&image_directory)?;
     let hello_config = VmConfig::new(&image, &arguments.machine, &[], None)?;
     let reference_path = scratch.path().join("reference.elf");
     std::fs::write(&reference_path, guest_elf::reference_kernel())?;
-    let reference_config = VmConfig {
-        kernel: reference_path,
-        ..hello_config.clone()
-    };
+    let reference_config = VmConfig { kernel: reference_path, ..hello_config.clone() };
 
     let mut hello_times = Vec::new();
     let mut kernel_times = Vec::new();
     let mut reference_times = Vec::new();
     for _ in 0..arguments.runs {
-        let (elapsed, output) =
-            timed_boot(&hello_config, &arguments.machine, scratch.path(), true)?;
+        let (elapsed, output) = timed_boot(&hello_config, &arguments.machine, scratch.path(), true)?;
         hello_times.push(elapsed);
         kernel_times.extend(kernel_boot_time(&output));
-        let (elapsed, _) =
-            timed_boot(&reference_config, &arguments.machine, scratch.path(), false)?;
+        let (elapsed, _) = timed_boot(&reference_config, &arguments.machine, scratch.path(), false)?;
         reference_times.push(elapsed);
     }
     let hypervisor = match arguments.machine.hypervisor {
         Hypervisor::Qemu => "QEMU microvm",
         Hypervisor::Firecracker => "Firecracker",
     };
-    println!(
-        "boot benchmark: {} runs each on {hypervisor}, {} MiB",
-        arguments.runs, hello_config.memory_mib
-    );
-    println!(
-        "{:<44} {:>10} {:>10} {:>10}",
-        "", "min ms", "median ms", "max ms"
-    );
-    print_row(
-        "hello on rosv: hypervisor start to exit",
-        summarize(&hello_times),
-    );
-    print_row(
-        "reference guest: hypervisor start to exit",
-        summarize(&reference_times),
-    );
-    print_row(
-        "rosv kernel: first instruction to main",
-        summarize(&kernel_times),
-    );
+    println!("boot benchmark: {} runs each on {hypervisor}, {} MiB", arguments.runs, hello_config.memory_mib);
+    println!("{:<44} {:>10} {:>10} {:>10}", "", "min ms", "median ms", "max ms");
+    print_row("hello on rosv: hypervisor start to exit", summarize(&hello_times));
+    print_row("reference guest: hypervisor start to exit", summarize(&reference_times));
+    print_row("rosv kernel: first instruction to main", summarize(&kernel_times));
     if let (Some(hello), Some(reference)) = (summarize(&hello_times), summarize(&reference_times)) {
         let overhead = hello.median.as_secs_f64() - reference.median.as_secs_f64();
-        println!(
-            "rosv over the reference guest (median): {:+.3} ms",
-            overhead * 1000.0
-        );
+        println!("rosv over the reference guest (median): {:+.3} ms", overhead * 1000.0);
     }
     Ok(0)
 }
@@ -161,26 +129,14 @@ fn timed_boot(
     let captured = Arc::new(Mutex::new(Vec::new()));
     let limit = Some(Duration::from_secs(machine.timeout.unwrap_or(60)));
     let started = Instant::now();
-    let outcome = vm::supervise(
-        &mut command,
-        limit,
-        None,
-        Console::Capture(captured.clone()),
-    )?;
+    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()))?;
     let elapsed = started.elapsed();
-    let output = String::from_utf8_lossy(
-        &captured
-            .lock()
-            .map(|bytes| bytes.clone())
-            .unwrap_or_default(),
-    )
-    .into_owned();
+    let output =
+        String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
     match outcome {
         Outcome::TimedOut(_) => bail!("a boot did not finish in time; output so far:\n{output}"),
         Outcome::Exited { reported, code } if expect_status && reported != Some(0) => {
-            bail!(
-                "the hello guest failed (status {reported:?}, hypervisor exit {code:?}); output:\n{output}"
-            )
+            bail!("the hello guest failed (status {reported:?}, hypervisor exit {code:?}); output:\n{output}")
         }
         Outcome::Exited { .. } => Ok((elapsed, output)),
     }
@@ -192,10 +148,7 @@ mod tests {
 
     #[test]
     fn summarizes_durations() {
-        let samples: Vec<Duration> = [5, 1, 3, 2, 4]
-            .into_iter()
-            .map(Duration::from_millis)
-            .collect();
+        let samples: Vec<Duration> = [5, 1, 3, 2, 4].into_iter().map(Duration::from_millis).collect();
         let summary = summarize(&samples).unwrap();
         assert_eq!(summary.min, Duration::from_millis(1));
         assert_eq!(summary.median, Duration::from_millis(3));

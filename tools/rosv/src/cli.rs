@@ -133,9 +133,8 @@ pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
         Some((index, 'G' | 'g')) => (&text[..index], 1024 * 1024),
         _ => (text, 1024),
     };
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a memory size like 128M or 1G"))?;
+    let value: u64 =
+        digits.parse().map_err(|_| format!("\"{text}\" is not a memory size like 128M or 1G"))?;
     let mib = value.saturating_mul(scale_kib) / 1024;
     if !(16..=1024 * 1024).contains(&mib) {
         return Err(format!("{mib} MiB is outside 16 MiB to 1 TiB"));
@@ -148,21 +147,15 @@ pub fn execute(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(arguments) => run(arguments),
         Command::Build(arguments) => {
-            let spec = ImageSpec::from_executable(
-                &arguments.exec,
-                &arguments.arguments,
-                &arguments.environment,
-            )?;
+            let spec =
+                ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &arguments.environment)?;
             image::write(&spec, &arguments.output)?;
             println!("wrote image {}", arguments.output.display());
             Ok(0)
         }
         Command::Kernel(arguments) => {
-            let bytes = if arguments.no_pvh_note {
-                kernel::without_pvh_note()?
-            } else {
-                kernel::ELF.to_vec()
-            };
+            let bytes =
+                if arguments.no_pvh_note { kernel::without_pvh_note()? } else { kernel::ELF.to_vec() };
             std::fs::write(&arguments.output, bytes)
                 .with_context(|| format!("cannot write {}", arguments.output.display()))?;
             Ok(0)

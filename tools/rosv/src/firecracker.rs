@@ -38,11 +38,7 @@ pub fn command(config: &VmConfig, scratch: &Path) -> Result<Command> {
     std::fs::write(&path, serde_json::to_vec_pretty(&settings)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     let mut command = Command::new(firecracker);
-    command
-        .arg("--no-api")
-        .arg("--config-file")
-        .arg(&path)
-        .args(["--level", "Off"]);
+    command.arg("--no-api").arg("--config-file").arg(&path).args(["--level", "Off"]);
     Ok(command)
 }
 
@@ -88,10 +84,7 @@ fn software_kvm_template() -> Value {
 /// A Firecracker CPUID bitmap that clears `bits` and keeps the others
 /// (`0` clears, `x` keeps, bit 0 is the rightmost character).
 fn clearing(bits: &[u32]) -> String {
-    let body: String = (0..32)
-        .rev()
-        .map(|bit| if bits.contains(&bit) { '0' } else { 'x' })
-        .collect();
+    let body: String = (0..32).rev().map(|bit| if bits.contains(&bit) { '0' } else { 'x' }).collect();
     format!("0b{body}")
 }
 
@@ -107,28 +100,19 @@ mod tests {
     #[test]
     fn the_template_clears_the_features_kvm_pvm_cannot_run() {
         let template = software_kvm_template();
-        let leaf_1 = template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"]
-            .as_str()
-            .unwrap();
+        let leaf_1 = template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"].as_str().unwrap();
         assert_eq!(leaf_1.len(), 34);
         for bit in [12, 13, 26, 27, 28, 29] {
             assert!(bitmap_clears(leaf_1, bit), "leaf 1 ECX bit {bit}");
         }
         for kept in [0, 9, 19, 20, 25, 30] {
-            assert!(
-                !bitmap_clears(leaf_1, kept),
-                "leaf 1 ECX bit {kept} (SSE3, SSSE3, SSE4, AES, RDRAND)"
-            );
+            assert!(!bitmap_clears(leaf_1, kept), "leaf 1 ECX bit {kept} (SSE3, SSSE3, SSE4, AES, RDRAND)");
         }
-        let leaf_7 = template["cpuid_modifiers"][1]["modifiers"][0]["bitmap"]
-            .as_str()
-            .unwrap();
+        let leaf_7 = template["cpuid_modifiers"][1]["modifiers"][0]["bitmap"].as_str().unwrap();
         for bit in [5, 16, 17, 21, 28, 30, 31] {
             assert!(bitmap_clears(leaf_7, bit), "leaf 7 EBX bit {bit}");
         }
-        let extended = template["cpuid_modifiers"][2]["modifiers"][0]["bitmap"]
-            .as_str()
-            .unwrap();
+        let extended = template["cpuid_modifiers"][2]["modifiers"][0]["bitmap"].as_str().unwrap();
         assert!(bitmap_clears(extended, 27), "RDTSCP");
     }
 
@@ -145,10 +129,6 @@ mod tests {
         assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");
         assert_eq!(settings["machine-config"]["mem_size_mib"], 64);
         assert!(settings.get("cpu-config").is_none());
-        assert!(
-            super::settings(&config, Kvm::Software)
-                .get("cpu-config")
-                .is_some()
-        );
+        assert!(super::settings(&config, Kvm::Software).get("cpu-config").is_some());
     }
 }

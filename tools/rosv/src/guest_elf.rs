@@ -48,11 +48,7 @@ pub fn hello(message: &[u8]) -> Vec<u8> {
 
 /// A kernel that powers off at once, with a PVH note.
 pub fn reference_kernel() -> Vec<u8> {
-    elf(
-        KERNEL_LOAD_ADDRESS,
-        REFERENCE_CODE,
-        Some(KERNEL_LOAD_ADDRESS + HEADERS_SIZE),
-    )
+    elf(KERNEL_LOAD_ADDRESS, REFERENCE_CODE, Some(KERNEL_LOAD_ADDRESS + HEADERS_SIZE))
 }
 
 /// An ELF executable with one read-execute `PT_LOAD` holding the headers
@@ -92,14 +88,7 @@ fn elf(address: u64, code: &[u8], pvh_entry: Option<u64>) -> Vec<u8> {
     program_header(&mut file, 1, 5, 0, address, file_size);
     // PT_NOTE (or PT_NULL when there is no note).
     let note_type = if note.is_empty() { 0 } else { 4 };
-    program_header(
-        &mut file,
-        note_type,
-        4,
-        note_offset,
-        address + note_offset,
-        note.len() as u64,
-    );
+    program_header(&mut file, note_type, 4, note_offset, address + note_offset, note.len() as u64);
     file.extend_from_slice(code);
     file.extend_from_slice(&note);
     file
@@ -137,8 +126,7 @@ mod tests {
     fn the_reference_kernel_has_a_pvh_note() {
         let kernel = reference_kernel();
         let note =
-            rosv_elf::find_note_header(&kernel, b"Xen", rosv_abi::pvh::XEN_ELFNOTE_PHYS32_ENTRY)
-                .unwrap();
+            rosv_elf::find_note_header(&kernel, b"Xen", rosv_abi::pvh::XEN_ELFNOTE_PHYS32_ENTRY).unwrap();
         assert_eq!(note, Some(64 + 56));
     }
 }

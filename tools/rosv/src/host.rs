@@ -17,16 +17,8 @@ pub enum Kvm {
 /// The KVM the host offers, if `/dev/kvm` can be opened for reading and
 /// writing.
 pub fn kvm() -> Option<Kvm> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .ok()?;
-    if Path::new("/sys/module/kvm_pvm").exists() {
-        Some(Kvm::Software)
-    } else {
-        Some(Kvm::Hardware)
-    }
+    OpenOptions::new().read(true).write(true).open("/dev/kvm").ok()?;
+    if Path::new("/sys/module/kvm_pvm").exists() { Some(Kvm::Software) } else { Some(Kvm::Hardware) }
 }
 
 /// The path of `program` on PATH, if it is there.
@@ -39,8 +31,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+    path.metadata().is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
 }
 
 /// CPUID features a guest must not see on a `kvm_pvm` host: the

@@ -26,20 +26,13 @@ const COMMAND_FILE: &str = "command";
 pub enum ExecutableError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: std::io::Error },
     /// The file is not an ELF file at all.
     #[error("{path} is not an ELF executable; rosv runs Linux x86-64 programs")]
     NotElf { path: PathBuf },
     /// The ELF file is malformed or not an x86-64 executable.
     #[error("{path} cannot be run: {source:?} ({message})")]
-    Invalid {
-        path: PathBuf,
-        source: ElfError,
-        message: String,
-    },
+    Invalid { path: PathBuf, source: ElfError, message: String },
     /// The executable needs a dynamic linker.
     #[error(
         "{path} is dynamically linked (it asks for {interpreter}); link it statically, \
@@ -50,23 +43,14 @@ pub enum ExecutableError {
 
 /// Checks that `path` is a static x86-64 Linux executable.
 pub fn check_executable(path: &Path) -> Result<(), ExecutableError> {
-    let bytes = std::fs::read(path).map_err(|source| ExecutableError::Unreadable {
-        path: path.into(),
-        source,
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| ExecutableError::Unreadable { path: path.into(), source })?;
     let plan = LoadPlan::parse(&bytes).map_err(|source| match source {
         ElfError::NotElf => ExecutableError::NotElf { path: path.into() },
-        source => ExecutableError::Invalid {
-            path: path.into(),
-            source,
-            message: source.to_string(),
-        },
+        source => ExecutableError::Invalid { path: path.into(), source, message: source.to_string() },
     })?;
     match plan.interpreter {
-        Some(interpreter) => Err(ExecutableError::Dynamic {
-            path: path.into(),
-            interpreter,
-        }),
+        Some(interpreter) => Err(ExecutableError::Dynamic { path: path.into(), interpreter }),
         None => Ok(()),
     }
 }
@@ -94,26 +78,16 @@ impl ImageSpec {
             .with_context(|| format!("{} has no usable file name", path.display()))?;
         let guest_path = format!("/{name}");
         let mut root = Directory::default();
-        root.insert(
-            &guest_path,
-            Node::File(Contents::HostFile(path.to_path_buf())),
-        )?;
+        root.insert(&guest_path, Node::File(Contents::HostFile(path.to_path_buf())))?;
         let mut command = vec![guest_path];
         command.extend_from_slice(arguments);
-        Ok(ImageSpec {
-            root,
-            command,
-            environment: environment.to_vec(),
-        })
+        Ok(ImageSpec { root, command, environment: environment.to_vec() })
     }
 }
 
 /// Quotes `argv` into the kernel's command-line syntax.
 pub fn command_text(argv: &[String]) -> String {
-    argv.iter()
-        .map(|argument| quote(argument))
-        .collect::<Vec<_>>()
-        .join(" ")
+    argv.iter().map(|argument| quote(argument)).collect::<Vec<_>>().join(" ")
 }
 
 /// The kernel options that set `environment`.
@@ -127,17 +101,13 @@ pub fn environment_options(environment: &[(String, String)]) -> String {
 
 /// Writes the image directory `directory` (created if needed).
 pub fn write(spec: &ImageSpec, directory: &Path) -> Result<()> {
-    std::fs::create_dir_all(directory)
-        .with_context(|| format!("cannot create {}", directory.display()))?;
+    std::fs::create_dir_all(directory).with_context(|| format!("cannot create {}", directory.display()))?;
     let file = |name: &str| directory.join(name);
     std::fs::write(file(KERNEL_FILE), kernel::ELF).context("cannot write the kernel")?;
     let root = File::create(file(ROOT_FILE)).context("cannot create the root filesystem")?;
     let mut sink = BufWriter::new(root);
     write_image(&spec.root, &mut sink).context("cannot write the root filesystem")?;
-    std::fs::write(
-        file(OPTIONS_FILE),
-        environment_options(&spec.environment) + "\n",
-    )?;
+    std::fs::write(file(OPTIONS_FILE), environment_options(&spec.environment) + "\n")?;
     std::fs::write(file(COMMAND_FILE), command_text(&spec.command) + "\n")?;
     Ok(())
 }
@@ -159,10 +129,7 @@ impl Image {
     /// Opens the image directory at `directory`.
     pub fn open(directory: &Path) -> Result<Self> {
         let file = |name: &str| directory.join(name);
-        if !file(KERNEL_FILE).is_file()
-            || !file(ROOT_FILE).is_file()
-            || !file(COMMAND_FILE).is_file()
-        {
+        if !file(KERNEL_FILE).is_file() || !file(ROOT_FILE).is_file() || !file(COMMAND_FILE).is_file() {
             anyhow::bail!(
                 "{} is not a rosv image (it needs {KERNEL_FILE}, {ROOT_FILE} and {COMMAND_FILE}); write one with `rosv build`",
                 directory.display()
@@ -172,9 +139,7 @@ impl Image {
             match std::fs::read_to_string(file(name)) {
                 Ok(text) => Ok(text.trim().to_string()),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-                Err(error) => {
-                    Err(error).with_context(|| format!("cannot read {}", file(name).display()))
-                }
+                Err(error) => Err(error).with_context(|| format!("cannot read {}", file(name).display())),
             }
         };
         Ok(Image {
@@ -192,18 +157,9 @@ mod tests {
 
     #[test]
     fn commands_and_environment_survive_the_kernel_grammar() {
-        let argv = vec![
-            "/app".to_string(),
-            "a b".to_string(),
-            "panic=1".to_string(),
-            "\"q\"".to_string(),
-        ];
+        let argv = vec!["/app".to_string(), "a b".to_string(), "panic=1".to_string(), "\"q\"".to_string()];
         let environment = vec![("GREETING".to_string(), "hello world".to_string())];
-        let text = format!(
-            "{} {}",
-            environment_options(&environment),
-            command_text(&argv)
-        );
+        let text = format!("{} {}", environment_options(&environment), command_text(&argv));
         let line = rosv_cmdline::CommandLine::parse(&text).unwrap();
         assert_eq!(line.commands[0].argv, argv);
         assert_eq!(line.options.environment, environment);
@@ -214,10 +170,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let script = directory.path().join("script");
         std::fs::write(&script, "#!/bin/sh\n").unwrap();
-        assert!(matches!(
-            check_executable(&script),
-            Err(ExecutableError::NotElf { .. })
-        ));
+        assert!(matches!(check_executable(&script), Err(ExecutableError::NotElf { .. })));
         assert!(matches!(
             check_executable(&directory.path().join("missing")),
             Err(ExecutableError::Unreadable { .. })

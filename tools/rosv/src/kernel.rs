@@ -18,8 +18,7 @@ pub fn without_pvh_note() -> Result<Vec<u8>> {
 
 /// Hides the PVH note of the kernel ELF `kernel`.
 pub fn strip_pvh_note(kernel: &[u8]) -> Result<Vec<u8>> {
-    let Some(offset) =
-        rosv_elf::find_note_header(kernel, XEN_ELFNOTE_OWNER, XEN_ELFNOTE_PHYS32_ENTRY)?
+    let Some(offset) = rosv_elf::find_note_header(kernel, XEN_ELFNOTE_OWNER, XEN_ELFNOTE_PHYS32_ENTRY)?
     else {
         bail!("the kernel has no PVH note to remove");
     };
@@ -34,14 +33,12 @@ mod tests {
 
     #[test]
     fn the_built_in_kernel_has_a_pvh_note_that_can_be_stripped() {
-        let note =
-            rosv_elf::find_note_header(ELF, XEN_ELFNOTE_OWNER, XEN_ELFNOTE_PHYS32_ENTRY).unwrap();
+        let note = rosv_elf::find_note_header(ELF, XEN_ELFNOTE_OWNER, XEN_ELFNOTE_PHYS32_ENTRY).unwrap();
         assert!(note.is_some());
         let stripped = without_pvh_note().unwrap();
         assert_eq!(stripped.len(), ELF.len());
         let after =
-            rosv_elf::find_note_header(&stripped, XEN_ELFNOTE_OWNER, XEN_ELFNOTE_PHYS32_ENTRY)
-                .unwrap();
+            rosv_elf::find_note_header(&stripped, XEN_ELFNOTE_OWNER, XEN_ELFNOTE_PHYS32_ENTRY).unwrap();
         assert_eq!(after, None);
         assert!(strip_pvh_note(&stripped).is_err());
     }

@@ -17,11 +17,7 @@ impl Symbols {
             .filter(|symbol| symbol.kind() == SymbolKind::Text && symbol.address() != 0)
             .filter_map(|symbol| {
                 let name = symbol.name().ok()?;
-                Some((
-                    symbol.address(),
-                    symbol.size(),
-                    rustc_demangle::demangle(name).to_string(),
-                ))
+                Some((symbol.address(), symbol.size(), rustc_demangle::demangle(name).to_string()))
             })
             .collect();
         functions.sort_by_key(|(address, ..)| *address);
@@ -30,10 +26,7 @@ impl Symbols {
 
     /// `function+0xoffset` for `address`, if a function contains it.
     pub fn describe(&self, address: u64) -> Option<String> {
-        let index = self
-            .functions
-            .partition_point(|(start, ..)| *start <= address)
-            .checked_sub(1)?;
+        let index = self.functions.partition_point(|(start, ..)| *start <= address).checked_sub(1)?;
         let (start, size, name) = &self.functions[index];
         let offset = address - start;
         (*size == 0 || offset < *size).then(|| format!("{name}+{offset:#x}"))
@@ -54,10 +47,7 @@ mod tests {
             .cloned()
             .expect("the kernel has a power_off function");
         let described = symbols.describe(address + 1).unwrap();
-        assert!(
-            described.starts_with("rosv_platform::power::power_off"),
-            "{described}"
-        );
+        assert!(described.starts_with("rosv_platform::power::power_off"), "{described}");
         assert!(described.ends_with("+0x1"));
         assert_eq!(symbols.describe(0x10), None);
     }

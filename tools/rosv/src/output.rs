@@ -41,16 +41,14 @@ impl ConsoleFilter {
     /// Passes console bytes to `sink`.
     pub fn feed(&mut self, bytes: &[u8], sink: &mut impl Write) -> std::io::Result<()> {
         let mut plain = Vec::with_capacity(bytes.len());
-        self.scanner
-            .feed(bytes, &mut |chunk| plain.extend_from_slice(chunk));
+        self.scanner.feed(bytes, &mut |chunk| plain.extend_from_slice(chunk));
         self.annotate(&plain, sink)
     }
 
     /// Passes on whatever is still held back.
     pub fn finish(&mut self, sink: &mut impl Write) -> std::io::Result<()> {
         let mut rest = Vec::new();
-        self.scanner
-            .finish(&mut |chunk| rest.extend_from_slice(chunk));
+        self.scanner.finish(&mut |chunk| rest.extend_from_slice(chunk));
         self.annotate(&rest, sink)?;
         sink.write_all(&std::mem::take(&mut self.line))?;
         self.is_holding = false;
@@ -93,13 +91,10 @@ impl ConsoleFilter {
     }
 
     fn write_symbol(&self, line: &[u8], sink: &mut impl Write) -> std::io::Result<()> {
-        let (Some(symbols), Some(hex)) = (&self.symbols, line.strip_prefix(BACKTRACE_PREFIX))
-        else {
+        let (Some(symbols), Some(hex)) = (&self.symbols, line.strip_prefix(BACKTRACE_PREFIX)) else {
             return Ok(());
         };
-        let Some(address) = std::str::from_utf8(hex)
-            .ok()
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        let Some(address) = std::str::from_utf8(hex).ok().and_then(|hex| u64::from_str_radix(hex, 16).ok())
         else {
             return Ok(());
         };

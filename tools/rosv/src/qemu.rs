@@ -20,16 +20,12 @@ pub struct Acceleration {
 
 /// Chooses `-accel` and `-cpu` for `choice` on a host with `kvm`.
 pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleration> {
-    let tcg = Acceleration {
-        accel: "tcg",
-        cpu: "max".into(),
-    };
+    let tcg = Acceleration { accel: "tcg", cpu: "max".into() };
     match (choice, kvm) {
         (Accelerator::Tcg, _) | (Accelerator::Auto, None | Some(Kvm::Software)) => Ok(tcg),
-        (Accelerator::Auto | Accelerator::Kvm, Some(Kvm::Hardware)) => Ok(Acceleration {
-            accel: "kvm",
-            cpu: "host".into(),
-        }),
+        (Accelerator::Auto | Accelerator::Kvm, Some(Kvm::Hardware)) => {
+            Ok(Acceleration { accel: "kvm", cpu: "host".into() })
+        }
         (Accelerator::Kvm, Some(Kvm::Software)) => {
             let mut cpu = String::from("host,-arch-capabilities");
             for feature in PVM_HIDDEN_FEATURES {
@@ -47,43 +43,15 @@ pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleratio
 /// The QEMU command that boots `config`.
 pub fn command(config: &VmConfig, choice: Accelerator) -> Result<Command> {
     let Some(qemu) = host::find_program(QEMU) else {
-        bail!(
-            "{QEMU} was not found on PATH; install QEMU (on Debian: apt-get install qemu-system-x86)"
-        );
+        bail!("{QEMU} was not found on PATH; install QEMU (on Debian: apt-get install qemu-system-x86)");
     };
     let acceleration = acceleration(choice, host::kvm())?;
     let mut command = Command::new(qemu);
     command
-        .args([
-            "-M",
-            "microvm",
-            "-accel",
-            acceleration.accel,
-            "-cpu",
-            &acceleration.cpu,
-        ])
-        .args([
-            "-m",
-            &format!("{}M", config.memory_mib),
-            "-smp",
-            &config.cpus.to_string(),
-        ])
-        .args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-        ])
-        .args([
-            "-device",
-            &format!(
-                "isa-debug-exit,iobase={:#x},iosize=4",
-                rosv_abi::exit::DEBUG_EXIT_PORT
-            ),
-        ])
+        .args(["-M", "microvm", "-accel", acceleration.accel, "-cpu", &acceleration.cpu])
+        .args(["-m", &format!("{}M", config.memory_mib), "-smp", &config.cpus.to_string()])
+        .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
+        .args(["-device", &format!("isa-debug-exit,iobase={:#x},iosize=4", rosv_abi::exit::DEBUG_EXIT_PORT)])
         .arg("-kernel")
         .arg(&config.kernel)
         .arg("-initrd")
@@ -99,24 +67,9 @@ mod tests {
     #[test]
     fn chooses_tcg_unless_kvm_is_real() {
         assert_eq!(acceleration(Accelerator::Auto, None).unwrap().accel, "tcg");
-        assert_eq!(
-            acceleration(Accelerator::Auto, Some(Kvm::Software))
-                .unwrap()
-                .accel,
-            "tcg"
-        );
-        assert_eq!(
-            acceleration(Accelerator::Auto, Some(Kvm::Hardware))
-                .unwrap()
-                .cpu,
-            "host"
-        );
-        assert_eq!(
-            acceleration(Accelerator::Tcg, Some(Kvm::Hardware))
-                .unwrap()
-                .accel,
-            "tcg"
-        );
+        assert_eq!(acceleration(Accelerator::Auto, Some(Kvm::Software)).unwrap().accel, "tcg");
+        assert_eq!(acceleration(Accelerator::Auto, Some(Kvm::Hardware)).unwrap().cpu, "host");
+        assert_eq!(acceleration(Accelerator::Tcg, Some(Kvm::Hardware)).unwrap().accel, "tcg");
         assert!(acceleration(Accelerator::Kvm, None).is_err());
     }
 

@@ -75,21 +75,10 @@ impl VmConfig {
         parts.extend(machine.kernel_args.clone());
         parts.push(image.options.clone());
         parts.push(environment_options(environment));
-        parts.push(
-            command
-                .map(command_text)
-                .unwrap_or_else(|| image.command.clone()),
-        );
-        let command_line = parts
-            .into_iter()
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
+        parts.push(command.map(command_text).unwrap_or_else(|| image.command.clone()));
+        let command_line = parts.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
         Ok(VmConfig {
-            kernel: machine
-                .kernel
-                .clone()
-                .unwrap_or_else(|| image.kernel.clone()),
+            kernel: machine.kernel.clone().unwrap_or_else(|| image.kernel.clone()),
             initrd: image.root.clone(),
             command_line,
             memory_mib: machine.memory,
@@ -116,35 +105,20 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u
     if machine.verbose {
         eprintln!("rosv: {command:?}");
     }
-    let symbols = std::fs::read(&config.kernel)
-        .ok()
-        .and_then(|kernel| Symbols::read(&kernel));
-    let outcome = supervise(
-        &mut command,
-        machine.timeout.map(Duration::from_secs),
-        symbols,
-        Console::Terminal,
-    )?;
+    let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
+    let outcome =
+        supervise(&mut command, machine.timeout.map(Duration::from_secs), symbols, Console::Terminal)?;
     let name = match machine.hypervisor {
         Hypervisor::Qemu => "QEMU",
         Hypervisor::Firecracker => "Firecracker",
     };
     match outcome {
         Outcome::TimedOut(limit) => {
-            eprintln!(
-                "rosv: the VM did not finish within {} s; stopped it",
-                limit.as_secs()
-            );
+            eprintln!("rosv: the VM did not finish within {} s; stopped it", limit.as_secs());
             Ok(TIMED_OUT)
         }
-        Outcome::Exited {
-            reported: Some(status),
-            ..
-        } => Ok(status),
-        Outcome::Exited {
-            reported: None,
-            code,
-        } => {
+        Outcome::Exited { reported: Some(status), .. } => Ok(status),
+        Outcome::Exited { reported: None, code } => {
             let from_debug_exit = (machine.hypervisor == Hypervisor::Qemu)
                 .then(|| code.and_then(rosv_abi::exit::status_from_debug_exit))
                 .flatten();
@@ -152,10 +126,7 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u
                 Some(status) => Ok(status),
                 None => anyhow::bail!(
                     "{name} exited ({}) without an exit status from the guest",
-                    code.map_or_else(
-                        || "killed by a signal".to_string(),
-                        |code| format!("code {code}")
-                    )
+                    code.map_or_else(|| "killed by a signal".to_string(), |code| format!("code {code}"))
                 ),
             }
         }
@@ -166,10 +137,7 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u
 #[derive(Debug)]
 pub enum Outcome {
     /// It exited; `reported` is the guest's exit record, if it printed one.
-    Exited {
-        code: Option<i32>,
-        reported: Option<u8>,
-    },
+    Exited { code: Option<i32>, reported: Option<u8> },
     /// It ran past the time limit and was killed.
     TimedOut(Duration),
 }
@@ -190,18 +158,10 @@ pub fn supervise(
     symbols: Option<Symbols>,
     console: Console,
 ) -> Result<Outcome> {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
     let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start {program}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .context("the hypervisor has no standard output")?;
+    let mut child = command.spawn().with_context(|| format!("cannot start {program}"))?;
+    let stdout = child.stdout.take().context("the hypervisor has no standard output")?;
     let pump = std::thread::spawn(move || match console {
         Console::Terminal => pump_console(stdout, symbols, &mut std::io::stdout().lock()),
         Console::Capture(buffer) => {
@@ -237,11 +197,7 @@ fn stop(child: &mut Child) {
 }
 
 /// Copies the console to `sink`; returns the reported status.
-fn pump_console(
-    mut console: impl Read,
-    symbols: Option<Symbols>,
-    sink: &mut impl Write,
-) -> Option<u8> {
+fn pump_console(mut console: impl Read, symbols: Option<Symbols>, sink: &mut impl Write) -> Option<u8> {
     let mut filter = ConsoleFilter::new(symbols);
     let mut buffer = [0u8; 8192];
     loop {

@@ -22,11 +22,8 @@ fn rosv() -> Command {
 
 /// Runs `rosv run` with `arguments` (plus a timeout).
 fn rosv_run(arguments: &[&str]) -> Output {
-    let output = rosv()
-        .args(["run", "--timeout", TIMEOUT_SECONDS])
-        .args(arguments)
-        .output()
-        .expect("run rosv");
+    let output =
+        rosv().args(["run", "--timeout", TIMEOUT_SECONDS]).args(arguments).output().expect("run rosv");
     println!(
         "--- rosv run {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
         output.status.code(),
@@ -48,30 +45,17 @@ fn path(path: &Path) -> &str {
 fn c_hello_runs_in_every_libc_and_link_mode() {
     for variant in VARIANTS {
         let program = guests::c_program("hello", variant);
-        let output = rosv_run(&[
-            "--exec",
-            path(&program),
-            "--env",
-            "GREETING=hi there",
-            "--",
-            "one",
-            "two words",
-        ]);
+        let output =
+            rosv_run(&["--exec", path(&program), "--env", "GREETING=hi there", "--", "one", "two words"]);
         let stdout = text(&output.stdout);
         assert_eq!(output.status.code(), Some(0), "{variant:?}");
         assert!(stdout.contains("Booted in "), "{variant:?}: {stdout}");
-        let name = program
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default();
+        let name = program.file_name().and_then(|name| name.to_str()).unwrap_or_default();
         let expected = format!(
             "Hello, world!\nargv[0]=/{name}\nargv[1]=one\nargv[2]=two words\nenv GREETING=hi there\n"
         );
         assert!(stdout.contains(&expected), "{variant:?}: {stdout}");
-        assert!(
-            !stdout.contains("rosv-exit"),
-            "the exit record is not shown: {stdout}"
-        );
+        assert!(!stdout.contains("rosv-exit"), "the exit record is not shown: {stdout}");
     }
 }
 
@@ -89,26 +73,12 @@ fn exit_status_becomes_the_status_of_rosv() {
 
 #[test]
 fn rust_hello_runs_with_arguments_and_environment() {
-    let output = rosv_run(&[
-        "--exec",
-        path(&guests::rust_hello()),
-        "--env",
-        "GREETING=salut",
-        "--",
-        "200",
-        "x",
-    ]);
+    let output =
+        rosv_run(&["--exec", path(&guests::rust_hello()), "--env", "GREETING=salut", "--", "200", "x"]);
     let stdout = text(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(200),
-        "statuses above 127 survive: {stdout}"
-    );
+    assert_eq!(output.status.code(), Some(200), "statuses above 127 survive: {stdout}");
     assert!(stdout.contains("Hello from Rust! 3 arguments"), "{stdout}");
-    assert!(
-        stdout.contains("argv[2]=x\nGREETING=salut\nsum=4999950000\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("argv[2]=x\nGREETING=salut\nsum=4999950000\n"), "{stdout}");
 }
 
 #[test]
@@ -123,11 +93,7 @@ fn system_calls_behave_like_linux() {
 
 #[test]
 fn bootchart_lists_the_boot_phases() {
-    let output = rosv_run(&[
-        "--bootchart",
-        "--exec",
-        path(&guests::c_program("hello", Variant::MuslStatic)),
-    ]);
+    let output = rosv_run(&["--bootchart", "--exec", path(&guests::c_program("hello", Variant::MuslStatic))]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0));
     for phase in [
@@ -141,10 +107,7 @@ fn bootchart_lists_the_boot_phases() {
     ] {
         assert!(stdout.contains(phase), "{phase}: {stdout}");
     }
-    assert!(
-        !stdout.contains("Booted in"),
-        "the bootchart replaces the one-line summary"
-    );
+    assert!(!stdout.contains("Booted in"), "the bootchart replaces the one-line summary");
 }
 
 #[test]
@@ -161,48 +124,28 @@ fn an_unknown_kernel_option_is_named_and_fails() {
 
 #[test]
 fn a_crashing_program_is_reported_as_a_segmentation_fault() {
-    let output = rosv_run(&[
-        "--exec",
-        path(&guests::c_program("crash", Variant::GlibcStatic)),
-    ]);
+    let output = rosv_run(&["--exec", path(&guests::c_program("crash", Variant::GlibcStatic))]);
     assert_eq!(output.status.code(), Some(128 + 11));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("about to crash"), "{stdout}");
-    assert!(
-        stdout.contains("segmentation fault") && stdout.contains("accessing 0x10"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("segmentation fault") && stdout.contains("accessing 0x10"), "{stdout}");
 }
 
 #[test]
 fn a_vm_that_runs_too_long_is_stopped() {
     let output = rosv()
-        .args([
-            "run",
-            "--timeout",
-            "3",
-            "--exec",
-            path(&guests::c_program("sleeper", Variant::MuslStatic)),
-        ])
+        .args(["run", "--timeout", "3", "--exec", path(&guests::c_program("sleeper", Variant::MuslStatic))])
         .output()
         .expect("run rosv");
     assert_eq!(output.status.code(), Some(124));
-    assert!(
-        text(&output.stderr).contains("did not finish within 3 s"),
-        "{}",
-        text(&output.stderr)
-    );
+    assert!(text(&output.stderr).contains("did not finish within 3 s"), "{}", text(&output.stderr));
 }
 
 #[test]
 fn files_rosv_cannot_run_get_clear_errors() {
     let dynamic = rosv_run(&["--exec", "/bin/true"]);
     assert_eq!(dynamic.status.code(), Some(125));
-    assert!(
-        text(&dynamic.stderr).contains("dynamically linked"),
-        "{}",
-        text(&dynamic.stderr)
-    );
+    assert!(text(&dynamic.stderr).contains("dynamically linked"), "{}", text(&dynamic.stderr));
     let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join("script.sh");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").expect("write a script");
     let not_elf = rosv_run(&["--exec", path(&script)]);
@@ -245,15 +188,9 @@ fn build_writes_an_image_that_run_boots() {
     assert!(build.status.success(), "{}", text(&build.stderr));
     let output = rosv_run(&[path(&image)]);
     let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains("argv[1]=default\nenv GREETING=from image\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("argv[1]=default\nenv GREETING=from image\n"), "{stdout}");
     let replaced = rosv_run(&[path(&image), "--", "/hello-glibc", "other"]);
-    assert!(
-        text(&replaced.stdout).contains("argv[1]=other\n"),
-        "a command after -- replaces the default"
-    );
+    assert!(text(&replaced.stdout).contains("argv[1]=other\n"), "a command after -- replaces the default");
     let not_an_image = rosv_run(&[path(directory.path())]);
     assert_eq!(not_an_image.status.code(), Some(125));
     assert!(text(&not_an_image.stderr).contains("is not a rosv image"));
@@ -261,11 +198,7 @@ fn build_writes_an_image_that_run_boots() {
 
 /// The kernel written by `rosv kernel`.
 fn kernel(directory: &Path, without_pvh_note: bool) -> PathBuf {
-    let file = directory.join(if without_pvh_note {
-        "kernel-linux.elf"
-    } else {
-        "kernel.elf"
-    });
+    let file = directory.join(if without_pvh_note { "kernel-linux.elf" } else { "kernel.elf" });
     let mut command = rosv();
     command.args(["kernel", "-o", path(&file)]);
     if without_pvh_note {
@@ -281,8 +214,7 @@ fn root_filesystem(directory: &Path, files: &[(&str, Vec<u8>)]) -> PathBuf {
     use rosv_rofs::writer::{Contents, Directory, Node, write_image};
     let mut root = Directory::default();
     for (guest_path, contents) in files {
-        root.insert(guest_path, Node::File(Contents::Bytes(contents.clone())))
-            .expect("insert a file");
+        root.insert(guest_path, Node::File(Contents::Bytes(contents.clone()))).expect("insert a file");
     }
     let image = directory.join("root.rofs");
     let mut file = std::fs::File::create(&image).expect("create the image");
@@ -292,18 +224,8 @@ fn root_filesystem(directory: &Path, files: &[(&str, Vec<u8>)]) -> PathBuf {
 
 /// Boots `kernel` with `initrd` and `command_line` on a raw QEMU command.
 fn raw_qemu(kernel: &Path, initrd: &Path, command_line: &str) -> Output {
-    let debug_exit = [
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=4",
-        "-no-reboot",
-    ];
-    raw_qemu_machine(
-        &["-M", "microvm"],
-        &debug_exit,
-        kernel,
-        initrd,
-        command_line,
-    )
+    let debug_exit = ["-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-no-reboot"];
+    raw_qemu_machine(&["-M", "microvm"], &debug_exit, kernel, initrd, command_line)
 }
 
 /// Boots with a raw QEMU command on `machine`, with `devices` added.
@@ -318,26 +240,10 @@ fn raw_qemu_machine(
         .arg(TIMEOUT_SECONDS)
         .arg("qemu-system-x86_64")
         .args(machine)
-        .args([
-            "-accel",
-            "tcg",
-            "-cpu",
-            "max",
-            "-m",
-            "128M",
-            "-nodefaults",
-            "-no-user-config",
-        ])
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "128M", "-nodefaults", "-no-user-config"])
         .args(["-display", "none", "-serial", "stdio"])
         .args(devices)
-        .args([
-            "-kernel",
-            path(kernel),
-            "-initrd",
-            path(initrd),
-            "-append",
-            command_line,
-        ])
+        .args(["-kernel", path(kernel), "-initrd", path(initrd), "-append", command_line])
         .output()
         .expect("run qemu-system-x86_64");
     println!(
@@ -353,17 +259,14 @@ fn raw_qemu_machine(
 fn a_raw_qemu_command_boots_the_kernel() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let kernel = kernel(directory.path(), false);
-    let hello =
-        std::fs::read(guests::c_program("hello", Variant::MuslStaticPie)).expect("read hello");
+    let hello = std::fs::read(guests::c_program("hello", Variant::MuslStaticPie)).expect("read hello");
     let exit = std::fs::read(guests::c_program("exit", Variant::GlibcStatic)).expect("read exit");
     let initrd = root_filesystem(directory.path(), &[("/bin/hello", hello), ("/exit", exit)]);
     // QEMU exits with (status << 1) | 1 after the kernel writes the status
     // to isa-debug-exit.
     let output = raw_qemu(&kernel, &initrd, "--env=A=b /bin/hello x");
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stdout).contains("Hello, world!\nargv[0]=/bin/hello\nargv[1]=x\nenv A=b\n")
-    );
+    assert!(text(&output.stdout).contains("Hello, world!\nargv[0]=/bin/hello\nargv[1]=x\nenv A=b\n"));
     let output = raw_qemu(&kernel, &initrd, "/exit");
     assert_eq!(output.status.code(), Some((3 << 1) | 1));
     // Commands separated by ';' run one after another; the last one's
@@ -371,10 +274,7 @@ fn a_raw_qemu_command_boots_the_kernel() {
     let output = raw_qemu(&kernel, &initrd, "/exit; /bin/hello second");
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains("exiting with status 3") && stdout.contains("argv[1]=second"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("exiting with status 3") && stdout.contains("argv[1]=second"), "{stdout}");
 }
 
 #[test]
@@ -392,10 +292,7 @@ fn acpi_soft_off_ends_qemu_without_the_debug_exit_device() {
         let output = raw_qemu_machine(machine, &[], &kernel, &initrd, "--verbose /exit");
         let stdout = text(&output.stdout);
         assert_eq!(output.status.code(), Some(0), "{machine:?}: {stdout}");
-        assert!(
-            stdout.contains("ACPI soft off") && stdout.contains("exiting with status 3"),
-            "{stdout}"
-        );
+        assert!(stdout.contains("ACPI soft off") && stdout.contains("exiting with status 3"), "{stdout}");
     }
 }
 
@@ -403,36 +300,23 @@ fn acpi_soft_off_ends_qemu_without_the_debug_exit_device() {
 fn the_kernel_reports_missing_and_corrupt_programs() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let kernel = kernel(directory.path(), false);
-    let mut truncated =
-        std::fs::read(guests::c_program("hello", Variant::MuslStatic)).expect("read hello");
+    let mut truncated = std::fs::read(guests::c_program("hello", Variant::MuslStatic)).expect("read hello");
     truncated.truncate(100);
     let mut garbage = b"\x7fELF".to_vec();
     garbage.extend(std::iter::repeat_n(0xa5, 300));
     let initrd = root_filesystem(
         directory.path(),
-        &[
-            ("/truncated", truncated),
-            ("/garbage", garbage),
-            ("/text", b"hello".to_vec()),
-        ],
+        &[("/truncated", truncated), ("/garbage", garbage), ("/text", b"hello".to_vec())],
     );
     for (command, status, message) in [
         ("/truncated", 126, "rosv: /truncated: "),
-        (
-            "/garbage",
-            126,
-            "rosv: /garbage: not a 64-bit little-endian x86-64 ELF file",
-        ),
+        ("/garbage", 126, "rosv: /garbage: not a 64-bit little-endian x86-64 ELF file"),
         ("/text", 126, "rosv: /text: not an ELF file"),
         ("/missing", 127, "rosv: /missing: no such file or directory"),
     ] {
         let output = raw_qemu(&kernel, &initrd, command);
         assert_eq!(output.status.code(), Some((status << 1) | 1), "{command}");
-        assert!(
-            text(&output.stdout).contains(message),
-            "{command}: {}",
-            text(&output.stdout)
-        );
+        assert!(text(&output.stdout).contains(message), "{command}: {}", text(&output.stdout));
     }
     let output = raw_qemu(&kernel, &initrd, "--bogus /text");
     assert_eq!(output.status.code(), Some((2 << 1) | 1));
@@ -455,12 +339,7 @@ fn firecracker_available(test: &str) -> bool {
         skip(test, "firecracker is not on PATH");
         return false;
     }
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
         skip(test, "/dev/kvm cannot be opened");
         return false;
     }
@@ -490,11 +369,7 @@ fn firecracker_boots_through_both_entries() {
         assert_eq!(output.status.code(), Some(3), "{stdout}");
         assert!(stdout.contains("syscall-only program"), "{stdout}");
         assert!(stdout.contains("hypervisor Firecracker"), "{stdout}");
-        let protocol = if kernel_arguments.is_empty() {
-            "boot protocol Pvh"
-        } else {
-            "boot protocol Linux"
-        };
+        let protocol = if kernel_arguments.is_empty() { "boot protocol Pvh" } else { "boot protocol Linux" };
         assert!(stdout.contains(protocol), "{protocol}: {stdout}");
     }
 }
@@ -506,10 +381,7 @@ fn firecracker_runs_c_and_rust_programs() {
         return;
     }
     if kvm_is_software() {
-        skip(
-            test,
-            "this host's KVM is kvm_pvm, which cannot run SSE instructions in ring 0",
-        );
+        skip(test, "this host's KVM is kvm_pvm, which cannot run SSE instructions in ring 0");
         return;
     }
     let directory = tempfile::tempdir().expect("temporary directory");

@@ -19,17 +19,9 @@ fn executable(kind: u16, vaddr: u64, code: &[u8], data: &[u8], bss: u64) -> Vec<
     file[56..58].copy_from_slice(&2u16.to_le_bytes());
     let segments = [
         (5u32, 0u64, vaddr, 0x1000u64, 0x1000u64),
-        (
-            6,
-            0x1000,
-            vaddr + 0x1000,
-            data.len() as u64,
-            data.len() as u64 + bss,
-        ),
+        (6, 0x1000, vaddr + 0x1000, data.len() as u64, data.len() as u64 + bss),
     ];
-    for (index, (flags, offset, address, file_size, memory_size)) in
-        segments.into_iter().enumerate()
-    {
+    for (index, (flags, offset, address, file_size, memory_size)) in segments.into_iter().enumerate() {
         let at = 64 + index * 56;
         file[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
         file[at + 4..at + 8].copy_from_slice(&flags.to_le_bytes());
@@ -45,13 +37,7 @@ fn executable(kind: u16, vaddr: u64, code: &[u8], data: &[u8], bss: u64) -> Vec<
 }
 
 fn program<'a>(file: &'a [u8], arguments: &'a [Vec<u8>]) -> Program<'a> {
-    Program {
-        file,
-        path: "/app",
-        arguments,
-        environment: &[],
-        random: [1; 16],
-    }
+    Program { file, path: "/app", arguments, environment: &[], random: [1; 16] }
 }
 
 #[test]
@@ -81,9 +67,7 @@ fn loads_a_fixed_executable_with_its_stack() {
     assert_eq!(launch.stack_pointer % 16, 0);
     assert!(launch.stack_pointer < STACK_TOP && launch.stack_pointer > STACK_TOP - 4096);
     let mut argc = [0u8; 8];
-    machine
-        .read_memory(launch.stack_pointer, &mut argc)
-        .unwrap();
+    machine.read_memory(launch.stack_pointer, &mut argc).unwrap();
     assert_eq!(u64::from_le_bytes(argc), 2);
     // The rest of the stack faults in on demand.
     assert!(memory.resolve_fault(&machine, STACK_TOP - (1 << 20), Access::Write));
@@ -96,11 +80,7 @@ fn loads_a_position_independent_executable_at_the_pie_base() {
     let file = executable(3, 0, &[0xc3], b"", 0x10);
     let launch = load(&machine, &mut memory, &program(&file, &[b"/app".to_vec()])).unwrap();
     assert_eq!(launch.entry, PIE_BASE + 0x100);
-    assert!(
-        machine
-            .rights(PIE_BASE)
-            .is_some_and(|rights| rights.execute)
-    );
+    assert!(machine.rights(PIE_BASE).is_some_and(|rights| rights.execute));
 }
 
 #[test]

@@ -1,33 +1,16 @@
 use super::*;
 use crate::fake::FakeMachine;
 
-const READ_ONLY: Rights = Rights {
-    read: true,
-    write: false,
-    execute: false,
-};
+const READ_ONLY: Rights = Rights { read: true, write: false, execute: false };
 
 #[test]
 fn anonymous_mappings_go_top_down_and_fault_in() {
     let machine = FakeMachine::new();
     let mut space = AddressSpace::new();
-    let first = space
-        .map_anonymous(
-            &machine,
-            0,
-            10_000,
-            Rights::READ_WRITE,
-            map::PRIVATE | map::ANONYMOUS,
-        )
-        .unwrap();
+    let first =
+        space.map_anonymous(&machine, 0, 10_000, Rights::READ_WRITE, map::PRIVATE | map::ANONYMOUS).unwrap();
     let second = space
-        .map_anonymous(
-            &machine,
-            0,
-            PAGE_SIZE,
-            Rights::READ_WRITE,
-            map::PRIVATE | map::ANONYMOUS,
-        )
+        .map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE | map::ANONYMOUS)
         .unwrap();
     assert_eq!(first, MMAP_TOP - 3 * PAGE_SIZE);
     assert_eq!(second, first - PAGE_SIZE);
@@ -43,9 +26,7 @@ fn populate_maps_eagerly() {
     let machine = FakeMachine::new();
     let mut space = AddressSpace::new();
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
-    space
-        .map_anonymous(&machine, 0, 3 * PAGE_SIZE, Rights::READ_WRITE, flags)
-        .unwrap();
+    space.map_anonymous(&machine, 0, 3 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
     assert_eq!(machine.mapped_pages(), 3);
 }
 
@@ -65,43 +46,22 @@ fn fixed_mappings_replace_and_noreplace_refuses() {
         .unwrap();
     let at = 0x10_0000 + PAGE_SIZE;
     assert_eq!(
-        space.map_anonymous(
-            &machine,
-            at,
-            PAGE_SIZE,
-            READ_ONLY,
-            flags | map::FIXED_NOREPLACE
-        ),
+        space.map_anonymous(&machine, at, PAGE_SIZE, READ_ONLY, flags | map::FIXED_NOREPLACE),
         Err(Errno::EEXIST)
     );
-    assert_eq!(
-        space.map_anonymous(&machine, at, PAGE_SIZE, READ_ONLY, flags | map::FIXED),
-        Ok(at)
-    );
+    assert_eq!(space.map_anonymous(&machine, at, PAGE_SIZE, READ_ONLY, flags | map::FIXED), Ok(at));
     assert_eq!(machine.mapped_pages(), 3, "the replaced page was unmapped");
     assert_eq!(space.area_at(at).unwrap().1.rights, READ_ONLY);
-    assert_eq!(
-        space.area_at(at + PAGE_SIZE).unwrap().1.rights,
-        Rights::READ_WRITE
-    );
+    assert_eq!(space.area_at(at + PAGE_SIZE).unwrap().1.rights, Rights::READ_WRITE);
     assert_eq!(
         space.map_anonymous(&machine, 0x1000, PAGE_SIZE, READ_ONLY, flags | map::FIXED),
         Err(Errno::EPERM)
     );
     assert_eq!(
-        space.map_anonymous(
-            &machine,
-            0x10_0001,
-            PAGE_SIZE,
-            READ_ONLY,
-            flags | map::FIXED
-        ),
+        space.map_anonymous(&machine, 0x10_0001, PAGE_SIZE, READ_ONLY, flags | map::FIXED),
         Err(Errno::EINVAL)
     );
-    assert_eq!(
-        space.map_anonymous(&machine, 0, 0, READ_ONLY, flags),
-        Err(Errno::EINVAL)
-    );
+    assert_eq!(space.map_anonymous(&machine, 0, 0, READ_ONLY, flags), Err(Errno::EINVAL));
 }
 
 #[test]
@@ -109,25 +69,16 @@ fn unmap_splits_areas() {
     let machine = FakeMachine::new();
     let mut space = AddressSpace::new();
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
-    let start = space
-        .map_anonymous(&machine, 0, 5 * PAGE_SIZE, Rights::READ_WRITE, flags)
-        .unwrap();
-    space
-        .unmap(&machine, start + PAGE_SIZE, 2 * PAGE_SIZE)
-        .unwrap();
+    let start = space.map_anonymous(&machine, 0, 5 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
+    space.unmap(&machine, start + PAGE_SIZE, 2 * PAGE_SIZE).unwrap();
     assert_eq!(machine.mapped_pages(), 3);
     assert!(space.area_at(start).is_some());
     assert!(space.area_at(start + PAGE_SIZE).is_none());
     assert!(space.area_at(start + 3 * PAGE_SIZE).is_some());
-    assert_eq!(
-        space.unmap(&machine, start + 1, PAGE_SIZE),
-        Err(Errno::EINVAL)
-    );
+    assert_eq!(space.unmap(&machine, start + 1, PAGE_SIZE), Err(Errno::EINVAL));
     assert_eq!(space.unmap(&machine, start, 0), Err(Errno::EINVAL));
     // The hole is reused by the next mapping that fits.
-    let again = space
-        .map_anonymous(&machine, 0, 2 * PAGE_SIZE, Rights::READ_WRITE, flags)
-        .unwrap();
+    let again = space.map_anonymous(&machine, 0, 2 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
     assert_eq!(again, start + PAGE_SIZE);
 }
 
@@ -136,19 +87,12 @@ fn protect_changes_rights_of_areas_and_pages() {
     let machine = FakeMachine::new();
     let mut space = AddressSpace::new();
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
-    let start = space
-        .map_anonymous(&machine, 0, 4 * PAGE_SIZE, Rights::READ_WRITE, flags)
-        .unwrap();
-    space
-        .protect(&machine, start + PAGE_SIZE, PAGE_SIZE, Rights::NONE)
-        .unwrap();
+    let start = space.map_anonymous(&machine, 0, 4 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
+    space.protect(&machine, start + PAGE_SIZE, PAGE_SIZE, Rights::NONE).unwrap();
     assert_eq!(machine.rights(start + PAGE_SIZE), Some(Rights::NONE));
     assert_eq!(machine.rights(start), Some(Rights::READ_WRITE));
     assert!(!space.resolve_fault(&machine, start + PAGE_SIZE, Access::Read));
-    assert_eq!(
-        space.protect(&machine, start, 8 * PAGE_SIZE, READ_ONLY),
-        Err(Errno::ENOMEM)
-    );
+    assert_eq!(space.protect(&machine, start, 8 * PAGE_SIZE, READ_ONLY), Err(Errno::ENOMEM));
 }
 
 #[test]
@@ -162,25 +106,13 @@ fn brk_grows_and_shrinks() {
     assert!(space.resolve_fault(&machine, 0x60_4fff, Access::Write));
     assert!(!space.resolve_fault(&machine, 0x60_5000, Access::Write));
     assert_eq!(space.brk(&machine, 0x70_0000), 0x70_0000);
-    assert_eq!(
-        space
-            .areas()
-            .filter(|(_, area)| area.kind == AreaKind::Heap)
-            .count(),
-        1
-    );
+    assert_eq!(space.areas().filter(|(_, area)| area.kind == AreaKind::Heap).count(), 1);
     assert_eq!(space.brk(&machine, 0x60_2000), 0x60_2000);
-    assert_eq!(
-        machine.mapped_pages(),
-        1,
-        "pages above the new break are gone"
-    );
+    assert_eq!(machine.mapped_pages(), 1, "pages above the new break are gone");
     assert!(!space.resolve_fault(&machine, 0x60_3000, Access::Read));
     // A mapping in the way stops the heap.
     let flags = map::PRIVATE | map::ANONYMOUS | map::FIXED;
-    space
-        .map_anonymous(&machine, 0x80_0000, PAGE_SIZE, Rights::READ_WRITE, flags)
-        .unwrap();
+    space.map_anonymous(&machine, 0x80_0000, PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
     assert_eq!(space.brk(&machine, 0x90_0000), 0x60_2000);
 }
 
@@ -189,9 +121,7 @@ fn release_all_unmaps_everything() {
     let machine = FakeMachine::new();
     let mut space = AddressSpace::new();
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
-    space
-        .map_anonymous(&machine, 0, 3 * PAGE_SIZE, Rights::READ_WRITE, flags)
-        .unwrap();
+    space.map_anonymous(&machine, 0, 3 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
     space.release_all(&machine);
     assert_eq!(machine.mapped_pages(), 0);
     assert_eq!(space.areas().count(), 0);

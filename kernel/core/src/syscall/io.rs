@@ -20,12 +20,7 @@ const O_CLOEXEC: u64 = 0o2000000;
 const CONSOLE_DEVICE: u64 = (4 << 8) | 64;
 
 fn descriptor(context: Context<'_>, number: u64) -> core::result::Result<Descriptor, Errno> {
-    context
-        .process
-        .state
-        .lock()
-        .descriptor(number)
-        .ok_or(Errno::EBADF)
+    context.process.state.lock().descriptor(number).ok_or(Errno::EBADF)
 }
 
 pub(super) fn read(context: Context<'_>, fd: u64, _buffer: u64, _length: u64) -> Result {
@@ -42,22 +37,14 @@ pub(super) fn readv(context: Context<'_>, fd: u64, vectors: u64, count: u64) -> 
 
 /// Writes application memory `[address, address + length)` to the console;
 /// returns the bytes written (fewer if a later part of the buffer faults).
-fn write_console(
-    context: Context<'_>,
-    address: u64,
-    length: u64,
-) -> core::result::Result<u64, Errno> {
+fn write_console(context: Context<'_>, address: u64, length: u64) -> core::result::Result<u64, Errno> {
     let user = User::new(context.machine);
     let mut buffer = vec![0u8; CHUNK.min(length as usize)];
     let mut written = 0u64;
     while written < length {
         let chunk = CHUNK.min((length - written) as usize);
         if let Err(error) = user.read_into(address + written, &mut buffer[..chunk]) {
-            return if written == 0 {
-                Err(error)
-            } else {
-                Ok(written)
-            };
+            return if written == 0 { Err(error) } else { Ok(written) };
         }
         context.machine.console_write(&buffer[..chunk]);
         written += chunk as u64;
@@ -102,10 +89,8 @@ pub(super) fn access(context: Context<'_>, path: u64) -> Result {
 
 pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
     let mut state = context.process.state.lock();
-    let slot = usize::try_from(fd)
-        .ok()
-        .and_then(|index| state.descriptors.get_mut(index))
-        .ok_or(Errno::EBADF)?;
+    let slot =
+        usize::try_from(fd).ok().and_then(|index| state.descriptors.get_mut(index)).ok_or(Errno::EBADF)?;
     slot.take().ok_or(Errno::EBADF)?;
     Ok(0)
 }
@@ -175,10 +160,7 @@ fn poll_once(context: Context<'_>, address: u64, count: u64) -> core::result::Re
             match context.process.state.lock().descriptor(fd as u64) {
                 None => POLLNVAL,
                 // Input reads as end of file at once; output never blocks.
-                Some(Descriptor {
-                    file: OpenFile::Console,
-                    ..
-                }) => events & (POLLIN | POLLOUT),
+                Some(Descriptor { file: OpenFile::Console, .. }) => events & (POLLIN | POLLOUT),
             }
         };
         entry[6..8].copy_from_slice(&revents.to_le_bytes());
@@ -202,8 +184,7 @@ fn poll_until(context: Context<'_>, address: u64, count: u64, deadline_ns: Optio
 }
 
 pub(super) fn poll(context: Context<'_>, address: u64, count: u64, timeout_ms: i64) -> Result {
-    let deadline =
-        (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000);
+    let deadline = (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000);
     poll_until(context, address, count, deadline)
 }
 
@@ -214,12 +195,7 @@ pub(super) fn ppoll(context: Context<'_>, address: u64, count: u64, timeout: u64
         let mut bytes = [0u8; 16];
         User::new(context.machine).read_into(timeout, &mut bytes)?;
         let timeout = Timespec::decode(&bytes).ok_or(Errno::EINVAL)?;
-        Some(
-            context
-                .machine
-                .monotonic_ns()
-                .saturating_add(timeout.to_ns()),
-        )
+        Some(context.machine.monotonic_ns().saturating_add(timeout.to_ns()))
     };
     poll_until(context, address, count, deadline)
 }
@@ -294,29 +270,20 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     let current = state.descriptor(fd).ok_or(Errno::EBADF)?;
     match command {
         command::F_DUPFD | command::F_DUPFD_CLOEXEC => {
-            let copy = Descriptor {
-                close_on_exec: command == command::F_DUPFD_CLOEXEC,
-                ..current
-            };
+            let copy = Descriptor { close_on_exec: command == command::F_DUPFD_CLOEXEC, ..current };
             let minimum = usize::try_from(argument).map_err(|_| Errno::EINVAL)?;
             Ok(state.install(copy, minimum).ok_or(Errno::EINVAL)? as u64)
         }
         command::F_GETFD => Ok(u64::from(current.close_on_exec)),
         command::F_SETFD => {
-            state.descriptors[fd as usize] = Some(Descriptor {
-                close_on_exec: argument & 1 != 0,
-                ..current
-            });
+            state.descriptors[fd as usize] = Some(Descriptor { close_on_exec: argument & 1 != 0, ..current });
             Ok(0)
         }
         command::F_GETFL => Ok(u64::from(current.status_flags)),
         command::F_SETFL => {
-            let flags = (current.status_flags & !SETTABLE_STATUS_FLAGS)
-                | (argument as u32 & SETTABLE_STATUS_FLAGS);
-            state.descriptors[fd as usize] = Some(Descriptor {
-                status_flags: flags,
-                ..current
-            });
+            let flags =
+                (current.status_flags & !SETTABLE_STATUS_FLAGS) | (argument as u32 & SETTABLE_STATUS_FLAGS);
+            state.descriptors[fd as usize] = Some(Descriptor { status_flags: flags, ..current });
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),
@@ -326,10 +293,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
 pub(super) fn dup(context: Context<'_>, fd: u64) -> Result {
     let mut state = context.process.state.lock();
     let current = state.descriptor(fd).ok_or(Errno::EBADF)?;
-    let copy = Descriptor {
-        close_on_exec: false,
-        ..current
-    };
+    let copy = Descriptor { close_on_exec: false, ..current };
     Ok(state.install(copy, 0).ok_or(Errno::EMFILE)? as u64)
 }
 
@@ -355,21 +319,12 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, flags: u64) -> Re
     if index >= state.descriptors.len() {
         state.descriptors.resize(index + 1, None);
     }
-    state.descriptors[index] = Some(Descriptor {
-        close_on_exec: flags & O_CLOEXEC != 0,
-        ..current
-    });
+    state.descriptors[index] = Some(Descriptor { close_on_exec: flags & O_CLOEXEC != 0, ..current });
     Ok(target)
 }
 
 pub(super) fn getcwd(context: Context<'_>, address: u64, size: u64) -> Result {
-    let mut path = context
-        .process
-        .state
-        .lock()
-        .working_directory
-        .clone()
-        .into_bytes();
+    let mut path = context.process.state.lock().working_directory.clone().into_bytes();
     path.push(0);
     if (size as usize) < path.len() {
         return Err(Errno::ERANGE.into());

@@ -10,19 +10,14 @@ use crate::user::User;
 /// Runs `change` on the address space, then makes every processor see the
 /// new mappings (after the lock is released, as `synchronize_mappings`
 /// requires).
-fn change_mappings<T>(
-    context: Context<'_>,
-    change: impl FnOnce(&mut crate::memory::AddressSpace) -> T,
-) -> T {
+fn change_mappings<T>(context: Context<'_>, change: impl FnOnce(&mut crate::memory::AddressSpace) -> T) -> T {
     let result = change(&mut context.process.memory.lock());
     context.machine.synchronize_mappings();
     result
 }
 
 pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
-    Ok(change_mappings(context, |memory| {
-        memory.brk(context.machine, requested)
-    }))
+    Ok(change_mappings(context, |memory| memory.brk(context.machine, requested)))
 }
 
 /// Flags `mmap` accepts; others are refused with `MAP_SHARED_VALIDATE`.
@@ -67,21 +62,16 @@ pub(super) fn mmap(
 }
 
 pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {
-    change_mappings(context, |memory| {
-        memory.unmap(context.machine, address, length)
-    })?;
+    change_mappings(context, |memory| memory.unmap(context.machine, address, length))?;
     Ok(0)
 }
 
 pub(super) fn mprotect(context: Context<'_>, address: u64, length: u64, protection: u64) -> Result {
-    let rights =
-        rights_from_prot(protection & !(prot::GROWSDOWN | prot::GROWSUP)).ok_or(Errno::EINVAL)?;
+    let rights = rights_from_prot(protection & !(prot::GROWSDOWN | prot::GROWSUP)).ok_or(Errno::EINVAL)?;
     if length == 0 && address.is_multiple_of(crate::memory::PAGE_SIZE) {
         return Ok(0);
     }
-    change_mappings(context, |memory| {
-        memory.protect(context.machine, address, length, rights)
-    })?;
+    change_mappings(context, |memory| memory.protect(context.machine, address, length, rights))?;
     Ok(0)
 }
 
@@ -98,9 +88,7 @@ pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u
     }
     match advice {
         MADV_DONTNEED | MADV_FREE => {
-            change_mappings(context, |memory| {
-                memory.discard(context.machine, address, length)
-            })?;
+            change_mappings(context, |memory| memory.discard(context.machine, address, length))?;
         }
         // Everything else is a hint the kernel may ignore.
         _ => {}
@@ -125,11 +113,7 @@ pub(super) fn getrandom(context: Context<'_>, address: u64, length: u64, flags: 
         let chunk = buffer.len().min((length - done) as usize);
         context.process.random.lock().fill(&mut buffer[..chunk]);
         if let Err(error) = user.write_bytes(address + done, &buffer[..chunk]) {
-            return if done == 0 {
-                Err(error.into())
-            } else {
-                Ok(done)
-            };
+            return if done == 0 { Err(error.into()) } else { Ok(done) };
         }
         done += chunk as u64;
     }

@@ -8,14 +8,7 @@ use crate::process::{LIMIT_COUNT, Limit, PROCESS_ID};
 use crate::user::User;
 
 /// What `uname` reports: a Linux system, so that C libraries accept it.
-const UTSNAME: [&str; 6] = [
-    "Linux",
-    "rosv",
-    "6.1.0-rosv",
-    "#1 SMP rosv",
-    "x86_64",
-    "(none)",
-];
+const UTSNAME: [&str; 6] = ["Linux", "rosv", "6.1.0-rosv", "#1 SMP rosv", "x86_64", "(none)"];
 
 pub(super) fn uname(context: Context<'_>, address: u64) -> Result {
     User::new(context.machine).write_bytes(address, &encode_utsname(UTSNAME))?;
@@ -75,14 +68,8 @@ pub(super) fn set_robust_list(context: Context<'_>, head: u64, length: u64) -> R
 }
 
 pub(super) fn get_robust_list(context: Context<'_>, thread: u64, head: u64, length: u64) -> Result {
-    let target = if thread == 0 {
-        Some(context.thread.tid)
-    } else {
-        Some(thread)
-    };
-    let thread = target
-        .and_then(|tid| context.process.thread(tid))
-        .ok_or(Errno::ESRCH)?;
+    let target = if thread == 0 { Some(context.thread.tid) } else { Some(thread) };
+    let thread = target.and_then(|tid| context.process.thread(tid)).ok_or(Errno::ESRCH)?;
     let (list, list_length) = thread.state.lock().robust_list;
     let user = User::new(context.machine);
     user.write_u64(head, list)?;
@@ -94,16 +81,10 @@ pub(super) fn prlimit(context: Context<'_>, pid: u64, resource: u64, new: u64, o
     if pid != 0 && pid != PROCESS_ID {
         return Err(Errno::ESRCH.into());
     }
-    let index = usize::try_from(resource)
-        .ok()
-        .filter(|&index| index < LIMIT_COUNT)
-        .ok_or(Errno::EINVAL)?;
+    let index = usize::try_from(resource).ok().filter(|&index| index < LIMIT_COUNT).ok_or(Errno::EINVAL)?;
     let user = User::new(context.machine);
     let replacement = if new != 0 {
-        let limit = Limit {
-            current: user.read_u64(new)?,
-            maximum: user.read_u64(new + 8)?,
-        };
+        let limit = Limit { current: user.read_u64(new)?, maximum: user.read_u64(new + 8)? };
         if limit.current > limit.maximum {
             return Err(Errno::EINVAL.into());
         }

@@ -18,11 +18,7 @@ const SIGSET_SIZE: u64 = 8;
 const MINIMUM_ALTERNATE_STACK: u64 = 2048;
 
 fn signal_index(signal: u64) -> core::result::Result<usize, Errno> {
-    if (1..=SIGNAL_COUNT as u64).contains(&signal) {
-        Ok(signal as usize - 1)
-    } else {
-        Err(Errno::EINVAL)
-    }
+    if (1..=SIGNAL_COUNT as u64).contains(&signal) { Ok(signal as usize - 1) } else { Err(Errno::EINVAL) }
 }
 
 pub(super) fn rt_sigaction(
@@ -59,12 +55,7 @@ pub(super) fn rt_sigaction(
         previous
     };
     if old != 0 {
-        let words = [
-            previous.handler,
-            previous.flags,
-            previous.restorer,
-            previous.mask,
-        ];
+        let words = [previous.handler, previous.flags, previous.restorer, previous.mask];
         for (offset, value) in words.into_iter().enumerate() {
             user.write_u64(old + offset as u64 * 8, value)?;
         }
@@ -72,13 +63,7 @@ pub(super) fn rt_sigaction(
     Ok(0)
 }
 
-pub(super) fn rt_sigprocmask(
-    context: Context<'_>,
-    how: u64,
-    set: u64,
-    old: u64,
-    set_size: u64,
-) -> Result {
+pub(super) fn rt_sigprocmask(context: Context<'_>, how: u64, set: u64, old: u64, set_size: u64) -> Result {
     const SIG_BLOCK: u64 = 0;
     const SIG_UNBLOCK: u64 = 1;
     const SIG_SETMASK: u64 = 2;
@@ -86,11 +71,7 @@ pub(super) fn rt_sigprocmask(
         return Err(Errno::EINVAL.into());
     }
     let user = User::new(context.machine);
-    let change = if set != 0 {
-        Some(user.read_u64(set)?)
-    } else {
-        None
-    };
+    let change = if set != 0 { Some(user.read_u64(set)?) } else { None };
     let previous = {
         let mut state = context.thread.state.lock();
         let previous = state.signal_mask;
@@ -184,11 +165,7 @@ fn send(context: Context<'_>, target: &Thread, signal: u64, info: SignalInfo) ->
 }
 
 fn sender(code: i32) -> SignalInfo {
-    SignalInfo {
-        code,
-        pid: PROCESS_ID as u32,
-        uid: 0,
-    }
+    SignalInfo { code, pid: PROCESS_ID as u32, uid: 0 }
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
@@ -196,16 +173,10 @@ pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
     if pid != PROCESS_ID as i64 && pid != 0 && pid != -1 && pid != -(PROCESS_ID as i64) {
         return Err(Errno::ESRCH.into());
     }
-    signal_index(signal).or(if signal == 0 {
-        Ok(0)
-    } else {
-        Err(Errno::EINVAL)
-    })?;
+    signal_index(signal).or(if signal == 0 { Ok(0) } else { Err(Errno::EINVAL) })?;
     // A process-directed signal goes to a thread that does not block it,
     // preferably the caller.
-    let bit = 1u64
-        .checked_shl(signal.saturating_sub(1) as u32)
-        .unwrap_or(0);
+    let bit = 1u64.checked_shl(signal.saturating_sub(1) as u32).unwrap_or(0);
     let target = if context.thread.state.lock().signal_mask & bit == 0 {
         context.thread.clone()
     } else {
@@ -262,10 +233,7 @@ pub(super) fn deliver(
         let mut state = context.thread.state.lock();
         state.deliverable_signal().map(|signal| {
             state.pending_signals &= !(1 << (signal - 1));
-            (
-                signal,
-                state.pending_info.remove(&signal).unwrap_or_default(),
-            )
+            (signal, state.pending_info.remove(&signal).unwrap_or_default())
         })
     };
     let Some((signal, info)) = taken else {
@@ -282,11 +250,7 @@ pub(super) fn deliver(
         return Ok(());
     }
     if action.handler == SIG_DFL {
-        return if signal::terminates(&action, signal) {
-            Err(128 + signal)
-        } else {
-            Ok(())
-        };
+        return if signal::terminates(&action, signal) { Err(128 + signal) } else { Ok(()) };
     }
     if interruption == Interruption::Restartable {
         if action.flags & signal::flag::RESTART != 0 {

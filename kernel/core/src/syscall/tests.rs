@@ -11,9 +11,7 @@ const BUFFER: u64 = 0x10_0000;
 fn setup() -> (FakeMachine, Process) {
     let machine = FakeMachine::new();
     for page in 0..4 {
-        machine
-            .map_page(BUFFER + page * 4096, Rights::READ_WRITE)
-            .unwrap();
+        machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
     }
     let random = Random::seeded(&machine);
     let process = Process::new(String::from("/hello"), String::from("/"), random, 0);
@@ -43,9 +41,7 @@ fn outcome(machine: &FakeMachine, process: &Process, number: u64, arguments: [u6
 
 /// Runs the system call in `registers` on the process's first thread.
 fn run(machine: &FakeMachine, process: &Process, registers: &mut Registers) -> Outcome {
-    let thread = process
-        .thread(crate::process::PROCESS_ID)
-        .unwrap_or_else(|| process.new_thread());
+    let thread = process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| process.new_thread());
     handle(machine, process, &thread, registers)
 }
 
@@ -67,82 +63,39 @@ fn read_u64(machine: &FakeMachine, address: u64) -> u64 {
 fn write_and_writev_reach_the_console() {
     let (machine, process) = setup();
     machine.write_memory(BUFFER, b"hello, world\n").unwrap();
-    assert_eq!(
-        call(&machine, &process, nr::WRITE, [1, BUFFER, 13, 0, 0, 0]),
-        13
-    );
+    assert_eq!(call(&machine, &process, nr::WRITE, [1, BUFFER, 13, 0, 0, 0]), 13);
     let mut vectors = alloc::vec::Vec::new();
     for (base, length) in [(BUFFER, 5u64), (BUFFER + 12, 1)] {
         vectors.extend_from_slice(&base.to_le_bytes());
         vectors.extend_from_slice(&length.to_le_bytes());
     }
     machine.write_memory(BUFFER + 0x100, &vectors).unwrap();
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::WRITEV,
-            [2, BUFFER + 0x100, 2, 0, 0, 0]
-        ),
-        6
-    );
+    assert_eq!(call(&machine, &process, nr::WRITEV, [2, BUFFER + 0x100, 2, 0, 0, 0]), 6);
     assert_eq!(machine.console_text(), "hello, world\nhello\n");
-    assert_eq!(
-        call(&machine, &process, nr::WRITE, [7, BUFFER, 1, 0, 0, 0]),
-        Errno::EBADF.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::WRITE, [1, 0x9000_0000, 1, 0, 0, 0]),
-        Errno::EFAULT.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::WRITE, [7, BUFFER, 1, 0, 0, 0]), Errno::EBADF.to_return());
+    assert_eq!(call(&machine, &process, nr::WRITE, [1, 0x9000_0000, 1, 0, 0, 0]), Errno::EFAULT.to_return());
 }
 
 #[test]
 fn stdin_reads_end_of_file() {
     let (machine, process) = setup();
-    assert_eq!(
-        call(&machine, &process, nr::READ, [0, BUFFER, 10, 0, 0, 0]),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::READ, [0, BUFFER, 10, 0, 0, 0]), 0);
 }
 
 #[test]
 fn console_looks_like_a_terminal() {
     let (machine, process) = setup();
-    assert_eq!(
-        call(&machine, &process, nr::IOCTL, [1, 0x5401, BUFFER, 0, 0, 0]),
-        0
-    );
-    assert_eq!(
-        call(&machine, &process, nr::IOCTL, [1, 0x5413, BUFFER, 0, 0, 0]),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::IOCTL, [1, 0x5401, BUFFER, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::IOCTL, [1, 0x5413, BUFFER, 0, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER) & 0xffff_ffff, (80 << 16) | 24);
-    assert_eq!(
-        call(&machine, &process, nr::IOCTL, [1, 0x1234, BUFFER, 0, 0, 0]),
-        Errno::ENOTTY.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::FSTAT, [1, BUFFER, 0, 0, 0, 0]),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::IOCTL, [1, 0x1234, BUFFER, 0, 0, 0]), Errno::ENOTTY.to_return());
+    assert_eq!(call(&machine, &process, nr::FSTAT, [1, BUFFER, 0, 0, 0, 0]), 0);
     let mut mode = [0u8; 4];
     machine.read_memory(BUFFER + 24, &mut mode).unwrap();
     assert_eq!(u32::from_le_bytes(mode) & 0o170000, 0o020000);
     machine.write_memory(BUFFER + 0x200, b"\0").unwrap();
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::NEWFSTATAT,
-            [2, BUFFER + 0x200, BUFFER, 0x1000, 0, 0]
-        ),
-        0
-    );
-    assert_eq!(
-        call(&machine, &process, nr::LSEEK, [1, 0, 0, 0, 0, 0]),
-        Errno::ESPIPE.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::NEWFSTATAT, [2, BUFFER + 0x200, BUFFER, 0x1000, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::LSEEK, [1, 0, 0, 0, 0, 0]), Errno::ESPIPE.to_return());
 }
 
 #[test]
@@ -150,21 +103,12 @@ fn descriptors_close_and_duplicate() {
     let (machine, process) = setup();
     assert_eq!(call(&machine, &process, nr::DUP, [1, 0, 0, 0, 0, 0]), 3);
     assert_eq!(call(&machine, &process, nr::CLOSE, [1, 0, 0, 0, 0, 0]), 0);
-    assert_eq!(
-        call(&machine, &process, nr::CLOSE, [1, 0, 0, 0, 0, 0]),
-        Errno::EBADF.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::CLOSE, [1, 0, 0, 0, 0, 0]), Errno::EBADF.to_return());
     assert_eq!(call(&machine, &process, nr::DUP2, [3, 1, 0, 0, 0, 0]), 1);
     assert_eq!(call(&machine, &process, nr::FCNTL, [1, 1, 0, 0, 0, 0]), 0);
-    assert_eq!(
-        call(&machine, &process, nr::FCNTL, [1, 1030, 10, 0, 0, 0]),
-        10
-    );
+    assert_eq!(call(&machine, &process, nr::FCNTL, [1, 1030, 10, 0, 0, 0]), 10);
     assert_eq!(call(&machine, &process, nr::FCNTL, [10, 1, 0, 0, 0, 0]), 1);
-    assert_eq!(
-        call(&machine, &process, nr::DUP3, [1, 1, 0, 0, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::DUP3, [1, 1, 0, 0, 0, 0]), Errno::EINVAL.to_return());
 }
 
 #[test]
@@ -177,158 +121,61 @@ fn poll_reports_console_readiness() {
         table.extend_from_slice(&0u16.to_le_bytes());
     }
     machine.write_memory(BUFFER, &table).unwrap();
-    assert_eq!(
-        call(&machine, &process, nr::POLL, [BUFFER, 4, 0, 0, 0, 0]),
-        3
-    );
+    assert_eq!(call(&machine, &process, nr::POLL, [BUFFER, 4, 0, 0, 0, 0]), 3);
     let mut result = [0u8; 32];
     machine.read_memory(BUFFER, &mut result).unwrap();
-    let revents: alloc::vec::Vec<u16> = result
-        .chunks(8)
-        .map(|entry| u16::from_le_bytes([entry[6], entry[7]]))
-        .collect();
+    let revents: alloc::vec::Vec<u16> =
+        result.chunks(8).map(|entry| u16::from_le_bytes([entry[6], entry[7]])).collect();
     assert_eq!(revents, [1, 4, 0x20, 0]);
 }
 
 #[test]
 fn memory_calls_map_and_unmap() {
     let (machine, process) = setup();
-    let address = call(
-        &machine,
-        &process,
-        nr::MMAP,
-        [0, 8192, 3, 0x22, u64::MAX, 0],
-    );
+    let address = call(&machine, &process, nr::MMAP, [0, 8192, 3, 0x22, u64::MAX, 0]);
     assert!(address > 0);
-    assert!(process.memory.lock().resolve_fault(
-        &machine,
-        address as u64,
-        crate::memory::Access::Write
-    ));
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::MPROTECT,
-            [address as u64, 4096, 1, 0, 0, 0]
-        ),
-        0
-    );
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::MUNMAP,
-            [address as u64, 8192, 0, 0, 0, 0]
-        ),
-        0
-    );
-    assert_eq!(
-        call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 1, 0]),
-        Errno::ENODEV.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 42, 0]),
-        Errno::EBADF.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::MMAP, [0, 4096, 8, 0x22, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x20, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
+    assert!(process.memory.lock().resolve_fault(&machine, address as u64, crate::memory::Access::Write));
+    assert_eq!(call(&machine, &process, nr::MPROTECT, [address as u64, 4096, 1, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::MUNMAP, [address as u64, 8192, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 1, 0]), Errno::ENODEV.to_return());
+    assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 42, 0]), Errno::EBADF.to_return());
+    assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 8, 0x22, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x20, 0, 0]), Errno::EINVAL.to_return());
     process.memory.lock().set_heap_start(0x40_0000);
-    assert_eq!(
-        call(&machine, &process, nr::BRK, [0, 0, 0, 0, 0, 0]),
-        0x40_0000
-    );
-    assert_eq!(
-        call(&machine, &process, nr::BRK, [0x40_2000, 0, 0, 0, 0, 0]),
-        0x40_2000
-    );
+    assert_eq!(call(&machine, &process, nr::BRK, [0, 0, 0, 0, 0, 0]), 0x40_0000);
+    assert_eq!(call(&machine, &process, nr::BRK, [0x40_2000, 0, 0, 0, 0, 0]), 0x40_2000);
 }
 
 #[test]
 fn identity_and_limits() {
     let (machine, process) = setup();
     assert_eq!(call(&machine, &process, nr::GETPID, [0; 6]), 1);
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::SET_TID_ADDRESS,
-            [BUFFER, 0, 0, 0, 0, 0]
-        ),
-        1
-    );
-    assert_eq!(
-        call(&machine, &process, nr::UNAME, [BUFFER, 0, 0, 0, 0, 0]),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::SET_TID_ADDRESS, [BUFFER, 0, 0, 0, 0, 0]), 1);
+    assert_eq!(call(&machine, &process, nr::UNAME, [BUFFER, 0, 0, 0, 0, 0]), 0);
     let mut name = [0u8; 5];
     machine.read_memory(BUFFER, &mut name).unwrap();
     assert_eq!(&name, b"Linux");
-    assert_eq!(
-        call(&machine, &process, nr::PRLIMIT64, [0, 3, 0, BUFFER, 0, 0]),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::PRLIMIT64, [0, 3, 0, BUFFER, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER), 8 << 20);
-    machine
-        .write_memory(BUFFER, &[5u64.to_le_bytes(), 3u64.to_le_bytes()].concat())
-        .unwrap();
-    assert_eq!(
-        call(&machine, &process, nr::PRLIMIT64, [0, 7, BUFFER, 0, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::PRLIMIT64, [0, 99, 0, BUFFER, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
-    assert_eq!(
-        call(&machine, &process, nr::PRLIMIT64, [5, 3, 0, BUFFER, 0, 0]),
-        Errno::ESRCH.to_return()
-    );
+    machine.write_memory(BUFFER, &[5u64.to_le_bytes(), 3u64.to_le_bytes()].concat()).unwrap();
+    assert_eq!(call(&machine, &process, nr::PRLIMIT64, [0, 7, BUFFER, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::PRLIMIT64, [0, 99, 0, BUFFER, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::PRLIMIT64, [5, 3, 0, BUFFER, 0, 0]), Errno::ESRCH.to_return());
 }
 
 #[test]
 fn arch_prctl_sets_the_thread_pointer() {
     let (machine, process) = setup();
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::ARCH_PRCTL,
-            [0x1002, 0x7000_1000, 0, 0, 0, 0]
-        ),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::ARCH_PRCTL, [0x1002, 0x7000_1000, 0, 0, 0, 0]), 0);
     assert_eq!(machine.thread_pointer(), 0x7000_1000);
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::ARCH_PRCTL,
-            [0x1003, BUFFER, 0, 0, 0, 0]
-        ),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::ARCH_PRCTL, [0x1003, BUFFER, 0, 0, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER), 0x7000_1000);
     let kernel_address = 0xffff_8000_0000_0000;
     assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::ARCH_PRCTL,
-            [0x1002, kernel_address, 0, 0, 0, 0]
-        ),
+        call(&machine, &process, nr::ARCH_PRCTL, [0x1002, kernel_address, 0, 0, 0, 0]),
         Errno::EPERM.to_return()
     );
-    assert_eq!(
-        call(&machine, &process, nr::ARCH_PRCTL, [0x9999, 0, 0, 0, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::ARCH_PRCTL, [0x9999, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
 }
 
 #[test]
@@ -336,177 +183,69 @@ fn signals_follow_their_dispositions() {
     let (machine, process) = setup();
     // SIGABRT by default terminates with 128 + 6.
     let (other_machine, dying) = setup();
-    assert_eq!(
-        outcome(&other_machine, &dying, nr::TGKILL, [1, 1, 6, 0, 0, 0]),
-        Outcome::ExitThread
-    );
+    assert_eq!(outcome(&other_machine, &dying, nr::TGKILL, [1, 1, 6, 0, 0, 0]), Outcome::ExitThread);
     assert_eq!(dying.exit_status(), Some(134));
     // SIGCHLD is ignored by default; signal 0 only checks.
     assert_eq!(call(&machine, &process, nr::KILL, [1, 17, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::KILL, [1, 0, 0, 0, 0, 0]), 0);
-    assert_eq!(
-        call(&machine, &process, nr::KILL, [42, 15, 0, 0, 0, 0]),
-        Errno::ESRCH.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::KILL, [42, 15, 0, 0, 0, 0]), Errno::ESRCH.to_return());
     // SIG_IGN for SIGTERM.
-    machine
-        .write_memory(
-            BUFFER,
-            &[1u64.to_le_bytes(), [0; 8], [0; 8], [0; 8]].concat(),
-        )
-        .unwrap();
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::RT_SIGACTION,
-            [15, BUFFER, 0, 8, 0, 0]
-        ),
-        0
-    );
+    machine.write_memory(BUFFER, &[1u64.to_le_bytes(), [0; 8], [0; 8], [0; 8]].concat()).unwrap();
+    assert_eq!(call(&machine, &process, nr::RT_SIGACTION, [15, BUFFER, 0, 8, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::KILL, [1, 15, 0, 0, 0, 0]), 0);
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::RT_SIGACTION,
-            [15, 0, BUFFER + 64, 8, 0, 0]
-        ),
-        0
-    );
+    assert_eq!(call(&machine, &process, nr::RT_SIGACTION, [15, 0, BUFFER + 64, 8, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 64), 1);
     assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::RT_SIGACTION,
-            [9, BUFFER, 0, 8, 0, 0]
-        ),
+        call(&machine, &process, nr::RT_SIGACTION, [9, BUFFER, 0, 8, 0, 0]),
         Errno::EINVAL.to_return()
     );
     assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::RT_SIGACTION,
-            [15, BUFFER, 0, 16, 0, 0]
-        ),
+        call(&machine, &process, nr::RT_SIGACTION, [15, BUFFER, 0, 16, 0, 0]),
         Errno::EINVAL.to_return()
     );
     // A blocked signal stays pending instead of terminating.
-    machine
-        .write_memory(BUFFER, &(1u64 << 5).to_le_bytes())
-        .unwrap();
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::RT_SIGPROCMASK,
-            [0, BUFFER, BUFFER + 8, 8, 0, 0]
-        ),
-        0
-    );
+    machine.write_memory(BUFFER, &(1u64 << 5).to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::RT_SIGPROCMASK, [0, BUFFER, BUFFER + 8, 8, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::TGKILL, [1, 1, 6, 0, 0, 0]), 0);
 }
 
 #[test]
 fn clocks_and_sleep() {
     let (machine, process) = setup();
-    machine
-        .now_ns
-        .store(5_000_000_123, core::sync::atomic::Ordering::Relaxed);
+    machine.now_ns.store(5_000_000_123, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(call(&machine, &process, nr::CLOCK_GETTIME, [1, BUFFER, 0, 0, 0, 0]), 0);
+    assert_eq!((read_u64(&machine, BUFFER), read_u64(&machine, BUFFER + 8)), (5, 123));
     assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::CLOCK_GETTIME,
-            [1, BUFFER, 0, 0, 0, 0]
-        ),
-        0
-    );
-    assert_eq!(
-        (read_u64(&machine, BUFFER), read_u64(&machine, BUFFER + 8)),
-        (5, 123)
-    );
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::CLOCK_GETTIME,
-            [99, BUFFER, 0, 0, 0, 0]
-        ),
+        call(&machine, &process, nr::CLOCK_GETTIME, [99, BUFFER, 0, 0, 0, 0]),
         Errno::EINVAL.to_return()
     );
-    machine
-        .write_memory(BUFFER, &[1u64.to_le_bytes(), 500u64.to_le_bytes()].concat())
-        .unwrap();
-    assert_eq!(
-        call(&machine, &process, nr::NANOSLEEP, [BUFFER, 0, 0, 0, 0, 0]),
-        0
-    );
+    machine.write_memory(BUFFER, &[1u64.to_le_bytes(), 500u64.to_le_bytes()].concat()).unwrap();
+    assert_eq!(call(&machine, &process, nr::NANOSLEEP, [BUFFER, 0, 0, 0, 0, 0]), 0);
     assert_eq!(machine.monotonic_ns(), 6_000_000_623);
-    machine
-        .write_memory(
-            BUFFER,
-            &[0u64.to_le_bytes(), 2_000_000_000u64.to_le_bytes()].concat(),
-        )
-        .unwrap();
-    assert_eq!(
-        call(&machine, &process, nr::NANOSLEEP, [BUFFER, 0, 0, 0, 0, 0]),
-        Errno::EINVAL.to_return()
-    );
+    machine.write_memory(BUFFER, &[0u64.to_le_bytes(), 2_000_000_000u64.to_le_bytes()].concat()).unwrap();
+    assert_eq!(call(&machine, &process, nr::NANOSLEEP, [BUFFER, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
 }
 
 #[test]
 fn readlink_proc_self_exe_and_getcwd() {
     let (machine, process) = setup();
     machine.write_memory(BUFFER, b"/proc/self/exe\0").unwrap();
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::READLINK,
-            [BUFFER, BUFFER + 64, 100, 0, 0, 0]
-        ),
-        6
-    );
+    assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 100, 0, 0, 0]), 6);
     let mut path = [0u8; 6];
     machine.read_memory(BUFFER + 64, &mut path).unwrap();
     assert_eq!(&path, b"/hello");
-    assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::READLINK,
-            [BUFFER, BUFFER + 64, 3, 0, 0, 0]
-        ),
-        3
-    );
-    assert_eq!(
-        call(&machine, &process, nr::GETCWD, [BUFFER, 100, 0, 0, 0, 0]),
-        2
-    );
-    assert_eq!(
-        call(&machine, &process, nr::GETCWD, [BUFFER, 1, 0, 0, 0, 0]),
-        Errno::ERANGE.to_return()
-    );
+    assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 3, 0, 0, 0]), 3);
+    assert_eq!(call(&machine, &process, nr::GETCWD, [BUFFER, 100, 0, 0, 0, 0]), 2);
+    assert_eq!(call(&machine, &process, nr::GETCWD, [BUFFER, 1, 0, 0, 0, 0]), Errno::ERANGE.to_return());
 }
 
 #[test]
 fn getrandom_fills_and_checks_flags() {
     let (machine, process) = setup();
-    assert_eq!(
-        call(&machine, &process, nr::GETRANDOM, [BUFFER, 600, 0, 0, 0, 0]),
-        600
-    );
+    assert_eq!(call(&machine, &process, nr::GETRANDOM, [BUFFER, 600, 0, 0, 0, 0]), 600);
     assert_ne!(read_u64(&machine, BUFFER + 512), 0);
     assert_eq!(
-        call(
-            &machine,
-            &process,
-            nr::GETRANDOM,
-            [BUFFER, 8, 0x80, 0, 0, 0]
-        ),
+        call(&machine, &process, nr::GETRANDOM, [BUFFER, 8, 0x80, 0, 0, 0]),
         Errno::EINVAL.to_return()
     );
 }
@@ -514,15 +253,9 @@ fn getrandom_fills_and_checks_flags() {
 #[test]
 fn exit_and_unknown_calls() {
     let (machine, process) = setup();
-    assert_eq!(
-        outcome(&machine, &process, nr::EXIT_GROUP, [259, 0, 0, 0, 0, 0]),
-        Outcome::ExitThread
-    );
+    assert_eq!(outcome(&machine, &process, nr::EXIT_GROUP, [259, 0, 0, 0, 0, 0]), Outcome::ExitThread);
     assert_eq!(process.exit_status(), Some(3));
     assert_eq!(process.thread_count(), 0);
-    assert_eq!(
-        call(&machine, &process, 999, [0; 6]),
-        Errno::ENOSYS.to_return()
-    );
+    assert_eq!(call(&machine, &process, 999, [0; 6]), Errno::ENOSYS.to_return());
     assert!(!process.first_report_of(999));
 }

@@ -42,16 +42,7 @@ pub(super) fn clone(
     child_tid: u64,
     tls: u64,
 ) -> Result {
-    spawn(
-        context,
-        CloneRequest {
-            flags: flags & !flag::SIGNAL_MASK,
-            stack,
-            parent_tid,
-            child_tid,
-            tls,
-        },
-    )
+    spawn(context, CloneRequest { flags: flags & !flag::SIGNAL_MASK, stack, parent_tid, child_tid, tls })
 }
 
 /// Size of `struct clone_args` version 0.
@@ -69,16 +60,7 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
         return Err(Errno::EINVAL.into());
     }
     let top = stack.checked_add(stack_size).ok_or(Errno::EINVAL)?;
-    spawn(
-        context,
-        CloneRequest {
-            flags,
-            stack: top,
-            parent_tid,
-            child_tid,
-            tls,
-        },
-    )
+    spawn(context, CloneRequest { flags, stack: top, parent_tid, child_tid, tls })
 }
 
 /// Starts a thread of the calling process that returns 0 from the call.
@@ -87,10 +69,7 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & required != required || request.flags & flag::VFORK != 0 {
         // A single address space holds one process: no fork, no vfork.
         if context.process.first_report_of(u64::MAX - request.flags) {
-            log::info!(
-                "clone with flags {:#x} (a new process) is not supported",
-                request.flags
-            );
+            log::info!("clone with flags {:#x} (a new process) is not supported", request.flags);
         }
         return Err(Errno::ENOSYS.into());
     }
@@ -131,15 +110,9 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.stack != 0 {
         registers.rsp = request.stack;
     }
-    let thread_pointer = if request.flags & flag::SETTLS != 0 {
-        request.tls
-    } else {
-        context.machine.thread_pointer()
-    };
-    match context
-        .machine
-        .spawn_thread(&registers, thread_pointer, thread.clone())
-    {
+    let thread_pointer =
+        if request.flags & flag::SETTLS != 0 { request.tls } else { context.machine.thread_pointer() };
+    match context.machine.spawn_thread(&registers, thread_pointer, thread.clone()) {
         Ok(control) => {
             thread.set_control(control);
             Ok(thread.tid)
@@ -174,11 +147,7 @@ pub fn release_thread(context: Context<'_>) {
     if robust_list != 0 {
         release_robust_list(context, robust_list);
     }
-    if clear_child_tid != 0
-        && User::new(context.machine)
-            .write_u32(clear_child_tid, 0)
-            .is_ok()
-    {
+    if clear_child_tid != 0 && User::new(context.machine).write_u32(clear_child_tid, 0).is_ok() {
         let _ = context.process.futexes.wake(clear_child_tid, 1, MATCH_ANY);
     }
 }
@@ -194,11 +163,9 @@ const ROBUST_LIST_LIMIT: usize = 2048;
 /// operation pending) and releases each futex this thread still owns.
 fn release_robust_list(context: Context<'_>, head: u64) {
     let user = User::new(context.machine);
-    let (Ok(first), Ok(offset), Ok(pending)) = (
-        user.read_u64(head),
-        user.read_u64(head + 8),
-        user.read_u64(head + 16),
-    ) else {
+    let (Ok(first), Ok(offset), Ok(pending)) =
+        (user.read_u64(head), user.read_u64(head + 8), user.read_u64(head + 16))
+    else {
         return;
     };
     let mut entry = first;
@@ -228,10 +195,7 @@ fn release_robust_futex(context: Context<'_>, address: u64) {
             return;
         }
         let released = (value & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-        match context
-            .machine
-            .compare_exchange_u32(address, value, released)
-        {
+        match context.machine.compare_exchange_u32(address, value, released) {
             Ok(Ok(_)) => break,
             Ok(Err(current)) => value = current,
             Err(_) => return,
@@ -267,18 +231,10 @@ pub(super) fn futex(
     let table = &context.process.futexes;
     let machine = context.machine;
     let command = operation & !(operation::PRIVATE | operation::CLOCK_REALTIME);
-    let count = |value: u64| {
-        u32::try_from(value)
-            .unwrap_or(u32::MAX)
-            .min(i32::MAX as u32)
-    };
+    let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
     match command {
         operation::WAIT | operation::WAIT_BITSET => {
-            let bitset = if command == operation::WAIT {
-                MATCH_ANY
-            } else {
-                value3 as u32
-            };
+            let bitset = if command == operation::WAIT { MATCH_ANY } else { value3 as u32 };
             let deadline = if timeout_or_count == 0 {
                 None
             } else {
@@ -289,33 +245,20 @@ pub(super) fn futex(
                     // FUTEX_WAIT takes a relative timeout.
                     machine.monotonic_ns().saturating_add(time)
                 } else if operation & operation::CLOCK_REALTIME != 0 {
-                    machine
-                        .monotonic_ns()
-                        .saturating_add(time.saturating_sub(machine.realtime_ns()))
+                    machine.monotonic_ns().saturating_add(time.saturating_sub(machine.realtime_ns()))
                 } else {
                     time
                 })
             };
             let is_interrupted = || context.thread.has_deliverable_signal();
-            match table.wait(
-                machine,
-                address,
-                value as u32,
-                bitset,
-                deadline,
-                &is_interrupted,
-            ) {
+            match table.wait(machine, address, value as u32, bitset, deadline, &is_interrupted) {
                 Ok(()) => Ok(0),
                 Err(Errno::EINTR) => Err(super::Failure::Restart),
                 Err(error) => Err(error.into()),
             }
         }
         operation::WAKE => Ok(u64::from(table.wake(address, count(value), MATCH_ANY)?)),
-        operation::WAKE_BITSET => Ok(u64::from(table.wake(
-            address,
-            count(value),
-            value3 as u32,
-        )?)),
+        operation::WAKE_BITSET => Ok(u64::from(table.wake(address, count(value), value3 as u32)?)),
         operation::REQUEUE | operation::CMP_REQUEUE => {
             let expected = (command == operation::CMP_REQUEUE).then_some(value3 as u32);
             let moved = table.requeue(
@@ -357,11 +300,7 @@ fn named_thread(
 /// The processors that exist, one bit each.
 fn all_cpus(context: Context<'_>) -> u64 {
     let count = context.machine.cpu_count().min(64);
-    if count == 64 {
-        u64::MAX
-    } else {
-        (1u64 << count) - 1
-    }
+    if count == 64 { u64::MAX } else { (1u64 << count) - 1 }
 }
 
 pub(super) fn sched_getaffinity(context: Context<'_>, tid: u64, size: u64, address: u64) -> Result {
@@ -369,10 +308,7 @@ pub(super) fn sched_getaffinity(context: Context<'_>, tid: u64, size: u64, addre
         return Err(Errno::EINVAL.into());
     }
     let thread = named_thread(context, tid)?;
-    let mask = thread
-        .control()
-        .map_or(all_cpus(context), |control| control.affinity())
-        & all_cpus(context);
+    let mask = thread.control().map_or(all_cpus(context), |control| control.affinity()) & all_cpus(context);
     User::new(context.machine).write_u64(address, mask)?;
     Ok(8)
 }
@@ -411,10 +347,7 @@ pub(super) fn getcpu(context: Context<'_>, cpu: u64, node: u64) -> Result {
 
 /// Blocks until the monotonic clock reaches `deadline_ns`; `EINTR` if the
 /// thread must stop first.
-pub(super) fn sleep_until(
-    context: Context<'_>,
-    deadline_ns: u64,
-) -> core::result::Result<(), Errno> {
+pub(super) fn sleep_until(context: Context<'_>, deadline_ns: u64) -> core::result::Result<(), Errno> {
     while context.machine.monotonic_ns() < deadline_ns {
         if context.thread.has_deliverable_signal() {
             return Err(Errno::EINTR);

@@ -32,9 +32,9 @@ fn now_ns(context: Context<'_>, id: u64) -> core::result::Result<u64, Errno> {
         | clock::MONOTONIC_COARSE
         | clock::BOOTTIME
         | clock::BOOTTIME_ALARM => Ok(machine.monotonic_ns()),
-        clock::PROCESS_CPUTIME_ID | clock::THREAD_CPUTIME_ID => Ok(machine
-            .monotonic_ns()
-            .saturating_sub(context.process.start_ns)),
+        clock::PROCESS_CPUTIME_ID | clock::THREAD_CPUTIME_ID => {
+            Ok(machine.monotonic_ns().saturating_sub(context.process.start_ns))
+        }
         _ => Err(Errno::EINVAL),
     }
 }
@@ -48,10 +48,7 @@ pub(super) fn clock_gettime(context: Context<'_>, id: u64, address: u64) -> Resu
 pub(super) fn clock_getres(context: Context<'_>, id: u64, address: u64) -> Result {
     now_ns(context, id)?;
     if address != 0 {
-        let resolution = Timespec {
-            seconds: 0,
-            nanoseconds: 1,
-        };
+        let resolution = Timespec { seconds: 0, nanoseconds: 1 };
         User::new(context.machine).write_bytes(address, &resolution.encode())?;
     }
     Ok(0)
@@ -86,10 +83,7 @@ fn read_timespec(context: Context<'_>, address: u64) -> core::result::Result<Tim
 
 pub(super) fn nanosleep(context: Context<'_>, request: u64) -> Result {
     let duration = read_timespec(context, request)?;
-    let deadline = context
-        .machine
-        .monotonic_ns()
-        .saturating_add(duration.to_ns());
+    let deadline = context.machine.monotonic_ns().saturating_add(duration.to_ns());
     super::threads::sleep_until(context, deadline)?;
     Ok(0)
 }
@@ -101,11 +95,7 @@ pub(super) fn clock_nanosleep(context: Context<'_>, id: u64, flags: u64, request
     }
     let time = read_timespec(context, request)?.to_ns();
     let now = now_ns(context, id)?;
-    let remaining = if flags & TIMER_ABSTIME != 0 {
-        time.saturating_sub(now)
-    } else {
-        time
-    };
+    let remaining = if flags & TIMER_ABSTIME != 0 { time.saturating_sub(now) } else { time };
     let deadline = context.machine.monotonic_ns().saturating_add(remaining);
     super::threads::sleep_until(context, deadline)?;
     Ok(0)

@@ -55,12 +55,7 @@ impl FpuState {
     pub fn capture_bytes() -> Vec<u8> {
         let state = Self::capture();
         let size = AREA_SIZE.load(Ordering::Relaxed);
-        state
-            .area
-            .iter()
-            .flat_map(|chunk| chunk.0)
-            .take(size)
-            .collect()
+        state.area.iter().flat_map(|chunk| chunk.0).take(size).collect()
     }
 
     /// Loads `bytes` (from [`FpuState::capture_bytes`], possibly changed)
@@ -76,19 +71,11 @@ impl FpuState {
             image[MXCSR_MASK + 2],
             image[MXCSR_MASK + 3],
         ]);
-        let supported_mxcsr = if supported_mxcsr == 0 {
-            0xffbf
-        } else {
-            supported_mxcsr
-        };
+        let supported_mxcsr = if supported_mxcsr == 0 { 0xffbf } else { supported_mxcsr };
         let length = bytes.len().min(size);
         image[..length].copy_from_slice(&bytes[..length]);
-        let mxcsr = u32::from_le_bytes([
-            image[MXCSR],
-            image[MXCSR + 1],
-            image[MXCSR + 2],
-            image[MXCSR + 3],
-        ]) & supported_mxcsr;
+        let mxcsr = u32::from_le_bytes([image[MXCSR], image[MXCSR + 1], image[MXCSR + 2], image[MXCSR + 3]])
+            & supported_mxcsr;
         image[MXCSR..MXCSR + 4].copy_from_slice(&mxcsr.to_le_bytes());
         if USES_XSAVE.load(Ordering::Relaxed) && image.len() >= XSAVE_HEADER + XSAVE_HEADER_SIZE {
             let enabled = x86_64::registers::xcontrol::XCr0::read_raw();
@@ -107,9 +94,7 @@ impl FpuState {
     /// A save area holding the calling processor's current state.
     pub fn capture() -> Self {
         let chunks = AREA_SIZE.load(Ordering::Relaxed).div_ceil(64);
-        let mut state = FpuState {
-            area: vec![Chunk([0; 64]); chunks].into_boxed_slice(),
-        };
+        let mut state = FpuState { area: vec![Chunk([0; 64]); chunks].into_boxed_slice() };
         state.save();
         state
     }

@@ -83,11 +83,7 @@ impl CpuState {
     fn current(&self) -> &Arc<Thread> {
         // SAFETY: only this processor touches `current`, with interrupts
         // disabled, and it is set from `init_bootstrap`/`start_ap` on.
-        unsafe {
-            (*self.current.get())
-                .as_ref()
-                .expect("the scheduler runs on this processor")
-        }
+        unsafe { (*self.current.get()).as_ref().expect("the scheduler runs on this processor") }
     }
 
     fn push(&self, thread: Arc<Thread>) {
@@ -120,13 +116,11 @@ pub fn init_bootstrap(cpu_count: usize, apic_id: u32) {
     let boot = Thread::adopt_boot_thread();
     let tops = boot.stack_tops;
     percpu::set_thread_stacks(tops.kernel, tops.exception, tops.interrupt);
-    boot.switched_in_tsc
-        .store(cpu::read_tsc(), Ordering::Relaxed);
+    boot.switched_in_tsc.store(cpu::read_tsc(), Ordering::Relaxed);
     // SAFETY: the boot processor sets up its own state before any interrupt
     // or other processor can look at it.
     unsafe { *cpu.current.get() = Some(boot) };
-    cpu.idle
-        .call_once(|| Thread::new_idle(0, Box::new(|| idle_loop())));
+    cpu.idle.call_once(|| Thread::new_idle(0, Box::new(|| idle_loop())));
     cpu.apic_id.store(apic_id, Ordering::Relaxed);
     cpu.is_online.store(true, Ordering::Release);
 }
@@ -136,9 +130,7 @@ pub fn init_bootstrap(cpu_count: usize, apic_id: u32) {
 pub fn prepare_ap(index: usize, apic_id: u32) -> u64 {
     let cpu = &CPUS[index];
     cpu.apic_id.store(apic_id, Ordering::Relaxed);
-    let idle = cpu
-        .idle
-        .call_once(|| Thread::new_idle(index, Box::new(|| idle_loop())));
+    let idle = cpu.idle.call_once(|| Thread::new_idle(index, Box::new(|| idle_loop())));
     idle.stack_tops.kernel
 }
 
@@ -146,11 +138,7 @@ pub fn prepare_ap(index: usize, apic_id: u32) -> u64 {
 /// its idle thread.
 pub fn start_ap(index: usize) -> ! {
     let cpu = &CPUS[index];
-    let idle = cpu
-        .idle
-        .get()
-        .expect("prepare_ap made the idle thread")
-        .clone();
+    let idle = cpu.idle.get().expect("prepare_ap made the idle thread").clone();
     idle.state.store(RUNNING, Ordering::Relaxed);
     idle.on_cpu.store(true, Ordering::Relaxed);
     idle.last_cpu.store(index, Ordering::Relaxed);
@@ -223,19 +211,11 @@ pub fn apic_id(index: usize) -> u32 {
 /// that processor. Interrupts must be disabled.
 fn make_runnable(thread: Arc<Thread>, hint: usize) {
     let count = cpu_count();
-    let mut loads = [CpuLoad {
-        is_online: false,
-        is_idle: false,
-        queued: 0,
-    }; MAX_CPUS];
+    let mut loads = [CpuLoad { is_online: false, is_idle: false, queued: 0 }; MAX_CPUS];
     for (index, load) in loads.iter_mut().enumerate().take(count) {
         *load = CPUS[index].load();
     }
-    let last = if thread.switched_in_tsc.load(Ordering::Relaxed) == 0 {
-        hint
-    } else {
-        thread.last_cpu()
-    };
+    let last = if thread.switched_in_tsc.load(Ordering::Relaxed) == 0 { hint } else { thread.last_cpu() };
     let target = policy::choose_cpu(last, thread.affinity(), &loads[..count]);
     let cpu = &CPUS[target];
     thread.state.store(RUNNABLE, Ordering::Release);
@@ -282,10 +262,7 @@ pub fn park_until(deadline: Option<u64>) {
     }
     thread.state.store(BLOCKED, Ordering::SeqCst);
     let raced = thread.wake_token.swap(false, Ordering::AcqRel)
-        && thread
-            .state
-            .compare_exchange(BLOCKED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
+        && thread.state.compare_exchange(BLOCKED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok();
     if !raced {
         schedule();
     }
@@ -298,11 +275,7 @@ pub fn park_until(deadline: Option<u64>) {
 /// Makes a parked thread runnable, or lets its next park return at once.
 pub fn unpark(thread: &Arc<Thread>) {
     thread.wake_token.store(true, Ordering::SeqCst);
-    if thread
-        .state
-        .compare_exchange(BLOCKED, RUNNABLE, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
+    if thread.state.compare_exchange(BLOCKED, RUNNABLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
         let were_enabled = cpu::disable_interrupts();
         make_runnable(thread.clone(), current_cpu());
         cpu::restore_interrupts(were_enabled);
@@ -380,10 +353,7 @@ fn schedule() {
     let current = cpu.current().clone();
     let is_idle = current.kind() == ThreadKind::Idle;
     if !is_idle
-        && current
-            .state
-            .compare_exchange(RUNNING, RUNNABLE, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        && current.state.compare_exchange(RUNNING, RUNNABLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
     {
         if current.affinity() & (1 << index) != 0 {
             cpu.push(current.clone());
@@ -392,17 +362,11 @@ fn schedule() {
             make_runnable(current.clone(), index);
         }
     }
-    let next = pop_allowed(cpu, index)
-        .or_else(|| steal(index))
-        .unwrap_or_else(|| {
-            let idle = cpu
-                .idle
-                .get()
-                .expect("every processor has an idle thread")
-                .clone();
-            idle.state.store(RUNNABLE, Ordering::Relaxed);
-            idle
-        });
+    let next = pop_allowed(cpu, index).or_else(|| steal(index)).unwrap_or_else(|| {
+        let idle = cpu.idle.get().expect("every processor has an idle thread").clone();
+        idle.state.store(RUNNABLE, Ordering::Relaxed);
+        idle
+    });
     if Arc::ptr_eq(&next, &current) {
         current.state.store(RUNNING, Ordering::Relaxed);
         start_slice(cpu, &current);
@@ -457,11 +421,7 @@ fn balance(cpu: &CpuState, index: usize) {
 /// Takes a thread from the busiest other processor.
 fn steal(index: usize) -> Option<Arc<Thread>> {
     let count = cpu_count();
-    let mut loads = [CpuLoad {
-        is_online: false,
-        is_idle: false,
-        queued: 0,
-    }; MAX_CPUS];
+    let mut loads = [CpuLoad { is_online: false, is_idle: false, queued: 0 }; MAX_CPUS];
     for (cpu, load) in loads.iter_mut().enumerate().take(count) {
         *load = CPUS[cpu].load();
     }
@@ -483,8 +443,7 @@ fn start_slice(cpu: &CpuState, thread: &Thread) {
 /// or the end of the time slice if other threads wait.
 fn reprogram_timer(cpu: &CpuState) {
     let timer = cpu.timers.lock().first_deadline();
-    let slice = (cpu.queued.load(Ordering::Relaxed) > 0
-        && cpu.current().kind() != ThreadKind::Idle)
+    let slice = (cpu.queued.load(Ordering::Relaxed) > 0 && cpu.current().kind() != ThreadKind::Idle)
         .then(|| cpu.slice_end.load(Ordering::Relaxed));
     match (timer, slice) {
         (None, None) => apic::disarm_timer(),
@@ -595,11 +554,7 @@ fn idle_loop() -> ! {
 
 fn busiest_other() -> Option<usize> {
     let count = cpu_count();
-    let mut loads = [CpuLoad {
-        is_online: false,
-        is_idle: false,
-        queued: 0,
-    }; MAX_CPUS];
+    let mut loads = [CpuLoad { is_online: false, is_idle: false, queued: 0 }; MAX_CPUS];
     for (cpu, load) in loads.iter_mut().enumerate().take(count) {
         *load = CPUS[cpu].load();
     }
@@ -617,9 +572,7 @@ pub(crate) fn on_timer_interrupt() {
         unpark(thread);
     }
     let is_idle = cpu.current().kind() == ThreadKind::Idle;
-    if cpu.queued.load(Ordering::Relaxed) > 0
-        && (is_idle || now >= cpu.slice_end.load(Ordering::Relaxed))
-    {
+    if cpu.queued.load(Ordering::Relaxed) > 0 && (is_idle || now >= cpu.slice_end.load(Ordering::Relaxed)) {
         balance(cpu, current_cpu());
         cpu.need_resched.store(true, Ordering::Relaxed);
     }

@@ -30,9 +30,7 @@ impl<T> Default for RunQueue<T> {
 impl<T> RunQueue<T> {
     /// An empty queue.
     pub const fn new() -> Self {
-        RunQueue {
-            threads: VecDeque::new(),
-        }
+        RunQueue { threads: VecDeque::new() }
     }
 
     /// Queues `thread` behind the others.
@@ -59,10 +57,7 @@ impl<T> RunQueue<T> {
 impl<T: Schedulable> RunQueue<T> {
     /// Takes the most recently queued thread that may run on `cpu`.
     pub fn steal_for(&mut self, cpu: usize) -> Option<T> {
-        let index = self
-            .threads
-            .iter()
-            .rposition(|thread| thread.affinity() & (1 << cpu) != 0)?;
+        let index = self.threads.iter().rposition(|thread| thread.affinity() & (1 << cpu) != 0)?;
         self.threads.remove(index)
     }
 }
@@ -120,11 +115,7 @@ mod tests {
     }
 
     fn load(is_idle: bool, queued: usize) -> CpuLoad {
-        CpuLoad {
-            is_online: true,
-            is_idle,
-            queued,
-        }
+        CpuLoad { is_online: true, is_idle, queued }
     }
 
     #[test]
@@ -153,11 +144,7 @@ mod tests {
         assert_eq!(choose_cpu(2, !0, &loads), 2);
         assert_eq!(choose_cpu(0, !0, &loads), 1);
         assert_eq!(choose_cpu(0, 0b101, &loads), 2);
-        assert_eq!(
-            choose_cpu(0, 0b001, &loads),
-            0,
-            "affinity wins over idleness"
-        );
+        assert_eq!(choose_cpu(0, 0b001, &loads), 0, "affinity wins over idleness");
     }
 
     #[test]
@@ -165,14 +152,7 @@ mod tests {
         let loads = [load(false, 3), load(false, 1), load(false, 1)];
         assert_eq!(choose_cpu(0, !0, &loads), 1);
         assert_eq!(choose_cpu(2, !0, &loads), 2, "the last CPU wins ties");
-        let offline = [
-            load(false, 3),
-            CpuLoad {
-                is_online: false,
-                is_idle: true,
-                queued: 0,
-            },
-        ];
+        let offline = [load(false, 3), CpuLoad { is_online: false, is_idle: true, queued: 0 }];
         assert_eq!(choose_cpu(0, !0, &offline), 0);
     }
 

@@ -274,10 +274,7 @@ impl Thread {
 
     /// The attached data, if it is a `T`.
     pub fn attachment<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.attachment
-            .get()
-            .cloned()
-            .and_then(|data| data.downcast::<T>().ok())
+        self.attachment.get().cloned().and_then(|data| data.downcast::<T>().ok())
     }
 }
 

@@ -16,10 +16,7 @@ pub(super) struct TimerQueue {
 
 impl TimerQueue {
     pub(super) const fn new() -> Self {
-        TimerQueue {
-            timers: BTreeMap::new(),
-            next_sequence: 0,
-        }
+        TimerQueue { timers: BTreeMap::new(), next_sequence: 0 }
     }
 
     /// Adds `thread`'s timer; returns its key.

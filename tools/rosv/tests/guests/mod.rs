@@ -13,12 +13,8 @@ pub enum Variant {
     GlibcStaticPie,
 }
 
-pub const VARIANTS: [Variant; 4] = [
-    Variant::MuslStatic,
-    Variant::MuslStaticPie,
-    Variant::GlibcStatic,
-    Variant::GlibcStaticPie,
-];
+pub const VARIANTS: [Variant; 4] =
+    [Variant::MuslStatic, Variant::MuslStaticPie, Variant::GlibcStatic, Variant::GlibcStaticPie];
 
 impl Variant {
     fn suffix(self) -> &'static str {
@@ -32,10 +28,7 @@ impl Variant {
 }
 
 pub fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository exists")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository exists")
 }
 
 fn sources() -> PathBuf {
@@ -50,10 +43,7 @@ fn output_directory() -> PathBuf {
 
 fn run(command: &mut Command, what: &str) {
     let output = command.output().unwrap_or_else(|error| {
-        panic!(
-            "cannot run {:?} to build {what}: {error}; install gcc and musl-tools",
-            command.get_program()
-        )
+        panic!("cannot run {:?} to build {what}: {error}; install gcc and musl-tools", command.get_program())
     });
     assert!(
         output.status.success(),
@@ -87,26 +77,18 @@ fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
     match variant {
         Variant::MuslStatic => {
             let mut command = Command::new("musl-gcc");
-            command
-                .args(["-static", "-O2", "-o"])
-                .arg(output)
-                .arg(source);
+            command.args(["-static", "-O2", "-o"]).arg(output).arg(source);
             command
         }
         Variant::MuslStaticPie => {
             // musl-gcc's specs cannot link static PIE; link by hand with
             // musl's rcrt1.o, which relocates the program itself.
             let gcc_file = |name: &str| -> PathBuf {
-                let output = Command::new("gcc")
-                    .arg(format!("-print-file-name={name}"))
-                    .output()
-                    .expect("gcc");
+                let output =
+                    Command::new("gcc").arg(format!("-print-file-name={name}")).output().expect("gcc");
                 PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
             };
-            let libgcc = Command::new("gcc")
-                .arg("-print-libgcc-file-name")
-                .output()
-                .expect("gcc");
+            let libgcc = Command::new("gcc").arg("-print-libgcc-file-name").output().expect("gcc");
             let mut command = Command::new("gcc");
             command
                 .args([
@@ -135,18 +117,12 @@ fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
         }
         Variant::GlibcStatic => {
             let mut command = Command::new("gcc");
-            command
-                .args(["-static", "-O2", "-o"])
-                .arg(output)
-                .arg(source);
+            command.args(["-static", "-O2", "-o"]).arg(output).arg(source);
             command
         }
         Variant::GlibcStaticPie => {
             let mut command = Command::new("gcc");
-            command
-                .args(["-static-pie", "-fPIE", "-O2", "-o"])
-                .arg(output)
-                .arg(source);
+            command.args(["-static-pie", "-fPIE", "-O2", "-o"]).arg(output).arg(source);
             command
         }
     }
@@ -159,10 +135,7 @@ pub fn syscall_exit() -> PathBuf {
         .get_or_init(|| {
             let output = output_directory().join("syscall-exit");
             let mut command = Command::new("gcc");
-            command
-                .args(["-static", "-nostdlib", "-o"])
-                .arg(&output)
-                .arg(sources().join("syscall-exit.S"));
+            command.args(["-static", "-nostdlib", "-o"]).arg(&output).arg(sources().join("syscall-exit.S"));
             run(&mut command, "syscall-exit");
             output
         })
@@ -175,8 +148,7 @@ pub fn rust_hello() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let target_directory = output_directory().join("rust");
-            let mut command =
-                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
             command
                 .current_dir(sources().join("rust-hello"))
                 .args([
