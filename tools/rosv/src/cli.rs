@@ -63,6 +63,10 @@ pub struct MachineArgs {
     /// Guest memory, in MiB or with a K, M or G suffix.
     #[arg(long, default_value = "128M", value_parser = parse_memory_mib)]
     pub memory: u64,
+    /// Give the guest ACPI tables (QEMU only; without them the kernel reads
+    /// the MP table).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub acpi: Switch,
     /// Number of virtual CPUs.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: u32,
@@ -115,6 +119,15 @@ enum BenchCommand {
     /// Boot a hello program many times and report boot times, next to a
     /// trivial reference guest booted the same way.
     Boot(bench::BootBenchArgs),
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 fn parse_environment(text: &str) -> Result<(String, String), String> {

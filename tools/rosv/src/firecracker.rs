@@ -22,6 +22,9 @@ pub fn command(config: &VmConfig, scratch: &Path) -> Result<Command> {
              (https://github.com/firecracker-microvm/firecracker/releases) or use --hypervisor qemu"
         );
     };
+    if !config.has_acpi {
+        bail!("Firecracker always gives the guest ACPI tables; --acpi off works with QEMU only");
+    }
     let Some(kvm) = host::kvm() else {
         bail!(
             "Firecracker needs /dev/kvm, which this host lacks or does not let rosv open; use --hypervisor qemu"
@@ -124,6 +127,7 @@ mod tests {
             command_line: "--exit-record /hello".into(),
             memory_mib: 64,
             cpus: 2,
+            has_acpi: true,
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");

@@ -48,7 +48,14 @@ pub fn command(config: &VmConfig, choice: Accelerator) -> Result<Command> {
     let acceleration = acceleration(choice, host::kvm())?;
     let mut command = Command::new(qemu);
     command
-        .args(["-M", "microvm", "-accel", acceleration.accel, "-cpu", &acceleration.cpu])
+        .args([
+            "-M",
+            if config.has_acpi { "microvm" } else { "microvm,acpi=off" },
+            "-accel",
+            acceleration.accel,
+            "-cpu",
+            &acceleration.cpu,
+        ])
         .args(["-m", &format!("{}M", config.memory_mib), "-smp", &config.cpus.to_string()])
         .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
         .args(["-device", &format!("isa-debug-exit,iobase={:#x},iosize=4", rosv_abi::exit::DEBUG_EXIT_PORT)])

@@ -52,6 +52,8 @@ pub struct VmConfig {
     pub memory_mib: u64,
     /// Virtual CPUs.
     pub cpus: u32,
+    /// Whether the guest gets ACPI tables.
+    pub has_acpi: bool,
 }
 
 impl VmConfig {
@@ -83,6 +85,7 @@ impl VmConfig {
             command_line,
             memory_mib: machine.memory,
             cpus: machine.cpus,
+            has_acpi: machine.acpi == crate::cli::Switch::On,
         })
     }
 }

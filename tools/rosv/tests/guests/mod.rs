@@ -1,3 +1,6 @@
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
+
 //! Builds the guest test programs in `tests/guest/` once per test run.
 
 use std::path::{Path, PathBuf};
@@ -61,7 +64,7 @@ pub fn c_program(name: &str, variant: Variant) -> PathBuf {
 
 fn build_c_programs() -> PathBuf {
     let directory = output_directory();
-    for name in ["hello", "exit", "syscalls", "crash", "sleeper"] {
+    for name in ["hello", "exit", "syscalls", "crash", "sleeper", "threads", "context-switch"] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
             let output = directory.join(format!("{name}-{}", variant.suffix()));
@@ -77,7 +80,7 @@ fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
     match variant {
         Variant::MuslStatic => {
             let mut command = Command::new("musl-gcc");
-            command.args(["-static", "-O2", "-o"]).arg(output).arg(source);
+            command.args(["-static", "-O2", "-pthread", "-o"]).arg(output).arg(source);
             command
         }
         Variant::MuslStaticPie => {
@@ -117,12 +120,12 @@ fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
         }
         Variant::GlibcStatic => {
             let mut command = Command::new("gcc");
-            command.args(["-static", "-O2", "-o"]).arg(output).arg(source);
+            command.args(["-static", "-O2", "-pthread", "-o"]).arg(output).arg(source);
             command
         }
         Variant::GlibcStaticPie => {
             let mut command = Command::new("gcc");
-            command.args(["-static-pie", "-fPIE", "-O2", "-o"]).arg(output).arg(source);
+            command.args(["-static-pie", "-fPIE", "-O2", "-pthread", "-o"]).arg(output).arg(source);
             command
         }
     }
@@ -142,28 +145,28 @@ pub fn syscall_exit() -> PathBuf {
         .clone()
 }
 
-/// The Rust program in `tests/guest/rust-hello`, built for musl.
+/// The Rust program in `tests/guest/<name>`, built for musl.
+pub fn rust_program(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, path)) = built.iter().find(|(built_name, _)| built_name == name) {
+        return path.clone();
+    }
+    let target_directory = output_directory().join("rust");
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(sources().join(name))
+        .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-linux-musl", "--target-dir"])
+        .arg(&target_directory)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS");
+    run(&mut command, name);
+    let path = target_directory.join("x86_64-unknown-linux-musl/release").join(name);
+    built.push((name.to_string(), path.clone()));
+    path
+}
+
+/// The Rust program in `tests/guest/rust-hello`.
 pub fn rust_hello() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let target_directory = output_directory().join("rust");
-            let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            command
-                .current_dir(sources().join("rust-hello"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "--target",
-                    "x86_64-unknown-linux-musl",
-                    "--target-dir",
-                ])
-                .arg(&target_directory)
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("RUSTFLAGS");
-            run(&mut command, "rust-hello");
-            target_directory.join("x86_64-unknown-linux-musl/release/rust-hello")
-        })
-        .clone()
+    rust_program("rust-hello")
 }

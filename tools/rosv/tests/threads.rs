@@ -1,0 +1,81 @@
+//! Boot tests of the kernel's core: multi-threaded programs on 1, 2 and 4
+//! processors, processors found through ACPI (MADT) and through the MP
+//! table.
+
+mod guests;
+
+use std::process::{Command, Output};
+
+use guests::{VARIANTS, Variant};
+
+const TIMEOUT_SECONDS: &str = "180";
+
+fn rosv_run(arguments: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_rosv"))
+        .args(["run", "--timeout", TIMEOUT_SECONDS])
+        .args(arguments)
+        .output()
+        .expect("run rosv");
+    println!(
+        "--- rosv run {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a checking program (one line per check, "N checks failed" at the
+/// end, exit status N) on `cpus` processors and asserts that all passed.
+fn assert_all_checks_pass(program: &std::path::Path, cpus: u32, extra: &[&str]) {
+    let cpus_text = cpus.to_string();
+    let path = program.to_str().expect("UTF-8 path");
+    let mut arguments = vec!["--cpus", cpus_text.as_str()];
+    arguments.extend_from_slice(extra);
+    arguments.extend(["--exec", path, "--", cpus_text.as_str()]);
+    let output = rosv_run(&arguments);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("\n0 checks failed\n"), "{path} on {cpus} CPUs:\n{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{path} on {cpus} CPUs");
+}
+
+#[test]
+fn pthread_programs_pass_on_one_two_and_four_processors() {
+    for variant in VARIANTS {
+        for cpus in [1, 2, 4] {
+            assert_all_checks_pass(&guests::c_program("threads", variant), cpus, &[]);
+        }
+    }
+}
+
+#[test]
+fn rust_threads_pass_on_one_two_and_four_processors() {
+    for cpus in [1, 2, 4] {
+        assert_all_checks_pass(&guests::rust_program("rust-threads"), cpus, &[]);
+    }
+}
+
+#[test]
+fn processors_come_from_the_madt_or_the_mp_table() {
+    let program = guests::c_program("threads", Variant::GlibcStatic);
+    for (acpi, source) in [("on", "(Madt)"), ("off", "(MpTable)")] {
+        for cpus in [1u32, 2, 4] {
+            let cpus_text = cpus.to_string();
+            let output = rosv_run(&[
+                "--acpi",
+                acpi,
+                "--cpus",
+                &cpus_text,
+                "--kernel-args=--verbose",
+                "--exec",
+                program.to_str().expect("UTF-8 path"),
+                "--",
+                &cpus_text,
+            ]);
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains(&format!("{cpus} processors listed {source}")), "{stdout}");
+            assert!(stdout.contains(&format!("{cpus} processors running")), "{stdout}");
+            assert!(stdout.contains("\n0 checks failed\n"), "{stdout}");
+        }
+    }
+}
