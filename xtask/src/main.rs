@@ -3,6 +3,8 @@
 //! - `cargo xtask hello`: build the hello program and boot it on rosv.
 //! - `cargo xtask test`: everything CI checks: formatting, clippy (host and
 //!   kernel target), unit tests and boot tests.
+//! - `cargo xtask bench`: boot times, thread-switch and clock costs, each
+//!   next to a reference (a trivial guest, the host).
 //! - `cargo xtask kernel`: build the kernel ELF and print its path.
 //! - `cargo xtask fuzz <target> [-- <libFuzzer options>]`: run a fuzz target
 //!   (needs a nightly toolchain and `cargo install cargo-fuzz`).
@@ -24,9 +26,10 @@ fn main() -> ExitCode {
         Some("hello") => hello(),
         Some("test") => test(),
         Some("kernel") => kernel(),
+        Some("bench") => bench(),
         Some("fuzz") => fuzz(&arguments[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <hello | test | kernel | fuzz TARGET [-- OPTIONS]>");
+            eprintln!("usage: cargo xtask <hello | test | bench | kernel | fuzz TARGET [-- OPTIONS]>");
             return ExitCode::from(2);
         }
     };
@@ -99,6 +102,26 @@ fn hello() -> Result {
         .args(["run", "--release", "--package", "rosv", "--", "run", "--exec"])
         .arg(&hello)
         .args(["--", "from", "rosv"]))
+}
+
+fn bench() -> Result {
+    ensure_host_tools()?;
+    let output_directory = repository().join("target/guests");
+    std::fs::create_dir_all(&output_directory).map_err(|error| error.to_string())?;
+    let switch = output_directory.join("context-switch");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(&switch)
+        .arg(repository().join("tests/guest/context-switch.c")))?;
+    let rosv = |arguments: &[&str]| {
+        run(cargo().args(["run", "--quiet", "--release", "--package", "rosv", "--"]).args(arguments))
+    };
+    rosv(&["bench", "boot", "--runs", "20"])?;
+    let switch = switch.to_str().ok_or("the repository path is not UTF-8")?;
+    for cpus in ["1", "2"] {
+        rosv(&["bench", "switch", "--cpus", cpus, "--exec", switch, "--", "20000", "1000000"])?;
+    }
+    Ok(())
 }
 
 fn kernel_build(subcommand: &str) -> Command {

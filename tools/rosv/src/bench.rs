@@ -157,9 +157,86 @@ mod tests {
     }
 
     #[test]
+    fn reads_figures() {
+        let output = "Booted in 1 ms\ncontext switch: 812.5 ns\nclock_gettime: 16.0 ns\n";
+        assert_eq!(figures(output), vec![("context switch".into(), 812.5), ("clock_gettime".into(), 16.0)]);
+    }
+
+    #[test]
     fn reads_the_kernel_boot_line() {
         let output = "Booted in 1.234 ms\nhello\n";
         assert_eq!(kernel_boot_time(output), Some(Duration::from_micros(1234)));
         assert_eq!(kernel_boot_time("hello\n"), None);
     }
+}
+
+/// Arguments of `rosv bench switch`.
+#[derive(Debug, Args)]
+pub struct SwitchBenchArgs {
+    /// The static program that measures: it prints `context switch: N ns`
+    /// and `clock_gettime: N ns` lines.
+    #[arg(long, value_name = "FILE")]
+    exec: std::path::PathBuf,
+    /// Arguments passed to it, in both runs.
+    #[arg(last = true, value_name = "ARGUMENTS")]
+    arguments: Vec<String>,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// The figures a measuring program printed: `name: value ns` lines.
+pub fn figures(output: &str) -> Vec<(String, f64)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(": ")?;
+            let value: f64 = value.strip_suffix(" ns")?.trim().parse().ok()?;
+            Some((name.trim().to_string(), value))
+        })
+        .collect()
+}
+
+/// Runs the measuring program in rosv and on the host and prints both.
+pub fn switch(arguments: &SwitchBenchArgs) -> Result<u8> {
+    let host = Command::new(&arguments.exec)
+        .args(&arguments.arguments)
+        .output()
+        .with_context(|| format!("cannot run {} on the host", arguments.exec.display()))?;
+    if !host.status.success() {
+        bail!("{} failed on the host ({})", arguments.exec.display(), host.status);
+    }
+    let host_figures = figures(&String::from_utf8_lossy(&host.stdout));
+
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let image_directory = scratch.path().join("image");
+    image::write(&ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &[])?, &image_directory)?;
+    let config = VmConfig::new(&Image::open(&image_directory)?, &arguments.machine, &[], None)?;
+    let mut command = match arguments.machine.hypervisor {
+        Hypervisor::Qemu => qemu::command(&config, arguments.machine.accel)?,
+        Hypervisor::Firecracker => firecracker::command(&config, scratch.path())?,
+    };
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let limit = Some(Duration::from_secs(arguments.machine.timeout.unwrap_or(600)));
+    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()))?;
+    let output =
+        String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
+    if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
+        bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
+    }
+    let guest_figures = figures(&output);
+    let hypervisor = match arguments.machine.hypervisor {
+        Hypervisor::Qemu => "QEMU microvm",
+        Hypervisor::Firecracker => "Firecracker",
+    };
+    println!("{} on rosv ({hypervisor}, {} CPUs) and on this host", arguments.exec.display(), config.cpus);
+    println!("{:<24} {:>14} {:>14}", "", "rosv ns", "host ns");
+    for (name, value) in &guest_figures {
+        let host_value =
+            host_figures.iter().find(|(host_name, _)| host_name == name).map(|(_, value)| *value);
+        match host_value {
+            Some(host_value) => println!("{name:<24} {value:>14.1} {host_value:>14.1}"),
+            None => println!("{name:<24} {value:>14.1} {:>14}", "n/a"),
+        }
+    }
+    Ok(0)
 }

@@ -119,6 +119,9 @@ enum BenchCommand {
     /// Boot a hello program many times and report boot times, next to a
     /// trivial reference guest booted the same way.
     Boot(bench::BootBenchArgs),
+    /// Run a program that measures thread switches and clock reads (such as
+    /// tests/guest/context-switch.c) in rosv and on the host, side by side.
+    Switch(bench::SwitchBenchArgs),
 }
 
 /// On or off.
@@ -174,6 +177,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Bench(BenchCommand::Boot(arguments)) => bench::boot(&arguments),
+        Command::Bench(BenchCommand::Switch(arguments)) => bench::switch(&arguments),
     }
 }
 
