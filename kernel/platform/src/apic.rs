@@ -36,6 +36,7 @@ const LVT_MASKED: u32 = 1 << 16;
 const TIMER_MODE_TSC_DEADLINE: u32 = 0b10 << 17;
 const DIVIDE_BY_1: u32 = 0b1011;
 const DELIVERY_PENDING: u32 = 1 << 12;
+const DELIVERY_NMI: u32 = 0b100 << 8;
 const DELIVERY_INIT: u32 = 0b101 << 8;
 const DELIVERY_STARTUP: u32 = 0b110 << 8;
 const LEVEL_ASSERT: u32 = 1 << 14;
@@ -97,7 +98,8 @@ pub fn init_bootstrap(features: &cpu::Features, local_apic_address: u64) -> bool
 }
 
 /// Enables this processor's local APIC: spurious and error vectors, no
-/// task priority, LINT0/LINT1 masked (the 8259 is unused), timer masked.
+/// task priority, LINT0 masked (the 8259 is unused), LINT1 as NMI, timer
+/// masked.
 pub fn init_local() {
     let mut msr = Msr::new(IA32_APIC_BASE);
     // SAFETY: setting the global enable (and x2APIC mode where CPUID has it)
@@ -111,7 +113,9 @@ pub fn init_local() {
     }
     write(TASK_PRIORITY, 0);
     write(LVT_LINT0, LVT_MASKED);
-    write(LVT_LINT1, LVT_MASKED);
+    // LINT1 carries NMIs (the wiring every PC uses), which the hypervisor
+    // can raise to ask what each processor is doing.
+    write(LVT_LINT1, DELIVERY_NMI);
     write(LVT_ERROR, u32::from(ERROR_VECTOR));
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
     write(SPURIOUS_VECTOR_REGISTER, SOFTWARE_ENABLE | u32::from(SPURIOUS_VECTOR));

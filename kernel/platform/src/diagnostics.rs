@@ -58,6 +58,41 @@ pub(crate) fn report_kernel_fault(frame: &InterruptFrame, address: Option<u64>) 
     print_backtrace(frame.rbp);
 }
 
+/// Prints what this processor is running (an NMI asks for it, e.g. from the
+/// host tools when a VM seems hung): the thread, where it is, a backtrace
+/// when it is in the kernel.
+pub(crate) fn report_where_this_cpu_is(frame: &InterruptFrame) {
+    // Processors take the NMI together: report one at a time (bounded, in
+    // case a processor died holding the flag).
+    static IS_REPORTING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    let mut spins = 0u32;
+    while IS_REPORTING.swap(true, core::sync::atomic::Ordering::Acquire) && spins < 50_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    report_thread(frame);
+    IS_REPORTING.store(false, core::sync::atomic::Ordering::Release);
+}
+
+fn report_thread(frame: &InterruptFrame) {
+    let mut out = EmergencyConsole;
+    let cpu = crate::sched::current_cpu();
+    let thread = crate::sched::current();
+    let place = if frame.rip < crate::memory::USER_END { "application code" } else { "the kernel" };
+    let _ = writeln!(
+        out,
+        "rosv: cpu {cpu}: thread {} \"{}\" in {place} at rip {:#018x}, rsp {:#018x}",
+        thread.id(),
+        thread.name(),
+        frame.rip,
+        frame.rsp
+    );
+    if frame.rip >= crate::memory::USER_END {
+        let _ = writeln!(out, "    at {:#018x}", frame.rip);
+        print_backtrace(frame.rbp);
+    }
+}
+
 /// Prints the return addresses found by following the frame pointers from
 /// `frame_pointer`.
 pub(crate) fn print_backtrace(mut frame_pointer: u64) {

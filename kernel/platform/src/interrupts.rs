@@ -19,6 +19,8 @@ use crate::memory::USER_END;
 use crate::percpu::{DOUBLE_FAULT_IST, EXCEPTION_IST, INTERRUPT_IST, NMI_IST};
 use crate::{diagnostics, user};
 
+/// Vector of the non-maskable interrupt.
+const NON_MASKABLE_INTERRUPT: u64 = 2;
 /// Vector of the page fault exception.
 const PAGE_FAULT: u64 = 14;
 /// Size of each entry stub (see the assembly below).
@@ -183,6 +185,7 @@ pub fn allocate_vector(handler: InterruptHandler) -> Option<u8> {
 extern "C" fn dispatch(frame: &mut InterruptFrame) {
     match frame.vector {
         PAGE_FAULT => page_fault(frame),
+        NON_MASKABLE_INTERRUPT => diagnostics::report_where_this_cpu_is(frame),
         0..=31 => exception(frame),
         vector => {
             external_interrupt(vector as u8);

@@ -19,6 +19,7 @@ pub mod acpi;
 pub mod cpu;
 pub mod memory;
 pub mod rtc;
+pub mod scheduling_policy;
 pub mod sync;
 
 #[cfg(target_os = "none")]

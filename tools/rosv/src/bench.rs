@@ -123,13 +123,13 @@ fn timed_boot(
     expect_status: bool,
 ) -> Result<(Duration, String)> {
     let mut command: Command = match machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(config, machine.accel)?,
+        Hypervisor::Qemu => qemu::command(config, machine.accel, None)?,
         Hypervisor::Firecracker => firecracker::command(config, scratch)?,
     };
     let captured = Arc::new(Mutex::new(Vec::new()));
     let limit = Some(Duration::from_secs(machine.timeout.unwrap_or(60)));
     let started = Instant::now();
-    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()))?;
+    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()), None)?;
     let elapsed = started.elapsed();
     let output =
         String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
@@ -212,12 +212,12 @@ pub fn switch(arguments: &SwitchBenchArgs) -> Result<u8> {
     image::write(&ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &[])?, &image_directory)?;
     let config = VmConfig::new(&Image::open(&image_directory)?, &arguments.machine, &[], None)?;
     let mut command = match arguments.machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(&config, arguments.machine.accel)?,
+        Hypervisor::Qemu => qemu::command(&config, arguments.machine.accel, None)?,
         Hypervisor::Firecracker => firecracker::command(&config, scratch.path())?,
     };
     let captured = Arc::new(Mutex::new(Vec::new()));
     let limit = Some(Duration::from_secs(arguments.machine.timeout.unwrap_or(600)));
-    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()))?;
+    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()), None)?;
     let output =
         String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
     if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {

@@ -40,8 +40,9 @@ pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleratio
     }
 }
 
-/// The QEMU command that boots `config`.
-pub fn command(config: &VmConfig, choice: Accelerator) -> Result<Command> {
+/// The QEMU command that boots `config`, with its human monitor on the
+/// Unix socket `monitor` if given.
+pub fn command(config: &VmConfig, choice: Accelerator, monitor: Option<&std::path::Path>) -> Result<Command> {
     let Some(qemu) = host::find_program(QEMU) else {
         bail!("{QEMU} was not found on PATH; install QEMU (on Debian: apt-get install qemu-system-x86)");
     };
@@ -64,6 +65,9 @@ pub fn command(config: &VmConfig, choice: Accelerator) -> Result<Command> {
         .arg("-initrd")
         .arg(&config.initrd)
         .args(["-append", &config.command_line]);
+    if let Some(monitor) = monitor {
+        command.arg("-monitor").arg(format!("unix:{},server=on,wait=off", monitor.display()));
+    }
     Ok(command)
 }
 

@@ -101,16 +101,17 @@ fn uses_kvm(machine: &MachineArgs) -> bool {
 /// Boots the VM, copies its console to standard output, and returns the
 /// application's exit status.
 pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u8> {
-    let mut command = match machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(config, machine.accel)?,
-        Hypervisor::Firecracker => firecracker::command(config, scratch)?,
+    let monitor = scratch.join("monitor.sock");
+    let (mut command, monitor) = match machine.hypervisor {
+        Hypervisor::Qemu => (qemu::command(config, machine.accel, Some(&monitor))?, Some(monitor.as_path())),
+        Hypervisor::Firecracker => (firecracker::command(config, scratch)?, None),
     };
     if machine.verbose {
         eprintln!("rosv: {command:?}");
     }
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
-    let outcome =
-        supervise(&mut command, machine.timeout.map(Duration::from_secs), symbols, Console::Terminal)?;
+    let limit = machine.timeout.map(Duration::from_secs);
+    let outcome = supervise(&mut command, limit, symbols, Console::Terminal, monitor)?;
     let name = match machine.hypervisor {
         Hypervisor::Qemu => "QEMU",
         Hypervisor::Firecracker => "Firecracker",
@@ -154,12 +155,15 @@ pub enum Console {
     Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
-/// Runs `command` with its standard output filtered to `console`.
+/// Runs `command` with its standard output filtered to `console`. On a
+/// timeout, QEMU's `monitor` socket (if given) is used first to send every
+/// processor an NMI, so the kernel reports what each one was running.
 pub fn supervise(
     command: &mut Command,
     limit: Option<Duration>,
     symbols: Option<Symbols>,
     console: Console,
+    monitor: Option<&Path>,
 ) -> Result<Outcome> {
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
     let program = command.get_program().to_string_lossy().into_owned();
@@ -184,6 +188,9 @@ pub fn supervise(
         if let Some(limit) = limit
             && started.elapsed() > limit
         {
+            if let Some(monitor) = monitor {
+                ask_for_report(monitor);
+            }
             stop(&mut child);
             let _ = pump.join();
             return Ok(Outcome::TimedOut(limit));
@@ -192,6 +199,16 @@ pub fn supervise(
     };
     let reported = pump.join().unwrap_or(None);
     Ok(Outcome::Exited { code, reported })
+}
+
+/// Sends `nmi` to QEMU's human monitor and gives the guest a moment to
+/// print its report.
+fn ask_for_report(monitor: &Path) {
+    use std::os::unix::net::UnixStream;
+    if let Ok(mut stream) = UnixStream::connect(monitor) {
+        let _ = stream.write_all(b"nmi\n");
+        std::thread::sleep(Duration::from_millis(800));
+    }
 }
 
 fn stop(child: &mut Child) {

@@ -10,7 +10,6 @@
 //! in application code and in idle loops, at the end of an interrupt.
 
 mod fpu;
-pub mod policy;
 mod thread;
 mod timer;
 
@@ -20,13 +19,14 @@ use core::arch::global_asm;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+pub use crate::scheduling_policy as policy;
 pub use fpu::{FpuState, init as init_fpu};
 pub use thread::{Thread, ThreadKind};
 
-use self::policy::{CpuLoad, RunQueue};
 use self::thread::{BLOCKED, EXITED, RUNNABLE, RUNNING};
 use self::timer::TimerQueue;
 use crate::percpu::{self, MAX_CPUS};
+use crate::scheduling_policy::{CpuLoad, RunQueue};
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
 use crate::{apic, cpu, time};
@@ -391,21 +391,18 @@ fn pop_allowed(cpu: &CpuState, index: usize) -> Option<Arc<Thread>> {
     None
 }
 
-/// Moves one queued thread from this processor to a much less loaded one,
-/// when the difference is at least two threads.
+/// Moves one queued thread from this processor to a much less loaded one
+/// (see [`policy::balance_target`]).
 fn balance(cpu: &CpuState, index: usize) {
     let count = cpu_count();
-    let queued = cpu.queued.load(Ordering::Relaxed);
-    let Some(lightest) = (0..count)
-        .filter(|&other| other != index && CPUS[other].is_online.load(Ordering::Relaxed))
-        .min_by_key(|&other| CPUS[other].queued.load(Ordering::Relaxed))
-    else {
+    let mut loads = [CpuLoad { is_online: false, is_idle: false, queued: 0 }; MAX_CPUS];
+    for (other, load) in loads.iter_mut().enumerate().take(count) {
+        *load = CPUS[other].load();
+    }
+    let Some(lightest) = policy::balance_target(index, &loads[..count]) else {
         return;
     };
     let target = &CPUS[lightest];
-    if queued < target.queued.load(Ordering::Relaxed) + 2 {
-        return;
-    }
     let moved = {
         let mut queue = cpu.queue.lock();
         let thread = queue.steal_for(lightest);

@@ -9,7 +9,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use super::fpu::FpuState;
-use super::policy::Schedulable;
+use crate::scheduling_policy::Schedulable;
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
 

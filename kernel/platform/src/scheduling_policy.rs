@@ -93,6 +93,17 @@ pub fn choose_cpu(last: usize, affinity: u64, loads: &[CpuLoad]) -> usize {
     best.unwrap_or(last)
 }
 
+/// Where a busy processor `busy` (running a thread) should move one of its
+/// queued threads: the least loaded other processor, if it runs at least
+/// two threads fewer (running and queued ones counted).
+pub fn balance_target(busy: usize, loads: &[CpuLoad]) -> Option<usize> {
+    let load = |cpu: usize| loads[cpu].queued + usize::from(!loads[cpu].is_idle);
+    let busy_load = loads.get(busy)?.queued + 1;
+    let lightest =
+        (0..loads.len()).filter(|&cpu| cpu != busy && loads[cpu].is_online).min_by_key(|&cpu| load(cpu))?;
+    (busy_load >= load(lightest) + 2).then_some(lightest)
+}
+
 /// The processor an idle processor `idle` should steal from: the one with
 /// the longest queue of at least one thread.
 pub fn busiest(idle: usize, loads: &[CpuLoad]) -> Option<usize> {
@@ -154,6 +165,17 @@ mod tests {
         assert_eq!(choose_cpu(2, !0, &loads), 2, "the last CPU wins ties");
         let offline = [load(false, 3), CpuLoad { is_online: false, is_idle: true, queued: 0 }];
         assert_eq!(choose_cpu(0, !0, &offline), 0);
+    }
+
+    #[test]
+    fn busy_cpus_hand_work_to_much_lighter_ones() {
+        // Running one and queueing one, against an idle processor: move one.
+        assert_eq!(balance_target(1, &[load(true, 0), load(false, 1)]), Some(0));
+        // Running one and queueing one, against one running a thread: even.
+        assert_eq!(balance_target(1, &[load(false, 0), load(false, 1)]), None);
+        assert_eq!(balance_target(0, &[load(false, 3), load(false, 1), load(false, 0)]), Some(2));
+        let offline = CpuLoad { is_online: false, is_idle: true, queued: 0 };
+        assert_eq!(balance_target(1, &[offline, load(false, 2)]), None);
     }
 
     #[test]
