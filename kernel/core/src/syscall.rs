@@ -14,6 +14,7 @@ mod threads;
 mod time;
 
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::errno::Errno;
 use crate::linux::number as nr;
@@ -29,6 +30,13 @@ pub enum Outcome {
     /// The calling thread has ended (its process may have too); the caller
     /// retires the kernel thread.
     ExitThread,
+}
+
+static IS_TRACING: AtomicBool = AtomicBool::new(false);
+
+/// Logs every system call with its arguments and result (at info level).
+pub fn set_tracing(is_tracing: bool) {
+    IS_TRACING.store(is_tracing, Ordering::Relaxed);
 }
 
 /// The state a system call runs against.
@@ -161,6 +169,9 @@ pub fn handle(
             Err(Errno::ENOSYS.into())
         }
     };
+    if IS_TRACING.load(Ordering::Relaxed) {
+        trace(thread.tid, number, &snapshot, &result);
+    }
     let mut interruption = signals::Interruption::None;
     match result {
         Ok(value) => registers.rax = value,
@@ -180,3 +191,24 @@ pub fn handle(
 
 #[cfg(test)]
 mod tests;
+
+fn trace(tid: u64, number: u64, registers: &Registers, result: &Result) {
+    let name = crate::linux::syscall_name(number);
+    let arguments = [registers.rdi, registers.rsi, registers.rdx, registers.r10, registers.r8, registers.r9];
+    let outcome = match result {
+        Ok(value) => alloc::format!("{:#x}", value),
+        Err(Failure::Error(errno)) => alloc::format!("-{}", errno.0),
+        Err(Failure::Exit(status)) => alloc::format!("exit {status}"),
+        Err(Failure::Restart) => alloc::string::String::from("interrupted"),
+        Err(Failure::Resumed) => alloc::string::String::from("resumed"),
+    };
+    log::info!(
+        "[{tid}] {name}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {outcome}",
+        arguments[0],
+        arguments[1],
+        arguments[2],
+        arguments[3],
+        arguments[4],
+        arguments[5]
+    );
+}

@@ -236,7 +236,14 @@ fn on_application_fault(fault: &ApplicationFault) -> ! {
         .as_ref()
         .map(|application| application.process.executable_path.clone())
         .unwrap_or_default();
-    let _ = write!(Console, "rosv: {path}: {name} at rip {:#x}", fault.frame.rip);
+    let thread = sched::current();
+    let _ = write!(
+        Console,
+        "rosv: {path}: {name} in thread {} (\"{}\") at rip {:#x}",
+        application.as_ref().map_or(0, |application| application.thread.tid),
+        thread.name(),
+        fault.frame.rip
+    );
     if let Some(address) = fault.address {
         let _ = write!(Console, " accessing {address:#x}");
     }

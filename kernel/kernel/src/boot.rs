@@ -152,7 +152,12 @@ fn parse_command_line(text: &str) -> CommandLine {
 }
 
 fn configure_output(options: &Options) {
-    let level = if options.verbose { log::LevelFilter::Debug } else { log::LevelFilter::Warn };
+    let level = match (options.verbose, options.trace) {
+        (true, _) => log::LevelFilter::Debug,
+        (false, true) => log::LevelFilter::Info,
+        (false, false) => log::LevelFilter::Warn,
+    };
+    rosv_core::syscall::set_tracing(options.trace);
     console::init_logger(level);
     power::configure(ShutdownPolicy {
         prints_exit_record: options.exit_record,

@@ -27,6 +27,8 @@ pub struct Options {
     /// `--noxsave`: do not enable XSAVE-managed (AVX) state, for hosts
     /// that cannot run XSAVE instructions in the guest's ring 0.
     pub no_xsave: bool,
+    /// `--trace`: log every system call.
+    pub trace: bool,
 }
 
 impl Options {
@@ -46,6 +48,7 @@ impl Options {
             "--noshutdown" => self.no_shutdown = flag("--noshutdown", value)?,
             "--exit-record" => self.exit_record = flag("--exit-record", value)?,
             "--noxsave" => self.no_xsave = flag("--noxsave", value)?,
+            "--trace" => self.trace = flag("--trace", value)?,
             "--cwd" => {
                 let path = required("--cwd", value)?;
                 self.cwd = Some(String::from(path));

@@ -244,9 +244,15 @@ impl Thread {
         self.last_cpu.load(Ordering::Relaxed)
     }
 
-    /// Processor time it has used, in nanoseconds (up to its last switch).
+    /// Processor time it has used, in nanoseconds, its current run
+    /// included.
     pub fn cpu_time_ns(&self) -> u64 {
-        self.cpu_time_ns.load(Ordering::Relaxed)
+        let used = self.cpu_time_ns.load(Ordering::Relaxed);
+        if !self.on_cpu.load(Ordering::Acquire) {
+            return used;
+        }
+        let running_since = self.switched_in_tsc.load(Ordering::Relaxed);
+        used + crate::time::ticks_to_ns(crate::cpu::read_tsc().saturating_sub(running_since))
     }
 
     pub(super) fn add_cpu_time(&self, ns: u64) {
