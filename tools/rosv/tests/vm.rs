@@ -361,16 +361,21 @@ fn firecracker_boots_through_both_entries() {
     let linux_entry = kernel(directory.path(), true);
     let program = guests::syscall_exit();
     for kernel_arguments in [vec![], vec!["--kernel", path(&linux_entry)]] {
-        let mut arguments = vec!["--hypervisor", "firecracker", "--kernel-args=--verbose"];
-        arguments.extend(kernel_arguments.iter().copied());
-        arguments.extend(["--exec", path(&program)]);
-        let output = rosv_run(&arguments);
-        let stdout = text(&output.stdout);
-        assert_eq!(output.status.code(), Some(3), "{stdout}");
-        assert!(stdout.contains("syscall-only program"), "{stdout}");
-        assert!(stdout.contains("hypervisor Firecracker"), "{stdout}");
-        let protocol = if kernel_arguments.is_empty() { "boot protocol Pvh" } else { "boot protocol Linux" };
-        assert!(stdout.contains(protocol), "{protocol}: {stdout}");
+        for cpus in ["1", "2", "4"] {
+            let mut arguments =
+                vec!["--hypervisor", "firecracker", "--cpus", cpus, "--kernel-args=--verbose"];
+            arguments.extend(kernel_arguments.iter().copied());
+            arguments.extend(["--exec", path(&program)]);
+            let output = rosv_run(&arguments);
+            let stdout = text(&output.stdout);
+            assert_eq!(output.status.code(), Some(3), "{stdout}");
+            assert!(stdout.contains("syscall-only program"), "{stdout}");
+            assert!(stdout.contains("hypervisor Firecracker"), "{stdout}");
+            assert!(stdout.contains(&format!("{cpus} processors running")), "{stdout}");
+            let protocol =
+                if kernel_arguments.is_empty() { "boot protocol Pvh" } else { "boot protocol Linux" };
+            assert!(stdout.contains(protocol), "{protocol}: {stdout}");
+        }
     }
 }
 

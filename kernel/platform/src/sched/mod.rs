@@ -108,9 +108,36 @@ impl CpuState {
     }
 }
 
-/// Makes the running boot code the boot processor's first thread, and
-/// gives the processor an idle thread; `cpu_count` processors will exist.
+/// A scheduler thread, as `rosv_sync` wakes it.
+struct SyncWaker(Arc<Thread>);
+
+impl rosv_sync::Waker for SyncWaker {
+    fn wake(&self) {
+        unpark(&self.0);
+    }
+}
+
+/// This scheduler, as `rosv_sync` blocks through it.
+struct SyncScheduler;
+
+impl rosv_sync::Scheduler for SyncScheduler {
+    fn current(&self) -> Arc<dyn rosv_sync::Waker> {
+        Arc::new(SyncWaker(current()))
+    }
+
+    fn park(&self) {
+        park();
+    }
+}
+
+static SYNC_SCHEDULER: SyncScheduler = SyncScheduler;
+
+/// Makes the running boot code the boot processor's first thread, gives
+/// the processor an idle thread, and lets `rosv_sync`'s wait queues,
+/// mutexes and condition variables block through the scheduler;
+/// `cpu_count` processors will exist.
 pub fn init_bootstrap(cpu_count: usize, apic_id: u32) {
+    rosv_sync::install(&SYNC_SCHEDULER);
     CPU_COUNT.store(cpu_count.clamp(1, MAX_CPUS), Ordering::Relaxed);
     let cpu = &CPUS[0];
     let boot = Thread::adopt_boot_thread();
