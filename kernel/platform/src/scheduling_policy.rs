@@ -5,7 +5,10 @@
 //! time slice while others wait. A thread that becomes runnable goes to the
 //! processor it last ran on if that one is idle, else to any idle processor
 //! it may run on, else back to its last processor; an idle processor steals
-//! the most recently queued thread it may run from the longest queue.
+//! the most recently queued thread it may run from the longest queue. A
+//! thread moved from one queue to another keeps its place by the time it
+//! was queued, so that moving never sends it to the back: a thread moved
+//! back and forth while loads shift would otherwise never run.
 
 use alloc::collections::VecDeque;
 
@@ -15,10 +18,20 @@ pub trait Schedulable {
     fn affinity(&self) -> u64;
 }
 
-/// One processor's runnable threads.
+/// A queued thread and when it was queued (a clock shared by all
+/// processors, such as the TSC).
+#[derive(Debug, PartialEq)]
+pub struct Queued<T> {
+    /// The thread.
+    pub thread: T,
+    /// When it was queued.
+    pub since: u64,
+}
+
+/// One processor's runnable threads, oldest first.
 #[derive(Debug)]
 pub struct RunQueue<T> {
-    threads: VecDeque<T>,
+    threads: VecDeque<Queued<T>>,
 }
 
 impl<T> Default for RunQueue<T> {
@@ -33,14 +46,21 @@ impl<T> RunQueue<T> {
         RunQueue { threads: VecDeque::new() }
     }
 
-    /// Queues `thread` behind the others.
-    pub fn push(&mut self, thread: T) {
-        self.threads.push_back(thread);
+    /// Queues `thread`, made runnable at `now`, behind the others.
+    pub fn push(&mut self, thread: T, now: u64) {
+        self.threads.push_back(Queued { thread, since: now });
+    }
+
+    /// Queues a thread taken from another queue ahead of those queued after
+    /// it.
+    pub fn push_moved(&mut self, moved: Queued<T>) {
+        let place = self.threads.iter().position(|queued| queued.since > moved.since);
+        self.threads.insert(place.unwrap_or(self.threads.len()), moved);
     }
 
     /// The thread to run next.
     pub fn pop(&mut self) -> Option<T> {
-        self.threads.pop_front()
+        self.threads.pop_front().map(|queued| queued.thread)
     }
 
     /// Number of queued threads.
@@ -56,8 +76,8 @@ impl<T> RunQueue<T> {
 
 impl<T: Schedulable> RunQueue<T> {
     /// Takes the most recently queued thread that may run on `cpu`.
-    pub fn steal_for(&mut self, cpu: usize) -> Option<T> {
-        let index = self.threads.iter().rposition(|thread| thread.affinity() & (1 << cpu) != 0)?;
+    pub fn steal_for(&mut self, cpu: usize) -> Option<Queued<T>> {
+        let index = self.threads.iter().rposition(|queued| queued.thread.affinity() & (1 << cpu) != 0)?;
         self.threads.remove(index)
     }
 }
@@ -132,8 +152,8 @@ mod tests {
     #[test]
     fn queues_are_first_in_first_out() {
         let mut queue = RunQueue::new();
-        queue.push(Task(1, !0));
-        queue.push(Task(2, !0));
+        queue.push(Task(1, !0), 10);
+        queue.push(Task(2, !0), 20);
         assert_eq!(queue.pop(), Some(Task(1, !0)));
         assert_eq!(queue.len(), 1);
     }
@@ -141,12 +161,35 @@ mod tests {
     #[test]
     fn stealing_respects_affinity() {
         let mut queue = RunQueue::new();
-        queue.push(Task(1, 0b01));
-        queue.push(Task(2, 0b10));
-        queue.push(Task(3, 0b01));
-        assert_eq!(queue.steal_for(1), Some(Task(2, 0b10)));
+        queue.push(Task(1, 0b01), 1);
+        queue.push(Task(2, 0b10), 2);
+        queue.push(Task(3, 0b01), 3);
+        assert_eq!(queue.steal_for(1), Some(Queued { thread: Task(2, 0b10), since: 2 }));
         assert_eq!(queue.steal_for(1), None);
-        assert_eq!(queue.steal_for(0), Some(Task(3, 0b01)));
+        assert_eq!(queue.steal_for(0), Some(Queued { thread: Task(3, 0b01), since: 3 }));
+    }
+
+    #[test]
+    fn moved_threads_keep_their_place_by_age() {
+        let mut left = RunQueue::new();
+        let mut right = RunQueue::new();
+        left.push(Task(1, !0), 10);
+        left.push(Task(2, !0), 40);
+        right.push(Task(3, !0), 20);
+        right.push(Task(4, !0), 30);
+        // Moved back and forth, thread 2 never falls behind threads queued
+        // after it, and overtakes none queued before it.
+        for _ in 0..3 {
+            let moved = left.steal_for(0).expect("thread 2 is queued");
+            right.push_moved(moved);
+            let moved = right.steal_for(0).expect("thread 2 is queued");
+            assert_eq!(moved.thread, Task(2, !0));
+            left.push_moved(moved);
+        }
+        right.push(Task(5, !0), 50);
+        right.push_moved(left.steal_for(0).expect("thread 2 is queued"));
+        let order: Vec<u32> = core::iter::from_fn(|| right.pop()).map(|task| task.0).collect();
+        assert_eq!(order, [3, 4, 2, 5]);
     }
 
     #[test]

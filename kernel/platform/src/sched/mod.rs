@@ -42,6 +42,9 @@ struct CpuState {
     queued: AtomicUsize,
     current: UnsafeCell<Option<Arc<Thread>>>,
     previous: UnsafeCell<Option<Arc<Thread>>>,
+    /// The previous thread was preempted or yielded: it is queued again once
+    /// the switch away from it has completed.
+    requeue_previous: UnsafeCell<bool>,
     idle: spin::Once<Arc<Thread>>,
     timers: SpinMutex<TimerQueue>,
     need_resched: AtomicBool,
@@ -51,9 +54,9 @@ struct CpuState {
     slice_end: AtomicU64,
 }
 
-// SAFETY: `current` and `previous` are read and written only by the
-// processor that owns this state, with interrupts disabled; the rest is
-// atomic or locked.
+// SAFETY: `current`, `previous` and `requeue_previous` are read and written
+// only by the processor that owns this state, with interrupts disabled; the
+// rest is atomic or locked.
 unsafe impl Sync for CpuState {}
 
 static CPUS: [CpuState; MAX_CPUS] = [const {
@@ -62,6 +65,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         queued: AtomicUsize::new(0),
         current: UnsafeCell::new(None),
         previous: UnsafeCell::new(None),
+        requeue_previous: UnsafeCell::new(false),
         idle: spin::Once::new(),
         timers: SpinMutex::new(TimerQueue::new()),
         need_resched: AtomicBool::new(false),
@@ -87,8 +91,9 @@ impl CpuState {
     }
 
     fn push(&self, thread: Arc<Thread>) {
+        let now = cpu::read_tsc();
         let mut queue = self.queue.lock();
-        queue.push(thread);
+        queue.push(thread, now);
         self.queued.store(queue.len(), Ordering::Relaxed);
     }
 
@@ -303,6 +308,15 @@ pub fn park_until(deadline: Option<u64>) {
 pub fn unpark(thread: &Arc<Thread>) {
     thread.wake_token.store(true, Ordering::SeqCst);
     if thread.state.compare_exchange(BLOCKED, RUNNABLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        // The thread may still be on its processor, between deciding to block
+        // and switching away (with interrupts disabled, so never this one).
+        // A queued thread must be off every processor: one that picked it
+        // would otherwise wait for it while still holding its own previous
+        // thread, and two processors doing so for each other's threads would
+        // wait forever.
+        while thread.on_cpu.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
         let were_enabled = cpu::disable_interrupts();
         make_runnable(thread.clone(), current_cpu());
         cpu::restore_interrupts(were_enabled);
@@ -371,38 +385,39 @@ pub fn preempt_point() {
 }
 
 /// Picks the next thread for this processor and switches to it. Interrupts
-/// must be disabled. The running thread is queued again if it is still
-/// running (a yield or preemption), and left out if it blocked or exited.
+/// must be disabled. A running thread (a yield or preemption) keeps the
+/// processor if nothing else may run here, and is queued again after the
+/// switch otherwise; one that blocked or exited is left out.
 fn schedule() {
     let cpu = this_cpu();
     let index = current_cpu();
     cpu.need_resched.store(false, Ordering::Relaxed);
     let current = cpu.current().clone();
     let is_idle = current.kind() == ThreadKind::Idle;
-    if !is_idle
-        && current.state.compare_exchange(RUNNING, RUNNABLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
-    {
-        if current.affinity() & (1 << index) != 0 {
-            cpu.push(current.clone());
-        } else {
-            // Its affinity changed: it moves to a processor it may use.
-            make_runnable(current.clone(), index);
+    let is_running = !is_idle && current.state.load(Ordering::Acquire) == RUNNING;
+    let may_stay = is_running && current.affinity() & (1 << index) != 0;
+    let next = match pop_allowed(cpu, index).or_else(|| steal(index)) {
+        Some(next) => next,
+        None if may_stay => {
+            start_slice(cpu, &current);
+            reprogram_timer(cpu);
+            return;
         }
-    }
-    let next = pop_allowed(cpu, index).or_else(|| steal(index)).unwrap_or_else(|| {
-        let idle = cpu.idle.get().expect("every processor has an idle thread").clone();
-        idle.state.store(RUNNABLE, Ordering::Relaxed);
-        idle
-    });
-    if Arc::ptr_eq(&next, &current) {
-        current.state.store(RUNNING, Ordering::Relaxed);
-        start_slice(cpu, &current);
-        reprogram_timer(cpu);
-        return;
-    }
-    if is_idle {
+        None => {
+            let idle = cpu.idle.get().expect("every processor has an idle thread").clone();
+            if is_idle {
+                reprogram_timer(cpu);
+                return;
+            }
+            idle
+        }
+    };
+    debug_assert!(!Arc::ptr_eq(&next, &current), "the running thread is never queued");
+    if is_running || is_idle {
         current.state.store(RUNNABLE, Ordering::Relaxed);
     }
+    // SAFETY: this processor's own slot, interrupts disabled.
+    unsafe { *cpu.requeue_previous.get() = is_running };
     switch_to(cpu, current, next);
 }
 
@@ -436,8 +451,11 @@ fn balance(cpu: &CpuState, index: usize) {
         cpu.queued.store(queue.len(), Ordering::Relaxed);
         thread
     };
-    if let Some(thread) = moved {
-        target.push(thread);
+    if let Some(moved) = moved {
+        let mut queue = target.queue.lock();
+        queue.push_moved(moved);
+        target.queued.store(queue.len(), Ordering::Relaxed);
+        drop(queue);
         apic::send_ipi(target.apic_id.load(Ordering::Relaxed), RESCHEDULE_VECTOR);
     }
 }
@@ -451,9 +469,9 @@ fn steal(index: usize) -> Option<Arc<Thread>> {
     }
     let victim = &CPUS[policy::busiest(index, &loads[..count])?];
     let mut queue = victim.queue.try_lock()?;
-    let thread = queue.steal_for(index);
+    let stolen = queue.steal_for(index);
     victim.queued.store(queue.len(), Ordering::Relaxed);
-    thread
+    stolen.map(|stolen| stolen.thread)
 }
 
 fn start_slice(cpu: &CpuState, thread: &Thread) {
@@ -520,13 +538,26 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     finish_switch();
 }
 
-/// Runs on the new thread right after a switch: drops the reference to the
-/// previous thread (freeing it if it exited) and arms the timer.
+/// Runs on the new thread right after a switch, when the previous thread is
+/// off this processor: queues it again if it was preempted or yielded, or
+/// drops the reference to it (freeing it if it exited); arms the timer.
 fn finish_switch() {
     let cpu = this_cpu();
-    // SAFETY: this processor's own slot, interrupts disabled.
-    let previous = unsafe { (*cpu.previous.get()).take() };
-    drop(previous);
+    // SAFETY: this processor's own slots, interrupts disabled.
+    let (previous, requeue) =
+        unsafe { ((*cpu.previous.get()).take(), core::mem::take(&mut *cpu.requeue_previous.get())) };
+    if let Some(previous) = previous
+        && requeue
+    {
+        let index = current_cpu();
+        if previous.affinity() & (1 << index) != 0 {
+            previous.state.store(RUNNABLE, Ordering::Release);
+            cpu.push(previous);
+        } else {
+            // Its affinity changed: it moves to a processor it may use.
+            make_runnable(previous, index);
+        }
+    }
     reprogram_timer(cpu);
 }
 
