@@ -155,7 +155,7 @@ fn test() -> Result {
 
 fn fuzz(arguments: &[String]) -> Result {
     let Some(target) = arguments.first() else {
-        return Err("name a fuzz target: elf, rofs or cmdline".into());
+        return Err("name a fuzz target: elf, rofs, cmdline, virtio_device or virtio_driver".into());
     };
     if !is_on_path("cargo-fuzz") {
         return Err("cargo-fuzz is missing: cargo install cargo-fuzz (it needs a nightly toolchain)".into());
