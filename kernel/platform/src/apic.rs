@@ -188,6 +188,14 @@ pub fn arm_timer(deadline: u64) {
     write(TIMER_INITIAL_COUNT, count);
 }
 
+/// The address and data of a message-signalled interrupt (MSI or MSI-X)
+/// delivering `vector` to the processor with APIC id `destination`: fixed
+/// delivery, edge-triggered, physical destination (Intel SDM vol. 3
+/// §11.11.1, 11.11.2).
+pub fn msi_message(vector: u8, destination: u32) -> (u64, u32) {
+    (0xfee0_0000 | u64::from(destination & 0xff) << 12, u32::from(vector))
+}
+
 /// Stops this processor's timer.
 pub fn disarm_timer() {
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));

@@ -159,8 +159,9 @@ pub fn set_fault_handlers(handlers: FaultHandlers) {
     HANDLERS.call_once(|| handlers);
 }
 
-/// A device interrupt handler.
-pub type InterruptHandler = fn();
+/// A device interrupt handler. It runs with interrupts disabled on the
+/// interrupted thread's interrupt stack: it may wake threads, not block.
+pub type InterruptHandler = alloc::boxed::Box<dyn Fn() + Send + Sync>;
 
 /// Vectors handed out to devices, from here up.
 const FIRST_DEVICE_VECTOR: u8 = 0x30;
@@ -220,12 +221,13 @@ fn external_interrupt(vector: u8) {
             crate::tlb::on_shootdown_interrupt();
         }
         vector => {
-            let handler = DEVICE_HANDLERS[usize::from(vector)].get().copied();
-            apic::end_of_interrupt();
-            match handler {
+            // The handler quiets its device before the end of interrupt, so
+            // that a level-triggered line is not delivered again at once.
+            match DEVICE_HANDLERS[usize::from(vector)].get() {
                 Some(handler) => handler(),
                 None => log::debug!("unexpected interrupt on vector {vector}"),
             }
+            apic::end_of_interrupt();
         }
     }
 }

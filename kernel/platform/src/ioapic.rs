@@ -76,14 +76,28 @@ pub fn init(io_apics: &[IoApic], overrides: &[InterruptOverride]) {
     routing.overrides = overrides.to_vec();
 }
 
+/// How a device signals on its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Edge-triggered, active high (ISA devices, virtio-mmio).
+    Edge,
+    /// Level-triggered, active high (PCI INTx as QEMU and Firecracker wire
+    /// it to the I/O APIC).
+    Level,
+}
+
 /// Delivers global system interrupt `gsi` as `vector` to the processor with
 /// APIC id `destination`. Legacy IRQs follow the firmware's overrides; other
-/// lines are edge-triggered, active high (as virtio-mmio lines are).
-pub fn route(gsi: u32, vector: u8, destination: u32) -> bool {
+/// lines signal as `trigger` says.
+pub fn route(gsi: u32, vector: u8, destination: u32, trigger: Trigger) -> bool {
     let routing = ROUTING.lock();
+    let default_flags = match trigger {
+        Trigger::Edge => 0,
+        Trigger::Level => 0b11 << 2,
+    };
     let (gsi, flags) = match routing.overrides.iter().find(|entry| u32::from(entry.irq) == gsi) {
         Some(entry) => (entry.gsi, entry.flags),
-        None => (gsi, 0),
+        None => (gsi, default_flags),
     };
     let Some(controller) = routing
         .controllers

@@ -29,6 +29,8 @@ pub mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod device;
+#[cfg(target_os = "none")]
 mod diagnostics;
 #[cfg(target_os = "none")]
 mod entry;
@@ -42,6 +44,8 @@ pub mod ioapic;
 pub mod layout;
 #[cfg(target_os = "none")]
 pub mod paging;
+#[cfg(target_os = "none")]
+pub mod pci;
 #[cfg(target_os = "none")]
 mod percpu;
 #[cfg(target_os = "none")]

@@ -21,3 +21,29 @@ pub trait SharedMemory {
     /// Writes the `u64` at `offset`.
     fn write_u64(&self, offset: usize, value: u64);
 }
+
+impl<T: SharedMemory + ?Sized> SharedMemory for alloc::boxed::Box<T> {
+    fn physical_address(&self) -> u64 {
+        (**self).physical_address()
+    }
+
+    fn read_u16(&self, offset: usize) -> u16 {
+        (**self).read_u16(offset)
+    }
+
+    fn read_u32(&self, offset: usize) -> u32 {
+        (**self).read_u32(offset)
+    }
+
+    fn write_u16(&self, offset: usize, value: u16) {
+        (**self).write_u16(offset, value)
+    }
+
+    fn write_u32(&self, offset: usize, value: u32) {
+        (**self).write_u32(offset, value)
+    }
+
+    fn write_u64(&self, offset: usize, value: u64) {
+        (**self).write_u64(offset, value)
+    }
+}

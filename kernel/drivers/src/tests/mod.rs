@@ -1,0 +1,6 @@
+//! The drivers against device models, on the host.
+
+mod fake;
+mod model;
+mod pci;
+mod virtio;
