@@ -17,6 +17,7 @@ use rosv_rofs::Rofs;
 
 use crate::application::{self, Launch, RootFilesystem};
 use crate::bootchart::{Bootchart, milliseconds};
+use crate::devices::{self, Discovery};
 use crate::machine::PlatformMachine;
 
 rosv_platform::kernel_entry!(main);
@@ -84,7 +85,17 @@ fn main(handoff: BootHandoff) -> ! {
     );
     chart.mark("SMP launched");
 
-    let root = mount_root(&info);
+    let dsdt = rsdp.as_ref().and_then(firmware::dsdt);
+    let discovery = Discovery {
+        command_line_mmio: &command_line.mmio_devices,
+        dsdt,
+        scans_pci: !options.no_pci,
+        low_ram_end: low_ram_end(&info),
+    };
+    let devices = devices::start(&discovery, &mut chart);
+    chart.mark("devices started");
+
+    let root = mount_root(&info, &devices);
     if root.is_some() {
         chart.mark("root filesystem mounted");
     }
@@ -170,16 +181,46 @@ fn usage_error(message: &str) -> ! {
     power::power_off(status::USAGE)
 }
 
-/// Mounts the initrd as the root filesystem, if the loader gave one.
-fn mount_root(info: &BootInfo) -> Option<RootFilesystem> {
-    info.initrd?;
-    let Some(bytes) = info.initrd_bytes() else {
-        fail("the initrd lies outside RAM");
-    };
-    match Rofs::mount(bytes) {
-        Ok(root) => Some(root),
-        Err(error) => fail(&alloc::format!("cannot mount the initrd as ROFS: {error}")),
+/// One past the highest usable RAM address below 4 GiB.
+fn low_ram_end(info: &BootInfo) -> u64 {
+    info.memory_map
+        .regions()
+        .iter()
+        .filter(|region| region.kind == rosv_abi::memory::MemoryKind::Usable)
+        .map(|region| region.end().min(1 << 32))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Mounts the root filesystem: the initrd if the loader gave one, else the
+/// first disk that holds a ROFS image (read into memory whole).
+fn mount_root(info: &BootInfo, devices: &devices::Devices) -> Option<RootFilesystem> {
+    if info.initrd.is_some() {
+        let Some(bytes) = info.initrd_bytes() else {
+            fail("the initrd lies outside RAM");
+        };
+        return match Rofs::mount(bytes) {
+            Ok(root) => Some(root),
+            Err(error) => fail(&alloc::format!("cannot mount the initrd as ROFS: {error}")),
+        };
     }
+    for disk in &devices.disks {
+        let mut first = alloc::vec![0u8; 512];
+        if disk.device.read_sectors(0, &mut first).is_err()
+            || first[..8] != rosv_abi::rofs::MAGIC.to_le_bytes()
+        {
+            continue;
+        }
+        let mut image = alloc::vec![0u8; disk.device.sector_count() as usize * 512];
+        if let Err(error) = disk.device.read_sectors(0, &mut image) {
+            fail(&alloc::format!("cannot read {}: {error}", disk.name));
+        }
+        return match Rofs::mount(&*image.leak()) {
+            Ok(root) => Some(root),
+            Err(error) => fail(&alloc::format!("cannot mount {} as ROFS: {error}", disk.name)),
+        };
+    }
+    None
 }
 
 /// Ends the machine with a usage error if `--cwd` names no directory.

@@ -18,6 +18,10 @@ mod boot;
 #[cfg(target_os = "none")]
 mod bootchart;
 #[cfg(target_os = "none")]
+mod devices;
+#[cfg(target_os = "none")]
+mod hardware;
+#[cfg(target_os = "none")]
 mod machine;
 
 #[cfg(not(target_os = "none"))]

@@ -174,6 +174,62 @@ impl Fadt {
     }
 }
 
+/// A virtio-mmio device the DSDT describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MmioDevice {
+    /// Physical address of its registers.
+    pub base: u64,
+    /// Bytes of registers.
+    pub size: u64,
+    /// Its interrupt (a GSI).
+    pub gsi: u32,
+    /// Whether the interrupt is level-triggered.
+    pub is_level_triggered: bool,
+}
+
+/// The virtio-mmio devices in a DSDT: devices whose `_HID` is "LNRO0005",
+/// with the `Memory32Fixed` and `Interrupt` descriptors of their `_CRS`.
+///
+/// Like [`s5_sleep_type`] this reads the AML's bytes rather than running it:
+/// hypervisors (QEMU microvm, Firecracker) describe these devices with
+/// constant resource templates that follow the `_HID` closely.
+pub fn virtio_mmio_devices(dsdt: &[u8]) -> alloc::vec::Vec<MmioDevice> {
+    const HID: &[u8] = b"LNRO0005";
+    const MEMORY32_FIXED: [u8; 3] = [0x86, 0x09, 0x00];
+    const EXTENDED_INTERRUPT: u8 = 0x89;
+    const SEARCH_WINDOW: usize = 160;
+    let starts: alloc::vec::Vec<usize> =
+        dsdt.windows(HID.len()).enumerate().filter(|(_, window)| *window == HID).map(|(at, _)| at).collect();
+    let mut devices = alloc::vec::Vec::new();
+    for (index, &start) in starts.iter().enumerate() {
+        let end = starts.get(index + 1).copied().unwrap_or(dsdt.len()).min(start + SEARCH_WINDOW);
+        let scope = &dsdt[start..end];
+        let memory = scope
+            .windows(3)
+            .position(|window| window == MEMORY32_FIXED)
+            .and_then(|at| Some((u32_at(scope, at + 4)?, u32_at(scope, at + 8)?)));
+        let interrupt = scope.iter().enumerate().find_map(|(at, &byte)| {
+            // 0x89, length (u16), flags, count, then the interrupts (u32).
+            if byte != EXTENDED_INTERRUPT || *scope.get(at + 4)? == 0 {
+                return None;
+            }
+            let flags = *scope.get(at + 3)?;
+            Some((u32_at(scope, at + 5)?, flags & 0b10 == 0))
+        });
+        if let (Some((base, size)), Some((gsi, is_level_triggered))) = (memory, interrupt)
+            && size > 0
+        {
+            devices.push(MmioDevice {
+                base: u64::from(base),
+                size: u64::from(size),
+                gsi,
+                is_level_triggered,
+            });
+        }
+    }
+    devices
+}
+
 /// The S5 sleep type (`SLP_TYPa`) from the DSDT's `\_S5_` package.
 ///
 /// This reads the AML directly rather than interpreting it: `_S5_` is always
@@ -415,6 +471,38 @@ mod tests {
         assert_eq!(s5_sleep_type(&zero), Some(0));
         assert_eq!(s5_sleep_type(b"no such object"), None);
         assert_eq!(s5_sleep_type(b"_S5_"), None);
+    }
+
+    #[test]
+    fn finds_virtio_mmio_devices_in_aml() {
+        // Device (VR00) { Name (_HID, "LNRO0005") ... Name (_CRS,
+        // ResourceTemplate () { Memory32Fixed (ReadWrite, 0xFEB00000, 0x200)
+        // Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) {16} }) }
+        let device = |base: u32, gsi: u32, flags: u8| {
+            let mut aml =
+                alloc::vec![0x5b, 0x82, 0x3a, b'V', b'R', b'0', b'0', 0x08, b'_', b'H', b'I', b'D', 0x0d];
+            aml.extend_from_slice(b"LNRO0005\0");
+            aml.extend_from_slice(&[0x08, b'_', b'C', b'R', b'S', 0x11, 0x1a, 0x0a, 0x17]);
+            aml.extend_from_slice(&[0x86, 0x09, 0x00, 0x01]);
+            aml.extend_from_slice(&base.to_le_bytes());
+            aml.extend_from_slice(&0x200u32.to_le_bytes());
+            aml.extend_from_slice(&[0x89, 0x06, 0x00, flags, 0x01]);
+            aml.extend_from_slice(&gsi.to_le_bytes());
+            aml.extend_from_slice(&[0x79, 0x00]);
+            aml
+        };
+        let mut dsdt = device(0xfeb0_0000, 16, 0x01);
+        dsdt.extend(device(0xfeb0_0200, 17, 0x03));
+        let devices = virtio_mmio_devices(&dsdt);
+        assert_eq!(
+            devices,
+            [
+                MmioDevice { base: 0xfeb0_0000, size: 0x200, gsi: 16, is_level_triggered: true },
+                MmioDevice { base: 0xfeb0_0200, size: 0x200, gsi: 17, is_level_triggered: false },
+            ]
+        );
+        assert!(virtio_mmio_devices(b"LNRO0005 without resources").is_empty());
+        assert!(virtio_mmio_devices(&dsdt[..dsdt.len() - 8]).len() == 1, "a cut-off device is skipped");
     }
 
     #[test]

@@ -79,6 +79,12 @@ pub fn soft_off(rsdp: &Rsdp) -> Option<SoftOff> {
     }
 }
 
+/// The DSDT, through the FADT.
+pub fn dsdt(rsdp: &Rsdp) -> Option<&'static [u8]> {
+    let fadt = Fadt::decode(find_table(rsdp, b"FACP")?)?;
+    read_table(fadt.dsdt_paddr)
+}
+
 /// Where the processor and interrupt-controller list came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopologySource {

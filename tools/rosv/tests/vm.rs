@@ -7,11 +7,13 @@
 //! were skipped otherwise.
 
 mod guests;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use guests::{VARIANTS, Variant};
+use support::{firecracker_available, kvm_is_software, skip};
 
 /// Seconds any one VM may run: generous, for slow emulation.
 const TIMEOUT_SECONDS: &str = "120";
@@ -321,35 +323,6 @@ fn the_kernel_reports_missing_and_corrupt_programs() {
     let output = raw_qemu(&kernel, &initrd, "--bogus /text");
     assert_eq!(output.status.code(), Some((2 << 1) | 1));
     assert!(text(&output.stdout).contains("unknown option --bogus"));
-}
-
-/// Says that a test was skipped, on the terminal: writing to the standard
-/// error handle directly is not captured by the test harness.
-fn skip(test: &str, reason: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
-}
-
-/// Whether Firecracker can be tested here; says why not otherwise.
-fn firecracker_available(test: &str) -> bool {
-    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|directory| directory.join("firecracker").is_file())
-    });
-    if !on_path {
-        skip(test, "firecracker is not on PATH");
-        return false;
-    }
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
-        skip(test, "/dev/kvm cannot be opened");
-        return false;
-    }
-    true
-}
-
-/// Whether the host's KVM emulates ring 0 in software (`kvm_pvm`), which
-/// cannot run the SSE code of C libraries in the ring 0 applications use.
-fn kvm_is_software() -> bool {
-    Path::new("/sys/module/kvm_pvm").exists()
 }
 
 #[test]

@@ -51,10 +51,11 @@ impl core::fmt::Display for PciAddress {
     }
 }
 
-/// A base address register, decoded and sized.
+/// A base address register, decoded and sized. An address of 0 means the
+/// firmware left it unassigned (see [`assign_resources`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bar {
-    /// Not implemented, or not assigned by the firmware.
+    /// Not implemented.
     None,
     /// Memory-mapped registers.
     Memory {
@@ -62,6 +63,8 @@ pub enum Bar {
         address: u64,
         /// Size in bytes.
         size: u64,
+        /// Whether it takes two registers (a 64-bit address).
+        is_64_bit: bool,
     },
     /// I/O ports.
     Io {
@@ -70,6 +73,17 @@ pub enum Bar {
         /// Number of ports.
         size: u16,
     },
+}
+
+impl Bar {
+    /// Whether it is implemented and has an address.
+    pub fn is_assigned(&self) -> bool {
+        match *self {
+            Bar::None => false,
+            Bar::Memory { address, .. } => address != 0,
+            Bar::Io { port, .. } => port != 0,
+        }
+    }
 }
 
 /// One capability in a function's capability list.
@@ -142,6 +156,112 @@ pub fn write_config_u16(hardware: &dyn Hardware, function: PciAddress, offset: u
     let shift = 8 * u32::from(offset & 2);
     let updated = (register & !(0xffff << shift)) | u32::from(value) << shift;
     hardware.write_pci_config(function, offset & !3, updated);
+}
+
+/// Address ranges from which unassigned BARs get addresses.
+#[derive(Debug, Clone)]
+pub struct ResourceWindows {
+    /// I/O ports.
+    pub io: core::ops::Range<u32>,
+    /// Memory addresses below 4 GiB.
+    pub memory: core::ops::Range<u64>,
+}
+
+/// Gives every unassigned BAR an address, the way firmware would: each
+/// naturally aligned, past the BARs already assigned in the window,
+/// largest first. Minimal firmware (qboot) leaves this to the kernel.
+/// BARs that do not fit stay unassigned, with a warning.
+pub fn assign_resources(hardware: &dyn Hardware, functions: &mut [Function], windows: &ResourceWindows) {
+    let assigned_end = |in_window: &dyn Fn(&Bar) -> Option<u64>| {
+        functions.iter().flat_map(|function| function.bars.iter()).filter_map(in_window).max()
+    };
+    let mut next_io = assigned_end(&|bar| match *bar {
+        Bar::Io { port, size } if port != 0 && windows.io.contains(&u32::from(port)) => {
+            Some(u64::from(port) + u64::from(size))
+        }
+        _ => None,
+    })
+    .map_or(u64::from(windows.io.start), |end| end.max(u64::from(windows.io.start)));
+    let mut next_memory = assigned_end(&|bar| match *bar {
+        Bar::Memory { address, size, .. } if address != 0 && windows.memory.contains(&address) => {
+            Some(address + size)
+        }
+        _ => None,
+    })
+    .map_or(windows.memory.start, |end| end.max(windows.memory.start));
+    let mut pending: Vec<(usize, usize, Bar)> = functions
+        .iter()
+        .enumerate()
+        .flat_map(|(which, function)| {
+            function.bars.iter().enumerate().map(move |(index, bar)| (which, index, *bar))
+        })
+        .filter(|(_, _, bar)| *bar != Bar::None && !bar.is_assigned())
+        .collect();
+    pending.sort_by_key(|(_, _, bar)| core::cmp::Reverse(bar_size(bar)));
+    for (which, index, bar) in pending {
+        let function = &mut functions[which];
+        let size = bar_size(&bar);
+        let register = offset::BAR0 + 4 * index as u8;
+        match bar {
+            Bar::Io { size: count, .. } => {
+                let start = next_io.div_ceil(size) * size;
+                if start + size > u64::from(windows.io.end) {
+                    log::warn!("pci {}: no room for BAR {index} ({size} ports)", function.address);
+                    continue;
+                }
+                hardware.write_pci_config(function.address, register, start as u32 | 1);
+                function.bars[index] = Bar::Io { port: start as u16, size: count };
+                next_io = start + size;
+            }
+            Bar::Memory { is_64_bit, .. } => {
+                let start = next_memory.div_ceil(size) * size;
+                if start + size > windows.memory.end {
+                    log::warn!("pci {}: no room for BAR {index} ({size:#x} bytes)", function.address);
+                    continue;
+                }
+                let low = hardware.read_pci_config(function.address, register) & 0xf;
+                hardware.write_pci_config(function.address, register, start as u32 | low);
+                if is_64_bit {
+                    hardware.write_pci_config(function.address, register + 4, (start >> 32) as u32);
+                }
+                function.bars[index] = Bar::Memory { address: start, size, is_64_bit };
+                next_memory = start + size;
+            }
+            Bar::None => {}
+        }
+    }
+}
+
+fn bar_size(bar: &Bar) -> u64 {
+    match *bar {
+        Bar::None => 0,
+        Bar::Memory { size, .. } => size.max(16),
+        Bar::Io { size, .. } => u64::from(size).max(4),
+    }
+}
+
+/// The ISA interrupt a function's INTx pin reaches through a PIIX3/PIIX4
+/// PCI-to-ISA bridge (QEMU's `pc` machine), read from the bridge's PIRQ
+/// route control registers (0x60–0x63). The interrupt-line register is
+/// only what firmware wrote and may disagree (qboot's does). On bus 0,
+/// device `d`'s pin `p` (1 = INTA) drives PIRQ `(d − 1 + p − 1) mod 4`,
+/// as QEMU wires the slots. `None` without such a bridge, on other buses,
+/// or with the PIRQ disabled.
+pub fn piix_intx_irq(hardware: &dyn Hardware, functions: &[Function], function: &Function) -> Option<u8> {
+    const INTEL: u16 = 0x8086;
+    const PIIX3_ISA: u16 = 0x7000;
+    const PIIX4_ISA: u16 = 0x7110;
+    const PIRQ_ROUTE_CONTROL: u8 = 0x60;
+    const PIRQ_DISABLED: u8 = 0x80;
+    let bridge = functions.iter().find(|candidate| {
+        candidate.vendor_id == INTEL && matches!(candidate.device_id, PIIX3_ISA | PIIX4_ISA)
+    })?;
+    if function.address.bus != 0 || function.interrupt_pin == 0 {
+        return None;
+    }
+    let pirq = (function.address.device + function.interrupt_pin + 2) % 4;
+    let route = read_config_u8(hardware, bridge.address, PIRQ_ROUTE_CONTROL + pirq);
+    (route & PIRQ_DISABLED == 0 && route & 0x0f != 0).then_some(route & 0x0f)
 }
 
 /// Every function on bus 0 and the buses behind its bridges.
@@ -222,7 +342,7 @@ fn read_bars(hardware: &dyn Hardware, function: PciAddress) -> [Bar; 6] {
         if original & 1 == 1 {
             let mask = probe & !0x3 & 0xffff;
             let size = (!mask).wrapping_add(1) & 0xffff;
-            if mask != 0 && original & !0x3 != 0 {
+            if mask != 0 {
                 bars[index] = Bar::Io { port: (original & !0x3) as u16, size: size as u16 };
             }
             index += 1;
@@ -242,8 +362,8 @@ fn read_bars(hardware: &dyn Hardware, function: PciAddress) -> [Bar; 6] {
         } else {
             (u64::from(original & !0xf), u64::from(probe & !0xf) | 0xffff_ffff_0000_0000)
         };
-        if mask != 0xffff_ffff_0000_0000 && address != 0 {
-            bars[index] = Bar::Memory { address, size: (!mask).wrapping_add(1) };
+        if mask != 0xffff_ffff_0000_0000 && mask != 0 {
+            bars[index] = Bar::Memory { address, size: (!mask).wrapping_add(1), is_64_bit };
         }
         index += if is_64_bit { 2 } else { 1 };
     }

@@ -51,8 +51,8 @@ impl Msix {
         let control = read_config_u16(hardware, function.address, capability.offset + 2);
         let entries = (control & 0x7ff) + 1;
         let location = hardware.read_pci_config(function.address, capability.offset + 4);
-        let Bar::Memory { address, size } =
-            function.bars.get(location as usize & 0x7).copied().unwrap_or(Bar::None)
+        let Some(Bar::Memory { address, size, .. }) =
+            function.bars.get(location as usize & 0x7).copied().filter(Bar::is_assigned)
         else {
             return Err(MsixError::BadTable);
         };

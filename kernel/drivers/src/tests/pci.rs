@@ -111,10 +111,10 @@ fn modern_block_device_with_msix() {
     let hardware = FakeHardware::new();
     let model = modern_function(hardware);
     let functions = enumerate(hardware);
-    assert_eq!(functions[0].bars[4], Bar::Memory { address: MODERN_BAR, size: 4096 });
+    assert_eq!(functions[0].bars[4], Bar::Memory { address: MODERN_BAR, size: 4096, is_64_bit: true });
     // The model's BAR is larger than the 4 KiB the probe reports; widen it.
     let mut function = functions[0].clone();
-    function.bars[4] = Bar::Memory { address: MODERN_BAR, size: 0x5000 };
+    function.bars[4] = Bar::Memory { address: MODERN_BAR, size: 0x5000, is_64_bit: true };
     let (transport, route) = open(&function, hardware, Some((0xfee0_1000, 0x42))).expect("opens");
     assert!(!transport.is_legacy());
     assert!(matches!(route, InterruptRoute::Msix(_)));
@@ -136,4 +136,52 @@ fn modern_block_device_with_msix() {
         _ => unreachable!("a block device"),
     };
     exercise_block(&block, &disk);
+}
+
+#[test]
+fn unassigned_bars_get_aligned_addresses() {
+    use crate::pci::{ResourceWindows, assign_resources};
+    let hardware = FakeHardware::new();
+    // An I/O BAR and a 64-bit memory BAR left at 0, next to a function the
+    // firmware did assign.
+    hardware.add_function(address(0, 1, 0), header(0x1001_1af4, 0x01_00_00, 0, [0x1, 0, 0, 0, 0xc, 0], 0));
+    hardware
+        .add_function(address(0, 2, 0), header(0x0001_1234, 0x02_00_00, 0, [0xe000_0000, 0, 0, 0, 0, 0], 0));
+    let mut functions = enumerate(hardware);
+    assert_eq!(functions[0].bars[0], Bar::Io { port: 0, size: 64 });
+    assert!(!functions[0].bars[4].is_assigned());
+    let windows = ResourceWindows { io: 0xc000..0x1_0000, memory: 0xe000_0000..0xfec0_0000 };
+    assign_resources(hardware, &mut functions, &windows);
+    assert_eq!(functions[0].bars[0], Bar::Io { port: 0xc000, size: 64 });
+    assert_eq!(functions[0].bars[4], Bar::Memory { address: 0xe000_1000, size: 4096, is_64_bit: true });
+    assert_eq!(functions[1].bars[0], Bar::Memory { address: 0xe000_0000, size: 4096, is_64_bit: false });
+    let read = |offset| crate::Hardware::read_pci_config(hardware, address(0, 1, 0), offset);
+    assert_eq!((read(0x10), read(0x20), read(0x24)), (0xc001, 0xe000_100c, 0));
+    // Enumerating again finds the addresses in the registers.
+    assert_eq!(enumerate(hardware)[0].bars, functions[0].bars);
+}
+
+#[test]
+fn intx_follows_the_piix_pirq_routing() {
+    use crate::pci::piix_intx_irq;
+    let hardware = FakeHardware::new();
+    // PIIX3 at 00:01.0 routes PIRQA..D to IRQs 10, 10, 11, 11.
+    let mut isa = header(0x7000_8086, 0x06_01_00, 0x80, [0; 6], 0);
+    isa[0x60 / 4] = 0x0b0b_0a0a;
+    hardware.add_function(address(0, 1, 0), isa);
+    // Slot 2, INTA: PIRQB, so IRQ 10, whatever the line register says (11).
+    hardware.add_function(
+        address(0, 2, 0),
+        header(0x1001_1af4, 0x01_00_00, 0, [0xc001, 0, 0, 0, 0, 0], 0x0002_1af4),
+    );
+    // Slot 4, INTA: PIRQD, IRQ 11.
+    hardware.add_function(
+        address(0, 4, 0),
+        header(0x1001_1af4, 0x01_00_00, 0, [0xc041, 0, 0, 0, 0, 0], 0x0002_1af4),
+    );
+    let functions = enumerate(hardware);
+    assert_eq!(piix_intx_irq(hardware, &functions, &functions[1]), Some(10));
+    assert_eq!(piix_intx_irq(hardware, &functions, &functions[2]), Some(11));
+    // Without the bridge the line register is all there is.
+    assert_eq!(piix_intx_irq(hardware, &functions[1..], &functions[1]), None);
 }

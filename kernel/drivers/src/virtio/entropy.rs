@@ -60,6 +60,11 @@ impl VirtioEntropy {
         Ok(())
     }
 
+    /// The queue, for drivers that poll.
+    pub fn queue(&self) -> &Virtqueue {
+        &self.queue
+    }
+
     /// Collects finished requests; the device's interrupt handler calls it.
     pub fn handle_interrupt(&self) {
         if self.transport.acknowledge_interrupt() {

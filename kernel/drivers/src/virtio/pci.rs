@@ -111,8 +111,9 @@ fn map_structure(
     if length < minimum {
         return Err(OpenError::BadStructure(kind));
     }
-    match function.bars.get(usize::from(structure.bar)).copied().unwrap_or(Bar::None) {
-        Bar::Memory { address, size } if u64::from(structure.offset) + length as u64 <= size => {
+    let bar = function.bars.get(usize::from(structure.bar)).copied().filter(Bar::is_assigned);
+    match bar.unwrap_or(Bar::None) {
+        Bar::Memory { address, size, .. } if u64::from(structure.offset) + length as u64 <= size => {
             hardware.map_registers(address + u64::from(structure.offset), length).ok_or(OpenError::Unmapped)
         }
         Bar::Io { port, size } if structure.offset as usize + length <= usize::from(size) => {
@@ -166,6 +167,9 @@ pub fn open(
             let Bar::Io { port, size } = function.bars[0] else {
                 return Err(OpenError::NoLegacyPorts);
             };
+            if port == 0 {
+                return Err(OpenError::NoLegacyPorts);
+            }
             let registers = hardware.io_ports(port, size).ok_or(OpenError::Unmapped)?;
             Box::new(PciLegacyTransport::new(registers, device_type, queue_vector))
         }

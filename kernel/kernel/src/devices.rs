@@ -1,0 +1,240 @@
+//! Finding and starting devices: virtio-mmio devices from the command line
+//! and the ACPI DSDT, virtio PCI functions unless `--nopci`.
+//!
+//! Each device gets an interrupt vector before its driver starts (MSI-X
+//! needs the message first); the vector's handler reaches the driver once
+//! it exists. virtio-mmio lines and PCI INTx pins are routed through the
+//! I/O APIC to the boot processor; MSI-X messages go there directly.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use rosv_drivers::Hardware;
+use rosv_drivers::pci::{Function, ResourceWindows};
+use rosv_drivers::virtio::block::VirtioBlock;
+use rosv_drivers::virtio::entropy::VirtioEntropy;
+use rosv_drivers::virtio::mmio::MmioTransport;
+use rosv_drivers::virtio::pci::{self as virtio_pci, InterruptRoute};
+use rosv_drivers::virtio::{DeviceError, Transport};
+use rosv_platform::ioapic::Trigger;
+use rosv_platform::{acpi, apic, interrupts, ioapic};
+use rosv_virtio::spec::DeviceType;
+
+use crate::bootchart::Bootchart;
+use crate::hardware::HARDWARE;
+
+/// A block device and its name under /dev.
+#[derive(Debug)]
+pub struct Disk {
+    /// `vda`, `vdb`, ... in discovery order.
+    pub name: String,
+    /// The driver.
+    pub device: Arc<VirtioBlock>,
+}
+
+/// The devices the kernel started.
+#[derive(Debug, Default)]
+pub struct Devices {
+    /// Block devices.
+    pub disks: Vec<Disk>,
+    /// The first entropy source.
+    pub entropy: Option<Arc<VirtioEntropy>>,
+}
+
+/// Where to look for devices.
+#[derive(Debug)]
+pub struct Discovery<'a> {
+    /// `virtio_mmio.device=` tokens of the command line.
+    pub command_line_mmio: &'a [rosv_cmdline::MmioDevice],
+    /// The DSDT, when the machine has ACPI.
+    pub dsdt: Option<&'static [u8]>,
+    /// Whether to enumerate PCI (not with `--nopci`).
+    pub scans_pci: bool,
+    /// One past the highest RAM address below 4 GiB: BARs the firmware left
+    /// unassigned go above it.
+    pub low_ram_end: u64,
+}
+
+/// The lowest address the kernel gives unassigned memory BARs: the start
+/// of the PCI hole on QEMU's pc and q35 machines.
+const PCI_MEMORY_START: u64 = 0xe000_0000;
+/// Where the I/O APIC and local APIC area begins.
+const PCI_MEMORY_END: u64 = 0xfec0_0000;
+/// I/O ports for unassigned I/O BARs.
+const PCI_IO_PORTS: core::ops::Range<u32> = 0xc000..0x1_0000;
+
+/// A vector whose handler is filled in once the driver exists.
+struct InterruptSlot {
+    vector: u8,
+    handler: Arc<spin::Once<Box<dyn Fn() + Send + Sync>>>,
+}
+
+fn allocate_slot() -> Option<InterruptSlot> {
+    let handler: Arc<spin::Once<Box<dyn Fn() + Send + Sync>>> = Arc::new(spin::Once::new());
+    let target = handler.clone();
+    let vector = interrupts::allocate_vector(Box::new(move || {
+        if let Some(handler) = target.get() {
+            handler();
+        }
+    }))?;
+    Some(InterruptSlot { vector, handler })
+}
+
+/// Finds and starts every device; marks `pci enumerated` when PCI was
+/// scanned.
+pub fn start(discovery: &Discovery<'_>, chart: &mut Bootchart) -> Devices {
+    let mut devices = Devices::default();
+    let mut mmio: Vec<acpi::MmioDevice> = discovery
+        .command_line_mmio
+        .iter()
+        .map(|device| acpi::MmioDevice {
+            base: device.base,
+            size: device.size,
+            gsi: device.irq,
+            is_level_triggered: false,
+        })
+        .collect();
+    for device in discovery.dsdt.map(acpi::virtio_mmio_devices).unwrap_or_default() {
+        if !mmio.iter().any(|known| known.base == device.base) {
+            mmio.push(device);
+        }
+    }
+    for device in &mmio {
+        start_mmio(device, &mut devices);
+    }
+    if discovery.scans_pci {
+        let mut functions = rosv_drivers::pci::enumerate(&HARDWARE);
+        let windows = ResourceWindows {
+            io: PCI_IO_PORTS,
+            memory: discovery.low_ram_end.next_multiple_of(1 << 28).max(PCI_MEMORY_START)..PCI_MEMORY_END,
+        };
+        rosv_drivers::pci::assign_resources(&HARDWARE, &mut functions, &windows);
+        chart.mark("pci enumerated");
+        for function in functions.iter().filter(|function| virtio_pci::device_type(function).is_some()) {
+            start_pci(function, &functions, &mut devices);
+        }
+    }
+    devices
+}
+
+fn start_mmio(device: &acpi::MmioDevice, devices: &mut Devices) {
+    let Some(window) = HARDWARE.map_registers(device.base, device.size as usize) else {
+        log::warn!("virtio-mmio at {:#x}: cannot map its registers", device.base);
+        return;
+    };
+    let transport = match MmioTransport::probe(window) {
+        Ok(Some(transport)) => transport,
+        Ok(None) => return,
+        Err(error) => {
+            log::warn!("virtio-mmio at {:#x}: {error}", device.base);
+            return;
+        }
+    };
+    let Some(slot) = allocate_slot() else {
+        log::warn!("virtio-mmio at {:#x}: no interrupt vector left", device.base);
+        return;
+    };
+    let place = format!("mmio {:#x} (v{}, gsi {})", device.base, transport.version(), device.gsi);
+    if attach(Box::new(transport), &slot, &place, false, devices) {
+        let trigger = if device.is_level_triggered { Trigger::Level } else { Trigger::Edge };
+        if !ioapic::route(device.gsi, slot.vector, apic::id(), trigger) {
+            log::warn!("{place}: no I/O APIC input for its interrupt");
+        }
+    }
+}
+
+fn start_pci(function: &Function, functions: &[Function], devices: &mut Devices) {
+    log::debug!(
+        "pci {}: {:04x}:{:04x}, BARs {:x?}, line {} pin {}",
+        function.address,
+        function.vendor_id,
+        function.device_id,
+        function.bars,
+        function.interrupt_line,
+        function.interrupt_pin
+    );
+    let Some(slot) = allocate_slot() else {
+        log::warn!("pci {}: no interrupt vector left", function.address);
+        return;
+    };
+    let message = apic::msi_message(slot.vector, apic::id());
+    let (transport, route) = match virtio_pci::open(function, &HARDWARE, Some(message)) {
+        // The chipset's routing beats the line register, which firmware
+        // may have filled in wrongly.
+        Ok((transport, InterruptRoute::Intx(line))) => {
+            let line = rosv_drivers::pci::piix_intx_irq(&HARDWARE, functions, function).unwrap_or(line);
+            (transport, InterruptRoute::Intx(line))
+        }
+        Ok(opened) => opened,
+        Err(error) => {
+            log::warn!("pci {}: {error}", function.address);
+            return;
+        }
+    };
+    let interface = if transport.is_legacy() { "legacy" } else { "modern" };
+    let signal = match &route {
+        InterruptRoute::Msix(_) => String::from("MSI-X"),
+        InterruptRoute::Intx(line) => format!("INTx line {line}"),
+        InterruptRoute::None => String::from("polled"),
+    };
+    let place = format!("pci {} ({interface}, {signal})", function.address);
+    let is_polled = matches!(route, InterruptRoute::None);
+    if !attach(transport, &slot, &place, is_polled, devices) {
+        return;
+    }
+    if let InterruptRoute::Intx(line) = route
+        && !ioapic::route(u32::from(line), slot.vector, apic::id(), Trigger::Level)
+    {
+        log::warn!("{place}: no I/O APIC input for line {line}");
+    }
+}
+
+/// Starts the driver for `transport`'s device type (polling its queues if
+/// it has no interrupt); false if none did.
+fn attach(
+    transport: Box<dyn Transport>,
+    slot: &InterruptSlot,
+    place: &str,
+    is_polled: bool,
+    devices: &mut Devices,
+) -> bool {
+    let device_type = transport.device_type();
+    let transport: Arc<dyn Transport> = Arc::from(transport);
+    let result: Result<(), DeviceError> = match device_type {
+        DeviceType::Block => VirtioBlock::new(transport, &HARDWARE).map(|block| {
+            block.queue().set_polling(is_polled);
+            let block = Arc::new(block);
+            let handler = block.clone();
+            slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
+            let name = format!("vd{}", char::from(b'a' + devices.disks.len().min(25) as u8));
+            log::info!(
+                "{name}: virtio block device at {place}, {} sectors{}",
+                block.sector_count(),
+                if block.is_read_only() { ", read-only" } else { "" }
+            );
+            devices.disks.push(Disk { name, device: block });
+        }),
+        DeviceType::Entropy => VirtioEntropy::new(transport, &HARDWARE).map(|entropy| {
+            entropy.queue().set_polling(is_polled);
+            let entropy = Arc::new(entropy);
+            let handler = entropy.clone();
+            slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
+            log::info!("virtio entropy source at {place}");
+            devices.entropy.get_or_insert(entropy);
+        }),
+        other => {
+            log::info!("virtio {other} device at {place}: no driver");
+            return false;
+        }
+    };
+    match result {
+        Ok(()) => true,
+        Err(error) => {
+            log::warn!("virtio {device_type} device at {place}: {error}");
+            false
+        }
+    }
+}
