@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::image::{Image, ImageSpec};
+use crate::machine::{Machine, VirtioTransport};
 use crate::vm::{Accelerator, Hypervisor, VmConfig};
 use crate::{bench, image, kernel, vm};
 
@@ -57,6 +58,14 @@ pub struct MachineArgs {
     /// The hypervisor to run on.
     #[arg(long, value_enum, default_value_t = Hypervisor::Qemu)]
     pub hypervisor: Hypervisor,
+    /// The machine to emulate: microvm (no PCI), or pc with PCI, booted
+    /// through qboot (QEMU only).
+    #[arg(long, value_enum, default_value_t = Machine::Microvm)]
+    pub machine: Machine,
+    /// How the root disk is attached: mmio (microvm's default), or
+    /// virtio-pci as legacy, modern (pc's default) or transitional.
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub virtio: Option<VirtioTransport>,
     /// Hardware acceleration: KVM where it is real, else QEMU's TCG.
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     pub accel: Accelerator,

@@ -16,6 +16,7 @@ mod host;
 mod image;
 mod kernel;
 mod kernel_symbols;
+mod machine;
 mod output;
 mod qemu;
 mod vm;
