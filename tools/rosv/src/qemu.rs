@@ -150,11 +150,13 @@ pub fn root_disk_arguments(image: &Path, transport: VirtioTransport) -> [OsStrin
 
 /// Doubles the commas of an option value, as QEMU's option syntax wants.
 fn escape_option_value(value: &OsStr) -> OsString {
-    let escaped: Vec<u8> = value
-        .as_bytes()
-        .iter()
-        .flat_map(|&byte| if byte == b',' { vec![b',', b','] } else { vec![byte] })
-        .collect();
+    let mut escaped = Vec::with_capacity(value.len() + 4);
+    for &byte in value.as_bytes() {
+        escaped.push(byte);
+        if byte == b',' {
+            escaped.push(b',');
+        }
+    }
     OsString::from_vec(escaped)
 }
 
