@@ -17,8 +17,13 @@ use std::process::{Command, ExitCode};
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 const KERNEL_RUSTFLAGS: &str = "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes";
 /// Host tools the boot tests need, with the Debian package of each.
-const HOST_TOOLS: &[(&str, &str)] =
-    &[("qemu-system-x86_64", "qemu-system-x86"), ("musl-gcc", "musl-tools"), ("gcc", "gcc")];
+/// (busybox must be the static build: the tests run it in the VM.)
+const HOST_TOOLS: &[(&str, &str)] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("musl-gcc", "musl-tools"),
+    ("gcc", "gcc"),
+    ("busybox", "busybox-static"),
+];
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();

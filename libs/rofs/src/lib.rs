@@ -13,4 +13,6 @@ pub mod writer;
 pub use reader::{BlockSource, DirectoryEntry, FileType, Metadata, Rofs, RofsError, SourceError};
 
 #[cfg(test)]
+mod fixture;
+#[cfg(test)]
 mod tests;

@@ -149,7 +149,10 @@ impl<S: BlockSource> Rofs<S> {
             .filter(|&size| size <= STRUCTURE_BYTES_MAX)
             .ok_or(RofsError::Corrupt(0))?;
         let structure_end = structure_start.checked_add(structure_size).ok_or(RofsError::Corrupt(0))?;
-        if structure_start < BLOCK_SIZE || structure_end > source.size() {
+        if structure_start < BLOCK_SIZE {
+            return Err(RofsError::Corrupt(0));
+        }
+        if structure_end > source.size() {
             return Err(RofsError::Truncated);
         }
         let mut structure = vec![0u8; structure_size as usize];
@@ -189,20 +192,32 @@ impl<S: BlockSource> Rofs<S> {
             rofs.inodes.push(Inode::decode(bytes).ok_or(RofsError::Corrupt(0))?);
             offset += INODE_SIZE;
         }
-        rofs.check()?;
+        rofs.check(structure_start)?;
         Ok(rofs)
     }
 
-    fn check(&self) -> Result<(), RofsError> {
+    /// Checks every inode and entry against the tables and the file data
+    /// region (between the superblock and `structure_start`), and that what
+    /// the root reaches is a tree: each entry belongs to one directory at
+    /// most, each inode is named by one entry at most and the root by none.
+    /// Walking the tree therefore always ends.
+    fn check(&self, structure_start: u64) -> Result<(), RofsError> {
         let inode_count = self.inodes.len() as u64;
         if self.inode(ROOT_INODE).map(|inode| inode.mode & MODE_TYPE_MASK) != Ok(MODE_DIRECTORY) {
             return Err(RofsError::Corrupt(ROOT_INODE));
         }
+        let mut is_named = vec![false; self.inodes.len()];
         for entry in &self.entries {
             if entry.inode == 0 || entry.inode > inode_count {
                 return Err(RofsError::Corrupt(0));
             }
+            let index = (entry.inode - 1) as usize;
+            if entry.inode == ROOT_INODE || is_named[index] {
+                return Err(RofsError::Corrupt(entry.inode));
+            }
+            is_named[index] = true;
         }
+        let mut is_listed = vec![false; self.entries.len()];
         for (index, inode) in self.inodes.iter().enumerate() {
             let number = index as u64 + 1;
             let is_consistent = inode.inode_no == number
@@ -210,12 +225,19 @@ impl<S: BlockSource> Rofs<S> {
                     MODE_DIRECTORY => inode
                         .data_offset
                         .checked_add(inode.count)
-                        .is_some_and(|end| end <= self.entries.len() as u64),
+                        .filter(|&end| end <= self.entries.len() as u64)
+                        .is_some_and(|end| {
+                            let listed = &mut is_listed[inode.data_offset as usize..end as usize];
+                            let is_shared = listed.contains(&true);
+                            listed.fill(true);
+                            !is_shared
+                        }),
                     MODE_REGULAR => inode
                         .data_offset
                         .checked_mul(BLOCK_SIZE)
+                        .filter(|&start| start >= BLOCK_SIZE)
                         .and_then(|start| start.checked_add(inode.count))
-                        .is_some_and(|end| end <= self.source.size()),
+                        .is_some_and(|end| end <= structure_start),
                     MODE_SYMLINK => inode.data_offset < self.symlinks.len() as u64,
                     _ => false,
                 };

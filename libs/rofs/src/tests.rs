@@ -85,6 +85,28 @@ fn corrupt_images_are_errors() {
 }
 
 #[test]
+fn host_files_keep_their_permission_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let directory = std::env::temp_dir().join(format!("rosv-rofs-permissions-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let program = directory.join("program");
+    std::fs::write(&program, b"#!").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o4750)).unwrap();
+    let mut root = Directory::default();
+    root.insert("/p", Node::File(Contents::HostFile(program))).unwrap();
+    root.insert("/b", Node::File(Contents::Bytes(b"#!".to_vec()))).unwrap();
+    let bytes = image(&root);
+    std::fs::remove_dir_all(&directory).unwrap();
+    // The structure region: entries "b" and "p" (11 bytes each), then the
+    // inodes of /, /b and /p.
+    let inodes = u64::from_le_bytes(bytes[24..32].try_into().unwrap()) as usize * 512 + 22;
+    let mode = |inode: usize| u64::from_le_bytes(bytes[inodes + inode * 32..][..8].try_into().unwrap());
+    assert_eq!((mode(0), mode(1), mode(2)), (0o040000, 0o100000, 0o104750));
+    let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+    assert_eq!(rofs.metadata(rofs.resolve("/p").unwrap()).unwrap().file_type, FileType::Regular);
+}
+
+#[test]
 fn insert_refuses_bad_paths() {
     let mut root = Directory::default();
     assert!(root.insert("/", Node::Symlink("x".into())).is_err());
@@ -93,11 +115,23 @@ fn insert_refuses_bad_paths() {
     assert!(root.insert("/f/g", Node::File(Contents::Bytes(vec![]))).is_err());
 }
 
+/// File contents: often empty or on a block boundary, sometimes several
+/// blocks long.
+fn contents() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        2 => Just(Vec::new()),
+        2 => prop::sample::select(vec![1usize, 511, 512, 513, 1024, 1537]).prop_map(|length| vec![0x5a; length]),
+        6 => proptest::collection::vec(any::<u8>(), 0..3000),
+    ]
+}
+
 fn tree() -> impl Strategy<Value = Directory> {
-    let name = "[a-zA-Z0-9._-]{1,12}".prop_filter("not . or ..", |name| name != "." && name != "..");
+    let name =
+        "[a-zA-Z0-9._ -]{1,12}|[éü日本]{1,3}".prop_filter("not . or ..", |name| name != "." && name != "..");
     let leaf = prop_oneof![
-        proptest::collection::vec(any::<u8>(), 0..1500).prop_map(|bytes| Node::File(Contents::Bytes(bytes))),
-        "/?[a-z/]{1,20}".prop_map(Node::Symlink),
+        contents().prop_map(|bytes| Node::File(Contents::Bytes(bytes))),
+        "/?[a-z./]{1,20}".prop_map(Node::Symlink),
+        Just(Node::Directory(Directory::default())),
     ];
     let node = leaf.prop_recursive(4, 48, 6, move |inner| {
         proptest::collection::btree_map(name.clone(), inner, 0..6)
@@ -106,20 +140,45 @@ fn tree() -> impl Strategy<Value = Directory> {
     proptest::collection::btree_map("[a-z]{1,8}", node, 0..6).prop_map(|entries| Directory { entries })
 }
 
-fn compare<S: crate::BlockSource>(rofs: &Rofs<S>, inode: u64, expected: &Directory) {
+/// Numbers of nodes and of symlinks below `directory`.
+fn count(directory: &Directory) -> (u64, u64) {
+    directory.entries.values().fold((0, 0), |(nodes, symlinks), node| match node {
+        Node::Directory(inner) => {
+            let (inner_nodes, inner_symlinks) = count(inner);
+            (nodes + 1 + inner_nodes, symlinks + inner_symlinks)
+        }
+        Node::Symlink(_) => (nodes + 1, symlinks + 1),
+        Node::File(_) => (nodes + 1, symlinks),
+    })
+}
+
+/// Checks the directory `inode` of `rofs` against `expected`, by listing
+/// and by path lookup from the root.
+fn compare<S: crate::BlockSource>(rofs: &Rofs<S>, inode: u64, path: &str, expected: &Directory) {
     let found: Vec<(String, u64)> =
         rofs.read_dir(inode).unwrap().map(|entry| (entry.name.to_string(), entry.inode)).collect();
     assert_eq!(found.len(), expected.entries.len());
+    assert_eq!(rofs.metadata(inode).unwrap().size, expected.entries.len() as u64);
     for ((name, child), (expected_name, node)) in found.iter().zip(&expected.entries) {
         assert_eq!(name, expected_name);
+        let child_path = format!("{path}/{name}");
+        let metadata = rofs.metadata(*child).unwrap();
         match node {
             Node::File(Contents::Bytes(bytes)) => {
+                assert_eq!((metadata.file_type, metadata.size), (FileType::Regular, bytes.len() as u64));
+                assert_eq!(rofs.resolve(&child_path), Ok(*child));
                 let mut buffer = vec![0u8; bytes.len() + 10];
                 let read = rofs.read(*child, 0, &mut buffer).unwrap();
                 assert_eq!(&buffer[..read], bytes.as_slice());
             }
-            Node::Symlink(target) => assert_eq!(rofs.read_link(*child).unwrap(), target),
-            Node::Directory(inner) => compare(rofs, *child, inner),
+            Node::Symlink(target) => {
+                assert_eq!((metadata.file_type, metadata.size), (FileType::Symlink, target.len() as u64));
+                assert_eq!(rofs.read_link(*child).unwrap(), target);
+            }
+            Node::Directory(inner) => {
+                assert_eq!(rofs.resolve(&child_path), Ok(*child));
+                compare(rofs, *child, &child_path, inner);
+            }
             Node::File(Contents::HostFile(_)) => unreachable!(),
         }
     }
@@ -129,8 +188,12 @@ proptest! {
     #[test]
     fn random_trees_round_trip(root in tree()) {
         let bytes = image(&root);
+        prop_assert_eq!(bytes.len() % 512, 0);
         let rofs = Rofs::mount(bytes.as_slice()).unwrap();
-        compare(&rofs, rofs.root(), &root);
+        compare(&rofs, rofs.root(), "", &root);
+        let (nodes, symlinks) = count(&root);
+        let word = |index: usize| u64::from_le_bytes(bytes[index * 8..index * 8 + 8].try_into().unwrap());
+        prop_assert_eq!((word(5), word(6), word(7)), (nodes, symlinks, nodes + 1));
     }
 
     #[test]

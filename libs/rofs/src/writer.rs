@@ -3,15 +3,24 @@
 //! File contents are streamed into the image one after another, each from a
 //! block boundary; the structure region (directory entries, symlinks,
 //! inodes) follows them and the superblock is written last, as in OSv.
+//!
+//! Unlike OSv's writer, a file copied from the host keeps its permission
+//! bits in the low bits of its inode's mode. Readers that look only at the
+//! file type bits (OSv's among them) are not affected; other inodes, and
+//! files given as bytes, hold none.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use rosv_abi::rofs::{
     BLOCK_SIZE, Inode, MAGIC, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK, SuperBlock, VERSION,
 };
+
+/// The bits of a mode below the file type: permissions, set-id and sticky.
+const PERMISSION_BITS: u64 = 0o7777;
 
 /// Where a file's contents come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,8 +189,8 @@ impl<W: Write + Seek> Image<W> {
             match node {
                 Node::File(contents) => {
                     let first_block = self.next_block;
-                    let size = self.write_contents(contents)?;
-                    self.inodes[child].mode = MODE_REGULAR;
+                    let (size, permissions) = self.write_contents(contents)?;
+                    self.inodes[child].mode = MODE_REGULAR | permissions;
                     self.inodes[child].data_offset = first_block;
                     self.inodes[child].count = size;
                 }
@@ -213,23 +222,26 @@ impl<W: Write + Seek> Image<W> {
         Ok(())
     }
 
-    /// Streams a file's contents from the next free block; returns its size.
-    fn write_contents(&mut self, contents: &Contents) -> Result<u64, WriteError> {
-        let size = match contents {
+    /// Streams a file's contents from the next free block; returns its size
+    /// and permission bits (a host file's, none for bytes).
+    fn write_contents(&mut self, contents: &Contents) -> Result<(u64, u64), WriteError> {
+        let (size, permissions) = match contents {
             Contents::Bytes(bytes) => {
                 self.sink.write_all(bytes)?;
-                bytes.len() as u64
+                (bytes.len() as u64, 0)
             }
             Contents::HostFile(path) => {
-                let mut file = File::open(path)
-                    .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))?;
-                io::copy(&mut file, &mut self.sink)?
+                let with_path =
+                    |error: io::Error| io::Error::new(error.kind(), format!("{}: {error}", path.display()));
+                let mut file = File::open(path).map_err(with_path)?;
+                let mode = file.metadata().map_err(with_path)?.permissions().mode();
+                (io::copy(&mut file, &mut self.sink)?, u64::from(mode) & PERMISSION_BITS)
             }
         };
         let blocks = size.div_ceil(BLOCK_SIZE);
         let padding = blocks * BLOCK_SIZE - size;
         self.sink.write_all(&vec![0u8; padding as usize])?;
         self.next_block += blocks;
-        Ok(size)
+        Ok((size, permissions))
     }
 }

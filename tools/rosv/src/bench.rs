@@ -87,6 +87,7 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         reference_times.push(elapsed);
     }
     let hypervisor = match arguments.machine.hypervisor {
+        Hypervisor::Qemu if arguments.machine.machine == crate::machine::Machine::Pc => "QEMU pc",
         Hypervisor::Qemu => "QEMU microvm",
         Hypervisor::Firecracker => "Firecracker",
     };
@@ -225,6 +226,7 @@ pub fn switch(arguments: &SwitchBenchArgs) -> Result<u8> {
     }
     let guest_figures = figures(&output);
     let hypervisor = match arguments.machine.hypervisor {
+        Hypervisor::Qemu if arguments.machine.machine == crate::machine::Machine::Pc => "QEMU pc",
         Hypervisor::Qemu => "QEMU microvm",
         Hypervisor::Firecracker => "Firecracker",
     };

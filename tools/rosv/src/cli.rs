@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::image::{Image, ImageSpec};
+use crate::machine::{Machine, VirtioTransport};
 use crate::vm::{Accelerator, Hypervisor, VmConfig};
 use crate::{bench, image, kernel, vm};
 
@@ -22,8 +23,8 @@ enum Command {
     /// Boot an image, or a static host executable packed into a temporary
     /// image; exit with the application's exit status.
     Run(RunArgs),
-    /// Write an image directory: the kernel, a ROFS root filesystem and the
-    /// default command line.
+    /// Write an image directory: the kernel, a ROFS root filesystem (from a
+    /// manifest, a directory or one executable) and the default command line.
     Build(BuildArgs),
     /// Write the kernel ELF, for use with any VMM.
     Kernel(KernelArgs),
@@ -57,6 +58,14 @@ pub struct MachineArgs {
     /// The hypervisor to run on.
     #[arg(long, value_enum, default_value_t = Hypervisor::Qemu)]
     pub hypervisor: Hypervisor,
+    /// The machine to emulate: microvm (no PCI), or pc with PCI, booted
+    /// through qboot (QEMU only).
+    #[arg(long, value_enum, default_value_t = Machine::Microvm)]
+    pub machine: Machine,
+    /// How the root disk is attached: mmio (microvm's default), or
+    /// virtio-pci as legacy, modern (pc's default) or transitional.
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub virtio: Option<VirtioTransport>,
     /// Hardware acceleration: KVM where it is real, else QEMU's TCG.
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     pub accel: Accelerator,
@@ -89,18 +98,24 @@ pub struct MachineArgs {
 
 #[derive(Debug, Args)]
 struct BuildArgs {
-    /// A static Linux executable on the host, placed at /<its name>.
-    #[arg(long, value_name = "FILE")]
-    exec: PathBuf,
+    /// A manifest in OSv's syntax (`/guest/path: host/path` lines), or a
+    /// host directory whose tree becomes the image's root.
+    #[arg(value_name = "MANIFEST_OR_DIRECTORY", required_unless_present = "exec")]
+    source: Option<PathBuf>,
+    /// Instead of a manifest: a static Linux executable on the host, placed
+    /// at /<its name>.
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    exec: Option<PathBuf>,
     /// The image directory to write.
     #[arg(short, long, value_name = "DIRECTORY")]
     output: PathBuf,
     /// Set an environment variable of the application (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
     environment: Vec<(String, String)>,
-    /// The arguments of the default command (after the executable).
-    #[arg(last = true, value_name = "ARGUMENTS")]
-    arguments: Vec<String>,
+    /// With a manifest or directory: the default command (program and
+    /// arguments). With --exec: the program's arguments.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,8 +178,15 @@ pub fn execute(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(arguments) => run(arguments),
         Command::Build(arguments) => {
-            let spec =
-                ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &arguments.environment)?;
+            let spec = match (&arguments.source, &arguments.exec) {
+                (Some(source), None) => {
+                    ImageSpec::from_tree(source, &arguments.command, &arguments.environment)?
+                }
+                (None, Some(executable)) => {
+                    ImageSpec::from_executable(executable, &arguments.command, &arguments.environment)?
+                }
+                _ => bail!("give a manifest, a directory or --exec FILE"),
+            };
             image::write(&spec, &arguments.output)?;
             println!("wrote image {}", arguments.output.display());
             Ok(0)

@@ -1,4 +1,5 @@
-//! Firecracker.
+//! Firecracker: its configuration file, with the root disk as a read-only
+//! virtio-mmio drive.
 
 use std::path::Path;
 use std::process::Command;
@@ -7,9 +8,11 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::host::{self, Kvm};
-use crate::vm::VmConfig;
+use crate::vm::{self, VmConfig};
 
 const FIRECRACKER: &str = "firecracker";
+/// The `drive_id` of the root disk.
+const ROOT_DRIVE: &str = "root";
 /// The longest kernel command line Firecracker accepts.
 const COMMAND_LINE_MAX: usize = 2048;
 
@@ -50,15 +53,22 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
     let mut settings = json!({
         "boot-source": {
             "kernel_image_path": config.kernel,
-            "initrd_path": config.initrd,
             "boot_args": config.command_line,
         },
-        "drives": [],
+        "drives": [{
+            "drive_id": ROOT_DRIVE,
+            "path_on_host": config.root_disk,
+            "is_root_device": false,
+            "is_read_only": true,
+        }],
         "machine-config": {
             "vcpu_count": config.cpus,
             "mem_size_mib": config.memory_mib,
         },
     });
+    if let Some(initrd) = vm::root_as_initrd(config) {
+        settings["boot-source"]["initrd_path"] = json!(initrd);
+    }
     if kvm == Kvm::Software {
         settings["cpu-config"] = software_kvm_template();
     }
@@ -123,7 +133,11 @@ mod tests {
     fn settings_carry_the_vm_and_the_template_only_on_software_kvm() {
         let config = VmConfig {
             kernel: "/k".into(),
-            initrd: "/r".into(),
+            root_disk: "/r".into(),
+            board: crate::machine::Board {
+                machine: crate::machine::Machine::Microvm,
+                transport: crate::machine::VirtioTransport::Mmio,
+            },
             command_line: "--exit-record /hello".into(),
             memory_mib: 64,
             cpus: 2,
@@ -132,6 +146,14 @@ mod tests {
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");
         assert_eq!(settings["machine-config"]["mem_size_mib"], 64);
+        assert_eq!(
+            settings["drives"],
+            json!([{"drive_id": "root", "path_on_host": "/r", "is_root_device": false, "is_read_only": true}])
+        );
+        assert_eq!(
+            settings["boot-source"]["initrd_path"], "/r",
+            "the root also travels as the initrd for now"
+        );
         assert!(settings.get("cpu-config").is_none());
         assert!(super::settings(&config, Kvm::Software).get("cpu-config").is_some());
     }

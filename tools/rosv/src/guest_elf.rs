@@ -85,16 +85,27 @@ fn elf(address: u64, code: &[u8], pvh_entry: Option<u64>) -> Vec<u8> {
     file.extend_from_slice(&2u16.to_le_bytes()); // e_phnum
     file.extend_from_slice(&[0; 6]);
     // PT_LOAD, read + execute, the whole file.
-    program_header(&mut file, 1, 5, 0, address, file_size);
-    // PT_NOTE (or PT_NULL when there is no note).
+    program_header(&mut file, 1, 5, 0, address, file_size, 4096);
+    // PT_NOTE (or PT_NULL when there is no note), 4-byte aligned as notes
+    // are: QEMU's PVH loader rounds the note's name size up to p_align, so
+    // with a page alignment it reads the entry from the wrong place and the
+    // pc machine never starts the guest.
     let note_type = if note.is_empty() { 0 } else { 4 };
-    program_header(&mut file, note_type, 4, note_offset, address + note_offset, note.len() as u64);
+    program_header(&mut file, note_type, 4, note_offset, address + note_offset, note.len() as u64, 4);
     file.extend_from_slice(code);
     file.extend_from_slice(&note);
     file
 }
 
-fn program_header(file: &mut Vec<u8>, kind: u32, flags: u32, offset: u64, address: u64, size: u64) {
+fn program_header(
+    file: &mut Vec<u8>,
+    kind: u32,
+    flags: u32,
+    offset: u64,
+    address: u64,
+    size: u64,
+    align: u64,
+) {
     file.extend_from_slice(&kind.to_le_bytes());
     file.extend_from_slice(&flags.to_le_bytes());
     file.extend_from_slice(&offset.to_le_bytes());
@@ -102,7 +113,7 @@ fn program_header(file: &mut Vec<u8>, kind: u32, flags: u32, offset: u64, addres
     file.extend_from_slice(&address.to_le_bytes());
     file.extend_from_slice(&size.to_le_bytes());
     file.extend_from_slice(&size.to_le_bytes());
-    file.extend_from_slice(&4096u64.to_le_bytes());
+    file.extend_from_slice(&align.to_le_bytes());
 }
 
 #[cfg(test)]

@@ -3,18 +3,22 @@
 //! An image is a directory holding `kernel.elf`, `root.rofs` (a ROFS image
 //! the kernel mounts as `/`), `kernel-options` (kernel options such as
 //! `--env=...`) and `command` (the default command), the last two in the
-//! kernel's command-line syntax.
+//! kernel's command-line syntax. Its root holds one executable
+//! ([`ImageSpec::from_executable`]) or the tree a manifest or host directory
+//! gives ([`ImageSpec::from_tree`], see `image_tree`).
 
 use std::fs::File;
 use std::io::BufWriter;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rosv_cmdline::{option_with_value, quote};
 use rosv_elf::{ElfError, LoadPlan};
 use rosv_rofs::writer::{Contents, Directory, Node, write_image};
+use rosv_rofs::{BlockSource, FileType, Rofs, SourceError};
 
-use crate::kernel;
+use crate::{image_tree, kernel};
 
 const KERNEL_FILE: &str = "kernel.elf";
 const ROOT_FILE: &str = "root.rofs";
@@ -85,6 +89,19 @@ impl ImageSpec {
     }
 }
 
+impl ImageSpec {
+    /// An image whose root is the tree that the manifest or host directory
+    /// `source` gives, run with `command` in `environment`.
+    pub fn from_tree(source: &Path, command: &[String], environment: &[(String, String)]) -> Result<Self> {
+        let root = if source.is_dir() {
+            image_tree::from_directory(source)?
+        } else {
+            image_tree::from_manifest(source)?
+        };
+        Ok(ImageSpec { root, command: command.to_vec(), environment: environment.to_vec() })
+    }
+}
+
 /// Quotes `argv` into the kernel's command-line syntax.
 pub fn command_text(argv: &[String]) -> String {
     argv.iter().map(|argument| quote(argument)).collect::<Vec<_>>().join(" ")
@@ -107,9 +124,46 @@ pub fn write(spec: &ImageSpec, directory: &Path) -> Result<()> {
     let root = File::create(file(ROOT_FILE)).context("cannot create the root filesystem")?;
     let mut sink = BufWriter::new(root);
     write_image(&spec.root, &mut sink).context("cannot write the root filesystem")?;
+    drop(sink);
+    check_program(&file(ROOT_FILE), &spec.command)?;
     std::fs::write(file(OPTIONS_FILE), environment_options(&spec.environment) + "\n")?;
     std::fs::write(file(COMMAND_FILE), command_text(&spec.command) + "\n")?;
     Ok(())
+}
+
+/// Checks that the program of `command` (if it has an absolute path) is a
+/// file in the ROFS image `root`, reading the image back as the kernel will.
+fn check_program(root: &Path, command: &[String]) -> Result<()> {
+    let Some(program) = command.first().filter(|program| program.starts_with('/')) else {
+        return Ok(());
+    };
+    let file = File::open(root).with_context(|| format!("cannot read back {}", root.display()))?;
+    let size = file.metadata().with_context(|| format!("cannot read back {}", root.display()))?.len();
+    let rofs = Rofs::mount(ImageFile { file, size })
+        .with_context(|| format!("{} is not readable", root.display()))?;
+    match rofs.resolve(program).and_then(|inode| rofs.metadata(inode)) {
+        Ok(metadata) if metadata.file_type == FileType::Regular => Ok(()),
+        Ok(_) => anyhow::bail!("the command's program {program} is a directory in the image; name a file"),
+        Err(_) => anyhow::bail!(
+            "the command's program {program} is not in the image; add it to the manifest or fix the command"
+        ),
+    }
+}
+
+/// A ROFS image file, for the reader.
+struct ImageFile {
+    file: File,
+    size: u64,
+}
+
+impl BlockSource for ImageFile {
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), SourceError> {
+        self.file.read_exact_at(buffer, offset).map_err(|_| SourceError)
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 /// An image directory on disk.
@@ -187,5 +241,35 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let error = Image::open(directory.path()).unwrap_err().to_string();
         assert!(error.contains("is not a rosv image"), "{error}");
+    }
+
+    #[test]
+    fn a_manifest_image_holds_its_tree_and_checks_its_program() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::create_dir(host.path().join("files")).unwrap();
+        std::fs::write(host.path().join("files/data.txt"), "data").unwrap();
+        std::fs::write(host.path().join("image.manifest"), "/bin/tool: files/data.txt\n/d/**: files/**\n")
+            .unwrap();
+        let command = vec!["/bin/tool".to_string(), "x y".to_string()];
+        let spec = ImageSpec::from_tree(&host.path().join("image.manifest"), &command, &[]).unwrap();
+        let output = host.path().join("image");
+        write(&spec, &output).unwrap();
+        let image = Image::open(&output).unwrap();
+        assert_eq!(image.command, "/bin/tool \"x y\"");
+        let bytes = std::fs::read(&image.root).unwrap();
+        let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+        let data = rofs.resolve("/d/data.txt").unwrap();
+        assert_eq!(rofs.metadata(data).unwrap().size, 4);
+
+        let missing =
+            ImageSpec::from_tree(&host.path().join("files"), &["/bin/tool".to_string()], &[]).unwrap();
+        let error = write(&missing, &host.path().join("other")).unwrap_err().to_string();
+        assert!(error.contains("/bin/tool is not in the image; add it to the manifest"), "{error}");
+        let directory = ImageSpec::from_tree(&host.path().join("files"), &["/".to_string()], &[]).unwrap();
+        let error = write(&directory, &host.path().join("other")).unwrap_err().to_string();
+        assert!(error.contains("is a directory in the image"), "{error}");
+        // Images without a default command are allowed: `rosv run` then needs one.
+        write(&ImageSpec::from_tree(&host.path().join("files"), &[], &[]).unwrap(), &output).unwrap();
+        assert_eq!(Image::open(&output).unwrap().command, "");
     }
 }

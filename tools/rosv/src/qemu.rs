@@ -1,11 +1,19 @@
-//! QEMU's microvm machine.
+//! QEMU: the microvm and pc machines, and the root disk on each transport.
+//!
+//! microvm takes the kernel ELF directly and its disks over virtio-mmio; pc
+//! boots through the qboot firmware and takes disks over virtio-pci. See
+//! [`arguments`] for the whole command line.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Result, bail};
 
 use crate::host::{self, Kvm, PVM_HIDDEN_FEATURES};
-use crate::vm::{Accelerator, VmConfig};
+use crate::machine::{Machine, VirtioTransport};
+use crate::vm::{self, Accelerator, VmConfig};
 
 const QEMU: &str = "qemu-system-x86_64";
 
@@ -40,35 +48,128 @@ pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleratio
     }
 }
 
+/// Where distributions install QEMU's qboot firmware, which boots the pc
+/// machine in a fraction of SeaBIOS's time.
+const QBOOT_PATHS: &[&str] = &["/usr/share/qemu/qboot.rom", "/usr/share/seabios/qboot.rom"];
+/// The `-drive` id of the root disk.
+const ROOT_DRIVE: &str = "root";
+
 /// The QEMU command that boots `config`, with its human monitor on the
 /// Unix socket `monitor` if given.
-pub fn command(config: &VmConfig, choice: Accelerator, monitor: Option<&std::path::Path>) -> Result<Command> {
+pub fn command(config: &VmConfig, choice: Accelerator, monitor: Option<&Path>) -> Result<Command> {
     let Some(qemu) = host::find_program(QEMU) else {
         bail!("{QEMU} was not found on PATH; install QEMU (on Debian: apt-get install qemu-system-x86)");
     };
     let acceleration = acceleration(choice, host::kvm())?;
+    let firmware = match config.board.machine {
+        Machine::Microvm => None,
+        Machine::Pc => Some(find_qboot()?),
+    };
     let mut command = Command::new(qemu);
-    command
-        .args([
-            "-M",
-            if config.has_acpi { "microvm" } else { "microvm,acpi=off" },
-            "-accel",
-            acceleration.accel,
-            "-cpu",
-            &acceleration.cpu,
-        ])
-        .args(["-m", &format!("{}M", config.memory_mib), "-smp", &config.cpus.to_string()])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
-        .args(["-device", &format!("isa-debug-exit,iobase={:#x},iosize=4", rosv_abi::exit::DEBUG_EXIT_PORT)])
-        .arg("-kernel")
-        .arg(&config.kernel)
-        .arg("-initrd")
-        .arg(&config.initrd)
-        .args(["-append", &config.command_line]);
-    if let Some(monitor) = monitor {
-        command.arg("-monitor").arg(format!("unix:{},server=on,wait=off", monitor.display()));
-    }
+    command.args(arguments(config, &acceleration, firmware.as_deref(), monitor));
     Ok(command)
+}
+
+/// QEMU's arguments for `config`: the machine (with `firmware` on pc),
+/// the kernel, the root disk and, if given, the `monitor` socket.
+pub fn arguments(
+    config: &VmConfig,
+    acceleration: &Acceleration,
+    firmware: Option<&Path>,
+    monitor: Option<&Path>,
+) -> Vec<OsString> {
+    let mut arguments: Vec<OsString> =
+        vec!["-M".into(), machine_option(config.board.machine, config.has_acpi).into()];
+    if let Some(firmware) = firmware {
+        arguments.extend(["-bios".into(), firmware.as_os_str().to_owned()]);
+    }
+    let words = [
+        "-accel",
+        acceleration.accel,
+        "-cpu",
+        &acceleration.cpu,
+        "-m",
+        &format!("{}M", config.memory_mib),
+        "-smp",
+        &config.cpus.to_string(),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-device",
+        &format!("isa-debug-exit,iobase={:#x},iosize=4", rosv_abi::exit::DEBUG_EXIT_PORT),
+    ]
+    .map(OsString::from);
+    arguments.extend(words);
+    arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
+    if let Some(initrd) = vm::root_as_initrd(config) {
+        arguments.extend(["-initrd".into(), initrd.as_os_str().to_owned()]);
+    }
+    arguments.extend(["-append".into(), config.command_line.as_str().into()]);
+    arguments.extend(root_disk_arguments(&config.root_disk, config.board.transport));
+    if let Some(monitor) = monitor {
+        let mut socket = OsString::from("unix:");
+        socket.push(monitor);
+        socket.push(",server=on,wait=off");
+        arguments.extend(["-monitor".into(), socket]);
+    }
+    arguments
+}
+
+/// The `-M` value.
+fn machine_option(machine: Machine, has_acpi: bool) -> String {
+    let name = match machine {
+        Machine::Microvm => "microvm",
+        Machine::Pc => "pc",
+    };
+    if has_acpi { name.to_string() } else { format!("{name},acpi=off") }
+}
+
+/// The arguments that attach `image` read-only as a virtio block device
+/// over `transport`.
+pub fn root_disk_arguments(image: &Path, transport: VirtioTransport) -> [OsString; 4] {
+    let mut drive = OsString::from(format!("id={ROOT_DRIVE},format=raw,if=none,readonly=on,file="));
+    drive.push(escape_option_value(image.as_os_str()));
+    let device = match transport {
+        VirtioTransport::Mmio => format!("virtio-blk-device,drive={ROOT_DRIVE}"),
+        VirtioTransport::Legacy => {
+            format!("virtio-blk-pci,drive={ROOT_DRIVE},disable-legacy=off,disable-modern=on")
+        }
+        VirtioTransport::Modern => {
+            format!("virtio-blk-pci,drive={ROOT_DRIVE},disable-legacy=on,disable-modern=off")
+        }
+        VirtioTransport::Transitional => {
+            format!("virtio-blk-pci,drive={ROOT_DRIVE},disable-legacy=off,disable-modern=off")
+        }
+    };
+    ["-drive".into(), drive, "-device".into(), device.into()]
+}
+
+/// Doubles the commas of an option value, as QEMU's option syntax wants.
+fn escape_option_value(value: &OsStr) -> OsString {
+    let mut escaped = Vec::with_capacity(value.len() + 4);
+    for &byte in value.as_bytes() {
+        escaped.push(byte);
+        if byte == b',' {
+            escaped.push(b',');
+        }
+    }
+    OsString::from_vec(escaped)
+}
+
+/// The qboot firmware, which the pc machine boots through.
+pub fn find_qboot() -> Result<PathBuf> {
+    match QBOOT_PATHS.iter().map(Path::new).find(|path| path.is_file()) {
+        Some(path) => Ok(path.to_path_buf()),
+        None => bail!(
+            "--machine pc boots through qboot, which is in none of {}; install it \
+             (on Debian: apt-get install qemu-system-data)",
+            QBOOT_PATHS.join(", ")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -92,5 +193,80 @@ mod tests {
         for feature in ["-xsave,", "-avx,", "-rdtscp", "-cx16"] {
             assert!(forced.cpu.contains(feature), "{feature} in {}", forced.cpu);
         }
+    }
+
+    fn config(machine: Machine, transport: VirtioTransport, has_acpi: bool) -> VmConfig {
+        VmConfig {
+            kernel: "/image/kernel.elf".into(),
+            root_disk: "/image,1/root.rofs".into(),
+            board: crate::machine::Board { machine, transport },
+            command_line: "--exit-record /hello a".into(),
+            memory_mib: 64,
+            cpus: 2,
+            has_acpi,
+        }
+    }
+
+    fn words(config: &VmConfig, firmware: Option<&Path>) -> Vec<String> {
+        let tcg = Acceleration { accel: "tcg", cpu: "max".into() };
+        arguments(config, &tcg, firmware, None).into_iter().map(|word| word.into_string().unwrap()).collect()
+    }
+
+    /// The words after each occurrence of `option`.
+    fn values<'a>(words: &'a [String], option: &str) -> Vec<&'a str> {
+        words.windows(2).filter(|pair| pair[0] == option).map(|pair| pair[1].as_str()).collect()
+    }
+
+    const DRIVE: &str = "id=root,format=raw,if=none,readonly=on,file=/image,,1/root.rofs";
+
+    #[test]
+    fn microvm_attaches_the_root_disk_over_virtio_mmio() {
+        let microvm = words(&config(Machine::Microvm, VirtioTransport::Mmio, true), None);
+        assert_eq!(values(&microvm, "-M"), ["microvm"]);
+        assert!(values(&microvm, "-bios").is_empty());
+        assert_eq!(values(&microvm, "-drive"), [DRIVE]);
+        assert_eq!(
+            values(&microvm, "-device"),
+            ["isa-debug-exit,iobase=0xf4,iosize=4", "virtio-blk-device,drive=root"]
+        );
+        assert_eq!(values(&microvm, "-kernel"), ["/image/kernel.elf"]);
+        assert_eq!(values(&microvm, "-append"), ["--exit-record /hello a"]);
+        assert_eq!(values(&microvm, "-smp"), ["2"]);
+        let without_acpi = words(&config(Machine::Microvm, VirtioTransport::Mmio, false), None);
+        assert_eq!(values(&without_acpi, "-M"), ["microvm,acpi=off"]);
+    }
+
+    #[test]
+    fn pc_boots_through_qboot_with_each_virtio_pci_flavour() {
+        let qboot = Path::new("/usr/share/qemu/qboot.rom");
+        for (transport, device) in [
+            (VirtioTransport::Legacy, "virtio-blk-pci,drive=root,disable-legacy=off,disable-modern=on"),
+            (VirtioTransport::Modern, "virtio-blk-pci,drive=root,disable-legacy=on,disable-modern=off"),
+            (
+                VirtioTransport::Transitional,
+                "virtio-blk-pci,drive=root,disable-legacy=off,disable-modern=off",
+            ),
+        ] {
+            let pc = words(&config(Machine::Pc, transport, true), Some(qboot));
+            assert_eq!(values(&pc, "-M"), ["pc"]);
+            assert_eq!(values(&pc, "-bios"), ["/usr/share/qemu/qboot.rom"]);
+            assert_eq!(values(&pc, "-drive"), [DRIVE]);
+            assert_eq!(values(&pc, "-device")[1], device, "{transport:?}");
+        }
+    }
+
+    #[test]
+    fn the_root_image_also_travels_as_the_initrd_for_now() {
+        let microvm = words(&config(Machine::Microvm, VirtioTransport::Mmio, true), None);
+        assert_eq!(values(&microvm, "-initrd"), ["/image,1/root.rofs"]);
+    }
+
+    #[test]
+    fn the_monitor_socket_is_optional() {
+        let config = config(Machine::Microvm, VirtioTransport::Mmio, true);
+        let tcg = Acceleration { accel: "tcg", cpu: "max".into() };
+        let with_monitor = arguments(&config, &tcg, None, Some(Path::new("/tmp/m.sock")));
+        assert!(with_monitor.contains(&OsString::from("unix:/tmp/m.sock,server=on,wait=off")));
+        assert!(!arguments(&config, &tcg, None, None).contains(&OsString::from("-monitor")));
     }
 }

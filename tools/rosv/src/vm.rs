@@ -11,6 +11,7 @@ use clap::ValueEnum;
 use crate::cli::MachineArgs;
 use crate::image::{Image, command_text, environment_options};
 use crate::kernel_symbols::Symbols;
+use crate::machine::Board;
 use crate::output::ConsoleFilter;
 use crate::{firecracker, qemu};
 
@@ -22,7 +23,7 @@ pub const TIMED_OUT: u8 = 124;
 /// The hypervisor that runs the VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Hypervisor {
-    /// QEMU's microvm machine.
+    /// QEMU, with the machine `--machine` names.
     Qemu,
     /// Firecracker.
     Firecracker,
@@ -44,8 +45,11 @@ pub enum Accelerator {
 pub struct VmConfig {
     /// The kernel ELF.
     pub kernel: PathBuf,
-    /// The initrd (the root filesystem).
-    pub initrd: PathBuf,
+    /// The root filesystem (a ROFS image), attached as a read-only virtio
+    /// block device.
+    pub root_disk: PathBuf,
+    /// The machine and the transport of its virtio devices.
+    pub board: Board,
     /// The kernel command line.
     pub command_line: String,
     /// Guest memory in MiB.
@@ -77,17 +81,35 @@ impl VmConfig {
         parts.extend(machine.kernel_args.clone());
         parts.push(image.options.clone());
         parts.push(environment_options(environment));
-        parts.push(command.map(command_text).unwrap_or_else(|| image.command.clone()));
+        let command = command.map(command_text).unwrap_or_else(|| image.command.clone());
+        if command.is_empty() {
+            anyhow::bail!(
+                "the image has no default command; give one after `--`, e.g. `rosv run IMAGE -- /bin/program`"
+            );
+        }
+        parts.push(command);
         let command_line = parts.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
+        let board = Board::choose(machine.hypervisor, machine.machine, machine.virtio)?;
         Ok(VmConfig {
             kernel: machine.kernel.clone().unwrap_or_else(|| image.kernel.clone()),
-            initrd: image.root.clone(),
+            root_disk: image.root.clone(),
+            board,
             command_line,
             memory_mib: machine.memory,
             cpus: machine.cpus,
             has_acpi: machine.acpi == crate::cli::Switch::On,
         })
     }
+}
+
+/// The initrd to pass along with the root disk.
+///
+/// Transition: until the kernel mounts its root filesystem from the virtio
+/// block device, the root image also travels as the initrd, which is where
+/// today's kernel reads it. This is the one place that says so; remove it
+/// (and the two `-initrd`/`initrd_path` uses) once the kernel reads disks.
+pub fn root_as_initrd(config: &VmConfig) -> Option<&Path> {
+    Some(&config.root_disk)
 }
 
 /// Whether the VM will run under KVM (rather than QEMU's emulator).

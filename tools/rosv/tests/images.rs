@@ -1,0 +1,143 @@
+//! Images from manifests and directories, booted on each machine.
+//!
+//! `rosv build` with a manifest or a host directory, then `rosv run` of the
+//! image on microvm (virtio-mmio) and pc (legacy, modern and transitional
+//! virtio-pci), and the errors for what cannot work.
+
+mod guests;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use guests::Variant;
+
+fn rosv(arguments: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_rosv")).args(arguments).output().expect("run rosv");
+    println!(
+        "--- rosv {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+#[test]
+fn a_manifest_image_boots_on_every_machine_and_transport() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let hello = guests::c_program("hello", Variant::MuslStatic);
+    std::fs::create_dir(directory.path().join("etc")).expect("create etc");
+    std::fs::write(directory.path().join("etc/motd"), "hi\n").expect("write motd");
+    let manifest = directory.path().join("app.manifest");
+    let manifest_text =
+        format!("[manifest]\n/usr/bin/hello: {}\n/etc/**: etc/**\n/bin/hi: ->/usr/bin/hello\n", path(&hello));
+    std::fs::write(&manifest, manifest_text).expect("write the manifest");
+    let image = directory.path().join("image");
+    let build = rosv(&["build", path(&manifest), "-o", path(&image), "--", "/bin/hi", "from the image"]);
+    assert!(build.status.success());
+    for machine in
+        [&["--machine", "microvm"][..], &["--machine", "microvm", "--acpi", "off"], &["--machine", "pc"]]
+    {
+        for virtio in [&[][..], &["--virtio", "legacy"], &["--virtio", "transitional"], &["--virtio", "mmio"]]
+        {
+            let is_pc = machine[1] == "pc";
+            if virtio.get(1).is_some_and(|transport| (*transport == "mmio") == is_pc) {
+                continue;
+            }
+            let mut arguments = vec!["run", "--timeout", "120"];
+            arguments.extend(machine);
+            arguments.extend(virtio);
+            arguments.push(path(&image));
+            let output = rosv(&arguments);
+            assert_eq!(output.status.code(), Some(0), "{arguments:?}");
+            assert!(
+                text(&output.stdout).contains("argv[0]=/bin/hi\nargv[1]=from the image\n"),
+                "{arguments:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_directory_becomes_the_root_of_an_image() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let root = directory.path().join("root");
+    std::fs::create_dir_all(root.join("bin")).expect("create bin");
+    std::fs::copy(guests::c_program("hello", Variant::GlibcStaticPie), root.join("bin/hello")).expect("copy");
+    let image = directory.path().join("image");
+    assert!(rosv(&["build", path(&root), "-o", path(&image), "--", "/bin/hello"]).status.success());
+    let output = rosv(&[
+        "run",
+        "--timeout",
+        "120",
+        "--machine",
+        "pc",
+        "--virtio",
+        "legacy",
+        path(&image),
+        "--",
+        "/bin/hello",
+        "x",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("argv[1]=x\n"));
+}
+
+#[test]
+fn build_errors_name_the_manifest_line() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let manifest = directory.path().join("bad.manifest");
+    std::fs::write(&manifest, "# nothing yet\n/a: missing-file\n").expect("write");
+    let output = rosv(&["build", path(&manifest), "-o", path(&directory.path().join("image"))]);
+    assert_eq!(output.status.code(), Some(125));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("bad.manifest:2: ") && stderr.contains("missing-file does not exist"),
+        "{stderr}"
+    );
+    std::fs::write(&manifest, "relative: x\n").expect("write");
+    let output = rosv(&["build", path(&manifest), "-o", path(&directory.path().join("image"))]);
+    assert!(text(&output.stderr).contains("line 1: the guest path `relative` is not absolute"));
+}
+
+#[test]
+fn machines_and_transports_that_do_not_fit_are_refused() {
+    let program = guests::syscall_exit();
+    for (arguments, message) in [
+        (&["--machine", "pc", "--virtio", "mmio"][..], "--virtio mmio needs --machine microvm"),
+        (&["--virtio", "modern"], "--virtio modern needs --machine pc"),
+        (&["--hypervisor", "firecracker", "--machine", "pc"], "Firecracker has no pc machine"),
+        (&["--hypervisor", "firecracker", "--virtio", "legacy"], "virtio-mmio only"),
+    ] {
+        let mut run = vec!["run"];
+        run.extend(arguments);
+        run.extend(["--exec", path(&program)]);
+        let output = rosv(&run);
+        assert_eq!(output.status.code(), Some(125), "{arguments:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(message) && stderr.lines().count() == 1, "{arguments:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_image_without_a_default_command_asks_for_one() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let root = directory.path().join("root");
+    std::fs::create_dir(&root).expect("create root");
+    std::fs::copy(guests::syscall_exit(), root.join("exit")).expect("copy");
+    let image = directory.path().join("image");
+    assert!(rosv(&["build", path(&root), "-o", path(&image)]).status.success());
+    let output = rosv(&["run", path(&image)]);
+    assert_eq!(output.status.code(), Some(125));
+    assert!(text(&output.stderr).contains("the image has no default command; give one after `--`"));
+    let output = rosv(&["run", "--timeout", "120", path(&image), "--", "/exit"]);
+    assert_eq!(output.status.code(), Some(3));
+}
