@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::host::{self, Kvm};
-use crate::vm::{self, VmConfig};
+use crate::vm::VmConfig;
 
 const FIRECRACKER: &str = "firecracker";
 /// The `drive_id` of the root disk.
@@ -66,9 +66,6 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
             "mem_size_mib": config.memory_mib,
         },
     });
-    if let Some(initrd) = vm::root_as_initrd(config) {
-        settings["boot-source"]["initrd_path"] = json!(initrd);
-    }
     if kvm == Kvm::Software {
         settings["cpu-config"] = software_kvm_template();
     }
@@ -150,10 +147,7 @@ mod tests {
             settings["drives"],
             json!([{"drive_id": "root", "path_on_host": "/r", "is_root_device": false, "is_read_only": true}])
         );
-        assert_eq!(
-            settings["boot-source"]["initrd_path"], "/r",
-            "the root also travels as the initrd for now"
-        );
+        assert!(settings["boot-source"].get("initrd_path").is_none(), "the root travels on the disk alone");
         assert!(settings.get("cpu-config").is_none());
         assert!(super::settings(&config, Kvm::Software).get("cpu-config").is_some());
     }

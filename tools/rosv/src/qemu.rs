@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::host::{self, Kvm, PVM_HIDDEN_FEATURES};
 use crate::machine::{Machine, VirtioTransport};
-use crate::vm::{self, Accelerator, VmConfig};
+use crate::vm::{Accelerator, VmConfig};
 
 const QEMU: &str = "qemu-system-x86_64";
 
@@ -105,9 +105,6 @@ pub fn arguments(
     .map(OsString::from);
     arguments.extend(words);
     arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
-    if let Some(initrd) = vm::root_as_initrd(config) {
-        arguments.extend(["-initrd".into(), initrd.as_os_str().to_owned()]);
-    }
     arguments.extend(["-append".into(), config.command_line.as_str().into()]);
     arguments.extend(root_disk_arguments(&config.root_disk, config.board.transport));
     if let Some(monitor) = monitor {
@@ -256,9 +253,9 @@ mod tests {
     }
 
     #[test]
-    fn the_root_image_also_travels_as_the_initrd_for_now() {
+    fn the_root_image_travels_on_the_disk_alone() {
         let microvm = words(&config(Machine::Microvm, VirtioTransport::Mmio, true), None);
-        assert_eq!(values(&microvm, "-initrd"), ["/image,1/root.rofs"]);
+        assert!(values(&microvm, "-initrd").is_empty());
     }
 
     #[test]

@@ -102,16 +102,6 @@ impl VmConfig {
     }
 }
 
-/// The initrd to pass along with the root disk.
-///
-/// Transition: until the kernel mounts its root filesystem from the virtio
-/// block device, the root image also travels as the initrd, which is where
-/// today's kernel reads it. This is the one place that says so; remove it
-/// (and the two `-initrd`/`initrd_path` uses) once the kernel reads disks.
-pub fn root_as_initrd(config: &VmConfig) -> Option<&Path> {
-    Some(&config.root_disk)
-}
-
 /// Whether the VM will run under KVM (rather than QEMU's emulator).
 fn uses_kvm(machine: &MachineArgs) -> bool {
     match machine.hypervisor {
