@@ -189,14 +189,27 @@ fn firecracker_finds_its_drive() {
     });
     let config = directory.path().join("firecracker.json");
     std::fs::write(&config, settings.to_string()).expect("write the configuration");
-    let output = Command::new("timeout")
-        .arg(TIMEOUT_SECONDS)
-        .arg("firecracker")
-        .args(["--no-api", "--config-file", path(&config), "--level", "Off"])
-        .output()
-        .expect("run firecracker");
-    let stdout = text(&output.stdout);
-    println!("--- firecracker\nstatus {:?}\n{stdout}{}", output.status.code(), text(&output.stderr));
-    assert!(stdout.contains("vda: virtio block device at mmio 0xc0001000 (v2, gsi 5)"), "{stdout}");
-    assert!(stdout.contains("syscall-only program"), "{stdout}");
+    // Firecracker's drives are virtio-mmio devices, or modern virtio-pci
+    // ones (MSI-X, BARs above 4 GiB) with --enable-pci.
+    let cases: [(&[&str], &str); 2] = [
+        (&[], "vda: virtio block device at mmio 0xc0001000 (v2, gsi 5)"),
+        (&["--enable-pci"], "(modern, MSI-X)"),
+    ];
+    for (options, found) in cases {
+        let output = Command::new("timeout")
+            .arg(TIMEOUT_SECONDS)
+            .arg("firecracker")
+            .args(["--no-api", "--config-file", path(&config), "--level", "Off"])
+            .args(options)
+            .output()
+            .expect("run firecracker");
+        let stdout = text(&output.stdout);
+        println!(
+            "--- firecracker {options:?}\nstatus {:?}\n{stdout}{}",
+            output.status.code(),
+            text(&output.stderr)
+        );
+        assert!(stdout.contains(found), "{stdout}");
+        assert!(stdout.contains("syscall-only program"), "{stdout}");
+    }
 }
