@@ -10,6 +10,7 @@
 
 extern crate alloc;
 
+pub mod device;
 pub mod errno;
 pub mod futex;
 pub mod initial_stack;
