@@ -3,19 +3,22 @@
 //! Each step is one line below, in the order the bootchart shows them.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
 use rosv_abi::exit::{RECORD_OPTION, status};
 use rosv_cmdline::{CommandLine, Options};
+use rosv_core::device::{BlockDevice, MemoryDisk};
+use rosv_core::fs::procfs::SystemInformation;
+use rosv_core::vfs::{Caller, Vfs};
 use rosv_platform::boot::{BootHandoff, BootInfo};
 use rosv_platform::console::{self, Console};
 use rosv_platform::memory;
 use rosv_platform::power::{self, ShutdownPolicy};
 use rosv_platform::{apic, cpu, firmware, ioapic, sched, smp, time};
-use rosv_rofs::Rofs;
 
-use crate::application::{self, Launch, RootFilesystem};
+use crate::application::{self, Launch};
 use crate::bootchart::{Bootchart, milliseconds};
 use crate::machine::PlatformMachine;
 
@@ -84,10 +87,8 @@ fn main(handoff: BootHandoff) -> ! {
     );
     chart.mark("SMP launched");
 
-    let root = mount_root(&info);
-    if root.is_some() {
-        chart.mark("root filesystem mounted");
-    }
+    let vfs = mount_file_systems(&info, &[]);
+    chart.mark("VFS mounted");
 
     let environment: Vec<Vec<u8>> = options
         .environment
@@ -95,12 +96,12 @@ fn main(handoff: BootHandoff) -> ! {
         .map(|(name, value)| alloc::format!("{name}={value}").into_bytes())
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
-    check_working_directory(root.as_ref(), &working_directory);
+    check_working_directory(&vfs, &working_directory);
     let mut exit_status = 0;
     let mut is_first = true;
     for command in &command_line.commands {
         let launch = Launch {
-            root: root.as_ref(),
+            vfs: &vfs,
             arguments: &command.argv,
             environment: &environment,
             working_directory: &working_directory,
@@ -170,27 +171,27 @@ fn usage_error(message: &str) -> ! {
     power::power_off(status::USAGE)
 }
 
-/// Mounts the initrd as the root filesystem, if the loader gave one.
-fn mount_root(info: &BootInfo) -> Option<RootFilesystem> {
-    info.initrd?;
-    let Some(bytes) = info.initrd_bytes() else {
-        fail("the initrd lies outside RAM");
+/// Builds the filesystem tree: the initrd (a ROFS image) at `/` if the
+/// loader gave one, else an empty ramfs; devfs at `/dev` with `disks` as
+/// `/dev/vda`, `/dev/vdb`, ...; procfs at `/proc`; ramfs at `/tmp`.
+fn mount_file_systems(info: &BootInfo, disks: &[Arc<dyn BlockDevice>]) -> Arc<Vfs> {
+    let root_image: Option<Arc<dyn BlockDevice>> = match (info.initrd, info.initrd_bytes()) {
+        (None, _) => None,
+        (Some(_), None) => fail("the initrd lies outside RAM"),
+        (Some(_), Some(bytes)) => Some(Arc::new(MemoryDisk::read_only(bytes))),
     };
-    match Rofs::mount(bytes) {
-        Ok(root) => Some(root),
-        Err(error) => fail(&alloc::format!("cannot mount the initrd as ROFS: {error}")),
+    let system = SystemInformation { memory_total_bytes: info.memory_map.usable_bytes() };
+    match rosv_core::fs::standard_tree(application::machine(), root_image, disks, system) {
+        Ok(vfs) => vfs,
+        Err(error) => fail(&alloc::format!("{error}")),
     }
 }
 
 /// Ends the machine with a usage error if `--cwd` names no directory.
-fn check_working_directory(root: Option<&RootFilesystem>, path: &str) {
-    let is_directory = match root {
-        Some(root) => root
-            .resolve(path)
-            .and_then(|inode| root.metadata(inode))
-            .is_ok_and(|metadata| metadata.file_type == rosv_rofs::FileType::Directory),
-        None => path == "/",
-    };
+fn check_working_directory(vfs: &Vfs, path: &str) {
+    let caller = Caller::kernel(application::machine());
+    let is_directory =
+        vfs.resolve(&caller, &vfs.root(), path, true).is_ok_and(|location| location.is_directory());
     if !is_directory || !path.starts_with('/') {
         usage_error(&alloc::format!("--cwd={path}: not an absolute path to a directory"));
     }

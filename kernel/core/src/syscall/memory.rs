@@ -51,8 +51,8 @@ pub(super) fn mmap(
         _ => return Err(Errno::EINVAL.into()),
     }
     if flags & map::ANONYMOUS == 0 {
-        // No files can be mapped until the filesystem exists.
-        let is_open = context.process.state.lock().descriptor(fd).is_some();
+        // Files cannot be mapped yet.
+        let is_open = context.process.state.lock().descriptors.get(fd as i32 as u64).is_ok();
         return Err(if is_open { Errno::ENODEV } else { Errno::EBADF }.into());
     }
     // A fixed mapping may replace pages.

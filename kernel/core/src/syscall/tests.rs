@@ -1,10 +1,7 @@
-use alloc::string::String;
-
 use super::*;
 use crate::fake::FakeMachine;
 use crate::machine::Registers;
 use crate::machine::Rights;
-use crate::random::Random;
 
 const BUFFER: u64 = 0x10_0000;
 
@@ -13,8 +10,7 @@ fn setup() -> (FakeMachine, Process) {
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
     }
-    let random = Random::seeded(&machine);
-    let process = Process::new(String::from("/hello"), String::from("/"), random, 0);
+    let process = crate::fs::testing::process(&machine);
     (machine, process)
 }
 
@@ -230,10 +226,10 @@ fn clocks_and_sleep() {
 fn readlink_proc_self_exe_and_getcwd() {
     let (machine, process) = setup();
     machine.write_memory(BUFFER, b"/proc/self/exe\0").unwrap();
-    assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 100, 0, 0, 0]), 6);
-    let mut path = [0u8; 6];
+    assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 100, 0, 0, 0]), 10);
+    let mut path = [0u8; 10];
     machine.read_memory(BUFFER + 64, &mut path).unwrap();
-    assert_eq!(&path, b"/hello");
+    assert_eq!(&path, b"/bin/hello");
     assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 3, 0, 0, 0]), 3);
     assert_eq!(call(&machine, &process, nr::GETCWD, [BUFFER, 100, 0, 0, 0, 0]), 2);
     assert_eq!(call(&machine, &process, nr::GETCWD, [BUFFER, 1, 0, 0, 0, 0]), Errno::ERANGE.to_return());
