@@ -3,6 +3,9 @@ use crate::fake::FakeMachine;
 use crate::machine::Registers;
 use crate::machine::Rights;
 
+mod files;
+mod paths;
+
 const BUFFER: u64 = 0x10_0000;
 
 fn setup() -> (FakeMachine, Process) {
