@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -237,6 +238,10 @@ static void check_root(const char *self) {
     char magic[4] = {0};
     check(fd >= 0 && read(fd, magic, 4) == 4 && memcmp(magic, "\177ELF", 4) == 0, "the executable reads from the root",
           "no ELF magic");
+    void *image = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
+    check(image != MAP_FAILED && memcmp(image, "\177ELF", 4) == 0, "mmap of a file copies its bytes", "mmap failed");
+    if (image != MAP_FAILED)
+        munmap(image, 8192);
     close(fd);
     check(FAILS_WITH(open(self, O_RDWR), EROFS), "writing the read-only root fails with EROFS", "wrong result");
     check(FAILS_WITH(mkdir("/newdir", 0755), EROFS), "mkdir on the read-only root fails with EROFS", "wrong result");

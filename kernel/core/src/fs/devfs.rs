@@ -178,6 +178,11 @@ impl Node for DeviceNode {
     }
 }
 
+/// The disk a devfs node stands for, if it is one.
+pub fn block_device_of(node: &dyn Node) -> Option<Arc<dyn BlockDevice>> {
+    node.as_any().downcast_ref::<DeviceNode>().and_then(DeviceNode::disk).cloned()
+}
+
 /// The `/dev` directory.
 struct DeviceDirectory {
     entries: Mutex<Vec<(String, Arc<DeviceNode>)>>,

@@ -19,22 +19,28 @@ use crate::device::BlockDevice;
 use crate::machine::Machine;
 use crate::vfs::{Caller, FileSystem, FsError, Vfs};
 
-/// Why the standard tree could not be built.
+/// Why a filesystem could not be mounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TreeError {
-    /// The root image is not a valid ROFS image.
-    RootImage(RofsError),
-    /// A filesystem could not be mounted.
-    Mount(&'static str, FsError),
+pub enum MountError {
+    /// The disk does not hold a valid ROFS image.
+    Image(RofsError),
+    /// The mount point or the device path could not be used.
+    Path(FsError),
+    /// No filesystem has this type name.
+    UnknownType,
+    /// The source is not a disk.
+    NotBlockDevice,
 }
 
-impl fmt::Display for TreeError {
+impl fmt::Display for MountError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TreeError::RootImage(error) => {
-                write!(formatter, "the root image cannot be mounted as ROFS: {error}")
+            MountError::Image(error) => write!(formatter, "not a ROFS image: {error}"),
+            MountError::Path(error) => write!(formatter, "{error}"),
+            MountError::UnknownType => {
+                write!(formatter, "unknown filesystem type (rosv mounts rofs and ramfs)")
             }
-            TreeError::Mount(path, error) => write!(formatter, "cannot mount {path}: {error:?}"),
+            MountError::NotBlockDevice => write!(formatter, "not a block device"),
         }
     }
 }
@@ -59,10 +65,10 @@ pub fn standard_tree(
     root_image: Option<Arc<dyn BlockDevice>>,
     disks: &[Arc<dyn BlockDevice>],
     system: SystemInformation,
-) -> Result<Arc<Vfs>, TreeError> {
+) -> Result<Arc<Vfs>, MountError> {
     let vfs = match root_image {
         Some(disk) => {
-            let root = RofsFileSystem::mount(disk).map_err(TreeError::RootImage)?;
+            let root = RofsFileSystem::mount(disk).map_err(MountError::Image)?;
             Vfs::new(root, "/dev/root")
         }
         None => Vfs::new(RamFs::new(0o755), "rootfs"),
@@ -79,10 +85,34 @@ pub fn standard_tree(
         ("/tmp", RamFs::new(0o1777), "tmpfs"),
     ];
     for (path, filesystem, source) in mounts {
-        vfs.mount(&caller, path, filesystem, source).map_err(|error| TreeError::Mount(path, error))?;
+        vfs.mount(&caller, path, filesystem, source).map_err(MountError::Path)?;
     }
     Ok(vfs)
 }
 
+/// Mounts a filesystem of type `type_name` at `mount_path`, as OSv's
+/// `--mount-fs=rofs,/dev/vdb,/data` asks: `rofs` reads the disk at
+/// `device_path` (a devfs node), `ramfs` needs none.
+pub fn mount_by_type(
+    vfs: &Vfs,
+    caller: &Caller<'_>,
+    type_name: &str,
+    device_path: &str,
+    mount_path: &str,
+) -> Result<(), MountError> {
+    let filesystem: Arc<dyn FileSystem> = match type_name {
+        "ramfs" | "tmpfs" => RamFs::new(0o755),
+        "rofs" => {
+            let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
+            let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
+            RofsFileSystem::mount(disk).map_err(MountError::Image)?
+        }
+        _ => return Err(MountError::UnknownType),
+    };
+    vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
+}
+
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod tests;

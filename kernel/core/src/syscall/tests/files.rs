@@ -292,3 +292,24 @@ fn vectors_and_sendfile_move_data() {
     assert_eq!(harness.call(nr::FTRUNCATE, [motd as u64, 10, 0, 0, 0, 0]), errno(Errno::EINVAL));
     assert_eq!(harness.call(nr::FSYNC, [copy as u64, 0, 0, 0, 0, 0]), 0);
 }
+
+#[test]
+fn files_map_as_private_copies() {
+    let harness = Harness::new();
+    let motd = harness.open("/etc/motd", O_RDONLY, 0);
+    let address = harness.call(nr::MMAP, [0, 8192, 1, 0x02, motd as u64, 0]);
+    assert!(address > 0, "mmap: {address}");
+    let mut bytes = [0u8; 1301];
+    harness.machine.read_memory(address as u64, &mut bytes).unwrap();
+    assert!(bytes[..1300].iter().all(|&byte| byte == 7) && bytes[1300] == 0);
+    assert_eq!(
+        harness.machine.rights(address as u64),
+        Some(Rights { read: true, write: false, execute: false })
+    );
+    assert_eq!(harness.call(nr::MMAP, [0, 4096, 1, 0x02, motd as u64, 100]), errno(Errno::EINVAL));
+    assert_eq!(harness.call(nr::MMAP, [0, 4096, 3, 0x01, motd as u64, 0]), errno(Errno::ENODEV));
+    let writer = harness.open("/tmp/out", O_CREAT | O_WRONLY, 0o644);
+    assert_eq!(harness.call(nr::MMAP, [0, 4096, 1, 0x02, writer as u64, 0]), errno(Errno::EACCES));
+    let directory = harness.open("/tmp", O_RDONLY, 0);
+    assert_eq!(harness.call(nr::MMAP, [0, 4096, 1, 0x02, directory as u64, 0]), errno(Errno::ENODEV));
+}

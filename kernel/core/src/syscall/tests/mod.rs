@@ -137,6 +137,7 @@ fn memory_calls_map_and_unmap() {
     assert_eq!(call(&machine, &process, nr::MPROTECT, [address as u64, 4096, 1, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MUNMAP, [address as u64, 8192, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 1, 0]), Errno::ENODEV.to_return());
+    assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x01, 0, 0]), Errno::ENODEV.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 42, 0]), Errno::EBADF.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 8, 0x22, 0, 0]), Errno::EINVAL.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x20, 0, 0]), Errno::EINVAL.to_return());
