@@ -121,6 +121,8 @@ pub mod number {
     pub const SYNCFS: u64 = 306;
     pub const GETCPU: u64 = 309;
     pub const RENAMEAT2: u64 = 316;
+    pub const PREADV2: u64 = 327;
+    pub const PWRITEV2: u64 = 328;
     pub const GETRANDOM: u64 = 318;
     pub const STATX: u64 = 332;
     pub const CLONE3: u64 = 435;
@@ -252,6 +254,8 @@ pub fn syscall_name(number: u64) -> &'static str {
         (316, "renameat2"),
         (318, "getrandom"),
         (324, "membarrier"),
+        (327, "preadv2"),
+        (328, "pwritev2"),
         (332, "statx"),
         (334, "rseq"),
         (435, "clone3"),

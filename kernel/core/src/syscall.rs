@@ -111,6 +111,8 @@ pub fn handle(
         nr::PWRITE64 => files::pwrite64(context, a0, a1, a2, a3),
         nr::PREADV => files::preadv(context, a0, a1, a2, a3),
         nr::PWRITEV => files::pwritev(context, a0, a1, a2, a3),
+        nr::PREADV2 => files::preadv2(context, a0, a1, a2, a3, a5),
+        nr::PWRITEV2 => files::pwritev2(context, a0, a1, a2, a3, a5),
         nr::LSEEK => files::lseek(context, a0, a1, a2),
         nr::SENDFILE => files::sendfile(context, a0, a1, a2, a3),
         nr::GETDENTS64 => files::getdents64(context, a0, a1, a2),

@@ -220,6 +220,41 @@ pub(super) fn pwritev(context: Context<'_>, fd: u64, vectors: u64, count: u64, o
     writev_to(context, fd, &vectors, Some(position(offset)?))
 }
 
+/// The position argument of `preadv2` / `pwritev2`: -1 means the file
+/// offset. No `RWF_*` flag is supported.
+fn vector_position(offset: u64, flags: u64) -> core::result::Result<Option<u64>, Errno> {
+    if flags != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if offset as i64 == -1 { Ok(None) } else { position(offset).map(Some) }
+}
+
+pub(super) fn preadv2(
+    context: Context<'_>,
+    fd: u64,
+    vectors: u64,
+    count: u64,
+    offset: u64,
+    flags: u64,
+) -> Result {
+    file(context, fd)?;
+    let vectors = User::new(context.machine).read_iovecs(vectors, count)?;
+    readv_from(context, fd, &vectors, vector_position(offset, flags)?)
+}
+
+pub(super) fn pwritev2(
+    context: Context<'_>,
+    fd: u64,
+    vectors: u64,
+    count: u64,
+    offset: u64,
+    flags: u64,
+) -> Result {
+    file(context, fd)?;
+    let vectors = User::new(context.machine).read_iovecs(vectors, count)?;
+    writev_to(context, fd, &vectors, vector_position(offset, flags)?)
+}
+
 /// Reads `fd` into `vectors`, at `offset` or the file offset.
 fn readv_from(context: Context<'_>, fd: u64, vectors: &[(u64, u64)], offset: Option<u64>) -> Result {
     let file = file(context, fd)?;

@@ -276,6 +276,10 @@ fn vectors_and_sendfile_move_data() {
     let mut bytes = [0u8; 6];
     harness.machine.read_memory(BUFFER + 0x100, &mut bytes).unwrap();
     assert_eq!(&bytes, b"becdff");
+    assert_eq!(harness.call(nr::LSEEK, [fd as u64, 2, 0, 0, 0, 0]), 2);
+    assert_eq!(harness.call(nr::PREADV2, [fd as u64, BUFFER + 0x200, 2, u64::MAX, 0, 0]), 2);
+    assert_eq!(harness.call(nr::LSEEK, [fd as u64, 0, 1, 0, 0, 0]), 4, "-1 reads at the file offset");
+    assert_eq!(harness.call(nr::PWRITEV2, [fd as u64, BUFFER + 0x200, 2, 0, 0, 8]), errno(Errno::EOPNOTSUPP));
     let motd = harness.open("/etc/motd", O_RDONLY, 0);
     let copy = harness.open("/tmp/copy", O_CREAT | O_WRONLY, 0o644);
     harness.machine.write_memory(BUFFER + 0x300, &100u64.to_le_bytes()).unwrap();
