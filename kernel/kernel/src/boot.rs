@@ -183,7 +183,7 @@ fn mount_file_systems(info: &BootInfo, disks: &[Arc<dyn BlockDevice>]) -> Arc<Vf
     let system = SystemInformation { memory_total_bytes: info.memory_map.usable_bytes() };
     match rosv_core::fs::standard_tree(application::machine(), root_image, disks, system) {
         Ok(vfs) => vfs,
-        Err(error) => fail(&alloc::format!("{error}")),
+        Err(error) => fail(&alloc::format!("cannot build the filesystem tree: {error}")),
     }
 }
 
