@@ -2,6 +2,7 @@ use alloc::vec::Vec;
 
 use super::*;
 use crate::fake::FakeMachine;
+use crate::vfs::{Caller, NewNode, RenameMode};
 
 fn entries(directory: &dyn Node, caller: &Caller<'_>) -> Vec<(String, u64)> {
     let mut entries = Vec::new();
