@@ -1,20 +1,24 @@
 //! Open file descriptions: what descriptors share after `dup`.
 //!
 //! An [`OpenFile`] holds the object (a node reached through the mount
-//! table, or a pipe end), the file offset and the status flags. Reads and
-//! writes take the offset, transfer without holding any lock (a disk read
-//! may block) and store the new offset; two threads reading through one
-//! description at once may therefore read the same bytes, which Linux
-//! prevents for regular files.
+//! table, or a pipe end), the file offset and the status flags. A read or
+//! write at the offset holds the description's position lock, as Linux
+//! does, so that threads sharing a descriptor never read or write the same
+//! bytes twice. The lock puts waiters to sleep rather than spinning: its
+//! holder may block on a disk.
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use spin::Mutex;
 
 use super::FsError;
 use super::mount::Location;
 use super::node::{Caller, FileType, Metadata, Node};
 use super::pipe::{PipeEnd, events};
+use crate::machine::{ThreadControl, Wakeup};
 
 /// `open` flags (Linux `include/uapi/asm-generic/fcntl.h`).
 #[allow(missing_docs)]
@@ -81,11 +85,19 @@ impl core::fmt::Debug for FileObject {
     }
 }
 
+/// Who holds an open file's position and who waits for it.
+#[derive(Default)]
+struct PositionLock {
+    is_held: bool,
+    waiters: Vec<Arc<dyn ThreadControl>>,
+}
+
 /// An open file description.
 pub struct OpenFile {
     object: FileObject,
     offset: AtomicU64,
     status_flags: AtomicU32,
+    position: Mutex<PositionLock>,
 }
 
 impl core::fmt::Debug for OpenFile {
@@ -101,7 +113,51 @@ impl OpenFile {
             object,
             offset: AtomicU64::new(0),
             status_flags: AtomicU32::new(open_flags & flags::KEPT),
+            position: Mutex::new(PositionLock::default()),
         })
+    }
+
+    /// Runs `transfer` at the file offset with the position lock held and
+    /// stores the offset it returns. `Interrupted` if the thread must stop
+    /// while it waits for the lock.
+    fn at_position<T>(
+        &self,
+        caller: &Caller<'_>,
+        transfer: impl FnOnce(u64) -> Result<(T, u64), FsError>,
+    ) -> Result<T, FsError> {
+        let mut me: Option<Arc<dyn ThreadControl>> = None;
+        loop {
+            {
+                let mut lock = self.position.lock();
+                if !lock.is_held {
+                    lock.is_held = true;
+                    break;
+                }
+                let thread = me.get_or_insert_with(|| caller.machine.current_thread());
+                if !lock.waiters.iter().any(|waiter| Arc::ptr_eq(waiter, thread)) {
+                    lock.waiters.push(thread.clone());
+                }
+            }
+            if caller.machine.block(None) == Wakeup::Stop {
+                if let Some(thread) = &me {
+                    self.position.lock().waiters.retain(|waiter| !Arc::ptr_eq(waiter, thread));
+                }
+                return Err(FsError::Interrupted);
+            }
+        }
+        let result = transfer(self.offset()).map(|(value, offset)| {
+            self.set_offset(offset);
+            value
+        });
+        let waiters = {
+            let mut lock = self.position.lock();
+            lock.is_held = false;
+            core::mem::take(&mut lock.waiters)
+        };
+        for waiter in waiters {
+            waiter.wake();
+        }
+        result
     }
 
     /// What it refers to.
@@ -205,10 +261,10 @@ impl OpenFile {
                 if !data.is_seekable() {
                     return data.read_at(caller, 0, buffer);
                 }
-                let offset = self.offset();
-                let length = data.read_at(caller, offset, buffer)?;
-                self.offset.store(offset + length as u64, Ordering::Relaxed);
-                Ok(length)
+                self.at_position(caller, |offset| {
+                    let length = data.read_at(caller, offset, buffer)?;
+                    Ok((length, offset + length as u64))
+                })
             }
         }
     }
@@ -225,15 +281,14 @@ impl OpenFile {
                 if !data.is_seekable() {
                     return data.write_at(caller, 0, bytes);
                 }
-                if self.status_flags() & flags::O_APPEND != 0 {
-                    let (length, end) = data.append(caller, bytes)?;
-                    self.offset.store(end, Ordering::Relaxed);
-                    return Ok(length);
-                }
-                let offset = self.offset();
-                let length = data.write_at(caller, offset, bytes)?;
-                self.offset.store(offset + length as u64, Ordering::Relaxed);
-                Ok(length)
+                let is_append = self.status_flags() & flags::O_APPEND != 0;
+                self.at_position(caller, |offset| {
+                    if is_append {
+                        return data.append(caller, bytes);
+                    }
+                    let length = data.write_at(caller, offset, bytes)?;
+                    Ok((length, offset + length as u64))
+                })
             }
         }
     }
@@ -309,3 +364,6 @@ impl OpenFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
