@@ -178,9 +178,11 @@ impl Machine for FakeMachine {
         self.current.clone()
     }
 
-    /// Nothing else runs: a block returns at once, with the clock moved to
-    /// the deadline if there is one.
+    /// A block returns at once (a spurious wake-up), with the clock moved
+    /// to the deadline if there is one; tests that run several host threads
+    /// against one machine see their waits spin.
     fn block(&self, deadline_ns: Option<u64>) -> Wakeup {
+        std::thread::yield_now();
         if let Some(deadline) = deadline_ns {
             self.now_ns.fetch_max(deadline, Ordering::Relaxed);
         }

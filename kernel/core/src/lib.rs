@@ -10,7 +10,9 @@
 
 extern crate alloc;
 
+pub mod device;
 pub mod errno;
+pub mod fs;
 pub mod futex;
 pub mod initial_stack;
 pub mod linux;
@@ -22,6 +24,7 @@ pub mod random;
 pub mod signal;
 pub mod syscall;
 pub mod user;
+pub mod vfs;
 
 #[cfg(test)]
 mod fake;

@@ -4,6 +4,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+pub mod files;
+
 /// System call numbers (Linux `arch/x86/entry/syscalls/syscall_64.tbl`).
 #[allow(missing_docs)]
 pub mod number {
@@ -24,58 +26,108 @@ pub mod number {
     pub const RT_SIGPROCMASK: u64 = 14;
     pub const RT_SIGRETURN: u64 = 15;
     pub const IOCTL: u64 = 16;
+    pub const PREAD64: u64 = 17;
+    pub const PWRITE64: u64 = 18;
     pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
     pub const ACCESS: u64 = 21;
+    pub const PIPE: u64 = 22;
+    pub const SELECT: u64 = 23;
     pub const SCHED_YIELD: u64 = 24;
     pub const MADVISE: u64 = 28;
     pub const DUP: u64 = 32;
     pub const DUP2: u64 = 33;
     pub const NANOSLEEP: u64 = 35;
     pub const GETPID: u64 = 39;
+    pub const SENDFILE: u64 = 40;
     pub const CLONE: u64 = 56;
     pub const EXIT: u64 = 60;
     pub const KILL: u64 = 62;
     pub const UNAME: u64 = 63;
     pub const FCNTL: u64 = 72;
+    pub const FLOCK: u64 = 73;
+    pub const FSYNC: u64 = 74;
+    pub const FDATASYNC: u64 = 75;
+    pub const TRUNCATE: u64 = 76;
+    pub const FTRUNCATE: u64 = 77;
     pub const GETCWD: u64 = 79;
+    pub const CHDIR: u64 = 80;
+    pub const FCHDIR: u64 = 81;
+    pub const RENAME: u64 = 82;
+    pub const MKDIR: u64 = 83;
+    pub const RMDIR: u64 = 84;
+    pub const CREAT: u64 = 85;
+    pub const LINK: u64 = 86;
+    pub const UNLINK: u64 = 87;
+    pub const SYMLINK: u64 = 88;
     pub const READLINK: u64 = 89;
+    pub const CHMOD: u64 = 90;
+    pub const FCHMOD: u64 = 91;
+    pub const CHOWN: u64 = 92;
+    pub const FCHOWN: u64 = 93;
+    pub const LCHOWN: u64 = 94;
+    pub const UMASK: u64 = 95;
     pub const GETTIMEOFDAY: u64 = 96;
     pub const GETRLIMIT: u64 = 97;
     pub const GETUID: u64 = 102;
     pub const GETGID: u64 = 104;
-    pub const SETRLIMIT: u64 = 160;
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
     pub const RT_SIGPENDING: u64 = 127;
     pub const SIGALTSTACK: u64 = 131;
+    pub const STATFS: u64 = 137;
+    pub const FSTATFS: u64 = 138;
     pub const PRCTL: u64 = 157;
     pub const ARCH_PRCTL: u64 = 158;
+    pub const SETRLIMIT: u64 = 160;
+    pub const SYNC: u64 = 162;
     pub const GETTID: u64 = 186;
     pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
     pub const FUTEX: u64 = 202;
     pub const SCHED_SETAFFINITY: u64 = 203;
     pub const SCHED_GETAFFINITY: u64 = 204;
+    pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
+    pub const FADVISE64: u64 = 221;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const CLOCK_GETRES: u64 = 229;
     pub const CLOCK_NANOSLEEP: u64 = 230;
     pub const EXIT_GROUP: u64 = 231;
     pub const TGKILL: u64 = 234;
     pub const OPENAT: u64 = 257;
+    pub const MKDIRAT: u64 = 258;
+    pub const FCHOWNAT: u64 = 260;
     pub const NEWFSTATAT: u64 = 262;
+    pub const UNLINKAT: u64 = 263;
+    pub const RENAMEAT: u64 = 264;
+    pub const LINKAT: u64 = 265;
+    pub const SYMLINKAT: u64 = 266;
     pub const READLINKAT: u64 = 267;
+    pub const FCHMODAT: u64 = 268;
+    pub const FACCESSAT: u64 = 269;
+    pub const PSELECT6: u64 = 270;
     pub const PPOLL: u64 = 271;
     pub const SET_ROBUST_LIST: u64 = 273;
     pub const GET_ROBUST_LIST: u64 = 274;
+    pub const UTIMENSAT: u64 = 280;
     pub const DUP3: u64 = 292;
+    pub const PIPE2: u64 = 293;
+    pub const PREADV: u64 = 295;
+    pub const PWRITEV: u64 = 296;
     pub const PRLIMIT64: u64 = 302;
+    pub const SYNCFS: u64 = 306;
     pub const GETCPU: u64 = 309;
+    pub const RENAMEAT2: u64 = 316;
+    pub const PREADV2: u64 = 327;
+    pub const PWRITEV2: u64 = 328;
     pub const GETRANDOM: u64 = 318;
+    pub const STATX: u64 = 332;
     pub const CLONE3: u64 = 435;
+    pub const CLOSE_RANGE: u64 = 436;
+    pub const FACCESSAT2: u64 = 439;
 }
 
 /// The name of system call `number`, for traces.
@@ -112,6 +164,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (33, "dup2"),
         (35, "nanosleep"),
         (39, "getpid"),
+        (40, "sendfile"),
         (41, "socket"),
         (56, "clone"),
         (57, "fork"),
@@ -121,9 +174,28 @@ pub fn syscall_name(number: u64) -> &'static str {
         (62, "kill"),
         (63, "uname"),
         (72, "fcntl"),
+        (73, "flock"),
+        (74, "fsync"),
+        (75, "fdatasync"),
+        (76, "truncate"),
+        (77, "ftruncate"),
         (79, "getcwd"),
         (80, "chdir"),
+        (81, "fchdir"),
+        (82, "rename"),
+        (83, "mkdir"),
+        (84, "rmdir"),
+        (85, "creat"),
+        (86, "link"),
+        (87, "unlink"),
+        (88, "symlink"),
         (89, "readlink"),
+        (90, "chmod"),
+        (91, "fchmod"),
+        (92, "chown"),
+        (93, "fchown"),
+        (94, "lchown"),
+        (95, "umask"),
         (96, "gettimeofday"),
         (97, "getrlimit"),
         (99, "sysinfo"),
@@ -135,9 +207,12 @@ pub fn syscall_name(number: u64) -> &'static str {
         (111, "getpgrp"),
         (127, "rt_sigpending"),
         (131, "sigaltstack"),
+        (137, "statfs"),
+        (138, "fstatfs"),
         (157, "prctl"),
         (158, "arch_prctl"),
         (160, "setrlimit"),
+        (162, "sync"),
         (186, "gettid"),
         (200, "tkill"),
         (201, "time"),
@@ -146,6 +221,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (204, "sched_getaffinity"),
         (217, "getdents64"),
         (218, "set_tid_address"),
+        (221, "fadvise64"),
         (228, "clock_gettime"),
         (229, "clock_getres"),
         (230, "clock_nanosleep"),
@@ -153,21 +229,37 @@ pub fn syscall_name(number: u64) -> &'static str {
         (232, "epoll_wait"),
         (234, "tgkill"),
         (257, "openat"),
+        (258, "mkdirat"),
+        (260, "fchownat"),
         (262, "newfstatat"),
+        (263, "unlinkat"),
+        (264, "renameat"),
+        (265, "linkat"),
+        (266, "symlinkat"),
         (267, "readlinkat"),
+        (268, "fchmodat"),
+        (269, "faccessat"),
         (270, "pselect6"),
         (271, "ppoll"),
         (273, "set_robust_list"),
         (274, "get_robust_list"),
+        (280, "utimensat"),
         (292, "dup3"),
         (293, "pipe2"),
+        (295, "preadv"),
+        (296, "pwritev"),
         (302, "prlimit64"),
+        (306, "syncfs"),
         (309, "getcpu"),
+        (316, "renameat2"),
         (318, "getrandom"),
         (324, "membarrier"),
+        (327, "preadv2"),
+        (328, "pwritev2"),
         (332, "statx"),
         (334, "rseq"),
         (435, "clone3"),
+        (436, "close_range"),
         (439, "faccessat2"),
     ];
     NAMES.iter().find(|(known, _)| *known == number).map_or("unknown", |(_, name)| name)
@@ -183,9 +275,21 @@ pub mod mode {
 }
 
 /// `AT_FDCWD`: relative to the working directory.
-pub const AT_FDCWD: i64 = -100;
+pub const AT_FDCWD: i32 = -100;
+/// `AT_SYMLINK_NOFOLLOW`: do not follow a final symlink.
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+/// `AT_REMOVEDIR` (`unlinkat`) and `AT_EACCESS` (`faccessat2`).
+pub const AT_REMOVEDIR: u64 = 0x200;
+/// `AT_EACCESS`: check with the effective ids.
+pub const AT_EACCESS: u64 = 0x200;
+/// `AT_SYMLINK_FOLLOW` (`linkat`): follow a final symlink.
+pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
+/// `AT_NO_AUTOMOUNT`.
+pub const AT_NO_AUTOMOUNT: u64 = 0x800;
 /// `AT_EMPTY_PATH`: operate on the descriptor itself.
 pub const AT_EMPTY_PATH: u64 = 0x1000;
+/// `AT_STATX_SYNC_TYPE`: the sync mode bits of `statx`.
+pub const AT_STATX_SYNC_TYPE: u64 = 0x6000;
 
 /// `struct stat` (144 bytes on x86-64).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -15,9 +15,11 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::{Mutex, Once};
 
 use crate::futex::FutexTable;
-use crate::machine::ThreadControl;
+use crate::machine::{Machine, ThreadControl};
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
+use crate::vfs::file::flags;
+use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, Vfs};
 
 /// The process id of the application (and thread id of its main thread).
 pub const PROCESS_ID: u64 = 1;
@@ -82,26 +84,38 @@ impl ThreadState {
     }
 }
 
-/// What a file descriptor refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenFile {
-    /// The serial console (a terminal).
-    Console,
+/// The files a process starts with: the tree, the working directory and
+/// the descriptors.
+#[derive(Debug, Clone)]
+pub struct ProcessFiles {
+    /// The filesystem tree.
+    pub vfs: Arc<Vfs>,
+    /// The working directory.
+    pub working_directory: Location,
+    /// The descriptor table.
+    pub descriptors: DescriptorTable,
 }
 
-/// An entry of the file descriptor table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Descriptor {
-    /// The open file.
-    pub file: OpenFile,
-    /// `FD_CLOEXEC`.
-    pub close_on_exec: bool,
-    /// File status flags (`O_APPEND`, `O_NONBLOCK`, ...), access mode included.
-    pub status_flags: u32,
+impl ProcessFiles {
+    /// Working directory `working_directory` (an absolute path to a
+    /// directory) and the console (`/dev/console`) as descriptors 0, 1, 2.
+    pub fn open(vfs: Arc<Vfs>, machine: &dyn Machine, working_directory: &str) -> Result<Self, FsError> {
+        let caller = Caller::kernel(machine);
+        if !working_directory.starts_with('/') {
+            return Err(FsError::NotFound);
+        }
+        let directory = vfs.resolve(&caller, &vfs.root(), working_directory, true)?;
+        if !directory.is_directory() {
+            return Err(FsError::NotDirectory);
+        }
+        let console = vfs.open(&caller, &vfs.root(), "/dev/console", flags::O_RDWR, 0)?;
+        let mut descriptors = DescriptorTable::new();
+        for _ in 0..3 {
+            descriptors.install(Descriptor { file: console.clone(), close_on_exec: false }, 0, 3);
+        }
+        Ok(ProcessFiles { vfs, working_directory: directory, descriptors })
+    }
 }
-
-/// `O_RDWR`.
-pub const O_RDWR: u32 = 2;
 
 /// Mutable state of a process.
 #[derive(Debug, Clone)]
@@ -111,28 +125,17 @@ pub struct ProcessState {
     /// Resource limits, indexed by `RLIMIT_*`.
     pub limits: [Limit; LIMIT_COUNT],
     /// The working directory.
-    pub working_directory: String,
+    pub working_directory: Location,
     /// The file mode creation mask.
     pub umask: u32,
-    /// The file descriptor table, indexed by descriptor number.
-    pub descriptors: Vec<Option<Descriptor>>,
+    /// The file descriptor table.
+    pub descriptors: DescriptorTable,
 }
 
 impl ProcessState {
-    /// The descriptor `number`, if open.
-    pub fn descriptor(&self, number: u64) -> Option<Descriptor> {
-        usize::try_from(number).ok().and_then(|index| self.descriptors.get(index).copied().flatten())
-    }
-
-    /// Installs `descriptor` at the lowest free number not below `minimum`.
-    pub fn install(&mut self, descriptor: Descriptor, minimum: usize) -> Option<usize> {
-        let limit = self.limits[limit::NOFILE].current as usize;
-        let free = (minimum..limit).find(|&index| self.descriptors.get(index).is_none_or(Option::is_none))?;
-        if free >= self.descriptors.len() {
-            self.descriptors.resize(free + 1, None);
-        }
-        self.descriptors[free] = Some(descriptor);
-        Some(free)
+    /// The highest descriptor number plus one (`RLIMIT_NOFILE`).
+    pub fn descriptor_limit(&self) -> usize {
+        usize::try_from(self.limits[limit::NOFILE].current).unwrap_or(usize::MAX)
     }
 }
 
@@ -183,6 +186,8 @@ pub struct Process {
     pub random: Mutex<Random>,
     /// The path the executable was started from (`/proc/self/exe`).
     pub executable_path: String,
+    /// The filesystem tree.
+    pub vfs: Arc<Vfs>,
     /// Monotonic time at which the process started.
     pub start_ns: u64,
     /// Threads waiting on futexes.
@@ -202,8 +207,8 @@ impl core::fmt::Debug for Process {
 }
 
 impl Process {
-    /// A process about to run `executable_path` in `working_directory`.
-    pub fn new(executable_path: String, working_directory: String, random: Random, start_ns: u64) -> Self {
+    /// A process about to run `executable_path` with `files`.
+    pub fn new(executable_path: String, files: ProcessFiles, random: Random, start_ns: u64) -> Self {
         let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
         limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
         limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
@@ -214,18 +219,18 @@ impl Process {
         limits[limit::MEMLOCK] = Limit { current: 8 << 20, maximum: 8 << 20 };
         limits[limit::NICE] = Limit { current: 0, maximum: 0 };
         limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
-        let console = Descriptor { file: OpenFile::Console, close_on_exec: false, status_flags: O_RDWR };
         Process {
             memory: Mutex::new(AddressSpace::new()),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
                 limits,
-                working_directory,
+                working_directory: files.working_directory,
                 umask: 0o022,
-                descriptors: alloc::vec![Some(console); 3],
+                descriptors: files.descriptors,
             }),
             random: Mutex::new(random),
             executable_path,
+            vfs: files.vfs,
             start_ns,
             futexes: FutexTable::new(),
             threads: Mutex::new(BTreeMap::new()),

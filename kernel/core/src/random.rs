@@ -37,6 +37,22 @@ impl Random {
     pub fn fill(&mut self, buffer: &mut [u8]) {
         self.generator.fill_bytes(buffer);
     }
+
+    /// Mixes `entropy` (from a hardware generator, or written to
+    /// `/dev/random`) into the generator: the new seed is the generator's
+    /// next output with the entropy folded in, so it stays unpredictable as
+    /// long as either the old state or the new bytes were.
+    pub fn add_entropy(&mut self, entropy: &[u8]) {
+        if entropy.is_empty() {
+            return;
+        }
+        let mut seed = [0u8; 32];
+        self.generator.fill_bytes(&mut seed);
+        for (index, byte) in entropy.iter().enumerate() {
+            seed[index % seed.len()] ^= byte.rotate_left((index / seed.len()) as u32 % 8);
+        }
+        self.generator = ChaCha20Rng::from_seed(seed);
+    }
 }
 
 /// Mixes many clock readings into one word (FNV-1a over their low bits).
@@ -64,5 +80,17 @@ mod tests {
         random.fill(&mut second);
         assert_ne!(first, second);
         assert_ne!(first, [0u8; 32]);
+    }
+
+    #[test]
+    fn added_entropy_changes_the_stream() {
+        let machine = FakeMachine::new();
+        let random = Random::seeded(&machine);
+        let (mut plain, mut mixed) = (random.clone(), random);
+        mixed.add_entropy(b"from the disk");
+        let (mut first, mut second) = ([0u8; 32], [0u8; 32]);
+        plain.fill(&mut first);
+        mixed.fill(&mut second);
+        assert_ne!(first, second);
     }
 }

@@ -45,6 +45,8 @@ pub mod code {
     pub const USER: i32 = 0;
     /// Sent by `tkill` / `tgkill`.
     pub const TKILL: i32 = -6;
+    /// Sent by the kernel (`SIGPIPE`).
+    pub const KERNEL: i32 = 0x80;
 }
 
 /// `sigaltstack` flag: the alternate stack is disabled.

@@ -6,10 +6,14 @@
 //! returns `ENOSYS`; each such number is logged once, at info level (shown
 //! with `--verbose`).
 
-mod io;
+mod descriptors;
+mod files;
 mod memory;
+mod paths;
+mod poll;
 mod process;
 mod signals;
+mod stat;
 mod threads;
 mod time;
 
@@ -18,6 +22,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::errno::Errno;
 use crate::linux::number as nr;
+use crate::linux::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use crate::machine::{Machine, Registers};
 use crate::process::{Process, Thread};
 
@@ -80,6 +85,9 @@ impl From<Errno> for Failure {
 
 type Result = core::result::Result<u64, Failure>;
 
+/// `AT_FDCWD` as a system call argument.
+const AT_FDCWD: u64 = crate::linux::AT_FDCWD as u64;
+
 /// Runs the system call in `registers` (number in RAX, arguments in RDI,
 /// RSI, RDX, R10, R8, R9) for `thread` of `process`, leaving in `registers`
 /// what the thread resumes with (the result in RAX, or a signal handler).
@@ -95,28 +103,78 @@ pub fn handle(
     let [a0, a1, a2, a3, a4, a5] =
         [snapshot.rdi, snapshot.rsi, snapshot.rdx, snapshot.r10, snapshot.r8, snapshot.r9];
     let result = match number {
-        nr::READ => io::read(context, a0, a1, a2),
-        nr::WRITE => io::write(context, a0, a1, a2),
-        nr::READV => io::readv(context, a0, a1, a2),
-        nr::WRITEV => io::writev(context, a0, a1, a2),
-        nr::OPEN => io::open(context, a0),
-        nr::OPENAT => io::open(context, a1),
-        nr::CLOSE => io::close(context, a0),
-        nr::STAT | nr::LSTAT => io::stat_path(context, a0),
-        nr::FSTAT => io::fstat(context, a0, a1),
-        nr::NEWFSTATAT => io::newfstatat(context, a0, a1, a2, a3),
-        nr::ACCESS => io::access(context, a0),
-        nr::POLL => io::poll(context, a0, a1, a2 as i32 as i64),
-        nr::PPOLL => io::ppoll(context, a0, a1, a2),
-        nr::LSEEK => io::lseek(context, a0),
-        nr::IOCTL => io::ioctl(context, a0, a1, a2),
-        nr::FCNTL => io::fcntl(context, a0, a1, a2),
-        nr::DUP => io::dup(context, a0),
-        nr::DUP2 => io::dup2(context, a0, a1),
-        nr::DUP3 => io::dup3(context, a0, a1, a2),
-        nr::GETCWD => io::getcwd(context, a0, a1),
-        nr::READLINK => io::readlink(context, a0, a1, a2),
-        nr::READLINKAT => io::readlink(context, a1, a2, a3),
+        nr::READ => files::read(context, a0, a1, a2),
+        nr::WRITE => files::write(context, a0, a1, a2),
+        nr::READV => files::readv(context, a0, a1, a2),
+        nr::WRITEV => files::writev(context, a0, a1, a2),
+        nr::PREAD64 => files::pread64(context, a0, a1, a2, a3),
+        nr::PWRITE64 => files::pwrite64(context, a0, a1, a2, a3),
+        nr::PREADV => files::preadv(context, a0, a1, a2, a3),
+        nr::PWRITEV => files::pwritev(context, a0, a1, a2, a3),
+        nr::PREADV2 => files::preadv2(context, a0, a1, a2, a3, a5),
+        nr::PWRITEV2 => files::pwritev2(context, a0, a1, a2, a3, a5),
+        nr::LSEEK => files::lseek(context, a0, a1, a2),
+        nr::SENDFILE => files::sendfile(context, a0, a1, a2, a3),
+        nr::GETDENTS64 => files::getdents64(context, a0, a1, a2),
+        nr::FTRUNCATE => files::ftruncate(context, a0, a1),
+        nr::FSYNC | nr::FDATASYNC => files::fsync(context, a0),
+        nr::FADVISE64 => files::fadvise64(context, a0, a3),
+        nr::SYNC => Ok(0),
+        nr::SYNCFS => files::fsync(context, a0).or(Ok(0)),
+        nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
+        nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
+        nr::CREAT => paths::creat(context, a0, a1),
+        nr::CLOSE => paths::close(context, a0),
+        nr::CLOSE_RANGE => paths::close_range(context, a0, a1, a2),
+        nr::MKDIR => paths::mkdirat(context, AT_FDCWD, a0, a1),
+        nr::MKDIRAT => paths::mkdirat(context, a0, a1, a2),
+        nr::RMDIR => paths::unlinkat(context, AT_FDCWD, a0, AT_REMOVEDIR),
+        nr::UNLINK => paths::unlinkat(context, AT_FDCWD, a0, 0),
+        nr::UNLINKAT => paths::unlinkat(context, a0, a1, a2),
+        nr::RENAME => paths::renameat2(context, (AT_FDCWD, a0), (AT_FDCWD, a1), 0),
+        nr::RENAMEAT => paths::renameat2(context, (a0, a1), (a2, a3), 0),
+        nr::RENAMEAT2 => paths::renameat2(context, (a0, a1), (a2, a3), a4),
+        nr::LINK => paths::linkat(context, (AT_FDCWD, a0), (AT_FDCWD, a1), 0),
+        nr::LINKAT => paths::linkat(context, (a0, a1), (a2, a3), a4),
+        nr::SYMLINK => paths::symlinkat(context, a0, AT_FDCWD, a1),
+        nr::SYMLINKAT => paths::symlinkat(context, a0, a1, a2),
+        nr::READLINK => paths::readlinkat(context, AT_FDCWD, a0, a1, a2),
+        nr::READLINKAT => paths::readlinkat(context, a0, a1, a2, a3),
+        nr::CHDIR => paths::chdir(context, a0),
+        nr::FCHDIR => paths::fchdir(context, a0),
+        nr::GETCWD => paths::getcwd(context, a0, a1),
+        nr::UMASK => paths::umask(context, a0),
+        nr::ACCESS => paths::faccessat2(context, AT_FDCWD, a0, a1, 0),
+        nr::FACCESSAT => paths::faccessat2(context, a0, a1, a2, 0),
+        nr::FACCESSAT2 => paths::faccessat2(context, a0, a1, a2, a3),
+        nr::CHMOD => paths::fchmodat(context, AT_FDCWD, a0, a1),
+        nr::FCHMOD => paths::fchmod(context, a0, a1),
+        nr::FCHMODAT => paths::fchmodat(context, a0, a1, a2),
+        nr::CHOWN => paths::fchownat(context, AT_FDCWD, a0, 0),
+        nr::LCHOWN => paths::fchownat(context, AT_FDCWD, a0, AT_SYMLINK_NOFOLLOW),
+        nr::FCHOWN => paths::fchown(context, a0),
+        nr::FCHOWNAT => paths::fchownat(context, a0, a1, a4),
+        nr::UTIMENSAT => paths::utimensat(context, a0, a1, a2, a3),
+        nr::TRUNCATE => paths::truncate(context, a0, a1),
+        nr::STAT => stat::stat(context, a0, a1, true),
+        nr::LSTAT => stat::stat(context, a0, a1, false),
+        nr::FSTAT => stat::fstat(context, a0, a1),
+        nr::NEWFSTATAT => stat::newfstatat(context, a0, a1, a2, a3),
+        nr::STATX => stat::statx(context, a0, a1, a2, a3, a4),
+        nr::STATFS => stat::statfs(context, a0, a1),
+        nr::FSTATFS => stat::fstatfs(context, a0, a1),
+        nr::DUP => descriptors::dup(context, a0),
+        nr::DUP2 => descriptors::dup2(context, a0, a1),
+        nr::DUP3 => descriptors::dup3(context, a0, a1, a2),
+        nr::FCNTL => descriptors::fcntl(context, a0, a1, a2),
+        nr::FLOCK => descriptors::flock(context, a0, a1),
+        nr::PIPE => descriptors::pipe2(context, a0, 0),
+        nr::PIPE2 => descriptors::pipe2(context, a0, a1),
+        nr::IOCTL => descriptors::ioctl(context, a0, a1, a2),
+        nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),
+        nr::PPOLL => poll::ppoll(context, a0, a1, a2),
+        nr::SELECT => poll::select(context, a0, [a1, a2, a3], a4),
+        nr::PSELECT6 => poll::pselect6(context, a0, [a1, a2, a3], a4),
         nr::BRK => memory::brk(context, a0),
         nr::MMAP => memory::mmap(context, a0, a1, a2, a3, a4, a5),
         nr::MUNMAP => memory::munmap(context, a0, a1),

@@ -3,7 +3,6 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -11,20 +10,18 @@ use rosv_abi::exit::status;
 use rosv_core::loader::{self, Program};
 use rosv_core::machine::Machine;
 use rosv_core::memory::Access;
-use rosv_core::process::{Process, Thread};
+use rosv_core::process::{Process, ProcessFiles, Thread};
 use rosv_core::random::Random;
 use rosv_core::syscall::{self, Outcome};
+use rosv_core::vfs::{Caller, FileType, Vfs};
+use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_platform::console::Console;
 use rosv_platform::interrupts::{self, ApplicationFault, FaultHandlers};
 use rosv_platform::sched::{self, FpuState};
 use rosv_platform::syscall::SyscallFrame;
 use rosv_platform::time;
-use rosv_rofs::{FileType, Rofs};
 
 use crate::machine::{self, KernelThread, PlatformMachine};
-
-/// The root filesystem type the kernel reads applications from.
-pub type RootFilesystem = Rofs<&'static [u8]>;
 
 /// What a scheduler thread that runs application code carries.
 pub struct ApplicationThread {
@@ -48,7 +45,8 @@ pub fn init(machine: PlatformMachine) {
     sched::set_stop_handler(stop_current_thread);
 }
 
-fn machine() -> &'static PlatformMachine {
+/// The machine the kernel's logic runs against.
+pub fn machine() -> &'static PlatformMachine {
     MACHINE.get().expect("application::init runs before any application")
 }
 
@@ -57,10 +55,25 @@ fn current() -> Option<Arc<ApplicationThread>> {
     sched::current().attachment::<ApplicationThread>()
 }
 
+/// Bytes from a hardware entropy source, read once at boot and mixed into
+/// every process's generator (`getrandom`, `/dev/random`, `AT_RANDOM`).
+static BOOT_ENTROPY: spin::Once<[u8; 32]> = spin::Once::new();
+
+/// Reads boot entropy from `source` (a virtio entropy device).
+pub fn add_boot_entropy(source: &VirtioEntropy) {
+    let mut bytes = [0u8; 32];
+    match source.fill(&mut bytes) {
+        Ok(()) => {
+            BOOT_ENTROPY.call_once(|| bytes);
+        }
+        Err(error) => log::warn!("virtio entropy source: {error}"),
+    }
+}
+
 /// What a command runs with.
 pub struct Launch<'a> {
-    /// The root filesystem, if the machine has one.
-    pub root: Option<&'a RootFilesystem>,
+    /// The filesystem tree.
+    pub vfs: &'a Arc<Vfs>,
     /// `argv`.
     pub arguments: &'a [String],
     /// The environment, as `NAME=value`.
@@ -78,14 +91,20 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         return Err(status::USAGE);
     };
     let path = absolute_path(launch.working_directory, program_path);
-    let file = read_executable(launch.root, &path)?;
+    let file = read_executable(launch.vfs, &path)?;
     let machine = machine();
-    let process = Arc::new(Process::new(
-        path.clone(),
-        String::from(launch.working_directory),
-        Random::seeded(machine),
-        time::since_boot_ns(),
-    ));
+    let files = match ProcessFiles::open(launch.vfs.clone(), machine, launch.working_directory) {
+        Ok(files) => files,
+        Err(error) => {
+            let _ = writeln!(Console, "rosv: cannot give {path} its files: {error}");
+            return Err(status::KERNEL_FAILURE);
+        }
+    };
+    let mut generator = Random::seeded(machine);
+    if let Some(entropy) = BOOT_ENTROPY.get() {
+        generator.add_entropy(entropy);
+    }
+    let process = Arc::new(Process::new(path.clone(), files, generator, time::since_boot_ns()));
     let mut random = [0u8; 16];
     process.random.lock().fill(&mut random);
     let arguments: Vec<Vec<u8>> =
@@ -147,28 +166,20 @@ fn absolute_path(working_directory: &str, path: &str) -> String {
 
 /// Reads the executable at `path`, or reports why not and returns the exit
 /// status to end with.
-fn read_executable(root: Option<&RootFilesystem>, path: &str) -> Result<Vec<u8>, u8> {
-    let Some(root) = root else {
-        let _ = writeln!(Console, "rosv: {path}: not found: the machine has no root filesystem");
-        return Err(status::NOT_FOUND);
-    };
-    let inode = root.resolve(path).map_err(|error| {
+fn read_executable(vfs: &Vfs, path: &str) -> Result<Vec<u8>, u8> {
+    let caller = Caller::kernel(machine());
+    let location = vfs.resolve(&caller, &vfs.root(), path, true).map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: {error}");
         status::NOT_FOUND
     })?;
-    let metadata = root.metadata(inode).map_err(|_| status::NOT_FOUND)?;
-    if metadata.file_type != FileType::Regular {
+    if location.file_type() != FileType::Regular {
         let _ = writeln!(Console, "rosv: {path}: not a regular file");
         return Err(status::CANNOT_EXECUTE);
     }
-    let mut file = vec![0u8; metadata.size as usize];
-    match root.read(inode, 0, &mut file) {
-        Ok(length) if length == file.len() => Ok(file),
-        _ => {
-            let _ = writeln!(Console, "rosv: {path}: the file could not be read");
-            Err(status::CANNOT_EXECUTE)
-        }
-    }
+    vfs.read_file(&caller, path).map_err(|error| {
+        let _ = writeln!(Console, "rosv: {path}: the file could not be read: {error}");
+        status::CANNOT_EXECUTE
+    })
 }
 
 fn on_system_call(frame: &mut SyscallFrame) {

@@ -3,19 +3,23 @@
 //! Each step is one line below, in the order the bootchart shows them.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
 use rosv_abi::exit::{RECORD_OPTION, status};
-use rosv_cmdline::{CommandLine, Options};
+use rosv_cmdline::{CommandLine, Options, RootFilesystem};
+use rosv_core::device::{BlockDevice, MemoryDisk};
+use rosv_core::fs::MountError;
+use rosv_core::fs::procfs::SystemInformation;
+use rosv_core::vfs::{Caller, Vfs};
 use rosv_platform::boot::{BootHandoff, BootInfo};
 use rosv_platform::console::{self, Console};
 use rosv_platform::memory;
 use rosv_platform::power::{self, ShutdownPolicy};
 use rosv_platform::{apic, cpu, firmware, ioapic, sched, smp, time};
-use rosv_rofs::Rofs;
 
-use crate::application::{self, Launch, RootFilesystem};
+use crate::application::{self, Launch};
 use crate::bootchart::{Bootchart, milliseconds};
 use crate::devices::{self, Discovery};
 use crate::machine::PlatformMachine;
@@ -93,12 +97,13 @@ fn main(handoff: BootHandoff) -> ! {
         low_ram_end: low_ram_end(&info),
     };
     let devices = devices::start(&discovery, &mut chart);
+    if let Some(entropy) = &devices.entropy {
+        application::add_boot_entropy(entropy);
+    }
     chart.mark("devices started");
 
-    let root = mount_root(&info, &devices);
-    if root.is_some() {
-        chart.mark("root filesystem mounted");
-    }
+    let vfs = mount_file_systems(&info, options.rootfs, &devices.block_devices());
+    chart.mark("VFS mounted");
 
     let environment: Vec<Vec<u8>> = options
         .environment
@@ -106,12 +111,12 @@ fn main(handoff: BootHandoff) -> ! {
         .map(|(name, value)| alloc::format!("{name}={value}").into_bytes())
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
-    check_working_directory(root.as_ref(), &working_directory);
+    check_working_directory(&vfs, &working_directory);
     let mut exit_status = 0;
     let mut is_first = true;
     for command in &command_line.commands {
         let launch = Launch {
-            root: root.as_ref(),
+            vfs: &vfs,
             arguments: &command.argv,
             environment: &environment,
             working_directory: &working_directory,
@@ -192,46 +197,52 @@ fn low_ram_end(info: &BootInfo) -> u64 {
         .unwrap_or(0)
 }
 
-/// Mounts the root filesystem: the initrd if the loader gave one, else the
-/// first disk that holds a ROFS image (read into memory whole).
-fn mount_root(info: &BootInfo, devices: &devices::Devices) -> Option<RootFilesystem> {
-    if info.initrd.is_some() {
-        let Some(bytes) = info.initrd_bytes() else {
-            fail("the initrd lies outside RAM");
-        };
-        return match Rofs::mount(bytes) {
-            Ok(root) => Some(root),
-            Err(error) => fail(&alloc::format!("cannot mount the initrd as ROFS: {error}")),
-        };
+/// Builds the filesystem tree. `/` is a ROFS image (the initrd if the
+/// loader gave one, else the first disk, `vda`) or an empty ramfs:
+/// `--rootfs` chooses; without it a ROFS image is used where one is found.
+/// devfs at `/dev` holds the disks as `/dev/vda`, `/dev/vdb`, ...; procfs
+/// is at `/proc`, ramfs at `/tmp`.
+fn mount_file_systems(
+    info: &BootInfo,
+    rootfs: Option<RootFilesystem>,
+    disks: &[Arc<dyn BlockDevice>],
+) -> Arc<Vfs> {
+    let initrd: Option<Arc<dyn BlockDevice>> = match (info.initrd, info.initrd_bytes()) {
+        (None, _) => None,
+        (Some(_), None) => fail("the initrd lies outside RAM"),
+        (Some(_), Some(bytes)) => Some(Arc::new(MemoryDisk::read_only(bytes))),
+    };
+    let (root_image, root_name) = match (rootfs, initrd) {
+        (Some(RootFilesystem::Ramfs), _) => (None, "ramfs"),
+        (_, Some(initrd)) => (Some(initrd), "the initrd"),
+        (Some(RootFilesystem::Rofs), None) => match disks.first() {
+            Some(disk) => (Some(disk.clone()), "vda"),
+            None => fail("--rootfs=rofs: the machine has no initrd and no disk to mount as /"),
+        },
+        (None, None) => match disks.first().filter(|disk| holds_rofs(disk.as_ref())) {
+            Some(disk) => (Some(disk.clone()), "vda"),
+            None => (None, "ramfs"),
+        },
+    };
+    let system = SystemInformation { memory_total_bytes: info.memory_map.usable_bytes() };
+    match rosv_core::fs::standard_tree(application::machine(), root_image, disks, system) {
+        Ok(vfs) => vfs,
+        Err(MountError::Image(error)) => fail(&alloc::format!("cannot mount {root_name} as ROFS: {error}")),
+        Err(error) => fail(&alloc::format!("cannot build the filesystem tree: {error}")),
     }
-    for disk in &devices.disks {
-        let mut first = alloc::vec![0u8; 512];
-        if disk.device.read_sectors(0, &mut first).is_err()
-            || first[..8] != rosv_abi::rofs::MAGIC.to_le_bytes()
-        {
-            continue;
-        }
-        let mut image = alloc::vec![0u8; disk.device.sector_count() as usize * 512];
-        if let Err(error) = disk.device.read_sectors(0, &mut image) {
-            fail(&alloc::format!("cannot read {}: {error}", disk.name));
-        }
-        return match Rofs::mount(&*image.leak()) {
-            Ok(root) => Some(root),
-            Err(error) => fail(&alloc::format!("cannot mount {} as ROFS: {error}", disk.name)),
-        };
-    }
-    None
+}
+
+/// Whether the disk's first sector starts with ROFS's magic number.
+fn holds_rofs(disk: &dyn BlockDevice) -> bool {
+    let mut first = [0u8; rosv_core::device::SECTOR_SIZE];
+    disk.read_sectors(0, &mut first).is_ok() && first[..8] == rosv_abi::rofs::MAGIC.to_le_bytes()
 }
 
 /// Ends the machine with a usage error if `--cwd` names no directory.
-fn check_working_directory(root: Option<&RootFilesystem>, path: &str) {
-    let is_directory = match root {
-        Some(root) => root
-            .resolve(path)
-            .and_then(|inode| root.metadata(inode))
-            .is_ok_and(|metadata| metadata.file_type == rosv_rofs::FileType::Directory),
-        None => path == "/",
-    };
+fn check_working_directory(vfs: &Vfs, path: &str) {
+    let caller = Caller::kernel(application::machine());
+    let is_directory =
+        vfs.resolve(&caller, &vfs.root(), path, true).is_ok_and(|location| location.is_directory());
     if !is_directory || !path.starts_with('/') {
         usage_error(&alloc::format!("--cwd={path}: not an absolute path to a directory"));
     }

@@ -12,6 +12,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use rosv_core::device::BlockDevice;
 use rosv_drivers::Hardware;
 use rosv_drivers::pci::{Function, ResourceWindows};
 use rosv_drivers::virtio::block::VirtioBlock;
@@ -26,22 +27,56 @@ use rosv_virtio::spec::DeviceType;
 use crate::bootchart::Bootchart;
 use crate::hardware::HARDWARE;
 
-/// A block device and its name under /dev.
-#[derive(Debug)]
-pub struct Disk {
-    /// `vda`, `vdb`, ... in discovery order.
-    pub name: String,
-    /// The driver.
-    pub device: Arc<VirtioBlock>,
-}
-
 /// The devices the kernel started.
 #[derive(Debug, Default)]
 pub struct Devices {
-    /// Block devices.
-    pub disks: Vec<Disk>,
+    /// Block devices, in discovery order (`/dev/vda`, `/dev/vdb`, ...).
+    pub disks: Vec<Arc<VirtioBlock>>,
     /// The first entropy source.
     pub entropy: Option<Arc<VirtioEntropy>>,
+}
+
+impl Devices {
+    /// The disks, as the VFS takes them.
+    pub fn block_devices(&self) -> Vec<Arc<dyn BlockDevice>> {
+        self.disks.iter().map(|disk| Arc::new(VirtioDisk(disk.clone())) as Arc<dyn BlockDevice>).collect()
+    }
+}
+
+/// A virtio disk as the VFS's block device.
+struct VirtioDisk(Arc<VirtioBlock>);
+
+fn device_error(error: DeviceError) -> rosv_core::device::DeviceError {
+    match error {
+        DeviceError::OutOfRange | DeviceError::Unaligned => rosv_core::device::DeviceError::OutOfRange,
+        DeviceError::ReadOnly => rosv_core::device::DeviceError::ReadOnly,
+        other => {
+            log::warn!("disk: {other}");
+            rosv_core::device::DeviceError::Io
+        }
+    }
+}
+
+impl BlockDevice for VirtioDisk {
+    fn sector_count(&self) -> u64 {
+        self.0.sector_count()
+    }
+
+    fn is_read_only(&self) -> bool {
+        self.0.is_read_only()
+    }
+
+    fn read_sectors(&self, sector: u64, buffer: &mut [u8]) -> Result<(), rosv_core::device::DeviceError> {
+        self.0.read_sectors(sector, buffer).map_err(device_error)
+    }
+
+    fn write_sectors(&self, sector: u64, buffer: &[u8]) -> Result<(), rosv_core::device::DeviceError> {
+        self.0.write_sectors(sector, buffer).map_err(device_error)
+    }
+
+    fn flush(&self) -> Result<(), rosv_core::device::DeviceError> {
+        self.0.flush().map_err(device_error)
+    }
 }
 
 /// Where to look for devices.
@@ -215,7 +250,7 @@ fn attach(
                 block.sector_count(),
                 if block.is_read_only() { ", read-only" } else { "" }
             );
-            devices.disks.push(Disk { name, device: block });
+            devices.disks.push(block);
         }),
         DeviceType::Entropy => VirtioEntropy::new(transport, &HARDWARE).map(|entropy| {
             entropy.queue().set_polling(is_polled);

@@ -21,7 +21,7 @@ use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
 pub use lexer::{Token, option_with_value, quote, tokenize};
-pub use options::Options;
+pub use options::{Options, RootFilesystem};
 
 /// One application command: a program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub enum Error {
     UnexpectedValue(&'static str),
     /// `--env=` needs `NAME=value` with a non-empty name.
     BadEnvironment(String),
+    /// `--rootfs=` names no filesystem the kernel can mount as `/`.
+    UnknownRootFilesystem(String),
     /// A `virtio_mmio.device=` token could not be read.
     BadMmioDevice(String, MmioDeviceError),
     /// `;` or `&` with no command before it.
@@ -80,6 +82,9 @@ impl fmt::Display for Error {
             Error::UnexpectedValue(name) => write!(formatter, "option {name} takes no value"),
             Error::BadEnvironment(value) => {
                 write!(formatter, "--env needs NAME=value, not \"{value}\"")
+            }
+            Error::UnknownRootFilesystem(value) => {
+                write!(formatter, "--rootfs={value}: the root filesystem is rofs or ramfs")
             }
             Error::BadMmioDevice(token, error) => write!(formatter, "{token}: {error}"),
             Error::EmptyCommand => {

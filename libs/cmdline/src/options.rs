@@ -29,6 +29,18 @@ pub struct Options {
     pub no_xsave: bool,
     /// `--trace`: log every system call.
     pub trace: bool,
+    /// `--rootfs=rofs|ramfs`: what to mount as `/` (unset: a ROFS image
+    /// when the initrd or the first disk holds one, else ramfs).
+    pub rootfs: Option<RootFilesystem>,
+}
+
+/// A filesystem the kernel can mount as `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootFilesystem {
+    /// OSv's read-only image format, from the initrd or the first disk.
+    Rofs,
+    /// An empty in-memory filesystem.
+    Ramfs,
 }
 
 impl Options {
@@ -49,6 +61,13 @@ impl Options {
             "--exit-record" => self.exit_record = flag("--exit-record", value)?,
             "--noxsave" => self.no_xsave = flag("--noxsave", value)?,
             "--trace" => self.trace = flag("--trace", value)?,
+            "--rootfs" => {
+                self.rootfs = Some(match required("--rootfs", value)? {
+                    "rofs" => RootFilesystem::Rofs,
+                    "ramfs" => RootFilesystem::Ramfs,
+                    other => return Err(Error::UnknownRootFilesystem(String::from(other))),
+                });
+            }
             "--cwd" => {
                 let path = required("--cwd", value)?;
                 self.cwd = Some(String::from(path));

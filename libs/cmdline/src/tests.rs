@@ -50,6 +50,19 @@ fn unknown_and_malformed_options_are_errors() {
     assert_eq!(CommandLine::parse("--env==v /app"), Err(Error::BadEnvironment("=v".to_string())));
     let message = CommandLine::parse("--frobnicate /app").unwrap_err().to_string();
     assert_eq!(message, "unknown option --frobnicate");
+    assert_eq!(CommandLine::parse("--rootfs=zfs /app"), Err(Error::UnknownRootFilesystem("zfs".to_string())));
+    assert_eq!(CommandLine::parse("--rootfs /app"), Err(Error::MissingValue("--rootfs")));
+}
+
+#[test]
+fn the_root_filesystem_can_be_chosen() {
+    use crate::RootFilesystem;
+    assert_eq!(CommandLine::parse("/app").unwrap().options.rootfs, None);
+    assert_eq!(CommandLine::parse("--rootfs=rofs /app").unwrap().options.rootfs, Some(RootFilesystem::Rofs));
+    assert_eq!(
+        CommandLine::parse("--rootfs=ramfs /app").unwrap().options.rootfs,
+        Some(RootFilesystem::Ramfs)
+    );
 }
 
 #[test]

@@ -101,6 +101,9 @@ pub struct Metadata {
     pub file_type: FileType,
     /// Size in bytes (entries for a directory, target length for a symlink).
     pub size: u64,
+    /// The permission bits of the inode's mode (`0o7777`); images written
+    /// without them hold 0.
+    pub permissions: u32,
 }
 
 /// One entry of a directory.
@@ -252,6 +255,11 @@ impl<S: BlockSource> Rofs<S> {
         number.checked_sub(1).and_then(|index| self.inodes.get(index as usize)).ok_or(RofsError::NotFound)
     }
 
+    /// The source the image is read from.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     /// The root directory's inode number.
     pub fn root(&self) -> u64 {
         ROOT_INODE
@@ -265,7 +273,8 @@ impl<S: BlockSource> Rofs<S> {
             MODE_SYMLINK => (FileType::Symlink, self.symlinks[inode.data_offset as usize].len() as u64),
             _ => (FileType::Regular, inode.count),
         };
-        Ok(Metadata { inode: number, file_type, size })
+        let permissions = (inode.mode & 0o7777) as u32;
+        Ok(Metadata { inode: number, file_type, size, permissions })
     }
 
     /// The entries of directory `number`.
@@ -277,6 +286,22 @@ impl<S: BlockSource> Rofs<S> {
         let first = inode.data_offset as usize;
         let entries = &self.entries[first..first + inode.count as usize];
         Ok(entries.iter().map(|entry| DirectoryEntry {
+            name: &self.names[entry.name_start..entry.name_start + entry.name_len],
+            inode: entry.inode,
+        }))
+    }
+
+    /// Entry `index` of directory `number`, `None` past the last.
+    pub fn directory_entry(&self, number: u64, index: u64) -> Result<Option<DirectoryEntry<'_>>, RofsError> {
+        let inode = self.inode(number)?;
+        if inode.mode & MODE_TYPE_MASK != MODE_DIRECTORY {
+            return Err(RofsError::NotDirectory);
+        }
+        if index >= inode.count {
+            return Ok(None);
+        }
+        let entry = &self.entries[(inode.data_offset + index) as usize];
+        Ok(Some(DirectoryEntry {
             name: &self.names[entry.name_start..entry.name_start + entry.name_len],
             inode: entry.inode,
         }))

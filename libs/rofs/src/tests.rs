@@ -47,6 +47,20 @@ fn reads_back_what_was_written() {
 }
 
 #[test]
+fn directory_entries_are_reached_by_index() {
+    let bytes = image(&sample());
+    let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+    let etc = rofs.resolve("/etc").unwrap();
+    let names: Vec<&str> =
+        (0..).map_while(|index| rofs.directory_entry(etc, index).unwrap()).map(|entry| entry.name).collect();
+    assert_eq!(names, ["empty", "motd", "up"]);
+    let motd = rofs.resolve("/etc/motd").unwrap();
+    assert_eq!(rofs.directory_entry(motd, 0), Err(RofsError::NotDirectory));
+    // The writer stores no permission bits.
+    assert_eq!(rofs.metadata(motd).unwrap().permissions, 0);
+}
+
+#[test]
 fn layout_follows_the_rofs_format() {
     let bytes = image(&sample());
     assert_eq!(&bytes[..8], &0xDEAD_BEADu64.to_le_bytes());

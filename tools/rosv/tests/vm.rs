@@ -104,7 +104,7 @@ fn bootchart_lists_the_boot_phases() {
         "CPU initialized",
         "memory initialized",
         "clock calibrated",
-        "root filesystem mounted",
+        "VFS mounted",
         "main",
     ] {
         assert!(stdout.contains(phase), "{phase}: {stdout}");

@@ -4,8 +4,10 @@ use alloc::vec;
 
 use super::{Context, Result};
 use crate::errno::Errno;
-use crate::memory::{map, prot, rights_from_prot};
+use crate::machine::Rights;
+use crate::memory::{PAGE_SIZE, map, prot, rights_from_prot};
 use crate::user::User;
+use crate::vfs::FileType;
 
 /// Runs `change` on the address space, then makes every processor see the
 /// new mappings (after the lock is released, as `synchronize_mappings`
@@ -41,7 +43,7 @@ pub(super) fn mmap(
     protection: u64,
     flags: u64,
     fd: u64,
-    _offset: u64,
+    offset: u64,
 ) -> Result {
     let rights = rights_from_prot(protection).ok_or(Errno::EINVAL)?;
     match flags & map::TYPE {
@@ -51,14 +53,64 @@ pub(super) fn mmap(
         _ => return Err(Errno::EINVAL.into()),
     }
     if flags & map::ANONYMOUS == 0 {
-        // No files can be mapped until the filesystem exists.
-        let is_open = context.process.state.lock().descriptor(fd).is_some();
-        return Err(if is_open { Errno::ENODEV } else { Errno::EBADF }.into());
+        return map_file(context, address, length, rights, flags, fd, offset);
     }
     // A fixed mapping may replace pages.
     Ok(change_mappings(context, |memory| {
         memory.map_anonymous(context.machine, address, length, rights, flags)
     })?)
+}
+
+/// `mmap` of a regular file: private mappings (and read-only shared ones)
+/// get a copy of the file's bytes, read when the mapping is made; a
+/// writable shared mapping, whose stores would have to reach the file, is
+/// refused with `ENODEV`.
+fn map_file(
+    context: Context<'_>,
+    address: u64,
+    length: u64,
+    rights: Rights,
+    flags: u64,
+    fd: u64,
+    offset: u64,
+) -> Result {
+    let file = super::files::file(context, fd)?;
+    if !offset.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL.into());
+    }
+    if !file.is_readable() {
+        return Err(Errno::EACCES.into());
+    }
+    let is_regular = file.data().is_some_and(|data| data.file_type() == FileType::Regular);
+    let is_shared_write = flags & map::TYPE != map::PRIVATE && rights.write;
+    if !is_regular || is_shared_write {
+        return Err(Errno::ENODEV.into());
+    }
+    let start = change_mappings(context, |memory| {
+        memory.map_anonymous(context.machine, address, length, Rights::READ_WRITE, flags | map::POPULATE)
+    })?;
+    let caller = super::files::caller(context);
+    let user = User::new(context.machine);
+    let mut buffer = vec![0u8; (length as usize).min(super::files::CHUNK_BYTES)];
+    let mut done = 0u64;
+    while done < length {
+        let chunk = ((length - done) as usize).min(buffer.len());
+        let read = file.read_at(&caller, offset + done, &mut buffer[..chunk]);
+        let count = match read {
+            Ok(count) => count,
+            Err(error) => {
+                change_mappings(context, |memory| memory.unmap(context.machine, start, length))?;
+                return Err(error.into());
+            }
+        };
+        user.write_bytes(start + done, &buffer[..count])?;
+        done += count as u64;
+        if count < chunk {
+            break;
+        }
+    }
+    change_mappings(context, |memory| memory.protect(context.machine, start, length, rights))?;
+    Ok(start)
 }
 
 pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {

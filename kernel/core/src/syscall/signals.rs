@@ -164,6 +164,20 @@ fn send(context: Context<'_>, target: &Thread, signal: u64, info: SignalInfo) ->
     Ok(0)
 }
 
+/// `SIGPIPE`.
+const SIGPIPE: u64 = 13;
+
+/// A write found no reader: sends `SIGPIPE` to the calling thread (which
+/// ends the process unless it is handled, ignored or blocked) and fails
+/// with `EPIPE`.
+pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
+    let info = SignalInfo { code: code::KERNEL, pid: 0, uid: 0 };
+    match send(context, context.thread, SIGPIPE, info) {
+        Err(failure) => failure,
+        Ok(_) => Failure::Error(Errno::EPIPE),
+    }
+}
+
 fn sender(code: i32) -> SignalInfo {
     SignalInfo { code, pid: PROCESS_ID as u32, uid: 0 }
 }

@@ -1,10 +1,10 @@
-use alloc::string::String;
-
 use super::*;
 use crate::fake::FakeMachine;
 use crate::machine::Registers;
 use crate::machine::Rights;
-use crate::random::Random;
+
+mod files;
+mod paths;
 
 const BUFFER: u64 = 0x10_0000;
 
@@ -13,8 +13,7 @@ fn setup() -> (FakeMachine, Process) {
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
     }
-    let random = Random::seeded(&machine);
-    let process = Process::new(String::from("/hello"), String::from("/"), random, 0);
+    let process = crate::fs::testing::process(&machine);
     (machine, process)
 }
 
@@ -138,6 +137,7 @@ fn memory_calls_map_and_unmap() {
     assert_eq!(call(&machine, &process, nr::MPROTECT, [address as u64, 4096, 1, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MUNMAP, [address as u64, 8192, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 1, 0]), Errno::ENODEV.to_return());
+    assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x01, 0, 0]), Errno::ENODEV.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 42, 0]), Errno::EBADF.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 8, 0x22, 0, 0]), Errno::EINVAL.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x20, 0, 0]), Errno::EINVAL.to_return());
@@ -230,10 +230,10 @@ fn clocks_and_sleep() {
 fn readlink_proc_self_exe_and_getcwd() {
     let (machine, process) = setup();
     machine.write_memory(BUFFER, b"/proc/self/exe\0").unwrap();
-    assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 100, 0, 0, 0]), 6);
-    let mut path = [0u8; 6];
+    assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 100, 0, 0, 0]), 10);
+    let mut path = [0u8; 10];
     machine.read_memory(BUFFER + 64, &mut path).unwrap();
-    assert_eq!(&path, b"/hello");
+    assert_eq!(&path, b"/bin/hello");
     assert_eq!(call(&machine, &process, nr::READLINK, [BUFFER, BUFFER + 64, 3, 0, 0, 0]), 3);
     assert_eq!(call(&machine, &process, nr::GETCWD, [BUFFER, 100, 0, 0, 0, 0]), 2);
     assert_eq!(call(&machine, &process, nr::GETCWD, [BUFFER, 1, 0, 0, 0, 0]), Errno::ERANGE.to_return());

@@ -1,0 +1,300 @@
+//! devfs, mounted at `/dev`: null, zero, full, random, urandom, the console
+//! (`console`, `tty`, `ttyS0`), the disks the kernel registers (`vda`, ...)
+//! and the `fd`, `stdin`, `stdout`, `stderr` links into `/proc/self/fd`.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use crate::device::{self, BlockDevice, DeviceError, SECTOR_SIZE};
+use crate::vfs::{
+    Caller, DirectoryEntry, FileSystem, FileType, FsError, LinkTarget, Metadata, Node, Statistics,
+};
+
+/// `TMPFS_MAGIC`, which Linux's devtmpfs reports.
+const MAGIC: u64 = 0x0102_1994;
+/// The major number of the first disk (Linux gives virtio disks a dynamic
+/// major; 254 is what it usually picks).
+const DISK_MAJOR: u64 = 254;
+
+/// A device number as `st_rdev` holds it.
+const fn device_number(major: u64, minor: u64) -> u64 {
+    (major << 8) | minor
+}
+
+/// What a device node does.
+#[derive(Clone)]
+enum Device {
+    /// Discards writes, reads nothing.
+    Null,
+    /// Reads zeros.
+    Zero,
+    /// Reads zeros, refuses writes for lack of room.
+    Full,
+    /// Reads the process's random numbers; writes add entropy.
+    Random,
+    /// The serial console, a terminal.
+    Console,
+    /// A disk.
+    Disk(Arc<dyn BlockDevice>),
+    /// A symlink.
+    Link(&'static str),
+}
+
+/// One node of devfs.
+struct DeviceNode {
+    inode: u64,
+    device: Device,
+    permissions: u32,
+    number: u64,
+}
+
+impl DeviceNode {
+    fn disk(&self) -> Option<&Arc<dyn BlockDevice>> {
+        match &self.device {
+            Device::Disk(disk) => Some(disk),
+            _ => None,
+        }
+    }
+}
+
+fn device_error(error: DeviceError) -> FsError {
+    match error {
+        DeviceError::ReadOnly => FsError::ReadOnly,
+        DeviceError::OutOfRange => FsError::InvalidArgument,
+        DeviceError::Io => FsError::Io,
+    }
+}
+
+impl Node for DeviceNode {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn file_type(&self) -> FileType {
+        match self.device {
+            Device::Disk(_) => FileType::BlockDevice,
+            Device::Link(_) => FileType::Symlink,
+            _ => FileType::CharacterDevice,
+        }
+    }
+
+    fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        let mut metadata = Metadata::new(self.inode, self.file_type(), self.permissions);
+        metadata.represented_device = self.number;
+        let now_ns = caller.now_ns();
+        (metadata.access_time_ns, metadata.modify_time_ns, metadata.change_time_ns) =
+            (now_ns, now_ns, now_ns);
+        match &self.device {
+            Device::Disk(disk) => metadata.size_bytes = disk.sector_count() * SECTOR_SIZE as u64,
+            Device::Link(target) => metadata.size_bytes = target.len() as u64,
+            Device::Console => metadata.block_size_bytes = 1024,
+            _ => {}
+        }
+        Ok(metadata)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn read_link(&self, _caller: &Caller<'_>) -> Result<LinkTarget, FsError> {
+        match self.device {
+            Device::Link(target) => Ok(LinkTarget::Path(String::from(target))),
+            _ => Err(FsError::InvalidArgument),
+        }
+    }
+
+    fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        match &self.device {
+            // The console has no input: it reads as the end of the file.
+            Device::Null | Device::Console => Ok(0),
+            Device::Zero | Device::Full => {
+                buffer.fill(0);
+                Ok(buffer.len())
+            }
+            Device::Random => {
+                let process = caller.process.ok_or(FsError::Io)?;
+                process.random.lock().fill(buffer);
+                Ok(buffer.len())
+            }
+            Device::Disk(disk) => {
+                let size = disk.sector_count() * SECTOR_SIZE as u64;
+                let length = size.saturating_sub(offset).min(buffer.len() as u64) as usize;
+                device::read_bytes(disk.as_ref(), offset, &mut buffer[..length]).map_err(device_error)?;
+                Ok(length)
+            }
+            Device::Link(_) => Err(FsError::InvalidArgument),
+        }
+    }
+
+    fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        match &self.device {
+            Device::Null | Device::Zero => Ok(bytes.len()),
+            Device::Full => Err(FsError::NoSpace),
+            Device::Random => {
+                if let Some(process) = caller.process {
+                    process.random.lock().add_entropy(bytes);
+                }
+                Ok(bytes.len())
+            }
+            Device::Console => {
+                caller.machine.console_write(bytes);
+                Ok(bytes.len())
+            }
+            Device::Disk(disk) => {
+                if disk.is_read_only() {
+                    return Err(FsError::ReadOnly);
+                }
+                let size = disk.sector_count() * SECTOR_SIZE as u64;
+                if offset >= size && !bytes.is_empty() {
+                    return Err(FsError::NoSpace);
+                }
+                let length = (size - offset).min(bytes.len() as u64) as usize;
+                device::write_bytes(disk.as_ref(), offset, &bytes[..length]).map_err(device_error)?;
+                Ok(length)
+            }
+            Device::Link(_) => Err(FsError::InvalidArgument),
+        }
+    }
+
+    fn sync(&self, _caller: &Caller<'_>) -> Result<(), FsError> {
+        match self.disk() {
+            Some(disk) => disk.flush().map_err(device_error),
+            None => Ok(()),
+        }
+    }
+
+    fn is_seekable(&self) -> bool {
+        !matches!(self.device, Device::Console)
+    }
+
+    fn is_terminal(&self) -> bool {
+        matches!(self.device, Device::Console)
+    }
+}
+
+/// The disk a devfs node stands for, if it is one.
+pub fn block_device_of(node: &dyn Node) -> Option<Arc<dyn BlockDevice>> {
+    node.as_any().downcast_ref::<DeviceNode>().and_then(DeviceNode::disk).cloned()
+}
+
+/// The `/dev` directory.
+struct DeviceDirectory {
+    entries: Mutex<Vec<(String, Arc<DeviceNode>)>>,
+}
+
+impl Node for DeviceDirectory {
+    fn inode(&self) -> u64 {
+        1
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Directory
+    }
+
+    fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        let mut metadata = Metadata::new(1, FileType::Directory, 0o755);
+        metadata.link_count = 2;
+        Ok(metadata)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, _caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
+        let entries = self.entries.lock();
+        let (_, node) = entries.iter().find(|(entry, _)| entry == name).ok_or(FsError::NotFound)?;
+        Ok(node.clone())
+    }
+
+    fn read_directory(&self, _caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
+        let entries = self.entries.lock();
+        Ok(entries.get(offset as usize).map(|(name, node)| DirectoryEntry {
+            name: name.clone(),
+            inode: node.inode,
+            file_type: node.file_type(),
+            next_offset: offset + 1,
+        }))
+    }
+}
+
+/// A devfs instance.
+pub struct DevFs {
+    root: Arc<DeviceDirectory>,
+    next_inode: AtomicU64,
+    disk_count: AtomicU64,
+}
+
+impl core::fmt::Debug for DevFs {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str("DevFs")
+    }
+}
+
+impl DevFs {
+    /// A `/dev` with the standard devices and no disks.
+    pub fn new() -> Arc<DevFs> {
+        let devfs = Arc::new(DevFs {
+            root: Arc::new(DeviceDirectory { entries: Mutex::new(Vec::new()) }),
+            next_inode: AtomicU64::new(2),
+            disk_count: AtomicU64::new(0),
+        });
+        let standard: [(&str, Device, u32, u64); 12] = [
+            ("null", Device::Null, 0o666, device_number(1, 3)),
+            ("zero", Device::Zero, 0o666, device_number(1, 5)),
+            ("full", Device::Full, 0o666, device_number(1, 7)),
+            ("random", Device::Random, 0o666, device_number(1, 8)),
+            ("urandom", Device::Random, 0o666, device_number(1, 9)),
+            ("tty", Device::Console, 0o666, device_number(5, 0)),
+            ("console", Device::Console, 0o600, device_number(5, 1)),
+            ("ttyS0", Device::Console, 0o660, device_number(4, 64)),
+            ("fd", Device::Link("/proc/self/fd"), 0o777, 0),
+            ("stdin", Device::Link("/proc/self/fd/0"), 0o777, 0),
+            ("stdout", Device::Link("/proc/self/fd/1"), 0o777, 0),
+            ("stderr", Device::Link("/proc/self/fd/2"), 0o777, 0),
+        ];
+        for (name, device, permissions, number) in standard {
+            devfs.add(name, device, permissions, number);
+        }
+        devfs
+    }
+
+    fn add(&self, name: &str, device: Device, permissions: u32, number: u64) {
+        let inode = self.next_inode.fetch_add(1, Ordering::Relaxed);
+        let node = Arc::new(DeviceNode { inode, device, permissions, number });
+        self.root.entries.lock().push((String::from(name), node));
+    }
+
+    /// Adds a disk as `/dev/<name>` (`vda`, `vdb`, ...).
+    pub fn register_block_device(&self, name: &str, disk: Arc<dyn BlockDevice>) {
+        let index = self.disk_count.fetch_add(1, Ordering::Relaxed);
+        let permissions = if disk.is_read_only() { 0o440 } else { 0o660 };
+        self.add(name, Device::Disk(disk), permissions, device_number(DISK_MAJOR, index * 16));
+    }
+
+    /// The disk registered as `name`.
+    pub fn block_device(&self, name: &str) -> Option<Arc<dyn BlockDevice>> {
+        let entries = self.root.entries.lock();
+        entries.iter().find(|(entry, _)| entry == name).and_then(|(_, node)| node.disk().cloned())
+    }
+}
+
+impl FileSystem for DevFs {
+    fn root(&self) -> Arc<dyn Node> {
+        self.root.clone()
+    }
+
+    fn type_name(&self) -> &'static str {
+        "devtmpfs"
+    }
+
+    fn statistics(&self) -> Statistics {
+        Statistics { magic: MAGIC, block_size_bytes: 4096, ..Statistics::default() }
+    }
+}

@@ -1,0 +1,118 @@
+//! The filesystems: ramfs, devfs, procfs and ROFS over a disk, and the
+//! standard tree the kernel boots with ([`standard_tree`]).
+
+pub mod devfs;
+pub mod procfs;
+pub mod ramfs;
+pub mod rofs;
+
+use alloc::sync::Arc;
+use core::fmt;
+
+use rosv_rofs::RofsError;
+
+use self::devfs::DevFs;
+use self::procfs::{ProcFs, SystemInformation};
+use self::ramfs::RamFs;
+use self::rofs::RofsFileSystem;
+use crate::device::BlockDevice;
+use crate::machine::Machine;
+use crate::vfs::{Caller, FileSystem, FsError, Vfs};
+
+/// Why a filesystem could not be mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountError {
+    /// The disk does not hold a valid ROFS image.
+    Image(RofsError),
+    /// The mount point or the device path could not be used.
+    Path(FsError),
+    /// No filesystem has this type name.
+    UnknownType,
+    /// The source is not a disk.
+    NotBlockDevice,
+}
+
+impl fmt::Display for MountError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountError::Image(error) => write!(formatter, "not a ROFS image: {error}"),
+            MountError::Path(error) => write!(formatter, "{error}"),
+            MountError::UnknownType => {
+                write!(formatter, "unknown filesystem type (rosv mounts rofs and ramfs)")
+            }
+            MountError::NotBlockDevice => write!(formatter, "not a block device"),
+        }
+    }
+}
+
+/// The name of the `index`th disk: `vda`, `vdb`, ... (as Linux names
+/// virtio disks).
+pub fn disk_name(index: usize) -> alloc::string::String {
+    let letter = char::from(b'a' + (index % 26) as u8);
+    if index < 26 {
+        alloc::format!("vd{letter}")
+    } else {
+        alloc::format!("vd{}{letter}", char::from(b'a' + (index / 26 - 1) as u8))
+    }
+}
+
+/// The tree a process runs in: `root_image` (a ROFS disk, such as the
+/// initrd) at `/`, or an empty ramfs without one; devfs at `/dev` with
+/// `disks` as `/dev/vda`, `/dev/vdb`, ...; ramfs at `/dev/shm`; procfs at
+/// `/proc`; ramfs at `/tmp`.
+pub fn standard_tree(
+    machine: &dyn Machine,
+    root_image: Option<Arc<dyn BlockDevice>>,
+    disks: &[Arc<dyn BlockDevice>],
+    system: SystemInformation,
+) -> Result<Arc<Vfs>, MountError> {
+    let vfs = match root_image {
+        Some(disk) => {
+            let root = RofsFileSystem::mount(disk).map_err(MountError::Image)?;
+            Vfs::new(root, "/dev/root")
+        }
+        None => Vfs::new(RamFs::new(0o755), "rootfs"),
+    };
+    let devfs = DevFs::new();
+    for (index, disk) in disks.iter().enumerate() {
+        devfs.register_block_device(&disk_name(index), disk.clone());
+    }
+    let caller = Caller::kernel(machine);
+    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 4] = [
+        ("/dev", devfs, "devtmpfs"),
+        ("/dev/shm", RamFs::new(0o1777), "shm"),
+        ("/proc", ProcFs::new(system), "proc"),
+        ("/tmp", RamFs::new(0o1777), "tmpfs"),
+    ];
+    for (path, filesystem, source) in mounts {
+        vfs.mount(&caller, path, filesystem, source).map_err(MountError::Path)?;
+    }
+    Ok(vfs)
+}
+
+/// Mounts a filesystem of type `type_name` at `mount_path`, as OSv's
+/// `--mount-fs=rofs,/dev/vdb,/data` asks: `rofs` reads the disk at
+/// `device_path` (a devfs node), `ramfs` needs none.
+pub fn mount_by_type(
+    vfs: &Vfs,
+    caller: &Caller<'_>,
+    type_name: &str,
+    device_path: &str,
+    mount_path: &str,
+) -> Result<(), MountError> {
+    let filesystem: Arc<dyn FileSystem> = match type_name {
+        "ramfs" | "tmpfs" => RamFs::new(0o755),
+        "rofs" => {
+            let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
+            let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
+            RofsFileSystem::mount(disk).map_err(MountError::Image)?
+        }
+        _ => return Err(MountError::UnknownType),
+    };
+    vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;

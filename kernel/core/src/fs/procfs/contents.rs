@@ -1,0 +1,141 @@
+//! What procfs files say: generated from the process and the machine when
+//! a file is opened.
+
+use alloc::format;
+use alloc::string::String;
+use core::fmt::Write;
+
+use super::SystemInformation;
+use crate::memory::AreaKind;
+use crate::process::{PROCESS_ID, Process};
+use crate::vfs::{Caller, Location};
+
+/// The column where `/proc/self/maps` starts a mapping's name.
+const MAPS_NAME_COLUMN: usize = 73;
+/// Names of the `CPUID.1:EDX` feature bits (`AT_HWCAP`), as Linux lists
+/// them in `/proc/cpuinfo`.
+const FEATURE_NAMES: [(u32, &str); 28] = [
+    (0, "fpu"),
+    (1, "vme"),
+    (2, "de"),
+    (3, "pse"),
+    (4, "tsc"),
+    (5, "msr"),
+    (6, "pae"),
+    (7, "mce"),
+    (8, "cx8"),
+    (9, "apic"),
+    (11, "sep"),
+    (12, "mtrr"),
+    (13, "pge"),
+    (14, "mca"),
+    (15, "cmov"),
+    (16, "pat"),
+    (17, "pse36"),
+    (18, "pn"),
+    (19, "clflush"),
+    (21, "dts"),
+    (22, "acpi"),
+    (23, "mmx"),
+    (24, "fxsr"),
+    (25, "sse"),
+    (26, "sse2"),
+    (27, "ss"),
+    (28, "ht"),
+    (29, "tm"),
+];
+
+/// `/proc/self/maps`: one line per area of the address space.
+pub fn maps(process: &Process) -> String {
+    let mut text = String::new();
+    for (start, area) in process.memory.lock().areas() {
+        let rights = area.rights;
+        let mut line = format!(
+            "{start:08x}-{:08x} {}{}{}p 00000000 00:00 0",
+            area.end,
+            if rights.read { 'r' } else { '-' },
+            if rights.write { 'w' } else { '-' },
+            if rights.execute { 'x' } else { '-' },
+        );
+        let name = match area.kind {
+            AreaKind::Image => process.executable_path.as_str(),
+            AreaKind::Heap => "[heap]",
+            AreaKind::Stack => "[stack]",
+            AreaKind::Anonymous => "",
+        };
+        if !name.is_empty() {
+            while line.len() < MAPS_NAME_COLUMN {
+                line.push(' ');
+            }
+            line.push_str(name);
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// `/proc/self/status`: the fields programs look for.
+pub fn status(process: &Process) -> String {
+    let name = process.executable_path.rsplit('/').next().unwrap_or_default();
+    let name = &name[..name.len().min(15)];
+    format!(
+        "Name:\t{name}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nPid:\t{PROCESS_ID}\n\
+         PPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t{}\n",
+        process.state.lock().umask,
+        process.thread_count()
+    )
+}
+
+/// `/proc/mounts`: one line per mount.
+pub fn mounts(caller: &Caller<'_>, process: &Process) -> String {
+    let mut text = String::new();
+    for mount in process.vfs.mounts() {
+        let path = process.vfs.path_of(caller, &Location::root_of(&mount)).unwrap_or_default();
+        let mode = if mount.is_read_only() { "ro" } else { "rw" };
+        let _ = writeln!(text, "{} {path} {} {mode} 0 0", mount.source(), mount.filesystem().type_name());
+    }
+    text
+}
+
+/// `/proc/cpuinfo`: one paragraph per processor.
+pub fn cpuinfo(caller: &Caller<'_>) -> String {
+    let capabilities = caller.machine.hardware_capabilities();
+    let mut flags = String::new();
+    for (bit, name) in FEATURE_NAMES {
+        if capabilities & (1 << bit) != 0 {
+            if !flags.is_empty() {
+                flags.push(' ');
+            }
+            flags.push_str(name);
+        }
+    }
+    let count = caller.machine.cpu_count();
+    let mut text = String::new();
+    for processor in 0..count {
+        let _ = write!(
+            text,
+            "processor\t: {processor}\nvendor_id\t: rosv\nmodel name\t: rosv virtual processor\n\
+             physical id\t: 0\nsiblings\t: {count}\ncore id\t\t: {processor}\ncpu cores\t: {count}\n\
+             flags\t\t: {flags}\n\n"
+        );
+    }
+    text
+}
+
+/// `/proc/meminfo`: the machine's memory. The heap's use is not known
+/// here, so all of it is reported free.
+pub fn meminfo(system: &SystemInformation) -> String {
+    let total_kib = system.memory_total_bytes / 1024;
+    format!(
+        "MemTotal:       {total_kib:8} kB\nMemFree:        {total_kib:8} kB\nMemAvailable:   {total_kib:8} kB\n\
+         Buffers:               0 kB\nCached:                0 kB\nSwapTotal:             0 kB\n\
+         SwapFree:              0 kB\n"
+    )
+}
+
+/// `/proc/uptime`: seconds since boot, and idle seconds (not measured).
+pub fn uptime(caller: &Caller<'_>) -> String {
+    let centiseconds = caller.machine.monotonic_ns() / 10_000_000;
+    format!("{}.{:02} 0.00\n", centiseconds / 100, centiseconds % 100)
+}

@@ -1,0 +1,94 @@
+use alloc::string::String;
+
+use crate::fake::FakeMachine;
+use crate::fs::testing;
+use crate::machine::Rights;
+use crate::memory::AreaKind;
+use crate::process::Process;
+use crate::vfs::file::flags;
+use crate::vfs::{Caller, FsError};
+
+fn read(process: &Process, caller: &Caller<'_>, path: &str) -> String {
+    String::from_utf8(process.vfs.read_file(caller, path).unwrap()).unwrap()
+}
+
+fn link(process: &Process, caller: &Caller<'_>, path: &str) -> String {
+    let location = process.vfs.resolve(caller, &process.vfs.root(), path, false).unwrap();
+    process.vfs.read_link(caller, &location).unwrap()
+}
+
+#[test]
+fn the_process_shows_its_executable_directory_and_descriptors() {
+    let machine = FakeMachine::new();
+    let process = testing::process(&machine);
+    let thread = process.new_thread();
+    let caller = Caller::thread(&machine, &process, &thread);
+    assert_eq!(link(&process, &caller, "/proc/self"), "1");
+    assert_eq!(link(&process, &caller, "/proc/self/exe"), "/bin/hello");
+    assert_eq!(link(&process, &caller, "/proc/self/cwd"), "/");
+    assert_eq!(link(&process, &caller, "/proc/self/fd/2"), "/dev/console");
+    let root = process.vfs.root();
+    let file = process.vfs.open(&caller, &root, "/tmp/log", flags::O_CREAT | flags::O_WRONLY, 0o644).unwrap();
+    process.state.lock().descriptors.install(crate::vfs::Descriptor { file, close_on_exec: false }, 0, 10);
+    assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log");
+    process.vfs.unlink(&caller, &root, "/tmp/log").unwrap();
+    assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log (deleted)");
+    // Following a descriptor's link reaches the open file, even unlinked.
+    let reopened = process.vfs.resolve(&caller, &root, "/proc/self/fd/3", true).unwrap();
+    assert_eq!(reopened.file_type(), crate::vfs::FileType::Regular);
+    assert!(process.vfs.resolve(&caller, &root, "/proc/self/cwd/etc/motd", true).is_ok());
+    assert_eq!(process.vfs.resolve(&caller, &root, "/proc/self/fd/9", false).err(), Some(FsError::NotFound));
+    let mut offset = 0;
+    let mut names = alloc::vec::Vec::new();
+    let fd_directory = process.vfs.resolve(&caller, &root, "/proc/self/fd", true).unwrap();
+    while let Some(entry) = process.vfs.read_directory(&caller, &fd_directory, offset).unwrap() {
+        names.push(entry.name);
+        offset = entry.next_offset;
+    }
+    assert_eq!(names, [".", "..", "0", "1", "2", "3"]);
+}
+
+#[test]
+fn generated_files_describe_the_process_and_the_machine() {
+    let machine = FakeMachine::new();
+    let process = testing::process(&machine);
+    process
+        .memory
+        .lock()
+        .add_area(
+            &machine,
+            0x40_0000,
+            0x40_2000,
+            Rights { read: true, write: false, execute: true },
+            AreaKind::Image,
+            false,
+        )
+        .unwrap();
+    process
+        .memory
+        .lock()
+        .add_area(&machine, 0x7000_0000, 0x7000_1000, Rights::READ_WRITE, AreaKind::Stack, false)
+        .unwrap();
+    let thread = process.new_thread();
+    let caller = Caller::thread(&machine, &process, &thread);
+    let maps = read(&process, &caller, "/proc/self/maps");
+    let lines: alloc::vec::Vec<&str> = maps.lines().collect();
+    assert!(lines[0].starts_with("00400000-00402000 r-xp 00000000 00:00 0 "), "{maps}");
+    assert!(lines[0].ends_with(" /bin/hello") && lines[0].find('/') == Some(73), "{maps}");
+    assert!(lines[1].starts_with("70000000-70001000 rw-p") && lines[1].ends_with("[stack]"), "{maps}");
+    let mounts = read(&process, &caller, "/proc/mounts");
+    assert!(mounts.starts_with("/dev/root / rofs ro 0 0\n"), "{mounts}");
+    assert!(
+        mounts.contains("proc /proc proc rw 0 0\n") && mounts.contains("tmpfs /tmp ramfs rw 0 0\n"),
+        "{mounts}"
+    );
+    assert_eq!(read(&process, &caller, "/proc/cpuinfo").matches("processor\t:").count(), 4);
+    assert!(read(&process, &caller, "/proc/meminfo").starts_with("MemTotal:         131072 kB\n"));
+    machine.now_ns.store(12_345_000_000, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(read(&process, &caller, "/proc/uptime"), "12.34 0.00\n");
+    assert!(read(&process, &caller, "/proc/self/status").contains("Pid:\t1\n"));
+    let root = process.vfs.root();
+    let file = process.vfs.open(&caller, &root, "/proc/uptime", flags::O_RDONLY, 0).unwrap();
+    assert_eq!(file.write(&caller, b"1"), Err(FsError::BadDescriptor));
+    assert_eq!(process.vfs.make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::NotPermitted));
+}

@@ -1,0 +1,225 @@
+//! ramfs: a read-write filesystem in memory (the root without an image,
+//! `/tmp`, `/dev/shm`).
+//!
+//! Directories keep their entries in insertion order under a sequence
+//! number, which is also the entry's `readdir` offset: offsets stay valid
+//! while other entries come and go. Changes to the tree (create, remove,
+//! rename, link) hold the filesystem's namespace lock, so they may lock
+//! several directories in any order; lookups lock one directory at a time.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicU64;
+
+use spin::Mutex;
+
+use crate::vfs::{FileSystem, FsError, Node, Statistics};
+
+/// `RAMFS_MAGIC`.
+const MAGIC: u64 = 0x8584_58f6;
+/// The largest file (Linux's `MAX_LFS_FILESIZE`).
+const FILE_SIZE_MAX: u64 = i64::MAX as u64;
+/// What `statfs` reports as the size: ramfs has no limit but memory, which
+/// it does not know; programs that check for room find 4 GiB free.
+const REPORTED_BLOCKS: u64 = 1 << 20;
+
+struct Shared {
+    namespace: Mutex<()>,
+    next_inode: AtomicU64,
+}
+
+/// A ramfs instance.
+pub struct RamFs {
+    root: Arc<RamNode>,
+}
+
+impl core::fmt::Debug for RamFs {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str("RamFs")
+    }
+}
+
+impl RamFs {
+    /// An empty filesystem whose root has `permissions` (`0o755`, or
+    /// `0o1777` for `/tmp`).
+    pub fn new(permissions: u32) -> Arc<RamFs> {
+        let shared = Arc::new(Shared { namespace: Mutex::new(()), next_inode: AtomicU64::new(2) });
+        let root = RamNode::new(&shared, 1, Content::directory(Weak::new()), permissions, 0);
+        Arc::new(RamFs { root })
+    }
+}
+
+impl FileSystem for RamFs {
+    fn root(&self) -> Arc<dyn Node> {
+        self.root.clone()
+    }
+
+    fn type_name(&self) -> &'static str {
+        "ramfs"
+    }
+
+    fn statistics(&self) -> Statistics {
+        Statistics {
+            magic: MAGIC,
+            block_size_bytes: 4096,
+            blocks: REPORTED_BLOCKS,
+            free_blocks: REPORTED_BLOCKS,
+            files: REPORTED_BLOCKS,
+            free_files: REPORTED_BLOCKS,
+        }
+    }
+}
+
+struct Directory {
+    entries: BTreeMap<u64, (String, Arc<RamNode>)>,
+    index: BTreeMap<String, u64>,
+    next_offset: u64,
+    parent: Weak<RamNode>,
+}
+
+impl Directory {
+    fn get(&self, name: &str) -> Option<&Arc<RamNode>> {
+        self.index.get(name).and_then(|offset| self.entries.get(offset)).map(|(_, node)| node)
+    }
+
+    fn insert(&mut self, name: &str, node: Arc<RamNode>) {
+        let offset = self.next_offset;
+        self.next_offset += 1;
+        self.entries.insert(offset, (String::from(name), node));
+        self.index.insert(String::from(name), offset);
+    }
+
+    fn take(&mut self, name: &str) -> Option<Arc<RamNode>> {
+        let offset = self.index.remove(name)?;
+        self.entries.remove(&offset).map(|(_, node)| node)
+    }
+
+    /// Replaces the node under an existing `name`, keeping its offset.
+    fn swap(&mut self, name: &str, node: Arc<RamNode>) -> Option<Arc<RamNode>> {
+        let offset = *self.index.get(name)?;
+        self.entries.get_mut(&offset).map(|entry| core::mem::replace(&mut entry.1, node))
+    }
+}
+
+enum Content {
+    File(Mutex<Vec<u8>>),
+    Directory(Mutex<Directory>),
+    Symlink(String),
+}
+
+impl Content {
+    fn directory(parent: Weak<RamNode>) -> Self {
+        Content::Directory(Mutex::new(Directory {
+            entries: BTreeMap::new(),
+            index: BTreeMap::new(),
+            next_offset: 0,
+            parent,
+        }))
+    }
+}
+
+struct Attributes {
+    permissions: u32,
+    link_count: u64,
+    access_time_ns: u64,
+    modify_time_ns: u64,
+    change_time_ns: u64,
+}
+
+/// A file, directory or symlink of a ramfs.
+struct RamNode {
+    inode: u64,
+    shared: Arc<Shared>,
+    this: Weak<RamNode>,
+    attributes: Mutex<Attributes>,
+    content: Content,
+}
+
+impl RamNode {
+    fn new(
+        shared: &Arc<Shared>,
+        inode: u64,
+        content: Content,
+        permissions: u32,
+        now_ns: u64,
+    ) -> Arc<RamNode> {
+        let link_count = if matches!(content, Content::Directory(_)) { 2 } else { 1 };
+        Arc::new_cyclic(|this| RamNode {
+            inode,
+            shared: shared.clone(),
+            this: this.clone(),
+            attributes: Mutex::new(Attributes {
+                permissions: permissions & 0o7777,
+                link_count,
+                access_time_ns: now_ns,
+                modify_time_ns: now_ns,
+                change_time_ns: now_ns,
+            }),
+            content,
+        })
+    }
+
+    fn directory(&self) -> Result<&Mutex<Directory>, FsError> {
+        match &self.content {
+            Content::Directory(directory) => Ok(directory),
+            _ => Err(FsError::NotDirectory),
+        }
+    }
+
+    fn file(&self) -> Result<&Mutex<Vec<u8>>, FsError> {
+        match &self.content {
+            Content::File(bytes) => Ok(bytes),
+            Content::Directory(_) => Err(FsError::IsDirectory),
+            Content::Symlink(_) => Err(FsError::InvalidArgument),
+        }
+    }
+
+    fn is_directory(&self) -> bool {
+        matches!(self.content, Content::Directory(_))
+    }
+
+    fn adjust_links(&self, change: i64, now_ns: u64) {
+        let mut attributes = self.attributes.lock();
+        attributes.link_count = attributes.link_count.saturating_add_signed(change);
+        attributes.change_time_ns = now_ns;
+    }
+
+    fn touch(&self, now_ns: u64) {
+        let mut attributes = self.attributes.lock();
+        attributes.modify_time_ns = now_ns;
+        attributes.change_time_ns = now_ns;
+    }
+
+    fn is_empty_directory(&self) -> bool {
+        self.directory().is_ok_and(|directory| directory.lock().entries.is_empty())
+    }
+
+    fn set_parent(&self, parent: &RamNode) {
+        if let Ok(directory) = self.directory() {
+            directory.lock().parent = parent.this.clone();
+        }
+    }
+
+    /// Writes `bytes` at `offset` of `contents`, growing it.
+    fn store(contents: &mut Vec<u8>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|end| *end <= FILE_SIZE_MAX)
+            .ok_or(FsError::TooLarge)?;
+        let (start, end) = (offset as usize, end as usize);
+        let current = contents.len();
+        if end > current {
+            contents.try_reserve(end - current).map_err(|_| FsError::NoSpace)?;
+            contents.resize(end, 0);
+        }
+        contents[start..end].copy_from_slice(bytes);
+        Ok(bytes.len())
+    }
+}
+
+mod node;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,277 @@
+//! The [`Node`] operations of ramfs: lookups and listings, changes to the
+//! tree under the namespace lock, file data, attributes.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::Ordering;
+
+use spin::Mutex;
+
+use super::{Content, FILE_SIZE_MAX, RamNode};
+use crate::vfs::{
+    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
+    RenameMode,
+};
+
+/// The ramfs node behind `node`, which must belong to the same instance.
+fn same_filesystem<'a>(this: &RamNode, node: &'a dyn Node) -> Result<&'a RamNode, FsError> {
+    node.as_any()
+        .downcast_ref::<RamNode>()
+        .filter(|other| Arc::ptr_eq(&other.shared, &this.shared))
+        .ok_or(FsError::CrossDevice)
+}
+
+impl Node for RamNode {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn file_type(&self) -> FileType {
+        match self.content {
+            Content::File(_) => FileType::Regular,
+            Content::Directory(_) => FileType::Directory,
+            Content::Symlink(_) => FileType::Symlink,
+        }
+    }
+
+    fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        let size_bytes = match &self.content {
+            Content::File(bytes) => bytes.lock().len() as u64,
+            Content::Directory(directory) => (directory.lock().entries.len() as u64 + 2) * 32,
+            Content::Symlink(target) => target.len() as u64,
+        };
+        let attributes = self.attributes.lock();
+        let mut metadata = Metadata::new(self.inode, self.file_type(), attributes.permissions);
+        metadata.link_count = attributes.link_count;
+        metadata.size_bytes = size_bytes;
+        metadata.blocks = size_bytes.div_ceil(4096) * 8;
+        metadata.access_time_ns = attributes.access_time_ns;
+        metadata.modify_time_ns = attributes.modify_time_ns;
+        metadata.change_time_ns = attributes.change_time_ns;
+        Ok(metadata)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, _caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
+        let node = self.directory()?.lock().get(name).cloned().ok_or(FsError::NotFound)?;
+        Ok(node)
+    }
+
+    fn parent(&self) -> Option<Arc<dyn Node>> {
+        let parent = self.directory().ok()?.lock().parent.upgrade()?;
+        Some(parent)
+    }
+
+    fn read_directory(&self, _caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
+        let directory = self.directory()?.lock();
+        Ok(directory.entries.range(offset..).next().map(|(offset, (name, node))| DirectoryEntry {
+            name: name.clone(),
+            inode: node.inode,
+            file_type: node.file_type(),
+            next_offset: offset + 1,
+        }))
+    }
+
+    fn create(
+        &self,
+        caller: &Caller<'_>,
+        name: &str,
+        kind: NewNode<'_>,
+        permissions: u32,
+    ) -> Result<Arc<dyn Node>, FsError> {
+        let _namespace = self.shared.namespace.lock();
+        let directory = self.directory()?;
+        if directory.lock().get(name).is_some() {
+            return Err(FsError::Exists);
+        }
+        let now_ns = caller.now_ns();
+        let content = match kind {
+            NewNode::File => Content::File(Mutex::new(Vec::new())),
+            NewNode::Directory => Content::directory(self.this.clone()),
+            NewNode::Symlink(target) => Content::Symlink(String::from(target)),
+        };
+        let inode = self.shared.next_inode.fetch_add(1, Ordering::Relaxed);
+        let node = RamNode::new(&self.shared, inode, content, permissions, now_ns);
+        if kind == NewNode::Directory {
+            self.adjust_links(1, now_ns);
+        }
+        directory.lock().insert(name, node.clone());
+        self.touch(now_ns);
+        Ok(node)
+    }
+
+    fn remove(&self, caller: &Caller<'_>, name: &str, is_directory: bool) -> Result<(), FsError> {
+        let _namespace = self.shared.namespace.lock();
+        let mut directory = self.directory()?.lock();
+        let child = directory.get(name).ok_or(FsError::NotFound)?;
+        match (is_directory, child.is_directory()) {
+            (true, false) => return Err(FsError::NotDirectory),
+            (false, true) => return Err(FsError::IsDirectory),
+            (true, true) if !child.is_empty_directory() => return Err(FsError::NotEmpty),
+            _ => {}
+        }
+        let now_ns = caller.now_ns();
+        let child = directory.take(name).ok_or(FsError::NotFound)?;
+        drop(directory);
+        if is_directory {
+            child.adjust_links(-2, now_ns);
+            self.adjust_links(-1, now_ns);
+        } else {
+            child.adjust_links(-1, now_ns);
+        }
+        self.touch(now_ns);
+        Ok(())
+    }
+
+    fn rename(
+        &self,
+        caller: &Caller<'_>,
+        name: &str,
+        new_parent: &dyn Node,
+        new_name: &str,
+        mode: RenameMode,
+    ) -> Result<(), FsError> {
+        let new_parent = same_filesystem(self, new_parent)?;
+        let _namespace = self.shared.namespace.lock();
+        let now_ns = caller.now_ns();
+        let is_same_directory = core::ptr::eq(self, new_parent);
+        let source = self.directory()?.lock().get(name).cloned().ok_or(FsError::NotFound)?;
+        let target = new_parent.directory()?.lock().get(new_name).cloned();
+        if let Some(target) = &target {
+            if Arc::ptr_eq(target, &source) {
+                return Ok(());
+            }
+            if mode == RenameMode::NoReplace {
+                return Err(FsError::Exists);
+            }
+        }
+        if mode == RenameMode::Exchange {
+            let target = target.ok_or(FsError::NotFound)?;
+            self.directory()?.lock().swap(name, target.clone());
+            new_parent.directory()?.lock().swap(new_name, source.clone());
+            if !is_same_directory {
+                let links = i64::from(source.is_directory()) - i64::from(target.is_directory());
+                self.adjust_links(-links, now_ns);
+                new_parent.adjust_links(links, now_ns);
+                source.set_parent(new_parent);
+                target.set_parent(self);
+            }
+        } else {
+            if let Some(target) = &target {
+                match (source.is_directory(), target.is_directory()) {
+                    (true, false) => return Err(FsError::NotDirectory),
+                    (false, true) => return Err(FsError::IsDirectory),
+                    (true, true) if !target.is_empty_directory() => return Err(FsError::NotEmpty),
+                    _ => {}
+                }
+                new_parent.directory()?.lock().take(new_name);
+                if target.is_directory() {
+                    target.adjust_links(-2, now_ns);
+                    new_parent.adjust_links(-1, now_ns);
+                } else {
+                    target.adjust_links(-1, now_ns);
+                }
+            }
+            self.directory()?.lock().take(name);
+            new_parent.directory()?.lock().insert(new_name, source.clone());
+            if source.is_directory() && !is_same_directory {
+                self.adjust_links(-1, now_ns);
+                new_parent.adjust_links(1, now_ns);
+                source.set_parent(new_parent);
+            }
+        }
+        source.attributes.lock().change_time_ns = now_ns;
+        self.touch(now_ns);
+        new_parent.touch(now_ns);
+        Ok(())
+    }
+
+    fn link(&self, caller: &Caller<'_>, name: &str, target: &dyn Node) -> Result<(), FsError> {
+        let target = same_filesystem(self, target)?;
+        let target = target.this.upgrade().ok_or(FsError::NotFound)?;
+        if target.is_directory() {
+            return Err(FsError::NotPermitted);
+        }
+        let _namespace = self.shared.namespace.lock();
+        let mut directory = self.directory()?.lock();
+        if directory.get(name).is_some() {
+            return Err(FsError::Exists);
+        }
+        if target.attributes.lock().link_count == 0 {
+            // An unlinked file cannot get a name back (Linux's ENOENT).
+            return Err(FsError::NotFound);
+        }
+        let now_ns = caller.now_ns();
+        directory.insert(name, target.clone());
+        drop(directory);
+        target.adjust_links(1, now_ns);
+        self.touch(now_ns);
+        Ok(())
+    }
+
+    fn read_link(&self, _caller: &Caller<'_>) -> Result<LinkTarget, FsError> {
+        match &self.content {
+            Content::Symlink(target) => Ok(LinkTarget::Path(target.clone())),
+            _ => Err(FsError::InvalidArgument),
+        }
+    }
+
+    fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let contents = self.file()?.lock();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(contents.len());
+        let length = buffer.len().min(contents.len() - start);
+        buffer[..length].copy_from_slice(&contents[start..start + length]);
+        Ok(length)
+    }
+
+    fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        let written = RamNode::store(&mut self.file()?.lock(), offset, bytes)?;
+        self.touch(caller.now_ns());
+        Ok(written)
+    }
+
+    fn append(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<(usize, u64), FsError> {
+        let mut contents = self.file()?.lock();
+        let end = contents.len() as u64;
+        let written = RamNode::store(&mut contents, end, bytes)?;
+        drop(contents);
+        self.touch(caller.now_ns());
+        Ok((written, end + written as u64))
+    }
+
+    fn truncate(&self, caller: &Caller<'_>, size_bytes: u64) -> Result<(), FsError> {
+        if size_bytes > FILE_SIZE_MAX {
+            return Err(FsError::TooLarge);
+        }
+        let mut contents = self.file()?.lock();
+        let size = size_bytes as usize;
+        let current = contents.len();
+        if size > current {
+            contents.try_reserve(size - current).map_err(|_| FsError::NoSpace)?;
+        }
+        contents.resize(size, 0);
+        drop(contents);
+        self.touch(caller.now_ns());
+        Ok(())
+    }
+
+    fn set_attributes(&self, caller: &Caller<'_>, changes: AttributeChanges) -> Result<(), FsError> {
+        let mut attributes = self.attributes.lock();
+        if let Some(permissions) = changes.permissions {
+            attributes.permissions = permissions & 0o7777;
+        }
+        if let Some(time) = changes.access_time_ns {
+            attributes.access_time_ns = time;
+        }
+        if let Some(time) = changes.modify_time_ns {
+            attributes.modify_time_ns = time;
+        }
+        attributes.change_time_ns = caller.now_ns();
+        Ok(())
+    }
+}

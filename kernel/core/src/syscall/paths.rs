@@ -1,0 +1,364 @@
+//! System calls that name files by path: open, creat, close, mkdir, rmdir,
+//! unlink, rename, link, symlink, readlink, chdir, getcwd, umask, access,
+//! chmod, chown, utimensat, truncate.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use super::files::{caller, descriptor_number, file};
+use super::{Context, Result};
+use crate::errno::Errno;
+use crate::linux::{
+    AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, Timespec,
+};
+use crate::user::User;
+use crate::vfs::file::flags;
+use crate::vfs::{AttributeChanges, Descriptor, FileType, Location, OpenFile, RenameMode};
+
+/// A path argument.
+pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
+    User::new(context.machine).read_path(address)
+}
+
+/// Where a relative `path` starts: the working directory for `AT_FDCWD`,
+/// else the directory open as `dirfd`.
+pub(super) fn start(context: Context<'_>, dirfd: u64, path: &str) -> core::result::Result<Location, Errno> {
+    if path.starts_with('/') {
+        return Ok(context.process.vfs.root());
+    }
+    if dirfd as i32 == AT_FDCWD {
+        return Ok(context.process.state.lock().working_directory.clone());
+    }
+    let file = file(context, dirfd)?;
+    let location = file.location().ok_or(Errno::ENOTDIR)?;
+    if !location.is_directory() && !path.is_empty() {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(location.clone())
+}
+
+/// What `dirfd` and `path` name, honouring `AT_EMPTY_PATH` (the
+/// descriptor itself) and `follow` for a final symlink.
+pub(super) fn locate(
+    context: Context<'_>,
+    dirfd: u64,
+    path: &str,
+    at_flags: u64,
+    follow: bool,
+) -> core::result::Result<Location, Errno> {
+    if path.is_empty() && at_flags & AT_EMPTY_PATH != 0 {
+        if dirfd as i32 == AT_FDCWD {
+            return Ok(context.process.state.lock().working_directory.clone());
+        }
+        return file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF);
+    }
+    let start = start(context, dirfd, path)?;
+    Ok(context.process.vfs.resolve(&caller(context), &start, path, follow)?)
+}
+
+/// Installs `file` at the lowest free descriptor.
+pub(super) fn install(context: Context<'_>, file: Arc<OpenFile>, close_on_exec: bool) -> Result {
+    let mut state = context.process.state.lock();
+    let limit = state.descriptor_limit();
+    let number =
+        state.descriptors.install(Descriptor { file, close_on_exec }, 0, limit).ok_or(Errno::EMFILE)?;
+    Ok(number as u64)
+}
+
+pub(super) fn openat(context: Context<'_>, dirfd: u64, path: u64, open_flags: u64, mode: u64) -> Result {
+    let path = read_path(context, path)?;
+    let start = start(context, dirfd, &path)?;
+    let open_flags = open_flags as u32;
+    let permissions = mode as u32 & 0o7777 & !context.process.state.lock().umask;
+    let file = context.process.vfs.open(&caller(context), &start, &path, open_flags, permissions)?;
+    install(context, file, open_flags & flags::O_CLOEXEC != 0)
+}
+
+pub(super) fn creat(context: Context<'_>, path: u64, mode: u64) -> Result {
+    let open_flags = flags::O_CREAT | flags::O_WRONLY | flags::O_TRUNC;
+    openat(context, AT_FDCWD as u64, path, u64::from(open_flags), mode)
+}
+
+pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
+    let number = descriptor_number(fd)?;
+    let removed = context.process.state.lock().descriptors.remove(number)?;
+    drop(removed);
+    Ok(0)
+}
+
+/// `CLOSE_RANGE_CLOEXEC`: mark instead of closing.
+const CLOSE_RANGE_CLOEXEC: u64 = 4;
+/// `CLOSE_RANGE_UNSHARE`: meaningless with one descriptor table.
+const CLOSE_RANGE_UNSHARE: u64 = 2;
+
+pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_flags: u64) -> Result {
+    let (first, last) = (first as u32 as u64, last as u32 as u64);
+    if range_flags & !(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE) != 0 || first > last {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut closed = alloc::vec::Vec::new();
+    {
+        let mut state = context.process.state.lock();
+        let open: alloc::vec::Vec<u64> = state
+            .descriptors
+            .iter()
+            .map(|(number, _)| number as u64)
+            .filter(|number| (first..=last).contains(number))
+            .collect();
+        for number in open {
+            if range_flags & CLOSE_RANGE_CLOEXEC != 0 {
+                state.descriptors.set_close_on_exec(number, true)?;
+            } else {
+                closed.push(state.descriptors.remove(number)?);
+            }
+        }
+    }
+    drop(closed);
+    Ok(0)
+}
+
+fn creation_permissions(context: Context<'_>, mode: u64) -> u32 {
+    mode as u32 & 0o7777 & !context.process.state.lock().umask
+}
+
+pub(super) fn mkdirat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) -> Result {
+    let path = read_path(context, path)?;
+    let start = start(context, dirfd, &path)?;
+    let permissions = creation_permissions(context, mode) & 0o1777;
+    context.process.vfs.make_directory(&caller(context), &start, &path, permissions)?;
+    Ok(0)
+}
+
+pub(super) fn unlinkat(context: Context<'_>, dirfd: u64, path: u64, at_flags: u64) -> Result {
+    if at_flags & !AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let path = read_path(context, path)?;
+    let start = start(context, dirfd, &path)?;
+    let vfs = &context.process.vfs;
+    if at_flags & AT_REMOVEDIR != 0 {
+        vfs.remove_directory(&caller(context), &start, &path)?;
+    } else {
+        vfs.unlink(&caller(context), &start, &path)?;
+    }
+    Ok(0)
+}
+
+/// `renameat2` flags.
+const RENAME_NOREPLACE: u64 = 1;
+const RENAME_EXCHANGE: u64 = 2;
+
+pub(super) fn renameat2(
+    context: Context<'_>,
+    (old_dirfd, old_path): (u64, u64),
+    (new_dirfd, new_path): (u64, u64),
+    rename_flags: u64,
+) -> Result {
+    let mode = match rename_flags {
+        0 => RenameMode::Replace,
+        RENAME_NOREPLACE => RenameMode::NoReplace,
+        RENAME_EXCHANGE => RenameMode::Exchange,
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let old_path = read_path(context, old_path)?;
+    let new_path = read_path(context, new_path)?;
+    let old_start = start(context, old_dirfd, &old_path)?;
+    let new_start = start(context, new_dirfd, &new_path)?;
+    context.process.vfs.rename(&caller(context), (&old_start, &old_path), (&new_start, &new_path), mode)?;
+    Ok(0)
+}
+
+pub(super) fn linkat(
+    context: Context<'_>,
+    (old_dirfd, old_path): (u64, u64),
+    (new_dirfd, new_path): (u64, u64),
+    at_flags: u64,
+) -> Result {
+    if at_flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let old_path = read_path(context, old_path)?;
+    let new_path = read_path(context, new_path)?;
+    let target = locate(context, old_dirfd, &old_path, at_flags, at_flags & AT_SYMLINK_FOLLOW != 0)?;
+    let new_start = start(context, new_dirfd, &new_path)?;
+    context.process.vfs.link(&caller(context), &target, (&new_start, &new_path))?;
+    Ok(0)
+}
+
+pub(super) fn symlinkat(context: Context<'_>, target: u64, dirfd: u64, path: u64) -> Result {
+    let target = read_path(context, target)?;
+    let path = read_path(context, path)?;
+    let start = start(context, dirfd, &path)?;
+    context.process.vfs.make_symlink(&caller(context), &target, &start, &path)?;
+    Ok(0)
+}
+
+pub(super) fn readlinkat(context: Context<'_>, dirfd: u64, path: u64, address: u64, size: u64) -> Result {
+    let path = read_path(context, path)?;
+    if size as i32 <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let location = locate(context, dirfd, &path, AT_EMPTY_PATH, false)?;
+    let target = context.process.vfs.read_link(&caller(context), &location)?;
+    let length = target.len().min(size as u32 as usize);
+    User::new(context.machine).write_bytes(address, &target.as_bytes()[..length])?;
+    Ok(length as u64)
+}
+
+pub(super) fn chdir(context: Context<'_>, path: u64) -> Result {
+    let path = read_path(context, path)?;
+    let location = locate(context, AT_FDCWD as u64, &path, 0, true)?;
+    set_working_directory(context, location)
+}
+
+pub(super) fn fchdir(context: Context<'_>, fd: u64) -> Result {
+    let location = file(context, fd)?.location().cloned().ok_or(Errno::ENOTDIR)?;
+    set_working_directory(context, location)
+}
+
+fn set_working_directory(context: Context<'_>, location: Location) -> Result {
+    if !location.is_directory() {
+        return Err(Errno::ENOTDIR.into());
+    }
+    context.process.state.lock().working_directory = location;
+    Ok(0)
+}
+
+pub(super) fn getcwd(context: Context<'_>, address: u64, size: u64) -> Result {
+    let location = context.process.state.lock().working_directory.clone();
+    let mut path = context.process.vfs.path_of(&caller(context), &location)?.into_bytes();
+    path.push(0);
+    if (size as usize) < path.len() {
+        return Err(Errno::ERANGE.into());
+    }
+    User::new(context.machine).write_bytes(address, &path)?;
+    Ok(path.len() as u64)
+}
+
+pub(super) fn umask(context: Context<'_>, mask: u64) -> Result {
+    let mut state = context.process.state.lock();
+    let previous = state.umask;
+    state.umask = mask as u32 & 0o777;
+    Ok(u64::from(previous))
+}
+
+/// `access` modes.
+const X_OK: u64 = 1;
+const W_OK: u64 = 2;
+const ACCESS_MODES: u64 = 7;
+
+pub(super) fn faccessat2(context: Context<'_>, dirfd: u64, path: u64, mode: u64, at_flags: u64) -> Result {
+    if mode & !ACCESS_MODES != 0 || at_flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let path = read_path(context, path)?;
+    let location = locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    // The application runs as root: only a read-only mount refuses writes,
+    // and only a file with no execute bit refuses execution.
+    let is_content =
+        matches!(location.file_type(), FileType::Regular | FileType::Directory | FileType::Symlink);
+    if mode & W_OK != 0 && is_content {
+        location.check_writable()?;
+    }
+    if mode & X_OK != 0 && !location.is_directory() {
+        let metadata = location.metadata(&caller(context))?;
+        if metadata.permissions & 0o111 == 0 {
+            return Err(Errno::EACCES.into());
+        }
+    }
+    Ok(0)
+}
+
+pub(super) fn fchmodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) -> Result {
+    let path = read_path(context, path)?;
+    let location = locate(context, dirfd, &path, 0, true)?;
+    change_mode(context, &location, mode)
+}
+
+pub(super) fn fchmod(context: Context<'_>, fd: u64, mode: u64) -> Result {
+    let file = file(context, fd)?;
+    let location = file.location().ok_or(Errno::EINVAL)?;
+    if file.is_path_only() {
+        return Err(Errno::EBADF.into());
+    }
+    change_mode(context, location, mode)
+}
+
+fn change_mode(context: Context<'_>, location: &Location, mode: u64) -> Result {
+    let changes = AttributeChanges { permissions: Some(mode as u32 & 0o7777), ..AttributeChanges::default() };
+    context.process.vfs.set_attributes(&caller(context), location, changes)?;
+    Ok(0)
+}
+
+/// `chown` family: files belong to root and stay so; the call checks its
+/// arguments and succeeds.
+pub(super) fn fchownat(context: Context<'_>, dirfd: u64, path: u64, at_flags: u64) -> Result {
+    if at_flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let path = read_path(context, path)?;
+    let location = locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    location.check_writable()?;
+    Ok(0)
+}
+
+pub(super) fn fchown(context: Context<'_>, fd: u64) -> Result {
+    let file = file(context, fd)?;
+    if let Some(location) = file.location() {
+        location.check_writable()?;
+    }
+    Ok(0)
+}
+
+/// `utimensat` special nanosecond values.
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+pub(super) fn utimensat(context: Context<'_>, dirfd: u64, path: u64, times: u64, at_flags: u64) -> Result {
+    if at_flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let now_ns = context.machine.realtime_ns();
+    let (access, modify) = if times == 0 {
+        (Some(now_ns), Some(now_ns))
+    } else {
+        let user = User::new(context.machine);
+        let decode = |address: u64| -> core::result::Result<Option<u64>, Errno> {
+            let seconds = user.read_u64(address)? as i64;
+            let nanoseconds = user.read_u64(address + 8)? as i64;
+            match nanoseconds {
+                UTIME_NOW => Ok(Some(now_ns)),
+                UTIME_OMIT => Ok(None),
+                0..=999_999_999 => Ok(Some(Timespec { seconds: seconds.max(0), nanoseconds }.to_ns())),
+                _ => Err(Errno::EINVAL),
+            }
+        };
+        (decode(times)?, decode(times + 16)?)
+    };
+    let location = if path == 0 {
+        // Linux's extension: a null path changes the descriptor itself.
+        if dirfd as i32 == AT_FDCWD {
+            return Err(Errno::EFAULT.into());
+        }
+        file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF)?
+    } else {
+        let path = read_path(context, path)?;
+        locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    if access.is_none() && modify.is_none() {
+        return Ok(0);
+    }
+    let changes = AttributeChanges { permissions: None, access_time_ns: access, modify_time_ns: modify };
+    context.process.vfs.set_attributes(&caller(context), &location, changes)?;
+    Ok(0)
+}
+
+pub(super) fn truncate(context: Context<'_>, path: u64, length: u64) -> Result {
+    let path = read_path(context, path)?;
+    if (length as i64) < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let location = locate(context, AT_FDCWD as u64, &path, 0, true)?;
+    context.process.vfs.truncate(&caller(context), &location, length)?;
+    Ok(0)
+}

@@ -1,0 +1,216 @@
+//! Waiting for descriptors: poll, ppoll, select, pselect6.
+//!
+//! Pipes report their state; every other object is always ready. A wait
+//! registers the thread with each pipe involved, checks once more (a
+//! change may have come in between) and blocks until a pipe changes, the
+//! deadline passes or a signal arrives (`EINTR`: these calls are not
+//! restarted, as on Linux).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::files::file;
+use super::{Context, Result};
+use crate::errno::Errno;
+use crate::linux::Timespec;
+use crate::machine::Wakeup;
+use crate::user::User;
+use crate::vfs::OpenFile;
+use crate::vfs::pipe::events::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+
+/// `POLLNVAL`: the descriptor is not open.
+const POLLNVAL: u16 = 0x20;
+/// `POLLRDNORM` and `POLLWRNORM`, which readiness implies.
+const POLLRDNORM: u16 = 0x40;
+const POLLWRNORM: u16 = 0x100;
+
+/// `poll` readiness of `file` among `requested` events.
+fn revents(file: &OpenFile, requested: u16) -> u16 {
+    let mut ready = file.poll();
+    if ready & POLLIN != 0 {
+        ready |= POLLRDNORM;
+    }
+    if ready & POLLOUT != 0 {
+        ready |= POLLWRNORM;
+    }
+    ready & (requested | POLLERR | POLLHUP)
+}
+
+/// Waits until `check` reports something ready, the monotonic `deadline`
+/// passes or a signal comes; `files` are the objects whose changes wake
+/// the thread.
+fn wait_until_ready(
+    context: Context<'_>,
+    files: &[Arc<OpenFile>],
+    deadline_ns: Option<u64>,
+    mut check: impl FnMut() -> core::result::Result<u64, Errno>,
+) -> Result {
+    let machine = context.machine;
+    let me = machine.current_thread();
+    let pipes: Vec<_> =
+        files.iter().filter_map(|file| file.pipe_end().map(|end| end.pipe().clone())).collect();
+    loop {
+        let ready = check()?;
+        if ready > 0 || deadline_ns.is_some_and(|deadline| machine.monotonic_ns() >= deadline) {
+            return Ok(ready);
+        }
+        for pipe in &pipes {
+            pipe.add_waiter(&me);
+        }
+        let ready = check();
+        let is_ready = !matches!(ready, Ok(0));
+        let stopped = !is_ready
+            && (context.thread.has_deliverable_signal() || machine.block(deadline_ns) == Wakeup::Stop);
+        for pipe in &pipes {
+            pipe.remove_waiter(&me);
+        }
+        if is_ready {
+            return Ok(ready?);
+        }
+        if stopped {
+            return Err(Errno::EINTR.into());
+        }
+    }
+}
+
+fn poll_until(context: Context<'_>, address: u64, count: u64, deadline_ns: Option<u64>) -> Result {
+    let user = User::new(context.machine);
+    if count > context.process.state.lock().descriptor_limit() as u64 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut table = user.read_bytes(address, count as usize * 8)?;
+    let entries: Vec<(i32, u16)> = table
+        .chunks_exact(8)
+        .map(|entry| {
+            (
+                i32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]),
+                u16::from_le_bytes([entry[4], entry[5]]),
+            )
+        })
+        .collect();
+    let files: Vec<Option<Arc<OpenFile>>> =
+        entries.iter().map(|&(fd, _)| if fd < 0 { None } else { file(context, fd as u64).ok() }).collect();
+    let waited: Vec<Arc<OpenFile>> = files.iter().flatten().cloned().collect();
+    let ready = wait_until_ready(context, &waited, deadline_ns, || {
+        let mut ready = 0;
+        for (index, ((fd, events), file)) in entries.iter().zip(&files).enumerate() {
+            let revents = match file {
+                _ if *fd < 0 => 0,
+                None => POLLNVAL,
+                Some(file) => revents(file, *events),
+            };
+            table[index * 8 + 6..index * 8 + 8].copy_from_slice(&revents.to_le_bytes());
+            ready += u64::from(revents != 0);
+        }
+        Ok(ready)
+    })?;
+    user.write_bytes(address, &table)?;
+    Ok(ready)
+}
+
+pub(super) fn poll(context: Context<'_>, address: u64, count: u64, timeout_ms: i64) -> Result {
+    let deadline = (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000);
+    poll_until(context, address, count, deadline)
+}
+
+/// The monotonic deadline a `struct timespec` timeout at `address` sets
+/// (none for a null pointer).
+fn timespec_deadline(context: Context<'_>, address: u64) -> core::result::Result<Option<u64>, Errno> {
+    if address == 0 {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; 16];
+    User::new(context.machine).read_into(address, &mut bytes)?;
+    let timeout = Timespec::decode(&bytes).ok_or(Errno::EINVAL)?;
+    Ok(Some(context.machine.monotonic_ns().saturating_add(timeout.to_ns())))
+}
+
+pub(super) fn ppoll(context: Context<'_>, address: u64, count: u64, timeout: u64) -> Result {
+    let deadline = timespec_deadline(context, timeout)?;
+    poll_until(context, address, count, deadline)
+}
+
+/// The three descriptor sets of `select`.
+struct Sets {
+    read: Option<Vec<u8>>,
+    write: Option<Vec<u8>>,
+    except: Option<Vec<u8>>,
+}
+
+fn is_set(set: &Option<Vec<u8>>, fd: usize) -> bool {
+    set.as_ref().is_some_and(|bytes| bytes[fd / 8] & (1 << (fd % 8)) != 0)
+}
+
+fn select_until(context: Context<'_>, count: u64, addresses: [u64; 3], deadline_ns: Option<u64>) -> Result {
+    let count = usize::try_from(count as i32).map_err(|_| Errno::EINVAL)?;
+    if count > context.process.state.lock().descriptor_limit() {
+        return Err(Errno::EINVAL.into());
+    }
+    let user = User::new(context.machine);
+    // fd_set is an array of longs: whole words are read and written.
+    let length = count.div_ceil(64) * 8;
+    let read_set = |address: u64| -> core::result::Result<Option<Vec<u8>>, Errno> {
+        if address == 0 { Ok(None) } else { user.read_bytes(address, length).map(Some) }
+    };
+    let sets = Sets {
+        read: read_set(addresses[0])?,
+        write: read_set(addresses[1])?,
+        except: read_set(addresses[2])?,
+    };
+    let mut files: Vec<(usize, Arc<OpenFile>)> = Vec::new();
+    for fd in 0..count {
+        if is_set(&sets.read, fd) || is_set(&sets.write, fd) || is_set(&sets.except, fd) {
+            files.push((fd, file(context, fd as u64)?));
+        }
+    }
+    let waited: Vec<Arc<OpenFile>> = files.iter().map(|(_, file)| file.clone()).collect();
+    let mut results = [alloc::vec![0u8; length], alloc::vec![0u8; length]];
+    let ready = wait_until_ready(context, &waited, deadline_ns, || {
+        results = [alloc::vec![0u8; length], alloc::vec![0u8; length]];
+        let mut ready = 0;
+        for (fd, file) in &files {
+            let state = file.poll();
+            if is_set(&sets.read, *fd) && state & (POLLIN | POLLHUP | POLLERR) != 0 {
+                results[0][fd / 8] |= 1 << (fd % 8);
+                ready += 1;
+            }
+            if is_set(&sets.write, *fd) && state & (POLLOUT | POLLERR) != 0 {
+                results[1][fd / 8] |= 1 << (fd % 8);
+                ready += 1;
+            }
+        }
+        Ok(ready)
+    })?;
+    for (address, result) in [(addresses[0], &results[0]), (addresses[1], &results[1])] {
+        if address != 0 {
+            user.write_bytes(address, result)?;
+        }
+    }
+    if addresses[2] != 0 {
+        // No object has exceptional conditions (out-of-band data).
+        user.write_bytes(addresses[2], &alloc::vec![0u8; length])?;
+    }
+    Ok(ready)
+}
+
+pub(super) fn select(context: Context<'_>, count: u64, addresses: [u64; 3], timeout: u64) -> Result {
+    let deadline = if timeout == 0 {
+        None
+    } else {
+        let user = User::new(context.machine);
+        let (seconds, microseconds) = (user.read_u64(timeout)? as i64, user.read_u64(timeout + 8)? as i64);
+        if seconds < 0 || !(0..1_000_000).contains(&microseconds) {
+            return Err(Errno::EINVAL.into());
+        }
+        let timeout_ns =
+            (seconds as u64).saturating_mul(1_000_000_000).saturating_add(microseconds as u64 * 1000);
+        Some(context.machine.monotonic_ns().saturating_add(timeout_ns))
+    };
+    select_until(context, count, addresses, deadline)
+}
+
+/// `pselect6`; the signal mask argument is not applied.
+pub(super) fn pselect6(context: Context<'_>, count: u64, addresses: [u64; 3], timeout: u64) -> Result {
+    let deadline = timespec_deadline(context, timeout)?;
+    select_until(context, count, addresses, deadline)
+}

@@ -1,0 +1,369 @@
+//! Open file descriptions: what descriptors share after `dup`.
+//!
+//! An [`OpenFile`] holds the object (a node reached through the mount
+//! table, or a pipe end), the file offset and the status flags. A read or
+//! write at the offset holds the description's position lock, as Linux
+//! does, so that threads sharing a descriptor never read or write the same
+//! bytes twice. The lock puts waiters to sleep rather than spinning: its
+//! holder may block on a disk.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::FsError;
+use super::mount::Location;
+use super::node::{Caller, FileType, Metadata, Node};
+use super::pipe::{PipeEnd, events};
+use crate::machine::{ThreadControl, Wakeup};
+
+/// `open` flags (Linux `include/uapi/asm-generic/fcntl.h`).
+#[allow(missing_docs)]
+pub mod flags {
+    pub const O_ACCMODE: u32 = 0o3;
+    pub const O_RDONLY: u32 = 0o0;
+    pub const O_WRONLY: u32 = 0o1;
+    pub const O_RDWR: u32 = 0o2;
+    pub const O_CREAT: u32 = 0o100;
+    pub const O_EXCL: u32 = 0o200;
+    pub const O_NOCTTY: u32 = 0o400;
+    pub const O_TRUNC: u32 = 0o1000;
+    pub const O_APPEND: u32 = 0o2000;
+    pub const O_NONBLOCK: u32 = 0o4000;
+    pub const O_DSYNC: u32 = 0o10000;
+    pub const O_ASYNC: u32 = 0o20000;
+    pub const O_DIRECT: u32 = 0o40000;
+    pub const O_LARGEFILE: u32 = 0o100000;
+    pub const O_DIRECTORY: u32 = 0o200000;
+    pub const O_NOFOLLOW: u32 = 0o400000;
+    pub const O_NOATIME: u32 = 0o1000000;
+    pub const O_CLOEXEC: u32 = 0o2000000;
+    pub const O_SYNC: u32 = 0o4010000;
+    pub const O_PATH: u32 = 0o10000000;
+    pub const O_TMPFILE: u32 = 0o20200000;
+    /// The flags `F_SETFL` may change.
+    pub const SETTABLE: u32 = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
+    /// The flags an open description keeps (`F_GETFL`).
+    pub const KEPT: u32 = O_ACCMODE | SETTABLE | O_DSYNC | O_SYNC | O_LARGEFILE | O_PATH;
+}
+
+/// `lseek` origins.
+#[allow(missing_docs)]
+pub mod whence {
+    pub const SEEK_SET: u32 = 0;
+    pub const SEEK_CUR: u32 = 1;
+    pub const SEEK_END: u32 = 2;
+    pub const SEEK_DATA: u32 = 3;
+    pub const SEEK_HOLE: u32 = 4;
+}
+
+/// What an open file refers to.
+pub enum FileObject {
+    /// A node reached through the mount table.
+    Node {
+        /// Where it was found.
+        location: Location,
+        /// What reads and writes go to: the node, or the snapshot its
+        /// `open` made.
+        data: Arc<dyn Node>,
+        /// The directory and name it was opened under (for its path).
+        name: Option<(Location, String)>,
+    },
+    /// One end of a pipe.
+    Pipe(PipeEnd),
+}
+
+impl core::fmt::Debug for FileObject {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FileObject::Node { location, .. } => formatter.debug_tuple("Node").field(location).finish(),
+            FileObject::Pipe(end) => formatter.debug_tuple("Pipe").field(end).finish(),
+        }
+    }
+}
+
+/// Who holds an open file's position and who waits for it.
+#[derive(Default)]
+struct PositionLock {
+    is_held: bool,
+    waiters: Vec<Arc<dyn ThreadControl>>,
+}
+
+/// An open file description.
+pub struct OpenFile {
+    object: FileObject,
+    offset: AtomicU64,
+    status_flags: AtomicU32,
+    position: Mutex<PositionLock>,
+}
+
+impl core::fmt::Debug for OpenFile {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("OpenFile").field("status_flags", &self.status_flags()).finish()
+    }
+}
+
+impl OpenFile {
+    /// An open file for `object` with the `open` flags `open_flags`.
+    pub fn new(object: FileObject, open_flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            object,
+            offset: AtomicU64::new(0),
+            status_flags: AtomicU32::new(open_flags & flags::KEPT),
+            position: Mutex::new(PositionLock::default()),
+        })
+    }
+
+    /// Runs `transfer` at the file offset with the position lock held and
+    /// stores the offset it returns. `Interrupted` if the thread must stop
+    /// while it waits for the lock.
+    fn at_position<T>(
+        &self,
+        caller: &Caller<'_>,
+        transfer: impl FnOnce(u64) -> Result<(T, u64), FsError>,
+    ) -> Result<T, FsError> {
+        let mut me: Option<Arc<dyn ThreadControl>> = None;
+        loop {
+            {
+                let mut lock = self.position.lock();
+                if !lock.is_held {
+                    lock.is_held = true;
+                    break;
+                }
+                let thread = me.get_or_insert_with(|| caller.machine.current_thread());
+                if !lock.waiters.iter().any(|waiter| Arc::ptr_eq(waiter, thread)) {
+                    lock.waiters.push(thread.clone());
+                }
+            }
+            if caller.machine.block(None) == Wakeup::Stop {
+                if let Some(thread) = &me {
+                    self.position.lock().waiters.retain(|waiter| !Arc::ptr_eq(waiter, thread));
+                }
+                return Err(FsError::Interrupted);
+            }
+        }
+        let result = transfer(self.offset()).map(|(value, offset)| {
+            self.set_offset(offset);
+            value
+        });
+        let waiters = {
+            let mut lock = self.position.lock();
+            lock.is_held = false;
+            core::mem::take(&mut lock.waiters)
+        };
+        for waiter in waiters {
+            waiter.wake();
+        }
+        result
+    }
+
+    /// What it refers to.
+    pub fn object(&self) -> &FileObject {
+        &self.object
+    }
+
+    /// The node's location, unless this is a pipe.
+    pub fn location(&self) -> Option<&Location> {
+        match &self.object {
+            FileObject::Node { location, .. } => Some(location),
+            FileObject::Pipe(_) => None,
+        }
+    }
+
+    /// The pipe end, if this is one.
+    pub fn pipe_end(&self) -> Option<&PipeEnd> {
+        match &self.object {
+            FileObject::Pipe(end) => Some(end),
+            FileObject::Node { .. } => None,
+        }
+    }
+
+    /// The status flags (`F_GETFL`).
+    pub fn status_flags(&self) -> u32 {
+        self.status_flags.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the flags `F_SETFL` may change.
+    pub fn set_status_flags(&self, requested: u32) {
+        let kept = self.status_flags() & !flags::SETTABLE;
+        self.status_flags.store(kept | (requested & flags::SETTABLE), Ordering::Relaxed);
+    }
+
+    /// Whether this is an `O_PATH` descriptor, good only for naming.
+    pub fn is_path_only(&self) -> bool {
+        self.status_flags() & flags::O_PATH != 0
+    }
+
+    /// Whether reads are allowed.
+    pub fn is_readable(&self) -> bool {
+        !self.is_path_only()
+            && matches!(self.status_flags() & flags::O_ACCMODE, flags::O_RDONLY | flags::O_RDWR)
+    }
+
+    /// Whether writes are allowed.
+    pub fn is_writable(&self) -> bool {
+        !self.is_path_only()
+            && matches!(self.status_flags() & flags::O_ACCMODE, flags::O_WRONLY | flags::O_RDWR)
+    }
+
+    fn is_nonblocking(&self) -> bool {
+        self.status_flags() & flags::O_NONBLOCK != 0
+    }
+
+    /// The current offset.
+    pub fn offset(&self) -> u64 {
+        self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Sets the offset (`getdents64` keeps its directory cookie here).
+    pub fn set_offset(&self, offset: u64) {
+        self.offset.store(offset, Ordering::Relaxed);
+    }
+
+    /// The metadata `fstat` reports.
+    pub fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        match &self.object {
+            FileObject::Node { location, data, .. } => {
+                let mut metadata = data.metadata(caller)?;
+                metadata.device = location.mount.device();
+                Ok(metadata)
+            }
+            FileObject::Pipe(end) => {
+                let mut metadata = Metadata::new(end.pipe().inode(), FileType::Fifo, 0o600);
+                metadata.block_size_bytes = 4096;
+                Ok(metadata)
+            }
+        }
+    }
+
+    /// The node reads and writes go to, unless this is a pipe.
+    pub fn data(&self) -> Option<&Arc<dyn Node>> {
+        match &self.object {
+            FileObject::Node { data, .. } => Some(data),
+            FileObject::Pipe(_) => None,
+        }
+    }
+
+    /// Reads at the file offset and advances it.
+    pub fn read(&self, caller: &Caller<'_>, buffer: &mut [u8]) -> Result<usize, FsError> {
+        if !self.is_readable() {
+            return Err(FsError::BadDescriptor);
+        }
+        match &self.object {
+            FileObject::Pipe(end) => end.pipe().read(caller, buffer, self.is_nonblocking()),
+            FileObject::Node { data, .. } => {
+                if data.file_type() == FileType::Directory {
+                    return Err(FsError::IsDirectory);
+                }
+                if !data.is_seekable() {
+                    return data.read_at(caller, 0, buffer);
+                }
+                self.at_position(caller, |offset| {
+                    let length = data.read_at(caller, offset, buffer)?;
+                    Ok((length, offset + length as u64))
+                })
+            }
+        }
+    }
+
+    /// Writes at the file offset (at the end with `O_APPEND`) and advances
+    /// it.
+    pub fn write(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
+        if !self.is_writable() {
+            return Err(FsError::BadDescriptor);
+        }
+        match &self.object {
+            FileObject::Pipe(end) => end.pipe().write(caller, bytes, self.is_nonblocking()),
+            FileObject::Node { data, .. } => {
+                if !data.is_seekable() {
+                    return data.write_at(caller, 0, bytes);
+                }
+                let is_append = self.status_flags() & flags::O_APPEND != 0;
+                self.at_position(caller, |offset| {
+                    if is_append {
+                        return data.append(caller, bytes);
+                    }
+                    let length = data.write_at(caller, offset, bytes)?;
+                    Ok((length, offset + length as u64))
+                })
+            }
+        }
+    }
+
+    fn positioned_data(&self) -> Result<&Arc<dyn Node>, FsError> {
+        match &self.object {
+            FileObject::Node { data, .. } if data.is_seekable() => Ok(data),
+            _ => Err(FsError::NotSeekable),
+        }
+    }
+
+    /// Reads at `offset` without moving the file offset (`pread64`).
+    pub fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        if !self.is_readable() {
+            return Err(FsError::BadDescriptor);
+        }
+        let data = self.positioned_data()?;
+        if data.file_type() == FileType::Directory {
+            return Err(FsError::IsDirectory);
+        }
+        data.read_at(caller, offset, buffer)
+    }
+
+    /// Writes at `offset` without moving the file offset (`pwrite64`; with
+    /// `O_APPEND` it appends, as Linux does).
+    pub fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        if !self.is_writable() {
+            return Err(FsError::BadDescriptor);
+        }
+        let data = self.positioned_data()?;
+        if self.status_flags() & flags::O_APPEND != 0 {
+            return Ok(data.append(caller, bytes)?.0);
+        }
+        data.write_at(caller, offset, bytes)
+    }
+
+    /// `lseek`: moves the offset; returns the new one.
+    pub fn seek(&self, caller: &Caller<'_>, offset: i64, origin: u32) -> Result<u64, FsError> {
+        if self.is_path_only() {
+            return Err(FsError::BadDescriptor);
+        }
+        let data = self.positioned_data()?;
+        let is_directory = data.file_type() == FileType::Directory;
+        let size = || data.metadata(caller).map(|metadata| metadata.size_bytes as i64);
+        let base = match origin {
+            whence::SEEK_SET => 0,
+            whence::SEEK_CUR if !is_directory => self.offset() as i64,
+            whence::SEEK_END if !is_directory => size()?,
+            whence::SEEK_DATA | whence::SEEK_HOLE if !is_directory => {
+                let size = size()?;
+                if offset < 0 || offset >= size {
+                    return Err(FsError::NoSuchPosition);
+                }
+                // Files have no holes: data everywhere, the hole at the end.
+                let position = if origin == whence::SEEK_DATA { offset } else { size };
+                self.set_offset(position as u64);
+                return Ok(position as u64);
+            }
+            _ => return Err(FsError::InvalidArgument),
+        };
+        let position =
+            base.checked_add(offset).filter(|position| *position >= 0).ok_or(FsError::InvalidArgument)?;
+        self.set_offset(position as u64);
+        Ok(position as u64)
+    }
+
+    /// `poll` readiness: pipes report their state; everything else is
+    /// always ready.
+    pub fn poll(&self) -> u16 {
+        match &self.object {
+            FileObject::Pipe(end) => end.pipe().poll(end.is_writer()),
+            FileObject::Node { .. } => events::POLLIN | events::POLLOUT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,29 @@
+//! The virtual filesystem: nodes, mounts, paths, open files, descriptors.
+//!
+//! Filesystems ([`crate::fs`]) implement [`FileSystem`] and [`Node`]. The
+//! [`Vfs`] keeps the mount table and resolves paths over it into
+//! [`Location`]s (a mount and a node). Opening a location gives an
+//! [`OpenFile`] (an open file description: offset and status flags), which
+//! a process's [`DescriptorTable`] maps numbers to; pipes are open files
+//! without a node. Errors are [`FsError`]s, turned into errno values in
+//! one place ([`error`]).
+
+pub mod descriptors;
+pub mod error;
+pub mod file;
+pub mod mount;
+pub mod node;
+mod open;
+mod operations;
+pub mod path;
+pub mod pipe;
+
+pub use descriptors::{Descriptor, DescriptorTable};
+pub use error::FsError;
+pub use file::{FileObject, OpenFile};
+pub use mount::{Location, Mount, Vfs};
+pub use node::{
+    AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, LinkTarget, Metadata, NewNode, Node,
+    RenameMode, Statistics,
+};
+pub use pipe::{Pipe, PipeEnd};

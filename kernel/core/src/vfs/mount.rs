@@ -1,0 +1,353 @@
+//! The mount table: which filesystem answers for which directory.
+//!
+//! A mount point is a name in a directory, not a node: looking up that name
+//! in that directory enters the mounted filesystem, whether or not the
+//! directory has such an entry itself. This lets `/dev`, `/proc` and `/tmp`
+//! appear over a read-only root image that lacks those directories; a
+//! directory's listing shows such mount points after its own entries.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::FsError;
+use super::node::{Caller, DirectoryEntry, FileSystem, FileType, Metadata, Node};
+
+/// Directory offsets from here on list mount points the directory itself
+/// lacks; filesystems' own offsets stay below.
+const MOUNT_POINT_OFFSETS: u64 = 1 << 62;
+/// Offsets the VFS uses for `.` and `..` before the filesystem's entries.
+const DOT_ENTRIES: u64 = 2;
+
+/// A mounted filesystem.
+pub struct Mount {
+    device: u64,
+    filesystem: Arc<dyn FileSystem>,
+    root: Arc<dyn Node>,
+    source: String,
+    mount_point: Option<(Location, String)>,
+}
+
+impl core::fmt::Debug for Mount {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Mount")
+            .field("device", &self.device)
+            .field("type", &self.filesystem.type_name())
+            .finish()
+    }
+}
+
+impl Mount {
+    /// The device number files of this mount report (`st_dev`).
+    pub fn device(&self) -> u64 {
+        self.device
+    }
+
+    /// The mounted filesystem.
+    pub fn filesystem(&self) -> &Arc<dyn FileSystem> {
+        &self.filesystem
+    }
+
+    /// What was mounted (`/dev/vda`, `none`).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether changes are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.filesystem.is_read_only()
+    }
+
+    /// The directory and name it is mounted on; `None` for the root.
+    pub fn mount_point(&self) -> Option<&(Location, String)> {
+        self.mount_point.as_ref()
+    }
+}
+
+/// A node as reached through the mount table: which mount, which node.
+#[derive(Clone)]
+pub struct Location {
+    /// The mount the node was reached through.
+    pub mount: Arc<Mount>,
+    /// The node.
+    pub node: Arc<dyn Node>,
+}
+
+impl core::fmt::Debug for Location {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Location")
+            .field("device", &self.mount.device)
+            .field("inode", &self.node.inode())
+            .finish()
+    }
+}
+
+impl Location {
+    /// The root of `mount`.
+    pub fn root_of(mount: &Arc<Mount>) -> Self {
+        Location { mount: mount.clone(), node: mount.root.clone() }
+    }
+
+    /// Whether both name the same node of the same mount.
+    pub fn is_same(&self, other: &Location) -> bool {
+        Arc::ptr_eq(&self.mount, &other.mount) && self.node.inode() == other.node.inode()
+    }
+
+    /// Whether this is the root of its mount.
+    pub fn is_mount_root(&self) -> bool {
+        self.node.inode() == self.mount.root.inode()
+    }
+
+    /// The node's type.
+    pub fn file_type(&self) -> FileType {
+        self.node.file_type()
+    }
+
+    /// Whether the node is a directory.
+    pub fn is_directory(&self) -> bool {
+        self.file_type() == FileType::Directory
+    }
+
+    /// The node's metadata, with its mount's device number.
+    pub fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        let mut metadata = self.node.metadata(caller)?;
+        metadata.device = self.mount.device;
+        Ok(metadata)
+    }
+
+    /// Fails with `ReadOnly` if the mount refuses changes.
+    pub fn check_writable(&self) -> Result<(), FsError> {
+        if self.mount.is_read_only() { Err(FsError::ReadOnly) } else { Ok(()) }
+    }
+}
+
+/// The virtual filesystem: the mount table and path resolution over it.
+pub struct Vfs {
+    mounts: Mutex<Vec<Arc<Mount>>>,
+    root: Arc<Mount>,
+    next_device: AtomicU64,
+}
+
+impl core::fmt::Debug for Vfs {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Vfs").field("mounts", &self.mounts.lock().len()).finish()
+    }
+}
+
+/// The first device number of a mount: major 0, as Linux numbers
+/// filesystems without a disk.
+const FIRST_DEVICE: u64 = 0x10;
+
+impl Vfs {
+    /// A tree with `root` mounted at `/`, from `source`.
+    pub fn new(root: Arc<dyn FileSystem>, source: &str) -> Arc<Vfs> {
+        let mount = Arc::new(Mount {
+            device: FIRST_DEVICE,
+            root: root.root(),
+            filesystem: root,
+            source: String::from(source),
+            mount_point: None,
+        });
+        Arc::new(Vfs {
+            mounts: Mutex::new(alloc::vec![mount.clone()]),
+            root: mount,
+            next_device: AtomicU64::new(FIRST_DEVICE + 1),
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> Location {
+        Location::root_of(&self.root)
+    }
+
+    /// Mounts `filesystem` (from `source`) at the absolute `path`, whose
+    /// parent must exist; the last component need not.
+    pub fn mount(
+        &self,
+        caller: &Caller<'_>,
+        path: &str,
+        filesystem: Arc<dyn FileSystem>,
+        source: &str,
+    ) -> Result<(), FsError> {
+        if !path.starts_with('/') {
+            return Err(FsError::InvalidArgument);
+        }
+        let parent = self.resolve_parent(caller, &self.root(), path)?;
+        if !parent.is_normal_name() {
+            return Err(FsError::Busy);
+        }
+        match self.child(caller, &parent.directory, &parent.name) {
+            Ok(existing) if !existing.is_directory() => return Err(FsError::NotDirectory),
+            Ok(_) | Err(FsError::NotFound) => {}
+            Err(error) => return Err(error),
+        }
+        let mount = Arc::new(Mount {
+            device: self.next_device.fetch_add(1, Ordering::Relaxed),
+            root: filesystem.root(),
+            filesystem,
+            source: String::from(source),
+            mount_point: Some((parent.directory, parent.name)),
+        });
+        self.mounts.lock().push(mount);
+        Ok(())
+    }
+
+    /// Every mount, in the order they were made.
+    pub fn mounts(&self) -> Vec<Arc<Mount>> {
+        self.mounts.lock().clone()
+    }
+
+    /// The newest mount on `name` in `directory`.
+    pub fn mount_at(&self, directory: &Location, name: &str) -> Option<Arc<Mount>> {
+        self.mounts
+            .lock()
+            .iter()
+            .rev()
+            .find(|mount| {
+                mount
+                    .mount_point
+                    .as_ref()
+                    .is_some_and(|(parent, mounted_name)| mounted_name == name && parent.is_same(directory))
+            })
+            .cloned()
+    }
+
+    /// `name` in `directory`: `.`, `..`, a mount point, or the directory's
+    /// own entry. Symlinks are returned, not followed.
+    pub fn child(&self, caller: &Caller<'_>, directory: &Location, name: &str) -> Result<Location, FsError> {
+        if !directory.is_directory() {
+            return Err(FsError::NotDirectory);
+        }
+        match name {
+            "." => Ok(directory.clone()),
+            ".." => Ok(self.parent_of(directory)),
+            _ => {
+                if let Some(mount) = self.mount_at(directory, name) {
+                    return Ok(Location::root_of(&mount));
+                }
+                let node = directory.node.lookup(caller, name)?;
+                Ok(Location { mount: directory.mount.clone(), node })
+            }
+        }
+    }
+
+    /// The directory `..` names: across mount points, and the root for the
+    /// root itself.
+    pub fn parent_of(&self, location: &Location) -> Location {
+        if location.is_mount_root() {
+            return match &location.mount.mount_point {
+                Some((directory, _)) => directory.clone(),
+                None => location.clone(),
+            };
+        }
+        match location.node.parent() {
+            Some(node) => Location { mount: location.mount.clone(), node },
+            None => location.clone(),
+        }
+    }
+
+    /// The absolute path of a directory, found by walking up through `..`
+    /// and looking for each directory in its parent; `NotFound` if it was
+    /// removed.
+    pub fn path_of(&self, caller: &Caller<'_>, location: &Location) -> Result<String, FsError> {
+        let mut names: Vec<String> = Vec::new();
+        let mut current = location.clone();
+        while !current.is_same(&self.root()) {
+            if current.is_mount_root() {
+                let Some((directory, name)) = current.mount.mount_point.clone() else {
+                    break;
+                };
+                names.push(name);
+                current = directory;
+                continue;
+            }
+            let parent = self.parent_of(&current);
+            if parent.is_same(&current) {
+                return Err(FsError::NotFound);
+            }
+            names.push(self.name_in(caller, &parent, current.node.inode())?);
+            current = parent;
+        }
+        let mut path = String::new();
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(name);
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        Ok(path)
+    }
+
+    /// The name under which `directory` lists `inode`.
+    fn name_in(&self, caller: &Caller<'_>, directory: &Location, inode: u64) -> Result<String, FsError> {
+        let mut offset = 0;
+        while let Some(entry) = directory.node.read_directory(caller, offset)? {
+            if entry.inode == inode {
+                return Ok(entry.name);
+            }
+            offset = entry.next_offset;
+        }
+        Err(FsError::NotFound)
+    }
+
+    /// The entry of `directory` at `offset` (`.` at 0, `..` at 1, then the
+    /// filesystem's entries, then mount points it lacks), or `None`.
+    pub fn read_directory(
+        &self,
+        caller: &Caller<'_>,
+        directory: &Location,
+        offset: u64,
+    ) -> Result<Option<DirectoryEntry>, FsError> {
+        if !directory.is_directory() {
+            return Err(FsError::NotDirectory);
+        }
+        let dot = |name: &str, location: &Location, next_offset| DirectoryEntry {
+            name: String::from(name),
+            inode: location.node.inode(),
+            file_type: FileType::Directory,
+            next_offset,
+        };
+        match offset {
+            0 => return Ok(Some(dot(".", directory, 1))),
+            1 => return Ok(Some(dot("..", &self.parent_of(directory), DOT_ENTRIES))),
+            _ => {}
+        }
+        if offset < MOUNT_POINT_OFFSETS
+            && let Some(mut entry) = directory.node.read_directory(caller, offset - DOT_ENTRIES)?
+        {
+            entry.next_offset = (entry.next_offset + DOT_ENTRIES).min(MOUNT_POINT_OFFSETS);
+            return Ok(Some(entry));
+        }
+        let index = offset.saturating_sub(MOUNT_POINT_OFFSETS) as usize;
+        let mut extra: Vec<(String, u64)> = Vec::new();
+        for mount in self.mounts() {
+            let Some((parent, name)) = &mount.mount_point else {
+                continue;
+            };
+            if parent.is_same(directory)
+                && !extra.iter().any(|(known, _)| known == name)
+                && directory.node.lookup(caller, name).is_err()
+            {
+                extra.push((name.clone(), mount.root.inode()));
+            }
+        }
+        Ok(extra.into_iter().nth(index).map(|(name, inode)| DirectoryEntry {
+            name,
+            inode,
+            file_type: FileType::Directory,
+            next_offset: MOUNT_POINT_OFFSETS + index as u64 + 1,
+        }))
+    }
+
+    /// Whether some mount sits on `name` in `directory` (it cannot be
+    /// removed or renamed then), or `location` is a mount's root.
+    pub fn is_mount_point(&self, directory: &Location, name: &str) -> bool {
+        self.mount_at(directory, name).is_some()
+    }
+}

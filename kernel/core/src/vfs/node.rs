@@ -1,0 +1,400 @@
+//! What a filesystem implements: [`FileSystem`] and its [`Node`]s.
+//!
+//! A node is one file, directory, symlink or device, shared as
+//! `Arc<dyn Node>`. Every operation has a default that fails the way Linux
+//! does for an object that lacks it, so a filesystem implements only what
+//! its nodes support. Operations receive the [`Caller`]: the clock and the
+//! console come from its machine, `/proc/self` and `/dev/urandom` from its
+//! process.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::any::Any;
+
+use super::FsError;
+use super::mount::Location;
+use crate::machine::Machine;
+use crate::process::{Process, Thread};
+
+/// Who asks for a filesystem operation.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    /// The hardware.
+    pub machine: &'a dyn Machine,
+    /// The calling process; `None` for the kernel itself.
+    pub process: Option<&'a Process>,
+    /// The calling thread, whose signals interrupt blocking operations.
+    pub thread: Option<&'a Thread>,
+}
+
+impl core::fmt::Debug for Caller<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Caller").field("has_process", &self.process.is_some()).finish()
+    }
+}
+
+impl<'a> Caller<'a> {
+    /// The kernel, outside any process.
+    pub fn kernel(machine: &'a dyn Machine) -> Self {
+        Caller { machine, process: None, thread: None }
+    }
+
+    /// `thread` of `process`, calling through `machine`.
+    pub fn thread(machine: &'a dyn Machine, process: &'a Process, thread: &'a Thread) -> Self {
+        Caller { machine, process: Some(process), thread: Some(thread) }
+    }
+
+    /// Whether a signal waits for the calling thread: blocking operations
+    /// return `Interrupted`.
+    pub fn is_interrupted(&self) -> bool {
+        self.thread.is_some_and(Thread::has_deliverable_signal)
+    }
+
+    /// The wall-clock time, for file times.
+    pub fn now_ns(&self) -> u64 {
+        self.machine.realtime_ns()
+    }
+}
+
+/// The type of a node (the `S_IFMT` bits of its mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    /// A regular file.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+    /// A character device.
+    CharacterDevice,
+    /// A block device.
+    BlockDevice,
+    /// A named pipe.
+    Fifo,
+    /// A socket.
+    Socket,
+}
+
+impl FileType {
+    /// The `S_IFMT` bits.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            FileType::Fifo => 0o010000,
+            FileType::CharacterDevice => 0o020000,
+            FileType::Directory => 0o040000,
+            FileType::BlockDevice => 0o060000,
+            FileType::Regular => 0o100000,
+            FileType::Symlink => 0o120000,
+            FileType::Socket => 0o140000,
+        }
+    }
+
+    /// The `d_type` of a directory entry.
+    pub fn directory_entry_type(self) -> u8 {
+        match self {
+            FileType::Fifo => 1,
+            FileType::CharacterDevice => 2,
+            FileType::Directory => 4,
+            FileType::BlockDevice => 6,
+            FileType::Regular => 8,
+            FileType::Symlink => 10,
+            FileType::Socket => 12,
+        }
+    }
+}
+
+/// What `stat` reports of a node. The VFS fills in `device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata {
+    /// The inode number.
+    pub inode: u64,
+    /// The type.
+    pub file_type: FileType,
+    /// Permission bits (`0o7777`).
+    pub permissions: u32,
+    /// Number of names (hard links).
+    pub link_count: u64,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// The preferred I/O size.
+    pub block_size_bytes: u64,
+    /// Storage used, in 512-byte units.
+    pub blocks: u64,
+    /// The device the node lives on (`st_dev`), as `major << 8 | minor`.
+    pub device: u64,
+    /// The device a device node stands for (`st_rdev`).
+    pub represented_device: u64,
+    /// Last access, nanoseconds since the epoch.
+    pub access_time_ns: u64,
+    /// Last change of the contents.
+    pub modify_time_ns: u64,
+    /// Last change of the contents or metadata.
+    pub change_time_ns: u64,
+}
+
+impl Metadata {
+    /// Metadata of a node of `file_type` with `permissions`, all else zero
+    /// or one.
+    pub fn new(inode: u64, file_type: FileType, permissions: u32) -> Self {
+        Metadata {
+            inode,
+            file_type,
+            permissions,
+            link_count: 1,
+            size_bytes: 0,
+            block_size_bytes: 4096,
+            blocks: 0,
+            device: 0,
+            represented_device: 0,
+            access_time_ns: 0,
+            modify_time_ns: 0,
+            change_time_ns: 0,
+        }
+    }
+
+    /// The full `st_mode`.
+    pub fn mode(&self) -> u32 {
+        self.file_type.mode_bits() | self.permissions
+    }
+}
+
+/// One entry a directory lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// The name.
+    pub name: String,
+    /// The inode it names.
+    pub inode: u64,
+    /// Its type.
+    pub file_type: FileType,
+    /// The offset that continues after this entry.
+    pub next_offset: u64,
+}
+
+/// What `create` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewNode<'a> {
+    /// An empty regular file.
+    File,
+    /// An empty directory.
+    Directory,
+    /// A symlink to this target.
+    Symlink(&'a str),
+}
+
+/// How `rename` treats an existing target (`renameat2` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameMode {
+    /// Replace it.
+    Replace,
+    /// Fail with `Exists` (`RENAME_NOREPLACE`).
+    NoReplace,
+    /// Swap the two (`RENAME_EXCHANGE`); the target must exist.
+    Exchange,
+}
+
+/// Attribute changes (`chmod`, `utimensat`); `None` leaves one alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttributeChanges {
+    /// New permission bits.
+    pub permissions: Option<u32>,
+    /// New access time.
+    pub access_time_ns: Option<u64>,
+    /// New modification time.
+    pub modify_time_ns: Option<u64>,
+}
+
+/// Where a symlink leads.
+#[derive(Debug, Clone)]
+pub enum LinkTarget {
+    /// A path, resolved from the link's directory.
+    Path(String),
+    /// An object already found (`/proc/self/fd/N`, `/proc/self/cwd`), which
+    /// following the link reaches even if its path changed; `readlink`
+    /// shows `text`.
+    Object {
+        /// The object.
+        location: Location,
+        /// Its path when the link was read.
+        text: String,
+    },
+}
+
+impl LinkTarget {
+    /// What `readlink` shows.
+    pub fn text(&self) -> &str {
+        match self {
+            LinkTarget::Path(path) => path,
+            LinkTarget::Object { text, .. } => text,
+        }
+    }
+}
+
+/// One file, directory, symlink or device of a filesystem.
+pub trait Node: Send + Sync + Any {
+    /// The inode number, unique within the filesystem.
+    fn inode(&self) -> u64;
+
+    /// The type.
+    fn file_type(&self) -> FileType;
+
+    /// The node's metadata.
+    fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError>;
+
+    /// The node itself, for filesystems that downcast their own nodes
+    /// (`rename`, `link`).
+    fn as_any(&self) -> &dyn Any;
+
+    /// Directory: the child called `name` (never `.` or `..`).
+    fn lookup(&self, _caller: &Caller<'_>, _name: &str) -> Result<Arc<dyn Node>, FsError> {
+        Err(FsError::NotDirectory)
+    }
+
+    /// Directory: its parent, or `None` at the filesystem's root.
+    fn parent(&self) -> Option<Arc<dyn Node>> {
+        None
+    }
+
+    /// Directory: the entry at `offset` or the first after it, `None` at
+    /// the end. Offsets are the filesystem's cookies, stable while entries
+    /// come and go; 0 is the first entry (the VFS adds `.` and `..`).
+    fn read_directory(&self, _caller: &Caller<'_>, _offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
+        Err(FsError::NotDirectory)
+    }
+
+    /// Directory: makes `name`.
+    fn create(
+        &self,
+        _caller: &Caller<'_>,
+        _name: &str,
+        _kind: NewNode<'_>,
+        _permissions: u32,
+    ) -> Result<Arc<dyn Node>, FsError> {
+        Err(refusal(self.file_type()))
+    }
+
+    /// Directory: removes `name`, a directory (which must be empty) if
+    /// `is_directory`, else anything but a directory.
+    fn remove(&self, _caller: &Caller<'_>, _name: &str, _is_directory: bool) -> Result<(), FsError> {
+        Err(refusal(self.file_type()))
+    }
+
+    /// Directory: moves `name` to `new_name` in `new_parent` (a directory
+    /// of the same filesystem). The VFS has checked that a directory does
+    /// not move into itself.
+    fn rename(
+        &self,
+        _caller: &Caller<'_>,
+        _name: &str,
+        _new_parent: &dyn Node,
+        _new_name: &str,
+        _mode: RenameMode,
+    ) -> Result<(), FsError> {
+        Err(refusal(self.file_type()))
+    }
+
+    /// Directory: adds `name` for `target`, a non-directory node of the
+    /// same filesystem.
+    fn link(&self, _caller: &Caller<'_>, _name: &str, _target: &dyn Node) -> Result<(), FsError> {
+        Err(refusal(self.file_type()))
+    }
+
+    /// Symlink: where it leads.
+    fn read_link(&self, _caller: &Caller<'_>) -> Result<LinkTarget, FsError> {
+        Err(FsError::InvalidArgument)
+    }
+
+    /// Reads at byte `offset`; returns the bytes read (0 at the end).
+    fn read_at(&self, _caller: &Caller<'_>, _offset: u64, _buffer: &mut [u8]) -> Result<usize, FsError> {
+        Err(no_data(self.file_type()))
+    }
+
+    /// Writes at byte `offset`; returns the bytes written.
+    fn write_at(&self, _caller: &Caller<'_>, _offset: u64, _bytes: &[u8]) -> Result<usize, FsError> {
+        Err(no_data(self.file_type()))
+    }
+
+    /// Writes at the end, atomically with respect to other appends; returns
+    /// the bytes written and the offset after them.
+    fn append(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<(usize, u64), FsError> {
+        let end = self.metadata(caller)?.size_bytes;
+        let written = self.write_at(caller, end, bytes)?;
+        Ok((written, end + written as u64))
+    }
+
+    /// Regular file: sets the size, zero-filling growth.
+    fn truncate(&self, _caller: &Caller<'_>, _size_bytes: u64) -> Result<(), FsError> {
+        Err(no_data(self.file_type()))
+    }
+
+    /// Changes permissions or times.
+    fn set_attributes(&self, _caller: &Caller<'_>, _changes: AttributeChanges) -> Result<(), FsError> {
+        Err(FsError::NotPermitted)
+    }
+
+    /// Makes written data durable.
+    fn sync(&self, _caller: &Caller<'_>) -> Result<(), FsError> {
+        Ok(())
+    }
+
+    /// What an open of this node reads and writes, if not the node itself:
+    /// procfs files are generated when they are opened.
+    fn open(&self, _caller: &Caller<'_>) -> Result<Option<Arc<dyn Node>>, FsError> {
+        Ok(None)
+    }
+
+    /// Whether offsets mean anything (`lseek` on a terminal fails).
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    /// Whether the node is a terminal (answers `TCGETS`).
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+/// The error a node without a directory operation gives: a directory that
+/// refuses changes (procfs, devfs) says so, anything else is no directory.
+fn refusal(file_type: FileType) -> FsError {
+    if file_type == FileType::Directory { FsError::NotPermitted } else { FsError::NotDirectory }
+}
+
+/// The error a node without data operations gives.
+fn no_data(file_type: FileType) -> FsError {
+    if file_type == FileType::Directory { FsError::IsDirectory } else { FsError::InvalidArgument }
+}
+
+/// A mountable filesystem.
+pub trait FileSystem: Send + Sync {
+    /// The root directory.
+    fn root(&self) -> Arc<dyn Node>;
+
+    /// The type name `/proc/mounts` shows (`ramfs`, `proc`, ...).
+    fn type_name(&self) -> &'static str;
+
+    /// Whether every change is refused.
+    fn is_read_only(&self) -> bool {
+        false
+    }
+
+    /// What `statfs` reports.
+    fn statistics(&self) -> Statistics;
+}
+
+/// What `statfs` reports of a filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Statistics {
+    /// `f_type`, the filesystem's magic number.
+    pub magic: u64,
+    /// `f_bsize`.
+    pub block_size_bytes: u64,
+    /// `f_blocks`.
+    pub blocks: u64,
+    /// `f_bfree` and `f_bavail`.
+    pub free_blocks: u64,
+    /// `f_files`.
+    pub files: u64,
+    /// `f_ffree`.
+    pub free_files: u64,
+}

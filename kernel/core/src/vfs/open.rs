@@ -1,0 +1,201 @@
+//! Opening paths: `O_CREAT`, `O_EXCL`, `O_TRUNC`, `O_DIRECTORY`,
+//! `O_NOFOLLOW` and `O_PATH`, with Linux's errors.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::FsError;
+use super::file::{FileObject, OpenFile, flags};
+use super::mount::{Location, Vfs};
+use super::node::{Caller, FileType, LinkTarget, NewNode};
+use super::path::{LastComponent, SYMLINK_HOPS_MAX};
+
+/// A node found or made by `open`, with the directory and name it has.
+type Opened = (Location, Option<(Location, String)>);
+
+impl Vfs {
+    /// Opens `path` (from `start`) with the `open` flags `open_flags`;
+    /// `permissions` (the umask applied) are those of a file it creates.
+    pub fn open(
+        &self,
+        caller: &Caller<'_>,
+        start: &Location,
+        path: &str,
+        open_flags: u32,
+        permissions: u32,
+    ) -> Result<Arc<OpenFile>, FsError> {
+        let is_path_only = open_flags & flags::O_PATH != 0;
+        let access = open_flags & flags::O_ACCMODE;
+        if open_flags & flags::O_TMPFILE == flags::O_TMPFILE {
+            return Err(FsError::NotSupported);
+        }
+        if access == flags::O_ACCMODE && !is_path_only {
+            return Err(FsError::InvalidArgument);
+        }
+        let is_creating = open_flags & flags::O_CREAT != 0 && !is_path_only;
+        if is_creating && open_flags & flags::O_DIRECTORY != 0 {
+            return Err(FsError::InvalidArgument);
+        }
+        let follow = open_flags & flags::O_NOFOLLOW == 0;
+        let mut hops = 0;
+        let (location, name) = if is_creating {
+            let is_exclusive = open_flags & flags::O_EXCL != 0;
+            self.open_or_create(
+                caller,
+                start,
+                path,
+                follow && !is_exclusive,
+                is_exclusive,
+                permissions,
+                &mut hops,
+            )?
+        } else {
+            self.walk_named(caller, start, path, follow, &mut hops)?
+        };
+        let file_type = location.file_type();
+        if file_type == FileType::Symlink && !is_path_only {
+            return Err(FsError::TooManyLinks);
+        }
+        if open_flags & flags::O_DIRECTORY != 0 && file_type != FileType::Directory {
+            return Err(FsError::NotDirectory);
+        }
+        if is_path_only {
+            let data = location.node.clone();
+            return Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags));
+        }
+        let is_writing = access != flags::O_RDONLY;
+        let is_truncating = open_flags & flags::O_TRUNC != 0;
+        if file_type == FileType::Directory && (is_writing || is_truncating) {
+            return Err(FsError::IsDirectory);
+        }
+        // Device nodes are not the filesystem's contents: writing one on a
+        // read-only mount is allowed.
+        let is_content = matches!(file_type, FileType::Regular | FileType::Directory);
+        if (is_writing || is_truncating) && is_content {
+            location.check_writable()?;
+        }
+        if is_truncating && file_type == FileType::Regular {
+            location.node.truncate(caller, 0)?;
+        }
+        let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
+        Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags))
+    }
+
+    /// Finds the last component of `path` or creates it as a regular file,
+    /// following a final symlink (a dangling one creates its target).
+    #[allow(clippy::too_many_arguments)]
+    fn open_or_create(
+        &self,
+        caller: &Caller<'_>,
+        start: &Location,
+        path: &str,
+        follow: bool,
+        is_exclusive: bool,
+        permissions: u32,
+        hops: &mut u32,
+    ) -> Result<Opened, FsError> {
+        let mut start = start.clone();
+        let mut path = String::from(path);
+        loop {
+            let parent = self.walk_parent(caller, &start, &path, hops)?;
+            if parent.last != LastComponent::Normal {
+                return Err(if is_exclusive { FsError::Exists } else { FsError::IsDirectory });
+            }
+            let existing = match self.child(caller, &parent.directory, &parent.name) {
+                Ok(existing) => existing,
+                Err(FsError::NotFound) => {
+                    if parent.has_trailing_slash {
+                        return Err(FsError::IsDirectory);
+                    }
+                    parent.directory.check_writable()?;
+                    let node =
+                        parent.directory.node.create(caller, &parent.name, NewNode::File, permissions)?;
+                    let location = Location { mount: parent.directory.mount.clone(), node };
+                    return Ok((location, Some((parent.directory, parent.name))));
+                }
+                Err(error) => return Err(error),
+            };
+            if is_exclusive {
+                return Err(FsError::Exists);
+            }
+            if existing.file_type() == FileType::Symlink && follow {
+                *hops += 1;
+                if *hops > SYMLINK_HOPS_MAX {
+                    return Err(FsError::TooManyLinks);
+                }
+                match existing.node.read_link(caller)? {
+                    LinkTarget::Path(target) => {
+                        path = target;
+                        start = parent.directory;
+                        continue;
+                    }
+                    LinkTarget::Object { location, .. } => return Ok((location, None)),
+                }
+            }
+            if existing.is_directory() {
+                return Err(FsError::IsDirectory);
+            }
+            if parent.has_trailing_slash {
+                return Err(FsError::NotDirectory);
+            }
+            return Ok((existing, Some((parent.directory, parent.name))));
+        }
+    }
+
+    /// Reads a whole file (the loader reads executables this way).
+    pub fn read_file(&self, caller: &Caller<'_>, path: &str) -> Result<Vec<u8>, FsError> {
+        let file = self.open(caller, &self.root(), path, flags::O_RDONLY, 0)?;
+        if file.location().is_some_and(Location::is_directory) {
+            return Err(FsError::IsDirectory);
+        }
+        let size = file.metadata(caller)?.size_bytes;
+        let mut contents = Vec::new();
+        contents.try_reserve_exact(size as usize).map_err(|_| FsError::NoSpace)?;
+        contents.resize(size as usize, 0);
+        let mut filled = 0;
+        while filled < contents.len() {
+            let length = file.read(caller, &mut contents[filled..])?;
+            if length == 0 {
+                contents.truncate(filled);
+                return Ok(contents);
+            }
+            filled += length;
+        }
+        // Generated files (procfs) report no size: read until the end.
+        let mut chunk = [0u8; 512];
+        loop {
+            let length = file.read(caller, &mut chunk)?;
+            if length == 0 {
+                return Ok(contents);
+            }
+            contents.extend_from_slice(&chunk[..length]);
+        }
+    }
+
+    /// The path `/proc/self/fd` shows for `file`.
+    pub fn describe(&self, caller: &Caller<'_>, file: &OpenFile) -> String {
+        match file.object() {
+            FileObject::Pipe(end) => alloc::format!("pipe:[{}]", end.pipe().inode()),
+            FileObject::Node { location, name, .. } => {
+                let path = match name {
+                    Some((directory, name)) if !location.is_directory() => {
+                        let mut path = self.path_of(caller, directory).unwrap_or_default();
+                        if !path.ends_with('/') {
+                            path.push('/');
+                        }
+                        path.push_str(name);
+                        let is_present =
+                            self.child(caller, directory, name).is_ok_and(|found| found.is_same(location));
+                        if !is_present {
+                            path.push_str(" (deleted)");
+                        }
+                        Some(path)
+                    }
+                    _ => self.path_of(caller, location).ok(),
+                };
+                path.unwrap_or_else(|| alloc::format!("anon_inode:[{}]", location.node.inode()))
+            }
+        }
+    }
+}

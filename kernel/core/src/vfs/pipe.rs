@@ -1,0 +1,267 @@
+//! Pipes: a 64 KiB buffer between threads, with blocking reads and writes.
+//!
+//! Readers wait while the pipe is empty and has writers; writers wait while
+//! it is full and has readers. Every change wakes all waiting threads
+//! (readers, writers and pollers alike), which then check again: pipes
+//! seldom have more than one waiter. A thread records itself as a waiter
+//! before it blocks, under the pipe's lock, so a wake-up between the check
+//! and the block makes the block return at once ([`crate::machine::ThreadControl::wake`]).
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::FsError;
+use super::node::Caller;
+use crate::machine::{ThreadControl, Wakeup};
+
+/// Bytes a pipe holds (Linux's default, `F_GETPIPE_SZ`).
+pub const PIPE_CAPACITY: usize = 64 * 1024;
+/// Writes up to this size are never interleaved with others (`PIPE_BUF`).
+pub const PIPE_BUF: usize = 4096;
+
+/// Readiness bits, as `poll` reports them.
+pub mod events {
+    /// Data can be read (or the end of the data was reached).
+    pub const POLLIN: u16 = 0x1;
+    /// Data can be written.
+    pub const POLLOUT: u16 = 0x4;
+    /// The other end is gone and nothing can be written.
+    pub const POLLERR: u16 = 0x8;
+    /// The writers are gone.
+    pub const POLLHUP: u16 = 0x10;
+}
+
+static NEXT_INODE: AtomicU64 = AtomicU64::new(1);
+
+struct PipeState {
+    buffer: VecDeque<u8>,
+    readers: usize,
+    writers: usize,
+    waiters: Vec<Arc<dyn ThreadControl>>,
+}
+
+impl PipeState {
+    fn register(&mut self, thread: &Arc<dyn ThreadControl>) {
+        if !self.waiters.iter().any(|waiter| Arc::ptr_eq(waiter, thread)) {
+            self.waiters.push(thread.clone());
+        }
+    }
+
+    fn unregister(&mut self, thread: &Arc<dyn ThreadControl>) {
+        self.waiters.retain(|waiter| !Arc::ptr_eq(waiter, thread));
+    }
+}
+
+/// A pipe: its buffer and its two kinds of ends.
+pub struct Pipe {
+    inode: u64,
+    state: Mutex<PipeState>,
+}
+
+impl core::fmt::Debug for Pipe {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Pipe").field("inode", &self.inode).finish()
+    }
+}
+
+fn wake_all(waiters: Vec<Arc<dyn ThreadControl>>) {
+    for waiter in waiters {
+        waiter.wake();
+    }
+}
+
+impl Pipe {
+    /// A new pipe with one reading and one writing end.
+    pub fn open() -> (PipeEnd, PipeEnd) {
+        let pipe = Arc::new(Pipe {
+            inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(PipeState {
+                buffer: VecDeque::new(),
+                readers: 1,
+                writers: 1,
+                waiters: Vec::new(),
+            }),
+        });
+        (PipeEnd { pipe: pipe.clone(), is_writer: false }, PipeEnd { pipe, is_writer: true })
+    }
+
+    /// The pipe's inode number (`pipe:[N]`).
+    pub fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    /// Bytes waiting to be read (`FIONREAD`).
+    pub fn available_bytes(&self) -> usize {
+        self.state.lock().buffer.len()
+    }
+
+    /// Blocks until woken; `Interrupted` for a signal or a stop.
+    fn wait(&self, caller: &Caller<'_>, me: &Arc<dyn ThreadControl>) -> Result<(), FsError> {
+        let stopped = caller.is_interrupted() || caller.machine.block(None) == Wakeup::Stop;
+        if stopped {
+            self.state.lock().unregister(me);
+            return Err(FsError::Interrupted);
+        }
+        Ok(())
+    }
+
+    /// Reads what is there, waiting for data unless `is_nonblocking`; 0 at
+    /// the end (no writers left).
+    pub fn read(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        is_nonblocking: bool,
+    ) -> Result<usize, FsError> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let me = caller.machine.current_thread();
+        loop {
+            {
+                let mut state = self.state.lock();
+                if !state.buffer.is_empty() {
+                    let length = buffer.len().min(state.buffer.len());
+                    for (slot, byte) in buffer.iter_mut().zip(state.buffer.drain(..length)) {
+                        *slot = byte;
+                    }
+                    state.unregister(&me);
+                    let waiters = core::mem::take(&mut state.waiters);
+                    drop(state);
+                    wake_all(waiters);
+                    return Ok(length);
+                }
+                if state.writers == 0 {
+                    state.unregister(&me);
+                    return Ok(0);
+                }
+                if is_nonblocking {
+                    return Err(FsError::WouldBlock);
+                }
+                state.register(&me);
+            }
+            self.wait(caller, &me)?;
+        }
+    }
+
+    /// Writes all of `bytes`, waiting for room unless `is_nonblocking`;
+    /// writes of at most [`PIPE_BUF`] bytes are never split. `BrokenPipe`
+    /// when no reader is left and nothing was written.
+    pub fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        let me = caller.machine.current_thread();
+        let mut written = 0;
+        let partial = |written: usize, error: FsError| if written > 0 { Ok(written) } else { Err(error) };
+        loop {
+            {
+                let mut state = self.state.lock();
+                if state.readers == 0 {
+                    state.unregister(&me);
+                    return partial(written, FsError::BrokenPipe);
+                }
+                let room = PIPE_CAPACITY - state.buffer.len();
+                let remaining = bytes.len() - written;
+                let must_stay_whole = bytes.len() <= PIPE_BUF && room < remaining;
+                if room > 0 && !must_stay_whole {
+                    let length = room.min(remaining);
+                    state.buffer.extend(&bytes[written..written + length]);
+                    written += length;
+                    let waiters = core::mem::take(&mut state.waiters);
+                    drop(state);
+                    wake_all(waiters);
+                    if written == bytes.len() {
+                        return Ok(written);
+                    }
+                    continue;
+                }
+                if is_nonblocking {
+                    return partial(written, FsError::WouldBlock);
+                }
+                state.register(&me);
+            }
+            if let Err(error) = self.wait(caller, &me) {
+                return partial(written, error);
+            }
+        }
+    }
+
+    /// Readiness of one end, as `poll` events.
+    pub fn poll(&self, is_writer: bool) -> u16 {
+        let state = self.state.lock();
+        let mut ready = 0;
+        if is_writer {
+            if state.readers == 0 {
+                ready |= events::POLLERR;
+            } else if state.buffer.len() < PIPE_CAPACITY {
+                ready |= events::POLLOUT;
+            }
+        } else {
+            if !state.buffer.is_empty() {
+                ready |= events::POLLIN;
+            }
+            if state.writers == 0 {
+                ready |= events::POLLHUP;
+            }
+        }
+        ready
+    }
+
+    /// Wakes `thread` at the pipe's next change (for `poll`).
+    pub fn add_waiter(&self, thread: &Arc<dyn ThreadControl>) {
+        self.state.lock().register(thread);
+    }
+
+    /// Forgets a waiter added by [`Pipe::add_waiter`].
+    pub fn remove_waiter(&self, thread: &Arc<dyn ThreadControl>) {
+        self.state.lock().unregister(thread);
+    }
+}
+
+/// One end of a pipe; dropping the last reference to an open file closes
+/// it, which wakes the other side.
+pub struct PipeEnd {
+    pipe: Arc<Pipe>,
+    is_writer: bool,
+}
+
+impl core::fmt::Debug for PipeEnd {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("PipeEnd").field("is_writer", &self.is_writer).finish()
+    }
+}
+
+impl PipeEnd {
+    /// The pipe.
+    pub fn pipe(&self) -> &Arc<Pipe> {
+        &self.pipe
+    }
+
+    /// Whether this is the writing end.
+    pub fn is_writer(&self) -> bool {
+        self.is_writer
+    }
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = self.pipe.state.lock();
+            if self.is_writer {
+                state.writers -= 1;
+            } else {
+                state.readers -= 1;
+            }
+            core::mem::take(&mut state.waiters)
+        };
+        wake_all(waiters);
+    }
+}
+
+#[cfg(test)]
+mod tests;
