@@ -251,6 +251,73 @@ static void check_root(const char *self) {
           "the root lists its files and mount points", "entries missing");
 }
 
+/* ---- reads from several threads at once ---- */
+
+#define READERS 4
+#define READ_CHUNK (64 * 1024)
+
+struct reader {
+    int fd;
+    int index;
+    size_t size;
+    unsigned char *into;
+    int failed;
+    ssize_t result;
+    int error;
+};
+
+/* Reads every READERS-th chunk of the file, so that the readers' requests
+ * reach the disk at the same time. */
+static void *chunk_reader(void *argument) {
+    struct reader *reader = argument;
+    for (size_t offset = (size_t)reader->index * READ_CHUNK; offset < reader->size; offset += READERS * READ_CHUNK) {
+        size_t length = reader->size - offset < READ_CHUNK ? reader->size - offset : READ_CHUNK;
+        ssize_t result = pread(reader->fd, reader->into + offset, length, (off_t)offset);
+        if (result != (ssize_t)length && !reader->failed) {
+            reader->failed = 1;
+            reader->result = result;
+            reader->error = errno;
+        }
+    }
+    return NULL;
+}
+
+static void check_concurrent_reads(const char *self) {
+    int fd = open(self, O_RDONLY);
+    struct stat status;
+    if (fd < 0 || fstat(fd, &status) != 0 || status.st_size <= 0) {
+        check(0, "threads read one file at once", "cannot open the executable");
+        return;
+    }
+    size_t size = (size_t)status.st_size;
+    unsigned char *alone = malloc(size), *together = calloc(1, size);
+    size_t done = 0;
+    ssize_t got;
+    while (done < size && (got = read(fd, alone + done, size - done)) > 0)
+        done += (size_t)got;
+    pthread_t threads[READERS];
+    struct reader readers[READERS];
+    int started = 0;
+    for (int i = 0; i < READERS; i++) {
+        readers[i] = (struct reader){fd, i, size, together, 0, 0, 0};
+        started += pthread_create(&threads[i], NULL, chunk_reader, &readers[i]) == 0;
+    }
+    int failed = started != READERS;
+    for (int i = 0; i < started; i++) {
+        pthread_join(threads[i], NULL);
+        if (readers[i].failed && !failed) {
+            errno = readers[i].error;
+            printf("reader %d: pread returned %zd\n", i, readers[i].result);
+        }
+        failed |= readers[i].failed;
+    }
+    check(done == size && !failed && memcmp(alone, together, size) == 0, "threads read one file at once",
+          "%zu of %zu bytes read alone, readers %s", done, size, failed ? "failed" : "disagree");
+    free(alone);
+    free(together);
+    close(fd);
+}
+
 /* ---- pipes between threads ---- */
 
 #define PIPE_TOTAL (1 << 20)
@@ -376,6 +443,7 @@ int main(int argc, char **argv) {
     check_dev();
     check_proc(argv[0]);
     check_root(argv[0]);
+    check_concurrent_reads(argv[0]);
     check_pipes();
     check_descriptors();
     check_errors();

@@ -3,4 +3,5 @@
 mod fake;
 mod model;
 mod pci;
+mod queue;
 mod virtio;

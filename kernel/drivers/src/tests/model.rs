@@ -17,6 +17,10 @@ pub enum Backend {
     Entropy,
     /// Returns chains with an id that was never offered.
     Faulty,
+    /// Keeps chains until the test completes them ([`Device::complete`]).
+    Deferred {
+        pending: Vec<(u16, u64)>,
+    },
 }
 
 #[derive(Default)]
@@ -122,6 +126,10 @@ impl Device {
             return;
         };
         while let Ok(Some(chain)) = queue.pop_available(&memory) {
+            if let Backend::Deferred { pending } = &mut self.backend {
+                pending.push((chain.head, chain.writable_bytes()));
+                continue;
+            }
             let (head, written) = match &self.backend {
                 Backend::Block { disk } => (chain.head, serve_block(disk, &chain, &memory)),
                 Backend::Entropy => {
@@ -130,6 +138,7 @@ impl Device {
                     (chain.head, chain.write_all(&memory, &bytes).expect("in memory"))
                 }
                 Backend::Faulty => (chain.head.wrapping_add(1), 0),
+                Backend::Deferred { .. } => unreachable!("kept above"),
             };
             queue.push_used(&memory, head, written).expect("in memory");
         }
@@ -137,6 +146,25 @@ impl Device {
             self.interrupt_status |= 1;
         }
         self.queues[usize::from(index)].device = Some(queue);
+    }
+
+    /// Chains a deferred device keeps.
+    pub fn pending_count(&self) -> usize {
+        match &self.backend {
+            Backend::Deferred { pending } => pending.len(),
+            _ => 0,
+        }
+    }
+
+    /// Returns the oldest chain a deferred device keeps, filled completely.
+    pub fn complete(&mut self, queue_index: u16) {
+        let memory = self.memory.clone();
+        let Backend::Deferred { pending } = &mut self.backend else {
+            return;
+        };
+        let (head, writable) = pending.remove(0);
+        let queue = self.queues[usize::from(queue_index)].device.as_mut().expect("an active queue");
+        queue.push_used(&memory, head, writable as u32).expect("in memory");
     }
 
     pub fn config_read(&self, offset: usize, width: usize) -> u32 {

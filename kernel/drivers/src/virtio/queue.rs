@@ -7,6 +7,7 @@
 //! and a device without a usable interrupt can be polled.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -21,8 +22,14 @@ use crate::hardware::{DmaRegion, Hardware};
 
 struct State {
     queue: SplitQueue<Box<dyn DmaRegion>>,
-    /// Bytes written, per token, for chains back from the device.
-    finished: Vec<Option<u32>>,
+    /// The request each token in flight belongs to. Tokens are reused as
+    /// soon as the device returns them, before their submitter has looked,
+    /// so results are kept by request, never by token.
+    owners: Vec<u64>,
+    next_request: u64,
+    /// Bytes written, per request, for chains back from the device and
+    /// not yet taken by their submitter.
+    finished: BTreeMap<u64, u32>,
     is_broken: bool,
 }
 
@@ -33,7 +40,7 @@ impl State {
         loop {
             match self.queue.pop_used() {
                 Ok(Some(used)) => {
-                    self.finished[usize::from(used.token)] = Some(used.written_bytes);
+                    self.finished.insert(self.owners[usize::from(used.token)], used.written_bytes);
                     found = true;
                 }
                 Ok(None) => return found,
@@ -104,7 +111,9 @@ impl Virtqueue {
             transport,
             state: spin::Mutex::new(State {
                 queue,
-                finished: vec![None; usize::from(size)],
+                owners: vec![0; usize::from(size)],
+                next_request: 0,
+                finished: BTreeMap::new(),
                 is_broken: false,
             }),
             completions: WaitQueue::new(),
@@ -140,27 +149,36 @@ impl Virtqueue {
     /// returns the bytes it wrote. The buffers must stay untouched until
     /// then, which the borrow this call holds guarantees.
     pub fn submit(&self, buffers: &[Buffer]) -> Result<u32, DeviceError> {
-        let token = self.wait(&self.room, || {
+        let request = self.wait(&self.room, || {
             let mut state = self.state.lock();
             if state.is_broken {
                 return Some(Err(DeviceError::Broken));
             }
-            if !state.queue.can_add(buffers.len()) {
-                state.collect();
-                if !state.queue.can_add(buffers.len()) {
-                    return None;
-                }
+            if !state.queue.can_add(buffers.len()) && state.collect() {
+                // Their submitters may be asleep with no interrupt coming.
+                self.completions.wake_all();
             }
-            let token = state.queue.add(buffers).map_err(|_| DeviceError::Broken);
+            if !state.queue.can_add(buffers.len()) {
+                return None;
+            }
+            let request = match state.queue.add(buffers) {
+                Ok(token) => {
+                    let request = state.next_request;
+                    state.next_request += 1;
+                    state.owners[usize::from(token)] = request;
+                    Ok(request)
+                }
+                Err(_) => Err(DeviceError::Broken),
+            };
             if state.queue.should_notify() {
                 self.transport.notify(self.index);
             }
-            Some(token)
+            Some(request)
         })?;
         let result = self.wait(&self.completions, || {
             let mut state = self.state.lock();
             let found = state.collect();
-            let outcome = match state.finished[usize::from(token)].take() {
+            let outcome = match state.finished.remove(&request) {
                 Some(written) => Some(Ok(written)),
                 None if state.is_broken => Some(Err(DeviceError::Broken)),
                 None => None,
