@@ -28,6 +28,10 @@ impl ThreadControl for FakeThread {
         self.exit_requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn notify_signal(&self) {
+        self.wakes.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn cpu_time_ns(&self) -> u64 {
         1000
     }

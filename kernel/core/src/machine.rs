@@ -46,6 +46,11 @@ pub trait ThreadControl: Send + Sync {
     /// wakes it if it is blocked.
     fn request_exit(&self);
 
+    /// A signal became pending for the thread: wakes it if it is blocked,
+    /// and makes it look at its signals before running more application
+    /// code even if it makes no system call (by interrupting its processor).
+    fn notify_signal(&self);
+
     /// Processor time the thread has used, in nanoseconds.
     fn cpu_time_ns(&self) -> u64;
 

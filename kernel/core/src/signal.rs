@@ -63,6 +63,9 @@ pub struct SignalInfo {
     pub pid: u32,
     /// `si_uid` of the sender.
     pub uid: u32,
+    /// `si_addr`, for signals a fault raised (it takes the place of the
+    /// sender's pid and uid).
+    pub address: Option<u64>,
 }
 
 const RED_ZONE: u64 = 128;
@@ -159,10 +162,16 @@ pub fn setup_frame(
         .copy_from_slice(&u32::from(signal).to_le_bytes());
     bytes[SIGINFO_OFFSET as usize + 8..SIGINFO_OFFSET as usize + 12]
         .copy_from_slice(&info.code.to_le_bytes());
-    bytes[SIGINFO_OFFSET as usize + 16..SIGINFO_OFFSET as usize + 20]
-        .copy_from_slice(&info.pid.to_le_bytes());
-    bytes[SIGINFO_OFFSET as usize + 20..SIGINFO_OFFSET as usize + 24]
-        .copy_from_slice(&info.uid.to_le_bytes());
+    match info.address {
+        Some(address) => bytes[SIGINFO_OFFSET as usize + 16..SIGINFO_OFFSET as usize + 24]
+            .copy_from_slice(&address.to_le_bytes()),
+        None => {
+            bytes[SIGINFO_OFFSET as usize + 16..SIGINFO_OFFSET as usize + 20]
+                .copy_from_slice(&info.pid.to_le_bytes());
+            bytes[SIGINFO_OFFSET as usize + 20..SIGINFO_OFFSET as usize + 24]
+                .copy_from_slice(&info.uid.to_le_bytes());
+        }
+    }
     user.write_bytes(frame, &bytes)?;
     user.write_bytes(fpstate, &fpu)?;
 
@@ -235,4 +244,36 @@ pub fn restore_frame(context: Context<'_>, registers: &mut Registers) -> Result<
 /// Whether `action` for `signal` is the default action that ends the process.
 pub fn terminates(action: &SignalAction, signal: u8) -> bool {
     action.handler == SIG_DFL && !matches!(signal, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28)
+}
+
+/// A fault in application code, as a signal: what the kernel delivers when
+/// demand paging cannot resolve it (Linux's `force_sig_fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The signal (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`, `SIGTRAP`).
+    pub signal: u8,
+    /// `si_code` (`SEGV_MAPERR`, `FPE_INTDIV`, ...).
+    pub code: i32,
+    /// `si_addr`: the faulting data address, or the instruction's.
+    pub address: u64,
+}
+
+/// `si_code` values of faults.
+pub mod fault_code {
+    /// `SEGV_MAPERR`: nothing is mapped there.
+    pub const SEGV_MAPERR: i32 = 1;
+    /// `SEGV_ACCERR`: mapped, but the access is not allowed.
+    pub const SEGV_ACCERR: i32 = 2;
+    /// `BUS_ADRALN`: misaligned access.
+    pub const BUS_ADRALN: i32 = 1;
+    /// `ILL_ILLOPN`: illegal operand (an undefined instruction).
+    pub const ILL_ILLOPN: i32 = 2;
+    /// `FPE_INTDIV`: integer division by zero.
+    pub const FPE_INTDIV: i32 = 1;
+    /// `FPE_FLTINV`: invalid floating-point operation.
+    pub const FPE_FLTINV: i32 = 7;
+    /// `TRAP_BRKPT`: a breakpoint.
+    pub const TRAP_BRKPT: i32 = 1;
+    /// `SI_KERNEL`: raised by the kernel without a more precise reason.
+    pub const KERNEL: i32 = 0x80;
 }

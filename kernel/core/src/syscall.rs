@@ -35,6 +35,9 @@ pub enum Outcome {
     /// The calling thread has ended (its process may have too); the caller
     /// retires the kernel thread.
     ExitThread,
+    /// Resume with every register as given, RCX and R11 included
+    /// (`rt_sigreturn` back into code a signal interrupted anywhere).
+    ResumeExactly,
 }
 
 static IS_TRACING: AtomicBool = AtomicBool::new(false);
@@ -231,6 +234,7 @@ pub fn handle(
         trace(thread.tid, number, &snapshot, &result);
     }
     let mut interruption = signals::Interruption::None;
+    let mut resumed = Outcome::Resume;
     match result {
         Ok(value) => registers.rax = value,
         Err(Failure::Error(errno)) => registers.rax = errno.to_return() as u64,
@@ -239,12 +243,58 @@ pub fn handle(
             registers.rax = Errno::EINTR.to_return() as u64;
             interruption = signals::Interruption::Restartable;
         }
-        Err(Failure::Resumed) => {}
+        Err(Failure::Resumed) => resumed = Outcome::ResumeExactly,
     }
     match signals::deliver(context, registers, number, interruption) {
-        Ok(()) => Outcome::Resume,
+        Ok(()) => resumed,
         Err(status) => threads::exit_group(context, status),
     }
+}
+
+/// Before application code interrupted outside a system call resumes (an
+/// interrupt found a signal pending): runs the handler of the first
+/// deliverable signal, or ends the process if its default action does.
+pub fn deliver_pending_signals(
+    machine: &dyn Machine,
+    process: &Process,
+    thread: &Arc<Thread>,
+    registers: &mut Registers,
+) -> Outcome {
+    let snapshot = *registers;
+    let context = Context { machine, process, thread, registers: &snapshot };
+    match signals::deliver_asynchronously(context, registers) {
+        Ok(()) => Outcome::ResumeExactly,
+        Err(status) => threads::exit_group(context, status),
+    }
+}
+
+/// After a fault in application code that demand paging could not resolve:
+/// runs the application's handler for the fault's signal. `Err` is the
+/// exit status when the fault ends the process instead; the caller reports
+/// it and ends the process.
+pub fn deliver_fault(
+    machine: &dyn Machine,
+    process: &Process,
+    thread: &Arc<Thread>,
+    registers: &mut Registers,
+    fault: crate::signal::Fault,
+) -> core::result::Result<(), u8> {
+    let snapshot = *registers;
+    let context = Context { machine, process, thread, registers: &snapshot };
+    signals::deliver_fault(context, registers, fault)
+}
+
+/// Ends the process with `status` on behalf of `thread` (after a fatal
+/// fault), as `exit_group` would.
+pub fn end_process(
+    machine: &dyn Machine,
+    process: &Process,
+    thread: &Arc<Thread>,
+    registers: &Registers,
+    status: u8,
+) -> Outcome {
+    let context = Context { machine, process, thread, registers };
+    threads::exit_group(context, status)
 }
 
 #[cfg(test)]

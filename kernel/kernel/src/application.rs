@@ -12,11 +12,12 @@ use rosv_core::machine::Machine;
 use rosv_core::memory::Access;
 use rosv_core::process::{Process, ProcessFiles, Thread};
 use rosv_core::random::Random;
+use rosv_core::signal::Fault;
 use rosv_core::syscall::{self, Outcome};
 use rosv_core::vfs::{Caller, FileType, Vfs};
 use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_platform::console::Console;
-use rosv_platform::interrupts::{self, ApplicationFault, FaultHandlers};
+use rosv_platform::interrupts::{self, Diversion, FaultHandlers, InterruptFrame};
 use rosv_platform::sched::{self, FpuState};
 use rosv_platform::syscall::SyscallFrame;
 use rosv_platform::time;
@@ -38,10 +39,7 @@ static MACHINE: spin::Once<PlatformMachine> = spin::Once::new();
 pub fn init(machine: PlatformMachine) {
     MACHINE.call_once(|| machine);
     rosv_platform::syscall::init(on_system_call);
-    interrupts::set_fault_handlers(FaultHandlers {
-        resolve_page_fault,
-        application_fault: on_application_fault,
-    });
+    interrupts::set_fault_handlers(FaultHandlers { resolve_page_fault, diverted: on_diversion });
     sched::set_stop_handler(stop_current_thread);
 }
 
@@ -190,6 +188,10 @@ fn on_system_call(frame: &mut SyscallFrame) {
     let mut registers = machine::registers(frame);
     match syscall::handle(machine(), &application.process, &application.thread, &mut registers) {
         Outcome::Resume => machine::write_frame(frame, &registers),
+        Outcome::ResumeExactly => {
+            drop(application);
+            interrupts::resume_application(&machine::interrupt_frame(&registers))
+        }
         Outcome::ExitThread => {
             drop(application);
             sched::exit_current()
@@ -234,35 +236,89 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
     }
 }
 
-fn on_application_fault(fault: &ApplicationFault) -> ! {
-    let (signal, name) = match fault.vector {
-        0 | 16 | 19 => (status::SIGFPE, "floating-point exception"),
-        1 | 3 => (status::SIGTRAP, "trace/breakpoint trap"),
-        6 => (status::SIGILL, "illegal instruction"),
-        12 | 17 => (status::SIGBUS, "bus error"),
-        _ => (status::SIGSEGV, "segmentation fault"),
+/// Application code faulted, or an interrupt found a signal pending for it:
+/// run the signal's handler next, or end the process.
+fn on_diversion(frame: &mut InterruptFrame, diversion: Diversion) {
+    let Some(application) = current() else {
+        return;
     };
-    let application = current();
-    let path = application
-        .as_ref()
-        .map(|application| application.process.executable_path.clone())
-        .unwrap_or_default();
-    let thread = sched::current();
+    let machine = machine();
+    let mut registers = machine::interrupted_registers(frame);
+    let outcome = match diversion {
+        Diversion::Attention => syscall::deliver_pending_signals(
+            machine,
+            &application.process,
+            &application.thread,
+            &mut registers,
+        ),
+        Diversion::Fault { vector, address } => {
+            let fault = fault_signal(vector, address, frame);
+            match syscall::deliver_fault(
+                machine,
+                &application.process,
+                &application.thread,
+                &mut registers,
+                fault,
+            ) {
+                Ok(()) => Outcome::ResumeExactly,
+                Err(exit_status) => {
+                    report_fault(&application, frame, vector, address);
+                    syscall::end_process(
+                        machine,
+                        &application.process,
+                        &application.thread,
+                        &registers,
+                        exit_status,
+                    )
+                }
+            }
+        }
+    };
+    match outcome {
+        Outcome::Resume | Outcome::ResumeExactly => machine::write_interrupt_frame(frame, &registers),
+        Outcome::ExitThread => {
+            drop(application);
+            sched::exit_current()
+        }
+    }
+}
+
+/// The signal a fault raises (Linux's choices for each exception).
+fn fault_signal(vector: u8, address: Option<u64>, frame: &InterruptFrame) -> Fault {
+    use rosv_core::signal::fault_code;
+    let (signal, code) = match vector {
+        0 => (status::SIGFPE, fault_code::FPE_INTDIV),
+        16 | 19 => (status::SIGFPE, fault_code::FPE_FLTINV),
+        1 | 3 => (status::SIGTRAP, fault_code::TRAP_BRKPT),
+        6 => (status::SIGILL, fault_code::ILL_ILLOPN),
+        17 => (status::SIGBUS, fault_code::BUS_ADRALN),
+        // A page fault on a present page is a protection violation.
+        14 if frame.error_code & 1 != 0 => (status::SIGSEGV, fault_code::SEGV_ACCERR),
+        14 => (status::SIGSEGV, fault_code::SEGV_MAPERR),
+        _ => (status::SIGSEGV, fault_code::KERNEL),
+    };
+    Fault { signal, code, address: address.unwrap_or(if code == fault_code::KERNEL { 0 } else { frame.rip }) }
+}
+
+/// Says on the console which fault ended the application.
+fn report_fault(application: &ApplicationThread, frame: &InterruptFrame, vector: u8, address: Option<u64>) {
+    let name = match vector {
+        0 | 16 | 19 => "floating-point exception",
+        1 | 3 => "trace/breakpoint trap",
+        6 => "illegal instruction",
+        17 => "bus error",
+        _ => "segmentation fault",
+    };
     let _ = write!(
         Console,
-        "rosv: {path}: {name} in thread {} (\"{}\") at rip {:#x}",
-        application.as_ref().map_or(0, |application| application.thread.tid),
-        thread.name(),
-        fault.frame.rip
+        "rosv: {}: {name} in thread {} (\"{}\") at rip {:#x}",
+        application.process.executable_path,
+        application.thread.tid,
+        sched::current().name(),
+        frame.rip
     );
-    if let Some(address) = fault.address {
+    if let Some(address) = address {
         let _ = write!(Console, " accessing {address:#x}");
     }
     let _ = writeln!(Console);
-    if let Some(application) = application {
-        let exit_status = status::killed_by(signal);
-        application.process.begin_exit(exit_status, application.thread.tid);
-        application.process.end_thread(application.thread.tid, exit_status);
-    }
-    sched::exit_current()
 }

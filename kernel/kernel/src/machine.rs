@@ -4,6 +4,7 @@ use alloc::sync::Arc;
 
 use rosv_core::machine::{BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup};
 use rosv_core::process::Thread as ApplicationThreadState;
+use rosv_platform::interrupts::InterruptFrame;
 use rosv_platform::paging::{self, MapError, PageRights};
 use rosv_platform::sched::{self, FpuState, Thread};
 use rosv_platform::syscall::SyscallFrame;
@@ -27,6 +28,11 @@ impl ThreadControl for KernelThread {
 
     fn request_exit(&self) {
         sched::request_stop(&self.0);
+    }
+
+    fn notify_signal(&self) {
+        sched::request_attention(&self.0);
+        sched::unpark(&self.0);
     }
 
     fn cpu_time_ns(&self) -> u64 {
@@ -221,4 +227,81 @@ impl Machine for PlatformMachine {
     fn current_cpu(&self) -> usize {
         sched::current_cpu()
     }
+}
+
+/// The registers of interrupted application code.
+pub fn interrupted_registers(frame: &InterruptFrame) -> Registers {
+    Registers {
+        rax: frame.rax,
+        rbx: frame.rbx,
+        rcx: frame.rcx,
+        rdx: frame.rdx,
+        rsi: frame.rsi,
+        rdi: frame.rdi,
+        rbp: frame.rbp,
+        rsp: frame.rsp,
+        r8: frame.r8,
+        r9: frame.r9,
+        r10: frame.r10,
+        r11: frame.r11,
+        r12: frame.r12,
+        r13: frame.r13,
+        r14: frame.r14,
+        r15: frame.r15,
+        rip: frame.rip,
+        rflags: frame.rflags,
+    }
+}
+
+/// Makes `frame` resume `registers` (its vector, error code and segments
+/// stay as they are).
+pub fn write_interrupt_frame(frame: &mut InterruptFrame, registers: &Registers) {
+    frame.rax = registers.rax;
+    frame.rbx = registers.rbx;
+    frame.rcx = registers.rcx;
+    frame.rdx = registers.rdx;
+    frame.rsi = registers.rsi;
+    frame.rdi = registers.rdi;
+    frame.rbp = registers.rbp;
+    frame.rsp = registers.rsp;
+    frame.r8 = registers.r8;
+    frame.r9 = registers.r9;
+    frame.r10 = registers.r10;
+    frame.r11 = registers.r11;
+    frame.r12 = registers.r12;
+    frame.r13 = registers.r13;
+    frame.r14 = registers.r14;
+    frame.r15 = registers.r15;
+    frame.rip = registers.rip;
+    frame.rflags = registers.rflags;
+}
+
+/// An interrupt frame that resumes `registers`.
+pub fn interrupt_frame(registers: &Registers) -> InterruptFrame {
+    let mut frame = InterruptFrame {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rbp: 0,
+        rdi: 0,
+        rsi: 0,
+        rdx: 0,
+        rcx: 0,
+        rbx: 0,
+        rax: 0,
+        vector: 0,
+        error_code: 0,
+        rip: 0,
+        cs: 0,
+        rflags: 0,
+        rsp: 0,
+        ss: 0,
+    };
+    write_interrupt_frame(&mut frame, registers);
+    frame
 }

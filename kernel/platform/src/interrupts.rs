@@ -68,25 +68,32 @@ pub enum Access {
     Execute,
 }
 
-/// A fault in application code, as handed to the kernel.
-#[derive(Debug, Clone)]
-pub struct ApplicationFault {
-    /// The exception vector.
-    pub vector: u8,
-    /// The faulting address, for page faults.
-    pub address: Option<u64>,
-    /// The registers at the time of the fault.
-    pub frame: InterruptFrame,
+/// Why application code was diverted into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Diversion {
+    /// It faulted and demand paging could not help.
+    Fault {
+        /// The exception vector.
+        vector: u8,
+        /// The faulting address, for page faults.
+        address: Option<u64>,
+    },
+    /// An interrupt arrived while it ran, and the thread was asked for
+    /// attention ([`crate::sched::request_attention`]): a signal is
+    /// pending.
+    Attention,
 }
 
-/// What the kernel provides to handle faults it can resolve.
+/// What the kernel provides to handle faults and diversions.
 #[derive(Debug, Clone, Copy)]
 pub struct FaultHandlers {
     /// Tries to make `address` accessible (demand paging); `true` if the
     /// faulting instruction may run again.
     pub resolve_page_fault: fn(address: u64, access: Access) -> bool,
-    /// Ends the application after a fault in its code; never returns.
-    pub application_fault: fn(fault: &ApplicationFault) -> !,
+    /// Runs on the thread's kernel stack, with interrupts disabled, when
+    /// application code was diverted: it may change the registers the code
+    /// resumes with (to run a signal handler) or end the thread.
+    pub diverted: fn(frame: &mut InterruptFrame, diversion: Diversion),
 }
 
 static HANDLERS: Once<FaultHandlers> = Once::new();
@@ -195,6 +202,9 @@ extern "C" fn dispatch(frame: &mut InterruptFrame) {
             crate::sched::preempt_point();
             if frame.rip < USER_END {
                 crate::sched::stop_point();
+                if crate::sched::take_attention() {
+                    divert(frame, Diversion::Attention);
+                }
             }
         }
     }
@@ -263,17 +273,81 @@ fn exception(frame: &mut InterruptFrame) {
     fail(frame, None);
 }
 
-/// Hands a fault in application code to the kernel, or reports a fault in
-/// kernel code and aborts.
-fn fail(frame: &InterruptFrame, address: Option<u64>) -> ! {
-    if frame.rip < USER_END
-        && let Some(handlers) = HANDLERS.get()
-    {
-        let fault = ApplicationFault { vector: frame.vector as u8, address, frame: frame.clone() };
-        (handlers.application_fault)(&fault);
+/// Hands a fault in application code to the kernel (diverting the code to
+/// it), or reports a fault in kernel code and aborts.
+fn fail(frame: &mut InterruptFrame, address: Option<u64>) {
+    if frame.rip < USER_END && HANDLERS.get().is_some() {
+        divert(frame, Diversion::Fault { vector: frame.vector as u8, address });
+        return;
     }
     diagnostics::report_kernel_fault(frame, address);
     crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
+}
+
+/// The interrupted registers and the reason, where a diverted thread finds
+/// them: at the top of its kernel stack.
+#[repr(C)]
+struct Diverted {
+    frame: InterruptFrame,
+    diversion: Diversion,
+}
+
+/// RFLAGS bits cleared for the kernel code a diversion runs: IF, TF, DF, AC.
+const DIVERTED_RFLAGS_CLEARED: u64 = (1 << 9) | (1 << 8) | (1 << 10) | (1 << 18);
+
+/// Makes interrupted application code continue in the kernel instead: the
+/// interrupt returns into `rosv_diverted`, on the thread's kernel stack with
+/// interrupts disabled, which calls the kernel's `diverted` handler with the
+/// saved registers and then resumes them. The handler may block or fault,
+/// which it could not do on the interrupt stack, whose next use would
+/// overwrite it.
+fn divert(frame: &mut InterruptFrame, diversion: Diversion) {
+    let top = crate::percpu::kernel_stack_top();
+    let at = (top - core::mem::size_of::<Diverted>() as u64) & !15;
+    // SAFETY: the thread was running application code, so nothing lives on
+    // its kernel stack (system calls use it only while they run), and `at`
+    // lies within the stack's top, aligned for `Diverted`.
+    unsafe { (at as *mut Diverted).write(Diverted { frame: frame.clone(), diversion }) };
+    frame.rip = rosv_diverted as *const () as u64;
+    frame.rsp = at;
+    frame.rflags &= !DIVERTED_RFLAGS_CLEARED;
+}
+
+/// Where diverted application code continues (through `rosv_diverted`).
+extern "C" fn diverted(diverted: &mut Diverted) -> ! {
+    if let Some(handlers) = HANDLERS.get() {
+        (handlers.diverted)(&mut diverted.frame, diverted.diversion);
+    }
+    resume_application(&diverted.frame)
+}
+
+/// Resumes application code with every register of `frame` (RCX and R11
+/// included, which the system-call return path cannot restore), after
+/// giving the scheduler and a pending stop their turn.
+pub fn resume_application(frame: &InterruptFrame) -> ! {
+    crate::sched::preempt_point();
+    crate::sched::stop_point();
+    let mut resumed = frame.clone();
+    {
+        use x86_64::instructions::segmentation::{CS, SS, Segment};
+        resumed.cs = u64::from(CS::get_reg().0);
+        resumed.ss = u64::from(SS::get_reg().0);
+    }
+    // SAFETY: `resumed` is a complete frame on this stack; the common exit
+    // pops its registers and returns through IRETQ, abandoning the stack
+    // below it, which nothing needs any more.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {}",
+            "jmp rosv_interrupt_return",
+            in(reg) &raw const resumed,
+            options(noreturn)
+        )
+    }
+}
+
+unsafe extern "C" {
+    fn rosv_diverted();
 }
 
 /// The name of an exception vector.
@@ -342,6 +416,8 @@ rosv_interrupt_common:
     mov %rsp, %rdi
     cld
     call {dispatch}
+    .global rosv_interrupt_return
+rosv_interrupt_return:
     pop %r15
     pop %r14
     pop %r13
@@ -359,7 +435,15 @@ rosv_interrupt_common:
     pop %rax
     add $16, %rsp
     iretq
+
+    .global rosv_diverted
+rosv_diverted:
+    mov %rsp, %rdi
+    cld
+    call {diverted}
+    ud2
     "#,
     dispatch = sym dispatch,
+    diverted = sym diverted,
     options(att_syntax),
 );

@@ -171,6 +171,14 @@ pub fn current_index() -> usize {
     index as usize
 }
 
+/// The top of the running thread's kernel stack.
+pub(crate) fn kernel_stack_top() -> u64 {
+    let slot = &SLOTS[current_index()];
+    // SAFETY: this processor's own slot; the field is written only by this
+    // processor, with interrupts disabled, when it switches threads.
+    unsafe { (*slot.block.get()).kernel_stack_top }
+}
+
 /// Points the calling processor at a thread's stacks: `kernel` for system
 /// calls, `exception` and `interrupt` for the IST.
 pub(crate) fn set_thread_stacks(kernel: u64, exception: u64, interrupt: u64) {

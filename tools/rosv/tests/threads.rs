@@ -56,6 +56,21 @@ fn rust_threads_pass_on_one_two_and_four_processors() {
 }
 
 #[test]
+fn signals_reach_faulting_and_spinning_threads() {
+    for variant in VARIANTS {
+        for cpus in [1, 2] {
+            let program = guests::c_program("signals", variant);
+            let path = program.to_str().expect("UTF-8 path");
+            let cpus_text = cpus.to_string();
+            let output = rosv_run(&["--cpus", &cpus_text, "--exec", path]);
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains("\n0 checks failed\n"), "{path} on {cpus} CPUs:\n{stdout}");
+            assert_eq!(output.status.code(), Some(0), "{path} on {cpus} CPUs");
+        }
+    }
+}
+
+#[test]
 fn processors_come_from_the_madt_or_the_mp_table() {
     let program = guests::c_program("threads", Variant::GlibcStatic);
     for (acpi, source) in [("on", "(Madt)"), ("off", "(MpTable)")] {

@@ -159,7 +159,7 @@ fn send(context: Context<'_>, target: &Thread, signal: u64, info: SignalInfo) ->
     state.pending_info.insert(signal as u8, info);
     drop(state);
     if let Some(control) = target.control() {
-        control.wake();
+        control.notify_signal();
     }
     Ok(0)
 }
@@ -171,7 +171,7 @@ const SIGPIPE: u64 = 13;
 /// ends the process unless it is handled, ignored or blocked) and fails
 /// with `EPIPE`.
 pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
-    let info = SignalInfo { code: code::KERNEL, pid: 0, uid: 0 };
+    let info = SignalInfo { code: code::KERNEL, ..SignalInfo::default() };
     match send(context, context.thread, SIGPIPE, info) {
         Err(failure) => failure,
         Ok(_) => Failure::Error(Errno::EPIPE),
@@ -179,7 +179,7 @@ pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
 }
 
 fn sender(code: i32) -> SignalInfo {
-    SignalInfo { code, pid: PROCESS_ID as u32, uid: 0 }
+    SignalInfo { code, pid: PROCESS_ID as u32, ..SignalInfo::default() }
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
@@ -230,6 +230,15 @@ pub(super) enum Interruption {
     Restartable,
 }
 
+/// Outside a system call: runs the handler of the first deliverable signal
+/// (no call to restart or interrupt). `Err` ends the process.
+pub(super) fn deliver_asynchronously(
+    context: Context<'_>,
+    registers: &mut Registers,
+) -> core::result::Result<(), u8> {
+    deliver(context, registers, 0, Interruption::None)
+}
+
 /// Before returning to application code: runs the handler of the first
 /// deliverable signal by pointing `registers` at it. `number` is the system
 /// call that just ran. `Err` ends the process with that status.
@@ -275,4 +284,37 @@ pub(super) fn deliver(
     }
     // A frame that cannot be written ends the process as a SIGSEGV would.
     signal::setup_frame(context, registers, signal, info, action).map_err(|_| 128 + 11)
+}
+
+/// Runs the handler for a fault in application code, as Linux forces such
+/// signals: a handler the application installed runs (with `si_addr`); a
+/// fault whose signal is blocked, ignored or left at its default ends the
+/// process. `Err` is the exit status.
+pub(super) fn deliver_fault(
+    context: Context<'_>,
+    registers: &mut Registers,
+    fault: signal::Fault,
+) -> core::result::Result<(), u8> {
+    let index = usize::from(fault.signal - 1);
+    let action = context.process.state.lock().signal_actions[index];
+    let is_blocked = context.thread.state.lock().signal_mask & (1 << index) != 0;
+    if is_blocked || action.handler == SIG_DFL || action.handler == SIG_IGN {
+        return Err(128 + fault.signal);
+    }
+    // Whether the address lies in a mapping decides between "nothing there"
+    // and "not allowed there", whatever the page tables held.
+    const SIGSEGV: u8 = 11;
+    let code = match fault.code {
+        signal::fault_code::SEGV_MAPERR | signal::fault_code::SEGV_ACCERR if fault.signal == SIGSEGV => {
+            if context.process.memory.lock().area_at(fault.address).is_some() {
+                signal::fault_code::SEGV_ACCERR
+            } else {
+                signal::fault_code::SEGV_MAPERR
+            }
+        }
+        code => code,
+    };
+    let info = SignalInfo { code, address: Some(fault.address), ..SignalInfo::default() };
+    // A frame that cannot be written ends the process as a SIGSEGV would.
+    signal::setup_frame(context, registers, fault.signal, info, action).map_err(|_| 128 + 11)
 }

@@ -364,6 +364,28 @@ pub fn request_stop(thread: &Arc<Thread>) {
     }
 }
 
+/// Asks the kernel to look at `thread` before it runs more application
+/// code (a signal is pending): interrupts its processor if it is running
+/// there, so that even a thread that never makes a system call notices.
+/// Waking a parked thread is the caller's business.
+pub fn request_attention(thread: &Arc<Thread>) {
+    thread.mark_needs_attention();
+    if thread.on_cpu.load(Ordering::Acquire) {
+        let cpu = thread.last_cpu();
+        if cpu != current_cpu() {
+            apic::send_ipi(CPUS[cpu].apic_id.load(Ordering::Relaxed), RESCHEDULE_VECTOR);
+        }
+    }
+}
+
+/// Whether the running thread was asked for attention since the last call.
+pub(crate) fn take_attention() -> bool {
+    let were_enabled = cpu::disable_interrupts();
+    let needs_attention = this_cpu().current().take_needs_attention();
+    cpu::restore_interrupts(were_enabled);
+    needs_attention
+}
+
 /// Called on the way back to application code: runs the stop handler if
 /// the current thread was asked to stop.
 pub fn stop_point() {

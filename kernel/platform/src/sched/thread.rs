@@ -70,6 +70,7 @@ pub struct Thread {
     pub(super) timer: SpinMutex<Option<(usize, u64, u64)>>,
     pub(super) entry: SpinMutex<Option<Box<dyn FnOnce() + Send>>>,
     is_stop_requested: AtomicBool,
+    needs_attention: AtomicBool,
     attachment: spin::Once<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -143,6 +144,7 @@ impl Thread {
             timer: SpinMutex::new(None),
             entry: SpinMutex::new(None),
             is_stop_requested: AtomicBool::new(false),
+            needs_attention: AtomicBool::new(false),
             attachment: spin::Once::new(),
         }
     }
@@ -267,6 +269,14 @@ impl Thread {
     /// Whether the thread was asked to stop (see [`super::request_stop`]).
     pub fn is_stop_requested(&self) -> bool {
         self.is_stop_requested.load(Ordering::Acquire)
+    }
+
+    pub(super) fn mark_needs_attention(&self) {
+        self.needs_attention.store(true, Ordering::Release);
+    }
+
+    pub(super) fn take_needs_attention(&self) -> bool {
+        self.needs_attention.load(Ordering::Relaxed) && self.needs_attention.swap(false, Ordering::AcqRel)
     }
 
     pub(super) fn mark_stop_requested(&self) {

@@ -47,7 +47,7 @@ fn run(machine: &FakeMachine, process: &Process, registers: &mut Registers) -> O
 fn call(machine: &FakeMachine, process: &Process, number: u64, arguments: [u64; 6]) -> i64 {
     let mut registers = registers(number, arguments);
     match run(machine, process, &mut registers) {
-        Outcome::Resume => registers.rax as i64,
+        Outcome::Resume | Outcome::ResumeExactly => registers.rax as i64,
         Outcome::ExitThread => panic!("unexpected exit"),
     }
 }
@@ -258,4 +258,65 @@ fn exit_and_unknown_calls() {
     assert_eq!(process.thread_count(), 0);
     assert_eq!(call(&machine, &process, 999, [0; 6]), Errno::ENOSYS.to_return());
     assert!(!process.first_report_of(999));
+}
+
+/// Installs `handler` for `signal` with a restorer (as C libraries do).
+fn install_handler(machine: &FakeMachine, process: &Process, signal: u64, handler: u64) {
+    let action = [handler, crate::signal::flag::RESTORER, 0x40_2000, 0];
+    let bytes: Vec<u8> = action.iter().flat_map(|word| word.to_le_bytes()).collect();
+    machine.write_memory(BUFFER, &bytes).unwrap();
+    assert_eq!(call(machine, process, nr::RT_SIGACTION, [signal, BUFFER, 0, 8, 0, 0]), 0);
+}
+
+#[test]
+fn faults_run_the_handler_or_end_the_process() {
+    use crate::signal::{Fault, fault_code};
+    let (machine, process) = setup();
+    let thread = process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| process.new_thread());
+    let fault = Fault { signal: 11, code: fault_code::SEGV_MAPERR, address: 0xdead_0000 };
+    let stack = BUFFER + 4 * 4096 - 64;
+    let interrupted = Registers { rip: 0x40_1234, rsp: stack, rcx: 7, r11: 0x246, ..Registers::default() };
+    // Without a handler, SIGSEGV ends the process with 128 + 11.
+    let mut registers = interrupted;
+    assert_eq!(deliver_fault(&machine, &process, &thread, &mut registers, fault), Err(139));
+    // With one, the handler runs with si_signo, si_code and si_addr filled in.
+    install_handler(&machine, &process, 11, 0x40_5000);
+    let mut registers = interrupted;
+    assert_eq!(deliver_fault(&machine, &process, &thread, &mut registers, fault), Ok(()));
+    assert_eq!((registers.rip, registers.rdi), (0x40_5000, 11));
+    assert_eq!(read_u64(&machine, registers.rsi) as u32, 11);
+    assert_eq!(read_u64(&machine, registers.rsi + 8) as i32, fault_code::SEGV_MAPERR);
+    assert_eq!(read_u64(&machine, registers.rsi + 16), 0xdead_0000);
+    // Returning from the handler restores every register, RCX and R11
+    // included, and says so.
+    let mut back = Registers { rax: nr::RT_SIGRETURN, rsp: registers.rsp + 8, ..registers };
+    assert_eq!(run(&machine, &process, &mut back), Outcome::ResumeExactly);
+    assert_eq!((back.rip, back.rsp, back.rcx, back.r11 & 0xfff), (0x40_1234, stack, 7, 0x246 & 0xfff));
+    // While the handler runs, SIGSEGV is blocked: a second fault in it ends
+    // the process rather than recursing.
+    let mut registers = interrupted;
+    assert_eq!(deliver_fault(&machine, &process, &thread, &mut registers, fault), Ok(()));
+    let mut nested = registers;
+    assert_eq!(deliver_fault(&machine, &process, &thread, &mut nested, fault), Err(139));
+}
+
+#[test]
+fn pending_signals_are_delivered_outside_system_calls() {
+    let (machine, process) = setup();
+    let thread = process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| process.new_thread());
+    install_handler(&machine, &process, 10, 0x40_6000);
+    assert_eq!(call(&machine, &process, nr::RT_SIGPROCMASK, [0, 0, 0, 8, 0, 0]), 0);
+    // Block SIGUSR1 so that the kill leaves it pending, then unblock it.
+    machine.write_memory(BUFFER + 256, &(1u64 << 9).to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::RT_SIGPROCMASK, [0, BUFFER + 256, 0, 8, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::TGKILL, [1, 1, 10, 0, 0, 0]), 0);
+    thread.state.lock().signal_mask = 0;
+    let stack = BUFFER + 4 * 4096 - 64;
+    let mut registers = Registers { rip: 0x40_1000, rsp: stack, ..Registers::default() };
+    assert_eq!(deliver_pending_signals(&machine, &process, &thread, &mut registers), Outcome::ResumeExactly);
+    assert_eq!((registers.rip, registers.rdi), (0x40_6000, 10));
+    // Nothing is left to deliver.
+    let mut again = Registers { rip: 0x40_1000, rsp: stack, ..Registers::default() };
+    assert_eq!(deliver_pending_signals(&machine, &process, &thread, &mut again), Outcome::ResumeExactly);
+    assert_eq!(again.rip, 0x40_1000);
 }
