@@ -3,8 +3,9 @@
 //! - `cargo xtask hello`: build the hello program and boot it on rosv.
 //! - `cargo xtask test`: everything CI checks: formatting, clippy (host and
 //!   kernel target), unit tests and boot tests.
-//! - `cargo xtask bench`: boot times, thread-switch and clock costs, each
-//!   next to a reference (a trivial guest, the host).
+//! - `cargo xtask bench`: boot times, thread-switch and clock costs, disk
+//!   read throughput (microvm and pc), each next to a reference (a trivial
+//!   guest, the host).
 //! - `cargo xtask kernel`: build the kernel ELF and print its path.
 //! - `cargo xtask fuzz <target> [-- <libFuzzer options>]`: run a fuzz target
 //!   (needs a nightly toolchain and `cargo install cargo-fuzz`).
@@ -126,6 +127,14 @@ fn bench() -> Result {
     for cpus in ["1", "2"] {
         rosv(&["bench", "switch", "--cpus", cpus, "--exec", switch, "--", "20000", "1000000"])?;
     }
+    let reader = output_directory.join("read-throughput");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&reader)
+        .arg(repository().join("tests/guest/read-throughput.c")))?;
+    let reader = reader.to_str().ok_or("the repository path is not UTF-8")?;
+    rosv(&["bench", "disk", "--exec", reader])?;
+    rosv(&["bench", "disk", "--machine", "pc", "--exec", reader])?;
     Ok(())
 }
 
@@ -134,6 +143,7 @@ fn kernel_build(subcommand: &str) -> Command {
     command
         .args([subcommand, "--release", "--target", KERNEL_TARGET])
         .args(["--package", "rosv-kernel", "--package", "rosv-platform", "--package", "rosv-core"])
+        .args(["--package", "rosv-drivers"])
         .arg("--target-dir")
         .arg(repository().join("target/kernel"))
         .env("CARGO_ENCODED_RUSTFLAGS", KERNEL_RUSTFLAGS)

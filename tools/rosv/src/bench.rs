@@ -6,7 +6,7 @@
 //! kernel that powers off at its first instructions, booted the same way:
 //! the difference between the two is what rosv costs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -199,46 +199,124 @@ pub fn figures(output: &str) -> Vec<(String, f64)> {
 
 /// Runs the measuring program in rosv and on the host and prints both.
 pub fn switch(arguments: &SwitchBenchArgs) -> Result<u8> {
-    let host = Command::new(&arguments.exec)
-        .args(&arguments.arguments)
+    let spec = ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &[])?;
+    let run = measure(&arguments.exec, &arguments.arguments, &spec, &arguments.machine)?;
+    run.print(&arguments.exec, "ns", |value| value);
+    Ok(0)
+}
+
+/// Arguments of `rosv bench disk`.
+#[derive(Debug, Args)]
+pub struct DiskBenchArgs {
+    /// The static program that measures (such as
+    /// tests/guest/read-throughput.c): it reads the file named by its
+    /// argument and prints `name: N ns` lines, N per MiB read.
+    #[arg(long, value_name = "FILE")]
+    exec: PathBuf,
+    /// Size of the file it reads, in MiB.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    size_mib: u32,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// Reads a file from the root disk in rosv and from the host's page cache,
+/// and prints the throughput of both.
+pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let tree = scratch.path().join("tree");
+    std::fs::create_dir_all(&tree).context("cannot create the image tree")?;
+    std::fs::copy(&arguments.exec, tree.join("reader"))
+        .with_context(|| format!("cannot copy {}", arguments.exec.display()))?;
+    let data = tree.join("data");
+    write_noise(&data, u64::from(arguments.size_mib) << 20)?;
+    let host_arguments = [data.to_string_lossy().into_owned()];
+    let command = ["/reader".to_string(), "/data".to_string()];
+    let spec = ImageSpec::from_tree(&tree, &command, &[])?;
+    let run = measure(&arguments.exec, &host_arguments, &spec, &arguments.machine)?;
+    println!("reading a {} MiB file: the root disk in rosv, the page cache on the host", arguments.size_mib);
+    run.print(&arguments.exec, "MiB/s", |ns_per_mib| 1e9 / ns_per_mib);
+    Ok(0)
+}
+
+/// Writes `size` bytes that compress badly.
+fn write_noise(path: &Path, size: u64) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..size / 8 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        writer.write_all(&state.to_le_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    writer.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// What a measuring program printed in rosv and on the host.
+struct Measurement {
+    guest: Vec<(String, f64)>,
+    host: Vec<(String, f64)>,
+    hypervisor: &'static str,
+    cpus: u32,
+}
+
+impl Measurement {
+    /// Prints each figure side by side, converted by `convert` into `unit`.
+    fn print(&self, program: &Path, unit: &str, convert: impl Fn(f64) -> f64) {
+        println!("{} on rosv ({}, {} CPUs) and on this host", program.display(), self.hypervisor, self.cpus);
+        println!("{:<24} {:>14} {:>14}", "", format!("rosv {unit}"), format!("host {unit}"));
+        for (name, value) in &self.guest {
+            let host_value =
+                self.host.iter().find(|(host_name, _)| host_name == name).map(|(_, value)| *value);
+            match host_value {
+                Some(host_value) => {
+                    println!("{name:<24} {:>14.1} {:>14.1}", convert(*value), convert(host_value))
+                }
+                None => println!("{name:<24} {:>14.1} {:>14}", convert(*value), "n/a"),
+            }
+        }
+    }
+}
+
+/// Runs `program` with `host_arguments` on the host, then the image `spec`
+/// in rosv, and collects the `name: N ns` figures both printed.
+fn measure(
+    program: &Path,
+    host_arguments: &[String],
+    spec: &ImageSpec,
+    machine: &MachineArgs,
+) -> Result<Measurement> {
+    let host = Command::new(program)
+        .args(host_arguments)
         .output()
-        .with_context(|| format!("cannot run {} on the host", arguments.exec.display()))?;
+        .with_context(|| format!("cannot run {} on the host", program.display()))?;
     if !host.status.success() {
-        bail!("{} failed on the host ({})", arguments.exec.display(), host.status);
+        bail!("{} failed on the host ({})", program.display(), host.status);
     }
     let host_figures = figures(&String::from_utf8_lossy(&host.stdout));
 
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image_directory = scratch.path().join("image");
-    image::write(&ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &[])?, &image_directory)?;
-    let config = VmConfig::new(&Image::open(&image_directory)?, &arguments.machine, &[], None)?;
-    let mut command = match arguments.machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(&config, arguments.machine.accel, None)?,
+    image::write(spec, &image_directory)?;
+    let config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
+    let mut command = match machine.hypervisor {
+        Hypervisor::Qemu => qemu::command(&config, machine.accel, None)?,
         Hypervisor::Firecracker => firecracker::command(&config, scratch.path())?,
     };
     let captured = Arc::new(Mutex::new(Vec::new()));
-    let limit = Some(Duration::from_secs(arguments.machine.timeout.unwrap_or(600)));
+    let limit = Some(Duration::from_secs(machine.timeout.unwrap_or(600)));
     let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()), None)?;
     let output =
         String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
     if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
         bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
     }
-    let guest_figures = figures(&output);
-    let hypervisor = match arguments.machine.hypervisor {
-        Hypervisor::Qemu if arguments.machine.machine == crate::machine::Machine::Pc => "QEMU pc",
+    let hypervisor = match machine.hypervisor {
+        Hypervisor::Qemu if machine.machine == crate::machine::Machine::Pc => "QEMU pc",
         Hypervisor::Qemu => "QEMU microvm",
         Hypervisor::Firecracker => "Firecracker",
     };
-    println!("{} on rosv ({hypervisor}, {} CPUs) and on this host", arguments.exec.display(), config.cpus);
-    println!("{:<24} {:>14} {:>14}", "", "rosv ns", "host ns");
-    for (name, value) in &guest_figures {
-        let host_value =
-            host_figures.iter().find(|(host_name, _)| host_name == name).map(|(_, value)| *value);
-        match host_value {
-            Some(host_value) => println!("{name:<24} {value:>14.1} {host_value:>14.1}"),
-            None => println!("{name:<24} {value:>14.1} {:>14}", "n/a"),
-        }
-    }
-    Ok(0)
+    Ok(Measurement { guest: figures(&output), host: host_figures, hypervisor, cpus: config.cpus })
 }

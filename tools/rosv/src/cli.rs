@@ -137,6 +137,10 @@ enum BenchCommand {
     /// Run a program that measures thread switches and clock reads (such as
     /// tests/guest/context-switch.c) in rosv and on the host, side by side.
     Switch(bench::SwitchBenchArgs),
+    /// Read a file from the root disk with a measuring program (such as
+    /// tests/guest/read-throughput.c), next to the host reading it from its
+    /// page cache.
+    Disk(bench::DiskBenchArgs),
 }
 
 /// On or off.
@@ -200,6 +204,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         }
         Command::Bench(BenchCommand::Boot(arguments)) => bench::boot(&arguments),
         Command::Bench(BenchCommand::Switch(arguments)) => bench::switch(&arguments),
+        Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
     }
 }
 

@@ -15,17 +15,18 @@ use spin::Mutex;
 
 use crate::device::{self, BlockDevice, SECTOR_SIZE};
 
-/// Bytes per cached block.
-pub const BLOCK_BYTES: usize = 4096;
+/// Bytes per cached block: a miss reads this much, so that a file read in
+/// small pieces costs one disk request per block rather than per piece.
+pub const BLOCK_BYTES: usize = 32 * 1024;
 /// Blocks kept.
-pub const BLOCK_COUNT: usize = 64;
+pub const BLOCK_COUNT: usize = 32;
 /// Reads this large go straight to the disk.
 pub const DIRECT_BYTES: usize = 16 * 1024;
 
 struct CachedBlock {
     index: u64,
     last_use: u64,
-    bytes: Arc<[u8]>,
+    bytes: Arc<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -68,7 +69,7 @@ impl CachedDisk {
     }
 
     /// Block `index`, from the cache or the disk.
-    fn block(&self, index: u64) -> Result<Arc<[u8]>, SourceError> {
+    fn block(&self, index: u64) -> Result<Arc<Vec<u8>>, SourceError> {
         {
             let mut blocks = self.blocks.lock();
             blocks.clock += 1;
@@ -83,7 +84,7 @@ impl CachedDisk {
         let length = (self.size_bytes().saturating_sub(start)).min(BLOCK_BYTES as u64) as usize;
         let mut bytes = alloc::vec![0u8; length];
         self.disk.read_sectors(start / SECTOR_SIZE as u64, &mut bytes).map_err(|_| SourceError)?;
-        let bytes: Arc<[u8]> = bytes.into();
+        let bytes = Arc::new(bytes);
         let mut blocks = self.blocks.lock();
         let now = blocks.clock;
         if blocks.blocks.len() >= BLOCK_COUNT
