@@ -213,3 +213,25 @@ fn firecracker_finds_its_drive() {
         assert!(stdout.contains("syscall-only program"), "{stdout}");
     }
 }
+
+#[test]
+fn rootfs_chooses_what_is_mounted_at_the_root() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let image = hello_image(directory.path());
+    let block = ["-device", "virtio-blk-device,drive=root"];
+    let output = qemu(&image, &["-M", "microvm"], &block, "--rootfs=rofs /hello-musl");
+    assert_booted_from_disk(&output, "Hello, world!");
+    // An empty ramfs root: the disk is still /dev/vda, the program is not
+    // at the root.
+    let output = qemu(&image, &["-M", "microvm"], &block, "--rootfs=ramfs /hello-musl");
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("/hello-musl: no such file or directory"), "{stdout}");
+    assert!(!stdout.contains("Hello, world!"), "{stdout}");
+    // ROFS asked for, but nothing to mount it from.
+    let output = qemu(&image, &["-M", "microvm"], &[], "--rootfs=rofs /hello-musl");
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("--rootfs=rofs: the machine has no initrd and no disk"), "{stdout}");
+    let output = qemu(&image, &["-M", "microvm"], &block, "--rootfs=zfs /hello-musl");
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("--rootfs=zfs: the root filesystem is rofs or ramfs"), "{stdout}");
+}
