@@ -1,9 +1,13 @@
 //! Loading an executable into the address space and building its stack.
 //!
-//! Static executables (fixed-address or position independent) are mapped
-//! segment by segment; a page two segments share gets the union of their
-//! rights. The main thread's stack is an 8 MiB area below [`STACK_TOP`],
-//! mapped on demand except for the pages the initial stack occupies.
+//! Executables (fixed-address or position independent) are mapped segment
+//! by segment; a page two segments share gets the union of their rights. A
+//! dynamically linked executable also gets its interpreter (`PT_INTERP`,
+//! the C library's dynamic linker) mapped at [`INTERPRETER_BASE`], and
+//! starts there: the interpreter finds the executable through `AT_PHDR` and
+//! `AT_ENTRY`, and loads the libraries itself with ordinary system calls.
+//! The main thread's stack is an 8 MiB area below [`STACK_TOP`], mapped on
+//! demand except for the pages the initial stack occupies.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -24,13 +28,19 @@ const MINIMUM_SIGNAL_STACK: u64 = 2048;
 /// `AT_CLKTCK`: the clock tick Linux reports.
 const CLOCK_TICKS_PER_SECOND: u64 = 100;
 
+/// Where a dynamically linked executable's interpreter is mapped: below
+/// the area `mmap` hands out from, as Linux places it near the top.
+pub const INTERPRETER_BASE: u64 = 0x7f00_0000_0000;
+
 /// Why an executable could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadError {
     /// The file is not a valid executable.
     Elf(ElfError),
-    /// The file is dynamically linked (holds its `PT_INTERP`).
+    /// The file is dynamically linked and its interpreter was not given.
     DynamicallyLinked(String),
+    /// The interpreter is not a valid position-independent executable.
+    BadInterpreter(String, ElfError),
     /// The image does not fit or memory ran out.
     Memory(Errno),
 }
@@ -40,10 +50,10 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Elf(error) => write!(formatter, "{error}"),
             LoadError::DynamicallyLinked(interpreter) => {
-                write!(
-                    formatter,
-                    "dynamically linked executables are not supported yet (interpreter {interpreter})"
-                )
+                write!(formatter, "its interpreter {interpreter} is missing")
+            }
+            LoadError::BadInterpreter(interpreter, error) => {
+                write!(formatter, "its interpreter {interpreter} cannot be loaded: {error}")
             }
             LoadError::Memory(errno) if *errno == Errno::ENOMEM => {
                 write!(formatter, "out of memory")
@@ -81,6 +91,9 @@ pub struct Launch {
 pub struct Program<'a> {
     /// The executable file's bytes.
     pub file: &'a [u8],
+    /// The bytes of the interpreter its `PT_INTERP` names, for a dynamically
+    /// linked executable (see [`interpreter_path`]).
+    pub interpreter: Option<&'a [u8]>,
     /// Its path in the image (`AT_EXECFN`).
     pub path: &'a str,
     /// `argv`.
@@ -101,9 +114,19 @@ pub fn load(
     program: &Program<'_>,
 ) -> Result<Launch, LoadError> {
     let plan = LoadPlan::parse(program.file)?;
-    if let Some(interpreter) = plan.interpreter {
-        return Err(LoadError::DynamicallyLinked(interpreter));
-    }
+    // Everything is checked before anything is mapped.
+    let interpreter = match (&plan.interpreter, program.interpreter) {
+        (None, _) => None,
+        (Some(path), None) => return Err(LoadError::DynamicallyLinked(path.clone())),
+        (Some(path), Some(file)) => {
+            let bad = |error| LoadError::BadInterpreter(path.clone(), error);
+            let interpreter = LoadPlan::parse(file).map_err(bad)?;
+            if interpreter.kind != FileKind::PositionIndependent || interpreter.interpreter.is_some() {
+                return Err(bad(ElfError::NotExecutable));
+            }
+            Some((interpreter, file))
+        }
+    };
     let base = match plan.kind {
         FileKind::Fixed => 0,
         FileKind::PositionIndependent => PIE_BASE - plan.lowest_page(),
@@ -114,12 +137,20 @@ pub fn load(
 
     let program_headers = plan.program_headers_vaddr.ok_or(ElfError::BadProgramHeaders)? + base;
     let entry = base + plan.entry;
+    let (interpreter_base, start) = match interpreter {
+        None => (0, entry),
+        Some((interpreter, file)) => {
+            let interpreter_base = INTERPRETER_BASE - interpreter.lowest_page();
+            map_segments(machine, memory, &interpreter, interpreter_base, file)?;
+            (interpreter_base, interpreter_base + interpreter.entry)
+        }
+    };
     let auxiliary = [
         (auxv::AT_PHDR, AuxValue::Value(program_headers)),
         (auxv::AT_PHENT, AuxValue::Value(PROGRAM_HEADER_SIZE)),
         (auxv::AT_PHNUM, AuxValue::Value(u64::from(plan.program_header_count))),
         (auxv::AT_PAGESZ, AuxValue::Value(PAGE_SIZE)),
-        (auxv::AT_BASE, AuxValue::Value(0)),
+        (auxv::AT_BASE, AuxValue::Value(interpreter_base)),
         (auxv::AT_FLAGS, AuxValue::Value(0)),
         (auxv::AT_ENTRY, AuxValue::Value(entry)),
         (auxv::AT_UID, AuxValue::Value(0)),
@@ -152,7 +183,14 @@ pub fn load(
     memory.add_area(machine, STACK_TOP - STACK_SIZE, STACK_TOP, stack_rights, AreaKind::Stack, false)?;
     memory.populate(machine, stack.stack_pointer & !(PAGE_SIZE - 1), STACK_TOP)?;
     machine.write_memory(stack.stack_pointer, &stack.bytes).map_err(|_| Errno::EFAULT)?;
-    Ok(Launch { entry, stack_pointer: stack.stack_pointer })
+    Ok(Launch { entry: start, stack_pointer: stack.stack_pointer })
+}
+
+/// The interpreter a dynamically linked executable names, if it names one
+/// (`None` too when the file is not a valid executable: loading it will say
+/// why).
+pub fn interpreter_path(file: &[u8]) -> Option<String> {
+    LoadPlan::parse(file).ok()?.interpreter
 }
 
 fn map_segments(

@@ -90,6 +90,14 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     };
     let path = absolute_path(launch.working_directory, program_path);
     let file = read_executable(launch.vfs, &path)?;
+    // A dynamically linked program starts in its interpreter, which must be
+    // in the image too.
+    let interpreter = match loader::interpreter_path(&file) {
+        Some(interpreter) => Some(read_executable(launch.vfs, &interpreter).inspect_err(|_| {
+            let _ = writeln!(Console, "rosv: {path}: its interpreter {interpreter} cannot be loaded");
+        })?),
+        None => None,
+    };
     let machine = machine();
     let files = match ProcessFiles::open(launch.vfs.clone(), machine, launch.working_directory) {
         Ok(files) => files,
@@ -107,10 +115,17 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     process.random.lock().fill(&mut random);
     let arguments: Vec<Vec<u8>> =
         launch.arguments.iter().map(|argument| argument.clone().into_bytes()).collect();
-    let program =
-        Program { file: &file, path: &path, arguments: &arguments, environment: launch.environment, random };
+    let program = Program {
+        file: &file,
+        interpreter: interpreter.as_deref(),
+        path: &path,
+        arguments: &arguments,
+        environment: launch.environment,
+        random,
+    };
     let loaded = loader::load(machine, &mut process.memory.lock(), &program);
     drop(file);
+    drop(interpreter);
     let start = match loaded {
         Ok(start) => start,
         Err(error) => {

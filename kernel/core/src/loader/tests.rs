@@ -37,7 +37,7 @@ fn executable(kind: u16, vaddr: u64, code: &[u8], data: &[u8], bss: u64) -> Vec<
 }
 
 fn program<'a>(file: &'a [u8], arguments: &'a [Vec<u8>]) -> Program<'a> {
-    Program { file, path: "/app", arguments, environment: &[], random: [1; 16] }
+    Program { file, interpreter: None, path: "/app", arguments, environment: &[], random: [1; 16] }
 }
 
 #[test]
@@ -83,17 +83,74 @@ fn loads_a_position_independent_executable_at_the_pie_base() {
     assert!(machine.rights(PIE_BASE).is_some_and(|rights| rights.execute));
 }
 
-#[test]
-fn refuses_dynamic_and_malformed_files() {
-    let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+/// A position-independent executable whose data segment became a
+/// `PT_INTERP` naming /lib/ld.so.
+fn dynamic_executable() -> Vec<u8> {
     let mut file = executable(3, 0, &[0xc3], b"", 0);
-    // Turn the data segment into a PT_INTERP naming a path stored at 0x1800.
     let at = 64 + 56;
     file[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
     file[at + 8..at + 16].copy_from_slice(&0x1800u64.to_le_bytes());
     file[at + 32..at + 40].copy_from_slice(&11u64.to_le_bytes());
     file[0x1800..0x180b].copy_from_slice(b"/lib/ld.so\0");
+    file
+}
+
+/// The value of auxiliary vector entry `kind` on the initial stack.
+fn auxiliary_value(machine: &FakeMachine, stack_pointer: u64, kind: u64) -> Option<u64> {
+    let word = |address: u64| {
+        let mut bytes = [0u8; 8];
+        machine.read_memory(address, &mut bytes).unwrap();
+        u64::from_le_bytes(bytes)
+    };
+    // Skip argc, argv and envp (each NULL-terminated).
+    let mut cursor = stack_pointer + 8 * (word(stack_pointer) + 2);
+    while word(cursor) != 0 {
+        cursor += 8;
+    }
+    cursor += 8;
+    loop {
+        let (key, value) = (word(cursor), word(cursor + 8));
+        if key == 0 {
+            return None;
+        }
+        if key == kind {
+            return Some(value);
+        }
+        cursor += 16;
+    }
+}
+
+#[test]
+fn dynamic_executables_start_in_their_interpreter() {
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    let file = dynamic_executable();
+    assert_eq!(interpreter_path(&file).as_deref(), Some("/lib/ld.so"));
+    let interpreter = executable(3, 0, &[0xf4], b"ld", 0);
+    let arguments = [b"/app".to_vec()];
+    let dynamic = Program { interpreter: Some(&interpreter), ..program(&file, &arguments) };
+    let launch = load(&machine, &mut memory, &dynamic).unwrap();
+    assert_eq!(launch.entry, INTERPRETER_BASE + 0x100, "the interpreter runs first");
+    let mut code = [0u8; 1];
+    machine.read_memory(INTERPRETER_BASE + 0x100, &mut code).unwrap();
+    assert_eq!(code, [0xf4]);
+    assert_eq!(auxiliary_value(&machine, launch.stack_pointer, auxv::AT_BASE), Some(INTERPRETER_BASE));
+    assert_eq!(auxiliary_value(&machine, launch.stack_pointer, auxv::AT_ENTRY), Some(PIE_BASE + 0x100));
+    assert_eq!(auxiliary_value(&machine, launch.stack_pointer, auxv::AT_PHDR), Some(PIE_BASE + 64));
+    // A fixed-address "interpreter" is refused before anything is mapped.
+    let fixed = executable(2, 0x40_0000, &[0xf4], b"", 0);
+    let machine = FakeMachine::new();
+    let refused = Program { interpreter: Some(&fixed), ..program(&file, &arguments) };
+    let error = load(&machine, &mut AddressSpace::new(), &refused).unwrap_err();
+    assert_eq!(error, LoadError::BadInterpreter("/lib/ld.so".into(), ElfError::NotExecutable));
+    assert_eq!(machine.mapped_pages(), 0);
+}
+
+#[test]
+fn refuses_dynamic_and_malformed_files() {
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    let file = dynamic_executable();
     let error = load(&machine, &mut memory, &program(&file, &[])).unwrap_err();
     assert_eq!(error, LoadError::DynamicallyLinked("/lib/ld.so".into()));
     let error = load(&machine, &mut memory, &program(b"\x7fELF garbage", &[])).unwrap_err();
