@@ -40,6 +40,8 @@ pub enum ElfError {
     BadEntryPoint,
     /// The interpreter path is malformed.
     BadInterpreter,
+    /// The dynamic section or its string table is malformed.
+    BadDynamicSection,
 }
 
 impl core::error::Error for ElfError {}
@@ -59,6 +61,7 @@ impl fmt::Display for ElfError {
             ElfError::NothingToLoad => "the file has no loadable segment",
             ElfError::BadEntryPoint => "the entry point is outside the executable segments",
             ElfError::BadInterpreter => "the interpreter path is malformed",
+            ElfError::BadDynamicSection => "the dynamic section is malformed",
         })
     }
 }

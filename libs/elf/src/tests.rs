@@ -182,6 +182,15 @@ proptest! {
     }
 
     #[test]
+    fn dynamic_sections_never_panic(flips in proptest::collection::vec((0usize..0x1000, any::<u8>()), 0..16)) {
+        let mut file = library(&["libc.so.6"], Some("/lib"), "libx.so");
+        for (at, value) in flips {
+            file[at] = value;
+        }
+        let _ = dependencies(&file);
+    }
+
+    #[test]
     fn never_panics_on_noise(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut file = bytes;
         if file.len() >= 4 {
@@ -189,4 +198,68 @@ proptest! {
         }
         let _ = LoadPlan::parse(&file);
     }
+}
+
+/// A shared library (ET_DYN) whose dynamic section needs `needed`, with
+/// `runpath` and `soname`, its string table at file offset and address
+/// 0x400.
+fn library(needed: &[&str], runpath: Option<&str>, soname: &str) -> Vec<u8> {
+    let mut file = vec![0u8; 0x1000];
+    file[..4].copy_from_slice(b"\x7fELF");
+    file[4] = 2;
+    file[5] = 1;
+    file[16..18].copy_from_slice(&3u16.to_le_bytes());
+    file[18..20].copy_from_slice(&62u16.to_le_bytes());
+    file[32..40].copy_from_slice(&64u64.to_le_bytes());
+    file[54..56].copy_from_slice(&56u16.to_le_bytes());
+    file[56..58].copy_from_slice(&2u16.to_le_bytes());
+    let mut strings = vec![0u8];
+    let mut add = |text: &str| {
+        let offset = strings.len() as u64;
+        strings.extend_from_slice(text.as_bytes());
+        strings.push(0);
+        offset
+    };
+    let mut entries: Vec<(u64, u64)> = needed.iter().map(|name| (1, add(name))).collect();
+    if let Some(runpath) = runpath {
+        entries.push((29, add(runpath)));
+    }
+    entries.push((14, add(soname)));
+    entries.push((5, 0x400));
+    entries.push((10, strings.len() as u64));
+    entries.push((0, 0));
+    // PT_LOAD of the whole file at 0; PT_DYNAMIC at 0x200.
+    let headers = [(1u32, 0u64, 0u64, 0x1000u64), (2, 0x200, 0x200, entries.len() as u64 * 16)];
+    for (index, (kind, offset, vaddr, size)) in headers.into_iter().enumerate() {
+        let at = 64 + index * 56;
+        file[at..at + 4].copy_from_slice(&kind.to_le_bytes());
+        file[at + 4..at + 8].copy_from_slice(&4u32.to_le_bytes());
+        file[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+        file[at + 16..at + 24].copy_from_slice(&vaddr.to_le_bytes());
+        file[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
+        file[at + 40..at + 48].copy_from_slice(&size.to_le_bytes());
+    }
+    for (index, (tag, value)) in entries.iter().enumerate() {
+        file[0x200 + index * 16..][..8].copy_from_slice(&tag.to_le_bytes());
+        file[0x208 + index * 16..][..8].copy_from_slice(&value.to_le_bytes());
+    }
+    file[0x400..0x400 + strings.len()].copy_from_slice(&strings);
+    file
+}
+
+#[test]
+fn reads_needed_libraries_and_search_paths() {
+    let file = library(&["libm.so.6", "libc.so.6"], Some("$ORIGIN/../lib:/opt/lib"), "libfoo.so.1");
+    let found = dependencies(&file).unwrap();
+    assert_eq!(found.needed, ["libm.so.6", "libc.so.6"]);
+    assert_eq!(found.search_path, ["$ORIGIN/../lib", "/opt/lib"]);
+    assert_eq!(found.soname.as_deref(), Some("libfoo.so.1"));
+    // A string offset past the table is an error, not a panic.
+    let mut broken = file.clone();
+    broken[0x208..0x210].copy_from_slice(&0x9999u64.to_le_bytes());
+    assert_eq!(dependencies(&broken), Err(ElfError::BadDynamicSection));
+    // Without a dynamic section nothing is needed.
+    let mut plain = file;
+    plain[64 + 56..64 + 60].copy_from_slice(&4u32.to_le_bytes());
+    assert_eq!(dependencies(&plain), Ok(Dependencies::default()));
 }
