@@ -18,7 +18,7 @@ use rosv_elf::{ElfError, LoadPlan};
 use rosv_rofs::writer::{Contents, Directory, Node, write_image};
 use rosv_rofs::{BlockSource, FileType, Rofs, SourceError};
 
-use crate::{image_tree, kernel};
+use crate::{image_tree, kernel, libraries};
 
 const KERNEL_FILE: &str = "kernel.elf";
 const ROOT_FILE: &str = "root.rofs";
@@ -37,26 +37,18 @@ pub enum ExecutableError {
     /// The ELF file is malformed or not an x86-64 executable.
     #[error("{path} cannot be run: {source:?} ({message})")]
     Invalid { path: PathBuf, source: ElfError, message: String },
-    /// The executable needs a dynamic linker.
-    #[error(
-        "{path} is dynamically linked (it asks for {interpreter}); link it statically, \
-         for example with `gcc -static`, `musl-gcc -static` or Rust's x86_64-unknown-linux-musl target"
-    )]
-    Dynamic { path: PathBuf, interpreter: String },
 }
 
-/// Checks that `path` is a static x86-64 Linux executable.
-pub fn check_executable(path: &Path) -> Result<(), ExecutableError> {
+/// Checks that `path` is an x86-64 Linux executable; returns the
+/// interpreter it names if it is dynamically linked.
+pub fn check_executable(path: &Path) -> Result<Option<String>, ExecutableError> {
     let bytes =
         std::fs::read(path).map_err(|source| ExecutableError::Unreadable { path: path.into(), source })?;
     let plan = LoadPlan::parse(&bytes).map_err(|source| match source {
         ElfError::NotElf => ExecutableError::NotElf { path: path.into() },
         source => ExecutableError::Invalid { path: path.into(), source, message: source.to_string() },
     })?;
-    match plan.interpreter {
-        Some(interpreter) => Err(ExecutableError::Dynamic { path: path.into(), interpreter }),
-        None => Ok(()),
-    }
+    Ok(plan.interpreter)
 }
 
 /// What goes into an image.
@@ -69,13 +61,14 @@ pub struct ImageSpec {
 
 impl ImageSpec {
     /// An image holding one executable at `/<its file name>`, run with
-    /// `arguments` in `environment`.
+    /// `arguments` in `environment`. A dynamically linked executable brings
+    /// its interpreter and libraries from the host.
     pub fn from_executable(
         path: &Path,
         arguments: &[String],
         environment: &[(String, String)],
     ) -> Result<Self> {
-        check_executable(path)?;
+        let interpreter = check_executable(path)?;
         let name = path
             .file_name()
             .and_then(|name| name.to_str())
@@ -83,6 +76,11 @@ impl ImageSpec {
         let guest_path = format!("/{name}");
         let mut root = Directory::default();
         root.insert(&guest_path, Node::File(Contents::HostFile(path.to_path_buf())))?;
+        if let Some(interpreter) = interpreter {
+            for file in libraries::runtime_files(path, &interpreter)? {
+                root.insert(&file.guest_path, Node::File(Contents::HostFile(file.host_path)))?;
+            }
+        }
         let mut command = vec![guest_path];
         command.extend_from_slice(arguments);
         Ok(ImageSpec { root, command, environment: environment.to_vec() })
@@ -220,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_non_elf_and_dynamic_files() {
+    fn refuses_non_elf_files_and_names_interpreters() {
         let directory = tempfile::tempdir().unwrap();
         let script = directory.path().join("script");
         std::fs::write(&script, "#!/bin/sh\n").unwrap();
@@ -231,9 +229,8 @@ mod tests {
         ));
         // This test binary is a dynamically linked executable.
         let this = std::env::current_exe().unwrap();
-        let error = check_executable(&this).unwrap_err();
-        assert!(matches!(error, ExecutableError::Dynamic { .. }), "{error}");
-        assert!(error.to_string().contains("link it statically"));
+        let interpreter = check_executable(&this).unwrap().expect("an interpreter");
+        assert!(interpreter.contains("ld-linux"), "{interpreter}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod image;
 mod image_tree;
 mod kernel;
 mod kernel_symbols;
+mod libraries;
 mod machine;
 mod manifest;
 mod output;

@@ -145,9 +145,6 @@ fn a_vm_that_runs_too_long_is_stopped() {
 
 #[test]
 fn files_rosv_cannot_run_get_clear_errors() {
-    let dynamic = rosv_run(&["--exec", "/bin/true"]);
-    assert_eq!(dynamic.status.code(), Some(125));
-    assert!(text(&dynamic.stderr).contains("dynamically linked"), "{}", text(&dynamic.stderr));
     let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join("script.sh");
     std::fs::write(&script, "#!/bin/sh\necho hi\n").expect("write a script");
     let not_elf = rosv_run(&["--exec", path(&script)]);

@@ -14,10 +14,18 @@ pub enum Variant {
     MuslStaticPie,
     GlibcStatic,
     GlibcStaticPie,
+    /// Linked against musl's shared libc (a PIE with `PT_INTERP`).
+    MuslDynamic,
+    /// Linked against glibc's shared libraries.
+    GlibcDynamic,
 }
 
+/// The statically linked variants, which every boot test runs.
 pub const VARIANTS: [Variant; 4] =
     [Variant::MuslStatic, Variant::MuslStaticPie, Variant::GlibcStatic, Variant::GlibcStaticPie];
+
+/// The dynamically linked variants.
+pub const DYNAMIC_VARIANTS: [Variant; 2] = [Variant::MuslDynamic, Variant::GlibcDynamic];
 
 impl Variant {
     fn suffix(self) -> &'static str {
@@ -26,6 +34,8 @@ impl Variant {
             Variant::MuslStaticPie => "musl-pie",
             Variant::GlibcStatic => "glibc",
             Variant::GlibcStaticPie => "glibc-pie",
+            Variant::MuslDynamic => "musl-dynamic",
+            Variant::GlibcDynamic => "glibc-dynamic",
         }
     }
 }
@@ -56,8 +66,22 @@ fn run(command: &mut Command, what: &str) {
 }
 
 /// The C program `name` (from `tests/guest/<name>.c`) built as `variant`.
+/// The static variants of every program are built together, the first time
+/// one is asked for; a dynamic variant is built when it is asked for.
 pub fn c_program(name: &str, variant: Variant) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    if DYNAMIC_VARIANTS.contains(&variant) {
+        static DYNAMIC: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let output = output_directory().join(format!("{name}-{}", variant.suffix()));
+        let mut built = DYNAMIC.lock().expect("no builder panicked");
+        let key = output.to_string_lossy().into_owned();
+        if !built.contains(&key) {
+            let source = sources().join(format!("{name}.c"));
+            run(&mut compile_command(variant, &source, &output), &format!("{name} ({})", variant.suffix()));
+            built.push(key);
+        }
+        return output;
+    }
     let directory = BUILT.get_or_init(build_c_programs);
     directory.join(format!("{name}-{}", variant.suffix()))
 }
@@ -128,6 +152,16 @@ fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
         Variant::GlibcStaticPie => {
             let mut command = Command::new("gcc");
             command.args(["-static-pie", "-fPIE", "-O2", "-pthread", "-o"]).arg(output).arg(source);
+            command
+        }
+        Variant::MuslDynamic => {
+            let mut command = Command::new("musl-gcc");
+            command.args(["-O2", "-pthread", "-o"]).arg(output).arg(source);
+            command
+        }
+        Variant::GlibcDynamic => {
+            let mut command = Command::new("gcc");
+            command.args(["-O2", "-pthread", "-o"]).arg(output).arg(source);
             command
         }
     }
