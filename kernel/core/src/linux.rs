@@ -84,6 +84,18 @@ pub mod number {
     pub const SETRLIMIT: u64 = 160;
     pub const SYNC: u64 = 162;
     pub const GETTID: u64 = 186;
+    pub const SETXATTR: u64 = 188;
+    pub const LSETXATTR: u64 = 189;
+    pub const FSETXATTR: u64 = 190;
+    pub const GETXATTR: u64 = 191;
+    pub const LGETXATTR: u64 = 192;
+    pub const FGETXATTR: u64 = 193;
+    pub const LISTXATTR: u64 = 194;
+    pub const LLISTXATTR: u64 = 195;
+    pub const FLISTXATTR: u64 = 196;
+    pub const REMOVEXATTR: u64 = 197;
+    pub const LREMOVEXATTR: u64 = 198;
+    pub const FREMOVEXATTR: u64 = 199;
     pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
     pub const FUTEX: u64 = 202;
@@ -214,6 +226,18 @@ pub fn syscall_name(number: u64) -> &'static str {
         (160, "setrlimit"),
         (162, "sync"),
         (186, "gettid"),
+        (188, "setxattr"),
+        (189, "lsetxattr"),
+        (190, "fsetxattr"),
+        (191, "getxattr"),
+        (192, "lgetxattr"),
+        (193, "fgetxattr"),
+        (194, "listxattr"),
+        (195, "llistxattr"),
+        (196, "flistxattr"),
+        (197, "removexattr"),
+        (198, "lremovexattr"),
+        (199, "fremovexattr"),
         (200, "tkill"),
         (201, "time"),
         (202, "futex"),

@@ -25,6 +25,7 @@ use crate::linux::number as nr;
 use crate::linux::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use crate::machine::{Machine, Registers};
 use crate::process::{Process, Thread};
+use paths::AttributeTarget;
 
 /// What the caller of a system call does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +159,18 @@ pub fn handle(
         nr::FCHOWN => paths::fchown(context, a0),
         nr::FCHOWNAT => paths::fchownat(context, a0, a1, a4),
         nr::UTIMENSAT => paths::utimensat(context, a0, a1, a2, a3),
+        nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1),
+        nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1),
+        nr::FGETXATTR => paths::getxattr(context, AttributeTarget::Descriptor(a0), a1),
+        nr::LISTXATTR => paths::listxattr(context, AttributeTarget::Path(a0)),
+        nr::LLISTXATTR => paths::listxattr(context, AttributeTarget::Link(a0)),
+        nr::FLISTXATTR => paths::listxattr(context, AttributeTarget::Descriptor(a0)),
+        nr::SETXATTR => paths::setxattr(context, AttributeTarget::Path(a0), a1),
+        nr::LSETXATTR => paths::setxattr(context, AttributeTarget::Link(a0), a1),
+        nr::FSETXATTR => paths::setxattr(context, AttributeTarget::Descriptor(a0), a1),
+        nr::REMOVEXATTR => paths::removexattr(context, AttributeTarget::Path(a0), a1),
+        nr::LREMOVEXATTR => paths::removexattr(context, AttributeTarget::Link(a0), a1),
+        nr::FREMOVEXATTR => paths::removexattr(context, AttributeTarget::Descriptor(a0), a1),
         nr::TRUNCATE => paths::truncate(context, a0, a1),
         nr::STAT => stat::stat(context, a0, a1, true),
         nr::LSTAT => stat::stat(context, a0, a1, false),

@@ -362,3 +362,61 @@ pub(super) fn truncate(context: Context<'_>, path: u64, length: u64) -> Result {
     context.process.vfs.truncate(&caller(context), &location, length)?;
     Ok(0)
 }
+
+/// Where an extended-attribute call finds its file: a path (following a
+/// final symlink or not) or a descriptor.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AttributeTarget {
+    /// `getxattr` and friends: the path, following symlinks.
+    Path(u64),
+    /// `lgetxattr` and friends: the path, not following a final symlink.
+    Link(u64),
+    /// `fgetxattr` and friends: an open descriptor.
+    Descriptor(u64),
+}
+
+/// Checks that the target of an extended-attribute call exists and that
+/// the attribute name is readable: no filesystem here stores extended
+/// attributes, so the callers answer as Linux does for a file without any.
+fn check_attribute_call(context: Context<'_>, target: AttributeTarget, name: Option<u64>) -> Result {
+    match target {
+        AttributeTarget::Path(path) | AttributeTarget::Link(path) => {
+            let follows = matches!(target, AttributeTarget::Path(_));
+            let path = read_path(context, path)?;
+            locate(context, AT_FDCWD as u64, &path, 0, follows)?;
+        }
+        AttributeTarget::Descriptor(fd) => {
+            file(context, fd)?;
+        }
+    }
+    if let Some(name) = name {
+        let name = User::new(context.machine).read_c_string(name, 256)?;
+        if name.is_empty() {
+            return Err(Errno::ERANGE.into());
+        }
+    }
+    Ok(0)
+}
+
+/// `getxattr`, `lgetxattr`, `fgetxattr`: no attribute exists (`ENODATA`).
+pub(super) fn getxattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
+    check_attribute_call(context, target, Some(name))?;
+    Err(Errno::ENODATA.into())
+}
+
+/// `listxattr` and friends: the list is empty.
+pub(super) fn listxattr(context: Context<'_>, target: AttributeTarget) -> Result {
+    check_attribute_call(context, target, None)
+}
+
+/// `setxattr` and friends: the filesystems store none (`EOPNOTSUPP`).
+pub(super) fn setxattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
+    check_attribute_call(context, target, Some(name))?;
+    Err(Errno::EOPNOTSUPP.into())
+}
+
+/// `removexattr` and friends: nothing to remove (`ENODATA`).
+pub(super) fn removexattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
+    check_attribute_call(context, target, Some(name))?;
+    Err(Errno::ENODATA.into())
+}

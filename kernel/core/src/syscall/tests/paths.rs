@@ -229,3 +229,18 @@ fn the_working_directory_follows_chdir() {
     assert_eq!(harness.path_call(nr::RMDIR, &["/tmp/work"], &[]), 0);
     assert_eq!(harness.call(nr::GETCWD, [BUFFER, 100, 0, 0, 0, 0]), errno(Errno::ENOENT));
 }
+
+#[test]
+fn extended_attributes_answer_as_for_a_file_without_any() {
+    let harness = Harness::new();
+    let name = harness.text("user.comment");
+    let call = |number, path: &str, rest: &[u64]| harness.path_call(number, &[path], rest);
+    assert_eq!(call(nr::GETXATTR, "/tmp", &[name, BUFFER, 64]), errno(Errno::ENODATA));
+    assert_eq!(call(nr::LGETXATTR, "/tmp", &[name, BUFFER, 64]), errno(Errno::ENODATA));
+    assert_eq!(call(nr::LISTXATTR, "/tmp", &[BUFFER, 64]), 0);
+    assert_eq!(call(nr::SETXATTR, "/tmp", &[name, BUFFER, 4, 0]), errno(Errno::EOPNOTSUPP));
+    assert_eq!(call(nr::REMOVEXATTR, "/tmp", &[name]), errno(Errno::ENODATA));
+    assert_eq!(call(nr::GETXATTR, "/no/such/file", &[name, BUFFER, 64]), errno(Errno::ENOENT));
+    assert_eq!(harness.call(nr::FGETXATTR, [99, name, BUFFER, 64, 0, 0]), errno(Errno::EBADF));
+    assert_eq!(harness.call(nr::FLISTXATTR, [0, BUFFER, 64, 0, 0, 0]), 0);
+}
