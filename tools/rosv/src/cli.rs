@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Boot an image, or a static host executable packed into a temporary
+    /// Boot an image, or a host executable packed into a temporary
     /// image; exit with the application's exit status.
     Run(RunArgs),
     /// Write an image directory: the kernel, a ROFS root filesystem (from a
@@ -38,7 +38,8 @@ struct RunArgs {
     /// An image directory written by `rosv build`.
     #[arg(value_name = "IMAGE", required_unless_present = "exec")]
     image: Option<PathBuf>,
-    /// A static Linux executable on the host to run instead of an image.
+    /// A Linux executable on the host to run instead of an image (with its
+    /// interpreter and libraries if it is dynamically linked).
     #[arg(long, value_name = "FILE", conflicts_with = "image")]
     exec: Option<PathBuf>,
     /// Set an environment variable of the application (repeatable).
@@ -102,8 +103,9 @@ struct BuildArgs {
     /// host directory whose tree becomes the image's root.
     #[arg(value_name = "MANIFEST_OR_DIRECTORY", required_unless_present = "exec")]
     source: Option<PathBuf>,
-    /// Instead of a manifest: a static Linux executable on the host, placed
-    /// at /<its name>.
+    /// Instead of a manifest: a Linux executable on the host, placed at
+    /// /<its name> (with its interpreter and libraries if it is dynamically
+    /// linked).
     #[arg(long, value_name = "FILE", conflicts_with = "source")]
     exec: Option<PathBuf>,
     /// The image directory to write.
