@@ -126,6 +126,11 @@ fn nopci_skips_enumeration_and_its_bootchart_phase() {
     assert!(!text(&output.stdout).contains("pci enumerated"), "{}", text(&output.stdout));
     let output = qemu(&image, &["-M", "microvm"], &block, "--bootchart /hello-musl");
     assert_booted_from_disk(&output, "pci enumerated");
+    // Linux's pci=off, which Firecracker appends without a PCI bus, counts
+    // as --nopci.
+    let output = qemu(&image, &["-M", "microvm"], &block, "--bootchart pci=off /hello-musl");
+    assert_booted_from_disk(&output, "devices started");
+    assert!(!text(&output.stdout).contains("pci enumerated"), "{}", text(&output.stdout));
 }
 
 #[test]
@@ -177,7 +182,7 @@ fn firecracker_finds_its_drive() {
     let settings = serde_json::json!({
         "boot-source": {
             "kernel_image_path": image.join("kernel.elf"),
-            "boot_args": "--verbose --noxsave /syscall-exit",
+            "boot_args": "--verbose --bootchart --noxsave /syscall-exit",
         },
         "drives": [{
             "drive_id": "root",
@@ -191,11 +196,13 @@ fn firecracker_finds_its_drive() {
     std::fs::write(&config, settings.to_string()).expect("write the configuration");
     // Firecracker's drives are virtio-mmio devices, or modern virtio-pci
     // ones (MSI-X, BARs above 4 GiB) with --enable-pci.
-    let cases: [(&[&str], &str); 2] = [
-        (&[], "vda: virtio block device at mmio 0xc0001000 (v2, gsi 5)"),
-        (&["--enable-pci"], "(modern, MSI-X)"),
+    // Without --enable-pci Firecracker appends pci=off, and the kernel does
+    // not probe for a bus that is not there.
+    let cases: [(&[&str], &str, bool); 2] = [
+        (&[], "vda: virtio block device at mmio 0xc0001000 (v2, gsi 5)", false),
+        (&["--enable-pci"], "(modern, MSI-X)", true),
     ];
-    for (options, found) in cases {
+    for (options, found, scans_pci) in cases {
         let output = Command::new("timeout")
             .arg(TIMEOUT_SECONDS)
             .arg("firecracker")
@@ -211,6 +218,7 @@ fn firecracker_finds_its_drive() {
         );
         assert!(stdout.contains(found), "{stdout}");
         assert!(stdout.contains("syscall-only program"), "{stdout}");
+        assert_eq!(stdout.contains("pci enumerated"), scans_pci, "{stdout}");
     }
 }
 
