@@ -25,22 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-__attribute__((format(printf, 3, 4))) static void check(int passed, const char *name, const char *why, ...) {
-    if (passed) {
-        printf("ok %s\n", name);
-        return;
-    }
-    int saved = errno;
-    va_list arguments;
-    va_start(arguments, why);
-    printf("FAIL %s: ", name);
-    vprintf(why, arguments);
-    printf(" (errno %d)\n", saved);
-    va_end(arguments);
-    failures++;
-}
+#include "checks.h"
 
 /* Whether `call` failed with `expected`. */
 #define FAILS_WITH(call, expected) ((call) == -1 && errno == (expected))

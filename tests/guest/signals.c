@@ -16,21 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-__attribute__((format(printf, 3, 4))) static void check(int passed, const char *name, const char *why, ...) {
-    if (passed) {
-        printf("ok %s\n", name);
-        return;
-    }
-    va_list arguments;
-    va_start(arguments, why);
-    printf("FAIL %s: ", name);
-    vprintf(why, arguments);
-    printf("\n");
-    va_end(arguments);
-    failures++;
-}
+#include "checks.h"
 
 static sigjmp_buf escape;
 static volatile sig_atomic_t caught_signal, caught_code;

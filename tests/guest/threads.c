@@ -19,25 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checks.h"
+
 /* How late a timed wait or sleep may end: generous for slow emulation. */
 #define TOLERANCE_MS 500
 
-static int failures;
 static int ncpu;
 
-__attribute__((format(printf, 3, 4))) static void check(int passed, const char *name, const char *why, ...) {
-    if (passed) {
-        printf("ok %s\n", name);
-        return;
-    }
-    va_list arguments;
-    va_start(arguments, why);
-    printf("FAIL %s: ", name);
-    vprintf(why, arguments);
-    printf("\n");
-    va_end(arguments);
-    failures++;
-}
 
 /* Like check(), but also prints the measurement when the check passes. */
 __attribute__((format(printf, 3, 4))) static void measured(int passed, const char *name, const char *measurement,

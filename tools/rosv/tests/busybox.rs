@@ -19,11 +19,10 @@
 use std::process::{Command, Output};
 
 mod busybox_tree;
+mod support;
 
 use busybox_tree::{Fixture, fixture};
-
-/// Seconds any one VM may run.
-const TIMEOUT_SECONDS: &str = "120";
+use support::{TIMEOUT_SECONDS, text};
 
 /// A machine and virtio transport to compare on.
 #[derive(Debug, Clone, Copy)]
@@ -98,10 +97,6 @@ fn program_output(output: &Output, board: Board, arguments: &[String]) -> String
             text(&output.stderr)
         ),
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A busybox command line and whether its lines are compared sorted.

@@ -14,17 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use guests::Variant;
+use support::{TIMEOUT_SECONDS, path, text};
 
-const TIMEOUT_SECONDS: &str = "120";
 const QBOOT: &str = "/usr/share/qemu/qboot.rom";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
 
 /// An image directory (kernel.elf, root.rofs) holding `program`.
 fn image(directory: &Path, program: &Path) -> PathBuf {

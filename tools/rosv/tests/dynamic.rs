@@ -5,27 +5,12 @@
 //! unmodified Debian binaries.
 
 mod guests;
+mod support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use guests::{DYNAMIC_VARIANTS, Variant};
-
-const TIMEOUT_SECONDS: &str = "180";
-
-fn rosv_run(arguments: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_rosv"))
-        .args(["run", "--timeout", TIMEOUT_SECONDS])
-        .args(arguments)
-        .output()
-        .expect("run rosv");
-    println!(
-        "--- rosv run {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use support::rosv_run;
 
 #[test]
 fn hello_runs_through_the_dynamic_linker() {

@@ -5,30 +5,10 @@
 //! virtio-pci), and the errors for what cannot work.
 
 mod guests;
-
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
 use guests::Variant;
-
-fn rosv(arguments: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_rosv")).args(arguments).output().expect("run rosv");
-    println!(
-        "--- rosv {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
+use support::{path, rosv, text};
 
 #[test]
 fn a_manifest_image_boots_on_every_machine_and_transport() {

@@ -3,27 +3,10 @@
 //! table.
 
 mod guests;
-
-use std::process::{Command, Output};
+mod support;
 
 use guests::{VARIANTS, Variant};
-
-const TIMEOUT_SECONDS: &str = "180";
-
-fn rosv_run(arguments: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_rosv"))
-        .args(["run", "--timeout", TIMEOUT_SECONDS])
-        .args(arguments)
-        .output()
-        .expect("run rosv");
-    println!(
-        "--- rosv run {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use support::rosv_run;
 
 /// Runs a checking program (one line per check, "N checks failed" at the
 /// end, exit status N) on `cpus` processors and asserts that all passed.

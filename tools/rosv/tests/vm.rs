@@ -13,34 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use guests::{VARIANTS, Variant};
-use support::{firecracker_available, kvm_is_software, skip};
-
-/// Seconds any one VM may run: generous, for slow emulation.
-const TIMEOUT_SECONDS: &str = "120";
+use support::{TIMEOUT_SECONDS, firecracker_available, kvm_is_software, path, rosv_run, skip, text};
 
 fn rosv() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rosv"))
-}
-
-/// Runs `rosv run` with `arguments` (plus a timeout).
-fn rosv_run(arguments: &[&str]) -> Output {
-    let output =
-        rosv().args(["run", "--timeout", TIMEOUT_SECONDS]).args(arguments).output().expect("run rosv");
-    println!(
-        "--- rosv run {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
 }
 
 #[test]

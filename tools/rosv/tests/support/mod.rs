@@ -33,3 +33,36 @@ pub fn firecracker_available(test: &str) -> bool {
 pub fn kvm_is_software() -> bool {
     Path::new("/sys/module/kvm_pvm").exists()
 }
+
+/// Seconds any one VM may run: generous, for slow emulation.
+pub const TIMEOUT_SECONDS: &str = "180";
+
+/// Bytes as text, for assertions.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A test path as the `&str` a command line takes.
+pub fn path(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// Runs `rosv` with `arguments` and prints what it did, for failing tests.
+pub fn rosv(arguments: &[&str]) -> std::process::Output {
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_rosv")).args(arguments).output().expect("run rosv");
+    println!(
+        "--- rosv {arguments:?}\nstatus {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+/// Runs `rosv run` with `arguments` and [`TIMEOUT_SECONDS`].
+pub fn rosv_run(arguments: &[&str]) -> std::process::Output {
+    let mut all = vec!["run", "--timeout", TIMEOUT_SECONDS];
+    all.extend_from_slice(arguments);
+    rosv(&all)
+}
