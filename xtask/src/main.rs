@@ -133,6 +133,7 @@ fn bench() -> Result {
         .arg(&reader)
         .arg(repository().join("tests/guest/read-throughput.c")))?;
     let reader = reader.to_str().ok_or("the repository path is not UTF-8")?;
+    rosv(&["bench", "memory", "--memory", "64M"])?;
     rosv(&["bench", "disk", "--exec", reader])?;
     rosv(&["bench", "disk", "--machine", "pc", "--exec", reader])?;
     Ok(())

@@ -320,3 +320,62 @@ fn measure(
     };
     Ok(Measurement { guest: figures(&output), host: host_figures, hypervisor, cpus: config.cpus })
 }
+
+/// Arguments of `rosv bench memory`.
+#[derive(Debug, Args)]
+pub struct MemoryBenchArgs {
+    /// Boot this executable instead of the built-in hello program.
+    #[arg(long, value_name = "FILE")]
+    exec: Option<PathBuf>,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// The least guest memory [`memory`] tries, in MiB: the kernel is loaded at
+/// 2 MiB.
+const MEMORY_FLOOR_MIB: u64 = 3;
+
+/// Finds the least memory, in whole MiB, that the program boots and exits
+/// 0 in, by bisection between [`MEMORY_FLOOR_MIB`] and `--memory`.
+pub fn memory(arguments: &MemoryBenchArgs) -> Result<u8> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let program = match &arguments.exec {
+        Some(path) => path.clone(),
+        None => {
+            let path = scratch.path().join("hello");
+            std::fs::write(&path, guest_elf::hello(b"Hello from rosv!\n"))?;
+            path
+        }
+    };
+    let image_directory = scratch.path().join("image");
+    image::write(&ImageSpec::from_executable(&program, &[], &[])?, &image_directory)?;
+    let image = Image::open(&image_directory)?;
+    let config = VmConfig::new(&image, &arguments.machine, &[], None)?;
+    let machine =
+        MachineArgs { timeout: Some(arguments.machine.timeout.unwrap_or(20)), ..arguments.machine.clone() };
+    let boots = |memory_mib: u64| -> Result<bool> {
+        let trial = VmConfig { memory_mib, ..config.clone() };
+        Ok(timed_boot(&trial, &machine, scratch.path(), true).is_ok())
+    };
+    let (mut low, mut high) = (MEMORY_FLOOR_MIB, config.memory_mib);
+    if !boots(high)? {
+        bail!("{} does not boot in {high} MiB; give more with --memory", program.display());
+    }
+    if boots(low)? {
+        high = low;
+    }
+    // The program boots in `high` MiB and not in `low` (unless they meet).
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if boots(middle)? { high = middle } else { low = middle }
+    }
+    let name = match &arguments.exec {
+        Some(path) => path.display().to_string(),
+        None => String::from("a hello program"),
+    };
+    println!(
+        "{name} boots and exits 0 in {high} MiB of guest memory (tried {MEMORY_FLOOR_MIB} to {} MiB)",
+        config.memory_mib
+    );
+    Ok(0)
+}

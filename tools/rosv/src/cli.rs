@@ -139,6 +139,9 @@ enum BenchCommand {
     /// Run a program that measures thread switches and clock reads (such as
     /// tests/guest/context-switch.c) in rosv and on the host, side by side.
     Switch(bench::SwitchBenchArgs),
+    /// The least guest memory a program boots in (by default a hello
+    /// program), found by bisection up to --memory.
+    Memory(bench::MemoryBenchArgs),
     /// Read a file from the root disk with a measuring program (such as
     /// tests/guest/read-throughput.c), next to the host reading it from its
     /// page cache.
@@ -173,8 +176,8 @@ pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
     let value: u64 =
         digits.parse().map_err(|_| format!("\"{text}\" is not a memory size like 128M or 1G"))?;
     let mib = value.saturating_mul(scale_kib) / 1024;
-    if !(16..=1024 * 1024).contains(&mib) {
-        return Err(format!("{mib} MiB is outside 16 MiB to 1 TiB"));
+    if !(3..=1024 * 1024).contains(&mib) {
+        return Err(format!("{mib} MiB is outside 3 MiB to 1 TiB (the kernel loads at 2 MiB)"));
     }
     Ok(mib)
 }
@@ -207,6 +210,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Boot(arguments)) => bench::boot(&arguments),
         Command::Bench(BenchCommand::Switch(arguments)) => bench::switch(&arguments),
         Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
+        Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
     }
 }
 
