@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use rosv_abi::exit::{RECORD_OPTION, status};
-use rosv_cmdline::{CommandLine, Options, RootFilesystem};
+use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem};
 use rosv_core::device::{BlockDevice, MemoryDisk};
 use rosv_core::fs::MountError;
 use rosv_core::fs::procfs::SystemInformation;
@@ -105,6 +105,7 @@ fn main(handoff: BootHandoff) -> ! {
     chart.mark("devices started");
 
     let vfs = mount_file_systems(&info, options.rootfs, &devices.block_devices());
+    mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
 
     let environment: Vec<Vec<u8>> = options
@@ -231,6 +232,19 @@ fn mount_file_systems(
         Ok(vfs) => vfs,
         Err(MountError::Image(error)) => fail(&alloc::format!("cannot mount {root_name} as ROFS: {error}")),
         Err(error) => fail(&alloc::format!("cannot build the filesystem tree: {error}")),
+    }
+}
+
+/// Mounts what `--mount-fs` asks for, in order; a mount that fails ends the
+/// machine with the reason.
+fn mount_more_file_systems(vfs: &Vfs, mounts: &[Mount]) {
+    let caller = Caller::kernel(application::machine());
+    for mount in mounts {
+        if let Err(error) =
+            rosv_core::fs::mount_by_type(vfs, &caller, &mount.filesystem, &mount.source, &mount.path)
+        {
+            fail(&alloc::format!("--mount-fs={},{},{}: {error}", mount.filesystem, mount.source, mount.path));
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
 pub use lexer::{Token, option_with_value, quote, tokenize};
-pub use options::{Options, RootFilesystem};
+pub use options::{Mount, Options, RootFilesystem};
 
 /// One application command: a program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub enum Error {
     BadEnvironment(String),
     /// `--rootfs=` names no filesystem the kernel can mount as `/`.
     UnknownRootFilesystem(String),
+    /// `--mount-fs=` needs `<type>,<source>,<absolute path>`.
+    BadMount(String),
     /// A `virtio_mmio.device=` token could not be read.
     BadMmioDevice(String, MmioDeviceError),
     /// `;` or `&` with no command before it.
@@ -82,6 +84,12 @@ impl fmt::Display for Error {
             Error::UnexpectedValue(name) => write!(formatter, "option {name} takes no value"),
             Error::BadEnvironment(value) => {
                 write!(formatter, "--env needs NAME=value, not \"{value}\"")
+            }
+            Error::BadMount(value) => {
+                write!(
+                    formatter,
+                    "--mount-fs={value}: expected <type>,<source>,<absolute path>, e.g. rofs,/dev/vdb,/data"
+                )
             }
             Error::UnknownRootFilesystem(value) => {
                 write!(formatter, "--rootfs={value}: the root filesystem is rofs or ramfs")

@@ -32,6 +32,20 @@ pub struct Options {
     /// `--rootfs=rofs|ramfs`: what to mount as `/` (unset: a ROFS image
     /// when the initrd or the first disk holds one, else ramfs).
     pub rootfs: Option<RootFilesystem>,
+    /// `--mount-fs=<type>,<source>,<path>`, repeatable: more filesystems,
+    /// mounted in order once the root tree stands.
+    pub mounts: Vec<Mount>,
+}
+
+/// A filesystem `--mount-fs` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Its type (`rofs`, `ramfs`).
+    pub filesystem: String,
+    /// What it is read from, such as `/dev/vdb` (ignored by `ramfs`).
+    pub source: String,
+    /// Where it appears.
+    pub path: String,
 }
 
 /// A filesystem the kernel can mount as `/`.
@@ -67,6 +81,22 @@ impl Options {
                     "ramfs" => RootFilesystem::Ramfs,
                     other => return Err(Error::UnknownRootFilesystem(String::from(other))),
                 });
+            }
+            "--mount-fs" => {
+                let value = required("--mount-fs", value)?;
+                let mut parts = value.splitn(3, ',');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(filesystem), Some(source), Some(path))
+                        if !filesystem.is_empty() && path.starts_with('/') =>
+                    {
+                        self.mounts.push(Mount {
+                            filesystem: String::from(filesystem),
+                            source: String::from(source),
+                            path: String::from(path),
+                        });
+                    }
+                    _ => return Err(Error::BadMount(String::from(value))),
+                }
             }
             "--cwd" => {
                 let path = required("--cwd", value)?;

@@ -55,6 +55,26 @@ fn unknown_and_malformed_options_are_errors() {
 }
 
 #[test]
+fn more_filesystems_can_be_mounted() {
+    use crate::Mount;
+    let line = CommandLine::parse("--mount-fs=rofs,/dev/vdb,/data --mount-fs=ramfs,,/scratch /app").unwrap();
+    assert_eq!(
+        line.options.mounts,
+        [
+            Mount { filesystem: "rofs".into(), source: "/dev/vdb".into(), path: "/data".into() },
+            Mount { filesystem: "ramfs".into(), source: "".into(), path: "/scratch".into() },
+        ]
+    );
+    for bad in ["rofs,/dev/vdb", "rofs,/dev/vdb,data", ",/dev/vdb,/data"] {
+        assert_eq!(
+            CommandLine::parse(&format!("--mount-fs={bad} /app")),
+            Err(Error::BadMount(bad.to_string())),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn the_root_filesystem_can_be_chosen() {
     use crate::RootFilesystem;
     assert_eq!(CommandLine::parse("/app").unwrap().options.rootfs, None);

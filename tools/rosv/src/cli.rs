@@ -89,6 +89,11 @@ pub struct MachineArgs {
     /// Stop the VM after this many seconds (exit status 124).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// Attach FILE as one more read-only virtio block device, after the
+    /// root disk: /dev/vdb, /dev/vdc, ... in order (repeatable). Mount a
+    /// ROFS image on it with --kernel-args=--mount-fs=rofs,/dev/vdb,/data.
+    #[arg(long = "disk", value_name = "FILE")]
+    pub disks: Vec<PathBuf>,
     /// Boot this kernel ELF instead of the built-in (or the image's) one.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,

@@ -55,12 +55,7 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
             "kernel_image_path": config.kernel,
             "boot_args": config.command_line,
         },
-        "drives": [{
-            "drive_id": ROOT_DRIVE,
-            "path_on_host": config.root_disk,
-            "is_root_device": false,
-            "is_read_only": true,
-        }],
+        "drives": drives(config),
         "machine-config": {
             "vcpu_count": config.cpus,
             "mem_size_mib": config.memory_mib,
@@ -70,6 +65,26 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
         settings["cpu-config"] = software_kvm_template();
     }
     settings
+}
+
+/// The root disk, then the others, all read-only (Firecracker attaches
+/// them in this order).
+fn drives(config: &VmConfig) -> Value {
+    let root = json!({
+        "drive_id": ROOT_DRIVE,
+        "path_on_host": config.root_disk,
+        "is_root_device": false,
+        "is_read_only": true,
+    });
+    let others = config.disks.iter().enumerate().map(|(index, disk)| {
+        json!({
+            "drive_id": format!("disk{}", index + 1),
+            "path_on_host": disk,
+            "is_root_device": false,
+            "is_read_only": true,
+        })
+    });
+    Value::Array(core::iter::once(root).chain(others).collect())
 }
 
 /// A CPU template that hides from the guest what `kvm_pvm` cannot run in
@@ -131,6 +146,7 @@ mod tests {
         let config = VmConfig {
             kernel: "/k".into(),
             root_disk: "/r".into(),
+            disks: vec!["/d".into()],
             board: crate::machine::Board {
                 machine: crate::machine::Machine::Microvm,
                 transport: crate::machine::VirtioTransport::Mmio,
@@ -145,7 +161,10 @@ mod tests {
         assert_eq!(settings["machine-config"]["mem_size_mib"], 64);
         assert_eq!(
             settings["drives"],
-            json!([{"drive_id": "root", "path_on_host": "/r", "is_root_device": false, "is_read_only": true}])
+            json!([
+                {"drive_id": "root", "path_on_host": "/r", "is_root_device": false, "is_read_only": true},
+                {"drive_id": "disk1", "path_on_host": "/d", "is_root_device": false, "is_read_only": true}
+            ])
         );
         assert!(settings["boot-source"].get("initrd_path").is_none(), "the root travels on the disk alone");
         assert!(settings.get("cpu-config").is_none());

@@ -106,7 +106,10 @@ pub fn arguments(
     arguments.extend(words);
     arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
     arguments.extend(["-append".into(), config.command_line.as_str().into()]);
-    arguments.extend(root_disk_arguments(&config.root_disk, config.board.transport));
+    arguments.extend(disk_arguments(ROOT_DRIVE, &config.root_disk, config.board.transport));
+    for (index, disk) in config.disks.iter().enumerate() {
+        arguments.extend(disk_arguments(&format!("disk{}", index + 1), disk, config.board.transport));
+    }
     if let Some(monitor) = monitor {
         let mut socket = OsString::from("unix:");
         socket.push(monitor);
@@ -127,19 +130,19 @@ fn machine_option(machine: Machine, has_acpi: bool) -> String {
 
 /// The arguments that attach `image` read-only as a virtio block device
 /// over `transport`.
-pub fn root_disk_arguments(image: &Path, transport: VirtioTransport) -> [OsString; 4] {
-    let mut drive = OsString::from(format!("id={ROOT_DRIVE},format=raw,if=none,readonly=on,file="));
+pub fn disk_arguments(id: &str, image: &Path, transport: VirtioTransport) -> [OsString; 4] {
+    let mut drive = OsString::from(format!("id={id},format=raw,if=none,readonly=on,file="));
     drive.push(escape_option_value(image.as_os_str()));
     let device = match transport {
-        VirtioTransport::Mmio => format!("virtio-blk-device,drive={ROOT_DRIVE}"),
+        VirtioTransport::Mmio => format!("virtio-blk-device,drive={id}"),
         VirtioTransport::Legacy => {
-            format!("virtio-blk-pci,drive={ROOT_DRIVE},disable-legacy=off,disable-modern=on")
+            format!("virtio-blk-pci,drive={id},disable-legacy=off,disable-modern=on")
         }
         VirtioTransport::Modern => {
-            format!("virtio-blk-pci,drive={ROOT_DRIVE},disable-legacy=on,disable-modern=off")
+            format!("virtio-blk-pci,drive={id},disable-legacy=on,disable-modern=off")
         }
         VirtioTransport::Transitional => {
-            format!("virtio-blk-pci,drive={ROOT_DRIVE},disable-legacy=off,disable-modern=off")
+            format!("virtio-blk-pci,drive={id},disable-legacy=off,disable-modern=off")
         }
     };
     ["-drive".into(), drive, "-device".into(), device.into()]
@@ -196,6 +199,7 @@ mod tests {
         VmConfig {
             kernel: "/image/kernel.elf".into(),
             root_disk: "/image,1/root.rofs".into(),
+            disks: vec![],
             board: crate::machine::Board { machine, transport },
             command_line: "--exit-record /hello a".into(),
             memory_mib: 64,
@@ -215,6 +219,28 @@ mod tests {
     }
 
     const DRIVE: &str = "id=root,format=raw,if=none,readonly=on,file=/image,,1/root.rofs";
+
+    #[test]
+    fn more_disks_follow_the_root_disk() {
+        let mut with_disks = config(Machine::Microvm, VirtioTransport::Mmio, true);
+        with_disks.disks = vec!["/data.rofs".into(), "/more.rofs".into()];
+        let microvm = words(&with_disks, None);
+        assert_eq!(
+            values(&microvm, "-drive")[1..],
+            [
+                "id=disk1,format=raw,if=none,readonly=on,file=/data.rofs",
+                "id=disk2,format=raw,if=none,readonly=on,file=/more.rofs"
+            ]
+        );
+        assert_eq!(
+            values(&microvm, "-device")[1..],
+            [
+                "virtio-blk-device,drive=root",
+                "virtio-blk-device,drive=disk1",
+                "virtio-blk-device,drive=disk2"
+            ]
+        );
+    }
 
     #[test]
     fn microvm_attaches_the_root_disk_over_virtio_mmio() {

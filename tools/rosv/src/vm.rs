@@ -48,6 +48,8 @@ pub struct VmConfig {
     /// The root filesystem (a ROFS image), attached as a read-only virtio
     /// block device.
     pub root_disk: PathBuf,
+    /// More read-only disks, attached after the root one in this order.
+    pub disks: Vec<PathBuf>,
     /// The machine and the transport of its virtio devices.
     pub board: Board,
     /// The kernel command line.
@@ -90,9 +92,18 @@ impl VmConfig {
         parts.push(command);
         let command_line = parts.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
         let board = Board::choose(machine.hypervisor, machine.machine, machine.virtio)?;
+        for disk in &machine.disks {
+            if !disk.is_file() {
+                anyhow::bail!(
+                    "--disk {}: no such file; give a disk image such as a ROFS image",
+                    disk.display()
+                );
+            }
+        }
         Ok(VmConfig {
             kernel: machine.kernel.clone().unwrap_or_else(|| image.kernel.clone()),
             root_disk: image.root.clone(),
+            disks: machine.disks.clone(),
             board,
             command_line,
             memory_mib: machine.memory,

@@ -121,3 +121,40 @@ fn an_image_without_a_default_command_asks_for_one() {
     let output = rosv(&["run", "--timeout", "120", path(&image), "--", "/exit"]);
     assert_eq!(output.status.code(), Some(3));
 }
+
+#[test]
+fn more_disks_mount_where_mount_fs_says() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    // A second image holding only data, attached as /dev/vdb.
+    let data = directory.path().join("data");
+    std::fs::create_dir(&data).expect("create the data tree");
+    std::fs::write(data.join("greeting"), "hello from the second disk\n").expect("write the data");
+    let data_image = directory.path().join("data-image");
+    assert!(rosv(&["build", path(&data), "-o", path(&data_image)]).status.success());
+    let disk = data_image.join("root.rofs");
+    let busybox = "/bin/busybox";
+    for machine in [&["--machine", "microvm"][..], &["--machine", "pc"]] {
+        let mut arguments = vec!["run", "--timeout", "120"];
+        arguments.extend_from_slice(machine);
+        arguments.extend(["--disk", path(&disk), "--kernel-args=--mount-fs=rofs,/dev/vdb,/data"]);
+        arguments.extend(["--exec", busybox, "--", "cat", "/data/greeting"]);
+        let output = rosv(&arguments);
+        assert!(text(&output.stdout).contains("hello from the second disk\n"), "{machine:?}");
+        assert_eq!(output.status.code(), Some(0), "{machine:?}");
+    }
+    // A mount that cannot be made ends the boot with its reason.
+    let output = rosv(&[
+        "run",
+        "--timeout",
+        "120",
+        "--kernel-args=--mount-fs=rofs,/dev/vdc,/data",
+        "--exec",
+        busybox,
+        "--",
+        "true",
+    ]);
+    assert!(text(&output.stdout).contains("--mount-fs=rofs,/dev/vdc,/data:"), "{}", text(&output.stdout));
+    assert_ne!(output.status.code(), Some(0));
+    let missing = rosv(&["run", "--disk", "/no/such/disk", "--exec", busybox, "--", "true"]);
+    assert!(text(&missing.stderr).contains("--disk /no/such/disk: no such file"));
+}
