@@ -60,17 +60,7 @@ pub fn kernel_boot_time(output: &str) -> Option<Duration> {
 /// Runs the benchmark and prints its figures.
 pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let hello = match &arguments.exec {
-        Some(path) => path.clone(),
-        None => {
-            let path = scratch.path().join("hello");
-            std::fs::write(&path, guest_elf::hello(b"Hello from rosv!\n"))?;
-            path
-        }
-    };
-    let image_directory = scratch.path().join("image");
-    image::write(&ImageSpec::from_executable(&hello, &[], &[])?, &image_directory)?;
-    let image = Image::open(&image_directory)?;
+    let image = program_image(arguments.exec.as_deref(), scratch.path())?;
     let hello_config = VmConfig::new(&image, &arguments.machine, &[], None)?;
     let reference_path = scratch.path().join("reference.elf");
     std::fs::write(&reference_path, guest_elf::reference_kernel())?;
@@ -101,6 +91,21 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         println!("rosv over the reference guest (median): {:+.3} ms", overhead * 1000.0);
     }
     Ok(0)
+}
+
+/// An image in `scratch` of `program`, or of a built-in hello program.
+fn program_image(program: Option<&Path>, scratch: &Path) -> Result<Image> {
+    let program = match program {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let path = scratch.join("hello");
+            std::fs::write(&path, guest_elf::hello(b"Hello from rosv!\n"))?;
+            path
+        }
+    };
+    let image_directory = scratch.join("image");
+    image::write(&ImageSpec::from_executable(&program, &[], &[])?, &image_directory)?;
+    Image::open(&image_directory)
 }
 
 fn print_row(label: &str, summary: Option<Summary>) {
@@ -339,17 +344,7 @@ const MEMORY_FLOOR_MIB: u64 = 3;
 /// 0 in, by bisection between [`MEMORY_FLOOR_MIB`] and `--memory`.
 pub fn memory(arguments: &MemoryBenchArgs) -> Result<u8> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let program = match &arguments.exec {
-        Some(path) => path.clone(),
-        None => {
-            let path = scratch.path().join("hello");
-            std::fs::write(&path, guest_elf::hello(b"Hello from rosv!\n"))?;
-            path
-        }
-    };
-    let image_directory = scratch.path().join("image");
-    image::write(&ImageSpec::from_executable(&program, &[], &[])?, &image_directory)?;
-    let image = Image::open(&image_directory)?;
+    let image = program_image(arguments.exec.as_deref(), scratch.path())?;
     let config = VmConfig::new(&image, &arguments.machine, &[], None)?;
     let machine =
         MachineArgs { timeout: Some(arguments.machine.timeout.unwrap_or(20)), ..arguments.machine.clone() };
@@ -357,9 +352,13 @@ pub fn memory(arguments: &MemoryBenchArgs) -> Result<u8> {
         let trial = VmConfig { memory_mib, ..config.clone() };
         Ok(timed_boot(&trial, &machine, scratch.path(), true).is_ok())
     };
+    let name = match &arguments.exec {
+        Some(path) => path.display().to_string(),
+        None => String::from("a hello program"),
+    };
     let (mut low, mut high) = (MEMORY_FLOOR_MIB, config.memory_mib);
     if !boots(high)? {
-        bail!("{} does not boot in {high} MiB; give more with --memory", program.display());
+        bail!("{name} does not boot in {high} MiB; give more with --memory");
     }
     if boots(low)? {
         high = low;
@@ -369,10 +368,6 @@ pub fn memory(arguments: &MemoryBenchArgs) -> Result<u8> {
         let middle = low + (high - low) / 2;
         if boots(middle)? { high = middle } else { low = middle }
     }
-    let name = match &arguments.exec {
-        Some(path) => path.display().to_string(),
-        None => String::from("a hello program"),
-    };
     println!(
         "{name} boots and exits 0 in {high} MiB of guest memory (tried {MEMORY_FLOOR_MIB} to {} MiB)",
         config.memory_mib
