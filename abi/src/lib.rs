@@ -13,3 +13,4 @@ pub mod linux_boot;
 pub mod memory;
 pub mod pvh;
 pub mod rofs;
+pub mod vdso;

@@ -54,6 +54,7 @@ pub struct FakeMachine {
     pub console: Mutex<Vec<u8>>,
     pub now_ns: AtomicU64,
     pub thread_pointer: AtomicU64,
+    pub vdso: Option<crate::machine::Vdso>,
 }
 
 impl FakeMachine {
@@ -219,5 +220,9 @@ impl Machine for FakeMachine {
 
     fn current_cpu(&self) -> usize {
         2
+    }
+
+    fn vdso(&self) -> Option<crate::machine::Vdso> {
+        self.vdso
     }
 }

@@ -14,11 +14,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use rosv_abi::vdso as vdso_layout;
 use rosv_elf::{ElfError, FileKind, LoadPlan};
 
 use crate::errno::Errno;
 use crate::initial_stack::{self, AuxValue, StackContents, auxv};
-use crate::machine::{Machine, Rights};
+use crate::machine::{Machine, Rights, Vdso};
 use crate::memory::{AddressSpace, AreaKind, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, page_align_up};
 
 /// Size of one program header (`AT_PHENT`).
@@ -31,6 +32,10 @@ const CLOCK_TICKS_PER_SECOND: u64 = 100;
 /// Where a dynamically linked executable's interpreter is mapped: below
 /// the area `mmap` hands out from, as Linux places it near the top.
 pub const INTERPRETER_BASE: u64 = 0x7f00_0000_0000;
+/// Where the vDSO's data page is mapped; its image follows.
+pub const VDSO_DATA_ADDRESS: u64 = INTERPRETER_BASE - 0x10_0000;
+/// Where the vDSO's image is mapped (`AT_SYSINFO_EHDR`).
+pub const VDSO_ADDRESS: u64 = VDSO_DATA_ADDRESS + PAGE_SIZE;
 
 /// Why an executable could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +142,13 @@ pub fn load(
 
     let program_headers = plan.program_headers_vaddr.ok_or(ElfError::BadProgramHeaders)? + base;
     let entry = base + plan.entry;
+    let vdso = match machine.vdso() {
+        Some(vdso) => {
+            map_vdso(machine, memory, &vdso)?;
+            VDSO_ADDRESS
+        }
+        None => 0,
+    };
     let (interpreter_base, start) = match interpreter {
         None => (0, entry),
         Some((interpreter, file)) => {
@@ -166,6 +178,10 @@ pub fn load(
         (auxv::AT_EXECFN, AuxValue::ExecutablePath),
         (auxv::AT_MINSIGSTKSZ, AuxValue::Value(MINIMUM_SIGNAL_STACK)),
     ];
+    let mut auxiliary = Vec::from(auxiliary);
+    if vdso != 0 {
+        auxiliary.push((auxv::AT_SYSINFO_EHDR, AuxValue::Value(vdso)));
+    }
     let stack = initial_stack::build(
         STACK_TOP,
         &StackContents {
@@ -191,6 +207,33 @@ pub fn load(
 /// why).
 pub fn interpreter_path(file: &[u8]) -> Option<String> {
     LoadPlan::parse(file).ok()?.interpreter
+}
+
+/// Maps the vDSO: its data page (read-only; the clock the code reads) and
+/// its image (read and execute) just above.
+fn map_vdso(machine: &dyn Machine, memory: &mut AddressSpace, vdso: &Vdso) -> Result<(), LoadError> {
+    let image_end = page_align_up(VDSO_ADDRESS + vdso.image.len() as u64).ok_or(Errno::ENOMEM)?;
+    memory.add_area(machine, VDSO_DATA_ADDRESS, VDSO_ADDRESS, Rights::READ, AreaKind::VdsoData, false)?;
+    let code = Rights { execute: true, ..Rights::READ };
+    memory.add_area(machine, VDSO_ADDRESS, image_end, code, AreaKind::Vdso, false)?;
+    for page in (VDSO_DATA_ADDRESS..image_end).step_by(PAGE_SIZE as usize) {
+        machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
+    }
+    let mut data = [0u8; 32];
+    let fields = [
+        (vdso_layout::FLAGS, vdso_layout::CLOCK_USABLE),
+        (vdso_layout::TSC_BASE, vdso.tsc_base),
+        (vdso_layout::TSC_TO_NS_MULTIPLIER, vdso.tsc_to_ns_multiplier),
+        (vdso_layout::REALTIME_OFFSET_NS, vdso.realtime_offset_ns),
+    ];
+    for (offset, value) in fields {
+        data[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+    }
+    machine.write_memory(VDSO_DATA_ADDRESS, &data).map_err(|_| Errno::EFAULT)?;
+    machine.write_memory(VDSO_ADDRESS, vdso.image).map_err(|_| Errno::EFAULT)?;
+    machine.protect_range(VDSO_DATA_ADDRESS, VDSO_ADDRESS, Rights::READ);
+    machine.protect_range(VDSO_ADDRESS, image_end, code);
+    Ok(())
 }
 
 fn map_segments(

@@ -14,6 +14,8 @@ pub struct Rights {
 impl Rights {
     /// No access at all (`PROT_NONE`).
     pub const NONE: Rights = Rights { read: false, write: false, execute: false };
+    /// Read only.
+    pub const READ: Rights = Rights { read: true, write: false, execute: false };
     /// Read and write, not execute.
     pub const READ_WRITE: Rights = Rights { read: true, write: true, execute: false };
 
@@ -92,6 +94,20 @@ pub struct Registers {
     pub r15: u64,
     pub rip: u64,
     pub rflags: u64,
+}
+
+/// The vDSO the machine offers applications: its image, and the clock it
+/// reads (see `rosv_abi::vdso`).
+#[derive(Debug, Clone, Copy)]
+pub struct Vdso {
+    /// The shared object, linked at 0 (at most a few pages).
+    pub image: &'static [u8],
+    /// The TSC value at time zero.
+    pub tsc_base: u64,
+    /// Nanoseconds per TSC tick, scaled by 2^32.
+    pub tsc_to_ns_multiplier: u64,
+    /// Wall-clock time at time zero, in nanoseconds since the epoch.
+    pub realtime_offset_ns: u64,
 }
 
 /// The hardware services the kernel's logic uses.
@@ -186,4 +202,9 @@ pub trait Machine: Sync {
 
     /// The calling thread's processor.
     fn current_cpu(&self) -> usize;
+
+    /// The vDSO to map into applications, if the machine has one.
+    fn vdso(&self) -> Option<Vdso> {
+        None
+    }
 }

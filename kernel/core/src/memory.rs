@@ -72,6 +72,10 @@ pub enum AreaKind {
     Stack,
     /// An anonymous `mmap`.
     Anonymous,
+    /// The vDSO's code.
+    Vdso,
+    /// The vDSO's data page.
+    VdsoData,
 }
 
 /// A range of the address space in use.

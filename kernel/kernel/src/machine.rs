@@ -145,6 +145,16 @@ impl Machine for PlatformMachine {
         time::realtime_ns()
     }
 
+    fn vdso(&self) -> Option<rosv_core::machine::Vdso> {
+        let clock = time::clock_parameters();
+        Some(rosv_core::machine::Vdso {
+            image: rosv_platform::vdso::image(),
+            tsc_base: clock.tsc_base,
+            tsc_to_ns_multiplier: clock.tsc_to_ns_multiplier,
+            realtime_offset_ns: clock.realtime_offset_ns,
+        })
+    }
+
     fn set_thread_pointer(&self, address: u64) {
         cpu::set_fs_base(address);
     }

@@ -62,6 +62,8 @@ pub mod time;
 pub mod tlb;
 #[cfg(target_os = "none")]
 pub mod user;
+#[cfg(target_os = "none")]
+pub mod vdso;
 
 /// Sets up the boot CPU: segments and TSS, the IDT, control registers.
 #[cfg(target_os = "none")]

@@ -12,6 +12,7 @@ use x86_64::registers::model_specific::Msr;
 
 use crate::cpu::{cpuid, read_tsc};
 use crate::memory;
+use rosv_abi::vdso::TSC_TO_NS_SHIFT;
 
 const MSR_KVM_WALL_CLOCK_NEW: u32 = 0x4b56_4d00;
 const MSR_KVM_SYSTEM_TIME_NEW: u32 = 0x4b56_4d01;
@@ -20,6 +21,9 @@ const PIT_FREQUENCY_HZ: u64 = 1_193_182;
 const PIT_CALIBRATION_MS: u64 = 2;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per TSC tick, scaled by 2^32 (`rosv_abi::vdso`'s formula,
+/// which the vDSO repeats in the application).
+static TSC_TO_NS_MULTIPLIER: AtomicU64 = AtomicU64::new(1 << TSC_TO_NS_SHIFT);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static REALTIME_AT_BOOT_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -79,6 +83,8 @@ pub fn init(boot_tsc: u64) -> (ClockSource, u64) {
         .or_else(|| hypervisor_leaf_hz().map(|hz| (ClockSource::HypervisorLeaf, hz)))
         .unwrap_or_else(|| (ClockSource::Pit, pit_hz()));
     TSC_HZ.store(hz.max(1), Ordering::Relaxed);
+    let multiplier = (1_000_000_000u128 << TSC_TO_NS_SHIFT) / u128::from(hz.max(1));
+    TSC_TO_NS_MULTIPLIER.store(multiplier.min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
     let realtime_at_boot = match kvmclock {
         Some(clock) => clock.realtime_ns.saturating_sub(boot_tsc_to_ns(clock.tsc)),
         None => crate::rtc::read_cmos_clock()
@@ -99,9 +105,30 @@ pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed).max(1)
 }
 
-/// Converts a TSC difference to nanoseconds.
+/// Converts a TSC difference to nanoseconds (multiplying by a scaled
+/// reciprocal rather than dividing, as the vDSO does too).
 pub fn ticks_to_ns(ticks: u64) -> u64 {
-    (u128::from(ticks) * 1_000_000_000 / u128::from(tsc_hz())) as u64
+    ((u128::from(ticks) * u128::from(TSC_TO_NS_MULTIPLIER.load(Ordering::Relaxed))) >> TSC_TO_NS_SHIFT) as u64
+}
+
+/// What the vDSO needs to tell the time as the kernel does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockParameters {
+    /// The TSC value at time zero.
+    pub tsc_base: u64,
+    /// Nanoseconds per tick, scaled by 2^[`TSC_TO_NS_SHIFT`].
+    pub tsc_to_ns_multiplier: u64,
+    /// Wall-clock time at time zero, in nanoseconds since the epoch.
+    pub realtime_offset_ns: u64,
+}
+
+/// The clock, as the vDSO reads it.
+pub fn clock_parameters() -> ClockParameters {
+    ClockParameters {
+        tsc_base: BOOT_TSC.load(Ordering::Relaxed),
+        tsc_to_ns_multiplier: TSC_TO_NS_MULTIPLIER.load(Ordering::Relaxed),
+        realtime_offset_ns: REALTIME_AT_BOOT_NS.load(Ordering::Relaxed),
+    }
 }
 
 /// Nanoseconds since the kernel's first instruction.

@@ -362,3 +362,15 @@ fn programs_run_in_a_few_mib_of_memory() {
     assert!(text(&output.stdout).contains("Hello, world!"), "{}", text(&output.stdout));
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn the_vdso_tells_the_time_like_the_system_calls() {
+    let variants = VARIANTS.iter().chain(guests::DYNAMIC_VARIANTS.iter());
+    for &variant in variants {
+        let program = guests::c_program("clock", variant);
+        let output = rosv_run(&["--cpus", "2", "--exec", path(&program)]);
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?}:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?}");
+    }
+}

@@ -157,3 +157,40 @@ fn refuses_dynamic_and_malformed_files() {
     assert_eq!(error, LoadError::Elf(ElfError::Truncated));
     assert_eq!(machine.mapped_pages(), 0);
 }
+
+#[test]
+fn the_vdso_and_its_data_page_are_mapped_for_every_program() {
+    static IMAGE: [u8; 100] = [0x7f; 100];
+    let mut machine = FakeMachine::new();
+    machine.vdso = Some(crate::machine::Vdso {
+        image: &IMAGE,
+        tsc_base: 1000,
+        tsc_to_ns_multiplier: 3 << 32,
+        realtime_offset_ns: 1_700_000_000_000_000_000,
+    });
+    let mut memory = AddressSpace::new();
+    let file = executable(2, 0x40_0000, &[0xf4], b"", 0);
+    let launch = load(&machine, &mut memory, &program(&file, &[b"/app".to_vec()])).unwrap();
+    assert_eq!(auxiliary_value(&machine, launch.stack_pointer, auxv::AT_SYSINFO_EHDR), Some(VDSO_ADDRESS));
+    let mut image = [0u8; 100];
+    machine.read_memory(VDSO_ADDRESS, &mut image).unwrap();
+    assert_eq!(image, IMAGE);
+    let word = |offset: usize| {
+        let mut bytes = [0u8; 8];
+        machine.read_memory(VDSO_DATA_ADDRESS + offset as u64, &mut bytes).unwrap();
+        u64::from_le_bytes(bytes)
+    };
+    use rosv_abi::vdso as layout;
+    assert_eq!(word(layout::FLAGS), layout::CLOCK_USABLE);
+    assert_eq!(word(layout::TSC_BASE), 1000);
+    assert_eq!(word(layout::TSC_TO_NS_MULTIPLIER), 3 << 32);
+    assert_eq!(word(layout::REALTIME_OFFSET_NS), 1_700_000_000_000_000_000);
+    let data = machine.rights(VDSO_DATA_ADDRESS).unwrap();
+    assert!(data.read && !data.write && !data.execute);
+    let code = machine.rights(VDSO_ADDRESS).unwrap();
+    assert!(code.read && code.execute && !code.write);
+    // Without a vDSO there is no AT_SYSINFO_EHDR at all.
+    let plain = FakeMachine::new();
+    let launch = load(&plain, &mut AddressSpace::new(), &program(&file, &[b"/app".to_vec()])).unwrap();
+    assert_eq!(auxiliary_value(&plain, launch.stack_pointer, auxv::AT_SYSINFO_EHDR), None);
+}

@@ -62,6 +62,8 @@ pub fn maps(process: &Process) -> String {
             AreaKind::Heap => "[heap]",
             AreaKind::Stack => "[stack]",
             AreaKind::Anonymous => "",
+            AreaKind::Vdso => "[vdso]",
+            AreaKind::VdsoData => "[vvar]",
         };
         if !name.is_empty() {
             while line.len() < MAPS_NAME_COLUMN {
