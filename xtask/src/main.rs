@@ -17,13 +17,16 @@ use std::process::{Command, ExitCode};
 
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 const KERNEL_RUSTFLAGS: &str = "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes";
-/// Host tools the boot tests need, with the Debian package of each.
-/// (busybox must be the static build: the tests run it in the VM.)
+/// Host tools the boot tests need, with the Debian package of each: a
+/// program on PATH, or an absolute path. (busybox must be the static
+/// build: the tests run it in the VM; Python is Debian's, whose standard
+/// library a test packs into an image.)
 const HOST_TOOLS: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("musl-gcc", "musl-tools"),
     ("gcc", "gcc"),
     ("busybox", "busybox-static"),
+    ("/usr/bin/python3", "python3"),
 ];
 
 fn main() -> ExitCode {
@@ -74,7 +77,10 @@ fn is_on_path(program: &str) -> bool {
 /// Installs the host tools the boot tests need when they are missing and
 /// this is a root Debian shell; otherwise says exactly what is missing.
 fn ensure_host_tools() -> Result {
-    let missing: Vec<&(&str, &str)> = HOST_TOOLS.iter().filter(|(program, _)| !is_on_path(program)).collect();
+    let is_present = |program: &str| {
+        if program.starts_with('/') { Path::new(program).exists() } else { is_on_path(program) }
+    };
+    let missing: Vec<&(&str, &str)> = HOST_TOOLS.iter().filter(|(program, _)| !is_present(program)).collect();
     if missing.is_empty() {
         return Ok(());
     }

@@ -76,10 +76,8 @@ impl ImageSpec {
         let guest_path = format!("/{name}");
         let mut root = Directory::default();
         root.insert(&guest_path, Node::File(Contents::HostFile(path.to_path_buf())))?;
-        if let Some(interpreter) = interpreter {
-            for file in libraries::runtime_files(path, &interpreter)? {
-                root.insert(&file.guest_path, Node::File(Contents::HostFile(file.host_path)))?;
-            }
+        if interpreter.is_some() {
+            libraries::complete(&mut root)?;
         }
         let mut command = vec![guest_path];
         command.extend_from_slice(arguments);
@@ -91,11 +89,12 @@ impl ImageSpec {
     /// An image whose root is the tree that the manifest or host directory
     /// `source` gives, run with `command` in `environment`.
     pub fn from_tree(source: &Path, command: &[String], environment: &[(String, String)]) -> Result<Self> {
-        let root = if source.is_dir() {
+        let mut root = if source.is_dir() {
             image_tree::from_directory(source)?
         } else {
             image_tree::from_manifest(source)?
         };
+        libraries::complete(&mut root)?;
         Ok(ImageSpec { root, command: command.to_vec(), environment: environment.to_vec() })
     }
 }

@@ -1,7 +1,8 @@
-//! The files a dynamically linked executable needs in an image: its
+//! The files dynamically linked programs need in an image: their
 //! interpreter (the C library's dynamic linker) at the path `PT_INTERP`
-//! names, and every library it needs, directly or through other libraries,
-//! where that interpreter searches by default.
+//! names, and every library they need, directly or through other
+//! libraries, where that interpreter searches by default. [`complete`]
+//! adds what an image tree lacks.
 //!
 //! Libraries are found on the host the way the dynamic linker would find
 //! them there: the needing file's `DT_RUNPATH`/`DT_RPATH` (with `$ORIGIN`),
@@ -10,7 +11,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use rosv_elf::{ElfError, dependencies};
+use rosv_elf::{LoadPlan, dependencies};
+use rosv_rofs::writer::{Contents, Directory, Node};
 
 /// Why an executable's libraries cannot be gathered.
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +20,6 @@ pub enum LibraryError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Unreadable { path: PathBuf, source: std::io::Error },
-    /// A file's dynamic section is malformed.
-    #[error("{path}: {source}")]
-    Malformed { path: PathBuf, source: ElfError },
     /// The interpreter is not on the host.
     #[error("the interpreter {interpreter} that {path} asks for is not on this host; install its C library")]
     MissingInterpreter { path: PathBuf, interpreter: String },
@@ -46,9 +45,21 @@ impl Flavor {
     /// Where the interpreter looks without a cache or configuration file,
     /// in the image: libraries are placed in the first.
     fn guest_directory(self) -> &'static str {
+        self.guest_search_directories()[0]
+    }
+
+    /// Every directory the interpreter searches by default.
+    fn guest_search_directories(self) -> &'static [&'static str] {
         match self {
-            Flavor::Glibc => "/lib/x86_64-linux-gnu",
-            Flavor::Musl => "/lib",
+            Flavor::Glibc => &[
+                "/lib/x86_64-linux-gnu",
+                "/usr/lib/x86_64-linux-gnu",
+                "/lib64",
+                "/usr/lib64",
+                "/lib",
+                "/usr/lib",
+            ],
+            Flavor::Musl => &["/lib", "/usr/local/lib", "/usr/lib"],
         }
     }
 
@@ -93,56 +104,132 @@ impl Flavor {
     }
 }
 
-/// A file to put in the image: its path there and on the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimeFile {
-    /// Where the image holds it.
-    pub guest_path: String,
-    /// The host file (symbolic links resolved).
-    pub host_path: PathBuf,
-}
-
 fn read(path: &Path) -> Result<Vec<u8>, LibraryError> {
     std::fs::read(path).map_err(|source| LibraryError::Unreadable { path: path.into(), source })
 }
 
-/// The interpreter and libraries `executable` (which names `interpreter`)
-/// needs.
-pub fn runtime_files(executable: &Path, interpreter: &str) -> Result<Vec<RuntimeFile>, LibraryError> {
-    let flavor = Flavor::of(interpreter);
-    let interpreter_host = std::fs::canonicalize(interpreter).map_err(|_| {
-        LibraryError::MissingInterpreter { path: executable.into(), interpreter: interpreter.into() }
-    })?;
-    let mut files = vec![RuntimeFile { guest_path: interpreter.into(), host_path: interpreter_host }];
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut pending: Vec<PathBuf> = vec![executable.into()];
-    for &name in flavor.implicit_libraries() {
-        if let Ok(host_path) = find(flavor, name, &[], Path::new(""), executable) {
-            seen.insert(name.into());
-            files.push(RuntimeFile {
-                guest_path: format!("{}/{name}", flavor.guest_directory()),
-                host_path: host_path.clone(),
-            });
-            pending.push(host_path);
+/// Adds to `root` what its dynamically linked programs and libraries need
+/// and it lacks: each interpreter at the path `PT_INTERP` names, and each
+/// `DT_NEEDED` library, transitively, from the host. A library counts as
+/// present when the image holds a file of that name in a directory the
+/// dynamic linker searches, or next to the file that needs it. Returns the
+/// guest paths added.
+pub fn complete(root: &mut Directory) -> Result<Vec<String>, LibraryError> {
+    let mut objects: Vec<(String, PathBuf)> = Vec::new();
+    let mut present: BTreeSet<String> = BTreeSet::new();
+    collect_files(root, String::new(), &mut objects, &mut present);
+    let mut pending: Vec<(String, PathBuf)> = Vec::new();
+    let mut interpreters: Vec<(String, PathBuf)> = Vec::new();
+    for (guest_path, host_path) in objects {
+        let Some(bytes) = read_elf(&host_path)? else {
+            continue;
+        };
+        if let Some(interpreter) = LoadPlan::parse(&bytes).ok().and_then(|plan| plan.interpreter) {
+            interpreters.push((interpreter, host_path.clone()));
+        }
+        pending.push((guest_path, host_path));
+    }
+    let flavor = match interpreters.first() {
+        Some((interpreter, _)) => Flavor::of(interpreter),
+        None if pending.iter().all(|(_, host)| read_needed(host).is_none_or(|needs| needs.is_empty())) => {
+            return Ok(Vec::new());
+        }
+        None => Flavor::Glibc,
+    };
+    let mut added = Vec::new();
+    let mut add =
+        |root: &mut Directory, guest_path: String, host_path: PathBuf, present: &mut BTreeSet<String>| {
+            root.insert(&guest_path, Node::File(Contents::HostFile(host_path)))
+                .expect("a guest path made of plain names fits in the tree");
+            present.insert(guest_path.clone());
+            added.push(guest_path);
+        };
+    for (interpreter, needed_by) in &interpreters {
+        if !present.contains(interpreter) {
+            let host_path = std::fs::canonicalize(interpreter).map_err(|_| {
+                LibraryError::MissingInterpreter { path: needed_by.clone(), interpreter: interpreter.clone() }
+            })?;
+            add(root, interpreter.clone(), host_path, &mut present);
         }
     }
-    while let Some(needing) = pending.pop() {
-        let needs = dependencies(&read(&needing)?)
-            .map_err(|source| LibraryError::Malformed { path: needing.clone(), source })?;
-        let origin = needing.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !interpreters.is_empty() {
+        for &name in flavor.implicit_libraries() {
+            if !is_present(flavor, &present, name, "/")
+                && let Ok(host_path) = find(flavor, name, &[], Path::new(""), Path::new(name))
+            {
+                let guest_path = format!("{}/{name}", flavor.guest_directory());
+                add(root, guest_path.clone(), host_path.clone(), &mut present);
+                pending.push((guest_path, host_path));
+            }
+        }
+    }
+    while let Some((guest_path, host_path)) = pending.pop() {
+        // Object files, core dumps and damaged files in the tree are data
+        // as far as loading goes: only what parses needs anything.
+        let Ok(needs) = dependencies(&read(&host_path)?) else {
+            continue;
+        };
+        let guest_directory = guest_path.rsplit_once('/').map_or("/", |(directory, _)| directory).to_string();
+        let origin = host_path.parent().map(Path::to_path_buf).unwrap_or_default();
         for name in needs.needed {
-            if flavor.is_interpreter(&name) || !seen.insert(name.clone()) {
+            if flavor.is_interpreter(&name) || is_present(flavor, &present, &name, &guest_directory) {
                 continue;
             }
-            let host_path = find(flavor, &name, &needs.search_path, &origin, &needing)?;
-            files.push(RuntimeFile {
-                guest_path: format!("{}/{name}", flavor.guest_directory()),
-                host_path: host_path.clone(),
-            });
-            pending.push(host_path);
+            let library = find(flavor, &name, &needs.search_path, &origin, &host_path)?;
+            let library_guest_path = format!("{}/{name}", flavor.guest_directory());
+            add(root, library_guest_path.clone(), library.clone(), &mut present);
+            pending.push((library_guest_path, library));
         }
     }
-    Ok(files)
+    Ok(added)
+}
+
+/// Whether the image holds library `name` where the dynamic linker finds
+/// it: a system directory, or the needing file's own directory.
+fn is_present(flavor: Flavor, present: &BTreeSet<String>, name: &str, beside: &str) -> bool {
+    let beside = format!("{}/{name}", beside.trim_end_matches('/'));
+    present.contains(&beside)
+        || flavor
+            .guest_search_directories()
+            .iter()
+            .any(|directory| present.contains(&format!("{directory}/{name}")))
+}
+
+/// The regular files of `directory` (at `prefix`) that come from the host,
+/// and the paths of everything but directories.
+fn collect_files(
+    directory: &Directory,
+    prefix: String,
+    host_files: &mut Vec<(String, PathBuf)>,
+    present: &mut BTreeSet<String>,
+) {
+    for (name, node) in &directory.entries {
+        let path = format!("{prefix}/{name}");
+        match node {
+            Node::Directory(inner) => collect_files(inner, path, host_files, present),
+            Node::File(Contents::HostFile(host)) => {
+                host_files.push((path.clone(), host.clone()));
+                present.insert(path);
+            }
+            _ => {
+                present.insert(path);
+            }
+        }
+    }
+}
+
+/// The file's bytes if it is an ELF file.
+fn read_elf(path: &Path) -> Result<Option<Vec<u8>>, LibraryError> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let is_elf = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut magic)).is_ok()
+        && magic == *b"\x7fELF";
+    if is_elf { read(path).map(Some) } else { Ok(None) }
+}
+
+/// The libraries an ELF file needs, if it can be read and parsed.
+fn read_needed(path: &Path) -> Option<Vec<String>> {
+    dependencies(&std::fs::read(path).ok()?).ok().map(|needs| needs.needed)
 }
 
 /// Finds library `name` on the host: in `search_path` (with `$ORIGIN` the
@@ -201,5 +288,37 @@ mod tests {
             error.contains("libnothere.so.9") && error.contains("/opt/app/lib") && error.contains("/usr/lib"),
             "{error}"
         );
+    }
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_gets_the_interpreter_and_libraries_its_programs_need() {
+        let mut root = Directory::default();
+        root.insert("/bin/true", Node::File(Contents::HostFile("/bin/true".into()))).unwrap();
+        let added = complete(&mut root).unwrap();
+        assert!(added.iter().any(|path| path.starts_with("/lib64/ld-linux")), "{added:?}");
+        assert!(added.contains(&"/lib/x86_64-linux-gnu/libc.so.6".to_string()), "{added:?}");
+        // A second pass finds everything present.
+        assert_eq!(complete(&mut root).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn libraries_already_in_the_tree_are_kept() {
+        let mut root = Directory::default();
+        root.insert("/bin/true", Node::File(Contents::HostFile("/bin/true".into()))).unwrap();
+        root.insert("/usr/lib/libc.so.6", Node::File(Contents::Bytes(vec![1, 2, 3]))).unwrap();
+        let added = complete(&mut root).unwrap();
+        assert!(!added.iter().any(|path| path.ends_with("/libc.so.6")), "{added:?}");
+    }
+
+    #[test]
+    fn trees_without_programs_are_left_alone() {
+        let mut root = Directory::default();
+        root.insert("/etc/motd", Node::File(Contents::Bytes(b"hi".to_vec()))).unwrap();
+        assert!(complete(&mut root).unwrap().is_empty());
     }
 }

@@ -84,3 +84,55 @@ fn an_image_without_the_interpreter_is_a_clear_error() {
     );
     assert_ne!(output.status.code(), Some(0));
 }
+
+#[test]
+fn python_runs_from_a_manifest_image() {
+    let test = "python_runs_from_a_manifest_image";
+    // Debian's python3, its standard library beside it.
+    let Ok(python) = std::fs::canonicalize("/usr/bin/python3") else {
+        support::skip(test, "/usr/bin/python3 is missing (apt-get install python3)");
+        return;
+    };
+    let version = python.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
+    let library = std::path::Path::new("/usr/lib").join(&version);
+    if !library.is_dir() {
+        support::skip(test, &format!("{} is missing", library.display()));
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let manifest = directory.path().join("python.manifest");
+    let text =
+        format!("/usr/bin/python3: {}\n/usr/lib/{version}/**: {}/**\n", python.display(), library.display());
+    std::fs::write(&manifest, text).expect("write the manifest");
+    let image = directory.path().join("image");
+    // json and hashlib are pure Python and built in; sqlite3 loads an
+    // extension module whose library the image must bring along; threads
+    // run on both processors.
+    let script = "import sys, json, hashlib, sqlite3, threading\n\
+                  db = sqlite3.connect(':memory:')\n\
+                  db.execute('create table t(x)')\n\
+                  db.executemany('insert into t values (?)', [(i,) for i in range(10)])\n\
+                  results = []\n\
+                  workers = [threading.Thread(target=lambda n=n: results.append(n * n)) for n in range(4)]\n\
+                  [w.start() for w in workers]; [w.join() for w in workers]\n\
+                  print(json.dumps({'sum': db.execute('select sum(x) from t').fetchone()[0], \
+                  'squares': sorted(results), 'sha': hashlib.sha256(b'rosv').hexdigest()[:16]}))";
+    let built = support::rosv(&[
+        "build",
+        support::path(&manifest),
+        "-o",
+        support::path(&image),
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        script,
+    ]);
+    assert!(built.status.success());
+    let output = rosv_run(&["--cpus", "2", "--memory", "256M", support::path(&image)]);
+    let stdout = support::text(&output.stdout);
+    assert!(
+        stdout.contains(r#"{"sum": 45, "squares": [0, 1, 4, 9], "sha": "e83c9c1ecb324f86"}"#),
+        "{stdout}"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
