@@ -21,7 +21,7 @@ use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
 pub use lexer::{Token, option_with_value, quote, tokenize};
-pub use options::{Mount, Options, RootFilesystem};
+pub use options::{InterfaceAddress, Mount, Options, RootFilesystem};
 
 /// One application command: a program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,13 @@ pub enum Error {
     UnknownRootFilesystem(String),
     /// `--mount-fs=` needs `<type>,<source>,<absolute path>`.
     BadMount(String),
+    /// A network option has a malformed address.
+    BadAddress {
+        /// The option.
+        option: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// A `virtio_mmio.device=` token could not be read.
     BadMmioDevice(String, MmioDeviceError),
     /// `;` or `&` with no command before it.
@@ -93,6 +100,13 @@ impl fmt::Display for Error {
             }
             Error::UnknownRootFilesystem(value) => {
                 write!(formatter, "--rootfs={value}: the root filesystem is rofs or ramfs")
+            }
+            Error::BadAddress { option: "--ip", value } => write!(
+                formatter,
+                "--ip={value}: expected <interface>,<address>,<netmask>, e.g. eth0,192.168.122.10,255.255.255.0"
+            ),
+            Error::BadAddress { option, value } => {
+                write!(formatter, "{option}={value}: not an IPv4 address")
             }
             Error::BadMmioDevice(token, error) => write!(formatter, "{token}: {error}"),
             Error::EmptyCommand => {

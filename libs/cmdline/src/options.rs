@@ -2,6 +2,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::net::Ipv4Addr;
 
 use crate::Error;
 
@@ -35,6 +36,24 @@ pub struct Options {
     /// `--mount-fs=<type>,<source>,<path>`, repeatable: more filesystems,
     /// mounted in order once the root tree stands.
     pub mounts: Vec<Mount>,
+    /// `--ip=<interface>,<address>,<netmask>`, repeatable: static IPv4
+    /// addresses (an interface without one asks DHCP).
+    pub addresses: Vec<InterfaceAddress>,
+    /// `--defaultgw=<address>`: the default IPv4 gateway.
+    pub default_gateway: Option<Ipv4Addr>,
+    /// `--nameserver=<address>`, repeatable: DNS servers.
+    pub nameservers: Vec<Ipv4Addr>,
+}
+
+/// A static address `--ip` gives an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    /// The interface, such as `eth0`.
+    pub interface: String,
+    /// Its address.
+    pub address: Ipv4Addr,
+    /// The prefix length of its network (from the netmask).
+    pub prefix_length: u8,
 }
 
 /// A filesystem `--mount-fs` asks for.
@@ -98,6 +117,21 @@ impl Options {
                     _ => return Err(Error::BadMount(String::from(value))),
                 }
             }
+            "--ip" => {
+                let value = required("--ip", value)?;
+                let address = parse_interface_address(value).ok_or_else(|| Error::BadAddress {
+                    option: "--ip",
+                    value: String::from(value),
+                })?;
+                self.addresses.retain(|known| known.interface != address.interface);
+                self.addresses.push(address);
+            }
+            "--defaultgw" => {
+                self.default_gateway = Some(ipv4("--defaultgw", required("--defaultgw", value)?)?);
+            }
+            "--nameserver" => {
+                self.nameservers.push(ipv4("--nameserver", required("--nameserver", value)?)?);
+            }
             "--cwd" => {
                 let path = required("--cwd", value)?;
                 self.cwd = Some(String::from(path));
@@ -115,6 +149,34 @@ impl Options {
         }
         Ok(())
     }
+}
+
+fn ipv4(option: &'static str, value: &str) -> Result<Ipv4Addr, Error> {
+    value.parse().map_err(|_| Error::BadAddress { option, value: String::from(value) })
+}
+
+/// Reads `<interface>,<address>,<netmask>`; the netmask is dotted
+/// (`255.255.255.0`) or a prefix length (`24`), and must be contiguous.
+fn parse_interface_address(value: &str) -> Option<InterfaceAddress> {
+    let mut parts = value.split(',');
+    let (interface, address, netmask) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || interface.is_empty() {
+        return None;
+    }
+    let address: Ipv4Addr = address.parse().ok()?;
+    let prefix_length = match netmask.parse::<u8>() {
+        Ok(length) if length <= 32 => length,
+        Ok(_) => return None,
+        Err(_) => {
+            let mask = u32::from(netmask.parse::<Ipv4Addr>().ok()?);
+            let length = mask.leading_ones();
+            if mask.checked_shl(length).unwrap_or(0) != 0 {
+                return None;
+            }
+            length as u8
+        }
+    };
+    Some(InterfaceAddress { interface: String::from(interface), address, prefix_length })
 }
 
 fn flag(name: &'static str, value: Option<&str>) -> Result<bool, Error> {

@@ -75,6 +75,55 @@ fn more_filesystems_can_be_mounted() {
 }
 
 #[test]
+fn network_addresses_are_read() {
+    use core::net::Ipv4Addr;
+
+    use crate::InterfaceAddress;
+    let line = CommandLine::parse(
+        "--ip=eth0,192.168.122.10,255.255.255.0 --ip=eth1,10.1.2.3,16 --defaultgw=192.168.122.1 \
+         --nameserver=1.1.1.1 --nameserver=8.8.8.8 /app",
+    )
+    .unwrap();
+    assert_eq!(
+        line.options.addresses,
+        [
+            InterfaceAddress {
+                interface: "eth0".into(),
+                address: Ipv4Addr::new(192, 168, 122, 10),
+                prefix_length: 24
+            },
+            InterfaceAddress { interface: "eth1".into(), address: Ipv4Addr::new(10, 1, 2, 3), prefix_length: 16 },
+        ]
+    );
+    assert_eq!(line.options.default_gateway, Some(Ipv4Addr::new(192, 168, 122, 1)));
+    assert_eq!(line.options.nameservers, [Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(8, 8, 8, 8)]);
+    let later = CommandLine::parse("--ip=eth0,10.0.0.1,8 --ip=eth0,10.0.0.2,255.0.0.0 /app").unwrap();
+    assert_eq!(later.options.addresses.len(), 1, "a later --ip replaces an earlier one");
+    assert_eq!(later.options.addresses[0].address, Ipv4Addr::new(10, 0, 0, 2));
+}
+
+#[test]
+fn malformed_network_addresses_are_errors() {
+    for bad in [
+        "eth0,10.0.0.1",
+        "eth0,10.0.0.300,255.0.0.0",
+        "eth0,10.0.0.1,255.0.255.0",
+        "eth0,10.0.0.1,33",
+        ",10.0.0.1,8",
+        "eth0,10.0.0.1,8,extra",
+    ] {
+        let error = CommandLine::parse(&format!("--ip={bad} /app")).unwrap_err();
+        assert_eq!(error, Error::BadAddress { option: "--ip", value: bad.to_string() });
+        assert!(error.to_string().contains("<interface>,<address>,<netmask>"), "{error}");
+    }
+    assert_eq!(
+        CommandLine::parse("--defaultgw=gateway /app"),
+        Err(Error::BadAddress { option: "--defaultgw", value: "gateway".to_string() })
+    );
+    assert_eq!(CommandLine::parse("--nameserver /app"), Err(Error::MissingValue("--nameserver")));
+}
+
+#[test]
 fn the_root_filesystem_can_be_chosen() {
     use crate::RootFilesystem;
     assert_eq!(CommandLine::parse("/app").unwrap().options.rootfs, None);
