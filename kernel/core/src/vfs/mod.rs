@@ -4,9 +4,10 @@
 //! [`Vfs`] keeps the mount table and resolves paths over it into
 //! [`Location`]s (a mount and a node). Opening a location gives an
 //! [`OpenFile`] (an open file description: offset and status flags), which
-//! a process's [`DescriptorTable`] maps numbers to; pipes are open files
-//! without a node. Errors are [`FsError`]s, turned into errno values in
-//! one place ([`error`]).
+//! a process's [`DescriptorTable`] maps numbers to; pipes and
+//! [`SpecialFile`]s are open files without a node, whose changes wake the
+//! threads on their [`WaiterList`]. Errors are [`FsError`]s, turned into
+//! errno values in one place ([`error`]).
 
 pub mod descriptors;
 pub mod error;
@@ -17,6 +18,8 @@ mod open;
 mod operations;
 pub mod path;
 pub mod pipe;
+pub mod special;
+pub mod waiters;
 
 pub use descriptors::{Descriptor, DescriptorTable};
 pub use error::FsError;
@@ -27,3 +30,5 @@ pub use node::{
     RenameMode, Statistics,
 };
 pub use pipe::{Pipe, PipeEnd};
+pub use special::SpecialFile;
+pub use waiters::WaiterList;
