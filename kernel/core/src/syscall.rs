@@ -7,6 +7,7 @@
 //! with `--verbose`).
 
 mod descriptors;
+mod events;
 mod files;
 mod memory;
 mod paths;
@@ -187,6 +188,8 @@ pub fn handle(
         nr::PIPE => descriptors::pipe2(context, a0, 0),
         nr::PIPE2 => descriptors::pipe2(context, a0, a1),
         nr::IOCTL => descriptors::ioctl(context, a0, a1, a2),
+        nr::EVENTFD => events::eventfd2(context, a0, 0),
+        nr::EVENTFD2 => events::eventfd2(context, a0, a1),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),
         nr::PPOLL => poll::ppoll(context, a0, a1, a2),
         nr::SELECT => poll::select(context, a0, [a1, a2, a3], a4),

@@ -11,6 +11,7 @@
 
 pub mod descriptors;
 pub mod error;
+pub mod eventfd;
 pub mod file;
 pub mod mount;
 pub mod node;
@@ -23,6 +24,7 @@ pub mod waiters;
 
 pub use descriptors::{Descriptor, DescriptorTable};
 pub use error::FsError;
+pub use eventfd::EventCounter;
 pub use file::{FileObject, OpenFile};
 pub use mount::{Location, Mount, Vfs};
 pub use node::{
