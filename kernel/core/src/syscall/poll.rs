@@ -94,9 +94,14 @@ fn poll_until(context: Context<'_>, address: u64, count: u64, deadline_ns: Optio
     Ok(ready)
 }
 
+/// The monotonic deadline a timeout in milliseconds sets (none when it
+/// is negative: wait for ever).
+pub(super) fn milliseconds_deadline(context: Context<'_>, timeout_ms: i64) -> Option<u64> {
+    (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000)
+}
+
 pub(super) fn poll(context: Context<'_>, address: u64, count: u64, timeout_ms: i64) -> Result {
-    let deadline = (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000);
-    poll_until(context, address, count, deadline)
+    poll_until(context, address, count, milliseconds_deadline(context, timeout_ms))
 }
 
 /// The monotonic deadline a `struct timespec` timeout at `address` sets

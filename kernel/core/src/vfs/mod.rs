@@ -10,6 +10,7 @@
 //! errno values in one place ([`error`]).
 
 pub mod descriptors;
+pub mod epoll;
 pub mod error;
 pub mod eventfd;
 pub mod file;
@@ -23,6 +24,7 @@ pub mod special;
 pub mod waiters;
 
 pub use descriptors::{Descriptor, DescriptorTable};
+pub use epoll::Epoll;
 pub use error::FsError;
 pub use eventfd::EventCounter;
 pub use file::{FileObject, OpenFile};

@@ -3,6 +3,7 @@ use crate::fake::FakeMachine;
 use crate::machine::Registers;
 use crate::machine::Rights;
 
+mod epoll;
 mod events;
 mod files;
 mod paths;
