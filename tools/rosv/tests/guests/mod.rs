@@ -88,9 +88,18 @@ pub fn c_program(name: &str, variant: Variant) -> PathBuf {
 
 fn build_c_programs() -> PathBuf {
     let directory = output_directory();
-    for name in
-        ["hello", "exit", "syscalls", "crash", "sleeper", "threads", "context-switch", "files", "signals"]
-    {
+    for name in [
+        "hello",
+        "exit",
+        "syscalls",
+        "crash",
+        "sleeper",
+        "threads",
+        "context-switch",
+        "files",
+        "signals",
+        "events",
+    ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
             let output = directory.join(format!("{name}-{}", variant.suffix()));
