@@ -143,6 +143,9 @@ pub mod number {
     pub const PREADV2: u64 = 327;
     pub const PWRITEV2: u64 = 328;
     pub const GETRANDOM: u64 = 318;
+    pub const PKEY_MPROTECT: u64 = 329;
+    pub const PKEY_ALLOC: u64 = 330;
+    pub const PKEY_FREE: u64 = 331;
     pub const STATX: u64 = 332;
     pub const CLONE3: u64 = 435;
     pub const CLOSE_RANGE: u64 = 436;
@@ -294,6 +297,9 @@ pub fn syscall_name(number: u64) -> &'static str {
         (324, "membarrier"),
         (327, "preadv2"),
         (328, "pwritev2"),
+        (329, "pkey_mprotect"),
+        (330, "pkey_alloc"),
+        (331, "pkey_free"),
         (332, "statx"),
         (334, "rseq"),
         (435, "clone3"),
