@@ -228,6 +228,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (108, "getegid"),
         (110, "getppid"),
         (111, "getpgrp"),
+        (125, "capget"),
         (127, "rt_sigpending"),
         (131, "sigaltstack"),
         (137, "statfs"),

@@ -326,7 +326,10 @@ pub fn end_process(
 mod tests;
 
 fn trace(tid: u64, number: u64, registers: &Registers, result: &Result) {
-    let name = crate::linux::syscall_name(number);
+    let name = match crate::linux::syscall_name(number) {
+        "unknown" => alloc::format!("syscall {number}"),
+        name => alloc::string::String::from(name),
+    };
     let arguments = [registers.rdi, registers.rsi, registers.rdx, registers.r10, registers.r8, registers.r9];
     let outcome = match result {
         Ok(value) => alloc::format!("{:#x}", value),
