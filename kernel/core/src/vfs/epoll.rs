@@ -14,6 +14,7 @@
 //! object's generation differs from the one last reported. One-shot ones
 //! (`EPOLLONESHOT`) are disabled after a report until `EPOLL_CTL_MOD`.
 
+mod event;
 mod nesting;
 
 use alloc::string::String;
@@ -28,58 +29,10 @@ use super::file::OpenFile;
 use super::special::SpecialFile;
 use super::waiters::{WaiterList, events};
 use crate::machine::ThreadControl;
-
-/// The event bits of `struct epoll_event` that are not readiness
-/// (Linux `include/uapi/linux/eventpoll.h`).
-#[allow(missing_docs)]
-pub mod flags {
-    pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
-    pub const EPOLLWAKEUP: u32 = 1 << 29;
-    pub const EPOLLONESHOT: u32 = 1 << 30;
-    pub const EPOLLET: u32 = 1 << 31;
-}
+pub use event::{EpollEvent, Operation, flags};
 
 /// Errors and hang-ups are always reported, asked for or not.
 const ALWAYS_REPORTED: u32 = (events::POLLERR | events::POLLHUP) as u32;
-
-/// A `struct epoll_event`: readiness and flag bits, and the caller's data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EpollEvent {
-    /// Event bits (readiness as `poll` numbers it, and [`flags`]).
-    pub events: u32,
-    /// Handed back untouched with every report.
-    pub data: u64,
-}
-
-impl EpollEvent {
-    /// Its size: the structure is packed on x86-64.
-    pub const SIZE_BYTES: usize = 12;
-
-    /// The structure's bytes.
-    pub fn encode(&self) -> [u8; Self::SIZE_BYTES] {
-        let mut bytes = [0u8; Self::SIZE_BYTES];
-        bytes[..4].copy_from_slice(&self.events.to_le_bytes());
-        bytes[4..].copy_from_slice(&self.data.to_le_bytes());
-        bytes
-    }
-
-    /// Reads the structure from its bytes.
-    pub fn decode(bytes: &[u8; Self::SIZE_BYTES]) -> Self {
-        let [e0, e1, e2, e3, data @ ..] = *bytes;
-        EpollEvent { events: u32::from_le_bytes([e0, e1, e2, e3]), data: u64::from_le_bytes(data) }
-    }
-}
-
-/// What `epoll_ctl` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// `EPOLL_CTL_ADD`: watch a new (descriptor, description) pair.
-    Add,
-    /// `EPOLL_CTL_MOD`: change an interest's events and data; re-arms it.
-    Modify,
-    /// `EPOLL_CTL_DEL`: stop watching.
-    Delete,
-}
 
 /// One watched (descriptor, description) pair.
 struct Interest {
