@@ -101,6 +101,7 @@ pub mod number {
     pub const FUTEX: u64 = 202;
     pub const SCHED_SETAFFINITY: u64 = 203;
     pub const SCHED_GETAFFINITY: u64 = 204;
+    pub const EPOLL_CREATE: u64 = 213;
     pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const FADVISE64: u64 = 221;
@@ -108,6 +109,8 @@ pub mod number {
     pub const CLOCK_GETRES: u64 = 229;
     pub const CLOCK_NANOSLEEP: u64 = 230;
     pub const EXIT_GROUP: u64 = 231;
+    pub const EPOLL_WAIT: u64 = 232;
+    pub const EPOLL_CTL: u64 = 233;
     pub const TGKILL: u64 = 234;
     pub const OPENAT: u64 = 257;
     pub const MKDIRAT: u64 = 258;
@@ -125,6 +128,10 @@ pub mod number {
     pub const SET_ROBUST_LIST: u64 = 273;
     pub const GET_ROBUST_LIST: u64 = 274;
     pub const UTIMENSAT: u64 = 280;
+    pub const EPOLL_PWAIT: u64 = 281;
+    pub const EVENTFD: u64 = 284;
+    pub const EVENTFD2: u64 = 290;
+    pub const EPOLL_CREATE1: u64 = 291;
     pub const DUP3: u64 = 292;
     pub const PIPE2: u64 = 293;
     pub const PREADV: u64 = 295;
@@ -136,10 +143,14 @@ pub mod number {
     pub const PREADV2: u64 = 327;
     pub const PWRITEV2: u64 = 328;
     pub const GETRANDOM: u64 = 318;
+    pub const PKEY_MPROTECT: u64 = 329;
+    pub const PKEY_ALLOC: u64 = 330;
+    pub const PKEY_FREE: u64 = 331;
     pub const STATX: u64 = 332;
     pub const CLONE3: u64 = 435;
     pub const CLOSE_RANGE: u64 = 436;
     pub const FACCESSAT2: u64 = 439;
+    pub const EPOLL_PWAIT2: u64 = 441;
 }
 
 /// The name of system call `number`, for traces.
@@ -217,6 +228,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (108, "getegid"),
         (110, "getppid"),
         (111, "getpgrp"),
+        (125, "capget"),
         (127, "rt_sigpending"),
         (131, "sigaltstack"),
         (137, "statfs"),
@@ -243,6 +255,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (202, "futex"),
         (203, "sched_setaffinity"),
         (204, "sched_getaffinity"),
+        (213, "epoll_create"),
         (217, "getdents64"),
         (218, "set_tid_address"),
         (221, "fadvise64"),
@@ -251,6 +264,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (230, "clock_nanosleep"),
         (231, "exit_group"),
         (232, "epoll_wait"),
+        (233, "epoll_ctl"),
         (234, "tgkill"),
         (257, "openat"),
         (258, "mkdirat"),
@@ -268,6 +282,10 @@ pub fn syscall_name(number: u64) -> &'static str {
         (273, "set_robust_list"),
         (274, "get_robust_list"),
         (280, "utimensat"),
+        (281, "epoll_pwait"),
+        (284, "eventfd"),
+        (290, "eventfd2"),
+        (291, "epoll_create1"),
         (292, "dup3"),
         (293, "pipe2"),
         (295, "preadv"),
@@ -280,11 +298,15 @@ pub fn syscall_name(number: u64) -> &'static str {
         (324, "membarrier"),
         (327, "preadv2"),
         (328, "pwritev2"),
+        (329, "pkey_mprotect"),
+        (330, "pkey_alloc"),
+        (331, "pkey_free"),
         (332, "statx"),
         (334, "rseq"),
         (435, "clone3"),
         (436, "close_range"),
         (439, "faccessat2"),
+        (441, "epoll_pwait2"),
     ];
     NAMES.iter().find(|(known, _)| *known == number).map_or("unknown", |(_, name)| name)
 }

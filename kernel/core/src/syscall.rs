@@ -7,6 +7,7 @@
 //! with `--verbose`).
 
 mod descriptors;
+mod events;
 mod files;
 mod memory;
 mod paths;
@@ -187,6 +188,14 @@ pub fn handle(
         nr::PIPE => descriptors::pipe2(context, a0, 0),
         nr::PIPE2 => descriptors::pipe2(context, a0, a1),
         nr::IOCTL => descriptors::ioctl(context, a0, a1, a2),
+        nr::EVENTFD => events::eventfd2(context, a0, 0),
+        nr::EVENTFD2 => events::eventfd2(context, a0, a1),
+        nr::EPOLL_CREATE => events::epoll_create(context, a0),
+        nr::EPOLL_CREATE1 => events::epoll_create1(context, a0),
+        nr::EPOLL_CTL => events::epoll_ctl(context, a0, a1, a2, a3),
+        nr::EPOLL_WAIT => events::epoll_wait(context, a0, a1, a2, a3),
+        nr::EPOLL_PWAIT => events::epoll_pwait(context, a0, a1, a2, a3, [a4, a5]),
+        nr::EPOLL_PWAIT2 => events::epoll_pwait2(context, a0, a1, a2, a3, [a4, a5]),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),
         nr::PPOLL => poll::ppoll(context, a0, a1, a2),
         nr::SELECT => poll::select(context, a0, [a1, a2, a3], a4),
@@ -196,6 +205,9 @@ pub fn handle(
         nr::MUNMAP => memory::munmap(context, a0, a1),
         nr::MPROTECT => memory::mprotect(context, a0, a1, a2),
         nr::MADVISE => memory::madvise(context, a0, a1, a2),
+        nr::PKEY_MPROTECT => memory::pkey_mprotect(context, a0, a1, a2, a3),
+        nr::PKEY_ALLOC => memory::pkey_alloc(a0, a1),
+        nr::PKEY_FREE => memory::pkey_free(),
         nr::GETRANDOM => memory::getrandom(context, a0, a1, a2),
         nr::EXIT => return threads::exit(context, a0 as u8),
         nr::EXIT_GROUP => return threads::exit_group(context, a0 as u8),
@@ -314,7 +326,10 @@ pub fn end_process(
 mod tests;
 
 fn trace(tid: u64, number: u64, registers: &Registers, result: &Result) {
-    let name = crate::linux::syscall_name(number);
+    let name = match crate::linux::syscall_name(number) {
+        "unknown" => alloc::format!("syscall {number}"),
+        name => alloc::string::String::from(name),
+    };
     let arguments = [registers.rdi, registers.rsi, registers.rdx, registers.r10, registers.r8, registers.r9];
     let outcome = match result {
         Ok(value) => alloc::format!("{:#x}", value),

@@ -1,4 +1,5 @@
-//! Memory system calls: brk, mmap, munmap, mprotect, madvise; getrandom.
+//! Memory system calls: brk, mmap, munmap, mprotect, madvise, the
+//! protection-key calls; getrandom.
 
 use alloc::vec;
 
@@ -125,6 +126,39 @@ pub(super) fn mprotect(context: Context<'_>, address: u64, length: u64, protecti
     }
     change_mappings(context, |memory| memory.protect(context.machine, address, length, rights))?;
     Ok(0)
+}
+
+/// The access rights `pkey_alloc` knows: `PKEY_DISABLE_ACCESS`,
+/// `PKEY_DISABLE_WRITE`.
+const PKEY_ACCESS_MASK: u64 = 0x3;
+
+/// `pkey_alloc`: rosv has no memory protection keys and answers as Linux
+/// does on a processor without them, with `ENOSPC`, which is how callers
+/// (V8's code space, for one) detect that keys are missing.
+pub(super) fn pkey_alloc(flags: u64, access_rights: u64) -> Result {
+    if flags != 0 || access_rights & !PKEY_ACCESS_MASK != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    Err(Errno::ENOSPC.into())
+}
+
+/// `pkey_free`: no key was ever handed out.
+pub(super) fn pkey_free() -> Result {
+    Err(Errno::EINVAL.into())
+}
+
+/// `pkey_mprotect`: `mprotect` with the default key (-1), the only one.
+pub(super) fn pkey_mprotect(
+    context: Context<'_>,
+    address: u64,
+    length: u64,
+    protection: u64,
+    key: u64,
+) -> Result {
+    if key as i32 != -1 {
+        return Err(Errno::EINVAL.into());
+    }
+    mprotect(context, address, length, protection)
 }
 
 /// `madvise` advice values that drop pages.

@@ -1,10 +1,11 @@
 //! Waiting for descriptors: poll, ppoll, select, pselect6.
 //!
-//! Pipes report their state; every other object is always ready. A wait
-//! registers the thread with each pipe involved, checks once more (a
-//! change may have come in between) and blocks until a pipe changes, the
-//! deadline passes or a signal arrives (`EINTR`: these calls are not
-//! restarted, as on Linux).
+//! Pipes and special files (eventfds, epoll instances) report their state;
+//! every other object is always ready. A wait adds the thread to the
+//! waiter list of each object involved, checks once more (a change may
+//! have come in between) and blocks until one changes, the deadline passes
+//! or a signal arrives (`EINTR`: these calls are not restarted, as on
+//! Linux). `epoll_wait` waits the same way.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -16,30 +17,17 @@ use crate::linux::Timespec;
 use crate::machine::Wakeup;
 use crate::user::User;
 use crate::vfs::OpenFile;
-use crate::vfs::pipe::events::{POLLERR, POLLHUP, POLLIN, POLLOUT};
-
-/// `POLLNVAL`: the descriptor is not open.
-const POLLNVAL: u16 = 0x20;
-/// `POLLRDNORM` and `POLLWRNORM`, which readiness implies.
-const POLLRDNORM: u16 = 0x40;
-const POLLWRNORM: u16 = 0x100;
+use crate::vfs::waiters::events::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
 
 /// `poll` readiness of `file` among `requested` events.
 fn revents(file: &OpenFile, requested: u16) -> u16 {
-    let mut ready = file.poll();
-    if ready & POLLIN != 0 {
-        ready |= POLLRDNORM;
-    }
-    if ready & POLLOUT != 0 {
-        ready |= POLLWRNORM;
-    }
-    ready & (requested | POLLERR | POLLHUP)
+    file.poll() & (requested | POLLERR | POLLHUP)
 }
 
 /// Waits until `check` reports something ready, the monotonic `deadline`
 /// passes or a signal comes; `files` are the objects whose changes wake
 /// the thread.
-fn wait_until_ready(
+pub(super) fn wait_until_ready(
     context: Context<'_>,
     files: &[Arc<OpenFile>],
     deadline_ns: Option<u64>,
@@ -47,22 +35,20 @@ fn wait_until_ready(
 ) -> Result {
     let machine = context.machine;
     let me = machine.current_thread();
-    let pipes: Vec<_> =
-        files.iter().filter_map(|file| file.pipe_end().map(|end| end.pipe().clone())).collect();
     loop {
         let ready = check()?;
         if ready > 0 || deadline_ns.is_some_and(|deadline| machine.monotonic_ns() >= deadline) {
             return Ok(ready);
         }
-        for pipe in &pipes {
-            pipe.add_waiter(&me);
+        for file in files {
+            file.add_waiter(&me);
         }
         let ready = check();
         let is_ready = !matches!(ready, Ok(0));
         let stopped = !is_ready
             && (context.thread.has_deliverable_signal() || machine.block(deadline_ns) == Wakeup::Stop);
-        for pipe in &pipes {
-            pipe.remove_waiter(&me);
+        for file in files {
+            file.remove_waiter(&me);
         }
         if is_ready {
             return Ok(ready?);
@@ -108,14 +94,22 @@ fn poll_until(context: Context<'_>, address: u64, count: u64, deadline_ns: Optio
     Ok(ready)
 }
 
+/// The monotonic deadline a timeout in milliseconds sets (none when it
+/// is negative: wait for ever).
+pub(super) fn milliseconds_deadline(context: Context<'_>, timeout_ms: i64) -> Option<u64> {
+    (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000)
+}
+
 pub(super) fn poll(context: Context<'_>, address: u64, count: u64, timeout_ms: i64) -> Result {
-    let deadline = (timeout_ms >= 0).then(|| context.machine.monotonic_ns() + timeout_ms as u64 * 1_000_000);
-    poll_until(context, address, count, deadline)
+    poll_until(context, address, count, milliseconds_deadline(context, timeout_ms))
 }
 
 /// The monotonic deadline a `struct timespec` timeout at `address` sets
 /// (none for a null pointer).
-fn timespec_deadline(context: Context<'_>, address: u64) -> core::result::Result<Option<u64>, Errno> {
+pub(super) fn timespec_deadline(
+    context: Context<'_>,
+    address: u64,
+) -> core::result::Result<Option<u64>, Errno> {
     if address == 0 {
         return Ok(None);
     }

@@ -13,7 +13,7 @@ const SIGSTOP: u64 = 19;
 /// Signals no mask blocks.
 const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 /// Size of a signal set in the kernel ABI.
-const SIGSET_SIZE: u64 = 8;
+pub(super) const SIGSET_SIZE: u64 = 8;
 /// The smallest alternate signal stack (`MINSIGSTKSZ`).
 const MINIMUM_ALTERNATE_STACK: u64 = 2048;
 

@@ -13,6 +13,8 @@ use crate::vfs::{Metadata, Statistics};
 
 /// `PIPEFS_MAGIC`, what `fstatfs` reports for a pipe.
 const PIPEFS_MAGIC: u64 = 0x5049_5045;
+/// `ANON_INODE_FS_MAGIC`, what it reports for an eventfd or epoll instance.
+const ANON_INODE_FS_MAGIC: u64 = 0x0904_1934;
 /// The longest name (`NAME_MAX`).
 const NAME_LENGTH_MAX: u64 = 255;
 
@@ -151,8 +153,8 @@ pub(super) fn fstatfs(context: Context<'_>, fd: u64, address: u64) -> Result {
             encode_statfs(mount.filesystem().statistics(), mount.device(), mount.is_read_only())
         }
         None => {
-            let statistics =
-                Statistics { magic: PIPEFS_MAGIC, block_size_bytes: 4096, ..Statistics::default() };
+            let magic = if file.pipe_end().is_some() { PIPEFS_MAGIC } else { ANON_INODE_FS_MAGIC };
+            let statistics = Statistics { magic, block_size_bytes: 4096, ..Statistics::default() };
             encode_statfs(statistics, 0, false)
         }
     };

@@ -53,6 +53,9 @@ pub enum FsError {
     NotTerminal,
     /// The file would grow past the largest size.
     TooLarge,
+    /// epoll instances would watch each other in a loop, or nest too
+    /// deeply.
+    Loop,
 }
 
 impl core::fmt::Display for FsError {
@@ -82,6 +85,7 @@ impl core::fmt::Display for FsError {
             FsError::Interrupted => "interrupted system call",
             FsError::NotTerminal => "inappropriate ioctl for device",
             FsError::TooLarge => "file too large",
+            FsError::Loop => "too many levels of epoll nesting",
         };
         formatter.write_str(text)
     }
@@ -116,6 +120,7 @@ impl From<FsError> for Errno {
             FsError::Interrupted => Errno::EINTR,
             FsError::NotTerminal => Errno::ENOTTY,
             FsError::TooLarge => Errno::EFBIG,
+            FsError::Loop => Errno::ELOOP,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Open file descriptions: what descriptors share after `dup`.
 //!
 //! An [`OpenFile`] holds the object (a node reached through the mount
-//! table, or a pipe end), the file offset and the status flags. A read or
+//! table, a pipe end, or a [`SpecialFile`] such as an eventfd), the file
+//! offset and the status flags. A read or
 //! write at the offset holds the description's position lock, as Linux
 //! does, so that threads sharing a descriptor never read or write the same
 //! bytes twice. The lock puts waiters to sleep rather than spinning: its
@@ -17,7 +18,9 @@ use spin::Mutex;
 use super::FsError;
 use super::mount::Location;
 use super::node::{Caller, FileType, Metadata, Node};
-use super::pipe::{PipeEnd, events};
+use super::pipe::PipeEnd;
+use super::special::SpecialFile;
+use super::waiters::events;
 use crate::machine::{ThreadControl, Wakeup};
 
 /// `open` flags (Linux `include/uapi/asm-generic/fcntl.h`).
@@ -74,6 +77,8 @@ pub enum FileObject {
     },
     /// One end of a pipe.
     Pipe(PipeEnd),
+    /// An object without a node: an eventfd, an epoll instance.
+    Special(Arc<dyn SpecialFile>),
 }
 
 impl core::fmt::Debug for FileObject {
@@ -81,6 +86,7 @@ impl core::fmt::Debug for FileObject {
         match self {
             FileObject::Node { location, .. } => formatter.debug_tuple("Node").field(location).finish(),
             FileObject::Pipe(end) => formatter.debug_tuple("Pipe").field(end).finish(),
+            FileObject::Special(special) => formatter.debug_tuple("Special").field(special).finish(),
         }
     }
 }
@@ -165,11 +171,11 @@ impl OpenFile {
         &self.object
     }
 
-    /// The node's location, unless this is a pipe.
+    /// The node's location, if this is a node.
     pub fn location(&self) -> Option<&Location> {
         match &self.object {
             FileObject::Node { location, .. } => Some(location),
-            FileObject::Pipe(_) => None,
+            FileObject::Pipe(_) | FileObject::Special(_) => None,
         }
     }
 
@@ -177,7 +183,15 @@ impl OpenFile {
     pub fn pipe_end(&self) -> Option<&PipeEnd> {
         match &self.object {
             FileObject::Pipe(end) => Some(end),
-            FileObject::Node { .. } => None,
+            FileObject::Node { .. } | FileObject::Special(_) => None,
+        }
+    }
+
+    /// The special file, if this is one.
+    pub fn special(&self) -> Option<&Arc<dyn SpecialFile>> {
+        match &self.object {
+            FileObject::Special(special) => Some(special),
+            FileObject::Node { .. } | FileObject::Pipe(_) => None,
         }
     }
 
@@ -236,14 +250,15 @@ impl OpenFile {
                 metadata.block_size_bytes = 4096;
                 Ok(metadata)
             }
+            FileObject::Special(special) => Ok(special.metadata()),
         }
     }
 
-    /// The node reads and writes go to, unless this is a pipe.
+    /// The node reads and writes go to, if this is a node.
     pub fn data(&self) -> Option<&Arc<dyn Node>> {
         match &self.object {
             FileObject::Node { data, .. } => Some(data),
-            FileObject::Pipe(_) => None,
+            FileObject::Pipe(_) | FileObject::Special(_) => None,
         }
     }
 
@@ -254,6 +269,7 @@ impl OpenFile {
         }
         match &self.object {
             FileObject::Pipe(end) => end.pipe().read(caller, buffer, self.is_nonblocking()),
+            FileObject::Special(special) => special.read(caller, buffer, self.is_nonblocking()),
             FileObject::Node { data, .. } => {
                 if data.file_type() == FileType::Directory {
                     return Err(FsError::IsDirectory);
@@ -277,6 +293,7 @@ impl OpenFile {
         }
         match &self.object {
             FileObject::Pipe(end) => end.pipe().write(caller, bytes, self.is_nonblocking()),
+            FileObject::Special(special) => special.write(caller, bytes, self.is_nonblocking()),
             FileObject::Node { data, .. } => {
                 if !data.is_seekable() {
                     return data.write_at(caller, 0, bytes);
@@ -355,12 +372,61 @@ impl OpenFile {
         Ok(position as u64)
     }
 
-    /// `poll` readiness: pipes report their state; everything else is
-    /// always ready.
+    /// Readiness for `poll`, `select` and epoll: pipes and special files
+    /// report their state; nodes are always ready. `POLLIN` and `POLLOUT`
+    /// imply `POLLRDNORM` and `POLLWRNORM`.
     pub fn poll(&self) -> u16 {
-        match &self.object {
+        let mut ready = match &self.object {
             FileObject::Pipe(end) => end.pipe().poll(end.is_writer()),
+            FileObject::Special(special) => special.poll(),
             FileObject::Node { .. } => events::POLLIN | events::POLLOUT,
+        };
+        if ready & events::POLLIN != 0 {
+            ready |= events::POLLRDNORM;
+        }
+        if ready & events::POLLOUT != 0 {
+            ready |= events::POLLWRNORM;
+        }
+        ready
+    }
+
+    /// Whether epoll can watch this file. Like Linux, it refuses regular
+    /// files and directories, whose readiness never changes.
+    pub fn is_pollable(&self) -> bool {
+        match &self.object {
+            FileObject::Node { data, .. } => {
+                !matches!(data.file_type(), FileType::Regular | FileType::Directory)
+            }
+            FileObject::Pipe(_) | FileObject::Special(_) => true,
+        }
+    }
+
+    /// Wakes `thread` at the next change of the object's readiness. Nodes
+    /// never change: waiting for them is waiting for something else.
+    pub fn add_waiter(&self, thread: &Arc<dyn ThreadControl>) {
+        match &self.object {
+            FileObject::Pipe(end) => end.pipe().waiters().add(thread),
+            FileObject::Special(special) => special.add_waiter(thread),
+            FileObject::Node { .. } => {}
+        }
+    }
+
+    /// Undoes [`OpenFile::add_waiter`].
+    pub fn remove_waiter(&self, thread: &Arc<dyn ThreadControl>) {
+        match &self.object {
+            FileObject::Pipe(end) => end.pipe().waiters().remove(thread),
+            FileObject::Special(special) => special.remove_waiter(thread),
+            FileObject::Node { .. } => {}
+        }
+    }
+
+    /// A number that grows whenever the object changes (0 for nodes), for
+    /// edge-triggered epoll.
+    pub fn generation(&self) -> u64 {
+        match &self.object {
+            FileObject::Pipe(end) => end.pipe().waiters().generation(),
+            FileObject::Special(special) => special.generation(),
+            FileObject::Node { .. } => 0,
         }
     }
 }

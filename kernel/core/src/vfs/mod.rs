@@ -4,12 +4,15 @@
 //! [`Vfs`] keeps the mount table and resolves paths over it into
 //! [`Location`]s (a mount and a node). Opening a location gives an
 //! [`OpenFile`] (an open file description: offset and status flags), which
-//! a process's [`DescriptorTable`] maps numbers to; pipes are open files
-//! without a node. Errors are [`FsError`]s, turned into errno values in
-//! one place ([`error`]).
+//! a process's [`DescriptorTable`] maps numbers to; pipes and
+//! [`SpecialFile`]s are open files without a node, whose changes wake the
+//! threads on their [`WaiterList`]. Errors are [`FsError`]s, turned into
+//! errno values in one place ([`error`]).
 
 pub mod descriptors;
+pub mod epoll;
 pub mod error;
+pub mod eventfd;
 pub mod file;
 pub mod mount;
 pub mod node;
@@ -17,9 +20,13 @@ mod open;
 mod operations;
 pub mod path;
 pub mod pipe;
+pub mod special;
+pub mod waiters;
 
 pub use descriptors::{Descriptor, DescriptorTable};
+pub use epoll::Epoll;
 pub use error::FsError;
+pub use eventfd::EventCounter;
 pub use file::{FileObject, OpenFile};
 pub use mount::{Location, Mount, Vfs};
 pub use node::{
@@ -27,3 +34,5 @@ pub use node::{
     RenameMode, Statistics,
 };
 pub use pipe::{Pipe, PipeEnd};
+pub use special::SpecialFile;
+pub use waiters::WaiterList;

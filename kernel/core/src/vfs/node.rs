@@ -73,6 +73,9 @@ pub enum FileType {
     Fifo,
     /// A socket.
     Socket,
+    /// An anonymous object (eventfd, epoll instance): Linux's anonymous
+    /// inodes carry no type bits.
+    Anonymous,
 }
 
 impl FileType {
@@ -86,6 +89,7 @@ impl FileType {
             FileType::Regular => 0o100000,
             FileType::Symlink => 0o120000,
             FileType::Socket => 0o140000,
+            FileType::Anonymous => 0,
         }
     }
 
@@ -99,6 +103,7 @@ impl FileType {
             FileType::Regular => 8,
             FileType::Symlink => 10,
             FileType::Socket => 12,
+            FileType::Anonymous => 0,
         }
     }
 }

@@ -177,6 +177,7 @@ impl Vfs {
     pub fn describe(&self, caller: &Caller<'_>, file: &OpenFile) -> String {
         match file.object() {
             FileObject::Pipe(end) => alloc::format!("pipe:[{}]", end.pipe().inode()),
+            FileObject::Special(special) => special.name(),
             FileObject::Node { location, name, .. } => {
                 let path = match name {
                     Some((directory, name)) if !location.is_directory() => {

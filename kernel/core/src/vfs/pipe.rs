@@ -2,38 +2,26 @@
 //!
 //! Readers wait while the pipe is empty and has writers; writers wait while
 //! it is full and has readers. Every change wakes all waiting threads
-//! (readers, writers and pollers alike), which then check again: pipes
-//! seldom have more than one waiter. A thread records itself as a waiter
-//! before it blocks, under the pipe's lock, so a wake-up between the check
-//! and the block makes the block return at once ([`crate::machine::ThreadControl::wake`]).
+//! (readers, writers, pollers and epoll waiters alike), which then check
+//! again: pipes seldom have more than one waiter. A thread adds itself to
+//! the pipe's [`WaiterList`] before it blocks, while it still holds the
+//! pipe's lock, so a wake-up between the check and the block makes the
+//! block return at once ([`crate::machine::ThreadControl::wake`]).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::FsError;
 use super::node::Caller;
-use crate::machine::{ThreadControl, Wakeup};
+use super::waiters::{WaiterList, events};
 
 /// Bytes a pipe holds (Linux's default, `F_GETPIPE_SZ`).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
 /// Writes up to this size are never interleaved with others (`PIPE_BUF`).
 pub const PIPE_BUF: usize = 4096;
-
-/// Readiness bits, as `poll` reports them.
-pub mod events {
-    /// Data can be read (or the end of the data was reached).
-    pub const POLLIN: u16 = 0x1;
-    /// Data can be written.
-    pub const POLLOUT: u16 = 0x4;
-    /// The other end is gone and nothing can be written.
-    pub const POLLERR: u16 = 0x8;
-    /// The writers are gone.
-    pub const POLLHUP: u16 = 0x10;
-}
 
 static NEXT_INODE: AtomicU64 = AtomicU64::new(1);
 
@@ -41,25 +29,13 @@ struct PipeState {
     buffer: VecDeque<u8>,
     readers: usize,
     writers: usize,
-    waiters: Vec<Arc<dyn ThreadControl>>,
-}
-
-impl PipeState {
-    fn register(&mut self, thread: &Arc<dyn ThreadControl>) {
-        if !self.waiters.iter().any(|waiter| Arc::ptr_eq(waiter, thread)) {
-            self.waiters.push(thread.clone());
-        }
-    }
-
-    fn unregister(&mut self, thread: &Arc<dyn ThreadControl>) {
-        self.waiters.retain(|waiter| !Arc::ptr_eq(waiter, thread));
-    }
 }
 
 /// A pipe: its buffer and its two kinds of ends.
 pub struct Pipe {
     inode: u64,
     state: Mutex<PipeState>,
+    waiters: WaiterList,
 }
 
 impl core::fmt::Debug for Pipe {
@@ -68,23 +44,13 @@ impl core::fmt::Debug for Pipe {
     }
 }
 
-fn wake_all(waiters: Vec<Arc<dyn ThreadControl>>) {
-    for waiter in waiters {
-        waiter.wake();
-    }
-}
-
 impl Pipe {
     /// A new pipe with one reading and one writing end.
     pub fn open() -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe {
             inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
-            state: Mutex::new(PipeState {
-                buffer: VecDeque::new(),
-                readers: 1,
-                writers: 1,
-                waiters: Vec::new(),
-            }),
+            state: Mutex::new(PipeState { buffer: VecDeque::new(), readers: 1, writers: 1 }),
+            waiters: WaiterList::new(),
         });
         (PipeEnd { pipe: pipe.clone(), is_writer: false }, PipeEnd { pipe, is_writer: true })
     }
@@ -97,16 +63,6 @@ impl Pipe {
     /// Bytes waiting to be read (`FIONREAD`).
     pub fn available_bytes(&self) -> usize {
         self.state.lock().buffer.len()
-    }
-
-    /// Blocks until woken; `Interrupted` for a signal or a stop.
-    fn wait(&self, caller: &Caller<'_>, me: &Arc<dyn ThreadControl>) -> Result<(), FsError> {
-        let stopped = caller.is_interrupted() || caller.machine.block(None) == Wakeup::Stop;
-        if stopped {
-            self.state.lock().unregister(me);
-            return Err(FsError::Interrupted);
-        }
-        Ok(())
     }
 
     /// Reads what is there, waiting for data unless `is_nonblocking`; 0 at
@@ -129,22 +85,22 @@ impl Pipe {
                     for (slot, byte) in buffer.iter_mut().zip(state.buffer.drain(..length)) {
                         *slot = byte;
                     }
-                    state.unregister(&me);
-                    let waiters = core::mem::take(&mut state.waiters);
                     drop(state);
-                    wake_all(waiters);
+                    self.waiters.remove(&me);
+                    self.waiters.notify();
                     return Ok(length);
                 }
                 if state.writers == 0 {
-                    state.unregister(&me);
+                    drop(state);
+                    self.waiters.remove(&me);
                     return Ok(0);
                 }
                 if is_nonblocking {
                     return Err(FsError::WouldBlock);
                 }
-                state.register(&me);
+                self.waiters.add(&me);
             }
-            self.wait(caller, &me)?;
+            self.waiters.block(caller, &me)?;
         }
     }
 
@@ -162,7 +118,8 @@ impl Pipe {
             {
                 let mut state = self.state.lock();
                 if state.readers == 0 {
-                    state.unregister(&me);
+                    drop(state);
+                    self.waiters.remove(&me);
                     return partial(written, FsError::BrokenPipe);
                 }
                 let room = PIPE_CAPACITY - state.buffer.len();
@@ -172,9 +129,8 @@ impl Pipe {
                     let length = room.min(remaining);
                     state.buffer.extend(&bytes[written..written + length]);
                     written += length;
-                    let waiters = core::mem::take(&mut state.waiters);
                     drop(state);
-                    wake_all(waiters);
+                    self.waiters.notify();
                     if written == bytes.len() {
                         return Ok(written);
                     }
@@ -183,9 +139,9 @@ impl Pipe {
                 if is_nonblocking {
                     return partial(written, FsError::WouldBlock);
                 }
-                state.register(&me);
+                self.waiters.add(&me);
             }
-            if let Err(error) = self.wait(caller, &me) {
+            if let Err(error) = self.waiters.block(caller, &me) {
                 return partial(written, error);
             }
         }
@@ -212,14 +168,9 @@ impl Pipe {
         ready
     }
 
-    /// Wakes `thread` at the pipe's next change (for `poll`).
-    pub fn add_waiter(&self, thread: &Arc<dyn ThreadControl>) {
-        self.state.lock().register(thread);
-    }
-
-    /// Forgets a waiter added by [`Pipe::add_waiter`].
-    pub fn remove_waiter(&self, thread: &Arc<dyn ThreadControl>) {
-        self.state.lock().unregister(thread);
+    /// The threads waiting for the pipe to change, and its change count.
+    pub fn waiters(&self) -> &WaiterList {
+        &self.waiters
     }
 }
 
@@ -250,16 +201,15 @@ impl PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let waiters = {
+        {
             let mut state = self.pipe.state.lock();
             if self.is_writer {
                 state.writers -= 1;
             } else {
                 state.readers -= 1;
             }
-            core::mem::take(&mut state.waiters)
-        };
-        wake_all(waiters);
+        }
+        self.pipe.waiters.notify();
     }
 }
 

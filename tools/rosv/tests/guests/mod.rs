@@ -99,6 +99,7 @@ fn build_c_programs() -> PathBuf {
         "files",
         "signals",
         "clock",
+        "events",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

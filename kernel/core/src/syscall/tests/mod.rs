@@ -3,6 +3,8 @@ use crate::fake::FakeMachine;
 use crate::machine::Registers;
 use crate::machine::Rights;
 
+mod epoll;
+mod events;
 mod files;
 mod paths;
 
@@ -144,6 +146,21 @@ fn memory_calls_map_and_unmap() {
     process.memory.lock().set_heap_start(0x40_0000);
     assert_eq!(call(&machine, &process, nr::BRK, [0, 0, 0, 0, 0, 0]), 0x40_0000);
     assert_eq!(call(&machine, &process, nr::BRK, [0x40_2000, 0, 0, 0, 0, 0]), 0x40_2000);
+}
+
+#[test]
+fn protection_keys_are_absent() {
+    let (machine, process) = setup();
+    assert_eq!(call(&machine, &process, nr::PKEY_ALLOC, [0, 1, 0, 0, 0, 0]), Errno::ENOSPC.to_return());
+    assert_eq!(call(&machine, &process, nr::PKEY_ALLOC, [1, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::PKEY_ALLOC, [0, 4, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::PKEY_FREE, [1, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    let address = call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x22, u64::MAX, 0]) as u64;
+    assert_eq!(call(&machine, &process, nr::PKEY_MPROTECT, [address, 4096, 1, u64::MAX, 0, 0]), 0);
+    assert_eq!(
+        call(&machine, &process, nr::PKEY_MPROTECT, [address, 4096, 1, 1, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
 }
 
 #[test]

@@ -57,3 +57,47 @@ fn access_modes_and_status_flags_are_enforced() {
     assert!(!path_only.is_readable() && !path_only.is_writable());
     assert_eq!(path_only.seek(&caller, 0, whence::SEEK_SET), Err(FsError::BadDescriptor));
 }
+
+#[test]
+fn pipes_count_their_changes_and_wake_their_waiters() {
+    use crate::fake::FakeThread;
+    use crate::vfs::Pipe;
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let (reader, writer) = Pipe::open();
+    let reader = OpenFile::new(FileObject::Pipe(reader), flags::O_RDONLY);
+    let writer = OpenFile::new(FileObject::Pipe(writer), flags::O_WRONLY);
+    assert!(reader.is_pollable());
+    assert_eq!(reader.poll(), 0);
+    assert_eq!(writer.poll(), events::POLLOUT | events::POLLWRNORM);
+    let waiter = Arc::new(FakeThread::default());
+    let thread: Arc<dyn ThreadControl> = waiter.clone();
+    reader.add_waiter(&thread);
+    let before = reader.generation();
+    assert_eq!(writer.write(&caller, b"x"), Ok(1));
+    assert!(reader.generation() > before, "a write is a change");
+    assert_eq!(waiter.wakes.load(Ordering::Relaxed), 1);
+    assert_eq!(reader.poll(), events::POLLIN | events::POLLRDNORM);
+    // The wake-up took the waiter off the list: the next change wakes
+    // only threads that asked again.
+    drop(writer);
+    assert_eq!(waiter.wakes.load(Ordering::Relaxed), 1);
+    assert_eq!(reader.poll() & events::POLLHUP, events::POLLHUP);
+    reader.add_waiter(&thread);
+    reader.remove_waiter(&thread);
+    assert!(reader.pipe_end().is_some_and(|end| end.pipe().waiters().is_empty()));
+}
+
+#[test]
+fn regular_files_and_directories_cannot_be_watched() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let vfs = testing::standard(&machine);
+    let root = vfs.root();
+    let file = vfs.open(&caller, &root, "/tmp/plain", flags::O_CREAT | flags::O_RDWR, 0o600).unwrap();
+    let directory = vfs.open(&caller, &root, "/tmp", flags::O_RDONLY, 0).unwrap();
+    let console = vfs.open(&caller, &root, "/dev/console", flags::O_RDWR, 0).unwrap();
+    assert!(!file.is_pollable() && !directory.is_pollable());
+    assert!(console.is_pollable());
+    assert_eq!(file.generation(), 0, "nodes never change their readiness");
+}

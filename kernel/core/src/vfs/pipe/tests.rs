@@ -59,7 +59,7 @@ fn a_signal_interrupts_a_blocked_read() {
     let (reader, _writer) = Pipe::open();
     let mut buffer = [0u8; 4];
     assert_eq!(reader.pipe().read(&caller, &mut buffer, false), Err(FsError::Interrupted));
-    assert!(reader.pipe().state.lock().waiters.is_empty(), "the interrupted reader leaves");
+    assert!(reader.pipe().waiters().is_empty(), "the interrupted reader leaves");
 }
 
 #[test]
