@@ -56,6 +56,9 @@ pub trait Transport: Send + Sync {
     fn acknowledge_interrupt(&self) -> bool;
     /// Reads the device configuration byte at `offset`.
     fn read_config_u8(&self, offset: usize) -> u8;
+    /// Reads the device configuration `u16` at `offset` (a multiple of 2),
+    /// in one access as §4.2.2.2 and §4.1.3.1 ask for 16-bit fields.
+    fn read_config_u16(&self, offset: usize) -> u16;
     /// Reads the device configuration `u32` at `offset`.
     fn read_config_u32(&self, offset: usize) -> u32;
 }
