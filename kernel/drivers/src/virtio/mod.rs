@@ -5,13 +5,15 @@
 //! configuration. [`mmio`] speaks virtio-mmio versions 1 (legacy) and 2,
 //! [`pci_modern`] the capability-based PCI interface and [`pci_legacy`] the
 //! I/O-port one; [`pci::probe`] picks between the two for a PCI function.
-//! Devices ([`block`], [`entropy`]) are written once against the trait,
-//! start through [`initialize`] and submit requests through a
-//! [`Virtqueue`].
+//! Devices ([`block`], [`entropy`], [`net`]) are written once against the
+//! trait and start through [`initialize`]. The block and entropy drivers
+//! submit requests through a [`Virtqueue`] and wait for them; the network
+//! driver, which must never wait, keeps its queues' buffers itself.
 
 pub mod block;
 pub mod entropy;
 pub mod mmio;
+pub mod net;
 pub mod pci;
 pub mod pci_legacy;
 pub mod pci_modern;
@@ -113,6 +115,11 @@ pub enum DeviceError {
     OutOfRange,
     /// A transfer that is not a whole number of sectors.
     Unaligned,
+    /// Every transmit buffer is in flight: retry once the device has sent
+    /// some.
+    QueueFull,
+    /// A frame that is empty or longer than the MTU allows.
+    InvalidFrameLength,
 }
 
 impl core::fmt::Display for DeviceError {
@@ -132,6 +139,12 @@ impl core::fmt::Display for DeviceError {
             DeviceError::ReadOnly => formatter.write_str("the device is read-only"),
             DeviceError::OutOfRange => formatter.write_str("the request lies outside the device"),
             DeviceError::Unaligned => formatter.write_str("the transfer is not a whole number of sectors"),
+            DeviceError::QueueFull => {
+                formatter.write_str("every transmit buffer is in flight: retry once the device has sent some")
+            }
+            DeviceError::InvalidFrameLength => {
+                formatter.write_str("the frame is empty or longer than the MTU allows")
+            }
         }
     }
 }
