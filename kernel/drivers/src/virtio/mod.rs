@@ -4,7 +4,7 @@
 //! features, status, queues, notifications, interrupt status and
 //! configuration. [`mmio`] speaks virtio-mmio versions 1 (legacy) and 2,
 //! [`pci_modern`] the capability-based PCI interface and [`pci_legacy`] the
-//! I/O-port one; [`pci::probe`] picks between the two for a PCI function.
+//! I/O-port one; [`pci::open`] picks between the two for a PCI function.
 //! Devices ([`block`], [`entropy`], [`net`]) are written once against the
 //! trait and start through [`initialize`]. The block and entropy drivers
 //! submit requests through a [`Virtqueue`] and wait for them; the network
