@@ -10,7 +10,8 @@
 //! - [`virtio`]: one [`virtio::Transport`] interface over virtio-mmio
 //!   (versions 1 and 2), modern virtio-pci and legacy virtio-pci; the
 //!   [`virtio::Virtqueue`] that submits requests and waits for them; the
-//!   block and entropy devices written once against the transport.
+//!   block, entropy and network devices written once against the
+//!   transport.
 
 #![no_std]
 #![forbid(unsafe_code)]

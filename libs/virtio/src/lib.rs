@@ -13,8 +13,9 @@
 //! through the used ring, over a model of guest physical memory. Tests pair
 //! the two in one process; the fuzz targets feed each side arbitrary bytes.
 //!
-//! [`spec`] holds the transport-independent constants; [`block`] and
-//! [`entropy`] the formats of the block and entropy devices.
+//! [`spec`] holds the transport-independent constants; [`block`],
+//! [`entropy`] and [`net`] the formats of the block, entropy and network
+//! devices.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod block;
 pub mod entropy;
 mod layout;
 mod memory;
+pub mod net;
 mod queue;
 pub mod spec;
 

@@ -18,6 +18,10 @@ pub mod status {
 
 /// Feature bits shared by all device types (§6).
 pub mod feature {
+    /// Legacy interface only: the device takes a message split across
+    /// descriptors in any way, so a request header need not have a
+    /// descriptor of its own (§6.3). virtio 1.0 devices always do.
+    pub const ANY_LAYOUT: u64 = 1 << 27;
     /// Descriptors may point at tables of descriptors (§2.7.5.3).
     pub const INDIRECT_DESC: u64 = 1 << 28;
     /// The `used_event` and `avail_event` fields suppress notifications

@@ -2,6 +2,7 @@
 
 mod fake;
 mod model;
+mod net;
 mod pci;
 mod queue;
 mod virtio;

@@ -1,5 +1,6 @@
 //! A virtio device model behind any of the four register layouts.
 
+use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -21,6 +22,51 @@ pub enum Backend {
     Deferred {
         pending: Vec<(u16, u64)>,
     },
+    /// A network card: frames the test injects fill receive chains, and
+    /// transmitted frames are kept.
+    Network(NetworkBackend),
+}
+
+/// The wire side of a network card model.
+#[derive(Default)]
+pub struct NetworkBackend {
+    /// Receive chains the driver offered and no frame has filled yet,
+    /// oldest first.
+    pub receive_chains: VecDeque<Chain>,
+    /// What the driver sent.
+    pub sent: Vec<Sent>,
+    /// Whether transmit chains stay with the device until
+    /// [`Device::complete_transmits`].
+    pub is_transmit_deferred: bool,
+    /// Heads of the transmit chains the device keeps.
+    pub pending_transmits: Vec<u16>,
+}
+
+/// One transmit chain.
+pub struct Sent {
+    /// Its bytes, virtio header included.
+    pub bytes: Vec<u8>,
+    /// The length of each of its buffers.
+    pub buffer_lengths: Vec<u32>,
+}
+
+impl NetworkBackend {
+    /// Takes a chain from queue `index`; returns its head when it is to go
+    /// back to the driver at once.
+    fn take(&mut self, index: u16, chain: Chain, memory: &FakeMemory) -> Option<u16> {
+        if index == rosv_virtio::net::RECEIVE_QUEUE {
+            self.receive_chains.push_back(chain);
+            return None;
+        }
+        let bytes = chain.read_all(memory).expect("in memory");
+        let buffer_lengths = chain.segments.iter().map(|segment| segment.length).collect();
+        self.sent.push(Sent { bytes, buffer_lengths });
+        if self.is_transmit_deferred {
+            self.pending_transmits.push(chain.head);
+            return None;
+        }
+        Some(chain.head)
+    }
 }
 
 #[derive(Default)]
@@ -126,11 +172,7 @@ impl Device {
             return;
         };
         while let Ok(Some(chain)) = queue.pop_available(&memory) {
-            if let Backend::Deferred { pending } = &mut self.backend {
-                pending.push((chain.head, chain.writable_bytes()));
-                continue;
-            }
-            let (head, written) = match &self.backend {
+            let (head, written) = match &mut self.backend {
                 Backend::Block { disk } => (chain.head, serve_block(disk, &chain, &memory)),
                 Backend::Entropy => {
                     let bytes: Vec<u8> =
@@ -138,7 +180,14 @@ impl Device {
                     (chain.head, chain.write_all(&memory, &bytes).expect("in memory"))
                 }
                 Backend::Faulty => (chain.head.wrapping_add(1), 0),
-                Backend::Deferred { .. } => unreachable!("kept above"),
+                Backend::Deferred { pending } => {
+                    pending.push((chain.head, chain.writable_bytes()));
+                    continue;
+                }
+                Backend::Network(network) => match network.take(index, chain, &memory) {
+                    Some(head) => (head, 0),
+                    None => continue,
+                },
             };
             queue.push_used(&memory, head, written).expect("in memory");
         }
@@ -165,6 +214,46 @@ impl Device {
         let (head, writable) = pending.remove(0);
         let queue = self.queues[usize::from(queue_index)].device.as_mut().expect("an active queue");
         queue.push_used(&memory, head, writable as u32).expect("in memory");
+    }
+
+    /// The network card's wire side.
+    pub fn network(&mut self) -> &mut NetworkBackend {
+        match &mut self.backend {
+            Backend::Network(network) => network,
+            _ => panic!("not a network card"),
+        }
+    }
+
+    /// Returns chain `head` (or any id) on queue `queue_index` with
+    /// `written` bytes claimed, and interrupts if the driver asks for it.
+    pub fn push_used(&mut self, queue_index: u16, head: u16, written: u32) {
+        let memory = self.memory.clone();
+        let queue = self.queues[usize::from(queue_index)].device.as_mut().expect("an active queue");
+        queue.push_used(&memory, head, written).expect("in memory");
+        if queue.should_interrupt(&memory).expect("in memory") {
+            self.interrupt_status |= 1;
+        }
+    }
+
+    /// Fills the oldest receive chain with `header` and `frame` and returns
+    /// it to the driver; false if the driver offered none.
+    pub fn inject_frame(&mut self, header: &[u8], frame: &[u8]) -> bool {
+        let memory = self.memory.clone();
+        let Some(chain) = self.network().receive_chains.pop_front() else {
+            return false;
+        };
+        let bytes = [header, frame].concat();
+        let written = chain.write_all(&memory, &bytes).expect("in memory");
+        assert_eq!(written as usize, bytes.len(), "the frame fits the chain");
+        self.push_used(rosv_virtio::net::RECEIVE_QUEUE, chain.head, written);
+        true
+    }
+
+    /// Returns every transmit chain a deferring network card keeps.
+    pub fn complete_transmits(&mut self) {
+        for head in core::mem::take(&mut self.network().pending_transmits) {
+            self.push_used(rosv_virtio::net::TRANSMIT_QUEUE, head, 0);
+        }
     }
 
     pub fn config_read(&self, offset: usize, width: usize) -> u32 {

@@ -197,6 +197,10 @@ impl Transport for MmioTransport {
         self.registers.read_u8(register::CONFIG + offset)
     }
 
+    fn read_config_u16(&self, offset: usize) -> u16 {
+        self.registers.read_u16(register::CONFIG + offset)
+    }
+
     fn read_config_u32(&self, offset: usize) -> u32 {
         self.registers.read_u32(register::CONFIG + offset)
     }

@@ -4,14 +4,16 @@
 //! features, status, queues, notifications, interrupt status and
 //! configuration. [`mmio`] speaks virtio-mmio versions 1 (legacy) and 2,
 //! [`pci_modern`] the capability-based PCI interface and [`pci_legacy`] the
-//! I/O-port one; [`pci::probe`] picks between the two for a PCI function.
-//! Devices ([`block`], [`entropy`]) are written once against the trait,
-//! start through [`initialize`] and submit requests through a
-//! [`Virtqueue`].
+//! I/O-port one; [`pci::open`] picks between the two for a PCI function.
+//! Devices ([`block`], [`entropy`], [`net`]) are written once against the
+//! trait and start through [`initialize`]. The block and entropy drivers
+//! submit requests through a [`Virtqueue`] and wait for them; the network
+//! driver, which must never wait, keeps its queues' buffers itself.
 
 pub mod block;
 pub mod entropy;
 pub mod mmio;
+pub mod net;
 pub mod pci;
 pub mod pci_legacy;
 pub mod pci_modern;
@@ -56,6 +58,9 @@ pub trait Transport: Send + Sync {
     fn acknowledge_interrupt(&self) -> bool;
     /// Reads the device configuration byte at `offset`.
     fn read_config_u8(&self, offset: usize) -> u8;
+    /// Reads the device configuration `u16` at `offset` (a multiple of 2),
+    /// in one access as §4.2.2.2 and §4.1.3.1 ask for 16-bit fields.
+    fn read_config_u16(&self, offset: usize) -> u16;
     /// Reads the device configuration `u32` at `offset`.
     fn read_config_u32(&self, offset: usize) -> u32;
 }
@@ -110,6 +115,11 @@ pub enum DeviceError {
     OutOfRange,
     /// A transfer that is not a whole number of sectors.
     Unaligned,
+    /// Every transmit buffer is in flight: retry once the device has sent
+    /// some.
+    QueueFull,
+    /// A frame that is empty or longer than the MTU allows.
+    InvalidFrameLength,
 }
 
 impl core::fmt::Display for DeviceError {
@@ -129,6 +139,12 @@ impl core::fmt::Display for DeviceError {
             DeviceError::ReadOnly => formatter.write_str("the device is read-only"),
             DeviceError::OutOfRange => formatter.write_str("the request lies outside the device"),
             DeviceError::Unaligned => formatter.write_str("the transfer is not a whole number of sectors"),
+            DeviceError::QueueFull => {
+                formatter.write_str("every transmit buffer is in flight: retry once the device has sent some")
+            }
+            DeviceError::InvalidFrameLength => {
+                formatter.write_str("the frame is empty or longer than the MTU allows")
+            }
         }
     }
 }

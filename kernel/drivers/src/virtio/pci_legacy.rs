@@ -134,6 +134,10 @@ impl Transport for PciLegacyTransport {
         self.registers.read_u8(self.config_base() + offset)
     }
 
+    fn read_config_u16(&self, offset: usize) -> u16 {
+        self.registers.read_u16(self.config_base() + offset)
+    }
+
     fn read_config_u32(&self, offset: usize) -> u32 {
         self.registers.read_u32(self.config_base() + offset)
     }

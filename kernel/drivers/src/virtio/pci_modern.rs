@@ -195,6 +195,10 @@ impl Transport for PciModernTransport {
         self.windows.device.as_ref().map_or(0, |device| device.read_u8(offset))
     }
 
+    fn read_config_u16(&self, offset: usize) -> u16 {
+        self.windows.device.as_ref().map_or(0, |device| device.read_u16(offset))
+    }
+
     fn read_config_u32(&self, offset: usize) -> u32 {
         self.windows.device.as_ref().map_or(0, |device| device.read_u32(offset))
     }

@@ -5,6 +5,9 @@
 //! collected both by the interrupt handler ([`Virtqueue::handle_interrupt`])
 //! and by every waiter before it parks, so a completion is never missed
 //! and a device without a usable interrupt can be polled.
+//!
+//! [`set_up_queue`] is the part every driver shares: sizing a queue,
+//! placing its rings and activating it.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -54,6 +57,45 @@ impl State {
     }
 }
 
+/// Sets up queue `index` of a device whose features are negotiated as
+/// `features`: picks its size (the transport's fixed one, or the largest
+/// power of two within both `max_size` and the device's maximum), places
+/// its rings in DMA memory and hands them to the device. [`Virtqueue`]
+/// starts with it; drivers that never wait use the bare queue it returns.
+pub(crate) fn set_up_queue(
+    transport: &Arc<dyn Transport>,
+    index: u16,
+    features: u64,
+    hardware: &dyn Hardware,
+    max_size: u16,
+) -> Result<SplitQueue<Box<dyn DmaRegion>>, DeviceError> {
+    let offered = transport.max_queue_size(index);
+    if offered == 0 {
+        return Err(DeviceError::NoQueue(index));
+    }
+    let size = if transport.is_queue_size_fixed() {
+        offered
+    } else {
+        let wanted = offered.min(max_size).max(1);
+        1 << (15 - wanted.leading_zeros())
+    };
+    let layout = QueueLayout::new(size, transport.layout_kind()).ok_or(DeviceError::QueueTooLarge(size))?;
+    let memory = hardware.allocate_dma(layout.total_size).ok_or(DeviceError::OutOfMemory)?;
+    let queue = SplitQueue::new(
+        memory,
+        layout,
+        features & feature::INDIRECT_DESC != 0,
+        features & feature::EVENT_IDX != 0,
+    );
+    let addresses = QueueAddresses {
+        descriptor_table: queue.descriptor_table_address(),
+        driver_area: queue.driver_area_address(),
+        device_area: queue.device_area_address(),
+    };
+    transport.activate_queue(index, &layout, addresses)?;
+    Ok(queue)
+}
+
 /// One virtqueue of a device.
 pub struct Virtqueue {
     index: u16,
@@ -81,31 +123,8 @@ impl Virtqueue {
         hardware: &dyn Hardware,
         max_size: u16,
     ) -> Result<Self, DeviceError> {
-        let offered = transport.max_queue_size(index);
-        if offered == 0 {
-            return Err(DeviceError::NoQueue(index));
-        }
-        let size = if transport.is_queue_size_fixed() {
-            offered
-        } else {
-            let wanted = offered.min(max_size).max(1);
-            1 << (15 - wanted.leading_zeros())
-        };
-        let layout =
-            QueueLayout::new(size, transport.layout_kind()).ok_or(DeviceError::QueueTooLarge(size))?;
-        let memory = hardware.allocate_dma(layout.total_size).ok_or(DeviceError::OutOfMemory)?;
-        let queue = SplitQueue::new(
-            memory,
-            layout,
-            features & feature::INDIRECT_DESC != 0,
-            features & feature::EVENT_IDX != 0,
-        );
-        let addresses = QueueAddresses {
-            descriptor_table: queue.descriptor_table_address(),
-            driver_area: queue.driver_area_address(),
-            device_area: queue.device_area_address(),
-        };
-        transport.activate_queue(index, &layout, addresses)?;
+        let queue = set_up_queue(&transport, index, features, hardware, max_size)?;
+        let size = queue.layout().size;
         Ok(Virtqueue {
             index,
             transport,
