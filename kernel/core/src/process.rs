@@ -188,6 +188,8 @@ pub struct Process {
     pub executable_path: String,
     /// The filesystem tree.
     pub vfs: Arc<Vfs>,
+    /// The network sockets use.
+    pub network: Arc<crate::net::Network>,
     /// Monotonic time at which the process started.
     pub start_ns: u64,
     /// Threads waiting on futexes.
@@ -208,7 +210,13 @@ impl core::fmt::Debug for Process {
 
 impl Process {
     /// A process about to run `executable_path` with `files`.
-    pub fn new(executable_path: String, files: ProcessFiles, random: Random, start_ns: u64) -> Self {
+    pub fn new(
+        executable_path: String,
+        files: ProcessFiles,
+        network: Arc<crate::net::Network>,
+        random: Random,
+        start_ns: u64,
+    ) -> Self {
         let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
         limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
         limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
@@ -231,6 +239,7 @@ impl Process {
             random: Mutex::new(random),
             executable_path,
             vfs: files.vfs,
+            network,
             start_ns,
             futexes: FutexTable::new(),
             threads: Mutex::new(BTreeMap::new()),

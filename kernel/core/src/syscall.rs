@@ -14,6 +14,7 @@ mod paths;
 mod poll;
 mod process;
 mod signals;
+mod sockets;
 mod stat;
 mod threads;
 mod time;
@@ -196,6 +197,24 @@ pub fn handle(
         nr::EPOLL_WAIT => events::epoll_wait(context, a0, a1, a2, a3),
         nr::EPOLL_PWAIT => events::epoll_pwait(context, a0, a1, a2, a3, [a4, a5]),
         nr::EPOLL_PWAIT2 => events::epoll_pwait2(context, a0, a1, a2, a3, [a4, a5]),
+        nr::SOCKET => sockets::socket(context, a0, a1, a2),
+        nr::SOCKETPAIR => sockets::socketpair(a0, a1, a2),
+        nr::BIND => sockets::bind(context, a0, a1, a2),
+        nr::LISTEN => sockets::listen(context, a0, a1),
+        nr::ACCEPT => sockets::accept4(context, a0, a1, a2, 0),
+        nr::ACCEPT4 => sockets::accept4(context, a0, a1, a2, a3),
+        nr::CONNECT => sockets::connect(context, a0, a1, a2),
+        nr::GETSOCKNAME => sockets::getsockname(context, a0, a1, a2),
+        nr::GETPEERNAME => sockets::getpeername(context, a0, a1, a2),
+        nr::SHUTDOWN => sockets::shutdown(context, a0, a1),
+        nr::SENDTO => sockets::sendto(context, a0, a1, a2, a3, a4, a5),
+        nr::RECVFROM => sockets::recvfrom(context, a0, a1, a2, a3, a4, a5),
+        nr::SENDMSG => sockets::sendmsg(context, a0, a1, a2),
+        nr::RECVMSG => sockets::recvmsg(context, a0, a1, a2),
+        nr::SENDMMSG => sockets::sendmmsg(context, a0, a1, a2, a3),
+        nr::RECVMMSG => sockets::recvmmsg(context, a0, a1, a2, a3),
+        nr::SETSOCKOPT => sockets::setsockopt(context, a0, a1, a2, a3, a4),
+        nr::GETSOCKOPT => sockets::getsockopt(context, a0, a1, a2, a3, a4),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),
         nr::PPOLL => poll::ppoll(context, a0, a1, a2),
         nr::SELECT => poll::select(context, a0, [a1, a2, a3], a4),

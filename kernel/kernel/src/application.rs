@@ -72,6 +72,8 @@ pub fn add_boot_entropy(source: &VirtioEntropy) {
 pub struct Launch<'a> {
     /// The filesystem tree.
     pub vfs: &'a Arc<Vfs>,
+    /// The network.
+    pub network: &'a Arc<rosv_core::net::Network>,
     /// `argv`.
     pub arguments: &'a [String],
     /// The environment, as `NAME=value`.
@@ -110,7 +112,8 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     if let Some(entropy) = BOOT_ENTROPY.get() {
         generator.add_entropy(entropy);
     }
-    let process = Arc::new(Process::new(path.clone(), files, generator, time::since_boot_ns()));
+    let process =
+        Arc::new(Process::new(path.clone(), files, launch.network.clone(), generator, time::since_boot_ns()));
     let mut random = [0u8; 16];
     process.random.lock().fill(&mut random);
     let arguments: Vec<Vec<u8>> =

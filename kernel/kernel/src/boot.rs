@@ -11,6 +11,7 @@ use rosv_abi::exit::{RECORD_OPTION, status};
 use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem};
 use rosv_core::device::{BlockDevice, MemoryDisk};
 use rosv_core::fs::MountError;
+use rosv_core::net::{Network, NetworkDevice, Settings};
 use rosv_core::fs::procfs::SystemInformation;
 use rosv_core::vfs::{Caller, Vfs};
 use rosv_platform::boot::{BootHandoff, BootInfo};
@@ -107,6 +108,8 @@ fn main(handoff: BootHandoff) -> ! {
     let vfs = mount_file_systems(&info, options.rootfs, &devices.block_devices());
     mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
+    let network = start_network(&devices, options);
+    chart.mark("network configured");
 
     let environment: Vec<Vec<u8>> = options
         .environment
@@ -120,6 +123,7 @@ fn main(handoff: BootHandoff) -> ! {
     for command in &command_line.commands {
         let launch = Launch {
             vfs: &vfs,
+            network: &network,
             arguments: &command.argv,
             environment: &environment,
             working_directory: &working_directory,
@@ -233,6 +237,46 @@ fn mount_file_systems(
         Err(MountError::Image(error)) => fail(&alloc::format!("cannot mount {root_name} as ROFS: {error}")),
         Err(error) => fail(&alloc::format!("cannot build the filesystem tree: {error}")),
     }
+}
+
+/// How long the boot waits for a DHCP server to answer.
+const DHCP_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// Sets up the network over the first card (or the loop alone) and starts
+/// its thread; without `--ip`, waits for DHCP to give an address.
+fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> {
+    let cards = &devices.network_cards;
+    if cards.len() > 1 {
+        log::warn!("only eth0 is used; {} more network cards stay idle", cards.len() - 1);
+    }
+    for address in &options.addresses {
+        if address.interface != "eth0" || cards.is_empty() {
+            log::warn!("--ip: there is no interface {}", address.interface);
+        }
+    }
+    let card = cards.first().map(|card| Arc::new(devices::VirtioCard(card.clone())) as Arc<dyn NetworkDevice>);
+    let address = options.addresses.iter().find(|address| address.interface == "eth0");
+    let settings = Settings {
+        address: address.map(|address| (address.address, address.prefix_length)),
+        gateway: options.default_gateway,
+        nameservers: options.nameservers.clone(),
+    };
+    let machine = application::machine();
+    let mut seed = [0u8; 8];
+    rosv_core::random::Random::seeded(machine).fill(&mut seed);
+    let network = Network::new(card, &settings, u64::from_le_bytes(seed), time::since_boot_ns());
+    devices::NETWORK.call_once(|| network.clone());
+    let worker = network.clone();
+    sched::spawn_kernel("network", move || worker.run_worker(application::machine()));
+    if network.has_card() {
+        if settings.address.is_none()
+            && network.wait_for_address(machine, DHCP_TIMEOUT_NS).address.is_none()
+        {
+            log::warn!("eth0: no DHCP server answered within 5 s; going on without an address");
+        }
+        log::info!("{}", network.describe());
+    }
+    network
 }
 
 /// Mounts what `--mount-fs` asks for, in order; a mount that fails ends the

@@ -18,6 +18,7 @@ use rosv_drivers::pci::{Function, ResourceWindows};
 use rosv_drivers::virtio::block::VirtioBlock;
 use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_drivers::virtio::mmio::MmioTransport;
+use rosv_drivers::virtio::net::VirtioNet;
 use rosv_drivers::virtio::pci::{self as virtio_pci, InterruptRoute};
 use rosv_drivers::virtio::{DeviceError, Transport};
 use rosv_platform::ioapic::Trigger;
@@ -34,12 +35,42 @@ pub struct Devices {
     pub disks: Vec<Arc<VirtioBlock>>,
     /// The first entropy source.
     pub entropy: Option<Arc<VirtioEntropy>>,
+    /// Network cards, in discovery order (`eth0`, ...).
+    pub network_cards: Vec<Arc<VirtioNet>>,
 }
 
 impl Devices {
     /// The disks, as the VFS takes them.
     pub fn block_devices(&self) -> Vec<Arc<dyn BlockDevice>> {
         self.disks.iter().map(|disk| Arc::new(VirtioDisk(disk.clone())) as Arc<dyn BlockDevice>).collect()
+    }
+}
+
+/// The network the cards' interrupts wake, once it exists.
+pub static NETWORK: spin::Once<Arc<rosv_core::net::Network>> = spin::Once::new();
+
+/// A virtio network card as the stack's device.
+pub struct VirtioCard(pub Arc<VirtioNet>);
+
+impl rosv_core::net::NetworkDevice for VirtioCard {
+    fn mac_address(&self) -> [u8; 6] {
+        self.0.mac_address()
+    }
+
+    fn mtu(&self) -> usize {
+        self.0.mtu()
+    }
+
+    fn receive(&self, consume: &mut dyn FnMut(&[u8])) -> bool {
+        self.0.receive(|frame| consume(frame))
+    }
+
+    fn transmit(&self, length: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+        self.0.transmit(length, |buffer| fill(buffer)).is_ok()
+    }
+
+    fn can_transmit(&self) -> bool {
+        self.0.can_transmit()
     }
 }
 
@@ -259,6 +290,32 @@ fn attach(
             slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
             log::info!("virtio entropy source at {place}");
             devices.entropy.get_or_insert(entropy);
+        }),
+        DeviceType::Network => VirtioNet::new(transport, &HARDWARE).map(|card| {
+            let card = Arc::new(card);
+            let handler = card.clone();
+            slot.handler.call_once(|| {
+                Box::new(move || {
+                    handler.handle_interrupt();
+                    if let Some(network) = NETWORK.get() {
+                        network.wake_worker();
+                    }
+                })
+            });
+            let mac = card.mac_address();
+            log::info!(
+                "eth{}: virtio network card at {place}, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, MTU {}{}",
+                devices.network_cards.len(),
+                mac[0],
+                mac[1],
+                mac[2],
+                mac[3],
+                mac[4],
+                mac[5],
+                card.mtu(),
+                if card.is_link_up() { "" } else { ", link down" }
+            );
+            devices.network_cards.push(card);
         }),
         other => {
             log::info!("virtio {other} device at {place}: no driver");

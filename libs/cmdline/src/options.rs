@@ -119,10 +119,8 @@ impl Options {
             }
             "--ip" => {
                 let value = required("--ip", value)?;
-                let address = parse_interface_address(value).ok_or_else(|| Error::BadAddress {
-                    option: "--ip",
-                    value: String::from(value),
-                })?;
+                let address = parse_interface_address(value)
+                    .ok_or_else(|| Error::BadAddress { option: "--ip", value: String::from(value) })?;
                 self.addresses.retain(|known| known.interface != address.interface);
                 self.addresses.push(address);
             }

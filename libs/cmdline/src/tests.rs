@@ -92,7 +92,11 @@ fn network_addresses_are_read() {
                 address: Ipv4Addr::new(192, 168, 122, 10),
                 prefix_length: 24
             },
-            InterfaceAddress { interface: "eth1".into(), address: Ipv4Addr::new(10, 1, 2, 3), prefix_length: 16 },
+            InterfaceAddress {
+                interface: "eth1".into(),
+                address: Ipv4Addr::new(10, 1, 2, 3),
+                prefix_length: 16
+            },
         ]
     );
     assert_eq!(line.options.default_gateway, Some(Ipv4Addr::new(192, 168, 122, 1)));

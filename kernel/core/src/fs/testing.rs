@@ -49,5 +49,6 @@ pub fn standard(machine: &FakeMachine) -> Arc<Vfs> {
 pub fn process(machine: &FakeMachine) -> Process {
     let vfs = standard(machine);
     let files = ProcessFiles::open(vfs, machine, "/").unwrap();
-    Process::new(String::from("/bin/hello"), files, Random::seeded(machine), 0)
+    let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
+    Process::new(String::from("/bin/hello"), files, network, Random::seeded(machine), 0)
 }

@@ -249,6 +249,9 @@ fn available_bytes(context: Context<'_>, file: &Arc<OpenFile>) -> core::result::
     if let Some(end) = file.pipe_end() {
         return Ok(end.pipe().available_bytes() as u64);
     }
+    if let Some(available) = super::sockets::available_bytes(context, file) {
+        return Ok(available);
+    }
     let data = file.data().ok_or(Errno::ENOTTY)?;
     if data.is_terminal() {
         return Ok(0);

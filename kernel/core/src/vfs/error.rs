@@ -56,6 +56,9 @@ pub enum FsError {
     /// epoll instances would watch each other in a loop, or nest too
     /// deeply.
     Loop,
+    /// An error only sockets and other special objects give, as its
+    /// number.
+    Errno(Errno),
 }
 
 impl core::fmt::Display for FsError {
@@ -86,6 +89,7 @@ impl core::fmt::Display for FsError {
             FsError::NotTerminal => "inappropriate ioctl for device",
             FsError::TooLarge => "file too large",
             FsError::Loop => "too many levels of epoll nesting",
+            FsError::Errno(errno) => return write!(formatter, "{errno}"),
         };
         formatter.write_str(text)
     }
@@ -121,6 +125,7 @@ impl From<FsError> for Errno {
             FsError::NotTerminal => Errno::ENOTTY,
             FsError::TooLarge => Errno::EFBIG,
             FsError::Loop => Errno::ELOOP,
+            FsError::Errno(errno) => errno,
         }
     }
 }

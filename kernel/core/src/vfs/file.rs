@@ -223,7 +223,8 @@ impl OpenFile {
             && matches!(self.status_flags() & flags::O_ACCMODE, flags::O_WRONLY | flags::O_RDWR)
     }
 
-    fn is_nonblocking(&self) -> bool {
+    /// Whether `O_NONBLOCK` is set.
+    pub fn is_nonblocking(&self) -> bool {
         self.status_flags() & flags::O_NONBLOCK != 0
     }
 

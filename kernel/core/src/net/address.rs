@@ -1,0 +1,82 @@
+//! Socket addresses as applications pass them: `struct sockaddr_in`.
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::errno::Errno;
+
+/// Address families (`AF_*`).
+pub mod family {
+    /// No address (`connect` with it dissolves a datagram association).
+    pub const UNSPEC: u16 = 0;
+    /// Local sockets.
+    pub const UNIX: u16 = 1;
+    /// IPv4.
+    pub const INET: u16 = 2;
+    /// IPv6.
+    pub const INET6: u16 = 10;
+    /// Kernel messages (`getifaddrs`).
+    pub const NETLINK: u16 = 16;
+}
+
+/// Bytes of a `struct sockaddr_in`.
+pub const SOCKADDR_IN_SIZE: usize = 16;
+
+/// What an application's address was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Address {
+    /// `AF_UNSPEC`.
+    Unspecified,
+    /// An IPv4 address and port.
+    Ipv4(SocketAddrV4),
+}
+
+/// Reads a socket address of `bytes` (as long as the application said).
+pub fn parse(bytes: &[u8]) -> Result<Address, Errno> {
+    if bytes.len() < 2 {
+        return Err(Errno::EINVAL);
+    }
+    match u16::from_ne_bytes([bytes[0], bytes[1]]) {
+        family::UNSPEC => Ok(Address::Unspecified),
+        family::INET => {
+            if bytes.len() < SOCKADDR_IN_SIZE {
+                return Err(Errno::EINVAL);
+            }
+            let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+            let address = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            Ok(Address::Ipv4(SocketAddrV4::new(address, port)))
+        }
+        _ => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
+/// Writes `address` as a `struct sockaddr_in`.
+pub fn encode(address: SocketAddrV4) -> [u8; SOCKADDR_IN_SIZE] {
+    let mut bytes = [0u8; SOCKADDR_IN_SIZE];
+    bytes[..2].copy_from_slice(&family::INET.to_ne_bytes());
+    bytes[2..4].copy_from_slice(&address.port().to_be_bytes());
+    bytes[4..8].copy_from_slice(&address.ip().octets());
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip() {
+        let address = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 15), 8080);
+        let bytes = encode(address);
+        assert_eq!(&bytes[2..4], &[0x1f, 0x90], "the port is big-endian");
+        assert_eq!(parse(&bytes), Ok(Address::Ipv4(address)));
+    }
+
+    #[test]
+    fn bad_addresses_are_refused() {
+        assert_eq!(parse(&[2]), Err(Errno::EINVAL));
+        assert_eq!(parse(&encode(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1))[..8]), Err(Errno::EINVAL));
+        let mut ipv6 = [0u8; 28];
+        ipv6[..2].copy_from_slice(&family::INET6.to_ne_bytes());
+        assert_eq!(parse(&ipv6), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(parse(&[0, 0]), Ok(Address::Unspecified));
+    }
+}

@@ -1,0 +1,229 @@
+//! The link under the TCP/IP stack: a network card, and a loop for the
+//! frames the machine sends to itself.
+//!
+//! The stack has one Ethernet interface. It holds the card's address and
+//! `127.0.0.1/8`, so traffic to the machine's own addresses would go out on
+//! the wire; [`Link`] turns it around instead. A frame addressed to the
+//! card's own MAC address comes back as received, and so does an ARP
+//! request for one of the machine's own addresses (its sender and target
+//! addresses are equal), which teaches the stack that its own addresses
+//! live at its own MAC. Without a card the link is only that loop.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// A network card, as the stack uses it. Every method returns at once: the
+/// card's interrupt wakes the network thread, which polls again.
+pub trait NetworkDevice: Send + Sync {
+    /// The card's MAC address.
+    fn mac_address(&self) -> [u8; 6];
+
+    /// The largest IP packet a frame carries (1500 on Ethernet).
+    fn mtu(&self) -> usize;
+
+    /// Calls `consume` with the next received Ethernet frame, if there is
+    /// one; false if there was none.
+    fn receive(&self, consume: &mut dyn FnMut(&[u8])) -> bool;
+
+    /// Sends a frame of `length` bytes that `fill` writes; false if the card
+    /// has no room now (the frame is dropped).
+    fn transmit(&self, length: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool;
+
+    /// Whether [`NetworkDevice::transmit`] would find room.
+    fn can_transmit(&self) -> bool;
+}
+
+/// Bytes of an Ethernet header.
+const ETHERNET_HEADER: usize = 14;
+/// The IP packet size when there is no card: only the loop carries frames.
+const LOOP_ONLY_MTU: usize = 65_000;
+/// Frames the loop holds; more are dropped, as a full card would.
+const LOOP_CAPACITY: usize = 256;
+/// A locally administered address for a machine without a card.
+pub const LOOP_ONLY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+
+/// The stack's device: a card (or none) plus the loop.
+pub struct Link {
+    card: Option<Arc<dyn NetworkDevice>>,
+    mac: [u8; 6],
+    mtu: usize,
+    looped: VecDeque<Vec<u8>>,
+    received: Vec<u8>,
+    scratch: Vec<u8>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl core::fmt::Debug for Link {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Link")
+            .field("has_card", &self.card.is_some())
+            .field("mtu", &self.mtu)
+            .field("looped", &self.looped.len())
+            .finish()
+    }
+}
+
+impl Link {
+    /// The link over `card`, or the loop alone.
+    pub fn new(card: Option<Arc<dyn NetworkDevice>>) -> Self {
+        let (mac, mtu) = match &card {
+            Some(card) => (card.mac_address(), card.mtu()),
+            None => (LOOP_ONLY_MAC, LOOP_ONLY_MTU),
+        };
+        Link {
+            card,
+            mac,
+            mtu,
+            looped: VecDeque::new(),
+            received: Vec::new(),
+            scratch: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// The MAC address the interface uses.
+    pub fn mac_address(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Tells the stack, through the loop, that `address` is its own: an ARP
+    /// request for it, as the stack itself would send, which fills the
+    /// stack's neighbor cache without the wait its rate limit on requests
+    /// could impose.
+    pub fn announce(&mut self, address: core::net::Ipv4Addr) {
+        let mut frame = Vec::with_capacity(ETHERNET_HEADER + 28);
+        frame.extend_from_slice(&[0xff; 6]);
+        frame.extend_from_slice(&self.mac);
+        frame.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        frame.extend_from_slice(&self.mac);
+        frame.extend_from_slice(&address.octets());
+        frame.extend_from_slice(&[0; 6]);
+        frame.extend_from_slice(&address.octets());
+        if self.looped.len() < LOOP_CAPACITY {
+            self.looped.push_back(frame);
+        }
+    }
+
+    /// Whether frames wait in the loop.
+    pub fn has_looped(&self) -> bool {
+        !self.looped.is_empty()
+    }
+}
+
+/// Whether a frame a machine with MAC address `mac` sends must come back
+/// instead of going out: it is addressed to `mac`, or it asks for one of the
+/// machine's own IP addresses (an ARP request whose sender and target
+/// addresses match).
+pub fn stays_home(mac: &[u8; 6], frame: &[u8]) -> bool {
+    if frame.len() < ETHERNET_HEADER {
+        return false;
+    }
+    if frame[..6] == *mac {
+        return true;
+    }
+    let is_arp = frame[12..14] == [0x08, 0x06];
+    let arp = &frame[ETHERNET_HEADER..];
+    // htype 1, ptype IPv4, hlen 6, plen 4, operation 1 (request); the
+    // sender's IP address at 14..18, the target's at 24..28.
+    is_arp && arp.len() >= 28 && arp[..8] == [0, 1, 8, 0, 6, 4, 0, 1] && arp[14..18] == arp[24..28]
+}
+
+/// A received frame, lent to the stack.
+#[derive(Debug)]
+pub struct Received<'a> {
+    frame: &'a [u8],
+}
+
+impl phy::RxToken for Received<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, consume: F) -> R {
+        consume(self.frame)
+    }
+}
+
+/// Room for one frame to send.
+pub struct Sending<'a> {
+    card: Option<&'a dyn NetworkDevice>,
+    mac: [u8; 6],
+    looped: &'a mut VecDeque<Vec<u8>>,
+    scratch: &'a mut Vec<u8>,
+    spare: &'a mut Vec<Vec<u8>>,
+}
+
+impl core::fmt::Debug for Sending<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Sending").finish()
+    }
+}
+
+impl phy::TxToken for Sending<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, fill: F) -> R {
+        self.scratch.clear();
+        self.scratch.resize(length, 0);
+        let result = fill(self.scratch);
+        if stays_home(&self.mac, self.scratch) {
+            if self.looped.len() < LOOP_CAPACITY {
+                let mut frame = self.spare.pop().unwrap_or_default();
+                frame.clear();
+                frame.extend_from_slice(self.scratch);
+                self.looped.push_back(frame);
+            }
+        } else if let Some(card) = self.card {
+            let scratch: &[u8] = self.scratch;
+            // A full card drops the frame, as a full wire would.
+            let _ = card.transmit(length, &mut |buffer| buffer.copy_from_slice(scratch));
+        }
+        result
+    }
+}
+
+impl phy::Device for Link {
+    type RxToken<'a> = Received<'a>;
+    type TxToken<'a> = Sending<'a>;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(Received<'_>, Sending<'_>)> {
+        if let Some(frame) = self.looped.pop_front() {
+            let old = core::mem::replace(&mut self.received, frame);
+            self.spare.push(old);
+        } else {
+            let card = self.card.as_ref()?;
+            let received = &mut self.received;
+            received.clear();
+            if !card.receive(&mut |frame| received.extend_from_slice(frame)) {
+                return None;
+            }
+        }
+        let sending = Sending {
+            card: self.card.as_deref(),
+            mac: self.mac,
+            looped: &mut self.looped,
+            scratch: &mut self.scratch,
+            spare: &mut self.spare,
+        };
+        Some((Received { frame: &self.received }, sending))
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<Sending<'_>> {
+        if self.card.as_ref().is_some_and(|card| !card.can_transmit()) {
+            return None;
+        }
+        Some(Sending {
+            card: self.card.as_deref(),
+            mac: self.mac,
+            looped: &mut self.looped,
+            scratch: &mut self.scratch,
+            spare: &mut self.spare,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut capabilities = DeviceCapabilities::default();
+        capabilities.medium = Medium::Ethernet;
+        capabilities.max_transmission_unit = self.mtu + ETHERNET_HEADER;
+        capabilities
+    }
+}

@@ -1,0 +1,228 @@
+//! Networking: one Ethernet interface under smoltcp's TCP/IP stack, and
+//! the BSD sockets applications use.
+//!
+//! [`Network`] owns the interface, the [`link::Link`] under it (the card
+//! plus a loop for traffic to the machine itself, which is how `127.0.0.1`
+//! works) and every smoltcp socket. The interface has `127.0.0.1/8` and,
+//! when there is a card, the address `--ip` gives or DHCP finds.
+//!
+//! Two kinds of threads drive the stack. The network thread
+//! ([`Network::run_worker`]) sleeps until the card interrupts
+//! ([`Network::wake_worker`]) or the stack's next timer, then polls.
+//! Application threads poll too, right after they queue data or take it,
+//! so sends leave and window updates go out without a thread switch. After
+//! each poll every socket whose state moved wakes the threads waiting on it
+//! ([`socket`]).
+
+pub mod address;
+pub mod link;
+pub mod socket;
+mod stack;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub use link::NetworkDevice;
+use spin::{Mutex, Once};
+pub(crate) use stack::Stack;
+
+use crate::machine::{Machine, ThreadControl};
+
+/// How the interface gets its address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// A static address and prefix length (`--ip`); without one, DHCP.
+    pub address: Option<(Ipv4Addr, u8)>,
+    /// The default gateway (`--defaultgw`), with a static address.
+    pub gateway: Option<Ipv4Addr>,
+    /// DNS servers (`--nameserver`), added to those DHCP gives.
+    pub nameservers: Vec<Ipv4Addr>,
+}
+
+/// The interface's configuration at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Configuration {
+    /// The address and prefix length, once known.
+    pub address: Option<(Ipv4Addr, u8)>,
+    /// The default gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// DNS servers.
+    pub nameservers: Vec<Ipv4Addr>,
+}
+
+/// The machine's network: its interface, stack and sockets.
+pub struct Network {
+    stack: Mutex<Stack>,
+    has_card: bool,
+    worker: Once<Arc<dyn ThreadControl>>,
+    /// When the worker next wakes on its own (ns; `u64::MAX`: never).
+    worker_deadline: AtomicU64,
+    /// Threads waiting for the configuration to change.
+    configuration_waiters: Mutex<Vec<Arc<dyn ThreadControl>>>,
+}
+
+impl core::fmt::Debug for Network {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Network").field("has_card", &self.has_card).finish()
+    }
+}
+
+/// Nanoseconds as smoltcp's time.
+fn instant(now_ns: u64) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros((now_ns / 1000) as i64)
+}
+
+impl Network {
+    /// The network over `card` (or the loop alone), configured by
+    /// `settings`; `seed` varies sequence numbers and ports between boots.
+    pub fn new(
+        card: Option<Arc<dyn NetworkDevice>>,
+        settings: &Settings,
+        seed: u64,
+        now_ns: u64,
+    ) -> Arc<Self> {
+        let has_card = card.is_some();
+        let stack = Stack::new(card, settings, seed, instant(now_ns));
+        Arc::new(Network {
+            stack: Mutex::new(stack),
+            has_card,
+            worker: Once::new(),
+            worker_deadline: AtomicU64::new(u64::MAX),
+            configuration_waiters: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether there is a network card (else only the loop).
+    pub fn has_card(&self) -> bool {
+        self.has_card
+    }
+
+    /// The interface's configuration now.
+    pub fn configuration(&self) -> Configuration {
+        self.stack.lock().configuration()
+    }
+
+    /// Runs `operation` on the stack, then polls it so that what the
+    /// operation queued goes out at once.
+    pub(crate) fn with_stack<T>(&self, now_ns: u64, operation: impl FnOnce(&mut Stack) -> T) -> T {
+        let (result, next, configuration_changed) = {
+            let mut stack = self.stack.lock();
+            let result = operation(&mut stack);
+            let next = stack.poll(instant(now_ns));
+            (result, next, stack.take_configuration_change())
+        };
+        self.after_poll(next, configuration_changed);
+        result
+    }
+
+    /// Processes what arrived and sends what is due; returns when the stack
+    /// next needs a poll, in nanoseconds since boot (`None`: only when
+    /// something arrives).
+    pub fn poll(&self, now_ns: u64) -> Option<u64> {
+        let (next, configuration_changed) = {
+            let mut stack = self.stack.lock();
+            let next = stack.poll(instant(now_ns));
+            (next, stack.take_configuration_change())
+        };
+        if configuration_changed {
+            self.wake_configuration_waiters();
+        }
+        next
+    }
+
+    fn after_poll(&self, next: Option<u64>, configuration_changed: bool) {
+        if configuration_changed {
+            self.wake_configuration_waiters();
+        }
+        // The worker sleeps until its deadline: wake it if the stack now
+        // needs a poll before that.
+        if let Some(next) = next
+            && next < self.worker_deadline.load(Ordering::SeqCst)
+        {
+            self.wake_worker();
+        }
+    }
+
+    fn wake_configuration_waiters(&self) {
+        let waiters = core::mem::take(&mut *self.configuration_waiters.lock());
+        for thread in waiters {
+            thread.wake();
+        }
+    }
+
+    /// Wakes the network thread: the card interrupted, or a timer moved.
+    /// Safe to call from an interrupt handler.
+    pub fn wake_worker(&self) {
+        if let Some(worker) = self.worker.get() {
+            worker.wake();
+        }
+    }
+
+    /// The network thread's body: polls whenever woken or due.
+    pub fn run_worker(&self, machine: &dyn Machine) -> ! {
+        self.worker.call_once(|| machine.current_thread());
+        loop {
+            let first = self.poll(machine.monotonic_ns());
+            self.worker_deadline.store(first.unwrap_or(u64::MAX), Ordering::SeqCst);
+            // An application thread that polled before this second poll is
+            // seen by it; one that polls after it sees the published
+            // deadline and wakes the worker if it needs it sooner (a wake
+            // before the block makes the block return at once).
+            let second = self.poll(machine.monotonic_ns());
+            let next = match (first, second) {
+                (Some(first), Some(second)) => Some(first.min(second)),
+                (first, second) => first.or(second),
+            };
+            machine.block(next);
+        }
+    }
+
+    /// Waits until the interface has an address, at most `timeout_ns`;
+    /// returns the configuration then.
+    pub fn wait_for_address(&self, machine: &dyn Machine, timeout_ns: u64) -> Configuration {
+        let deadline = machine.monotonic_ns().saturating_add(timeout_ns);
+        let me = machine.current_thread();
+        loop {
+            self.configuration_waiters.lock().push(me.clone());
+            let configuration = self.configuration();
+            let now = machine.monotonic_ns();
+            if configuration.address.is_some() || now >= deadline {
+                self.configuration_waiters.lock().retain(|waiter| !Arc::ptr_eq(waiter, &me));
+                return configuration;
+            }
+            machine.block(Some(deadline));
+        }
+    }
+
+    /// One line describing the interface, for the boot log.
+    pub fn describe(&self) -> String {
+        let configuration = self.configuration();
+        let mac = self.stack.lock().mac_address();
+        let mut text = alloc::format!(
+            "eth0 {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            mac[0],
+            mac[1],
+            mac[2],
+            mac[3],
+            mac[4],
+            mac[5]
+        );
+        match configuration.address {
+            Some((address, prefix)) => text.push_str(&alloc::format!(" {address}/{prefix}")),
+            None => text.push_str(" without an address"),
+        }
+        if let Some(gateway) = configuration.gateway {
+            text.push_str(&alloc::format!(" gateway {gateway}"));
+        }
+        for nameserver in &configuration.nameservers {
+            text.push_str(&alloc::format!(" nameserver {nameserver}"));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests;
