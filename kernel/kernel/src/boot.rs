@@ -11,8 +11,8 @@ use rosv_abi::exit::{RECORD_OPTION, status};
 use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem};
 use rosv_core::device::{BlockDevice, MemoryDisk};
 use rosv_core::fs::MountError;
-use rosv_core::net::{Network, NetworkDevice, Settings};
 use rosv_core::fs::procfs::SystemInformation;
+use rosv_core::net::{Network, NetworkDevice, Settings};
 use rosv_core::vfs::{Caller, Vfs};
 use rosv_platform::boot::{BootHandoff, BootInfo};
 use rosv_platform::console::{self, Console};
@@ -254,7 +254,8 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
             log::warn!("--ip: there is no interface {}", address.interface);
         }
     }
-    let card = cards.first().map(|card| Arc::new(devices::VirtioCard(card.clone())) as Arc<dyn NetworkDevice>);
+    let card =
+        cards.first().map(|card| Arc::new(devices::VirtioCard(card.clone())) as Arc<dyn NetworkDevice>);
     let address = options.addresses.iter().find(|address| address.interface == "eth0");
     let settings = Settings {
         address: address.map(|address| (address.address, address.prefix_length)),
@@ -269,8 +270,7 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
     let worker = network.clone();
     sched::spawn_kernel("network", move || worker.run_worker(application::machine()));
     if network.has_card() {
-        if settings.address.is_none()
-            && network.wait_for_address(machine, DHCP_TIMEOUT_NS).address.is_none()
+        if settings.address.is_none() && network.wait_for_address(machine, DHCP_TIMEOUT_NS).address.is_none()
         {
             log::warn!("eth0: no DHCP server answered within 5 s; going on without an address");
         }

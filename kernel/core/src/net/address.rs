@@ -35,12 +35,11 @@ pub fn parse(bytes: &[u8]) -> Result<Address, Errno> {
     if bytes.len() < 2 {
         return Err(Errno::EINVAL);
     }
+    // Linux checks the length before the family, except for AF_UNSPEC.
     match u16::from_ne_bytes([bytes[0], bytes[1]]) {
         family::UNSPEC => Ok(Address::Unspecified),
+        _ if bytes.len() < SOCKADDR_IN_SIZE => Err(Errno::EINVAL),
         family::INET => {
-            if bytes.len() < SOCKADDR_IN_SIZE {
-                return Err(Errno::EINVAL);
-            }
             let port = u16::from_be_bytes([bytes[2], bytes[3]]);
             let address = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
             Ok(Address::Ipv4(SocketAddrV4::new(address, port)))
@@ -78,5 +77,6 @@ mod tests {
         ipv6[..2].copy_from_slice(&family::INET6.to_ne_bytes());
         assert_eq!(parse(&ipv6), Err(Errno::EAFNOSUPPORT));
         assert_eq!(parse(&[0, 0]), Ok(Address::Unspecified));
+        assert_eq!(parse(&[10, 0, 1, 2]), Err(Errno::EINVAL), "the length counts before the family");
     }
 }

@@ -1138,10 +1138,16 @@ impl Socket {
                     return 0;
                 }
                 let mut ready = 0;
-                if tcp.can_recv() || !tcp.may_recv() || stream.read_shut {
+                // The peer's FIN arrived, whether or not data is left to
+                // read before it.
+                let peer_finished = matches!(
+                    tcp_state,
+                    tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait
+                );
+                if tcp.can_recv() || !tcp.may_recv() || peer_finished || stream.read_shut {
                     ready |= events::POLLIN;
                 }
-                if !tcp.may_recv() && (stream.was_connected || tcp_state != tcp::State::Closed) {
+                if peer_finished || (!tcp.may_recv() && stream.was_connected) {
                     ready |= events::POLLRDHUP;
                 }
                 if tcp.can_send() {

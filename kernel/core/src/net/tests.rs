@@ -12,9 +12,9 @@ use super::{Network, Settings};
 use crate::errno::Errno;
 use crate::fake::FakeMachine;
 use crate::machine::Machine;
+use crate::vfs::SpecialFile;
 use crate::vfs::node::Caller;
 use crate::vfs::waiters::events::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP};
-use crate::vfs::SpecialFile;
 
 fn loop_only() -> Arc<Network> {
     Network::new(None, &Settings::default(), 7, 0)
@@ -26,7 +26,11 @@ fn local(port: u16) -> SocketAddrV4 {
 
 /// A listener on `port` and a client connected to it, with the accepted
 /// connection.
-fn connected_pair(network: &Arc<Network>, caller: &Caller<'_>, port: u16) -> (Arc<Socket>, Arc<Socket>, Arc<Socket>) {
+fn connected_pair(
+    network: &Arc<Network>,
+    caller: &Caller<'_>,
+    port: u16,
+) -> (Arc<Socket>, Arc<Socket>, Arc<Socket>) {
     let listener = Socket::new(network.clone(), Kind::Stream);
     listener.bind(caller, local(port)).unwrap();
     listener.listen(caller, 8).unwrap();
@@ -217,9 +221,15 @@ fn options_read_back_what_was_set() {
     assert_eq!(integer(option::SOL_SOCKET, option::SO_TYPE), 1);
     assert_eq!(integer(option::SOL_SOCKET, option::SO_ERROR), 0);
     assert_eq!(socket.set_option(&caller, 999, 1, &one), Err(Errno::ENOPROTOOPT));
-    assert_eq!(socket.set_option(&caller, option::SOL_SOCKET, option::SO_KEEPALIVE, &[1]), Err(Errno::EINVAL));
+    assert_eq!(
+        socket.set_option(&caller, option::SOL_SOCKET, option::SO_KEEPALIVE, &[1]),
+        Err(Errno::EINVAL)
+    );
     let udp = Socket::new(network, Kind::Datagram);
-    assert_eq!(udp.set_option(&caller, option::IPPROTO_TCP, option::TCP_NODELAY, &one), Err(Errno::ENOPROTOOPT));
+    assert_eq!(
+        udp.set_option(&caller, option::IPPROTO_TCP, option::TCP_NODELAY, &one),
+        Err(Errno::ENOPROTOOPT)
+    );
 }
 
 #[test]
@@ -320,7 +330,9 @@ fn two_machines_talk_over_a_wire() {
     let own = Socket::new(a.clone(), Kind::Datagram);
     own.bind(&caller, SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 1), 99)).unwrap();
     let sender = Socket::new(a, Kind::Datagram);
-    sender.send(&caller, b"self", 0, Some(SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 1), 99)), true).unwrap();
+    sender
+        .send(&caller, b"self", 0, Some(SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 1), 99)), true)
+        .unwrap();
     let received = own.receive(&caller, &mut buffer, 0, true).unwrap();
     assert_eq!(&buffer[..received.length], b"self");
 }
@@ -335,7 +347,9 @@ fn closing_a_connection_with_unread_data_resets_it() {
     drop(server);
     network.poll(0);
     let mut buffer = [0u8; 8];
-    assert_eq!(client.receive(&caller, &mut buffer, 0, true).map(|received| received.length), Err(Errno::ECONNRESET));
+    assert_eq!(
+        client.receive(&caller, &mut buffer, 0, true).map(|received| received.length),
+        Err(Errno::ECONNRESET)
+    );
     assert_eq!(client.send(&caller, b"x", 0, None, true), Err(Errno::EPIPE));
 }
-

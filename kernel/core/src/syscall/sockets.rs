@@ -75,6 +75,9 @@ fn read_address(context: Context<'_>, pointer: u64, length: u64) -> core::result
 
 /// An IPv4 address an application passed, for calls that need one.
 fn read_ipv4(context: Context<'_>, pointer: u64, length: u64) -> core::result::Result<SocketAddrV4, Errno> {
+    if length < SOCKADDR_IN_SIZE as u64 {
+        return Err(Errno::EINVAL);
+    }
     match read_address(context, pointer, length)? {
         Address::Ipv4(address) => Ok(address),
         Address::Unspecified => Err(Errno::EAFNOSUPPORT),

@@ -100,6 +100,7 @@ fn build_c_programs() -> PathBuf {
         "signals",
         "clock",
         "events",
+        "network",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
