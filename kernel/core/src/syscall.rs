@@ -198,7 +198,7 @@ pub fn handle(
         nr::EPOLL_PWAIT => events::epoll_pwait(context, a0, a1, a2, a3, [a4, a5]),
         nr::EPOLL_PWAIT2 => events::epoll_pwait2(context, a0, a1, a2, a3, [a4, a5]),
         nr::SOCKET => sockets::socket(context, a0, a1, a2),
-        nr::SOCKETPAIR => sockets::socketpair(a0, a1, a2),
+        nr::SOCKETPAIR => sockets::socketpair(context, a0, a1, a2, a3),
         nr::BIND => sockets::bind(context, a0, a1, a2),
         nr::LISTEN => sockets::listen(context, a0, a1),
         nr::ACCEPT => sockets::accept4(context, a0, a1, a2, 0),

@@ -126,4 +126,22 @@ fn python_runs_from_a_manifest_image() {
         "{stdout}"
     );
     assert_eq!(output.status.code(), Some(0));
+
+    // asyncio: its event loop wakes itself through a socket pair; a TCP
+    // server and client talk over the loopback.
+    let script = "import asyncio\n\
+                  async def echo(reader, writer):\n    \
+                      writer.write(b'echo ' + await reader.readline()); await writer.drain(); writer.close()\n\
+                  async def main():\n    \
+                      server = await asyncio.start_server(echo, '127.0.0.1', 9000)\n    \
+                      reader, writer = await asyncio.open_connection('127.0.0.1', 9000)\n    \
+                      writer.write(b'over tcp\\n'); await writer.drain()\n    \
+                      print((await reader.readline()).decode().strip())\n    \
+                      server.close(); await server.wait_closed()\n\
+                  asyncio.run(main())";
+    let output =
+        rosv_run(&["--memory", "256M", support::path(&image), "--", "/usr/bin/python3", "-c", script]);
+    let stdout = support::text(&output.stdout);
+    assert!(stdout.contains("echo over tcp\n"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0));
 }

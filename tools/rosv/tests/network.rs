@@ -1,5 +1,6 @@
-//! Boot tests of networking: TCP and UDP sockets between threads of a guest,
-//! over the loopback interface, on one and two processors.
+//! Boot tests of networking: TCP and UDP sockets over the loopback
+//! interface and local (`AF_UNIX`) sockets, between threads of a guest, on
+//! one and two processors.
 
 mod guests;
 mod support;
@@ -12,6 +13,20 @@ fn sockets_over_the_loopback_behave_like_linux() {
     for variant in VARIANTS {
         for cpus in ["1", "2"] {
             let program = guests::c_program("network", variant);
+            let path = program.to_str().expect("UTF-8 path");
+            let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+            let stdout = text(&output.stdout);
+            assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{stdout}");
+            assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs");
+        }
+    }
+}
+
+#[test]
+fn local_sockets_behave_like_linux() {
+    for variant in VARIANTS {
+        for cpus in ["1", "2"] {
+            let program = guests::c_program("local", variant);
             let path = program.to_str().expect("UTF-8 path");
             let output = rosv_run(&["--cpus", cpus, "--exec", path]);
             let stdout = text(&output.stdout);

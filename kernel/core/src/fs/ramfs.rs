@@ -107,6 +107,8 @@ enum Content {
     File(Mutex<Vec<u8>>),
     Directory(Mutex<Directory>),
     Symlink(String),
+    /// A socket node: a name local sockets bind to, without data.
+    Socket,
 }
 
 impl Content {
@@ -172,7 +174,7 @@ impl RamNode {
         match &self.content {
             Content::File(bytes) => Ok(bytes),
             Content::Directory(_) => Err(FsError::IsDirectory),
-            Content::Symlink(_) => Err(FsError::InvalidArgument),
+            Content::Symlink(_) | Content::Socket => Err(FsError::InvalidArgument),
         }
     }
 

@@ -1,6 +1,10 @@
-//! Socket addresses as applications pass them: `struct sockaddr_in`.
+//! Socket addresses as applications pass them: `struct sockaddr_in` and
+//! `struct sockaddr_un`.
 
+use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
+
+use super::local::LocalName;
 
 use crate::errno::Errno;
 
@@ -22,12 +26,14 @@ pub mod family {
 pub const SOCKADDR_IN_SIZE: usize = 16;
 
 /// What an application's address was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// `AF_UNSPEC`.
     Unspecified,
     /// An IPv4 address and port.
     Ipv4(SocketAddrV4),
+    /// A local socket's name.
+    Local(LocalName),
 }
 
 /// Reads a socket address of `bytes` (as long as the application said).
@@ -38,6 +44,7 @@ pub fn parse(bytes: &[u8]) -> Result<Address, Errno> {
     // Linux checks the length before the family, except for AF_UNSPEC.
     match u16::from_ne_bytes([bytes[0], bytes[1]]) {
         family::UNSPEC => Ok(Address::Unspecified),
+        family::UNIX => Ok(Address::Local(LocalName::parse(bytes)?)),
         _ if bytes.len() < SOCKADDR_IN_SIZE => Err(Errno::EINVAL),
         family::INET => {
             let port = u16::from_be_bytes([bytes[2], bytes[3]]);
@@ -45,6 +52,15 @@ pub fn parse(bytes: &[u8]) -> Result<Address, Errno> {
             Ok(Address::Ipv4(SocketAddrV4::new(address, port)))
         }
         _ => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
+/// The bytes of `address` as the application gets them.
+pub fn encode_any(address: &Address) -> Vec<u8> {
+    match address {
+        Address::Unspecified => family::UNSPEC.to_ne_bytes().to_vec(),
+        Address::Ipv4(address) => encode(*address).to_vec(),
+        Address::Local(name) => name.encode(),
     }
 }
 
@@ -78,5 +94,24 @@ mod tests {
         assert_eq!(parse(&ipv6), Err(Errno::EAFNOSUPPORT));
         assert_eq!(parse(&[0, 0]), Ok(Address::Unspecified));
         assert_eq!(parse(&[10, 0, 1, 2]), Err(Errno::EINVAL), "the length counts before the family");
+    }
+
+    #[test]
+    fn local_names_round_trip() {
+        let unix = family::UNIX.to_ne_bytes();
+        let mut path = unix.to_vec();
+        path.extend_from_slice(b"/tmp/socket\0garbage");
+        assert_eq!(parse(&path), Ok(Address::Local(LocalName::Path(b"/tmp/socket".to_vec()))));
+        assert_eq!(LocalName::Path(b"/tmp/socket".to_vec()).encode().len(), 2 + 11 + 1);
+        let mut abstract_name = unix.to_vec();
+        abstract_name.extend_from_slice(b"\0name\0x");
+        let name = LocalName::Abstract(b"name\0x".to_vec());
+        assert_eq!(parse(&abstract_name), Ok(Address::Local(name.clone())));
+        assert_eq!(name.encode(), abstract_name, "abstract names keep every byte");
+        assert_eq!(parse(&unix), Ok(Address::Local(LocalName::Unnamed)));
+        assert_eq!(encode_any(&Address::Local(LocalName::Unnamed)), unix.to_vec());
+        let mut long = unix.to_vec();
+        long.resize(111, b'a');
+        assert_eq!(parse(&long), Err(Errno::EINVAL), "longer than sockaddr_un");
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod address;
 pub mod link;
+pub mod local;
 pub mod socket;
 mod stack;
 
@@ -62,6 +63,8 @@ pub struct Network {
     worker_deadline: AtomicU64,
     /// Threads waiting for the configuration to change.
     configuration_waiters: Mutex<Vec<Arc<dyn ThreadControl>>>,
+    /// The names local (`AF_UNIX`) sockets are bound to.
+    local_names: Arc<local::Names>,
 }
 
 impl core::fmt::Debug for Network {
@@ -92,7 +95,13 @@ impl Network {
             worker: Once::new(),
             worker_deadline: AtomicU64::new(u64::MAX),
             configuration_waiters: Mutex::new(Vec::new()),
+            local_names: local::Names::new(),
         })
+    }
+
+    /// The names local sockets are bound to.
+    pub fn local_names(&self) -> &Arc<local::Names> {
+        &self.local_names
     }
 
     /// Whether there is a network card (else only the loop).

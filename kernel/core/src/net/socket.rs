@@ -508,6 +508,7 @@ impl Socket {
         let remote = match address {
             super::address::Address::Ipv4(remote) => Some(remote),
             super::address::Address::Unspecified => None,
+            super::address::Address::Local(_) => return Err(Errno::EAFNOSUPPORT),
         };
         if self.kind == Kind::Datagram {
             let mut state = self.state.lock();
@@ -1245,7 +1246,7 @@ fn apply_tcp_options(tcp: &mut tcp::Socket<'static>, options: &Options) {
 }
 
 /// Reads a `struct timeval` as a timeout (zero: none).
-fn timeval_ns(value: &[u8]) -> Result<Option<u64>, Errno> {
+pub(super) fn timeval_ns(value: &[u8]) -> Result<Option<u64>, Errno> {
     if value.len() < 16 {
         return Err(Errno::EINVAL);
     }
@@ -1258,7 +1259,7 @@ fn timeval_ns(value: &[u8]) -> Result<Option<u64>, Errno> {
     Ok((total > 0).then_some(total))
 }
 
-fn timeval_bytes(timeout_ns: Option<u64>) -> Vec<u8> {
+pub(super) fn timeval_bytes(timeout_ns: Option<u64>) -> Vec<u8> {
     let total = timeout_ns.unwrap_or(0);
     let mut bytes = ((total / 1_000_000_000) as i64).to_ne_bytes().to_vec();
     bytes.extend_from_slice(&(((total % 1_000_000_000) / 1000) as i64).to_ne_bytes());

@@ -153,7 +153,18 @@ pub(super) fn pipe2(context: Context<'_>, address: u64, pipe_flags: u64) -> Resu
     let (reader, writer) = Pipe::open();
     let reader = OpenFile::new(FileObject::Pipe(reader), flags::O_RDONLY | (pipe_flags & flags::O_NONBLOCK));
     let writer = OpenFile::new(FileObject::Pipe(writer), flags::O_WRONLY | (pipe_flags & flags::O_NONBLOCK));
-    let close_on_exec = pipe_flags & flags::O_CLOEXEC != 0;
+    install_pair(context, reader, writer, pipe_flags & flags::O_CLOEXEC != 0, address)
+}
+
+/// Installs two new open files at the lowest free descriptors and stores
+/// their numbers as two `int`s at `address` (`pipe2`, `socketpair`).
+pub(super) fn install_pair(
+    context: Context<'_>,
+    reader: Arc<OpenFile>,
+    writer: Arc<OpenFile>,
+    close_on_exec: bool,
+    address: u64,
+) -> Result {
     let (read_end, write_end) = {
         let mut state = context.process.state.lock();
         let limit = state.descriptor_limit();

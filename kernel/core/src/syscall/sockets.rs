@@ -2,7 +2,8 @@
 //! getsockname, getpeername, sendto, recvfrom, sendmsg, recvmsg, sendmmsg,
 //! recvmmsg, shutdown, setsockopt, getsockopt, socketpair.
 //!
-//! The sockets themselves live in [`crate::net::socket`]; here are the
+//! The sockets themselves live in [`crate::net::socket`] (network) and
+//! [`crate::net::local`] (`AF_UNIX`); here are the
 //! argument checks and the copying of addresses, buffers and message
 //! headers between the application and the kernel. Waits a signal
 //! interrupts restart after the handler when it asks for that, as Linux
@@ -13,15 +14,19 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
+use super::descriptors::install_pair;
 use super::files::{caller, file};
 use super::paths::install;
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
+use crate::linux::AT_FDCWD;
 use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
-use crate::net::socket::{Kind, Socket, kind, message};
+use crate::net::local::{Key, LocalKind, LocalName, LocalSocket};
+use crate::net::socket::{Kind, Socket, kind, message, option};
+use crate::process::PROCESS_ID;
 use crate::user::User;
 use crate::vfs::file::flags;
-use crate::vfs::{FileObject, OpenFile};
+use crate::vfs::{FileObject, FileType, FsError, OpenFile, SpecialFile};
 
 /// `SOCK_NONBLOCK` and `SOCK_CLOEXEC`, which `socket` and `accept4` take
 /// with the type.
@@ -47,9 +52,30 @@ fn failure(error: Errno) -> Failure {
     if error == Errno::EINTR { Failure::Restart } else { Failure::Error(error) }
 }
 
+/// The socket behind an open file: a network or a local one.
+#[derive(Clone, Copy)]
+enum Endpoint<'a> {
+    Inet(&'a Socket),
+    Local(&'a LocalSocket),
+}
+
+impl Endpoint<'_> {
+    /// Whether each send is one message, which goes whole.
+    fn keeps_messages(self) -> bool {
+        match self {
+            Endpoint::Inet(socket) => socket.kind() == Kind::Datagram,
+            Endpoint::Local(socket) => socket.kind() != LocalKind::Stream,
+        }
+    }
+}
+
 /// The socket behind an open file, if it is one.
-fn as_socket(file: &OpenFile) -> Option<&Socket> {
-    file.special()?.as_any().downcast_ref::<Socket>()
+fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
+    let object = file.special()?.as_any();
+    if let Some(socket) = object.downcast_ref::<Socket>() {
+        return Some(Endpoint::Inet(socket));
+    }
+    object.downcast_ref::<LocalSocket>().map(Endpoint::Local)
 }
 
 /// The open file of `fd`, which must be a socket (`ENOTSOCK`).
@@ -58,7 +84,7 @@ fn socket_file(context: Context<'_>, fd: u64) -> core::result::Result<Arc<OpenFi
     if file.is_path_only() {
         return Err(Errno::EBADF);
     }
-    if as_socket(&file).is_none() {
+    if endpoint(&file).is_none() {
         return Err(Errno::ENOTSOCK);
     }
     Ok(file)
@@ -80,17 +106,36 @@ fn read_ipv4(context: Context<'_>, pointer: u64, length: u64) -> core::result::R
     }
     match read_address(context, pointer, length)? {
         Address::Ipv4(address) => Ok(address),
-        Address::Unspecified => Err(Errno::EAFNOSUPPORT),
+        Address::Unspecified | Address::Local(_) => Err(Errno::EAFNOSUPPORT),
     }
 }
 
-/// Writes `address` to an application's `(address, length)` pair: as much
-/// as fits, and the full length.
+/// The local socket bound to `name`: `ECONNREFUSED` when none is, the
+/// path's own error when it leads nowhere.
+fn find_local(context: Context<'_>, name: &LocalName) -> core::result::Result<Arc<LocalSocket>, Errno> {
+    let names = context.process.network.local_names();
+    let key = match name {
+        LocalName::Unnamed => return Err(Errno::EINVAL),
+        LocalName::Abstract(bytes) => Key::Abstract(bytes.clone()),
+        LocalName::Path(bytes) => {
+            let path = core::str::from_utf8(bytes).map_err(|_| Errno::ENOENT)?;
+            let location = super::paths::locate(context, AT_FDCWD as u64, path, 0, true)?;
+            if location.node.file_type() != FileType::Socket {
+                return Err(Errno::ECONNREFUSED);
+            }
+            Key::Node(location.node)
+        }
+    };
+    names.find(&key).ok_or(Errno::ECONNREFUSED)
+}
+
+/// Writes an address's bytes to an application's `(address, length)`
+/// pair: as much as fits, and the full length.
 fn write_address(
     context: Context<'_>,
     pointer: u64,
     length_pointer: u64,
-    address: SocketAddrV4,
+    bytes: &[u8],
 ) -> core::result::Result<(), Errno> {
     if pointer == 0 {
         return Ok(());
@@ -100,37 +145,60 @@ fn write_address(
     if room < 0 {
         return Err(Errno::EINVAL);
     }
-    let bytes = address::encode(address);
-    let written = (room as usize).min(SOCKADDR_IN_SIZE);
+    let written = (room as usize).min(bytes.len());
     user.write_bytes(pointer, &bytes[..written])?;
-    user.write_u32(length_pointer, SOCKADDR_IN_SIZE as u32)
+    user.write_u32(length_pointer, bytes.len() as u32)
 }
 
 pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protocol: u64) -> Result {
-    let kind = create_kind(domain, socket_type, protocol)?;
-    let socket = Socket::new(context.process.network.clone(), kind);
+    let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol)? {
+        NewSocket::Inet(kind) => Socket::new(context.process.network.clone(), kind),
+        NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
+    };
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
-    let file = OpenFile::new(FileObject::Special(socket as Arc<_>), status);
+    let file = OpenFile::new(FileObject::Special(object), status);
     install(context, file, socket_type & SOCK_CLOEXEC != 0)
 }
 
+/// What `socket` or `socketpair` makes.
+enum NewSocket {
+    Inet(Kind),
+    Local(LocalKind),
+}
+
 /// The socket kind `socket` asks for, checked as Linux does.
-fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Result<Kind, Errno> {
+fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Result<NewSocket, Errno> {
     if socket_type & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
+    let protocol = protocol as i32;
+    let base_type = (socket_type & 0xf) as u32;
+    if domain > u64::from(u16::MAX) {
+        return Err(Errno::EAFNOSUPPORT);
+    }
     match domain as u16 {
-        family::INET if domain <= u64::from(u16::MAX) => {}
-        family::INET6 | family::UNIX | family::NETLINK => return Err(Errno::EAFNOSUPPORT),
+        family::INET => {}
+        family::UNIX => {
+            // `PF_UNIX` as the protocol means the same as 0.
+            if protocol != 0 && protocol != i32::from(family::UNIX) {
+                return Err(Errno::EPROTONOSUPPORT);
+            }
+            // Raw local sockets are datagram sockets, as on Linux.
+            let base_type = if base_type == kind::RAW { kind::DATAGRAM } else { base_type };
+            return match LocalKind::from_type(base_type) {
+                Some(kind) => Ok(NewSocket::Local(kind)),
+                None if base_type == 0 || base_type > 10 => Err(Errno::EINVAL),
+                None => Err(Errno::ESOCKTNOSUPPORT),
+            };
+        }
         _ => return Err(Errno::EAFNOSUPPORT),
     }
-    let protocol = protocol as i32;
-    match (socket_type & 0xf) as u32 {
+    match base_type {
         kind::STREAM if protocol == 0 || protocol == crate::net::socket::option::IPPROTO_TCP => {
-            Ok(Kind::Stream)
+            Ok(NewSocket::Inet(Kind::Stream))
         }
         kind::DATAGRAM if protocol == 0 || protocol == crate::net::socket::option::IPPROTO_UDP => {
-            Ok(Kind::Datagram)
+            Ok(NewSocket::Inet(Kind::Datagram))
         }
         kind::STREAM | kind::DATAGRAM => Err(Errno::EPROTONOSUPPORT),
         kind::RAW | kind::SEQPACKET => Err(Errno::ESOCKTNOSUPPORT),
@@ -138,28 +206,73 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
     }
 }
 
-/// `socketpair`: only local sockets come in pairs, and there are none yet.
-pub(super) fn socketpair(domain: u64, socket_type: u64, protocol: u64) -> Result {
-    if domain as u16 == family::INET {
-        create_kind(domain, socket_type, protocol)?;
-        return Err(Errno::EOPNOTSUPP.into());
-    }
-    Err(Errno::EAFNOSUPPORT.into())
+/// `socketpair`: two local sockets connected to each other.
+pub(super) fn socketpair(
+    context: Context<'_>,
+    domain: u64,
+    socket_type: u64,
+    protocol: u64,
+    address: u64,
+) -> Result {
+    let kind = match create_kind(domain, socket_type, protocol)? {
+        NewSocket::Local(kind) => kind,
+        NewSocket::Inet(_) => return Err(Errno::EOPNOTSUPP.into()),
+    };
+    let (first, second) = LocalSocket::pair(context.process.network.local_names(), kind);
+    let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
+    let first = OpenFile::new(FileObject::Special(first as Arc<_>), status);
+    let second = OpenFile::new(FileObject::Special(second as Arc<_>), status);
+    install_pair(context, first, second, socket_type & SOCK_CLOEXEC != 0, address)
 }
 
 pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    let address = read_ipv4(context, pointer, length)?;
-    socket.bind(&caller(context), address)?;
+    match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => {
+            let address = read_ipv4(context, pointer, length)?;
+            socket.bind(&caller(context), address)?;
+        }
+        Endpoint::Local(socket) => {
+            let Address::Local(name) = read_address(context, pointer, length)? else {
+                return Err(Errno::EINVAL.into());
+            };
+            bind_local(context, socket, name)?;
+        }
+    }
     Ok(0)
+}
+
+/// Binds a local socket; a path name gets its socket node first.
+fn bind_local(
+    context: Context<'_>,
+    socket: &LocalSocket,
+    name: LocalName,
+) -> core::result::Result<(), Errno> {
+    if socket.local_name() != LocalName::Unnamed {
+        return Err(Errno::EINVAL);
+    }
+    let LocalName::Path(bytes) = &name else {
+        return socket.bind(name, None);
+    };
+    let path = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
+    let start = super::paths::start(context, AT_FDCWD as u64, path)?;
+    let permissions = 0o777 & !context.process.state.lock().umask;
+    let vfs = &context.process.vfs;
+    let node = match vfs.make_socket(&caller(context), &start, path, permissions) {
+        Ok(node) => node,
+        Err(FsError::Exists) => return Err(Errno::EADDRINUSE),
+        Err(error) => return Err(error.into()),
+    };
+    socket.bind(name, Some(Key::Node(node)))
 }
 
 pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
     let backlog = usize::try_from(backlog as i32).unwrap_or(BACKLOG_MAX).min(BACKLOG_MAX);
-    socket.listen(&caller(context), backlog)?;
+    match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
+        Endpoint::Local(socket) => socket.listen(backlog)?,
+    }
     Ok(0)
 }
 
@@ -174,57 +287,108 @@ pub(super) fn accept4(
         return Err(Errno::EINVAL.into());
     }
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    let (connection, peer) = socket.accept(&caller(context), file.is_nonblocking()).map_err(failure)?;
-    write_address(context, pointer, length_pointer, peer)?;
+    let caller = caller(context);
+    let (connection, peer): (Arc<dyn SpecialFile>, Vec<u8>) = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => {
+            let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
+            (connection, address::encode(peer).to_vec())
+        }
+        Endpoint::Local(socket) => {
+            let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
+            (connection, peer.encode())
+        }
+    };
+    write_address(context, pointer, length_pointer, &peer)?;
     let status = flags::O_RDWR | (accept_flags & SOCK_NONBLOCK) as u32;
-    let file = OpenFile::new(FileObject::Special(connection as Arc<_>), status);
+    let file = OpenFile::new(FileObject::Special(connection), status);
     install(context, file, accept_flags & SOCK_CLOEXEC != 0)
 }
 
 pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
     let address = read_address(context, pointer, length)?;
-    socket.connect(&caller(context), address, file.is_nonblocking()).map_err(failure)?;
+    match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => {
+            socket.connect(&caller(context), address, file.is_nonblocking()).map_err(failure)?;
+        }
+        Endpoint::Local(socket) => match address {
+            Address::Unspecified => socket.disconnect()?,
+            Address::Local(name) => {
+                let target = find_local(context, &name)?;
+                socket.connect(&caller(context), target, file.is_nonblocking()).map_err(failure)?;
+            }
+            Address::Ipv4(_) => return Err(Errno::EINVAL.into()),
+        },
+    }
     Ok(0)
 }
 
 pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_pointer: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    let address = socket.local_address(&caller(context));
-    write_address(context, pointer, length_pointer, address)?;
+    let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => address::encode(socket.local_address(&caller(context))).to_vec(),
+        Endpoint::Local(socket) => socket.local_name().encode(),
+    };
+    write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
 }
 
 pub(super) fn getpeername(context: Context<'_>, fd: u64, pointer: u64, length_pointer: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    let address = socket.peer_address(&caller(context))?;
-    write_address(context, pointer, length_pointer, address)?;
+    let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => address::encode(socket.peer_address(&caller(context))?).to_vec(),
+        Endpoint::Local(socket) => socket.peer_name()?.encode(),
+    };
+    write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
 }
 
 pub(super) fn shutdown(context: Context<'_>, fd: u64, how: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    socket.shutdown(&caller(context), how as u32)?;
+    match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => socket.shutdown(&caller(context), how as u32)?,
+        Endpoint::Local(socket) => socket.shutdown(how as u32)?,
+    }
     Ok(0)
 }
 
-/// Sends `bytes`; a broken connection raises `SIGPIPE` unless
-/// `MSG_NOSIGNAL`.
+/// Sends `bytes`, to `destination` if given; a broken connection raises
+/// `SIGPIPE` unless `MSG_NOSIGNAL`.
 fn send_bytes(
     context: Context<'_>,
-    fd: u64,
+    file: &OpenFile,
     bytes: &[u8],
     send_flags: u32,
-    destination: Option<SocketAddrV4>,
+    destination: Option<&Address>,
 ) -> core::result::Result<usize, Failure> {
-    let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    match socket.send(&caller(context), bytes, send_flags, destination, file.is_nonblocking()) {
+    let caller = caller(context);
+    let is_nonblocking = file.is_nonblocking();
+    let result = match endpoint(file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => {
+            let destination = match destination {
+                None | Some(Address::Unspecified) => None,
+                Some(Address::Ipv4(address)) => Some(*address),
+                Some(Address::Local(_)) => return Err(Errno::EAFNOSUPPORT.into()),
+            };
+            socket.send(&caller, bytes, send_flags, destination, is_nonblocking)
+        }
+        Endpoint::Local(socket) => {
+            let target = match destination {
+                None => None,
+                // Connections take no address (Linux: `EISCONN` once
+                // connected, `EOPNOTSUPP` before).
+                Some(_) if socket.kind() != LocalKind::Datagram => {
+                    let error = if socket.is_connected() { Errno::EISCONN } else { Errno::EOPNOTSUPP };
+                    return Err(error.into());
+                }
+                Some(Address::Local(name)) => Some(find_local(context, name)?),
+                Some(Address::Unspecified) => None,
+                Some(Address::Ipv4(_)) => return Err(Errno::EINVAL.into()),
+            };
+            socket.send(&caller, bytes, send_flags, target, is_nonblocking)
+        }
+    };
+    match result {
         Ok(sent) => Ok(sent),
         Err(Errno::EPIPE) if send_flags & message::NOSIGNAL == 0 => Err(super::signals::broken_pipe(context)),
         Err(error) => Err(failure(error)),
@@ -236,14 +400,11 @@ fn destination(
     context: Context<'_>,
     pointer: u64,
     length: u64,
-) -> core::result::Result<Option<SocketAddrV4>, Errno> {
+) -> core::result::Result<Option<Address>, Errno> {
     if pointer == 0 {
         return Ok(None);
     }
-    match read_address(context, pointer, length)? {
-        Address::Ipv4(address) => Ok(Some(address)),
-        Address::Unspecified => Ok(None),
-    }
+    read_address(context, pointer, length).map(Some)
 }
 
 pub(super) fn sendto(
@@ -258,18 +419,18 @@ pub(super) fn sendto(
     let destination = destination(context, pointer, address_length)?;
     let user = User::new(context.machine);
     let length = usize::try_from(length).map_err(|_| Errno::EINVAL)?;
-    // A datagram goes whole; a stream goes a chunk at a time.
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
-    if socket.kind() == Kind::Datagram || length <= CHUNK {
+    let send_flags = send_flags as u32;
+    // A message goes whole; a stream goes a chunk at a time.
+    if endpoint(&file).is_some_and(Endpoint::keeps_messages) || length <= CHUNK {
         let bytes = user.read_bytes(buffer, length)?;
-        return Ok(send_bytes(context, fd, &bytes, send_flags as u32, destination)? as u64);
+        return Ok(send_bytes(context, &file, &bytes, send_flags, destination.as_ref())? as u64);
     }
     let mut sent = 0;
     while sent < length {
         let step = (length - sent).min(CHUNK);
         let bytes = user.read_bytes(buffer + sent as u64, step)?;
-        match send_bytes(context, fd, &bytes, send_flags as u32, destination) {
+        match send_bytes(context, &file, &bytes, send_flags, destination.as_ref()) {
             Ok(count) => {
                 sent += count;
                 if count < step {
@@ -283,6 +444,47 @@ pub(super) fn sendto(
     Ok(sent as u64)
 }
 
+/// What one receive got, whichever the socket.
+struct Got {
+    length: usize,
+    full_length: usize,
+    /// The sender's address bytes (empty: an unnamed local sender), for
+    /// datagrams.
+    source: Option<Vec<u8>>,
+}
+
+fn receive_bytes(
+    context: Context<'_>,
+    file: &OpenFile,
+    buffer: &mut [u8],
+    receive_flags: u32,
+) -> core::result::Result<Got, Failure> {
+    let caller = caller(context);
+    let is_nonblocking = file.is_nonblocking();
+    match endpoint(file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => {
+            let received = socket.receive(&caller, buffer, receive_flags, is_nonblocking).map_err(failure)?;
+            Ok(Got {
+                length: received.length,
+                full_length: received.full_length,
+                source: received.source.map(|source| address::encode(source).to_vec()),
+            })
+        }
+        Endpoint::Local(socket) => {
+            let received = socket.receive(&caller, buffer, receive_flags, is_nonblocking).map_err(failure)?;
+            Ok(Got {
+                length: received.length,
+                full_length: received.full_length,
+                source: received.source.map(|source| match source {
+                    // Linux reports an unnamed sender with no address at all.
+                    LocalName::Unnamed => Vec::new(),
+                    name => name.encode(),
+                }),
+            })
+        }
+    }
+}
+
 pub(super) fn recvfrom(
     context: Context<'_>,
     fd: u64,
@@ -293,18 +495,15 @@ pub(super) fn recvfrom(
     length_pointer: u64,
 ) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
     let length = usize::try_from(length).map_err(|_| Errno::EINVAL)?.min(CHUNK);
     let mut bytes = vec![0u8; length];
-    let received = socket
-        .receive(&caller(context), &mut bytes, receive_flags as u32, file.is_nonblocking())
-        .map_err(failure)?;
+    let received = receive_bytes(context, &file, &mut bytes, receive_flags as u32)?;
     User::new(context.machine).write_bytes(buffer, &bytes[..received.length])?;
     if let Some(source) = received.source {
-        write_address(context, pointer, length_pointer, source)?;
+        write_address(context, pointer, length_pointer, &source)?;
     }
     if receive_flags as u32 & message::TRUNC != 0 {
-        // The datagram's real length, even when it did not fit.
+        // The message's real length, even when it did not fit.
         return Ok(received.full_length as u64);
     }
     Ok(received.length as u64)
@@ -315,6 +514,8 @@ struct MessageHeader {
     name: u64,
     name_length: u64,
     vectors: Vec<(u64, u64)>,
+    control: u64,
+    control_length: u64,
 }
 
 fn read_message_header(context: Context<'_>, address: u64) -> core::result::Result<MessageHeader, Errno> {
@@ -324,7 +525,7 @@ fn read_message_header(context: Context<'_>, address: u64) -> core::result::Resu
     let name = word(0);
     let name_length = u64::from(u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])));
     let vectors = user.read_iovecs(word(16), word(24))?;
-    Ok(MessageHeader { name, name_length, vectors })
+    Ok(MessageHeader { name, name_length, vectors, control: word(32), control_length: word(40) })
 }
 
 fn send_message(
@@ -334,8 +535,10 @@ fn send_message(
     send_flags: u32,
 ) -> core::result::Result<usize, Failure> {
     let header = read_message_header(context, header_address)?;
+    let file = socket_file(context, fd)?;
     let destination = destination(context, header.name, header.name_length)?;
     let user = User::new(context.machine);
+    check_control(context, &header)?;
     let mut bytes = Vec::new();
     for (base, length) in &header.vectors {
         let length = usize::try_from(*length).map_err(|_| Errno::EINVAL)?;
@@ -344,7 +547,36 @@ fn send_message(
         }
         bytes.extend_from_slice(&user.read_bytes(*base, length)?);
     }
-    send_bytes(context, fd, &bytes, send_flags, destination)
+    send_bytes(context, &file, &bytes, send_flags, destination.as_ref())
+}
+
+/// Control messages a sender passes: credentials are ignored (every peer
+/// is the application itself); passing descriptors is refused, so that
+/// they are never silently lost.
+fn check_control(context: Context<'_>, header: &MessageHeader) -> core::result::Result<(), Errno> {
+    /// `struct cmsghdr`: length, level, type; `SCM_RIGHTS` at `SOL_SOCKET`.
+    const CMSGHDR_SIZE: u64 = 16;
+    const SCM_RIGHTS: u32 = 1;
+    if header.control == 0 || header.control_length < CMSGHDR_SIZE {
+        return Ok(());
+    }
+    let user = User::new(context.machine);
+    let length = header.control_length.min(64 * 1024) as usize;
+    let bytes = user.read_bytes(header.control, length)?;
+    let mut offset = 0;
+    while offset + CMSGHDR_SIZE as usize <= bytes.len() {
+        let entry_length = u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap_or([0; 8]));
+        let level = u32::from_le_bytes(bytes[offset + 8..offset + 12].try_into().unwrap_or([0; 4]));
+        let entry_type = u32::from_le_bytes(bytes[offset + 12..offset + 16].try_into().unwrap_or([0; 4]));
+        if entry_length < CMSGHDR_SIZE || entry_length as usize > bytes.len() - offset {
+            return Err(Errno::EINVAL);
+        }
+        if level == option::SOL_SOCKET as u32 && entry_type == SCM_RIGHTS {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        offset += (entry_length as usize).next_multiple_of(8);
+    }
+    Ok(())
 }
 
 pub(super) fn sendmsg(context: Context<'_>, fd: u64, header: u64, send_flags: u64) -> Result {
@@ -359,12 +591,9 @@ fn receive_message(
 ) -> core::result::Result<usize, Failure> {
     let header = read_message_header(context, header_address)?;
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
     let total: u64 = header.vectors.iter().map(|(_, length)| *length).sum();
     let mut bytes = vec![0u8; usize::try_from(total).unwrap_or(CHUNK).min(CHUNK)];
-    let received = socket
-        .receive(&caller(context), &mut bytes, receive_flags, file.is_nonblocking())
-        .map_err(failure)?;
+    let received = receive_bytes(context, &file, &mut bytes, receive_flags)?;
     let user = User::new(context.machine);
     let mut offset = 0;
     for (base, length) in &header.vectors {
@@ -379,16 +608,15 @@ fn receive_message(
     if header.name != 0 {
         match received.source {
             Some(source) => {
-                let encoded = address::encode(source);
-                let written = (header.name_length as usize).min(SOCKADDR_IN_SIZE);
-                user.write_bytes(header.name, &encoded[..written])?;
-                user.write_u32(header_address + 8, SOCKADDR_IN_SIZE as u32)?;
+                let written = (header.name_length as usize).min(source.len());
+                user.write_bytes(header.name, &source[..written])?;
+                user.write_u32(header_address + 8, source.len() as u32)?;
             }
             None => user.write_u32(header_address + 8, 0)?,
         }
     }
     user.write_u64(header_address + 40, 0)?;
-    let message_flags = if received.is_truncated { message::TRUNC } else { 0 };
+    let message_flags = if received.full_length > received.length { message::TRUNC } else { 0 };
     user.write_u32(header_address + 48, message_flags)?;
     Ok(received.length)
 }
@@ -445,12 +673,14 @@ pub(super) fn setsockopt(
     length: u64,
 ) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
     if (length as i32) < 0 {
         return Err(Errno::EINVAL.into());
     }
     let bytes = User::new(context.machine).read_bytes(value, length.min(OPTION_MAX) as usize)?;
-    socket.set_option(&caller(context), level as i32, name as i32, &bytes)?;
+    match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => socket.set_option(&caller(context), level as i32, name as i32, &bytes)?,
+        Endpoint::Local(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
+    }
     Ok(0)
 }
 
@@ -463,13 +693,15 @@ pub(super) fn getsockopt(
     length_pointer: u64,
 ) -> Result {
     let file = socket_file(context, fd)?;
-    let socket = as_socket(&file).ok_or(Errno::ENOTSOCK)?;
     let user = User::new(context.machine);
     let room = i32::from_ne_bytes(user.read_bytes(length_pointer, 4)?.try_into().map_err(|_| Errno::EFAULT)?);
     if room < 0 {
         return Err(Errno::EINVAL.into());
     }
-    let bytes = socket.option(&caller(context), level as i32, name as i32)?;
+    let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
+        Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
+        Endpoint::Local(socket) => socket.option(level as i32, name as i32, PROCESS_ID as u32)?,
+    };
     let written = (room as usize).min(bytes.len());
     user.write_bytes(value, &bytes[..written])?;
     user.write_u32(length_pointer, written as u32)?;
@@ -478,6 +710,8 @@ pub(super) fn getsockopt(
 
 /// Bytes waiting on a socket, for `FIONREAD`.
 pub(super) fn available_bytes(context: Context<'_>, file: &OpenFile) -> Option<u64> {
-    let socket = file.special()?.as_any().downcast_ref::<Socket>()?;
-    Some(socket.available_bytes(&caller(context)) as u64)
+    Some(match endpoint(file)? {
+        Endpoint::Inet(socket) => socket.available_bytes(&caller(context)) as u64,
+        Endpoint::Local(socket) => socket.available_bytes() as u64,
+    })
 }

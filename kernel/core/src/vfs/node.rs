@@ -185,6 +185,8 @@ pub enum NewNode<'a> {
     Directory,
     /// A symlink to this target.
     Symlink(&'a str),
+    /// A socket node, which a local socket's `bind` makes.
+    Socket,
 }
 
 /// How `rename` treats an existing target (`renameat2` flags).

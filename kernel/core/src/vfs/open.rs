@@ -60,6 +60,9 @@ impl Vfs {
         if open_flags & flags::O_DIRECTORY != 0 && file_type != FileType::Directory {
             return Err(FsError::NotDirectory);
         }
+        if file_type == FileType::Socket && !is_path_only {
+            return Err(FsError::Errno(crate::errno::Errno::ENXIO));
+        }
         if is_path_only {
             let data = location.node.clone();
             return Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags));

@@ -4,10 +4,11 @@
 //! mounts.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 
 use super::FsError;
 use super::mount::{Location, Vfs};
-use super::node::{AttributeChanges, Caller, FileType, NewNode, RenameMode};
+use super::node::{AttributeChanges, Caller, FileType, NewNode, Node, RenameMode};
 use super::path::{LastComponent, ParentAndName};
 
 impl Vfs {
@@ -57,6 +58,23 @@ impl Vfs {
         parent.directory.check_writable()?;
         parent.directory.node.create(caller, &parent.name, NewNode::Symlink(target), 0o777)?;
         Ok(())
+    }
+
+    /// Makes a socket node at `path` for a local socket's `bind`.
+    pub fn make_socket(
+        &self,
+        caller: &Caller<'_>,
+        start: &Location,
+        path: &str,
+        permissions: u32,
+    ) -> Result<Arc<dyn Node>, FsError> {
+        let parent = self.resolve_parent(caller, start, path)?;
+        self.check_absent(caller, &parent)?;
+        if parent.has_trailing_slash {
+            return Err(FsError::NotFound);
+        }
+        parent.directory.check_writable()?;
+        parent.directory.node.create(caller, &parent.name, NewNode::Socket, permissions)
     }
 
     /// `rmdir`.

@@ -101,6 +101,7 @@ fn build_c_programs() -> PathBuf {
         "clock",
         "events",
         "network",
+        "local",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -33,6 +33,7 @@ impl Node for RamNode {
             Content::File(_) => FileType::Regular,
             Content::Directory(_) => FileType::Directory,
             Content::Symlink(_) => FileType::Symlink,
+            Content::Socket => FileType::Socket,
         }
     }
 
@@ -41,6 +42,7 @@ impl Node for RamNode {
             Content::File(bytes) => bytes.lock().len() as u64,
             Content::Directory(directory) => (directory.lock().entries.len() as u64 + 2) * 32,
             Content::Symlink(target) => target.len() as u64,
+            Content::Socket => 0,
         };
         let attributes = self.attributes.lock();
         let mut metadata = Metadata::new(self.inode, self.file_type(), attributes.permissions);
@@ -94,6 +96,7 @@ impl Node for RamNode {
             NewNode::File => Content::File(Mutex::new(Vec::new())),
             NewNode::Directory => Content::directory(self.this.clone()),
             NewNode::Symlink(target) => Content::Symlink(String::from(target)),
+            NewNode::Socket => Content::Socket,
         };
         let inode = self.shared.next_inode.fetch_add(1, Ordering::Relaxed);
         let node = RamNode::new(&self.shared, inode, content, permissions, now_ns);

@@ -1,0 +1,1135 @@
+//! Local sockets (`AF_UNIX`): byte streams, datagrams and sequenced packets
+//! between the application's threads, as `unix(7)` describes them.
+//!
+//! A socket is named by a filesystem path (a socket node that `bind`
+//! creates), by an abstract name (a leading NUL byte, no file), or not at
+//! all; [`Names`] maps names to the sockets bound to them. A connected
+//! stream or packet socket shares a [`Channel`] with its peer: two bounded
+//! queues, one each way. A datagram socket keeps its own inbox, which
+//! senders fill.
+//!
+//! Locks nest in one order only: a socket's state, then another socket's
+//! state (only `connect` does this, the caller's then the listener's), then
+//! a channel. A sender never holds its own state while it fills another
+//! socket's inbox, so two sockets sending to each other cannot deadlock.
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::any::Any;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::address::family;
+use super::socket::{kind, message, option, shut, timeval_bytes, timeval_ns};
+use crate::errno::Errno;
+use crate::machine::Wakeup;
+use crate::vfs::node::{Caller, FileType, Metadata, Node};
+use crate::vfs::waiters::events;
+use crate::vfs::{FsError, SpecialFile, WaiterList};
+
+/// The bytes of `sun_path` (`struct sockaddr_un` is 110 bytes).
+pub const PATH_MAX: usize = 108;
+/// The default size of each queue (Linux's `net.core.wmem_default`).
+const DEFAULT_BUFFER: usize = 212_992;
+/// The smallest and largest buffer `SO_SNDBUF` and `SO_RCVBUF` give.
+const BUFFER_LIMITS: (usize, usize) = (4608, 4 * 1024 * 1024);
+/// Datagrams an inbox holds at most (`net.unix.max_dgram_qlen`).
+const INBOX_SLOTS: usize = 512;
+/// `SO_PEERCRED`, `SO_PASSCRED` and `SO_PEERSEC` (`asm-generic/socket.h`).
+const SO_PASSCRED: i32 = 16;
+const SO_PEERCRED: i32 = 17;
+
+static NEXT_INODE: AtomicU64 = AtomicU64::new(1);
+
+/// What kind of local socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalKind {
+    /// `SOCK_STREAM`: a byte stream.
+    Stream,
+    /// `SOCK_DGRAM`: datagrams, connected or addressed each time.
+    Datagram,
+    /// `SOCK_SEQPACKET`: a connection carrying whole messages.
+    SeqPacket,
+}
+
+impl LocalKind {
+    /// The kind for a `SOCK_*` type.
+    pub fn from_type(socket_type: u32) -> Option<LocalKind> {
+        match socket_type {
+            kind::STREAM => Some(LocalKind::Stream),
+            kind::DATAGRAM => Some(LocalKind::Datagram),
+            kind::SEQPACKET => Some(LocalKind::SeqPacket),
+            _ => None,
+        }
+    }
+
+    fn socket_type(self) -> u32 {
+        match self {
+            LocalKind::Stream => kind::STREAM,
+            LocalKind::Datagram => kind::DATAGRAM,
+            LocalKind::SeqPacket => kind::SEQPACKET,
+        }
+    }
+
+    fn is_connection(self) -> bool {
+        self != LocalKind::Datagram
+    }
+}
+
+/// A local socket's address, as `struct sockaddr_un` carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalName {
+    /// No name (only the family).
+    Unnamed,
+    /// A filesystem path.
+    Path(Vec<u8>),
+    /// An abstract name: the bytes after the leading NUL.
+    Abstract(Vec<u8>),
+}
+
+impl LocalName {
+    /// Reads a `struct sockaddr_un` of `bytes` (family included).
+    pub fn parse(bytes: &[u8]) -> Result<LocalName, Errno> {
+        if bytes.len() < 2 || bytes.len() > 2 + PATH_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let path = &bytes[2..];
+        Ok(match path.first() {
+            None => LocalName::Unnamed,
+            Some(0) => LocalName::Abstract(path[1..].to_vec()),
+            Some(_) => {
+                let end = path.iter().position(|&byte| byte == 0).unwrap_or(path.len());
+                LocalName::Path(path[..end].to_vec())
+            }
+        })
+    }
+
+    /// The `struct sockaddr_un` bytes for this name, as long as Linux
+    /// reports them: the family alone, the path with its NUL, or the NUL
+    /// and the abstract name.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = family::UNIX.to_ne_bytes().to_vec();
+        match self {
+            LocalName::Unnamed => {}
+            LocalName::Path(path) => {
+                bytes.extend_from_slice(path);
+                bytes.push(0);
+            }
+            LocalName::Abstract(name) => {
+                bytes.push(0);
+                bytes.extend_from_slice(name);
+            }
+        }
+        bytes
+    }
+}
+
+/// Where a name leads: the socket node a path names, or an abstract name.
+#[derive(Clone)]
+pub enum Key {
+    /// The socket node of a path.
+    Node(Arc<dyn Node>),
+    /// An abstract name.
+    Abstract(Vec<u8>),
+}
+
+impl core::fmt::Debug for Key {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Key::Node(node) => formatter.debug_tuple("Node").field(&node.inode()).finish(),
+            Key::Abstract(name) => formatter.debug_tuple("Abstract").field(name).finish(),
+        }
+    }
+}
+
+impl Key {
+    fn matches(&self, other: &Key) -> bool {
+        match (self, other) {
+            (Key::Node(a), Key::Node(b)) => Arc::ptr_eq(a, b),
+            (Key::Abstract(a), Key::Abstract(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The names local sockets are bound to.
+#[derive(Default)]
+pub struct Names {
+    entries: Mutex<Vec<(Key, Weak<LocalSocket>)>>,
+    /// The last automatic name handed out.
+    last_automatic: AtomicU64,
+}
+
+impl core::fmt::Debug for Names {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Names").field("entries", &self.entries.lock().len()).finish()
+    }
+}
+
+impl Names {
+    /// An empty namespace.
+    pub fn new() -> Arc<Names> {
+        Arc::new(Names::default())
+    }
+
+    /// The socket bound to `key`, if it still exists.
+    pub fn find(&self, key: &Key) -> Option<Arc<LocalSocket>> {
+        let entries = self.entries.lock();
+        entries.iter().find(|(bound, _)| bound.matches(key)).and_then(|(_, socket)| socket.upgrade())
+    }
+
+    /// Binds `key` to `socket`; `EADDRINUSE` if it is taken.
+    fn insert(&self, key: Key, socket: Weak<LocalSocket>) -> Result<(), Errno> {
+        let mut entries = self.entries.lock();
+        entries.retain(|(_, socket)| socket.strong_count() > 0);
+        if entries.iter().any(|(bound, _)| bound.matches(&key)) {
+            return Err(Errno::EADDRINUSE);
+        }
+        entries.push((key, socket));
+        Ok(())
+    }
+
+    fn remove(&self, key: &Key) {
+        self.entries.lock().retain(|(bound, _)| !bound.matches(key));
+    }
+
+    /// A free abstract name of five hexadecimal digits, as Linux's
+    /// automatic binding gives.
+    fn automatic(&self) -> Vec<u8> {
+        loop {
+            let number = self.last_automatic.fetch_add(1, Ordering::Relaxed) & 0xf_ffff;
+            let name = format!("{number:05x}").into_bytes();
+            if self.find(&Key::Abstract(name.clone())).is_none() {
+                return name;
+            }
+        }
+    }
+}
+
+/// Data flowing one way through a connection.
+#[derive(Default)]
+struct Direction {
+    bytes: VecDeque<u8>,
+    /// For packet sockets, the lengths of the messages in `bytes`.
+    messages: VecDeque<usize>,
+    /// The sender will send no more (closed or shut down).
+    is_finished: bool,
+    /// The receiver will read no more: sending fails with `EPIPE`.
+    is_abandoned: bool,
+    /// The sender closed with data of ours unread: the next read that
+    /// finds nothing fails with `ECONNRESET`.
+    is_reset: bool,
+}
+
+/// A connection between two stream or packet sockets: `directions[side]`
+/// carries data to that side.
+struct Channel {
+    directions: Mutex<[Direction; 2]>,
+    /// Each side's waiters, both notified at every change.
+    waiters: [Arc<WaiterList>; 2],
+    /// Bytes each direction holds at most.
+    capacity: usize,
+}
+
+impl Channel {
+    fn notify(&self) {
+        self.waiters[0].notify();
+        self.waiters[1].notify();
+    }
+}
+
+/// A datagram in an inbox.
+struct Packet {
+    bytes: Vec<u8>,
+    sender: LocalName,
+}
+
+enum State {
+    /// Neither listening nor connected.
+    Idle,
+    /// Waiting for connections; `pending` holds those not yet accepted.
+    Listening { backlog: usize, pending: VecDeque<Arc<LocalSocket>> },
+    /// One end of a stream or packet connection.
+    Connected { channel: Arc<Channel>, side: usize, peer: LocalName },
+    /// A datagram socket and its inbox; `peer` is its default destination.
+    Datagram { peer: Option<Weak<LocalSocket>>, inbox: VecDeque<Packet>, inbox_bytes: usize },
+}
+
+struct Inner {
+    /// The name getsockname shows.
+    name: LocalName,
+    /// What this socket bound in [`Names`] (accepted sockets show their
+    /// listener's name without owning it).
+    key: Option<Key>,
+    state: State,
+    /// A datagram socket shut its reading or writing side down.
+    is_read_shut: bool,
+    is_write_shut: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    send_buffer: usize,
+    receive_buffer: usize,
+    receive_timeout_ns: Option<u64>,
+    send_timeout_ns: Option<u64>,
+    pass_credentials: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            send_buffer: DEFAULT_BUFFER,
+            receive_buffer: DEFAULT_BUFFER,
+            receive_timeout_ns: None,
+            send_timeout_ns: None,
+            pass_credentials: false,
+        }
+    }
+}
+
+/// What a receive got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReceived {
+    /// Bytes stored.
+    pub length: usize,
+    /// The message's whole length (for streams, `length`).
+    pub full_length: usize,
+    /// The sender of a datagram.
+    pub source: Option<LocalName>,
+}
+
+/// A local socket.
+pub struct LocalSocket {
+    kind: LocalKind,
+    names: Arc<Names>,
+    inode: u64,
+    this: Weak<LocalSocket>,
+    inner: Mutex<Inner>,
+    options: Mutex<Options>,
+    waiters: Arc<WaiterList>,
+}
+
+impl core::fmt::Debug for LocalSocket {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("LocalSocket").field("kind", &self.kind).field("inode", &self.inode).finish()
+    }
+}
+
+impl LocalSocket {
+    /// A new unnamed, unconnected socket of `kind` in `names`.
+    pub fn new(names: &Arc<Names>, kind: LocalKind) -> Arc<LocalSocket> {
+        let state = if kind.is_connection() {
+            State::Idle
+        } else {
+            State::Datagram { peer: None, inbox: VecDeque::new(), inbox_bytes: 0 }
+        };
+        Arc::new_cyclic(|this| LocalSocket {
+            kind,
+            names: names.clone(),
+            inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
+            this: this.clone(),
+            inner: Mutex::new(Inner {
+                name: LocalName::Unnamed,
+                key: None,
+                state,
+                is_read_shut: false,
+                is_write_shut: false,
+            }),
+            options: Mutex::new(Options::default()),
+            waiters: Arc::new(WaiterList::new()),
+        })
+    }
+
+    /// Two sockets of `kind` connected to each other (`socketpair`).
+    pub fn pair(names: &Arc<Names>, kind: LocalKind) -> (Arc<LocalSocket>, Arc<LocalSocket>) {
+        let first = LocalSocket::new(names, kind);
+        let second = LocalSocket::new(names, kind);
+        if kind.is_connection() {
+            let channel = Arc::new(Channel {
+                directions: Mutex::new(Default::default()),
+                waiters: [first.waiters.clone(), second.waiters.clone()],
+                capacity: DEFAULT_BUFFER,
+            });
+            first.inner.lock().state =
+                State::Connected { channel: channel.clone(), side: 0, peer: LocalName::Unnamed };
+            second.inner.lock().state = State::Connected { channel, side: 1, peer: LocalName::Unnamed };
+        } else {
+            if let State::Datagram { peer, .. } = &mut first.inner.lock().state {
+                *peer = Some(Arc::downgrade(&second));
+            }
+            if let State::Datagram { peer, .. } = &mut second.inner.lock().state {
+                *peer = Some(Arc::downgrade(&first));
+            }
+        }
+        (first, second)
+    }
+
+    /// What kind of socket this is.
+    pub fn kind(&self) -> LocalKind {
+        self.kind
+    }
+
+    /// Tries `attempt` until it answers, waiting on `waiters` in between;
+    /// `EAGAIN` when `is_nonblocking` or at `timeout_ns`, `EINTR` for a
+    /// signal.
+    fn wait_for<T>(
+        caller: &Caller<'_>,
+        waiters: &WaiterList,
+        is_nonblocking: bool,
+        timeout_ns: Option<u64>,
+        mut attempt: impl FnMut() -> Option<Result<T, Errno>>,
+    ) -> Result<T, Errno> {
+        let me = caller.machine.current_thread();
+        let deadline = timeout_ns.map(|timeout| caller.machine.monotonic_ns().saturating_add(timeout));
+        loop {
+            waiters.add(&me);
+            let outcome = if let Some(result) = attempt() {
+                Some(result)
+            } else if is_nonblocking
+                || deadline.is_some_and(|deadline| caller.machine.monotonic_ns() >= deadline)
+            {
+                Some(Err(Errno::EAGAIN))
+            } else if caller.is_interrupted() || caller.machine.block(deadline) == Wakeup::Stop {
+                Some(Err(Errno::EINTR))
+            } else {
+                None
+            };
+            if let Some(result) = outcome {
+                waiters.remove(&me);
+                return result;
+            }
+        }
+    }
+
+    /// `bind` to `name`, whose `key` the caller made: the socket node it
+    /// created for a path, or the abstract name. `LocalName::Unnamed` asks
+    /// for an automatic abstract name.
+    pub fn bind(&self, name: LocalName, key: Option<Key>) -> Result<(), Errno> {
+        let mut inner = self.inner.lock();
+        if inner.key.is_some() || inner.name != LocalName::Unnamed {
+            return Err(Errno::EINVAL);
+        }
+        let (name, key) = match (name, key) {
+            (LocalName::Unnamed, _) => {
+                let automatic = self.names.automatic();
+                (LocalName::Abstract(automatic.clone()), Key::Abstract(automatic))
+            }
+            (name, Some(key)) => (name, key),
+            (LocalName::Abstract(bytes), None) => (LocalName::Abstract(bytes.clone()), Key::Abstract(bytes)),
+            (LocalName::Path(_), None) => return Err(Errno::EINVAL),
+        };
+        self.names.insert(key.clone(), self.this.clone())?;
+        inner.name = name;
+        inner.key = Some(key);
+        Ok(())
+    }
+
+    /// `listen`: stream and packet sockets only, bound or not (an unbound
+    /// one gets an automatic name).
+    pub fn listen(&self, backlog: usize) -> Result<(), Errno> {
+        if !self.kind.is_connection() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if self.inner.lock().key.is_none() {
+            self.bind(LocalName::Unnamed, None)?;
+        }
+        let mut inner = self.inner.lock();
+        match &mut inner.state {
+            State::Idle => inner.state = State::Listening { backlog, pending: VecDeque::new() },
+            State::Listening { backlog: current, .. } => *current = backlog,
+            State::Connected { .. } => return Err(Errno::EINVAL),
+            State::Datagram { .. } => return Err(Errno::EOPNOTSUPP),
+        }
+        drop(inner);
+        self.waiters.notify();
+        Ok(())
+    }
+
+    /// `accept`: the next connection, and its peer's name.
+    pub fn accept(
+        &self,
+        caller: &Caller<'_>,
+        is_nonblocking: bool,
+    ) -> Result<(Arc<LocalSocket>, LocalName), Errno> {
+        if !self.kind.is_connection() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let timeout = self.options.lock().receive_timeout_ns;
+        let accepted = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+            let mut inner = self.inner.lock();
+            match &mut inner.state {
+                State::Listening { pending, .. } => pending.pop_front().map(Ok),
+                _ => Some(Err(Errno::EINVAL)),
+            }
+        })?;
+        // Room in the backlog: a waiting connect may go on.
+        self.waiters.notify();
+        let peer = match &accepted.inner.lock().state {
+            State::Connected { peer, .. } => peer.clone(),
+            _ => LocalName::Unnamed,
+        };
+        Ok((accepted, peer))
+    }
+
+    /// `connect` with `AF_UNSPEC`: a datagram socket forgets its peer.
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        let mut inner = self.inner.lock();
+        match &mut inner.state {
+            State::Datagram { peer, .. } => *peer = None,
+            _ => return Err(Errno::EINVAL),
+        }
+        drop(inner);
+        self.waiters.notify();
+        Ok(())
+    }
+
+    /// `connect` to `target`, the socket bound to the name given.
+    pub fn connect(
+        &self,
+        caller: &Caller<'_>,
+        target: Arc<LocalSocket>,
+        is_nonblocking: bool,
+    ) -> Result<(), Errno> {
+        if target.kind != self.kind {
+            return Err(Errno::EPROTOTYPE);
+        }
+        if !self.kind.is_connection() {
+            let mut inner = self.inner.lock();
+            let State::Datagram { peer, .. } = &mut inner.state else {
+                unreachable!("datagram sockets stay so")
+            };
+            *peer = Some(Arc::downgrade(&target));
+            drop(inner);
+            self.waiters.notify();
+            return Ok(());
+        }
+        if core::ptr::eq(Arc::as_ptr(&target), self) {
+            return Err(Errno::ECONNREFUSED);
+        }
+        let timeout = self.options.lock().send_timeout_ns;
+        Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
+            let mut inner = self.inner.lock();
+            match inner.state {
+                State::Idle => {}
+                State::Connected { .. } => return Some(Err(Errno::EISCONN)),
+                State::Listening { .. } => return Some(Err(Errno::EINVAL)),
+                State::Datagram { .. } => unreachable!("connection sockets never hold datagrams"),
+            }
+            let mut listener = target.inner.lock();
+            let listener_name = listener.name.clone();
+            let State::Listening { backlog, pending } = &mut listener.state else {
+                return Some(Err(Errno::ECONNREFUSED));
+            };
+            if pending.len() > *backlog {
+                return None;
+            }
+            let accepted = LocalSocket::new(&self.names, self.kind);
+            *accepted.options.lock() = *target.options.lock();
+            let channel = Arc::new(Channel {
+                directions: Mutex::new(Default::default()),
+                waiters: [self.waiters.clone(), accepted.waiters.clone()],
+                capacity: DEFAULT_BUFFER,
+            });
+            {
+                let mut accepted_inner = accepted.inner.lock();
+                accepted_inner.name = listener_name.clone();
+                accepted_inner.state =
+                    State::Connected { channel: channel.clone(), side: 1, peer: inner.name.clone() };
+            }
+            pending.push_back(accepted);
+            inner.state = State::Connected { channel, side: 0, peer: listener_name };
+            Some(Ok(()))
+        })?;
+        target.waiters.notify();
+        self.waiters.notify();
+        Ok(())
+    }
+
+    /// The connection of a stream or packet socket, and its side.
+    fn channel(&self) -> Result<(Arc<Channel>, usize), Errno> {
+        match &self.inner.lock().state {
+            State::Connected { channel, side, .. } => Ok((channel.clone(), *side)),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    /// Sends `bytes`, to `destination` (the socket bound to the name
+    /// given) if a datagram socket names one.
+    pub fn send(
+        &self,
+        caller: &Caller<'_>,
+        bytes: &[u8],
+        flags: u32,
+        destination: Option<Arc<LocalSocket>>,
+        is_nonblocking: bool,
+    ) -> Result<usize, Errno> {
+        if flags & message::OOB != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
+        let timeout = self.options.lock().send_timeout_ns;
+        match self.kind {
+            LocalKind::Datagram => self.send_datagram(caller, bytes, destination, is_nonblocking, timeout),
+            LocalKind::Stream | LocalKind::SeqPacket => {
+                if destination.is_some() {
+                    // Linux ignores the address on a connected socket and
+                    // refuses it on an unconnected one.
+                    if self.channel().is_err() {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                }
+                self.send_connected(caller, bytes, is_nonblocking, timeout)
+            }
+        }
+    }
+
+    fn send_connected(
+        &self,
+        caller: &Caller<'_>,
+        bytes: &[u8],
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let (channel, side) = match self.channel() {
+            Ok(connection) => connection,
+            Err(_) if matches!(self.inner.lock().state, State::Idle | State::Listening { .. }) => {
+                return Err(Errno::ENOTCONN);
+            }
+            Err(error) => return Err(error),
+        };
+        let is_packet = self.kind == LocalKind::SeqPacket;
+        if is_packet && bytes.len() > channel.capacity {
+            return Err(Errno::EMSGSIZE);
+        }
+        let mut written = 0;
+        let result = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+            let mut directions = channel.directions.lock();
+            let outgoing = &mut directions[1 - side];
+            if outgoing.is_finished || outgoing.is_abandoned {
+                return Some(Err(Errno::EPIPE));
+            }
+            let room = channel.capacity.saturating_sub(outgoing.bytes.len());
+            if is_packet {
+                if room < bytes.len() {
+                    return None;
+                }
+                outgoing.bytes.extend(bytes);
+                outgoing.messages.push_back(bytes.len());
+                written = bytes.len();
+            } else {
+                let step = room.min(bytes.len() - written);
+                if step == 0 {
+                    return None;
+                }
+                outgoing.bytes.extend(&bytes[written..written + step]);
+                written += step;
+            }
+            drop(directions);
+            channel.notify();
+            (written == bytes.len()).then_some(Ok(written))
+        });
+        match result {
+            Err(_) if written > 0 => Ok(written),
+            other => other,
+        }
+    }
+
+    fn send_datagram(
+        &self,
+        caller: &Caller<'_>,
+        bytes: &[u8],
+        destination: Option<Arc<LocalSocket>>,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let (sender, connected_peer, is_write_shut) = {
+            let inner = self.inner.lock();
+            let peer = match &inner.state {
+                State::Datagram { peer, .. } => peer.clone(),
+                _ => None,
+            };
+            (inner.name.clone(), peer, inner.is_write_shut)
+        };
+        if is_write_shut {
+            return Err(Errno::EPIPE);
+        }
+        let target = match destination {
+            Some(target) => target,
+            None => match connected_peer {
+                None => return Err(Errno::ENOTCONN),
+                Some(peer) => peer.upgrade().ok_or(Errno::ECONNREFUSED)?,
+            },
+        };
+        if target.kind != LocalKind::Datagram {
+            return Err(Errno::EPROTOTYPE);
+        }
+        let limit = self.options.lock().send_buffer;
+        if bytes.len() > limit.saturating_sub(32) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let capacity = target.options.lock().receive_buffer;
+        Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
+            let mut inner = target.inner.lock();
+            let is_read_shut = inner.is_read_shut;
+            let State::Datagram { peer, inbox, inbox_bytes } = &mut inner.state else {
+                return Some(Err(Errno::EPROTOTYPE));
+            };
+            // A connected socket takes datagrams from its peer alone.
+            if let Some(peer) = peer
+                && !core::ptr::eq(peer.as_ptr(), self)
+            {
+                return Some(Err(Errno::EPERM));
+            }
+            if is_read_shut {
+                return Some(Err(Errno::EPIPE));
+            }
+            // Full at the limit; the last datagram in may pass it (so that
+            // `poll` can tell without knowing the next one's size).
+            let is_full = inbox.len() >= INBOX_SLOTS || *inbox_bytes >= capacity;
+            if is_full {
+                return None;
+            }
+            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone() });
+            *inbox_bytes += bytes.len();
+            Some(Ok(bytes.len()))
+        })?;
+        target.waiters.notify();
+        Ok(bytes.len())
+    }
+
+    /// Receives into `buffer`.
+    pub fn receive(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        flags: u32,
+        is_nonblocking: bool,
+    ) -> Result<LocalReceived, Errno> {
+        if flags & message::OOB != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
+        let timeout = self.options.lock().receive_timeout_ns;
+        match self.kind {
+            LocalKind::Datagram => self.receive_datagram(caller, buffer, flags, is_nonblocking, timeout),
+            LocalKind::Stream | LocalKind::SeqPacket => {
+                self.receive_connected(caller, buffer, flags, is_nonblocking, timeout)
+            }
+        }
+    }
+
+    fn receive_connected(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        flags: u32,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<LocalReceived, Errno> {
+        let (channel, side) = match self.channel() {
+            Ok(connection) => connection,
+            Err(_) if matches!(self.inner.lock().state, State::Listening { .. }) => {
+                return Err(Errno::EINVAL);
+            }
+            Err(error) => return Err(error),
+        };
+        let is_peek = flags & message::PEEK != 0;
+        let is_packet = self.kind == LocalKind::SeqPacket;
+        let wants_all = flags & message::WAITALL != 0 && !is_peek && !is_packet;
+        let mut filled = 0;
+        let result = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+            let mut directions = channel.directions.lock();
+            let incoming = &mut directions[side];
+            if is_packet {
+                if let Some(&length) = incoming.messages.front() {
+                    let stored = length.min(buffer.len());
+                    for (slot, byte) in buffer.iter_mut().zip(incoming.bytes.iter()).take(stored) {
+                        *slot = *byte;
+                    }
+                    if !is_peek {
+                        incoming.messages.pop_front();
+                        incoming.bytes.drain(..length);
+                        drop(directions);
+                        channel.notify();
+                    }
+                    return Some(Ok(LocalReceived { length: stored, full_length: length, source: None }));
+                }
+            } else if !incoming.bytes.is_empty() && filled < buffer.len() {
+                let step = incoming.bytes.len().min(buffer.len() - filled);
+                for (slot, byte) in buffer[filled..filled + step].iter_mut().zip(incoming.bytes.iter()) {
+                    *slot = *byte;
+                }
+                if !is_peek {
+                    incoming.bytes.drain(..step);
+                }
+                filled += step;
+                let is_done = !wants_all || filled == buffer.len();
+                let is_finished = incoming.is_finished;
+                drop(directions);
+                if !is_peek {
+                    channel.notify();
+                }
+                if is_done || is_finished {
+                    return Some(Ok(LocalReceived { length: filled, full_length: filled, source: None }));
+                }
+                return None;
+            }
+            if buffer.is_empty() && !is_packet {
+                return Some(Ok(LocalReceived { length: 0, full_length: 0, source: None }));
+            }
+            if incoming.is_reset {
+                incoming.is_reset = false;
+                return Some(Err(Errno::ECONNRESET));
+            }
+            if incoming.is_finished || incoming.is_abandoned {
+                return Some(Ok(LocalReceived { length: filled, full_length: filled, source: None }));
+            }
+            None
+        });
+        match result {
+            Err(_) if filled > 0 => Ok(LocalReceived { length: filled, full_length: filled, source: None }),
+            other => other,
+        }
+    }
+
+    fn receive_datagram(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        flags: u32,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<LocalReceived, Errno> {
+        let is_peek = flags & message::PEEK != 0;
+        let mut peer_to_notify = None;
+        let received = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+            let mut inner = self.inner.lock();
+            let is_read_shut = inner.is_read_shut;
+            let State::Datagram { inbox, inbox_bytes, peer } = &mut inner.state else {
+                unreachable!("datagram sockets stay so")
+            };
+            let Some(packet) = inbox.front() else {
+                return is_read_shut.then_some(Ok(LocalReceived { length: 0, full_length: 0, source: None }));
+            };
+            let stored = packet.bytes.len().min(buffer.len());
+            buffer[..stored].copy_from_slice(&packet.bytes[..stored]);
+            let received = LocalReceived {
+                length: stored,
+                full_length: packet.bytes.len(),
+                source: Some(packet.sender.clone()),
+            };
+            if !is_peek {
+                *inbox_bytes -= packet.bytes.len();
+                inbox.pop_front();
+                peer_to_notify = peer.as_ref().and_then(Weak::upgrade);
+            }
+            Some(Ok(received))
+        })?;
+        if !is_peek {
+            // Room in the inbox: wake blocked senders and the peer's
+            // pollers.
+            self.waiters.notify();
+            if let Some(peer) = peer_to_notify {
+                peer.waiters.notify();
+            }
+        }
+        Ok(received)
+    }
+
+    /// `shutdown`.
+    pub fn shutdown(&self, how: u32) -> Result<(), Errno> {
+        if how > shut::BOTH {
+            return Err(Errno::EINVAL);
+        }
+        let reads = how != shut::WRITE;
+        let writes = how != shut::READ;
+        let mut inner = self.inner.lock();
+        match &inner.state {
+            State::Connected { channel, side, .. } => {
+                let (channel, side) = (channel.clone(), *side);
+                drop(inner);
+                let mut directions = channel.directions.lock();
+                if reads {
+                    directions[side].is_abandoned = true;
+                }
+                if writes {
+                    directions[1 - side].is_finished = true;
+                }
+                drop(directions);
+                channel.notify();
+                Ok(())
+            }
+            State::Datagram { .. } => {
+                inner.is_read_shut |= reads;
+                inner.is_write_shut |= writes;
+                drop(inner);
+                self.waiters.notify();
+                Ok(())
+            }
+            State::Idle | State::Listening { .. } => Err(Errno::ENOTCONN),
+        }
+    }
+
+    /// The socket's own name (`getsockname`).
+    pub fn local_name(&self) -> LocalName {
+        self.inner.lock().name.clone()
+    }
+
+    /// The peer's name (`getpeername`).
+    pub fn peer_name(&self) -> Result<LocalName, Errno> {
+        let peer = match &self.inner.lock().state {
+            State::Connected { peer, .. } => return Ok(peer.clone()),
+            State::Datagram { peer: Some(peer), .. } => peer.clone(),
+            _ => return Err(Errno::ENOTCONN),
+        };
+        let peer = peer.upgrade().ok_or(Errno::ENOTCONN)?;
+        Ok(peer.local_name())
+    }
+
+    /// Bytes ready to read (`FIONREAD`): the stream's bytes, or the next
+    /// message's length.
+    pub fn available_bytes(&self) -> usize {
+        let inner = self.inner.lock();
+        match &inner.state {
+            State::Connected { channel, side, .. } => {
+                let directions = channel.directions.lock();
+                let incoming = &directions[*side];
+                if self.kind == LocalKind::SeqPacket {
+                    incoming.messages.front().copied().unwrap_or(0)
+                } else {
+                    incoming.bytes.len()
+                }
+            }
+            State::Datagram { inbox, .. } => inbox.front().map_or(0, |packet| packet.bytes.len()),
+            State::Idle | State::Listening { .. } => 0,
+        }
+    }
+
+    /// Whether the socket is connected (to a peer socket).
+    pub fn is_connected(&self) -> bool {
+        match &self.inner.lock().state {
+            State::Connected { .. } => true,
+            State::Datagram { peer, .. } => peer.is_some(),
+            State::Idle | State::Listening { .. } => false,
+        }
+    }
+
+    /// Whether the socket listens.
+    pub fn is_listening(&self) -> bool {
+        matches!(self.inner.lock().state, State::Listening { .. })
+    }
+
+    /// Sets an option (`setsockopt`).
+    pub fn set_option(&self, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
+        let integer = || -> Result<i32, Errno> {
+            let bytes: [u8; 4] =
+                value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+            Ok(i32::from_ne_bytes(bytes))
+        };
+        if level != option::SOL_SOCKET {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let mut options = self.options.lock();
+        match name {
+            option::SO_SNDBUF | option::SO_SNDBUFFORCE => {
+                options.send_buffer =
+                    (integer()?.max(0) as usize * 2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
+            }
+            option::SO_RCVBUF | option::SO_RCVBUFFORCE => {
+                options.receive_buffer =
+                    (integer()?.max(0) as usize * 2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
+            }
+            option::SO_RCVTIMEO => options.receive_timeout_ns = timeval_ns(value)?,
+            option::SO_SNDTIMEO => options.send_timeout_ns = timeval_ns(value)?,
+            SO_PASSCRED => options.pass_credentials = integer()? != 0,
+            option::SO_REUSEADDR
+            | option::SO_REUSEPORT
+            | option::SO_KEEPALIVE
+            | option::SO_BROADCAST
+            | option::SO_PRIORITY
+            | option::SO_RCVLOWAT
+            | option::SO_SNDLOWAT
+            | option::SO_TIMESTAMP => {
+                integer()?;
+            }
+            option::SO_LINGER if value.len() >= 8 => {}
+            option::SO_LINGER => return Err(Errno::EINVAL),
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        Ok(())
+    }
+
+    /// Reads an option (`getsockopt`); `process_id` is what `SO_PEERCRED`
+    /// reports (every peer is the application itself).
+    pub fn option(&self, level: i32, name: i32, process_id: u32) -> Result<Vec<u8>, Errno> {
+        let integer = |value: i32| value.to_ne_bytes().to_vec();
+        if level != option::SOL_SOCKET {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let options = *self.options.lock();
+        Ok(match name {
+            option::SO_TYPE => integer(self.kind.socket_type() as i32),
+            option::SO_DOMAIN => integer(i32::from(family::UNIX)),
+            option::SO_PROTOCOL | option::SO_ERROR => integer(0),
+            option::SO_ACCEPTCONN => integer(i32::from(self.is_listening())),
+            option::SO_SNDBUF => integer(options.send_buffer as i32),
+            option::SO_RCVBUF => integer(options.receive_buffer as i32),
+            option::SO_RCVTIMEO => timeval_bytes(options.receive_timeout_ns),
+            option::SO_SNDTIMEO => timeval_bytes(options.send_timeout_ns),
+            SO_PASSCRED => integer(i32::from(options.pass_credentials)),
+            SO_PEERCRED => {
+                // `struct ucred`: the peer's process, user and group.
+                let mut bytes = process_id.to_ne_bytes().to_vec();
+                bytes.extend_from_slice(&[0; 8]);
+                bytes
+            }
+            option::SO_REUSEADDR | option::SO_KEEPALIVE | option::SO_BROADCAST => integer(0),
+            option::SO_LINGER => [0u8; 8].to_vec(),
+            _ => return Err(Errno::ENOPROTOOPT),
+        })
+    }
+
+    fn readiness(&self) -> u16 {
+        let inner = self.inner.lock();
+        match &inner.state {
+            // An unconnected connection socket is hung up, as on Linux.
+            State::Idle => events::POLLOUT | events::POLLHUP,
+            State::Listening { pending, .. } => {
+                if pending.is_empty() {
+                    0
+                } else {
+                    events::POLLIN
+                }
+            }
+            State::Connected { channel, side, .. } => {
+                let directions = channel.directions.lock();
+                let incoming = &directions[*side];
+                let outgoing = &directions[1 - side];
+                let mut ready = 0;
+                if !incoming.bytes.is_empty() {
+                    ready |= events::POLLIN;
+                }
+                let read_ended = incoming.is_finished || incoming.is_abandoned;
+                if read_ended {
+                    ready |= events::POLLIN | events::POLLRDHUP;
+                }
+                let write_ended = outgoing.is_finished || outgoing.is_abandoned;
+                if read_ended && write_ended {
+                    ready |= events::POLLHUP;
+                }
+                if write_ended || outgoing.bytes.len() < channel.capacity {
+                    ready |= events::POLLOUT;
+                }
+                ready
+            }
+            State::Datagram { inbox, peer, .. } => {
+                let mut ready = 0;
+                if !inbox.is_empty() || inner.is_read_shut {
+                    ready |= events::POLLIN;
+                }
+                if inner.is_read_shut {
+                    ready |= events::POLLRDHUP;
+                }
+                if inner.is_read_shut && inner.is_write_shut {
+                    ready |= events::POLLHUP;
+                }
+                let peer = peer.as_ref().and_then(Weak::upgrade);
+                drop(inner);
+                let has_room = match peer {
+                    None => true,
+                    Some(peer) => match &peer.inner.lock().state {
+                        State::Datagram { inbox, inbox_bytes, .. } => {
+                            inbox.len() < INBOX_SLOTS && *inbox_bytes < peer.options.lock().receive_buffer
+                        }
+                        _ => true,
+                    },
+                };
+                if has_room {
+                    ready |= events::POLLOUT;
+                }
+                ready
+            }
+        }
+    }
+}
+
+impl Drop for LocalSocket {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        if let Some(key) = inner.key.take() {
+            self.names.remove(&key);
+        }
+        match core::mem::replace(&mut inner.state, State::Idle) {
+            State::Connected { channel, side, .. } => {
+                let mut directions = channel.directions.lock();
+                let had_unread = !directions[side].bytes.is_empty();
+                directions[side] = Direction { is_abandoned: true, ..Direction::default() };
+                let outgoing = &mut directions[1 - side];
+                outgoing.is_finished = true;
+                if had_unread && self.kind == LocalKind::Stream {
+                    outgoing.is_reset = true;
+                }
+                drop(directions);
+                channel.notify();
+            }
+            State::Listening { pending, .. } => {
+                // Connections never accepted end as resets.
+                drop(pending);
+            }
+            State::Datagram { peer, .. } => {
+                if let Some(peer) = peer.and_then(|peer| peer.upgrade()) {
+                    peer.waiters.notify();
+                }
+            }
+            State::Idle => {}
+        }
+    }
+}
+
+/// A local socket error as the file interface reports it.
+fn file_error(error: Errno) -> FsError {
+    match error {
+        Errno::EINTR => FsError::Interrupted,
+        Errno::EAGAIN => FsError::WouldBlock,
+        Errno::EPIPE => FsError::BrokenPipe,
+        other => FsError::Errno(other),
+    }
+}
+
+impl SpecialFile for LocalSocket {
+    fn name(&self) -> String {
+        format!("socket:[{}]", self.inode)
+    }
+
+    fn read(&self, caller: &Caller<'_>, buffer: &mut [u8], is_nonblocking: bool) -> Result<usize, FsError> {
+        self.receive(caller, buffer, 0, is_nonblocking).map(|received| received.length).map_err(file_error)
+    }
+
+    fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
+        self.send(caller, bytes, 0, None, is_nonblocking).map_err(file_error)
+    }
+
+    fn poll(&self) -> u16 {
+        self.readiness()
+    }
+
+    fn waiters(&self) -> &WaiterList {
+        &self.waiters
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata::new(self.inode, FileType::Socket, 0o777)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;
