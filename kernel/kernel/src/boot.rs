@@ -109,6 +109,7 @@ fn main(handoff: BootHandoff) -> ! {
     mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
     let network = start_network(&devices, options);
+    write_resolver_configuration(&vfs, &network);
     chart.mark("network configured");
 
     let environment: Vec<Vec<u8>> = options
@@ -281,6 +282,26 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
 
 /// Mounts what `--mount-fs` asks for, in order; a mount that fails ends the
 /// machine with the reason.
+/// Where the resolver's configuration goes; images link
+/// `/etc/resolv.conf` here.
+const RESOLVER_CONFIGURATION: &str = "/run/resolv.conf";
+
+/// Writes the DNS servers `--nameserver` or DHCP gave for the C library's
+/// resolver.
+fn write_resolver_configuration(vfs: &Vfs, network: &Network) {
+    let caller = Caller::kernel(application::machine());
+    let flags = rosv_core::vfs::file::flags::O_WRONLY
+        | rosv_core::vfs::file::flags::O_CREAT
+        | rosv_core::vfs::file::flags::O_TRUNC;
+    let text = network.resolver_configuration();
+    let written = vfs
+        .open(&caller, &vfs.root(), RESOLVER_CONFIGURATION, flags, 0o644)
+        .and_then(|file| file.write(&caller, text.as_bytes()));
+    if let Err(error) = written {
+        log::warn!("cannot write {RESOLVER_CONFIGURATION}: {error:?}");
+    }
+}
+
 fn mount_more_file_systems(vfs: &Vfs, mounts: &[Mount]) {
     let caller = Caller::kernel(application::machine());
     for mount in mounts {

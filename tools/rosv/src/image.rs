@@ -18,7 +18,7 @@ use rosv_elf::{ElfError, LoadPlan};
 use rosv_rofs::writer::{Contents, Directory, Node, write_image};
 use rosv_rofs::{BlockSource, FileType, Rofs, SourceError};
 
-use crate::{image_tree, kernel, libraries};
+use crate::{image_tree, kernel, libraries, system_files};
 
 const KERNEL_FILE: &str = "kernel.elf";
 const ROOT_FILE: &str = "root.rofs";
@@ -79,6 +79,7 @@ impl ImageSpec {
         if interpreter.is_some() {
             libraries::complete(&mut root)?;
         }
+        system_files::complete(&mut root);
         let mut command = vec![guest_path];
         command.extend_from_slice(arguments);
         Ok(ImageSpec { root, command, environment: environment.to_vec() })
@@ -95,6 +96,7 @@ impl ImageSpec {
             image_tree::from_manifest(source)?
         };
         libraries::complete(&mut root)?;
+        system_files::complete(&mut root);
         Ok(ImageSpec { root, command: command.to_vec(), environment: environment.to_vec() })
     }
 }

@@ -22,6 +22,7 @@ mod machine;
 mod manifest;
 mod output;
 mod qemu;
+mod system_files;
 mod vm;
 
 use std::process::ExitCode;

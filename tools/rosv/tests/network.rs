@@ -35,3 +35,17 @@ fn local_sockets_behave_like_linux() {
         }
     }
 }
+
+#[test]
+fn images_carry_name_service_files_and_the_kernel_writes_the_resolver_configuration() {
+    for variant in guests::DYNAMIC_VARIANTS {
+        let program = guests::c_program("names", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--kernel-args=--nameserver=192.0.2.53", "--exec", path]);
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains("localhost is 127.0.0.1\n"), "{variant:?}:\n{stdout}");
+        assert!(stdout.contains("nobody is 65534\n"), "{variant:?}:\n{stdout}");
+        assert!(stdout.contains("resolv.conf: nameserver 192.0.2.53\n"), "{variant:?}:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?}");
+    }
+}

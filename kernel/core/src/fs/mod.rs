@@ -78,10 +78,11 @@ pub fn standard_tree(
         devfs.register_block_device(&disk_name(index), disk.clone());
     }
     let caller = Caller::kernel(machine);
-    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 4] = [
+    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 5] = [
         ("/dev", devfs, "devtmpfs"),
         ("/dev/shm", RamFs::new(0o1777), "shm"),
         ("/proc", ProcFs::new(system), "proc"),
+        ("/run", RamFs::new(0o755), "tmpfs"),
         ("/tmp", RamFs::new(0o1777), "tmpfs"),
     ];
     for (path, filesystem, source) in mounts {

@@ -104,6 +104,16 @@ impl Network {
         &self.local_names
     }
 
+    /// The resolver's configuration for this network, as `/etc/resolv.conf`
+    /// gives it: one `nameserver` line for each DNS server known.
+    pub fn resolver_configuration(&self) -> String {
+        let mut text = String::from("# Written by rosv from the network's configuration.\n");
+        for nameserver in self.configuration().nameservers {
+            text.push_str(&alloc::format!("nameserver {nameserver}\n"));
+        }
+        text
+    }
+
     /// Whether there is a network card (else only the loop).
     pub fn has_card(&self) -> bool {
         self.has_card

@@ -104,7 +104,10 @@ fn listings_show_dot_entries_and_mount_points() {
     let caller = Caller::kernel(&machine);
     let vfs = testing::standard(&machine);
     let root = vfs.root();
-    assert_eq!(names(&vfs, &caller, &root), [".", "..", "bin", "etc", "lib", "loop", "dev", "proc", "tmp"]);
+    assert_eq!(
+        names(&vfs, &caller, &root),
+        [".", "..", "bin", "etc", "lib", "loop", "dev", "proc", "run", "tmp"]
+    );
     let dev = vfs.resolve(&caller, &root, "/dev", true).unwrap();
     let listed = names(&vfs, &caller, &dev);
     for name in ["null", "zero", "urandom", "console", "tty", "vda", "shm"] {
@@ -112,5 +115,5 @@ fn listings_show_dot_entries_and_mount_points() {
     }
     let mounts: Vec<String> =
         vfs.mounts().iter().map(|mount| vfs.path_of(&caller, &Location::root_of(mount)).unwrap()).collect();
-    assert_eq!(mounts, ["/", "/dev", "/dev/shm", "/proc", "/tmp"]);
+    assert_eq!(mounts, ["/", "/dev", "/dev/shm", "/proc", "/run", "/tmp"]);
 }
