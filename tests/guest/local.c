@@ -310,9 +310,77 @@ static void check_abstract_and_datagrams(void) {
     unlink(client_path);
 }
 
+/* Sends `fd` over `socket` with one byte of data. */
+static int send_descriptor(int socket, int fd) {
+    char byte = 'f';
+    struct iovec vector = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr header;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control = {0};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(header), &fd, sizeof fd);
+    return (int)sendmsg(socket, &message, 0);
+}
+
+static void check_passing_descriptors(void) {
+    int pair[2];
+    int pipe_ends[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    pipe(pipe_ends);
+    check(send_descriptor(pair[0], pipe_ends[1]) == 1, "SCM_RIGHTS send", "sendmsg failed");
+    close(pipe_ends[1]);
+
+    char byte;
+    struct iovec vector = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr header;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    ssize_t got = recvmsg(pair[1], &message, MSG_CMSG_CLOEXEC);
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    int received = -1;
+    if (header != NULL && header->cmsg_type == SCM_RIGHTS && header->cmsg_len == CMSG_LEN(sizeof(int))) {
+        memcpy(&received, CMSG_DATA(header), sizeof received);
+    }
+    check(got == 1 && received >= 0 && message.msg_controllen == CMSG_SPACE(sizeof(int)), "SCM_RIGHTS receive",
+          "got %zd fd %d controllen %zu", got, received, (size_t)message.msg_controllen);
+    check(received >= 0 && (fcntl(received, F_GETFD) & FD_CLOEXEC), "MSG_CMSG_CLOEXEC", "no FD_CLOEXEC");
+    char buffer[16] = {0};
+    check(write(received, "through", 7) == 7 && read(pipe_ends[0], buffer, sizeof buffer) == 7 &&
+              memcmp(buffer, "through", 7) == 0,
+          "passed pipe works", "the pipe's write end did not arrive");
+    close(received);
+    check(read(pipe_ends[0], buffer, sizeof buffer) == 0, "passed pipe closes", "a writer remains");
+
+    /* Without room for the descriptor, it is dropped and MSG_CTRUNC set. */
+    int other[2];
+    pipe(other);
+    send_descriptor(pair[0], other[1]);
+    close(other[1]);
+    struct msghdr bare = {.msg_iov = &vector, .msg_iovlen = 1};
+    check(recvmsg(pair[1], &bare, 0) == 1 && (bare.msg_flags & MSG_CTRUNC), "MSG_CTRUNC", "flags %#x",
+          bare.msg_flags);
+    check(read(other[0], buffer, sizeof buffer) == 0, "dropped descriptor closed", "a writer remains");
+    check(send_descriptor(pair[0], 9999) == -1 && errno == EBADF, "SCM_RIGHTS bad descriptor",
+          "sendmsg did not fail");
+    close(other[0]);
+    close(pipe_ends[0]);
+    close(pair[0]);
+    close(pair[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     check_pairs();
+    check_passing_descriptors();
     check_path_server();
     check_abstract_and_datagrams();
     printf("%d checks failed\n", failures);

@@ -29,7 +29,7 @@ use crate::errno::Errno;
 use crate::machine::Wakeup;
 use crate::vfs::node::{Caller, FileType, Metadata, Node};
 use crate::vfs::waiters::events;
-use crate::vfs::{FsError, SpecialFile, WaiterList};
+use crate::vfs::{FsError, OpenFile, SpecialFile, WaiterList};
 
 /// The bytes of `sun_path` (`struct sockaddr_un` is 110 bytes).
 pub const PATH_MAX: usize = 108;
@@ -210,12 +210,21 @@ impl Names {
     }
 }
 
+/// Open files passed with data (`SCM_RIGHTS`).
+pub type Rights = Vec<Arc<OpenFile>>;
+
 /// Data flowing one way through a connection.
 #[derive(Default)]
 struct Direction {
     bytes: VecDeque<u8>,
     /// For packet sockets, the lengths of the messages in `bytes`.
     messages: VecDeque<usize>,
+    /// Bytes ever queued and ever taken: stream positions.
+    queued_total: u64,
+    taken_total: u64,
+    /// Files passed along, each batch with the stream position of the
+    /// first byte it came with (for packets, the message's start).
+    rights: VecDeque<(u64, Rights)>,
     /// The sender will send no more (closed or shut down).
     is_finished: bool,
     /// The receiver will read no more: sending fails with `EPIPE`.
@@ -246,6 +255,7 @@ impl Channel {
 struct Packet {
     bytes: Vec<u8>,
     sender: LocalName,
+    rights: Rights,
 }
 
 enum State {
@@ -293,7 +303,7 @@ impl Default for Options {
 }
 
 /// What a receive got.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct LocalReceived {
     /// Bytes stored.
     pub length: usize,
@@ -301,6 +311,8 @@ pub struct LocalReceived {
     pub full_length: usize,
     /// The sender of a datagram.
     pub source: Option<LocalName>,
+    /// Files passed with the data.
+    pub rights: Rights,
 }
 
 /// A local socket.
@@ -558,14 +570,15 @@ impl LocalSocket {
         }
     }
 
-    /// Sends `bytes`, to `destination` (the socket bound to the name
-    /// given) if a datagram socket names one.
+    /// Sends `bytes` with the open files `rights`, to `destination` (the
+    /// socket bound to the name given) if a datagram socket names one.
     pub fn send(
         &self,
         caller: &Caller<'_>,
         bytes: &[u8],
         flags: u32,
         destination: Option<Arc<LocalSocket>>,
+        rights: Rights,
         is_nonblocking: bool,
     ) -> Result<usize, Errno> {
         if flags & message::OOB != 0 {
@@ -574,16 +587,14 @@ impl LocalSocket {
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().send_timeout_ns;
         match self.kind {
-            LocalKind::Datagram => self.send_datagram(caller, bytes, destination, is_nonblocking, timeout),
+            LocalKind::Datagram => {
+                self.send_datagram(caller, bytes, destination, rights, is_nonblocking, timeout)
+            }
             LocalKind::Stream | LocalKind::SeqPacket => {
                 if destination.is_some() {
-                    // Linux ignores the address on a connected socket and
-                    // refuses it on an unconnected one.
-                    if self.channel().is_err() {
-                        return Err(Errno::EOPNOTSUPP);
-                    }
+                    return Err(if self.is_connected() { Errno::EISCONN } else { Errno::EOPNOTSUPP });
                 }
-                self.send_connected(caller, bytes, is_nonblocking, timeout)
+                self.send_connected(caller, bytes, rights, is_nonblocking, timeout)
             }
         }
     }
@@ -592,20 +603,16 @@ impl LocalSocket {
         &self,
         caller: &Caller<'_>,
         bytes: &[u8],
+        rights: Rights,
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
-        let (channel, side) = match self.channel() {
-            Ok(connection) => connection,
-            Err(_) if matches!(self.inner.lock().state, State::Idle | State::Listening { .. }) => {
-                return Err(Errno::ENOTCONN);
-            }
-            Err(error) => return Err(error),
-        };
+        let (channel, side) = self.channel()?;
         let is_packet = self.kind == LocalKind::SeqPacket;
         if is_packet && bytes.len() > channel.capacity {
             return Err(Errno::EMSGSIZE);
         }
+        let mut rights = Some(rights).filter(|rights| !rights.is_empty());
         let mut written = 0;
         let result = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut directions = channel.directions.lock();
@@ -614,21 +621,26 @@ impl LocalSocket {
                 return Some(Err(Errno::EPIPE));
             }
             let room = channel.capacity.saturating_sub(outgoing.bytes.len());
-            if is_packet {
+            let step = if is_packet {
                 if room < bytes.len() {
                     return None;
                 }
-                outgoing.bytes.extend(bytes);
                 outgoing.messages.push_back(bytes.len());
-                written = bytes.len();
+                bytes.len()
             } else {
                 let step = room.min(bytes.len() - written);
-                if step == 0 {
+                if step == 0 && !bytes.is_empty() {
                     return None;
                 }
-                outgoing.bytes.extend(&bytes[written..written + step]);
-                written += step;
+                step
+            };
+            // The files go with the first byte (or the message).
+            if let Some(rights) = rights.take() {
+                outgoing.rights.push_back((outgoing.queued_total, rights));
             }
+            outgoing.bytes.extend(&bytes[written..written + step]);
+            outgoing.queued_total += step as u64;
+            written += step;
             drop(directions);
             channel.notify();
             (written == bytes.len()).then_some(Ok(written))
@@ -644,6 +656,7 @@ impl LocalSocket {
         caller: &Caller<'_>,
         bytes: &[u8],
         destination: Option<Arc<LocalSocket>>,
+        rights: Rights,
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
@@ -673,6 +686,7 @@ impl LocalSocket {
             return Err(Errno::EMSGSIZE);
         }
         let capacity = target.options.lock().receive_buffer;
+        let mut rights = Some(rights);
         Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
             let mut inner = target.inner.lock();
             let is_read_shut = inner.is_read_shut;
@@ -694,7 +708,8 @@ impl LocalSocket {
             if is_full {
                 return None;
             }
-            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone() });
+            let rights = rights.take().unwrap_or_default();
+            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone(), rights });
             *inbox_bytes += bytes.len();
             Some(Ok(bytes.len()))
         })?;
@@ -733,67 +748,79 @@ impl LocalSocket {
     ) -> Result<LocalReceived, Errno> {
         let (channel, side) = match self.channel() {
             Ok(connection) => connection,
-            Err(_) if matches!(self.inner.lock().state, State::Listening { .. }) => {
-                return Err(Errno::EINVAL);
-            }
+            Err(_) if self.is_listening() => return Err(Errno::EINVAL),
             Err(error) => return Err(error),
         };
         let is_peek = flags & message::PEEK != 0;
         let is_packet = self.kind == LocalKind::SeqPacket;
         let wants_all = flags & message::WAITALL != 0 && !is_peek && !is_packet;
-        let mut filled = 0;
+        let mut received = LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() };
         let result = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut directions = channel.directions.lock();
             let incoming = &mut directions[side];
-            if is_packet {
-                if let Some(&length) = incoming.messages.front() {
-                    let stored = length.min(buffer.len());
-                    for (slot, byte) in buffer.iter_mut().zip(incoming.bytes.iter()).take(stored) {
-                        *slot = *byte;
-                    }
-                    if !is_peek {
-                        incoming.messages.pop_front();
-                        incoming.bytes.drain(..length);
-                        drop(directions);
-                        channel.notify();
-                    }
-                    return Some(Ok(LocalReceived { length: stored, full_length: length, source: None }));
+            if is_packet && let Some(&length) = incoming.messages.front() {
+                let stored = length.min(buffer.len());
+                for (slot, byte) in buffer.iter_mut().zip(incoming.bytes.iter()).take(stored) {
+                    *slot = *byte;
                 }
-            } else if !incoming.bytes.is_empty() && filled < buffer.len() {
-                let step = incoming.bytes.len().min(buffer.len() - filled);
+                received.length = stored;
+                received.full_length = length;
+                if !is_peek {
+                    received.rights = take_rights(incoming, length);
+                    incoming.messages.pop_front();
+                    incoming.bytes.drain(..length);
+                    drop(directions);
+                    channel.notify();
+                }
+                return Some(Ok(()));
+            }
+            let filled = received.length;
+            if !is_packet && !incoming.bytes.is_empty() && filled < buffer.len() {
+                // A read starts with the files sent with its first byte
+                // and stops before the next files.
+                let position = incoming.taken_total;
+                let starts_rights = incoming.rights.front().is_some_and(|(at, _)| *at == position);
+                if filled > 0 && starts_rights {
+                    return Some(Ok(()));
+                }
+                let mut step = incoming.bytes.len().min(buffer.len() - filled);
+                let next_rights = incoming.rights.iter().map(|(at, _)| *at).find(|at| *at > position);
+                if let Some(next) = next_rights {
+                    step = step.min((next - position) as usize);
+                }
                 for (slot, byte) in buffer[filled..filled + step].iter_mut().zip(incoming.bytes.iter()) {
                     *slot = *byte;
                 }
+                received.length += step;
+                received.full_length = received.length;
                 if !is_peek {
+                    received.rights.extend(take_rights(incoming, step));
                     incoming.bytes.drain(..step);
                 }
-                filled += step;
-                let is_done = !wants_all || filled == buffer.len();
+                let is_done = !wants_all || received.length == buffer.len() || next_rights.is_some();
                 let is_finished = incoming.is_finished;
                 drop(directions);
                 if !is_peek {
                     channel.notify();
                 }
-                if is_done || is_finished {
-                    return Some(Ok(LocalReceived { length: filled, full_length: filled, source: None }));
-                }
-                return None;
+                return (is_done || is_finished).then_some(Ok(()));
             }
             if buffer.is_empty() && !is_packet {
-                return Some(Ok(LocalReceived { length: 0, full_length: 0, source: None }));
+                return Some(Ok(()));
             }
             if incoming.is_reset {
                 incoming.is_reset = false;
                 return Some(Err(Errno::ECONNRESET));
             }
             if incoming.is_finished || incoming.is_abandoned {
-                return Some(Ok(LocalReceived { length: filled, full_length: filled, source: None }));
+                return Some(Ok(()));
             }
             None
         });
         match result {
-            Err(_) if filled > 0 => Ok(LocalReceived { length: filled, full_length: filled, source: None }),
-            other => other,
+            Ok(()) => Ok(received),
+            Err(_) if received.length > 0 => Ok(received),
+            Err(error) => Err(error),
         }
     }
 
@@ -814,18 +841,21 @@ impl LocalSocket {
                 unreachable!("datagram sockets stay so")
             };
             let Some(packet) = inbox.front() else {
-                return is_read_shut.then_some(Ok(LocalReceived { length: 0, full_length: 0, source: None }));
+                return is_read_shut.then(|| {
+                    Ok(LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() })
+                });
             };
             let stored = packet.bytes.len().min(buffer.len());
             buffer[..stored].copy_from_slice(&packet.bytes[..stored]);
-            let received = LocalReceived {
+            let mut received = LocalReceived {
                 length: stored,
                 full_length: packet.bytes.len(),
                 source: Some(packet.sender.clone()),
+                rights: Vec::new(),
             };
-            if !is_peek {
+            if !is_peek && let Some(packet) = inbox.pop_front() {
                 *inbox_bytes -= packet.bytes.len();
-                inbox.pop_front();
+                received.rights = packet.rights;
                 peer_to_notify = peer.as_ref().and_then(Weak::upgrade);
             }
             Some(Ok(received))
@@ -1058,6 +1088,24 @@ impl LocalSocket {
     }
 }
 
+/// Takes `length` bytes' worth of positions from `direction`: the files
+/// that came with them, all of them if several batches did.
+fn take_rights(direction: &mut Direction, length: usize) -> Rights {
+    let end = direction.taken_total + length as u64;
+    let mut taken = Vec::new();
+    // A zero-length message still carries its files.
+    while let Some((at, _)) = direction.rights.front() {
+        if *at > end || (*at == end && length > 0) {
+            break;
+        }
+        if let Some((_, rights)) = direction.rights.pop_front() {
+            taken.extend(rights);
+        }
+    }
+    direction.taken_total = end;
+    taken
+}
+
 impl Drop for LocalSocket {
     fn drop(&mut self) {
         let inner = self.inner.get_mut();
@@ -1111,7 +1159,7 @@ impl SpecialFile for LocalSocket {
     }
 
     fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        self.send(caller, bytes, 0, None, is_nonblocking).map_err(file_error)
+        self.send(caller, bytes, 0, None, Vec::new(), is_nonblocking).map_err(file_error)
     }
 
     fn poll(&self) -> u16 {

@@ -21,7 +21,7 @@ use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::AT_FDCWD;
 use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
-use crate::net::local::{Key, LocalKind, LocalName, LocalSocket};
+use crate::net::local::{Key, LocalKind, LocalName, LocalSocket, Rights};
 use crate::net::socket::{Kind, Socket, kind, message, option};
 use crate::process::PROCESS_ID;
 use crate::user::User;
@@ -360,6 +360,7 @@ fn send_bytes(
     bytes: &[u8],
     send_flags: u32,
     destination: Option<&Address>,
+    rights: Rights,
 ) -> core::result::Result<usize, Failure> {
     let caller = caller(context);
     let is_nonblocking = file.is_nonblocking();
@@ -385,7 +386,7 @@ fn send_bytes(
                 Some(Address::Unspecified) => None,
                 Some(Address::Ipv4(_)) => return Err(Errno::EINVAL.into()),
             };
-            socket.send(&caller, bytes, send_flags, target, is_nonblocking)
+            socket.send(&caller, bytes, send_flags, target, rights, is_nonblocking)
         }
     };
     match result {
@@ -424,13 +425,13 @@ pub(super) fn sendto(
     // A message goes whole; a stream goes a chunk at a time.
     if endpoint(&file).is_some_and(Endpoint::keeps_messages) || length <= CHUNK {
         let bytes = user.read_bytes(buffer, length)?;
-        return Ok(send_bytes(context, &file, &bytes, send_flags, destination.as_ref())? as u64);
+        return Ok(send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), Vec::new())? as u64);
     }
     let mut sent = 0;
     while sent < length {
         let step = (length - sent).min(CHUNK);
         let bytes = user.read_bytes(buffer + sent as u64, step)?;
-        match send_bytes(context, &file, &bytes, send_flags, destination.as_ref()) {
+        match send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), Vec::new()) {
             Ok(count) => {
                 sent += count;
                 if count < step {
@@ -451,6 +452,8 @@ struct Got {
     /// The sender's address bytes (empty: an unnamed local sender), for
     /// datagrams.
     source: Option<Vec<u8>>,
+    /// Files passed with the data (local sockets).
+    rights: Rights,
 }
 
 fn receive_bytes(
@@ -468,6 +471,7 @@ fn receive_bytes(
                 length: received.length,
                 full_length: received.full_length,
                 source: received.source.map(|source| address::encode(source).to_vec()),
+                rights: Vec::new(),
             })
         }
         Endpoint::Local(socket) => {
@@ -480,6 +484,7 @@ fn receive_bytes(
                     LocalName::Unnamed => Vec::new(),
                     name => name.encode(),
                 }),
+                rights: received.rights,
             })
         }
     }
@@ -538,7 +543,7 @@ fn send_message(
     let file = socket_file(context, fd)?;
     let destination = destination(context, header.name, header.name_length)?;
     let user = User::new(context.machine);
-    check_control(context, &header)?;
+    let rights = control_rights(context, &file, &header)?;
     let mut bytes = Vec::new();
     for (base, length) in &header.vectors {
         let length = usize::try_from(*length).map_err(|_| Errno::EINVAL)?;
@@ -547,36 +552,98 @@ fn send_message(
         }
         bytes.extend_from_slice(&user.read_bytes(*base, length)?);
     }
-    send_bytes(context, &file, &bytes, send_flags, destination.as_ref())
+    send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), rights)
 }
 
-/// Control messages a sender passes: credentials are ignored (every peer
-/// is the application itself); passing descriptors is refused, so that
-/// they are never silently lost.
-fn check_control(context: Context<'_>, header: &MessageHeader) -> core::result::Result<(), Errno> {
-    /// `struct cmsghdr`: length, level, type; `SCM_RIGHTS` at `SOL_SOCKET`.
-    const CMSGHDR_SIZE: u64 = 16;
-    const SCM_RIGHTS: u32 = 1;
-    if header.control == 0 || header.control_length < CMSGHDR_SIZE {
-        return Ok(());
+/// `struct cmsghdr`: length (8 bytes), level, type; then the data.
+const CMSGHDR_SIZE: usize = 16;
+/// `SCM_RIGHTS` and `SCM_CREDENTIALS` at `SOL_SOCKET`.
+const SCM_RIGHTS: u32 = 1;
+const SCM_CREDENTIALS: u32 = 2;
+/// The most descriptors one message passes (`SCM_MAX_FD`).
+const SCM_MAX_FD: usize = 253;
+/// `MSG_CTRUNC` and `MSG_CMSG_CLOEXEC`.
+const MSG_CTRUNC: u32 = 0x8;
+const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;
+
+/// The open files a sender's `SCM_RIGHTS` control messages pass (local
+/// sockets only). Credentials are accepted and dropped: every peer is the
+/// application itself.
+fn control_rights(
+    context: Context<'_>,
+    file: &OpenFile,
+    header: &MessageHeader,
+) -> core::result::Result<Rights, Errno> {
+    let mut rights = Vec::new();
+    if header.control == 0 || header.control_length < CMSGHDR_SIZE as u64 {
+        return Ok(rights);
     }
     let user = User::new(context.machine);
     let length = header.control_length.min(64 * 1024) as usize;
     let bytes = user.read_bytes(header.control, length)?;
+    let is_local = matches!(endpoint(file), Some(Endpoint::Local(_)));
     let mut offset = 0;
-    while offset + CMSGHDR_SIZE as usize <= bytes.len() {
+    while offset + CMSGHDR_SIZE <= bytes.len() {
+        let field = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
         let entry_length = u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap_or([0; 8]));
-        let level = u32::from_le_bytes(bytes[offset + 8..offset + 12].try_into().unwrap_or([0; 4]));
-        let entry_type = u32::from_le_bytes(bytes[offset + 12..offset + 16].try_into().unwrap_or([0; 4]));
-        if entry_length < CMSGHDR_SIZE || entry_length as usize > bytes.len() - offset {
+        let (level, entry_type) = (field(offset + 8), field(offset + 12));
+        if entry_length < CMSGHDR_SIZE as u64 || entry_length > (bytes.len() - offset) as u64 {
             return Err(Errno::EINVAL);
         }
-        if level == option::SOL_SOCKET as u32 && entry_type == SCM_RIGHTS {
-            return Err(Errno::EOPNOTSUPP);
+        let data = &bytes[offset + CMSGHDR_SIZE..offset + entry_length as usize];
+        match (level, entry_type) {
+            (level, SCM_RIGHTS) if level == option::SOL_SOCKET as u32 && is_local => {
+                if rights.len() + data.len() / 4 > SCM_MAX_FD {
+                    return Err(Errno::EINVAL);
+                }
+                for number in data.chunks_exact(4) {
+                    let number = i32::from_le_bytes(number.try_into().unwrap_or([0xff; 4]));
+                    rights.push(super::files::file(context, number as u32 as u64).map_err(|_| Errno::EBADF)?);
+                }
+            }
+            (level, SCM_CREDENTIALS) if level == option::SOL_SOCKET as u32 && is_local => {}
+            (level, _) if level == option::SOL_SOCKET as u32 => return Err(Errno::EINVAL),
+            // Other levels' messages (IP options) are accepted and unused.
+            _ => {}
         }
         offset += (entry_length as usize).next_multiple_of(8);
     }
-    Ok(())
+    Ok(rights)
+}
+
+/// Installs received files and describes them in the receiver's control
+/// buffer as one `SCM_RIGHTS` message; returns the control bytes used and
+/// whether some files did not fit (`MSG_CTRUNC`).
+fn deliver_rights(
+    context: Context<'_>,
+    header: &MessageHeader,
+    rights: Rights,
+    receive_flags: u32,
+) -> core::result::Result<(u64, bool), Failure> {
+    if rights.is_empty() {
+        return Ok((0, false));
+    }
+    let room = (header.control_length as usize).saturating_sub(CMSGHDR_SIZE) / 4;
+    if header.control == 0 || room == 0 {
+        return Ok((0, true));
+    }
+    let is_truncated = rights.len() > room;
+    let close_on_exec = receive_flags & MSG_CMSG_CLOEXEC != 0;
+    let mut numbers = Vec::new();
+    for file in rights.into_iter().take(room) {
+        match install(context, file, close_on_exec) {
+            Ok(number) => numbers.extend_from_slice(&(number as i32).to_le_bytes()),
+            Err(_) => break,
+        }
+    }
+    let data_length = CMSGHDR_SIZE + numbers.len();
+    let mut message = (data_length as u64).to_le_bytes().to_vec();
+    message.extend_from_slice(&(option::SOL_SOCKET as u32).to_le_bytes());
+    message.extend_from_slice(&SCM_RIGHTS.to_le_bytes());
+    message.extend_from_slice(&numbers);
+    User::new(context.machine).write_bytes(header.control, &message)?;
+    let used = data_length.next_multiple_of(8).min(header.control_length as usize);
+    Ok((used as u64, is_truncated))
 }
 
 pub(super) fn sendmsg(context: Context<'_>, fd: u64, header: u64, send_flags: u64) -> Result {
@@ -615,8 +682,13 @@ fn receive_message(
             None => user.write_u32(header_address + 8, 0)?,
         }
     }
-    user.write_u64(header_address + 40, 0)?;
-    let message_flags = if received.full_length > received.length { message::TRUNC } else { 0 };
+    let (control_used, is_control_truncated) =
+        deliver_rights(context, &header, received.rights, receive_flags)?;
+    user.write_u64(header_address + 40, control_used)?;
+    let mut message_flags = if received.full_length > received.length { message::TRUNC } else { 0 };
+    if is_control_truncated {
+        message_flags |= MSG_CTRUNC;
+    }
     user.write_u32(header_address + 48, message_flags)?;
     Ok(received.length)
 }
