@@ -186,18 +186,36 @@ impl DmaRegion {
         unsafe { core::ptr::write_volatile(self.at::<T>(offset), value) }
     }
 
-    /// Copies bytes out of the region, starting at `offset`.
-    pub fn read_bytes(&self, offset: usize, buffer: &mut [u8]) {
-        for (index, byte) in buffer.iter_mut().enumerate() {
-            *byte = self.read::<u8>(offset + index);
-        }
+    /// The address of `length` bytes at `offset`, checked to lie inside.
+    fn span(&self, offset: usize, length: usize) -> *mut u8 {
+        assert!(
+            offset.checked_add(length).is_some_and(|end| end <= self.size),
+            "DMA copy of {length:#x} bytes at {offset:#x} outside a {:#x}-byte region",
+            self.size
+        );
+        // SAFETY: in bounds, as just checked.
+        unsafe { self.pointer.as_ptr().add(offset) }
     }
 
-    /// Copies `bytes` into the region at `offset`.
+    /// Copies bytes out of the region, starting at `offset`. Drivers copy
+    /// only what the device has finished with (it returned the buffer), so
+    /// a plain copy after an acquire fence sees all of the device's writes.
+    pub fn read_bytes(&self, offset: usize, buffer: &mut [u8]) {
+        let source = self.span(offset, buffer.len());
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: `source` is in bounds (`span`); `buffer` is kernel memory
+        // that cannot overlap the region, which nothing else borrows.
+        unsafe { core::ptr::copy_nonoverlapping(source, buffer.as_mut_ptr(), buffer.len()) }
+    }
+
+    /// Copies `bytes` into the region at `offset`, before the driver hands
+    /// that part to the device (a release fence orders the copy first).
     pub fn write_bytes(&self, offset: usize, bytes: &[u8]) {
-        for (index, &byte) in bytes.iter().enumerate() {
-            self.write::<u8>(offset + index, byte);
-        }
+        let destination = self.span(offset, bytes.len());
+        // SAFETY: as in `read_bytes`; the device does not use this part
+        // until the driver publishes it after the fence.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), destination, bytes.len()) }
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
     }
 }
 
