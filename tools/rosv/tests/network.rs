@@ -49,3 +49,17 @@ fn images_carry_name_service_files_and_the_kernel_writes_the_resolver_configurat
         assert_eq!(output.status.code(), Some(0), "{variant:?}");
     }
 }
+
+#[test]
+fn programs_see_the_interfaces_through_netlink_and_ioctls() {
+    for variant in VARIANTS {
+        let program = guests::c_program("interfaces", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--exec", path]);
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains("\ninterface lo 127.0.0.1/8\n"), "{variant:?}:\n{stdout}");
+        assert!(!stdout.contains("interface eth0"), "no card, no eth0 ({variant:?}):\n{stdout}");
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?}:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?}");
+    }
+}

@@ -34,6 +34,13 @@ pub enum Address {
     Ipv4(SocketAddrV4),
     /// A local socket's name.
     Local(LocalName),
+    /// A netlink port (0: the kernel) and multicast groups.
+    Netlink {
+        /// `nl_pid`.
+        port: u32,
+        /// `nl_groups`.
+        groups: u32,
+    },
 }
 
 /// Reads a socket address of `bytes` (as long as the application said).
@@ -45,6 +52,12 @@ pub fn parse(bytes: &[u8]) -> Result<Address, Errno> {
     match u16::from_ne_bytes([bytes[0], bytes[1]]) {
         family::UNSPEC => Ok(Address::Unspecified),
         family::UNIX => Ok(Address::Local(LocalName::parse(bytes)?)),
+        family::NETLINK if bytes.len() < super::netlink::SOCKADDR_NL_SIZE => Err(Errno::EINVAL),
+        family::NETLINK => {
+            let word =
+                |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            Ok(Address::Netlink { port: word(4), groups: word(8) })
+        }
         _ if bytes.len() < SOCKADDR_IN_SIZE => Err(Errno::EINVAL),
         family::INET => {
             let port = u16::from_be_bytes([bytes[2], bytes[3]]);
@@ -61,6 +74,7 @@ pub fn encode_any(address: &Address) -> Vec<u8> {
         Address::Unspecified => family::UNSPEC.to_ne_bytes().to_vec(),
         Address::Ipv4(address) => encode(*address).to_vec(),
         Address::Local(name) => name.encode(),
+        Address::Netlink { port, .. } => super::netlink::encode_address(*port),
     }
 }
 

@@ -91,6 +91,11 @@ impl Link {
         self.mac
     }
 
+    /// The largest IP packet the link carries.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
     /// Tells the stack, through the loop, that `address` is its own: an ARP
     /// request for it, as the stack itself would send, which fills the
     /// stack's neighbor cache without the wait its rate limit on requests

@@ -17,11 +17,13 @@
 pub mod address;
 pub mod link;
 pub mod local;
+pub mod netlink;
 pub mod socket;
 mod stack;
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +44,44 @@ pub struct Settings {
     /// DNS servers (`--nameserver`), added to those DHCP gives.
     pub nameservers: Vec<Ipv4Addr>,
 }
+
+/// One network interface as applications see it (`getifaddrs`,
+/// `SIOCGIF*`): the stack's single interface shows as `lo` (the loop and
+/// `127.0.0.1/8`) and, with a card, `eth0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// The name.
+    pub name: &'static str,
+    /// The index, from 1.
+    pub index: u32,
+    /// `IFF_*` flags.
+    pub flags: u32,
+    /// The MTU.
+    pub mtu: u32,
+    /// The hardware address (none for the loop).
+    pub mac_address: Option<[u8; 6]>,
+    /// The IPv4 address and prefix length, once known.
+    pub address: Option<(Ipv4Addr, u8)>,
+}
+
+/// Interface flags (`IFF_*`, Linux `uapi/linux/if.h`).
+pub mod interface_flags {
+    /// Administratively up.
+    pub const UP: u32 = 0x1;
+    /// Has a broadcast address.
+    pub const BROADCAST: u32 = 0x2;
+    /// The loop.
+    pub const LOOPBACK: u32 = 0x8;
+    /// Resources allocated.
+    pub const RUNNING: u32 = 0x40;
+    /// Takes multicast.
+    pub const MULTICAST: u32 = 0x1000;
+    /// The link is up.
+    pub const LOWER_UP: u32 = 0x10000;
+}
+
+/// The loop's MTU, as Linux gives `lo`.
+const LOOP_MTU: u32 = 65_536;
 
 /// The interface's configuration at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,6 +152,34 @@ impl Network {
             text.push_str(&alloc::format!("nameserver {nameserver}\n"));
         }
         text
+    }
+
+    /// The interfaces, `lo` first.
+    pub fn interfaces(&self) -> Vec<Interface> {
+        use interface_flags::*;
+        let mut interfaces = vec![Interface {
+            name: "lo",
+            index: 1,
+            flags: UP | LOOPBACK | RUNNING | LOWER_UP,
+            mtu: LOOP_MTU,
+            mac_address: None,
+            address: Some((Ipv4Addr::LOCALHOST, 8)),
+        }];
+        if self.has_card {
+            let (mac_address, mtu) = {
+                let stack = self.stack.lock();
+                (stack.mac_address(), stack.mtu())
+            };
+            interfaces.push(Interface {
+                name: "eth0",
+                index: 2,
+                flags: UP | BROADCAST | RUNNING | MULTICAST | LOWER_UP,
+                mtu: mtu as u32,
+                mac_address: Some(mac_address),
+                address: self.configuration().address,
+            });
+        }
+        interfaces
     }
 
     /// Whether there is a network card (else only the loop).

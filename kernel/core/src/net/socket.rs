@@ -508,7 +508,9 @@ impl Socket {
         let remote = match address {
             super::address::Address::Ipv4(remote) => Some(remote),
             super::address::Address::Unspecified => None,
-            super::address::Address::Local(_) => return Err(Errno::EAFNOSUPPORT),
+            super::address::Address::Local(_) | super::address::Address::Netlink { .. } => {
+                return Err(Errno::EAFNOSUPPORT);
+            }
         };
         if self.kind == Kind::Datagram {
             let mut state = self.state.lock();

@@ -146,6 +146,11 @@ impl Stack {
         self.link.mac_address()
     }
 
+    /// The card's MTU.
+    pub fn mtu(&self) -> usize {
+        self.link.mtu()
+    }
+
     /// The configuration now.
     pub fn configuration(&self) -> Configuration {
         self.configuration.clone()

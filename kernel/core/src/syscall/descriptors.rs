@@ -249,6 +249,9 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         }
         _ => {}
     }
+    if let Some(result) = super::sockets::interface_ioctl(context, &file, command, argument) {
+        return result;
+    }
     if !file.data().is_some_and(|data| data.is_terminal()) {
         return Err(Errno::ENOTTY.into());
     }

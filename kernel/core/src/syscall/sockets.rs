@@ -22,6 +22,7 @@ use crate::errno::Errno;
 use crate::linux::AT_FDCWD;
 use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
 use crate::net::local::{Key, LocalKind, LocalName, LocalSocket, Rights};
+use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket, kind, message, option};
 use crate::process::PROCESS_ID;
 use crate::user::User;
@@ -57,6 +58,7 @@ fn failure(error: Errno) -> Failure {
 enum Endpoint<'a> {
     Inet(&'a Socket),
     Local(&'a LocalSocket),
+    Netlink(&'a NetlinkSocket),
 }
 
 impl Endpoint<'_> {
@@ -65,6 +67,7 @@ impl Endpoint<'_> {
         match self {
             Endpoint::Inet(socket) => socket.kind() == Kind::Datagram,
             Endpoint::Local(socket) => socket.kind() != LocalKind::Stream,
+            Endpoint::Netlink(_) => true,
         }
     }
 }
@@ -75,7 +78,10 @@ fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
     if let Some(socket) = object.downcast_ref::<Socket>() {
         return Some(Endpoint::Inet(socket));
     }
-    object.downcast_ref::<LocalSocket>().map(Endpoint::Local)
+    if let Some(socket) = object.downcast_ref::<LocalSocket>() {
+        return Some(Endpoint::Local(socket));
+    }
+    object.downcast_ref::<NetlinkSocket>().map(Endpoint::Netlink)
 }
 
 /// The open file of `fd`, which must be a socket (`ENOTSOCK`).
@@ -106,7 +112,7 @@ fn read_ipv4(context: Context<'_>, pointer: u64, length: u64) -> core::result::R
     }
     match read_address(context, pointer, length)? {
         Address::Ipv4(address) => Ok(address),
-        Address::Unspecified | Address::Local(_) => Err(Errno::EAFNOSUPPORT),
+        _ => Err(Errno::EAFNOSUPPORT),
     }
 }
 
@@ -154,6 +160,7 @@ pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protoc
     let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol)? {
         NewSocket::Inet(kind) => Socket::new(context.process.network.clone(), kind),
         NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
+        NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
     };
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let file = OpenFile::new(FileObject::Special(object), status);
@@ -164,6 +171,7 @@ pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protoc
 enum NewSocket {
     Inet(Kind),
     Local(LocalKind),
+    Netlink(u32),
 }
 
 /// The socket kind `socket` asks for, checked as Linux does.
@@ -191,6 +199,15 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
                 None => Err(Errno::ESOCKTNOSUPPORT),
             };
         }
+        family::NETLINK => {
+            if protocol != NETLINK_ROUTE {
+                return Err(Errno::EPROTONOSUPPORT);
+            }
+            if !NetlinkSocket::accepts_type(base_type) {
+                return Err(Errno::ESOCKTNOSUPPORT);
+            }
+            return Ok(NewSocket::Netlink(base_type));
+        }
         _ => return Err(Errno::EAFNOSUPPORT),
     }
     match base_type {
@@ -216,7 +233,7 @@ pub(super) fn socketpair(
 ) -> Result {
     let kind = match create_kind(domain, socket_type, protocol)? {
         NewSocket::Local(kind) => kind,
-        NewSocket::Inet(_) => return Err(Errno::EOPNOTSUPP.into()),
+        NewSocket::Inet(_) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
     let (first, second) = LocalSocket::pair(context.process.network.local_names(), kind);
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
@@ -237,6 +254,12 @@ pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> 
                 return Err(Errno::EINVAL.into());
             };
             bind_local(context, socket, name)?;
+        }
+        Endpoint::Netlink(socket) => {
+            let Address::Netlink { port, groups } = read_address(context, pointer, length)? else {
+                return Err(Errno::EINVAL.into());
+            };
+            socket.bind(port, groups)?;
         }
     }
     Ok(0)
@@ -272,6 +295,7 @@ pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
         Endpoint::Local(socket) => socket.listen(backlog)?,
+        Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     }
     Ok(0)
 }
@@ -297,6 +321,7 @@ pub(super) fn accept4(
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
             (connection, peer.encode())
         }
+        Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
     write_address(context, pointer, length_pointer, &peer)?;
     let status = flags::O_RDWR | (accept_flags & SOCK_NONBLOCK) as u32;
@@ -317,7 +342,12 @@ pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) 
                 let target = find_local(context, &name)?;
                 socket.connect(&caller(context), target, file.is_nonblocking()).map_err(failure)?;
             }
-            Address::Ipv4(_) => return Err(Errno::EINVAL.into()),
+            _ => return Err(Errno::EINVAL.into()),
+        },
+        Endpoint::Netlink(_) => match address {
+            Address::Unspecified | Address::Netlink { port: 0, .. } => {}
+            Address::Netlink { .. } => return Err(Errno::ECONNREFUSED.into()),
+            _ => return Err(Errno::EINVAL.into()),
         },
     }
     Ok(0)
@@ -328,6 +358,7 @@ pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_po
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => address::encode(socket.local_address(&caller(context))).to_vec(),
         Endpoint::Local(socket) => socket.local_name().encode(),
+        Endpoint::Netlink(socket) => netlink::encode_address(socket.port()),
     };
     write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
@@ -338,6 +369,7 @@ pub(super) fn getpeername(context: Context<'_>, fd: u64, pointer: u64, length_po
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => address::encode(socket.peer_address(&caller(context))?).to_vec(),
         Endpoint::Local(socket) => socket.peer_name()?.encode(),
+        Endpoint::Netlink(_) => netlink::encode_address(0),
     };
     write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
@@ -348,6 +380,7 @@ pub(super) fn shutdown(context: Context<'_>, fd: u64, how: u64) -> Result {
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.shutdown(&caller(context), how as u32)?,
         Endpoint::Local(socket) => socket.shutdown(how as u32)?,
+        Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     }
     Ok(0)
 }
@@ -369,7 +402,7 @@ fn send_bytes(
             let destination = match destination {
                 None | Some(Address::Unspecified) => None,
                 Some(Address::Ipv4(address)) => Some(*address),
-                Some(Address::Local(_)) => return Err(Errno::EAFNOSUPPORT.into()),
+                Some(_) => return Err(Errno::EAFNOSUPPORT.into()),
             };
             socket.send(&caller, bytes, send_flags, destination, is_nonblocking)
         }
@@ -384,9 +417,17 @@ fn send_bytes(
                 }
                 Some(Address::Local(name)) => Some(find_local(context, name)?),
                 Some(Address::Unspecified) => None,
-                Some(Address::Ipv4(_)) => return Err(Errno::EINVAL.into()),
+                Some(_) => return Err(Errno::EINVAL.into()),
             };
             socket.send(&caller, bytes, send_flags, target, rights, is_nonblocking)
+        }
+        Endpoint::Netlink(socket) => {
+            let port = match destination {
+                None | Some(Address::Unspecified) => 0,
+                Some(Address::Netlink { port, .. }) => *port,
+                Some(_) => return Err(Errno::EINVAL.into()),
+            };
+            socket.send(bytes, port)
         }
     };
     match result {
@@ -485,6 +526,15 @@ fn receive_bytes(
                     name => name.encode(),
                 }),
                 rights: received.rights,
+            })
+        }
+        Endpoint::Netlink(socket) => {
+            let received = socket.receive(&caller, buffer, receive_flags, is_nonblocking).map_err(failure)?;
+            Ok(Got {
+                length: received.length,
+                full_length: received.full_length,
+                source: Some(netlink::encode_address(0)),
+                rights: Vec::new(),
             })
         }
     }
@@ -752,6 +802,7 @@ pub(super) fn setsockopt(
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.set_option(&caller(context), level as i32, name as i32, &bytes)?,
         Endpoint::Local(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
+        Endpoint::Netlink(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
     }
     Ok(0)
 }
@@ -773,6 +824,7 @@ pub(super) fn getsockopt(
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
         Endpoint::Local(socket) => socket.option(level as i32, name as i32, PROCESS_ID as u32)?,
+        Endpoint::Netlink(socket) => socket.option(level as i32, name as i32)?,
     };
     let written = (room as usize).min(bytes.len());
     user.write_bytes(value, &bytes[..written])?;
@@ -785,5 +837,118 @@ pub(super) fn available_bytes(context: Context<'_>, file: &OpenFile) -> Option<u
     Some(match endpoint(file)? {
         Endpoint::Inet(socket) => socket.available_bytes(&caller(context)) as u64,
         Endpoint::Local(socket) => socket.available_bytes() as u64,
+        Endpoint::Netlink(socket) => socket.available_bytes() as u64,
     })
+}
+
+/// Interface requests (`SIOCGIF*`, `uapi/linux/sockios.h`).
+mod interface_request {
+    pub const SIOCGIFNAME: u64 = 0x8910;
+    pub const SIOCGIFCONF: u64 = 0x8912;
+    pub const SIOCGIFFLAGS: u64 = 0x8913;
+    pub const SIOCGIFADDR: u64 = 0x8915;
+    pub const SIOCGIFBRDADDR: u64 = 0x8919;
+    pub const SIOCGIFNETMASK: u64 = 0x891b;
+    pub const SIOCGIFMTU: u64 = 0x8921;
+    pub const SIOCGIFHWADDR: u64 = 0x8927;
+    pub const SIOCGIFINDEX: u64 = 0x8933;
+}
+
+/// Bytes of `struct ifreq` (a 16-byte name, then a 24-byte union) and of
+/// `struct ifconf`.
+const IFREQ_SIZE: usize = 40;
+const IFCONF_SIZE: usize = 16;
+
+/// The interface requests a socket answers: what `if_nametoindex`,
+/// `ifconfig` and friends ask. `None` for other requests or files.
+pub(super) fn interface_ioctl(
+    context: Context<'_>,
+    file: &OpenFile,
+    command: u64,
+    argument: u64,
+) -> Option<Result> {
+    use interface_request::*;
+    endpoint(file)?;
+    let known = [
+        SIOCGIFNAME,
+        SIOCGIFCONF,
+        SIOCGIFFLAGS,
+        SIOCGIFADDR,
+        SIOCGIFBRDADDR,
+        SIOCGIFNETMASK,
+        SIOCGIFMTU,
+        SIOCGIFHWADDR,
+        SIOCGIFINDEX,
+    ];
+    if !known.contains(&command) {
+        return None;
+    }
+    Some(answer_interface_request(context, command, argument))
+}
+
+fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -> Result {
+    use interface_request::*;
+    let user = User::new(context.machine);
+    let interfaces = context.process.network.interfaces();
+    if command == SIOCGIFCONF {
+        let header = user.read_bytes(argument, IFCONF_SIZE)?;
+        let room = i32::from_ne_bytes(header[..4].try_into().map_err(|_| Errno::EFAULT)?);
+        let buffer = u64::from_ne_bytes(header[8..16].try_into().map_err(|_| Errno::EFAULT)?);
+        let addressed: Vec<_> = interfaces.iter().filter(|interface| interface.address.is_some()).collect();
+        if buffer == 0 {
+            user.write_u32(argument, (addressed.len() * IFREQ_SIZE) as u32)?;
+            return Ok(0);
+        }
+        let fitting = (room.max(0) as usize / IFREQ_SIZE).min(addressed.len());
+        for (slot, interface) in addressed.iter().take(fitting).enumerate() {
+            let mut request = [0u8; IFREQ_SIZE];
+            request[..interface.name.len()].copy_from_slice(interface.name.as_bytes());
+            if let Some((address, _)) = interface.address {
+                let encoded = address::encode(SocketAddrV4::new(address, 0));
+                request[16..32].copy_from_slice(&encoded);
+            }
+            user.write_bytes(buffer + (slot * IFREQ_SIZE) as u64, &request)?;
+        }
+        user.write_u32(argument, (fitting * IFREQ_SIZE) as u32)?;
+        return Ok(0);
+    }
+    let mut request: [u8; IFREQ_SIZE] =
+        user.read_bytes(argument, IFREQ_SIZE)?.try_into().map_err(|_| Errno::EFAULT)?;
+    let interface = if command == SIOCGIFNAME {
+        let index = i32::from_ne_bytes(request[16..20].try_into().map_err(|_| Errno::EFAULT)?);
+        interfaces.iter().find(|interface| interface.index as i32 == index).ok_or(Errno::ENODEV)?
+    } else {
+        let end = request[..16].iter().position(|&byte| byte == 0).unwrap_or(16);
+        let name = &request[..end];
+        interfaces.iter().find(|interface| interface.name.as_bytes() == name).ok_or(Errno::ENODEV)?
+    };
+    let mut union = [0u8; 24];
+    let ipv4 = |address: core::net::Ipv4Addr| address::encode(SocketAddrV4::new(address, 0));
+    let (address, prefix_length) = interface.address.unwrap_or((core::net::Ipv4Addr::UNSPECIFIED, 0));
+    let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length)) };
+    match command {
+        SIOCGIFNAME => {
+            request[..16].fill(0);
+            request[..interface.name.len()].copy_from_slice(interface.name.as_bytes());
+            union.copy_from_slice(&request[16..]);
+        }
+        SIOCGIFFLAGS => union[..2].copy_from_slice(&(interface.flags as u16).to_ne_bytes()),
+        SIOCGIFINDEX => union[..4].copy_from_slice(&(interface.index as i32).to_ne_bytes()),
+        SIOCGIFMTU => union[..4].copy_from_slice(&(interface.mtu as i32).to_ne_bytes()),
+        SIOCGIFHWADDR => {
+            let (kind, mac) = match interface.mac_address {
+                Some(mac) => (1u16, mac),
+                None => (772, [0; 6]),
+            };
+            union[..2].copy_from_slice(&kind.to_ne_bytes());
+            union[2..8].copy_from_slice(&mac);
+        }
+        _ if interface.address.is_none() => return Err(Errno::EADDRNOTAVAIL.into()),
+        SIOCGIFADDR => union[..16].copy_from_slice(&ipv4(address)),
+        SIOCGIFNETMASK => union[..16].copy_from_slice(&ipv4(core::net::Ipv4Addr::from(mask))),
+        _ => union[..16].copy_from_slice(&ipv4(core::net::Ipv4Addr::from(u32::from(address) | !mask))),
+    }
+    request[16..].copy_from_slice(&union);
+    user.write_bytes(argument, &request)?;
+    Ok(0)
 }

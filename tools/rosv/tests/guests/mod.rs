@@ -102,6 +102,7 @@ fn build_c_programs() -> PathBuf {
         "events",
         "network",
         "local",
+        "interfaces",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

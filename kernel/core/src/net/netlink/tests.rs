@@ -1,0 +1,120 @@
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::{NetlinkSocket, header_flags, message_type};
+use crate::errno::Errno;
+use crate::fake::FakeMachine;
+use crate::net::{Network, Settings};
+use crate::vfs::node::Caller;
+
+/// A request of `kind` with `flags` and sequence number `sequence`.
+fn request(kind: u16, flags: u16, sequence: u32, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    super::push_message(&mut bytes, kind, flags | header_flags::REQUEST, sequence, 0, body);
+    bytes
+}
+
+/// The messages of a datagram: type, sequence, port and body.
+fn messages(datagram: &[u8]) -> Vec<(u16, u32, u32, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut offset = 0;
+    while offset + 16 <= datagram.len() {
+        let length = u32::from_ne_bytes(datagram[offset..offset + 4].try_into().unwrap()) as usize;
+        let kind = u16::from_ne_bytes(datagram[offset + 4..offset + 6].try_into().unwrap());
+        let sequence = u32::from_ne_bytes(datagram[offset + 8..offset + 12].try_into().unwrap());
+        let port = u32::from_ne_bytes(datagram[offset + 12..offset + 16].try_into().unwrap());
+        found.push((kind, sequence, port, datagram[offset + 16..offset + length].to_vec()));
+        offset += length.next_multiple_of(4);
+    }
+    found
+}
+
+/// The attribute `kind` of a message body whose fixed part is `skip` bytes.
+fn attribute(body: &[u8], skip: usize, kind: u16) -> Option<Vec<u8>> {
+    let mut offset = skip;
+    while offset + 4 <= body.len() {
+        let length = u16::from_ne_bytes(body[offset..offset + 2].try_into().unwrap()) as usize;
+        let found = u16::from_ne_bytes(body[offset + 2..offset + 4].try_into().unwrap());
+        if found == kind {
+            return Some(body[offset + 4..offset + length].to_vec());
+        }
+        offset += length.next_multiple_of(4);
+    }
+    None
+}
+
+fn receive(socket: &NetlinkSocket, caller: &Caller<'_>) -> Vec<u8> {
+    let mut buffer = vec![0u8; 8192];
+    let received = socket.receive(caller, &mut buffer, 0, true).expect("an answer");
+    buffer.truncate(received.length);
+    buffer
+}
+
+#[test]
+fn a_link_dump_lists_the_loop_and_ends() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let network = Network::new(None, &Settings::default(), 1, 0);
+    let socket = NetlinkSocket::new(network, 3);
+    socket.bind(0, 0).unwrap();
+    let port = socket.port();
+    assert_ne!(port, 0);
+    socket.send(&request(message_type::GET_LINK, header_flags::DUMP, 7, &[0; 16]), 0).unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    assert_eq!(answer.len(), 2, "{answer:?}");
+    let (kind, sequence, answer_port, body) = &answer[0];
+    assert_eq!((*kind, *sequence, *answer_port), (message_type::NEW_LINK, 7, port));
+    assert_eq!(attribute(body, 16, super::attribute::IFLA_IFNAME), Some(b"lo\0".to_vec()));
+    assert_eq!(i32::from_ne_bytes(body[4..8].try_into().unwrap()), 1, "lo is interface 1");
+    assert_eq!(answer[1].0, message_type::DONE);
+    assert_eq!(socket.receive(&caller, &mut [0u8; 16], 0, true), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn an_address_dump_gives_each_address() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let network = Network::new(None, &Settings::default(), 1, 0);
+    let socket = NetlinkSocket::new(network, 3);
+    socket
+        .send(&request(message_type::GET_ADDRESS, header_flags::DUMP, 1, &[2, 0, 0, 0, 0, 0, 0, 0]), 0)
+        .unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    let (kind, _, _, body) = &answer[0];
+    assert_eq!(*kind, message_type::NEW_ADDRESS);
+    assert_eq!(body[1], 8, "the prefix length");
+    assert_eq!(attribute(body, 8, super::attribute::IFA_LOCAL), Some(vec![127, 0, 0, 1]));
+    assert_eq!(answer.last().unwrap().0, message_type::DONE);
+
+    // IPv6 addresses: none.
+    socket
+        .send(&request(message_type::GET_ADDRESS, header_flags::DUMP, 2, &[10, 0, 0, 0, 0, 0, 0, 0]), 0)
+        .unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    assert_eq!(answer.len(), 1);
+    assert_eq!(answer[0].0, message_type::DONE);
+}
+
+#[test]
+fn changes_are_refused_and_acknowledgements_given() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let network = Network::new(None, &Settings::default(), 1, 0);
+    let socket = NetlinkSocket::new(network, 3);
+    socket.send(&request(message_type::NEW_ADDRESS, header_flags::ACK, 5, &[0; 8]), 0).unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    assert_eq!(answer.len(), 1);
+    assert_eq!(answer[0].0, message_type::ERROR);
+    assert_eq!(i32::from_ne_bytes(answer[0].3[..4].try_into().unwrap()), -Errno::EOPNOTSUPP.0);
+
+    let mut link_request = vec![0u8; 16];
+    link_request[4..8].copy_from_slice(&1i32.to_ne_bytes());
+    socket.send(&request(message_type::GET_LINK, header_flags::ACK, 6, &link_request), 0).unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    assert_eq!(
+        answer.iter().map(|message| message.0).collect::<Vec<_>>(),
+        [message_type::NEW_LINK, message_type::ERROR]
+    );
+    assert_eq!(i32::from_ne_bytes(answer[1].3[..4].try_into().unwrap()), 0, "an acknowledgement");
+    assert_eq!(socket.send(b"", 5), Err(Errno::ECONNREFUSED), "only the kernel listens");
+}
