@@ -133,19 +133,23 @@ fn machine_option(machine: Machine, has_acpi: bool) -> String {
 pub fn disk_arguments(id: &str, image: &Path, transport: VirtioTransport) -> [OsString; 4] {
     let mut drive = OsString::from(format!("id={id},format=raw,if=none,readonly=on,file="));
     drive.push(escape_option_value(image.as_os_str()));
-    let device = match transport {
-        VirtioTransport::Mmio => format!("virtio-blk-device,drive={id}"),
-        VirtioTransport::Legacy => {
-            format!("virtio-blk-pci,drive={id},disable-legacy=off,disable-modern=on")
-        }
-        VirtioTransport::Modern => {
-            format!("virtio-blk-pci,drive={id},disable-legacy=on,disable-modern=off")
-        }
-        VirtioTransport::Transitional => {
-            format!("virtio-blk-pci,drive={id},disable-legacy=off,disable-modern=off")
-        }
+    let device = match pci_interfaces(transport) {
+        None => format!("virtio-blk-device,drive={id}"),
+        Some(interfaces) => format!("virtio-blk-pci,drive={id},{interfaces}"),
     };
     ["-drive".into(), drive, "-device".into(), device.into()]
+}
+
+/// The properties of a virtio-pci device that choose which of its
+/// interfaces, legacy and modern, it offers on `transport`; `None` for
+/// virtio-mmio, whose devices have no such choice.
+fn pci_interfaces(transport: VirtioTransport) -> Option<&'static str> {
+    match transport {
+        VirtioTransport::Mmio => None,
+        VirtioTransport::Legacy => Some("disable-legacy=off,disable-modern=on"),
+        VirtioTransport::Modern => Some("disable-legacy=on,disable-modern=off"),
+        VirtioTransport::Transitional => Some("disable-legacy=off,disable-modern=off"),
+    }
 }
 
 /// Doubles the commas of an option value, as QEMU's option syntax wants.
