@@ -155,6 +155,8 @@ mod tests {
             memory_mib: 64,
             cpus: 2,
             has_acpi: true,
+            network: crate::network::Network::None,
+            forwards: vec![],
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");
