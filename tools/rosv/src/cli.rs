@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::image::{Image, ImageSpec};
 use crate::machine::{Machine, VirtioTransport};
+use crate::network::{Network, PortForward, parse_forward, parse_network};
 use crate::vm::{Accelerator, Hypervisor, VmConfig};
 use crate::{bench, image, kernel, vm};
 
@@ -94,6 +95,21 @@ pub struct MachineArgs {
     /// ROFS image on it with --kernel-args=--mount-fs=rofs,/dev/vdb,/data.
     #[arg(long = "disk", value_name = "FILE")]
     pub disks: Vec<PathBuf>,
+    /// The guest's network card: none (no card, only the loopback), user
+    /// (QEMU's user-mode network: the guest gets 10.0.2.15/24 by DHCP and
+    /// reaches the host's loopback at 10.0.2.2), or tap:IFNAME (a tap
+    /// device created and configured beforehand).
+    #[arg(long, value_name = "NETWORK", default_value = "none", value_parser = parse_network)]
+    pub net: Network,
+    /// With --net user: forward a host port to a guest port, over TCP unless
+    /// udp: is given, listening on 127.0.0.1 unless HOSTADDR is given
+    /// (repeatable). E.g. --forward 8080:80.
+    #[arg(
+        long = "forward",
+        value_name = "[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT",
+        value_parser = parse_forward
+    )]
+    pub forwards: Vec<PortForward>,
     /// Boot this kernel ELF instead of the built-in (or the image's) one.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,

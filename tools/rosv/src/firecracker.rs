@@ -1,5 +1,5 @@
 //! Firecracker: its configuration file, with the root disk as a read-only
-//! virtio-mmio drive.
+//! virtio-mmio drive and the network card on a tap device.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,11 +8,14 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::host::{self, Kvm};
+use crate::network::{GUEST_MAC, Network};
 use crate::vm::VmConfig;
 
 const FIRECRACKER: &str = "firecracker";
 /// The `drive_id` of the root disk.
 const ROOT_DRIVE: &str = "root";
+/// The `iface_id` of the network card.
+const NETWORK_INTERFACE: &str = "eth0";
 /// The longest kernel command line Firecracker accepts.
 const COMMAND_LINE_MAX: usize = 2048;
 
@@ -61,6 +64,15 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
             "mem_size_mib": config.memory_mib,
         },
     });
+    // A tap device is the only network here: `network::check` refuses
+    // `--net user`, which Firecracker lacks.
+    if let Network::Tap(interface) = &config.network {
+        settings["network-interfaces"] = json!([{
+            "iface_id": NETWORK_INTERFACE,
+            "guest_mac": GUEST_MAC,
+            "host_dev_name": interface,
+        }]);
+    }
     if kvm == Kvm::Software {
         settings["cpu-config"] = software_kvm_template();
     }
@@ -155,6 +167,8 @@ mod tests {
             memory_mib: 64,
             cpus: 2,
             has_acpi: true,
+            network: Network::None,
+            forwards: vec![],
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");
@@ -168,6 +182,12 @@ mod tests {
         );
         assert!(settings["boot-source"].get("initrd_path").is_none(), "the root travels on the disk alone");
         assert!(settings.get("cpu-config").is_none());
+        assert!(settings.get("network-interfaces").is_none(), "no card unless asked for");
         assert!(super::settings(&config, Kvm::Software).get("cpu-config").is_some());
+        let tap = VmConfig { network: Network::Tap("tap7".into()), ..config };
+        assert_eq!(
+            super::settings(&tap, Kvm::Hardware)["network-interfaces"],
+            json!([{"iface_id": "eth0", "guest_mac": "52:54:00:12:34:56", "host_dev_name": "tap7"}])
+        );
     }
 }

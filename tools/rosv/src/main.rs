@@ -20,6 +20,7 @@ mod kernel_symbols;
 mod libraries;
 mod machine;
 mod manifest;
+mod network;
 mod output;
 mod qemu;
 mod system_files;

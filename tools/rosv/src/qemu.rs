@@ -1,8 +1,8 @@
-//! QEMU: the microvm and pc machines, and the root disk on each transport.
+//! QEMU: the microvm and pc machines, their disks and network card.
 //!
-//! microvm takes the kernel ELF directly and its disks over virtio-mmio; pc
-//! boots through the qboot firmware and takes disks over virtio-pci. See
-//! [`arguments`] for the whole command line.
+//! microvm takes the kernel ELF directly and its devices over virtio-mmio;
+//! pc boots through the qboot firmware and takes devices over virtio-pci.
+//! See [`arguments`] for the whole command line.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -13,6 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::host::{self, Kvm, PVM_HIDDEN_FEATURES};
 use crate::machine::{Machine, VirtioTransport};
+use crate::network::{GUEST_MAC, Network, PortForward};
 use crate::vm::{Accelerator, VmConfig};
 
 const QEMU: &str = "qemu-system-x86_64";
@@ -53,6 +54,8 @@ pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleratio
 const QBOOT_PATHS: &[&str] = &["/usr/share/qemu/qboot.rom", "/usr/share/seabios/qboot.rom"];
 /// The `-drive` id of the root disk.
 const ROOT_DRIVE: &str = "root";
+/// The `-netdev` id of the network card's backend.
+const NETDEV: &str = "net0";
 
 /// The QEMU command that boots `config`, with its human monitor on the
 /// Unix socket `monitor` if given.
@@ -71,7 +74,8 @@ pub fn command(config: &VmConfig, choice: Accelerator, monitor: Option<&Path>) -
 }
 
 /// QEMU's arguments for `config`: the machine (with `firmware` on pc),
-/// the kernel, the root disk and, if given, the `monitor` socket.
+/// the kernel, the disks, the network card and, if given, the `monitor`
+/// socket.
 pub fn arguments(
     config: &VmConfig,
     acceleration: &Acceleration,
@@ -110,6 +114,7 @@ pub fn arguments(
     for (index, disk) in config.disks.iter().enumerate() {
         arguments.extend(disk_arguments(&format!("disk{}", index + 1), disk, config.board.transport));
     }
+    arguments.extend(network_arguments(&config.network, &config.forwards, config.board.transport));
     if let Some(monitor) = monitor {
         let mut socket = OsString::from("unix:");
         socket.push(monitor);
@@ -133,19 +138,59 @@ fn machine_option(machine: Machine, has_acpi: bool) -> String {
 pub fn disk_arguments(id: &str, image: &Path, transport: VirtioTransport) -> [OsString; 4] {
     let mut drive = OsString::from(format!("id={id},format=raw,if=none,readonly=on,file="));
     drive.push(escape_option_value(image.as_os_str()));
-    let device = match transport {
-        VirtioTransport::Mmio => format!("virtio-blk-device,drive={id}"),
-        VirtioTransport::Legacy => {
-            format!("virtio-blk-pci,drive={id},disable-legacy=off,disable-modern=on")
-        }
-        VirtioTransport::Modern => {
-            format!("virtio-blk-pci,drive={id},disable-legacy=on,disable-modern=off")
-        }
-        VirtioTransport::Transitional => {
-            format!("virtio-blk-pci,drive={id},disable-legacy=off,disable-modern=off")
-        }
+    let device = match pci_interfaces(transport) {
+        None => format!("virtio-blk-device,drive={id}"),
+        Some(interfaces) => format!("virtio-blk-pci,drive={id},{interfaces}"),
     };
     ["-drive".into(), drive, "-device".into(), device.into()]
+}
+
+/// The arguments that give the guest a virtio network card on `network`
+/// over `transport`, with `forwards` on the user-mode network; none
+/// without a card. On microvm the card is one more virtio-mmio device,
+/// which QEMU lists in the DSDT (or as a `virtio_mmio.device=` token with
+/// ACPI off), like the disks.
+pub fn network_arguments(
+    network: &Network,
+    forwards: &[PortForward],
+    transport: VirtioTransport,
+) -> Vec<OsString> {
+    let backend = match network {
+        Network::None => return Vec::new(),
+        Network::User => {
+            let mut backend = format!("user,id={NETDEV}");
+            for forward in forwards {
+                backend.push_str(",hostfwd=");
+                backend.push_str(&forward.hostfwd());
+            }
+            OsString::from(backend)
+        }
+        Network::Tap(interface) => {
+            // No scripts: the tap device is configured before rosv runs.
+            let mut backend = OsString::from(format!("tap,id={NETDEV},script=no,downscript=no,ifname="));
+            backend.push(escape_option_value(OsStr::new(interface)));
+            backend
+        }
+    };
+    let device = match pci_interfaces(transport) {
+        None => format!("virtio-net-device,netdev={NETDEV},mac={GUEST_MAC}"),
+        // `romfile=` leaves out the card's network boot ROM: the kernel
+        // comes from `-kernel`, never from the network.
+        Some(interfaces) => format!("virtio-net-pci,netdev={NETDEV},mac={GUEST_MAC},romfile=,{interfaces}"),
+    };
+    vec!["-netdev".into(), backend, "-device".into(), device.into()]
+}
+
+/// The properties of a virtio-pci device that choose which of its
+/// interfaces, legacy and modern, it offers on `transport`; `None` for
+/// virtio-mmio, whose devices have no such choice.
+fn pci_interfaces(transport: VirtioTransport) -> Option<&'static str> {
+    match transport {
+        VirtioTransport::Mmio => None,
+        VirtioTransport::Legacy => Some("disable-legacy=off,disable-modern=on"),
+        VirtioTransport::Modern => Some("disable-legacy=on,disable-modern=off"),
+        VirtioTransport::Transitional => Some("disable-legacy=off,disable-modern=off"),
+    }
 }
 
 /// Doubles the commas of an option value, as QEMU's option syntax wants.
@@ -205,6 +250,8 @@ mod tests {
             memory_mib: 64,
             cpus: 2,
             has_acpi,
+            network: Network::None,
+            forwards: vec![],
         }
     }
 
@@ -275,6 +322,64 @@ mod tests {
             assert_eq!(values(&pc, "-bios"), ["/usr/share/qemu/qboot.rom"]);
             assert_eq!(values(&pc, "-drive"), [DRIVE]);
             assert_eq!(values(&pc, "-device")[1], device, "{transport:?}");
+        }
+    }
+
+    #[test]
+    fn no_network_card_is_attached_unless_asked_for() {
+        let microvm = words(&config(Machine::Microvm, VirtioTransport::Mmio, true), None);
+        assert!(values(&microvm, "-netdev").is_empty());
+        assert!(!microvm.iter().any(|word| word.contains("virtio-net")));
+    }
+
+    #[test]
+    fn the_user_network_carries_the_forwards() {
+        let mut user = config(Machine::Microvm, VirtioTransport::Mmio, true);
+        user.network = Network::User;
+        user.forwards = vec![
+            crate::network::parse_forward("8080:7000").unwrap(),
+            crate::network::parse_forward("udp:0.0.0.0:5353:53").unwrap(),
+        ];
+        let microvm = words(&user, None);
+        assert_eq!(
+            values(&microvm, "-netdev"),
+            ["user,id=net0,hostfwd=tcp:127.0.0.1:8080-:7000,hostfwd=udp:0.0.0.0:5353-:53"]
+        );
+        assert_eq!(
+            values(&microvm, "-device")[1..],
+            ["virtio-blk-device,drive=root", "virtio-net-device,netdev=net0,mac=52:54:00:12:34:56"]
+        );
+    }
+
+    #[test]
+    fn a_tap_device_is_attached_without_scripts() {
+        let mut tap = config(Machine::Microvm, VirtioTransport::Mmio, true);
+        tap.network = Network::Tap("tap0".into());
+        assert_eq!(
+            values(&words(&tap, None), "-netdev"),
+            ["tap,id=net0,script=no,downscript=no,ifname=tap0"]
+        );
+    }
+
+    #[test]
+    fn pc_attaches_the_network_card_like_its_disks() {
+        let qboot = Path::new("/usr/share/qemu/qboot.rom");
+        for (transport, interfaces) in [
+            (VirtioTransport::Legacy, "disable-legacy=off,disable-modern=on"),
+            (VirtioTransport::Modern, "disable-legacy=on,disable-modern=off"),
+            (VirtioTransport::Transitional, "disable-legacy=off,disable-modern=off"),
+        ] {
+            let mut user = config(Machine::Pc, transport, true);
+            user.network = Network::User;
+            let pc = words(&user, Some(qboot));
+            assert_eq!(values(&pc, "-netdev"), ["user,id=net0"]);
+            let devices = values(&pc, "-device");
+            assert_eq!(devices.len(), 3, "{devices:?}");
+            assert!(devices[1].ends_with(interfaces), "{transport:?}: {}", devices[1]);
+            assert_eq!(
+                devices[2],
+                format!("virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=,{interfaces}")
+            );
         }
     }
 

@@ -12,6 +12,7 @@ use crate::cli::MachineArgs;
 use crate::image::{Image, command_text, environment_options};
 use crate::kernel_symbols::Symbols;
 use crate::machine::Board;
+use crate::network::{self, Network, PortForward};
 use crate::output::ConsoleFilter;
 use crate::{firecracker, qemu};
 
@@ -60,6 +61,10 @@ pub struct VmConfig {
     pub cpus: u32,
     /// Whether the guest gets ACPI tables.
     pub has_acpi: bool,
+    /// The guest's network card, if any.
+    pub network: Network,
+    /// Host ports forwarded to the guest (with [`Network::User`] only).
+    pub forwards: Vec<PortForward>,
 }
 
 impl VmConfig {
@@ -100,6 +105,8 @@ impl VmConfig {
                 );
             }
         }
+        network::check(machine.hypervisor, &machine.net, &machine.forwards)?;
+        network::check_host(&machine.net)?;
         Ok(VmConfig {
             kernel: machine.kernel.clone().unwrap_or_else(|| image.kernel.clone()),
             root_disk: image.root.clone(),
@@ -109,6 +116,8 @@ impl VmConfig {
             memory_mib: machine.memory,
             cpus: machine.cpus,
             has_acpi: machine.acpi == crate::cli::Switch::On,
+            network: machine.net.clone(),
+            forwards: machine.forwards.clone(),
         })
     }
 }

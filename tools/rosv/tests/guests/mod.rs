@@ -100,6 +100,7 @@ fn build_c_programs() -> PathBuf {
         "signals",
         "clock",
         "events",
+        "netpeer",
         "network",
         "local",
         "interfaces",

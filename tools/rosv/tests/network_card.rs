@@ -1,0 +1,385 @@
+//! Boot tests of the guest's network card (`rosv run --net`).
+//!
+//! On QEMU's user-mode network the guest must get 10.0.2.15/24 by DHCP (on
+//! microvm with virtio-mmio, and on pc with legacy and modern virtio-pci),
+//! serve a connection that `--forward` brings from a host port, and reach a
+//! server on the host's loopback at 10.0.2.2. The guest side is
+//! `tests/guest/netpeer.c`. With a tap device, which needs root, QEMU and
+//! Firecracker are tried too; those tests say when they were skipped.
+
+mod guests;
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use guests::Variant;
+use support::{TIMEOUT_SECONDS, firecracker_available, path, rosv, rosv_run, skip, text};
+
+/// What the kernel logs with `--verbose` once DHCP configured the card on
+/// QEMU's user-mode network.
+const DHCP_DESCRIPTION: &str = "eth0 52:54:00:12:34:56 10.0.2.15/24 gateway 10.0.2.2 nameserver 10.0.2.3";
+
+/// How long a guest may take to boot and start listening under TCG.
+const LISTENING_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn netpeer(variant: Variant) -> PathBuf {
+    guests::c_program("netpeer", variant)
+}
+
+/// A TCP port on the host's loopback that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
+    listener.local_addr().expect("the listener's address").port()
+}
+
+/// Boots `exit` (status 3) with `--net user --kernel-args=--verbose` on
+/// `board` and checks the DHCP outcome.
+fn assert_dhcp_configures_the_card(board: &[&str]) {
+    let exit = guests::c_program("exit", Variant::MuslStatic);
+    let mut arguments = board.to_vec();
+    arguments.extend(["--net", "user", "--kernel-args=--verbose", "--exec", path(&exit)]);
+    let output = rosv_run(&arguments);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("eth0: virtio network card at "), "{board:?}: {stdout}");
+    assert!(stdout.contains(DHCP_DESCRIPTION), "{board:?}: {stdout}");
+    assert!(stdout.contains("exiting with status 3"), "{board:?}: {stdout}");
+    assert_eq!(output.status.code(), Some(3), "{board:?}");
+}
+
+#[test]
+fn dhcp_configures_the_card_on_microvm() {
+    assert_dhcp_configures_the_card(&[]);
+    assert_dhcp_configures_the_card(&["--acpi", "off"]);
+}
+
+#[test]
+fn dhcp_configures_the_card_on_pc_with_legacy_virtio_pci() {
+    assert_dhcp_configures_the_card(&["--machine", "pc", "--virtio", "legacy"]);
+}
+
+#[test]
+fn dhcp_configures_the_card_on_pc_with_modern_virtio_pci() {
+    assert_dhcp_configures_the_card(&["--machine", "pc", "--virtio", "modern"]);
+}
+
+#[test]
+fn without_net_the_guest_has_no_card() {
+    let exit = guests::c_program("exit", Variant::MuslStatic);
+    let output = rosv_run(&["--kernel-args=--verbose", "--exec", path(&exit)]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(!stdout.contains("eth0"), "{stdout}");
+}
+
+#[test]
+fn network_options_rosv_cannot_honour_are_refused_before_booting() {
+    let exit = guests::c_program("exit", Variant::MuslStatic);
+    let exit = path(&exit);
+    for (arguments, message) in [
+        (vec!["--forward", "8080:80"], "--forward needs a network card on QEMU's user-mode network"),
+        (vec!["--net", "tap:lo", "--forward", "8080:80"], "--forward works with --net user only"),
+        (vec!["--net", "user", "--forward", "8080:80", "--forward", "8080:81"], "forwarded twice"),
+        (vec!["--hypervisor", "firecracker", "--net", "user"], "Firecracker lacks"),
+        (vec!["--net", "tap:rosv-absent0"], "the host has no network interface rosv-absent0"),
+    ] {
+        let mut all = arguments.clone();
+        all.extend(["--exec", exit]);
+        let output = rosv_run(&all);
+        assert_eq!(output.status.code(), Some(125), "{arguments:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(message), "{arguments:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    for (forward, message) in [
+        ("0:80", "host port \"0\" is not a number from 1 to 65535"),
+        ("8080:65536", "guest port \"65536\" is not a number from 1 to 65535"),
+        ("sctp:127.0.0.1:8080:80", "unknown protocol \"sctp\"; use tcp or udp"),
+        ("8080", "is not [tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT"),
+        ("8080:", "the guest port is missing"),
+    ] {
+        let output = rosv_run(&["--net", "user", "--forward", forward, "--exec", exit]);
+        assert_eq!(output.status.code(), Some(2), "{forward}: clap's usage status");
+        assert!(text(&output.stderr).contains(message), "{forward}: {}", text(&output.stderr));
+    }
+}
+
+/// A running `rosv run` whose console arrives line by line.
+struct Guest {
+    child: Child,
+    lines: Receiver<String>,
+    seen: String,
+}
+
+impl Guest {
+    fn start(arguments: &[&str]) -> Guest {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rosv"))
+            .args(["run", "--timeout", TIMEOUT_SECONDS])
+            .args(arguments)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start rosv");
+        let stdout = child.stdout.take().expect("rosv's standard output is piped");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        println!("--- rosv run {arguments:?}");
+        Guest { child, lines, seen: String::new() }
+    }
+
+    /// Waits for a console line containing `wanted`; false after `limit`
+    /// or when the console ends first.
+    fn wait_for(&mut self, wanted: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if line.contains(wanted) {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Waits for rosv to end (its `--timeout` bounds the wait) and returns
+    /// its exit status and the whole console.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().expect("wait for rosv");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        println!("status {:?}\nstdout:\n{}", status.code(), self.seen);
+        (status.code(), self.seen)
+    }
+
+    /// Stops the VM after a failed wait and fails the test with what the
+    /// guest printed.
+    fn abandon(mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let (_, console) = self.finish();
+        panic!("{why}; the guest printed:\n{console}");
+    }
+}
+
+/// Connects to `address`, retrying for a few seconds: QEMU may still be
+/// setting the listener up.
+fn connect_with_retries(address: SocketAddr) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Ok(stream) => return Ok(stream),
+            Err(error) if Instant::now() > deadline => return Err(error),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Sends `message` and a newline on `stream` and returns the line that
+/// comes back, without its newline.
+fn exchange(stream: TcpStream, message: &str) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    (&stream).write_all(format!("{message}\n").as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer)?;
+    Ok(answer.trim_end().to_string())
+}
+
+/// Starts `netpeer serve 7000` in a guest with `network_arguments`, waits
+/// until it listens, and checks that `address` reaches it.
+fn assert_host_reaches_guest_server(network_arguments: &[&str], address: SocketAddr) {
+    let program = netpeer(Variant::MuslStatic);
+    let mut arguments = network_arguments.to_vec();
+    arguments.extend(["--exec", path(&program), "--", "serve", "7000"]);
+    let mut guest = Guest::start(&arguments);
+    if !guest.wait_for("listening on 7000", LISTENING_TIMEOUT) {
+        guest.abandon("the guest did not start listening");
+    }
+    let answer = match connect_with_retries(address).and_then(|stream| exchange(stream, "ping from the host"))
+    {
+        Ok(answer) => answer,
+        Err(error) => guest.abandon(&format!("talking to the guest through {address}: {error}")),
+    };
+    let (status, console) = guest.finish();
+    assert_eq!(answer, "echo: ping from the host", "{console}");
+    assert!(console.contains("received: ping from the host"), "{console}");
+    assert_eq!(status, Some(0), "{console}");
+}
+
+#[test]
+fn a_forwarded_host_port_reaches_a_server_in_the_guest() {
+    let port = free_port();
+    let forward = format!("{port}:7000");
+    assert_host_reaches_guest_server(
+        &["--net", "user", "--forward", &forward],
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    );
+}
+
+/// Accepts one connection on `listener` (within `limit`), reads a line
+/// and answers `welcome, <line>`; sends the line it read.
+fn serve_once(listener: TcpListener, limit: Duration) -> Receiver<std::io::Result<String>> {
+    let (sender, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let served = (|| {
+            listener.set_nonblocking(true)?;
+            let deadline = Instant::now() + limit;
+            let stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return Err(error);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            stream.set_nonblocking(false)?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line)?;
+            let line = line.trim_end().to_string();
+            (&stream).write_all(format!("welcome, {line}\n").as_bytes())?;
+            Ok(line)
+        })();
+        let _ = sender.send(served);
+    });
+    result
+}
+
+#[test]
+fn the_guest_reaches_a_server_on_the_host_loopback() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
+    let port = listener.local_addr().expect("the listener's address").port().to_string();
+    let limit = Duration::from_secs(TIMEOUT_SECONDS.parse().expect("a number of seconds"));
+    let served = serve_once(listener, limit);
+    let program = netpeer(Variant::GlibcStaticPie);
+    // QEMU's user-mode network passes connections to 10.0.2.2 on to the
+    // host's 127.0.0.1.
+    let output =
+        rosv_run(&["--net", "user", "--exec", path(&program), "--", "connect", "10.0.2.2", &port, "hello"]);
+    let stdout = text(&output.stdout);
+    let received = served.recv_timeout(Duration::from_secs(5));
+    assert!(matches!(&received, Ok(Ok(line)) if line == "hello"), "the host received {received:?}: {stdout}");
+    assert!(stdout.contains("received: welcome, hello"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+/// A tap device that exists while this value lives.
+struct TapDevice {
+    name: String,
+}
+
+impl TapDevice {
+    /// Creates the tap device `name`, up, with `host_address` (CIDR) if
+    /// given; says why not otherwise.
+    fn create(name: &str, host_address: Option<&str>) -> Result<TapDevice, String> {
+        let run = |arguments: &[&str]| -> Result<(), String> {
+            let output =
+                Command::new("ip").args(arguments).output().map_err(|error| format!("ip: {error}"))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!("ip {}: {}", arguments.join(" "), text(&output.stderr).trim()))
+            }
+        };
+        run(&["tuntap", "add", "dev", name, "mode", "tap"])?;
+        let tap = TapDevice { name: name.to_string() };
+        if let Some(address) = host_address {
+            run(&["address", "add", address, "dev", name])?;
+        }
+        run(&["link", "set", "dev", name, "up"])?;
+        Ok(tap)
+    }
+}
+
+impl Drop for TapDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "delete", "dev", &self.name]).output();
+    }
+}
+
+/// The third number of a 192.168.N.0/24 network the host routes nowhere
+/// yet, chosen from the process id so that test runs side by side do not
+/// pick the same one.
+fn unused_network() -> Option<u8> {
+    let routes = Command::new("ip").args(["-4", "route"]).output().ok()?;
+    let routes = text(&routes.stdout);
+    let start = u8::try_from(std::process::id() % 100).expect("below 100");
+    (0..100).map(|offset| 100 + (start + offset) % 100).find(|n| !routes.contains(&format!("192.168.{n}.")))
+}
+
+#[test]
+fn a_tap_device_carries_a_connection_into_a_qemu_guest() {
+    let test = "a_tap_device_carries_a_connection_into_a_qemu_guest";
+    let Some(network_number) = unused_network() else {
+        return skip(test, "no free 192.168.N.0/24 network for the tap device");
+    };
+    let name = format!("rosvq{}", std::process::id());
+    let _tap = match TapDevice::create(&name, Some(&format!("192.168.{network_number}.1/24"))) {
+        Ok(tap) => tap,
+        Err(why) => return skip(test, &format!("cannot create a tap device ({why})")),
+    };
+    let network = format!("tap:{name}");
+    // No DHCP server on the tap device: the guest gets a static address.
+    let guest_address = format!("--kernel-args=--ip=eth0,192.168.{network_number}.2,255.255.255.0");
+    assert_host_reaches_guest_server(
+        &["--net", &network, &guest_address],
+        SocketAddr::from(([192, 168, network_number, 2], 7000)),
+    );
+}
+
+#[test]
+fn firecracker_attaches_the_card_to_a_tap_device() {
+    let test = "firecracker_attaches_the_card_to_a_tap_device";
+    if !firecracker_available(test) {
+        return;
+    }
+    let name = format!("rosvf{}", std::process::id());
+    let _tap = match TapDevice::create(&name, None) {
+        Ok(tap) => tap,
+        Err(why) => return skip(test, &format!("cannot create a tap device ({why})")),
+    };
+    let network = format!("tap:{name}");
+    // The program makes system calls only, so it runs on any KVM, even
+    // kvm_pvm, which cannot run a C library's SSE code in ring 0.
+    let output = rosv_run(&[
+        "--hypervisor",
+        "firecracker",
+        "--net",
+        &network,
+        "--kernel-args=--verbose --ip=eth0,192.168.214.2,255.255.255.0",
+        "--exec",
+        path(&guests::syscall_exit()),
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("eth0: virtio network card at mmio 0xc000"), "{stdout}");
+    assert!(stdout.contains("eth0 52:54:00:12:34:56 192.168.214.2/24"), "{stdout}");
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+}
+
+#[test]
+fn rosv_help_describes_the_network_options() {
+    let output = rosv(&["run", "--help"]);
+    let help = text(&output.stdout);
+    assert!(help.contains("--net <NETWORK>") && help.contains("tap:IFNAME"), "{help}");
+    assert!(help.contains("--forward <[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT>"), "{help}");
+}
