@@ -141,6 +141,7 @@ fn timed_boot(
         String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
     match outcome {
         Outcome::TimedOut(_) => bail!("a boot did not finish in time; output so far:\n{output}"),
+        Outcome::Interrupted(signal) => bail!("stopped on signal {signal}"),
         Outcome::Exited { reported, code } if expect_status && reported != Some(0) => {
             bail!("the hello guest failed (status {reported:?}, hypervisor exit {code:?}); output:\n{output}")
         }

@@ -153,6 +153,10 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u
             eprintln!("rosv: the VM did not finish within {} s; stopped it", limit.as_secs());
             Ok(TIMED_OUT)
         }
+        Outcome::Interrupted(signal) => {
+            eprintln!("rosv: stopped the VM on signal {signal}");
+            Ok(128u8.saturating_add(signal as u8))
+        }
         Outcome::Exited { reported: Some(status), .. } => Ok(status),
         Outcome::Exited { reported: None, code } => {
             let from_debug_exit = (machine.hypervisor == Hypervisor::Qemu)
@@ -176,6 +180,25 @@ pub enum Outcome {
     Exited { code: Option<i32>, reported: Option<u8> },
     /// It ran past the time limit and was killed.
     TimedOut(Duration),
+    /// rosv received this signal (SIGINT, SIGTERM or SIGHUP) and killed it.
+    Interrupted(i32),
+}
+
+/// The last terminating signal rosv received (0: none yet), recorded by
+/// handlers installed once, so that a VM never outlives its `rosv`.
+fn termination_signal() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    static RECEIVED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+        std::sync::OnceLock::new();
+    if let Some(received) = RECEIVED.get() {
+        return Ok(received);
+    }
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register_usize(signal, received.clone(), signal as usize)
+            .context("cannot watch for termination signals")?;
+    }
+    Ok(RECEIVED.get_or_init(|| received))
 }
 
 /// Where the guest console goes.
@@ -198,6 +221,7 @@ pub fn supervise(
     monitor: Option<&Path>,
 ) -> Result<Outcome> {
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let signal = termination_signal()?;
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command.spawn().with_context(|| format!("cannot start {program}"))?;
     let stdout = child.stdout.take().context("the hypervisor has no standard output")?;
@@ -226,6 +250,12 @@ pub fn supervise(
             stop(&mut child);
             let _ = pump.join();
             return Ok(Outcome::TimedOut(limit));
+        }
+        let received = signal.load(std::sync::atomic::Ordering::Relaxed);
+        if received != 0 {
+            stop(&mut child);
+            let _ = pump.join();
+            return Ok(Outcome::Interrupted(received as i32));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
