@@ -13,12 +13,15 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use guests::Variant;
-use support::{TIMEOUT_SECONDS, firecracker_available, path, rosv, rosv_run, skip, text};
+use support::{
+    Guest, TIMEOUT_SECONDS, connect_with_retries, firecracker_available, free_port, path, rosv, rosv_run,
+    skip, text,
+};
 
 /// What the kernel logs with `--verbose` once DHCP configured the card on
 /// QEMU's user-mode network.
@@ -29,12 +32,6 @@ const LISTENING_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn netpeer(variant: Variant) -> PathBuf {
     guests::c_program("netpeer", variant)
-}
-
-/// A TCP port on the host's loopback that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
-    listener.local_addr().expect("the listener's address").port()
 }
 
 /// Boots `exit` (status 3) with `--net user --kernel-args=--verbose` on
@@ -105,89 +102,6 @@ fn network_options_rosv_cannot_honour_are_refused_before_booting() {
         let output = rosv_run(&["--net", "user", "--forward", forward, "--exec", exit]);
         assert_eq!(output.status.code(), Some(2), "{forward}: clap's usage status");
         assert!(text(&output.stderr).contains(message), "{forward}: {}", text(&output.stderr));
-    }
-}
-
-/// A running `rosv run` whose console arrives line by line.
-struct Guest {
-    child: Child,
-    lines: Receiver<String>,
-    seen: String,
-}
-
-impl Guest {
-    fn start(arguments: &[&str]) -> Guest {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rosv"))
-            .args(["run", "--timeout", TIMEOUT_SECONDS])
-            .args(arguments)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start rosv");
-        let stdout = child.stdout.take().expect("rosv's standard output is piped");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        println!("--- rosv run {arguments:?}");
-        Guest { child, lines, seen: String::new() }
-    }
-
-    /// Waits for a console line containing `wanted`; false after `limit`
-    /// or when the console ends first.
-    fn wait_for(&mut self, wanted: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push_str(&line);
-                    self.seen.push('\n');
-                    if line.contains(wanted) {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    /// Waits for rosv to end (its `--timeout` bounds the wait) and returns
-    /// its exit status and the whole console.
-    fn finish(mut self) -> (Option<i32>, String) {
-        let status = self.child.wait().expect("wait for rosv");
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push_str(&line);
-            self.seen.push('\n');
-        }
-        println!("status {:?}\nstdout:\n{}", status.code(), self.seen);
-        (status.code(), self.seen)
-    }
-
-    /// Stops the VM after a failed wait and fails the test with what the
-    /// guest printed.
-    fn abandon(mut self, why: &str) -> ! {
-        let _ = self.child.kill();
-        let (_, console) = self.finish();
-        panic!("{why}; the guest printed:\n{console}");
-    }
-}
-
-/// Connects to `address`, retrying for a few seconds: QEMU may still be
-/// setting the listener up.
-fn connect_with_retries(address: SocketAddr) -> std::io::Result<TcpStream> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
-            Ok(stream) => return Ok(stream),
-            Err(error) if Instant::now() > deadline => return Err(error),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
     }
 }
 

@@ -1,0 +1,214 @@
+//! Real servers, unmodified, in rosv: nginx, Redis and a Node.js HTTP
+//! server, each booted with a card on QEMU's user-mode network and reached
+//! from the host through a forwarded port, then stopped as a user would
+//! (SIGTERM to `rosv`, which must take the VM down with it). Each test is
+//! skipped, visibly, when the host lacks the server's package.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{Guest, free_port, path, rosv, skip};
+
+/// How long a server may take to boot and answer under TCG.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `rosv run`'s status when SIGTERM stopped it.
+const STOPPED_BY_SIGTERM: i32 = 128 + 15;
+
+/// Sends `request` to the host's `port` and reads the whole answer, trying
+/// again until the server in the guest answers at all (QEMU accepts the
+/// connection before the guest listens, then drops it).
+fn ask(port: u16, request: &[u8]) -> Result<String, String> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    let mut last_error = String::new();
+    while Instant::now() < deadline {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            stream.write_all(request)?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer)?;
+            Ok(String::from_utf8_lossy(&answer).into_owned())
+        })();
+        match attempt {
+            Ok(answer) if !answer.is_empty() => return Ok(answer),
+            Ok(_) => last_error = String::from("the connection closed without an answer"),
+            Err(error) => last_error = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(last_error)
+}
+
+/// An HTTP/1.0 GET of `target`.
+fn get(port: u16, target: &str) -> Result<String, String> {
+    ask(port, format!("GET {target} HTTP/1.0\r\nHost: rosv\r\n\r\n").as_bytes())
+}
+
+/// Stops the guest with SIGTERM and checks that `rosv` ended on it.
+fn stop(guest: Guest) {
+    let (status, console) = guest.terminate();
+    assert_eq!(status, Some(STOPPED_BY_SIGTERM), "rosv did not stop on SIGTERM; console:\n{console}");
+}
+
+/// Whether `program` exists on the host; says why the test is skipped
+/// otherwise.
+fn available(test: &str, program: &str, package: &str) -> bool {
+    if Path::new(program).is_file() {
+        return true;
+    }
+    skip(test, &format!("{program} is missing (apt-get install {package})"));
+    false
+}
+
+const NGINX_CONFIGURATION: &str = "daemon off;
+master_process off;
+worker_processes 1;
+error_log stderr notice;
+pid /tmp/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server {
+        listen 8080;
+        location / { root /srv; }
+        location /hello { return 200 \"hello from nginx\\n\"; }
+    }
+}
+";
+
+#[test]
+fn nginx_serves_files_and_answers_requests() {
+    let test = "nginx_serves_files_and_answers_requests";
+    if !available(test, "/usr/sbin/nginx", "nginx-light") {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let configuration = directory.path().join("nginx.conf");
+    std::fs::write(&configuration, NGINX_CONFIGURATION).expect("write the configuration");
+    let page = directory.path().join("index.html");
+    let body: String =
+        (0..2000).map(|line| format!("line {line} of a page nginx reads from ROFS\n")).collect();
+    std::fs::write(&page, &body).expect("write the page");
+    let manifest = directory.path().join("nginx.manifest");
+    let text = format!(
+        "/usr/sbin/nginx: /usr/sbin/nginx\n/etc/nginx/nginx.conf: {}\n/srv/index.html: {}\n",
+        configuration.display(),
+        page.display()
+    );
+    std::fs::write(&manifest, text).expect("write the manifest");
+    let image = directory.path().join("image");
+    let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", "/usr/sbin/nginx", "-p", "/tmp"]);
+    assert!(built.status.success());
+
+    let port = free_port();
+    let forward = format!("{port}:8080");
+    let guest = Guest::start(&["--memory", "256M", "--net", "user", "--forward", &forward, path(&image)]);
+    let hello = get(port, "/hello");
+    let page_answer = get(port, "/index.html");
+    let missing = get(port, "/missing");
+    stop(guest);
+    let hello = hello.expect("nginx answers");
+    assert!(hello.starts_with("HTTP/1.1 200 OK\r\n") && hello.ends_with("hello from nginx\n"), "{hello}");
+    let page_answer = page_answer.expect("nginx serves the page");
+    assert!(page_answer.starts_with("HTTP/1.1 200 OK\r\n"), "{page_answer}");
+    assert!(page_answer.ends_with(&body), "the page arrives whole ({} bytes)", page_answer.len());
+    let missing = missing.expect("nginx answers for a missing file");
+    assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"), "{missing}");
+}
+
+#[test]
+fn redis_stores_and_returns_values() {
+    let test = "redis_stores_and_returns_values";
+    if !available(test, "/usr/bin/redis-server", "redis-server") {
+        return;
+    }
+    let port = free_port();
+    let forward = format!("{port}:6379");
+    let mut guest = Guest::start(&[
+        "--memory",
+        "256M",
+        "--net",
+        "user",
+        "--forward",
+        &forward,
+        "--exec",
+        "/usr/bin/redis-server",
+        "--",
+        "--port",
+        "6379",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+    ]);
+    if !guest.wait_for("Ready to accept connections", ANSWER_TIMEOUT) {
+        guest.abandon("Redis did not start");
+    }
+    // One connection, several commands in the inline protocol; QUIT ends it.
+    let answer =
+        ask(port, b"PING\r\nSET greeting rosv\r\nINCR counter\r\nINCR counter\r\nGET greeting\r\nQUIT\r\n");
+    stop(guest);
+    let answer = answer.expect("Redis answers");
+    assert_eq!(answer, "+PONG\r\n+OK\r\n:1\r\n:2\r\n$4\r\nrosv\r\n+OK\r\n");
+}
+
+/// A Node.js server that names its interfaces' addresses and answers each
+/// request with the address and its URL.
+const NODE_SERVER: &str = "
+const http = require('http');
+const os = require('os');
+const address = (os.networkInterfaces().eth0 || []).find((entry) => entry.family === 'IPv4');
+const server = http.createServer((request, response) => {
+  response.end(JSON.stringify({ url: request.url, address: address && address.address }) + '\\n');
+});
+server.listen(3000, '0.0.0.0', () => console.log('listening on 3000'));
+";
+
+#[test]
+fn a_node_http_server_answers() {
+    let test = "a_node_http_server_answers";
+    let Some(node) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|directory| directory.join("node")).find(|node| node.is_file())
+    }) else {
+        skip(test, "node is not on PATH");
+        return;
+    };
+    let port = free_port();
+    let forward = format!("{port}:3000");
+    let mut guest = Guest::start(&[
+        "--memory",
+        "512M",
+        "--net",
+        "user",
+        "--forward",
+        &forward,
+        "--exec",
+        path(&node),
+        "--",
+        "-e",
+        NODE_SERVER,
+    ]);
+    if !guest.wait_for("listening on 3000", ANSWER_TIMEOUT) {
+        guest.abandon("the Node.js server did not start");
+    }
+    let answers: Vec<_> = (0..3).map(|index| get(port, &format!("/request/{index}"))).collect();
+    stop(guest);
+    for (index, answer) in answers.into_iter().enumerate() {
+        let answer = answer.expect("node answers");
+        let expected = format!("{{\"url\":\"/request/{index}\",\"address\":\"10.0.2.15\"}}\n");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with(&expected), "{answer}");
+    }
+}
