@@ -217,6 +217,9 @@ impl Stack {
             Some(dhcpv4::Event::Configured(config)) => {
                 Some((config.address, config.router, config.dns_servers.iter().copied().collect::<Vec<_>>()))
             }
+            // smoltcp also reports this while the first lease is still
+            // being negotiated: only a lease we had can end.
+            Some(dhcpv4::Event::Deconfigured) if self.configuration.address.is_none() => return,
             Some(dhcpv4::Event::Deconfigured) => None,
         };
         self.interface.update_ip_addrs(|addresses| {
