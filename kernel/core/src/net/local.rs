@@ -28,6 +28,7 @@ use super::socket::{kind, message, option, shut, timeval_bytes, timeval_ns};
 use crate::errno::Errno;
 use crate::machine::Wakeup;
 use crate::vfs::node::{Caller, FileType, Metadata, Node};
+use crate::vfs::pipe::copy_front;
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, OpenFile, SpecialFile, WaiterList};
 
@@ -760,9 +761,7 @@ impl LocalSocket {
             let incoming = &mut directions[side];
             if is_packet && let Some(&length) = incoming.messages.front() {
                 let stored = length.min(buffer.len());
-                for (slot, byte) in buffer.iter_mut().zip(incoming.bytes.iter()).take(stored) {
-                    *slot = *byte;
-                }
+                copy_front(&incoming.bytes, &mut buffer[..stored]);
                 received.length = stored;
                 received.full_length = length;
                 if !is_peek {
@@ -788,9 +787,7 @@ impl LocalSocket {
                 if let Some(next) = next_rights {
                     step = step.min((next - position) as usize);
                 }
-                for (slot, byte) in buffer[filled..filled + step].iter_mut().zip(incoming.bytes.iter()) {
-                    *slot = *byte;
-                }
+                copy_front(&incoming.bytes, &mut buffer[filled..filled + step]);
                 received.length += step;
                 received.full_length = received.length;
                 if !is_peek {

@@ -82,9 +82,8 @@ impl Pipe {
                 let mut state = self.state.lock();
                 if !state.buffer.is_empty() {
                     let length = buffer.len().min(state.buffer.len());
-                    for (slot, byte) in buffer.iter_mut().zip(state.buffer.drain(..length)) {
-                        *slot = byte;
-                    }
+                    copy_front(&state.buffer, &mut buffer[..length]);
+                    state.buffer.drain(..length);
                     drop(state);
                     self.waiters.remove(&me);
                     self.waiters.notify();
@@ -172,6 +171,16 @@ impl Pipe {
     pub fn waiters(&self) -> &WaiterList {
         &self.waiters
     }
+}
+
+/// Copies the first `destination.len()` bytes of `queue` (which holds at
+/// least that many) into `destination`, a slice at a time.
+pub fn copy_front(queue: &VecDeque<u8>, destination: &mut [u8]) {
+    let (first, second) = queue.as_slices();
+    let from_first = first.len().min(destination.len());
+    destination[..from_first].copy_from_slice(&first[..from_first]);
+    let rest = destination.len() - from_first;
+    destination[from_first..].copy_from_slice(&second[..rest]);
 }
 
 /// One end of a pipe; dropping the last reference to an open file closes

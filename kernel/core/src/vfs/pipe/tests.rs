@@ -90,3 +90,15 @@ fn threads_stream_more_than_the_capacity_through_a_pipe() {
     assert_eq!(received.len(), sent.len());
     assert!(received == sent);
 }
+
+#[test]
+fn bytes_are_copied_out_across_the_queue_wrapping_around() {
+    let mut queue: VecDeque<u8> = VecDeque::with_capacity(8);
+    queue.extend(0..6u8);
+    queue.drain(..4);
+    queue.extend(6..12u8);
+    assert!(!queue.as_slices().1.is_empty(), "the queue wraps around");
+    let mut destination = [0u8; 7];
+    copy_front(&queue, &mut destination);
+    assert_eq!(destination, [4, 5, 6, 7, 8, 9, 10]);
+}
