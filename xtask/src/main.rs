@@ -142,6 +142,15 @@ fn bench() -> Result {
     rosv(&["bench", "memory", "--memory", "64M"])?;
     rosv(&["bench", "disk", "--exec", reader])?;
     rosv(&["bench", "disk", "--machine", "pc", "--exec", reader])?;
+    let mover = output_directory.join("socket-throughput");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(&mover)
+        .arg(repository().join("tests/guest/socket-throughput.c")))?;
+    let mover = mover.to_str().ok_or("the repository path is not UTF-8")?;
+    for cpus in ["1", "2"] {
+        rosv(&["bench", "network", "--cpus", cpus, "--memory", "256M", "--exec", mover])?;
+    }
     Ok(())
 }
 

@@ -245,6 +245,32 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Arguments of `rosv bench network`.
+#[derive(Debug, Args)]
+pub struct NetworkBenchArgs {
+    /// The static program that measures (such as
+    /// tests/guest/socket-throughput.c): it moves the MiB its argument
+    /// gives between two threads and prints `name: N ns` lines, N per MiB.
+    #[arg(long, value_name = "FILE")]
+    exec: PathBuf,
+    /// MiB moved per run.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    size_mib: u32,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// Moves bytes between two threads through TCP over the loopback, local
+/// sockets and pipes, in rosv and on the host, and prints the throughput.
+pub fn network(arguments: &NetworkBenchArgs) -> Result<u8> {
+    let program_arguments = [arguments.size_mib.to_string()];
+    let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
+    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine)?;
+    println!("moving {} MiB between two threads of one program", arguments.size_mib);
+    run.print(&arguments.exec, "MiB/s", |ns_per_mib| 1e9 / ns_per_mib);
+    Ok(0)
+}
+
 /// Writes `size` bytes that compress badly.
 fn write_noise(path: &Path, size: u64) -> Result<()> {
     use std::io::Write;

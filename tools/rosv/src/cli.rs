@@ -167,6 +167,10 @@ enum BenchCommand {
     /// tests/guest/read-throughput.c), next to the host reading it from its
     /// page cache.
     Disk(bench::DiskBenchArgs),
+    /// Move bytes between two threads through TCP over the loopback, local
+    /// sockets and pipes with a measuring program (such as
+    /// tests/guest/socket-throughput.c), in rosv and on the host.
+    Network(bench::NetworkBenchArgs),
 }
 
 /// On or off.
@@ -231,6 +235,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Boot(arguments)) => bench::boot(&arguments),
         Command::Bench(BenchCommand::Switch(arguments)) => bench::switch(&arguments),
         Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
+        Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
     }
 }
