@@ -280,8 +280,6 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
     network
 }
 
-/// Mounts what `--mount-fs` asks for, in order; a mount that fails ends the
-/// machine with the reason.
 /// Where the resolver's configuration goes; images link
 /// `/etc/resolv.conf` here.
 const RESOLVER_CONFIGURATION: &str = "/run/resolv.conf";
@@ -302,6 +300,8 @@ fn write_resolver_configuration(vfs: &Vfs, network: &Network) {
     }
 }
 
+/// Mounts what `--mount-fs` asks for, in order; a mount that fails ends the
+/// machine with the reason.
 fn mount_more_file_systems(vfs: &Vfs, mounts: &[Mount]) {
     let caller = Caller::kernel(application::machine());
     for mount in mounts {
