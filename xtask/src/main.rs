@@ -129,6 +129,7 @@ fn bench() -> Result {
         run(cargo().args(["run", "--quiet", "--release", "--package", "rosv", "--"]).args(arguments))
     };
     rosv(&["bench", "boot", "--runs", "20"])?;
+    rosv(&["bench", "boot", "--runs", "3", "--accel", "icount"])?;
     let switch = switch.to_str().ok_or("the repository path is not UTF-8")?;
     for cpus in ["1", "2"] {
         rosv(&["bench", "switch", "--cpus", cpus, "--exec", switch, "--", "20000", "1000000"])?;

@@ -25,15 +25,18 @@ pub struct Acceleration {
     pub accel: &'static str,
     /// The `-cpu` value.
     pub cpu: String,
+    /// Whether guest time counts instructions (`-icount shift=0`).
+    pub counts_instructions: bool,
 }
 
 /// Chooses `-accel` and `-cpu` for `choice` on a host with `kvm`.
 pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleration> {
-    let tcg = Acceleration { accel: "tcg", cpu: "max".into() };
+    let tcg = Acceleration { accel: "tcg", cpu: "max".into(), counts_instructions: false };
     match (choice, kvm) {
         (Accelerator::Tcg, _) | (Accelerator::Auto, None | Some(Kvm::Software)) => Ok(tcg),
+        (Accelerator::Icount, _) => Ok(Acceleration { counts_instructions: true, ..tcg }),
         (Accelerator::Auto | Accelerator::Kvm, Some(Kvm::Hardware)) => {
-            Ok(Acceleration { accel: "kvm", cpu: "host".into() })
+            Ok(Acceleration { accel: "kvm", cpu: "host".into(), counts_instructions: false })
         }
         (Accelerator::Kvm, Some(Kvm::Software)) => {
             let mut cpu = String::from("host,-arch-capabilities");
@@ -41,7 +44,7 @@ pub fn acceleration(choice: Accelerator, kvm: Option<Kvm>) -> Result<Acceleratio
                 cpu.push_str(",-");
                 cpu.push_str(feature);
             }
-            Ok(Acceleration { accel: "kvm", cpu })
+            Ok(Acceleration { accel: "kvm", cpu, counts_instructions: false })
         }
         (Accelerator::Kvm, None) => {
             bail!("--accel kvm needs /dev/kvm, which this host lacks or does not let rosv open")
@@ -108,6 +111,9 @@ pub fn arguments(
     ]
     .map(OsString::from);
     arguments.extend(words);
+    if acceleration.counts_instructions {
+        arguments.extend(["-icount".into(), "shift=0".into()]);
+    }
     arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
     arguments.extend(["-append".into(), config.command_line.as_str().into()]);
     arguments.extend(disk_arguments(ROOT_DRIVE, &config.root_disk, config.board.transport));
@@ -227,6 +233,8 @@ mod tests {
         assert_eq!(acceleration(Accelerator::Auto, Some(Kvm::Software)).unwrap().accel, "tcg");
         assert_eq!(acceleration(Accelerator::Auto, Some(Kvm::Hardware)).unwrap().cpu, "host");
         assert_eq!(acceleration(Accelerator::Tcg, Some(Kvm::Hardware)).unwrap().accel, "tcg");
+        let counting = acceleration(Accelerator::Icount, Some(Kvm::Hardware)).unwrap();
+        assert!(counting.accel == "tcg" && counting.counts_instructions);
         assert!(acceleration(Accelerator::Kvm, None).is_err());
     }
 
@@ -256,7 +264,7 @@ mod tests {
     }
 
     fn words(config: &VmConfig, firmware: Option<&Path>) -> Vec<String> {
-        let tcg = Acceleration { accel: "tcg", cpu: "max".into() };
+        let tcg = Acceleration { accel: "tcg", cpu: "max".into(), counts_instructions: false };
         arguments(config, &tcg, firmware, None).into_iter().map(|word| word.into_string().unwrap()).collect()
     }
 
@@ -392,7 +400,7 @@ mod tests {
     #[test]
     fn the_monitor_socket_is_optional() {
         let config = config(Machine::Microvm, VirtioTransport::Mmio, true);
-        let tcg = Acceleration { accel: "tcg", cpu: "max".into() };
+        let tcg = Acceleration { accel: "tcg", cpu: "max".into(), counts_instructions: false };
         let with_monitor = arguments(&config, &tcg, None, Some(Path::new("/tmp/m.sock")));
         assert!(with_monitor.contains(&OsString::from("unix:/tmp/m.sock,server=on,wait=off")));
         assert!(!arguments(&config, &tcg, None, None).contains(&OsString::from("-monitor")));

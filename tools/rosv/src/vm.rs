@@ -39,6 +39,10 @@ pub enum Accelerator {
     Kvm,
     /// QEMU's TCG emulator.
     Tcg,
+    /// QEMU's TCG with the guest's clocks counting instructions (one
+    /// nanosecond each): times the guest measures, the bootchart's among
+    /// them, come out the same on every run and every host.
+    Icount,
 }
 
 /// Everything a hypervisor needs to boot the VM.
