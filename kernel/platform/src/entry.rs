@@ -144,8 +144,10 @@ rosv_boot_high:
     lea __bss_start(%rip), %rdi
     lea __bss_end(%rip), %rcx
     sub %rdi, %rcx
+    // Both ends are 16-byte aligned (the linker script): clear by words.
+    shr $3, %rcx
     xor %eax, %eax
-    rep stosb
+    rep stosq
     mov %r12, %rdi
     mov %r13, %rsi
     xor %ebp, %ebp
