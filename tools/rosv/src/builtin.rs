@@ -63,7 +63,7 @@ pub fn boot(
         Err(_) => None,
     };
     match ending {
-        Err(error @ VmmError::KvmUnavailable(_)) => Err(error.into()),
+        Err(error @ VmmError::KvmUnavailable { .. }) => Err(error.into()),
         Err(error) => Err(anyhow::Error::new(error).context("the built-in monitor could not start the VM")),
         Ok(Ending::TimedOut) => Ok(Outcome::TimedOut(limit.unwrap_or_default())),
         Ok(Ending::PoweredOff { status }) => {

@@ -100,8 +100,13 @@ impl fmt::Display for Failure {
 #[derive(Debug, thiserror::Error)]
 pub enum VmmError {
     /// `/dev/kvm` is missing or cannot be opened.
-    #[error("cannot open /dev/kvm ({0}); the built-in monitor needs KVM, use --hypervisor qemu instead")]
-    KvmUnavailable(std::io::Error),
+    #[error("cannot open {path} ({source}); the built-in monitor needs KVM, use --hypervisor qemu instead")]
+    KvmUnavailable {
+        /// The device path.
+        path: String,
+        /// Why it cannot be opened.
+        source: std::io::Error,
+    },
     /// The KVM API version is not the stable one.
     #[error("/dev/kvm speaks KVM API version {0}, not {expected}; use --hypervisor qemu", expected = kvm_bindings::KVM_API_VERSION)]
     ApiVersion(i32),

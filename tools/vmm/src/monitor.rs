@@ -1,5 +1,6 @@
 //! Setting up the VM, running its vCPU threads, and waiting for its end.
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -33,7 +34,7 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     if !(1..=CPUS_MAX).contains(&spec.cpus) {
         return Err(VmmError::TooManyCpus(spec.cpus));
     }
-    let kvm = open_kvm()?;
+    let kvm = open_kvm(KVM_DEVICE)?;
     let memory_bytes = spec.memory_mib << 20;
     let ranges: Vec<(GuestAddress, usize)> = layout::ram_ranges(memory_bytes)
         .into_iter()
@@ -110,9 +111,13 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     let ending = match control.wait(spec.time_limit) {
         Some(ending) => ending,
         None => {
+            // The kernel answers an NMI with a report of what each
+            // processor runs; whatever the guest does meanwhile (it may
+            // even fail without an NMI handler), the VM ran out of time.
             control.request_nmis();
             control::kick_until(&threads, REPORT_GRACE, || !control.has_pending_nmis());
-            control.wait(Some(REPORT_GRACE)).unwrap_or(Ending::TimedOut)
+            let _ = control.wait(Some(REPORT_GRACE));
+            Ending::TimedOut
         }
     };
     control.finish(ending.clone());
@@ -120,8 +125,15 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     Ok(ending)
 }
 
-fn open_kvm() -> Result<Kvm, VmmError> {
-    let kvm = Kvm::new().map_err(|error| VmmError::KvmUnavailable(error.into()))?;
+/// KVM's device.
+const KVM_DEVICE: &CStr = c"/dev/kvm";
+
+/// Opens KVM at `device` and checks that it can run the VM.
+fn open_kvm(device: &CStr) -> Result<Kvm, VmmError> {
+    let kvm = Kvm::new_with_path(device).map_err(|error| VmmError::KvmUnavailable {
+        path: device.to_string_lossy().into_owned(),
+        source: error.into(),
+    })?;
     let version = kvm.get_api_version();
     if version != kvm_bindings::KVM_API_VERSION as i32 {
         return Err(VmmError::ApiVersion(version));
@@ -188,5 +200,35 @@ fn stop(control: &Control, threads: Vec<std::thread::JoinHandle<()>>) {
         if thread.is_finished() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_kvm_device_is_named_with_the_way_out() {
+        let Err(error) = open_kvm(c"/nonexistent/kvm") else {
+            panic!("a missing device opened");
+        };
+        let message = error.to_string();
+        assert!(message.starts_with("cannot open /nonexistent/kvm (No such file or directory"), "{message}");
+        assert!(message.ends_with("use --hypervisor qemu instead"), "{message}");
+        assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn only_1_to_255_vcpus_are_accepted() {
+        let spec = BootSpec {
+            kernel: "/nonexistent".into(),
+            initrd: None,
+            command_line: String::new(),
+            memory_mib: 16,
+            cpus: 256,
+            hides_software_kvm_gaps: false,
+            time_limit: None,
+        };
+        assert!(matches!(run(&spec, Box::new(std::io::sink())), Err(VmmError::TooManyCpus(256))));
     }
 }
