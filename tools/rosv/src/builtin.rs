@@ -2,8 +2,8 @@
 //!
 //! The monitor is the `rosv-vmm` crate; this module turns a [`VmConfig`]
 //! into its [`BootSpec`] and its [`Ending`] into an exit status. The root
-//! image travels as the PVH initrd, which the kernel mounts as `/` just as
-//! it mounts the root disk on the other hypervisors. The console goes
+//! image and the `--disk` images become read-only virtio-mmio disks, as on
+//! Firecracker. The console goes
 //! through the same [`ConsoleFilter`] as QEMU's output: exit records are
 //! taken out, backtraces get function names.
 
@@ -22,15 +22,12 @@ use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
 
 /// The monitor's description of `config`, stopped after `limit`.
 pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
-    if !config.disks.is_empty() {
-        bail!(
-            "--disk: the built-in monitor has no virtio block devices yet (it passes the root image \
-             as the initrd); use --hypervisor qemu or firecracker"
-        );
-    }
+    let mut disks = vec![config.root_disk.clone()];
+    disks.extend(config.disks.iter().cloned());
     Ok(BootSpec {
         kernel: config.kernel.clone(),
-        initrd: Some(config.root_disk.clone()),
+        initrd: None,
+        disks,
         command_line: config.command_line.clone(),
         memory_mib: config.memory_mib,
         cpus: config.cpus,
@@ -174,20 +171,15 @@ mod tests {
     }
 
     #[test]
-    fn the_root_image_becomes_the_initrd() {
-        let boot = spec(&config(), Some(Duration::from_secs(5)), Some(Kvm::Hardware)).unwrap();
-        assert_eq!(boot.initrd.as_deref(), Some(std::path::Path::new("/image/root.rofs")));
+    fn the_root_image_is_the_first_disk() {
+        let with_disk = VmConfig { disks: vec!["/data.rofs".into()], ..config() };
+        let boot = spec(&with_disk, Some(Duration::from_secs(5)), Some(Kvm::Hardware)).unwrap();
+        assert_eq!(boot.disks, [std::path::PathBuf::from("/image/root.rofs"), "/data.rofs".into()]);
+        assert_eq!(boot.initrd, None);
         assert_eq!(boot.command_line, "--exit-record /hello");
         assert_eq!((boot.memory_mib, boot.cpus), (64, 2));
         assert!(!boot.hides_software_kvm_gaps);
         assert!(spec(&config(), None, Some(Kvm::Software)).unwrap().hides_software_kvm_gaps);
-    }
-
-    #[test]
-    fn more_disks_are_refused_in_one_line() {
-        let with_disk = VmConfig { disks: vec!["/data.rofs".into()], ..config() };
-        let message = spec(&with_disk, None, None).unwrap_err().to_string();
-        assert!(message.starts_with("--disk") && !message.contains('\n'), "{message}");
     }
 
     #[test]

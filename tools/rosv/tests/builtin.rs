@@ -124,13 +124,37 @@ fn a_guest_that_triple_faults_is_an_error_with_its_registers() {
 }
 
 #[test]
+fn more_disks_are_virtio_block_devices_the_kernel_mounts() {
+    if !kvm_available("more_disks_are_virtio_block_devices_the_kernel_mounts") {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let image = directory.path().join("image");
+    let program = guests::syscall_exit();
+    let build = rosv(&["build", "--exec", path(&program), "-o", path(&image)]);
+    assert!(build.status.success());
+    let data = image.join("root.rofs");
+    let output = run_builtin(&[
+        "--disk",
+        path(&data),
+        "--kernel-args=--verbose --mount-fs=rofs,/dev/vdb,/data",
+        "--exec",
+        path(&program),
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "the mount succeeded: {stdout}");
+    assert!(stdout.contains("vda: virtio block device at mmio 0xd0000000 (v2, gsi 5)"), "{stdout}");
+    assert!(stdout.contains("vdb: virtio block device at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
+}
+
+#[test]
 fn what_the_monitor_lacks_is_refused_in_one_line() {
     let program = guests::syscall_exit();
-    let disk = run_builtin(&["--disk", path(&program), "--exec", path(&program)]);
     let pc = run_builtin(&["--machine", "pc", "--exec", path(&program)]);
+    let pci = run_builtin(&["--virtio", "modern", "--exec", path(&program)]);
     for (output, message) in [
-        (&disk, "--disk: the built-in monitor has no virtio block devices"),
         (&pc, "the built-in monitor has no pc machine"),
+        (&pci, "--virtio modern: the built-in monitor has no PCI bus"),
     ] {
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(125), "{stderr}");

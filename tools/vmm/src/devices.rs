@@ -8,6 +8,7 @@
 //!   first way to power off, carrying the exit status;
 //! - the i8042 command port (0x64): the reset pulse (0xfe) ends the VM,
 //!   as on Firecracker;
+//! - virtio-mmio block devices (`virtio_block`), one 4 KiB window each;
 //! - everything else: reads return all ones, writes are dropped, as on an
 //!   ISA bus with nothing behind the address.
 
@@ -15,6 +16,8 @@ use std::io::Write;
 
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
+
+use crate::virtio_block::{self, VirtioBlock};
 
 /// The first port of COM1.
 pub const COM1: u16 = 0x3f8;
@@ -56,6 +59,8 @@ impl Trigger for InterruptLine {
 /// The emulated devices of one VM.
 pub struct Devices {
     serial: Serial<InterruptLine, vm_superio::serial::NoEvents, Box<dyn Write + Send>>,
+    /// Block devices and the physical address of their windows.
+    blocks: Vec<(u64, VirtioBlock)>,
 }
 
 impl std::fmt::Debug for Devices {
@@ -68,7 +73,20 @@ impl Devices {
     /// Devices whose serial output goes to `console`, its interrupt to
     /// `serial_interrupt`.
     pub fn new(console: Box<dyn Write + Send>, serial_interrupt: InterruptLine) -> Self {
-        Devices { serial: Serial::new(serial_interrupt, console) }
+        Devices { serial: Serial::new(serial_interrupt, console), blocks: Vec::new() }
+    }
+
+    /// Adds a block device whose registers are at `paddr`.
+    pub fn add_block(&mut self, paddr: u64, device: VirtioBlock) {
+        self.blocks.push((paddr, device));
+    }
+
+    /// The block device whose window holds `paddr`, and the offset in it.
+    fn block_at(&mut self, paddr: u64) -> Option<(&mut VirtioBlock, u64)> {
+        self.blocks.iter_mut().find_map(|(base, device)| {
+            let offset = paddr.checked_sub(*base)?;
+            (offset < virtio_block::WINDOW_SIZE).then_some((device, offset))
+        })
     }
 
     /// A port read of `data.len()` bytes at `port`.
@@ -96,13 +114,19 @@ impl Devices {
         }
     }
 
-    /// An MMIO read at `paddr`: no device lives outside RAM yet.
-    pub fn mmio_read(&mut self, _paddr: u64, data: &mut [u8]) {
-        data.fill(0xff);
+    /// An MMIO read at `paddr`.
+    pub fn mmio_read(&mut self, paddr: u64, data: &mut [u8]) {
+        match self.block_at(paddr) {
+            Some((device, offset)) => device.read(offset, data),
+            None => data.fill(0xff),
+        }
     }
 
-    /// An MMIO write at `paddr`: dropped.
-    pub fn mmio_write(&mut self, _paddr: u64, _data: &[u8]) -> Effect {
+    /// An MMIO write at `paddr`.
+    pub fn mmio_write(&mut self, paddr: u64, data: &[u8]) -> Effect {
+        if let Some((device, offset)) = self.block_at(paddr) {
+            device.write(offset, data);
+        }
         Effect::None
     }
 }

@@ -69,6 +69,12 @@ impl Vm {
         &self.memory
     }
 
+    /// Guest RAM, shared: for devices that reach it from any vCPU thread.
+    /// Every holder only prolongs the mapping's life.
+    pub fn memory_handle(&self) -> Arc<GuestMemoryMmap> {
+        self.memory.clone()
+    }
+
     /// Creates the vCPU with index (and local APIC id) `id`.
     pub fn create_vcpu(&self, id: u64) -> Result<Vcpu, kvm_ioctls::Error> {
         Ok(Vcpu { fd: self.fd.create_vcpu(id)?, _memory: self.memory.clone() })

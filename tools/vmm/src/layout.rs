@@ -40,6 +40,13 @@ pub const HIGH_MEMORY_START: u64 = 0x10_0000;
 pub const MMIO_HOLE_START: u64 = 0xc000_0000;
 /// Where RAM continues above the hole.
 pub const FOUR_GIB: u64 = 1 << 32;
+/// The first virtio-mmio window; each device takes the next 4 KiB.
+pub const VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
+/// The interrupt (I/O APIC input) of the first virtio-mmio device; the
+/// others take the next ones.
+pub const VIRTIO_FIRST_GSI: u32 = 5;
+/// How many virtio-mmio devices fit on the I/O APIC's 24 inputs.
+pub const VIRTIO_DEVICES_MAX: usize = 24 - VIRTIO_FIRST_GSI as usize;
 /// The I/O APIC of KVM's in-kernel irqchip.
 pub const IO_APIC_PADDR: u64 = 0xfec0_0000;
 /// The local APICs' registers.

@@ -12,6 +12,7 @@
 //!   kernel with linux-loader, starts one thread per vCPU, waits;
 //! - `vcpu`: the PVH entry state and the KVM_RUN loop;
 //! - `devices`: the serial console, the debug-exit port, the i8042 reset;
+//! - `virtio_block`: read-only virtio-mmio disks;
 //! - `control`: what the vCPU threads share, and how they are stopped;
 //! - `kvm`: the only unsafe code, registering guest memory with KVM.
 
@@ -27,6 +28,7 @@ pub mod layout;
 mod monitor;
 pub mod mptable;
 mod vcpu;
+pub mod virtio_block;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -43,6 +45,9 @@ pub struct BootSpec {
     /// A file loaded into RAM and handed over as the PVH module (the
     /// kernel mounts a ROFS image given so as `/`).
     pub initrd: Option<PathBuf>,
+    /// Read-only virtio block devices, in order (`/dev/vda`, `/dev/vdb`...
+    /// in the guest), announced with `virtio_mmio.device=` tokens.
+    pub disks: Vec<PathBuf>,
     /// The kernel command line, to which the monitor appends its own
     /// Linux-style tokens (`pci=off`).
     pub command_line: String,
@@ -151,6 +156,17 @@ pub enum VmmError {
         /// The error.
         source: std::io::Error,
     },
+    /// A disk image could not be opened.
+    #[error("cannot open the disk {path}: {source}")]
+    Disk {
+        /// The image file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// More disks than interrupt lines.
+    #[error("{0} disks asked for; the built-in monitor attaches at most {max}", max = layout::VIRTIO_DEVICES_MAX)]
+    TooManyDisks(usize),
     /// The initrd does not fit in RAM beside the kernel.
     #[error(
         "{path} ({size_mib} MiB) does not fit in {memory_mib} MiB of guest memory beside the kernel; \

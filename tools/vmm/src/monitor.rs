@@ -15,10 +15,11 @@ use rosv_abi::pvh::Module;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
-use crate::boot::{self, BootParameters};
+use crate::boot::{self, BootParameters, VirtioMmioWindow};
 use crate::control::{self, Control};
 use crate::devices::{COM1_IRQ, Devices, InterruptLine};
 use crate::kvm::Vm;
+use crate::virtio_block::{self, VirtioBlock};
 use crate::{BootSpec, Ending, VmmError, cpuid, layout, vcpu};
 
 /// How long the vCPUs get to print their NMI reports at the time limit.
@@ -33,6 +34,9 @@ const CPUS_MAX: u32 = 255;
 pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, VmmError> {
     if !(1..=CPUS_MAX).contains(&spec.cpus) {
         return Err(VmmError::TooManyCpus(spec.cpus));
+    }
+    if spec.disks.len() > layout::VIRTIO_DEVICES_MAX {
+        return Err(VmmError::TooManyDisks(spec.disks.len()));
     }
     let kvm = open_kvm(KVM_DEVICE)?;
     let memory_bytes = spec.memory_mib << 20;
@@ -56,7 +60,14 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
         Some(path) => Some(load_initrd(vm.memory(), path, memory_bytes, kernel_end)?),
         None => None,
     };
-    let command_line = boot::command_line(&spec.command_line, &[]);
+    let windows: Vec<VirtioMmioWindow> = (0..spec.disks.len())
+        .map(|index| VirtioMmioWindow {
+            paddr: layout::VIRTIO_MMIO_BASE + index as u64 * virtio_block::WINDOW_SIZE,
+            size_bytes: virtio_block::WINDOW_SIZE,
+            irq: layout::VIRTIO_FIRST_GSI + index as u32,
+        })
+        .collect();
+    let command_line = boot::command_line(&spec.command_line, &windows);
     let parameters =
         BootParameters { memory_bytes, cpus: spec.cpus as u8, command_line: &command_line, initrd };
     for piece in boot::boot_structures(&parameters)? {
@@ -71,7 +82,17 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     let serial_event = EventFd::new(EFD_NONBLOCK)
         .map_err(|source| VmmError::Host { what: "create an eventfd for the serial interrupt", source })?;
     vm_fd.register_irqfd(&serial_event, COM1_IRQ).map_err(kvm_error("KVM_IRQFD"))?;
-    let devices = Devices::new(console, InterruptLine(serial_event));
+    let mut devices = Devices::new(console, InterruptLine(serial_event));
+    for (index, (path, window)) in spec.disks.iter().zip(&windows).enumerate() {
+        let disk_error = |source| VmmError::Disk { path: path.clone(), source };
+        let image = File::open(path).map_err(disk_error)?;
+        let interrupt = EventFd::new(EFD_NONBLOCK)
+            .map_err(|source| VmmError::Host { what: "create an eventfd for a disk interrupt", source })?;
+        vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
+        let name = format!("vd{}", char::from(b'a' + index as u8));
+        let device = VirtioBlock::new(image, &name, vm.memory_handle(), interrupt).map_err(disk_error)?;
+        devices.add_block(window.paddr, device);
+    }
     let control = Arc::new(Control::new(devices, spec.cpus));
 
     let supported =
@@ -223,6 +244,7 @@ mod tests {
         let spec = BootSpec {
             kernel: "/nonexistent".into(),
             initrd: None,
+            disks: Vec::new(),
             command_line: String::new(),
             memory_mib: 16,
             cpus: 256,

@@ -110,6 +110,7 @@ fn spec(kernel: &Path, cpus: u32) -> BootSpec {
     BootSpec {
         kernel: kernel.to_path_buf(),
         initrd: None,
+        disks: Vec::new(),
         command_line: String::from("test"),
         memory_mib: 16,
         cpus,
