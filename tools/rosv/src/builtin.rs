@@ -31,6 +31,7 @@ pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Res
         command_line: config.command_line.clone(),
         memory_mib: config.memory_mib,
         cpus: config.cpus,
+        has_acpi: config.has_acpi,
         hides_software_kvm_gaps: kvm == Some(Kvm::Software),
         time_limit: limit,
     })

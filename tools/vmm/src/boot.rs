@@ -2,7 +2,8 @@
 //! and the processor state the PVH entry expects.
 //!
 //! [`boot_structures`] lays out `hvm_start_info`, its module list and memory
-//! map, the command line, the boot GDT and the MP table at the addresses
+//! map, the command line, the boot GDT, the MP table and the ACPI tables
+//! (when asked for) at the addresses
 //! `layout` gives; [`ENTRY_SEGMENTS`] are the flat 32-bit segments the PVH
 //! boot ABI ("x86/HVM direct boot ABI", Xen docs/misc/pvh.pandoc) requires,
 //! both as GDT descriptors and as the hidden parts KVM loads.
@@ -10,6 +11,7 @@
 use rosv_abi::memory::MemoryRegion;
 use rosv_abi::pvh::{self, Module, StartInfo};
 
+use crate::acpi::{self, AcpiConfiguration};
 use crate::layout::{self, COMMAND_LINE_CAPACITY};
 use crate::mptable::{self, MpConfiguration};
 
@@ -33,6 +35,8 @@ pub struct BootParameters<'a> {
     pub command_line: &'a str,
     /// The initrd, already placed in guest memory.
     pub initrd: Option<Module>,
+    /// Whether the guest gets ACPI tables (besides the MP table).
+    pub has_acpi: bool,
 }
 
 /// Why the boot structures could not be laid out.
@@ -63,7 +67,7 @@ pub fn boot_structures(parameters: &BootParameters<'_>) -> Result<Vec<Piece>, Bo
         module_count: u32::from(parameters.initrd.is_some()),
         modlist_paddr: if parameters.initrd.is_some() { layout::MODLIST_PADDR } else { 0 },
         cmdline_paddr: layout::COMMAND_LINE_PADDR,
-        rsdp_paddr: 0,
+        rsdp_paddr: if parameters.has_acpi { layout::ACPI_PADDR } else { 0 },
         memmap_paddr: layout::MEMMAP_PADDR,
         memmap_entries: memory_map.len() as u32,
     };
@@ -72,18 +76,28 @@ pub fn boot_structures(parameters: &BootParameters<'_>) -> Result<Vec<Piece>, Bo
         Piece { paddr: layout::START_INFO_PADDR, bytes: start_info.encode().to_vec() },
         Piece { paddr: layout::MEMMAP_PADDR, bytes: encode_memory_map(&memory_map) },
         Piece { paddr: layout::COMMAND_LINE_PADDR, bytes: command_line_bytes(parameters.command_line)? },
-        Piece {
-            paddr: layout::MP_TABLE_PADDR,
-            bytes: mptable::encode(
-                &MpConfiguration {
-                    cpus: parameters.cpus,
-                    local_apic_paddr: layout::LOCAL_APIC_PADDR as u32,
-                    io_apic_paddr: layout::IO_APIC_PADDR as u32,
-                },
-                layout::MP_TABLE_PADDR as u32,
-            ),
-        },
     ];
+    let mp_configuration = MpConfiguration {
+        cpus: parameters.cpus,
+        local_apic_paddr: layout::LOCAL_APIC_PADDR as u32,
+        io_apic_paddr: layout::IO_APIC_PADDR as u32,
+    };
+    pieces.push(Piece {
+        paddr: layout::MP_TABLE_PADDR,
+        bytes: mptable::encode(&mp_configuration, layout::MP_TABLE_PADDR as u32),
+    });
+    if parameters.has_acpi {
+        let configuration = AcpiConfiguration {
+            cpus: parameters.cpus,
+            local_apic_paddr: mp_configuration.local_apic_paddr,
+            io_apic_paddr: mp_configuration.io_apic_paddr,
+            io_apic_id: mp_configuration.io_apic_id(),
+        };
+        pieces.push(Piece {
+            paddr: layout::ACPI_PADDR,
+            bytes: acpi::encode(&configuration, layout::ACPI_PADDR),
+        });
+    }
     if let Some(initrd) = parameters.initrd {
         pieces.push(Piece { paddr: layout::MODLIST_PADDR, bytes: initrd.encode().to_vec() });
     }
@@ -220,6 +234,7 @@ mod tests {
             cpus: 2,
             command_line: "--verbose /hello",
             initrd: Some(initrd),
+            has_acpi: false,
         };
         let pieces = boot_structures(&parameters).unwrap();
         let info = StartInfo::decode(piece(&pieces, layout::START_INFO_PADDR)).unwrap();
@@ -236,11 +251,34 @@ mod tests {
         assert_eq!(regions[2].kind, MemoryKind::Usable);
         assert_eq!(piece(&pieces, layout::COMMAND_LINE_PADDR), b"--verbose /hello\0");
         assert_eq!(&piece(&pieces, layout::MP_TABLE_PADDR)[..4], b"_MP_");
+        assert!(pieces.iter().all(|piece| piece.paddr != layout::ACPI_PADDR), "ACPI only when asked");
+    }
+
+    #[test]
+    fn with_acpi_the_start_info_points_at_the_rsdp() {
+        let parameters = BootParameters {
+            memory_bytes: 64 << 20,
+            cpus: 2,
+            command_line: "/x",
+            initrd: None,
+            has_acpi: true,
+        };
+        let pieces = boot_structures(&parameters).unwrap();
+        let info = StartInfo::decode(piece(&pieces, layout::START_INFO_PADDR)).unwrap();
+        assert_eq!(info.rsdp_paddr, layout::ACPI_PADDR);
+        assert_eq!(&piece(&pieces, layout::ACPI_PADDR)[..8], b"RSD PTR ");
+        assert_eq!(&piece(&pieces, layout::MP_TABLE_PADDR)[..4], b"_MP_", "the MP table stays");
     }
 
     #[test]
     fn without_an_initrd_there_is_no_module() {
-        let parameters = BootParameters { memory_bytes: 64 << 20, cpus: 1, command_line: "/x", initrd: None };
+        let parameters = BootParameters {
+            memory_bytes: 64 << 20,
+            cpus: 1,
+            command_line: "/x",
+            initrd: None,
+            has_acpi: false,
+        };
         let pieces = boot_structures(&parameters).unwrap();
         let info = StartInfo::decode(piece(&pieces, layout::START_INFO_PADDR)).unwrap();
         assert_eq!((info.module_count, info.modlist_paddr), (0, 0));
@@ -250,7 +288,8 @@ mod tests {
     #[test]
     fn pieces_do_not_overlap() {
         let initrd = Some(Module { paddr: 0x7f0_0000, size: 1 });
-        let parameters = BootParameters { memory_bytes: 8 << 30, cpus: 64, command_line: "/x", initrd };
+        let parameters =
+            BootParameters { memory_bytes: 8 << 30, cpus: 64, command_line: "/x", initrd, has_acpi: true };
         let mut pieces = boot_structures(&parameters).unwrap();
         pieces.sort_by_key(|piece| piece.paddr);
         for pair in pieces.windows(2) {
@@ -261,8 +300,13 @@ mod tests {
     #[test]
     fn long_or_broken_command_lines_are_refused() {
         let long = "x".repeat(COMMAND_LINE_CAPACITY);
-        let parameters =
-            BootParameters { memory_bytes: 64 << 20, cpus: 1, command_line: &long, initrd: None };
+        let parameters = BootParameters {
+            memory_bytes: 64 << 20,
+            cpus: 1,
+            command_line: &long,
+            initrd: None,
+            has_acpi: false,
+        };
         assert_eq!(boot_structures(&parameters), Err(BootError::CommandLineTooLong(4096)));
         let fits = "x".repeat(COMMAND_LINE_CAPACITY - 1);
         assert!(boot_structures(&BootParameters { command_line: &fits, ..parameters.clone() }).is_ok());

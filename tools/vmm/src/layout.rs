@@ -30,6 +30,9 @@ pub const COMMAND_LINE_CAPACITY: usize = 4096;
 /// last KiB of base memory is where the MP specification (§4) has the
 /// operating system search.
 pub const MP_TABLE_PADDR: u64 = 0x9_fc00;
+/// The ACPI tables (RSDP first), at the start of the BIOS area, where the
+/// ACPI specification (§5.2.5.1) has the operating system search.
+pub const ACPI_PADDR: u64 = 0xe_0000;
 /// The end of usable base memory: the MP table and the legacy video and
 /// BIOS areas above it are reserved.
 pub const BASE_MEMORY_END: u64 = MP_TABLE_PADDR;

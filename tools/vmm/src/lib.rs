@@ -5,8 +5,8 @@
 //! The pieces, in boot order:
 //!
 //! - `layout`: where things go in guest physical memory;
-//! - `boot` and `mptable`: `hvm_start_info`, the memory map, the command
-//!   line, the boot GDT and the MP table;
+//! - `boot`, `mptable` and `acpi`: `hvm_start_info`, the memory map, the
+//!   command line, the boot GDT, the MP table and the ACPI tables;
 //! - `cpuid`: what each vCPU sees;
 //! - `monitor`: creates the VM (in-kernel irqchip and PIT), loads the
 //!   kernel with linux-loader, starts one thread per vCPU, waits;
@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acpi;
 pub mod boot;
 mod control;
 pub mod cpuid;
@@ -55,6 +56,8 @@ pub struct BootSpec {
     pub memory_mib: u64,
     /// Number of vCPUs (1 to 255).
     pub cpus: u32,
+    /// Give the guest ACPI tables (RSDP, XSDT, MADT) besides the MP table.
+    pub has_acpi: bool,
     /// Hide from CPUID what `kvm_pvm` cannot run in ring 0 (see `cpuid`).
     pub hides_software_kvm_gaps: bool,
     /// Stop the VM after this long ([`Ending::TimedOut`]), once every vCPU

@@ -68,8 +68,13 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
         })
         .collect();
     let command_line = boot::command_line(&spec.command_line, &windows);
-    let parameters =
-        BootParameters { memory_bytes, cpus: spec.cpus as u8, command_line: &command_line, initrd };
+    let parameters = BootParameters {
+        memory_bytes,
+        cpus: spec.cpus as u8,
+        command_line: &command_line,
+        initrd,
+        has_acpi: spec.has_acpi,
+    };
     for piece in boot::boot_structures(&parameters)? {
         vm.memory().write_slice(&piece.bytes, GuestAddress(piece.paddr)).map_err(|error| {
             VmmError::Memory {
@@ -248,6 +253,7 @@ mod tests {
             command_line: String::new(),
             memory_mib: 16,
             cpus: 256,
+            has_acpi: false,
             hides_software_kvm_gaps: false,
             time_limit: None,
         };

@@ -114,6 +114,7 @@ fn spec(kernel: &Path, cpus: u32) -> BootSpec {
         command_line: String::from("test"),
         memory_mib: 16,
         cpus,
+        has_acpi: true,
         hides_software_kvm_gaps: false,
         time_limit: Some(Duration::from_secs(60)),
     }
