@@ -62,21 +62,17 @@ fn kernel_errors_and_the_bootchart_reach_the_console() {
 }
 
 #[test]
-fn every_cpu_starts_from_the_mp_table() {
-    if !kvm_available("every_cpu_starts_from_the_mp_table") {
+fn every_cpu_starts_from_the_madt_or_the_mp_table() {
+    if !kvm_available("every_cpu_starts_from_the_madt_or_the_mp_table") {
         return;
     }
-    for cpus in ["1", "2"] {
-        let output = run_builtin(&[
-            "--cpus",
-            cpus,
-            "--kernel-args=--verbose",
-            "--exec",
-            path(&guests::syscall_exit()),
-        ]);
+    let program = guests::syscall_exit();
+    for (cpus, acpi, source) in [("1", "on", "Madt"), ("2", "on", "Madt"), ("2", "off", "MpTable")] {
+        let arguments = ["--cpus", cpus, "--acpi", acpi, "--kernel-args=--verbose", "--exec", path(&program)];
+        let output = run_builtin(&arguments);
         let stdout = text(&output.stdout);
         assert_eq!(output.status.code(), Some(3), "{stdout}");
-        assert!(stdout.contains(&format!("{cpus} processors listed (MpTable)")), "{stdout}");
+        assert!(stdout.contains(&format!("{cpus} processors listed ({source})")), "{stdout}");
         assert!(stdout.contains(&format!("{cpus} processors running")), "{stdout}");
         assert!(stdout.contains("boot protocol Pvh"), "{stdout}");
         assert!(stdout.contains("clock: Kvmclock"), "CPUID shows the hypervisor leaves: {stdout}");
