@@ -148,7 +148,9 @@ fn what_the_monitor_lacks_is_refused_in_one_line() {
     let program = guests::syscall_exit();
     let pc = run_builtin(&["--machine", "pc", "--exec", path(&program)]);
     let pci = run_builtin(&["--virtio", "modern", "--exec", path(&program)]);
+    let net = run_builtin(&["--net", "user", "--exec", path(&program)]);
     for (output, message) in [
+        (&net, "--net user: the built-in monitor has no network card yet"),
         (&pc, "the built-in monitor has no pc machine"),
         (&pci, "--virtio modern: the built-in monitor has no PCI bus"),
     ] {
