@@ -23,6 +23,15 @@ impl MemoryKind {
             _ => MemoryKind::Reserved,
         }
     }
+
+    /// The e820 type number a loader writes for this kind (2 for reserved).
+    pub fn to_e820(self) -> u32 {
+        match self {
+            MemoryKind::Usable => 1,
+            MemoryKind::Reserved => 2,
+            MemoryKind::AcpiReclaimable => 3,
+        }
+    }
 }
 
 /// A physical address range `[start, start + size)` and its kind.

@@ -3,6 +3,9 @@
 //! A PVH loader enters the kernel in 32-bit protected mode at the address in
 //! the `XEN_ELFNOTE_PHYS32_ENTRY` note, with EBX holding the physical address
 //! of an [`StartInfo`] (`struct hvm_start_info`, version 0 or 1).
+//!
+//! The kernel decodes these structures; loaders (the tools' built-in
+//! monitor) encode them with the same offsets.
 
 use crate::bytes::{u32_at, u64_at};
 use crate::memory::{MemoryKind, MemoryRegion};
@@ -71,6 +74,35 @@ impl StartInfo {
     }
 }
 
+impl StartInfo {
+    /// Encodes the structure as version 1 lays it out (flags 0).
+    pub fn encode(&self) -> [u8; START_INFO_SIZE] {
+        let mut bytes = [0u8; START_INFO_SIZE];
+        put(&mut bytes, 0, &START_INFO_MAGIC.to_le_bytes());
+        put(&mut bytes, 4, &self.version.to_le_bytes());
+        put(&mut bytes, 12, &self.module_count.to_le_bytes());
+        put(&mut bytes, 16, &self.modlist_paddr.to_le_bytes());
+        put(&mut bytes, 24, &self.cmdline_paddr.to_le_bytes());
+        put(&mut bytes, 32, &self.rsdp_paddr.to_le_bytes());
+        put(&mut bytes, 40, &self.memmap_paddr.to_le_bytes());
+        put(&mut bytes, 48, &self.memmap_entries.to_le_bytes());
+        bytes
+    }
+}
+
+fn put(bytes: &mut [u8], offset: usize, field: &[u8]) {
+    bytes[offset..offset + field.len()].copy_from_slice(field);
+}
+
+/// Encodes one `hvm_memmap_table_entry`: address, size, e820 type.
+pub fn encode_memmap_entry(region: &MemoryRegion) -> [u8; MEMMAP_ENTRY_SIZE] {
+    let mut bytes = [0u8; MEMMAP_ENTRY_SIZE];
+    put(&mut bytes, 0, &region.start.to_le_bytes());
+    put(&mut bytes, 8, &region.size.to_le_bytes());
+    put(&mut bytes, 16, &region.kind.to_e820().to_le_bytes());
+    bytes
+}
+
 /// Decodes one `hvm_memmap_table_entry`.
 pub fn decode_memmap_entry(bytes: &[u8]) -> Option<MemoryRegion> {
     Some(MemoryRegion {
@@ -87,6 +119,16 @@ pub struct Module {
     pub paddr: u64,
     /// Size in bytes.
     pub size: u64,
+}
+
+impl Module {
+    /// Encodes the module as a `hvm_modlist_entry` (no command line).
+    pub fn encode(&self) -> [u8; MODLIST_ENTRY_SIZE] {
+        let mut bytes = [0u8; MODLIST_ENTRY_SIZE];
+        put(&mut bytes, 0, &self.paddr.to_le_bytes());
+        put(&mut bytes, 8, &self.size.to_le_bytes());
+        bytes
+    }
 }
 
 /// Decodes one `hvm_modlist_entry`.
@@ -134,6 +176,26 @@ mod tests {
         assert!(matches!(StartInfo::decode(&bytes), Err(StartInfoError::BadMagic(_))));
         let good = start_info(1);
         assert_eq!(StartInfo::decode(&good[..30]), Err(StartInfoError::Truncated));
+    }
+
+    #[test]
+    fn encoding_round_trips_through_the_decoders() {
+        let info = StartInfo {
+            version: 1,
+            module_count: 1,
+            modlist_paddr: 0x6040,
+            cmdline_paddr: 0x2_0000,
+            rsdp_paddr: 0,
+            memmap_paddr: 0x6080,
+            memmap_entries: 4,
+        };
+        assert_eq!(StartInfo::decode(&info.encode()), Ok(info));
+        for kind in [MemoryKind::Usable, MemoryKind::Reserved, MemoryKind::AcpiReclaimable] {
+            let region = MemoryRegion { start: 0x10_0000, size: 0x7f0_0000, kind };
+            assert_eq!(decode_memmap_entry(&encode_memmap_entry(&region)), Some(region));
+        }
+        let module = Module { paddr: 0x7e0_0000, size: 0x1_2345 };
+        assert_eq!(decode_module(&module.encode()), Some(module));
     }
 
     #[test]

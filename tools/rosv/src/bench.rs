@@ -17,7 +17,7 @@ use clap::Args;
 use crate::cli::MachineArgs;
 use crate::image::{Image, ImageSpec};
 use crate::vm::{self, Console, Hypervisor, Outcome, VmConfig};
-use crate::{firecracker, guest_elf, image, qemu};
+use crate::{builtin, firecracker, guest_elf, image, qemu};
 
 /// Arguments of `rosv bench boot`.
 #[derive(Debug, Args)]
@@ -76,11 +76,7 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         let (elapsed, _) = timed_boot(&reference_config, &arguments.machine, scratch.path(), false)?;
         reference_times.push(elapsed);
     }
-    let hypervisor = match arguments.machine.hypervisor {
-        Hypervisor::Qemu if arguments.machine.machine == crate::machine::Machine::Pc => "QEMU pc",
-        Hypervisor::Qemu => "QEMU microvm",
-        Hypervisor::Firecracker => "Firecracker",
-    };
+    let hypervisor = hypervisor_name(&arguments.machine);
     println!("boot benchmark: {} runs each on {hypervisor}, {} MiB", arguments.runs, hello_config.memory_mib);
     println!("{:<44} {:>10} {:>10} {:>10}", "", "min ms", "median ms", "max ms");
     print_row("hello on rosv: hypervisor start to exit", summarize(&hello_times));
@@ -128,14 +124,10 @@ fn timed_boot(
     scratch: &Path,
     expect_status: bool,
 ) -> Result<(Duration, String)> {
-    let mut command: Command = match machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(config, machine.accel, None)?,
-        Hypervisor::Firecracker => firecracker::command(config, scratch)?,
-    };
     let captured = Arc::new(Mutex::new(Vec::new()));
-    let limit = Some(Duration::from_secs(machine.timeout.unwrap_or(60)));
+    let limit = Duration::from_secs(machine.timeout.unwrap_or(60));
     let started = Instant::now();
-    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()), None)?;
+    let outcome = boot_captured(config, machine, scratch, limit, &captured)?;
     let elapsed = started.elapsed();
     let output =
         String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
@@ -146,6 +138,35 @@ fn timed_boot(
             bail!("the hello guest failed (status {reported:?}, hypervisor exit {code:?}); output:\n{output}")
         }
         Outcome::Exited { .. } => Ok((elapsed, output)),
+    }
+}
+
+/// Boots `config` on the hypervisor `machine` names, its console captured
+/// into `captured`, stopped after `limit`. The time includes starting the
+/// hypervisor (for the built-in monitor: creating the VM in this process).
+fn boot_captured(
+    config: &VmConfig,
+    machine: &MachineArgs,
+    scratch: &Path,
+    limit: Duration,
+    captured: &Arc<Mutex<Vec<u8>>>,
+) -> Result<Outcome> {
+    let console = Console::Capture(captured.clone());
+    let mut command: Command = match machine.hypervisor {
+        Hypervisor::Qemu => qemu::command(config, machine.accel, None)?,
+        Hypervisor::Firecracker => firecracker::command(config, scratch)?,
+        Hypervisor::Builtin => return builtin::boot(config, Some(limit), None, console),
+    };
+    vm::supervise(&mut command, Some(limit), None, console, None)
+}
+
+/// The name of the hypervisor `machine` describes, for reports.
+fn hypervisor_name(machine: &MachineArgs) -> &'static str {
+    match machine.hypervisor {
+        Hypervisor::Qemu if machine.machine == crate::machine::Machine::Pc => "QEMU pc",
+        Hypervisor::Qemu => "QEMU microvm",
+        Hypervisor::Firecracker => "Firecracker",
+        Hypervisor::Builtin => "the built-in KVM monitor",
     }
 }
 
@@ -333,23 +354,15 @@ fn measure(
     let image_directory = scratch.path().join("image");
     image::write(spec, &image_directory)?;
     let config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
-    let mut command = match machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(&config, machine.accel, None)?,
-        Hypervisor::Firecracker => firecracker::command(&config, scratch.path())?,
-    };
     let captured = Arc::new(Mutex::new(Vec::new()));
-    let limit = Some(Duration::from_secs(machine.timeout.unwrap_or(600)));
-    let outcome = vm::supervise(&mut command, limit, None, Console::Capture(captured.clone()), None)?;
+    let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
+    let outcome = boot_captured(&config, machine, scratch.path(), limit, &captured)?;
     let output =
         String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
     if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
         bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
     }
-    let hypervisor = match machine.hypervisor {
-        Hypervisor::Qemu if machine.machine == crate::machine::Machine::Pc => "QEMU pc",
-        Hypervisor::Qemu => "QEMU microvm",
-        Hypervisor::Firecracker => "Firecracker",
-    };
+    let hypervisor = hypervisor_name(machine);
     Ok(Measurement { guest: figures(&output), host: host_figures, hypervisor, cpus: config.cpus })
 }
 

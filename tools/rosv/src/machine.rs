@@ -77,6 +77,15 @@ pub enum BoardError {
          or use --hypervisor qemu --machine pc"
     )]
     PciOnFirecracker(&'static str),
+    /// The PC machine asked of the built-in monitor.
+    #[error("the built-in monitor has no pc machine; leave out --machine pc or use --hypervisor qemu")]
+    PcOnBuiltin,
+    /// virtio-pci asked of the built-in monitor.
+    #[error(
+        "--virtio {0}: the built-in monitor has no PCI bus; leave out --virtio or use --hypervisor qemu \
+         --machine pc"
+    )]
+    PciOnBuiltin(&'static str),
 }
 
 impl Board {
@@ -93,6 +102,14 @@ impl Board {
             }
             if let Some(transport) = requested.filter(|transport| transport.is_pci()) {
                 return Err(BoardError::PciOnFirecracker(transport.name()));
+            }
+        }
+        if hypervisor == Hypervisor::Builtin {
+            if machine == Machine::Pc {
+                return Err(BoardError::PcOnBuiltin);
+            }
+            if let Some(transport) = requested.filter(|transport| transport.is_pci()) {
+                return Err(BoardError::PciOnBuiltin(transport.name()));
             }
         }
         let transport = match (machine, requested) {
@@ -112,7 +129,7 @@ impl Board {
 mod tests {
     use super::*;
 
-    use Hypervisor::{Firecracker, Qemu};
+    use Hypervisor::{Builtin, Firecracker, Qemu};
     use Machine::{Microvm, Pc};
     use VirtioTransport::{Legacy, Mmio, Modern, Transitional};
 
@@ -151,6 +168,9 @@ mod tests {
             );
         }
         assert_eq!(Board::choose(Firecracker, Pc, None), Err(BoardError::PcOnFirecracker));
+        assert_eq!(Board::choose(Builtin, Pc, None), Err(BoardError::PcOnBuiltin));
+        assert_eq!(Board::choose(Builtin, Microvm, Some(Legacy)), Err(BoardError::PciOnBuiltin("legacy")));
+        assert_eq!(transport(Builtin, Microvm, None), Mmio);
         let message = BoardError::PciOnMicrovm("legacy").to_string();
         assert!(!message.contains('\n') && message.contains("--machine pc"), "{message}");
     }

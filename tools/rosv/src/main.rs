@@ -1,7 +1,8 @@
 //! `rosv`: build rosv images and run them.
 //!
 //! - `rosv run` boots an image, or a host executable packed on the fly,
-//!   on QEMU or Firecracker, and exits with the application's status;
+//!   on QEMU, Firecracker or its own KVM monitor (`rosv-vmm`), and exits
+//!   with the application's status;
 //! - `rosv build` writes an image directory;
 //! - `rosv kernel` writes the kernel ELF for use with any VMM;
 //! - `rosv bench boot` measures boot times.
@@ -9,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod builtin;
 mod cli;
 mod firecracker;
 mod guest_elf;

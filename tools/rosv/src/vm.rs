@@ -14,7 +14,7 @@ use crate::kernel_symbols::Symbols;
 use crate::machine::Board;
 use crate::network::{self, Network, PortForward};
 use crate::output::ConsoleFilter;
-use crate::{firecracker, qemu};
+use crate::{builtin, firecracker, qemu};
 
 /// `rosv`'s exit status when it failed itself (not the application).
 pub const TOOL_FAILURE: u8 = 125;
@@ -28,6 +28,8 @@ pub enum Hypervisor {
     Qemu,
     /// Firecracker.
     Firecracker,
+    /// rosv's own KVM monitor: no other program needed, only /dev/kvm.
+    Builtin,
 }
 
 /// How the hypervisor executes guest code.
@@ -129,7 +131,7 @@ impl VmConfig {
 /// Whether the VM will run under KVM (rather than QEMU's emulator).
 fn uses_kvm(machine: &MachineArgs) -> bool {
     match machine.hypervisor {
-        Hypervisor::Firecracker => true,
+        Hypervisor::Firecracker | Hypervisor::Builtin => true,
         Hypervisor::Qemu => machine.accel == Accelerator::Kvm,
     }
 }
@@ -141,6 +143,7 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u
     let (mut command, monitor) = match machine.hypervisor {
         Hypervisor::Qemu => (qemu::command(config, machine.accel, Some(&monitor))?, Some(monitor.as_path())),
         Hypervisor::Firecracker => (firecracker::command(config, scratch)?, None),
+        Hypervisor::Builtin => return builtin::run(config, machine.timeout.map(Duration::from_secs)),
     };
     if machine.verbose {
         eprintln!("rosv: {command:?}");
@@ -151,6 +154,7 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u
     let name = match machine.hypervisor {
         Hypervisor::Qemu => "QEMU",
         Hypervisor::Firecracker => "Firecracker",
+        Hypervisor::Builtin => "the built-in monitor",
     };
     match outcome {
         Outcome::TimedOut(limit) => {

@@ -1,6 +1,6 @@
 //! What several boot-test files share: skipping visibly, whether
-//! Firecracker can run here, running `rosv`, and guests that serve the
-//! host.
+//! Firecracker can run here, running `rosv`, guests that serve the
+//! host, and tiny hand-made PVH kernels.
 
 #![allow(dead_code)]
 
@@ -174,4 +174,51 @@ impl Guest {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         self.finish()
     }
+}
+
+/// Where [`pvh_kernel`] loads its one segment (headers included).
+const PVH_KERNEL_LOAD: u64 = 0x10_0000;
+/// The size of its ELF header and two program headers.
+const PVH_KERNEL_HEADERS: u64 = 64 + 2 * 56;
+/// Where [`pvh_kernel`]'s code starts: its PVH entry.
+pub const PVH_KERNEL_ENTRY: u64 = PVH_KERNEL_LOAD + PVH_KERNEL_HEADERS;
+
+/// A kernel ELF whose PVH entry (32-bit protected mode) is `code`: one
+/// `PT_LOAD` at 1 MiB holding the headers and the code, and a `PT_NOTE`
+/// with the `XEN_ELFNOTE_PHYS32_ENTRY` note.
+pub fn pvh_kernel(code: &[u8]) -> Vec<u8> {
+    let note_offset = PVH_KERNEL_HEADERS + code.len() as u64;
+    let mut note = Vec::new();
+    for word in [4u32, 4, 18] {
+        note.extend_from_slice(&word.to_le_bytes());
+    }
+    note.extend_from_slice(b"Xen\0");
+    note.extend_from_slice(&(PVH_KERNEL_ENTRY as u32).to_le_bytes());
+    let file_size = note_offset + note.len() as u64;
+    let mut file = Vec::new();
+    file.extend_from_slice(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    file.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    file.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&PVH_KERNEL_ENTRY.to_le_bytes());
+    file.extend_from_slice(&64u64.to_le_bytes()); // program headers
+    file.extend_from_slice(&0u64.to_le_bytes()); // no section headers
+    file.extend_from_slice(&0u32.to_le_bytes());
+    for half in [64u16, 56, 2, 64, 0, 0] {
+        file.extend_from_slice(&half.to_le_bytes());
+    }
+    let segments = [
+        (1u32, 5u32, 0u64, PVH_KERNEL_LOAD, file_size, 4096u64),
+        (4, 4, note_offset, PVH_KERNEL_LOAD + note_offset, note.len() as u64, 4),
+    ];
+    for (kind, flags, offset, address, size, align) in segments {
+        file.extend_from_slice(&kind.to_le_bytes());
+        file.extend_from_slice(&flags.to_le_bytes());
+        for word in [offset, address, address, size, size, align] {
+            file.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    file.extend_from_slice(code);
+    file.extend_from_slice(&note);
+    file
 }

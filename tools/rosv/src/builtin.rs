@@ -1,0 +1,200 @@
+//! `--hypervisor builtin`: the VM runs inside `rosv` itself, on `/dev/kvm`.
+//!
+//! The monitor is the `rosv-vmm` crate; this module turns a [`VmConfig`]
+//! into its [`BootSpec`] and its [`Ending`] into an exit status. The root
+//! image and the `--disk` images become read-only virtio-mmio disks, as on
+//! Firecracker. The console goes
+//! through the same [`ConsoleFilter`] as QEMU's output: exit records are
+//! taken out, backtraces get function names.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use rosv_vmm::{BootSpec, Ending, VmmError};
+
+use crate::host::{self, Kvm};
+use crate::kernel_symbols::Symbols;
+use crate::network::Network;
+use crate::output::ConsoleFilter;
+use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
+
+/// The monitor's description of `config`, stopped after `limit`.
+pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
+    let mut disks = vec![config.root_disk.clone()];
+    disks.extend(config.disks.iter().cloned());
+    Ok(BootSpec {
+        kernel: config.kernel.clone(),
+        initrd: None,
+        disks,
+        command_line: config.command_line.clone(),
+        memory_mib: config.memory_mib,
+        cpus: config.cpus,
+        has_acpi: config.has_acpi,
+        hides_software_kvm_gaps: kvm == Some(Kvm::Software),
+        time_limit: limit,
+    })
+}
+
+/// Boots `config` in this process, its console filtered to `console`.
+/// A guest that failed (a triple fault, an internal KVM error) is an error
+/// naming the vCPU's registers.
+pub fn boot(
+    config: &VmConfig,
+    limit: Option<Duration>,
+    symbols: Option<Symbols>,
+    console: Console,
+) -> Result<Outcome> {
+    if config.network != Network::None {
+        bail!(
+            "--net {}: the built-in monitor has no network card yet; leave out --net or use \
+             --hypervisor qemu or firecracker",
+            config.network.name()
+        );
+    }
+    let spec = spec(config, limit, host::kvm())?;
+    let state = Arc::new(Mutex::new(FilterState { filter: ConsoleFilter::new(symbols.clone()), console }));
+    let ending = rosv_vmm::run(&spec, Box::new(FilteredConsole(state.clone())));
+    let reported = match state.lock() {
+        Ok(mut state) => state.finish(),
+        Err(_) => None,
+    };
+    match ending {
+        Err(error @ VmmError::KvmUnavailable { .. }) => Err(error.into()),
+        Err(error) => Err(anyhow::Error::new(error).context("the built-in monitor could not start the VM")),
+        Ok(Ending::TimedOut) => Ok(Outcome::TimedOut(limit.unwrap_or_default())),
+        Ok(Ending::PoweredOff { status }) => {
+            Ok(Outcome::Exited { code: None, reported: reported.or(Some(status)) })
+        }
+        Ok(Ending::Reset) => Ok(Outcome::Exited { code: None, reported }),
+        Ok(Ending::Failed(failure)) => {
+            let location = failure
+                .registers
+                .as_ref()
+                .and_then(|registers| symbols.as_ref()?.describe(registers.rip()))
+                .map(|name| format!("\n  RIP is in {name}"))
+                .unwrap_or_default();
+            bail!("the guest failed: {failure}{location}")
+        }
+    }
+}
+
+/// `rosv run --hypervisor builtin`: boots `config` with its console on
+/// standard output and returns the application's exit status.
+pub fn run(config: &VmConfig, limit: Option<Duration>) -> Result<u8> {
+    let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
+    match boot(config, limit, symbols, Console::Terminal)? {
+        Outcome::TimedOut(limit) => {
+            eprintln!("rosv: the VM did not finish within {} s; stopped it", limit.as_secs());
+            Ok(TIMED_OUT)
+        }
+        Outcome::Exited { reported: Some(status), .. } => Ok(status),
+        Outcome::Exited { reported: None, .. } => {
+            bail!("the guest reset the VM (i8042 reset line) without reporting an exit status")
+        }
+        Outcome::Interrupted(signal) => bail!("the VM was interrupted by signal {signal}"),
+    }
+}
+
+/// The console filter and where its output goes.
+struct FilterState {
+    filter: ConsoleFilter,
+    console: Console,
+}
+
+impl FilterState {
+    fn feed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.console {
+            Console::Terminal => self.filter.feed(bytes, &mut std::io::stdout().lock()),
+            Console::Capture(buffer) => {
+                let mut plain = Vec::new();
+                self.filter.feed(bytes, &mut plain)?;
+                buffer.lock().map_err(|_| std::io::Error::other("console buffer poisoned"))?.extend(plain);
+                Ok(())
+            }
+        }
+    }
+
+    /// Releases what the filter holds back; returns the reported status.
+    fn finish(&mut self) -> Option<u8> {
+        let _ = match &self.console {
+            Console::Terminal => self.filter.finish(&mut std::io::stdout().lock()),
+            Console::Capture(buffer) => {
+                let mut plain = Vec::new();
+                let result = self.filter.finish(&mut plain);
+                if let Ok(mut buffer) = buffer.lock() {
+                    buffer.extend(plain);
+                }
+                result
+            }
+        };
+        self.filter.status()
+    }
+}
+
+/// The serial console's sink: every byte the guest writes goes through
+/// the filter at once.
+struct FilteredConsole(Arc<Mutex<FilterState>>);
+
+impl Write for FilteredConsole {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut state = self.0.lock().map_err(|_| std::io::Error::other("console poisoned"))?;
+        state.feed(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> VmConfig {
+        VmConfig {
+            kernel: "/image/kernel.elf".into(),
+            root_disk: "/image/root.rofs".into(),
+            disks: vec![],
+            board: crate::machine::Board {
+                machine: crate::machine::Machine::Microvm,
+                transport: crate::machine::VirtioTransport::Mmio,
+            },
+            command_line: "--exit-record /hello".into(),
+            memory_mib: 64,
+            cpus: 2,
+            has_acpi: true,
+            network: Network::None,
+            forwards: vec![],
+        }
+    }
+
+    #[test]
+    fn the_root_image_is_the_first_disk() {
+        let with_disk = VmConfig { disks: vec!["/data.rofs".into()], ..config() };
+        let boot = spec(&with_disk, Some(Duration::from_secs(5)), Some(Kvm::Hardware)).unwrap();
+        assert_eq!(boot.disks, [std::path::PathBuf::from("/image/root.rofs"), "/data.rofs".into()]);
+        assert_eq!(boot.initrd, None);
+        assert_eq!(boot.command_line, "--exit-record /hello");
+        assert_eq!((boot.memory_mib, boot.cpus), (64, 2));
+        assert!(!boot.hides_software_kvm_gaps);
+        assert!(spec(&config(), None, Some(Kvm::Software)).unwrap().hides_software_kvm_gaps);
+    }
+
+    #[test]
+    fn the_console_filter_takes_out_the_exit_record() {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(Mutex::new(FilterState {
+            filter: ConsoleFilter::new(None),
+            console: Console::Capture(buffer.clone()),
+        }));
+        let mut console = FilteredConsole(state.clone());
+        for &byte in b"hello\n\x1b_rosv-exit=7\x1b\\" {
+            console.write_all(&[byte]).unwrap();
+        }
+        assert_eq!(state.lock().unwrap().finish(), Some(7));
+        assert_eq!(&*buffer.lock().unwrap(), b"hello\n");
+    }
+}

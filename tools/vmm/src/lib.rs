@@ -1,0 +1,200 @@
+//! rosv's built-in KVM monitor: boots a PVH kernel on `/dev/kvm`.
+//!
+//! [`run`] takes a [`BootSpec`] (kernel ELF, initrd, command line, memory,
+//! vCPUs) and a console sink, and returns how the VM ended ([`Ending`]).
+//! The pieces, in boot order:
+//!
+//! - `layout`: where things go in guest physical memory;
+//! - `boot`, `mptable` and `acpi`: `hvm_start_info`, the memory map, the
+//!   command line, the boot GDT, the MP table and the ACPI tables;
+//! - `cpuid`: what each vCPU sees;
+//! - `monitor`: creates the VM (in-kernel irqchip and PIT), loads the
+//!   kernel with linux-loader, starts one thread per vCPU, waits;
+//! - `vcpu`: the PVH entry state and the KVM_RUN loop;
+//! - `devices`: the serial console, the debug-exit port, the i8042 reset;
+//! - `virtio_block`: read-only virtio-mmio disks;
+//! - `control`: what the vCPU threads share, and how they are stopped;
+//! - `kvm`: the only unsafe code, registering guest memory with KVM.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod acpi;
+pub mod boot;
+mod control;
+pub mod cpuid;
+pub mod devices;
+mod kvm;
+pub mod layout;
+mod monitor;
+pub mod mptable;
+mod vcpu;
+pub mod virtio_block;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use monitor::run;
+pub use vcpu::Registers;
+
+/// What to boot, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootSpec {
+    /// The kernel: an ELF with a PVH note (`XEN_ELFNOTE_PHYS32_ENTRY`).
+    pub kernel: PathBuf,
+    /// A file loaded into RAM and handed over as the PVH module (the
+    /// kernel mounts a ROFS image given so as `/`).
+    pub initrd: Option<PathBuf>,
+    /// Read-only virtio block devices, in order (`/dev/vda`, `/dev/vdb`...
+    /// in the guest), announced with `virtio_mmio.device=` tokens.
+    pub disks: Vec<PathBuf>,
+    /// The kernel command line, to which the monitor appends its own
+    /// Linux-style tokens (`pci=off`).
+    pub command_line: String,
+    /// Guest RAM in MiB.
+    pub memory_mib: u64,
+    /// Number of vCPUs (1 to 255).
+    pub cpus: u32,
+    /// Give the guest ACPI tables (RSDP, XSDT, MADT) besides the MP table.
+    pub has_acpi: bool,
+    /// Hide from CPUID what `kvm_pvm` cannot run in ring 0 (see `cpuid`).
+    pub hides_software_kvm_gaps: bool,
+    /// Stop the VM after this long ([`Ending::TimedOut`]), once every vCPU
+    /// has been sent an NMI so that the kernel reports what it was doing.
+    pub time_limit: Option<Duration>,
+}
+
+/// How the VM ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The guest wrote its exit status to the debug-exit port.
+    PoweredOff {
+        /// The status byte.
+        status: u8,
+    },
+    /// The guest pulsed the i8042 reset line, or KVM reported a reset or
+    /// shutdown system event.
+    Reset,
+    /// The time limit passed.
+    TimedOut,
+    /// A vCPU stopped in a way no guest should: a triple fault, an entry
+    /// failure or an internal KVM error.
+    Failed(Box<Failure>),
+}
+
+/// A vCPU that stopped abnormally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The vCPU's index.
+    pub cpu: u32,
+    /// What happened.
+    pub reason: String,
+    /// Its registers at the time, if KVM still gave them.
+    pub registers: Option<Registers>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "vCPU {} stopped: {}", self.cpu, self.reason)?;
+        if let Some(registers) = &self.registers {
+            write!(formatter, "\n{registers}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the VM could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    /// `/dev/kvm` is missing or cannot be opened.
+    #[error("cannot open {path} ({source}); the built-in monitor needs KVM, use --hypervisor qemu instead")]
+    KvmUnavailable {
+        /// The device path.
+        path: String,
+        /// Why it cannot be opened.
+        source: std::io::Error,
+    },
+    /// The KVM API version is not the stable one.
+    #[error("/dev/kvm speaks KVM API version {0}, not {expected}; use --hypervisor qemu", expected = kvm_bindings::KVM_API_VERSION)]
+    ApiVersion(i32),
+    /// A KVM capability the monitor relies on is missing.
+    #[error("this host's KVM lacks {0}, which the built-in monitor needs; use --hypervisor qemu")]
+    MissingCapability(&'static str),
+    /// An ioctl failed.
+    #[error("{what} failed: {source}")]
+    Kvm {
+        /// The operation.
+        what: &'static str,
+        /// The error KVM returned.
+        source: kvm_ioctls::Error,
+    },
+    /// Guest memory could not be allocated.
+    #[error("cannot allocate {memory_mib} MiB of guest memory: {reason}")]
+    Memory {
+        /// The size asked for.
+        memory_mib: u64,
+        /// Why not.
+        reason: String,
+    },
+    /// The kernel ELF could not be read or loaded.
+    #[error("cannot load the kernel {path}: {reason}")]
+    Kernel {
+        /// The kernel file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// The kernel has no PVH entry.
+    #[error(
+        "{0} has no PVH note (XEN_ELFNOTE_PHYS32_ENTRY); the built-in monitor boots PVH kernels only, \
+         use --hypervisor qemu or firecracker for others"
+    )]
+    NoPvhEntry(PathBuf),
+    /// The initrd could not be read.
+    #[error("cannot read {path}: {source}")]
+    Initrd {
+        /// The initrd file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A disk image could not be opened.
+    #[error("cannot open the disk {path}: {source}")]
+    Disk {
+        /// The image file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// More disks than interrupt lines.
+    #[error("{0} disks asked for; the built-in monitor attaches at most {max}", max = layout::VIRTIO_DEVICES_MAX)]
+    TooManyDisks(usize),
+    /// The initrd does not fit in RAM beside the kernel.
+    #[error(
+        "{path} ({size_mib} MiB) does not fit in {memory_mib} MiB of guest memory beside the kernel; \
+         give more with --memory"
+    )]
+    InitrdTooLarge {
+        /// The initrd file.
+        path: PathBuf,
+        /// Its size, rounded up.
+        size_mib: u64,
+        /// Guest RAM.
+        memory_mib: u64,
+    },
+    /// The boot structures could not be laid out.
+    #[error(transparent)]
+    Boot(#[from] boot::BootError),
+    /// The host refused a resource: a thread, an eventfd, a signal handler.
+    #[error("cannot {what}: {source}")]
+    Host {
+        /// What the monitor tried.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The VM has more vCPUs than the MP table can list.
+    #[error("{0} vCPUs asked for; the built-in monitor runs 1 to 255")]
+    TooManyCpus(u32),
+}

@@ -1,0 +1,262 @@
+//! Setting up the VM, running its vCPU threads, and waiting for its end.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY, kvm_pit_config};
+use kvm_ioctls::{Cap, Kvm};
+use linux_loader::loader::KernelLoader;
+use linux_loader::loader::elf::{Elf, PvhBootCapability};
+use rosv_abi::pvh::Module;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
+
+use crate::boot::{self, BootParameters, VirtioMmioWindow};
+use crate::control::{self, Control};
+use crate::devices::{COM1_IRQ, Devices, InterruptLine};
+use crate::kvm::Vm;
+use crate::virtio_block::{self, VirtioBlock};
+use crate::{BootSpec, Ending, VmmError, cpuid, layout, vcpu};
+
+/// How long the vCPUs get to print their NMI reports at the time limit.
+const REPORT_GRACE: Duration = Duration::from_secs(1);
+/// How long stopping may take before the threads are left behind.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+/// The largest VM the MP table (8-bit APIC ids) describes.
+const CPUS_MAX: u32 = 255;
+
+/// Boots `spec`, with the serial console's output going to `console`, and
+/// returns how the VM ended.
+pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, VmmError> {
+    if !(1..=CPUS_MAX).contains(&spec.cpus) {
+        return Err(VmmError::TooManyCpus(spec.cpus));
+    }
+    if spec.disks.len() > layout::VIRTIO_DEVICES_MAX {
+        return Err(VmmError::TooManyDisks(spec.disks.len()));
+    }
+    let kvm = open_kvm(KVM_DEVICE)?;
+    let memory_bytes = spec.memory_mib << 20;
+    let ranges: Vec<(GuestAddress, usize)> = layout::ram_ranges(memory_bytes)
+        .into_iter()
+        .map(|(start, size)| (GuestAddress(start), size as usize))
+        .collect();
+    let memory = GuestMemoryMmap::from_ranges(&ranges)
+        .map_err(|error| VmmError::Memory { memory_mib: spec.memory_mib, reason: error.to_string() })?;
+    let vm = Vm::new(&kvm, memory).map_err(kvm_error("registering guest memory"))?;
+    let vm_fd = vm.fd();
+    // Needed on Intel processors to run the real-mode start of the other
+    // vCPUs; harmless elsewhere.
+    vm_fd.set_tss_address(layout::KVM_TSS_PADDR as usize).map_err(kvm_error("KVM_SET_TSS_ADDR"))?;
+    vm_fd.create_irq_chip().map_err(kvm_error("KVM_CREATE_IRQCHIP"))?;
+    let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
+    vm_fd.create_pit2(pit).map_err(kvm_error("KVM_CREATE_PIT2"))?;
+
+    let (entry, kernel_end) = load_kernel(vm.memory(), &spec.kernel)?;
+    let initrd = match &spec.initrd {
+        Some(path) => Some(load_initrd(vm.memory(), path, memory_bytes, kernel_end)?),
+        None => None,
+    };
+    let windows: Vec<VirtioMmioWindow> = (0..spec.disks.len())
+        .map(|index| VirtioMmioWindow {
+            paddr: layout::VIRTIO_MMIO_BASE + index as u64 * virtio_block::WINDOW_SIZE,
+            size_bytes: virtio_block::WINDOW_SIZE,
+            irq: layout::VIRTIO_FIRST_GSI + index as u32,
+        })
+        .collect();
+    let command_line = boot::command_line(&spec.command_line, &windows);
+    let parameters = BootParameters {
+        memory_bytes,
+        cpus: spec.cpus as u8,
+        command_line: &command_line,
+        initrd,
+        has_acpi: spec.has_acpi,
+    };
+    for piece in boot::boot_structures(&parameters)? {
+        vm.memory().write_slice(&piece.bytes, GuestAddress(piece.paddr)).map_err(|error| {
+            VmmError::Memory {
+                memory_mib: spec.memory_mib,
+                reason: format!("writing the boot structures: {error}"),
+            }
+        })?;
+    }
+
+    let serial_event = EventFd::new(EFD_NONBLOCK)
+        .map_err(|source| VmmError::Host { what: "create an eventfd for the serial interrupt", source })?;
+    vm_fd.register_irqfd(&serial_event, COM1_IRQ).map_err(kvm_error("KVM_IRQFD"))?;
+    let mut devices = Devices::new(console, InterruptLine(serial_event));
+    for (index, (path, window)) in spec.disks.iter().zip(&windows).enumerate() {
+        let disk_error = |source| VmmError::Disk { path: path.clone(), source };
+        let image = File::open(path).map_err(disk_error)?;
+        let interrupt = EventFd::new(EFD_NONBLOCK)
+            .map_err(|source| VmmError::Host { what: "create an eventfd for a disk interrupt", source })?;
+        vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
+        let name = format!("vd{}", char::from(b'a' + index as u8));
+        let device = VirtioBlock::new(image, &name, vm.memory_handle(), interrupt).map_err(disk_error)?;
+        devices.add_block(window.paddr, device);
+    }
+    let control = Arc::new(Control::new(devices, spec.cpus));
+
+    let supported =
+        kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(kvm_error("KVM_GET_SUPPORTED_CPUID"))?;
+    let mut vcpus = Vec::new();
+    for index in 0..spec.cpus {
+        let mut vcpu = vm.create_vcpu(u64::from(index)).map_err(kvm_error("KVM_CREATE_VCPU"))?;
+        let mut cpuid = supported.clone();
+        cpuid::adjust(cpuid.as_mut_slice(), index, spec.cpus, spec.hides_software_kvm_gaps);
+        vcpu.fd().set_cpuid2(&cpuid).map_err(kvm_error("KVM_SET_CPUID2"))?;
+        if index == 0 {
+            vcpu::enter_pvh(vcpu.fd(), entry).map_err(kvm_error("setting the boot registers"))?;
+        }
+        vcpus.push(vcpu);
+    }
+
+    control::install_kick_handler().map_err(|error| VmmError::Host {
+        what: "install the vCPU kick signal handler",
+        source: error.into(),
+    })?;
+    let mut threads = Vec::new();
+    for (index, vcpu) in vcpus.into_iter().enumerate() {
+        let shared = control.clone();
+        let index = index as u32;
+        let thread = std::thread::Builder::new()
+            .name(format!("vcpu{index}"))
+            .spawn(move || vcpu::run(vcpu, index, &shared));
+        match thread {
+            Ok(thread) => threads.push(thread),
+            Err(error) => {
+                stop(&control, threads);
+                return Err(VmmError::Host { what: "start a vCPU thread", source: error });
+            }
+        }
+    }
+
+    let ending = match control.wait(spec.time_limit) {
+        Some(ending) => ending,
+        None => {
+            // The kernel answers an NMI with a report of what each
+            // processor runs; whatever the guest does meanwhile (it may
+            // even fail without an NMI handler), the VM ran out of time.
+            control.request_nmis();
+            control::kick_until(&threads, REPORT_GRACE, || !control.has_pending_nmis());
+            let _ = control.wait(Some(REPORT_GRACE));
+            Ending::TimedOut
+        }
+    };
+    control.finish(ending.clone());
+    stop(&control, threads);
+    Ok(ending)
+}
+
+/// KVM's device.
+const KVM_DEVICE: &CStr = c"/dev/kvm";
+
+/// Opens KVM at `device` and checks that it can run the VM.
+fn open_kvm(device: &CStr) -> Result<Kvm, VmmError> {
+    let kvm = Kvm::new_with_path(device).map_err(|error| VmmError::KvmUnavailable {
+        path: device.to_string_lossy().into_owned(),
+        source: error.into(),
+    })?;
+    let version = kvm.get_api_version();
+    if version != kvm_bindings::KVM_API_VERSION as i32 {
+        return Err(VmmError::ApiVersion(version));
+    }
+    for (capability, name) in [
+        (Cap::Irqchip, "an in-kernel interrupt controller (KVM_CAP_IRQCHIP)"),
+        (Cap::Pit2, "an in-kernel timer (KVM_CAP_PIT2)"),
+        (Cap::UserMemory, "user memory regions (KVM_CAP_USER_MEMORY)"),
+        (Cap::Irqfd, "interrupts from eventfds (KVM_CAP_IRQFD)"),
+        (Cap::ExtCpuid, "KVM_GET_SUPPORTED_CPUID (KVM_CAP_EXT_CPUID)"),
+    ] {
+        if !kvm.check_extension(capability) {
+            return Err(VmmError::MissingCapability(name));
+        }
+    }
+    Ok(kvm)
+}
+
+fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> VmmError {
+    move |source| VmmError::Kvm { what, source }
+}
+
+/// Copies the kernel's segments to their physical addresses; returns the
+/// PVH entry and the end of the kernel in memory.
+fn load_kernel(memory: &GuestMemoryMmap, path: &Path) -> Result<(u64, u64), VmmError> {
+    let kernel_error = |reason: String| VmmError::Kernel { path: path.to_path_buf(), reason };
+    let mut file = File::open(path).map_err(|error| kernel_error(error.to_string()))?;
+    let loaded = Elf::load(memory, None, &mut file, Some(GuestAddress(layout::HIGH_MEMORY_START)))
+        .map_err(|error| kernel_error(format!("{error} (does it fit in guest memory?)")))?;
+    match loaded.pvh_boot_cap {
+        PvhBootCapability::PvhEntryPresent(entry) => Ok((entry.0, loaded.kernel_end)),
+        _ => Err(VmmError::NoPvhEntry(path.to_path_buf())),
+    }
+}
+
+/// Reads the initrd into the top of low RAM; returns its module entry.
+fn load_initrd(
+    memory: &GuestMemoryMmap,
+    path: &Path,
+    memory_bytes: u64,
+    kernel_end: u64,
+) -> Result<Module, VmmError> {
+    let initrd_error = |source| VmmError::Initrd { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(initrd_error)?;
+    let size = file.metadata().map_err(initrd_error)?.len();
+    let Some(paddr) = layout::initrd_address(memory_bytes, kernel_end, size) else {
+        return Err(VmmError::InitrdTooLarge {
+            path: path.to_path_buf(),
+            size_mib: size.div_ceil(1 << 20),
+            memory_mib: memory_bytes >> 20,
+        });
+    };
+    memory
+        .read_exact_volatile_from(GuestAddress(paddr), &mut file, size as usize)
+        .map_err(|error| initrd_error(std::io::Error::other(error.to_string())))?;
+    Ok(Module { paddr, size })
+}
+
+/// Stops every vCPU thread and waits for it.
+fn stop(control: &Control, threads: Vec<std::thread::JoinHandle<()>>) {
+    control.finish(Ending::TimedOut);
+    control::kick_until(&threads, STOP_LIMIT, || threads.iter().all(std::thread::JoinHandle::is_finished));
+    for thread in threads {
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_kvm_device_is_named_with_the_way_out() {
+        let Err(error) = open_kvm(c"/nonexistent/kvm") else {
+            panic!("a missing device opened");
+        };
+        let message = error.to_string();
+        assert!(message.starts_with("cannot open /nonexistent/kvm (No such file or directory"), "{message}");
+        assert!(message.ends_with("use --hypervisor qemu instead"), "{message}");
+        assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn only_1_to_255_vcpus_are_accepted() {
+        let spec = BootSpec {
+            kernel: "/nonexistent".into(),
+            initrd: None,
+            disks: Vec::new(),
+            command_line: String::new(),
+            memory_mib: 16,
+            cpus: 256,
+            has_acpi: false,
+            hides_software_kvm_gaps: false,
+            time_limit: None,
+        };
+        assert!(matches!(run(&spec, Box::new(std::io::sink())), Err(VmmError::TooManyCpus(256))));
+    }
+}
