@@ -74,6 +74,18 @@ pub struct LoadPlan {
 impl LoadPlan {
     /// Checks `file` and describes how to load it.
     pub fn parse(file: &[u8]) -> Result<Self, ElfError> {
+        Self::parse_prefix(file, file.len() as u64)
+    }
+
+    /// Checks a file of `file_size` bytes from `prefix`, its first bytes,
+    /// which must hold the ELF header, the program headers and the
+    /// interpreter's path (they do in the first few KiB of any linker's
+    /// output); the segments are checked against `file_size`.
+    pub fn parse_prefix(prefix: &[u8], file_size: u64) -> Result<Self, ElfError> {
+        if (prefix.len() as u64) > file_size {
+            return Err(ElfError::Truncated);
+        }
+        let file = prefix;
         let header = Header::parse(file)?;
         let mut plan = LoadPlan {
             kind: header.kind,
@@ -112,7 +124,7 @@ impl LoadPlan {
                 _ => {}
             }
         }
-        plan.check_segments(file.len() as u64)?;
+        plan.check_segments(file_size)?;
         if plan.program_headers_vaddr.is_none() {
             plan.program_headers_vaddr = plan.file_offset_to_vaddr(header.program_header_offset);
         }

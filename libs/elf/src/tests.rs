@@ -263,3 +263,17 @@ fn reads_needed_libraries_and_search_paths() {
     plain[64 + 56..64 + 60].copy_from_slice(&4u32.to_le_bytes());
     assert_eq!(dependencies(&plain), Ok(Dependencies::default()));
 }
+
+#[test]
+fn a_prefix_with_the_headers_plans_the_whole_file() {
+    let file = static_executable();
+    let prefix = &file[..0x200];
+    assert_eq!(LoadPlan::parse_prefix(prefix, file.len() as u64).unwrap(), LoadPlan::parse(&file).unwrap());
+    assert_eq!(LoadPlan::parse(prefix).unwrap_err(), ElfError::SegmentOutsideFile, "the prefix alone is short");
+    assert_eq!(
+        LoadPlan::parse_prefix(prefix, 0x1000).unwrap_err(),
+        ElfError::SegmentOutsideFile,
+        "segments are checked against the file's size"
+    );
+    assert_eq!(LoadPlan::parse_prefix(&file, 0x100).unwrap_err(), ElfError::Truncated);
+}
