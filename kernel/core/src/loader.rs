@@ -11,6 +11,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -91,14 +92,52 @@ pub struct Launch {
     pub stack_pointer: u64,
 }
 
+/// An executable file as the loader reads it: its headers first, then each
+/// segment straight into the memory it is loaded at, so a large program
+/// is never held twice.
+pub trait ExecutableFile {
+    /// Bytes in the file.
+    fn size(&self) -> u64;
+    /// Fills `buffer` with the file's bytes from `offset` (which the loader
+    /// keeps inside the file).
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno>;
+}
+
+impl ExecutableFile for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno> {
+        let start = usize::try_from(offset).map_err(|_| Errno::EIO)?;
+        let bytes = self.get(start..start + buffer.len()).ok_or(Errno::EIO)?;
+        buffer.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Bytes read from the start of an executable for its headers: the ELF
+/// header, the program headers and the interpreter's path lie there.
+pub const HEADER_BYTES: usize = 64 * 1024;
+/// Bytes of a segment read from the file at a time.
+const SEGMENT_CHUNK: usize = 1024 * 1024;
+
+/// The first bytes of `file`, where its headers are.
+pub fn read_headers(file: &dyn ExecutableFile) -> Result<Vec<u8>, Errno> {
+    let length = (HEADER_BYTES as u64).min(file.size()) as usize;
+    let mut prefix = vec![0u8; length];
+    file.read_at(0, &mut prefix)?;
+    Ok(prefix)
+}
+
 /// The program to start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Program<'a> {
-    /// The executable file's bytes.
-    pub file: &'a [u8],
-    /// The bytes of the interpreter its `PT_INTERP` names, for a dynamically
-    /// linked executable (see [`interpreter_path`]).
-    pub interpreter: Option<&'a [u8]>,
+    /// The executable file.
+    pub file: &'a dyn ExecutableFile,
+    /// The interpreter its `PT_INTERP` names, for a dynamically linked
+    /// executable (see [`interpreter_path`]).
+    pub interpreter: Option<&'a dyn ExecutableFile>,
     /// Its path in the image (`AT_EXECFN`).
     pub path: &'a str,
     /// `argv`.
@@ -107,6 +146,17 @@ pub struct Program<'a> {
     pub environment: &'a [Vec<u8>],
     /// The bytes `AT_RANDOM` points at.
     pub random: [u8; 16],
+}
+
+impl fmt::Debug for Program<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Program")
+            .field("path", &self.path)
+            .field("size", &self.file.size())
+            .field("is_dynamic", &self.interpreter.is_some())
+            .finish()
+    }
 }
 
 /// Maps `program` into `memory` and builds its initial stack.
@@ -118,14 +168,14 @@ pub fn load(
     memory: &mut AddressSpace,
     program: &Program<'_>,
 ) -> Result<Launch, LoadError> {
-    let plan = LoadPlan::parse(program.file)?;
+    let plan = LoadPlan::parse_prefix(&read_headers(program.file)?, program.file.size())?;
     // Everything is checked before anything is mapped.
     let interpreter = match (&plan.interpreter, program.interpreter) {
         (None, _) => None,
         (Some(path), None) => return Err(LoadError::DynamicallyLinked(path.clone())),
         (Some(path), Some(file)) => {
             let bad = |error| LoadError::BadInterpreter(path.clone(), error);
-            let interpreter = LoadPlan::parse(file).map_err(bad)?;
+            let interpreter = LoadPlan::parse_prefix(&read_headers(file)?, file.size()).map_err(bad)?;
             if interpreter.kind != FileKind::PositionIndependent || interpreter.interpreter.is_some() {
                 return Err(bad(ElfError::NotExecutable));
             }
@@ -202,11 +252,11 @@ pub fn load(
     Ok(Launch { entry: start, stack_pointer: stack.stack_pointer })
 }
 
-/// The interpreter a dynamically linked executable names, if it names one
-/// (`None` too when the file is not a valid executable: loading it will say
-/// why).
-pub fn interpreter_path(file: &[u8]) -> Option<String> {
-    LoadPlan::parse(file).ok()?.interpreter
+/// The interpreter a dynamically linked executable of `file_size` bytes
+/// names, from its `headers` ([`read_headers`]), if it names one (`None`
+/// too when the file is not a valid executable: loading it will say why).
+pub fn interpreter_path(headers: &[u8], file_size: u64) -> Option<String> {
+    LoadPlan::parse_prefix(headers, file_size).ok()?.interpreter
 }
 
 /// Maps the vDSO: its data page (read-only; the clock the code reads) and
@@ -241,7 +291,7 @@ fn map_segments(
     memory: &mut AddressSpace,
     plan: &LoadPlan,
     base: u64,
-    file: &[u8],
+    file: &dyn ExecutableFile,
 ) -> Result<(), LoadError> {
     let mut pages: BTreeMap<u64, Rights> = BTreeMap::new();
     for segment in &plan.segments {
@@ -273,9 +323,16 @@ fn map_segments(
             machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
         }
     }
+    let largest = plan.segments.iter().map(|segment| segment.file_size).max().unwrap_or(0);
+    let mut chunk = vec![0u8; (largest as usize).min(SEGMENT_CHUNK)];
     for segment in &plan.segments {
-        let bytes = &file[segment.file_offset as usize..(segment.file_offset + segment.file_size) as usize];
-        machine.write_memory(base + segment.vaddr, bytes).map_err(|_| Errno::EFAULT)?;
+        let mut done = 0;
+        while done < segment.file_size {
+            let step = (segment.file_size - done).min(chunk.len() as u64) as usize;
+            file.read_at(segment.file_offset + done, &mut chunk[..step])?;
+            machine.write_memory(base + segment.vaddr + done, &chunk[..step]).map_err(|_| Errno::EFAULT)?;
+            done += step as u64;
+        }
     }
     for &(start, end, rights) in &runs {
         machine.protect_range(start, end, rights);

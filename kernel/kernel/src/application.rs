@@ -7,14 +7,16 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use rosv_abi::exit::status;
-use rosv_core::loader::{self, Program};
+use rosv_core::errno::Errno;
+use rosv_core::loader::{self, ExecutableFile, Program};
 use rosv_core::machine::Machine;
 use rosv_core::memory::Access;
 use rosv_core::process::{Process, ProcessFiles, Thread};
 use rosv_core::random::Random;
 use rosv_core::signal::Fault;
 use rosv_core::syscall::{self, Outcome};
-use rosv_core::vfs::{Caller, FileType, Vfs};
+use rosv_core::vfs::file::flags::O_RDONLY;
+use rosv_core::vfs::{Caller, FileType, OpenFile, Vfs};
 use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_platform::console::Console;
 use rosv_platform::interrupts::{self, Diversion, FaultHandlers, InterruptFrame};
@@ -91,11 +93,15 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         return Err(status::USAGE);
     };
     let path = absolute_path(launch.working_directory, program_path);
-    let file = read_executable(launch.vfs, &path)?;
+    let file = open_executable(launch.vfs, &path)?;
+    let headers = loader::read_headers(&file).map_err(|error| {
+        let _ = writeln!(Console, "rosv: {path}: the file could not be read: {error:?}");
+        status::CANNOT_EXECUTE
+    })?;
     // A dynamically linked program starts in its interpreter, which must be
     // in the image too.
-    let interpreter = match loader::interpreter_path(&file) {
-        Some(interpreter) => Some(read_executable(launch.vfs, &interpreter).inspect_err(|_| {
+    let interpreter = match loader::interpreter_path(&headers, file.size()) {
+        Some(interpreter) => Some(open_executable(launch.vfs, &interpreter).inspect_err(|_| {
             let _ = writeln!(Console, "rosv: {path}: its interpreter {interpreter} cannot be loaded");
         })?),
         None => None,
@@ -120,7 +126,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         launch.arguments.iter().map(|argument| argument.clone().into_bytes()).collect();
     let program = Program {
         file: &file,
-        interpreter: interpreter.as_deref(),
+        interpreter: interpreter.as_ref().map(|interpreter| interpreter as &dyn ExecutableFile),
         path: &path,
         arguments: &arguments,
         environment: launch.environment,
@@ -182,7 +188,36 @@ fn absolute_path(working_directory: &str, path: &str) -> String {
 
 /// Reads the executable at `path`, or reports why not and returns the exit
 /// status to end with.
-fn read_executable(vfs: &Vfs, path: &str) -> Result<Vec<u8>, u8> {
+/// An executable in the filesystem tree, read piece by piece as the
+/// loader asks.
+struct ExecutableInTree {
+    file: Arc<OpenFile>,
+    size: u64,
+}
+
+impl ExecutableFile for ExecutableInTree {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno> {
+        let caller = Caller::kernel(machine());
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let length = self
+                .file
+                .read_at(&caller, offset + filled as u64, &mut buffer[filled..])
+                .map_err(Errno::from)?;
+            if length == 0 {
+                return Err(Errno::EIO);
+            }
+            filled += length;
+        }
+        Ok(())
+    }
+}
+
+fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
     let caller = Caller::kernel(machine());
     let location = vfs.resolve(&caller, &vfs.root(), path, true).map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: {error}");
@@ -192,7 +227,11 @@ fn read_executable(vfs: &Vfs, path: &str) -> Result<Vec<u8>, u8> {
         let _ = writeln!(Console, "rosv: {path}: not a regular file");
         return Err(status::CANNOT_EXECUTE);
     }
-    vfs.read_file(&caller, path).map_err(|error| {
+    let opened = vfs.open(&caller, &vfs.root(), path, O_RDONLY, 0).and_then(|file| {
+        let size = file.metadata(&caller)?.size_bytes;
+        Ok(ExecutableInTree { file, size })
+    });
+    opened.map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: the file could not be read: {error}");
         status::CANNOT_EXECUTE
     })

@@ -7,7 +7,7 @@ use crate::memory::{Access, STACK_TOP};
 /// A minimal ELF file: a code segment at `vaddr` holding `code`, and a data
 /// segment one page later holding `data` plus `bss` zero bytes.
 fn executable(kind: u16, vaddr: u64, code: &[u8], data: &[u8], bss: u64) -> Vec<u8> {
-    let mut file = vec![0u8; 0x2000];
+    let mut file = vec![0u8; 0x1000 + data.len().max(0x1000)];
     file[..4].copy_from_slice(b"\x7fELF");
     file[4] = 2;
     file[5] = 1;
@@ -36,7 +36,7 @@ fn executable(kind: u16, vaddr: u64, code: &[u8], data: &[u8], bss: u64) -> Vec<
     file
 }
 
-fn program<'a>(file: &'a [u8], arguments: &'a [Vec<u8>]) -> Program<'a> {
+fn program<'a>(file: &'a Vec<u8>, arguments: &'a [Vec<u8>]) -> Program<'a> {
     Program { file, interpreter: None, path: "/app", arguments, environment: &[], random: [1; 16] }
 }
 
@@ -125,10 +125,11 @@ fn dynamic_executables_start_in_their_interpreter() {
     let machine = FakeMachine::new();
     let mut memory = AddressSpace::new();
     let file = dynamic_executable();
-    assert_eq!(interpreter_path(&file).as_deref(), Some("/lib/ld.so"));
+    assert_eq!(interpreter_path(&file, file.len() as u64).as_deref(), Some("/lib/ld.so"));
     let interpreter = executable(3, 0, &[0xf4], b"ld", 0);
     let arguments = [b"/app".to_vec()];
-    let dynamic = Program { interpreter: Some(&interpreter), ..program(&file, &arguments) };
+    let dynamic =
+        Program { interpreter: Some(&interpreter as &dyn ExecutableFile), ..program(&file, &arguments) };
     let launch = load(&machine, &mut memory, &dynamic).unwrap();
     assert_eq!(launch.entry, INTERPRETER_BASE + 0x100, "the interpreter runs first");
     let mut code = [0u8; 1];
@@ -140,7 +141,7 @@ fn dynamic_executables_start_in_their_interpreter() {
     // A fixed-address "interpreter" is refused before anything is mapped.
     let fixed = executable(2, 0x40_0000, &[0xf4], b"", 0);
     let machine = FakeMachine::new();
-    let refused = Program { interpreter: Some(&fixed), ..program(&file, &arguments) };
+    let refused = Program { interpreter: Some(&fixed as &dyn ExecutableFile), ..program(&file, &arguments) };
     let error = load(&machine, &mut AddressSpace::new(), &refused).unwrap_err();
     assert_eq!(error, LoadError::BadInterpreter("/lib/ld.so".into(), ElfError::NotExecutable));
     assert_eq!(machine.mapped_pages(), 0);
@@ -153,7 +154,8 @@ fn refuses_dynamic_and_malformed_files() {
     let file = dynamic_executable();
     let error = load(&machine, &mut memory, &program(&file, &[])).unwrap_err();
     assert_eq!(error, LoadError::DynamicallyLinked("/lib/ld.so".into()));
-    let error = load(&machine, &mut memory, &program(b"\x7fELF garbage", &[])).unwrap_err();
+    let garbage = b"\x7fELF garbage".to_vec();
+    let error = load(&machine, &mut memory, &program(&garbage, &[])).unwrap_err();
     assert_eq!(error, LoadError::Elf(ElfError::Truncated));
     assert_eq!(machine.mapped_pages(), 0);
 }
@@ -193,4 +195,48 @@ fn the_vdso_and_its_data_page_are_mapped_for_every_program() {
     let plain = FakeMachine::new();
     let launch = load(&plain, &mut AddressSpace::new(), &program(&file, &[b"/app".to_vec()])).unwrap();
     assert_eq!(auxiliary_value(&plain, launch.stack_pointer, auxv::AT_SYSINFO_EHDR), None);
+}
+
+/// A file that counts its reads and refuses any outside it.
+struct CountingFile {
+    bytes: Vec<u8>,
+    reads: core::cell::Cell<usize>,
+    largest: core::cell::Cell<usize>,
+}
+
+impl ExecutableFile for CountingFile {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno> {
+        self.reads.set(self.reads.get() + 1);
+        self.largest.set(self.largest.get().max(buffer.len()));
+        self.bytes.read_at(offset, buffer)
+    }
+}
+
+#[test]
+fn segments_are_read_from_the_file_in_bounded_pieces() {
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    // A data segment of 3 MiB of file bytes after the code.
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 5).map(|index| (index % 251) as u8).collect();
+    let file = CountingFile {
+        bytes: executable(2, 0x40_0000, &[0xf4], &data, 0),
+        reads: core::cell::Cell::new(0),
+        largest: core::cell::Cell::new(0),
+    };
+    let arguments = [b"/app".to_vec()];
+    let program = Program { file: &file, ..program(&file.bytes, &arguments) };
+    load(&machine, &mut memory, &program).unwrap();
+    assert!(file.largest.get() <= super::HEADER_BYTES.max(super::SEGMENT_CHUNK), "no read of the whole file");
+    assert!(
+        file.reads.get() >= 5,
+        "the headers, then the segments a MiB at a time: {} reads",
+        file.reads.get()
+    );
+    let mut loaded = vec![0u8; data.len()];
+    machine.read_memory(0x40_1000, &mut loaded).unwrap();
+    assert!(loaded == data, "the data segment arrives whole");
 }
