@@ -175,13 +175,26 @@ pub fn complete(root: &mut Directory) -> Result<Vec<String>, LibraryError> {
             if flavor.is_interpreter(&name) || is_present(flavor, &present, &name, &guest_directory) {
                 continue;
             }
-            let library = find(flavor, &name, &needs.search_path, &origin, &host_path)?;
+            let library = match find(flavor, &name, &needs.search_path, &origin, &host_path) {
+                Ok(library) => library,
+                // Shipped with the application outside the search path, as
+                // the JVM's libjvm.so: whatever loads it first finds it
+                // there, and the dynamic linker then knows it by name.
+                Err(_) if shipped_elsewhere(&present, &name) => continue,
+                Err(error) => return Err(error),
+            };
             let library_guest_path = format!("{}/{name}", flavor.guest_directory());
             add(root, library_guest_path.clone(), library.clone(), &mut present);
             pending.push((library_guest_path, library));
         }
     }
     Ok(added)
+}
+
+/// Whether the image holds a file named `name` anywhere.
+fn shipped_elsewhere(present: &BTreeSet<String>, name: &str) -> bool {
+    let suffix = format!("/{name}");
+    present.iter().any(|path| path.ends_with(&suffix))
 }
 
 /// Whether the image holds library `name` where the dynamic linker finds
@@ -271,6 +284,15 @@ mod tests {
         assert_eq!(Flavor::of("/lib/ld-musl-x86_64.so.1"), Flavor::Musl);
         assert!(Flavor::Musl.is_interpreter("libc.so"));
         assert!(!Flavor::Glibc.is_interpreter("libc.so.6"));
+    }
+
+    #[test]
+    fn libraries_shipped_anywhere_in_the_image_count() {
+        let present: BTreeSet<String> =
+            ["/opt/jdk/lib/server/libjvm.so".to_string(), "/opt/jdk/lib/libzip.so".to_string()].into();
+        assert!(shipped_elsewhere(&present, "libjvm.so"));
+        assert!(!shipped_elsewhere(&present, "jvm.so"), "whole names only");
+        assert!(!shipped_elsewhere(&present, "libnothere.so"));
     }
 
     #[test]
