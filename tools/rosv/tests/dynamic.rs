@@ -145,3 +145,71 @@ fn python_runs_from_a_manifest_image() {
     assert!(stdout.contains("echo over tcp\n"), "{stdout}");
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// The Java class the JVM test runs: threads, a parallel stream, and a
+/// null-pointer exception (which the JVM takes as a SIGSEGV in its own
+/// code and turns into the exception).
+const JAVA_PROGRAM: &str = r#"
+import java.util.concurrent.*;
+import java.util.stream.*;
+public class Hello {
+    public static void main(String[] args) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        Future<Long> sum = pool.submit(() -> LongStream.rangeClosed(1, 1_000_000).parallel().sum());
+        System.out.println("sum " + sum.get() + " on " + Runtime.getRuntime().availableProcessors() + " cpus");
+        String nothing = null;
+        try {
+            nothing.length();
+        } catch (NullPointerException caught) {
+            System.out.println("caught a null pointer");
+        }
+        pool.shutdown();
+    }
+}
+"#;
+
+#[test]
+fn the_jvm_runs_a_threaded_java_program() {
+    let test = "the_jvm_runs_a_threaded_java_program";
+    let Ok(java) = std::fs::canonicalize("/usr/bin/java") else {
+        support::skip(test, "/usr/bin/java is missing (apt-get install openjdk-17-jdk-headless)");
+        return;
+    };
+    let Some(home) = java.parent().and_then(std::path::Path::parent).map(std::path::Path::to_path_buf) else {
+        support::skip(test, "cannot tell the JDK's directory");
+        return;
+    };
+    let directory = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(directory.path().join("Hello.java"), JAVA_PROGRAM).expect("write the class");
+    let compiled =
+        std::process::Command::new("javac").arg("Hello.java").current_dir(directory.path()).status();
+    if !compiled.is_ok_and(|status| status.success()) {
+        support::skip(test, "javac is missing or failed (apt-get install openjdk-17-jdk-headless)");
+        return;
+    }
+    let manifest = directory.path().join("java.manifest");
+    let text = format!(
+        "{home}/**: {home}/**\n/app/Hello.class: {}\n",
+        directory.path().join("Hello.class").display(),
+        home = home.display()
+    );
+    std::fs::write(&manifest, text).expect("write the manifest");
+    let image = directory.path().join("image");
+    let java_path = java.to_str().expect("UTF-8 path");
+    let built = support::rosv(&[
+        "build",
+        support::path(&manifest),
+        "-o",
+        support::path(&image),
+        "--",
+        java_path,
+        "-cp",
+        "/app",
+        "Hello",
+    ]);
+    assert!(built.status.success());
+    let output = rosv_run(&["--cpus", "2", "--memory", "1G", support::path(&image)]);
+    let stdout = support::text(&output.stdout);
+    assert!(stdout.contains("sum 500000500000 on 2 cpus\ncaught a null pointer\n"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0));
+}
