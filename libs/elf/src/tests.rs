@@ -269,7 +269,11 @@ fn a_prefix_with_the_headers_plans_the_whole_file() {
     let file = static_executable();
     let prefix = &file[..0x200];
     assert_eq!(LoadPlan::parse_prefix(prefix, file.len() as u64).unwrap(), LoadPlan::parse(&file).unwrap());
-    assert_eq!(LoadPlan::parse(prefix).unwrap_err(), ElfError::SegmentOutsideFile, "the prefix alone is short");
+    assert_eq!(
+        LoadPlan::parse(prefix).unwrap_err(),
+        ElfError::SegmentOutsideFile,
+        "the prefix alone is short"
+    );
     assert_eq!(
         LoadPlan::parse_prefix(prefix, 0x1000).unwrap_err(),
         ElfError::SegmentOutsideFile,
