@@ -29,6 +29,11 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("/usr/bin/python3", "python3"),
 ];
 
+/// Servers some boot tests run in the VM; those tests say they were skipped
+/// when a server is missing and cannot be installed.
+const TEST_SERVERS: &[(&str, &str)] =
+    &[("/usr/sbin/nginx", "nginx-light"), ("/usr/bin/redis-server", "redis-server")];
+
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = match arguments.first().map(String::as_str) {
@@ -77,16 +82,12 @@ fn is_on_path(program: &str) -> bool {
 /// Installs the host tools the boot tests need when they are missing and
 /// this is a root Debian shell; otherwise says exactly what is missing.
 fn ensure_host_tools() -> Result {
-    let is_present = |program: &str| {
-        if program.starts_with('/') { Path::new(program).exists() } else { is_on_path(program) }
-    };
-    let missing: Vec<&(&str, &str)> = HOST_TOOLS.iter().filter(|(program, _)| !is_present(program)).collect();
+    let missing = missing_programs(HOST_TOOLS);
     if missing.is_empty() {
         return Ok(());
     }
     let packages: Vec<&str> = missing.iter().map(|(_, package)| *package).collect();
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0\n"));
-    if is_root && is_on_path("apt-get") {
+    if can_install_packages() {
         run(Command::new("apt-get").arg("update").arg("-q"))?;
         run(Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])
@@ -99,6 +100,38 @@ fn ensure_host_tools() -> Result {
         programs.join(", "),
         packages.join(" ")
     ))
+}
+
+/// The `(program, package)` pairs whose program is missing.
+fn missing_programs<'a>(tools: &'a [(&'a str, &'a str)]) -> Vec<&'a (&'a str, &'a str)> {
+    let is_present = |program: &str| {
+        if program.starts_with('/') { Path::new(program).exists() } else { is_on_path(program) }
+    };
+    tools.iter().filter(|(program, _)| !is_present(program)).collect()
+}
+
+/// Whether missing packages can be installed here: as root, with apt-get.
+fn can_install_packages() -> bool {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    is_root && is_on_path("apt-get")
+}
+
+/// Installs the servers the boot tests run, where that is possible; says
+/// which tests will be skipped otherwise.
+fn offer_test_servers() -> Result {
+    let missing = missing_programs(TEST_SERVERS);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, package)| *package).collect();
+    if can_install_packages() {
+        run(Command::new("apt-get").arg("update").arg("-q"))?;
+        return run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&packages));
+    }
+    eprintln!("note: the server tests will be skipped; apt-get install {} to run them", packages.join(" "));
+    Ok(())
 }
 
 fn hello() -> Result {
@@ -179,6 +212,7 @@ fn kernel() -> Result {
 
 fn test() -> Result {
     ensure_host_tools()?;
+    offer_test_servers()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(kernel_build("clippy").args(["--", "-D", "warnings"]))?;
