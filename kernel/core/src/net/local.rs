@@ -26,7 +26,6 @@ use spin::Mutex;
 use super::address::family;
 use super::socket::{kind, message, option, shut, timeval_bytes, timeval_ns};
 use crate::errno::Errno;
-use crate::machine::Wakeup;
 use crate::vfs::node::{Caller, FileType, Metadata, Node};
 use crate::vfs::pipe::copy_front;
 use crate::vfs::waiters::events;
@@ -395,28 +394,9 @@ impl LocalSocket {
         waiters: &WaiterList,
         is_nonblocking: bool,
         timeout_ns: Option<u64>,
-        mut attempt: impl FnMut() -> Option<Result<T, Errno>>,
+        attempt: impl FnMut() -> Option<Result<T, Errno>>,
     ) -> Result<T, Errno> {
-        let me = caller.machine.current_thread();
-        let deadline = timeout_ns.map(|timeout| caller.machine.monotonic_ns().saturating_add(timeout));
-        loop {
-            waiters.add(&me);
-            let outcome = if let Some(result) = attempt() {
-                Some(result)
-            } else if is_nonblocking
-                || deadline.is_some_and(|deadline| caller.machine.monotonic_ns() >= deadline)
-            {
-                Some(Err(Errno::EAGAIN))
-            } else if caller.is_interrupted() || caller.machine.block(deadline) == Wakeup::Stop {
-                Some(Err(Errno::EINTR))
-            } else {
-                None
-            };
-            if let Some(result) = outcome {
-                waiters.remove(&me);
-                return result;
-            }
-        }
+        super::wait_for(caller, waiters, is_nonblocking, timeout_ns, attempt)
     }
 
     /// `bind` to `name`, whose `key` the caller made: the socket node it
@@ -1136,27 +1116,19 @@ impl Drop for LocalSocket {
     }
 }
 
-/// A local socket error as the file interface reports it.
-fn file_error(error: Errno) -> FsError {
-    match error {
-        Errno::EINTR => FsError::Interrupted,
-        Errno::EAGAIN => FsError::WouldBlock,
-        Errno::EPIPE => FsError::BrokenPipe,
-        other => FsError::Errno(other),
-    }
-}
-
 impl SpecialFile for LocalSocket {
     fn name(&self) -> String {
         format!("socket:[{}]", self.inode)
     }
 
     fn read(&self, caller: &Caller<'_>, buffer: &mut [u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        self.receive(caller, buffer, 0, is_nonblocking).map(|received| received.length).map_err(file_error)
+        self.receive(caller, buffer, 0, is_nonblocking)
+            .map(|received| received.length)
+            .map_err(super::file_error)
     }
 
     fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        self.send(caller, bytes, 0, None, Vec::new(), is_nonblocking).map_err(file_error)
+        self.send(caller, bytes, 0, None, Vec::new(), is_nonblocking).map_err(super::file_error)
     }
 
     fn poll(&self) -> u16 {

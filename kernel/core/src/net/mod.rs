@@ -32,7 +32,53 @@ pub use link::NetworkDevice;
 use spin::{Mutex, Once};
 pub(crate) use stack::Stack;
 
-use crate::machine::{Machine, ThreadControl};
+use crate::errno::Errno;
+use crate::machine::{Machine, ThreadControl, Wakeup};
+use crate::vfs::node::Caller;
+use crate::vfs::{FsError, WaiterList};
+
+/// Tries `attempt` until it gives an answer, waiting on `waiters` in
+/// between: the calling thread joins the list before each attempt, so a
+/// change between the attempt and the block is never missed. `EAGAIN` when
+/// `is_nonblocking` or after `timeout_ns`, `EINTR` for a signal.
+pub(crate) fn wait_for<T>(
+    caller: &Caller<'_>,
+    waiters: &WaiterList,
+    is_nonblocking: bool,
+    timeout_ns: Option<u64>,
+    mut attempt: impl FnMut() -> Option<Result<T, Errno>>,
+) -> Result<T, Errno> {
+    let me = caller.machine.current_thread();
+    let deadline = timeout_ns.map(|timeout| caller.machine.monotonic_ns().saturating_add(timeout));
+    loop {
+        waiters.add(&me);
+        let outcome = if let Some(result) = attempt() {
+            Some(result)
+        } else if is_nonblocking || deadline.is_some_and(|deadline| caller.machine.monotonic_ns() >= deadline)
+        {
+            Some(Err(Errno::EAGAIN))
+        } else if caller.is_interrupted() || caller.machine.block(deadline) == Wakeup::Stop {
+            Some(Err(Errno::EINTR))
+        } else {
+            None
+        };
+        if let Some(result) = outcome {
+            waiters.remove(&me);
+            return result;
+        }
+    }
+}
+
+/// A socket error as the file interface reports it: interrupted waits
+/// restart, broken connections raise `SIGPIPE`, as for pipes.
+pub(crate) fn file_error(error: Errno) -> FsError {
+    match error {
+        Errno::EINTR => FsError::Interrupted,
+        Errno::EAGAIN => FsError::WouldBlock,
+        Errno::EPIPE => FsError::BrokenPipe,
+        other => FsError::Errno(other),
+    }
+}
 
 /// How the interface gets its address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

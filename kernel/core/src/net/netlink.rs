@@ -23,7 +23,6 @@ use super::address::family;
 use super::socket::{kind, message, option};
 use super::{Interface, Network, interface_flags};
 use crate::errno::Errno;
-use crate::machine::Wakeup;
 use crate::vfs::node::Caller;
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, SpecialFile, WaiterList};
@@ -429,32 +428,17 @@ impl NetlinkSocket {
         is_nonblocking: bool,
     ) -> Result<NetlinkReceived, Errno> {
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
-        let me = caller.machine.current_thread();
-        loop {
-            self.waiters.add(&me);
-            {
-                let mut inbox = self.inbox.lock();
-                if let Some(datagram) = inbox.front() {
-                    let length = datagram.len().min(buffer.len());
-                    buffer[..length].copy_from_slice(&datagram[..length]);
-                    let full_length = datagram.len();
-                    if flags & message::PEEK == 0 {
-                        inbox.pop_front();
-                    }
-                    drop(inbox);
-                    self.waiters.remove(&me);
-                    return Ok(NetlinkReceived { length, full_length });
-                }
+        super::wait_for(caller, &self.waiters, is_nonblocking, None, || {
+            let mut inbox = self.inbox.lock();
+            let datagram = inbox.front()?;
+            let length = datagram.len().min(buffer.len());
+            buffer[..length].copy_from_slice(&datagram[..length]);
+            let full_length = datagram.len();
+            if flags & message::PEEK == 0 {
+                inbox.pop_front();
             }
-            if is_nonblocking {
-                self.waiters.remove(&me);
-                return Err(Errno::EAGAIN);
-            }
-            if caller.is_interrupted() || caller.machine.block(None) == Wakeup::Stop {
-                self.waiters.remove(&me);
-                return Err(Errno::EINTR);
-            }
-        }
+            Some(Ok(NetlinkReceived { length, full_length }))
+        })
     }
 
     /// The next answer's length (`FIONREAD`).
@@ -513,12 +497,9 @@ impl SpecialFile for NetlinkSocket {
     }
 
     fn read(&self, caller: &Caller<'_>, buffer: &mut [u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        match self.receive(caller, buffer, 0, is_nonblocking) {
-            Ok(received) => Ok(received.length),
-            Err(Errno::EINTR) => Err(FsError::Interrupted),
-            Err(Errno::EAGAIN) => Err(FsError::WouldBlock),
-            Err(error) => Err(FsError::Errno(error)),
-        }
+        self.receive(caller, buffer, 0, is_nonblocking)
+            .map(|received| received.length)
+            .map_err(super::file_error)
     }
 
     fn write(&self, _caller: &Caller<'_>, bytes: &[u8], _is_nonblocking: bool) -> Result<usize, FsError> {

@@ -28,7 +28,6 @@ use spin::Mutex;
 use super::Network;
 use super::stack::{Protocol, Stack};
 use crate::errno::Errno;
-use crate::machine::Wakeup;
 use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, SpecialFile, WaiterList};
@@ -337,28 +336,9 @@ impl Socket {
         caller: &Caller<'_>,
         is_nonblocking: bool,
         timeout_ns: Option<u64>,
-        mut attempt: impl FnMut() -> Option<Result<T, Errno>>,
+        attempt: impl FnMut() -> Option<Result<T, Errno>>,
     ) -> Result<T, Errno> {
-        let me = caller.machine.current_thread();
-        let deadline = timeout_ns.map(|timeout| caller.machine.monotonic_ns().saturating_add(timeout));
-        loop {
-            self.waiters.add(&me);
-            let outcome = if let Some(result) = attempt() {
-                Some(result)
-            } else if is_nonblocking
-                || deadline.is_some_and(|deadline| caller.machine.monotonic_ns() >= deadline)
-            {
-                Some(Err(Errno::EAGAIN))
-            } else if caller.is_interrupted() || caller.machine.block(deadline) == Wakeup::Stop {
-                Some(Err(Errno::EINTR))
-            } else {
-                None
-            };
-            if let Some(result) = outcome {
-                self.waiters.remove(&me);
-                return result;
-            }
-        }
+        super::wait_for(caller, &self.waiters, is_nonblocking, timeout_ns, attempt)
     }
 
     /// `bind`.
@@ -1308,28 +1288,19 @@ impl Drop for Socket {
     }
 }
 
-/// A socket error as the file interface reports it: interrupted waits
-/// restart, broken connections raise `SIGPIPE`, as for pipes.
-fn file_error(error: Errno) -> FsError {
-    match error {
-        Errno::EINTR => FsError::Interrupted,
-        Errno::EAGAIN => FsError::WouldBlock,
-        Errno::EPIPE => FsError::BrokenPipe,
-        other => FsError::Errno(other),
-    }
-}
-
 impl SpecialFile for Socket {
     fn name(&self) -> String {
         String::from("socket:[socket]")
     }
 
     fn read(&self, caller: &Caller<'_>, buffer: &mut [u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        self.receive(caller, buffer, 0, is_nonblocking).map(|received| received.length).map_err(file_error)
+        self.receive(caller, buffer, 0, is_nonblocking)
+            .map(|received| received.length)
+            .map_err(super::file_error)
     }
 
     fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        self.send(caller, bytes, 0, None, is_nonblocking).map_err(file_error)
+        self.send(caller, bytes, 0, None, is_nonblocking).map_err(super::file_error)
     }
 
     fn poll(&self) -> u16 {
