@@ -170,44 +170,11 @@ public class Hello {
 
 #[test]
 fn the_jvm_runs_a_threaded_java_program() {
-    let test = "the_jvm_runs_a_threaded_java_program";
-    let Ok(java) = std::fs::canonicalize("/usr/bin/java") else {
-        support::skip(test, "/usr/bin/java is missing (apt-get install openjdk-17-jdk-headless)");
+    let Some((_directory, image)) =
+        support::java_image("the_jvm_runs_a_threaded_java_program", "Hello", JAVA_PROGRAM)
+    else {
         return;
     };
-    let Some(home) = java.parent().and_then(std::path::Path::parent).map(std::path::Path::to_path_buf) else {
-        support::skip(test, "cannot tell the JDK's directory");
-        return;
-    };
-    let directory = tempfile::tempdir().expect("temporary directory");
-    std::fs::write(directory.path().join("Hello.java"), JAVA_PROGRAM).expect("write the class");
-    let compiled =
-        std::process::Command::new("javac").arg("Hello.java").current_dir(directory.path()).status();
-    if !compiled.is_ok_and(|status| status.success()) {
-        support::skip(test, "javac is missing or failed (apt-get install openjdk-17-jdk-headless)");
-        return;
-    }
-    let manifest = directory.path().join("java.manifest");
-    let text = format!(
-        "{home}/**: {home}/**\n/app/Hello.class: {}\n",
-        directory.path().join("Hello.class").display(),
-        home = home.display()
-    );
-    std::fs::write(&manifest, text).expect("write the manifest");
-    let image = directory.path().join("image");
-    let java_path = java.to_str().expect("UTF-8 path");
-    let built = support::rosv(&[
-        "build",
-        support::path(&manifest),
-        "-o",
-        support::path(&image),
-        "--",
-        java_path,
-        "-cp",
-        "/app",
-        "Hello",
-    ]);
-    assert!(built.status.success());
     let output = rosv_run(&["--cpus", "2", "--memory", "1G", support::path(&image)]);
     let stdout = support::text(&output.stdout);
     assert!(stdout.contains("sum 500000500000 on 2 cpus\ncaught a null pointer\n"), "{stdout}");

@@ -212,3 +212,55 @@ fn a_node_http_server_answers() {
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with(&expected), "{answer}");
     }
 }
+
+/// A Java HTTP server (the JDK's own `com.sun.net.httpserver`).
+const JAVA_SERVER: &str = r#"
+import com.sun.net.httpserver.HttpServer;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+public class Server {
+    public static void main(String[] args) throws Exception {
+        HttpServer server = HttpServer.create(new InetSocketAddress(8000), 0);
+        server.createContext("/", exchange -> {
+            byte[] body = ("java saw " + exchange.getRequestURI() + "\n").getBytes();
+            exchange.sendResponseHeaders(200, body.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        server.start();
+        System.out.println("listening on 8000");
+    }
+}
+"#;
+
+#[test]
+fn a_java_http_server_answers() {
+    let Some((_directory, image)) = support::java_image("a_java_http_server_answers", "Server", JAVA_SERVER)
+    else {
+        return;
+    };
+    let port = free_port();
+    let forward = format!("{port}:8000");
+    let mut guest = Guest::start(&[
+        "--cpus",
+        "2",
+        "--memory",
+        "1G",
+        "--net",
+        "user",
+        "--forward",
+        &forward,
+        path(&image),
+    ]);
+    if !guest.wait_for("listening on 8000", ANSWER_TIMEOUT) {
+        guest.abandon("the Java server did not start");
+    }
+    let answer = get(port, "/from/the/host");
+    stop(guest);
+    let answer = answer.expect("java answers");
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("java saw /from/the/host\n"),
+        "{answer}"
+    );
+}

@@ -222,3 +222,37 @@ pub fn pvh_kernel(code: &[u8]) -> Vec<u8> {
     file.extend_from_slice(&note);
     file
 }
+
+/// Compiles the Java class `class` from `source` on the host and writes an
+/// image holding the host's JDK and the class, whose command runs it. The
+/// temporary directory holding the image comes back with it; `None`, after
+/// saying why, when the host has no JDK.
+pub fn java_image(test: &str, class: &str, source: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let Ok(java) = std::fs::canonicalize("/usr/bin/java") else {
+        skip(test, "/usr/bin/java is missing (apt-get install openjdk-17-jdk-headless)");
+        return None;
+    };
+    let Some(home) = java.parent().and_then(Path::parent).map(Path::to_path_buf) else {
+        skip(test, "cannot tell the JDK's directory");
+        return None;
+    };
+    let directory = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(directory.path().join(format!("{class}.java")), source).expect("write the class");
+    let compiled = Command::new("javac").arg(format!("{class}.java")).current_dir(directory.path()).status();
+    if !compiled.is_ok_and(|status| status.success()) {
+        skip(test, "javac is missing or failed (apt-get install openjdk-17-jdk-headless)");
+        return None;
+    }
+    let manifest = directory.path().join("java.manifest");
+    let text = format!(
+        "{home}/**: {home}/**\n/app/{class}.class: {}\n",
+        directory.path().join(format!("{class}.class")).display(),
+        home = home.display()
+    );
+    std::fs::write(&manifest, text).expect("write the manifest");
+    let image = directory.path().join("image");
+    let java_path = java.to_str().expect("UTF-8 path");
+    let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", java_path, "-cp", "/app", class]);
+    assert!(built.status.success());
+    Some((directory, image))
+}
