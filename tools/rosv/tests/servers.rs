@@ -1,4 +1,4 @@
-//! Real servers, unmodified, in rosv: nginx, Redis and a Node.js HTTP
+//! Real servers, unmodified, in rosv: nginx, Redis, a Node.js and a Java HTTP
 //! server, each booted with a card on QEMU's user-mode network and reached
 //! from the host through a forwarded port, then stopped as a user would
 //! (SIGTERM to `rosv`, which must take the VM down with it). Each test is
