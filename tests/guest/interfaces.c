@@ -82,6 +82,24 @@ int main(void) {
               strcmp(slots[0].ifr_name, "lo") == 0,
           "SIOCGIFCONF", "length %d", configuration.ifc_len);
     close(fd);
+
+    /* /proc/net/dev: a line per interface after two header lines. */
+    FILE *devices = fopen("/proc/net/dev", "r");
+    char line[256];
+    int lines = 0;
+    int loop_line = 0;
+    while (devices != NULL && fgets(line, sizeof line, devices) != NULL) {
+        lines++;
+        char name[32];
+        unsigned long long received = 0;
+        if (lines > 2 && sscanf(line, " %31[^:]: %llu", name, &received) == 2 && strcmp(name, "lo") == 0) {
+            loop_line = 1;
+        }
+    }
+    if (devices != NULL) {
+        fclose(devices);
+    }
+    check(lines >= 3 && loop_line, "/proc/net/dev", "%d lines, lo %s", lines, loop_line ? "listed" : "missing");
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -55,6 +55,7 @@ pub struct Link {
     received: Vec<u8>,
     scratch: Vec<u8>,
     spare: Vec<Vec<u8>>,
+    counters: [Counters; 2],
 }
 
 impl core::fmt::Debug for Link {
@@ -83,6 +84,7 @@ impl Link {
             received: Vec::new(),
             scratch: Vec::new(),
             spare: Vec::new(),
+            counters: [Counters::default(); 2],
         }
     }
 
@@ -94,6 +96,12 @@ impl Link {
     /// The largest IP packet the link carries.
     pub fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    /// What went through the loop ([`LOOP_SIDE`]) and the card
+    /// ([`CARD_SIDE`]).
+    pub fn counters(&self) -> [Counters; 2] {
+        self.counters
     }
 
     /// Tells the stack, through the loop, that `address` is its own: an ARP
@@ -110,6 +118,7 @@ impl Link {
         frame.extend_from_slice(&[0; 6]);
         frame.extend_from_slice(&address.octets());
         if self.looped.len() < LOOP_CAPACITY {
+            self.counters[LOOP_SIDE].count_sent(frame.len());
             self.looped.push_back(frame);
         }
     }
@@ -150,6 +159,39 @@ impl phy::RxToken for Received<'_> {
     }
 }
 
+/// Frames and bytes through one side of the link, as `/proc/net/dev` and
+/// `ifconfig` show them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames received.
+    pub received_packets: u64,
+    /// Bytes received.
+    pub received_bytes: u64,
+    /// Frames sent.
+    pub sent_packets: u64,
+    /// Bytes sent.
+    pub sent_bytes: u64,
+    /// Frames dropped on the way out (no room).
+    pub dropped: u64,
+}
+
+impl Counters {
+    fn count_received(&mut self, length: usize) {
+        self.received_packets += 1;
+        self.received_bytes += length as u64;
+    }
+
+    fn count_sent(&mut self, length: usize) {
+        self.sent_packets += 1;
+        self.sent_bytes += length as u64;
+    }
+}
+
+/// Which side of the link a frame used.
+pub const LOOP_SIDE: usize = 0;
+/// The card's side.
+pub const CARD_SIDE: usize = 1;
+
 /// Room for one frame to send.
 pub struct Sending<'a> {
     card: Option<&'a dyn NetworkDevice>,
@@ -157,6 +199,7 @@ pub struct Sending<'a> {
     looped: &'a mut VecDeque<Vec<u8>>,
     scratch: &'a mut Vec<u8>,
     spare: &'a mut Vec<Vec<u8>>,
+    counters: &'a mut [Counters; 2],
 }
 
 impl core::fmt::Debug for Sending<'_> {
@@ -176,11 +219,18 @@ impl phy::TxToken for Sending<'_> {
                 frame.clear();
                 frame.extend_from_slice(self.scratch);
                 self.looped.push_back(frame);
+                self.counters[LOOP_SIDE].count_sent(length);
+            } else {
+                self.counters[LOOP_SIDE].dropped += 1;
             }
         } else if let Some(card) = self.card {
             let scratch: &[u8] = self.scratch;
             // A full card drops the frame, as a full wire would.
-            let _ = card.transmit(length, &mut |buffer| buffer.copy_from_slice(scratch));
+            if card.transmit(length, &mut |buffer| buffer.copy_from_slice(scratch)) {
+                self.counters[CARD_SIDE].count_sent(length);
+            } else {
+                self.counters[CARD_SIDE].dropped += 1;
+            }
         }
         result
     }
@@ -194,6 +244,7 @@ impl phy::Device for Link {
         if let Some(frame) = self.looped.pop_front() {
             let old = core::mem::replace(&mut self.received, frame);
             self.spare.push(old);
+            self.counters[LOOP_SIDE].count_received(self.received.len());
         } else {
             let card = self.card.as_ref()?;
             let received = &mut self.received;
@@ -201,6 +252,7 @@ impl phy::Device for Link {
             if !card.receive(&mut |frame| received.extend_from_slice(frame)) {
                 return None;
             }
+            self.counters[CARD_SIDE].count_received(self.received.len());
         }
         let sending = Sending {
             card: self.card.as_deref(),
@@ -208,6 +260,7 @@ impl phy::Device for Link {
             looped: &mut self.looped,
             scratch: &mut self.scratch,
             spare: &mut self.spare,
+            counters: &mut self.counters,
         };
         Some((Received { frame: &self.received }, sending))
     }
@@ -222,6 +275,7 @@ impl phy::Device for Link {
             looped: &mut self.looped,
             scratch: &mut self.scratch,
             spare: &mut self.spare,
+            counters: &mut self.counters,
         })
     }
 

@@ -108,6 +108,8 @@ pub struct Interface {
     pub mac_address: Option<[u8; 6]>,
     /// The IPv4 address and prefix length, once known.
     pub address: Option<(Ipv4Addr, u8)>,
+    /// Frames and bytes through it so far.
+    pub counters: link::Counters,
 }
 
 /// Interface flags (`IFF_*`, Linux `uapi/linux/if.h`).
@@ -203,6 +205,7 @@ impl Network {
     /// The interfaces, `lo` first.
     pub fn interfaces(&self) -> Vec<Interface> {
         use interface_flags::*;
+        let counters = self.stack.lock().counters();
         let mut interfaces = vec![Interface {
             name: "lo",
             index: 1,
@@ -210,6 +213,7 @@ impl Network {
             mtu: LOOP_MTU,
             mac_address: None,
             address: Some((Ipv4Addr::LOCALHOST, 8)),
+            counters: counters[link::LOOP_SIDE],
         }];
         if self.has_card {
             let (mac_address, mtu) = {
@@ -223,6 +227,7 @@ impl Network {
                 mtu: mtu as u32,
                 mac_address: Some(mac_address),
                 address: self.configuration().address,
+                counters: counters[link::CARD_SIDE],
             });
         }
         interfaces

@@ -151,6 +151,11 @@ impl Stack {
         self.link.mtu()
     }
 
+    /// What went through the loop and the card.
+    pub fn counters(&self) -> [super::link::Counters; 2] {
+        self.link.counters()
+    }
+
     /// The configuration now.
     pub fn configuration(&self) -> Configuration {
         self.configuration.clone()

@@ -852,6 +852,7 @@ mod interface_request {
     pub const SIOCGIFMTU: u64 = 0x8921;
     pub const SIOCGIFHWADDR: u64 = 0x8927;
     pub const SIOCGIFINDEX: u64 = 0x8933;
+    pub const SIOCGIFTXQLEN: u64 = 0x8942;
 }
 
 /// Bytes of `struct ifreq` (a 16-byte name, then a 24-byte union) and of
@@ -879,6 +880,7 @@ pub(super) fn interface_ioctl(
         SIOCGIFMTU,
         SIOCGIFHWADDR,
         SIOCGIFINDEX,
+        SIOCGIFTXQLEN,
     ];
     if !known.contains(&command) {
         return None;
@@ -935,6 +937,7 @@ fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -
         SIOCGIFFLAGS => union[..2].copy_from_slice(&(interface.flags as u16).to_ne_bytes()),
         SIOCGIFINDEX => union[..4].copy_from_slice(&(interface.index as i32).to_ne_bytes()),
         SIOCGIFMTU => union[..4].copy_from_slice(&(interface.mtu as i32).to_ne_bytes()),
+        SIOCGIFTXQLEN => union[..4].copy_from_slice(&1000i32.to_ne_bytes()),
         SIOCGIFHWADDR => {
             let (kind, mac) = match interface.mac_address {
                 Some(mac) => (1u16, mac),

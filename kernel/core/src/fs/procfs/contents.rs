@@ -7,6 +7,7 @@ use core::fmt::Write;
 
 use super::SystemInformation;
 use crate::memory::AreaKind;
+use crate::net::Network;
 use crate::process::{PROCESS_ID, Process};
 use crate::vfs::{Caller, Location};
 
@@ -140,4 +141,62 @@ pub fn meminfo(system: &SystemInformation) -> String {
 pub fn uptime(caller: &Caller<'_>) -> String {
     let centiseconds = caller.machine.monotonic_ns() / 10_000_000;
     format!("{}.{:02} 0.00\n", centiseconds / 100, centiseconds % 100)
+}
+
+/// `/proc/net/dev`: each interface's counters, in Linux's layout.
+pub(super) fn net_devices(network: &Network) -> String {
+    let mut text = String::from(
+        "Inter-|   Receive                                                |  Transmit\n \
+         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls \
+         carrier compressed\n",
+    );
+    for interface in network.interfaces() {
+        let counters = interface.counters;
+        let _ = writeln!(
+            text,
+            "{:>6}: {:>7} {:>7}    0    0    0     0          0         0 {:>8} {:>7}    0 {:>4}    0     0       0          0",
+            interface.name,
+            counters.received_bytes,
+            counters.received_packets,
+            counters.sent_bytes,
+            counters.sent_packets,
+            counters.dropped
+        );
+    }
+    text
+}
+
+/// `/proc/net/route`: the card's network and default route, in Linux's
+/// layout (addresses as little-endian hexadecimal).
+pub(super) fn net_routes(network: &Network) -> String {
+    let mut text =
+        String::from("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n");
+    let hex = |address: core::net::Ipv4Addr| alloc::format!("{:08X}", u32::from_le_bytes(address.octets()));
+    let configuration = network.configuration();
+    if let (true, Some((address, prefix_length))) = (network.has_card(), configuration.address) {
+        const UP: u32 = 0x1;
+        const GATEWAY: u32 = 0x2;
+        let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length.min(32))) };
+        if let Some(gateway) = configuration.gateway {
+            let zero = core::net::Ipv4Addr::UNSPECIFIED;
+            let _ = writeln!(
+                text,
+                "eth0\t{}\t{}\t{:04X}\t0\t0\t0\t{}\t0\t0\t0",
+                hex(zero),
+                hex(gateway),
+                UP | GATEWAY,
+                hex(zero)
+            );
+        }
+        let network_address = core::net::Ipv4Addr::from(u32::from(address) & mask);
+        let _ = writeln!(
+            text,
+            "eth0\t{}\t{}\t{:04X}\t0\t0\t0\t{}\t0\t0\t0",
+            hex(network_address),
+            hex(core::net::Ipv4Addr::UNSPECIFIED),
+            UP,
+            hex(core::net::Ipv4Addr::from(mask))
+        );
+    }
+    text
 }

@@ -38,6 +38,8 @@ enum Generated {
     Uptime,
     Maps,
     Status,
+    NetDevices,
+    NetRoutes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,20 +48,25 @@ enum Kind {
     SelfLink,
     ProcessDirectory,
     DescriptorDirectory,
+    NetDirectory,
     Executable,
     WorkingDirectory,
     Descriptor(u64),
     File(Generated, u64),
 }
 
-const ROOT_ENTRIES: [(&str, Kind); 6] = [
+const ROOT_ENTRIES: [(&str, Kind); 7] = [
     ("self", Kind::SelfLink),
     ("1", Kind::ProcessDirectory),
     ("cpuinfo", Kind::File(Generated::Cpuinfo, 3)),
     ("meminfo", Kind::File(Generated::Meminfo, 4)),
     ("mounts", Kind::File(Generated::Mounts, 5)),
     ("uptime", Kind::File(Generated::Uptime, 6)),
+    ("net", Kind::NetDirectory),
 ];
+
+const NET_ENTRIES: [(&str, Kind); 2] =
+    [("dev", Kind::File(Generated::NetDevices, 18)), ("route", Kind::File(Generated::NetRoutes, 19))];
 
 const PROCESS_ENTRIES: [(&str, Kind); 6] = [
     ("exe", Kind::Executable),
@@ -118,6 +125,7 @@ impl ProcNode {
         match self.kind {
             Kind::Root => &ROOT_ENTRIES,
             Kind::ProcessDirectory => &PROCESS_ENTRIES,
+            Kind::NetDirectory => &NET_ENTRIES,
             _ => &[],
         }
     }
@@ -138,6 +146,7 @@ fn inode(kind: Kind) -> u64 {
         Kind::Executable => 11,
         Kind::WorkingDirectory => 12,
         Kind::DescriptorDirectory => 16,
+        Kind::NetDirectory => 17,
         Kind::File(_, inode) => inode,
         Kind::Descriptor(number) => DESCRIPTOR_INODES + number,
     }
@@ -150,7 +159,9 @@ impl Node for ProcNode {
 
     fn file_type(&self) -> FileType {
         match self.kind {
-            Kind::Root | Kind::ProcessDirectory | Kind::DescriptorDirectory => FileType::Directory,
+            Kind::Root | Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::NetDirectory => {
+                FileType::Directory
+            }
             Kind::SelfLink | Kind::Executable | Kind::WorkingDirectory | Kind::Descriptor(_) => {
                 FileType::Symlink
             }
@@ -198,7 +209,7 @@ impl Node for ProcNode {
 
     fn parent(&self) -> Option<Arc<dyn Node>> {
         match self.kind {
-            Kind::ProcessDirectory => Some(self.child(Kind::Root)),
+            Kind::ProcessDirectory | Kind::NetDirectory => Some(self.child(Kind::Root)),
             Kind::DescriptorDirectory => Some(self.child(Kind::ProcessDirectory)),
             _ => None,
         }
@@ -215,7 +226,7 @@ impl Node for ProcNode {
             Kind::DescriptorDirectory => Ok(ProcNode::descriptors(caller)
                 .get(offset as usize)
                 .map(|number| entry(alloc::format!("{number}"), Kind::Descriptor(*number)))),
-            Kind::Root | Kind::ProcessDirectory => Ok(self
+            Kind::Root | Kind::ProcessDirectory | Kind::NetDirectory => Ok(self
                 .fixed_entries()
                 .get(offset as usize)
                 .map(|(name, kind)| entry(String::from(*name), *kind))),
@@ -264,11 +275,17 @@ impl Node for ProcNode {
             Generated::Cpuinfo => contents::cpuinfo(caller),
             Generated::Meminfo => contents::meminfo(&self.system),
             Generated::Uptime => contents::uptime(caller),
-            Generated::Mounts | Generated::Maps | Generated::Status => {
+            Generated::Mounts
+            | Generated::Maps
+            | Generated::Status
+            | Generated::NetDevices
+            | Generated::NetRoutes => {
                 let process = caller.process.ok_or(FsError::NotFound)?;
                 match generated {
                     Generated::Mounts => contents::mounts(caller, process),
                     Generated::Maps => contents::maps(process),
+                    Generated::NetDevices => contents::net_devices(&process.network),
+                    Generated::NetRoutes => contents::net_routes(&process.network),
                     _ => contents::status(process),
                 }
             }
