@@ -297,3 +297,22 @@ fn rosv_help_describes_the_network_options() {
     assert!(help.contains("--net <NETWORK>") && help.contains("tap:IFNAME"), "{help}");
     assert!(help.contains("--forward <[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT>"), "{help}");
 }
+
+/// Debian's busybox sees the card as Linux tools do: through netlink
+/// (`ip`), the `SIOCGIF*` requests and `/proc/net` (`ifconfig`, `route`).
+#[test]
+fn busybox_network_tools_see_the_card() {
+    for (applet, wanted) in [
+        (&["ip", "route"][..], "default via 10.0.2.2 dev eth0"),
+        (&["ip", "addr"][..], "inet 10.0.2.15/24 brd 10.0.2.255 scope global eth0"),
+        (&["ifconfig", "eth0"][..], "inet addr:10.0.2.15  Bcast:10.0.2.255  Mask:255.255.255.0"),
+        (&["route", "-n"][..], "0.0.0.0         10.0.2.2        0.0.0.0         UG"),
+    ] {
+        let mut arguments = vec!["--net", "user", "--exec", "/usr/bin/busybox", "--"];
+        arguments.extend_from_slice(applet);
+        let output = rosv_run(&arguments);
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains(wanted), "busybox {applet:?}:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "busybox {applet:?}");
+    }
+}
