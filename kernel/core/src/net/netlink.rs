@@ -181,7 +181,6 @@ fn address_body(interface: &Interface, address: Ipv4Addr, prefix_length: u8) -> 
 }
 
 /// `RTM_NEWROUTE`'s body (`struct rtmsg` and attributes).
-#[allow(clippy::too_many_arguments)]
 fn route_body(
     destination: Option<(Ipv4Addr, u8)>,
     gateway: Option<Ipv4Addr>,
@@ -215,6 +214,18 @@ fn route_body(
     }
     push_attribute(&mut body, attribute::RTA_OIF, &index.to_ne_bytes());
     body
+}
+
+/// One request a socket sent.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    kind: u16,
+    flags: u16,
+    sequence: u32,
+    /// What follows the header.
+    body: &'a [u8],
+    /// The header itself, which error answers quote.
+    header: &'a [u8],
 }
 
 /// A route netlink socket.
@@ -305,15 +316,8 @@ impl NetlinkSocket {
             let (kind, flags, sequence) = (field16(offset + 4), field16(offset + 6), field32(offset + 8));
             let body = &bytes[offset + HEADER_SIZE..offset + length];
             if flags & header_flags::REQUEST != 0 {
-                self.answer(
-                    &mut answer,
-                    kind,
-                    flags,
-                    sequence,
-                    port,
-                    body,
-                    &bytes[offset..offset + HEADER_SIZE],
-                );
+                let header = &bytes[offset..offset + HEADER_SIZE];
+                self.answer(&mut answer, &Request { kind, flags, sequence, body, header }, port);
             }
             offset += length.next_multiple_of(4);
         }
@@ -325,17 +329,8 @@ impl NetlinkSocket {
     }
 
     /// Appends the answer to one request.
-    #[allow(clippy::too_many_arguments)]
-    fn answer(
-        &self,
-        out: &mut Vec<u8>,
-        kind: u16,
-        flags: u16,
-        sequence: u32,
-        port: u32,
-        body: &[u8],
-        request_header: &[u8],
-    ) {
+    fn answer(&self, out: &mut Vec<u8>, request: &Request<'_>, port: u32) {
+        let Request { kind, flags, sequence, body, header: request_header } = *request;
         let is_dump = flags & header_flags::DUMP == header_flags::DUMP;
         let interfaces = self.network.interfaces();
         let multi = header_flags::MULTI;
