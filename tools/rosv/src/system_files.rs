@@ -12,7 +12,9 @@ use rosv_rofs::writer::{Contents, Directory, Node};
 /// Where the kernel writes the resolver's configuration.
 const RESOLVER_CONFIGURATION: &str = "/run/resolv.conf";
 
-const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+/// IPv4 only, as the kernel's network: a program that resolved `localhost`
+/// to `::1` first would fail to connect there.
+const HOSTS: &str = "127.0.0.1\tlocalhost\n";
 const PASSWD: &str = "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n\
