@@ -3,10 +3,12 @@
 //!
 //! C libraries find it through `AT_SYSINFO_EHDR` and look up
 //! `__vdso_clock_gettime`, `__vdso_gettimeofday`, `__vdso_time` and
-//! `__vdso_getcpu` in its dynamic symbol table (`DT_HASH`, no symbol
-//! versions, which both glibc and musl accept). The whole object is one
-//! page assembled below: ELF header, two program headers, the dynamic
-//! section, hash table, symbols, strings and the code, all at offsets
+//! `__vdso_getcpu` in its dynamic symbol table (`DT_HASH`). Every symbol
+//! has the version `LINUX_2.6`, as Linux's: glibc and musl accept symbols
+//! with or without versions, but Go's runtime needs the version
+//! definitions. The whole object is one page assembled below: ELF header,
+//! two program headers, the dynamic section, hash table, symbols, symbol
+//! versions (`DT_VERSYM`, `DT_VERDEF`), strings and the code, all at offsets
 //! equal to their addresses (the object is linked at 0). The code reads
 //! the data page the loader maps just below it (`rosv_abi::vdso`) with
 //! RIP-relative addressing, so it runs wherever the page is copied. A
@@ -77,6 +79,9 @@ rosv_vdso_dynamic:
     .quad 10, rosv_vdso_strings_end - rosv_vdso_strings
     .quad 11, 24
     .quad 14, rosv_vdso_name_soname - rosv_vdso_strings
+    .quad 0x6ffffff0, rosv_vdso_versions - rosv_vdso_start
+    .quad 0x6ffffffc, rosv_vdso_version_definitions - rosv_vdso_start
+    .quad 0x6ffffffd, 2
     .quad 0, 0
 rosv_vdso_dynamic_end:
 rosv_vdso_hash:
@@ -126,10 +131,22 @@ rosv_vdso_symbols:
     .short 1
     .quad rosv_vdso_getcpu - rosv_vdso_start
     .quad rosv_vdso_getcpu_end - rosv_vdso_getcpu
+rosv_vdso_versions:
+    .short 0, 2, 2, 2, 2, 2, 2, 2, 2
+    .balign 4
+rosv_vdso_version_definitions:
+    .short 1, 1, 1, 1
+    .long 0x0deebfa1, 20, 28
+    .long rosv_vdso_name_soname - rosv_vdso_strings, 0
+    .short 1, 0, 2, 1
+    .long 0x03ae75f6, 20, 0
+    .long rosv_vdso_name_version - rosv_vdso_strings, 0
 rosv_vdso_strings:
     .byte 0
 rosv_vdso_name_soname:
     .asciz "linux-vdso.so.1"
+rosv_vdso_name_version:
+    .asciz "LINUX_2.6"
 rosv_vdso_name_clock_gettime:
     .asciz "__vdso_clock_gettime"
 rosv_vdso_name_gettimeofday:
