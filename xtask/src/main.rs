@@ -29,10 +29,13 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("/usr/bin/python3", "python3"),
 ];
 
-/// Servers some boot tests run in the VM; those tests say they were skipped
-/// when a server is missing and cannot be installed.
-const TEST_SERVERS: &[(&str, &str)] =
-    &[("/usr/sbin/nginx", "nginx-light"), ("/usr/bin/redis-server", "redis-server")];
+/// Programs some boot tests run in the VM (servers) or build (Go); those
+/// tests say they were skipped when one is missing and cannot be installed.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/sbin/nginx", "nginx-light"),
+    ("/usr/bin/redis-server", "redis-server"),
+    ("/usr/bin/go", "golang-go"),
+];
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -116,10 +119,10 @@ fn can_install_packages() -> bool {
     is_root && is_on_path("apt-get")
 }
 
-/// Installs the servers the boot tests run, where that is possible; says
-/// which tests will be skipped otherwise.
-fn offer_test_servers() -> Result {
-    let missing = missing_programs(TEST_SERVERS);
+/// Installs the packages some boot tests need, where that is possible;
+/// says which tests will be skipped otherwise.
+fn offer_test_packages() -> Result {
+    let missing = missing_programs(TEST_PACKAGES);
     if missing.is_empty() {
         return Ok(());
     }
@@ -130,7 +133,7 @@ fn offer_test_servers() -> Result {
             .args(["install", "-y", "-q", "--no-install-recommends"])
             .args(&packages));
     }
-    eprintln!("note: the server tests will be skipped; apt-get install {} to run them", packages.join(" "));
+    eprintln!("note: some boot tests will be skipped; apt-get install {} to run them", packages.join(" "));
     Ok(())
 }
 
@@ -212,7 +215,7 @@ fn kernel() -> Result {
 
 fn test() -> Result {
     ensure_host_tools()?;
-    offer_test_servers()?;
+    offer_test_packages()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(kernel_build("clippy").args(["--", "-D", "warnings"]))?;

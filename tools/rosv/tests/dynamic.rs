@@ -180,3 +180,32 @@ fn the_jvm_runs_a_threaded_java_program() {
     assert!(stdout.contains("sum 500000500000 on 2 cpus\ncaught a null pointer\n"), "{stdout}");
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn a_go_program_runs_its_runtime_and_network_poller() {
+    let test = "a_go_program_runs_its_runtime_and_network_poller";
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let program = directory.path().join("go-server");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/guest/go-server");
+    let built = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&program)
+        .arg(".")
+        .current_dir(&source)
+        .env("CGO_ENABLED", "0")
+        .status();
+    if !built.is_ok_and(|status| status.success()) {
+        support::skip(test, "go is missing or failed (apt-get install golang-go)");
+        return;
+    }
+    let output = rosv_run(&["--cpus", "2", "--memory", "256M", "--exec", support::path(&program)]);
+    let stdout = support::text(&output.stdout);
+    for wanted in [
+        "goroutines done: 3500000 on 2 cpus\n",
+        "go served /request/0\ngo served /request/1\ngo served /request/2\n",
+        "timers work\n",
+    ] {
+        assert!(stdout.contains(wanted), "{wanted:?} missing:\n{stdout}");
+    }
+    assert_eq!(output.status.code(), Some(0));
+}

@@ -1,0 +1,3 @@
+module rosv.test/goserver
+
+go 1.19
