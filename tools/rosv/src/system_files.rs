@@ -5,7 +5,10 @@
 //! servers that drop privileges (nginx's `nobody`) stop; without
 //! `/etc/nsswitch.conf`, glibc asks DNS before the hosts file. The
 //! resolver's configuration is the kernel's: it writes the DNS servers it
-//! learned to `/run/resolv.conf`, which `/etc/resolv.conf` links to.
+//! learned to `/run/resolv.conf`, which `/etc/resolv.conf` links to. The
+//! machine's clock is UTC: `/etc/localtime` and the zone file for UTC (from
+//! the host's tzdata, where it has it) say so to programs that ask, such as
+//! Debian's PHP.
 
 use rosv_rofs::writer::{Contents, Directory, Node};
 
@@ -20,16 +23,24 @@ const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n\
                         protocols: files\nservices: files\n";
 
+/// Where tzdata keeps the zone file for UTC.
+const UTC_ZONE: &str = "/usr/share/zoneinfo/Etc/UTC";
+
 /// Adds each missing file to `root`; returns the guest paths added. An
 /// image whose `/etc` is not a directory is left alone.
 pub fn complete(root: &mut Directory) -> Vec<String> {
-    let files: [(&str, Node); 5] = [
+    let mut files: Vec<(&str, Node)> = vec![
         ("/etc/hosts", Node::File(Contents::Bytes(HOSTS.into()))),
         ("/etc/passwd", Node::File(Contents::Bytes(PASSWD.into()))),
         ("/etc/group", Node::File(Contents::Bytes(GROUP.into()))),
         ("/etc/nsswitch.conf", Node::File(Contents::Bytes(NSSWITCH.into()))),
         ("/etc/resolv.conf", Node::Symlink(RESOLVER_CONFIGURATION.into())),
     ];
+    if std::path::Path::new(UTC_ZONE).is_file() {
+        files.push((UTC_ZONE, Node::File(Contents::HostFile(UTC_ZONE.into()))));
+        files.push(("/usr/share/zoneinfo/UTC", Node::Symlink("Etc/UTC".into())));
+        files.push(("/etc/localtime", Node::Symlink(UTC_ZONE.into())));
+    }
     let mut added = Vec::new();
     for (path, node) in files {
         if lookup(root, path).is_none() && root.insert(path, node).is_ok() {
@@ -66,7 +77,7 @@ mod tests {
         let mut root = Directory::default();
         root.insert("/etc/hosts", Node::File(Contents::Bytes(b"10.0.0.1 mine\n".to_vec()))).unwrap();
         let added = complete(&mut root);
-        assert_eq!(added, ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/resolv.conf"]);
+        assert_eq!(added[..4], ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/resolv.conf"]);
         assert_eq!(
             lookup(&root, "/etc/hosts"),
             Some(&Node::File(Contents::Bytes(b"10.0.0.1 mine\n".to_vec()))),
@@ -80,7 +91,7 @@ mod tests {
     fn an_etc_that_is_not_a_directory_is_left_alone() {
         let mut root = Directory::default();
         root.insert("/etc", Node::Symlink("/elsewhere".into())).unwrap();
-        assert!(complete(&mut root).is_empty());
+        assert!(complete(&mut root).iter().all(|path| !path.starts_with("/etc/")), "nothing below the link");
         assert_eq!(root.entries.get("etc"), Some(&Node::Symlink("/elsewhere".into())));
     }
 }
