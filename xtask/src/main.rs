@@ -29,12 +29,13 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("/usr/bin/python3", "python3"),
 ];
 
-/// Programs some boot tests run in the VM (servers) or build (Go); those
+/// Programs some boot tests run in the VM (servers, PHP) or build (Go); those
 /// tests say they were skipped when one is missing and cannot be installed.
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/nginx", "nginx-light"),
     ("/usr/bin/redis-server", "redis-server"),
     ("/usr/bin/go", "golang-go"),
+    ("/usr/bin/php", "php-cli"),
 ];
 
 fn main() -> ExitCode {

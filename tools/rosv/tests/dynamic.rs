@@ -209,3 +209,19 @@ fn a_go_program_runs_its_runtime_and_network_poller() {
     }
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn php_runs_a_script() {
+    let test = "php_runs_a_script";
+    let Ok(php) = std::fs::canonicalize("/usr/bin/php") else {
+        support::skip(test, "/usr/bin/php is missing (apt-get install php-cli)");
+        return;
+    };
+    let script = "echo json_encode(['sum' => array_sum(range(1, 100)), 'zone' => date_default_timezone_get(), \
+                  'sha' => substr(hash('sha256', 'rosv'), 0, 16)]), \"\\n\";";
+    let output = rosv_run(&["--memory", "256M", "--exec", support::path(&php), "--", "-r", script]);
+    let stdout = support::text(&output.stdout);
+    assert!(stdout.contains(r#"{"sum":5050,"zone":"UTC","sha":"e83c9c1ecb324f86"}"#), "{stdout}");
+    assert!(!stdout.contains("Warning"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0));
+}
