@@ -29,6 +29,10 @@ enum Command {
     Build(BuildArgs),
     /// Write the kernel ELF, for use with any VMM.
     Kernel(KernelArgs),
+    /// Serve functions over HTTP: a request for /NAME/... boots a VM of
+    /// function NAME on demand (or reuses a running one) and is passed to
+    /// the application's HTTP server in it; idle VMs are stopped.
+    Serve(crate::serve::ServeArgs),
     /// Measure the system.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -237,6 +241,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
         Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
+        Command::Serve(arguments) => crate::serve::serve(&arguments),
     }
 }
 
