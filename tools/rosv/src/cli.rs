@@ -175,6 +175,9 @@ enum BenchCommand {
     /// sockets and pipes with a measuring program (such as
     /// tests/guest/socket-throughput.c), in rosv and on the host.
     Network(bench::NetworkBenchArgs),
+    /// Time cold starts and warm requests through the function host (`rosv
+    /// serve`) with one function whose application serves HTTP.
+    Serve(crate::serve::bench::ServeBenchArgs),
 }
 
 /// On or off.
@@ -242,6 +245,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
+        Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
     }
 }
 

@@ -7,6 +7,7 @@
 //! stops idle VMs, notices dead ones and, on SIGINT, SIGTERM or SIGHUP,
 //! stops every VM before the host exits.
 
+pub mod bench;
 mod config;
 mod http;
 mod instance;
@@ -134,6 +135,13 @@ impl Host {
                 pool.housekeep();
             }
             std::thread::sleep(HOUSEKEEPING_INTERVAL);
+        }
+    }
+
+    /// Stops every VM now (they boot again on the next request).
+    fn stop_instances(&self, reason: &str) {
+        for pool in &self.pools {
+            pool.stop_all(reason, false);
         }
     }
 }

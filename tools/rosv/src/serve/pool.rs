@@ -234,6 +234,16 @@ impl Pool {
         });
     }
 
+    /// The host port of an instance that answers, if there is one.
+    pub fn answering_port(&self) -> Option<u16> {
+        let instances = self.instances();
+        instances
+            .list
+            .iter()
+            .find(|instance| instance.readiness() == Readiness::Answering)
+            .map(|instance| instance.host_port)
+    }
+
     /// Stops every instance because of `reason`; with `is_final`, refuses
     /// to start more.
     pub fn stop_all(&self, reason: &str, is_final: bool) {
