@@ -29,9 +29,12 @@ enum Command {
     Build(BuildArgs),
     /// Write the kernel ELF, for use with any VMM.
     Kernel(KernelArgs),
-    /// Serve functions over HTTP: a request for /NAME/... boots a VM of
-    /// function NAME on demand (or reuses a running one) and is passed to
-    /// the application's HTTP server in it; idle VMs are stopped.
+    /// Serve functions over HTTP, booting each function's VM on demand.
+    ///
+    /// A request for /NAME/... goes to the HTTP server of function NAME's
+    /// application, in a VM booted for it or already running; idle VMs are
+    /// stopped. GET /_rosv/stats reports boots, cold starts and requests.
+    #[command(after_long_help = crate::serve::CONFIGURATION_EXAMPLE)]
     Serve(crate::serve::ServeArgs),
     /// Measure the system.
     #[command(subcommand)]

@@ -407,6 +407,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_help_is_a_valid_configuration() {
+        let example = crate::serve::CONFIGURATION_EXAMPLE;
+        let (_, table) = example.split_once("\n\n").unwrap();
+        let config = parse_text(table).unwrap();
+        assert_eq!(config.functions[0].name, "hello");
+        assert_eq!(config.functions[0].command.as_deref().map(<[String]>::len), Some(3));
+    }
+
+    #[test]
     fn function_names_are_path_segments() {
         for good in ["a", "hello-world", "fn_2", "A9"] {
             assert!(is_function_name(good), "{good}");

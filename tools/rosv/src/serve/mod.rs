@@ -35,13 +35,26 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// The most client connections served at once (503 beyond).
 const CONNECTION_LIMIT: usize = 512;
 
+/// An example configuration, for `rosv serve --help`.
+pub const CONFIGURATION_EXAMPLE: &str = r#"A configuration file (TOML; image paths are relative to it):
+
+  [[function]]
+  name = "hello"                          # requests for /hello/... go to this function
+  image = "images/hello"                  # written by `rosv build`
+  port = 8080                             # where its HTTP server listens in the VM
+  memory = "128M"                         # optional, as is cpus = 1
+  environment = { GREETING = "hi" }       # optional
+  command = ["/hello", "--port", "8080"]  # optional; else the image's own
+  idle_timeout = 60                       # optional; seconds idle before the VM stops (0: never)
+  boot_timeout = 60                       # optional; seconds from boot to the first answer
+  request_timeout = 60                    # optional; seconds to wait for an answer
+  max_instances = 1                       # optional; VMs of this function at once"#;
+
 /// Arguments of `rosv serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The functions to serve: a TOML file with one [[function]] table per
-    /// function (name, image, port; optionally memory, cpus, environment,
-    /// command, idle_timeout, boot_timeout, request_timeout,
-    /// max_instances). Image paths are relative to the file.
+    /// function (see below).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// The address and port to listen on for HTTP.
