@@ -113,7 +113,11 @@ impl Host {
     /// Accepts connections on `listener` forever, a thread each.
     fn accept(self: &Arc<Self>, listener: TcpListener) {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
+            let Ok(stream) = stream else {
+                // Out of descriptors, most likely: let connections end.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
             if self.connections.fetch_add(1, Ordering::SeqCst) >= CONNECTION_LIMIT {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
                 let mut stream = stream;
