@@ -52,10 +52,11 @@ impl Client {
     /// Sends `request` as it is and reads one answer.
     fn send(&mut self, request: &[u8]) -> Answer {
         self.writer.write_all(request).expect("send the request");
-        self.read_answer()
+        self.read_answer(request.starts_with(b"HEAD "))
     }
 
-    fn read_answer(&mut self) -> Answer {
+    /// Reads an answer, which has no body after a HEAD request.
+    fn read_answer(&mut self, is_after_head: bool) -> Answer {
         let mut status_line = String::new();
         self.reader.read_line(&mut status_line).expect("read the status line");
         let status = status_line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| {
@@ -79,7 +80,9 @@ impl Client {
                 .map(|(_, value)| value.clone())
         };
         let mut body = Vec::new();
-        if let Some(length) = find("content-length") {
+        if is_after_head {
+            // The length is that of what a GET would have returned.
+        } else if let Some(length) = find("content-length") {
             body.resize(length.parse().expect("a length"), 0);
             self.reader.read_exact(&mut body).expect("read the body");
         } else if find("transfer-encoding").is_some() {
@@ -418,4 +421,64 @@ fn configuration_errors_are_one_line_each_and_exit_2() {
             assert!(stderr.contains(message), "{message:?} in {stderr}");
         }
     }
+}
+
+/// nginx, serving one page and one fixed answer on port 8080.
+const NGINX_CONFIGURATION: &str = "daemon off;
+master_process off;
+worker_processes 1;
+error_log stderr notice;
+pid /tmp/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server {
+        listen 8080;
+        location / { root /srv; }
+        location /hello { return 200 \"hello from nginx\\n\"; }
+    }
+}
+";
+
+#[test]
+fn nginx_runs_as_a_function() {
+    if !Path::new("/usr/sbin/nginx").is_file() {
+        support::skip("nginx_runs_as_a_function", "/usr/sbin/nginx is missing (apt-get install nginx-light)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let configuration = directory.path().join("nginx.conf");
+    std::fs::write(&configuration, NGINX_CONFIGURATION).expect("write nginx's configuration");
+    let page = directory.path().join("index.html");
+    let body: String = (0..3000).map(|line| format!("line {line} of a page\n")).collect();
+    std::fs::write(&page, &body).expect("write the page");
+    let manifest = directory.path().join("nginx.manifest");
+    let text = format!(
+        "/usr/sbin/nginx: /usr/sbin/nginx\n/etc/nginx/nginx.conf: {}\n/srv/index.html: {}\n",
+        configuration.display(),
+        page.display()
+    );
+    std::fs::write(&manifest, text).expect("write the manifest");
+    let image = directory.path().join("nginx");
+    let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", "/usr/sbin/nginx", "-p", "/tmp"]);
+    assert!(built.status.success());
+    let host = Host::start(directory, &echo_function("web", &image, "memory = \"256M\""));
+
+    let mut client = Client::connect(host.port);
+    let hello = client.send(b"GET /web/hello HTTP/1.1\r\nHost: rosv\r\n\r\n");
+    assert_eq!((hello.status, hello.body.as_str()), (200, "hello from nginx\n"), "{hello:?}\n{}", host.log());
+    let whole = client.send(b"GET /web/index.html HTTP/1.1\r\nHost: rosv\r\n\r\n");
+    assert_eq!(whole.status, 200, "{whole:?}");
+    assert!(whole.body == body, "the page arrives whole ({} bytes)", whole.body.len());
+    let head = client.send(b"HEAD /web/index.html HTTP/1.1\r\nHost: rosv\r\nConnection: close\r\n\r\n");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some(body.len().to_string().as_str()), "{head:?}");
+    assert_eq!(get(host.port, "/web/missing").status, 404);
+    let counters = stats(host.port, "web");
+    assert_eq!((counters["boots"].as_u64(), counters["requests"].as_u64()), (Some(1), Some(4)), "{counters}");
 }
