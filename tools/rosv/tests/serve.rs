@@ -363,6 +363,24 @@ fn sigterm_stops_every_vm_before_the_host_exits() {
 }
 
 #[test]
+fn a_killed_host_takes_its_vms_along() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let echo = image(directory.path(), "echo", &http_echo(), &[]);
+    let mut host = Host::start(directory, &echo_function("echo", &echo, ""));
+    assert_eq!(get(host.port, "/echo/x").status, 200);
+    let mut child = host.child.take().expect("the host runs");
+    let vms = qemu_children(child.id());
+    assert_eq!(vms.len(), 1, "one VM runs: {vms:?}");
+    child.kill().expect("SIGKILL rosv serve");
+    child.wait().expect("wait for rosv serve");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{}", vms[0])).exists() {
+        assert!(Instant::now() < deadline, "QEMU {} outlived a killed rosv serve", vms[0]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn clients_that_break_the_protocol_are_answered_and_the_host_goes_on() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let echo = image(directory.path(), "echo", &http_echo(), &[]);

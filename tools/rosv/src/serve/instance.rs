@@ -10,9 +10,9 @@
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -182,10 +182,10 @@ impl Instance {
             host_port,
             guest_port,
         }];
-        let mut command = crate::qemu::command(&config, accel, None)?;
+        let mut command = killed_with_parent(crate::qemu::command(&config, accel, None)?);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
-        let mut child = command.spawn().context("cannot start qemu-system-x86_64")?;
+        let mut child = spawn(command).context("cannot start qemu-system-x86_64")?;
         let console = Arc::new(ConsoleTail::default());
         if let Some(stdout) = child.stdout.take() {
             let console = console.clone();
@@ -340,6 +340,42 @@ pub fn describe_status(status: ExitStatus) -> String {
         (None, Some(signal)) => format!("QEMU was killed by signal {signal}"),
         (None, None) => "QEMU ended".into(),
     }
+}
+
+/// `command`, run so that the kernel kills it if its parent ends: through
+/// util-linux's `setpriv --pdeathsig KILL`, which sets the signal and then
+/// executes the command (the process keeps its id). So no VM outlives a
+/// host that was killed or crashed; signals the host receives stop its VMs
+/// anyway. Without `setpriv`, `command` as it is.
+fn killed_with_parent(command: Command) -> Command {
+    let Some(setpriv) = crate::host::find_program("setpriv") else { return command };
+    let mut wrapped = Command::new(setpriv);
+    wrapped.args(["--pdeathsig", "KILL", "--"]).arg(command.get_program()).args(command.get_args());
+    wrapped
+}
+
+/// A command for the launching thread, and where its process goes.
+type LaunchRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Starts `command` from a thread that lasts as long as rosv: the parent
+/// of a process, for its parent-death signal, is the thread that started
+/// it, and the threads serving requests come and go.
+fn spawn(mut command: Command) -> std::io::Result<Child> {
+    static LAUNCHER: OnceLock<Option<Mutex<mpsc::Sender<LaunchRequest>>>> = OnceLock::new();
+    let launcher = LAUNCHER.get_or_init(|| {
+        let (sender, requests) = mpsc::channel::<LaunchRequest>();
+        let thread = std::thread::Builder::new().name("launcher".into()).spawn(move || {
+            for (mut command, reply) in requests {
+                let _ = reply.send(command.spawn());
+            }
+        });
+        thread.ok().map(|_| Mutex::new(sender))
+    });
+    let Some(launcher) = launcher else { return command.spawn() };
+    let (reply, child) = mpsc::channel();
+    let ended = || std::io::Error::other("the launching thread ended");
+    lock(launcher).send((command, reply)).map_err(|_| ended())?;
+    child.recv().unwrap_or_else(|_| Err(ended()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
