@@ -112,6 +112,10 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
     print_row(&format!("cold start: request to answer ({} runs)", arguments.runs), figures.cold);
     print_row(&format!("warm request through the host ({})", arguments.requests), figures.warm);
     print_row(&format!("warm request straight to the VM ({})", arguments.requests), figures.direct);
+    print_row(
+        &format!("warm request, {} clients at once ({})", arguments.concurrency, arguments.requests),
+        figures.concurrent,
+    );
     println!(
         "warm throughput through the host, {} clients: {:.0} requests/s",
         arguments.concurrency, figures.throughput
@@ -124,6 +128,7 @@ struct Figures {
     cold: Option<Summary>,
     warm: Option<Summary>,
     direct: Option<Summary>,
+    concurrent: Option<Summary>,
     throughput: f64,
 }
 
@@ -163,21 +168,30 @@ fn measure(host: &Host, front: SocketAddr, path: &str, arguments: &ServeBenchArg
     let clients: Vec<_> = (0..arguments.concurrency)
         .map(|_| {
             let path = path.to_string();
-            std::thread::spawn(move || -> Result<u32> {
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
                 let mut client = Client::connect(front)?;
+                let mut times = Vec::new();
                 for _ in 0..per_client {
+                    let started = Instant::now();
                     client.get(&path, true)?;
+                    times.push(started.elapsed());
                 }
-                Ok(per_client)
+                Ok(times)
             })
         })
         .collect();
-    let mut total = 0;
+    let mut concurrent = Vec::new();
     for client in clients {
-        total += client.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        concurrent.extend(client.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??);
     }
-    let throughput = f64::from(total) / started.elapsed().as_secs_f64();
-    Ok(Figures { cold: summarize(&cold), warm: summarize(&warm), direct: summarize(&direct), throughput })
+    let throughput = concurrent.len() as f64 / started.elapsed().as_secs_f64();
+    Ok(Figures {
+        cold: summarize(&cold),
+        warm: summarize(&warm),
+        direct: summarize(&direct),
+        concurrent: summarize(&concurrent),
+        throughput,
+    })
 }
 
 fn print_row(label: &str, summary: Option<Summary>) {
