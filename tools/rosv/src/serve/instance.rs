@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
@@ -22,6 +22,9 @@ use crate::vm::{Accelerator, VmConfig};
 
 /// How many bytes of console output an instance keeps.
 const CONSOLE_TAIL_BYTES: usize = 8 * 1024;
+/// How long one connection attempt to QEMU's forwarded port may wait
+/// before it is made again (see [`Instance::connect`]).
+const CONNECT_RETRY: Duration = Duration::from_millis(25);
 /// What the kernel prints once it has booted, right before it starts the
 /// application; its network is configured by then.
 const BOOTED_LINE: &[u8] = b"Booted in ";
@@ -256,6 +259,26 @@ impl Instance {
     /// Whether the instance can still take requests.
     pub fn is_usable(&self) -> bool {
         !matches!(self.readiness(), Readiness::Failed(_)) && self.exit_status().is_none()
+    }
+
+    /// Connects to the guest's forwarded port within `timeout`.
+    ///
+    /// QEMU listens there with a backlog of one and accepts from its main
+    /// loop, which an emulated guest keeps busy: a burst of connections
+    /// overflows the backlog, and the host drops a SYN that finds it full,
+    /// to send it again only a second later. Connecting again after
+    /// [`CONNECT_RETRY`] sends a new SYN sooner.
+    pub fn connect(&self, timeout: Duration) -> std::io::Result<TcpStream> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.host_port));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = left.min(CONNECT_RETRY).max(Duration::from_millis(1));
+            match TcpStream::connect_timeout(&address, attempt) {
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut && !left.is_zero() => continue,
+                result => return result,
+            }
+        }
     }
 
     /// Requests using the instance now.

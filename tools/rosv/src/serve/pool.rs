@@ -9,7 +9,7 @@
 //! and drops them), and the other requests wait for that outcome.
 //! [`Pool::housekeep`] stops idle instances and notices dead ones.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,7 @@ const PRIMING_TIME: Duration = Duration::from_millis(100);
 /// again, some 6 s later; with it, such connections are refused at once.
 fn prime_address_resolution(instance: &Instance) {
     use std::io::Read;
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, instance.host_port));
-    if let Ok(mut stream) = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+    if let Ok(mut stream) = instance.connect(CONNECT_TIMEOUT) {
         let _ = stream.set_read_timeout(Some(PRIMING_TIME));
         let _ = stream.read(&mut [0u8; 1]);
     }
@@ -378,8 +377,7 @@ impl Pool {
         timeout: Duration,
     ) -> Result<(Reader<TcpStream>, ResponseHead), super::http::HttpError> {
         use std::io::Write;
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, instance.host_port));
-        let mut stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
+        let mut stream = instance.connect(CONNECT_TIMEOUT)?;
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
