@@ -244,11 +244,14 @@ fn a_cold_request_boots_a_vm_and_later_ones_are_served_by_it() {
 }
 
 #[test]
-fn a_function_whose_program_exits_gets_502_and_the_others_still_work() {
+fn functions_that_cannot_answer_get_502_or_504_and_the_others_still_work() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let exit = image(directory.path(), "exit", &guests::c_program("exit", Variant::MuslStatic), &[]);
+    let sleeper = image(directory.path(), "sleeper", &guests::c_program("sleeper", Variant::MuslStatic), &[]);
     let echo = image(directory.path(), "echo", &http_echo(), &[]);
-    let configuration = echo_function("broken", &exit, "") + &echo_function("echo", &echo, "");
+    let configuration = echo_function("broken", &exit, "")
+        + &echo_function("silent", &sleeper, "boot_timeout = 3")
+        + &echo_function("echo", &echo, "");
     let mut host = Host::start(directory, &configuration);
 
     let broken = get(host.port, "/broken/x");
@@ -259,7 +262,11 @@ fn a_function_whose_program_exits_gets_502_and_the_others_still_work() {
         "{}",
         broken.body
     );
+    let silent = get(host.port, "/silent/x");
+    assert_eq!(silent.status, 504, "{silent:?}");
+    assert_eq!(silent.body, "function silent did not answer within 3 s of starting its VM\n");
     assert_eq!(get(host.port, "/echo/x").status, 200);
+    assert_eq!(stats(host.port, "silent")["running"], 0, "the VM that did not answer was stopped");
     let counters = stats(host.port, "broken");
     assert_eq!(
         (counters["boot_failures"].as_u64(), counters["errors"].as_u64()),
