@@ -4,8 +4,9 @@
 //! function's guest port (QEMU's user-mode network, as `rosv run --net user
 //! --forward` sets it up). Its console and QEMU's own messages go into a
 //! [`ConsoleTail`], which keeps the last bytes for error reports and notes
-//! the kernel's `Booted in` line. Readiness is decided by `proxy`: the
-//! first request that gets an answer makes the instance [`Readiness::Answering`].
+//! the kernel's `Booted in` line. Readiness is decided by `pool`: the
+//! first request that gets an answer makes the instance
+//! [`Readiness::Answering`].
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
