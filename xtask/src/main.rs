@@ -5,7 +5,8 @@
 //!   kernel target), unit tests and boot tests.
 //! - `cargo xtask bench`: boot times, thread-switch and clock costs, disk
 //!   read throughput (microvm and pc), each next to a reference (a trivial
-//!   guest, the host).
+//!   guest, the host); network throughput; the function host's cold starts
+//!   and warm requests.
 //! - `cargo xtask kernel`: build the kernel ELF and print its path.
 //! - `cargo xtask fuzz <target> [-- <libFuzzer options>]`: run a fuzz target
 //!   (needs a nightly toolchain and `cargo install cargo-fuzz`).
@@ -189,7 +190,13 @@ fn bench() -> Result {
     for cpus in ["1", "2"] {
         rosv(&["bench", "network", "--cpus", cpus, "--memory", "256M", "--exec", mover])?;
     }
-    Ok(())
+    let server = output_directory.join("http-echo");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&server)
+        .arg(repository().join("tests/guest/http-echo.c")))?;
+    let server = server.to_str().ok_or("the repository path is not UTF-8")?;
+    rosv(&["bench", "serve", "--runs", "10", "--exec", server])
 }
 
 fn kernel_build(subcommand: &str) -> Command {

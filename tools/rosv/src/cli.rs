@@ -29,6 +29,13 @@ enum Command {
     Build(BuildArgs),
     /// Write the kernel ELF, for use with any VMM.
     Kernel(KernelArgs),
+    /// Serve functions over HTTP, booting each function's VM on demand.
+    ///
+    /// A request for /NAME/... goes to the HTTP server of function NAME's
+    /// application, in a VM booted for it or already running; idle VMs are
+    /// stopped. GET /_rosv/stats reports boots, cold starts and requests.
+    #[command(after_long_help = crate::serve::CONFIGURATION_EXAMPLE)]
+    Serve(crate::serve::ServeArgs),
     /// Measure the system.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -171,6 +178,9 @@ enum BenchCommand {
     /// sockets and pipes with a measuring program (such as
     /// tests/guest/socket-throughput.c), in rosv and on the host.
     Network(bench::NetworkBenchArgs),
+    /// Time cold starts and warm requests through the function host (`rosv
+    /// serve`) with one function whose application serves HTTP.
+    Serve(crate::serve::bench::ServeBenchArgs),
 }
 
 /// On or off.
@@ -237,6 +247,8 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
         Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
+        Command::Serve(arguments) => crate::serve::serve(&arguments),
+        Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
     }
 }
 

@@ -5,6 +5,7 @@
 //!   with the application's status;
 //! - `rosv build` writes an image directory;
 //! - `rosv kernel` writes the kernel ELF for use with any VMM;
+//! - `rosv serve` is the function host: HTTP requests boot VMs on demand;
 //! - `rosv bench boot` measures boot times.
 
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ mod manifest;
 mod network;
 mod output;
 mod qemu;
+mod serve;
 mod system_files;
 mod vm;
 

@@ -194,7 +194,7 @@ pub enum Outcome {
 
 /// The last terminating signal rosv received (0: none yet), recorded by
 /// handlers installed once, so that a VM never outlives its `rosv`.
-fn termination_signal() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+pub fn termination_signal() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicUsize>> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static RECEIVED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
         std::sync::OnceLock::new();
@@ -287,7 +287,7 @@ fn stop(child: &mut Child) {
 }
 
 /// Copies the console to `sink`; returns the reported status.
-fn pump_console(mut console: impl Read, symbols: Option<Symbols>, sink: &mut impl Write) -> Option<u8> {
+pub fn pump_console(mut console: impl Read, symbols: Option<Symbols>, sink: &mut impl Write) -> Option<u8> {
     let mut filter = ConsoleFilter::new(symbols);
     let mut buffer = [0u8; 8192];
     loop {

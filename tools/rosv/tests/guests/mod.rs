@@ -104,6 +104,7 @@ fn build_c_programs() -> PathBuf {
         "network",
         "local",
         "interfaces",
+        "http-echo",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -1,0 +1,241 @@
+//! `rosv bench serve`: cold-start and warm latency through the function host.
+//!
+//! The host runs in this process with one function, listening on a free
+//! loopback port. Cold starts are timed from sending a request to having
+//! its whole answer, with the function's VM stopped before each; warm
+//! requests go one after another over one keep-alive connection, then
+//! straight to the VM's forwarded port (what the host adds is the
+//! difference), then from several clients at once for throughput.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::config::Function;
+use super::http::{Reader, response_framing};
+use super::{Host, describe_acceleration};
+use crate::bench::{Summary, summarize};
+use crate::image::{self, ImageSpec};
+use crate::vm::Accelerator;
+
+/// Arguments of `rosv bench serve`.
+#[derive(Debug, Args)]
+pub struct ServeBenchArgs {
+    /// An image directory whose application is an HTTP server.
+    #[arg(value_name = "IMAGE", required_unless_present = "exec")]
+    image: Option<PathBuf>,
+    /// A Linux executable on the host that serves HTTP (such as
+    /// tests/guest/http-echo.c), packed into an image.
+    #[arg(long, value_name = "FILE", conflicts_with = "image")]
+    exec: Option<PathBuf>,
+    /// The guest port the server listens on.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The path requested (after the function's name).
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Cold starts to time.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: u32,
+    /// Warm requests to time, in each of the three warm measurements.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    requests: u32,
+    /// Clients sending warm requests at once, for the throughput.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    concurrency: u32,
+    /// Guest memory, in MiB or with a K, M or G suffix.
+    #[arg(long, default_value = "128M", value_parser = crate::cli::parse_memory_mib)]
+    memory: u64,
+    /// Hardware acceleration: KVM where it is real, else QEMU's TCG.
+    #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
+    accel: Accelerator,
+    /// With --exec: the program's arguments.
+    #[arg(last = true, value_name = "ARGUMENTS")]
+    arguments: Vec<String>,
+}
+
+/// How long one cold start may take before the benchmark gives up.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs the benchmark and prints its figures.
+pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let image_directory = match (&arguments.image, &arguments.exec) {
+        (Some(image), None) => image.clone(),
+        (None, Some(program)) => {
+            let directory = scratch.path().join("image");
+            image::write(&ImageSpec::from_executable(program, &arguments.arguments, &[])?, &directory)?;
+            directory
+        }
+        _ => bail!("give an image directory or --exec FILE"),
+    };
+    let function = Function {
+        name: "bench".into(),
+        image_directory,
+        port: arguments.port,
+        memory_mib: arguments.memory,
+        cpus: 1,
+        environment: Vec::new(),
+        command: None,
+        idle_timeout: None,
+        boot_timeout: BOOT_TIMEOUT,
+        request_timeout: Duration::from_secs(60),
+        max_instances: 1,
+    };
+    let host = Arc::new(Host::new(vec![function], arguments.accel).map_err(anyhow::Error::msg)?);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on the loopback")?;
+    let front = listener.local_addr().context("cannot listen on the loopback")?;
+    let acceptor = host.clone();
+    std::thread::spawn(move || acceptor.accept(listener));
+    let watcher = host.clone();
+    std::thread::spawn(move || {
+        // Only a signal ends this: the VMs are stopped, then the benchmark.
+        if let Ok(signal) = watcher.housekeep_until_signalled() {
+            std::process::exit(128 + signal as i32);
+        }
+    });
+    let path = format!("/bench{}", if arguments.path.starts_with('/') { "" } else { "/" }) + &arguments.path;
+    let outcome = measure(&host, front, &path, arguments);
+    host.stop_instances("the benchmark is over");
+    let figures = outcome?;
+    println!(
+        "function host benchmark: one function on QEMU microvm, {} MiB, 1 CPU; {}",
+        arguments.memory,
+        describe_acceleration(arguments.accel)
+    );
+    println!("{:<52} {:>10} {:>10} {:>10}", "", "min ms", "median ms", "max ms");
+    print_row(&format!("cold start: request to answer ({} runs)", arguments.runs), figures.cold);
+    print_row(&format!("warm request through the host ({})", arguments.requests), figures.warm);
+    print_row(&format!("warm request straight to the VM ({})", arguments.requests), figures.direct);
+    print_row(
+        &format!("warm request, {} clients at once ({})", arguments.concurrency, arguments.requests),
+        figures.concurrent,
+    );
+    println!(
+        "warm throughput through the host, {} clients: {:.0} requests/s",
+        arguments.concurrency, figures.throughput
+    );
+    Ok(0)
+}
+
+/// What [`measure`] found.
+struct Figures {
+    cold: Option<Summary>,
+    warm: Option<Summary>,
+    direct: Option<Summary>,
+    concurrent: Option<Summary>,
+    throughput: f64,
+}
+
+fn measure(host: &Host, front: SocketAddr, path: &str, arguments: &ServeBenchArgs) -> Result<Figures> {
+    let mut cold = Vec::new();
+    for run in 0..arguments.runs {
+        if run > 0 {
+            host.stop_instances("the benchmark times another cold start");
+        }
+        let started = Instant::now();
+        let mut client = Client::connect(front)?;
+        client.get(path, true).with_context(|| format!("cold request {}", run + 1))?;
+        cold.push(started.elapsed());
+    }
+    let mut warm = Vec::new();
+    let mut client = Client::connect(front)?;
+    for _ in 0..arguments.requests {
+        let started = Instant::now();
+        client.get(path, true)?;
+        warm.push(started.elapsed());
+    }
+    let forwarded_path = super::proxy::route(path);
+    let super::proxy::Route::Function { path: guest_path, .. } = forwarded_path else {
+        bail!("the benchmark's path cannot be routed");
+    };
+    let port = host.pools[0].answering_port().context("the function's VM stopped during the benchmark")?;
+    let mut direct = Vec::new();
+    for _ in 0..arguments.requests {
+        let started = Instant::now();
+        // The host opens one connection per request to the VM too.
+        let mut client = Client::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        client.get(&guest_path, false)?;
+        direct.push(started.elapsed());
+    }
+    let started = Instant::now();
+    let per_client = arguments.requests.div_ceil(arguments.concurrency);
+    let clients: Vec<_> = (0..arguments.concurrency)
+        .map(|_| {
+            let path = path.to_string();
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let mut client = Client::connect(front)?;
+                let mut times = Vec::new();
+                for _ in 0..per_client {
+                    let started = Instant::now();
+                    client.get(&path, true)?;
+                    times.push(started.elapsed());
+                }
+                Ok(times)
+            })
+        })
+        .collect();
+    let mut concurrent = Vec::new();
+    for client in clients {
+        concurrent.extend(client.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??);
+    }
+    let throughput = concurrent.len() as f64 / started.elapsed().as_secs_f64();
+    Ok(Figures {
+        cold: summarize(&cold),
+        warm: summarize(&warm),
+        direct: summarize(&direct),
+        concurrent: summarize(&concurrent),
+        throughput,
+    })
+}
+
+fn print_row(label: &str, summary: Option<Summary>) {
+    let milliseconds = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    match summary {
+        Some(summary) => println!(
+            "{label:<52} {:>10.3} {:>10.3} {:>10.3}",
+            milliseconds(summary.min),
+            milliseconds(summary.median),
+            milliseconds(summary.max)
+        ),
+        None => println!("{label:<52} {:>10}", "n/a"),
+    }
+}
+
+/// A keep-alive HTTP/1.1 client of one server.
+struct Client {
+    writer: TcpStream,
+    reader: Reader<TcpStream>,
+}
+
+impl Client {
+    fn connect(address: SocketAddr) -> Result<Client> {
+        let stream = TcpStream::connect(address).with_context(|| format!("cannot connect to {address}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(BOOT_TIMEOUT + Duration::from_secs(10)))?;
+        Ok(Client { writer: stream.try_clone()?, reader: Reader::new(stream) })
+    }
+
+    /// GETs `path` and reads the whole answer, which must be 200.
+    fn get(&mut self, path: &str, keep_alive: bool) -> Result<()> {
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: {connection}\r\n\r\n")?;
+        let head = self.reader.read_response_head()?;
+        let framing = response_framing("GET", &head)?;
+        let body = self.reader.read_body(framing, 64 * 1024 * 1024)?;
+        if head.status != 200 {
+            bail!(
+                "the answer was {} {}: {}",
+                head.status,
+                head.reason,
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        Ok(())
+    }
+}

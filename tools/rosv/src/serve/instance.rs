@@ -1,0 +1,442 @@
+//! One VM of a function: its QEMU process, console and readiness.
+//!
+//! An [`Instance`] is started with a host loopback port forwarded to the
+//! function's guest port (QEMU's user-mode network, as `rosv run --net user
+//! --forward` sets it up). Its console and QEMU's own messages go into a
+//! [`ConsoleTail`], which keeps the last bytes for error reports and notes
+//! the kernel's `Booted in` line. Readiness is decided by `pool`: the
+//! first request that gets an answer makes the instance
+//! [`Readiness::Answering`].
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::network::{PortForward, Protocol};
+use crate::vm::{Accelerator, VmConfig};
+
+/// How many bytes of console output an instance keeps.
+const CONSOLE_TAIL_BYTES: usize = 8 * 1024;
+/// How long one connection attempt to QEMU's forwarded port may wait
+/// before it is made again (see [`Instance::connect`]).
+const CONNECT_RETRY: Duration = Duration::from_millis(25);
+/// What the kernel prints once it has booted, right before it starts the
+/// application; its network is configured by then.
+const BOOTED_LINE: &[u8] = b"Booted in ";
+
+/// Why a request could not be answered by a function; becomes the host's
+/// own response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// 502, 503 or 504.
+    pub status: u16,
+    /// What happened, for the client and the log.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `status` and `message`.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Failure { status, message: message.into() }
+    }
+}
+
+/// Whether an instance answers yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Booting; `is_probing` once a request tries to reach the guest (the
+    /// others wait for its outcome).
+    Booting {
+        /// Whether a request is trying the guest.
+        is_probing: bool,
+    },
+    /// The guest has answered a request.
+    Answering,
+    /// The instance cannot serve: it failed to boot or was stopped.
+    Failed(Failure),
+}
+
+/// The last bytes of a VM's console, and whether the kernel has booted.
+#[derive(Debug, Default)]
+pub struct ConsoleTail {
+    state: Mutex<TailState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct TailState {
+    bytes: VecDeque<u8>,
+    /// The current line's beginning, enough to match [`BOOTED_LINE`].
+    line_start: Vec<u8>,
+    has_booted: bool,
+    /// Both output streams have ended.
+    streams_ended: u8,
+}
+
+impl ConsoleTail {
+    fn lock(&self) -> MutexGuard<'_, TailState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds console bytes.
+    pub fn push(&self, bytes: &[u8]) {
+        let mut state = self.lock();
+        for &byte in bytes {
+            if state.bytes.len() == CONSOLE_TAIL_BYTES {
+                state.bytes.pop_front();
+            }
+            state.bytes.push_back(byte);
+            if byte == b'\n' {
+                state.line_start.clear();
+            } else if state.line_start.len() < BOOTED_LINE.len() {
+                state.line_start.push(byte);
+                if state.line_start == BOOTED_LINE {
+                    state.has_booted = true;
+                    self.changed.notify_all();
+                }
+            }
+        }
+    }
+
+    fn end_stream(&self) {
+        self.lock().streams_ended += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until the kernel reports it has booted; false if the output
+    /// ended or `deadline` passed first.
+    pub fn wait_for_boot(&self, deadline: Instant) -> bool {
+        let mut state = self.lock();
+        loop {
+            if state.has_booted {
+                return true;
+            }
+            let now = Instant::now();
+            if state.streams_ended >= 2 || now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+    }
+
+    /// The kept bytes as text, each line indented, for the host's log.
+    pub fn text(&self) -> String {
+        let state = self.lock();
+        let bytes: Vec<u8> = state.bytes.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).lines().map(|line| format!("    | {line}\n")).collect()
+    }
+}
+
+/// A writer into a [`ConsoleTail`], for the console filter.
+struct TailWriter(Arc<ConsoleTail>);
+
+impl Write for TailWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.push(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One VM of a function.
+#[derive(Debug)]
+pub struct Instance {
+    /// `function#number`, for the log.
+    pub label: String,
+    /// The host loopback port forwarded to the guest's port.
+    pub host_port: u16,
+    /// When the VM was started.
+    pub started: Instant,
+    /// The console's last bytes.
+    pub console: Arc<ConsoleTail>,
+    /// `None` once the process has been waited for.
+    child: Mutex<Option<Child>>,
+    exit_status: Mutex<Option<ExitStatus>>,
+    readiness: Mutex<Readiness>,
+    readiness_changed: Condvar,
+    /// Requests using the instance now.
+    active: AtomicUsize,
+    /// Requests it has answered.
+    answered: AtomicU64,
+    last_used: Mutex<Instant>,
+}
+
+impl Instance {
+    /// Starts a VM of `config` with a free host port forwarded to
+    /// `guest_port`.
+    pub fn start(label: String, config: &VmConfig, accel: Accelerator, guest_port: u16) -> Result<Instance> {
+        let host_port = free_loopback_port()?;
+        let mut config = config.clone();
+        config.forwards = vec![PortForward {
+            protocol: Protocol::Tcp,
+            host_address: Ipv4Addr::LOCALHOST,
+            host_port,
+            guest_port,
+        }];
+        let mut command = killed_with_parent(crate::qemu::command(&config, accel, None)?);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = spawn(command).context("cannot start qemu-system-x86_64")?;
+        let console = Arc::new(ConsoleTail::default());
+        if let Some(stdout) = child.stdout.take() {
+            let console = console.clone();
+            std::thread::spawn(move || {
+                crate::vm::pump_console(stdout, None, &mut TailWriter(console.clone()));
+                console.end_stream();
+            });
+        }
+        if let Some(mut stderr) = child.stderr.take() {
+            let console = console.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                while let Ok(count @ 1..) = stderr.read(&mut buffer) {
+                    console.push(&buffer[..count]);
+                }
+                console.end_stream();
+            });
+        }
+        Ok(Instance {
+            label,
+            host_port,
+            started,
+            console,
+            child: Mutex::new(Some(child)),
+            exit_status: Mutex::new(None),
+            readiness: Mutex::new(Readiness::Booting { is_probing: false }),
+            readiness_changed: Condvar::new(),
+            active: AtomicUsize::new(0),
+            answered: AtomicU64::new(0),
+            last_used: Mutex::new(started),
+        })
+    }
+
+    /// The readiness now.
+    pub fn readiness(&self) -> Readiness {
+        lock(&self.readiness).clone()
+    }
+
+    /// Waits while another request probes the booting guest; returns the
+    /// readiness then, having claimed the probe if the instance is still
+    /// booting and nobody probes (then the caller must call
+    /// [`Instance::set_readiness`]).
+    pub fn claim_probe_or_wait(&self) -> Readiness {
+        let mut readiness = lock(&self.readiness);
+        loop {
+            match &*readiness {
+                Readiness::Booting { is_probing: false } => {
+                    *readiness = Readiness::Booting { is_probing: true };
+                    return Readiness::Booting { is_probing: false };
+                }
+                Readiness::Booting { is_probing: true } => {
+                    readiness = self
+                        .readiness_changed
+                        .wait(readiness)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                other => return other.clone(),
+            }
+        }
+    }
+
+    /// Records the outcome of a probe (or a stop) and wakes the waiters.
+    pub fn set_readiness(&self, new: Readiness) {
+        *lock(&self.readiness) = new;
+        self.readiness_changed.notify_all();
+    }
+
+    /// Whether the instance can still take requests.
+    pub fn is_usable(&self) -> bool {
+        !matches!(self.readiness(), Readiness::Failed(_)) && self.exit_status().is_none()
+    }
+
+    /// Connects to the guest's forwarded port within `timeout`.
+    ///
+    /// QEMU listens there with a backlog of one and accepts from its main
+    /// loop, which an emulated guest keeps busy: a burst of connections
+    /// overflows the backlog, and the host drops a SYN that finds it full,
+    /// to send it again only a second later. Connecting again after
+    /// [`CONNECT_RETRY`] sends a new SYN sooner.
+    pub fn connect(&self, timeout: Duration) -> std::io::Result<TcpStream> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.host_port));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = left.min(CONNECT_RETRY).max(Duration::from_millis(1));
+            match TcpStream::connect_timeout(&address, attempt) {
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut && !left.is_zero() => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Requests using the instance now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Marks one more request as using the instance.
+    pub fn begin_request(&self) {
+        self.active.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Marks a request as done with the instance.
+    pub fn end_request(&self) {
+        *lock(&self.last_used) = Instant::now();
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Counts an answer the guest gave.
+    pub fn count_answer(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Answers the guest gave.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// How long since the last request ended (or the boot, if none has).
+    pub fn idle_for(&self) -> Duration {
+        lock(&self.last_used).elapsed()
+    }
+
+    /// The process's exit status, once it has exited (checked without
+    /// waiting).
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        if let Some(status) = *lock(&self.exit_status) {
+            return Some(status);
+        }
+        let mut child = lock(&self.child);
+        let status = child.as_mut().and_then(|child| child.try_wait().ok().flatten())?;
+        *child = None;
+        *lock(&self.exit_status) = Some(status);
+        Some(status)
+    }
+
+    /// Stops the VM (if it still runs) and waits for its process; marks
+    /// the instance failed with `reason` so that waiting requests go.
+    pub fn stop(&self, reason: &str) {
+        if let Some(mut child) = lock(&self.child).take() {
+            let _ = child.kill();
+            if let Ok(status) = child.wait() {
+                *lock(&self.exit_status) = Some(status);
+            }
+        }
+        let mut readiness = lock(&self.readiness);
+        if !matches!(*readiness, Readiness::Failed(_)) {
+            *readiness = Readiness::Failed(Failure::new(503, reason));
+        }
+        drop(readiness);
+        self.readiness_changed.notify_all();
+    }
+
+    /// How the process ended, in words.
+    pub fn describe_exit(&self) -> String {
+        match self.exit_status() {
+            None => "it still runs".into(),
+            Some(status) => describe_status(status),
+        }
+    }
+}
+
+/// QEMU's exit status in words, with the guest's status where QEMU's
+/// `isa-debug-exit` carries it.
+pub fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => match rosv_abi::exit::status_from_debug_exit(code) {
+            Some(guest) => format!("the application exited with status {guest}"),
+            None => format!("QEMU exited with status {code}"),
+        },
+        (None, Some(signal)) => format!("QEMU was killed by signal {signal}"),
+        (None, None) => "QEMU ended".into(),
+    }
+}
+
+/// `command`, run so that the kernel kills it if its parent ends: through
+/// util-linux's `setpriv --pdeathsig KILL`, which sets the signal and then
+/// executes the command (the process keeps its id). So no VM outlives a
+/// host that was killed or crashed; signals the host receives stop its VMs
+/// anyway. Without `setpriv`, `command` as it is.
+fn killed_with_parent(command: Command) -> Command {
+    let Some(setpriv) = crate::host::find_program("setpriv") else { return command };
+    let mut wrapped = Command::new(setpriv);
+    wrapped.args(["--pdeathsig", "KILL", "--"]).arg(command.get_program()).args(command.get_args());
+    wrapped
+}
+
+/// A command for the launching thread, and where its process goes.
+type LaunchRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Starts `command` from a thread that lasts as long as rosv: the parent
+/// of a process, for its parent-death signal, is the thread that started
+/// it, and the threads serving requests come and go.
+fn spawn(mut command: Command) -> std::io::Result<Child> {
+    static LAUNCHER: OnceLock<Option<Mutex<mpsc::Sender<LaunchRequest>>>> = OnceLock::new();
+    let launcher = LAUNCHER.get_or_init(|| {
+        let (sender, requests) = mpsc::channel::<LaunchRequest>();
+        let thread = std::thread::Builder::new().name("launcher".into()).spawn(move || {
+            for (mut command, reply) in requests {
+                let _ = reply.send(command.spawn());
+            }
+        });
+        thread.ok().map(|_| Mutex::new(sender))
+    });
+    let Some(launcher) = launcher else { return command.spawn() };
+    let (reply, child) = mpsc::channel();
+    let ended = || std::io::Error::other("the launching thread ended");
+    lock(launcher).send((command, reply)).map_err(|_| ended())?;
+    child.recv().unwrap_or_else(|_| Err(ended()))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A loopback TCP port that was free a moment ago (QEMU binds it next; if
+/// another program takes it first, QEMU fails and the boot is reported
+/// failed).
+fn free_loopback_port() -> Result<u16> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free port on the loopback")?;
+    Ok(listener.local_addr().context("cannot find a free port on the loopback")?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_and_sees_the_boot_line() {
+        let tail = ConsoleTail::default();
+        tail.push(b"early line\nBooted");
+        assert!(!tail.wait_for_boot(Instant::now()));
+        tail.push(b" in 12.5 ms\nhello\n");
+        assert!(tail.wait_for_boot(Instant::now()));
+        assert_eq!(tail.text(), "    | early line\n    | Booted in 12.5 ms\n    | hello\n");
+        tail.push(&vec![b'x'; CONSOLE_TAIL_BYTES * 2]);
+        assert_eq!(tail.text().len(), "    | ".len() + CONSOLE_TAIL_BYTES + 1);
+    }
+
+    #[test]
+    fn a_boot_line_must_start_a_line() {
+        let tail = ConsoleTail::default();
+        tail.push(b"said: Booted in 3 ms\n");
+        tail.end_stream();
+        tail.end_stream();
+        assert!(!tail.wait_for_boot(Instant::now() + Duration::from_secs(5)));
+    }
+}
