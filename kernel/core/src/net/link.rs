@@ -123,6 +123,27 @@ impl Link {
         }
     }
 
+    /// Asks the wire, with an ARP request from `sender`, for `target`'s
+    /// MAC address (the gateway's), so that the stack knows it before its
+    /// first packet there: smoltcp drops a packet whose next hop it must
+    /// first look up, and a connection reset is never sent again.
+    pub fn solicit(&mut self, sender: core::net::Ipv4Addr, target: core::net::Ipv4Addr) {
+        let Some(card) = &self.card else { return };
+        let mut frame = Vec::with_capacity(ETHERNET_HEADER + 28);
+        frame.extend_from_slice(&[0xff; 6]);
+        frame.extend_from_slice(&self.mac);
+        frame.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        frame.extend_from_slice(&self.mac);
+        frame.extend_from_slice(&sender.octets());
+        frame.extend_from_slice(&[0; 6]);
+        frame.extend_from_slice(&target.octets());
+        if card.transmit(frame.len(), &mut |buffer| buffer.copy_from_slice(&frame)) {
+            self.counters[CARD_SIDE].count_sent(frame.len());
+        } else {
+            self.counters[CARD_SIDE].dropped += 1;
+        }
+    }
+
     /// Whether frames wait in the loop.
     pub fn has_looped(&self) -> bool {
         !self.looped.is_empty()

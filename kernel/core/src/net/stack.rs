@@ -181,6 +181,11 @@ impl Stack {
                 let IpCidr::Ipv4(cidr) = cidr;
                 self.link.announce(cidr.address());
             }
+            if let (Some((address, _)), Some(gateway)) =
+                (self.configuration.address, self.configuration.gateway)
+            {
+                self.link.solicit(address, gateway);
+            }
         }
         self.interface.poll_maintenance(now);
         // Frames the stack sends itself arrive in the next round; a bound
