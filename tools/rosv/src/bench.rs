@@ -86,7 +86,25 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         let overhead = hello.median.as_secs_f64() - reference.median.as_secs_f64();
         println!("rosv over the reference guest (median): {:+.3} ms", overhead * 1000.0);
     }
+    // One more boot with the bootchart, to show where the kernel's time goes.
+    let mut charted = arguments.machine.clone();
+    charted.bootchart = true;
+    let chart_config = VmConfig::new(&image, &charted, &[], None)?;
+    let (_, output) = timed_boot(&chart_config, &charted, scratch.path(), true)?;
+    println!("the kernel's boot phases, one more boot (ms since its first instruction):");
+    for line in bootchart_lines(&output) {
+        println!("  {line}");
+    }
     Ok(0)
+}
+
+/// The phase lines of a bootchart (`   1.234 (+0.567) phase`).
+fn bootchart_lines(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.contains(" (+") && line.ends_with(|c: char| c.is_alphabetic()))
+        .collect()
 }
 
 /// An image in `scratch` of `program`, or of a built-in hello program.
@@ -188,6 +206,13 @@ mod tests {
     fn reads_figures() {
         let output = "Booted in 1 ms\ncontext switch: 812.5 ns\nclock_gettime: 16.0 ns\n";
         assert_eq!(figures(output), vec![("context switch".into(), 812.5), ("clock_gettime".into(), 16.0)]);
+    }
+
+    #[test]
+    fn picks_the_bootchart_phases() {
+        let output = "bootchart (ms since the first kernel instruction):\n     0.000 (+0.000) kernel entered\n    \
+                      2.729 (+0.103) main\nHello\n";
+        assert_eq!(bootchart_lines(output), ["0.000 (+0.000) kernel entered", "2.729 (+0.103) main"]);
     }
 
     #[test]
