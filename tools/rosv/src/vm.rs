@@ -43,7 +43,8 @@ pub enum Accelerator {
     Tcg,
     /// QEMU's TCG with the guest's clocks counting instructions (one
     /// nanosecond each): times the guest measures, the bootchart's among
-    /// them, come out the same on every run and every host.
+    /// them, come out within microseconds of each other on every run and
+    /// every host (only device completions still follow the host).
     Icount,
 }
 
