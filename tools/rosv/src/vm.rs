@@ -210,6 +210,38 @@ pub fn termination_signal() -> Result<&'static std::sync::Arc<std::sync::atomic:
     Ok(RECEIVED.get_or_init(|| received))
 }
 
+/// `command`, run so that the kernel kills it if the thread that started
+/// it ends: through util-linux's `setpriv --pdeathsig KILL`, which sets the
+/// signal and then executes the command (the process keeps its id). So no
+/// VM outlives a `rosv` that was killed outright; the signals rosv can
+/// catch stop its VMs anyway. Without `setpriv`, the command as it is.
+pub fn killed_with_parent(command: &Command) -> Command {
+    let (program, arguments) = match crate::host::find_program("setpriv") {
+        Some(setpriv) => {
+            let mut arguments: Vec<std::ffi::OsString> =
+                vec!["--pdeathsig".into(), "KILL".into(), "--".into()];
+            arguments.push(command.get_program().to_owned());
+            arguments.extend(command.get_args().map(std::ffi::OsStr::to_owned));
+            (setpriv.into_os_string(), arguments)
+        }
+        None => {
+            (command.get_program().to_owned(), command.get_args().map(std::ffi::OsStr::to_owned).collect())
+        }
+    };
+    let mut wrapped = Command::new(program);
+    wrapped.args(arguments);
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    if let Some(directory) = command.get_current_dir() {
+        wrapped.current_dir(directory);
+    }
+    wrapped
+}
+
 /// Where the guest console goes.
 #[derive(Debug, Clone)]
 pub enum Console {
@@ -229,6 +261,7 @@ pub fn supervise(
     console: Console,
     monitor: Option<&Path>,
 ) -> Result<Outcome> {
+    let mut command = killed_with_parent(command);
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
     let signal = termination_signal()?;
     let program = command.get_program().to_string_lossy().into_owned();

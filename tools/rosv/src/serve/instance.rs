@@ -186,7 +186,7 @@ impl Instance {
             host_port,
             guest_port,
         }];
-        let mut command = killed_with_parent(crate::qemu::command(&config, accel, None)?);
+        let mut command = crate::vm::killed_with_parent(&crate::qemu::command(&config, accel, None)?);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = spawn(command).context("cannot start qemu-system-x86_64")?;
@@ -364,18 +364,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         (None, Some(signal)) => format!("QEMU was killed by signal {signal}"),
         (None, None) => "QEMU ended".into(),
     }
-}
-
-/// `command`, run so that the kernel kills it if its parent ends: through
-/// util-linux's `setpriv --pdeathsig KILL`, which sets the signal and then
-/// executes the command (the process keeps its id). So no VM outlives a
-/// host that was killed or crashed; signals the host receives stop its VMs
-/// anyway. Without `setpriv`, `command` as it is.
-fn killed_with_parent(command: Command) -> Command {
-    let Some(setpriv) = crate::host::find_program("setpriv") else { return command };
-    let mut wrapped = Command::new(setpriv);
-    wrapped.args(["--pdeathsig", "KILL", "--"]).arg(command.get_program()).args(command.get_args());
-    wrapped
 }
 
 /// A command for the launching thread, and where its process goes.
