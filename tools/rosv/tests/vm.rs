@@ -374,3 +374,39 @@ fn the_vdso_tells_the_time_like_the_system_calls() {
         assert_eq!(output.status.code(), Some(0), "{variant:?}");
     }
 }
+
+/// The processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn a_vm_does_not_outlive_a_killed_rosv() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let image = directory.path().join("sleeper-image");
+    let sleeper = guests::c_program("sleeper", Variant::MuslStatic);
+    let built = support::rosv(&["build", "--exec", path(&sleeper), "-o", path(&image)]);
+    assert!(built.status.success());
+    let mut guest = support::Guest::start(&[path(&image)]);
+    if !guest.wait_for("sleeping", std::time::Duration::from_secs(120)) {
+        guest.abandon("the guest did not start");
+    }
+    let image_text = path(&image).to_string();
+    assert!(!processes_mentioning(&image_text).is_empty(), "QEMU runs the image");
+    // SIGKILL: rosv cannot stop the VM itself.
+    let _ = Command::new("kill").args(["-KILL", &guest.id().to_string()]).status();
+    let _ = guest.finish();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !processes_mentioning(&image_text).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(processes_mentioning(&image_text), Vec::<u32>::new(), "QEMU outlived rosv");
+}
