@@ -12,6 +12,7 @@
 //!   kernel with linux-loader, starts one thread per vCPU, waits;
 //! - `vcpu`: the PVH entry state and the KVM_RUN loop;
 //! - `devices`: the serial console, the debug-exit port, the i8042 reset;
+//! - `virtio_mmio`: the registers every virtio-mmio device shares;
 //! - `virtio_block`: read-only virtio-mmio disks;
 //! - `control`: what the vCPU threads share, and how they are stopped;
 //! - `kvm`: the only unsafe code, registering guest memory with KVM.
@@ -30,6 +31,7 @@ mod monitor;
 pub mod mptable;
 mod vcpu;
 pub mod virtio_block;
+pub mod virtio_mmio;
 
 use std::fmt;
 use std::path::PathBuf;
