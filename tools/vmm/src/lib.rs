@@ -14,8 +14,11 @@
 //! - `devices`: the serial console, the debug-exit port, the i8042 reset;
 //! - `virtio_mmio`: the registers every virtio-mmio device shares;
 //! - `virtio_block`: read-only virtio-mmio disks;
+//! - `virtio_net`: the virtio-mmio network card, and `tap`, the host tap
+//!   device behind it;
 //! - `control`: what the vCPU threads share, and how they are stopped;
-//! - `kvm`: the only unsafe code, registering guest memory with KVM.
+//! - `kvm` and `tap`: the only unsafe code, registering guest memory with
+//!   KVM and naming a tap device (TUNSETIFF).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,9 +32,11 @@ mod kvm;
 pub mod layout;
 mod monitor;
 pub mod mptable;
+pub mod tap;
 mod vcpu;
 pub mod virtio_block;
 pub mod virtio_mmio;
+pub mod virtio_net;
 
 use std::fmt;
 use std::path::PathBuf;

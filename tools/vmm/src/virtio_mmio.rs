@@ -24,6 +24,8 @@ const VENDOR_ID: u32 = 0x7673_6f72;
 const INTERRUPT_USED_BUFFER: u32 = 1;
 /// The device status value `FEATURES_OK`.
 const STATUS_FEATURES_OK: u32 = 8;
+/// The device status value `DRIVER_OK`.
+const STATUS_DRIVER_OK: u32 = 4;
 
 /// Register offsets in the window (§4.2.2).
 pub mod register {
@@ -124,6 +126,12 @@ impl Transport {
     /// The features the driver accepted.
     pub fn driver_features(&self) -> u64 {
         self.driver_features
+    }
+
+    /// Whether the driver said it is ready (`DRIVER_OK`): before, the
+    /// device must not use buffers (§3.1.1).
+    pub fn is_driver_ok(&self) -> bool {
+        self.status & STATUS_DRIVER_OK != 0
     }
 
     /// A read of `data.len()` bytes at `offset` in the window, with
