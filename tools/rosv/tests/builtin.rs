@@ -9,7 +9,7 @@ mod guests;
 mod support;
 
 use guests::{VARIANTS, Variant};
-use support::{kvm_is_software, path, rosv, rosv_run, skip, text};
+use support::{TapDevice, kvm_is_software, path, rosv, rosv_run, skip, text, unused_network};
 
 /// Whether `/dev/kvm` can be used here; says why not otherwise.
 fn kvm_available(test: &str) -> bool {
@@ -154,14 +154,56 @@ fn more_disks_are_virtio_block_devices_the_kernel_mounts() {
     assert!(stdout.contains("vdb: virtio block device at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
 }
 
+/// A tap device with the host at 192.168.N.1/24, and N; `None` after
+/// saying why when there can be none (not root, no `ip`, no free network).
+fn tap_network(test: &str) -> Option<(TapDevice, u8)> {
+    let Some(network_number) = unused_network() else {
+        skip(test, "no free 192.168.N.0/24 network for the tap device");
+        return None;
+    };
+    let name = format!("rosvb{}", std::process::id());
+    match TapDevice::create(&name, Some(&format!("192.168.{network_number}.1/24"))) {
+        Ok(tap) => Some((tap, network_number)),
+        Err(why) => {
+            skip(test, &format!("cannot create a tap device ({why})"));
+            None
+        }
+    }
+}
+
+#[test]
+fn a_tap_device_becomes_a_network_card_after_the_disks() {
+    let test = "a_tap_device_becomes_a_network_card_after_the_disks";
+    if !kvm_available(test) {
+        return;
+    }
+    let Some((tap, network_number)) = tap_network(test) else {
+        return;
+    };
+    // No DHCP server on the tap device: the guest gets a static address.
+    let output = run_builtin(&[
+        "--net",
+        &format!("tap:{}", tap.name()),
+        &format!("--kernel-args=--verbose --ip=eth0,192.168.{network_number}.2,255.255.255.0"),
+        "--exec",
+        path(&guests::syscall_exit()),
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("eth0: virtio network card at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
+    assert!(stdout.contains(&format!("eth0 52:54:00:12:34:56 192.168.{network_number}.2/24")), "{stdout}");
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+}
+
 #[test]
 fn what_the_monitor_lacks_is_refused_in_one_line() {
     let program = guests::syscall_exit();
     let pc = run_builtin(&["--machine", "pc", "--exec", path(&program)]);
     let pci = run_builtin(&["--virtio", "modern", "--exec", path(&program)]);
     let net = run_builtin(&["--net", "user", "--exec", path(&program)]);
+    let forward = run_builtin(&["--net", "user", "--forward", "8080:80", "--exec", path(&program)]);
     for (output, message) in [
-        (&net, "--net user: the built-in monitor has no network card yet"),
+        (&net, "--net user is QEMU's user-mode network, which the built-in monitor lacks"),
+        (&forward, "--net user is QEMU's user-mode network, which the built-in monitor lacks"),
         (&pc, "the built-in monitor has no pc machine"),
         (&pci, "--virtio modern: the built-in monitor has no PCI bus"),
     ] {

@@ -56,6 +56,8 @@ pub struct BootSpec {
     /// Read-only virtio block devices, in order (`/dev/vda`, `/dev/vdb`...
     /// in the guest), announced with `virtio_mmio.device=` tokens.
     pub disks: Vec<PathBuf>,
+    /// A network card on a host tap device, announced after the disks.
+    pub network: Option<NetworkCard>,
     /// The kernel command line, to which the monitor appends its own
     /// Linux-style tokens (`pci=off`).
     pub command_line: String,
@@ -70,6 +72,15 @@ pub struct BootSpec {
     /// Stop the VM after this long ([`Ending::TimedOut`]), once every vCPU
     /// has been sent an NMI so that the kernel reports what it was doing.
     pub time_limit: Option<Duration>,
+}
+
+/// A virtio network card whose frames go over a host tap device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkCard {
+    /// The tap device's name; it must exist and be open to this process.
+    pub tap: String,
+    /// The card's MAC address.
+    pub mac_address: [u8; 6],
 }
 
 /// How the VM ended.
@@ -177,6 +188,17 @@ pub enum VmmError {
     /// More disks than interrupt lines.
     #[error("{0} disks asked for; the built-in monitor attaches at most {max}", max = layout::VIRTIO_DEVICES_MAX)]
     TooManyDisks(usize),
+    /// The tap device could not be opened.
+    #[error(
+        "cannot open the tap device {name} ({source}); it must exist and be yours, e.g. \
+         `ip tuntap add dev {name} mode tap user $USER && ip link set {name} up`"
+    )]
+    Tap {
+        /// The tap device's name.
+        name: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The initrd does not fit in RAM beside the kernel.
     #[error(
         "{path} ({size_mib} MiB) does not fit in {memory_mib} MiB of guest memory beside the kernel; \
