@@ -9,7 +9,10 @@ mod guests;
 mod support;
 
 use guests::{VARIANTS, Variant};
-use support::{TapDevice, kvm_is_software, path, rosv, rosv_run, skip, text, unused_network};
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::Duration;
+
+use support::{TapDevice, kvm_is_software, path, rosv, rosv_run, serve_once, skip, text, unused_network};
 
 /// Whether `/dev/kvm` can be used here; says why not otherwise.
 fn kvm_available(test: &str) -> bool {
@@ -192,6 +195,40 @@ fn a_tap_device_becomes_a_network_card_after_the_disks() {
     assert!(stdout.contains("eth0: virtio network card at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
     assert!(stdout.contains(&format!("eth0 52:54:00:12:34:56 192.168.{network_number}.2/24")), "{stdout}");
     assert_eq!(output.status.code(), Some(3), "{stdout}");
+}
+
+#[test]
+fn a_guest_on_the_tap_device_talks_tcp_with_the_host() {
+    let test = "a_guest_on_the_tap_device_talks_tcp_with_the_host";
+    if !kvm_available(test) {
+        return;
+    }
+    let Some((tap, network_number)) = tap_network(test) else {
+        return;
+    };
+    let host = Ipv4Addr::new(192, 168, network_number, 1);
+    let listener = TcpListener::bind((host, 0)).expect("bind a port on the tap device's address");
+    let port = listener.local_addr().expect("the listener's address").port().to_string();
+    let served = serve_once(listener, Duration::from_secs(60));
+    let output = run_builtin(&[
+        "--net",
+        &format!("tap:{}", tap.name()),
+        &format!("--kernel-args=--ip=eth0,192.168.{network_number}.2,255.255.255.0"),
+        "--exec",
+        path(&guests::connect_free()),
+        "--",
+        &host.to_string(),
+        &port,
+        "hello over the tap",
+    ]);
+    let stdout = text(&output.stdout);
+    let received = served.recv_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(&received, Ok(Ok(line)) if line == "hello over the tap"),
+        "the host received {received:?}: {stdout}"
+    );
+    assert!(stdout.contains("received: welcome, hello over the tap"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
 }
 
 #[test]

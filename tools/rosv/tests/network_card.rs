@@ -13,13 +13,12 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use guests::Variant;
 use support::{
     Guest, TIMEOUT_SECONDS, TapDevice, connect_with_retries, firecracker_available, free_port, path, rosv,
-    rosv_run, skip, text, unused_network,
+    rosv_run, serve_once, skip, text, unused_network,
 };
 
 /// What the kernel logs with `--verbose` once DHCP configured the card on
@@ -143,39 +142,6 @@ fn a_forwarded_host_port_reaches_a_server_in_the_guest() {
         &["--net", "user", "--forward", &forward],
         SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
     );
-}
-
-/// Accepts one connection on `listener` (within `limit`), reads a line
-/// and answers `welcome, <line>`; sends the line it read.
-fn serve_once(listener: TcpListener, limit: Duration) -> Receiver<std::io::Result<String>> {
-    let (sender, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let served = (|| {
-            listener.set_nonblocking(true)?;
-            let deadline = Instant::now() + limit;
-            let stream = loop {
-                match listener.accept() {
-                    Ok((stream, _)) => break stream,
-                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                        if Instant::now() > deadline {
-                            return Err(error);
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(error) => return Err(error),
-                }
-            };
-            stream.set_nonblocking(false)?;
-            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-            let mut line = String::new();
-            BufReader::new(&stream).read_line(&mut line)?;
-            let line = line.trim_end().to_string();
-            (&stream).write_all(format!("welcome, {line}\n").as_bytes())?;
-            Ok(line)
-        })();
-        let _ = sender.send(served);
-    });
-    result
 }
 
 #[test]

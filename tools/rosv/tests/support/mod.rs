@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -304,4 +304,37 @@ pub fn unused_network() -> Option<u8> {
     let routes = text(&routes.stdout);
     let start = u8::try_from(std::process::id() % 100).expect("below 100");
     (0..100).map(|offset| 100 + (start + offset) % 100).find(|n| !routes.contains(&format!("192.168.{n}.")))
+}
+
+/// Accepts one connection on `listener` (within `limit`), reads a line
+/// and answers `welcome, <line>`; sends the line it read.
+pub fn serve_once(listener: TcpListener, limit: Duration) -> Receiver<std::io::Result<String>> {
+    let (sender, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let served = (|| {
+            listener.set_nonblocking(true)?;
+            let deadline = Instant::now() + limit;
+            let stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return Err(error);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            stream.set_nonblocking(false)?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line)?;
+            let line = line.trim_end().to_string();
+            (&stream).write_all(format!("welcome, {line}\n").as_bytes())?;
+            Ok(line)
+        })();
+        let _ = sender.send(served);
+    });
+    result
 }
