@@ -10,6 +10,7 @@ mod support;
 
 use guests::{VARIANTS, Variant};
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use support::{TapDevice, kvm_is_software, path, rosv, rosv_run, serve_once, skip, text, unused_network};
@@ -157,16 +158,29 @@ fn more_disks_are_virtio_block_devices_the_kernel_mounts() {
     assert!(stdout.contains("vdb: virtio block device at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
 }
 
-/// A tap device with the host at 192.168.N.1/24, and N; `None` after
-/// saying why when there can be none (not root, no `ip`, no free network).
-fn tap_network(test: &str) -> Option<(TapDevice, u8)> {
+/// A tap device with the host at 192.168.N.1/24, held by one test at a
+/// time: the tests of this file run side by side, and would otherwise pick
+/// the same free network.
+struct TapNetwork {
+    // Declared first: the device goes before the next test may start.
+    tap: TapDevice,
+    network_number: u8,
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// Waits for the other tap tests, then creates a tap network named after
+/// `letter`; `None` after saying why when there can be none (not root, no
+/// `ip`, no free network).
+fn tap_network(test: &str, letter: char) -> Option<TapNetwork> {
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(network_number) = unused_network() else {
         skip(test, "no free 192.168.N.0/24 network for the tap device");
         return None;
     };
-    let name = format!("rosvb{}", std::process::id());
+    let name = format!("rosvb{letter}{}", std::process::id());
     match TapDevice::create(&name, Some(&format!("192.168.{network_number}.1/24"))) {
-        Ok(tap) => Some((tap, network_number)),
+        Ok(tap) => Some(TapNetwork { tap, network_number, _turn: turn }),
         Err(why) => {
             skip(test, &format!("cannot create a tap device ({why})"));
             None
@@ -180,9 +194,10 @@ fn a_tap_device_becomes_a_network_card_after_the_disks() {
     if !kvm_available(test) {
         return;
     }
-    let Some((tap, network_number)) = tap_network(test) else {
+    let Some(network) = tap_network(test, 'a') else {
         return;
     };
+    let (tap, network_number) = (&network.tap, network.network_number);
     // No DHCP server on the tap device: the guest gets a static address.
     let output = run_builtin(&[
         "--net",
@@ -203,9 +218,10 @@ fn a_guest_on_the_tap_device_talks_tcp_with_the_host() {
     if !kvm_available(test) {
         return;
     }
-    let Some((tap, network_number)) = tap_network(test) else {
+    let Some(network) = tap_network(test, 'b') else {
         return;
     };
+    let (tap, network_number) = (&network.tap, network.network_number);
     let host = Ipv4Addr::new(192, 168, network_number, 1);
     let listener = TcpListener::bind((host, 0)).expect("bind a port on the tap device's address");
     let port = listener.local_addr().expect("the listener's address").port().to_string();
