@@ -3,7 +3,8 @@
 //! The monitor is the `rosv-vmm` crate; this module turns a [`VmConfig`]
 //! into its [`BootSpec`] and its [`Ending`] into an exit status. The root
 //! image and the `--disk` images become read-only virtio-mmio disks, as on
-//! Firecracker. The console goes
+//! Firecracker, and `--net tap:IFNAME` a virtio-mmio network card on that
+//! tap device (`network::check` refuses `--net user`). The console goes
 //! through the same [`ConsoleFilter`] as QEMU's output: exit records are
 //! taken out, backtraces get function names.
 
@@ -12,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use rosv_vmm::{BootSpec, Ending, VmmError};
+use rosv_vmm::{BootSpec, Ending, NetworkCard, VmmError};
 
 use crate::host::{self, Kvm};
 use crate::kernel_symbols::Symbols;
-use crate::network::Network;
+use crate::network::{GUEST_MAC_BYTES, Network, NetworkError};
 use crate::output::ConsoleFilter;
 use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
 
@@ -24,10 +25,16 @@ use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
 pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
     let mut disks = vec![config.root_disk.clone()];
     disks.extend(config.disks.iter().cloned());
+    let network = match &config.network {
+        Network::None => None,
+        Network::Tap(interface) => Some(NetworkCard { tap: interface.clone(), mac_address: GUEST_MAC_BYTES }),
+        Network::User => bail!("{}", NetworkError::UserOnBuiltin),
+    };
     Ok(BootSpec {
         kernel: config.kernel.clone(),
         initrd: None,
         disks,
+        network,
         command_line: config.command_line.clone(),
         memory_mib: config.memory_mib,
         cpus: config.cpus,
@@ -46,13 +53,6 @@ pub fn boot(
     symbols: Option<Symbols>,
     console: Console,
 ) -> Result<Outcome> {
-    if config.network != Network::None {
-        bail!(
-            "--net {}: the built-in monitor has no network card yet; leave out --net or use \
-             --hypervisor qemu or firecracker",
-            config.network.name()
-        );
-    }
     let spec = spec(config, limit, host::kvm())?;
     let state = Arc::new(Mutex::new(FilterState { filter: ConsoleFilter::new(symbols.clone()), console }));
     let ending = rosv_vmm::run(&spec, Box::new(FilteredConsole(state.clone())));
@@ -181,6 +181,17 @@ mod tests {
         assert_eq!((boot.memory_mib, boot.cpus), (64, 2));
         assert!(!boot.hides_software_kvm_gaps);
         assert!(spec(&config(), None, Some(Kvm::Software)).unwrap().hides_software_kvm_gaps);
+        assert_eq!(boot.network, None);
+    }
+
+    #[test]
+    fn a_tap_device_becomes_a_network_card_with_the_fixed_mac_address() {
+        let with_tap = VmConfig { network: Network::Tap("tap0".into()), ..config() };
+        let boot = spec(&with_tap, None, None).unwrap();
+        let card = boot.network.expect("a network card");
+        assert_eq!((card.tap.as_str(), card.mac_address), ("tap0", [0x52, 0x54, 0, 0x12, 0x34, 0x56]));
+        let with_user = VmConfig { network: Network::User, ..config() };
+        assert!(spec(&with_user, None, None).unwrap_err().to_string().starts_with("--net user is QEMU's"));
     }
 
     #[test]

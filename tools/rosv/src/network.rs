@@ -15,6 +15,8 @@ use crate::vm::Hypervisor;
 /// The MAC address of the guest's card, the same on every hypervisor (in
 /// QEMU's locally administered 52:54:00 range).
 pub const GUEST_MAC: &str = "52:54:00:12:34:56";
+/// [`GUEST_MAC`] as bytes, for the built-in monitor.
+pub const GUEST_MAC_BYTES: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
 /// The longest Linux network interface name (`IFNAMSIZ` less the NUL).
 const INTERFACE_NAME_MAX: usize = 15;
@@ -214,6 +216,12 @@ pub enum NetworkError {
          device with --net tap:IFNAME, or use --hypervisor qemu"
     )]
     UserOnFirecracker,
+    /// `--net user` asked of the built-in monitor.
+    #[error(
+        "--net user is QEMU's user-mode network, which the built-in monitor lacks; give it a tap \
+         device with --net tap:IFNAME, or use --hypervisor qemu"
+    )]
+    UserOnBuiltin,
     /// `--forward` without a card.
     #[error("--forward needs a network card on QEMU's user-mode network: add --net user")]
     ForwardWithoutCard,
@@ -240,8 +248,10 @@ pub fn check(
     network: &Network,
     forwards: &[PortForward],
 ) -> Result<(), NetworkError> {
-    if hypervisor == Hypervisor::Firecracker && *network == Network::User {
-        return Err(NetworkError::UserOnFirecracker);
+    match (hypervisor, network) {
+        (Hypervisor::Firecracker, Network::User) => return Err(NetworkError::UserOnFirecracker),
+        (Hypervisor::Builtin, Network::User) => return Err(NetworkError::UserOnBuiltin),
+        _ => {}
     }
     if !forwards.is_empty() {
         match network {
@@ -351,8 +361,14 @@ mod tests {
     }
 
     #[test]
+    fn the_mac_address_reads_the_same_in_text_and_bytes() {
+        let text: Vec<String> = GUEST_MAC_BYTES.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(text.join(":"), GUEST_MAC);
+    }
+
+    #[test]
     fn networks_the_hypervisor_lacks_are_refused() {
-        use Hypervisor::{Firecracker, Qemu};
+        use Hypervisor::{Builtin, Firecracker, Qemu};
         let tap = Network::Tap("tap0".into());
         let web = forward(Protocol::Tcp, [127, 0, 0, 1], 8080, 80);
         assert_eq!(check(Qemu, &Network::User, &[web]), Ok(()));
@@ -360,6 +376,9 @@ mod tests {
         assert_eq!(check(Firecracker, &tap, &[]), Ok(()));
         assert_eq!(check(Firecracker, &Network::None, &[]), Ok(()));
         assert_eq!(check(Firecracker, &Network::User, &[]), Err(NetworkError::UserOnFirecracker));
+        assert_eq!(check(Builtin, &tap, &[]), Ok(()));
+        assert_eq!(check(Builtin, &Network::User, &[web]), Err(NetworkError::UserOnBuiltin));
+        assert_eq!(check(Builtin, &tap, &[web]), Err(NetworkError::ForwardOverTap("tap:tap0".into())));
         assert_eq!(check(Qemu, &Network::None, &[web]), Err(NetworkError::ForwardWithoutCard));
         assert_eq!(check(Qemu, &tap, &[web]), Err(NetworkError::ForwardOverTap("tap:tap0".into())));
         let other_guest_port = PortForward { guest_port: 81, ..web };
@@ -372,6 +391,7 @@ mod tests {
         assert_eq!(check(Qemu, &Network::User, &[web, udp, other_address]), Ok(()));
         for error in [
             NetworkError::UserOnFirecracker,
+            NetworkError::UserOnBuiltin,
             NetworkError::ForwardWithoutCard,
             NetworkError::ForwardOverTap("tap:tap0".into()),
             NetworkError::MissingTap("tap0".into()),

@@ -9,7 +9,11 @@ mod guests;
 mod support;
 
 use guests::{VARIANTS, Variant};
-use support::{kvm_is_software, path, rosv, rosv_run, skip, text};
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use support::{TapDevice, kvm_is_software, path, rosv, rosv_run, serve_once, skip, text, unused_network};
 
 /// Whether `/dev/kvm` can be used here; says why not otherwise.
 fn kvm_available(test: &str) -> bool {
@@ -154,14 +158,105 @@ fn more_disks_are_virtio_block_devices_the_kernel_mounts() {
     assert!(stdout.contains("vdb: virtio block device at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
 }
 
+/// A tap device with the host at 192.168.N.1/24, held by one test at a
+/// time: the tests of this file run side by side, and would otherwise pick
+/// the same free network.
+struct TapNetwork {
+    // Declared first: the device goes before the next test may start.
+    tap: TapDevice,
+    network_number: u8,
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// Waits for the other tap tests, then creates a tap network named after
+/// `letter`; `None` after saying why when there can be none (not root, no
+/// `ip`, no free network).
+fn tap_network(test: &str, letter: char) -> Option<TapNetwork> {
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(network_number) = unused_network() else {
+        skip(test, "no free 192.168.N.0/24 network for the tap device");
+        return None;
+    };
+    let name = format!("rosvb{letter}{}", std::process::id());
+    match TapDevice::create(&name, Some(&format!("192.168.{network_number}.1/24"))) {
+        Ok(tap) => Some(TapNetwork { tap, network_number, _turn: turn }),
+        Err(why) => {
+            skip(test, &format!("cannot create a tap device ({why})"));
+            None
+        }
+    }
+}
+
+#[test]
+fn a_tap_device_becomes_a_network_card_after_the_disks() {
+    let test = "a_tap_device_becomes_a_network_card_after_the_disks";
+    if !kvm_available(test) {
+        return;
+    }
+    let Some(network) = tap_network(test, 'a') else {
+        return;
+    };
+    let (tap, network_number) = (&network.tap, network.network_number);
+    // No DHCP server on the tap device: the guest gets a static address.
+    let output = run_builtin(&[
+        "--net",
+        &format!("tap:{}", tap.name()),
+        &format!("--kernel-args=--verbose --ip=eth0,192.168.{network_number}.2,255.255.255.0"),
+        "--exec",
+        path(&guests::syscall_exit()),
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("eth0: virtio network card at mmio 0xd0001000 (v2, gsi 6)"), "{stdout}");
+    assert!(stdout.contains(&format!("eth0 52:54:00:12:34:56 192.168.{network_number}.2/24")), "{stdout}");
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+}
+
+#[test]
+fn a_guest_on_the_tap_device_talks_tcp_with_the_host() {
+    let test = "a_guest_on_the_tap_device_talks_tcp_with_the_host";
+    if !kvm_available(test) {
+        return;
+    }
+    let Some(network) = tap_network(test, 'b') else {
+        return;
+    };
+    let (tap, network_number) = (&network.tap, network.network_number);
+    let host = Ipv4Addr::new(192, 168, network_number, 1);
+    let listener = TcpListener::bind((host, 0)).expect("bind a port on the tap device's address");
+    let port = listener.local_addr().expect("the listener's address").port().to_string();
+    let served = serve_once(listener, Duration::from_secs(60));
+    let output = run_builtin(&[
+        "--net",
+        &format!("tap:{}", tap.name()),
+        &format!("--kernel-args=--ip=eth0,192.168.{network_number}.2,255.255.255.0"),
+        "--exec",
+        path(&guests::connect_free()),
+        "--",
+        &host.to_string(),
+        &port,
+        "hello over the tap",
+    ]);
+    let stdout = text(&output.stdout);
+    let received = served.recv_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(&received, Ok(Ok(line)) if line == "hello over the tap"),
+        "the host received {received:?}: {stdout}"
+    );
+    assert!(stdout.contains("received: welcome, hello over the tap"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
 #[test]
 fn what_the_monitor_lacks_is_refused_in_one_line() {
     let program = guests::syscall_exit();
     let pc = run_builtin(&["--machine", "pc", "--exec", path(&program)]);
     let pci = run_builtin(&["--virtio", "modern", "--exec", path(&program)]);
     let net = run_builtin(&["--net", "user", "--exec", path(&program)]);
+    let forward = run_builtin(&["--net", "user", "--forward", "8080:80", "--exec", path(&program)]);
     for (output, message) in [
-        (&net, "--net user: the built-in monitor has no network card yet"),
+        (&net, "--net user is QEMU's user-mode network, which the built-in monitor lacks"),
+        (&forward, "--net user is QEMU's user-mode network, which the built-in monitor lacks"),
         (&pc, "the built-in monitor has no pc machine"),
         (&pci, "--virtio modern: the built-in monitor has no PCI bus"),
     ] {

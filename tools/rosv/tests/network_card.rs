@@ -13,14 +13,12 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use guests::Variant;
 use support::{
-    Guest, TIMEOUT_SECONDS, connect_with_retries, firecracker_available, free_port, path, rosv, rosv_run,
-    skip, text,
+    Guest, TIMEOUT_SECONDS, TapDevice, connect_with_retries, firecracker_available, free_port, path, rosv,
+    rosv_run, serve_once, skip, text, unused_network,
 };
 
 /// What the kernel logs with `--verbose` once DHCP configured the card on
@@ -146,39 +144,6 @@ fn a_forwarded_host_port_reaches_a_server_in_the_guest() {
     );
 }
 
-/// Accepts one connection on `listener` (within `limit`), reads a line
-/// and answers `welcome, <line>`; sends the line it read.
-fn serve_once(listener: TcpListener, limit: Duration) -> Receiver<std::io::Result<String>> {
-    let (sender, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let served = (|| {
-            listener.set_nonblocking(true)?;
-            let deadline = Instant::now() + limit;
-            let stream = loop {
-                match listener.accept() {
-                    Ok((stream, _)) => break stream,
-                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                        if Instant::now() > deadline {
-                            return Err(error);
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(error) => return Err(error),
-                }
-            };
-            stream.set_nonblocking(false)?;
-            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-            let mut line = String::new();
-            BufReader::new(&stream).read_line(&mut line)?;
-            let line = line.trim_end().to_string();
-            (&stream).write_all(format!("welcome, {line}\n").as_bytes())?;
-            Ok(line)
-        })();
-        let _ = sender.send(served);
-    });
-    result
-}
-
 #[test]
 fn the_guest_reaches_a_server_on_the_host_loopback() {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral port");
@@ -195,50 +160,6 @@ fn the_guest_reaches_a_server_on_the_host_loopback() {
     assert!(matches!(&received, Ok(Ok(line)) if line == "hello"), "the host received {received:?}: {stdout}");
     assert!(stdout.contains("received: welcome, hello"), "{stdout}");
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-}
-
-/// A tap device that exists while this value lives.
-struct TapDevice {
-    name: String,
-}
-
-impl TapDevice {
-    /// Creates the tap device `name`, up, with `host_address` (CIDR) if
-    /// given; says why not otherwise.
-    fn create(name: &str, host_address: Option<&str>) -> Result<TapDevice, String> {
-        let run = |arguments: &[&str]| -> Result<(), String> {
-            let output =
-                Command::new("ip").args(arguments).output().map_err(|error| format!("ip: {error}"))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!("ip {}: {}", arguments.join(" "), text(&output.stderr).trim()))
-            }
-        };
-        run(&["tuntap", "add", "dev", name, "mode", "tap"])?;
-        let tap = TapDevice { name: name.to_string() };
-        if let Some(address) = host_address {
-            run(&["address", "add", address, "dev", name])?;
-        }
-        run(&["link", "set", "dev", name, "up"])?;
-        Ok(tap)
-    }
-}
-
-impl Drop for TapDevice {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "delete", "dev", &self.name]).output();
-    }
-}
-
-/// The third number of a 192.168.N.0/24 network the host routes nowhere
-/// yet, chosen from the process id so that test runs side by side do not
-/// pick the same one.
-fn unused_network() -> Option<u8> {
-    let routes = Command::new("ip").args(["-4", "route"]).output().ok()?;
-    let routes = text(&routes.stdout);
-    let start = u8::try_from(std::process::id() % 100).expect("below 100");
-    (0..100).map(|offset| 100 + (start + offset) % 100).find(|n| !routes.contains(&format!("192.168.{n}.")))
 }
 
 #[test]

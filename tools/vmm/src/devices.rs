@@ -8,7 +8,8 @@
 //!   first way to power off, carrying the exit status;
 //! - the i8042 command port (0x64): the reset pulse (0xfe) ends the VM,
 //!   as on Firecracker;
-//! - virtio-mmio block devices (`virtio_block`), one 4 KiB window each;
+//! - virtio-mmio block devices (`virtio_block`) and the network card
+//!   (`virtio_net`), one 4 KiB window each;
 //! - everything else: reads return all ones, writes are dropped, as on an
 //!   ISA bus with nothing behind the address.
 
@@ -17,7 +18,9 @@ use std::io::Write;
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::virtio_block::{self, VirtioBlock};
+use crate::virtio_block::VirtioBlock;
+use crate::virtio_mmio::WINDOW_SIZE;
+use crate::virtio_net::VirtioNet;
 
 /// The first port of COM1.
 pub const COM1: u16 = 0x3f8;
@@ -56,11 +59,33 @@ impl Trigger for InterruptLine {
     }
 }
 
+/// A device behind a virtio-mmio register window.
+enum VirtioDevice {
+    Block(VirtioBlock),
+    Net(VirtioNet),
+}
+
+impl VirtioDevice {
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        match self {
+            VirtioDevice::Block(device) => device.read(offset, data),
+            VirtioDevice::Net(device) => device.read(offset, data),
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        match self {
+            VirtioDevice::Block(device) => device.write(offset, data),
+            VirtioDevice::Net(device) => device.write(offset, data),
+        }
+    }
+}
+
 /// The emulated devices of one VM.
 pub struct Devices {
     serial: Serial<InterruptLine, vm_superio::serial::NoEvents, Box<dyn Write + Send>>,
-    /// Block devices and the physical address of their windows.
-    blocks: Vec<(u64, VirtioBlock)>,
+    /// Virtio devices and the physical address of their windows.
+    virtio: Vec<(u64, VirtioDevice)>,
 }
 
 impl std::fmt::Debug for Devices {
@@ -73,19 +98,24 @@ impl Devices {
     /// Devices whose serial output goes to `console`, its interrupt to
     /// `serial_interrupt`.
     pub fn new(console: Box<dyn Write + Send>, serial_interrupt: InterruptLine) -> Self {
-        Devices { serial: Serial::new(serial_interrupt, console), blocks: Vec::new() }
+        Devices { serial: Serial::new(serial_interrupt, console), virtio: Vec::new() }
     }
 
     /// Adds a block device whose registers are at `paddr`.
     pub fn add_block(&mut self, paddr: u64, device: VirtioBlock) {
-        self.blocks.push((paddr, device));
+        self.virtio.push((paddr, VirtioDevice::Block(device)));
     }
 
-    /// The block device whose window holds `paddr`, and the offset in it.
-    fn block_at(&mut self, paddr: u64) -> Option<(&mut VirtioBlock, u64)> {
-        self.blocks.iter_mut().find_map(|(base, device)| {
+    /// Adds a network card whose registers are at `paddr`.
+    pub fn add_net(&mut self, paddr: u64, device: VirtioNet) {
+        self.virtio.push((paddr, VirtioDevice::Net(device)));
+    }
+
+    /// The virtio device whose window holds `paddr`, and the offset in it.
+    fn virtio_at(&mut self, paddr: u64) -> Option<(&mut VirtioDevice, u64)> {
+        self.virtio.iter_mut().find_map(|(base, device)| {
             let offset = paddr.checked_sub(*base)?;
-            (offset < virtio_block::WINDOW_SIZE).then_some((device, offset))
+            (offset < WINDOW_SIZE).then_some((device, offset))
         })
     }
 
@@ -116,7 +146,7 @@ impl Devices {
 
     /// An MMIO read at `paddr`.
     pub fn mmio_read(&mut self, paddr: u64, data: &mut [u8]) {
-        match self.block_at(paddr) {
+        match self.virtio_at(paddr) {
             Some((device, offset)) => device.read(offset, data),
             None => data.fill(0xff),
         }
@@ -124,7 +154,7 @@ impl Devices {
 
     /// An MMIO write at `paddr`.
     pub fn mmio_write(&mut self, paddr: u64, data: &[u8]) -> Effect {
-        if let Some((device, offset)) = self.block_at(paddr) {
+        if let Some((device, offset)) = self.virtio_at(paddr) {
             device.write(offset, data);
         }
         Effect::None

@@ -1,4 +1,4 @@
-//! The monitor's only unsafe code: lending guest memory to KVM.
+//! Unsafe code (with `tap`'s one ioctl): lending guest memory to KVM.
 //!
 //! KVM reaches guest RAM through host virtual addresses
 //! (KVM_SET_USER_MEMORY_REGION), so the mapping must outlive every file

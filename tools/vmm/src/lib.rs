@@ -12,9 +12,13 @@
 //!   kernel with linux-loader, starts one thread per vCPU, waits;
 //! - `vcpu`: the PVH entry state and the KVM_RUN loop;
 //! - `devices`: the serial console, the debug-exit port, the i8042 reset;
+//! - `virtio_mmio`: the registers every virtio-mmio device shares;
 //! - `virtio_block`: read-only virtio-mmio disks;
+//! - `virtio_net`: the virtio-mmio network card, and `tap`, the host tap
+//!   device behind it;
 //! - `control`: what the vCPU threads share, and how they are stopped;
-//! - `kvm`: the only unsafe code, registering guest memory with KVM.
+//! - `kvm` and `tap`: the only unsafe code, registering guest memory with
+//!   KVM and naming a tap device (TUNSETIFF).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,8 +32,11 @@ mod kvm;
 pub mod layout;
 mod monitor;
 pub mod mptable;
+pub mod tap;
 mod vcpu;
 pub mod virtio_block;
+pub mod virtio_mmio;
+pub mod virtio_net;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -49,6 +56,8 @@ pub struct BootSpec {
     /// Read-only virtio block devices, in order (`/dev/vda`, `/dev/vdb`...
     /// in the guest), announced with `virtio_mmio.device=` tokens.
     pub disks: Vec<PathBuf>,
+    /// A network card on a host tap device, announced after the disks.
+    pub network: Option<NetworkCard>,
     /// The kernel command line, to which the monitor appends its own
     /// Linux-style tokens (`pci=off`).
     pub command_line: String,
@@ -63,6 +72,15 @@ pub struct BootSpec {
     /// Stop the VM after this long ([`Ending::TimedOut`]), once every vCPU
     /// has been sent an NMI so that the kernel reports what it was doing.
     pub time_limit: Option<Duration>,
+}
+
+/// A virtio network card whose frames go over a host tap device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkCard {
+    /// The tap device's name; it must exist and be open to this process.
+    pub tap: String,
+    /// The card's MAC address.
+    pub mac_address: [u8; 6],
 }
 
 /// How the VM ended.
@@ -170,6 +188,17 @@ pub enum VmmError {
     /// More disks than interrupt lines.
     #[error("{0} disks asked for; the built-in monitor attaches at most {max}", max = layout::VIRTIO_DEVICES_MAX)]
     TooManyDisks(usize),
+    /// The tap device could not be opened.
+    #[error(
+        "cannot open the tap device {name} ({source}); it must exist and be yours, e.g. \
+         `ip tuntap add dev {name} mode tap user $USER && ip link set {name} up`"
+    )]
+    Tap {
+        /// The tap device's name.
+        name: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The initrd does not fit in RAM beside the kernel.
     #[error(
         "{path} ({size_mib} MiB) does not fit in {memory_mib} MiB of guest memory beside the kernel; \

@@ -19,7 +19,10 @@ use crate::boot::{self, BootParameters, VirtioMmioWindow};
 use crate::control::{self, Control};
 use crate::devices::{COM1_IRQ, Devices, InterruptLine};
 use crate::kvm::Vm;
-use crate::virtio_block::{self, VirtioBlock};
+use crate::tap::Tap;
+use crate::virtio_block::VirtioBlock;
+use crate::virtio_mmio;
+use crate::virtio_net::VirtioNet;
 use crate::{BootSpec, Ending, VmmError, cpuid, layout, vcpu};
 
 /// How long the vCPUs get to print their NMI reports at the time limit.
@@ -35,7 +38,8 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     if !(1..=CPUS_MAX).contains(&spec.cpus) {
         return Err(VmmError::TooManyCpus(spec.cpus));
     }
-    if spec.disks.len() > layout::VIRTIO_DEVICES_MAX {
+    let virtio_devices = spec.disks.len() + usize::from(spec.network.is_some());
+    if virtio_devices > layout::VIRTIO_DEVICES_MAX {
         return Err(VmmError::TooManyDisks(spec.disks.len()));
     }
     let kvm = open_kvm(KVM_DEVICE)?;
@@ -60,10 +64,11 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
         Some(path) => Some(load_initrd(vm.memory(), path, memory_bytes, kernel_end)?),
         None => None,
     };
-    let windows: Vec<VirtioMmioWindow> = (0..spec.disks.len())
+    // The disks' windows first, then the network card's.
+    let windows: Vec<VirtioMmioWindow> = (0..virtio_devices)
         .map(|index| VirtioMmioWindow {
-            paddr: layout::VIRTIO_MMIO_BASE + index as u64 * virtio_block::WINDOW_SIZE,
-            size_bytes: virtio_block::WINDOW_SIZE,
+            paddr: layout::VIRTIO_MMIO_BASE + index as u64 * virtio_mmio::WINDOW_SIZE,
+            size_bytes: virtio_mmio::WINDOW_SIZE,
             irq: layout::VIRTIO_FIRST_GSI + index as u32,
         })
         .collect();
@@ -97,6 +102,24 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
         let name = format!("vd{}", char::from(b'a' + index as u8));
         let device = VirtioBlock::new(image, &name, vm.memory_handle(), interrupt).map_err(disk_error)?;
         devices.add_block(window.paddr, device);
+    }
+    // Stops the receiving thread when dropped, after the vCPUs.
+    let mut _receiver = None;
+    if let (Some(card), Some(window)) = (&spec.network, windows.last()) {
+        let tap_error = |source| VmmError::Tap { name: card.tap.clone(), source };
+        let tap = Tap::open(&card.tap).map_err(tap_error)?;
+        let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|source| VmmError::Host {
+            what: "create an eventfd for the network card's interrupt",
+            source,
+        })?;
+        vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
+        let device = VirtioNet::new(card.mac_address, vm.memory_handle(), interrupt, Arc::new(tap))
+            .map_err(|source| VmmError::Host { what: "set up the network card", source })?;
+        _receiver = Some(device.start_receiving().map_err(|source| VmmError::Host {
+            what: "start the network card's receiving thread",
+            source,
+        })?);
+        devices.add_net(window.paddr, device);
     }
     let control = Arc::new(Control::new(devices, spec.cpus));
 
@@ -250,6 +273,7 @@ mod tests {
             kernel: "/nonexistent".into(),
             initrd: None,
             disks: Vec::new(),
+            network: None,
             command_line: String::new(),
             memory_mib: 16,
             cpus: 256,

@@ -1,9 +1,10 @@
 //! A read-only virtio block device on the virtio-mmio transport (version 2).
 //!
-//! The registers follow virtio 1.2 §4.2.2, the requests §5.2.6. The queue
-//! is walked with `rosv_virtio::device::DeviceQueue`, the device side of
-//! the split virtqueue the kernel's drivers are tested against, which
-//! treats everything the driver wrote as untrusted. Requests are carried
+//! The registers are `virtio_mmio::Transport`'s, the requests follow
+//! virtio 1.2 §5.2.6. The queue is walked with
+//! `rosv_virtio::device::DeviceQueue`, the device side of the split
+//! virtqueue the kernel's drivers are tested against, which treats
+//! everything the driver wrote as untrusted. Requests are carried
 //! out on the vCPU thread that notifies the queue, synchronously: reads
 //! from the image file, `GET_ID`; writes fail (the device is read-only)
 //! and other requests are unsupported.
@@ -13,21 +14,17 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use rosv_virtio::block::{HEADER_SIZE, SECTOR_SIZE};
-use rosv_virtio::device::{Chain, DeviceQueue, GuestMemory, OutOfRange};
+use rosv_virtio::device::{Chain, GuestMemory};
 use rosv_virtio::spec::feature;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
-/// The size of a device's register window.
-pub const WINDOW_SIZE: u64 = 0x1000;
-/// "virt", little-endian.
-const MAGIC: u32 = 0x7472_6976;
-/// The modern virtio-mmio interface.
-const VERSION: u32 = 2;
+use crate::virtio_mmio::{Ram, Transport};
+
+pub use crate::virtio_mmio::WINDOW_SIZE;
+
 /// Device type 2: block (virtio 1.2 §5).
 const DEVICE_ID_BLOCK: u32 = 2;
-/// "rosv", little-endian, as the vendor id.
-const VENDOR_ID: u32 = 0x7673_6f72;
 /// The largest queue the device takes.
 const QUEUE_SIZE_MAX: u16 = 256;
 /// The largest transfer one request may ask for.
@@ -44,60 +41,9 @@ const STATUS_UNSUPPORTED: u8 = 2;
 const ID_BYTES: usize = 20;
 /// `VIRTIO_BLK_F_RO`.
 const FEATURE_READ_ONLY: u64 = rosv_virtio::block::feature::RO;
-/// InterruptStatus bit: the device used buffers.
-const INTERRUPT_USED_BUFFER: u32 = 1;
-/// The device status value `FEATURES_OK`.
-const STATUS_FEATURES_OK: u32 = 8;
-
-mod register {
-    pub const MAGIC: u64 = 0x000;
-    pub const VERSION: u64 = 0x004;
-    pub const DEVICE_ID: u64 = 0x008;
-    pub const VENDOR_ID: u64 = 0x00c;
-    pub const DEVICE_FEATURES: u64 = 0x010;
-    pub const DEVICE_FEATURES_SELECT: u64 = 0x014;
-    pub const DRIVER_FEATURES: u64 = 0x020;
-    pub const DRIVER_FEATURES_SELECT: u64 = 0x024;
-    pub const QUEUE_SELECT: u64 = 0x030;
-    pub const QUEUE_SIZE_MAX: u64 = 0x034;
-    pub const QUEUE_SIZE: u64 = 0x038;
-    pub const QUEUE_READY: u64 = 0x044;
-    pub const QUEUE_NOTIFY: u64 = 0x050;
-    pub const INTERRUPT_STATUS: u64 = 0x060;
-    pub const INTERRUPT_ACK: u64 = 0x064;
-    pub const STATUS: u64 = 0x070;
-    pub const QUEUE_DESCRIPTOR_LOW: u64 = 0x080;
-    pub const QUEUE_DESCRIPTOR_HIGH: u64 = 0x084;
-    pub const QUEUE_DRIVER_LOW: u64 = 0x090;
-    pub const QUEUE_DRIVER_HIGH: u64 = 0x094;
-    pub const QUEUE_DEVICE_LOW: u64 = 0x0a0;
-    pub const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
-    pub const CONFIG_GENERATION: u64 = 0x0fc;
-    pub const CONFIG: u64 = 0x100;
-}
-
-/// Guest RAM as the virtqueue's device side reads it.
-struct Ram<'a>(&'a GuestMemoryMmap);
-
-impl GuestMemory for Ram<'_> {
-    fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), OutOfRange> {
-        self.0.read_slice(buffer, GuestAddress(address)).map_err(|_| OutOfRange)
-    }
-
-    fn write(&self, address: u64, bytes: &[u8]) -> Result<(), OutOfRange> {
-        self.0.write_slice(bytes, GuestAddress(address)).map_err(|_| OutOfRange)
-    }
-}
-
-/// Where the driver put queue 0, and whether it is live.
-#[derive(Debug, Default, Clone, Copy)]
-struct QueueSetup {
-    size: u16,
-    descriptor_table: u64,
-    driver_area: u64,
-    device_area: u64,
-    is_ready: bool,
-}
+/// What the device offers.
+const DEVICE_FEATURES: u64 =
+    feature::VERSION_1 | feature::INDIRECT_DESC | feature::EVENT_IDX | FEATURE_READ_ONLY;
 
 /// One read-only virtio block device.
 #[derive(Debug)]
@@ -106,15 +52,7 @@ pub struct VirtioBlock {
     capacity_sectors: u64,
     id: [u8; ID_BYTES],
     memory: Arc<GuestMemoryMmap>,
-    interrupt: EventFd,
-    device_features_select: u32,
-    driver_features_select: u32,
-    driver_features: u64,
-    status: u32,
-    queue_select: u32,
-    setup: QueueSetup,
-    queue: Option<DeviceQueue>,
-    interrupt_status: u32,
+    transport: Transport,
 }
 
 impl VirtioBlock {
@@ -135,126 +73,27 @@ impl VirtioBlock {
             capacity_sectors,
             id: id_bytes,
             memory,
-            interrupt,
-            device_features_select: 0,
-            driver_features_select: 0,
-            driver_features: 0,
-            status: 0,
-            queue_select: 0,
-            setup: QueueSetup::default(),
-            queue: None,
-            interrupt_status: 0,
+            transport: Transport::new(DEVICE_ID_BLOCK, DEVICE_FEATURES, 1, QUEUE_SIZE_MAX, interrupt),
         })
-    }
-
-    fn device_features(&self) -> u64 {
-        feature::VERSION_1 | feature::INDIRECT_DESC | feature::EVENT_IDX | FEATURE_READ_ONLY
     }
 
     /// A read of `data.len()` bytes at `offset` in the window.
     pub fn read(&mut self, offset: u64, data: &mut [u8]) {
-        if offset >= register::CONFIG {
-            let mut config = [0u8; 8];
-            config.copy_from_slice(&self.capacity_sectors.to_le_bytes());
-            let start = (offset - register::CONFIG) as usize;
-            for (index, byte) in data.iter_mut().enumerate() {
-                *byte = config.get(start + index).copied().unwrap_or(0);
-            }
-            return;
-        }
-        let value = match offset {
-            register::MAGIC => MAGIC,
-            register::VERSION => VERSION,
-            register::DEVICE_ID => DEVICE_ID_BLOCK,
-            register::VENDOR_ID => VENDOR_ID,
-            register::DEVICE_FEATURES => match self.device_features_select {
-                0 => self.device_features() as u32,
-                1 => (self.device_features() >> 32) as u32,
-                _ => 0,
-            },
-            register::QUEUE_SIZE_MAX if self.queue_select == 0 => u32::from(QUEUE_SIZE_MAX),
-            register::QUEUE_READY if self.queue_select == 0 => u32::from(self.setup.is_ready),
-            register::INTERRUPT_STATUS => self.interrupt_status,
-            register::STATUS => self.status,
-            register::CONFIG_GENERATION => 0,
-            _ => 0,
-        };
-        let bytes = value.to_le_bytes();
-        for (index, byte) in data.iter_mut().enumerate() {
-            *byte = bytes.get(index).copied().unwrap_or(0);
-        }
+        // The configuration space starts with the capacity (§5.2.4).
+        self.transport.read(offset, data, &self.capacity_sectors.to_le_bytes());
     }
 
     /// A write of `data` at `offset` in the window.
     pub fn write(&mut self, offset: u64, data: &[u8]) {
-        let mut bytes = [0u8; 4];
-        let length = data.len().min(4);
-        bytes[..length].copy_from_slice(&data[..length]);
-        let value = u32::from_le_bytes(bytes);
-        let is_queue_0 = self.queue_select == 0;
-        let set_low = |field: &mut u64| *field = (*field & !0xffff_ffff) | u64::from(value);
-        let set_high = |field: &mut u64| *field = (*field & 0xffff_ffff) | (u64::from(value) << 32);
-        match offset {
-            register::DEVICE_FEATURES_SELECT => self.device_features_select = value,
-            register::DRIVER_FEATURES_SELECT => self.driver_features_select = value,
-            register::DRIVER_FEATURES => match self.driver_features_select {
-                0 => set_low(&mut self.driver_features),
-                1 => set_high(&mut self.driver_features),
-                _ => {}
-            },
-            register::QUEUE_SELECT => self.queue_select = value,
-            register::QUEUE_SIZE if is_queue_0 => {
-                self.setup.size = u16::try_from(value).unwrap_or(0).min(QUEUE_SIZE_MAX)
-            }
-            register::QUEUE_DESCRIPTOR_LOW if is_queue_0 => set_low(&mut self.setup.descriptor_table),
-            register::QUEUE_DESCRIPTOR_HIGH if is_queue_0 => set_high(&mut self.setup.descriptor_table),
-            register::QUEUE_DRIVER_LOW if is_queue_0 => set_low(&mut self.setup.driver_area),
-            register::QUEUE_DRIVER_HIGH if is_queue_0 => set_high(&mut self.setup.driver_area),
-            register::QUEUE_DEVICE_LOW if is_queue_0 => set_low(&mut self.setup.device_area),
-            register::QUEUE_DEVICE_HIGH if is_queue_0 => set_high(&mut self.setup.device_area),
-            register::QUEUE_READY if is_queue_0 => self.set_ready(value & 1 == 1),
-            register::QUEUE_NOTIFY if value == 0 => self.process_queue(),
-            register::INTERRUPT_ACK => self.interrupt_status &= !value,
-            register::STATUS => self.set_status(value),
-            _ => {}
+        if self.transport.write(offset, data) == Some(0) {
+            self.process_queue();
         }
-    }
-
-    fn set_ready(&mut self, is_ready: bool) {
-        self.setup.is_ready = is_ready;
-        self.queue = (is_ready && self.setup.size > 0).then(|| {
-            DeviceQueue::new(
-                self.setup.size,
-                self.setup.descriptor_table,
-                self.setup.driver_area,
-                self.setup.device_area,
-                self.driver_features & feature::EVENT_IDX != 0,
-            )
-        });
-    }
-
-    fn set_status(&mut self, value: u32) {
-        if value == 0 {
-            // Reset (§4.2.3.1): forget the negotiation and the queue.
-            self.driver_features = 0;
-            self.setup = QueueSetup::default();
-            self.queue = None;
-            self.interrupt_status = 0;
-            self.status = 0;
-            return;
-        }
-        let mut value = value;
-        if value & STATUS_FEATURES_OK != 0 && self.driver_features & !self.device_features() != 0 {
-            // The driver accepted features the device never offered.
-            value &= !STATUS_FEATURES_OK;
-        }
-        self.status = value;
     }
 
     /// Serves every request the driver made available, then interrupts it
     /// if it asked to be.
     fn process_queue(&mut self) {
-        let Some(mut queue) = self.queue.take() else {
+        let Some(mut queue) = self.transport.take_queue(0) else {
             return;
         };
         let memory = self.memory.clone();
@@ -276,15 +115,11 @@ impl VirtioBlock {
                 }
             }
         }
-        if queue.should_interrupt(&ram).unwrap_or(true) {
-            self.interrupt_status |= INTERRUPT_USED_BUFFER;
-            // A full eventfd counter still leaves the interrupt pending.
-            let _ = self.interrupt.write(1);
-        }
+        self.transport.signal_used(&mut queue, &ram);
         // A driver that broke the queue protocol loses the queue (it can
         // reset the device to start again).
         if !is_broken {
-            self.queue = Some(queue);
+            self.transport.return_queue(0, queue);
         }
     }
 
@@ -346,9 +181,12 @@ fn read_header(ram: &Ram<'_>, chain: &Chain) -> Option<(u32, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::virtio_mmio::register;
     use std::io::Write;
+    use vm_memory::{Bytes, GuestAddress};
     use vmm_sys_util::eventfd::EFD_NONBLOCK;
 
+    const STATUS_FEATURES_OK: u32 = 8;
     const DESCRIPTORS: u64 = 0x1000;
     const DRIVER_AREA: u64 = 0x2000;
     const DEVICE_AREA: u64 = 0x3000;
@@ -439,7 +277,7 @@ mod tests {
     fn identifies_as_a_modern_read_only_block_device() {
         let mut fixture = fixture();
         let device = &mut fixture.device;
-        assert_eq!(read32(device, register::MAGIC), MAGIC);
+        assert_eq!(read32(device, register::MAGIC), 0x7472_6976);
         assert_eq!(read32(device, register::VERSION), 2);
         assert_eq!(read32(device, register::DEVICE_ID), 2);
         assert_ne!(read32(device, register::DEVICE_FEATURES) & (1 << 5), 0, "VIRTIO_BLK_F_RO");
@@ -507,7 +345,7 @@ mod tests {
         fixture.memory.write_obj(0u16, GuestAddress(DRIVER_AREA + 4)).unwrap();
         fixture.memory.write_obj(1u16, GuestAddress(DRIVER_AREA + 2)).unwrap();
         write32(&mut fixture.device, register::QUEUE_NOTIFY, 0);
-        assert!(fixture.device.queue.is_none());
+        assert!(fixture.device.transport.take_queue(0).is_none());
         write32(&mut fixture.device, register::QUEUE_NOTIFY, 0);
     }
 }

@@ -111,6 +111,7 @@ fn spec(kernel: &Path, cpus: u32) -> BootSpec {
         kernel: kernel.to_path_buf(),
         initrd: None,
         disks: Vec::new(),
+        network: None,
         command_line: String::from("test"),
         memory_mib: 16,
         cpus,

@@ -196,6 +196,33 @@ pub fn syscall_exit() -> PathBuf {
         .clone()
 }
 
+/// The program from `tests/guest/connect-free.c`, with no C library and
+/// no SSE instructions, so that it runs even where KVM emulates ring 0.
+pub fn connect_free() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let output = output_directory().join("connect-free");
+            let mut command = Command::new("gcc");
+            command
+                .args([
+                    "-static",
+                    "-nostdlib",
+                    "-fno-builtin",
+                    "-mgeneral-regs-only",
+                    "-fno-stack-protector",
+                    "-fno-tree-loop-distribute-patterns",
+                    "-O1",
+                    "-o",
+                ])
+                .arg(&output)
+                .arg(sources().join("connect-free.c"));
+            run(&mut command, "connect-free");
+            output
+        })
+        .clone()
+}
+
 /// The Rust program in `tests/guest/<name>`, built for musl.
 pub fn rust_program(name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());

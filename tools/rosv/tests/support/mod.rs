@@ -1,10 +1,10 @@
 //! What several boot-test files share: skipping visibly, whether
 //! Firecracker can run here, running `rosv`, guests that serve the
-//! host, and tiny hand-made PVH kernels.
+//! host, tap devices, and tiny hand-made PVH kernels.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -255,4 +255,86 @@ pub fn java_image(test: &str, class: &str, source: &str) -> Option<(tempfile::Te
     let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", java_path, "-cp", "/app", class]);
     assert!(built.status.success());
     Some((directory, image))
+}
+
+/// A tap device that exists while this value lives.
+pub struct TapDevice {
+    name: String,
+}
+
+impl TapDevice {
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates the tap device `name`, up, with `host_address` (CIDR) if
+    /// given; says why not otherwise.
+    pub fn create(name: &str, host_address: Option<&str>) -> Result<TapDevice, String> {
+        let run = |arguments: &[&str]| -> Result<(), String> {
+            let output =
+                Command::new("ip").args(arguments).output().map_err(|error| format!("ip: {error}"))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!("ip {}: {}", arguments.join(" "), text(&output.stderr).trim()))
+            }
+        };
+        run(&["tuntap", "add", "dev", name, "mode", "tap"])?;
+        let tap = TapDevice { name: name.to_string() };
+        if let Some(address) = host_address {
+            run(&["address", "add", address, "dev", name])?;
+        }
+        run(&["link", "set", "dev", name, "up"])?;
+        Ok(tap)
+    }
+}
+
+impl Drop for TapDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "delete", "dev", &self.name]).output();
+    }
+}
+
+/// The third number of a 192.168.N.0/24 network the host routes nowhere
+/// yet, chosen from the process id so that test runs side by side do not
+/// pick the same one.
+pub fn unused_network() -> Option<u8> {
+    let routes = Command::new("ip").args(["-4", "route"]).output().ok()?;
+    let routes = text(&routes.stdout);
+    let start = u8::try_from(std::process::id() % 100).expect("below 100");
+    (0..100).map(|offset| 100 + (start + offset) % 100).find(|n| !routes.contains(&format!("192.168.{n}.")))
+}
+
+/// Accepts one connection on `listener` (within `limit`), reads a line
+/// and answers `welcome, <line>`; sends the line it read.
+pub fn serve_once(listener: TcpListener, limit: Duration) -> Receiver<std::io::Result<String>> {
+    let (sender, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let served = (|| {
+            listener.set_nonblocking(true)?;
+            let deadline = Instant::now() + limit;
+            let stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return Err(error);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            stream.set_nonblocking(false)?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line)?;
+            let line = line.trim_end().to_string();
+            (&stream).write_all(format!("welcome, {line}\n").as_bytes())?;
+            Ok(line)
+        })();
+        let _ = sender.send(served);
+    });
+    result
 }
