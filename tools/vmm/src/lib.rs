@@ -14,11 +14,11 @@
 //! - `devices`: the serial console, the debug-exit port, the i8042 reset;
 //! - `virtio_mmio`: the registers every virtio-mmio device shares;
 //! - `virtio_block`: read-only virtio-mmio disks;
-//! - `virtio_net`: the virtio-mmio network card, and `tap`, the host tap
-//!   device behind it;
+//! - `virtio_net`: the virtio-mmio network card, and `host::tap`, the host
+//!   tap device behind it;
 //! - `control`: what the vCPU threads share, and how they are stopped;
-//! - `kvm` and `tap`: the only unsafe code, registering guest memory with
-//!   KVM and naming a tap device (TUNSETIFF).
+//! - `host`: the only unsafe code, registering guest memory with KVM
+//!   (`host::kvm`) and naming a tap device (`host::tap`, TUNSETIFF).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,11 +28,10 @@ pub mod boot;
 mod control;
 pub mod cpuid;
 pub mod devices;
-mod kvm;
+pub mod host;
 pub mod layout;
 mod monitor;
 pub mod mptable;
-pub mod tap;
 mod vcpu;
 pub mod virtio_block;
 pub mod virtio_mmio;

@@ -14,7 +14,7 @@ use kvm_ioctls::{VcpuExit, VcpuFd};
 use crate::boot::{ENTRY_SEGMENTS, GDT_LIMIT, Segment};
 use crate::control::Control;
 use crate::devices::Effect;
-use crate::kvm::Vcpu;
+use crate::host::kvm::Vcpu;
 use crate::layout;
 use crate::{Ending, Failure};
 

@@ -3,7 +3,7 @@
 //! The device (virtio 1.2 §5.1) offers `VERSION_1` and `MAC` alone: no
 //! offloads, no merged receive buffers, no control queue. Queue 0 receives
 //! and queue 1 transmits; every frame in either is preceded by the 12-byte
-//! `virtio_net_hdr`. The [`Backend`] (a [`Tap`](crate::tap::Tap), or a
+//! `virtio_net_hdr`. The [`Backend`] (a [`Tap`](crate::host::tap::Tap), or a
 //! socket in tests) carries bare Ethernet frames, so the device strips the
 //! header from what the driver sends and puts a header without offloads in
 //! front of what it receives.

@@ -7,8 +7,6 @@
 //! itself. The descriptor is non-blocking; each read or write is one frame.
 //! The ioctl is the crate's only unsafe code besides `kvm`.
 
-#![allow(unsafe_code)]
-
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};

@@ -6,8 +6,6 @@
 //! vCPU's. [`Vm`] and [`Vcpu`] each hold the memory by an `Arc` and close
 //! their descriptor before they let go of it.
 
-#![allow(unsafe_code)]
-
 use std::sync::Arc;
 
 use kvm_bindings::kvm_userspace_memory_region;
