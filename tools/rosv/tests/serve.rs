@@ -448,28 +448,6 @@ fn configuration_errors_are_one_line_each_and_exit_2() {
     }
 }
 
-/// nginx, serving one page and one fixed answer on port 8080.
-const NGINX_CONFIGURATION: &str = "daemon off;
-master_process off;
-worker_processes 1;
-error_log stderr notice;
-pid /tmp/nginx.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path /tmp/body;
-    proxy_temp_path /tmp/proxy;
-    fastcgi_temp_path /tmp/fastcgi;
-    uwsgi_temp_path /tmp/uwsgi;
-    scgi_temp_path /tmp/scgi;
-    server {
-        listen 8080;
-        location / { root /srv; }
-        location /hello { return 200 \"hello from nginx\\n\"; }
-    }
-}
-";
-
 #[test]
 fn nginx_runs_as_a_function() {
     if !Path::new("/usr/sbin/nginx").is_file() {
@@ -477,21 +455,8 @@ fn nginx_runs_as_a_function() {
         return;
     }
     let directory = tempfile::tempdir().expect("temporary directory");
-    let configuration = directory.path().join("nginx.conf");
-    std::fs::write(&configuration, NGINX_CONFIGURATION).expect("write nginx's configuration");
-    let page = directory.path().join("index.html");
     let body: String = (0..3000).map(|line| format!("line {line} of a page\n")).collect();
-    std::fs::write(&page, &body).expect("write the page");
-    let manifest = directory.path().join("nginx.manifest");
-    let text = format!(
-        "/usr/sbin/nginx: /usr/sbin/nginx\n/etc/nginx/nginx.conf: {}\n/srv/index.html: {}\n",
-        configuration.display(),
-        page.display()
-    );
-    std::fs::write(&manifest, text).expect("write the manifest");
-    let image = directory.path().join("nginx");
-    let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", "/usr/sbin/nginx", "-p", "/tmp"]);
-    assert!(built.status.success());
+    let image = support::nginx_image(directory.path(), &body);
     let host = Host::start(directory, &echo_function("web", &image, "memory = \"256M\""));
 
     let mut client = Client::connect(host.port);

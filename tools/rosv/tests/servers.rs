@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Guest, free_port, path, rosv, skip};
+use support::{Guest, free_port, path, skip};
 
 /// How long a server may take to boot and answer under TCG.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -66,27 +66,6 @@ fn available(test: &str, program: &str, package: &str) -> bool {
     false
 }
 
-const NGINX_CONFIGURATION: &str = "daemon off;
-master_process off;
-worker_processes 1;
-error_log stderr notice;
-pid /tmp/nginx.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path /tmp/body;
-    proxy_temp_path /tmp/proxy;
-    fastcgi_temp_path /tmp/fastcgi;
-    uwsgi_temp_path /tmp/uwsgi;
-    scgi_temp_path /tmp/scgi;
-    server {
-        listen 8080;
-        location / { root /srv; }
-        location /hello { return 200 \"hello from nginx\\n\"; }
-    }
-}
-";
-
 #[test]
 fn nginx_serves_files_and_answers_requests() {
     let test = "nginx_serves_files_and_answers_requests";
@@ -94,22 +73,9 @@ fn nginx_serves_files_and_answers_requests() {
         return;
     }
     let directory = tempfile::tempdir().expect("temporary directory");
-    let configuration = directory.path().join("nginx.conf");
-    std::fs::write(&configuration, NGINX_CONFIGURATION).expect("write the configuration");
-    let page = directory.path().join("index.html");
     let body: String =
         (0..2000).map(|line| format!("line {line} of a page nginx reads from ROFS\n")).collect();
-    std::fs::write(&page, &body).expect("write the page");
-    let manifest = directory.path().join("nginx.manifest");
-    let text = format!(
-        "/usr/sbin/nginx: /usr/sbin/nginx\n/etc/nginx/nginx.conf: {}\n/srv/index.html: {}\n",
-        configuration.display(),
-        page.display()
-    );
-    std::fs::write(&manifest, text).expect("write the manifest");
-    let image = directory.path().join("image");
-    let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", "/usr/sbin/nginx", "-p", "/tmp"]);
-    assert!(built.status.success());
+    let image = support::nginx_image(directory.path(), &body);
 
     let port = free_port();
     let forward = format!("{port}:8080");

@@ -338,3 +338,46 @@ pub fn serve_once(listener: TcpListener, limit: Duration) -> Receiver<std::io::R
     });
     result
 }
+
+/// nginx's configuration for the tests: in the foreground, one process,
+/// files from `/srv`, a fixed answer at `/hello`, on port 8080.
+pub const NGINX_CONFIGURATION: &str = "daemon off;
+master_process off;
+worker_processes 1;
+error_log stderr notice;
+pid /tmp/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server {
+        listen 8080;
+        location / { root /srv; }
+        location /hello { return 200 \"hello from nginx\\n\"; }
+    }
+}
+";
+
+/// Writes, in `directory`, an image of Debian's nginx with
+/// [`NGINX_CONFIGURATION`] and `page` as `/srv/index.html`; returns its path.
+pub fn nginx_image(directory: &Path, page: &str) -> std::path::PathBuf {
+    let configuration = directory.join("nginx.conf");
+    std::fs::write(&configuration, NGINX_CONFIGURATION).expect("write nginx's configuration");
+    let page_path = directory.join("index.html");
+    std::fs::write(&page_path, page).expect("write the page");
+    let manifest = directory.join("nginx.manifest");
+    let text = format!(
+        "/usr/sbin/nginx: /usr/sbin/nginx\n/etc/nginx/nginx.conf: {}\n/srv/index.html: {}\n",
+        configuration.display(),
+        page_path.display()
+    );
+    std::fs::write(&manifest, text).expect("write the manifest");
+    let image = directory.join("nginx");
+    let built = rosv(&["build", path(&manifest), "-o", path(&image), "--", "/usr/sbin/nginx", "-p", "/tmp"]);
+    assert!(built.status.success());
+    image
+}
