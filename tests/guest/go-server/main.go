@@ -1,7 +1,7 @@
 // A Go program that exercises the Go runtime in rosv: goroutines on every
 // processor, its network poller (epoll) through an HTTP server and client
-// over the loopback, timers, and the vDSO clock. Prints what it saw and
-// exits 0, or panics.
+// over the loopback, timers, the vDSO clock, and asynchronous preemption
+// (signals). Prints what it saw and exits 0, or panics.
 package main
 
 import (
@@ -58,4 +58,18 @@ func main() {
 		panic(fmt.Sprintf("slept only %v", elapsed))
 	}
 	fmt.Println("timers work")
+
+	// On one processor, a goroutine that never yields: the others run only
+	// if the runtime preempts it, which it does with a signal (SIGURG) to
+	// the thread running it.
+	runtime.GOMAXPROCS(1)
+	go func() {
+		spins := 0
+		for {
+			spins++
+		}
+	}()
+	time.Sleep(10 * time.Millisecond)
+	runtime.GC()
+	fmt.Println("preempted a spinning goroutine")
 }

@@ -204,6 +204,7 @@ fn a_go_program_runs_its_runtime_and_network_poller() {
         "goroutines done: 3500000 on 2 cpus\n",
         "go served /request/0\ngo served /request/1\ngo served /request/2\n",
         "timers work\n",
+        "preempted a spinning goroutine\n",
     ] {
         assert!(stdout.contains(wanted), "{wanted:?} missing:\n{stdout}");
     }
