@@ -138,7 +138,7 @@ const http = require('http');
 const os = require('os');
 const address = (os.networkInterfaces().eth0 || []).find((entry) => entry.family === 'IPv4');
 const server = http.createServer((request, response) => {
-  response.end(JSON.stringify({ url: request.url, address: address && address.address }) + '\\n');
+  response.end(JSON.stringify({ url: request.url, address: address && address.address, cpus: os.cpus().length }) + '\\n');
 });
 server.listen(3000, '0.0.0.0', () => console.log('listening on 3000'));
 ";
@@ -174,7 +174,7 @@ fn a_node_http_server_answers() {
     stop(guest);
     for (index, answer) in answers.into_iter().enumerate() {
         let answer = answer.expect("node answers");
-        let expected = format!("{{\"url\":\"/request/{index}\",\"address\":\"10.0.2.15\"}}\n");
+        let expected = format!("{{\"url\":\"/request/{index}\",\"address\":\"10.0.2.15\",\"cpus\":1}}\n");
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with(&expected), "{answer}");
     }
 }

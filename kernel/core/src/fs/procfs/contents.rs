@@ -143,6 +143,34 @@ pub fn uptime(caller: &Caller<'_>) -> String {
     format!("{}.{:02} 0.00\n", centiseconds / 100, centiseconds % 100)
 }
 
+/// Clock ticks per second in `/proc` files (`USER_HZ`).
+const USER_HZ: u64 = 100;
+
+/// `/proc/stat`: a line per processor (libuv's `os.cpus()` counts them),
+/// with the time since boot counted as idle (the scheduler keeps no
+/// per-processor accounts), and the boot time.
+pub fn stat(caller: &Caller<'_>) -> String {
+    let count = caller.machine.cpu_count() as u64;
+    let uptime_ns = caller.machine.monotonic_ns();
+    let idle = uptime_ns / (1_000_000_000 / USER_HZ);
+    let boot_seconds = caller.machine.realtime_ns().saturating_sub(uptime_ns) / 1_000_000_000;
+    let mut text = format!("cpu  0 0 0 {} 0 0 0 0 0 0\n", idle * count);
+    for processor in 0..count {
+        let _ = writeln!(text, "cpu{processor} 0 0 0 {idle} 0 0 0 0 0 0");
+    }
+    let _ = write!(
+        text,
+        "intr 0\nctxt 0\nbtime {boot_seconds}\nprocesses 1\nprocs_running 1\nprocs_blocked 0\nsoftirq 0\n"
+    );
+    text
+}
+
+/// `/proc/loadavg`: no load history is kept; one process.
+pub fn load_average(caller: &Caller<'_>) -> String {
+    let threads = caller.process.map_or(1, |process| process.thread_count().max(1));
+    format!("0.00 0.00 0.00 1/{threads} {PROCESS_ID}\n")
+}
+
 /// `/proc/net/dev`: each interface's counters, in Linux's layout.
 pub(super) fn net_devices(network: &Network) -> String {
     let mut text = String::from(

@@ -40,6 +40,8 @@ enum Generated {
     Status,
     NetDevices,
     NetRoutes,
+    Stat,
+    LoadAverage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,7 @@ enum Kind {
     File(Generated, u64),
 }
 
-const ROOT_ENTRIES: [(&str, Kind); 7] = [
+const ROOT_ENTRIES: [(&str, Kind); 9] = [
     ("self", Kind::SelfLink),
     ("1", Kind::ProcessDirectory),
     ("cpuinfo", Kind::File(Generated::Cpuinfo, 3)),
@@ -63,6 +65,8 @@ const ROOT_ENTRIES: [(&str, Kind); 7] = [
     ("mounts", Kind::File(Generated::Mounts, 5)),
     ("uptime", Kind::File(Generated::Uptime, 6)),
     ("net", Kind::NetDirectory),
+    ("stat", Kind::File(Generated::Stat, 7)),
+    ("loadavg", Kind::File(Generated::LoadAverage, 8)),
 ];
 
 const NET_ENTRIES: [(&str, Kind); 2] =
@@ -275,6 +279,8 @@ impl Node for ProcNode {
             Generated::Cpuinfo => contents::cpuinfo(caller),
             Generated::Meminfo => contents::meminfo(&self.system),
             Generated::Uptime => contents::uptime(caller),
+            Generated::Stat => contents::stat(caller),
+            Generated::LoadAverage => contents::load_average(caller),
             Generated::Mounts
             | Generated::Maps
             | Generated::Status
