@@ -132,7 +132,7 @@ fn redis_stores_and_returns_values() {
 }
 
 /// A Node.js server that names its interfaces' addresses and answers each
-/// request with the address and its URL.
+/// request with the address, its URL and the processors Node.js counts.
 const NODE_SERVER: &str = "
 const http = require('http');
 const os = require('os');
