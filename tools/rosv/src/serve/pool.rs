@@ -33,27 +33,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// anyway (in case a kernel option changed what it prints).
 const BOOT_LINE_GRACE: Duration = Duration::from_secs(20);
 
-/// How long the connection that makes the guest resolve QEMU's address is
-/// kept open at most.
-const PRIMING_TIME: Duration = Duration::from_millis(100);
-
-/// Makes the guest learn the MAC address of QEMU's gateway, by opening a
-/// connection to it and closing it again.
-///
-/// The guest's network stack drops a reply that no socket sends (the reset
-/// that refuses a connection to a port nobody listens on) while it asks
-/// for the gateway's MAC address, and right after DHCP it has not asked
-/// yet. Without this, the first connection sent to a guest whose
-/// application does not listen yet would hang until QEMU sends its SYN
-/// again, some 6 s later; with it, such connections are refused at once.
-fn prime_address_resolution(instance: &Instance) {
-    use std::io::Read;
-    if let Ok(mut stream) = instance.connect(CONNECT_TIMEOUT) {
-        let _ = stream.set_read_timeout(Some(PRIMING_TIME));
-        let _ = stream.read(&mut [0u8; 1]);
-    }
-}
-
 /// The VMs of one function and its counters.
 #[derive(Debug)]
 pub struct Pool {
@@ -321,7 +300,6 @@ impl Pool {
         // without passing them on; after it, a guest that does not listen
         // yet refuses them at once.
         instance.console.wait_for_boot(deadline.min(Instant::now() + BOOT_LINE_GRACE));
-        prime_address_resolution(instance);
         loop {
             if instance.exit_status().is_some() {
                 return Err(ended(instance));
