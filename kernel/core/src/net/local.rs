@@ -117,7 +117,10 @@ impl LocalName {
             LocalName::Unnamed => {}
             LocalName::Path(path) => {
                 bytes.extend_from_slice(path);
-                bytes.push(0);
+                // A path that fills `sun_path` has no room for its NUL.
+                if path.len() < PATH_MAX {
+                    bytes.push(0);
+                }
             }
             LocalName::Abstract(name) => {
                 bytes.push(0);

@@ -249,3 +249,24 @@ fn files_travel_with_the_bytes_they_were_sent_with() {
     drop((with_first, with_second, datagram));
     assert_eq!(Arc::strong_count(&first), 1, "nothing keeps passed files once received");
 }
+
+#[test]
+fn a_path_that_fills_sun_path_round_trips() {
+    let mut address = crate::net::address::family::UNIX.to_ne_bytes().to_vec();
+    address.extend_from_slice(&[b'p'; super::PATH_MAX]);
+    let name = LocalName::parse(&address).unwrap();
+    assert_eq!(name.encode(), address, "no NUL past the end of sun_path");
+}
+
+proptest::proptest! {
+    /// Any bytes parse as a local name or fail cleanly, and a name that
+    /// parses encodes to bytes that parse back to it.
+    #[test]
+    fn local_names_parse_or_fail_cleanly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
+        let mut address = crate::net::address::family::UNIX.to_ne_bytes().to_vec();
+        address.extend_from_slice(&bytes);
+        if let Ok(name) = LocalName::parse(&address) {
+            proptest::prop_assert_eq!(LocalName::parse(&name.encode()), Ok(name));
+        }
+    }
+}

@@ -118,3 +118,25 @@ fn changes_are_refused_and_acknowledgements_given() {
     assert_eq!(i32::from_ne_bytes(answer[1].3[..4].try_into().unwrap()), 0, "an acknowledgement");
     assert_eq!(socket.send(b"", 5), Err(Errno::ECONNREFUSED), "only the kernel listens");
 }
+
+proptest::proptest! {
+    /// Whatever bytes an application sends, the socket answers or ignores
+    /// them without panicking, and every answer is a whole series of
+    /// well-formed messages.
+    #[test]
+    fn any_bytes_are_answered_or_ignored(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+        let machine = FakeMachine::new();
+        let caller = Caller::kernel(&machine);
+        let socket = NetlinkSocket::new(Network::new(None, &Settings::default(), 1, 0), 3);
+        proptest::prop_assert_eq!(socket.send(&bytes, 0), Ok(bytes.len()));
+        let mut buffer = vec![0u8; 65536];
+        while let Ok(received) = socket.receive(&caller, &mut buffer, 0, true) {
+            let mut offset = 0;
+            while offset < received.length {
+                let length = u32::from_ne_bytes(buffer[offset..offset + 4].try_into().unwrap()) as usize;
+                proptest::prop_assert!(length >= 16 && offset + length <= received.length);
+                offset += length.next_multiple_of(4);
+            }
+        }
+    }
+}
