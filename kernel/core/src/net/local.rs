@@ -23,8 +23,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
+use super::abi::{kind, message, option, shut, timeval_bytes, timeval_ns};
 use super::address::family;
-use super::socket::{kind, message, option, shut, timeval_bytes, timeval_ns};
 use crate::errno::Errno;
 use crate::vfs::node::{Caller, FileType, Metadata, Node};
 use crate::vfs::pipe::copy_front;

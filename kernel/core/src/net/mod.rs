@@ -14,6 +14,7 @@
 //! each poll every socket whose state moved wakes the threads waiting on it
 //! ([`socket`]).
 
+pub mod abi;
 pub mod address;
 pub mod link;
 pub mod local;

@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use spin::Mutex;
 
+use super::abi::{kind, message, option};
 use super::address::family;
-use super::socket::{kind, message, option};
 use super::{Interface, Network, interface_flags};
 use crate::errno::Errno;
 use crate::vfs::node::Caller;

@@ -15,168 +15,30 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::any::Any;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::iface::SocketHandle;
-use smoltcp::socket::{tcp, udp};
+use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use spin::Mutex;
 
 use super::Network;
+use super::abi::{message, shut};
 use super::stack::{Protocol, Stack};
 use crate::errno::Errno;
 use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, SpecialFile, WaiterList};
+use options::{Options, apply_tcp_options};
 
-/// Socket types (`SOCK_*`).
-pub mod kind {
-    /// A byte stream (TCP).
-    pub const STREAM: u32 = 1;
-    /// Datagrams (UDP).
-    pub const DATAGRAM: u32 = 2;
-    /// Raw packets.
-    pub const RAW: u32 = 3;
-    /// Sequenced packets.
-    pub const SEQPACKET: u32 = 5;
-}
+mod datagram;
+mod options;
 
-/// Flags of `send` and `recv` (`MSG_*`).
-pub mod message {
-    /// Out-of-band data.
-    pub const OOB: u32 = 0x1;
-    /// Look without taking.
-    pub const PEEK: u32 = 0x2;
-    /// The datagram was longer than the buffer (reported in `msg_flags`).
-    pub const TRUNC: u32 = 0x20;
-    /// Do not wait.
-    pub const DONTWAIT: u32 = 0x40;
-    /// Wait for the whole buffer.
-    pub const WAITALL: u32 = 0x100;
-    /// No `SIGPIPE` on a broken connection.
-    pub const NOSIGNAL: u32 = 0x4000;
-    /// More data follows (a hint).
-    pub const MORE: u32 = 0x8000;
-}
-
-/// Option levels and names (`SOL_SOCKET`, `IPPROTO_TCP`, `IPPROTO_IP`).
-pub mod option {
-    /// Socket-level options.
-    pub const SOL_SOCKET: i32 = 1;
-    /// IP options.
-    pub const IPPROTO_IP: i32 = 0;
-    /// TCP options.
-    pub const IPPROTO_TCP: i32 = 6;
-    /// UDP options.
-    pub const IPPROTO_UDP: i32 = 17;
-    /// IPv6 options.
-    pub const IPPROTO_IPV6: i32 = 41;
-
-    /// `SO_REUSEADDR`.
-    pub const SO_REUSEADDR: i32 = 2;
-    /// `SO_TYPE`.
-    pub const SO_TYPE: i32 = 3;
-    /// `SO_ERROR`.
-    pub const SO_ERROR: i32 = 4;
-    /// `SO_DONTROUTE`.
-    pub const SO_DONTROUTE: i32 = 5;
-    /// `SO_BROADCAST`.
-    pub const SO_BROADCAST: i32 = 6;
-    /// `SO_SNDBUF`.
-    pub const SO_SNDBUF: i32 = 7;
-    /// `SO_RCVBUF`.
-    pub const SO_RCVBUF: i32 = 8;
-    /// `SO_KEEPALIVE`.
-    pub const SO_KEEPALIVE: i32 = 9;
-    /// `SO_OOBINLINE`.
-    pub const SO_OOBINLINE: i32 = 10;
-    /// `SO_PRIORITY`.
-    pub const SO_PRIORITY: i32 = 12;
-    /// `SO_LINGER`.
-    pub const SO_LINGER: i32 = 13;
-    /// `SO_REUSEPORT`.
-    pub const SO_REUSEPORT: i32 = 15;
-    /// `SO_RCVLOWAT`.
-    pub const SO_RCVLOWAT: i32 = 18;
-    /// `SO_SNDLOWAT`.
-    pub const SO_SNDLOWAT: i32 = 19;
-    /// `SO_RCVTIMEO` (the `timeval` form).
-    pub const SO_RCVTIMEO: i32 = 20;
-    /// `SO_SNDTIMEO` (the `timeval` form).
-    pub const SO_SNDTIMEO: i32 = 21;
-    /// `SO_TIMESTAMP`.
-    pub const SO_TIMESTAMP: i32 = 29;
-    /// `SO_ACCEPTCONN`.
-    pub const SO_ACCEPTCONN: i32 = 30;
-    /// `SO_SNDBUFFORCE`.
-    pub const SO_SNDBUFFORCE: i32 = 32;
-    /// `SO_RCVBUFFORCE`.
-    pub const SO_RCVBUFFORCE: i32 = 33;
-    /// `SO_PROTOCOL`.
-    pub const SO_PROTOCOL: i32 = 38;
-    /// `SO_DOMAIN`.
-    pub const SO_DOMAIN: i32 = 39;
-
-    /// `TCP_NODELAY`.
-    pub const TCP_NODELAY: i32 = 1;
-    /// `TCP_MAXSEG`.
-    pub const TCP_MAXSEG: i32 = 2;
-    /// `TCP_CORK`.
-    pub const TCP_CORK: i32 = 3;
-    /// `TCP_KEEPIDLE`.
-    pub const TCP_KEEPIDLE: i32 = 4;
-    /// `TCP_KEEPINTVL`.
-    pub const TCP_KEEPINTVL: i32 = 5;
-    /// `TCP_KEEPCNT`.
-    pub const TCP_KEEPCNT: i32 = 6;
-    /// `TCP_DEFER_ACCEPT`.
-    pub const TCP_DEFER_ACCEPT: i32 = 9;
-    /// `TCP_QUICKACK`.
-    pub const TCP_QUICKACK: i32 = 12;
-    /// `TCP_USER_TIMEOUT`.
-    pub const TCP_USER_TIMEOUT: i32 = 18;
-    /// `TCP_FASTOPEN`.
-    pub const TCP_FASTOPEN: i32 = 23;
-
-    /// `IP_TOS`.
-    pub const IP_TOS: i32 = 1;
-    /// `IP_TTL`.
-    pub const IP_TTL: i32 = 2;
-    /// `IP_PKTINFO`.
-    pub const IP_PKTINFO: i32 = 8;
-    /// `IP_MTU_DISCOVER`.
-    pub const IP_MTU_DISCOVER: i32 = 10;
-    /// `IP_RECVERR`.
-    pub const IP_RECVERR: i32 = 11;
-}
-
-/// `shutdown` directions.
-pub mod shut {
-    /// No more receiving.
-    pub const READ: u32 = 0;
-    /// No more sending.
-    pub const WRITE: u32 = 1;
-    /// Neither.
-    pub const BOTH: u32 = 2;
-}
-
-/// The default size of each of a TCP socket's two buffers.
-const DEFAULT_BUFFER: usize = 64 * 1024;
-/// The smallest and largest buffer `SO_RCVBUF` and `SO_SNDBUF` give.
-const BUFFER_LIMITS: (usize, usize) = (4 * 1024, 4 * 1024 * 1024);
-/// Datagrams a UDP socket queues each way.
-const DATAGRAM_SLOTS: usize = 64;
-/// The largest UDP payload over IPv4.
-const MAX_DATAGRAM: usize = 65_507;
 /// How long a connection attempt lasts without an answer (Linux gives up
 /// after about two minutes).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(127);
-/// The default idle time before keep-alive probes (`TCP_KEEPIDLE`).
-const KEEPALIVE_IDLE_SECONDS: u32 = 7200;
-
 /// What kind of socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -184,37 +46,6 @@ pub enum Kind {
     Stream,
     /// UDP.
     Datagram,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Options {
-    reuse_address: bool,
-    keep_alive: bool,
-    keepalive_idle_seconds: u32,
-    no_delay: bool,
-    receive_buffer: usize,
-    send_buffer: usize,
-    linger: Option<u32>,
-    receive_timeout_ns: Option<u64>,
-    send_timeout_ns: Option<u64>,
-    broadcast: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            reuse_address: false,
-            keep_alive: false,
-            keepalive_idle_seconds: KEEPALIVE_IDLE_SECONDS,
-            no_delay: false,
-            receive_buffer: DEFAULT_BUFFER,
-            send_buffer: DEFAULT_BUFFER,
-            linger: None,
-            receive_timeout_ns: None,
-            send_timeout_ns: None,
-            broadcast: false,
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -367,45 +198,6 @@ impl Socket {
             State::Listening { .. } | State::Stream(_) => unreachable!("checked above"),
         }
         Ok(())
-    }
-
-    /// Gives a datagram socket its smoltcp socket, bound to `local` (whose
-    /// port is reserved).
-    fn open_datagram(
-        &self,
-        caller: &Caller<'_>,
-        datagram: &mut Datagram,
-        local: SocketAddrV4,
-    ) -> Result<(), Errno> {
-        let (receive, send) = self.buffer_sizes();
-        let waiters = self.waiters.clone();
-        let handle = self.stack(caller, |stack| {
-            let handle = stack.add_udp(DATAGRAM_SLOTS, receive.max(send));
-            if stack.udp(handle).bind(listen_endpoint(local)).is_err() {
-                stack.remove(handle);
-                stack.release_port(Protocol::Udp, local.port());
-                return Err(Errno::EINVAL);
-            }
-            stack.watch(handle, Protocol::Udp, &waiters);
-            Ok(handle)
-        })?;
-        datagram.handle = Some(handle);
-        datagram.local = Some(local);
-        Ok(())
-    }
-
-    /// Binds a datagram socket to an ephemeral port if it is not bound.
-    fn ensure_datagram_bound(
-        &self,
-        caller: &Caller<'_>,
-        datagram: &mut Datagram,
-    ) -> Result<SocketHandle, Errno> {
-        if let Some(handle) = datagram.handle {
-            return Ok(handle);
-        }
-        let port = self.stack(caller, |stack| stack.reserve_port(Protocol::Udp, 0, false))?;
-        self.open_datagram(caller, datagram, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
-        datagram.handle.ok_or(Errno::EINVAL)
     }
 
     /// `listen`.
@@ -665,60 +457,6 @@ impl Socket {
         }
     }
 
-    fn send_datagram(
-        &self,
-        caller: &Caller<'_>,
-        bytes: &[u8],
-        destination: Option<SocketAddrV4>,
-        is_nonblocking: bool,
-        timeout: Option<u64>,
-    ) -> Result<usize, Errno> {
-        if bytes.len() > MAX_DATAGRAM {
-            return Err(Errno::EMSGSIZE);
-        }
-        let broadcast_allowed = self.options.lock().broadcast;
-        let handle = {
-            let mut state = self.state.lock();
-            let State::Datagram(datagram) = &mut *state else {
-                unreachable!("datagram sockets stay datagrams")
-            };
-            if datagram.write_shut {
-                return Err(Errno::EPIPE);
-            }
-            if destination.is_none() && datagram.peer.is_none() {
-                return Err(Errno::EDESTADDRREQ);
-            }
-            self.ensure_datagram_bound(caller, datagram)?
-        };
-        let destination = match destination {
-            Some(destination) => resolve_any(destination),
-            None => match &*self.state.lock() {
-                State::Datagram(Datagram { peer: Some(peer), .. }) => *peer,
-                _ => return Err(Errno::EDESTADDRREQ),
-            },
-        };
-        if destination.ip().is_broadcast() && !broadcast_allowed {
-            return Err(Errno::EACCES);
-        }
-        if destination.port() == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let endpoint = IpEndpoint::new(IpAddress::Ipv4(*destination.ip()), destination.port());
-        self.wait_for(caller, is_nonblocking, timeout, || {
-            self.stack(caller, |stack| {
-                let udp = stack.udp(handle);
-                if bytes.len() > udp.payload_send_capacity() {
-                    return Some(Err(Errno::EMSGSIZE));
-                }
-                match udp.send_slice(bytes, endpoint) {
-                    Ok(()) => Some(Ok(bytes.len())),
-                    Err(udp::SendError::BufferFull) => None,
-                    Err(udp::SendError::Unaddressable) => Some(Err(Errno::ENETUNREACH)),
-                }
-            })
-        })
-    }
-
     /// `recv`, `recvfrom`, `read`: fills `buffer`; returns the byte count,
     /// the sender (datagrams) and whether a datagram was cut short.
     pub fn receive(
@@ -799,59 +537,6 @@ impl Socket {
                 full_length: length,
             }),
         }
-    }
-
-    fn receive_datagram(
-        &self,
-        caller: &Caller<'_>,
-        buffer: &mut [u8],
-        flags: u32,
-        is_nonblocking: bool,
-        timeout: Option<u64>,
-    ) -> Result<Received, Errno> {
-        let is_peek = flags & message::PEEK != 0;
-        self.wait_for(caller, is_nonblocking, timeout, || {
-            let (handle, peer) = match &*self.state.lock() {
-                State::Datagram(datagram) if datagram.read_shut => {
-                    return Some(Ok(Received {
-                        length: 0,
-                        source: None,
-                        is_truncated: false,
-                        full_length: 0,
-                    }));
-                }
-                State::Datagram(datagram) => (datagram.handle?, datagram.peer),
-                _ => unreachable!("datagram sockets stay datagrams"),
-            };
-            self.stack(caller, |stack| {
-                let udp = stack.udp(handle);
-                loop {
-                    let (payload, metadata) = if is_peek {
-                        let (payload, metadata) = udp.peek().ok()?;
-                        (payload, *metadata)
-                    } else {
-                        udp.recv().ok()?
-                    };
-                    let source = endpoint_address(metadata.endpoint);
-                    if peer.is_some_and(|peer| peer != source) {
-                        // Not from the associated peer: Linux never
-                        // delivers it.
-                        if is_peek {
-                            let _ = udp.recv();
-                        }
-                        continue;
-                    }
-                    let length = payload.len().min(buffer.len());
-                    buffer[..length].copy_from_slice(&payload[..length]);
-                    return Some(Ok(Received {
-                        length,
-                        source: Some(source),
-                        is_truncated: payload.len() > buffer.len(),
-                        full_length: payload.len(),
-                    }));
-                }
-            })
-        })
     }
 
     /// `shutdown`.
@@ -959,144 +644,6 @@ impl Socket {
             },
             Kind::Datagram => None,
         }
-    }
-
-    /// Sets an option (`setsockopt`); `value` holds the application's
-    /// bytes.
-    pub fn set_option(&self, caller: &Caller<'_>, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
-        let integer = || -> Result<i32, Errno> {
-            let bytes: [u8; 4] =
-                value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
-            Ok(i32::from_ne_bytes(bytes))
-        };
-        let mut options = self.options.lock();
-        match (level, name) {
-            (option::SOL_SOCKET, option::SO_REUSEADDR) => options.reuse_address = integer()? != 0,
-            (option::SOL_SOCKET, option::SO_KEEPALIVE) => options.keep_alive = integer()? != 0,
-            (option::SOL_SOCKET, option::SO_BROADCAST) => options.broadcast = integer()? != 0,
-            (option::SOL_SOCKET, option::SO_RCVBUF | option::SO_RCVBUFFORCE) => {
-                options.receive_buffer = (integer()?.max(0) as usize).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
-            }
-            (option::SOL_SOCKET, option::SO_SNDBUF | option::SO_SNDBUFFORCE) => {
-                options.send_buffer = (integer()?.max(0) as usize).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
-            }
-            (option::SOL_SOCKET, option::SO_LINGER) => {
-                if value.len() < 8 {
-                    return Err(Errno::EINVAL);
-                }
-                let on = i32::from_ne_bytes(value[..4].try_into().map_err(|_| Errno::EINVAL)?);
-                let seconds = i32::from_ne_bytes(value[4..8].try_into().map_err(|_| Errno::EINVAL)?);
-                options.linger = (on != 0).then_some(seconds.max(0) as u32);
-            }
-            (option::SOL_SOCKET, option::SO_RCVTIMEO | option::SO_SNDTIMEO) => {
-                let timeout = timeval_ns(value)?;
-                if name == option::SO_RCVTIMEO {
-                    options.receive_timeout_ns = timeout;
-                } else {
-                    options.send_timeout_ns = timeout;
-                }
-            }
-            (
-                option::SOL_SOCKET,
-                option::SO_REUSEPORT
-                | option::SO_DONTROUTE
-                | option::SO_OOBINLINE
-                | option::SO_PRIORITY
-                | option::SO_RCVLOWAT
-                | option::SO_SNDLOWAT
-                | option::SO_TIMESTAMP,
-            ) => {
-                integer()?;
-            }
-            (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
-            (option::IPPROTO_TCP, option::TCP_NODELAY) => options.no_delay = integer()? != 0,
-            (option::IPPROTO_TCP, option::TCP_KEEPIDLE) => {
-                let seconds = integer()?;
-                if !(1..=32767).contains(&seconds) {
-                    return Err(Errno::EINVAL);
-                }
-                options.keepalive_idle_seconds = seconds as u32;
-            }
-            (
-                option::IPPROTO_TCP,
-                option::TCP_MAXSEG
-                | option::TCP_CORK
-                | option::TCP_KEEPINTVL
-                | option::TCP_KEEPCNT
-                | option::TCP_DEFER_ACCEPT
-                | option::TCP_QUICKACK
-                | option::TCP_USER_TIMEOUT
-                | option::TCP_FASTOPEN,
-            ) => {
-                integer()?;
-            }
-            (
-                option::IPPROTO_IP,
-                option::IP_TOS
-                | option::IP_TTL
-                | option::IP_PKTINFO
-                | option::IP_MTU_DISCOVER
-                | option::IP_RECVERR,
-            ) => {
-                integer()?;
-            }
-            _ => return Err(Errno::ENOPROTOOPT),
-        }
-        let options = *options;
-        if let State::Stream(stream) = &*self.state.lock() {
-            let handle = stream.handle;
-            self.stack(caller, |stack| apply_tcp_options(stack.tcp(handle), &options));
-        }
-        Ok(())
-    }
-
-    /// Reads an option (`getsockopt`) as the bytes the application gets.
-    pub fn option(&self, caller: &Caller<'_>, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
-        let integer = |value: i32| value.to_ne_bytes().to_vec();
-        let options = *self.options.lock();
-        Ok(match (level, name) {
-            (option::SOL_SOCKET, option::SO_TYPE) => integer(match self.kind {
-                Kind::Stream => kind::STREAM as i32,
-                Kind::Datagram => kind::DATAGRAM as i32,
-            }),
-            (option::SOL_SOCKET, option::SO_PROTOCOL) => integer(match self.kind {
-                Kind::Stream => option::IPPROTO_TCP,
-                Kind::Datagram => option::IPPROTO_UDP,
-            }),
-            (option::SOL_SOCKET, option::SO_DOMAIN) => integer(i32::from(super::address::family::INET)),
-            (option::SOL_SOCKET, option::SO_ERROR) => {
-                integer(self.take_error(caller).map_or(0, |error| error.0))
-            }
-            (option::SOL_SOCKET, option::SO_ACCEPTCONN) => integer(i32::from(self.is_listening())),
-            (option::SOL_SOCKET, option::SO_REUSEADDR) => integer(i32::from(options.reuse_address)),
-            (option::SOL_SOCKET, option::SO_KEEPALIVE) => integer(i32::from(options.keep_alive)),
-            (option::SOL_SOCKET, option::SO_BROADCAST) => integer(i32::from(options.broadcast)),
-            (option::SOL_SOCKET, option::SO_RCVBUF) => integer(options.receive_buffer as i32),
-            (option::SOL_SOCKET, option::SO_SNDBUF) => integer(options.send_buffer as i32),
-            (option::SOL_SOCKET, option::SO_REUSEPORT | option::SO_OOBINLINE | option::SO_DONTROUTE) => {
-                integer(0)
-            }
-            (option::SOL_SOCKET, option::SO_RCVLOWAT | option::SO_SNDLOWAT) => integer(1),
-            (option::SOL_SOCKET, option::SO_LINGER) => {
-                let mut bytes = integer(i32::from(options.linger.is_some()));
-                bytes.extend_from_slice(&(options.linger.unwrap_or(0) as i32).to_ne_bytes());
-                bytes
-            }
-            (option::SOL_SOCKET, option::SO_RCVTIMEO) => timeval_bytes(options.receive_timeout_ns),
-            (option::SOL_SOCKET, option::SO_SNDTIMEO) => timeval_bytes(options.send_timeout_ns),
-            (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
-            (option::IPPROTO_TCP, option::TCP_NODELAY) => integer(i32::from(options.no_delay)),
-            (option::IPPROTO_TCP, option::TCP_KEEPIDLE) => integer(options.keepalive_idle_seconds as i32),
-            (option::IPPROTO_TCP, option::TCP_MAXSEG) => integer(1460),
-            (option::IPPROTO_TCP, option::TCP_KEEPINTVL) => integer(75),
-            (option::IPPROTO_TCP, option::TCP_KEEPCNT) => integer(9),
-            (option::IPPROTO_TCP, option::TCP_CORK | option::TCP_DEFER_ACCEPT | option::TCP_QUICKACK) => {
-                integer(0)
-            }
-            (option::IPPROTO_IP, option::IP_TTL) => integer(64),
-            (option::IPPROTO_IP, option::IP_TOS) => integer(0),
-            _ => return Err(Errno::ENOPROTOOPT),
-        })
     }
 
     /// The readiness bits that hold now.
@@ -1218,34 +765,6 @@ fn resolve_any(address: SocketAddrV4) -> SocketAddrV4 {
     } else {
         address
     }
-}
-
-fn apply_tcp_options(tcp: &mut tcp::Socket<'static>, options: &Options) {
-    tcp.set_nagle_enabled(!options.no_delay);
-    tcp.set_keep_alive(
-        options.keep_alive.then(|| Duration::from_secs(u64::from(options.keepalive_idle_seconds))),
-    );
-}
-
-/// Reads a `struct timeval` as a timeout (zero: none).
-pub(super) fn timeval_ns(value: &[u8]) -> Result<Option<u64>, Errno> {
-    if value.len() < 16 {
-        return Err(Errno::EINVAL);
-    }
-    let seconds = i64::from_ne_bytes(value[..8].try_into().map_err(|_| Errno::EINVAL)?);
-    let microseconds = i64::from_ne_bytes(value[8..16].try_into().map_err(|_| Errno::EINVAL)?);
-    if seconds < 0 || !(0..1_000_000).contains(&microseconds) {
-        return Err(Errno::EDOM);
-    }
-    let total = (seconds as u64).saturating_mul(1_000_000_000).saturating_add(microseconds as u64 * 1000);
-    Ok((total > 0).then_some(total))
-}
-
-pub(super) fn timeval_bytes(timeout_ns: Option<u64>) -> Vec<u8> {
-    let total = timeout_ns.unwrap_or(0);
-    let mut bytes = ((total / 1_000_000_000) as i64).to_ne_bytes().to_vec();
-    bytes.extend_from_slice(&(((total % 1_000_000_000) / 1000) as i64).to_ne_bytes());
-    bytes
 }
 
 impl Drop for Socket {

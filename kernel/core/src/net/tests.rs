@@ -5,9 +5,10 @@ use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Mutex;
 
+use super::abi::{message, option, shut};
 use super::address::Address;
 use super::link::{self, LOOP_ONLY_MAC, NetworkDevice};
-use super::socket::{Kind, Socket, message, option, shut};
+use super::socket::{Kind, Socket};
 use super::{Network, Settings};
 use crate::errno::Errno;
 use crate::fake::FakeMachine;

@@ -20,10 +20,11 @@ use super::paths::install;
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::AT_FDCWD;
+use crate::net::abi::{kind, message, option};
 use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
 use crate::net::local::{Key, LocalKind, LocalName, LocalSocket, Rights};
 use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
-use crate::net::socket::{Kind, Socket, kind, message, option};
+use crate::net::socket::{Kind, Socket};
 use crate::process::PROCESS_ID;
 use crate::user::User;
 use crate::vfs::file::flags;
@@ -211,10 +212,8 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
         _ => return Err(Errno::EAFNOSUPPORT),
     }
     match base_type {
-        kind::STREAM if protocol == 0 || protocol == crate::net::socket::option::IPPROTO_TCP => {
-            Ok(NewSocket::Inet(Kind::Stream))
-        }
-        kind::DATAGRAM if protocol == 0 || protocol == crate::net::socket::option::IPPROTO_UDP => {
+        kind::STREAM if protocol == 0 || protocol == option::IPPROTO_TCP => Ok(NewSocket::Inet(Kind::Stream)),
+        kind::DATAGRAM if protocol == 0 || protocol == option::IPPROTO_UDP => {
             Ok(NewSocket::Inet(Kind::Datagram))
         }
         kind::STREAM | kind::DATAGRAM => Err(Errno::EPROTONOSUPPORT),

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use super::{Key, LocalKind, LocalName, LocalSocket, Names};
 use crate::errno::Errno;
 use crate::fake::FakeMachine;
-use crate::net::socket::{message, shut};
+use crate::net::abi::{message, shut};
 use crate::vfs::file::flags;
 use crate::vfs::node::Caller;
 use crate::vfs::waiters::events::{POLLHUP, POLLIN, POLLOUT, POLLRDHUP};

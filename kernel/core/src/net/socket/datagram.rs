@@ -1,0 +1,166 @@
+//! UDP: a datagram socket gets its smoltcp socket when it is bound,
+//! explicitly or by its first send.
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::udp;
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use super::{Datagram, Received, Socket, State, endpoint_address, listen_endpoint, resolve_any};
+use crate::errno::Errno;
+use crate::net::abi::message;
+use crate::net::stack::Protocol;
+use crate::vfs::node::Caller;
+
+/// Datagrams a UDP socket queues each way.
+pub(super) const DATAGRAM_SLOTS: usize = 64;
+/// The largest UDP payload over IPv4.
+pub(super) const MAX_DATAGRAM: usize = 65_507;
+impl Socket {
+    /// Gives a datagram socket its smoltcp socket, bound to `local` (whose
+    /// port is reserved).
+    pub(super) fn open_datagram(
+        &self,
+        caller: &Caller<'_>,
+        datagram: &mut Datagram,
+        local: SocketAddrV4,
+    ) -> Result<(), Errno> {
+        let (receive, send) = self.buffer_sizes();
+        let waiters = self.waiters.clone();
+        let handle = self.stack(caller, |stack| {
+            let handle = stack.add_udp(DATAGRAM_SLOTS, receive.max(send));
+            if stack.udp(handle).bind(listen_endpoint(local)).is_err() {
+                stack.remove(handle);
+                stack.release_port(Protocol::Udp, local.port());
+                return Err(Errno::EINVAL);
+            }
+            stack.watch(handle, Protocol::Udp, &waiters);
+            Ok(handle)
+        })?;
+        datagram.handle = Some(handle);
+        datagram.local = Some(local);
+        Ok(())
+    }
+
+    /// Binds a datagram socket to an ephemeral port if it is not bound.
+    pub(super) fn ensure_datagram_bound(
+        &self,
+        caller: &Caller<'_>,
+        datagram: &mut Datagram,
+    ) -> Result<SocketHandle, Errno> {
+        if let Some(handle) = datagram.handle {
+            return Ok(handle);
+        }
+        let port = self.stack(caller, |stack| stack.reserve_port(Protocol::Udp, 0, false))?;
+        self.open_datagram(caller, datagram, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+        datagram.handle.ok_or(Errno::EINVAL)
+    }
+
+    pub(super) fn send_datagram(
+        &self,
+        caller: &Caller<'_>,
+        bytes: &[u8],
+        destination: Option<SocketAddrV4>,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<usize, Errno> {
+        if bytes.len() > MAX_DATAGRAM {
+            return Err(Errno::EMSGSIZE);
+        }
+        let broadcast_allowed = self.options.lock().broadcast;
+        let handle = {
+            let mut state = self.state.lock();
+            let State::Datagram(datagram) = &mut *state else {
+                unreachable!("datagram sockets stay datagrams")
+            };
+            if datagram.write_shut {
+                return Err(Errno::EPIPE);
+            }
+            if destination.is_none() && datagram.peer.is_none() {
+                return Err(Errno::EDESTADDRREQ);
+            }
+            self.ensure_datagram_bound(caller, datagram)?
+        };
+        let destination = match destination {
+            Some(destination) => resolve_any(destination),
+            None => match &*self.state.lock() {
+                State::Datagram(Datagram { peer: Some(peer), .. }) => *peer,
+                _ => return Err(Errno::EDESTADDRREQ),
+            },
+        };
+        if destination.ip().is_broadcast() && !broadcast_allowed {
+            return Err(Errno::EACCES);
+        }
+        if destination.port() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let endpoint = IpEndpoint::new(IpAddress::Ipv4(*destination.ip()), destination.port());
+        self.wait_for(caller, is_nonblocking, timeout, || {
+            self.stack(caller, |stack| {
+                let udp = stack.udp(handle);
+                if bytes.len() > udp.payload_send_capacity() {
+                    return Some(Err(Errno::EMSGSIZE));
+                }
+                match udp.send_slice(bytes, endpoint) {
+                    Ok(()) => Some(Ok(bytes.len())),
+                    Err(udp::SendError::BufferFull) => None,
+                    Err(udp::SendError::Unaddressable) => Some(Err(Errno::ENETUNREACH)),
+                }
+            })
+        })
+    }
+
+    pub(super) fn receive_datagram(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        flags: u32,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<Received, Errno> {
+        let is_peek = flags & message::PEEK != 0;
+        self.wait_for(caller, is_nonblocking, timeout, || {
+            let (handle, peer) = match &*self.state.lock() {
+                State::Datagram(datagram) if datagram.read_shut => {
+                    return Some(Ok(Received {
+                        length: 0,
+                        source: None,
+                        is_truncated: false,
+                        full_length: 0,
+                    }));
+                }
+                State::Datagram(datagram) => (datagram.handle?, datagram.peer),
+                _ => unreachable!("datagram sockets stay datagrams"),
+            };
+            self.stack(caller, |stack| {
+                let udp = stack.udp(handle);
+                loop {
+                    let (payload, metadata) = if is_peek {
+                        let (payload, metadata) = udp.peek().ok()?;
+                        (payload, *metadata)
+                    } else {
+                        udp.recv().ok()?
+                    };
+                    let source = endpoint_address(metadata.endpoint);
+                    if peer.is_some_and(|peer| peer != source) {
+                        // Not from the associated peer: Linux never
+                        // delivers it.
+                        if is_peek {
+                            let _ = udp.recv();
+                        }
+                        continue;
+                    }
+                    let length = payload.len().min(buffer.len());
+                    buffer[..length].copy_from_slice(&payload[..length]);
+                    return Some(Ok(Received {
+                        length,
+                        source: Some(source),
+                        is_truncated: payload.len() > buffer.len(),
+                        full_length: payload.len(),
+                    }));
+                }
+            })
+        })
+    }
+}
