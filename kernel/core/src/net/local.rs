@@ -23,26 +23,23 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
-use super::abi::{kind, message, option, shut, timeval_bytes, timeval_ns};
-use super::address::family;
+use super::abi::{kind, message, shut};
 use crate::errno::Errno;
-use crate::vfs::node::{Caller, FileType, Metadata, Node};
+use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::pipe::copy_front;
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, OpenFile, SpecialFile, WaiterList};
 
-/// The bytes of `sun_path` (`struct sockaddr_un` is 110 bytes).
-pub const PATH_MAX: usize = 108;
+mod datagram;
+mod names;
+mod options;
+
+use datagram::INBOX_SLOTS;
+pub use names::{Key, LocalName, Names, PATH_MAX};
+use options::Options;
+
 /// The default size of each queue (Linux's `net.core.wmem_default`).
 const DEFAULT_BUFFER: usize = 212_992;
-/// The smallest and largest buffer `SO_SNDBUF` and `SO_RCVBUF` give.
-const BUFFER_LIMITS: (usize, usize) = (4608, 4 * 1024 * 1024);
-/// Datagrams an inbox holds at most (`net.unix.max_dgram_qlen`).
-const INBOX_SLOTS: usize = 512;
-/// `SO_PEERCRED`, `SO_PASSCRED` and `SO_PEERSEC` (`asm-generic/socket.h`).
-const SO_PASSCRED: i32 = 16;
-const SO_PEERCRED: i32 = 17;
-
 static NEXT_INODE: AtomicU64 = AtomicU64::new(1);
 
 /// What kind of local socket.
@@ -77,139 +74,6 @@ impl LocalKind {
 
     fn is_connection(self) -> bool {
         self != LocalKind::Datagram
-    }
-}
-
-/// A local socket's address, as `struct sockaddr_un` carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LocalName {
-    /// No name (only the family).
-    Unnamed,
-    /// A filesystem path.
-    Path(Vec<u8>),
-    /// An abstract name: the bytes after the leading NUL.
-    Abstract(Vec<u8>),
-}
-
-impl LocalName {
-    /// Reads a `struct sockaddr_un` of `bytes` (family included).
-    pub fn parse(bytes: &[u8]) -> Result<LocalName, Errno> {
-        if bytes.len() < 2 || bytes.len() > 2 + PATH_MAX {
-            return Err(Errno::EINVAL);
-        }
-        let path = &bytes[2..];
-        Ok(match path.first() {
-            None => LocalName::Unnamed,
-            Some(0) => LocalName::Abstract(path[1..].to_vec()),
-            Some(_) => {
-                let end = path.iter().position(|&byte| byte == 0).unwrap_or(path.len());
-                LocalName::Path(path[..end].to_vec())
-            }
-        })
-    }
-
-    /// The `struct sockaddr_un` bytes for this name, as long as Linux
-    /// reports them: the family alone, the path with its NUL, or the NUL
-    /// and the abstract name.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut bytes = family::UNIX.to_ne_bytes().to_vec();
-        match self {
-            LocalName::Unnamed => {}
-            LocalName::Path(path) => {
-                bytes.extend_from_slice(path);
-                // A path that fills `sun_path` has no room for its NUL.
-                if path.len() < PATH_MAX {
-                    bytes.push(0);
-                }
-            }
-            LocalName::Abstract(name) => {
-                bytes.push(0);
-                bytes.extend_from_slice(name);
-            }
-        }
-        bytes
-    }
-}
-
-/// Where a name leads: the socket node a path names, or an abstract name.
-#[derive(Clone)]
-pub enum Key {
-    /// The socket node of a path.
-    Node(Arc<dyn Node>),
-    /// An abstract name.
-    Abstract(Vec<u8>),
-}
-
-impl core::fmt::Debug for Key {
-    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Key::Node(node) => formatter.debug_tuple("Node").field(&node.inode()).finish(),
-            Key::Abstract(name) => formatter.debug_tuple("Abstract").field(name).finish(),
-        }
-    }
-}
-
-impl Key {
-    fn matches(&self, other: &Key) -> bool {
-        match (self, other) {
-            (Key::Node(a), Key::Node(b)) => Arc::ptr_eq(a, b),
-            (Key::Abstract(a), Key::Abstract(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-/// The names local sockets are bound to.
-#[derive(Default)]
-pub struct Names {
-    entries: Mutex<Vec<(Key, Weak<LocalSocket>)>>,
-    /// The last automatic name handed out.
-    last_automatic: AtomicU64,
-}
-
-impl core::fmt::Debug for Names {
-    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.debug_struct("Names").field("entries", &self.entries.lock().len()).finish()
-    }
-}
-
-impl Names {
-    /// An empty namespace.
-    pub fn new() -> Arc<Names> {
-        Arc::new(Names::default())
-    }
-
-    /// The socket bound to `key`, if it still exists.
-    pub fn find(&self, key: &Key) -> Option<Arc<LocalSocket>> {
-        let entries = self.entries.lock();
-        entries.iter().find(|(bound, _)| bound.matches(key)).and_then(|(_, socket)| socket.upgrade())
-    }
-
-    /// Binds `key` to `socket`; `EADDRINUSE` if it is taken.
-    fn insert(&self, key: Key, socket: Weak<LocalSocket>) -> Result<(), Errno> {
-        let mut entries = self.entries.lock();
-        entries.retain(|(_, socket)| socket.strong_count() > 0);
-        if entries.iter().any(|(bound, _)| bound.matches(&key)) {
-            return Err(Errno::EADDRINUSE);
-        }
-        entries.push((key, socket));
-        Ok(())
-    }
-
-    fn remove(&self, key: &Key) {
-        self.entries.lock().retain(|(bound, _)| !bound.matches(key));
-    }
-
-    /// A free abstract name of five hexadecimal digits, as Linux's
-    /// automatic binding gives.
-    fn automatic(&self) -> Vec<u8> {
-        loop {
-            let number = self.last_automatic.fetch_add(1, Ordering::Relaxed) & 0xf_ffff;
-            let name = format!("{number:05x}").into_bytes();
-            if self.find(&Key::Abstract(name.clone())).is_none() {
-                return name;
-            }
-        }
     }
 }
 
@@ -282,27 +146,6 @@ struct Inner {
     /// A datagram socket shut its reading or writing side down.
     is_read_shut: bool,
     is_write_shut: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Options {
-    send_buffer: usize,
-    receive_buffer: usize,
-    receive_timeout_ns: Option<u64>,
-    send_timeout_ns: Option<u64>,
-    pass_credentials: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            send_buffer: DEFAULT_BUFFER,
-            receive_buffer: DEFAULT_BUFFER,
-            receive_timeout_ns: None,
-            send_timeout_ns: None,
-            pass_credentials: false,
-        }
-    }
 }
 
 /// What a receive got.
@@ -635,72 +478,6 @@ impl LocalSocket {
         }
     }
 
-    fn send_datagram(
-        &self,
-        caller: &Caller<'_>,
-        bytes: &[u8],
-        destination: Option<Arc<LocalSocket>>,
-        rights: Rights,
-        is_nonblocking: bool,
-        timeout: Option<u64>,
-    ) -> Result<usize, Errno> {
-        let (sender, connected_peer, is_write_shut) = {
-            let inner = self.inner.lock();
-            let peer = match &inner.state {
-                State::Datagram { peer, .. } => peer.clone(),
-                _ => None,
-            };
-            (inner.name.clone(), peer, inner.is_write_shut)
-        };
-        if is_write_shut {
-            return Err(Errno::EPIPE);
-        }
-        let target = match destination {
-            Some(target) => target,
-            None => match connected_peer {
-                None => return Err(Errno::ENOTCONN),
-                Some(peer) => peer.upgrade().ok_or(Errno::ECONNREFUSED)?,
-            },
-        };
-        if target.kind != LocalKind::Datagram {
-            return Err(Errno::EPROTOTYPE);
-        }
-        let limit = self.options.lock().send_buffer;
-        if bytes.len() > limit.saturating_sub(32) {
-            return Err(Errno::EMSGSIZE);
-        }
-        let capacity = target.options.lock().receive_buffer;
-        let mut rights = Some(rights);
-        Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
-            let mut inner = target.inner.lock();
-            let is_read_shut = inner.is_read_shut;
-            let State::Datagram { peer, inbox, inbox_bytes } = &mut inner.state else {
-                return Some(Err(Errno::EPROTOTYPE));
-            };
-            // A connected socket takes datagrams from its peer alone.
-            if let Some(peer) = peer
-                && !core::ptr::eq(peer.as_ptr(), self)
-            {
-                return Some(Err(Errno::EPERM));
-            }
-            if is_read_shut {
-                return Some(Err(Errno::EPIPE));
-            }
-            // Full at the limit; the last datagram in may pass it (so that
-            // `poll` can tell without knowing the next one's size).
-            let is_full = inbox.len() >= INBOX_SLOTS || *inbox_bytes >= capacity;
-            if is_full {
-                return None;
-            }
-            let rights = rights.take().unwrap_or_default();
-            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone(), rights });
-            *inbox_bytes += bytes.len();
-            Some(Ok(bytes.len()))
-        })?;
-        target.waiters.notify();
-        Ok(bytes.len())
-    }
-
     /// Receives into `buffer`.
     pub fn receive(
         &self,
@@ -804,53 +581,6 @@ impl LocalSocket {
         }
     }
 
-    fn receive_datagram(
-        &self,
-        caller: &Caller<'_>,
-        buffer: &mut [u8],
-        flags: u32,
-        is_nonblocking: bool,
-        timeout: Option<u64>,
-    ) -> Result<LocalReceived, Errno> {
-        let is_peek = flags & message::PEEK != 0;
-        let mut peer_to_notify = None;
-        let received = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
-            let mut inner = self.inner.lock();
-            let is_read_shut = inner.is_read_shut;
-            let State::Datagram { inbox, inbox_bytes, peer } = &mut inner.state else {
-                unreachable!("datagram sockets stay so")
-            };
-            let Some(packet) = inbox.front() else {
-                return is_read_shut.then(|| {
-                    Ok(LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() })
-                });
-            };
-            let stored = packet.bytes.len().min(buffer.len());
-            buffer[..stored].copy_from_slice(&packet.bytes[..stored]);
-            let mut received = LocalReceived {
-                length: stored,
-                full_length: packet.bytes.len(),
-                source: Some(packet.sender.clone()),
-                rights: Vec::new(),
-            };
-            if !is_peek && let Some(packet) = inbox.pop_front() {
-                *inbox_bytes -= packet.bytes.len();
-                received.rights = packet.rights;
-                peer_to_notify = peer.as_ref().and_then(Weak::upgrade);
-            }
-            Some(Ok(received))
-        })?;
-        if !is_peek {
-            // Room in the inbox: wake blocked senders and the peer's
-            // pollers.
-            self.waiters.notify();
-            if let Some(peer) = peer_to_notify {
-                peer.waiters.notify();
-            }
-        }
-        Ok(received)
-    }
-
     /// `shutdown`.
     pub fn shutdown(&self, how: u32) -> Result<(), Errno> {
         if how > shut::BOTH {
@@ -932,76 +662,6 @@ impl LocalSocket {
     /// Whether the socket listens.
     pub fn is_listening(&self) -> bool {
         matches!(self.inner.lock().state, State::Listening { .. })
-    }
-
-    /// Sets an option (`setsockopt`).
-    pub fn set_option(&self, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
-        let integer = || -> Result<i32, Errno> {
-            let bytes: [u8; 4] =
-                value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
-            Ok(i32::from_ne_bytes(bytes))
-        };
-        if level != option::SOL_SOCKET {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        let mut options = self.options.lock();
-        match name {
-            option::SO_SNDBUF | option::SO_SNDBUFFORCE => {
-                options.send_buffer =
-                    (integer()?.max(0) as usize * 2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
-            }
-            option::SO_RCVBUF | option::SO_RCVBUFFORCE => {
-                options.receive_buffer =
-                    (integer()?.max(0) as usize * 2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
-            }
-            option::SO_RCVTIMEO => options.receive_timeout_ns = timeval_ns(value)?,
-            option::SO_SNDTIMEO => options.send_timeout_ns = timeval_ns(value)?,
-            SO_PASSCRED => options.pass_credentials = integer()? != 0,
-            option::SO_REUSEADDR
-            | option::SO_REUSEPORT
-            | option::SO_KEEPALIVE
-            | option::SO_BROADCAST
-            | option::SO_PRIORITY
-            | option::SO_RCVLOWAT
-            | option::SO_SNDLOWAT
-            | option::SO_TIMESTAMP => {
-                integer()?;
-            }
-            option::SO_LINGER if value.len() >= 8 => {}
-            option::SO_LINGER => return Err(Errno::EINVAL),
-            _ => return Err(Errno::ENOPROTOOPT),
-        }
-        Ok(())
-    }
-
-    /// Reads an option (`getsockopt`); `process_id` is what `SO_PEERCRED`
-    /// reports (every peer is the application itself).
-    pub fn option(&self, level: i32, name: i32, process_id: u32) -> Result<Vec<u8>, Errno> {
-        let integer = |value: i32| value.to_ne_bytes().to_vec();
-        if level != option::SOL_SOCKET {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        let options = *self.options.lock();
-        Ok(match name {
-            option::SO_TYPE => integer(self.kind.socket_type() as i32),
-            option::SO_DOMAIN => integer(i32::from(family::UNIX)),
-            option::SO_PROTOCOL | option::SO_ERROR => integer(0),
-            option::SO_ACCEPTCONN => integer(i32::from(self.is_listening())),
-            option::SO_SNDBUF => integer(options.send_buffer as i32),
-            option::SO_RCVBUF => integer(options.receive_buffer as i32),
-            option::SO_RCVTIMEO => timeval_bytes(options.receive_timeout_ns),
-            option::SO_SNDTIMEO => timeval_bytes(options.send_timeout_ns),
-            SO_PASSCRED => integer(i32::from(options.pass_credentials)),
-            SO_PEERCRED => {
-                // `struct ucred`: the peer's process, user and group.
-                let mut bytes = process_id.to_ne_bytes().to_vec();
-                bytes.extend_from_slice(&[0; 8]);
-                bytes
-            }
-            option::SO_REUSEADDR | option::SO_KEEPALIVE | option::SO_BROADCAST => integer(0),
-            option::SO_LINGER => [0u8; 8].to_vec(),
-            _ => return Err(Errno::ENOPROTOOPT),
-        })
     }
 
     fn readiness(&self) -> u16 {

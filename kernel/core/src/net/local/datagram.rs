@@ -1,0 +1,128 @@
+//! Local datagram sockets: each keeps an inbox that senders fill, and a
+//! connected one takes datagrams from its peer alone.
+
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+
+use super::{LocalKind, LocalReceived, LocalSocket, Packet, Rights, State};
+use crate::errno::Errno;
+use crate::net::abi::message;
+use crate::vfs::node::Caller;
+
+/// Datagrams an inbox holds at most (`net.unix.max_dgram_qlen`).
+pub(super) const INBOX_SLOTS: usize = 512;
+
+impl LocalSocket {
+    pub(super) fn send_datagram(
+        &self,
+        caller: &Caller<'_>,
+        bytes: &[u8],
+        destination: Option<Arc<LocalSocket>>,
+        rights: Rights,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let (sender, connected_peer, is_write_shut) = {
+            let inner = self.inner.lock();
+            let peer = match &inner.state {
+                State::Datagram { peer, .. } => peer.clone(),
+                _ => None,
+            };
+            (inner.name.clone(), peer, inner.is_write_shut)
+        };
+        if is_write_shut {
+            return Err(Errno::EPIPE);
+        }
+        let target = match destination {
+            Some(target) => target,
+            None => match connected_peer {
+                None => return Err(Errno::ENOTCONN),
+                Some(peer) => peer.upgrade().ok_or(Errno::ECONNREFUSED)?,
+            },
+        };
+        if target.kind != LocalKind::Datagram {
+            return Err(Errno::EPROTOTYPE);
+        }
+        let limit = self.options.lock().send_buffer;
+        if bytes.len() > limit.saturating_sub(32) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let capacity = target.options.lock().receive_buffer;
+        let mut rights = Some(rights);
+        Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
+            let mut inner = target.inner.lock();
+            let is_read_shut = inner.is_read_shut;
+            let State::Datagram { peer, inbox, inbox_bytes } = &mut inner.state else {
+                return Some(Err(Errno::EPROTOTYPE));
+            };
+            // A connected socket takes datagrams from its peer alone.
+            if let Some(peer) = peer
+                && !core::ptr::eq(peer.as_ptr(), self)
+            {
+                return Some(Err(Errno::EPERM));
+            }
+            if is_read_shut {
+                return Some(Err(Errno::EPIPE));
+            }
+            // Full at the limit; the last datagram in may pass it (so that
+            // `poll` can tell without knowing the next one's size).
+            let is_full = inbox.len() >= INBOX_SLOTS || *inbox_bytes >= capacity;
+            if is_full {
+                return None;
+            }
+            let rights = rights.take().unwrap_or_default();
+            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone(), rights });
+            *inbox_bytes += bytes.len();
+            Some(Ok(bytes.len()))
+        })?;
+        target.waiters.notify();
+        Ok(bytes.len())
+    }
+
+    pub(super) fn receive_datagram(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        flags: u32,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<LocalReceived, Errno> {
+        let is_peek = flags & message::PEEK != 0;
+        let mut peer_to_notify = None;
+        let received = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+            let mut inner = self.inner.lock();
+            let is_read_shut = inner.is_read_shut;
+            let State::Datagram { inbox, inbox_bytes, peer } = &mut inner.state else {
+                unreachable!("datagram sockets stay so")
+            };
+            let Some(packet) = inbox.front() else {
+                return is_read_shut.then(|| {
+                    Ok(LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() })
+                });
+            };
+            let stored = packet.bytes.len().min(buffer.len());
+            buffer[..stored].copy_from_slice(&packet.bytes[..stored]);
+            let mut received = LocalReceived {
+                length: stored,
+                full_length: packet.bytes.len(),
+                source: Some(packet.sender.clone()),
+                rights: Vec::new(),
+            };
+            if !is_peek && let Some(packet) = inbox.pop_front() {
+                *inbox_bytes -= packet.bytes.len();
+                received.rights = packet.rights;
+                peer_to_notify = peer.as_ref().and_then(Weak::upgrade);
+            }
+            Some(Ok(received))
+        })?;
+        if !is_peek {
+            // Room in the inbox: wake blocked senders and the peer's
+            // pollers.
+            self.waiters.notify();
+            if let Some(peer) = peer_to_notify {
+                peer.waiters.notify();
+            }
+        }
+        Ok(received)
+    }
+}
