@@ -9,7 +9,9 @@
 mod descriptors;
 mod events;
 mod files;
+mod interfaces;
 mod memory;
+mod messages;
 mod paths;
 mod poll;
 mod process;
@@ -209,10 +211,10 @@ pub fn handle(
         nr::SHUTDOWN => sockets::shutdown(context, a0, a1),
         nr::SENDTO => sockets::sendto(context, a0, a1, a2, a3, a4, a5),
         nr::RECVFROM => sockets::recvfrom(context, a0, a1, a2, a3, a4, a5),
-        nr::SENDMSG => sockets::sendmsg(context, a0, a1, a2),
-        nr::RECVMSG => sockets::recvmsg(context, a0, a1, a2),
-        nr::SENDMMSG => sockets::sendmmsg(context, a0, a1, a2, a3),
-        nr::RECVMMSG => sockets::recvmmsg(context, a0, a1, a2, a3),
+        nr::SENDMSG => messages::sendmsg(context, a0, a1, a2),
+        nr::RECVMSG => messages::recvmsg(context, a0, a1, a2),
+        nr::SENDMMSG => messages::sendmmsg(context, a0, a1, a2, a3),
+        nr::RECVMMSG => messages::recvmmsg(context, a0, a1, a2, a3),
         nr::SETSOCKOPT => sockets::setsockopt(context, a0, a1, a2, a3, a4),
         nr::GETSOCKOPT => sockets::getsockopt(context, a0, a1, a2, a3, a4),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),

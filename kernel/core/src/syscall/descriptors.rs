@@ -249,7 +249,7 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         }
         _ => {}
     }
-    if let Some(result) = super::sockets::interface_ioctl(context, &file, command, argument) {
+    if let Some(result) = super::interfaces::interface_ioctl(context, &file, command, argument) {
         return result;
     }
     if !file.data().is_some_and(|data| data.is_terminal()) {

@@ -1,11 +1,12 @@
 //! The socket calls: socket, bind, listen, accept, accept4, connect,
-//! getsockname, getpeername, sendto, recvfrom, sendmsg, recvmsg, sendmmsg,
-//! recvmmsg, shutdown, setsockopt, getsockopt, socketpair.
+//! getsockname, getpeername, sendto, recvfrom, shutdown, setsockopt,
+//! getsockopt, socketpair (the message calls are in `messages`, the
+//! interface requests in `interfaces`).
 //!
-//! The sockets themselves live in [`crate::net::socket`] (network) and
-//! [`crate::net::local`] (`AF_UNIX`); here are the
-//! argument checks and the copying of addresses, buffers and message
-//! headers between the application and the kernel. Waits a signal
+//! The sockets themselves live in [`crate::net::socket`] (TCP, UDP),
+//! [`crate::net::local`] (`AF_UNIX`) and [`crate::net::netlink`]; here are
+//! the argument checks and the copying of addresses and buffers between the
+//! application and the kernel. Waits a signal
 //! interrupts restart after the handler when it asks for that, as Linux
 //! does for sockets without a timeout.
 
@@ -40,23 +41,18 @@ const ADDRESS_MAX: u64 = 128;
 /// The largest backlog (`net.core.somaxconn`).
 const BACKLOG_MAX: usize = 4096;
 /// Bytes copied through the kernel per step of a large send or receive.
-const CHUNK: usize = 256 * 1024;
-/// Bytes of `struct msghdr` and `struct mmsghdr`.
-const MSGHDR_SIZE: usize = 56;
-const MMSGHDR_SIZE: u64 = 64;
-/// The most messages one `sendmmsg` or `recvmmsg` handles (`UIO_MAXIOV`).
-const MMSG_MAX: u64 = 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 /// The largest option value read or written.
 const OPTION_MAX: u64 = 256;
 
 /// An error from a socket: a wait a signal interrupted restarts.
-fn failure(error: Errno) -> Failure {
+pub(super) fn failure(error: Errno) -> Failure {
     if error == Errno::EINTR { Failure::Restart } else { Failure::Error(error) }
 }
 
 /// The socket behind an open file: a network or a local one.
 #[derive(Clone, Copy)]
-enum Endpoint<'a> {
+pub(super) enum Endpoint<'a> {
     Inet(&'a Socket),
     Local(&'a LocalSocket),
     Netlink(&'a NetlinkSocket),
@@ -74,7 +70,7 @@ impl Endpoint<'_> {
 }
 
 /// The socket behind an open file, if it is one.
-fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
+pub(super) fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
     let object = file.special()?.as_any();
     if let Some(socket) = object.downcast_ref::<Socket>() {
         return Some(Endpoint::Inet(socket));
@@ -86,7 +82,7 @@ fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
 }
 
 /// The open file of `fd`, which must be a socket (`ENOTSOCK`).
-fn socket_file(context: Context<'_>, fd: u64) -> core::result::Result<Arc<OpenFile>, Errno> {
+pub(super) fn socket_file(context: Context<'_>, fd: u64) -> core::result::Result<Arc<OpenFile>, Errno> {
     let file = file(context, fd)?;
     if file.is_path_only() {
         return Err(Errno::EBADF);
@@ -386,7 +382,7 @@ pub(super) fn shutdown(context: Context<'_>, fd: u64, how: u64) -> Result {
 
 /// Sends `bytes`, to `destination` if given; a broken connection raises
 /// `SIGPIPE` unless `MSG_NOSIGNAL`.
-fn send_bytes(
+pub(super) fn send_bytes(
     context: Context<'_>,
     file: &OpenFile,
     bytes: &[u8],
@@ -437,7 +433,7 @@ fn send_bytes(
 }
 
 /// The destination of `sendto` or `sendmsg`, if one was given.
-fn destination(
+pub(super) fn destination(
     context: Context<'_>,
     pointer: u64,
     length: u64,
@@ -486,17 +482,17 @@ pub(super) fn sendto(
 }
 
 /// What one receive got, whichever the socket.
-struct Got {
-    length: usize,
-    full_length: usize,
+pub(super) struct Got {
+    pub(super) length: usize,
+    pub(super) full_length: usize,
     /// The sender's address bytes (empty: an unnamed local sender), for
     /// datagrams.
-    source: Option<Vec<u8>>,
+    pub(super) source: Option<Vec<u8>>,
     /// Files passed with the data (local sockets).
-    rights: Rights,
+    pub(super) rights: Rights,
 }
 
-fn receive_bytes(
+pub(super) fn receive_bytes(
     context: Context<'_>,
     file: &OpenFile,
     buffer: &mut [u8],
@@ -563,228 +559,6 @@ pub(super) fn recvfrom(
     Ok(received.length as u64)
 }
 
-/// A `struct msghdr`.
-struct MessageHeader {
-    name: u64,
-    name_length: u64,
-    vectors: Vec<(u64, u64)>,
-    control: u64,
-    control_length: u64,
-}
-
-fn read_message_header(context: Context<'_>, address: u64) -> core::result::Result<MessageHeader, Errno> {
-    let user = User::new(context.machine);
-    let bytes = user.read_bytes(address, MSGHDR_SIZE)?;
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-    let name = word(0);
-    let name_length = u64::from(u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])));
-    let vectors = user.read_iovecs(word(16), word(24))?;
-    Ok(MessageHeader { name, name_length, vectors, control: word(32), control_length: word(40) })
-}
-
-fn send_message(
-    context: Context<'_>,
-    fd: u64,
-    header_address: u64,
-    send_flags: u32,
-) -> core::result::Result<usize, Failure> {
-    let header = read_message_header(context, header_address)?;
-    let file = socket_file(context, fd)?;
-    let destination = destination(context, header.name, header.name_length)?;
-    let user = User::new(context.machine);
-    let rights = control_rights(context, &file, &header)?;
-    let mut bytes = Vec::new();
-    for (base, length) in &header.vectors {
-        let length = usize::try_from(*length).map_err(|_| Errno::EINVAL)?;
-        if bytes.len() + length > 64 * 1024 * 1024 {
-            return Err(Errno::EMSGSIZE.into());
-        }
-        bytes.extend_from_slice(&user.read_bytes(*base, length)?);
-    }
-    send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), rights)
-}
-
-/// `struct cmsghdr`: length (8 bytes), level, type; then the data.
-const CMSGHDR_SIZE: usize = 16;
-/// `SCM_RIGHTS` and `SCM_CREDENTIALS` at `SOL_SOCKET`.
-const SCM_RIGHTS: u32 = 1;
-const SCM_CREDENTIALS: u32 = 2;
-/// The most descriptors one message passes (`SCM_MAX_FD`).
-const SCM_MAX_FD: usize = 253;
-/// `MSG_CTRUNC` and `MSG_CMSG_CLOEXEC`.
-const MSG_CTRUNC: u32 = 0x8;
-const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;
-
-/// The open files a sender's `SCM_RIGHTS` control messages pass (local
-/// sockets only). Credentials are accepted and dropped: every peer is the
-/// application itself.
-fn control_rights(
-    context: Context<'_>,
-    file: &OpenFile,
-    header: &MessageHeader,
-) -> core::result::Result<Rights, Errno> {
-    let mut rights = Vec::new();
-    if header.control == 0 || header.control_length < CMSGHDR_SIZE as u64 {
-        return Ok(rights);
-    }
-    let user = User::new(context.machine);
-    let length = header.control_length.min(64 * 1024) as usize;
-    let bytes = user.read_bytes(header.control, length)?;
-    let is_local = matches!(endpoint(file), Some(Endpoint::Local(_)));
-    let mut offset = 0;
-    while offset + CMSGHDR_SIZE <= bytes.len() {
-        let field = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
-        let entry_length = u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap_or([0; 8]));
-        let (level, entry_type) = (field(offset + 8), field(offset + 12));
-        if entry_length < CMSGHDR_SIZE as u64 || entry_length > (bytes.len() - offset) as u64 {
-            return Err(Errno::EINVAL);
-        }
-        let data = &bytes[offset + CMSGHDR_SIZE..offset + entry_length as usize];
-        match (level, entry_type) {
-            (level, SCM_RIGHTS) if level == option::SOL_SOCKET as u32 && is_local => {
-                if rights.len() + data.len() / 4 > SCM_MAX_FD {
-                    return Err(Errno::EINVAL);
-                }
-                for number in data.chunks_exact(4) {
-                    let number = i32::from_le_bytes(number.try_into().unwrap_or([0xff; 4]));
-                    rights.push(super::files::file(context, number as u32 as u64).map_err(|_| Errno::EBADF)?);
-                }
-            }
-            (level, SCM_CREDENTIALS) if level == option::SOL_SOCKET as u32 && is_local => {}
-            (level, _) if level == option::SOL_SOCKET as u32 => return Err(Errno::EINVAL),
-            // Other levels' messages (IP options) are accepted and unused.
-            _ => {}
-        }
-        offset += (entry_length as usize).next_multiple_of(8);
-    }
-    Ok(rights)
-}
-
-/// Installs received files and describes them in the receiver's control
-/// buffer as one `SCM_RIGHTS` message; returns the control bytes used and
-/// whether some files did not fit (`MSG_CTRUNC`).
-fn deliver_rights(
-    context: Context<'_>,
-    header: &MessageHeader,
-    rights: Rights,
-    receive_flags: u32,
-) -> core::result::Result<(u64, bool), Failure> {
-    if rights.is_empty() {
-        return Ok((0, false));
-    }
-    let room = (header.control_length as usize).saturating_sub(CMSGHDR_SIZE) / 4;
-    if header.control == 0 || room == 0 {
-        return Ok((0, true));
-    }
-    let is_truncated = rights.len() > room;
-    let close_on_exec = receive_flags & MSG_CMSG_CLOEXEC != 0;
-    let mut numbers = Vec::new();
-    for file in rights.into_iter().take(room) {
-        match install(context, file, close_on_exec) {
-            Ok(number) => numbers.extend_from_slice(&(number as i32).to_le_bytes()),
-            Err(_) => break,
-        }
-    }
-    let data_length = CMSGHDR_SIZE + numbers.len();
-    let mut message = (data_length as u64).to_le_bytes().to_vec();
-    message.extend_from_slice(&(option::SOL_SOCKET as u32).to_le_bytes());
-    message.extend_from_slice(&SCM_RIGHTS.to_le_bytes());
-    message.extend_from_slice(&numbers);
-    User::new(context.machine).write_bytes(header.control, &message)?;
-    let used = data_length.next_multiple_of(8).min(header.control_length as usize);
-    Ok((used as u64, is_truncated))
-}
-
-pub(super) fn sendmsg(context: Context<'_>, fd: u64, header: u64, send_flags: u64) -> Result {
-    Ok(send_message(context, fd, header, send_flags as u32)? as u64)
-}
-
-fn receive_message(
-    context: Context<'_>,
-    fd: u64,
-    header_address: u64,
-    receive_flags: u32,
-) -> core::result::Result<usize, Failure> {
-    let header = read_message_header(context, header_address)?;
-    let file = socket_file(context, fd)?;
-    let total: u64 = header.vectors.iter().map(|(_, length)| *length).sum();
-    let mut bytes = vec![0u8; usize::try_from(total).unwrap_or(CHUNK).min(CHUNK)];
-    let received = receive_bytes(context, &file, &mut bytes, receive_flags)?;
-    let user = User::new(context.machine);
-    let mut offset = 0;
-    for (base, length) in &header.vectors {
-        if offset >= received.length {
-            break;
-        }
-        let step = (*length as usize).min(received.length - offset);
-        user.write_bytes(*base, &bytes[offset..offset + step])?;
-        offset += step;
-    }
-    // The source address, no control messages, and the flags.
-    if header.name != 0 {
-        match received.source {
-            Some(source) => {
-                let written = (header.name_length as usize).min(source.len());
-                user.write_bytes(header.name, &source[..written])?;
-                user.write_u32(header_address + 8, source.len() as u32)?;
-            }
-            None => user.write_u32(header_address + 8, 0)?,
-        }
-    }
-    let (control_used, is_control_truncated) =
-        deliver_rights(context, &header, received.rights, receive_flags)?;
-    user.write_u64(header_address + 40, control_used)?;
-    let mut message_flags = if received.full_length > received.length { message::TRUNC } else { 0 };
-    if is_control_truncated {
-        message_flags |= MSG_CTRUNC;
-    }
-    user.write_u32(header_address + 48, message_flags)?;
-    Ok(received.length)
-}
-
-pub(super) fn recvmsg(context: Context<'_>, fd: u64, header: u64, receive_flags: u64) -> Result {
-    Ok(receive_message(context, fd, header, receive_flags as u32)? as u64)
-}
-
-pub(super) fn sendmmsg(context: Context<'_>, fd: u64, vector: u64, count: u64, send_flags: u64) -> Result {
-    socket_file(context, fd)?;
-    let count = count.min(MMSG_MAX);
-    let user = User::new(context.machine);
-    let mut sent = 0;
-    while sent < count {
-        let entry = vector + sent * MMSGHDR_SIZE;
-        match send_message(context, fd, entry, send_flags as u32) {
-            Ok(length) => user.write_u32(entry + MSGHDR_SIZE as u64, length as u32)?,
-            Err(_) if sent > 0 => break,
-            Err(failure) => return Err(failure),
-        }
-        sent += 1;
-    }
-    Ok(sent)
-}
-
-pub(super) fn recvmmsg(context: Context<'_>, fd: u64, vector: u64, count: u64, receive_flags: u64) -> Result {
-    socket_file(context, fd)?;
-    let count = count.min(MMSG_MAX);
-    let user = User::new(context.machine);
-    let mut received = 0;
-    let mut receive_flags = receive_flags as u32;
-    while received < count {
-        let entry = vector + received * MMSGHDR_SIZE;
-        match receive_message(context, fd, entry, receive_flags) {
-            Ok(length) => user.write_u32(entry + MSGHDR_SIZE as u64, length as u32)?,
-            Err(_) if received > 0 => break,
-            Err(failure) => return Err(failure),
-        }
-        received += 1;
-        // `MSG_WAITFORONE`: only the first receive waits.
-        if receive_flags & 0x10000 != 0 {
-            receive_flags |= message::DONTWAIT;
-        }
-    }
-    Ok(received)
-}
-
 pub(super) fn setsockopt(
     context: Context<'_>,
     fd: u64,
@@ -838,119 +612,4 @@ pub(super) fn available_bytes(context: Context<'_>, file: &OpenFile) -> Option<u
         Endpoint::Local(socket) => socket.available_bytes() as u64,
         Endpoint::Netlink(socket) => socket.available_bytes() as u64,
     })
-}
-
-/// Interface requests (`SIOCGIF*`, `uapi/linux/sockios.h`).
-mod interface_request {
-    pub const SIOCGIFNAME: u64 = 0x8910;
-    pub const SIOCGIFCONF: u64 = 0x8912;
-    pub const SIOCGIFFLAGS: u64 = 0x8913;
-    pub const SIOCGIFADDR: u64 = 0x8915;
-    pub const SIOCGIFBRDADDR: u64 = 0x8919;
-    pub const SIOCGIFNETMASK: u64 = 0x891b;
-    pub const SIOCGIFMTU: u64 = 0x8921;
-    pub const SIOCGIFHWADDR: u64 = 0x8927;
-    pub const SIOCGIFINDEX: u64 = 0x8933;
-    pub const SIOCGIFTXQLEN: u64 = 0x8942;
-}
-
-/// Bytes of `struct ifreq` (a 16-byte name, then a 24-byte union) and of
-/// `struct ifconf`.
-const IFREQ_SIZE: usize = 40;
-const IFCONF_SIZE: usize = 16;
-
-/// The interface requests a socket answers: what `if_nametoindex`,
-/// `ifconfig` and friends ask. `None` for other requests or files.
-pub(super) fn interface_ioctl(
-    context: Context<'_>,
-    file: &OpenFile,
-    command: u64,
-    argument: u64,
-) -> Option<Result> {
-    use interface_request::*;
-    endpoint(file)?;
-    let known = [
-        SIOCGIFNAME,
-        SIOCGIFCONF,
-        SIOCGIFFLAGS,
-        SIOCGIFADDR,
-        SIOCGIFBRDADDR,
-        SIOCGIFNETMASK,
-        SIOCGIFMTU,
-        SIOCGIFHWADDR,
-        SIOCGIFINDEX,
-        SIOCGIFTXQLEN,
-    ];
-    if !known.contains(&command) {
-        return None;
-    }
-    Some(answer_interface_request(context, command, argument))
-}
-
-fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -> Result {
-    use interface_request::*;
-    let user = User::new(context.machine);
-    let interfaces = context.process.network.interfaces();
-    if command == SIOCGIFCONF {
-        let header = user.read_bytes(argument, IFCONF_SIZE)?;
-        let room = i32::from_ne_bytes(header[..4].try_into().map_err(|_| Errno::EFAULT)?);
-        let buffer = u64::from_ne_bytes(header[8..16].try_into().map_err(|_| Errno::EFAULT)?);
-        let addressed: Vec<_> = interfaces.iter().filter(|interface| interface.address.is_some()).collect();
-        if buffer == 0 {
-            user.write_u32(argument, (addressed.len() * IFREQ_SIZE) as u32)?;
-            return Ok(0);
-        }
-        let fitting = (room.max(0) as usize / IFREQ_SIZE).min(addressed.len());
-        for (slot, interface) in addressed.iter().take(fitting).enumerate() {
-            let mut request = [0u8; IFREQ_SIZE];
-            request[..interface.name.len()].copy_from_slice(interface.name.as_bytes());
-            if let Some((address, _)) = interface.address {
-                let encoded = address::encode(SocketAddrV4::new(address, 0));
-                request[16..32].copy_from_slice(&encoded);
-            }
-            user.write_bytes(buffer + (slot * IFREQ_SIZE) as u64, &request)?;
-        }
-        user.write_u32(argument, (fitting * IFREQ_SIZE) as u32)?;
-        return Ok(0);
-    }
-    let mut request: [u8; IFREQ_SIZE] =
-        user.read_bytes(argument, IFREQ_SIZE)?.try_into().map_err(|_| Errno::EFAULT)?;
-    let interface = if command == SIOCGIFNAME {
-        let index = i32::from_ne_bytes(request[16..20].try_into().map_err(|_| Errno::EFAULT)?);
-        interfaces.iter().find(|interface| interface.index as i32 == index).ok_or(Errno::ENODEV)?
-    } else {
-        let end = request[..16].iter().position(|&byte| byte == 0).unwrap_or(16);
-        let name = &request[..end];
-        interfaces.iter().find(|interface| interface.name.as_bytes() == name).ok_or(Errno::ENODEV)?
-    };
-    let mut union = [0u8; 24];
-    let ipv4 = |address: core::net::Ipv4Addr| address::encode(SocketAddrV4::new(address, 0));
-    let (address, prefix_length) = interface.address.unwrap_or((core::net::Ipv4Addr::UNSPECIFIED, 0));
-    let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length)) };
-    match command {
-        SIOCGIFNAME => {
-            request[..16].fill(0);
-            request[..interface.name.len()].copy_from_slice(interface.name.as_bytes());
-            union.copy_from_slice(&request[16..]);
-        }
-        SIOCGIFFLAGS => union[..2].copy_from_slice(&(interface.flags as u16).to_ne_bytes()),
-        SIOCGIFINDEX => union[..4].copy_from_slice(&(interface.index as i32).to_ne_bytes()),
-        SIOCGIFMTU => union[..4].copy_from_slice(&(interface.mtu as i32).to_ne_bytes()),
-        SIOCGIFTXQLEN => union[..4].copy_from_slice(&1000i32.to_ne_bytes()),
-        SIOCGIFHWADDR => {
-            let (kind, mac) = match interface.mac_address {
-                Some(mac) => (1u16, mac),
-                None => (772, [0; 6]),
-            };
-            union[..2].copy_from_slice(&kind.to_ne_bytes());
-            union[2..8].copy_from_slice(&mac);
-        }
-        _ if interface.address.is_none() => return Err(Errno::EADDRNOTAVAIL.into()),
-        SIOCGIFADDR => union[..16].copy_from_slice(&ipv4(address)),
-        SIOCGIFNETMASK => union[..16].copy_from_slice(&ipv4(core::net::Ipv4Addr::from(mask))),
-        _ => union[..16].copy_from_slice(&ipv4(core::net::Ipv4Addr::from(u32::from(address) | !mask))),
-    }
-    request[16..].copy_from_slice(&union);
-    user.write_bytes(argument, &request)?;
-    Ok(0)
 }
