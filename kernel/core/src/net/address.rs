@@ -78,6 +78,22 @@ pub fn encode_any(address: &Address) -> Vec<u8> {
     }
 }
 
+/// The netmask of a prefix length (`/24`: 255.255.255.0).
+pub fn netmask(prefix_length: u8) -> Ipv4Addr {
+    let length = u32::from(prefix_length.min(32));
+    Ipv4Addr::from(if length == 0 { 0 } else { u32::MAX << (32 - length) })
+}
+
+/// The network `address` lies in.
+pub fn network_of(address: Ipv4Addr, prefix_length: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(address) & u32::from(netmask(prefix_length)))
+}
+
+/// The broadcast address of `address`'s network.
+pub fn broadcast_of(address: Ipv4Addr, prefix_length: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(address) | !u32::from(netmask(prefix_length)))
+}
+
 /// Writes `address` as a `struct sockaddr_in`.
 pub fn encode(address: SocketAddrV4) -> [u8; SOCKADDR_IN_SIZE] {
     let mut bytes = [0u8; SOCKADDR_IN_SIZE];
@@ -108,6 +124,15 @@ mod tests {
         assert_eq!(parse(&ipv6), Err(Errno::EAFNOSUPPORT));
         assert_eq!(parse(&[0, 0]), Ok(Address::Unspecified));
         assert_eq!(parse(&[10, 0, 1, 2]), Err(Errno::EINVAL), "the length counts before the family");
+    }
+
+    #[test]
+    fn prefixes_give_masks_networks_and_broadcasts() {
+        let address = Ipv4Addr::new(10, 0, 2, 15);
+        assert_eq!(netmask(24), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!((netmask(0), netmask(32)), (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST));
+        assert_eq!(network_of(address, 24), Ipv4Addr::new(10, 0, 2, 0));
+        assert_eq!(broadcast_of(address, 24), Ipv4Addr::new(10, 0, 2, 255));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use spin::Mutex;
 
 use super::abi::{kind, message, option};
 use super::address::family;
+use super::address::{broadcast_of, network_of};
 use super::{Interface, Network, interface_flags};
 use crate::errno::Errno;
 use crate::vfs::node::Caller;
@@ -146,18 +147,6 @@ fn link_body(interface: &Interface) -> Vec<u8> {
     push_attribute(&mut body, attribute::IFLA_ADDRESS, &address);
     push_attribute(&mut body, attribute::IFLA_BROADCAST, &broadcast);
     body
-}
-
-/// The broadcast address of `address`'s network.
-fn broadcast_of(address: Ipv4Addr, prefix_length: u8) -> Ipv4Addr {
-    let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length.min(32))) };
-    Ipv4Addr::from(u32::from(address) | !mask)
-}
-
-/// The network `address` lies in.
-fn network_of(address: Ipv4Addr, prefix_length: u8) -> Ipv4Addr {
-    let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length.min(32))) };
-    Ipv4Addr::from(u32::from(address) & mask)
 }
 
 /// `RTM_NEWADDR`'s body for `interface`'s address.

@@ -96,8 +96,8 @@ fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -
     };
     let mut union = [0u8; 24];
     let ipv4 = |address: core::net::Ipv4Addr| address::encode(SocketAddrV4::new(address, 0));
-    let (address, prefix_length) = interface.address.unwrap_or((core::net::Ipv4Addr::UNSPECIFIED, 0));
-    let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length)) };
+    let (interface_address, prefix_length) =
+        interface.address.unwrap_or((core::net::Ipv4Addr::UNSPECIFIED, 0));
     match command {
         SIOCGIFNAME => {
             request[..16].fill(0);
@@ -117,9 +117,9 @@ fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -
             union[2..8].copy_from_slice(&mac);
         }
         _ if interface.address.is_none() => return Err(Errno::EADDRNOTAVAIL.into()),
-        SIOCGIFADDR => union[..16].copy_from_slice(&ipv4(address)),
-        SIOCGIFNETMASK => union[..16].copy_from_slice(&ipv4(core::net::Ipv4Addr::from(mask))),
-        _ => union[..16].copy_from_slice(&ipv4(core::net::Ipv4Addr::from(u32::from(address) | !mask))),
+        SIOCGIFADDR => union[..16].copy_from_slice(&ipv4(interface_address)),
+        SIOCGIFNETMASK => union[..16].copy_from_slice(&ipv4(address::netmask(prefix_length))),
+        _ => union[..16].copy_from_slice(&ipv4(address::broadcast_of(interface_address, prefix_length))),
     }
     request[16..].copy_from_slice(&union);
     user.write_bytes(argument, &request)?;

@@ -204,7 +204,6 @@ pub(super) fn net_routes(network: &Network) -> String {
     if let (true, Some((address, prefix_length))) = (network.has_card(), configuration.address) {
         const UP: u32 = 0x1;
         const GATEWAY: u32 = 0x2;
-        let mask = if prefix_length == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix_length.min(32))) };
         if let Some(gateway) = configuration.gateway {
             let zero = core::net::Ipv4Addr::UNSPECIFIED;
             let _ = writeln!(
@@ -216,14 +215,14 @@ pub(super) fn net_routes(network: &Network) -> String {
                 hex(zero)
             );
         }
-        let network_address = core::net::Ipv4Addr::from(u32::from(address) & mask);
+        let network_address = crate::net::address::network_of(address, prefix_length);
         let _ = writeln!(
             text,
             "eth0\t{}\t{}\t{:04X}\t0\t0\t0\t{}\t0\t0\t0",
             hex(network_address),
             hex(core::net::Ipv4Addr::UNSPECIFIED),
             UP,
-            hex(core::net::Ipv4Addr::from(mask))
+            hex(crate::net::address::netmask(prefix_length))
         );
     }
     text
