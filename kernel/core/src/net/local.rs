@@ -24,6 +24,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use super::abi::{kind, message, shut};
+use super::wait_for;
 use crate::errno::Errno;
 use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::pipe::copy_front;
@@ -232,19 +233,6 @@ impl LocalSocket {
         self.kind
     }
 
-    /// Tries `attempt` until it answers, waiting on `waiters` in between;
-    /// `EAGAIN` when `is_nonblocking` or at `timeout_ns`, `EINTR` for a
-    /// signal.
-    fn wait_for<T>(
-        caller: &Caller<'_>,
-        waiters: &WaiterList,
-        is_nonblocking: bool,
-        timeout_ns: Option<u64>,
-        attempt: impl FnMut() -> Option<Result<T, Errno>>,
-    ) -> Result<T, Errno> {
-        super::wait_for(caller, waiters, is_nonblocking, timeout_ns, attempt)
-    }
-
     /// `bind` to `name`, whose `key` the caller made: the socket node it
     /// created for a path, or the abstract name. `LocalName::Unnamed` asks
     /// for an automatic abstract name.
@@ -299,7 +287,7 @@ impl LocalSocket {
             return Err(Errno::EOPNOTSUPP);
         }
         let timeout = self.options.lock().receive_timeout_ns;
-        let accepted = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+        let accepted = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut inner = self.inner.lock();
             match &mut inner.state {
                 State::Listening { pending, .. } => pending.pop_front().map(Ok),
@@ -351,7 +339,7 @@ impl LocalSocket {
             return Err(Errno::ECONNREFUSED);
         }
         let timeout = self.options.lock().send_timeout_ns;
-        Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
+        wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
             let mut inner = self.inner.lock();
             match inner.state {
                 State::Idle => {}
@@ -441,7 +429,7 @@ impl LocalSocket {
         }
         let mut rights = Some(rights).filter(|rights| !rights.is_empty());
         let mut written = 0;
-        let result = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+        let result = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut directions = channel.directions.lock();
             let outgoing = &mut directions[1 - side];
             if outgoing.is_finished || outgoing.is_abandoned {
@@ -516,7 +504,7 @@ impl LocalSocket {
         let is_packet = self.kind == LocalKind::SeqPacket;
         let wants_all = flags & message::WAITALL != 0 && !is_peek && !is_packet;
         let mut received = LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() };
-        let result = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+        let result = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut directions = channel.directions.lock();
             let incoming = &mut directions[side];
             if is_packet && let Some(&length) = incoming.messages.front() {

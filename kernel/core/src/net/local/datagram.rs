@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use super::{LocalKind, LocalReceived, LocalSocket, Packet, Rights, State};
 use crate::errno::Errno;
 use crate::net::abi::message;
+use crate::net::wait_for;
 use crate::vfs::node::Caller;
 
 /// Datagrams an inbox holds at most (`net.unix.max_dgram_qlen`).
@@ -49,7 +50,7 @@ impl LocalSocket {
         }
         let capacity = target.options.lock().receive_buffer;
         let mut rights = Some(rights);
-        Self::wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
+        wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
             let mut inner = target.inner.lock();
             let is_read_shut = inner.is_read_shut;
             let State::Datagram { peer, inbox, inbox_bytes } = &mut inner.state else {
@@ -89,7 +90,7 @@ impl LocalSocket {
     ) -> Result<LocalReceived, Errno> {
         let is_peek = flags & message::PEEK != 0;
         let mut peer_to_notify = None;
-        let received = Self::wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
+        let received = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut inner = self.inner.lock();
             let is_read_shut = inner.is_read_shut;
             let State::Datagram { inbox, inbox_bytes, peer } = &mut inner.state else {
