@@ -206,7 +206,11 @@ impl Network {
     /// The interfaces, `lo` first.
     pub fn interfaces(&self) -> Vec<Interface> {
         use interface_flags::*;
-        let counters = self.stack.lock().counters();
+        // One look at the stack, so the interfaces agree with each other.
+        let (counters, mac_address, mtu, address) = {
+            let stack = self.stack.lock();
+            (stack.counters(), stack.mac_address(), stack.mtu(), stack.configuration().address)
+        };
         let mut interfaces = vec![Interface {
             name: "lo",
             index: 1,
@@ -217,17 +221,13 @@ impl Network {
             counters: counters[link::LOOP_SIDE],
         }];
         if self.has_card {
-            let (mac_address, mtu) = {
-                let stack = self.stack.lock();
-                (stack.mac_address(), stack.mtu())
-            };
             interfaces.push(Interface {
                 name: "eth0",
                 index: 2,
                 flags: UP | BROADCAST | RUNNING | MULTICAST | LOWER_UP,
                 mtu: mtu as u32,
                 mac_address: Some(mac_address),
-                address: self.configuration().address,
+                address,
                 counters: counters[link::CARD_SIDE],
             });
         }
