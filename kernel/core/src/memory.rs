@@ -55,6 +55,8 @@ pub mod map {
     pub const FIXED: u64 = 0x10;
     /// Not backed by a file.
     pub const ANONYMOUS: u64 = 0x20;
+    /// Do not count the mapping against the memory that can be committed.
+    pub const NORESERVE: u64 = 0x4000;
     /// Map every page now.
     pub const POPULATE: u64 = 0x8000;
     /// Place exactly at the address, failing if something is there.
@@ -87,6 +89,24 @@ pub struct Area {
     pub rights: Rights,
     /// What the area holds.
     pub kind: AreaKind,
+}
+
+/// What became of a page fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultResolution {
+    /// The page is mapped now (or was already): retry the access.
+    Mapped,
+    /// No area allows the access: a segmentation fault.
+    Invalid,
+    /// The access was allowed but no memory was left for the page.
+    OutOfMemory,
+}
+
+/// Whether a mapping of `length` bytes could ever be backed, by Linux's
+/// default overcommit heuristic: no single mapping larger than all RAM.
+fn is_committable(length: u64) -> bool {
+    let total = crate::pages::figures().total_bytes;
+    total == 0 || length <= total
 }
 
 /// The kind of access that faulted.
@@ -174,8 +194,9 @@ impl AddressSpace {
             return Err(Errno::EEXIST);
         }
         self.areas.insert(start, Area { end, rights, kind });
-        if populate {
-            self.populate(machine, start, end)?;
+        if populate && let Err(error) = self.populate(machine, start, end) {
+            self.remove_range(machine, start, end);
+            return Err(error);
         }
         Ok(())
     }
@@ -252,6 +273,9 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let length = page_align_up(length).ok_or(Errno::ENOMEM)?;
+        if flags & map::NORESERVE == 0 && rights.write && !is_committable(length) {
+            return Err(Errno::ENOMEM);
+        }
         let start = if flags & (map::FIXED | map::FIXED_NOREPLACE) != 0 {
             if !address.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
@@ -335,7 +359,8 @@ impl AddressSpace {
             return self.heap_break;
         };
         if new_end > old_end {
-            if self.overlaps(old_end, new_end) {
+            if self.overlaps(old_end, new_end) || !is_committable(new_end - heap_start_page(self.heap_start))
+            {
                 return self.heap_break;
             }
             self.areas
@@ -370,11 +395,10 @@ impl AddressSpace {
         }
     }
 
-    /// Maps the page behind a fault if an area allows the access; `false`
-    /// means the access is invalid (a segmentation fault).
-    pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> bool {
+    /// Maps the page behind a fault if an area allows the access.
+    pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultResolution {
         let Some((_, area)) = self.area_at(address) else {
-            return false;
+            return FaultResolution::Invalid;
         };
         let rights = area.rights;
         let is_allowed = match access {
@@ -383,12 +407,12 @@ impl AddressSpace {
             Access::Execute => rights.execute,
         };
         if !is_allowed {
-            return false;
+            return FaultResolution::Invalid;
         }
         match machine.map_page(address & !(PAGE_SIZE - 1), rights) {
             // Another processor faulted the page in first: retry the access.
-            Ok(()) | Err(MapFailure::AlreadyMapped) => true,
-            Err(MapFailure::OutOfMemory) => false,
+            Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
+            Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
         }
     }
 
@@ -398,6 +422,11 @@ impl AddressSpace {
             machine.unmap_range(start, area.end);
         }
     }
+}
+
+/// The page the `brk` heap starts on.
+fn heap_start_page(heap_start: u64) -> u64 {
+    heap_start & !(PAGE_SIZE - 1)
 }
 
 /// Checks an `munmap`/`mprotect`-style range and returns its aligned end.

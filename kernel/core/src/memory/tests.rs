@@ -15,10 +15,19 @@ fn anonymous_mappings_go_top_down_and_fault_in() {
     assert_eq!(first, MMAP_TOP - 3 * PAGE_SIZE);
     assert_eq!(second, first - PAGE_SIZE);
     assert_eq!(machine.mapped_pages(), 0);
-    assert!(space.resolve_fault(&machine, first + 5000, Access::Write));
+    assert_eq!(
+        space.resolve_fault(&machine, first + 5000, Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
     assert_eq!(machine.rights(first + PAGE_SIZE), Some(Rights::READ_WRITE));
-    assert!(!space.resolve_fault(&machine, first + 5000, Access::Execute));
-    assert!(!space.resolve_fault(&machine, first + 3 * PAGE_SIZE, Access::Read));
+    assert_eq!(
+        space.resolve_fault(&machine, first + 5000, Access::Execute),
+        crate::memory::FaultResolution::Invalid
+    );
+    assert_eq!(
+        space.resolve_fault(&machine, first + 3 * PAGE_SIZE, Access::Read),
+        crate::memory::FaultResolution::Invalid
+    );
 }
 
 #[test]
@@ -91,7 +100,10 @@ fn protect_changes_rights_of_areas_and_pages() {
     space.protect(&machine, start + PAGE_SIZE, PAGE_SIZE, Rights::NONE).unwrap();
     assert_eq!(machine.rights(start + PAGE_SIZE), Some(Rights::NONE));
     assert_eq!(machine.rights(start), Some(Rights::READ_WRITE));
-    assert!(!space.resolve_fault(&machine, start + PAGE_SIZE, Access::Read));
+    assert_eq!(
+        space.resolve_fault(&machine, start + PAGE_SIZE, Access::Read),
+        crate::memory::FaultResolution::Invalid
+    );
     assert_eq!(space.protect(&machine, start, 8 * PAGE_SIZE, READ_ONLY), Err(Errno::ENOMEM));
 }
 
@@ -102,14 +114,26 @@ fn brk_grows_and_shrinks() {
     space.set_heap_start(0x60_1000);
     assert_eq!(space.brk(&machine, 0), 0x60_1000);
     assert_eq!(space.brk(&machine, 0x60_4321), 0x60_4321);
-    assert!(space.resolve_fault(&machine, 0x60_1000, Access::Write));
-    assert!(space.resolve_fault(&machine, 0x60_4fff, Access::Write));
-    assert!(!space.resolve_fault(&machine, 0x60_5000, Access::Write));
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_1000, Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_4fff, Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_5000, Access::Write),
+        crate::memory::FaultResolution::Invalid
+    );
     assert_eq!(space.brk(&machine, 0x70_0000), 0x70_0000);
     assert_eq!(space.areas().filter(|(_, area)| area.kind == AreaKind::Heap).count(), 1);
     assert_eq!(space.brk(&machine, 0x60_2000), 0x60_2000);
     assert_eq!(machine.mapped_pages(), 1, "pages above the new break are gone");
-    assert!(!space.resolve_fault(&machine, 0x60_3000, Access::Read));
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_3000, Access::Read),
+        crate::memory::FaultResolution::Invalid
+    );
     // A mapping in the way stops the heap.
     let flags = map::PRIVATE | map::ANONYMOUS | map::FIXED;
     space.map_anonymous(&machine, 0x80_0000, PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
@@ -125,4 +149,43 @@ fn release_all_unmaps_everything() {
     space.release_all(&machine);
     assert_eq!(machine.mapped_pages(), 0);
     assert_eq!(space.areas().count(), 0);
+}
+
+#[test]
+fn a_mapping_larger_than_ram_is_refused_at_once() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let total = crate::pages::figures().total_bytes;
+    assert_eq!(
+        space.map_anonymous(&machine, 0, total + PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE),
+        Err(Errno::ENOMEM)
+    );
+    assert!(space.map_anonymous(&machine, 0, total, Rights::READ_WRITE, map::PRIVATE).is_ok());
+    let reserved =
+        space.map_anonymous(&machine, 0, 4 * total, Rights::READ_WRITE, map::PRIVATE | map::NORESERVE);
+    assert!(reserved.is_ok(), "MAP_NORESERVE is not counted");
+    let inaccessible = space.map_anonymous(&machine, 0, 4 * total, Rights::NONE, map::PRIVATE);
+    assert!(inaccessible.is_ok(), "a reservation without access is not counted");
+}
+
+#[test]
+fn a_populated_mapping_that_runs_out_leaves_nothing_behind() {
+    let machine = FakeMachine::new();
+    machine.limit_pages(Some(3));
+    let mut space = AddressSpace::new();
+    let result =
+        space.map_anonymous(&machine, 0, 8 * PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE | map::POPULATE);
+    assert_eq!(result, Err(Errno::ENOMEM));
+    assert_eq!(space.areas().count(), 0);
+    assert_eq!(machine.mapped_pages(), 0);
+}
+
+#[test]
+fn a_fault_without_memory_says_so() {
+    let machine = FakeMachine::new();
+    machine.limit_pages(Some(0));
+    let mut space = AddressSpace::new();
+    let start = space.map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE).unwrap();
+    assert_eq!(space.resolve_fault(&machine, start, Access::Write), FaultResolution::OutOfMemory);
+    assert_eq!(space.resolve_fault(&machine, start - PAGE_SIZE, Access::Write), FaultResolution::Invalid);
 }
