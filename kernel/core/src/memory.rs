@@ -11,6 +11,10 @@ use alloc::collections::BTreeMap;
 use crate::errno::Errno;
 use crate::machine::{Machine, MapFailure, Rights};
 
+mod gaps;
+
+use gaps::Gaps;
+
 /// The size of a page.
 pub const PAGE_SIZE: u64 = 4096;
 /// The lowest address an application may map (Linux's `mmap_min_addr`).
@@ -121,11 +125,29 @@ pub enum Access {
 }
 
 /// The application half of the address space.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AddressSpace {
     areas: BTreeMap<u64, Area>,
+    /// The free ranges of the `mmap` window, `[MAPPABLE_START, MMAP_TOP)`.
+    gaps: Gaps,
     heap_start: u64,
     heap_break: u64,
+    /// Mappings were removed or lost rights since the last
+    /// [`AddressSpace::take_shootdown`]: other processors may hold stale
+    /// translations.
+    needs_shootdown: bool,
+}
+
+impl Default for AddressSpace {
+    fn default() -> Self {
+        AddressSpace {
+            areas: BTreeMap::new(),
+            gaps: Gaps::new(MAPPABLE_START, MMAP_TOP),
+            heap_start: 0,
+            heap_break: 0,
+            needs_shootdown: false,
+        }
+    }
 }
 
 /// Rounds up to a page boundary; `None` on overflow.
@@ -165,6 +187,24 @@ impl AddressSpace {
             .map(|(start, area)| (*start, area))
     }
 
+    /// Records an area over free addresses.
+    fn insert_area(&mut self, start: u64, area: Area) {
+        self.gaps.take(start, area.end);
+        self.areas.insert(start, area);
+    }
+
+    /// The free ranges of the `mmap` window, as the gap index has them.
+    #[cfg(test)]
+    fn gap_ranges(&self) -> alloc::vec::Vec<(u64, u64)> {
+        self.gaps.ranges()
+    }
+
+    /// Whether mappings were removed or restricted since the last call:
+    /// then other processors must drop their stale translations.
+    pub fn take_shootdown(&mut self) -> bool {
+        core::mem::take(&mut self.needs_shootdown)
+    }
+
     fn overlaps(&self, start: u64, end: u64) -> bool {
         if self.areas.range(start..end).next().is_some() {
             return true;
@@ -193,11 +233,13 @@ impl AddressSpace {
         if self.overlaps(start, end) {
             return Err(Errno::EEXIST);
         }
-        self.areas.insert(start, Area { end, rights, kind });
+        self.insert_area(start, Area { end, rights, kind });
         if populate && let Err(error) = self.populate(machine, start, end) {
             self.remove_range(machine, start, end);
             return Err(error);
         }
+        self.merge_at(start);
+        self.merge_at(end);
         Ok(())
     }
 
@@ -228,19 +270,43 @@ impl AddressSpace {
         self.areas.insert(address, area);
     }
 
+    /// Joins the areas that end and start at `address` if they are
+    /// anonymous memory with the same rights, as Linux merges them: fewer
+    /// areas to search and to list in `/proc/self/maps`.
+    fn merge_at(&mut self, address: u64) {
+        let Some(&right) = self.areas.get(&address) else {
+            return;
+        };
+        let Some((&left_start, &left)) = self.areas.range(..address).next_back() else {
+            return;
+        };
+        if left.end == address
+            && left.kind == AreaKind::Anonymous
+            && right.kind == AreaKind::Anonymous
+            && left.rights == right.rights
+        {
+            self.areas.remove(&address);
+            self.areas.insert(left_start, Area { end: right.end, ..left });
+        }
+    }
+
     /// Removes `[start, end)` from the areas and unmaps its pages.
     fn remove_range(&mut self, machine: &dyn Machine, start: u64, end: u64) {
         self.split_at(start);
         self.split_at(end);
         let starts: alloc::vec::Vec<u64> = self.areas.range(start..end).map(|(start, _)| *start).collect();
         for area_start in starts {
-            self.areas.remove(&area_start);
+            if let Some(area) = self.areas.remove(&area_start) {
+                self.gaps.give_back(area_start, area.end);
+            }
         }
         machine.unmap_range(start, end);
+        self.needs_shootdown = true;
     }
 
     /// Finds a free range of `length` bytes, preferring `hint`, else the
-    /// highest gap below [`MMAP_TOP`].
+    /// top of the smallest gap below [`MMAP_TOP`] (and above the `brk`
+    /// heap) that holds it.
     pub fn find_free(&self, length: u64, hint: u64) -> Option<u64> {
         if hint >= MAPPABLE_START
             && hint.is_multiple_of(PAGE_SIZE)
@@ -249,15 +315,8 @@ impl AddressSpace {
         {
             return Some(hint);
         }
-        let mut top = MMAP_TOP;
-        for (start, area) in self.areas.range(..MMAP_TOP).rev() {
-            if area.end <= top && top - area.end >= length {
-                return Some(top - length);
-            }
-            top = top.min(*start);
-        }
-        let floor = MAPPABLE_START.max(self.heap_break);
-        (top >= floor && top - floor >= length).then(|| top - length)
+        let floor = page_align_up(self.heap_break).unwrap_or(u64::MAX).max(MAPPABLE_START);
+        self.gaps.find(length, floor)
     }
 
     /// `mmap` of anonymous memory.
@@ -329,10 +388,20 @@ impl AddressSpace {
         }
         self.split_at(address);
         self.split_at(end);
+        let mut is_restricted = false;
         for (_, area) in self.areas.range_mut(address..end) {
+            let old = area.rights;
+            is_restricted |= (old.read && !rights.read)
+                || (old.write && !rights.write)
+                || (old.execute && !rights.execute);
             area.rights = rights;
         }
         machine.protect_range(address, end, rights);
+        self.merge_at(address);
+        self.merge_at(end);
+        // Widened rights need no round: a fault on a stale, narrower
+        // translation finds the page allowed and just flushes it.
+        self.needs_shootdown |= is_restricted;
         Ok(())
     }
 
@@ -340,6 +409,7 @@ impl AddressSpace {
     pub fn discard(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
         machine.unmap_range(address, end);
+        self.needs_shootdown = true;
         Ok(())
     }
 
@@ -363,8 +433,10 @@ impl AddressSpace {
             {
                 return self.heap_break;
             }
-            self.areas
-                .insert(old_end, Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap });
+            self.insert_area(
+                old_end,
+                Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap },
+            );
             self.merge_heap_areas();
         } else if new_end < old_end {
             self.remove_range(machine, new_end, old_end);
@@ -421,6 +493,8 @@ impl AddressSpace {
         for (start, area) in core::mem::take(&mut self.areas) {
             machine.unmap_range(start, area.end);
         }
+        self.gaps = Gaps::new(MAPPABLE_START, MMAP_TOP);
+        self.needs_shootdown = true;
     }
 }
 

@@ -189,3 +189,96 @@ fn a_fault_without_memory_says_so() {
     assert_eq!(space.resolve_fault(&machine, start, Access::Write), FaultResolution::OutOfMemory);
     assert_eq!(space.resolve_fault(&machine, start - PAGE_SIZE, Access::Write), FaultResolution::Invalid);
 }
+
+/// The free ranges of the mmap window, computed from the areas.
+fn gaps_from_areas(space: &AddressSpace) -> Vec<(u64, u64)> {
+    let mut gaps = Vec::new();
+    let mut cursor = MAPPABLE_START;
+    for (start, area) in space.areas() {
+        let (start, end) =
+            (start.max(MAPPABLE_START).min(MMAP_TOP), area.end.max(MAPPABLE_START).min(MMAP_TOP));
+        if start > cursor {
+            gaps.push((cursor, start));
+        }
+        cursor = cursor.max(end);
+    }
+    if cursor < MMAP_TOP {
+        gaps.push((cursor, MMAP_TOP));
+    }
+    gaps
+}
+
+proptest::proptest! {
+    /// Whatever is mapped, unmapped or moved, the gap index agrees with
+    /// the areas, and mappings land in free space.
+    #[test]
+    fn the_gap_index_follows_the_areas(
+        operations in proptest::collection::vec((0u8..4, 1u64..64, 0u64..4096), 1..60)
+    ) {
+        let machine = FakeMachine::new();
+        let mut space = AddressSpace::new();
+        space.set_heap_start(0x60_0000);
+        let mut mapped: Vec<(u64, u64)> = Vec::new();
+        for (operation, pages, place) in operations {
+            let length = pages * PAGE_SIZE;
+            match operation {
+                0 | 1 => {
+                    if let Ok(start) = space.map_anonymous(&machine, 0, length, Rights::READ_WRITE, map::PRIVATE) {
+                        proptest::prop_assert!(mapped.iter().all(|&(s, e)| start + length <= s || start >= e));
+                        mapped.push((start, start + length));
+                    }
+                }
+                2 if !mapped.is_empty() => {
+                    let (start, end) = mapped.swap_remove(place as usize % mapped.len());
+                    space.unmap(&machine, start, end - start).unwrap();
+                }
+                _ => {
+                    let fixed = 0x7000_0000_0000 + place * PAGE_SIZE;
+                    space.map_anonymous(&machine, fixed, length, Rights::READ_WRITE, map::PRIVATE | map::FIXED).unwrap();
+                    mapped.retain(|&(s, e)| fixed + length <= s || fixed >= e);
+                }
+            }
+            proptest::prop_assert_eq!(space.gap_ranges(), gaps_from_areas(&space));
+        }
+    }
+}
+
+#[test]
+fn growing_needs_no_shootdown_and_shrinking_does() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let start = space.map_anonymous(&machine, 0, 4 * PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE).unwrap();
+    assert!(!space.take_shootdown(), "a new mapping");
+    space.protect(&machine, start, PAGE_SIZE, Rights::READ).unwrap();
+    assert!(space.take_shootdown(), "rights taken away");
+    space.unmap(&machine, start, PAGE_SIZE).unwrap();
+    assert!(space.take_shootdown(), "a mapping removed");
+    assert!(!space.take_shootdown());
+}
+
+#[test]
+fn widening_rights_needs_no_shootdown() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let start = space.map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ, map::PRIVATE).unwrap();
+    space.protect(&machine, start, PAGE_SIZE, Rights::READ_WRITE).unwrap();
+    assert!(!space.take_shootdown());
+}
+
+#[test]
+fn neighbouring_anonymous_areas_with_equal_rights_merge() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let base = 0x7000_0000_0000;
+    for index in 0..4 {
+        let flags = map::PRIVATE | map::FIXED;
+        space
+            .map_anonymous(&machine, base + index * PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE, flags)
+            .unwrap();
+    }
+    assert_eq!(space.areas().count(), 1);
+    space.protect(&machine, base + PAGE_SIZE, PAGE_SIZE, Rights::READ).unwrap();
+    assert_eq!(space.areas().count(), 3);
+    space.protect(&machine, base + PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE).unwrap();
+    assert_eq!(space.areas().count(), 1);
+}
