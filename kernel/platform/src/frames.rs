@@ -26,8 +26,14 @@ pub enum Purpose {
     /// The kernel itself: its heap, page tables. May use the reserve.
     Kernel,
     /// Memory an application asked for, directly or not: its pages, file
-    /// pages, its threads' stacks. Leaves the reserve alone.
+    /// pages. Leaves the reserve alone.
     Application,
+    /// The stacks of a new application thread: refused while the
+    /// application still has a little room left (1/64 of RAM, at least
+    /// 1 MiB), so that a program starting threads until it cannot gets
+    /// `EAGAIN` with memory to spare for the threads it has, rather than
+    /// running out on their first touch of a stack page.
+    ApplicationThread,
 }
 
 /// A free-memory figure, for `/proc/meminfo` and `sysinfo`.
@@ -47,6 +53,7 @@ static BUDDY: SpinMutex<Option<Buddy<'static>>> = SpinMutex::new(None);
 static REFERENCES: spin::Once<ReferenceCounts<'static>> = spin::Once::new();
 static RESERVE_FRAMES: AtomicU64 = AtomicU64::new(0);
 static HEAP_FRAMES: AtomicU64 = AtomicU64::new(0);
+static THREAD_MARGIN_FRAMES: AtomicU64 = AtomicU64::new(0);
 
 /// The reserve: 1/32 of RAM, at least 256 KiB and at most 32 MiB.
 fn reserve_for(total_frames: u64) -> u64 {
@@ -125,14 +132,17 @@ pub(crate) fn add_above(free: &MemoryMap, mapped_limit: u64) {
         }
     }
     RESERVE_FRAMES.store(reserve_for(buddy.managed_frames()), Ordering::Relaxed);
+    THREAD_MARGIN_FRAMES.store((buddy.managed_frames() / 64).max(256), Ordering::Relaxed);
 }
 
 /// Takes a block of 2^`order` frames for `purpose`; its physical address.
 /// The block starts with one user and is not zeroed.
 pub fn allocate_block(order: usize, purpose: Purpose) -> Option<u64> {
+    let reserve = RESERVE_FRAMES.load(Ordering::Relaxed);
     let keep_free = match purpose {
         Purpose::Kernel => 0,
-        Purpose::Application => RESERVE_FRAMES.load(Ordering::Relaxed),
+        Purpose::Application => reserve,
+        Purpose::ApplicationThread => reserve + THREAD_MARGIN_FRAMES.load(Ordering::Relaxed),
     };
     let frame = BUDDY.lock().as_mut()?.allocate(order, keep_free)?;
     if let Some(references) = REFERENCES.get() {

@@ -148,7 +148,7 @@ impl Thread {
             _ => (KERNEL_STACK_SIZE, TRAP_STACK_SIZE),
         };
         let purpose = match kind {
-            ThreadKind::Application => Purpose::Application,
+            ThreadKind::Application => Purpose::ApplicationThread,
             ThreadKind::Kernel | ThreadKind::Idle => Purpose::Kernel,
         };
         let stacks = Stacks::allocate(kernel_size + 2 * trap_size, purpose)?;
