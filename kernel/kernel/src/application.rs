@@ -156,6 +156,13 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     let application = Arc::new(ApplicationThread { process: process.clone(), thread: main.clone() });
     // The boot thread never used floating point: its state is the initial
     // one every process starts with.
+    let figures = rosv_core::pages::figures();
+    log::info!(
+        "memory: {} KiB available to the application ({} KiB of RAM, {} KiB kept for the kernel)",
+        figures.available_bytes() / 1024,
+        figures.total_bytes / 1024,
+        figures.reserve_bytes / 1024
+    );
     let spawned =
         sched::spawn_application("main", &machine::frame(&registers), 0, FpuState::capture(), |thread| {
             thread.attach(application);
