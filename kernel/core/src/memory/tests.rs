@@ -195,8 +195,7 @@ fn gaps_from_areas(space: &AddressSpace) -> Vec<(u64, u64)> {
     let mut gaps = Vec::new();
     let mut cursor = MAPPABLE_START;
     for (start, area) in space.areas() {
-        let (start, end) =
-            (start.max(MAPPABLE_START).min(MMAP_TOP), area.end.max(MAPPABLE_START).min(MMAP_TOP));
+        let (start, end) = (start.clamp(MAPPABLE_START, MMAP_TOP), area.end.clamp(MAPPABLE_START, MMAP_TOP));
         if start > cursor {
             gaps.push((cursor, start));
         }
