@@ -6,6 +6,7 @@ use crate::machine::Rights;
 mod epoll;
 mod events;
 mod files;
+mod limits;
 mod paths;
 
 const BUFFER: u64 = 0x10_0000;
