@@ -1,7 +1,6 @@
 //! Reading and writing system call arguments in application memory.
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::errno::Errno;
@@ -29,9 +28,13 @@ impl<'a> User<'a> {
         User { machine }
     }
 
-    /// Copies `length` bytes from `address`.
+    /// Copies `length` bytes from `address`. Callers bound `length` by
+    /// Linux's limits first; a buffer that still cannot be had is `ENOMEM`,
+    /// never a panic.
     pub fn read_bytes(&self, address: u64, length: usize) -> Result<Vec<u8>, Errno> {
-        let mut buffer = vec![0u8; length];
+        let mut buffer = Vec::new();
+        buffer.try_reserve_exact(length).map_err(|_| Errno::ENOMEM)?;
+        buffer.resize(length, 0);
         self.read_into(address, &mut buffer)?;
         Ok(buffer)
     }
@@ -120,6 +123,7 @@ mod tests {
     use super::*;
     use crate::fake::FakeMachine;
     use crate::machine::Rights;
+    use alloc::vec;
 
     #[test]
     fn strings_stop_at_the_nul_and_at_the_limit() {

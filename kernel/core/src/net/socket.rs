@@ -142,6 +142,15 @@ impl Socket {
         self.kind
     }
 
+    /// The largest message one send may carry; `None` for a stream, which
+    /// takes what fits.
+    pub fn largest_message(&self) -> Option<usize> {
+        match self.kind {
+            Kind::Stream => None,
+            Kind::Datagram => Some(datagram::MAX_DATAGRAM),
+        }
+    }
+
     fn protocol(&self) -> Protocol {
         match self.kind {
             Kind::Stream => Protocol::Tcp,

@@ -4,6 +4,18 @@
 use super::*;
 
 const NOFILE: u64 = crate::process::limit::NOFILE as u64;
+const AF_UNIX: u64 = 1;
+const SOCK_STREAM: u64 = 1;
+const SOCK_DGRAM: u64 = 2;
+const MSG_DONTWAIT: u64 = 0x40;
+
+/// A socket pair of `kind`; its two descriptors.
+fn socket_pair(machine: &FakeMachine, process: &Process, kind: u64) -> (u64, u64) {
+    let numbers = BUFFER + 0x3000;
+    assert_eq!(call(machine, process, nr::SOCKETPAIR, [AF_UNIX, kind, 0, numbers, 0, 0]), 0);
+    let word = read_u64(machine, numbers);
+    (word & 0xffff_ffff, word >> 32)
+}
 
 #[test]
 fn the_descriptor_limit_stops_at_nr_open() {
@@ -41,4 +53,35 @@ fn select_cuts_a_huge_count_to_the_table() {
         call(&machine, &process, nr::SELECT, [u64::MAX, sets, 0, 0, timeout, 0]),
         Errno::EINVAL.to_return()
     );
+}
+
+#[test]
+fn datagrams_past_their_limit_fail_before_anything_is_copied() {
+    let (machine, process) = setup();
+    let (first, _) = socket_pair(&machine, &process, SOCK_DGRAM);
+    let huge = 1u64 << 40;
+    let result = call(&machine, &process, nr::SENDTO, [first, BUFFER, huge, MSG_DONTWAIT, 0, 0]);
+    assert_eq!(result, Errno::EMSGSIZE.to_return());
+    // sendmsg with one vector of 32 MiB.
+    let vector = BUFFER + 0x1000;
+    machine.write_memory(vector, &[BUFFER.to_le_bytes(), (32u64 << 20).to_le_bytes()].concat()).unwrap();
+    let header = BUFFER + 0x1100;
+    let mut fields = [0u64; 7];
+    fields[2] = vector;
+    fields[3] = 1;
+    machine.write_memory(header, &fields.map(u64::to_le_bytes).concat()).unwrap();
+    let result = call(&machine, &process, nr::SENDMSG, [first, header, MSG_DONTWAIT, 0, 0, 0]);
+    assert_eq!(result, Errno::EMSGSIZE.to_return());
+}
+
+#[test]
+fn streams_take_what_fits_of_a_huge_send() {
+    let (machine, process) = setup();
+    let (first, _) = socket_pair(&machine, &process, SOCK_STREAM);
+    // Four pages are mapped at BUFFER: the send stops where they end, with
+    // what went before the fault or EFAULT; it never buffers 1 TiB.
+    let sent = call(&machine, &process, nr::SENDTO, [first, BUFFER, 1 << 40, MSG_DONTWAIT, 0, 0]);
+    assert!(sent == Errno::EFAULT.to_return() || (sent > 0 && sent <= 4 * 4096), "sent {sent}");
+    let sent = call(&machine, &process, nr::SENDTO, [first, BUFFER, 4096, MSG_DONTWAIT, 0, 0]);
+    assert_eq!(sent, 4096);
 }
