@@ -19,6 +19,8 @@ use crate::image::{Image, ImageSpec};
 use crate::vm::{self, Console, Hypervisor, Outcome, VmConfig};
 use crate::{builtin, firecracker, guest_elf, image, qemu};
 
+pub mod fuzz;
+
 /// Arguments of `rosv bench boot`.
 #[derive(Debug, Args)]
 pub struct BootBenchArgs {

@@ -105,6 +105,8 @@ fn build_c_programs() -> PathBuf {
         "local",
         "interfaces",
         "http-echo",
+        "fuzz",
+        "hostile",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
