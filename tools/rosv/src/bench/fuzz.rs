@@ -17,6 +17,7 @@ use super::boot_captured;
 use crate::cli::MachineArgs;
 use crate::image::{self, Image, ImageSpec};
 use crate::vm::{Outcome, VmConfig};
+use rosv_abi::exit::status::KERNEL_FAILURE;
 
 /// Arguments of `rosv bench fuzz`.
 #[derive(Debug, Args)]
@@ -83,7 +84,11 @@ pub fn ending(outcome: &Outcome, output: &str) -> Ending {
     if output.contains("kernel panic") {
         return Ending::Panic;
     }
-    if output.contains("kernel fault") {
+    // Other processors may still print while one reports, so the text can
+    // come out interleaved: the kernel's exit status tells as well.
+    let is_kernel_failure =
+        matches!(outcome, Outcome::Exited { reported: Some(status), .. } if *status == KERNEL_FAILURE);
+    if output.contains("kernel fault") || is_kernel_failure {
         return Ending::KernelFault;
     }
     match outcome {
@@ -190,6 +195,7 @@ mod tests {
         assert_eq!(ending(&exited(Some(0)), "T0 #1 0(0x0)\n"), Ending::Other);
         assert_eq!(ending(&exited(Some(125)), "rosv: kernel panic: out of memory\n"), Ending::Panic);
         assert_eq!(ending(&exited(Some(125)), "rosv: kernel fault: page fault\n"), Ending::KernelFault);
+        assert_eq!(ending(&exited(Some(125)), "rosv: kerneT0 #1l fault\n"), Ending::KernelFault);
         assert_eq!(ending(&Outcome::TimedOut(Duration::from_secs(1)), ""), Ending::Hang);
         assert_eq!(ending(&exited(Some(3)), "fuzz: a call stayed blocked: T0 #1\n"), Ending::Hang);
         assert_eq!(ending(&exited(None), "T0 #1 0(0x0)\n"), Ending::Reset);
