@@ -123,8 +123,16 @@ static void vectors_past_the_limits(void) {
     vectors[1].iov_len = 0x7fffffff;
     written = writev(null, vectors, 2);
     check(written > 0 && written <= MAX_RW_COUNT, "writev_total_clamped", "returned %ld", written);
-    written = write(null, buffer, HUGE_LENGTH);
+    /* A buffer low enough that 1 TiB past it is still the application's
+     * (Linux checks the whole range first: EFAULT beyond TASK_SIZE). */
+    char *low = mmap((void *)0x10000000, 4096, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    check(low == (char *)0x10000000, "map_low_buffer", "mmap returned %p", (void *)low);
+    written = write(null, low, HUGE_LENGTH);
     check(written > 0 && written <= MAX_RW_COUNT, "write_huge_length_to_null", "returned %ld", written);
+    errno = 0;
+    written = write(null, low, 0x0000800000000000UL);
+    check(written == -1 && errno == EFAULT, "write_past_the_application_end", "returned %ld", written);
     close(null);
 }
 

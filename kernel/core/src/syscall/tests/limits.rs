@@ -85,3 +85,17 @@ fn streams_take_what_fits_of_a_huge_send() {
     let sent = call(&machine, &process, nr::SENDTO, [first, BUFFER, 4096, MSG_DONTWAIT, 0, 0]);
     assert_eq!(sent, 4096);
 }
+
+#[test]
+fn a_transfer_that_faults_partway_is_a_short_count() {
+    let (machine, process) = setup();
+    // Four pages are mapped at BUFFER: half a page is left from here.
+    let near_end = BUFFER + 4 * 4096 - 0x800;
+    machine.write_memory(near_end, &[b'x'; 0x800]).unwrap();
+    assert_eq!(call(&machine, &process, nr::WRITE, [1, near_end, 0x1000, 0, 0, 0]), 0x800);
+    assert_eq!(machine.console_text().len(), 0x800);
+    assert_eq!(
+        call(&machine, &process, nr::WRITE, [1, BUFFER + 4 * 4096, 16, 0, 0, 0]),
+        Errno::EFAULT.to_return()
+    );
+}
