@@ -165,7 +165,10 @@ pub fn fuzz(arguments: &FuzzBenchArgs) -> Result<u8> {
             for line in last_calls(&output) {
                 println!("  last call: {line}");
             }
-            for line in output.lines().filter(|line| line.starts_with("rosv:") || line.starts_with("fuzz:")) {
+            let is_report = |line: &&str| {
+                line.starts_with("rosv:") || line.starts_with("fuzz:") || line.trim_start().starts_with("at 0x")
+            };
+            for line in output.lines().filter(is_report) {
                 println!("  {line}");
             }
             failures.push(seed);
