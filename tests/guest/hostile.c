@@ -252,6 +252,17 @@ static void push_on_non_canonical_stack(void) {
 
 static void privileged_instruction(void) { __asm__ volatile("ud2"); }
 
+static void sigreturn_from_unmapped_frame(void) {
+    __asm__ volatile("mov %%rsp, %%rbx\n\t"
+                     "mov $0x1000, %%rsp\n\t"
+                     "mov $15, %%eax\n\t"
+                     "syscall\n\t"
+                     "mov %%rbx, %%rsp"
+                     :
+                     :
+                     : "rax", "rbx", "rcx", "r11", "memory");
+}
+
 static void faults_are_the_applications(void) {
     static char alternate_stack[65536];
     stack_t stack = {.ss_sp = alternate_stack, .ss_size = sizeof alternate_stack};
@@ -276,6 +287,8 @@ static void faults_are_the_applications(void) {
     check(signal == SIGSEGV || signal == SIGBUS, "stack_segment_fault", "signal %d", signal);
     signal = signal_of(privileged_instruction);
     check(signal == SIGILL, "invalid_opcode", "signal %d", signal);
+    signal = signal_of(sigreturn_from_unmapped_frame);
+    check(signal == SIGSEGV, "rt_sigreturn_bad_frame", "signal %d", signal);
 }
 
 int main(void) {
