@@ -389,21 +389,22 @@ static int steer(long number_, unsigned long *a, uint64_t *state, int thread) {
     case SYS_exit_group:
     case SYS_reboot:
         return 0;
+    /* Descriptors are unsigned ints: the kernel looks at the low 32 bits. */
     case SYS_close:
-        if (a[0] <= 2 || is_log_descriptor(a[0]))
+        if ((unsigned int)a[0] <= 2 || is_log_descriptor(a[0]))
             a[0] = descriptor(state);
-        if (a[0] <= 2 || is_log_descriptor(a[0]))
+        if ((unsigned int)a[0] <= 2 || is_log_descriptor(a[0]))
             a[0] = 1000;
         break;
     case SYS_close_range:
-        if (a[0] <= 2)
+        if ((unsigned int)a[0] <= 2)
             a[0] = 3 + below(state, 40);
-        if (a[0] <= LOG_FD && a[1] >= LOG_FD)
+        if ((unsigned int)a[0] <= LOG_FD && (unsigned int)a[1] >= LOG_FD)
             a[1] = LOG_FD - 1;
         break;
     case SYS_dup2:
     case SYS_dup3:
-        if (a[1] <= 2 || is_log_descriptor(a[1]))
+        if ((unsigned int)a[1] <= 2 || is_log_descriptor(a[1]))
             a[1] = 3 + below(state, 200);
         break;
     case SYS_fcntl:
@@ -588,7 +589,7 @@ static int steer(long number_, unsigned long *a, uint64_t *state, int thread) {
     /* Whatever writes to the log would garble it, and whatever replaces it
      * would lose it. */
     for (int i = 0; i < 6; i++)
-        if (is_log_descriptor(a[i]) && a[i] <= 0xffffffffUL)
+        if (is_log_descriptor(a[i]))
             a[i] = LOG_FD + 1;
     return 1;
 }
