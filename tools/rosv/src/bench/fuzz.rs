@@ -166,7 +166,9 @@ pub fn fuzz(arguments: &FuzzBenchArgs) -> Result<u8> {
                 println!("  last call: {line}");
             }
             let is_report = |line: &&str| {
-                line.starts_with("rosv:") || line.starts_with("fuzz:") || line.trim_start().starts_with("at 0x")
+                line.starts_with("rosv:")
+                    || line.starts_with("fuzz:")
+                    || line.trim_start().starts_with("at 0x")
             };
             for line in output.lines().filter(is_report) {
                 println!("  {line}");
