@@ -490,6 +490,10 @@ pub(super) fn send_pieces(
         }
         return send_bytes(context, file, &bytes, send_flags, destination, rights);
     }
+    if total == 0 {
+        // The socket still judges an empty send (not connected, shut down).
+        return send_bytes(context, file, &[], send_flags, destination, rights);
+    }
     let mut rights = Some(rights);
     let mut sent = 0;
     for &(base, length) in pieces {

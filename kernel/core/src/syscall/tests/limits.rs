@@ -99,3 +99,12 @@ fn a_transfer_that_faults_partway_is_a_short_count() {
         Errno::EFAULT.to_return()
     );
 }
+
+#[test]
+fn an_empty_send_on_an_unconnected_stream_is_refused() {
+    let (machine, process) = setup();
+    let fd = call(&machine, &process, nr::SOCKET, [AF_UNIX, SOCK_STREAM, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    let result = call(&machine, &process, nr::SENDTO, [fd as u64, BUFFER, 0, MSG_DONTWAIT, 0, 0]);
+    assert_eq!(result, Errno::ENOTCONN.to_return());
+}
