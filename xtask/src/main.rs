@@ -10,6 +10,9 @@
 //! - `cargo xtask kernel`: build the kernel ELF and print its path.
 //! - `cargo xtask fuzz <target> [-- <libFuzzer options>]`: run a fuzz target
 //!   (needs a nightly toolchain and `cargo install cargo-fuzz`).
+//! - `cargo xtask fuzz-syscalls [<rosv bench fuzz options>]`: build the
+//!   system-call fuzzer (tests/guest/fuzz.c) and run it on many seeds
+//!   (`rosv bench fuzz`), e.g. `--seeds 200 --cpus 2`.
 
 #![forbid(unsafe_code)]
 
@@ -47,8 +50,12 @@ fn main() -> ExitCode {
         Some("kernel") => kernel(),
         Some("bench") => bench(),
         Some("fuzz") => fuzz(&arguments[1..]),
+        Some("fuzz-syscalls") => fuzz_syscalls(&arguments[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <hello | test | bench | kernel | fuzz TARGET [-- OPTIONS]>");
+            eprintln!(
+                "usage: cargo xtask <hello | test | bench | kernel | fuzz TARGET [-- OPTIONS] | fuzz-syscalls \
+                 [OPTIONS]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -241,4 +248,19 @@ fn fuzz(arguments: &[String]) -> Result {
         .current_dir(repository().join("fuzz"))
         .args(["+nightly", "fuzz", "run", target])
         .args(&arguments[1..]))
+}
+
+fn fuzz_syscalls(arguments: &[String]) -> Result {
+    ensure_host_tools()?;
+    let output_directory = repository().join("target/guests");
+    std::fs::create_dir_all(&output_directory).map_err(|error| error.to_string())?;
+    let fuzzer = output_directory.join("fuzz");
+    run(Command::new("musl-gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&fuzzer)
+        .arg(repository().join("tests/guest/fuzz.c")))?;
+    run(cargo()
+        .args(["run", "--quiet", "--release", "--package", "rosv", "--", "bench", "fuzz", "--exec"])
+        .arg(&fuzzer)
+        .args(arguments))
 }

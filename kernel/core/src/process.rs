@@ -54,6 +54,10 @@ pub struct Limit {
 
 /// `RLIM_INFINITY`.
 pub const RLIM_INFINITY: u64 = u64::MAX;
+/// The most descriptors a process may have: `RLIMIT_NOFILE` cannot be
+/// raised past it (Linux's default `fs.nr_open`).
+pub const NR_OPEN: u64 = 1 << 20;
+
 /// Number of resource limits (`RLIM_NLIMITS`).
 pub const LIMIT_COUNT: usize = 16;
 
@@ -111,7 +115,9 @@ impl ProcessFiles {
         let console = vfs.open(&caller, &vfs.root(), "/dev/console", flags::O_RDWR, 0)?;
         let mut descriptors = DescriptorTable::new();
         for _ in 0..3 {
-            descriptors.install(Descriptor { file: console.clone(), close_on_exec: false }, 0, 3);
+            descriptors
+                .install(Descriptor { file: console.clone(), close_on_exec: false }, 0, 3)
+                .map_err(FsError::Errno)?;
         }
         Ok(ProcessFiles { vfs, working_directory: directory, descriptors })
     }
@@ -133,9 +139,10 @@ pub struct ProcessState {
 }
 
 impl ProcessState {
-    /// The highest descriptor number plus one (`RLIMIT_NOFILE`).
+    /// The highest descriptor number plus one (`RLIMIT_NOFILE`, which
+    /// never exceeds [`NR_OPEN`]).
     pub fn descriptor_limit(&self) -> usize {
-        usize::try_from(self.limits[limit::NOFILE].current).unwrap_or(usize::MAX)
+        usize::try_from(self.limits[limit::NOFILE].current.min(NR_OPEN)).unwrap_or(0)
     }
 }
 

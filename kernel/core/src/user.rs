@@ -1,7 +1,6 @@
 //! Reading and writing system call arguments in application memory.
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::errno::Errno;
@@ -29,9 +28,13 @@ impl<'a> User<'a> {
         User { machine }
     }
 
-    /// Copies `length` bytes from `address`.
+    /// Copies `length` bytes from `address`. Callers bound `length` by
+    /// Linux's limits first; a buffer that still cannot be had is `ENOMEM`,
+    /// never a panic.
     pub fn read_bytes(&self, address: u64, length: usize) -> Result<Vec<u8>, Errno> {
-        let mut buffer = vec![0u8; length];
+        let mut buffer = Vec::new();
+        buffer.try_reserve_exact(length).map_err(|_| Errno::ENOMEM)?;
+        buffer.resize(length, 0);
         self.read_into(address, &mut buffer)?;
         Ok(buffer)
     }
@@ -44,6 +47,45 @@ impl<'a> User<'a> {
     /// Copies `bytes` to `address`.
     pub fn write_bytes(&self, address: u64, bytes: &[u8]) -> Result<(), Errno> {
         self.machine.write_memory(address, bytes).map_err(|_| Errno::EFAULT)
+    }
+
+    /// Fills as much of `buffer` from `address` as can be read before the
+    /// first fault, a page at a time once the whole copy faults; returns
+    /// the bytes read. A transfer that faults partway is a short count on
+    /// Linux, not an error.
+    pub fn read_until_fault(&self, address: u64, buffer: &mut [u8]) -> usize {
+        if self.read_into(address, buffer).is_ok() {
+            return buffer.len();
+        }
+        let mut done = 0;
+        while done < buffer.len() {
+            let at = address.wrapping_add(done as u64);
+            let step = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buffer.len() - done);
+            if self.read_into(at, &mut buffer[done..done + step]).is_err() {
+                break;
+            }
+            done += step;
+        }
+        done
+    }
+
+    /// Copies as much of `bytes` to `address` as can be written before the
+    /// first fault (see [`User::read_until_fault`]); returns the bytes
+    /// written.
+    pub fn write_until_fault(&self, address: u64, bytes: &[u8]) -> usize {
+        if self.write_bytes(address, bytes).is_ok() {
+            return bytes.len();
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = address.wrapping_add(done as u64);
+            let step = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(bytes.len() - done);
+            if self.write_bytes(at, &bytes[done..done + step]).is_err() {
+                break;
+            }
+            done += step;
+        }
+        done
     }
 
     /// Reads a little-endian `u64`.
@@ -120,6 +162,7 @@ mod tests {
     use super::*;
     use crate::fake::FakeMachine;
     use crate::machine::Rights;
+    use alloc::vec;
 
     #[test]
     fn strings_stop_at_the_nul_and_at_the_limit() {
@@ -133,6 +176,19 @@ mod tests {
         assert_eq!(user.read_c_string(0x1ffa, 100), Err(Errno::EFAULT));
         assert_eq!(user.read_c_string(0x1ffa, 3), Err(Errno::ENAMETOOLONG));
         assert_eq!(user.read_c_string(0x5000, 3), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn copies_that_fault_partway_stop_at_the_fault() {
+        let machine = FakeMachine::new();
+        machine.map_page(0x1000, Rights::READ_WRITE).unwrap();
+        let user = User::new(&machine);
+        let mut buffer = [0u8; 0x3000];
+        assert_eq!(user.read_until_fault(0x1800, &mut buffer), 0x800);
+        assert_eq!(user.read_until_fault(0x1000, &mut buffer[..0x1000]), 0x1000);
+        assert_eq!(user.read_until_fault(0x3000, &mut buffer), 0);
+        assert_eq!(user.write_until_fault(0x1f00, &[7u8; 0x200]), 0x100);
+        assert_eq!(user.read_bytes(0x1ffe, 2).unwrap(), [7, 7]);
     }
 
     #[test]

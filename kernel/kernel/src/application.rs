@@ -400,6 +400,8 @@ fn fault_signal(vector: u8, address: Option<u64>, frame: &InterruptFrame) -> Fau
         1 | 3 => (status::SIGTRAP, fault_code::TRAP_BRKPT),
         6 => (status::SIGILL, fault_code::ILL_ILLOPN),
         17 => (status::SIGBUS, fault_code::BUS_ADRALN),
+        // A stack-segment fault (a non-canonical stack address), as Linux.
+        12 => (status::SIGBUS, fault_code::KERNEL),
         // A page fault on a present page is a protection violation.
         14 if frame.error_code & 1 != 0 => (status::SIGSEGV, fault_code::SEGV_ACCERR),
         14 => (status::SIGSEGV, fault_code::SEGV_MAPERR),
@@ -414,7 +416,7 @@ fn report_fault(application: &ApplicationThread, frame: &InterruptFrame, vector:
         0 | 16 | 19 => "floating-point exception",
         1 | 3 => "trace/breakpoint trap",
         6 => "illegal instruction",
-        17 => "bus error",
+        12 | 17 => "bus error",
         _ => "segmentation fault",
     };
     let _ = write!(

@@ -228,16 +228,46 @@ fn mount_file_systems(
             Some(disk) => (Some(disk.clone()), "vda"),
             None => fail("--rootfs=rofs: the machine has no initrd and no disk to mount as /"),
         },
-        (None, None) => match disks.first().filter(|disk| holds_rofs(disk.as_ref())) {
-            Some(disk) => (Some(disk.clone()), "vda"),
+        (None, None) => match disks.first() {
+            Some(disk) if first_word(disk.as_ref()) == Some(rosv_abi::rofs::MAGIC) => {
+                (Some(disk.clone()), "vda")
+            }
+            Some(disk) => {
+                log::warn!("{}; / is an empty ramfs", not_rofs("vda", first_word(disk.as_ref())));
+                (None, "ramfs")
+            }
             None => (None, "ramfs"),
         },
     };
+    // A root disk that is not ROFS at all is named as such, before the
+    // reader's more general complaint about its superblock.
+    if let Some(image) = &root_image {
+        let magic = first_word(image.as_ref());
+        if magic != Some(rosv_abi::rofs::MAGIC) {
+            fail(&not_rofs(root_name, magic));
+        }
+    }
     let system = SystemInformation { memory_total_bytes: info.memory_map.usable_bytes() };
     match rosv_core::fs::standard_tree(application::machine(), root_image, disks, system) {
         Ok(vfs) => vfs,
-        Err(MountError::Image(error)) => fail(&alloc::format!("cannot mount {root_name} as ROFS: {error}")),
+        Err(MountError::Image(error)) => {
+            fail(&alloc::format!("the root disk ({root_name}) is a damaged ROFS image: {error}"))
+        }
         Err(error) => fail(&alloc::format!("cannot build the filesystem tree: {error}")),
+    }
+}
+
+/// Says that the root disk `name`, whose first word is `magic`, holds no
+/// ROFS image.
+fn not_rofs(name: &str, magic: Option<u64>) -> alloc::string::String {
+    match magic {
+        Some(magic) => alloc::format!(
+            "the root disk ({name}) is not a ROFS image (bad magic {magic:#x}, expected {:#x})",
+            rosv_abi::rofs::MAGIC
+        ),
+        None => {
+            alloc::format!("the root disk ({name}) is not a ROFS image (its first sector cannot be read)")
+        }
     }
 }
 
@@ -316,10 +346,14 @@ fn mount_more_file_systems(vfs: &Vfs, mounts: &[Mount]) {
     }
 }
 
-/// Whether the disk's first sector starts with ROFS's magic number.
-fn holds_rofs(disk: &dyn BlockDevice) -> bool {
+/// The first 64-bit word of the disk, where a ROFS image has its magic
+/// number; `None` if it cannot be read.
+fn first_word(disk: &dyn BlockDevice) -> Option<u64> {
     let mut first = [0u8; rosv_core::device::SECTOR_SIZE];
-    disk.read_sectors(0, &mut first).is_ok() && first[..8] == rosv_abi::rofs::MAGIC.to_le_bytes()
+    disk.read_sectors(0, &mut first).ok()?;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&first[..8]);
+    Some(u64::from_le_bytes(word))
 }
 
 /// Ends the machine with a usage error if `--cwd` names no directory.

@@ -78,7 +78,8 @@ fn report_thread(frame: &InterruptFrame) {
     let mut out = EmergencyConsole;
     let cpu = crate::sched::current_cpu();
     let thread = crate::sched::current();
-    let place = if frame.rip < crate::memory::USER_END { "application code" } else { "the kernel" };
+    let is_application = crate::interrupts::is_application_code(frame);
+    let place = if is_application { "application code" } else { "the kernel" };
     let _ = writeln!(
         out,
         "rosv: cpu {cpu}: thread {} \"{}\" in {place} at rip {:#018x}, rsp {:#018x}",
@@ -87,7 +88,7 @@ fn report_thread(frame: &InterruptFrame) {
         frame.rip,
         frame.rsp
     );
-    if frame.rip >= crate::memory::USER_END {
+    if !is_application {
         let _ = writeln!(out, "    at {:#018x}", frame.rip);
         print_backtrace(frame.rbp);
     }

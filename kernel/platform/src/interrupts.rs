@@ -276,12 +276,31 @@ fn exception(frame: &mut InterruptFrame) {
 /// Hands a fault in application code to the kernel (diverting the code to
 /// it), or reports a fault in kernel code and aborts.
 fn fail(frame: &mut InterruptFrame, address: Option<u64>) {
-    if frame.rip < USER_END && HANDLERS.get().is_some() {
+    if HANDLERS.get().is_some() && is_application_code(frame) {
         divert(frame, Diversion::Fault { vector: frame.vector as u8, address });
         return;
     }
     diagnostics::report_kernel_fault(frame, address);
     crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
+}
+
+/// RFLAGS.IF: interrupts enabled.
+const RFLAGS_INTERRUPTS_ENABLED: u64 = 1 << 9;
+
+/// Whether `frame` interrupted application code rather than the kernel.
+/// Application code is anything below [`USER_END`]; and, since
+/// applications run in ring 0, where a jump to a non-canonical or
+/// kernel-half address faults at the target, also any address outside
+/// the kernel's code reached by an application thread with interrupts
+/// enabled: the kernel runs with them disabled except in its idle loops,
+/// which lie in its code.
+pub(crate) fn is_application_code(frame: &InterruptFrame) -> bool {
+    if frame.rip < USER_END {
+        return true;
+    }
+    frame.rflags & RFLAGS_INTERRUPTS_ENABLED != 0
+        && !crate::layout::is_kernel_text(frame.rip)
+        && crate::sched::current().kind() == crate::sched::ThreadKind::Application
 }
 
 /// The interrupted registers and the reason, where a diverted thread finds

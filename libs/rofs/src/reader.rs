@@ -68,7 +68,7 @@ impl core::error::Error for RofsError {}
 impl fmt::Display for RofsError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RofsError::NotRofs => write!(formatter, "not a ROFS image (bad superblock)"),
+            RofsError::NotRofs => write!(formatter, "the superblock's magic, version or block size is wrong"),
             RofsError::Truncated => write!(formatter, "the image is truncated"),
             RofsError::Corrupt(0) => write!(formatter, "the image's tables are corrupt"),
             RofsError::Corrupt(inode) => write!(formatter, "inode {inode} is corrupt"),

@@ -16,8 +16,11 @@ use clap::Args;
 
 use crate::cli::MachineArgs;
 use crate::image::{Image, ImageSpec};
+use crate::kernel_symbols::Symbols;
 use crate::vm::{self, Console, Hypervisor, Outcome, VmConfig};
 use crate::{builtin, firecracker, guest_elf, image, qemu};
+
+pub mod fuzz;
 
 /// Arguments of `rosv bench boot`.
 #[derive(Debug, Args)]
@@ -175,7 +178,9 @@ fn boot_captured(
         Hypervisor::Firecracker => firecracker::command(config, scratch)?,
         Hypervisor::Builtin => return builtin::boot(config, Some(limit), None, console),
     };
-    vm::supervise(&mut command, Some(limit), None, console, None)
+    // Backtraces of a kernel that failed get their function names.
+    let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
+    vm::supervise(&mut command, Some(limit), symbols, console, None)
 }
 
 /// The name of the hypervisor `machine` describes, for reports.

@@ -181,6 +181,9 @@ enum BenchCommand {
     /// Time cold starts and warm requests through the function host (`rosv
     /// serve`) with one function whose application serves HTTP.
     Serve(crate::serve::bench::ServeBenchArgs),
+    /// Run a system-call fuzzer (such as tests/guest/fuzz.c) on many seeds
+    /// and count the runs that finished, panicked, hung or reset.
+    Fuzz(bench::fuzz::FuzzBenchArgs),
 }
 
 /// On or off.
@@ -247,6 +250,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
         Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
+        Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
         Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
     }

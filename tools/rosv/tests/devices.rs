@@ -157,7 +157,7 @@ fn a_corrupt_root_disk_is_a_clear_error() {
     let output =
         qemu(&image, &["-M", "microvm"], &["-device", "virtio-blk-device,drive=root"], "/hello-musl");
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("cannot mount vda as ROFS"), "{stdout}");
+    assert!(stdout.contains("the root disk (vda) is a damaged ROFS image"), "{stdout}");
     assert!(!stdout.contains("Hello, world!"), "{stdout}");
     assert_ne!(output.status.code(), Some(1), "{stdout}");
 }

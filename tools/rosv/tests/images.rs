@@ -158,3 +158,37 @@ fn more_disks_mount_where_mount_fs_says() {
     let missing = rosv(&["run", "--disk", "/no/such/disk", "--exec", busybox, "--", "true"]);
     assert!(text(&missing.stderr).contains("--disk /no/such/disk: no such file"));
 }
+
+#[test]
+fn a_root_disk_that_is_not_rofs_is_reported_as_such() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let image = directory.path().join("image");
+    let program = guests::syscall_exit();
+    assert!(rosv(&["build", "--exec", path(&program), "-o", path(&image)]).status.success());
+    let disk = image.join("root.rofs");
+    let good = std::fs::read(&disk).expect("read the root disk");
+    // A wrong magic number: not ROFS at all.
+    let mut bad_magic = good.clone();
+    bad_magic[..8].copy_from_slice(&0x1234_5678u64.to_le_bytes());
+    std::fs::write(&disk, &bad_magic).expect("write the root disk");
+    let output = rosv(&["run", "--timeout", "120", path(&image)]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout
+            .contains("the root disk (vda) is not a ROFS image (bad magic 0x12345678, expected 0xdeadbead)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no such file or directory"), "{stdout}");
+    assert_eq!(output.status.code(), Some(125));
+    // The right magic number, but a version this reader does not know.
+    let mut damaged = good;
+    damaged[8..16].copy_from_slice(&7u64.to_le_bytes());
+    std::fs::write(&disk, &damaged).expect("write the root disk");
+    let output = rosv(&["run", "--timeout", "120", path(&image)]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("the root disk (vda) is a damaged ROFS image: the superblock's magic"),
+        "{stdout}"
+    );
+    assert_eq!(output.status.code(), Some(125));
+}

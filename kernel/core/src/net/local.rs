@@ -233,6 +233,17 @@ impl LocalSocket {
         self.kind
     }
 
+    /// The largest message one send may carry (Linux: the send buffer less
+    /// 32 bytes); `None` for a stream, which takes what fits.
+    pub fn largest_message(&self) -> Option<usize> {
+        match self.kind {
+            LocalKind::Stream => None,
+            LocalKind::Datagram | LocalKind::SeqPacket => {
+                Some(self.options.lock().send_buffer.saturating_sub(32))
+            }
+        }
+    }
+
     /// `bind` to `name`, whose `key` the caller made: the socket node it
     /// created for a path, or the abstract name. `LocalName::Unnamed` asks
     /// for an automatic abstract name.

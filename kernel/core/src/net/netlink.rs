@@ -286,6 +286,10 @@ impl NetlinkSocket {
         }
     }
 
+    /// The largest message one send may carry: Linux's default send buffer
+    /// (212992 bytes, as `SO_SNDBUF` reports) less 32 bytes.
+    pub const LARGEST_MESSAGE: usize = 212_992 - 32;
+
     /// Sends requests to `destination_port` (0: the kernel, the only
     /// destination there is) and queues the answers.
     pub fn send(&self, bytes: &[u8], destination_port: u32) -> Result<usize, Errno> {

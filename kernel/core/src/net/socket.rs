@@ -142,6 +142,15 @@ impl Socket {
         self.kind
     }
 
+    /// The largest message one send may carry; `None` for a stream, which
+    /// takes what fits.
+    pub fn largest_message(&self) -> Option<usize> {
+        match self.kind {
+            Kind::Stream => None,
+            Kind::Datagram => Some(datagram::MAX_DATAGRAM),
+        }
+    }
+
     fn protocol(&self) -> Protocol {
         match self.kind {
             Kind::Stream => Protocol::Tcp,
@@ -324,7 +333,15 @@ impl Socket {
                         (SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), Some(port))
                     }
                 };
-                let handle = stack.add_tcp((options.receive_buffer, options.send_buffer));
+                let handle = match stack.add_tcp((options.receive_buffer, options.send_buffer)) {
+                    Ok(handle) => handle,
+                    Err(error) => {
+                        if let Some(port) = owned_port {
+                            stack.release_port(Protocol::Tcp, port);
+                        }
+                        return Err(error);
+                    }
+                };
                 let (tcp, context) = stack.tcp_and_context(handle);
                 apply_tcp_options(tcp, &options);
                 tcp.set_timeout(Some(CONNECT_TIMEOUT));

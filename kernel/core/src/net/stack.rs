@@ -5,7 +5,6 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
@@ -300,7 +299,9 @@ impl Stack {
                 .saturating_sub(listener.waiting.len() + listener.ready.len())
                 .min(SPARE_LISTENERS.saturating_sub(listening));
             for _ in 0..room {
-                let mut socket = new_tcp_socket(listener.buffer_sizes);
+                // Without memory for one more, the backlog waits for the
+                // next round.
+                let Some(mut socket) = new_tcp_socket(listener.buffer_sizes) else { break };
                 if socket.listen(listener.endpoint).is_ok() {
                     listener.waiting.push(self.sockets.add(socket));
                 }
@@ -362,16 +363,23 @@ impl Stack {
         self.sockets.get_mut::<udp::Socket<'_>>(handle)
     }
 
-    /// Adds a TCP socket with receive and send buffers of `sizes` bytes.
-    pub fn add_tcp(&mut self, sizes: (usize, usize)) -> SocketHandle {
-        self.sockets.add(new_tcp_socket(sizes))
+    /// Adds a TCP socket with receive and send buffers of `sizes` bytes
+    /// (which the application chose): `ENOBUFS` without the memory.
+    pub fn add_tcp(&mut self, sizes: (usize, usize)) -> Result<SocketHandle, Errno> {
+        Ok(self.sockets.add(new_tcp_socket(sizes).ok_or(Errno::ENOBUFS)?))
     }
 
     /// Adds a UDP socket holding up to `packets` datagrams of `bytes` bytes
-    /// in all, each way.
-    pub fn add_udp(&mut self, packets: usize, bytes: usize) -> SocketHandle {
-        let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; packets], vec![0u8; bytes]);
-        self.sockets.add(udp::Socket::new(buffer(), buffer()))
+    /// in all, each way: `ENOBUFS` without the memory.
+    pub fn add_udp(&mut self, packets: usize, bytes: usize) -> Result<SocketHandle, Errno> {
+        let buffer = || {
+            let mut metadata = Vec::new();
+            metadata.try_reserve_exact(packets).ok()?;
+            metadata.resize(packets, udp::PacketMetadata::EMPTY);
+            Some(udp::PacketBuffer::new(metadata, zeroed(bytes)?))
+        };
+        let (receive, send) = (buffer().ok_or(Errno::ENOBUFS)?, buffer().ok_or(Errno::ENOBUFS)?);
+        Ok(self.sockets.add(udp::Socket::new(receive, send)))
     }
 
     /// Lets a TCP connection finish on its own: it goes once closed.
@@ -485,16 +493,25 @@ impl Stack {
     }
 }
 
-fn new_tcp_socket((receive, send): (usize, usize)) -> tcp::Socket<'static> {
+/// `size` zero bytes, if the memory can be had.
+fn zeroed(size: usize) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(size).ok()?;
+    bytes.resize(size, 0);
+    Some(bytes)
+}
+
+/// A TCP socket with buffers of the given sizes; `None` without the memory.
+fn new_tcp_socket((receive, send): (usize, usize)) -> Option<tcp::Socket<'static>> {
     let mut socket =
-        tcp::Socket::new(tcp::SocketBuffer::new(vec![0u8; receive]), tcp::SocketBuffer::new(vec![0u8; send]));
+        tcp::Socket::new(tcp::SocketBuffer::new(zeroed(receive)?), tcp::SocketBuffer::new(zeroed(send)?));
     // Acknowledge at once. smoltcp's delayed acknowledgement (10 ms) also
     // delays the window update after the reader drains a full buffer, which
     // capped a loopback stream at one buffer per 10 ms (6 MiB/s; 150 MiB/s
     // without the delay, under emulation).
     socket.set_nagle_enabled(true);
     socket.set_ack_delay(None);
-    socket
+    Some(socket)
 }
 
 /// A summary of a socket's state that changes whenever a waiter may care.
@@ -511,5 +528,18 @@ fn fingerprint(sockets: &SocketSet<'_>, handle: SocketHandle, protocol: Protocol
             let socket = sockets.get::<udp::Socket<'_>>(handle);
             (socket.recv_queue() as u64) | (socket.send_queue() as u64) << 32
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_that_cannot_be_had_are_refused_not_a_panic() {
+        assert_eq!(zeroed(16).map(|bytes| bytes.len()), Some(16));
+        assert!(zeroed(usize::MAX).is_none());
+        assert!(new_tcp_socket((usize::MAX, 16)).is_none());
+        assert!(new_tcp_socket((4096, 4096)).is_some());
     }
 }

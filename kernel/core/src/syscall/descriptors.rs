@@ -38,7 +38,7 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, dup_flags: u64) -
             return Err(Errno::EBADF.into());
         }
         let close_on_exec = dup_flags & u64::from(flags::O_CLOEXEC) != 0;
-        state.descriptors.replace(target as usize, Descriptor { file, close_on_exec })
+        state.descriptors.replace(target as usize, Descriptor { file, close_on_exec })?
     };
     drop(replaced);
     Ok(target)
@@ -96,7 +96,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
                 .filter(|&minimum| minimum < limit)
                 .ok_or(Errno::EINVAL)?;
             let descriptor = Descriptor { file, close_on_exec: command == command::F_DUPFD_CLOEXEC };
-            Ok(state.descriptors.install(descriptor, minimum, limit).ok_or(Errno::EMFILE)? as u64)
+            Ok(state.descriptors.install(descriptor, minimum, limit)? as u64)
         }
         command::F_GETFD => {
             Ok(u64::from(context.process.state.lock().descriptors.get(number)?.close_on_exec))
@@ -168,16 +168,16 @@ pub(super) fn install_pair(
     let (read_end, write_end) = {
         let mut state = context.process.state.lock();
         let limit = state.descriptor_limit();
-        let read_end = state
-            .descriptors
-            .install(Descriptor { file: reader, close_on_exec }, 0, limit)
-            .ok_or(Errno::EMFILE)?;
-        let Some(write_end) = state.descriptors.install(Descriptor { file: writer, close_on_exec }, 0, limit)
-        else {
-            let removed = state.descriptors.remove(read_end as u64);
-            drop(state);
-            drop(removed);
-            return Err(Errno::EMFILE.into());
+        let read_end = state.descriptors.install(Descriptor { file: reader, close_on_exec }, 0, limit)?;
+        let write_end = match state.descriptors.install(Descriptor { file: writer, close_on_exec }, 0, limit)
+        {
+            Ok(number) => number,
+            Err(error) => {
+                let removed = state.descriptors.remove(read_end as u64);
+                drop(state);
+                drop(removed);
+                return Err(error.into());
+            }
         };
         (read_end, write_end)
     };

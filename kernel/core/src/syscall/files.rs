@@ -65,10 +65,11 @@ fn scatter(user: User<'_>, vectors: &[(u64, u64)], position: u64, bytes: &[u8]) 
         }
         let within = position.saturating_sub(skipped);
         let count = ((length - within) as usize).min(bytes.len() - done);
-        if user.write_bytes(base + within, &bytes[done..done + count]).is_err() {
+        let written = user.write_until_fault(base + within, &bytes[done..done + count]);
+        done += written;
+        if written < count {
             break;
         }
-        done += count;
         skipped += length;
     }
     done
@@ -88,10 +89,11 @@ fn gather(user: User<'_>, vectors: &[(u64, u64)], position: u64, buffer: &mut [u
         }
         let within = position.saturating_sub(skipped);
         let count = ((length - within) as usize).min(buffer.len() - done);
-        if user.read_into(base + within, &mut buffer[done..done + count]).is_err() {
+        let read = user.read_until_fault(base + within, &mut buffer[done..done + count]);
+        done += read;
+        if read < count {
             break;
         }
-        done += count;
         skipped += length;
     }
     done

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::paths::install;
-use super::sockets::{CHUNK, Endpoint, destination, endpoint, receive_bytes, send_bytes, socket_file};
+use super::sockets::{CHUNK, Endpoint, destination, endpoint, receive_bytes, send_pieces, socket_file};
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::net::abi::{message, option};
@@ -47,17 +47,8 @@ fn send_message(
     let header = read_message_header(context, header_address)?;
     let file = socket_file(context, fd)?;
     let destination = destination(context, header.name, header.name_length)?;
-    let user = User::new(context.machine);
     let rights = control_rights(context, &file, &header)?;
-    let mut bytes = Vec::new();
-    for (base, length) in &header.vectors {
-        let length = usize::try_from(*length).map_err(|_| Errno::EINVAL)?;
-        if bytes.len() + length > 64 * 1024 * 1024 {
-            return Err(Errno::EMSGSIZE.into());
-        }
-        bytes.extend_from_slice(&user.read_bytes(*base, length)?);
-    }
-    send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), rights)
+    send_pieces(context, &file, &header.vectors, send_flags, destination.as_ref(), rights)
 }
 
 /// `struct cmsghdr`: length (8 bytes), level, type; then the data.

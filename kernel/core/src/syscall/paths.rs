@@ -60,8 +60,7 @@ pub(super) fn locate(
 pub(super) fn install(context: Context<'_>, file: Arc<OpenFile>, close_on_exec: bool) -> Result {
     let mut state = context.process.state.lock();
     let limit = state.descriptor_limit();
-    let number =
-        state.descriptors.install(Descriptor { file, close_on_exec }, 0, limit).ok_or(Errno::EMFILE)?;
+    let number = state.descriptors.install(Descriptor { file, close_on_exec }, 0, limit)?;
     Ok(number as u64)
 }
 

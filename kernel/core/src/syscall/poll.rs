@@ -137,9 +137,11 @@ fn is_set(set: &Option<Vec<u8>>, fd: usize) -> bool {
 
 fn select_until(context: Context<'_>, count: u64, addresses: [u64; 3], deadline_ns: Option<u64>) -> Result {
     let count = usize::try_from(count as i32).map_err(|_| Errno::EINVAL)?;
-    if count > context.process.state.lock().descriptor_limit() {
-        return Err(Errno::EINVAL.into());
-    }
+    // Linux looks at no descriptor past its table's size (`max_fds`, a
+    // multiple of the 64 bits of a word): a larger count is cut, the bits
+    // beyond it are neither read nor written.
+    let table_size = context.process.state.lock().descriptors.capacity().next_multiple_of(64).max(64);
+    let count = count.min(table_size);
     let user = User::new(context.machine);
     // fd_set is an array of longs: whole words are read and written.
     let length = count.div_ceil(64) * 8;

@@ -4,7 +4,7 @@ use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::encode_utsname;
 use crate::memory::APPLICATION_END;
-use crate::process::{LIMIT_COUNT, Limit, PROCESS_ID};
+use crate::process::{self, LIMIT_COUNT, Limit, PROCESS_ID};
 use crate::user::User;
 
 /// What `uname` reports: a Linux system, so that C libraries accept it.
@@ -87,6 +87,10 @@ pub(super) fn prlimit(context: Context<'_>, pid: u64, resource: u64, new: u64, o
         let limit = Limit { current: user.read_u64(new)?, maximum: user.read_u64(new + 8)? };
         if limit.current > limit.maximum {
             return Err(Errno::EINVAL.into());
+        }
+        // Descriptor tables stop at Linux's `nr_open`, even for root.
+        if index == process::limit::NOFILE && limit.maximum > process::NR_OPEN {
+            return Err(Errno::EPERM.into());
         }
         Some(limit)
     } else {

@@ -216,8 +216,14 @@ pub(super) fn tkill(context: Context<'_>, tid: u64, signal: u64) -> Result {
     send(context, &target, signal, sender(code::TKILL))
 }
 
+/// `rt_sigreturn`. A frame that cannot be restored (unreadable, or an
+/// instruction or stack pointer outside the application) is a SIGSEGV to
+/// the thread, as on Linux, not an error the caller would return into.
 pub(super) fn rt_sigreturn(context: Context<'_>, registers: &mut Registers) -> Result {
-    signal::restore_frame(context, registers)?;
+    if signal::restore_frame(context, registers).is_err() {
+        let fault = signal::Fault { signal: 11, code: signal::fault_code::KERNEL, address: 0 };
+        deliver_fault(context, registers, fault).map_err(Failure::Exit)?;
+    }
     Err(Failure::Resumed)
 }
 

@@ -59,12 +59,15 @@ pub(super) enum Endpoint<'a> {
 }
 
 impl Endpoint<'_> {
-    /// Whether each send is one message, which goes whole.
-    fn keeps_messages(self) -> bool {
+    /// The largest message one send may carry, for sockets whose sends
+    /// each go whole as one message; `None` for streams. Linux refuses a
+    /// larger one with `EMSGSIZE` before copying anything, so the length
+    /// an application gives never sizes a kernel buffer beyond this.
+    pub(super) fn largest_message(self) -> Option<usize> {
         match self {
-            Endpoint::Inet(socket) => socket.kind() == Kind::Datagram,
-            Endpoint::Local(socket) => socket.kind() != LocalKind::Stream,
-            Endpoint::Netlink(_) => true,
+            Endpoint::Inet(socket) => socket.largest_message(),
+            Endpoint::Local(socket) => socket.largest_message(),
+            Endpoint::Netlink(_) => Some(NetlinkSocket::LARGEST_MESSAGE),
         }
     }
 }
@@ -454,31 +457,68 @@ pub(super) fn sendto(
     address_length: u64,
 ) -> Result {
     let destination = destination(context, pointer, address_length)?;
-    let user = User::new(context.machine);
-    let length = usize::try_from(length).map_err(|_| Errno::EINVAL)?;
     let file = socket_file(context, fd)?;
-    let send_flags = send_flags as u32;
-    // A message goes whole; a stream goes a chunk at a time.
-    if endpoint(&file).is_some_and(Endpoint::keeps_messages) || length <= CHUNK {
-        let bytes = user.read_bytes(buffer, length)?;
-        return Ok(send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), Vec::new())? as u64);
+    let pieces = [(buffer, length)];
+    Ok(send_pieces(context, &file, &pieces, send_flags as u32, destination.as_ref(), Vec::new())? as u64)
+}
+
+/// Sends the bytes of `pieces` (address and length in application memory,
+/// as `iovec`s give them): as one message that goes whole, no larger than
+/// the socket allows, or on a stream a chunk at a time, until the stream
+/// takes less than a chunk. `rights` go with the first chunk.
+pub(super) fn send_pieces(
+    context: Context<'_>,
+    file: &OpenFile,
+    pieces: &[(u64, u64)],
+    send_flags: u32,
+    destination: Option<&Address>,
+    rights: Rights,
+) -> core::result::Result<usize, Failure> {
+    let user = User::new(context.machine);
+    let total = pieces.iter().try_fold(0u64, |total, (_, length)| total.checked_add(*length));
+    let total = total.and_then(|total| usize::try_from(total).ok()).ok_or(Errno::EINVAL)?;
+    if let Some(largest) = endpoint(file).and_then(Endpoint::largest_message) {
+        if total > largest {
+            return Err(Errno::EMSGSIZE.into());
+        }
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(total).map_err(|_| Errno::ENOBUFS)?;
+        for &(base, length) in pieces {
+            let start = bytes.len();
+            bytes.resize(start + length as usize, 0);
+            user.read_into(base, &mut bytes[start..])?;
+        }
+        return send_bytes(context, file, &bytes, send_flags, destination, rights);
     }
+    if total == 0 {
+        // The socket still judges an empty send (not connected, shut down).
+        return send_bytes(context, file, &[], send_flags, destination, rights);
+    }
+    let mut rights = Some(rights);
     let mut sent = 0;
-    while sent < length {
-        let step = (length - sent).min(CHUNK);
-        let bytes = user.read_bytes(buffer + sent as u64, step)?;
-        match send_bytes(context, &file, &bytes, send_flags, destination.as_ref(), Vec::new()) {
-            Ok(count) => {
-                sent += count;
-                if count < step {
-                    break;
+    for &(base, length) in pieces {
+        let mut offset = 0;
+        while offset < length {
+            let step = (length - offset).min(CHUNK as u64) as usize;
+            let bytes =
+                base.checked_add(offset).ok_or(Errno::EFAULT).and_then(|at| user.read_bytes(at, step));
+            let result = bytes.map_err(Failure::from).and_then(|bytes| {
+                send_bytes(context, file, &bytes, send_flags, destination, rights.take().unwrap_or_default())
+            });
+            match result {
+                Ok(count) => {
+                    sent += count;
+                    if count < step {
+                        return Ok(sent);
+                    }
                 }
+                Err(_) if sent > 0 => return Ok(sent),
+                Err(failure) => return Err(failure),
             }
-            Err(_) if sent > 0 => break,
-            Err(failure) => return Err(failure),
+            offset += step as u64;
         }
     }
-    Ok(sent as u64)
+    Ok(sent)
 }
 
 /// What one receive got, whichever the socket.

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 use super::FsError;
 use super::file::OpenFile;
+use crate::errno::Errno;
 
 /// One entry: an open file description and the descriptor's own flag.
 #[derive(Debug, Clone)]
@@ -46,22 +47,41 @@ impl DescriptorTable {
     }
 
     /// Installs `descriptor` at the lowest free number in
-    /// `minimum..limit`; `None` if every one is taken.
-    pub fn install(&mut self, descriptor: Descriptor, minimum: usize, limit: usize) -> Option<usize> {
-        let free = (minimum..limit).find(|&index| self.slots.get(index).is_none_or(Option::is_none))?;
-        if free >= self.slots.len() {
-            self.slots.resize(free + 1, None);
-        }
+    /// `minimum..limit`: `EMFILE` if every one is taken, `ENOMEM` if the
+    /// table cannot grow to hold it.
+    pub fn install(&mut self, descriptor: Descriptor, minimum: usize, limit: usize) -> Result<usize, Errno> {
+        let free = (minimum..limit)
+            .find(|&index| self.slots.get(index).is_none_or(Option::is_none))
+            .ok_or(Errno::EMFILE)?;
+        self.grow_to_hold(free)?;
         self.slots[free] = Some(descriptor);
-        Some(free)
+        Ok(free)
     }
 
-    /// Puts `descriptor` at `number`; returns what was there.
-    pub fn replace(&mut self, number: usize, descriptor: Descriptor) -> Option<Descriptor> {
-        if number >= self.slots.len() {
-            self.slots.resize(number + 1, None);
+    /// Puts `descriptor` at `number`; returns what was there, or `ENOMEM`
+    /// if the table cannot grow to hold it.
+    pub fn replace(&mut self, number: usize, descriptor: Descriptor) -> Result<Option<Descriptor>, Errno> {
+        self.grow_to_hold(number)?;
+        Ok(self.slots[number].replace(descriptor))
+    }
+
+    /// Makes room for descriptor `number`. The application chooses it (up
+    /// to its `RLIMIT_NOFILE`), so failing to allocate is an error, not a
+    /// panic.
+    fn grow_to_hold(&mut self, number: usize) -> Result<(), Errno> {
+        if number < self.slots.len() {
+            return Ok(());
         }
-        self.slots[number].replace(descriptor)
+        let wanted = number.checked_add(1).ok_or(Errno::EMFILE)?;
+        self.slots.try_reserve_exact(wanted - self.slots.len()).map_err(|_| Errno::ENOMEM)?;
+        self.slots.resize(wanted, None);
+        Ok(())
+    }
+
+    /// One past the highest descriptor number the table has room for
+    /// (what `select` looks at, as Linux's `max_fds`).
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
     }
 
     /// Removes descriptor `number`.

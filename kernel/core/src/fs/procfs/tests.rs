@@ -29,7 +29,12 @@ fn the_process_shows_its_executable_directory_and_descriptors() {
     assert_eq!(link(&process, &caller, "/proc/self/fd/2"), "/dev/console");
     let root = process.vfs.root();
     let file = process.vfs.open(&caller, &root, "/tmp/log", flags::O_CREAT | flags::O_WRONLY, 0o644).unwrap();
-    process.state.lock().descriptors.install(crate::vfs::Descriptor { file, close_on_exec: false }, 0, 10);
+    process
+        .state
+        .lock()
+        .descriptors
+        .install(crate::vfs::Descriptor { file, close_on_exec: false }, 0, 10)
+        .unwrap();
     assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log");
     process.vfs.unlink(&caller, &root, "/tmp/log").unwrap();
     assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log (deleted)");

@@ -29,7 +29,13 @@ impl Socket {
         let (receive, send) = self.buffer_sizes();
         let waiters = self.waiters.clone();
         let handle = self.stack(caller, |stack| {
-            let handle = stack.add_udp(DATAGRAM_SLOTS, receive.max(send));
+            let handle = match stack.add_udp(DATAGRAM_SLOTS, receive.max(send)) {
+                Ok(handle) => handle,
+                Err(error) => {
+                    stack.release_port(Protocol::Udp, local.port());
+                    return Err(error);
+                }
+            };
             if stack.udp(handle).bind(listen_endpoint(local)).is_err() {
                 stack.remove(handle);
                 stack.release_port(Protocol::Udp, local.port());

@@ -6,6 +6,7 @@ use crate::machine::Rights;
 mod epoll;
 mod events;
 mod files;
+mod limits;
 mod paths;
 
 const BUFFER: u64 = 0x10_0000;
@@ -318,6 +319,30 @@ fn faults_run_the_handler_or_end_the_process() {
     assert_eq!(deliver_fault(&machine, &process, &thread, &mut registers, fault), Ok(()));
     let mut nested = registers;
     assert_eq!(deliver_fault(&machine, &process, &thread, &mut nested, fault), Err(139));
+}
+
+#[test]
+fn a_frame_rt_sigreturn_cannot_restore_is_a_sigsegv() {
+    let (machine, process) = setup();
+    // A frame whose saved instruction pointer is not canonical.
+    let frame = BUFFER + 0x2000;
+    machine.write_memory(frame, &[0u8; 0x1000]).unwrap();
+    // The ucontext follows the return address; its registers, 40 bytes in.
+    let saved_rip = frame + 8 + 40 + 16 * 8;
+    machine.write_memory(saved_rip, &0x8000_0000_0000_0000u64.to_le_bytes()).unwrap();
+    let returning = registers(nr::RT_SIGRETURN, [0; 6]);
+    let returning = Registers { rsp: frame + 8, rip: 0x40_1000, ..returning };
+    // With a handler for SIGSEGV, it runs (si_code SI_KERNEL).
+    install_handler(&machine, &process, 11, 0x40_5000);
+    let mut with_handler = returning;
+    assert_eq!(run(&machine, &process, &mut with_handler), Outcome::ResumeExactly);
+    assert_eq!((with_handler.rip, with_handler.rdi), (0x40_5000, 11));
+    assert_eq!(read_u64(&machine, with_handler.rsi + 8) as i32, crate::signal::fault_code::KERNEL);
+    // An unreadable frame, without a handler: the process ends with 139.
+    install_handler(&machine, &process, 11, 0);
+    let mut unreadable = Registers { rsp: 0x9000_0000, ..returning };
+    assert_eq!(run(&machine, &process, &mut unreadable), Outcome::ExitThread);
+    assert_eq!(process.exit_status(), Some(139));
 }
 
 #[test]
