@@ -23,7 +23,9 @@ pub mod net;
 pub mod process;
 pub mod random;
 pub mod signal;
+pub mod streams;
 pub mod syscall;
+pub mod terminal;
 pub mod user;
 pub mod vfs;
 

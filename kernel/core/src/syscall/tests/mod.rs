@@ -7,6 +7,7 @@ mod epoll;
 mod events;
 mod files;
 mod paths;
+mod terminal;
 
 const BUFFER: u64 = 0x10_0000;
 
