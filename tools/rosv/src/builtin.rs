@@ -5,8 +5,10 @@
 //! image and the `--disk` images become read-only virtio-mmio disks, as on
 //! Firecracker, and `--net tap:IFNAME` a virtio-mmio network card on that
 //! tap device (`network::check` refuses `--net user`). The console goes
-//! through the same [`ConsoleFilter`] as QEMU's output: exit records are
-//! taken out, backtraces get function names.
+//! through the same [`SerialOutput`] as QEMU's: exit records are taken
+//! out, backtraces get function names, and the application's output,
+//! which the kernel frames on the serial port here, goes to rosv's
+//! standard output and error.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -18,8 +20,9 @@ use rosv_vmm::{BootSpec, Ending, NetworkCard, VmmError};
 use crate::host::{self, Kvm};
 use crate::kernel_symbols::Symbols;
 use crate::network::{GUEST_MAC_BYTES, Network, NetworkError};
-use crate::output::ConsoleFilter;
+use crate::output::SerialOutput;
 use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
+use rosv_abi::streams::SERIAL_STREAMS_OPTION;
 
 /// The monitor's description of `config`, stopped after `limit`.
 pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
@@ -54,10 +57,14 @@ pub fn boot(
     console: Console,
 ) -> Result<Outcome> {
     let spec = spec(config, limit, host::kvm())?;
-    let state = Arc::new(Mutex::new(FilterState { filter: ConsoleFilter::new(symbols.clone()), console }));
+    let output = match console {
+        Console::Stderr => SerialOutput::to_standard_streams(symbols.clone(), false),
+        Console::Capture(buffer) => SerialOutput::to_one_sink(symbols.clone(), Box::new(Captured(buffer))),
+    };
+    let state = Arc::new(Mutex::new(output));
     let ending = rosv_vmm::run(&spec, Box::new(FilteredConsole(state.clone())));
     let reported = match state.lock() {
-        Ok(mut state) => state.finish(),
+        Ok(mut output) => output.finish(),
         Err(_) => None,
     };
     match ending {
@@ -80,11 +87,15 @@ pub fn boot(
     }
 }
 
-/// `rosv run --hypervisor builtin`: boots `config` with its console on
-/// standard output and returns the application's exit status.
+/// `rosv run --hypervisor builtin`: boots `config` with the application's
+/// output framed on the serial port (the monitor has no other channel)
+/// and split onto rosv's standard output and error, the kernel's text on
+/// standard error; returns the application's exit status.
 pub fn run(config: &VmConfig, limit: Option<Duration>) -> Result<u8> {
+    let mut config = config.clone();
+    config.add_kernel_options(&[SERIAL_STREAMS_OPTION.to_string()]);
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
-    match boot(config, limit, symbols, Console::Terminal)? {
+    match boot(&config, limit, symbols, Console::Stderr)? {
         Outcome::TimedOut(limit) => {
             eprintln!("rosv: the VM did not finish within {} s; stopped it", limit.as_secs());
             Ok(TIMED_OUT)
@@ -97,50 +108,28 @@ pub fn run(config: &VmConfig, limit: Option<Duration>) -> Result<u8> {
     }
 }
 
-/// The console filter and where its output goes.
-struct FilterState {
-    filter: ConsoleFilter,
-    console: Console,
-}
+/// A buffer the console is captured into.
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl FilterState {
-    fn feed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match &self.console {
-            Console::Terminal => self.filter.feed(bytes, &mut std::io::stdout().lock()),
-            Console::Capture(buffer) => {
-                let mut plain = Vec::new();
-                self.filter.feed(bytes, &mut plain)?;
-                buffer.lock().map_err(|_| std::io::Error::other("console buffer poisoned"))?.extend(plain);
-                Ok(())
-            }
-        }
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("console buffer poisoned"))?.extend_from_slice(bytes);
+        Ok(bytes.len())
     }
 
-    /// Releases what the filter holds back; returns the reported status.
-    fn finish(&mut self) -> Option<u8> {
-        let _ = match &self.console {
-            Console::Terminal => self.filter.finish(&mut std::io::stdout().lock()),
-            Console::Capture(buffer) => {
-                let mut plain = Vec::new();
-                let result = self.filter.finish(&mut plain);
-                if let Ok(mut buffer) = buffer.lock() {
-                    buffer.extend(plain);
-                }
-                result
-            }
-        };
-        self.filter.status()
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 /// The serial console's sink: every byte the guest writes goes through
-/// the filter at once.
-struct FilteredConsole(Arc<Mutex<FilterState>>);
+/// the output splitter at once.
+struct FilteredConsole(Arc<Mutex<SerialOutput>>);
 
 impl Write for FilteredConsole {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut state = self.0.lock().map_err(|_| std::io::Error::other("console poisoned"))?;
-        state.feed(bytes)?;
+        let mut output = self.0.lock().map_err(|_| std::io::Error::other("console poisoned"))?;
+        output.feed(bytes);
         Ok(bytes.len())
     }
 
@@ -168,6 +157,7 @@ mod tests {
             has_acpi: true,
             network: Network::None,
             forwards: vec![],
+            stream_sockets: None,
         }
     }
 
@@ -197,15 +187,12 @@ mod tests {
     #[test]
     fn the_console_filter_takes_out_the_exit_record() {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let state = Arc::new(Mutex::new(FilterState {
-            filter: ConsoleFilter::new(None),
-            console: Console::Capture(buffer.clone()),
-        }));
+        let state = Arc::new(Mutex::new(SerialOutput::to_one_sink(None, Box::new(Captured(buffer.clone())))));
         let mut console = FilteredConsole(state.clone());
-        for &byte in b"hello\n\x1b_rosv-exit=7\x1b\\" {
+        for &byte in b"hello\n\x1b_rosv-out=1;3\x1b\\app\x1b_rosv-exit=7\x1b\\" {
             console.write_all(&[byte]).unwrap();
         }
         assert_eq!(state.lock().unwrap().finish(), Some(7));
-        assert_eq!(&*buffer.lock().unwrap(), b"hello\n");
+        assert_eq!(&*buffer.lock().unwrap(), b"hello\napp");
     }
 }

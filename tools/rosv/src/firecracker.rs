@@ -169,6 +169,7 @@ mod tests {
             has_acpi: true,
             network: Network::None,
             forwards: vec![],
+            stream_sockets: None,
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");

@@ -72,6 +72,11 @@ impl BufferRing {
         if self.is_broken { None } else { self.idle.pop() }
     }
 
+    /// Whether a slot is idle.
+    pub(crate) fn has_idle(&self) -> bool {
+        !self.is_broken && !self.idle.is_empty()
+    }
+
     /// Whether every slot is idle (nothing is with the device).
     pub(crate) fn is_all_idle(&self) -> bool {
         self.idle.len() == self.slot_count

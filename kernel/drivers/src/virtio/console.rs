@@ -394,6 +394,21 @@ impl VirtioConsole {
         Ok(length)
     }
 
+    /// Whether [`VirtioConsole::send`] on port `index` would take bytes
+    /// now (after collecting the buffers the device has finished with).
+    pub fn can_send(&self, index: u32) -> bool {
+        let Some(port) = self.ports.get(index as usize) else { return false };
+        let mut port = port.lock();
+        let is_host_open = port.is_host_open;
+        match port.transmit.as_mut() {
+            Some(ring) if is_host_open => {
+                ring.reclaim();
+                ring.has_idle()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether everything sent on port `index` has left the guest (or can
     /// no longer: the host closed the port, or the device broke it).
     pub fn is_sent(&self, index: u32) -> bool {
