@@ -325,6 +325,8 @@ pub fn interrupt_frame(registers: &Registers) -> InterruptFrame {
 fn report_memory_exhausted() {
     static IS_REPORTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     if !IS_REPORTED.swap(true, core::sync::atomic::Ordering::Relaxed) {
-        log::warn!("guest memory is exhausted: the application asked for more; give the VM more memory (--memory)");
+        log::warn!(
+            "guest memory is exhausted: the application asked for more; give the VM more memory (--memory)"
+        );
     }
 }

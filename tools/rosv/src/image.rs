@@ -29,24 +29,24 @@ const COMMAND_FILE: &str = "command";
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutableError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
     /// The file is not an ELF file at all.
     #[error("{path} is not an ELF executable; rosv runs Linux x86-64 programs")]
     NotElf { path: PathBuf },
     /// The ELF file is malformed or not an x86-64 executable.
-    #[error("{path} cannot be run: {source:?} ({message})")]
-    Invalid { path: PathBuf, source: ElfError, message: String },
+    #[error("{path} cannot be run: {reason}")]
+    Invalid { path: PathBuf, reason: ElfError },
 }
 
 /// Checks that `path` is an x86-64 Linux executable; returns the
 /// interpreter it names if it is dynamically linked.
 pub fn check_executable(path: &Path) -> Result<Option<String>, ExecutableError> {
     let bytes =
-        std::fs::read(path).map_err(|source| ExecutableError::Unreadable { path: path.into(), source })?;
-    let plan = LoadPlan::parse(&bytes).map_err(|source| match source {
+        std::fs::read(path).map_err(|cause| ExecutableError::Unreadable { path: path.into(), cause })?;
+    let plan = LoadPlan::parse(&bytes).map_err(|reason| match reason {
         ElfError::NotElf => ExecutableError::NotElf { path: path.into() },
-        source => ExecutableError::Invalid { path: path.into(), source, message: source.to_string() },
+        reason => ExecutableError::Invalid { path: path.into(), reason },
     })?;
     Ok(plan.interpreter)
 }

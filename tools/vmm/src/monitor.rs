@@ -90,14 +90,14 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     }
 
     let serial_event = EventFd::new(EFD_NONBLOCK)
-        .map_err(|source| VmmError::Host { what: "create an eventfd for the serial interrupt", source })?;
+        .map_err(|cause| VmmError::Host { what: "create an eventfd for the serial interrupt", cause })?;
     vm_fd.register_irqfd(&serial_event, COM1_IRQ).map_err(kvm_error("KVM_IRQFD"))?;
     let mut devices = Devices::new(console, InterruptLine(serial_event));
     for (index, (path, window)) in spec.disks.iter().zip(&windows).enumerate() {
-        let disk_error = |source| VmmError::Disk { path: path.clone(), source };
+        let disk_error = |cause| VmmError::Disk { path: path.clone(), cause };
         let image = File::open(path).map_err(disk_error)?;
         let interrupt = EventFd::new(EFD_NONBLOCK)
-            .map_err(|source| VmmError::Host { what: "create an eventfd for a disk interrupt", source })?;
+            .map_err(|cause| VmmError::Host { what: "create an eventfd for a disk interrupt", cause })?;
         vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
         let name = format!("vd{}", char::from(b'a' + index as u8));
         let device = VirtioBlock::new(image, &name, vm.memory_handle(), interrupt).map_err(disk_error)?;
@@ -106,19 +106,20 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     // Stops the receiving thread when dropped, after the vCPUs.
     let mut _receiver = None;
     if let (Some(card), Some(window)) = (&spec.network, windows.last()) {
-        let tap_error = |source| VmmError::Tap { name: card.tap.clone(), source };
+        let tap_error = |cause| VmmError::Tap { name: card.tap.clone(), cause };
         let tap = Tap::open(&card.tap).map_err(tap_error)?;
-        let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|source| VmmError::Host {
+        let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|cause| VmmError::Host {
             what: "create an eventfd for the network card's interrupt",
-            source,
+            cause,
         })?;
         vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
         let device = VirtioNet::new(card.mac_address, vm.memory_handle(), interrupt, Arc::new(tap))
-            .map_err(|source| VmmError::Host { what: "set up the network card", source })?;
-        _receiver = Some(device.start_receiving().map_err(|source| VmmError::Host {
-            what: "start the network card's receiving thread",
-            source,
-        })?);
+            .map_err(|cause| VmmError::Host { what: "set up the network card", cause })?;
+        _receiver =
+            Some(device.start_receiving().map_err(|cause| VmmError::Host {
+                what: "start the network card's receiving thread",
+                cause,
+            })?);
         devices.add_net(window.paddr, device);
     }
     let control = Arc::new(Control::new(devices, spec.cpus));
@@ -139,7 +140,7 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
 
     control::install_kick_handler().map_err(|error| VmmError::Host {
         what: "install the vCPU kick signal handler",
-        source: error.into(),
+        cause: error.into(),
     })?;
     let mut threads = Vec::new();
     for (index, vcpu) in vcpus.into_iter().enumerate() {
@@ -152,7 +153,7 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
             Ok(thread) => threads.push(thread),
             Err(error) => {
                 stop(&control, threads);
-                return Err(VmmError::Host { what: "start a vCPU thread", source: error });
+                return Err(VmmError::Host { what: "start a vCPU thread", cause: error });
             }
         }
     }
@@ -181,7 +182,7 @@ const KVM_DEVICE: &CStr = c"/dev/kvm";
 fn open_kvm(device: &CStr) -> Result<Kvm, VmmError> {
     let kvm = Kvm::new_with_path(device).map_err(|error| VmmError::KvmUnavailable {
         path: device.to_string_lossy().into_owned(),
-        source: error.into(),
+        cause: error.into(),
     })?;
     let version = kvm.get_api_version();
     if version != kvm_bindings::KVM_API_VERSION as i32 {
@@ -202,7 +203,7 @@ fn open_kvm(device: &CStr) -> Result<Kvm, VmmError> {
 }
 
 fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> VmmError {
-    move |source| VmmError::Kvm { what, source }
+    move |cause| VmmError::Kvm { what, cause }
 }
 
 /// Copies the kernel's segments to their physical addresses; returns the
@@ -225,7 +226,7 @@ fn load_initrd(
     memory_bytes: u64,
     kernel_end: u64,
 ) -> Result<Module, VmmError> {
-    let initrd_error = |source| VmmError::Initrd { path: path.to_path_buf(), source };
+    let initrd_error = |cause| VmmError::Initrd { path: path.to_path_buf(), cause };
     let mut file = File::open(path).map_err(initrd_error)?;
     let size = file.metadata().map_err(initrd_error)?.len();
     let Some(paddr) = layout::initrd_address(memory_bytes, kernel_end, size) else {
