@@ -1,22 +1,30 @@
 //! The application's standard streams on this machine: virtio-console
-//! ports named for them, else the console.
+//! ports named for them, records on the serial port with
+//! `--serial-streams`, else the console.
 //!
 //! Each port the host named after a stream (`rosv_abi::streams`) becomes
 //! a [`HostChannel`]; the console's interrupt wakes whatever waits on any
-//! of its ports. `rosv_core::streams` makes the open files from them.
+//! of its ports. With `--serial-streams` the serial port carries all of
+//! them ([`SerialStreams`]). `rosv_core::streams` makes the open files
+//! from the channels.
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use rosv_abi::streams::{CONTROL_PORT, port_name};
+use rosv_abi::streams::{
+    CONTROL_MESSAGE_MAX, CONTROL_PORT, Input, InputDeframer, OUTPUT_HEADER_MAX, OUTPUT_RECORD_MAX,
+    format_output_header, port_name,
+};
 use rosv_cmdline::Options;
 use rosv_core::process::ProcessFiles;
 use rosv_core::streams::{ChannelClosed, Channels, HostChannel, Received, StandardStreams, StreamSettings};
 use rosv_core::terminal::termios::WindowSize;
 use rosv_core::vfs::Vfs;
 use rosv_core::vfs::waiters::WaiterList;
-use rosv_drivers::virtio::console::{self, VirtioConsole};
-use rosv_platform::{sched, time};
+use rosv_drivers::virtio::console::{self as virtio_console, VirtioConsole};
+use rosv_platform::ioapic::Trigger;
+use rosv_platform::{apic, console, interrupts, ioapic, sched, time};
 
 use crate::application;
 
@@ -72,9 +80,9 @@ struct PortChannel {
 impl HostChannel for PortChannel {
     fn receive(&self, buffer: &mut [u8]) -> Received {
         match self.driver.receive(self.port, buffer) {
-            console::Received::Bytes(length) => Received::Bytes(length),
-            console::Received::Nothing => Received::Nothing,
-            console::Received::Closed => Received::Closed,
+            virtio_console::Received::Bytes(length) => Received::Bytes(length),
+            virtio_console::Received::Nothing => Received::Nothing,
+            virtio_console::Received::Closed => Received::Closed,
         }
     }
 
@@ -102,6 +110,171 @@ impl HostChannel for PortChannel {
 
     fn waiters(&self) -> &WaiterList {
         &self.waiters
+    }
+}
+
+/// Bytes of standard input the kernel holds before it stops taking more
+/// from the UART (the host then waits, as its UART's buffer is full).
+const SERIAL_INPUT_LIMIT: usize = 64 * 1024;
+
+/// What the host sent on the serial port, taken apart (see
+/// `rosv_abi::streams`, input frames).
+#[derive(Default)]
+struct SerialInput {
+    deframer: InputDeframer,
+    stdin: VecDeque<u8>,
+    is_stdin_ended: bool,
+    control: VecDeque<u8>,
+    is_receiving: bool,
+}
+
+/// The standard streams framed on the serial port (`--serial-streams`),
+/// for hosts whose only channel it is (Firecracker, the built-in monitor).
+pub struct SerialStreams {
+    input: spin::Mutex<SerialInput>,
+    waiters: Arc<WaiterList>,
+}
+
+impl core::fmt::Debug for SerialStreams {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str("SerialStreams")
+    }
+}
+
+impl SerialStreams {
+    /// Starts taking input frames from the UART's interrupt.
+    fn start() -> Option<Arc<SerialStreams>> {
+        let streams = Arc::new(SerialStreams {
+            input: spin::Mutex::new(SerialInput::default()),
+            waiters: Arc::default(),
+        });
+        let handler = streams.clone();
+        let Some(vector) = interrupts::allocate_vector(alloc::boxed::Box::new(move || handler.take_input()))
+        else {
+            log::warn!("--serial-streams: no interrupt vector left; standard input stays empty");
+            return Some(streams);
+        };
+        if ioapic::route(console::COM1_IRQ, vector, apic::id(), Trigger::Edge) {
+            streams.input.lock().is_receiving = true;
+            console::set_receive_interrupt(true);
+        } else {
+            log::warn!("--serial-streams: no I/O APIC input for the serial port; standard input stays empty");
+        }
+        Some(streams)
+    }
+
+    /// Takes what the UART received (the interrupt handler, and readers
+    /// making room).
+    fn take_input(&self) {
+        let mut buffer = [0u8; 64];
+        let mut input = self.input.lock();
+        loop {
+            if input.stdin.len() >= SERIAL_INPUT_LIMIT {
+                // Taken up again once a read makes room.
+                console::set_receive_interrupt(false);
+                input.is_receiving = false;
+                break;
+            }
+            let length = console::read_received(&mut buffer);
+            if length == 0 {
+                break;
+            }
+            let SerialInput { deframer, stdin, is_stdin_ended, control, .. } = &mut *input;
+            deframer.feed(&buffer[..length], &mut |frame| match frame {
+                Input::Data(bytes) => stdin.extend(bytes),
+                Input::End => *is_stdin_ended = true,
+                Input::Control(message) => {
+                    let mut line = [0u8; CONTROL_MESSAGE_MAX];
+                    control.extend(message.encode(&mut line));
+                }
+            });
+        }
+        drop(input);
+        self.waiters.notify();
+    }
+
+    fn channel(self: &Arc<Self>, kind: SerialChannelKind) -> Arc<dyn HostChannel> {
+        Arc::new(SerialChannel { streams: self.clone(), kind })
+    }
+}
+
+/// Which stream a [`SerialChannel`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SerialChannelKind {
+    /// Standard input.
+    Input,
+    /// Standard output (1) or error (2), in output records.
+    Output(u8),
+    /// Control messages.
+    Control,
+}
+
+/// One stream framed on the serial port.
+struct SerialChannel {
+    streams: Arc<SerialStreams>,
+    kind: SerialChannelKind,
+}
+
+impl HostChannel for SerialChannel {
+    fn receive(&self, buffer: &mut [u8]) -> Received {
+        let mut input = self.streams.input.lock();
+        let input_state = &mut *input;
+        let (queue, is_ended) = match self.kind {
+            SerialChannelKind::Input => (&mut input_state.stdin, input_state.is_stdin_ended),
+            SerialChannelKind::Control => (&mut input_state.control, false),
+            SerialChannelKind::Output(_) => return Received::Closed,
+        };
+        if queue.is_empty() {
+            return if is_ended { Received::Closed } else { Received::Nothing };
+        }
+        let length = buffer.len().min(queue.len());
+        for (slot, byte) in buffer.iter_mut().zip(queue.drain(..length)) {
+            *slot = byte;
+        }
+        let wants_more = !input.is_receiving && input.stdin.len() < SERIAL_INPUT_LIMIT / 2;
+        if wants_more {
+            input.is_receiving = true;
+            drop(input);
+            console::set_receive_interrupt(true);
+            self.streams.take_input();
+        }
+        Received::Bytes(length)
+    }
+
+    fn peek(&self) -> Received {
+        let input = self.streams.input.lock();
+        let (length, is_ended) = match self.kind {
+            SerialChannelKind::Input => (input.stdin.len(), input.is_stdin_ended),
+            SerialChannelKind::Control => (input.control.len(), false),
+            SerialChannelKind::Output(_) => return Received::Closed,
+        };
+        match (length, is_ended) {
+            (0, true) => Received::Closed,
+            (0, false) => Received::Nothing,
+            (length, _) => Received::Bytes(length),
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) -> Result<usize, ChannelClosed> {
+        let SerialChannelKind::Output(descriptor) = self.kind else { return Err(ChannelClosed) };
+        let length = bytes.len().min(OUTPUT_RECORD_MAX);
+        if length > 0 {
+            let mut header = [0u8; OUTPUT_HEADER_MAX];
+            console::write_record(format_output_header(descriptor, length, &mut header), &bytes[..length]);
+        }
+        Ok(length)
+    }
+
+    fn can_send(&self) -> bool {
+        matches!(self.kind, SerialChannelKind::Output(_))
+    }
+
+    fn is_sent(&self) -> bool {
+        true
+    }
+
+    fn waiters(&self) -> &WaiterList {
+        &self.streams.waiters
     }
 }
 
@@ -148,7 +321,21 @@ pub fn connect(
         mode: options.terminal_mode,
         window: WindowSize { rows, columns, ..WindowSize::default() },
     };
-    let found = channels(consoles);
+    let found = if options.serial_streams {
+        match SerialStreams::start() {
+            Some(serial) => Channels {
+                streams: [
+                    Some(serial.channel(SerialChannelKind::Input)),
+                    Some(serial.channel(SerialChannelKind::Output(1))),
+                    Some(serial.channel(SerialChannelKind::Output(2))),
+                ],
+                control: Some(serial.channel(SerialChannelKind::Control)),
+            },
+            None => Channels::default(),
+        }
+    } else {
+        channels(consoles)
+    };
     let named: Vec<bool> = found.streams.iter().map(Option::is_some).collect();
     log::debug!("standard streams on console ports: {named:?}, control port: {}", found.control.is_some());
     let streams = Arc::new(StandardStreams::connect(found, settings, &console));

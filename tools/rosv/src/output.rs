@@ -164,6 +164,20 @@ impl SerialOutput {
     }
 }
 
+/// A buffer the console is captured into.
+pub struct CaptureSink(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for CaptureSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("console buffer poisoned"))?.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// rosv's standard error, for the kernel's text.
 struct KernelText {
     /// Whether the terminal is in raw mode (no output processing).

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rosv_abi::streams::{
     CONTROL_MESSAGE_MAX, CONTROL_PORT, ControlMessage, STDERR_PORT, STDIN_PORT, STDOUT_PORT,
+    input_frame_header, input_kind,
 };
 
 /// The ports QEMU gets, in the order [`PortSockets`] keeps them: the
@@ -198,10 +199,11 @@ impl PortSockets {
     }
 }
 
-/// Copies bytes between rosv's standard streams and the guest's ports.
+/// Copies bytes between rosv's standard streams and the guest's channels:
+/// its console ports, or the serial port's input frames.
 pub struct Relay {
     outputs: Vec<JoinHandle<()>>,
-    control: Mutex<Option<UnixStream>>,
+    control: Mutex<Option<Box<dyn Write + Send>>>,
     /// The input port, kept open while the VM runs: a socket closed for
     /// good (not only shut down for writing) makes QEMU drop the bytes it
     /// has not read yet.
@@ -243,7 +245,23 @@ impl Relay {
         if let Some(stderr) = stderr {
             outputs.push(std::thread::spawn(move || forward_output(stderr, std::io::stderr())));
         }
+        let control = control.map(|stream| Box::new(stream) as Box<dyn Write + Send>);
         Relay { outputs, control: Mutex::new(control), _input: input }
+    }
+
+    /// Starts framing rosv's standard input (if `host` forwards it; its end
+    /// either way) into `sink`, the serial port's input (Firecracker's
+    /// standard input, the built-in monitor's UART). The application's
+    /// output comes back in output records on the serial port itself.
+    pub fn start_serial(sink: Box<dyn Write + Send>, host: &HostStreams) -> Relay {
+        let sink = std::sync::Arc::new(Mutex::new(sink));
+        let framed = FramedSink(sink.clone());
+        if host.forwards_input {
+            std::thread::spawn(move || forward_framed_input(framed));
+        } else {
+            let _ = framed.frame(input_kind::END, &[]);
+        }
+        Relay { outputs: Vec::new(), control: Mutex::new(Some(Box::new(FramedControl(sink)))), _input: None }
     }
 
     /// Sends the guest a control message; false if it cannot be sent.
@@ -269,6 +287,59 @@ impl Relay {
             }
         }
     }
+}
+
+/// A writer of input frames, shared between standard input and control
+/// messages so that frames never interleave.
+#[derive(Clone)]
+struct FramedSink(std::sync::Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl FramedSink {
+    /// Writes `payload` as frames of `kind`.
+    fn frame(&self, kind: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut sink = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if payload.is_empty() {
+            sink.write_all(&input_frame_header(kind, 0))?;
+        }
+        for chunk in payload.chunks(usize::from(u16::MAX)) {
+            sink.write_all(&input_frame_header(kind, chunk.len() as u16))?;
+            sink.write_all(chunk)?;
+        }
+        sink.flush()
+    }
+}
+
+/// Control messages as input frames.
+struct FramedControl(std::sync::Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for FramedControl {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        FramedSink(self.0.clone()).frame(input_kind::CONTROL, bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Copies rosv's standard input into data frames, then sends the end.
+fn forward_framed_input(sink: FramedSink) {
+    let mut buffer = [0u8; 16 * 1024];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(length) => {
+                if sink.frame(input_kind::DATA, &buffer[..length]).is_err() {
+                    return;
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    let _ = sink.frame(input_kind::END, &[]);
 }
 
 /// Copies rosv's standard input to the guest, then ends the guest's
@@ -358,6 +429,29 @@ mod tests {
         assert_eq!(&line, b"signal 15\n");
         drop(guest);
         relay.finish(Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_serial_relay_frames_control_messages_and_the_end() {
+        #[derive(Clone, Default)]
+        struct Collected(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl Write for Collected {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let collected = Collected::default();
+        let host = HostStreams::from_terminals([true, false, false], StreamOptions::default()).unwrap();
+        let relay = Relay::start_serial(Box::new(collected.clone()), &host);
+        assert!(relay.send(ControlMessage::Resize { columns: 80, rows: 24 }));
+        let mut deframer = rosv_abi::streams::InputDeframer::new();
+        let mut seen = Vec::new();
+        deframer.feed(&collected.0.lock().unwrap(), &mut |input| seen.push(format!("{input:?}")));
+        assert_eq!(seen, ["End", "Control(Resize { columns: 80, rows: 24 })"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::image::{Image, command_text, environment_options};
 use crate::kernel_symbols::Symbols;
 use crate::machine::Board;
 use crate::network::{self, Network, PortForward};
-use crate::output::{ConsoleFilter, SerialOutput};
+use crate::output::{CaptureSink, ConsoleFilter, SerialOutput};
 use crate::streams::{HostStreams, PortSockets, RawMode, Relay, StreamOptions};
 use crate::{builtin, firecracker, qemu};
 use rosv_abi::streams::ControlMessage;
@@ -158,7 +158,7 @@ impl VmConfig {
 pub const REPORT_BOOT_OPTION: &str = "--report-boot";
 /// How long the application has to end after rosv passed it a signal,
 /// before the VM is stopped.
-const SIGNAL_GRACE: Duration = Duration::from_secs(10);
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(10);
 /// How long rosv waits for the guest's last output once the VM ended.
 const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -180,17 +180,25 @@ pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path, options: St
     let host = HostStreams::detect(options)?;
     config.add_kernel_options(&host.kernel_options());
     let monitor = scratch.join("monitor.sock");
-    let mut streams = None;
-    let (mut command, monitor) = match machine.hypervisor {
+    let (mut command, monitor, link) = match machine.hypervisor {
         Hypervisor::Qemu => {
             let sockets = PortSockets::listen(scratch)?;
             config.stream_sockets = Some(scratch.to_path_buf());
-            streams = Some(StreamSetup { sockets, host, wants_raw_mode: options.has_terminal });
-            (qemu::command(&config, machine.accel, Some(&monitor))?, Some(monitor.as_path()))
+            let command = qemu::command(&config, machine.accel, Some(&monitor))?;
+            (command, Some(monitor.as_path()), StreamLink::Ports(sockets))
         }
-        Hypervisor::Firecracker => (firecracker::command(&config, scratch)?, None),
-        Hypervisor::Builtin => return builtin::run(&config, machine.timeout.map(Duration::from_secs)),
+        // One serial port for everything: see `firecracker`.
+        Hypervisor::Firecracker => (firecracker::command(&config, scratch)?, None, StreamLink::Serial),
+        Hypervisor::Builtin => {
+            return builtin::run(
+                &config,
+                machine.timeout.map(Duration::from_secs),
+                host,
+                options.has_terminal,
+            );
+        }
     };
+    let streams = Some(StreamSetup { link, host, wants_raw_mode: options.has_terminal });
     if machine.verbose {
         eprintln!("rosv: {command:?}");
     }
@@ -298,11 +306,22 @@ pub enum Console {
     Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
+/// How the application's streams reach the host.
+#[derive(Debug)]
+pub enum StreamLink {
+    /// A virtio-console port each, through these sockets (QEMU).
+    Ports(PortSockets),
+    /// Framed on the serial port: output in records on the hypervisor's
+    /// standard output, input in frames on its standard input
+    /// (Firecracker).
+    Serial,
+}
+
 /// What connects the application's streams to rosv's while a VM runs.
 #[derive(Debug)]
 pub struct StreamSetup {
-    /// The sockets QEMU's stream ports connect to.
-    pub sockets: PortSockets,
+    /// How the streams travel.
+    pub link: StreamLink,
     /// rosv's streams as the guest sees them.
     pub host: HostStreams,
     /// Whether the host's terminal goes into raw mode (`-t`).
@@ -327,7 +346,9 @@ pub fn supervise(
     streams: Option<StreamSetup>,
 ) -> Result<Outcome> {
     let mut command = killed_with_parent(command);
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let takes_input = streams.as_ref().is_some_and(|streams| matches!(streams.link, StreamLink::Serial));
+    let input = if takes_input { Stdio::piped() } else { Stdio::null() };
+    command.stdin(input).stdout(Stdio::piped()).stderr(Stdio::inherit());
     // Keys that raise signals on rosv's terminal (Ctrl-C without -t) must
     // reach rosv alone, which passes them to the application.
     command.process_group(0);
@@ -337,17 +358,11 @@ pub fn supervise(
     let mut child = command.spawn().with_context(|| format!("cannot start {program}"))?;
     let stdout = child.stdout.take().context("the hypervisor has no standard output")?;
     let is_raw = streams.as_ref().is_some_and(|streams| streams.wants_raw_mode);
-    let pump = std::thread::spawn(move || match console {
-        Console::Stderr => pump_serial(stdout, symbols, is_raw),
-        Console::Capture(buffer) => {
-            let mut captured = Vec::new();
-            let status = pump_console(stdout, symbols, &mut captured);
-            if let Ok(mut buffer) = buffer.lock() {
-                buffer.extend_from_slice(&captured);
-            }
-            status
-        }
-    });
+    let output = match console {
+        Console::Stderr => SerialOutput::to_standard_streams(symbols, is_raw),
+        Console::Capture(buffer) => SerialOutput::to_one_sink(symbols, Box::new(CaptureSink(buffer))),
+    };
+    let pump = std::thread::spawn(move || pump_serial(stdout, output));
     let mut attached = None;
     if let Some(setup) = streams {
         match attach(setup, &mut child) {
@@ -409,17 +424,26 @@ pub fn supervise(
     }
 }
 
-/// Waits for QEMU to connect the stream ports, puts the terminal in raw
-/// mode if asked, and starts relaying.
+/// Connects the streams (waiting for QEMU to connect its ports), puts the
+/// terminal in raw mode if asked, and starts relaying.
 fn attach(setup: StreamSetup, child: &mut Child) -> Result<(Relay, Option<RawMode>)> {
-    let connections =
-        setup.sockets.accept(|| matches!(child.try_wait(), Ok(None)), Duration::from_secs(60))?;
+    let relay = match setup.link {
+        StreamLink::Ports(sockets) => {
+            let connections =
+                sockets.accept(|| matches!(child.try_wait(), Ok(None)), Duration::from_secs(60))?;
+            Relay::start(connections, &setup.host)
+        }
+        StreamLink::Serial => {
+            let input = child.stdin.take().context("the hypervisor has no standard input")?;
+            Relay::start_serial(Box::new(input), &setup.host)
+        }
+    };
     let raw_mode = if setup.wants_raw_mode { Some(RawMode::enter()?) } else { None };
-    Ok((Relay::start(connections, &setup.host), raw_mode))
+    Ok((relay, raw_mode))
 }
 
 /// Whether rosv's terminal changed size since last asked (SIGWINCH).
-fn window_changes() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicBool>> {
+pub fn window_changes() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicBool>> {
     static RESIZED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
         std::sync::OnceLock::new();
     if let Some(resized) = RESIZED.get() {
@@ -431,10 +455,9 @@ fn window_changes() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicB
     Ok(RESIZED.get_or_init(|| resized))
 }
 
-/// Copies the serial console to rosv's standard streams (see
-/// [`SerialOutput`]); returns the reported status.
-pub fn pump_serial(mut console: impl Read, symbols: Option<Symbols>, is_raw: bool) -> Option<u8> {
-    let mut output = SerialOutput::to_standard_streams(symbols, is_raw);
+/// Copies the serial console to `output` until it ends; returns the
+/// reported status.
+fn pump_serial(mut console: impl Read, mut output: SerialOutput) -> Option<u8> {
     let mut buffer = [0u8; 8192];
     loop {
         match console.read(&mut buffer) {

@@ -41,7 +41,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use monitor::run;
+pub use monitor::{run, run_with_input};
 pub use vcpu::Registers;
 
 /// What to boot, and how.

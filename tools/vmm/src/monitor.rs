@@ -2,7 +2,7 @@
 
 use std::ffi::CStr;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,16 @@ const CPUS_MAX: u32 = 255;
 /// Boots `spec`, with the serial console's output going to `console`, and
 /// returns how the VM ended.
 pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, VmmError> {
+    run_with_input(spec, console, None)
+}
+
+/// Boots `spec` like [`run`], with what `input` yields going to the serial
+/// console's receiver, as fast as the guest takes it.
+pub fn run_with_input(
+    spec: &BootSpec,
+    console: Box<dyn Write + Send>,
+    input: Option<Box<dyn Read + Send>>,
+) -> Result<Ending, VmmError> {
     if !(1..=CPUS_MAX).contains(&spec.cpus) {
         return Err(VmmError::TooManyCpus(spec.cpus));
     }
@@ -123,6 +133,13 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
         devices.add_net(window.paddr, device);
     }
     let control = Arc::new(Control::new(devices, spec.cpus));
+    if let Some(input) = input {
+        let shared = control.clone();
+        std::thread::Builder::new()
+            .name("serial input".into())
+            .spawn(move || feed_serial(input, &shared))
+            .map_err(|cause| VmmError::Host { what: "start the serial input thread", cause })?;
+    }
 
     let supported =
         kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(kvm_error("KVM_GET_SUPPORTED_CPUID"))?;
@@ -173,6 +190,32 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     control.finish(ending.clone());
     stop(&control, threads);
     Ok(ending)
+}
+
+/// How often a full UART is looked at again for room.
+const SERIAL_RETRY: Duration = Duration::from_millis(1);
+
+/// Copies `input` into the UART as the guest makes room, until it ends or
+/// the VM stops.
+fn feed_serial(mut input: Box<dyn Read + Send>, control: &Control) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        let length = match input.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(length) => length,
+        };
+        let mut rest = &buffer[..length];
+        while !rest.is_empty() {
+            if control.is_stopping() {
+                return;
+            }
+            let taken = control.devices().enqueue_serial_input(rest);
+            rest = &rest[taken..];
+            if taken == 0 {
+                std::thread::sleep(SERIAL_RETRY);
+            }
+        }
+    }
 }
 
 /// KVM's device.
