@@ -102,7 +102,10 @@ impl VmConfig {
         parts.extend(machine.kernel_args.clone());
         parts.push(image.options.clone());
         parts.push(environment_options(environment));
-        let command = command.map(command_text).unwrap_or_else(|| image.command.clone());
+        let command = match command {
+            Some(words) => command_text(words)?,
+            None => image.command.clone(),
+        };
         if command.is_empty() {
             anyhow::bail!(
                 "the image has no default command; give one after `--`, e.g. `rosv run IMAGE -- /bin/program`"

@@ -226,3 +226,23 @@ pub enum VmmError {
     #[error("{0} vCPUs asked for; the built-in monitor runs 1 to 255")]
     TooManyCpus(u32),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_its_cause_once() {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let errors = [
+            VmmError::KvmUnavailable { path: "/dev/kvm".into(), cause: not_found() },
+            VmmError::Disk { path: "/disk".into(), cause: not_found() },
+            VmmError::Host { what: "start a thread", cause: not_found() },
+        ];
+        for error in errors {
+            let message = error.to_string();
+            assert_eq!(message.matches("entity not found").count(), 1, "{message}");
+            assert!(std::error::Error::source(&error).is_none(), "no source repeats it: {message}");
+        }
+    }
+}
