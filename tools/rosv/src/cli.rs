@@ -465,20 +465,27 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
 }
 
 /// `rosv run`'s arguments without `-d`/`--detach` (also taken out of a
-/// group of short flags such as `-di`), for the rosv that runs the VM in
-/// the background.
+/// group of short flags such as `-di`) and `--name`, which only go with
+/// it, for the rosv that runs the VM in the background.
 fn without_detach(arguments: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let mut kept = Vec::new();
     let mut is_after_separator = false;
+    let mut is_name_next = false;
     for argument in arguments {
         if is_after_separator {
             kept.push(argument);
             continue;
         }
+        if std::mem::take(&mut is_name_next) {
+            continue;
+        }
         let text = argument.to_string_lossy();
         if text == "--" {
             is_after_separator = true;
-        } else if text == "--detach" || text == "-d" {
+        } else if text == "--name" {
+            is_name_next = true;
+            continue;
+        } else if text == "--detach" || text == "-d" || text.starts_with("--name=") {
             continue;
         } else if text.starts_with('-')
             && !text.starts_with("--")
@@ -555,8 +562,11 @@ mod tests {
 
     #[test]
     fn the_background_rosv_gets_every_argument_but_detach() {
-        let words = ["run", "-d", "--name", "web", "-di", "--exec", "/x", "--", "-d", "--detach"];
+        let words =
+            ["run", "-d", "--name", "web", "-di", "--name=x", "--exec", "/x", "--", "-d", "--name", "y"];
         let kept = without_detach(words.iter().map(std::ffi::OsString::from));
-        assert_eq!(kept, ["run", "--name", "web", "-i", "--exec", "/x", "--", "-d", "--detach"]);
+        assert_eq!(kept, ["run", "-i", "--exec", "/x", "--", "-d", "--name", "y"]);
+        let kept = without_detach(kept.into_iter());
+        assert!(parse(&kept.iter().map(|word| word.to_str().unwrap()).collect::<Vec<_>>()).is_ok());
     }
 }
