@@ -46,40 +46,70 @@ impl ConsoleDevice {
     }
 
     /// Takes the device's first control messages: the ports it has and
-    /// their names. Devices answer as the driver notifies them, so this
-    /// waits only for messages that keep coming, or briefly for a device
-    /// that has said nothing yet.
+    /// their names. Devices answer the driver's messages in their own time
+    /// (QEMU from its main loop), so this waits until every port the
+    /// device added is named and nothing more came for a moment, or at
+    /// most [`SETTLE_LIMIT_NS`] (a device that says nothing). A stream
+    /// whose port comes later still finds it ([`PortChannel`]).
     pub fn settle(&self) {
-        const FIRST_MESSAGE_NS: u64 = 200_000_000;
-        let deadline = time::since_boot_ns() + FIRST_MESSAGE_NS;
-        let mut has_spoken = false;
+        let started = time::since_boot_ns();
+        let mut last_message = started;
         loop {
-            let found = self.driver.process_control();
-            has_spoken |= found;
-            if !found && (has_spoken || time::since_boot_ns() > deadline) {
+            let now = time::since_boot_ns();
+            if self.driver.process_control() {
+                last_message = now;
+                continue;
+            }
+            let ports = self.driver.ports();
+            let is_complete = !ports.is_empty() && ports.iter().all(|(_, name)| name.is_some());
+            if (is_complete && now - last_message > SETTLE_QUIET_NS) || now - started > SETTLE_LIMIT_NS {
                 return;
             }
-            if !found {
-                core::hint::spin_loop();
-            }
+            core::hint::spin_loop();
         }
     }
 
-    fn channel(&self, port: u32) -> Arc<dyn HostChannel> {
-        Arc::new(PortChannel { driver: self.driver.clone(), port, waiters: self.waiters.clone() })
+    /// The channel of the port the device names (or will name) `name`.
+    fn channel(&self, name: &'static str) -> Arc<dyn HostChannel> {
+        Arc::new(PortChannel {
+            driver: self.driver.clone(),
+            name,
+            port: spin::Once::new(),
+            waiters: self.waiters.clone(),
+        })
     }
 }
 
-/// One port of a virtio console, as a stream's channel.
+/// How long [`ConsoleDevice::settle`] waits for a console's ports at most.
+const SETTLE_LIMIT_NS: u64 = 500_000_000;
+/// How long no control message must come before the ports are taken as
+/// complete.
+const SETTLE_QUIET_NS: u64 = 5_000_000;
+
+/// One port of a virtio console, as a stream's channel. The port is found
+/// by its name at first use, so one the device names late still works;
+/// until then the channel neither takes nor gives bytes.
 struct PortChannel {
     driver: Arc<VirtioConsole>,
-    port: u32,
+    name: &'static str,
+    port: spin::Once<u32>,
     waiters: Arc<WaiterList>,
+}
+
+impl PortChannel {
+    fn port(&self) -> Option<u32> {
+        if let Some(port) = self.port.get() {
+            return Some(*port);
+        }
+        let port = self.driver.port_named(self.name)?;
+        Some(*self.port.call_once(|| port))
+    }
 }
 
 impl HostChannel for PortChannel {
     fn receive(&self, buffer: &mut [u8]) -> Received {
-        match self.driver.receive(self.port, buffer) {
+        let Some(port) = self.port() else { return Received::Nothing };
+        match self.driver.receive(port, buffer) {
             virtio_console::Received::Bytes(length) => Received::Bytes(length),
             virtio_console::Received::Nothing => Received::Nothing,
             virtio_console::Received::Closed => Received::Closed,
@@ -87,9 +117,10 @@ impl HostChannel for PortChannel {
     }
 
     fn peek(&self) -> Received {
-        if self.driver.has_received(self.port) {
+        let Some(port) = self.port() else { return Received::Nothing };
+        if self.driver.has_received(port) {
             Received::Bytes(1)
-        } else if self.driver.is_host_open(self.port) {
+        } else if self.driver.is_host_open(port) {
             Received::Nothing
         } else {
             Received::Closed
@@ -97,15 +128,16 @@ impl HostChannel for PortChannel {
     }
 
     fn send(&self, bytes: &[u8]) -> Result<usize, ChannelClosed> {
-        self.driver.send(self.port, bytes).map_err(|_| ChannelClosed)
+        let Some(port) = self.port() else { return Ok(0) };
+        self.driver.send(port, bytes).map_err(|_| ChannelClosed)
     }
 
     fn can_send(&self) -> bool {
-        self.driver.can_send(self.port)
+        self.port().is_some_and(|port| self.driver.can_send(port))
     }
 
     fn is_sent(&self) -> bool {
-        self.driver.is_sent(self.port)
+        self.port().is_none_or(|port| self.driver.is_sent(port))
     }
 
     fn waiters(&self) -> &WaiterList {
@@ -278,26 +310,24 @@ impl HostChannel for SerialChannel {
     }
 }
 
-/// The channels the consoles offer: the ports named for each stream and
-/// for control messages, from the first console that has them.
+/// The channels of the first console whose ports carry the streams (any
+/// port named for one), found by name.
 fn channels(consoles: &[Arc<ConsoleDevice>]) -> Channels {
-    let mut channels = Channels::default();
-    for device in consoles {
-        for (descriptor, slot) in channels.streams.iter_mut().enumerate() {
-            let Some(name) = port_name(descriptor as u8) else { continue };
-            if slot.is_none()
-                && let Some(port) = device.driver.port_named(name)
-            {
-                *slot = Some(device.channel(port));
-            }
-        }
-        if channels.control.is_none()
-            && let Some(port) = device.driver.port_named(CONTROL_PORT)
-        {
-            channels.control = Some(device.channel(port));
-        }
+    let carries_streams = |device: &&Arc<ConsoleDevice>| {
+        (0..3)
+            .filter_map(port_name)
+            .chain([CONTROL_PORT])
+            .any(|name| device.driver.port_named(name).is_some())
+    };
+    let Some(device) = consoles.iter().find(carries_streams) else {
+        return Channels::default();
+    };
+    Channels {
+        streams: core::array::from_fn(|descriptor| {
+            port_name(descriptor as u8).map(|name| device.channel(name))
+        }),
+        control: Some(device.channel(CONTROL_PORT)),
     }
-    channels
 }
 
 /// The standard streams for `options` over the consoles, falling back to
