@@ -63,10 +63,14 @@ pub enum Received {
     Closed,
 }
 
+/// A queue's rings in DMA memory.
+type Rings = SplitQueue<Box<dyn DmaRegion>>;
+
 /// A bytes-carrying port.
 struct Port {
-    /// Rings set up at start, until the device adds the port.
-    queues: Option<(SplitQueue<Box<dyn DmaRegion>>, SplitQueue<Box<dyn DmaRegion>>)>,
+    /// Receive and transmit rings set up at start, until the device adds
+    /// the port.
+    queues: Option<(Rings, Rings)>,
     /// Buffers, once the device has added the port.
     receive: Option<BufferRing>,
     transmit: Option<BufferRing>,

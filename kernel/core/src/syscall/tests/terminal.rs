@@ -70,9 +70,8 @@ fn terminal_settings_change_what_writes_do() {
     machine.write_memory(BUFFER + 0x100, b"one\n").unwrap();
     assert_eq!(call(&machine, &process, nr::WRITE, [1, BUFFER + 0x100, 4, 0, 0, 0]), 4);
     assert_eq!(channels[1].sent_text(), "one\r\n");
-    let mut raw = Termios::default();
-    raw.output_flags = 0;
-    raw.local_flags &= !local::ICANON;
+    let defaults = Termios::default();
+    let raw = Termios { output_flags: 0, local_flags: defaults.local_flags & !local::ICANON, ..defaults };
     machine.write_memory(BUFFER, &raw.encode()).unwrap();
     assert_eq!(call(&machine, &process, nr::IOCTL, [1, TCSETS, BUFFER, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::WRITE, [1, BUFFER + 0x100, 4, 0, 0, 0]), 4);
