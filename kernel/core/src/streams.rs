@@ -151,7 +151,7 @@ impl Foreground {
     }
 
     /// Sends `signal` to the program, or keeps it for the next one.
-    pub fn signal(&self, _caller: &Caller<'_>, signal: u8) {
+    pub fn signal(&self, signal: u8) {
         let process = self.process.lock().as_ref().and_then(Weak::upgrade);
         match process {
             Some(process) => crate::syscall::signal_process(&process, signal),
@@ -383,8 +383,8 @@ impl StandardStreams {
 
     /// Takes what the host sent: typed bytes into the terminal, control
     /// messages acted upon. Returns whether anything happened.
-    pub fn serve(&self, caller: &Caller<'_>) -> bool {
-        let mut progress = self.terminal.as_ref().is_some_and(|terminal| terminal.pump(caller));
+    pub fn serve(&self) -> bool {
+        let mut progress = self.terminal.as_ref().is_some_and(|terminal| terminal.pump());
         let Some(control) = &self.control else { return progress };
         let mut buffer = [0u8; 64];
         let mut messages = Vec::new();
@@ -394,11 +394,11 @@ impl StandardStreams {
         }
         for message in messages {
             match message {
-                ControlMessage::Signal(signal) => self.foreground.signal(caller, signal),
+                ControlMessage::Signal(signal) => self.foreground.signal(signal),
                 ControlMessage::Resize { columns, rows } => {
                     if let Some(terminal) = &self.terminal {
                         let window = WindowSize { rows, columns, ..terminal.window_size() };
-                        terminal.set_window_size(caller, window);
+                        terminal.set_window_size(window);
                     }
                 }
             }
@@ -414,7 +414,6 @@ impl StandardStreams {
 
     /// The stream service: serves whenever the host sends something.
     pub fn run_service(&self, machine: &dyn Machine) -> ! {
-        let caller = Caller::kernel(machine);
         let me = machine.current_thread();
         loop {
             if let Some(input) = self.terminal.as_ref().and_then(|terminal| terminal.input()) {
@@ -425,7 +424,7 @@ impl StandardStreams {
             }
             // A change after the registration makes the block return at
             // once.
-            if !self.serve(&caller) {
+            if !self.serve() {
                 machine.block(None);
             }
         }

@@ -99,7 +99,7 @@ impl Terminal {
 
     /// Takes the bytes the host sent, as far as the input has room: edits,
     /// echoes and raises signals. Returns whether anything happened.
-    pub fn pump(&self, caller: &Caller<'_>) -> bool {
+    pub fn pump(&self) -> bool {
         let Some(input) = &self.input else { return false };
         let mut progress = false;
         let mut signals = Vec::new();
@@ -136,7 +136,7 @@ impl Terminal {
             }
         }
         for signal in signals {
-            self.foreground.signal(caller, signal);
+            self.foreground.signal(signal);
         }
         if progress {
             self.waiters.notify();
@@ -159,7 +159,7 @@ impl Terminal {
         let me = caller.machine.current_thread();
         let mut deadline_ns = None;
         loop {
-            self.pump(caller);
+            self.pump();
             {
                 let mut state = self.state.lock();
                 let waiting = state.discipline.waiting();
@@ -168,7 +168,7 @@ impl Terminal {
                         drop(state);
                         self.forget(&me);
                         // Room was made: take what waits in the channel.
-                        self.pump(caller);
+                        self.pump();
                         return Ok(length);
                     }
                     Read::EndOfFile => {
@@ -277,7 +277,7 @@ impl Terminal {
 
     /// Sets the window size (`TIOCSWINSZ`, or the host's terminal changed
     /// size); a change sends `SIGWINCH` to the foreground program.
-    pub fn set_window_size(&self, caller: &Caller<'_>, window: WindowSize) {
+    pub fn set_window_size(&self, window: WindowSize) {
         let is_change = {
             let mut state = self.state.lock();
             let is_change = state.window != window;
@@ -285,7 +285,7 @@ impl Terminal {
             is_change
         };
         if is_change {
-            self.foreground.signal(caller, SIGWINCH);
+            self.foreground.signal(SIGWINCH);
         }
     }
 

@@ -174,25 +174,28 @@ impl core::fmt::Debug for SerialStreams {
 }
 
 impl SerialStreams {
-    /// Starts taking input frames from the UART's interrupt.
-    fn start() -> Option<Arc<SerialStreams>> {
+    /// Starts taking input frames from the UART's interrupt. Without an
+    /// interrupt, standard input reads as empty.
+    fn start() -> Arc<SerialStreams> {
         let streams = Arc::new(SerialStreams {
             input: spin::Mutex::new(SerialInput::default()),
             waiters: Arc::default(),
         });
         let handler = streams.clone();
-        let Some(vector) = interrupts::allocate_vector(alloc::boxed::Box::new(move || handler.take_input()))
-        else {
-            log::warn!("--serial-streams: no interrupt vector left; standard input stays empty");
-            return Some(streams);
-        };
-        if ioapic::route(console::COM1_IRQ, vector, apic::id(), Trigger::Edge) {
+        let routed = interrupts::allocate_vector(alloc::boxed::Box::new(move || handler.take_input()))
+            .is_some_and(|vector| ioapic::route(console::COM1_IRQ, vector, apic::id(), Trigger::Edge));
+        if routed {
             streams.input.lock().is_receiving = true;
             console::set_receive_interrupt(true);
+            // What the host sent before the interrupt was on.
+            streams.take_input();
         } else {
-            log::warn!("--serial-streams: no I/O APIC input for the serial port; standard input stays empty");
+            log::warn!(
+                "--serial-streams: the serial port's interrupt cannot be routed; standard input is empty"
+            );
+            streams.input.lock().is_stdin_ended = true;
         }
-        Some(streams)
+        streams
     }
 
     /// Takes what the UART received (the interrupt handler, and readers
@@ -352,16 +355,14 @@ pub fn connect(
         window: WindowSize { rows, columns, ..WindowSize::default() },
     };
     let found = if options.serial_streams {
-        match SerialStreams::start() {
-            Some(serial) => Channels {
-                streams: [
-                    Some(serial.channel(SerialChannelKind::Input)),
-                    Some(serial.channel(SerialChannelKind::Output(1))),
-                    Some(serial.channel(SerialChannelKind::Output(2))),
-                ],
-                control: Some(serial.channel(SerialChannelKind::Control)),
-            },
-            None => Channels::default(),
+        let serial = SerialStreams::start();
+        Channels {
+            streams: [
+                Some(serial.channel(SerialChannelKind::Input)),
+                Some(serial.channel(SerialChannelKind::Output(1))),
+                Some(serial.channel(SerialChannelKind::Output(2))),
+            ],
+            control: Some(serial.channel(SerialChannelKind::Control)),
         }
     } else {
         channels(consoles)

@@ -86,7 +86,7 @@ fn terminal_streams_share_one_terminal() {
     assert!(is_terminal(&input) && is_terminal(&output) && !is_terminal(&error));
     assert_eq!(output.metadata(&caller).unwrap().file_type, FileType::CharacterDevice);
     host.input.push(b"ls\r");
-    assert!(streams.serve(&caller));
+    assert!(streams.serve());
     assert_eq!(host.output.sent_text(), "ls\r\n", "echo goes to standard output");
     output.write(&caller, b"a\n").unwrap();
     input.write(&caller, b"b\n").unwrap();
@@ -135,17 +135,16 @@ fn pending(process: &crate::process::Process) -> u64 {
 #[test]
 fn ctrl_c_and_the_hosts_signals_reach_the_program() {
     let machine = FakeMachine::new();
-    let caller = Caller::kernel(&machine);
     let (host, streams) = connect(&machine, [true, true, true], TerminalMode::Guest);
     // A signal before the program runs waits for it.
     let mut buffer = [0u8; rosv_abi::streams::CONTROL_MESSAGE_MAX];
     host.control.push(ControlMessage::Signal(15).encode(&mut buffer));
-    assert!(streams.serve(&caller));
+    assert!(streams.serve());
     let process = process_with(&machine, &streams);
     streams.foreground().set(Some(&process));
     assert_eq!(pending(&process), 1 << 14, "SIGTERM");
     host.input.push(b"\x03");
-    streams.serve(&caller);
+    streams.serve();
     assert_eq!(pending(&process), 1 << 14 | 1 << 1, "and SIGINT");
     assert!(host.output.sent_text().ends_with("^C"));
 }
@@ -153,19 +152,18 @@ fn ctrl_c_and_the_hosts_signals_reach_the_program() {
 #[test]
 fn a_resize_changes_the_window_and_sends_sigwinch_to_a_handler() {
     let machine = FakeMachine::new();
-    let caller = Caller::kernel(&machine);
     let (host, streams) = connect(&machine, [true, true, true], TerminalMode::Guest);
     let process = process_with(&machine, &streams);
     streams.foreground().set(Some(&process));
     let mut buffer = [0u8; rosv_abi::streams::CONTROL_MESSAGE_MAX];
     host.control.push(ControlMessage::Resize { columns: 132, rows: 43 }.encode(&mut buffer));
-    streams.serve(&caller);
+    streams.serve();
     let window = streams.terminal().unwrap().window_size();
     assert_eq!((window.columns, window.rows), (132, 43));
     assert_eq!(pending(&process), 0, "SIGWINCH is ignored by default, so it vanishes");
     process.state.lock().signal_actions[27].handler = 0x40_1000;
     host.control.push(ControlMessage::Resize { columns: 100, rows: 30 }.encode(&mut buffer));
-    streams.serve(&caller);
+    streams.serve();
     assert_eq!(pending(&process), 1 << 27);
 }
 

@@ -2,7 +2,6 @@
 
 use alloc::sync::Arc;
 
-use super::files::caller;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::PROCESS_ID;
@@ -67,7 +66,7 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, arg
         request::TIOCSWINSZ => {
             let mut bytes = [0u8; WINDOW_SIZE_SIZE];
             user.read_into(argument, &mut bytes)?;
-            terminal.set_window_size(&caller(context), WindowSize::decode(&bytes));
+            terminal.set_window_size(WindowSize::decode(&bytes));
         }
         // One process is the session, its group and the foreground.
         request::TIOCGPGRP | request::TIOCGSID => user.write_u32(argument, PROCESS_ID as u32)?,

@@ -192,7 +192,7 @@ fn a_terminal_echoes_typed_lines_and_translates_output() {
     let caller = Caller::kernel(&machine);
     let (input, output, terminal) = terminal(TerminalMode::Guest);
     input.push(b"echo hi\r");
-    assert!(terminal.pump(&caller));
+    assert!(terminal.pump());
     assert_eq!(output.sent_text(), "echo hi\r\n");
     let mut buffer = [0u8; 64];
     assert_eq!(terminal.read(&caller, &mut buffer, false), Ok(8));
