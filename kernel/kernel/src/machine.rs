@@ -8,7 +8,7 @@ use rosv_platform::interrupts::InterruptFrame;
 use rosv_platform::paging::{self, MapError, PageRights};
 use rosv_platform::sched::{self, FpuState, Thread};
 use rosv_platform::syscall::SyscallFrame;
-use rosv_platform::{console, cpu, time, tlb, user};
+use rosv_platform::{console, cpu, frames, time, tlb, user};
 
 use crate::application::ApplicationThread;
 
@@ -222,7 +222,8 @@ impl Machine for PlatformMachine {
             sched::spawn_application(&name, &frame(registers), thread_pointer, FpuState::capture(), |new| {
                 new.attach(application);
                 thread.set_control(Arc::new(KernelThread(new.clone())));
-            });
+            })
+            .ok_or(MapFailure::OutOfMemory)?;
         Ok(Arc::new(KernelThread(spawned)))
     }
 
@@ -328,5 +329,46 @@ fn report_memory_exhausted() {
         log::warn!(
             "guest memory is exhausted: the application asked for more; give the VM more memory (--memory)"
         );
+    }
+}
+
+/// The platform's frame allocator, as the kernel's logic uses it for the
+/// pages it owns (file contents).
+pub struct PlatformFrames;
+
+impl rosv_core::pages::PageFrames for PlatformFrames {
+    fn allocate(&self) -> Option<u64> {
+        frames::allocate_zeroed(frames::Purpose::Application)
+    }
+
+    fn share(&self, frame: u64) -> bool {
+        frames::share(frame)
+    }
+
+    fn release(&self, frame: u64) {
+        frames::release_held(frame);
+    }
+
+    fn read(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
+        frames::read(frame, offset, buffer);
+    }
+
+    fn write(&self, frame: u64, offset: usize, bytes: &[u8]) {
+        frames::write(frame, offset, bytes);
+    }
+
+    fn zero(&self, frame: u64, offset: usize, length: usize) {
+        frames::zero(frame, offset, length);
+    }
+
+    fn figures(&self) -> rosv_core::pages::MemoryFigures {
+        let usage = frames::usage();
+        let bytes = |frames: u64| frames * rosv_platform::memory::PAGE_SIZE;
+        rosv_core::pages::MemoryFigures {
+            total_bytes: bytes(usage.total_frames),
+            free_bytes: bytes(usage.free_frames),
+            reserve_bytes: bytes(usage.reserve_frames),
+            heap_bytes: bytes(usage.heap_frames),
+        }
     }
 }

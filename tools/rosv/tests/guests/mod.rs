@@ -106,6 +106,8 @@ fn build_c_programs() -> PathBuf {
         "interfaces",
         "http-echo",
         "winsize",
+        "memory",
+        "oom",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
