@@ -11,10 +11,11 @@
 //! a channel falls back to the console (the serial port), as every stream
 //! did before channels existed.
 //!
-//! [`StandardStreams::run_service`] is a kernel thread's body: it takes
-//! typed bytes into the terminal as they arrive (so Ctrl-C works while the
-//! program computes) and acts on the host's [`ControlMessage`]s (signals,
-//! window sizes). [`Foreground`] is the program those go to.
+//! [`StandardStreams::serve`], which the kernel calls whenever the host's
+//! device interrupts, takes typed bytes into the terminal as they arrive
+//! (so Ctrl-C works while the program computes) and acts on the host's
+//! [`ControlMessage`]s (signals, window sizes). It never waits. [`Foreground`]
+//! is the program those go to.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -382,7 +383,8 @@ impl StandardStreams {
     }
 
     /// Takes what the host sent: typed bytes into the terminal, control
-    /// messages acted upon. Returns whether anything happened.
+    /// messages acted upon. Never waits, so interrupt handlers call it.
+    /// Returns whether anything happened.
     pub fn serve(&self) -> bool {
         let mut progress = self.terminal.as_ref().is_some_and(|terminal| terminal.pump());
         let Some(control) = &self.control else { return progress };
@@ -404,30 +406,6 @@ impl StandardStreams {
             }
         }
         progress
-    }
-
-    /// Whether anything needs [`StandardStreams::run_service`]: a terminal
-    /// with input, or control messages.
-    pub fn needs_service(&self) -> bool {
-        self.control.is_some() || self.terminal.as_ref().is_some_and(|terminal| terminal.input().is_some())
-    }
-
-    /// The stream service: serves whenever the host sends something.
-    pub fn run_service(&self, machine: &dyn Machine) -> ! {
-        let me = machine.current_thread();
-        loop {
-            if let Some(input) = self.terminal.as_ref().and_then(|terminal| terminal.input()) {
-                input.waiters().add(&me);
-            }
-            if let Some(control) = &self.control {
-                control.waiters().add(&me);
-            }
-            // A change after the registration makes the block return at
-            // once.
-            if !self.serve() {
-                machine.block(None);
-            }
-        }
     }
 
     /// Waits until everything written to standard output and error has

@@ -325,7 +325,7 @@ fn attach(
             devices.network_cards.push(card);
         }),
         DeviceType::Console => VirtioConsole::new(transport, &HARDWARE).map(|driver| {
-            let console = Arc::new(ConsoleDevice { driver: Arc::new(driver), waiters: Arc::default() });
+            let console = Arc::new(ConsoleDevice::new(driver));
             let handler = console.clone();
             slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
             if is_polled {

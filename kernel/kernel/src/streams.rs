@@ -24,25 +24,36 @@ use rosv_core::vfs::Vfs;
 use rosv_core::vfs::waiters::WaiterList;
 use rosv_drivers::virtio::console::{self as virtio_console, VirtioConsole};
 use rosv_platform::ioapic::Trigger;
-use rosv_platform::{apic, console, interrupts, ioapic, sched, time};
+use rosv_platform::{apic, console, interrupts, ioapic, time};
 
 use crate::application;
 
-/// A virtio console and the threads waiting on any of its ports.
+/// A virtio console, the threads waiting on any of its ports, and the
+/// streams it carries.
 #[derive(Debug)]
 pub struct ConsoleDevice {
     /// The driver.
     pub driver: Arc<VirtioConsole>,
     /// Woken at every interrupt of the device.
     pub waiters: Arc<WaiterList>,
+    /// The streams on its ports, once connected.
+    pub streams: spin::Once<Arc<StandardStreams>>,
 }
 
 impl ConsoleDevice {
-    /// Takes what the device sent and wakes the waiters (the interrupt
-    /// handler).
+    /// A console device over `driver`.
+    pub fn new(driver: VirtioConsole) -> ConsoleDevice {
+        ConsoleDevice { driver: Arc::new(driver), waiters: Arc::default(), streams: spin::Once::new() }
+    }
+
+    /// Takes what the device sent, wakes the waiters and serves the
+    /// streams (the interrupt handler).
     pub fn handle_interrupt(&self) {
         self.driver.handle_interrupt();
         self.waiters.notify();
+        if let Some(streams) = self.streams.get() {
+            streams.serve();
+        }
     }
 
     /// Takes the device's first control messages: the ports it has and
@@ -165,6 +176,8 @@ struct SerialInput {
 pub struct SerialStreams {
     input: spin::Mutex<SerialInput>,
     waiters: Arc<WaiterList>,
+    /// The streams, once connected.
+    streams: spin::Once<Arc<StandardStreams>>,
 }
 
 impl core::fmt::Debug for SerialStreams {
@@ -180,6 +193,7 @@ impl SerialStreams {
         let streams = Arc::new(SerialStreams {
             input: spin::Mutex::new(SerialInput::default()),
             waiters: Arc::default(),
+            streams: spin::Once::new(),
         });
         let handler = streams.clone();
         let routed = interrupts::allocate_vector(alloc::boxed::Box::new(move || handler.take_input()))
@@ -226,6 +240,9 @@ impl SerialStreams {
         }
         drop(input);
         self.waiters.notify();
+        if let Some(streams) = self.streams.get() {
+            streams.serve();
+        }
     }
 
     fn channel(self: &Arc<Self>, kind: SerialChannelKind) -> Arc<dyn HostChannel> {
@@ -333,8 +350,9 @@ fn channels(consoles: &[Arc<ConsoleDevice>]) -> Channels {
     }
 }
 
-/// The standard streams for `options` over the consoles, falling back to
-/// the console device file; starts the stream service when it has work.
+/// The standard streams for `options` over the consoles (or the serial
+/// port), falling back to the console device file; from then on the
+/// devices' interrupts serve them.
 pub fn connect(
     consoles: &[Arc<ConsoleDevice>],
     options: &Options,
@@ -354,25 +372,28 @@ pub fn connect(
         mode: options.terminal_mode,
         window: WindowSize { rows, columns, ..WindowSize::default() },
     };
-    let found = if options.serial_streams {
-        let serial = SerialStreams::start();
-        Channels {
+    let serial = options.serial_streams.then(SerialStreams::start);
+    let found = match &serial {
+        Some(serial) => Channels {
             streams: [
                 Some(serial.channel(SerialChannelKind::Input)),
                 Some(serial.channel(SerialChannelKind::Output(1))),
                 Some(serial.channel(SerialChannelKind::Output(2))),
             ],
             control: Some(serial.channel(SerialChannelKind::Control)),
-        }
-    } else {
-        channels(consoles)
+        },
+        None => channels(consoles),
     };
     let named: Vec<bool> = found.streams.iter().map(Option::is_some).collect();
-    log::debug!("standard streams on console ports: {named:?}, control port: {}", found.control.is_some());
+    log::debug!("standard streams on host channels: {named:?}, control: {}", found.control.is_some());
     let streams = Arc::new(StandardStreams::connect(found, settings, &console));
-    if streams.needs_service() {
-        let service = streams.clone();
-        sched::spawn_kernel("streams", move || service.run_service(application::machine()));
+    for device in consoles {
+        device.streams.call_once(|| streams.clone());
     }
+    if let Some(serial) = &serial {
+        serial.streams.call_once(|| streams.clone());
+    }
+    // What came before the streams were there.
+    streams.serve();
     Some(streams)
 }

@@ -109,7 +109,7 @@ fn a_terminal_only_the_host_has_falls_back_when_the_channel_is_missing() {
     let [input, output, error] = streams.files();
     assert!(Arc::ptr_eq(&input, &console) && Arc::ptr_eq(&error, &console));
     assert!(is_terminal(&output));
-    assert!(!streams.needs_service(), "nothing to type into, no control channel");
+    assert!(!streams.serve(), "nothing to type into, no control channel");
 }
 
 fn process_with(machine: &FakeMachine, streams: &StandardStreams) -> Arc<crate::process::Process> {

@@ -87,6 +87,10 @@ fn received_bytes_come_out_in_order_and_the_end_after_them() {
 #[test]
 fn read_buffers_go_back_to_the_device() {
     let (model, console) = start(STREAMS, 4);
+    assert_eq!(model.lock().device.send_to_console_port(1, b"early"), 0, "no buffers before the first read");
+    assert_eq!(console.receive(1, &mut [0u8; 8]), Received::Nothing);
+    assert_eq!(model.lock().device.console_host().receive_chains[&1].len(), 8, "offered at the first read");
+    assert!(!model.lock().device.console_host().receive_chains.contains_key(&2), "not for a port never read");
     let mut total = Vec::new();
     for round in 0..100u8 {
         let chunk = [round; 3000];

@@ -2,15 +2,16 @@
 //!
 //! [`VirtioConsole`] negotiates `MULTIPORT`, sets up the control queues and
 //! the queues of the first [`MAX_PORTS`] ports, and answers the device's
-//! control messages: a port the device adds gets its buffers and is
-//! reported ready and open; its name and whether the host side has it open
-//! are recorded. Each port then carries bytes both ways:
+//! control messages: a port the device adds is reported ready and open;
+//! its name and whether the host side has it open are recorded. Each port
+//! then carries bytes both ways, its buffers allocated at the first use of
+//! each direction (a stream uses one, and a small VM has a few MiB):
 //!
-//! - receiving: [`RECEIVE_SLOTS`] buffers are always offered; the device
-//!   fills them as the host sends, [`VirtioConsole::receive`] copies bytes
-//!   out and offers a buffer again once it is empty. When the host closes
-//!   its side and everything it sent has been read, the port reads as
-//!   closed (the end of the input).
+//! - receiving: from the first read on, [`RECEIVE_SLOTS`] buffers are
+//!   always offered; the device fills them as the host sends,
+//!   [`VirtioConsole::receive`] copies bytes out and offers a buffer again
+//!   once it is empty. When the host closes its side and everything it
+//!   sent has been read, the port reads as closed (the end of the input).
 //! - sending: [`VirtioConsole::send`] copies bytes into an idle buffer and
 //!   offers it; the device returns it once the host has taken the bytes,
 //!   so [`VirtioConsole::is_sent`] tells when output has left the guest.
@@ -40,17 +41,19 @@ use crate::hardware::{DmaRegion, Hardware};
 /// stay unused.
 pub const MAX_PORTS: u32 = 8;
 /// Receive buffers per port.
-const RECEIVE_SLOTS: usize = 16;
+const RECEIVE_SLOTS: usize = 8;
 /// Transmit buffers per port.
-const TRANSMIT_SLOTS: usize = 16;
+const TRANSMIT_SLOTS: usize = 8;
 /// Bytes per data buffer.
 const DATA_SLOT_SIZE: usize = 4096;
 /// Buffers per control queue.
 const CONTROL_SLOTS: usize = 16;
 /// Bytes per control buffer: a header and a port name.
 const CONTROL_SLOT_SIZE: usize = 256;
-/// Descriptors per queue the driver asks for.
-const QUEUE_SIZE: u16 = 32;
+/// Descriptors per data queue the driver asks for: one per buffer.
+const DATA_QUEUE_SIZE: u16 = 8;
+/// Descriptors per control queue the driver asks for.
+const CONTROL_QUEUE_SIZE: u16 = 16;
 
 /// What a read from a port found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,14 +69,22 @@ pub enum Received {
 /// A queue's rings in DMA memory.
 type Rings = SplitQueue<Box<dyn DmaRegion>>;
 
+/// One direction of a port.
+enum Direction {
+    /// The rings, set up at start; no buffers yet.
+    Unused(Rings),
+    /// The rings and their buffers (all offered, for receiving).
+    Active(BufferRing),
+    /// The buffers could not be allocated.
+    Failed,
+}
+
 /// A bytes-carrying port.
 struct Port {
-    /// Receive and transmit rings set up at start, until the device adds
-    /// the port.
-    queues: Option<(Rings, Rings)>,
-    /// Buffers, once the device has added the port.
-    receive: Option<BufferRing>,
-    transmit: Option<BufferRing>,
+    receive: Direction,
+    transmit: Direction,
+    /// Whether the device added the port.
+    is_added: bool,
     /// A received buffer partly read: its slot, the next byte, the end.
     partly_read: Option<(u16, usize, usize)>,
     name: Option<String>,
@@ -121,17 +132,18 @@ impl VirtioConsole {
         features: u64,
     ) -> Result<Self, DeviceError> {
         let max_ports = transport.read_config_u32(config::MAX_PORTS).clamp(1, MAX_PORTS);
-        let queue = |index| set_up_queue(&transport, index, features, hardware, QUEUE_SIZE);
+        let queue = |index| set_up_queue(&transport, index, features, hardware, DATA_QUEUE_SIZE);
+        let control_queue = |index| set_up_queue(&transport, index, features, hardware, CONTROL_QUEUE_SIZE);
         let mut control_receive = BufferRing::new(
             CONTROL_RECEIVE_QUEUE,
-            queue(CONTROL_RECEIVE_QUEUE)?,
+            control_queue(CONTROL_RECEIVE_QUEUE)?,
             hardware,
             CONTROL_SLOT_SIZE,
             CONTROL_SLOTS,
         )?;
         let control_transmit = BufferRing::new(
             CONTROL_TRANSMIT_QUEUE,
-            queue(CONTROL_TRANSMIT_QUEUE)?,
+            control_queue(CONTROL_TRANSMIT_QUEUE)?,
             hardware,
             CONTROL_SLOT_SIZE,
             CONTROL_SLOTS,
@@ -141,11 +153,10 @@ impl VirtioConsole {
         }
         let mut ports = Vec::new();
         for port in 0..max_ports {
-            let queues = (queue(receive_queue(port))?, queue(transmit_queue(port))?);
             ports.push(Mutex::new(Port {
-                queues: Some(queues),
-                receive: None,
-                transmit: None,
+                receive: Direction::Unused(queue(receive_queue(port))?),
+                transmit: Direction::Unused(queue(transmit_queue(port))?),
+                is_added: false,
                 partly_read: None,
                 name: None,
                 is_host_open: false,
@@ -204,20 +215,15 @@ impl VirtioConsole {
         };
         match control.event {
             event::DEVICE_ADD => {
-                let is_ready = self.add_port(control.port, &mut port.lock());
-                self.send_control(Control {
-                    port: control.port,
-                    event: event::PORT_READY,
-                    value: is_ready.into(),
-                });
-                if is_ready {
-                    // The guest side is open from the start: the kernel
-                    // binds the ports it knows as soon as they exist.
-                    self.send_control(Control { port: control.port, event: event::PORT_OPEN, value: 1 });
-                }
+                port.lock().is_added = true;
+                self.send_control(Control { port: control.port, event: event::PORT_READY, value: 1 });
+                // The guest side is open from the start: the kernel binds
+                // the ports it knows as soon as they exist.
+                self.send_control(Control { port: control.port, event: event::PORT_OPEN, value: 1 });
             }
             event::DEVICE_REMOVE => {
                 let mut port = port.lock();
+                port.is_added = false;
                 port.is_host_open = false;
                 port.name = None;
             }
@@ -229,49 +235,6 @@ impl VirtioConsole {
             event::CONSOLE_PORT | event::RESIZE => {}
             other => log::debug!("virtio-console: control event {other} for port {}", control.port),
         }
-    }
-
-    /// Gives a port the device added its buffers; false if it cannot work.
-    fn add_port(&self, index: u32, port: &mut Port) -> bool {
-        if port.receive.is_some() {
-            return true;
-        }
-        let Some((receive_queue_rings, transmit_queue_rings)) = port.queues.take() else {
-            return false;
-        };
-        let rings = BufferRing::new(
-            receive_queue(index),
-            receive_queue_rings,
-            self.hardware,
-            DATA_SLOT_SIZE,
-            RECEIVE_SLOTS,
-        )
-        .and_then(|receive| {
-            let transmit = BufferRing::new(
-                transmit_queue(index),
-                transmit_queue_rings,
-                self.hardware,
-                DATA_SLOT_SIZE,
-                TRANSMIT_SLOTS,
-            )?;
-            Ok((receive, transmit))
-        });
-        let (mut receive, transmit) = match rings {
-            Ok(rings) => rings,
-            Err(error) => {
-                log::warn!("virtio-console: port {index}: {error}");
-                return false;
-            }
-        };
-        while let Some(slot) = receive.take_idle() {
-            if receive.offer(slot, DATA_SLOT_SIZE, true).is_err() {
-                return false;
-            }
-        }
-        receive.notify(&*self.transport);
-        port.receive = Some(receive);
-        port.transmit = Some(transmit);
-        true
     }
 
     /// Sends a control message (dropped, with a warning, if every control
@@ -289,6 +252,56 @@ impl VirtioConsole {
         }
     }
 
+    /// Port `index`'s receive buffers, allocated and offered to the device
+    /// at the first call; `None` if the port was not added or they cannot
+    /// be allocated.
+    fn receive_ring<'a>(&self, index: u32, port: &'a mut Port) -> Option<&'a mut BufferRing> {
+        if !port.is_added {
+            return None;
+        }
+        if let Direction::Unused(_) = port.receive
+            && let Direction::Unused(rings) = core::mem::replace(&mut port.receive, Direction::Failed)
+        {
+            let ring =
+                BufferRing::new(receive_queue(index), rings, self.hardware, DATA_SLOT_SIZE, RECEIVE_SLOTS)
+                    .and_then(|mut ring| {
+                        while let Some(slot) = ring.take_idle() {
+                            ring.offer(slot, DATA_SLOT_SIZE, true)?;
+                        }
+                        ring.notify(&*self.transport);
+                        Ok(ring)
+                    });
+            match ring {
+                Ok(ring) => port.receive = Direction::Active(ring),
+                Err(error) => log::warn!("virtio-console: port {index}: {error}"),
+            }
+        }
+        match &mut port.receive {
+            Direction::Active(ring) => Some(ring),
+            Direction::Unused(_) | Direction::Failed => None,
+        }
+    }
+
+    /// Port `index`'s transmit buffers, allocated at the first call.
+    fn transmit_ring<'a>(&self, index: u32, port: &'a mut Port) -> Option<&'a mut BufferRing> {
+        if !port.is_added {
+            return None;
+        }
+        if let Direction::Unused(_) = port.transmit
+            && let Direction::Unused(rings) = core::mem::replace(&mut port.transmit, Direction::Failed)
+        {
+            match BufferRing::new(transmit_queue(index), rings, self.hardware, DATA_SLOT_SIZE, TRANSMIT_SLOTS)
+            {
+                Ok(ring) => port.transmit = Direction::Active(ring),
+                Err(error) => log::warn!("virtio-console: port {index}: {error}"),
+            }
+        }
+        match &mut port.transmit {
+            Direction::Active(ring) => Some(ring),
+            Direction::Unused(_) | Direction::Failed => None,
+        }
+    }
+
     /// The ports the device added, with their names.
     pub fn ports(&self) -> Vec<(u32, Option<String>)> {
         self.ports
@@ -296,7 +309,7 @@ impl VirtioConsole {
             .enumerate()
             .filter_map(|(index, port)| {
                 let port = port.lock();
-                port.receive.as_ref().map(|_| (index as u32, port.name.clone()))
+                port.is_added.then(|| (index as u32, port.name.clone()))
             })
             .collect()
     }
@@ -319,48 +332,27 @@ impl VirtioConsole {
         };
         let mut port = port.lock();
         let port = &mut *port;
-        let Some(ring) = port.receive.as_mut() else {
-            return Received::Closed;
+        let is_host_open = port.is_host_open;
+        let mut partly_read = port.partly_read.take();
+        let received = match self.receive_ring(index, port) {
+            Some(ring) => take_received(ring, &mut partly_read, is_host_open, buffer, &*self.transport),
+            None => Received::Closed,
         };
-        if buffer.is_empty() {
-            return Received::Bytes(0);
-        }
-        loop {
-            if let Some((slot, start, end)) = port.partly_read {
-                let length = buffer.len().min(end - start);
-                ring.read_slot(slot, start, &mut buffer[..length]);
-                if start + length == end {
-                    port.partly_read = None;
-                    // A failure was logged, and the buffer stays idle.
-                    let _ = ring.offer(slot, DATA_SLOT_SIZE, true);
-                    ring.notify(&*self.transport);
-                } else {
-                    port.partly_read = Some((slot, start + length, end));
-                }
-                return Received::Bytes(length);
-            }
-            match ring.take_used() {
-                Some((slot, 0)) => {
-                    let _ = ring.offer(slot, DATA_SLOT_SIZE, true);
-                    ring.notify(&*self.transport);
-                }
-                Some((slot, written)) => port.partly_read = Some((slot, 0, written.min(DATA_SLOT_SIZE))),
-                None if port.is_host_open && !ring.is_broken() => return Received::Nothing,
-                None => return Received::Closed,
-            }
-        }
+        port.partly_read = partly_read;
+        received
     }
 
     /// Whether port `index` has received bytes not yet read.
     pub fn has_received(&self, index: u32) -> bool {
         let Some(port) = self.ports.get(index as usize) else { return false };
         let mut port = port.lock();
+        let port = &mut *port;
         if port.partly_read.is_some() {
             return true;
         }
         // Looking at the used ring takes the next buffer out of it.
-        let Some(ring) = port.receive.as_mut() else { return false };
-        match ring.take_used() {
+        let taken = self.receive_ring(index, port).and_then(BufferRing::take_used);
+        match taken {
             Some((slot, written)) => {
                 port.partly_read = Some((slot, 0, written.min(DATA_SLOT_SIZE)));
                 true
@@ -377,7 +369,7 @@ impl VirtioConsole {
         let port = self.ports.get(index as usize).ok_or(DeviceError::PortClosed)?;
         let mut port = port.lock();
         let is_host_open = port.is_host_open;
-        let ring = port.transmit.as_mut().ok_or(DeviceError::PortClosed)?;
+        let ring = self.transmit_ring(index, &mut port).ok_or(DeviceError::PortClosed)?;
         if !is_host_open {
             return Err(DeviceError::PortClosed);
         }
@@ -404,7 +396,7 @@ impl VirtioConsole {
         let Some(port) = self.ports.get(index as usize) else { return false };
         let mut port = port.lock();
         let is_host_open = port.is_host_open;
-        match port.transmit.as_mut() {
+        match self.transmit_ring(index, &mut port) {
             Some(ring) if is_host_open => {
                 ring.reclaim();
                 ring.has_idle()
@@ -419,12 +411,50 @@ impl VirtioConsole {
         let Some(port) = self.ports.get(index as usize) else { return true };
         let mut port = port.lock();
         let is_host_open = port.is_host_open;
-        match port.transmit.as_mut() {
-            Some(ring) => {
+        match &mut port.transmit {
+            Direction::Active(ring) => {
                 ring.reclaim();
                 ring.is_all_idle() || ring.is_broken() || !is_host_open
             }
-            None => true,
+            Direction::Unused(_) | Direction::Failed => true,
+        }
+    }
+}
+
+/// Copies received bytes from `ring` into `buffer`, continuing with the
+/// buffer `partly_read` names; offers emptied buffers again.
+fn take_received(
+    ring: &mut BufferRing,
+    partly_read: &mut Option<(u16, usize, usize)>,
+    is_host_open: bool,
+    buffer: &mut [u8],
+    transport: &dyn Transport,
+) -> Received {
+    if buffer.is_empty() {
+        return Received::Bytes(0);
+    }
+    loop {
+        if let Some((slot, start, end)) = *partly_read {
+            let length = buffer.len().min(end - start);
+            ring.read_slot(slot, start, &mut buffer[..length]);
+            if start + length == end {
+                *partly_read = None;
+                // A failure was logged, and the buffer stays idle.
+                let _ = ring.offer(slot, DATA_SLOT_SIZE, true);
+                ring.notify(transport);
+            } else {
+                *partly_read = Some((slot, start + length, end));
+            }
+            return Received::Bytes(length);
+        }
+        match ring.take_used() {
+            Some((slot, 0)) => {
+                let _ = ring.offer(slot, DATA_SLOT_SIZE, true);
+                ring.notify(transport);
+            }
+            Some((slot, written)) => *partly_read = Some((slot, 0, written.min(DATA_SLOT_SIZE))),
+            None if is_host_open && !ring.is_broken() => return Received::Nothing,
+            None => return Received::Closed,
         }
     }
 }
