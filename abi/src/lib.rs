@@ -13,4 +13,5 @@ pub mod linux_boot;
 pub mod memory;
 pub mod pvh;
 pub mod rofs;
+pub mod streams;
 pub mod vdso;

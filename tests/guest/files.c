@@ -183,7 +183,9 @@ static void check_dev(void) {
     struct termios settings;
     check(fd >= 0 && isatty(fd) && tcgetattr(fd, &settings) == 0, "/dev/tty is a terminal", "failed");
     close(fd);
-    check(isatty(1), "stdout is a terminal", "isatty failed");
+    struct stat standard;
+    check(fstat(1, &standard) == 0 && isatty(1) == S_ISCHR(standard.st_mode), "stdout is a terminal exactly when a character device",
+          "isatty and fstat disagree");
     fd = open("/tmp/work/copy", O_RDONLY);
     check(!isatty(fd) && errno == ENOTTY, "a file is not a terminal", "isatty said yes");
     close(fd);

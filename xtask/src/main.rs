@@ -33,9 +33,11 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("/usr/bin/python3", "python3"),
 ];
 
-/// Programs some boot tests run in the VM (servers, PHP) or build (Go); those
-/// tests say they were skipped when one is missing and cannot be installed.
+/// Programs some boot tests run in the VM (servers, PHP), build (Go) or
+/// drive rosv with (tmux, for the terminal tests); those tests say they
+/// were skipped when one is missing and cannot be installed.
 const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("tmux", "tmux"),
     ("/usr/sbin/nginx", "nginx-light"),
     ("/usr/bin/redis-server", "redis-server"),
     ("/usr/bin/go", "golang-go"),
@@ -146,7 +148,74 @@ fn offer_test_packages() -> Result {
     Ok(())
 }
 
+/// The toolchain file whose targets the build needs.
+const TOOLCHAIN_FILE: &str = "rust-toolchain.toml";
+
+/// The channel and targets `rust-toolchain.toml` pins (its `channel = "..."`
+/// and `targets = [...]` lines).
+fn pinned_toolchain(text: &str) -> (Option<String>, Vec<String>) {
+    let value = |key: &str| {
+        text.lines().find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            (name.trim() == key).then(|| value.trim().to_string())
+        })
+    };
+    let channel = value("channel").map(|channel| channel.trim_matches('"').to_string());
+    let targets = value("targets")
+        .map(|list| {
+            list.trim_matches(|character| character == '[' || character == ']')
+                .split(',')
+                .map(|target| target.trim().trim_matches('"').to_string())
+                .filter(|target| !target.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    (channel, targets)
+}
+
+/// The pinned targets missing from the toolchain whose sysroot is
+/// `sysroot` (each installed target has a `lib/rustlib/<target>`).
+fn missing_targets(sysroot: &Path, targets: &[String]) -> Vec<String> {
+    targets.iter().filter(|target| !sysroot.join("lib/rustlib").join(target).is_dir()).cloned().collect()
+}
+
+/// Installs the targets `rust-toolchain.toml` pins when the toolchain
+/// lacks them (not every rustup installs them by itself), or says the
+/// exact command when rustup is not there to do it.
+fn ensure_toolchain_targets() -> Result {
+    let file = repository().join(TOOLCHAIN_FILE);
+    let text =
+        std::fs::read_to_string(&file).map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+    let (channel, targets) = pinned_toolchain(&text);
+    let sysroot = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .current_dir(repository())
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|error| format!("cannot run rustc: {error}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    let missing = missing_targets(&sysroot, &targets);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_on_path("rustup") {
+        return Err(format!(
+            "the Rust toolchain at {} lacks the targets {}, and rustup, which would add them, is not installed; \
+             install rustup (https://rustup.rs), then run `rustup toolchain install` in {}",
+            sysroot.display(),
+            missing.join(" "),
+            repository().display()
+        ));
+    }
+    let mut command = Command::new("rustup");
+    command.current_dir(repository()).args(["target", "add"]);
+    if let Some(channel) = &channel {
+        command.args(["--toolchain", channel]);
+    }
+    run(command.args(&missing))
+}
+
 fn hello() -> Result {
+    ensure_toolchain_targets()?;
     ensure_host_tools()?;
     let output_directory = repository().join("target/guests");
     std::fs::create_dir_all(&output_directory).map_err(|error| error.to_string())?;
@@ -162,6 +231,7 @@ fn hello() -> Result {
 }
 
 fn bench() -> Result {
+    ensure_toolchain_targets()?;
     ensure_host_tools()?;
     let output_directory = repository().join("target/guests");
     std::fs::create_dir_all(&output_directory).map_err(|error| error.to_string())?;
@@ -220,6 +290,7 @@ fn kernel_build(subcommand: &str) -> Command {
 }
 
 fn kernel() -> Result {
+    ensure_toolchain_targets()?;
     run(&mut kernel_build("build"))?;
     println!(
         "{}",
@@ -229,6 +300,7 @@ fn kernel() -> Result {
 }
 
 fn test() -> Result {
+    ensure_toolchain_targets()?;
     ensure_host_tools()?;
     offer_test_packages()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
@@ -263,4 +335,29 @@ fn fuzz_syscalls(arguments: &[String]) -> Result {
         .args(["run", "--quiet", "--release", "--package", "rosv", "--", "bench", "fuzz", "--exec"])
         .arg(&fuzzer)
         .args(arguments))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_toolchain_is_read_from_the_file() {
+        let text = "[toolchain]\nchannel = \"1.95.0\"\ncomponents = [\"rustfmt\"]\n\
+                    targets = [\"x86_64-unknown-none\", \"x86_64-unknown-linux-musl\"]\n";
+        let (channel, targets) = pinned_toolchain(text);
+        assert_eq!(channel.as_deref(), Some("1.95.0"));
+        assert_eq!(targets, ["x86_64-unknown-none", "x86_64-unknown-linux-musl"]);
+        let repository_file = std::fs::read_to_string(repository().join(TOOLCHAIN_FILE)).unwrap();
+        assert!(pinned_toolchain(&repository_file).1.contains(&KERNEL_TARGET.to_string()));
+    }
+
+    #[test]
+    fn targets_without_a_sysroot_directory_are_missing() {
+        let sysroot = std::env::temp_dir().join(format!("xtask-sysroot-{}", std::process::id()));
+        std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-none")).unwrap();
+        let targets = vec!["x86_64-unknown-none".to_string(), "x86_64-unknown-linux-musl".to_string()];
+        assert_eq!(missing_targets(&sysroot, &targets), ["x86_64-unknown-linux-musl"]);
+        let _ = std::fs::remove_dir_all(&sysroot);
+    }
 }

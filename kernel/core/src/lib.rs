@@ -24,7 +24,9 @@ pub mod pages;
 pub mod process;
 pub mod random;
 pub mod signal;
+pub mod streams;
 pub mod syscall;
+pub mod terminal;
 pub mod user;
 pub mod vfs;
 

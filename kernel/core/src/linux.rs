@@ -73,6 +73,9 @@ pub mod number {
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
+    pub const GETGROUPS: u64 = 115;
+    pub const GETRESUID: u64 = 118;
+    pub const GETRESGID: u64 = 120;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
     pub const RT_SIGPENDING: u64 = 127;
@@ -244,6 +247,9 @@ pub fn syscall_name(number: u64) -> &'static str {
         (104, "getgid"),
         (107, "geteuid"),
         (108, "getegid"),
+        (115, "getgroups"),
+        (118, "getresuid"),
+        (120, "getresgid"),
         (110, "getppid"),
         (111, "getpgrp"),
         (125, "capget"),

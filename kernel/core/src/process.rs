@@ -19,7 +19,7 @@ use crate::machine::{Machine, ThreadControl};
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
 use crate::vfs::file::flags;
-use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, Vfs};
+use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
 
 /// The process id of the application (and thread id of its main thread).
 pub const PROCESS_ID: u64 = 1;
@@ -104,6 +104,28 @@ impl ProcessFiles {
     /// Working directory `working_directory` (an absolute path to a
     /// directory) and the console (`/dev/console`) as descriptors 0, 1, 2.
     pub fn open(vfs: Arc<Vfs>, machine: &dyn Machine, working_directory: &str) -> Result<Self, FsError> {
+        let console = Self::console(&vfs, machine)?;
+        Self::with_standard_files(
+            vfs,
+            machine,
+            working_directory,
+            [console.clone(), console.clone(), console],
+        )
+    }
+
+    /// The console (`/dev/console`), opened for reading and writing.
+    pub fn console(vfs: &Vfs, machine: &dyn Machine) -> Result<Arc<OpenFile>, FsError> {
+        vfs.open(&Caller::kernel(machine), &vfs.root(), "/dev/console", flags::O_RDWR, 0)
+    }
+
+    /// Working directory `working_directory` (an absolute path to a
+    /// directory) and `standard` as descriptors 0, 1, 2.
+    pub fn with_standard_files(
+        vfs: Arc<Vfs>,
+        machine: &dyn Machine,
+        working_directory: &str,
+        standard: [Arc<OpenFile>; 3],
+    ) -> Result<Self, FsError> {
         let caller = Caller::kernel(machine);
         if !working_directory.starts_with('/') {
             return Err(FsError::NotFound);
@@ -112,14 +134,55 @@ impl ProcessFiles {
         if !directory.is_directory() {
             return Err(FsError::NotDirectory);
         }
-        let console = vfs.open(&caller, &vfs.root(), "/dev/console", flags::O_RDWR, 0)?;
         let mut descriptors = DescriptorTable::new();
-        for _ in 0..3 {
-            descriptors
-                .install(Descriptor { file: console.clone(), close_on_exec: false }, 0, 3)
-                .map_err(FsError::Errno)?;
+        for file in standard {
+            descriptors.install(Descriptor { file, close_on_exec: false }, 0, 3).map_err(FsError::Errno)?;
         }
         Ok(ProcessFiles { vfs, working_directory: directory, descriptors })
+    }
+}
+
+/// Whom a process acts for: its user and group ids, as Linux keeps them
+/// (`struct cred`): the real ids (who started it), the effective ids
+/// (what permission checks use), the saved ids (what a set-user-id
+/// program may switch back to), and the supplementary groups.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// The real user id.
+    pub real_user: u32,
+    /// The effective user id.
+    pub effective_user: u32,
+    /// The saved set-user-id.
+    pub saved_user: u32,
+    /// The real group id.
+    pub real_group: u32,
+    /// The effective group id.
+    pub effective_group: u32,
+    /// The saved set-group-id.
+    pub saved_group: u32,
+    /// Supplementary group ids.
+    pub groups: Vec<u32>,
+}
+
+impl Credentials {
+    /// Root: every id 0, no supplementary groups.
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// User `user` in group `group`, every kind of id alike, with no
+    /// supplementary groups (as a login shell's `setgid`, `setuid` leave
+    /// them).
+    pub fn of(user: u32, group: u32) -> Self {
+        Credentials {
+            real_user: user,
+            effective_user: user,
+            saved_user: user,
+            real_group: group,
+            effective_group: group,
+            saved_group: group,
+            groups: Vec::new(),
+        }
     }
 }
 
@@ -136,6 +199,8 @@ pub struct ProcessState {
     pub umask: u32,
     /// The file descriptor table.
     pub descriptors: DescriptorTable,
+    /// Whom the process acts for.
+    pub credentials: Credentials,
 }
 
 impl ProcessState {
@@ -271,6 +336,7 @@ impl Process {
                 working_directory: files.working_directory,
                 umask: 0o022,
                 descriptors: files.descriptors,
+                credentials: Credentials::root(),
             }),
             random: Mutex::new(random),
             executable_path,

@@ -18,8 +18,11 @@ mod process;
 mod signals;
 mod sockets;
 mod stat;
+mod terminal;
 mod threads;
 mod time;
+
+pub use signals::signal_process;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -238,7 +241,13 @@ pub fn handle(
         nr::GETTID => Ok(thread.tid),
         nr::GETPID | nr::GETPGRP => Ok(crate::process::PROCESS_ID),
         nr::GETPPID => Ok(0),
-        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
+        nr::GETUID => Ok(u64::from(process.state.lock().credentials.real_user)),
+        nr::GETEUID => Ok(u64::from(process.state.lock().credentials.effective_user)),
+        nr::GETGID => Ok(u64::from(process.state.lock().credentials.real_group)),
+        nr::GETEGID => Ok(u64::from(process.state.lock().credentials.effective_group)),
+        nr::GETRESUID => process::getresuid(context, a0, a1, a2),
+        nr::GETRESGID => process::getresgid(context, a0, a1, a2),
+        nr::GETGROUPS => process::getgroups(context, a0, a1),
         nr::UNAME => process::uname(context, a0),
         nr::ARCH_PRCTL => process::arch_prctl(context, a0, a1),
         nr::SET_TID_ADDRESS => process::set_tid_address(context, a0),

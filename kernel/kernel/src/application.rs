@@ -12,9 +12,10 @@ use rosv_core::errno::Errno;
 use rosv_core::loader::{self, ExecutableFile, Program};
 use rosv_core::machine::Machine;
 use rosv_core::memory::{Access, FaultResolution};
-use rosv_core::process::{Process, ProcessFiles, Thread};
+use rosv_core::process::{Credentials, Process, ProcessFiles, Thread};
 use rosv_core::random::Random;
 use rosv_core::signal::Fault;
+use rosv_core::streams::StandardStreams;
 use rosv_core::syscall::{self, Outcome};
 use rosv_core::vfs::file::flags::O_RDONLY;
 use rosv_core::vfs::{Caller, FileType, OpenFile, Vfs};
@@ -83,6 +84,10 @@ pub struct Launch<'a> {
     pub environment: &'a [Vec<u8>],
     /// The working directory.
     pub working_directory: &'a str,
+    /// The standard streams (none: the console).
+    pub streams: Option<&'a StandardStreams>,
+    /// The user and group to run as (none: root).
+    pub user: Option<(u32, u32)>,
 }
 
 /// Runs a command to its end and returns its exit status, or, when the
@@ -108,7 +113,16 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         None => None,
     };
     let machine = machine();
-    let files = match ProcessFiles::open(launch.vfs.clone(), machine, launch.working_directory) {
+    let opened = match launch.streams {
+        Some(streams) => ProcessFiles::with_standard_files(
+            launch.vfs.clone(),
+            machine,
+            launch.working_directory,
+            streams.files(),
+        ),
+        None => ProcessFiles::open(launch.vfs.clone(), machine, launch.working_directory),
+    };
+    let files = match opened {
         Ok(files) => files,
         Err(error) => {
             let _ = writeln!(Console, "rosv: cannot give {path} its files: {error}");
@@ -121,6 +135,9 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     }
     let process =
         Arc::new(Process::new(path.clone(), files, launch.network.clone(), generator, time::since_boot_ns()));
+    if let Some((user, group)) = launch.user {
+        process.state.lock().credentials = Credentials::of(user, group);
+    }
     let mut random = [0u8; 16];
     process.random.lock().fill(&mut random);
     let arguments: Vec<Vec<u8>> =
@@ -174,8 +191,14 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         return Err(status::killed_by(status::SIGKILL));
     }
     drop(main);
+    if let Some(streams) = launch.streams {
+        streams.foreground().set(Some(&process));
+    }
     while process.thread_count() > 0 {
         sched::park();
+    }
+    if let Some(streams) = launch.streams {
+        streams.foreground().set(None);
     }
     let exit_status = process.exit_status().unwrap_or(0);
     release_memory(&process);

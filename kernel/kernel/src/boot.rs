@@ -112,6 +112,7 @@ fn main(handoff: BootHandoff) -> ! {
     let network = start_network(&devices, options);
     write_resolver_configuration(&vfs, &network);
     chart.mark("network configured");
+    let streams = crate::streams::connect(&devices.consoles, options, &vfs);
 
     let environment: Vec<Vec<u8>> = options
         .environment
@@ -129,6 +130,8 @@ fn main(handoff: BootHandoff) -> ! {
             arguments: &command.argv,
             environment: &environment,
             working_directory: &working_directory,
+            streams: streams.as_deref(),
+            user: options.user,
         };
         let ended = application::run(&launch, || {
             if is_first {
@@ -147,12 +150,21 @@ fn main(handoff: BootHandoff) -> ! {
             }
         }
     }
+    if let Some(streams) = &streams
+        && !streams.flush(application::machine(), OUTPUT_FLUSH_TIMEOUT_NS)
+    {
+        log::warn!("the host took no output for {} s; some is lost", OUTPUT_FLUSH_TIMEOUT_NS / 1_000_000_000);
+    }
     if options.no_shutdown {
         log::info!("all commands ended; staying up (--noshutdown)");
         power::halt_forever();
     }
     power::power_off(exit_status)
 }
+
+/// How long the end waits for the host to take the application's last
+/// output.
+const OUTPUT_FLUSH_TIMEOUT_NS: u64 = 30_000_000_000;
 
 /// Parses the command line; a malformed one ends the machine with a usage
 /// status (and the exit record, if the line asked for one).
@@ -366,10 +378,12 @@ fn check_working_directory(vfs: &Vfs, path: &str) {
     }
 }
 
+/// Prints the bootchart, or the boot time when asked for (the function
+/// host waits for that line).
 fn report_boot(chart: &Bootchart, options: &Options) {
     if options.bootchart {
         chart.print();
-    } else {
+    } else if options.report_boot || options.verbose {
         let _ = writeln!(Console, "Booted in {} ms", milliseconds(chart.total_ns()));
     }
 }

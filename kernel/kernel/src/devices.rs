@@ -16,6 +16,7 @@ use rosv_core::device::BlockDevice;
 use rosv_drivers::Hardware;
 use rosv_drivers::pci::{Function, ResourceWindows};
 use rosv_drivers::virtio::block::VirtioBlock;
+use rosv_drivers::virtio::console::VirtioConsole;
 use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_drivers::virtio::mmio::MmioTransport;
 use rosv_drivers::virtio::net::VirtioNet;
@@ -27,6 +28,7 @@ use rosv_virtio::spec::DeviceType;
 
 use crate::bootchart::Bootchart;
 use crate::hardware::HARDWARE;
+use crate::streams::ConsoleDevice;
 
 /// The devices the kernel started.
 #[derive(Debug, Default)]
@@ -37,6 +39,8 @@ pub struct Devices {
     pub entropy: Option<Arc<VirtioEntropy>>,
     /// Network cards, in discovery order (`eth0`, ...).
     pub network_cards: Vec<Arc<VirtioNet>>,
+    /// Consoles, whose ports may carry the standard streams.
+    pub consoles: Vec<Arc<ConsoleDevice>>,
 }
 
 impl Devices {
@@ -131,6 +135,9 @@ const PCI_MEMORY_START: u64 = 0xe000_0000;
 const PCI_MEMORY_END: u64 = 0xfec0_0000;
 /// I/O ports for unassigned I/O BARs.
 const PCI_IO_PORTS: core::ops::Range<u32> = 0xc000..0x1_0000;
+
+/// How often a console without a usable interrupt is looked at.
+const CONSOLE_POLL_NS: u64 = 10_000_000;
 
 /// A vector whose handler is filled in once the driver exists.
 struct InterruptSlot {
@@ -316,6 +323,25 @@ fn attach(
                 if card.is_link_up() { "" } else { ", link down" }
             );
             devices.network_cards.push(card);
+        }),
+        DeviceType::Console => VirtioConsole::new(transport, &HARDWARE).map(|driver| {
+            let console = Arc::new(ConsoleDevice::new(driver));
+            let handler = console.clone();
+            slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
+            if is_polled {
+                let poller = console.clone();
+                rosv_platform::sched::spawn_kernel("console poll", move || loop {
+                    poller.handle_interrupt();
+                    rosv_platform::sched::park_until(Some(rosv_platform::time::boot_ns_to_tsc(
+                        rosv_platform::time::since_boot_ns() + CONSOLE_POLL_NS,
+                    )));
+                });
+            }
+            console.settle();
+            let ports: Vec<_> =
+                console.driver.ports().into_iter().map(|(_, name)| name.unwrap_or_default()).collect();
+            log::info!("virtio console at {place}, ports {ports:?}");
+            devices.consoles.push(console);
         }),
         other => {
             log::info!("virtio {other} device at {place}: no driver");

@@ -125,7 +125,11 @@ impl Machine for PlatformMachine {
     fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
         paging::map_application_page(page, page_rights(rights)).map_err(|error| match error {
             MapError::AlreadyMapped => MapFailure::AlreadyMapped,
-            MapError::OutOfMemory | MapError::NotApplicationPage => MapFailure::OutOfMemory,
+            MapError::OutOfMemory => {
+                report_memory_exhausted();
+                MapFailure::OutOfMemory
+            }
+            MapError::NotApplicationPage => MapFailure::OutOfMemory,
         })
     }
 
@@ -315,6 +319,17 @@ pub fn interrupt_frame(registers: &Registers) -> InterruptFrame {
     };
     write_interrupt_frame(&mut frame, registers);
     frame
+}
+
+/// Says once that guest memory ran out, which the application's own error
+/// (a failed `mmap`, a loader message) does not.
+fn report_memory_exhausted() {
+    static IS_REPORTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if !IS_REPORTED.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        log::warn!(
+            "guest memory is exhausted: the application asked for more; give the VM more memory (--memory)"
+        );
+    }
 }
 
 /// The platform's frame allocator, as the kernel's logic uses it for the

@@ -3,7 +3,7 @@
 //! [`boot`] is the boot sequence, a plain list of steps matching the
 //! bootchart; [`machine`] gives the kernel's logic (`rosv-core`) the
 //! platform's services; [`application`] runs one command of the command
-//! line. Built for the host this is only a stub that says how to build it.
+//! line; [`streams`] carries its standard streams to the host. Built for the host this is only a stub that says how to build it.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
@@ -23,6 +23,8 @@ mod devices;
 mod hardware;
 #[cfg(target_os = "none")]
 mod machine;
+#[cfg(target_os = "none")]
+mod streams;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

@@ -3,6 +3,9 @@
 //! Output is polled: each byte waits for the transmit holding register to be
 //! empty (16550 LSR bit 5). Hypervisors emulate the UART with an always-ready
 //! transmitter, so this costs one port read and one port write per byte.
+//! Input is taken when the UART interrupts ([`set_receive_interrupt`],
+//! [`read_received`]), for hosts that carry the application's streams on
+//! the serial port.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +21,12 @@ const FIFO_CONTROL: u16 = 2;
 const LINE_CONTROL: u16 = 3;
 const MODEM_CONTROL: u16 = 4;
 const LINE_STATUS: u16 = 5;
+const LINE_STATUS_DATA_READY: u8 = 1 << 0;
 const LINE_STATUS_TRANSMIT_EMPTY: u8 = 1 << 5;
+/// Interrupt enable register bit: received data available.
+const INTERRUPT_RECEIVED_DATA: u8 = 1 << 0;
+/// COM1's ISA interrupt line.
+pub const COM1_IRQ: u32 = 4;
 /// Upper bound on polls of the line status before a byte is sent anyway, so
 /// a missing or stuck UART cannot hang the kernel.
 const TRANSMIT_POLL_LIMIT: u32 = 100_000;
@@ -40,7 +48,9 @@ impl Uart {
     }
 
     fn read_register(&self, register: u16) -> u8 {
-        // SAFETY: as above; reading the line status has no side effects.
+        // SAFETY: as above; reading the line status has no side effects,
+        // reading the data register takes a received byte, which only this
+        // driver consumes.
         unsafe { Port::new(self.base + register).read() }
     }
 
@@ -79,6 +89,32 @@ pub fn init() {
 /// Writes bytes to the console as they are.
 pub fn write_bytes(bytes: &[u8]) {
     UART.lock().write_bytes(bytes);
+}
+
+/// Writes `header` and `payload` with nothing from another writer between
+/// them (an output record, see `rosv_abi::streams`).
+pub fn write_record(header: &[u8], payload: &[u8]) {
+    let uart = UART.lock();
+    uart.write_bytes(header);
+    uart.write_bytes(payload);
+}
+
+/// Makes the UART interrupt (on [`COM1_IRQ`]) when it has received bytes,
+/// or stops it from doing so.
+pub fn set_receive_interrupt(is_enabled: bool) {
+    let value = if is_enabled { INTERRUPT_RECEIVED_DATA } else { 0 };
+    UART.lock().write_register(INTERRUPT_ENABLE, value);
+}
+
+/// Moves received bytes into `buffer`; returns how many there were.
+pub fn read_received(buffer: &mut [u8]) -> usize {
+    let uart = UART.lock();
+    let mut count = 0;
+    while count < buffer.len() && uart.read_register(LINE_STATUS) & LINE_STATUS_DATA_READY != 0 {
+        buffer[count] = uart.read_register(DATA);
+        count += 1;
+    }
+    count
 }
 
 /// Writes to the console without taking its lock, for reports made while the

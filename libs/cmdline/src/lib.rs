@@ -21,7 +21,7 @@ use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
 pub use lexer::{Token, option_with_value, quote, tokenize};
-pub use options::{InterfaceAddress, Mount, Options, RootFilesystem};
+pub use options::{InterfaceAddress, Mount, Options, RootFilesystem, TerminalMode};
 
 /// One application command: a program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,14 @@ pub enum Error {
     BadMmioDevice(String, MmioDeviceError),
     /// `;` or `&` with no command before it.
     EmptyCommand,
+    /// `--tty=` names something other than descriptors 0, 1 and 2.
+    BadTerminal(String),
+    /// `--tty-size=` needs `<columns>x<rows>`.
+    BadTerminalSize(String),
+    /// `--tty-mode=` is `guest` or `host`.
+    BadTerminalMode(String),
+    /// `--user=` needs numeric `<uid>[:<gid>]`.
+    BadUser(String),
 }
 
 impl core::error::Error for Error {}
@@ -111,6 +119,18 @@ impl fmt::Display for Error {
             Error::BadMmioDevice(token, error) => write!(formatter, "{token}: {error}"),
             Error::EmptyCommand => {
                 write!(formatter, "a command separator has no command before it")
+            }
+            Error::BadTerminal(value) => {
+                write!(formatter, "--tty={value}: expected standard stream numbers, e.g. 0,1,2")
+            }
+            Error::BadTerminalSize(value) => {
+                write!(formatter, "--tty-size={value}: expected <columns>x<rows>, e.g. 80x24")
+            }
+            Error::BadTerminalMode(value) => {
+                write!(formatter, "--tty-mode={value}: the terminal mode is guest or host")
+            }
+            Error::BadUser(value) => {
+                write!(formatter, "--user={value}: expected a numeric <uid>[:<gid>], e.g. 1000:1000")
             }
         }
     }

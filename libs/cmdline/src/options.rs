@@ -43,6 +43,36 @@ pub struct Options {
     pub default_gateway: Option<Ipv4Addr>,
     /// `--nameserver=<address>`, repeatable: DNS servers.
     pub nameservers: Vec<Ipv4Addr>,
+    /// `--report-boot`: print `Booted in N ms` before the application
+    /// starts (also with `--verbose`).
+    pub report_boot: bool,
+    /// `--serial-streams`: frame the application's standard streams on the
+    /// serial port (see `rosv_abi::streams`), for hosts with no other
+    /// channel.
+    pub serial_streams: bool,
+    /// `--tty=<descriptors>`: which standard streams (0, 1, 2, separated by
+    /// commas) are terminals on the host.
+    pub terminal_streams: [bool; 3],
+    /// `--tty-size=<columns>x<rows>`: the terminal's size at start.
+    pub terminal_size: Option<(u16, u16)>,
+    /// `--tty-mode=guest|host`: who edits lines, echoes and turns control
+    /// characters into signals.
+    pub terminal_mode: TerminalMode,
+    /// `--user=<uid>[:<gid>]`: the application's user and group (group 0
+    /// unless given).
+    pub user: Option<(u32, u32)>,
+}
+
+/// Who implements a terminal's line discipline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TerminalMode {
+    /// The kernel: the host's terminal is in raw mode and passes every key
+    /// on.
+    #[default]
+    Guest,
+    /// The host's own terminal, which sends finished lines and raises
+    /// signals itself; the kernel passes bytes through unchanged.
+    Host,
 }
 
 /// A static address `--ip` gives an interface.
@@ -129,6 +159,48 @@ impl Options {
             }
             "--nameserver" => {
                 self.nameservers.push(ipv4("--nameserver", required("--nameserver", value)?)?);
+            }
+            "--report-boot" => self.report_boot = flag("--report-boot", value)?,
+            "--serial-streams" => self.serial_streams = flag("--serial-streams", value)?,
+            "--tty" => {
+                let value = required("--tty", value)?;
+                let mut streams = [false; 3];
+                for descriptor in value.split(',') {
+                    match descriptor {
+                        "0" => streams[0] = true,
+                        "1" => streams[1] = true,
+                        "2" => streams[2] = true,
+                        _ => return Err(Error::BadTerminal(String::from(value))),
+                    }
+                }
+                self.terminal_streams = streams;
+            }
+            "--tty-size" => {
+                let value = required("--tty-size", value)?;
+                let size = value
+                    .split_once('x')
+                    .and_then(|(columns, rows)| Some((columns.parse().ok()?, rows.parse().ok()?)));
+                self.terminal_size = Some(size.ok_or_else(|| Error::BadTerminalSize(String::from(value)))?);
+            }
+            "--tty-mode" => {
+                self.terminal_mode = match required("--tty-mode", value)? {
+                    "guest" => TerminalMode::Guest,
+                    "host" => TerminalMode::Host,
+                    other => return Err(Error::BadTerminalMode(String::from(other))),
+                };
+            }
+            "--user" => {
+                let value = required("--user", value)?;
+                let (user, group) = match value.split_once(':') {
+                    Some((user, group)) => (user, Some(group)),
+                    None => (value, None),
+                };
+                let parse = |text: &str| text.parse::<u32>().ok().filter(|id| *id != u32::MAX);
+                let ids = match group {
+                    Some(group) => parse(user).zip(parse(group)),
+                    None => parse(user).map(|user| (user, 0)),
+                };
+                self.user = Some(ids.ok_or_else(|| Error::BadUser(String::from(value)))?);
             }
             "--cwd" => {
                 let path = required("--cwd", value)?;

@@ -36,6 +36,38 @@ fn every_flag_is_known() {
 }
 
 #[test]
+fn terminals_boot_reports_and_users_are_options() {
+    let line = CommandLine::parse(
+        "--report-boot --serial-streams --tty=0,2 --tty-size=132x43 --tty-mode=host --user=1000:50 /app",
+    )
+    .unwrap();
+    let options = &line.options;
+    assert!(options.report_boot && options.serial_streams);
+    assert_eq!(options.terminal_streams, [true, false, true]);
+    assert_eq!(options.terminal_size, Some((132, 43)));
+    assert_eq!(options.terminal_mode, TerminalMode::Host);
+    assert_eq!(options.user, Some((1000, 50)));
+    let defaults = CommandLine::parse("--user=7 /app").unwrap().options;
+    assert_eq!(defaults.user, Some((7, 0)), "group 0 unless given");
+    assert_eq!(defaults.terminal_streams, [false; 3]);
+    assert_eq!(defaults.terminal_mode, TerminalMode::Guest);
+    for (line, error) in [
+        ("--tty=3 /app", Error::BadTerminal("3".to_string())),
+        ("--tty=0,,1 /app", Error::BadTerminal("0,,1".to_string())),
+        ("--tty-size=80 /app", Error::BadTerminalSize("80".to_string())),
+        ("--tty-size=80x-1 /app", Error::BadTerminalSize("80x-1".to_string())),
+        ("--tty-mode=raw /app", Error::BadTerminalMode("raw".to_string())),
+        ("--user=root /app", Error::BadUser("root".to_string())),
+        ("--user=1:x /app", Error::BadUser("1:x".to_string())),
+        ("--user=4294967295 /app", Error::BadUser("4294967295".to_string())),
+    ] {
+        assert_eq!(CommandLine::parse(line), Err(error), "{line}");
+    }
+    let streams = CommandLine::parse(&format!("{} /app", rosv_abi::streams::SERIAL_STREAMS_OPTION)).unwrap();
+    assert!(streams.options.serial_streams);
+}
+
+#[test]
 fn exit_record_option_matches_the_abi() {
     let line = CommandLine::parse(&format!("{} /app", rosv_abi::exit::RECORD_OPTION)).unwrap();
     assert!(line.options.exit_record);

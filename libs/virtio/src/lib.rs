@@ -14,8 +14,8 @@
 //! the two in one process; the fuzz targets feed each side arbitrary bytes.
 //!
 //! [`spec`] holds the transport-independent constants; [`block`],
-//! [`entropy`] and [`net`] the formats of the block, entropy and network
-//! devices.
+//! [`console`], [`entropy`] and [`net`] the formats of the block, console,
+//! entropy and network devices.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -24,6 +24,7 @@
 extern crate alloc;
 
 pub mod block;
+pub mod console;
 pub mod entropy;
 mod layout;
 mod memory;

@@ -64,7 +64,7 @@ pub fn kernel_boot_time(output: &str) -> Option<Duration> {
 pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = program_image(arguments.exec.as_deref(), scratch.path())?;
-    let hello_config = VmConfig::new(&image, &arguments.machine, &[], None)?;
+    let hello_config = VmConfig::new(&image, &arguments.machine, &[], None)?.reporting_boot();
     let reference_path = scratch.path().join("reference.elf");
     std::fs::write(&reference_path, guest_elf::reference_kernel())?;
     let reference_config = VmConfig { kernel: reference_path, ..hello_config.clone() };
@@ -180,7 +180,7 @@ fn boot_captured(
     };
     // Backtraces of a kernel that failed get their function names.
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
-    vm::supervise(&mut command, Some(limit), symbols, console, None)
+    vm::supervise(&mut command, Some(limit), symbols, console, None, None)
 }
 
 /// The name of the hypervisor `machine` describes, for reports.

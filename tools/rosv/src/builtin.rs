@@ -5,21 +5,25 @@
 //! image and the `--disk` images become read-only virtio-mmio disks, as on
 //! Firecracker, and `--net tap:IFNAME` a virtio-mmio network card on that
 //! tap device (`network::check` refuses `--net user`). The console goes
-//! through the same [`ConsoleFilter`] as QEMU's output: exit records are
-//! taken out, backtraces get function names.
+//! through the same [`SerialOutput`] as QEMU's: exit records are taken
+//! out, backtraces get function names, and the application's output,
+//! which the kernel frames on the serial port here, goes to rosv's
+//! standard output and error.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use rosv_vmm::{BootSpec, Ending, NetworkCard, VmmError};
 
 use crate::host::{self, Kvm};
 use crate::kernel_symbols::Symbols;
 use crate::network::{GUEST_MAC_BYTES, Network, NetworkError};
-use crate::output::ConsoleFilter;
+use crate::output::{CaptureSink, SerialOutput};
+use crate::streams::{HostStreams, RawMode, Relay};
 use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
+use rosv_abi::streams::{ControlMessage, SERIAL_STREAMS_OPTION};
 
 /// The monitor's description of `config`, stopped after `limit`.
 pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
@@ -54,12 +58,27 @@ pub fn boot(
     console: Console,
 ) -> Result<Outcome> {
     let spec = spec(config, limit, host::kvm())?;
-    let state = Arc::new(Mutex::new(FilterState { filter: ConsoleFilter::new(symbols.clone()), console }));
+    let output = match console {
+        Console::Stderr => SerialOutput::to_standard_streams(symbols.clone(), false),
+        Console::Capture(buffer) => SerialOutput::to_one_sink(symbols.clone(), Box::new(CaptureSink(buffer))),
+    };
+    let state = Arc::new(Mutex::new(output));
     let ending = rosv_vmm::run(&spec, Box::new(FilteredConsole(state.clone())));
     let reported = match state.lock() {
-        Ok(mut state) => state.finish(),
+        Ok(mut output) => output.finish(),
         Err(_) => None,
     };
+    ending_outcome(ending, limit, reported, symbols.as_ref())
+}
+
+/// How the VM ended, as an outcome; a guest that failed is an error naming
+/// the vCPU's registers.
+fn ending_outcome(
+    ending: Result<Ending, VmmError>,
+    limit: Option<Duration>,
+    reported: Option<u8>,
+    symbols: Option<&Symbols>,
+) -> Result<Outcome> {
     match ending {
         Err(error @ VmmError::KvmUnavailable { .. }) => Err(error.into()),
         Err(error) => Err(anyhow::Error::new(error).context("the built-in monitor could not start the VM")),
@@ -72,7 +91,7 @@ pub fn boot(
             let location = failure
                 .registers
                 .as_ref()
-                .and_then(|registers| symbols.as_ref()?.describe(registers.rip()))
+                .and_then(|registers| symbols?.describe(registers.rip()))
                 .map(|name| format!("\n  RIP is in {name}"))
                 .unwrap_or_default();
             bail!("the guest failed: {failure}{location}")
@@ -80,11 +99,27 @@ pub fn boot(
     }
 }
 
-/// `rosv run --hypervisor builtin`: boots `config` with its console on
-/// standard output and returns the application's exit status.
-pub fn run(config: &VmConfig, limit: Option<Duration>) -> Result<u8> {
+/// `rosv run --hypervisor builtin`: boots `config` with the application's
+/// streams framed on the serial port (the monitor has no other channel):
+/// its output split onto rosv's standard output and error, the kernel's
+/// text on standard error, rosv's standard input and control messages
+/// (signals rosv receives, the terminal's size) fed to the UART. Returns
+/// the application's exit status.
+pub fn run(config: &VmConfig, limit: Option<Duration>, host: HostStreams, has_terminal: bool) -> Result<u8> {
+    let mut config = config.clone();
+    config.add_kernel_options(&[SERIAL_STREAMS_OPTION.to_string()]);
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
-    match boot(config, limit, symbols, Console::Terminal)? {
+    let spec = spec(&config, limit, host::kvm())?;
+    let (input, frames) = std::io::pipe().context("cannot create the serial input pipe")?;
+    let relay = Arc::new(Relay::start_serial(Box::new(frames), &host));
+    let raw_mode = Arc::new(Mutex::new(if has_terminal { Some(RawMode::enter()?) } else { None }));
+    watch_signals(relay, raw_mode.clone())?;
+    let output = Arc::new(Mutex::new(SerialOutput::to_standard_streams(symbols.clone(), has_terminal)));
+    let ending =
+        rosv_vmm::run_with_input(&spec, Box::new(FilteredConsole(output.clone())), Some(Box::new(input)));
+    let reported = output.lock().ok().and_then(|mut output| output.finish());
+    drop(raw_mode.lock().map(|mut raw_mode| raw_mode.take()));
+    match ending_outcome(ending, limit, reported, symbols.as_ref())? {
         Outcome::TimedOut(limit) => {
             eprintln!("rosv: the VM did not finish within {} s; stopped it", limit.as_secs());
             Ok(TIMED_OUT)
@@ -97,50 +132,55 @@ pub fn run(config: &VmConfig, limit: Option<Duration>) -> Result<u8> {
     }
 }
 
-/// The console filter and where its output goes.
-struct FilterState {
-    filter: ConsoleFilter,
-    console: Console,
-}
-
-impl FilterState {
-    fn feed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match &self.console {
-            Console::Terminal => self.filter.feed(bytes, &mut std::io::stdout().lock()),
-            Console::Capture(buffer) => {
-                let mut plain = Vec::new();
-                self.filter.feed(bytes, &mut plain)?;
-                buffer.lock().map_err(|_| std::io::Error::other("console buffer poisoned"))?.extend(plain);
-                Ok(())
-            }
-        }
-    }
-
-    /// Releases what the filter holds back; returns the reported status.
-    fn finish(&mut self) -> Option<u8> {
-        let _ = match &self.console {
-            Console::Terminal => self.filter.finish(&mut std::io::stdout().lock()),
-            Console::Capture(buffer) => {
-                let mut plain = Vec::new();
-                let result = self.filter.finish(&mut plain);
-                if let Ok(mut buffer) = buffer.lock() {
-                    buffer.extend(plain);
+/// Passes the signals rosv receives to the application and the terminal's
+/// new sizes to the guest, from a thread; at a second signal, or when the
+/// application has not ended after the grace period, restores the
+/// terminal and ends rosv, and the VM with it.
+fn watch_signals(relay: Arc<Relay>, raw_mode: Arc<Mutex<Option<RawMode>>>) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let signal = crate::vm::termination_signal()?;
+    let resized = crate::vm::window_changes()?;
+    std::thread::spawn(move || {
+        let mut forwarded: Option<(i32, std::time::Instant)> = None;
+        loop {
+            let received = signal.swap(0, Ordering::Relaxed) as i32;
+            let mut stops_with = None;
+            if received != 0 {
+                if forwarded.is_none() && relay.send(ControlMessage::Signal(received as u8)) {
+                    forwarded = Some((received, std::time::Instant::now()));
+                } else {
+                    stops_with = Some(received);
                 }
-                result
             }
-        };
-        self.filter.status()
-    }
+            if let Some((signal, at)) = forwarded
+                && at.elapsed() > crate::vm::SIGNAL_GRACE
+            {
+                stops_with = Some(signal);
+            }
+            if let Some(signal) = stops_with {
+                drop(raw_mode.lock().map(|mut raw_mode| raw_mode.take()));
+                eprintln!("rosv: stopped the VM on signal {signal}");
+                std::process::exit(128 + signal);
+            }
+            if resized.swap(false, Ordering::Relaxed)
+                && let Some((columns, rows)) = crate::streams::window_size()
+            {
+                relay.send(ControlMessage::Resize { columns, rows });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    Ok(())
 }
 
 /// The serial console's sink: every byte the guest writes goes through
-/// the filter at once.
-struct FilteredConsole(Arc<Mutex<FilterState>>);
+/// the output splitter at once.
+struct FilteredConsole(Arc<Mutex<SerialOutput>>);
 
 impl Write for FilteredConsole {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut state = self.0.lock().map_err(|_| std::io::Error::other("console poisoned"))?;
-        state.feed(bytes)?;
+        let mut output = self.0.lock().map_err(|_| std::io::Error::other("console poisoned"))?;
+        output.feed(bytes);
         Ok(bytes.len())
     }
 
@@ -168,6 +208,7 @@ mod tests {
             has_acpi: true,
             network: Network::None,
             forwards: vec![],
+            stream_sockets: None,
         }
     }
 
@@ -197,15 +238,13 @@ mod tests {
     #[test]
     fn the_console_filter_takes_out_the_exit_record() {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let state = Arc::new(Mutex::new(FilterState {
-            filter: ConsoleFilter::new(None),
-            console: Console::Capture(buffer.clone()),
-        }));
+        let state =
+            Arc::new(Mutex::new(SerialOutput::to_one_sink(None, Box::new(CaptureSink(buffer.clone())))));
         let mut console = FilteredConsole(state.clone());
-        for &byte in b"hello\n\x1b_rosv-exit=7\x1b\\" {
+        for &byte in b"hello\n\x1b_rosv-out=1;3\x1b\\app\x1b_rosv-exit=7\x1b\\" {
             console.write_all(&[byte]).unwrap();
         }
         assert_eq!(state.lock().unwrap().finish(), Some(7));
-        assert_eq!(&*buffer.lock().unwrap(), b"hello\n");
+        assert_eq!(&*buffer.lock().unwrap(), b"hello\napp");
     }
 }

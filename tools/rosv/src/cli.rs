@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::image::{Image, ImageSpec};
 use crate::machine::{Machine, VirtioTransport};
 use crate::network::{Network, PortForward, parse_forward, parse_network};
+use crate::streams::StreamOptions;
 use crate::vm::{Accelerator, Hypervisor, VmConfig};
 use crate::{bench, image, kernel, vm};
 
@@ -23,12 +24,31 @@ pub struct Cli {
 enum Command {
     /// Boot an image, or a host executable packed into a temporary
     /// image; exit with the application's exit status.
-    Run(RunArgs),
+    ///
+    /// The application's standard input, output and error are rosv's:
+    /// output can be piped and compared, standard input reaches the
+    /// program (when it is a terminal, only with -i or -t), and a stream
+    /// is a terminal in the guest exactly when it is one here. The
+    /// kernel's own messages go to standard error (errors only, unless
+    /// --verbose). SIGINT, SIGTERM and SIGHUP sent to rosv go to the
+    /// application; the VM is stopped if it has not ended 10 s later or
+    /// at a second signal.
+    Run(Box<RunArgs>),
     /// Write an image directory: the kernel, a ROFS root filesystem (from a
     /// manifest, a directory or one executable) and the default command line.
     Build(BuildArgs),
     /// Write the kernel ELF, for use with any VMM.
     Kernel(KernelArgs),
+    /// List the VMs started with `rosv run -d`.
+    Ps(PsArgs),
+    /// Print what a VM started with `rosv run -d` wrote to its standard
+    /// output and error.
+    Logs(LogsArgs),
+    /// Stop a VM started with `rosv run -d`: its application gets SIGTERM,
+    /// and the VM is stopped if it has not ended 10 s later.
+    Stop(NameArgs),
+    /// Forget a VM started with `rosv run -d` that has ended.
+    Rm(NameArgs),
     /// Serve functions over HTTP, booting each function's VM on demand.
     ///
     /// A request for /NAME/... goes to the HTTP server of function NAME's
@@ -51,14 +71,69 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "image")]
     exec: Option<PathBuf>,
     /// Set an environment variable of the application (repeatable).
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
     environment: Vec<(String, String)>,
+    /// Forward standard input to the application even when it is a
+    /// terminal (a pipe or a file is always forwarded).
+    #[arg(short, long)]
+    interactive: bool,
+    /// Give the application a terminal: rosv's terminal goes into raw mode
+    /// and the guest edits lines, echoes and turns Ctrl-C into SIGINT and
+    /// Ctrl-\ into SIGQUIT (Ctrl-Z is ignored). Needs a terminal on
+    /// standard input.
+    #[arg(short, long)]
+    tty: bool,
+    /// The application's working directory (an absolute path in the image).
+    #[arg(short, long, value_name = "DIRECTORY")]
+    workdir: Option<String>,
+    /// Run the application as this user and group (numeric ids; group 0
+    /// unless given).
+    #[arg(short, long, value_name = "UID[:GID]", value_parser = parse_user)]
+    user: Option<(u32, u32)>,
+    /// Reserved for mounting host directories; not supported yet.
+    #[arg(short, long, value_name = "HOST:GUEST")]
+    volume: Vec<String>,
+    /// Run in the background: print the VM's name and return. `rosv ps`,
+    /// `rosv logs` and `rosv stop` manage it.
+    #[arg(short, long)]
+    detach: bool,
+    /// The name of a VM run with -d (default: the program's name and a
+    /// number).
+    #[arg(long, value_name = "NAME", value_parser = crate::detached::parse_name, requires = "detach")]
+    name: Option<String>,
     #[command(flatten)]
     machine: MachineArgs,
     /// With an image: the command and its arguments, replacing the image's
-    /// default command. With --exec: the program's arguments.
+    /// default command. With --exec: the program's arguments. A lone `;`
+    /// starts another command, run after the first as the kernel's command
+    /// line does (write `\;` for a literal `;`); `&` (background
+    /// commands) is refused.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct PsArgs {
+    /// Also list the VMs that have ended.
+    #[arg(short, long)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+struct LogsArgs {
+    /// The VM's name.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Keep printing what comes until the VM ends.
+    #[arg(short, long)]
+    follow: bool,
+}
+
+#[derive(Debug, Args)]
+struct NameArgs {
+    /// The VM's name.
+    #[arg(value_name = "NAME")]
+    name: String,
 }
 
 /// How to run the virtual machine.
@@ -79,14 +154,14 @@ pub struct MachineArgs {
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     pub accel: Accelerator,
     /// Guest memory, in MiB or with a K, M or G suffix.
-    #[arg(long, default_value = "128M", value_parser = parse_memory_mib)]
+    #[arg(short, long, default_value = "128M", value_parser = parse_memory_mib)]
     pub memory: u64,
     /// Give the guest ACPI tables (QEMU only; without them the kernel reads
     /// the MP table).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     pub acpi: Switch,
     /// Number of virtual CPUs.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: u32,
     /// Extra kernel options, placed before the command (e.g. "--verbose").
     #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
@@ -94,8 +169,9 @@ pub struct MachineArgs {
     /// Print the time of every boot phase.
     #[arg(long)]
     pub bootchart: bool,
-    /// Stop the VM after this many seconds (exit status 124).
-    #[arg(long, value_name = "SECONDS")]
+    /// Stop the VM after this many seconds (exit status 124); at least 1.
+    /// Without it the VM runs until the application ends.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<u64>,
     /// Attach FILE as one more read-only virtio block device, after the
     /// root disk: /dev/vdb, /dev/vdc, ... in order (repeatable). Mount a
@@ -105,24 +181,39 @@ pub struct MachineArgs {
     /// The guest's network card: none (no card, only the loopback), user
     /// (QEMU's user-mode network: the guest gets 10.0.2.15/24 by DHCP and
     /// reaches the host's loopback at 10.0.2.2), or tap:IFNAME (a tap
-    /// device created and configured beforehand).
-    #[arg(long, value_name = "NETWORK", default_value = "none", value_parser = parse_network)]
-    pub net: Network,
-    /// With --net user: forward a host port to a guest port, over TCP unless
-    /// udp: is given, listening on 127.0.0.1 unless HOSTADDR is given
-    /// (repeatable). E.g. --forward 8080:80.
+    /// device created and configured beforehand). Default: user with
+    /// --forward, else none.
+    #[arg(long, value_name = "NETWORK", value_parser = parse_network)]
+    pub net: Option<Network>,
+    /// Forward a host port to a guest port (QEMU's user-mode network), over
+    /// TCP unless udp is given, listening on 127.0.0.1 unless HOSTADDR is
+    /// given (repeatable). E.g. -p 8080:80, -p 5353:53/udp.
     #[arg(
+        short = 'p',
         long = "forward",
-        value_name = "[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT",
+        value_name = "[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]",
         value_parser = parse_forward
     )]
     pub forwards: Vec<PortForward>,
     /// Boot this kernel ELF instead of the built-in (or the image's) one.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
-    /// Print the hypervisor command before running it.
+    /// Print the hypervisor command before running it, and the kernel's
+    /// boot time.
     #[arg(long)]
     pub verbose: bool,
+}
+
+impl MachineArgs {
+    /// The network card: as --net says, else QEMU's user-mode network when
+    /// ports are forwarded, else none.
+    pub fn network(&self) -> Network {
+        match &self.net {
+            Some(network) => network.clone(),
+            None if !self.forwards.is_empty() => Network::User,
+            None => Network::None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +293,10 @@ fn parse_environment(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The least guest memory the kernel boots in, in MiB (it is loaded at
+/// 2 MiB; `rosv bench memory` measures what a program needs).
+pub const MINIMUM_MEMORY_MIB: u64 = 4;
+
 /// Parses a memory size: a number of MiB, or a number with a K, M or G suffix.
 pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -214,16 +309,61 @@ pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
     let value: u64 =
         digits.parse().map_err(|_| format!("\"{text}\" is not a memory size like 128M or 1G"))?;
     let mib = value.saturating_mul(scale_kib) / 1024;
-    if !(3..=1024 * 1024).contains(&mib) {
-        return Err(format!("{mib} MiB is outside 3 MiB to 1 TiB (the kernel loads at 2 MiB)"));
+    if mib < MINIMUM_MEMORY_MIB {
+        return Err(format!(
+            "{mib} MiB is too little: the kernel needs at least {MINIMUM_MEMORY_MIB} MiB, and a program more \
+             (a dynamically linked one some 10 MiB)"
+        ));
+    }
+    if mib > 1024 * 1024 {
+        return Err(format!("{mib} MiB is more than the 1 TiB rosv gives a guest"));
     }
     Ok(mib)
+}
+
+fn parse_timeout(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("a timeout of 0 s would stop the VM before it starts; give at least 1, or leave --timeout out to \
+                      let the VM run until the application ends"
+            .into()),
+        Ok(seconds) => Ok(seconds),
+        Err(_) => Err(format!("\"{text}\" is not a number of seconds")),
+    }
+}
+
+fn parse_user(text: &str) -> Result<(u32, u32), String> {
+    let invalid = || format!("\"{text}\" is not UID[:GID] with numeric ids, e.g. 1000 or 1000:1000");
+    let parse = |id: &str| id.parse::<u32>().ok().filter(|&id| id != u32::MAX).ok_or_else(invalid);
+    match text.split_once(':') {
+        Some((user, group)) => Ok((parse(user)?, parse(group)?)),
+        None => Ok((parse(text)?, 0)),
+    }
 }
 
 /// Runs the parsed command; returns the process exit status.
 pub fn execute(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Run(arguments) => run(arguments),
+        Command::Run(arguments) => run(*arguments),
+        Command::Ps(arguments) => {
+            crate::detached::list(arguments.all, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Command::Logs(arguments) => {
+            crate::detached::logs(&arguments.name, arguments.follow, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Command::Stop(arguments) => match crate::detached::stop(&arguments.name)? {
+            crate::detached::State::Running => bail!("{} is still running", arguments.name),
+            crate::detached::State::Exited(_) => {
+                println!("{}", arguments.name);
+                Ok(0)
+            }
+        },
+        Command::Rm(arguments) => {
+            crate::detached::remove(&arguments.name)?;
+            println!("{}", arguments.name);
+            Ok(0)
+        }
         Command::Build(arguments) => {
             let spec = match (&arguments.source, &arguments.exec) {
                 (Some(source), None) => {
@@ -257,6 +397,45 @@ pub fn execute(cli: Cli) -> Result<u8> {
 }
 
 fn run(arguments: RunArgs) -> Result<u8> {
+    if let Some(volume) = arguments.volume.first() {
+        bail!(
+            "-v {volume}: mounting host directories is not supported yet; put the files in the image \
+             (rosv build DIRECTORY) or attach a ROFS image with --disk"
+        );
+    }
+    if arguments.detach {
+        if arguments.tty {
+            bail!("-d and -t do not mix: a VM in the background has no terminal");
+        }
+        let program = match (&arguments.exec, arguments.command.first()) {
+            (Some(executable), _) => executable.to_string_lossy().into_owned(),
+            (None, Some(program)) => program.clone(),
+            (None, None) => arguments
+                .image
+                .as_deref()
+                .map(|image| image.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        let name = crate::detached::start(
+            without_detach(std::env::args_os().skip(1)),
+            arguments.name.as_deref(),
+            &program,
+        )?;
+        println!("{name}");
+        return Ok(0);
+    }
+    let status = run_here(&arguments);
+    if let Some(record) = std::env::var_os(crate::detached::RECORD_VARIABLE) {
+        let code = match &status {
+            Ok(code) => *code,
+            Err(_) => vm::TOOL_FAILURE,
+        };
+        crate::detached::Record::record_exit(std::path::Path::new(&record), code);
+    }
+    status
+}
+
+fn run_here(arguments: &RunArgs) -> Result<u8> {
     let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = match (&arguments.image, &arguments.exec) {
         (Some(path), None) => Image::open(path)?,
@@ -273,6 +452,125 @@ fn run(arguments: RunArgs) -> Result<u8> {
     } else {
         None
     };
-    let config = VmConfig::new(&image, &arguments.machine, &arguments.environment, command)?;
-    vm::run(&config, &arguments.machine, temporary.path())
+    let mut config = VmConfig::new(&image, &arguments.machine, &arguments.environment, command)?;
+    let mut options = Vec::new();
+    if let Some(directory) = &arguments.workdir {
+        if !directory.starts_with('/') {
+            bail!("-w {directory}: give the working directory as an absolute path in the image, e.g. /srv");
+        }
+        options.push(rosv_cmdline::option_with_value("cwd", directory));
+    }
+    if let Some((user, group)) = arguments.user {
+        options.push(format!("--user={user}:{group}"));
+    }
+    config.add_kernel_options(&options);
+    let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
+    vm::run(&config, &arguments.machine, temporary.path(), streams)
+}
+
+/// `rosv run`'s arguments without `-d`/`--detach` (also taken out of a
+/// group of short flags such as `-di`) and `--name`, which only go with
+/// it, for the rosv that runs the VM in the background.
+fn without_detach(arguments: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut kept = Vec::new();
+    let mut is_after_separator = false;
+    let mut is_name_next = false;
+    for argument in arguments {
+        if is_after_separator {
+            kept.push(argument);
+            continue;
+        }
+        if std::mem::take(&mut is_name_next) {
+            continue;
+        }
+        let text = argument.to_string_lossy();
+        if text == "--" {
+            is_after_separator = true;
+        } else if text == "--name" {
+            is_name_next = true;
+            continue;
+        } else if text == "--detach" || text == "-d" || text.starts_with("--name=") {
+            continue;
+        } else if text.starts_with('-')
+            && !text.starts_with("--")
+            && text.len() > 2
+            && text[1..].chars().all(|character| "dit".contains(character))
+        {
+            let rest: String = text[1..].chars().filter(|&character| character != 'd').collect();
+            kept.push(format!("-{rest}").into());
+            continue;
+        }
+        kept.push(argument);
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("rosv").chain(words.iter().copied()))
+    }
+
+    fn run_arguments(words: &[&str]) -> RunArgs {
+        match parse(words).unwrap().command {
+            Command::Run(arguments) => *arguments,
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_takes_the_short_options_users_expect() {
+        let arguments = run_arguments(&[
+            "run",
+            "-it",
+            "-m",
+            "256M",
+            "-c",
+            "2",
+            "-e",
+            "A=1",
+            "-p",
+            "8080:80",
+            "-w",
+            "/srv",
+            "-u",
+            "1000:50",
+            "--exec",
+            "/bin/true",
+        ]);
+        assert!(arguments.interactive && arguments.tty);
+        assert_eq!((arguments.machine.memory, arguments.machine.cpus), (256, 2));
+        assert_eq!(arguments.environment, [("A".to_string(), "1".to_string())]);
+        assert_eq!(arguments.machine.network(), Network::User, "forwarding implies the user-mode network");
+        assert_eq!(arguments.workdir.as_deref(), Some("/srv"));
+        assert_eq!(arguments.user, Some((1000, 50)));
+        let explicit = run_arguments(&["run", "--net", "none", "--exec", "/bin/true"]);
+        assert_eq!(explicit.machine.network(), Network::None);
+    }
+
+    #[test]
+    fn values_are_checked_with_the_reason() {
+        let message = |words: &[&str]| parse(words).unwrap_err().to_string();
+        let memory = message(&["run", "-m", "3", "--exec", "/bin/true"]);
+        assert!(memory.contains(&format!("at least {MINIMUM_MEMORY_MIB} MiB")), "{memory}");
+        let timeout = message(&["run", "--timeout", "0", "--exec", "/bin/true"]);
+        assert!(timeout.contains("give at least 1"), "{timeout}");
+        let user = message(&["run", "-u", "root", "--exec", "/bin/true"]);
+        assert!(user.contains("numeric ids"), "{user}");
+        let name = message(&["run", "-d", "--name", "a b", "--exec", "/bin/true"]);
+        assert!(name.contains("is not a name"), "{name}");
+        assert!(parse(&["run", "--name", "web", "--exec", "/bin/true"]).is_err(), "--name needs -d");
+    }
+
+    #[test]
+    fn the_background_rosv_gets_every_argument_but_detach() {
+        let words =
+            ["run", "-d", "--name", "web", "-di", "--name=x", "--exec", "/x", "--", "-d", "--name", "y"];
+        let kept = without_detach(words.iter().map(std::ffi::OsString::from));
+        assert_eq!(kept, ["run", "-i", "--exec", "/x", "--", "-d", "--name", "y"]);
+        let kept = without_detach(kept.into_iter());
+        assert!(parse(&kept.iter().map(|word| word.to_str().unwrap()).collect::<Vec<_>>()).is_ok());
+    }
 }

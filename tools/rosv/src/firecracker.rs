@@ -1,5 +1,14 @@
 //! Firecracker: its configuration file, with the root disk as a read-only
 //! virtio-mmio drive and the network card on a tap device.
+//!
+//! Firecracker gives the guest one serial port, which it connects to its
+//! own standard input and output. The kernel therefore gets
+//! `--serial-streams` (see `rosv_abi::streams`): the application's
+//! standard output and error travel in output records beside the kernel's
+//! own text, and rosv takes them apart onto its standard output and error;
+//! rosv's standard input and control messages (signals, the terminal's
+//! size) go in input frames to Firecracker's standard input, which feeds
+//! the guest's UART.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,6 +19,7 @@ use serde_json::{Value, json};
 use crate::host::{self, Kvm};
 use crate::network::{GUEST_MAC, Network};
 use crate::vm::VmConfig;
+use rosv_abi::streams::SERIAL_STREAMS_OPTION;
 
 const FIRECRACKER: &str = "firecracker";
 /// The `drive_id` of the root disk.
@@ -36,11 +46,9 @@ pub fn command(config: &VmConfig, scratch: &Path) -> Result<Command> {
             "Firecracker needs /dev/kvm, which this host lacks or does not let rosv open; use --hypervisor qemu"
         );
     };
-    if config.command_line.len() > COMMAND_LINE_MAX {
-        bail!(
-            "the kernel command line has {} bytes; Firecracker takes at most {COMMAND_LINE_MAX}",
-            config.command_line.len()
-        );
+    let length = config.command_line.len() + SERIAL_STREAMS_OPTION.len() + 1;
+    if length > COMMAND_LINE_MAX {
+        bail!("the kernel command line has {length} bytes; Firecracker takes at most {COMMAND_LINE_MAX}");
     }
     let path = scratch.join("firecracker.json");
     let settings = settings(config, kvm);
@@ -56,7 +64,7 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
     let mut settings = json!({
         "boot-source": {
             "kernel_image_path": config.kernel,
-            "boot_args": config.command_line,
+            "boot_args": format!("{SERIAL_STREAMS_OPTION} {}", config.command_line),
         },
         "drives": drives(config),
         "machine-config": {
@@ -169,9 +177,13 @@ mod tests {
             has_acpi: true,
             network: Network::None,
             forwards: vec![],
+            stream_sockets: None,
         };
         let settings = settings(&config, Kvm::Hardware);
-        assert_eq!(settings["boot-source"]["boot_args"], "--exit-record /hello");
+        assert_eq!(
+            settings["boot-source"]["boot_args"], "--serial-streams --exit-record /hello",
+            "the streams share the one serial port"
+        );
         assert_eq!(settings["machine-config"]["mem_size_mib"], 64);
         assert_eq!(
             settings["drives"],

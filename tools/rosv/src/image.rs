@@ -29,24 +29,24 @@ const COMMAND_FILE: &str = "command";
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutableError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
     /// The file is not an ELF file at all.
     #[error("{path} is not an ELF executable; rosv runs Linux x86-64 programs")]
     NotElf { path: PathBuf },
     /// The ELF file is malformed or not an x86-64 executable.
-    #[error("{path} cannot be run: {source:?} ({message})")]
-    Invalid { path: PathBuf, source: ElfError, message: String },
+    #[error("{path} cannot be run: {reason}")]
+    Invalid { path: PathBuf, reason: ElfError },
 }
 
 /// Checks that `path` is an x86-64 Linux executable; returns the
 /// interpreter it names if it is dynamically linked.
 pub fn check_executable(path: &Path) -> Result<Option<String>, ExecutableError> {
     let bytes =
-        std::fs::read(path).map_err(|source| ExecutableError::Unreadable { path: path.into(), source })?;
-    let plan = LoadPlan::parse(&bytes).map_err(|source| match source {
+        std::fs::read(path).map_err(|cause| ExecutableError::Unreadable { path: path.into(), cause })?;
+    let plan = LoadPlan::parse(&bytes).map_err(|reason| match reason {
         ElfError::NotElf => ExecutableError::NotElf { path: path.into() },
-        source => ExecutableError::Invalid { path: path.into(), source, message: source.to_string() },
+        reason => ExecutableError::Invalid { path: path.into(), reason },
     })?;
     Ok(plan.interpreter)
 }
@@ -90,6 +90,18 @@ impl ImageSpec {
     /// An image whose root is the tree that the manifest or host directory
     /// `source` gives, run with `command` in `environment`.
     pub fn from_tree(source: &Path, command: &[String], environment: &[(String, String)]) -> Result<Self> {
+        if source.is_dir()
+            && std::fs::read_dir(source)
+                .with_context(|| format!("cannot read {}", source.display()))?
+                .next()
+                .is_none()
+        {
+            anyhow::bail!(
+                "{} is empty: put the application's files in it (its tree becomes the image's /), \
+                 or build from one executable with --exec FILE",
+                source.display()
+            );
+        }
         let mut root = if source.is_dir() {
             image_tree::from_directory(source)?
         } else {
@@ -101,9 +113,57 @@ impl ImageSpec {
     }
 }
 
-/// Quotes `argv` into the kernel's command-line syntax.
-pub fn command_text(argv: &[String]) -> String {
-    argv.iter().map(|argument| quote(argument)).collect::<Vec<_>>().join(" ")
+/// Why words cannot become the kernel's commands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A lone `&`: the kernel's grammar runs such a command in the
+    /// background, which it does not do yet.
+    #[error(
+        "a lone `&` would run the command before it in the background, which rosv does not do yet; \
+         write \\& to pass & itself to the program"
+    )]
+    Background,
+    /// A lone `;` with no command before or after it.
+    #[error(
+        "a lone `;` separates two commands, but one of them is empty; write \\; to pass ; itself to the program"
+    )]
+    EmptyCommand,
+}
+
+/// Splits `words` into commands as the kernel's command-line grammar
+/// does: a lone `;` ends a command (the next runs after it); a lone `&` is
+/// refused ([`CommandError::Background`]); `\;` and `\&` stand for the
+/// words `;` and `&` themselves.
+pub fn split_commands(words: &[String]) -> Result<Vec<Vec<String>>, CommandError> {
+    let mut commands = Vec::new();
+    let mut current = Vec::new();
+    for word in words {
+        match word.as_str() {
+            ";" if current.is_empty() => return Err(CommandError::EmptyCommand),
+            ";" => commands.push(std::mem::take(&mut current)),
+            "&" => return Err(CommandError::Background),
+            "\\;" | "\\&" => current.push(word[1..].to_string()),
+            _ => current.push(word.clone()),
+        }
+    }
+    if current.is_empty() && !commands.is_empty() {
+        return Err(CommandError::EmptyCommand);
+    }
+    if !current.is_empty() {
+        commands.push(current);
+    }
+    Ok(commands)
+}
+
+/// Quotes `words` into the kernel's command-line syntax, one command or
+/// several separated by lone `;` words (see [`split_commands`]).
+pub fn command_text(words: &[String]) -> Result<String, CommandError> {
+    let commands = split_commands(words)?;
+    let texts: Vec<String> = commands
+        .iter()
+        .map(|argv| argv.iter().map(|argument| quote(argument)).collect::<Vec<_>>().join(" "))
+        .collect();
+    Ok(texts.join(" ; "))
 }
 
 /// The kernel options that set `environment`.
@@ -124,9 +184,12 @@ pub fn write(spec: &ImageSpec, directory: &Path) -> Result<()> {
     let mut sink = BufWriter::new(root);
     write_image(&spec.root, &mut sink).context("cannot write the root filesystem")?;
     drop(sink);
-    check_program(&file(ROOT_FILE), &spec.command)?;
+    let command = command_text(&spec.command)?;
+    for argv in split_commands(&spec.command)? {
+        check_program(&file(ROOT_FILE), &argv)?;
+    }
     std::fs::write(file(OPTIONS_FILE), environment_options(&spec.environment) + "\n")?;
-    std::fs::write(file(COMMAND_FILE), command_text(&spec.command) + "\n")?;
+    std::fs::write(file(COMMAND_FILE), command + "\n")?;
     Ok(())
 }
 
@@ -212,10 +275,49 @@ mod tests {
     fn commands_and_environment_survive_the_kernel_grammar() {
         let argv = vec!["/app".to_string(), "a b".to_string(), "panic=1".to_string(), "\"q\"".to_string()];
         let environment = vec![("GREETING".to_string(), "hello world".to_string())];
-        let text = format!("{} {}", environment_options(&environment), command_text(&argv));
+        let text = format!("{} {}", environment_options(&environment), command_text(&argv).unwrap());
         let line = rosv_cmdline::CommandLine::parse(&text).unwrap();
         assert_eq!(line.commands[0].argv, argv);
         assert_eq!(line.options.environment, environment);
+    }
+
+    fn words(text: &[&str]) -> Vec<String> {
+        text.iter().map(|word| word.to_string()).collect()
+    }
+
+    #[test]
+    fn a_lone_semicolon_separates_commands_as_in_the_kernels_grammar() {
+        let text = command_text(&words(&["/bin/a", "x y", ";", "/bin/b", "\\;", "\\&"])).unwrap();
+        let line = rosv_cmdline::CommandLine::parse(&text).unwrap();
+        let commands: Vec<&Vec<String>> = line.commands.iter().map(|command| &command.argv).collect();
+        assert_eq!(commands, [&words(&["/bin/a", "x y"]), &words(&["/bin/b", ";", "&"])]);
+        assert!(line.commands.iter().all(|command| !command.is_background));
+        assert_eq!(command_text(&words(&["/bin/a", "&"])), Err(CommandError::Background));
+        assert_eq!(command_text(&words(&["/bin/a", ";"])), Err(CommandError::EmptyCommand));
+        assert_eq!(command_text(&words(&[";", "/bin/a"])), Err(CommandError::EmptyCommand));
+        assert_eq!(command_text(&words(&["/bin/a", "a;b", "&&"])).unwrap(), "/bin/a \"a;b\" \"&&\"");
+    }
+
+    #[test]
+    fn an_empty_directory_is_no_image() {
+        let directory = tempfile::tempdir().unwrap();
+        let error = ImageSpec::from_tree(directory.path(), &[], &[]).unwrap_err().to_string();
+        assert!(error.contains("is empty: put the application's files in it"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_file_is_said_once() {
+        let missing = Path::new("/nonexistent");
+        let errors = [
+            anyhow::Error::new(check_executable(missing).unwrap_err()),
+            ImageSpec::from_tree(missing, &[], &[]).unwrap_err(),
+            ImageSpec::from_executable(missing, &[], &[]).unwrap_err(),
+        ];
+        for error in errors {
+            let text = format!("{error:#}");
+            assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
+            assert!(text.contains("/nonexistent"), "{text}");
+        }
     }
 
     #[test]

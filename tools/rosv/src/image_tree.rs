@@ -43,20 +43,20 @@ impl fmt::Display for Origin {
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
     /// The manifest file cannot be read.
-    #[error("cannot read the manifest {path}: {source}")]
+    #[error("cannot read the manifest {path}: {cause}")]
     UnreadableManifest {
         /// The manifest.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The manifest's text is wrong.
-    #[error("{manifest}: {source}")]
+    #[error("{manifest}: {cause}")]
     Manifest {
         /// The manifest.
         manifest: PathBuf,
         /// What is wrong, with the line.
-        source: ManifestError,
+        cause: ManifestError,
     },
     /// A host path does not exist.
     #[error("{at}: {path} does not exist; fix the host path (relative ones start in {base})")]
@@ -69,14 +69,14 @@ pub enum TreeError {
         base: PathBuf,
     },
     /// A host path cannot be read.
-    #[error("{at}: cannot read {path}: {source}")]
+    #[error("{at}: cannot read {path}: {cause}")]
     Unreadable {
         /// The entry.
         at: Origin,
         /// The host path.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A `/**` entry names something that is not a directory.
     #[error("{at}: {path} is not a directory; a `/dir/**: hostdir/**` entry copies a directory's tree")]
@@ -147,9 +147,9 @@ pub enum TreeError {
 /// Reads the manifest at `path` and the host files it names.
 pub fn from_manifest(path: &Path) -> Result<Directory, TreeError> {
     let text = fs::read_to_string(path)
-        .map_err(|source| TreeError::UnreadableManifest { path: path.to_path_buf(), source })?;
+        .map_err(|cause| TreeError::UnreadableManifest { path: path.to_path_buf(), cause })?;
     let entries = manifest::parse(&text)
-        .map_err(|source| TreeError::Manifest { manifest: path.to_path_buf(), source })?;
+        .map_err(|cause| TreeError::Manifest { manifest: path.to_path_buf(), cause })?;
     let base = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -195,11 +195,11 @@ pub fn from_directory(path: &Path) -> Result<Directory, TreeError> {
 }
 
 fn metadata(path: &Path, at: &Origin, base: &Path) -> Result<fs::Metadata, TreeError> {
-    fs::metadata(path).map_err(|source| match source.kind() {
+    fs::metadata(path).map_err(|cause| match cause.kind() {
         io::ErrorKind::NotFound => {
             TreeError::Missing { at: at.clone(), path: path.to_path_buf(), base: base.to_path_buf() }
         }
-        _ => TreeError::Unreadable { at: at.clone(), path: path.to_path_buf(), source },
+        _ => TreeError::Unreadable { at: at.clone(), path: path.to_path_buf(), cause },
     })
 }
 
@@ -281,7 +281,7 @@ impl Builder {
                 TreeError::TooLong { at: at.clone(), guest: guest.to_string(), what: "a name" }
             })?;
         }
-        let unreadable = |source| TreeError::Unreadable { at: at.clone(), path: host.to_path_buf(), source };
+        let unreadable = |cause| TreeError::Unreadable { at: at.clone(), path: host.to_path_buf(), cause };
         let mut children = fs::read_dir(host)
             .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
             .map_err(unreadable)?;
@@ -291,16 +291,16 @@ impl Builder {
             let not_utf8 = || TreeError::NotUtf8 { at: at.clone(), path: path.clone() };
             let name = child.file_name().into_string().map_err(|_| not_utf8())?;
             let child_guest = if guest == "/" { format!("/{name}") } else { format!("{guest}/{name}") };
-            let file_type = child.file_type().map_err(|source| TreeError::Unreadable {
+            let file_type = child.file_type().map_err(|cause| TreeError::Unreadable {
                 at: at.clone(),
                 path: path.clone(),
-                source,
+                cause,
             })?;
             if file_type.is_symlink() {
-                let target = fs::read_link(&path).map_err(|source| TreeError::Unreadable {
+                let target = fs::read_link(&path).map_err(|cause| TreeError::Unreadable {
                     at: at.clone(),
                     path: path.clone(),
-                    source,
+                    cause,
                 })?;
                 let target = target.into_os_string().into_string().map_err(|_| not_utf8())?;
                 self.add_leaf(&child_guest, Node::Symlink(target), at)?;

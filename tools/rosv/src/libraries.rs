@@ -18,8 +18,8 @@ use rosv_rofs::writer::{Contents, Directory, Node};
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: std::io::Error },
     /// The interpreter is not on the host.
     #[error("the interpreter {interpreter} that {path} asks for is not on this host; install its C library")]
     MissingInterpreter { path: PathBuf, interpreter: String },
@@ -105,7 +105,7 @@ impl Flavor {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LibraryError> {
-    std::fs::read(path).map_err(|source| LibraryError::Unreadable { path: path.into(), source })
+    std::fs::read(path).map_err(|cause| LibraryError::Unreadable { path: path.into(), cause })
 }
 
 /// Adds to `root` what its dynamically linked programs and libraries need
@@ -264,7 +264,7 @@ fn find(
         let candidate = Path::new(directory).join(name);
         if candidate.is_file() {
             return std::fs::canonicalize(&candidate)
-                .map_err(|source| LibraryError::Unreadable { path: candidate, source });
+                .map_err(|cause| LibraryError::Unreadable { path: candidate, cause });
         }
     }
     Err(LibraryError::MissingLibrary {

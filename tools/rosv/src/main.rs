@@ -13,6 +13,7 @@
 mod bench;
 mod builtin;
 mod cli;
+mod detached;
 mod firecracker;
 mod guest_elf;
 mod host;
@@ -27,6 +28,7 @@ mod network;
 mod output;
 mod qemu;
 mod serve;
+mod streams;
 mod system_files;
 mod vm;
 

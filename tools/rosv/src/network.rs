@@ -135,7 +135,9 @@ impl fmt::Display for PortForward {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardParseError {
     /// Too few or too many `:`-separated parts.
-    #[error("\"{0}\" is not [tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT, e.g. 8080:80 or udp:0.0.0.0:5353:53")]
+    #[error(
+        "\"{0}\" is not [tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp], e.g. 8080:80, udp:0.0.0.0:5353:53 or 5353:53/udp"
+    )]
     Shape(String),
     /// A first part that is not a protocol (with four parts).
     #[error("unknown protocol \"{0}\"; use tcp or udp")]
@@ -163,6 +165,24 @@ pub enum ForwardParseError {
 /// protocol defaults to TCP and the host address to 127.0.0.1, so that
 /// only the host itself reaches the guest.
 pub fn parse_forward(text: &str) -> Result<PortForward, ForwardParseError> {
+    // docker's spelling puts the protocol last: 8080:80/udp.
+    let (text, suffix) = match text.rsplit_once('/') {
+        Some((rest, name)) => {
+            (rest, Some(protocol(name).ok_or_else(|| ForwardParseError::UnknownProtocol(name.to_string()))?))
+        }
+        None => (text, None),
+    };
+    let forward = parse_forward_parts(text)?;
+    match suffix {
+        Some(protocol) if text.starts_with("tcp:") || text.starts_with("udp:") => {
+            Err(ForwardParseError::Shape(format!("{text}/{}", protocol.name())))
+        }
+        Some(protocol) => Ok(PortForward { protocol, ..forward }),
+        None => Ok(forward),
+    }
+}
+
+fn parse_forward_parts(text: &str) -> Result<PortForward, ForwardParseError> {
     let parts: Vec<&str> = text.split(':').collect();
     let (protocol, host_address, ports) = match parts.as_slice() {
         [_, _] => (Protocol::Tcp, Ipv4Addr::LOCALHOST, &parts[..]),
@@ -318,6 +338,14 @@ mod tests {
             parse_forward("udp:192.168.1.2:6000:7000"),
             Ok(forward(Protocol::Udp, [192, 168, 1, 2], 6000, 7000))
         );
+    }
+
+    #[test]
+    fn forwards_take_dockers_protocol_suffix() {
+        assert_eq!(parse_forward("5353:53/udp"), Ok(forward(Protocol::Udp, [127, 0, 0, 1], 5353, 53)));
+        assert_eq!(parse_forward("0.0.0.0:80:8080/tcp"), Ok(forward(Protocol::Tcp, [0, 0, 0, 0], 80, 8080)));
+        assert_eq!(parse_forward("80:80/sctp"), Err(ForwardParseError::UnknownProtocol("sctp".into())));
+        assert_eq!(parse_forward("udp:80:80/tcp"), Err(ForwardParseError::Shape("udp:80:80/tcp".into())));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The guest console on its way to the user: exit records are taken out,
-//! kernel backtraces get function names.
+//! kernel backtraces get function names, and the application's output
+//! framed on the serial port goes to its own stream.
 
 use std::io::Write;
 
 use rosv_abi::exit::RecordScanner;
+use rosv_abi::streams::{Demultiplexer, Stream};
 
 use crate::kernel_symbols::Symbols;
 
@@ -102,6 +104,107 @@ impl ConsoleFilter {
             write!(sink, " in {name}")?;
         }
         Ok(())
+    }
+}
+
+/// The serial console split for the user: the kernel's text, filtered,
+/// to one sink; the application's output records to standard output and
+/// error (or to the same sink, when capturing).
+pub struct SerialOutput {
+    demultiplexer: Demultiplexer,
+    filter: ConsoleFilter,
+    kernel: Box<dyn Write + Send>,
+    application: Option<[Box<dyn Write + Send>; 2]>,
+}
+
+impl SerialOutput {
+    /// The kernel's text to rosv's standard error (with CR LF line ends
+    /// while the terminal is raw), the application's streams to rosv's
+    /// standard output and error.
+    pub fn to_standard_streams(symbols: Option<Symbols>, is_raw: bool) -> Self {
+        SerialOutput {
+            demultiplexer: Demultiplexer::new(),
+            filter: ConsoleFilter::new(symbols),
+            kernel: Box::new(KernelText { is_raw }),
+            application: Some([Box::new(std::io::stdout()), Box::new(std::io::stderr())]),
+        }
+    }
+
+    /// Everything, the application's output included, to `sink`.
+    pub fn to_one_sink(symbols: Option<Symbols>, sink: Box<dyn Write + Send>) -> Self {
+        SerialOutput {
+            demultiplexer: Demultiplexer::new(),
+            filter: ConsoleFilter::new(symbols),
+            kernel: sink,
+            application: None,
+        }
+    }
+
+    /// Passes serial bytes on.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mut kernel_text = Vec::new();
+        let application = &mut self.application;
+        self.demultiplexer.feed(bytes, &mut |stream, bytes| match (stream, application.as_mut()) {
+            (Stream::Application(descriptor), Some(sinks)) => {
+                let sink = &mut sinks[usize::from(descriptor == 2)];
+                let _ = sink.write_all(bytes).and_then(|()| sink.flush());
+            }
+            _ => kernel_text.extend_from_slice(bytes),
+        });
+        let _ = self.filter.feed(&kernel_text, &mut self.kernel);
+    }
+
+    /// Releases what is held back; returns the reported exit status.
+    pub fn finish(&mut self) -> Option<u8> {
+        let mut kernel_text = Vec::new();
+        self.demultiplexer.finish(&mut |_, bytes| kernel_text.extend_from_slice(bytes));
+        let _ = self.filter.feed(&kernel_text, &mut self.kernel);
+        let _ = self.filter.finish(&mut self.kernel);
+        self.filter.status()
+    }
+}
+
+/// A buffer the console is captured into.
+pub struct CaptureSink(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for CaptureSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("console buffer poisoned"))?.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// rosv's standard error, for the kernel's text.
+struct KernelText {
+    /// Whether the terminal is in raw mode (no output processing).
+    is_raw: bool,
+}
+
+impl Write for KernelText {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut stderr = std::io::stderr().lock();
+        if self.is_raw {
+            for line in bytes.split_inclusive(|&byte| byte == b'\n') {
+                match line.strip_suffix(b"\n") {
+                    Some(text) => {
+                        stderr.write_all(text)?;
+                        stderr.write_all(b"\r\n")?;
+                    }
+                    None => stderr.write_all(line)?,
+                }
+            }
+        } else {
+            stderr.write_all(bytes)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

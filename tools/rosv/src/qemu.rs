@@ -14,6 +14,7 @@ use anyhow::{Result, bail};
 use crate::host::{self, Kvm, PVM_HIDDEN_FEATURES};
 use crate::machine::{Machine, VirtioTransport};
 use crate::network::{GUEST_MAC, Network, PortForward};
+use crate::streams::{PORTS, socket_path};
 use crate::vm::{Accelerator, VmConfig};
 
 const QEMU: &str = "qemu-system-x86_64";
@@ -121,6 +122,9 @@ pub fn arguments(
         arguments.extend(disk_arguments(&format!("disk{}", index + 1), disk, config.board.transport));
     }
     arguments.extend(network_arguments(&config.network, &config.forwards, config.board.transport));
+    if let Some(directory) = &config.stream_sockets {
+        arguments.extend(stream_arguments(directory, config.board.transport));
+    }
     if let Some(monitor) = monitor {
         let mut socket = OsString::from("unix:");
         socket.push(monitor);
@@ -185,6 +189,29 @@ pub fn network_arguments(
         Some(interfaces) => format!("virtio-net-pci,netdev={NETDEV},mac={GUEST_MAC},romfile=,{interfaces}"),
     };
     vec!["-netdev".into(), backend, "-device".into(), device.into()]
+}
+
+/// The arguments that give the guest a virtio console over `transport`
+/// with one port per standard stream and one for control messages, each
+/// backed by a socket in `directory` that QEMU connects to (rosv listens).
+/// QEMU reserves port 0 for consoles, so the ports are numbered from 1.
+pub fn stream_arguments(directory: &Path, transport: VirtioTransport) -> Vec<OsString> {
+    let max_ports = PORTS.len() + 1;
+    let device = match pci_interfaces(transport) {
+        None => format!("virtio-serial-device,max_ports={max_ports}"),
+        Some(interfaces) => format!("virtio-serial-pci,max_ports={max_ports},{interfaces}"),
+    };
+    let mut arguments: Vec<OsString> = vec!["-device".into(), device.into()];
+    for (index, (id, name)) in PORTS.iter().enumerate() {
+        let mut chardev = OsString::from(format!("socket,id={id},path="));
+        chardev.push(escape_option_value(socket_path(directory, index).as_os_str()));
+        arguments.extend(["-chardev".into(), chardev]);
+        arguments.extend([
+            "-device".into(),
+            format!("virtserialport,chardev={id},name={name},nr={}", index + 1).into(),
+        ]);
+    }
+    arguments
 }
 
 /// The properties of a virtio-pci device that choose which of its
@@ -260,6 +287,7 @@ mod tests {
             has_acpi,
             network: Network::None,
             forwards: vec![],
+            stream_sockets: None,
         }
     }
 
@@ -395,6 +423,52 @@ mod tests {
     fn the_root_image_travels_on_the_disk_alone() {
         let microvm = words(&config(Machine::Microvm, VirtioTransport::Mmio, true), None);
         assert!(values(&microvm, "-initrd").is_empty());
+    }
+
+    #[test]
+    fn each_stream_gets_a_console_port_on_the_machines_transport() {
+        let mut with_streams = config(Machine::Microvm, VirtioTransport::Mmio, true);
+        with_streams.stream_sockets = Some("/run/x,y".into());
+        let microvm = words(&with_streams, None);
+        assert_eq!(
+            values(&microvm, "-chardev"),
+            [
+                "socket,id=stdin,path=/run/x,,y/stdin.sock",
+                "socket,id=stdout,path=/run/x,,y/stdout.sock",
+                "socket,id=stderr,path=/run/x,,y/stderr.sock",
+                "socket,id=control,path=/run/x,,y/control.sock"
+            ]
+        );
+        assert_eq!(
+            values(&microvm, "-device")[2..],
+            [
+                "virtio-serial-device,max_ports=5",
+                "virtserialport,chardev=stdin,name=rosv.stdin,nr=1",
+                "virtserialport,chardev=stdout,name=rosv.stdout,nr=2",
+                "virtserialport,chardev=stderr,name=rosv.stderr,nr=3",
+                "virtserialport,chardev=control,name=rosv.control,nr=4"
+            ]
+        );
+        assert_eq!(values(&microvm, "-serial"), ["stdio"], "the serial port stays the kernel's");
+        let qboot = Path::new("/usr/share/qemu/qboot.rom");
+        for (transport, interfaces) in [
+            (VirtioTransport::Legacy, "disable-legacy=off,disable-modern=on"),
+            (VirtioTransport::Modern, "disable-legacy=on,disable-modern=off"),
+            (VirtioTransport::Transitional, "disable-legacy=off,disable-modern=off"),
+        ] {
+            let mut pc = config(Machine::Pc, transport, true);
+            pc.stream_sockets = Some("/s".into());
+            let pc = words(&pc, Some(qboot));
+            assert!(
+                values(&pc, "-device")
+                    .contains(&format!("virtio-serial-pci,max_ports=5,{interfaces}").as_str()),
+                "{transport:?}"
+            );
+        }
+        assert!(
+            values(&words(&config(Machine::Microvm, VirtioTransport::Mmio, true), None), "-chardev")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -13,8 +13,11 @@ use crate::image::{Image, command_text, environment_options};
 use crate::kernel_symbols::Symbols;
 use crate::machine::Board;
 use crate::network::{self, Network, PortForward};
-use crate::output::ConsoleFilter;
+use crate::output::{CaptureSink, ConsoleFilter, SerialOutput};
+use crate::streams::{HostStreams, PortSockets, RawMode, Relay, StreamOptions};
 use crate::{builtin, firecracker, qemu};
+use rosv_abi::streams::ControlMessage;
+use std::os::unix::process::CommandExt;
 
 /// `rosv`'s exit status when it failed itself (not the application).
 pub const TOOL_FAILURE: u8 = 125;
@@ -72,6 +75,10 @@ pub struct VmConfig {
     pub network: Network,
     /// Host ports forwarded to the guest (with [`Network::User`] only).
     pub forwards: Vec<PortForward>,
+    /// The directory of the sockets behind the guest's stream ports (QEMU
+    /// only, see `streams::PortSockets`); none: the kernel's serial console
+    /// carries the application's streams too.
+    pub stream_sockets: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -98,7 +105,10 @@ impl VmConfig {
         parts.extend(machine.kernel_args.clone());
         parts.push(image.options.clone());
         parts.push(environment_options(environment));
-        let command = command.map(command_text).unwrap_or_else(|| image.command.clone());
+        let command = match command {
+            Some(words) => command_text(words)?,
+            None => image.command.clone(),
+        };
         if command.is_empty() {
             anyhow::bail!(
                 "the image has no default command; give one after `--`, e.g. `rosv run IMAGE -- /bin/program`"
@@ -115,8 +125,9 @@ impl VmConfig {
                 );
             }
         }
-        network::check(machine.hypervisor, &machine.net, &machine.forwards)?;
-        network::check_host(&machine.net)?;
+        let network = machine.network();
+        network::check(machine.hypervisor, &network, &machine.forwards)?;
+        network::check_host(&network)?;
         Ok(VmConfig {
             kernel: machine.kernel.clone().unwrap_or_else(|| image.kernel.clone()),
             root_disk: image.root.clone(),
@@ -126,11 +137,36 @@ impl VmConfig {
             memory_mib: machine.memory,
             cpus: machine.cpus,
             has_acpi: machine.acpi == crate::cli::Switch::On,
-            network: machine.net.clone(),
+            network,
             forwards: machine.forwards.clone(),
+            stream_sockets: None,
         })
     }
+
+    /// Adds kernel options in front of the command line (options come
+    /// first, before the command).
+    pub fn add_kernel_options(&mut self, options: &[String]) {
+        if options.is_empty() {
+            return;
+        }
+        self.command_line = format!("{} {}", options.join(" "), self.command_line);
+    }
+
+    /// Makes the kernel print `Booted in N ms` before the application
+    /// starts.
+    pub fn reporting_boot(mut self) -> Self {
+        self.add_kernel_options(&[REPORT_BOOT_OPTION.to_string()]);
+        self
+    }
 }
+
+/// The kernel option that asks for the `Booted in` line.
+pub const REPORT_BOOT_OPTION: &str = "--report-boot";
+/// How long the application has to end after rosv passed it a signal,
+/// before the VM is stopped.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(10);
+/// How long rosv waits for the guest's last output once the VM ended.
+const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// Whether the VM will run under KVM (rather than QEMU's emulator).
 fn uses_kvm(machine: &MachineArgs) -> bool {
@@ -140,21 +176,41 @@ fn uses_kvm(machine: &MachineArgs) -> bool {
     }
 }
 
-/// Boots the VM, copies its console to standard output, and returns the
-/// application's exit status.
-pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<u8> {
+/// Boots the VM with the application's streams on rosv's own (kernel
+/// messages on standard error), and returns the application's exit status.
+pub fn run(config: &VmConfig, machine: &MachineArgs, scratch: &Path, options: StreamOptions) -> Result<u8> {
+    let mut config = config.clone();
+    if machine.verbose {
+        config = config.reporting_boot();
+    }
+    let host = HostStreams::detect(options)?;
+    config.add_kernel_options(&host.kernel_options());
     let monitor = scratch.join("monitor.sock");
-    let (mut command, monitor) = match machine.hypervisor {
-        Hypervisor::Qemu => (qemu::command(config, machine.accel, Some(&monitor))?, Some(monitor.as_path())),
-        Hypervisor::Firecracker => (firecracker::command(config, scratch)?, None),
-        Hypervisor::Builtin => return builtin::run(config, machine.timeout.map(Duration::from_secs)),
+    let (mut command, monitor, link) = match machine.hypervisor {
+        Hypervisor::Qemu => {
+            let sockets = PortSockets::listen(scratch)?;
+            config.stream_sockets = Some(scratch.to_path_buf());
+            let command = qemu::command(&config, machine.accel, Some(&monitor))?;
+            (command, Some(monitor.as_path()), StreamLink::Ports(sockets))
+        }
+        // One serial port for everything: see `firecracker`.
+        Hypervisor::Firecracker => (firecracker::command(&config, scratch)?, None, StreamLink::Serial),
+        Hypervisor::Builtin => {
+            return builtin::run(
+                &config,
+                machine.timeout.map(Duration::from_secs),
+                host,
+                options.has_terminal,
+            );
+        }
     };
+    let streams = Some(StreamSetup { link, host, wants_raw_mode: options.has_terminal });
     if machine.verbose {
         eprintln!("rosv: {command:?}");
     }
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
     let limit = machine.timeout.map(Duration::from_secs);
-    let outcome = supervise(&mut command, limit, symbols, Console::Terminal, monitor)?;
+    let outcome = supervise(&mut command, limit, symbols, Console::Stderr, monitor, streams)?;
     let name = match machine.hypervisor {
         Hypervisor::Qemu => "QEMU",
         Hypervisor::Firecracker => "Firecracker",
@@ -248,43 +304,88 @@ pub fn killed_with_parent(command: &Command) -> Command {
 /// Where the guest console goes.
 #[derive(Debug, Clone)]
 pub enum Console {
-    /// To our standard output, as it arrives.
-    Terminal,
+    /// The kernel's text to our standard error, the application's streams
+    /// (if the serial carries them) to our standard output and error, as
+    /// they arrive.
+    Stderr,
     /// Into a buffer.
     Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
-/// Runs `command` with its standard output filtered to `console`. On a
-/// timeout, QEMU's `monitor` socket (if given) is used first to send every
-/// processor an NMI, so the kernel reports what each one was running.
+/// How the application's streams reach the host.
+#[derive(Debug)]
+pub enum StreamLink {
+    /// A virtio-console port each, through these sockets (QEMU).
+    Ports(PortSockets),
+    /// Framed on the serial port: output in records on the hypervisor's
+    /// standard output, input in frames on its standard input
+    /// (Firecracker).
+    Serial,
+}
+
+/// What connects the application's streams to rosv's while a VM runs.
+#[derive(Debug)]
+pub struct StreamSetup {
+    /// How the streams travel.
+    pub link: StreamLink,
+    /// rosv's streams as the guest sees them.
+    pub host: HostStreams,
+    /// Whether the host's terminal goes into raw mode (`-t`).
+    pub wants_raw_mode: bool,
+}
+
+/// Runs `command` with its standard output (the serial console) filtered
+/// to `console` and, with `streams`, the application's streams relayed.
+/// On a timeout, QEMU's `monitor` socket (if given) is used first to send
+/// every processor an NMI, so the kernel reports what each one was running.
+///
+/// A signal rosv receives (SIGINT, SIGTERM, SIGHUP) goes to the
+/// application first when the streams have a control port; the VM is
+/// stopped if it has not ended [`SIGNAL_GRACE`] later, or at a second
+/// signal. A change of the terminal's size (SIGWINCH) is passed on too.
 pub fn supervise(
     command: &mut Command,
     limit: Option<Duration>,
     symbols: Option<Symbols>,
     console: Console,
     monitor: Option<&Path>,
+    streams: Option<StreamSetup>,
 ) -> Result<Outcome> {
     let mut command = killed_with_parent(command);
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let takes_input = streams.as_ref().is_some_and(|streams| matches!(streams.link, StreamLink::Serial));
+    let input = if takes_input { Stdio::piped() } else { Stdio::null() };
+    command.stdin(input).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    // Keys that raise signals on rosv's terminal (Ctrl-C without -t) must
+    // reach rosv alone, which passes them to the application.
+    command.process_group(0);
     let signal = termination_signal()?;
+    let resized = window_changes()?;
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command.spawn().with_context(|| format!("cannot start {program}"))?;
     let stdout = child.stdout.take().context("the hypervisor has no standard output")?;
-    let pump = std::thread::spawn(move || match console {
-        Console::Terminal => pump_console(stdout, symbols, &mut std::io::stdout().lock()),
-        Console::Capture(buffer) => {
-            let mut captured = Vec::new();
-            let status = pump_console(stdout, symbols, &mut captured);
-            if let Ok(mut buffer) = buffer.lock() {
-                buffer.extend_from_slice(&captured);
+    let is_raw = streams.as_ref().is_some_and(|streams| streams.wants_raw_mode);
+    let output = match console {
+        Console::Stderr => SerialOutput::to_standard_streams(symbols, is_raw),
+        Console::Capture(buffer) => SerialOutput::to_one_sink(symbols, Box::new(CaptureSink(buffer))),
+    };
+    let pump = std::thread::spawn(move || pump_serial(stdout, output));
+    let mut attached = None;
+    if let Some(setup) = streams {
+        match attach(setup, &mut child) {
+            Ok(streams) => attached = Some(streams),
+            Err(error) => {
+                stop(&mut child);
+                let _ = pump.join();
+                return Err(error);
             }
-            status
         }
-    });
+    }
+    let relay = attached.as_ref().map(|(relay, _)| relay);
     let started = Instant::now();
-    let code = loop {
+    let mut forwarded: Option<(i32, Instant)> = None;
+    let ended = loop {
         if let Some(status) = child.try_wait()? {
-            break status.code();
+            break Ok(status.code());
         }
         if let Some(limit) = limit
             && started.elapsed() > limit
@@ -292,20 +393,85 @@ pub fn supervise(
             if let Some(monitor) = monitor {
                 ask_for_report(monitor);
             }
-            stop(&mut child);
-            let _ = pump.join();
-            return Ok(Outcome::TimedOut(limit));
+            break Err(Outcome::TimedOut(limit));
         }
-        let received = signal.load(std::sync::atomic::Ordering::Relaxed);
+        let received = signal.swap(0, std::sync::atomic::Ordering::Relaxed) as i32;
         if received != 0 {
-            stop(&mut child);
-            let _ = pump.join();
-            return Ok(Outcome::Interrupted(received as i32));
+            let is_passed = forwarded.is_none()
+                && relay.is_some_and(|relay| relay.send(ControlMessage::Signal(received as u8)));
+            if !is_passed {
+                break Err(Outcome::Interrupted(received));
+            }
+            forwarded = Some((received, Instant::now()));
+        }
+        if let Some((signal, at)) = forwarded
+            && at.elapsed() > SIGNAL_GRACE
+        {
+            break Err(Outcome::Interrupted(signal));
+        }
+        if resized.swap(false, std::sync::atomic::Ordering::Relaxed)
+            && let (Some(relay), Some((columns, rows))) = (relay, crate::streams::window_size())
+        {
+            relay.send(ControlMessage::Resize { columns, rows });
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    if ended.is_err() {
+        stop(&mut child);
+    }
     let reported = pump.join().unwrap_or(None);
-    Ok(Outcome::Exited { code, reported })
+    if let Some((relay, raw_mode)) = attached {
+        relay.finish(OUTPUT_DRAIN_LIMIT);
+        drop(raw_mode);
+    }
+    match ended {
+        Ok(code) => Ok(Outcome::Exited { code, reported }),
+        Err(outcome) => Ok(outcome),
+    }
+}
+
+/// Connects the streams (waiting for QEMU to connect its ports), puts the
+/// terminal in raw mode if asked, and starts relaying.
+fn attach(setup: StreamSetup, child: &mut Child) -> Result<(Relay, Option<RawMode>)> {
+    let relay = match setup.link {
+        StreamLink::Ports(sockets) => {
+            let connections =
+                sockets.accept(|| matches!(child.try_wait(), Ok(None)), Duration::from_secs(60))?;
+            Relay::start(connections, &setup.host)
+        }
+        StreamLink::Serial => {
+            let input = child.stdin.take().context("the hypervisor has no standard input")?;
+            Relay::start_serial(Box::new(input), &setup.host)
+        }
+    };
+    let raw_mode = if setup.wants_raw_mode { Some(RawMode::enter()?) } else { None };
+    Ok((relay, raw_mode))
+}
+
+/// Whether rosv's terminal changed size since last asked (SIGWINCH).
+pub fn window_changes() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    static RESIZED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    if let Some(resized) = RESIZED.get() {
+        return Ok(resized);
+    }
+    let resized = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGWINCH, resized.clone())
+        .context("cannot watch the terminal's size")?;
+    Ok(RESIZED.get_or_init(|| resized))
+}
+
+/// Copies the serial console to `output` until it ends; returns the
+/// reported status.
+fn pump_serial(mut console: impl Read, mut output: SerialOutput) -> Option<u8> {
+    let mut buffer = [0u8; 8192];
+    loop {
+        match console.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(length) => output.feed(&buffer[..length]),
+        }
+    }
+    output.finish()
 }
 
 /// Sends `nmi` to QEMU's human monitor and gives the guest a moment to

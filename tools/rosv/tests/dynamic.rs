@@ -71,8 +71,8 @@ fn an_image_without_the_interpreter_is_a_clear_error() {
     let file = std::fs::File::create(image.join("root.rofs")).expect("create the root image");
     write_image(&root, file).expect("write the root image");
     let output = rosv_run(&[support::path(&image)]);
-    let stdout = support::text(&output.stdout);
-    assert!(stdout.contains("its interpreter /lib64/ld-linux-x86-64.so.2 cannot be loaded"), "{stdout}");
+    let stderr = support::text(&output.stderr);
+    assert!(stderr.contains("its interpreter /lib64/ld-linux-x86-64.so.2 cannot be loaded"), "{stderr}");
     assert_ne!(output.status.code(), Some(0));
 }
 

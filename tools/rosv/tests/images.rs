@@ -153,7 +153,7 @@ fn more_disks_mount_where_mount_fs_says() {
         "--",
         "true",
     ]);
-    assert!(text(&output.stdout).contains("--mount-fs=rofs,/dev/vdc,/data:"), "{}", text(&output.stdout));
+    assert!(text(&output.stderr).contains("--mount-fs=rofs,/dev/vdc,/data:"), "{}", text(&output.stderr));
     assert_ne!(output.status.code(), Some(0));
     let missing = rosv(&["run", "--disk", "/no/such/disk", "--exec", busybox, "--", "true"]);
     assert!(text(&missing.stderr).contains("--disk /no/such/disk: no such file"));

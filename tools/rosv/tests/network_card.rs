@@ -39,10 +39,10 @@ fn assert_dhcp_configures_the_card(board: &[&str]) {
     let mut arguments = board.to_vec();
     arguments.extend(["--net", "user", "--kernel-args=--verbose", "--exec", path(&exit)]);
     let output = rosv_run(&arguments);
-    let stdout = text(&output.stdout);
-    assert!(stdout.contains("eth0: virtio network card at "), "{board:?}: {stdout}");
-    assert!(stdout.contains(DHCP_DESCRIPTION), "{board:?}: {stdout}");
-    assert!(stdout.contains("exiting with status 3"), "{board:?}: {stdout}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("eth0: virtio network card at "), "{board:?}: {stderr}");
+    assert!(stderr.contains(DHCP_DESCRIPTION), "{board:?}: {stderr}");
+    assert_eq!(text(&output.stdout), "exiting with status 3\n", "{board:?}");
     assert_eq!(output.status.code(), Some(3), "{board:?}");
 }
 
@@ -66,9 +66,10 @@ fn dhcp_configures_the_card_on_pc_with_modern_virtio_pci() {
 fn without_net_the_guest_has_no_card() {
     let exit = guests::c_program("exit", Variant::MuslStatic);
     let output = rosv_run(&["--kernel-args=--verbose", "--exec", path(&exit)]);
-    let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(3), "{stdout}");
-    assert!(!stdout.contains("eth0"), "{stdout}");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("virtio block device"), "the kernel's messages are there: {stderr}");
+    assert!(!stderr.contains("eth0"), "{stderr}");
 }
 
 #[test]
@@ -76,7 +77,10 @@ fn network_options_rosv_cannot_honour_are_refused_before_booting() {
     let exit = guests::c_program("exit", Variant::MuslStatic);
     let exit = path(&exit);
     for (arguments, message) in [
-        (vec!["--forward", "8080:80"], "--forward needs a network card on QEMU's user-mode network"),
+        (
+            vec!["--net", "none", "--forward", "8080:80"],
+            "--forward needs a network card on QEMU's user-mode network",
+        ),
         (vec!["--net", "tap:lo", "--forward", "8080:80"], "--forward works with --net user only"),
         (vec!["--net", "user", "--forward", "8080:80", "--forward", "8080:81"], "forwarded twice"),
         (vec!["--hypervisor", "firecracker", "--net", "user"], "Firecracker lacks"),
@@ -205,10 +209,10 @@ fn firecracker_attaches_the_card_to_a_tap_device() {
         "--exec",
         path(&guests::syscall_exit()),
     ]);
-    let stdout = text(&output.stdout);
-    assert!(stdout.contains("eth0: virtio network card at mmio 0xc000"), "{stdout}");
-    assert!(stdout.contains("eth0 52:54:00:12:34:56 192.168.214.2/24"), "{stdout}");
-    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("eth0: virtio network card at mmio 0xc000"), "{stderr}");
+    assert!(stderr.contains("eth0 52:54:00:12:34:56 192.168.214.2/24"), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
 }
 
 #[test]
@@ -216,7 +220,16 @@ fn rosv_help_describes_the_network_options() {
     let output = rosv(&["run", "--help"]);
     let help = text(&output.stdout);
     assert!(help.contains("--net <NETWORK>") && help.contains("tap:IFNAME"), "{help}");
-    assert!(help.contains("--forward <[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT>"), "{help}");
+    assert!(help.contains("--forward <[tcp:|udp:][HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]>"), "{help}");
+}
+
+#[test]
+fn a_forwarded_port_brings_the_user_mode_network_along() {
+    let exit = guests::c_program("exit", Variant::MuslStatic);
+    let port = support::free_port().to_string();
+    let output = rosv_run(&["-p", &format!("{port}:80"), "--kernel-args=--verbose", "--exec", path(&exit)]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains(DHCP_DESCRIPTION), "{}", text(&output.stderr));
 }
 
 /// Debian's busybox sees the card as Linux tools do: through netlink

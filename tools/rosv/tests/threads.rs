@@ -71,8 +71,9 @@ fn processors_come_from_the_madt_or_the_mp_table() {
                 &cpus_text,
             ]);
             let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(stdout.contains(&format!("{cpus} processors listed {source}")), "{stdout}");
-            assert!(stdout.contains(&format!("{cpus} processors running")), "{stdout}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(&format!("{cpus} processors listed {source}")), "{stderr}");
+            assert!(stderr.contains(&format!("{cpus} processors running")), "{stderr}");
             assert!(stdout.contains("\n0 checks failed\n"), "{stdout}");
         }
     }

@@ -27,13 +27,13 @@ fn c_hello_runs_in_every_libc_and_link_mode() {
             rosv_run(&["--exec", path(&program), "--env", "GREETING=hi there", "--", "one", "two words"]);
         let stdout = text(&output.stdout);
         assert_eq!(output.status.code(), Some(0), "{variant:?}");
-        assert!(stdout.contains("Booted in "), "{variant:?}: {stdout}");
         let name = program.file_name().and_then(|name| name.to_str()).unwrap_or_default();
         let expected = format!(
             "Hello, world!\nargv[0]=/{name}\nargv[1]=one\nargv[2]=two words\nenv GREETING=hi there\n"
         );
-        assert!(stdout.contains(&expected), "{variant:?}: {stdout}");
-        assert!(!stdout.contains("rosv-exit"), "the exit record is not shown: {stdout}");
+        assert_eq!(stdout, expected, "{variant:?}: the program's output alone");
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains("Booted in") && !stderr.contains("rosv-exit"), "{variant:?}: {stderr}");
     }
 }
 
@@ -42,11 +42,11 @@ fn exit_status_becomes_the_status_of_rosv() {
     for variant in [Variant::MuslStatic, Variant::GlibcStaticPie] {
         let output = rosv_run(&["--exec", path(&guests::c_program("exit", variant))]);
         assert_eq!(output.status.code(), Some(3), "{variant:?}");
-        assert!(text(&output.stdout).contains("exiting with status 3"));
+        assert_eq!(text(&output.stdout), "exiting with status 3\n");
     }
     let output = rosv_run(&["--exec", path(&guests::syscall_exit())]);
     assert_eq!(output.status.code(), Some(3));
-    assert!(text(&output.stdout).contains("syscall-only program"));
+    assert_eq!(text(&output.stdout), "syscall-only program\n");
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn system_calls_behave_like_linux() {
 #[test]
 fn bootchart_lists_the_boot_phases() {
     let output = rosv_run(&["--bootchart", "--exec", path(&guests::c_program("hello", Variant::MuslStatic))]);
-    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0));
     for phase in [
         "bootchart",
@@ -83,9 +83,27 @@ fn bootchart_lists_the_boot_phases() {
         "VFS mounted",
         "main",
     ] {
-        assert!(stdout.contains(phase), "{phase}: {stdout}");
+        assert!(stderr.contains(phase), "{phase} on standard error: {stderr}");
     }
-    assert!(!stdout.contains("Booted in"), "the bootchart replaces the one-line summary");
+    assert!(!stderr.contains("Booted in"), "the bootchart replaces the one-line summary");
+    assert!(
+        text(&output.stdout).starts_with("Hello, world!\n"),
+        "the program's output alone on standard output"
+    );
+}
+
+#[test]
+fn the_boot_time_shows_under_verbose_only() {
+    let program = guests::c_program("hello", Variant::MuslStatic);
+    let quiet = rosv_run(&["--exec", path(&program)]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(text(&quiet.stderr), "", "a run that goes well says nothing of its own");
+    let verbose = rosv_run(&["--verbose", "--exec", path(&program)]);
+    assert_eq!(verbose.status.code(), Some(0));
+    let stderr = text(&verbose.stderr);
+    assert!(stderr.lines().any(|line| line.starts_with("Booted in ")), "{stderr}");
+    assert!(stderr.contains("qemu-system-x86_64"), "the hypervisor's command: {stderr}");
+    assert!(!text(&verbose.stdout).contains("Booted in"), "standard output is the program's");
 }
 
 #[test]
@@ -93,20 +111,20 @@ fn an_unknown_kernel_option_is_named_and_fails() {
     let program = guests::c_program("hello", Variant::MuslStatic);
     let output = rosv_run(&["--kernel-args=--frobnicate", "--exec", path(&program)]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stdout).contains("unknown option --frobnicate"));
-    assert!(!text(&output.stdout).contains("Hello"));
+    assert!(text(&output.stderr).contains("unknown option --frobnicate"));
+    assert_eq!(text(&output.stdout), "", "the program never ran");
     let output = rosv_run(&["--kernel-args=--cwd=/nowhere", "--exec", path(&program)]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stdout).contains("--cwd=/nowhere: not an absolute path to a directory"));
+    assert!(text(&output.stderr).contains("--cwd=/nowhere: not an absolute path to a directory"));
 }
 
 #[test]
 fn a_crashing_program_is_reported_as_a_segmentation_fault() {
     let output = rosv_run(&["--exec", path(&guests::c_program("crash", Variant::GlibcStatic))]);
     assert_eq!(output.status.code(), Some(128 + 11));
-    let stdout = text(&output.stdout);
-    assert!(stdout.contains("about to crash"), "{stdout}");
-    assert!(stdout.contains("segmentation fault") && stdout.contains("accessing 0x10"), "{stdout}");
+    assert_eq!(text(&output.stdout), "about to crash\n");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("segmentation fault") && stderr.contains("accessing 0x10"), "{stderr}");
 }
 
 #[test]
@@ -313,14 +331,14 @@ fn firecracker_boots_through_both_entries() {
             arguments.extend(kernel_arguments.iter().copied());
             arguments.extend(["--exec", path(&program)]);
             let output = rosv_run(&arguments);
-            let stdout = text(&output.stdout);
-            assert_eq!(output.status.code(), Some(3), "{stdout}");
-            assert!(stdout.contains("syscall-only program"), "{stdout}");
-            assert!(stdout.contains("hypervisor Firecracker"), "{stdout}");
-            assert!(stdout.contains(&format!("{cpus} processors running")), "{stdout}");
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(3), "{stderr}");
+            assert_eq!(text(&output.stdout), "syscall-only program\n", "taken out of the serial port");
+            assert!(stderr.contains("hypervisor Firecracker"), "{stderr}");
+            assert!(stderr.contains(&format!("{cpus} processors running")), "{stderr}");
             let protocol =
                 if kernel_arguments.is_empty() { "boot protocol Pvh" } else { "boot protocol Linux" };
-            assert!(stdout.contains(protocol), "{protocol}: {stdout}");
+            assert!(stderr.contains(protocol), "{protocol}: {stderr}");
         }
     }
 }
@@ -346,7 +364,7 @@ fn firecracker_runs_c_and_rust_programs() {
         c_arguments.extend(["--exec", path(&hello)]);
         let output = rosv_run(&c_arguments);
         assert_eq!(output.status.code(), Some(0));
-        assert!(text(&output.stdout).contains("Hello, world!"));
+        assert!(text(&output.stdout).starts_with("Hello, world!\n"));
         let mut rust_arguments = arguments.clone();
         rust_arguments.extend(["--exec", path(&rust), "--", "7"]);
         let output = rosv_run(&rust_arguments);

@@ -3,7 +3,8 @@
 //! KVM's in-kernel irqchip and PIT handle the interrupt controllers and the
 //! timer; what reaches user space is decided here:
 //!
-//! - COM1 (0x3f8-0x3ff): a 16550 (vm-superio), its output the console;
+//! - COM1 (0x3f8-0x3ff): a 16550 (vm-superio), its output the console,
+//!   its input what the host gives (`monitor::run_with_input`);
 //! - the debug-exit port (`rosv_abi::exit::DEBUG_EXIT_PORT`): the kernel's
 //!   first way to power off, carrying the exit status;
 //! - the i8042 command port (0x64): the reset pulse (0xfe) ends the VM,
@@ -99,6 +100,17 @@ impl Devices {
     /// `serial_interrupt`.
     pub fn new(console: Box<dyn Write + Send>, serial_interrupt: InterruptLine) -> Self {
         Devices { serial: Serial::new(serial_interrupt, console), virtio: Vec::new() }
+    }
+
+    /// Puts bytes from the host into COM1's receive buffer, as far as it
+    /// has room (the UART interrupts if the guest asked for it); returns
+    /// how many were taken.
+    pub fn enqueue_serial_input(&mut self, bytes: &[u8]) -> usize {
+        let count = bytes.len().min(self.serial.fifo_capacity());
+        if count == 0 {
+            return 0;
+        }
+        self.serial.enqueue_raw_bytes(&bytes[..count]).unwrap_or(0)
     }
 
     /// Adds a block device whose registers are at `paddr`.
@@ -204,6 +216,21 @@ mod tests {
         devices.port_out(COM1 + 1, &[0x02]); // transmitter-empty interrupt
         devices.port_out(COM1, b"x");
         assert!(event.read().unwrap() >= 1);
+    }
+
+    #[test]
+    fn host_input_waits_for_room_in_the_uart() {
+        let (mut devices, _sink, event) = devices();
+        devices.port_out(COM1 + 1, &[0x01]); // received-data interrupt
+        let input: Vec<u8> = (0..100).collect();
+        let taken = devices.enqueue_serial_input(&input);
+        assert!(taken > 0 && taken < input.len(), "the FIFO takes part: {taken}");
+        assert_eq!(devices.enqueue_serial_input(&input[taken..]), 0, "and nothing more while full");
+        assert!(event.read().unwrap() >= 1, "the guest is told");
+        let mut byte = [0u8];
+        devices.port_in(COM1, &mut byte);
+        assert_eq!(byte, [0]);
+        assert_eq!(devices.enqueue_serial_input(&input[taken..]), 1, "a read makes room");
     }
 
     #[test]

@@ -41,7 +41,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use monitor::run;
+pub use monitor::{run, run_with_input};
 pub use vcpu::Registers;
 
 /// What to boot, and how.
@@ -125,12 +125,12 @@ impl fmt::Display for Failure {
 #[derive(Debug, thiserror::Error)]
 pub enum VmmError {
     /// `/dev/kvm` is missing or cannot be opened.
-    #[error("cannot open {path} ({source}); the built-in monitor needs KVM, use --hypervisor qemu instead")]
+    #[error("cannot open {path} ({cause}); the built-in monitor needs KVM, use --hypervisor qemu instead")]
     KvmUnavailable {
         /// The device path.
         path: String,
         /// Why it cannot be opened.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The KVM API version is not the stable one.
     #[error("/dev/kvm speaks KVM API version {0}, not {expected}; use --hypervisor qemu", expected = kvm_bindings::KVM_API_VERSION)]
@@ -139,12 +139,12 @@ pub enum VmmError {
     #[error("this host's KVM lacks {0}, which the built-in monitor needs; use --hypervisor qemu")]
     MissingCapability(&'static str),
     /// An ioctl failed.
-    #[error("{what} failed: {source}")]
+    #[error("{what} failed: {cause}")]
     Kvm {
         /// The operation.
         what: &'static str,
         /// The error KVM returned.
-        source: kvm_ioctls::Error,
+        cause: kvm_ioctls::Error,
     },
     /// Guest memory could not be allocated.
     #[error("cannot allocate {memory_mib} MiB of guest memory: {reason}")]
@@ -169,34 +169,34 @@ pub enum VmmError {
     )]
     NoPvhEntry(PathBuf),
     /// The initrd could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Initrd {
         /// The initrd file.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A disk image could not be opened.
-    #[error("cannot open the disk {path}: {source}")]
+    #[error("cannot open the disk {path}: {cause}")]
     Disk {
         /// The image file.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// More disks than interrupt lines.
     #[error("{0} disks asked for; the built-in monitor attaches at most {max}", max = layout::VIRTIO_DEVICES_MAX)]
     TooManyDisks(usize),
     /// The tap device could not be opened.
     #[error(
-        "cannot open the tap device {name} ({source}); it must exist and be yours, e.g. \
+        "cannot open the tap device {name} ({cause}); it must exist and be yours, e.g. \
          `ip tuntap add dev {name} mode tap user $USER && ip link set {name} up`"
     )]
     Tap {
         /// The tap device's name.
         name: String,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The initrd does not fit in RAM beside the kernel.
     #[error(
@@ -215,14 +215,34 @@ pub enum VmmError {
     #[error(transparent)]
     Boot(#[from] boot::BootError),
     /// The host refused a resource: a thread, an eventfd, a signal handler.
-    #[error("cannot {what}: {source}")]
+    #[error("cannot {what}: {cause}")]
     Host {
         /// What the monitor tried.
         what: &'static str,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The VM has more vCPUs than the MP table can list.
     #[error("{0} vCPUs asked for; the built-in monitor runs 1 to 255")]
     TooManyCpus(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_its_cause_once() {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let errors = [
+            VmmError::KvmUnavailable { path: "/dev/kvm".into(), cause: not_found() },
+            VmmError::Disk { path: "/disk".into(), cause: not_found() },
+            VmmError::Host { what: "start a thread", cause: not_found() },
+        ];
+        for error in errors {
+            let message = error.to_string();
+            assert_eq!(message.matches("entity not found").count(), 1, "{message}");
+            assert!(std::error::Error::source(&error).is_none(), "no source repeats it: {message}");
+        }
+    }
 }

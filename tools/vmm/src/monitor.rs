@@ -2,7 +2,7 @@
 
 use std::ffi::CStr;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,16 @@ const CPUS_MAX: u32 = 255;
 /// Boots `spec`, with the serial console's output going to `console`, and
 /// returns how the VM ended.
 pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, VmmError> {
+    run_with_input(spec, console, None)
+}
+
+/// Boots `spec` like [`run`], with what `input` yields going to the serial
+/// console's receiver, as fast as the guest takes it.
+pub fn run_with_input(
+    spec: &BootSpec,
+    console: Box<dyn Write + Send>,
+    input: Option<Box<dyn Read + Send>>,
+) -> Result<Ending, VmmError> {
     if !(1..=CPUS_MAX).contains(&spec.cpus) {
         return Err(VmmError::TooManyCpus(spec.cpus));
     }
@@ -90,14 +100,14 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     }
 
     let serial_event = EventFd::new(EFD_NONBLOCK)
-        .map_err(|source| VmmError::Host { what: "create an eventfd for the serial interrupt", source })?;
+        .map_err(|cause| VmmError::Host { what: "create an eventfd for the serial interrupt", cause })?;
     vm_fd.register_irqfd(&serial_event, COM1_IRQ).map_err(kvm_error("KVM_IRQFD"))?;
     let mut devices = Devices::new(console, InterruptLine(serial_event));
     for (index, (path, window)) in spec.disks.iter().zip(&windows).enumerate() {
-        let disk_error = |source| VmmError::Disk { path: path.clone(), source };
+        let disk_error = |cause| VmmError::Disk { path: path.clone(), cause };
         let image = File::open(path).map_err(disk_error)?;
         let interrupt = EventFd::new(EFD_NONBLOCK)
-            .map_err(|source| VmmError::Host { what: "create an eventfd for a disk interrupt", source })?;
+            .map_err(|cause| VmmError::Host { what: "create an eventfd for a disk interrupt", cause })?;
         vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
         let name = format!("vd{}", char::from(b'a' + index as u8));
         let device = VirtioBlock::new(image, &name, vm.memory_handle(), interrupt).map_err(disk_error)?;
@@ -106,22 +116,30 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     // Stops the receiving thread when dropped, after the vCPUs.
     let mut _receiver = None;
     if let (Some(card), Some(window)) = (&spec.network, windows.last()) {
-        let tap_error = |source| VmmError::Tap { name: card.tap.clone(), source };
+        let tap_error = |cause| VmmError::Tap { name: card.tap.clone(), cause };
         let tap = Tap::open(&card.tap).map_err(tap_error)?;
-        let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|source| VmmError::Host {
+        let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|cause| VmmError::Host {
             what: "create an eventfd for the network card's interrupt",
-            source,
+            cause,
         })?;
         vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
         let device = VirtioNet::new(card.mac_address, vm.memory_handle(), interrupt, Arc::new(tap))
-            .map_err(|source| VmmError::Host { what: "set up the network card", source })?;
-        _receiver = Some(device.start_receiving().map_err(|source| VmmError::Host {
-            what: "start the network card's receiving thread",
-            source,
-        })?);
+            .map_err(|cause| VmmError::Host { what: "set up the network card", cause })?;
+        _receiver =
+            Some(device.start_receiving().map_err(|cause| VmmError::Host {
+                what: "start the network card's receiving thread",
+                cause,
+            })?);
         devices.add_net(window.paddr, device);
     }
     let control = Arc::new(Control::new(devices, spec.cpus));
+    if let Some(input) = input {
+        let shared = control.clone();
+        std::thread::Builder::new()
+            .name("serial input".into())
+            .spawn(move || feed_serial(input, &shared))
+            .map_err(|cause| VmmError::Host { what: "start the serial input thread", cause })?;
+    }
 
     let supported =
         kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(kvm_error("KVM_GET_SUPPORTED_CPUID"))?;
@@ -139,7 +157,7 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
 
     control::install_kick_handler().map_err(|error| VmmError::Host {
         what: "install the vCPU kick signal handler",
-        source: error.into(),
+        cause: error.into(),
     })?;
     let mut threads = Vec::new();
     for (index, vcpu) in vcpus.into_iter().enumerate() {
@@ -152,7 +170,7 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
             Ok(thread) => threads.push(thread),
             Err(error) => {
                 stop(&control, threads);
-                return Err(VmmError::Host { what: "start a vCPU thread", source: error });
+                return Err(VmmError::Host { what: "start a vCPU thread", cause: error });
             }
         }
     }
@@ -174,6 +192,32 @@ pub fn run(spec: &BootSpec, console: Box<dyn Write + Send>) -> Result<Ending, Vm
     Ok(ending)
 }
 
+/// How often a full UART is looked at again for room.
+const SERIAL_RETRY: Duration = Duration::from_millis(1);
+
+/// Copies `input` into the UART as the guest makes room, until it ends or
+/// the VM stops.
+fn feed_serial(mut input: Box<dyn Read + Send>, control: &Control) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        let length = match input.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(length) => length,
+        };
+        let mut rest = &buffer[..length];
+        while !rest.is_empty() {
+            if control.is_stopping() {
+                return;
+            }
+            let taken = control.devices().enqueue_serial_input(rest);
+            rest = &rest[taken..];
+            if taken == 0 {
+                std::thread::sleep(SERIAL_RETRY);
+            }
+        }
+    }
+}
+
 /// KVM's device.
 const KVM_DEVICE: &CStr = c"/dev/kvm";
 
@@ -181,7 +225,7 @@ const KVM_DEVICE: &CStr = c"/dev/kvm";
 fn open_kvm(device: &CStr) -> Result<Kvm, VmmError> {
     let kvm = Kvm::new_with_path(device).map_err(|error| VmmError::KvmUnavailable {
         path: device.to_string_lossy().into_owned(),
-        source: error.into(),
+        cause: error.into(),
     })?;
     let version = kvm.get_api_version();
     if version != kvm_bindings::KVM_API_VERSION as i32 {
@@ -202,7 +246,7 @@ fn open_kvm(device: &CStr) -> Result<Kvm, VmmError> {
 }
 
 fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> VmmError {
-    move |source| VmmError::Kvm { what, source }
+    move |cause| VmmError::Kvm { what, cause }
 }
 
 /// Copies the kernel's segments to their physical addresses; returns the
@@ -225,7 +269,7 @@ fn load_initrd(
     memory_bytes: u64,
     kernel_end: u64,
 ) -> Result<Module, VmmError> {
-    let initrd_error = |source| VmmError::Initrd { path: path.to_path_buf(), source };
+    let initrd_error = |cause| VmmError::Initrd { path: path.to_path_buf(), cause };
     let mut file = File::open(path).map_err(initrd_error)?;
     let size = file.metadata().map_err(initrd_error)?.len();
     let Some(paddr) = layout::initrd_address(memory_bytes, kernel_end, size) else {

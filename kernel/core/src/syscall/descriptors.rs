@@ -8,6 +8,7 @@ use super::paths::install;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::console_termios;
+use crate::streams::InputStream;
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::pipe::PIPE_CAPACITY;
@@ -252,6 +253,9 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     if let Some(result) = super::interfaces::interface_ioctl(context, &file, command, argument) {
         return result;
     }
+    if let Some(terminal) = super::terminal::terminal_of(&file) {
+        return super::terminal::ioctl(context, &terminal, command, argument);
+    }
     if !file.data().is_some_and(|data| data.is_terminal()) {
         return Err(Errno::ENOTTY.into());
     }
@@ -265,6 +269,12 @@ fn available_bytes(context: Context<'_>, file: &Arc<OpenFile>) -> core::result::
     }
     if let Some(available) = super::sockets::available_bytes(context, file) {
         return Ok(available);
+    }
+    if let Some(terminal) = super::terminal::terminal_of(file) {
+        return Ok(terminal.readable_bytes() as u64);
+    }
+    if let Some(stream) = file.special().and_then(|special| special.as_any().downcast_ref::<InputStream>()) {
+        return Ok(stream.available_bytes() as u64);
     }
     let data = file.data().ok_or(Errno::ENOTTY)?;
     if data.is_terminal() {

@@ -56,6 +56,53 @@ pub(super) fn set_tid_address(context: Context<'_>, address: u64) -> Result {
     Ok(PROCESS_ID)
 }
 
+pub(super) fn getresuid(context: Context<'_>, real: u64, effective: u64, saved: u64) -> Result {
+    let credentials = context.process.state.lock().credentials.clone();
+    write_ids(
+        context,
+        [real, effective, saved],
+        [credentials.real_user, credentials.effective_user, credentials.saved_user],
+    )
+}
+
+pub(super) fn getresgid(context: Context<'_>, real: u64, effective: u64, saved: u64) -> Result {
+    let credentials = context.process.state.lock().credentials.clone();
+    write_ids(
+        context,
+        [real, effective, saved],
+        [credentials.real_group, credentials.effective_group, credentials.saved_group],
+    )
+}
+
+fn write_ids(context: Context<'_>, addresses: [u64; 3], ids: [u32; 3]) -> Result {
+    let user = User::new(context.machine);
+    for (address, id) in addresses.into_iter().zip(ids) {
+        user.write_u32(address, id)?;
+    }
+    Ok(0)
+}
+
+/// The most supplementary groups a process has (`NGROUPS_MAX`).
+const GROUPS_MAX: u64 = 65536;
+
+pub(super) fn getgroups(context: Context<'_>, size: u64, list: u64) -> Result {
+    let groups = context.process.state.lock().credentials.groups.clone();
+    let count = groups.len() as u64;
+    let size = size as i32;
+    if size < 0 || size as u64 > GROUPS_MAX {
+        return Err(Errno::EINVAL.into());
+    }
+    if size == 0 {
+        return Ok(count);
+    }
+    if (size as u64) < count {
+        return Err(Errno::EINVAL.into());
+    }
+    let bytes: alloc::vec::Vec<u8> = groups.iter().flat_map(|group| group.to_le_bytes()).collect();
+    User::new(context.machine).write_bytes(list, &bytes)?;
+    Ok(count)
+}
+
 /// Size of `struct robust_list_head`.
 const ROBUST_LIST_HEAD_SIZE: u64 = 24;
 

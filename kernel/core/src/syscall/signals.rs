@@ -164,6 +164,31 @@ fn send(context: Context<'_>, target: &Thread, signal: u64, info: SignalInfo) ->
     Ok(0)
 }
 
+/// Sends `signal` to `process` from outside it (a terminal's interrupt
+/// character, the host): it becomes pending on a thread that does not
+/// block it (else the first), which is woken to take it. A signal the
+/// process ignores, by its disposition or by default, vanishes.
+pub fn signal_process(process: &crate::process::Process, signal: u8) {
+    let Ok(index) = signal_index(u64::from(signal)) else { return };
+    let action = process.state.lock().signal_actions[index];
+    let is_ignored =
+        action.handler == SIG_IGN || (action.handler == SIG_DFL && !signal::terminates(&action, signal));
+    if is_ignored {
+        return;
+    }
+    let threads = process.threads();
+    let bit = 1u64 << index;
+    let target = threads.iter().find(|thread| thread.state.lock().signal_mask & bit == 0).or(threads.first());
+    let Some(target) = target else { return };
+    let mut state = target.state.lock();
+    state.pending_signals |= bit;
+    state.pending_info.insert(signal, SignalInfo { code: code::KERNEL, ..SignalInfo::default() });
+    drop(state);
+    if let Some(control) = target.control() {
+        control.notify_signal();
+    }
+}
+
 /// `SIGPIPE`.
 const SIGPIPE: u64 = 13;
 

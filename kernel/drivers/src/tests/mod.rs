@@ -1,5 +1,6 @@
 //! The drivers against device models, on the host.
 
+mod console;
 mod fake;
 mod model;
 mod net;

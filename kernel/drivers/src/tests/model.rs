@@ -1,9 +1,11 @@
 //! A virtio device model behind any of the four register layouts.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use rosv_virtio::console::{self, Control};
 use rosv_virtio::device::{Chain, DeviceQueue};
 use rosv_virtio::spec::feature;
 use rosv_virtio::testing::FakeMemory;
@@ -25,6 +27,8 @@ pub enum Backend {
     /// A network card: frames the test injects fill receive chains, and
     /// transmitted frames are kept.
     Network(NetworkBackend),
+    /// A console with several ports.
+    Console(ConsoleBackend),
 }
 
 /// The wire side of a network card model.
@@ -66,6 +70,97 @@ impl NetworkBackend {
             return None;
         }
         Some(chain.head)
+    }
+}
+
+/// The host side of a console model: its ports, what the driver sent on
+/// each, and the receive buffers it offered.
+#[derive(Default)]
+pub struct ConsoleBackend {
+    /// The ports announced when the driver is ready: number and name.
+    pub ports: Vec<(u32, String)>,
+    /// Whether the host has each announced port open.
+    pub host_open: BTreeMap<u32, bool>,
+    /// Control messages the driver sent.
+    pub controls: Vec<Control>,
+    /// Control messages waiting for a control receive buffer (with their
+    /// payload).
+    pub outgoing_controls: VecDeque<Vec<u8>>,
+    /// Control receive buffers the driver offered.
+    pub control_chains: VecDeque<Chain>,
+    /// Receive buffers the driver offered, per port.
+    pub receive_chains: BTreeMap<u32, VecDeque<Chain>>,
+    /// Bytes the driver sent, per port.
+    pub sent: BTreeMap<u32, Vec<u8>>,
+    /// Whether transmit chains stay with the device until
+    /// [`Device::complete_console_transmits`].
+    pub is_transmit_deferred: bool,
+    /// Queue and head of each transmit chain the device keeps.
+    pub pending_transmits: Vec<(u16, u16)>,
+}
+
+impl ConsoleBackend {
+    fn queue_control(&mut self, control: Control, payload: &[u8]) {
+        let mut bytes = control.encode().to_vec();
+        bytes.extend_from_slice(payload);
+        self.outgoing_controls.push_back(bytes);
+    }
+
+    /// Takes a chain from queue `index`; returns its head and written
+    /// length when it is to go back to the driver at once.
+    fn take(&mut self, index: u16, chain: Chain, memory: &FakeMemory) -> Option<(u16, u32)> {
+        match index {
+            console::CONTROL_RECEIVE_QUEUE => {
+                self.control_chains.push_back(chain);
+                None
+            }
+            console::CONTROL_TRANSMIT_QUEUE => {
+                let bytes = chain.read_all(memory).expect("in memory");
+                let control = Control::decode(&bytes).expect("a control header");
+                self.controls.push(control);
+                match control.event {
+                    console::event::DEVICE_READY => {
+                        for (port, _) in self.ports.clone() {
+                            self.queue_control(
+                                Control { port, event: console::event::DEVICE_ADD, value: 0 },
+                                &[],
+                            );
+                        }
+                    }
+                    console::event::PORT_READY if control.value == 1 => {
+                        let name = self.ports.iter().find(|(port, _)| *port == control.port);
+                        if let Some((port, name)) = name.cloned() {
+                            self.queue_control(
+                                Control { port, event: console::event::PORT_NAME, value: 1 },
+                                name.as_bytes(),
+                            );
+                            if self.host_open.get(&port).copied().unwrap_or(true) {
+                                self.queue_control(
+                                    Control { port, event: console::event::PORT_OPEN, value: 1 },
+                                    &[],
+                                );
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                Some((chain.head, 0))
+            }
+            queue => {
+                let port = console::port_of_queue(queue).expect("a port queue");
+                if queue == console::receive_queue(port) {
+                    self.receive_chains.entry(port).or_default().push_back(chain);
+                    return None;
+                }
+                let bytes = chain.read_all(memory).expect("in memory");
+                self.sent.entry(port).or_default().extend_from_slice(&bytes);
+                if self.is_transmit_deferred {
+                    self.pending_transmits.push((queue, chain.head));
+                    return None;
+                }
+                Some((chain.head, 0))
+            }
+        }
     }
 }
 
@@ -188,6 +283,10 @@ impl Device {
                     Some(head) => (head, 0),
                     None => continue,
                 },
+                Backend::Console(console) => match console.take(index, chain, &memory) {
+                    Some(returned) => returned,
+                    None => continue,
+                },
             };
             queue.push_used(&memory, head, written).expect("in memory");
         }
@@ -195,6 +294,84 @@ impl Device {
             self.interrupt_status |= 1;
         }
         self.queues[usize::from(index)].device = Some(queue);
+        if matches!(self.backend, Backend::Console(_)) {
+            self.deliver_console_controls();
+        }
+    }
+
+    /// A console with `ports` (number, name), each open on the host side.
+    pub fn console(memory: FakeMemory, ports: &[(u32, &str)], max_ports: u32) -> Self {
+        let mut config = vec![0u8; 12];
+        config[4..8].copy_from_slice(&max_ports.to_le_bytes());
+        let backend = ConsoleBackend {
+            ports: ports.iter().map(|(port, name)| (*port, (*name).into())).collect(),
+            ..ConsoleBackend::default()
+        };
+        let mut device = Self::new(memory, 3, console::feature::MULTIPORT, config, Backend::Console(backend));
+        let queue_count = 2 * max_ports as usize + 2;
+        device.queues = (0..queue_count)
+            .map(|_| QueueRegisters { max_size: 64, vector: 0xffff, ..Default::default() })
+            .collect();
+        device
+    }
+
+    /// The console's host side.
+    pub fn console_host(&mut self) -> &mut ConsoleBackend {
+        match &mut self.backend {
+            Backend::Console(console) => console,
+            _ => panic!("not a console"),
+        }
+    }
+
+    /// Writes waiting control messages into the control receive buffers
+    /// the driver offered.
+    pub fn deliver_console_controls(&mut self) {
+        let memory = self.memory.clone();
+        loop {
+            let console = self.console_host();
+            if console.outgoing_controls.is_empty() || console.control_chains.is_empty() {
+                return;
+            }
+            let (Some(message), Some(chain)) =
+                (console.outgoing_controls.pop_front(), console.control_chains.pop_front())
+            else {
+                return;
+            };
+            let written = chain.write_all(&memory, &message).expect("in memory");
+            self.push_used(console::CONTROL_RECEIVE_QUEUE, chain.head, written);
+        }
+    }
+
+    /// The host sends a control message on the console.
+    pub fn send_console_control(&mut self, control: Control) {
+        self.console_host().queue_control(control, &[]);
+        self.deliver_console_controls();
+    }
+
+    /// The host sends `bytes` on console port `port`, filling the oldest
+    /// receive buffers; returns how many bytes fit.
+    pub fn send_to_console_port(&mut self, port: u32, mut bytes: &[u8]) -> usize {
+        let memory = self.memory.clone();
+        let mut sent = 0;
+        while !bytes.is_empty() {
+            let Some(chain) =
+                self.console_host().receive_chains.get_mut(&port).and_then(|chains| chains.pop_front())
+            else {
+                break;
+            };
+            let written = chain.write_all(&memory, bytes).expect("in memory");
+            bytes = &bytes[written as usize..];
+            sent += written as usize;
+            self.push_used(console::receive_queue(port), chain.head, written);
+        }
+        sent
+    }
+
+    /// Returns every transmit chain a deferring console keeps.
+    pub fn complete_console_transmits(&mut self) {
+        for (queue, head) in core::mem::take(&mut self.console_host().pending_transmits) {
+            self.push_used(queue, head, 0);
+        }
     }
 
     /// Chains a deferred device keeps.

@@ -5,12 +5,15 @@
 //! configuration. [`mmio`] speaks virtio-mmio versions 1 (legacy) and 2,
 //! [`pci_modern`] the capability-based PCI interface and [`pci_legacy`] the
 //! I/O-port one; [`pci::open`] picks between the two for a PCI function.
-//! Devices ([`block`], [`entropy`], [`net`]) are written once against the
-//! trait and start through [`initialize`]. The block and entropy drivers
-//! submit requests through a [`Virtqueue`] and wait for them; the network
-//! driver, which must never wait, keeps its queues' buffers itself.
+//! Devices ([`block`], [`console`], [`entropy`], [`net`]) are written once
+//! against the trait and start through [`initialize`]. The block and
+//! entropy drivers submit requests through a [`Virtqueue`] and wait for
+//! them; the network and console drivers, which must never wait, keep
+//! their queues' buffers themselves.
 
 pub mod block;
+mod buffers;
+pub mod console;
 pub mod entropy;
 pub mod mmio;
 pub mod net;
@@ -120,6 +123,8 @@ pub enum DeviceError {
     QueueFull,
     /// A frame that is empty or longer than the MTU allows.
     InvalidFrameLength,
+    /// The host closed the console port, or the device never added it.
+    PortClosed,
 }
 
 impl core::fmt::Display for DeviceError {
@@ -145,6 +150,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::InvalidFrameLength => {
                 formatter.write_str("the frame is empty or longer than the MTU allows")
             }
+            DeviceError::PortClosed => formatter.write_str("the host closed the console port"),
         }
     }
 }

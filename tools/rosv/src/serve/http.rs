@@ -36,7 +36,7 @@ pub enum HttpError {
     #[error("unsupported transfer coding")]
     UnsupportedCoding,
     /// Reading or writing failed (including timeouts).
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

@@ -91,7 +91,9 @@ impl Pool {
             accel_name,
         ];
         let machine = MachineWords::try_parse_from(words)?.machine;
-        let vm_config = VmConfig::new(&image, &machine, &function.environment, function.command.as_deref())?;
+        // The host waits for the kernel's `Booted in` line (see `instance`).
+        let vm_config = VmConfig::new(&image, &machine, &function.environment, function.command.as_deref())?
+            .reporting_boot();
         Ok(Pool {
             function,
             vm_config,

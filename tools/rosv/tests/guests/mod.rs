@@ -105,6 +105,7 @@ fn build_c_programs() -> PathBuf {
         "local",
         "interfaces",
         "http-echo",
+        "winsize",
         "memory",
         "oom",
         "fuzz",
@@ -189,15 +190,24 @@ fn compile_command(variant: Variant, source: &Path, output: &Path) -> Command {
 /// The program from `tests/guest/syscall-exit.S`, with no C library.
 pub fn syscall_exit() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let output = output_directory().join("syscall-exit");
-            let mut command = Command::new("gcc");
-            command.args(["-static", "-nostdlib", "-o"]).arg(&output).arg(sources().join("syscall-exit.S"));
-            run(&mut command, "syscall-exit");
-            output
-        })
-        .clone()
+    BUILT.get_or_init(|| assembled("syscall-exit")).clone()
+}
+
+/// The program from `tests/guest/syscall-cat.S`, with no C library: it
+/// runs even where KVM emulates ring 0.
+pub fn syscall_cat() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| assembled("syscall-cat")).clone()
+}
+
+/// Assembles `tests/guest/NAME.S` into a static program without a C
+/// library.
+fn assembled(name: &str) -> PathBuf {
+    let output = output_directory().join(name);
+    let mut command = Command::new("gcc");
+    command.args(["-static", "-nostdlib", "-o"]).arg(&output).arg(sources().join(format!("{name}.S")));
+    run(&mut command, name);
+    output
 }
 
 /// The program from `tests/guest/connect-free.c`, with no C library and

@@ -381,3 +381,9 @@ pub fn nginx_image(directory: &Path, page: &str) -> std::path::PathBuf {
     assert!(built.status.success());
     image
 }
+
+/// Whether `program` is on PATH.
+pub fn has_program(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|directory| directory.join(program).is_file()))
+}

@@ -82,10 +82,22 @@ pub fn maps(process: &Process) -> String {
 pub fn status(process: &Process) -> String {
     let name = process.executable_path.rsplit('/').next().unwrap_or_default();
     let name = &name[..name.len().min(15)];
+    let (umask, credentials) = {
+        let state = process.state.lock();
+        (state.umask, state.credentials.clone())
+    };
+    // The filesystem ids (the fourth column) follow the effective ones.
     format!(
-        "Name:\t{name}\nUmask:\t{:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nPid:\t{PROCESS_ID}\n\
-         PPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nThreads:\t{}\n",
-        process.state.lock().umask,
+        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nPid:\t{PROCESS_ID}\n\
+         PPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nThreads:\t{}\n",
+        credentials.real_user,
+        credentials.effective_user,
+        credentials.saved_user,
+        credentials.effective_user,
+        credentials.real_group,
+        credentials.effective_group,
+        credentials.saved_group,
+        credentials.effective_group,
         process.thread_count()
     )
 }

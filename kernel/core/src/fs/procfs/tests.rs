@@ -92,6 +92,10 @@ fn generated_files_describe_the_process_and_the_machine() {
     machine.now_ns.store(12_345_000_000, core::sync::atomic::Ordering::Relaxed);
     assert_eq!(read(&process, &caller, "/proc/uptime"), "12.34 0.00\n");
     assert!(read(&process, &caller, "/proc/self/status").contains("Pid:\t1\n"));
+    assert!(read(&process, &caller, "/proc/self/status").contains("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n"));
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 100);
+    let status = read(&process, &caller, "/proc/self/status");
+    assert!(status.contains("Uid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\n"), "{status}");
     let root = process.vfs.root();
     let file = process.vfs.open(&caller, &root, "/proc/uptime", flags::O_RDONLY, 0).unwrap();
     assert_eq!(file.write(&caller, b"1"), Err(FsError::BadDescriptor));

@@ -1,0 +1,90 @@
+//! Terminal requests (`ioctl` on a standard stream that is a terminal).
+
+use alloc::sync::Arc;
+
+use super::{Context, Result};
+use crate::errno::Errno;
+use crate::process::PROCESS_ID;
+use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize};
+use crate::terminal::{Terminal, TerminalFile};
+use crate::user::User;
+use crate::vfs::OpenFile;
+
+/// Terminal `ioctl` requests (Linux `include/uapi/asm-generic/ioctls.h`).
+mod request {
+    pub const TCGETS: u64 = 0x5401;
+    pub const TCSETS: u64 = 0x5402;
+    pub const TCSETSW: u64 = 0x5403;
+    pub const TCSETSF: u64 = 0x5404;
+    pub const TCSBRK: u64 = 0x5409;
+    pub const TCXONC: u64 = 0x540a;
+    pub const TCFLSH: u64 = 0x540b;
+    pub const TIOCSCTTY: u64 = 0x540e;
+    pub const TIOCGPGRP: u64 = 0x540f;
+    pub const TIOCSPGRP: u64 = 0x5410;
+    pub const TIOCOUTQ: u64 = 0x5411;
+    pub const TIOCGWINSZ: u64 = 0x5413;
+    pub const TIOCSWINSZ: u64 = 0x5414;
+    pub const TIOCNOTTY: u64 = 0x5422;
+    pub const TCSBRKP: u64 = 0x5425;
+    pub const TIOCGSID: u64 = 0x5429;
+    pub const TCGETS2: u64 = 0x802c_542a;
+    pub const TCSETS2: u64 = 0x402c_542b;
+    pub const TCSETSW2: u64 = 0x402c_542c;
+    pub const TCSETSF2: u64 = 0x402c_542d;
+}
+
+/// `TCFLSH` queue selectors.
+const TCIFLUSH: u64 = 0;
+const TCOFLUSH: u64 = 1;
+const TCIOFLUSH: u64 = 2;
+
+/// The terminal `file` is a descriptor of, if it is one.
+pub(super) fn terminal_of(file: &OpenFile) -> Option<Arc<Terminal>> {
+    let special = file.special()?;
+    special.as_any().downcast_ref::<TerminalFile>().map(|file| file.terminal().clone())
+}
+
+/// Answers a terminal request on `terminal`.
+pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, argument: u64) -> Result {
+    let user = User::new(context.machine);
+    match command {
+        request::TCGETS => user.write_bytes(argument, &terminal.termios().encode())?,
+        request::TCGETS2 => user.write_bytes(argument, &terminal.termios().encode2())?,
+        request::TCSETS
+        | request::TCSETSW
+        | request::TCSETSF
+        | request::TCSETS2
+        | request::TCSETSW2
+        | request::TCSETSF2 => {
+            let mut bytes = [0u8; TERMIOS_SIZE];
+            user.read_into(argument, &mut bytes)?;
+            let flushes_input = command == request::TCSETSF || command == request::TCSETSF2;
+            terminal.set_termios(Termios::decode(&bytes), flushes_input);
+        }
+        request::TIOCGWINSZ => user.write_bytes(argument, &terminal.window_size().encode())?,
+        request::TIOCSWINSZ => {
+            let mut bytes = [0u8; WINDOW_SIZE_SIZE];
+            user.read_into(argument, &mut bytes)?;
+            terminal.set_window_size(WindowSize::decode(&bytes));
+        }
+        // One process is the session, its group and the foreground.
+        request::TIOCGPGRP | request::TIOCGSID => user.write_u32(argument, PROCESS_ID as u32)?,
+        request::TIOCSPGRP => {
+            let mut group = [0u8; 4];
+            user.read_into(argument, &mut group)?;
+            if u32::from_le_bytes(group) != PROCESS_ID as u32 {
+                return Err(Errno::EPERM.into());
+            }
+        }
+        request::TIOCOUTQ => user.write_u32(argument, 0)?,
+        request::TCFLSH => match argument {
+            TCIFLUSH | TCIOFLUSH => terminal.flush_input(),
+            TCOFLUSH => {}
+            _ => return Err(Errno::EINVAL.into()),
+        },
+        request::TIOCSCTTY | request::TIOCNOTTY | request::TCXONC | request::TCSBRK | request::TCSBRKP => {}
+        _ => return Err(Errno::ENOTTY.into()),
+    }
+    Ok(0)
+}
