@@ -248,6 +248,14 @@ impl Node for RamNode {
         Ok((written, end + written as u64))
     }
 
+    fn is_mappable(&self) -> bool {
+        matches!(self.content, Content::File(_))
+    }
+
+    fn page(&self, _caller: &Caller<'_>, index: u64) -> Result<Option<crate::pages::Page>, FsError> {
+        self.file()?.lock().page(index)
+    }
+
     fn truncate(&self, caller: &Caller<'_>, size_bytes: u64) -> Result<(), FsError> {
         self.file()?.lock().truncate(size_bytes)?;
         self.touch(caller.now_ns());
