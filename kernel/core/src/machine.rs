@@ -129,6 +129,16 @@ pub trait Machine: Sync {
     /// Maps a fresh zero-filled page at `page`.
     fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure>;
 
+    /// Maps `frame`, a page the caller holds a reference to, at `page` with
+    /// `rights`; the mapping takes a reference of its own. Another frame
+    /// mapped there is unmapped, and then `Ok(true)` says that
+    /// [`Machine::synchronize_mappings`] must run before the old frame can
+    /// go; the same frame just gets `rights`.
+    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure>;
+
+    /// The frame mapped at `page`, if any.
+    fn mapped_frame(&self, page: u64) -> Option<u64>;
+
     /// Unmaps and frees every mapped page in `[start, end)`.
     fn unmap_range(&self, start: u64, end: u64);
 

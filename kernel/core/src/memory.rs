@@ -11,8 +11,10 @@ use alloc::collections::BTreeMap;
 use crate::errno::Errno;
 use crate::machine::{Machine, MapFailure, Rights};
 
+mod file;
 mod gaps;
 
+pub use file::FileArea;
 use gaps::Gaps;
 
 /// The size of a page.
@@ -78,6 +80,8 @@ pub enum AreaKind {
     Stack,
     /// An anonymous `mmap`.
     Anonymous,
+    /// A file's `mmap`.
+    File,
     /// The vDSO's code.
     Vdso,
     /// The vDSO's data page.
@@ -85,7 +89,7 @@ pub enum AreaKind {
 }
 
 /// A range of the address space in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Area {
     /// One past the last byte (page-aligned).
     pub end: u64,
@@ -93,6 +97,15 @@ pub struct Area {
     pub rights: Rights,
     /// What the area holds.
     pub kind: AreaKind,
+    /// The file whose pages it maps, if any (else its pages start zeroed).
+    pub file: Option<FileArea>,
+}
+
+impl Area {
+    /// An area of zero-filled pages.
+    pub fn anonymous(end: u64, rights: Rights, kind: AreaKind) -> Self {
+        Area { end, rights, kind, file: None }
+    }
 }
 
 /// What became of a page fault.
@@ -104,6 +117,9 @@ pub enum FaultResolution {
     Invalid,
     /// The access was allowed but no memory was left for the page.
     OutOfMemory,
+    /// The page lies past the end of the file the area maps, or the file
+    /// could not be read: a bus error.
+    BusError,
 }
 
 /// Whether a mapping of `length` bytes could ever be backed, by Linux's
@@ -223,6 +239,19 @@ impl AddressSpace {
         kind: AreaKind,
         populate: bool,
     ) -> Result<(), Errno> {
+        self.add(machine, start, Area::anonymous(end, rights, kind), populate)
+    }
+
+    /// Adds `area` at `start`, over free, page-aligned addresses;
+    /// `populate` maps its pages now.
+    pub fn add(
+        &mut self,
+        machine: &dyn Machine,
+        start: u64,
+        area: Area,
+        populate: bool,
+    ) -> Result<(), Errno> {
+        let end = area.end;
         if !start.is_multiple_of(PAGE_SIZE)
             || !end.is_multiple_of(PAGE_SIZE)
             || start >= end
@@ -233,7 +262,7 @@ impl AddressSpace {
         if self.overlaps(start, end) {
             return Err(Errno::EEXIST);
         }
-        self.insert_area(start, Area { end, rights, kind });
+        self.insert_area(start, area);
         if populate && let Err(error) = self.populate(machine, start, end) {
             self.remove_range(machine, start, end);
             return Err(error);
@@ -243,15 +272,25 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Maps every not-yet-mapped page of `[start, end)` with its area's
-    /// rights.
+    /// Maps every not-yet-mapped page of `[start, end)`, as a read (or, in
+    /// a writable shared file mapping, a write) would.
     pub fn populate(&mut self, machine: &dyn Machine, start: u64, end: u64) -> Result<(), Errno> {
         let mut page = start;
         while page < end {
-            let rights = self.area_at(page).map(|(_, area)| area.rights).ok_or(Errno::ENOMEM)?;
-            match machine.map_page(page, rights) {
-                Ok(()) | Err(MapFailure::AlreadyMapped) => {}
-                Err(MapFailure::OutOfMemory) => return Err(Errno::ENOMEM),
+            let (_, area) = self.area_at(page).ok_or(Errno::ENOMEM)?;
+            let access = match &area.file {
+                Some(file) if file.is_shared && area.rights.write => Access::Write,
+                _ => Access::Read,
+            };
+            if !area.rights.is_accessible() {
+                // PROT_NONE pages get nothing until their rights change.
+                page += PAGE_SIZE;
+                continue;
+            }
+            match self.fault_in(machine, page, access) {
+                // Pages past the end of a file stay unmapped, as on Linux.
+                FaultResolution::Mapped | FaultResolution::BusError => {}
+                FaultResolution::Invalid | FaultResolution::OutOfMemory => return Err(Errno::ENOMEM),
             }
             page += PAGE_SIZE;
         }
@@ -260,33 +299,34 @@ impl AddressSpace {
 
     /// Splits areas so that `start` and `end` fall on area boundaries.
     fn split_at(&mut self, address: u64) {
-        let Some((start, area)) = self.area_at(address).map(|(start, area)| (start, *area)) else {
+        let Some((start, area)) = self.area_at(address).map(|(start, area)| (start, area.clone())) else {
             return;
         };
         if start == address {
             return;
         }
-        self.areas.insert(start, Area { end: address, ..area });
-        self.areas.insert(address, area);
+        let right_file = area.file.as_ref().map(|file| file.advanced(address - start));
+        self.areas.insert(start, Area { end: address, ..area.clone() });
+        self.areas.insert(address, Area { file: right_file, ..area });
     }
 
     /// Joins the areas that end and start at `address` if they are
     /// anonymous memory with the same rights, as Linux merges them: fewer
     /// areas to search and to list in `/proc/self/maps`.
     fn merge_at(&mut self, address: u64) {
-        let Some(&right) = self.areas.get(&address) else {
+        let Some(right) = self.areas.get(&address) else {
             return;
         };
-        let Some((&left_start, &left)) = self.areas.range(..address).next_back() else {
+        let Some((&left_start, left)) = self.areas.range(..address).next_back() else {
             return;
         };
-        if left.end == address
-            && left.kind == AreaKind::Anonymous
-            && right.kind == AreaKind::Anonymous
-            && left.rights == right.rights
-        {
+        let is_mergeable = |area: &Area| area.kind == AreaKind::Anonymous && area.file.is_none();
+        if left.end == address && is_mergeable(left) && is_mergeable(right) && left.rights == right.rights {
+            let end = right.end;
             self.areas.remove(&address);
-            self.areas.insert(left_start, Area { end: right.end, ..left });
+            if let Some(left) = self.areas.get_mut(&left_start) {
+                left.end = end;
+            }
         }
     }
 
@@ -328,11 +368,28 @@ impl AddressSpace {
         rights: Rights,
         flags: u64,
     ) -> Result<u64, Errno> {
+        self.map(machine, address, length, rights, flags, None)
+    }
+
+    /// `mmap`: of `file` if given (from its offset), else of anonymous
+    /// memory.
+    pub fn map(
+        &mut self,
+        machine: &dyn Machine,
+        address: u64,
+        length: u64,
+        rights: Rights,
+        flags: u64,
+        file: Option<FileArea>,
+    ) -> Result<u64, Errno> {
         if length == 0 {
             return Err(Errno::EINVAL);
         }
         let length = page_align_up(length).ok_or(Errno::ENOMEM)?;
-        if flags & map::NORESERVE == 0 && rights.write && !is_committable(length) {
+        // Linux counts private writable memory; a shared file mapping's
+        // pages are the file's.
+        let is_counted = rights.write && !file.as_ref().is_some_and(|file| file.is_shared);
+        if flags & map::NORESERVE == 0 && is_counted && !is_committable(length) {
             return Err(Errno::ENOMEM);
         }
         let start = if flags & (map::FIXED | map::FIXED_NOREPLACE) != 0 {
@@ -354,14 +411,9 @@ impl AddressSpace {
         } else {
             self.find_free(length, address & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)?
         };
-        self.add_area(
-            machine,
-            start,
-            start + length,
-            rights,
-            AreaKind::Anonymous,
-            flags & map::POPULATE != 0,
-        )?;
+        let kind = if file.is_some() { AreaKind::File } else { AreaKind::Anonymous };
+        let area = Area { end: start + length, rights, kind, file };
+        self.add(machine, start, area, flags & map::POPULATE != 0)?;
         Ok(start)
     }
 
@@ -389,14 +441,20 @@ impl AddressSpace {
         self.split_at(address);
         self.split_at(end);
         let mut is_restricted = false;
-        for (_, area) in self.areas.range_mut(address..end) {
+        for (&area_start, area) in self.areas.range_mut(address..end) {
             let old = area.rights;
             is_restricted |= (old.read && !rights.read)
                 || (old.write && !rights.write)
                 || (old.execute && !rights.execute);
             area.rights = rights;
+            // A private file mapping's pages may still be the file's own:
+            // they stay read-only, and a store copies them first.
+            let page_rights = match &area.file {
+                Some(file) if !file.is_shared => Rights { write: false, ..rights },
+                _ => rights,
+            };
+            machine.protect_range(area_start, area.end, page_rights);
         }
-        machine.protect_range(address, end, rights);
         self.merge_at(address);
         self.merge_at(end);
         // Widened rights need no round: a fault on a stale, narrower
@@ -405,7 +463,8 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// `madvise(MADV_DONTNEED)`: drops the pages so they read as zero again.
+    /// `madvise(MADV_DONTNEED)`: drops the pages, so that they read as zero
+    /// again in anonymous memory and as the file in a file mapping.
     pub fn discard(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
         machine.unmap_range(address, end);
@@ -433,10 +492,7 @@ impl AddressSpace {
             {
                 return self.heap_break;
             }
-            self.insert_area(
-                old_end,
-                Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap },
-            );
+            self.insert_area(old_end, Area::anonymous(new_end, Rights::READ_WRITE, AreaKind::Heap));
             self.merge_heap_areas();
         } else if new_end < old_end {
             self.remove_range(machine, new_end, old_end);
@@ -463,13 +519,17 @@ impl AddressSpace {
             for start in &merged {
                 self.areas.remove(start);
             }
-            self.areas.insert(first, Area { end, rights: Rights::READ_WRITE, kind: AreaKind::Heap });
+            self.areas.insert(first, Area::anonymous(end, Rights::READ_WRITE, AreaKind::Heap));
         }
     }
 
     /// Maps the page behind a fault if an area allows the access.
     pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultResolution {
-        let Some((_, area)) = self.area_at(address) else {
+        self.fault_in(machine, address & !(PAGE_SIZE - 1), access)
+    }
+
+    fn fault_in(&mut self, machine: &dyn Machine, page: u64, access: Access) -> FaultResolution {
+        let Some((start, area)) = self.area_at(page) else {
             return FaultResolution::Invalid;
         };
         let rights = area.rights;
@@ -481,11 +541,16 @@ impl AddressSpace {
         if !is_allowed {
             return FaultResolution::Invalid;
         }
-        match machine.map_page(address & !(PAGE_SIZE - 1), rights) {
-            // Another processor faulted the page in first: retry the access.
-            Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
-            Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
-        }
+        let Some(file) = &area.file else {
+            return match machine.map_page(page, rights) {
+                // Another processor faulted the page in first: retry the access.
+                Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
+                Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
+            };
+        };
+        let (resolution, replaced) = file.fault_in(machine, page - start, page, rights, access);
+        self.needs_shootdown |= replaced;
+        resolution
     }
 
     /// Unmaps everything, at application exit.

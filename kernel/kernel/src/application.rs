@@ -33,6 +33,16 @@ pub struct ApplicationThread {
     pub process: Arc<Process>,
     /// Its state in the process.
     pub thread: Arc<Thread>,
+    /// Its last page fault touched a mapped file past its end (or one that
+    /// could not be read): a bus error rather than a segmentation fault.
+    pub has_bus_error: AtomicBool,
+}
+
+impl ApplicationThread {
+    /// The kernel's record of `thread` of `process`.
+    pub fn new(process: Arc<Process>, thread: Arc<Thread>) -> Self {
+        ApplicationThread { process, thread, has_bus_error: AtomicBool::new(false) }
+    }
 }
 
 static MACHINE: spin::Once<PlatformMachine> = spin::Once::new();
@@ -153,7 +163,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         rflags: INITIAL_RFLAGS,
         ..Default::default()
     };
-    let application = Arc::new(ApplicationThread { process: process.clone(), thread: main.clone() });
+    let application = Arc::new(ApplicationThread::new(process.clone(), main.clone()));
     // The boot thread never used floating point: its state is the initial
     // one every process starts with.
     let figures = rosv_core::pages::figures();
@@ -258,6 +268,9 @@ fn on_system_call(frame: &mut SyscallFrame) {
     };
     let mut registers = machine::registers(frame);
     let mut outcome = syscall::handle(machine(), &application.process, &application.thread, &mut registers);
+    // A bus error met while copying to or from application memory became
+    // EFAULT; it must not colour the next fault.
+    application.has_bus_error.store(false, Ordering::Relaxed);
     if application.process.is_out_of_memory.load(Ordering::Relaxed) {
         outcome = kill_out_of_memory(&application, &registers);
     }
@@ -301,9 +314,21 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
     let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
     loop {
         if let Some(mut memory) = application.process.memory.try_lock() {
-            return match memory.resolve_fault(machine(), address, access) {
+            let resolution = memory.resolve_fault(machine(), address, access);
+            let needs_shootdown = memory.take_shootdown();
+            drop(memory);
+            if needs_shootdown {
+                // A private copy took a file page's place: no processor may
+                // go on reading the file's page through its old translation.
+                machine().synchronize_mappings();
+            }
+            return match resolution {
                 FaultResolution::Mapped => true,
                 FaultResolution::Invalid => false,
+                FaultResolution::BusError => {
+                    application.has_bus_error.store(true, Ordering::Relaxed);
+                    false
+                }
                 FaultResolution::OutOfMemory => {
                     application.process.is_out_of_memory.store(true, Ordering::Relaxed);
                     false
@@ -337,7 +362,11 @@ fn on_diversion(frame: &mut InterruptFrame, diversion: Diversion) {
             kill_out_of_memory(&application, &registers)
         }
         Diversion::Fault { vector, address } => {
-            let fault = fault_signal(vector, address, frame);
+            let mut fault = fault_signal(vector, address, frame);
+            if vector == 14 && application.has_bus_error.swap(false, Ordering::Relaxed) {
+                fault.signal = status::SIGBUS;
+                fault.code = rosv_core::signal::fault_code::BUS_ADRERR;
+            }
             match syscall::deliver_fault(
                 machine,
                 &application.process,

@@ -271,10 +271,35 @@ pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapErr
     result
 }
 
-/// Maps the frame at `paddr`, which another user holds (a file's page), at
-/// application address `vaddr`; the mapping becomes one more user of it.
-pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Result<(), MapError> {
+/// Maps the frame at `paddr`, which the caller holds a reference to (a
+/// file's page), at application address `vaddr`; the mapping becomes one
+/// more user of it. A different frame mapped there before is unmapped (and
+/// freed by the next [`crate::tlb::synchronize`], which the caller must
+/// run: other processors may cache the old translation); returns whether
+/// there was one. The same frame mapped there only gets `rights`.
+pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Result<bool, MapError> {
     application_page(vaddr)?;
+    if !paddr.is_multiple_of(PAGE_SIZE) {
+        return Err(MapError::OutOfMemory);
+    }
+    let mut outcome: Option<Result<bool, MapError>> = None;
+    walk_application_range(vaddr, vaddr + PAGE_SIZE, &mut |entry, address| {
+        let old = entry.addr().as_u64();
+        if old == paddr {
+            entry.set_addr(PhysAddr::new(paddr), rights.flags());
+            outcome = Some(Ok(false));
+        } else if crate::frames::share(paddr) {
+            entry.set_addr(PhysAddr::new(paddr), rights.flags());
+            crate::tlb::free_after_synchronize(old);
+            outcome = Some(Ok(true));
+        } else {
+            outcome = Some(Err(MapError::OutOfMemory));
+        }
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+    });
+    if let Some(outcome) = outcome {
+        return outcome;
+    }
     if !crate::frames::share(paddr) {
         return Err(MapError::OutOfMemory);
     }
@@ -283,7 +308,15 @@ pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Resu
         // SAFETY: the reference taken above was never mapped.
         unsafe { memory::free_frame(paddr) };
     }
-    result
+    result.map(|()| false)
+}
+
+/// The frame mapped at application page `vaddr` (accessible or not).
+pub fn application_frame(vaddr: u64) -> Option<u64> {
+    let page = vaddr & !(PAGE_SIZE - 1);
+    let mut frame = None;
+    walk_application_range(page, page + PAGE_SIZE, &mut |entry, _| frame = Some(entry.addr().as_u64()));
+    frame
 }
 
 /// Maps `paddr` at `vaddr`, handing the caller's reference to the mapping.

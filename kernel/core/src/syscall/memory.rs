@@ -6,7 +6,7 @@ use alloc::vec;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::machine::Rights;
-use crate::memory::{PAGE_SIZE, map, prot, rights_from_prot};
+use crate::memory::{FileArea, PAGE_SIZE, map, prot, rights_from_prot};
 use crate::user::User;
 use crate::vfs::FileType;
 
@@ -69,10 +69,11 @@ pub(super) fn mmap(
     })?)
 }
 
-/// `mmap` of a regular file: private mappings (and read-only shared ones)
-/// get a copy of the file's bytes, read when the mapping is made; a
-/// writable shared mapping, whose stores would have to reach the file, is
-/// refused with `ENODEV`.
+/// `mmap` of a regular file. Where the filesystem keeps the file in pages
+/// (ramfs, ROFS), the area maps those pages: shared mappings store into
+/// the file, private ones copy a page at its first store. Otherwise a
+/// private mapping gets a copy of the file's bytes, read now, and a
+/// writable shared one is refused with `ENODEV`.
 fn map_file(
     context: Context<'_>,
     address: u64,
@@ -89,11 +90,43 @@ fn map_file(
     if !file.is_readable() {
         return Err(Errno::EACCES.into());
     }
-    let is_regular = file.data().is_some_and(|data| data.file_type() == FileType::Regular);
-    let is_shared_write = flags & map::TYPE != map::PRIVATE && rights.write;
-    if !is_regular || is_shared_write {
-        return Err(Errno::ENODEV.into());
+    let node = match file.data() {
+        Some(node) if node.file_type() == FileType::Regular => node.clone(),
+        _ => return Err(Errno::ENODEV.into()),
+    };
+    let is_shared = flags & map::TYPE != map::PRIVATE;
+    if is_shared && rights.write && !file.is_writable() {
+        return Err(Errno::EACCES.into());
     }
+    if offset.checked_add(length).is_none() {
+        return Err(Errno::EOVERFLOW.into());
+    }
+    if !node.is_mappable() {
+        if is_shared && rights.write {
+            return Err(Errno::ENODEV.into());
+        }
+        return copy_file(context, address, length, rights, flags, &file, offset);
+    }
+    let caller = super::files::caller(context);
+    let path = file.location().and_then(|location| context.process.vfs.path_of(&caller, location).ok());
+    let area = FileArea { node, offset, is_shared, path: path.unwrap_or_default().into() };
+    let start = change_mappings(context, |memory| {
+        memory.map(context.machine, address, length, rights, flags, Some(area))
+    })?;
+    Ok(start)
+}
+
+/// A private mapping of a file whose contents are not kept in pages: a
+/// copy of its bytes, read when the mapping is made.
+fn copy_file(
+    context: Context<'_>,
+    address: u64,
+    length: u64,
+    rights: Rights,
+    flags: u64,
+    file: &crate::vfs::OpenFile,
+    offset: u64,
+) -> Result {
     let start = change_mappings(context, |memory| {
         memory.map_anonymous(context.machine, address, length, Rights::READ_WRITE, flags | map::POPULATE)
     })?;
