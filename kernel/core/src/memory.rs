@@ -8,14 +8,20 @@
 
 use alloc::collections::BTreeMap;
 
+use alloc::sync::Arc;
+
 use crate::errno::Errno;
 use crate::machine::{Machine, MapFailure, Rights};
+use crate::pages::Page;
+use crate::vfs::{FsError, Node};
 
 mod file;
 mod gaps;
+mod resize;
 
 pub use file::FileArea;
 use gaps::Gaps;
+pub use resize::flags as remap;
 
 /// The size of a page.
 pub const PAGE_SIZE: u64 = 4096;
@@ -127,6 +133,96 @@ pub enum FaultResolution {
 fn is_committable(length: u64) -> bool {
     let total = crate::pages::figures().total_bytes;
     total == 0 || length <= total
+}
+
+/// How far [`AddressSpace::begin_fault`] got.
+#[derive(Debug)]
+pub enum FaultStep {
+    /// The fault is dealt with.
+    Resolved(FaultResolution),
+    /// A file's page is needed first.
+    NeedsFilePage(FilePageRequest),
+}
+
+/// A file page a fault needs.
+pub struct FilePageRequest {
+    /// The file.
+    pub node: Arc<dyn Node>,
+    /// The page's index in it.
+    pub index: u64,
+}
+
+impl core::fmt::Debug for FilePageRequest {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("FilePageRequest").field("index", &self.index).finish()
+    }
+}
+
+impl FilePageRequest {
+    /// Gets the page from the file (which may read a disk).
+    pub fn read(&self, machine: &dyn Machine) -> Result<Option<Page>, FsError> {
+        self.node.page(&crate::vfs::Caller::kernel(machine), self.index)
+    }
+}
+
+/// Resolves a fault at `address` in the address space behind `lock`,
+/// holding it only while no file is read: `lock` gives the space (or
+/// `None` if it cannot), and the second value says whether mappings were
+/// replaced, which other processors must forget (`synchronize_mappings`,
+/// once the lock is released).
+pub fn resolve_fault<'a>(
+    lock: &dyn Fn() -> Option<spin::MutexGuard<'a, AddressSpace>>,
+    machine: &dyn Machine,
+    address: u64,
+    access: Access,
+) -> (FaultResolution, bool) {
+    let Some(mut memory) = lock() else {
+        return (FaultResolution::Invalid, false);
+    };
+    let request = match memory.begin_fault(machine, address, access) {
+        FaultStep::Resolved(resolution) => return (resolution, memory.take_shootdown()),
+        FaultStep::NeedsFilePage(request) => request,
+    };
+    drop(memory);
+    let page = request.read(machine);
+    let Some(mut memory) = lock() else {
+        return (FaultResolution::Invalid, false);
+    };
+    let resolution = memory.finish_file_fault(machine, address, access, &request, page);
+    (resolution, memory.take_shootdown())
+}
+
+/// Faults in every page of the file mappings in `[start, end)`, for
+/// `MAP_POPULATE`, without holding `memory`'s lock while files are read.
+/// Pages that cannot be had are left to fault later, as on Linux.
+pub fn populate_files(
+    memory: &spin::Mutex<AddressSpace>,
+    machine: &dyn Machine,
+    start: u64,
+    end: u64,
+) -> bool {
+    let mut needs_shootdown = false;
+    let mut page = start & !(PAGE_SIZE - 1);
+    while page < end {
+        let access = {
+            let space = memory.lock();
+            match space.area_at(page) {
+                Some((_, area))
+                    if area.file.as_ref().is_some_and(|file| file.is_shared) && area.rights.write =>
+                {
+                    Some(Access::Write)
+                }
+                Some((_, area)) if area.file.is_some() && area.rights.is_accessible() => Some(Access::Read),
+                _ => None,
+            }
+        };
+        if let Some(access) = access {
+            let (_, replaced) = resolve_fault(&|| Some(memory.lock()), machine, page, access);
+            needs_shootdown |= replaced;
+        }
+        page += PAGE_SIZE;
+    }
+    needs_shootdown
 }
 
 /// The kind of access that faulted.
@@ -282,8 +378,10 @@ impl AddressSpace {
                 Some(file) if file.is_shared && area.rights.write => Access::Write,
                 _ => Access::Read,
             };
-            if !area.rights.is_accessible() {
-                // PROT_NONE pages get nothing until their rights change.
+            if !area.rights.is_accessible() || area.file.is_some() {
+                // PROT_NONE pages get nothing until their rights change; a
+                // file's pages are read without the address space's lock
+                // (`populate_files`).
                 page += PAGE_SIZE;
                 continue;
             }
@@ -417,6 +515,50 @@ impl AddressSpace {
         Ok(start)
     }
 
+    /// The files the shared mappings of `[address, address + length)` map;
+    /// `ENOMEM` unless every page of the range is in an area.
+    pub fn files_in(&self, address: u64, length: u64) -> Result<alloc::vec::Vec<Arc<dyn Node>>, Errno> {
+        let end =
+            page_align_up(length).and_then(|length| address.checked_add(length)).ok_or(Errno::ENOMEM)?;
+        let mut files: alloc::vec::Vec<Arc<dyn Node>> = alloc::vec::Vec::new();
+        let mut cursor = address;
+        while cursor < end {
+            let (_, area) = self.area_at(cursor).ok_or(Errno::ENOMEM)?;
+            if let Some(file) = area.file.as_ref().filter(|file| file.is_shared)
+                && !files.iter().any(|known| Arc::ptr_eq(known, &file.node))
+            {
+                files.push(file.node.clone());
+            }
+            cursor = area.end;
+        }
+        Ok(files)
+    }
+
+    /// `mincore`: for each page of `[address, address + length)`, whether
+    /// it is in memory; `ENOMEM` unless every page is in an area.
+    pub fn residency(
+        &self,
+        machine: &dyn Machine,
+        address: u64,
+        length: u64,
+    ) -> Result<alloc::vec::Vec<u8>, Errno> {
+        let pages = page_align_up(length).ok_or(Errno::ENOMEM)? / PAGE_SIZE;
+        address.checked_add(pages * PAGE_SIZE).filter(|&end| end <= APPLICATION_END).ok_or(Errno::ENOMEM)?;
+        let mut residency = alloc::vec::Vec::new();
+        residency.try_reserve_exact(pages as usize).map_err(|_| Errno::ENOMEM)?;
+        for index in 0..pages {
+            let page = address + index * PAGE_SIZE;
+            let (start, area) = self.area_at(page).ok_or(Errno::ENOMEM)?;
+            let is_resident = machine.mapped_frame(page).is_some()
+                || area
+                    .file
+                    .as_ref()
+                    .is_some_and(|file| file.node.is_page_cached((file.offset + (page - start)) / PAGE_SIZE));
+            residency.push(u8::from(is_resident));
+        }
+        Ok(residency)
+    }
+
     /// `munmap`.
     pub fn unmap(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
@@ -523,14 +665,28 @@ impl AddressSpace {
         }
     }
 
-    /// Maps the page behind a fault if an area allows the access.
+    /// Maps the page behind a fault if an area allows the access, reading a
+    /// mapped file's page with the address space at hand: only for callers
+    /// whose files never block (tests). The kernel uses [`resolve_fault`],
+    /// which reads files without the address space's lock.
     pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultResolution {
-        self.fault_in(machine, address & !(PAGE_SIZE - 1), access)
+        match self.begin_fault(machine, address, access) {
+            FaultStep::Resolved(resolution) => resolution,
+            FaultStep::NeedsFilePage(request) => {
+                let page = request.read(machine);
+                self.finish_file_fault(machine, address, access, &request, page)
+            }
+        }
     }
 
-    fn fault_in(&mut self, machine: &dyn Machine, page: u64, access: Access) -> FaultResolution {
+    /// The first half of a fault: maps an anonymous page at once, or says
+    /// which file page a file mapping needs, to be had without the address
+    /// space's lock (it may be read from a disk) and handed to
+    /// [`AddressSpace::finish_file_fault`].
+    pub fn begin_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultStep {
+        let page = address & !(PAGE_SIZE - 1);
         let Some((start, area)) = self.area_at(page) else {
-            return FaultResolution::Invalid;
+            return FaultStep::Resolved(FaultResolution::Invalid);
         };
         let rights = area.rights;
         let is_allowed = match access {
@@ -539,18 +695,54 @@ impl AddressSpace {
             Access::Execute => rights.execute,
         };
         if !is_allowed {
-            return FaultResolution::Invalid;
+            return FaultStep::Resolved(FaultResolution::Invalid);
         }
         let Some(file) = &area.file else {
-            return match machine.map_page(page, rights) {
+            return FaultStep::Resolved(match machine.map_page(page, rights) {
                 // Another processor faulted the page in first: retry the access.
                 Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
                 Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
-            };
+            });
         };
-        let (resolution, replaced) = file.fault_in(machine, page - start, page, rights, access);
+        match file.index(page - start) {
+            Some(index) => FaultStep::NeedsFilePage(FilePageRequest { node: file.node.clone(), index }),
+            None => FaultStep::Resolved(FaultResolution::BusError),
+        }
+    }
+
+    /// The second half of a fault in a file mapping: maps `page`, the file
+    /// page `request` asked for, if the area still maps it (else the access
+    /// is retried, finding whatever is there now).
+    pub fn finish_file_fault(
+        &mut self,
+        machine: &dyn Machine,
+        address: u64,
+        access: Access,
+        request: &FilePageRequest,
+        page: Result<Option<Page>, FsError>,
+    ) -> FaultResolution {
+        let page_address = address & !(PAGE_SIZE - 1);
+        let Some((start, area)) = self.area_at(page_address) else {
+            return FaultResolution::Mapped;
+        };
+        let Some(file) = area.file.as_ref().filter(|file| {
+            Arc::ptr_eq(&file.node, &request.node) && file.index(page_address - start) == Some(request.index)
+        }) else {
+            return FaultResolution::Mapped;
+        };
+        let file_page = match page {
+            Ok(Some(file_page)) => file_page,
+            Ok(None) => return FaultResolution::BusError,
+            Err(FsError::Errno(Errno::ENOMEM)) => return FaultResolution::OutOfMemory,
+            Err(_) => return FaultResolution::BusError,
+        };
+        let (resolution, replaced) = file.map_page(machine, page_address, &file_page, area.rights, access);
         self.needs_shootdown |= replaced;
         resolution
+    }
+
+    fn fault_in(&mut self, machine: &dyn Machine, page: u64, access: Access) -> FaultResolution {
+        self.resolve_fault(machine, page, access)
     }
 
     /// Unmaps everything, at application exit.

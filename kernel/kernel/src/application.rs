@@ -217,6 +217,7 @@ fn absolute_path(working_directory: &str, path: &str) -> String {
 struct ExecutableInTree {
     file: Arc<OpenFile>,
     size: u64,
+    path: Arc<str>,
 }
 
 impl ExecutableFile for ExecutableInTree {
@@ -239,6 +240,11 @@ impl ExecutableFile for ExecutableInTree {
         }
         Ok(())
     }
+
+    fn mappable(&self) -> Option<(Arc<dyn rosv_core::vfs::Node>, Arc<str>)> {
+        let node = self.file.data()?;
+        node.is_mappable().then(|| (node.clone(), self.path.clone()))
+    }
 }
 
 fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
@@ -253,7 +259,7 @@ fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
     }
     let opened = vfs.open(&caller, &vfs.root(), path, O_RDONLY, 0).and_then(|file| {
         let size = file.metadata(&caller)?.size_bytes;
-        Ok(ExecutableInTree { file, size })
+        Ok(ExecutableInTree { file, size, path: Arc::from(path) })
     });
     opened.map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: the file could not be read: {error}");
@@ -308,38 +314,41 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
         interrupts::Access::Write => Access::Write,
         interrupts::Access::Execute => Access::Execute,
     };
-    // Other processors hold the address space only briefly; the kernel never
-    // touches unmapped application memory while holding it itself, so a
-    // lock that stays taken means a kernel bug, reported instead of hanging.
-    let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
-    loop {
-        if let Some(mut memory) = application.process.memory.try_lock() {
-            let resolution = memory.resolve_fault(machine(), address, access);
-            let needs_shootdown = memory.take_shootdown();
-            drop(memory);
-            if needs_shootdown {
-                // A private copy took a file page's place: no processor may
-                // go on reading the file's page through its old translation.
-                machine().synchronize_mappings();
+    // Other processors hold the address space only briefly (a file's page
+    // is read without it); the kernel never touches unmapped application
+    // memory while holding it itself, so a lock that stays taken means a
+    // kernel bug, reported instead of hanging.
+    let memory = &application.process.memory;
+    let lock = || {
+        let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
+        loop {
+            if let Some(space) = memory.try_lock() {
+                return Some(space);
             }
-            return match resolution {
-                FaultResolution::Mapped => true,
-                FaultResolution::Invalid => false,
-                FaultResolution::BusError => {
-                    application.has_bus_error.store(true, Ordering::Relaxed);
-                    false
-                }
-                FaultResolution::OutOfMemory => {
-                    application.process.is_out_of_memory.store(true, Ordering::Relaxed);
-                    false
-                }
-            };
+            if time::since_boot_ns() > deadline {
+                let _ = writeln!(Console, "rosv: page fault at {address:#x}: the address space stays locked");
+                return None;
+            }
+            core::hint::spin_loop();
         }
-        if time::since_boot_ns() > deadline {
-            let _ = writeln!(Console, "rosv: page fault at {address:#x}: the address space stays locked");
-            return false;
+    };
+    let (resolution, needs_shootdown) = rosv_core::memory::resolve_fault(&lock, machine(), address, access);
+    if needs_shootdown {
+        // A private copy took a file page's place: no processor may go on
+        // reading the file's page through its old translation.
+        machine().synchronize_mappings();
+    }
+    match resolution {
+        FaultResolution::Mapped => true,
+        FaultResolution::Invalid => false,
+        FaultResolution::BusError => {
+            application.has_bus_error.store(true, Ordering::Relaxed);
+            false
         }
-        core::hint::spin_loop();
+        FaultResolution::OutOfMemory => {
+            application.process.is_out_of_memory.store(true, Ordering::Relaxed);
+            false
+        }
     }
 }
 

@@ -6,9 +6,9 @@
 use alloc::sync::Arc;
 
 use super::{Access, FaultResolution, PAGE_SIZE};
-use crate::errno::Errno;
 use crate::machine::{Machine, MapFailure, Rights};
-use crate::vfs::{Caller, FsError, Node};
+use crate::pages::Page;
+use crate::vfs::Node;
 
 /// The file an area maps.
 #[derive(Clone)]
@@ -40,26 +40,22 @@ impl FileArea {
         FileArea { offset: self.offset.saturating_add(bytes), ..self.clone() }
     }
 
-    /// Maps the page `within` bytes into the area, at `page`, for `access`;
-    /// also says whether a frame was replaced (a private copy taking the
-    /// file's page's place), which other processors must forget.
-    pub fn fault_in(
+    /// The index of the file page `within` bytes into the area.
+    pub fn index(&self, within: u64) -> Option<u64> {
+        self.offset.checked_add(within).map(|offset| offset / PAGE_SIZE)
+    }
+
+    /// Maps `file_page` (this area's page) at `page` for `access`; also
+    /// says whether a frame was replaced (a private copy taking the file's
+    /// page's place), which other processors must forget.
+    pub fn map_page(
         &self,
         machine: &dyn Machine,
-        within: u64,
         page: u64,
+        file_page: &Page,
         rights: Rights,
         access: Access,
     ) -> (FaultResolution, bool) {
-        let Some(index) = self.offset.checked_add(within).map(|offset| offset / PAGE_SIZE) else {
-            return (FaultResolution::BusError, false);
-        };
-        let file_page = match self.node.page(&Caller::kernel(machine), index) {
-            Ok(Some(file_page)) => file_page,
-            Ok(None) => return (FaultResolution::BusError, false),
-            Err(FsError::Errno(Errno::ENOMEM)) => return (FaultResolution::OutOfMemory, false),
-            Err(_) => return (FaultResolution::BusError, false),
-        };
         if self.is_shared {
             return mapped(machine.map_frame(page, file_page.frame(), rights));
         }
