@@ -164,6 +164,17 @@ impl Machine for FakeMachine {
         self.pages.lock().unwrap().get(&page).map(|(_, frame)| *frame)
     }
 
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
+        let mut pages = self.pages.lock().unwrap();
+        let moved: Vec<(u64, (Rights, u64))> =
+            pages.range(from..from + length).map(|(page, entry)| (*page, *entry)).collect();
+        for (page, entry) in moved {
+            pages.remove(&page);
+            pages.insert(to + (page - from), entry);
+        }
+        Ok(())
+    }
+
     fn unmap_range(&self, start: u64, end: u64) {
         use crate::pages::PageFrames;
         self.pages.lock().unwrap().retain(|page, (_, frame)| {

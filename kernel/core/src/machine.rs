@@ -139,6 +139,13 @@ pub trait Machine: Sync {
     /// The frame mapped at `page`, if any.
     fn mapped_frame(&self, page: u64) -> Option<u64>;
 
+    /// Moves the pages mapped in `[from, from + length)` to the same places
+    /// in `[to, to + length)`, where nothing is mapped, frames and rights
+    /// unchanged; the old range is left unmapped (forgotten by other
+    /// processors at the next [`Machine::synchronize_mappings`]). On
+    /// failure nothing moved.
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure>;
+
     /// Unmaps and frees every mapped page in `[start, end)`.
     fn unmap_range(&self, start: u64, end: u64);
 

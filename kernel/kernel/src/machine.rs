@@ -140,6 +140,10 @@ impl Machine for PlatformMachine {
         paging::application_frame(page)
     }
 
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
+        paging::move_application_range(from, to, length).map_err(|_| MapFailure::OutOfMemory)
+    }
+
     fn unmap_range(&self, start: u64, end: u64) {
         paging::unmap_application_range(start, end);
     }

@@ -64,6 +64,11 @@ impl PageCache {
         Ok(cached.share()?)
     }
 
+    /// Whether page `index` of file `inode` is cached.
+    pub fn contains(&self, inode: u64, index: u64) -> bool {
+        self.pages.lock().contains_key(&(inode, index))
+    }
+
     /// How many pages the cache holds.
     pub fn len(&self) -> usize {
         self.pages.lock().len()

@@ -14,7 +14,10 @@ use crate::vfs::FileType;
 /// rights away, makes every processor drop what it cached of them (after
 /// the lock is released, as `synchronize_mappings` requires). New mappings
 /// need no such round: no processor can have cached an absent page.
-fn change_mappings<T>(context: Context<'_>, change: impl FnOnce(&mut crate::memory::AddressSpace) -> T) -> T {
+pub(super) fn change_mappings<T>(
+    context: Context<'_>,
+    change: impl FnOnce(&mut crate::memory::AddressSpace) -> T,
+) -> T {
     let (result, needs_shootdown) = {
         let mut memory = context.process.memory.lock();
         let result = change(&mut memory);
@@ -98,6 +101,10 @@ fn map_file(
     if is_shared && rights.write && !file.is_writable() {
         return Err(Errno::EACCES.into());
     }
+    let write_seals = crate::fs::ramfs::seal::WRITE | crate::fs::ramfs::seal::FUTURE_WRITE;
+    if is_shared && rights.write && node.seals().is_ok_and(|seals| seals & write_seals != 0) {
+        return Err(Errno::EPERM.into());
+    }
     if offset.checked_add(length).is_none() {
         return Err(Errno::EOVERFLOW.into());
     }
@@ -113,6 +120,16 @@ fn map_file(
     let start = change_mappings(context, |memory| {
         memory.map(context.machine, address, length, rights, flags, Some(area))
     })?;
+    if flags & map::POPULATE != 0
+        && crate::memory::populate_files(
+            &context.process.memory,
+            context.machine,
+            start,
+            start.saturating_add(length),
+        )
+    {
+        context.machine.synchronize_mappings();
+    }
     Ok(start)
 }
 
@@ -218,6 +235,80 @@ pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u
         }
         // Everything else is a hint the kernel may ignore.
         _ => {}
+    }
+    Ok(0)
+}
+
+pub(super) fn mremap(
+    context: Context<'_>,
+    old: u64,
+    old_length: u64,
+    new_length: u64,
+    flags: u64,
+    new_address: u64,
+) -> Result {
+    Ok(change_mappings(context, |memory| {
+        memory.remap(context.machine, old, old_length, new_length, flags, new_address)
+    })?)
+}
+
+/// `msync` flags.
+const MS_ASYNC: u64 = 1;
+const MS_INVALIDATE: u64 = 2;
+const MS_SYNC: u64 = 4;
+
+/// `msync`: shared file mappings are the file's own pages, so there is
+/// nothing to write back from them; `MS_SYNC` asks the files to make their
+/// data durable.
+pub(super) fn msync(context: Context<'_>, address: u64, length: u64, flags: u64) -> Result {
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+        || !address.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let files = context.process.memory.lock().files_in(address, length)?;
+    if flags & MS_SYNC != 0 {
+        let caller = super::files::caller(context);
+        for node in files {
+            node.sync(&caller)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `mincore`: one byte per page, 1 where the page is in memory: mapped, or
+/// (in a file mapping) held by the file.
+pub(super) fn mincore(context: Context<'_>, address: u64, length: u64, vector: u64) -> Result {
+    if !address.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL.into());
+    }
+    let residency = context.process.memory.lock().residency(context.machine, address, length)?;
+    User::new(context.machine).write_bytes(vector, &residency)?;
+    Ok(0)
+}
+
+/// `MLOCK_ONFAULT`, the one `mlock2` flag.
+const MLOCK_ONFAULT: u64 = 1;
+
+/// `mlock`, `munlock`, `mlock2`: pages are never paged out, so locking
+/// only checks that the range is mapped.
+pub(super) fn mlock(context: Context<'_>, address: u64, length: u64, flags: u64) -> Result {
+    if flags & !MLOCK_ONFAULT != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let start = address & !(PAGE_SIZE - 1);
+    let length = length.checked_add(address - start).ok_or(Errno::ENOMEM)?;
+    context.process.memory.lock().files_in(start, length)?;
+    Ok(0)
+}
+
+/// `mlockall` flags: `MCL_CURRENT`, `MCL_FUTURE`, `MCL_ONFAULT`.
+const MCL_FLAGS: u64 = 0x7;
+
+pub(super) fn mlockall(flags: u64) -> Result {
+    if flags == 0 || flags & !MCL_FLAGS != 0 || flags == 4 {
+        return Err(Errno::EINVAL.into());
     }
     Ok(0)
 }

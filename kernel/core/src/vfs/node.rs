@@ -335,6 +335,24 @@ pub trait Node: Send + Sync + Any {
         false
     }
 
+    /// Regular file: its `F_SEAL_*` seals (`F_GET_SEALS`);
+    /// `InvalidArgument` where files cannot be sealed.
+    fn seals(&self) -> Result<u32, FsError> {
+        Err(FsError::InvalidArgument)
+    }
+
+    /// Regular file: adds seals (`F_ADD_SEALS`); `NotPermitted` once it is
+    /// sealed against more.
+    fn add_seals(&self, _seals: u32) -> Result<(), FsError> {
+        Err(FsError::InvalidArgument)
+    }
+
+    /// Regular file: whether page `index` of its contents is in memory now
+    /// (`mincore`).
+    fn is_page_cached(&self, _index: u64) -> bool {
+        false
+    }
+
     /// Regular file: a reference to the page of its contents that holds
     /// bytes `[index * 4096, (index + 1) * 4096)`, for mapping it: a store
     /// through a shared mapping is a store to the file, and every mapping

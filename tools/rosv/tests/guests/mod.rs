@@ -107,6 +107,7 @@ fn build_c_programs() -> PathBuf {
         "http-echo",
         "memory",
         "oom",
+        "mappings",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

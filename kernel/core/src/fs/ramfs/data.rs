@@ -91,6 +91,11 @@ impl FileData {
         Ok(done)
     }
 
+    /// Whether page `index` holds data (is not a hole).
+    pub fn has_page(&self, index: u64) -> bool {
+        self.pages.contains_key(&index)
+    }
+
     /// A reference to page `index`, for mapping it; a hole gets its page
     /// now, so that stores through a mapping and writes meet. `None` past
     /// the end of the file.

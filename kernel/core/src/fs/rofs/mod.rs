@@ -205,6 +205,10 @@ impl Node for RofsNode {
         self.file_type() == FileType::Regular
     }
 
+    fn is_page_cached(&self, index: u64) -> bool {
+        self.shared.pages.contains(self.inode, index)
+    }
+
     fn page(&self, _caller: &Caller<'_>, index: u64) -> Result<Option<crate::pages::Page>, FsError> {
         if self.file_type() != FileType::Regular {
             return Err(FsError::NotSupported);
