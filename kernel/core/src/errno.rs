@@ -41,6 +41,7 @@ impl Errno {
     pub const ENAMETOOLONG: Errno = Errno(36);
     pub const ENOSYS: Errno = Errno(38);
     pub const ENODATA: Errno = Errno(61);
+    pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTEMPTY: Errno = Errno(39);
     pub const ELOOP: Errno = Errno(40);
     pub const ENOTSOCK: Errno = Errno(88);

@@ -50,7 +50,8 @@ pub struct FakeMachine {
     pub fpu: Mutex<Vec<u8>>,
     pub current: Arc<FakeThread>,
     pub spawned: Mutex<Vec<(Registers, u64, u64)>>,
-    pub pages: Mutex<BTreeMap<u64, (Rights, Vec<u8>)>>,
+    /// Mapped pages: their rights and their frame in [`FAKE_FRAMES`].
+    pub pages: Mutex<BTreeMap<u64, (Rights, u64)>>,
     pub console: Mutex<Vec<u8>>,
     pub now_ns: AtomicU64,
     pub thread_pointer: AtomicU64,
@@ -93,14 +94,16 @@ impl FakeMachine {
         if end > APPLICATION_END {
             return Err(BadAddress);
         }
-        let mut pages = self.pages.lock().unwrap();
+        let pages = self.pages.lock().unwrap();
         let mut cursor = address;
         while cursor < end {
             let page = cursor & !(PAGE_SIZE - 1);
-            let (_, bytes) = pages.get_mut(&page).ok_or(BadAddress)?;
+            let (_, frame) = pages.get(&page).ok_or(BadAddress)?;
             let offset = (cursor - page) as usize;
             let chunk = ((page + PAGE_SIZE).min(end) - cursor) as usize;
-            each(&mut bytes[offset..offset + chunk], (cursor - address) as usize, chunk);
+            FAKE_FRAMES.with_frame(*frame, |bytes| {
+                each(&mut bytes[offset..offset + chunk], (cursor - address) as usize, chunk)
+            });
             cursor += chunk as u64;
         }
         Ok(())
@@ -132,12 +135,55 @@ impl Machine for FakeMachine {
             }
             *left -= 1;
         }
-        pages.insert(page, (rights, vec![0; PAGE_SIZE as usize]));
+        let frame = crate::pages::PageFrames::allocate(&FAKE_FRAMES).ok_or(MapFailure::OutOfMemory)?;
+        pages.insert(page, (rights, frame));
+        Ok(())
+    }
+
+    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure> {
+        use crate::pages::PageFrames;
+        assert_eq!(page % PAGE_SIZE, 0);
+        let mut pages = self.pages.lock().unwrap();
+        if let Some((old_rights, old_frame)) = pages.get_mut(&page)
+            && *old_frame == frame
+        {
+            *old_rights = rights;
+            return Ok(false);
+        }
+        if !FAKE_FRAMES.share(frame) {
+            return Err(MapFailure::OutOfMemory);
+        }
+        let old = pages.insert(page, (rights, frame));
+        if let Some((_, old_frame)) = old {
+            FAKE_FRAMES.release(old_frame);
+        }
+        Ok(old.is_some())
+    }
+
+    fn mapped_frame(&self, page: u64) -> Option<u64> {
+        self.pages.lock().unwrap().get(&page).map(|(_, frame)| *frame)
+    }
+
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
+        let mut pages = self.pages.lock().unwrap();
+        let moved: Vec<(u64, (Rights, u64))> =
+            pages.range(from..from + length).map(|(page, entry)| (*page, *entry)).collect();
+        for (page, entry) in moved {
+            pages.remove(&page);
+            pages.insert(to + (page - from), entry);
+        }
         Ok(())
     }
 
     fn unmap_range(&self, start: u64, end: u64) {
-        self.pages.lock().unwrap().retain(|page, _| *page < start || *page >= end);
+        use crate::pages::PageFrames;
+        self.pages.lock().unwrap().retain(|page, (_, frame)| {
+            let is_kept = *page < start || *page >= end;
+            if !is_kept {
+                FAKE_FRAMES.release(*frame);
+            }
+            is_kept
+        });
     }
 
     fn protect_range(&self, start: u64, end: u64, rights: Rights) {
@@ -262,7 +308,7 @@ pub fn limit_pages(pages: Option<u64>) {
 }
 
 impl FakeFrames {
-    fn with_frame(&self, frame: u64, each: impl FnOnce(&mut Vec<u8>)) {
+    pub fn with_frame(&self, frame: u64, each: impl FnOnce(&mut Vec<u8>)) {
         if let Some((_, bytes)) = self.frames.lock().unwrap().get_mut(&frame) {
             each(bytes);
         }
@@ -312,12 +358,22 @@ impl crate::pages::PageFrames for FakeFrames {
         }
     }
 
+    fn users(&self, frame: u64) -> u32 {
+        self.frames.lock().unwrap().get(&frame).map_or(0, |(count, _)| *count)
+    }
+
     fn read(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
         self.with_frame(frame, |bytes| buffer.copy_from_slice(&bytes[offset..offset + buffer.len()]));
     }
 
     fn write(&self, frame: u64, offset: usize, bytes: &[u8]) {
         self.with_frame(frame, |page| page[offset..offset + bytes.len()].copy_from_slice(bytes));
+    }
+
+    fn copy(&self, from: u64, to: u64) {
+        let mut bytes = vec![0; PAGE_SIZE as usize];
+        self.with_frame(from, |page| bytes.copy_from_slice(page));
+        self.with_frame(to, |page| page.copy_from_slice(&bytes));
     }
 
     fn zero(&self, frame: u64, offset: usize, length: usize) {

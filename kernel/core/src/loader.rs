@@ -11,6 +11,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -21,7 +22,10 @@ use rosv_elf::{ElfError, FileKind, LoadPlan};
 use crate::errno::Errno;
 use crate::initial_stack::{self, AuxValue, StackContents, auxv};
 use crate::machine::{Machine, Rights, Vdso};
-use crate::memory::{AddressSpace, AreaKind, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, page_align_up};
+use crate::memory::{
+    AddressSpace, Area, AreaKind, FileArea, PAGE_SIZE, PIE_BASE, STACK_SIZE, STACK_TOP, page_align_up,
+};
+use crate::vfs::Node;
 
 /// Size of one program header (`AT_PHENT`).
 const PROGRAM_HEADER_SIZE: u64 = 56;
@@ -101,6 +105,13 @@ pub trait ExecutableFile {
     /// Fills `buffer` with the file's bytes from `offset` (which the loader
     /// keeps inside the file).
     fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno>;
+
+    /// The file as a node whose pages can be mapped, and its path: then
+    /// the segments map the file's pages, read on first touch, instead of
+    /// being read whole.
+    fn mappable(&self) -> Option<(Arc<dyn Node>, Arc<str>)> {
+        None
+    }
 }
 
 impl ExecutableFile for Vec<u8> {
@@ -286,6 +297,27 @@ fn map_vdso(machine: &dyn Machine, memory: &mut AddressSpace, vdso: &Vdso) -> Re
     Ok(())
 }
 
+/// How one page of a loaded image gets its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageSource {
+    /// The file's page at this offset, mapped privately on first touch.
+    File(u64),
+    /// Bytes of one or more segments copied now (a page a segment's file
+    /// part ends in, or one several segments share).
+    Copied,
+    /// Zeroes only (`.bss`), mapped on first touch.
+    Zero,
+}
+
+/// A run of consecutive pages loaded the same way.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: u64,
+    end: u64,
+    rights: Rights,
+    source: PageSource,
+}
+
 fn map_segments(
     machine: &dyn Machine,
     memory: &mut AddressSpace,
@@ -293,49 +325,104 @@ fn map_segments(
     base: u64,
     file: &dyn ExecutableFile,
 ) -> Result<(), LoadError> {
-    let mut pages: BTreeMap<u64, Rights> = BTreeMap::new();
+    let mappable = file.mappable();
+    let mut pages: BTreeMap<u64, (Rights, PageSource)> = BTreeMap::new();
     for segment in &plan.segments {
         let rights = Rights {
             read: segment.rights.read,
             write: segment.rights.write,
             execute: segment.rights.execute,
         };
-        let first = (base + segment.vaddr) & !(PAGE_SIZE - 1);
+        let start = base + segment.vaddr;
+        let file_end = start + segment.file_size;
+        let first = start & !(PAGE_SIZE - 1);
         let end = page_align_up(base + segment.end()).ok_or(Errno::ENOMEM)?;
+        // The file's pages can stand for memory only where file offsets and
+        // addresses agree within a page.
+        let is_congruent = mappable.is_some() && (start - segment.file_offset).is_multiple_of(PAGE_SIZE);
         for page in (first..end).step_by(PAGE_SIZE as usize) {
-            let union = pages.entry(page).or_default();
+            let source = if page >= file_end {
+                PageSource::Zero
+            } else if is_congruent && page >= start && page + PAGE_SIZE <= file_end {
+                PageSource::File(segment.file_offset + (page - start))
+            } else {
+                PageSource::Copied
+            };
+            let (union, existing) = pages.entry(page).or_insert((Rights::NONE, source));
             union.read |= rights.read;
             union.write |= rights.write;
             union.execute |= rights.execute;
+            if *existing != source {
+                // Two segments share the page: it is assembled here.
+                *existing = if *existing == PageSource::Zero && source == PageSource::Zero {
+                    PageSource::Zero
+                } else {
+                    PageSource::Copied
+                };
+            }
         }
     }
-    // One area per run of consecutive pages with the same rights.
-    let mut runs: Vec<(u64, u64, Rights)> = Vec::new();
-    for (&page, &rights) in &pages {
-        match runs.last_mut() {
-            Some((_, end, run_rights)) if *end == page && *run_rights == rights => *end += PAGE_SIZE,
-            _ => runs.push((page, page + PAGE_SIZE, rights)),
+    // One area per run of consecutive pages with the same rights and source
+    // (file pages also at consecutive offsets).
+    let mut runs: Vec<Run> = Vec::new();
+    for (&page, &(rights, source)) in &pages {
+        if let Some(run) = runs.last_mut()
+            && run.end == page
+            && run.rights == rights
+        {
+            let continues = match (run.source, source) {
+                (PageSource::File(first), PageSource::File(offset)) => offset == first + (page - run.start),
+                (previous, next) => previous == next,
+            };
+            if continues {
+                run.end += PAGE_SIZE;
+                continue;
+            }
+        }
+        runs.push(Run { start: page, end: page + PAGE_SIZE, rights, source });
+    }
+    for run in &runs {
+        let file = match (run.source, &mappable) {
+            (PageSource::File(offset), Some((node, path))) => {
+                Some(FileArea { node: node.clone(), offset, is_shared: false, path: path.clone() })
+            }
+            _ => None,
+        };
+        memory.add(
+            machine,
+            run.start,
+            Area { end: run.end, rights: run.rights, kind: AreaKind::Image, file },
+            false,
+        )?;
+        if run.source == PageSource::Copied {
+            for page in (run.start..run.end).step_by(PAGE_SIZE as usize) {
+                machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
+            }
         }
     }
-    for &(start, end, rights) in &runs {
-        memory.add_area(machine, start, end, rights, AreaKind::Image, false)?;
-        for page in (start..end).step_by(PAGE_SIZE as usize) {
-            machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
-        }
-    }
-    let largest = plan.segments.iter().map(|segment| segment.file_size).max().unwrap_or(0);
-    let mut chunk = vec![0u8; (largest as usize).min(SEGMENT_CHUNK)];
+    // Copy the segments' bytes that land on copied pages.
+    let mut chunk = vec![
+        0u8;
+        SEGMENT_CHUNK.min(
+            plan.segments.iter().map(|segment| segment.file_size).max().unwrap_or(0) as usize,
+        )
+    ];
     for segment in &plan.segments {
-        let mut done = 0;
-        while done < segment.file_size {
-            let step = (segment.file_size - done).min(chunk.len() as u64) as usize;
-            file.read_at(segment.file_offset + done, &mut chunk[..step])?;
-            machine.write_memory(base + segment.vaddr + done, &chunk[..step]).map_err(|_| Errno::EFAULT)?;
-            done += step as u64;
+        let start = base + segment.vaddr;
+        for run in runs.iter().filter(|run| run.source == PageSource::Copied) {
+            let from = run.start.max(start);
+            let to = run.end.min(start + segment.file_size);
+            let mut address = from;
+            while address < to {
+                let step = (to - address).min(chunk.len() as u64) as usize;
+                file.read_at(segment.file_offset + (address - start), &mut chunk[..step])?;
+                machine.write_memory(address, &chunk[..step]).map_err(|_| Errno::EFAULT)?;
+                address += step as u64;
+            }
         }
     }
-    for &(start, end, rights) in &runs {
-        machine.protect_range(start, end, rights);
+    for run in runs.iter().filter(|run| run.source == PageSource::Copied) {
+        machine.protect_range(run.start, run.end, run.rights);
     }
     Ok(())
 }

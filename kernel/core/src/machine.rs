@@ -129,6 +129,23 @@ pub trait Machine: Sync {
     /// Maps a fresh zero-filled page at `page`.
     fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure>;
 
+    /// Maps `frame`, a page the caller holds a reference to, at `page` with
+    /// `rights`; the mapping takes a reference of its own. Another frame
+    /// mapped there is unmapped, and then `Ok(true)` says that
+    /// [`Machine::synchronize_mappings`] must run before the old frame can
+    /// go; the same frame just gets `rights`.
+    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure>;
+
+    /// The frame mapped at `page`, if any.
+    fn mapped_frame(&self, page: u64) -> Option<u64>;
+
+    /// Moves the pages mapped in `[from, from + length)` to the same places
+    /// in `[to, to + length)`, where nothing is mapped, frames and rights
+    /// unchanged; the old range is left unmapped (forgotten by other
+    /// processors at the next [`Machine::synchronize_mappings`]). On
+    /// failure nothing moved.
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure>;
+
     /// Unmaps and frees every mapped page in `[start, end)`.
     fn unmap_range(&self, start: u64, end: u64);
 

@@ -8,12 +8,20 @@
 
 use alloc::collections::BTreeMap;
 
+use alloc::sync::Arc;
+
 use crate::errno::Errno;
 use crate::machine::{Machine, MapFailure, Rights};
+use crate::pages::Page;
+use crate::vfs::{FsError, Node};
 
+mod file;
 mod gaps;
+mod resize;
 
+pub use file::FileArea;
 use gaps::Gaps;
+pub use resize::flags as remap;
 
 /// The size of a page.
 pub const PAGE_SIZE: u64 = 4096;
@@ -78,6 +86,8 @@ pub enum AreaKind {
     Stack,
     /// An anonymous `mmap`.
     Anonymous,
+    /// A file's `mmap`.
+    File,
     /// The vDSO's code.
     Vdso,
     /// The vDSO's data page.
@@ -85,7 +95,7 @@ pub enum AreaKind {
 }
 
 /// A range of the address space in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Area {
     /// One past the last byte (page-aligned).
     pub end: u64,
@@ -93,6 +103,15 @@ pub struct Area {
     pub rights: Rights,
     /// What the area holds.
     pub kind: AreaKind,
+    /// The file whose pages it maps, if any (else its pages start zeroed).
+    pub file: Option<FileArea>,
+}
+
+impl Area {
+    /// An area of zero-filled pages.
+    pub fn anonymous(end: u64, rights: Rights, kind: AreaKind) -> Self {
+        Area { end, rights, kind, file: None }
+    }
 }
 
 /// What became of a page fault.
@@ -104,6 +123,9 @@ pub enum FaultResolution {
     Invalid,
     /// The access was allowed but no memory was left for the page.
     OutOfMemory,
+    /// The page lies past the end of the file the area maps, or the file
+    /// could not be read: a bus error.
+    BusError,
 }
 
 /// Whether a mapping of `length` bytes could ever be backed, by Linux's
@@ -111,6 +133,96 @@ pub enum FaultResolution {
 fn is_committable(length: u64) -> bool {
     let total = crate::pages::figures().total_bytes;
     total == 0 || length <= total
+}
+
+/// How far [`AddressSpace::begin_fault`] got.
+#[derive(Debug)]
+pub enum FaultStep {
+    /// The fault is dealt with.
+    Resolved(FaultResolution),
+    /// A file's page is needed first.
+    NeedsFilePage(FilePageRequest),
+}
+
+/// A file page a fault needs.
+pub struct FilePageRequest {
+    /// The file.
+    pub node: Arc<dyn Node>,
+    /// The page's index in it.
+    pub index: u64,
+}
+
+impl core::fmt::Debug for FilePageRequest {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("FilePageRequest").field("index", &self.index).finish()
+    }
+}
+
+impl FilePageRequest {
+    /// Gets the page from the file (which may read a disk).
+    pub fn read(&self, machine: &dyn Machine) -> Result<Option<Page>, FsError> {
+        self.node.page(&crate::vfs::Caller::kernel(machine), self.index)
+    }
+}
+
+/// Resolves a fault at `address` in the address space behind `lock`,
+/// holding it only while no file is read: `lock` gives the space (or
+/// `None` if it cannot), and the second value says whether mappings were
+/// replaced, which other processors must forget (`synchronize_mappings`,
+/// once the lock is released).
+pub fn resolve_fault<'a>(
+    lock: &dyn Fn() -> Option<spin::MutexGuard<'a, AddressSpace>>,
+    machine: &dyn Machine,
+    address: u64,
+    access: Access,
+) -> (FaultResolution, bool) {
+    let Some(mut memory) = lock() else {
+        return (FaultResolution::Invalid, false);
+    };
+    let request = match memory.begin_fault(machine, address, access) {
+        FaultStep::Resolved(resolution) => return (resolution, memory.take_shootdown()),
+        FaultStep::NeedsFilePage(request) => request,
+    };
+    drop(memory);
+    let page = request.read(machine);
+    let Some(mut memory) = lock() else {
+        return (FaultResolution::Invalid, false);
+    };
+    let resolution = memory.finish_file_fault(machine, address, access, &request, page);
+    (resolution, memory.take_shootdown())
+}
+
+/// Faults in every page of the file mappings in `[start, end)`, for
+/// `MAP_POPULATE`, without holding `memory`'s lock while files are read.
+/// Pages that cannot be had are left to fault later, as on Linux.
+pub fn populate_files(
+    memory: &spin::Mutex<AddressSpace>,
+    machine: &dyn Machine,
+    start: u64,
+    end: u64,
+) -> bool {
+    let mut needs_shootdown = false;
+    let mut page = start & !(PAGE_SIZE - 1);
+    while page < end {
+        let access = {
+            let space = memory.lock();
+            match space.area_at(page) {
+                Some((_, area))
+                    if area.file.as_ref().is_some_and(|file| file.is_shared) && area.rights.write =>
+                {
+                    Some(Access::Write)
+                }
+                Some((_, area)) if area.file.is_some() && area.rights.is_accessible() => Some(Access::Read),
+                _ => None,
+            }
+        };
+        if let Some(access) = access {
+            let (_, replaced) = resolve_fault(&|| Some(memory.lock()), machine, page, access);
+            needs_shootdown |= replaced;
+        }
+        page += PAGE_SIZE;
+    }
+    needs_shootdown
 }
 
 /// The kind of access that faulted.
@@ -223,6 +335,19 @@ impl AddressSpace {
         kind: AreaKind,
         populate: bool,
     ) -> Result<(), Errno> {
+        self.add(machine, start, Area::anonymous(end, rights, kind), populate)
+    }
+
+    /// Adds `area` at `start`, over free, page-aligned addresses;
+    /// `populate` maps its pages now.
+    pub fn add(
+        &mut self,
+        machine: &dyn Machine,
+        start: u64,
+        area: Area,
+        populate: bool,
+    ) -> Result<(), Errno> {
+        let end = area.end;
         if !start.is_multiple_of(PAGE_SIZE)
             || !end.is_multiple_of(PAGE_SIZE)
             || start >= end
@@ -233,7 +358,7 @@ impl AddressSpace {
         if self.overlaps(start, end) {
             return Err(Errno::EEXIST);
         }
-        self.insert_area(start, Area { end, rights, kind });
+        self.insert_area(start, area);
         if populate && let Err(error) = self.populate(machine, start, end) {
             self.remove_range(machine, start, end);
             return Err(error);
@@ -243,15 +368,27 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Maps every not-yet-mapped page of `[start, end)` with its area's
-    /// rights.
+    /// Maps every not-yet-mapped page of `[start, end)`, as a read (or, in
+    /// a writable shared file mapping, a write) would.
     pub fn populate(&mut self, machine: &dyn Machine, start: u64, end: u64) -> Result<(), Errno> {
         let mut page = start;
         while page < end {
-            let rights = self.area_at(page).map(|(_, area)| area.rights).ok_or(Errno::ENOMEM)?;
-            match machine.map_page(page, rights) {
-                Ok(()) | Err(MapFailure::AlreadyMapped) => {}
-                Err(MapFailure::OutOfMemory) => return Err(Errno::ENOMEM),
+            let (_, area) = self.area_at(page).ok_or(Errno::ENOMEM)?;
+            let access = match &area.file {
+                Some(file) if file.is_shared && area.rights.write => Access::Write,
+                _ => Access::Read,
+            };
+            if !area.rights.is_accessible() || area.file.is_some() {
+                // PROT_NONE pages get nothing until their rights change; a
+                // file's pages are read without the address space's lock
+                // (`populate_files`).
+                page += PAGE_SIZE;
+                continue;
+            }
+            match self.fault_in(machine, page, access) {
+                // Pages past the end of a file stay unmapped, as on Linux.
+                FaultResolution::Mapped | FaultResolution::BusError => {}
+                FaultResolution::Invalid | FaultResolution::OutOfMemory => return Err(Errno::ENOMEM),
             }
             page += PAGE_SIZE;
         }
@@ -260,33 +397,34 @@ impl AddressSpace {
 
     /// Splits areas so that `start` and `end` fall on area boundaries.
     fn split_at(&mut self, address: u64) {
-        let Some((start, area)) = self.area_at(address).map(|(start, area)| (start, *area)) else {
+        let Some((start, area)) = self.area_at(address).map(|(start, area)| (start, area.clone())) else {
             return;
         };
         if start == address {
             return;
         }
-        self.areas.insert(start, Area { end: address, ..area });
-        self.areas.insert(address, area);
+        let right_file = area.file.as_ref().map(|file| file.advanced(address - start));
+        self.areas.insert(start, Area { end: address, ..area.clone() });
+        self.areas.insert(address, Area { file: right_file, ..area });
     }
 
     /// Joins the areas that end and start at `address` if they are
     /// anonymous memory with the same rights, as Linux merges them: fewer
     /// areas to search and to list in `/proc/self/maps`.
     fn merge_at(&mut self, address: u64) {
-        let Some(&right) = self.areas.get(&address) else {
+        let Some(right) = self.areas.get(&address) else {
             return;
         };
-        let Some((&left_start, &left)) = self.areas.range(..address).next_back() else {
+        let Some((&left_start, left)) = self.areas.range(..address).next_back() else {
             return;
         };
-        if left.end == address
-            && left.kind == AreaKind::Anonymous
-            && right.kind == AreaKind::Anonymous
-            && left.rights == right.rights
-        {
+        let is_mergeable = |area: &Area| area.kind == AreaKind::Anonymous && area.file.is_none();
+        if left.end == address && is_mergeable(left) && is_mergeable(right) && left.rights == right.rights {
+            let end = right.end;
             self.areas.remove(&address);
-            self.areas.insert(left_start, Area { end: right.end, ..left });
+            if let Some(left) = self.areas.get_mut(&left_start) {
+                left.end = end;
+            }
         }
     }
 
@@ -328,11 +466,28 @@ impl AddressSpace {
         rights: Rights,
         flags: u64,
     ) -> Result<u64, Errno> {
+        self.map(machine, address, length, rights, flags, None)
+    }
+
+    /// `mmap`: of `file` if given (from its offset), else of anonymous
+    /// memory.
+    pub fn map(
+        &mut self,
+        machine: &dyn Machine,
+        address: u64,
+        length: u64,
+        rights: Rights,
+        flags: u64,
+        file: Option<FileArea>,
+    ) -> Result<u64, Errno> {
         if length == 0 {
             return Err(Errno::EINVAL);
         }
         let length = page_align_up(length).ok_or(Errno::ENOMEM)?;
-        if flags & map::NORESERVE == 0 && rights.write && !is_committable(length) {
+        // Linux counts private writable memory; a shared file mapping's
+        // pages are the file's.
+        let is_counted = rights.write && !file.as_ref().is_some_and(|file| file.is_shared);
+        if flags & map::NORESERVE == 0 && is_counted && !is_committable(length) {
             return Err(Errno::ENOMEM);
         }
         let start = if flags & (map::FIXED | map::FIXED_NOREPLACE) != 0 {
@@ -354,15 +509,54 @@ impl AddressSpace {
         } else {
             self.find_free(length, address & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)?
         };
-        self.add_area(
-            machine,
-            start,
-            start + length,
-            rights,
-            AreaKind::Anonymous,
-            flags & map::POPULATE != 0,
-        )?;
+        let kind = if file.is_some() { AreaKind::File } else { AreaKind::Anonymous };
+        let area = Area { end: start + length, rights, kind, file };
+        self.add(machine, start, area, flags & map::POPULATE != 0)?;
         Ok(start)
+    }
+
+    /// The files the shared mappings of `[address, address + length)` map;
+    /// `ENOMEM` unless every page of the range is in an area.
+    pub fn files_in(&self, address: u64, length: u64) -> Result<alloc::vec::Vec<Arc<dyn Node>>, Errno> {
+        let end =
+            page_align_up(length).and_then(|length| address.checked_add(length)).ok_or(Errno::ENOMEM)?;
+        let mut files: alloc::vec::Vec<Arc<dyn Node>> = alloc::vec::Vec::new();
+        let mut cursor = address;
+        while cursor < end {
+            let (_, area) = self.area_at(cursor).ok_or(Errno::ENOMEM)?;
+            if let Some(file) = area.file.as_ref().filter(|file| file.is_shared)
+                && !files.iter().any(|known| Arc::ptr_eq(known, &file.node))
+            {
+                files.push(file.node.clone());
+            }
+            cursor = area.end;
+        }
+        Ok(files)
+    }
+
+    /// `mincore`: for each page of `[address, address + length)`, whether
+    /// it is in memory; `ENOMEM` unless every page is in an area.
+    pub fn residency(
+        &self,
+        machine: &dyn Machine,
+        address: u64,
+        length: u64,
+    ) -> Result<alloc::vec::Vec<u8>, Errno> {
+        let pages = page_align_up(length).ok_or(Errno::ENOMEM)? / PAGE_SIZE;
+        address.checked_add(pages * PAGE_SIZE).filter(|&end| end <= APPLICATION_END).ok_or(Errno::ENOMEM)?;
+        let mut residency = alloc::vec::Vec::new();
+        residency.try_reserve_exact(pages as usize).map_err(|_| Errno::ENOMEM)?;
+        for index in 0..pages {
+            let page = address + index * PAGE_SIZE;
+            let (start, area) = self.area_at(page).ok_or(Errno::ENOMEM)?;
+            let is_resident = machine.mapped_frame(page).is_some()
+                || area
+                    .file
+                    .as_ref()
+                    .is_some_and(|file| file.node.is_page_cached((file.offset + (page - start)) / PAGE_SIZE));
+            residency.push(u8::from(is_resident));
+        }
+        Ok(residency)
     }
 
     /// `munmap`.
@@ -389,14 +583,20 @@ impl AddressSpace {
         self.split_at(address);
         self.split_at(end);
         let mut is_restricted = false;
-        for (_, area) in self.areas.range_mut(address..end) {
+        for (&area_start, area) in self.areas.range_mut(address..end) {
             let old = area.rights;
             is_restricted |= (old.read && !rights.read)
                 || (old.write && !rights.write)
                 || (old.execute && !rights.execute);
             area.rights = rights;
+            // A private file mapping's pages may still be the file's own:
+            // they stay read-only, and a store copies them first.
+            let page_rights = match &area.file {
+                Some(file) if !file.is_shared => Rights { write: false, ..rights },
+                _ => rights,
+            };
+            machine.protect_range(area_start, area.end, page_rights);
         }
-        machine.protect_range(address, end, rights);
         self.merge_at(address);
         self.merge_at(end);
         // Widened rights need no round: a fault on a stale, narrower
@@ -405,7 +605,8 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// `madvise(MADV_DONTNEED)`: drops the pages so they read as zero again.
+    /// `madvise(MADV_DONTNEED)`: drops the pages, so that they read as zero
+    /// again in anonymous memory and as the file in a file mapping.
     pub fn discard(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
         machine.unmap_range(address, end);
@@ -433,10 +634,7 @@ impl AddressSpace {
             {
                 return self.heap_break;
             }
-            self.insert_area(
-                old_end,
-                Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap },
-            );
+            self.insert_area(old_end, Area::anonymous(new_end, Rights::READ_WRITE, AreaKind::Heap));
             self.merge_heap_areas();
         } else if new_end < old_end {
             self.remove_range(machine, new_end, old_end);
@@ -463,14 +661,32 @@ impl AddressSpace {
             for start in &merged {
                 self.areas.remove(start);
             }
-            self.areas.insert(first, Area { end, rights: Rights::READ_WRITE, kind: AreaKind::Heap });
+            self.areas.insert(first, Area::anonymous(end, Rights::READ_WRITE, AreaKind::Heap));
         }
     }
 
-    /// Maps the page behind a fault if an area allows the access.
+    /// Maps the page behind a fault if an area allows the access, reading a
+    /// mapped file's page with the address space at hand: only for callers
+    /// whose files never block (tests). The kernel uses [`resolve_fault`],
+    /// which reads files without the address space's lock.
     pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultResolution {
-        let Some((_, area)) = self.area_at(address) else {
-            return FaultResolution::Invalid;
+        match self.begin_fault(machine, address, access) {
+            FaultStep::Resolved(resolution) => resolution,
+            FaultStep::NeedsFilePage(request) => {
+                let page = request.read(machine);
+                self.finish_file_fault(machine, address, access, &request, page)
+            }
+        }
+    }
+
+    /// The first half of a fault: maps an anonymous page at once, or says
+    /// which file page a file mapping needs, to be had without the address
+    /// space's lock (it may be read from a disk) and handed to
+    /// [`AddressSpace::finish_file_fault`].
+    pub fn begin_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultStep {
+        let page = address & !(PAGE_SIZE - 1);
+        let Some((start, area)) = self.area_at(page) else {
+            return FaultStep::Resolved(FaultResolution::Invalid);
         };
         let rights = area.rights;
         let is_allowed = match access {
@@ -479,13 +695,54 @@ impl AddressSpace {
             Access::Execute => rights.execute,
         };
         if !is_allowed {
-            return FaultResolution::Invalid;
+            return FaultStep::Resolved(FaultResolution::Invalid);
         }
-        match machine.map_page(address & !(PAGE_SIZE - 1), rights) {
-            // Another processor faulted the page in first: retry the access.
-            Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
-            Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
+        let Some(file) = &area.file else {
+            return FaultStep::Resolved(match machine.map_page(page, rights) {
+                // Another processor faulted the page in first: retry the access.
+                Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
+                Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
+            });
+        };
+        match file.index(page - start) {
+            Some(index) => FaultStep::NeedsFilePage(FilePageRequest { node: file.node.clone(), index }),
+            None => FaultStep::Resolved(FaultResolution::BusError),
         }
+    }
+
+    /// The second half of a fault in a file mapping: maps `page`, the file
+    /// page `request` asked for, if the area still maps it (else the access
+    /// is retried, finding whatever is there now).
+    pub fn finish_file_fault(
+        &mut self,
+        machine: &dyn Machine,
+        address: u64,
+        access: Access,
+        request: &FilePageRequest,
+        page: Result<Option<Page>, FsError>,
+    ) -> FaultResolution {
+        let page_address = address & !(PAGE_SIZE - 1);
+        let Some((start, area)) = self.area_at(page_address) else {
+            return FaultResolution::Mapped;
+        };
+        let Some(file) = area.file.as_ref().filter(|file| {
+            Arc::ptr_eq(&file.node, &request.node) && file.index(page_address - start) == Some(request.index)
+        }) else {
+            return FaultResolution::Mapped;
+        };
+        let file_page = match page {
+            Ok(Some(file_page)) => file_page,
+            Ok(None) => return FaultResolution::BusError,
+            Err(FsError::Errno(Errno::ENOMEM)) => return FaultResolution::OutOfMemory,
+            Err(_) => return FaultResolution::BusError,
+        };
+        let (resolution, replaced) = file.map_page(machine, page_address, &file_page, area.rights, access);
+        self.needs_shootdown |= replaced;
+        resolution
+    }
+
+    fn fault_in(&mut self, machine: &dyn Machine, page: u64, access: Access) -> FaultResolution {
+        self.resolve_fault(machine, page, access)
     }
 
     /// Unmaps everything, at application exit.

@@ -266,6 +266,8 @@ pub mod fault_code {
     pub const SEGV_ACCERR: i32 = 2;
     /// `BUS_ADRALN`: misaligned access.
     pub const BUS_ADRALN: i32 = 1;
+    /// `BUS_ADRERR`: no such place in the object (past a mapped file's end).
+    pub const BUS_ADRERR: i32 = 2;
     /// `ILL_ILLOPN`: illegal operand (an undefined instruction).
     pub const ILL_ILLOPN: i32 = 2;
     /// `FPE_INTDIV`: integer division by zero.

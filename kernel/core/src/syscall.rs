@@ -15,6 +15,7 @@ mod messages;
 mod paths;
 mod poll;
 mod process;
+mod shared;
 mod signals;
 mod sockets;
 mod stat;
@@ -229,6 +230,18 @@ pub fn handle(
         nr::MUNMAP => memory::munmap(context, a0, a1),
         nr::MPROTECT => memory::mprotect(context, a0, a1, a2),
         nr::MADVISE => memory::madvise(context, a0, a1, a2),
+        nr::MREMAP => memory::mremap(context, a0, a1, a2, a3, a4),
+        nr::MSYNC => memory::msync(context, a0, a1, a2),
+        nr::MINCORE => memory::mincore(context, a0, a1, a2),
+        nr::MLOCK | nr::MUNLOCK => memory::mlock(context, a0, a1, 0),
+        nr::MLOCK2 => memory::mlock(context, a0, a1, a2),
+        nr::MLOCKALL => memory::mlockall(a0),
+        nr::MUNLOCKALL => Ok(0),
+        nr::MEMFD_CREATE => shared::memfd_create(context, a0, a1),
+        nr::SHMGET => shared::shmget(context, a0, a1, a2),
+        nr::SHMAT => shared::shmat(context, a0, a1, a2),
+        nr::SHMDT => shared::shmdt(context, a0),
+        nr::SHMCTL => shared::shmctl(context, a0, a1, a2),
         nr::PKEY_MPROTECT => memory::pkey_mprotect(context, a0, a1, a2, a3),
         nr::PKEY_ALLOC => memory::pkey_alloc(a0, a1),
         nr::PKEY_FREE => memory::pkey_free(),

@@ -34,6 +34,16 @@ pub struct ApplicationThread {
     pub process: Arc<Process>,
     /// Its state in the process.
     pub thread: Arc<Thread>,
+    /// Its last page fault touched a mapped file past its end (or one that
+    /// could not be read): a bus error rather than a segmentation fault.
+    pub has_bus_error: AtomicBool,
+}
+
+impl ApplicationThread {
+    /// The kernel's record of `thread` of `process`.
+    pub fn new(process: Arc<Process>, thread: Arc<Thread>) -> Self {
+        ApplicationThread { process, thread, has_bus_error: AtomicBool::new(false) }
+    }
 }
 
 static MACHINE: spin::Once<PlatformMachine> = spin::Once::new();
@@ -170,7 +180,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         rflags: INITIAL_RFLAGS,
         ..Default::default()
     };
-    let application = Arc::new(ApplicationThread { process: process.clone(), thread: main.clone() });
+    let application = Arc::new(ApplicationThread::new(process.clone(), main.clone()));
     // The boot thread never used floating point: its state is the initial
     // one every process starts with.
     let figures = rosv_core::pages::figures();
@@ -230,6 +240,7 @@ fn absolute_path(working_directory: &str, path: &str) -> String {
 struct ExecutableInTree {
     file: Arc<OpenFile>,
     size: u64,
+    path: Arc<str>,
 }
 
 impl ExecutableFile for ExecutableInTree {
@@ -252,6 +263,11 @@ impl ExecutableFile for ExecutableInTree {
         }
         Ok(())
     }
+
+    fn mappable(&self) -> Option<(Arc<dyn rosv_core::vfs::Node>, Arc<str>)> {
+        let node = self.file.data()?;
+        node.is_mappable().then(|| (node.clone(), self.path.clone()))
+    }
 }
 
 fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
@@ -266,7 +282,7 @@ fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
     }
     let opened = vfs.open(&caller, &vfs.root(), path, O_RDONLY, 0).and_then(|file| {
         let size = file.metadata(&caller)?.size_bytes;
-        Ok(ExecutableInTree { file, size })
+        Ok(ExecutableInTree { file, size, path: Arc::from(path) })
     });
     opened.map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: the file could not be read: {error}");
@@ -281,6 +297,9 @@ fn on_system_call(frame: &mut SyscallFrame) {
     };
     let mut registers = machine::registers(frame);
     let mut outcome = syscall::handle(machine(), &application.process, &application.thread, &mut registers);
+    // A bus error met while copying to or from application memory became
+    // EFAULT; it must not colour the next fault.
+    application.has_bus_error.store(false, Ordering::Relaxed);
     if application.process.is_out_of_memory.load(Ordering::Relaxed) {
         outcome = kill_out_of_memory(&application, &registers);
     }
@@ -318,26 +337,41 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
         interrupts::Access::Write => Access::Write,
         interrupts::Access::Execute => Access::Execute,
     };
-    // Other processors hold the address space only briefly; the kernel never
-    // touches unmapped application memory while holding it itself, so a
-    // lock that stays taken means a kernel bug, reported instead of hanging.
-    let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
-    loop {
-        if let Some(mut memory) = application.process.memory.try_lock() {
-            return match memory.resolve_fault(machine(), address, access) {
-                FaultResolution::Mapped => true,
-                FaultResolution::Invalid => false,
-                FaultResolution::OutOfMemory => {
-                    application.process.is_out_of_memory.store(true, Ordering::Relaxed);
-                    false
-                }
-            };
+    // Other processors hold the address space only briefly (a file's page
+    // is read without it); the kernel never touches unmapped application
+    // memory while holding it itself, so a lock that stays taken means a
+    // kernel bug, reported instead of hanging.
+    let memory = &application.process.memory;
+    let lock = || {
+        let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
+        loop {
+            if let Some(space) = memory.try_lock() {
+                return Some(space);
+            }
+            if time::since_boot_ns() > deadline {
+                let _ = writeln!(Console, "rosv: page fault at {address:#x}: the address space stays locked");
+                return None;
+            }
+            core::hint::spin_loop();
         }
-        if time::since_boot_ns() > deadline {
-            let _ = writeln!(Console, "rosv: page fault at {address:#x}: the address space stays locked");
-            return false;
+    };
+    let (resolution, needs_shootdown) = rosv_core::memory::resolve_fault(&lock, machine(), address, access);
+    if needs_shootdown {
+        // A private copy took a file page's place: no processor may go on
+        // reading the file's page through its old translation.
+        machine().synchronize_mappings();
+    }
+    match resolution {
+        FaultResolution::Mapped => true,
+        FaultResolution::Invalid => false,
+        FaultResolution::BusError => {
+            application.has_bus_error.store(true, Ordering::Relaxed);
+            false
         }
-        core::hint::spin_loop();
+        FaultResolution::OutOfMemory => {
+            application.process.is_out_of_memory.store(true, Ordering::Relaxed);
+            false
+        }
     }
 }
 
@@ -360,7 +394,11 @@ fn on_diversion(frame: &mut InterruptFrame, diversion: Diversion) {
             kill_out_of_memory(&application, &registers)
         }
         Diversion::Fault { vector, address } => {
-            let fault = fault_signal(vector, address, frame);
+            let mut fault = fault_signal(vector, address, frame);
+            if vector == 14 && application.has_bus_error.swap(false, Ordering::Relaxed) {
+                fault.signal = status::SIGBUS;
+                fault.code = rosv_core::signal::fault_code::BUS_ADRERR;
+            }
             match syscall::deliver_fault(
                 machine,
                 &application.process,

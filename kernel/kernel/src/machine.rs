@@ -133,6 +133,21 @@ impl Machine for PlatformMachine {
         })
     }
 
+    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure> {
+        paging::map_application_frame(page, frame, page_rights(rights)).map_err(|error| match error {
+            MapError::AlreadyMapped => MapFailure::AlreadyMapped,
+            MapError::OutOfMemory | MapError::NotApplicationPage => MapFailure::OutOfMemory,
+        })
+    }
+
+    fn mapped_frame(&self, page: u64) -> Option<u64> {
+        paging::application_frame(page)
+    }
+
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
+        paging::move_application_range(from, to, length).map_err(|_| MapFailure::OutOfMemory)
+    }
+
     fn unmap_range(&self, start: u64, end: u64) {
         paging::unmap_application_range(start, end);
     }
@@ -214,8 +229,7 @@ impl Machine for PlatformMachine {
         let current = sched::current();
         let parent = current.attachment::<ApplicationThread>().ok_or(MapFailure::OutOfMemory)?;
         let name = alloc::format!("thread {}", thread.tid);
-        let application =
-            Arc::new(ApplicationThread { process: parent.process.clone(), thread: thread.clone() });
+        let application = Arc::new(ApplicationThread::new(parent.process.clone(), thread.clone()));
         // The caller's floating-point registers are live: the kernel never
         // touches them.
         let spawned =
@@ -349,6 +363,10 @@ impl rosv_core::pages::PageFrames for PlatformFrames {
         frames::release_held(frame);
     }
 
+    fn users(&self, frame: u64) -> u32 {
+        frames::users(frame)
+    }
+
     fn read(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
         frames::read(frame, offset, buffer);
     }
@@ -359,6 +377,10 @@ impl rosv_core::pages::PageFrames for PlatformFrames {
 
     fn zero(&self, frame: u64, offset: usize, length: usize) {
         frames::zero(frame, offset, length);
+    }
+
+    fn copy(&self, from: u64, to: u64) {
+        frames::copy(from, to);
     }
 
     fn figures(&self) -> rosv_core::pages::MemoryFigures {

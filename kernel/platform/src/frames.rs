@@ -341,6 +341,18 @@ pub fn write(paddr: u64, offset: usize, bytes: &[u8]) {
     }
 }
 
+/// Copies the frame at `from` into the frame at `to`; does nothing unless
+/// both are allocated.
+pub fn copy(from: u64, to: u64) {
+    let size = FRAME_SIZE as usize;
+    if let (Some(source), Some(target)) = (frame_bytes(from, 0, size), frame_bytes(to, 0, size))
+        && from != to
+    {
+        // SAFETY: as in `read`; two distinct frames do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(source, target, size) };
+    }
+}
+
 /// Zeroes `length` bytes of the frame at `paddr` from `offset`, under the
 /// same checks as [`write`].
 pub fn zero(paddr: u64, offset: usize, length: usize) {

@@ -164,6 +164,13 @@ pub struct PageRights {
     pub is_executable: bool,
 }
 
+/// The flags of the page tables above application pages: every access
+/// allowed, so that the last level alone decides (its entries change in
+/// place, by `mprotect` or a copy on write, without visiting the levels
+/// above, and a level that refused writes would make a writable page fault
+/// for ever).
+const APPLICATION_TABLE_FLAGS: Flags = Flags::PRESENT.union(Flags::WRITABLE);
+
 /// Marks an entry that keeps its frame but allows no access (`PROT_NONE`):
 /// not present, so every access faults, and not zero, so it is not free.
 const INACCESSIBLE: Flags = Flags::BIT_9;
@@ -271,10 +278,35 @@ pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapErr
     result
 }
 
-/// Maps the frame at `paddr`, which another user holds (a file's page), at
-/// application address `vaddr`; the mapping becomes one more user of it.
-pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Result<(), MapError> {
+/// Maps the frame at `paddr`, which the caller holds a reference to (a
+/// file's page), at application address `vaddr`; the mapping becomes one
+/// more user of it. A different frame mapped there before is unmapped (and
+/// freed by the next [`crate::tlb::synchronize`], which the caller must
+/// run: other processors may cache the old translation); returns whether
+/// there was one. The same frame mapped there only gets `rights`.
+pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Result<bool, MapError> {
     application_page(vaddr)?;
+    if !paddr.is_multiple_of(PAGE_SIZE) {
+        return Err(MapError::OutOfMemory);
+    }
+    let mut outcome: Option<Result<bool, MapError>> = None;
+    walk_application_range(vaddr, vaddr + PAGE_SIZE, &mut |entry, address| {
+        let old = entry.addr().as_u64();
+        if old == paddr {
+            entry.set_addr(PhysAddr::new(paddr), rights.flags());
+            outcome = Some(Ok(false));
+        } else if crate::frames::share(paddr) {
+            entry.set_addr(PhysAddr::new(paddr), rights.flags());
+            crate::tlb::free_after_synchronize(old);
+            outcome = Some(Ok(true));
+        } else {
+            outcome = Some(Err(MapError::OutOfMemory));
+        }
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+    });
+    if let Some(outcome) = outcome {
+        return outcome;
+    }
     if !crate::frames::share(paddr) {
         return Err(MapError::OutOfMemory);
     }
@@ -283,7 +315,15 @@ pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Resu
         // SAFETY: the reference taken above was never mapped.
         unsafe { memory::free_frame(paddr) };
     }
-    result
+    result.map(|()| false)
+}
+
+/// The frame mapped at application page `vaddr` (accessible or not).
+pub fn application_frame(vaddr: u64) -> Option<u64> {
+    let page = vaddr & !(PAGE_SIZE - 1);
+    let mut frame = None;
+    walk_application_range(page, page + PAGE_SIZE, &mut |entry, _| frame = Some(entry.addr().as_u64()));
+    frame
 }
 
 /// Maps `paddr` at `vaddr`, handing the caller's reference to the mapping.
@@ -293,7 +333,15 @@ fn map_application_frame_owned(vaddr: u64, paddr: u64, rights: PageRights) -> Re
     with_tables(|mapper| {
         // SAFETY: the page is in the application half, which holds no kernel
         // data; the frame is a whole page the caller holds a reference to.
-        match unsafe { mapper.map_to(page, frame, rights.flags(), &mut HeapFrames) } {
+        match unsafe {
+            mapper.map_to_with_table_flags(
+                page,
+                frame,
+                rights.flags(),
+                APPLICATION_TABLE_FLAGS,
+                &mut HeapFrames,
+            )
+        } {
             Ok(flush) => {
                 flush.flush();
                 Ok(())
@@ -366,6 +414,58 @@ pub fn unmap_application_range(start: u64, end: u64) {
         x86_64::instructions::tlb::flush(VirtAddr::new(address));
         crate::tlb::free_after_synchronize(frame);
     });
+}
+
+/// Moves every mapped application page of `[from, from + length)` to the
+/// same place in `[to, to + length)`, which must hold no mapping, with its
+/// frame and rights: `mremap`. The old addresses are left unmapped; other
+/// processors forget them at the next [`crate::tlb::synchronize`]. On
+/// failure (no frame for a page table) nothing has moved.
+pub fn move_application_range(from: u64, to: u64, length: u64) -> Result<(), MapError> {
+    let (Some(from_end), Some(to_end)) = (from.checked_add(length), to.checked_add(length)) else {
+        return Err(MapError::NotApplicationPage);
+    };
+    if from_end > USER_END || to_end > USER_END {
+        return Err(MapError::NotApplicationPage);
+    }
+    let mut entries: alloc::vec::Vec<(u64, u64, Flags)> = alloc::vec::Vec::new();
+    walk_application_range(from, from_end, &mut |entry, address| {
+        entries.push((address, entry.addr().as_u64(), entry.flags()));
+    });
+    for (moved, &(address, frame, flags)) in entries.iter().enumerate() {
+        let page = application_page(to + (address - from))?;
+        let frame = PhysFrame::containing_address(PhysAddr::new(frame));
+        let result = with_tables(|mapper| {
+            // SAFETY: the new page is in the application half and free; the
+            // frame keeps the one reference its old entry held, which is
+            // cleared below once every page has its new entry.
+            match unsafe {
+                mapper.map_to_with_table_flags(page, frame, flags, APPLICATION_TABLE_FLAGS, &mut HeapFrames)
+            } {
+                Ok(flush) => {
+                    flush.flush();
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+        if result != Some(true) {
+            // Undo: the new entries go, the old ones still hold the frames.
+            for &(address, _, _) in &entries[..moved] {
+                let new = to + (address - from);
+                walk_application_range(new, new + PAGE_SIZE, &mut |entry, address| {
+                    entry.set_unused();
+                    x86_64::instructions::tlb::flush(VirtAddr::new(address));
+                });
+            }
+            return Err(MapError::OutOfMemory);
+        }
+    }
+    walk_application_range(from, from_end, &mut |entry, address| {
+        entry.set_unused();
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+    });
+    Ok(())
 }
 
 /// Sets the rights of every mapped application page in `[start, end)`; other

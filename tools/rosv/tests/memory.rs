@@ -35,3 +35,20 @@ fn a_program_that_touches_more_than_ram_is_killed_with_137() {
         assert_eq!(output.status.code(), Some(137), "{arguments:?}");
     }
 }
+
+#[test]
+fn file_mappings_and_shared_memory_behave_like_linux() {
+    for (variant, cpus) in [
+        (Variant::GlibcStatic, "1"),
+        (Variant::MuslStatic, "1"),
+        (Variant::GlibcStaticPie, "2"),
+        (Variant::MuslStaticPie, "2"),
+    ] {
+        let program = guests::c_program("mappings", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs");
+    }
+}

@@ -136,6 +136,37 @@ struct RamNode {
     this: Weak<RamNode>,
     attributes: Mutex<Attributes>,
     content: Content,
+    /// `F_SEAL_*` bits: a file starts sealed against seals unless
+    /// `memfd_create` allowed sealing.
+    seals: core::sync::atomic::AtomicU32,
+}
+
+/// `F_SEAL_*` bits.
+pub mod seal {
+    /// No more seals may be added.
+    pub const SEAL: u32 = 0x1;
+    /// The file may not shrink.
+    pub const SHRINK: u32 = 0x2;
+    /// The file may not grow.
+    pub const GROW: u32 = 0x4;
+    /// The contents may not change.
+    pub const WRITE: u32 = 0x8;
+    /// No new writable mapping or write, existing mappings go on.
+    pub const FUTURE_WRITE: u32 = 0x10;
+    /// Every seal.
+    pub const ALL: u32 = SEAL | SHRINK | GROW | WRITE | FUTURE_WRITE;
+}
+
+/// Lets seals be added to `node`, a ramfs file (`MFD_ALLOW_SEALING`);
+/// `false` for any other node.
+pub fn allow_sealing(node: &dyn Node) -> bool {
+    match node.as_any().downcast_ref::<RamNode>() {
+        Some(file) if matches!(file.content, Content::File(_)) => {
+            file.seals.fetch_and(!seal::SEAL, core::sync::atomic::Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
 }
 
 impl RamNode {
@@ -159,6 +190,7 @@ impl RamNode {
                 change_time_ns: now_ns,
             }),
             content,
+            seals: core::sync::atomic::AtomicU32::new(seal::SEAL),
         })
     }
 
@@ -175,6 +207,19 @@ impl RamNode {
             Content::Directory(_) => Err(FsError::IsDirectory),
             Content::Symlink(_) | Content::Socket => Err(FsError::InvalidArgument),
         }
+    }
+
+    /// Refuses a write of `length` bytes at `offset` to a file of
+    /// `size_bytes` that its seals forbid.
+    fn check_write_seals(&self, size_bytes: u64, offset: u64, length: usize) -> Result<(), FsError> {
+        let seals = self.seals.load(core::sync::atomic::Ordering::Relaxed);
+        let grows = offset.saturating_add(length as u64) > size_bytes;
+        if length > 0
+            && (seals & (seal::WRITE | seal::FUTURE_WRITE) != 0 || (grows && seals & seal::GROW != 0))
+        {
+            return Err(FsError::NotPermitted);
+        }
+        Ok(())
     }
 
     fn is_directory(&self) -> bool {

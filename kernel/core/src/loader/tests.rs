@@ -58,7 +58,11 @@ fn loads_a_fixed_executable_with_its_stack() {
     assert!(code_rights.execute && !code_rights.write);
     let data_rights = machine.rights(0x40_1000).unwrap();
     assert!(data_rights.write && !data_rights.execute);
-    // The bss pages are mapped and zero; the heap starts after them.
+    // The bss pages fault in as zeroes; the heap starts after them.
+    assert_eq!(
+        memory.resolve_fault(&machine, 0x40_3ff8, Access::Read),
+        crate::memory::FaultResolution::Mapped
+    );
     let mut zero = [1u8; 8];
     machine.read_memory(0x40_3ff8, &mut zero).unwrap();
     assert_eq!(zero, [0; 8]);
@@ -242,4 +246,74 @@ fn segments_are_read_from_the_file_in_bounded_pieces() {
     let mut loaded = vec![0u8; data.len()];
     machine.read_memory(0x40_1000, &mut loaded).unwrap();
     assert!(loaded == data, "the data segment arrives whole");
+}
+
+/// An executable in a ramfs file, whose pages the loader can map.
+struct FileInRamfs {
+    node: Arc<dyn crate::vfs::Node>,
+    size: u64,
+}
+
+impl FileInRamfs {
+    fn new(machine: &FakeMachine, bytes: &[u8]) -> Self {
+        use crate::vfs::{Caller, FileSystem, NewNode};
+        let filesystem = crate::fs::ramfs::RamFs::new(0o755);
+        let caller = Caller::kernel(machine);
+        let node = filesystem.root().create(&caller, "app", NewNode::File, 0o755).unwrap();
+        assert_eq!(node.write_at(&caller, 0, bytes).unwrap(), bytes.len());
+        FileInRamfs { node, size: bytes.len() as u64 }
+    }
+}
+
+impl ExecutableFile for FileInRamfs {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno> {
+        let machine = FakeMachine::new();
+        let caller = crate::vfs::Caller::kernel(&machine);
+        self.node.read_at(&caller, offset, buffer).map(|_| ()).map_err(|_| Errno::EIO)
+    }
+
+    fn mappable(&self) -> Option<(Arc<dyn crate::vfs::Node>, Arc<str>)> {
+        Some((self.node.clone(), Arc::from("/app")))
+    }
+}
+
+#[test]
+fn whole_file_pages_are_mapped_on_demand_and_partial_ones_copied() {
+    use crate::memory::FaultResolution;
+    let machine = FakeMachine::new();
+    let mut memory = AddressSpace::new();
+    let bytes = executable(2, 0x40_0000, &[0xf4, 0x90], b"data!", 0x3000);
+    let file = FileInRamfs::new(&machine, &bytes);
+    let arguments = vec![b"/app".to_vec()];
+    let program = Program {
+        file: &file,
+        interpreter: None,
+        path: "/app",
+        arguments: &arguments,
+        environment: &[],
+        random: [1; 16],
+    };
+    load(&machine, &mut memory, &program).unwrap();
+    // The code page is all file: nothing is mapped until it is touched,
+    // and then it is the file's own page, read-only.
+    assert_eq!(machine.rights(0x40_0000), None);
+    assert_eq!(memory.resolve_fault(&machine, 0x40_0100, Access::Execute), FaultResolution::Mapped);
+    let mut code = [0u8; 2];
+    machine.read_memory(0x40_0100, &mut code).unwrap();
+    assert_eq!(code, [0xf4, 0x90]);
+    let (_, area) = memory.area_at(0x40_0000).unwrap();
+    assert!(area.file.is_some());
+    // The data segment's file part ends within its page: that page is a
+    // copy, mapped now, with zeroes past the file part.
+    let mut data = [1u8; 8];
+    machine.read_memory(0x40_1000, &mut data).unwrap();
+    assert_eq!(&data, b"data!\0\0\0");
+    assert!(memory.area_at(0x40_1000).unwrap().1.file.is_none());
+    // Past it, bss.
+    assert_eq!(machine.rights(0x40_2000), None);
+    assert_eq!(memory.resolve_fault(&machine, 0x40_2000, Access::Write), FaultResolution::Mapped);
 }

@@ -119,6 +119,10 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         | command::F_OFD_SETLK
         | command::F_OFD_SETLKW => file_lock(context, command, argument),
         command::F_GETOWN | command::F_SETOWN => Ok(0),
+        super::shared::F_ADD_SEALS | super::shared::F_GET_SEALS => {
+            let node = file.data().ok_or(Errno::EINVAL)?;
+            super::shared::seals(node.as_ref(), command, argument, file.is_writable())
+        }
         command::F_GETPIPE_SZ | command::F_SETPIPE_SZ => {
             // The size is fixed: setting reports what the pipe has.
             file.pipe_end().ok_or(Errno::EBADF)?;

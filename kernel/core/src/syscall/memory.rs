@@ -6,7 +6,7 @@ use alloc::vec;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::machine::Rights;
-use crate::memory::{PAGE_SIZE, map, prot, rights_from_prot};
+use crate::memory::{FileArea, PAGE_SIZE, map, prot, rights_from_prot};
 use crate::user::User;
 use crate::vfs::FileType;
 
@@ -14,7 +14,10 @@ use crate::vfs::FileType;
 /// rights away, makes every processor drop what it cached of them (after
 /// the lock is released, as `synchronize_mappings` requires). New mappings
 /// need no such round: no processor can have cached an absent page.
-fn change_mappings<T>(context: Context<'_>, change: impl FnOnce(&mut crate::memory::AddressSpace) -> T) -> T {
+pub(super) fn change_mappings<T>(
+    context: Context<'_>,
+    change: impl FnOnce(&mut crate::memory::AddressSpace) -> T,
+) -> T {
     let (result, needs_shootdown) = {
         let mut memory = context.process.memory.lock();
         let result = change(&mut memory);
@@ -69,10 +72,11 @@ pub(super) fn mmap(
     })?)
 }
 
-/// `mmap` of a regular file: private mappings (and read-only shared ones)
-/// get a copy of the file's bytes, read when the mapping is made; a
-/// writable shared mapping, whose stores would have to reach the file, is
-/// refused with `ENODEV`.
+/// `mmap` of a regular file. Where the filesystem keeps the file in pages
+/// (ramfs, ROFS), the area maps those pages: shared mappings store into
+/// the file, private ones copy a page at its first store. Otherwise a
+/// private mapping gets a copy of the file's bytes, read now, and a
+/// writable shared one is refused with `ENODEV`.
 fn map_file(
     context: Context<'_>,
     address: u64,
@@ -89,11 +93,57 @@ fn map_file(
     if !file.is_readable() {
         return Err(Errno::EACCES.into());
     }
-    let is_regular = file.data().is_some_and(|data| data.file_type() == FileType::Regular);
-    let is_shared_write = flags & map::TYPE != map::PRIVATE && rights.write;
-    if !is_regular || is_shared_write {
-        return Err(Errno::ENODEV.into());
+    let node = match file.data() {
+        Some(node) if node.file_type() == FileType::Regular => node.clone(),
+        _ => return Err(Errno::ENODEV.into()),
+    };
+    let is_shared = flags & map::TYPE != map::PRIVATE;
+    if is_shared && rights.write && !file.is_writable() {
+        return Err(Errno::EACCES.into());
     }
+    let write_seals = crate::fs::ramfs::seal::WRITE | crate::fs::ramfs::seal::FUTURE_WRITE;
+    if is_shared && rights.write && node.seals().is_ok_and(|seals| seals & write_seals != 0) {
+        return Err(Errno::EPERM.into());
+    }
+    if offset.checked_add(length).is_none() {
+        return Err(Errno::EOVERFLOW.into());
+    }
+    if !node.is_mappable() {
+        if is_shared && rights.write {
+            return Err(Errno::ENODEV.into());
+        }
+        return copy_file(context, address, length, rights, flags, &file, offset);
+    }
+    let caller = super::files::caller(context);
+    let path = file.location().and_then(|location| context.process.vfs.path_of(&caller, location).ok());
+    let area = FileArea { node, offset, is_shared, path: path.unwrap_or_default().into() };
+    let start = change_mappings(context, |memory| {
+        memory.map(context.machine, address, length, rights, flags, Some(area))
+    })?;
+    if flags & map::POPULATE != 0
+        && crate::memory::populate_files(
+            &context.process.memory,
+            context.machine,
+            start,
+            start.saturating_add(length),
+        )
+    {
+        context.machine.synchronize_mappings();
+    }
+    Ok(start)
+}
+
+/// A private mapping of a file whose contents are not kept in pages: a
+/// copy of its bytes, read when the mapping is made.
+fn copy_file(
+    context: Context<'_>,
+    address: u64,
+    length: u64,
+    rights: Rights,
+    flags: u64,
+    file: &crate::vfs::OpenFile,
+    offset: u64,
+) -> Result {
     let start = change_mappings(context, |memory| {
         memory.map_anonymous(context.machine, address, length, Rights::READ_WRITE, flags | map::POPULATE)
     })?;
@@ -185,6 +235,80 @@ pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u
         }
         // Everything else is a hint the kernel may ignore.
         _ => {}
+    }
+    Ok(0)
+}
+
+pub(super) fn mremap(
+    context: Context<'_>,
+    old: u64,
+    old_length: u64,
+    new_length: u64,
+    flags: u64,
+    new_address: u64,
+) -> Result {
+    Ok(change_mappings(context, |memory| {
+        memory.remap(context.machine, old, old_length, new_length, flags, new_address)
+    })?)
+}
+
+/// `msync` flags.
+const MS_ASYNC: u64 = 1;
+const MS_INVALIDATE: u64 = 2;
+const MS_SYNC: u64 = 4;
+
+/// `msync`: shared file mappings are the file's own pages, so there is
+/// nothing to write back from them; `MS_SYNC` asks the files to make their
+/// data durable.
+pub(super) fn msync(context: Context<'_>, address: u64, length: u64, flags: u64) -> Result {
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+        || !address.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let files = context.process.memory.lock().files_in(address, length)?;
+    if flags & MS_SYNC != 0 {
+        let caller = super::files::caller(context);
+        for node in files {
+            node.sync(&caller)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `mincore`: one byte per page, 1 where the page is in memory: mapped, or
+/// (in a file mapping) held by the file.
+pub(super) fn mincore(context: Context<'_>, address: u64, length: u64, vector: u64) -> Result {
+    if !address.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL.into());
+    }
+    let residency = context.process.memory.lock().residency(context.machine, address, length)?;
+    User::new(context.machine).write_bytes(vector, &residency)?;
+    Ok(0)
+}
+
+/// `MLOCK_ONFAULT`, the one `mlock2` flag.
+const MLOCK_ONFAULT: u64 = 1;
+
+/// `mlock`, `munlock`, `mlock2`: pages are never paged out, so locking
+/// only checks that the range is mapped.
+pub(super) fn mlock(context: Context<'_>, address: u64, length: u64, flags: u64) -> Result {
+    if flags & !MLOCK_ONFAULT != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let start = address & !(PAGE_SIZE - 1);
+    let length = length.checked_add(address - start).ok_or(Errno::ENOMEM)?;
+    context.process.memory.lock().files_in(start, length)?;
+    Ok(0)
+}
+
+/// `mlockall` flags: `MCL_CURRENT`, `MCL_FUTURE`, `MCL_ONFAULT`.
+const MCL_FLAGS: u64 = 0x7;
+
+pub(super) fn mlockall(flags: u64) -> Result {
+    if flags == 0 || flags & !MCL_FLAGS != 0 || flags == 4 {
+        return Err(Errno::EINVAL.into());
     }
     Ok(0)
 }

@@ -329,6 +329,40 @@ pub trait Node: Send + Sync + Any {
         Ok((written, end + written as u64))
     }
 
+    /// Regular file: whether its contents are kept in pages that
+    /// [`Node::page`] hands out, so that `mmap` can map them.
+    fn is_mappable(&self) -> bool {
+        false
+    }
+
+    /// Regular file: its `F_SEAL_*` seals (`F_GET_SEALS`);
+    /// `InvalidArgument` where files cannot be sealed.
+    fn seals(&self) -> Result<u32, FsError> {
+        Err(FsError::InvalidArgument)
+    }
+
+    /// Regular file: adds seals (`F_ADD_SEALS`); `NotPermitted` once it is
+    /// sealed against more.
+    fn add_seals(&self, _seals: u32) -> Result<(), FsError> {
+        Err(FsError::InvalidArgument)
+    }
+
+    /// Regular file: whether page `index` of its contents is in memory now
+    /// (`mincore`).
+    fn is_page_cached(&self, _index: u64) -> bool {
+        false
+    }
+
+    /// Regular file: a reference to the page of its contents that holds
+    /// bytes `[index * 4096, (index + 1) * 4096)`, for mapping it: a store
+    /// through a shared mapping is a store to the file, and every mapping
+    /// of the page uses one frame. `None` past the end of the file;
+    /// `NotSupported` when the contents are not kept in pages (`mmap` then
+    /// copies them). Bytes past the end of the file read as zeroes.
+    fn page(&self, _caller: &Caller<'_>, _index: u64) -> Result<Option<crate::pages::Page>, FsError> {
+        Err(FsError::NotSupported)
+    }
+
     /// Regular file: sets the size, zero-filling growth.
     fn truncate(&self, _caller: &Caller<'_>, _size_bytes: u64) -> Result<(), FsError> {
         Err(no_data(self.file_type()))

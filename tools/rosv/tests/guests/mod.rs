@@ -110,6 +110,7 @@ fn build_c_programs() -> PathBuf {
         "oom",
         "fuzz",
         "hostile",
+        "mappings",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -51,20 +51,23 @@ pub fn maps(process: &Process) -> String {
     let mut text = String::new();
     for (start, area) in process.memory.lock().areas() {
         let rights = area.rights;
+        let (offset, inode) = area.file.as_ref().map_or((0, 0), |file| (file.offset, file.node.inode()));
+        let sharing = if area.file.as_ref().is_some_and(|file| file.is_shared) { 's' } else { 'p' };
         let mut line = format!(
-            "{start:08x}-{:08x} {}{}{}p 00000000 00:00 0",
+            "{start:08x}-{:08x} {}{}{}{sharing} {offset:08x} 00:00 {inode}",
             area.end,
             if rights.read { 'r' } else { '-' },
             if rights.write { 'w' } else { '-' },
             if rights.execute { 'x' } else { '-' },
         );
-        let name = match area.kind {
-            AreaKind::Image => process.executable_path.as_str(),
-            AreaKind::Heap => "[heap]",
-            AreaKind::Stack => "[stack]",
-            AreaKind::Anonymous => "",
-            AreaKind::Vdso => "[vdso]",
-            AreaKind::VdsoData => "[vvar]",
+        let name = match (&area.file, area.kind) {
+            (Some(file), _) => &*file.path,
+            (None, AreaKind::Image) => process.executable_path.as_str(),
+            (None, AreaKind::Heap) => "[heap]",
+            (None, AreaKind::Stack) => "[stack]",
+            (None, AreaKind::Anonymous | AreaKind::File) => "",
+            (None, AreaKind::Vdso) => "[vdso]",
+            (None, AreaKind::VdsoData) => "[vvar]",
         };
         if !name.is_empty() {
             while line.len() < MAPS_NAME_COLUMN {

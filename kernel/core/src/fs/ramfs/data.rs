@@ -91,6 +91,27 @@ impl FileData {
         Ok(done)
     }
 
+    /// Whether page `index` holds data (is not a hole).
+    pub fn has_page(&self, index: u64) -> bool {
+        self.pages.contains_key(&index)
+    }
+
+    /// A reference to page `index`, for mapping it; a hole gets its page
+    /// now, so that stores through a mapping and writes meet. `None` past
+    /// the end of the file.
+    pub fn page(&mut self, index: u64) -> Result<Option<Page>, FsError> {
+        if index >= self.size_bytes.div_ceil(PAGE_BYTES) {
+            return Ok(None);
+        }
+        let page = match self.pages.entry(index) {
+            alloc::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            alloc::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(Page::new().map_err(|_| FsError::Errno(crate::errno::Errno::ENOMEM))?)
+            }
+        };
+        page.share().map(Some).map_err(|_| FsError::Errno(crate::errno::Errno::ENOMEM))
+    }
+
     /// Sets the size: pages past it are freed, the rest of the last page
     /// reads as zeroes, and growing leaves a hole.
     pub fn truncate(&mut self, size_bytes: u64) -> Result<(), FsError> {
@@ -151,6 +172,20 @@ mod tests {
         let mut buffer = [1u8; 4];
         assert_eq!(data.read_at(PAGE_BYTES + 8, &mut buffer), 4);
         assert_eq!(buffer, [7, 7, 0, 0], "bytes cut off read as zeroes when the file grows again");
+    }
+
+    #[test]
+    fn a_mapped_page_sees_later_writes() {
+        let mut data = FileData::default();
+        assert_eq!(data.truncate(2 * PAGE_BYTES + 1), Ok(()));
+        let page = data.page(1).unwrap().expect("a page within the file");
+        assert_eq!(data.page_count(), 1, "the hole got its page");
+        assert_eq!(data.write_at(PAGE_BYTES + 4, b"seen"), Ok(4));
+        let mut buffer = [0u8; 4];
+        page.read(4, &mut buffer);
+        assert_eq!(&buffer, b"seen");
+        assert!(data.page(2).unwrap().is_some());
+        assert!(data.page(3).unwrap().is_none(), "past the end");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use core::sync::atomic::Ordering;
 use spin::Mutex;
 
 use super::data::FileData;
-use super::{Content, RamNode};
+use super::{Content, RamNode, seal};
 use crate::vfs::{
     AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
     RenameMode,
@@ -234,7 +234,10 @@ impl Node for RamNode {
     }
 
     fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
-        let written = self.file()?.lock().write_at(offset, bytes)?;
+        let mut data = self.file()?.lock();
+        self.check_write_seals(data.size_bytes(), offset, bytes.len())?;
+        let written = data.write_at(offset, bytes)?;
+        drop(data);
         self.touch(caller.now_ns());
         Ok(written)
     }
@@ -242,14 +245,54 @@ impl Node for RamNode {
     fn append(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<(usize, u64), FsError> {
         let mut data = self.file()?.lock();
         let end = data.size_bytes();
+        self.check_write_seals(end, end, bytes.len())?;
         let written = data.write_at(end, bytes)?;
         drop(data);
         self.touch(caller.now_ns());
         Ok((written, end + written as u64))
     }
 
+    fn is_mappable(&self) -> bool {
+        matches!(self.content, Content::File(_))
+    }
+
+    fn seals(&self) -> Result<u32, FsError> {
+        self.file()?;
+        Ok(self.seals.load(Ordering::Relaxed))
+    }
+
+    fn add_seals(&self, seals: u32) -> Result<(), FsError> {
+        if seals & !seal::ALL != 0 {
+            return Err(FsError::InvalidArgument);
+        }
+        let _data = self.file()?.lock();
+        self.seals
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current & seal::SEAL == 0).then_some(current | seals)
+            })
+            .map(|_| ())
+            .map_err(|_| FsError::NotPermitted)
+    }
+
+    fn is_page_cached(&self, index: u64) -> bool {
+        self.file().is_ok_and(|data| data.lock().has_page(index))
+    }
+
+    fn page(&self, _caller: &Caller<'_>, index: u64) -> Result<Option<crate::pages::Page>, FsError> {
+        self.file()?.lock().page(index)
+    }
+
     fn truncate(&self, caller: &Caller<'_>, size_bytes: u64) -> Result<(), FsError> {
-        self.file()?.lock().truncate(size_bytes)?;
+        let mut data = self.file()?.lock();
+        let seals = self.seals.load(Ordering::Relaxed);
+        let current = data.size_bytes();
+        if (size_bytes < current && seals & seal::SHRINK != 0)
+            || (size_bytes > current && seals & seal::GROW != 0)
+        {
+            return Err(FsError::NotPermitted);
+        }
+        data.truncate(size_bytes)?;
+        drop(data);
         self.touch(caller.now_ns());
         Ok(())
     }

@@ -14,6 +14,7 @@ use rosv_rofs::{Rofs, RofsError};
 
 use self::cache::CachedDisk;
 use crate::device::BlockDevice;
+use crate::pages::cache::{CacheError, PageCache};
 use crate::vfs::{
     Caller, DirectoryEntry, FileSystem, FileType, FsError, LinkTarget, Metadata, Node, Statistics,
 };
@@ -25,6 +26,8 @@ struct Shared {
     rofs: Rofs<CachedDisk>,
     /// The parent of each directory, by inode number minus one.
     parents: Vec<u64>,
+    /// Pages of files that were mapped.
+    pages: Arc<PageCache>,
 }
 
 /// A mounted ROFS image.
@@ -80,7 +83,7 @@ impl RofsFileSystem {
                 }
             }
         }
-        let shared = Arc::new(Shared { rofs, parents });
+        let shared = Arc::new(Shared { rofs, parents, pages: PageCache::new() });
         let root = RofsNode::new(&shared, shared.rofs.root()).map_err(|_| RofsError::Corrupt(0))?;
         Ok(Arc::new(RofsFileSystem { shared, root }))
     }
@@ -196,6 +199,32 @@ impl Node for RofsNode {
 
     fn write_at(&self, _caller: &Caller<'_>, _offset: u64, _bytes: &[u8]) -> Result<usize, FsError> {
         Err(FsError::ReadOnly)
+    }
+
+    fn is_mappable(&self) -> bool {
+        self.file_type() == FileType::Regular
+    }
+
+    fn is_page_cached(&self, index: u64) -> bool {
+        self.shared.pages.contains(self.inode, index)
+    }
+
+    fn page(&self, _caller: &Caller<'_>, index: u64) -> Result<Option<crate::pages::Page>, FsError> {
+        if self.file_type() != FileType::Regular {
+            return Err(FsError::NotSupported);
+        }
+        let offset = index.checked_mul(crate::pages::PAGE_SIZE as u64).ok_or(FsError::InvalidArgument)?;
+        if offset >= self.metadata.size {
+            return Ok(None);
+        }
+        let page = self.shared.pages.page(self.inode, index, |bytes| {
+            self.shared.rofs.read(self.inode, offset, bytes).map(|_| ()).map_err(error)
+        });
+        match page {
+            Ok(page) => Ok(Some(page)),
+            Err(CacheError::Fill(error)) => Err(error),
+            Err(CacheError::OutOfMemory) => Err(FsError::Errno(crate::errno::Errno::ENOMEM)),
+        }
     }
 
     fn truncate(&self, _caller: &Caller<'_>, _size_bytes: u64) -> Result<(), FsError> {

@@ -297,23 +297,82 @@ fn vectors_and_sendfile_move_data() {
     assert_eq!(harness.call(nr::FSYNC, [copy as u64, 0, 0, 0, 0, 0]), 0);
 }
 
+impl Harness {
+    /// Faults in the page holding `address` as `access` would.
+    fn touch(&self, address: u64, access: crate::memory::Access) -> crate::memory::FaultResolution {
+        self.process.memory.lock().resolve_fault(&self.machine, address, access)
+    }
+}
+
 #[test]
-fn files_map_as_private_copies() {
+fn files_map_their_own_pages() {
+    use crate::memory::{Access, FaultResolution};
     let harness = Harness::new();
     let motd = harness.open("/etc/motd", O_RDONLY, 0);
-    let address = harness.call(nr::MMAP, [0, 8192, 1, 0x02, motd as u64, 0]);
-    assert!(address > 0, "mmap: {address}");
+    let address = harness.call(nr::MMAP, [0, 8192, 1, 0x02, motd as u64, 0]) as u64;
+    assert!(address as i64 > 0, "mmap: {address}");
+    assert_eq!(harness.touch(address, Access::Read), FaultResolution::Mapped);
     let mut bytes = [0u8; 1301];
-    harness.machine.read_memory(address as u64, &mut bytes).unwrap();
+    harness.machine.read_memory(address, &mut bytes).unwrap();
     assert!(bytes[..1300].iter().all(|&byte| byte == 7) && bytes[1300] == 0);
+    assert_eq!(harness.machine.rights(address), Some(Rights { read: true, write: false, execute: false }));
     assert_eq!(
-        harness.machine.rights(address as u64),
-        Some(Rights { read: true, write: false, execute: false })
+        harness.touch(address + 4096, Access::Read),
+        FaultResolution::BusError,
+        "past the end of the file"
     );
     assert_eq!(harness.call(nr::MMAP, [0, 4096, 1, 0x02, motd as u64, 100]), errno(Errno::EINVAL));
-    assert_eq!(harness.call(nr::MMAP, [0, 4096, 3, 0x01, motd as u64, 0]), errno(Errno::ENODEV));
+    assert_eq!(harness.call(nr::MMAP, [0, 4096, 3, 0x01, motd as u64, 0]), errno(Errno::EACCES));
     let writer = harness.open("/tmp/out", O_CREAT | O_WRONLY, 0o644);
     assert_eq!(harness.call(nr::MMAP, [0, 4096, 1, 0x02, writer as u64, 0]), errno(Errno::EACCES));
     let directory = harness.open("/tmp", O_RDONLY, 0);
     assert_eq!(harness.call(nr::MMAP, [0, 4096, 1, 0x02, directory as u64, 0]), errno(Errno::ENODEV));
+}
+
+#[test]
+fn shared_file_mappings_meet_read_and_write() {
+    use crate::memory::{Access, FaultResolution};
+    let harness = Harness::new();
+    let fd = harness.open("/tmp/shared", O_CREAT | O_RDWR, 0o644);
+    assert_eq!(harness.write(fd, b"hello, pages"), 12);
+    let first = harness.call(nr::MMAP, [0, 4096, 3, 0x01, fd as u64, 0]) as u64;
+    let second = harness.call(nr::MMAP, [0, 4096, 3, 0x01, fd as u64, 0]) as u64;
+    assert_eq!(harness.touch(first, Access::Write), FaultResolution::Mapped);
+    assert_eq!(harness.touch(second, Access::Read), FaultResolution::Mapped);
+    harness.machine.write_memory(first, b"HELLO").unwrap();
+    let mut seen = [0u8; 12];
+    harness.machine.read_memory(second, &mut seen).unwrap();
+    assert_eq!(&seen, b"HELLO, pages", "one mapping sees the other's stores");
+    assert_eq!(harness.call(nr::PREAD64, [fd as u64, BUFFER, 5, 0, 0, 0]), 5);
+    let mut read_back = [0u8; 5];
+    harness.machine.read_memory(BUFFER, &mut read_back).unwrap();
+    assert_eq!(&read_back, b"HELLO", "read sees the stores");
+    harness.machine.write_memory(BUFFER, b"pwrite").unwrap();
+    assert_eq!(harness.call(nr::PWRITE64, [fd as u64, BUFFER, 6, 7, 0, 0]), 6);
+    harness.machine.read_memory(first, &mut seen).unwrap();
+    assert_eq!(&seen, b"HELLO, pwrit", "the mapping sees writes");
+}
+
+#[test]
+fn private_file_mappings_copy_on_the_first_store() {
+    use crate::memory::{Access, FaultResolution};
+    let harness = Harness::new();
+    let fd = harness.open("/tmp/private", O_CREAT | O_RDWR, 0o644);
+    assert_eq!(harness.write(fd, b"original"), 8);
+    let address = harness.call(nr::MMAP, [0, 4096, 3, 0x02, fd as u64, 0]) as u64;
+    assert_eq!(harness.touch(address, Access::Read), FaultResolution::Mapped);
+    assert_eq!(harness.machine.rights(address).map(|rights| rights.write), Some(false), "not yet copied");
+    assert_eq!(harness.touch(address, Access::Write), FaultResolution::Mapped);
+    assert_eq!(harness.machine.rights(address).map(|rights| rights.write), Some(true));
+    harness.machine.write_memory(address, b"CHANGED!").unwrap();
+    assert_eq!(harness.call(nr::PREAD64, [fd as u64, BUFFER, 8, 0, 0, 0]), 8);
+    let mut file = [0u8; 8];
+    harness.machine.read_memory(BUFFER, &mut file).unwrap();
+    assert_eq!(&file, b"original", "the file keeps its bytes");
+    // MADV_DONTNEED gives the file's bytes back.
+    assert_eq!(harness.call(nr::MADVISE, [address, 4096, 4, 0, 0, 0]), 0);
+    assert_eq!(harness.touch(address, Access::Read), FaultResolution::Mapped);
+    let mut again = [0u8; 8];
+    harness.machine.read_memory(address, &mut again).unwrap();
+    assert_eq!(&again, b"original");
 }

@@ -10,6 +10,8 @@
 
 use spin::Once;
 
+pub mod cache;
+
 /// The size of a page.
 pub const PAGE_SIZE: usize = 4096;
 
@@ -49,11 +51,17 @@ pub trait PageFrames: Sync {
     /// Drops a reference to `frame`, freeing it with the last one.
     fn release(&self, frame: u64);
 
+    /// How many references `frame` has (0 if it is not allocated).
+    fn users(&self, frame: u64) -> u32;
+
     /// Copies bytes of `frame` from `offset` into `buffer`.
     fn read(&self, frame: u64, offset: usize, buffer: &mut [u8]);
 
     /// Copies `bytes` into `frame` at `offset`.
     fn write(&self, frame: u64, offset: usize, bytes: &[u8]);
+
+    /// Copies all of frame `from` into frame `to`.
+    fn copy(&self, from: u64, to: u64);
 
     /// Fills `length` bytes of `frame` from `offset` with zeroes.
     fn zero(&self, frame: u64, offset: usize, length: usize);
@@ -80,6 +88,30 @@ pub fn figures() -> MemoryFigures {
     frames().map(|frames| frames.figures()).unwrap_or_default()
 }
 
+/// Something that holds pages it can give back when RAM runs short: a
+/// page cache, whose clean pages nobody else uses can be read again later.
+pub trait Reclaim: Send + Sync {
+    /// Gives back pages only it holds; returns how many.
+    fn reclaim(&self) -> usize;
+}
+
+static RECLAIMERS: spin::Mutex<alloc::vec::Vec<alloc::sync::Weak<dyn Reclaim>>> =
+    spin::Mutex::new(alloc::vec::Vec::new());
+
+/// Lets `reclaimer` give pages back when RAM runs short, as long as it
+/// lives.
+pub fn register_reclaimer(reclaimer: alloc::sync::Weak<dyn Reclaim>) {
+    let mut reclaimers = RECLAIMERS.lock();
+    reclaimers.retain(|registered| registered.strong_count() > 0);
+    reclaimers.push(reclaimer);
+}
+
+/// Asks every registered reclaimer for pages; returns how many came back.
+pub fn reclaim() -> usize {
+    let live: alloc::vec::Vec<_> = RECLAIMERS.lock().iter().filter_map(alloc::sync::Weak::upgrade).collect();
+    live.iter().map(|reclaimer| reclaimer.reclaim()).sum()
+}
+
 /// No page could be had: RAM is short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfMemory;
@@ -91,10 +123,22 @@ pub struct Page {
 }
 
 impl Page {
-    /// A zeroed page.
+    /// A zeroed page; when RAM is short, caches give back what they can
+    /// first.
     pub fn new() -> Result<Page, OutOfMemory> {
-        let frame = frames().and_then(|frames| frames.allocate()).ok_or(OutOfMemory)?;
+        let frames = frames().ok_or(OutOfMemory)?;
+        let frame = match frames.allocate() {
+            Some(frame) => frame,
+            None if reclaim() > 0 => frames.allocate().ok_or(OutOfMemory)?,
+            None => return Err(OutOfMemory),
+        };
         Ok(Page { frame })
+    }
+
+    /// How many references the page's frame has, this one included
+    /// (mappings hold one each).
+    pub fn users(&self) -> u32 {
+        frames().map_or(0, |frames| frames.users(self.frame))
     }
 
     /// The frame's physical address (for mapping it).
@@ -106,6 +150,15 @@ impl Page {
     pub fn share(&self) -> Result<Page, OutOfMemory> {
         let frames = frames().ok_or(OutOfMemory)?;
         if frames.share(self.frame) { Ok(Page { frame: self.frame }) } else { Err(OutOfMemory) }
+    }
+
+    /// A new page with the same bytes.
+    pub fn duplicate(&self) -> Result<Page, OutOfMemory> {
+        let copy = Page::new()?;
+        if let Some(frames) = frames() {
+            frames.copy(self.frame, copy.frame);
+        }
+        Ok(copy)
     }
 
     /// Copies bytes from `offset` into `buffer`, as many as the page holds
