@@ -190,11 +190,17 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         figures.total_bytes / 1024,
         figures.reserve_bytes / 1024
     );
-    let spawned =
-        sched::spawn_application("main", &machine::frame(&registers), 0, FpuState::capture(), |thread| {
+    let spawned = sched::spawn_application(
+        "main",
+        &machine::frame(&registers),
+        0,
+        FpuState::capture(),
+        rosv_platform::frames::Purpose::Application,
+        |thread| {
             thread.attach(application);
             main.set_control(Arc::new(KernelThread(thread.clone())));
-        });
+        },
+    );
     if spawned.is_none() {
         let _ = writeln!(Console, "rosv: out of memory: no room for the main thread's stacks");
         release_memory(&process);

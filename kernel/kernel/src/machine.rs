@@ -232,12 +232,18 @@ impl Machine for PlatformMachine {
         let application = Arc::new(ApplicationThread::new(parent.process.clone(), thread.clone()));
         // The caller's floating-point registers are live: the kernel never
         // touches them.
-        let spawned =
-            sched::spawn_application(&name, &frame(registers), thread_pointer, FpuState::capture(), |new| {
+        let spawned = sched::spawn_application(
+            &name,
+            &frame(registers),
+            thread_pointer,
+            FpuState::capture(),
+            frames::Purpose::ApplicationThread,
+            |new| {
                 new.attach(application);
                 thread.set_control(Arc::new(KernelThread(new.clone())));
-            })
-            .ok_or(MapFailure::OutOfMemory)?;
+            },
+        )
+        .ok_or(MapFailure::OutOfMemory)?;
         Ok(Arc::new(KernelThread(spawned)))
     }
 

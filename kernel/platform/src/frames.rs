@@ -28,9 +28,9 @@ pub enum Purpose {
     /// Memory an application asked for, directly or not: its pages, file
     /// pages. Leaves the reserve alone.
     Application,
-    /// The stacks of a new application thread: refused while the
-    /// application still has a little room left (1/64 of RAM, at least
-    /// 1 MiB), so that a program starting threads until it cannot gets
+    /// The stacks of a process's further threads: refused while the
+    /// application still has a little room left (1/64 of RAM, between
+    /// 128 KiB and 16 MiB), so that a program starting threads until it cannot gets
     /// `EAGAIN` with memory to spare for the threads it has, rather than
     /// running out on their first touch of a stack page.
     ApplicationThread,
@@ -132,7 +132,7 @@ pub(crate) fn add_above(free: &MemoryMap, mapped_limit: u64) {
         }
     }
     RESERVE_FRAMES.store(reserve_for(buddy.managed_frames()), Ordering::Relaxed);
-    THREAD_MARGIN_FRAMES.store((buddy.managed_frames() / 64).max(256), Ordering::Relaxed);
+    THREAD_MARGIN_FRAMES.store((buddy.managed_frames() / 64).clamp(32, 4096), Ordering::Relaxed);
 }
 
 /// Takes a block of 2^`order` frames for `purpose`; its physical address.

@@ -230,15 +230,18 @@ pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Option
 
 /// Starts an application thread that returns from a system call with
 /// `frame` (RIP, RSP and registers), with FS base `fs_base` and
-/// floating-point state `fpu`, after `prepare` ran on it.
+/// floating-point state `fpu`, after `prepare` ran on it; its stacks are
+/// taken for `purpose` (a process's first thread, `Application`; more,
+/// `ApplicationThread`).
 pub fn spawn_application(
     name: &str,
     frame: &SyscallFrame,
     fs_base: u64,
     fpu: FpuState,
+    purpose: crate::frames::Purpose,
     prepare: impl FnOnce(&Arc<Thread>),
 ) -> Option<Arc<Thread>> {
-    let thread = Thread::new_application(name, frame, fs_base, fpu)?;
+    let thread = Thread::new_application(name, frame, fs_base, fpu, purpose)?;
     prepare(&thread);
     let were_enabled = cpu::disable_interrupts();
     make_runnable(thread.clone(), current_cpu());

@@ -141,15 +141,12 @@ unsafe extern "C" {
 }
 
 impl Thread {
-    /// A thread with fresh stacks, unless no memory is left for them.
-    fn allocate(name: &str, kind: ThreadKind, fpu: Option<FpuState>) -> Option<Self> {
+    /// A thread with fresh stacks taken for `purpose`, unless no memory is
+    /// left for them.
+    fn allocate(name: &str, kind: ThreadKind, fpu: Option<FpuState>, purpose: Purpose) -> Option<Self> {
         let (kernel_size, trap_size) = match kind {
             ThreadKind::Idle => (IDLE_KERNEL_STACK_SIZE, IDLE_TRAP_STACK_SIZE),
             _ => (KERNEL_STACK_SIZE, TRAP_STACK_SIZE),
-        };
-        let purpose = match kind {
-            ThreadKind::Application => Purpose::ApplicationThread,
-            ThreadKind::Kernel | ThreadKind::Idle => Purpose::Kernel,
         };
         let stacks = Stacks::allocate(kernel_size + 2 * trap_size, purpose)?;
         let base = stacks.base();
@@ -205,7 +202,7 @@ impl Thread {
 
     /// A kernel thread that runs `entry`.
     pub(super) fn new_kernel(name: &str, entry: Box<dyn FnOnce() + Send>) -> Option<Arc<Self>> {
-        let thread = Thread::allocate(name, ThreadKind::Kernel, None)?;
+        let thread = Thread::allocate(name, ThreadKind::Kernel, None, Purpose::Kernel)?;
         *thread.entry.lock() = Some(entry);
         thread.prepare_first_switch(thread.stack_tops.kernel);
         Some(Arc::new(thread))
@@ -213,7 +210,7 @@ impl Thread {
 
     /// A processor's idle thread, which runs `entry`.
     pub(super) fn new_idle(cpu: usize, entry: Box<dyn FnOnce() + Send>) -> Option<Arc<Self>> {
-        let thread = Thread::allocate(&alloc::format!("idle{cpu}"), ThreadKind::Idle, None)?;
+        let thread = Thread::allocate(&alloc::format!("idle{cpu}"), ThreadKind::Idle, None, Purpose::Kernel)?;
         thread.affinity.store(1 << cpu, Ordering::Relaxed);
         *thread.entry.lock() = Some(entry);
         thread.prepare_first_switch(thread.stack_tops.kernel);
@@ -221,14 +218,16 @@ impl Thread {
     }
 
     /// An application thread that starts by returning from a system call
-    /// with `frame`, with FS base `fs_base` and floating-point state `fpu`.
+    /// with `frame`, with FS base `fs_base` and floating-point state `fpu`,
+    /// its stacks taken for `purpose`.
     pub(super) fn new_application(
         name: &str,
         frame: &SyscallFrame,
         fs_base: u64,
         fpu: FpuState,
+        purpose: Purpose,
     ) -> Option<Arc<Self>> {
-        let thread = Thread::allocate(name, ThreadKind::Application, Some(fpu))?;
+        let thread = Thread::allocate(name, ThreadKind::Application, Some(fpu), purpose)?;
         let frame_address = thread.stack_tops.kernel - core::mem::size_of::<SyscallFrame>() as u64;
         // SAFETY: the frame lies at the top of the thread's unused kernel
         // stack, where the system call entry would have saved it.
@@ -240,7 +239,7 @@ impl Thread {
 
     /// The thread that is already running the boot code, on the boot stack.
     pub(super) fn adopt_boot_thread() -> Option<Arc<Self>> {
-        let mut thread = Thread::allocate("boot", ThreadKind::Kernel, None)?;
+        let mut thread = Thread::allocate("boot", ThreadKind::Kernel, None, Purpose::Kernel)?;
         thread.state.store(RUNNING, Ordering::Relaxed);
         thread.on_cpu.store(true, Ordering::Relaxed);
         // Its kernel stack is the boot stack it runs on; only the trap
