@@ -24,7 +24,7 @@ use rosv_platform::sched::{self, FpuState};
 use rosv_platform::syscall::SyscallFrame;
 use rosv_platform::time;
 
-use crate::machine::{self, KernelThread, PlatformMachine};
+use crate::machine::{self, KernelThread, PlatformMachine, ThreadHandle};
 
 /// What a scheduler thread that runs application code carries.
 pub struct ApplicationThread {
@@ -157,7 +157,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     // one every process starts with.
     sched::spawn_application("main", &machine::frame(&registers), 0, FpuState::capture(), |thread| {
         thread.attach(application);
-        main.set_control(Arc::new(KernelThread(thread.clone())));
+        main.set_control(Arc::new(ThreadHandle::new(thread)));
     });
     drop(main);
     while process.thread_count() > 0 {

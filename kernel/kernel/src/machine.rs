@@ -1,6 +1,6 @@
 //! The platform's services, offered to the kernel's logic.
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 
 use rosv_core::machine::{BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup};
 use rosv_core::process::Thread as ApplicationThreadState;
@@ -45,6 +45,53 @@ impl ThreadControl for KernelThread {
 
     fn affinity(&self) -> u64 {
         self.0.affinity()
+    }
+}
+
+/// A scheduler thread as its application thread's state names it: weakly,
+/// because the scheduler thread holds that state (its attachment), and a
+/// strong reference back would keep every ended thread, stacks and all,
+/// alive for ever. Once the thread is gone, there is nothing to control.
+pub struct ThreadHandle(pub Weak<Thread>);
+
+impl ThreadHandle {
+    /// A handle on `thread`.
+    pub fn new(thread: &Arc<Thread>) -> Self {
+        ThreadHandle(Arc::downgrade(thread))
+    }
+}
+
+impl ThreadControl for ThreadHandle {
+    fn wake(&self) {
+        if let Some(thread) = self.0.upgrade() {
+            KernelThread(thread).wake();
+        }
+    }
+
+    fn request_exit(&self) {
+        if let Some(thread) = self.0.upgrade() {
+            KernelThread(thread).request_exit();
+        }
+    }
+
+    fn notify_signal(&self) {
+        if let Some(thread) = self.0.upgrade() {
+            KernelThread(thread).notify_signal();
+        }
+    }
+
+    fn cpu_time_ns(&self) -> u64 {
+        self.0.upgrade().map_or(0, |thread| thread.cpu_time_ns())
+    }
+
+    fn set_affinity(&self, mask: u64) {
+        if let Some(thread) = self.0.upgrade() {
+            thread.set_affinity(mask);
+        }
+    }
+
+    fn affinity(&self) -> u64 {
+        self.0.upgrade().map_or(u64::MAX, |thread| thread.affinity())
     }
 }
 
@@ -217,9 +264,9 @@ impl Machine for PlatformMachine {
         let spawned =
             sched::spawn_application(&name, &frame(registers), thread_pointer, FpuState::capture(), |new| {
                 new.attach(application);
-                thread.set_control(Arc::new(KernelThread(new.clone())));
+                thread.set_control(Arc::new(ThreadHandle::new(new)));
             });
-        Ok(Arc::new(KernelThread(spawned)))
+        Ok(Arc::new(ThreadHandle::new(&spawned)))
     }
 
     fn save_fpu(&self) -> alloc::vec::Vec<u8> {

@@ -54,6 +54,17 @@ fn signals_reach_faulting_and_spinning_threads() {
 }
 
 #[test]
+fn ended_threads_give_their_memory_back() {
+    // A thousand threads' kernel stacks alone are twice this machine's memory.
+    let program = guests::c_program("thread-churn", Variant::GlibcStatic);
+    let path = program.to_str().expect("UTF-8 path");
+    let output = rosv_run(&["--memory", "48M", "--cpus", "2", "--exec", path, "--", "1000"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1000 threads created and joined"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+#[test]
 fn processors_come_from_the_madt_or_the_mp_table() {
     let program = guests::c_program("threads", Variant::GlibcStatic);
     for (acpi, source) in [("on", "(Madt)"), ("off", "(MpTable)")] {

@@ -105,6 +105,7 @@ fn build_c_programs() -> PathBuf {
         "local",
         "interfaces",
         "http-echo",
+        "thread-churn",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
