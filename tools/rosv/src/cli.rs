@@ -181,6 +181,13 @@ enum BenchCommand {
     /// Time cold starts and warm requests through the function host (`rosv
     /// serve`) with one function whose application serves HTTP.
     Serve(crate::serve::bench::ServeBenchArgs),
+    /// Soak timers and cancellation with a soak program (such as
+    /// tests/guest/soak.c) and count the waits and cancellations that ended
+    /// early, late or never.
+    Soak(crate::endurance::SoakArgs),
+    /// Boot a program many times, one boot after another, and count the
+    /// boots that failed, with the end of each one's console.
+    Boots(crate::endurance::BootsArgs),
 }
 
 /// On or off.
@@ -249,6 +256,8 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
         Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
+        Command::Bench(BenchCommand::Soak(arguments)) => crate::endurance::soak(&arguments),
+        Command::Bench(BenchCommand::Boots(arguments)) => crate::endurance::boots(&arguments),
     }
 }
 

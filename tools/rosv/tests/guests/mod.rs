@@ -106,6 +106,7 @@ fn build_c_programs() -> PathBuf {
         "interfaces",
         "http-echo",
         "thread-churn",
+        "soak",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
