@@ -289,7 +289,9 @@ fn relay(
 
 fn fuzz(arguments: &[String]) -> Result {
     let Some(target) = arguments.first() else {
-        return Err("name a fuzz target: elf, rofs, cmdline, virtio_device or virtio_driver".into());
+        return Err(
+            "name a fuzz target: boot_config, cmdline, elf, rofs, virtio_device or virtio_driver".into()
+        );
     };
     if !is_on_path("cargo-fuzz") {
         return Err("cargo-fuzz is missing: cargo install cargo-fuzz (it needs a nightly toolchain)".into());
