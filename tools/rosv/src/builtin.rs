@@ -32,7 +32,7 @@ pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Res
     };
     Ok(BootSpec {
         kernel: config.kernel.clone(),
-        initrd: None,
+        initrd: config.boot_config.as_ref().map(|file| file.path().to_path_buf()),
         disks,
         network,
         command_line: config.command_line.clone(),
@@ -168,6 +168,7 @@ mod tests {
             has_acpi: true,
             network: Network::None,
             forwards: vec![],
+            boot_config: None,
         }
     }
 

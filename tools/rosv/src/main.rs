@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod boot_config;
 mod builtin;
 mod cli;
 mod endurance;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 
+use crate::boot_config::{self, BootConfigFile};
 use crate::cli::MachineArgs;
-use crate::image::{Image, command_text, environment_options};
+use crate::image::Image;
 use crate::kernel_symbols::Symbols;
 use crate::machine::Board;
 use crate::network::{self, Network, PortForward};
@@ -72,6 +73,8 @@ pub struct VmConfig {
     pub network: Network,
     /// Host ports forwarded to the guest (with [`Network::User`] only).
     pub forwards: Vec<PortForward>,
+    /// The application's commands and environment, loaded as the initrd.
+    pub boot_config: Option<BootConfigFile>,
 }
 
 impl VmConfig {
@@ -93,16 +96,24 @@ impl VmConfig {
             parts.push("--bootchart".into());
         }
         parts.extend(machine.kernel_args.clone());
-        parts.push(image.options.clone());
-        parts.push(environment_options(environment));
-        let command = command.map(command_text).unwrap_or_else(|| image.command.clone());
-        if command.is_empty() {
+        // The commands and the environment travel in the boot configuration;
+        // the command line keeps the kernel options alone.
+        let image_options = boot_config::split_options(&image.options)?;
+        parts.push(image_options.options);
+        let commands = match command {
+            Some(argv) => vec![argv.to_vec()],
+            None => boot_config::parse_commands(&image.command)?,
+        };
+        if commands.is_empty() {
             anyhow::bail!(
                 "the image has no default command; give one after `--`, e.g. `rosv run IMAGE -- /bin/program`"
             );
         }
-        parts.push(command);
+        let mut environment_entries = image_options.environment;
+        environment_entries.extend(environment.iter().map(|(name, value)| format!("{name}={value}")));
+        let boot_config = boot_config::write(&environment_entries, &commands)?;
         let command_line = parts.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
+        boot_config::check_command_line(&command_line)?;
         let board = Board::choose(machine.hypervisor, machine.machine, machine.virtio)?;
         for disk in &machine.disks {
             if !disk.is_file() {
@@ -125,6 +136,7 @@ impl VmConfig {
             has_acpi: machine.acpi == crate::cli::Switch::On,
             network: machine.net.clone(),
             forwards: machine.forwards.clone(),
+            boot_config: Some(boot_config),
         })
     }
 }
