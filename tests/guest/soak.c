@@ -1,4 +1,5 @@
-/* A soak of timers and cancellation: `soak SECONDS [SLEEPERS [CANCELLERS]]`.
+/* A soak of timers and cancellation:
+ * `soak SECONDS [SLEEPERS [CANCELLERS [SPINNERS]]]`.
  *
  * Sleeper threads wait for short timeouts in every way a program can
  * (clock_nanosleep relative and absolute, nanosleep, futex waits, poll,
@@ -6,7 +7,9 @@
  * no earlier than asked and within a generous bound. Canceller threads start
  * threads that spin in application code without making a system call, then
  * either cancel them (asynchronous cancellation) or signal them, checking
- * that each cancellation or handler completes within the same bound. A
+ * that each cancellation or handler completes within the same bound.
+ * Spinner threads keep every processor busy in application code
+ * throughout, so that sleepers wake on time only if the kernel preempts. A
  * watchdog reports any thread that made no progress for a long time.
  *
  * Prints the counts of each kind of wait and of cancellation, the worst
@@ -81,6 +84,7 @@ struct worker {
     atomic_llong progress_ns;
     atomic_int doing;
     int is_canceller;
+    int is_spinner;
     unsigned seed;
 };
 
@@ -315,6 +319,15 @@ static void signal_round(struct worker *self) {
     record(&cancel_tallies[CANCEL_SIGNAL], cancel_names[CANCEL_SIGNAL], 0, took);
 }
 
+/* Spins in application code, never making a system call, until the end. */
+static void *busy_spinner(void *argument) {
+    struct worker *self = argument;
+    while (!atomic_load_explicit(&stopping, memory_order_relaxed) && monotonic_ns() < end_ns)
+        atomic_store_explicit(&self->progress_ns, monotonic_ns(), memory_order_relaxed);
+    atomic_store(&self->progress_ns, monotonic_ns());
+    return NULL;
+}
+
 static void *canceller(void *argument) {
     struct worker *self = argument;
     unsigned round = 0;
@@ -339,24 +352,29 @@ int main(int argc, char **argv) {
     int seconds = argc > 1 ? atoi(argv[1]) : 10;
     int sleepers = argc > 2 ? atoi(argv[2]) : 8;
     int cancellers = argc > 3 ? atoi(argv[3]) : 2;
-    if (seconds < 1 || sleepers < 0 || cancellers < 0 || sleepers + cancellers > MAX_THREADS) {
-        fprintf(stderr, "usage: soak SECONDS [SLEEPERS [CANCELLERS]] (at most %d threads)\n", MAX_THREADS);
+    int spinners = argc > 4 ? atoi(argv[4]) : 0;
+    if (seconds < 1 || sleepers < 0 || cancellers < 0 || spinners < 0 ||
+        sleepers + cancellers + spinners > MAX_THREADS) {
+        fprintf(stderr, "usage: soak SECONDS [SLEEPERS [CANCELLERS [SPINNERS]]] (at most %d threads)\n",
+                MAX_THREADS);
         return 100;
     }
     struct sigaction action = {.sa_handler = on_signal};
     sigaction(SIGUSR1, &action, NULL);
-    printf("soak: %d s, %d sleepers, %d cancellers, %ld CPUs\n", seconds, sleepers, cancellers,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("soak: %d s, %d sleepers, %d cancellers, %d spinners, %ld CPUs\n", seconds, sleepers, cancellers,
+           spinners, sysconf(_SC_NPROCESSORS_ONLN));
     int64_t start = monotonic_ns();
     end_ns = start + (int64_t)seconds * 1000000000;
     pthread_t threads[MAX_THREADS];
-    int count = sleepers + cancellers;
+    int count = sleepers + cancellers + spinners;
     for (int index = 0; index < count; index++) {
         struct worker *worker = &workers[index];
-        worker->is_canceller = index >= sleepers;
+        worker->is_canceller = index >= sleepers && index < sleepers + cancellers;
+        worker->is_spinner = index >= sleepers + cancellers;
         worker->seed = 0x9e3779b9u * (unsigned)(index + 1);
         atomic_store(&worker->progress_ns, start);
-        int rc = pthread_create(&threads[index], NULL, worker->is_canceller ? canceller : sleeper, worker);
+        void *(*body)(void *) = worker->is_spinner ? busy_spinner : worker->is_canceller ? canceller : sleeper;
+        int rc = pthread_create(&threads[index], NULL, body, worker);
         if (rc != 0) {
             printf("FAIL pthread_create: %s\n", strerror(rc));
             return 100;
@@ -381,7 +399,9 @@ int main(int argc, char **argv) {
             atomic_fetch_add(&failures, 1);
             int doing = atomic_load(&worker->doing);
             printf("FAIL thread %d stuck for %.1f s in %s\n", index, silent / 1e9,
-                   worker->is_canceller ? cancel_names[doing] : wait_names[doing]);
+                   worker->is_spinner     ? "spinning"
+                   : worker->is_canceller ? cancel_names[doing]
+                                          : wait_names[doing]);
         }
         for (int index = 0; index < count; index++)
             busy += !reported[index] && atomic_load(&workers[index].progress_ns) < end_ns;

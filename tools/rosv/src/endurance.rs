@@ -26,7 +26,8 @@ const TAIL_LINES: usize = 40;
 #[derive(Debug, Args)]
 pub struct SoakArgs {
     /// The soak program (tests/guest/soak.c, built static): it takes
-    /// SECONDS SLEEPERS CANCELLERS, prints its counts and `soak failures: N`.
+    /// SECONDS SLEEPERS CANCELLERS SPINNERS, prints its counts and `soak
+    /// failures: N`.
     #[arg(long, value_name = "FILE")]
     exec: PathBuf,
     /// How long each run soaks.
@@ -41,6 +42,10 @@ pub struct SoakArgs {
     /// Threads that cancel and signal threads spinning in application code.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=16))]
     cancellers: u32,
+    /// Threads that spin in application code throughout, keeping the
+    /// processors busy.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=16))]
+    spinners: u32,
     #[command(flatten)]
     machine: MachineArgs,
 }
@@ -131,8 +136,12 @@ fn soak_counts(console: &str) -> Vec<&str> {
 /// Runs the soak and prints its counts; exit status 1 if any run failed.
 pub fn soak(arguments: &SoakArgs) -> Result<u8> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let program_arguments =
-        [arguments.seconds.to_string(), arguments.sleepers.to_string(), arguments.cancellers.to_string()];
+    let program_arguments = [
+        arguments.seconds.to_string(),
+        arguments.sleepers.to_string(),
+        arguments.cancellers.to_string(),
+        arguments.spinners.to_string(),
+    ];
     let image = image_of(&arguments.exec, &program_arguments, scratch.path())?;
     let config = VmConfig::new(&image, &arguments.machine, &[], None)?;
     // The program's own watchdog reports a thread stuck for 30 s; past
@@ -140,13 +149,14 @@ pub fn soak(arguments: &SoakArgs) -> Result<u8> {
     let limit =
         Duration::from_secs(arguments.machine.timeout.unwrap_or(u64::from(arguments.seconds) * 3 + 120));
     println!(
-        "soak: {} runs of {} s on {} CPUs ({}), {} sleepers and {} cancellers each",
+        "soak: {} runs of {} s on {} CPUs ({}), {} sleepers, {} cancellers and {} spinners each",
         arguments.runs,
         arguments.seconds,
         config.cpus,
         bench::hypervisor_name(&arguments.machine),
         arguments.sleepers,
-        arguments.cancellers
+        arguments.cancellers,
+        arguments.spinners
     );
     let mut failed = 0;
     for index in 1..=arguments.runs {
