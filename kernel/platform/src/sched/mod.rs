@@ -656,6 +656,35 @@ pub(crate) fn on_timer_interrupt() {
     reprogram_timer(cpu);
 }
 
+/// What this processor's scheduler holds, for reports of a stuck machine.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuReport {
+    /// Threads in its run queue.
+    pub queued: usize,
+    /// Threads waiting for a deadline here, and the earliest deadline (TSC);
+    /// `None` if the queue's lock was held.
+    pub timers: Option<(usize, Option<u64>)>,
+    /// The end of the running thread's time slice (TSC).
+    pub slice_end: u64,
+    /// Whether the scheduler is to run at the next preemption point.
+    pub needs_reschedule: bool,
+    /// Whether the running thread was asked for attention.
+    pub current_needs_attention: bool,
+}
+
+/// Reports this processor's scheduling state without waiting for any lock,
+/// so that an NMI handler may call it.
+pub fn report_this_cpu() -> CpuReport {
+    let cpu = this_cpu();
+    CpuReport {
+        queued: cpu.queued.load(Ordering::Relaxed),
+        timers: cpu.timers.try_lock().map(|timers| (timers.len(), timers.first_deadline())),
+        slice_end: cpu.slice_end.load(Ordering::Relaxed),
+        needs_reschedule: cpu.need_resched.load(Ordering::Relaxed),
+        current_needs_attention: cpu.current().needs_attention.load(Ordering::Relaxed),
+    }
+}
+
 /// Another processor queued a thread here.
 pub(crate) fn on_reschedule_interrupt() {
     let cpu = this_cpu();
