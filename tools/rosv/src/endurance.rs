@@ -159,8 +159,15 @@ pub fn soak(arguments: &SoakArgs) -> Result<u8> {
         arguments.spinners
     );
     let mut failed = 0;
+    let mut runs = 0;
     for index in 1..=arguments.runs {
         let run = boot_once(&config, &arguments.machine, scratch.path(), limit)?;
+        runs += 1;
+        if let Outcome::Interrupted(signal) = run.outcome {
+            println!("run {index}: stopped by signal {signal}; no more runs");
+            failed += 1;
+            break;
+        }
         let failure = run.failure(Some("soak failures: 0"));
         match &failure {
             None => println!("run {index}: passed in {:.1} s", run.elapsed.as_secs_f64()),
@@ -176,7 +183,7 @@ pub fn soak(arguments: &SoakArgs) -> Result<u8> {
             println!("  {line}");
         }
     }
-    println!("soak: {} runs, {} passed, {failed} failed", arguments.runs, arguments.runs - failed);
+    println!("soak: {runs} runs, {} passed, {failed} failed", runs - failed);
     Ok(u8::from(failed > 0))
 }
 
@@ -200,6 +207,12 @@ pub fn boots(arguments: &BootsArgs) -> Result<u8> {
     let mut failed = 0;
     for index in 1..=arguments.count {
         let run = boot_once(&config, &arguments.machine, scratch.path(), limit)?;
+        if let Outcome::Interrupted(signal) = run.outcome {
+            println!("boot {index}: stopped by signal {signal}; no more boots");
+            failed += 1;
+            times.push(run.elapsed);
+            break;
+        }
         times.push(run.elapsed);
         if let Some(why) = run.failure(arguments.expect.as_deref()) {
             failed += 1;
@@ -220,7 +233,8 @@ pub fn boots(arguments: &BootsArgs) -> Result<u8> {
             summary.max.as_secs_f64()
         );
     }
-    println!("boots: {} runs, {} passed, {failed} failed", arguments.count, arguments.count - failed);
+    let runs = times.len();
+    println!("boots: {runs} runs, {} passed, {failed} failed", runs - failed);
     Ok(u8::from(failed > 0))
 }
 
