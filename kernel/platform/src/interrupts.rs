@@ -327,6 +327,7 @@ extern "C" fn diverted(diverted: &mut Diverted) -> ! {
 pub fn resume_application(frame: &InterruptFrame) -> ! {
     crate::sched::preempt_point();
     crate::sched::stop_point();
+    crate::sched::notice_attention_point();
     let mut resumed = frame.clone();
     {
         use x86_64::instructions::segmentation::{CS, SS, Segment};

@@ -100,6 +100,7 @@ extern "C" fn dispatch(frame: &mut SyscallFrame) {
     }
     crate::sched::preempt_point();
     crate::sched::stop_point();
+    crate::sched::notice_attention_point();
 }
 
 /// Resumes application code by returning from a system call with `frame`.
