@@ -233,7 +233,7 @@ impl<'a> BootConfig<'a> {
         let mut environment = Vec::with_capacity(environment_count);
         for _ in 0..environment_count {
             let entry = strings.next()?;
-            if !entry.split_once('=').is_some_and(|(name, _)| !name.is_empty()) {
+            if entry.split_once('=').is_none_or(|(name, _)| name.is_empty()) {
                 return Err(BootConfigError::BadEnvironmentEntry);
             }
             environment.push(entry);

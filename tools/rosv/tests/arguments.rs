@@ -18,12 +18,13 @@ fn digest(bytes: &[u8]) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3))
 }
 
-/// Three arguments of 100 KB and 1.5 MiB of environment (16 entries of
-/// 96 KiB, NULs included), each string different.
-fn large_inputs() -> (Vec<String>, Vec<(String, String)>) {
+/// Three arguments of `argument_bytes` and 16 environment entries of
+/// `entry_bytes` (NULs included), each string different. At full size,
+/// 100 KB and 96 KiB: 1.5 MiB of environment.
+fn large_inputs(argument_bytes: usize, entry_bytes: usize) -> (Vec<String>, Vec<(String, String)>) {
     let arguments = (0..3u8)
         .map(|index| {
-            (0..100_000)
+            (0..argument_bytes)
                 .map(|offset| char::from(b'a' + ((offset * 7 + usize::from(index)) % 26) as u8))
                 .collect()
         })
@@ -31,7 +32,7 @@ fn large_inputs() -> (Vec<String>, Vec<(String, String)>) {
     let environment = (0..16)
         .map(|index| {
             let name = format!("V{index:02}");
-            let value: String = (0..98_304 - name.len() - 2)
+            let value: String = (0..entry_bytes - name.len() - 2)
                 .map(|offset| char::from(b'A' + ((offset * 3 + index) % 26) as u8))
                 .collect();
             (name, value)
