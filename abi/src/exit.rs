@@ -40,6 +40,8 @@ pub mod status {
     pub const SIGBUS: u8 = 7;
     /// Signal number of SIGFPE.
     pub const SIGFPE: u8 = 8;
+    /// Signal number of SIGKILL.
+    pub const SIGKILL: u8 = 9;
     /// Signal number of SIGSEGV.
     pub const SIGSEGV: u8 = 11;
 

@@ -55,6 +55,8 @@ pub struct FakeMachine {
     pub now_ns: AtomicU64,
     pub thread_pointer: AtomicU64,
     pub vdso: Option<crate::machine::Vdso>,
+    /// How many more pages `map_page` may map (`None`: no bound).
+    pub pages_left: Mutex<Option<usize>>,
 }
 
 impl FakeMachine {
@@ -66,6 +68,11 @@ impl FakeMachine {
 
     pub fn rights(&self, page: u64) -> Option<Rights> {
         self.pages.lock().unwrap().get(&page).map(|(rights, _)| *rights)
+    }
+
+    /// Lets `map_page` map only `pages` more pages.
+    pub fn limit_pages(&self, pages: Option<usize>) {
+        *self.pages_left.lock().unwrap() = pages;
     }
 
     pub fn mapped_pages(&self) -> usize {
@@ -118,6 +125,12 @@ impl Machine for FakeMachine {
         let mut pages = self.pages.lock().unwrap();
         if pages.contains_key(&page) {
             return Err(MapFailure::AlreadyMapped);
+        }
+        if let Some(left) = self.pages_left.lock().unwrap().as_mut() {
+            if *left == 0 {
+                return Err(MapFailure::OutOfMemory);
+            }
+            *left -= 1;
         }
         pages.insert(page, (rights, vec![0; PAGE_SIZE as usize]));
         Ok(())
@@ -224,5 +237,101 @@ impl Machine for FakeMachine {
 
     fn vdso(&self) -> Option<crate::machine::Vdso> {
         self.vdso
+    }
+}
+
+/// Page frames made of host memory, shared by every test (frames are
+/// numbered, not real addresses). A test thread can bound how many more
+/// it may take, to exercise running out of memory.
+pub struct FakeFrames {
+    frames: Mutex<BTreeMap<u64, (u32, Vec<u8>)>>,
+    next: AtomicU64,
+}
+
+pub static FAKE_FRAMES: FakeFrames =
+    FakeFrames { frames: Mutex::new(BTreeMap::new()), next: AtomicU64::new(1) };
+
+std::thread_local! {
+    static PAGES_LEFT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Lets the calling test thread allocate only `pages` more pages (`None`:
+/// no bound).
+pub fn limit_pages(pages: Option<u64>) {
+    PAGES_LEFT.with(|left| left.set(pages));
+}
+
+impl FakeFrames {
+    fn with_frame(&self, frame: u64, each: impl FnOnce(&mut Vec<u8>)) {
+        if let Some((_, bytes)) = self.frames.lock().unwrap().get_mut(&frame) {
+            each(bytes);
+        }
+    }
+
+    /// Frames held now, by every test.
+    pub fn held(&self) -> usize {
+        self.frames.lock().unwrap().len()
+    }
+}
+
+impl crate::pages::PageFrames for FakeFrames {
+    fn allocate(&self) -> Option<u64> {
+        let is_allowed = PAGES_LEFT.with(|left| match left.get() {
+            Some(0) => false,
+            Some(count) => {
+                left.set(Some(count - 1));
+                true
+            }
+            None => true,
+        });
+        if !is_allowed {
+            return None;
+        }
+        let frame = self.next.fetch_add(1, Ordering::Relaxed) * PAGE_SIZE;
+        self.frames.lock().unwrap().insert(frame, (1, vec![0; PAGE_SIZE as usize]));
+        Some(frame)
+    }
+
+    fn share(&self, frame: u64) -> bool {
+        match self.frames.lock().unwrap().get_mut(&frame) {
+            Some((count, _)) => {
+                *count += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn release(&self, frame: u64) {
+        let mut frames = self.frames.lock().unwrap();
+        if let Some((count, _)) = frames.get_mut(&frame) {
+            *count -= 1;
+            if *count == 0 {
+                frames.remove(&frame);
+            }
+        }
+    }
+
+    fn read(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
+        self.with_frame(frame, |bytes| buffer.copy_from_slice(&bytes[offset..offset + buffer.len()]));
+    }
+
+    fn write(&self, frame: u64, offset: usize, bytes: &[u8]) {
+        self.with_frame(frame, |page| page[offset..offset + bytes.len()].copy_from_slice(bytes));
+    }
+
+    fn zero(&self, frame: u64, offset: usize, length: usize) {
+        self.with_frame(frame, |page| page[offset..offset + length].fill(0));
+    }
+
+    fn figures(&self) -> crate::pages::MemoryFigures {
+        let total_bytes = 128 << 20;
+        let used = self.held() as u64 * PAGE_SIZE;
+        crate::pages::MemoryFigures {
+            total_bytes,
+            free_bytes: total_bytes.saturating_sub(used),
+            reserve_bytes: 4 << 20,
+            heap_bytes: 0,
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod loader;
 pub mod machine;
 pub mod memory;
 pub mod net;
+pub mod pages;
 pub mod process;
 pub mod random;
 pub mod signal;

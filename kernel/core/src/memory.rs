@@ -11,6 +11,10 @@ use alloc::collections::BTreeMap;
 use crate::errno::Errno;
 use crate::machine::{Machine, MapFailure, Rights};
 
+mod gaps;
+
+use gaps::Gaps;
+
 /// The size of a page.
 pub const PAGE_SIZE: u64 = 4096;
 /// The lowest address an application may map (Linux's `mmap_min_addr`).
@@ -55,6 +59,8 @@ pub mod map {
     pub const FIXED: u64 = 0x10;
     /// Not backed by a file.
     pub const ANONYMOUS: u64 = 0x20;
+    /// Do not count the mapping against the memory that can be committed.
+    pub const NORESERVE: u64 = 0x4000;
     /// Map every page now.
     pub const POPULATE: u64 = 0x8000;
     /// Place exactly at the address, failing if something is there.
@@ -89,6 +95,24 @@ pub struct Area {
     pub kind: AreaKind,
 }
 
+/// What became of a page fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultResolution {
+    /// The page is mapped now (or was already): retry the access.
+    Mapped,
+    /// No area allows the access: a segmentation fault.
+    Invalid,
+    /// The access was allowed but no memory was left for the page.
+    OutOfMemory,
+}
+
+/// Whether a mapping of `length` bytes could ever be backed, by Linux's
+/// default overcommit heuristic: no single mapping larger than all RAM.
+fn is_committable(length: u64) -> bool {
+    let total = crate::pages::figures().total_bytes;
+    total == 0 || length <= total
+}
+
 /// The kind of access that faulted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -101,11 +125,29 @@ pub enum Access {
 }
 
 /// The application half of the address space.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AddressSpace {
     areas: BTreeMap<u64, Area>,
+    /// The free ranges of the `mmap` window, `[MAPPABLE_START, MMAP_TOP)`.
+    gaps: Gaps,
     heap_start: u64,
     heap_break: u64,
+    /// Mappings were removed or lost rights since the last
+    /// [`AddressSpace::take_shootdown`]: other processors may hold stale
+    /// translations.
+    needs_shootdown: bool,
+}
+
+impl Default for AddressSpace {
+    fn default() -> Self {
+        AddressSpace {
+            areas: BTreeMap::new(),
+            gaps: Gaps::new(MAPPABLE_START, MMAP_TOP),
+            heap_start: 0,
+            heap_break: 0,
+            needs_shootdown: false,
+        }
+    }
 }
 
 /// Rounds up to a page boundary; `None` on overflow.
@@ -145,6 +187,24 @@ impl AddressSpace {
             .map(|(start, area)| (*start, area))
     }
 
+    /// Records an area over free addresses.
+    fn insert_area(&mut self, start: u64, area: Area) {
+        self.gaps.take(start, area.end);
+        self.areas.insert(start, area);
+    }
+
+    /// The free ranges of the `mmap` window, as the gap index has them.
+    #[cfg(test)]
+    fn gap_ranges(&self) -> alloc::vec::Vec<(u64, u64)> {
+        self.gaps.ranges()
+    }
+
+    /// Whether mappings were removed or restricted since the last call:
+    /// then other processors must drop their stale translations.
+    pub fn take_shootdown(&mut self) -> bool {
+        core::mem::take(&mut self.needs_shootdown)
+    }
+
     fn overlaps(&self, start: u64, end: u64) -> bool {
         if self.areas.range(start..end).next().is_some() {
             return true;
@@ -173,10 +233,13 @@ impl AddressSpace {
         if self.overlaps(start, end) {
             return Err(Errno::EEXIST);
         }
-        self.areas.insert(start, Area { end, rights, kind });
-        if populate {
-            self.populate(machine, start, end)?;
+        self.insert_area(start, Area { end, rights, kind });
+        if populate && let Err(error) = self.populate(machine, start, end) {
+            self.remove_range(machine, start, end);
+            return Err(error);
         }
+        self.merge_at(start);
+        self.merge_at(end);
         Ok(())
     }
 
@@ -207,19 +270,43 @@ impl AddressSpace {
         self.areas.insert(address, area);
     }
 
+    /// Joins the areas that end and start at `address` if they are
+    /// anonymous memory with the same rights, as Linux merges them: fewer
+    /// areas to search and to list in `/proc/self/maps`.
+    fn merge_at(&mut self, address: u64) {
+        let Some(&right) = self.areas.get(&address) else {
+            return;
+        };
+        let Some((&left_start, &left)) = self.areas.range(..address).next_back() else {
+            return;
+        };
+        if left.end == address
+            && left.kind == AreaKind::Anonymous
+            && right.kind == AreaKind::Anonymous
+            && left.rights == right.rights
+        {
+            self.areas.remove(&address);
+            self.areas.insert(left_start, Area { end: right.end, ..left });
+        }
+    }
+
     /// Removes `[start, end)` from the areas and unmaps its pages.
     fn remove_range(&mut self, machine: &dyn Machine, start: u64, end: u64) {
         self.split_at(start);
         self.split_at(end);
         let starts: alloc::vec::Vec<u64> = self.areas.range(start..end).map(|(start, _)| *start).collect();
         for area_start in starts {
-            self.areas.remove(&area_start);
+            if let Some(area) = self.areas.remove(&area_start) {
+                self.gaps.give_back(area_start, area.end);
+            }
         }
         machine.unmap_range(start, end);
+        self.needs_shootdown = true;
     }
 
     /// Finds a free range of `length` bytes, preferring `hint`, else the
-    /// highest gap below [`MMAP_TOP`].
+    /// top of the smallest gap below [`MMAP_TOP`] (and above the `brk`
+    /// heap) that holds it.
     pub fn find_free(&self, length: u64, hint: u64) -> Option<u64> {
         if hint >= MAPPABLE_START
             && hint.is_multiple_of(PAGE_SIZE)
@@ -228,15 +315,8 @@ impl AddressSpace {
         {
             return Some(hint);
         }
-        let mut top = MMAP_TOP;
-        for (start, area) in self.areas.range(..MMAP_TOP).rev() {
-            if area.end <= top && top - area.end >= length {
-                return Some(top - length);
-            }
-            top = top.min(*start);
-        }
-        let floor = MAPPABLE_START.max(self.heap_break);
-        (top >= floor && top - floor >= length).then(|| top - length)
+        let floor = page_align_up(self.heap_break).unwrap_or(u64::MAX).max(MAPPABLE_START);
+        self.gaps.find(length, floor)
     }
 
     /// `mmap` of anonymous memory.
@@ -252,6 +332,9 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let length = page_align_up(length).ok_or(Errno::ENOMEM)?;
+        if flags & map::NORESERVE == 0 && rights.write && !is_committable(length) {
+            return Err(Errno::ENOMEM);
+        }
         let start = if flags & (map::FIXED | map::FIXED_NOREPLACE) != 0 {
             if !address.is_multiple_of(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
@@ -305,10 +388,20 @@ impl AddressSpace {
         }
         self.split_at(address);
         self.split_at(end);
+        let mut is_restricted = false;
         for (_, area) in self.areas.range_mut(address..end) {
+            let old = area.rights;
+            is_restricted |= (old.read && !rights.read)
+                || (old.write && !rights.write)
+                || (old.execute && !rights.execute);
             area.rights = rights;
         }
         machine.protect_range(address, end, rights);
+        self.merge_at(address);
+        self.merge_at(end);
+        // Widened rights need no round: a fault on a stale, narrower
+        // translation finds the page allowed and just flushes it.
+        self.needs_shootdown |= is_restricted;
         Ok(())
     }
 
@@ -316,6 +409,7 @@ impl AddressSpace {
     pub fn discard(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
         machine.unmap_range(address, end);
+        self.needs_shootdown = true;
         Ok(())
     }
 
@@ -335,11 +429,14 @@ impl AddressSpace {
             return self.heap_break;
         };
         if new_end > old_end {
-            if self.overlaps(old_end, new_end) {
+            if self.overlaps(old_end, new_end) || !is_committable(new_end - heap_start_page(self.heap_start))
+            {
                 return self.heap_break;
             }
-            self.areas
-                .insert(old_end, Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap });
+            self.insert_area(
+                old_end,
+                Area { end: new_end, rights: Rights::READ_WRITE, kind: AreaKind::Heap },
+            );
             self.merge_heap_areas();
         } else if new_end < old_end {
             self.remove_range(machine, new_end, old_end);
@@ -370,11 +467,10 @@ impl AddressSpace {
         }
     }
 
-    /// Maps the page behind a fault if an area allows the access; `false`
-    /// means the access is invalid (a segmentation fault).
-    pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> bool {
+    /// Maps the page behind a fault if an area allows the access.
+    pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultResolution {
         let Some((_, area)) = self.area_at(address) else {
-            return false;
+            return FaultResolution::Invalid;
         };
         let rights = area.rights;
         let is_allowed = match access {
@@ -383,12 +479,12 @@ impl AddressSpace {
             Access::Execute => rights.execute,
         };
         if !is_allowed {
-            return false;
+            return FaultResolution::Invalid;
         }
         match machine.map_page(address & !(PAGE_SIZE - 1), rights) {
             // Another processor faulted the page in first: retry the access.
-            Ok(()) | Err(MapFailure::AlreadyMapped) => true,
-            Err(MapFailure::OutOfMemory) => false,
+            Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
+            Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
         }
     }
 
@@ -397,7 +493,14 @@ impl AddressSpace {
         for (start, area) in core::mem::take(&mut self.areas) {
             machine.unmap_range(start, area.end);
         }
+        self.gaps = Gaps::new(MAPPABLE_START, MMAP_TOP);
+        self.needs_shootdown = true;
     }
+}
+
+/// The page the `brk` heap starts on.
+fn heap_start_page(heap_start: u64) -> u64 {
+    heap_start & !(PAGE_SIZE - 1)
 }
 
 /// Checks an `munmap`/`mprotect`-style range and returns its aligned end.

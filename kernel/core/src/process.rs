@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Mutex;
 
 use crate::futex::FutexTable;
 use crate::machine::{Machine, ThreadControl};
@@ -145,7 +145,19 @@ pub struct Thread {
     pub tid: u64,
     /// System-call state.
     pub state: Mutex<ThreadState>,
-    control: Once<Arc<dyn ThreadControl>>,
+    /// The kernel thread that runs it, until it ends: the kernel thread
+    /// in turn holds this one, and the pair is freed once the link is cut.
+    control: Mutex<Control>,
+}
+
+/// A thread's link to the kernel thread that runs it.
+enum Control {
+    /// Not started yet.
+    NotYet,
+    /// Running.
+    Running(Arc<dyn ThreadControl>),
+    /// Ended: the link is cut and stays cut.
+    Ended,
 }
 
 impl core::fmt::Debug for Thread {
@@ -162,17 +174,31 @@ impl Thread {
 
     /// A thread with id `tid`, not yet running.
     pub fn new(tid: u64) -> Self {
-        Thread { tid, state: Mutex::new(ThreadState::default()), control: Once::new() }
+        Thread { tid, state: Mutex::new(ThreadState::default()), control: Mutex::new(Control::NotYet) }
     }
 
     /// Records the kernel thread that runs this one (set once).
     pub fn set_control(&self, control: Arc<dyn ThreadControl>) {
-        self.control.call_once(|| control);
+        let mut slot = self.control.lock();
+        if matches!(*slot, Control::NotYet) {
+            *slot = Control::Running(control);
+        }
     }
 
-    /// The kernel thread that runs this one.
-    pub fn control(&self) -> Option<&Arc<dyn ThreadControl>> {
-        self.control.get()
+    /// The kernel thread that runs this one, while it runs.
+    pub fn control(&self) -> Option<Arc<dyn ThreadControl>> {
+        match &*self.control.lock() {
+            Control::Running(control) => Some(control.clone()),
+            Control::NotYet | Control::Ended => None,
+        }
+    }
+
+    /// Cuts the link to the kernel thread, which has ended; returns it.
+    fn end_control(&self) -> Option<Arc<dyn ThreadControl>> {
+        match core::mem::replace(&mut *self.control.lock(), Control::Ended) {
+            Control::Running(control) => Some(control),
+            Control::NotYet | Control::Ended => None,
+        }
     }
 }
 
@@ -194,6 +220,9 @@ pub struct Process {
     pub start_ns: u64,
     /// Threads waiting on futexes.
     pub futexes: FutexTable,
+    /// A page the process was allowed to touch could not be had: RAM ran
+    /// out, and the process is to be ended (Linux's out-of-memory kill).
+    pub is_out_of_memory: core::sync::atomic::AtomicBool,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     next_tid: AtomicU64,
     exit_status: Mutex<Option<u8>>,
@@ -242,6 +271,7 @@ impl Process {
             network,
             start_ns,
             futexes: FutexTable::new(),
+            is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             threads: Mutex::new(BTreeMap::new()),
             next_tid: AtomicU64::new(PROCESS_ID),
             exit_status: Mutex::new(None),
@@ -310,7 +340,7 @@ impl Process {
             let thread = threads.remove(&tid);
             (thread, threads.is_empty())
         };
-        if let Some(control) = thread.as_ref().and_then(|thread| thread.control()) {
+        if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
             self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
         }
         if is_last {

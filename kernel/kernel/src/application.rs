@@ -5,12 +5,13 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use rosv_abi::exit::status;
 use rosv_core::errno::Errno;
 use rosv_core::loader::{self, ExecutableFile, Program};
 use rosv_core::machine::Machine;
-use rosv_core::memory::Access;
+use rosv_core::memory::{Access, FaultResolution};
 use rosv_core::process::{Process, ProcessFiles, Thread};
 use rosv_core::random::Random;
 use rosv_core::signal::Fault;
@@ -24,7 +25,7 @@ use rosv_platform::sched::{self, FpuState};
 use rosv_platform::syscall::SyscallFrame;
 use rosv_platform::time;
 
-use crate::machine::{self, KernelThread, PlatformMachine, ThreadHandle};
+use crate::machine::{self, KernelThread, PlatformMachine};
 
 /// What a scheduler thread that runs application code carries.
 pub struct ApplicationThread {
@@ -155,10 +156,23 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     let application = Arc::new(ApplicationThread { process: process.clone(), thread: main.clone() });
     // The boot thread never used floating point: its state is the initial
     // one every process starts with.
-    sched::spawn_application("main", &machine::frame(&registers), 0, FpuState::capture(), |thread| {
-        thread.attach(application);
-        main.set_control(Arc::new(ThreadHandle::new(thread)));
-    });
+    let figures = rosv_core::pages::figures();
+    log::info!(
+        "memory: {} KiB available to the application ({} KiB of RAM, {} KiB kept for the kernel)",
+        figures.available_bytes() / 1024,
+        figures.total_bytes / 1024,
+        figures.reserve_bytes / 1024
+    );
+    let spawned =
+        sched::spawn_application("main", &machine::frame(&registers), 0, FpuState::capture(), |thread| {
+            thread.attach(application);
+            main.set_control(Arc::new(KernelThread(thread.clone())));
+        });
+    if spawned.is_none() {
+        let _ = writeln!(Console, "rosv: out of memory: no room for the main thread's stacks");
+        release_memory(&process);
+        return Err(status::killed_by(status::SIGKILL));
+    }
     drop(main);
     while process.thread_count() > 0 {
         sched::park();
@@ -243,7 +257,11 @@ fn on_system_call(frame: &mut SyscallFrame) {
         return;
     };
     let mut registers = machine::registers(frame);
-    match syscall::handle(machine(), &application.process, &application.thread, &mut registers) {
+    let mut outcome = syscall::handle(machine(), &application.process, &application.thread, &mut registers);
+    if application.process.is_out_of_memory.load(Ordering::Relaxed) {
+        outcome = kill_out_of_memory(&application, &registers);
+    }
+    match outcome {
         Outcome::Resume => machine::write_frame(frame, &registers),
         Outcome::ResumeExactly => {
             drop(application);
@@ -283,7 +301,14 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
     let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
     loop {
         if let Some(mut memory) = application.process.memory.try_lock() {
-            return memory.resolve_fault(machine(), address, access);
+            return match memory.resolve_fault(machine(), address, access) {
+                FaultResolution::Mapped => true,
+                FaultResolution::Invalid => false,
+                FaultResolution::OutOfMemory => {
+                    application.process.is_out_of_memory.store(true, Ordering::Relaxed);
+                    false
+                }
+            };
         }
         if time::since_boot_ns() > deadline {
             let _ = writeln!(Console, "rosv: page fault at {address:#x}: the address space stays locked");
@@ -308,6 +333,9 @@ fn on_diversion(frame: &mut InterruptFrame, diversion: Diversion) {
             &application.thread,
             &mut registers,
         ),
+        Diversion::Fault { .. } if application.process.is_out_of_memory.load(Ordering::Relaxed) => {
+            kill_out_of_memory(&application, &registers)
+        }
         Diversion::Fault { vector, address } => {
             let fault = fault_signal(vector, address, frame);
             match syscall::deliver_fault(
@@ -338,6 +366,29 @@ fn on_diversion(frame: &mut InterruptFrame, diversion: Diversion) {
             sched::exit_current()
         }
     }
+}
+
+/// RAM ran out for a page the application may touch: end it as Linux's
+/// out-of-memory killer would (SIGKILL, status 137), saying so once.
+fn kill_out_of_memory(application: &ApplicationThread, registers: &rosv_core::machine::Registers) -> Outcome {
+    static IS_REPORTED: AtomicBool = AtomicBool::new(false);
+    if !IS_REPORTED.swap(true, Ordering::Relaxed) {
+        let figures = rosv_core::pages::figures();
+        let _ = writeln!(
+            Console,
+            "rosv: out of memory: killed {} ({} of {} MiB in use)",
+            application.process.executable_path,
+            (figures.total_bytes - figures.free_bytes) >> 20,
+            figures.total_bytes >> 20
+        );
+    }
+    syscall::end_process(
+        machine(),
+        &application.process,
+        &application.thread,
+        registers,
+        status::killed_by(status::SIGKILL),
+    )
 }
 
 /// The signal a fault raises (Linux's choices for each exception).

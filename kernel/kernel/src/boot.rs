@@ -47,6 +47,7 @@ fn main(handoff: BootHandoff) -> ! {
     if let Err(error) = memory::init(&info) {
         fail(&alloc::format!("cannot set up memory: {error:?}"));
     }
+    rosv_core::pages::install(&crate::machine::PlatformFrames);
     chart.mark("memory initialized");
 
     let command_line = parse_command_line(info.command_line());
@@ -301,7 +302,9 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
     let network = Network::new(card, &settings, u64::from_le_bytes(seed), time::since_boot_ns());
     devices::NETWORK.call_once(|| network.clone());
     let worker = network.clone();
-    sched::spawn_kernel("network", move || worker.run_worker(application::machine()));
+    if sched::spawn_kernel("network", move || worker.run_worker(application::machine())).is_none() {
+        fail("out of memory: no room for the network thread");
+    }
     if network.has_card() {
         if settings.address.is_none() && network.wait_for_address(machine, DHCP_TIMEOUT_NS).address.is_none()
         {

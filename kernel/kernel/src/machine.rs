@@ -1,6 +1,6 @@
 //! The platform's services, offered to the kernel's logic.
 
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
 
 use rosv_core::machine::{BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup};
 use rosv_core::process::Thread as ApplicationThreadState;
@@ -8,7 +8,7 @@ use rosv_platform::interrupts::InterruptFrame;
 use rosv_platform::paging::{self, MapError, PageRights};
 use rosv_platform::sched::{self, FpuState, Thread};
 use rosv_platform::syscall::SyscallFrame;
-use rosv_platform::{console, cpu, time, tlb, user};
+use rosv_platform::{console, cpu, frames, time, tlb, user};
 
 use crate::application::ApplicationThread;
 
@@ -45,53 +45,6 @@ impl ThreadControl for KernelThread {
 
     fn affinity(&self) -> u64 {
         self.0.affinity()
-    }
-}
-
-/// A scheduler thread as its application thread's state names it: weakly,
-/// because the scheduler thread holds that state (its attachment), and a
-/// strong reference back would keep every ended thread, stacks and all,
-/// alive for ever. Once the thread is gone, there is nothing to control.
-pub struct ThreadHandle(pub Weak<Thread>);
-
-impl ThreadHandle {
-    /// A handle on `thread`.
-    pub fn new(thread: &Arc<Thread>) -> Self {
-        ThreadHandle(Arc::downgrade(thread))
-    }
-}
-
-impl ThreadControl for ThreadHandle {
-    fn wake(&self) {
-        if let Some(thread) = self.0.upgrade() {
-            KernelThread(thread).wake();
-        }
-    }
-
-    fn request_exit(&self) {
-        if let Some(thread) = self.0.upgrade() {
-            KernelThread(thread).request_exit();
-        }
-    }
-
-    fn notify_signal(&self) {
-        if let Some(thread) = self.0.upgrade() {
-            KernelThread(thread).notify_signal();
-        }
-    }
-
-    fn cpu_time_ns(&self) -> u64 {
-        self.0.upgrade().map_or(0, |thread| thread.cpu_time_ns())
-    }
-
-    fn set_affinity(&self, mask: u64) {
-        if let Some(thread) = self.0.upgrade() {
-            thread.set_affinity(mask);
-        }
-    }
-
-    fn affinity(&self) -> u64 {
-        self.0.upgrade().map_or(u64::MAX, |thread| thread.affinity())
     }
 }
 
@@ -264,9 +217,10 @@ impl Machine for PlatformMachine {
         let spawned =
             sched::spawn_application(&name, &frame(registers), thread_pointer, FpuState::capture(), |new| {
                 new.attach(application);
-                thread.set_control(Arc::new(ThreadHandle::new(new)));
-            });
-        Ok(Arc::new(ThreadHandle::new(&spawned)))
+                thread.set_control(Arc::new(KernelThread(new.clone())));
+            })
+            .ok_or(MapFailure::OutOfMemory)?;
+        Ok(Arc::new(KernelThread(spawned)))
     }
 
     fn save_fpu(&self) -> alloc::vec::Vec<u8> {
@@ -361,4 +315,45 @@ pub fn interrupt_frame(registers: &Registers) -> InterruptFrame {
     };
     write_interrupt_frame(&mut frame, registers);
     frame
+}
+
+/// The platform's frame allocator, as the kernel's logic uses it for the
+/// pages it owns (file contents).
+pub struct PlatformFrames;
+
+impl rosv_core::pages::PageFrames for PlatformFrames {
+    fn allocate(&self) -> Option<u64> {
+        frames::allocate_zeroed(frames::Purpose::Application)
+    }
+
+    fn share(&self, frame: u64) -> bool {
+        frames::share(frame)
+    }
+
+    fn release(&self, frame: u64) {
+        frames::release_held(frame);
+    }
+
+    fn read(&self, frame: u64, offset: usize, buffer: &mut [u8]) {
+        frames::read(frame, offset, buffer);
+    }
+
+    fn write(&self, frame: u64, offset: usize, bytes: &[u8]) {
+        frames::write(frame, offset, bytes);
+    }
+
+    fn zero(&self, frame: u64, offset: usize, length: usize) {
+        frames::zero(frame, offset, length);
+    }
+
+    fn figures(&self) -> rosv_core::pages::MemoryFigures {
+        let usage = frames::usage();
+        let bytes = |frames: u64| frames * rosv_platform::memory::PAGE_SIZE;
+        rosv_core::pages::MemoryFigures {
+            total_bytes: bytes(usage.total_frames),
+            free_bytes: bytes(usage.free_frames),
+            reserve_bytes: bytes(usage.reserve_frames),
+            heap_bytes: bytes(usage.heap_frames),
+        }
+    }
 }

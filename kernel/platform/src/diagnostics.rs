@@ -176,6 +176,20 @@ fn current_frame_pointer() -> u64 {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     crate::cpu::disable_interrupts();
     let mut out = EmergencyConsole;
+    if is_allocation_failure(info) {
+        // The heap could not grow: RAM is exhausted beyond the kernel's
+        // reserve. End the application as Linux's out-of-memory killer
+        // would, rather than report a kernel failure.
+        let usage = crate::frames::usage();
+        let _ = writeln!(
+            out,
+            "\nrosv: out of memory: {}; killed the application ({} of {} MiB in use)",
+            info.message(),
+            (usage.total_frames - usage.free_frames) >> 8,
+            usage.total_frames >> 8
+        );
+        crate::power::abort(rosv_abi::exit::status::killed_by(rosv_abi::exit::status::SIGKILL))
+    }
     let _ = writeln!(out, "\nrosv: kernel panic: {}", info.message());
     if let Some(location) = info.location() {
         let _ = writeln!(out, "rosv: at {}:{}:{}", location.file(), location.line(), location.column());
@@ -183,4 +197,31 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let _ = writeln!(out, "rosv: backtrace:");
     print_backtrace(current_frame_pointer());
     crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
+}
+
+/// Whether the panic is the allocation-failure report of `alloc` ("memory
+/// allocation of N bytes failed"), told by the start of its message.
+#[cfg(target_os = "none")]
+fn is_allocation_failure(info: &core::panic::PanicInfo<'_>) -> bool {
+    const PREFIX: &[u8] = b"memory allocation of ";
+    /// Keeps the first bytes written to it.
+    struct Start {
+        bytes: [u8; PREFIX.len()],
+        length: usize,
+    }
+    impl Write for Start {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            for &byte in text.as_bytes() {
+                if self.length == self.bytes.len() {
+                    return Err(core::fmt::Error);
+                }
+                self.bytes[self.length] = byte;
+                self.length += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut start = Start { bytes: [0; PREFIX.len()], length: 0 };
+    let _ = write!(start, "{}", info.message());
+    start.bytes[..start.length] == *PREFIX
 }

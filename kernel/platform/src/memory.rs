@@ -1,11 +1,9 @@
-//! Physical memory: the address-space layout, the memory map, the heap.
+//! Physical memory: the address-space layout, the memory map, start-up.
 //!
 //! The kernel maps all RAM at [`PHYSICAL_MAP_OFFSET`] and its own image at
 //! [`KERNEL_VIRTUAL_OFFSET`]; the lower half of the address space belongs to
-//! the application. One allocator serves kernel objects and page frames: it
-//! owns every free byte of RAM through the physical map.
-
-use core::alloc::Layout;
+//! the application. The frame allocator (`crate::frames`) owns every free
+//! frame of RAM; the kernel heap grows from it.
 
 use rosv_abi::memory::{MemoryKind, MemoryRegion};
 
@@ -172,89 +170,45 @@ pub const fn align_up(value: u64, alignment: u64) -> u64 {
     (value + alignment - 1) & !(alignment - 1)
 }
 
-#[cfg(target_os = "none")]
-mod heap {
-    use talc::TalcLock;
-    use talc::source::Manual;
-
-    use crate::sync::RawSpinlock;
-
-    /// The kernel heap; see [`super::add_heap_region`].
-    #[global_allocator]
-    pub(super) static HEAP: TalcLock<RawSpinlock, Manual> = TalcLock::new(Manual);
-}
-
-/// Gives the heap all free RAM and switches to the kernel's page tables.
+/// Hands all free RAM to the frame allocator and switches to the kernel's
+/// page tables.
 ///
 /// Free RAM is the loader's usable memory minus low memory, the kernel image
-/// and the initrd. The boot page tables reach only the first GiB, so the heap
-/// starts with what lies below it, the real tables are built from that, and
-/// the rest follows.
+/// and the initrd. The boot page tables reach only the first GiB, so the
+/// allocator starts with what lies below it, the real tables are built from
+/// that, and the rest follows.
 #[cfg(target_os = "none")]
 pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingError> {
     const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
     let kernel = crate::layout::kernel_physical_range();
     let initrd = info.initrd.unwrap_or(PhysicalRange { start: 0, size: 0 });
     let free = info.memory_map.free_regions(&[kernel, initrd]);
-    for region in free.regions() {
-        let end = region.end().min(BOOT_MAPPED_LIMIT);
-        if end > region.start {
-            // SAFETY: free RAM (not the kernel, the initrd, or low memory)
-            // below 1 GiB, which the boot tables map; claimed once.
-            unsafe { add_heap_region(PhysicalRange { start: region.start, size: end - region.start }) };
-        }
-    }
+    // SAFETY: free RAM (not the kernel, the initrd, or low memory), whose
+    // part below 1 GiB the boot tables map; handed over once.
+    unsafe { crate::frames::init(&free, info.memory_map.ram_end(), BOOT_MAPPED_LIMIT) }
+        .map_err(|()| crate::paging::PagingError::OutOfMemory)?;
     crate::paging::init(&info.memory_map)?;
-    for region in free.regions() {
-        let start = region.start.max(BOOT_MAPPED_LIMIT);
-        if region.end() > start {
-            // SAFETY: free RAM above 1 GiB, now mapped by the kernel's tables
-            // (they map all RAM), and not claimed before.
-            unsafe { add_heap_region(PhysicalRange { start, size: region.end() - start }) };
-        }
-    }
+    crate::frames::add_above(&free, BOOT_MAPPED_LIMIT);
     Ok(())
 }
 
-/// Hands a range of free physical memory to the heap.
-///
-/// # Safety
-/// The range must be RAM, mapped through the physical map, and used by
-/// nothing else for the rest of the kernel's life.
+/// Allocates a zeroed frame for the kernel (page tables, device rings) and
+/// returns its physical address.
 #[cfg(target_os = "none")]
-unsafe fn add_heap_region(range: PhysicalRange) {
-    let base = physical_to_virtual(range.start) as *mut u8;
-    // SAFETY: the caller hands over exclusive, mapped memory.
-    let claimed = unsafe { heap::HEAP.lock().claim(base, range.size as usize) };
-    if claimed.is_none() {
-        log::warn!("heap: region {range:?} too small to use");
-    }
-}
-
-/// Allocates a zeroed, page-aligned frame and returns its physical address.
 pub fn allocate_frame() -> Option<u64> {
-    let layout = page_layout();
-    // SAFETY: the layout has a non-zero size.
-    let pointer = unsafe { alloc::alloc::alloc_zeroed(layout) };
-    if pointer.is_null() { None } else { Some(virtual_to_physical(pointer as u64)) }
+    crate::frames::allocate_zeroed(crate::frames::Purpose::Kernel)
 }
 
-/// Returns a frame from [`allocate_frame`] to the heap.
+/// Drops this user of a frame from [`allocate_frame`] (or one shared with
+/// [`crate::frames::share`]), freeing it when no user is left.
 ///
 /// # Safety
-/// `paddr` must come from [`allocate_frame`] and no longer be mapped or used.
+/// The caller must hold a reference to the frame and must no longer map or
+/// use it.
+#[cfg(target_os = "none")]
 pub unsafe fn free_frame(paddr: u64) {
-    let pointer = physical_to_virtual(paddr) as *mut u8;
-    // SAFETY: allocated by `allocate_frame` with the same layout.
-    unsafe { alloc::alloc::dealloc(pointer, page_layout()) }
-}
-
-fn page_layout() -> Layout {
-    // PAGE_SIZE is a power of two and a valid size.
-    match Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize) {
-        Ok(layout) => layout,
-        Err(_) => unreachable!("a page is a valid layout"),
-    }
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { crate::frames::release(paddr) }
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub enum PagingError {
 struct HeapFrames;
 
 // SAFETY: every frame comes from `memory::allocate_frame`, which returns
-// zeroed, page-aligned frames that nothing else uses.
+// zeroed frames that nothing else uses.
 unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
         memory::allocate_frame().map(|paddr| PhysFrame::containing_address(PhysAddr::new(paddr)))
@@ -260,12 +260,39 @@ pub fn unmap_identity(range: crate::memory::PhysicalRange) {
 
 /// Maps a fresh zeroed page at application address `vaddr`.
 pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapError> {
+    application_page(vaddr)?;
+    let paddr =
+        crate::frames::allocate_zeroed(crate::frames::Purpose::Application).ok_or(MapError::OutOfMemory)?;
+    let result = map_application_frame_owned(vaddr, paddr, rights);
+    if result.is_err() {
+        // SAFETY: the frame was never mapped; this code is its only user.
+        unsafe { memory::free_frame(paddr) };
+    }
+    result
+}
+
+/// Maps the frame at `paddr`, which another user holds (a file's page), at
+/// application address `vaddr`; the mapping becomes one more user of it.
+pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Result<(), MapError> {
+    application_page(vaddr)?;
+    if !crate::frames::share(paddr) {
+        return Err(MapError::OutOfMemory);
+    }
+    let result = map_application_frame_owned(vaddr, paddr, rights);
+    if result.is_err() {
+        // SAFETY: the reference taken above was never mapped.
+        unsafe { memory::free_frame(paddr) };
+    }
+    result
+}
+
+/// Maps `paddr` at `vaddr`, handing the caller's reference to the mapping.
+fn map_application_frame_owned(vaddr: u64, paddr: u64, rights: PageRights) -> Result<(), MapError> {
     let page = application_page(vaddr)?;
-    let paddr = memory::allocate_frame().ok_or(MapError::OutOfMemory)?;
     let frame = PhysFrame::containing_address(PhysAddr::new(paddr));
-    let result = with_tables(|mapper| {
+    with_tables(|mapper| {
         // SAFETY: the page is in the application half, which holds no kernel
-        // data, and the frame is fresh, so no existing reference is affected.
+        // data; the frame is a whole page the caller holds a reference to.
         match unsafe { mapper.map_to(page, frame, rights.flags(), &mut HeapFrames) } {
             Ok(flush) => {
                 flush.flush();
@@ -275,12 +302,7 @@ pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapErr
             Err(_) => Err(MapError::OutOfMemory),
         }
     })
-    .unwrap_or(Err(MapError::OutOfMemory));
-    if result.is_err() {
-        // SAFETY: the frame was never mapped.
-        unsafe { memory::free_frame(paddr) };
-    }
-    result
+    .unwrap_or(Err(MapError::OutOfMemory))
 }
 
 /// Walks the level-1 entries of the tables below `table` (at `level`) that

@@ -29,7 +29,7 @@ static PENDING_FRAMES: SpinMutex<Vec<u64>> = SpinMutex::new(Vec::new());
 pub(crate) fn free_after_synchronize(frame: u64) {
     if sched::online_mask().count_ones() <= 1 {
         // SAFETY: the only processor already invalidated its translation
-        // when it unmapped the page; the frame came from `allocate_frame`.
+        // when it unmapped the page, whose mapping held this reference.
         unsafe { memory::free_frame(frame) };
     } else {
         PENDING_FRAMES.lock().push(frame);

@@ -397,6 +397,9 @@ pub struct MemoryBenchArgs {
     /// Boot this executable instead of the built-in hello program.
     #[arg(long, value_name = "FILE")]
     exec: Option<PathBuf>,
+    /// Skip measuring how much memory an application can take.
+    #[arg(long)]
+    no_touch: bool,
     #[command(flatten)]
     machine: MachineArgs,
 }
@@ -405,8 +408,12 @@ pub struct MemoryBenchArgs {
 /// 2 MiB.
 const MEMORY_FLOOR_MIB: u64 = 3;
 
+/// Guest sizes at which [`memory`] measures what an application can take.
+const TOUCH_SIZES_MIB: [u64; 3] = [64, 256, 1024];
+
 /// Finds the least memory, in whole MiB, that the program boots and exits
-/// 0 in, by bisection between [`MEMORY_FLOOR_MIB`] and `--memory`.
+/// 0 in, by bisection between [`MEMORY_FLOOR_MIB`] and `--memory`; then
+/// how much of the guest's RAM an application can map and touch.
 pub fn memory(arguments: &MemoryBenchArgs) -> Result<u8> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = program_image(arguments.exec.as_deref(), scratch.path())?;
@@ -437,5 +444,75 @@ pub fn memory(arguments: &MemoryBenchArgs) -> Result<u8> {
         "{name} boots and exits 0 in {high} MiB of guest memory (tried {MEMORY_FLOOR_MIB} to {} MiB)",
         config.memory_mib
     );
+    if !arguments.no_touch {
+        touch_memory(&arguments.machine)?;
+    }
     Ok(0)
+}
+
+/// Boots a program that maps and touches memory until none is left, at
+/// each of [`TOUCH_SIZES_MIB`], and prints what it got next to the guest's
+/// RAM and to what the kernel said was available when the program started.
+fn touch_memory(machine: &MachineArgs) -> Result<()> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    println!("an application maps and touches memory 1 MiB at a time (MAP_POPULATE) until refused:");
+    println!("{:>10} {:>12} {:>8} {:>18}", "guest RAM", "it got", "of RAM", "of free at start");
+    for size_mib in TOUCH_SIZES_MIB {
+        let program = scratch.path().join(format!("toucher-{size_mib}"));
+        let limit = u32::try_from(size_mib * 2).unwrap_or(u32::MAX);
+        std::fs::write(&program, guest_elf::toucher(limit))
+            .with_context(|| format!("cannot write {}", program.display()))?;
+        let image_directory = scratch.path().join(format!("image-{size_mib}"));
+        image::write(&ImageSpec::from_executable(&program, &[], &[])?, &image_directory)?;
+        let verbose = MachineArgs {
+            kernel_args: Some(String::from("--verbose")),
+            timeout: Some(machine.timeout.unwrap_or(300)),
+            ..machine.clone()
+        };
+        let config = VmConfig {
+            memory_mib: size_mib,
+            ..VmConfig::new(&Image::open(&image_directory)?, &verbose, &[], None)?
+        };
+        let (_, output) = timed_boot(&config, &verbose, scratch.path(), true)?;
+        let touched_mib =
+            output.lines().filter_map(|line| line.trim().parse::<u64>().ok()).next_back().with_context(
+                || format!("the toucher printed no count in {size_mib} MiB; output:\n{output}"),
+            )?;
+        let available_mib = available_at_start_kib(&output).map(|kib| kib as f64 / 1024.0);
+        let of_free = match available_mib {
+            Some(available) if available > 0.0 => format!("{:.1}%", 100.0 * touched_mib as f64 / available),
+            _ => String::from("n/a"),
+        };
+        println!(
+            "{:>6} MiB {:>8} MiB {:>7.1}% {:>18}",
+            size_mib,
+            touched_mib,
+            100.0 * touched_mib as f64 / size_mib as f64,
+            of_free
+        );
+    }
+    Ok(())
+}
+
+/// The memory the kernel said was available to the application when it
+/// started (its `memory: ... available` line under `--verbose`), in KiB.
+fn available_at_start_kib(output: &str) -> Option<u64> {
+    output.lines().find_map(|line| {
+        let rest = line.split("memory: ").nth(1)?;
+        let (figure, tail) = rest.split_once(" KiB")?;
+        tail.contains("available to the application").then(|| figure.trim().parse().ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_memory_available_at_start() {
+        let output =
+            "Booted in 3 ms\n[debug] memory: 60123 KiB available to the application (64000 KiB of RAM)\n57\n";
+        assert_eq!(available_at_start_kib(output), Some(60123));
+        assert_eq!(available_at_start_kib("memory: lots"), None);
+    }
 }

@@ -1,5 +1,6 @@
 //! Tiny guest programs generated as ELF bytes, for benchmarks: a static
-//! Linux "hello" and a reference kernel that does nothing but power off.
+//! Linux "hello", a program that takes memory until none is left, and a
+//! reference kernel that does nothing but power off.
 //!
 //! Both are one `PT_LOAD` segment of hand-assembled x86-64 code, so the
 //! tools need no compiler to produce them.
@@ -24,6 +25,72 @@ fn hello_code(message: &[u8]) -> Vec<u8> {
     code
 }
 
+/// Machine code of the memory toucher: maps 1 MiB at a time with
+/// `MAP_POPULATE` (every page touched) until `mmap` fails or `limit_mib`
+/// MiB are mapped, prints the count in decimal and a newline, and exits 0.
+fn toucher_code(limit_mib: u32) -> Vec<u8> {
+    let mut code = vec![
+        0x45, 0x31, 0xe4, // xor r12d, r12d (MiB mapped)
+        0x41, 0xbd, 0, 0, 0, 0, // mov r13d, limit (patched below)
+    ];
+    code[5..9].copy_from_slice(&limit_mib.to_le_bytes());
+    let map_loop = code.len();
+    code.extend_from_slice(&[
+        0x4d, 0x39, 0xec, // cmp r12, r13
+        0x73, 0x00, // jae done (patched)
+        0xb8, 0x09, 0x00, 0x00, 0x00, // mov eax, 9 (mmap)
+        0x31, 0xff, // xor edi, edi
+        0xbe, 0x00, 0x00, 0x10, 0x00, // mov esi, 1 MiB
+        0xba, 0x03, 0x00, 0x00, 0x00, // mov edx, PROT_READ | PROT_WRITE
+        0x41, 0xba, 0x22, 0x80, 0x00, 0x00, // mov r10d, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE
+        0x49, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, // mov r8, -1
+        0x45, 0x31, 0xc9, // xor r9d, r9d
+        0x0f, 0x05, // syscall
+        0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, // cmp rax, -4096
+        0x77, 0x00, // ja done (an error) (patched)
+        0x49, 0xff, 0xc4, // inc r12
+        0xeb, 0x00, // jmp map_loop (patched)
+    ]);
+    let jae_done = map_loop + 4;
+    let ja_done = code.len() - 6;
+    let jmp_loop = code.len() - 1;
+    let done = code.len();
+    // Each rel8 counts from the end of its instruction.
+    code[jae_done] = (done - (jae_done + 1)) as u8;
+    code[ja_done] = (done - (ja_done + 1)) as u8;
+    code[jmp_loop] = (map_loop as isize - (jmp_loop as isize + 1)) as u8;
+    code.extend_from_slice(&[
+        0x4c, 0x89, 0xe0, // mov rax, r12
+        0x48, 0x8d, 0x74, 0x24, 0xff, // lea rsi, [rsp - 1]
+        0xc6, 0x06, 0x0a, // mov byte [rsi], '\n'
+        0xb9, 0x0a, 0x00, 0x00, 0x00, // mov ecx, 10
+    ]);
+    let digit = code.len();
+    code.extend_from_slice(&[
+        0x31, 0xd2, // xor edx, edx
+        0x48, 0xf7, 0xf1, // div rcx
+        0x80, 0xc2, 0x30, // add dl, '0'
+        0x48, 0xff, 0xce, // dec rsi
+        0x88, 0x16, // mov [rsi], dl
+        0x48, 0x85, 0xc0, // test rax, rax
+        0x75, 0x00, // jnz digit (patched)
+    ]);
+    let jnz_digit = code.len() - 1;
+    code[jnz_digit] = (digit as isize - (jnz_digit as isize + 1)) as u8;
+    code.extend_from_slice(&[
+        0x48, 0x89, 0xe2, // mov rdx, rsp
+        0x48, 0x29, 0xf2, // sub rdx, rsi (the digits and the newline)
+        0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1 (write)
+        0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1
+        0x0f, 0x05, // syscall
+        0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231 (exit_group)
+        0x31, 0xff, // xor edi, edi
+        0x0f, 0x05, // syscall
+        0xf4, // hlt (never reached)
+    ]);
+    code
+}
+
 /// Machine code of the reference kernel, entered in 32-bit protected mode by
 /// PVH: write 0 to QEMU's debug-exit port, pulse the i8042 reset line
 /// (Firecracker), then halt.
@@ -44,6 +111,13 @@ const HEADERS_SIZE: u64 = 64 + 56 * 2;
 /// A static x86-64 Linux executable that prints `message` and exits 0.
 pub fn hello(message: &[u8]) -> Vec<u8> {
     elf(LOAD_ADDRESS, &hello_code(message), None)
+}
+
+/// A static x86-64 Linux executable that maps and touches memory 1 MiB at
+/// a time until no more is given or `limit_mib` is reached, then prints the
+/// MiB it got.
+pub fn toucher(limit_mib: u32) -> Vec<u8> {
+    elf(LOAD_ADDRESS, &toucher_code(limit_mib), None)
 }
 
 /// A kernel that powers off at once, with a PVH note.
@@ -131,6 +205,20 @@ mod tests {
         assert!(output.status.success());
         assert_eq!(output.stdout, b"generated hello\n");
         assert!(crate::image::check_executable(&path).is_ok());
+    }
+
+    #[test]
+    fn the_toucher_runs_on_the_host_up_to_its_limit() {
+        use std::os::unix::fs::PermissionsExt;
+        let directory = tempfile::tempdir().unwrap();
+        for limit in [0, 7, 12] {
+            let path = directory.path().join(format!("toucher-{limit}"));
+            std::fs::write(&path, toucher(limit)).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let output = std::process::Command::new(&path).output().unwrap();
+            assert!(output.status.success());
+            assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{limit}\n"));
+        }
     }
 
     #[test]

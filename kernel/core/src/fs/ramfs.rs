@@ -10,7 +10,6 @@
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
-use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 
 use spin::Mutex;
@@ -19,11 +18,8 @@ use crate::vfs::{FileSystem, FsError, Node, Statistics};
 
 /// `RAMFS_MAGIC`.
 const MAGIC: u64 = 0x8584_58f6;
-/// The largest file (Linux's `MAX_LFS_FILESIZE`).
-const FILE_SIZE_MAX: u64 = i64::MAX as u64;
-/// What `statfs` reports as the size: ramfs has no limit but memory, which
-/// it does not know; programs that check for room find 4 GiB free.
-const REPORTED_BLOCKS: u64 = 1 << 20;
+/// What `statfs` reports as the inode count: ramfs has no limit on files.
+const REPORTED_FILES: u64 = 1 << 20;
 
 struct Shared {
     namespace: Mutex<()>,
@@ -60,14 +56,17 @@ impl FileSystem for RamFs {
         "ramfs"
     }
 
+    /// Its size is the RAM applications may use: files take their pages
+    /// from it.
     fn statistics(&self) -> Statistics {
+        let memory = crate::pages::figures();
         Statistics {
             magic: MAGIC,
             block_size_bytes: 4096,
-            blocks: REPORTED_BLOCKS,
-            free_blocks: REPORTED_BLOCKS,
-            files: REPORTED_BLOCKS,
-            free_files: REPORTED_BLOCKS,
+            blocks: memory.total_bytes / 4096,
+            free_blocks: memory.available_bytes() / 4096,
+            files: REPORTED_FILES,
+            free_files: REPORTED_FILES,
         }
     }
 }
@@ -104,7 +103,7 @@ impl Directory {
 }
 
 enum Content {
-    File(Mutex<Vec<u8>>),
+    File(Mutex<FileData>),
     Directory(Mutex<Directory>),
     Symlink(String),
     /// A socket node: a name local sockets bind to, without data.
@@ -170,7 +169,7 @@ impl RamNode {
         }
     }
 
-    fn file(&self) -> Result<&Mutex<Vec<u8>>, FsError> {
+    fn file(&self) -> Result<&Mutex<FileData>, FsError> {
         match &self.content {
             Content::File(bytes) => Ok(bytes),
             Content::Directory(_) => Err(FsError::IsDirectory),
@@ -203,25 +202,12 @@ impl RamNode {
             directory.lock().parent = parent.this.clone();
         }
     }
-
-    /// Writes `bytes` at `offset` of `contents`, growing it.
-    fn store(contents: &mut Vec<u8>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
-        let end = offset
-            .checked_add(bytes.len() as u64)
-            .filter(|end| *end <= FILE_SIZE_MAX)
-            .ok_or(FsError::TooLarge)?;
-        let (start, end) = (offset as usize, end as usize);
-        let current = contents.len();
-        if end > current {
-            contents.try_reserve(end - current).map_err(|_| FsError::NoSpace)?;
-            contents.resize(end, 0);
-        }
-        contents[start..end].copy_from_slice(bytes);
-        Ok(bytes.len())
-    }
 }
 
+mod data;
 mod node;
+
+use data::FileData;
 
 #[cfg(test)]
 mod tests;

@@ -70,7 +70,10 @@ fn loads_a_fixed_executable_with_its_stack() {
     machine.read_memory(launch.stack_pointer, &mut argc).unwrap();
     assert_eq!(u64::from_le_bytes(argc), 2);
     // The rest of the stack faults in on demand.
-    assert!(memory.resolve_fault(&machine, STACK_TOP - (1 << 20), Access::Write));
+    assert_eq!(
+        memory.resolve_fault(&machine, STACK_TOP - (1 << 20), Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
 }
 
 #[test]

@@ -15,10 +15,19 @@ fn anonymous_mappings_go_top_down_and_fault_in() {
     assert_eq!(first, MMAP_TOP - 3 * PAGE_SIZE);
     assert_eq!(second, first - PAGE_SIZE);
     assert_eq!(machine.mapped_pages(), 0);
-    assert!(space.resolve_fault(&machine, first + 5000, Access::Write));
+    assert_eq!(
+        space.resolve_fault(&machine, first + 5000, Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
     assert_eq!(machine.rights(first + PAGE_SIZE), Some(Rights::READ_WRITE));
-    assert!(!space.resolve_fault(&machine, first + 5000, Access::Execute));
-    assert!(!space.resolve_fault(&machine, first + 3 * PAGE_SIZE, Access::Read));
+    assert_eq!(
+        space.resolve_fault(&machine, first + 5000, Access::Execute),
+        crate::memory::FaultResolution::Invalid
+    );
+    assert_eq!(
+        space.resolve_fault(&machine, first + 3 * PAGE_SIZE, Access::Read),
+        crate::memory::FaultResolution::Invalid
+    );
 }
 
 #[test]
@@ -91,7 +100,10 @@ fn protect_changes_rights_of_areas_and_pages() {
     space.protect(&machine, start + PAGE_SIZE, PAGE_SIZE, Rights::NONE).unwrap();
     assert_eq!(machine.rights(start + PAGE_SIZE), Some(Rights::NONE));
     assert_eq!(machine.rights(start), Some(Rights::READ_WRITE));
-    assert!(!space.resolve_fault(&machine, start + PAGE_SIZE, Access::Read));
+    assert_eq!(
+        space.resolve_fault(&machine, start + PAGE_SIZE, Access::Read),
+        crate::memory::FaultResolution::Invalid
+    );
     assert_eq!(space.protect(&machine, start, 8 * PAGE_SIZE, READ_ONLY), Err(Errno::ENOMEM));
 }
 
@@ -102,14 +114,26 @@ fn brk_grows_and_shrinks() {
     space.set_heap_start(0x60_1000);
     assert_eq!(space.brk(&machine, 0), 0x60_1000);
     assert_eq!(space.brk(&machine, 0x60_4321), 0x60_4321);
-    assert!(space.resolve_fault(&machine, 0x60_1000, Access::Write));
-    assert!(space.resolve_fault(&machine, 0x60_4fff, Access::Write));
-    assert!(!space.resolve_fault(&machine, 0x60_5000, Access::Write));
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_1000, Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_4fff, Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_5000, Access::Write),
+        crate::memory::FaultResolution::Invalid
+    );
     assert_eq!(space.brk(&machine, 0x70_0000), 0x70_0000);
     assert_eq!(space.areas().filter(|(_, area)| area.kind == AreaKind::Heap).count(), 1);
     assert_eq!(space.brk(&machine, 0x60_2000), 0x60_2000);
     assert_eq!(machine.mapped_pages(), 1, "pages above the new break are gone");
-    assert!(!space.resolve_fault(&machine, 0x60_3000, Access::Read));
+    assert_eq!(
+        space.resolve_fault(&machine, 0x60_3000, Access::Read),
+        crate::memory::FaultResolution::Invalid
+    );
     // A mapping in the way stops the heap.
     let flags = map::PRIVATE | map::ANONYMOUS | map::FIXED;
     space.map_anonymous(&machine, 0x80_0000, PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
@@ -125,4 +149,135 @@ fn release_all_unmaps_everything() {
     space.release_all(&machine);
     assert_eq!(machine.mapped_pages(), 0);
     assert_eq!(space.areas().count(), 0);
+}
+
+#[test]
+fn a_mapping_larger_than_ram_is_refused_at_once() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let total = crate::pages::figures().total_bytes;
+    assert_eq!(
+        space.map_anonymous(&machine, 0, total + PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE),
+        Err(Errno::ENOMEM)
+    );
+    assert!(space.map_anonymous(&machine, 0, total, Rights::READ_WRITE, map::PRIVATE).is_ok());
+    let reserved =
+        space.map_anonymous(&machine, 0, 4 * total, Rights::READ_WRITE, map::PRIVATE | map::NORESERVE);
+    assert!(reserved.is_ok(), "MAP_NORESERVE is not counted");
+    let inaccessible = space.map_anonymous(&machine, 0, 4 * total, Rights::NONE, map::PRIVATE);
+    assert!(inaccessible.is_ok(), "a reservation without access is not counted");
+}
+
+#[test]
+fn a_populated_mapping_that_runs_out_leaves_nothing_behind() {
+    let machine = FakeMachine::new();
+    machine.limit_pages(Some(3));
+    let mut space = AddressSpace::new();
+    let result =
+        space.map_anonymous(&machine, 0, 8 * PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE | map::POPULATE);
+    assert_eq!(result, Err(Errno::ENOMEM));
+    assert_eq!(space.areas().count(), 0);
+    assert_eq!(machine.mapped_pages(), 0);
+}
+
+#[test]
+fn a_fault_without_memory_says_so() {
+    let machine = FakeMachine::new();
+    machine.limit_pages(Some(0));
+    let mut space = AddressSpace::new();
+    let start = space.map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE).unwrap();
+    assert_eq!(space.resolve_fault(&machine, start, Access::Write), FaultResolution::OutOfMemory);
+    assert_eq!(space.resolve_fault(&machine, start - PAGE_SIZE, Access::Write), FaultResolution::Invalid);
+}
+
+/// The free ranges of the mmap window, computed from the areas.
+fn gaps_from_areas(space: &AddressSpace) -> Vec<(u64, u64)> {
+    let mut gaps = Vec::new();
+    let mut cursor = MAPPABLE_START;
+    for (start, area) in space.areas() {
+        let (start, end) = (start.clamp(MAPPABLE_START, MMAP_TOP), area.end.clamp(MAPPABLE_START, MMAP_TOP));
+        if start > cursor {
+            gaps.push((cursor, start));
+        }
+        cursor = cursor.max(end);
+    }
+    if cursor < MMAP_TOP {
+        gaps.push((cursor, MMAP_TOP));
+    }
+    gaps
+}
+
+proptest::proptest! {
+    /// Whatever is mapped, unmapped or moved, the gap index agrees with
+    /// the areas, and mappings land in free space.
+    #[test]
+    fn the_gap_index_follows_the_areas(
+        operations in proptest::collection::vec((0u8..4, 1u64..64, 0u64..4096), 1..60)
+    ) {
+        let machine = FakeMachine::new();
+        let mut space = AddressSpace::new();
+        space.set_heap_start(0x60_0000);
+        let mut mapped: Vec<(u64, u64)> = Vec::new();
+        for (operation, pages, place) in operations {
+            let length = pages * PAGE_SIZE;
+            match operation {
+                0 | 1 => {
+                    if let Ok(start) = space.map_anonymous(&machine, 0, length, Rights::READ_WRITE, map::PRIVATE) {
+                        proptest::prop_assert!(mapped.iter().all(|&(s, e)| start + length <= s || start >= e));
+                        mapped.push((start, start + length));
+                    }
+                }
+                2 if !mapped.is_empty() => {
+                    let (start, end) = mapped.swap_remove(place as usize % mapped.len());
+                    space.unmap(&machine, start, end - start).unwrap();
+                }
+                _ => {
+                    let fixed = 0x7000_0000_0000 + place * PAGE_SIZE;
+                    space.map_anonymous(&machine, fixed, length, Rights::READ_WRITE, map::PRIVATE | map::FIXED).unwrap();
+                    mapped.retain(|&(s, e)| fixed + length <= s || fixed >= e);
+                }
+            }
+            proptest::prop_assert_eq!(space.gap_ranges(), gaps_from_areas(&space));
+        }
+    }
+}
+
+#[test]
+fn growing_needs_no_shootdown_and_shrinking_does() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let start = space.map_anonymous(&machine, 0, 4 * PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE).unwrap();
+    assert!(!space.take_shootdown(), "a new mapping");
+    space.protect(&machine, start, PAGE_SIZE, Rights::READ).unwrap();
+    assert!(space.take_shootdown(), "rights taken away");
+    space.unmap(&machine, start, PAGE_SIZE).unwrap();
+    assert!(space.take_shootdown(), "a mapping removed");
+    assert!(!space.take_shootdown());
+}
+
+#[test]
+fn widening_rights_needs_no_shootdown() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let start = space.map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ, map::PRIVATE).unwrap();
+    space.protect(&machine, start, PAGE_SIZE, Rights::READ_WRITE).unwrap();
+    assert!(!space.take_shootdown());
+}
+
+#[test]
+fn neighbouring_anonymous_areas_with_equal_rights_merge() {
+    let machine = FakeMachine::new();
+    let mut space = AddressSpace::new();
+    let base = 0x7000_0000_0000;
+    for index in 0..4 {
+        let flags = map::PRIVATE | map::FIXED;
+        space
+            .map_anonymous(&machine, base + index * PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE, flags)
+            .unwrap();
+    }
+    assert_eq!(space.areas().count(), 1);
+    space.protect(&machine, base + PAGE_SIZE, PAGE_SIZE, Rights::READ).unwrap();
+    assert_eq!(space.areas().count(), 3);
+    space.protect(&machine, base + PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE).unwrap();
+    assert_eq!(space.areas().count(), 1);
 }

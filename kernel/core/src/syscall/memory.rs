@@ -10,12 +10,19 @@ use crate::memory::{PAGE_SIZE, map, prot, rights_from_prot};
 use crate::user::User;
 use crate::vfs::FileType;
 
-/// Runs `change` on the address space, then makes every processor see the
-/// new mappings (after the lock is released, as `synchronize_mappings`
-/// requires).
+/// Runs `change` on the address space; if it removed mappings or took
+/// rights away, makes every processor drop what it cached of them (after
+/// the lock is released, as `synchronize_mappings` requires). New mappings
+/// need no such round: no processor can have cached an absent page.
 fn change_mappings<T>(context: Context<'_>, change: impl FnOnce(&mut crate::memory::AddressSpace) -> T) -> T {
-    let result = change(&mut context.process.memory.lock());
-    context.machine.synchronize_mappings();
+    let (result, needs_shootdown) = {
+        let mut memory = context.process.memory.lock();
+        let result = change(&mut memory);
+        (result, memory.take_shootdown())
+    };
+    if needs_shootdown {
+        context.machine.synchronize_mappings();
+    }
     result
 }
 

@@ -17,6 +17,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
+use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 pub use crate::scheduling_policy as policy;
@@ -145,16 +146,25 @@ pub fn init_bootstrap(cpu_count: usize, apic_id: u32) {
     rosv_sync::install(&SYNC_SCHEDULER);
     CPU_COUNT.store(cpu_count.clamp(1, MAX_CPUS), Ordering::Relaxed);
     let cpu = &CPUS[0];
-    let boot = Thread::adopt_boot_thread();
+    let boot = Thread::adopt_boot_thread().unwrap_or_else(|| no_memory_for("the boot thread"));
     let tops = boot.stack_tops;
     percpu::set_thread_stacks(tops.kernel, tops.exception, tops.interrupt);
     boot.switched_in_tsc.store(cpu::read_tsc(), Ordering::Relaxed);
     // SAFETY: the boot processor sets up its own state before any interrupt
     // or other processor can look at it.
     unsafe { *cpu.current.get() = Some(boot) };
-    cpu.idle.call_once(|| Thread::new_idle(0, Box::new(|| idle_loop())));
+    cpu.idle.call_once(|| {
+        Thread::new_idle(0, Box::new(|| idle_loop())).unwrap_or_else(|| no_memory_for("an idle thread"))
+    });
     cpu.apic_id.store(apic_id, Ordering::Relaxed);
     cpu.is_online.store(true, Ordering::Release);
+}
+
+/// Stops the boot: RAM is too short for a thread the kernel cannot run
+/// without.
+fn no_memory_for(what: &str) -> ! {
+    let _ = writeln!(crate::console::EmergencyConsole, "rosv: out of memory: no room for {what}'s stacks");
+    crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
 }
 
 /// Prepares processor `index`'s idle thread; returns the top of the stack
@@ -162,7 +172,9 @@ pub fn init_bootstrap(cpu_count: usize, apic_id: u32) {
 pub fn prepare_ap(index: usize, apic_id: u32) -> u64 {
     let cpu = &CPUS[index];
     cpu.apic_id.store(apic_id, Ordering::Relaxed);
-    let idle = cpu.idle.call_once(|| Thread::new_idle(index, Box::new(|| idle_loop())));
+    let idle = cpu.idle.call_once(|| {
+        Thread::new_idle(index, Box::new(|| idle_loop())).unwrap_or_else(|| no_memory_for("an idle thread"))
+    });
     idle.stack_tops.kernel
 }
 
@@ -208,12 +220,12 @@ pub fn current() -> Arc<Thread> {
 }
 
 /// Starts a kernel thread running `entry`.
-pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Arc<Thread> {
-    let thread = Thread::new_kernel(name, Box::new(entry));
+pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Option<Arc<Thread>> {
+    let thread = Thread::new_kernel(name, Box::new(entry))?;
     let were_enabled = cpu::disable_interrupts();
     make_runnable(thread.clone(), current_cpu());
     cpu::restore_interrupts(were_enabled);
-    thread
+    Some(thread)
 }
 
 /// Starts an application thread that returns from a system call with
@@ -225,13 +237,13 @@ pub fn spawn_application(
     fs_base: u64,
     fpu: FpuState,
     prepare: impl FnOnce(&Arc<Thread>),
-) -> Arc<Thread> {
-    let thread = Thread::new_application(name, frame, fs_base, fpu);
+) -> Option<Arc<Thread>> {
+    let thread = Thread::new_application(name, frame, fs_base, fpu)?;
     prepare(&thread);
     let were_enabled = cpu::disable_interrupts();
     make_runnable(thread.clone(), current_cpu());
     cpu::restore_interrupts(were_enabled);
-    thread
+    Some(thread)
 }
 
 /// The APIC id of processor `index`.

@@ -3,23 +3,51 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use core::any::Any;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use super::fpu::FpuState;
+use crate::frames::{self, Purpose};
+use crate::memory;
 use crate::scheduling_policy::Schedulable;
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
 
 /// Size of an application or kernel thread's kernel stack.
-const KERNEL_STACK_SIZE: usize = 64 * 1024;
+const KERNEL_STACK_SIZE: usize = 96 * 1024;
 /// Size of each of a thread's exception and interrupt stacks.
 const TRAP_STACK_SIZE: usize = 16 * 1024;
 /// Stack sizes of an idle thread.
 const IDLE_KERNEL_STACK_SIZE: usize = 16 * 1024;
 const IDLE_TRAP_STACK_SIZE: usize = 8 * 1024;
+
+/// A thread's stacks: one block of frames, the trap stacks at its bottom
+/// and the kernel stack above them, given back when the thread is freed.
+struct Stacks {
+    paddr: u64,
+}
+
+impl Stacks {
+    /// A block of at least `size` bytes for `purpose`.
+    fn allocate(size: usize, purpose: Purpose) -> Option<Self> {
+        let order = rosv_frames::order_for_bytes(size as u64)?;
+        frames::allocate_block(order, purpose).map(|paddr| Stacks { paddr })
+    }
+
+    /// The lowest address of the block, in the physical map.
+    fn base(&self) -> u64 {
+        memory::physical_to_virtual(self.paddr)
+    }
+}
+
+impl Drop for Stacks {
+    fn drop(&mut self) {
+        // SAFETY: the block was allocated for these stacks alone, and a
+        // thread is freed only once no processor runs on its stacks.
+        unsafe { frames::release(self.paddr) };
+    }
+}
 
 /// Thread states.
 pub(super) const RUNNING: u8 = 0;
@@ -61,7 +89,7 @@ pub struct Thread {
     pub(super) last_cpu: AtomicUsize,
     affinity: AtomicU64,
     pub(super) saved_rsp: UnsafeCell<u64>,
-    _stacks: Option<Box<[u128]>>,
+    _stacks: Stacks,
     pub(super) stack_tops: StackTops,
     pub(super) fpu: Option<UnsafeCell<FpuState>>,
     pub(super) fs_base: AtomicU64,
@@ -113,19 +141,24 @@ unsafe extern "C" {
 }
 
 impl Thread {
-    fn allocate(name: &str, kind: ThreadKind, fpu: Option<FpuState>) -> Self {
+    /// A thread with fresh stacks, unless no memory is left for them.
+    fn allocate(name: &str, kind: ThreadKind, fpu: Option<FpuState>) -> Option<Self> {
         let (kernel_size, trap_size) = match kind {
             ThreadKind::Idle => (IDLE_KERNEL_STACK_SIZE, IDLE_TRAP_STACK_SIZE),
             _ => (KERNEL_STACK_SIZE, TRAP_STACK_SIZE),
         };
-        let stacks = vec![0u128; (kernel_size + 2 * trap_size) / 16].into_boxed_slice();
-        let base = stacks.as_ptr() as u64;
+        let purpose = match kind {
+            ThreadKind::Application => Purpose::ApplicationThread,
+            ThreadKind::Kernel | ThreadKind::Idle => Purpose::Kernel,
+        };
+        let stacks = Stacks::allocate(kernel_size + 2 * trap_size, purpose)?;
+        let base = stacks.base();
         let stack_tops = StackTops {
             exception: base + trap_size as u64,
             interrupt: base + 2 * trap_size as u64,
             kernel: base + (2 * trap_size + kernel_size) as u64,
         };
-        Thread {
+        Some(Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: String::from(name),
             kind,
@@ -135,7 +168,7 @@ impl Thread {
             last_cpu: AtomicUsize::new(0),
             affinity: AtomicU64::new(u64::MAX),
             saved_rsp: UnsafeCell::new(0),
-            _stacks: Some(stacks),
+            _stacks: stacks,
             stack_tops,
             fpu: fpu.map(UnsafeCell::new),
             fs_base: AtomicU64::new(0),
@@ -146,7 +179,7 @@ impl Thread {
             is_stop_requested: AtomicBool::new(false),
             needs_attention: AtomicBool::new(false),
             attachment: spin::Once::new(),
-        }
+        })
     }
 
     /// Writes the frame `rosv_context_switch` resumes a new thread from.
@@ -171,20 +204,20 @@ impl Thread {
     }
 
     /// A kernel thread that runs `entry`.
-    pub(super) fn new_kernel(name: &str, entry: Box<dyn FnOnce() + Send>) -> Arc<Self> {
-        let thread = Thread::allocate(name, ThreadKind::Kernel, None);
+    pub(super) fn new_kernel(name: &str, entry: Box<dyn FnOnce() + Send>) -> Option<Arc<Self>> {
+        let thread = Thread::allocate(name, ThreadKind::Kernel, None)?;
         *thread.entry.lock() = Some(entry);
         thread.prepare_first_switch(thread.stack_tops.kernel);
-        Arc::new(thread)
+        Some(Arc::new(thread))
     }
 
     /// A processor's idle thread, which runs `entry`.
-    pub(super) fn new_idle(cpu: usize, entry: Box<dyn FnOnce() + Send>) -> Arc<Self> {
-        let thread = Thread::allocate(&alloc::format!("idle{cpu}"), ThreadKind::Idle, None);
+    pub(super) fn new_idle(cpu: usize, entry: Box<dyn FnOnce() + Send>) -> Option<Arc<Self>> {
+        let thread = Thread::allocate(&alloc::format!("idle{cpu}"), ThreadKind::Idle, None)?;
         thread.affinity.store(1 << cpu, Ordering::Relaxed);
         *thread.entry.lock() = Some(entry);
         thread.prepare_first_switch(thread.stack_tops.kernel);
-        Arc::new(thread)
+        Some(Arc::new(thread))
     }
 
     /// An application thread that starts by returning from a system call
@@ -194,26 +227,26 @@ impl Thread {
         frame: &SyscallFrame,
         fs_base: u64,
         fpu: FpuState,
-    ) -> Arc<Self> {
-        let thread = Thread::allocate(name, ThreadKind::Application, Some(fpu));
+    ) -> Option<Arc<Self>> {
+        let thread = Thread::allocate(name, ThreadKind::Application, Some(fpu))?;
         let frame_address = thread.stack_tops.kernel - core::mem::size_of::<SyscallFrame>() as u64;
         // SAFETY: the frame lies at the top of the thread's unused kernel
         // stack, where the system call entry would have saved it.
         unsafe { (frame_address as *mut SyscallFrame).write(frame.clone()) };
         thread.fs_base.store(fs_base, Ordering::Relaxed);
         thread.prepare_first_switch(frame_address);
-        Arc::new(thread)
+        Some(Arc::new(thread))
     }
 
     /// The thread that is already running the boot code, on the boot stack.
-    pub(super) fn adopt_boot_thread() -> Arc<Self> {
-        let mut thread = Thread::allocate("boot", ThreadKind::Kernel, None);
+    pub(super) fn adopt_boot_thread() -> Option<Arc<Self>> {
+        let mut thread = Thread::allocate("boot", ThreadKind::Kernel, None)?;
         thread.state.store(RUNNING, Ordering::Relaxed);
         thread.on_cpu.store(true, Ordering::Relaxed);
         // Its kernel stack is the boot stack it runs on; only the trap
         // stacks of the allocation are used.
         thread.stack_tops.kernel = &raw const rosv_boot_stack_top as u64;
-        Arc::new(thread)
+        Some(Arc::new(thread))
     }
 
     /// The thread's unique id.

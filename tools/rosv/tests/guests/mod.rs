@@ -107,6 +107,8 @@ fn build_c_programs() -> PathBuf {
         "http-echo",
         "thread-churn",
         "soak",
+        "memory",
+        "oom",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

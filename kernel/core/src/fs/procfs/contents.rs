@@ -126,14 +126,21 @@ pub fn cpuinfo(caller: &Caller<'_>) -> String {
     text
 }
 
-/// `/proc/meminfo`: the machine's memory. The heap's use is not known
-/// here, so all of it is reported free.
+/// `/proc/meminfo`: the machine's memory, as the frame allocator holds it
+/// (the memory map's figure before there is one).
 pub fn meminfo(system: &SystemInformation) -> String {
-    let total_kib = system.memory_total_bytes / 1024;
+    let figures = crate::pages::figures();
+    let (total, free, available, heap) = if figures.total_bytes == 0 {
+        let total = system.memory_total_bytes;
+        (total, total, total, 0)
+    } else {
+        (figures.total_bytes, figures.free_bytes, figures.available_bytes(), figures.heap_bytes)
+    };
+    let [total, free, available, heap] = [total, free, available, heap].map(|bytes| bytes / 1024);
     format!(
-        "MemTotal:       {total_kib:8} kB\nMemFree:        {total_kib:8} kB\nMemAvailable:   {total_kib:8} kB\n\
+        "MemTotal:       {total:8} kB\nMemFree:        {free:8} kB\nMemAvailable:   {available:8} kB\n\
          Buffers:               0 kB\nCached:                0 kB\nSwapTotal:             0 kB\n\
-         SwapFree:              0 kB\n"
+         SwapFree:              0 kB\nSlab:           {heap:8} kB\n"
     )
 }
 

@@ -3,13 +3,13 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
-use super::{Content, FILE_SIZE_MAX, RamNode};
+use super::data::FileData;
+use super::{Content, RamNode};
 use crate::vfs::{
     AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
     RenameMode,
@@ -38,8 +38,13 @@ impl Node for RamNode {
     }
 
     fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        let mut blocks = None;
         let size_bytes = match &self.content {
-            Content::File(bytes) => bytes.lock().len() as u64,
+            Content::File(data) => {
+                let data = data.lock();
+                blocks = Some(data.page_count() * 8);
+                data.size_bytes()
+            }
             Content::Directory(directory) => (directory.lock().entries.len() as u64 + 2) * 32,
             Content::Symlink(target) => target.len() as u64,
             Content::Socket => 0,
@@ -48,7 +53,7 @@ impl Node for RamNode {
         let mut metadata = Metadata::new(self.inode, self.file_type(), attributes.permissions);
         metadata.link_count = attributes.link_count;
         metadata.size_bytes = size_bytes;
-        metadata.blocks = size_bytes.div_ceil(4096) * 8;
+        metadata.blocks = blocks.unwrap_or(size_bytes.div_ceil(4096) * 8);
         metadata.access_time_ns = attributes.access_time_ns;
         metadata.modify_time_ns = attributes.modify_time_ns;
         metadata.change_time_ns = attributes.change_time_ns;
@@ -93,7 +98,7 @@ impl Node for RamNode {
         }
         let now_ns = caller.now_ns();
         let content = match kind {
-            NewNode::File => Content::File(Mutex::new(Vec::new())),
+            NewNode::File => Content::File(Mutex::new(FileData::default())),
             NewNode::Directory => Content::directory(self.this.clone()),
             NewNode::Symlink(target) => Content::Symlink(String::from(target)),
             NewNode::Socket => Content::Socket,
@@ -225,40 +230,26 @@ impl Node for RamNode {
     }
 
     fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
-        let contents = self.file()?.lock();
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(contents.len());
-        let length = buffer.len().min(contents.len() - start);
-        buffer[..length].copy_from_slice(&contents[start..start + length]);
-        Ok(length)
+        Ok(self.file()?.lock().read_at(offset, buffer))
     }
 
     fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
-        let written = RamNode::store(&mut self.file()?.lock(), offset, bytes)?;
+        let written = self.file()?.lock().write_at(offset, bytes)?;
         self.touch(caller.now_ns());
         Ok(written)
     }
 
     fn append(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<(usize, u64), FsError> {
-        let mut contents = self.file()?.lock();
-        let end = contents.len() as u64;
-        let written = RamNode::store(&mut contents, end, bytes)?;
-        drop(contents);
+        let mut data = self.file()?.lock();
+        let end = data.size_bytes();
+        let written = data.write_at(end, bytes)?;
+        drop(data);
         self.touch(caller.now_ns());
         Ok((written, end + written as u64))
     }
 
     fn truncate(&self, caller: &Caller<'_>, size_bytes: u64) -> Result<(), FsError> {
-        if size_bytes > FILE_SIZE_MAX {
-            return Err(FsError::TooLarge);
-        }
-        let mut contents = self.file()?.lock();
-        let size = size_bytes as usize;
-        let current = contents.len();
-        if size > current {
-            contents.try_reserve(size - current).map_err(|_| FsError::NoSpace)?;
-        }
-        contents.resize(size, 0);
-        drop(contents);
+        self.file()?.lock().truncate(size_bytes)?;
         self.touch(caller.now_ns());
         Ok(())
     }

@@ -135,7 +135,10 @@ fn memory_calls_map_and_unmap() {
     let (machine, process) = setup();
     let address = call(&machine, &process, nr::MMAP, [0, 8192, 3, 0x22, u64::MAX, 0]);
     assert!(address > 0);
-    assert!(process.memory.lock().resolve_fault(&machine, address as u64, crate::memory::Access::Write));
+    assert_eq!(
+        process.memory.lock().resolve_fault(&machine, address as u64, crate::memory::Access::Write),
+        crate::memory::FaultResolution::Mapped
+    );
     assert_eq!(call(&machine, &process, nr::MPROTECT, [address as u64, 4096, 1, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MUNMAP, [address as u64, 8192, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 1, 0]), Errno::ENODEV.to_return());

@@ -1,0 +1,351 @@
+//! Page frames: every free frame of RAM, the kernel heap grown from them.
+//!
+//! One buddy allocator (`rosv_frames::Buddy`) owns all free RAM. Its tables
+//! (a link and a reference count per frame) are carved out of the first
+//! free region large enough at boot. The kernel heap (talc) starts empty
+//! and takes blocks from the frames as it needs them ([`HeapSource`]);
+//! page tables, application pages, file pages and thread stacks are frames
+//! directly.
+//!
+//! Frames for applications ([`Purpose::Application`]) are refused once
+//! fewer than the reserve would remain free, so the kernel can always grow
+//! its heap and page tables, whatever an application does; the kernel's
+//! own allocations ([`Purpose::Kernel`]) may use the reserve.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rosv_frames::{Buddy, FRAME_SIZE, Link, ORDER_COUNT, ReferenceCounts};
+
+use crate::memory::{MemoryMap, PhysicalRange, physical_to_virtual};
+use crate::sync::SpinMutex;
+
+/// Who a frame is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The kernel itself: its heap, page tables. May use the reserve.
+    Kernel,
+    /// Memory an application asked for, directly or not: its pages, file
+    /// pages. Leaves the reserve alone.
+    Application,
+    /// The stacks of a new application thread: refused while the
+    /// application still has a little room left (1/64 of RAM, at least
+    /// 1 MiB), so that a program starting threads until it cannot gets
+    /// `EAGAIN` with memory to spare for the threads it has, rather than
+    /// running out on their first touch of a stack page.
+    ApplicationThread,
+}
+
+/// A free-memory figure, for `/proc/meminfo` and `sysinfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Frames the allocator manages (all free RAM at boot).
+    pub total_frames: u64,
+    /// Frames free now.
+    pub free_frames: u64,
+    /// Frames kept for the kernel.
+    pub reserve_frames: u64,
+    /// Frames the kernel heap holds.
+    pub heap_frames: u64,
+}
+
+static BUDDY: SpinMutex<Option<Buddy<'static>>> = SpinMutex::new(None);
+static REFERENCES: spin::Once<ReferenceCounts<'static>> = spin::Once::new();
+static RESERVE_FRAMES: AtomicU64 = AtomicU64::new(0);
+static HEAP_FRAMES: AtomicU64 = AtomicU64::new(0);
+static THREAD_MARGIN_FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// The reserve: 1/32 of RAM, at least 256 KiB and at most 32 MiB.
+fn reserve_for(total_frames: u64) -> u64 {
+    (total_frames / 32).clamp(64, 8192)
+}
+
+/// Places the frame tables and gives the allocator the free RAM below
+/// `mapped_limit` (what the boot page tables reach). Returns the free
+/// regions, for [`add_above`].
+///
+/// # Safety
+/// `free` must be RAM that nothing else uses, below `mapped_limit` reachable
+/// through the physical map; called once.
+pub(crate) unsafe fn init(free: &MemoryMap, ram_end: u64, mapped_limit: u64) -> Result<(), ()> {
+    let frame_count = ram_end.div_ceil(FRAME_SIZE);
+    let per_frame = (core::mem::size_of::<Link>() + core::mem::size_of::<AtomicU32>()) as u64;
+    // The tables go at the start of the largest free region below the
+    // boot-mapped limit, covering as many frames as fit there.
+    let home = free
+        .regions()
+        .iter()
+        .filter(|region| region.start < mapped_limit)
+        .max_by_key(|region| region.end().min(mapped_limit) - region.start)
+        .ok_or(())?;
+    let room = home.end().min(mapped_limit) - home.start;
+    let covered = frame_count.min(room / per_frame / 2).min(u64::from(u32::MAX - 1));
+    let links_bytes = covered * core::mem::size_of::<Link>() as u64;
+    let counts_start = (home.start + links_bytes).next_multiple_of(8);
+    let tables_end = (counts_start + covered * 4).next_multiple_of(FRAME_SIZE);
+    // SAFETY: (1) both tables lie in free RAM below the mapped limit that
+    // nothing else uses (the caller's contract), in the region's first
+    // `tables_end - start` bytes, which the allocator never hands out
+    // below; (2) each is written whole before a reference is made.
+    let (links, counts) = unsafe {
+        let links_pointer = physical_to_virtual(home.start) as *mut Link;
+        for index in 0..covered as usize {
+            links_pointer.add(index).write(Link::default());
+        }
+        let counts_pointer = physical_to_virtual(counts_start) as *mut AtomicU32;
+        for index in 0..covered as usize {
+            counts_pointer.add(index).write(AtomicU32::new(0));
+        }
+        (
+            core::slice::from_raw_parts_mut(links_pointer, covered as usize),
+            core::slice::from_raw_parts(counts_pointer, covered as usize),
+        )
+    };
+    REFERENCES.call_once(|| ReferenceCounts::new(counts, 0));
+    let mut buddy = Buddy::new(links, 0);
+    let tables = PhysicalRange { start: home.start, size: tables_end - home.start };
+    for region in free.regions() {
+        let start = if region.start == home.start { tables.end() } else { region.start };
+        let end = region.end().min(mapped_limit);
+        if end > start {
+            buddy.add_free_range(start / FRAME_SIZE, (end - start) / FRAME_SIZE);
+        }
+    }
+    if covered < frame_count {
+        log::warn!("frames: tables cover {} of {} MiB of RAM", covered >> 8, frame_count >> 8);
+    }
+    *BUDDY.lock() = Some(buddy);
+    Ok(())
+}
+
+/// Gives the allocator the free RAM at and above `mapped_limit`, once the
+/// kernel's page tables map it; then sets the reserve.
+pub(crate) fn add_above(free: &MemoryMap, mapped_limit: u64) {
+    let mut guard = BUDDY.lock();
+    let Some(buddy) = guard.as_mut() else {
+        return;
+    };
+    for region in free.regions() {
+        let start = region.start.max(mapped_limit);
+        if region.end() > start {
+            buddy.add_free_range(start / FRAME_SIZE, (region.end() - start) / FRAME_SIZE);
+        }
+    }
+    RESERVE_FRAMES.store(reserve_for(buddy.managed_frames()), Ordering::Relaxed);
+    THREAD_MARGIN_FRAMES.store((buddy.managed_frames() / 64).max(256), Ordering::Relaxed);
+}
+
+/// Takes a block of 2^`order` frames for `purpose`; its physical address.
+/// The block starts with one user and is not zeroed.
+pub fn allocate_block(order: usize, purpose: Purpose) -> Option<u64> {
+    let reserve = RESERVE_FRAMES.load(Ordering::Relaxed);
+    let keep_free = match purpose {
+        Purpose::Kernel => 0,
+        Purpose::Application => reserve,
+        Purpose::ApplicationThread => reserve + THREAD_MARGIN_FRAMES.load(Ordering::Relaxed),
+    };
+    let frame = BUDDY.lock().as_mut()?.allocate(order, keep_free)?;
+    if let Some(references) = REFERENCES.get() {
+        references.start(frame);
+    }
+    Some(frame * FRAME_SIZE)
+}
+
+/// Takes one zeroed frame for `purpose`; its physical address.
+pub fn allocate_zeroed(purpose: Purpose) -> Option<u64> {
+    let paddr = allocate_block(0, purpose)?;
+    // SAFETY: the frame was just allocated, so nothing else uses it, and
+    // all frames the allocator hands out are reachable through the
+    // physical map.
+    unsafe { core::ptr::write_bytes(physical_to_virtual(paddr) as *mut u8, 0, FRAME_SIZE as usize) };
+    Some(paddr)
+}
+
+/// Adds a user to the allocated block at `paddr`; `false` if it has none.
+pub fn share(paddr: u64) -> bool {
+    REFERENCES.get().is_some_and(|references| references.share(paddr / FRAME_SIZE))
+}
+
+/// The users of the block at `paddr`.
+pub fn users(paddr: u64) -> u32 {
+    REFERENCES.get().map_or(0, |references| references.count(paddr / FRAME_SIZE))
+}
+
+/// Drops a user of the block at `paddr`, freeing it when it was the last.
+///
+/// # Safety
+/// The caller must be a user of the block (it allocated or shared it) and
+/// must not touch it afterwards.
+pub unsafe fn release(paddr: u64) {
+    let frame = paddr / FRAME_SIZE;
+    let is_last = REFERENCES.get().and_then(|references| references.release(frame));
+    if is_last == Some(true)
+        && let Some(buddy) = BUDDY.lock().as_mut()
+        && buddy.free(frame).is_err()
+    {
+        log::error!("frames: release of {paddr:#x}, which is not an allocated block");
+    }
+}
+
+/// Drops a reference the kernel's logic holds to an allocated frame (a
+/// page it got from [`allocate_zeroed`] or [`share`]); nothing happens for
+/// a frame without users. Giving up a reference one does not hold takes it
+/// from another user, which then reads a frame that may be reused: the
+/// logic's page type (`rosv_core::pages::Page`) releases each reference it
+/// holds exactly once, on drop.
+pub fn release_held(paddr: u64) {
+    if users(paddr) > 0 {
+        // SAFETY: the frame is allocated, and the caller gives up a
+        // reference it holds (the contract above).
+        unsafe { release(paddr) };
+    }
+}
+
+/// What the allocator holds now.
+pub fn usage() -> Usage {
+    let guard = BUDDY.lock();
+    let (total_frames, free_frames) =
+        guard.as_ref().map_or((0, 0), |buddy| (buddy.managed_frames(), buddy.free_frames()));
+    Usage {
+        total_frames,
+        free_frames,
+        reserve_frames: RESERVE_FRAMES.load(Ordering::Relaxed),
+        heap_frames: HEAP_FRAMES.load(Ordering::Relaxed),
+    }
+}
+
+/// Free blocks per order, for `/proc/buddyinfo`.
+pub fn free_blocks() -> [u64; ORDER_COUNT] {
+    BUDDY.lock().as_ref().map_or([0; ORDER_COUNT], |buddy| buddy.free_blocks())
+}
+
+/// The largest allocation the heap serves: its blocks are at most half the
+/// largest order (the rest leaves room for talc's own bookkeeping).
+const HEAP_ALLOCATION_MAX: usize = (FRAME_SIZE as usize) << (ORDER_COUNT - 2);
+/// The smallest block the heap takes at a time.
+const HEAP_GROWTH_MIN_ORDER: usize = 6;
+
+/// Grows the heap by claiming blocks of frames.
+#[derive(Debug)]
+pub(crate) struct HeapSource;
+
+// SAFETY: `acquire` only takes frames from the buddy allocator (its own
+// lock, never the heap's) and claims them for talc through the `talc`
+// reference it is given; nothing here allocates.
+unsafe impl talc::source::Source for HeapSource {
+    fn acquire<B: talc::base::binning::Binning>(
+        talc: &mut talc::base::Talc<Self, B>,
+        layout: Layout,
+    ) -> Result<(), ()> {
+        let needed = (layout.size() as u64).saturating_add(layout.align() as u64).saturating_add(256);
+        let smallest = rosv_frames::order_for_bytes(needed).ok_or(())?;
+        // Grow by a generous block when one is free, by just enough if not.
+        for order in [smallest.max(HEAP_GROWTH_MIN_ORDER), smallest] {
+            let Some(paddr) = allocate_block(order, Purpose::Kernel) else {
+                continue;
+            };
+            let size = (FRAME_SIZE as usize) << order;
+            let base = physical_to_virtual(paddr) as *mut u8;
+            // SAFETY: the block was just allocated for the heap alone, is
+            // mapped through the physical map, and is never released.
+            if unsafe { talc.claim(base, size) }.is_some() {
+                HEAP_FRAMES.fetch_add(1 << order, Ordering::Relaxed);
+                return Ok(());
+            }
+            // SAFETY: talc did not take the block; this code is its only user.
+            unsafe { release(paddr) };
+        }
+        Err(())
+    }
+}
+
+mod heap {
+    use talc::TalcLock;
+
+    use super::HeapSource;
+    use crate::sync::RawSpinlock;
+
+    /// The kernel heap, grown from page frames.
+    pub(super) static TALC: TalcLock<RawSpinlock, HeapSource> = TalcLock::new(HeapSource);
+}
+
+/// The global allocator: talc, behind a check that refuses sizes no block
+/// of frames could hold before they reach it.
+struct KernelHeap;
+
+#[global_allocator]
+static HEAP: KernelHeap = KernelHeap;
+
+// SAFETY: every call is forwarded to talc's `GlobalAlloc` with the same
+// arguments, except that layouts larger than any heap block fail with null
+// without reaching it, which `GlobalAlloc` allows.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > HEAP_ALLOCATION_MAX {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: forwarded under the caller's contract.
+        unsafe { heap::TALC.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > HEAP_ALLOCATION_MAX {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: forwarded under the caller's contract.
+        unsafe { heap::TALC.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: forwarded under the caller's contract.
+        unsafe { heap::TALC.dealloc(pointer, layout) }
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > HEAP_ALLOCATION_MAX {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: forwarded under the caller's contract.
+        unsafe { heap::TALC.realloc(pointer, layout, new_size) }
+    }
+}
+
+/// The address of `length` bytes at `offset` in the frame at `paddr`, if
+/// the range lies within the frame and the frame has users.
+fn frame_bytes(paddr: u64, offset: usize, length: usize) -> Option<*mut u8> {
+    let end = offset.checked_add(length)?;
+    if !paddr.is_multiple_of(FRAME_SIZE) || end > FRAME_SIZE as usize || users(paddr) == 0 {
+        return None;
+    }
+    Some((physical_to_virtual(paddr) as usize + offset) as *mut u8)
+}
+
+/// Copies bytes of the frame at `paddr` from `offset` into `buffer`; does
+/// nothing unless the frame is allocated and the range lies within it.
+/// The caller is one of the frame's users.
+pub fn read(paddr: u64, offset: usize, buffer: &mut [u8]) {
+    if let Some(source) = frame_bytes(paddr, offset, buffer.len()) {
+        // SAFETY: the range lies within an allocated frame, reachable
+        // through the physical map; its users (the caller among them)
+        // serialise their accesses to its bytes.
+        unsafe { core::ptr::copy_nonoverlapping(source, buffer.as_mut_ptr(), buffer.len()) };
+    }
+}
+
+/// Copies `bytes` into the frame at `paddr` at `offset`; does nothing
+/// unless the frame is allocated and the range lies within it.
+pub fn write(paddr: u64, offset: usize, bytes: &[u8]) {
+    if let Some(target) = frame_bytes(paddr, offset, bytes.len()) {
+        // SAFETY: as in `read`.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), target, bytes.len()) };
+    }
+}
+
+/// Zeroes `length` bytes of the frame at `paddr` from `offset`, under the
+/// same checks as [`write`].
+pub fn zero(paddr: u64, offset: usize, length: usize) {
+    if let Some(target) = frame_bytes(paddr, offset, length) {
+        // SAFETY: as in `read`.
+        unsafe { core::ptr::write_bytes(target, 0, length) };
+    }
+}
