@@ -165,7 +165,7 @@ fn timed_boot(
 /// Boots `config` on the hypervisor `machine` names, its console captured
 /// into `captured`, stopped after `limit`. The time includes starting the
 /// hypervisor (for the built-in monitor: creating the VM in this process).
-fn boot_captured(
+pub(crate) fn boot_captured(
     config: &VmConfig,
     machine: &MachineArgs,
     scratch: &Path,
@@ -184,7 +184,7 @@ fn boot_captured(
 }
 
 /// The name of the hypervisor `machine` describes, for reports.
-fn hypervisor_name(machine: &MachineArgs) -> &'static str {
+pub(crate) fn hypervisor_name(machine: &MachineArgs) -> &'static str {
     match machine.hypervisor {
         Hypervisor::Qemu if machine.machine == crate::machine::Machine::Pc => "QEMU pc",
         Hypervisor::Qemu => "QEMU microvm",

@@ -275,6 +275,13 @@ enum BenchCommand {
     /// Run a system-call fuzzer (such as tests/guest/fuzz.c) on many seeds
     /// and count the runs that finished, panicked, hung or reset.
     Fuzz(bench::fuzz::FuzzBenchArgs),
+    /// Soak timers and cancellation with a soak program (such as
+    /// tests/guest/soak.c) and count the waits and cancellations that ended
+    /// early, late or never.
+    Soak(crate::endurance::SoakArgs),
+    /// Boot a program many times, one boot after another, and count the
+    /// boots that failed, with the end of each one's console.
+    Boots(crate::endurance::BootsArgs),
 }
 
 /// On or off.
@@ -393,6 +400,8 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
         Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
+        Command::Bench(BenchCommand::Soak(arguments)) => crate::endurance::soak(&arguments),
+        Command::Bench(BenchCommand::Boots(arguments)) => crate::endurance::boots(&arguments),
     }
 }
 
