@@ -42,6 +42,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/redis-server", "redis-server"),
     ("/usr/bin/go", "golang-go"),
     ("/usr/bin/php", "php-cli"),
+    ("/usr/bin/sqlite3", "sqlite3"),
+    ("/usr/bin/mdb_load", "lmdb-utils"),
 ];
 
 fn main() -> ExitCode {
