@@ -49,6 +49,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/redis-server", "redis-server"),
     ("/usr/bin/go", "golang-go"),
     ("/usr/bin/php", "php-cli"),
+    ("/usr/bin/sqlite3", "sqlite3"),
+    ("/usr/bin/mdb_load", "lmdb-utils"),
 ];
 
 fn main() -> ExitCode {
@@ -263,6 +265,13 @@ fn bench() -> Result {
         .arg(repository().join("tests/guest/read-throughput.c")))?;
     let reader = reader.to_str().ok_or("the repository path is not UTF-8")?;
     rosv(&["bench", "memory", "--memory", "64M"])?;
+    let mapper = output_directory.join("mmap-cost");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&mapper)
+        .arg(repository().join("tests/guest/mmap-cost.c")))?;
+    let mapper = mapper.to_str().ok_or("the repository path is not UTF-8")?;
+    rosv(&["bench", "mmap", "--memory", "512M", "--exec", mapper])?;
     rosv(&["bench", "disk", "--exec", reader])?;
     rosv(&["bench", "disk", "--machine", "pc", "--exec", reader])?;
     let mover = output_directory.join("socket-throughput");
