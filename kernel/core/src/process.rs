@@ -276,6 +276,7 @@ impl Thread {
 
 /// The application.
 pub struct Process {
+    this: alloc::sync::Weak<Process>,
     /// The address space.
     pub memory: Mutex<AddressSpace>,
     /// Mutable state other than memory and threads.
@@ -313,11 +314,12 @@ impl Process {
     /// A process about to run `executable_path` with `files`.
     pub fn new(
         executable_path: String,
+        memory: AddressSpace,
         files: ProcessFiles,
         network: Arc<crate::net::Network>,
         random: Random,
         start_ns: u64,
-    ) -> Self {
+    ) -> Arc<Self> {
         let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
         limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
         limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
@@ -328,8 +330,9 @@ impl Process {
         limits[limit::MEMLOCK] = Limit { current: 8 << 20, maximum: 8 << 20 };
         limits[limit::NICE] = Limit { current: 0, maximum: 0 };
         limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
-        Process {
-            memory: Mutex::new(AddressSpace::new()),
+        Arc::new_cyclic(|this| Process {
+            this: this.clone(),
+            memory: Mutex::new(memory),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
                 limits,
@@ -351,7 +354,14 @@ impl Process {
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
-        }
+        })
+    }
+
+    /// The process, shared.
+    pub fn shared(&self) -> Arc<Process> {
+        // A process is always made shared (`new`), and a reference to it
+        // means it is alive.
+        self.this.upgrade().expect("a process is reached only while it lives")
     }
 
     /// Adds a thread with the next thread id (the first one gets

@@ -143,8 +143,13 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     if let Some(entropy) = BOOT_ENTROPY.get() {
         generator.add_entropy(entropy);
     }
+    let Ok(tables) = machine.new_page_tables() else {
+        let _ = writeln!(Console, "rosv: out of memory: no room for {path}'s page tables");
+        return Err(status::killed_by(status::SIGKILL));
+    };
+    let memory = rosv_core::memory::AddressSpace::new(tables.clone());
     let process =
-        Arc::new(Process::new(path.clone(), files, launch.network.clone(), generator, time::since_boot_ns()));
+        Process::new(path.clone(), memory, files, launch.network.clone(), generator, time::since_boot_ns());
     if let Some((user, group)) = launch.user {
         process.state.lock().credentials = Credentials::of(user, group);
     }
@@ -160,6 +165,9 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         environment: launch.environment,
         random,
     };
+    // The loader writes the program's stack and data through the new
+    // tables: this thread runs on them until the program ends.
+    machine.use_page_tables(&tables);
     let loaded = loader::load(machine, &mut process.memory.lock(), &program);
     drop(file);
     drop(interpreter);
@@ -198,6 +206,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         rosv_platform::frames::Purpose::Application,
         |thread| {
             thread.attach(application);
+            machine::set_thread_tables(thread, &tables);
             main.set_control(Arc::new(KernelThread(thread.clone())));
         },
     );
@@ -207,6 +216,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         return Err(status::killed_by(status::SIGKILL));
     }
     drop(main);
+    drop(tables);
     if let Some(streams) = launch.streams {
         streams.foreground().set(Some(&process));
     }
@@ -225,8 +235,9 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
 const INITIAL_RFLAGS: u64 = 0x202;
 
 fn release_memory(process: &Process) {
-    process.memory.lock().release_all(machine());
+    process.memory.lock().release_all();
     machine().synchronize_mappings();
+    sched::load_page_tables(0, None);
 }
 
 fn absolute_path(working_directory: &str, path: &str) -> String {

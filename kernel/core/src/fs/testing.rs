@@ -46,9 +46,16 @@ pub fn standard(machine: &FakeMachine) -> Arc<Vfs> {
 }
 
 /// A process in the standard tree, in `/`.
-pub fn process(machine: &FakeMachine) -> Process {
+pub fn process(machine: &FakeMachine) -> alloc::sync::Arc<Process> {
     let vfs = standard(machine);
     let files = ProcessFiles::open(vfs, machine, "/").unwrap();
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
-    Process::new(String::from("/bin/hello"), files, network, Random::seeded(machine), 0)
+    Process::new(
+        String::from("/bin/hello"),
+        crate::fake::address_space(machine),
+        files,
+        network,
+        Random::seeded(machine),
+        0,
+    )
 }

@@ -30,7 +30,7 @@ pub(super) fn change_mappings<T>(
 }
 
 pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
-    Ok(change_mappings(context, |memory| memory.brk(context.machine, requested)))
+    Ok(change_mappings(context, |memory| memory.brk(requested)))
 }
 
 /// Flags `mmap` accepts; others are refused with `MAP_SHARED_VALIDATE`.
@@ -157,7 +157,7 @@ fn copy_file(
         let count = match read {
             Ok(count) => count,
             Err(error) => {
-                change_mappings(context, |memory| memory.unmap(context.machine, start, length))?;
+                change_mappings(context, |memory| memory.unmap(start, length))?;
                 return Err(error.into());
             }
         };
@@ -167,12 +167,12 @@ fn copy_file(
             break;
         }
     }
-    change_mappings(context, |memory| memory.protect(context.machine, start, length, rights))?;
+    change_mappings(context, |memory| memory.protect(start, length, rights))?;
     Ok(start)
 }
 
 pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {
-    change_mappings(context, |memory| memory.unmap(context.machine, address, length))?;
+    change_mappings(context, |memory| memory.unmap(address, length))?;
     Ok(0)
 }
 
@@ -181,7 +181,7 @@ pub(super) fn mprotect(context: Context<'_>, address: u64, length: u64, protecti
     if length == 0 && address.is_multiple_of(crate::memory::PAGE_SIZE) {
         return Ok(0);
     }
-    change_mappings(context, |memory| memory.protect(context.machine, address, length, rights))?;
+    change_mappings(context, |memory| memory.protect(address, length, rights))?;
     Ok(0)
 }
 
@@ -231,7 +231,7 @@ pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u
     }
     match advice {
         MADV_DONTNEED | MADV_FREE => {
-            change_mappings(context, |memory| memory.discard(context.machine, address, length))?;
+            change_mappings(context, |memory| memory.discard(address, length))?;
         }
         // Everything else is a hint the kernel may ignore.
         _ => {}
@@ -247,9 +247,7 @@ pub(super) fn mremap(
     flags: u64,
     new_address: u64,
 ) -> Result {
-    Ok(change_mappings(context, |memory| {
-        memory.remap(context.machine, old, old_length, new_length, flags, new_address)
-    })?)
+    Ok(change_mappings(context, |memory| memory.remap(old, old_length, new_length, flags, new_address))?)
 }
 
 /// `msync` flags.
@@ -283,7 +281,7 @@ pub(super) fn mincore(context: Context<'_>, address: u64, length: u64, vector: u
     if !address.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL.into());
     }
-    let residency = context.process.memory.lock().residency(context.machine, address, length)?;
+    let residency = context.process.memory.lock().residency(address, length)?;
     User::new(context.machine).write_bytes(vector, &residency)?;
     Ok(0)
 }

@@ -250,7 +250,7 @@ pub(super) fn shmdt(context: Context<'_>, address: u64) -> Result {
         segments.by_id.remove(&id);
     }
     drop(segments);
-    super::memory::change_mappings(context, |memory| memory.unmap(context.machine, address, size))?;
+    super::memory::change_mappings(context, |memory| memory.unmap(address, size))?;
     Ok(0)
 }
 

@@ -112,7 +112,14 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     }
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { context.machine.thread_pointer() };
-    match context.machine.spawn_thread(&registers, thread_pointer, thread.clone()) {
+    let tables = context.process.memory.lock().tables().clone();
+    match context.machine.spawn_thread(
+        &registers,
+        thread_pointer,
+        &context.process.shared(),
+        thread.clone(),
+        &tables,
+    ) {
         Ok(control) => {
             thread.set_control(control);
             Ok(thread.tid)

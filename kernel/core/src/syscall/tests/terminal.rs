@@ -10,7 +10,7 @@ use crate::terminal::termios::{TERMIOS_SIZE, Termios, WindowSize, local};
 
 /// A process whose standard output is a terminal and whose standard input
 /// and error are pipes to the host; the host's channels come back too.
-fn process_with_streams() -> (FakeMachine, Process, [Arc<FakeChannel>; 3]) {
+fn process_with_streams() -> (FakeMachine, alloc::sync::Arc<Process>, [Arc<FakeChannel>; 3]) {
     let machine = FakeMachine::new();
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
@@ -32,7 +32,14 @@ fn process_with_streams() -> (FakeMachine, Process, [Arc<FakeChannel>; 3]) {
     );
     let files = ProcessFiles::with_standard_files(vfs, &machine, "/", streams.files()).unwrap();
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
-    let process = Process::new("/app".into(), files, network, crate::random::Random::seeded(&machine), 0);
+    let process = Process::new(
+        "/app".into(),
+        crate::fake::address_space(&machine),
+        files,
+        network,
+        crate::random::Random::seeded(&machine),
+        0,
+    );
     (machine, process, channels)
 }
 
