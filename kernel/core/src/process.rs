@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
+pub use crate::credentials::Credentials;
 use crate::futex::FutexTable;
 use crate::machine::{Machine, ThreadControl};
 use crate::memory::{AddressSpace, STACK_SIZE};
@@ -139,50 +140,6 @@ impl ProcessFiles {
             descriptors.install(Descriptor { file, close_on_exec: false }, 0, 3).map_err(FsError::Errno)?;
         }
         Ok(ProcessFiles { vfs, working_directory: directory, descriptors })
-    }
-}
-
-/// Whom a process acts for: its user and group ids, as Linux keeps them
-/// (`struct cred`): the real ids (who started it), the effective ids
-/// (what permission checks use), the saved ids (what a set-user-id
-/// program may switch back to), and the supplementary groups.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Credentials {
-    /// The real user id.
-    pub real_user: u32,
-    /// The effective user id.
-    pub effective_user: u32,
-    /// The saved set-user-id.
-    pub saved_user: u32,
-    /// The real group id.
-    pub real_group: u32,
-    /// The effective group id.
-    pub effective_group: u32,
-    /// The saved set-group-id.
-    pub saved_group: u32,
-    /// Supplementary group ids.
-    pub groups: Vec<u32>,
-}
-
-impl Credentials {
-    /// Root: every id 0, no supplementary groups.
-    pub fn root() -> Self {
-        Self::default()
-    }
-
-    /// User `user` in group `group`, every kind of id alike, with no
-    /// supplementary groups (as a login shell's `setgid`, `setuid` leave
-    /// them).
-    pub fn of(user: u32, group: u32) -> Self {
-        Credentials {
-            real_user: user,
-            effective_user: user,
-            saved_user: user,
-            real_group: group,
-            effective_group: group,
-            saved_group: group,
-            groups: Vec::new(),
-        }
     }
 }
 

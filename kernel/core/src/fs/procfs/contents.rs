@@ -89,18 +89,17 @@ pub fn status(process: &Process) -> String {
         let state = process.state.lock();
         (state.umask, state.credentials.clone())
     };
-    // The filesystem ids (the fourth column) follow the effective ones.
     format!(
         "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nPid:\t{PROCESS_ID}\n\
          PPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nThreads:\t{}\n",
         credentials.real_user,
         credentials.effective_user,
         credentials.saved_user,
-        credentials.effective_user,
+        credentials.filesystem_user,
         credentials.real_group,
         credentials.effective_group,
         credentials.saved_group,
-        credentials.effective_group,
+        credentials.filesystem_group,
         process.thread_count()
     )
 }
