@@ -37,6 +37,8 @@ pub mod capability {
     pub const LINUX_IMMUTABLE: u32 = 9;
     /// Administration: mounts, `sethostname`, and much more.
     pub const SYS_ADMIN: u32 = 21;
+    /// Exceed resource limits, lower `oom_score_adj`.
+    pub const SYS_RESOURCE: u32 = 24;
     /// Make device nodes.
     pub const MKNOD: u32 = 27;
     /// Override mandatory access control.

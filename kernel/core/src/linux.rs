@@ -200,6 +200,11 @@ pub mod number {
     pub const SENDMMSG: u64 = 307;
 }
 
+/// What `uname` reports (system, node, release, version, machine, domain):
+/// a Linux system, so that C libraries accept it. `/proc/version` and
+/// `/proc/sys/kernel` say the same.
+pub const UTSNAME: [&str; 6] = ["Linux", "rosv", "6.1.0-rosv", "#1 SMP rosv", "x86_64", "(none)"];
+
 /// The name of system call `number`, for traces.
 pub fn syscall_name(number: u64) -> &'static str {
     const NAMES: &[(u64, &str)] = &[

@@ -158,6 +158,8 @@ pub struct ProcessState {
     pub descriptors: DescriptorTable,
     /// Whom the process acts for.
     pub credentials: Credentials,
+    /// `/proc/self/oom_score_adj`, from -1000 to 1000.
+    pub oom_score_adjustment: i32,
 }
 
 impl ProcessState {
@@ -294,6 +296,7 @@ impl Process {
                 umask: 0o022,
                 descriptors: files.descriptors,
                 credentials: Credentials::root(),
+                oom_score_adjustment: 0,
             }),
             random: Mutex::new(random),
             executable_path,

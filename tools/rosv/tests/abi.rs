@@ -34,3 +34,8 @@ fn passes_like_linux(name: &str, variants: &[Variant]) {
 fn credentials_and_permission_checks_behave_like_linux() {
     passes_like_linux("credentials", &VARIANTS);
 }
+
+#[test]
+fn proc_and_sys_files_behave_like_linux() {
+    passes_like_linux("procfs", &VARIANTS);
+}
