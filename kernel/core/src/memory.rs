@@ -249,6 +249,9 @@ pub struct AddressSpace {
     /// [`AddressSpace::take_shootdown`]: other processors may hold stale
     /// translations.
     needs_shootdown: bool,
+    /// Where the initial stack holds the arguments, environment and
+    /// auxiliary vector.
+    pub stack_layout: crate::initial_stack::StackLayout,
 }
 
 impl core::fmt::Debug for AddressSpace {
@@ -267,6 +270,7 @@ impl AddressSpace {
             heap_start: 0,
             heap_break: 0,
             needs_shootdown: false,
+            stack_layout: crate::initial_stack::StackLayout::default(),
         }
     }
 }

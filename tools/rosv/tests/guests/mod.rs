@@ -113,6 +113,7 @@ fn build_c_programs() -> PathBuf {
         "fuzz",
         "hostile",
         "mappings",
+        "signal-delivery",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
