@@ -126,6 +126,11 @@ pub trait PageTables: Send + Sync + core::any::Any {
     /// The frame mapped at `page`, if any.
     fn mapped_frame(&self, page: u64) -> Option<u64>;
 
+    /// How many pages are mapped in `[start, end)`.
+    fn count_mapped(&self, start: u64, end: u64) -> u64 {
+        (start..end).step_by(4096).filter(|&page| self.mapped_frame(page).is_some()).count() as u64
+    }
+
     /// Unmaps and frees every mapped page in `[start, end)`.
     fn unmap_range(&self, start: u64, end: u64);
 

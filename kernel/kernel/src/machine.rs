@@ -374,6 +374,10 @@ impl PageTables for PlatformTables {
         self.0.frame_at(page)
     }
 
+    fn count_mapped(&self, start: u64, end: u64) -> u64 {
+        self.0.count_mapped(start, end)
+    }
+
     fn unmap_range(&self, start: u64, end: u64) {
         self.0.unmap_range(start, end);
     }

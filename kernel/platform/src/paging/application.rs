@@ -303,6 +303,14 @@ impl ApplicationTables {
         Ok(is_restricted)
     }
 
+    /// How many pages are mapped in `[start, end)` (empty tables are
+    /// skipped whole).
+    pub fn count_mapped(&self, start: u64, end: u64) -> u64 {
+        let mut count = 0;
+        self.walk(start, end, &mut |_, _| count += 1);
+        count
+    }
+
     /// Whether the page holding `vaddr` allows `access` here.
     pub fn allows(&self, vaddr: u64, access: crate::interrupts::Access) -> bool {
         let page = vaddr & !(PAGE_SIZE - 1);

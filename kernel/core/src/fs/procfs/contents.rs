@@ -119,10 +119,7 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
                 AreaKind::Heap | AreaKind::Anonymous if area.rights.write => data_bytes += size,
                 _ => {}
             }
-            resident_pages += (start..area.end)
-                .step_by(4096)
-                .filter(|&page| caller.machine.mapped_frame(page).is_some())
-                .count() as u64;
+            resident_pages += memory.tables().count_mapped(start, area.end);
         }
         (virtual_bytes / 1024, resident_pages * 4, data_bytes / 1024, stack_bytes / 1024)
     };

@@ -365,7 +365,7 @@ impl Node for ProcNode {
                     Generated::MountInformation => {
                         process_files::mount_information(caller, process).into_bytes()
                     }
-                    Generated::SharedMaps => process_files::shared_maps(caller, process).into_bytes(),
+                    Generated::SharedMaps => process_files::shared_maps(process).into_bytes(),
                     Generated::CommandLine => {
                         process_files::stack_range(caller, process, |layout| layout.arguments)
                     }
