@@ -142,6 +142,33 @@ impl crate::machine::PageTables for FakeTables {
         }
     }
 
+    fn protect_private_range(&self, start: u64, end: u64, rights: Rights) {
+        use crate::pages::PageFrames;
+        for (_, (page_rights, frame)) in self.pages.lock().unwrap().range_mut(start..end) {
+            *page_rights = rights;
+            if FAKE_FRAMES.users(*frame) > 1 {
+                page_rights.write = false;
+            }
+        }
+    }
+
+    fn make_private(&self, page: u64, rights: Rights) -> Result<bool, MapFailure> {
+        use crate::pages::PageFrames;
+        let mut pages = self.pages.lock().unwrap();
+        let Some((page_rights, frame)) = pages.get_mut(&page) else {
+            return Err(MapFailure::OutOfMemory);
+        };
+        *page_rights = rights;
+        if FAKE_FRAMES.users(*frame) <= 1 {
+            return Ok(false);
+        }
+        let copy = FAKE_FRAMES.allocate().ok_or(MapFailure::OutOfMemory)?;
+        FAKE_FRAMES.copy(*frame, copy);
+        FAKE_FRAMES.release(*frame);
+        *frame = copy;
+        Ok(true)
+    }
+
     fn copy_into(
         &self,
         child: &dyn crate::machine::PageTables,

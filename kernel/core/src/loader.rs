@@ -428,5 +428,7 @@ fn map_segments(
     Ok(())
 }
 
+pub mod executable;
+
 #[cfg(test)]
 mod tests;

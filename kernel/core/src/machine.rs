@@ -137,6 +137,17 @@ pub trait PageTables: Send + Sync + core::any::Any {
     /// Sets the rights of every mapped page in `[start, end)`.
     fn protect_range(&self, start: u64, end: u64, rights: Rights);
 
+    /// Sets the rights of every mapped page in `[start, end)` of a private
+    /// mapping: a page whose frame has other users keeps from writing (a
+    /// store faults and [`PageTables::make_private`] copies it).
+    fn protect_private_range(&self, start: u64, end: u64, rights: Rights);
+
+    /// Gives the mapped page at `page` a frame of its own, with `rights`:
+    /// its frame if nobody else uses it, else a copy (copy on write).
+    /// Returns whether the frame was replaced (then
+    /// [`Machine::synchronize_mappings`] must run).
+    fn make_private(&self, page: u64, rights: Rights) -> Result<bool, MapFailure>;
+
     /// Moves the pages mapped in `[from, from + length)` to the same places
     /// in `[to, to + length)`, where nothing is mapped, frames and rights
     /// unchanged; the old range is left unmapped (forgotten by other

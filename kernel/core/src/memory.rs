@@ -591,13 +591,13 @@ impl AddressSpace {
                 || (old.write && !rights.write)
                 || (old.execute && !rights.execute);
             area.rights = rights;
-            // A private file mapping's pages may still be the file's own:
-            // they stay read-only, and a store copies them first.
-            let page_rights = match &area.file {
-                Some(file) if !file.is_shared => Rights { write: false, ..rights },
-                _ => rights,
-            };
-            self.tables.protect_range(area_start, area.end, page_rights);
+            // A private mapping's pages may be shared still (the file's
+            // own, or a forked process's): those stay read-only, and a
+            // store copies them first.
+            match &area.file {
+                Some(file) if file.is_shared => self.tables.protect_range(area_start, area.end, rights),
+                _ => self.tables.protect_private_range(area_start, area.end, rights),
+            }
         }
         self.merge_at(address);
         self.merge_at(end);
@@ -700,6 +700,18 @@ impl AddressSpace {
             return FaultStep::Resolved(FaultResolution::Invalid);
         }
         let Some(file) = &area.file else {
+            if access == Access::Write && self.tables.mapped_frame(page).is_some() {
+                // A page shared since a fork: copy on write.
+                let result = self.tables.make_private(page, rights);
+                return FaultStep::Resolved(match result {
+                    Ok(replaced) => {
+                        self.needs_shootdown |= replaced;
+                        FaultResolution::Mapped
+                    }
+                    Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
+                    Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
+                });
+            }
             return FaultStep::Resolved(match self.tables.map_page(page, rights) {
                 // Another processor faulted the page in first: retry the access.
                 Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
@@ -745,6 +757,34 @@ impl AddressSpace {
 
     fn fault_in(&mut self, machine: &dyn Machine, page: u64, access: Access) -> FaultResolution {
         self.resolve_fault(machine, page, access)
+    }
+
+    /// A copy of the address space over `tables` (empty), for `fork`:
+    /// the same areas, with the pages shared. Pages of private mappings
+    /// become read-only on both sides and are copied at the first store
+    /// (copy on write); shared mappings stay shared. `Err` when no memory
+    /// is left for the new tables (nothing changed here but rights).
+    pub fn fork(&mut self, tables: Arc<dyn PageTables>) -> Result<AddressSpace, MapFailure> {
+        let mut child = AddressSpace {
+            tables,
+            areas: self.areas.clone(),
+            gaps: self.gaps.clone(),
+            heap_start: self.heap_start,
+            heap_break: self.heap_break,
+            needs_shootdown: false,
+            stack_layout: self.stack_layout.clone(),
+        };
+        for (&start, area) in &self.areas {
+            let is_shared = area.file.as_ref().is_some_and(|file| file.is_shared);
+            match self.tables.copy_into(child.tables.as_ref(), start, area.end, !is_shared) {
+                Ok(restricted) => self.needs_shootdown |= restricted,
+                Err(failure) => {
+                    child.release_all();
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(child)
     }
 
     /// Unmaps everything, at application exit.

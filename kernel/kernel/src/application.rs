@@ -12,7 +12,7 @@ use rosv_core::errno::Errno;
 use rosv_core::loader::{self, ExecutableFile, Program};
 use rosv_core::machine::Machine;
 use rosv_core::memory::{Access, FaultResolution};
-use rosv_core::process::{Credentials, Process, ProcessFiles, Thread};
+use rosv_core::process::{Credentials, Process, ProcessFiles, Termination, Thread};
 use rosv_core::random::Random;
 use rosv_core::signal::Fault;
 use rosv_core::streams::StandardStreams;
@@ -225,6 +225,13 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     }
     if let Some(streams) = launch.streams {
         streams.foreground().set(None);
+    }
+    // The first process's end ends the others it left behind, as the end
+    // of a container's first process does.
+    for other in rosv_core::process::all() {
+        if !other.has_ended() {
+            other.begin_exit(Termination::Killed(status::SIGKILL), u64::MAX);
+        }
     }
     let exit_status = process.exit_status().unwrap_or(0);
     release_memory(&process);
@@ -455,7 +462,7 @@ fn kill_out_of_memory(application: &ApplicationThread, registers: &rosv_core::ma
         let _ = writeln!(
             Console,
             "rosv: out of memory: killed {} ({} of {} MiB in use)",
-            application.process.executable_path,
+            application.process.executable_path(),
             (figures.total_bytes - figures.free_bytes) >> 20,
             figures.total_bytes >> 20
         );
@@ -503,7 +510,7 @@ fn report_fault(application: &ApplicationThread, frame: &InterruptFrame, vector:
     let _ = write!(
         Console,
         "rosv: {}: {name} in thread {} (\"{}\") at rip {:#x}",
-        application.process.executable_path,
+        application.process.executable_path(),
         application.thread.tid,
         sched::current().name(),
         frame.rip

@@ -386,6 +386,14 @@ impl PageTables for PlatformTables {
         self.0.protect_range(start, end, page_rights(rights));
     }
 
+    fn protect_private_range(&self, start: u64, end: u64, rights: Rights) {
+        self.0.protect_private_range(start, end, page_rights(rights));
+    }
+
+    fn make_private(&self, page: u64, rights: Rights) -> Result<bool, MapFailure> {
+        self.0.make_private(page, page_rights(rights)).map_err(map_failure)
+    }
+
     fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
         self.0.move_range(from, to, length).map_err(map_failure)
     }

@@ -66,8 +66,9 @@ impl FileArea {
         if let Some(frame) = tables.mapped_frame(page)
             && frame != file_page.frame()
         {
-            // A private copy made before, read-only since an mprotect.
-            return mapped(tables.map_frame(page, frame, rights));
+            // A private copy made before, read-only since an mprotect or
+            // shared with a forked process: copied again if it is shared.
+            return mapped(tables.make_private(page, rights));
         }
         let Ok(copy) = file_page.duplicate() else {
             return (FaultResolution::OutOfMemory, false);

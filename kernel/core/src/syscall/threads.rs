@@ -1,10 +1,12 @@
 //! Threads: clone, exit, futexes, affinity.
 
+use super::processes::ForkRequest;
 use super::{Context, Outcome, Result};
 use crate::errno::Errno;
 use crate::futex::MATCH_ANY;
 use crate::linux::Timespec;
 use crate::machine::Wakeup;
+use crate::process::Termination;
 use crate::user::User;
 
 /// `clone` flags (Linux `include/uapi/linux/sched.h`).
@@ -42,6 +44,15 @@ pub(super) fn clone(
     child_tid: u64,
     tls: u64,
 ) -> Result {
+    if flags & flag::THREAD == 0 {
+        let exit_signal = (flags & flag::SIGNAL_MASK) as u8;
+        if usize::from(exit_signal) > crate::process::SIGNAL_COUNT {
+            return Err(Errno::EINVAL.into());
+        }
+        let flags = flags & !flag::SIGNAL_MASK;
+        let request = ForkRequest { flags, stack, parent_tid, child_tid, tls, exit_signal };
+        return super::processes::fork(context, request);
+    }
     spawn(context, CloneRequest { flags: flags & !flag::SIGNAL_MASK, stack, parent_tid, child_tid, tls })
 }
 
@@ -56,10 +67,21 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
     let field = |index: u64| user.read_u64(arguments + index * 8);
     let (flags, child_tid, parent_tid, exit_signal) = (field(0)?, field(2)?, field(3)?, field(4)?);
     let (stack, stack_size, tls) = (field(5)?, field(6)?, field(7)?);
-    if exit_signal != 0 || (stack == 0) != (stack_size == 0) {
+    if (stack == 0) != (stack_size == 0) {
         return Err(Errno::EINVAL.into());
     }
     let top = stack.checked_add(stack_size).ok_or(Errno::EINVAL)?;
+    if flags & flag::THREAD == 0 {
+        if exit_signal > crate::process::SIGNAL_COUNT as u64 || flags & flag::SIGNAL_MASK != 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        let request =
+            ForkRequest { flags, stack: top, parent_tid, child_tid, tls, exit_signal: exit_signal as u8 };
+        return super::processes::fork(context, request);
+    }
+    if exit_signal != 0 {
+        return Err(Errno::EINVAL.into());
+    }
     spawn(context, CloneRequest { flags, stack: top, parent_tid, child_tid, tls })
 }
 
@@ -67,11 +89,7 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
 fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     let required = flag::VM | flag::THREAD | flag::SIGHAND;
     if request.flags & required != required || request.flags & flag::VFORK != 0 {
-        // A single address space holds one process: no fork, no vfork.
-        if context.process.first_report_of(u64::MAX - request.flags) {
-            log::info!("clone with flags {:#x} (a new process) is not supported", request.flags);
-        }
-        return Err(Errno::ENOSYS.into());
+        return Err(Errno::EINVAL.into());
     }
     let known = required
         | flag::FS
@@ -138,10 +156,10 @@ pub(super) fn exit(context: Context<'_>, status: u8) -> Outcome {
     Outcome::ExitThread
 }
 
-/// `exit_group`: the whole process ends with `status`.
-pub(super) fn exit_group(context: Context<'_>, status: u8) -> Outcome {
-    context.process.begin_exit(status, context.thread.tid);
-    exit(context, status)
+/// `exit_group`: the whole process ends, as `termination` says.
+pub(super) fn exit_group(context: Context<'_>, termination: Termination) -> Outcome {
+    context.process.begin_exit(termination, context.thread.tid);
+    exit(context, termination.exit_status())
 }
 
 /// What Linux does for an exiting thread: mark its robust futexes as

@@ -185,6 +185,64 @@ impl ApplicationTables {
         });
     }
 
+    /// Like [`ApplicationTables::protect_range`] for a private mapping:
+    /// a page whose frame has other users (a process forked from this one,
+    /// or a file's cache) does not get the right to write; a store to it
+    /// faults and [`ApplicationTables::make_private`] gives it its own copy.
+    pub fn protect_private_range(&self, start: u64, end: u64, rights: PageRights) {
+        self.walk(start, end, &mut |entry, address| {
+            let frame = entry.addr();
+            let mut flags = rights.flags();
+            if crate::frames::users(frame.as_u64()) > 1 {
+                flags.remove(Flags::WRITABLE);
+            }
+            entry.set_addr(frame, flags);
+            x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        });
+    }
+
+    /// Gives the page at `vaddr` (which must be mapped) a frame this
+    /// mapping alone uses, with `rights`: the frame itself if nobody else
+    /// uses it, else a copy of it (copy on write). Returns whether the
+    /// frame was replaced (other processors must forget the old one).
+    pub fn make_private(&self, vaddr: u64, rights: PageRights) -> Result<bool, MapError> {
+        application_page(vaddr)?;
+        let frame = self.frame_at(vaddr).ok_or(MapError::NotApplicationPage)?;
+        let copy = if crate::frames::users(frame) > 1 {
+            let copy = crate::frames::allocate_block(0, crate::frames::Purpose::Application)
+                .ok_or(MapError::OutOfMemory)?;
+            crate::frames::copy(frame, copy);
+            Some(copy)
+        } else {
+            None
+        };
+        let mut is_replaced = false;
+        let mut is_used = false;
+        self.walk(vaddr, vaddr + PAGE_SIZE, &mut |entry, address| {
+            if entry.addr().as_u64() != frame {
+                // Replaced meanwhile: the access is retried.
+                return;
+            }
+            match copy {
+                Some(copy) => {
+                    entry.set_addr(PhysAddr::new(copy), rights.flags());
+                    crate::tlb::free_after_synchronize(frame);
+                    is_replaced = true;
+                    is_used = true;
+                }
+                None => entry.set_addr(PhysAddr::new(frame), rights.flags()),
+            }
+            x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        });
+        if let Some(copy) = copy
+            && !is_used
+        {
+            // SAFETY: the copy was never mapped; this is its only reference.
+            unsafe { memory::free_frame(copy) };
+        }
+        Ok(is_replaced)
+    }
+
     /// Moves every mapped application page of `[from, from + length)` to
     /// the same place in `[to, to + length)`, which must hold no mapping,
     /// with its frame and rights: `mremap`. The old addresses are left

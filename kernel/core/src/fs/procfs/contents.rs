@@ -68,9 +68,13 @@ pub(super) fn map_line(process: &Process, start: u64, area: &Area) -> String {
         if rights.write { 'w' } else { '-' },
         if rights.execute { 'x' } else { '-' },
     );
+    let executable;
     let name = match (&area.file, area.kind) {
         (Some(file), _) => &*file.path,
-        (None, AreaKind::Image) => process.executable_path.as_str(),
+        (None, AreaKind::Image) => {
+            executable = process.executable_path();
+            executable.as_str()
+        }
         (None, AreaKind::Heap) => "[heap]",
         (None, AreaKind::Stack) => "[stack]",
         (None, AreaKind::Anonymous | AreaKind::File) => "",
@@ -88,7 +92,8 @@ pub(super) fn map_line(process: &Process, start: u64, area: &Area) -> String {
 
 /// `/proc/self/status`: the fields programs look for, in Linux's order.
 pub fn status(caller: &Caller<'_>, process: &Process) -> String {
-    let name = process.executable_path.rsplit('/').next().unwrap_or_default();
+    let executable = process.executable_path();
+    let name = executable.rsplit('/').next().unwrap_or_default();
     let name = &name[..name.len().min(15)];
     let (umask, credentials, descriptor_limit, ignored, caught) = {
         let state = process.state.lock();

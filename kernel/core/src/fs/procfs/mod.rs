@@ -312,7 +312,7 @@ impl Node for ProcNode {
         }
         let process = caller.process.ok_or(FsError::NotFound)?;
         match self.kind {
-            Kind::Executable => Ok(LinkTarget::Path(process.executable_path.clone())),
+            Kind::Executable => Ok(LinkTarget::Path(process.executable_path())),
             Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
             Kind::WorkingDirectory => {
                 let location = process.state.lock().working_directory.clone();

@@ -95,8 +95,7 @@ pub fn shared_maps(process: &Process) -> String {
     let memory = process.memory.lock();
     for (start, area) in memory.areas() {
         let size_kib = (area.end - start) / 1024;
-        let resident_kib = memory.tables().count_mapped(start, area.end)
-            * 4;
+        let resident_kib = memory.tables().count_mapped(start, area.end) * 4;
         let anonymous_kib = if area.file.is_none() { resident_kib } else { 0 };
         let rights = area.rights;
         let mut flags = String::new();
@@ -148,7 +147,8 @@ fn name(caller: &Caller<'_>, process: &Process) -> String {
     if length > 0 {
         return String::from_utf8_lossy(&thread_name[..length]).into_owned();
     }
-    let name = process.executable_path.rsplit('/').next().unwrap_or_default();
+    let executable = process.executable_path();
+    let name = executable.rsplit('/').next().unwrap_or_default();
     String::from(&name[..name.len().min(15)])
 }
 
