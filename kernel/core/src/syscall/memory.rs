@@ -66,6 +66,16 @@ pub(super) fn mmap(
     if flags & map::ANONYMOUS == 0 {
         return map_file(context, address, length, rights, flags, fd, offset);
     }
+    if flags & map::TYPE != map::PRIVATE {
+        // Shared anonymous memory is an unnamed file's pages, so that
+        // processes forked later share it.
+        let size = crate::memory::page_align_up(length).filter(|&size| size > 0).ok_or(Errno::EINVAL)?;
+        let node = super::shared::anonymous_shared_file(context, size)?;
+        let area = FileArea { node, offset: 0, is_shared: true, path: "/dev/zero (deleted)".into() };
+        return Ok(change_mappings(context, |memory| {
+            memory.map(context.machine, address, length, rights, flags, Some(area))
+        })?);
+    }
     // A fixed mapping may replace pages.
     Ok(change_mappings(context, |memory| {
         memory.map_anonymous(context.machine, address, length, rights, flags)

@@ -67,6 +67,23 @@ pub(super) fn memfd_create(context: Context<'_>, name: u64, memfd_flags: u64) ->
 pub(super) const F_ADD_SEALS: u64 = 1033;
 pub(super) const F_GET_SEALS: u64 = 1034;
 
+/// A fresh unnamed file of `size` bytes behind a shared anonymous mapping
+/// (`MAP_SHARED | MAP_ANONYMOUS`): processes forked after the mapping was
+/// made share its pages, as Linux's shmem does.
+pub(super) fn anonymous_shared_file(
+    context: Context<'_>,
+    size: u64,
+) -> core::result::Result<Arc<dyn Node>, Errno> {
+    static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    let files = SEGMENT_FILES.call_once(|| RamFs::new(0o777));
+    let caller = Caller::kernel(context.machine);
+    let name = format!("zero.{}", NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed));
+    let node = files.root().create(&caller, &name, NewNode::File, 0o600)?;
+    files.root().remove(&caller, &name, false)?;
+    node.truncate(&caller, size)?;
+    Ok(node)
+}
+
 /// `fcntl(F_ADD_SEALS)` / `fcntl(F_GET_SEALS)` on the file behind `node`.
 pub(super) fn seals(node: &dyn Node, command: u64, argument: u64, is_writable: bool) -> Result {
     if command == F_GET_SEALS {
