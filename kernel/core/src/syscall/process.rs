@@ -4,7 +4,7 @@ use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::encode_utsname;
 use crate::memory::APPLICATION_END;
-use crate::process::{self, LIMIT_COUNT, Limit, PROCESS_ID};
+use crate::process::{self, LIMIT_COUNT, Limit};
 use crate::user::User;
 
 use crate::linux::UTSNAME;
@@ -52,7 +52,7 @@ pub(super) fn arch_prctl(context: Context<'_>, code: u64, address: u64) -> Resul
 
 pub(super) fn set_tid_address(context: Context<'_>, address: u64) -> Result {
     context.thread.state.lock().clear_child_tid = address;
-    Ok(PROCESS_ID)
+    Ok(context.thread.tid)
 }
 
 pub(super) fn getresuid(context: Context<'_>, real: u64, effective: u64, saved: u64) -> Result {
@@ -124,7 +124,7 @@ pub(super) fn get_robust_list(context: Context<'_>, thread: u64, head: u64, leng
 }
 
 pub(super) fn prlimit(context: Context<'_>, pid: u64, resource: u64, new: u64, old: u64) -> Result {
-    if pid != 0 && pid != PROCESS_ID {
+    if pid != 0 && pid != context.process.pid {
         return Err(Errno::ESRCH.into());
     }
     let index = usize::try_from(resource).ok().filter(|&index| index < LIMIT_COUNT).ok_or(Errno::EINVAL)?;

@@ -198,7 +198,7 @@ pub(super) fn shmget(context: Context<'_>, key: u64, size: u64, shm_flags: u64) 
             attach_time: 0,
             detach_time: 0,
             change_time: now,
-            creator: crate::process::PROCESS_ID,
+            creator: context.process.pid,
             last: 0,
             owner: (0, 0),
         },
@@ -236,7 +236,7 @@ pub(super) fn shmat(context: Context<'_>, id: u64, address: u64, shm_flags: u64)
     if let Some(segment) = segments.by_id.get_mut(&id) {
         segment.attaches += 1;
         segment.attach_time = now_seconds(context);
-        segment.last = crate::process::PROCESS_ID;
+        segment.last = context.process.pid;
     }
     Ok(start)
 }
@@ -262,7 +262,7 @@ pub(super) fn shmdt(context: Context<'_>, address: u64) -> Result {
     let size = segment.size_bytes;
     segment.attaches = segment.attaches.saturating_sub(1);
     segment.detach_time = now_seconds(context);
-    segment.last = crate::process::PROCESS_ID;
+    segment.last = context.process.pid;
     if segment.is_removed && segment.attaches == 0 {
         segments.by_id.remove(&id);
     }

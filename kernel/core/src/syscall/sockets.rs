@@ -26,7 +26,6 @@ use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
 use crate::net::local::{Key, LocalKind, LocalName, LocalSocket, Rights};
 use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket};
-use crate::process::PROCESS_ID;
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::{FileObject, FileType, FsError, OpenFile, SpecialFile};
@@ -636,7 +635,7 @@ pub(super) fn getsockopt(
     }
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
-        Endpoint::Local(socket) => socket.option(level as i32, name as i32, PROCESS_ID as u32)?,
+        Endpoint::Local(socket) => socket.option(level as i32, name as i32, context.process.pid as u32)?,
         Endpoint::Netlink(socket) => socket.option(level as i32, name as i32)?,
     };
     let written = (room as usize).min(bytes.len());

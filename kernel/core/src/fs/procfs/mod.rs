@@ -274,6 +274,13 @@ impl Node for ProcNode {
             }
             return Ok(self.child(Kind::Descriptor(number)));
         }
+        if self.kind == Kind::Root
+            && let Some(process) = caller.process
+            && name == alloc::format!("{}", process.pid)
+        {
+            // The caller's own directory (other processes' are not shown).
+            return Ok(self.child(Kind::ProcessDirectory));
+        }
         let (_, kind) =
             self.fixed_entries().iter().find(|(entry, _)| *entry == name).ok_or(FsError::NotFound)?;
         Ok(self.child(*kind))
@@ -308,7 +315,8 @@ impl Node for ProcNode {
 
     fn read_link(&self, caller: &Caller<'_>) -> Result<LinkTarget, FsError> {
         if self.kind == Kind::SelfLink {
-            return Ok(LinkTarget::Path(alloc::format!("{PROCESS_ID}")));
+            let pid = caller.process.map_or(PROCESS_ID, |process| process.pid);
+            return Ok(LinkTarget::Path(alloc::format!("{pid}")));
         }
         let process = caller.process.ok_or(FsError::NotFound)?;
         match self.kind {

@@ -11,7 +11,7 @@ use core::fmt::Write;
 
 use crate::credentials::capability;
 use crate::initial_stack::StackLayout;
-use crate::process::{PROCESS_ID, Process, RLIM_INFINITY, limit};
+use crate::process::{Process, RLIM_INFINITY, limit};
 use crate::vfs::{Caller, FileType, FsError, Location, Metadata, Node};
 
 /// Clock ticks per second in `/proc` files (`USER_HZ`).
@@ -177,9 +177,13 @@ pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     let start = ticks(process.start_ns);
     let layout = process.memory.lock().stack_layout;
     format!(
-        "{PROCESS_ID} ({}) R 0 {PROCESS_ID} {PROCESS_ID} 0 -1 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
+        "{} ({}) R {} {} {} 0 -1 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
          {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 {} {} {} {} 0\n",
+        process.pid,
         name(caller, process),
+        process.parent_id(),
+        process.group_id(),
+        process.session_id(),
         ticks(process.cpu_time_ns()),
         caller.machine.current_cpu(),
         layout.arguments.0,

@@ -23,7 +23,7 @@ fn the_process_shows_its_executable_directory_and_descriptors() {
     let process = testing::process(&machine);
     let thread = process.new_thread();
     let caller = Caller::thread(&machine, &process, &thread);
-    assert_eq!(link(&process, &caller, "/proc/self"), "1");
+    assert_eq!(link(&process, &caller, "/proc/self"), alloc::format!("{}", process.pid));
     assert_eq!(link(&process, &caller, "/proc/self/exe"), "/bin/hello");
     assert_eq!(link(&process, &caller, "/proc/self/cwd"), "/");
     assert_eq!(link(&process, &caller, "/proc/self/fd/2"), "/dev/console");
