@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checks.h"
@@ -366,6 +368,25 @@ static void check_fork_with_threads(void) {
     check(WIFEXITED(status) && WEXITSTATUS(status) == 7, "fork_in_threaded_process", "status %#x", status);
 }
 
+static void check_shared_semaphore(void) {
+    sem_t *semaphore = mmap(NULL, sizeof *semaphore, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    check(semaphore != MAP_FAILED && sem_init(semaphore, 1, 0) == 0, "shared_semaphore_init", "failed");
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(100 * 1000);
+        _exit(sem_post(semaphore) == 0 ? 0 : 1);
+    }
+    /* The parent blocks in the futex until the child posts. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 20;
+    int waited = sem_timedwait(semaphore, &deadline);
+    check(waited == 0, "shared_semaphore_wakes_across_processes", "sem_timedwait gave %d", waited);
+    int status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "shared_semaphore_poster", "status %#x", status);
+    munmap(semaphore, sizeof *semaphore);
+}
+
 static void check_many_children(void) {
     int reaped = 0;
     for (int round = 0; round < 20; round++) {
@@ -396,6 +417,7 @@ int main(int count, char **arguments) {
     check_signals_and_kill();
     check_identity();
     check_fork_with_threads();
+    check_shared_semaphore();
     check_many_children();
     printf("%d checks failed\n", failures);
     return failures;

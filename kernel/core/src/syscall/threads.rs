@@ -253,9 +253,21 @@ pub(super) fn futex(
     second_address: u64,
     value3: u64,
 ) -> Result {
-    let table = &context.process.futexes;
     let machine = context.machine;
     let command = operation & !(operation::PRIVATE | operation::CLOCK_REALTIME);
+    let is_simple = matches!(
+        command,
+        operation::WAIT | operation::WAIT_BITSET | operation::WAKE | operation::WAKE_BITSET
+    );
+    let shared_key = if operation & operation::PRIVATE == 0 && is_simple {
+        shared_futex_key(context, address)
+    } else {
+        None
+    };
+    let (table, key) = match shared_key {
+        Some(key) => (crate::futex::shared_table(), key),
+        None => (&context.process.futexes, address),
+    };
     let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
     match command {
         operation::WAIT | operation::WAIT_BITSET => {
@@ -276,14 +288,14 @@ pub(super) fn futex(
                 })
             };
             let is_interrupted = || context.thread.has_deliverable_signal();
-            match table.wait(machine, address, value as u32, bitset, deadline, &is_interrupted) {
+            match table.wait_keyed(machine, address, key, value as u32, bitset, deadline, &is_interrupted) {
                 Ok(()) => Ok(0),
                 Err(Errno::EINTR) => Err(super::Failure::Restart),
                 Err(error) => Err(error.into()),
             }
         }
-        operation::WAKE => Ok(u64::from(table.wake(address, count(value), MATCH_ANY)?)),
-        operation::WAKE_BITSET => Ok(u64::from(table.wake(address, count(value), value3 as u32)?)),
+        operation::WAKE => Ok(u64::from(table.wake(key, count(value), MATCH_ANY)?)),
+        operation::WAKE_BITSET => Ok(u64::from(table.wake(key, count(value), value3 as u32)?)),
         operation::REQUEUE | operation::CMP_REQUEUE => {
             let expected = (command == operation::CMP_REQUEUE).then_some(value3 as u32);
             let moved = table.requeue(
@@ -309,6 +321,23 @@ pub(super) fn futex(
         }
         _ => Err(Errno::ENOSYS.into()),
     }
+}
+
+/// The key of a futex word in memory other processes may share (a shared
+/// mapping): its physical address, the page faulted in first. `None` for
+/// private memory, whose futexes stay in the process's own table.
+fn shared_futex_key(context: Context<'_>, address: u64) -> Option<u64> {
+    let page = address & !(crate::memory::PAGE_SIZE - 1);
+    let is_shared = {
+        let memory = context.process.memory.lock();
+        memory.area_at(page).is_some_and(|(_, area)| area.file.as_ref().is_some_and(|file| file.is_shared))
+    };
+    if !is_shared {
+        return None;
+    }
+    context.machine.load_u32(address).ok()?;
+    let frame = context.process.memory.lock().tables().mapped_frame(page)?;
+    Some(frame + (address - page))
 }
 
 /// The thread a `sched_*` call names: 0 or a thread of this process.
