@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -387,6 +388,41 @@ static void check_shared_semaphore(void) {
     munmap(semaphore, sizeof *semaphore);
 }
 
+/* A fork bomb run as an ordinary user meets RLIMIT_NPROC with EAGAIN, and
+ * its children can all be killed. */
+static void check_fork_bomb(void) {
+    pid_t bomber = fork();
+    if (bomber == 0) {
+        struct rlimit limit = {20, 20};
+        if (setrlimit(RLIMIT_NPROC, &limit) != 0 || setgid(4242) != 0 || setuid(4242) != 0) {
+            _exit(10);
+        }
+        setpgid(0, 0);
+        int started = 0, refused = 0;
+        for (int attempt = 0; attempt < 1000; attempt++) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                pause();
+                _exit(0);
+            }
+            if (pid < 0) {
+                refused = errno == EAGAIN;
+                break;
+            }
+            started++;
+        }
+        signal(SIGTERM, SIG_IGN);
+        kill(0, SIGTERM);
+        int reaped = 0;
+        while (wait(NULL) > 0) {
+            reaped++;
+        }
+        _exit(refused && started > 0 && started < 1000 && reaped == started ? 0 : 11);
+    }
+    int status = wait_status(bomber);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork_bomb_meets_rlimit_nproc", "status %#x", status);
+}
+
 static void check_many_children(void) {
     int reaped = 0;
     for (int round = 0; round < 20; round++) {
@@ -419,6 +455,7 @@ int main(int count, char **arguments) {
     check_fork_with_threads();
     check_shared_semaphore();
     check_many_children();
+    check_fork_bomb();
     printf("%d checks failed\n", failures);
     return failures;
 }

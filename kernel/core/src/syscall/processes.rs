@@ -52,6 +52,10 @@ pub(super) mod flag {
     pub const IO: u64 = 0x8000_0000;
 }
 
+/// The most processes that may exist at once, whoever asks (Linux's
+/// `pid_max` is larger; memory runs out long before).
+const PROCESS_COUNT_MAX: u64 = 32_768;
+
 /// A request for a new process.
 pub(super) struct ForkRequest {
     pub flags: u64,
@@ -91,6 +95,16 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     }
     let machine = context.machine;
     let parent = context.process;
+    // A fork bomb meets RLIMIT_NPROC (counted over every process, as for
+    // one user) unless the caller is privileged.
+    let (limit, is_privileged) = {
+        let state = parent.state.lock();
+        (state.limits[process::limit::NPROC].current, state.credentials.effective_user == 0)
+    };
+    let live = process::all().iter().filter(|process| !process.has_ended()).count() as u64;
+    if (live >= limit && !is_privileged) || live >= PROCESS_COUNT_MAX {
+        return Err(Errno::EAGAIN.into());
+    }
     let tables = machine.new_page_tables().map_err(|_| Errno::ENOMEM)?;
     let (memory, needs_shootdown) = {
         let mut space = parent.memory.lock();
