@@ -15,6 +15,7 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::any::Any;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -25,13 +26,13 @@ use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use spin::Mutex;
 
 use super::Network;
-use super::abi::{message, shut};
+use super::abi::{ControlMessage, message, shut};
 use super::stack::{Protocol, Stack};
 use crate::errno::Errno;
 use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, SpecialFile, WaiterList};
-use options::{Options, apply_tcp_options};
+use options::{Options, apply_tcp_options, established_timeout};
 
 mod datagram;
 mod options;
@@ -183,7 +184,10 @@ impl Socket {
 
     /// `bind`.
     pub fn bind(&self, caller: &Caller<'_>, address: SocketAddrV4) -> Result<(), Errno> {
-        let reuse = self.options.lock().reuse_address;
+        let reuse = {
+            let options = self.options.lock();
+            options.reuse_address || options.reuse_port
+        };
         let mut state = self.state.lock();
         let is_unbound = match &*state {
             State::Unconnected { bound } => bound.is_none(),
@@ -233,8 +237,10 @@ impl Socket {
         };
         let sizes = self.buffer_sizes();
         let waiters = self.waiters.clone();
-        let listener =
-            self.stack(caller, |stack| stack.listen(listen_endpoint(local), backlog, sizes, &waiters));
+        let shares_port = self.options.lock().reuse_port;
+        let listener = self.stack(caller, |stack| {
+            stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port)
+        });
         *state = State::Listening { listener, local };
         Ok(())
     }
@@ -247,13 +253,14 @@ impl Socket {
     ) -> Result<(Arc<Socket>, SocketAddrV4), Errno> {
         let listener = match &*self.state.lock() {
             State::Listening { listener, .. } => *listener,
+            State::Datagram(_) => return Err(Errno::EOPNOTSUPP),
             _ => return Err(Errno::EINVAL),
         };
         let timeout = self.options.lock().receive_timeout_ns;
         let handle = self.wait_for(caller, is_nonblocking, timeout, || {
             self.stack(caller, |stack| stack.accept(listener)).map(Ok)
         })?;
-        let options = *self.options.lock();
+        let options = self.options.lock().clone();
         let socket = Arc::new(Socket {
             network: self.network.clone(),
             kind: Kind::Stream,
@@ -266,15 +273,14 @@ impl Socket {
                 read_shut: false,
                 write_shut: false,
             })),
-            options: Mutex::new(options),
+            options: Mutex::new(options.clone()),
             waiters: Arc::new(WaiterList::new()),
         });
         let waiters = socket.waiters.clone();
         let peer = self.stack(caller, |stack| {
             stack.watch(handle, Protocol::Tcp, &waiters);
-            let tcp = stack.tcp(handle);
-            apply_tcp_options(tcp, &options);
-            tcp.remote_endpoint().map(endpoint_address)
+            apply_tcp_options(stack, handle, &options);
+            stack.tcp(handle).remote_endpoint().map(endpoint_address)
         });
         Ok((socket, peer.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))))
     }
@@ -322,7 +328,7 @@ impl Socket {
                 }
                 State::Datagram(_) => unreachable!("stream sockets stay streams"),
             };
-            let options = *self.options.lock();
+            let options = self.options.lock().clone();
             let waiters = self.waiters.clone();
             let now = caller.machine.monotonic_ns();
             let stream = self.stack(caller, |stack| {
@@ -342,8 +348,8 @@ impl Socket {
                         return Err(error);
                     }
                 };
+                apply_tcp_options(stack, handle, &options);
                 let (tcp, context) = stack.tcp_and_context(handle);
-                apply_tcp_options(tcp, &options);
                 tcp.set_timeout(Some(CONNECT_TIMEOUT));
                 let remote_endpoint = IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port());
                 if let Err(error) = tcp.connect(context, remote_endpoint, listen_endpoint(local)) {
@@ -388,11 +394,12 @@ impl Socket {
         let mut state = self.state.lock();
         let State::Stream(stream) = &mut *state else { return ConnectionState::Failed(Errno::ENOTCONN) };
         let handle = stream.handle;
+        let timeout = established_timeout(&self.options.lock());
         let tcp_state = self.stack(caller, |stack| {
             let tcp = stack.tcp(handle);
             let tcp_state = tcp.state();
             if is_synchronized(tcp_state) && tcp.timeout() == Some(CONNECT_TIMEOUT) {
-                tcp.set_timeout(None);
+                tcp.set_timeout(timeout);
             }
             tcp_state
         });
@@ -486,10 +493,28 @@ impl Socket {
         if flags & message::OOB != 0 {
             return Err(Errno::EINVAL);
         }
+        if flags & message::ERRQUEUE != 0 {
+            // The stack reports no errors to queue: the queue is empty,
+            // and Linux never waits on it.
+            return Err(Errno::EAGAIN);
+        }
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().receive_timeout_ns;
         match self.kind {
-            Kind::Stream => self.receive_stream(caller, buffer, flags, is_nonblocking, timeout),
+            Kind::Stream => {
+                let mut received = self.receive_stream(caller, buffer, flags, is_nonblocking, timeout)?;
+                if self.options.lock().reports_inq {
+                    // `TCP_CM_INQ`: the bytes left to read.
+                    let left = self.available_bytes(caller) as i32;
+                    let data = left.to_ne_bytes().to_vec();
+                    received.control.push(ControlMessage {
+                        level: super::abi::option::IPPROTO_TCP,
+                        kind: options::TCP_INQ,
+                        data,
+                    });
+                }
+                Ok(received)
+            }
             Kind::Datagram => self.receive_datagram(caller, buffer, flags, is_nonblocking, timeout),
         }
     }
@@ -544,14 +569,19 @@ impl Socket {
             None
         });
         match result {
-            Err(_) if filled > 0 => {
-                Ok(Received { length: filled, source: None, is_truncated: false, full_length: filled })
-            }
+            Err(_) if filled > 0 => Ok(Received {
+                length: filled,
+                source: None,
+                is_truncated: false,
+                full_length: filled,
+                control: Vec::new(),
+            }),
             other => other.map(|length| Received {
                 length,
                 source: None,
                 is_truncated: false,
                 full_length: length,
+                control: Vec::new(),
             }),
         }
     }
@@ -730,7 +760,7 @@ impl Socket {
 }
 
 /// What a receive got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// Bytes stored.
     pub length: usize,
@@ -740,6 +770,8 @@ pub struct Received {
     pub is_truncated: bool,
     /// The datagram's length (for streams, [`Received::length`]).
     pub full_length: usize,
+    /// The control messages the socket's options ask for.
+    pub control: Vec<ControlMessage>,
 }
 
 enum ConnectionState {

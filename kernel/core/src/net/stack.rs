@@ -59,6 +59,9 @@ struct Listener {
     /// Connected, in the order they connected.
     ready: VecDeque<SocketHandle>,
     waiters: Weak<WaiterList>,
+    /// Shares its endpoint with other listeners (`SO_REUSEPORT`), which
+    /// take its connections in turn.
+    shares_port: bool,
 }
 
 /// The interface, its sockets and their bookkeeping.
@@ -80,6 +83,10 @@ pub struct Stack {
     announced: Option<Instant>,
     ports: BTreeMap<(Protocol, u16), usize>,
     next_ephemeral: u16,
+    /// Connections whose keep-alive starts later: when, and the interval.
+    keep_alive_starts: BTreeMap<SocketHandle, (Instant, Duration)>,
+    /// Turns of the listeners sharing a port.
+    next_turn: usize,
 }
 
 impl core::fmt::Debug for Stack {
@@ -137,6 +144,8 @@ impl Stack {
             announced: None,
             ports: BTreeMap::new(),
             next_ephemeral: EPHEMERAL_PORTS.start() + (seed % span) as u16,
+            keep_alive_starts: BTreeMap::new(),
+            next_turn: 0,
         }
     }
 
@@ -187,6 +196,7 @@ impl Stack {
             }
         }
         self.interface.poll_maintenance(now);
+        self.start_keep_alives(now);
         // Frames the stack sends itself arrive in the next round; a bound
         // keeps a flood from holding the lock forever.
         for _ in 0..64 {
@@ -216,7 +226,45 @@ impl Stack {
         self.tend_listeners();
         self.reap_closing(now);
         self.wake_watchers();
-        self.interface.poll_at(now, &self.sockets).map(nanoseconds)
+        let next = self.interface.poll_at(now, &self.sockets);
+        let keep_alive = self.keep_alive_starts.values().map(|(at, _)| *at).min();
+        match (next, keep_alive) {
+            (Some(next), Some(keep_alive)) => Some(next.min(keep_alive)),
+            (next, keep_alive) => next.or(keep_alive),
+        }
+        .map(nanoseconds)
+    }
+
+    /// Turns keep-alive on for a connection, or off (`None`), or changes
+    /// its interval. smoltcp sends the first probe of a connection that
+    /// turns it on at once, whatever the interval; Linux waits the interval
+    /// first, so here the connection turns it on only once the interval
+    /// has passed (and the probe that then goes out at once is due).
+    pub fn set_keep_alive(&mut self, handle: SocketHandle, interval: Option<Duration>) {
+        self.keep_alive_starts.remove(&handle);
+        let now = self.now;
+        let socket = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
+        if socket.keep_alive() == interval {
+            return;
+        }
+        let is_connected = !matches!(socket.state(), tcp::State::Closed | tcp::State::Listen);
+        match interval {
+            Some(interval) if socket.keep_alive().is_none() && is_connected => {
+                self.keep_alive_starts.insert(handle, (now + interval, interval));
+            }
+            interval => socket.set_keep_alive(interval),
+        }
+    }
+
+    fn start_keep_alives(&mut self, now: Instant) {
+        let sockets = &mut self.sockets;
+        self.keep_alive_starts.retain(|handle, (at, interval)| {
+            if *at > now {
+                return true;
+            }
+            sockets.get_mut::<tcp::Socket<'_>>(*handle).set_keep_alive(Some(*interval));
+            false
+        });
     }
 
     fn tend_dhcp(&mut self) {
@@ -269,7 +317,8 @@ impl Stack {
     /// Moves connected sockets to their listener's ready queue and keeps
     /// enough sockets listening.
     fn tend_listeners(&mut self) {
-        for listener in self.listeners.values_mut() {
+        let mut arrivals = Vec::new();
+        for (id, listener) in self.listeners.iter_mut() {
             let mut is_ready = false;
             let mut index = 0;
             while index < listener.waiting.len() {
@@ -285,8 +334,12 @@ impl Stack {
                     }
                     _ => {
                         listener.waiting.swap_remove(index);
-                        listener.ready.push_back(handle);
-                        is_ready = true;
+                        if listener.shares_port {
+                            arrivals.push((*id, handle));
+                        } else {
+                            listener.ready.push_back(handle);
+                            is_ready = true;
+                        }
                     }
                 }
             }
@@ -310,15 +363,40 @@ impl Stack {
                 waiters.notify();
             }
         }
+        self.share_arrivals(arrivals);
+    }
+
+    /// Hands the connections made on a shared port to the listeners
+    /// sharing it, in turn.
+    fn share_arrivals(&mut self, arrivals: Vec<(u64, SocketHandle)>) {
+        for (id, handle) in arrivals {
+            let Some(endpoint) = self.listeners.get(&id).map(|listener| listener.endpoint) else { continue };
+            let sharing: Vec<u64> = self
+                .listeners
+                .iter()
+                .filter(|(_, other)| other.shares_port && other.endpoint == endpoint)
+                .map(|(id, _)| *id)
+                .collect();
+            let chosen = sharing.get(self.next_turn % sharing.len().max(1)).copied().unwrap_or(id);
+            self.next_turn = self.next_turn.wrapping_add(1);
+            if let Some(listener) = self.listeners.get_mut(&chosen) {
+                listener.ready.push_back(handle);
+                if let Some(waiters) = listener.waiters.upgrade() {
+                    waiters.notify();
+                }
+            }
+        }
     }
 
     fn reap_closing(&mut self, now: Instant) {
         let sockets = &mut self.sockets;
+        let keep_alive_starts = &mut self.keep_alive_starts;
         self.closing.retain(|(handle, since)| {
             let state = sockets.get::<tcp::Socket<'_>>(*handle).state();
             let is_done =
                 matches!(state, tcp::State::Closed | tcp::State::TimeWait) || now - *since > CLOSING_TIMEOUT;
             if is_done {
+                keep_alive_starts.remove(handle);
                 sockets.remove(*handle);
             }
             !is_done
@@ -398,6 +476,7 @@ impl Stack {
     /// Removes a socket at once.
     pub fn remove(&mut self, handle: SocketHandle) {
         self.watches.remove(&handle);
+        self.keep_alive_starts.remove(&handle);
         self.sockets.remove(handle);
     }
 
@@ -408,6 +487,7 @@ impl Stack {
         backlog: usize,
         buffer_sizes: (usize, usize),
         waiters: &Arc<WaiterList>,
+        shares_port: bool,
     ) -> u64 {
         let id = self.next_listener;
         self.next_listener += 1;
@@ -420,6 +500,7 @@ impl Stack {
                 waiting: Vec::new(),
                 ready: VecDeque::new(),
                 waiters: Arc::downgrade(waiters),
+                shares_port,
             },
         );
         self.tend_listeners();

@@ -218,7 +218,10 @@ fn options_read_back_what_was_set() {
     };
     assert_eq!(integer(option::SOL_SOCKET, option::SO_REUSEADDR), 1);
     assert_eq!(integer(option::IPPROTO_TCP, option::TCP_NODELAY), 1);
-    assert_eq!(integer(option::SOL_SOCKET, option::SO_RCVBUF), 1 << 20);
+    // Doubled, and no larger than twice `net.core.rmem_max`, as on Linux.
+    assert_eq!(integer(option::SOL_SOCKET, option::SO_RCVBUF), 2 * 212_992);
+    socket.set_option(&caller, option::SOL_SOCKET, option::SO_SNDBUF, &10_000i32.to_ne_bytes()).unwrap();
+    assert_eq!(integer(option::SOL_SOCKET, option::SO_SNDBUF), 20_000);
     assert_eq!(integer(option::SOL_SOCKET, option::SO_TYPE), 1);
     assert_eq!(integer(option::SOL_SOCKET, option::SO_ERROR), 0);
     assert_eq!(socket.set_option(&caller, 999, 1, &one), Err(Errno::ENOPROTOOPT));
@@ -336,6 +339,49 @@ fn two_machines_talk_over_a_wire() {
         .unwrap();
     let received = own.receive(&caller, &mut buffer, 0, true).unwrap();
     assert_eq!(&buffer[..received.length], b"self");
+}
+
+/// Frames `network` has sent through its card so far.
+fn frames_sent(network: &Network) -> u64 {
+    network
+        .interfaces()
+        .iter()
+        .find(|interface| interface.name == "eth0")
+        .map_or(0, |eth0| eth0.counters.sent_packets)
+}
+
+#[test]
+fn keep_alive_waits_the_idle_time_before_its_first_probe() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let (a, b) = wired_pair();
+    let pump = |now_ns: u64| {
+        machine.now_ns.store(now_ns, core::sync::atomic::Ordering::Relaxed);
+        for _ in 0..20 {
+            a.poll(now_ns);
+            b.poll(now_ns);
+        }
+    };
+    let listener = Socket::new(b.clone(), Kind::Stream);
+    listener.bind(&caller, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    listener.listen(&caller, 4).unwrap();
+    let client = Socket::new(a.clone(), Kind::Stream);
+    let server_address = SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 2), 80);
+    assert_eq!(client.connect(&caller, Address::Ipv4(server_address), true), Err(Errno::EINPROGRESS));
+    pump(0);
+    let (_server, _) = listener.accept(&caller, true).expect("connected over the wire");
+    // Turned on once connected, with an idle time of 300 s.
+    let one = 1i32.to_ne_bytes();
+    client.set_option(&caller, option::IPPROTO_TCP, option::TCP_KEEPIDLE, &300i32.to_ne_bytes()).unwrap();
+    client.set_option(&caller, option::SOL_SOCKET, option::SO_KEEPALIVE, &one).unwrap();
+    pump(1_000_000);
+    let before = frames_sent(&a);
+    for seconds in [1, 30, 299] {
+        pump(seconds * 1_000_000_000);
+        assert_eq!(frames_sent(&a), before, "a probe went out after {seconds} s of 300");
+    }
+    pump(301 * 1_000_000_000);
+    assert!(frames_sent(&a) > before, "no probe after the idle time");
 }
 
 #[test]

@@ -11,7 +11,6 @@
 //! does for sockets without a timeout.
 
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
@@ -21,12 +20,11 @@ use super::paths::install;
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::AT_FDCWD;
-use crate::net::abi::{kind, message, option};
+use crate::net::abi::{ControlMessage, kind, message, option};
 use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
-use crate::net::local::{Key, LocalKind, LocalName, LocalSocket, Rights};
+use crate::net::local::{Ancillary, Key, LocalKind, LocalName, LocalSocket, PeerCredentials};
 use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket};
-use crate::process::PROCESS_ID;
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::{FileObject, FileType, FsError, OpenFile, SpecialFile};
@@ -68,6 +66,14 @@ impl Endpoint<'_> {
             Endpoint::Inet(socket) => socket.largest_message(),
             Endpoint::Local(socket) => socket.largest_message(),
             Endpoint::Netlink(_) => Some(NetlinkSocket::LARGEST_MESSAGE),
+        }
+    }
+
+    /// The largest message one receive may find; `None` for streams.
+    pub(super) fn largest_incoming(self) -> Option<usize> {
+        match self {
+            Endpoint::Local(socket) => socket.largest_incoming(),
+            other => other.largest_message(),
         }
     }
 }
@@ -233,7 +239,8 @@ pub(super) fn socketpair(
         NewSocket::Local(kind) => kind,
         NewSocket::Inet(_) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
-    let (first, second) = LocalSocket::pair(context.process.network.local_names(), kind);
+    let credentials = PeerCredentials::of(&caller(context), true);
+    let (first, second) = LocalSocket::pair_for(context.process.network.local_names(), kind, credentials);
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let first = OpenFile::new(FileObject::Special(first as Arc<_>), status);
     let second = OpenFile::new(FileObject::Special(second as Arc<_>), status);
@@ -292,7 +299,7 @@ pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
     let backlog = usize::try_from(backlog as i32).unwrap_or(BACKLOG_MAX).min(BACKLOG_MAX);
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
-        Endpoint::Local(socket) => socket.listen(backlog)?,
+        Endpoint::Local(socket) => socket.listen(backlog, PeerCredentials::of(&caller(context), true))?,
         Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     }
     Ok(0)
@@ -391,7 +398,7 @@ pub(super) fn send_bytes(
     bytes: &[u8],
     send_flags: u32,
     destination: Option<&Address>,
-    rights: Rights,
+    ancillary: Ancillary,
 ) -> core::result::Result<usize, Failure> {
     let caller = caller(context);
     let is_nonblocking = file.is_nonblocking();
@@ -417,7 +424,7 @@ pub(super) fn send_bytes(
                 Some(Address::Unspecified) => None,
                 Some(_) => return Err(Errno::EINVAL.into()),
             };
-            socket.send(&caller, bytes, send_flags, target, rights, is_nonblocking)
+            socket.send_with(&caller, bytes, send_flags, target, ancillary, is_nonblocking)
         }
         Endpoint::Netlink(socket) => {
             let port = match destination {
@@ -459,20 +466,22 @@ pub(super) fn sendto(
     let destination = destination(context, pointer, address_length)?;
     let file = socket_file(context, fd)?;
     let pieces = [(buffer, length)];
-    Ok(send_pieces(context, &file, &pieces, send_flags as u32, destination.as_ref(), Vec::new())? as u64)
+    Ok(send_pieces(context, &file, &pieces, send_flags as u32, destination.as_ref(), Ancillary::default())?
+        as u64)
 }
 
 /// Sends the bytes of `pieces` (address and length in application memory,
 /// as `iovec`s give them): as one message that goes whole, no larger than
 /// the socket allows, or on a stream a chunk at a time, until the stream
-/// takes less than a chunk. `rights` go with the first chunk.
+/// takes less than a chunk. What `ancillary` holds goes with the first
+/// chunk.
 pub(super) fn send_pieces(
     context: Context<'_>,
     file: &OpenFile,
     pieces: &[(u64, u64)],
     send_flags: u32,
     destination: Option<&Address>,
-    rights: Rights,
+    ancillary: Ancillary,
 ) -> core::result::Result<usize, Failure> {
     let user = User::new(context.machine);
     let total = pieces.iter().try_fold(0u64, |total, (_, length)| total.checked_add(*length));
@@ -488,13 +497,13 @@ pub(super) fn send_pieces(
             bytes.resize(start + length as usize, 0);
             user.read_into(base, &mut bytes[start..])?;
         }
-        return send_bytes(context, file, &bytes, send_flags, destination, rights);
+        return send_bytes(context, file, &bytes, send_flags, destination, ancillary);
     }
     if total == 0 {
         // The socket still judges an empty send (not connected, shut down).
-        return send_bytes(context, file, &[], send_flags, destination, rights);
+        return send_bytes(context, file, &[], send_flags, destination, ancillary);
     }
-    let mut rights = Some(rights);
+    let mut ancillary = Some(ancillary);
     let mut sent = 0;
     for &(base, length) in pieces {
         let mut offset = 0;
@@ -503,7 +512,14 @@ pub(super) fn send_pieces(
             let bytes =
                 base.checked_add(offset).ok_or(Errno::EFAULT).and_then(|at| user.read_bytes(at, step));
             let result = bytes.map_err(Failure::from).and_then(|bytes| {
-                send_bytes(context, file, &bytes, send_flags, destination, rights.take().unwrap_or_default())
+                send_bytes(
+                    context,
+                    file,
+                    &bytes,
+                    send_flags,
+                    destination,
+                    ancillary.take().unwrap_or_default(),
+                )
             });
             match result {
                 Ok(count) => {
@@ -529,7 +545,28 @@ pub(super) struct Got {
     /// datagrams.
     pub(super) source: Option<Vec<u8>>,
     /// Files passed with the data (local sockets).
-    pub(super) rights: Rights,
+    pub(super) rights: crate::net::local::Rights,
+    /// Who sent the data (local sockets that pass credentials).
+    pub(super) credentials: Option<PeerCredentials>,
+    /// Other control messages the socket delivers with the data.
+    pub(super) control: Vec<ControlMessage>,
+    /// Whether the socket keeps message boundaries (`MSG_TRUNC` then
+    /// returns a message's real length).
+    pub(super) is_message: bool,
+}
+
+/// A kernel buffer for a receive of `length` bytes: no larger than the
+/// largest message the socket can hold, or a chunk of a stream.
+pub(super) fn receive_buffer(file: &OpenFile, length: u64) -> core::result::Result<Vec<u8>, Errno> {
+    let limit = match endpoint(file).and_then(Endpoint::largest_incoming) {
+        Some(largest) => largest.max(CHUNK),
+        None => CHUNK,
+    };
+    let size = usize::try_from(length).unwrap_or(usize::MAX).min(limit);
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(size).map_err(|_| Errno::ENOBUFS)?;
+    bytes.resize(size, 0);
+    Ok(bytes)
 }
 
 pub(super) fn receive_bytes(
@@ -548,6 +585,9 @@ pub(super) fn receive_bytes(
                 full_length: received.full_length,
                 source: received.source.map(|source| address::encode(source).to_vec()),
                 rights: Vec::new(),
+                credentials: None,
+                control: received.control,
+                is_message: socket.largest_message().is_some(),
             })
         }
         Endpoint::Local(socket) => {
@@ -561,6 +601,9 @@ pub(super) fn receive_bytes(
                     name => name.encode(),
                 }),
                 rights: received.rights,
+                credentials: received.credentials,
+                control: Vec::new(),
+                is_message: socket.kind() != LocalKind::Stream,
             })
         }
         Endpoint::Netlink(socket) => {
@@ -570,6 +613,9 @@ pub(super) fn receive_bytes(
                 full_length: received.full_length,
                 source: Some(netlink::encode_address(0)),
                 rights: Vec::new(),
+                credentials: None,
+                control: Vec::new(),
+                is_message: true,
             })
         }
     }
@@ -585,14 +631,13 @@ pub(super) fn recvfrom(
     length_pointer: u64,
 ) -> Result {
     let file = socket_file(context, fd)?;
-    let length = usize::try_from(length).map_err(|_| Errno::EINVAL)?.min(CHUNK);
-    let mut bytes = vec![0u8; length];
+    let mut bytes = receive_buffer(&file, length)?;
     let received = receive_bytes(context, &file, &mut bytes, receive_flags as u32)?;
     User::new(context.machine).write_bytes(buffer, &bytes[..received.length])?;
     if let Some(source) = received.source {
         write_address(context, pointer, length_pointer, &source)?;
     }
-    if receive_flags as u32 & message::TRUNC != 0 {
+    if receive_flags as u32 & message::TRUNC != 0 && received.is_message {
         // The message's real length, even when it did not fit.
         return Ok(received.full_length as u64);
     }
@@ -636,7 +681,7 @@ pub(super) fn getsockopt(
     }
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
-        Endpoint::Local(socket) => socket.option(level as i32, name as i32, PROCESS_ID as u32)?,
+        Endpoint::Local(socket) => socket.option(level as i32, name as i32)?,
         Endpoint::Netlink(socket) => socket.option(level as i32, name as i32)?,
     };
     let written = (room as usize).min(bytes.len());
