@@ -12,6 +12,7 @@ mod files;
 mod interfaces;
 mod memory;
 mod messages;
+mod owners;
 mod paths;
 mod poll;
 mod process;

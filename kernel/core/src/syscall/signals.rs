@@ -189,6 +189,20 @@ pub fn signal_process(process: &crate::process::Process, signal: u8) {
     }
 }
 
+/// Sends `signal` to `thread` from the kernel (a file's `SIGIO`): it
+/// becomes pending on the thread, which is woken to take it; delivery
+/// then applies the process's disposition.
+pub(super) fn signal_thread(thread: &crate::process::Thread, signal: u8) {
+    let Ok(index) = signal_index(u64::from(signal)) else { return };
+    let mut state = thread.state.lock();
+    state.pending_signals |= 1 << index;
+    state.pending_info.insert(signal, SignalInfo { code: code::KERNEL, ..SignalInfo::default() });
+    drop(state);
+    if let Some(control) = thread.control() {
+        control.notify_signal();
+    }
+}
+
 /// `SIGPIPE`.
 const SIGPIPE: u64 = 13;
 

@@ -103,6 +103,7 @@ fn build_c_programs() -> PathBuf {
         "netpeer",
         "network",
         "local",
+        "sockets",
         "interfaces",
         "http-echo",
         "winsize",
