@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -785,6 +786,131 @@ static void check_errors(void) {
     close(tcp);
 }
 
+/* IPv6: ::1, dual-stack listeners that see IPv4 peers mapped,
+ * IPV6_V6ONLY, UDP, and getifaddrs listing ::1. */
+static void check_ipv6(void) {
+    int listener = socket(AF_INET6, SOCK_STREAM, 0);
+    check(listener >= 0, "AF_INET6 stream socket", "socket");
+    int value = -1;
+    socklen_t length = sizeof value;
+    check(getsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0 && value == 0,
+          "IPV6_V6ONLY off by default", "%d", value);
+    check(integer_option(listener, SOL_SOCKET, SO_DOMAIN) == AF_INET6, "SO_DOMAIN AF_INET6", "%d",
+          integer_option(listener, SOL_SOCKET, SO_DOMAIN));
+    struct sockaddr_in6 any = {0};
+    any.sin6_family = AF_INET6;
+    any.sin6_addr = in6addr_any;
+    check(bind(listener, (struct sockaddr *)&any, sizeof any) == 0 && listen(listener, 8) == 0,
+          "bind and listen on [::]", "failed");
+    struct sockaddr_in6 bound = {0};
+    length = sizeof bound;
+    getsockname(listener, (struct sockaddr *)&bound, &length);
+    check(length == sizeof bound && bound.sin6_family == AF_INET6 && bound.sin6_port != 0,
+          "getsockname gives a sockaddr_in6", "length %u family %d", length, bound.sin6_family);
+    check(set_integer(listener, IPPROTO_IPV6, IPV6_V6ONLY, 1) == -1 && errno == EINVAL,
+          "IPV6_V6ONLY once bound EINVAL", "accepted");
+
+    /* Over ::1. */
+    int client = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 loopback = bound;
+    loopback.sin6_addr = in6addr_loopback;
+    watchdog(10);
+    check(connect(client, (struct sockaddr *)&loopback, sizeof loopback) == 0, "connect to [::1]", "connect");
+    struct sockaddr_in6 peer = {0};
+    length = sizeof peer;
+    int server = accept(listener, (struct sockaddr *)&peer, &length);
+    check(server >= 0 && peer.sin6_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&peer.sin6_addr),
+          "accept gives the ::1 peer", "server %d", server);
+    check(send(client, "six", 3, 0) == 3, "send over ::1", "send");
+    char buffer[16] = {0};
+    check(recv(server, buffer, sizeof buffer, 0) == 3 && memcmp(buffer, "six", 3) == 0, "receive over ::1",
+          "%s", buffer);
+    close(server);
+    close(client);
+
+    /* An IPv4 client of the dual-stack listener: its address mapped. */
+    int old = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in v4 = {0};
+    v4.sin_family = AF_INET;
+    v4.sin_port = bound.sin6_port;
+    v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    check(connect(old, (struct sockaddr *)&v4, sizeof v4) == 0, "IPv4 connect to a dual-stack listener",
+          "connect");
+    length = sizeof peer;
+    server = accept(listener, (struct sockaddr *)&peer, &length);
+    check(server >= 0 && IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr) &&
+              memcmp(&peer.sin6_addr.s6_addr[12], "\x7f\0\0\x01", 4) == 0,
+          "the IPv4 peer is ::ffff:127.0.0.1", "server %d", server);
+    close(server);
+    close(old);
+
+    /* An AF_INET6 client to a v4-mapped address reaches an IPv4 listener. */
+    struct sockaddr_in v4_bound;
+    int v4_listener = tcp_listener(0, 0, &v4_bound);
+    struct sockaddr_in6 mapped = {0};
+    mapped.sin6_family = AF_INET6;
+    mapped.sin6_port = v4_bound.sin_port;
+    mapped.sin6_addr.s6_addr[10] = 0xff;
+    mapped.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&mapped.sin6_addr.s6_addr[12], "\x7f\0\0\x01", 4);
+    client = socket(AF_INET6, SOCK_STREAM, 0);
+    check(connect(client, (struct sockaddr *)&mapped, sizeof mapped) == 0, "connect to ::ffff:127.0.0.1",
+          "connect");
+    server = accept(v4_listener, NULL, NULL);
+    check(server >= 0, "the IPv4 listener accepts it", "accept");
+    close(server);
+    close(client);
+    close(v4_listener);
+    int only = socket(AF_INET6, SOCK_STREAM, 0);
+    check(set_integer(only, IPPROTO_IPV6, IPV6_V6ONLY, 1) == 0 &&
+              integer_option(only, IPPROTO_IPV6, IPV6_V6ONLY) == 1,
+          "IPV6_V6ONLY set", "refused");
+    check(connect(only, (struct sockaddr *)&mapped, sizeof mapped) == -1 && errno == ENETUNREACH,
+          "IPV6_V6ONLY refuses a v4-mapped peer ENETUNREACH", "connected");
+    close(only);
+    close(listener);
+
+    /* UDP over ::1. */
+    int receiver = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 udp_address = {0};
+    udp_address.sin6_family = AF_INET6;
+    udp_address.sin6_addr = in6addr_loopback;
+    bind(receiver, (struct sockaddr *)&udp_address, sizeof udp_address);
+    length = sizeof udp_address;
+    getsockname(receiver, (struct sockaddr *)&udp_address, &length);
+    int sender = socket(AF_INET6, SOCK_DGRAM, 0);
+    check(sendto(sender, "dgram", 5, 0, (struct sockaddr *)&udp_address, sizeof udp_address) == 5,
+          "UDP sendto [::1]", "sendto");
+    struct sockaddr_in6 source = {0};
+    length = sizeof source;
+    check(recvfrom(receiver, buffer, sizeof buffer, 0, (struct sockaddr *)&source, &length) == 5 &&
+              source.sin6_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&source.sin6_addr),
+          "UDP over ::1 with its source", "family %d", source.sin6_family);
+    watchdog(0);
+    close(sender);
+    close(receiver);
+
+    struct sockaddr_in6 short_address = {0};
+    short_address.sin6_family = AF_INET6;
+    int unbound = socket(AF_INET6, SOCK_DGRAM, 0);
+    check(bind(unbound, (struct sockaddr *)&short_address, 20) == -1 && errno == EINVAL,
+          "a short sockaddr_in6 EINVAL", "accepted");
+    close(unbound);
+
+    struct ifaddrs *addresses = NULL;
+    int has_loopback = 0;
+    if (getifaddrs(&addresses) == 0) {
+        for (struct ifaddrs *entry = addresses; entry; entry = entry->ifa_next) {
+            if (entry->ifa_addr && entry->ifa_addr->sa_family == AF_INET6 &&
+                IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)entry->ifa_addr)->sin6_addr) &&
+                strcmp(entry->ifa_name, "lo") == 0)
+                has_loopback = 1;
+        }
+        freeifaddrs(addresses);
+    }
+    check(has_loopback, "getifaddrs lists ::1 on lo", "missing");
+}
+
 /* fcntl on sockets: the owner, the signal, and SIGIO for O_ASYNC. */
 static volatile sig_atomic_t io_signals;
 static void on_io(int signal_number) {
@@ -828,6 +954,7 @@ int main(void) {
     check_tcp_options();
     check_socket_options();
     check_errors();
+    check_ipv6();
     check_asynchronous_io();
     printf("%d checks failed\n", failures);
     return failures;

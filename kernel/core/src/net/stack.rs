@@ -11,7 +11,7 @@ use core::net::Ipv4Addr;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpListenEndpoint, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpListenEndpoint, Ipv4Cidr, Ipv6Cidr};
 
 use super::link::{Link, NetworkDevice};
 use super::{Configuration, Settings};
@@ -20,6 +20,8 @@ use crate::vfs::WaiterList;
 
 /// The loopback network.
 const LOOPBACK: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8);
+/// `::1/128`.
+const LOOPBACK_V6: Ipv6Cidr = Ipv6Cidr::new(core::net::Ipv6Addr::LOCALHOST, 128);
 /// The range ports are picked from when a socket needs one (Linux's
 /// `ip_local_port_range`).
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
@@ -116,6 +118,7 @@ impl Stack {
             Configuration { address: None, gateway: None, nameservers: settings.nameservers.clone() };
         interface.update_ip_addrs(|addresses| {
             let _ = addresses.push(IpCidr::Ipv4(LOOPBACK));
+            let _ = addresses.push(IpCidr::Ipv6(LOOPBACK_V6));
             if let Some((address, prefix)) = settings.address {
                 let _ = addresses.push(IpCidr::Ipv4(Ipv4Cidr::new(address, prefix)));
                 configuration.address = Some((address, prefix));
@@ -169,14 +172,29 @@ impl Stack {
         self.configuration.clone()
     }
 
+    /// The interface's IPv6 addresses and prefix lengths.
+    pub fn ipv6_addresses(&self) -> Vec<(core::net::Ipv6Addr, u8)> {
+        self.interface
+            .ip_addrs()
+            .iter()
+            .filter_map(|cidr| match cidr {
+                IpCidr::Ipv6(cidr) => Some((cidr.address(), cidr.prefix_len())),
+                IpCidr::Ipv4(_) => None,
+            })
+            .collect()
+    }
+
     /// Whether the configuration changed since the last call.
     pub fn take_configuration_change(&mut self) -> bool {
         core::mem::take(&mut self.configuration_changed)
     }
 
     /// Whether `address` is one of the machine's own.
-    pub fn is_local_address(&self, address: Ipv4Addr) -> bool {
-        address.is_unspecified() || self.interface.has_ip_addr(address)
+    pub fn is_local_address(&self, address: core::net::IpAddr) -> bool {
+        match address {
+            core::net::IpAddr::V4(address) => address.is_unspecified() || self.interface.has_ip_addr(address),
+            core::net::IpAddr::V6(address) => address.is_unspecified() || self.interface.has_ip_addr(address),
+        }
     }
 
     /// Receives and sends until nothing moves; returns when the next poll is
@@ -186,8 +204,10 @@ impl Stack {
         if self.announced.is_none_or(|announced| now - announced >= ANNOUNCE_INTERVAL) {
             self.announced = Some(now);
             for cidr in self.interface.ip_addrs().to_vec() {
-                let IpCidr::Ipv4(cidr) = cidr;
-                self.link.announce(cidr.address());
+                match cidr {
+                    IpCidr::Ipv4(cidr) => self.link.announce(cidr.address()),
+                    IpCidr::Ipv6(cidr) => self.link.announce_ipv6(cidr.address()),
+                }
             }
             if let (Some((address, _)), Some(gateway)) =
                 (self.configuration.address, self.configuration.gateway)
@@ -280,7 +300,7 @@ impl Stack {
             Some(dhcpv4::Event::Deconfigured) => None,
         };
         self.interface.update_ip_addrs(|addresses| {
-            addresses.retain(|cidr| *cidr == IpCidr::Ipv4(LOOPBACK));
+            addresses.retain(|cidr| matches!(cidr, IpCidr::Ipv6(_)) || *cidr == IpCidr::Ipv4(LOOPBACK));
             if let Some((address, _, _)) = &event {
                 let _ = addresses.push(IpCidr::Ipv4(*address));
             }

@@ -12,7 +12,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::net::SocketAddrV4;
+use core::net::SocketAddr;
 
 use super::descriptors::install_pair;
 use super::files::{caller, file};
@@ -21,7 +21,7 @@ use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::AT_FDCWD;
 use crate::net::abi::{ControlMessage, kind, message, option};
-use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
+use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, SOCKADDR_IN6_MIN, family};
 use crate::net::local::{Ancillary, Key, LocalKind, LocalName, LocalSocket, PeerCredentials};
 use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket};
@@ -111,15 +111,24 @@ fn read_address(context: Context<'_>, pointer: u64, length: u64) -> core::result
     address::parse(&bytes)
 }
 
-/// An IPv4 address an application passed, for calls that need one.
-fn read_ipv4(context: Context<'_>, pointer: u64, length: u64) -> core::result::Result<SocketAddrV4, Errno> {
-    if length < SOCKADDR_IN_SIZE as u64 {
+/// The address an application passed to an IP socket, in the stack's
+/// terms (an `AF_INET6` socket's IPv4-mapped addresses become IPv4 ones).
+fn read_ip(
+    context: Context<'_>,
+    socket: &Socket,
+    pointer: u64,
+    length: u64,
+) -> core::result::Result<SocketAddr, Errno> {
+    let least = if socket.is_ipv6() { SOCKADDR_IN6_MIN } else { SOCKADDR_IN_SIZE };
+    if length < least as u64 {
         return Err(Errno::EINVAL);
     }
-    match read_address(context, pointer, length)? {
-        Address::Ipv4(address) => Ok(address),
-        _ => Err(Errno::EAFNOSUPPORT),
-    }
+    socket.stack_address(&read_address(context, pointer, length)?)
+}
+
+/// An IP socket's address as the application sees it.
+fn ip_bytes(socket: &Socket, address: SocketAddr) -> Vec<u8> {
+    address::encode_any(&socket.application_address(address))
 }
 
 /// The local socket bound to `name`: `ECONNREFUSED` when none is, the
@@ -164,7 +173,7 @@ fn write_address(
 
 pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protocol: u64) -> Result {
     let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol)? {
-        NewSocket::Inet(kind) => Socket::new(context.process.network.clone(), kind),
+        NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network.clone(), kind, is_ipv6),
         NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
         NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
     };
@@ -175,7 +184,8 @@ pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protoc
 
 /// What `socket` or `socketpair` makes.
 enum NewSocket {
-    Inet(Kind),
+    /// An IP socket: its kind, and whether it is `AF_INET6`.
+    Inet(Kind, bool),
     Local(LocalKind),
     Netlink(u32),
 }
@@ -190,8 +200,9 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
     if domain > u64::from(u16::MAX) {
         return Err(Errno::EAFNOSUPPORT);
     }
+    let is_ipv6 = domain as u16 == family::INET6;
     match domain as u16 {
-        family::INET => {}
+        family::INET | family::INET6 => {}
         family::UNIX => {
             // `PF_UNIX` as the protocol means the same as 0.
             if protocol != 0 && protocol != i32::from(family::UNIX) {
@@ -217,9 +228,11 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
         _ => return Err(Errno::EAFNOSUPPORT),
     }
     match base_type {
-        kind::STREAM if protocol == 0 || protocol == option::IPPROTO_TCP => Ok(NewSocket::Inet(Kind::Stream)),
+        kind::STREAM if protocol == 0 || protocol == option::IPPROTO_TCP => {
+            Ok(NewSocket::Inet(Kind::Stream, is_ipv6))
+        }
         kind::DATAGRAM if protocol == 0 || protocol == option::IPPROTO_UDP => {
-            Ok(NewSocket::Inet(Kind::Datagram))
+            Ok(NewSocket::Inet(Kind::Datagram, is_ipv6))
         }
         kind::STREAM | kind::DATAGRAM => Err(Errno::EPROTONOSUPPORT),
         kind::RAW | kind::SEQPACKET => Err(Errno::ESOCKTNOSUPPORT),
@@ -237,7 +250,7 @@ pub(super) fn socketpair(
 ) -> Result {
     let kind = match create_kind(domain, socket_type, protocol)? {
         NewSocket::Local(kind) => kind,
-        NewSocket::Inet(_) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
+        NewSocket::Inet(..) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
     let credentials = PeerCredentials::of(&caller(context), true);
     let (first, second) = LocalSocket::pair_for(context.process.network.local_names(), kind, credentials);
@@ -251,7 +264,7 @@ pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> 
     let file = socket_file(context, fd)?;
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => {
-            let address = read_ipv4(context, pointer, length)?;
+            let address = read_ip(context, socket, pointer, length)?;
             socket.bind(&caller(context), address)?;
         }
         Endpoint::Local(socket) => {
@@ -320,7 +333,7 @@ pub(super) fn accept4(
     let (connection, peer): (Arc<dyn SpecialFile>, Vec<u8>) = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => {
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
-            (connection, address::encode(peer).to_vec())
+            (connection, ip_bytes(socket, peer))
         }
         Endpoint::Local(socket) => {
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
@@ -361,7 +374,7 @@ pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) 
 pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_pointer: u64) -> Result {
     let file = socket_file(context, fd)?;
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
-        Endpoint::Inet(socket) => address::encode(socket.local_address(&caller(context))).to_vec(),
+        Endpoint::Inet(socket) => ip_bytes(socket, socket.local_address(&caller(context))),
         Endpoint::Local(socket) => socket.local_name().encode(),
         Endpoint::Netlink(socket) => netlink::encode_address(socket.port()),
     };
@@ -372,7 +385,7 @@ pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_po
 pub(super) fn getpeername(context: Context<'_>, fd: u64, pointer: u64, length_pointer: u64) -> Result {
     let file = socket_file(context, fd)?;
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
-        Endpoint::Inet(socket) => address::encode(socket.peer_address(&caller(context))?).to_vec(),
+        Endpoint::Inet(socket) => ip_bytes(socket, socket.peer_address(&caller(context))?),
         Endpoint::Local(socket) => socket.peer_name()?.encode(),
         Endpoint::Netlink(_) => netlink::encode_address(0),
     };
@@ -406,8 +419,7 @@ pub(super) fn send_bytes(
         Endpoint::Inet(socket) => {
             let destination = match destination {
                 None | Some(Address::Unspecified) => None,
-                Some(Address::Ipv4(address)) => Some(*address),
-                Some(_) => return Err(Errno::EAFNOSUPPORT.into()),
+                Some(address) => Some(socket.stack_address(address)?),
             };
             socket.send(&caller, bytes, send_flags, destination, is_nonblocking)
         }
@@ -583,7 +595,7 @@ pub(super) fn receive_bytes(
             Ok(Got {
                 length: received.length,
                 full_length: received.full_length,
-                source: received.source.map(|source| address::encode(source).to_vec()),
+                source: received.source.map(|source| ip_bytes(socket, source)),
                 rights: Vec::new(),
                 credentials: None,
                 control: received.control,

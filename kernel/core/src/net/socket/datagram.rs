@@ -2,14 +2,14 @@
 //! explicitly or by its first send.
 
 use alloc::vec::Vec;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::options::{SO_TIMESTAMPNS, Timestamps};
-use super::{Datagram, Received, Socket, State, endpoint_address, listen_endpoint, resolve_any};
+use super::{Datagram, Received, Socket, State, endpoint_address, ip_address, listen_endpoint, resolve_any};
 use crate::errno::Errno;
 use crate::net::abi::{ControlMessage, message, option};
 use crate::net::stack::Protocol;
@@ -26,7 +26,7 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         datagram: &mut Datagram,
-        local: SocketAddrV4,
+        local: SocketAddr,
     ) -> Result<(), Errno> {
         let (receive, send) = self.buffer_sizes();
         let waiters = self.waiters.clone();
@@ -61,7 +61,7 @@ impl Socket {
             return Ok(handle);
         }
         let port = self.stack(caller, |stack| stack.reserve_port(Protocol::Udp, 0, false))?;
-        self.open_datagram(caller, datagram, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+        self.open_datagram(caller, datagram, self.unspecified(port))?;
         datagram.handle.ok_or(Errno::EINVAL)
     }
 
@@ -69,7 +69,7 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         bytes: &[u8],
-        destination: Option<SocketAddrV4>,
+        destination: Option<SocketAddr>,
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
@@ -97,13 +97,14 @@ impl Socket {
                 _ => return Err(Errno::EDESTADDRREQ),
             },
         };
-        if destination.ip().is_broadcast() && !broadcast_allowed {
+        let is_broadcast = matches!(destination.ip(), IpAddr::V4(ip) if ip.is_broadcast());
+        if is_broadcast && !broadcast_allowed {
             return Err(Errno::EACCES);
         }
         if destination.port() == 0 {
             return Err(Errno::EINVAL);
         }
-        let endpoint = IpEndpoint::new(IpAddress::Ipv4(*destination.ip()), destination.port());
+        let endpoint = IpEndpoint::new(ip_address(destination.ip()), destination.port());
         self.wait_for(caller, is_nonblocking, timeout, || {
             self.stack(caller, |stack| {
                 let udp = stack.udp(handle);
@@ -163,8 +164,10 @@ impl Socket {
                     }
                     let length = payload.len().min(buffer.len());
                     buffer[..length].copy_from_slice(&payload[..length]);
-                    let destination = metadata.local_address.map(|address| match address {
-                        IpAddress::Ipv4(address) => address,
+                    // `IP_PKTINFO` tells IPv4 destinations only.
+                    let destination = metadata.local_address.and_then(|address| match address {
+                        IpAddress::Ipv4(address) => Some(address),
+                        IpAddress::Ipv6(_) => None,
                     });
                     return Some(Ok((
                         Received {

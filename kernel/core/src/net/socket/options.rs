@@ -20,6 +20,7 @@ use smoltcp::time::Duration;
 use super::{Kind, Socket, State, is_synchronized};
 use crate::errno::Errno;
 use crate::net::abi::{kind, option, timeval_bytes, timeval_ns};
+use crate::net::address::family;
 use crate::net::stack::Stack;
 use crate::vfs::node::Caller;
 
@@ -69,6 +70,13 @@ mod number {
     pub const IP_MULTICAST_LOOP: i32 = 34;
     pub const IP_ADD_MEMBERSHIP: i32 = 35;
     pub const IP_DROP_MEMBERSHIP: i32 = 36;
+    pub const IPPROTO_IPV6: i32 = 41;
+    pub const IPV6_UNICAST_HOPS: i32 = 16;
+    pub const IPV6_MULTICAST_HOPS: i32 = 18;
+    pub const IPV6_MULTICAST_LOOP: i32 = 19;
+    pub const IPV6_V6ONLY: i32 = 26;
+    pub const IPV6_RECVPKTINFO: i32 = 49;
+    pub const IPV6_TCLASS: i32 = 67;
 }
 pub(super) use number::{SO_TIMESTAMPNS, TCP_INQ};
 
@@ -118,6 +126,9 @@ pub(super) struct Options {
     pub(super) multicast_loop: bool,
     pub(super) multicast_interface: [u8; 4],
     pub(super) memberships: Vec<[u8; 4]>,
+    pub(super) is_v6_only: bool,
+    pub(super) traffic_class: u8,
+    pub(super) receives_packet_information_v6: bool,
 }
 
 impl Default for Options {
@@ -156,6 +167,9 @@ impl Default for Options {
             multicast_loop: true,
             multicast_interface: [0; 4],
             memberships: Vec::new(),
+            is_v6_only: false,
+            traffic_class: 0,
+            receives_packet_information_v6: false,
         }
     }
 }
@@ -194,12 +208,22 @@ impl Socket {
             self.options.lock().device = device;
             return Ok(());
         }
+        if (level, name) == (number::IPPROTO_IPV6, number::IPV6_V6ONLY) && self.is_ipv6 {
+            // Only before the socket has an address.
+            let is_v6_only = integer(value)? != 0;
+            if self.local_address(caller).port() != 0 {
+                return Err(Errno::EINVAL);
+            }
+            self.options.lock().is_v6_only = is_v6_only;
+            return Ok(());
+        }
         let mut options = self.options.lock();
         match (level, name) {
             (option::SOL_SOCKET, _) => set_socket_option(&mut options, name, value)?,
             (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
             (option::IPPROTO_TCP, _) => set_tcp_option(&mut options, name, value)?,
             (option::IPPROTO_IP, _) => set_ip_option(&mut options, self.kind, name, value)?,
+            (number::IPPROTO_IPV6, _) if self.is_ipv6 => set_ipv6_option(&mut options, name, value)?,
             _ => return Err(Errno::ENOPROTOOPT),
         }
         let options = options.clone();
@@ -246,7 +270,10 @@ impl Socket {
                 Kind::Stream => option::IPPROTO_TCP,
                 Kind::Datagram => option::IPPROTO_UDP,
             }),
-            (option::SOL_SOCKET, option::SO_DOMAIN) => integer(i32::from(crate::net::address::family::INET)),
+            (option::SOL_SOCKET, option::SO_DOMAIN) => {
+                let family = if self.is_ipv6 { family::INET6 } else { family::INET };
+                integer(i32::from(family))
+            }
             (option::SOL_SOCKET, option::SO_ERROR) => {
                 integer(self.take_error(caller).map_or(0, |error| error.0))
             }
@@ -277,6 +304,7 @@ impl Socket {
             }
             (option::IPPROTO_TCP, _) => tcp_option(&options, name)?,
             (option::IPPROTO_IP, _) => ip_option(&options, name)?,
+            (number::IPPROTO_IPV6, _) if self.is_ipv6 => ipv6_option(&options, name)?,
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }
@@ -557,6 +585,55 @@ fn ip_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
         number::IP_MULTICAST_TTL => integer(i32::from(options.multicast_time_to_live)),
         number::IP_MULTICAST_LOOP => integer(i32::from(options.multicast_loop)),
         number::IP_MULTICAST_IF => options.multicast_interface.to_vec(),
+        _ => return Err(Errno::ENOPROTOOPT),
+    })
+}
+
+fn set_ipv6_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), Errno> {
+    let value = integer(value)?;
+    match name {
+        number::IPV6_UNICAST_HOPS => {
+            options.time_to_live = match value {
+                -1 => None,
+                0..=255 => Some(value as u8),
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IPV6_MULTICAST_HOPS => {
+            options.multicast_time_to_live = match value {
+                -1 => 1,
+                0..=255 => value as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IPV6_MULTICAST_LOOP => {
+            if !(0..=1).contains(&value) {
+                return Err(Errno::EINVAL);
+            }
+            options.multicast_loop = value == 1;
+        }
+        number::IPV6_TCLASS => {
+            options.traffic_class = match value {
+                -1 => 0,
+                0..=255 => value as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IPV6_RECVPKTINFO => options.receives_packet_information_v6 = value != 0,
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+fn ipv6_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
+    let integer = |value: i32| value.to_ne_bytes().to_vec();
+    Ok(match name {
+        number::IPV6_V6ONLY => integer(i32::from(options.is_v6_only)),
+        number::IPV6_UNICAST_HOPS => integer(i32::from(options.time_to_live.unwrap_or(DEFAULT_TTL))),
+        number::IPV6_MULTICAST_HOPS => integer(i32::from(options.multicast_time_to_live)),
+        number::IPV6_MULTICAST_LOOP => integer(i32::from(options.multicast_loop)),
+        number::IPV6_TCLASS => integer(i32::from(options.traffic_class)),
+        number::IPV6_RECVPKTINFO => integer(i32::from(options.receives_packet_information_v6)),
         _ => return Err(Errno::ENOPROTOOPT),
     })
 }
