@@ -22,6 +22,7 @@ use crate::{builtin, firecracker, guest_elf, image, qemu};
 
 pub mod fuzz;
 pub mod linux;
+pub mod servers;
 
 /// Arguments of `rosv bench boot`.
 #[derive(Debug, Args)]
@@ -118,7 +119,7 @@ fn linux_boot(
         None => guest_elf::hello(b"Hello from rosv!\n"),
     };
     let initramfs = scratch.join("initramfs.cpio");
-    let init = linux::Entry { path: String::from("init"), contents: program, mode: 0o755 };
+    let init = linux::Entry::file("init", program, 0o755);
     std::fs::write(&initramfs, linux::initramfs(&[init])).context("cannot write the initramfs")?;
     let kernel = linux::kernel()?;
     let mut times = Vec::new();
@@ -333,7 +334,7 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
     let spec = ImageSpec::from_tree(&tree, &command, &[])?;
     let contents = std::fs::read(&data).with_context(|| format!("cannot read {}", data.display()))?;
     let reference = Reference {
-        files: vec![linux::Entry { path: String::from("data"), contents, mode: 0o644 }],
+        files: vec![linux::Entry::file("data", contents, 0o644)],
         arguments: vec![String::from("/data")],
     };
     let run = measure(&arguments.exec, &host_arguments, &spec, &arguments.machine, reference)?;
@@ -480,7 +481,7 @@ fn measure(
             let mut files = reference.files;
             let contents =
                 std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
-            files.push(linux::Entry { path: String::from("init"), contents, mode: 0o755 });
+            files.push(linux::Entry::file("init", contents, 0o755));
             let initramfs = scratch.path().join("initramfs.cpio");
             std::fs::write(&initramfs, linux::initramfs(&files)).context("cannot write the initramfs")?;
             let kernel = linux::kernel()?;

@@ -10,13 +10,14 @@
 //! the built-in monitor boot PVH kernels, and the cloud kernel is a
 //! bzImage.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rosv_rofs::writer::{Contents, Directory, Node};
 
 use crate::cli::MachineArgs;
 use crate::machine::Machine;
@@ -62,20 +63,57 @@ fn installed_kernel() -> Option<PathBuf> {
     kernels.pop()
 }
 
-/// A file of the initramfs.
+/// A file or symbolic link of the initramfs.
 pub struct Entry {
     /// Its path, without a leading slash.
     pub path: String,
-    /// Its contents.
+    /// Its contents (a link's target).
     pub contents: Vec<u8>,
-    /// Its permission bits.
+    /// Its type and permission bits.
     pub mode: u32,
+}
+
+impl Entry {
+    /// A regular file with `permissions`.
+    pub fn file(path: &str, contents: Vec<u8>, permissions: u32) -> Entry {
+        Entry { path: path.to_string(), contents, mode: REGULAR | permissions }
+    }
+
+    /// A symbolic link to `target`.
+    pub fn symlink(path: &str, target: &str) -> Entry {
+        Entry { path: path.to_string(), contents: target.as_bytes().to_vec(), mode: SYMLINK | 0o777 }
+    }
 }
 
 /// `newc` file types.
 const DIRECTORY: u32 = 0o040000;
 const REGULAR: u32 = 0o100000;
+const SYMLINK: u32 = 0o120000;
 const CHARACTER_DEVICE: u32 = 0o020000;
+
+/// The files and links of an image tree, as initramfs entries (every file
+/// executable, as the tree keeps no modes).
+pub fn entries(root: &Directory) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    collect(root, "", &mut entries)?;
+    Ok(entries)
+}
+
+fn collect(directory: &Directory, prefix: &str, entries: &mut Vec<Entry>) -> Result<()> {
+    for (name, node) in &directory.entries {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        match node {
+            Node::Directory(inner) => collect(inner, &path, entries)?,
+            Node::Symlink(target) => entries.push(Entry::symlink(&path, target)),
+            Node::File(Contents::Bytes(bytes)) => entries.push(Entry::file(&path, bytes.clone(), 0o755)),
+            Node::File(Contents::HostFile(host)) => {
+                let bytes = std::fs::read(host).with_context(|| format!("cannot read {}", host.display()))?;
+                entries.push(Entry::file(&path, bytes, 0o755));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// A `newc` cpio archive (the initramfs format, `cpio(5)`) of `entries`,
 /// with `/dev/console` (character device 5:1) and the directories every
@@ -102,7 +140,7 @@ pub fn initramfs(entries: &[Entry]) -> Vec<u8> {
     push_cpio_entry(&mut archive, inode, "dev/console", CHARACTER_DEVICE | 0o600, (5, 1), &[]);
     for entry in entries {
         inode += 1;
-        push_cpio_entry(&mut archive, inode, &entry.path, REGULAR | entry.mode, (0, 0), &entry.contents);
+        push_cpio_entry(&mut archive, inode, &entry.path, entry.mode, (0, 0), &entry.contents);
     }
     push_cpio_entry(&mut archive, 0, "TRAILER!!!", 0, (0, 0), &[]);
     archive
@@ -140,8 +178,8 @@ pub struct Run {
 }
 
 /// Boots the cloud `kernel` with `initramfs` on QEMU as `machine` asks
-/// (memory, CPUs, machine type), `/init` running with `arguments`; notes
-/// when the application's first line appears.
+/// (memory, CPUs, machine type), `/init` running with `arguments`, and
+/// waits for it to end; notes when the application's first line appears.
 pub fn boot(
     kernel: &Path,
     initramfs: &Path,
@@ -150,6 +188,21 @@ pub fn boot(
     cpus: u32,
     arguments: &[String],
 ) -> Result<Run> {
+    let command = command(kernel, initramfs, machine, memory_mib, cpus, arguments)?;
+    let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
+    Running::start(command)?.finish(limit)
+}
+
+/// The QEMU command that boots the cloud `kernel` as [`boot`] describes,
+/// without a network card.
+pub fn command(
+    kernel: &Path,
+    initramfs: &Path,
+    machine: &MachineArgs,
+    memory_mib: u64,
+    cpus: u32,
+    arguments: &[String],
+) -> Result<Command> {
     if machine.hypervisor != Hypervisor::Qemu {
         bail!("the Linux reference guest runs on QEMU only; use --hypervisor qemu");
     }
@@ -177,53 +230,75 @@ pub fn boot(
         .arg(kernel)
         .arg("-initrd")
         .arg(initramfs)
-        .args(["-append", &command_line])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
-    let started = Instant::now();
-    let mut child = command.spawn().context("cannot start qemu-system-x86_64 for the Linux reference")?;
-    let stdout = child.stdout.take().context("QEMU's output is piped")?;
-    let (sender, lines) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).is_ok_and(|count| count > 0) {
-            let text = String::from_utf8_lossy(&line).into_owned();
-            if sender.send((Instant::now(), text)).is_err() {
-                break;
-            }
-            line.clear();
-        }
-        let mut rest = Vec::new();
-        let _ = reader.read_to_end(&mut rest);
-    });
-    let mut output = String::new();
-    let mut to_first_output = None;
-    loop {
-        match lines.recv_timeout(Duration::from_millis(50)) {
-            Ok((at, line)) => {
-                if to_first_output.is_none() && !is_kernel_message(&line) {
-                    to_first_output = Some(at - started);
+        .args(["-append", &command_line]);
+    Ok(command)
+}
+
+/// A guest whose console arrives line by line.
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
+    started: Instant,
+    output: String,
+    to_first_output: Option<Duration>,
+}
+
+impl Running {
+    /// Starts `command` with its output read line by line.
+    pub fn start(mut command: Command) -> Result<Running> {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let started = Instant::now();
+        let mut child = command.spawn().context("cannot start qemu-system-x86_64")?;
+        let stdout = child.stdout.take().context("QEMU's output is piped")?;
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|count| count > 0) {
+                let text = String::from_utf8_lossy(&line).into_owned();
+                if sender.send((Instant::now(), text)).is_err() {
+                    break;
                 }
-                output.push_str(&line);
+                line.clear();
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "the Linux reference guest did not finish in {} s; output so far:\n{output}",
-                limit.as_secs()
-            );
+        });
+        Ok(Running { child, lines, started, output: String::new(), to_first_output: None })
+    }
+
+    /// Takes the lines that came within `wait`; whether the output ended.
+    fn take_lines(&mut self, wait: Duration) -> bool {
+        match self.lines.recv_timeout(wait) {
+            Ok((at, line)) => {
+                if self.to_first_output.is_none() && !is_kernel_message(&line) {
+                    self.to_first_output = Some(at - self.started);
+                }
+                self.output.push_str(&line);
+                false
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => true,
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
         }
     }
-    let _ = child.wait();
-    let _ = reader.join();
-    Ok(Run { to_first_output, output })
+
+    /// Stops the guest.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while !self.take_lines(Duration::from_millis(10)) {}
+        self.output
+    }
+
+    /// Waits for the guest to end, for at most `limit`.
+    pub fn finish(mut self, limit: Duration) -> Result<Run> {
+        while !self.take_lines(Duration::from_millis(50)) {
+            if self.started.elapsed() > limit {
+                let output = self.stop();
+                bail!("the guest did not finish in {} s; output so far:\n{output}", limit.as_secs());
+            }
+        }
+        let _ = self.child.wait();
+        Ok(Run { to_first_output: self.to_first_output, output: self.output })
+    }
 }
 
 /// Whether `line` is the kernel's (`[    1.234567] ...`) or QEMU's, not
@@ -238,7 +313,7 @@ mod tests {
 
     #[test]
     fn initramfs_entries_are_newc_records_padded_to_four_bytes() {
-        let archive = initramfs(&[Entry { path: "bin/tool".into(), contents: b"abc".to_vec(), mode: 0o755 }]);
+        let archive = initramfs(&[Entry::file("bin/tool", b"abc".to_vec(), 0o755)]);
         let text = String::from_utf8_lossy(&archive);
         // Directories first (bin, dev), then the console, the file and the
         // trailer.
