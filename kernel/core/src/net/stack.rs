@@ -101,6 +101,13 @@ impl core::fmt::Debug for Stack {
     }
 }
 
+/// The link-local address of a card with `mac` (RFC 4291 §2.5.1: the
+/// modified EUI-64 interface identifier).
+fn link_local(mac: [u8; 6]) -> core::net::Ipv6Addr {
+    let [a, b, c, d, e, f] = mac;
+    core::net::Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, a ^ 2, b, c, 0xff, 0xfe, d, e, f])
+}
+
 /// Nanoseconds since boot of a smoltcp time.
 fn nanoseconds(instant: Instant) -> u64 {
     u64::try_from(instant.total_micros()).unwrap_or(0).saturating_mul(1000)
@@ -113,12 +120,19 @@ impl Stack {
         let mut link = Link::new(card);
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(link.mac_address())));
         config.random_seed = seed;
+        // The card's IPv6 address comes from the routers' advertisements
+        // (SLAAC, RFC 4862), as QEMU's user network sends them.
+        config.slaac = has_card;
         let mut interface = Interface::new(config, &mut link, now);
         let mut configuration =
             Configuration { address: None, gateway: None, nameservers: settings.nameservers.clone() };
         interface.update_ip_addrs(|addresses| {
             let _ = addresses.push(IpCidr::Ipv4(LOOPBACK));
             let _ = addresses.push(IpCidr::Ipv6(LOOPBACK_V6));
+            if has_card {
+                // SLAAC solicits routers from it.
+                let _ = addresses.push(IpCidr::Ipv6(Ipv6Cidr::new(link_local(link.mac_address()), 64)));
+            }
             if let Some((address, prefix)) = settings.address {
                 let _ = addresses.push(IpCidr::Ipv4(Ipv4Cidr::new(address, prefix)));
                 configuration.address = Some((address, prefix));

@@ -424,17 +424,22 @@ fn keep_alive_waits_the_idle_time_before_its_first_probe() {
     assert_eq!(client.connect(&caller, Address::Ipv4(server_address), true), Err(Errno::EINPROGRESS));
     pump(0);
     let (_server, _) = listener.accept(&caller, true).expect("connected over the wire");
-    // Turned on once connected, with an idle time of 300 s.
+    // The router solicitations of SLAAC (three, four seconds apart) are
+    // over by 10 s, when keep-alive is turned on with an idle time of 300 s.
+    for seconds in [4, 8, 10] {
+        pump(seconds * 1_000_000_000);
+    }
+    let before = frames_sent(&a);
     let one = 1i32.to_ne_bytes();
     client.set_option(&caller, option::IPPROTO_TCP, option::TCP_KEEPIDLE, &300i32.to_ne_bytes()).unwrap();
     client.set_option(&caller, option::SOL_SOCKET, option::SO_KEEPALIVE, &one).unwrap();
-    pump(1_000_000);
-    let before = frames_sent(&a);
+    pump(10_030_000_000);
+    assert_eq!(frames_sent(&a), before, "a probe went out as keep-alive was turned on");
     for seconds in [1, 30, 299] {
-        pump(seconds * 1_000_000_000);
+        pump((10 + seconds) * 1_000_000_000);
         assert_eq!(frames_sent(&a), before, "a probe went out after {seconds} s of 300");
     }
-    pump(301 * 1_000_000_000);
+    pump(311 * 1_000_000_000);
     assert!(frames_sent(&a) > before, "no probe after the idle time");
 }
 
