@@ -481,7 +481,14 @@ fn measure(
             let mut files = reference.files;
             let contents =
                 std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
-            files.push(linux::Entry::file("init", contents, 0o755));
+            files.push(linux::Entry::file("program", contents, 0o755));
+            // Linux starts with the loop down: busybox brings it up (as
+            // rosv's is from the start), then the program runs.
+            let busybox = std::fs::read("/bin/busybox")
+                .context("busybox is missing for the Linux guest: apt-get install busybox-static")?;
+            files.push(linux::Entry::file("bin/busybox", busybox, 0o755));
+            let init = "#!/bin/busybox sh\n/bin/busybox ip link set lo up\nexec /program \"$@\"\n";
+            files.push(linux::Entry::file("init", init.as_bytes().to_vec(), 0o755));
             let initramfs = scratch.path().join("initramfs.cpio");
             std::fs::write(&initramfs, linux::initramfs(&files)).context("cannot write the initramfs")?;
             let kernel = linux::kernel()?;
