@@ -87,11 +87,31 @@ pub mod number {
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
     pub const GETGROUPS: u64 = 115;
+    pub const SETUID: u64 = 105;
+    pub const SETGID: u64 = 106;
+    pub const SETREUID: u64 = 113;
+    pub const SETREGID: u64 = 114;
+    pub const SETGROUPS: u64 = 116;
+    pub const SETRESUID: u64 = 117;
+    pub const SETRESGID: u64 = 119;
+    pub const SETFSUID: u64 = 122;
+    pub const SETFSGID: u64 = 123;
+    pub const CAPGET: u64 = 125;
+    pub const CAPSET: u64 = 126;
+    pub const WAIT4: u64 = 61;
+    pub const WAITID: u64 = 247;
     pub const GETRESUID: u64 = 118;
     pub const GETRESGID: u64 = 120;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
     pub const RT_SIGPENDING: u64 = 127;
+    pub const RT_SIGTIMEDWAIT: u64 = 128;
+    pub const RT_SIGQUEUEINFO: u64 = 129;
+    pub const RT_SIGSUSPEND: u64 = 130;
+    pub const PAUSE: u64 = 34;
+    pub const RT_TGSIGQUEUEINFO: u64 = 297;
+    pub const SIGNALFD: u64 = 282;
+    pub const SIGNALFD4: u64 = 289;
     pub const SIGALTSTACK: u64 = 131;
     pub const STATFS: u64 = 137;
     pub const FSTATFS: u64 = 138;
@@ -187,6 +207,11 @@ pub mod number {
     pub const SENDMMSG: u64 = 307;
 }
 
+/// What `uname` reports (system, node, release, version, machine, domain):
+/// a Linux system, so that C libraries accept it. `/proc/version` and
+/// `/proc/sys/kernel` say the same.
+pub const UTSNAME: [&str; 6] = ["Linux", "rosv", "6.1.0-rosv", "#1 SMP rosv", "x86_64", "(none)"];
+
 /// The name of system call `number`, for traces.
 pub fn syscall_name(number: u64) -> &'static str {
     const NAMES: &[(u64, &str)] = &[
@@ -219,6 +244,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (28, "madvise"),
         (32, "dup"),
         (33, "dup2"),
+        (34, "pause"),
         (35, "nanosleep"),
         (39, "getpid"),
         (40, "sendfile"),
@@ -260,13 +286,27 @@ pub fn syscall_name(number: u64) -> &'static str {
         (104, "getgid"),
         (107, "geteuid"),
         (108, "getegid"),
+        (105, "setuid"),
+        (106, "setgid"),
+        (113, "setreuid"),
+        (114, "setregid"),
         (115, "getgroups"),
+        (116, "setgroups"),
+        (117, "setresuid"),
+        (119, "setresgid"),
+        (122, "setfsuid"),
+        (123, "setfsgid"),
+        (126, "capset"),
+        (247, "waitid"),
         (118, "getresuid"),
         (120, "getresgid"),
         (110, "getppid"),
         (111, "getpgrp"),
         (125, "capget"),
         (127, "rt_sigpending"),
+        (128, "rt_sigtimedwait"),
+        (129, "rt_sigqueueinfo"),
+        (130, "rt_sigsuspend"),
         (131, "sigaltstack"),
         (137, "statfs"),
         (138, "fstatfs"),
@@ -320,13 +360,16 @@ pub fn syscall_name(number: u64) -> &'static str {
         (274, "get_robust_list"),
         (280, "utimensat"),
         (281, "epoll_pwait"),
+        (282, "signalfd"),
         (284, "eventfd"),
+        (289, "signalfd4"),
         (290, "eventfd2"),
         (291, "epoll_create1"),
         (292, "dup3"),
         (293, "pipe2"),
         (295, "preadv"),
         (296, "pwritev"),
+        (297, "rt_tgsigqueueinfo"),
         (302, "prlimit64"),
         (306, "syncfs"),
         (309, "getcpu"),

@@ -6,6 +6,7 @@
 //! returns `ENOSYS`; each such number is logged once, at info level (shown
 //! with `--verbose`).
 
+mod credentials;
 mod descriptors;
 mod events;
 mod files;
@@ -86,6 +87,9 @@ pub enum Failure {
     /// A signal interrupted the call, which restarts after the handler if
     /// the handler asks for it (Linux's `ERESTARTSYS`).
     Restart,
+    /// A signal interrupted the call, which fails with `EINTR` if a
+    /// handler runs and restarts otherwise (Linux's `ERESTARTNOHAND`).
+    RestartUnlessHandled,
     /// The call replaced the registers (`rt_sigreturn`): leave RAX alone.
     Resumed,
 }
@@ -163,10 +167,10 @@ pub fn handle(
         nr::CHMOD => paths::fchmodat(context, AT_FDCWD, a0, a1),
         nr::FCHMOD => paths::fchmod(context, a0, a1),
         nr::FCHMODAT => paths::fchmodat(context, a0, a1, a2),
-        nr::CHOWN => paths::fchownat(context, AT_FDCWD, a0, 0),
-        nr::LCHOWN => paths::fchownat(context, AT_FDCWD, a0, AT_SYMLINK_NOFOLLOW),
-        nr::FCHOWN => paths::fchown(context, a0),
-        nr::FCHOWNAT => paths::fchownat(context, a0, a1, a4),
+        nr::CHOWN => paths::fchownat(context, AT_FDCWD, a0, (a1, a2), 0),
+        nr::LCHOWN => paths::fchownat(context, AT_FDCWD, a0, (a1, a2), AT_SYMLINK_NOFOLLOW),
+        nr::FCHOWN => paths::fchown(context, a0, (a1, a2)),
+        nr::FCHOWNAT => paths::fchownat(context, a0, a1, (a2, a3), a4),
         nr::UTIMENSAT => paths::utimensat(context, a0, a1, a2, a3),
         nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1),
         nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1),
@@ -223,9 +227,9 @@ pub fn handle(
         nr::SETSOCKOPT => sockets::setsockopt(context, a0, a1, a2, a3, a4),
         nr::GETSOCKOPT => sockets::getsockopt(context, a0, a1, a2, a3, a4),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),
-        nr::PPOLL => poll::ppoll(context, a0, a1, a2),
+        nr::PPOLL => poll::ppoll(context, a0, a1, a2, [a3, a4]),
         nr::SELECT => poll::select(context, a0, [a1, a2, a3], a4),
-        nr::PSELECT6 => poll::pselect6(context, a0, [a1, a2, a3], a4),
+        nr::PSELECT6 => poll::pselect6(context, a0, [a1, a2, a3], a4, a5),
         nr::BRK => memory::brk(context, a0),
         nr::MMAP => memory::mmap(context, a0, a1, a2, a3, a4, a5),
         nr::MUNMAP => memory::munmap(context, a0, a1),
@@ -262,6 +266,19 @@ pub fn handle(
         nr::GETRESUID => process::getresuid(context, a0, a1, a2),
         nr::GETRESGID => process::getresgid(context, a0, a1, a2),
         nr::GETGROUPS => process::getgroups(context, a0, a1),
+        nr::SETUID => credentials::setuid(context, a0),
+        nr::SETGID => credentials::setgid(context, a0),
+        nr::SETREUID => credentials::setreuid(context, a0, a1),
+        nr::SETREGID => credentials::setregid(context, a0, a1),
+        nr::SETRESUID => credentials::setresuid(context, a0, a1, a2),
+        nr::SETRESGID => credentials::setresgid(context, a0, a1, a2),
+        nr::SETFSUID => credentials::setfsuid(context, a0),
+        nr::SETFSGID => credentials::setfsgid(context, a0),
+        nr::SETGROUPS => credentials::setgroups(context, a0, a1),
+        nr::CAPGET => credentials::capget(context, a0, a1),
+        nr::CAPSET => credentials::capset(context, a0, a1),
+        // The application is the only process: it has no children to wait for.
+        nr::WAIT4 | nr::WAITID => Err(Errno::ECHILD.into()),
         nr::UNAME => process::uname(context, a0),
         nr::ARCH_PRCTL => process::arch_prctl(context, a0, a1),
         nr::SET_TID_ADDRESS => process::set_tid_address(context, a0),
@@ -274,10 +291,18 @@ pub fn handle(
         nr::RT_SIGPROCMASK => signals::rt_sigprocmask(context, a0, a1, a2, a3),
         nr::RT_SIGPENDING => signals::rt_sigpending(context, a0, a1),
         nr::RT_SIGRETURN => signals::rt_sigreturn(context, registers),
+        nr::RT_SIGSUSPEND => signals::rt_sigsuspend(context, a0, a1),
+        nr::RT_SIGTIMEDWAIT => signals::rt_sigtimedwait(context, a0, a1, a2, a3),
+        nr::RT_SIGQUEUEINFO => signals::rt_sigqueueinfo(context, a0, a1, a2),
+        nr::RT_TGSIGQUEUEINFO => signals::rt_tgsigqueueinfo(context, a0, a1, a2, a3),
+        nr::PAUSE => signals::pause(context),
+        nr::SIGNALFD => signals::signalfd4(context, a0, a1, a2, 0),
+        nr::SIGNALFD4 => signals::signalfd4(context, a0, a1, a2, a3),
         nr::SIGALTSTACK => signals::sigaltstack(context, a0, a1),
         nr::KILL => signals::kill(context, a0, a1),
         nr::TKILL => signals::tkill(context, a0, a1),
         nr::TGKILL => signals::tgkill(context, a0, a1, a2),
+        nr::PRCTL if credentials::is_prctl_option(a0) => credentials::prctl(context, a0, [a1, a2, a3, a4]),
         nr::PRCTL => process::prctl(context, a0, a1),
         nr::SCHED_YIELD => {
             machine.yield_now();
@@ -311,6 +336,10 @@ pub fn handle(
         Err(Failure::Restart) => {
             registers.rax = Errno::EINTR.to_return() as u64;
             interruption = signals::Interruption::Restartable;
+        }
+        Err(Failure::RestartUnlessHandled) => {
+            registers.rax = Errno::EINTR.to_return() as u64;
+            interruption = signals::Interruption::RestartableUnlessHandled;
         }
         Err(Failure::Resumed) => resumed = Outcome::ResumeExactly,
     }
@@ -379,7 +408,7 @@ fn trace(tid: u64, number: u64, registers: &Registers, result: &Result) {
         Ok(value) => alloc::format!("{:#x}", value),
         Err(Failure::Error(errno)) => alloc::format!("-{}", errno.0),
         Err(Failure::Exit(status)) => alloc::format!("exit {status}"),
-        Err(Failure::Restart) => alloc::string::String::from("interrupted"),
+        Err(Failure::Restart | Failure::RestartUnlessHandled) => alloc::string::String::from("interrupted"),
         Err(Failure::Resumed) => alloc::string::String::from("resumed"),
     };
     log::info!(

@@ -206,7 +206,7 @@ fn timed_boot(
 /// Boots `config` on the hypervisor `machine` names, its console captured
 /// into `captured`, stopped after `limit`. The time includes starting the
 /// hypervisor (for the built-in monitor: creating the VM in this process).
-fn boot_captured(
+pub(crate) fn boot_captured(
     config: &VmConfig,
     machine: &MachineArgs,
     scratch: &Path,
@@ -225,7 +225,7 @@ fn boot_captured(
 }
 
 /// The name of the hypervisor `machine` describes, for reports.
-fn hypervisor_name(machine: &MachineArgs) -> &'static str {
+pub(crate) fn hypervisor_name(machine: &MachineArgs) -> &'static str {
     match machine.hypervisor {
         Hypervisor::Qemu if machine.machine == crate::machine::Machine::Pc => "QEMU pc",
         Hypervisor::Qemu => "QEMU microvm",
@@ -410,8 +410,9 @@ impl Measurement {
             self.cpus,
             self.memory_mib
         );
+        let width = self.guest.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max(24);
         println!(
-            "{:<24} {:>14} {:>14} {:>12} {:>14}",
+            "{:<width$} {:>14} {:>14} {:>12} {:>14}",
             "",
             format!("rosv {unit}"),
             format!("Linux {unit}"),
@@ -428,7 +429,7 @@ impl Measurement {
             let linux = self.linux.as_deref().and_then(|linux| find(linux, name));
             let ratio = linux.filter(|linux| *linux > 0.0).map(|linux| format!("{:.2}", value / linux));
             println!(
-                "{name:<24} {value:>14.1} {:>14} {:>12} {:>14}",
+                "{name:<width$} {value:>14.1} {:>14} {:>12} {:>14}",
                 cell(linux),
                 ratio.unwrap_or_else(|| String::from("n/a")),
                 cell(find(&self.host, name))
@@ -513,6 +514,31 @@ fn measure(
         cpus: config.cpus,
         memory_mib: config.memory_mib,
     })
+}
+
+/// Arguments of `rosv bench mmap`.
+#[derive(Debug, Args)]
+pub struct MmapBenchArgs {
+    /// The static program that measures (such as tests/guest/mmap-cost.c):
+    /// it prints `mmap+touch+munmap with N mappings: T ns` lines.
+    #[arg(long, value_name = "FILE")]
+    exec: PathBuf,
+    /// Rounds per figure.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// Times mmap, a store and munmap with many mappings alive, in rosv, in the
+/// Linux guest and on the host.
+pub fn mmap(arguments: &MmapBenchArgs) -> Result<u8> {
+    let program_arguments = [arguments.rounds.to_string()];
+    let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
+    let reference = Reference { files: Vec::new(), arguments: program_arguments.to_vec() };
+    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine, reference)?;
+    run.print(&arguments.exec, "ns", |value| value);
+    Ok(0)
 }
 
 /// Arguments of `rosv bench memory`.

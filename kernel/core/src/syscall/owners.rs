@@ -11,7 +11,7 @@
 use alloc::sync::{Arc, Weak};
 
 use super::files::file;
-use super::signals::signal_thread;
+use super::signals::signal_owner;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::{PROCESS_ID, Thread};
@@ -39,16 +39,18 @@ const SIGIO: u8 = 29;
 /// The last signal number (`_NSIG`).
 const SIGNAL_MAX: u64 = 64;
 
-/// Sends the owner's signal to its thread at every change.
+/// Sends the owner's signal at every change: to its thread, or to its
+/// process through one of the process's threads.
 struct SignalOnChange {
     thread: Weak<Thread>,
     signal: u8,
+    is_thread_directed: bool,
 }
 
 impl ChangeListener for SignalOnChange {
     fn changed(&self) {
         if let Some(thread) = self.thread.upgrade() {
-            signal_thread(&thread, self.signal);
+            signal_owner(&thread, self.signal, self.is_thread_directed);
         }
     }
 }
@@ -128,8 +130,8 @@ fn set_owner(context: Context<'_>, file: &Arc<OpenFile>, kind: i32, id: i32) -> 
 
 /// Starts or stops signalling after a change to `O_ASYNC`, the owner or
 /// the signal: a file with `O_ASYNC`, an owner and a waiter list signals
-/// its owner's thread (the caller, for a process or group, as the process
-/// has no other to prefer).
+/// its owner (a process or group through the caller's thread, whose
+/// process's pending signals every thread shares).
 pub(super) fn rearm(context: Context<'_>, file: &Arc<OpenFile>) {
     let is_async = file.status_flags() & flags::O_ASYNC != 0;
     let mut owner = file.owner();
@@ -144,8 +146,9 @@ pub(super) fn rearm(context: Context<'_>, file: &Arc<OpenFile>) {
     };
     let Some(thread) = thread else { return };
     let signal = if owner.signal == 0 { SIGIO } else { owner.signal };
+    let is_thread_directed = owner.kind == F_OWNER_TID;
     let listener: Arc<dyn ChangeListener> =
-        Arc::new(SignalOnChange { thread: Arc::downgrade(&thread), signal });
+        Arc::new(SignalOnChange { thread: Arc::downgrade(&thread), signal, is_thread_directed });
     special.waiters().listen(Arc::downgrade(&listener));
     owner.listener = Some(listener);
 }

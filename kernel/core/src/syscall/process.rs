@@ -7,8 +7,7 @@ use crate::memory::APPLICATION_END;
 use crate::process::{self, LIMIT_COUNT, Limit, PROCESS_ID};
 use crate::user::User;
 
-/// What `uname` reports: a Linux system, so that C libraries accept it.
-const UTSNAME: [&str; 6] = ["Linux", "rosv", "6.1.0-rosv", "#1 SMP rosv", "x86_64", "(none)"];
+use crate::linux::UTSNAME;
 
 pub(super) fn uname(context: Context<'_>, address: u64) -> Result {
     User::new(context.machine).write_bytes(address, &encode_utsname(UTSNAME))?;
