@@ -226,6 +226,7 @@ pub fn command(
         .args(["-M", machine_type, "-accel", acceleration.accel, "-cpu", &acceleration.cpu])
         .args(["-m", &format!("{memory_mib}M"), "-smp", &cpus.to_string()])
         .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
+        .args(if acceleration.counts_instructions { &["-icount", "shift=0"][..] } else { &[] })
         .arg("-kernel")
         .arg(kernel)
         .arg("-initrd")
