@@ -115,6 +115,8 @@ fn build_c_programs() -> PathBuf {
         "hostile",
         "mappings",
         "signal-delivery",
+        "credentials",
+        "procfs",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
