@@ -4,8 +4,12 @@
  *                                      "listening on PORT", accepts one
  *                                      connection, reads a line and answers
  *                                      "echo: <line>"
- *   netpeer connect ADDR PORT MESSAGE  connects, sends MESSAGE and a
- *                                      newline, prints "received: <line>"
+ *   netpeer connect ADDR PORT MESSAGE  connects (to an IPv4 or IPv6
+ *                                      address; to IPv6 ones for up to
+ *                                      five seconds while the network is
+ *                                      unreachable, as the address comes
+ *                                      from the router), sends MESSAGE and
+ *                                      a newline, prints "received: <line>"
  *                                      for the line that comes back
  *
  * Exits 0 when the conversation took place; on any error prints what failed
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 1024
@@ -99,17 +104,30 @@ static int serve(const char *port_text) {
 
 static int connect_and_send(const char *address_text, const char *port_text, const char *message) {
     struct sockaddr_in address = {.sin_family = AF_INET};
-    if (inet_pton(AF_INET, address_text, &address.sin_addr) != 1) {
-        printf("netpeer: \"%s\" is not an IPv4 address\n", address_text);
+    struct sockaddr_in6 address6 = {.sin6_family = AF_INET6};
+    int is_ipv6 = inet_pton(AF_INET6, address_text, &address6.sin6_addr) == 1;
+    if (!is_ipv6 && inet_pton(AF_INET, address_text, &address.sin_addr) != 1) {
+        printf("netpeer: \"%s\" is not an IPv4 or IPv6 address\n", address_text);
         return 1;
     }
     if (parse_port(port_text, &address) != 0)
         return 1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return fail("socket");
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
-        return fail("connect");
+    address6.sin6_port = address.sin_port;
+    int fd = -1;
+    for (int attempt = 0;; attempt++) {
+        fd = socket(is_ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return fail("socket");
+        int connected = is_ipv6 ? connect(fd, (struct sockaddr *)&address6, sizeof address6)
+                                : connect(fd, (struct sockaddr *)&address, sizeof address);
+        if (connected == 0)
+            break;
+        if (!is_ipv6 || (errno != ENETUNREACH && errno != EADDRNOTAVAIL) || attempt == 50)
+            return fail("connect");
+        close(fd);
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+    }
     if (write_all(fd, message, strlen(message)) != 0 || write_all(fd, "\n", 1) != 0)
         return fail("write");
     char line[LINE_MAX_BYTES];

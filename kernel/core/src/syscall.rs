@@ -13,6 +13,7 @@ mod files;
 mod interfaces;
 mod memory;
 mod messages;
+mod owners;
 mod paths;
 mod poll;
 mod process;
@@ -223,7 +224,7 @@ pub fn handle(
         nr::SENDMSG => messages::sendmsg(context, a0, a1, a2),
         nr::RECVMSG => messages::recvmsg(context, a0, a1, a2),
         nr::SENDMMSG => messages::sendmmsg(context, a0, a1, a2, a3),
-        nr::RECVMMSG => messages::recvmmsg(context, a0, a1, a2, a3),
+        nr::RECVMMSG => messages::recvmmsg(context, a0, a1, a2, a3, a4),
         nr::SETSOCKOPT => sockets::setsockopt(context, a0, a1, a2, a3, a4),
         nr::GETSOCKOPT => sockets::getsockopt(context, a0, a1, a2, a3, a4),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),

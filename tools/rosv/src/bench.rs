@@ -21,6 +21,8 @@ use crate::vm::{self, Console, Hypervisor, Outcome, VmConfig};
 use crate::{builtin, firecracker, guest_elf, image, qemu};
 
 pub mod fuzz;
+pub mod linux;
+pub mod servers;
 
 /// Arguments of `rosv bench boot`.
 #[derive(Debug, Args)]
@@ -89,6 +91,9 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         let overhead = hello.median.as_secs_f64() - reference.median.as_secs_f64();
         println!("rosv over the reference guest (median): {:+.3} ms", overhead * 1000.0);
     }
+    if arguments.machine.hypervisor == Hypervisor::Qemu {
+        linux_boot(arguments, &hello_config, summarize(&hello_times), scratch.path())?;
+    }
     // One more boot with the bootchart, to show where the kernel's time goes.
     let mut charted = arguments.machine.clone();
     charted.bootchart = true;
@@ -99,6 +104,42 @@ pub fn boot(arguments: &BootBenchArgs) -> Result<u8> {
         println!("  {line}");
     }
     Ok(0)
+}
+
+/// Boots the same program in the Linux reference guest and prints the time
+/// from starting QEMU to its first output, next to rosv's time to exit.
+fn linux_boot(
+    arguments: &BootBenchArgs,
+    config: &VmConfig,
+    rosv: Option<Summary>,
+    scratch: &Path,
+) -> Result<()> {
+    let program = match &arguments.exec {
+        Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => guest_elf::hello(b"Hello from rosv!\n"),
+    };
+    let initramfs = scratch.join("initramfs.cpio");
+    let init = linux::Entry::file("init", program, 0o755);
+    std::fs::write(&initramfs, linux::initramfs(&[init])).context("cannot write the initramfs")?;
+    let kernel = linux::kernel()?;
+    let mut times = Vec::new();
+    for _ in 0..arguments.runs {
+        let run = linux::boot(&kernel, &initramfs, &arguments.machine, config.memory_mib, config.cpus, &[])?;
+        let Some(time) = run.to_first_output else {
+            bail!("the program printed nothing in the Linux reference guest; output:\n{}", run.output)
+        };
+        times.push(time);
+    }
+    let linux = summarize(&times);
+    print_row("same program on Linux: QEMU start to output", linux);
+    if let (Some(rosv), Some(linux)) = (rosv, linux) {
+        println!(
+            "rosv's boot over Linux's (median): {:.3} (Linux takes {:.1}× as long)",
+            rosv.median.as_secs_f64() / linux.median.as_secs_f64(),
+            linux.median.as_secs_f64() / rosv.median.as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// The phase lines of a bootchart (`   1.234 (+0.567) phase`).
@@ -257,7 +298,8 @@ pub fn figures(output: &str) -> Vec<(String, f64)> {
 /// Runs the measuring program in rosv and on the host and prints both.
 pub fn switch(arguments: &SwitchBenchArgs) -> Result<u8> {
     let spec = ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &[])?;
-    let run = measure(&arguments.exec, &arguments.arguments, &spec, &arguments.machine)?;
+    let reference = Reference { files: Vec::new(), arguments: arguments.arguments.clone() };
+    let run = measure(&arguments.exec, &arguments.arguments, &spec, &arguments.machine, reference)?;
     run.print(&arguments.exec, "ns", |value| value);
     Ok(0)
 }
@@ -290,8 +332,16 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
     let host_arguments = [data.to_string_lossy().into_owned()];
     let command = ["/reader".to_string(), "/data".to_string()];
     let spec = ImageSpec::from_tree(&tree, &command, &[])?;
-    let run = measure(&arguments.exec, &host_arguments, &spec, &arguments.machine)?;
-    println!("reading a {} MiB file: the root disk in rosv, the page cache on the host", arguments.size_mib);
+    let contents = std::fs::read(&data).with_context(|| format!("cannot read {}", data.display()))?;
+    let reference = Reference {
+        files: vec![linux::Entry::file("data", contents, 0o644)],
+        arguments: vec![String::from("/data")],
+    };
+    let run = measure(&arguments.exec, &host_arguments, &spec, &arguments.machine, reference)?;
+    println!(
+        "reading a {} MiB file: the root disk in rosv, the initramfs in the Linux guest, the page cache on the host",
+        arguments.size_mib
+    );
     run.print(&arguments.exec, "MiB/s", |ns_per_mib| 1e9 / ns_per_mib);
     Ok(0)
 }
@@ -316,7 +366,8 @@ pub struct NetworkBenchArgs {
 pub fn network(arguments: &NetworkBenchArgs) -> Result<u8> {
     let program_arguments = [arguments.size_mib.to_string()];
     let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
-    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine)?;
+    let reference = Reference { files: Vec::new(), arguments: program_arguments.to_vec() };
+    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine, reference)?;
     println!("moving {} MiB between two threads of one program", arguments.size_mib);
     run.print(&arguments.exec, "MiB/s", |ns_per_mib| 1e9 / ns_per_mib);
     Ok(0)
@@ -337,40 +388,73 @@ fn write_noise(path: &Path, size: u64) -> Result<()> {
     writer.flush().with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// What a measuring program printed in rosv and on the host.
+/// What a measuring program printed in rosv, in the Linux reference guest
+/// and on the host.
 struct Measurement {
     guest: Vec<(String, f64)>,
+    linux: Option<Vec<(String, f64)>>,
     host: Vec<(String, f64)>,
     hypervisor: &'static str,
     cpus: u32,
+    memory_mib: u64,
 }
 
 impl Measurement {
-    /// Prints each figure side by side, converted by `convert` into `unit`.
+    /// Prints each figure side by side, converted by `convert` into `unit`,
+    /// with rosv's figure over the Linux guest's.
     fn print(&self, program: &Path, unit: &str, convert: impl Fn(f64) -> f64) {
-        println!("{} on rosv ({}, {} CPUs) and on this host", program.display(), self.hypervisor, self.cpus);
+        println!(
+            "{} on rosv and on a Linux guest ({}, {} CPUs, {} MiB), and on this host",
+            program.display(),
+            self.hypervisor,
+            self.cpus,
+            self.memory_mib
+        );
         let width = self.guest.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max(24);
-        println!("{:<width$} {:>14} {:>14}", "", format!("rosv {unit}"), format!("host {unit}"));
+        println!(
+            "{:<width$} {:>14} {:>14} {:>12} {:>14}",
+            "",
+            format!("rosv {unit}"),
+            format!("Linux {unit}"),
+            "rosv/Linux",
+            format!("host {unit}")
+        );
+        let find = |figures: &[(String, f64)], name: &str| {
+            figures.iter().find(|(other, _)| other == name).map(|(_, value)| convert(*value))
+        };
+        let cell =
+            |value: Option<f64>| value.map_or_else(|| String::from("n/a"), |value| format!("{value:.1}"));
         for (name, value) in &self.guest {
-            let host_value =
-                self.host.iter().find(|(host_name, _)| host_name == name).map(|(_, value)| *value);
-            match host_value {
-                Some(host_value) => {
-                    println!("{name:<width$} {:>14.1} {:>14.1}", convert(*value), convert(host_value))
-                }
-                None => println!("{name:<width$} {:>14.1} {:>14}", convert(*value), "n/a"),
-            }
+            let value = convert(*value);
+            let linux = self.linux.as_deref().and_then(|linux| find(linux, name));
+            let ratio = linux.filter(|linux| *linux > 0.0).map(|linux| format!("{:.2}", value / linux));
+            println!(
+                "{name:<width$} {value:>14.1} {:>14} {:>12} {:>14}",
+                cell(linux),
+                ratio.unwrap_or_else(|| String::from("n/a")),
+                cell(find(&self.host, name))
+            );
         }
     }
 }
 
+/// The reference run of a measurement: the files its initramfs holds
+/// besides the program, and the program's arguments there.
+struct Reference {
+    files: Vec<linux::Entry>,
+    arguments: Vec<String>,
+}
+
 /// Runs `program` with `host_arguments` on the host, then the image `spec`
-/// in rosv, and collects the `name: N ns` figures both printed.
+/// in rosv, then the same program in the Linux reference guest as
+/// `reference` describes (unless `machine` is not QEMU), and collects the
+/// `name: N ns` figures each printed.
 fn measure(
     program: &Path,
     host_arguments: &[String],
     spec: &ImageSpec,
     machine: &MachineArgs,
+    reference: Reference,
 ) -> Result<Measurement> {
     let host = Command::new(program)
         .args(host_arguments)
@@ -393,8 +477,43 @@ fn measure(
     if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
         bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
     }
+    let linux = match machine.hypervisor {
+        Hypervisor::Qemu => {
+            let mut files = reference.files;
+            let contents =
+                std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
+            files.push(linux::Entry::file("program", contents, 0o755));
+            // Linux starts with the loop down: busybox brings it up (as
+            // rosv's is from the start), then the program runs.
+            let busybox = std::fs::read("/bin/busybox")
+                .context("busybox is missing for the Linux guest: apt-get install busybox-static")?;
+            files.push(linux::Entry::file("bin/busybox", busybox, 0o755));
+            let init = "#!/bin/busybox sh\n/bin/busybox ip link set lo up\nexec /program \"$@\"\n";
+            files.push(linux::Entry::file("init", init.as_bytes().to_vec(), 0o755));
+            let initramfs = scratch.path().join("initramfs.cpio");
+            std::fs::write(&initramfs, linux::initramfs(&files)).context("cannot write the initramfs")?;
+            let kernel = linux::kernel()?;
+            let run = linux::boot(
+                &kernel,
+                &initramfs,
+                machine,
+                config.memory_mib,
+                config.cpus,
+                &reference.arguments,
+            )?;
+            Some(figures(&run.output))
+        }
+        _ => None,
+    };
     let hypervisor = hypervisor_name(machine);
-    Ok(Measurement { guest: figures(&output), host: host_figures, hypervisor, cpus: config.cpus })
+    Ok(Measurement {
+        guest: figures(&output),
+        linux,
+        host: host_figures,
+        hypervisor,
+        cpus: config.cpus,
+        memory_mib: config.memory_mib,
+    })
 }
 
 /// Arguments of `rosv bench mmap`.
@@ -411,12 +530,13 @@ pub struct MmapBenchArgs {
     machine: MachineArgs,
 }
 
-/// Times mmap, a store and munmap with many mappings alive, in rosv and on
-/// the host.
+/// Times mmap, a store and munmap with many mappings alive, in rosv, in the
+/// Linux guest and on the host.
 pub fn mmap(arguments: &MmapBenchArgs) -> Result<u8> {
     let program_arguments = [arguments.rounds.to_string()];
     let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
-    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine)?;
+    let reference = Reference { files: Vec::new(), arguments: program_arguments.to_vec() };
+    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine, reference)?;
     run.print(&arguments.exec, "ns", |value| value);
     Ok(0)
 }

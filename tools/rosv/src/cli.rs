@@ -273,6 +273,10 @@ enum BenchCommand {
     /// sockets and pipes with a measuring program (such as
     /// tests/guest/socket-throughput.c), in rosv and on the host.
     Network(bench::NetworkBenchArgs),
+    /// Serve a 1 KiB file with Debian's nginx and answer redis-benchmark
+    /// with Redis, in rosv and in a Linux guest on the same machine, loaded
+    /// from the host through forwarded ports.
+    Servers(bench::servers::ServersBenchArgs),
     /// Time cold starts and warm requests through the function host (`rosv
     /// serve`) with one function whose application serves HTTP.
     Serve(crate::serve::bench::ServeBenchArgs),
@@ -403,6 +407,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
         Command::Bench(BenchCommand::Mmap(arguments)) => bench::mmap(&arguments),
         Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
+        Command::Bench(BenchCommand::Servers(arguments)) => bench::servers::servers(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
         Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
         Command::Bench(BenchCommand::Soak(arguments)) => crate::endurance::soak(&arguments),

@@ -87,6 +87,16 @@ impl ImageSpec {
 }
 
 impl ImageSpec {
+    /// The tree that becomes the image's `/`.
+    pub fn root(&self) -> &Directory {
+        &self.root
+    }
+
+    /// The command the image runs: the program's path and its arguments.
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+
     /// An image whose root is the tree that the manifest or host directory
     /// `source` gives, run with `command` in `environment`.
     pub fn from_tree(source: &Path, command: &[String], environment: &[(String, String)]) -> Result<Self> {

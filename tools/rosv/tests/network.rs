@@ -34,6 +34,11 @@ fn local_sockets_behave_like_linux() {
 }
 
 #[test]
+fn socket_options_control_messages_and_timeouts_behave_like_linux() {
+    assert_checks_pass("sockets");
+}
+
+#[test]
 fn images_carry_name_service_files_and_the_kernel_writes_the_resolver_configuration() {
     for variant in guests::DYNAMIC_VARIANTS {
         let program = guests::c_program("names", variant);

@@ -3,7 +3,8 @@
 //! On QEMU's user-mode network the guest must get 10.0.2.15/24 by DHCP (on
 //! microvm with virtio-mmio, and on pc with legacy and modern virtio-pci),
 //! serve a connection that `--forward` brings from a host port, and reach a
-//! server on the host's loopback at 10.0.2.2. The guest side is
+//! server on the host's loopback at 10.0.2.2, and over IPv6 (its address
+//! from the router's advertisements) at fec0::2. The guest side is
 //! `tests/guest/netpeer.c`. With a tap device, which needs root, QEMU and
 //! Firecracker are tried too; those tests say when they were skipped.
 
@@ -11,7 +12,7 @@ mod guests;
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -159,6 +160,28 @@ fn the_guest_reaches_a_server_on_the_host_loopback() {
     // host's 127.0.0.1.
     let output =
         rosv_run(&["--net", "user", "--exec", path(&program), "--", "connect", "10.0.2.2", &port, "hello"]);
+    let stdout = text(&output.stdout);
+    let received = served.recv_timeout(Duration::from_secs(5));
+    assert!(matches!(&received, Ok(Ok(line)) if line == "hello"), "the host received {received:?}: {stdout}");
+    assert!(stdout.contains("received: welcome, hello"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+#[test]
+fn the_guest_reaches_a_server_on_the_host_loopback_over_ipv6() {
+    let test = "the_guest_reaches_a_server_on_the_host_loopback_over_ipv6";
+    let Ok(listener) = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) else {
+        skip(test, "this host has no ::1");
+        return;
+    };
+    let port = listener.local_addr().expect("the listener's address").port().to_string();
+    let limit = Duration::from_secs(TIMEOUT_SECONDS.parse().expect("a number of seconds"));
+    let served = serve_once(listener, limit);
+    let program = netpeer(Variant::MuslStatic);
+    // The card gets an address in fec0::/64 by SLAAC; QEMU's user-mode
+    // network passes connections to fec0::2 on to the host's ::1.
+    let output =
+        rosv_run(&["--net", "user", "--exec", path(&program), "--", "connect", "fec0::2", &port, "hello"]);
     let stdout = text(&output.stdout);
     let received = served.recv_timeout(Duration::from_secs(5));
     assert!(matches!(&received, Ok(Ok(line)) if line == "hello"), "the host received {received:?}: {stdout}");

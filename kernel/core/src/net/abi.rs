@@ -29,6 +29,8 @@ pub mod message {
     pub const TRUNC: u32 = 0x20;
     /// Do not wait.
     pub const DONTWAIT: u32 = 0x40;
+    /// Read the error queue.
+    pub const ERRQUEUE: u32 = 0x2000;
     /// Wait for the whole buffer.
     pub const WAITALL: u32 = 0x100;
     /// No `SIGPIPE` on a broken connection.
@@ -128,6 +130,17 @@ pub mod option {
     pub const IP_RECVERR: i32 = 11;
 }
 
+/// A control message a receive delivers (`struct cmsghdr` and its data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlMessage {
+    /// The level (`SOL_SOCKET`, `IPPROTO_IP`, `IPPROTO_TCP`).
+    pub level: i32,
+    /// The type at that level.
+    pub kind: i32,
+    /// The data.
+    pub data: Vec<u8>,
+}
+
 /// `shutdown` directions.
 pub mod shut {
     /// No more receiving.
@@ -138,15 +151,21 @@ pub mod shut {
     pub const BOTH: u32 = 2;
 }
 
-/// Reads a `struct timeval` as a timeout (zero: none).
+/// Reads a `struct timeval` as a timeout, as Linux's `sock_set_timeout`
+/// does: zero is none (wait for ever), negative seconds mean not to wait at
+/// all (`Some(0)`), microseconds outside a second are `EDOM`, and a value
+/// shorter than a `timeval` is `EINVAL`.
 pub fn timeval_ns(value: &[u8]) -> Result<Option<u64>, Errno> {
     if value.len() < 16 {
         return Err(Errno::EINVAL);
     }
     let seconds = i64::from_ne_bytes(value[..8].try_into().map_err(|_| Errno::EINVAL)?);
     let microseconds = i64::from_ne_bytes(value[8..16].try_into().map_err(|_| Errno::EINVAL)?);
-    if seconds < 0 || !(0..1_000_000).contains(&microseconds) {
+    if !(0..1_000_000).contains(&microseconds) {
         return Err(Errno::EDOM);
+    }
+    if seconds < 0 {
+        return Ok(Some(0));
     }
     let total = (seconds as u64).saturating_mul(1_000_000_000).saturating_add(microseconds as u64 * 1000);
     Ok((total > 0).then_some(total))

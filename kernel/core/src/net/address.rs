@@ -1,8 +1,8 @@
-//! Socket addresses as applications pass them: `struct sockaddr_in` and
-//! `struct sockaddr_un`.
+//! Socket addresses as applications pass them: `struct sockaddr_in`,
+//! `struct sockaddr_in6` and `struct sockaddr_un`.
 
 use alloc::vec::Vec;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use super::local::LocalName;
 
@@ -24,6 +24,11 @@ pub mod family {
 
 /// Bytes of a `struct sockaddr_in`.
 pub const SOCKADDR_IN_SIZE: usize = 16;
+/// Bytes of a `struct sockaddr_in6`.
+pub const SOCKADDR_IN6_SIZE: usize = 28;
+/// The least of a `struct sockaddr_in6` Linux takes (RFC 2133's, without
+/// the scope).
+pub const SOCKADDR_IN6_MIN: usize = 24;
 
 /// What an application's address was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +37,8 @@ pub enum Address {
     Unspecified,
     /// An IPv4 address and port.
     Ipv4(SocketAddrV4),
+    /// An IPv6 address and port, with its flow label and scope.
+    Ipv6(SocketAddrV6),
     /// A local socket's name.
     Local(LocalName),
     /// A netlink port (0: the kernel) and multicast groups.
@@ -64,6 +71,17 @@ pub fn parse(bytes: &[u8]) -> Result<Address, Errno> {
             let address = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
             Ok(Address::Ipv4(SocketAddrV4::new(address, port)))
         }
+        family::INET6 if bytes.len() < SOCKADDR_IN6_MIN => Err(Errno::EINVAL),
+        family::INET6 => {
+            let word =
+                |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&bytes[8..24]);
+            let scope = if bytes.len() >= SOCKADDR_IN6_SIZE { word(24) } else { 0 };
+            let flow = u32::from_be(word(4));
+            Ok(Address::Ipv6(SocketAddrV6::new(Ipv6Addr::from(octets), port, flow, scope)))
+        }
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }
@@ -73,6 +91,7 @@ pub fn encode_any(address: &Address) -> Vec<u8> {
     match address {
         Address::Unspecified => family::UNSPEC.to_ne_bytes().to_vec(),
         Address::Ipv4(address) => encode(*address).to_vec(),
+        Address::Ipv6(address) => encode_ipv6(*address).to_vec(),
         Address::Local(name) => name.encode(),
         Address::Netlink { port, .. } => super::netlink::encode_address(*port),
     }
@@ -103,6 +122,17 @@ pub fn encode(address: SocketAddrV4) -> [u8; SOCKADDR_IN_SIZE] {
     bytes
 }
 
+/// Writes `address` as a `struct sockaddr_in6`.
+pub fn encode_ipv6(address: SocketAddrV6) -> [u8; SOCKADDR_IN6_SIZE] {
+    let mut bytes = [0u8; SOCKADDR_IN6_SIZE];
+    bytes[..2].copy_from_slice(&family::INET6.to_ne_bytes());
+    bytes[2..4].copy_from_slice(&address.port().to_be_bytes());
+    bytes[4..8].copy_from_slice(&address.flowinfo().to_be_bytes());
+    bytes[8..24].copy_from_slice(&address.ip().octets());
+    bytes[24..].copy_from_slice(&address.scope_id().to_ne_bytes());
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,12 +146,25 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_round_trip() {
+        let address = SocketAddrV6::new("fec0::15".parse().unwrap(), 80, 0x12345, 3);
+        let bytes = encode_ipv6(address);
+        assert_eq!(&bytes[2..4], &[0, 80], "the port is big-endian");
+        assert_eq!(&bytes[4..8], &[0, 1, 0x23, 0x45], "so is the flow label");
+        assert_eq!(parse(&bytes), Ok(Address::Ipv6(address)));
+        let short = SocketAddrV6::new(*address.ip(), 80, 0x12345, 0);
+        assert_eq!(parse(&bytes[..24]), Ok(Address::Ipv6(short)), "RFC 2133's size has no scope");
+    }
+
+    #[test]
     fn bad_addresses_are_refused() {
         assert_eq!(parse(&[2]), Err(Errno::EINVAL));
         assert_eq!(parse(&encode(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1))[..8]), Err(Errno::EINVAL));
-        let mut ipv6 = [0u8; 28];
-        ipv6[..2].copy_from_slice(&family::INET6.to_ne_bytes());
-        assert_eq!(parse(&ipv6), Err(Errno::EAFNOSUPPORT));
+        let ipv6 = encode_ipv6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 1, 0, 0));
+        assert_eq!(parse(&ipv6[..20]), Err(Errno::EINVAL), "shorter than RFC 2133's sockaddr_in6");
+        let mut other = ipv6;
+        other[..2].copy_from_slice(&3u16.to_ne_bytes());
+        assert_eq!(parse(&other), Err(Errno::EAFNOSUPPORT));
         assert_eq!(parse(&[0, 0]), Ok(Address::Unspecified));
         assert_eq!(parse(&[10, 0, 1, 2]), Err(Errno::EINVAL), "the length counts before the family");
     }

@@ -11,6 +11,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
@@ -123,6 +124,18 @@ impl Link {
         }
     }
 
+    /// Tells the stack, through the loop, that the IPv6 `address` is its
+    /// own: a neighbor advertisement from it (RFC 4861 §4.4) with the
+    /// machine's MAC address, which fills the stack's neighbor cache as the
+    /// ARP request of [`Link::announce`] does for IPv4.
+    pub fn announce_ipv6(&mut self, address: core::net::Ipv6Addr) {
+        let frame = neighbor_advertisement(&self.mac, address);
+        if self.looped.len() < LOOP_CAPACITY {
+            self.counters[LOOP_SIDE].count_sent(frame.len());
+            self.looped.push_back(frame);
+        }
+    }
+
     /// Asks the wire, with an ARP request from `sender`, for `target`'s
     /// MAC address (the gateway's), so that the stack knows it before its
     /// first packet there: smoltcp drops a packet whose next hop it must
@@ -148,6 +161,56 @@ impl Link {
     pub fn has_looped(&self) -> bool {
         !self.looped.is_empty()
     }
+}
+
+/// An Ethernet frame from and to `mac` holding an unsolicited neighbor
+/// advertisement of `address` at `mac`, from `address` to itself.
+fn neighbor_advertisement(mac: &[u8; 6], address: core::net::Ipv6Addr) -> Vec<u8> {
+    /// ICMPv6 (the IPv6 next header), and a neighbor advertisement's type.
+    const ICMPV6: u8 = 58;
+    const NEIGHBOR_ADVERTISEMENT: u8 = 136;
+    /// The override flag, and the target link-layer address option.
+    const OVERRIDE: u8 = 0x20;
+    const TARGET_LINK_LAYER_ADDRESS: u8 = 2;
+    let mut message = vec![NEIGHBOR_ADVERTISEMENT, 0, 0, 0, OVERRIDE, 0, 0, 0];
+    message.extend_from_slice(&address.octets());
+    message.extend_from_slice(&[TARGET_LINK_LAYER_ADDRESS, 1]);
+    message.extend_from_slice(mac);
+    // The checksum covers the pseudo-header (RFC 8200 §8.1) and the message.
+    let mut pseudo_header = Vec::with_capacity(40 + message.len());
+    pseudo_header.extend_from_slice(&address.octets());
+    pseudo_header.extend_from_slice(&address.octets());
+    pseudo_header.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    pseudo_header.extend_from_slice(&[0, 0, 0, ICMPV6]);
+    pseudo_header.extend_from_slice(&message);
+    let checksum = internet_checksum(&pseudo_header);
+    message[2..4].copy_from_slice(&checksum.to_be_bytes());
+    let mut frame = Vec::with_capacity(ETHERNET_HEADER + 40 + message.len());
+    frame.extend_from_slice(mac);
+    frame.extend_from_slice(mac);
+    frame.extend_from_slice(&[0x86, 0xdd]);
+    // Version 6, no traffic class or flow label; hop limit 255, as
+    // neighbor discovery requires.
+    frame.extend_from_slice(&[0x60, 0, 0, 0]);
+    frame.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&[ICMPV6, 255]);
+    frame.extend_from_slice(&address.octets());
+    frame.extend_from_slice(&address.octets());
+    frame.extend_from_slice(&message);
+    frame
+}
+
+/// The ones' complement of the ones' complement sum of `bytes` as 16-bit
+/// words (RFC 1071).
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum = bytes.chunks(2).fold(0u32, |sum, pair| {
+        let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+        sum + u32::from(word)
+    });
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 /// Whether a frame a machine with MAC address `mac` sends must come back

@@ -81,6 +81,53 @@ impl LocalKind {
 /// Open files passed with data (`SCM_RIGHTS`).
 pub type Rights = Vec<Arc<OpenFile>>;
 
+/// Who sent data, as `struct ucred` tells it (`SCM_CREDENTIALS`,
+/// `SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// The process id.
+    pub process_id: u32,
+    /// The user id.
+    pub user_id: u32,
+    /// The group id.
+    pub group_id: u32,
+}
+
+impl PeerCredentials {
+    /// The calling process's: its real ids, which Linux attaches to what
+    /// it sends (`is_effective`: its effective ids, which `SO_PEERCRED`
+    /// reports). The kernel itself is process 0, root.
+    pub fn of(caller: &Caller<'_>, is_effective: bool) -> PeerCredentials {
+        let Some(process) = caller.process else { return PeerCredentials::default() };
+        let credentials = &process.state.lock().credentials;
+        let (user_id, group_id) = if is_effective {
+            (credentials.effective_user, credentials.effective_group)
+        } else {
+            (credentials.real_user, credentials.real_group)
+        };
+        PeerCredentials { process_id: process.pid as u32, user_id, group_id }
+    }
+
+    /// The bytes of a `struct ucred`.
+    pub fn encode(&self) -> [u8; 12] {
+        let mut bytes = [0u8; 12];
+        bytes[..4].copy_from_slice(&self.process_id.to_ne_bytes());
+        bytes[4..8].copy_from_slice(&self.user_id.to_ne_bytes());
+        bytes[8..].copy_from_slice(&self.group_id.to_ne_bytes());
+        bytes
+    }
+}
+
+/// What a send carries besides its bytes.
+#[derive(Debug, Default)]
+pub struct Ancillary {
+    /// Open files (`SCM_RIGHTS`).
+    pub rights: Rights,
+    /// Credentials the sender stated (`SCM_CREDENTIALS`), checked by the
+    /// caller; without them the sender's own go along.
+    pub credentials: Option<PeerCredentials>,
+}
+
 /// Data flowing one way through a connection.
 #[derive(Default)]
 struct Direction {
@@ -93,6 +140,8 @@ struct Direction {
     /// Files passed along, each batch with the stream position of the
     /// first byte it came with (for packets, the message's start).
     rights: VecDeque<(u64, Rights)>,
+    /// Who sent the bytes from each position on.
+    senders: VecDeque<(u64, PeerCredentials)>,
     /// The sender will send no more (closed or shut down).
     is_finished: bool,
     /// The receiver will read no more: sending fails with `EPIPE`.
@@ -124,13 +173,16 @@ struct Packet {
     bytes: Vec<u8>,
     sender: LocalName,
     rights: Rights,
+    credentials: PeerCredentials,
 }
 
 enum State {
     /// Neither listening nor connected.
     Idle,
     /// Waiting for connections; `pending` holds those not yet accepted.
-    Listening { backlog: usize, pending: VecDeque<Arc<LocalSocket>> },
+    /// `credentials` are the listener's, which its clients see as their
+    /// peer's.
+    Listening { backlog: usize, pending: VecDeque<Arc<LocalSocket>>, credentials: PeerCredentials },
     /// One end of a stream or packet connection.
     Connected { channel: Arc<Channel>, side: usize, peer: LocalName },
     /// A datagram socket and its inbox; `peer` is its default destination.
@@ -147,6 +199,8 @@ struct Inner {
     /// A datagram socket shut its reading or writing side down.
     is_read_shut: bool,
     is_write_shut: bool,
+    /// Who the peer was when the connection was made (`SO_PEERCRED`).
+    peer_credentials: Option<PeerCredentials>,
 }
 
 /// What a receive got.
@@ -160,6 +214,9 @@ pub struct LocalReceived {
     pub source: Option<LocalName>,
     /// Files passed with the data.
     pub rights: Rights,
+    /// Who sent the data, when the socket passes credentials
+    /// (`SO_PASSCRED`).
+    pub credentials: Option<PeerCredentials>,
 }
 
 /// A local socket.
@@ -198,16 +255,30 @@ impl LocalSocket {
                 state,
                 is_read_shut: false,
                 is_write_shut: false,
+                peer_credentials: None,
             }),
             options: Mutex::new(Options::default()),
             waiters: Arc::new(WaiterList::new()),
         })
     }
 
-    /// Two sockets of `kind` connected to each other (`socketpair`).
+    /// Two sockets of `kind` connected to each other (`socketpair`), made
+    /// by the kernel itself.
     pub fn pair(names: &Arc<Names>, kind: LocalKind) -> (Arc<LocalSocket>, Arc<LocalSocket>) {
+        LocalSocket::pair_for(names, kind, PeerCredentials::default())
+    }
+
+    /// Two sockets of `kind` connected to each other, made by the process
+    /// with `credentials` (each end's peer).
+    pub fn pair_for(
+        names: &Arc<Names>,
+        kind: LocalKind,
+        credentials: PeerCredentials,
+    ) -> (Arc<LocalSocket>, Arc<LocalSocket>) {
         let first = LocalSocket::new(names, kind);
         let second = LocalSocket::new(names, kind);
+        first.inner.lock().peer_credentials = Some(credentials);
+        second.inner.lock().peer_credentials = Some(credentials);
         if kind.is_connection() {
             let channel = Arc::new(Channel {
                 directions: Mutex::new(Default::default()),
@@ -231,6 +302,12 @@ impl LocalSocket {
     /// What kind of socket this is.
     pub fn kind(&self) -> LocalKind {
         self.kind
+    }
+
+    /// The largest message one receive may find: what the largest send
+    /// buffer allows; `None` for a stream.
+    pub fn largest_incoming(&self) -> Option<usize> {
+        (self.kind != LocalKind::Stream).then_some(options::BUFFER_LIMITS.1 - 32)
     }
 
     /// The largest message one send may carry (Linux: the send buffer less
@@ -268,8 +345,9 @@ impl LocalSocket {
     }
 
     /// `listen`: stream and packet sockets only, bound or not (an unbound
-    /// one gets an automatic name).
-    pub fn listen(&self, backlog: usize) -> Result<(), Errno> {
+    /// one gets an automatic name). Its clients see `credentials` as their
+    /// peer's.
+    pub fn listen(&self, backlog: usize, credentials: PeerCredentials) -> Result<(), Errno> {
         if !self.kind.is_connection() {
             return Err(Errno::EOPNOTSUPP);
         }
@@ -278,7 +356,9 @@ impl LocalSocket {
         }
         let mut inner = self.inner.lock();
         match &mut inner.state {
-            State::Idle => inner.state = State::Listening { backlog, pending: VecDeque::new() },
+            State::Idle => {
+                inner.state = State::Listening { backlog, pending: VecDeque::new(), credentials };
+            }
             State::Listening { backlog: current, .. } => *current = backlog,
             State::Connected { .. } => return Err(Errno::EINVAL),
             State::Datagram { .. } => return Err(Errno::EOPNOTSUPP),
@@ -350,6 +430,7 @@ impl LocalSocket {
             return Err(Errno::ECONNREFUSED);
         }
         let timeout = self.options.lock().send_timeout_ns;
+        let own_credentials = PeerCredentials::of(caller, true);
         wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
             let mut inner = self.inner.lock();
             match inner.state {
@@ -360,7 +441,7 @@ impl LocalSocket {
             }
             let mut listener = target.inner.lock();
             let listener_name = listener.name.clone();
-            let State::Listening { backlog, pending } = &mut listener.state else {
+            let State::Listening { backlog, pending, credentials } = &mut listener.state else {
                 return Some(Err(Errno::ECONNREFUSED));
             };
             if pending.len() > *backlog {
@@ -376,9 +457,11 @@ impl LocalSocket {
             {
                 let mut accepted_inner = accepted.inner.lock();
                 accepted_inner.name = listener_name.clone();
+                accepted_inner.peer_credentials = Some(own_credentials);
                 accepted_inner.state =
                     State::Connected { channel: channel.clone(), side: 1, peer: inner.name.clone() };
             }
+            inner.peer_credentials = Some(*credentials);
             pending.push_back(accepted);
             inner.state = State::Connected { channel, side: 0, peer: listener_name };
             Some(Ok(()))
@@ -407,20 +490,42 @@ impl LocalSocket {
         rights: Rights,
         is_nonblocking: bool,
     ) -> Result<usize, Errno> {
+        let ancillary = Ancillary { rights, credentials: None };
+        self.send_with(caller, bytes, flags, destination, ancillary, is_nonblocking)
+    }
+
+    /// Sends `bytes` with what `ancillary` holds (the sender's own
+    /// credentials unless it states others).
+    pub fn send_with(
+        &self,
+        caller: &Caller<'_>,
+        bytes: &[u8],
+        flags: u32,
+        destination: Option<Arc<LocalSocket>>,
+        ancillary: Ancillary,
+        is_nonblocking: bool,
+    ) -> Result<usize, Errno> {
         if flags & message::OOB != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().send_timeout_ns;
+        let credentials = ancillary.credentials.unwrap_or_else(|| PeerCredentials::of(caller, false));
         match self.kind {
-            LocalKind::Datagram => {
-                self.send_datagram(caller, bytes, destination, rights, is_nonblocking, timeout)
-            }
+            LocalKind::Datagram => self.send_datagram(
+                caller,
+                bytes,
+                destination,
+                (ancillary.rights, credentials),
+                is_nonblocking,
+                timeout,
+            ),
             LocalKind::Stream | LocalKind::SeqPacket => {
                 if destination.is_some() {
                     return Err(if self.is_connected() { Errno::EISCONN } else { Errno::EOPNOTSUPP });
                 }
-                self.send_connected(caller, bytes, rights, is_nonblocking, timeout)
+                let outgoing = Outgoing { bytes, rights: ancillary.rights, credentials };
+                self.send_connected(caller, outgoing, is_nonblocking, timeout)
             }
         }
     }
@@ -428,30 +533,29 @@ impl LocalSocket {
     fn send_connected(
         &self,
         caller: &Caller<'_>,
-        bytes: &[u8],
-        rights: Rights,
+        outgoing: Outgoing<'_>,
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
+        let Outgoing { bytes, rights, credentials } = outgoing;
         let (channel, side) = self.channel()?;
         let is_packet = self.kind == LocalKind::SeqPacket;
-        if is_packet && bytes.len() > channel.capacity {
-            return Err(Errno::EMSGSIZE);
-        }
         let mut rights = Some(rights).filter(|rights| !rights.is_empty());
         let mut written = 0;
         let result = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut directions = channel.directions.lock();
-            let outgoing = &mut directions[1 - side];
-            if outgoing.is_finished || outgoing.is_abandoned {
+            let direction = &mut directions[1 - side];
+            if direction.is_finished || direction.is_abandoned {
                 return Some(Err(Errno::EPIPE));
             }
-            let room = channel.capacity.saturating_sub(outgoing.bytes.len());
+            let room = channel.capacity.saturating_sub(direction.bytes.len());
             let step = if is_packet {
-                if room < bytes.len() {
+                // A message larger than the queue goes when the queue is
+                // empty: the sender's buffer bounds it, as on Linux.
+                if room < bytes.len() && !direction.bytes.is_empty() {
                     return None;
                 }
-                outgoing.messages.push_back(bytes.len());
+                direction.messages.push_back(bytes.len());
                 bytes.len()
             } else {
                 let step = room.min(bytes.len() - written);
@@ -462,10 +566,13 @@ impl LocalSocket {
             };
             // The files go with the first byte (or the message).
             if let Some(rights) = rights.take() {
-                outgoing.rights.push_back((outgoing.queued_total, rights));
+                direction.rights.push_back((direction.queued_total, rights));
             }
-            outgoing.bytes.extend(&bytes[written..written + step]);
-            outgoing.queued_total += step as u64;
+            if direction.senders.back().is_none_or(|(_, last)| *last != credentials) {
+                direction.senders.push_back((direction.queued_total, credentials));
+            }
+            direction.bytes.extend(&bytes[written..written + step]);
+            direction.queued_total += step as u64;
             written += step;
             drop(directions);
             channel.notify();
@@ -489,12 +596,40 @@ impl LocalSocket {
             return Err(Errno::EOPNOTSUPP);
         }
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
-        let timeout = self.options.lock().receive_timeout_ns;
-        match self.kind {
+        let (timeout, passes_credentials) = {
+            let options = self.options.lock();
+            (options.receive_timeout_ns, options.pass_credentials)
+        };
+        let mut received = match self.kind {
             LocalKind::Datagram => self.receive_datagram(caller, buffer, flags, is_nonblocking, timeout),
             LocalKind::Stream | LocalKind::SeqPacket => {
                 self.receive_connected(caller, buffer, flags, is_nonblocking, timeout)
             }
+        }?;
+        if !passes_credentials {
+            received.credentials = None;
+        }
+        Ok(received)
+    }
+
+    /// Where a peek starts (`SO_PEEK_OFF`), for a receive with `flags`.
+    fn peek_start(&self, flags: u32) -> usize {
+        if flags & message::PEEK == 0 {
+            return 0;
+        }
+        self.options.lock().peek_offset.unwrap_or(0)
+    }
+
+    /// Moves the peek offset past `length` bytes peeked, or back by
+    /// `length` bytes read.
+    fn move_peek_offset(&self, flags: u32, length: usize) {
+        let mut options = self.options.lock();
+        if let Some(offset) = &mut options.peek_offset {
+            *offset = if flags & message::PEEK != 0 {
+                offset.saturating_add(length)
+            } else {
+                offset.saturating_sub(length)
+            };
         }
     }
 
@@ -514,7 +649,9 @@ impl LocalSocket {
         let is_peek = flags & message::PEEK != 0;
         let is_packet = self.kind == LocalKind::SeqPacket;
         let wants_all = flags & message::WAITALL != 0 && !is_peek && !is_packet;
-        let mut received = LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() };
+        let peek_start = if is_packet { 0 } else { self.peek_start(flags) };
+        let mut received =
+            LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new(), credentials: None };
         let result = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut directions = channel.directions.lock();
             let incoming = &mut directions[side];
@@ -523,6 +660,7 @@ impl LocalSocket {
                 copy_front(&incoming.bytes, &mut buffer[..stored]);
                 received.length = stored;
                 received.full_length = length;
+                received.credentials = sender_at(incoming, incoming.taken_total);
                 if !is_peek {
                     received.rights = take_rights(incoming, length);
                     incoming.messages.pop_front();
@@ -533,20 +671,28 @@ impl LocalSocket {
                 return Some(Ok(()));
             }
             let filled = received.length;
-            if !is_packet && !incoming.bytes.is_empty() && filled < buffer.len() {
+            let start = if is_peek { peek_start } else { 0 };
+            if !is_packet && incoming.bytes.len() > start && filled < buffer.len() {
                 // A read starts with the files sent with its first byte
                 // and stops before the next files.
-                let position = incoming.taken_total;
+                let position = incoming.taken_total + start as u64;
                 let starts_rights = incoming.rights.front().is_some_and(|(at, _)| *at == position);
                 if filled > 0 && starts_rights {
                     return Some(Ok(()));
                 }
-                let mut step = incoming.bytes.len().min(buffer.len() - filled);
+                let mut step = (incoming.bytes.len() - start).min(buffer.len() - filled);
                 let next_rights = incoming.rights.iter().map(|(at, _)| *at).find(|at| *at > position);
                 if let Some(next) = next_rights {
                     step = step.min((next - position) as usize);
                 }
-                copy_front(&incoming.bytes, &mut buffer[filled..filled + step]);
+                if start == 0 {
+                    copy_front(&incoming.bytes, &mut buffer[filled..filled + step]);
+                } else {
+                    copy_range(&incoming.bytes, start, &mut buffer[filled..filled + step]);
+                }
+                if received.credentials.is_none() {
+                    received.credentials = sender_at(incoming, position);
+                }
                 received.length += step;
                 received.full_length = received.length;
                 if !is_peek {
@@ -573,13 +719,18 @@ impl LocalSocket {
             }
             None
         });
-        match result {
+        let result = match result {
             Ok(()) => Ok(received),
             Err(_) if received.length > 0 => Ok(received),
             Err(error) => Err(error),
+        };
+        if let Ok(received) = &result
+            && !is_packet
+        {
+            self.move_peek_offset(flags, received.length);
         }
+        result
     }
-
     /// `shutdown`.
     pub fn shutdown(&self, how: u32) -> Result<(), Errno> {
         if how > shut::BOTH {
@@ -742,7 +893,30 @@ fn take_rights(direction: &mut Direction, length: usize) -> Rights {
         }
     }
     direction.taken_total = end;
+    // Who sent what is read is no longer needed.
+    while direction.senders.get(1).is_some_and(|(at, _)| *at <= end) {
+        direction.senders.pop_front();
+    }
     taken
+}
+
+/// Who sent the byte at stream position `position`.
+fn sender_at(direction: &Direction, position: u64) -> Option<PeerCredentials> {
+    direction.senders.iter().rev().find(|(at, _)| *at <= position).map(|(_, credentials)| *credentials)
+}
+
+/// Copies `buffer.len()` bytes of `bytes` from `start` on into `buffer`.
+fn copy_range(bytes: &VecDeque<u8>, start: usize, buffer: &mut [u8]) {
+    for (slot, byte) in buffer.iter_mut().zip(bytes.range(start..)) {
+        *slot = *byte;
+    }
+}
+
+/// A send on a connection: the bytes and what goes with them.
+struct Outgoing<'a> {
+    bytes: &'a [u8],
+    rights: Rights,
+    credentials: PeerCredentials,
 }
 
 impl Drop for LocalSocket {

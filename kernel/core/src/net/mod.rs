@@ -3,8 +3,9 @@
 //!
 //! [`Network`] owns the interface, the [`link::Link`] under it (the card
 //! plus a loop for traffic to the machine itself, which is how `127.0.0.1`
-//! works) and every smoltcp socket. The interface has `127.0.0.1/8` and,
-//! when there is a card, the address `--ip` gives or DHCP finds.
+//! works) and every smoltcp socket. The interface has `127.0.0.1/8`,
+//! `::1/128` and, when there is a card, the address `--ip` gives or DHCP
+//! finds.
 //!
 //! Two kinds of threads drive the stack. The network thread
 //! ([`Network::run_worker`]) sleeps until the card interrupts
@@ -109,6 +110,8 @@ pub struct Interface {
     pub mac_address: Option<[u8; 6]>,
     /// The IPv4 address and prefix length, once known.
     pub address: Option<(Ipv4Addr, u8)>,
+    /// The IPv6 addresses and prefix lengths.
+    pub ipv6_addresses: Vec<(core::net::Ipv6Addr, u8)>,
     /// Frames and bytes through it so far.
     pub counters: link::Counters,
 }
@@ -207,9 +210,11 @@ impl Network {
     pub fn interfaces(&self) -> Vec<Interface> {
         use interface_flags::*;
         // One look at the stack, so the interfaces agree with each other.
-        let (counters, mac_address, mtu, address) = {
+        let (counters, mac_address, mtu, address, card_ipv6) = {
             let stack = self.stack.lock();
-            (stack.counters(), stack.mac_address(), stack.mtu(), stack.configuration().address)
+            let card_ipv6: Vec<_> =
+                stack.ipv6_addresses().into_iter().filter(|(address, _)| !address.is_loopback()).collect();
+            (stack.counters(), stack.mac_address(), stack.mtu(), stack.configuration().address, card_ipv6)
         };
         let mut interfaces = vec![Interface {
             name: "lo",
@@ -218,6 +223,7 @@ impl Network {
             mtu: LOOP_MTU,
             mac_address: None,
             address: Some((Ipv4Addr::LOCALHOST, 8)),
+            ipv6_addresses: vec![(core::net::Ipv6Addr::LOCALHOST, 128)],
             counters: counters[link::LOOP_SIDE],
         }];
         if self.has_card {
@@ -228,6 +234,7 @@ impl Network {
                 mtu: mtu as u32,
                 mac_address: Some(mac_address),
                 address,
+                ipv6_addresses: card_ipv6,
                 counters: counters[link::CARD_SIDE],
             });
         }

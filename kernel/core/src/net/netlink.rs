@@ -169,6 +169,22 @@ fn address_body(interface: &Interface, address: Ipv4Addr, prefix_length: u8) -> 
     body
 }
 
+/// `RTM_NEWADDR`'s body for one of `interface`'s IPv6 addresses: the
+/// loop's has host scope, link-local ones link scope.
+fn ipv6_address_body(interface: &Interface, address: core::net::Ipv6Addr, prefix_length: u8) -> Vec<u8> {
+    let scope = if address.is_loopback() {
+        RT_SCOPE_HOST
+    } else if address.is_unicast_link_local() {
+        RT_SCOPE_LINK
+    } else {
+        RT_SCOPE_UNIVERSE
+    };
+    let mut body = vec![family::INET6 as u8, prefix_length, IFA_F_PERMANENT, scope];
+    body.extend_from_slice(&interface.index.to_ne_bytes());
+    push_attribute(&mut body, attribute::IFA_ADDRESS, &address.octets());
+    body
+}
+
 /// `RTM_NEWROUTE`'s body (`struct rtmsg` and attributes).
 fn route_body(
     destination: Option<(Ipv4Addr, u8)>,
@@ -365,6 +381,14 @@ impl NetlinkSocket {
                     for interface in &interfaces {
                         if let Some((address, prefix_length)) = interface.address {
                             let body = address_body(interface, address, prefix_length);
+                            push_message(out, message_type::NEW_ADDRESS, multi, sequence, port, &body);
+                        }
+                    }
+                }
+                if wanted == family::UNSPEC as u8 || wanted == family::INET6 as u8 {
+                    for interface in &interfaces {
+                        for (address, prefix_length) in &interface.ipv6_addresses {
+                            let body = ipv6_address_body(interface, *address, *prefix_length);
                             push_message(out, message_type::NEW_ADDRESS, multi, sequence, port, &body);
                         }
                     }

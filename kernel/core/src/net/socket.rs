@@ -15,8 +15,9 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::any::Any;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
@@ -25,13 +26,13 @@ use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use spin::Mutex;
 
 use super::Network;
-use super::abi::{message, shut};
+use super::abi::{ControlMessage, message, shut};
 use super::stack::{Protocol, Stack};
 use crate::errno::Errno;
 use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, SpecialFile, WaiterList};
-use options::{Options, apply_tcp_options};
+use options::{Options, apply_tcp_options, established_timeout};
 
 mod datagram;
 mod options;
@@ -66,8 +67,8 @@ struct Stream {
 #[derive(Debug, Default)]
 struct Datagram {
     handle: Option<SocketHandle>,
-    local: Option<SocketAddrV4>,
-    peer: Option<SocketAddrV4>,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
     read_shut: bool,
     write_shut: bool,
 }
@@ -75,9 +76,9 @@ struct Datagram {
 #[derive(Debug)]
 enum State {
     /// A stream socket neither listening nor connected.
-    Unconnected { bound: Option<SocketAddrV4> },
+    Unconnected { bound: Option<SocketAddr> },
     /// A listening stream socket.
-    Listening { listener: u64, local: SocketAddrV4 },
+    Listening { listener: u64, local: SocketAddr },
     /// A stream socket connecting, connected, or done.
     Stream(Stream),
     /// A datagram socket.
@@ -88,6 +89,9 @@ enum State {
 pub struct Socket {
     network: Arc<Network>,
     kind: Kind,
+    /// An `AF_INET6` socket: it takes and gives IPv6 addresses, IPv4 ones
+    /// mapped into them (`::ffff:a.b.c.d`).
+    is_ipv6: bool,
     state: Mutex<State>,
     options: Mutex<Options>,
     waiters: Arc<WaiterList>,
@@ -104,26 +108,36 @@ fn is_synchronized(state: tcp::State) -> bool {
     !matches!(state, tcp::State::Closed | tcp::State::Listen | tcp::State::SynSent | tcp::State::SynReceived)
 }
 
-fn ipv4(address: IpAddress) -> Ipv4Addr {
+fn ip_address(address: IpAddr) -> IpAddress {
     match address {
-        IpAddress::Ipv4(address) => address,
+        IpAddr::V4(address) => IpAddress::Ipv4(address),
+        IpAddr::V6(address) => IpAddress::Ipv6(address),
     }
 }
 
-fn endpoint_address(endpoint: IpEndpoint) -> SocketAddrV4 {
-    SocketAddrV4::new(ipv4(endpoint.addr), endpoint.port)
+fn endpoint_address(endpoint: IpEndpoint) -> SocketAddr {
+    let address = match endpoint.addr {
+        IpAddress::Ipv4(address) => IpAddr::V4(address),
+        IpAddress::Ipv6(address) => IpAddr::V6(address),
+    };
+    SocketAddr::new(address, endpoint.port)
 }
 
-fn listen_endpoint(address: SocketAddrV4) -> IpListenEndpoint {
+fn listen_endpoint(address: SocketAddr) -> IpListenEndpoint {
     IpListenEndpoint {
-        addr: (!address.ip().is_unspecified()).then_some(IpAddress::Ipv4(*address.ip())),
+        addr: (!address.ip().is_unspecified()).then_some(ip_address(address.ip())),
         port: address.port(),
     }
 }
 
 impl Socket {
-    /// A new socket of `kind` on `network`.
+    /// A new `AF_INET` socket of `kind` on `network`.
     pub fn new(network: Arc<Network>, kind: Kind) -> Arc<Socket> {
+        Socket::new_in(network, kind, false)
+    }
+
+    /// A new socket of `kind` on `network`, `AF_INET6` if `is_ipv6`.
+    pub fn new_in(network: Arc<Network>, kind: Kind, is_ipv6: bool) -> Arc<Socket> {
         let state = match kind {
             Kind::Stream => State::Unconnected { bound: None },
             Kind::Datagram => State::Datagram(Datagram::default()),
@@ -131,6 +145,7 @@ impl Socket {
         Arc::new(Socket {
             network,
             kind,
+            is_ipv6,
             state: Mutex::new(state),
             options: Mutex::new(Options::default()),
             waiters: Arc::new(WaiterList::new()),
@@ -140,6 +155,49 @@ impl Socket {
     /// What kind of socket this is.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// Whether this is an `AF_INET6` socket.
+    pub fn is_ipv6(&self) -> bool {
+        self.is_ipv6
+    }
+
+    /// The any-address with `port`, in the socket's family.
+    fn unspecified(&self, port: u16) -> SocketAddr {
+        let address =
+            if self.is_ipv6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+        SocketAddr::new(address, port)
+    }
+
+    /// The stack's address for an address the application gave: an
+    /// `AF_INET6` socket takes IPv6 addresses (an IPv4-mapped one means the
+    /// IPv4 address, unless the socket is `IPV6_V6ONLY`) and, unless it is
+    /// `IPV6_V6ONLY`, IPv4 ones; an `AF_INET` socket IPv4 ones.
+    pub fn stack_address(&self, address: &super::address::Address) -> Result<SocketAddr, Errno> {
+        use super::address::Address;
+        let is_v6_only = self.options.lock().is_v6_only;
+        match address {
+            Address::Ipv4(address) if !self.is_ipv6 || !is_v6_only => Ok(SocketAddr::V4(*address)),
+            Address::Ipv6(address) if self.is_ipv6 => match address.ip().to_ipv4_mapped() {
+                Some(_) if is_v6_only => Err(Errno::ENETUNREACH),
+                Some(mapped) => Ok(SocketAddr::new(IpAddr::V4(mapped), address.port())),
+                None => Ok(SocketAddr::V6(*address)),
+            },
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+
+    /// How the application sees a stack address: on an `AF_INET6` socket
+    /// an IPv4 address is mapped into IPv6.
+    pub fn application_address(&self, address: SocketAddr) -> super::address::Address {
+        use super::address::Address;
+        match address {
+            SocketAddr::V4(address) if self.is_ipv6 => {
+                Address::Ipv6(SocketAddrV6::new(address.ip().to_ipv6_mapped(), address.port(), 0, 0))
+            }
+            SocketAddr::V4(address) => Address::Ipv4(address),
+            SocketAddr::V6(address) => Address::Ipv6(address),
+        }
     }
 
     /// The largest message one send may carry; `None` for a stream, which
@@ -182,8 +240,11 @@ impl Socket {
     }
 
     /// `bind`.
-    pub fn bind(&self, caller: &Caller<'_>, address: SocketAddrV4) -> Result<(), Errno> {
-        let reuse = self.options.lock().reuse_address;
+    pub fn bind(&self, caller: &Caller<'_>, address: SocketAddr) -> Result<(), Errno> {
+        let reuse = {
+            let options = self.options.lock();
+            options.reuse_address || options.reuse_port
+        };
         let mut state = self.state.lock();
         let is_unbound = match &*state {
             State::Unconnected { bound } => bound.is_none(),
@@ -195,12 +256,12 @@ impl Socket {
         }
         let protocol = self.protocol();
         let port = self.stack(caller, |stack| {
-            if !stack.is_local_address(*address.ip()) {
+            if !stack.is_local_address(address.ip()) {
                 return Err(Errno::EADDRNOTAVAIL);
             }
             stack.reserve_port(protocol, address.port(), reuse)
         })?;
-        let local = SocketAddrV4::new(*address.ip(), port);
+        let local = SocketAddr::new(address.ip(), port);
         match &mut *state {
             State::Unconnected { bound } => *bound = Some(local),
             State::Datagram(datagram) => self.open_datagram(caller, datagram, local)?,
@@ -228,13 +289,15 @@ impl Socket {
             Some(local) => local,
             None => {
                 let port = self.stack(caller, |stack| stack.reserve_port(Protocol::Tcp, 0, false))?;
-                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)
+                self.unspecified(port)
             }
         };
         let sizes = self.buffer_sizes();
         let waiters = self.waiters.clone();
-        let listener =
-            self.stack(caller, |stack| stack.listen(listen_endpoint(local), backlog, sizes, &waiters));
+        let shares_port = self.options.lock().reuse_port;
+        let listener = self.stack(caller, |stack| {
+            stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port)
+        });
         *state = State::Listening { listener, local };
         Ok(())
     }
@@ -244,19 +307,21 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         is_nonblocking: bool,
-    ) -> Result<(Arc<Socket>, SocketAddrV4), Errno> {
+    ) -> Result<(Arc<Socket>, SocketAddr), Errno> {
         let listener = match &*self.state.lock() {
             State::Listening { listener, .. } => *listener,
+            State::Datagram(_) => return Err(Errno::EOPNOTSUPP),
             _ => return Err(Errno::EINVAL),
         };
         let timeout = self.options.lock().receive_timeout_ns;
         let handle = self.wait_for(caller, is_nonblocking, timeout, || {
             self.stack(caller, |stack| stack.accept(listener)).map(Ok)
         })?;
-        let options = *self.options.lock();
+        let options = self.options.lock().clone();
         let socket = Arc::new(Socket {
             network: self.network.clone(),
             kind: Kind::Stream,
+            is_ipv6: self.is_ipv6,
             state: Mutex::new(State::Stream(Stream {
                 handle,
                 owned_port: None,
@@ -266,17 +331,16 @@ impl Socket {
                 read_shut: false,
                 write_shut: false,
             })),
-            options: Mutex::new(options),
+            options: Mutex::new(options.clone()),
             waiters: Arc::new(WaiterList::new()),
         });
         let waiters = socket.waiters.clone();
         let peer = self.stack(caller, |stack| {
             stack.watch(handle, Protocol::Tcp, &waiters);
-            let tcp = stack.tcp(handle);
-            apply_tcp_options(tcp, &options);
-            tcp.remote_endpoint().map(endpoint_address)
+            apply_tcp_options(stack, handle, &options);
+            stack.tcp(handle).remote_endpoint().map(endpoint_address)
         });
-        Ok((socket, peer.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))))
+        Ok((socket, peer.unwrap_or(self.unspecified(0))))
     }
 
     /// `connect`.
@@ -287,11 +351,8 @@ impl Socket {
         is_nonblocking: bool,
     ) -> Result<(), Errno> {
         let remote = match address {
-            super::address::Address::Ipv4(remote) => Some(remote),
             super::address::Address::Unspecified => None,
-            super::address::Address::Local(_) | super::address::Address::Netlink { .. } => {
-                return Err(Errno::EAFNOSUPPORT);
-            }
+            address => Some(self.stack_address(&address)?),
         };
         if self.kind == Kind::Datagram {
             let mut state = self.state.lock();
@@ -322,7 +383,7 @@ impl Socket {
                 }
                 State::Datagram(_) => unreachable!("stream sockets stay streams"),
             };
-            let options = *self.options.lock();
+            let options = self.options.lock().clone();
             let waiters = self.waiters.clone();
             let now = caller.machine.monotonic_ns();
             let stream = self.stack(caller, |stack| {
@@ -330,7 +391,7 @@ impl Socket {
                     Some(local) => (local, None),
                     None => {
                         let port = stack.reserve_port(Protocol::Tcp, 0, false)?;
-                        (SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), Some(port))
+                        (self.unspecified(port), Some(port))
                     }
                 };
                 let handle = match stack.add_tcp((options.receive_buffer, options.send_buffer)) {
@@ -342,10 +403,10 @@ impl Socket {
                         return Err(error);
                     }
                 };
+                apply_tcp_options(stack, handle, &options);
                 let (tcp, context) = stack.tcp_and_context(handle);
-                apply_tcp_options(tcp, &options);
                 tcp.set_timeout(Some(CONNECT_TIMEOUT));
-                let remote_endpoint = IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port());
+                let remote_endpoint = IpEndpoint::new(ip_address(remote.ip()), remote.port());
                 if let Err(error) = tcp.connect(context, remote_endpoint, listen_endpoint(local)) {
                     stack.remove(handle);
                     if let Some(port) = owned_port {
@@ -388,11 +449,12 @@ impl Socket {
         let mut state = self.state.lock();
         let State::Stream(stream) = &mut *state else { return ConnectionState::Failed(Errno::ENOTCONN) };
         let handle = stream.handle;
+        let timeout = established_timeout(&self.options.lock());
         let tcp_state = self.stack(caller, |stack| {
             let tcp = stack.tcp(handle);
             let tcp_state = tcp.state();
             if is_synchronized(tcp_state) && tcp.timeout() == Some(CONNECT_TIMEOUT) {
-                tcp.set_timeout(None);
+                tcp.set_timeout(timeout);
             }
             tcp_state
         });
@@ -417,7 +479,7 @@ impl Socket {
         caller: &Caller<'_>,
         bytes: &[u8],
         flags: u32,
-        destination: Option<SocketAddrV4>,
+        destination: Option<SocketAddr>,
         is_nonblocking: bool,
     ) -> Result<usize, Errno> {
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
@@ -486,10 +548,28 @@ impl Socket {
         if flags & message::OOB != 0 {
             return Err(Errno::EINVAL);
         }
+        if flags & message::ERRQUEUE != 0 {
+            // The stack reports no errors to queue: the queue is empty,
+            // and Linux never waits on it.
+            return Err(Errno::EAGAIN);
+        }
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().receive_timeout_ns;
         match self.kind {
-            Kind::Stream => self.receive_stream(caller, buffer, flags, is_nonblocking, timeout),
+            Kind::Stream => {
+                let mut received = self.receive_stream(caller, buffer, flags, is_nonblocking, timeout)?;
+                if self.options.lock().reports_inq {
+                    // `TCP_CM_INQ`: the bytes left to read.
+                    let left = self.available_bytes(caller) as i32;
+                    let data = left.to_ne_bytes().to_vec();
+                    received.control.push(ControlMessage {
+                        level: super::abi::option::IPPROTO_TCP,
+                        kind: options::TCP_INQ,
+                        data,
+                    });
+                }
+                Ok(received)
+            }
             Kind::Datagram => self.receive_datagram(caller, buffer, flags, is_nonblocking, timeout),
         }
     }
@@ -544,14 +624,19 @@ impl Socket {
             None
         });
         match result {
-            Err(_) if filled > 0 => {
-                Ok(Received { length: filled, source: None, is_truncated: false, full_length: filled })
-            }
+            Err(_) if filled > 0 => Ok(Received {
+                length: filled,
+                source: None,
+                is_truncated: false,
+                full_length: filled,
+                control: Vec::new(),
+            }),
             other => other.map(|length| Received {
                 length,
                 source: None,
                 is_truncated: false,
                 full_length: length,
+                control: Vec::new(),
             }),
         }
     }
@@ -586,8 +671,8 @@ impl Socket {
     }
 
     /// `getsockname`.
-    pub fn local_address(&self, caller: &Caller<'_>) -> SocketAddrV4 {
-        let unspecified = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+    pub fn local_address(&self, caller: &Caller<'_>) -> SocketAddr {
+        let unspecified = self.unspecified(0);
         match &*self.state.lock() {
             State::Unconnected { bound } => bound.unwrap_or(unspecified),
             State::Listening { local, .. } => *local,
@@ -602,7 +687,7 @@ impl Socket {
     }
 
     /// `getpeername`.
-    pub fn peer_address(&self, caller: &Caller<'_>) -> Result<SocketAddrV4, Errno> {
+    pub fn peer_address(&self, caller: &Caller<'_>) -> Result<SocketAddr, Errno> {
         match &*self.state.lock() {
             State::Datagram(datagram) => datagram.peer.ok_or(Errno::ENOTCONN),
             State::Stream(stream) => {
@@ -730,16 +815,18 @@ impl Socket {
 }
 
 /// What a receive got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// Bytes stored.
     pub length: usize,
     /// The sender, for datagrams.
-    pub source: Option<SocketAddrV4>,
+    pub source: Option<SocketAddr>,
     /// Whether the datagram was longer than the buffer.
     pub is_truncated: bool,
     /// The datagram's length (for streams, [`Received::length`]).
     pub full_length: usize,
+    /// The control messages the socket's options ask for.
+    pub control: Vec<ControlMessage>,
 }
 
 enum ConnectionState {
@@ -775,12 +862,16 @@ fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: u64) {
     }
 }
 
-/// `INADDR_ANY` as a destination means this machine.
-fn resolve_any(address: SocketAddrV4) -> SocketAddrV4 {
-    if address.ip().is_unspecified() {
-        SocketAddrV4::new(Ipv4Addr::LOCALHOST, address.port())
-    } else {
-        address
+/// `INADDR_ANY` (or `::`) as a destination means this machine.
+fn resolve_any(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), address.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), address.port())
+        }
+        _ => address,
     }
 }
 

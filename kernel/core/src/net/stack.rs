@@ -11,7 +11,7 @@ use core::net::Ipv4Addr;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpListenEndpoint, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpListenEndpoint, Ipv4Cidr, Ipv6Cidr};
 
 use super::link::{Link, NetworkDevice};
 use super::{Configuration, Settings};
@@ -20,6 +20,8 @@ use crate::vfs::WaiterList;
 
 /// The loopback network.
 const LOOPBACK: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8);
+/// `::1/128`.
+const LOOPBACK_V6: Ipv6Cidr = Ipv6Cidr::new(core::net::Ipv6Addr::LOCALHOST, 128);
 /// The range ports are picked from when a socket needs one (Linux's
 /// `ip_local_port_range`).
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
@@ -59,6 +61,9 @@ struct Listener {
     /// Connected, in the order they connected.
     ready: VecDeque<SocketHandle>,
     waiters: Weak<WaiterList>,
+    /// Shares its endpoint with other listeners (`SO_REUSEPORT`), which
+    /// take its connections in turn.
+    shares_port: bool,
 }
 
 /// The interface, its sockets and their bookkeeping.
@@ -80,6 +85,10 @@ pub struct Stack {
     announced: Option<Instant>,
     ports: BTreeMap<(Protocol, u16), usize>,
     next_ephemeral: u16,
+    /// Connections whose keep-alive starts later: when, and the interval.
+    keep_alive_starts: BTreeMap<SocketHandle, (Instant, Duration)>,
+    /// Turns of the listeners sharing a port.
+    next_turn: usize,
 }
 
 impl core::fmt::Debug for Stack {
@@ -90,6 +99,13 @@ impl core::fmt::Debug for Stack {
             .field("configuration", &self.configuration)
             .finish()
     }
+}
+
+/// The link-local address of a card with `mac` (RFC 4291 §2.5.1: the
+/// modified EUI-64 interface identifier).
+fn link_local(mac: [u8; 6]) -> core::net::Ipv6Addr {
+    let [a, b, c, d, e, f] = mac;
+    core::net::Ipv6Addr::from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, a ^ 2, b, c, 0xff, 0xfe, d, e, f])
 }
 
 /// Nanoseconds since boot of a smoltcp time.
@@ -104,11 +120,19 @@ impl Stack {
         let mut link = Link::new(card);
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(link.mac_address())));
         config.random_seed = seed;
+        // The card's IPv6 address comes from the routers' advertisements
+        // (SLAAC, RFC 4862), as QEMU's user network sends them.
+        config.slaac = has_card;
         let mut interface = Interface::new(config, &mut link, now);
         let mut configuration =
             Configuration { address: None, gateway: None, nameservers: settings.nameservers.clone() };
         interface.update_ip_addrs(|addresses| {
             let _ = addresses.push(IpCidr::Ipv4(LOOPBACK));
+            let _ = addresses.push(IpCidr::Ipv6(LOOPBACK_V6));
+            if has_card {
+                // SLAAC solicits routers from it.
+                let _ = addresses.push(IpCidr::Ipv6(Ipv6Cidr::new(link_local(link.mac_address()), 64)));
+            }
             if let Some((address, prefix)) = settings.address {
                 let _ = addresses.push(IpCidr::Ipv4(Ipv4Cidr::new(address, prefix)));
                 configuration.address = Some((address, prefix));
@@ -137,6 +161,8 @@ impl Stack {
             announced: None,
             ports: BTreeMap::new(),
             next_ephemeral: EPHEMERAL_PORTS.start() + (seed % span) as u16,
+            keep_alive_starts: BTreeMap::new(),
+            next_turn: 0,
         }
     }
 
@@ -160,14 +186,29 @@ impl Stack {
         self.configuration.clone()
     }
 
+    /// The interface's IPv6 addresses and prefix lengths.
+    pub fn ipv6_addresses(&self) -> Vec<(core::net::Ipv6Addr, u8)> {
+        self.interface
+            .ip_addrs()
+            .iter()
+            .filter_map(|cidr| match cidr {
+                IpCidr::Ipv6(cidr) => Some((cidr.address(), cidr.prefix_len())),
+                IpCidr::Ipv4(_) => None,
+            })
+            .collect()
+    }
+
     /// Whether the configuration changed since the last call.
     pub fn take_configuration_change(&mut self) -> bool {
         core::mem::take(&mut self.configuration_changed)
     }
 
     /// Whether `address` is one of the machine's own.
-    pub fn is_local_address(&self, address: Ipv4Addr) -> bool {
-        address.is_unspecified() || self.interface.has_ip_addr(address)
+    pub fn is_local_address(&self, address: core::net::IpAddr) -> bool {
+        match address {
+            core::net::IpAddr::V4(address) => address.is_unspecified() || self.interface.has_ip_addr(address),
+            core::net::IpAddr::V6(address) => address.is_unspecified() || self.interface.has_ip_addr(address),
+        }
     }
 
     /// Receives and sends until nothing moves; returns when the next poll is
@@ -177,8 +218,10 @@ impl Stack {
         if self.announced.is_none_or(|announced| now - announced >= ANNOUNCE_INTERVAL) {
             self.announced = Some(now);
             for cidr in self.interface.ip_addrs().to_vec() {
-                let IpCidr::Ipv4(cidr) = cidr;
-                self.link.announce(cidr.address());
+                match cidr {
+                    IpCidr::Ipv4(cidr) => self.link.announce(cidr.address()),
+                    IpCidr::Ipv6(cidr) => self.link.announce_ipv6(cidr.address()),
+                }
             }
             if let (Some((address, _)), Some(gateway)) =
                 (self.configuration.address, self.configuration.gateway)
@@ -187,6 +230,7 @@ impl Stack {
             }
         }
         self.interface.poll_maintenance(now);
+        self.start_keep_alives(now);
         // Frames the stack sends itself arrive in the next round; a bound
         // keeps a flood from holding the lock forever.
         for _ in 0..64 {
@@ -216,7 +260,45 @@ impl Stack {
         self.tend_listeners();
         self.reap_closing(now);
         self.wake_watchers();
-        self.interface.poll_at(now, &self.sockets).map(nanoseconds)
+        let next = self.interface.poll_at(now, &self.sockets);
+        let keep_alive = self.keep_alive_starts.values().map(|(at, _)| *at).min();
+        match (next, keep_alive) {
+            (Some(next), Some(keep_alive)) => Some(next.min(keep_alive)),
+            (next, keep_alive) => next.or(keep_alive),
+        }
+        .map(nanoseconds)
+    }
+
+    /// Turns keep-alive on for a connection, or off (`None`), or changes
+    /// its interval. smoltcp sends the first probe of a connection that
+    /// turns it on at once, whatever the interval; Linux waits the interval
+    /// first, so here the connection turns it on only once the interval
+    /// has passed (and the probe that then goes out at once is due).
+    pub fn set_keep_alive(&mut self, handle: SocketHandle, interval: Option<Duration>) {
+        self.keep_alive_starts.remove(&handle);
+        let now = self.now;
+        let socket = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
+        if socket.keep_alive() == interval {
+            return;
+        }
+        let is_connected = !matches!(socket.state(), tcp::State::Closed | tcp::State::Listen);
+        match interval {
+            Some(interval) if socket.keep_alive().is_none() && is_connected => {
+                self.keep_alive_starts.insert(handle, (now + interval, interval));
+            }
+            interval => socket.set_keep_alive(interval),
+        }
+    }
+
+    fn start_keep_alives(&mut self, now: Instant) {
+        let sockets = &mut self.sockets;
+        self.keep_alive_starts.retain(|handle, (at, interval)| {
+            if *at > now {
+                return true;
+            }
+            sockets.get_mut::<tcp::Socket<'_>>(*handle).set_keep_alive(Some(*interval));
+            false
+        });
     }
 
     fn tend_dhcp(&mut self) {
@@ -232,7 +314,7 @@ impl Stack {
             Some(dhcpv4::Event::Deconfigured) => None,
         };
         self.interface.update_ip_addrs(|addresses| {
-            addresses.retain(|cidr| *cidr == IpCidr::Ipv4(LOOPBACK));
+            addresses.retain(|cidr| matches!(cidr, IpCidr::Ipv6(_)) || *cidr == IpCidr::Ipv4(LOOPBACK));
             if let Some((address, _, _)) = &event {
                 let _ = addresses.push(IpCidr::Ipv4(*address));
             }
@@ -269,7 +351,8 @@ impl Stack {
     /// Moves connected sockets to their listener's ready queue and keeps
     /// enough sockets listening.
     fn tend_listeners(&mut self) {
-        for listener in self.listeners.values_mut() {
+        let mut arrivals = Vec::new();
+        for (id, listener) in self.listeners.iter_mut() {
             let mut is_ready = false;
             let mut index = 0;
             while index < listener.waiting.len() {
@@ -285,8 +368,12 @@ impl Stack {
                     }
                     _ => {
                         listener.waiting.swap_remove(index);
-                        listener.ready.push_back(handle);
-                        is_ready = true;
+                        if listener.shares_port {
+                            arrivals.push((*id, handle));
+                        } else {
+                            listener.ready.push_back(handle);
+                            is_ready = true;
+                        }
                     }
                 }
             }
@@ -310,15 +397,40 @@ impl Stack {
                 waiters.notify();
             }
         }
+        self.share_arrivals(arrivals);
+    }
+
+    /// Hands the connections made on a shared port to the listeners
+    /// sharing it, in turn.
+    fn share_arrivals(&mut self, arrivals: Vec<(u64, SocketHandle)>) {
+        for (id, handle) in arrivals {
+            let Some(endpoint) = self.listeners.get(&id).map(|listener| listener.endpoint) else { continue };
+            let sharing: Vec<u64> = self
+                .listeners
+                .iter()
+                .filter(|(_, other)| other.shares_port && other.endpoint == endpoint)
+                .map(|(id, _)| *id)
+                .collect();
+            let chosen = sharing.get(self.next_turn % sharing.len().max(1)).copied().unwrap_or(id);
+            self.next_turn = self.next_turn.wrapping_add(1);
+            if let Some(listener) = self.listeners.get_mut(&chosen) {
+                listener.ready.push_back(handle);
+                if let Some(waiters) = listener.waiters.upgrade() {
+                    waiters.notify();
+                }
+            }
+        }
     }
 
     fn reap_closing(&mut self, now: Instant) {
         let sockets = &mut self.sockets;
+        let keep_alive_starts = &mut self.keep_alive_starts;
         self.closing.retain(|(handle, since)| {
             let state = sockets.get::<tcp::Socket<'_>>(*handle).state();
             let is_done =
                 matches!(state, tcp::State::Closed | tcp::State::TimeWait) || now - *since > CLOSING_TIMEOUT;
             if is_done {
+                keep_alive_starts.remove(handle);
                 sockets.remove(*handle);
             }
             !is_done
@@ -398,6 +510,7 @@ impl Stack {
     /// Removes a socket at once.
     pub fn remove(&mut self, handle: SocketHandle) {
         self.watches.remove(&handle);
+        self.keep_alive_starts.remove(&handle);
         self.sockets.remove(handle);
     }
 
@@ -408,6 +521,7 @@ impl Stack {
         backlog: usize,
         buffer_sizes: (usize, usize),
         waiters: &Arc<WaiterList>,
+        shares_port: bool,
     ) -> u64 {
         let id = self.next_listener;
         self.next_listener += 1;
@@ -420,6 +534,7 @@ impl Stack {
                 waiting: Vec::new(),
                 ready: VecDeque::new(),
                 waiters: Arc::downgrade(waiters),
+                shares_port,
             },
         );
         self.tend_listeners();

@@ -2,7 +2,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Mutex;
 
 use super::abi::{message, option, shut};
@@ -21,8 +21,15 @@ fn loop_only() -> Arc<Network> {
     Network::new(None, &Settings::default(), 7, 0)
 }
 
-fn local(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+fn v4(address: SocketAddr) -> SocketAddrV4 {
+    match address {
+        SocketAddr::V4(address) => address,
+        SocketAddr::V6(_) => panic!("an IPv4 address"),
+    }
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
 /// A listener on `port` and a client connected to it, with the accepted
@@ -36,7 +43,7 @@ fn connected_pair(
     listener.bind(caller, local(port)).unwrap();
     listener.listen(caller, 8).unwrap();
     let client = Socket::new(network.clone(), Kind::Stream);
-    assert_eq!(client.connect(caller, Address::Ipv4(local(port)), true), Err(Errno::EINPROGRESS));
+    assert_eq!(client.connect(caller, Address::Ipv4(v4(local(port))), true), Err(Errno::EINPROGRESS));
     let (server, peer) = listener.accept(caller, true).expect("the handshake completes over the loop");
     assert_eq!(peer, client.local_address(caller));
     (listener, client, server)
@@ -78,6 +85,50 @@ fn the_loop_carries_a_tcp_conversation() {
 }
 
 #[test]
+fn ipv6_sockets_talk_over_the_loop_and_see_ipv4_peers_mapped() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let network = loop_only();
+    let loopback = |port: u16| SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, 0);
+    // A dual-stack listener on `::`.
+    let listener = Socket::new_in(network.clone(), Kind::Stream, true);
+    listener.bind(&caller, SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8086)).unwrap();
+    listener.listen(&caller, 8).unwrap();
+    // An IPv6 client over `::1`.
+    let client = Socket::new_in(network.clone(), Kind::Stream, true);
+    assert_eq!(client.connect(&caller, Address::Ipv6(loopback(8086)), true), Err(Errno::EINPROGRESS));
+    let (server, peer) = listener.accept(&caller, true).expect("the handshake completes over ::1");
+    assert_eq!(peer, client.local_address(&caller));
+    assert_eq!(peer.ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(client.send(&caller, b"over six", 0, None, true), Ok(8));
+    let mut buffer = [0u8; 16];
+    let received = server.receive(&caller, &mut buffer, 0, true).unwrap();
+    assert_eq!(&buffer[..received.length], b"over six");
+    // An IPv4 client reaches the same listener, which sees it mapped.
+    let old = Socket::new(network.clone(), Kind::Stream);
+    assert_eq!(old.connect(&caller, Address::Ipv4(v4(local(8086))), true), Err(Errno::EINPROGRESS));
+    let (_, peer) = listener.accept(&caller, true).expect("an IPv4 connection to a dual-stack listener");
+    let Address::Ipv6(mapped) = listener.application_address(peer) else { panic!("an IPv6 address") };
+    assert_eq!(mapped.ip().to_ipv4_mapped(), Some(Ipv4Addr::LOCALHOST));
+    // A mapped destination means the IPv4 address, unless IPV6_V6ONLY.
+    let mapped_destination = SocketAddrV6::new(Ipv4Addr::LOCALHOST.to_ipv6_mapped(), 8086, 0, 0);
+    let via_mapped = Socket::new_in(network.clone(), Kind::Stream, true);
+    assert_eq!(via_mapped.stack_address(&Address::Ipv6(mapped_destination)), Ok(local(8086)));
+    let one = 1i32.to_ne_bytes();
+    via_mapped.set_option(&caller, 41, 26, &one).unwrap();
+    assert_eq!(via_mapped.stack_address(&Address::Ipv6(mapped_destination)), Err(Errno::ENETUNREACH));
+    assert_eq!(via_mapped.stack_address(&Address::Ipv4(v4(local(8086)))), Err(Errno::EAFNOSUPPORT));
+    // UDP over ::1.
+    let receiver = Socket::new_in(network.clone(), Kind::Datagram, true);
+    receiver.bind(&caller, SocketAddr::V6(loopback(5353))).unwrap();
+    let sender = Socket::new_in(network.clone(), Kind::Datagram, true);
+    assert_eq!(sender.send(&caller, b"datagram", 0, Some(SocketAddr::V6(loopback(5353))), true), Ok(8));
+    let received = receiver.receive(&caller, &mut buffer, 0, true).unwrap();
+    assert_eq!(&buffer[..received.length], b"datagram");
+    assert_eq!(received.source.map(|source| source.ip()), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+}
+
+#[test]
 fn large_transfers_fill_and_drain_the_buffers() {
     let machine = FakeMachine::new();
     let caller = Caller::kernel(&machine);
@@ -112,14 +163,14 @@ fn a_port_without_listener_refuses() {
     let caller = Caller::kernel(&machine);
     let network = loop_only();
     let client = Socket::new(network.clone(), Kind::Stream);
-    assert_eq!(client.connect(&caller, Address::Ipv4(local(1)), true), Err(Errno::EINPROGRESS));
+    assert_eq!(client.connect(&caller, Address::Ipv4(v4(local(1))), true), Err(Errno::EINPROGRESS));
     network.poll(0);
     assert_eq!(client.poll() & (POLLERR | POLLHUP), POLLERR | POLLHUP);
     assert_eq!(client.take_error(&caller), Some(Errno::ECONNREFUSED));
     assert_eq!(client.take_error(&caller), None, "the error is reported once");
 
     let blocking = Socket::new(network, Kind::Stream);
-    assert_eq!(blocking.connect(&caller, Address::Ipv4(local(2)), false), Err(Errno::ECONNREFUSED));
+    assert_eq!(blocking.connect(&caller, Address::Ipv4(v4(local(2))), false), Err(Errno::ECONNREFUSED));
 }
 
 #[test]
@@ -128,13 +179,16 @@ fn a_backlog_queues_connections_in_order() {
     let caller = Caller::kernel(&machine);
     let network = loop_only();
     let listener = Socket::new(network.clone(), Kind::Stream);
-    listener.bind(&caller, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    listener.bind(&caller, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7000)).unwrap();
     listener.listen(&caller, 16).unwrap();
     assert_eq!(listener.poll() & POLLIN, 0);
     let clients: Vec<Arc<Socket>> = (0..10)
         .map(|_| {
             let client = Socket::new(network.clone(), Kind::Stream);
-            assert_eq!(client.connect(&caller, Address::Ipv4(local(7000)), true), Err(Errno::EINPROGRESS));
+            assert_eq!(
+                client.connect(&caller, Address::Ipv4(v4(local(7000))), true),
+                Err(Errno::EINPROGRESS)
+            );
             client
         })
         .collect();
@@ -158,7 +212,7 @@ fn ports_are_exclusive_until_released() {
     assert_eq!(first.bind(&caller, local(5001)), Err(Errno::EINVAL), "bound already");
     let elsewhere = Socket::new(network.clone(), Kind::Stream);
     assert_eq!(
-        elsewhere.bind(&caller, SocketAddrV4::new(Ipv4Addr::new(10, 9, 8, 7), 80)),
+        elsewhere.bind(&caller, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 9, 8, 7)), 80)),
         Err(Errno::EADDRNOTAVAIL)
     );
     drop(first);
@@ -194,7 +248,7 @@ fn the_loop_carries_datagrams() {
 
     // An associated socket hears only its peer.
     let stranger = Socket::new(network.clone(), Kind::Datagram);
-    client.connect(&caller, Address::Ipv4(local(5353)), true).unwrap();
+    client.connect(&caller, Address::Ipv4(v4(local(5353))), true).unwrap();
     stranger.send(&caller, b"noise", 0, Some(client.local_address(&caller)), true).unwrap();
     server.send(&caller, b"signal", 0, Some(client.local_address(&caller)), true).unwrap();
     let received = client.receive(&caller, &mut buffer, 0, true).unwrap();
@@ -218,7 +272,10 @@ fn options_read_back_what_was_set() {
     };
     assert_eq!(integer(option::SOL_SOCKET, option::SO_REUSEADDR), 1);
     assert_eq!(integer(option::IPPROTO_TCP, option::TCP_NODELAY), 1);
-    assert_eq!(integer(option::SOL_SOCKET, option::SO_RCVBUF), 1 << 20);
+    // Doubled, and no larger than twice `net.core.rmem_max`, as on Linux.
+    assert_eq!(integer(option::SOL_SOCKET, option::SO_RCVBUF), 2 * 212_992);
+    socket.set_option(&caller, option::SOL_SOCKET, option::SO_SNDBUF, &10_000i32.to_ne_bytes()).unwrap();
+    assert_eq!(integer(option::SOL_SOCKET, option::SO_SNDBUF), 20_000);
     assert_eq!(integer(option::SOL_SOCKET, option::SO_TYPE), 1);
     assert_eq!(integer(option::SOL_SOCKET, option::SO_ERROR), 0);
     assert_eq!(socket.set_option(&caller, 999, 1, &one), Err(Errno::ENOPROTOOPT));
@@ -314,14 +371,14 @@ fn two_machines_talk_over_a_wire() {
         }
     };
     let listener = Socket::new(b.clone(), Kind::Stream);
-    listener.bind(&caller, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    listener.bind(&caller, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80)).unwrap();
     listener.listen(&caller, 4).unwrap();
     let client = Socket::new(a.clone(), Kind::Stream);
     let server_address = SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 2), 80);
     assert_eq!(client.connect(&caller, Address::Ipv4(server_address), true), Err(Errno::EINPROGRESS));
     pump();
     let (server, peer) = listener.accept(&caller, true).expect("connected over the wire");
-    assert_eq!(*peer.ip(), Ipv4Addr::new(192, 168, 7, 1));
+    assert_eq!(peer.ip(), IpAddr::V4(Ipv4Addr::new(192, 168, 7, 1)));
     assert_eq!(client.send(&caller, b"GET /", 0, None, true), Ok(5));
     pump();
     let mut buffer = [0u8; 16];
@@ -329,13 +386,61 @@ fn two_machines_talk_over_a_wire() {
     assert_eq!(&buffer[..received.length], b"GET /");
     // Each machine still reaches itself through its own address.
     let own = Socket::new(a.clone(), Kind::Datagram);
-    own.bind(&caller, SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 1), 99)).unwrap();
+    own.bind(&caller, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 7, 1)), 99)).unwrap();
     let sender = Socket::new(a, Kind::Datagram);
     sender
-        .send(&caller, b"self", 0, Some(SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 1), 99)), true)
+        .send(&caller, b"self", 0, Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 7, 1)), 99)), true)
         .unwrap();
     let received = own.receive(&caller, &mut buffer, 0, true).unwrap();
     assert_eq!(&buffer[..received.length], b"self");
+}
+
+/// Frames `network` has sent through its card so far.
+fn frames_sent(network: &Network) -> u64 {
+    network
+        .interfaces()
+        .iter()
+        .find(|interface| interface.name == "eth0")
+        .map_or(0, |eth0| eth0.counters.sent_packets)
+}
+
+#[test]
+fn keep_alive_waits_the_idle_time_before_its_first_probe() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let (a, b) = wired_pair();
+    let pump = |now_ns: u64| {
+        machine.now_ns.store(now_ns, core::sync::atomic::Ordering::Relaxed);
+        for _ in 0..20 {
+            a.poll(now_ns);
+            b.poll(now_ns);
+        }
+    };
+    let listener = Socket::new(b.clone(), Kind::Stream);
+    listener.bind(&caller, SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80)).unwrap();
+    listener.listen(&caller, 4).unwrap();
+    let client = Socket::new(a.clone(), Kind::Stream);
+    let server_address = SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 2), 80);
+    assert_eq!(client.connect(&caller, Address::Ipv4(server_address), true), Err(Errno::EINPROGRESS));
+    pump(0);
+    let (_server, _) = listener.accept(&caller, true).expect("connected over the wire");
+    // The router solicitations of SLAAC (three, four seconds apart) are
+    // over by 10 s, when keep-alive is turned on with an idle time of 300 s.
+    for seconds in [4, 8, 10] {
+        pump(seconds * 1_000_000_000);
+    }
+    let before = frames_sent(&a);
+    let one = 1i32.to_ne_bytes();
+    client.set_option(&caller, option::IPPROTO_TCP, option::TCP_KEEPIDLE, &300i32.to_ne_bytes()).unwrap();
+    client.set_option(&caller, option::SOL_SOCKET, option::SO_KEEPALIVE, &one).unwrap();
+    pump(10_030_000_000);
+    assert_eq!(frames_sent(&a), before, "a probe went out as keep-alive was turned on");
+    for seconds in [1, 30, 299] {
+        pump((10 + seconds) * 1_000_000_000);
+        assert_eq!(frames_sent(&a), before, "a probe went out after {seconds} s of 300");
+    }
+    pump(311 * 1_000_000_000);
+    assert!(frames_sent(&a) > before, "no probe after the idle time");
 }
 
 #[test]

@@ -55,8 +55,6 @@ mod command {
     pub const F_GETLK: u64 = 5;
     pub const F_SETLK: u64 = 6;
     pub const F_SETLKW: u64 = 7;
-    pub const F_SETOWN: u64 = 8;
-    pub const F_GETOWN: u64 = 9;
     pub const F_OFD_GETLK: u64 = 36;
     pub const F_OFD_SETLK: u64 = 37;
     pub const F_OFD_SETLKW: u64 = 38;
@@ -109,6 +107,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         command::F_GETFL => Ok(u64::from(file.status_flags())),
         command::F_SETFL => {
             file.set_status_flags(argument as u32);
+            super::owners::rearm(context, &file);
             Ok(0)
         }
         _ if file.is_path_only() => Err(Errno::EBADF.into()),
@@ -118,7 +117,12 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         | command::F_OFD_GETLK
         | command::F_OFD_SETLK
         | command::F_OFD_SETLKW => file_lock(context, command, argument),
-        command::F_GETOWN | command::F_SETOWN => Ok(0),
+        super::owners::command::F_SETOWN
+        | super::owners::command::F_GETOWN
+        | super::owners::command::F_SETSIG
+        | super::owners::command::F_GETSIG
+        | super::owners::command::F_SETOWN_EX
+        | super::owners::command::F_GETOWN_EX => super::owners::fcntl(context, fd, command, argument),
         super::shared::F_ADD_SEALS | super::shared::F_GET_SEALS => {
             let node = file.data().ok_or(Errno::EINVAL)?;
             super::shared::seals(node.as_ref(), command, argument, file.is_writable())

@@ -11,9 +11,8 @@
 //! does for sockets without a timeout.
 
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
-use core::net::SocketAddrV4;
+use core::net::SocketAddr;
 
 use super::descriptors::install_pair;
 use super::files::{caller, file};
@@ -21,9 +20,9 @@ use super::paths::install;
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::AT_FDCWD;
-use crate::net::abi::{kind, message, option};
-use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, family};
-use crate::net::local::{Key, LocalKind, LocalName, LocalSocket, Rights};
+use crate::net::abi::{ControlMessage, kind, message, option};
+use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, SOCKADDR_IN6_MIN, family};
+use crate::net::local::{Ancillary, Key, LocalKind, LocalName, LocalSocket, PeerCredentials};
 use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket};
 use crate::user::User;
@@ -69,6 +68,14 @@ impl Endpoint<'_> {
             Endpoint::Netlink(_) => Some(NetlinkSocket::LARGEST_MESSAGE),
         }
     }
+
+    /// The largest message one receive may find; `None` for streams.
+    pub(super) fn largest_incoming(self) -> Option<usize> {
+        match self {
+            Endpoint::Local(socket) => socket.largest_incoming(),
+            other => other.largest_message(),
+        }
+    }
 }
 
 /// The socket behind an open file, if it is one.
@@ -104,15 +111,24 @@ fn read_address(context: Context<'_>, pointer: u64, length: u64) -> core::result
     address::parse(&bytes)
 }
 
-/// An IPv4 address an application passed, for calls that need one.
-fn read_ipv4(context: Context<'_>, pointer: u64, length: u64) -> core::result::Result<SocketAddrV4, Errno> {
-    if length < SOCKADDR_IN_SIZE as u64 {
+/// The address an application passed to an IP socket, in the stack's
+/// terms (an `AF_INET6` socket's IPv4-mapped addresses become IPv4 ones).
+fn read_ip(
+    context: Context<'_>,
+    socket: &Socket,
+    pointer: u64,
+    length: u64,
+) -> core::result::Result<SocketAddr, Errno> {
+    let least = if socket.is_ipv6() { SOCKADDR_IN6_MIN } else { SOCKADDR_IN_SIZE };
+    if length < least as u64 {
         return Err(Errno::EINVAL);
     }
-    match read_address(context, pointer, length)? {
-        Address::Ipv4(address) => Ok(address),
-        _ => Err(Errno::EAFNOSUPPORT),
-    }
+    socket.stack_address(&read_address(context, pointer, length)?)
+}
+
+/// An IP socket's address as the application sees it.
+fn ip_bytes(socket: &Socket, address: SocketAddr) -> Vec<u8> {
+    address::encode_any(&socket.application_address(address))
 }
 
 /// The local socket bound to `name`: `ECONNREFUSED` when none is, the
@@ -157,7 +173,7 @@ fn write_address(
 
 pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protocol: u64) -> Result {
     let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol)? {
-        NewSocket::Inet(kind) => Socket::new(context.process.network.clone(), kind),
+        NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network.clone(), kind, is_ipv6),
         NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
         NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
     };
@@ -168,7 +184,8 @@ pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protoc
 
 /// What `socket` or `socketpair` makes.
 enum NewSocket {
-    Inet(Kind),
+    /// An IP socket: its kind, and whether it is `AF_INET6`.
+    Inet(Kind, bool),
     Local(LocalKind),
     Netlink(u32),
 }
@@ -183,8 +200,9 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
     if domain > u64::from(u16::MAX) {
         return Err(Errno::EAFNOSUPPORT);
     }
+    let is_ipv6 = domain as u16 == family::INET6;
     match domain as u16 {
-        family::INET => {}
+        family::INET | family::INET6 => {}
         family::UNIX => {
             // `PF_UNIX` as the protocol means the same as 0.
             if protocol != 0 && protocol != i32::from(family::UNIX) {
@@ -210,9 +228,11 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
         _ => return Err(Errno::EAFNOSUPPORT),
     }
     match base_type {
-        kind::STREAM if protocol == 0 || protocol == option::IPPROTO_TCP => Ok(NewSocket::Inet(Kind::Stream)),
+        kind::STREAM if protocol == 0 || protocol == option::IPPROTO_TCP => {
+            Ok(NewSocket::Inet(Kind::Stream, is_ipv6))
+        }
         kind::DATAGRAM if protocol == 0 || protocol == option::IPPROTO_UDP => {
-            Ok(NewSocket::Inet(Kind::Datagram))
+            Ok(NewSocket::Inet(Kind::Datagram, is_ipv6))
         }
         kind::STREAM | kind::DATAGRAM => Err(Errno::EPROTONOSUPPORT),
         kind::RAW | kind::SEQPACKET => Err(Errno::ESOCKTNOSUPPORT),
@@ -230,9 +250,10 @@ pub(super) fn socketpair(
 ) -> Result {
     let kind = match create_kind(domain, socket_type, protocol)? {
         NewSocket::Local(kind) => kind,
-        NewSocket::Inet(_) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
+        NewSocket::Inet(..) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
-    let (first, second) = LocalSocket::pair(context.process.network.local_names(), kind);
+    let credentials = PeerCredentials::of(&caller(context), true);
+    let (first, second) = LocalSocket::pair_for(context.process.network.local_names(), kind, credentials);
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let first = OpenFile::new(FileObject::Special(first as Arc<_>), status);
     let second = OpenFile::new(FileObject::Special(second as Arc<_>), status);
@@ -243,7 +264,7 @@ pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> 
     let file = socket_file(context, fd)?;
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => {
-            let address = read_ipv4(context, pointer, length)?;
+            let address = read_ip(context, socket, pointer, length)?;
             socket.bind(&caller(context), address)?;
         }
         Endpoint::Local(socket) => {
@@ -291,7 +312,7 @@ pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
     let backlog = usize::try_from(backlog as i32).unwrap_or(BACKLOG_MAX).min(BACKLOG_MAX);
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
-        Endpoint::Local(socket) => socket.listen(backlog)?,
+        Endpoint::Local(socket) => socket.listen(backlog, PeerCredentials::of(&caller(context), true))?,
         Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     }
     Ok(0)
@@ -312,7 +333,7 @@ pub(super) fn accept4(
     let (connection, peer): (Arc<dyn SpecialFile>, Vec<u8>) = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => {
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
-            (connection, address::encode(peer).to_vec())
+            (connection, ip_bytes(socket, peer))
         }
         Endpoint::Local(socket) => {
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
@@ -353,7 +374,7 @@ pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) 
 pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_pointer: u64) -> Result {
     let file = socket_file(context, fd)?;
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
-        Endpoint::Inet(socket) => address::encode(socket.local_address(&caller(context))).to_vec(),
+        Endpoint::Inet(socket) => ip_bytes(socket, socket.local_address(&caller(context))),
         Endpoint::Local(socket) => socket.local_name().encode(),
         Endpoint::Netlink(socket) => netlink::encode_address(socket.port()),
     };
@@ -364,7 +385,7 @@ pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_po
 pub(super) fn getpeername(context: Context<'_>, fd: u64, pointer: u64, length_pointer: u64) -> Result {
     let file = socket_file(context, fd)?;
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
-        Endpoint::Inet(socket) => address::encode(socket.peer_address(&caller(context))?).to_vec(),
+        Endpoint::Inet(socket) => ip_bytes(socket, socket.peer_address(&caller(context))?),
         Endpoint::Local(socket) => socket.peer_name()?.encode(),
         Endpoint::Netlink(_) => netlink::encode_address(0),
     };
@@ -390,7 +411,7 @@ pub(super) fn send_bytes(
     bytes: &[u8],
     send_flags: u32,
     destination: Option<&Address>,
-    rights: Rights,
+    ancillary: Ancillary,
 ) -> core::result::Result<usize, Failure> {
     let caller = caller(context);
     let is_nonblocking = file.is_nonblocking();
@@ -398,8 +419,7 @@ pub(super) fn send_bytes(
         Endpoint::Inet(socket) => {
             let destination = match destination {
                 None | Some(Address::Unspecified) => None,
-                Some(Address::Ipv4(address)) => Some(*address),
-                Some(_) => return Err(Errno::EAFNOSUPPORT.into()),
+                Some(address) => Some(socket.stack_address(address)?),
             };
             socket.send(&caller, bytes, send_flags, destination, is_nonblocking)
         }
@@ -416,7 +436,7 @@ pub(super) fn send_bytes(
                 Some(Address::Unspecified) => None,
                 Some(_) => return Err(Errno::EINVAL.into()),
             };
-            socket.send(&caller, bytes, send_flags, target, rights, is_nonblocking)
+            socket.send_with(&caller, bytes, send_flags, target, ancillary, is_nonblocking)
         }
         Endpoint::Netlink(socket) => {
             let port = match destination {
@@ -458,20 +478,22 @@ pub(super) fn sendto(
     let destination = destination(context, pointer, address_length)?;
     let file = socket_file(context, fd)?;
     let pieces = [(buffer, length)];
-    Ok(send_pieces(context, &file, &pieces, send_flags as u32, destination.as_ref(), Vec::new())? as u64)
+    Ok(send_pieces(context, &file, &pieces, send_flags as u32, destination.as_ref(), Ancillary::default())?
+        as u64)
 }
 
 /// Sends the bytes of `pieces` (address and length in application memory,
 /// as `iovec`s give them): as one message that goes whole, no larger than
 /// the socket allows, or on a stream a chunk at a time, until the stream
-/// takes less than a chunk. `rights` go with the first chunk.
+/// takes less than a chunk. What `ancillary` holds goes with the first
+/// chunk.
 pub(super) fn send_pieces(
     context: Context<'_>,
     file: &OpenFile,
     pieces: &[(u64, u64)],
     send_flags: u32,
     destination: Option<&Address>,
-    rights: Rights,
+    ancillary: Ancillary,
 ) -> core::result::Result<usize, Failure> {
     let user = User::new(context.machine);
     let total = pieces.iter().try_fold(0u64, |total, (_, length)| total.checked_add(*length));
@@ -487,13 +509,13 @@ pub(super) fn send_pieces(
             bytes.resize(start + length as usize, 0);
             user.read_into(base, &mut bytes[start..])?;
         }
-        return send_bytes(context, file, &bytes, send_flags, destination, rights);
+        return send_bytes(context, file, &bytes, send_flags, destination, ancillary);
     }
     if total == 0 {
         // The socket still judges an empty send (not connected, shut down).
-        return send_bytes(context, file, &[], send_flags, destination, rights);
+        return send_bytes(context, file, &[], send_flags, destination, ancillary);
     }
-    let mut rights = Some(rights);
+    let mut ancillary = Some(ancillary);
     let mut sent = 0;
     for &(base, length) in pieces {
         let mut offset = 0;
@@ -502,7 +524,14 @@ pub(super) fn send_pieces(
             let bytes =
                 base.checked_add(offset).ok_or(Errno::EFAULT).and_then(|at| user.read_bytes(at, step));
             let result = bytes.map_err(Failure::from).and_then(|bytes| {
-                send_bytes(context, file, &bytes, send_flags, destination, rights.take().unwrap_or_default())
+                send_bytes(
+                    context,
+                    file,
+                    &bytes,
+                    send_flags,
+                    destination,
+                    ancillary.take().unwrap_or_default(),
+                )
             });
             match result {
                 Ok(count) => {
@@ -528,7 +557,28 @@ pub(super) struct Got {
     /// datagrams.
     pub(super) source: Option<Vec<u8>>,
     /// Files passed with the data (local sockets).
-    pub(super) rights: Rights,
+    pub(super) rights: crate::net::local::Rights,
+    /// Who sent the data (local sockets that pass credentials).
+    pub(super) credentials: Option<PeerCredentials>,
+    /// Other control messages the socket delivers with the data.
+    pub(super) control: Vec<ControlMessage>,
+    /// Whether the socket keeps message boundaries (`MSG_TRUNC` then
+    /// returns a message's real length).
+    pub(super) is_message: bool,
+}
+
+/// A kernel buffer for a receive of `length` bytes: no larger than the
+/// largest message the socket can hold, or a chunk of a stream.
+pub(super) fn receive_buffer(file: &OpenFile, length: u64) -> core::result::Result<Vec<u8>, Errno> {
+    let limit = match endpoint(file).and_then(Endpoint::largest_incoming) {
+        Some(largest) => largest.max(CHUNK),
+        None => CHUNK,
+    };
+    let size = usize::try_from(length).unwrap_or(usize::MAX).min(limit);
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(size).map_err(|_| Errno::ENOBUFS)?;
+    bytes.resize(size, 0);
+    Ok(bytes)
 }
 
 pub(super) fn receive_bytes(
@@ -545,8 +595,11 @@ pub(super) fn receive_bytes(
             Ok(Got {
                 length: received.length,
                 full_length: received.full_length,
-                source: received.source.map(|source| address::encode(source).to_vec()),
+                source: received.source.map(|source| ip_bytes(socket, source)),
                 rights: Vec::new(),
+                credentials: None,
+                control: received.control,
+                is_message: socket.largest_message().is_some(),
             })
         }
         Endpoint::Local(socket) => {
@@ -560,6 +613,9 @@ pub(super) fn receive_bytes(
                     name => name.encode(),
                 }),
                 rights: received.rights,
+                credentials: received.credentials,
+                control: Vec::new(),
+                is_message: socket.kind() != LocalKind::Stream,
             })
         }
         Endpoint::Netlink(socket) => {
@@ -569,6 +625,9 @@ pub(super) fn receive_bytes(
                 full_length: received.full_length,
                 source: Some(netlink::encode_address(0)),
                 rights: Vec::new(),
+                credentials: None,
+                control: Vec::new(),
+                is_message: true,
             })
         }
     }
@@ -584,14 +643,13 @@ pub(super) fn recvfrom(
     length_pointer: u64,
 ) -> Result {
     let file = socket_file(context, fd)?;
-    let length = usize::try_from(length).map_err(|_| Errno::EINVAL)?.min(CHUNK);
-    let mut bytes = vec![0u8; length];
+    let mut bytes = receive_buffer(&file, length)?;
     let received = receive_bytes(context, &file, &mut bytes, receive_flags as u32)?;
     User::new(context.machine).write_bytes(buffer, &bytes[..received.length])?;
     if let Some(source) = received.source {
         write_address(context, pointer, length_pointer, &source)?;
     }
-    if receive_flags as u32 & message::TRUNC != 0 {
+    if receive_flags as u32 & message::TRUNC != 0 && received.is_message {
         // The message's real length, even when it did not fit.
         return Ok(received.full_length as u64);
     }
@@ -635,7 +693,7 @@ pub(super) fn getsockopt(
     }
     let bytes = match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
-        Endpoint::Local(socket) => socket.option(level as i32, name as i32, context.process.pid as u32)?,
+        Endpoint::Local(socket) => socket.option(level as i32, name as i32)?,
         Endpoint::Netlink(socket) => socket.option(level as i32, name as i32)?,
     };
     let written = (room as usize).min(bytes.len());

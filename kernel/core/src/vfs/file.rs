@@ -20,7 +20,7 @@ use super::mount::Location;
 use super::node::{Caller, FileType, Metadata, Node};
 use super::pipe::PipeEnd;
 use super::special::SpecialFile;
-use super::waiters::events;
+use super::waiters::{ChangeListener, events};
 use crate::machine::{ThreadControl, Wakeup};
 
 /// `open` flags (Linux `include/uapi/asm-generic/fcntl.h`).
@@ -104,6 +104,33 @@ pub struct OpenFile {
     offset: AtomicU64,
     status_flags: AtomicU32,
     position: Mutex<PositionLock>,
+    owner: Mutex<Owner>,
+}
+
+/// Who is signalled of changes to an open file (`F_SETOWN`, `F_SETSIG`,
+/// `O_ASYNC`). The system calls fill it in; the description only keeps it.
+#[derive(Default)]
+pub struct Owner {
+    /// `F_OWNER_TID` (0), `F_OWNER_PID` (1) or `F_OWNER_PGRP` (2).
+    pub kind: i32,
+    /// The thread, process or group; 0: none.
+    pub id: i32,
+    /// The signal to send (`F_SETSIG`); 0: `SIGIO`.
+    pub signal: u8,
+    /// What sends it while `O_ASYNC` is set.
+    pub listener: Option<Arc<dyn ChangeListener>>,
+}
+
+impl core::fmt::Debug for Owner {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Owner")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("signal", &self.signal)
+            .field("is_listening", &self.listener.is_some())
+            .finish()
+    }
 }
 
 impl core::fmt::Debug for OpenFile {
@@ -120,7 +147,13 @@ impl OpenFile {
             offset: AtomicU64::new(0),
             status_flags: AtomicU32::new(open_flags & flags::KEPT),
             position: Mutex::new(PositionLock::default()),
+            owner: Mutex::new(Owner::default()),
         })
+    }
+
+    /// Who is signalled of changes (`F_SETOWN`, `F_SETSIG`, `O_ASYNC`).
+    pub fn owner(&self) -> spin::MutexGuard<'_, Owner> {
+        self.owner.lock()
     }
 
     /// Runs `transfer` at the file offset with the position lock held and

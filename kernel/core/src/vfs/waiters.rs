@@ -7,9 +7,11 @@
 //! checks again. [`crate::machine::ThreadControl::wake`] lets a block that
 //! has not started yet return at once, so a change between the check and
 //! the block is never lost. The list also counts changes (its generation),
-//! which is what edge-triggered epoll interests compare.
+//! which is what edge-triggered epoll interests compare. A
+//! [`ChangeListener`] hears of every change for as long as it lives (the
+//! owner signal of a file with `O_ASYNC`).
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
 use spin::Mutex;
@@ -41,10 +43,18 @@ pub mod events {
     pub const POLLRDHUP: u16 = 0x2000;
 }
 
+/// Told of every change of an object it listens to, from whichever thread
+/// made the change, with no lock of the object held: it must not wait.
+pub trait ChangeListener: Send + Sync {
+    /// The object changed.
+    fn changed(&self);
+}
+
 #[derive(Default)]
 struct WaiterState {
     threads: Vec<Arc<dyn ThreadControl>>,
     generation: u64,
+    listeners: Vec<Weak<dyn ChangeListener>>,
 }
 
 /// The threads waiting for one object to change, and its change count.
@@ -78,6 +88,13 @@ impl WaiterList {
         self.state.lock().threads.retain(|waiter| !Arc::ptr_eq(waiter, thread));
     }
 
+    /// Tells `listener` of every change until it is dropped.
+    pub fn listen(&self, listener: Weak<dyn ChangeListener>) {
+        let mut state = self.state.lock();
+        state.listeners.retain(|listener| listener.strong_count() > 0);
+        state.listeners.push(listener);
+    }
+
     /// Whether no thread waits.
     pub fn is_empty(&self) -> bool {
         self.state.lock().threads.is_empty()
@@ -92,13 +109,22 @@ impl WaiterList {
     /// visible: a thread that reads the generation before it looks at the
     /// object then never misses the change.
     pub fn notify(&self) {
-        let threads = {
+        let (threads, listeners) = {
             let mut state = self.state.lock();
             state.generation += 1;
-            core::mem::take(&mut state.threads)
+            let listeners: Vec<Arc<dyn ChangeListener>> = if state.listeners.is_empty() {
+                Vec::new()
+            } else {
+                state.listeners.retain(|listener| listener.strong_count() > 0);
+                state.listeners.iter().filter_map(Weak::upgrade).collect()
+            };
+            (core::mem::take(&mut state.threads), listeners)
         };
         for thread in threads {
             thread.wake();
+        }
+        for listener in listeners {
+            listener.changed();
         }
     }
 

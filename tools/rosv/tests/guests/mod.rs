@@ -103,6 +103,7 @@ fn build_c_programs() -> PathBuf {
         "netpeer",
         "network",
         "local",
+        "sockets",
         "interfaces",
         "http-echo",
         "winsize",
@@ -114,6 +115,8 @@ fn build_c_programs() -> PathBuf {
         "hostile",
         "mappings",
         "signal-delivery",
+        "credentials",
+        "procfs",
         "processes",
     ] {
         let source = sources().join(format!("{name}.c"));

@@ -4,7 +4,7 @@
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
-use super::{LocalKind, LocalReceived, LocalSocket, Packet, Rights, State};
+use super::{LocalKind, LocalReceived, LocalSocket, Packet, PeerCredentials, Rights, State};
 use crate::errno::Errno;
 use crate::net::abi::message;
 use crate::net::wait_for;
@@ -19,7 +19,7 @@ impl LocalSocket {
         caller: &Caller<'_>,
         bytes: &[u8],
         destination: Option<Arc<LocalSocket>>,
-        rights: Rights,
+        (rights, credentials): (Rights, PeerCredentials),
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
@@ -72,7 +72,7 @@ impl LocalSocket {
                 return None;
             }
             let rights = rights.take().unwrap_or_default();
-            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone(), rights });
+            inbox.push_back(Packet { bytes: bytes.to_vec(), sender: sender.clone(), rights, credentials });
             *inbox_bytes += bytes.len();
             Some(Ok(bytes.len()))
         })?;
@@ -89,6 +89,7 @@ impl LocalSocket {
         timeout: Option<u64>,
     ) -> Result<LocalReceived, Errno> {
         let is_peek = flags & message::PEEK != 0;
+        let peek_start = self.peek_start(flags);
         let mut peer_to_notify = None;
         let received = wait_for(caller, &self.waiters, is_nonblocking, timeout, || {
             let mut inner = self.inner.lock();
@@ -96,18 +97,36 @@ impl LocalSocket {
             let State::Datagram { inbox, inbox_bytes, peer } = &mut inner.state else {
                 unreachable!("datagram sockets stay so")
             };
-            let Some(packet) = inbox.front() else {
+            // A peek at an offset (`SO_PEEK_OFF`) passes over the
+            // datagrams it covers whole.
+            let mut skip = peek_start;
+            let found = inbox.iter().find(|packet| {
+                if skip < packet.bytes.len() || (skip == 0 && packet.bytes.is_empty()) {
+                    return true;
+                }
+                skip -= packet.bytes.len();
+                false
+            });
+            let Some(packet) = found else {
                 return is_read_shut.then(|| {
-                    Ok(LocalReceived { length: 0, full_length: 0, source: None, rights: Vec::new() })
+                    Ok(LocalReceived {
+                        length: 0,
+                        full_length: 0,
+                        source: None,
+                        rights: Vec::new(),
+                        credentials: None,
+                    })
                 });
             };
-            let stored = packet.bytes.len().min(buffer.len());
-            buffer[..stored].copy_from_slice(&packet.bytes[..stored]);
+            let rest = &packet.bytes[skip..];
+            let stored = rest.len().min(buffer.len());
+            buffer[..stored].copy_from_slice(&rest[..stored]);
             let mut received = LocalReceived {
                 length: stored,
-                full_length: packet.bytes.len(),
+                full_length: rest.len(),
                 source: Some(packet.sender.clone()),
                 rights: Vec::new(),
+                credentials: Some(packet.credentials),
             };
             if !is_peek && let Some(packet) = inbox.pop_front() {
                 *inbox_bytes -= packet.bytes.len();
@@ -116,6 +135,7 @@ impl LocalSocket {
             }
             Some(Ok(received))
         })?;
+        self.move_peek_offset(flags, if is_peek { received.length } else { received.full_length });
         if !is_peek {
             // Room in the inbox: wake blocked senders and the peer's
             // pollers.

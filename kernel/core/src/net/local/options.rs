@@ -2,16 +2,18 @@
 
 use alloc::vec::Vec;
 
-use super::LocalSocket;
+use super::{LocalSocket, PeerCredentials};
 use crate::errno::Errno;
 use crate::net::abi::{option, timeval_bytes, timeval_ns};
 use crate::net::address::family;
 
 /// The smallest and largest buffer `SO_SNDBUF` and `SO_RCVBUF` give.
-const BUFFER_LIMITS: (usize, usize) = (4608, 4 * 1024 * 1024);
+pub(super) const BUFFER_LIMITS: (usize, usize) = (4608, 4 * 1024 * 1024);
 /// `SO_PEERCRED`, `SO_PASSCRED` and `SO_PEERSEC` (`asm-generic/socket.h`).
 const SO_PASSCRED: i32 = 16;
 const SO_PEERCRED: i32 = 17;
+/// `SO_PEEK_OFF`.
+const SO_PEEK_OFF: i32 = 42;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Options {
@@ -20,6 +22,8 @@ pub(super) struct Options {
     pub(super) receive_timeout_ns: Option<u64>,
     pub(super) send_timeout_ns: Option<u64>,
     pub(super) pass_credentials: bool,
+    /// Where the next peek starts (`SO_PEEK_OFF`; `None`: -1, off).
+    pub(super) peek_offset: Option<usize>,
 }
 
 impl Default for Options {
@@ -30,6 +34,7 @@ impl Default for Options {
             receive_timeout_ns: None,
             send_timeout_ns: None,
             pass_credentials: false,
+            peek_offset: None,
         }
     }
 }
@@ -58,6 +63,13 @@ impl LocalSocket {
             option::SO_RCVTIMEO => options.receive_timeout_ns = timeval_ns(value)?,
             option::SO_SNDTIMEO => options.send_timeout_ns = timeval_ns(value)?,
             SO_PASSCRED => options.pass_credentials = integer()? != 0,
+            SO_PEEK_OFF => {
+                let offset = integer()?;
+                if offset < -1 {
+                    return Err(Errno::EINVAL);
+                }
+                options.peek_offset = usize::try_from(offset).ok();
+            }
             option::SO_REUSEADDR
             | option::SO_REUSEPORT
             | option::SO_KEEPALIVE
@@ -75,9 +87,8 @@ impl LocalSocket {
         Ok(())
     }
 
-    /// Reads an option (`getsockopt`); `process_id` is what `SO_PEERCRED`
-    /// reports (every peer is the application itself).
-    pub fn option(&self, level: i32, name: i32, process_id: u32) -> Result<Vec<u8>, Errno> {
+    /// Reads an option (`getsockopt`).
+    pub fn option(&self, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         let integer = |value: i32| value.to_ne_bytes().to_vec();
         if level != option::SOL_SOCKET {
             return Err(Errno::EOPNOTSUPP);
@@ -93,11 +104,13 @@ impl LocalSocket {
             option::SO_RCVTIMEO => timeval_bytes(options.receive_timeout_ns),
             option::SO_SNDTIMEO => timeval_bytes(options.send_timeout_ns),
             SO_PASSCRED => integer(i32::from(options.pass_credentials)),
+            SO_PEEK_OFF => integer(options.peek_offset.map_or(-1, |offset| offset as i32)),
             SO_PEERCRED => {
-                // `struct ucred`: the peer's process, user and group.
-                let mut bytes = process_id.to_ne_bytes().to_vec();
-                bytes.extend_from_slice(&[0; 8]);
-                bytes
+                // `struct ucred`: the peer's process, user and group when
+                // the connection was made; none (pid 0, ids -1) without
+                // one.
+                let unknown = PeerCredentials { process_id: 0, user_id: u32::MAX, group_id: u32::MAX };
+                self.inner.lock().peer_credentials.unwrap_or(unknown).encode().to_vec()
             }
             option::SO_REUSEADDR | option::SO_KEEPALIVE | option::SO_BROADCAST => integer(0),
             option::SO_LINGER => [0u8; 8].to_vec(),

@@ -163,7 +163,7 @@ fn listeners_queue_connections_up_to_their_backlog() {
         Err(Errno::ECONNREFUSED),
         "not listening yet"
     );
-    listener.listen(1).unwrap();
+    listener.listen(1, super::PeerCredentials::default()).unwrap();
     assert_eq!(listener.poll() & POLLIN, 0);
     client.connect(&caller, listener.clone(), true).unwrap();
     assert_eq!(client.connect(&caller, listener.clone(), true), Err(Errno::EISCONN));
@@ -206,7 +206,7 @@ fn names_are_unique_and_freed_with_their_socket() {
     let LocalName::Abstract(name) = automatic.local_name() else { panic!("an abstract name") };
     assert_eq!(name.len(), 5);
     let listener = LocalSocket::new(&names, LocalKind::SeqPacket);
-    listener.listen(4).unwrap();
+    listener.listen(4, super::PeerCredentials::default()).unwrap();
     assert!(matches!(listener.local_name(), LocalName::Abstract(_)), "listening binds a name");
 }
 

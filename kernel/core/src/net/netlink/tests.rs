@@ -86,13 +86,19 @@ fn an_address_dump_gives_each_address() {
     assert_eq!(attribute(body, 8, super::attribute::IFA_LOCAL), Some(vec![127, 0, 0, 1]));
     assert_eq!(answer.last().unwrap().0, message_type::DONE);
 
-    // IPv6 addresses: none.
+    // IPv6 addresses: the loop's `::1/128`, of host scope.
     socket
         .send(&request(message_type::GET_ADDRESS, header_flags::DUMP, 2, &[10, 0, 0, 0, 0, 0, 0, 0]), 0)
         .unwrap();
     let answer = messages(&receive(&socket, &caller));
-    assert_eq!(answer.len(), 1);
-    assert_eq!(answer[0].0, message_type::DONE);
+    assert_eq!(answer.len(), 2);
+    let (kind, _, _, body) = &answer[0];
+    assert_eq!(*kind, message_type::NEW_ADDRESS);
+    assert_eq!(&body[..4], &[10, 128, super::IFA_F_PERMANENT, super::RT_SCOPE_HOST]);
+    let mut loopback = [0u8; 16];
+    loopback[15] = 1;
+    assert_eq!(attribute(body, 8, super::attribute::IFA_ADDRESS), Some(loopback.to_vec()));
+    assert_eq!(answer[1].0, message_type::DONE);
 }
 
 #[test]

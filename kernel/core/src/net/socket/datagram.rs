@@ -1,15 +1,17 @@
 //! UDP: a datagram socket gets its smoltcp socket when it is bound,
 //! explicitly or by its first send.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
-use super::{Datagram, Received, Socket, State, endpoint_address, listen_endpoint, resolve_any};
+use super::options::{SO_TIMESTAMPNS, Timestamps};
+use super::{Datagram, Received, Socket, State, endpoint_address, ip_address, listen_endpoint, resolve_any};
 use crate::errno::Errno;
-use crate::net::abi::message;
+use crate::net::abi::{ControlMessage, message, option};
 use crate::net::stack::Protocol;
 use crate::vfs::node::Caller;
 
@@ -24,7 +26,7 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         datagram: &mut Datagram,
-        local: SocketAddrV4,
+        local: SocketAddr,
     ) -> Result<(), Errno> {
         let (receive, send) = self.buffer_sizes();
         let waiters = self.waiters.clone();
@@ -59,7 +61,7 @@ impl Socket {
             return Ok(handle);
         }
         let port = self.stack(caller, |stack| stack.reserve_port(Protocol::Udp, 0, false))?;
-        self.open_datagram(caller, datagram, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+        self.open_datagram(caller, datagram, self.unspecified(port))?;
         datagram.handle.ok_or(Errno::EINVAL)
     }
 
@@ -67,7 +69,7 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         bytes: &[u8],
-        destination: Option<SocketAddrV4>,
+        destination: Option<SocketAddr>,
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
@@ -95,13 +97,14 @@ impl Socket {
                 _ => return Err(Errno::EDESTADDRREQ),
             },
         };
-        if destination.ip().is_broadcast() && !broadcast_allowed {
+        let is_broadcast = matches!(destination.ip(), IpAddr::V4(ip) if ip.is_broadcast());
+        if is_broadcast && !broadcast_allowed {
             return Err(Errno::EACCES);
         }
         if destination.port() == 0 {
             return Err(Errno::EINVAL);
         }
-        let endpoint = IpEndpoint::new(IpAddress::Ipv4(*destination.ip()), destination.port());
+        let endpoint = IpEndpoint::new(ip_address(destination.ip()), destination.port());
         self.wait_for(caller, is_nonblocking, timeout, || {
             self.stack(caller, |stack| {
                 let udp = stack.udp(handle);
@@ -126,15 +129,17 @@ impl Socket {
         timeout: Option<u64>,
     ) -> Result<Received, Errno> {
         let is_peek = flags & message::PEEK != 0;
-        self.wait_for(caller, is_nonblocking, timeout, || {
+        let mut received = self.wait_for(caller, is_nonblocking, timeout, || {
             let (handle, peer) = match &*self.state.lock() {
                 State::Datagram(datagram) if datagram.read_shut => {
-                    return Some(Ok(Received {
+                    let nothing = Received {
                         length: 0,
                         source: None,
                         is_truncated: false,
                         full_length: 0,
-                    }));
+                        control: Vec::new(),
+                    };
+                    return Some(Ok((nothing, None)));
                 }
                 State::Datagram(datagram) => (datagram.handle?, datagram.peer),
                 _ => unreachable!("datagram sockets stay datagrams"),
@@ -159,14 +164,72 @@ impl Socket {
                     }
                     let length = payload.len().min(buffer.len());
                     buffer[..length].copy_from_slice(&payload[..length]);
-                    return Some(Ok(Received {
-                        length,
-                        source: Some(source),
-                        is_truncated: payload.len() > buffer.len(),
-                        full_length: payload.len(),
-                    }));
+                    // `IP_PKTINFO` tells IPv4 destinations only.
+                    let destination = metadata.local_address.and_then(|address| match address {
+                        IpAddress::Ipv4(address) => Some(address),
+                        IpAddress::Ipv6(_) => None,
+                    });
+                    return Some(Ok((
+                        Received {
+                            length,
+                            source: Some(source),
+                            is_truncated: payload.len() > buffer.len(),
+                            full_length: payload.len(),
+                            control: Vec::new(),
+                        },
+                        destination,
+                    )));
                 }
             })
-        })
+        })?;
+        self.add_control_messages(caller, &mut received);
+        Ok(received.0)
+    }
+
+    /// The control messages the socket's options ask for with a datagram
+    /// sent to `destination`: its time (`SO_TIMESTAMP`, `SO_TIMESTAMPNS`;
+    /// the time it is taken, as the stack does not stamp arrivals), its
+    /// destination and interface (`IP_PKTINFO`) and its type of service
+    /// (`IP_RECVTOS`; the stack sends none but 0), in Linux's order.
+    fn add_control_messages(
+        &self,
+        caller: &Caller<'_>,
+        (received, destination): &mut (Received, Option<Ipv4Addr>),
+    ) {
+        let options = self.options.lock().clone();
+        let control = &mut received.control;
+        let now_ns = caller.machine.realtime_ns();
+        let seconds = (now_ns / 1_000_000_000).to_le_bytes();
+        match options.timestamps {
+            Timestamps::Off => {}
+            Timestamps::Microseconds => {
+                let mut data = seconds.to_vec();
+                data.extend_from_slice(&((now_ns % 1_000_000_000) / 1000).to_le_bytes());
+                control.push(ControlMessage { level: option::SOL_SOCKET, kind: option::SO_TIMESTAMP, data });
+            }
+            Timestamps::Nanoseconds => {
+                let mut data = seconds.to_vec();
+                data.extend_from_slice(&(now_ns % 1_000_000_000).to_le_bytes());
+                control.push(ControlMessage { level: option::SOL_SOCKET, kind: SO_TIMESTAMPNS, data });
+            }
+        }
+        if options.packet_information
+            && let Some(destination) = destination
+        {
+            // `struct in_pktinfo`: the interface, the local address the
+            // reply would come from, and the datagram's destination.
+            let index: u32 = if destination.is_loopback() { 1 } else { 2 };
+            let mut data = index.to_ne_bytes().to_vec();
+            data.extend_from_slice(&destination.octets());
+            data.extend_from_slice(&destination.octets());
+            control.push(ControlMessage { level: option::IPPROTO_IP, kind: option::IP_PKTINFO, data });
+        }
+        if options.receives_type_of_service {
+            control.push(ControlMessage {
+                level: option::IPPROTO_IP,
+                kind: option::IP_TOS,
+                data: alloc::vec![0],
+            });
+        }
     }
 }

@@ -1,147 +1,266 @@
-//! Socket options (`setsockopt`, `getsockopt`) of TCP and UDP sockets.
+//! Socket options (`setsockopt`, `getsockopt`) of TCP and UDP sockets, as
+//! `socket(7)`, `ip(7)`, `tcp(7)` and `udp(7)` describe them.
+//!
+//! Every option Linux has for these sockets at these levels is accepted
+//! with Linux's checks and reads back what was set. Those the stack acts
+//! on: the buffers, `SO_LINGER`, `SO_REUSEPORT`, the timeouts, `IP_TTL`,
+//! `TCP_NODELAY` and `TCP_CORK` (Nagle's algorithm), keep-alive and
+//! `TCP_USER_TIMEOUT`, `TCP_INQ`, `IP_PKTINFO` and `SO_TIMESTAMP(NS)`.
+//! The rest (priorities, marks, type of service, multicast) only matter on
+//! a network the machine does not have: one interface, no queueing
+//! disciplines, no multicast routing.
 
+use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
 
-use super::{Kind, Socket, State};
+use super::{Kind, Socket, State, is_synchronized};
 use crate::errno::Errno;
 use crate::net::abi::{kind, option, timeval_bytes, timeval_ns};
+use crate::net::address::family;
+use crate::net::stack::Stack;
 use crate::vfs::node::Caller;
 
 /// The default size of each of a TCP socket's two buffers.
 const DEFAULT_BUFFER: usize = 64 * 1024;
-/// The smallest and largest buffer `SO_RCVBUF` and `SO_SNDBUF` give.
-const BUFFER_LIMITS: (usize, usize) = (4 * 1024, 4 * 1024 * 1024);
-/// The default idle time before keep-alive probes (`TCP_KEEPIDLE`).
+/// The smallest send and receive buffers (Linux's `SOCK_MIN_SNDBUF` and
+/// `SOCK_MIN_RCVBUF`), and the largest either may be set to (twice
+/// `net.core.wmem_max`; the `FORCE` variants may go to 4 MiB).
+const SEND_BUFFER_MIN: usize = 4608;
+const RECEIVE_BUFFER_MIN: usize = 2304;
+const BUFFER_MAX: usize = 2 * 212_992;
+const BUFFER_FORCE_MAX: usize = 4 * 1024 * 1024;
+/// The default idle time before keep-alive probes (`TCP_KEEPIDLE`), the
+/// time between them (`TCP_KEEPINTVL`) and how many go unanswered before
+/// the connection is dropped (`TCP_KEEPCNT`): `net.ipv4.tcp_keepalive_*`.
 const KEEPALIVE_IDLE_SECONDS: u32 = 7200;
+const KEEPALIVE_INTERVAL_SECONDS: u32 = 75;
+const KEEPALIVE_PROBES: u32 = 9;
+/// The largest keep-alive time (`MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL`)
+/// and probe count (`MAX_TCP_KEEPCNT`).
+const KEEPALIVE_SECONDS_MAX: i32 = 32767;
+const KEEPALIVE_PROBES_MAX: i32 = 127;
+/// The segment size of a connection that has none yet
+/// (`TCP_MSS_DEFAULT`), and the range `TCP_MAXSEG` takes.
+const DEFAULT_MSS: u32 = 536;
+const MSS_RANGE: core::ops::RangeInclusive<i32> = 88..=32767;
+/// The congestion control smoltcp runs (`socket-tcp-reno`).
+const CONGESTION_CONTROL: &str = "reno";
+/// The time to live of packets, unless set (`net.ipv4.ip_default_ttl`).
+const DEFAULT_TTL: u8 = 64;
+/// `IFNAMSIZ`.
+const INTERFACE_NAME_MAX: usize = 16;
 
-#[derive(Debug, Clone, Copy)]
+/// Option numbers `abi` does not name.
+mod number {
+    pub const SO_BINDTODEVICE: i32 = 25;
+    pub const SO_TIMESTAMPNS: i32 = 35;
+    pub const SO_MARK: i32 = 36;
+    pub const SO_RCVTIMEO_NEW: i32 = 66;
+    pub const SO_SNDTIMEO_NEW: i32 = 67;
+    pub const TCP_INFO: i32 = 11;
+    pub const TCP_CONGESTION: i32 = 13;
+    pub const TCP_INQ: i32 = 36;
+    pub const IP_RECVTOS: i32 = 13;
+    pub const IP_MULTICAST_IF: i32 = 32;
+    pub const IP_MULTICAST_TTL: i32 = 33;
+    pub const IP_MULTICAST_LOOP: i32 = 34;
+    pub const IP_ADD_MEMBERSHIP: i32 = 35;
+    pub const IP_DROP_MEMBERSHIP: i32 = 36;
+    pub const IPPROTO_IPV6: i32 = 41;
+    pub const IPV6_UNICAST_HOPS: i32 = 16;
+    pub const IPV6_MULTICAST_HOPS: i32 = 18;
+    pub const IPV6_MULTICAST_LOOP: i32 = 19;
+    pub const IPV6_V6ONLY: i32 = 26;
+    pub const IPV6_RECVPKTINFO: i32 = 49;
+    pub const IPV6_TCLASS: i32 = 67;
+}
+pub(super) use number::{SO_TIMESTAMPNS, TCP_INQ};
+
+/// How received datagrams are stamped with their time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timestamps {
+    /// Not at all.
+    Off,
+    /// `SO_TIMESTAMP`: a `struct timeval`.
+    Microseconds,
+    /// `SO_TIMESTAMPNS`: a `struct timespec`.
+    Nanoseconds,
+}
+
+#[derive(Debug, Clone)]
 pub(super) struct Options {
     pub(super) reuse_address: bool,
+    pub(super) reuse_port: bool,
     pub(super) keep_alive: bool,
     pub(super) keepalive_idle_seconds: u32,
+    pub(super) keepalive_interval_seconds: u32,
+    pub(super) keepalive_probes: u32,
+    pub(super) user_timeout_ms: u32,
     pub(super) no_delay: bool,
+    pub(super) cork: bool,
+    pub(super) quick_ack: bool,
+    pub(super) max_segment: Option<u32>,
+    pub(super) defer_accept_seconds: i32,
+    pub(super) fast_open_queue: i32,
+    pub(super) reports_inq: bool,
     pub(super) receive_buffer: usize,
     pub(super) send_buffer: usize,
     pub(super) linger: Option<u32>,
     pub(super) receive_timeout_ns: Option<u64>,
     pub(super) send_timeout_ns: Option<u64>,
     pub(super) broadcast: bool,
+    pub(super) priority: i32,
+    pub(super) mark: u32,
+    pub(super) device: Option<String>,
+    pub(super) timestamps: Timestamps,
+    pub(super) type_of_service: u8,
+    pub(super) time_to_live: Option<u8>,
+    pub(super) receives_type_of_service: bool,
+    pub(super) packet_information: bool,
+    pub(super) receives_errors: bool,
+    pub(super) multicast_time_to_live: u8,
+    pub(super) multicast_loop: bool,
+    pub(super) multicast_interface: [u8; 4],
+    pub(super) memberships: Vec<[u8; 4]>,
+    pub(super) is_v6_only: bool,
+    pub(super) traffic_class: u8,
+    pub(super) receives_packet_information_v6: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             reuse_address: false,
+            reuse_port: false,
             keep_alive: false,
             keepalive_idle_seconds: KEEPALIVE_IDLE_SECONDS,
+            keepalive_interval_seconds: KEEPALIVE_INTERVAL_SECONDS,
+            keepalive_probes: KEEPALIVE_PROBES,
+            user_timeout_ms: 0,
             no_delay: false,
+            cork: false,
+            quick_ack: true,
+            max_segment: None,
+            defer_accept_seconds: 0,
+            fast_open_queue: 0,
+            reports_inq: false,
             receive_buffer: DEFAULT_BUFFER,
             send_buffer: DEFAULT_BUFFER,
             linger: None,
             receive_timeout_ns: None,
             send_timeout_ns: None,
             broadcast: false,
+            priority: 0,
+            mark: 0,
+            device: None,
+            timestamps: Timestamps::Off,
+            type_of_service: 0,
+            time_to_live: None,
+            receives_type_of_service: false,
+            packet_information: false,
+            receives_errors: false,
+            multicast_time_to_live: 1,
+            multicast_loop: true,
+            multicast_interface: [0; 4],
+            memberships: Vec::new(),
+            is_v6_only: false,
+            traffic_class: 0,
+            receives_packet_information_v6: false,
         }
     }
+}
+
+/// The first four bytes of an option's value as an `int`; a shorter value
+/// is `EINVAL`.
+fn integer(value: &[u8]) -> Result<i32, Errno> {
+    let bytes: [u8; 4] = value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+    Ok(i32::from_ne_bytes(bytes))
+}
+
+/// An option value that may be an `int` or a single byte, as Linux's IP
+/// options take them.
+fn integer_or_byte(value: &[u8]) -> Result<i32, Errno> {
+    match value.len() {
+        0 => Err(Errno::EINVAL),
+        1..=3 => Ok(i32::from(value[0])),
+        _ => integer(value),
+    }
+}
+
+/// A buffer size as `SO_SNDBUF` or `SO_RCVBUF` sets it: doubled (the
+/// kernel's bookkeeping shares the space), within the limits.
+fn buffer_size(value: &[u8], minimum: usize, is_forced: bool) -> Result<usize, Errno> {
+    let requested = integer(value)?.max(0) as usize;
+    let maximum = if is_forced { BUFFER_FORCE_MAX } else { BUFFER_MAX };
+    Ok(requested.saturating_mul(2).clamp(minimum, maximum))
 }
 
 impl Socket {
     /// Sets an option (`setsockopt`); `value` holds the application's
     /// bytes.
     pub fn set_option(&self, caller: &Caller<'_>, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
-        let integer = || -> Result<i32, Errno> {
-            let bytes: [u8; 4] =
-                value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
-            Ok(i32::from_ne_bytes(bytes))
-        };
+        if level == option::SOL_SOCKET && name == number::SO_BINDTODEVICE {
+            let device = self.device_name(value)?;
+            self.options.lock().device = device;
+            return Ok(());
+        }
+        if (level, name) == (number::IPPROTO_IPV6, number::IPV6_V6ONLY) && self.is_ipv6 {
+            // Only before the socket has an address.
+            let is_v6_only = integer(value)? != 0;
+            if self.local_address(caller).port() != 0 {
+                return Err(Errno::EINVAL);
+            }
+            self.options.lock().is_v6_only = is_v6_only;
+            return Ok(());
+        }
         let mut options = self.options.lock();
         match (level, name) {
-            (option::SOL_SOCKET, option::SO_REUSEADDR) => options.reuse_address = integer()? != 0,
-            (option::SOL_SOCKET, option::SO_KEEPALIVE) => options.keep_alive = integer()? != 0,
-            (option::SOL_SOCKET, option::SO_BROADCAST) => options.broadcast = integer()? != 0,
-            (option::SOL_SOCKET, option::SO_RCVBUF | option::SO_RCVBUFFORCE) => {
-                options.receive_buffer = (integer()?.max(0) as usize).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
-            }
-            (option::SOL_SOCKET, option::SO_SNDBUF | option::SO_SNDBUFFORCE) => {
-                options.send_buffer = (integer()?.max(0) as usize).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
-            }
-            (option::SOL_SOCKET, option::SO_LINGER) => {
-                if value.len() < 8 {
-                    return Err(Errno::EINVAL);
-                }
-                let on = i32::from_ne_bytes(value[..4].try_into().map_err(|_| Errno::EINVAL)?);
-                let seconds = i32::from_ne_bytes(value[4..8].try_into().map_err(|_| Errno::EINVAL)?);
-                options.linger = (on != 0).then_some(seconds.max(0) as u32);
-            }
-            (option::SOL_SOCKET, option::SO_RCVTIMEO | option::SO_SNDTIMEO) => {
-                let timeout = timeval_ns(value)?;
-                if name == option::SO_RCVTIMEO {
-                    options.receive_timeout_ns = timeout;
-                } else {
-                    options.send_timeout_ns = timeout;
-                }
-            }
-            (
-                option::SOL_SOCKET,
-                option::SO_REUSEPORT
-                | option::SO_DONTROUTE
-                | option::SO_OOBINLINE
-                | option::SO_PRIORITY
-                | option::SO_RCVLOWAT
-                | option::SO_SNDLOWAT
-                | option::SO_TIMESTAMP,
-            ) => {
-                integer()?;
-            }
+            (option::SOL_SOCKET, _) => set_socket_option(&mut options, name, value)?,
             (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
-            (option::IPPROTO_TCP, option::TCP_NODELAY) => options.no_delay = integer()? != 0,
-            (option::IPPROTO_TCP, option::TCP_KEEPIDLE) => {
-                let seconds = integer()?;
-                if !(1..=32767).contains(&seconds) {
-                    return Err(Errno::EINVAL);
-                }
-                options.keepalive_idle_seconds = seconds as u32;
-            }
-            (
-                option::IPPROTO_TCP,
-                option::TCP_MAXSEG
-                | option::TCP_CORK
-                | option::TCP_KEEPINTVL
-                | option::TCP_KEEPCNT
-                | option::TCP_DEFER_ACCEPT
-                | option::TCP_QUICKACK
-                | option::TCP_USER_TIMEOUT
-                | option::TCP_FASTOPEN,
-            ) => {
-                integer()?;
-            }
-            (
-                option::IPPROTO_IP,
-                option::IP_TOS
-                | option::IP_TTL
-                | option::IP_PKTINFO
-                | option::IP_MTU_DISCOVER
-                | option::IP_RECVERR,
-            ) => {
-                integer()?;
-            }
+            (option::IPPROTO_TCP, _) => set_tcp_option(&mut options, name, value)?,
+            (option::IPPROTO_IP, _) => set_ip_option(&mut options, self.kind, name, value)?,
+            (number::IPPROTO_IPV6, _) if self.is_ipv6 => set_ipv6_option(&mut options, name, value)?,
             _ => return Err(Errno::ENOPROTOOPT),
         }
-        let options = *options;
-        if let State::Stream(stream) = &*self.state.lock() {
-            let handle = stream.handle;
-            self.stack(caller, |stack| apply_tcp_options(stack.tcp(handle), &options));
+        let options = options.clone();
+        match &*self.state.lock() {
+            State::Stream(stream) => {
+                let handle = stream.handle;
+                self.stack(caller, |stack| apply_tcp_options(stack, handle, &options));
+            }
+            State::Datagram(datagram) => {
+                if let Some(handle) = datagram.handle {
+                    self.stack(caller, |stack| stack.udp(handle).set_hop_limit(options.time_to_live));
+                }
+            }
+            State::Unconnected { .. } | State::Listening { .. } => {}
         }
         Ok(())
+    }
+
+    /// The device `SO_BINDTODEVICE` names: `None` for an empty name,
+    /// `ENODEV` for one the machine does not have.
+    fn device_name(&self, value: &[u8]) -> Result<Option<String>, Errno> {
+        let length =
+            value.iter().position(|byte| *byte == 0).unwrap_or(value.len()).min(INTERFACE_NAME_MAX - 1);
+        if length == 0 {
+            return Ok(None);
+        }
+        let name = core::str::from_utf8(&value[..length]).map_err(|_| Errno::ENODEV)?;
+        if !self.network.interfaces().iter().any(|interface| interface.name == name) {
+            return Err(Errno::ENODEV);
+        }
+        Ok(Some(String::from(name)))
     }
 
     /// Reads an option (`getsockopt`) as the bytes the application gets.
     pub fn option(&self, caller: &Caller<'_>, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         let integer = |value: i32| value.to_ne_bytes().to_vec();
-        let options = *self.options.lock();
+        let options = self.options.lock().clone();
         Ok(match (level, name) {
             (option::SOL_SOCKET, option::SO_TYPE) => integer(match self.kind {
                 Kind::Stream => kind::STREAM as i32,
@@ -151,46 +270,400 @@ impl Socket {
                 Kind::Stream => option::IPPROTO_TCP,
                 Kind::Datagram => option::IPPROTO_UDP,
             }),
-            (option::SOL_SOCKET, option::SO_DOMAIN) => integer(i32::from(crate::net::address::family::INET)),
+            (option::SOL_SOCKET, option::SO_DOMAIN) => {
+                let family = if self.is_ipv6 { family::INET6 } else { family::INET };
+                integer(i32::from(family))
+            }
             (option::SOL_SOCKET, option::SO_ERROR) => {
                 integer(self.take_error(caller).map_or(0, |error| error.0))
             }
-            (option::SOL_SOCKET, option::SO_ACCEPTCONN) => integer(i32::from(self.is_listening())),
-            (option::SOL_SOCKET, option::SO_REUSEADDR) => integer(i32::from(options.reuse_address)),
-            (option::SOL_SOCKET, option::SO_KEEPALIVE) => integer(i32::from(options.keep_alive)),
-            (option::SOL_SOCKET, option::SO_BROADCAST) => integer(i32::from(options.broadcast)),
-            (option::SOL_SOCKET, option::SO_RCVBUF) => integer(options.receive_buffer as i32),
-            (option::SOL_SOCKET, option::SO_SNDBUF) => integer(options.send_buffer as i32),
-            (option::SOL_SOCKET, option::SO_REUSEPORT | option::SO_OOBINLINE | option::SO_DONTROUTE) => {
-                integer(0)
-            }
-            (option::SOL_SOCKET, option::SO_RCVLOWAT | option::SO_SNDLOWAT) => integer(1),
-            (option::SOL_SOCKET, option::SO_LINGER) => {
-                let mut bytes = integer(i32::from(options.linger.is_some()));
-                bytes.extend_from_slice(&(options.linger.unwrap_or(0) as i32).to_ne_bytes());
+            (option::SOL_SOCKET, number::SO_BINDTODEVICE) => {
+                // The name and its NUL; nothing when unbound.
+                let mut bytes = options.device.map(String::into_bytes).unwrap_or_default();
+                if !bytes.is_empty() {
+                    bytes.push(0);
+                }
                 bytes
             }
-            (option::SOL_SOCKET, option::SO_RCVTIMEO) => timeval_bytes(options.receive_timeout_ns),
-            (option::SOL_SOCKET, option::SO_SNDTIMEO) => timeval_bytes(options.send_timeout_ns),
+            (option::SOL_SOCKET, _) => socket_option(&options, name, self.is_listening())?,
             (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
-            (option::IPPROTO_TCP, option::TCP_NODELAY) => integer(i32::from(options.no_delay)),
-            (option::IPPROTO_TCP, option::TCP_KEEPIDLE) => integer(options.keepalive_idle_seconds as i32),
-            (option::IPPROTO_TCP, option::TCP_MAXSEG) => integer(1460),
-            (option::IPPROTO_TCP, option::TCP_KEEPINTVL) => integer(75),
-            (option::IPPROTO_TCP, option::TCP_KEEPCNT) => integer(9),
-            (option::IPPROTO_TCP, option::TCP_CORK | option::TCP_DEFER_ACCEPT | option::TCP_QUICKACK) => {
-                integer(0)
+            (option::IPPROTO_TCP, number::TCP_INFO) => self.tcp_information(caller, &options),
+            (option::IPPROTO_TCP, option::TCP_MAXSEG) => {
+                let connected_mss = match &*self.state.lock() {
+                    State::Stream(stream) if stream.was_connected => {
+                        Some(self.network.stack.lock().mtu() - 40)
+                    }
+                    _ => None,
+                };
+                let mss = match (connected_mss, options.max_segment) {
+                    (Some(path), Some(chosen)) => (path as u32).min(chosen),
+                    (Some(path), None) => path as u32,
+                    (None, chosen) => chosen.unwrap_or(DEFAULT_MSS),
+                };
+                integer(mss as i32)
             }
-            (option::IPPROTO_IP, option::IP_TTL) => integer(64),
-            (option::IPPROTO_IP, option::IP_TOS) => integer(0),
+            (option::IPPROTO_TCP, _) => tcp_option(&options, name)?,
+            (option::IPPROTO_IP, _) => ip_option(&options, name)?,
+            (number::IPPROTO_IPV6, _) if self.is_ipv6 => ipv6_option(&options, name)?,
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }
+
+    /// `struct tcp_info` (Linux `uapi/linux/tcp.h`): the figures smoltcp
+    /// knows, zero for the others.
+    fn tcp_information(&self, caller: &Caller<'_>, options: &Options) -> Vec<u8> {
+        const SIZE: usize = 232;
+        let mut bytes = vec![0u8; SIZE];
+        let put = |bytes: &mut Vec<u8>, at: usize, value: u32| {
+            bytes[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+        };
+        let mss = (self.network.stack.lock().mtu() - 40) as u32;
+        let (state, figures) = match &*self.state.lock() {
+            State::Listening { .. } => (LINUX_LISTEN, None),
+            State::Unconnected { .. } | State::Datagram(_) => (LINUX_CLOSE, None),
+            State::Stream(stream) => {
+                let handle = stream.handle;
+                self.stack(caller, |stack| {
+                    let tcp = stack.tcp(handle);
+                    let figures = (tcp.send_queue(), tcp.recv_capacity() - tcp.recv_queue());
+                    (linux_state(tcp.state()), Some(figures))
+                })
+            }
+        };
+        bytes[0] = state;
+        if let Some((unacknowledged, receive_space)) = figures {
+            let mss = options.max_segment.map_or(mss, |chosen| chosen.min(mss));
+            // RTO (µs), send and receive segment sizes, bytes in flight as
+            // segments, path MTU, the receive space, the congestion window.
+            put(&mut bytes, 8, 200_000);
+            put(&mut bytes, 16, mss);
+            put(&mut bytes, 20, mss);
+            put(&mut bytes, 24, unacknowledged.div_ceil(mss as usize) as u32);
+            put(&mut bytes, 60, mss + 40);
+            put(&mut bytes, 80, 10);
+            put(&mut bytes, 84, mss);
+            put(&mut bytes, 96, receive_space as u32);
+        }
+        bytes
+    }
 }
 
-pub(super) fn apply_tcp_options(tcp: &mut tcp::Socket<'static>, options: &Options) {
-    tcp.set_nagle_enabled(!options.no_delay);
-    tcp.set_keep_alive(
-        options.keep_alive.then(|| Duration::from_secs(u64::from(options.keepalive_idle_seconds))),
-    );
+/// Linux's TCP states (`include/net/tcp_states.h`).
+const LINUX_LISTEN: u8 = 10;
+const LINUX_CLOSE: u8 = 7;
+
+fn linux_state(state: tcp::State) -> u8 {
+    match state {
+        tcp::State::Established => 1,
+        tcp::State::SynSent => 2,
+        tcp::State::SynReceived => 3,
+        tcp::State::FinWait1 => 4,
+        tcp::State::FinWait2 => 5,
+        tcp::State::TimeWait => 6,
+        tcp::State::Closed => LINUX_CLOSE,
+        tcp::State::CloseWait => 8,
+        tcp::State::LastAck => 9,
+        tcp::State::Listen => LINUX_LISTEN,
+        tcp::State::Closing => 11,
+    }
+}
+
+fn set_socket_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), Errno> {
+    match name {
+        option::SO_REUSEADDR => options.reuse_address = integer(value)? != 0,
+        option::SO_REUSEPORT => options.reuse_port = integer(value)? != 0,
+        option::SO_KEEPALIVE => options.keep_alive = integer(value)? != 0,
+        option::SO_BROADCAST => options.broadcast = integer(value)? != 0,
+        option::SO_RCVBUF | option::SO_RCVBUFFORCE => {
+            options.receive_buffer = buffer_size(value, RECEIVE_BUFFER_MIN, name == option::SO_RCVBUFFORCE)?;
+        }
+        option::SO_SNDBUF | option::SO_SNDBUFFORCE => {
+            options.send_buffer = buffer_size(value, SEND_BUFFER_MIN, name == option::SO_SNDBUFFORCE)?;
+        }
+        option::SO_LINGER => {
+            if value.len() < 8 {
+                return Err(Errno::EINVAL);
+            }
+            let on = integer(value)?;
+            let seconds = integer(&value[4..])?;
+            options.linger = (on != 0).then_some(seconds.max(0) as u32);
+        }
+        option::SO_RCVTIMEO | number::SO_RCVTIMEO_NEW => options.receive_timeout_ns = timeval_ns(value)?,
+        option::SO_SNDTIMEO | number::SO_SNDTIMEO_NEW => options.send_timeout_ns = timeval_ns(value)?,
+        option::SO_PRIORITY => options.priority = integer(value)?,
+        number::SO_MARK => options.mark = integer(value)? as u32,
+        option::SO_TIMESTAMP | number::SO_TIMESTAMPNS => {
+            let on = integer(value)? != 0;
+            options.timestamps = match (on, name) {
+                (false, _) => Timestamps::Off,
+                (true, option::SO_TIMESTAMP) => Timestamps::Microseconds,
+                (true, _) => Timestamps::Nanoseconds,
+            };
+        }
+        option::SO_DONTROUTE | option::SO_OOBINLINE | option::SO_RCVLOWAT | option::SO_SNDLOWAT => {
+            integer(value)?;
+        }
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+fn socket_option(options: &Options, name: i32, is_listening: bool) -> Result<Vec<u8>, Errno> {
+    let integer = |value: i32| value.to_ne_bytes().to_vec();
+    Ok(match name {
+        option::SO_ACCEPTCONN => integer(i32::from(is_listening)),
+        option::SO_REUSEADDR => integer(i32::from(options.reuse_address)),
+        option::SO_REUSEPORT => integer(i32::from(options.reuse_port)),
+        option::SO_KEEPALIVE => integer(i32::from(options.keep_alive)),
+        option::SO_BROADCAST => integer(i32::from(options.broadcast)),
+        option::SO_RCVBUF => integer(options.receive_buffer as i32),
+        option::SO_SNDBUF => integer(options.send_buffer as i32),
+        option::SO_OOBINLINE | option::SO_DONTROUTE => integer(0),
+        option::SO_RCVLOWAT | option::SO_SNDLOWAT => integer(1),
+        option::SO_PRIORITY => integer(options.priority),
+        number::SO_MARK => integer(options.mark as i32),
+        option::SO_TIMESTAMP => integer(i32::from(options.timestamps == Timestamps::Microseconds)),
+        number::SO_TIMESTAMPNS => integer(i32::from(options.timestamps == Timestamps::Nanoseconds)),
+        option::SO_LINGER => {
+            let mut bytes = integer(i32::from(options.linger.is_some()));
+            bytes.extend_from_slice(&(options.linger.unwrap_or(0) as i32).to_ne_bytes());
+            bytes
+        }
+        option::SO_RCVTIMEO | number::SO_RCVTIMEO_NEW => timeval_bytes(options.receive_timeout_ns),
+        option::SO_SNDTIMEO | number::SO_SNDTIMEO_NEW => timeval_bytes(options.send_timeout_ns),
+        _ => return Err(Errno::ENOPROTOOPT),
+    })
+}
+
+fn set_tcp_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), Errno> {
+    if name == number::TCP_CONGESTION {
+        let length = value.iter().position(|byte| *byte == 0).unwrap_or(value.len());
+        // Only the algorithm the stack runs is there to choose.
+        return if &value[..length] == CONGESTION_CONTROL.as_bytes() { Ok(()) } else { Err(Errno::ENOENT) };
+    }
+    let value = integer(value)?;
+    let seconds = |value: i32| {
+        if (1..=KEEPALIVE_SECONDS_MAX).contains(&value) { Ok(value as u32) } else { Err(Errno::EINVAL) }
+    };
+    match name {
+        option::TCP_NODELAY => options.no_delay = value != 0,
+        option::TCP_CORK => options.cork = value != 0,
+        option::TCP_QUICKACK => options.quick_ack = value != 0,
+        option::TCP_KEEPIDLE => options.keepalive_idle_seconds = seconds(value)?,
+        option::TCP_KEEPINTVL => options.keepalive_interval_seconds = seconds(value)?,
+        option::TCP_KEEPCNT => {
+            if !(1..=KEEPALIVE_PROBES_MAX).contains(&value) {
+                return Err(Errno::EINVAL);
+            }
+            options.keepalive_probes = value as u32;
+        }
+        option::TCP_USER_TIMEOUT => {
+            options.user_timeout_ms = u32::try_from(value).map_err(|_| Errno::EINVAL)?
+        }
+        option::TCP_MAXSEG => {
+            if value != 0 && !MSS_RANGE.contains(&value) {
+                return Err(Errno::EINVAL);
+            }
+            options.max_segment = (value != 0).then_some(value as u32);
+        }
+        option::TCP_DEFER_ACCEPT => options.defer_accept_seconds = value.max(0),
+        option::TCP_FASTOPEN => {
+            if value < 0 {
+                return Err(Errno::EINVAL);
+            }
+            options.fast_open_queue = value;
+        }
+        number::TCP_INQ => {
+            if !(0..=1).contains(&value) {
+                return Err(Errno::EINVAL);
+            }
+            options.reports_inq = value == 1;
+        }
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+fn tcp_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
+    let integer = |value: i32| value.to_ne_bytes().to_vec();
+    Ok(match name {
+        option::TCP_NODELAY => integer(i32::from(options.no_delay)),
+        option::TCP_CORK => integer(i32::from(options.cork)),
+        option::TCP_QUICKACK => integer(i32::from(options.quick_ack)),
+        option::TCP_KEEPIDLE => integer(options.keepalive_idle_seconds as i32),
+        option::TCP_KEEPINTVL => integer(options.keepalive_interval_seconds as i32),
+        option::TCP_KEEPCNT => integer(options.keepalive_probes as i32),
+        option::TCP_USER_TIMEOUT => integer(options.user_timeout_ms as i32),
+        option::TCP_DEFER_ACCEPT => integer(options.defer_accept_seconds),
+        option::TCP_FASTOPEN => integer(options.fast_open_queue),
+        number::TCP_INQ => integer(i32::from(options.reports_inq)),
+        number::TCP_CONGESTION => {
+            let mut bytes = vec![0u8; INTERFACE_NAME_MAX];
+            bytes[..CONGESTION_CONTROL.len()].copy_from_slice(CONGESTION_CONTROL.as_bytes());
+            bytes
+        }
+        _ => return Err(Errno::ENOPROTOOPT),
+    })
+}
+
+fn set_ip_option(options: &mut Options, socket_kind: Kind, name: i32, value: &[u8]) -> Result<(), Errno> {
+    match name {
+        option::IP_TOS => {
+            let mut type_of_service = integer_or_byte(value)? as u8;
+            if socket_kind == Kind::Stream {
+                // TCP keeps the ECN bits its own.
+                type_of_service = (type_of_service & !3) | (options.type_of_service & 3);
+            }
+            options.type_of_service = type_of_service;
+        }
+        option::IP_TTL => {
+            let ttl = integer_or_byte(value)?;
+            options.time_to_live = match ttl {
+                -1 => None,
+                1..=255 => Some(ttl as u8),
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IP_RECVTOS => options.receives_type_of_service = integer_or_byte(value)? != 0,
+        option::IP_PKTINFO => options.packet_information = integer_or_byte(value)? != 0,
+        option::IP_RECVERR => options.receives_errors = integer_or_byte(value)? != 0,
+        option::IP_MTU_DISCOVER => {
+            if !(0..=5).contains(&integer_or_byte(value)?) {
+                return Err(Errno::EINVAL);
+            }
+        }
+        number::IP_MULTICAST_TTL => {
+            let ttl = integer_or_byte(value)?;
+            options.multicast_time_to_live = match ttl {
+                -1 => 1,
+                0..=255 => ttl as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IP_MULTICAST_LOOP => options.multicast_loop = integer_or_byte(value)? != 0,
+        number::IP_MULTICAST_IF => {
+            // `struct in_addr`, `struct ip_mreq` or `struct ip_mreqn`: the
+            // interface's address comes second in the longer two.
+            let at = if value.len() >= 8 { 4 } else { 0 };
+            let address = value.get(at..at + 4).ok_or(Errno::EINVAL)?;
+            options.multicast_interface.copy_from_slice(address);
+        }
+        number::IP_ADD_MEMBERSHIP | number::IP_DROP_MEMBERSHIP => {
+            if socket_kind == Kind::Stream {
+                return Err(Errno::EPROTO);
+            }
+            // `struct ip_mreq` or `struct ip_mreqn`: the group first.
+            let group: [u8; 4] =
+                value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+            if value.len() < 8 || group[0] & 0xf0 != 0xe0 {
+                return Err(Errno::EINVAL);
+            }
+            let position = options.memberships.iter().position(|joined| *joined == group);
+            match (name, position) {
+                (number::IP_ADD_MEMBERSHIP, None) => options.memberships.push(group),
+                (number::IP_ADD_MEMBERSHIP, Some(_)) => return Err(Errno::EADDRINUSE),
+                (_, Some(position)) => {
+                    options.memberships.remove(position);
+                }
+                (_, None) => return Err(Errno::EADDRNOTAVAIL),
+            }
+        }
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+fn ip_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
+    let integer = |value: i32| value.to_ne_bytes().to_vec();
+    Ok(match name {
+        option::IP_TOS => integer(i32::from(options.type_of_service)),
+        option::IP_TTL => integer(i32::from(options.time_to_live.unwrap_or(DEFAULT_TTL))),
+        number::IP_RECVTOS => integer(i32::from(options.receives_type_of_service)),
+        option::IP_PKTINFO => integer(i32::from(options.packet_information)),
+        option::IP_RECVERR => integer(i32::from(options.receives_errors)),
+        option::IP_MTU_DISCOVER => integer(0),
+        number::IP_MULTICAST_TTL => integer(i32::from(options.multicast_time_to_live)),
+        number::IP_MULTICAST_LOOP => integer(i32::from(options.multicast_loop)),
+        number::IP_MULTICAST_IF => options.multicast_interface.to_vec(),
+        _ => return Err(Errno::ENOPROTOOPT),
+    })
+}
+
+fn set_ipv6_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), Errno> {
+    let value = integer(value)?;
+    match name {
+        number::IPV6_UNICAST_HOPS => {
+            options.time_to_live = match value {
+                -1 => None,
+                0..=255 => Some(value as u8),
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IPV6_MULTICAST_HOPS => {
+            options.multicast_time_to_live = match value {
+                -1 => 1,
+                0..=255 => value as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IPV6_MULTICAST_LOOP => {
+            if !(0..=1).contains(&value) {
+                return Err(Errno::EINVAL);
+            }
+            options.multicast_loop = value == 1;
+        }
+        number::IPV6_TCLASS => {
+            options.traffic_class = match value {
+                -1 => 0,
+                0..=255 => value as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+        }
+        number::IPV6_RECVPKTINFO => options.receives_packet_information_v6 = value != 0,
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    Ok(())
+}
+
+fn ipv6_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
+    let integer = |value: i32| value.to_ne_bytes().to_vec();
+    Ok(match name {
+        number::IPV6_V6ONLY => integer(i32::from(options.is_v6_only)),
+        number::IPV6_UNICAST_HOPS => integer(i32::from(options.time_to_live.unwrap_or(DEFAULT_TTL))),
+        number::IPV6_MULTICAST_HOPS => integer(i32::from(options.multicast_time_to_live)),
+        number::IPV6_MULTICAST_LOOP => integer(i32::from(options.multicast_loop)),
+        number::IPV6_TCLASS => integer(i32::from(options.traffic_class)),
+        number::IPV6_RECVPKTINFO => integer(i32::from(options.receives_packet_information_v6)),
+        _ => return Err(Errno::ENOPROTOOPT),
+    })
+}
+
+/// How long a connection may go without hearing from its peer before it
+/// is dropped: `TCP_USER_TIMEOUT`, or with keep-alive the idle time and
+/// every unanswered probe.
+pub(super) fn established_timeout(options: &Options) -> Option<Duration> {
+    if options.user_timeout_ms > 0 {
+        return Some(Duration::from_millis(u64::from(options.user_timeout_ms)));
+    }
+    options.keep_alive.then(|| {
+        let probes = u64::from(options.keepalive_interval_seconds) * u64::from(options.keepalive_probes);
+        Duration::from_secs(u64::from(options.keepalive_idle_seconds) + probes)
+    })
+}
+
+/// Puts a stream socket's options into its smoltcp socket. Keep-alive
+/// probes go out after the idle time and then every idle time (smoltcp has
+/// one interval); the connection is dropped once probes have gone
+/// unanswered for the interval times the count, as on Linux.
+pub(super) fn apply_tcp_options(stack: &mut Stack, handle: smoltcp::iface::SocketHandle, options: &Options) {
+    let tcp = stack.tcp(handle);
+    // A corked socket holds small segments back, as Nagle's algorithm does.
+    tcp.set_nagle_enabled(!options.no_delay || options.cork);
+    tcp.set_hop_limit(options.time_to_live);
+    if is_synchronized(tcp.state()) {
+        tcp.set_timeout(established_timeout(options));
+    }
+    let keep_alive =
+        options.keep_alive.then(|| Duration::from_secs(u64::from(options.keepalive_idle_seconds)));
+    stack.set_keep_alive(handle, keep_alive);
 }

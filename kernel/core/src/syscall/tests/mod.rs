@@ -370,3 +370,67 @@ fn pending_signals_are_delivered_outside_system_calls() {
     assert_eq!(deliver_pending_signals(&machine, &process, &thread, &mut again), Outcome::ResumeExactly);
     assert_eq!(again.rip, 0x40_1000);
 }
+
+#[test]
+fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
+    use crate::process::PROCESS_ID;
+    let (machine, process) = setup();
+    const F_SETFL: u64 = 4;
+    const F_GETOWN: u64 = 9;
+    const F_SETSIG: u64 = 10;
+    const F_GETSIG: u64 = 11;
+    const F_SETOWN_EX: u64 = 15;
+    const F_GETOWN_EX: u64 = 16;
+    const O_ASYNC: u64 = 0o20000;
+    const SIGIO_BIT: u64 = 1 << 28;
+    const SIGUSR1_BIT: u64 = 1 << 9;
+    // socketpair(AF_UNIX, SOCK_STREAM): descriptors 3 and 4.
+    assert_eq!(call(&machine, &process, nr::SOCKETPAIR, [1, 1, 0, BUFFER, 0, 0]), 0);
+    let thread = process.thread(crate::process::PROCESS_ID).expect("the first thread");
+    // Blocked, so that they stay pending for the test to see.
+    thread.state.lock().signal_mask = SIGIO_BIT | SIGUSR1_BIT;
+    let pending = || crate::signal::pending_set(&thread);
+    let clear = || while crate::signal::take_from(&thread, SIGIO_BIT | SIGUSR1_BIT).is_some() {};
+    let send = |byte: &[u8]| {
+        machine.write_memory(BUFFER + 0x100, byte).unwrap();
+        assert_eq!(call(&machine, &process, nr::WRITE, [3, BUFFER + 0x100, 1, 0, 0, 0]), 1);
+    };
+    // An owner alone, or O_ASYNC alone, signals nobody.
+    send(b"a");
+    assert_eq!(pending() & SIGIO_BIT, 0);
+    machine
+        .write_memory(BUFFER + 0x200, &[1i32.to_le_bytes(), (PROCESS_ID as i32).to_le_bytes()].concat())
+        .unwrap();
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETOWN_EX, BUFFER + 0x200, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN, 0, 0, 0, 0]), PROCESS_ID as i64);
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN_EX, BUFFER + 0x300, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, BUFFER + 0x300), 1 | (PROCESS_ID << 32));
+    send(b"b");
+    assert_eq!(pending() & SIGIO_BIT, 0);
+    // Both: SIGIO when data arrives, or the signal F_SETSIG chose.
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETFL, O_ASYNC, 0, 0, 0]), 0);
+    send(b"c");
+    assert_ne!(pending() & SIGIO_BIT, 0, "SIGIO pending");
+    clear();
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETSIG, 10, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETSIG, 0, 0, 0, 0]), 10);
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETSIG, 65, 0, 0, 0]), Errno::EINVAL.to_return());
+    send(b"d");
+    assert_eq!(pending() & (SIGIO_BIT | SIGUSR1_BIT), SIGUSR1_BIT);
+    // O_ASYNC off again: silence.
+    clear();
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETFL, 0, 0, 0, 0]), 0);
+    send(b"e");
+    assert_eq!(pending(), 0);
+    // Owners that do not exist.
+    machine.write_memory(BUFFER + 0x200, &[1i32.to_le_bytes(), 999i32.to_le_bytes()].concat()).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::FCNTL, [4, F_SETOWN_EX, BUFFER + 0x200, 0, 0, 0]),
+        Errno::ESRCH.to_return()
+    );
+    machine.write_memory(BUFFER + 0x200, &[7i32.to_le_bytes(), 1i32.to_le_bytes()].concat()).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::FCNTL, [4, F_SETOWN_EX, BUFFER + 0x200, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+}

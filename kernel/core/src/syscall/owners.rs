@@ -1,0 +1,154 @@
+//! Signal-driven I/O: a file's owner (`F_SETOWN`, `F_SETOWN_EX`), the
+//! signal it gets (`F_SETSIG`), and `SIGIO` while `O_ASYNC` is set.
+//!
+//! The owner and signal live in the open file's [`Owner`]; while the file
+//! has `O_ASYNC` and an owner, a [`SignalOnChange`] listens to the
+//! object's waiter list and signals the owner at every change, as Linux's
+//! `kill_fasync` does at every wake-up of a socket. Only objects with a
+//! waiter list (sockets, eventfds, epoll) can signal; for others the
+//! settings are kept and read back.
+
+use alloc::sync::{Arc, Weak};
+
+use super::files::file;
+use super::signals::signal_owner;
+use super::{Context, Result};
+use crate::errno::Errno;
+use crate::process::Thread;
+use crate::user::User;
+use crate::vfs::OpenFile;
+use crate::vfs::file::flags;
+use crate::vfs::waiters::ChangeListener;
+
+/// `fcntl` commands of this module.
+pub(super) mod command {
+    pub const F_SETOWN: u64 = 8;
+    pub const F_GETOWN: u64 = 9;
+    pub const F_SETSIG: u64 = 10;
+    pub const F_GETSIG: u64 = 11;
+    pub const F_SETOWN_EX: u64 = 15;
+    pub const F_GETOWN_EX: u64 = 16;
+}
+
+/// `struct f_owner_ex` types.
+const F_OWNER_TID: i32 = 0;
+const F_OWNER_PID: i32 = 1;
+const F_OWNER_PGRP: i32 = 2;
+/// `SIGIO`, sent unless `F_SETSIG` names another signal.
+const SIGIO: u8 = 29;
+/// The last signal number (`_NSIG`).
+const SIGNAL_MAX: u64 = 64;
+
+/// Sends the owner's signal at every change: to its thread, or to its
+/// process through one of the process's threads.
+struct SignalOnChange {
+    thread: Weak<Thread>,
+    signal: u8,
+    is_thread_directed: bool,
+}
+
+impl ChangeListener for SignalOnChange {
+    fn changed(&self) {
+        if let Some(thread) = self.thread.upgrade() {
+            signal_owner(&thread, self.signal, self.is_thread_directed);
+        }
+    }
+}
+
+/// Runs an owner command of `fcntl`.
+pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) -> Result {
+    let file = file(context, fd)?;
+    match command {
+        command::F_GETOWN => {
+            let owner = file.owner();
+            // A process group reads as its negated id.
+            let id = if owner.kind == F_OWNER_PGRP { -owner.id } else { owner.id };
+            Ok(id as i64 as u64)
+        }
+        command::F_SETOWN => {
+            let id = argument as i32;
+            if id == i32::MIN {
+                return Err(Errno::EINVAL.into());
+            }
+            let (kind, id) = if id < 0 { (F_OWNER_PGRP, -id) } else { (F_OWNER_PID, id) };
+            set_owner(context, &file, kind, id)
+        }
+        command::F_GETOWN_EX => {
+            let (kind, id) = {
+                let owner = file.owner();
+                (owner.kind, owner.id)
+            };
+            let mut bytes = [0u8; 8];
+            bytes[..4].copy_from_slice(&kind.to_le_bytes());
+            bytes[4..].copy_from_slice(&id.to_le_bytes());
+            User::new(context.machine).write_bytes(argument, &bytes)?;
+            Ok(0)
+        }
+        command::F_SETOWN_EX => {
+            let bytes = User::new(context.machine).read_bytes(argument, 8)?;
+            let field =
+                |at: usize| i32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let (kind, id) = (field(0), field(4));
+            if !matches!(kind, F_OWNER_TID | F_OWNER_PID | F_OWNER_PGRP) {
+                return Err(Errno::EINVAL.into());
+            }
+            set_owner(context, &file, kind, id)
+        }
+        command::F_GETSIG => Ok(u64::from(file.owner().signal)),
+        command::F_SETSIG => {
+            if argument > SIGNAL_MAX {
+                return Err(Errno::EINVAL.into());
+            }
+            file.owner().signal = argument as u8;
+            rearm(context, &file);
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// Makes `id` (of `kind`) the owner: a thread of the process, the process
+/// or its group; 0 clears it. `ESRCH` for anyone else.
+fn set_owner(context: Context<'_>, file: &Arc<OpenFile>, kind: i32, id: i32) -> Result {
+    let exists = match kind {
+        _ if id == 0 => true,
+        F_OWNER_TID => context.process.thread(id as u64).is_some(),
+        // `F_SETOWN` also takes a thread's id, as Linux does.
+        _ => i64::from(id) == context.process.pid as i64 || context.process.thread(id as u64).is_some(),
+    };
+    if !exists || id < 0 {
+        return Err(Errno::ESRCH.into());
+    }
+    {
+        let mut owner = file.owner();
+        owner.kind = if id == 0 && kind != F_OWNER_TID { F_OWNER_PID } else { kind };
+        owner.id = id;
+    }
+    rearm(context, file);
+    Ok(0)
+}
+
+/// Starts or stops signalling after a change to `O_ASYNC`, the owner or
+/// the signal: a file with `O_ASYNC`, an owner and a waiter list signals
+/// its owner (a process or group through the caller's thread, whose
+/// process's pending signals every thread shares).
+pub(super) fn rearm(context: Context<'_>, file: &Arc<OpenFile>) {
+    let is_async = file.status_flags() & flags::O_ASYNC != 0;
+    let mut owner = file.owner();
+    owner.listener = None;
+    let Some(special) = file.special() else { return };
+    if !is_async || owner.id == 0 {
+        return;
+    }
+    let thread = match owner.kind {
+        F_OWNER_TID => context.process.thread(owner.id as u64),
+        _ => Some(context.thread.clone()),
+    };
+    let Some(thread) = thread else { return };
+    let signal = if owner.signal == 0 { SIGIO } else { owner.signal };
+    let is_thread_directed = owner.kind == F_OWNER_TID;
+    let listener: Arc<dyn ChangeListener> =
+        Arc::new(SignalOnChange { thread: Arc::downgrade(&thread), signal, is_thread_directed });
+    special.waiters().listen(Arc::downgrade(&listener));
+    owner.listener = Some(listener);
+}
