@@ -176,6 +176,16 @@ pub mod number {
     pub const PKEY_ALLOC: u64 = 330;
     pub const PKEY_FREE: u64 = 331;
     pub const STATX: u64 = 332;
+    pub const SPLICE: u64 = 275;
+    pub const TEE: u64 = 276;
+    pub const SYNC_FILE_RANGE: u64 = 277;
+    pub const VMSPLICE: u64 = 278;
+    pub const FALLOCATE: u64 = 285;
+    pub const FANOTIFY_INIT: u64 = 300;
+    pub const NAME_TO_HANDLE_AT: u64 = 303;
+    pub const OPEN_BY_HANDLE_AT: u64 = 304;
+    pub const COPY_FILE_RANGE: u64 = 326;
+    pub const PIVOT_ROOT: u64 = 155;
     pub const CLONE3: u64 = 435;
     pub const CLOSE_RANGE: u64 = 436;
     pub const FACCESSAT2: u64 = 439;

@@ -23,6 +23,7 @@ mod stat;
 mod terminal;
 mod threads;
 mod time;
+mod transfer;
 
 pub use signals::signal_process;
 
@@ -133,7 +134,22 @@ pub fn handle(
         nr::FSYNC | nr::FDATASYNC => files::fsync(context, a0),
         nr::FADVISE64 => files::fadvise64(context, a0, a3),
         nr::SYNC => Ok(0),
-        nr::SYNCFS => files::fsync(context, a0).or(Ok(0)),
+        nr::SYNCFS => transfer::syncfs(context, a0),
+        nr::SYNC_FILE_RANGE => transfer::sync_file_range(context, a0, a1, a2, a3),
+        nr::FALLOCATE => transfer::fallocate(context, a0, a1, a2, a3),
+        nr::SPLICE => transfer::splice(context, (a0, a1), (a2, a3), a4, a5),
+        nr::TEE => transfer::tee(context, a0, a1, a2, a3),
+        nr::VMSPLICE => transfer::vmsplice(context, a0, a1, a2, a3),
+        nr::COPY_FILE_RANGE => transfer::copy_file_range(context, (a0, a1), (a2, a3), a4, a5),
+        nr::NAME_TO_HANDLE_AT => transfer::name_to_handle_at(context, a0, a1, a2, a4),
+        nr::OPEN_BY_HANDLE_AT => transfer::open_by_handle_at(context, a0, a1),
+        // Watching the whole filesystem's events needs a listener process
+        // with CAP_SYS_ADMIN and the events of every filesystem; rosv has
+        // neither the listener model nor the hooks.
+        nr::FANOTIFY_INIT => Err(Errno::ENOSYS.into()),
+        // The root mount cannot move: the VFS holds one root for the
+        // machine, and there is no other mount namespace to pivot into.
+        nr::PIVOT_ROOT => Err(Errno::ENOSYS.into()),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),

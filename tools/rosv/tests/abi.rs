@@ -39,3 +39,8 @@ fn credentials_and_permission_checks_behave_like_linux() {
 fn proc_and_sys_files_behave_like_linux() {
     passes_like_linux("procfs", &VARIANTS);
 }
+
+#[test]
+fn transfers_between_descriptors_behave_like_linux() {
+    passes_like_linux("transfer", &VARIANTS);
+}

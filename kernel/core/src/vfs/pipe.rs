@@ -103,6 +103,47 @@ impl Pipe {
         }
     }
 
+    /// Whether a reading end is still open.
+    pub fn has_readers(&self) -> bool {
+        self.state.lock().readers > 0
+    }
+
+    /// Bytes a write could add now without waiting.
+    pub fn room(&self) -> usize {
+        PIPE_CAPACITY - self.state.lock().buffer.len()
+    }
+
+    /// Copies the bytes at the front into `buffer` without taking them
+    /// (`tee`), waiting for data as [`Pipe::read`] does; 0 at the end.
+    pub fn peek(
+        &self,
+        caller: &Caller<'_>,
+        buffer: &mut [u8],
+        is_nonblocking: bool,
+    ) -> Result<usize, FsError> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let me = caller.machine.current_thread();
+        loop {
+            {
+                let state = self.state.lock();
+                if !state.buffer.is_empty() || state.writers == 0 {
+                    let length = buffer.len().min(state.buffer.len());
+                    copy_front(&state.buffer, &mut buffer[..length]);
+                    drop(state);
+                    self.waiters.remove(&me);
+                    return Ok(length);
+                }
+                if is_nonblocking {
+                    return Err(FsError::WouldBlock);
+                }
+                self.waiters.add(&me);
+            }
+            self.waiters.block(caller, &me)?;
+        }
+    }
+
     /// Writes all of `bytes`, waiting for room unless `is_nonblocking`;
     /// writes of at most [`PIPE_BUF`] bytes are never split. `BrokenPipe`
     /// when no reader is left and nothing was written.

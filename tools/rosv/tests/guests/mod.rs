@@ -111,6 +111,9 @@ fn build_c_programs() -> PathBuf {
         "fuzz",
         "hostile",
         "mappings",
+        "credentials",
+        "procfs",
+        "transfer",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -239,14 +239,13 @@ impl Node for ProcNode {
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
         // A process's files belong to it (its effective ids).
-        if matches!(self.kind, Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::Descriptor(_))
-            || PROCESS_ENTRIES.iter().any(|(_, kind)| *kind == self.kind)
+        if (matches!(self.kind, Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::Descriptor(_))
+            || PROCESS_ENTRIES.iter().any(|(_, kind)| *kind == self.kind))
+            && let Some(process) = caller.process
         {
-            if let Some(process) = caller.process {
-                let credentials = &process.state.lock().credentials;
-                (metadata.owner_user, metadata.owner_group) =
-                    (credentials.effective_user, credentials.effective_group);
-            }
+            let credentials = &process.state.lock().credentials;
+            (metadata.owner_user, metadata.owner_group) =
+                (credentials.effective_user, credentials.effective_group);
         }
         if self.file_type() == FileType::Directory {
             metadata.link_count = 2;
