@@ -99,10 +99,12 @@ impl Vfs {
         if !is_created {
             permission::check_caller(caller, &location.metadata(caller)?, wanted_permissions(open_flags))?;
         }
-        if is_truncating && file_type == FileType::Regular && !is_created {
-            location.node.truncate(caller, 0)?;
-        }
         let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
+        // What the open made is truncated: a generated file (procfs's
+        // writable ones) is its own object.
+        if is_truncating && file_type == FileType::Regular && !is_created {
+            data.truncate(caller, 0)?;
+        }
         Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags))
     }
 
