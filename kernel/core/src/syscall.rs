@@ -11,6 +11,7 @@ mod descriptors;
 mod events;
 mod files;
 mod interfaces;
+mod locks;
 mod memory;
 mod messages;
 mod paths;

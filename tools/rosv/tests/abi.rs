@@ -44,3 +44,8 @@ fn proc_and_sys_files_behave_like_linux() {
 fn transfers_between_descriptors_behave_like_linux() {
     passes_like_linux("transfer", &VARIANTS);
 }
+
+#[test]
+fn locks_and_status_flags_behave_like_linux() {
+    passes_like_linux("locks", &VARIANTS);
+}

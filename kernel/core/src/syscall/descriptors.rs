@@ -41,6 +41,9 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, dup_flags: u64) -
         let close_on_exec = dup_flags & u64::from(flags::O_CLOEXEC) != 0;
         state.descriptors.replace(target as usize, Descriptor { file, close_on_exec })?
     };
+    if let Some(replaced) = &replaced {
+        super::locks::closed(&replaced.file);
+    }
     drop(replaced);
     Ok(target)
 }
@@ -63,26 +66,6 @@ mod command {
     pub const F_DUPFD_CLOEXEC: u64 = 1030;
     pub const F_SETPIPE_SZ: u64 = 1031;
     pub const F_GETPIPE_SZ: u64 = 1032;
-}
-
-/// `struct flock` lock types.
-const F_UNLCK: u16 = 2;
-/// Size of `struct flock`.
-const FLOCK_SIZE: usize = 32;
-
-/// Locks are not kept: a single process cannot conflict with itself, so
-/// every lock is granted and none is ever reported held.
-fn file_lock(context: Context<'_>, command: u64, address: u64) -> Result {
-    let user = User::new(context.machine);
-    let mut lock = user.read_bytes(address, FLOCK_SIZE)?;
-    if u16::from_le_bytes([lock[0], lock[1]]) > F_UNLCK {
-        return Err(Errno::EINVAL.into());
-    }
-    if matches!(command, command::F_GETLK | command::F_OFD_GETLK) {
-        lock[..2].copy_from_slice(&F_UNLCK.to_le_bytes());
-        user.write_bytes(address, &lock)?;
-    }
-    Ok(0)
 }
 
 pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) -> Result {
@@ -117,7 +100,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         | command::F_SETLKW
         | command::F_OFD_GETLK
         | command::F_OFD_SETLK
-        | command::F_OFD_SETLKW => file_lock(context, command, argument),
+        | command::F_OFD_SETLKW => super::locks::record_lock(context, &file, command, argument),
         command::F_GETOWN | command::F_SETOWN => Ok(0),
         super::shared::F_ADD_SEALS | super::shared::F_GET_SEALS => {
             let node = file.data().ok_or(Errno::EINVAL)?;
@@ -132,21 +115,12 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     }
 }
 
-/// `flock` operations.
-const LOCK_SH: u64 = 1;
-const LOCK_EX: u64 = 2;
-const LOCK_NB: u64 = 4;
-const LOCK_UN: u64 = 8;
-
 pub(super) fn flock(context: Context<'_>, fd: u64, operation: u64) -> Result {
     let file = file(context, fd)?;
     if file.is_path_only() {
         return Err(Errno::EBADF.into());
     }
-    match operation & !LOCK_NB {
-        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
-        _ => Err(Errno::EINVAL.into()),
-    }
+    super::locks::flock(context, &file, operation)
 }
 
 pub(super) fn pipe2(context: Context<'_>, address: u64, pipe_flags: u64) -> Result {

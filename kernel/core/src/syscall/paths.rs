@@ -69,7 +69,8 @@ pub(super) fn install(context: Context<'_>, file: Arc<OpenFile>, close_on_exec: 
 pub(super) fn openat(context: Context<'_>, dirfd: u64, path: u64, open_flags: u64, mode: u64) -> Result {
     let path = read_path(context, path)?;
     let start = start(context, dirfd, &path)?;
-    let open_flags = open_flags as u32;
+    // 64-bit Linux opens every file with O_LARGEFILE (F_GETFL shows it).
+    let open_flags = open_flags as u32 | flags::O_LARGEFILE;
     let permissions = mode as u32 & 0o7777 & !context.process.state.lock().umask;
     let file = context.process.vfs.open(&caller(context), &start, &path, open_flags, permissions)?;
     install(context, file, open_flags & flags::O_CLOEXEC != 0)
@@ -83,6 +84,7 @@ pub(super) fn creat(context: Context<'_>, path: u64, mode: u64) -> Result {
 pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
     let number = descriptor_number(fd)?;
     let removed = context.process.state.lock().descriptors.remove(number)?;
+    super::locks::closed(&removed.file);
     drop(removed);
     Ok(0)
 }
@@ -113,6 +115,9 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
                 closed.push(state.descriptors.remove(number)?);
             }
         }
+    }
+    for descriptor in &closed {
+        super::locks::closed(&descriptor.file);
     }
     drop(closed);
     Ok(0)

@@ -11,11 +11,12 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::FsError;
+use super::locks::LockKey;
 use super::mount::Location;
 use super::node::{Caller, FileType, Metadata, Node};
 use super::pipe::PipeEnd;
@@ -49,8 +50,12 @@ pub mod flags {
     pub const O_TMPFILE: u32 = 0o20200000;
     /// The flags `F_SETFL` may change.
     pub const SETTABLE: u32 = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
-    /// The flags an open description keeps (`F_GETFL`).
-    pub const KEPT: u32 = O_ACCMODE | SETTABLE | O_DSYNC | O_SYNC | O_LARGEFILE | O_PATH;
+    /// The flags an open description keeps (`F_GETFL`): all but those that
+    /// only act at the open (and `O_CLOEXEC`, a descriptor's).
+    pub const KEPT: u32 =
+        O_ACCMODE | SETTABLE | O_DSYNC | O_SYNC | O_LARGEFILE | O_PATH | O_DIRECTORY | O_NOFOLLOW;
+    /// What an `O_PATH` description keeps.
+    pub const KEPT_BY_PATH: u32 = O_PATH | O_DIRECTORY | O_NOFOLLOW;
 }
 
 /// `lseek` origins.
@@ -104,7 +109,17 @@ pub struct OpenFile {
     offset: AtomicU64,
     status_flags: AtomicU32,
     position: Mutex<PositionLock>,
+    /// Whether the description ever took an OFD or `flock` lock (which
+    /// closing it for good releases).
+    has_locked: AtomicBool,
 }
+
+/// The device number lock keys give pipes (which have inode numbers of
+/// their own).
+const PIPE_LOCK_DEVICE: u64 = u64::MAX;
+/// The device number lock keys give other objects without a node (keyed
+/// by address).
+const SPECIAL_LOCK_DEVICE: u64 = u64::MAX - 1;
 
 impl core::fmt::Debug for OpenFile {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -118,9 +133,34 @@ impl OpenFile {
         Arc::new(OpenFile {
             object,
             offset: AtomicU64::new(0),
-            status_flags: AtomicU32::new(open_flags & flags::KEPT),
+            status_flags: AtomicU32::new(
+                open_flags & if open_flags & flags::O_PATH != 0 { flags::KEPT_BY_PATH } else { flags::KEPT },
+            ),
             position: Mutex::new(PositionLock::default()),
+            has_locked: AtomicBool::new(false),
         })
+    }
+
+    /// The identity of the file for its locks: the same for every open of
+    /// one file.
+    pub fn lock_key(&self) -> LockKey {
+        match &self.object {
+            FileObject::Node { location, .. } => (location.mount.device(), location.node.inode()),
+            FileObject::Pipe(end) => (PIPE_LOCK_DEVICE, end.pipe().inode()),
+            FileObject::Special(special) => {
+                (SPECIAL_LOCK_DEVICE, Arc::as_ptr(special) as *const () as usize as u64)
+            }
+        }
+    }
+
+    /// The description's identity as a lock owner.
+    pub fn lock_owner(&self) -> usize {
+        self as *const OpenFile as usize
+    }
+
+    /// Notes that the description holds (or held) an OFD or `flock` lock.
+    pub fn note_locked(&self) {
+        self.has_locked.store(true, Ordering::Relaxed);
     }
 
     /// Runs `transfer` at the file offset with the position lock held and
@@ -202,8 +242,14 @@ impl OpenFile {
 
     /// Replaces the flags `F_SETFL` may change.
     pub fn set_status_flags(&self, requested: u32) {
-        let kept = self.status_flags() & !flags::SETTABLE;
-        self.status_flags.store(kept | (requested & flags::SETTABLE), Ordering::Relaxed);
+        // Only objects that can signal readiness keep `O_ASYNC` (Linux's
+        // files without a `fasync` operation drop it).
+        let settable = match &self.object {
+            FileObject::Node { data, .. } if !data.is_terminal() => flags::SETTABLE & !flags::O_ASYNC,
+            _ => flags::SETTABLE,
+        };
+        let kept = self.status_flags() & !settable;
+        self.status_flags.store(kept | (requested & settable), Ordering::Relaxed);
     }
 
     /// Whether this is an `O_PATH` descriptor, good only for naming.
@@ -434,3 +480,11 @@ impl OpenFile {
 
 #[cfg(test)]
 mod tests;
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if self.has_locked.load(Ordering::Relaxed) {
+            super::locks::table().release_description(self.lock_key(), self.lock_owner());
+        }
+    }
+}

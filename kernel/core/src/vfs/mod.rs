@@ -14,6 +14,7 @@ pub mod epoll;
 pub mod error;
 pub mod eventfd;
 pub mod file;
+pub mod locks;
 pub mod mount;
 pub mod node;
 mod open;

@@ -61,8 +61,8 @@ impl core::fmt::Debug for WaiterList {
 
 impl WaiterList {
     /// An empty list.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        WaiterList { state: Mutex::new(WaiterState { threads: Vec::new(), generation: 0 }) }
     }
 
     /// Wakes `thread` at the object's next change (once).
