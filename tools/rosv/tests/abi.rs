@@ -49,3 +49,8 @@ fn transfers_between_descriptors_behave_like_linux() {
 fn locks_and_status_flags_behave_like_linux() {
     passes_like_linux("locks", &VARIANTS);
 }
+
+#[test]
+fn extended_attributes_behave_like_linux() {
+    passes_like_linux("attributes", &VARIANTS);
+}

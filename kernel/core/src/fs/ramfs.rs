@@ -141,6 +141,8 @@ struct RamNode {
     /// `F_SEAL_*` bits: a file starts sealed against seals unless
     /// `memfd_create` allowed sealing.
     seals: core::sync::atomic::AtomicU32,
+    /// Extended attributes, by full name.
+    extended: Mutex<alloc::collections::BTreeMap<String, alloc::vec::Vec<u8>>>,
 }
 
 /// `F_SEAL_*` bits.
@@ -195,6 +197,7 @@ impl RamNode {
             }),
             content,
             seals: core::sync::atomic::AtomicU32::new(seal::SEAL),
+            extended: Mutex::new(alloc::collections::BTreeMap::new()),
         })
     }
 

@@ -14,8 +14,8 @@ use crate::linux::{
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::operations::TimesChange;
-use crate::vfs::permission;
 use crate::vfs::{Descriptor, FileType, Location, OpenFile, RenameMode};
+use crate::vfs::{extended, permission};
 
 /// A path argument.
 pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
@@ -421,48 +421,144 @@ pub(super) enum AttributeTarget {
     Descriptor(u64),
 }
 
-/// Checks that the target of an extended-attribute call exists and that
-/// the attribute name is readable: no filesystem here stores extended
-/// attributes, so the callers answer as Linux does for a file without any.
-fn check_attribute_call(context: Context<'_>, target: AttributeTarget, name: Option<u64>) -> Result {
+/// The node an extended-attribute call works on, and whether its mount is
+/// writable; `None` for a descriptor without a node (a pipe, a socket).
+fn attribute_target(
+    context: Context<'_>,
+    target: AttributeTarget,
+) -> core::result::Result<Option<Location>, Errno> {
     match target {
         AttributeTarget::Path(path) | AttributeTarget::Link(path) => {
             let follows = matches!(target, AttributeTarget::Path(_));
             let path = read_path(context, path)?;
-            locate(context, AT_FDCWD as u64, &path, 0, follows)?;
+            Ok(Some(locate(context, AT_FDCWD as u64, &path, 0, follows)?))
         }
         AttributeTarget::Descriptor(fd) => {
-            file(context, fd)?;
+            let file = file(context, fd)?;
+            if file.is_path_only() {
+                return Err(Errno::EBADF);
+            }
+            Ok(file.location().cloned())
         }
     }
-    if let Some(name) = name {
-        let name = User::new(context.machine).read_c_string(name, 256)?;
-        if name.is_empty() {
-            return Err(Errno::ERANGE.into());
+}
+
+/// An attribute name argument.
+fn attribute_name(context: Context<'_>, name: u64) -> core::result::Result<String, Errno> {
+    let bytes = User::new(context.machine)
+        .read_c_string(name, extended::NAME_MAX + 1)
+        .map_err(|error| if error == Errno::ENAMETOOLONG { Errno::ERANGE } else { error })?;
+    String::from_utf8(bytes).map_err(|_| Errno::EOPNOTSUPP)
+}
+
+/// `getxattr`, `lgetxattr`, `fgetxattr`: the value's size with `size` 0,
+/// else the value (`ERANGE` if it does not fit).
+pub(super) fn getxattr(
+    context: Context<'_>,
+    target: AttributeTarget,
+    name: u64,
+    value: u64,
+    size: u64,
+) -> Result {
+    let name = attribute_name(context, name)?;
+    let location = attribute_target(context, target)?;
+    extended::namespace(&name)?;
+    let Some(location) = location else {
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    let caller = caller(context);
+    extended::check_access(&caller, &location.metadata(&caller)?, &name, false)?;
+    let bytes = location.node.get_extended(&caller, &name)?;
+    if size == 0 {
+        return Ok(bytes.len() as u64);
+    }
+    if bytes.len() as u64 > size.min(extended::VALUE_MAX as u64) {
+        return Err(Errno::ERANGE.into());
+    }
+    User::new(context.machine).write_bytes(value, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// `listxattr` and friends: the names, each ended by a NUL byte.
+pub(super) fn listxattr(context: Context<'_>, target: AttributeTarget, list: u64, size: u64) -> Result {
+    let location = attribute_target(context, target)?;
+    let Some(location) = location else {
+        return Ok(0);
+    };
+    let caller = caller(context);
+    let mut bytes = alloc::vec::Vec::new();
+    for name in location.node.list_extended(&caller)? {
+        if extended::is_listed(&caller, &name) {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
         }
     }
+    if size == 0 {
+        return Ok(bytes.len() as u64);
+    }
+    if bytes.len() as u64 > size.min(extended::LIST_MAX as u64) {
+        return Err(Errno::ERANGE.into());
+    }
+    User::new(context.machine).write_bytes(list, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// `XATTR_CREATE` and `XATTR_REPLACE`.
+const XATTR_CREATE: u64 = 1;
+const XATTR_REPLACE: u64 = 2;
+
+/// `setxattr` and friends.
+pub(super) fn setxattr(
+    context: Context<'_>,
+    target: AttributeTarget,
+    name: u64,
+    value: u64,
+    size: u64,
+    set_flags: u64,
+) -> Result {
+    if set_flags & !(XATTR_CREATE | XATTR_REPLACE) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let name = attribute_name(context, name)?;
+    if size > extended::VALUE_MAX as u64 {
+        return Err(Errno::E2BIG.into());
+    }
+    let bytes = if size == 0 {
+        alloc::vec::Vec::new()
+    } else {
+        User::new(context.machine).read_bytes(value, size as usize)?
+    };
+    let location = attribute_target(context, target)?;
+    extended::namespace(&name)?;
+    let Some(location) = location else {
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    location.check_writable()?;
+    let caller = caller(context);
+    extended::check_access(&caller, &location.metadata(&caller)?, &name, true)?;
+    // With both flags, XATTR_CREATE decides for an existing attribute
+    // and XATTR_REPLACE for a missing one.
+    let must_exist = match set_flags {
+        0 => None,
+        XATTR_CREATE => Some(false),
+        XATTR_REPLACE => Some(true),
+        _ => Some(location.node.get_extended(&caller, &name).is_err()),
+    };
+    location.node.set_extended(&caller, &name, &bytes, must_exist)?;
     Ok(0)
 }
 
-/// `getxattr`, `lgetxattr`, `fgetxattr`: no attribute exists (`ENODATA`).
-pub(super) fn getxattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
-    check_attribute_call(context, target, Some(name))?;
-    Err(Errno::ENODATA.into())
-}
-
-/// `listxattr` and friends: the list is empty.
-pub(super) fn listxattr(context: Context<'_>, target: AttributeTarget) -> Result {
-    check_attribute_call(context, target, None)
-}
-
-/// `setxattr` and friends: the filesystems store none (`EOPNOTSUPP`).
-pub(super) fn setxattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
-    check_attribute_call(context, target, Some(name))?;
-    Err(Errno::EOPNOTSUPP.into())
-}
-
-/// `removexattr` and friends: nothing to remove (`ENODATA`).
+/// `removexattr` and friends.
 pub(super) fn removexattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
-    check_attribute_call(context, target, Some(name))?;
-    Err(Errno::ENODATA.into())
+    let name = attribute_name(context, name)?;
+    let location = attribute_target(context, target)?;
+    extended::namespace(&name)?;
+    let Some(location) = location else {
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    location.check_writable()?;
+    let caller = caller(context);
+    extended::check_access(&caller, &location.metadata(&caller)?, &name, true)?;
+    location.node.remove_extended(&caller, &name)?;
+    Ok(0)
 }

@@ -13,6 +13,7 @@ pub mod descriptors;
 pub mod epoll;
 pub mod error;
 pub mod eventfd;
+pub mod extended;
 pub mod file;
 pub mod locks;
 pub mod mount;

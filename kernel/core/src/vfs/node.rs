@@ -392,6 +392,36 @@ pub trait Node: Send + Sync + Any {
         Ok(())
     }
 
+    /// The value of extended attribute `name` (with its namespace);
+    /// filesystems that store none have none (`ENODATA`).
+    fn get_extended(&self, _caller: &Caller<'_>, _name: &str) -> Result<alloc::vec::Vec<u8>, FsError> {
+        Err(FsError::Errno(crate::errno::Errno::ENODATA))
+    }
+
+    /// Sets extended attribute `name` to `value`: only if it exists with
+    /// `must_exist` `Some(true)` (`XATTR_REPLACE`), only if it does not with
+    /// `Some(false)` (`XATTR_CREATE`). The caller has checked the name and
+    /// the permissions.
+    fn set_extended(
+        &self,
+        _caller: &Caller<'_>,
+        _name: &str,
+        _value: &[u8],
+        _must_exist: Option<bool>,
+    ) -> Result<(), FsError> {
+        Err(FsError::NotSupported)
+    }
+
+    /// The names of the extended attributes.
+    fn list_extended(&self, _caller: &Caller<'_>) -> Result<alloc::vec::Vec<String>, FsError> {
+        Ok(alloc::vec::Vec::new())
+    }
+
+    /// Removes extended attribute `name`.
+    fn remove_extended(&self, _caller: &Caller<'_>, _name: &str) -> Result<(), FsError> {
+        Err(FsError::Errno(crate::errno::Errno::ENODATA))
+    }
+
     /// What an open of this node reads and writes, if not the node itself:
     /// procfs files are generated when they are opened.
     fn open(&self, _caller: &Caller<'_>) -> Result<Option<Arc<dyn Node>>, FsError> {

@@ -115,6 +115,7 @@ fn build_c_programs() -> PathBuf {
         "procfs",
         "transfer",
         "locks",
+        "attributes",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -67,6 +67,40 @@ impl Node for RamNode {
         self
     }
 
+    fn get_extended(&self, _caller: &Caller<'_>, name: &str) -> Result<alloc::vec::Vec<u8>, FsError> {
+        self.extended.lock().get(name).cloned().ok_or(FsError::Errno(crate::errno::Errno::ENODATA))
+    }
+
+    fn set_extended(
+        &self,
+        caller: &Caller<'_>,
+        name: &str,
+        value: &[u8],
+        must_exist: Option<bool>,
+    ) -> Result<(), FsError> {
+        {
+            let mut extended = self.extended.lock();
+            match (must_exist, extended.contains_key(name)) {
+                (Some(true), false) => return Err(FsError::Errno(crate::errno::Errno::ENODATA)),
+                (Some(false), true) => return Err(FsError::Exists),
+                _ => {}
+            }
+            extended.insert(String::from(name), value.to_vec());
+        }
+        self.attributes.lock().change_time_ns = caller.now_ns();
+        Ok(())
+    }
+
+    fn list_extended(&self, _caller: &Caller<'_>) -> Result<alloc::vec::Vec<String>, FsError> {
+        Ok(self.extended.lock().keys().cloned().collect())
+    }
+
+    fn remove_extended(&self, caller: &Caller<'_>, name: &str) -> Result<(), FsError> {
+        self.extended.lock().remove(name).ok_or(FsError::Errno(crate::errno::Errno::ENODATA))?;
+        self.attributes.lock().change_time_ns = caller.now_ns();
+        Ok(())
+    }
+
     fn lookup(&self, _caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
         let node = self.directory()?.lock().get(name).cloned().ok_or(FsError::NotFound)?;
         Ok(node)
