@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -161,6 +162,28 @@ static void check_tee_and_vmsplice(void) {
     errno = 0;
     check(syscall(SYS_vmsplice, file, pieces, 2, 0) == -1 && errno == EBADF, "vmsplice: a file is EBADF",
           "no EBADF");
+    /* More than the pipe holds: what fits goes in, without waiting for a
+     * reader (this thread is the only one). */
+    static char large[200000];
+    struct iovec whole = {large, sizeof large};
+    long taken = syscall(SYS_vmsplice, first[1], &whole, 1, 0);
+    check(taken > 0 && taken < (long)sizeof large, "vmsplice: a full pipe takes what fits and returns",
+          "took %ld", taken);
+    /* And splice from a file into the full pipe's room only. */
+    char drain[4096];
+    check(read(first[0], drain, sizeof drain) == (ssize_t)sizeof drain, "vmsplice: drain a page", "read failed");
+    long long offset = 0;
+    long moved = splice_(file, &offset, first[1], NULL, 1, 0);
+    check(moved == 1, "splice: into a pipe with a little room", "moved %ld", moved);
+    int counter = eventfd(0, 0);
+    int other[2];
+    check(pipe(other) == 0, "splice: an empty pipe", "pipe failed");
+    errno = 0;
+    check(splice_(other[0], NULL, counter, NULL, 1, 0) == -1 && errno == EINVAL,
+          "splice: into an eventfd is EINVAL, without waiting for data", "no EINVAL");
+    close(counter);
+    close(other[0]);
+    close(other[1]);
     close(file);
     close(first[0]);
     close(first[1]);

@@ -6,10 +6,11 @@
 //! A pipe's bytes are first copied out without being taken
 //! ([`crate::vfs::Pipe::peek`]), written to the other side, and then only
 //! as many as were written are taken, so a write that stops short never
-//! loses data. Each call moves at most one chunk of [`CHUNK_BYTES`] between
-//! a pipe and anything else (a pipe holds no more), and returns what it
-//! moved; like Linux, it waits only as a read or write of the same files
-//! would (never with `SPLICE_F_NONBLOCK` or `O_NONBLOCK`).
+//! loses data. Like Linux, a call waits for data in an input pipe and for
+//! room in an output pipe, then moves what is there and what fits (at most
+//! one chunk of [`CHUNK_BYTES`]) and returns; it never waits with
+//! `SPLICE_F_NONBLOCK` or `O_NONBLOCK`. Objects Linux cannot splice
+//! (directories, eventfds, epoll instances) are refused before any wait.
 
 use alloc::sync::Arc;
 use alloc::vec;
@@ -30,6 +31,29 @@ const SPLICE_F_NONBLOCK: u64 = 0x2;
 const TRANSFER_MAX: u64 = 0x7fff_f000;
 /// The largest file offset (`MAX_LFS_FILESIZE`).
 const OFFSET_MAX: u64 = i64::MAX as u64;
+
+/// Whether Linux can splice to or from `file`: pipes, sockets and the
+/// files of filesystems, not directories or other anonymous objects.
+fn is_spliceable(file: &OpenFile) -> bool {
+    if file.pipe_end().is_some() {
+        return true;
+    }
+    if let Some(special) = file.special() {
+        return matches!(special.metadata().file_type, FileType::Socket | FileType::Fifo);
+    }
+    file.data().is_some_and(|data| data.file_type() != FileType::Directory)
+}
+
+/// Waits for room in pipe `to` and writes as much of `bytes` as fits.
+fn write_what_fits(
+    caller: &Caller<'_>,
+    to: &Pipe,
+    bytes: &[u8],
+    is_nonblocking: bool,
+) -> core::result::Result<usize, FsError> {
+    let room = to.wait_for_room(caller, is_nonblocking)?;
+    to.write(caller, &bytes[..bytes.len().min(room)], true)
+}
 
 /// The pipe behind `file`, if it is one.
 fn pipe_of(file: &OpenFile) -> Option<&Arc<Pipe>> {
@@ -117,6 +141,9 @@ pub(super) fn splice(
     if !input.is_readable() || !output.is_writable() || input.is_path_only() || output.is_path_only() {
         return Err(Errno::EBADF.into());
     }
+    if !is_spliceable(&input) || !is_spliceable(&output) {
+        return Err(Errno::EINVAL.into());
+    }
     let is_nonblocking = splice_flags & SPLICE_F_NONBLOCK != 0;
     let caller = caller(context);
     let length = length.min(TRANSFER_MAX) as usize;
@@ -127,7 +154,7 @@ pub(super) fn splice(
             }
             let is_nonblocking = is_nonblocking || input.is_nonblocking() || output.is_nonblocking();
             from_pipe(context, from, is_nonblocking, length, true, |bytes| {
-                to.write(&caller, bytes, is_nonblocking)
+                write_what_fits(&caller, to, bytes, is_nonblocking)
             })?
         }
         (Some(from), None) => {
@@ -199,14 +226,10 @@ fn to_pipe(
     length: usize,
 ) -> core::result::Result<usize, super::Failure> {
     let caller = caller(context);
-    let room = to.room();
-    if is_nonblocking && room == 0 {
-        let error = if to.has_readers() { FsError::WouldBlock } else { FsError::BrokenPipe };
-        return Err(write_error(context, error));
-    }
-    // Read no more than fits at once when waiting is not allowed, so that
-    // nothing read from a stream is left over.
-    let chunk = if is_nonblocking { length.min(room) } else { length }.min(CHUNK_BYTES);
+    let room = to.wait_for_room(&caller, is_nonblocking).map_err(|error| write_error(context, error))?;
+    // Read no more than fits, so that nothing read from a stream is left
+    // over.
+    let chunk = length.min(room).min(CHUNK_BYTES);
     let mut buffer = vec![0u8; chunk];
     let is_positioned = input.data().is_some_and(|data| data.is_seekable());
     let start = if is_positioned { Some(offset.unwrap_or_else(|| input.offset())) } else { None };
@@ -219,8 +242,7 @@ fn to_pipe(
     if read == 0 {
         return Ok(0);
     }
-    let written =
-        to.write(&caller, &buffer[..read], is_nonblocking).map_err(|error| write_error(context, error))?;
+    let written = to.write(&caller, &buffer[..read], true).map_err(|error| write_error(context, error))?;
     if let Some(start) = start {
         let end = start + written as u64;
         if offset.is_some() {
@@ -257,7 +279,7 @@ pub(super) fn tee(context: Context<'_>, fd_in: u64, fd_out: u64, length: u64, sp
     let caller = caller(context);
     let length = length.min(TRANSFER_MAX) as usize;
     let copied = from_pipe(context, from, is_nonblocking, length, false, |bytes| {
-        to.write(&caller, bytes, is_nonblocking)
+        write_what_fits(&caller, to, bytes, is_nonblocking)
     })?;
     Ok(copied as u64)
 }
@@ -279,8 +301,9 @@ pub(super) fn vmsplice(context: Context<'_>, fd: u64, vectors: u64, count: u64, 
         if !file.is_writable() {
             return Err(Errno::EBADF.into());
         }
-        super::files::write_from_vectors(context, &vectors, |_, bytes| {
-            end.pipe().write(&caller, bytes, is_nonblocking)
+        // Like Linux, wait for room once, then fill what fits.
+        super::files::write_from_vectors(context, &vectors, |done, bytes| {
+            write_what_fits(&caller, end.pipe(), bytes, is_nonblocking || done > 0)
         })
     } else {
         if !file.is_readable() {

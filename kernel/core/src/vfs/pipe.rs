@@ -103,14 +103,31 @@ impl Pipe {
         }
     }
 
-    /// Whether a reading end is still open.
-    pub fn has_readers(&self) -> bool {
-        self.state.lock().readers > 0
-    }
-
-    /// Bytes a write could add now without waiting.
-    pub fn room(&self) -> usize {
-        PIPE_CAPACITY - self.state.lock().buffer.len()
+    /// Waits until the pipe has room (unless `is_nonblocking`) and returns
+    /// how much; `BrokenPipe` when no reader is left.
+    pub fn wait_for_room(&self, caller: &Caller<'_>, is_nonblocking: bool) -> Result<usize, FsError> {
+        let me = caller.machine.current_thread();
+        loop {
+            {
+                let state = self.state.lock();
+                if state.readers == 0 {
+                    drop(state);
+                    self.waiters.remove(&me);
+                    return Err(FsError::BrokenPipe);
+                }
+                let room = PIPE_CAPACITY - state.buffer.len();
+                if room > 0 {
+                    drop(state);
+                    self.waiters.remove(&me);
+                    return Ok(room);
+                }
+                if is_nonblocking {
+                    return Err(FsError::WouldBlock);
+                }
+                self.waiters.add(&me);
+            }
+            self.waiters.block(caller, &me)?;
+        }
     }
 
     /// Copies the bytes at the front into `buffer` without taking them
