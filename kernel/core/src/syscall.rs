@@ -158,6 +158,8 @@ pub fn handle(
         nr::CLOSE_RANGE => paths::close_range(context, a0, a1, a2),
         nr::MKDIR => paths::mkdirat(context, AT_FDCWD, a0, a1),
         nr::MKDIRAT => paths::mkdirat(context, a0, a1, a2),
+        nr::MKNOD => paths::mknodat(context, AT_FDCWD, a0, a1, a2),
+        nr::MKNODAT => paths::mknodat(context, a0, a1, a2, a3),
         nr::RMDIR => paths::unlinkat(context, AT_FDCWD, a0, AT_REMOVEDIR),
         nr::UNLINK => paths::unlinkat(context, AT_FDCWD, a0, 0),
         nr::UNLINKAT => paths::unlinkat(context, a0, a1, a2),

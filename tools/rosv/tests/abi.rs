@@ -54,3 +54,8 @@ fn locks_and_status_flags_behave_like_linux() {
 fn extended_attributes_behave_like_linux() {
     passes_like_linux("attributes", &VARIANTS);
 }
+
+#[test]
+fn named_pipes_and_device_nodes_behave_like_linux() {
+    passes_like_linux("nodes", &VARIANTS);
+}

@@ -108,6 +108,10 @@ enum Content {
     Symlink(String),
     /// A socket node: a name local sockets bind to, without data.
     Socket,
+    /// A named pipe and its buffer.
+    Fifo(Arc<crate::vfs::Pipe>),
+    /// A device node: the kind and the device number it names.
+    Device(crate::vfs::FileType, u64),
 }
 
 impl Content {
@@ -212,7 +216,9 @@ impl RamNode {
         match &self.content {
             Content::File(bytes) => Ok(bytes),
             Content::Directory(_) => Err(FsError::IsDirectory),
-            Content::Symlink(_) | Content::Socket => Err(FsError::InvalidArgument),
+            Content::Symlink(_) | Content::Socket | Content::Fifo(_) | Content::Device(..) => {
+                Err(FsError::InvalidArgument)
+            }
         }
     }
 

@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 
 use super::files::{caller, descriptor_number, file};
 use super::{Context, Result};
+use crate::credentials::capability;
 use crate::errno::Errno;
 use crate::linux::{
     AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, Timespec,
@@ -14,7 +15,7 @@ use crate::linux::{
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::operations::TimesChange;
-use crate::vfs::{Descriptor, FileType, Location, OpenFile, RenameMode};
+use crate::vfs::{Descriptor, FileType, Location, NewNode, OpenFile, RenameMode};
 use crate::vfs::{extended, permission};
 
 /// A path argument.
@@ -125,6 +126,52 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
 
 fn creation_permissions(context: Context<'_>, mode: u64) -> u32 {
     mode as u32 & 0o7777 & !context.process.state.lock().umask
+}
+
+/// The file types of a mode (`S_IFMT`) that `mknod` looks at.
+mod file_type {
+    pub const MASK: u64 = 0o170000;
+    pub const SOCKET: u64 = 0o140000;
+    pub const REGULAR: u64 = 0o100000;
+    pub const BLOCK: u64 = 0o060000;
+    pub const DIRECTORY: u64 = 0o040000;
+    pub const CHARACTER: u64 = 0o020000;
+    pub const FIFO: u64 = 0o010000;
+}
+
+/// `mknod` and `mknodat`: a regular file, a named pipe, a socket node or
+/// (with `CAP_MKNOD`) a device node naming device `device`.
+pub(super) fn mknodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64, device: u64) -> Result {
+    let mode = mode & 0xffff;
+    let device = device & 0xffff_ffff;
+    let kind = match mode & file_type::MASK {
+        0 | file_type::REGULAR => NewNode::File,
+        file_type::CHARACTER => NewNode::Device(FileType::CharacterDevice, device),
+        file_type::BLOCK => NewNode::Device(FileType::BlockDevice, device),
+        file_type::FIFO => NewNode::Fifo,
+        file_type::SOCKET => NewNode::Socket,
+        file_type::DIRECTORY => return Err(Errno::EPERM.into()),
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let path = read_path(context, path)?;
+    let start = start(context, dirfd, &path)?;
+    let permissions = creation_permissions(context, mode);
+    let caller = caller(context);
+    if matches!(kind, NewNode::Device(..)) {
+        let parent = context.process.vfs.resolve_parent(&caller, &start, &path)?;
+        let may_make = context.process.state.lock().credentials.has_capability(capability::MKNOD);
+        if !may_make && context.process.vfs.child(&caller, &parent.directory, &parent.name).is_err() {
+            // Linux checks the directory first, then the capability.
+            permission::check_caller(
+                &caller,
+                &parent.directory.metadata(&caller)?,
+                permission::WRITE | permission::EXECUTE,
+            )?;
+            return Err(Errno::EPERM.into());
+        }
+    }
+    context.process.vfs.make_node(&caller, &start, &path, kind, permissions)?;
+    Ok(0)
 }
 
 pub(super) fn mkdirat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) -> Result {

@@ -424,7 +424,7 @@ impl OpenFile {
     /// imply `POLLRDNORM` and `POLLWRNORM`.
     pub fn poll(&self) -> u16 {
         let mut ready = match &self.object {
-            FileObject::Pipe(end) => end.pipe().poll(end.is_writer()),
+            FileObject::Pipe(end) => end.poll(),
             FileObject::Special(special) => special.poll(),
             FileObject::Node { .. } => events::POLLIN | events::POLLOUT,
         };

@@ -196,6 +196,11 @@ pub enum NewNode<'a> {
     Symlink(&'a str),
     /// A socket node, which a local socket's `bind` makes.
     Socket,
+    /// A named pipe (`mkfifo`).
+    Fifo,
+    /// A character or block device node naming device `number` (in
+    /// Linux's `dev_t` encoding).
+    Device(FileType, u64),
 }
 
 /// How `rename` treats an existing target (`renameat2` flags).
@@ -390,6 +395,17 @@ pub trait Node: Send + Sync + Any {
     /// Makes written data durable.
     fn sync(&self, _caller: &Caller<'_>) -> Result<(), FsError> {
         Ok(())
+    }
+
+    /// A named pipe's buffer, which every open of the node shares.
+    fn named_pipe(&self) -> Option<Arc<super::Pipe>> {
+        None
+    }
+
+    /// For a device node that only names a device (made by `mknod`), the
+    /// device's number: opening it opens that device of devfs.
+    fn names_device(&self) -> Option<u64> {
+        None
     }
 
     /// The value of extended attribute `name` (with its namespace);

@@ -99,6 +99,17 @@ impl Vfs {
         if !is_created {
             permission::check_caller(caller, &location.metadata(caller)?, wanted_permissions(open_flags))?;
         }
+        if file_type == FileType::Fifo {
+            let pipe = location.node.named_pipe().ok_or(FsError::NoSuchPosition)?;
+            let is_nonblocking = open_flags & flags::O_NONBLOCK != 0;
+            let end = pipe.open_named(caller, access != flags::O_WRONLY, is_writing, is_nonblocking)?;
+            return Ok(OpenFile::new(FileObject::Pipe(end), open_flags));
+        }
+        if let Some(number) = location.node.names_device() {
+            let device = self.find_device(caller, file_type, number)?;
+            let data = device.open(caller)?.unwrap_or(device);
+            return Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags));
+        }
         let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
         // What the open made is truncated: a generated file (procfs's
         // writable ones) is its own object.
@@ -106,6 +117,35 @@ impl Vfs {
             data.truncate(caller, 0)?;
         }
         Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags))
+    }
+
+    /// The device `number` of type `file_type` among devfs's nodes, which a
+    /// device node made by `mknod` names; `NoSuchPosition` (`ENXIO`) when
+    /// no driver has it.
+    fn find_device(
+        &self,
+        caller: &Caller<'_>,
+        file_type: FileType,
+        number: u64,
+    ) -> Result<alloc::sync::Arc<dyn super::Node>, FsError> {
+        for mount in self.mounts() {
+            if mount.filesystem().type_name() != "devtmpfs" {
+                continue;
+            }
+            let root = Location::root_of(&mount);
+            let mut offset = 0;
+            while let Some(entry) = root.node.read_directory(caller, offset)? {
+                offset = entry.next_offset;
+                if entry.file_type != file_type {
+                    continue;
+                }
+                let node = root.node.lookup(caller, &entry.name)?;
+                if node.metadata(caller)?.represented_device == number {
+                    return Ok(node);
+                }
+            }
+        }
+        Err(FsError::NoSuchPosition)
     }
 
     /// Finds the last component of `path` or creates it as a regular file,

@@ -91,6 +91,26 @@ impl Vfs {
         parent.directory.node.create(caller, &parent.name, NewNode::Socket, permissions)
     }
 
+    /// `mknod` of a named pipe, a device node or a socket node (`kind`)
+    /// at `path`; making device nodes needs `CAP_MKNOD`.
+    pub fn make_node(
+        &self,
+        caller: &Caller<'_>,
+        start: &Location,
+        path: &str,
+        kind: NewNode<'_>,
+        permissions: u32,
+    ) -> Result<(), FsError> {
+        let parent = self.resolve_parent(caller, start, path)?;
+        self.check_absent(caller, &parent)?;
+        if parent.has_trailing_slash {
+            return Err(FsError::NotFound);
+        }
+        Self::check_directory_change(caller, &parent.directory)?;
+        parent.directory.node.create(caller, &parent.name, kind, permissions)?;
+        Ok(())
+    }
+
     /// `rmdir`.
     pub fn remove_directory(&self, caller: &Caller<'_>, start: &Location, path: &str) -> Result<(), FsError> {
         let parent = self.resolve_parent(caller, start, path)?;

@@ -29,6 +29,10 @@ struct PipeState {
     buffer: VecDeque<u8>,
     readers: usize,
     writers: usize,
+    /// Opens of a named pipe's reading and writing ends so far, which
+    /// an open waiting for the other side watches.
+    reader_opens: u64,
+    writer_opens: u64,
 }
 
 /// A pipe: its buffer and its two kinds of ends.
@@ -49,10 +53,81 @@ impl Pipe {
     pub fn open() -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe {
             inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
-            state: Mutex::new(PipeState { buffer: VecDeque::new(), readers: 1, writers: 1 }),
+            state: Mutex::new(PipeState {
+                buffer: VecDeque::new(),
+                readers: 1,
+                writers: 1,
+                reader_opens: 1,
+                writer_opens: 1,
+            }),
             waiters: WaiterList::new(),
         });
-        (PipeEnd { pipe: pipe.clone(), is_writer: false }, PipeEnd { pipe, is_writer: true })
+        let reader = PipeEnd { pipe: pipe.clone(), is_reader: true, is_writer: false };
+        (reader, PipeEnd { pipe, is_reader: false, is_writer: true })
+    }
+
+    /// A named pipe's (a FIFO's) buffer, without open ends.
+    pub fn named() -> Arc<Pipe> {
+        Arc::new(Pipe {
+            inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
+            state: Mutex::new(PipeState {
+                buffer: VecDeque::new(),
+                readers: 0,
+                writers: 0,
+                reader_opens: 0,
+                writer_opens: 0,
+            }),
+            waiters: WaiterList::new(),
+        })
+    }
+
+    /// Opens an end of a named pipe as Linux's FIFOs open: reading and
+    /// writing at once never waits; otherwise, unless `is_nonblocking`,
+    /// the open waits until the other side is open too. A nonblocking
+    /// open for writing with no reader is `NoSuchPosition` (`ENXIO`).
+    pub fn open_named(
+        self: &Arc<Self>,
+        caller: &Caller<'_>,
+        is_reader: bool,
+        is_writer: bool,
+        is_nonblocking: bool,
+    ) -> Result<PipeEnd, FsError> {
+        let end = {
+            let mut state = self.state.lock();
+            if is_writer && !is_reader && is_nonblocking && state.readers == 0 {
+                return Err(FsError::NoSuchPosition);
+            }
+            if is_reader {
+                state.readers += 1;
+                state.reader_opens += 1;
+            }
+            if is_writer {
+                state.writers += 1;
+                state.writer_opens += 1;
+            }
+            PipeEnd { pipe: self.clone(), is_reader, is_writer }
+        };
+        self.waiters.notify();
+        if is_nonblocking || (is_reader && is_writer) {
+            return Ok(end);
+        }
+        let me = caller.machine.current_thread();
+        let opens = |state: &PipeState| if is_reader { state.writer_opens } else { state.reader_opens };
+        let start = opens(&self.state.lock());
+        loop {
+            {
+                let state = self.state.lock();
+                let other_side = if is_reader { state.writers } else { state.readers };
+                if other_side > 0 || opens(&state) != start {
+                    drop(state);
+                    self.waiters.remove(&me);
+                    return Ok(end);
+                }
+                self.waiters.add(&me);
+            }
+            // Interrupted, the end is dropped and closes again.
+            self.waiters.block(caller, &me)?;
+        }
     }
 
     /// The pipe's inode number (`pipe:[N]`).
@@ -245,6 +320,7 @@ pub fn copy_front(queue: &VecDeque<u8>, destination: &mut [u8]) {
 /// it, which wakes the other side.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    is_reader: bool,
     is_writer: bool,
 }
 
@@ -260,9 +336,19 @@ impl PipeEnd {
         &self.pipe
     }
 
-    /// Whether this is the writing end.
+    /// Whether this end writes (a named pipe opened for reading and
+    /// writing also reads).
     pub fn is_writer(&self) -> bool {
         self.is_writer
+    }
+
+    /// Readiness of this end, as `poll` events.
+    pub fn poll(&self) -> u16 {
+        match (self.is_reader, self.is_writer) {
+            // A FIFO open both ways has a writer and a reader: itself.
+            (true, true) => self.pipe.poll(false) | self.pipe.poll(true),
+            (_, is_writer) => self.pipe.poll(is_writer),
+        }
     }
 }
 
@@ -272,8 +358,13 @@ impl Drop for PipeEnd {
             let mut state = self.pipe.state.lock();
             if self.is_writer {
                 state.writers -= 1;
-            } else {
+            }
+            if self.is_reader {
                 state.readers -= 1;
+            }
+            // A named pipe forgets its data when its last end closes.
+            if state.readers == 0 && state.writers == 0 {
+                state.buffer.clear();
             }
         }
         self.pipe.waiters.notify();

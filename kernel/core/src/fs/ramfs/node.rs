@@ -35,6 +35,22 @@ impl Node for RamNode {
             Content::Directory(_) => FileType::Directory,
             Content::Symlink(_) => FileType::Symlink,
             Content::Socket => FileType::Socket,
+            Content::Fifo(_) => FileType::Fifo,
+            Content::Device(file_type, _) => file_type,
+        }
+    }
+
+    fn named_pipe(&self) -> Option<Arc<crate::vfs::Pipe>> {
+        match &self.content {
+            Content::Fifo(pipe) => Some(pipe.clone()),
+            _ => None,
+        }
+    }
+
+    fn names_device(&self) -> Option<u64> {
+        match self.content {
+            Content::Device(_, number) => Some(number),
+            _ => None,
         }
     }
 
@@ -48,7 +64,7 @@ impl Node for RamNode {
             }
             Content::Directory(directory) => (directory.lock().entries.len() as u64 + 2) * 32,
             Content::Symlink(target) => target.len() as u64,
-            Content::Socket => 0,
+            Content::Socket | Content::Fifo(_) | Content::Device(..) => 0,
         };
         let attributes = self.attributes.lock();
         let mut metadata = Metadata::new(self.inode, self.file_type(), attributes.permissions);
@@ -60,6 +76,9 @@ impl Node for RamNode {
         metadata.access_time_ns = attributes.access_time_ns;
         metadata.modify_time_ns = attributes.modify_time_ns;
         metadata.change_time_ns = attributes.change_time_ns;
+        if let Content::Device(_, number) = self.content {
+            metadata.represented_device = number;
+        }
         Ok(metadata)
     }
 
@@ -139,6 +158,8 @@ impl Node for RamNode {
             NewNode::Directory => Content::directory(self.this.clone()),
             NewNode::Symlink(target) => Content::Symlink(String::from(target)),
             NewNode::Socket => Content::Socket,
+            NewNode::Fifo => Content::Fifo(crate::vfs::Pipe::named()),
+            NewNode::Device(file_type, number) => Content::Device(file_type, number),
         };
         let is_directory = kind == NewNode::Directory;
         let (owner_user, owner_group, permissions) =
