@@ -188,6 +188,7 @@ pub mod number {
     pub const OPEN_BY_HANDLE_AT: u64 = 304;
     pub const COPY_FILE_RANGE: u64 = 326;
     pub const PIVOT_ROOT: u64 = 155;
+    pub const CHROOT: u64 = 161;
     pub const CLONE3: u64 = 435;
     pub const CLOSE_RANGE: u64 = 436;
     pub const FACCESSAT2: u64 = 439;

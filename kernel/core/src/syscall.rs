@@ -173,6 +173,7 @@ pub fn handle(
         nr::READLINK => paths::readlinkat(context, AT_FDCWD, a0, a1, a2),
         nr::READLINKAT => paths::readlinkat(context, a0, a1, a2, a3),
         nr::CHDIR => paths::chdir(context, a0),
+        nr::CHROOT => paths::chroot(context, a0),
         nr::FCHDIR => paths::fchdir(context, a0),
         nr::GETCWD => paths::getcwd(context, a0, a1),
         nr::UMASK => paths::umask(context, a0),

@@ -59,3 +59,8 @@ fn extended_attributes_behave_like_linux() {
 fn named_pipes_and_device_nodes_behave_like_linux() {
     passes_like_linux("nodes", &VARIANTS);
 }
+
+#[test]
+fn chroot_behaves_like_linux() {
+    passes_like_linux("chroot", &VARIANTS);
+}

@@ -27,7 +27,7 @@ pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Res
 /// else the directory open as `dirfd`.
 pub(super) fn start(context: Context<'_>, dirfd: u64, path: &str) -> core::result::Result<Location, Errno> {
     if path.starts_with('/') {
-        return Ok(context.process.vfs.root());
+        return Ok(context.process.vfs.root_for(&caller(context)));
     }
     if dirfd as i32 == AT_FDCWD {
         return Ok(context.process.state.lock().working_directory.clone());
@@ -126,6 +126,24 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
 
 fn creation_permissions(context: Context<'_>, mode: u64) -> u32 {
     mode as u32 & 0o7777 & !context.process.state.lock().umask
+}
+
+/// `chroot(path)`: the directory becomes the process's root for every
+/// path it resolves (`..` stops there); needs search permission on it and
+/// `CAP_SYS_CHROOT`.
+pub(super) fn chroot(context: Context<'_>, path: u64) -> Result {
+    let path = read_path(context, path)?;
+    let location = locate(context, AT_FDCWD as u64, &path, 0, true)?;
+    if !location.is_directory() {
+        return Err(Errno::ENOTDIR.into());
+    }
+    let caller = caller(context);
+    permission::check_caller(&caller, &location.metadata(&caller)?, permission::EXECUTE)?;
+    if !context.process.state.lock().credentials.has_capability(capability::SYS_CHROOT) {
+        return Err(Errno::EPERM.into());
+    }
+    *context.process.root_directory.lock() = Some(location);
+    Ok(0)
 }
 
 /// The file types of a mode (`S_IFMT`) that `mknod` looks at.

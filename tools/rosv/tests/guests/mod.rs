@@ -117,6 +117,7 @@ fn build_c_programs() -> PathBuf {
         "locks",
         "attributes",
         "nodes",
+        "chroot",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
