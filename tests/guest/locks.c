@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -230,6 +231,23 @@ static void check_status_flags(void) {
           "a pipe keeps O_ASYNC", "%#x", fcntl(ends[0], F_GETFL));
     close(ends[0]);
     close(ends[1]);
+    fd = open(directory, O_PATH);
+    errno = 0;
+    check(fcntl(fd, F_SETFL, O_NONBLOCK) == -1 && errno == EBADF, "F_SETFL of an O_PATH descriptor is EBADF",
+          "no EBADF");
+    close(fd);
+
+    /* O_NOATIME is for the file's owner. */
+    check(chmod(directory, 0755) == 0 && setresuid(-1, 1000, -1) == 0, "become uid 1000", "failed");
+    errno = 0;
+    check(open(path, O_RDONLY | O_NOATIME) == -1 && errno == EPERM, "others' O_NOATIME opens are EPERM",
+          "no EPERM");
+    fd = open(path, O_RDONLY);
+    errno = 0;
+    check(fd >= 0 && fcntl(fd, F_SETFL, O_NOATIME) == -1 && errno == EPERM, "and so is adding it with F_SETFL",
+          "no EPERM");
+    close(fd);
+    check(setresuid(-1, 0, -1) == 0, "back to root", "setresuid failed");
 }
 
 int main(void) {

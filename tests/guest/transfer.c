@@ -312,6 +312,30 @@ static void check_fallocate(void) {
     close(fd);
 }
 
+static void check_pipe_sizes(void) {
+    int ends[2] = {-1, -1};
+    check(pipe2(ends, O_NONBLOCK) == 0 && fcntl(ends[0], F_GETPIPE_SZ) == 65536, "a pipe holds 64 KiB",
+          "%d", fcntl(ends[0], F_GETPIPE_SZ));
+    check(fcntl(ends[1], F_SETPIPE_SZ, 1) == 4096 && fcntl(ends[0], F_GETPIPE_SZ) == 4096,
+          "F_SETPIPE_SZ rounds up to a page", "%d", fcntl(ends[0], F_GETPIPE_SZ));
+    check(fcntl(ends[1], F_SETPIPE_SZ, 100000) == 131072, "and to a power of two", "%d",
+          fcntl(ends[0], F_GETPIPE_SZ));
+    static char bytes[140000];
+    check(write(ends[1], bytes, sizeof bytes) == 131072, "the pipe then holds that much", "wrong count");
+    errno = 0;
+    check(fcntl(ends[1], F_SETPIPE_SZ, 4096) == -1 && errno == EBUSY, "it cannot shrink below its contents",
+          "no EBUSY");
+    errno = 0;
+    check(fcntl(ends[1], F_SETPIPE_SZ, (1U << 31) + 1) == -1 && errno == EINVAL, "past 2 GiB is EINVAL",
+          "no EINVAL");
+    int file = file_with("ioctl", "x");
+    errno = 0;
+    check(fcntl(file, F_GETPIPE_SZ) == -1 && errno == EBADF, "F_GETPIPE_SZ of a file is EBADF", "no EBADF");
+    close(file);
+    close(ends[0]);
+    close(ends[1]);
+}
+
 static void check_handles_and_errors(void) {
     struct {
         unsigned int bytes;
@@ -348,6 +372,7 @@ int main(void) {
     check_tee_and_vmsplice();
     check_copy_file_range();
     check_fallocate();
+    check_pipe_sizes();
     check_handles_and_errors();
     for (size_t index = 0; index < sizeof names / sizeof names[0]; index++) {
         char path[512];

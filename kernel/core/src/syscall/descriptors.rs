@@ -11,7 +11,6 @@ use crate::linux::console_termios;
 use crate::streams::InputStream;
 use crate::user::User;
 use crate::vfs::file::flags;
-use crate::vfs::pipe::PIPE_CAPACITY;
 use crate::vfs::{Descriptor, FileObject, FileType, OpenFile, Pipe};
 
 pub(super) fn dup(context: Context<'_>, fd: u64) -> Result {
@@ -91,6 +90,22 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         }
         command::F_GETFL => Ok(u64::from(file.status_flags())),
         command::F_SETFL => {
+            if file.is_path_only() {
+                return Err(Errno::EBADF.into());
+            }
+            // Adding O_NOATIME needs the file's owner (or CAP_FOWNER).
+            let adds_no_atime =
+                argument as u32 & flags::O_NOATIME != 0 && file.status_flags() & flags::O_NOATIME == 0;
+            if adds_no_atime && let Some(location) = file.location() {
+                let caller = caller(context);
+                let metadata = location.metadata(&caller)?;
+                if let Some(credentials) = caller.credentials()
+                    && !crate::vfs::permission::is_owner(&credentials, &metadata)
+                    && !credentials.has_capability(crate::credentials::capability::FOWNER)
+                {
+                    return Err(Errno::EPERM.into());
+                }
+            }
             file.set_status_flags(argument as u32);
             Ok(0)
         }
@@ -106,10 +121,16 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
             let node = file.data().ok_or(Errno::EINVAL)?;
             super::shared::seals(node.as_ref(), command, argument, file.is_writable())
         }
-        command::F_GETPIPE_SZ | command::F_SETPIPE_SZ => {
-            // The size is fixed: setting reports what the pipe has.
-            file.pipe_end().ok_or(Errno::EBADF)?;
-            Ok(PIPE_CAPACITY as u64)
+        command::F_GETPIPE_SZ => Ok(file.pipe_end().ok_or(Errno::EBADF)?.pipe().capacity() as u64),
+        command::F_SETPIPE_SZ => {
+            let pipe = file.pipe_end().ok_or(Errno::EBADF)?.pipe();
+            let is_privileged = context
+                .process
+                .state
+                .lock()
+                .credentials
+                .has_capability(crate::credentials::capability::SYS_RESOURCE);
+            Ok(pipe.set_capacity(argument & 0xffff_ffff, is_privileged)? as u64)
         }
         _ => Err(Errno::EINVAL.into()),
     }

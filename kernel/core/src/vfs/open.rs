@@ -99,6 +99,14 @@ impl Vfs {
         if !is_created {
             permission::check_caller(caller, &location.metadata(caller)?, wanted_permissions(open_flags))?;
         }
+        // O_NOATIME only for the file's owner (or CAP_FOWNER).
+        if open_flags & flags::O_NOATIME != 0
+            && let Some(credentials) = caller.credentials()
+            && !permission::is_owner(&credentials, &location.metadata(caller)?)
+            && !credentials.has_capability(crate::credentials::capability::FOWNER)
+        {
+            return Err(FsError::NotPermitted);
+        }
         if file_type == FileType::Fifo {
             let pipe = location.node.named_pipe().ok_or(FsError::NoSuchPosition)?;
             let is_nonblocking = open_flags & flags::O_NONBLOCK != 0;

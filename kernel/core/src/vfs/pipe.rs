@@ -18,8 +18,11 @@ use super::FsError;
 use super::node::Caller;
 use super::waiters::{WaiterList, events};
 
-/// Bytes a pipe holds (Linux's default, `F_GETPIPE_SZ`).
+/// Bytes a pipe holds at first (Linux's default, `F_GETPIPE_SZ`).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
+/// The most an unprivileged `F_SETPIPE_SZ` may ask for
+/// (`/proc/sys/fs/pipe-max-size`).
+pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
 /// Writes up to this size are never interleaved with others (`PIPE_BUF`).
 pub const PIPE_BUF: usize = 4096;
 
@@ -33,6 +36,8 @@ struct PipeState {
     /// an open waiting for the other side watches.
     reader_opens: u64,
     writer_opens: u64,
+    /// Bytes the pipe holds at most (`F_SETPIPE_SZ`).
+    capacity: usize,
 }
 
 /// A pipe: its buffer and its two kinds of ends.
@@ -59,6 +64,7 @@ impl Pipe {
                 writers: 1,
                 reader_opens: 1,
                 writer_opens: 1,
+                capacity: PIPE_CAPACITY,
             }),
             waiters: WaiterList::new(),
         });
@@ -76,6 +82,7 @@ impl Pipe {
                 writers: 0,
                 reader_opens: 0,
                 writer_opens: 0,
+                capacity: PIPE_CAPACITY,
             }),
             waiters: WaiterList::new(),
         })
@@ -178,6 +185,32 @@ impl Pipe {
         }
     }
 
+    /// The bytes the pipe holds at most (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.state.lock().capacity
+    }
+
+    /// `F_SETPIPE_SZ`: makes the pipe hold `requested` bytes, rounded up to
+    /// a power of two of at least a page; returns the new capacity. Past
+    /// [`PIPE_MAX_SIZE`] only if `is_privileged`; never below what it holds.
+    pub fn set_capacity(&self, requested: u64, is_privileged: bool) -> Result<usize, FsError> {
+        if requested > 1 << 31 {
+            return Err(FsError::InvalidArgument);
+        }
+        let capacity = (requested as usize).max(4096).next_power_of_two();
+        let mut state = self.state.lock();
+        if capacity > state.capacity && capacity > PIPE_MAX_SIZE && !is_privileged {
+            return Err(FsError::NotPermitted);
+        }
+        if capacity < state.buffer.len() {
+            return Err(FsError::Busy);
+        }
+        state.capacity = capacity;
+        drop(state);
+        self.waiters.notify();
+        Ok(capacity)
+    }
+
     /// Waits until the pipe has room (unless `is_nonblocking`) and returns
     /// how much; `BrokenPipe` when no reader is left.
     pub fn wait_for_room(&self, caller: &Caller<'_>, is_nonblocking: bool) -> Result<usize, FsError> {
@@ -190,7 +223,7 @@ impl Pipe {
                     self.waiters.remove(&me);
                     return Err(FsError::BrokenPipe);
                 }
-                let room = PIPE_CAPACITY - state.buffer.len();
+                let room = state.capacity.saturating_sub(state.buffer.len());
                 if room > 0 {
                     drop(state);
                     self.waiters.remove(&me);
@@ -254,7 +287,7 @@ impl Pipe {
                     self.waiters.remove(&me);
                     return partial(written, FsError::BrokenPipe);
                 }
-                let room = PIPE_CAPACITY - state.buffer.len();
+                let room = state.capacity.saturating_sub(state.buffer.len());
                 let remaining = bytes.len() - written;
                 let must_stay_whole = bytes.len() <= PIPE_BUF && room < remaining;
                 if room > 0 && !must_stay_whole {
@@ -286,7 +319,7 @@ impl Pipe {
         if is_writer {
             if state.readers == 0 {
                 ready |= events::POLLERR;
-            } else if state.buffer.len() < PIPE_CAPACITY {
+            } else if state.buffer.len() < state.capacity {
                 ready |= events::POLLOUT;
             }
         } else {

@@ -84,7 +84,7 @@ const VIRTUAL_MEMORY: &[(&str, Entry)] = &[
 const FILESYSTEMS: &[(&str, Entry)] = &[
     ("file-max", Entry::File(|_| line(crate::process::NR_OPEN))),
     ("nr_open", Entry::File(|_| line(crate::process::NR_OPEN))),
-    ("pipe-max-size", Entry::File(|_| line(1_048_576))),
+    ("pipe-max-size", Entry::File(|_| line(crate::vfs::pipe::PIPE_MAX_SIZE))),
 ];
 
 const NET_CORE: &[(&str, Entry)] = &[("somaxconn", Entry::File(|_| line(4096)))];
