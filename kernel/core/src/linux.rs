@@ -189,6 +189,10 @@ pub mod number {
     pub const COPY_FILE_RANGE: u64 = 326;
     pub const PIVOT_ROOT: u64 = 155;
     pub const CHROOT: u64 = 161;
+    pub const INOTIFY_INIT: u64 = 253;
+    pub const INOTIFY_ADD_WATCH: u64 = 254;
+    pub const INOTIFY_RM_WATCH: u64 = 255;
+    pub const INOTIFY_INIT1: u64 = 294;
     pub const CLONE3: u64 = 435;
     pub const CLOSE_RANGE: u64 = 436;
     pub const FACCESSAT2: u64 = 439;

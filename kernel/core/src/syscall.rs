@@ -25,6 +25,7 @@ mod terminal;
 mod threads;
 mod time;
 mod transfer;
+mod watches;
 
 pub use signals::signal_process;
 
@@ -147,6 +148,10 @@ pub fn handle(
         // Watching the whole filesystem's events needs a listener process
         // with CAP_SYS_ADMIN and the events of every filesystem; rosv has
         // neither the listener model nor the hooks.
+        nr::INOTIFY_INIT => watches::inotify_init1(context, 0),
+        nr::INOTIFY_INIT1 => watches::inotify_init1(context, a0),
+        nr::INOTIFY_ADD_WATCH => watches::inotify_add_watch(context, a0, a1, a2),
+        nr::INOTIFY_RM_WATCH => watches::inotify_rm_watch(context, a0, a1),
         nr::FANOTIFY_INIT => Err(Errno::ENOSYS.into()),
         // The root mount cannot move: the VFS holds one root for the
         // machine, and there is no other mount namespace to pivot into.

@@ -64,3 +64,8 @@ fn named_pipes_and_device_nodes_behave_like_linux() {
 fn chroot_behaves_like_linux() {
     passes_like_linux("chroot", &VARIANTS);
 }
+
+#[test]
+fn inotify_behaves_like_linux() {
+    passes_like_linux("watches", &VARIANTS);
+}

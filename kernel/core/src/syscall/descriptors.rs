@@ -272,6 +272,11 @@ fn available_bytes(context: Context<'_>, file: &Arc<OpenFile>) -> core::result::
     if let Some(terminal) = super::terminal::terminal_of(file) {
         return Ok(terminal.readable_bytes() as u64);
     }
+    if let Some(instance) =
+        file.special().and_then(|special| special.as_any().downcast_ref::<crate::vfs::notify::Inotify>())
+    {
+        return Ok(instance.available_bytes() as u64);
+    }
     if let Some(stream) = file.special().and_then(|special| special.as_any().downcast_ref::<InputStream>()) {
         return Ok(stream.available_bytes() as u64);
     }

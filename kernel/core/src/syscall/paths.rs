@@ -16,7 +16,7 @@ use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::operations::TimesChange;
 use crate::vfs::{Descriptor, FileType, Location, NewNode, OpenFile, RenameMode};
-use crate::vfs::{extended, permission};
+use crate::vfs::{extended, notify, permission};
 
 /// A path argument.
 pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
@@ -359,7 +359,27 @@ pub(super) fn faccessat2(context: Context<'_>, dirfd: u64, path: u64, mode: u64,
 pub(super) fn fchmodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) -> Result {
     let path = read_path(context, path)?;
     let location = locate(context, dirfd, &path, 0, true)?;
-    change_mode(context, &location, mode)
+    change_mode(context, &location, mode)?;
+    report_to_directory(context, dirfd, &path, true, notify::mask::ATTRIB);
+    Ok(0)
+}
+
+/// Reports `event` on the file `dirfd` and `path` name to its directory's
+/// inotify watches, with its name (the file's own watches have seen it).
+fn report_to_directory(context: Context<'_>, dirfd: u64, path: &str, follow: bool, event: u32) {
+    if !notify::is_watching() || path.is_empty() {
+        return;
+    }
+    let caller = caller(context);
+    let Ok(start) = start(context, dirfd, path) else {
+        return;
+    };
+    if let Ok((location, Some((directory, name)))) =
+        context.process.vfs.walk_named(&caller, &start, path, follow, &mut 0)
+    {
+        let event = if location.is_directory() { event | notify::mask::ISDIR } else { event };
+        notify::notify(notify::key_of(&directory), event, Some(&name), 0);
+    }
 }
 
 pub(super) fn fchmod(context: Context<'_>, fd: u64, mode: u64) -> Result {
@@ -392,8 +412,11 @@ pub(super) fn fchownat(
         return Err(Errno::EINVAL.into());
     }
     let path = read_path(context, path)?;
-    let location = locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    change_owner(context, &location, ids)
+    let follow = at_flags & AT_SYMLINK_NOFOLLOW == 0;
+    let location = locate(context, dirfd, &path, at_flags, follow)?;
+    change_owner(context, &location, ids)?;
+    report_to_directory(context, dirfd, &path, follow, notify::mask::ATTRIB);
+    Ok(0)
 }
 
 pub(super) fn fchown(context: Context<'_>, fd: u64, ids: (u64, u64)) -> Result {
@@ -447,20 +470,22 @@ pub(super) fn utimensat(context: Context<'_>, dirfd: u64, path: u64, times: u64,
         };
         (access, modify, kind)
     };
-    let location = if path == 0 {
+    let follow = at_flags & AT_SYMLINK_NOFOLLOW == 0;
+    let (location, path) = if path == 0 {
         // Linux's extension: a null path changes the descriptor itself.
         if dirfd as i32 == AT_FDCWD {
             return Err(Errno::EFAULT.into());
         }
-        file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF)?
+        (file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF)?, String::new())
     } else {
         let path = read_path(context, path)?;
-        locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?
+        (locate(context, dirfd, &path, at_flags, follow)?, path)
     };
     if access.is_none() && modify.is_none() {
         return Ok(0);
     }
     context.process.vfs.set_times(&caller(context), &location, access, modify, kind)?;
+    report_to_directory(context, dirfd, &path, follow, notify::mask::ATTRIB);
     Ok(0)
 }
 
@@ -610,6 +635,7 @@ pub(super) fn setxattr(
         _ => Some(location.node.get_extended(&caller, &name).is_err()),
     };
     location.node.set_extended(&caller, &name, &bytes, must_exist)?;
+    crate::vfs::notify::at(&location, None, crate::vfs::notify::mask::ATTRIB);
     Ok(0)
 }
 
@@ -625,5 +651,6 @@ pub(super) fn removexattr(context: Context<'_>, target: AttributeTarget, name: u
     let caller = caller(context);
     extended::check_access(&caller, &location.metadata(&caller)?, &name, true)?;
     location.node.remove_extended(&caller, &name)?;
+    crate::vfs::notify::at(&location, None, crate::vfs::notify::mask::ATTRIB);
     Ok(0)
 }

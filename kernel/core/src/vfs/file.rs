@@ -158,6 +158,15 @@ impl OpenFile {
         self as *const OpenFile as usize
     }
 
+    /// Reports `event` on the file and, when it was opened by a name, on
+    /// its directory (inotify).
+    pub fn notify(&self, event: u32) {
+        if let FileObject::Node { location, name, .. } = &self.object {
+            let named = name.as_ref().map(|(directory, name)| (directory, name.as_str()));
+            super::notify::at(location, named, event);
+        }
+    }
+
     /// Notes that the description holds (or held) an OFD or `flock` lock.
     pub fn note_locked(&self) {
         self.has_locked.store(true, Ordering::Relaxed);
@@ -309,8 +318,18 @@ impl OpenFile {
         }
     }
 
-    /// Reads at the file offset and advances it.
+    /// Reads at the file offset and advances it; reports
+    /// the access to inotify.
     pub fn read(&self, caller: &Caller<'_>, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let result = self.read_unreported(caller, buffer);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::ACCESS);
+        }
+        result
+    }
+
+    /// Reads at the file offset and advances it.
+    fn read_unreported(&self, caller: &Caller<'_>, buffer: &mut [u8]) -> Result<usize, FsError> {
         if !self.is_readable() {
             return Err(FsError::BadDescriptor);
         }
@@ -332,9 +351,19 @@ impl OpenFile {
         }
     }
 
+    /// Writes at the file offset (at the end with `O_APPEND`) and advances it; reports
+    /// the change to inotify.
+    pub fn write(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
+        let result = self.write_unreported(caller, bytes);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::MODIFY);
+        }
+        result
+    }
+
     /// Writes at the file offset (at the end with `O_APPEND`) and advances
     /// it.
-    pub fn write(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
+    fn write_unreported(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
         if !self.is_writable() {
             return Err(FsError::BadDescriptor);
         }
@@ -364,8 +393,23 @@ impl OpenFile {
         }
     }
 
-    /// Reads at `offset` without moving the file offset (`pread64`).
+    /// Reads at `offset` without moving the file offset (`pread64`);
+    /// reports the access to inotify.
     pub fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let result = self.read_at_unreported(caller, offset, buffer);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::ACCESS);
+        }
+        result
+    }
+
+    /// Reads at `offset` without moving the file offset (`pread64`).
+    fn read_at_unreported(
+        &self,
+        caller: &Caller<'_>,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<usize, FsError> {
         if !self.is_readable() {
             return Err(FsError::BadDescriptor);
         }
@@ -376,9 +420,19 @@ impl OpenFile {
         data.read_at(caller, offset, buffer)
     }
 
+    /// Writes at `offset` without moving the file offset (`pwrite64`);
+    /// reports the change to inotify.
+    pub fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        let result = self.write_at_unreported(caller, offset, bytes);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::MODIFY);
+        }
+        result
+    }
+
     /// Writes at `offset` without moving the file offset (`pwrite64`; with
     /// `O_APPEND` it appends, as Linux does).
-    pub fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+    fn write_at_unreported(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
         if !self.is_writable() {
             return Err(FsError::BadDescriptor);
         }
@@ -485,6 +539,14 @@ impl Drop for OpenFile {
     fn drop(&mut self) {
         if self.has_locked.load(Ordering::Relaxed) {
             super::locks::table().release_description(self.lock_key(), self.lock_owner());
+        }
+        if super::notify::is_watching() && !self.is_path_only() {
+            let is_writer = self.is_writable();
+            self.notify(if is_writer {
+                super::notify::mask::CLOSE_WRITE
+            } else {
+                super::notify::mask::CLOSE_NOWRITE
+            });
         }
     }
 }

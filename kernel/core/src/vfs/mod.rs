@@ -18,6 +18,7 @@ pub mod file;
 pub mod locks;
 pub mod mount;
 pub mod node;
+pub mod notify;
 mod open;
 pub mod operations;
 pub mod path;

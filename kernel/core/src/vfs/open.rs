@@ -113,18 +113,30 @@ impl Vfs {
             let end = pipe.open_named(caller, access != flags::O_WRONLY, is_writing, is_nonblocking)?;
             return Ok(OpenFile::new(FileObject::Pipe(end), open_flags));
         }
-        if let Some(number) = location.node.names_device() {
-            let device = self.find_device(caller, file_type, number)?;
-            let data = device.open(caller)?.unwrap_or(device);
-            return Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags));
-        }
-        let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
+        let data = match location.node.names_device() {
+            Some(number) => {
+                let device = self.find_device(caller, file_type, number)?;
+                device.open(caller)?.unwrap_or(device)
+            }
+            None => location.node.open(caller)?.unwrap_or_else(|| location.node.clone()),
+        };
         // What the open made is truncated: a generated file (procfs's
         // writable ones) is its own object.
-        if is_truncating && file_type == FileType::Regular && !is_created {
+        if is_truncating
+            && file_type == FileType::Regular
+            && !is_created
+            && location.node.names_device().is_none()
+        {
             data.truncate(caller, 0)?;
+            super::notify::at(
+                &location,
+                name.as_ref().map(|(directory, name)| (directory, name.as_str())),
+                super::notify::mask::MODIFY,
+            );
         }
-        Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags))
+        let file = OpenFile::new(FileObject::Node { location, data, name }, open_flags);
+        file.notify(super::notify::mask::OPEN);
+        Ok(file)
     }
 
     /// The device `number` of type `file_type` among devfs's nodes, which a
@@ -192,6 +204,7 @@ impl Vfs {
                     let node =
                         parent.directory.node.create(caller, &parent.name, NewNode::File, permissions)?;
                     *is_created = true;
+                    super::notify::created(&parent.directory, &parent.name, false);
                     let location = Location { mount: parent.directory.mount.clone(), node };
                     return Ok((location, Some((parent.directory, parent.name))));
                 }

@@ -118,6 +118,7 @@ fn build_c_programs() -> PathBuf {
         "attributes",
         "nodes",
         "chroot",
+        "watches",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
