@@ -105,6 +105,13 @@ pub mod number {
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
     pub const RT_SIGPENDING: u64 = 127;
+    pub const RT_SIGTIMEDWAIT: u64 = 128;
+    pub const RT_SIGQUEUEINFO: u64 = 129;
+    pub const RT_SIGSUSPEND: u64 = 130;
+    pub const PAUSE: u64 = 34;
+    pub const RT_TGSIGQUEUEINFO: u64 = 297;
+    pub const SIGNALFD: u64 = 282;
+    pub const SIGNALFD4: u64 = 289;
     pub const SIGALTSTACK: u64 = 131;
     pub const STATFS: u64 = 137;
     pub const FSTATFS: u64 = 138;
@@ -254,6 +261,7 @@ pub fn syscall_name(number: u64) -> &'static str {
         (28, "madvise"),
         (32, "dup"),
         (33, "dup2"),
+        (34, "pause"),
         (35, "nanosleep"),
         (39, "getpid"),
         (40, "sendfile"),
@@ -313,6 +321,9 @@ pub fn syscall_name(number: u64) -> &'static str {
         (111, "getpgrp"),
         (125, "capget"),
         (127, "rt_sigpending"),
+        (128, "rt_sigtimedwait"),
+        (129, "rt_sigqueueinfo"),
+        (130, "rt_sigsuspend"),
         (131, "sigaltstack"),
         (137, "statfs"),
         (138, "fstatfs"),
@@ -366,13 +377,16 @@ pub fn syscall_name(number: u64) -> &'static str {
         (274, "get_robust_list"),
         (280, "utimensat"),
         (281, "epoll_pwait"),
+        (282, "signalfd"),
         (284, "eventfd"),
+        (289, "signalfd4"),
         (290, "eventfd2"),
         (291, "epoll_create1"),
         (292, "dup3"),
         (293, "pipe2"),
         (295, "preadv"),
         (296, "pwritev"),
+        (297, "rt_tgsigqueueinfo"),
         (302, "prlimit64"),
         (306, "syncfs"),
         (309, "getcpu"),

@@ -19,6 +19,7 @@ use crate::futex::FutexTable;
 use crate::machine::{Machine, ThreadControl};
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
+use crate::signal::ProcessSignals;
 use crate::vfs::file::flags;
 use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
 
@@ -69,24 +70,17 @@ pub struct ThreadState {
     pub clear_child_tid: u64,
     /// `set_robust_list`: head and length.
     pub robust_list: (u64, u64),
-    /// `sigaltstack`: base, flags, size.
-    pub alternate_stack: (u64, u32, u64),
+    /// `sigaltstack`.
+    pub alternate_stack: crate::signal::AlternateStack,
     /// The blocked signal mask.
     pub signal_mask: u64,
-    /// Signals sent to the thread and not yet delivered, one bit each.
-    pub pending_signals: u64,
-    /// What each pending signal carries, by signal number.
-    pub pending_info: BTreeMap<u8, crate::signal::SignalInfo>,
+    /// The mask to restore once a signal is delivered or the call returns,
+    /// when a call (`sigsuspend`, `ppoll`, ...) replaced it for its wait.
+    pub saved_mask: Option<u64>,
+    /// Signals sent to the thread and not yet delivered.
+    pub pending: crate::signal::Pending,
     /// The thread's name (`prctl(PR_SET_NAME)`).
     pub name: [u8; 16],
-}
-
-impl ThreadState {
-    /// The lowest pending signal the mask does not block.
-    pub fn deliverable_signal(&self) -> Option<u8> {
-        let ready = self.pending_signals & !self.signal_mask;
-        (ready != 0).then(|| ready.trailing_zeros() as u8 + 1)
-    }
 }
 
 /// The files a process starts with: the tree, the working directory and
@@ -176,6 +170,8 @@ pub struct Thread {
     pub tid: u64,
     /// System-call state.
     pub state: Mutex<ThreadState>,
+    /// The signals of its process, which it may take too.
+    pub signals: Arc<ProcessSignals>,
     /// The kernel thread that runs it, until it ends: the kernel thread
     /// in turn holds this one, and the pair is freed once the link is cut.
     control: Mutex<Control>,
@@ -200,12 +196,25 @@ impl core::fmt::Debug for Thread {
 impl Thread {
     /// Whether a signal waits to be delivered (blocking calls return early).
     pub fn has_deliverable_signal(&self) -> bool {
-        self.state.lock().deliverable_signal().is_some()
+        let state = self.state.lock();
+        let pending = state.pending.set() | self.signals.pending.lock().set();
+        pending & !state.signal_mask != 0
     }
 
-    /// A thread with id `tid`, not yet running.
+    /// A thread with id `tid` of a process of its own, not yet running.
     pub fn new(tid: u64) -> Self {
-        Thread { tid, state: Mutex::new(ThreadState::default()), control: Mutex::new(Control::NotYet) }
+        Thread::of(tid, Arc::new(ProcessSignals::new()))
+    }
+
+    /// A thread with id `tid` of the process whose signals are `signals`,
+    /// not yet running.
+    pub fn of(tid: u64, signals: Arc<ProcessSignals>) -> Self {
+        Thread {
+            tid,
+            state: Mutex::new(ThreadState::default()),
+            signals,
+            control: Mutex::new(Control::NotYet),
+        }
     }
 
     /// Records the kernel thread that runs this one (set once).
@@ -251,6 +260,8 @@ pub struct Process {
     pub start_ns: u64,
     /// Threads waiting on futexes.
     pub futexes: FutexTable,
+    /// Signals sent to the process as a whole.
+    pub signals: Arc<ProcessSignals>,
     /// A page the process was allowed to touch could not be had: RAM ran
     /// out, and the process is to be ended (Linux's out-of-memory kill).
     pub is_out_of_memory: core::sync::atomic::AtomicBool,
@@ -307,6 +318,7 @@ impl Process {
             network,
             start_ns,
             futexes: FutexTable::new(),
+            signals: Arc::new(ProcessSignals::new()),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             root_directory: Mutex::new(None),
             threads: Mutex::new(BTreeMap::new()),
@@ -321,7 +333,8 @@ impl Process {
     /// Adds a thread with the next thread id (the first one gets
     /// [`PROCESS_ID`]).
     pub fn new_thread(&self) -> Arc<Thread> {
-        let thread = Arc::new(Thread::new(self.next_tid.fetch_add(1, Ordering::Relaxed)));
+        let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
+        let thread = Arc::new(Thread::of(tid, self.signals.clone()));
         self.threads.lock().insert(thread.tid, thread.clone());
         thread
     }

@@ -1,27 +1,38 @@
-//! Signal delivery: the frame a handler runs on, and `rt_sigreturn`.
+//! Signals: sending, what is pending, and taking the next one to deliver.
 //!
-//! The frame follows Linux's x86-64 layout (arch/x86/kernel/signal_64.c), so
-//! C libraries' restorers and unwinders understand it:
+//! A signal is sent to a thread (`tkill`, `tgkill`, a fault, a timer with
+//! `SIGEV_THREAD_ID`) or to the process (`kill`, `sigqueue`, `alarm`, a
+//! timer, the terminal). It becomes pending in the thread's or the
+//! process's [`Pending`] set, and a thread that may take it is woken (and
+//! interrupted, if it runs application code). A thread takes the lowest
+//! pending signal its mask does not block, its own before its process's,
+//! when it returns to application code ([`take_deliverable`]), or the
+//! signals it waits for in `sigtimedwait` and `signalfd` ([`take_from`]).
+//! The handler's frame is [`frame`]'s business.
 //!
-//! ```text
-//! rsp -> pretcode (sa_restorer)     frame + 0
-//!        struct ucontext            frame + 8   (uc_flags, uc_link, uc_stack,
-//!                                                uc_mcontext, uc_sigmask)
-//!        struct siginfo             frame + 312
-//!        saved FPU state            64-byte aligned, above the frame
-//! ```
-//!
-//! The handler starts with RDI = signal, RSI = &siginfo, RDX = &ucontext and
-//! RSP pointing at `pretcode`, as if called; returning runs the restorer,
-//! whose `rt_sigreturn` restores everything from the ucontext.
+//! Neighbours: `process` holds dispositions, masks and the pending sets;
+//! `syscall::signals` has the system calls and delivery.
 
-use alloc::vec;
+pub mod frame;
+pub mod info;
+pub mod pending;
+pub mod signalfd;
+
+use alloc::sync::Arc;
+
+pub use frame::{AlternateStack, restore_frame, setup_frame};
+pub use info::{SignalInfo, code};
+pub use pending::{Added, Pending, ProcessSignals, SignalSource, bit};
 
 use crate::errno::Errno;
-use crate::machine::Registers;
-use crate::process::{SIG_DFL, SignalAction};
-use crate::syscall::Context;
-use crate::user::User;
+use crate::process::{PROCESS_ID, Process, SIG_DFL, SIG_IGN, SignalAction, Thread, limit};
+
+/// `SIGKILL` and `SIGSTOP`, which no mask blocks and no handler catches.
+pub const SIGKILL: u8 = 9;
+/// See [`SIGKILL`].
+pub const SIGSTOP: u8 = 19;
+/// Signals no mask blocks.
+pub const UNBLOCKABLE: u64 = bit(SIGKILL) | bit(SIGSTOP);
 
 /// `sa_flags` bits.
 pub mod flag {
@@ -39,211 +50,203 @@ pub mod flag {
     pub const RESETHAND: u64 = 0x8000_0000;
 }
 
-/// `si_code` values.
-pub mod code {
-    /// Sent by `kill`.
-    pub const USER: i32 = 0;
-    /// Sent by `tkill` / `tgkill`.
-    pub const TKILL: i32 = -6;
-    /// Sent by the kernel (`SIGPIPE`).
-    pub const KERNEL: i32 = 0x80;
-}
-
-/// `sigaltstack` flag: the alternate stack is disabled.
-pub const SS_DISABLE: u32 = 2;
 /// `sigaltstack` flag: the thread runs on the alternate stack.
 pub const SS_ONSTACK: u32 = 1;
+/// `sigaltstack` flag: the alternate stack is disabled.
+pub const SS_DISABLE: u32 = 2;
+/// `sigaltstack` flag: the alternate stack is disabled while a handler
+/// runs on it, and restored when the handler returns.
+pub const SS_AUTODISARM: u32 = 1 << 31;
 
-/// What a pending signal carries into `siginfo`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SignalInfo {
-    /// `si_code`.
-    pub code: i32,
-    /// `si_pid` of the sender.
-    pub pid: u32,
-    /// `si_uid` of the sender.
-    pub uid: u32,
-    /// `si_addr`, for signals a fault raised (it takes the place of the
-    /// sender's pid and uid).
-    pub address: Option<u64>,
-}
-
-const RED_ZONE: u64 = 128;
-const UCONTEXT_OFFSET: u64 = 8;
-const MCONTEXT_OFFSET: u64 = UCONTEXT_OFFSET + 40;
-const SIGMASK_OFFSET: u64 = UCONTEXT_OFFSET + 296;
-const SIGINFO_OFFSET: u64 = 312;
-const FRAME_SIZE: u64 = SIGINFO_OFFSET + 128;
-/// `uc_mcontext.fpstate`: the 25th word of `struct sigcontext`.
-const FPSTATE_SLOT: u64 = MCONTEXT_OFFSET + 24 * 8;
-/// RFLAGS bits an application may set through `rt_sigreturn`: CF, PF, AF,
-/// ZF, SF, TF, DF, OF, AC, RF (Linux `FIX_EFLAGS`), plus IF, which stays on.
-const USER_RFLAGS: u64 = 0x0001_0000 | 0x0004_0000 | 0xdd5;
-const RFLAGS_IF: u64 = 0x200;
-const RFLAGS_TF: u64 = 0x100;
-const RFLAGS_DF: u64 = 0x400;
-
-/// The general registers in `struct sigcontext` order (r8 to r15, rdi, rsi,
-/// rbp, rbx, rdx, rax, rcx, rsp, rip, eflags).
-fn mcontext_words(registers: &Registers) -> [u64; 18] {
-    [
-        registers.r8,
-        registers.r9,
-        registers.r10,
-        registers.r11,
-        registers.r12,
-        registers.r13,
-        registers.r14,
-        registers.r15,
-        registers.rdi,
-        registers.rsi,
-        registers.rbp,
-        registers.rbx,
-        registers.rdx,
-        registers.rax,
-        registers.rcx,
-        registers.rsp,
-        registers.rip,
-        registers.rflags,
-    ]
-}
-
-/// Runs the handler of `signal` next: builds its frame on the application's
-/// stack and points `registers` at the handler. `Err` means the frame could
-/// not be written, which ends the process (as Linux's forced SIGSEGV does).
-pub fn setup_frame(
-    context: Context<'_>,
-    registers: &mut Registers,
-    signal: u8,
-    info: SignalInfo,
-    action: SignalAction,
-) -> Result<(), Errno> {
-    if action.flags & flag::RESTORER == 0 || action.restorer == 0 {
-        // Without a restorer the handler could not return.
-        return Err(Errno::EFAULT);
-    }
-    let user = User::new(context.machine);
-    let (old_mask, (stack_base, stack_flags, stack_size)) = {
-        let state = context.thread.state.lock();
-        (state.signal_mask, state.alternate_stack)
-    };
-    let is_on_alternate_stack =
-        stack_size != 0 && registers.rsp > stack_base && registers.rsp <= stack_base + stack_size;
-    let mut top = registers.rsp.wrapping_sub(RED_ZONE);
-    if action.flags & flag::ONSTACK != 0
-        && stack_flags & SS_DISABLE == 0
-        && stack_size != 0
-        && !is_on_alternate_stack
-    {
-        top = stack_base + stack_size;
-    }
-    let fpu = context.machine.save_fpu();
-    let fpstate = top.checked_sub(fpu.len() as u64).ok_or(Errno::EFAULT)? & !63;
-    let frame = (fpstate.checked_sub(FRAME_SIZE).ok_or(Errno::EFAULT)? & !15) - 8;
-
-    let mut bytes = vec![0u8; FRAME_SIZE as usize];
-    let mut put = |offset: u64, value: u64| {
-        bytes[offset as usize..offset as usize + 8].copy_from_slice(&value.to_le_bytes());
-    };
-    put(0, action.restorer);
-    put(UCONTEXT_OFFSET, 0); // uc_flags
-    put(UCONTEXT_OFFSET + 8, 0); // uc_link
-    put(UCONTEXT_OFFSET + 16, stack_base);
-    let current_stack_flags = if is_on_alternate_stack { SS_ONSTACK } else { stack_flags & SS_DISABLE };
-    put(UCONTEXT_OFFSET + 24, u64::from(current_stack_flags));
-    put(UCONTEXT_OFFSET + 32, stack_size);
-    for (index, word) in mcontext_words(registers).into_iter().enumerate() {
-        put(MCONTEXT_OFFSET + index as u64 * 8, word);
-    }
-    put(MCONTEXT_OFFSET + 18 * 8, 0x33); // cs, gs, fs, ss as Linux reports them
-    put(FPSTATE_SLOT, fpstate);
-    put(SIGMASK_OFFSET, old_mask);
-    bytes[SIGINFO_OFFSET as usize..SIGINFO_OFFSET as usize + 4]
-        .copy_from_slice(&u32::from(signal).to_le_bytes());
-    bytes[SIGINFO_OFFSET as usize + 8..SIGINFO_OFFSET as usize + 12]
-        .copy_from_slice(&info.code.to_le_bytes());
-    match info.address {
-        Some(address) => bytes[SIGINFO_OFFSET as usize + 16..SIGINFO_OFFSET as usize + 24]
-            .copy_from_slice(&address.to_le_bytes()),
-        None => {
-            bytes[SIGINFO_OFFSET as usize + 16..SIGINFO_OFFSET as usize + 20]
-                .copy_from_slice(&info.pid.to_le_bytes());
-            bytes[SIGINFO_OFFSET as usize + 20..SIGINFO_OFFSET as usize + 24]
-                .copy_from_slice(&info.uid.to_le_bytes());
-        }
-    }
-    user.write_bytes(frame, &bytes)?;
-    user.write_bytes(fpstate, &fpu)?;
-
-    {
-        let mut state = context.thread.state.lock();
-        state.signal_mask |= action.mask;
-        if action.flags & flag::NODEFER == 0 {
-            state.signal_mask |= 1 << (signal - 1);
-        }
-    }
-    if action.flags & flag::RESETHAND != 0 {
-        context.process.state.lock().signal_actions[usize::from(signal - 1)] = SignalAction::default();
-    }
-    registers.rdi = u64::from(signal);
-    registers.rsi = frame + SIGINFO_OFFSET;
-    registers.rdx = frame + UCONTEXT_OFFSET;
-    registers.rax = 0;
-    registers.rsp = frame;
-    registers.rip = action.handler;
-    registers.rflags &= !(RFLAGS_DF | RFLAGS_TF);
-    Ok(())
-}
-
-/// `rt_sigreturn`: restores the registers, signal mask and floating-point
-/// state saved by [`setup_frame`]; RSP points just past `pretcode`.
-pub fn restore_frame(context: Context<'_>, registers: &mut Registers) -> Result<(), Errno> {
-    let user = User::new(context.machine);
-    let frame = registers.rsp.wrapping_sub(8);
-    let bytes = user.read_bytes(frame, FRAME_SIZE as usize)?;
-    let word = |offset: u64| {
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(&bytes[offset as usize..offset as usize + 8]);
-        u64::from_le_bytes(raw)
-    };
-    let saved: [u64; 18] = core::array::from_fn(|index| word(MCONTEXT_OFFSET + index as u64 * 8));
-    let [r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, rflags] = saved;
-    if rip >= crate::memory::APPLICATION_END || rsp >= crate::memory::APPLICATION_END {
-        return Err(Errno::EFAULT);
-    }
-    let fpstate = word(FPSTATE_SLOT);
-    if fpstate != 0 {
-        let fpu = user.read_bytes(fpstate, context.machine.save_fpu().len())?;
-        context.machine.restore_fpu(&fpu);
-    }
-    *registers = Registers {
-        r8,
-        r9,
-        r10,
-        r11,
-        r12,
-        r13,
-        r14,
-        r15,
-        rdi,
-        rsi,
-        rbp,
-        rbx,
-        rdx,
-        rax,
-        rcx,
-        rsp,
-        rip,
-        rflags: (registers.rflags & !USER_RFLAGS) | (rflags & USER_RFLAGS) | RFLAGS_IF,
-    };
-    const UNBLOCKABLE: u64 = (1 << 8) | (1 << 18);
-    context.thread.state.lock().signal_mask = word(SIGMASK_OFFSET) & !UNBLOCKABLE;
-    Ok(())
-}
+/// The smallest alternate signal stack (`MINSIGSTKSZ`).
+pub const MINIMUM_ALTERNATE_STACK: u64 = 2048;
 
 /// Whether `action` for `signal` is the default action that ends the process.
 pub fn terminates(action: &SignalAction, signal: u8) -> bool {
-    action.handler == SIG_DFL && !matches!(signal, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28)
+    action.handler == SIG_DFL && !is_ignored_by_default(signal)
+}
+
+/// Whether the default action of `signal` leaves the process alone:
+/// `SIGCHLD`, `SIGURG`, `SIGWINCH`, and, without job control, the stop
+/// and continue signals.
+fn is_ignored_by_default(signal: u8) -> bool {
+    matches!(signal, 17..=23 | 28)
+}
+
+/// Whether `action` makes the kernel drop `signal` when it is sent.
+pub fn is_ignored(action: &SignalAction, signal: u8) -> bool {
+    action.handler == SIG_IGN || (action.handler == SIG_DFL && is_ignored_by_default(signal))
+}
+
+/// Whom a signal is sent to.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// One thread.
+    Thread(&'a Thread),
+    /// The process: any thread that does not block it may take it.
+    Process {
+        /// The thread that sends it, which takes it first if it may (so
+        /// that a signal a process sends itself is delivered before the
+        /// call returns, as POSIX asks).
+        sender: Option<&'a Thread>,
+    },
+}
+
+/// How a sent signal may use the queue that `RLIMIT_SIGPENDING` bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queueing {
+    /// Past the limit, a real-time signal fails with `EAGAIN` (`sigqueue`,
+    /// timers, message queues).
+    Bounded,
+    /// Past the limit, the signal is still sent, without its information
+    /// (`kill` and the kernel's own signals).
+    Always,
+}
+
+/// Sends `signal` (1 to 64) to `target` of `process`. A signal the process
+/// ignores (and the thread it would go to does not block) vanishes;
+/// otherwise it becomes pending and a thread that may take it is woken.
+pub fn send(
+    process: &Process,
+    target: Target<'_>,
+    signal: u8,
+    info: SignalInfo,
+    source: Option<Arc<dyn SignalSource>>,
+    queueing: Queueing,
+) -> Result<(), Errno> {
+    if !(1..=crate::process::SIGNAL_COUNT as u8).contains(&signal) {
+        return Err(Errno::EINVAL);
+    }
+    let (action, limit) = {
+        let state = process.state.lock();
+        (state.signal_actions[usize::from(signal - 1)], state.limits[limit::SIGPENDING].current)
+    };
+    let leader = match target {
+        Target::Thread(_) => None,
+        Target::Process { .. } => process.thread(PROCESS_ID).or_else(|| process.threads().into_iter().next()),
+    };
+    let checked = match target {
+        Target::Thread(thread) => Some(thread),
+        Target::Process { .. } => leader.as_deref(),
+    };
+    let is_blocked = checked.is_some_and(|thread| thread.state.lock().signal_mask & bit(signal) != 0);
+    if is_ignored(&action, signal) && !is_blocked {
+        if let Some(source) = source {
+            source.discard();
+        }
+        return Ok(());
+    }
+    let signals = &process.signals;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let may_queue = signals.reserve(if queueing == Queueing::Always && signal < pending::FIRST_REAL_TIME {
+        usize::MAX
+    } else {
+        limit
+    });
+    if !may_queue && queueing == Queueing::Bounded && signal >= pending::FIRST_REAL_TIME {
+        if let Some(source) = source {
+            source.discard();
+        }
+        return Err(Errno::EAGAIN);
+    }
+    let added = match target {
+        Target::Thread(thread) => thread.state.lock().pending.add(signal, info, source, may_queue),
+        Target::Process { .. } => signals.pending.lock().add(signal, info, source, may_queue),
+    };
+    if may_queue && added != Added::Queued {
+        signals.release(1);
+    }
+    if added == Added::Merged {
+        return Ok(());
+    }
+    let woken = match target {
+        Target::Thread(thread) => Some(thread),
+        Target::Process { sender } => {
+            let wants = |thread: &Thread| thread.state.lock().signal_mask & bit(signal) == 0;
+            match sender.filter(|sender| wants(sender)) {
+                Some(sender) => Some(sender),
+                None => {
+                    let chosen = leader
+                        .clone()
+                        .filter(|leader| wants(leader))
+                        .or_else(|| process.threads().into_iter().find(|thread| wants(thread)));
+                    if let Some(chosen) = chosen {
+                        notify(&chosen);
+                    }
+                    None
+                }
+            }
+        }
+    };
+    if let Some(thread) = woken {
+        notify(thread);
+    }
+    signals.waiters.notify();
+    Ok(())
+}
+
+/// Wakes `thread` to look at its signals.
+fn notify(thread: &Thread) {
+    if let Some(control) = thread.control() {
+        control.notify_signal();
+    }
+}
+
+/// The lowest signal in `ready`.
+fn lowest(ready: u64) -> Option<u8> {
+    (ready != 0).then(|| ready.trailing_zeros() as u8 + 1)
+}
+
+/// Takes the lowest pending signal of `thread` in `set` (its own before
+/// its process's), with its information. Signals whose source withdrew
+/// them are skipped.
+fn take_lowest(thread: &Thread, set: impl Fn(u64) -> u64) -> Option<(u8, SignalInfo)> {
+    loop {
+        let (signal, taken) = {
+            let mut state = thread.state.lock();
+            let mut shared = thread.signals.pending.lock();
+            let wanted = set(state.signal_mask);
+            let signal = lowest((state.pending.set() | shared.set()) & wanted)?;
+            let taken =
+                if state.pending.contains(signal) { state.pending.take(signal) } else { shared.take(signal) };
+            (signal, taken?)
+        };
+        let pending::Taken { mut info, source, was_queued } = taken;
+        if was_queued {
+            thread.signals.release(1);
+        }
+        if source.is_none_or(|source| source.take(&mut info)) {
+            return Some((signal, info));
+        }
+    }
+}
+
+/// Takes the signal `thread` should handle next: the lowest pending one
+/// its mask does not block.
+pub fn take_deliverable(thread: &Thread) -> Option<(u8, SignalInfo)> {
+    take_lowest(thread, |mask| !mask)
+}
+
+/// Takes the lowest pending signal of `thread` in `set`, blocked or not
+/// (`sigtimedwait`, `signalfd`).
+pub fn take_from(thread: &Thread, set: u64) -> Option<(u8, SignalInfo)> {
+    take_lowest(thread, |_| set)
+}
+
+/// The signals pending for `thread`: its own and its process's.
+pub fn pending_set(thread: &Thread) -> u64 {
+    let own = thread.state.lock().pending.set();
+    own | thread.signals.pending.lock().set()
+}
+
+/// Drops every pending instance of the signals in `set`, in the process
+/// and each of its threads (their action became "ignore").
+pub fn discard(process: &Process, set: u64) {
+    let mut dropped = process.signals.pending.lock().discard(set);
+    for thread in process.threads() {
+        dropped += thread.state.lock().pending.discard(set);
+    }
+    process.signals.release(dropped);
 }
 
 /// A fault in application code, as a signal: what the kernel delivers when
@@ -256,6 +259,36 @@ pub struct Fault {
     pub code: i32,
     /// `si_addr`: the faulting data address, or the instruction's.
     pub address: u64,
+}
+
+/// The `si_code` of a floating-point exception: the first unmasked
+/// exception flagged in the saved state `fpu` (the processor's save image,
+/// x87 control and status words at 0 and 2, MXCSR at 24) for an x87 fault
+/// (`#MF`) or, with `is_simd`, an SSE one (`#XM`), as Linux decides it.
+pub fn floating_point_code(fpu: &[u8], is_simd: bool) -> i32 {
+    let half = |offset: usize| {
+        fpu.get(offset..offset + 2).map_or(0, |bytes| u16::from_le_bytes([bytes[0], bytes[1]]))
+    };
+    let raised = if is_simd {
+        let mxcsr = u32::from(half(24)) | u32::from(half(26)) << 16;
+        !(mxcsr >> 7) & mxcsr
+    } else {
+        u32::from(half(2) & !half(0))
+    };
+    if raised & 0x01 != 0 {
+        fault_code::FPE_FLTINV
+    } else if raised & 0x04 != 0 {
+        fault_code::FPE_FLTDIV
+    } else if raised & 0x08 != 0 {
+        fault_code::FPE_FLTOVF
+    } else if raised & 0x12 != 0 {
+        fault_code::FPE_FLTUND
+    } else if raised & 0x20 != 0 {
+        fault_code::FPE_FLTRES
+    } else {
+        // Nothing unmasked is flagged (a spurious fault): say so vaguely.
+        fault_code::FPE_FLTINV
+    }
 }
 
 /// `si_code` values of faults.
@@ -272,10 +305,40 @@ pub mod fault_code {
     pub const ILL_ILLOPN: i32 = 2;
     /// `FPE_INTDIV`: integer division by zero.
     pub const FPE_INTDIV: i32 = 1;
+    /// `FPE_INTOVF`: integer overflow.
+    pub const FPE_INTOVF: i32 = 2;
+    /// `FPE_FLTDIV`: floating-point division by zero.
+    pub const FPE_FLTDIV: i32 = 3;
+    /// `FPE_FLTOVF`: floating-point overflow.
+    pub const FPE_FLTOVF: i32 = 4;
+    /// `FPE_FLTUND`: floating-point underflow.
+    pub const FPE_FLTUND: i32 = 5;
+    /// `FPE_FLTRES`: inexact floating-point result.
+    pub const FPE_FLTRES: i32 = 6;
     /// `FPE_FLTINV`: invalid floating-point operation.
     pub const FPE_FLTINV: i32 = 7;
     /// `TRAP_BRKPT`: a breakpoint.
     pub const TRAP_BRKPT: i32 = 1;
     /// `SI_KERNEL`: raised by the kernel without a more precise reason.
     pub const KERNEL: i32 = 0x80;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floating_point_codes_name_the_unmasked_exception() {
+        let mut fpu = [0u8; 512];
+        // MXCSR: division by zero flagged (bit 2) and unmasked (bit 9 clear).
+        fpu[24..28].copy_from_slice(&((0x1f80u32 & !(1 << 9)) | 0x04).to_le_bytes());
+        assert_eq!(floating_point_code(&fpu, true), fault_code::FPE_FLTDIV);
+        // Flagged but masked: not the cause.
+        fpu[24..28].copy_from_slice(&(0x1f80u32 | 0x20).to_le_bytes());
+        assert_eq!(floating_point_code(&fpu, true), fault_code::FPE_FLTINV);
+        // x87: overflow unmasked in the control word and flagged in the status.
+        fpu[0..2].copy_from_slice(&(0x037fu16 & !0x08).to_le_bytes());
+        fpu[2..4].copy_from_slice(&0x0088u16.to_le_bytes());
+        assert_eq!(floating_point_code(&fpu, false), fault_code::FPE_FLTOVF);
+    }
 }

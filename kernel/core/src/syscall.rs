@@ -89,6 +89,9 @@ pub enum Failure {
     /// A signal interrupted the call, which restarts after the handler if
     /// the handler asks for it (Linux's `ERESTARTSYS`).
     Restart,
+    /// A signal interrupted the call, which fails with `EINTR` if a
+    /// handler runs and restarts otherwise (Linux's `ERESTARTNOHAND`).
+    RestartUnlessHandled,
     /// The call replaced the registers (`rt_sigreturn`): leave RAX alone.
     Resumed,
 }
@@ -248,9 +251,9 @@ pub fn handle(
         nr::SETSOCKOPT => sockets::setsockopt(context, a0, a1, a2, a3, a4),
         nr::GETSOCKOPT => sockets::getsockopt(context, a0, a1, a2, a3, a4),
         nr::POLL => poll::poll(context, a0, a1, a2 as i32 as i64),
-        nr::PPOLL => poll::ppoll(context, a0, a1, a2),
+        nr::PPOLL => poll::ppoll(context, a0, a1, a2, [a3, a4]),
         nr::SELECT => poll::select(context, a0, [a1, a2, a3], a4),
-        nr::PSELECT6 => poll::pselect6(context, a0, [a1, a2, a3], a4),
+        nr::PSELECT6 => poll::pselect6(context, a0, [a1, a2, a3], a4, a5),
         nr::BRK => memory::brk(context, a0),
         nr::MMAP => memory::mmap(context, a0, a1, a2, a3, a4, a5),
         nr::MUNMAP => memory::munmap(context, a0, a1),
@@ -312,6 +315,13 @@ pub fn handle(
         nr::RT_SIGPROCMASK => signals::rt_sigprocmask(context, a0, a1, a2, a3),
         nr::RT_SIGPENDING => signals::rt_sigpending(context, a0, a1),
         nr::RT_SIGRETURN => signals::rt_sigreturn(context, registers),
+        nr::RT_SIGSUSPEND => signals::rt_sigsuspend(context, a0, a1),
+        nr::RT_SIGTIMEDWAIT => signals::rt_sigtimedwait(context, a0, a1, a2, a3),
+        nr::RT_SIGQUEUEINFO => signals::rt_sigqueueinfo(context, a0, a1, a2),
+        nr::RT_TGSIGQUEUEINFO => signals::rt_tgsigqueueinfo(context, a0, a1, a2, a3),
+        nr::PAUSE => signals::pause(context),
+        nr::SIGNALFD => signals::signalfd4(context, a0, a1, a2, 0),
+        nr::SIGNALFD4 => signals::signalfd4(context, a0, a1, a2, a3),
         nr::SIGALTSTACK => signals::sigaltstack(context, a0, a1),
         nr::KILL => signals::kill(context, a0, a1),
         nr::TKILL => signals::tkill(context, a0, a1),
@@ -350,6 +360,10 @@ pub fn handle(
         Err(Failure::Restart) => {
             registers.rax = Errno::EINTR.to_return() as u64;
             interruption = signals::Interruption::Restartable;
+        }
+        Err(Failure::RestartUnlessHandled) => {
+            registers.rax = Errno::EINTR.to_return() as u64;
+            interruption = signals::Interruption::RestartableUnlessHandled;
         }
         Err(Failure::Resumed) => resumed = Outcome::ResumeExactly,
     }
@@ -418,7 +432,7 @@ fn trace(tid: u64, number: u64, registers: &Registers, result: &Result) {
         Ok(value) => alloc::format!("{:#x}", value),
         Err(Failure::Error(errno)) => alloc::format!("-{}", errno.0),
         Err(Failure::Exit(status)) => alloc::format!("exit {status}"),
-        Err(Failure::Restart) => alloc::string::String::from("interrupted"),
+        Err(Failure::Restart | Failure::RestartUnlessHandled) => alloc::string::String::from("interrupted"),
         Err(Failure::Resumed) => alloc::string::String::from("resumed"),
     };
     log::info!(

@@ -463,7 +463,10 @@ fn fault_signal(vector: u8, address: Option<u64>, frame: &InterruptFrame) -> Fau
     use rosv_core::signal::fault_code;
     let (signal, code) = match vector {
         0 => (status::SIGFPE, fault_code::FPE_INTDIV),
-        16 | 19 => (status::SIGFPE, fault_code::FPE_FLTINV),
+        // The saved state tells which unmasked exception it was.
+        16 | 19 => {
+            (status::SIGFPE, rosv_core::signal::floating_point_code(&FpuState::capture_bytes(), vector == 19))
+        }
         1 | 3 => (status::SIGTRAP, fault_code::TRAP_BRKPT),
         6 => (status::SIGILL, fault_code::ILL_ILLOPN),
         17 => (status::SIGBUS, fault_code::BUS_ADRALN),

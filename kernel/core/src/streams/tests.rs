@@ -129,7 +129,7 @@ fn process_with(machine: &FakeMachine, streams: &StandardStreams) -> Arc<crate::
 }
 
 fn pending(process: &crate::process::Process) -> u64 {
-    process.thread(PROCESS_ID).unwrap().state.lock().pending_signals
+    crate::signal::pending_set(&process.thread(PROCESS_ID).unwrap())
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! here are the argument checks, in the order Linux makes them, so that a
 //! call with several faults fails with Linux's error. `epoll_wait` waits
 //! as `poll` does ([`super::poll`]): a signal ends it with `EINTR`, never
-//! restarted. The signal masks of `epoll_pwait` and `epoll_pwait2` are
-//! checked but not applied, as with `ppoll`.
+//! restarted. `epoll_pwait` and `epoll_pwait2` wait with the signal mask
+//! they are given, as `ppoll` does.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use super::files::file;
 use super::paths::install;
 use super::poll::{milliseconds_deadline, timespec_deadline, wait_until_ready};
-use super::signals::SIGSET_SIZE;
+use super::signals::with_wait_mask;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::memory::APPLICATION_END;
@@ -139,17 +139,6 @@ fn wait(context: Context<'_>, epfd: u64, address: u64, count: u64, deadline_ns: 
     Ok(ready.len() as u64)
 }
 
-/// Checks the signal mask argument of `epoll_pwait` and `epoll_pwait2`.
-fn check_signal_mask(context: Context<'_>, mask: u64, size: u64) -> core::result::Result<(), Errno> {
-    if mask == 0 {
-        return Ok(());
-    }
-    if size != SIGSET_SIZE {
-        return Err(Errno::EINVAL);
-    }
-    User::new(context.machine).read_u64(mask).map(|_| ())
-}
-
 pub(super) fn epoll_wait(
     context: Context<'_>,
     epfd: u64,
@@ -168,8 +157,7 @@ pub(super) fn epoll_pwait(
     timeout_ms: u64,
     mask: [u64; 2],
 ) -> Result {
-    check_signal_mask(context, mask[0], mask[1])?;
-    epoll_wait(context, epfd, address, count, timeout_ms)
+    with_wait_mask(context, mask[0], mask[1], || epoll_wait(context, epfd, address, count, timeout_ms))
 }
 
 /// `epoll_pwait2`: the timeout is a `struct timespec` (none: for ever).
@@ -182,6 +170,5 @@ pub(super) fn epoll_pwait2(
     mask: [u64; 2],
 ) -> Result {
     let deadline = timespec_deadline(context, timeout)?;
-    check_signal_mask(context, mask[0], mask[1])?;
-    wait(context, epfd, address, count, deadline)
+    with_wait_mask(context, mask[0], mask[1], || wait(context, epfd, address, count, deadline))
 }

@@ -11,6 +11,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::files::file;
+use super::signals::with_wait_mask;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
@@ -119,9 +120,51 @@ pub(super) fn timespec_deadline(
     Ok(Some(context.machine.monotonic_ns().saturating_add(timeout.to_ns())))
 }
 
-pub(super) fn ppoll(context: Context<'_>, address: u64, count: u64, timeout: u64) -> Result {
+/// `ppoll`: `poll` with a `struct timespec` timeout, into which the time
+/// left is written back, and a signal mask to wait with.
+pub(super) fn ppoll(
+    context: Context<'_>,
+    address: u64,
+    count: u64,
+    timeout: u64,
+    [mask, set_size]: [u64; 2],
+) -> Result {
     let deadline = timespec_deadline(context, timeout)?;
-    poll_until(context, address, count, deadline)
+    let result = with_wait_mask(context, mask, set_size, || poll_until(context, address, count, deadline));
+    write_time_left(context, timeout, deadline, TimeFormat::Timespec);
+    result
+}
+
+/// How a timeout argument is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeFormat {
+    /// `struct timespec`: seconds and nanoseconds.
+    Timespec,
+    /// `struct timeval`: seconds and microseconds.
+    Timeval,
+}
+
+/// Writes the time left until `deadline_ns` into the timeout at `address`,
+/// as Linux does for `select`, `pselect6` and `ppoll` (not for a zero
+/// timeout, and silently not where the timeout cannot be written).
+fn write_time_left(context: Context<'_>, address: u64, deadline_ns: Option<u64>, format: TimeFormat) {
+    let Some(deadline) = deadline_ns.filter(|_| address != 0) else {
+        return;
+    };
+    let user = User::new(context.machine);
+    let Ok(given) = user.read_bytes(address, 16) else {
+        return;
+    };
+    if given.iter().all(|&byte| byte == 0) {
+        return;
+    }
+    let left = Timespec::from_ns(deadline.saturating_sub(context.machine.monotonic_ns()));
+    let fraction = match format {
+        TimeFormat::Timespec => left.nanoseconds,
+        TimeFormat::Timeval => left.nanoseconds / 1000,
+    };
+    let _ = user.write_u64(address, left.seconds as u64);
+    let _ = user.write_u64(address + 8, fraction as u64);
 }
 
 /// The three descriptor sets of `select`.
@@ -189,6 +232,7 @@ fn select_until(context: Context<'_>, count: u64, addresses: [u64; 3], deadline_
     Ok(ready)
 }
 
+/// `select`, which writes the time left back into its timeout.
 pub(super) fn select(context: Context<'_>, count: u64, addresses: [u64; 3], timeout: u64) -> Result {
     let deadline = if timeout == 0 {
         None
@@ -202,11 +246,29 @@ pub(super) fn select(context: Context<'_>, count: u64, addresses: [u64; 3], time
             (seconds as u64).saturating_mul(1_000_000_000).saturating_add(microseconds as u64 * 1000);
         Some(context.machine.monotonic_ns().saturating_add(timeout_ns))
     };
-    select_until(context, count, addresses, deadline)
+    let result = select_until(context, count, addresses, deadline);
+    write_time_left(context, timeout, deadline, TimeFormat::Timeval);
+    result
 }
 
-/// `pselect6`; the signal mask argument is not applied.
-pub(super) fn pselect6(context: Context<'_>, count: u64, addresses: [u64; 3], timeout: u64) -> Result {
+/// `pselect6`: `select` with a `struct timespec` timeout and, through
+/// `mask_argument`, a pointer to a signal mask and its size.
+pub(super) fn pselect6(
+    context: Context<'_>,
+    count: u64,
+    addresses: [u64; 3],
+    timeout: u64,
+    mask_argument: u64,
+) -> Result {
     let deadline = timespec_deadline(context, timeout)?;
-    select_until(context, count, addresses, deadline)
+    let [mask, set_size] = if mask_argument == 0 {
+        [0, 0]
+    } else {
+        let user = User::new(context.machine);
+        [user.read_u64(mask_argument)?, user.read_u64(mask_argument + 8)?]
+    };
+    let result =
+        with_wait_mask(context, mask, set_size, || select_until(context, count, addresses, deadline));
+    write_time_left(context, timeout, deadline, TimeFormat::Timespec);
+    result
 }

@@ -1,24 +1,21 @@
-//! Signal system calls: dispositions, masks, sending, returning from
-//! handlers; and delivery on the way back to application code.
+//! Signal system calls: dispositions, masks, sending, waiting, returning
+//! from handlers; and delivery on the way back to application code.
 
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
-use crate::machine::Registers;
+use crate::linux::Timespec;
+use crate::machine::{Registers, Wakeup};
 use crate::process::{PROCESS_ID, SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
-use crate::signal::{self, SS_DISABLE, SignalInfo, code};
+use crate::signal::{
+    self, AlternateStack, MINIMUM_ALTERNATE_STACK, Queueing, SignalInfo, Target, UNBLOCKABLE, bit, code,
+};
 use crate::user::User;
 
-const SIGKILL: u64 = 9;
-const SIGSTOP: u64 = 19;
-/// Signals no mask blocks.
-const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 /// Size of a signal set in the kernel ABI.
 pub(super) const SIGSET_SIZE: u64 = 8;
-/// The smallest alternate signal stack (`MINSIGSTKSZ`).
-const MINIMUM_ALTERNATE_STACK: u64 = 2048;
 
-fn signal_index(signal: u64) -> core::result::Result<usize, Errno> {
-    if (1..=SIGNAL_COUNT as u64).contains(&signal) { Ok(signal as usize - 1) } else { Err(Errno::EINVAL) }
+fn signal_number(signal: u64) -> core::result::Result<u8, Errno> {
+    if (1..=SIGNAL_COUNT as u64).contains(&signal) { Ok(signal as u8) } else { Err(Errno::EINVAL) }
 }
 
 pub(super) fn rt_sigaction(
@@ -31,10 +28,10 @@ pub(super) fn rt_sigaction(
     if set_size != SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
-    let index = signal_index(signal)?;
+    let signal = signal_number(signal)?;
     let user = User::new(context.machine);
     let replacement = if action != 0 {
-        if signal == SIGKILL || signal == SIGSTOP {
+        if signal == signal::SIGKILL || signal == signal::SIGSTOP {
             return Err(Errno::EINVAL.into());
         }
         Some(SignalAction {
@@ -48,12 +45,19 @@ pub(super) fn rt_sigaction(
     };
     let previous = {
         let mut state = context.process.state.lock();
-        let previous = state.signal_actions[index];
+        let previous = state.signal_actions[usize::from(signal - 1)];
         if let Some(action) = replacement {
-            state.signal_actions[index] = action;
+            state.signal_actions[usize::from(signal - 1)] = action;
         }
         previous
     };
+    // A signal whose action becomes "ignore" is discarded where it is
+    // pending, blocked or not (POSIX).
+    if let Some(action) = replacement
+        && signal::is_ignored(&action, signal)
+    {
+        signal::discard(context.process, bit(signal));
+    }
     if old != 0 {
         let words = [previous.handler, previous.flags, previous.restorer, previous.mask];
         for (offset, value) in words.into_iter().enumerate() {
@@ -92,101 +96,67 @@ pub(super) fn rt_sigprocmask(context: Context<'_>, how: u64, set: u64, old: u64,
     Ok(0)
 }
 
+/// `rt_sigpending`: the pending signals the thread blocks, its own and
+/// its process's.
 pub(super) fn rt_sigpending(context: Context<'_>, set: u64, set_size: u64) -> Result {
-    if set_size != SIGSET_SIZE {
+    if set_size > SIGSET_SIZE {
         return Err(Errno::EINVAL.into());
     }
-    let pending = context.thread.state.lock().pending_signals;
-    User::new(context.machine).write_u64(set, pending)?;
+    let blocked = context.thread.state.lock().signal_mask;
+    let pending = signal::pending_set(context.thread) & blocked;
+    User::new(context.machine).write_bytes(set, &pending.to_le_bytes()[..set_size as usize])?;
     Ok(0)
 }
 
 pub(super) fn sigaltstack(context: Context<'_>, stack: u64, old: u64) -> Result {
     let user = User::new(context.machine);
     let replacement = if stack != 0 {
-        let base = user.read_u64(stack)?;
-        let flags = user.read_u64(stack + 8)? as u32;
-        let size = user.read_u64(stack + 16)?;
-        if flags & !SS_DISABLE != 0 {
-            return Err(Errno::EINVAL.into());
-        }
-        if flags & SS_DISABLE == 0 && size < MINIMUM_ALTERNATE_STACK {
-            return Err(Errno::ENOMEM.into());
-        }
-        Some((base, flags, size))
+        Some(AlternateStack {
+            base: user.read_u64(stack)?,
+            flags: user.read_u64(stack + 8)? as u32,
+            size: user.read_u64(stack + 16)?,
+        })
     } else {
         None
     };
+    let stack_pointer = context.registers.rsp;
     let previous = {
         let mut state = context.thread.state.lock();
         let previous = state.alternate_stack;
         if let Some(replacement) = replacement {
-            state.alternate_stack = replacement;
+            state.alternate_stack.replace(replacement, stack_pointer, MINIMUM_ALTERNATE_STACK)?;
         }
         previous
     };
     if old != 0 {
-        let (base, flags, size) = previous;
-        let flags = if size == 0 { SS_DISABLE } else { flags };
-        user.write_u64(old, base)?;
-        user.write_u64(old + 8, u64::from(flags))?;
-        user.write_u64(old + 16, size)?;
+        user.write_u64(old, previous.base)?;
+        user.write_u64(old + 8, u64::from(previous.reported_flags(stack_pointer)))?;
+        user.write_u64(old + 16, previous.size)?;
     }
     Ok(0)
 }
 
-/// Sends `signal` to `target` (a thread of the calling process). A default
-/// action that ends the process ends it now; ignored signals vanish;
-/// others become pending on the thread, which is woken to take them.
-fn send(context: Context<'_>, target: &Thread, signal: u64, info: SignalInfo) -> Result {
+/// Sends `signal` (0 checks the target only) to `target` with `info`.
+fn send(
+    context: Context<'_>,
+    target: Target<'_>,
+    signal: u64,
+    info: SignalInfo,
+    queueing: Queueing,
+) -> Result {
     if signal == 0 {
         return Ok(0);
     }
-    let index = signal_index(signal)?;
-    let action = context.process.state.lock().signal_actions[index];
-    let is_ignored = action.handler == SIG_IGN
-        || (action.handler == SIG_DFL && !signal::terminates(&action, signal as u8));
-    if is_ignored {
-        return Ok(0);
-    }
-    let mut state = target.state.lock();
-    let is_blocked = state.signal_mask & (1 << index) != 0;
-    if signal::terminates(&action, signal as u8) && (!is_blocked || signal == SIGKILL) {
-        drop(state);
-        return Err(Failure::Exit(128 + signal as u8));
-    }
-    state.pending_signals |= 1 << index;
-    state.pending_info.insert(signal as u8, info);
-    drop(state);
-    if let Some(control) = target.control() {
-        control.notify_signal();
-    }
+    let signal = signal_number(signal)?;
+    signal::send(context.process, target, signal, info, None, queueing)?;
     Ok(0)
 }
 
 /// Sends `signal` to `process` from outside it (a terminal's interrupt
-/// character, the host): it becomes pending on a thread that does not
-/// block it (else the first), which is woken to take it. A signal the
-/// process ignores, by its disposition or by default, vanishes.
+/// character, the host): any thread that does not block it takes it.
 pub fn signal_process(process: &crate::process::Process, signal: u8) {
-    let Ok(index) = signal_index(u64::from(signal)) else { return };
-    let action = process.state.lock().signal_actions[index];
-    let is_ignored =
-        action.handler == SIG_IGN || (action.handler == SIG_DFL && !signal::terminates(&action, signal));
-    if is_ignored {
-        return;
-    }
-    let threads = process.threads();
-    let bit = 1u64 << index;
-    let target = threads.iter().find(|thread| thread.state.lock().signal_mask & bit == 0).or(threads.first());
-    let Some(target) = target else { return };
-    let mut state = target.state.lock();
-    state.pending_signals |= bit;
-    state.pending_info.insert(signal, SignalInfo { code: code::KERNEL, ..SignalInfo::default() });
-    drop(state);
-    if let Some(control) = target.control() {
-        control.notify_signal();
-    }
+    let target = Target::Process { sender: None };
+    let _ = signal::send(process, target, signal, SignalInfo::kernel(), None, Queueing::Always);
 }
 
 /// `SIGPIPE`.
@@ -196,49 +166,268 @@ const SIGPIPE: u64 = 13;
 /// ends the process unless it is handled, ignored or blocked) and fails
 /// with `EPIPE`.
 pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
-    let info = SignalInfo { code: code::KERNEL, ..SignalInfo::default() };
-    match send(context, context.thread, SIGPIPE, info) {
-        Err(failure) => failure,
-        Ok(_) => Failure::Error(Errno::EPIPE),
-    }
+    let info = sender(context, code::USER);
+    let _ = send(context, Target::Thread(context.thread), SIGPIPE, info, Queueing::Always);
+    Failure::Error(Errno::EPIPE)
 }
 
-fn sender(code: i32) -> SignalInfo {
-    SignalInfo { code, pid: PROCESS_ID as u32, ..SignalInfo::default() }
+/// What a signal the caller sends says of it.
+fn sender(context: Context<'_>, code: i32) -> SignalInfo {
+    let uid = context.process.state.lock().credentials.real_user;
+    SignalInfo::sender(code, PROCESS_ID as u32, uid)
+}
+
+/// Whether `pid` (of `kill` or `rt_sigqueueinfo`) names this process:
+/// itself, its process group (0, or minus the group's id). `-1` means
+/// every process but the caller, and there is none.
+fn names_this_process(pid: u64) -> bool {
+    let pid = pid as i64;
+    pid == PROCESS_ID as i64 || pid == 0 || pid == -(PROCESS_ID as i64)
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
-    let pid = pid as i64;
-    if pid != PROCESS_ID as i64 && pid != 0 && pid != -1 && pid != -(PROCESS_ID as i64) {
+    if signal != 0 {
+        signal_number(signal)?;
+    }
+    if !names_this_process(pid) {
         return Err(Errno::ESRCH.into());
     }
-    signal_index(signal).or(if signal == 0 { Ok(0) } else { Err(Errno::EINVAL) })?;
-    // A process-directed signal goes to a thread that does not block it,
-    // preferably the caller.
-    let bit = 1u64.checked_shl(signal.saturating_sub(1) as u32).unwrap_or(0);
-    let target = if context.thread.state.lock().signal_mask & bit == 0 {
-        context.thread.clone()
-    } else {
-        context
-            .process
-            .threads()
-            .into_iter()
-            .find(|thread| thread.state.lock().signal_mask & bit == 0)
-            .unwrap_or_else(|| context.thread.clone())
-    };
-    send(context, &target, signal, sender(code::USER))
+    let target = Target::Process { sender: Some(context.thread) };
+    send(context, target, signal, sender(context, code::USER), Queueing::Always)
+}
+
+/// The thread `tid` of this process, for `tkill` and `tgkill`.
+fn thread_of(context: Context<'_>, tid: u64) -> core::result::Result<alloc::sync::Arc<Thread>, Errno> {
+    if tid as i64 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    context.process.thread(tid).ok_or(Errno::ESRCH)
 }
 
 pub(super) fn tgkill(context: Context<'_>, group: u64, tid: u64, signal: u64) -> Result {
+    if group as i64 <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
     if group != PROCESS_ID {
+        thread_of(context, tid)?;
         return Err(Errno::ESRCH.into());
     }
     tkill(context, tid, signal)
 }
 
 pub(super) fn tkill(context: Context<'_>, tid: u64, signal: u64) -> Result {
-    let target = context.process.thread(tid).ok_or(Errno::ESRCH)?;
-    send(context, &target, signal, sender(code::TKILL))
+    if signal != 0 {
+        signal_number(signal)?;
+    }
+    let target = thread_of(context, tid)?;
+    send(context, Target::Thread(&target), signal, sender(context, code::TKILL), Queueing::Always)
+}
+
+/// Reads the `siginfo_t` a `rt_sigqueueinfo` caller passes. A process may
+/// not pretend to be the kernel or `kill` to another process; to itself it
+/// may send any code.
+fn queued_info(context: Context<'_>, address: u64) -> core::result::Result<SignalInfo, Errno> {
+    let mut bytes = [0u8; signal::info::SIGINFO_SIZE];
+    User::new(context.machine).read_into(address, &mut bytes)?;
+    Ok(SignalInfo::decode(&bytes))
+}
+
+pub(super) fn rt_sigqueueinfo(context: Context<'_>, pid: u64, signal: u64, info: u64) -> Result {
+    let info = queued_info(context, info)?;
+    if signal != 0 {
+        signal_number(signal)?;
+    }
+    if pid as i64 != PROCESS_ID as i64 {
+        return Err(Errno::ESRCH.into());
+    }
+    let target = Target::Process { sender: Some(context.thread) };
+    send(context, target, signal, info, Queueing::Bounded)
+}
+
+pub(super) fn rt_tgsigqueueinfo(
+    context: Context<'_>,
+    group: u64,
+    tid: u64,
+    signal: u64,
+    info: u64,
+) -> Result {
+    if group as i64 <= 0 || tid as i64 <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let info = queued_info(context, info)?;
+    if signal != 0 {
+        signal_number(signal)?;
+    }
+    if group != PROCESS_ID {
+        return Err(Errno::ESRCH.into());
+    }
+    let target = thread_of(context, tid)?;
+    send(context, Target::Thread(&target), signal, info, Queueing::Bounded)
+}
+
+/// Reads a signal set of `set_size` bytes (which must be the kernel's).
+pub(super) fn read_signal_set(
+    context: Context<'_>,
+    address: u64,
+    set_size: u64,
+) -> core::result::Result<u64, Errno> {
+    if set_size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    User::new(context.machine).read_u64(address)
+}
+
+/// Replaces the thread's signal mask with `mask` for the length of a wait
+/// (`sigsuspend`, `ppoll`, `pselect6`, `epoll_pwait`); the old one comes
+/// back when a handler returns or the call ends ([`finish_wait_mask`]).
+pub(super) fn begin_wait_mask(context: Context<'_>, mask: u64) {
+    let mut state = context.thread.state.lock();
+    if state.saved_mask.is_none() {
+        state.saved_mask = Some(state.signal_mask);
+    }
+    state.signal_mask = mask & !UNBLOCKABLE;
+}
+
+/// Ends a wait that replaced the mask: a call a signal interrupted keeps
+/// the wait's mask until the signal is delivered (its handler's frame
+/// saves the old one); any other outcome restores the old mask at once,
+/// so that signals only the wait let through stay pending.
+pub(super) fn finish_wait_mask(context: Context<'_>, result: &Result) {
+    let is_interrupted = matches!(result, Err(Failure::Error(Errno::EINTR)) | Err(Failure::Restart));
+    if !is_interrupted {
+        let mut state = context.thread.state.lock();
+        if let Some(mask) = state.saved_mask.take() {
+            state.signal_mask = mask;
+        }
+    }
+}
+
+/// Runs `wait` (a call that waits) with the signal mask at `mask`, of
+/// `set_size` bytes, in place of the thread's, unless `mask` is null.
+pub(super) fn with_wait_mask(
+    context: Context<'_>,
+    mask: u64,
+    set_size: u64,
+    wait: impl FnOnce() -> Result,
+) -> Result {
+    if mask == 0 {
+        return wait();
+    }
+    let mask = read_signal_set(context, mask, set_size)?;
+    begin_wait_mask(context, mask);
+    let result = wait();
+    finish_wait_mask(context, &result);
+    result
+}
+
+/// Blocks until a signal the thread does not block is pending.
+fn wait_for_any_signal(context: Context<'_>) {
+    while !context.thread.has_deliverable_signal() {
+        if context.machine.block(None) == Wakeup::Stop {
+            return;
+        }
+    }
+}
+
+/// `rt_sigsuspend`: waits with `mask` until a signal is delivered.
+pub(super) fn rt_sigsuspend(context: Context<'_>, mask: u64, set_size: u64) -> Result {
+    let mask = read_signal_set(context, mask, set_size)?;
+    begin_wait_mask(context, mask);
+    wait_for_any_signal(context);
+    Err(Failure::RestartUnlessHandled)
+}
+
+/// `pause`: waits until a signal is delivered.
+pub(super) fn pause(context: Context<'_>) -> Result {
+    wait_for_any_signal(context);
+    Err(Failure::RestartUnlessHandled)
+}
+
+/// `rt_sigtimedwait`: takes a pending signal of `set`, waiting for one up
+/// to `timeout` (none: for ever), and writes its `siginfo_t` to `info`.
+pub(super) fn rt_sigtimedwait(
+    context: Context<'_>,
+    set: u64,
+    info: u64,
+    timeout: u64,
+    set_size: u64,
+) -> Result {
+    let set = read_signal_set(context, set, set_size)? & !UNBLOCKABLE;
+    let user = User::new(context.machine);
+    let machine = context.machine;
+    let deadline = if timeout == 0 {
+        None
+    } else {
+        let mut bytes = [0u8; 16];
+        user.read_into(timeout, &mut bytes)?;
+        let duration = Timespec::decode(&bytes).ok_or(Errno::EINVAL)?.to_ns();
+        Some(machine.monotonic_ns().saturating_add(duration))
+    };
+    let taken = loop {
+        if let Some(taken) = signal::take_from(context.thread, set) {
+            break taken;
+        }
+        if deadline.is_some_and(|deadline| machine.monotonic_ns() >= deadline) {
+            return Err(Errno::EAGAIN.into());
+        }
+        if context.thread.has_deliverable_signal() {
+            return Err(Errno::EINTR.into());
+        }
+        // Senders look for a thread that does not block the signal: for
+        // the wait, the awaited ones are let through.
+        let real_mask = {
+            let mut state = context.thread.state.lock();
+            let real_mask = state.signal_mask;
+            state.signal_mask &= !set;
+            real_mask
+        };
+        let is_pending = signal::pending_set(context.thread) & set != 0;
+        let wakeup = if is_pending || context.thread.has_deliverable_signal() {
+            Wakeup::Normal
+        } else {
+            machine.block(deadline)
+        };
+        context.thread.state.lock().signal_mask = real_mask;
+        if wakeup == Wakeup::Stop {
+            return Err(Errno::EINTR.into());
+        }
+    };
+    let (signal, signal_info) = taken;
+    if info != 0 {
+        user.write_bytes(info, &signal_info.encode(signal))?;
+    }
+    Ok(u64::from(signal))
+}
+
+/// `signalfd4` flags.
+const SFD_NONBLOCK: u64 = crate::vfs::file::flags::O_NONBLOCK as u64;
+const SFD_CLOEXEC: u64 = crate::vfs::file::flags::O_CLOEXEC as u64;
+
+/// `signalfd4` (and `signalfd`, which passes no flags): a new descriptor
+/// that reads the signals in the mask at `mask`, or, for `fd` a signalfd,
+/// a new mask for it.
+pub(super) fn signalfd4(context: Context<'_>, fd: u64, mask: u64, set_size: u64, flags: u64) -> Result {
+    use crate::signal::signalfd::SignalFile;
+    use crate::vfs::{FileObject, OpenFile};
+    if flags & !(SFD_NONBLOCK | SFD_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mask = read_signal_set(context, mask, set_size)?;
+    if fd as i32 != -1 {
+        let file = super::files::file(context, fd)?;
+        let signal_file = file
+            .special()
+            .and_then(|special| special.as_any().downcast_ref::<SignalFile>())
+            .ok_or(Errno::EINVAL)?;
+        signal_file.set_mask(mask);
+        return Ok(fd);
+    }
+    let status = crate::vfs::file::flags::O_RDWR | (flags & SFD_NONBLOCK) as u32;
+    let file = OpenFile::new(
+        FileObject::Special(SignalFile::new(context.thread, mask) as alloc::sync::Arc<_>),
+        status,
+    );
+    super::paths::install(context, file, flags & SFD_CLOEXEC != 0)
 }
 
 /// `rt_sigreturn`. A frame that cannot be restored (unreadable, or an
@@ -257,8 +446,12 @@ pub(super) fn rt_sigreturn(context: Context<'_>, registers: &mut Registers) -> R
 pub(super) enum Interruption {
     /// Nothing: the call completed.
     None,
-    /// Restart the call if the handler has `SA_RESTART` (else `EINTR`).
+    /// Restart the call if the handler has `SA_RESTART`, else `EINTR`
+    /// (Linux's `ERESTARTSYS`).
     Restartable,
+    /// Restart the call unless a handler runs, then `EINTR` (Linux's
+    /// `ERESTARTNOHAND`).
+    RestartableUnlessHandled,
 }
 
 /// Outside a system call: runs the handler of the first deliverable signal
@@ -271,8 +464,9 @@ pub(super) fn deliver_asynchronously(
 }
 
 /// Before returning to application code: runs the handler of the first
-/// deliverable signal by pointing `registers` at it. `number` is the system
-/// call that just ran. `Err` ends the process with that status.
+/// deliverable signal by pointing `registers` at it, skipping signals
+/// ignored by then. `number` is the system call that just ran. `Err` ends
+/// the process with that status.
 pub(super) fn deliver(
     context: Context<'_>,
     registers: &mut Registers,
@@ -283,38 +477,38 @@ pub(super) fn deliver(
         registers.rip -= 2;
         registers.rax = number;
     };
-    let taken = {
-        let mut state = context.thread.state.lock();
-        state.deliverable_signal().map(|signal| {
-            state.pending_signals &= !(1 << (signal - 1));
-            (signal, state.pending_info.remove(&signal).unwrap_or_default())
-        })
-    };
-    let Some((signal, info)) = taken else {
-        if interruption == Interruption::Restartable {
-            restart(registers);
+    loop {
+        let Some((signal, info)) = signal::take_deliverable(context.thread) else {
+            if interruption != Interruption::None {
+                restart(registers);
+            }
+            // No handler saved the mask a wait replaced: it comes back now.
+            let mut state = context.thread.state.lock();
+            if let Some(mask) = state.saved_mask.take() {
+                state.signal_mask = mask;
+            }
+            return Ok(());
+        };
+        let action = context.process.state.lock().signal_actions[usize::from(signal - 1)];
+        if action.handler == SIG_IGN {
+            continue;
         }
-        return Ok(());
-    };
-    let action = context.process.state.lock().signal_actions[usize::from(signal - 1)];
-    if action.handler == SIG_IGN {
-        if interruption == Interruption::Restartable {
-            restart(registers);
+        if action.handler == SIG_DFL {
+            if signal::terminates(&action, signal) {
+                return Err(128 + signal);
+            }
+            continue;
         }
-        return Ok(());
-    }
-    if action.handler == SIG_DFL {
-        return if signal::terminates(&action, signal) { Err(128 + signal) } else { Ok(()) };
-    }
-    if interruption == Interruption::Restartable {
-        if action.flags & signal::flag::RESTART != 0 {
-            restart(registers);
-        } else {
-            registers.rax = Errno::EINTR.to_return() as u64;
+        match interruption {
+            Interruption::None => {}
+            Interruption::Restartable if action.flags & signal::flag::RESTART != 0 => restart(registers),
+            Interruption::Restartable | Interruption::RestartableUnlessHandled => {
+                registers.rax = Errno::EINTR.to_return() as u64;
+            }
         }
+        // A frame that cannot be written ends the process as a SIGSEGV would.
+        return signal::setup_frame(context, registers, signal, info, action).map_err(|_| 128 + 11);
     }
-    // A frame that cannot be written ends the process as a SIGSEGV would.
-    signal::setup_frame(context, registers, signal, info, action).map_err(|_| 128 + 11)
 }
 
 /// Runs the handler for a fault in application code, as Linux forces such
@@ -345,7 +539,7 @@ pub(super) fn deliver_fault(
         }
         code => code,
     };
-    let info = SignalInfo { code, address: Some(fault.address), ..SignalInfo::default() };
+    let info = SignalInfo::fault(code, fault.address);
     // A frame that cannot be written ends the process as a SIGSEGV would.
     signal::setup_frame(context, registers, fault.signal, info, action).map_err(|_| 128 + 11)
 }

@@ -105,7 +105,7 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     };
     let (blocked, pending) = caller.thread.map_or((0, 0), |thread| {
         let state = thread.state.lock();
-        (state.signal_mask, state.pending_signals)
+        (state.signal_mask, state.pending.set())
     });
     let groups: String = credentials.groups.iter().map(|group| format!("{group} ")).collect();
     let (virtual_kib, resident_kib, data_kib, stack_kib) = {

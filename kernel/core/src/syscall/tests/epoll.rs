@@ -215,9 +215,9 @@ fn a_signal_interrupts_a_wait() {
     let thread =
         harness.process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| harness.process.new_thread());
     // SIGCHLD, ignored by default, still interrupts the wait.
-    thread.state.lock().pending_signals = 1 << 16;
+    thread.state.lock().pending.add(17, crate::signal::SignalInfo::kernel(), None, true);
     assert_eq!(harness.wait(epfd, 1, -1), Err(errno(Errno::EINTR)));
-    assert_eq!(thread.state.lock().pending_signals, 0);
+    assert_eq!(thread.state.lock().pending.set(), 0);
 }
 
 #[test]

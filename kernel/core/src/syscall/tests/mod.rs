@@ -8,6 +8,7 @@ mod events;
 mod files;
 mod limits;
 mod paths;
+mod signals;
 mod terminal;
 
 const BUFFER: u64 = 0x10_0000;

@@ -54,7 +54,7 @@ fn small_writes_are_never_split_and_full_pipes_refuse_more() {
 fn a_signal_interrupts_a_blocked_read() {
     let machine = FakeMachine::new();
     let thread = Thread::new(7);
-    thread.state.lock().pending_signals = 1 << 9;
+    thread.state.lock().pending.add(10, crate::signal::SignalInfo::kernel(), None, true);
     let caller = Caller { machine: &machine, process: None, thread: Some(&thread), acting_as: None };
     let (reader, _writer) = Pipe::open();
     let mut buffer = [0u8; 4];
