@@ -48,6 +48,9 @@ int main(void) {
     check(chroot(path) == -1 && errno == EACCES, "without search permission: EACCES before EPERM", "no EACCES");
     errno = 0;
     check(chroot(root) == -1 && errno == EPERM, "without CAP_SYS_CHROOT: EPERM", "no EPERM");
+    errno = 0;
+    check(chdir(path) == -1 && errno == EACCES, "chdir needs search permission too", "no EACCES");
+
     check(setresuid(-1, 0, -1) == 0, "back to root", "setresuid failed");
 
     int outside = open(parent, O_RDONLY | O_DIRECTORY);

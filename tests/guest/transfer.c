@@ -355,6 +355,10 @@ static void check_handles_and_errors(void) {
     int status;
     errno = 0;
     check(wait4(-1, &status, WNOHANG, NULL) == -1 && errno == ECHILD, "wait4: no children is ECHILD", "no ECHILD");
+    int null = open("/dev/null", O_WRONLY);
+    errno = 0;
+    check(null >= 0 && fsync(null) == -1 && errno == EINVAL, "fsync: a character device is EINVAL", "no EINVAL");
+    close(null);
     int fd = file_with("ioctl", "x");
     errno = 0;
     check(ioctl(fd, 0x12345678, 0) == -1 && errno == ENOTTY, "ioctl: an unknown request is ENOTTY", "no ENOTTY");

@@ -155,7 +155,7 @@ int main(void) {
     drain(fd, &seen);
 
     /* Deleting a watched file ends its watch. */
-    int doomed = inotify_add_watch(fd, renamed, IN_DELETE_SELF);
+    int doomed = inotify_add_watch(fd, renamed, IN_DELETE_SELF | IN_ATTRIB);
     struct pollfd ready = {fd, POLLIN, 0};
     check(poll(&ready, 1, 0) == 0, "poll: nothing waiting", "ready");
     check(unlink(renamed) == 0, "unlink the file", "failed");
@@ -166,9 +166,10 @@ int main(void) {
           "epoll: readable", "not ready");
     close(epoll);
     drain(fd, &seen);
-    snprintf(expected, sizeof expected, "%d DELETE_SELF -\n%d IGNORED -\n%d DELETE renamed\n", doomed, doomed,
-             watch);
-    check(strcmp(seen.text, expected) == 0, "delete_self and ignored for the file, then delete in the directory",
+    snprintf(expected, sizeof expected, "%d ATTRIB -\n%d DELETE_SELF -\n%d IGNORED -\n%d DELETE renamed\n", doomed,
+             doomed, doomed, watch);
+    check(strcmp(seen.text, expected) == 0,
+          "attrib (the link count), delete_self and ignored for the file, then delete in the directory",
           "got:\n%s", seen.text);
     errno = 0;
     check(inotify_rm_watch(fd, doomed) == -1 && errno == EINVAL, "an ended watch cannot be removed", "no EINVAL");
@@ -177,6 +178,12 @@ int main(void) {
     snprintf(expected, sizeof expected, "%d IGNORED -\n", watch);
     check(strcmp(seen.text, expected) == 0, "which queues IN_IGNORED", "got:\n%s", seen.text);
     close(fd);
+    FILE *limit = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    int queued = 0;
+    check(limit != NULL && fscanf(limit, "%d", &queued) == 1 && queued >= 16384,
+          "/proc/sys/fs/inotify/max_queued_events", "%d", queued);
+    if (limit != NULL)
+        fclose(limit);
     check(rmdir(directory) == 0, "the test directory is left empty", "rmdir failed");
     printf("\n%d checks failed\n", failures);
     return failures;

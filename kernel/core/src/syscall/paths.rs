@@ -287,10 +287,13 @@ pub(super) fn fchdir(context: Context<'_>, fd: u64) -> Result {
     set_working_directory(context, location)
 }
 
+/// `chdir` and `fchdir`: the directory needs search permission.
 fn set_working_directory(context: Context<'_>, location: Location) -> Result {
     if !location.is_directory() {
         return Err(Errno::ENOTDIR.into());
     }
+    let caller = caller(context);
+    permission::check_caller(&caller, &location.metadata(&caller)?, permission::EXECUTE)?;
     context.process.state.lock().working_directory = location;
     Ok(0)
 }

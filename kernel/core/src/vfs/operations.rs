@@ -162,12 +162,12 @@ impl Vfs {
         Self::check_directory_change(caller, &parent.directory)?;
         Self::check_sticky(caller, &parent.directory, &child)?;
         parent.directory.node.remove(caller, &parent.name, false)?;
-        // As on Linux, the file's own events come before its directory's.
+        // As on Linux, the file sees its link count change, and its end
+        // when that was its last link, before its directory's event.
         if notify::is_watching() {
+            notify::notify(notify::key_of(&child), mask::ATTRIB, None, 0);
             if child.metadata(caller).is_ok_and(|metadata| metadata.link_count == 0) {
                 notify::forget(notify::key_of(&child));
-            } else {
-                notify::notify(notify::key_of(&child), mask::ATTRIB, None, 0);
             }
             notify::notify(notify::key_of(&parent.directory), mask::DELETE, Some(&parent.name), 0);
         }
