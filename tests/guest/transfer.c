@@ -355,6 +355,10 @@ static void check_handles_and_errors(void) {
     int status;
     errno = 0;
     check(wait4(-1, &status, WNOHANG, NULL) == -1 && errno == ECHILD, "wait4: no children is ECHILD", "no ECHILD");
+    char target[8];
+    errno = 0;
+    check(readlink("", target, sizeof target) == -1 && errno == ENOENT, "readlink: an empty path is ENOENT",
+          "no ENOENT");
     int null = open("/dev/null", O_WRONLY);
     errno = 0;
     check(null >= 0 && fsync(null) == -1 && errno == EINVAL, "fsync: a character device is EINVAL", "no EINVAL");

@@ -269,6 +269,11 @@ pub(super) fn readlinkat(context: Context<'_>, dirfd: u64, path: u64, address: u
     if size as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
+    // An empty path names the descriptor itself, never the working
+    // directory.
+    if path.is_empty() && dirfd as i32 == AT_FDCWD {
+        return Err(Errno::ENOENT.into());
+    }
     let location = locate(context, dirfd, &path, AT_EMPTY_PATH, false)?;
     let target = context.process.vfs.read_link(&caller(context), &location)?;
     let length = target.len().min(size as u32 as usize);
