@@ -69,6 +69,7 @@ impl Errno {
     pub const EHOSTUNREACH: Errno = Errno(113);
     pub const EALREADY: Errno = Errno(114);
     pub const EINPROGRESS: Errno = Errno(115);
+    pub const ESTALE: Errno = Errno(116);
 
     /// The value a system call returns for this error.
     pub fn to_return(self) -> i64 {

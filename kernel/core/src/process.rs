@@ -265,6 +265,9 @@ pub struct Process {
     /// A page the process was allowed to touch could not be had: RAM ran
     /// out, and the process is to be ended (Linux's out-of-memory kill).
     pub is_out_of_memory: core::sync::atomic::AtomicBool,
+    /// The root directory `chroot` set (`None`: the machine's root). A lock
+    /// of its own, which path walks take briefly.
+    pub root_directory: Mutex<Option<Location>>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     next_tid: AtomicU64,
     exit_status: Mutex<Option<u8>>,
@@ -317,6 +320,7 @@ impl Process {
             futexes: FutexTable::new(),
             signals: Arc::new(ProcessSignals::new()),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
+            root_directory: Mutex::new(None),
             threads: Mutex::new(BTreeMap::new()),
             next_tid: AtomicU64::new(PROCESS_ID),
             exit_status: Mutex::new(None),

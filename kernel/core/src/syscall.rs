@@ -11,6 +11,7 @@ mod descriptors;
 mod events;
 mod files;
 mod interfaces;
+mod locks;
 mod memory;
 mod messages;
 mod owners;
@@ -24,6 +25,8 @@ mod stat;
 mod terminal;
 mod threads;
 mod time;
+mod transfer;
+mod watches;
 
 pub use signals::signal_process;
 
@@ -137,7 +140,26 @@ pub fn handle(
         nr::FSYNC | nr::FDATASYNC => files::fsync(context, a0),
         nr::FADVISE64 => files::fadvise64(context, a0, a3),
         nr::SYNC => Ok(0),
-        nr::SYNCFS => files::fsync(context, a0).or(Ok(0)),
+        nr::SYNCFS => transfer::syncfs(context, a0),
+        nr::SYNC_FILE_RANGE => transfer::sync_file_range(context, a0, a1, a2, a3),
+        nr::FALLOCATE => transfer::fallocate(context, a0, a1, a2, a3),
+        nr::SPLICE => transfer::splice(context, (a0, a1), (a2, a3), a4, a5),
+        nr::TEE => transfer::tee(context, a0, a1, a2, a3),
+        nr::VMSPLICE => transfer::vmsplice(context, a0, a1, a2, a3),
+        nr::COPY_FILE_RANGE => transfer::copy_file_range(context, (a0, a1), (a2, a3), a4, a5),
+        nr::NAME_TO_HANDLE_AT => transfer::name_to_handle_at(context, a0, a1, a2, a4),
+        nr::OPEN_BY_HANDLE_AT => transfer::open_by_handle_at(context, a0, a1),
+        // Watching the whole filesystem's events needs a listener process
+        // with CAP_SYS_ADMIN and the events of every filesystem; rosv has
+        // neither the listener model nor the hooks.
+        nr::INOTIFY_INIT => watches::inotify_init1(context, 0),
+        nr::INOTIFY_INIT1 => watches::inotify_init1(context, a0),
+        nr::INOTIFY_ADD_WATCH => watches::inotify_add_watch(context, a0, a1, a2),
+        nr::INOTIFY_RM_WATCH => watches::inotify_rm_watch(context, a0, a1),
+        nr::FANOTIFY_INIT => Err(Errno::ENOSYS.into()),
+        // The root mount cannot move: the VFS holds one root for the
+        // machine, and there is no other mount namespace to pivot into.
+        nr::PIVOT_ROOT => Err(Errno::ENOSYS.into()),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),
@@ -145,6 +167,8 @@ pub fn handle(
         nr::CLOSE_RANGE => paths::close_range(context, a0, a1, a2),
         nr::MKDIR => paths::mkdirat(context, AT_FDCWD, a0, a1),
         nr::MKDIRAT => paths::mkdirat(context, a0, a1, a2),
+        nr::MKNOD => paths::mknodat(context, AT_FDCWD, a0, a1, a2),
+        nr::MKNODAT => paths::mknodat(context, a0, a1, a2, a3),
         nr::RMDIR => paths::unlinkat(context, AT_FDCWD, a0, AT_REMOVEDIR),
         nr::UNLINK => paths::unlinkat(context, AT_FDCWD, a0, 0),
         nr::UNLINKAT => paths::unlinkat(context, a0, a1, a2),
@@ -158,6 +182,7 @@ pub fn handle(
         nr::READLINK => paths::readlinkat(context, AT_FDCWD, a0, a1, a2),
         nr::READLINKAT => paths::readlinkat(context, a0, a1, a2, a3),
         nr::CHDIR => paths::chdir(context, a0),
+        nr::CHROOT => paths::chroot(context, a0),
         nr::FCHDIR => paths::fchdir(context, a0),
         nr::GETCWD => paths::getcwd(context, a0, a1),
         nr::UMASK => paths::umask(context, a0),
@@ -172,15 +197,15 @@ pub fn handle(
         nr::FCHOWN => paths::fchown(context, a0, (a1, a2)),
         nr::FCHOWNAT => paths::fchownat(context, a0, a1, (a2, a3), a4),
         nr::UTIMENSAT => paths::utimensat(context, a0, a1, a2, a3),
-        nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1),
-        nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1),
-        nr::FGETXATTR => paths::getxattr(context, AttributeTarget::Descriptor(a0), a1),
-        nr::LISTXATTR => paths::listxattr(context, AttributeTarget::Path(a0)),
-        nr::LLISTXATTR => paths::listxattr(context, AttributeTarget::Link(a0)),
-        nr::FLISTXATTR => paths::listxattr(context, AttributeTarget::Descriptor(a0)),
-        nr::SETXATTR => paths::setxattr(context, AttributeTarget::Path(a0), a1),
-        nr::LSETXATTR => paths::setxattr(context, AttributeTarget::Link(a0), a1),
-        nr::FSETXATTR => paths::setxattr(context, AttributeTarget::Descriptor(a0), a1),
+        nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1, a2, a3),
+        nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1, a2, a3),
+        nr::FGETXATTR => paths::getxattr(context, AttributeTarget::Descriptor(a0), a1, a2, a3),
+        nr::LISTXATTR => paths::listxattr(context, AttributeTarget::Path(a0), a1, a2),
+        nr::LLISTXATTR => paths::listxattr(context, AttributeTarget::Link(a0), a1, a2),
+        nr::FLISTXATTR => paths::listxattr(context, AttributeTarget::Descriptor(a0), a1, a2),
+        nr::SETXATTR => paths::setxattr(context, AttributeTarget::Path(a0), a1, a2, a3, a4),
+        nr::LSETXATTR => paths::setxattr(context, AttributeTarget::Link(a0), a1, a2, a3, a4),
+        nr::FSETXATTR => paths::setxattr(context, AttributeTarget::Descriptor(a0), a1, a2, a3, a4),
         nr::REMOVEXATTR => paths::removexattr(context, AttributeTarget::Path(a0), a1),
         nr::LREMOVEXATTR => paths::removexattr(context, AttributeTarget::Link(a0), a1),
         nr::FREMOVEXATTR => paths::removexattr(context, AttributeTarget::Descriptor(a0), a1),

@@ -398,6 +398,11 @@ pub(super) fn ftruncate(context: Context<'_>, fd: u64, length: u64) -> Result {
 pub(super) fn fsync(context: Context<'_>, fd: u64) -> Result {
     let file = usable_file(context, fd)?;
     let data = file.data().ok_or(Errno::EINVAL)?;
+    // Character devices, like pipes and sockets, have nothing to flush:
+    // Linux answers EINVAL.
+    if data.file_type() == FileType::CharacterDevice {
+        return Err(Errno::EINVAL.into());
+    }
     data.sync(&caller(context))?;
     Ok(0)
 }

@@ -117,6 +117,12 @@ fn build_c_programs() -> PathBuf {
         "signal-delivery",
         "credentials",
         "procfs",
+        "transfer",
+        "locks",
+        "attributes",
+        "nodes",
+        "chroot",
+        "watches",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

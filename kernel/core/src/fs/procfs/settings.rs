@@ -81,10 +81,14 @@ const VIRTUAL_MEMORY: &[(&str, Entry)] = &[
     ("overcommit_ratio", Entry::File(|_| line(50))),
 ];
 
+const INOTIFY: &[(&str, Entry)] =
+    &[("max_queued_events", Entry::File(|_| line(crate::vfs::notify::QUEUE_MAX)))];
+
 const FILESYSTEMS: &[(&str, Entry)] = &[
     ("file-max", Entry::File(|_| line(crate::process::NR_OPEN))),
+    ("inotify", Entry::Directory(INOTIFY)),
     ("nr_open", Entry::File(|_| line(crate::process::NR_OPEN))),
-    ("pipe-max-size", Entry::File(|_| line(1_048_576))),
+    ("pipe-max-size", Entry::File(|_| line(crate::vfs::pipe::PIPE_MAX_SIZE))),
 ];
 
 const NET_CORE: &[(&str, Entry)] = &[("somaxconn", Entry::File(|_| line(4096)))];
