@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod boot_config;
 pub mod bytes;
 pub mod exit;
 pub mod linux_boot;

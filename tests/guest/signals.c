@@ -5,6 +5,7 @@
  * "FAIL <name>: <why>") and exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,12 +183,68 @@ static void check_signals_to_spinning_threads(void) {
           "%d of %d signals handled, registers changed %ld times", atomic_load(&handled) - 1, sent, (long)changed);
 }
 
+/* ---- a signal sent before a new thread first runs ---- */
+
+/* From <linux/futex.h>, which musl's compiler wrapper cannot see. */
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+
+static atomic_int fresh_handled;
+static atomic_int fresh_tid;
+static char fresh_stack[64 * 1024] __attribute__((aligned(16)));
+
+static void on_fresh_signal(int signal) {
+    (void)signal;
+    atomic_store(&fresh_handled, 1);
+    syscall(SYS_futex, &fresh_handled, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Spins without a system call until its handler ran. */
+static int fresh_spinner(void *argument) {
+    (void)argument;
+    while (!atomic_load_explicit(&fresh_handled, memory_order_relaxed)) {
+    }
+    return 0;
+}
+
+/* The C libraries block signals while they create a thread and unblock
+ * them with a system call in it, where the kernel delivers what waits: a
+ * bare clone() has no such call, so the signal must be noticed on the new
+ * thread's way into application code. On one processor the new thread
+ * first runs only once this one blocks, after the signal was sent. */
+static void check_signal_before_first_run(void) {
+    const char *name = "a signal sent before a new thread first runs reaches it while it spins";
+    struct sigaction action = {0};
+    action.sa_handler = on_fresh_signal;
+    sigaction(SIGUSR2, &action, NULL);
+    int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+    int tid =
+        clone(fresh_spinner, fresh_stack + sizeof fresh_stack, flags, NULL, &fresh_tid, NULL, &fresh_tid);
+    if (tid < 0) {
+        check(0, name, "clone failed");
+        return;
+    }
+    syscall(SYS_tgkill, getpid(), tid, SIGUSR2);
+    /* No timeout: a processor with a timer armed would be interrupted
+     * sooner or later and notice the signal then; with none, a missed
+     * signal hangs here until the machine's time limit. */
+    while (!atomic_load(&fresh_handled))
+        syscall(SYS_futex, &fresh_handled, FUTEX_WAIT, 0, NULL, NULL, 0);
+    /* The thread ends once its handler ran; wait for the kernel to clear
+     * its tid before its stack may be reused. */
+    for (int value; (value = atomic_load(&fresh_tid)) != 0;)
+        syscall(SYS_futex, &fresh_tid, FUTEX_WAIT, value, NULL, NULL, 0);
+    check(1, name, "handled");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     check_segmentation_faults();
     check_handler_that_returns();
     check_arithmetic_and_illegal_instructions();
     check_signals_to_spinning_threads();
+    check_signal_before_first_run();
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask hello`: build the hello program and boot it on rosv.
 //! - `cargo xtask test`: everything CI checks: formatting, clippy (host and
-//!   kernel target), unit tests and boot tests.
+//!   kernel target), unit tests and boot tests, closing with the passed,
+//!   failed and skipped tests of every test binary (`test_report`).
 //! - `cargo xtask bench`: boot times, thread-switch and clock costs, disk
 //!   read throughput (microvm and pc), each next to a reference (a trivial
 //!   guest, the host); network throughput; the function host's cold starts
@@ -16,8 +17,14 @@
 
 #![forbid(unsafe_code)]
 
+mod test_report;
+
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+
+use test_report::TestReport;
 
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 const KERNEL_RUSTFLAGS: &str = "-Crelocation-model=static\x1f-Cforce-frame-pointers=yes";
@@ -42,6 +49,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/redis-server", "redis-server"),
     ("/usr/bin/go", "golang-go"),
     ("/usr/bin/php", "php-cli"),
+    ("/usr/bin/sqlite3", "sqlite3"),
+    ("/usr/bin/mdb_load", "lmdb-utils"),
 ];
 
 fn main() -> ExitCode {
@@ -256,6 +265,13 @@ fn bench() -> Result {
         .arg(repository().join("tests/guest/read-throughput.c")))?;
     let reader = reader.to_str().ok_or("the repository path is not UTF-8")?;
     rosv(&["bench", "memory", "--memory", "64M"])?;
+    let mapper = output_directory.join("mmap-cost");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&mapper)
+        .arg(repository().join("tests/guest/mmap-cost.c")))?;
+    let mapper = mapper.to_str().ok_or("the repository path is not UTF-8")?;
+    rosv(&["bench", "mmap", "--memory", "512M", "--exec", mapper])?;
     rosv(&["bench", "disk", "--exec", reader])?;
     rosv(&["bench", "disk", "--machine", "pc", "--exec", reader])?;
     let mover = output_directory.join("socket-throughput");
@@ -306,12 +322,64 @@ fn test() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     run(kernel_build("clippy").args(["--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--workspace"]))
+    run_tests(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+}
+
+/// Runs `command` (a `cargo test`), its output passed through as it comes,
+/// and ends with a summary over every test binary: passed, failed and
+/// skipped tests, with each skipped test's reason.
+fn run_tests(command: &mut Command) -> Result {
+    eprintln!("xtask: running {command:?}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot run {command:?}: {error}"))?;
+    let report = Arc::new(Mutex::new(TestReport::default()));
+    let stdout = child.stdout.take().map(|pipe| relay(pipe, false, report.clone()));
+    let stderr = child.stderr.take().map(|pipe| relay(pipe, true, report.clone()));
+    let status = child.wait().map_err(|error| format!("cannot wait for {command:?}: {error}"))?;
+    for relay in [stdout, stderr].into_iter().flatten() {
+        let _ = relay.join();
+    }
+    let report = report.lock().map(|report| report.clone()).unwrap_or_default();
+    println!("\n{}", report.summary().trim_end());
+    if status.success() && report.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed ({status}): {} tests failed", report.failed))
+    }
+}
+
+/// Copies `pipe` line by line to this process's standard output (or
+/// error), noting each line in `report`.
+fn relay(
+    pipe: impl Read + Send + 'static,
+    is_stderr: bool,
+    report: Arc<Mutex<TestReport>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|read| read > 0) {
+            let _ = if is_stderr {
+                std::io::stderr().write_all(&line)
+            } else {
+                std::io::stdout().write_all(&line)
+            };
+            if let Ok(mut report) = report.lock() {
+                report.read_line(&String::from_utf8_lossy(&line));
+            }
+            line.clear();
+        }
+    })
 }
 
 fn fuzz(arguments: &[String]) -> Result {
     let Some(target) = arguments.first() else {
-        return Err("name a fuzz target: elf, rofs, cmdline, virtio_device or virtio_driver".into());
+        return Err(
+            "name a fuzz target: boot_config, cmdline, elf, rofs, virtio_device or virtio_driver".into()
+        );
     };
     if !is_on_path("cargo-fuzz") {
         return Err("cargo-fuzz is missing: cargo install cargo-fuzz (it needs a nightly toolchain)".into());

@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use rosv_abi::boot_config::{self, BootConfig, BootConfigError};
 use rosv_abi::exit::{RECORD_OPTION, status};
 use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem};
 use rosv_core::device::{BlockDevice, MemoryDisk};
@@ -33,7 +34,7 @@ fn main(handoff: BootHandoff) -> ! {
     let info = match BootInfo::read(&handoff) {
         Ok(info) => info,
         Err(error) => {
-            let _ = writeln!(Console, "rosv: cannot read the boot information: {error:?}");
+            let _ = writeln!(Console, "rosv: cannot read the boot information: {error}");
             power::abort(status::KERNEL_FAILURE)
         }
     };
@@ -51,6 +52,24 @@ fn main(handoff: BootHandoff) -> ! {
 
     let command_line = parse_command_line(info.command_line());
     let options = &command_line.options;
+    let boot_config = match read_boot_config(&info) {
+        Ok(config) => config,
+        Err(error) => usage_error(&alloc::format!("the initrd's boot configuration: {error}")),
+    };
+    let commands: Vec<Vec<String>> = command_line
+        .commands
+        .iter()
+        .map(|command| command.argv.clone())
+        .chain(
+            boot_config
+                .iter()
+                .flat_map(|config| &config.commands)
+                .map(|argv| argv.iter().map(|argument| String::from(*argument)).collect()),
+        )
+        .collect();
+    if commands.is_empty() {
+        usage_error("no command to run: give the program and its arguments after the options");
+    }
     let uses_xsave = features.has_xsave && !options.no_xsave;
     cpu::init_extended_state(&features, uses_xsave);
     chart.mark("command line parsed");
@@ -106,7 +125,7 @@ fn main(handoff: BootHandoff) -> ! {
     }
     chart.mark("devices started");
 
-    let vfs = mount_file_systems(&info, options.rootfs, &devices.block_devices());
+    let vfs = mount_file_systems(&info, boot_config.is_some(), options.rootfs, &devices.block_devices());
     mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
     let network = start_network(&devices, options);
@@ -118,16 +137,19 @@ fn main(handoff: BootHandoff) -> ! {
         .environment
         .iter()
         .map(|(name, value)| alloc::format!("{name}={value}").into_bytes())
+        .chain(
+            boot_config.iter().flat_map(|config| &config.environment).map(|entry| entry.as_bytes().to_vec()),
+        )
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
     check_working_directory(&vfs, &working_directory);
     let mut exit_status = 0;
     let mut is_first = true;
-    for command in &command_line.commands {
+    for argv in &commands {
         let launch = Launch {
             vfs: &vfs,
             network: &network,
-            arguments: &command.argv,
+            arguments: argv,
             environment: &environment,
             working_directory: &working_directory,
             streams: streams.as_deref(),
@@ -175,9 +197,6 @@ fn parse_command_line(text: &str) -> CommandLine {
             if line.commands.iter().any(|command| command.is_background) {
                 usage_error("background commands (&) are not supported yet");
             }
-            if line.commands.is_empty() {
-                usage_error("no command to run: give the program and its arguments after the options");
-            }
             line
         }
         Err(error) => {
@@ -218,18 +237,31 @@ fn low_ram_end(info: &BootInfo) -> u64 {
         .unwrap_or(0)
 }
 
+/// The boot configuration (commands and environment) the initrd holds,
+/// if it holds one rather than a ROFS image. Its commands run after those
+/// of the command line, and its environment follows the command line's.
+fn read_boot_config(info: &BootInfo) -> Result<Option<BootConfig<'static>>, BootConfigError> {
+    match info.initrd_bytes() {
+        Some(bytes) if boot_config::is_boot_config(bytes) => BootConfig::parse(bytes).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// Builds the filesystem tree. `/` is a ROFS image (the initrd if the
-/// loader gave one, else the first disk, `vda`) or an empty ramfs:
+/// loader gave one that is not a boot configuration, else the first disk,
+/// `vda`) or an empty ramfs:
 /// `--rootfs` chooses; without it a ROFS image is used where one is found.
 /// devfs at `/dev` holds the disks as `/dev/vda`, `/dev/vdb`, ...; procfs
 /// is at `/proc`, ramfs at `/tmp`.
 fn mount_file_systems(
     info: &BootInfo,
+    initrd_is_boot_config: bool,
     rootfs: Option<RootFilesystem>,
     disks: &[Arc<dyn BlockDevice>],
 ) -> Arc<Vfs> {
     let initrd: Option<Arc<dyn BlockDevice>> = match (info.initrd, info.initrd_bytes()) {
         (None, _) => None,
+        (Some(_), _) if initrd_is_boot_config => None,
         (Some(_), None) => fail("the initrd lies outside RAM"),
         (Some(_), Some(bytes)) => Some(Arc::new(MemoryDisk::read_only(bytes))),
     };

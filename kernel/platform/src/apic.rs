@@ -57,7 +57,8 @@ static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 fn read(register: u32) -> u32 {
     if IS_X2APIC.load(Ordering::Relaxed) {
         // SAFETY: reading an x2APIC register MSR has no side effect (the
-        // registers read here are ID, ESR and timer counts).
+        // registers read here are ID, ESR, the timer's, the task priority
+        // and the in-service and request bits).
         unsafe { Msr::new(0x800 + register / 16).read() as u32 }
     } else {
         let address = XAPIC_BASE.load(Ordering::Relaxed) + u64::from(register);
@@ -227,6 +228,44 @@ fn calibrate_timer() {
     let counted = u64::from(start_count.saturating_sub(read(TIMER_CURRENT_COUNT)));
     write(TIMER_INITIAL_COUNT, 0);
     TIMER_HZ.store((counted * 1_000_000_000 / elapsed_ns).max(1), Ordering::Relaxed);
+}
+
+/// What this processor's local APIC holds, for reports of a stuck machine.
+#[derive(Debug, Clone, Copy)]
+pub struct ApicState {
+    /// The timer's local vector table entry.
+    pub lvt_timer: u32,
+    /// The one-shot timer's initial and current counts.
+    pub timer_counts: (u32, u32),
+    /// IA32_TSC_DEADLINE, in TSC-deadline mode.
+    pub tsc_deadline: Option<u64>,
+    /// The in-service and requested bits of vectors 0xe0..=0xff (the
+    /// kernel's own vectors): an in-service bit that stays set blocks every
+    /// interrupt of its priority class and below.
+    pub in_service_high: u32,
+    /// See `in_service_high`.
+    pub requested_high: u32,
+    /// The task priority.
+    pub task_priority: u32,
+}
+
+/// Reads this processor's local APIC state (registers without side
+/// effects only, so an NMI may call it).
+pub fn state() -> ApicState {
+    const IN_SERVICE_224: u32 = 0x170;
+    const REQUESTED_224: u32 = 0x270;
+    let tsc_deadline = HAS_TSC_DEADLINE.load(Ordering::Relaxed).then(|| {
+        // SAFETY: reading IA32_TSC_DEADLINE has no side effect.
+        unsafe { Msr::new(IA32_TSC_DEADLINE).read() }
+    });
+    ApicState {
+        lvt_timer: read(LVT_TIMER),
+        timer_counts: (read(TIMER_INITIAL_COUNT), read(TIMER_CURRENT_COUNT)),
+        tsc_deadline,
+        in_service_high: read(IN_SERVICE_224),
+        requested_high: read(REQUESTED_224),
+        task_priority: read(TASK_PRIORITY),
+    }
 }
 
 /// Whether the timer counts in TSC-deadline mode.

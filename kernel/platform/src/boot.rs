@@ -12,8 +12,9 @@ use crate::memory::{MemoryMap, PhysicalRange, physical_bytes};
 
 /// Size of the stack the boot CPU runs the kernel's main function on.
 pub const BOOT_STACK_SIZE: usize = 128 * 1024;
-/// Longest command line the kernel accepts, in bytes.
-pub const COMMAND_LINE_MAX: usize = 4096;
+/// The command line buffer: the longest line the kernel accepts
+/// (`rosv_abi::boot_config::KERNEL_COMMAND_LINE_MAX`) and its NUL.
+pub const COMMAND_LINE_MAX: usize = rosv_abi::boot_config::KERNEL_COMMAND_LINE_MAX + 1;
 /// Physical memory the boot page tables map; boot structures must lie below.
 const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
 
@@ -89,6 +90,29 @@ pub enum BootError {
     NoMemory,
     /// The command line is not UTF-8.
     CommandLineEncoding,
+    /// The command line has no NUL within the kernel's buffer: it is
+    /// longer than the kernel accepts.
+    CommandLineTooLong,
+}
+
+impl core::fmt::Display for BootError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootError::StartInfo(error) => write!(formatter, "bad hvm_start_info: {error:?}"),
+            BootError::BootParams(error) => write!(formatter, "bad boot_params: {error:?}"),
+            BootError::OutOfReach(paddr) => {
+                write!(formatter, "a boot structure at {paddr:#x} lies beyond the first GiB")
+            }
+            BootError::NoMemory => write!(formatter, "the memory map lists no usable RAM"),
+            BootError::CommandLineEncoding => write!(formatter, "the command line is not UTF-8"),
+            BootError::CommandLineTooLong => write!(
+                formatter,
+                "the command line is longer than {} bytes; pass the command and its environment in a boot \
+                 configuration (the initrd) instead",
+                COMMAND_LINE_MAX - 1
+            ),
+        }
+    }
 }
 
 /// Everything the kernel needs from the boot loader.
@@ -189,7 +213,8 @@ impl BootInfo {
     fn copy_command_line(&mut self, paddr: u64) -> Result<(), BootError> {
         let available = BOOT_MAPPED_LIMIT.saturating_sub(paddr).min(COMMAND_LINE_MAX as u64);
         let bytes = boot_bytes(paddr, available as usize)?;
-        let length = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
+        // A line without its NUL in the buffer would be cut: refuse it.
+        let length = bytes.iter().position(|&byte| byte == 0).ok_or(BootError::CommandLineTooLong)?;
         core::str::from_utf8(&bytes[..length]).map_err(|_| BootError::CommandLineEncoding)?;
         self.command_line[..length].copy_from_slice(&bytes[..length]);
         self.command_line_len = length;

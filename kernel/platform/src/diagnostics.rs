@@ -92,6 +92,51 @@ fn report_thread(frame: &InterruptFrame) {
         let _ = writeln!(out, "    at {:#018x}", frame.rip);
         print_backtrace(frame.rbp);
     }
+    report_timers(frame);
+}
+
+/// Prints what decides when this processor is interrupted next: whether
+/// interrupts were enabled, its run and timer queues, and its local APIC
+/// (timer, in-service and requested vectors). Takes no lock and allocates
+/// nothing: the interrupted code may hold either.
+fn report_timers(frame: &InterruptFrame) {
+    let mut out = EmergencyConsole;
+    let now = crate::cpu::read_tsc();
+    let from_now_ms = |tsc: u64| {
+        let ms = crate::time::ticks_to_ns(tsc.abs_diff(now)) as f64 / 1e6;
+        if tsc >= now { ms } else { -ms }
+    };
+    let scheduler = crate::sched::report_this_cpu();
+    let interrupts = if frame.rflags & (1 << 9) != 0 { "enabled" } else { "disabled" };
+    let _ = write!(out, "    interrupts {interrupts}, {} queued, ", scheduler.queued);
+    let _ = match scheduler.timers {
+        Some((count, Some(first))) => {
+            write!(out, "{count} timers, the first in {:.3} ms", from_now_ms(first))
+        }
+        Some((count, None)) => write!(out, "{count} timers"),
+        None => write!(out, "timers locked"),
+    };
+    let _ = writeln!(
+        out,
+        ", slice ends in {:.3} ms, reschedule {}, attention {}",
+        from_now_ms(scheduler.slice_end),
+        scheduler.needs_reschedule,
+        scheduler.current_needs_attention,
+    );
+    let apic = crate::apic::state();
+    let _ = write!(
+        out,
+        "    local APIC: timer {:#x} count {}/{}",
+        apic.lvt_timer, apic.timer_counts.1, apic.timer_counts.0
+    );
+    if let Some(deadline) = apic.tsc_deadline {
+        let _ = write!(out, " deadline in {:.3} ms", from_now_ms(deadline));
+    }
+    let _ = writeln!(
+        out,
+        ", in service {:#010x}, requested {:#010x} (vectors 0xe0-0xff), task priority {}",
+        apic.in_service_high, apic.requested_high, apic.task_priority
+    );
 }
 
 /// Prints the return addresses found by following the frame pointers from

@@ -196,6 +196,7 @@ extern "C" fn dispatch(frame: &mut InterruptFrame) {
         NON_MASKABLE_INTERRUPT => diagnostics::report_where_this_cpu_is(frame),
         0..=31 => exception(frame),
         vector => {
+            crate::syscall::complete_exit(frame);
             external_interrupt(vector as u8);
             // External interrupts arrive only where interrupts were enabled:
             // in application code or an idle loop, where switching is safe.
@@ -346,6 +347,7 @@ extern "C" fn diverted(diverted: &mut Diverted) -> ! {
 pub fn resume_application(frame: &InterruptFrame) -> ! {
     crate::sched::preempt_point();
     crate::sched::stop_point();
+    crate::sched::notice_attention_point();
     let mut resumed = frame.clone();
     {
         use x86_64::instructions::segmentation::{CS, SS, Segment};

@@ -103,12 +103,14 @@ pub fn start_application_processors(processors: &[Processor], uses_xsave: bool) 
 
 /// INIT, then start-up IPIs until the processor reports in. A processor
 /// normally answers within microseconds; the second wait is long because
-/// one that answers after we gave up would run on the next one's stack,
-/// and emulated or overcommitted hosts can be that slow.
+/// one that answers after we gave up would run on the next one's stack or
+/// find the trampoline unmapped (a triple fault resets the machine), and an
+/// emulated processor on an overloaded host was seen to take over 2 s. Ten
+/// seconds is what Linux waits too.
 fn start(index: usize, apic_id: u32) -> bool {
     apic::send_init(apic_id);
     spin_for_ns(10_000);
-    for wait_ns in [1_000_000, 2_000_000_000] {
+    for wait_ns in [1_000_000, 10_000_000_000] {
         apic::send_startup(apic_id, STARTUP_PAGE);
         let deadline = time::since_boot_ns() + wait_ns;
         while time::since_boot_ns() < deadline {

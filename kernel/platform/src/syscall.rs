@@ -16,6 +16,7 @@ use x86_64::registers::rflags::RFlags;
 use x86_64::structures::gdt::SegmentSelector;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
+use crate::interrupts::InterruptFrame;
 use crate::percpu::{KERNEL_CODE_SELECTOR, KERNEL_STACK_TOP_OFFSET, SYSCALL_USER_RSP_OFFSET};
 
 /// The registers of a system call, as saved on the kernel stack.
@@ -100,6 +101,7 @@ extern "C" fn dispatch(frame: &mut SyscallFrame) {
     }
     crate::sched::preempt_point();
     crate::sched::stop_point();
+    crate::sched::notice_attention_point();
 }
 
 /// Resumes application code by returning from a system call with `frame`.
@@ -117,6 +119,40 @@ pub(crate) unsafe fn return_to_application(frame: u64) -> ! {
 
 unsafe extern "C" {
     fn rosv_syscall_entry();
+    static rosv_syscall_exit_pop_rip: u8;
+    static rosv_syscall_exit_load_rsp: u8;
+    static rosv_syscall_exit_jump: u8;
+}
+
+/// Finishes the system-call exit for an interrupt that arrived in its last
+/// three instructions: `popfq` enables interrupts one instruction before
+/// the jump to application code (unlike `sti`, it has no shadow), so an
+/// interrupt may find the return address and stack pointer still on their
+/// way. `frame` is changed to resume application code directly, with what
+/// the exit would have left (RCX holding the return address, as `syscall`
+/// leaves it), so that the interrupt counts as one in application code: a
+/// signal it brings is then delivered. Returns whether it changed the
+/// frame.
+pub(crate) fn complete_exit(frame: &mut InterruptFrame) -> bool {
+    let pop_rip = &raw const rosv_syscall_exit_pop_rip as u64;
+    let load_rsp = &raw const rosv_syscall_exit_load_rsp as u64;
+    let jump = &raw const rosv_syscall_exit_jump as u64;
+    let read = |address: u64| {
+        // SAFETY: in the exit's last instructions RSP points into the
+        // thread's kernel stack at the frame's saved RIP and RSP, which the
+        // exit is reading; both are 8-byte aligned words of that stack.
+        unsafe { core::ptr::read_volatile(address as *const u64) }
+    };
+    let (rip, rsp) = match frame.rip {
+        at if at == pop_rip => (read(frame.rsp), read(frame.rsp + 8)),
+        at if at == load_rsp => (frame.rcx, read(frame.rsp)),
+        at if at == jump => (frame.rcx, frame.rsp),
+        _ => return false,
+    };
+    frame.rip = rip;
+    frame.rcx = rip;
+    frame.rsp = rsp;
+    true
 }
 
 global_asm!(
@@ -161,8 +197,14 @@ rosv_syscall_exit:
     pop %rax
     mov (%rsp), %r11
     popfq
+    .global rosv_syscall_exit_pop_rip
+rosv_syscall_exit_pop_rip:
     pop %rcx
+    .global rosv_syscall_exit_load_rsp
+rosv_syscall_exit_load_rsp:
     mov (%rsp), %rsp
+    .global rosv_syscall_exit_jump
+rosv_syscall_exit_jump:
     jmp *%rcx
     "#,
     user_rsp = const SYSCALL_USER_RSP_OFFSET,

@@ -165,7 +165,7 @@ fn timed_boot(
 /// Boots `config` on the hypervisor `machine` names, its console captured
 /// into `captured`, stopped after `limit`. The time includes starting the
 /// hypervisor (for the built-in monitor: creating the VM in this process).
-fn boot_captured(
+pub(crate) fn boot_captured(
     config: &VmConfig,
     machine: &MachineArgs,
     scratch: &Path,
@@ -184,7 +184,7 @@ fn boot_captured(
 }
 
 /// The name of the hypervisor `machine` describes, for reports.
-fn hypervisor_name(machine: &MachineArgs) -> &'static str {
+pub(crate) fn hypervisor_name(machine: &MachineArgs) -> &'static str {
     match machine.hypervisor {
         Hypervisor::Qemu if machine.machine == crate::machine::Machine::Pc => "QEMU pc",
         Hypervisor::Qemu => "QEMU microvm",
@@ -349,15 +349,16 @@ impl Measurement {
     /// Prints each figure side by side, converted by `convert` into `unit`.
     fn print(&self, program: &Path, unit: &str, convert: impl Fn(f64) -> f64) {
         println!("{} on rosv ({}, {} CPUs) and on this host", program.display(), self.hypervisor, self.cpus);
-        println!("{:<24} {:>14} {:>14}", "", format!("rosv {unit}"), format!("host {unit}"));
+        let width = self.guest.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max(24);
+        println!("{:<width$} {:>14} {:>14}", "", format!("rosv {unit}"), format!("host {unit}"));
         for (name, value) in &self.guest {
             let host_value =
                 self.host.iter().find(|(host_name, _)| host_name == name).map(|(_, value)| *value);
             match host_value {
                 Some(host_value) => {
-                    println!("{name:<24} {:>14.1} {:>14.1}", convert(*value), convert(host_value))
+                    println!("{name:<width$} {:>14.1} {:>14.1}", convert(*value), convert(host_value))
                 }
-                None => println!("{name:<24} {:>14.1} {:>14}", convert(*value), "n/a"),
+                None => println!("{name:<width$} {:>14.1} {:>14}", convert(*value), "n/a"),
             }
         }
     }
@@ -394,6 +395,30 @@ fn measure(
     }
     let hypervisor = hypervisor_name(machine);
     Ok(Measurement { guest: figures(&output), host: host_figures, hypervisor, cpus: config.cpus })
+}
+
+/// Arguments of `rosv bench mmap`.
+#[derive(Debug, Args)]
+pub struct MmapBenchArgs {
+    /// The static program that measures (such as tests/guest/mmap-cost.c):
+    /// it prints `mmap+touch+munmap with N mappings: T ns` lines.
+    #[arg(long, value_name = "FILE")]
+    exec: PathBuf,
+    /// Rounds per figure.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// Times mmap, a store and munmap with many mappings alive, in rosv and on
+/// the host.
+pub fn mmap(arguments: &MmapBenchArgs) -> Result<u8> {
+    let program_arguments = [arguments.rounds.to_string()];
+    let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
+    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine)?;
+    run.print(&arguments.exec, "ns", |value| value);
+    Ok(0)
 }
 
 /// Arguments of `rosv bench memory`.

@@ -36,7 +36,7 @@ pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Res
     };
     Ok(BootSpec {
         kernel: config.kernel.clone(),
-        initrd: None,
+        initrd: config.boot_config.as_ref().map(|file| file.path().to_path_buf()),
         disks,
         network,
         command_line: config.command_line.clone(),
@@ -209,6 +209,7 @@ mod tests {
             network: Network::None,
             forwards: vec![],
             stream_sockets: None,
+            boot_config: None,
         }
     }
 

@@ -261,6 +261,10 @@ enum BenchCommand {
     /// The least guest memory a program boots in (by default a hello
     /// program), found by bisection up to --memory.
     Memory(bench::MemoryBenchArgs),
+    /// Time mmap, a store and munmap of a page while 1,000 to 100,000 other
+    /// mappings exist, with a measuring program (such as
+    /// tests/guest/mmap-cost.c), in rosv and on the host.
+    Mmap(bench::MmapBenchArgs),
     /// Read a file from the root disk with a measuring program (such as
     /// tests/guest/read-throughput.c), next to the host reading it from its
     /// page cache.
@@ -275,6 +279,13 @@ enum BenchCommand {
     /// Run a system-call fuzzer (such as tests/guest/fuzz.c) on many seeds
     /// and count the runs that finished, panicked, hung or reset.
     Fuzz(bench::fuzz::FuzzBenchArgs),
+    /// Soak timers and cancellation with a soak program (such as
+    /// tests/guest/soak.c) and count the waits and cancellations that ended
+    /// early, late or never.
+    Soak(crate::endurance::SoakArgs),
+    /// Boot a program many times, one boot after another, and count the
+    /// boots that failed, with the end of each one's console.
+    Boots(crate::endurance::BootsArgs),
 }
 
 /// On or off.
@@ -390,9 +401,12 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Disk(arguments)) => bench::disk(&arguments),
         Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
+        Command::Bench(BenchCommand::Mmap(arguments)) => bench::mmap(&arguments),
         Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
         Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
+        Command::Bench(BenchCommand::Soak(arguments)) => crate::endurance::soak(&arguments),
+        Command::Bench(BenchCommand::Boots(arguments)) => crate::endurance::boots(&arguments),
     }
 }
 

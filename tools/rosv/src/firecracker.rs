@@ -72,6 +72,10 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
             "mem_size_mib": config.memory_mib,
         },
     });
+    // The application's commands and environment (see `boot_config`).
+    if let Some(boot_config) = &config.boot_config {
+        settings["boot-source"]["initrd_path"] = json!(boot_config.path());
+    }
     // A tap device is the only network here: `network::check` refuses
     // `--net user`, which Firecracker lacks.
     if let Network::Tap(interface) = &config.network {
@@ -178,6 +182,7 @@ mod tests {
             network: Network::None,
             forwards: vec![],
             stream_sockets: None,
+            boot_config: None,
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(
@@ -192,7 +197,7 @@ mod tests {
                 {"drive_id": "disk1", "path_on_host": "/d", "is_root_device": false, "is_read_only": true}
             ])
         );
-        assert!(settings["boot-source"].get("initrd_path").is_none(), "the root travels on the disk alone");
+        assert!(settings["boot-source"].get("initrd_path").is_none(), "no boot configuration, no initrd");
         assert!(settings.get("cpu-config").is_none());
         assert!(settings.get("network-interfaces").is_none(), "no card unless asked for");
         assert!(super::settings(&config, Kvm::Software).get("cpu-config").is_some());

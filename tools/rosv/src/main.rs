@@ -6,14 +6,17 @@
 //! - `rosv build` writes an image directory;
 //! - `rosv kernel` writes the kernel ELF for use with any VMM;
 //! - `rosv serve` is the function host: HTTP requests boot VMs on demand;
-//! - `rosv bench boot` measures boot times.
+//! - `rosv bench boot` measures boot times; `rosv bench soak` and
+//!   `rosv bench boots` count the failures of long or repeated runs.
 
 #![forbid(unsafe_code)]
 
 mod bench;
+mod boot_config;
 mod builtin;
 mod cli;
 mod detached;
+mod endurance;
 mod firecracker;
 mod guest_elf;
 mod host;

@@ -117,6 +117,9 @@ pub fn arguments(
     }
     arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
     arguments.extend(["-append".into(), config.command_line.as_str().into()]);
+    if let Some(boot_config) = &config.boot_config {
+        arguments.extend(["-initrd".into(), boot_config.path().as_os_str().to_owned()]);
+    }
     arguments.extend(disk_arguments(ROOT_DRIVE, &config.root_disk, config.board.transport));
     for (index, disk) in config.disks.iter().enumerate() {
         arguments.extend(disk_arguments(&format!("disk{}", index + 1), disk, config.board.transport));
@@ -288,6 +291,7 @@ mod tests {
             network: Network::None,
             forwards: vec![],
             stream_sockets: None,
+            boot_config: None,
         }
     }
 

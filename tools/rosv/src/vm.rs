@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 
+use crate::boot_config::{self, BootConfigFile};
 use crate::cli::MachineArgs;
-use crate::image::{Image, command_text, environment_options};
+use crate::image::Image;
 use crate::kernel_symbols::Symbols;
 use crate::machine::Board;
 use crate::network::{self, Network, PortForward};
@@ -79,6 +80,8 @@ pub struct VmConfig {
     /// only, see `streams::PortSockets`); none: the kernel's serial console
     /// carries the application's streams too.
     pub stream_sockets: Option<PathBuf>,
+    /// The application's commands and environment, loaded as the initrd.
+    pub boot_config: Option<BootConfigFile>,
 }
 
 impl VmConfig {
@@ -103,19 +106,24 @@ impl VmConfig {
             parts.push("--bootchart".into());
         }
         parts.extend(machine.kernel_args.clone());
-        parts.push(image.options.clone());
-        parts.push(environment_options(environment));
-        let command = match command {
-            Some(words) => command_text(words)?,
-            None => image.command.clone(),
+        // The commands and the environment travel in the boot configuration;
+        // the command line keeps the kernel options alone.
+        let image_options = boot_config::split_options(&image.options)?;
+        parts.push(image_options.options);
+        let commands = match command {
+            Some(words) => crate::image::split_commands(words)?,
+            None => boot_config::parse_commands(&image.command)?,
         };
-        if command.is_empty() {
+        if commands.is_empty() {
             anyhow::bail!(
                 "the image has no default command; give one after `--`, e.g. `rosv run IMAGE -- /bin/program`"
             );
         }
-        parts.push(command);
+        let mut environment_entries = image_options.environment;
+        environment_entries.extend(environment.iter().map(|(name, value)| format!("{name}={value}")));
+        let boot_config = boot_config::write(&environment_entries, &commands)?;
         let command_line = parts.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
+        boot_config::check_command_line(&command_line)?;
         let board = Board::choose(machine.hypervisor, machine.machine, machine.virtio)?;
         for disk in &machine.disks {
             if !disk.is_file() {
@@ -140,6 +148,7 @@ impl VmConfig {
             network,
             forwards: machine.forwards.clone(),
             stream_sockets: None,
+            boot_config: Some(boot_config),
         })
     }
 

@@ -172,23 +172,23 @@ fn a_root_disk_that_is_not_rofs_is_reported_as_such() {
     bad_magic[..8].copy_from_slice(&0x1234_5678u64.to_le_bytes());
     std::fs::write(&disk, &bad_magic).expect("write the root disk");
     let output = rosv(&["run", "--timeout", "120", path(&image)]);
-    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
     assert!(
-        stdout
+        stderr
             .contains("the root disk (vda) is not a ROFS image (bad magic 0x12345678, expected 0xdeadbead)"),
-        "{stdout}"
+        "{stderr}"
     );
-    assert!(!stdout.contains("no such file or directory"), "{stdout}");
+    assert!(!stderr.contains("no such file or directory"), "{stderr}");
     assert_eq!(output.status.code(), Some(125));
     // The right magic number, but a version this reader does not know.
     let mut damaged = good;
     damaged[8..16].copy_from_slice(&7u64.to_le_bytes());
     std::fs::write(&disk, &damaged).expect("write the root disk");
     let output = rosv(&["run", "--timeout", "120", path(&image)]);
-    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
     assert!(
-        stdout.contains("the root disk (vda) is a damaged ROFS image: the superblock's magic"),
-        "{stdout}"
+        stderr.contains("the root disk (vda) is a damaged ROFS image: the superblock's magic"),
+        "{stderr}"
     );
     assert_eq!(output.status.code(), Some(125));
 }

@@ -53,6 +53,40 @@ fn signals_reach_faulting_and_spinning_threads() {
     }
 }
 
+/// A short version of `rosv bench soak`: every wait ends on time and every
+/// spinning thread is cancelled or signalled, on 1, 2 and 4 processors.
+#[test]
+fn timers_and_cancellation_survive_a_short_soak() {
+    let runs = [
+        (Variant::GlibcStatic, 1),
+        (Variant::GlibcStatic, 2),
+        (Variant::GlibcStatic, 4),
+        (Variant::MuslStatic, 2),
+    ];
+    for (variant, cpus) in runs {
+        let program = guests::c_program("soak", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let cpus_text = cpus.to_string();
+        let output =
+            support::rosv(&["bench", "soak", "--cpus", &cpus_text, "--seconds", "8", "--exec", path]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("soak failures: 0"), "{path} on {cpus} CPUs:\n{stdout}");
+        assert!(stdout.contains("soak: 1 runs, 1 passed, 0 failed"), "{path} on {cpus} CPUs:\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{path} on {cpus} CPUs");
+    }
+}
+
+#[test]
+fn ended_threads_give_their_memory_back() {
+    // A thousand threads' kernel stacks alone are twice this machine's memory.
+    let program = guests::c_program("thread-churn", Variant::GlibcStatic);
+    let path = program.to_str().expect("UTF-8 path");
+    let output = rosv_run(&["--memory", "48M", "--cpus", "2", "--exec", path, "--", "1000"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1000 threads created and joined"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
 #[test]
 fn processors_come_from_the_madt_or_the_mp_table() {
     let program = guests::c_program("threads", Variant::GlibcStatic);

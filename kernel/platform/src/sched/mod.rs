@@ -371,6 +371,7 @@ pub fn set_stop_handler(handler: StopHandler) {
 pub fn request_stop(thread: &Arc<Thread>) {
     thread.mark_stop_requested();
     unpark(thread);
+    core::sync::atomic::fence(Ordering::SeqCst);
     if thread.on_cpu.load(Ordering::Acquire) {
         let cpu = thread.last_cpu();
         if cpu != current_cpu() {
@@ -385,6 +386,9 @@ pub fn request_stop(thread: &Arc<Thread>) {
 /// Waking a parked thread is the caller's business.
 pub fn request_attention(thread: &Arc<Thread>) {
     thread.mark_needs_attention();
+    // The flag must be visible before `on_cpu` is read (a store followed by
+    // a load, which x86 may otherwise reorder): see `switch_to`.
+    core::sync::atomic::fence(Ordering::SeqCst);
     if thread.on_cpu.load(Ordering::Acquire) {
         let cpu = thread.last_cpu();
         if cpu != current_cpu() {
@@ -410,6 +414,22 @@ pub fn stop_point() {
     if is_stop_requested && let Some(handler) = STOP_HANDLER.get() {
         handler();
     }
+}
+
+/// Called last on every way back to application code (a system call's
+/// return, a diverted thread's resumption, a new thread's start): if the
+/// thread was asked for attention and has not looked yet, interrupts this
+/// processor, so that the interrupt arrives as soon as application code
+/// runs and diverts it. A request made while the thread was off every
+/// processor interrupted none, and a thread that then runs without a
+/// system call would otherwise not notice until some other interrupt came.
+pub fn notice_attention_point() {
+    let were_enabled = cpu::disable_interrupts();
+    let cpu = this_cpu();
+    if cpu.current().needs_attention.load(Ordering::SeqCst) {
+        apic::send_ipi(cpu.apic_id.load(Ordering::Relaxed), RESCHEDULE_VECTOR);
+    }
+    cpu::restore_interrupts(were_enabled);
 }
 
 /// Runs the scheduler if an interrupt or wake-up asked for it.
@@ -535,9 +555,13 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     while next.on_cpu.load(Ordering::Acquire) {
         core::hint::spin_loop();
     }
-    next.on_cpu.store(true, Ordering::Relaxed);
-    next.state.store(RUNNING, Ordering::Relaxed);
     next.last_cpu.store(current_cpu(), Ordering::Relaxed);
+    next.state.store(RUNNING, Ordering::Relaxed);
+    // Pairs with the fence in `request_attention`: once this store is
+    // ordered before the thread's later look at its attention flag, a
+    // sender either sees the thread on a processor (and interrupts it there,
+    // `last_cpu` being already right) or its flag is seen.
+    next.on_cpu.store(true, Ordering::SeqCst);
     let now = cpu::read_tsc();
     previous.add_cpu_time(time::ticks_to_ns(
         now.saturating_sub(previous.switched_in_tsc.load(Ordering::Relaxed)),
@@ -606,6 +630,7 @@ extern "C" fn thread_start() -> ! {
         ThreadKind::Application => {
             let frame = thread.stack_tops.kernel - core::mem::size_of::<SyscallFrame>() as u64;
             drop(thread);
+            notice_attention_point();
             // SAFETY: the frame was written at the top of this thread's kernel
             // stack by `Thread::new_application`.
             unsafe { crate::syscall::return_to_application(frame) }
@@ -669,6 +694,35 @@ pub(crate) fn on_timer_interrupt() {
         cpu.need_resched.store(true, Ordering::Relaxed);
     }
     reprogram_timer(cpu);
+}
+
+/// What this processor's scheduler holds, for reports of a stuck machine.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuReport {
+    /// Threads in its run queue.
+    pub queued: usize,
+    /// Threads waiting for a deadline here, and the earliest deadline (TSC);
+    /// `None` if the queue's lock was held.
+    pub timers: Option<(usize, Option<u64>)>,
+    /// The end of the running thread's time slice (TSC).
+    pub slice_end: u64,
+    /// Whether the scheduler is to run at the next preemption point.
+    pub needs_reschedule: bool,
+    /// Whether the running thread was asked for attention.
+    pub current_needs_attention: bool,
+}
+
+/// Reports this processor's scheduling state without waiting for any lock,
+/// so that an NMI handler may call it.
+pub fn report_this_cpu() -> CpuReport {
+    let cpu = this_cpu();
+    CpuReport {
+        queued: cpu.queued.load(Ordering::Relaxed),
+        timers: cpu.timers.try_lock().map(|timers| (timers.len(), timers.first_deadline())),
+        slice_end: cpu.slice_end.load(Ordering::Relaxed),
+        needs_reschedule: cpu.need_resched.load(Ordering::Relaxed),
+        current_needs_attention: cpu.current().needs_attention.load(Ordering::Relaxed),
+    }
 }
 
 /// Another processor queued a thread here.

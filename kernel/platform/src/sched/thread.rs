@@ -98,7 +98,7 @@ pub struct Thread {
     pub(super) timer: SpinMutex<Option<(usize, u64, u64)>>,
     pub(super) entry: SpinMutex<Option<Box<dyn FnOnce() + Send>>>,
     is_stop_requested: AtomicBool,
-    needs_attention: AtomicBool,
+    pub(super) needs_attention: AtomicBool,
     attachment: spin::Once<Arc<dyn Any + Send + Sync>>,
 }
 

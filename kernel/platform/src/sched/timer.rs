@@ -32,6 +32,11 @@ impl TimerQueue {
         self.timers.remove(&key);
     }
 
+    /// The number of waiting threads.
+    pub(super) fn len(&self) -> usize {
+        self.timers.len()
+    }
+
     /// The earliest deadline.
     pub(super) fn first_deadline(&self) -> Option<u64> {
         self.timers.keys().next().map(|(deadline, _)| *deadline)

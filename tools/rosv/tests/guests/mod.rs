@@ -106,6 +106,8 @@ fn build_c_programs() -> PathBuf {
         "interfaces",
         "http-echo",
         "winsize",
+        "thread-churn",
+        "soak",
         "memory",
         "oom",
         "fuzz",
@@ -216,27 +218,35 @@ fn assembled(name: &str) -> PathBuf {
 /// no SSE instructions, so that it runs even where KVM emulates ring 0.
 pub fn connect_free() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let output = output_directory().join("connect-free");
-            let mut command = Command::new("gcc");
-            command
-                .args([
-                    "-static",
-                    "-nostdlib",
-                    "-fno-builtin",
-                    "-mgeneral-regs-only",
-                    "-fno-stack-protector",
-                    "-fno-tree-loop-distribute-patterns",
-                    "-O1",
-                    "-o",
-                ])
-                .arg(&output)
-                .arg(sources().join("connect-free.c"));
-            run(&mut command, "connect-free");
-            output
-        })
-        .clone()
+    BUILT.get_or_init(|| freestanding_program("connect-free")).clone()
+}
+
+/// The program from `tests/guest/argument-digest.c`, built like
+/// [`connect_free`].
+pub fn argument_digest() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| freestanding_program("argument-digest")).clone()
+}
+
+/// Builds `tests/guest/<name>.c` with no C library and no SSE instructions.
+fn freestanding_program(name: &str) -> PathBuf {
+    let output = output_directory().join(name);
+    let mut command = Command::new("gcc");
+    command
+        .args([
+            "-static",
+            "-nostdlib",
+            "-fno-builtin",
+            "-mgeneral-regs-only",
+            "-fno-stack-protector",
+            "-fno-tree-loop-distribute-patterns",
+            "-O1",
+            "-o",
+        ])
+        .arg(&output)
+        .arg(sources().join(format!("{name}.c")));
+    run(&mut command, name);
+    output
 }
 
 /// The Rust program in `tests/guest/<name>`, built for musl.
