@@ -8,7 +8,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -306,6 +306,7 @@ pub struct Process {
     /// A page the process was allowed to touch could not be had: RAM ran
     /// out, and the process is to be ended (Linux's out-of-memory kill).
     pub is_out_of_memory: core::sync::atomic::AtomicBool,
+    this: Weak<Process>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     next_tid: AtomicU64,
     exit_status: Mutex<Option<u8>>,
@@ -328,7 +329,7 @@ impl Process {
         network: Arc<crate::net::Network>,
         random: Random,
         start_ns: u64,
-    ) -> Self {
+    ) -> Arc<Self> {
         let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
         limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
         limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
@@ -339,7 +340,8 @@ impl Process {
         limits[limit::MEMLOCK] = Limit { current: 8 << 20, maximum: 8 << 20 };
         limits[limit::NICE] = Limit { current: 0, maximum: 0 };
         limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
-        Process {
+        Arc::new_cyclic(|this| Process {
+            this: this.clone(),
             memory: Mutex::new(AddressSpace::new()),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
@@ -363,7 +365,12 @@ impl Process {
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
-        }
+        })
+    }
+
+    /// The process itself, shared (for what must reach it later: timers).
+    pub fn shared(&self) -> Option<Arc<Process>> {
+        self.this.upgrade()
     }
 
     /// Adds a thread with the next thread id (the first one gets

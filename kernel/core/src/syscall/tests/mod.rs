@@ -13,7 +13,7 @@ mod terminal;
 
 const BUFFER: u64 = 0x10_0000;
 
-fn setup() -> (FakeMachine, Process) {
+fn setup() -> (FakeMachine, Arc<Process>) {
     let machine = FakeMachine::new();
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
