@@ -27,6 +27,7 @@ pub mod signal;
 pub mod streams;
 pub mod syscall;
 pub mod terminal;
+pub mod timers;
 pub mod user;
 pub mod vfs;
 

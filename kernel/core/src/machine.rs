@@ -110,6 +110,9 @@ pub struct Vdso {
     pub realtime_offset_ns: u64,
 }
 
+/// What a service thread runs (see [`Machine::spawn_service`]).
+pub type ServiceEntry = alloc::boxed::Box<dyn FnOnce(&dyn Machine) + Send>;
+
 /// The hardware services the kernel's logic uses.
 ///
 /// Addresses are application (lower-half) virtual addresses; page addresses
@@ -219,6 +222,14 @@ pub trait Machine: Sync {
 
     /// The calling thread's processor.
     fn current_cpu(&self) -> usize;
+
+    /// Starts a kernel thread named `name` that runs `entry` with the
+    /// machine (a service such as a process's timers); `false` if the
+    /// machine cannot, and then nothing runs it.
+    fn spawn_service(&self, name: &str, entry: ServiceEntry) -> bool {
+        let _ = (name, entry);
+        false
+    }
 
     /// The vDSO to map into applications, if the machine has one.
     fn vdso(&self) -> Option<Vdso> {

@@ -306,6 +306,8 @@ pub struct Process {
     /// A page the process was allowed to touch could not be had: RAM ran
     /// out, and the process is to be ended (Linux's out-of-memory kill).
     pub is_out_of_memory: core::sync::atomic::AtomicBool,
+    /// POSIX timers, interval timers and the deadlines of those armed.
+    pub timers: crate::timers::ProcessTimers,
     this: Weak<Process>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     next_tid: AtomicU64,
@@ -342,6 +344,7 @@ impl Process {
         limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
         Arc::new_cyclic(|this| Process {
             this: this.clone(),
+            timers: crate::timers::ProcessTimers::new(),
             memory: Mutex::new(AddressSpace::new()),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],

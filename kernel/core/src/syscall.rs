@@ -22,6 +22,7 @@ mod stat;
 mod terminal;
 mod threads;
 mod time;
+mod timers;
 
 pub use signals::signal_process;
 
@@ -299,8 +300,19 @@ pub fn handle(
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),
         nr::GETTIMEOFDAY => time::gettimeofday(context, a0, a1),
         nr::TIME => time::time(context, a0),
-        nr::NANOSLEEP => time::nanosleep(context, a0),
-        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2),
+        nr::NANOSLEEP => time::nanosleep(context, a0, a1),
+        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2, a3),
+        nr::TIMER_CREATE => timers::timer_create(context, a0, a1, a2),
+        nr::TIMER_SETTIME => timers::timer_settime(context, a0, a1, a2, a3),
+        nr::TIMER_GETTIME => timers::timer_gettime(context, a0, a1),
+        nr::TIMER_GETOVERRUN => timers::timer_getoverrun(context, a0),
+        nr::TIMER_DELETE => timers::timer_delete(context, a0),
+        nr::GETITIMER => timers::getitimer(context, a0, a1),
+        nr::SETITIMER => timers::setitimer(context, a0, a1, a2),
+        nr::ALARM => timers::alarm(context, a0),
+        nr::TIMERFD_CREATE => timers::timerfd_create(context, a0, a1),
+        nr::TIMERFD_SETTIME => timers::timerfd_settime(context, a0, a1, a2, a3),
+        nr::TIMERFD_GETTIME => timers::timerfd_gettime(context, a0, a1),
         _ => {
             if process.first_report_of(number) {
                 log::info!("system call {number} is not implemented; returning ENOSYS");

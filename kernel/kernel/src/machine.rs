@@ -255,6 +255,11 @@ impl Machine for PlatformMachine {
         FpuState::restore_bytes(state);
     }
 
+    fn spawn_service(&self, name: &str, entry: rosv_core::machine::ServiceEntry) -> bool {
+        let machine = PlatformMachine { hardware_capabilities: self.hardware_capabilities };
+        sched::spawn_kernel(name, move || entry(&machine)).is_some()
+    }
+
     fn cpu_count(&self) -> usize {
         sched::cpu_count()
     }

@@ -114,6 +114,7 @@ fn build_c_programs() -> PathBuf {
         "hostile",
         "mappings",
         "signal-delivery",
+        "timers",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -10,6 +10,7 @@ mod limits;
 mod paths;
 mod signals;
 mod terminal;
+mod timers;
 
 const BUFFER: u64 = 0x10_0000;
 
