@@ -142,6 +142,11 @@ pub mod number {
     pub const TIMERFD_CREATE: u64 = 283;
     pub const TIMERFD_SETTIME: u64 = 286;
     pub const TIMERFD_GETTIME: u64 = 287;
+    pub const GETRUSAGE: u64 = 98;
+    pub const SYSINFO: u64 = 99;
+    pub const TIMES: u64 = 100;
+    pub const ADJTIMEX: u64 = 159;
+    pub const CLOCK_ADJTIME: u64 = 305;
     pub const EXIT_GROUP: u64 = 231;
     pub const EPOLL_WAIT: u64 = 232;
     pub const EPOLL_CTL: u64 = 233;

@@ -15,6 +15,7 @@ mod messages;
 mod paths;
 mod poll;
 mod process;
+mod resources;
 mod shared;
 mod signals;
 mod sockets;
@@ -313,6 +314,11 @@ pub fn handle(
         nr::TIMERFD_CREATE => timers::timerfd_create(context, a0, a1),
         nr::TIMERFD_SETTIME => timers::timerfd_settime(context, a0, a1, a2, a3),
         nr::TIMERFD_GETTIME => timers::timerfd_gettime(context, a0, a1),
+        nr::TIMES => resources::times(context, a0),
+        nr::GETRUSAGE => resources::getrusage(context, a0, a1),
+        nr::SYSINFO => resources::sysinfo(context, a0),
+        nr::ADJTIMEX => resources::adjtimex(context, a0),
+        nr::CLOCK_ADJTIME => resources::clock_adjtime(context, a0, a1),
         _ => {
             if process.first_report_of(number) {
                 log::info!("system call {number} is not implemented; returning ENOSYS");

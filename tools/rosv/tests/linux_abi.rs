@@ -60,4 +60,3 @@ fn signals_queue_wait_and_reach_their_handlers_as_on_linux() {
 fn timers_expire_signal_and_count_as_on_linux() {
     assert_checks_pass_everywhere("timers_expire_signal_and_count_as_on_linux", "timers");
 }
-

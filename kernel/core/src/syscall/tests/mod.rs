@@ -8,6 +8,7 @@ mod events;
 mod files;
 mod limits;
 mod paths;
+mod resources;
 mod signals;
 mod terminal;
 mod timers;
