@@ -40,6 +40,8 @@ impl Errno {
     pub const ERANGE: Errno = Errno(34);
     pub const ENAMETOOLONG: Errno = Errno(36);
     pub const ENOSYS: Errno = Errno(38);
+    pub const ENOMSG: Errno = Errno(42);
+    pub const EIDRM: Errno = Errno(43);
     pub const ENODATA: Errno = Errno(61);
     pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTEMPTY: Errno = Errno(39);

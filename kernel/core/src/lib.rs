@@ -19,6 +19,7 @@ pub mod linux;
 pub mod loader;
 pub mod machine;
 pub mod memory;
+pub mod mqueue;
 pub mod net;
 pub mod pages;
 pub mod process;

@@ -10,12 +10,16 @@ mod descriptors;
 mod events;
 mod files;
 mod interfaces;
+mod ipc;
 mod memory;
+mod message_queues;
 mod messages;
 mod paths;
 mod poll;
+mod posix_queues;
 mod process;
 mod resources;
+mod semaphores;
 mod shared;
 mod signals;
 mod sockets;
@@ -247,6 +251,20 @@ pub fn handle(
         nr::SHMAT => shared::shmat(context, a0, a1, a2),
         nr::SHMDT => shared::shmdt(context, a0),
         nr::SHMCTL => shared::shmctl(context, a0, a1, a2),
+        nr::MSGGET => message_queues::msgget(context, a0, a1),
+        nr::MSGSND => message_queues::msgsnd(context, a0, a1, a2, a3),
+        nr::MSGRCV => message_queues::msgrcv(context, a0, a1, a2, a3, a4),
+        nr::MSGCTL => message_queues::msgctl(context, a0, a1, a2),
+        nr::SEMGET => semaphores::semget(context, a0, a1, a2),
+        nr::SEMOP => semaphores::semtimedop(context, a0, a1, a2, 0),
+        nr::SEMTIMEDOP => semaphores::semtimedop(context, a0, a1, a2, a3),
+        nr::SEMCTL => semaphores::semctl(context, a0, a1, a2, a3),
+        nr::MQ_OPEN => posix_queues::mq_open(context, a0, a1, a2, a3),
+        nr::MQ_UNLINK => posix_queues::mq_unlink(context, a0),
+        nr::MQ_TIMEDSEND => posix_queues::mq_timedsend(context, a0, a1, a2, a3, a4),
+        nr::MQ_TIMEDRECEIVE => posix_queues::mq_timedreceive(context, a0, a1, a2, a3, a4),
+        nr::MQ_NOTIFY => posix_queues::mq_notify(context, a0, a1),
+        nr::MQ_GETSETATTR => posix_queues::mq_getsetattr(context, a0, a1, a2),
         nr::PKEY_MPROTECT => memory::pkey_mprotect(context, a0, a1, a2, a3),
         nr::PKEY_ALLOC => memory::pkey_alloc(a0, a1),
         nr::PKEY_FREE => memory::pkey_free(),

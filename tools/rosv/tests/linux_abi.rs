@@ -60,3 +60,8 @@ fn signals_queue_wait_and_reach_their_handlers_as_on_linux() {
 fn timers_expire_signal_and_count_as_on_linux() {
     assert_checks_pass_everywhere("timers_expire_signal_and_count_as_on_linux", "timers");
 }
+
+#[test]
+fn message_queues_and_semaphores_behave_as_on_linux() {
+    assert_checks_pass_everywhere("message_queues_and_semaphores_behave_as_on_linux", "ipc");
+}

@@ -128,6 +128,9 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
 pub(super) fn exit(context: Context<'_>, status: u8) -> Outcome {
     release_thread(context);
     context.process.end_thread(context.thread.tid, status);
+    if context.process.thread_count() == 0 {
+        super::semaphores::undo_all(crate::process::PROCESS_ID);
+    }
     Outcome::ExitThread
 }
 

@@ -115,6 +115,7 @@ fn build_c_programs() -> PathBuf {
         "mappings",
         "signal-delivery",
         "timers",
+        "ipc",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -1,11 +1,14 @@
 use super::*;
 use crate::fake::FakeMachine;
+use crate::linux::Timespec;
 use crate::machine::Registers;
 use crate::machine::Rights;
+use alloc::vec::Vec;
 
 mod epoll;
 mod events;
 mod files;
+mod ipc;
 mod limits;
 mod paths;
 mod resources;
