@@ -24,6 +24,7 @@ pub mod net;
 pub mod pages;
 pub mod process;
 pub mod random;
+pub mod scheduling;
 pub mod signal;
 pub mod streams;
 pub mod syscall;

@@ -61,6 +61,13 @@ pub trait ThreadControl: Send + Sync {
 
     /// The processors the thread may run on.
     fn affinity(&self) -> u64;
+
+    /// Makes it a real-time thread of `priority` (1 to 99), first in first
+    /// out with `is_fifo` and round-robin otherwise, or a normal one again
+    /// with priority 0.
+    fn set_real_time(&self, priority: u8, is_fifo: bool) {
+        let _ = (priority, is_fifo);
+    }
 }
 
 /// Why [`Machine::block`] returned.

@@ -80,6 +80,8 @@ pub struct ThreadState {
     pub pending: crate::signal::Pending,
     /// The thread's name (`prctl(PR_SET_NAME)`).
     pub name: [u8; 16],
+    /// Its scheduling policy, priorities and nice value.
+    pub scheduling: crate::scheduling::Settings,
 }
 
 /// The files a process starts with: the tree, the working directory and

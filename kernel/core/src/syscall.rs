@@ -19,6 +19,7 @@ mod poll;
 mod posix_queues;
 mod process;
 mod resources;
+mod scheduling;
 mod semaphores;
 mod shared;
 mod signals;
@@ -314,6 +315,19 @@ pub fn handle(
         }
         nr::SCHED_GETAFFINITY => threads::sched_getaffinity(context, a0, a1, a2),
         nr::SCHED_SETAFFINITY => threads::sched_setaffinity(context, a0, a1, a2),
+        nr::SCHED_SETSCHEDULER => scheduling::sched_setscheduler(context, a0, a1, a2),
+        nr::SCHED_GETSCHEDULER => scheduling::sched_getscheduler(context, a0),
+        nr::SCHED_SETPARAM => scheduling::sched_setparam(context, a0, a1),
+        nr::SCHED_GETPARAM => scheduling::sched_getparam(context, a0, a1),
+        nr::SCHED_GET_PRIORITY_MAX => scheduling::sched_get_priority_max(a0),
+        nr::SCHED_GET_PRIORITY_MIN => scheduling::sched_get_priority_min(a0),
+        nr::SCHED_RR_GET_INTERVAL => scheduling::sched_rr_get_interval(context, a0, a1),
+        nr::SCHED_SETATTR => scheduling::sched_setattr(context, a0, a1, a2),
+        nr::SCHED_GETATTR => scheduling::sched_getattr(context, a0, a1, a2, a3),
+        nr::GETPRIORITY => scheduling::getpriority(context, a0, a1),
+        nr::SETPRIORITY => scheduling::setpriority(context, a0, a1, a2),
+        nr::IOPRIO_GET => scheduling::ioprio_get(context, a0, a1),
+        nr::IOPRIO_SET => scheduling::ioprio_set(context, a0, a1, a2),
         nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),

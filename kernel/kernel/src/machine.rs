@@ -46,6 +46,10 @@ impl ThreadControl for KernelThread {
     fn affinity(&self) -> u64 {
         self.0.affinity()
     }
+
+    fn set_real_time(&self, priority: u8, is_fifo: bool) {
+        self.0.set_real_time(priority, is_fifo);
+    }
 }
 
 fn page_rights(rights: Rights) -> PageRights {

@@ -65,3 +65,8 @@ fn timers_expire_signal_and_count_as_on_linux() {
 fn message_queues_and_semaphores_behave_as_on_linux() {
     assert_checks_pass_everywhere("message_queues_and_semaphores_behave_as_on_linux", "ipc");
 }
+
+#[test]
+fn scheduling_policies_are_honoured_and_reported_as_on_linux() {
+    assert_checks_pass_everywhere("scheduling_policies_are_honoured_and_reported_as_on_linux", "sched");
+}

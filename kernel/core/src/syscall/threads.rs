@@ -104,7 +104,11 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & flag::CHILD_CLEARTID != 0 {
         thread.state.lock().clear_child_tid = request.child_tid;
     }
-    thread.state.lock().signal_mask = context.thread.state.lock().signal_mask;
+    {
+        let parent = context.thread.state.lock();
+        let mut child = thread.state.lock();
+        child.signal_mask = parent.signal_mask;
+    }
     let mut registers = *context.registers;
     registers.rax = 0;
     if request.stack != 0 {
@@ -114,6 +118,7 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
         if request.flags & flag::SETTLS != 0 { request.tls } else { context.machine.thread_pointer() };
     match context.machine.spawn_thread(&registers, thread_pointer, thread.clone()) {
         Ok(control) => {
+            super::scheduling::inherit(context.thread, &thread, control.as_ref());
             thread.set_control(control);
             Ok(thread.tid)
         }

@@ -88,6 +88,10 @@ pub struct Thread {
     pub(super) on_cpu: AtomicBool,
     pub(super) last_cpu: AtomicUsize,
     affinity: AtomicU64,
+    /// Real-time priority (0: a normal thread).
+    real_time_priority: AtomicU8,
+    /// Whether a real-time thread is `SCHED_FIFO` (else round-robin).
+    is_fifo: AtomicBool,
     pub(super) saved_rsp: UnsafeCell<u64>,
     _stacks: Stacks,
     pub(super) stack_tops: StackTops,
@@ -164,6 +168,8 @@ impl Thread {
             on_cpu: AtomicBool::new(false),
             last_cpu: AtomicUsize::new(0),
             affinity: AtomicU64::new(u64::MAX),
+            real_time_priority: AtomicU8::new(0),
+            is_fifo: AtomicBool::new(false),
             saved_rsp: UnsafeCell::new(0),
             _stacks: stacks,
             stack_tops,
@@ -273,6 +279,19 @@ impl Thread {
         self.affinity.store(mask, Ordering::Relaxed);
     }
 
+    /// Makes it a real-time thread of `priority` (1 to 99; 0 makes it
+    /// normal again), `SCHED_FIFO` with `is_fifo`, else round-robin. It
+    /// takes effect when the thread is next queued.
+    pub fn set_real_time(&self, priority: u8, is_fifo: bool) {
+        self.is_fifo.store(is_fifo, Ordering::Relaxed);
+        self.real_time_priority.store(priority.min(99), Ordering::Relaxed);
+    }
+
+    /// Whether it is a FIFO real-time thread.
+    pub fn is_fifo(&self) -> bool {
+        self.is_fifo.load(Ordering::Relaxed)
+    }
+
     /// The processor it last ran on.
     pub fn last_cpu(&self) -> usize {
         self.last_cpu.load(Ordering::Relaxed)
@@ -329,5 +348,13 @@ impl Thread {
 impl Schedulable for Arc<Thread> {
     fn affinity(&self) -> u64 {
         Thread::affinity(self)
+    }
+
+    fn priority(&self) -> u8 {
+        match self.kind {
+            ThreadKind::Kernel => crate::scheduling_policy::KERNEL_PRIORITY,
+            ThreadKind::Application => self.real_time_priority.load(Ordering::Relaxed),
+            ThreadKind::Idle => 0,
+        }
     }
 }

@@ -116,6 +116,7 @@ fn build_c_programs() -> PathBuf {
         "signal-delivery",
         "timers",
         "ipc",
+        "sched",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

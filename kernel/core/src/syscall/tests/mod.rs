@@ -12,6 +12,7 @@ mod ipc;
 mod limits;
 mod paths;
 mod resources;
+mod scheduling;
 mod signals;
 mod terminal;
 mod timers;
