@@ -31,6 +31,7 @@ pub mod syscall;
 pub mod terminal;
 pub mod timers;
 pub mod user;
+pub mod uts;
 pub mod vfs;
 
 #[cfg(test)]

@@ -174,6 +174,14 @@ pub mod number {
     pub const IOPRIO_GET: u64 = 252;
     pub const SCHED_SETATTR: u64 = 314;
     pub const SCHED_GETATTR: u64 = 315;
+    pub const PERSONALITY: u64 = 135;
+    pub const SETHOSTNAME: u64 = 170;
+    pub const SETDOMAINNAME: u64 = 171;
+    pub const PROCESS_VM_READV: u64 = 310;
+    pub const PROCESS_VM_WRITEV: u64 = 311;
+    pub const KCMP: u64 = 312;
+    pub const MEMBARRIER: u64 = 324;
+    pub const RSEQ: u64 = 334;
     pub const EXIT_GROUP: u64 = 231;
     pub const EPOLL_WAIT: u64 = 232;
     pub const EPOLL_CTL: u64 = 233;

@@ -224,6 +224,12 @@ pub trait Machine: Sync {
     /// changed by the application); invalid parts are corrected, not faulted on.
     fn restore_fpu(&self, state: &[u8]);
 
+    /// Makes every processor pass a full memory barrier before returning
+    /// (`membarrier`): each takes an interrupt, which serialises it.
+    fn barrier_all_processors(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Number of processors.
     fn cpu_count(&self) -> usize;
 

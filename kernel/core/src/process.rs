@@ -82,6 +82,8 @@ pub struct ThreadState {
     pub name: [u8; 16],
     /// Its scheduling policy, priorities and nice value.
     pub scheduling: crate::scheduling::Settings,
+    /// Its execution domain and flags (`personality`).
+    pub personality: u32,
 }
 
 /// The files a process starts with: the tree, the working directory and

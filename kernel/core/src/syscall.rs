@@ -18,6 +18,7 @@ mod paths;
 mod poll;
 mod posix_queues;
 mod process;
+mod remote_memory;
 mod resources;
 mod scheduling;
 mod semaphores;
@@ -328,6 +329,18 @@ pub fn handle(
         nr::SETPRIORITY => scheduling::setpriority(context, a0, a1, a2),
         nr::IOPRIO_GET => scheduling::ioprio_get(context, a0, a1),
         nr::IOPRIO_SET => scheduling::ioprio_set(context, a0, a1, a2),
+        nr::PERSONALITY => process::personality(context, a0),
+        nr::SETHOSTNAME => process::set_name(context, a0, a1, false),
+        nr::SETDOMAINNAME => process::set_name(context, a0, a1, true),
+        nr::KCMP => process::kcmp(context, (a0, a1), a2, a3, a4),
+        nr::PROCESS_VM_READV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, true),
+        nr::PROCESS_VM_WRITEV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, false),
+        nr::MEMBARRIER => threads::membarrier(context, a0, a1),
+        // Restartable sequences would need the kernel to rewrite the
+        // registered area at every migration and preemption; ENOSYS is what
+        // a Linux built without them answers, and C libraries then use
+        // getcpu (through the vDSO or the call) instead.
+        nr::RSEQ => Err(Errno::ENOSYS.into()),
         nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),

@@ -264,6 +264,12 @@ impl Machine for PlatformMachine {
         sched::spawn_kernel(name, move || entry(&machine)).is_some()
     }
 
+    fn barrier_all_processors(&self) {
+        // A shootdown interrupts every other processor and waits until each
+        // has handled it: each has passed a serialising event since.
+        tlb::synchronize();
+    }
+
     fn cpu_count(&self) -> usize {
         sched::cpu_count()
     }

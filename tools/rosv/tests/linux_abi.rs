@@ -70,3 +70,8 @@ fn message_queues_and_semaphores_behave_as_on_linux() {
 fn scheduling_policies_are_honoured_and_reported_as_on_linux() {
     assert_checks_pass_everywhere("scheduling_policies_are_honoured_and_reported_as_on_linux", "sched");
 }
+
+#[test]
+fn usage_names_barriers_and_own_process_calls_behave_as_on_linux() {
+    assert_checks_pass_everywhere("usage_names_barriers_and_own_process_calls_behave_as_on_linux", "system");
+}

@@ -108,6 +108,7 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
         let parent = context.thread.state.lock();
         let mut child = thread.state.lock();
         child.signal_mask = parent.signal_mask;
+        child.personality = parent.personality;
     }
     let mut registers = *context.registers;
     registers.rax = 0;
@@ -366,4 +367,63 @@ pub(super) fn sleep_until(context: Context<'_>, deadline_ns: u64) -> core::resul
         }
     }
     Ok(())
+}
+
+/// `membarrier` commands (Linux `include/uapi/linux/membarrier.h`).
+mod membarrier_command {
+    pub const QUERY: u64 = 0;
+    pub const GLOBAL: u64 = 1 << 0;
+    pub const GLOBAL_EXPEDITED: u64 = 1 << 1;
+    pub const REGISTER_GLOBAL_EXPEDITED: u64 = 1 << 2;
+    pub const PRIVATE_EXPEDITED: u64 = 1 << 3;
+    pub const REGISTER_PRIVATE_EXPEDITED: u64 = 1 << 4;
+    pub const PRIVATE_EXPEDITED_SYNC_CORE: u64 = 1 << 5;
+    pub const REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: u64 = 1 << 6;
+    pub const GET_REGISTRATIONS: u64 = 1 << 9;
+    /// What `QUERY` reports (the restartable-sequence ones are left out:
+    /// there are no restartable sequences).
+    pub const SUPPORTED: u64 = GLOBAL
+        | GLOBAL_EXPEDITED
+        | REGISTER_GLOBAL_EXPEDITED
+        | PRIVATE_EXPEDITED
+        | REGISTER_PRIVATE_EXPEDITED
+        | PRIVATE_EXPEDITED_SYNC_CORE
+        | REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
+        | GET_REGISTRATIONS;
+}
+
+/// The `membarrier` registrations made (the address space's, as Linux
+/// keeps them: one address space here).
+static MEMBARRIER_REGISTRATIONS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// `membarrier`: every command makes every processor pass a barrier (the
+/// expedited and the global ones alike, through an interrupt on each);
+/// the private expedited ones need their registration first (`EPERM`).
+pub(super) fn membarrier(context: Context<'_>, command: u64, flags: u64) -> Result {
+    use core::sync::atomic::Ordering;
+    use membarrier_command as command_bit;
+    if flags != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let registered = MEMBARRIER_REGISTRATIONS.load(Ordering::Acquire);
+    match command {
+        command_bit::QUERY => return Ok(command_bit::SUPPORTED),
+        command_bit::GET_REGISTRATIONS => return Ok(registered),
+        command_bit::REGISTER_GLOBAL_EXPEDITED
+        | command_bit::REGISTER_PRIVATE_EXPEDITED
+        | command_bit::REGISTER_PRIVATE_EXPEDITED_SYNC_CORE => {
+            MEMBARRIER_REGISTRATIONS.fetch_or(command, Ordering::AcqRel);
+            return Ok(0);
+        }
+        command_bit::PRIVATE_EXPEDITED | command_bit::PRIVATE_EXPEDITED_SYNC_CORE => {
+            // Each command's registration is the bit above it.
+            if registered & (command << 1) == 0 {
+                return Err(Errno::EPERM.into());
+            }
+        }
+        command_bit::GLOBAL | command_bit::GLOBAL_EXPEDITED => {}
+        _ => return Err(Errno::EINVAL.into()),
+    }
+    context.machine.barrier_all_processors();
+    Ok(0)
 }

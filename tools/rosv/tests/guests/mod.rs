@@ -117,6 +117,7 @@ fn build_c_programs() -> PathBuf {
         "timers",
         "ipc",
         "sched",
+        "system",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

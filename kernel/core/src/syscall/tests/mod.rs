@@ -14,6 +14,7 @@ mod paths;
 mod resources;
 mod scheduling;
 mod signals;
+mod system;
 mod terminal;
 mod timers;
 

@@ -1,0 +1,95 @@
+//! Names, personality, membarrier, process_vm_readv/writev, kcmp, rseq.
+
+use super::*;
+
+#[test]
+fn host_and_domain_names_reach_uname() {
+    let (machine, process) = setup();
+    machine.write_memory(BUFFER + 0x800, b"example.test").unwrap();
+    assert_eq!(call(&machine, &process, nr::SETDOMAINNAME, [BUFFER + 0x800, 12, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        call(&machine, &process, nr::SETDOMAINNAME, [BUFFER + 0x800, 65, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::UNAME, [BUFFER, 0, 0, 0, 0, 0]), 0);
+    let mut domain = [0u8; 13];
+    machine.read_memory(BUFFER + 5 * 65, &mut domain).unwrap();
+    assert_eq!(&domain, b"example.test\0");
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(
+        call(&machine, &process, nr::SETHOSTNAME, [BUFFER + 0x800, 4, 0, 0, 0, 0]),
+        Errno::EPERM.to_return()
+    );
+    assert_eq!(crate::uts::host_name(), "rosv");
+}
+
+#[test]
+fn personality_is_reported_back() {
+    let (machine, process) = setup();
+    const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
+    assert_eq!(call(&machine, &process, nr::PERSONALITY, [0xffff_ffff, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::PERSONALITY, [ADDR_NO_RANDOMIZE, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        call(&machine, &process, nr::PERSONALITY, [0xffff_ffff, 0, 0, 0, 0, 0]),
+        ADDR_NO_RANDOMIZE as i64
+    );
+}
+
+#[test]
+fn membarrier_answers_and_checks_registration() {
+    let (machine, process) = setup();
+    let supported = call(&machine, &process, nr::MEMBARRIER, [0, 0, 0, 0, 0, 0]);
+    assert_eq!(supported & 0b1_1111, 0b1_1111, "global, expedited and private expedited");
+    assert_eq!(call(&machine, &process, nr::MEMBARRIER, [1, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::MEMBARRIER, [1, 1, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::MEMBARRIER, [1 << 7, 0, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return(),
+        "no rseq"
+    );
+    assert_eq!(call(&machine, &process, nr::MEMBARRIER, [1 << 5, 0, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    assert_eq!(call(&machine, &process, nr::MEMBARRIER, [1 << 6, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::MEMBARRIER, [1 << 5, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::RSEQ, [0, 0, 0, 0, 0, 0]), Errno::ENOSYS.to_return());
+}
+
+fn iovec(machine: &FakeMachine, at: u64, vectors: &[(u64, u64)]) {
+    let bytes: Vec<u8> = vectors
+        .iter()
+        .flat_map(|(base, length)| [base.to_le_bytes(), length.to_le_bytes()].concat())
+        .collect();
+    machine.write_memory(at, &bytes).unwrap();
+}
+
+#[test]
+fn process_vm_moves_bytes_within_the_process() {
+    let (machine, process) = setup();
+    machine.write_memory(BUFFER, b"abcdefgh").unwrap();
+    iovec(&machine, BUFFER + 0x100, &[(BUFFER + 0x200, 3), (BUFFER + 0x300, 5)]);
+    iovec(&machine, BUFFER + 0x180, &[(BUFFER, 8)]);
+    let args = |pid: u64, flags: u64| [pid, BUFFER + 0x100, 2, BUFFER + 0x180, 1, flags];
+    assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(1, 0)), 8);
+    let mut first = [0u8; 3];
+    machine.read_memory(BUFFER + 0x200, &mut first).unwrap();
+    let mut second = [0u8; 5];
+    machine.read_memory(BUFFER + 0x300, &mut second).unwrap();
+    assert_eq!((&first, &second), (b"abc", b"defgh"));
+    assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(2, 0)), Errno::ESRCH.to_return());
+    assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(1, 1)), Errno::EINVAL.to_return());
+    iovec(&machine, BUFFER + 0x180, &[(0x9000_0000, 8)]);
+    assert_eq!(call(&machine, &process, nr::PROCESS_VM_WRITEV, args(1, 0)), Errno::EFAULT.to_return());
+}
+
+#[test]
+fn kcmp_compares_open_files_of_the_process() {
+    let (machine, process) = setup();
+    let copy = call(&machine, &process, nr::DUP, [1, 0, 0, 0, 0, 0]) as u64;
+    let other = call(&machine, &process, nr::EVENTFD2, [0, 0, 0, 0, 0, 0]) as u64;
+    assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 0, 1, copy, 0]), 0);
+    let forward = call(&machine, &process, nr::KCMP, [1, 1, 0, 1, other, 0]);
+    let backward = call(&machine, &process, nr::KCMP, [1, 1, 0, other, 1, 0]);
+    assert!(forward == 1 && backward == 2 || forward == 2 && backward == 1, "{forward} {backward}");
+    assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 1, 0, 0, 0]), 0, "one address space");
+    assert_eq!(call(&machine, &process, nr::KCMP, [1, 77, 1, 0, 0, 0]), Errno::ESRCH.to_return());
+    assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 0, 1, 99, 0]), Errno::EBADF.to_return());
+}
