@@ -1,4 +1,5 @@
-/* Checks POSIX message queues (priorities, attributes, timeouts, poll,
+/* Checks priority-inheritance and robust mutexes (PI futexes), POSIX
+ * message queues (priorities, attributes, timeouts, poll,
  * a receiver woken by another thread, mq_notify with a signal, names) and
  * System V message queues (types, MSG_EXCEPT, MSG_NOERROR,
  * IPC_NOWAIT, senders and receivers waiting for each other in threads, a
@@ -303,8 +304,72 @@ static void check_posix_queues(void) {
           "a name with a slash inside: EACCES", "errno %d", errno);
 }
 
+static pthread_mutex_t inheriting;
+static long shared_count;
+
+static void *add_many(void *argument) {
+    (void)argument;
+    for (int index = 0; index < 20000; index++) {
+        pthread_mutex_lock(&inheriting);
+        shared_count++;
+        pthread_mutex_unlock(&inheriting);
+    }
+    return NULL;
+}
+
+static void *try_while_held(void *argument) {
+    (void)argument;
+    return (void *)(long)pthread_mutex_trylock(&inheriting);
+}
+
+static void *lock_and_leave(void *argument) {
+    pthread_mutex_lock((pthread_mutex_t *)argument);
+    return NULL;
+}
+
+/* Priority-inheritance mutexes (the kernel's PI futexes under contention)
+ * and a robust one whose owner ends while holding it. */
+static void check_inheriting_mutexes(void) {
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    check(pthread_mutexattr_setprotocol(&attributes, PTHREAD_PRIO_INHERIT) == 0, "PTHREAD_PRIO_INHERIT", "refused");
+    pthread_mutex_init(&inheriting, &attributes);
+    pthread_t adders[4];
+    for (int index = 0; index < 4; index++)
+        pthread_create(&adders[index], NULL, add_many, NULL);
+    for (int index = 0; index < 4; index++)
+        pthread_join(adders[index], NULL);
+    check(shared_count == 80000, "a contended PI mutex excludes", "count %ld", shared_count);
+    pthread_mutex_lock(&inheriting);
+    pthread_t trier;
+    void *result;
+    pthread_create(&trier, NULL, try_while_held, NULL);
+    pthread_join(trier, &result);
+    check((long)result == EBUSY, "trylock of a held PI mutex: EBUSY", "%ld", (long)result);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 1;
+    check(pthread_mutex_unlock(&inheriting) == 0, "unlock", "failed");
+    check(pthread_mutex_timedlock(&inheriting, &deadline) == 0 && pthread_mutex_unlock(&inheriting) == 0,
+          "timedlock of a free PI mutex", "failed");
+
+    pthread_mutex_t robust;
+    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&robust, &attributes);
+    pthread_t owner;
+    pthread_create(&owner, NULL, lock_and_leave, &robust);
+    pthread_join(owner, NULL);
+    int locked = pthread_mutex_lock(&robust);
+    check(locked == EOWNERDEAD, "a robust PI mutex whose owner ended: EOWNERDEAD", "%d", locked);
+    check(pthread_mutex_consistent(&robust) == 0 && pthread_mutex_unlock(&robust) == 0 &&
+              pthread_mutex_lock(&robust) == 0 && pthread_mutex_unlock(&robust) == 0,
+          "made consistent, it works again", "failed");
+    pthread_mutexattr_destroy(&attributes);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    check_inheriting_mutexes();
     check_posix_queues();
     check_message_queues();
     check_semaphores();

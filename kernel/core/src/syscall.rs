@@ -9,6 +9,7 @@
 mod descriptors;
 mod events;
 mod files;
+mod futex_locks;
 mod interfaces;
 mod ipc;
 mod memory;

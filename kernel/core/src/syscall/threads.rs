@@ -171,6 +171,8 @@ const ROBUST_LIST_LIMIT: usize = 2048;
 /// Walks `struct robust_list_head` at `head` (next, futex offset,
 /// operation pending) and releases each futex this thread still owns.
 fn release_robust_list(context: Context<'_>, head: u64) {
+    // The lowest bit of an entry marks a priority-inheritance futex.
+    const PI_MARK: u64 = 1;
     let user = User::new(context.machine);
     let (Ok(first), Ok(offset), Ok(pending)) =
         (user.read_u64(head), user.read_u64(head + 8), user.read_u64(head + 16))
@@ -179,22 +181,29 @@ fn release_robust_list(context: Context<'_>, head: u64) {
     };
     let mut entry = first;
     for _ in 0..ROBUST_LIST_LIMIT {
-        if entry == head || entry == 0 {
+        let address = entry & !PI_MARK;
+        if address == head || address == 0 {
             break;
         }
-        let next = user.read_u64(entry);
-        release_robust_futex(context, entry.wrapping_add(offset));
+        let next = user.read_u64(address);
+        // The entry being locked or unlocked is released once, below.
+        if address != pending & !PI_MARK {
+            release_robust_futex(context, address.wrapping_add(offset), entry & PI_MARK != 0);
+        }
         match next {
             Ok(next) => entry = next,
             Err(_) => break,
         }
     }
-    if pending != 0 {
-        release_robust_futex(context, pending.wrapping_add(offset));
+    if pending & !PI_MARK != 0 {
+        release_robust_futex(context, (pending & !PI_MARK).wrapping_add(offset), pending & PI_MARK != 0);
     }
 }
 
-fn release_robust_futex(context: Context<'_>, address: u64) {
+/// Marks the robust futex at `address` abandoned if the exiting thread
+/// owns it, and wakes its waiters: one, or for a priority-inheritance
+/// futex (`is_pi`) all, which then take it in turn.
+fn release_robust_futex(context: Context<'_>, address: u64, is_pi: bool) {
     let tid = context.thread.tid as u32;
     let Ok(mut value) = context.machine.load_u32(address) else {
         return;
@@ -211,7 +220,7 @@ fn release_robust_futex(context: Context<'_>, address: u64) {
         }
     }
     if value & FUTEX_WAITERS != 0 {
-        let _ = context.process.futexes.wake(address, 1, MATCH_ANY);
+        let _ = context.process.futexes.wake(address, if is_pi { u32::MAX } else { 1 }, MATCH_ANY);
     }
 }
 
@@ -222,8 +231,14 @@ mod operation {
     pub const REQUEUE: u64 = 3;
     pub const CMP_REQUEUE: u64 = 4;
     pub const WAKE_OP: u64 = 5;
+    pub const LOCK_PI: u64 = 6;
+    pub const UNLOCK_PI: u64 = 7;
+    pub const TRYLOCK_PI: u64 = 8;
     pub const WAIT_BITSET: u64 = 9;
     pub const WAKE_BITSET: u64 = 10;
+    pub const WAIT_REQUEUE_PI: u64 = 11;
+    pub const CMP_REQUEUE_PI: u64 = 12;
+    pub const LOCK_PI2: u64 = 13;
     pub const PRIVATE: u64 = 128;
     pub const CLOCK_REALTIME: u64 = 256;
 }
@@ -291,8 +306,51 @@ pub(super) fn futex(
             )?;
             Ok(u64::from(woken))
         }
+        operation::LOCK_PI | operation::LOCK_PI2 => {
+            // FUTEX_LOCK_PI's absolute timeout is on the wall clock; the
+            // second version's on the monotonic one unless asked.
+            let is_realtime = command == operation::LOCK_PI || operation & operation::CLOCK_REALTIME != 0;
+            let deadline = absolute_deadline(context, timeout_or_count, is_realtime)?;
+            super::futex_locks::lock(context, address, deadline)
+        }
+        operation::TRYLOCK_PI => super::futex_locks::try_lock(context, address),
+        operation::UNLOCK_PI => super::futex_locks::unlock(context, address),
+        operation::WAIT_REQUEUE_PI => {
+            let is_realtime = operation & operation::CLOCK_REALTIME != 0;
+            let deadline = absolute_deadline(context, timeout_or_count, is_realtime)?;
+            super::futex_locks::wait_requeue(context, address, value as u32, deadline, second_address)
+        }
+        operation::CMP_REQUEUE_PI => super::futex_locks::compare_requeue(
+            context,
+            address,
+            count(value),
+            count(timeout_or_count),
+            second_address,
+            value3 as u32,
+        ),
         _ => Err(Errno::ENOSYS.into()),
     }
+}
+
+/// The monotonic deadline of the absolute time at `address` (on the wall
+/// clock with `is_realtime`), or none for no address.
+fn absolute_deadline(
+    context: Context<'_>,
+    address: u64,
+    is_realtime: bool,
+) -> core::result::Result<Option<u64>, Errno> {
+    if address == 0 {
+        return Ok(None);
+    }
+    let machine = context.machine;
+    let mut bytes = [0u8; 16];
+    User::new(machine).read_into(address, &mut bytes)?;
+    let time = Timespec::decode(&bytes).ok_or(Errno::EINVAL)?.to_ns();
+    Ok(Some(if is_realtime {
+        machine.monotonic_ns().saturating_add(time.saturating_sub(machine.realtime_ns()))
+    } else {
+        time
+    }))
 }
 
 /// The thread a `sched_*` call names: 0 or a thread of this process.

@@ -233,3 +233,75 @@ fn posix_queue_notification_signals_a_message_in_the_empty_queue() {
     assert_eq!(call(&machine, &process, nr::MQ_NOTIFY, [fd, 0, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MQ_UNLINK, [name, 0, 0, 0, 0, 0]), 0);
 }
+
+#[test]
+fn priority_inheritance_futexes_take_hand_back_and_check_owners() {
+    let (machine, process) = setup();
+    const LOCK_PI: u64 = 6;
+    const UNLOCK_PI: u64 = 7;
+    const TRYLOCK_PI: u64 = 8;
+    const CMP_REQUEUE_PI: u64 = 12;
+    let word = BUFFER + 0x600;
+    let me = call(&machine, &process, nr::GETTID, [0; 6]) as u64;
+    machine.write_memory(word, &0u32.to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, LOCK_PI, 0, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, word) as u32, me as u32);
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, LOCK_PI, 0, 0, 0, 0]), Errno::EDEADLK.to_return());
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, UNLOCK_PI, 0, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, word) as u32, 0);
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, UNLOCK_PI, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    // Held by another thread: trylock fails, a timed lock marks the word
+    // and times out.
+    let other = process.new_thread();
+    machine.write_memory(word, &(other.tid as u32).to_le_bytes()).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::FUTEX, [word, TRYLOCK_PI, 0, 0, 0, 0]),
+        Errno::EAGAIN.to_return()
+    );
+    let deadline = machine.realtime_ns() + 1_000_000;
+    machine.write_memory(BUFFER + 0x700, &Timespec::from_ns(deadline).encode()).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::FUTEX, [word, LOCK_PI, 0, BUFFER + 0x700, 0, 0]),
+        Errno::ETIMEDOUT.to_return()
+    );
+    assert_eq!(read_u64(&machine, word) as u32, other.tid as u32 | 0x8000_0000);
+    // A word naming no thread.
+    machine.write_memory(word, &4000u32.to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, LOCK_PI, 0, 0, 0, 0]), Errno::ESRCH.to_return());
+    // A robust owner died: the word is taken with the mark kept.
+    machine.write_memory(word, &0x4000_0000u32.to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, LOCK_PI, 0, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, word) as u32, me as u32 | 0x4000_0000);
+    let condition = BUFFER + 0x680;
+    machine.write_memory(condition, &5u32.to_le_bytes()).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::FUTEX, [condition, CMP_REQUEUE_PI, 2, 1, word, 5]),
+        Errno::EINVAL.to_return()
+    );
+    assert_eq!(
+        call(&machine, &process, nr::FUTEX, [condition, CMP_REQUEUE_PI, 1, 1, word, 6]),
+        Errno::EAGAIN.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::FUTEX, [condition, CMP_REQUEUE_PI, 1, 1, word, 5]), 0);
+}
+
+#[test]
+fn robust_futexes_marked_for_priority_inheritance_are_released_at_exit() {
+    let (machine, process) = setup();
+    let head = BUFFER + 0x800;
+    let (plain, inheriting) = (BUFFER + 0x840, BUFFER + 0x880);
+    let offset = 16u64;
+    let me = call(&machine, &process, nr::GETTID, [0; 6]) as u32;
+    // head -> plain -> inheriting (marked with the low bit) -> head.
+    machine
+        .write_memory(head, &[plain.to_le_bytes(), offset.to_le_bytes(), 0u64.to_le_bytes()].concat())
+        .unwrap();
+    machine.write_memory(plain, &(inheriting | 1).to_le_bytes()).unwrap();
+    machine.write_memory(inheriting, &head.to_le_bytes()).unwrap();
+    machine.write_memory(plain + offset, &me.to_le_bytes()).unwrap();
+    machine.write_memory(inheriting + offset, &(me | 0x8000_0000).to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::SET_ROBUST_LIST, [head, 24, 0, 0, 0, 0]), 0);
+    assert_eq!(outcome(&machine, &process, nr::EXIT, [0; 6]), Outcome::ExitThread);
+    assert_eq!(read_u64(&machine, plain + offset) as u32, 0x4000_0000);
+    assert_eq!(read_u64(&machine, inheriting + offset) as u32, 0xc000_0000, "found through the marked entry");
+}
