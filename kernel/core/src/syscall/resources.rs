@@ -123,3 +123,68 @@ pub(super) fn clock_adjtime(context: Context<'_>, id: u64, address: u64) -> Resu
         _ => Err(Errno::EOPNOTSUPP.into()),
     }
 }
+
+/// `SIGXFSZ`.
+const SIGXFSZ: u8 = 25;
+
+/// How many of `wanted` bytes a write to the regular file `file` at
+/// `start` (its offset, or its end with `O_APPEND`, when `None`) may
+/// write under `RLIMIT_FSIZE`. None at all is `EFBIG`, after `SIGXFSZ`
+/// to the writer, as on Linux. Other files are not limited.
+pub(super) fn file_size_room(
+    context: Context<'_>,
+    file: &crate::vfs::OpenFile,
+    start: Option<u64>,
+    wanted: u64,
+) -> core::result::Result<u64, super::Failure> {
+    use crate::vfs::file::flags;
+    let limit = context.process.state.lock().limits[crate::process::limit::FSIZE].current;
+    if limit == crate::process::RLIM_INFINITY || wanted == 0 {
+        return Ok(wanted);
+    }
+    let Some(location) =
+        file.location().filter(|location| location.file_type() == crate::vfs::FileType::Regular)
+    else {
+        return Ok(wanted);
+    };
+    let start = match start {
+        Some(start) => start,
+        None if file.status_flags() & flags::O_APPEND != 0 => {
+            let caller = super::files::caller(context);
+            location.node.metadata(&caller).map(|metadata| metadata.size_bytes).unwrap_or(0)
+        }
+        None => file.offset(),
+    };
+    if start >= limit {
+        exceeded(context);
+        return Err(Errno::EFBIG.into());
+    }
+    Ok(wanted.min(limit - start))
+}
+
+/// A file would grow past `RLIMIT_FSIZE`: `SIGXFSZ` to the caller.
+pub(super) fn exceeded(context: Context<'_>) {
+    let _ = crate::signal::send(
+        context.process,
+        crate::signal::Target::Thread(context.thread),
+        SIGXFSZ,
+        crate::signal::SignalInfo::kernel(),
+        None,
+        crate::signal::Queueing::Always,
+    );
+}
+
+/// Cuts `vectors` to `total` bytes.
+pub(super) fn cut_vectors(vectors: &[(u64, u64)], total: u64) -> alloc::vec::Vec<(u64, u64)> {
+    let mut left = total;
+    let mut cut = alloc::vec::Vec::new();
+    for &(base, length) in vectors {
+        if left == 0 {
+            break;
+        }
+        let taken = length.min(left);
+        cut.push((base, taken));
+        left -= taken;
+    }
+    cut
+}
