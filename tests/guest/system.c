@@ -1,4 +1,5 @@
-/* Checks what a process learns of its use of the machine and of the system:
+/* Checks keys in a session keyring, RLIMIT_FSIZE (SIGXFSZ, EFBIG) and RLIMIT_AS (malloc and mmap
+ * failing), and what a process learns of its use of the machine and of the system:
  * getrusage, times, sysinfo and adjtimex (read only), the host and domain
  * names that uname reports, personality, membarrier, process_vm_readv and
  * process_vm_writev on the own process, and kcmp on its descriptors.
@@ -7,7 +8,11 @@
  * Linux. One line per check; exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/personality.h>
@@ -154,8 +159,123 @@ static void check_own_memory_and_descriptors(void) {
           "errno %d", errno);
 }
 
+static volatile sig_atomic_t file_size_signals;
+
+static void on_file_size(int signal) {
+    (void)signal;
+    file_size_signals++;
+}
+
+/* RLIMIT_FSIZE: a write is cut at the limit, then refused with EFBIG and
+ * SIGXFSZ; RLIMIT_AS: malloc and mmap fail rather than the program. */
+static void check_limits(void) {
+    signal(SIGXFSZ, on_file_size);
+    struct rlimit original, limited;
+    getrlimit(RLIMIT_FSIZE, &original);
+    limited = original;
+    limited.rlim_cur = 1000;
+    setrlimit(RLIMIT_FSIZE, &limited);
+    int fd = open("/tmp/rosv-file-size", O_CREAT | O_TRUNC | O_RDWR, 0600);
+    static char bytes[1500];
+    ssize_t written = write(fd, bytes, sizeof bytes);
+    check(written == 1000 && file_size_signals == 0, "a write is cut at RLIMIT_FSIZE", "%zd", written);
+    errno = 0;
+    written = write(fd, bytes, 10);
+    check(written == -1 && errno == EFBIG && file_size_signals == 1, "past it: EFBIG and SIGXFSZ",
+          "%zd, %d signals", written, (int)file_size_signals);
+    close(fd);
+    unlink("/tmp/rosv-file-size");
+    setrlimit(RLIMIT_FSIZE, &original);
+    signal(SIGXFSZ, SIG_DFL);
+
+    getrlimit(RLIMIT_AS, &original);
+    limited = original;
+    limited.rlim_cur = 512UL << 20;
+    check(setrlimit(RLIMIT_AS, &limited) == 0, "RLIMIT_AS", "refused");
+    void *huge = malloc(1UL << 30);
+    check(huge == NULL, "malloc past RLIMIT_AS returns NULL", "it did not");
+    free(huge);
+    errno = 0;
+    void *mapped = mmap(NULL, 1UL << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(mapped == MAP_FAILED && errno == ENOMEM, "mmap past RLIMIT_AS: ENOMEM", "errno %d", errno);
+    void *small = malloc(1 << 20);
+    check(small != NULL, "what fits is still given", "malloc failed");
+    free(small);
+    setrlimit(RLIMIT_AS, &original);
+}
+
+enum {
+    KEYCTL_JOIN_SESSION_KEYRING = 1,
+    KEYCTL_UPDATE = 2,
+    KEYCTL_REVOKE = 3,
+    KEYCTL_SETPERM = 5,
+    KEYCTL_DESCRIBE = 6,
+    KEYCTL_LINK = 8,
+    KEYCTL_UNLINK = 9,
+    KEYCTL_SEARCH = 10,
+    KEYCTL_READ = 11,
+    KEYCTL_INVALIDATE = 21,
+    SESSION_KEYRING = -3,
+};
+
+static long key_control(long operation, long first, long second, long third, long fourth) {
+    return syscall(SYS_keyctl, operation, first, second, third, fourth);
+}
+
+/* The session keyring: a key added, read, described, updated, found,
+ * linked into another keyring and unlinked, revoked, invalidated. In a
+ * session keyring of its own, so that the host's is left alone. */
+static void check_keys(void) {
+    long session = key_control(KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0);
+    check(session > 0, "a session keyring of its own", "errno %d", errno);
+    long key = syscall(SYS_add_key, "user", "rosv:secret", "opensesame", 10, SESSION_KEYRING);
+    check(key > 0, "add_key", "errno %d", errno);
+    char buffer[128] = {0};
+    long length = key_control(KEYCTL_READ, key, (long)buffer, sizeof buffer, 0);
+    check(length == 10 && memcmp(buffer, "opensesame", 10) == 0, "KEYCTL_READ", "%ld", length);
+    char expected[64];
+    snprintf(expected, sizeof expected, "user;%d;%d;3f010000;rosv:secret", (int)geteuid(), (int)getegid());
+    length = key_control(KEYCTL_DESCRIBE, key, (long)buffer, sizeof buffer, 0);
+    check(length == (long)strlen(expected) + 1 && strcmp(buffer, expected) == 0, "KEYCTL_DESCRIBE", "%s", buffer);
+    check(syscall(SYS_add_key, "user", "rosv:secret", "changed", 7, SESSION_KEYRING) == key,
+          "adding it again updates it in place", "a new key");
+    check(key_control(KEYCTL_UPDATE, key, (long)"updated", 7, 0) == 0 &&
+              key_control(KEYCTL_READ, key, (long)buffer, sizeof buffer, 0) == 7 && memcmp(buffer, "updated", 7) == 0,
+          "KEYCTL_UPDATE", "failed");
+    check(syscall(SYS_request_key, "user", "rosv:secret", NULL, 0) == key, "request_key finds it", "errno %d",
+          errno);
+    long ring = syscall(SYS_add_key, "keyring", "rosv-ring", NULL, 0, SESSION_KEYRING);
+    check(ring > 0 && key_control(KEYCTL_LINK, key, ring, 0, 0) == 0, "a keyring, and a link into it", "errno %d",
+          errno);
+    int serials[4] = {0};
+    length = key_control(KEYCTL_READ, ring, (long)serials, sizeof serials, 0);
+    check(length == 4 && serials[0] == key, "reading a keyring lists its keys", "%ld", length);
+    check(key_control(KEYCTL_SEARCH, ring, (long)"user", (long)"rosv:secret", 0) == key, "KEYCTL_SEARCH",
+          "errno %d", errno);
+    check(key_control(KEYCTL_UNLINK, key, ring, 0, 0) == 0, "KEYCTL_UNLINK", "errno %d", errno);
+    errno = 0;
+    check(key_control(KEYCTL_UNLINK, key, ring, 0, 0) == -1 && errno == ENOENT, "unlinked twice: ENOENT",
+          "errno %d", errno);
+    check(key_control(KEYCTL_SETPERM, key, 0x3f3f0000, 0, 0) == 0 &&
+              key_control(KEYCTL_DESCRIBE, key, (long)buffer, sizeof buffer, 0) > 0 && strstr(buffer, ";3f3f0000;"),
+          "KEYCTL_SETPERM", "%s", buffer);
+    errno = 0;
+    check(syscall(SYS_request_key, "user", "rosv:missing", NULL, 0) == -1 && errno == ENOKEY,
+          "request_key of a missing key: ENOKEY", "errno %d", errno);
+    errno = 0;
+    check(syscall(SYS_add_key, "no-such-type", "x", "y", 1, SESSION_KEYRING) == -1 && errno == ENODEV,
+          "an unknown type: ENODEV", "errno %d", errno);
+    check(key_control(KEYCTL_REVOKE, key, 0, 0, 0) == 0, "KEYCTL_REVOKE", "errno %d", errno);
+    errno = 0;
+    check(key_control(KEYCTL_READ, key, (long)buffer, sizeof buffer, 0) == -1 && errno == EKEYREVOKED,
+          "a revoked key: EKEYREVOKED", "errno %d", errno);
+    check(key_control(KEYCTL_INVALIDATE, ring, 0, 0, 0) == 0, "KEYCTL_INVALIDATE", "errno %d", errno);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    check_keys();
+    check_limits();
     check_usage();
     check_personality();
     check_membarrier();

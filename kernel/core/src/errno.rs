@@ -44,6 +44,9 @@ impl Errno {
     pub const ENOMSG: Errno = Errno(42);
     pub const EIDRM: Errno = Errno(43);
     pub const ENODATA: Errno = Errno(61);
+    pub const ENOKEY: Errno = Errno(126);
+    pub const EKEYEXPIRED: Errno = Errno(127);
+    pub const EKEYREVOKED: Errno = Errno(128);
     pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTEMPTY: Errno = Errno(39);
     pub const ELOOP: Errno = Errno(40);

@@ -15,6 +15,7 @@ pub mod errno;
 pub mod fs;
 pub mod futex;
 pub mod initial_stack;
+pub mod keys;
 pub mod linux;
 pub mod loader;
 pub mod machine;

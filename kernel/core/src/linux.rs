@@ -182,6 +182,9 @@ pub mod number {
     pub const KCMP: u64 = 312;
     pub const MEMBARRIER: u64 = 324;
     pub const RSEQ: u64 = 334;
+    pub const ADD_KEY: u64 = 248;
+    pub const REQUEST_KEY: u64 = 249;
+    pub const KEYCTL: u64 = 250;
     pub const EXIT_GROUP: u64 = 231;
     pub const EPOLL_WAIT: u64 = 232;
     pub const EPOLL_CTL: u64 = 233;

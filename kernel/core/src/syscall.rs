@@ -12,6 +12,7 @@ mod files;
 mod futex_locks;
 mod interfaces;
 mod ipc;
+mod keys;
 mod memory;
 mod message_queues;
 mod messages;
@@ -342,6 +343,9 @@ pub fn handle(
         // a Linux built without them answers, and C libraries then use
         // getcpu (through the vDSO or the call) instead.
         nr::RSEQ => Err(Errno::ENOSYS.into()),
+        nr::ADD_KEY => keys::add_key(context, a0, a1, a2, a3, a4),
+        nr::REQUEST_KEY => keys::request_key(context, a0, a1, a2, a3),
+        nr::KEYCTL => keys::keyctl(context, a0, [a1, a2, a3, a4]),
         nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),

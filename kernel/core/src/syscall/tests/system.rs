@@ -93,3 +93,37 @@ fn kcmp_compares_open_files_of_the_process() {
     assert_eq!(call(&machine, &process, nr::KCMP, [1, 77, 1, 0, 0, 0]), Errno::ESRCH.to_return());
     assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 0, 1, 99, 0]), Errno::EBADF.to_return());
 }
+
+#[test]
+fn keys_are_added_read_described_and_revoked() {
+    let (machine, process) = setup();
+    let text = |at: u64, value: &[u8]| machine.write_memory(at, value).unwrap();
+    text(BUFFER, b"user\0");
+    text(BUFFER + 0x10, b"rosv:syscall-test\0");
+    text(BUFFER + 0x40, b"payload");
+    let session = -3i64 as u64;
+    let key = call(&machine, &process, nr::ADD_KEY, [BUFFER, BUFFER + 0x10, BUFFER + 0x40, 7, session, 0]);
+    assert!(key > 0);
+    let key = key as u64;
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [11, key, BUFFER + 0x100, 64, 0, 0]), 7);
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [6, key, BUFFER + 0x200, 64, 0, 0]), 36);
+    let mut described = [0u8; 36];
+    machine.read_memory(BUFFER + 0x200, &mut described).unwrap();
+    assert_eq!(&described, b"user;0;0;3f010000;rosv:syscall-test\0");
+    assert_eq!(call(&machine, &process, nr::REQUEST_KEY, [BUFFER, BUFFER + 0x10, 0, 0, 0, 0]), key as i64);
+    text(BUFFER + 0x300, b"bogus\0");
+    assert_eq!(
+        call(&machine, &process, nr::ADD_KEY, [BUFFER + 0x300, BUFFER + 0x10, BUFFER + 0x40, 7, session, 0]),
+        Errno::ENODEV.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [3, key, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        call(&machine, &process, nr::KEYCTL, [11, key, BUFFER + 0x100, 64, 0, 0]),
+        Errno::EKEYREVOKED.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [99, 0, 0, 0, 0, 0]), Errno::EOPNOTSUPP.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::KEYCTL, [0, -9i64 as u64, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+}
