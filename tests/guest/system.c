@@ -125,6 +125,17 @@ static void check_membarrier(void) {
           errno);
 }
 
+static void check_kernel_log(void) {
+    long size = syscall(SYS_syslog, 10, NULL, 0);
+    check(size > 0, "syslog SYSLOG_ACTION_SIZE_BUFFER", "%ld", size);
+    static char text[1 << 16];
+    long read = syscall(SYS_syslog, 3, text, sizeof text);
+    check(read >= 0 && (read == 0 || text[0] == '<'), "syslog SYSLOG_ACTION_READ_ALL gives <level> lines",
+          "%ld: %.20s", read, text);
+    errno = 0;
+    check(syscall(SYS_syslog, 3, NULL, 10) == -1 && errno == EINVAL, "no buffer: EINVAL", "errno %d", errno);
+}
+
 static void check_own_memory_and_descriptors(void) {
     char source[16] = "process_vm_read", first[8] = {0}, second[8] = {0};
     struct iovec local[2] = {{first, 7}, {second, 8}};
@@ -279,6 +290,7 @@ int main(void) {
     check_usage();
     check_personality();
     check_membarrier();
+    check_kernel_log();
     check_own_memory_and_descriptors();
     check_names();
     printf("%d checks failed\n", failures);

@@ -185,6 +185,7 @@ pub mod number {
     pub const ADD_KEY: u64 = 248;
     pub const REQUEST_KEY: u64 = 249;
     pub const KEYCTL: u64 = 250;
+    pub const SYSLOG: u64 = 103;
     pub const EXIT_GROUP: u64 = 231;
     pub const EPOLL_WAIT: u64 = 232;
     pub const EPOLL_CTL: u64 = 233;

@@ -230,6 +230,13 @@ pub trait Machine: Sync {
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The kernel's log as `<level>message` lines: what followed byte
+    /// count `since` that is still kept, and the count written so far.
+    fn kernel_log(&self, since: u64) -> (alloc::vec::Vec<u8>, u64) {
+        let _ = since;
+        (alloc::vec::Vec::new(), 0)
+    }
+
     /// Number of processors.
     fn cpu_count(&self) -> usize;
 

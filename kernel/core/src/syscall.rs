@@ -346,6 +346,7 @@ pub fn handle(
         nr::ADD_KEY => keys::add_key(context, a0, a1, a2, a3, a4),
         nr::REQUEST_KEY => keys::request_key(context, a0, a1, a2, a3),
         nr::KEYCTL => keys::keyctl(context, a0, [a1, a2, a3, a4]),
+        nr::SYSLOG => resources::syslog(context, a0, a1, a2),
         nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),

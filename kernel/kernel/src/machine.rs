@@ -270,6 +270,10 @@ impl Machine for PlatformMachine {
         tlb::synchronize();
     }
 
+    fn kernel_log(&self, since: u64) -> (alloc::vec::Vec<u8>, u64) {
+        rosv_platform::kernel_log::read_since(since)
+    }
+
     fn cpu_count(&self) -> usize {
         sched::cpu_count()
     }

@@ -188,3 +188,87 @@ pub(super) fn cut_vectors(vectors: &[(u64, u64)], total: u64) -> alloc::vec::Vec
     }
     cut
 }
+
+/// `syslog` actions (Linux `SYSLOG_ACTION_*`).
+mod syslog_action {
+    pub const CLOSE: u64 = 0;
+    pub const OPEN: u64 = 1;
+    pub const READ: u64 = 2;
+    pub const READ_ALL: u64 = 3;
+    pub const READ_CLEAR: u64 = 4;
+    pub const CLEAR: u64 = 5;
+    pub const CONSOLE_OFF: u64 = 6;
+    pub const CONSOLE_ON: u64 = 7;
+    pub const CONSOLE_LEVEL: u64 = 8;
+    pub const SIZE_UNREAD: u64 = 9;
+    pub const SIZE_BUFFER: u64 = 10;
+}
+
+/// The log's size as `syslog` reports it (the kernel's ring).
+const LOG_BUFFER_BYTES: u64 = 16 * 1024;
+/// Where `syslog`'s destructive reads and its clearing have got to, in
+/// bytes since boot.
+static LOG_READ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static LOG_CLEARED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// `syslog`: reads the kernel's log ring. Reading everything and the
+/// buffer's size are open to all (`dmesg_restrict` off); the rest needs
+/// root. A destructive read waits for messages.
+pub(super) fn syslog(context: Context<'_>, action: u64, buffer: u64, length: u64) -> Result {
+    use core::sync::atomic::Ordering;
+    use syslog_action as action_code;
+    let is_root = context.process.state.lock().credentials.effective_user == 0;
+    if !is_root && !matches!(action, action_code::READ_ALL | action_code::SIZE_BUFFER) {
+        return Err(Errno::EPERM.into());
+    }
+    let length = length as i32;
+    match action {
+        action_code::CLOSE | action_code::OPEN | action_code::CONSOLE_OFF | action_code::CONSOLE_ON => Ok(0),
+        action_code::CONSOLE_LEVEL if (1..=8).contains(&length) => Ok(0),
+        action_code::CONSOLE_LEVEL => Err(Errno::EINVAL.into()),
+        action_code::SIZE_BUFFER => Ok(LOG_BUFFER_BYTES),
+        action_code::SIZE_UNREAD => {
+            let (unread, _) = context.machine.kernel_log(LOG_READ.load(Ordering::Relaxed));
+            Ok(unread.len() as u64)
+        }
+        action_code::CLEAR => {
+            LOG_CLEARED.store(context.machine.kernel_log(u64::MAX).1, Ordering::Relaxed);
+            Ok(0)
+        }
+        action_code::READ | action_code::READ_ALL | action_code::READ_CLEAR => {
+            if buffer == 0 || length < 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            if length == 0 {
+                return Ok(0);
+            }
+            let (text, total) = if action == action_code::READ {
+                loop {
+                    let since = LOG_READ.load(Ordering::Relaxed);
+                    let (text, total) = context.machine.kernel_log(since);
+                    if !text.is_empty() {
+                        break (text, total);
+                    }
+                    super::threads::sleep_until(context, context.machine.monotonic_ns() + 100_000_000)
+                        .map_err(|_| super::Failure::RestartUnlessHandled)?;
+                }
+            } else {
+                context.machine.kernel_log(LOG_CLEARED.load(Ordering::Relaxed))
+            };
+            // A destructive read takes the oldest; the others the newest.
+            let taken = if action == action_code::READ {
+                let taken = &text[..text.len().min(length as usize)];
+                LOG_READ.store(total - (text.len() - taken.len()) as u64, Ordering::Relaxed);
+                taken
+            } else {
+                &text[text.len().saturating_sub(length as usize)..]
+            };
+            User::new(context.machine).write_bytes(buffer, taken)?;
+            if action == action_code::READ_CLEAR {
+                LOG_CLEARED.store(total, Ordering::Relaxed);
+            }
+            Ok(taken.len() as u64)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}

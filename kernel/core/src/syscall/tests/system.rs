@@ -127,3 +127,20 @@ fn keys_are_added_read_described_and_revoked() {
         Errno::EINVAL.to_return()
     );
 }
+
+#[test]
+fn syslog_reports_its_ring_and_checks_its_arguments() {
+    let (machine, process) = setup();
+    assert_eq!(call(&machine, &process, nr::SYSLOG, [10, 0, 0, 0, 0, 0]), 16384);
+    assert_eq!(
+        call(&machine, &process, nr::SYSLOG, [3, BUFFER, 100, 0, 0, 0]),
+        0,
+        "the fake machine logs nothing"
+    );
+    assert_eq!(call(&machine, &process, nr::SYSLOG, [3, 0, 100, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::SYSLOG, [8, 0, 9, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::SYSLOG, [11, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(call(&machine, &process, nr::SYSLOG, [5, 0, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    assert_eq!(call(&machine, &process, nr::SYSLOG, [10, 0, 0, 0, 0, 0]), 16384);
+}
