@@ -85,6 +85,15 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & !known != 0 {
         return Err(Errno::EINVAL.into());
     }
+    // RLIMIT_NPROC counts the user's tasks, threads included; root is not
+    // held to it.
+    let (is_root, task_limit) = {
+        let state = context.process.state.lock();
+        (state.credentials.real_user == 0, state.limits[crate::process::limit::NPROC].current)
+    };
+    if !is_root && context.process.thread_count() as u64 >= task_limit {
+        return Err(Errno::EAGAIN.into());
+    }
     let thread = context.process.new_thread();
     let user = User::new(context.machine);
     let tid_bytes = (thread.tid as u32).to_le_bytes();

@@ -152,3 +152,15 @@ fn mappings_and_the_break_stop_at_rlimit_as_and_rlimit_data() {
         "read-only is not data"
     );
 }
+
+#[test]
+fn threads_stop_at_rlimit_nproc_except_for_root() {
+    let (machine, process) = setup();
+    let thread_flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000;
+    process.state.lock().limits[crate::process::limit::NPROC].current = 1;
+    assert!(call(&machine, &process, nr::CLONE, [thread_flags, 0, 0, 0, 0, 0]) > 1, "root is not held to it");
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(call(&machine, &process, nr::CLONE, [thread_flags, 0, 0, 0, 0, 0]), Errno::EAGAIN.to_return());
+    process.state.lock().limits[crate::process::limit::NPROC].current = 3;
+    assert!(call(&machine, &process, nr::CLONE, [thread_flags, 0, 0, 0, 0, 0]) > 1);
+}
