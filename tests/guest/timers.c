@@ -1,6 +1,7 @@
 /* Checks timers: POSIX timers on the monotonic, wall and processor-time
  * clocks (signals with their values and overrun counts, to the process or
- * to one thread, SIGEV_NONE, absolute expiries, timer_gettime), interval
+ * to one thread, the C library's SIGEV_THREAD, SIGEV_NONE, absolute
+ * expiries, timer_gettime), interval
  * timers (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF) and alarm, timerfds
  * (counts, poll, epoll, absolute expiries, Linux's errors), and sleeps
  * (clock_nanosleep with TIMER_ABSTIME on every clock that allows it,
@@ -202,6 +203,33 @@ static void check_timer_to_one_thread(void) {
     created = create_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL | SIGEV_THREAD_ID, signal, 1, 999999, &id);
     check(created == -1 && errno == EINVAL, "SIGEV_THREAD_ID of no thread: EINVAL", "not refused");
     unblock(signal);
+}
+
+static volatile int thread_notified;
+
+static void on_expiry_in_a_thread(union sigval value) {
+    thread_notified = value.sival_int;
+}
+
+/* The C library's SIGEV_THREAD: a thread of its own takes the signal
+ * (SIGEV_THREAD_ID underneath) and calls the function. */
+static void check_thread_notification(void) {
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD;
+    event.sigev_notify_function = on_expiry_in_a_thread;
+    event.sigev_value.sival_int = 17;
+    timer_t timer;
+    check(timer_create(CLOCK_MONOTONIC, &event, &timer) == 0, "timer_create with SIGEV_THREAD", "errno %d", errno);
+    struct itimerspec soon = {{0, 0}, timespec_of(20 * MS)};
+    timer_settime(timer, 0, &soon, NULL);
+    long long deadline = now_on(CLOCK_MONOTONIC) + 10 * SECOND;
+    while (thread_notified == 0 && now_on(CLOCK_MONOTONIC) < deadline) {
+        struct timespec step = timespec_of(1 * MS);
+        nanosleep(&step, NULL);
+    }
+    check(thread_notified == 17, "the function runs with the value", "%d", thread_notified);
+    timer_delete(timer);
 }
 
 static void check_sigev_none_and_errors(void) {
@@ -439,6 +467,7 @@ int main(void) {
     check_periodic_timer_overruns();
     check_timer_handler_on_the_wall_clock();
     check_timer_to_one_thread();
+    check_thread_notification();
     check_sigev_none_and_errors();
     check_processor_time_timer();
     check_interval_timers();
