@@ -55,6 +55,22 @@ pub struct StackImage {
     pub stack_pointer: u64,
     /// The bytes from `stack_pointer` up to the top of the stack.
     pub bytes: Vec<u8>,
+    /// Where the argument and environment strings and the auxiliary
+    /// vector lie.
+    pub layout: StackLayout,
+}
+
+/// Where the initial stack keeps what `/proc/self/cmdline`, `environ` and
+/// `auxv` show (Linux's `mm->arg_start` and friends): address ranges,
+/// start inclusive, end exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StackLayout {
+    /// The argument strings, each ending in a zero byte, `argv[0]` first.
+    pub arguments: (u64, u64),
+    /// The environment strings, likewise.
+    pub environment: (u64, u64),
+    /// The auxiliary vector, `AT_NULL` included.
+    pub auxiliary_vector: (u64, u64),
 }
 
 /// What goes on the initial stack.
@@ -88,11 +104,15 @@ pub fn build(top: u64, contents: &StackContents<'_>) -> StackImage {
         strings = item;
         strings.len() as u64
     };
+    // As on Linux, the strings run upwards: arguments, then the
+    // environment, then the executable's path at the top.
     let executable_offset = place(contents.executable_path, true);
-    let argument_offsets: Vec<u64> =
-        contents.arguments.iter().map(|argument| place(argument, true)).collect();
-    let environment_offsets: Vec<u64> =
-        contents.environment.iter().map(|variable| place(variable, true)).collect();
+    let mut environment_offsets: Vec<u64> =
+        contents.environment.iter().rev().map(|variable| place(variable, true)).collect();
+    environment_offsets.reverse();
+    let mut argument_offsets: Vec<u64> =
+        contents.arguments.iter().rev().map(|argument| place(argument, true)).collect();
+    argument_offsets.reverse();
     let platform_offset = place(PLATFORM, true);
     let random_offset = place(&contents.random, false);
 
@@ -132,7 +152,17 @@ pub fn build(top: u64, contents: &StackContents<'_>) -> StackImage {
     }
     let strings_start = (top - string_area - stack_pointer) as usize;
     bytes[strings_start..].copy_from_slice(&strings);
-    StackImage { stack_pointer, bytes }
+    let executable = address_of(executable_offset);
+    let environment_start = environment_offsets.first().map_or(executable, |&offset| address_of(offset));
+    let arguments_start = argument_offsets.first().map_or(environment_start, |&offset| address_of(offset));
+    let auxiliary_start =
+        stack_pointer + 8 * (contents.arguments.len() as u64 + contents.environment.len() as u64 + 3);
+    let layout = StackLayout {
+        arguments: (arguments_start, environment_start),
+        environment: (environment_start, executable),
+        auxiliary_vector: (auxiliary_start, auxiliary_start + 16 * (contents.auxiliary.len() as u64 + 1)),
+    };
+    StackImage { stack_pointer, bytes, layout }
 }
 
 #[cfg(test)]
@@ -182,6 +212,11 @@ mod tests {
         assert_eq!(word(&image, sp + 40), 0);
         let auxv_start = sp + 48;
         assert_eq!((word(&image, auxv_start), word(&image, auxv_start + 8)), (auxv::AT_PAGESZ, 4096));
+        let bytes =
+            |(start, end): (u64, u64)| image.bytes[(start - sp) as usize..(end - sp) as usize].to_vec();
+        assert_eq!(bytes(image.layout.arguments), b"/hello\0a b\0", "arguments run upwards, as on Linux");
+        assert_eq!(bytes(image.layout.environment), b"HOME=/\0");
+        assert_eq!(image.layout.auxiliary_vector, (auxv_start, auxv_start + 5 * 16));
         let random = word(&image, auxv_start + 24);
         let at = (random - sp) as usize;
         assert_eq!(&image.bytes[at..at + 16], &[9; 16]);

@@ -10,6 +10,7 @@
 
 extern crate alloc;
 
+pub mod credentials;
 pub mod device;
 pub mod errno;
 pub mod fs;

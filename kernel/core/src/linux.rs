@@ -87,6 +87,19 @@ pub mod number {
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
     pub const GETGROUPS: u64 = 115;
+    pub const SETUID: u64 = 105;
+    pub const SETGID: u64 = 106;
+    pub const SETREUID: u64 = 113;
+    pub const SETREGID: u64 = 114;
+    pub const SETGROUPS: u64 = 116;
+    pub const SETRESUID: u64 = 117;
+    pub const SETRESGID: u64 = 119;
+    pub const SETFSUID: u64 = 122;
+    pub const SETFSGID: u64 = 123;
+    pub const CAPGET: u64 = 125;
+    pub const CAPSET: u64 = 126;
+    pub const WAIT4: u64 = 61;
+    pub const WAITID: u64 = 247;
     pub const GETRESUID: u64 = 118;
     pub const GETRESGID: u64 = 120;
     pub const GETPPID: u64 = 110;
@@ -249,6 +262,11 @@ pub mod number {
     pub const SENDMMSG: u64 = 307;
 }
 
+/// What `uname` reports (system, node, release, version, machine, domain):
+/// a Linux system, so that C libraries accept it. `/proc/version` and
+/// `/proc/sys/kernel` say the same.
+pub const UTSNAME: [&str; 6] = ["Linux", "rosv", "6.1.0-rosv", "#1 SMP rosv", "x86_64", "(none)"];
+
 /// The name of system call `number`, for traces.
 pub fn syscall_name(number: u64) -> &'static str {
     const NAMES: &[(u64, &str)] = &[
@@ -323,7 +341,18 @@ pub fn syscall_name(number: u64) -> &'static str {
         (104, "getgid"),
         (107, "geteuid"),
         (108, "getegid"),
+        (105, "setuid"),
+        (106, "setgid"),
+        (113, "setreuid"),
+        (114, "setregid"),
         (115, "getgroups"),
+        (116, "setgroups"),
+        (117, "setresuid"),
+        (119, "setresgid"),
+        (122, "setfsuid"),
+        (123, "setfsgid"),
+        (126, "capset"),
+        (247, "waitid"),
         (118, "getresuid"),
         (120, "getresgid"),
         (110, "getppid"),

@@ -260,6 +260,7 @@ pub fn load(
     memory.add_area(machine, STACK_TOP - STACK_SIZE, STACK_TOP, stack_rights, AreaKind::Stack, false)?;
     memory.populate(machine, stack.stack_pointer & !(PAGE_SIZE - 1), STACK_TOP)?;
     machine.write_memory(stack.stack_pointer, &stack.bytes).map_err(|_| Errno::EFAULT)?;
+    memory.stack_layout = stack.layout;
     Ok(Launch { entry: start, stack_pointer: stack.stack_pointer })
 }
 

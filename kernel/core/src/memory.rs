@@ -248,6 +248,9 @@ pub struct AddressSpace {
     /// [`AddressSpace::take_shootdown`]: other processors may hold stale
     /// translations.
     needs_shootdown: bool,
+    /// Where the initial stack holds the arguments, environment and
+    /// auxiliary vector.
+    pub stack_layout: crate::initial_stack::StackLayout,
 }
 
 impl Default for AddressSpace {
@@ -258,6 +261,7 @@ impl Default for AddressSpace {
             heap_start: 0,
             heap_break: 0,
             needs_shootdown: false,
+            stack_layout: crate::initial_stack::StackLayout::default(),
         }
     }
 }

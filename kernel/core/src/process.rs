@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
+pub use crate::credentials::Credentials;
 use crate::futex::FutexTable;
 use crate::machine::{Machine, ThreadControl};
 use crate::memory::{AddressSpace, STACK_SIZE};
@@ -140,50 +141,6 @@ impl ProcessFiles {
     }
 }
 
-/// Whom a process acts for: its user and group ids, as Linux keeps them
-/// (`struct cred`): the real ids (who started it), the effective ids
-/// (what permission checks use), the saved ids (what a set-user-id
-/// program may switch back to), and the supplementary groups.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Credentials {
-    /// The real user id.
-    pub real_user: u32,
-    /// The effective user id.
-    pub effective_user: u32,
-    /// The saved set-user-id.
-    pub saved_user: u32,
-    /// The real group id.
-    pub real_group: u32,
-    /// The effective group id.
-    pub effective_group: u32,
-    /// The saved set-group-id.
-    pub saved_group: u32,
-    /// Supplementary group ids.
-    pub groups: Vec<u32>,
-}
-
-impl Credentials {
-    /// Root: every id 0, no supplementary groups.
-    pub fn root() -> Self {
-        Self::default()
-    }
-
-    /// User `user` in group `group`, every kind of id alike, with no
-    /// supplementary groups (as a login shell's `setgid`, `setuid` leave
-    /// them).
-    pub fn of(user: u32, group: u32) -> Self {
-        Credentials {
-            real_user: user,
-            effective_user: user,
-            saved_user: user,
-            real_group: group,
-            effective_group: group,
-            saved_group: group,
-            groups: Vec::new(),
-        }
-    }
-}
-
 /// Mutable state of a process.
 #[derive(Debug, Clone)]
 pub struct ProcessState {
@@ -199,6 +156,8 @@ pub struct ProcessState {
     pub descriptors: DescriptorTable,
     /// Whom the process acts for.
     pub credentials: Credentials,
+    /// `/proc/self/oom_score_adj`, from -1000 to 1000.
+    pub oom_score_adjustment: i32,
 }
 
 impl ProcessState {
@@ -357,6 +316,7 @@ impl Process {
                 umask: 0o022,
                 descriptors: files.descriptors,
                 credentials: Credentials::root(),
+                oom_score_adjustment: 0,
             }),
             random: Mutex::new(random),
             executable_path,

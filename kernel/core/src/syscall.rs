@@ -6,6 +6,7 @@
 //! returns `ENOSYS`; each such number is logged once, at info level (shown
 //! with `--verbose`).
 
+mod credentials;
 mod descriptors;
 mod events;
 mod files;
@@ -175,10 +176,10 @@ pub fn handle(
         nr::CHMOD => paths::fchmodat(context, AT_FDCWD, a0, a1),
         nr::FCHMOD => paths::fchmod(context, a0, a1),
         nr::FCHMODAT => paths::fchmodat(context, a0, a1, a2),
-        nr::CHOWN => paths::fchownat(context, AT_FDCWD, a0, 0),
-        nr::LCHOWN => paths::fchownat(context, AT_FDCWD, a0, AT_SYMLINK_NOFOLLOW),
-        nr::FCHOWN => paths::fchown(context, a0),
-        nr::FCHOWNAT => paths::fchownat(context, a0, a1, a4),
+        nr::CHOWN => paths::fchownat(context, AT_FDCWD, a0, (a1, a2), 0),
+        nr::LCHOWN => paths::fchownat(context, AT_FDCWD, a0, (a1, a2), AT_SYMLINK_NOFOLLOW),
+        nr::FCHOWN => paths::fchown(context, a0, (a1, a2)),
+        nr::FCHOWNAT => paths::fchownat(context, a0, a1, (a2, a3), a4),
         nr::UTIMENSAT => paths::utimensat(context, a0, a1, a2, a3),
         nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1),
         nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1),
@@ -288,6 +289,19 @@ pub fn handle(
         nr::GETRESUID => process::getresuid(context, a0, a1, a2),
         nr::GETRESGID => process::getresgid(context, a0, a1, a2),
         nr::GETGROUPS => process::getgroups(context, a0, a1),
+        nr::SETUID => credentials::setuid(context, a0),
+        nr::SETGID => credentials::setgid(context, a0),
+        nr::SETREUID => credentials::setreuid(context, a0, a1),
+        nr::SETREGID => credentials::setregid(context, a0, a1),
+        nr::SETRESUID => credentials::setresuid(context, a0, a1, a2),
+        nr::SETRESGID => credentials::setresgid(context, a0, a1, a2),
+        nr::SETFSUID => credentials::setfsuid(context, a0),
+        nr::SETFSGID => credentials::setfsgid(context, a0),
+        nr::SETGROUPS => credentials::setgroups(context, a0, a1),
+        nr::CAPGET => credentials::capget(context, a0, a1),
+        nr::CAPSET => credentials::capset(context, a0, a1),
+        // The application is the only process: it has no children to wait for.
+        nr::WAIT4 | nr::WAITID => Err(Errno::ECHILD.into()),
         nr::UNAME => process::uname(context, a0),
         nr::ARCH_PRCTL => process::arch_prctl(context, a0, a1),
         nr::SET_TID_ADDRESS => process::set_tid_address(context, a0),
@@ -311,6 +325,7 @@ pub fn handle(
         nr::KILL => signals::kill(context, a0, a1),
         nr::TKILL => signals::tkill(context, a0, a1),
         nr::TGKILL => signals::tgkill(context, a0, a1, a2),
+        nr::PRCTL if credentials::is_prctl_option(a0) => credentials::prctl(context, a0, [a1, a2, a3, a4]),
         nr::PRCTL => process::prctl(context, a0, a1),
         nr::SCHED_YIELD => {
             machine.yield_now();

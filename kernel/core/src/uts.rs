@@ -1,6 +1,7 @@
 //! The system's names: the host name and the NIS domain name that `uname`
 //! reports and `sethostname` / `setdomainname` change (one UTS namespace).
-//! `/proc/sys/kernel/hostname` and `domainname` read the same.
+//! `/proc/sys/kernel/hostname` and `domainname` read the same. The rest of
+//! what `uname` reports is fixed (`crate::linux::UTSNAME`).
 
 use alloc::string::String;
 
@@ -12,14 +13,14 @@ pub const NAME_MAX: usize = 64;
 static HOST_NAME: Mutex<Option<String>> = Mutex::new(None);
 static DOMAIN_NAME: Mutex<Option<String>> = Mutex::new(None);
 
-/// The host name (`rosv` until set).
+/// The host name (`UTSNAME`'s until set).
 pub fn host_name() -> String {
-    HOST_NAME.lock().clone().unwrap_or_else(|| String::from("rosv"))
+    HOST_NAME.lock().clone().unwrap_or_else(|| String::from(crate::linux::UTSNAME[1]))
 }
 
 /// The NIS domain name (`(none)` until set, as Linux reports it).
 pub fn domain_name() -> String {
-    DOMAIN_NAME.lock().clone().unwrap_or_else(|| String::from("(none)"))
+    DOMAIN_NAME.lock().clone().unwrap_or_else(|| String::from(crate::linux::UTSNAME[5]))
 }
 
 /// Why a name was refused.

@@ -1,10 +1,13 @@
-//! The filesystems: ramfs, devfs, procfs and ROFS over a disk, and the
-//! standard tree the kernel boots with ([`standard_tree`]).
+//! The filesystems: ramfs, devfs, procfs, sysfs (with the cgroup tree) and
+//! ROFS over a disk, and the standard tree the kernel boots with
+//! ([`standard_tree`]).
 
 pub mod devfs;
+pub mod generated;
 pub mod procfs;
 pub mod ramfs;
 pub mod rofs;
+pub mod sysfs;
 
 use alloc::sync::Arc;
 use core::fmt;
@@ -59,7 +62,8 @@ pub fn disk_name(index: usize) -> alloc::string::String {
 /// The tree a process runs in: `root_image` (a ROFS disk, such as the
 /// initrd) at `/`, or an empty ramfs without one; devfs at `/dev` with
 /// `disks` as `/dev/vda`, `/dev/vdb`, ...; ramfs at `/dev/shm`; procfs at
-/// `/proc`; ramfs at `/tmp`.
+/// `/proc`; sysfs at `/sys` and the cgroup tree at `/sys/fs/cgroup`; ramfs
+/// at `/tmp`.
 pub fn standard_tree(
     machine: &dyn Machine,
     root_image: Option<Arc<dyn BlockDevice>>,
@@ -78,11 +82,13 @@ pub fn standard_tree(
         devfs.register_block_device(&disk_name(index), disk.clone());
     }
     let caller = Caller::kernel(machine);
-    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 5] = [
+    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 7] = [
         ("/dev", devfs, "devtmpfs"),
         ("/dev/shm", RamFs::new(0o1777), "shm"),
         ("/proc", ProcFs::new(system), "proc"),
         ("/run", RamFs::new(0o755), "tmpfs"),
+        ("/sys", sysfs::sysfs(), "sysfs"),
+        ("/sys/fs/cgroup", sysfs::cgroupfs(), "cgroup2"),
         ("/tmp", RamFs::new(0o1777), "tmpfs"),
     ];
     for (path, filesystem, source) in mounts {

@@ -123,6 +123,8 @@ impl Content {
 
 struct Attributes {
     permissions: u32,
+    owner_user: u32,
+    owner_group: u32,
     link_count: u64,
     access_time_ns: u64,
     modify_time_ns: u64,
@@ -184,6 +186,8 @@ impl RamNode {
             this: this.clone(),
             attributes: Mutex::new(Attributes {
                 permissions: permissions & 0o7777,
+                owner_user: 0,
+                owner_group: 0,
                 link_count,
                 access_time_ns: now_ns,
                 modify_time_ns: now_ns,

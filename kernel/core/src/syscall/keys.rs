@@ -208,7 +208,12 @@ pub(super) fn keyctl(context: Context<'_>, operation: u64, arguments: [u64; 4]) 
         }
         command::CHOWN | command::SETPERM => {
             let serial = resolve(context, a1, false)?;
-            let is_root = owner(context).0 == 0;
+            let is_root = context
+                .process
+                .state
+                .lock()
+                .credentials
+                .has_capability(crate::credentials::capability::SYS_ADMIN);
             keys::with_key(serial, now, |key| {
                 if operation == command::SETPERM {
                     key.permissions = a2 as u32;

@@ -13,7 +13,9 @@ use crate::linux::{
 };
 use crate::user::User;
 use crate::vfs::file::flags;
-use crate::vfs::{AttributeChanges, Descriptor, FileType, Location, OpenFile, RenameMode};
+use crate::vfs::operations::TimesChange;
+use crate::vfs::permission;
+use crate::vfs::{Descriptor, FileType, Location, OpenFile, RenameMode};
 
 /// A path argument.
 pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
@@ -244,6 +246,7 @@ pub(super) fn umask(context: Context<'_>, mask: u64) -> Result {
 /// `access` modes.
 const X_OK: u64 = 1;
 const W_OK: u64 = 2;
+const R_OK: u64 = 4;
 const ACCESS_MODES: u64 = 7;
 
 pub(super) fn faccessat2(context: Context<'_>, dirfd: u64, path: u64, mode: u64, at_flags: u64) -> Result {
@@ -251,19 +254,34 @@ pub(super) fn faccessat2(context: Context<'_>, dirfd: u64, path: u64, mode: u64,
         return Err(Errno::EINVAL.into());
     }
     let path = read_path(context, path)?;
-    let location = locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    // The application runs as root: only a read-only mount refuses writes,
-    // and only a file with no execute bit refuses execution.
+    // Without AT_EACCESS the check is made with the real ids, and with
+    // root's capabilities only when the real user is root (Linux's
+    // `access_override_creds`).
+    let mut credentials = context.process.state.lock().credentials.clone();
+    if at_flags & AT_EACCESS == 0 {
+        credentials.filesystem_user = credentials.real_user;
+        credentials.filesystem_group = credentials.real_group;
+        credentials.capabilities.effective =
+            if credentials.real_user == 0 { credentials.capabilities.permitted } else { 0 };
+    }
+    let caller = crate::vfs::Caller { acting_as: Some(&credentials), ..caller(context) };
+    let location = if path.is_empty() && at_flags & AT_EMPTY_PATH != 0 {
+        locate(context, dirfd, &path, at_flags, false)?
+    } else {
+        let start = start(context, dirfd, &path)?;
+        context.process.vfs.resolve(&caller, &start, &path, at_flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
     let is_content =
         matches!(location.file_type(), FileType::Regular | FileType::Directory | FileType::Symlink);
     if mode & W_OK != 0 && is_content {
         location.check_writable()?;
     }
-    if mode & X_OK != 0 && !location.is_directory() {
-        let metadata = location.metadata(&caller(context))?;
-        if metadata.permissions & 0o111 == 0 {
-            return Err(Errno::EACCES.into());
-        }
+    let wanted = [(R_OK, permission::READ), (W_OK, permission::WRITE), (X_OK, permission::EXECUTE)]
+        .into_iter()
+        .filter(|(bit, _)| mode & bit != 0)
+        .fold(0, |wanted, (_, permission)| wanted | permission);
+    if wanted != 0 {
+        permission::check(&credentials, &location.metadata(&caller)?, wanted)?;
     }
     Ok(0)
 }
@@ -284,28 +302,43 @@ pub(super) fn fchmod(context: Context<'_>, fd: u64, mode: u64) -> Result {
 }
 
 fn change_mode(context: Context<'_>, location: &Location, mode: u64) -> Result {
-    let changes = AttributeChanges { permissions: Some(mode as u32 & 0o7777), ..AttributeChanges::default() };
-    context.process.vfs.set_attributes(&caller(context), location, changes)?;
+    context.process.vfs.change_mode(&caller(context), location, mode as u32 & 0o7777)?;
     Ok(0)
 }
 
-/// `chown` family: files belong to root and stay so; the call checks its
-/// arguments and succeeds.
-pub(super) fn fchownat(context: Context<'_>, dirfd: u64, path: u64, at_flags: u64) -> Result {
+/// A `chown` id argument: `-1` leaves the id alone.
+fn owner_id(argument: u64) -> Option<u32> {
+    Some(argument as u32).filter(|&id| id != u32::MAX)
+}
+
+pub(super) fn fchownat(
+    context: Context<'_>,
+    dirfd: u64,
+    path: u64,
+    ids: (u64, u64),
+    at_flags: u64,
+) -> Result {
     if at_flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
     let path = read_path(context, path)?;
     let location = locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    location.check_writable()?;
-    Ok(0)
+    change_owner(context, &location, ids)
 }
 
-pub(super) fn fchown(context: Context<'_>, fd: u64) -> Result {
+pub(super) fn fchown(context: Context<'_>, fd: u64, ids: (u64, u64)) -> Result {
     let file = file(context, fd)?;
-    if let Some(location) = file.location() {
-        location.check_writable()?;
+    if file.is_path_only() {
+        return Err(Errno::EBADF.into());
     }
+    match file.location() {
+        Some(location) => change_owner(context, location, ids),
+        None => Ok(0),
+    }
+}
+
+fn change_owner(context: Context<'_>, location: &Location, (user, group): (u64, u64)) -> Result {
+    context.process.vfs.change_owner(&caller(context), location, owner_id(user), owner_id(group))?;
     Ok(0)
 }
 
@@ -318,21 +351,31 @@ pub(super) fn utimensat(context: Context<'_>, dirfd: u64, path: u64, times: u64,
         return Err(Errno::EINVAL.into());
     }
     let now_ns = context.machine.realtime_ns();
-    let (access, modify) = if times == 0 {
-        (Some(now_ns), Some(now_ns))
+    let (access, modify, kind) = if times == 0 {
+        (Some(now_ns), Some(now_ns), TimesChange::Touch)
     } else {
         let user = User::new(context.machine);
-        let decode = |address: u64| -> core::result::Result<Option<u64>, Errno> {
+        let decode = |address: u64| -> core::result::Result<(Option<u64>, bool), Errno> {
             let seconds = user.read_u64(address)? as i64;
             let nanoseconds = user.read_u64(address + 8)? as i64;
             match nanoseconds {
-                UTIME_NOW => Ok(Some(now_ns)),
-                UTIME_OMIT => Ok(None),
-                0..=999_999_999 => Ok(Some(Timespec { seconds: seconds.max(0), nanoseconds }.to_ns())),
+                UTIME_NOW => Ok((Some(now_ns), false)),
+                UTIME_OMIT => Ok((None, false)),
+                0..=999_999_999 => {
+                    Ok((Some(Timespec { seconds: seconds.max(0), nanoseconds }.to_ns()), true))
+                }
                 _ => Err(Errno::EINVAL),
             }
         };
-        (decode(times)?, decode(times + 16)?)
+        let ((access, access_given), (modify, modify_given)) = (decode(times)?, decode(times + 16)?);
+        let kind = if access_given || modify_given {
+            TimesChange::Explicit
+        } else if access.is_some() && modify.is_some() {
+            TimesChange::Touch
+        } else {
+            TimesChange::Other
+        };
+        (access, modify, kind)
     };
     let location = if path == 0 {
         // Linux's extension: a null path changes the descriptor itself.
@@ -347,8 +390,7 @@ pub(super) fn utimensat(context: Context<'_>, dirfd: u64, path: u64, times: u64,
     if access.is_none() && modify.is_none() {
         return Ok(0);
     }
-    let changes = AttributeChanges { permissions: None, access_time_ns: access, modify_time_ns: modify };
-    context.process.vfs.set_attributes(&caller(context), &location, changes)?;
+    context.process.vfs.set_times(&caller(context), &location, access, modify, kind)?;
     Ok(0)
 }
 

@@ -7,24 +7,21 @@ use crate::memory::APPLICATION_END;
 use crate::process::{self, LIMIT_COUNT, Limit, PROCESS_ID};
 use crate::user::User;
 
-/// What `uname` reports besides the names: a Linux system, so that C
-/// libraries accept it.
-const SYSTEM: &str = "Linux";
-const RELEASE: &str = "6.1.0-rosv";
-const VERSION: &str = "#1 SMP rosv";
-const MACHINE: &str = "x86_64";
+use crate::linux::UTSNAME;
 
 pub(super) fn uname(context: Context<'_>, address: u64) -> Result {
     let (host, domain) = (crate::uts::host_name(), crate::uts::domain_name());
-    let fields = [SYSTEM, host.as_str(), RELEASE, VERSION, MACHINE, domain.as_str()];
+    let [system, _, release, version, machine, _] = UTSNAME;
+    let fields = [system, host.as_str(), release, version, machine, domain.as_str()];
     User::new(context.machine).write_bytes(address, &encode_utsname(fields))?;
     Ok(0)
 }
 
-/// `sethostname` (or, with `is_domain`, `setdomainname`): root only, at
-/// most 64 bytes, not necessarily NUL-terminated.
+/// `sethostname` (or, with `is_domain`, `setdomainname`): with
+/// `CAP_SYS_ADMIN` only, at most 64 bytes, not necessarily NUL-terminated.
 pub(super) fn set_name(context: Context<'_>, address: u64, length: u64, is_domain: bool) -> Result {
-    if context.process.state.lock().credentials.effective_user != 0 {
+    let credentials = &context.process.state.lock().credentials;
+    if !credentials.has_capability(crate::credentials::capability::SYS_ADMIN) {
         return Err(Errno::EPERM.into());
     }
     if length > crate::uts::NAME_MAX as u64 {

@@ -213,11 +213,17 @@ static LOG_CLEARED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU6
 
 /// `syslog`: reads the kernel's log ring. Reading everything and the
 /// buffer's size are open to all (`dmesg_restrict` off); the rest needs
-/// root. A destructive read waits for messages.
+/// `CAP_SYSLOG` (or `CAP_SYS_ADMIN`). A destructive read waits for messages.
 pub(super) fn syslog(context: Context<'_>, action: u64, buffer: u64, length: u64) -> Result {
     use core::sync::atomic::Ordering;
     use syslog_action as action_code;
-    let is_root = context.process.state.lock().credentials.effective_user == 0;
+    /// `CAP_SYSLOG`.
+    const CAP_SYSLOG: u32 = 34;
+    let is_root = {
+        let credentials = &context.process.state.lock().credentials;
+        credentials.has_capability(CAP_SYSLOG)
+            || credentials.has_capability(crate::credentials::capability::SYS_ADMIN)
+    };
     if !is_root && !matches!(action, action_code::READ_ALL | action_code::SIZE_BUFFER) {
         return Err(Errno::EPERM.into());
     }

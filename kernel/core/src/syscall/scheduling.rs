@@ -67,8 +67,11 @@ fn is_real_time(policy: u32) -> bool {
     matches!(policy, policy::FIFO | policy::RR)
 }
 
+/// `CAP_SYS_NICE`.
+const CAP_SYS_NICE: u32 = 23;
+
 fn is_privileged(context: Context<'_>) -> bool {
-    context.process.state.lock().credentials.effective_user == 0
+    context.process.state.lock().credentials.has_capability(CAP_SYS_NICE)
 }
 
 /// Applies `policy` with `priority` (and `nice`, if given) to `thread`,

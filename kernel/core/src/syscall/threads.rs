@@ -85,11 +85,15 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & !known != 0 {
         return Err(Errno::EINVAL.into());
     }
-    // RLIMIT_NPROC counts the user's tasks, threads included; root is not
-    // held to it.
+    // RLIMIT_NPROC counts the user's tasks, threads included; root (with
+    // CAP_SYS_RESOURCE or CAP_SYS_ADMIN) is not held to it.
     let (is_root, task_limit) = {
         let state = context.process.state.lock();
-        (state.credentials.real_user == 0, state.limits[crate::process::limit::NPROC].current)
+        let credentials = &state.credentials;
+        let is_root = credentials.real_user == 0
+            || credentials.has_capability(crate::credentials::capability::SYS_RESOURCE)
+            || credentials.has_capability(crate::credentials::capability::SYS_ADMIN);
+        (is_root, state.limits[crate::process::limit::NPROC].current)
     };
     if !is_root && context.process.thread_count() as u64 >= task_limit {
         return Err(Errno::EAGAIN.into());

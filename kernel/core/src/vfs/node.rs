@@ -25,6 +25,9 @@ pub struct Caller<'a> {
     pub process: Option<&'a Process>,
     /// The calling thread, whose signals interrupt blocking operations.
     pub thread: Option<&'a Thread>,
+    /// Credentials that permission checks use instead of the process's
+    /// (`access` checks with the real ids).
+    pub acting_as: Option<&'a crate::credentials::Credentials>,
 }
 
 impl core::fmt::Debug for Caller<'_> {
@@ -36,12 +39,12 @@ impl core::fmt::Debug for Caller<'_> {
 impl<'a> Caller<'a> {
     /// The kernel, outside any process.
     pub fn kernel(machine: &'a dyn Machine) -> Self {
-        Caller { machine, process: None, thread: None }
+        Caller { machine, process: None, thread: None, acting_as: None }
     }
 
     /// `thread` of `process`, calling through `machine`.
     pub fn thread(machine: &'a dyn Machine, process: &'a Process, thread: &'a Thread) -> Self {
-        Caller { machine, process: Some(process), thread: Some(thread) }
+        Caller { machine, process: Some(process), thread: Some(thread), acting_as: None }
     }
 
     /// Whether a signal waits for the calling thread: blocking operations
@@ -119,6 +122,10 @@ pub struct Metadata {
     pub permissions: u32,
     /// Number of names (hard links).
     pub link_count: u64,
+    /// The owning user (`st_uid`).
+    pub owner_user: u32,
+    /// The owning group (`st_gid`).
+    pub owner_group: u32,
     /// Size in bytes.
     pub size_bytes: u64,
     /// The preferred I/O size.
@@ -146,6 +153,8 @@ impl Metadata {
             file_type,
             permissions,
             link_count: 1,
+            owner_user: 0,
+            owner_group: 0,
             size_bytes: 0,
             block_size_bytes: 4096,
             blocks: 0,
@@ -200,11 +209,16 @@ pub enum RenameMode {
     Exchange,
 }
 
-/// Attribute changes (`chmod`, `utimensat`); `None` leaves one alone.
+/// Attribute changes (`chmod`, `chown`, `utimensat`); `None` leaves one
+/// alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AttributeChanges {
     /// New permission bits.
     pub permissions: Option<u32>,
+    /// New owning user.
+    pub owner_user: Option<u32>,
+    /// New owning group.
+    pub owner_group: Option<u32>,
     /// New access time.
     pub access_time_ns: Option<u64>,
     /// New modification time.

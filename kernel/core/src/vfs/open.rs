@@ -10,9 +10,24 @@ use super::file::{FileObject, OpenFile, flags};
 use super::mount::{Location, Vfs};
 use super::node::{Caller, FileType, LinkTarget, NewNode};
 use super::path::{LastComponent, SYMLINK_HOPS_MAX};
+use super::permission;
 
 /// A node found or made by `open`, with the directory and name it has.
 type Opened = (Location, Option<(Location, String)>);
+
+/// What `open` wants of a node: read permission, write permission or
+/// both, by the access mode; write too for `O_TRUNC`.
+fn wanted_permissions(open_flags: u32) -> u32 {
+    let mut wanted = match open_flags & flags::O_ACCMODE {
+        flags::O_RDONLY => permission::READ,
+        flags::O_WRONLY => permission::WRITE,
+        _ => permission::READ | permission::WRITE,
+    };
+    if open_flags & flags::O_TRUNC != 0 {
+        wanted |= permission::WRITE;
+    }
+    wanted
+}
 
 impl Vfs {
     /// Opens `path` (from `start`) with the `open` flags `open_flags`;
@@ -39,6 +54,7 @@ impl Vfs {
         }
         let follow = open_flags & flags::O_NOFOLLOW == 0;
         let mut hops = 0;
+        let mut is_created = false;
         let (location, name) = if is_creating {
             let is_exclusive = open_flags & flags::O_EXCL != 0;
             self.open_or_create(
@@ -49,6 +65,7 @@ impl Vfs {
                 is_exclusive,
                 permissions,
                 &mut hops,
+                &mut is_created,
             )?
         } else {
             self.walk_named(caller, start, path, follow, &mut hops)?
@@ -78,7 +95,11 @@ impl Vfs {
         if (is_writing || is_truncating) && is_content {
             location.check_writable()?;
         }
-        if is_truncating && file_type == FileType::Regular {
+        // A file this open made is opened whatever its permissions say.
+        if !is_created {
+            permission::check_caller(caller, &location.metadata(caller)?, wanted_permissions(open_flags))?;
+        }
+        if is_truncating && file_type == FileType::Regular && !is_created {
             location.node.truncate(caller, 0)?;
         }
         let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
@@ -97,6 +118,7 @@ impl Vfs {
         is_exclusive: bool,
         permissions: u32,
         hops: &mut u32,
+        is_created: &mut bool,
     ) -> Result<Opened, FsError> {
         let mut start = start.clone();
         let mut path = String::from(path);
@@ -112,8 +134,14 @@ impl Vfs {
                         return Err(FsError::IsDirectory);
                     }
                     parent.directory.check_writable()?;
+                    permission::check_caller(
+                        caller,
+                        &parent.directory.metadata(caller)?,
+                        permission::WRITE | permission::EXECUTE,
+                    )?;
                     let node =
                         parent.directory.node.create(caller, &parent.name, NewNode::File, permissions)?;
+                    *is_created = true;
                     let location = Location { mount: parent.directory.mount.clone(), node };
                     return Ok((location, Some((parent.directory, parent.name))));
                 }

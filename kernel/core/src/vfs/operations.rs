@@ -10,6 +10,20 @@ use super::FsError;
 use super::mount::{Location, Vfs};
 use super::node::{AttributeChanges, Caller, FileType, NewNode, Node, RenameMode};
 use super::path::{LastComponent, ParentAndName};
+use super::permission::{self, EXECUTE, SET_GROUP_ID, SET_USER_ID, WRITE};
+use crate::credentials::capability;
+
+/// What `utimensat` sets, and so which permission it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimesChange {
+    /// Both times to now (a null `times`, or both `UTIME_NOW`): the owner
+    /// or anyone who may write the file.
+    Touch,
+    /// A time given explicitly: the owner only.
+    Explicit,
+    /// One time to now, the other left alone: no check.
+    Other,
+}
 
 impl Vfs {
     /// Fails with `Exists` if `parent` names something already.
@@ -34,7 +48,7 @@ impl Vfs {
     ) -> Result<(), FsError> {
         let parent = self.resolve_parent(caller, start, path)?;
         self.check_absent(caller, &parent)?;
-        parent.directory.check_writable()?;
+        Self::check_directory_change(caller, &parent.directory)?;
         parent.directory.node.create(caller, &parent.name, NewNode::Directory, permissions)?;
         Ok(())
     }
@@ -55,7 +69,7 @@ impl Vfs {
         if parent.has_trailing_slash {
             return Err(FsError::NotFound);
         }
-        parent.directory.check_writable()?;
+        Self::check_directory_change(caller, &parent.directory)?;
         parent.directory.node.create(caller, &parent.name, NewNode::Symlink(target), 0o777)?;
         Ok(())
     }
@@ -73,7 +87,7 @@ impl Vfs {
         if parent.has_trailing_slash {
             return Err(FsError::NotFound);
         }
-        parent.directory.check_writable()?;
+        Self::check_directory_change(caller, &parent.directory)?;
         parent.directory.node.create(caller, &parent.name, NewNode::Socket, permissions)
     }
 
@@ -93,7 +107,8 @@ impl Vfs {
         if self.is_mount_point(&parent.directory, &parent.name) {
             return Err(FsError::Busy);
         }
-        parent.directory.check_writable()?;
+        Self::check_directory_change(caller, &parent.directory)?;
+        Self::check_sticky(caller, &parent.directory, &child)?;
         parent.directory.node.remove(caller, &parent.name, true)
     }
 
@@ -110,7 +125,8 @@ impl Vfs {
         if parent.has_trailing_slash {
             return Err(FsError::NotDirectory);
         }
-        parent.directory.check_writable()?;
+        Self::check_directory_change(caller, &parent.directory)?;
+        Self::check_sticky(caller, &parent.directory, &child)?;
         parent.directory.node.remove(caller, &parent.name, false)
     }
 
@@ -181,7 +197,22 @@ impl Vfs {
         {
             return Err(FsError::InvalidArgument);
         }
-        old.directory.check_writable()?;
+        Self::check_directory_change(caller, &old.directory)?;
+        Self::check_directory_change(caller, &new.directory)?;
+        Self::check_sticky(caller, &old.directory, &source)?;
+        if let Some(target) = &target {
+            Self::check_sticky(caller, &new.directory, target)?;
+        }
+        // A directory that changes parent changes its `..` entry.
+        if !old.directory.is_same(&new.directory) {
+            for moved in
+                core::iter::once(&source).chain(target.iter().filter(|_| mode == RenameMode::Exchange))
+            {
+                if moved.is_directory() {
+                    permission::check_caller(caller, &moved.metadata(caller)?, WRITE)?;
+                }
+            }
+        }
         old.directory.node.rename(caller, &old.name, &*new.directory.node, &new.name, mode)
     }
 
@@ -200,7 +231,7 @@ impl Vfs {
         if !alloc::sync::Arc::ptr_eq(&target.mount, &parent.directory.mount) {
             return Err(FsError::CrossDevice);
         }
-        parent.directory.check_writable()?;
+        Self::check_directory_change(caller, &parent.directory)?;
         parent.directory.node.link(caller, &parent.name, &*target.node)
     }
 
@@ -220,10 +251,126 @@ impl Vfs {
             _ => return Err(FsError::InvalidArgument),
         }
         location.check_writable()?;
+        permission::check_caller(caller, &location.metadata(caller)?, WRITE)?;
         location.node.truncate(caller, size_bytes)
     }
 
-    /// `chmod` and `utimensat` of `location`.
+    /// Checks that `caller` may add or remove names in `directory`: a
+    /// writable mount, and write and search permission.
+    fn check_directory_change(caller: &Caller<'_>, directory: &Location) -> Result<(), FsError> {
+        directory.check_writable()?;
+        permission::check_caller(caller, &directory.metadata(caller)?, WRITE | EXECUTE)
+    }
+
+    /// Checks that `caller` may remove or rename `child` from `directory`
+    /// (the sticky bit's rule).
+    fn check_sticky(caller: &Caller<'_>, directory: &Location, child: &Location) -> Result<(), FsError> {
+        let Some(credentials) = caller.credentials() else {
+            return Ok(());
+        };
+        let directory = directory.metadata(caller)?;
+        if directory.permissions & permission::STICKY == 0 {
+            return Ok(());
+        }
+        permission::check_sticky(&credentials, &directory, &child.metadata(caller)?)
+    }
+
+    /// `chmod`: the owner (or `CAP_FOWNER`) sets the permission bits; the
+    /// set-group-id bit stays only for a member of the file's group or
+    /// with `CAP_FSETID`.
+    pub fn change_mode(
+        &self,
+        caller: &Caller<'_>,
+        location: &Location,
+        permissions: u32,
+    ) -> Result<(), FsError> {
+        location.check_writable()?;
+        let mut permissions = permissions & 0o7777;
+        if let Some(credentials) = caller.credentials() {
+            let metadata = location.metadata(caller)?;
+            if !permission::is_owner(&credentials, &metadata) {
+                return Err(FsError::NotPermitted);
+            }
+            if !credentials.is_in_group(metadata.owner_group)
+                && !credentials.has_capability(capability::FSETID)
+            {
+                permissions &= !SET_GROUP_ID;
+            }
+        }
+        let changes = AttributeChanges { permissions: Some(permissions), ..AttributeChanges::default() };
+        location.node.set_attributes(caller, changes)
+    }
+
+    /// `chown`: `CAP_CHOWN` gives a file to anyone; its owner may only
+    /// change its group to one of its own. A non-directory loses its
+    /// set-user-id bit, and its set-group-id bit where that means
+    /// something (group execute) or the caller could not set it.
+    pub fn change_owner(
+        &self,
+        caller: &Caller<'_>,
+        location: &Location,
+        user: Option<u32>,
+        group: Option<u32>,
+    ) -> Result<(), FsError> {
+        location.check_writable()?;
+        let metadata = location.metadata(caller)?;
+        let mut changes =
+            AttributeChanges { owner_user: user, owner_group: group, ..AttributeChanges::default() };
+        let credentials = caller.credentials();
+        if let Some(credentials) = &credentials {
+            let may_chown = credentials.has_capability(capability::CHOWN);
+            let is_owner = credentials.filesystem_user == metadata.owner_user;
+            let user_allowed = user.is_none_or(|user| may_chown || (is_owner && user == metadata.owner_user));
+            let group_allowed = group.is_none_or(|group| {
+                may_chown || (is_owner && (group == metadata.owner_group || credentials.is_in_group(group)))
+            });
+            if !user_allowed || !group_allowed {
+                return Err(FsError::NotPermitted);
+            }
+        }
+        if metadata.file_type != FileType::Directory {
+            let mut permissions = metadata.permissions & !SET_USER_ID;
+            let new_group = group.unwrap_or(metadata.owner_group);
+            let keeps_group_bit = permissions & 0o010 == 0
+                && credentials.as_ref().is_none_or(|credentials| {
+                    credentials.is_in_group(new_group) || credentials.has_capability(capability::FSETID)
+                });
+            if !keeps_group_bit {
+                permissions &= !SET_GROUP_ID;
+            }
+            if permissions != metadata.permissions {
+                changes.permissions = Some(permissions);
+            }
+        }
+        location.node.set_attributes(caller, changes)
+    }
+
+    /// `utimensat`: `kind` says which permission the change needs.
+    pub fn set_times(
+        &self,
+        caller: &Caller<'_>,
+        location: &Location,
+        access_time_ns: Option<u64>,
+        modify_time_ns: Option<u64>,
+        kind: TimesChange,
+    ) -> Result<(), FsError> {
+        location.check_writable()?;
+        if let Some(credentials) = caller.credentials() {
+            let metadata = location.metadata(caller)?;
+            if !permission::is_owner(&credentials, &metadata) {
+                match kind {
+                    TimesChange::Explicit => return Err(FsError::NotPermitted),
+                    TimesChange::Touch => permission::check(&credentials, &metadata, WRITE)?,
+                    TimesChange::Other => {}
+                }
+            }
+        }
+        let changes = AttributeChanges { access_time_ns, modify_time_ns, ..AttributeChanges::default() };
+        location.node.set_attributes(caller, changes)
+    }
+
+    /// Changes attributes of `location` without permission checks (the
+    /// kernel's own changes).
     pub fn set_attributes(
         &self,
         caller: &Caller<'_>,

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use super::FsError;
 use super::mount::{Location, Vfs};
 use super::node::{Caller, FileType, LinkTarget};
+use super::permission;
 
 /// Symlinks one resolution follows before failing with `TooManyLinks`.
 pub const SYMLINK_HOPS_MAX: u32 = 40;
@@ -117,6 +118,7 @@ impl Vfs {
         let mut current = if path.starts_with('/') { self.root() } else { start.clone() };
         let mut found_as: Option<(Location, String)> = None;
         let mut pending: Vec<String> = components(path).into_iter().map(String::from).collect();
+        let credentials = caller.credentials();
         while let Some(name) = pending.pop() {
             if !current.is_directory() {
                 return Err(FsError::NotDirectory);
@@ -124,6 +126,7 @@ impl Vfs {
             if name.len() > NAME_MAX {
                 return Err(FsError::NameTooLong);
             }
+            permission::check_search(caller, credentials.as_ref(), &current)?;
             let child = self.child(caller, &current, &name)?;
             let is_last = pending.is_empty();
             if child.file_type() != FileType::Symlink || (is_last && !follow_last) {
@@ -198,6 +201,7 @@ impl Vfs {
         if name.len() > NAME_MAX {
             return Err(FsError::NameTooLong);
         }
+        permission::check_search(caller, caller.credentials().as_ref(), &directory)?;
         let last = match name {
             "." => LastComponent::Dot,
             ".." => LastComponent::DotDot,

@@ -6,7 +6,7 @@ use alloc::string::String;
 use core::fmt::Write;
 
 use super::SystemInformation;
-use crate::memory::AreaKind;
+use crate::memory::{Area, AreaKind};
 use crate::net::Network;
 use crate::process::{PROCESS_ID, Process};
 use crate::vfs::{Caller, Location};
@@ -50,58 +50,114 @@ const FEATURE_NAMES: [(u32, &str); 28] = [
 pub fn maps(process: &Process) -> String {
     let mut text = String::new();
     for (start, area) in process.memory.lock().areas() {
-        let rights = area.rights;
-        let (offset, inode) = area.file.as_ref().map_or((0, 0), |file| (file.offset, file.node.inode()));
-        let sharing = if area.file.as_ref().is_some_and(|file| file.is_shared) { 's' } else { 'p' };
-        let mut line = format!(
-            "{start:08x}-{:08x} {}{}{}{sharing} {offset:08x} 00:00 {inode}",
-            area.end,
-            if rights.read { 'r' } else { '-' },
-            if rights.write { 'w' } else { '-' },
-            if rights.execute { 'x' } else { '-' },
-        );
-        let name = match (&area.file, area.kind) {
-            (Some(file), _) => &*file.path,
-            (None, AreaKind::Image) => process.executable_path.as_str(),
-            (None, AreaKind::Heap) => "[heap]",
-            (None, AreaKind::Stack) => "[stack]",
-            (None, AreaKind::Anonymous | AreaKind::File) => "",
-            (None, AreaKind::Vdso) => "[vdso]",
-            (None, AreaKind::VdsoData) => "[vvar]",
-        };
-        if !name.is_empty() {
-            while line.len() < MAPS_NAME_COLUMN {
-                line.push(' ');
-            }
-            line.push_str(name);
-        }
-        text.push_str(&line);
+        text.push_str(&map_line(process, start, area));
         text.push('\n');
     }
     text
 }
 
-/// `/proc/self/status`: the fields programs look for.
-pub fn status(process: &Process) -> String {
+/// The `maps` line of the area at `start`, without its newline.
+pub(super) fn map_line(process: &Process, start: u64, area: &Area) -> String {
+    let rights = area.rights;
+    let (offset, inode) = area.file.as_ref().map_or((0, 0), |file| (file.offset, file.node.inode()));
+    let sharing = if area.file.as_ref().is_some_and(|file| file.is_shared) { 's' } else { 'p' };
+    let mut line = format!(
+        "{start:08x}-{:08x} {}{}{}{sharing} {offset:08x} 00:00 {inode}",
+        area.end,
+        if rights.read { 'r' } else { '-' },
+        if rights.write { 'w' } else { '-' },
+        if rights.execute { 'x' } else { '-' },
+    );
+    let name = match (&area.file, area.kind) {
+        (Some(file), _) => &*file.path,
+        (None, AreaKind::Image) => process.executable_path.as_str(),
+        (None, AreaKind::Heap) => "[heap]",
+        (None, AreaKind::Stack) => "[stack]",
+        (None, AreaKind::Anonymous | AreaKind::File) => "",
+        (None, AreaKind::Vdso) => "[vdso]",
+        (None, AreaKind::VdsoData) => "[vvar]",
+    };
+    if !name.is_empty() {
+        while line.len() < MAPS_NAME_COLUMN {
+            line.push(' ');
+        }
+        line.push_str(name);
+    }
+    line
+}
+
+/// `/proc/self/status`: the fields programs look for, in Linux's order.
+pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     let name = process.executable_path.rsplit('/').next().unwrap_or_default();
     let name = &name[..name.len().min(15)];
-    let (umask, credentials) = {
+    let (umask, credentials, descriptor_limit, ignored, caught) = {
         let state = process.state.lock();
-        (state.umask, state.credentials.clone())
+        let mut ignored = 0u64;
+        let mut caught = 0u64;
+        for (index, action) in state.signal_actions.iter().enumerate() {
+            match action.handler {
+                crate::process::SIG_DFL => {}
+                crate::process::SIG_IGN => ignored |= 1 << index,
+                _ => caught |= 1 << index,
+            }
+        }
+        (state.umask, state.credentials.clone(), state.descriptors.capacity(), ignored, caught)
     };
-    // The filesystem ids (the fourth column) follow the effective ones.
+    let (blocked, pending) = caller.thread.map_or((0, 0), |thread| {
+        let state = thread.state.lock();
+        (state.signal_mask, state.pending.set())
+    });
+    let groups: String = credentials.groups.iter().map(|group| format!("{group} ")).collect();
+    let (virtual_kib, resident_kib, data_kib, stack_kib) = {
+        let memory = process.memory.lock();
+        let (mut virtual_bytes, mut resident_pages, mut data_bytes, mut stack_bytes) = (0, 0, 0, 0);
+        for (start, area) in memory.areas() {
+            let size = area.end - start;
+            virtual_bytes += size;
+            match area.kind {
+                AreaKind::Stack => stack_bytes += size,
+                AreaKind::Heap | AreaKind::Anonymous if area.rights.write => data_bytes += size,
+                _ => {}
+            }
+            resident_pages += (start..area.end)
+                .step_by(4096)
+                .filter(|&page| caller.machine.mapped_frame(page).is_some())
+                .count() as u64;
+        }
+        (virtual_bytes / 1024, resident_pages * 4, data_bytes / 1024, stack_bytes / 1024)
+    };
+    let cpus = caller.machine.cpu_count().max(1);
+    let cpu_list = if cpus == 1 { String::from("0") } else { format!("0-{}", cpus - 1) };
+    let cpu_mask = format!("{:x}", (1u128 << cpus) - 1);
+    let capabilities = credentials.capabilities;
     format!(
-        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nPid:\t{PROCESS_ID}\n\
-         PPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nThreads:\t{}\n",
+        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nNgid:\t0\n\
+         Pid:\t{PROCESS_ID}\nPPid:\t0\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
+         FDSize:\t{descriptor_limit}\nGroups:\t{groups}\nNStgid:\t{PROCESS_ID}\nNSpid:\t{PROCESS_ID}\n\
+         NSpgid:\t{PROCESS_ID}\nNSsid:\t{PROCESS_ID}\nVmPeak:\t{virtual_kib:8} kB\nVmSize:\t{virtual_kib:8} kB\n\
+         VmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t{resident_kib:8} kB\nVmRSS:\t{resident_kib:8} kB\n\
+         VmData:\t{data_kib:8} kB\nVmStk:\t{stack_kib:8} kB\nVmSwap:\t       0 kB\nThreads:\t{}\n\
+         SigQ:\t0/4096\nSigPnd:\t{pending:016x}\nShdPnd:\t0000000000000000\nSigBlk:\t{blocked:016x}\n\
+         SigIgn:\t{ignored:016x}\nSigCgt:\t{caught:016x}\nCapInh:\t{:016x}\nCapPrm:\t{:016x}\n\
+         CapEff:\t{:016x}\nCapBnd:\t{:016x}\nCapAmb:\t{:016x}\nNoNewPrivs:\t{}\nSeccomp:\t0\n\
+         Seccomp_filters:\t0\nCpus_allowed:\t{cpu_mask}\nCpus_allowed_list:\t{cpu_list}\n\
+         Mems_allowed:\t1\nMems_allowed_list:\t0\nvoluntary_ctxt_switches:\t0\n\
+         nonvoluntary_ctxt_switches:\t0\n",
         credentials.real_user,
         credentials.effective_user,
         credentials.saved_user,
-        credentials.effective_user,
+        credentials.filesystem_user,
         credentials.real_group,
         credentials.effective_group,
         credentials.saved_group,
-        credentials.effective_group,
-        process.thread_count()
+        credentials.filesystem_group,
+        process.thread_count(),
+        capabilities.inheritable,
+        capabilities.permitted,
+        capabilities.effective,
+        capabilities.bounding,
+        capabilities.ambient,
+        u8::from(credentials.has_no_new_privileges),
     )
 }
 
@@ -248,4 +304,117 @@ pub(super) fn net_routes(network: &Network) -> String {
         );
     }
     text
+}
+
+/// `/proc/version`.
+pub fn version() -> String {
+    let [_, node, release, version, ..] = crate::linux::UTSNAME;
+    format!("Linux version {release} ({node}) {version}\n")
+}
+
+/// `/proc/filesystems`: the types `mount` knows; `nodev` marks those that
+/// need no device.
+pub fn filesystems() -> String {
+    String::from(
+        "nodev\tsysfs\nnodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tcgroup2\n\trofs\n",
+    )
+}
+
+/// `/proc/swaps`: no swap.
+pub fn swaps() -> String {
+    String::from("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
+}
+
+/// What the kernel has, in Linux's configuration names: what programs
+/// look for in `/proc/config.gz` to decide which features to use. Options
+/// the kernel lacks are stated as not set.
+const CONFIGURATION: &str = "\
+# rosv: the Linux interfaces this kernel offers, in Linux's option names
+CONFIG_64BIT=y
+CONFIG_X86_64=y
+CONFIG_SMP=y
+CONFIG_MMU=y
+CONFIG_MULTIUSER=y
+CONFIG_FUTEX=y
+# CONFIG_FUTEX_PI is not set
+CONFIG_EPOLL=y
+# CONFIG_SIGNALFD is not set
+# CONFIG_TIMERFD is not set
+CONFIG_EVENTFD=y
+CONFIG_SHMEM=y
+CONFIG_MEMFD_CREATE=y
+CONFIG_SYSVIPC=y
+# CONFIG_POSIX_TIMERS is not set
+# CONFIG_AIO is not set
+# CONFIG_IO_URING is not set
+# CONFIG_INOTIFY_USER is not set
+# CONFIG_FANOTIFY is not set
+# CONFIG_FILE_LOCKING is not set
+CONFIG_PROC_FS=y
+CONFIG_PROC_SYSCTL=y
+CONFIG_SYSFS=y
+CONFIG_TMPFS=y
+CONFIG_TMPFS_XATTR=y
+CONFIG_DEVTMPFS=y
+CONFIG_CGROUPS=y
+CONFIG_MEMCG=y
+CONFIG_CGROUP_SCHED=y
+CONFIG_CPUSETS=y
+CONFIG_CGROUP_PIDS=y
+# CONFIG_USER_NS is not set
+# CONFIG_PID_NS is not set
+# CONFIG_NET_NS is not set
+# CONFIG_SECCOMP is not set
+# CONFIG_BPF_SYSCALL is not set
+# CONFIG_MODULES is not set
+# CONFIG_SWAP is not set
+# CONFIG_QUOTA is not set
+# CONFIG_KEYS is not set
+# CONFIG_AUDIT is not set
+# CONFIG_SECURITY is not set
+CONFIG_NET=y
+CONFIG_INET=y
+# CONFIG_IPV6 is not set
+CONFIG_UNIX=y
+# CONFIG_PACKET is not set
+CONFIG_VIRTIO=y
+CONFIG_VIRTIO_BLK=y
+CONFIG_VIRTIO_NET=y
+CONFIG_VIRTIO_CONSOLE=y
+CONFIG_HW_RANDOM_VIRTIO=y
+CONFIG_HZ=100
+";
+
+/// `/proc/config.gz`: [`CONFIGURATION`], gzip-compressed with stored
+/// (uncompressed) deflate blocks, which every gzip reader accepts (RFC
+/// 1951 §3.2.4, RFC 1952).
+pub fn configuration_gzip() -> alloc::vec::Vec<u8> {
+    let data = CONFIGURATION.as_bytes();
+    let mut bytes = alloc::vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    let mut blocks = data.chunks(0xffff).peekable();
+    if blocks.peek().is_none() {
+        bytes.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        bytes.push(u8::from(blocks.peek().is_none()));
+        let length = block.len() as u16;
+        bytes.extend_from_slice(&length.to_le_bytes());
+        bytes.extend_from_slice(&(!length).to_le_bytes());
+        bytes.extend_from_slice(block);
+    }
+    bytes.extend_from_slice(&crc32(data).to_le_bytes());
+    bytes.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    bytes
+}
+
+/// The CRC-32 gzip's trailer carries (polynomial 0xedb88320, reflected).
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }

@@ -1,17 +1,23 @@
 //! procfs, mounted at `/proc`: the process (`/proc/self` links to
-//! `/proc/1`: `exe`, `cwd`, `fd/`, `maps`, `mounts`, `status`) and the
-//! machine (`cpuinfo`, `meminfo`, `mounts`, `uptime`).
+//! `/proc/1`: `exe`, `cwd`, `fd/`, `maps`, `smaps`, `mounts`,
+//! `mountinfo`, `status`, `stat`, `limits`, `cmdline`, `environ`, `auxv`,
+//! `cgroup`, `oom_score_adj`), the machine (`cpuinfo`, `meminfo`,
+//! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`) and the
+//! kernel's settings (`sys/`, a generated tree: [`settings`]).
 //!
 //! Files are generated when opened ([`contents`]) and read from that
 //! snapshot, so one `read` loop sees consistent text.
 
 mod contents;
+mod process_files;
+mod settings;
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 
+use super::generated::{GeneratedNode, Snapshot};
 use crate::process::PROCESS_ID;
 use crate::vfs::{
     Caller, DirectoryEntry, FileSystem, FileType, FsError, LinkTarget, Metadata, Node, Statistics,
@@ -42,6 +48,22 @@ enum Generated {
     NetRoutes,
     Stat,
     LoadAverage,
+    Version,
+    Filesystems,
+    Configuration,
+    Swaps,
+    Limits,
+    MountInformation,
+    SharedMaps,
+    CommandLine,
+    Environment,
+    AuxiliaryVector,
+    Cgroup,
+    OomScoreAdjustment,
+    OomScore,
+    Command,
+    ProcessStat,
+    MemoryStatistics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +75,13 @@ enum Kind {
     NetDirectory,
     Executable,
     WorkingDirectory,
+    RootLink,
     Descriptor(u64),
     File(Generated, u64),
+    Settings,
 }
 
-const ROOT_ENTRIES: [(&str, Kind); 9] = [
+const ROOT_ENTRIES: [(&str, Kind); 15] = [
     ("self", Kind::SelfLink),
     ("1", Kind::ProcessDirectory),
     ("cpuinfo", Kind::File(Generated::Cpuinfo, 3)),
@@ -67,18 +91,37 @@ const ROOT_ENTRIES: [(&str, Kind); 9] = [
     ("net", Kind::NetDirectory),
     ("stat", Kind::File(Generated::Stat, 7)),
     ("loadavg", Kind::File(Generated::LoadAverage, 8)),
+    ("version", Kind::File(Generated::Version, 9)),
+    ("filesystems", Kind::File(Generated::Filesystems, 20)),
+    ("config.gz", Kind::File(Generated::Configuration, 21)),
+    ("swaps", Kind::File(Generated::Swaps, 22)),
+    ("sys", Kind::Settings),
+    ("thread-self", Kind::SelfLink),
 ];
 
 const NET_ENTRIES: [(&str, Kind); 2] =
     [("dev", Kind::File(Generated::NetDevices, 18)), ("route", Kind::File(Generated::NetRoutes, 19))];
 
-const PROCESS_ENTRIES: [(&str, Kind); 6] = [
+const PROCESS_ENTRIES: [(&str, Kind); 19] = [
     ("exe", Kind::Executable),
     ("cwd", Kind::WorkingDirectory),
     ("fd", Kind::DescriptorDirectory),
     ("maps", Kind::File(Generated::Maps, 13)),
     ("mounts", Kind::File(Generated::Mounts, 14)),
     ("status", Kind::File(Generated::Status, 15)),
+    ("limits", Kind::File(Generated::Limits, 30)),
+    ("mountinfo", Kind::File(Generated::MountInformation, 31)),
+    ("smaps", Kind::File(Generated::SharedMaps, 32)),
+    ("cmdline", Kind::File(Generated::CommandLine, 33)),
+    ("environ", Kind::File(Generated::Environment, 34)),
+    ("auxv", Kind::File(Generated::AuxiliaryVector, 35)),
+    ("cgroup", Kind::File(Generated::Cgroup, 36)),
+    ("oom_score_adj", Kind::File(Generated::OomScoreAdjustment, 37)),
+    ("oom_score", Kind::File(Generated::OomScore, 38)),
+    ("comm", Kind::File(Generated::Command, 39)),
+    ("stat", Kind::File(Generated::ProcessStat, 40)),
+    ("statm", Kind::File(Generated::MemoryStatistics, 41)),
+    ("root", Kind::RootLink),
 ];
 
 /// A procfs instance.
@@ -95,7 +138,11 @@ impl core::fmt::Debug for ProcFs {
 impl ProcFs {
     /// A `/proc` describing a machine with `system`.
     pub fn new(system: SystemInformation) -> Arc<ProcFs> {
-        Arc::new(ProcFs { root: Arc::new(ProcNode { kind: Kind::Root, system }) })
+        let settings = settings::tree();
+        let root = Arc::new(ProcNode { kind: Kind::Root, system, settings: settings.clone() });
+        let root_node: Arc<dyn Node> = root.clone();
+        settings.set_parent(Arc::downgrade(&root_node));
+        Arc::new(ProcFs { root })
     }
 }
 
@@ -117,11 +164,16 @@ impl FileSystem for ProcFs {
 struct ProcNode {
     kind: Kind,
     system: SystemInformation,
+    /// `/proc/sys`.
+    settings: Arc<GeneratedNode>,
 }
 
 impl ProcNode {
     fn child(&self, kind: Kind) -> Arc<dyn Node> {
-        Arc::new(ProcNode { kind, system: self.system })
+        if kind == Kind::Settings {
+            return self.settings.clone();
+        }
+        Arc::new(ProcNode { kind, system: self.system, settings: self.settings.clone() })
     }
 
     /// The entries of a directory with fixed contents.
@@ -153,6 +205,8 @@ fn inode(kind: Kind) -> u64 {
         Kind::NetDirectory => 17,
         Kind::File(_, inode) => inode,
         Kind::Descriptor(number) => DESCRIPTOR_INODES + number,
+        Kind::RootLink => 23,
+        Kind::Settings => settings::FIRST_INODE,
     }
 }
 
@@ -166,10 +220,13 @@ impl Node for ProcNode {
             Kind::Root | Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::NetDirectory => {
                 FileType::Directory
             }
-            Kind::SelfLink | Kind::Executable | Kind::WorkingDirectory | Kind::Descriptor(_) => {
-                FileType::Symlink
-            }
+            Kind::SelfLink
+            | Kind::Executable
+            | Kind::WorkingDirectory
+            | Kind::RootLink
+            | Kind::Descriptor(_) => FileType::Symlink,
             Kind::File(..) => FileType::Regular,
+            Kind::Settings => FileType::Directory,
         }
     }
 
@@ -177,9 +234,19 @@ impl Node for ProcNode {
         let permissions = match self.file_type() {
             FileType::Directory => 0o555,
             FileType::Symlink => 0o777,
+            _ if self.kind == Kind::File(Generated::OomScoreAdjustment, 37) => 0o644,
             _ => 0o444,
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
+        // A process's files belong to it (its effective ids).
+        if (matches!(self.kind, Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::Descriptor(_))
+            || PROCESS_ENTRIES.iter().any(|(_, kind)| *kind == self.kind))
+            && let Some(process) = caller.process
+        {
+            let credentials = &process.state.lock().credentials;
+            (metadata.owner_user, metadata.owner_group) =
+                (credentials.effective_user, credentials.effective_group);
+        }
         if self.file_type() == FileType::Directory {
             metadata.link_count = 2;
         }
@@ -245,6 +312,7 @@ impl Node for ProcNode {
         let process = caller.process.ok_or(FsError::NotFound)?;
         match self.kind {
             Kind::Executable => Ok(LinkTarget::Path(process.executable_path.clone())),
+            Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
             Kind::WorkingDirectory => {
                 let location = process.state.lock().working_directory.clone();
                 let text = process.vfs.path_of(caller, &location)?;
@@ -275,60 +343,50 @@ impl Node for ProcNode {
         let Kind::File(generated, inode) = self.kind else {
             return Ok(None);
         };
-        let text = match generated {
-            Generated::Cpuinfo => contents::cpuinfo(caller),
-            Generated::Meminfo => contents::meminfo(&self.system),
-            Generated::Uptime => contents::uptime(caller),
-            Generated::Stat => contents::stat(caller),
-            Generated::LoadAverage => contents::load_average(caller),
-            Generated::Mounts
-            | Generated::Maps
-            | Generated::Status
-            | Generated::NetDevices
-            | Generated::NetRoutes => {
+        let bytes = match generated {
+            Generated::Cpuinfo => contents::cpuinfo(caller).into_bytes(),
+            Generated::Meminfo => contents::meminfo(&self.system).into_bytes(),
+            Generated::Uptime => contents::uptime(caller).into_bytes(),
+            Generated::Stat => contents::stat(caller).into_bytes(),
+            Generated::LoadAverage => contents::load_average(caller).into_bytes(),
+            Generated::Version => contents::version().into_bytes(),
+            Generated::Filesystems => contents::filesystems().into_bytes(),
+            Generated::Configuration => contents::configuration_gzip(),
+            Generated::Swaps => contents::swaps().into_bytes(),
+            _ => {
                 let process = caller.process.ok_or(FsError::NotFound)?;
                 match generated {
-                    Generated::Mounts => contents::mounts(caller, process),
-                    Generated::Maps => contents::maps(process),
-                    Generated::NetDevices => contents::net_devices(&process.network),
-                    Generated::NetRoutes => contents::net_routes(&process.network),
-                    _ => contents::status(process),
+                    Generated::Mounts => contents::mounts(caller, process).into_bytes(),
+                    Generated::Maps => contents::maps(process).into_bytes(),
+                    Generated::NetDevices => contents::net_devices(&process.network).into_bytes(),
+                    Generated::NetRoutes => contents::net_routes(&process.network).into_bytes(),
+                    Generated::Limits => process_files::limits(process).into_bytes(),
+                    Generated::MountInformation => {
+                        process_files::mount_information(caller, process).into_bytes()
+                    }
+                    Generated::SharedMaps => process_files::shared_maps(caller, process).into_bytes(),
+                    Generated::CommandLine => {
+                        process_files::stack_range(caller, process, |layout| layout.arguments)
+                    }
+                    Generated::Environment => {
+                        process_files::stack_range(caller, process, |layout| layout.environment)
+                    }
+                    Generated::AuxiliaryVector => {
+                        process_files::stack_range(caller, process, |layout| layout.auxiliary_vector)
+                    }
+                    Generated::Cgroup => String::from("0::/\n").into_bytes(),
+                    Generated::OomScoreAdjustment => {
+                        return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode })));
+                    }
+                    Generated::OomScore => process_files::oom_score(process).into_bytes(),
+                    Generated::Command => process_files::command(caller, process).into_bytes(),
+                    Generated::ProcessStat => process_files::stat(caller, process).into_bytes(),
+                    Generated::MemoryStatistics => process_files::memory_statistics(process).into_bytes(),
+                    _ => contents::status(caller, process).into_bytes(),
                 }
             }
         };
-        Ok(Some(Arc::new(Snapshot { inode, bytes: text.into_bytes() })))
-    }
-}
-
-/// The text of a procfs file as it was when opened.
-struct Snapshot {
-    inode: u64,
-    bytes: Vec<u8>,
-}
-
-impl Node for Snapshot {
-    fn inode(&self) -> u64 {
-        self.inode
-    }
-
-    fn file_type(&self) -> FileType {
-        FileType::Regular
-    }
-
-    fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
-        // Linux reports procfs files as empty; readers read to the end.
-        Ok(Metadata::new(self.inode, FileType::Regular, 0o444))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
-        let length = buffer.len().min(self.bytes.len() - start);
-        buffer[..length].copy_from_slice(&self.bytes[start..start + length]);
-        Ok(length)
+        Ok(Some(Arc::new(Snapshot { inode, bytes })))
     }
 }
 

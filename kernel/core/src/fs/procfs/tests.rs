@@ -99,5 +99,7 @@ fn generated_files_describe_the_process_and_the_machine() {
     let root = process.vfs.root();
     let file = process.vfs.open(&caller, &root, "/proc/uptime", flags::O_RDONLY, 0).unwrap();
     assert_eq!(file.write(&caller, b"1"), Err(FsError::BadDescriptor));
+    assert_eq!(process.vfs.make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::AccessDenied));
+    process.state.lock().credentials = crate::process::Credentials::root();
     assert_eq!(process.vfs.make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::NotPermitted));
 }

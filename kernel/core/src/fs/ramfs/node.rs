@@ -10,6 +10,7 @@ use spin::Mutex;
 
 use super::data::FileData;
 use super::{Content, RamNode, seal};
+use crate::vfs::permission;
 use crate::vfs::{
     AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
     RenameMode,
@@ -52,6 +53,8 @@ impl Node for RamNode {
         let attributes = self.attributes.lock();
         let mut metadata = Metadata::new(self.inode, self.file_type(), attributes.permissions);
         metadata.link_count = attributes.link_count;
+        metadata.owner_user = attributes.owner_user;
+        metadata.owner_group = attributes.owner_group;
         metadata.size_bytes = size_bytes;
         metadata.blocks = blocks.unwrap_or(size_bytes.div_ceil(4096) * 8);
         metadata.access_time_ns = attributes.access_time_ns;
@@ -103,8 +106,16 @@ impl Node for RamNode {
             NewNode::Symlink(target) => Content::Symlink(String::from(target)),
             NewNode::Socket => Content::Socket,
         };
+        let is_directory = kind == NewNode::Directory;
+        let (owner_user, owner_group, permissions) =
+            permission::new_owner(caller, &self.metadata(caller)?, is_directory, permissions);
         let inode = self.shared.next_inode.fetch_add(1, Ordering::Relaxed);
         let node = RamNode::new(&self.shared, inode, content, permissions, now_ns);
+        {
+            let mut attributes = node.attributes.lock();
+            attributes.owner_user = owner_user;
+            attributes.owner_group = owner_group;
+        }
         if kind == NewNode::Directory {
             self.adjust_links(1, now_ns);
         }
@@ -301,6 +312,12 @@ impl Node for RamNode {
         let mut attributes = self.attributes.lock();
         if let Some(permissions) = changes.permissions {
             attributes.permissions = permissions & 0o7777;
+        }
+        if let Some(user) = changes.owner_user {
+            attributes.owner_user = user;
+        }
+        if let Some(group) = changes.owner_group {
+            attributes.owner_group = group;
         }
         if let Some(time) = changes.access_time_ns {
             attributes.access_time_ns = time;

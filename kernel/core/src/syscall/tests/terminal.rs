@@ -115,6 +115,7 @@ fn credentials_answer_the_identity_calls() {
         effective_group: 101,
         saved_group: 102,
         groups: vec![100, 27],
+        ..Credentials::of(1000, 100)
     };
     assert_eq!(call(&machine, &process, nr::GETUID, [0; 6]), 1000);
     assert_eq!(call(&machine, &process, nr::GETEUID, [0; 6]), 1001);

@@ -106,7 +106,7 @@ fn listings_show_dot_entries_and_mount_points() {
     let root = vfs.root();
     assert_eq!(
         names(&vfs, &caller, &root),
-        [".", "..", "bin", "etc", "lib", "loop", "dev", "proc", "run", "tmp"]
+        [".", "..", "bin", "etc", "lib", "loop", "dev", "proc", "run", "sys", "tmp"]
     );
     let dev = vfs.resolve(&caller, &root, "/dev", true).unwrap();
     let listed = names(&vfs, &caller, &dev);
@@ -115,5 +115,5 @@ fn listings_show_dot_entries_and_mount_points() {
     }
     let mounts: Vec<String> =
         vfs.mounts().iter().map(|mount| vfs.path_of(&caller, &Location::root_of(mount)).unwrap()).collect();
-    assert_eq!(mounts, ["/", "/dev", "/dev/shm", "/proc", "/run", "/tmp"]);
+    assert_eq!(mounts, ["/", "/dev", "/dev/shm", "/proc", "/run", "/sys", "/sys/fs/cgroup", "/tmp"]);
 }

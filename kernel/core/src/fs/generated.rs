@@ -1,0 +1,220 @@
+//! Trees of generated files: the shape of `/sys`, `/sys/fs/cgroup` and
+//! `/proc/sys`.
+//!
+//! A tree is described statically ([`Entry`]): directories with fixed
+//! entries, and files whose text a function makes from the [`Caller`]
+//! when the file is opened (the text is then read from that snapshot, as
+//! procfs does). [`tree`] turns a description into nodes with
+//! inode numbers from a given start. [`GeneratedFs`] mounts one.
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::any::Any;
+
+use crate::vfs::{Caller, DirectoryEntry, FileSystem, FileType, FsError, Metadata, Node, Statistics};
+
+/// What a file's text is made from.
+pub type Generator = fn(&Caller<'_>) -> String;
+
+/// One entry of a tree's description.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry {
+    /// A directory and its entries.
+    Directory(&'static [(&'static str, Entry)]),
+    /// A read-only file.
+    File(Generator),
+}
+
+/// A node of a generated tree.
+pub struct GeneratedNode {
+    inode: u64,
+    entry: Entry,
+    children: Vec<(&'static str, Arc<GeneratedNode>)>,
+    parent: spin::Mutex<Option<Weak<dyn Node>>>,
+}
+
+impl core::fmt::Debug for GeneratedNode {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("GeneratedNode").field("inode", &self.inode).finish()
+    }
+}
+
+/// The nodes of `entry`, numbered from `first_inode` in pre-order.
+pub fn tree(entry: Entry, first_inode: u64) -> Arc<GeneratedNode> {
+    let mut next = first_inode;
+    build(entry, &mut next)
+}
+
+fn build(entry: Entry, next: &mut u64) -> Arc<GeneratedNode> {
+    let inode = *next;
+    *next += 1;
+    let children = match entry {
+        Entry::Directory(entries) => {
+            entries.iter().map(|(name, child)| (*name, build(*child, next))).collect()
+        }
+        Entry::File(_) => Vec::new(),
+    };
+    let node = Arc::new(GeneratedNode { inode, entry, children, parent: spin::Mutex::new(None) });
+    let as_node: Arc<dyn Node> = node.clone();
+    for (_, child) in &node.children {
+        *child.parent.lock() = Some(Arc::downgrade(&as_node));
+    }
+    node
+}
+
+impl GeneratedNode {
+    /// Makes `parent` the parent of this tree's root (a subtree of another
+    /// filesystem, such as `/proc/sys`).
+    pub fn set_parent(&self, parent: Weak<dyn Node>) {
+        *self.parent.lock() = Some(parent);
+    }
+}
+
+impl Node for GeneratedNode {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn file_type(&self) -> FileType {
+        match self.entry {
+            Entry::Directory(_) => FileType::Directory,
+            Entry::File(_) => FileType::Regular,
+        }
+    }
+
+    fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        let permissions = if self.file_type() == FileType::Directory { 0o555 } else { 0o444 };
+        let mut metadata = Metadata::new(self.inode, self.file_type(), permissions);
+        if self.file_type() == FileType::Directory {
+            metadata.link_count =
+                2 + self.children.iter().filter(|(_, child)| child.children_count().is_some()).count() as u64;
+        }
+        let boot_ns = caller.machine.realtime_ns().saturating_sub(caller.machine.monotonic_ns());
+        (metadata.access_time_ns, metadata.modify_time_ns, metadata.change_time_ns) =
+            (boot_ns, boot_ns, boot_ns);
+        Ok(metadata)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, _caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
+        if self.file_type() != FileType::Directory {
+            return Err(FsError::NotDirectory);
+        }
+        let (_, child) = self.children.iter().find(|(entry, _)| *entry == name).ok_or(FsError::NotFound)?;
+        Ok(child.clone())
+    }
+
+    fn parent(&self) -> Option<Arc<dyn Node>> {
+        self.parent.lock().as_ref().and_then(Weak::upgrade)
+    }
+
+    fn read_directory(&self, _caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
+        if self.file_type() != FileType::Directory {
+            return Err(FsError::NotDirectory);
+        }
+        Ok(self.children.get(offset as usize).map(|(name, child)| DirectoryEntry {
+            name: String::from(*name),
+            inode: child.inode,
+            file_type: child.file_type(),
+            next_offset: offset + 1,
+        }))
+    }
+
+    fn read_at(&self, _caller: &Caller<'_>, _offset: u64, _buffer: &mut [u8]) -> Result<usize, FsError> {
+        // Reads go to the snapshot `open` made.
+        Err(if self.file_type() == FileType::Directory {
+            FsError::IsDirectory
+        } else {
+            FsError::InvalidArgument
+        })
+    }
+
+    fn open(&self, caller: &Caller<'_>) -> Result<Option<Arc<dyn Node>>, FsError> {
+        match self.entry {
+            Entry::Directory(_) => Ok(None),
+            Entry::File(generate) => {
+                Ok(Some(Arc::new(Snapshot { inode: self.inode, bytes: generate(caller).into_bytes() })))
+            }
+        }
+    }
+}
+
+impl GeneratedNode {
+    fn children_count(&self) -> Option<usize> {
+        matches!(self.entry, Entry::Directory(_)).then_some(self.children.len())
+    }
+}
+
+/// The text of a generated file as it was when opened.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The file's inode number.
+    pub inode: u64,
+    /// The text.
+    pub bytes: Vec<u8>,
+}
+
+impl Node for Snapshot {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Regular
+    }
+
+    fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        // Linux reports these files as empty; readers read to the end.
+        Ok(Metadata::new(self.inode, FileType::Regular, 0o444))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
+        let length = buffer.len().min(self.bytes.len() - start);
+        buffer[..length].copy_from_slice(&self.bytes[start..start + length]);
+        Ok(length)
+    }
+}
+
+/// A mountable generated tree.
+pub struct GeneratedFs {
+    root: Arc<GeneratedNode>,
+    type_name: &'static str,
+    magic: u64,
+}
+
+impl core::fmt::Debug for GeneratedFs {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("GeneratedFs").field("type_name", &self.type_name).finish()
+    }
+}
+
+impl GeneratedFs {
+    /// A filesystem of type `type_name` (with `statfs` magic `magic`) whose
+    /// tree `root` describes.
+    pub fn new(root: Entry, type_name: &'static str, magic: u64) -> Arc<GeneratedFs> {
+        Arc::new(GeneratedFs { root: tree(root, 1), type_name, magic })
+    }
+}
+
+impl FileSystem for GeneratedFs {
+    fn root(&self) -> Arc<dyn Node> {
+        self.root.clone()
+    }
+
+    fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    fn statistics(&self) -> Statistics {
+        Statistics { magic: self.magic, block_size_bytes: 4096, ..Statistics::default() }
+    }
+}

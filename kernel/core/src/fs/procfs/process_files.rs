@@ -1,0 +1,262 @@
+//! The files of `/proc/self` beyond `maps` and `status`: `limits`,
+//! `mountinfo`, `smaps`, `cmdline`, `environ`, `auxv`, `oom_score_adj`,
+//! `comm`, `stat`, `statm`.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::fmt::Write;
+
+use crate::credentials::capability;
+use crate::initial_stack::StackLayout;
+use crate::process::{PROCESS_ID, Process, RLIM_INFINITY, limit};
+use crate::vfs::{Caller, FileType, FsError, Location, Metadata, Node};
+
+/// Clock ticks per second in `/proc` files (`USER_HZ`).
+const USER_HZ: u64 = 100;
+
+/// `/proc/self/limits`: each resource limit, in Linux's columns.
+pub fn limits(process: &Process) -> String {
+    const ROWS: [(&str, usize, &str); 16] = [
+        ("Max cpu time", limit::CPU, "seconds"),
+        ("Max file size", limit::FSIZE, "bytes"),
+        ("Max data size", limit::DATA, "bytes"),
+        ("Max stack size", limit::STACK, "bytes"),
+        ("Max core file size", limit::CORE, "bytes"),
+        ("Max resident set", 5, "bytes"),
+        ("Max processes", limit::NPROC, "processes"),
+        ("Max open files", limit::NOFILE, "files"),
+        ("Max locked memory", limit::MEMLOCK, "bytes"),
+        ("Max address space", limit::AS, "bytes"),
+        ("Max file locks", 10, "locks"),
+        ("Max pending signals", limit::SIGPENDING, "signals"),
+        ("Max msgqueue size", limit::MSGQUEUE, "bytes"),
+        ("Max nice priority", limit::NICE, ""),
+        ("Max realtime priority", limit::RTPRIO, ""),
+        ("Max realtime timeout", 15, "us"),
+    ];
+    let limits = process.state.lock().limits;
+    let shown =
+        |value: u64| if value == RLIM_INFINITY { String::from("unlimited") } else { format!("{value}") };
+    let mut text = format!("{:<25} {:<20} {:<20} {:<10}\n", "Limit", "Soft Limit", "Hard Limit", "Units");
+    for (name, index, units) in ROWS {
+        let value = limits[index];
+        let _ = writeln!(
+            text,
+            "{name:<25} {:<20} {:<20} {units:<10}",
+            shown(value.current),
+            shown(value.maximum)
+        );
+    }
+    text
+}
+
+/// Splits a device number into major and minor as Linux encodes them.
+fn split_device(device: u64) -> (u64, u64) {
+    ((device >> 8) & 0xfff, (device & 0xff) | ((device >> 12) & !0xff))
+}
+
+/// `/proc/self/mountinfo`: per mount, its id, its parent's, the device,
+/// the root within the filesystem, the mount point, options, the type and
+/// the source.
+pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
+    /// Linux numbers mounts from about here; the root is the first.
+    const FIRST_MOUNT_ID: usize = 21;
+    let mounts = process.vfs.mounts();
+    let id_of = |mount: &Arc<crate::vfs::Mount>| {
+        mounts
+            .iter()
+            .position(|other| Arc::ptr_eq(other, mount))
+            .map_or(FIRST_MOUNT_ID, |index| FIRST_MOUNT_ID + index)
+    };
+    let mut text = String::new();
+    for mount in &mounts {
+        let path = process.vfs.path_of(caller, &Location::root_of(mount)).unwrap_or_default();
+        let parent = mount.mount_point().map_or(id_of(mount) - 1, |(location, _)| id_of(&location.mount));
+        let (major, minor) = split_device(mount.device());
+        let mode = if mount.is_read_only() { "ro" } else { "rw" };
+        let _ = writeln!(
+            text,
+            "{} {parent} {major}:{minor} / {path} {mode},relatime shared:{} - {} {} {mode}",
+            id_of(mount),
+            id_of(mount) - FIRST_MOUNT_ID + 1,
+            mount.filesystem().type_name(),
+            mount.source(),
+        );
+    }
+    text
+}
+
+/// `/proc/self/smaps`: each `maps` line with the area's sizes.
+pub fn shared_maps(caller: &Caller<'_>, process: &Process) -> String {
+    let mut text = String::new();
+    let memory = process.memory.lock();
+    for (start, area) in memory.areas() {
+        let size_kib = (area.end - start) / 1024;
+        let resident_kib = (start..area.end)
+            .step_by(4096)
+            .filter(|&page| caller.machine.mapped_frame(page).is_some())
+            .count() as u64
+            * 4;
+        let anonymous_kib = if area.file.is_none() { resident_kib } else { 0 };
+        let rights = area.rights;
+        let mut flags = String::new();
+        for (is_set, flag) in [(rights.read, "rd "), (rights.write, "wr "), (rights.execute, "ex ")] {
+            if is_set {
+                flags.push_str(flag);
+            }
+        }
+        flags.push_str("mr mw me ac");
+        let _ = write!(
+            text,
+            "{}\nSize:           {size_kib:8} kB\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\n\
+             Rss:            {resident_kib:8} kB\nPss:            {resident_kib:8} kB\n\
+             Shared_Clean:          0 kB\nShared_Dirty:          0 kB\n\
+             Private_Clean:         0 kB\nPrivate_Dirty:  {resident_kib:8} kB\n\
+             Referenced:     {resident_kib:8} kB\nAnonymous:      {anonymous_kib:8} kB\n\
+             LazyFree:              0 kB\nAnonHugePages:         0 kB\nShmemPmdMapped:        0 kB\n\
+             Shared_Hugetlb:        0 kB\nPrivate_Hugetlb:       0 kB\nSwap:                  0 kB\n\
+             SwapPss:               0 kB\nLocked:                0 kB\nVmFlags: {flags}\n",
+            super::contents::map_line(process, start, area)
+        );
+    }
+    text
+}
+
+/// The bytes of the initial stack's range `range` picks: `cmdline`,
+/// `environ`, `auxv`, read from the process's memory as Linux does (so a
+/// program that rewrites its arguments shows the change).
+pub fn stack_range(caller: &Caller<'_>, process: &Process, range: fn(&StackLayout) -> (u64, u64)) -> Vec<u8> {
+    let (start, end) = range(&process.memory.lock().stack_layout);
+    let mut bytes = alloc::vec![0u8; end.saturating_sub(start) as usize];
+    if caller.machine.read_memory(start, &mut bytes).is_err() {
+        bytes.clear();
+    }
+    bytes
+}
+
+/// `/proc/self/oom_score`: the process is the only one, and the kernel
+/// ends it first whatever its score.
+pub fn oom_score(process: &Process) -> String {
+    let adjustment = process.state.lock().oom_score_adjustment;
+    format!("{}\n", (666 + adjustment).clamp(0, 2000))
+}
+
+/// The process's name: the calling thread's if set, else the executable's.
+fn name(caller: &Caller<'_>, process: &Process) -> String {
+    let thread_name = caller.thread.map(|thread| thread.state.lock().name).unwrap_or_default();
+    let length = thread_name.iter().position(|&byte| byte == 0).unwrap_or(thread_name.len());
+    if length > 0 {
+        return String::from_utf8_lossy(&thread_name[..length]).into_owned();
+    }
+    let name = process.executable_path.rsplit('/').next().unwrap_or_default();
+    String::from(&name[..name.len().min(15)])
+}
+
+/// `/proc/self/comm`.
+pub fn command(caller: &Caller<'_>, process: &Process) -> String {
+    format!("{}\n", name(caller, process))
+}
+
+/// Bytes of the address space and of its resident pages.
+fn sizes(caller: &Caller<'_>, process: &Process) -> (u64, u64) {
+    let memory = process.memory.lock();
+    let mut virtual_bytes = 0;
+    let mut resident_pages = 0;
+    for (start, area) in memory.areas() {
+        virtual_bytes += area.end - start;
+        resident_pages += (start..area.end)
+            .step_by(4096)
+            .filter(|&page| caller.machine.mapped_frame(page).is_some())
+            .count() as u64;
+    }
+    (virtual_bytes, resident_pages)
+}
+
+/// `/proc/self/stat`: Linux's 52 fields; those rosv does not keep are 0.
+pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
+    let ticks = |ns: u64| ns / (1_000_000_000 / USER_HZ);
+    let (virtual_bytes, resident_pages) = sizes(caller, process);
+    let threads = process.thread_count();
+    let start = ticks(process.start_ns);
+    let layout = process.memory.lock().stack_layout;
+    format!(
+        "{PROCESS_ID} ({}) R 0 {PROCESS_ID} {PROCESS_ID} 0 -1 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
+         {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 {} {} {} {} 0\n",
+        name(caller, process),
+        ticks(process.cpu_time_ns()),
+        caller.machine.current_cpu(),
+        layout.arguments.0,
+        layout.arguments.1,
+        layout.environment.0,
+        layout.environment.1,
+    )
+}
+
+/// `/proc/self/statm`: sizes in pages.
+pub fn memory_statistics(process: &Process) -> String {
+    let memory = process.memory.lock();
+    let pages: u64 = memory.areas().map(|(start, area)| (area.end - start) / 4096).sum();
+    format!("{pages} 0 0 0 0 0 0\n")
+}
+
+/// `/proc/self/oom_score_adj`: reads the process's adjustment; writes a
+/// new one from -1000 to 1000 (lowering it needs `CAP_SYS_RESOURCE`).
+#[derive(Debug)]
+pub struct OomScoreAdjustment {
+    /// The file's inode number.
+    pub inode: u64,
+}
+
+impl Node for OomScoreAdjustment {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Regular
+    }
+
+    fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        Ok(Metadata::new(self.inode, FileType::Regular, 0o644))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let process = caller.process.ok_or(FsError::NotFound)?;
+        let text = format!("{}\n", process.state.lock().oom_score_adjustment);
+        let bytes = text.as_bytes();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let length = buffer.len().min(bytes.len() - start);
+        buffer[..length].copy_from_slice(&bytes[start..start + length]);
+        Ok(length)
+    }
+
+    fn write_at(&self, caller: &Caller<'_>, _offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        let process = caller.process.ok_or(FsError::NotFound)?;
+        let text = core::str::from_utf8(bytes).map_err(|_| FsError::InvalidArgument)?;
+        let value: i32 = text.trim().parse().map_err(|_| FsError::InvalidArgument)?;
+        if !(-1000..=1000).contains(&value) {
+            return Err(FsError::InvalidArgument);
+        }
+        let mut state = process.state.lock();
+        if value < state.oom_score_adjustment && !state.credentials.has_capability(capability::SYS_RESOURCE) {
+            return Err(FsError::AccessDenied);
+        }
+        state.oom_score_adjustment = value;
+        Ok(bytes.len())
+    }
+
+    fn truncate(&self, _caller: &Caller<'_>, _size_bytes: u64) -> Result<(), FsError> {
+        Ok(())
+    }
+
+    fn is_seekable(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,189 @@
+/* Checks the files of /proc and /sys that programs and runtimes read: the
+ * process's status, limits, mounts, maps, command line, environment,
+ * auxiliary vector, cgroup and oom_score_adj; the kernel's settings under
+ * /proc/sys; the machine's memory, processors, version and configuration;
+ * the processor lists of /sys and the cgroup (v2) limits. Prints one line
+ * per check and exits with the number of failed checks. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "checks.h"
+
+static char text[1 << 16];
+
+/* Reads `path` whole into `text`; returns its length, or -1. */
+static long slurp(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long length = 0;
+    ssize_t got;
+    while (length < (long)sizeof text - 1 && (got = read(fd, text + length, sizeof text - 1 - length)) > 0)
+        length += got;
+    close(fd);
+    text[length] = 0;
+    return length;
+}
+
+static int has(const char *path, const char *needle) {
+    return slurp(path) >= 0 && strstr(text, needle) != NULL;
+}
+
+static long number_in(const char *path) {
+    if (slurp(path) < 0)
+        return -1;
+    return strtol(text, NULL, 10);
+}
+
+/* The number of processors a list such as "0-3,5" names. */
+static int count_list(const char *list) {
+    int count = 0;
+    while (*list && *list != '\n') {
+        char *end;
+        long first = strtol(list, &end, 10), last = first;
+        if (*end == '-')
+            last = strtol(end + 1, &end, 10);
+        count += (int)(last - first + 1);
+        list = *end == ',' ? end + 1 : end;
+    }
+    return count;
+}
+
+static void check_process(int argc, char **argv, char **envp) {
+    check(has("/proc/self/status", "\nUid:\t") && strstr(text, "\nCapEff:\t") && strstr(text, "\nThreads:\t1\n") &&
+              strstr(text, "\nVmRSS:\t"),
+          "status has the ids, capabilities, threads and memory", "%s", text);
+    struct rlimit files;
+    getrlimit(RLIMIT_NOFILE, &files);
+    char expected[128];
+    snprintf(expected, sizeof expected, "Max open files            %-20lu %-20lu files", (unsigned long)files.rlim_cur,
+             (unsigned long)files.rlim_max);
+    check(has("/proc/self/limits", expected), "limits shows RLIMIT_NOFILE", "no '%s' in %s", expected, text);
+    check(has("/proc/self/mountinfo", " / / ") && strstr(text, " /proc ") && strstr(text, " - proc "),
+          "mountinfo shows the root and /proc", "%s", text);
+    check(has("/proc/mounts", " /proc proc "), "/proc/mounts shows /proc", "%s", text);
+    check(has("/proc/self/smaps", "\nRss:") && strstr(text, "\nKernelPageSize:"), "smaps has the sizes", "%s",
+          text);
+
+    char joined[4096];
+    long length = 0;
+    for (int index = 0; index < argc; index++) {
+        size_t size = strlen(argv[index]) + 1;
+        memcpy(joined + length, argv[index], size);
+        length += (long)size;
+    }
+    check(slurp("/proc/self/cmdline") == length && memcmp(text, joined, (size_t)length) == 0,
+          "cmdline is argv, each ending in a zero byte", "%ld bytes", length);
+    length = 0;
+    for (char **variable = envp; *variable && length < 3000; variable++) {
+        size_t size = strlen(*variable) + 1;
+        memcpy(joined + length, *variable, size);
+        length += (long)size;
+    }
+    check(slurp("/proc/self/environ") == length && memcmp(text, joined, (size_t)length) == 0,
+          "environ is the initial environment", "%ld bytes expected", length);
+
+    long auxv_length = slurp("/proc/self/auxv");
+    unsigned long page_size = 0, entry = 0;
+    for (long at = 0; at + 16 <= auxv_length; at += 16) {
+        unsigned long key, value;
+        memcpy(&key, text + at, 8);
+        memcpy(&value, text + at + 8, 8);
+        if (key == AT_PAGESZ)
+            page_size = value;
+        if (key == AT_ENTRY)
+            entry = value;
+    }
+    check(page_size == 4096 && entry == getauxval(AT_ENTRY), "auxv holds the auxiliary vector", "page size %lu",
+          page_size);
+    check(has("/proc/self/cgroup", "0::/"), "cgroup names the unified hierarchy", "%s", text);
+
+    check(number_in("/proc/self/oom_score_adj") == 0, "oom_score_adj starts at 0", "%s", text);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+    check(fd >= 0 && write(fd, "100", 3) == 3, "oom_score_adj takes a value", "write failed");
+    check(fd >= 0 && write(fd, "2000", 4) == -1 && errno == EINVAL, "oom_score_adj refuses values past 1000",
+          "no EINVAL");
+    if (fd >= 0)
+        close(fd);
+    check(number_in("/proc/self/oom_score_adj") == 100, "and keeps it", "%s", text);
+    check(has("/proc/self/comm", "procfs"), "comm names the program", "%s", text);
+    check(has("/proc/self/stat", "1") && strchr(text, ')') && strstr(strchr(text, ')'), ") R "),
+          "stat has the state after the name", "%s", text);
+}
+
+static void check_settings(void) {
+    struct utsname names;
+    uname(&names);
+    char line[256];
+    snprintf(line, sizeof line, "%s\n", names.release);
+    check(slurp("/proc/sys/kernel/osrelease") > 0 && strcmp(text, line) == 0, "osrelease is uname's release", "%s",
+          text);
+    snprintf(line, sizeof line, "%s\n", names.nodename);
+    check(slurp("/proc/sys/kernel/hostname") > 0 && strcmp(text, line) == 0, "hostname is uname's node name", "%s",
+          text);
+    check(number_in("/proc/sys/kernel/pid_max") >= 32768, "pid_max", "%s", text);
+    char first[64], second[64];
+    slurp("/proc/sys/kernel/random/uuid");
+    snprintf(first, sizeof first, "%.63s", text);
+    slurp("/proc/sys/kernel/random/uuid");
+    snprintf(second, sizeof second, "%.63s", text);
+    check(strlen(first) == 37 && first[8] == '-' && first[14] == '4' && strcmp(first, second) != 0,
+          "random/uuid is a new version-4 UUID each time", "%s %s", first, second);
+    slurp("/proc/sys/kernel/random/boot_id");
+    snprintf(first, sizeof first, "%.63s", text);
+    slurp("/proc/sys/kernel/random/boot_id");
+    check(strlen(first) == 37 && strcmp(first, text) == 0, "random/boot_id stays", "%s %s", first, text);
+    check(number_in("/proc/sys/vm/overcommit_memory") == 0, "overcommit_memory is the heuristic", "%s", text);
+    check(number_in("/proc/sys/fs/nr_open") >= 1024 && number_in("/proc/sys/fs/file-max") > 0,
+          "nr_open and file-max", "%s", text);
+}
+
+static void check_machine(void) {
+    long processors = sysconf(_SC_NPROCESSORS_ONLN);
+    check(slurp("/sys/devices/system/cpu/online") > 0 && count_list(text) == processors,
+          "/sys/devices/system/cpu/online lists the online processors", "%s vs %ld", text, processors);
+    check(slurp("/sys/devices/system/cpu/possible") > 0 && count_list(text) >= processors, "possible processors",
+          "%s", text);
+    long count = 0;
+    if (slurp("/proc/cpuinfo") > 0)
+        for (char *at = text; (at = strstr(at, "processor\t:")) != NULL; at++)
+            count++;
+    check(count == processors, "cpuinfo has a paragraph per processor", "%ld", count);
+    check(has("/proc/meminfo", "MemTotal:") && strstr(text, "MemAvailable:"), "meminfo", "%s", text);
+    check(has("/proc/version", "Linux version "), "version", "%s", text);
+    check(has("/proc/filesystems", "\tproc\n"), "filesystems lists proc", "%s", text);
+    check(slurp("/proc/uptime") > 0 && strtod(text, NULL) > 0, "uptime", "%s", text);
+    check(slurp("/proc/config.gz") > 20 && (unsigned char)text[0] == 0x1f && (unsigned char)text[1] == 0x8b,
+          "config.gz is gzip", "%ld bytes", slurp("/proc/config.gz"));
+
+    /* cgroup v2 at /sys/fs/cgroup (the host may have version 1 there). */
+    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0 || access("/sys/fs/cgroup/cpu.max", F_OK) != 0) {
+        printf("ok cgroup: no cgroup v2 limits here\n");
+        return;
+    }
+    long quota = -1, period = -1;
+    if (slurp("/sys/fs/cgroup/cpu.max") > 0 && strncmp(text, "max", 3) != 0)
+        sscanf(text, "%ld %ld", &quota, &period);
+    check(period > 0 && quota / period == processors, "cpu.max allows the processors' time", "%s", text);
+    long memory = number_in("/sys/fs/cgroup/memory.max");
+    long total = slurp("/proc/meminfo") > 0 ? strtol(strstr(text, "MemTotal:") + 9, NULL, 10) * 1024 : 0;
+    check(memory == total, "memory.max is the machine's memory (MemTotal)", "%ld vs %ld", memory, total);
+    check(has("/proc/self/mountinfo", " /sys/fs/cgroup ") && strstr(text, " - cgroup2 "),
+          "mountinfo shows the cgroup2 mount", "%s", text);
+}
+
+int main(int argc, char **argv, char **envp) {
+    check_process(argc, argv, envp);
+    check_settings();
+    check_machine();
+    printf("%d checks failed\n", failures);
+    return failures;
+}

@@ -1,0 +1,41 @@
+//! Boot tests of the Linux ABI's breadth: credentials and the permission
+//! checks that follow them, file system calls beyond the basics, and the
+//! files of `/proc` and `/sys`. Each program runs on the host first (a
+//! check that fails on Linux is wrong), then in rosv on one and two CPUs.
+
+mod guests;
+mod support;
+
+use guests::{VARIANTS, Variant};
+use support::{rosv_run, text};
+
+/// Runs `name` on the host and in rosv, and checks both report no failed
+/// check.
+fn passes_like_linux(name: &str, variants: &[Variant]) {
+    for &variant in variants {
+        let program = guests::c_program(name, variant);
+        let host = std::process::Command::new(&program).output().expect("run the program on the host");
+        let host_stdout = text(&host.stdout);
+        assert!(
+            host_stdout.contains("\n0 checks failed\n") || host_stdout.starts_with("SKIPPED"),
+            "{variant:?} on Linux:\n{host_stdout}"
+        );
+        let path = program.to_str().expect("UTF-8 path");
+        for cpus in ["1", "2"] {
+            let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+            let stdout = text(&output.stdout);
+            assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{stdout}");
+            assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs");
+        }
+    }
+}
+
+#[test]
+fn credentials_and_permission_checks_behave_like_linux() {
+    passes_like_linux("credentials", &VARIANTS);
+}
+
+#[test]
+fn proc_and_sys_files_behave_like_linux() {
+    passes_like_linux("procfs", &VARIANTS);
+}
