@@ -49,8 +49,13 @@ static long long microseconds(struct timeval time) {
 static void check_usage(void) {
     clock_t ticks_before = times(NULL);
     spin_for_processor_time(60000000LL);
+    for (int sleeps = 0; sleeps < 3; sleeps++) {
+        struct timespec short_sleep = {0, 1000000};
+        nanosleep(&short_sleep, NULL);
+    }
     struct rusage self, thread, children;
     check(getrusage(RUSAGE_SELF, &self) == 0, "getrusage RUSAGE_SELF", "failed");
+    check(self.ru_nvcsw >= 3, "sleeps count as voluntary context switches", "%ld", self.ru_nvcsw);
     long long used = microseconds(self.ru_utime) + microseconds(self.ru_stime);
     check(used >= 50000, "the process's processor time", "%lld us", used);
     check(self.ru_maxrss > 0, "a resident set", "%ld KiB", self.ru_maxrss);

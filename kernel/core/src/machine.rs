@@ -56,6 +56,12 @@ pub trait ThreadControl: Send + Sync {
     /// Processor time the thread has used, in nanoseconds.
     fn cpu_time_ns(&self) -> u64;
 
+    /// Context switches away from the thread: (voluntary, because it
+    /// blocked; involuntary, because it was preempted or yielded).
+    fn context_switches(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
     /// Restricts the thread to the processors in `mask`.
     fn set_affinity(&self, mask: u64);
 

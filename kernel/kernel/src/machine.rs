@@ -39,6 +39,10 @@ impl ThreadControl for KernelThread {
         self.0.cpu_time_ns()
     }
 
+    fn context_switches(&self) -> (u64, u64) {
+        self.0.context_switches()
+    }
+
     fn set_affinity(&self, mask: u64) {
         self.0.set_affinity(mask);
     }

@@ -32,17 +32,27 @@ const RUSAGE_THREAD: i32 = 1;
 /// Size of `struct rusage`.
 const RUSAGE_SIZE: usize = 144;
 
-/// `getrusage`: processor time (as user time) of the process or the
-/// calling thread, and as the largest resident set the memory in use now
-/// outside the kernel heap (one process owns the machine's memory). Faults
-/// and context switches are not counted; children there are none yet.
+/// `getrusage`: processor time (as user time) and context switches of the
+/// process's live threads or the calling thread, and as the largest
+/// resident set the memory in use now outside the kernel heap (one process
+/// owns the machine's memory). Faults are not counted; children there are
+/// none yet.
 pub(super) fn getrusage(context: Context<'_>, who: u64, address: u64) -> Result {
-    let cpu_ns = match who as i32 {
-        RUSAGE_SELF => context.process.cpu_time_ns(),
-        RUSAGE_THREAD => context.thread.control().map_or(0, |control| control.cpu_time_ns()),
-        RUSAGE_CHILDREN => 0,
+    let threads = match who as i32 {
+        RUSAGE_SELF => context.process.threads(),
+        RUSAGE_THREAD => alloc::vec![context.thread.clone()],
+        RUSAGE_CHILDREN => alloc::vec::Vec::new(),
         _ => return Err(Errno::EINVAL.into()),
     };
+    let cpu_ns = match who as i32 {
+        RUSAGE_SELF => context.process.cpu_time_ns(),
+        _ => threads.iter().filter_map(|thread| thread.control()).map(|control| control.cpu_time_ns()).sum(),
+    };
+    let (voluntary, involuntary) = threads
+        .iter()
+        .filter_map(|thread| thread.control())
+        .map(|control| control.context_switches())
+        .fold((0, 0), |(voluntary, involuntary), (more, others)| (voluntary + more, involuntary + others));
     let mut bytes = [0u8; RUSAGE_SIZE];
     let microseconds = cpu_ns / 1000;
     bytes[..8].copy_from_slice(&(microseconds / 1_000_000).to_le_bytes());
@@ -52,6 +62,9 @@ pub(super) fn getrusage(context: Context<'_>, who: u64, address: u64) -> Result 
         let used = figures.total_bytes.saturating_sub(figures.free_bytes).saturating_sub(figures.heap_bytes);
         bytes[32..40].copy_from_slice(&(used / 1024).to_le_bytes());
     }
+    // ru_nvcsw and ru_nivcsw, the last two fields.
+    bytes[128..136].copy_from_slice(&voluntary.to_le_bytes());
+    bytes[136..144].copy_from_slice(&involuntary.to_le_bytes());
     User::new(context.machine).write_bytes(address, &bytes)?;
     Ok(0)
 }

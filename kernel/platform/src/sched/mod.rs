@@ -584,6 +584,11 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     previous.add_cpu_time(time::ticks_to_ns(
         now.saturating_sub(previous.switched_in_tsc.load(Ordering::Relaxed)),
     ));
+    match previous.state.load(Ordering::Relaxed) {
+        BLOCKED => previous.count_switch(true),
+        RUNNABLE => previous.count_switch(false),
+        _ => {}
+    }
     next.switched_in_tsc.store(now, Ordering::Relaxed);
     if let Some(fpu) = &previous.fpu {
         previous.fs_base.store(cpu::fs_base(), Ordering::Relaxed);

@@ -98,6 +98,9 @@ pub struct Thread {
     pub(super) fpu: Option<UnsafeCell<FpuState>>,
     pub(super) fs_base: AtomicU64,
     cpu_time_ns: AtomicU64,
+    /// Switches away from it because it blocked, and because it was
+    /// preempted or yielded.
+    switches: [AtomicU64; 2],
     pub(super) switched_in_tsc: AtomicU64,
     pub(super) timer: SpinMutex<Option<(usize, u64, u64)>>,
     pub(super) entry: SpinMutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -176,6 +179,7 @@ impl Thread {
             fpu: fpu.map(UnsafeCell::new),
             fs_base: AtomicU64::new(0),
             cpu_time_ns: AtomicU64::new(0),
+            switches: [AtomicU64::new(0), AtomicU64::new(0)],
             switched_in_tsc: AtomicU64::new(0),
             timer: SpinMutex::new(None),
             entry: SpinMutex::new(None),
@@ -306,6 +310,16 @@ impl Thread {
         }
         let running_since = self.switched_in_tsc.load(Ordering::Relaxed);
         used + crate::time::ticks_to_ns(crate::cpu::read_tsc().saturating_sub(running_since))
+    }
+
+    /// Context switches away from it: (voluntary, because it blocked;
+    /// involuntary, because it was preempted or yielded).
+    pub fn context_switches(&self) -> (u64, u64) {
+        (self.switches[0].load(Ordering::Relaxed), self.switches[1].load(Ordering::Relaxed))
+    }
+
+    pub(super) fn count_switch(&self, is_voluntary: bool) {
+        self.switches[usize::from(!is_voluntary)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn add_cpu_time(&self, ns: u64) {
