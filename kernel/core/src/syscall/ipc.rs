@@ -23,6 +23,12 @@ pub(super) const IPC_INFO: u64 = 3;
 /// `IPC_64`, which C libraries or into commands.
 pub(super) const IPC_64: u64 = 0x100;
 
+/// Permission to read and to write, as [`Permissions::check`] takes them.
+pub(super) const READ: u32 = 0o4;
+pub(super) const WRITE: u32 = 0o2;
+/// `CAP_IPC_OWNER`.
+const CAP_IPC_OWNER: u32 = 15;
+
 /// Who owns an object and may use it (`struct ipc64_perm`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Permissions {
@@ -56,6 +62,40 @@ impl Permissions {
             bytes[index * 4..index * 4 + 4].copy_from_slice(&word.to_le_bytes());
         }
         bytes
+    }
+
+    /// Whether the caller may read (`READ`) or write (`WRITE`) the object,
+    /// by its permission bits for the owner, the group or others, as
+    /// Linux's `ipcperms` decides; `EACCES` if not (`CAP_IPC_OWNER`
+    /// overrides).
+    pub fn check(&self, context: Context<'_>, requested: u32) -> core::result::Result<(), Errno> {
+        let credentials = &context.process.state.lock().credentials;
+        let user = credentials.effective_user;
+        let granted = if user == self.owner.0 || user == self.creator.0 {
+            self.mode >> 6
+        } else if credentials.is_in_group(self.owner.1) || credentials.is_in_group(self.creator.1) {
+            self.mode >> 3
+        } else {
+            self.mode
+        };
+        if requested & !granted & 0o7 != 0 && !credentials.has_capability(CAP_IPC_OWNER) {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may change or remove the object: its owner, its
+    /// creator, or `CAP_SYS_ADMIN`; `EPERM` if not.
+    pub fn check_owner(&self, context: Context<'_>) -> core::result::Result<(), Errno> {
+        let credentials = &context.process.state.lock().credentials;
+        let user = credentials.effective_user;
+        if user == self.owner.0
+            || user == self.creator.0
+            || credentials.has_capability(crate::credentials::capability::SYS_ADMIN)
+        {
+            return Ok(());
+        }
+        Err(Errno::EPERM)
     }
 
     /// Takes the owner and the permission bits from an `ipc64_perm` the
@@ -99,20 +139,24 @@ impl<T> Table<T> {
 /// How `msgget` / `semget` find an object: `Ok(Some(id))` for an existing
 /// one with `key` (checked by `fits`), `Ok(None)` if one is to be made.
 pub(super) fn look_up<T>(
+    context: Context<'_>,
     table: &Table<T>,
     key: i32,
     flags: u64,
-    key_of: impl Fn(&T) -> i32,
+    permissions_of: impl Fn(&T) -> &Permissions,
     fits: impl Fn(&T) -> core::result::Result<(), Errno>,
 ) -> core::result::Result<Option<i32>, Errno> {
     if key == IPC_PRIVATE {
         return Ok(None);
     }
-    match table.by_id.iter().find(|(_, object)| key_of(object) == key) {
+    match table.by_id.iter().find(|(_, object)| permissions_of(object).key == key) {
         Some((&id, object)) => {
             if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
                 return Err(Errno::EEXIST);
             }
+            // The permissions asked for, in any of the three classes.
+            let asked = (flags & 0o777) as u32;
+            permissions_of(object).check(context, (asked >> 6 | asked >> 3 | asked) & 0o7)?;
             fits(object)?;
             Ok(Some(id))
         }

@@ -53,7 +53,7 @@ static QUEUES: Mutex<Table<Queue>> = Mutex::new(Table::new());
 pub(super) fn msgget(context: Context<'_>, key: u64, flags: u64) -> Result {
     let key = key as i32;
     let mut queues = QUEUES.lock();
-    if let Some(id) = ipc::look_up(&queues, key, flags, |queue| queue.permissions.key, |_| Ok(()))? {
+    if let Some(id) = ipc::look_up(context, &queues, key, flags, |queue| &queue.permissions, |_| Ok(()))? {
         return Ok(id as u64);
     }
     if queues.by_id.len() >= MSGMNI {
@@ -82,8 +82,11 @@ fn queue_id(id: u64) -> core::result::Result<i32, Errno> {
 
 /// The waiters of queue `id` (`EINVAL` if there is none; `EIDRM` once a
 /// queue waited on is gone).
-fn waiters_of(id: i32) -> core::result::Result<Arc<WaiterList>, Errno> {
-    QUEUES.lock().by_id.get(&id).map(|queue| queue.waiters.clone()).ok_or(Errno::EINVAL)
+fn waiters_of(context: Context<'_>, id: i32, requested: u32) -> core::result::Result<Arc<WaiterList>, Errno> {
+    let queues = QUEUES.lock();
+    let queue = queues.by_id.get(&id).ok_or(Errno::EINVAL)?;
+    queue.permissions.check(context, requested)?;
+    Ok(queue.waiters.clone())
 }
 
 pub(super) fn msgsnd(context: Context<'_>, id: u64, message: u64, size: u64, flags: u64) -> Result {
@@ -96,8 +99,8 @@ pub(super) fn msgsnd(context: Context<'_>, id: u64, message: u64, size: u64, fla
     if kind < 1 {
         return Err(Errno::EINVAL.into());
     }
+    let waiters = waiters_of(context, id, ipc::WRITE)?;
     let text = user.read_bytes(message + 8, size as usize)?;
-    let waiters = waiters_of(id)?;
     let mut text = Some(text);
     let sent = ipc::wait(context, &waiters, None, || {
         let mut queues = QUEUES.lock();
@@ -151,7 +154,7 @@ pub(super) fn msgrcv(
         return Err(Errno::EINVAL.into());
     }
     let wanted = wanted as i64;
-    let waiters = waiters_of(id)?;
+    let waiters = waiters_of(context, id, ipc::READ)?;
     let taken = ipc::wait(context, &waiters, None, || {
         let mut queues = QUEUES.lock();
         let queue = queues.by_id.get_mut(&id).ok_or(Errno::EIDRM)?;
@@ -227,12 +230,20 @@ pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
         }
         MSG_STAT | MSG_STAT_ANY => {
             let (found, queue) = queues.nth(id)?;
+            if command == MSG_STAT {
+                queue.permissions.check(context, ipc::READ)?;
+            }
             user.write_bytes(buffer, &status(queue))?;
             Ok(found as u64)
         }
         IPC_STAT | IPC_SET | IPC_RMID => {
             let id = queue_id(id)?;
             let queue = queues.by_id.get_mut(&id).ok_or(Errno::EINVAL)?;
+            if command == IPC_STAT {
+                queue.permissions.check(context, ipc::READ)?;
+            } else {
+                queue.permissions.check_owner(context)?;
+            }
             match command {
                 IPC_STAT => user.write_bytes(buffer, &status(queue))?,
                 IPC_SET => {

@@ -68,7 +68,7 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
     }
     let mut sets = SETS.lock();
     let fits = |set: &Set| if count as usize > set.semaphores.len() { Err(Errno::EINVAL) } else { Ok(()) };
-    if let Some(id) = ipc::look_up(&sets, key, flags, |set| set.permissions.key, fits)? {
+    if let Some(id) = ipc::look_up(context, &sets, key, flags, |set| &set.permissions, fits)? {
         return Ok(id as u64);
     }
     if count == 0 {
@@ -157,6 +157,8 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
         if operations.iter().any(|operation| usize::from(operation.number) >= set.semaphores.len()) {
             return Err(Errno::EFBIG.into());
         }
+        let alters = operations.iter().any(|operation| operation.change != 0);
+        set.permissions.check(context, if alters { ipc::WRITE } else { ipc::READ })?;
         set.waiters.clone()
     };
     // The operation this caller is counted as waiting on, if any.
@@ -288,11 +290,19 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
     }
     if command == SEM_STAT || command == SEM_STAT_ANY {
         let (found, set) = sets.nth(id)?;
+        if command == SEM_STAT {
+            set.permissions.check(context, ipc::READ)?;
+        }
         user.write_bytes(argument, &status(set))?;
         return Ok(found as u64);
     }
     let id = set_id(id)?;
     let set = sets.by_id.get_mut(&id).ok_or(Errno::EINVAL)?;
+    match command {
+        IPC_SET | IPC_RMID => set.permissions.check_owner(context)?,
+        SETVAL | SETALL => set.permissions.check(context, ipc::WRITE)?,
+        _ => set.permissions.check(context, ipc::READ)?,
+    }
     let semaphore_at = |set: &Set| set.semaphores.get(number as usize).copied().ok_or(Errno::EINVAL);
     match command {
         IPC_STAT => user.write_bytes(argument, &status(set))?,

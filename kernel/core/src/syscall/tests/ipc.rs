@@ -305,3 +305,19 @@ fn robust_futexes_marked_for_priority_inheritance_are_released_at_exit() {
     assert_eq!(read_u64(&machine, plain + offset) as u32, 0x4000_0000);
     assert_eq!(read_u64(&machine, inheriting + offset) as u32, 0xc000_0000, "found through the marked entry");
 }
+
+#[test]
+fn system_v_objects_check_their_permissions() {
+    let (machine, process) = setup();
+    let queue = call(&machine, &process, nr::MSGGET, [0, IPC_CREAT | 0o600, 0, 0, 0, 0]) as u64;
+    let set = call(&machine, &process, nr::SEMGET, [0, 1, IPC_CREAT | 0o640, 0, 0, 0]) as u64;
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(send(&machine, &process, queue, 1, b"x", IPC_NOWAIT), Errno::EACCES.to_return());
+    assert_eq!(call(&machine, &process, nr::MSGCTL, [queue, 2, BUFFER, 0, 0, 0]), Errno::EACCES.to_return());
+    assert_eq!(call(&machine, &process, nr::MSGCTL, [queue, 0, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 12, 0, 0, 0]), Errno::EACCES.to_return());
+    assert_eq!(semop(&machine, &process, set, &[(0, 1, 0)], 0), Errno::EACCES.to_return());
+    process.state.lock().credentials = crate::process::Credentials::root();
+    assert_eq!(call(&machine, &process, nr::MSGCTL, [queue, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 0, 0, 0, 0]), 0);
+}
