@@ -269,6 +269,27 @@ pub(super) fn futex(
     let machine = context.machine;
     let command = operation & !(operation::PRIVATE | operation::CLOCK_REALTIME);
     let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
+    // A shared futex is found through its page, which must be there
+    // (EFAULT); a private one is only an address.
+    let check_mapped = |address: u64| -> core::result::Result<(), Errno> {
+        if operation & operation::PRIVATE == 0 {
+            machine.load_u32(address & !3).map_err(|_| Errno::EFAULT)?;
+        }
+        Ok(())
+    };
+    match command {
+        operation::WAKE | operation::WAKE_BITSET | operation::REQUEUE | operation::CMP_REQUEUE => {
+            check_mapped(address)?;
+            if matches!(command, operation::REQUEUE | operation::CMP_REQUEUE) {
+                check_mapped(second_address)?;
+                // The counts are C ints; negative ones are refused.
+                if (value as i32) < 0 || (timeout_or_count as i32) < 0 {
+                    return Err(Errno::EINVAL.into());
+                }
+            }
+        }
+        _ => {}
+    }
     match command {
         operation::WAIT | operation::WAIT_BITSET => {
             let bitset = if command == operation::WAIT { MATCH_ANY } else { value3 as u32 };

@@ -321,3 +321,25 @@ fn system_v_objects_check_their_permissions() {
     assert_eq!(call(&machine, &process, nr::MSGCTL, [queue, 0, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 0, 0, 0, 0]), 0);
 }
+
+#[test]
+fn shared_futexes_must_be_mapped_and_requeue_counts_not_negative() {
+    let (machine, process) = setup();
+    const WAKE: u64 = 1;
+    const CMP_REQUEUE: u64 = 4;
+    const PRIVATE: u64 = 128;
+    let unmapped = 0x9000_0000;
+    assert_eq!(call(&machine, &process, nr::FUTEX, [unmapped, WAKE, 1, 0, 0, 0]), Errno::EFAULT.to_return());
+    assert_eq!(call(&machine, &process, nr::FUTEX, [unmapped, WAKE | PRIVATE, 1, 0, 0, 0]), 0);
+    let word = BUFFER + 0x900;
+    assert_eq!(
+        call(&machine, &process, nr::FUTEX, [word, CMP_REQUEUE, 1, 1, unmapped, 0]),
+        Errno::EFAULT.to_return()
+    );
+    let minus_one = u64::from(u32::MAX);
+    assert_eq!(
+        call(&machine, &process, nr::FUTEX, [word, CMP_REQUEUE, minus_one, 1, word + 4, 0]),
+        Errno::EINVAL.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::FUTEX, [word, CMP_REQUEUE, 1, 1, word + 4, 0]), 0);
+}
