@@ -165,8 +165,15 @@ impl Table {
         self.keys.get_mut(&serial).ok_or(KeyError::NotFound)
     }
 
-    /// Searches `keyring` and the keyrings it links, breadth first.
-    fn search(&self, keyring: i32, kind: Kind, description: &str, now_ns: u64) -> Option<i32> {
+    /// Searches `keyring` and the keyrings it links, breadth first; a key
+    /// found revoked or expired is that error.
+    fn search(
+        &self,
+        keyring: i32,
+        kind: Kind,
+        description: &str,
+        now_ns: u64,
+    ) -> Option<Result<i32, KeyError>> {
         let mut queue = alloc::collections::VecDeque::from([keyring]);
         let mut seen = Vec::new();
         while let Some(ring) = queue.pop_front() {
@@ -178,11 +185,15 @@ impl Table {
                 continue;
             };
             for &link in &ring_key.links {
-                let Ok(linked) = self.usable(link, now_ns) else {
+                let Some(linked) = self.keys.get(&link) else {
                     continue;
                 };
                 if linked.kind == kind && linked.description == description {
-                    return Some(link);
+                    // Found revoked or expired, it is reported so.
+                    return Some(self.usable(link, now_ns).map(|_| link));
+                }
+                if self.usable(link, now_ns).is_err() {
+                    continue;
                 }
                 if linked.kind == Kind::Keyring {
                     queue.push_back(link);
@@ -285,7 +296,10 @@ pub fn add(
 /// Searches `keyrings` in order for a key of `kind` and `description`.
 pub fn search(keyrings: &[i32], kind: Kind, description: &str, now_ns: u64) -> Result<i32, KeyError> {
     let table = TABLE.lock();
-    keyrings.iter().find_map(|&ring| table.search(ring, kind, description, now_ns)).ok_or(KeyError::NotFound)
+    keyrings
+        .iter()
+        .find_map(|&ring| table.search(ring, kind, description, now_ns))
+        .unwrap_or(Err(KeyError::NotFound))
 }
 
 /// Runs `change` on the usable key `serial`.
@@ -379,7 +393,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(get(key, 0).map(|_| ()), Err(KeyError::Revoked));
-        assert_eq!(search(&[outer], Kind::User, "secret-test", 0), Err(KeyError::NotFound));
+        assert_eq!(search(&[outer], Kind::User, "secret-test", 0), Err(KeyError::Revoked));
         assert_eq!(unlink(key, inner, 0), Ok(()));
         with_key(inner, 0, |key| {
             key.expiry_ns = Some(10);

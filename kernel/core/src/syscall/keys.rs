@@ -19,6 +19,9 @@ const USER_PAYLOAD_MAX: u64 = 32767;
 /// The longest description read.
 const DESCRIPTION_MAX: usize = 4096;
 
+/// The default keyring of `request_key` (`KEYCTL_SET_REQKEY_KEYRING`).
+static REQUEST_DEFAULT: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
+
 /// `keyctl` commands.
 mod command {
     pub const GET_KEYRING_ID: u64 = 0;
@@ -33,6 +36,7 @@ mod command {
     pub const UNLINK: u64 = 9;
     pub const SEARCH: u64 = 10;
     pub const READ: u64 = 11;
+    pub const SET_REQKEY_KEYRING: u64 = 14;
     pub const SET_TIMEOUT: u64 = 15;
     pub const INVALIDATE: u64 = 21;
 }
@@ -72,13 +76,23 @@ fn resolve(context: Context<'_>, id: u64, may_create: bool) -> core::result::Res
     keys::special(special, owner, may_create).map_err(key_errno)
 }
 
-fn read_kind(context: Context<'_>, address: u64) -> core::result::Result<Kind, Errno> {
-    let name = User::new(context.machine).read_path(address)?;
-    // Types beginning with a dot are the kernel's own.
+/// A type name, read before the description (and looked up after, so that
+/// a bad description is `EFAULT` even with an unknown type, as on Linux).
+fn read_kind_name(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
+    User::new(context.machine).read_path(address)
+}
+
+/// The kind `name` names; types and keyrings beginning with a dot are the
+/// kernel's own (`EPERM`).
+fn kind_of(name: &str, description: &str) -> core::result::Result<Kind, Errno> {
     if name.starts_with('.') {
         return Err(Errno::EPERM);
     }
-    Kind::named(&name).ok_or(Errno::ENODEV)
+    let kind = Kind::named(name).ok_or(Errno::ENODEV)?;
+    if kind == Kind::Keyring && description.starts_with('.') {
+        return Err(Errno::EPERM);
+    }
+    Ok(kind)
 }
 
 fn read_description(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
@@ -102,8 +116,9 @@ pub(super) fn add_key(
     length: u64,
     keyring: u64,
 ) -> Result {
-    let kind = read_kind(context, kind)?;
+    let kind = read_kind_name(context, kind)?;
     let description = read_description(context, description)?;
+    let kind = kind_of(&kind, &description)?;
     if kind != Kind::Keyring && length > USER_PAYLOAD_MAX || kind == Kind::Keyring && length != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -135,8 +150,9 @@ pub(super) fn request_key(
     _callout: u64,
     destination: u64,
 ) -> Result {
-    let kind = read_kind(context, kind)?;
+    let kind = read_kind_name(context, kind)?;
     let description = read_description(context, description)?;
+    let kind = kind_of(&kind, &description)?;
     let searched: Vec<i32> = [THREAD_KEYRING, PROCESS_KEYRING, SESSION_KEYRING]
         .iter()
         .filter_map(|&special| resolve(context, special as u32 as u64, false).ok())
@@ -266,8 +282,9 @@ pub(super) fn keyctl(context: Context<'_>, operation: u64, arguments: [u64; 4]) 
         }
         command::SEARCH => {
             let keyring = resolve(context, a1, false)?;
-            let kind = read_kind(context, a2)?;
+            let kind = read_kind_name(context, a2)?;
             let description = read_description(context, a3)?;
+            let kind = kind_of(&kind, &description)?;
             let serial = keys::search(&[keyring], kind, &description, now).map_err(key_errno)?;
             if a4 != 0 {
                 keys::link(serial, resolve(context, a4, true)?, now).map_err(key_errno)?;
@@ -282,6 +299,21 @@ pub(super) fn keyctl(context: Context<'_>, operation: u64, arguments: [u64; 4]) 
                 Kind::Logon => return Err(Errno::EOPNOTSUPP.into()),
             };
             copy_out(context, a2, a3, &bytes)
+        }
+        command::SET_REQKEY_KEYRING => {
+            // Where request_key links what it makes: recorded and reported
+            // (nothing is made: there is no upcall).
+            const NO_CHANGE: i32 = -1;
+            const REQUESTOR: i32 = 7;
+            let requested = a1 as i32;
+            if !(NO_CHANGE..=REQUESTOR).contains(&requested) || requested == 6 {
+                return Err(Errno::EINVAL.into());
+            }
+            let old = REQUEST_DEFAULT.load(core::sync::atomic::Ordering::Relaxed);
+            if requested != NO_CHANGE {
+                REQUEST_DEFAULT.store(requested, core::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(old as u64)
         }
         command::SET_TIMEOUT => {
             let serial = resolve(context, a1, false)?;

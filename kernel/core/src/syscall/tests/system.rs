@@ -121,6 +121,24 @@ fn keys_are_added_read_described_and_revoked() {
         call(&machine, &process, nr::KEYCTL, [11, key, BUFFER + 0x100, 64, 0, 0]),
         Errno::EKEYREVOKED.to_return()
     );
+    assert_eq!(
+        call(&machine, &process, nr::REQUEST_KEY, [BUFFER, BUFFER + 0x10, 0, 0, 0, 0]),
+        Errno::EKEYREVOKED.to_return(),
+        "found, but revoked"
+    );
+    assert_eq!(
+        call(&machine, &process, nr::REQUEST_KEY, [BUFFER + 0x300, 0x9000_0000, 0, 0, 0, 0]),
+        Errno::EFAULT.to_return(),
+        "the description is read before the type is looked up"
+    );
+    text(BUFFER + 0x380, b"keyring\0");
+    text(BUFFER + 0x3c0, b".builtin_trusted_keys\0");
+    assert_eq!(
+        call(&machine, &process, nr::REQUEST_KEY, [BUFFER + 0x380, BUFFER + 0x3c0, 0, 0, 0, 0]),
+        Errno::EPERM.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [14, 3, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [14, u64::from(u32::MAX), 0, 0, 0, 0]), 3);
     assert_eq!(call(&machine, &process, nr::KEYCTL, [99, 0, 0, 0, 0, 0]), Errno::EOPNOTSUPP.to_return());
     assert_eq!(
         call(&machine, &process, nr::KEYCTL, [0, -9i64 as u64, 0, 0, 0, 0]),
