@@ -62,6 +62,8 @@ pub struct Queue {
     pub shape: Shape,
     /// The permission bits it was made with.
     pub mode: u32,
+    /// Its owner's user and group.
+    pub owner: (u32, u32),
     contents: Mutex<Contents>,
     /// Senders, receivers and pollers waiting for a change.
     pub waiters: WaiterList,
@@ -79,10 +81,11 @@ pub enum Refusal {
 
 impl Queue {
     /// An empty queue.
-    pub fn new(shape: Shape, mode: u32) -> Arc<Queue> {
+    pub fn new(shape: Shape, mode: u32, owner: (u32, u32)) -> Arc<Queue> {
         Arc::new(Queue {
             shape,
             mode,
+            owner,
             contents: Mutex::new(Contents {
                 messages: BTreeMap::new(),
                 count: 0,
@@ -195,6 +198,8 @@ pub enum NameError {
     NotFound,
     /// One exists and exclusive creation was asked.
     Exists,
+    /// The caller may not (`EACCES`).
+    Denied,
 }
 
 /// The queue named `name`, made with `make` if there is none and it may be.
@@ -217,9 +222,15 @@ pub fn open(
     }
 }
 
-/// Removes the name `name`.
-pub fn unlink(name: &str) -> Result<(), NameError> {
-    QUEUES.lock().remove(name).map(|_| ()).ok_or(NameError::NotFound)
+/// Removes the name `name` if `may_remove` allows it for that queue.
+pub fn unlink(name: &str, may_remove: impl FnOnce(&Queue) -> bool) -> Result<(), NameError> {
+    let mut queues = QUEUES.lock();
+    let queue = queues.get(name).ok_or(NameError::NotFound)?;
+    if !may_remove(queue) {
+        return Err(NameError::Denied);
+    }
+    queues.remove(name);
+    Ok(())
 }
 
 /// A descriptor's view of a queue.
@@ -268,7 +279,7 @@ mod tests {
 
     #[test]
     fn messages_come_out_by_priority_then_in_order() {
-        let queue = Queue::new(Shape { capacity: 3, message_size: 8 }, 0o600);
+        let queue = Queue::new(Shape { capacity: 3, message_size: 8 }, 0o600, (0, 0));
         assert_eq!(queue.send(b"low", 1).map(|n| n.is_some()), Ok(false));
         assert_eq!(queue.send(b"high", 5).map(|n| n.is_some()), Ok(false));
         assert_eq!(queue.send(b"low2", 1).map(|n| n.is_some()), Ok(false));
@@ -283,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_registered_process_is_told_once_of_a_message_in_an_empty_queue() {
-        let queue = Queue::new(Shape { capacity: 4, message_size: 8 }, 0o600);
+        let queue = Queue::new(Shape { capacity: 4, message_size: 8 }, 0o600, (0, 0));
         let notification = Notification { pid: 1, signal: Some(10), info: SignalInfo::default() };
         assert!(queue.register(notification));
         assert!(!queue.register(Notification { pid: 2, ..notification }));

@@ -42,6 +42,7 @@ fn name_error(error: NameError) -> Errno {
     match error {
         NameError::NotFound => Errno::ENOENT,
         NameError::Exists => Errno::EEXIST,
+        NameError::Denied => Errno::EACCES,
     }
 }
 
@@ -74,11 +75,33 @@ pub(super) fn mq_open(
     } else {
         Shape { capacity: DEFAULT_CAPACITY, message_size: DEFAULT_MESSAGE_SIZE }
     };
-    let umask = context.process.state.lock().umask;
+    let (umask, credentials) = {
+        let state = context.process.state.lock();
+        (state.umask, state.credentials.clone())
+    };
+    let owner = (credentials.effective_user, credentials.effective_group);
     let queue = mqueue::open(&name, may_create, open_flags & flags::O_EXCL != 0, || {
-        Queue::new(shape, (mode as u32) & 0o777 & !umask)
+        Queue::new(shape, (mode as u32) & 0o777 & !umask, owner)
     })
     .map_err(name_error)?;
+    // The queue's permission bits, as a file's (CAP_DAC_OVERRIDE aside).
+    let wanted = match access {
+        flags::O_RDONLY => 0o4,
+        flags::O_WRONLY => 0o2,
+        _ => 0o6,
+    };
+    let granted = if credentials.effective_user == queue.owner.0 {
+        queue.mode >> 6
+    } else if credentials.is_in_group(queue.owner.1) {
+        queue.mode >> 3
+    } else {
+        queue.mode
+    };
+    if wanted & !granted & 0o7 != 0
+        && !credentials.has_capability(crate::credentials::capability::DAC_OVERRIDE)
+    {
+        return Err(Errno::EACCES.into());
+    }
     let status = access | (open_flags & flags::O_NONBLOCK);
     let file = OpenFile::new(FileObject::Special(Arc::new(QueueFile { queue })), status);
     super::paths::install(context, file, open_flags & flags::O_CLOEXEC != 0)
@@ -86,7 +109,14 @@ pub(super) fn mq_open(
 
 pub(super) fn mq_unlink(context: Context<'_>, name: u64) -> Result {
     let name = read_name(context, name)?;
-    mqueue::unlink(&name).map_err(name_error)?;
+    // /dev/mqueue is sticky: only a queue's owner (or one with
+    // CAP_FOWNER) removes it.
+    let credentials = context.process.state.lock().credentials.clone();
+    mqueue::unlink(&name, |queue| {
+        queue.owner.0 == credentials.effective_user
+            || credentials.has_capability(crate::credentials::capability::FOWNER)
+    })
+    .map_err(name_error)?;
     Ok(0)
 }
 
@@ -204,10 +234,9 @@ pub(super) fn mq_timedreceive(
 /// libraries' `SIGEV_THREAD` needs a netlink socket to be told through,
 /// which is not offered (`EINVAL`).
 pub(super) fn mq_notify(context: Context<'_>, fd: u64, event: u64) -> Result {
-    let (_, queue) = queue_of(context, fd)?;
     let pid = crate::process::PROCESS_ID;
     if event == 0 {
-        queue.unregister(pid);
+        queue_of(context, fd)?.1.unregister(pid);
         return Ok(0);
     }
     let mut bytes = [0u8; 64];
@@ -226,6 +255,8 @@ pub(super) fn mq_notify(context: Context<'_>, fd: u64, event: u64) -> Result {
         ),
         _ => return Err(Errno::EINVAL.into()),
     };
+    // The event is checked before the descriptor, as on Linux.
+    let (_, queue) = queue_of(context, fd)?;
     let uid = context.process.state.lock().credentials.real_user;
     let info = SignalInfo::queued(code::MESSAGE_QUEUE, pid as u32, uid, value);
     if !queue.register(Notification { pid, signal, info }) {

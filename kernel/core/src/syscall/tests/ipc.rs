@@ -343,3 +343,25 @@ fn shared_futexes_must_be_mapped_and_requeue_counts_not_negative() {
     );
     assert_eq!(call(&machine, &process, nr::FUTEX, [word, CMP_REQUEUE, 1, 1, word + 4, 0]), 0);
 }
+
+#[test]
+fn posix_queues_check_who_opens_and_removes_them() {
+    let (machine, process) = setup();
+    let name = BUFFER + 0xb00;
+    machine.write_memory(name, b"rosv-test-private\0").unwrap();
+    let fd = call(&machine, &process, nr::MQ_OPEN, [name, 0o2 | 0o100, 0o600, 0, 0, 0]);
+    assert!(fd >= 0);
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(call(&machine, &process, nr::MQ_OPEN, [name, 0, 0, 0, 0, 0]), Errno::EACCES.to_return());
+    assert_eq!(call(&machine, &process, nr::MQ_UNLINK, [name, 0, 0, 0, 0, 0]), Errno::EACCES.to_return());
+    // An invalid event is refused before the descriptor is looked at.
+    let mut event = [0u8; 64];
+    event[12..16].copy_from_slice(&9u32.to_le_bytes());
+    machine.write_memory(BUFFER + 0x300, &event).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::MQ_NOTIFY, [999, BUFFER + 0x300, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    process.state.lock().credentials = crate::process::Credentials::root();
+    assert_eq!(call(&machine, &process, nr::MQ_UNLINK, [name, 0, 0, 0, 0, 0]), 0);
+}
