@@ -34,6 +34,8 @@ use crate::vfs::waiters::WaiterList;
 /// The shortest wait for a processor-time deadline, so that a clock that
 /// advances slowly is not polled in a busy loop.
 const SHORTEST_CPU_WAIT_NS: u64 = 100_000;
+/// The shortest time between two wake-ups for one periodic timer.
+const SHORTEST_PERIOD_NS: u64 = 50_000;
 
 /// A clock a timer follows.
 #[derive(Debug, Clone)]
@@ -328,19 +330,16 @@ impl ProcessTimers {
 
     /// Expires the timers due now; returns the monotonic time of the next
     /// deadline. The service thread calls it whenever it wakes; tests call
-    /// it after moving the clock.
+    /// it after moving the clock. One pass only: timers it arms again wait
+    /// for the next, so that timers of tiny intervals cannot keep it busy.
     pub fn run_due(&self, machine: &dyn Machine, process: &Process) -> Option<u64> {
-        loop {
-            let due = self.deadlines.lock().take_due(machine.monotonic_ns());
-            if due.is_empty() {
-                return self.deadlines.lock().first_deadline();
-            }
-            for (key, timer) in due {
-                if let Some(timer) = timer.upgrade() {
-                    self.expire(machine, process, &timer, key);
-                }
+        let due = self.deadlines.lock().take_due(machine.monotonic_ns());
+        for (key, timer) in due {
+            if let Some(timer) = timer.upgrade() {
+                self.expire(machine, process, &timer, key);
             }
         }
+        self.deadlines.lock().first_deadline()
     }
 
     /// `timer`'s entry `key` came due: counts its expirations, arms it for
@@ -370,7 +369,10 @@ impl ProcessTimers {
                 let count = missed + 1;
                 let following = next.saturating_add(count.saturating_mul(state.interval_ns));
                 state.next_ns = Some(following);
-                let wake_at = timer.clock.wake_at(machine, now, following);
+                // However short the interval, the thread is woken at most
+                // this often for it; the expirations in between are counted.
+                let soonest = machine.monotonic_ns().saturating_add(SHORTEST_PERIOD_NS);
+                let wake_at = timer.clock.wake_at(machine, now, following).max(soonest);
                 state.key = Some(self.schedule(machine, process, wake_at, timer));
                 count
             }

@@ -116,6 +116,9 @@ fn posix_timer(context: Context<'_>, id: u64) -> core::result::Result<Arc<Timer>
 }
 
 pub(super) fn timer_settime(context: Context<'_>, id: u64, flags: u64, new: u64, old: u64) -> Result {
+    if new == 0 {
+        return Err(Errno::EINVAL.into());
+    }
     let (value, interval) = read_itimerspec(context, new)?;
     let timer = posix_timer(context, id)?;
     let previous = context.process.timers.arm(

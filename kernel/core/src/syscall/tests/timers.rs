@@ -238,3 +238,23 @@ fn clock_nanosleep_refuses_clocks_without_timers() {
         Errno::EINVAL.to_return()
     );
 }
+
+#[test]
+fn a_timer_of_a_tiny_interval_counts_overruns_without_keeping_the_service_busy() {
+    let (machine, process) = setup();
+    block(&machine, &process, bit(SIGRTMIN));
+    let id = create(&machine, &process, 1, SIGRTMIN, 1);
+    assert_eq!(
+        call(&machine, &process, nr::TIMER_SETTIME, [id as u64, 0, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    itimerspec(&machine, DATA + 0x400, 1, 1);
+    assert_eq!(call(&machine, &process, nr::TIMER_SETTIME, [id as u64, 0, DATA + 0x400, 0, 0, 0]), 0);
+    // One pass expires it once and arms it no sooner than 50 us on.
+    advance(&machine, &process, 1_000);
+    let next = process.timers.run_due(&machine, &process).unwrap();
+    assert!(next >= machine.monotonic_ns() + 50_000);
+    advance(&machine, &process, 100_000);
+    // 999 expirations after the first, then 100 000 more.
+    assert_eq!(take(&machine, &process, bit(SIGRTMIN)), (SIGRTMIN as i64, 100_999, 1));
+}
