@@ -162,3 +162,20 @@ fn syslog_reports_its_ring_and_checks_its_arguments() {
     assert_eq!(call(&machine, &process, nr::SYSLOG, [5, 0, 0, 0, 0, 0]), Errno::EPERM.to_return());
     assert_eq!(call(&machine, &process, nr::SYSLOG, [10, 0, 0, 0, 0, 0]), 16384);
 }
+
+#[test]
+fn sticky_timeouts_keep_select_from_writing_back_the_time_left() {
+    let (machine, process) = setup();
+    let timeout = BUFFER + 0x500;
+    let timeval = |seconds: u64, microseconds: u64| {
+        machine.write_memory(timeout, &[seconds.to_le_bytes(), microseconds.to_le_bytes()].concat()).unwrap();
+    };
+    timeval(0, 10);
+    assert_eq!(call(&machine, &process, nr::SELECT, [0, 0, 0, 0, timeout, 0]), 0);
+    assert_eq!(read_u64(&machine, timeout + 8), 0, "the time left: none");
+    const STICKY_TIMEOUTS: u64 = 0x400_0000;
+    assert_eq!(call(&machine, &process, nr::PERSONALITY, [STICKY_TIMEOUTS, 0, 0, 0, 0, 0]), 0);
+    timeval(0, 10);
+    assert_eq!(call(&machine, &process, nr::SELECT, [0, 0, 0, 0, timeout, 0]), 0);
+    assert_eq!(read_u64(&machine, timeout + 8), 10, "left as given");
+}
