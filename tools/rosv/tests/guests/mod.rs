@@ -118,6 +118,8 @@ fn build_c_programs() -> PathBuf {
         "ipc",
         "sched",
         "system",
+        "credentials",
+        "procfs",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
