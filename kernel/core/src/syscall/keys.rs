@@ -147,17 +147,32 @@ pub(super) fn request_key(
     context: Context<'_>,
     kind: u64,
     description: u64,
-    _callout: u64,
+    callout: u64,
     destination: u64,
 ) -> Result {
     let kind = read_kind_name(context, kind)?;
     let description = read_description(context, description)?;
+    if callout != 0 {
+        User::new(context.machine).read_c_string(callout, DESCRIPTION_MAX)?;
+    }
     let kind = kind_of(&kind, &description)?;
     let searched: Vec<i32> = [THREAD_KEYRING, PROCESS_KEYRING, SESSION_KEYRING]
         .iter()
         .filter_map(|&special| resolve(context, special as u32 as u64, false).ok())
         .collect();
-    let serial = keys::search(&searched, kind, &description, now(context)).map_err(key_errno)?;
+    let found = keys::search(&searched, kind, &description, now(context));
+    if found == Err(KeyError::NotFound) && callout != 0 {
+        // A key would be made in the destination (or the default keyring):
+        // refused without write permission there, and otherwise not made
+        // for want of an upcall.
+        const POSSESSOR_WRITE: u32 = 0x0400_0000;
+        let keyring = if destination != 0 { destination } else { SESSION_KEYRING as u32 as u64 };
+        let keyring = keys::get(resolve(context, keyring, true)?, now(context)).map_err(key_errno)?;
+        if keyring.permissions & POSSESSOR_WRITE == 0 {
+            return Err(Errno::EACCES.into());
+        }
+    }
+    let serial = found.map_err(key_errno)?;
     if destination != 0 {
         let destination = resolve(context, destination, true)?;
         keys::link(serial, destination, now(context)).map_err(key_errno)?;
@@ -194,6 +209,10 @@ pub(super) fn keyctl(context: Context<'_>, operation: u64, arguments: [u64; 4]) 
         command::GET_KEYRING_ID => Ok(resolve(context, a1, a2 != 0)? as u64),
         command::JOIN_SESSION_KEYRING => {
             let name = if a1 == 0 { None } else { Some(read_description(context, a1)?) };
+            // The kernel's own keyrings begin with a dot.
+            if name.as_ref().is_some_and(|name| name.starts_with('.')) {
+                return Err(Errno::EPERM.into());
+            }
             Ok(keys::join_session(name, owner(context)) as u64)
         }
         command::UPDATE => {

@@ -137,6 +137,15 @@ fn keys_are_added_read_described_and_revoked() {
         call(&machine, &process, nr::REQUEST_KEY, [BUFFER + 0x380, BUFFER + 0x3c0, 0, 0, 0, 0]),
         Errno::EPERM.to_return()
     );
+    assert_eq!(
+        call(&machine, &process, nr::KEYCTL, [1, BUFFER + 0x3c0, 0, 0, 0, 0]),
+        Errno::EPERM.to_return()
+    );
+    assert_eq!(
+        call(&machine, &process, nr::REQUEST_KEY, [BUFFER, BUFFER + 0x10, 0x9000_0000, 0, 0, 0]),
+        Errno::EFAULT.to_return(),
+        "the callout information is read too"
+    );
     assert_eq!(call(&machine, &process, nr::KEYCTL, [14, 3, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::KEYCTL, [14, u64::from(u32::MAX), 0, 0, 0, 0]), 3);
     assert_eq!(call(&machine, &process, nr::KEYCTL, [99, 0, 0, 0, 0, 0]), Errno::EOPNOTSUPP.to_return());
@@ -178,4 +187,29 @@ fn sticky_timeouts_keep_select_from_writing_back_the_time_left() {
     timeval(0, 10);
     assert_eq!(call(&machine, &process, nr::SELECT, [0, 0, 0, 0, timeout, 0]), 0);
     assert_eq!(read_u64(&machine, timeout + 8), 10, "left as given");
+}
+
+#[test]
+fn a_key_request_that_would_make_a_key_needs_write_permission() {
+    let (machine, process) = setup();
+    let text = |at: u64, value: &[u8]| machine.write_memory(at, value).unwrap();
+    text(BUFFER, b"user\0");
+    text(BUFFER + 0x10, b"rosv:never-made\0");
+    text(BUFFER + 0x40, b"callout\0");
+    text(BUFFER + 0x80, b"keyring\0");
+    text(BUFFER + 0xc0, b"rosv-request-destination\0");
+    let process_keyring = -2i64 as u64;
+    let ring =
+        call(&machine, &process, nr::ADD_KEY, [BUFFER + 0x80, BUFFER + 0xc0, 0, 0, process_keyring, 0]);
+    assert!(ring > 0);
+    let ring = ring as u64;
+    let request = [BUFFER, BUFFER + 0x10, BUFFER + 0x40, ring, 0, 0];
+    assert_eq!(call(&machine, &process, nr::REQUEST_KEY, request), Errno::ENOKEY.to_return());
+    let search_read_view = 0x0b00_0000;
+    assert_eq!(call(&machine, &process, nr::KEYCTL, [5, ring, search_read_view, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::REQUEST_KEY, request), Errno::EACCES.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::REQUEST_KEY, [BUFFER, BUFFER + 0x10, 0, ring, 0, 0]),
+        Errno::ENOKEY.to_return()
+    );
 }
