@@ -8,7 +8,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -81,6 +81,10 @@ pub struct ThreadState {
     pub pending: crate::signal::Pending,
     /// The thread's name (`prctl(PR_SET_NAME)`).
     pub name: [u8; 16],
+    /// Its scheduling policy, priorities and nice value.
+    pub scheduling: crate::scheduling::Settings,
+    /// Its execution domain and flags (`personality`).
+    pub personality: u32,
 }
 
 /// The files a process starts with: the tree, the working directory and
@@ -268,6 +272,9 @@ pub struct Process {
     /// The root directory `chroot` set (`None`: the machine's root). A lock
     /// of its own, which path walks take briefly.
     pub root_directory: Mutex<Option<Location>>,
+    /// POSIX timers, interval timers and the deadlines of those armed.
+    pub timers: crate::timers::ProcessTimers,
+    this: Weak<Process>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     next_tid: AtomicU64,
     exit_status: Mutex<Option<u8>>,
@@ -290,7 +297,7 @@ impl Process {
         network: Arc<crate::net::Network>,
         random: Random,
         start_ns: u64,
-    ) -> Self {
+    ) -> Arc<Self> {
         let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
         limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
         limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
@@ -301,7 +308,9 @@ impl Process {
         limits[limit::MEMLOCK] = Limit { current: 8 << 20, maximum: 8 << 20 };
         limits[limit::NICE] = Limit { current: 0, maximum: 0 };
         limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
-        Process {
+        Arc::new_cyclic(|this| Process {
+            this: this.clone(),
+            timers: crate::timers::ProcessTimers::new(),
             memory: Mutex::new(AddressSpace::new()),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
@@ -327,7 +336,12 @@ impl Process {
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
-        }
+        })
+    }
+
+    /// The process itself, shared (for what must reach it later: timers).
+    pub fn shared(&self) -> Option<Arc<Process>> {
+        self.this.upgrade()
     }
 
     /// Adds a thread with the next thread id (the first one gets

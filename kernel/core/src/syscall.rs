@@ -10,14 +10,23 @@ mod credentials;
 mod descriptors;
 mod events;
 mod files;
+mod futex_locks;
 mod interfaces;
+mod ipc;
+mod keys;
 mod locks;
 mod memory;
+mod message_queues;
 mod messages;
 mod owners;
 mod paths;
 mod poll;
+mod posix_queues;
 mod process;
+mod remote_memory;
+mod resources;
+mod scheduling;
+mod semaphores;
 mod shared;
 mod signals;
 mod sockets;
@@ -25,6 +34,7 @@ mod stat;
 mod terminal;
 mod threads;
 mod time;
+mod timers;
 mod transfer;
 mod watches;
 
@@ -272,6 +282,20 @@ pub fn handle(
         nr::SHMAT => shared::shmat(context, a0, a1, a2),
         nr::SHMDT => shared::shmdt(context, a0),
         nr::SHMCTL => shared::shmctl(context, a0, a1, a2),
+        nr::MSGGET => message_queues::msgget(context, a0, a1),
+        nr::MSGSND => message_queues::msgsnd(context, a0, a1, a2, a3),
+        nr::MSGRCV => message_queues::msgrcv(context, a0, a1, a2, a3, a4),
+        nr::MSGCTL => message_queues::msgctl(context, a0, a1, a2),
+        nr::SEMGET => semaphores::semget(context, a0, a1, a2),
+        nr::SEMOP => semaphores::semtimedop(context, a0, a1, a2, 0),
+        nr::SEMTIMEDOP => semaphores::semtimedop(context, a0, a1, a2, a3),
+        nr::SEMCTL => semaphores::semctl(context, a0, a1, a2, a3),
+        nr::MQ_OPEN => posix_queues::mq_open(context, a0, a1, a2, a3),
+        nr::MQ_UNLINK => posix_queues::mq_unlink(context, a0),
+        nr::MQ_TIMEDSEND => posix_queues::mq_timedsend(context, a0, a1, a2, a3, a4),
+        nr::MQ_TIMEDRECEIVE => posix_queues::mq_timedreceive(context, a0, a1, a2, a3, a4),
+        nr::MQ_NOTIFY => posix_queues::mq_notify(context, a0, a1),
+        nr::MQ_GETSETATTR => posix_queues::mq_getsetattr(context, a0, a1, a2),
         nr::PKEY_MPROTECT => memory::pkey_mprotect(context, a0, a1, a2, a3),
         nr::PKEY_ALLOC => memory::pkey_alloc(a0, a1),
         nr::PKEY_FREE => memory::pkey_free(),
@@ -335,13 +359,58 @@ pub fn handle(
         }
         nr::SCHED_GETAFFINITY => threads::sched_getaffinity(context, a0, a1, a2),
         nr::SCHED_SETAFFINITY => threads::sched_setaffinity(context, a0, a1, a2),
+        nr::SCHED_SETSCHEDULER => scheduling::sched_setscheduler(context, a0, a1, a2),
+        nr::SCHED_GETSCHEDULER => scheduling::sched_getscheduler(context, a0),
+        nr::SCHED_SETPARAM => scheduling::sched_setparam(context, a0, a1),
+        nr::SCHED_GETPARAM => scheduling::sched_getparam(context, a0, a1),
+        nr::SCHED_GET_PRIORITY_MAX => scheduling::sched_get_priority_max(a0),
+        nr::SCHED_GET_PRIORITY_MIN => scheduling::sched_get_priority_min(a0),
+        nr::SCHED_RR_GET_INTERVAL => scheduling::sched_rr_get_interval(context, a0, a1),
+        nr::SCHED_SETATTR => scheduling::sched_setattr(context, a0, a1, a2),
+        nr::SCHED_GETATTR => scheduling::sched_getattr(context, a0, a1, a2, a3),
+        nr::GETPRIORITY => scheduling::getpriority(context, a0, a1),
+        nr::SETPRIORITY => scheduling::setpriority(context, a0, a1, a2),
+        nr::IOPRIO_GET => scheduling::ioprio_get(context, a0, a1),
+        nr::IOPRIO_SET => scheduling::ioprio_set(context, a0, a1, a2),
+        nr::PERSONALITY => process::personality(context, a0),
+        nr::SETHOSTNAME => process::set_name(context, a0, a1, false),
+        nr::SETDOMAINNAME => process::set_name(context, a0, a1, true),
+        nr::KCMP => process::kcmp(context, (a0, a1), a2, a3, a4),
+        nr::PROCESS_VM_READV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, true),
+        nr::PROCESS_VM_WRITEV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, false),
+        nr::MEMBARRIER => threads::membarrier(context, a0, a1),
+        // Restartable sequences would need the kernel to rewrite the
+        // registered area at every migration and preemption; ENOSYS is what
+        // a Linux built without them answers, and C libraries then use
+        // getcpu (through the vDSO or the call) instead.
+        nr::RSEQ => Err(Errno::ENOSYS.into()),
+        nr::ADD_KEY => keys::add_key(context, a0, a1, a2, a3, a4),
+        nr::REQUEST_KEY => keys::request_key(context, a0, a1, a2, a3),
+        nr::KEYCTL => keys::keyctl(context, a0, [a1, a2, a3, a4]),
+        nr::SYSLOG => resources::syslog(context, a0, a1, a2),
         nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),
         nr::GETTIMEOFDAY => time::gettimeofday(context, a0, a1),
         nr::TIME => time::time(context, a0),
-        nr::NANOSLEEP => time::nanosleep(context, a0),
-        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2),
+        nr::NANOSLEEP => time::nanosleep(context, a0, a1),
+        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2, a3),
+        nr::TIMER_CREATE => timers::timer_create(context, a0, a1, a2),
+        nr::TIMER_SETTIME => timers::timer_settime(context, a0, a1, a2, a3),
+        nr::TIMER_GETTIME => timers::timer_gettime(context, a0, a1),
+        nr::TIMER_GETOVERRUN => timers::timer_getoverrun(context, a0),
+        nr::TIMER_DELETE => timers::timer_delete(context, a0),
+        nr::GETITIMER => timers::getitimer(context, a0, a1),
+        nr::SETITIMER => timers::setitimer(context, a0, a1, a2),
+        nr::ALARM => timers::alarm(context, a0),
+        nr::TIMERFD_CREATE => timers::timerfd_create(context, a0, a1),
+        nr::TIMERFD_SETTIME => timers::timerfd_settime(context, a0, a1, a2, a3),
+        nr::TIMERFD_GETTIME => timers::timerfd_gettime(context, a0, a1),
+        nr::TIMES => resources::times(context, a0),
+        nr::GETRUSAGE => resources::getrusage(context, a0, a1),
+        nr::SYSINFO => resources::sysinfo(context, a0),
+        nr::ADJTIMEX => resources::adjtimex(context, a0),
+        nr::CLOCK_ADJTIME => resources::clock_adjtime(context, a0, a1),
         _ => {
             if process.first_report_of(number) {
                 log::info!("system call {number} is not implemented; returning ENOSYS");

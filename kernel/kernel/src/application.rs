@@ -143,8 +143,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     if let Some(entropy) = BOOT_ENTROPY.get() {
         generator.add_entropy(entropy);
     }
-    let process =
-        Arc::new(Process::new(path.clone(), files, launch.network.clone(), generator, time::since_boot_ns()));
+    let process = Process::new(path.clone(), files, launch.network.clone(), generator, time::since_boot_ns());
     if let Some((user, group)) = launch.user {
         process.state.lock().credentials = Credentials::of(user, group);
     }

@@ -117,13 +117,13 @@ fn process_with(machine: &FakeMachine, streams: &StandardStreams) -> Arc<crate::
     let files =
         crate::process::ProcessFiles::with_standard_files(vfs, machine, "/", streams.files()).unwrap();
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
-    let process = Arc::new(crate::process::Process::new(
+    let process = crate::process::Process::new(
         std::string::String::from("/app"),
         files,
         network,
         crate::random::Random::seeded(machine),
         0,
-    ));
+    );
     process.new_thread();
     process
 }

@@ -198,19 +198,22 @@ fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     SignalInfo::sender(code, PROCESS_ID as u32, uid)
 }
 
-/// Whether `pid` (of `kill` or `rt_sigqueueinfo`) names this process:
-/// itself, its process group (0, or minus the group's id). `-1` means
-/// every process but the caller, and there is none.
-fn names_this_process(pid: u64) -> bool {
-    let pid = pid as i64;
-    pid == PROCESS_ID as i64 || pid == 0 || pid == -(PROCESS_ID as i64)
+/// Whether `pid` (of `kill` or `rt_sigqueueinfo`, a C `int`) names this
+/// process: itself or any of its threads (Linux finds a thread's process
+/// by the thread's id), its process group (0, or minus the group's id).
+/// `-1` means every process but the caller, and there is none.
+fn names_this_process(context: Context<'_>, pid: u64) -> bool {
+    let pid = pid as i32;
+    pid == 0
+        || pid == -(PROCESS_ID as i32)
+        || (pid > 0 && (pid as u64 == PROCESS_ID || context.process.thread(pid as u64).is_some()))
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
     if signal != 0 {
         signal_number(signal)?;
     }
-    if !names_this_process(pid) {
+    if !names_this_process(context, pid) {
         return Err(Errno::ESRCH.into());
     }
     let target = Target::Process { sender: Some(context.thread) };
@@ -219,17 +222,18 @@ pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
 
 /// The thread `tid` of this process, for `tkill` and `tgkill`.
 fn thread_of(context: Context<'_>, tid: u64) -> core::result::Result<alloc::sync::Arc<Thread>, Errno> {
-    if tid as i64 <= 0 {
+    let tid = tid as i32;
+    if tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    context.process.thread(tid).ok_or(Errno::ESRCH)
+    context.process.thread(tid as u64).ok_or(Errno::ESRCH)
 }
 
 pub(super) fn tgkill(context: Context<'_>, group: u64, tid: u64, signal: u64) -> Result {
-    if group as i64 <= 0 {
+    if group as i32 <= 0 || tid as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
-    if group != PROCESS_ID {
+    if group as i32 as u64 != PROCESS_ID {
         thread_of(context, tid)?;
         return Err(Errno::ESRCH.into());
     }
@@ -241,7 +245,9 @@ pub(super) fn tkill(context: Context<'_>, tid: u64, signal: u64) -> Result {
         signal_number(signal)?;
     }
     let target = thread_of(context, tid)?;
-    send(context, Target::Thread(&target), signal, sender(context, code::TKILL), Queueing::Always)
+    // Sent with a negative code, a real-time signal counts against
+    // RLIMIT_SIGPENDING (EAGAIN past it), as `sigqueue`'s do.
+    send(context, Target::Thread(&target), signal, sender(context, code::TKILL), Queueing::Bounded)
 }
 
 /// Reads the `siginfo_t` a `rt_sigqueueinfo` caller passes. A process may
@@ -258,7 +264,7 @@ pub(super) fn rt_sigqueueinfo(context: Context<'_>, pid: u64, signal: u64, info:
     if signal != 0 {
         signal_number(signal)?;
     }
-    if pid as i64 != PROCESS_ID as i64 {
+    if pid as i32 <= 0 || !names_this_process(context, pid) {
         return Err(Errno::ESRCH.into());
     }
     let target = Target::Process { sender: Some(context.thread) };
@@ -272,14 +278,14 @@ pub(super) fn rt_tgsigqueueinfo(
     signal: u64,
     info: u64,
 ) -> Result {
-    if group as i64 <= 0 || tid as i64 <= 0 {
+    if group as i32 <= 0 || tid as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
     let info = queued_info(context, info)?;
     if signal != 0 {
         signal_number(signal)?;
     }
-    if group != PROCESS_ID {
+    if group as i32 as u64 != PROCESS_ID {
         return Err(Errno::ESRCH.into());
     }
     let target = thread_of(context, tid)?;

@@ -72,7 +72,9 @@ impl core::fmt::Debug for WaiterList {
 impl WaiterList {
     /// An empty list.
     pub const fn new() -> Self {
-        WaiterList { state: Mutex::new(WaiterState { threads: Vec::new(), generation: 0, listeners: Vec::new() }) }
+        WaiterList {
+            state: Mutex::new(WaiterState { threads: Vec::new(), generation: 0, listeners: Vec::new() }),
+        }
     }
 
     /// Wakes `thread` at the object's next change (once).

@@ -123,6 +123,10 @@ fn build_c_programs() -> PathBuf {
         "nodes",
         "chroot",
         "watches",
+        "timers",
+        "ipc",
+        "sched",
+        "system",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -59,8 +59,8 @@ const RANDOM: &[(&str, Entry)] = &[
 
 const KERNEL: &[(&str, Entry)] = &[
     ("cap_last_cap", Entry::File(|_| line(crate::credentials::capability::LAST))),
-    ("domainname", Entry::File(|_| line(UTSNAME[5]))),
-    ("hostname", Entry::File(|_| line(UTSNAME[1]))),
+    ("domainname", Entry::File(|_| line(crate::uts::domain_name()))),
+    ("hostname", Entry::File(|_| line(crate::uts::host_name()))),
     ("ngroups_max", Entry::File(|_| line(crate::credentials::GROUPS_MAX))),
     ("osrelease", Entry::File(|_| line(UTSNAME[2]))),
     ("ostype", Entry::File(|_| line(UTSNAME[0]))),

@@ -8,7 +8,7 @@ const STRINGS: u64 = BUFFER + 0x3000;
 
 pub(super) struct Harness {
     pub(super) machine: FakeMachine,
-    pub(super) process: Process,
+    pub(super) process: Arc<Process>,
     next_string: core::cell::Cell<u64>,
 }
 

@@ -1,19 +1,26 @@
 use super::*;
 use crate::fake::FakeMachine;
+use crate::linux::Timespec;
 use crate::machine::Registers;
 use crate::machine::Rights;
+use alloc::vec::Vec;
 
 mod epoll;
 mod events;
 mod files;
+mod ipc;
 mod limits;
 mod paths;
+mod resources;
+mod scheduling;
 mod signals;
+mod system;
 mod terminal;
+mod timers;
 
 const BUFFER: u64 = 0x10_0000;
 
-fn setup() -> (FakeMachine, Process) {
+fn setup() -> (FakeMachine, Arc<Process>) {
     let machine = FakeMachine::new();
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
