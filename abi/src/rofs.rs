@@ -14,6 +14,13 @@
 //! its first block and its size in bytes; for a directory, the index of its
 //! first entry in the directory entry table and its number of entries; for a
 //! symlink, its index in the symlink table (and a count of 1).
+//!
+//! rosv's extension, which OSv's reader ignores: bytes 64..96 of block 0
+//! (after the superblock, zero in OSv's images) may hold an [`Extension`]
+//! header naming a table of [`InodeTimes`], one per inode in inode order,
+//! placed in the structure region after the inode table (OSv reads only as
+//! many entries, symlinks and inodes as the superblock counts, so it never
+//! looks there). The format version stays 1.
 
 use crate::bytes::{u16_at, u64_at};
 
@@ -119,6 +126,71 @@ impl Inode {
     }
 }
 
+/// Where the [`Extension`] header lies in block 0.
+pub const EXTENSION_OFFSET: usize = 64;
+/// Size of an encoded [`Extension`].
+pub const EXTENSION_SIZE: usize = 32;
+/// `Extension::magic`: "ROSVMETA" in ASCII, read as a little-endian word.
+pub const EXTENSION_MAGIC: u64 = u64::from_le_bytes(*b"ROSVMETA");
+/// The only version of the extension.
+pub const EXTENSION_VERSION: u64 = 1;
+/// Size of an encoded [`InodeTimes`].
+pub const INODE_TIMES_SIZE: usize = 16;
+
+/// rosv's extension header, after the superblock in block 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Extension {
+    /// Always [`EXTENSION_MAGIC`]; anything else means no extension.
+    pub magic: u64,
+    /// Always [`EXTENSION_VERSION`].
+    pub version: u64,
+    /// Byte offset of the times table from the start of the structure
+    /// region.
+    pub times_offset: u64,
+    /// Number of [`InodeTimes`] records: the superblock's inode count.
+    pub times_count: u64,
+}
+
+impl Extension {
+    /// Decodes the header; `None` if `bytes` is too short.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        Some(Extension {
+            magic: u64_at(bytes, 0)?,
+            version: u64_at(bytes, 8)?,
+            times_offset: u64_at(bytes, 16)?,
+            times_count: u64_at(bytes, 24)?,
+        })
+    }
+
+    /// Encodes the header.
+    pub fn encode(&self) -> [u8; EXTENSION_SIZE] {
+        encode_words([self.magic, self.version, self.times_offset, self.times_count])
+    }
+}
+
+/// An inode's modification time (`st_mtim`): seconds since the epoch and
+/// nanoseconds, as the host file had it when the image was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InodeTimes {
+    /// Whole seconds since 1970-01-01 UTC (negative before).
+    pub modify_seconds: i64,
+    /// Nanoseconds, below 1 000 000 000.
+    pub modify_nanoseconds: u32,
+}
+
+impl InodeTimes {
+    /// Decodes a record; `None` if `bytes` is too short.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let nanoseconds = u64_at(bytes, 8)?;
+        Some(InodeTimes { modify_seconds: u64_at(bytes, 0)? as i64, modify_nanoseconds: nanoseconds as u32 })
+    }
+
+    /// Encodes the record (the last four bytes are zero, reserved).
+    pub fn encode(&self) -> [u8; INODE_TIMES_SIZE] {
+        encode_words([self.modify_seconds as u64, u64::from(self.modify_nanoseconds)])
+    }
+}
+
 /// A directory entry decoded in place from the entry table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirectoryEntry<'a> {
@@ -175,6 +247,15 @@ mod tests {
         assert_eq!(&bytes[..8], &0xDEAD_BEADu64.to_le_bytes());
         assert_eq!(SuperBlock::decode(&bytes), Some(block));
         assert_eq!(SuperBlock::decode(&bytes[..63]), None);
+    }
+
+    #[test]
+    fn extension_and_times_round_trip() {
+        let extension = Extension { magic: EXTENSION_MAGIC, version: 1, times_offset: 96, times_count: 3 };
+        assert_eq!(&extension.encode()[..8], b"ROSVMETA");
+        assert_eq!(Extension::decode(&extension.encode()), Some(extension));
+        let times = InodeTimes { modify_seconds: -5, modify_nanoseconds: 999_999_999 };
+        assert_eq!(InodeTimes::decode(&times.encode()), Some(times));
     }
 
     #[test]

@@ -114,6 +114,12 @@ static void check_process(int argc, char **argv, char **envp) {
     if (fd >= 0)
         close(fd);
     check(number_in("/proc/self/oom_score_adj") == 100, "and keeps it", "%s", text);
+    /* fopen's "w" truncates: the file takes that too (LTP's library does
+     * this to protect its processes). */
+    FILE *stream = fopen("/proc/self/oom_score_adj", "w");
+    check(stream != NULL && fprintf(stream, "%d", 200) > 0 && fclose(stream) == 0,
+          "oom_score_adj opened with O_TRUNC takes a value", "fopen or fclose failed");
+    check(number_in("/proc/self/oom_score_adj") == 200, "and keeps it too", "%s", text);
     check(has("/proc/self/comm", "procfs"), "comm names the program", "%s", text);
     check(has("/proc/self/stat", "1") && strchr(text, ')') && strstr(strchr(text, ')'), ") R "),
           "stat has the state after the name", "%s", text);

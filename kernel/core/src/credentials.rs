@@ -35,6 +35,8 @@ pub mod capability {
     pub const SETPCAP: u32 = 8;
     /// Change immutable and append-only attributes.
     pub const LINUX_IMMUTABLE: u32 = 9;
+    /// Change the root directory (`chroot`).
+    pub const SYS_CHROOT: u32 = 18;
     /// Administration: mounts, `sethostname`, and much more.
     pub const SYS_ADMIN: u32 = 21;
     /// Exceed resource limits, lower `oom_score_adj`.

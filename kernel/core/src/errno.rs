@@ -39,9 +39,15 @@ impl Errno {
     pub const EPIPE: Errno = Errno(32);
     pub const EDOM: Errno = Errno(33);
     pub const ERANGE: Errno = Errno(34);
+    pub const EDEADLK: Errno = Errno(35);
     pub const ENAMETOOLONG: Errno = Errno(36);
     pub const ENOSYS: Errno = Errno(38);
+    pub const ENOMSG: Errno = Errno(42);
+    pub const EIDRM: Errno = Errno(43);
     pub const ENODATA: Errno = Errno(61);
+    pub const ENOKEY: Errno = Errno(126);
+    pub const EKEYEXPIRED: Errno = Errno(127);
+    pub const EKEYREVOKED: Errno = Errno(128);
     pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTEMPTY: Errno = Errno(39);
     pub const ELOOP: Errno = Errno(40);
@@ -69,6 +75,7 @@ impl Errno {
     pub const EHOSTUNREACH: Errno = Errno(113);
     pub const EALREADY: Errno = Errno(114);
     pub const EINPROGRESS: Errno = Errno(115);
+    pub const ESTALE: Errno = Errno(116);
 
     /// The value a system call returns for this error.
     pub fn to_return(self) -> i64 {

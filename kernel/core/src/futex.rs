@@ -114,6 +114,11 @@ impl FutexTable {
         }
     }
 
+    /// Whether any thread waits on `address`.
+    pub fn has_waiters(&self, address: u64) -> bool {
+        self.waiters.lock().get(&address).is_some_and(|queue| !queue.is_empty())
+    }
+
     /// Takes `waiter` off `address`'s queue; `false` if it was not there.
     fn remove(&self, address: u64, waiter: &Arc<Waiter>) -> bool {
         let mut waiters = self.waiters.lock();

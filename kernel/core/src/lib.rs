@@ -16,19 +16,24 @@ pub mod errno;
 pub mod fs;
 pub mod futex;
 pub mod initial_stack;
+pub mod keys;
 pub mod linux;
 pub mod loader;
 pub mod machine;
 pub mod memory;
+pub mod mqueue;
 pub mod net;
 pub mod pages;
 pub mod process;
 pub mod random;
+pub mod scheduling;
 pub mod signal;
 pub mod streams;
 pub mod syscall;
 pub mod terminal;
+pub mod timers;
 pub mod user;
+pub mod uts;
 pub mod vfs;
 
 #[cfg(test)]

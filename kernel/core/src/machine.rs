@@ -56,11 +56,24 @@ pub trait ThreadControl: Send + Sync {
     /// Processor time the thread has used, in nanoseconds.
     fn cpu_time_ns(&self) -> u64;
 
+    /// Context switches away from the thread: (voluntary, because it
+    /// blocked; involuntary, because it was preempted or yielded).
+    fn context_switches(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
     /// Restricts the thread to the processors in `mask`.
     fn set_affinity(&self, mask: u64);
 
     /// The processors the thread may run on.
     fn affinity(&self) -> u64;
+
+    /// Makes it a real-time thread of `priority` (1 to 99), first in first
+    /// out with `is_fifo` and round-robin otherwise, or a normal one again
+    /// with priority 0.
+    fn set_real_time(&self, priority: u8, is_fifo: bool) {
+        let _ = (priority, is_fifo);
+    }
 }
 
 /// Why [`Machine::block`] returned.
@@ -174,6 +187,9 @@ pub trait PageTables: Send + Sync + core::any::Any {
     fn into_any(self: alloc::sync::Arc<Self>) -> alloc::sync::Arc<dyn core::any::Any + Send + Sync>;
 }
 
+/// What a service thread runs (see [`Machine::spawn_service`]).
+pub type ServiceEntry = alloc::boxed::Box<dyn FnOnce(&dyn Machine) + Send>;
+
 /// The hardware services the kernel's logic uses.
 ///
 /// Addresses are application (lower-half) virtual addresses; page addresses
@@ -261,11 +277,32 @@ pub trait Machine: Sync {
     /// changed by the application); invalid parts are corrected, not faulted on.
     fn restore_fpu(&self, state: &[u8]);
 
+    /// Makes every processor pass a full memory barrier before returning
+    /// (`membarrier`): each takes an interrupt, which serialises it.
+    fn barrier_all_processors(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The kernel's log as `<level>message` lines: what followed byte
+    /// count `since` that is still kept, and the count written so far.
+    fn kernel_log(&self, since: u64) -> (alloc::vec::Vec<u8>, u64) {
+        let _ = since;
+        (alloc::vec::Vec::new(), 0)
+    }
+
     /// Number of processors.
     fn cpu_count(&self) -> usize;
 
     /// The calling thread's processor.
     fn current_cpu(&self) -> usize;
+
+    /// Starts a kernel thread named `name` that runs `entry` with the
+    /// machine (a service such as a process's timers); `false` if the
+    /// machine cannot, and then nothing runs it.
+    fn spawn_service(&self, name: &str, entry: ServiceEntry) -> bool {
+        let _ = (name, entry);
+        false
+    }
 
     /// The vDSO to map into applications, if the machine has one.
     fn vdso(&self) -> Option<Vdso> {

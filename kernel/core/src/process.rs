@@ -153,6 +153,10 @@ pub struct ThreadState {
     pub pending: crate::signal::Pending,
     /// The thread's name (`prctl(PR_SET_NAME)`).
     pub name: [u8; 16],
+    /// Its scheduling policy, priorities and nice value.
+    pub scheduling: crate::scheduling::Settings,
+    /// Its execution domain and flags (`personality`).
+    pub personality: u32,
 }
 
 /// The files a process starts with: the tree, the working directory and
@@ -350,6 +354,11 @@ pub struct Process {
     /// A page the process was allowed to touch could not be had: RAM ran
     /// out, and the process is to be ended (Linux's out-of-memory kill).
     pub is_out_of_memory: core::sync::atomic::AtomicBool,
+    /// The root directory `chroot` set (`None`: the machine's root). A lock
+    /// of its own, which path walks take briefly.
+    pub root_directory: Mutex<Option<Location>>,
+    /// POSIX timers, interval timers and the deadlines of those armed.
+    pub timers: crate::timers::ProcessTimers,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     ended_cpu_time_ns: AtomicU64,
     on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
@@ -392,6 +401,7 @@ impl Process {
             is_vfork_released: core::sync::atomic::AtomicBool::new(false),
             termination: Mutex::new(None),
             is_ended: core::sync::atomic::AtomicBool::new(false),
+            timers: crate::timers::ProcessTimers::new(),
             memory: Mutex::new(memory),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
@@ -410,6 +420,7 @@ impl Process {
             futexes: FutexTable::new(),
             signals: Arc::new(ProcessSignals::new()),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
+            root_directory: Mutex::new(None),
             threads: Mutex::new(BTreeMap::new()),
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
@@ -506,11 +517,10 @@ impl Process {
         self.is_vfork_released.load(Ordering::Acquire)
     }
 
-    /// The process, shared.
-    pub fn shared(&self) -> Arc<Process> {
-        // A process is always made shared (`new`), and a reference to it
-        // means it is alive.
-        self.this.upgrade().expect("a process is reached only while it lives")
+    /// The process itself, shared (for what must reach it later: timers,
+    /// new threads).
+    pub fn shared(&self) -> Option<Arc<Process>> {
+        self.this.upgrade()
     }
 
     /// Adds a thread with a fresh thread id (the first one gets the

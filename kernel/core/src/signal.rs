@@ -155,12 +155,20 @@ pub fn send(
         }
         return Err(Errno::EAGAIN);
     }
+    let kept = source.clone();
     let added = match target {
         Target::Thread(thread) => thread.state.lock().pending.add(signal, info, source, may_queue),
         Target::Process { .. } => signals.pending.lock().add(signal, info, source, may_queue),
     };
-    if may_queue && added != Added::Queued {
-        signals.release(1);
+    if added != Added::Queued {
+        if may_queue {
+            signals.release(1);
+        }
+        // The instance pending already, or this one without information,
+        // is not the source's: it is not told when that is taken.
+        if let Some(source) = kept {
+            source.discard();
+        }
     }
     if added == Added::Merged {
         return Ok(());

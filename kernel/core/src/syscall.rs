@@ -10,14 +10,24 @@ mod credentials;
 mod descriptors;
 mod events;
 mod files;
+mod futex_locks;
 mod interfaces;
+mod ipc;
+mod keys;
+mod locks;
 mod memory;
+mod message_queues;
 mod messages;
 mod owners;
 mod paths;
 mod poll;
+mod posix_queues;
 mod process;
 mod processes;
+mod remote_memory;
+mod resources;
+mod scheduling;
+mod semaphores;
 mod shared;
 mod signals;
 mod sockets;
@@ -25,6 +35,9 @@ mod stat;
 mod terminal;
 mod threads;
 mod time;
+mod timers;
+mod transfer;
+mod watches;
 
 pub use signals::signal_process;
 
@@ -138,7 +151,26 @@ pub fn handle(
         nr::FSYNC | nr::FDATASYNC => files::fsync(context, a0),
         nr::FADVISE64 => files::fadvise64(context, a0, a3),
         nr::SYNC => Ok(0),
-        nr::SYNCFS => files::fsync(context, a0).or(Ok(0)),
+        nr::SYNCFS => transfer::syncfs(context, a0),
+        nr::SYNC_FILE_RANGE => transfer::sync_file_range(context, a0, a1, a2, a3),
+        nr::FALLOCATE => transfer::fallocate(context, a0, a1, a2, a3),
+        nr::SPLICE => transfer::splice(context, (a0, a1), (a2, a3), a4, a5),
+        nr::TEE => transfer::tee(context, a0, a1, a2, a3),
+        nr::VMSPLICE => transfer::vmsplice(context, a0, a1, a2, a3),
+        nr::COPY_FILE_RANGE => transfer::copy_file_range(context, (a0, a1), (a2, a3), a4, a5),
+        nr::NAME_TO_HANDLE_AT => transfer::name_to_handle_at(context, a0, a1, a2, a4),
+        nr::OPEN_BY_HANDLE_AT => transfer::open_by_handle_at(context, a0, a1),
+        // Watching the whole filesystem's events needs a listener process
+        // with CAP_SYS_ADMIN and the events of every filesystem; rosv has
+        // neither the listener model nor the hooks.
+        nr::INOTIFY_INIT => watches::inotify_init1(context, 0),
+        nr::INOTIFY_INIT1 => watches::inotify_init1(context, a0),
+        nr::INOTIFY_ADD_WATCH => watches::inotify_add_watch(context, a0, a1, a2),
+        nr::INOTIFY_RM_WATCH => watches::inotify_rm_watch(context, a0, a1),
+        nr::FANOTIFY_INIT => Err(Errno::ENOSYS.into()),
+        // The root mount cannot move: the VFS holds one root for the
+        // machine, and there is no other mount namespace to pivot into.
+        nr::PIVOT_ROOT => Err(Errno::ENOSYS.into()),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),
@@ -146,6 +178,8 @@ pub fn handle(
         nr::CLOSE_RANGE => paths::close_range(context, a0, a1, a2),
         nr::MKDIR => paths::mkdirat(context, AT_FDCWD, a0, a1),
         nr::MKDIRAT => paths::mkdirat(context, a0, a1, a2),
+        nr::MKNOD => paths::mknodat(context, AT_FDCWD, a0, a1, a2),
+        nr::MKNODAT => paths::mknodat(context, a0, a1, a2, a3),
         nr::RMDIR => paths::unlinkat(context, AT_FDCWD, a0, AT_REMOVEDIR),
         nr::UNLINK => paths::unlinkat(context, AT_FDCWD, a0, 0),
         nr::UNLINKAT => paths::unlinkat(context, a0, a1, a2),
@@ -159,6 +193,7 @@ pub fn handle(
         nr::READLINK => paths::readlinkat(context, AT_FDCWD, a0, a1, a2),
         nr::READLINKAT => paths::readlinkat(context, a0, a1, a2, a3),
         nr::CHDIR => paths::chdir(context, a0),
+        nr::CHROOT => paths::chroot(context, a0),
         nr::FCHDIR => paths::fchdir(context, a0),
         nr::GETCWD => paths::getcwd(context, a0, a1),
         nr::UMASK => paths::umask(context, a0),
@@ -173,15 +208,15 @@ pub fn handle(
         nr::FCHOWN => paths::fchown(context, a0, (a1, a2)),
         nr::FCHOWNAT => paths::fchownat(context, a0, a1, (a2, a3), a4),
         nr::UTIMENSAT => paths::utimensat(context, a0, a1, a2, a3),
-        nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1),
-        nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1),
-        nr::FGETXATTR => paths::getxattr(context, AttributeTarget::Descriptor(a0), a1),
-        nr::LISTXATTR => paths::listxattr(context, AttributeTarget::Path(a0)),
-        nr::LLISTXATTR => paths::listxattr(context, AttributeTarget::Link(a0)),
-        nr::FLISTXATTR => paths::listxattr(context, AttributeTarget::Descriptor(a0)),
-        nr::SETXATTR => paths::setxattr(context, AttributeTarget::Path(a0), a1),
-        nr::LSETXATTR => paths::setxattr(context, AttributeTarget::Link(a0), a1),
-        nr::FSETXATTR => paths::setxattr(context, AttributeTarget::Descriptor(a0), a1),
+        nr::GETXATTR => paths::getxattr(context, AttributeTarget::Path(a0), a1, a2, a3),
+        nr::LGETXATTR => paths::getxattr(context, AttributeTarget::Link(a0), a1, a2, a3),
+        nr::FGETXATTR => paths::getxattr(context, AttributeTarget::Descriptor(a0), a1, a2, a3),
+        nr::LISTXATTR => paths::listxattr(context, AttributeTarget::Path(a0), a1, a2),
+        nr::LLISTXATTR => paths::listxattr(context, AttributeTarget::Link(a0), a1, a2),
+        nr::FLISTXATTR => paths::listxattr(context, AttributeTarget::Descriptor(a0), a1, a2),
+        nr::SETXATTR => paths::setxattr(context, AttributeTarget::Path(a0), a1, a2, a3, a4),
+        nr::LSETXATTR => paths::setxattr(context, AttributeTarget::Link(a0), a1, a2, a3, a4),
+        nr::FSETXATTR => paths::setxattr(context, AttributeTarget::Descriptor(a0), a1, a2, a3, a4),
         nr::REMOVEXATTR => paths::removexattr(context, AttributeTarget::Path(a0), a1),
         nr::LREMOVEXATTR => paths::removexattr(context, AttributeTarget::Link(a0), a1),
         nr::FREMOVEXATTR => paths::removexattr(context, AttributeTarget::Descriptor(a0), a1),
@@ -248,6 +283,20 @@ pub fn handle(
         nr::SHMAT => shared::shmat(context, a0, a1, a2),
         nr::SHMDT => shared::shmdt(context, a0),
         nr::SHMCTL => shared::shmctl(context, a0, a1, a2),
+        nr::MSGGET => message_queues::msgget(context, a0, a1),
+        nr::MSGSND => message_queues::msgsnd(context, a0, a1, a2, a3),
+        nr::MSGRCV => message_queues::msgrcv(context, a0, a1, a2, a3, a4),
+        nr::MSGCTL => message_queues::msgctl(context, a0, a1, a2),
+        nr::SEMGET => semaphores::semget(context, a0, a1, a2),
+        nr::SEMOP => semaphores::semtimedop(context, a0, a1, a2, 0),
+        nr::SEMTIMEDOP => semaphores::semtimedop(context, a0, a1, a2, a3),
+        nr::SEMCTL => semaphores::semctl(context, a0, a1, a2, a3),
+        nr::MQ_OPEN => posix_queues::mq_open(context, a0, a1, a2, a3),
+        nr::MQ_UNLINK => posix_queues::mq_unlink(context, a0),
+        nr::MQ_TIMEDSEND => posix_queues::mq_timedsend(context, a0, a1, a2, a3, a4),
+        nr::MQ_TIMEDRECEIVE => posix_queues::mq_timedreceive(context, a0, a1, a2, a3, a4),
+        nr::MQ_NOTIFY => posix_queues::mq_notify(context, a0, a1),
+        nr::MQ_GETSETATTR => posix_queues::mq_getsetattr(context, a0, a1, a2),
         nr::PKEY_MPROTECT => memory::pkey_mprotect(context, a0, a1, a2, a3),
         nr::PKEY_ALLOC => memory::pkey_alloc(a0, a1),
         nr::PKEY_FREE => memory::pkey_free(),
@@ -327,13 +376,58 @@ pub fn handle(
         }
         nr::SCHED_GETAFFINITY => threads::sched_getaffinity(context, a0, a1, a2),
         nr::SCHED_SETAFFINITY => threads::sched_setaffinity(context, a0, a1, a2),
+        nr::SCHED_SETSCHEDULER => scheduling::sched_setscheduler(context, a0, a1, a2),
+        nr::SCHED_GETSCHEDULER => scheduling::sched_getscheduler(context, a0),
+        nr::SCHED_SETPARAM => scheduling::sched_setparam(context, a0, a1),
+        nr::SCHED_GETPARAM => scheduling::sched_getparam(context, a0, a1),
+        nr::SCHED_GET_PRIORITY_MAX => scheduling::sched_get_priority_max(a0),
+        nr::SCHED_GET_PRIORITY_MIN => scheduling::sched_get_priority_min(a0),
+        nr::SCHED_RR_GET_INTERVAL => scheduling::sched_rr_get_interval(context, a0, a1),
+        nr::SCHED_SETATTR => scheduling::sched_setattr(context, a0, a1, a2),
+        nr::SCHED_GETATTR => scheduling::sched_getattr(context, a0, a1, a2, a3),
+        nr::GETPRIORITY => scheduling::getpriority(context, a0, a1),
+        nr::SETPRIORITY => scheduling::setpriority(context, a0, a1, a2),
+        nr::IOPRIO_GET => scheduling::ioprio_get(context, a0, a1),
+        nr::IOPRIO_SET => scheduling::ioprio_set(context, a0, a1, a2),
+        nr::PERSONALITY => process::personality(context, a0),
+        nr::SETHOSTNAME => process::set_name(context, a0, a1, false),
+        nr::SETDOMAINNAME => process::set_name(context, a0, a1, true),
+        nr::KCMP => process::kcmp(context, (a0, a1), a2, a3, a4),
+        nr::PROCESS_VM_READV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, true),
+        nr::PROCESS_VM_WRITEV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, false),
+        nr::MEMBARRIER => threads::membarrier(context, a0, a1),
+        // Restartable sequences would need the kernel to rewrite the
+        // registered area at every migration and preemption; ENOSYS is what
+        // a Linux built without them answers, and C libraries then use
+        // getcpu (through the vDSO or the call) instead.
+        nr::RSEQ => Err(Errno::ENOSYS.into()),
+        nr::ADD_KEY => keys::add_key(context, a0, a1, a2, a3, a4),
+        nr::REQUEST_KEY => keys::request_key(context, a0, a1, a2, a3),
+        nr::KEYCTL => keys::keyctl(context, a0, [a1, a2, a3, a4]),
+        nr::SYSLOG => resources::syslog(context, a0, a1, a2),
         nr::GETCPU => threads::getcpu(context, a0, a1),
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),
         nr::GETTIMEOFDAY => time::gettimeofday(context, a0, a1),
         nr::TIME => time::time(context, a0),
-        nr::NANOSLEEP => time::nanosleep(context, a0),
-        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2),
+        nr::NANOSLEEP => time::nanosleep(context, a0, a1),
+        nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2, a3),
+        nr::TIMER_CREATE => timers::timer_create(context, a0, a1, a2),
+        nr::TIMER_SETTIME => timers::timer_settime(context, a0, a1, a2, a3),
+        nr::TIMER_GETTIME => timers::timer_gettime(context, a0, a1),
+        nr::TIMER_GETOVERRUN => timers::timer_getoverrun(context, a0),
+        nr::TIMER_DELETE => timers::timer_delete(context, a0),
+        nr::GETITIMER => timers::getitimer(context, a0, a1),
+        nr::SETITIMER => timers::setitimer(context, a0, a1, a2),
+        nr::ALARM => timers::alarm(context, a0),
+        nr::TIMERFD_CREATE => timers::timerfd_create(context, a0, a1),
+        nr::TIMERFD_SETTIME => timers::timerfd_settime(context, a0, a1, a2, a3),
+        nr::TIMERFD_GETTIME => timers::timerfd_gettime(context, a0, a1),
+        nr::TIMES => resources::times(context, a0),
+        nr::GETRUSAGE => resources::getrusage(context, a0, a1),
+        nr::SYSINFO => resources::sysinfo(context, a0),
+        nr::ADJTIMEX => resources::adjtimex(context, a0),
+        nr::CLOCK_ADJTIME => resources::clock_adjtime(context, a0, a1),
         _ => {
             if process.first_report_of(number) {
                 log::info!("system call {number} is not implemented; returning ENOSYS");

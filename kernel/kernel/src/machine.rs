@@ -41,12 +41,20 @@ impl ThreadControl for KernelThread {
         self.0.cpu_time_ns()
     }
 
+    fn context_switches(&self) -> (u64, u64) {
+        self.0.context_switches()
+    }
+
     fn set_affinity(&self, mask: u64) {
         self.0.set_affinity(mask);
     }
 
     fn affinity(&self) -> u64 {
         self.0.affinity()
+    }
+
+    fn set_real_time(&self, priority: u8, is_fifo: bool) {
+        self.0.set_real_time(priority, is_fifo);
     }
 }
 
@@ -235,6 +243,21 @@ impl Machine for PlatformMachine {
 
     fn restore_fpu(&self, state: &[u8]) {
         FpuState::restore_bytes(state);
+    }
+
+    fn spawn_service(&self, name: &str, entry: rosv_core::machine::ServiceEntry) -> bool {
+        let machine = PlatformMachine { hardware_capabilities: self.hardware_capabilities };
+        sched::spawn_kernel(name, move || entry(&machine)).is_some()
+    }
+
+    fn barrier_all_processors(&self) {
+        // A shootdown interrupts every other processor and waits until each
+        // has handled it: each has passed a serialising event since.
+        tlb::synchronize();
+    }
+
+    fn kernel_log(&self, since: u64) -> (alloc::vec::Vec<u8>, u64) {
+        rosv_platform::kernel_log::read_since(since)
     }
 
     fn cpu_count(&self) -> usize {

@@ -167,6 +167,8 @@ impl log::Log for Logger {
             }
             _ => writeln!(sink, "rosv: {}", record.args()),
         };
+        drop(uart);
+        crate::kernel_log::record(record.level(), record.args());
     }
 
     fn flush(&self) {}

@@ -8,7 +8,7 @@
 //!
 //! Most modules exist only when building for the kernel target
 //! (`x86_64-unknown-none`); the pure ones (memory maps, locks, firmware table
-//! decoding) also build on the host, where their unit tests run.
+//! decoding, the log ring) also build on the host, where their unit tests run.
 
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
@@ -17,6 +17,7 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod cpu;
+pub mod kernel_log;
 pub mod memory;
 pub mod rtc;
 pub mod scheduling_policy;

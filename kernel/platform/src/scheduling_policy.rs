@@ -1,8 +1,15 @@
 //! Scheduling policy: run-queue order, where a woken thread goes, and what
 //! an idle processor takes from a busy one. Pure logic, tested on the host.
 //!
-//! Each processor has a FIFO run queue and runs each thread for at most one
-//! time slice while others wait. A thread that becomes runnable goes to the
+//! Each processor has a run queue ordered by priority, first in first out
+//! within a priority, and runs each thread for at most one time slice
+//! while others of its priority wait. Normal threads have priority 0;
+//! real-time ones (`SCHED_FIFO`, `SCHED_RR`) 1 to 99 and run before any
+//! lower one is queued: a FIFO thread keeps its processor until it
+//! blocks, yields or a higher one comes, a round-robin one also gives it
+//! to an equal one at the end of its slice ([`keeps_running`]). Kernel
+//! threads come before all ([`KERNEL_PRIORITY`]): they do short work that
+//! real-time application threads must not starve. A thread that becomes runnable goes to the
 //! processor it last ran on if that one is idle, else to any idle processor
 //! it may run on, else back to its last processor; an idle processor steals
 //! the most recently queued thread it may run from the longest queue. A
@@ -12,10 +19,34 @@
 
 use alloc::collections::VecDeque;
 
+/// The priority of kernel threads, above every real-time one.
+pub const KERNEL_PRIORITY: u8 = 100;
+
 /// What the policy needs to know of a thread.
 pub trait Schedulable {
     /// The processors the thread may run on, one bit each.
     fn affinity(&self) -> u64;
+
+    /// Its priority: 0 for a normal thread, 1 to 99 for a real-time one,
+    /// [`KERNEL_PRIORITY`] for a kernel thread; higher runs first.
+    fn priority(&self) -> u8 {
+        0
+    }
+}
+
+/// Whether the running thread of priority `priority` (a FIFO one with
+/// `is_fifo`) keeps its processor at a scheduling point (the end of its
+/// slice, or a yield with `is_yield`) when the highest queued thread has
+/// priority `queued`. `false` with nothing queued lets a normal thread
+/// look for work elsewhere (it still keeps the processor if none is found);
+/// a real-time one never gives its processor to a stolen thread.
+pub fn keeps_running(priority: u8, is_fifo: bool, queued: Option<u8>, is_yield: bool) -> bool {
+    match queued {
+        None => priority > 0,
+        Some(queued) if queued > priority => false,
+        Some(queued) if queued < priority => true,
+        Some(_) => priority > 0 && is_fifo && !is_yield,
+    }
 }
 
 /// A queued thread and when it was queued (a clock shared by all
@@ -45,17 +76,31 @@ impl<T> RunQueue<T> {
     pub const fn new() -> Self {
         RunQueue { threads: VecDeque::new() }
     }
+}
 
-    /// Queues `thread`, made runnable at `now`, behind the others.
+impl<T: Schedulable> RunQueue<T> {
+    /// Queues `thread`, made runnable at `now`, behind the others of its
+    /// priority and ahead of lower ones.
     pub fn push(&mut self, thread: T, now: u64) {
-        self.threads.push_back(Queued { thread, since: now });
+        let priority = thread.priority();
+        let place = self.threads.iter().position(|queued| queued.thread.priority() < priority);
+        self.threads.insert(place.unwrap_or(self.threads.len()), Queued { thread, since: now });
     }
 
-    /// Queues a thread taken from another queue ahead of those queued after
-    /// it.
+    /// Queues a thread taken from another queue ahead of those of its
+    /// priority queued after it.
     pub fn push_moved(&mut self, moved: Queued<T>) {
-        let place = self.threads.iter().position(|queued| queued.since > moved.since);
+        let priority = moved.thread.priority();
+        let place = self.threads.iter().position(|queued| {
+            let other = queued.thread.priority();
+            other < priority || other == priority && queued.since > moved.since
+        });
         self.threads.insert(place.unwrap_or(self.threads.len()), moved);
+    }
+
+    /// The priority of the thread that would run next.
+    pub fn first_priority(&self) -> Option<u8> {
+        self.threads.front().map(|queued| queued.thread.priority())
     }
 
     /// The thread to run next.
@@ -72,9 +117,7 @@ impl<T> RunQueue<T> {
     pub fn is_empty(&self) -> bool {
         self.threads.is_empty()
     }
-}
 
-impl<T: Schedulable> RunQueue<T> {
     /// Takes the most recently queued thread that may run on `cpu`.
     pub fn steal_for(&mut self, cpu: usize) -> Option<Queued<T>> {
         let index = self.threads.iter().rposition(|queued| queued.thread.affinity() & (1 << cpu) != 0)?;
@@ -143,6 +186,51 @@ mod tests {
         fn affinity(&self) -> u64 {
             self.1
         }
+    }
+
+    /// A task with a priority.
+    #[derive(Debug, PartialEq)]
+    struct Ranked(u32, u8);
+
+    impl Schedulable for Ranked {
+        fn affinity(&self) -> u64 {
+            !0
+        }
+
+        fn priority(&self) -> u8 {
+            self.1
+        }
+    }
+
+    #[test]
+    fn higher_priorities_run_first_and_equal_ones_in_order() {
+        let mut queue = RunQueue::new();
+        queue.push(Ranked(1, 0), 1);
+        queue.push(Ranked(2, 10), 2);
+        queue.push(Ranked(3, 0), 3);
+        queue.push(Ranked(4, 50), 4);
+        queue.push(Ranked(5, 10), 5);
+        assert_eq!(queue.first_priority(), Some(50));
+        queue.push_moved(Queued { thread: Ranked(6, 10), since: 0 });
+        let order: Vec<u32> = core::iter::from_fn(|| queue.pop()).map(|task| task.0).collect();
+        assert_eq!(order, [4, 6, 2, 5, 1, 3]);
+    }
+
+    #[test]
+    fn real_time_threads_keep_their_processor_as_their_policy_says() {
+        // A FIFO thread keeps it against equal and lower ones until it yields.
+        assert!(keeps_running(10, true, Some(10), false));
+        assert!(!keeps_running(10, true, Some(10), true));
+        assert!(keeps_running(10, true, Some(0), true), "a yield never goes to a lower one");
+        assert!(!keeps_running(10, true, Some(11), false));
+        // A round-robin one shares it with equal ones at each slice's end.
+        assert!(!keeps_running(10, false, Some(10), false));
+        assert!(keeps_running(10, false, Some(3), false));
+        // Normal threads take turns, and real-time ones never steal work.
+        assert!(!keeps_running(0, false, Some(0), false));
+        assert!(!keeps_running(0, false, None, false));
+        assert!(keeps_running(5, false, None, true));
+        assert!(!keeps_running(0, false, Some(KERNEL_PRIORITY), false));
     }
 
     fn load(is_idle: bool, queued: usize) -> CpuLoad {

@@ -6,8 +6,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use rosv_abi::rofs::{
-    self, BLOCK_SIZE, INODE_SIZE, Inode, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK, MODE_TYPE_MASK,
-    ROOT_INODE, SUPER_BLOCK_SIZE, SuperBlock,
+    self, BLOCK_SIZE, EXTENSION_MAGIC, EXTENSION_OFFSET, EXTENSION_SIZE, EXTENSION_VERSION, Extension,
+    INODE_SIZE, INODE_TIMES_SIZE, Inode, InodeTimes, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK,
+    MODE_TYPE_MASK, ROOT_INODE, SuperBlock,
 };
 
 /// Symlinks followed in one lookup before giving up (Linux's limit).
@@ -104,6 +105,12 @@ pub struct Metadata {
     /// The permission bits of the inode's mode (`0o7777`); images written
     /// without them hold 0.
     pub permissions: u32,
+    /// The modification time, from rosv's extension; `None` in images
+    /// without it (OSv's).
+    pub modify_time: Option<InodeTimes>,
+    /// Links to the inode: 1 for a file or symlink, 2 plus the number of
+    /// subdirectories for a directory.
+    pub link_count: u64,
 }
 
 /// One entry of a directory.
@@ -122,6 +129,33 @@ struct Entry {
     name_len: usize,
 }
 
+/// Reads rosv's times table that `extension` describes from `structure`:
+/// one record per inode, inside the structure region, each time valid.
+fn read_times(
+    structure: &[u8],
+    extension: &Extension,
+    inode_count: u64,
+) -> Result<Vec<InodeTimes>, RofsError> {
+    if extension.version != EXTENSION_VERSION || extension.times_count != inode_count {
+        return Err(RofsError::Corrupt(0));
+    }
+    let start = usize::try_from(extension.times_offset).map_err(|_| RofsError::Corrupt(0))?;
+    let length = usize::try_from(inode_count)
+        .ok()
+        .and_then(|count| count.checked_mul(INODE_TIMES_SIZE))
+        .ok_or(RofsError::Corrupt(0))?;
+    let table =
+        start.checked_add(length).and_then(|end| structure.get(start..end)).ok_or(RofsError::Corrupt(0))?;
+    table
+        .chunks_exact(INODE_TIMES_SIZE)
+        .map(|record| {
+            InodeTimes::decode(record)
+                .filter(|times| times.modify_nanoseconds < 1_000_000_000)
+                .ok_or(RofsError::Corrupt(0))
+        })
+        .collect()
+}
+
 /// A mounted, validated ROFS image.
 #[derive(Debug)]
 pub struct Rofs<S> {
@@ -130,14 +164,16 @@ pub struct Rofs<S> {
     entries: Vec<Entry>,
     names: String,
     symlinks: Vec<String>,
+    times: Vec<InodeTimes>,
 }
 
 impl<S: BlockSource> Rofs<S> {
     /// Reads and checks the image's superblock and structure region.
     pub fn mount(source: S) -> Result<Self, RofsError> {
-        let mut block = [0u8; SUPER_BLOCK_SIZE];
+        let mut block = [0u8; EXTENSION_OFFSET + EXTENSION_SIZE];
         source.read_at(0, &mut block).map_err(|_| RofsError::Truncated)?;
         let super_block = SuperBlock::decode(&block).ok_or(RofsError::Truncated)?;
+        let extension = Extension::decode(&block[EXTENSION_OFFSET..]).ok_or(RofsError::Truncated)?;
         if super_block.magic != rofs::MAGIC
             || super_block.version != rofs::VERSION
             || super_block.block_size != BLOCK_SIZE
@@ -167,6 +203,7 @@ impl<S: BlockSource> Rofs<S> {
             entries: Vec::new(),
             names: String::new(),
             symlinks: Vec::new(),
+            times: Vec::new(),
         };
         let mut offset = 0;
         for _ in 0..super_block.directory_entries_count {
@@ -194,6 +231,9 @@ impl<S: BlockSource> Rofs<S> {
             let bytes = structure.get(offset..offset + INODE_SIZE).ok_or(RofsError::Corrupt(0))?;
             rofs.inodes.push(Inode::decode(bytes).ok_or(RofsError::Corrupt(0))?);
             offset += INODE_SIZE;
+        }
+        if extension.magic == EXTENSION_MAGIC {
+            rofs.times = read_times(&structure, &extension, super_block.inodes_count)?;
         }
         rofs.check(structure_start)?;
         Ok(rofs)
@@ -274,7 +314,23 @@ impl<S: BlockSource> Rofs<S> {
             _ => (FileType::Regular, inode.count),
         };
         let permissions = (inode.mode & 0o7777) as u32;
-        Ok(Metadata { inode: number, file_type, size, permissions })
+        let link_count = if file_type == FileType::Directory {
+            let first = inode.data_offset as usize;
+            let subdirectories = self
+                .entries
+                .get(first..first + inode.count as usize)
+                .unwrap_or_default()
+                .iter()
+                .filter(|entry| {
+                    self.inode(entry.inode).is_ok_and(|child| child.mode & MODE_TYPE_MASK == MODE_DIRECTORY)
+                })
+                .count();
+            2 + subdirectories as u64
+        } else {
+            1
+        };
+        let modify_time = number.checked_sub(1).and_then(|index| self.times.get(index as usize)).copied();
+        Ok(Metadata { inode: number, file_type, size, permissions, modify_time, link_count })
     }
 
     /// The entries of directory `number`.

@@ -149,9 +149,10 @@ fn tree() -> impl Strategy<Value = Directory> {
     ];
     let node = leaf.prop_recursive(4, 48, 6, move |inner| {
         proptest::collection::btree_map(name.clone(), inner, 0..6)
-            .prop_map(|entries| Node::Directory(Directory { entries }))
+            .prop_map(|entries| Node::Directory(Directory { entries, modify_time: None }))
     });
-    proptest::collection::btree_map("[a-z]{1,8}", node, 0..6).prop_map(|entries| Directory { entries })
+    proptest::collection::btree_map("[a-z]{1,8}", node, 0..6)
+        .prop_map(|entries| Directory { entries, modify_time: None })
 }
 
 /// Numbers of nodes and of symlinks below `directory`.
@@ -227,5 +228,67 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn host_files_keep_their_modification_times() {
+    let directory = std::env::temp_dir().join(format!("rofs-times-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join("old");
+    std::fs::write(&path, b"old contents").unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    let then = std::time::UNIX_EPOCH + std::time::Duration::new(1_000_000_000, 123_456_789);
+    file.set_modified(then).unwrap();
+    drop(file);
+    let mut root = sample();
+    root.insert("/data/old", Node::File(Contents::HostFile(path.clone()))).unwrap();
+    root.insert(
+        "/dated",
+        Node::Directory(Directory {
+            modify_time: Some(rosv_abi::rofs::InodeTimes { modify_seconds: 42, modify_nanoseconds: 7 }),
+            ..Directory::default()
+        }),
+    )
+    .unwrap();
+    let bytes = image(&root);
+    std::fs::remove_dir_all(&directory).unwrap();
+    let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+    let old = rofs.metadata(rofs.resolve("/data/old").unwrap()).unwrap();
+    let times = old.modify_time.expect("the writer records times");
+    assert_eq!((times.modify_seconds, times.modify_nanoseconds), (1_000_000_000, 123_456_789));
+    let dated = rofs.metadata(rofs.resolve("/dated").unwrap()).unwrap();
+    assert_eq!(dated.modify_time.map(|times| times.modify_seconds), Some(42));
+    let generated = rofs.metadata(rofs.resolve("/etc/motd").unwrap()).unwrap();
+    assert!(generated.modify_time.is_some_and(|times| times.modify_seconds > 1_600_000_000), "written now");
+}
+
+#[test]
+fn directories_count_their_subdirectories_as_links() {
+    let bytes = image(&sample());
+    let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+    // bin, etc and usr are directories, loop a symlink.
+    assert_eq!(rofs.metadata(rofs.root()).unwrap().link_count, 5);
+    assert_eq!(rofs.metadata(rofs.resolve("/etc").unwrap()).unwrap().link_count, 2);
+    assert_eq!(rofs.metadata(rofs.resolve("/etc/motd").unwrap()).unwrap().link_count, 1);
+}
+
+#[test]
+fn images_without_the_extension_mount_without_times() {
+    // OSv's writer leaves block 0 zero after the superblock.
+    let mut bytes = image(&sample());
+    bytes[rosv_abi::rofs::EXTENSION_OFFSET..512].fill(0);
+    let rofs = Rofs::mount(bytes.as_slice()).unwrap();
+    assert_eq!(rofs.metadata(rofs.resolve("/etc/motd").unwrap()).unwrap().modify_time, None);
+}
+
+#[test]
+fn a_damaged_extension_is_refused() {
+    let offset = rosv_abi::rofs::EXTENSION_OFFSET;
+    let original = image(&sample());
+    for (field, value) in [(8, 2u64), (16, u64::MAX - 4), (24, 1)] {
+        let mut bytes = original.clone();
+        bytes[offset + field..offset + field + 8].copy_from_slice(&value.to_le_bytes());
+        assert_eq!(Rofs::mount(bytes.as_slice()).map(|_| ()), Err(RofsError::Corrupt(0)), "field at {field}");
     }
 }

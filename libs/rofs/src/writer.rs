@@ -7,7 +7,10 @@
 //! Unlike OSv's writer, a file copied from the host keeps its permission
 //! bits in the low bits of its inode's mode. Readers that look only at the
 //! file type bits (OSv's among them) are not affected; other inodes, and
-//! files given as bytes, hold none.
+//! files given as bytes, hold none. Every inode also gets a modification
+//! time in rosv's extension (`rosv_abi::rofs::Extension`), which OSv's
+//! reader does not look at: a host file's or directory's own, else the
+//! time the image is written.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,7 +19,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use rosv_abi::rofs::{
-    BLOCK_SIZE, Inode, MAGIC, MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK, SuperBlock, VERSION,
+    BLOCK_SIZE, EXTENSION_MAGIC, EXTENSION_OFFSET, EXTENSION_VERSION, Extension, Inode, InodeTimes, MAGIC,
+    MODE_DIRECTORY, MODE_REGULAR, MODE_SYMLINK, SuperBlock, VERSION,
 };
 
 /// The bits of a mode below the file type: permissions, set-id and sticky.
@@ -47,6 +51,15 @@ pub enum Node {
 pub struct Directory {
     /// The entries, sorted by name.
     pub entries: BTreeMap<String, Node>,
+    /// Its modification time (a host directory's); `None` takes the time
+    /// the image is written.
+    pub modify_time: Option<InodeTimes>,
+}
+
+/// A host file's or directory's modification time.
+pub fn host_modify_time(metadata: &std::fs::Metadata) -> InodeTimes {
+    use std::os::unix::fs::MetadataExt;
+    InodeTimes { modify_seconds: metadata.mtime(), modify_nanoseconds: metadata.mtime_nsec() as u32 }
 }
 
 /// Why a tree could not be added to or written.
@@ -110,6 +123,9 @@ impl Directory {
             for (name, child) in &new.entries {
                 existing.entries.insert(name.clone(), child.clone());
             }
+            if new.modify_time.is_some() {
+                existing.modify_time = new.modify_time;
+            }
             return Ok(());
         }
         directory.entries.insert(last.to_string(), node);
@@ -128,6 +144,8 @@ struct Image<W> {
     sink: W,
     next_block: u64,
     inodes: Vec<Inode>,
+    times: Vec<InodeTimes>,
+    now: InodeTimes,
     entries: Vec<u8>,
     entry_count: u64,
     symlinks: Vec<u8>,
@@ -136,10 +154,17 @@ struct Image<W> {
 
 /// Writes `root` as a ROFS image into `sink` and returns the image size.
 pub fn write_image<W: Write + Seek>(root: &Directory, sink: W) -> Result<u64, WriteError> {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = InodeTimes {
+        modify_seconds: since_epoch.as_secs() as i64,
+        modify_nanoseconds: since_epoch.subsec_nanos(),
+    };
     let mut image = Image {
         sink,
         next_block: 1,
         inodes: vec![Inode { mode: MODE_DIRECTORY, inode_no: 1, data_offset: 0, count: 0 }],
+        times: vec![root.modify_time.unwrap_or(now)],
+        now,
         entries: Vec::new(),
         entry_count: 0,
         symlinks: Vec::new(),
@@ -153,6 +178,15 @@ pub fn write_image<W: Write + Seek>(root: &Directory, sink: W) -> Result<u64, Wr
     structure.extend_from_slice(&image.symlinks);
     for inode in &image.inodes {
         structure.extend_from_slice(&inode.encode());
+    }
+    let extension = Extension {
+        magic: EXTENSION_MAGIC,
+        version: EXTENSION_VERSION,
+        times_offset: structure.len() as u64,
+        times_count: image.times.len() as u64,
+    };
+    for times in &image.times {
+        structure.extend_from_slice(&times.encode());
     }
     let structure_blocks = (structure.len() as u64).div_ceil(BLOCK_SIZE);
     structure.resize((structure_blocks * BLOCK_SIZE) as usize, 0);
@@ -170,6 +204,8 @@ pub fn write_image<W: Write + Seek>(root: &Directory, sink: W) -> Result<u64, Wr
     };
     let mut first_block = vec![0u8; BLOCK_SIZE as usize];
     first_block[..super_block.encode().len()].copy_from_slice(&super_block.encode());
+    first_block[EXTENSION_OFFSET..EXTENSION_OFFSET + extension.encode().len()]
+        .copy_from_slice(&extension.encode());
     image.sink.seek(SeekFrom::Start(0))?;
     image.sink.write_all(&first_block)?;
     image.sink.flush()?;
@@ -183,14 +219,18 @@ impl<W: Write + Seek> Image<W> {
         for _ in &directory.entries {
             let inode_no = self.inodes.len() as u64 + 1;
             self.inodes.push(Inode { inode_no, ..Inode::default() });
+            self.times.push(self.now);
         }
         for (offset, node) in directory.entries.values().enumerate() {
             let child = first_child + offset;
             match node {
                 Node::File(contents) => {
                     let first_block = self.next_block;
-                    let (size, permissions) = self.write_contents(contents)?;
+                    let (size, permissions, modify_time) = self.write_contents(contents)?;
                     self.inodes[child].mode = MODE_REGULAR | permissions;
+                    if let Some(modify_time) = modify_time {
+                        self.times[child] = modify_time;
+                    }
                     self.inodes[child].data_offset = first_block;
                     self.inodes[child].count = size;
                 }
@@ -206,6 +246,9 @@ impl<W: Write + Seek> Image<W> {
                 }
                 Node::Directory(inner) => {
                     self.inodes[child].mode = MODE_DIRECTORY;
+                    if let Some(modify_time) = inner.modify_time {
+                        self.times[child] = modify_time;
+                    }
                     self.write_directory(inner, child)?;
                 }
             }
@@ -222,26 +265,29 @@ impl<W: Write + Seek> Image<W> {
         Ok(())
     }
 
-    /// Streams a file's contents from the next free block; returns its size
-    /// and permission bits (a host file's, none for bytes).
-    fn write_contents(&mut self, contents: &Contents) -> Result<(u64, u64), WriteError> {
-        let (size, permissions) = match contents {
+    /// Streams a file's contents from the next free block; returns its size,
+    /// permission bits and modification time (a host file's; none and no
+    /// time for bytes).
+    fn write_contents(&mut self, contents: &Contents) -> Result<(u64, u64, Option<InodeTimes>), WriteError> {
+        let (size, permissions, modify_time) = match contents {
             Contents::Bytes(bytes) => {
                 self.sink.write_all(bytes)?;
-                (bytes.len() as u64, 0)
+                (bytes.len() as u64, 0, None)
             }
             Contents::HostFile(path) => {
                 let with_path =
                     |error: io::Error| io::Error::new(error.kind(), format!("{}: {error}", path.display()));
                 let mut file = File::open(path).map_err(with_path)?;
-                let mode = file.metadata().map_err(with_path)?.permissions().mode();
-                (io::copy(&mut file, &mut self.sink)?, u64::from(mode) & PERMISSION_BITS)
+                let metadata = file.metadata().map_err(with_path)?;
+                let mode = metadata.permissions().mode();
+                let size = io::copy(&mut file, &mut self.sink)?;
+                (size, u64::from(mode) & PERMISSION_BITS, Some(host_modify_time(&metadata)))
             }
         };
         let blocks = size.div_ceil(BLOCK_SIZE);
         let padding = blocks * BLOCK_SIZE - size;
         self.sink.write_all(&vec![0u8; padding as usize])?;
         self.next_block += blocks;
-        Ok((size, permissions))
+        Ok((size, permissions, modify_time))
     }
 }

@@ -12,7 +12,7 @@ use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use rosv_rofs::writer::{Contents, Directory, Node};
+use rosv_rofs::writer::{Contents, Directory, Node, host_modify_time};
 
 use crate::manifest::{self, ManifestError, Source};
 
@@ -276,12 +276,18 @@ impl Builder {
     /// Adds the tree of host directory `host` at `guest`.
     fn add_tree(&mut self, host: &Path, guest: &str, at: &Origin) -> Result<(), TreeError> {
         self.claim(guest, true, at)?;
-        if guest != "/" {
-            self.root.insert(guest, Node::Directory(Directory::default())).map_err(|_| {
-                TreeError::TooLong { at: at.clone(), guest: guest.to_string(), what: "a name" }
+        let unreadable = |cause| TreeError::Unreadable { at: at.clone(), path: host.to_path_buf(), cause };
+        let modify_time = Some(host_modify_time(&fs::metadata(host).map_err(unreadable)?));
+        if guest == "/" {
+            self.root.modify_time = modify_time;
+        } else {
+            let directory = Directory { modify_time, ..Directory::default() };
+            self.root.insert(guest, Node::Directory(directory)).map_err(|_| TreeError::TooLong {
+                at: at.clone(),
+                guest: guest.to_string(),
+                what: "a name",
             })?;
         }
-        let unreadable = |cause| TreeError::Unreadable { at: at.clone(), path: host.to_path_buf(), cause };
         let mut children = fs::read_dir(host)
             .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
             .map_err(unreadable)?;

@@ -39,3 +39,33 @@ fn credentials_and_permission_checks_behave_like_linux() {
 fn proc_and_sys_files_behave_like_linux() {
     passes_like_linux("procfs", &VARIANTS);
 }
+
+#[test]
+fn transfers_between_descriptors_behave_like_linux() {
+    passes_like_linux("transfer", &VARIANTS);
+}
+
+#[test]
+fn locks_and_status_flags_behave_like_linux() {
+    passes_like_linux("locks", &VARIANTS);
+}
+
+#[test]
+fn extended_attributes_behave_like_linux() {
+    passes_like_linux("attributes", &VARIANTS);
+}
+
+#[test]
+fn named_pipes_and_device_nodes_behave_like_linux() {
+    passes_like_linux("nodes", &VARIANTS);
+}
+
+#[test]
+fn chroot_behaves_like_linux() {
+    passes_like_linux("chroot", &VARIANTS);
+}
+
+#[test]
+fn inotify_behaves_like_linux() {
+    passes_like_linux("watches", &VARIANTS);
+}

@@ -55,3 +55,23 @@ fn signals_queue_wait_and_reach_their_handlers_as_on_linux() {
         "signal-delivery",
     );
 }
+
+#[test]
+fn timers_expire_signal_and_count_as_on_linux() {
+    assert_checks_pass_everywhere("timers_expire_signal_and_count_as_on_linux", "timers");
+}
+
+#[test]
+fn message_queues_and_semaphores_behave_as_on_linux() {
+    assert_checks_pass_everywhere("message_queues_and_semaphores_behave_as_on_linux", "ipc");
+}
+
+#[test]
+fn scheduling_policies_are_honoured_and_reported_as_on_linux() {
+    assert_checks_pass_everywhere("scheduling_policies_are_honoured_and_reported_as_on_linux", "sched");
+}
+
+#[test]
+fn usage_names_barriers_and_own_process_calls_behave_as_on_linux() {
+    assert_checks_pass_everywhere("usage_names_barriers_and_own_process_calls_behave_as_on_linux", "system");
+}

@@ -108,6 +108,10 @@ enum Content {
     Symlink(String),
     /// A socket node: a name local sockets bind to, without data.
     Socket,
+    /// A named pipe and its buffer.
+    Fifo(Arc<crate::vfs::Pipe>),
+    /// A device node: the kind and the device number it names.
+    Device(crate::vfs::FileType, u64),
 }
 
 impl Content {
@@ -141,6 +145,8 @@ struct RamNode {
     /// `F_SEAL_*` bits: a file starts sealed against seals unless
     /// `memfd_create` allowed sealing.
     seals: core::sync::atomic::AtomicU32,
+    /// Extended attributes, by full name.
+    extended: Mutex<alloc::collections::BTreeMap<String, alloc::vec::Vec<u8>>>,
 }
 
 /// `F_SEAL_*` bits.
@@ -195,6 +201,7 @@ impl RamNode {
             }),
             content,
             seals: core::sync::atomic::AtomicU32::new(seal::SEAL),
+            extended: Mutex::new(alloc::collections::BTreeMap::new()),
         })
     }
 
@@ -209,7 +216,9 @@ impl RamNode {
         match &self.content {
             Content::File(bytes) => Ok(bytes),
             Content::Directory(_) => Err(FsError::IsDirectory),
-            Content::Symlink(_) | Content::Socket => Err(FsError::InvalidArgument),
+            Content::Symlink(_) | Content::Socket | Content::Fifo(_) | Content::Device(..) => {
+                Err(FsError::InvalidArgument)
+            }
         }
     }
 

@@ -46,7 +46,7 @@ pub fn standard(machine: &FakeMachine) -> Arc<Vfs> {
 }
 
 /// A process in the standard tree, in `/`.
-pub fn process(machine: &FakeMachine) -> alloc::sync::Arc<Process> {
+pub fn process(machine: &FakeMachine) -> Arc<Process> {
     let vfs = standard(machine);
     let files = ProcessFiles::open(vfs, machine, "/").unwrap();
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);

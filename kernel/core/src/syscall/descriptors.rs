@@ -11,7 +11,6 @@ use crate::linux::console_termios;
 use crate::streams::InputStream;
 use crate::user::User;
 use crate::vfs::file::flags;
-use crate::vfs::pipe::PIPE_CAPACITY;
 use crate::vfs::{Descriptor, FileObject, FileType, OpenFile, Pipe};
 
 pub(super) fn dup(context: Context<'_>, fd: u64) -> Result {
@@ -41,6 +40,9 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, dup_flags: u64) -
         let close_on_exec = dup_flags & u64::from(flags::O_CLOEXEC) != 0;
         state.descriptors.replace(target as usize, Descriptor { file, close_on_exec })?
     };
+    if let Some(replaced) = &replaced {
+        super::locks::closed(context, &replaced.file);
+    }
     drop(replaced);
     Ok(target)
 }
@@ -61,26 +63,6 @@ mod command {
     pub const F_DUPFD_CLOEXEC: u64 = 1030;
     pub const F_SETPIPE_SZ: u64 = 1031;
     pub const F_GETPIPE_SZ: u64 = 1032;
-}
-
-/// `struct flock` lock types.
-const F_UNLCK: u16 = 2;
-/// Size of `struct flock`.
-const FLOCK_SIZE: usize = 32;
-
-/// Locks are not kept: a single process cannot conflict with itself, so
-/// every lock is granted and none is ever reported held.
-fn file_lock(context: Context<'_>, command: u64, address: u64) -> Result {
-    let user = User::new(context.machine);
-    let mut lock = user.read_bytes(address, FLOCK_SIZE)?;
-    if u16::from_le_bytes([lock[0], lock[1]]) > F_UNLCK {
-        return Err(Errno::EINVAL.into());
-    }
-    if matches!(command, command::F_GETLK | command::F_OFD_GETLK) {
-        lock[..2].copy_from_slice(&F_UNLCK.to_le_bytes());
-        user.write_bytes(address, &lock)?;
-    }
-    Ok(0)
 }
 
 pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) -> Result {
@@ -106,6 +88,22 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         }
         command::F_GETFL => Ok(u64::from(file.status_flags())),
         command::F_SETFL => {
+            if file.is_path_only() {
+                return Err(Errno::EBADF.into());
+            }
+            // Adding O_NOATIME needs the file's owner (or CAP_FOWNER).
+            let adds_no_atime =
+                argument as u32 & flags::O_NOATIME != 0 && file.status_flags() & flags::O_NOATIME == 0;
+            if adds_no_atime && let Some(location) = file.location() {
+                let caller = caller(context);
+                let metadata = location.metadata(&caller)?;
+                if let Some(credentials) = caller.credentials()
+                    && !crate::vfs::permission::is_owner(&credentials, &metadata)
+                    && !credentials.has_capability(crate::credentials::capability::FOWNER)
+                {
+                    return Err(Errno::EPERM.into());
+                }
+            }
             file.set_status_flags(argument as u32);
             super::owners::rearm(context, &file);
             Ok(0)
@@ -116,7 +114,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         | command::F_SETLKW
         | command::F_OFD_GETLK
         | command::F_OFD_SETLK
-        | command::F_OFD_SETLKW => file_lock(context, command, argument),
+        | command::F_OFD_SETLKW => super::locks::record_lock(context, &file, command, argument),
         super::owners::command::F_SETOWN
         | super::owners::command::F_GETOWN
         | super::owners::command::F_SETSIG
@@ -127,30 +125,27 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
             let node = file.data().ok_or(Errno::EINVAL)?;
             super::shared::seals(node.as_ref(), command, argument, file.is_writable())
         }
-        command::F_GETPIPE_SZ | command::F_SETPIPE_SZ => {
-            // The size is fixed: setting reports what the pipe has.
-            file.pipe_end().ok_or(Errno::EBADF)?;
-            Ok(PIPE_CAPACITY as u64)
+        command::F_GETPIPE_SZ => Ok(file.pipe_end().ok_or(Errno::EBADF)?.pipe().capacity() as u64),
+        command::F_SETPIPE_SZ => {
+            let pipe = file.pipe_end().ok_or(Errno::EBADF)?.pipe();
+            let is_privileged = context
+                .process
+                .state
+                .lock()
+                .credentials
+                .has_capability(crate::credentials::capability::SYS_RESOURCE);
+            Ok(pipe.set_capacity(argument & 0xffff_ffff, is_privileged)? as u64)
         }
         _ => Err(Errno::EINVAL.into()),
     }
 }
-
-/// `flock` operations.
-const LOCK_SH: u64 = 1;
-const LOCK_EX: u64 = 2;
-const LOCK_NB: u64 = 4;
-const LOCK_UN: u64 = 8;
 
 pub(super) fn flock(context: Context<'_>, fd: u64, operation: u64) -> Result {
     let file = file(context, fd)?;
     if file.is_path_only() {
         return Err(Errno::EBADF.into());
     }
-    match operation & !LOCK_NB {
-        LOCK_SH | LOCK_EX | LOCK_UN => Ok(0),
-        _ => Err(Errno::EINVAL.into()),
-    }
+    super::locks::flock(context, &file, operation)
 }
 
 pub(super) fn pipe2(context: Context<'_>, address: u64, pipe_flags: u64) -> Result {
@@ -280,6 +275,11 @@ fn available_bytes(context: Context<'_>, file: &Arc<OpenFile>) -> core::result::
     }
     if let Some(terminal) = super::terminal::terminal_of(file) {
         return Ok(terminal.readable_bytes() as u64);
+    }
+    if let Some(instance) =
+        file.special().and_then(|special| special.as_any().downcast_ref::<crate::vfs::notify::Inotify>())
+    {
+        return Ok(instance.available_bytes() as u64);
     }
     if let Some(stream) = file.special().and_then(|special| special.as_any().downcast_ref::<InputStream>()) {
         return Ok(stream.available_bytes() as u64);

@@ -281,6 +281,15 @@ fn writev_to(context: Context<'_>, fd: u64, vectors: &[(u64, u64)], offset: Opti
     if !file.is_writable() {
         return Err(Errno::EBADF.into());
     }
+    let wanted = vectors.iter().fold(0u64, |total, &(_, length)| total.saturating_add(length));
+    let room = super::resources::file_size_room(context, &file, offset, wanted)?;
+    let cut;
+    let vectors = if room < wanted {
+        cut = super::resources::cut_vectors(vectors, room);
+        &cut[..]
+    } else {
+        vectors
+    };
     if let Some(offset) = offset {
         file.write_at(&caller, offset, &[])?;
         return write_from_vectors(context, vectors, |done, bytes| {
@@ -392,12 +401,21 @@ pub(super) fn ftruncate(context: Context<'_>, fd: u64, length: u64) -> Result {
     if !file.is_writable() || location.file_type() != FileType::Regular {
         return Err(Errno::EINVAL.into());
     }
+    if length > context.process.state.lock().limits[crate::process::limit::FSIZE].current {
+        super::resources::exceeded(context);
+        return Err(Errno::EFBIG.into());
+    }
     Ok(context.process.vfs.truncate(&caller(context), location, length).map(|()| 0)?)
 }
 
 pub(super) fn fsync(context: Context<'_>, fd: u64) -> Result {
     let file = usable_file(context, fd)?;
     let data = file.data().ok_or(Errno::EINVAL)?;
+    // Character devices, like pipes and sockets, have nothing to flush:
+    // Linux answers EINVAL.
+    if data.file_type() == FileType::CharacterDevice {
+        return Err(Errno::EINVAL.into());
+    }
     data.sync(&caller(context))?;
     Ok(0)
 }

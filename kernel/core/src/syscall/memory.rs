@@ -30,7 +30,44 @@ pub(super) fn change_mappings<T>(
 }
 
 pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
+    let current = context.process.memory.lock().brk(0);
+    let growth = crate::memory::page_align_up(requested)
+        .zip(crate::memory::page_align_up(current))
+        .map_or(0, |(new, old)| new.saturating_sub(old));
+    if growth > 0 && check_limits(context, growth, true).is_err() {
+        return Ok(current);
+    }
     Ok(change_mappings(context, |memory| memory.brk(requested)))
+}
+
+/// Refuses (`ENOMEM`) `growth` more bytes of address space past
+/// `RLIMIT_AS`, or, for private writable memory (`is_data`), past
+/// `RLIMIT_DATA`, which counts such areas other than the stack as Linux
+/// does. Without limits (the usual case) the areas are not counted.
+fn check_limits(context: Context<'_>, growth: u64, is_data: bool) -> core::result::Result<(), Errno> {
+    use crate::process::{RLIM_INFINITY, limit};
+    let (address_space, data) = {
+        let state = context.process.state.lock();
+        (state.limits[limit::AS].current, state.limits[limit::DATA].current)
+    };
+    let counts_data = is_data && data != RLIM_INFINITY;
+    if address_space == RLIM_INFINITY && !counts_data {
+        return Ok(());
+    }
+    let (total, private_writable) =
+        context.process.memory.lock().areas().fold((0u64, 0u64), |(total, private), (start, area)| {
+            let length = area.end - start;
+            let is_private_writable = area.rights.write
+                && area.kind != crate::memory::AreaKind::Stack
+                && area.file.as_ref().is_none_or(|file| !file.is_shared);
+            (total + length, private + if is_private_writable { length } else { 0 })
+        });
+    if total.saturating_add(growth) > address_space
+        || counts_data && private_writable.saturating_add(growth) > data
+    {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
 }
 
 /// Flags `mmap` accepts; others are refused with `MAP_SHARED_VALIDATE`.
@@ -63,6 +100,8 @@ pub(super) fn mmap(
         map::SHARED_VALIDATE => return Err(Errno::EOPNOTSUPP.into()),
         _ => return Err(Errno::EINVAL.into()),
     }
+    let is_private_writable = rights.write && flags & map::TYPE == map::PRIVATE;
+    check_limits(context, crate::memory::page_align_up(length).unwrap_or(u64::MAX), is_private_writable)?;
     if flags & map::ANONYMOUS == 0 {
         return map_file(context, address, length, rights, flags, fd, offset);
     }
@@ -257,6 +296,12 @@ pub(super) fn mremap(
     flags: u64,
     new_address: u64,
 ) -> Result {
+    if new_length > old_length {
+        let is_private_writable = context.process.memory.lock().area_at(old).is_some_and(|(_, area)| {
+            area.rights.write && area.file.as_ref().is_none_or(|file| !file.is_shared)
+        });
+        check_limits(context, new_length - old_length, is_private_writable)?;
+    }
     Ok(change_mappings(context, |memory| memory.remap(old, old_length, new_length, flags, new_address))?)
 }
 

@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 
 use super::files::{caller, descriptor_number, file};
 use super::{Context, Result};
+use crate::credentials::capability;
 use crate::errno::Errno;
 use crate::linux::{
     AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, Timespec,
@@ -14,8 +15,8 @@ use crate::linux::{
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::operations::TimesChange;
-use crate::vfs::permission;
-use crate::vfs::{Descriptor, FileType, Location, OpenFile, RenameMode};
+use crate::vfs::{Descriptor, FileType, Location, NewNode, OpenFile, RenameMode};
+use crate::vfs::{extended, notify, permission};
 
 /// A path argument.
 pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
@@ -26,7 +27,7 @@ pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Res
 /// else the directory open as `dirfd`.
 pub(super) fn start(context: Context<'_>, dirfd: u64, path: &str) -> core::result::Result<Location, Errno> {
     if path.starts_with('/') {
-        return Ok(context.process.vfs.root());
+        return Ok(context.process.vfs.root_for(&caller(context)));
     }
     if dirfd as i32 == AT_FDCWD {
         return Ok(context.process.state.lock().working_directory.clone());
@@ -69,7 +70,8 @@ pub(super) fn install(context: Context<'_>, file: Arc<OpenFile>, close_on_exec: 
 pub(super) fn openat(context: Context<'_>, dirfd: u64, path: u64, open_flags: u64, mode: u64) -> Result {
     let path = read_path(context, path)?;
     let start = start(context, dirfd, &path)?;
-    let open_flags = open_flags as u32;
+    // 64-bit Linux opens every file with O_LARGEFILE (F_GETFL shows it).
+    let open_flags = open_flags as u32 | flags::O_LARGEFILE;
     let permissions = mode as u32 & 0o7777 & !context.process.state.lock().umask;
     let file = context.process.vfs.open(&caller(context), &start, &path, open_flags, permissions)?;
     install(context, file, open_flags & flags::O_CLOEXEC != 0)
@@ -83,6 +85,7 @@ pub(super) fn creat(context: Context<'_>, path: u64, mode: u64) -> Result {
 pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
     let number = descriptor_number(fd)?;
     let removed = context.process.state.lock().descriptors.remove(number)?;
+    super::locks::closed(context, &removed.file);
     drop(removed);
     Ok(0)
 }
@@ -114,12 +117,79 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
             }
         }
     }
+    for descriptor in &closed {
+        super::locks::closed(context, &descriptor.file);
+    }
     drop(closed);
     Ok(0)
 }
 
 fn creation_permissions(context: Context<'_>, mode: u64) -> u32 {
     mode as u32 & 0o7777 & !context.process.state.lock().umask
+}
+
+/// `chroot(path)`: the directory becomes the process's root for every
+/// path it resolves (`..` stops there); needs search permission on it and
+/// `CAP_SYS_CHROOT`.
+pub(super) fn chroot(context: Context<'_>, path: u64) -> Result {
+    let path = read_path(context, path)?;
+    let location = locate(context, AT_FDCWD as u64, &path, 0, true)?;
+    if !location.is_directory() {
+        return Err(Errno::ENOTDIR.into());
+    }
+    let caller = caller(context);
+    permission::check_caller(&caller, &location.metadata(&caller)?, permission::EXECUTE)?;
+    if !context.process.state.lock().credentials.has_capability(capability::SYS_CHROOT) {
+        return Err(Errno::EPERM.into());
+    }
+    *context.process.root_directory.lock() = Some(location);
+    Ok(0)
+}
+
+/// The file types of a mode (`S_IFMT`) that `mknod` looks at.
+mod file_type {
+    pub const MASK: u64 = 0o170000;
+    pub const SOCKET: u64 = 0o140000;
+    pub const REGULAR: u64 = 0o100000;
+    pub const BLOCK: u64 = 0o060000;
+    pub const DIRECTORY: u64 = 0o040000;
+    pub const CHARACTER: u64 = 0o020000;
+    pub const FIFO: u64 = 0o010000;
+}
+
+/// `mknod` and `mknodat`: a regular file, a named pipe, a socket node or
+/// (with `CAP_MKNOD`) a device node naming device `device`.
+pub(super) fn mknodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64, device: u64) -> Result {
+    let mode = mode & 0xffff;
+    let device = device & 0xffff_ffff;
+    let kind = match mode & file_type::MASK {
+        0 | file_type::REGULAR => NewNode::File,
+        file_type::CHARACTER => NewNode::Device(FileType::CharacterDevice, device),
+        file_type::BLOCK => NewNode::Device(FileType::BlockDevice, device),
+        file_type::FIFO => NewNode::Fifo,
+        file_type::SOCKET => NewNode::Socket,
+        file_type::DIRECTORY => return Err(Errno::EPERM.into()),
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let path = read_path(context, path)?;
+    let start = start(context, dirfd, &path)?;
+    let permissions = creation_permissions(context, mode);
+    let caller = caller(context);
+    if matches!(kind, NewNode::Device(..)) {
+        let parent = context.process.vfs.resolve_parent(&caller, &start, &path)?;
+        let may_make = context.process.state.lock().credentials.has_capability(capability::MKNOD);
+        if !may_make && context.process.vfs.child(&caller, &parent.directory, &parent.name).is_err() {
+            // Linux checks the directory first, then the capability.
+            permission::check_caller(
+                &caller,
+                &parent.directory.metadata(&caller)?,
+                permission::WRITE | permission::EXECUTE,
+            )?;
+            return Err(Errno::EPERM.into());
+        }
+    }
+    context.process.vfs.make_node(&caller, &start, &path, kind, permissions)?;
+    Ok(0)
 }
 
 pub(super) fn mkdirat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) -> Result {
@@ -199,6 +269,11 @@ pub(super) fn readlinkat(context: Context<'_>, dirfd: u64, path: u64, address: u
     if size as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
+    // An empty path names the descriptor itself, never the working
+    // directory.
+    if path.is_empty() && dirfd as i32 == AT_FDCWD {
+        return Err(Errno::ENOENT.into());
+    }
     let location = locate(context, dirfd, &path, AT_EMPTY_PATH, false)?;
     let target = context.process.vfs.read_link(&caller(context), &location)?;
     let length = target.len().min(size as u32 as usize);
@@ -217,10 +292,13 @@ pub(super) fn fchdir(context: Context<'_>, fd: u64) -> Result {
     set_working_directory(context, location)
 }
 
+/// `chdir` and `fchdir`: the directory needs search permission.
 fn set_working_directory(context: Context<'_>, location: Location) -> Result {
     if !location.is_directory() {
         return Err(Errno::ENOTDIR.into());
     }
+    let caller = caller(context);
+    permission::check_caller(&caller, &location.metadata(&caller)?, permission::EXECUTE)?;
     context.process.state.lock().working_directory = location;
     Ok(0)
 }
@@ -289,7 +367,27 @@ pub(super) fn faccessat2(context: Context<'_>, dirfd: u64, path: u64, mode: u64,
 pub(super) fn fchmodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) -> Result {
     let path = read_path(context, path)?;
     let location = locate(context, dirfd, &path, 0, true)?;
-    change_mode(context, &location, mode)
+    change_mode(context, &location, mode)?;
+    report_to_directory(context, dirfd, &path, true, notify::mask::ATTRIB);
+    Ok(0)
+}
+
+/// Reports `event` on the file `dirfd` and `path` name to its directory's
+/// inotify watches, with its name (the file's own watches have seen it).
+fn report_to_directory(context: Context<'_>, dirfd: u64, path: &str, follow: bool, event: u32) {
+    if !notify::is_watching() || path.is_empty() {
+        return;
+    }
+    let caller = caller(context);
+    let Ok(start) = start(context, dirfd, path) else {
+        return;
+    };
+    if let Ok((location, Some((directory, name)))) =
+        context.process.vfs.walk_named(&caller, &start, path, follow, &mut 0)
+    {
+        let event = if location.is_directory() { event | notify::mask::ISDIR } else { event };
+        notify::notify(notify::key_of(&directory), event, Some(&name), 0);
+    }
 }
 
 pub(super) fn fchmod(context: Context<'_>, fd: u64, mode: u64) -> Result {
@@ -322,8 +420,11 @@ pub(super) fn fchownat(
         return Err(Errno::EINVAL.into());
     }
     let path = read_path(context, path)?;
-    let location = locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    change_owner(context, &location, ids)
+    let follow = at_flags & AT_SYMLINK_NOFOLLOW == 0;
+    let location = locate(context, dirfd, &path, at_flags, follow)?;
+    change_owner(context, &location, ids)?;
+    report_to_directory(context, dirfd, &path, follow, notify::mask::ATTRIB);
+    Ok(0)
 }
 
 pub(super) fn fchown(context: Context<'_>, fd: u64, ids: (u64, u64)) -> Result {
@@ -377,20 +478,22 @@ pub(super) fn utimensat(context: Context<'_>, dirfd: u64, path: u64, times: u64,
         };
         (access, modify, kind)
     };
-    let location = if path == 0 {
+    let follow = at_flags & AT_SYMLINK_NOFOLLOW == 0;
+    let (location, path) = if path == 0 {
         // Linux's extension: a null path changes the descriptor itself.
         if dirfd as i32 == AT_FDCWD {
             return Err(Errno::EFAULT.into());
         }
-        file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF)?
+        (file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF)?, String::new())
     } else {
         let path = read_path(context, path)?;
-        locate(context, dirfd, &path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?
+        (locate(context, dirfd, &path, at_flags, follow)?, path)
     };
     if access.is_none() && modify.is_none() {
         return Ok(0);
     }
     context.process.vfs.set_times(&caller(context), &location, access, modify, kind)?;
+    report_to_directory(context, dirfd, &path, follow, notify::mask::ATTRIB);
     Ok(0)
 }
 
@@ -416,48 +519,146 @@ pub(super) enum AttributeTarget {
     Descriptor(u64),
 }
 
-/// Checks that the target of an extended-attribute call exists and that
-/// the attribute name is readable: no filesystem here stores extended
-/// attributes, so the callers answer as Linux does for a file without any.
-fn check_attribute_call(context: Context<'_>, target: AttributeTarget, name: Option<u64>) -> Result {
+/// The node an extended-attribute call works on, and whether its mount is
+/// writable; `None` for a descriptor without a node (a pipe, a socket).
+fn attribute_target(
+    context: Context<'_>,
+    target: AttributeTarget,
+) -> core::result::Result<Option<Location>, Errno> {
     match target {
         AttributeTarget::Path(path) | AttributeTarget::Link(path) => {
             let follows = matches!(target, AttributeTarget::Path(_));
             let path = read_path(context, path)?;
-            locate(context, AT_FDCWD as u64, &path, 0, follows)?;
+            Ok(Some(locate(context, AT_FDCWD as u64, &path, 0, follows)?))
         }
         AttributeTarget::Descriptor(fd) => {
-            file(context, fd)?;
+            let file = file(context, fd)?;
+            if file.is_path_only() {
+                return Err(Errno::EBADF);
+            }
+            Ok(file.location().cloned())
         }
     }
-    if let Some(name) = name {
-        let name = User::new(context.machine).read_c_string(name, 256)?;
-        if name.is_empty() {
-            return Err(Errno::ERANGE.into());
+}
+
+/// An attribute name argument.
+fn attribute_name(context: Context<'_>, name: u64) -> core::result::Result<String, Errno> {
+    let bytes = User::new(context.machine)
+        .read_c_string(name, extended::NAME_MAX + 1)
+        .map_err(|error| if error == Errno::ENAMETOOLONG { Errno::ERANGE } else { error })?;
+    String::from_utf8(bytes).map_err(|_| Errno::EOPNOTSUPP)
+}
+
+/// `getxattr`, `lgetxattr`, `fgetxattr`: the value's size with `size` 0,
+/// else the value (`ERANGE` if it does not fit).
+pub(super) fn getxattr(
+    context: Context<'_>,
+    target: AttributeTarget,
+    name: u64,
+    value: u64,
+    size: u64,
+) -> Result {
+    let name = attribute_name(context, name)?;
+    let location = attribute_target(context, target)?;
+    extended::namespace(&name)?;
+    let Some(location) = location else {
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    let caller = caller(context);
+    extended::check_access(&caller, &location.metadata(&caller)?, &name, false)?;
+    let bytes = location.node.get_extended(&caller, &name)?;
+    if size == 0 {
+        return Ok(bytes.len() as u64);
+    }
+    if bytes.len() as u64 > size.min(extended::VALUE_MAX as u64) {
+        return Err(Errno::ERANGE.into());
+    }
+    User::new(context.machine).write_bytes(value, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// `listxattr` and friends: the names, each ended by a NUL byte.
+pub(super) fn listxattr(context: Context<'_>, target: AttributeTarget, list: u64, size: u64) -> Result {
+    let location = attribute_target(context, target)?;
+    let Some(location) = location else {
+        return Ok(0);
+    };
+    let caller = caller(context);
+    let mut bytes = alloc::vec::Vec::new();
+    for name in location.node.list_extended(&caller)? {
+        if extended::is_listed(&caller, &name) {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
         }
     }
+    if size == 0 {
+        return Ok(bytes.len() as u64);
+    }
+    if bytes.len() as u64 > size.min(extended::LIST_MAX as u64) {
+        return Err(Errno::ERANGE.into());
+    }
+    User::new(context.machine).write_bytes(list, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// `XATTR_CREATE` and `XATTR_REPLACE`.
+const XATTR_CREATE: u64 = 1;
+const XATTR_REPLACE: u64 = 2;
+
+/// `setxattr` and friends.
+pub(super) fn setxattr(
+    context: Context<'_>,
+    target: AttributeTarget,
+    name: u64,
+    value: u64,
+    size: u64,
+    set_flags: u64,
+) -> Result {
+    if set_flags & !(XATTR_CREATE | XATTR_REPLACE) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let name = attribute_name(context, name)?;
+    if size > extended::VALUE_MAX as u64 {
+        return Err(Errno::E2BIG.into());
+    }
+    let bytes = if size == 0 {
+        alloc::vec::Vec::new()
+    } else {
+        User::new(context.machine).read_bytes(value, size as usize)?
+    };
+    let location = attribute_target(context, target)?;
+    extended::namespace(&name)?;
+    let Some(location) = location else {
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    location.check_writable()?;
+    let caller = caller(context);
+    extended::check_access(&caller, &location.metadata(&caller)?, &name, true)?;
+    // With both flags, XATTR_CREATE decides for an existing attribute
+    // and XATTR_REPLACE for a missing one.
+    let must_exist = match set_flags {
+        0 => None,
+        XATTR_CREATE => Some(false),
+        XATTR_REPLACE => Some(true),
+        _ => Some(location.node.get_extended(&caller, &name).is_err()),
+    };
+    location.node.set_extended(&caller, &name, &bytes, must_exist)?;
+    crate::vfs::notify::at(&location, None, crate::vfs::notify::mask::ATTRIB);
     Ok(0)
 }
 
-/// `getxattr`, `lgetxattr`, `fgetxattr`: no attribute exists (`ENODATA`).
-pub(super) fn getxattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
-    check_attribute_call(context, target, Some(name))?;
-    Err(Errno::ENODATA.into())
-}
-
-/// `listxattr` and friends: the list is empty.
-pub(super) fn listxattr(context: Context<'_>, target: AttributeTarget) -> Result {
-    check_attribute_call(context, target, None)
-}
-
-/// `setxattr` and friends: the filesystems store none (`EOPNOTSUPP`).
-pub(super) fn setxattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
-    check_attribute_call(context, target, Some(name))?;
-    Err(Errno::EOPNOTSUPP.into())
-}
-
-/// `removexattr` and friends: nothing to remove (`ENODATA`).
+/// `removexattr` and friends.
 pub(super) fn removexattr(context: Context<'_>, target: AttributeTarget, name: u64) -> Result {
-    check_attribute_call(context, target, Some(name))?;
-    Err(Errno::ENODATA.into())
+    let name = attribute_name(context, name)?;
+    let location = attribute_target(context, target)?;
+    extended::namespace(&name)?;
+    let Some(location) = location else {
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    location.check_writable()?;
+    let caller = caller(context);
+    extended::check_access(&caller, &location.metadata(&caller)?, &name, true)?;
+    location.node.remove_extended(&caller, &name)?;
+    crate::vfs::notify::at(&location, None, crate::vfs::notify::mask::ATTRIB);
+    Ok(0)
 }

@@ -146,11 +146,16 @@ enum TimeFormat {
 
 /// Writes the time left until `deadline_ns` into the timeout at `address`,
 /// as Linux does for `select`, `pselect6` and `ppoll` (not for a zero
-/// timeout, and silently not where the timeout cannot be written).
+/// timeout, not for a thread whose personality has `STICKY_TIMEOUTS`, and
+/// silently not where the timeout cannot be written).
 fn write_time_left(context: Context<'_>, address: u64, deadline_ns: Option<u64>, format: TimeFormat) {
+    const STICKY_TIMEOUTS: u32 = 0x400_0000;
     let Some(deadline) = deadline_ns.filter(|_| address != 0) else {
         return;
     };
+    if context.thread.state.lock().personality & STICKY_TIMEOUTS != 0 {
+        return;
+    }
     let user = User::new(context.machine);
     let Ok(given) = user.read_bytes(address, 16) else {
         return;

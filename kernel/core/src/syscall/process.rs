@@ -10,8 +10,42 @@ use crate::user::User;
 use crate::linux::UTSNAME;
 
 pub(super) fn uname(context: Context<'_>, address: u64) -> Result {
-    User::new(context.machine).write_bytes(address, &encode_utsname(UTSNAME))?;
+    let (host, domain) = (crate::uts::host_name(), crate::uts::domain_name());
+    let [system, _, release, version, machine, _] = UTSNAME;
+    let fields = [system, host.as_str(), release, version, machine, domain.as_str()];
+    User::new(context.machine).write_bytes(address, &encode_utsname(fields))?;
     Ok(0)
+}
+
+/// `sethostname` (or, with `is_domain`, `setdomainname`): with
+/// `CAP_SYS_ADMIN` only, at most 64 bytes, not necessarily NUL-terminated.
+pub(super) fn set_name(context: Context<'_>, address: u64, length: u64, is_domain: bool) -> Result {
+    let credentials = &context.process.state.lock().credentials;
+    if !credentials.has_capability(crate::credentials::capability::SYS_ADMIN) {
+        return Err(Errno::EPERM.into());
+    }
+    if length > crate::uts::NAME_MAX as u64 {
+        return Err(Errno::EINVAL.into());
+    }
+    let bytes = User::new(context.machine).read_bytes(address, length as usize)?;
+    let name = alloc::string::String::from_utf8_lossy(&bytes);
+    let set = if is_domain { crate::uts::set_domain_name(&name) } else { crate::uts::set_host_name(&name) };
+    set.map_err(|_| Errno::EINVAL)?;
+    Ok(0)
+}
+
+/// `personality`: the execution domain and its flags, kept per thread as
+/// Linux keeps them; 0xffffffff only asks. Only `PER_LINUX` behaviour
+/// exists: the flags (`ADDR_NO_RANDOMIZE`, ...) are reported back.
+pub(super) fn personality(context: Context<'_>, persona: u64) -> Result {
+    const QUERY: u32 = 0xffff_ffff;
+    let persona = persona as u32;
+    let mut state = context.thread.state.lock();
+    let old = state.personality;
+    if persona != QUERY {
+        state.personality = persona;
+    }
+    Ok(u64::from(old))
 }
 
 /// `arch_prctl` codes.
@@ -177,6 +211,52 @@ pub(super) fn prctl(context: Context<'_>, option: u64, argument: u64) -> Result 
             user.write_bytes(argument, &name)?;
             Ok(0)
         }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// `kcmp` types.
+mod kcmp_type {
+    pub const FILE: u64 = 0;
+    pub const VM: u64 = 1;
+    pub const FILES: u64 = 2;
+    pub const FS: u64 = 3;
+    pub const SIGHAND: u64 = 4;
+    pub const IO: u64 = 5;
+    pub const SYSVSEM: u64 = 6;
+}
+
+/// `kcmp` for threads of the caller's process: they share everything but
+/// their descriptors' open files, which compare by identity (0 for the
+/// same, 1 or 2 ordered by a value that says nothing of the kernel's
+/// addresses). `KCMP_EPOLL_TFD` is not offered (`EINVAL`).
+pub(super) fn kcmp(context: Context<'_>, pids: (u64, u64), kind: u64, first: u64, second: u64) -> Result {
+    for pid in [pids.0, pids.1] {
+        let pid = pid as i32;
+        if pid <= 0 || (pid as u64 != context.process.pid && context.process.thread(pid as u64).is_none()) {
+            return Err(Errno::ESRCH.into());
+        }
+    }
+    match kind {
+        kcmp_type::FILE => {
+            let first = super::files::file(context, first)?;
+            let second = super::files::file(context, second)?;
+            if alloc::sync::Arc::ptr_eq(&first, &second) {
+                return Ok(0);
+            }
+            // Ordered by a digest of the identities, so that the order is
+            // stable but reveals nothing.
+            let digest = |file: &alloc::sync::Arc<crate::vfs::OpenFile>| {
+                (alloc::sync::Arc::as_ptr(file) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            };
+            Ok(if digest(&first) < digest(&second) { 1 } else { 2 })
+        }
+        kcmp_type::VM
+        | kcmp_type::FILES
+        | kcmp_type::FS
+        | kcmp_type::SIGHAND
+        | kcmp_type::IO
+        | kcmp_type::SYSVSEM => Ok(0),
         _ => Err(Errno::EINVAL.into()),
     }
 }

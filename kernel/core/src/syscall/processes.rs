@@ -667,7 +667,7 @@ fn named_process(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Pro
         return Err(Errno::EINVAL);
     }
     if pid == 0 {
-        return Ok(context.process.shared());
+        return context.process.shared().ok_or(Errno::ESRCH);
     }
     process::find(pid as u64).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)
 }
@@ -749,7 +749,12 @@ pub(super) fn kill_targets(context: Context<'_>, pid: u64) -> core::result::Resu
             let group = u64::from(pid.unsigned_abs());
             process::all().into_iter().filter(|other| alive(other) && other.group_id() == group).collect()
         }
-        pid => process::find(pid as u64).filter(alive).into_iter().collect(),
+        // A thread's id names its process too.
+        pid => process::find(pid as u64)
+            .or_else(|| process::all().into_iter().find(|other| other.thread(pid as u64).is_some()))
+            .filter(alive)
+            .into_iter()
+            .collect(),
     };
     if targets.is_empty() && pid != -1 {
         return Err(Errno::ESRCH);

@@ -221,14 +221,15 @@ pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
 
 /// The thread `tid` of this process, for `tkill` and `tgkill`.
 fn thread_of(context: Context<'_>, tid: u64) -> core::result::Result<alloc::sync::Arc<Thread>, Errno> {
-    if tid as i64 <= 0 {
+    let tid = tid as i32;
+    if tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    context.process.thread(tid).ok_or(Errno::ESRCH)
+    context.process.thread(tid as u64).ok_or(Errno::ESRCH)
 }
 
 pub(super) fn tgkill(context: Context<'_>, group: u64, tid: u64, signal: u64) -> Result {
-    if group as i64 <= 0 {
+    if group as i32 <= 0 || tid as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
     if group != context.process.pid {
@@ -250,7 +251,9 @@ pub(super) fn tkill(context: Context<'_>, tid: u64, signal: u64) -> Result {
         signal_number(signal)?;
     }
     let target = thread_of(context, tid)?;
-    send(context, Target::Thread(&target), signal, sender(context, code::TKILL), Queueing::Always)
+    // Sent with a negative code, a real-time signal counts against
+    // RLIMIT_SIGPENDING (EAGAIN past it), as `sigqueue`'s do.
+    send(context, Target::Thread(&target), signal, sender(context, code::TKILL), Queueing::Bounded)
 }
 
 /// Reads the `siginfo_t` a `rt_sigqueueinfo` caller passes. A process may
@@ -286,7 +289,7 @@ pub(super) fn rt_tgsigqueueinfo(
     signal: u64,
     info: u64,
 ) -> Result {
-    if group as i64 <= 0 || tid as i64 <= 0 {
+    if group as i32 <= 0 || tid as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
     let info = queued_info(context, info)?;

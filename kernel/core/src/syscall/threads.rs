@@ -103,6 +103,19 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & !known != 0 {
         return Err(Errno::EINVAL.into());
     }
+    // RLIMIT_NPROC counts the user's tasks, threads included; root (with
+    // CAP_SYS_RESOURCE or CAP_SYS_ADMIN) is not held to it.
+    let (is_root, task_limit) = {
+        let state = context.process.state.lock();
+        let credentials = &state.credentials;
+        let is_root = credentials.real_user == 0
+            || credentials.has_capability(crate::credentials::capability::SYS_RESOURCE)
+            || credentials.has_capability(crate::credentials::capability::SYS_ADMIN);
+        (is_root, state.limits[crate::process::limit::NPROC].current)
+    };
+    if !is_root && context.process.thread_count() as u64 >= task_limit {
+        return Err(Errno::EAGAIN.into());
+    }
     let thread = context.process.new_thread();
     let user = User::new(context.machine);
     let tid_bytes = (thread.tid as u32).to_le_bytes();
@@ -122,7 +135,12 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & flag::CHILD_CLEARTID != 0 {
         thread.state.lock().clear_child_tid = request.child_tid;
     }
-    thread.state.lock().signal_mask = context.thread.state.lock().signal_mask;
+    {
+        let parent = context.thread.state.lock();
+        let mut child = thread.state.lock();
+        child.signal_mask = parent.signal_mask;
+        child.personality = parent.personality;
+    }
     let mut registers = *context.registers;
     registers.rax = 0;
     if request.stack != 0 {
@@ -131,14 +149,13 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { context.machine.thread_pointer() };
     let tables = context.process.memory.lock().tables().clone();
-    match context.machine.spawn_thread(
-        &registers,
-        thread_pointer,
-        &context.process.shared(),
-        thread.clone(),
-        &tables,
-    ) {
+    let Some(process) = context.process.shared() else {
+        context.process.discard_thread(thread.tid);
+        return Err(Errno::EAGAIN.into());
+    };
+    match context.machine.spawn_thread(&registers, thread_pointer, &process, thread.clone(), &tables) {
         Ok(control) => {
+            super::scheduling::inherit(context.thread, &thread, control.as_ref());
             thread.set_control(control);
             Ok(thread.tid)
         }
@@ -153,6 +170,10 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
 pub(super) fn exit(context: Context<'_>, status: u8) -> Outcome {
     release_thread(context);
     context.process.end_thread(context.thread.tid, status);
+    if context.process.thread_count() == 0 {
+        super::semaphores::undo_all(context.process.pid);
+        crate::vfs::locks::table().release_everywhere(crate::vfs::locks::Owner::Process(context.process.pid));
+    }
     Outcome::ExitThread
 }
 
@@ -187,6 +208,8 @@ const ROBUST_LIST_LIMIT: usize = 2048;
 /// Walks `struct robust_list_head` at `head` (next, futex offset,
 /// operation pending) and releases each futex this thread still owns.
 fn release_robust_list(context: Context<'_>, head: u64) {
+    // The lowest bit of an entry marks a priority-inheritance futex.
+    const PI_MARK: u64 = 1;
     let user = User::new(context.machine);
     let (Ok(first), Ok(offset), Ok(pending)) =
         (user.read_u64(head), user.read_u64(head + 8), user.read_u64(head + 16))
@@ -195,22 +218,29 @@ fn release_robust_list(context: Context<'_>, head: u64) {
     };
     let mut entry = first;
     for _ in 0..ROBUST_LIST_LIMIT {
-        if entry == head || entry == 0 {
+        let address = entry & !PI_MARK;
+        if address == head || address == 0 {
             break;
         }
-        let next = user.read_u64(entry);
-        release_robust_futex(context, entry.wrapping_add(offset));
+        let next = user.read_u64(address);
+        // The entry being locked or unlocked is released once, below.
+        if address != pending & !PI_MARK {
+            release_robust_futex(context, address.wrapping_add(offset), entry & PI_MARK != 0);
+        }
         match next {
             Ok(next) => entry = next,
             Err(_) => break,
         }
     }
-    if pending != 0 {
-        release_robust_futex(context, pending.wrapping_add(offset));
+    if pending & !PI_MARK != 0 {
+        release_robust_futex(context, (pending & !PI_MARK).wrapping_add(offset), pending & PI_MARK != 0);
     }
 }
 
-fn release_robust_futex(context: Context<'_>, address: u64) {
+/// Marks the robust futex at `address` abandoned if the exiting thread
+/// owns it, and wakes its waiters: one, or for a priority-inheritance
+/// futex (`is_pi`) all, which then take it in turn.
+fn release_robust_futex(context: Context<'_>, address: u64, is_pi: bool) {
     let tid = context.thread.tid as u32;
     let Ok(mut value) = context.machine.load_u32(address) else {
         return;
@@ -227,7 +257,7 @@ fn release_robust_futex(context: Context<'_>, address: u64) {
         }
     }
     if value & FUTEX_WAITERS != 0 {
-        let _ = context.process.futexes.wake(address, 1, MATCH_ANY);
+        let _ = context.process.futexes.wake(address, if is_pi { u32::MAX } else { 1 }, MATCH_ANY);
     }
 }
 
@@ -238,8 +268,14 @@ mod operation {
     pub const REQUEUE: u64 = 3;
     pub const CMP_REQUEUE: u64 = 4;
     pub const WAKE_OP: u64 = 5;
+    pub const LOCK_PI: u64 = 6;
+    pub const UNLOCK_PI: u64 = 7;
+    pub const TRYLOCK_PI: u64 = 8;
     pub const WAIT_BITSET: u64 = 9;
     pub const WAKE_BITSET: u64 = 10;
+    pub const WAIT_REQUEUE_PI: u64 = 11;
+    pub const CMP_REQUEUE_PI: u64 = 12;
+    pub const LOCK_PI2: u64 = 13;
     pub const PRIVATE: u64 = 128;
     pub const CLOCK_REALTIME: u64 = 256;
 }
@@ -269,6 +305,27 @@ pub(super) fn futex(
         None => (&context.process.futexes, address),
     };
     let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
+    // A shared futex is found through its page, which must be there
+    // (EFAULT); a private one is only an address.
+    let check_mapped = |address: u64| -> core::result::Result<(), Errno> {
+        if operation & operation::PRIVATE == 0 {
+            machine.load_u32(address & !3).map_err(|_| Errno::EFAULT)?;
+        }
+        Ok(())
+    };
+    match command {
+        operation::WAKE | operation::WAKE_BITSET | operation::REQUEUE | operation::CMP_REQUEUE => {
+            check_mapped(address)?;
+            if matches!(command, operation::REQUEUE | operation::CMP_REQUEUE) {
+                check_mapped(second_address)?;
+                // The counts are C ints; negative ones are refused.
+                if (value as i32) < 0 || (timeout_or_count as i32) < 0 {
+                    return Err(Errno::EINVAL.into());
+                }
+            }
+        }
+        _ => {}
+    }
     match command {
         operation::WAIT | operation::WAIT_BITSET => {
             let bitset = if command == operation::WAIT { MATCH_ANY } else { value3 as u32 };
@@ -319,6 +376,28 @@ pub(super) fn futex(
             )?;
             Ok(u64::from(woken))
         }
+        operation::LOCK_PI | operation::LOCK_PI2 => {
+            // FUTEX_LOCK_PI's absolute timeout is on the wall clock; the
+            // second version's on the monotonic one unless asked.
+            let is_realtime = command == operation::LOCK_PI || operation & operation::CLOCK_REALTIME != 0;
+            let deadline = absolute_deadline(context, timeout_or_count, is_realtime)?;
+            super::futex_locks::lock(context, address, deadline)
+        }
+        operation::TRYLOCK_PI => super::futex_locks::try_lock(context, address),
+        operation::UNLOCK_PI => super::futex_locks::unlock(context, address),
+        operation::WAIT_REQUEUE_PI => {
+            let is_realtime = operation & operation::CLOCK_REALTIME != 0;
+            let deadline = absolute_deadline(context, timeout_or_count, is_realtime)?;
+            super::futex_locks::wait_requeue(context, address, value as u32, deadline, second_address)
+        }
+        operation::CMP_REQUEUE_PI => super::futex_locks::compare_requeue(
+            context,
+            address,
+            count(value),
+            count(timeout_or_count),
+            second_address,
+            value3 as u32,
+        ),
         _ => Err(Errno::ENOSYS.into()),
     }
 }
@@ -338,6 +417,27 @@ fn shared_futex_key(context: Context<'_>, address: u64) -> Option<u64> {
     context.machine.load_u32(address).ok()?;
     let frame = context.process.memory.lock().tables().mapped_frame(page)?;
     Some(frame + (address - page))
+}
+
+/// The monotonic deadline of the absolute time at `address` (on the wall
+/// clock with `is_realtime`), or none for no address.
+fn absolute_deadline(
+    context: Context<'_>,
+    address: u64,
+    is_realtime: bool,
+) -> core::result::Result<Option<u64>, Errno> {
+    if address == 0 {
+        return Ok(None);
+    }
+    let machine = context.machine;
+    let mut bytes = [0u8; 16];
+    User::new(machine).read_into(address, &mut bytes)?;
+    let time = Timespec::decode(&bytes).ok_or(Errno::EINVAL)?.to_ns();
+    Ok(Some(if is_realtime {
+        machine.monotonic_ns().saturating_add(time.saturating_sub(machine.realtime_ns()))
+    } else {
+        time
+    }))
 }
 
 /// The thread a `sched_*` call names: 0 or a thread of this process.
@@ -412,4 +512,63 @@ pub(super) fn sleep_until(context: Context<'_>, deadline_ns: u64) -> core::resul
         }
     }
     Ok(())
+}
+
+/// `membarrier` commands (Linux `include/uapi/linux/membarrier.h`).
+mod membarrier_command {
+    pub const QUERY: u64 = 0;
+    pub const GLOBAL: u64 = 1 << 0;
+    pub const GLOBAL_EXPEDITED: u64 = 1 << 1;
+    pub const REGISTER_GLOBAL_EXPEDITED: u64 = 1 << 2;
+    pub const PRIVATE_EXPEDITED: u64 = 1 << 3;
+    pub const REGISTER_PRIVATE_EXPEDITED: u64 = 1 << 4;
+    pub const PRIVATE_EXPEDITED_SYNC_CORE: u64 = 1 << 5;
+    pub const REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: u64 = 1 << 6;
+    pub const GET_REGISTRATIONS: u64 = 1 << 9;
+    /// What `QUERY` reports (the restartable-sequence ones are left out:
+    /// there are no restartable sequences).
+    pub const SUPPORTED: u64 = GLOBAL
+        | GLOBAL_EXPEDITED
+        | REGISTER_GLOBAL_EXPEDITED
+        | PRIVATE_EXPEDITED
+        | REGISTER_PRIVATE_EXPEDITED
+        | PRIVATE_EXPEDITED_SYNC_CORE
+        | REGISTER_PRIVATE_EXPEDITED_SYNC_CORE
+        | GET_REGISTRATIONS;
+}
+
+/// The `membarrier` registrations made (the address space's, as Linux
+/// keeps them: one address space here).
+static MEMBARRIER_REGISTRATIONS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// `membarrier`: every command makes every processor pass a barrier (the
+/// expedited and the global ones alike, through an interrupt on each);
+/// the private expedited ones need their registration first (`EPERM`).
+pub(super) fn membarrier(context: Context<'_>, command: u64, flags: u64) -> Result {
+    use core::sync::atomic::Ordering;
+    use membarrier_command as command_bit;
+    if flags != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let registered = MEMBARRIER_REGISTRATIONS.load(Ordering::Acquire);
+    match command {
+        command_bit::QUERY => return Ok(command_bit::SUPPORTED),
+        command_bit::GET_REGISTRATIONS => return Ok(registered),
+        command_bit::REGISTER_GLOBAL_EXPEDITED
+        | command_bit::REGISTER_PRIVATE_EXPEDITED
+        | command_bit::REGISTER_PRIVATE_EXPEDITED_SYNC_CORE => {
+            MEMBARRIER_REGISTRATIONS.fetch_or(command, Ordering::AcqRel);
+            return Ok(0);
+        }
+        command_bit::PRIVATE_EXPEDITED | command_bit::PRIVATE_EXPEDITED_SYNC_CORE => {
+            // Each command's registration is the bit above it.
+            if registered & (command << 1) == 0 {
+                return Err(Errno::EPERM.into());
+            }
+        }
+        command_bit::GLOBAL | command_bit::GLOBAL_EXPEDITED => {}
+        _ => return Err(Errno::EINVAL.into()),
+    }
+    context.machine.barrier_all_processors();
+    Ok(0)
 }

@@ -1,12 +1,15 @@
 //! Clocks and sleeping.
 
-use super::{Context, Result};
+use alloc::sync::Arc;
+
+use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
+use crate::timers::Clock;
 use crate::user::User;
 
 /// Clock ids (Linux `include/uapi/linux/time.h`).
-mod clock {
+pub(super) mod clock {
     pub const REALTIME: u64 = 0;
     pub const MONOTONIC: u64 = 1;
     pub const PROCESS_CPUTIME_ID: u64 = 2;
@@ -20,23 +23,58 @@ mod clock {
     pub const TAI: u64 = 11;
 }
 
+/// What a clock id names.
+pub(super) struct NamedClock {
+    /// The clock.
+    pub clock: Clock,
+    /// Whether timers and `clock_nanosleep` may use it (Linux offers no
+    /// timers on the raw and coarse clocks: `EOPNOTSUPP`).
+    pub has_timers: bool,
+}
+
+/// The clock `id` names: one of Linux's fixed ids, or a processor-time
+/// clock of a process or thread (`clock_getcpuclockid`,
+/// `pthread_getcpuclockid`: the complement of the id shifted left by
+/// three, bit 2 for a thread, the low bits the kind, of which 3 is invalid).
+pub(super) fn named_clock(context: Context<'_>, id: u64) -> core::result::Result<NamedClock, Errno> {
+    let id = id as i32;
+    let clock = match id as u64 {
+        _ if id < 0 => return cpu_clock(context, id),
+        clock::REALTIME | clock::REALTIME_ALARM | clock::TAI => Clock::Realtime,
+        clock::REALTIME_COARSE => return Ok(NamedClock { clock: Clock::Realtime, has_timers: false }),
+        clock::MONOTONIC | clock::BOOTTIME | clock::BOOTTIME_ALARM => Clock::Monotonic,
+        clock::MONOTONIC_RAW | clock::MONOTONIC_COARSE => {
+            return Ok(NamedClock { clock: Clock::Monotonic, has_timers: false });
+        }
+        clock::PROCESS_CPUTIME_ID => Clock::ProcessCpu,
+        clock::THREAD_CPUTIME_ID => Clock::ThreadCpu(Arc::downgrade(context.thread)),
+        _ => return Err(Errno::EINVAL),
+    };
+    Ok(NamedClock { clock, has_timers: true })
+}
+
+fn cpu_clock(context: Context<'_>, id: i32) -> core::result::Result<NamedClock, Errno> {
+    const PER_THREAD: i32 = 4;
+    const KIND_MASK: i32 = 3;
+    const INVALID_KIND: i32 = 3;
+    if id & KIND_MASK == INVALID_KIND {
+        return Err(Errno::EINVAL);
+    }
+    let owner = u64::from(!(id >> 3) as u32);
+    let clock = if id & PER_THREAD != 0 {
+        let thread = if owner == 0 { Some(context.thread.clone()) } else { context.process.thread(owner) };
+        Clock::ThreadCpu(Arc::downgrade(&thread.ok_or(Errno::EINVAL)?))
+    } else if owner == 0 || owner == context.process.pid {
+        Clock::ProcessCpu
+    } else {
+        return Err(Errno::EINVAL);
+    };
+    Ok(NamedClock { clock, has_timers: true })
+}
+
 /// The time on clock `id` in nanoseconds.
 fn now_ns(context: Context<'_>, id: u64) -> core::result::Result<u64, Errno> {
-    let machine = context.machine;
-    match id {
-        clock::REALTIME | clock::REALTIME_COARSE | clock::REALTIME_ALARM | clock::TAI => {
-            Ok(machine.realtime_ns())
-        }
-        clock::MONOTONIC
-        | clock::MONOTONIC_RAW
-        | clock::MONOTONIC_COARSE
-        | clock::BOOTTIME
-        | clock::BOOTTIME_ALARM => Ok(machine.monotonic_ns()),
-        clock::PROCESS_CPUTIME_ID | clock::THREAD_CPUTIME_ID => {
-            Ok(machine.monotonic_ns().saturating_sub(context.process.start_ns))
-        }
-        _ => Err(Errno::EINVAL),
-    }
+    named_clock(context, id)?.clock.now_ns(context.machine, context.process).ok_or(Errno::EINVAL)
 }
 
 pub(super) fn clock_gettime(context: Context<'_>, id: u64, address: u64) -> Result {
@@ -81,22 +119,73 @@ fn read_timespec(context: Context<'_>, address: u64) -> core::result::Result<Tim
     Timespec::decode(&bytes).ok_or(Errno::EINVAL)
 }
 
-pub(super) fn nanosleep(context: Context<'_>, request: u64) -> Result {
-    let duration = read_timespec(context, request)?;
-    let deadline = context.machine.monotonic_ns().saturating_add(duration.to_ns());
-    super::threads::sleep_until(context, deadline)?;
-    Ok(0)
+pub(super) fn nanosleep(context: Context<'_>, request: u64, remaining: u64) -> Result {
+    let duration = read_timespec(context, request)?.to_ns();
+    let deadline = context.machine.monotonic_ns().saturating_add(duration);
+    sleep_writing_back(context, deadline, remaining)
 }
 
-pub(super) fn clock_nanosleep(context: Context<'_>, id: u64, flags: u64, request: u64) -> Result {
+/// Sleeps until the monotonic clock reaches `deadline_ns`; interrupted,
+/// writes the time left to `remaining` (if not 0) and fails as Linux
+/// does: restarted after a handler only if none runs.
+fn sleep_writing_back(context: Context<'_>, deadline_ns: u64, remaining: u64) -> Result {
+    match super::threads::sleep_until(context, deadline_ns) {
+        Ok(()) => Ok(0),
+        Err(errno) if errno == Errno::EINTR => {
+            if remaining != 0 {
+                let left = Timespec::from_ns(deadline_ns.saturating_sub(context.machine.monotonic_ns()));
+                User::new(context.machine).write_bytes(remaining, &left.encode())?;
+            }
+            Err(Failure::RestartUnlessHandled)
+        }
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// `clock_nanosleep`: on every clock with timers but a thread's processor
+/// time (`EINVAL`, as Linux: the sleeping thread's own clock would not
+/// advance); an absolute sleep writes back nothing.
+pub(super) fn clock_nanosleep(
+    context: Context<'_>,
+    id: u64,
+    flags: u64,
+    request: u64,
+    remaining: u64,
+) -> Result {
     const TIMER_ABSTIME: u64 = 1;
-    if id == clock::THREAD_CPUTIME_ID {
+    let named = named_clock(context, id)?;
+    if !named.has_timers {
+        return Err(Errno::EOPNOTSUPP.into());
+    }
+    if matches!(named.clock, Clock::ThreadCpu(_)) {
         return Err(Errno::EINVAL.into());
     }
     let time = read_timespec(context, request)?.to_ns();
-    let now = now_ns(context, id)?;
-    let remaining = if flags & TIMER_ABSTIME != 0 { time.saturating_sub(now) } else { time };
-    let deadline = context.machine.monotonic_ns().saturating_add(remaining);
-    super::threads::sleep_until(context, deadline)?;
-    Ok(0)
+    let is_absolute = flags & TIMER_ABSTIME != 0;
+    if let Clock::ProcessCpu = named.clock {
+        return sleep_for_processor_time(context, time, is_absolute);
+    }
+    let now = named.clock.now_ns(context.machine, context.process).ok_or(Errno::EINVAL)?;
+    let left = if is_absolute { time.saturating_sub(now) } else { time };
+    let deadline = context.machine.monotonic_ns().saturating_add(left);
+    sleep_writing_back(context, deadline, if is_absolute { 0 } else { remaining })
+}
+
+/// Sleeps until the process's other threads have used processor time up
+/// to `time` (or `time` more): looks again whenever they could have.
+fn sleep_for_processor_time(context: Context<'_>, time: u64, is_absolute: bool) -> Result {
+    let used = || context.process.cpu_time_ns();
+    let target = if is_absolute { time } else { used().saturating_add(time) };
+    let processors = context.machine.cpu_count().max(1) as u64;
+    loop {
+        let now = used();
+        if now >= target {
+            return Ok(0);
+        }
+        let wait = ((target - now) / processors).max(100_000);
+        let deadline = context.machine.monotonic_ns().saturating_add(wait);
+        if super::threads::sleep_until(context, deadline).is_err() {
+            return Err(Failure::RestartUnlessHandled);
+        }
+    }
 }

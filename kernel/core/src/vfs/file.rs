@@ -11,11 +11,12 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::FsError;
+use super::locks::LockKey;
 use super::mount::Location;
 use super::node::{Caller, FileType, Metadata, Node};
 use super::pipe::PipeEnd;
@@ -49,8 +50,12 @@ pub mod flags {
     pub const O_TMPFILE: u32 = 0o20200000;
     /// The flags `F_SETFL` may change.
     pub const SETTABLE: u32 = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
-    /// The flags an open description keeps (`F_GETFL`).
-    pub const KEPT: u32 = O_ACCMODE | SETTABLE | O_DSYNC | O_SYNC | O_LARGEFILE | O_PATH;
+    /// The flags an open description keeps (`F_GETFL`): all but those that
+    /// only act at the open (and `O_CLOEXEC`, a descriptor's).
+    pub const KEPT: u32 =
+        O_ACCMODE | SETTABLE | O_DSYNC | O_SYNC | O_LARGEFILE | O_PATH | O_DIRECTORY | O_NOFOLLOW;
+    /// What an `O_PATH` description keeps.
+    pub const KEPT_BY_PATH: u32 = O_PATH | O_DIRECTORY | O_NOFOLLOW;
 }
 
 /// `lseek` origins.
@@ -105,6 +110,9 @@ pub struct OpenFile {
     status_flags: AtomicU32,
     position: Mutex<PositionLock>,
     owner: Mutex<Owner>,
+    /// Whether the description ever took an OFD or `flock` lock (which
+    /// closing it for good releases).
+    has_locked: AtomicBool,
 }
 
 /// Who is signalled of changes to an open file (`F_SETOWN`, `F_SETSIG`,
@@ -133,6 +141,13 @@ impl core::fmt::Debug for Owner {
     }
 }
 
+/// The device number lock keys give pipes (which have inode numbers of
+/// their own).
+const PIPE_LOCK_DEVICE: u64 = u64::MAX;
+/// The device number lock keys give other objects without a node (keyed
+/// by address).
+const SPECIAL_LOCK_DEVICE: u64 = u64::MAX - 1;
+
 impl core::fmt::Debug for OpenFile {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter.debug_struct("OpenFile").field("status_flags", &self.status_flags()).finish()
@@ -145,10 +160,44 @@ impl OpenFile {
         Arc::new(OpenFile {
             object,
             offset: AtomicU64::new(0),
-            status_flags: AtomicU32::new(open_flags & flags::KEPT),
+            status_flags: AtomicU32::new(
+                open_flags & if open_flags & flags::O_PATH != 0 { flags::KEPT_BY_PATH } else { flags::KEPT },
+            ),
             position: Mutex::new(PositionLock::default()),
             owner: Mutex::new(Owner::default()),
+            has_locked: AtomicBool::new(false),
         })
+    }
+
+    /// The identity of the file for its locks: the same for every open of
+    /// one file.
+    pub fn lock_key(&self) -> LockKey {
+        match &self.object {
+            FileObject::Node { location, .. } => (location.mount.device(), location.node.inode()),
+            FileObject::Pipe(end) => (PIPE_LOCK_DEVICE, end.pipe().inode()),
+            FileObject::Special(special) => {
+                (SPECIAL_LOCK_DEVICE, Arc::as_ptr(special) as *const () as usize as u64)
+            }
+        }
+    }
+
+    /// The description's identity as a lock owner.
+    pub fn lock_owner(&self) -> usize {
+        self as *const OpenFile as usize
+    }
+
+    /// Reports `event` on the file and, when it was opened by a name, on
+    /// its directory (inotify).
+    pub fn notify(&self, event: u32) {
+        if let FileObject::Node { location, name, .. } = &self.object {
+            let named = name.as_ref().map(|(directory, name)| (directory, name.as_str()));
+            super::notify::at(location, named, event);
+        }
+    }
+
+    /// Notes that the description holds (or held) an OFD or `flock` lock.
+    pub fn note_locked(&self) {
+        self.has_locked.store(true, Ordering::Relaxed);
     }
 
     /// Who is signalled of changes (`F_SETOWN`, `F_SETSIG`, `O_ASYNC`).
@@ -235,8 +284,14 @@ impl OpenFile {
 
     /// Replaces the flags `F_SETFL` may change.
     pub fn set_status_flags(&self, requested: u32) {
-        let kept = self.status_flags() & !flags::SETTABLE;
-        self.status_flags.store(kept | (requested & flags::SETTABLE), Ordering::Relaxed);
+        // Only objects that can signal readiness keep `O_ASYNC` (Linux's
+        // files without a `fasync` operation drop it).
+        let settable = match &self.object {
+            FileObject::Node { data, .. } if !data.is_terminal() => flags::SETTABLE & !flags::O_ASYNC,
+            _ => flags::SETTABLE,
+        };
+        let kept = self.status_flags() & !settable;
+        self.status_flags.store(kept | (requested & settable), Ordering::Relaxed);
     }
 
     /// Whether this is an `O_PATH` descriptor, good only for naming.
@@ -296,8 +351,18 @@ impl OpenFile {
         }
     }
 
-    /// Reads at the file offset and advances it.
+    /// Reads at the file offset and advances it; reports
+    /// the access to inotify.
     pub fn read(&self, caller: &Caller<'_>, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let result = self.read_unreported(caller, buffer);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::ACCESS);
+        }
+        result
+    }
+
+    /// Reads at the file offset and advances it.
+    fn read_unreported(&self, caller: &Caller<'_>, buffer: &mut [u8]) -> Result<usize, FsError> {
         if !self.is_readable() {
             return Err(FsError::BadDescriptor);
         }
@@ -319,9 +384,19 @@ impl OpenFile {
         }
     }
 
+    /// Writes at the file offset (at the end with `O_APPEND`) and advances it; reports
+    /// the change to inotify.
+    pub fn write(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
+        let result = self.write_unreported(caller, bytes);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::MODIFY);
+        }
+        result
+    }
+
     /// Writes at the file offset (at the end with `O_APPEND`) and advances
     /// it.
-    pub fn write(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
+    fn write_unreported(&self, caller: &Caller<'_>, bytes: &[u8]) -> Result<usize, FsError> {
         if !self.is_writable() {
             return Err(FsError::BadDescriptor);
         }
@@ -351,8 +426,23 @@ impl OpenFile {
         }
     }
 
-    /// Reads at `offset` without moving the file offset (`pread64`).
+    /// Reads at `offset` without moving the file offset (`pread64`);
+    /// reports the access to inotify.
     pub fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let result = self.read_at_unreported(caller, offset, buffer);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::ACCESS);
+        }
+        result
+    }
+
+    /// Reads at `offset` without moving the file offset (`pread64`).
+    fn read_at_unreported(
+        &self,
+        caller: &Caller<'_>,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<usize, FsError> {
         if !self.is_readable() {
             return Err(FsError::BadDescriptor);
         }
@@ -363,9 +453,19 @@ impl OpenFile {
         data.read_at(caller, offset, buffer)
     }
 
+    /// Writes at `offset` without moving the file offset (`pwrite64`);
+    /// reports the change to inotify.
+    pub fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        let result = self.write_at_unreported(caller, offset, bytes);
+        if result.as_ref().is_ok_and(|&length| length > 0) {
+            self.notify(super::notify::mask::MODIFY);
+        }
+        result
+    }
+
     /// Writes at `offset` without moving the file offset (`pwrite64`; with
     /// `O_APPEND` it appends, as Linux does).
-    pub fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+    fn write_at_unreported(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
         if !self.is_writable() {
             return Err(FsError::BadDescriptor);
         }
@@ -411,7 +511,7 @@ impl OpenFile {
     /// imply `POLLRDNORM` and `POLLWRNORM`.
     pub fn poll(&self) -> u16 {
         let mut ready = match &self.object {
-            FileObject::Pipe(end) => end.pipe().poll(end.is_writer()),
+            FileObject::Pipe(end) => end.poll(),
             FileObject::Special(special) => special.poll(),
             FileObject::Node { .. } => events::POLLIN | events::POLLOUT,
         };
@@ -467,3 +567,19 @@ impl OpenFile {
 
 #[cfg(test)]
 mod tests;
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if self.has_locked.load(Ordering::Relaxed) {
+            super::locks::table().release_description(self.lock_key(), self.lock_owner());
+        }
+        if super::notify::is_watching() && !self.is_path_only() {
+            let is_writer = self.is_writable();
+            self.notify(if is_writer {
+                super::notify::mask::CLOSE_WRITE
+            } else {
+                super::notify::mask::CLOSE_NOWRITE
+            });
+        }
+    }
+}

@@ -225,6 +225,8 @@ impl Vfs {
         }
         match name {
             "." => Ok(directory.clone()),
+            // `..` never leaves the caller's root (`chroot`).
+            ".." if directory.is_same(&self.root_for(caller)) => Ok(directory.clone()),
             ".." => Ok(self.parent_of(directory)),
             _ => {
                 if let Some(mount) = self.mount_at(directory, name) {
@@ -234,6 +236,15 @@ impl Vfs {
                 Ok(Location { mount: directory.mount.clone(), node })
             }
         }
+    }
+
+    /// The root directory of `caller`: the one its process's `chroot` set,
+    /// else the machine's.
+    pub fn root_for(&self, caller: &Caller<'_>) -> Location {
+        caller
+            .process
+            .and_then(|process| process.root_directory.lock().clone())
+            .unwrap_or_else(|| self.root())
     }
 
     /// The directory `..` names: across mount points, and the root for the
@@ -257,7 +268,8 @@ impl Vfs {
     pub fn path_of(&self, caller: &Caller<'_>, location: &Location) -> Result<String, FsError> {
         let mut names: Vec<String> = Vec::new();
         let mut current = location.clone();
-        while !current.is_same(&self.root()) {
+        let root = self.root_for(caller);
+        while !current.is_same(&root) {
             if current.is_mount_root() {
                 let Some((directory, name)) = current.mount.mount_point.clone() else {
                     break;

@@ -196,6 +196,11 @@ pub enum NewNode<'a> {
     Symlink(&'a str),
     /// A socket node, which a local socket's `bind` makes.
     Socket,
+    /// A named pipe (`mkfifo`).
+    Fifo,
+    /// A character or block device node naming device `number` (in
+    /// Linux's `dev_t` encoding).
+    Device(FileType, u64),
 }
 
 /// How `rename` treats an existing target (`renameat2` flags).
@@ -390,6 +395,47 @@ pub trait Node: Send + Sync + Any {
     /// Makes written data durable.
     fn sync(&self, _caller: &Caller<'_>) -> Result<(), FsError> {
         Ok(())
+    }
+
+    /// A named pipe's buffer, which every open of the node shares.
+    fn named_pipe(&self) -> Option<Arc<super::Pipe>> {
+        None
+    }
+
+    /// For a device node that only names a device (made by `mknod`), the
+    /// device's number: opening it opens that device of devfs.
+    fn names_device(&self) -> Option<u64> {
+        None
+    }
+
+    /// The value of extended attribute `name` (with its namespace);
+    /// filesystems that store none have none (`ENODATA`).
+    fn get_extended(&self, _caller: &Caller<'_>, _name: &str) -> Result<alloc::vec::Vec<u8>, FsError> {
+        Err(FsError::Errno(crate::errno::Errno::ENODATA))
+    }
+
+    /// Sets extended attribute `name` to `value`: only if it exists with
+    /// `must_exist` `Some(true)` (`XATTR_REPLACE`), only if it does not with
+    /// `Some(false)` (`XATTR_CREATE`). The caller has checked the name and
+    /// the permissions.
+    fn set_extended(
+        &self,
+        _caller: &Caller<'_>,
+        _name: &str,
+        _value: &[u8],
+        _must_exist: Option<bool>,
+    ) -> Result<(), FsError> {
+        Err(FsError::NotSupported)
+    }
+
+    /// The names of the extended attributes.
+    fn list_extended(&self, _caller: &Caller<'_>) -> Result<alloc::vec::Vec<String>, FsError> {
+        Ok(alloc::vec::Vec::new())
+    }
+
+    /// Removes extended attribute `name`.
+    fn remove_extended(&self, _caller: &Caller<'_>, _name: &str) -> Result<(), FsError> {
+        Err(FsError::Errno(crate::errno::Errno::ENODATA))
     }
 
     /// What an open of this node reads and writes, if not the node itself:

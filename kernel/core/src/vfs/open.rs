@@ -99,11 +99,73 @@ impl Vfs {
         if !is_created {
             permission::check_caller(caller, &location.metadata(caller)?, wanted_permissions(open_flags))?;
         }
-        if is_truncating && file_type == FileType::Regular && !is_created {
-            location.node.truncate(caller, 0)?;
+        // O_NOATIME only for the file's owner (or CAP_FOWNER).
+        if open_flags & flags::O_NOATIME != 0
+            && let Some(credentials) = caller.credentials()
+            && !permission::is_owner(&credentials, &location.metadata(caller)?)
+            && !credentials.has_capability(crate::credentials::capability::FOWNER)
+        {
+            return Err(FsError::NotPermitted);
         }
-        let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
-        Ok(OpenFile::new(FileObject::Node { location, data, name }, open_flags))
+        if file_type == FileType::Fifo {
+            let pipe = location.node.named_pipe().ok_or(FsError::NoSuchPosition)?;
+            let is_nonblocking = open_flags & flags::O_NONBLOCK != 0;
+            let end = pipe.open_named(caller, access != flags::O_WRONLY, is_writing, is_nonblocking)?;
+            return Ok(OpenFile::new(FileObject::Pipe(end), open_flags));
+        }
+        let data = match location.node.names_device() {
+            Some(number) => {
+                let device = self.find_device(caller, file_type, number)?;
+                device.open(caller)?.unwrap_or(device)
+            }
+            None => location.node.open(caller)?.unwrap_or_else(|| location.node.clone()),
+        };
+        // What the open made is truncated: a generated file (procfs's
+        // writable ones) is its own object.
+        if is_truncating
+            && file_type == FileType::Regular
+            && !is_created
+            && location.node.names_device().is_none()
+        {
+            data.truncate(caller, 0)?;
+            super::notify::at(
+                &location,
+                name.as_ref().map(|(directory, name)| (directory, name.as_str())),
+                super::notify::mask::MODIFY,
+            );
+        }
+        let file = OpenFile::new(FileObject::Node { location, data, name }, open_flags);
+        file.notify(super::notify::mask::OPEN);
+        Ok(file)
+    }
+
+    /// The device `number` of type `file_type` among devfs's nodes, which a
+    /// device node made by `mknod` names; `NoSuchPosition` (`ENXIO`) when
+    /// no driver has it.
+    fn find_device(
+        &self,
+        caller: &Caller<'_>,
+        file_type: FileType,
+        number: u64,
+    ) -> Result<alloc::sync::Arc<dyn super::Node>, FsError> {
+        for mount in self.mounts() {
+            if mount.filesystem().type_name() != "devtmpfs" {
+                continue;
+            }
+            let root = Location::root_of(&mount);
+            let mut offset = 0;
+            while let Some(entry) = root.node.read_directory(caller, offset)? {
+                offset = entry.next_offset;
+                if entry.file_type != file_type {
+                    continue;
+                }
+                let node = root.node.lookup(caller, &entry.name)?;
+                if node.metadata(caller)?.represented_device == number {
+                    return Ok(node);
+                }
+            }
+        }
+        Err(FsError::NoSuchPosition)
     }
 
     /// Finds the last component of `path` or creates it as a regular file,
@@ -142,6 +204,7 @@ impl Vfs {
                     let node =
                         parent.directory.node.create(caller, &parent.name, NewNode::File, permissions)?;
                     *is_created = true;
+                    super::notify::created(&parent.directory, &parent.name, false);
                     let location = Location { mount: parent.directory.mount.clone(), node };
                     return Ok((location, Some((parent.directory, parent.name))));
                 }

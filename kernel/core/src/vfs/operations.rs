@@ -9,6 +9,7 @@ use alloc::sync::Arc;
 use super::FsError;
 use super::mount::{Location, Vfs};
 use super::node::{AttributeChanges, Caller, FileType, NewNode, Node, RenameMode};
+use super::notify::{self, mask};
 use super::path::{LastComponent, ParentAndName};
 use super::permission::{self, EXECUTE, SET_GROUP_ID, SET_USER_ID, WRITE};
 use crate::credentials::capability;
@@ -50,6 +51,7 @@ impl Vfs {
         self.check_absent(caller, &parent)?;
         Self::check_directory_change(caller, &parent.directory)?;
         parent.directory.node.create(caller, &parent.name, NewNode::Directory, permissions)?;
+        notify::created(&parent.directory, &parent.name, true);
         Ok(())
     }
 
@@ -71,6 +73,7 @@ impl Vfs {
         }
         Self::check_directory_change(caller, &parent.directory)?;
         parent.directory.node.create(caller, &parent.name, NewNode::Symlink(target), 0o777)?;
+        notify::created(&parent.directory, &parent.name, false);
         Ok(())
     }
 
@@ -88,7 +91,30 @@ impl Vfs {
             return Err(FsError::NotFound);
         }
         Self::check_directory_change(caller, &parent.directory)?;
-        parent.directory.node.create(caller, &parent.name, NewNode::Socket, permissions)
+        let node = parent.directory.node.create(caller, &parent.name, NewNode::Socket, permissions)?;
+        notify::created(&parent.directory, &parent.name, false);
+        Ok(node)
+    }
+
+    /// `mknod` of a named pipe, a device node or a socket node (`kind`)
+    /// at `path`; making device nodes needs `CAP_MKNOD`.
+    pub fn make_node(
+        &self,
+        caller: &Caller<'_>,
+        start: &Location,
+        path: &str,
+        kind: NewNode<'_>,
+        permissions: u32,
+    ) -> Result<(), FsError> {
+        let parent = self.resolve_parent(caller, start, path)?;
+        self.check_absent(caller, &parent)?;
+        if parent.has_trailing_slash {
+            return Err(FsError::NotFound);
+        }
+        Self::check_directory_change(caller, &parent.directory)?;
+        parent.directory.node.create(caller, &parent.name, kind, permissions)?;
+        notify::created(&parent.directory, &parent.name, false);
+        Ok(())
     }
 
     /// `rmdir`.
@@ -109,7 +135,15 @@ impl Vfs {
         }
         Self::check_directory_change(caller, &parent.directory)?;
         Self::check_sticky(caller, &parent.directory, &child)?;
-        parent.directory.node.remove(caller, &parent.name, true)
+        parent.directory.node.remove(caller, &parent.name, true)?;
+        // As on Linux, the directory's own watches end before its parent
+        // sees the entry go.
+        if notify::is_watching() {
+            notify::forget(notify::key_of(&child));
+            let event = mask::DELETE | mask::ISDIR;
+            notify::notify(notify::key_of(&parent.directory), event, Some(&parent.name), 0);
+        }
+        Ok(())
     }
 
     /// `unlink`.
@@ -127,7 +161,17 @@ impl Vfs {
         }
         Self::check_directory_change(caller, &parent.directory)?;
         Self::check_sticky(caller, &parent.directory, &child)?;
-        parent.directory.node.remove(caller, &parent.name, false)
+        parent.directory.node.remove(caller, &parent.name, false)?;
+        // As on Linux, the file sees its link count change, and its end
+        // when that was its last link, before its directory's event.
+        if notify::is_watching() {
+            notify::notify(notify::key_of(&child), mask::ATTRIB, None, 0);
+            if child.metadata(caller).is_ok_and(|metadata| metadata.link_count == 0) {
+                notify::forget(notify::key_of(&child));
+            }
+            notify::notify(notify::key_of(&parent.directory), mask::DELETE, Some(&parent.name), 0);
+        }
+        Ok(())
     }
 
     /// Whether `location` is `ancestor` or lies below it.
@@ -213,7 +257,31 @@ impl Vfs {
                 }
             }
         }
-        old.directory.node.rename(caller, &old.name, &*new.directory.node, &new.name, mode)
+        old.directory.node.rename(caller, &old.name, &*new.directory.node, &new.name, mode)?;
+        if notify::is_watching() {
+            let cookie = notify::cookie();
+            let directory = if source.is_directory() { mask::ISDIR } else { 0 };
+            notify::notify(
+                notify::key_of(&old.directory),
+                mask::MOVED_FROM | directory,
+                Some(&old.name),
+                cookie,
+            );
+            notify::notify(
+                notify::key_of(&new.directory),
+                mask::MOVED_TO | directory,
+                Some(&new.name),
+                cookie,
+            );
+            notify::notify(notify::key_of(&source), mask::MOVE_SELF, None, 0);
+            if let Some(target) = target.filter(|_| mode != RenameMode::Exchange)
+                && (target.is_directory()
+                    || target.metadata(caller).is_ok_and(|metadata| metadata.link_count == 0))
+            {
+                notify::forget(notify::key_of(&target));
+            }
+        }
+        Ok(())
     }
 
     /// `linkat`: gives `target` (found from `old`) the new name `new`.
@@ -232,7 +300,10 @@ impl Vfs {
             return Err(FsError::CrossDevice);
         }
         Self::check_directory_change(caller, &parent.directory)?;
-        parent.directory.node.link(caller, &parent.name, &*target.node)
+        parent.directory.node.link(caller, &parent.name, &*target.node)?;
+        notify::created(&parent.directory, &parent.name, false);
+        notify::at(target, None, mask::ATTRIB);
+        Ok(())
     }
 
     /// `readlink`: the target of the symlink `location`.
@@ -252,7 +323,9 @@ impl Vfs {
         }
         location.check_writable()?;
         permission::check_caller(caller, &location.metadata(caller)?, WRITE)?;
-        location.node.truncate(caller, size_bytes)
+        location.node.truncate(caller, size_bytes)?;
+        notify::at(location, None, mask::MODIFY);
+        Ok(())
     }
 
     /// Checks that `caller` may add or remove names in `directory`: a
@@ -298,7 +371,9 @@ impl Vfs {
             }
         }
         let changes = AttributeChanges { permissions: Some(permissions), ..AttributeChanges::default() };
-        location.node.set_attributes(caller, changes)
+        location.node.set_attributes(caller, changes)?;
+        notify::at(location, None, mask::ATTRIB);
+        Ok(())
     }
 
     /// `chown`: `CAP_CHOWN` gives a file to anyone; its owner may only
@@ -342,7 +417,9 @@ impl Vfs {
                 changes.permissions = Some(permissions);
             }
         }
-        location.node.set_attributes(caller, changes)
+        location.node.set_attributes(caller, changes)?;
+        notify::at(location, None, mask::ATTRIB);
+        Ok(())
     }
 
     /// `utimensat`: `kind` says which permission the change needs.
@@ -366,7 +443,9 @@ impl Vfs {
             }
         }
         let changes = AttributeChanges { access_time_ns, modify_time_ns, ..AttributeChanges::default() };
-        location.node.set_attributes(caller, changes)
+        location.node.set_attributes(caller, changes)?;
+        notify::at(location, None, mask::ATTRIB);
+        Ok(())
     }
 
     /// Changes attributes of `location` without permission checks (the
@@ -378,6 +457,8 @@ impl Vfs {
         changes: AttributeChanges,
     ) -> Result<(), FsError> {
         location.check_writable()?;
-        location.node.set_attributes(caller, changes)
+        location.node.set_attributes(caller, changes)?;
+        notify::at(location, None, mask::ATTRIB);
+        Ok(())
     }
 }

@@ -115,7 +115,8 @@ impl Vfs {
         hops: &mut u32,
     ) -> Result<(Location, Option<(Location, String)>), FsError> {
         check_length(path)?;
-        let mut current = if path.starts_with('/') { self.root() } else { start.clone() };
+        let root = self.root_for(caller);
+        let mut current = if path.starts_with('/') { root.clone() } else { start.clone() };
         let mut found_as: Option<(Location, String)> = None;
         let mut pending: Vec<String> = components(path).into_iter().map(String::from).collect();
         let credentials = caller.credentials();
@@ -146,7 +147,7 @@ impl Vfs {
                 LinkTarget::Path(target) => {
                     check_length(&target)?;
                     if target.starts_with('/') {
-                        current = self.root();
+                        current = root.clone();
                     }
                     pending.extend(components(&target).into_iter().map(String::from));
                 }
@@ -180,7 +181,7 @@ impl Vfs {
         let has_trailing_slash = trimmed.len() != path.len();
         if trimmed.is_empty() {
             return Ok(ParentAndName {
-                directory: self.root(),
+                directory: self.root_for(caller),
                 name: String::new(),
                 last: LastComponent::Root,
                 has_trailing_slash,

@@ -71,8 +71,10 @@ impl core::fmt::Debug for WaiterList {
 
 impl WaiterList {
     /// An empty list.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        WaiterList {
+            state: Mutex::new(WaiterState { threads: Vec::new(), generation: 0, listeners: Vec::new() }),
+        }
     }
 
     /// Wakes `thread` at the object's next change (once).

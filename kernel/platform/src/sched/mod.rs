@@ -27,7 +27,7 @@ pub use thread::{Thread, ThreadKind};
 use self::thread::{BLOCKED, EXITED, RUNNABLE, RUNNING};
 use self::timer::TimerQueue;
 use crate::percpu::{self, MAX_CPUS};
-use crate::scheduling_policy::{CpuLoad, RunQueue};
+use crate::scheduling_policy::{CpuLoad, RunQueue, Schedulable};
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
 use crate::{apic, cpu, time};
@@ -266,11 +266,17 @@ fn make_runnable(thread: Arc<Thread>, hint: usize) {
     let target = policy::choose_cpu(last, thread.affinity(), &loads[..count]);
     let cpu = &CPUS[target];
     thread.state.store(RUNNABLE, Ordering::Release);
+    let priority = thread.priority();
     cpu.push(thread);
     if target == current_cpu() {
         let this = this_cpu();
         if this.current().kind() == ThreadKind::Idle {
             this.need_resched.store(true, Ordering::Relaxed);
+        } else if priority > this.current().priority() {
+            // A higher priority preempts at once: the interrupt comes as
+            // soon as interrupts are enabled again.
+            this.need_resched.store(true, Ordering::Relaxed);
+            apic::send_ipi(this.apic_id.load(Ordering::Relaxed), RESCHEDULE_VECTOR);
         } else {
             reprogram_timer(this);
         }
@@ -282,7 +288,7 @@ fn make_runnable(thread: Arc<Thread>, hint: usize) {
 /// Gives the processor to another runnable thread, if any.
 pub fn yield_now() {
     let were_enabled = cpu::disable_interrupts();
-    schedule();
+    schedule_after(true);
     cpu::restore_interrupts(were_enabled);
 }
 
@@ -446,6 +452,12 @@ pub fn preempt_point() {
 /// processor if nothing else may run here, and is queued again after the
 /// switch otherwise; one that blocked or exited is left out.
 fn schedule() {
+    schedule_after(false);
+}
+
+/// [`schedule`], at a yield with `is_yield`: a running real-time thread
+/// keeps the processor as its policy says ([`policy::keeps_running`]).
+fn schedule_after(is_yield: bool) {
     let cpu = this_cpu();
     let index = current_cpu();
     cpu.need_resched.store(false, Ordering::Relaxed);
@@ -453,6 +465,12 @@ fn schedule() {
     let is_idle = current.kind() == ThreadKind::Idle;
     let is_running = !is_idle && current.state.load(Ordering::Acquire) == RUNNING;
     let may_stay = is_running && current.affinity() & (1 << index) != 0;
+    let first_queued = cpu.queue.lock().first_priority();
+    if may_stay && policy::keeps_running(current.priority(), current.is_fifo(), first_queued, is_yield) {
+        start_slice(cpu, &current);
+        reprogram_timer(cpu);
+        return;
+    }
     let next = match pop_allowed(cpu, index).or_else(|| steal(index)) {
         Some(next) => next,
         None if may_stay => {
@@ -566,6 +584,11 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     previous.add_cpu_time(time::ticks_to_ns(
         now.saturating_sub(previous.switched_in_tsc.load(Ordering::Relaxed)),
     ));
+    match previous.state.load(Ordering::Relaxed) {
+        BLOCKED => previous.count_switch(true),
+        RUNNABLE => previous.count_switch(false),
+        _ => {}
+    }
     next.switched_in_tsc.store(now, Ordering::Relaxed);
     if let Some(fpu) = &previous.fpu {
         previous.fs_base.store(cpu::fs_base(), Ordering::Relaxed);
@@ -756,7 +779,9 @@ pub fn report_this_cpu() -> CpuReport {
 /// Another processor queued a thread here.
 pub(crate) fn on_reschedule_interrupt() {
     let cpu = this_cpu();
-    if cpu.current().kind() == ThreadKind::Idle {
+    let current = cpu.current();
+    let first_queued = cpu.queue.lock().first_priority();
+    if current.kind() == ThreadKind::Idle || first_queued.is_some_and(|queued| queued > current.priority()) {
         cpu.need_resched.store(true, Ordering::Relaxed);
     } else {
         reprogram_timer(cpu);

@@ -88,12 +88,19 @@ pub struct Thread {
     pub(super) on_cpu: AtomicBool,
     pub(super) last_cpu: AtomicUsize,
     affinity: AtomicU64,
+    /// Real-time priority (0: a normal thread).
+    real_time_priority: AtomicU8,
+    /// Whether a real-time thread is `SCHED_FIFO` (else round-robin).
+    is_fifo: AtomicBool,
     pub(super) saved_rsp: UnsafeCell<u64>,
     _stacks: Stacks,
     pub(super) stack_tops: StackTops,
     pub(super) fpu: Option<UnsafeCell<FpuState>>,
     pub(super) fs_base: AtomicU64,
     cpu_time_ns: AtomicU64,
+    /// Switches away from it because it blocked, and because it was
+    /// preempted or yielded.
+    switches: [AtomicU64; 2],
     pub(super) switched_in_tsc: AtomicU64,
     pub(super) timer: SpinMutex<Option<(usize, u64, u64)>>,
     pub(super) entry: SpinMutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -167,12 +174,15 @@ impl Thread {
             on_cpu: AtomicBool::new(false),
             last_cpu: AtomicUsize::new(0),
             affinity: AtomicU64::new(u64::MAX),
+            real_time_priority: AtomicU8::new(0),
+            is_fifo: AtomicBool::new(false),
             saved_rsp: UnsafeCell::new(0),
             _stacks: stacks,
             stack_tops,
             fpu: fpu.map(UnsafeCell::new),
             fs_base: AtomicU64::new(0),
             cpu_time_ns: AtomicU64::new(0),
+            switches: [AtomicU64::new(0), AtomicU64::new(0)],
             switched_in_tsc: AtomicU64::new(0),
             timer: SpinMutex::new(None),
             entry: SpinMutex::new(None),
@@ -298,6 +308,19 @@ impl Thread {
         self.affinity.store(mask, Ordering::Relaxed);
     }
 
+    /// Makes it a real-time thread of `priority` (1 to 99; 0 makes it
+    /// normal again), `SCHED_FIFO` with `is_fifo`, else round-robin. It
+    /// takes effect when the thread is next queued.
+    pub fn set_real_time(&self, priority: u8, is_fifo: bool) {
+        self.is_fifo.store(is_fifo, Ordering::Relaxed);
+        self.real_time_priority.store(priority.min(99), Ordering::Relaxed);
+    }
+
+    /// Whether it is a FIFO real-time thread.
+    pub fn is_fifo(&self) -> bool {
+        self.is_fifo.load(Ordering::Relaxed)
+    }
+
     /// The processor it last ran on.
     pub fn last_cpu(&self) -> usize {
         self.last_cpu.load(Ordering::Relaxed)
@@ -312,6 +335,16 @@ impl Thread {
         }
         let running_since = self.switched_in_tsc.load(Ordering::Relaxed);
         used + crate::time::ticks_to_ns(crate::cpu::read_tsc().saturating_sub(running_since))
+    }
+
+    /// Context switches away from it: (voluntary, because it blocked;
+    /// involuntary, because it was preempted or yielded).
+    pub fn context_switches(&self) -> (u64, u64) {
+        (self.switches[0].load(Ordering::Relaxed), self.switches[1].load(Ordering::Relaxed))
+    }
+
+    pub(super) fn count_switch(&self, is_voluntary: bool) {
+        self.switches[usize::from(!is_voluntary)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn add_cpu_time(&self, ns: u64) {
@@ -354,5 +387,13 @@ impl Thread {
 impl Schedulable for Arc<Thread> {
     fn affinity(&self) -> u64 {
         Thread::affinity(self)
+    }
+
+    fn priority(&self) -> u8 {
+        match self.kind {
+            ThreadKind::Kernel => crate::scheduling_policy::KERNEL_PRIORITY,
+            ThreadKind::Application => self.real_time_priority.load(Ordering::Relaxed),
+            ThreadKind::Idle => 0,
+        }
     }
 }

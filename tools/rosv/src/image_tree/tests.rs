@@ -70,7 +70,11 @@ fn a_manifest_places_files_trees_and_symlinks() {
         assert_eq!(at("sub/nothing"), Some(&file(&base.join("tree/sub/nothing"))));
         // In trees, host symlinks stay symlinks, and empty directories stay.
         assert_eq!(at("link"), Some(&symlink_to("sub/deeper/b.txt")));
-        assert_eq!(at("empty"), Some(&Node::Directory(Directory::default())));
+        let empty = Directory {
+            modify_time: Some(host_modify_time(&fs::metadata(base.join("tree/empty")).unwrap())),
+            ..Directory::default()
+        };
+        assert_eq!(at("empty"), Some(&Node::Directory(empty)));
     }
     assert_eq!(root.entries.keys().collect::<Vec<_>>(), ["bin", "copy", "data", "lib"]);
 }
@@ -81,6 +85,32 @@ fn a_directory_becomes_the_root() {
     let root = from_directory(&host.path().join("tree")).unwrap();
     assert_eq!(root.entries.keys().collect::<Vec<_>>(), ["a.txt", "empty", "link", "sub"]);
     assert_eq!(node(&root, "/link"), Some(&symlink_to("sub/deeper/b.txt")));
+}
+
+#[test]
+fn images_keep_the_host_modification_times() {
+    let host = host_files();
+    let base = host.path();
+    let set_time = |path: &Path, seconds: u64| {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::new(seconds, 250_000_000);
+        fs::File::open(path).unwrap().set_modified(time).unwrap();
+    };
+    set_time(&base.join("tree/a.txt"), 1_500_000_000);
+    set_time(&base.join("tree/sub/deeper"), 1_400_000_000);
+    set_time(&base.join("tree"), 1_300_000_000);
+    let root = from_directory(&base.join("tree")).unwrap();
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    rosv_rofs::writer::write_image(&root, &mut cursor).unwrap();
+    let bytes = cursor.into_inner();
+    let rofs = rosv_rofs::Rofs::mount(bytes.as_slice()).unwrap();
+    let modified = |guest: &str| {
+        let inode = if guest == "/" { rofs.root() } else { rofs.resolve(guest).unwrap() };
+        let times = rofs.metadata(inode).unwrap().modify_time.unwrap();
+        (times.modify_seconds, times.modify_nanoseconds)
+    };
+    assert_eq!(modified("/a.txt"), (1_500_000_000, 250_000_000));
+    assert_eq!(modified("/sub/deeper"), (1_400_000_000, 250_000_000));
+    assert_eq!(modified("/"), (1_300_000_000, 250_000_000));
 }
 
 #[test]

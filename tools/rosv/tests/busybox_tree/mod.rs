@@ -3,7 +3,9 @@
 //! The tree is the same on every run: nested directories, an empty one,
 //! text files of many sizes (empty, one block, over 64 KiB), a binary file,
 //! a file name with a space, relative, absolute, directory and dangling
-//! symlinks. Every mtime is 0, as the guest sees them in ROFS.
+//! symlinks. Files and directories get distinct modification times, with
+//! nanoseconds, which the image records; symlinks, whose times the image
+//! does not record, get mtime 0.
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -117,13 +119,18 @@ fn build() -> Fixture {
     for (path, target) in SYMLINKS {
         symlink(target, tree.join(path)).expect("create a symlink");
     }
-    // Every mtime 0, directories last (adding entries changes their mtime).
+    let symlinks: Vec<PathBuf> = SYMLINKS.iter().map(|(path, _)| tree.join(path)).collect();
+    let touch = Command::new("touch").args(["-h", "-d", "@0"]).args(&symlinks).status().expect("run touch");
+    assert!(touch.success(), "touch -h -d @0 failed");
+    // Directories last (adding entries changes their mtime).
     let mut paths: Vec<PathBuf> = files.iter().map(|(path, ..)| tree.join(path)).collect();
-    paths.extend(SYMLINKS.iter().map(|(path, _)| tree.join(path)));
     paths.extend(DIRECTORIES.iter().rev().map(|path| tree.join(path)));
     paths.push(tree.clone());
-    let touch = Command::new("touch").args(["-h", "-d", "@0"]).args(&paths).status().expect("run touch");
-    assert!(touch.success(), "touch -h -d @0 failed");
+    for (index, path) in paths.iter().enumerate() {
+        std::fs::File::open(path)
+            .and_then(|file| file.set_modified(modify_time(index as u64)))
+            .expect("set a modification time");
+    }
 
     let manifest = directory.join("image.manifest");
     let text = format!(
@@ -152,6 +159,14 @@ fn build() -> Fixture {
         symlinks: SYMLINKS.iter().map(|(path, _)| path.to_string()).collect(),
         directories: DIRECTORIES.iter().map(|path| path.to_string()).collect(),
     }
+}
+
+/// The modification time of the `index`th file or directory: spread over
+/// years, with nanoseconds.
+fn modify_time(index: u64) -> std::time::SystemTime {
+    let seconds = 1_000_000_000 + index * 37 * 86_400 + index * 3_671;
+    std::time::UNIX_EPOCH
+        + std::time::Duration::new(seconds, ((index + 1) * 123_456_789 % 1_000_000_000) as u32)
 }
 
 /// busybox on PATH; it must be Debian's static build.

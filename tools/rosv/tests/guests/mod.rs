@@ -117,6 +117,16 @@ fn build_c_programs() -> PathBuf {
         "signal-delivery",
         "credentials",
         "procfs",
+        "transfer",
+        "locks",
+        "attributes",
+        "nodes",
+        "chroot",
+        "watches",
+        "timers",
+        "ipc",
+        "sched",
+        "system",
         "processes",
     ] {
         let source = sources().join(format!("{name}.c"));

@@ -59,8 +59,8 @@ const RANDOM: &[(&str, Entry)] = &[
 
 const KERNEL: &[(&str, Entry)] = &[
     ("cap_last_cap", Entry::File(|_| line(crate::credentials::capability::LAST))),
-    ("domainname", Entry::File(|_| line(UTSNAME[5]))),
-    ("hostname", Entry::File(|_| line(UTSNAME[1]))),
+    ("domainname", Entry::File(|_| line(crate::uts::domain_name()))),
+    ("hostname", Entry::File(|_| line(crate::uts::host_name()))),
     ("ngroups_max", Entry::File(|_| line(crate::credentials::GROUPS_MAX))),
     ("osrelease", Entry::File(|_| line(UTSNAME[2]))),
     ("ostype", Entry::File(|_| line(UTSNAME[0]))),
@@ -81,10 +81,14 @@ const VIRTUAL_MEMORY: &[(&str, Entry)] = &[
     ("overcommit_ratio", Entry::File(|_| line(50))),
 ];
 
+const INOTIFY: &[(&str, Entry)] =
+    &[("max_queued_events", Entry::File(|_| line(crate::vfs::notify::QUEUE_MAX)))];
+
 const FILESYSTEMS: &[(&str, Entry)] = &[
     ("file-max", Entry::File(|_| line(crate::process::NR_OPEN))),
+    ("inotify", Entry::Directory(INOTIFY)),
     ("nr_open", Entry::File(|_| line(crate::process::NR_OPEN))),
-    ("pipe-max-size", Entry::File(|_| line(1_048_576))),
+    ("pipe-max-size", Entry::File(|_| line(crate::vfs::pipe::PIPE_MAX_SIZE))),
 ];
 
 const NET_CORE: &[(&str, Entry)] = &[("somaxconn", Entry::File(|_| line(4096)))];

@@ -35,6 +35,22 @@ impl Node for RamNode {
             Content::Directory(_) => FileType::Directory,
             Content::Symlink(_) => FileType::Symlink,
             Content::Socket => FileType::Socket,
+            Content::Fifo(_) => FileType::Fifo,
+            Content::Device(file_type, _) => file_type,
+        }
+    }
+
+    fn named_pipe(&self) -> Option<Arc<crate::vfs::Pipe>> {
+        match &self.content {
+            Content::Fifo(pipe) => Some(pipe.clone()),
+            _ => None,
+        }
+    }
+
+    fn names_device(&self) -> Option<u64> {
+        match self.content {
+            Content::Device(_, number) => Some(number),
+            _ => None,
         }
     }
 
@@ -48,7 +64,7 @@ impl Node for RamNode {
             }
             Content::Directory(directory) => (directory.lock().entries.len() as u64 + 2) * 32,
             Content::Symlink(target) => target.len() as u64,
-            Content::Socket => 0,
+            Content::Socket | Content::Fifo(_) | Content::Device(..) => 0,
         };
         let attributes = self.attributes.lock();
         let mut metadata = Metadata::new(self.inode, self.file_type(), attributes.permissions);
@@ -60,11 +76,48 @@ impl Node for RamNode {
         metadata.access_time_ns = attributes.access_time_ns;
         metadata.modify_time_ns = attributes.modify_time_ns;
         metadata.change_time_ns = attributes.change_time_ns;
+        if let Content::Device(_, number) = self.content {
+            metadata.represented_device = number;
+        }
         Ok(metadata)
     }
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn get_extended(&self, _caller: &Caller<'_>, name: &str) -> Result<alloc::vec::Vec<u8>, FsError> {
+        self.extended.lock().get(name).cloned().ok_or(FsError::Errno(crate::errno::Errno::ENODATA))
+    }
+
+    fn set_extended(
+        &self,
+        caller: &Caller<'_>,
+        name: &str,
+        value: &[u8],
+        must_exist: Option<bool>,
+    ) -> Result<(), FsError> {
+        {
+            let mut extended = self.extended.lock();
+            match (must_exist, extended.contains_key(name)) {
+                (Some(true), false) => return Err(FsError::Errno(crate::errno::Errno::ENODATA)),
+                (Some(false), true) => return Err(FsError::Exists),
+                _ => {}
+            }
+            extended.insert(String::from(name), value.to_vec());
+        }
+        self.attributes.lock().change_time_ns = caller.now_ns();
+        Ok(())
+    }
+
+    fn list_extended(&self, _caller: &Caller<'_>) -> Result<alloc::vec::Vec<String>, FsError> {
+        Ok(self.extended.lock().keys().cloned().collect())
+    }
+
+    fn remove_extended(&self, caller: &Caller<'_>, name: &str) -> Result<(), FsError> {
+        self.extended.lock().remove(name).ok_or(FsError::Errno(crate::errno::Errno::ENODATA))?;
+        self.attributes.lock().change_time_ns = caller.now_ns();
+        Ok(())
     }
 
     fn lookup(&self, _caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
@@ -105,6 +158,8 @@ impl Node for RamNode {
             NewNode::Directory => Content::directory(self.this.clone()),
             NewNode::Symlink(target) => Content::Symlink(String::from(target)),
             NewNode::Socket => Content::Socket,
+            NewNode::Fifo => Content::Fifo(crate::vfs::Pipe::named()),
+            NewNode::Device(file_type, number) => Content::Device(file_type, number),
         };
         let is_directory = kind == NewNode::Directory;
         let (owner_user, owner_group, permissions) =

@@ -145,11 +145,25 @@ impl Node for RofsNode {
         };
         let mut metadata = Metadata::new(self.inode, self.file_type(), permissions);
         metadata.size_bytes = self.metadata.size;
-        metadata.blocks = self.metadata.size.div_ceil(512);
+        metadata.link_count = self.metadata.link_count;
+        // What a filesystem of 4 KiB blocks (ext4) reports, so `du` agrees
+        // with the host's; a directory takes one block.
+        metadata.blocks = match self.file_type() {
+            FileType::Directory => 8,
+            FileType::Symlink => 0,
+            _ => self.metadata.size.div_ceil(4096) * 8,
+        };
         if self.file_type() == FileType::Directory {
-            metadata.link_count = 2;
             metadata.size_bytes = 4096;
         }
+        // Images without rosv's times (OSv's) show the epoch, as before.
+        let time_ns = self.metadata.modify_time.map_or(0, |times| {
+            u64::try_from(times.modify_seconds).map_or(0, |seconds| {
+                seconds.saturating_mul(1_000_000_000).saturating_add(u64::from(times.modify_nanoseconds))
+            })
+        });
+        (metadata.access_time_ns, metadata.modify_time_ns, metadata.change_time_ns) =
+            (time_ns, time_ns, time_ns);
         Ok(metadata)
     }
 

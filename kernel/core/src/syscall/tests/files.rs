@@ -8,7 +8,7 @@ const STRINGS: u64 = BUFFER + 0x3000;
 
 pub(super) struct Harness {
     pub(super) machine: FakeMachine,
-    pub(super) process: alloc::sync::Arc<Process>,
+    pub(super) process: Arc<Process>,
     next_string: core::cell::Cell<u64>,
 }
 
@@ -158,11 +158,15 @@ fn duplicates_share_the_offset_and_flags() {
     assert_eq!(harness.call(nr::DUP2, [0, 10, 0, 0, 0, 0]), 10);
     assert_eq!(harness.call(nr::IOCTL, [10, 0x5401, BUFFER, 0, 0, 0]), 0);
     assert_eq!(harness.call(nr::IOCTL, [fd as u64, 0x5401, BUFFER, 0, 0, 0]), errno(Errno::ENOTTY));
-    // Record locks are granted; F_GETLK finds none.
-    harness.machine.write_memory(BUFFER, &[1u8, 0, 0, 0]).unwrap();
+    // A read lock over the whole file (struct flock: F_RDLCK from 0, length
+    // 0); the process's own lock does not conflict with F_GETLK's probe,
+    // and a write lock needs a writable descriptor.
+    harness.machine.write_memory(BUFFER, &[0u8; 32]).unwrap();
     assert_eq!(harness.call(nr::FCNTL, [fd as u64, 6, BUFFER, 0, 0, 0]), 0);
     assert_eq!(harness.call(nr::FCNTL, [fd as u64, 5, BUFFER, 0, 0, 0]), 0);
     assert_eq!(read_u64(&harness.machine, BUFFER) & 0xffff, 2);
+    harness.machine.write_memory(BUFFER, &[1u8, 0]).unwrap();
+    assert_eq!(harness.call(nr::FCNTL, [fd as u64, 6, BUFFER, 0, 0, 0]), errno(Errno::EBADF));
     assert_eq!(harness.call(nr::FLOCK, [fd as u64, 2, 0, 0, 0, 0]), 0);
     assert_eq!(harness.call(nr::FLOCK, [fd as u64, 3, 0, 0, 0, 0]), errno(Errno::EINVAL));
     // FIONREAD on a regular file counts what is left.

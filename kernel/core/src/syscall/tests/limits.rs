@@ -108,3 +108,59 @@ fn an_empty_send_on_an_unconnected_stream_is_refused() {
     let result = call(&machine, &process, nr::SENDTO, [fd as u64, BUFFER, 0, MSG_DONTWAIT, 0, 0]);
     assert_eq!(result, Errno::ENOTCONN.to_return());
 }
+
+#[test]
+fn writes_past_rlimit_fsize_are_cut_then_refused_with_sigxfsz() {
+    use crate::vfs::file::flags::{O_CREAT, O_RDWR};
+    let harness = super::files::Harness::new();
+    let (machine, process) = (&harness.machine, &harness.process);
+    let fd = harness.open("/tmp/limited", O_CREAT | O_RDWR, 0o644) as u64;
+    process.state.lock().limits[crate::process::limit::FSIZE].current = 10;
+    // SIGXFSZ blocked, to see it pending.
+    machine.write_memory(BUFFER + 0x2000, &(1u64 << 24).to_le_bytes()).unwrap();
+    assert_eq!(call(machine, process, nr::RT_SIGPROCMASK, [0, BUFFER + 0x2000, 0, 8, 0, 0]), 0);
+    assert_eq!(call(machine, process, nr::WRITE, [fd, BUFFER, 6, 0, 0, 0]), 6);
+    assert_eq!(call(machine, process, nr::WRITE, [fd, BUFFER, 6, 0, 0, 0]), 4, "cut at the limit");
+    let thread = process.thread(process.pid).unwrap();
+    assert_eq!(crate::signal::pending_set(&thread), 0);
+    assert_eq!(call(machine, process, nr::WRITE, [fd, BUFFER, 6, 0, 0, 0]), Errno::EFBIG.to_return());
+    assert_eq!(crate::signal::pending_set(&thread), 1 << 24, "SIGXFSZ");
+    assert_eq!(call(machine, process, nr::PWRITE64, [fd, BUFFER, 6, 20, 0, 0]), Errno::EFBIG.to_return());
+    assert_eq!(call(machine, process, nr::FTRUNCATE, [fd, 11, 0, 0, 0, 0]), Errno::EFBIG.to_return());
+    assert_eq!(call(machine, process, nr::FTRUNCATE, [fd, 5, 0, 0, 0, 0]), 0);
+}
+
+#[test]
+fn mappings_and_the_break_stop_at_rlimit_as_and_rlimit_data() {
+    let (machine, process) = setup();
+    let limit = |which: usize, value: u64| process.state.lock().limits[which].current = value;
+    let used: u64 = process.memory.lock().areas().map(|(start, area)| area.end - start).sum();
+    limit(crate::process::limit::AS, used + (1 << 20));
+    assert!(call(&machine, &process, nr::MMAP, [0, 1 << 19, 3, 0x22, u64::MAX, 0]) > 0);
+    assert_eq!(
+        call(&machine, &process, nr::MMAP, [0, 1 << 20, 3, 0x22, u64::MAX, 0]),
+        Errno::ENOMEM.to_return()
+    );
+    limit(crate::process::limit::AS, u64::MAX);
+    limit(crate::process::limit::DATA, 1 << 20);
+    assert_eq!(
+        call(&machine, &process, nr::MMAP, [0, 2 << 20, 3, 0x22, u64::MAX, 0]),
+        Errno::ENOMEM.to_return()
+    );
+    assert!(
+        call(&machine, &process, nr::MMAP, [0, 2 << 20, 1, 0x22, u64::MAX, 0]) > 0,
+        "read-only is not data"
+    );
+}
+
+#[test]
+fn threads_stop_at_rlimit_nproc_except_for_root() {
+    let (machine, process) = setup();
+    let thread_flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000;
+    process.state.lock().limits[crate::process::limit::NPROC].current = 1;
+    assert!(call(&machine, &process, nr::CLONE, [thread_flags, 0, 0, 0, 0, 0]) > 1, "root is not held to it");
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(call(&machine, &process, nr::CLONE, [thread_flags, 0, 0, 0, 0, 0]), Errno::EAGAIN.to_return());
+    process.state.lock().limits[crate::process::limit::NPROC].current = 3;
+    assert!(call(&machine, &process, nr::CLONE, [thread_flags, 0, 0, 0, 0, 0]) > 1);
+}

@@ -1,19 +1,26 @@
 use super::*;
 use crate::fake::FakeMachine;
+use crate::linux::Timespec;
 use crate::machine::Registers;
 use crate::machine::Rights;
+use alloc::vec::Vec;
 
 mod epoll;
 mod events;
 mod files;
+mod ipc;
 mod limits;
 mod paths;
+mod resources;
+mod scheduling;
 mod signals;
+mod system;
 mod terminal;
+mod timers;
 
 const BUFFER: u64 = 0x10_0000;
 
-fn setup() -> (FakeMachine, alloc::sync::Arc<Process>) {
+fn setup() -> (FakeMachine, Arc<Process>) {
     let machine = FakeMachine::new();
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();
@@ -373,7 +380,6 @@ fn pending_signals_are_delivered_outside_system_calls() {
 
 #[test]
 fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
-    use crate::process::PROCESS_ID;
     let (machine, process) = setup();
     const F_SETFL: u64 = 4;
     const F_GETOWN: u64 = 9;
@@ -386,7 +392,7 @@ fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
     const SIGUSR1_BIT: u64 = 1 << 9;
     // socketpair(AF_UNIX, SOCK_STREAM): descriptors 3 and 4.
     assert_eq!(call(&machine, &process, nr::SOCKETPAIR, [1, 1, 0, BUFFER, 0, 0]), 0);
-    let thread = process.thread(crate::process::PROCESS_ID).expect("the first thread");
+    let thread = process.thread(process.pid).expect("the first thread");
     // Blocked, so that they stay pending for the test to see.
     thread.state.lock().signal_mask = SIGIO_BIT | SIGUSR1_BIT;
     let pending = || crate::signal::pending_set(&thread);
@@ -399,12 +405,12 @@ fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
     send(b"a");
     assert_eq!(pending() & SIGIO_BIT, 0);
     machine
-        .write_memory(BUFFER + 0x200, &[1i32.to_le_bytes(), (PROCESS_ID as i32).to_le_bytes()].concat())
+        .write_memory(BUFFER + 0x200, &[1i32.to_le_bytes(), (process.pid as i32).to_le_bytes()].concat())
         .unwrap();
     assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETOWN_EX, BUFFER + 0x200, 0, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN, 0, 0, 0, 0]), PROCESS_ID as i64);
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN, 0, 0, 0, 0]), process.pid as i64);
     assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN_EX, BUFFER + 0x300, 0, 0, 0]), 0);
-    assert_eq!(read_u64(&machine, BUFFER + 0x300), 1 | (PROCESS_ID << 32));
+    assert_eq!(read_u64(&machine, BUFFER + 0x300), 1 | (process.pid << 32));
     send(b"b");
     assert_eq!(pending() & SIGIO_BIT, 0);
     // Both: SIGIO when data arrives, or the signal F_SETSIG chose.

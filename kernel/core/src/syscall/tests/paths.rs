@@ -231,15 +231,22 @@ fn the_working_directory_follows_chdir() {
 }
 
 #[test]
-fn extended_attributes_answer_as_for_a_file_without_any() {
+fn extended_attributes_live_on_ramfs_and_read_only_files_have_none() {
     let harness = Harness::new();
     let name = harness.text("user.comment");
     let call = |number, path: &str, rest: &[u64]| harness.path_call(number, &[path], rest);
     assert_eq!(call(nr::GETXATTR, "/tmp", &[name, BUFFER, 64]), errno(Errno::ENODATA));
     assert_eq!(call(nr::LGETXATTR, "/tmp", &[name, BUFFER, 64]), errno(Errno::ENODATA));
     assert_eq!(call(nr::LISTXATTR, "/tmp", &[BUFFER, 64]), 0);
-    assert_eq!(call(nr::SETXATTR, "/tmp", &[name, BUFFER, 4, 0]), errno(Errno::EOPNOTSUPP));
+    harness.machine.write_memory(BUFFER, b"note").unwrap();
+    assert_eq!(call(nr::SETXATTR, "/tmp", &[name, BUFFER, 4, 0]), 0);
+    assert_eq!(call(nr::GETXATTR, "/tmp", &[name, BUFFER + 64, 64]), 4);
+    assert_eq!(call(nr::LISTXATTR, "/tmp", &[BUFFER + 64, 64]), 13, "user.comment and its NUL");
+    assert_eq!(call(nr::REMOVEXATTR, "/tmp", &[name]), 0);
     assert_eq!(call(nr::REMOVEXATTR, "/tmp", &[name]), errno(Errno::ENODATA));
+    // The image's files are read-only and have none.
+    assert_eq!(call(nr::SETXATTR, "/etc/motd", &[name, BUFFER, 4, 0]), errno(Errno::EROFS));
+    assert_eq!(call(nr::GETXATTR, "/etc/motd", &[name, BUFFER, 64]), errno(Errno::ENODATA));
     assert_eq!(call(nr::GETXATTR, "/no/such/file", &[name, BUFFER, 64]), errno(Errno::ENOENT));
     assert_eq!(harness.call(nr::FGETXATTR, [99, name, BUFFER, 64, 0, 0]), errno(Errno::EBADF));
     assert_eq!(harness.call(nr::FLISTXATTR, [0, BUFFER, 64, 0, 0, 0]), 0);

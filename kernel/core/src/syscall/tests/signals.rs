@@ -212,3 +212,32 @@ fn ppoll_waits_with_its_mask_and_writes_back_the_time_left() {
         Errno::EINVAL.to_return()
     );
 }
+
+#[test]
+fn thread_ids_are_checked_as_c_ints_and_name_their_process() {
+    let (machine, process) = setup();
+    let minus_one = u64::from(u32::MAX);
+    assert_eq!(
+        call(&machine, &process, nr::TKILL, [minus_one, SIGUSR1, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    assert_eq!(
+        call(&machine, &process, nr::TGKILL, [1, minus_one, SIGUSR1, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    assert_eq!(
+        call(&machine, &process, nr::TGKILL, [minus_one, 1, SIGUSR1, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    block(&machine, &process, bit(SIGUSR1) | bit(SIGRTMIN));
+    let other = process.new_thread();
+    // kill and rt_sigqueueinfo find the process through any thread's id.
+    assert_eq!(call(&machine, &process, nr::KILL, [other.tid, SIGUSR1, 0, 0, 0, 0]), 0);
+    assert_eq!(queue(&machine, &process, SIGRTMIN, 5), 0);
+    // tkill's real-time signals count against RLIMIT_SIGPENDING.
+    process.state.lock().limits[crate::process::limit::SIGPENDING].current = 1;
+    assert_eq!(
+        call(&machine, &process, nr::TKILL, [process.pid, SIGRTMIN, 0, 0, 0, 0]),
+        Errno::EAGAIN.to_return()
+    );
+}

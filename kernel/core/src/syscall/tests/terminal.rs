@@ -10,7 +10,7 @@ use crate::terminal::termios::{TERMIOS_SIZE, Termios, WindowSize, local};
 
 /// A process whose standard output is a terminal and whose standard input
 /// and error are pipes to the host; the host's channels come back too.
-fn process_with_streams() -> (FakeMachine, alloc::sync::Arc<Process>, [Arc<FakeChannel>; 3]) {
+fn process_with_streams() -> (FakeMachine, Arc<Process>, [Arc<FakeChannel>; 3]) {
     let machine = FakeMachine::new();
     for page in 0..4 {
         machine.map_page(BUFFER + page * 4096, Rights::READ_WRITE).unwrap();

@@ -1,0 +1,47 @@
+//! times, getrusage, sysinfo and the read-only adjtimex.
+
+use super::*;
+
+#[test]
+fn usage_calls_check_their_targets_and_report_processor_time() {
+    let (machine, process) = setup();
+    machine.now_ns.store(2_500_000_000, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(call(&machine, &process, nr::TIMES, [BUFFER, 0, 0, 0, 0, 0]), 250);
+    assert_eq!(call(&machine, &process, nr::TIMES, [0, 0, 0, 0, 0, 0]), 250);
+    assert_eq!(call(&machine, &process, nr::GETRUSAGE, [0, BUFFER, 0, 0, 0, 0]), 0);
+    let thread = process.thread(process.pid).unwrap();
+    thread.set_control(Arc::new(crate::fake::FakeThread::default()));
+    assert_eq!(call(&machine, &process, nr::GETRUSAGE, [1, BUFFER, 0, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, BUFFER + 8), 1, "the fake thread's 1000 ns, in microseconds");
+    assert_eq!(call(&machine, &process, nr::GETRUSAGE, [u64::MAX, BUFFER, 0, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, BUFFER + 8), 0, "no children");
+    assert_eq!(call(&machine, &process, nr::GETRUSAGE, [2, BUFFER, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::GETRUSAGE, [0, 0x9000_0000, 0, 0, 0, 0]),
+        Errno::EFAULT.to_return()
+    );
+    assert_eq!(call(&machine, &process, nr::SYSINFO, [BUFFER, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&machine, BUFFER), 2, "uptime in seconds");
+    assert_eq!(read_u64(&machine, BUFFER + 104) as u32, 1, "mem_unit");
+}
+
+#[test]
+fn adjtimex_reads_an_unsynchronised_clock_and_refuses_changes() {
+    let (machine, process) = setup();
+    machine.write_memory(BUFFER, &[0u8; 208]).unwrap();
+    assert_eq!(call(&machine, &process, nr::ADJTIMEX, [BUFFER, 0, 0, 0, 0, 0]), 5, "TIME_ERROR");
+    assert_eq!(read_u64(&machine, BUFFER + 40) as u32, 0x40, "STA_UNSYNC");
+    assert_eq!(read_u64(&machine, BUFFER + 72), machine.realtime_ns() / 1_000_000_000);
+    machine.write_memory(BUFFER, &2u32.to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::ADJTIMEX, [BUFFER, 0, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    machine.write_memory(BUFFER, &0u32.to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::CLOCK_ADJTIME, [0, BUFFER, 0, 0, 0, 0]), 5);
+    assert_eq!(
+        call(&machine, &process, nr::CLOCK_ADJTIME, [1, BUFFER, 0, 0, 0, 0]),
+        Errno::EOPNOTSUPP.to_return()
+    );
+    assert_eq!(
+        call(&machine, &process, nr::CLOCK_ADJTIME, [77, BUFFER, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+}

@@ -1,0 +1,291 @@
+//! Advisory file locks: POSIX record locks (`fcntl` `F_SETLK`), open file
+//! description record locks (`F_OFD_SETLK`) and whole-file `flock` locks.
+//!
+//! One table holds the locks of every file, keyed by the file's identity
+//! ([`LockKey`]: its device and inode, so two opens of one file meet). A
+//! record lock covers a byte range and is shared (read) or exclusive
+//! (write); it belongs to a process (POSIX locks, released when the process
+//! closes any descriptor of the file) or to an open file description (OFD
+//! locks, released when the description is closed for good). `flock`
+//! locks belong to descriptions too, and are separate from record locks,
+//! as on Linux. Locks of one owner never conflict with each other: setting
+//! one over the owner's own replaces, splits or merges them. Waiting
+//! (`F_SETLKW`, `flock` without `LOCK_NB`) blocks on one list for the whole
+//! table and checks again at every release; a signal ends it (`EINTR`).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use super::FsError;
+use super::node::Caller;
+use super::waiters::WaiterList;
+
+/// A file's identity: its device and inode numbers.
+pub type LockKey = (u64, u64);
+
+/// Who holds a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A process (POSIX record locks), by process id.
+    Process(u64),
+    /// An open file description (OFD record locks and `flock`), by its
+    /// address while it lives.
+    Description(usize),
+}
+
+/// How a lock shares its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Read lock: others may hold read locks over the same range.
+    Shared,
+    /// Write lock: nobody else may lock the range.
+    Exclusive,
+}
+
+/// A record lock over bytes `start..=end` (`end` is `u64::MAX` for "to the
+/// end of the file, however far it grows").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLock {
+    /// Who holds it.
+    pub owner: Owner,
+    /// Shared or exclusive.
+    pub kind: LockKind,
+    /// First byte.
+    pub start: u64,
+    /// Last byte.
+    pub end: u64,
+}
+
+impl RecordLock {
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.start <= end && start <= self.end
+    }
+
+    fn conflicts_with(&self, other: &RecordLock) -> bool {
+        self.owner != other.owner
+            && self.overlaps(other.start, other.end)
+            && (self.kind == LockKind::Exclusive || other.kind == LockKind::Exclusive)
+    }
+}
+
+/// The locks of one file.
+#[derive(Debug, Default)]
+struct FileLocks {
+    records: Vec<RecordLock>,
+    /// `flock` locks: the holding description and how.
+    whole: Vec<(usize, LockKind)>,
+}
+
+impl FileLocks {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.whole.is_empty()
+    }
+
+    /// Removes `owner`'s locks over `start..=end`, keeping the parts
+    /// outside it.
+    fn cut(&mut self, owner: Owner, start: u64, end: u64) {
+        let mut kept = Vec::with_capacity(self.records.len() + 1);
+        for lock in self.records.drain(..) {
+            if lock.owner != owner || !lock.overlaps(start, end) {
+                kept.push(lock);
+                continue;
+            }
+            if lock.start < start {
+                kept.push(RecordLock { end: start - 1, ..lock });
+            }
+            if lock.end > end {
+                kept.push(RecordLock { start: end + 1, ..lock });
+            }
+        }
+        self.records = kept;
+    }
+
+    /// Adds `lock` (its owner's locks over its range already cut), merging
+    /// it with the owner's touching locks of the same kind.
+    fn insert(&mut self, mut lock: RecordLock) {
+        self.records.retain(|other| {
+            let touches = other.owner == lock.owner
+                && other.kind == lock.kind
+                && other.start <= lock.end.saturating_add(1)
+                && lock.start <= other.end.saturating_add(1);
+            if touches {
+                lock.start = lock.start.min(other.start);
+                lock.end = lock.end.max(other.end);
+            }
+            !touches
+        });
+        self.records.push(lock);
+    }
+}
+
+/// Every file's locks.
+#[derive(Debug, Default)]
+pub struct LockTable {
+    files: Mutex<BTreeMap<LockKey, FileLocks>>,
+    waiters: WaiterList,
+}
+
+/// The machine's lock table.
+static TABLE: LockTable = LockTable { files: Mutex::new(BTreeMap::new()), waiters: WaiterList::new() };
+
+/// The machine's lock table.
+pub fn table() -> &'static LockTable {
+    &TABLE
+}
+
+impl LockTable {
+    /// The first lock that would keep `wanted` from being set (`F_GETLK`).
+    pub fn conflict(&self, key: LockKey, wanted: &RecordLock) -> Option<RecordLock> {
+        let files = self.files.lock();
+        files.get(&key)?.records.iter().find(|lock| lock.conflicts_with(wanted)).copied()
+    }
+
+    /// Sets `wanted` (or, with `kind` `None`, unlocks its range for its
+    /// owner), waiting while another owner's lock conflicts if `wait`.
+    pub fn set_record(
+        &self,
+        caller: &Caller<'_>,
+        key: LockKey,
+        wanted: RecordLock,
+        is_unlock: bool,
+        wait: bool,
+    ) -> Result<(), FsError> {
+        let me = caller.machine.current_thread();
+        loop {
+            {
+                let mut files = self.files.lock();
+                let locks = files.entry(key).or_default();
+                let is_blocked = !is_unlock && locks.records.iter().any(|lock| lock.conflicts_with(&wanted));
+                if !is_blocked {
+                    locks.cut(wanted.owner, wanted.start, wanted.end);
+                    if !is_unlock {
+                        locks.insert(wanted);
+                    }
+                    if locks.is_empty() {
+                        files.remove(&key);
+                    }
+                    drop(files);
+                    self.waiters.remove(&me);
+                    self.waiters.notify();
+                    return Ok(());
+                }
+                if locks.is_empty() {
+                    files.remove(&key);
+                }
+                if !wait {
+                    return Err(FsError::WouldBlock);
+                }
+                self.waiters.add(&me);
+            }
+            self.waiters.block(caller, &me)?;
+        }
+    }
+
+    /// `flock`: takes a whole-file lock for `description` (converting one
+    /// it holds), or releases it when `kind` is `None`.
+    pub fn set_whole(
+        &self,
+        caller: &Caller<'_>,
+        key: LockKey,
+        description: usize,
+        kind: Option<LockKind>,
+        wait: bool,
+    ) -> Result<(), FsError> {
+        let me = caller.machine.current_thread();
+        let mut has_released = false;
+        loop {
+            {
+                let mut files = self.files.lock();
+                let locks = files.entry(key).or_default();
+                let Some(kind) = kind else {
+                    locks.whole.retain(|&(holder, _)| holder != description);
+                    if locks.is_empty() {
+                        files.remove(&key);
+                    }
+                    drop(files);
+                    self.waiters.notify();
+                    return Ok(());
+                };
+                // A conversion gives up the old lock first, as Linux does.
+                if !has_released {
+                    locks.whole.retain(|&(holder, _)| holder != description);
+                    has_released = true;
+                    self.waiters.notify();
+                }
+                let is_blocked = locks.whole.iter().any(|&(holder, held)| {
+                    holder != description && (held == LockKind::Exclusive || kind == LockKind::Exclusive)
+                });
+                if !is_blocked {
+                    locks.whole.push((description, kind));
+                    drop(files);
+                    self.waiters.remove(&me);
+                    return Ok(());
+                }
+                if locks.is_empty() {
+                    files.remove(&key);
+                }
+                if !wait {
+                    return Err(FsError::WouldBlock);
+                }
+                self.waiters.add(&me);
+            }
+            self.waiters.block(caller, &me)?;
+        }
+    }
+
+    /// Releases every record lock `owner` holds on the file (a process
+    /// closing one of its descriptors of it).
+    pub fn release_owner(&self, key: LockKey, owner: Owner) {
+        let mut files = self.files.lock();
+        let Some(locks) = files.get_mut(&key) else {
+            return;
+        };
+        let before = locks.records.len();
+        locks.records.retain(|lock| lock.owner != owner);
+        let changed = locks.records.len() != before;
+        if locks.is_empty() {
+            files.remove(&key);
+        }
+        drop(files);
+        if changed {
+            self.waiters.notify();
+        }
+    }
+
+    /// Releases every record lock `owner` holds on any file (a process
+    /// that ended).
+    pub fn release_everywhere(&self, owner: Owner) {
+        let mut files = self.files.lock();
+        let mut changed = false;
+        files.retain(|_, locks| {
+            let before = locks.records.len();
+            locks.records.retain(|lock| lock.owner != owner);
+            changed |= locks.records.len() != before;
+            !locks.is_empty()
+        });
+        drop(files);
+        if changed {
+            self.waiters.notify();
+        }
+    }
+
+    /// Releases the locks of an open file description closed for good.
+    pub fn release_description(&self, key: LockKey, description: usize) {
+        let mut files = self.files.lock();
+        let Some(locks) = files.get_mut(&key) else {
+            return;
+        };
+        locks.records.retain(|lock| lock.owner != Owner::Description(description));
+        locks.whole.retain(|&(holder, _)| holder != description);
+        if locks.is_empty() {
+            files.remove(&key);
+        }
+        drop(files);
+        self.waiters.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests;
