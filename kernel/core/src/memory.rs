@@ -772,7 +772,7 @@ impl AddressSpace {
             heap_start: self.heap_start,
             heap_break: self.heap_break,
             needs_shootdown: false,
-            stack_layout: self.stack_layout.clone(),
+            stack_layout: self.stack_layout,
         };
         for (&start, area) in &self.areas {
             let is_shared = area.file.as_ref().is_some_and(|file| file.is_shared);
