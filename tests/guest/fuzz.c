@@ -18,7 +18,8 @@
  * Calls that would end the run or wreck the fuzzer's own state are steered,
  * not skipped: memory calls work only inside a sacrificial region, the log
  * descriptor is never closed or replaced, signals that cannot be caught are
- * never sent, clones run a child that exits at once, rt_sigreturn gets a
+ * never sent, clones run a child that exits at once (and tells its parent
+ * with SIGCHLD or nothing), rt_sigreturn gets a
  * crafted frame that lands in a recovery point. Only exit, exit_group and
  * reboot are never made. A watchdog interrupts calls that block (with a
  * signal, as Linux lets any blocking call be interrupted) and reports a
@@ -782,8 +783,13 @@ static void *work(void *worker) {
                 for (int i = 0; i < 11; i++)
                     clone_args[i] = below(&state, 3) ? 0 : number(&state);
                 clone_args[0] &= ~0xffUL;
+                /* The signal the parent gets when the child ends: none or
+                 * SIGCHLD, never one the fuzzer takes for its own fault. */
+                clone_args[4] = below(&state, 2) ? 0 : SIGCHLD;
                 a[1] = below(&state, 2) ? 88 : a[1];
             }
+            if (number_ == SYS_clone)
+                a[0] = (a[0] & ~0xffUL) | (below(&state, 2) ? 0 : SIGCHLD);
             emit(line);
             result = clone_with_exiting_child(number_, a);
             break;

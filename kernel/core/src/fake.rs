@@ -50,79 +50,29 @@ pub struct FakeMachine {
     pub fpu: Mutex<Vec<u8>>,
     pub current: Arc<FakeThread>,
     pub spawned: Mutex<Vec<(Registers, u64, u64)>>,
-    /// Mapped pages: their rights and their frame in [`FAKE_FRAMES`].
-    pub pages: Mutex<BTreeMap<u64, (Rights, u64)>>,
+    /// The page tables user copies go through (those the running thread
+    /// uses); the machine starts with one set, which `new_page_tables`
+    /// hands out again unless `separate_tables` is set.
+    pub tables: Mutex<Arc<FakeTables>>,
+    /// Whether `new_page_tables` makes new tables rather than handing out
+    /// the current ones.
+    pub separate_tables: std::sync::atomic::AtomicBool,
     pub console: Mutex<Vec<u8>>,
     pub now_ns: AtomicU64,
     pub thread_pointer: AtomicU64,
     pub vdso: Option<crate::machine::Vdso>,
+}
+
+/// Fake page tables: mapped pages, their rights and their frame in
+/// [`FAKE_FRAMES`].
+#[derive(Default)]
+pub struct FakeTables {
+    pub pages: Mutex<BTreeMap<u64, (Rights, u64)>>,
     /// How many more pages `map_page` may map (`None`: no bound).
     pub pages_left: Mutex<Option<usize>>,
 }
 
-impl FakeMachine {
-    pub fn new() -> Self {
-        let machine = Self::default();
-        *machine.fpu.lock().unwrap() = vec![0x11; 512];
-        machine
-    }
-
-    pub fn rights(&self, page: u64) -> Option<Rights> {
-        self.pages.lock().unwrap().get(&page).map(|(rights, _)| *rights)
-    }
-
-    /// Lets `map_page` map only `pages` more pages.
-    pub fn limit_pages(&self, pages: Option<usize>) {
-        *self.pages_left.lock().unwrap() = pages;
-    }
-
-    pub fn mapped_pages(&self) -> usize {
-        self.pages.lock().unwrap().len()
-    }
-
-    pub fn console_text(&self) -> String {
-        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
-    }
-
-    fn access(
-        &self,
-        address: u64,
-        length: usize,
-        mut each: impl FnMut(&mut [u8], usize, usize),
-    ) -> Result<(), BadAddress> {
-        let end = address.checked_add(length as u64).ok_or(BadAddress)?;
-        if end > APPLICATION_END {
-            return Err(BadAddress);
-        }
-        let pages = self.pages.lock().unwrap();
-        let mut cursor = address;
-        while cursor < end {
-            let page = cursor & !(PAGE_SIZE - 1);
-            let (_, frame) = pages.get(&page).ok_or(BadAddress)?;
-            let offset = (cursor - page) as usize;
-            let chunk = ((page + PAGE_SIZE).min(end) - cursor) as usize;
-            FAKE_FRAMES.with_frame(*frame, |bytes| {
-                each(&mut bytes[offset..offset + chunk], (cursor - address) as usize, chunk)
-            });
-            cursor += chunk as u64;
-        }
-        Ok(())
-    }
-}
-
-impl Machine for FakeMachine {
-    fn console_write(&self, bytes: &[u8]) {
-        self.console.lock().unwrap().extend_from_slice(bytes);
-    }
-
-    fn read_memory(&self, address: u64, buffer: &mut [u8]) -> Result<(), BadAddress> {
-        self.access(address, buffer.len(), |page, at, length| buffer[at..at + length].copy_from_slice(page))
-    }
-
-    fn write_memory(&self, address: u64, bytes: &[u8]) -> Result<(), BadAddress> {
-        self.access(address, bytes.len(), |page, at, length| page.copy_from_slice(&bytes[at..at + length]))
-    }
-
+impl crate::machine::PageTables for FakeTables {
     fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
         assert_eq!(page % PAGE_SIZE, 0);
         let mut pages = self.pages.lock().unwrap();
@@ -189,6 +139,161 @@ impl Machine for FakeMachine {
     fn protect_range(&self, start: u64, end: u64, rights: Rights) {
         for (_, (page_rights, _)) in self.pages.lock().unwrap().range_mut(start..end) {
             *page_rights = rights;
+        }
+    }
+
+    fn protect_private_range(&self, start: u64, end: u64, rights: Rights) {
+        use crate::pages::PageFrames;
+        for (_, (page_rights, frame)) in self.pages.lock().unwrap().range_mut(start..end) {
+            *page_rights = rights;
+            if FAKE_FRAMES.users(*frame) > 1 {
+                page_rights.write = false;
+            }
+        }
+    }
+
+    fn make_private(&self, page: u64, rights: Rights) -> Result<bool, MapFailure> {
+        use crate::pages::PageFrames;
+        let mut pages = self.pages.lock().unwrap();
+        let Some((page_rights, frame)) = pages.get_mut(&page) else {
+            return Err(MapFailure::OutOfMemory);
+        };
+        *page_rights = rights;
+        if FAKE_FRAMES.users(*frame) <= 1 {
+            return Ok(false);
+        }
+        let copy = FAKE_FRAMES.allocate().ok_or(MapFailure::OutOfMemory)?;
+        FAKE_FRAMES.copy(*frame, copy);
+        FAKE_FRAMES.release(*frame);
+        *frame = copy;
+        Ok(true)
+    }
+
+    fn copy_into(
+        &self,
+        child: &dyn crate::machine::PageTables,
+        start: u64,
+        end: u64,
+        copy_on_write: bool,
+    ) -> Result<bool, MapFailure> {
+        use crate::pages::PageFrames;
+        let child = child.as_any().downcast_ref::<FakeTables>().ok_or(MapFailure::OutOfMemory)?;
+        let mut is_restricted = false;
+        let mut pages = self.pages.lock().unwrap();
+        let mut child_pages = child.pages.lock().unwrap();
+        for (page, (rights, frame)) in pages.range_mut(start..end) {
+            if copy_on_write && rights.write {
+                rights.write = false;
+                is_restricted = true;
+            }
+            FAKE_FRAMES.share(*frame);
+            child_pages.insert(*page, (*rights, *frame));
+        }
+        Ok(is_restricted)
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn core::any::Any + Send + Sync> {
+        self
+    }
+}
+
+impl Drop for FakeTables {
+    fn drop(&mut self) {
+        use crate::pages::PageFrames;
+        for (_, (_, frame)) in self.pages.lock().unwrap().iter() {
+            FAKE_FRAMES.release(*frame);
+        }
+    }
+}
+
+impl FakeMachine {
+    pub fn new() -> Self {
+        let machine = Self::default();
+        *machine.fpu.lock().unwrap() = vec![0x11; 512];
+        machine
+    }
+
+    /// The tables user copies go through now.
+    pub fn current_tables(&self) -> Arc<FakeTables> {
+        self.tables.lock().unwrap().clone()
+    }
+
+    /// Maps a fresh page in the current tables.
+    pub fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
+        crate::machine::PageTables::map_page(self.current_tables().as_ref(), page, rights)
+    }
+
+    pub fn rights(&self, page: u64) -> Option<Rights> {
+        self.current_tables().pages.lock().unwrap().get(&page).map(|(rights, _)| *rights)
+    }
+
+    /// Lets `map_page` map only `pages` more pages.
+    pub fn limit_pages(&self, pages: Option<usize>) {
+        *self.current_tables().pages_left.lock().unwrap() = pages;
+    }
+
+    pub fn mapped_pages(&self) -> usize {
+        self.current_tables().pages.lock().unwrap().len()
+    }
+
+    pub fn console_text(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+    }
+
+    fn access(
+        &self,
+        address: u64,
+        length: usize,
+        mut each: impl FnMut(&mut [u8], usize, usize),
+    ) -> Result<(), BadAddress> {
+        let end = address.checked_add(length as u64).ok_or(BadAddress)?;
+        if end > APPLICATION_END {
+            return Err(BadAddress);
+        }
+        let tables = self.current_tables();
+        let pages = tables.pages.lock().unwrap();
+        let mut cursor = address;
+        while cursor < end {
+            let page = cursor & !(PAGE_SIZE - 1);
+            let (_, frame) = pages.get(&page).ok_or(BadAddress)?;
+            let offset = (cursor - page) as usize;
+            let chunk = ((page + PAGE_SIZE).min(end) - cursor) as usize;
+            FAKE_FRAMES.with_frame(*frame, |bytes| {
+                each(&mut bytes[offset..offset + chunk], (cursor - address) as usize, chunk)
+            });
+            cursor += chunk as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Machine for FakeMachine {
+    fn console_write(&self, bytes: &[u8]) {
+        self.console.lock().unwrap().extend_from_slice(bytes);
+    }
+
+    fn read_memory(&self, address: u64, buffer: &mut [u8]) -> Result<(), BadAddress> {
+        self.access(address, buffer.len(), |page, at, length| buffer[at..at + length].copy_from_slice(page))
+    }
+
+    fn write_memory(&self, address: u64, bytes: &[u8]) -> Result<(), BadAddress> {
+        self.access(address, bytes.len(), |page, at, length| page.copy_from_slice(&bytes[at..at + length]))
+    }
+
+    fn new_page_tables(&self) -> Result<Arc<dyn crate::machine::PageTables>, MapFailure> {
+        if self.separate_tables.load(Ordering::Relaxed) {
+            return Ok(Arc::new(FakeTables::default()));
+        }
+        Ok(self.current_tables())
+    }
+
+    fn use_page_tables(&self, tables: &Arc<dyn crate::machine::PageTables>) {
+        if let Ok(tables) = tables.clone().into_any().downcast::<FakeTables>() {
+            *self.tables.lock().unwrap() = tables;
         }
     }
 
@@ -259,7 +364,9 @@ impl Machine for FakeMachine {
         &self,
         registers: &Registers,
         thread_pointer: u64,
+        _process: &Arc<crate::process::Process>,
         thread: Arc<crate::process::Thread>,
+        _tables: &Arc<dyn crate::machine::PageTables>,
     ) -> Result<Arc<dyn ThreadControl>, MapFailure> {
         self.spawned.lock().unwrap().push((*registers, thread_pointer, thread.tid));
         Ok(Arc::new(FakeThread::default()))
@@ -390,4 +497,9 @@ impl crate::pages::PageFrames for FakeFrames {
             heap_bytes: 0,
         }
     }
+}
+
+/// An empty address space on `machine`'s tables.
+pub fn address_space(machine: &FakeMachine) -> crate::memory::AddressSpace {
+    crate::memory::AddressSpace::new(machine.new_page_tables().unwrap())
 }

@@ -25,7 +25,8 @@ struct Waiter {
     is_woken: AtomicBool,
 }
 
-/// The waiters of one process, by address.
+/// The waiters of one process, by address; or of words in memory that
+/// processes share, by the word's physical address ([`shared_table`]).
 #[derive(Default)]
 pub struct FutexTable {
     waiters: Mutex<BTreeMap<u64, VecDeque<Arc<Waiter>>>>,
@@ -41,10 +42,18 @@ fn check_address(address: u64) -> Result<(), Errno> {
     if address.is_multiple_of(4) { Ok(()) } else { Err(Errno::EINVAL) }
 }
 
+/// The table of futexes in shared memory (a `MAP_SHARED` mapping used
+/// without `FUTEX_PRIVATE_FLAG`), which every process reaches by the
+/// word's physical address.
+pub fn shared_table() -> &'static FutexTable {
+    static SHARED: FutexTable = FutexTable::new();
+    &SHARED
+}
+
 impl FutexTable {
     /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        FutexTable { waiters: Mutex::new(BTreeMap::new()) }
     }
 
     /// `FUTEX_WAIT`: blocks while the word at `address` holds `expected`,
@@ -54,6 +63,22 @@ impl FutexTable {
         &self,
         machine: &dyn Machine,
         address: u64,
+        expected: u32,
+        bitset: u32,
+        deadline_ns: Option<u64>,
+        is_interrupted: &dyn Fn() -> bool,
+    ) -> Result<(), Errno> {
+        self.wait_keyed(machine, address, address, expected, bitset, deadline_ns, is_interrupted)
+    }
+
+    /// [`FutexTable::wait`] for the word at `address`, queued under `key`
+    /// (its physical address in the shared table).
+    #[allow(clippy::too_many_arguments)]
+    pub fn wait_keyed(
+        &self,
+        machine: &dyn Machine,
+        address: u64,
+        key: u64,
         expected: u32,
         bitset: u32,
         deadline_ns: Option<u64>,
@@ -71,7 +96,7 @@ impl FutexTable {
             if value != expected {
                 return Err(Errno::EAGAIN);
             }
-            waiters.entry(address).or_default().push_back(waiter.clone());
+            waiters.entry(key).or_default().push_back(waiter.clone());
         }
         loop {
             if waiter.is_woken.load(Ordering::Acquire) {
@@ -79,7 +104,7 @@ impl FutexTable {
             }
             let timed_out = deadline_ns.is_some_and(|deadline| machine.monotonic_ns() >= deadline);
             if timed_out || is_interrupted() || machine.block(deadline_ns) == Wakeup::Stop {
-                return match self.remove(address, &waiter) {
+                return match self.remove(key, &waiter) {
                     true if timed_out => Err(Errno::ETIMEDOUT),
                     true => Err(Errno::EINTR),
                     // A waker took it off the queue first: it was woken.

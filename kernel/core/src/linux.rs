@@ -99,6 +99,14 @@ pub mod number {
     pub const CAPGET: u64 = 125;
     pub const CAPSET: u64 = 126;
     pub const WAIT4: u64 = 61;
+    pub const FORK: u64 = 57;
+    pub const VFORK: u64 = 58;
+    pub const EXECVE: u64 = 59;
+    pub const EXECVEAT: u64 = 322;
+    pub const SETPGID: u64 = 109;
+    pub const GETPGID: u64 = 121;
+    pub const SETSID: u64 = 112;
+    pub const GETSID: u64 = 124;
     pub const WAITID: u64 = 247;
     pub const GETRESUID: u64 = 118;
     pub const GETRESGID: u64 = 120;

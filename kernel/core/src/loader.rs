@@ -279,7 +279,7 @@ fn map_vdso(machine: &dyn Machine, memory: &mut AddressSpace, vdso: &Vdso) -> Re
     let code = Rights { execute: true, ..Rights::READ };
     memory.add_area(machine, VDSO_ADDRESS, image_end, code, AreaKind::Vdso, false)?;
     for page in (VDSO_DATA_ADDRESS..image_end).step_by(PAGE_SIZE as usize) {
-        machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
+        memory.tables().map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
     }
     let mut data = [0u8; 32];
     let fields = [
@@ -293,8 +293,8 @@ fn map_vdso(machine: &dyn Machine, memory: &mut AddressSpace, vdso: &Vdso) -> Re
     }
     machine.write_memory(VDSO_DATA_ADDRESS, &data).map_err(|_| Errno::EFAULT)?;
     machine.write_memory(VDSO_ADDRESS, vdso.image).map_err(|_| Errno::EFAULT)?;
-    machine.protect_range(VDSO_DATA_ADDRESS, VDSO_ADDRESS, Rights::READ);
-    machine.protect_range(VDSO_ADDRESS, image_end, code);
+    memory.tables().protect_range(VDSO_DATA_ADDRESS, VDSO_ADDRESS, Rights::READ);
+    memory.tables().protect_range(VDSO_ADDRESS, image_end, code);
     Ok(())
 }
 
@@ -397,7 +397,7 @@ fn map_segments(
         )?;
         if run.source == PageSource::Copied {
             for page in (run.start..run.end).step_by(PAGE_SIZE as usize) {
-                machine.map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
+                memory.tables().map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
             }
         }
     }
@@ -423,10 +423,12 @@ fn map_segments(
         }
     }
     for run in runs.iter().filter(|run| run.source == PageSource::Copied) {
-        machine.protect_range(run.start, run.end, run.rights);
+        memory.tables().protect_range(run.start, run.end, run.rights);
     }
     Ok(())
 }
+
+pub mod executable;
 
 #[cfg(test)]
 mod tests;

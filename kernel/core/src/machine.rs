@@ -123,6 +123,70 @@ pub struct Vdso {
     pub realtime_offset_ns: u64,
 }
 
+/// The page tables of one address space, as the kernel's logic drives
+/// them. Addresses are application page addresses (multiples of 4096).
+pub trait PageTables: Send + Sync + core::any::Any {
+    /// Maps a fresh zero-filled page at `page`.
+    fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure>;
+
+    /// Maps `frame`, a page the caller holds a reference to, at `page` with
+    /// `rights`; the mapping takes a reference of its own. Another frame
+    /// mapped there is unmapped, and then `Ok(true)` says that
+    /// [`Machine::synchronize_mappings`] must run before the old frame can
+    /// go; the same frame just gets `rights`.
+    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure>;
+
+    /// The frame mapped at `page`, if any.
+    fn mapped_frame(&self, page: u64) -> Option<u64>;
+
+    /// How many pages are mapped in `[start, end)`.
+    fn count_mapped(&self, start: u64, end: u64) -> u64 {
+        (start..end).step_by(4096).filter(|&page| self.mapped_frame(page).is_some()).count() as u64
+    }
+
+    /// Unmaps and frees every mapped page in `[start, end)`.
+    fn unmap_range(&self, start: u64, end: u64);
+
+    /// Sets the rights of every mapped page in `[start, end)`.
+    fn protect_range(&self, start: u64, end: u64, rights: Rights);
+
+    /// Sets the rights of every mapped page in `[start, end)` of a private
+    /// mapping: a page whose frame has other users keeps from writing (a
+    /// store faults and [`PageTables::make_private`] copies it).
+    fn protect_private_range(&self, start: u64, end: u64, rights: Rights);
+
+    /// Gives the mapped page at `page` a frame of its own, with `rights`:
+    /// its frame if nobody else uses it, else a copy (copy on write).
+    /// Returns whether the frame was replaced (then
+    /// [`Machine::synchronize_mappings`] must run).
+    fn make_private(&self, page: u64, rights: Rights) -> Result<bool, MapFailure>;
+
+    /// Moves the pages mapped in `[from, from + length)` to the same places
+    /// in `[to, to + length)`, where nothing is mapped, frames and rights
+    /// unchanged; the old range is left unmapped (forgotten by other
+    /// processors at the next [`Machine::synchronize_mappings`]). On
+    /// failure nothing moved.
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure>;
+
+    /// Gives `child` (tables of the same machine) the pages mapped in
+    /// `[start, end)`, each one more user of its frame: `fork`. With
+    /// `copy_on_write` both sides lose the right to write; returns whether
+    /// this side did (then [`Machine::synchronize_mappings`] must run).
+    fn copy_into(
+        &self,
+        child: &dyn PageTables,
+        start: u64,
+        end: u64,
+        copy_on_write: bool,
+    ) -> Result<bool, MapFailure>;
+
+    /// The tables themselves, for [`PageTables::copy_into`].
+    fn as_any(&self) -> &dyn core::any::Any;
+
+    /// The tables themselves, shared, for the machine that made them.
+    fn into_any(self: alloc::sync::Arc<Self>) -> alloc::sync::Arc<dyn core::any::Any + Send + Sync>;
+}
+
 /// What a service thread runs (see [`Machine::spawn_service`]).
 pub type ServiceEntry = alloc::boxed::Box<dyn FnOnce(&dyn Machine) + Send>;
 
@@ -142,31 +206,12 @@ pub trait Machine: Sync {
     /// Copies `bytes` into application memory at `address`.
     fn write_memory(&self, address: u64, bytes: &[u8]) -> Result<(), BadAddress>;
 
-    /// Maps a fresh zero-filled page at `page`.
-    fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure>;
+    /// New page tables for an address space, with no application page.
+    fn new_page_tables(&self) -> Result<alloc::sync::Arc<dyn PageTables>, MapFailure>;
 
-    /// Maps `frame`, a page the caller holds a reference to, at `page` with
-    /// `rights`; the mapping takes a reference of its own. Another frame
-    /// mapped there is unmapped, and then `Ok(true)` says that
-    /// [`Machine::synchronize_mappings`] must run before the old frame can
-    /// go; the same frame just gets `rights`.
-    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure>;
-
-    /// The frame mapped at `page`, if any.
-    fn mapped_frame(&self, page: u64) -> Option<u64>;
-
-    /// Moves the pages mapped in `[from, from + length)` to the same places
-    /// in `[to, to + length)`, where nothing is mapped, frames and rights
-    /// unchanged; the old range is left unmapped (forgotten by other
-    /// processors at the next [`Machine::synchronize_mappings`]). On
-    /// failure nothing moved.
-    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure>;
-
-    /// Unmaps and frees every mapped page in `[start, end)`.
-    fn unmap_range(&self, start: u64, end: u64);
-
-    /// Sets the rights of every mapped page in `[start, end)`.
-    fn protect_range(&self, start: u64, end: u64, rights: Rights);
+    /// Makes the calling thread run on `tables` from now on (copies to and
+    /// from application memory then reach their pages).
+    fn use_page_tables(&self, tables: &alloc::sync::Arc<dyn PageTables>);
 
     /// Nanoseconds since boot, monotonic.
     fn monotonic_ns(&self) -> u64;
@@ -212,14 +257,16 @@ pub trait Machine: Sync {
     /// Gives the processor to another runnable thread, if any.
     fn yield_now(&self);
 
-    /// Starts an application thread with `registers` and thread pointer
-    /// `thread_pointer`, owned by `thread`, with the caller's floating-point
-    /// state.
+    /// Starts an application thread of `process` with `registers` and
+    /// thread pointer `thread_pointer`, owned by `thread`, on `tables` (the
+    /// process's), with the caller's floating-point state.
     fn spawn_thread(
         &self,
         registers: &Registers,
         thread_pointer: u64,
+        process: &alloc::sync::Arc<crate::process::Process>,
         thread: alloc::sync::Arc<crate::process::Thread>,
+        tables: &alloc::sync::Arc<dyn PageTables>,
     ) -> Result<alloc::sync::Arc<dyn ThreadControl>, MapFailure>;
 
     /// The calling thread's floating-point state, in the processor's save

@@ -11,7 +11,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
 use crate::errno::Errno;
-use crate::machine::{Machine, MapFailure, Rights};
+use crate::machine::{Machine, MapFailure, PageTables, Rights};
 use crate::pages::Page;
 use crate::vfs::{FsError, Node};
 
@@ -179,7 +179,7 @@ pub fn resolve_fault<'a>(
     let Some(mut memory) = lock() else {
         return (FaultResolution::Invalid, false);
     };
-    let request = match memory.begin_fault(machine, address, access) {
+    let request = match memory.begin_fault(address, access) {
         FaultStep::Resolved(resolution) => return (resolution, memory.take_shootdown()),
         FaultStep::NeedsFilePage(request) => request,
     };
@@ -188,7 +188,7 @@ pub fn resolve_fault<'a>(
     let Some(mut memory) = lock() else {
         return (FaultResolution::Invalid, false);
     };
-    let resolution = memory.finish_file_fault(machine, address, access, &request, page);
+    let resolution = memory.finish_file_fault(address, access, &request, page);
     (resolution, memory.take_shootdown())
 }
 
@@ -237,8 +237,9 @@ pub enum Access {
 }
 
 /// The application half of the address space.
-#[derive(Debug)]
 pub struct AddressSpace {
+    /// The page tables behind it.
+    tables: Arc<dyn PageTables>,
     areas: BTreeMap<u64, Area>,
     /// The free ranges of the `mmap` window, `[MAPPABLE_START, MMAP_TOP)`.
     gaps: Gaps,
@@ -253,9 +254,17 @@ pub struct AddressSpace {
     pub stack_layout: crate::initial_stack::StackLayout,
 }
 
-impl Default for AddressSpace {
-    fn default() -> Self {
+impl core::fmt::Debug for AddressSpace {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("AddressSpace").field("areas", &self.areas.len()).finish()
+    }
+}
+
+impl AddressSpace {
+    /// An empty address space over `tables`, which map nothing yet.
+    pub fn new(tables: Arc<dyn PageTables>) -> Self {
         AddressSpace {
+            tables,
             areas: BTreeMap::new(),
             gaps: Gaps::new(MAPPABLE_START, MMAP_TOP),
             heap_start: 0,
@@ -284,9 +293,9 @@ pub fn rights_from_prot(bits: u64) -> Option<Rights> {
 }
 
 impl AddressSpace {
-    /// An empty address space.
-    pub fn new() -> Self {
-        Self::default()
+    /// The page tables behind the address space.
+    pub fn tables(&self) -> &Arc<dyn PageTables> {
+        &self.tables
     }
 
     /// The areas, by start address.
@@ -364,7 +373,7 @@ impl AddressSpace {
         }
         self.insert_area(start, area);
         if populate && let Err(error) = self.populate(machine, start, end) {
-            self.remove_range(machine, start, end);
+            self.remove_range(start, end);
             return Err(error);
         }
         self.merge_at(start);
@@ -433,7 +442,7 @@ impl AddressSpace {
     }
 
     /// Removes `[start, end)` from the areas and unmaps its pages.
-    fn remove_range(&mut self, machine: &dyn Machine, start: u64, end: u64) {
+    fn remove_range(&mut self, start: u64, end: u64) {
         self.split_at(start);
         self.split_at(end);
         let starts: alloc::vec::Vec<u64> = self.areas.range(start..end).map(|(start, _)| *start).collect();
@@ -442,7 +451,7 @@ impl AddressSpace {
                 self.gaps.give_back(area_start, area.end);
             }
         }
-        machine.unmap_range(start, end);
+        self.tables.unmap_range(start, end);
         self.needs_shootdown = true;
     }
 
@@ -507,7 +516,7 @@ impl AddressSpace {
                 if flags & map::FIXED_NOREPLACE != 0 {
                     return Err(Errno::EEXIST);
                 }
-                self.remove_range(machine, address, end);
+                self.remove_range(address, end);
             }
             address
         } else {
@@ -540,12 +549,7 @@ impl AddressSpace {
 
     /// `mincore`: for each page of `[address, address + length)`, whether
     /// it is in memory; `ENOMEM` unless every page is in an area.
-    pub fn residency(
-        &self,
-        machine: &dyn Machine,
-        address: u64,
-        length: u64,
-    ) -> Result<alloc::vec::Vec<u8>, Errno> {
+    pub fn residency(&self, address: u64, length: u64) -> Result<alloc::vec::Vec<u8>, Errno> {
         let pages = page_align_up(length).ok_or(Errno::ENOMEM)? / PAGE_SIZE;
         address.checked_add(pages * PAGE_SIZE).filter(|&end| end <= APPLICATION_END).ok_or(Errno::ENOMEM)?;
         let mut residency = alloc::vec::Vec::new();
@@ -553,7 +557,7 @@ impl AddressSpace {
         for index in 0..pages {
             let page = address + index * PAGE_SIZE;
             let (start, area) = self.area_at(page).ok_or(Errno::ENOMEM)?;
-            let is_resident = machine.mapped_frame(page).is_some()
+            let is_resident = self.tables.mapped_frame(page).is_some()
                 || area
                     .file
                     .as_ref()
@@ -564,20 +568,14 @@ impl AddressSpace {
     }
 
     /// `munmap`.
-    pub fn unmap(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
+    pub fn unmap(&mut self, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
-        self.remove_range(machine, address, end);
+        self.remove_range(address, end);
         Ok(())
     }
 
     /// `mprotect`: every page of the range must belong to an area.
-    pub fn protect(
-        &mut self,
-        machine: &dyn Machine,
-        address: u64,
-        length: u64,
-        rights: Rights,
-    ) -> Result<(), Errno> {
+    pub fn protect(&mut self, address: u64, length: u64, rights: Rights) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
         let mut cursor = address;
         while cursor < end {
@@ -593,13 +591,13 @@ impl AddressSpace {
                 || (old.write && !rights.write)
                 || (old.execute && !rights.execute);
             area.rights = rights;
-            // A private file mapping's pages may still be the file's own:
-            // they stay read-only, and a store copies them first.
-            let page_rights = match &area.file {
-                Some(file) if !file.is_shared => Rights { write: false, ..rights },
-                _ => rights,
-            };
-            machine.protect_range(area_start, area.end, page_rights);
+            // A private mapping's pages may be shared still (the file's
+            // own, or a forked process's): those stay read-only, and a
+            // store copies them first.
+            match &area.file {
+                Some(file) if file.is_shared => self.tables.protect_range(area_start, area.end, rights),
+                _ => self.tables.protect_private_range(area_start, area.end, rights),
+            }
         }
         self.merge_at(address);
         self.merge_at(end);
@@ -611,9 +609,9 @@ impl AddressSpace {
 
     /// `madvise(MADV_DONTNEED)`: drops the pages, so that they read as zero
     /// again in anonymous memory and as the file in a file mapping.
-    pub fn discard(&mut self, machine: &dyn Machine, address: u64, length: u64) -> Result<(), Errno> {
+    pub fn discard(&mut self, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
-        machine.unmap_range(address, end);
+        self.tables.unmap_range(address, end);
         self.needs_shootdown = true;
         Ok(())
     }
@@ -625,7 +623,7 @@ impl AddressSpace {
     }
 
     /// `brk`: moves the program break if it can, and returns the break.
-    pub fn brk(&mut self, machine: &dyn Machine, requested: u64) -> u64 {
+    pub fn brk(&mut self, requested: u64) -> u64 {
         if requested < self.heap_start || requested > MMAP_TOP {
             return self.heap_break;
         }
@@ -641,7 +639,7 @@ impl AddressSpace {
             self.insert_area(old_end, Area::anonymous(new_end, Rights::READ_WRITE, AreaKind::Heap));
             self.merge_heap_areas();
         } else if new_end < old_end {
-            self.remove_range(machine, new_end, old_end);
+            self.remove_range(new_end, old_end);
         }
         self.heap_break = requested;
         self.heap_break
@@ -674,11 +672,11 @@ impl AddressSpace {
     /// whose files never block (tests). The kernel uses [`resolve_fault`],
     /// which reads files without the address space's lock.
     pub fn resolve_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultResolution {
-        match self.begin_fault(machine, address, access) {
+        match self.begin_fault(address, access) {
             FaultStep::Resolved(resolution) => resolution,
             FaultStep::NeedsFilePage(request) => {
                 let page = request.read(machine);
-                self.finish_file_fault(machine, address, access, &request, page)
+                self.finish_file_fault(address, access, &request, page)
             }
         }
     }
@@ -687,7 +685,7 @@ impl AddressSpace {
     /// which file page a file mapping needs, to be had without the address
     /// space's lock (it may be read from a disk) and handed to
     /// [`AddressSpace::finish_file_fault`].
-    pub fn begin_fault(&mut self, machine: &dyn Machine, address: u64, access: Access) -> FaultStep {
+    pub fn begin_fault(&mut self, address: u64, access: Access) -> FaultStep {
         let page = address & !(PAGE_SIZE - 1);
         let Some((start, area)) = self.area_at(page) else {
             return FaultStep::Resolved(FaultResolution::Invalid);
@@ -702,7 +700,19 @@ impl AddressSpace {
             return FaultStep::Resolved(FaultResolution::Invalid);
         }
         let Some(file) = &area.file else {
-            return FaultStep::Resolved(match machine.map_page(page, rights) {
+            if access == Access::Write && self.tables.mapped_frame(page).is_some() {
+                // A page shared since a fork: copy on write.
+                let result = self.tables.make_private(page, rights);
+                return FaultStep::Resolved(match result {
+                    Ok(replaced) => {
+                        self.needs_shootdown |= replaced;
+                        FaultResolution::Mapped
+                    }
+                    Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
+                    Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
+                });
+            }
+            return FaultStep::Resolved(match self.tables.map_page(page, rights) {
                 // Another processor faulted the page in first: retry the access.
                 Ok(()) | Err(MapFailure::AlreadyMapped) => FaultResolution::Mapped,
                 Err(MapFailure::OutOfMemory) => FaultResolution::OutOfMemory,
@@ -719,7 +729,6 @@ impl AddressSpace {
     /// is retried, finding whatever is there now).
     pub fn finish_file_fault(
         &mut self,
-        machine: &dyn Machine,
         address: u64,
         access: Access,
         request: &FilePageRequest,
@@ -740,7 +749,8 @@ impl AddressSpace {
             Err(FsError::Errno(Errno::ENOMEM)) => return FaultResolution::OutOfMemory,
             Err(_) => return FaultResolution::BusError,
         };
-        let (resolution, replaced) = file.map_page(machine, page_address, &file_page, area.rights, access);
+        let (resolution, replaced) =
+            file.map_page(self.tables.as_ref(), page_address, &file_page, area.rights, access);
         self.needs_shootdown |= replaced;
         resolution
     }
@@ -749,10 +759,38 @@ impl AddressSpace {
         self.resolve_fault(machine, page, access)
     }
 
+    /// A copy of the address space over `tables` (empty), for `fork`:
+    /// the same areas, with the pages shared. Pages of private mappings
+    /// become read-only on both sides and are copied at the first store
+    /// (copy on write); shared mappings stay shared. `Err` when no memory
+    /// is left for the new tables (nothing changed here but rights).
+    pub fn fork(&mut self, tables: Arc<dyn PageTables>) -> Result<AddressSpace, MapFailure> {
+        let mut child = AddressSpace {
+            tables,
+            areas: self.areas.clone(),
+            gaps: self.gaps.clone(),
+            heap_start: self.heap_start,
+            heap_break: self.heap_break,
+            needs_shootdown: false,
+            stack_layout: self.stack_layout,
+        };
+        for (&start, area) in &self.areas {
+            let is_shared = area.file.as_ref().is_some_and(|file| file.is_shared);
+            match self.tables.copy_into(child.tables.as_ref(), start, area.end, !is_shared) {
+                Ok(restricted) => self.needs_shootdown |= restricted,
+                Err(failure) => {
+                    child.release_all();
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(child)
+    }
+
     /// Unmaps everything, at application exit.
-    pub fn release_all(&mut self, machine: &dyn Machine) {
+    pub fn release_all(&mut self) {
         for (start, area) in core::mem::take(&mut self.areas) {
-            machine.unmap_range(start, area.end);
+            self.tables.unmap_range(start, area.end);
         }
         self.gaps = Gaps::new(MAPPABLE_START, MMAP_TOP);
         self.needs_shootdown = true;

@@ -1,14 +1,17 @@
-//! A running application: its memory, threads, identity, limits and signal
-//! dispositions.
+//! Processes: their memory, threads, identity, limits, signal
+//! dispositions, and their family (parent, children, group, session).
 //!
-//! rosv runs one application at a time in one address space (OSv's model),
-//! so there is one [`Process`], with process id [`PROCESS_ID`]; its main
-//! thread's id is the same number, as on Linux, and further threads get the
-//! following numbers.
+//! Every process has an address space of its own (its own page tables);
+//! all run in ring 0 on one kernel. Process and thread ids come from one
+//! counter, so a process's id is its first thread's id, as on Linux; the
+//! command the kernel starts first gets [`PROCESS_ID`]. A process that
+//! ended stays, as a zombie holding its exit status, until its parent
+//! waits for it (or at once when the parent ignores `SIGCHLD`); the
+//! children of a process that ends go to the first process.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,8 +26,77 @@ use crate::signal::ProcessSignals;
 use crate::vfs::file::flags;
 use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
 
-/// The process id of the application (and thread id of its main thread).
+/// The process id of the first process the kernel starts (and thread id of
+/// its main thread).
 pub const PROCESS_ID: u64 = 1;
+
+/// The next process or thread id.
+static NEXT_ID: AtomicU64 = AtomicU64::new(PROCESS_ID);
+
+/// Every process that has not been reaped, by id.
+static PROCESSES: Mutex<BTreeMap<u64, alloc::sync::Weak<Process>>> = Mutex::new(BTreeMap::new());
+
+/// A fresh process or thread id.
+fn allocate_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The process with id `pid`, unless it has been reaped.
+pub fn find(pid: u64) -> Option<Arc<Process>> {
+    PROCESSES.lock().get(&pid).and_then(alloc::sync::Weak::upgrade)
+}
+
+/// Every process that has not been reaped, in id order.
+pub fn all() -> Vec<Arc<Process>> {
+    PROCESSES.lock().values().filter_map(alloc::sync::Weak::upgrade).collect()
+}
+
+/// How a process ended, as `wait` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// It called `exit` with this status.
+    Exited(u8),
+    /// A signal's default action ended it.
+    Killed(u8),
+}
+
+impl Termination {
+    /// The status word `wait4` stores (Linux's encoding).
+    pub fn wait_status(self) -> u32 {
+        match self {
+            Termination::Exited(status) => u32::from(status) << 8,
+            Termination::Killed(signal) => u32::from(signal),
+        }
+    }
+
+    /// The status the VM reports for it (128 plus the signal for a kill,
+    /// as shells do).
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Termination::Exited(status) => status,
+            Termination::Killed(signal) => 128u8.wrapping_add(signal),
+        }
+    }
+}
+
+/// A process's place among the others.
+#[derive(Debug, Default)]
+pub struct Family {
+    /// The parent (none for the first process, or once it is gone).
+    pub parent: alloc::sync::Weak<Process>,
+    /// The children that have not been reaped.
+    pub children: Vec<Arc<Process>>,
+    /// The process group's id.
+    pub group: u64,
+    /// The session's id.
+    pub session: u64,
+    /// The signal sent to the parent when the process ends (`SIGCHLD`, or
+    /// clone's choice; 0: none).
+    pub exit_signal: u8,
+    /// The process called `execve` since it was forked (`setpgid` on it
+    /// fails then).
+    pub has_executed: bool,
+}
 /// Number of signals (Linux `_NSIG`).
 pub const SIGNAL_COUNT: usize = 64;
 /// `SIG_DFL`.
@@ -248,6 +320,19 @@ impl Thread {
 
 /// The application.
 pub struct Process {
+    this: alloc::sync::Weak<Process>,
+    /// The process id (its first thread's id).
+    pub pid: u64,
+    /// Parent, children, group and session.
+    pub family: Mutex<Family>,
+    /// Woken when a child ends (`wait4` blocks on it).
+    pub child_events: crate::vfs::WaiterList,
+    /// A `vfork` parent waits on this until the child calls `execve` or
+    /// ends.
+    pub vfork_release: crate::vfs::WaiterList,
+    is_vfork_released: core::sync::atomic::AtomicBool,
+    termination: Mutex<Option<Termination>>,
+    is_ended: core::sync::atomic::AtomicBool,
     /// The address space.
     pub memory: Mutex<AddressSpace>,
     /// Mutable state other than memory and threads.
@@ -255,7 +340,7 @@ pub struct Process {
     /// The generator behind `getrandom`.
     pub random: Mutex<Random>,
     /// The path the executable was started from (`/proc/self/exe`).
-    pub executable_path: String,
+    executable_path: Mutex<String>,
     /// The filesystem tree.
     pub vfs: Arc<Vfs>,
     /// The network sockets use.
@@ -274,10 +359,7 @@ pub struct Process {
     pub root_directory: Mutex<Option<Location>>,
     /// POSIX timers, interval timers and the deadlines of those armed.
     pub timers: crate::timers::ProcessTimers,
-    this: Weak<Process>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
-    next_tid: AtomicU64,
-    exit_status: Mutex<Option<u8>>,
     ended_cpu_time_ns: AtomicU64,
     on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
     reported_calls: Mutex<Vec<u64>>,
@@ -285,7 +367,7 @@ pub struct Process {
 
 impl core::fmt::Debug for Process {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.debug_struct("Process").field("executable_path", &self.executable_path).finish()
+        formatter.debug_struct("Process").field("pid", &self.pid).finish()
     }
 }
 
@@ -293,6 +375,7 @@ impl Process {
     /// A process about to run `executable_path` with `files`.
     pub fn new(
         executable_path: String,
+        memory: AddressSpace,
         files: ProcessFiles,
         network: Arc<crate::net::Network>,
         random: Random,
@@ -308,10 +391,18 @@ impl Process {
         limits[limit::MEMLOCK] = Limit { current: 8 << 20, maximum: 8 << 20 };
         limits[limit::NICE] = Limit { current: 0, maximum: 0 };
         limits[limit::RTPRIO] = Limit { current: 0, maximum: 0 };
-        Arc::new_cyclic(|this| Process {
+        let pid = allocate_id();
+        let process = Arc::new_cyclic(|this| Process {
             this: this.clone(),
+            pid,
+            family: Mutex::new(Family { group: pid, session: pid, ..Family::default() }),
+            child_events: crate::vfs::WaiterList::new(),
+            vfork_release: crate::vfs::WaiterList::new(),
+            is_vfork_released: core::sync::atomic::AtomicBool::new(false),
+            termination: Mutex::new(None),
+            is_ended: core::sync::atomic::AtomicBool::new(false),
             timers: crate::timers::ProcessTimers::new(),
-            memory: Mutex::new(AddressSpace::new()),
+            memory: Mutex::new(memory),
             state: Mutex::new(ProcessState {
                 signal_actions: [SignalAction::default(); SIGNAL_COUNT],
                 limits,
@@ -322,7 +413,7 @@ impl Process {
                 oom_score_adjustment: 0,
             }),
             random: Mutex::new(random),
-            executable_path,
+            executable_path: Mutex::new(executable_path),
             vfs: files.vfs,
             network,
             start_ns,
@@ -331,23 +422,118 @@ impl Process {
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             root_directory: Mutex::new(None),
             threads: Mutex::new(BTreeMap::new()),
-            next_tid: AtomicU64::new(PROCESS_ID),
-            exit_status: Mutex::new(None),
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
-        })
+        });
+        PROCESSES.lock().insert(pid, Arc::downgrade(&process));
+        process
     }
 
-    /// The process itself, shared (for what must reach it later: timers).
+    /// A copy of `self` for `fork`: a new process, child of `self`, with
+    /// `memory`, the same files (descriptors share their open files),
+    /// dispositions, limits, credentials, group and session, and no thread
+    /// yet. It sends `exit_signal` to `self` when it ends.
+    pub fn fork(&self, memory: AddressSpace, random: Random, start_ns: u64, exit_signal: u8) -> Arc<Process> {
+        let state = self.state.lock().clone();
+        let files = ProcessFiles {
+            vfs: self.vfs.clone(),
+            working_directory: state.working_directory.clone(),
+            descriptors: state.descriptors.clone(),
+        };
+        let child =
+            Process::new(self.executable_path(), memory, files, self.network.clone(), random, start_ns);
+        *child.state.lock() = state;
+        {
+            let parent = self.family.lock();
+            let mut family = child.family.lock();
+            family.parent = self.this.clone();
+            family.group = parent.group;
+            family.session = parent.session;
+            family.exit_signal = exit_signal;
+        }
+        self.family.lock().children.push(child.clone());
+        child
+    }
+
+    /// Forgets a child whose start failed (it never ran a thread).
+    pub fn abandon(&self) {
+        {
+            let mut slot = self.termination.lock();
+            if slot.is_none() {
+                *slot = Some(Termination::Killed(crate::signal::SIGKILL));
+            }
+        }
+        self.finish();
+        if let Some(parent) = self.family.lock().parent.upgrade() {
+            parent.family.lock().children.retain(|child| child.pid != self.pid);
+        }
+    }
+
+    /// The path of the program the process runs.
+    pub fn executable_path(&self) -> String {
+        self.executable_path.lock().clone()
+    }
+
+    /// Records that the process now runs the program at `path`.
+    pub fn set_executable_path(&self, path: String) {
+        *self.executable_path.lock() = path;
+        self.family.lock().has_executed = true;
+    }
+
+    /// The parent's id (0 when it has none).
+    pub fn parent_id(&self) -> u64 {
+        self.family.lock().parent.upgrade().map_or(0, |parent| parent.pid)
+    }
+
+    /// The process group's id.
+    pub fn group_id(&self) -> u64 {
+        self.family.lock().group
+    }
+
+    /// The session's id.
+    pub fn session_id(&self) -> u64 {
+        self.family.lock().session
+    }
+
+    /// Whether every thread has ended (the process is a zombie or reaped).
+    pub fn has_ended(&self) -> bool {
+        self.is_ended.load(Ordering::Acquire)
+    }
+
+    /// How the process ended, once it has.
+    pub fn termination(&self) -> Option<Termination> {
+        *self.termination.lock()
+    }
+
+    /// Lets a `vfork` parent go on (the child called `execve` or ended).
+    pub fn release_vfork_parent(&self) {
+        self.is_vfork_released.store(true, Ordering::Release);
+        self.vfork_release.notify();
+    }
+
+    /// Whether a `vfork` parent may go on.
+    pub fn is_vfork_released(&self) -> bool {
+        self.is_vfork_released.load(Ordering::Acquire)
+    }
+
+    /// The process itself, shared (for what must reach it later: timers,
+    /// new threads).
     pub fn shared(&self) -> Option<Arc<Process>> {
         self.this.upgrade()
     }
 
-    /// Adds a thread with the next thread id (the first one gets
-    /// [`PROCESS_ID`]).
+    /// Adds a thread with a fresh thread id (the first one gets the
+    /// process's id).
     pub fn new_thread(&self) -> Arc<Thread> {
-        let tid = self.next_tid.fetch_add(1, Ordering::Relaxed);
+        let tid = {
+            let threads = self.threads.lock();
+            if threads.is_empty() && self.termination.lock().is_none() && !self.has_ended() {
+                self.pid
+            } else {
+                allocate_id()
+            }
+        };
         let thread = Arc::new(Thread::of(tid, self.signals.clone()));
         self.threads.lock().insert(thread.tid, thread.clone());
         thread
@@ -378,13 +564,13 @@ impl Process {
         *self.on_empty.lock() = Some(waiter);
     }
 
-    /// Ends the process with `status` (the first status set wins): every
-    /// other thread is asked to stop.
-    pub fn begin_exit(&self, status: u8, except_tid: u64) {
+    /// Ends the process with `termination` (the first one set wins):
+    /// every other thread is asked to stop.
+    pub fn begin_exit(&self, termination: Termination, except_tid: u64) {
         {
-            let mut exit_status = self.exit_status.lock();
-            if exit_status.is_none() {
-                *exit_status = Some(status);
+            let mut slot = self.termination.lock();
+            if slot.is_none() {
+                *slot = Some(termination);
             }
         }
         let others: Vec<Arc<Thread>> =
@@ -397,7 +583,9 @@ impl Process {
     }
 
     /// Records that thread `tid` ended (with `status` if it is the last and
-    /// no status was set); wakes the waiter when none is left.
+    /// no status was set). The last thread makes the process a zombie: its
+    /// memory and files are released, its children go to the first
+    /// process, and its parent is told.
     pub fn end_thread(&self, tid: u64, status: u8) {
         let (thread, is_last) = {
             let mut threads = self.threads.lock();
@@ -409,20 +597,62 @@ impl Process {
         }
         if is_last {
             {
-                let mut exit_status = self.exit_status.lock();
-                if exit_status.is_none() {
-                    *exit_status = Some(status);
+                let mut slot = self.termination.lock();
+                if slot.is_none() {
+                    *slot = Some(Termination::Exited(status));
                 }
             }
+            self.finish();
             if let Some(waiter) = self.on_empty.lock().take() {
                 waiter.wake();
             }
         }
     }
 
+    /// What a process does once its last thread ended.
+    fn finish(&self) {
+        self.memory.lock().release_all();
+        let descriptors = core::mem::take(&mut self.state.lock().descriptors);
+        drop(descriptors);
+        self.is_ended.store(true, Ordering::Release);
+        self.release_vfork_parent();
+        // Children go to the first process (or are forgotten when it is
+        // gone: nobody will wait for them).
+        let children = core::mem::take(&mut self.family.lock().children);
+        let adopter = find(PROCESS_ID).filter(|adopter| adopter.pid != self.pid && !adopter.has_ended());
+        for child in children {
+            let mut family = child.family.lock();
+            family.parent =
+                adopter.as_ref().map_or_else(alloc::sync::Weak::new, |adopter| adopter.this.clone());
+            drop(family);
+            if let Some(adopter) = &adopter {
+                adopter.family.lock().children.push(child.clone());
+                if child.has_ended() {
+                    adopter.child_events.notify();
+                }
+            }
+        }
+        let (parent, exit_signal) = {
+            let family = self.family.lock();
+            (family.parent.upgrade(), family.exit_signal)
+        };
+        let Some(parent) = parent else {
+            return;
+        };
+        let action = parent.state.lock().signal_actions[usize::from(crate::signal::SIGCHLD - 1)];
+        let is_reaped_at_once = exit_signal == crate::signal::SIGCHLD
+            && (action.handler == SIG_IGN || action.flags & crate::signal::flag::NOCLDWAIT != 0);
+        if is_reaped_at_once {
+            parent.family.lock().children.retain(|child| child.pid != self.pid);
+        } else if exit_signal != 0 {
+            crate::signal::notify_child_ended(&parent, self, exit_signal);
+        }
+        parent.child_events.notify();
+    }
+
     /// The exit status, once the process has one.
     pub fn exit_status(&self) -> Option<u8> {
-        *self.exit_status.lock()
+        self.termination().map(Termination::exit_status)
     }
 
     /// Processor time used by all its threads, ended ones included.
@@ -467,4 +697,13 @@ pub mod limit {
     pub const NICE: usize = 13;
     pub const RTPRIO: usize = 14;
     pub const RTTIME: usize = 15;
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let mut processes = PROCESSES.lock();
+        if processes.get(&self.pid).is_some_and(|entry| entry.strong_count() == 0) {
+            processes.remove(&self.pid);
+        }
+    }
 }

@@ -25,17 +25,21 @@ pub use info::{SignalInfo, code};
 pub use pending::{Added, Pending, ProcessSignals, SignalSource, bit};
 
 use crate::errno::Errno;
-use crate::process::{PROCESS_ID, Process, SIG_DFL, SIG_IGN, SignalAction, Thread, limit};
+use crate::process::{Process, SIG_DFL, SIG_IGN, SignalAction, Thread, limit};
 
 /// `SIGKILL` and `SIGSTOP`, which no mask blocks and no handler catches.
 pub const SIGKILL: u8 = 9;
 /// See [`SIGKILL`].
 pub const SIGSTOP: u8 = 19;
+/// Sent to a parent when its child ends.
+pub const SIGCHLD: u8 = 17;
 /// Signals no mask blocks.
 pub const UNBLOCKABLE: u64 = bit(SIGKILL) | bit(SIGSTOP);
 
 /// `sa_flags` bits.
 pub mod flag {
+    /// `SIGCHLD` only: ended children are reaped at once, never zombies.
+    pub const NOCLDWAIT: u64 = 0x2;
     /// The handler takes three arguments.
     pub const SIGINFO: u64 = 0x4;
     /// `sa_restorer` is set.
@@ -123,7 +127,9 @@ pub fn send(
     };
     let leader = match target {
         Target::Thread(_) => None,
-        Target::Process { .. } => process.thread(PROCESS_ID).or_else(|| process.threads().into_iter().next()),
+        Target::Process { .. } => {
+            process.thread(process.pid).or_else(|| process.threads().into_iter().next())
+        }
     };
     let checked = match target {
         Target::Thread(thread) => Some(thread),
@@ -191,6 +197,20 @@ pub fn send(
     }
     signals.waiters.notify();
     Ok(())
+}
+
+/// Tells `parent` that `child` ended, with `signal` (its exit signal).
+pub fn notify_child_ended(parent: &Process, child: &Process, signal: u8) {
+    let Some(termination) = child.termination() else {
+        return;
+    };
+    let (code, status) = match termination {
+        crate::process::Termination::Exited(status) => (code::CHILD_EXITED, i32::from(status)),
+        crate::process::Termination::Killed(signal) => (code::CHILD_KILLED, i32::from(signal)),
+    };
+    let uid = child.state.lock().credentials.real_user;
+    let info = SignalInfo::child(code, child.pid as u32, uid, status);
+    let _ = send(parent, Target::Process { sender: None }, signal, info, None, Queueing::Always);
 }
 
 /// Wakes `thread` to look at its signals.

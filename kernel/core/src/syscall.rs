@@ -23,6 +23,7 @@ mod paths;
 mod poll;
 mod posix_queues;
 mod process;
+mod processes;
 mod remote_memory;
 mod resources;
 mod scheduling;
@@ -47,7 +48,7 @@ use crate::errno::Errno;
 use crate::linux::number as nr;
 use crate::linux::{AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use crate::machine::{Machine, Registers};
-use crate::process::{Process, Thread};
+use crate::process::{Process, Termination, Thread};
 use paths::AttributeTarget;
 
 /// What the caller of a system call does next.
@@ -86,7 +87,7 @@ pub struct Context<'a> {
 
 impl core::fmt::Debug for Context<'_> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.debug_struct("Context").field("process", &self.process.executable_path).finish()
+        formatter.debug_struct("Context").field("process", &self.process.pid).finish()
     }
 }
 
@@ -301,13 +302,29 @@ pub fn handle(
         nr::PKEY_FREE => memory::pkey_free(),
         nr::GETRANDOM => memory::getrandom(context, a0, a1, a2),
         nr::EXIT => return threads::exit(context, a0 as u8),
-        nr::EXIT_GROUP => return threads::exit_group(context, a0 as u8),
+        nr::EXIT_GROUP => return threads::exit_group(context, Termination::Exited(a0 as u8)),
         nr::CLONE => threads::clone(context, a0, a1, a2, a3, a4),
         nr::CLONE3 => threads::clone3(context, a0, a1),
         nr::FUTEX => threads::futex(context, a0, a1, a2, a3, a4, a5),
         nr::GETTID => Ok(thread.tid),
-        nr::GETPID | nr::GETPGRP => Ok(crate::process::PROCESS_ID),
-        nr::GETPPID => Ok(0),
+        nr::GETPID => Ok(process.pid),
+        nr::GETPGRP => Ok(process.group_id()),
+        nr::GETPPID => processes::getppid(context),
+        nr::GETPGID => processes::getpgid(context, a0),
+        nr::SETPGID => processes::setpgid(context, a0, a1),
+        nr::GETSID => processes::getsid(context, a0),
+        nr::SETSID => processes::setsid(context),
+        nr::FORK => threads::clone(context, u64::from(crate::signal::SIGCHLD), 0, 0, 0, 0),
+        nr::VFORK => threads::clone(
+            context,
+            processes::flag::VM | processes::flag::VFORK | u64::from(crate::signal::SIGCHLD),
+            0,
+            0,
+            0,
+            0,
+        ),
+        nr::EXECVE => processes::execve(context, registers, a0, a1, a2),
+        nr::EXECVEAT => processes::execveat(context, registers, a0, a1, a2, a3, a4),
         nr::GETUID => Ok(u64::from(process.state.lock().credentials.real_user)),
         nr::GETEUID => Ok(u64::from(process.state.lock().credentials.effective_user)),
         nr::GETGID => Ok(u64::from(process.state.lock().credentials.real_group)),
@@ -326,8 +343,8 @@ pub fn handle(
         nr::SETGROUPS => credentials::setgroups(context, a0, a1),
         nr::CAPGET => credentials::capget(context, a0, a1),
         nr::CAPSET => credentials::capset(context, a0, a1),
-        // The application is the only process: it has no children to wait for.
-        nr::WAIT4 | nr::WAITID => Err(Errno::ECHILD.into()),
+        nr::WAIT4 => processes::wait4(context, a0, a1, a2, a3),
+        nr::WAITID => processes::waitid(context, a0, a1, a2, a3, a4),
         nr::UNAME => process::uname(context, a0),
         nr::ARCH_PRCTL => process::arch_prctl(context, a0, a1),
         nr::SET_TID_ADDRESS => process::set_tid_address(context, a0),
@@ -426,7 +443,7 @@ pub fn handle(
     match result {
         Ok(value) => registers.rax = value,
         Err(Failure::Error(errno)) => registers.rax = errno.to_return() as u64,
-        Err(Failure::Exit(status)) => return threads::exit_group(context, status),
+        Err(Failure::Exit(status)) => return threads::exit_group(context, killed(status)),
         Err(Failure::Restart) => {
             registers.rax = Errno::EINTR.to_return() as u64;
             interruption = signals::Interruption::Restartable;
@@ -439,8 +456,14 @@ pub fn handle(
     }
     match signals::deliver(context, registers, number, interruption) {
         Ok(()) => resumed,
-        Err(status) => threads::exit_group(context, status),
+        Err(status) => threads::exit_group(context, killed(status)),
     }
+}
+
+/// The end of a process that signal delivery reports as status `status`
+/// (128 plus the signal's number).
+fn killed(status: u8) -> Termination {
+    Termination::Killed(status.saturating_sub(128))
 }
 
 /// Before application code interrupted outside a system call resumes (an
@@ -456,7 +479,7 @@ pub fn deliver_pending_signals(
     let context = Context { machine, process, thread, registers: &snapshot };
     match signals::deliver_asynchronously(context, registers) {
         Ok(()) => Outcome::ResumeExactly,
-        Err(status) => threads::exit_group(context, status),
+        Err(status) => threads::exit_group(context, killed(status)),
     }
 }
 
@@ -476,8 +499,9 @@ pub fn deliver_fault(
     signals::deliver_fault(context, registers, fault)
 }
 
-/// Ends the process with `status` on behalf of `thread` (after a fatal
-/// fault), as `exit_group` would.
+/// Ends the process, killed with status `status` (128 plus the signal's
+/// number), on behalf of `thread` (after a fatal fault or when memory ran
+/// out), as `exit_group` would.
 pub fn end_process(
     machine: &dyn Machine,
     process: &Process,
@@ -486,7 +510,7 @@ pub fn end_process(
     status: u8,
 ) -> Outcome {
     let context = Context { machine, process, thread, registers };
-    threads::exit_group(context, status)
+    threads::exit_group(context, killed(status))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use rosv_core::errno::Errno;
 use rosv_core::loader::{self, ExecutableFile, Program};
 use rosv_core::machine::Machine;
 use rosv_core::memory::{Access, FaultResolution};
-use rosv_core::process::{Credentials, Process, ProcessFiles, Thread};
+use rosv_core::process::{Credentials, Process, ProcessFiles, Termination, Thread};
 use rosv_core::random::Random;
 use rosv_core::signal::Fault;
 use rosv_core::streams::StandardStreams;
@@ -143,7 +143,13 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     if let Some(entropy) = BOOT_ENTROPY.get() {
         generator.add_entropy(entropy);
     }
-    let process = Process::new(path.clone(), files, launch.network.clone(), generator, time::since_boot_ns());
+    let Ok(tables) = machine.new_page_tables() else {
+        let _ = writeln!(Console, "rosv: out of memory: no room for {path}'s page tables");
+        return Err(status::killed_by(status::SIGKILL));
+    };
+    let memory = rosv_core::memory::AddressSpace::new(tables.clone());
+    let process =
+        Process::new(path.clone(), memory, files, launch.network.clone(), generator, time::since_boot_ns());
     if let Some((user, group)) = launch.user {
         process.state.lock().credentials = Credentials::of(user, group);
     }
@@ -159,6 +165,9 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         environment: launch.environment,
         random,
     };
+    // The loader writes the program's stack and data through the new
+    // tables: this thread runs on them until the program ends.
+    machine.use_page_tables(&tables);
     let loaded = loader::load(machine, &mut process.memory.lock(), &program);
     drop(file);
     drop(interpreter);
@@ -197,6 +206,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         rosv_platform::frames::Purpose::Application,
         |thread| {
             thread.attach(application);
+            machine::set_thread_tables(thread, &tables);
             main.set_control(Arc::new(KernelThread(thread.clone())));
         },
     );
@@ -206,6 +216,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         return Err(status::killed_by(status::SIGKILL));
     }
     drop(main);
+    drop(tables);
     if let Some(streams) = launch.streams {
         streams.foreground().set(Some(&process));
     }
@@ -214,6 +225,13 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     }
     if let Some(streams) = launch.streams {
         streams.foreground().set(None);
+    }
+    // The first process's end ends the others it left behind, as the end
+    // of a container's first process does.
+    for other in rosv_core::process::all() {
+        if !other.has_ended() {
+            other.begin_exit(Termination::Killed(status::SIGKILL), u64::MAX);
+        }
     }
     let exit_status = process.exit_status().unwrap_or(0);
     release_memory(&process);
@@ -224,8 +242,9 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
 const INITIAL_RFLAGS: u64 = 0x202;
 
 fn release_memory(process: &Process) {
-    process.memory.lock().release_all(machine());
+    process.memory.lock().release_all();
     machine().synchronize_mappings();
+    sched::load_page_tables(0, None);
 }
 
 fn absolute_path(working_directory: &str, path: &str) -> String {
@@ -443,7 +462,7 @@ fn kill_out_of_memory(application: &ApplicationThread, registers: &rosv_core::ma
         let _ = writeln!(
             Console,
             "rosv: out of memory: killed {} ({} of {} MiB in use)",
-            application.process.executable_path,
+            application.process.executable_path(),
             (figures.total_bytes - figures.free_bytes) >> 20,
             figures.total_bytes >> 20
         );
@@ -491,7 +510,7 @@ fn report_fault(application: &ApplicationThread, frame: &InterruptFrame, vector:
     let _ = write!(
         Console,
         "rosv: {}: {name} in thread {} (\"{}\") at rip {:#x}",
-        application.process.executable_path,
+        application.process.executable_path(),
         application.thread.tid,
         sched::current().name(),
         frame.rip

@@ -2,10 +2,12 @@
 
 use alloc::sync::Arc;
 
-use rosv_core::machine::{BadAddress, Machine, MapFailure, Registers, Rights, ThreadControl, Wakeup};
+use rosv_core::machine::{
+    BadAddress, Machine, MapFailure, PageTables, Registers, Rights, ThreadControl, Wakeup,
+};
 use rosv_core::process::Thread as ApplicationThreadState;
 use rosv_platform::interrupts::InterruptFrame;
-use rosv_platform::paging::{self, MapError, PageRights};
+use rosv_platform::paging::{ApplicationTables, MapError, PageRights};
 use rosv_platform::sched::{self, FpuState, Thread};
 use rosv_platform::syscall::SyscallFrame;
 use rosv_platform::{console, cpu, frames, time, tlb, user};
@@ -130,38 +132,16 @@ impl Machine for PlatformMachine {
         user::write(address, bytes).map_err(|_| BadAddress)
     }
 
-    fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
-        paging::map_application_page(page, page_rights(rights)).map_err(|error| match error {
-            MapError::AlreadyMapped => MapFailure::AlreadyMapped,
-            MapError::OutOfMemory => {
-                report_memory_exhausted();
-                MapFailure::OutOfMemory
-            }
-            MapError::NotApplicationPage => MapFailure::OutOfMemory,
-        })
+    fn new_page_tables(&self) -> Result<Arc<dyn PageTables>, MapFailure> {
+        let tables = ApplicationTables::new().ok_or(MapFailure::OutOfMemory)?;
+        Ok(Arc::new(PlatformTables(tables)))
     }
 
-    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure> {
-        paging::map_application_frame(page, frame, page_rights(rights)).map_err(|error| match error {
-            MapError::AlreadyMapped => MapFailure::AlreadyMapped,
-            MapError::OutOfMemory | MapError::NotApplicationPage => MapFailure::OutOfMemory,
-        })
-    }
-
-    fn mapped_frame(&self, page: u64) -> Option<u64> {
-        paging::application_frame(page)
-    }
-
-    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
-        paging::move_application_range(from, to, length).map_err(|_| MapFailure::OutOfMemory)
-    }
-
-    fn unmap_range(&self, start: u64, end: u64) {
-        paging::unmap_application_range(start, end);
-    }
-
-    fn protect_range(&self, start: u64, end: u64, rights: Rights) {
-        paging::protect_application_range(start, end, page_rights(rights));
+    fn use_page_tables(&self, tables: &Arc<dyn PageTables>) {
+        if let Some(tables) = platform_tables(tables) {
+            let root = tables.0.root();
+            sched::load_page_tables(root, Some(tables));
+        }
     }
 
     fn monotonic_ns(&self) -> u64 {
@@ -232,12 +212,13 @@ impl Machine for PlatformMachine {
         &self,
         registers: &Registers,
         thread_pointer: u64,
+        process: &Arc<rosv_core::process::Process>,
         thread: Arc<ApplicationThreadState>,
+        tables: &Arc<dyn PageTables>,
     ) -> Result<Arc<dyn ThreadControl>, MapFailure> {
-        let current = sched::current();
-        let parent = current.attachment::<ApplicationThread>().ok_or(MapFailure::OutOfMemory)?;
+        let tables = platform_tables(tables).ok_or(MapFailure::OutOfMemory)?;
         let name = alloc::format!("thread {}", thread.tid);
-        let application = Arc::new(ApplicationThread::new(parent.process.clone(), thread.clone()));
+        let application = Arc::new(ApplicationThread::new(process.clone(), thread.clone()));
         // The caller's floating-point registers are live: the kernel never
         // touches them.
         let spawned = sched::spawn_application(
@@ -248,6 +229,7 @@ impl Machine for PlatformMachine {
             frames::Purpose::ApplicationThread,
             |new| {
                 new.attach(application);
+                new.set_page_tables(tables.0.root(), Some(tables.clone()));
                 thread.set_control(Arc::new(KernelThread(new.clone())));
             },
         )
@@ -372,6 +354,90 @@ fn report_memory_exhausted() {
         log::warn!(
             "guest memory is exhausted: the application asked for more; give the VM more memory (--memory)"
         );
+    }
+}
+
+/// An address space's page tables, as the kernel's logic drives them.
+pub struct PlatformTables(pub Arc<ApplicationTables>);
+
+/// Makes `thread` run on `tables` (made by this machine) from its next
+/// switch in.
+pub fn set_thread_tables(thread: &Thread, tables: &Arc<dyn PageTables>) {
+    if let Some(tables) = platform_tables(tables) {
+        thread.set_page_tables(tables.0.root(), Some(tables));
+    }
+}
+
+/// The platform's tables behind `tables` (made by this machine).
+fn platform_tables(tables: &Arc<dyn PageTables>) -> Option<Arc<PlatformTables>> {
+    tables.clone().into_any().downcast::<PlatformTables>().ok()
+}
+
+fn map_failure(error: MapError) -> MapFailure {
+    match error {
+        MapError::AlreadyMapped => MapFailure::AlreadyMapped,
+        MapError::OutOfMemory => {
+            report_memory_exhausted();
+            MapFailure::OutOfMemory
+        }
+        MapError::NotApplicationPage => MapFailure::OutOfMemory,
+    }
+}
+
+impl PageTables for PlatformTables {
+    fn map_page(&self, page: u64, rights: Rights) -> Result<(), MapFailure> {
+        self.0.map_page(page, page_rights(rights)).map_err(map_failure)
+    }
+
+    fn map_frame(&self, page: u64, frame: u64, rights: Rights) -> Result<bool, MapFailure> {
+        self.0.map_frame(page, frame, page_rights(rights)).map_err(map_failure)
+    }
+
+    fn mapped_frame(&self, page: u64) -> Option<u64> {
+        self.0.frame_at(page)
+    }
+
+    fn count_mapped(&self, start: u64, end: u64) -> u64 {
+        self.0.count_mapped(start, end)
+    }
+
+    fn unmap_range(&self, start: u64, end: u64) {
+        self.0.unmap_range(start, end);
+    }
+
+    fn protect_range(&self, start: u64, end: u64, rights: Rights) {
+        self.0.protect_range(start, end, page_rights(rights));
+    }
+
+    fn protect_private_range(&self, start: u64, end: u64, rights: Rights) {
+        self.0.protect_private_range(start, end, page_rights(rights));
+    }
+
+    fn make_private(&self, page: u64, rights: Rights) -> Result<bool, MapFailure> {
+        self.0.make_private(page, page_rights(rights)).map_err(map_failure)
+    }
+
+    fn move_range(&self, from: u64, to: u64, length: u64) -> Result<(), MapFailure> {
+        self.0.move_range(from, to, length).map_err(map_failure)
+    }
+
+    fn copy_into(
+        &self,
+        child: &dyn PageTables,
+        start: u64,
+        end: u64,
+        copy_on_write: bool,
+    ) -> Result<bool, MapFailure> {
+        let child = child.as_any().downcast_ref::<PlatformTables>().ok_or(MapFailure::OutOfMemory)?;
+        self.0.copy_into(&child.0, start, end, copy_on_write).map_err(map_failure)
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn core::any::Any + Send + Sync> {
+        self
     }
 }
 

@@ -252,7 +252,7 @@ fn page_fault(frame: &mut InterruptFrame) {
     } else {
         Access::Read
     };
-    if address < USER_END && crate::paging::allows(address, access) {
+    if address < USER_END && crate::paging::loaded_tables_allow(address, access) {
         // Another processor widened the rights; this TLB was stale.
         x86_64::instructions::tlb::flush(VirtAddr::new(address));
         return;

@@ -144,6 +144,27 @@ fn python_runs_from_a_manifest_image() {
     let stdout = support::text(&output.stdout);
     assert!(stdout.contains("echo over tcp\n"), "{stdout}");
     assert_eq!(output.status.code(), Some(0));
+
+    // Processes: subprocess starts the interpreter again (fork or vfork,
+    // then execve), os.fork copies the interpreter, a pipe joins them.
+    let script = "import os, subprocess, sys\n\
+                  out = subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True)\n\
+                  r, w = os.pipe()\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    os.write(w, b'from the child'); os._exit(3)\n\
+                  os.close(w)\n\
+                  data = os.read(r, 100).decode()\n\
+                  _, status = os.waitpid(pid, 0)\n\
+                  print('subprocess', out.stdout.strip(), out.returncode, data, os.waitstatus_to_exitcode(status))";
+    let output =
+        rosv_run(&["--memory", "256M", support::path(&image), "--", "/usr/bin/python3", "-c", script]);
+    let stdout = support::text(&output.stdout);
+    assert!(
+        stdout.contains("subprocess 42 0 from the child 3\n"),
+        "{stdout}{}",
+        support::text(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
 }
 
 /// The Java class the JVM test runs: threads, a parallel stream, and a

@@ -50,5 +50,12 @@ pub fn process(machine: &FakeMachine) -> Arc<Process> {
     let vfs = standard(machine);
     let files = ProcessFiles::open(vfs, machine, "/").unwrap();
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
-    Process::new(String::from("/bin/hello"), files, network, Random::seeded(machine), 0)
+    Process::new(
+        String::from("/bin/hello"),
+        crate::fake::address_space(machine),
+        files,
+        network,
+        Random::seeded(machine),
+        0,
+    )
 }

@@ -43,7 +43,7 @@ fn program<'a>(file: &'a Vec<u8>, arguments: &'a [Vec<u8>]) -> Program<'a> {
 #[test]
 fn loads_a_fixed_executable_with_its_stack() {
     let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     let file = executable(2, 0x40_0000, &[0xf4, 0x90], b"data!", 0x3000);
     let arguments = vec![b"/app".to_vec(), b"x".to_vec()];
     let launch = load(&machine, &mut memory, &program(&file, &arguments)).unwrap();
@@ -66,7 +66,7 @@ fn loads_a_fixed_executable_with_its_stack() {
     let mut zero = [1u8; 8];
     machine.read_memory(0x40_3ff8, &mut zero).unwrap();
     assert_eq!(zero, [0; 8]);
-    assert_eq!(memory.brk(&machine, 0), 0x40_5000);
+    assert_eq!(memory.brk(0), 0x40_5000);
     // argc is at the stack pointer, which lies in the stack area.
     assert_eq!(launch.stack_pointer % 16, 0);
     assert!(launch.stack_pointer < STACK_TOP && launch.stack_pointer > STACK_TOP - 4096);
@@ -83,7 +83,7 @@ fn loads_a_fixed_executable_with_its_stack() {
 #[test]
 fn loads_a_position_independent_executable_at_the_pie_base() {
     let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     let file = executable(3, 0, &[0xc3], b"", 0x10);
     let launch = load(&machine, &mut memory, &program(&file, &[b"/app".to_vec()])).unwrap();
     assert_eq!(launch.entry, PIE_BASE + 0x100);
@@ -130,7 +130,7 @@ fn auxiliary_value(machine: &FakeMachine, stack_pointer: u64, kind: u64) -> Opti
 #[test]
 fn dynamic_executables_start_in_their_interpreter() {
     let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     let file = dynamic_executable();
     assert_eq!(interpreter_path(&file, file.len() as u64).as_deref(), Some("/lib/ld.so"));
     let interpreter = executable(3, 0, &[0xf4], b"ld", 0);
@@ -149,7 +149,7 @@ fn dynamic_executables_start_in_their_interpreter() {
     let fixed = executable(2, 0x40_0000, &[0xf4], b"", 0);
     let machine = FakeMachine::new();
     let refused = Program { interpreter: Some(&fixed as &dyn ExecutableFile), ..program(&file, &arguments) };
-    let error = load(&machine, &mut AddressSpace::new(), &refused).unwrap_err();
+    let error = load(&machine, &mut crate::fake::address_space(&machine), &refused).unwrap_err();
     assert_eq!(error, LoadError::BadInterpreter("/lib/ld.so".into(), ElfError::NotExecutable));
     assert_eq!(machine.mapped_pages(), 0);
 }
@@ -157,7 +157,7 @@ fn dynamic_executables_start_in_their_interpreter() {
 #[test]
 fn refuses_dynamic_and_malformed_files() {
     let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     let file = dynamic_executable();
     let error = load(&machine, &mut memory, &program(&file, &[])).unwrap_err();
     assert_eq!(error, LoadError::DynamicallyLinked("/lib/ld.so".into()));
@@ -177,7 +177,7 @@ fn the_vdso_and_its_data_page_are_mapped_for_every_program() {
         tsc_to_ns_multiplier: 3 << 32,
         realtime_offset_ns: 1_700_000_000_000_000_000,
     });
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     let file = executable(2, 0x40_0000, &[0xf4], b"", 0);
     let launch = load(&machine, &mut memory, &program(&file, &[b"/app".to_vec()])).unwrap();
     assert_eq!(auxiliary_value(&machine, launch.stack_pointer, auxv::AT_SYSINFO_EHDR), Some(VDSO_ADDRESS));
@@ -200,7 +200,8 @@ fn the_vdso_and_its_data_page_are_mapped_for_every_program() {
     assert!(code.read && code.execute && !code.write);
     // Without a vDSO there is no AT_SYSINFO_EHDR at all.
     let plain = FakeMachine::new();
-    let launch = load(&plain, &mut AddressSpace::new(), &program(&file, &[b"/app".to_vec()])).unwrap();
+    let launch =
+        load(&plain, &mut crate::fake::address_space(&plain), &program(&file, &[b"/app".to_vec()])).unwrap();
     assert_eq!(auxiliary_value(&plain, launch.stack_pointer, auxv::AT_SYSINFO_EHDR), None);
 }
 
@@ -226,7 +227,7 @@ impl ExecutableFile for CountingFile {
 #[test]
 fn segments_are_read_from_the_file_in_bounded_pieces() {
     let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     // A data segment of 3 MiB of file bytes after the code.
     let data: Vec<u8> = (0..3 * 1024 * 1024 + 5).map(|index| (index % 251) as u8).collect();
     let file = CountingFile {
@@ -285,7 +286,7 @@ impl ExecutableFile for FileInRamfs {
 fn whole_file_pages_are_mapped_on_demand_and_partial_ones_copied() {
     use crate::memory::FaultResolution;
     let machine = FakeMachine::new();
-    let mut memory = AddressSpace::new();
+    let mut memory = crate::fake::address_space(&machine);
     let bytes = executable(2, 0x40_0000, &[0xf4, 0x90], b"data!", 0x3000);
     let file = FileInRamfs::new(&machine, &bytes);
     let arguments = vec![b"/app".to_vec()];

@@ -6,7 +6,7 @@
 use alloc::sync::Arc;
 
 use super::{Access, FaultResolution, PAGE_SIZE};
-use crate::machine::{Machine, MapFailure, Rights};
+use crate::machine::{MapFailure, PageTables, Rights};
 use crate::pages::Page;
 use crate::vfs::Node;
 
@@ -50,29 +50,30 @@ impl FileArea {
     /// page's place), which other processors must forget.
     pub fn map_page(
         &self,
-        machine: &dyn Machine,
+        tables: &dyn PageTables,
         page: u64,
         file_page: &Page,
         rights: Rights,
         access: Access,
     ) -> (FaultResolution, bool) {
         if self.is_shared {
-            return mapped(machine.map_frame(page, file_page.frame(), rights));
+            return mapped(tables.map_frame(page, file_page.frame(), rights));
         }
         if access != Access::Write {
             // The file's page itself, until a store copies it.
-            return mapped(machine.map_frame(page, file_page.frame(), Rights { write: false, ..rights }));
+            return mapped(tables.map_frame(page, file_page.frame(), Rights { write: false, ..rights }));
         }
-        if let Some(frame) = machine.mapped_frame(page)
+        if let Some(frame) = tables.mapped_frame(page)
             && frame != file_page.frame()
         {
-            // A private copy made before, read-only since an mprotect.
-            return mapped(machine.map_frame(page, frame, rights));
+            // A private copy made before, read-only since an mprotect or
+            // shared with a forked process: copied again if it is shared.
+            return mapped(tables.make_private(page, rights));
         }
         let Ok(copy) = file_page.duplicate() else {
             return (FaultResolution::OutOfMemory, false);
         };
-        mapped(machine.map_frame(page, copy.frame(), rights))
+        mapped(tables.map_frame(page, copy.frame(), rights))
     }
 }
 

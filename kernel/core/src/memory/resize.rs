@@ -5,7 +5,6 @@ use super::{
     APPLICATION_END, AddressSpace, Area, AreaKind, MAPPABLE_START, PAGE_SIZE, is_committable, page_align_up,
 };
 use crate::errno::Errno;
-use crate::machine::Machine;
 
 /// `MREMAP_*` bits.
 pub mod flags {
@@ -23,7 +22,6 @@ impl AddressSpace {
     /// never copying them.
     pub fn remap(
         &mut self,
-        machine: &dyn Machine,
         old: u64,
         old_length: u64,
         new_length: u64,
@@ -68,11 +66,11 @@ impl AddressSpace {
             {
                 return Err(Errno::EINVAL);
             }
-            self.remove_range(machine, new_address, new_end);
+            self.remove_range(new_address, new_end);
         } else if !keeps_old {
             if new_length <= old_length {
                 if new_length < old_length {
-                    self.remove_range(machine, old + new_length, old_end);
+                    self.remove_range(old + new_length, old_end);
                 }
                 return Ok(old);
             }
@@ -100,15 +98,15 @@ impl AddressSpace {
         let file = area.file.as_ref().map(|file| file.advanced(old - area_start));
         let moved = Area { end: target + new_length, rights: area.rights, kind: area.kind, file };
         self.insert_area(target, moved);
-        if machine.move_range(old, target, moved_length).is_err() {
-            self.remove_range(machine, target, target + new_length);
+        if self.tables.move_range(old, target, moved_length).is_err() {
+            self.remove_range(target, target + new_length);
             return Err(Errno::ENOMEM);
         }
         self.needs_shootdown = true;
         if keeps_old {
             // The old range stays, empty: its pages fault in afresh.
         } else {
-            self.remove_range(machine, old, old_end);
+            self.remove_range(old, old_end);
         }
         self.merge_at(target);
         self.merge_at(target + new_length);

@@ -6,7 +6,7 @@ const READ_ONLY: Rights = Rights { read: true, write: false, execute: false };
 #[test]
 fn anonymous_mappings_go_top_down_and_fault_in() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let first =
         space.map_anonymous(&machine, 0, 10_000, Rights::READ_WRITE, map::PRIVATE | map::ANONYMOUS).unwrap();
     let second = space
@@ -33,7 +33,7 @@ fn anonymous_mappings_go_top_down_and_fault_in() {
 #[test]
 fn populate_maps_eagerly() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
     space.map_anonymous(&machine, 0, 3 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
     assert_eq!(machine.mapped_pages(), 3);
@@ -42,7 +42,7 @@ fn populate_maps_eagerly() {
 #[test]
 fn fixed_mappings_replace_and_noreplace_refuses() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let flags = map::PRIVATE | map::ANONYMOUS;
     space
         .map_anonymous(
@@ -76,16 +76,16 @@ fn fixed_mappings_replace_and_noreplace_refuses() {
 #[test]
 fn unmap_splits_areas() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
     let start = space.map_anonymous(&machine, 0, 5 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
-    space.unmap(&machine, start + PAGE_SIZE, 2 * PAGE_SIZE).unwrap();
+    space.unmap(start + PAGE_SIZE, 2 * PAGE_SIZE).unwrap();
     assert_eq!(machine.mapped_pages(), 3);
     assert!(space.area_at(start).is_some());
     assert!(space.area_at(start + PAGE_SIZE).is_none());
     assert!(space.area_at(start + 3 * PAGE_SIZE).is_some());
-    assert_eq!(space.unmap(&machine, start + 1, PAGE_SIZE), Err(Errno::EINVAL));
-    assert_eq!(space.unmap(&machine, start, 0), Err(Errno::EINVAL));
+    assert_eq!(space.unmap(start + 1, PAGE_SIZE), Err(Errno::EINVAL));
+    assert_eq!(space.unmap(start, 0), Err(Errno::EINVAL));
     // The hole is reused by the next mapping that fits.
     let again = space.map_anonymous(&machine, 0, 2 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
     assert_eq!(again, start + PAGE_SIZE);
@@ -94,26 +94,26 @@ fn unmap_splits_areas() {
 #[test]
 fn protect_changes_rights_of_areas_and_pages() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
     let start = space.map_anonymous(&machine, 0, 4 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
-    space.protect(&machine, start + PAGE_SIZE, PAGE_SIZE, Rights::NONE).unwrap();
+    space.protect(start + PAGE_SIZE, PAGE_SIZE, Rights::NONE).unwrap();
     assert_eq!(machine.rights(start + PAGE_SIZE), Some(Rights::NONE));
     assert_eq!(machine.rights(start), Some(Rights::READ_WRITE));
     assert_eq!(
         space.resolve_fault(&machine, start + PAGE_SIZE, Access::Read),
         crate::memory::FaultResolution::Invalid
     );
-    assert_eq!(space.protect(&machine, start, 8 * PAGE_SIZE, READ_ONLY), Err(Errno::ENOMEM));
+    assert_eq!(space.protect(start, 8 * PAGE_SIZE, READ_ONLY), Err(Errno::ENOMEM));
 }
 
 #[test]
 fn brk_grows_and_shrinks() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     space.set_heap_start(0x60_1000);
-    assert_eq!(space.brk(&machine, 0), 0x60_1000);
-    assert_eq!(space.brk(&machine, 0x60_4321), 0x60_4321);
+    assert_eq!(space.brk(0), 0x60_1000);
+    assert_eq!(space.brk(0x60_4321), 0x60_4321);
     assert_eq!(
         space.resolve_fault(&machine, 0x60_1000, Access::Write),
         crate::memory::FaultResolution::Mapped
@@ -126,9 +126,9 @@ fn brk_grows_and_shrinks() {
         space.resolve_fault(&machine, 0x60_5000, Access::Write),
         crate::memory::FaultResolution::Invalid
     );
-    assert_eq!(space.brk(&machine, 0x70_0000), 0x70_0000);
+    assert_eq!(space.brk(0x70_0000), 0x70_0000);
     assert_eq!(space.areas().filter(|(_, area)| area.kind == AreaKind::Heap).count(), 1);
-    assert_eq!(space.brk(&machine, 0x60_2000), 0x60_2000);
+    assert_eq!(space.brk(0x60_2000), 0x60_2000);
     assert_eq!(machine.mapped_pages(), 1, "pages above the new break are gone");
     assert_eq!(
         space.resolve_fault(&machine, 0x60_3000, Access::Read),
@@ -137,16 +137,16 @@ fn brk_grows_and_shrinks() {
     // A mapping in the way stops the heap.
     let flags = map::PRIVATE | map::ANONYMOUS | map::FIXED;
     space.map_anonymous(&machine, 0x80_0000, PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
-    assert_eq!(space.brk(&machine, 0x90_0000), 0x60_2000);
+    assert_eq!(space.brk(0x90_0000), 0x60_2000);
 }
 
 #[test]
 fn release_all_unmaps_everything() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let flags = map::PRIVATE | map::ANONYMOUS | map::POPULATE;
     space.map_anonymous(&machine, 0, 3 * PAGE_SIZE, Rights::READ_WRITE, flags).unwrap();
-    space.release_all(&machine);
+    space.release_all();
     assert_eq!(machine.mapped_pages(), 0);
     assert_eq!(space.areas().count(), 0);
 }
@@ -154,7 +154,7 @@ fn release_all_unmaps_everything() {
 #[test]
 fn a_mapping_larger_than_ram_is_refused_at_once() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let total = crate::pages::figures().total_bytes;
     assert_eq!(
         space.map_anonymous(&machine, 0, total + PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE),
@@ -172,7 +172,7 @@ fn a_mapping_larger_than_ram_is_refused_at_once() {
 fn a_populated_mapping_that_runs_out_leaves_nothing_behind() {
     let machine = FakeMachine::new();
     machine.limit_pages(Some(3));
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let result =
         space.map_anonymous(&machine, 0, 8 * PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE | map::POPULATE);
     assert_eq!(result, Err(Errno::ENOMEM));
@@ -184,7 +184,7 @@ fn a_populated_mapping_that_runs_out_leaves_nothing_behind() {
 fn a_fault_without_memory_says_so() {
     let machine = FakeMachine::new();
     machine.limit_pages(Some(0));
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let start = space.map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE).unwrap();
     assert_eq!(space.resolve_fault(&machine, start, Access::Write), FaultResolution::OutOfMemory);
     assert_eq!(space.resolve_fault(&machine, start - PAGE_SIZE, Access::Write), FaultResolution::Invalid);
@@ -215,7 +215,7 @@ proptest::proptest! {
         operations in proptest::collection::vec((0u8..4, 1u64..64, 0u64..4096), 1..60)
     ) {
         let machine = FakeMachine::new();
-        let mut space = AddressSpace::new();
+        let mut space = crate::fake::address_space(&machine);
         space.set_heap_start(0x60_0000);
         let mut mapped: Vec<(u64, u64)> = Vec::new();
         for (operation, pages, place) in operations {
@@ -229,7 +229,7 @@ proptest::proptest! {
                 }
                 2 if !mapped.is_empty() => {
                     let (start, end) = mapped.swap_remove(place as usize % mapped.len());
-                    space.unmap(&machine, start, end - start).unwrap();
+                    space.unmap(start, end - start).unwrap();
                 }
                 _ => {
                     let fixed = 0x7000_0000_0000 + place * PAGE_SIZE;
@@ -245,12 +245,12 @@ proptest::proptest! {
 #[test]
 fn growing_needs_no_shootdown_and_shrinking_does() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let start = space.map_anonymous(&machine, 0, 4 * PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE).unwrap();
     assert!(!space.take_shootdown(), "a new mapping");
-    space.protect(&machine, start, PAGE_SIZE, Rights::READ).unwrap();
+    space.protect(start, PAGE_SIZE, Rights::READ).unwrap();
     assert!(space.take_shootdown(), "rights taken away");
-    space.unmap(&machine, start, PAGE_SIZE).unwrap();
+    space.unmap(start, PAGE_SIZE).unwrap();
     assert!(space.take_shootdown(), "a mapping removed");
     assert!(!space.take_shootdown());
 }
@@ -258,16 +258,16 @@ fn growing_needs_no_shootdown_and_shrinking_does() {
 #[test]
 fn widening_rights_needs_no_shootdown() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let start = space.map_anonymous(&machine, 0, PAGE_SIZE, Rights::READ, map::PRIVATE).unwrap();
-    space.protect(&machine, start, PAGE_SIZE, Rights::READ_WRITE).unwrap();
+    space.protect(start, PAGE_SIZE, Rights::READ_WRITE).unwrap();
     assert!(!space.take_shootdown());
 }
 
 #[test]
 fn neighbouring_anonymous_areas_with_equal_rights_merge() {
     let machine = FakeMachine::new();
-    let mut space = AddressSpace::new();
+    let mut space = crate::fake::address_space(&machine);
     let base = 0x7000_0000_0000;
     for index in 0..4 {
         let flags = map::PRIVATE | map::FIXED;
@@ -276,8 +276,8 @@ fn neighbouring_anonymous_areas_with_equal_rights_merge() {
             .unwrap();
     }
     assert_eq!(space.areas().count(), 1);
-    space.protect(&machine, base + PAGE_SIZE, PAGE_SIZE, Rights::READ).unwrap();
+    space.protect(base + PAGE_SIZE, PAGE_SIZE, Rights::READ).unwrap();
     assert_eq!(space.areas().count(), 3);
-    space.protect(&machine, base + PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE).unwrap();
+    space.protect(base + PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE).unwrap();
     assert_eq!(space.areas().count(), 1);
 }

@@ -105,7 +105,7 @@ impl PeerCredentials {
         } else {
             (credentials.real_user, credentials.real_group)
         };
-        PeerCredentials { process_id: crate::process::PROCESS_ID as u32, user_id, group_id }
+        PeerCredentials { process_id: process.pid as u32, user_id, group_id }
     }
 
     /// The bytes of a `struct ucred`.

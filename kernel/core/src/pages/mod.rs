@@ -83,6 +83,14 @@ fn frames() -> Option<&'static dyn PageFrames> {
     FRAMES.get().copied()
 }
 
+/// Writes `bytes` into the frame at `frame` from `offset` (a frame some
+/// page table maps: the writer holds its address space).
+pub fn write_frame(frame: u64, offset: usize, bytes: &[u8]) {
+    if let Some(frames) = frames() {
+        frames.write(frame, offset, bytes);
+    }
+}
+
 /// The machine's memory figures (all zero before [`install`]).
 pub fn figures() -> MemoryFigures {
     frames().map(|frames| frames.figures()).unwrap_or_default()

@@ -25,6 +25,10 @@ pub mod code {
     pub const SIGIO: i32 = -5;
     /// Sent by `tkill` / `tgkill`.
     pub const TKILL: i32 = -6;
+    /// `SIGCHLD`: the child called `exit`.
+    pub const CHILD_EXITED: i32 = 1;
+    /// `SIGCHLD`: a signal ended the child.
+    pub const CHILD_KILLED: i32 = 2;
 }
 
 /// Size of `siginfo_t` and of `struct signalfd_siginfo`.
@@ -106,6 +110,14 @@ impl SignalInfo {
         let mut info = SignalInfo { code: code::TIMER, ..SignalInfo::default() };
         info.fields[0] = u64::from(timer_id as u32) | u64::from(overrun as u32) << 32;
         info.fields[1] = value;
+        info
+    }
+
+    /// A child's end (`SIGCHLD`, `waitid`): `si_pid`, `si_uid`,
+    /// `si_status` (the exit status or the signal).
+    pub fn child(code: i32, pid: u32, uid: u32, status: i32) -> Self {
+        let mut info = SignalInfo::sender(code, pid, uid);
+        info.fields[1] = u64::from(status as u32);
         info
     }
 

@@ -4,7 +4,6 @@ use std::vec::Vec;
 use super::testing::FakeChannel;
 use super::*;
 use crate::fake::FakeMachine;
-use crate::process::PROCESS_ID;
 use crate::vfs::FileObject;
 
 struct Host {
@@ -119,6 +118,7 @@ fn process_with(machine: &FakeMachine, streams: &StandardStreams) -> Arc<crate::
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
     let process = crate::process::Process::new(
         std::string::String::from("/app"),
+        crate::fake::address_space(machine),
         files,
         network,
         crate::random::Random::seeded(machine),
@@ -129,7 +129,7 @@ fn process_with(machine: &FakeMachine, streams: &StandardStreams) -> Arc<crate::
 }
 
 fn pending(process: &crate::process::Process) -> u64 {
-    crate::signal::pending_set(&process.thread(PROCESS_ID).unwrap())
+    crate::signal::pending_set(&process.thread(process.pid).unwrap())
 }
 
 #[test]

@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 use super::{Context, Result};
 use crate::credentials::{Credentials, CredentialsError, GROUPS_MAX, capability};
 use crate::errno::Errno;
-use crate::process::PROCESS_ID;
 use crate::user::User;
 
 impl From<CredentialsError> for Errno {
@@ -125,7 +124,7 @@ pub(super) fn capget(context: Context<'_>, header: u64, data: u64) -> Result {
     if pid < 0 {
         return Err(Errno::EINVAL.into());
     }
-    if pid != 0 && pid as u64 != PROCESS_ID {
+    if pid != 0 && pid as u64 != context.process.pid {
         return Err(Errno::ESRCH.into());
     }
     let capabilities = context.process.state.lock().credentials.capabilities;
@@ -142,7 +141,7 @@ pub(super) fn capget(context: Context<'_>, header: u64, data: u64) -> Result {
 pub(super) fn capset(context: Context<'_>, header: u64, data: u64) -> Result {
     let count = data_count(context, header)?;
     let pid = header_pid(context, header)?;
-    if pid != 0 && pid as u64 != PROCESS_ID {
+    if pid != 0 && pid as u64 != context.process.pid {
         return Err(Errno::EPERM.into());
     }
     let bytes = User::new(context.machine).read_bytes(data, count * 12)?;

@@ -41,7 +41,7 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, dup_flags: u64) -
         state.descriptors.replace(target as usize, Descriptor { file, close_on_exec })?
     };
     if let Some(replaced) = &replaced {
-        super::locks::closed(&replaced.file);
+        super::locks::closed(context, &replaced.file);
     }
     drop(replaced);
     Ok(target)

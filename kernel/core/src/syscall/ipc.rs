@@ -213,8 +213,8 @@ pub(super) fn now_seconds(context: Context<'_>) -> u64 {
 }
 
 /// The caller's process id, as objects record it.
-pub(super) fn caller_pid() -> u32 {
-    crate::process::PROCESS_ID as u32
+pub(super) fn caller_pid(context: Context<'_>) -> u32 {
+    context.process.pid as u32
 }
 
 impl From<Interruption> for Failure {

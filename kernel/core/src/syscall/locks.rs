@@ -34,14 +34,14 @@ const LOCK_NB: u64 = 4;
 const LOCK_UN: u64 = 8;
 
 /// The owner of the calling process's POSIX locks.
-fn process_owner() -> Owner {
-    Owner::Process(crate::process::PROCESS_ID)
+fn process_owner(pid: u64) -> Owner {
+    Owner::Process(pid)
 }
 
 /// Releases the calling process's POSIX locks on `file`'s file: Linux does
 /// so when a process closes any descriptor of the file.
-pub(super) fn closed(file: &OpenFile) {
-    locks::table().release_owner(file.lock_key(), process_owner());
+pub(super) fn closed(context: Context<'_>, file: &OpenFile) {
+    locks::table().release_owner(file.lock_key(), process_owner(context.process.pid));
 }
 
 /// The kind a `struct flock` type asks for; `None` for `F_UNLCK`.
@@ -99,7 +99,11 @@ pub(super) fn record_lock(context: Context<'_>, file: &OpenFile, command: u64, a
     }
     let kind = kind_of(lock_type)?;
     let (start, end) = range(context, file, whence, start, length)?;
-    let owner = if is_description_lock { Owner::Description(file.lock_owner()) } else { process_owner() };
+    let owner = if is_description_lock {
+        Owner::Description(file.lock_owner())
+    } else {
+        process_owner(context.process.pid)
+    };
     let key = file.lock_key();
     if matches!(command, command::F_GETLK | command::F_OFD_GETLK) {
         let kind = kind.ok_or(Errno::EINVAL)?;

@@ -30,14 +30,14 @@ pub(super) fn change_mappings<T>(
 }
 
 pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
-    let current = context.process.memory.lock().brk(context.machine, 0);
+    let current = context.process.memory.lock().brk(0);
     let growth = crate::memory::page_align_up(requested)
         .zip(crate::memory::page_align_up(current))
         .map_or(0, |(new, old)| new.saturating_sub(old));
     if growth > 0 && check_limits(context, growth, true).is_err() {
         return Ok(current);
     }
-    Ok(change_mappings(context, |memory| memory.brk(context.machine, requested)))
+    Ok(change_mappings(context, |memory| memory.brk(requested)))
 }
 
 /// Refuses (`ENOMEM`) `growth` more bytes of address space past
@@ -104,6 +104,16 @@ pub(super) fn mmap(
     check_limits(context, crate::memory::page_align_up(length).unwrap_or(u64::MAX), is_private_writable)?;
     if flags & map::ANONYMOUS == 0 {
         return map_file(context, address, length, rights, flags, fd, offset);
+    }
+    if flags & map::TYPE != map::PRIVATE {
+        // Shared anonymous memory is an unnamed file's pages, so that
+        // processes forked later share it.
+        let size = crate::memory::page_align_up(length).filter(|&size| size > 0).ok_or(Errno::EINVAL)?;
+        let node = super::shared::anonymous_shared_file(context, size)?;
+        let area = FileArea { node, offset: 0, is_shared: true, path: "/dev/zero (deleted)".into() };
+        return Ok(change_mappings(context, |memory| {
+            memory.map(context.machine, address, length, rights, flags, Some(area))
+        })?);
     }
     // A fixed mapping may replace pages.
     Ok(change_mappings(context, |memory| {
@@ -196,7 +206,7 @@ fn copy_file(
         let count = match read {
             Ok(count) => count,
             Err(error) => {
-                change_mappings(context, |memory| memory.unmap(context.machine, start, length))?;
+                change_mappings(context, |memory| memory.unmap(start, length))?;
                 return Err(error.into());
             }
         };
@@ -206,12 +216,12 @@ fn copy_file(
             break;
         }
     }
-    change_mappings(context, |memory| memory.protect(context.machine, start, length, rights))?;
+    change_mappings(context, |memory| memory.protect(start, length, rights))?;
     Ok(start)
 }
 
 pub(super) fn munmap(context: Context<'_>, address: u64, length: u64) -> Result {
-    change_mappings(context, |memory| memory.unmap(context.machine, address, length))?;
+    change_mappings(context, |memory| memory.unmap(address, length))?;
     Ok(0)
 }
 
@@ -220,7 +230,7 @@ pub(super) fn mprotect(context: Context<'_>, address: u64, length: u64, protecti
     if length == 0 && address.is_multiple_of(crate::memory::PAGE_SIZE) {
         return Ok(0);
     }
-    change_mappings(context, |memory| memory.protect(context.machine, address, length, rights))?;
+    change_mappings(context, |memory| memory.protect(address, length, rights))?;
     Ok(0)
 }
 
@@ -270,7 +280,7 @@ pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u
     }
     match advice {
         MADV_DONTNEED | MADV_FREE => {
-            change_mappings(context, |memory| memory.discard(context.machine, address, length))?;
+            change_mappings(context, |memory| memory.discard(address, length))?;
         }
         // Everything else is a hint the kernel may ignore.
         _ => {}
@@ -292,9 +302,7 @@ pub(super) fn mremap(
         });
         check_limits(context, new_length - old_length, is_private_writable)?;
     }
-    Ok(change_mappings(context, |memory| {
-        memory.remap(context.machine, old, old_length, new_length, flags, new_address)
-    })?)
+    Ok(change_mappings(context, |memory| memory.remap(old, old_length, new_length, flags, new_address))?)
 }
 
 /// `msync` flags.
@@ -328,7 +336,7 @@ pub(super) fn mincore(context: Context<'_>, address: u64, length: u64, vector: u
     if !address.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL.into());
     }
-    let residency = context.process.memory.lock().residency(context.machine, address, length)?;
+    let residency = context.process.memory.lock().residency(address, length)?;
     User::new(context.machine).write_bytes(vector, &residency)?;
     Ok(0)
 }

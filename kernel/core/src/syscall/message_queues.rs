@@ -113,7 +113,7 @@ pub(super) fn msgsnd(context: Context<'_>, id: u64, message: u64, size: u64, fla
         queue.messages.push_back(Message { kind, text: text.take().unwrap_or_default() });
         queue.bytes += size;
         queue.send_time = ipc::now_seconds(context);
-        queue.last_sender = ipc::caller_pid();
+        queue.last_sender = ipc::caller_pid(context);
         Ok(Some(()))
     })?;
     sent?;
@@ -172,7 +172,7 @@ pub(super) fn msgrcv(
         let taken = queue.messages.remove(position).ok_or(Errno::EIDRM)?;
         queue.bytes -= length;
         queue.receive_time = ipc::now_seconds(context);
-        queue.last_receiver = ipc::caller_pid();
+        queue.last_receiver = ipc::caller_pid(context);
         Ok(Some(taken))
     })?;
     let taken = taken?;

@@ -14,7 +14,6 @@ use crate::errno::Errno;
 use crate::net::abi::{message, option};
 use crate::net::local::{Ancillary, PeerCredentials, Rights};
 use crate::net::wait_for;
-use crate::process::PROCESS_ID;
 use crate::user::User;
 use crate::vfs::OpenFile;
 use crate::vfs::node::Caller;
@@ -136,7 +135,7 @@ fn stated_credentials(context: Context<'_>, data: &[u8]) -> core::result::Result
     if !(is_privileged || has_user && has_group) {
         return Err(Errno::EPERM);
     }
-    if u64::from(stated.process_id) != PROCESS_ID {
+    if u64::from(stated.process_id) != context.process.pid {
         // No other process exists to speak for.
         return Err(if is_privileged { Errno::ESRCH } else { Errno::EPERM });
     }

@@ -14,7 +14,7 @@ use super::files::file;
 use super::signals::signal_owner;
 use super::{Context, Result};
 use crate::errno::Errno;
-use crate::process::{PROCESS_ID, Thread};
+use crate::process::Thread;
 use crate::user::User;
 use crate::vfs::OpenFile;
 use crate::vfs::file::flags;
@@ -114,7 +114,7 @@ fn set_owner(context: Context<'_>, file: &Arc<OpenFile>, kind: i32, id: i32) -> 
         _ if id == 0 => true,
         F_OWNER_TID => context.process.thread(id as u64).is_some(),
         // `F_SETOWN` also takes a thread's id, as Linux does.
-        _ => i64::from(id) == PROCESS_ID as i64 || context.process.thread(id as u64).is_some(),
+        _ => i64::from(id) == context.process.pid as i64 || context.process.thread(id as u64).is_some(),
     };
     if !exists || id < 0 {
         return Err(Errno::ESRCH.into());

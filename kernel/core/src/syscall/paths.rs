@@ -85,7 +85,7 @@ pub(super) fn creat(context: Context<'_>, path: u64, mode: u64) -> Result {
 pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
     let number = descriptor_number(fd)?;
     let removed = context.process.state.lock().descriptors.remove(number)?;
-    super::locks::closed(&removed.file);
+    super::locks::closed(context, &removed.file);
     drop(removed);
     Ok(0)
 }
@@ -118,7 +118,7 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
         }
     }
     for descriptor in &closed {
-        super::locks::closed(&descriptor.file);
+        super::locks::closed(context, &descriptor.file);
     }
     drop(closed);
     Ok(0)

@@ -234,7 +234,7 @@ pub(super) fn mq_timedreceive(
 /// libraries' `SIGEV_THREAD` needs a netlink socket to be told through,
 /// which is not offered (`EINVAL`).
 pub(super) fn mq_notify(context: Context<'_>, fd: u64, event: u64) -> Result {
-    let pid = crate::process::PROCESS_ID;
+    let pid = context.process.pid;
     if event == 0 {
         queue_of(context, fd)?.1.unregister(pid);
         return Ok(0);

@@ -4,7 +4,7 @@ use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::encode_utsname;
 use crate::memory::APPLICATION_END;
-use crate::process::{self, LIMIT_COUNT, Limit, PROCESS_ID};
+use crate::process::{self, LIMIT_COUNT, Limit};
 use crate::user::User;
 
 use crate::linux::UTSNAME;
@@ -86,7 +86,7 @@ pub(super) fn arch_prctl(context: Context<'_>, code: u64, address: u64) -> Resul
 
 pub(super) fn set_tid_address(context: Context<'_>, address: u64) -> Result {
     context.thread.state.lock().clear_child_tid = address;
-    Ok(PROCESS_ID)
+    Ok(context.thread.tid)
 }
 
 pub(super) fn getresuid(context: Context<'_>, real: u64, effective: u64, saved: u64) -> Result {
@@ -158,7 +158,7 @@ pub(super) fn get_robust_list(context: Context<'_>, thread: u64, head: u64, leng
 }
 
 pub(super) fn prlimit(context: Context<'_>, pid: u64, resource: u64, new: u64, old: u64) -> Result {
-    if pid != 0 && pid != PROCESS_ID {
+    if pid != 0 && pid != context.process.pid {
         return Err(Errno::ESRCH.into());
     }
     let index = usize::try_from(resource).ok().filter(|&index| index < LIMIT_COUNT).ok_or(Errno::EINVAL)?;
@@ -233,7 +233,7 @@ mod kcmp_type {
 pub(super) fn kcmp(context: Context<'_>, pids: (u64, u64), kind: u64, first: u64, second: u64) -> Result {
     for pid in [pids.0, pids.1] {
         let pid = pid as i32;
-        if pid <= 0 || (pid as u64 != PROCESS_ID && context.process.thread(pid as u64).is_none()) {
+        if pid <= 0 || (pid as u64 != context.process.pid && context.process.thread(pid as u64).is_none()) {
             return Err(Errno::ESRCH.into());
         }
     }

@@ -29,7 +29,7 @@ pub(super) fn process_vm(
     }
     let pid = pid as i32;
     let is_own =
-        pid > 0 && (pid as u64 == crate::process::PROCESS_ID || context.process.thread(pid as u64).is_some());
+        pid > 0 && (pid as u64 == context.process.pid || context.process.thread(pid as u64).is_some());
     let user = User::new(context.machine);
     let local = user.read_iovecs(local.0, local.1)?;
     let remote = user.read_iovecs(remote.0, remote.1)?;

@@ -268,7 +268,7 @@ fn named(
     let who = who as i32;
     match which {
         PRIO_PROCESS => Ok(alloc::vec![target(context, who as u32 as u64).map_err(|_| Errno::ESRCH)?]),
-        PRIO_PGRP if who == 0 || who as u64 == crate::process::PROCESS_ID => Ok(context.process.threads()),
+        PRIO_PGRP if who == 0 || who as u64 == context.process.group_id() => Ok(context.process.threads()),
         PRIO_USER => {
             let user = context.process.state.lock().credentials.real_user;
             if who == 0 || who as u32 == user { Ok(context.process.threads()) } else { Err(Errno::ESRCH) }

@@ -103,7 +103,11 @@ struct Operation {
 
 /// Applies `operations` to `set` if all can be; otherwise changes nothing
 /// and returns the one that must wait.
-fn try_apply(set: &mut Set, operations: &[Operation]) -> core::result::Result<Option<Operation>, Errno> {
+fn try_apply(
+    set: &mut Set,
+    operations: &[Operation],
+    pid: u32,
+) -> core::result::Result<Option<Operation>, Errno> {
     let mut values: Vec<i32> = set.semaphores.iter().map(|semaphore| semaphore.value).collect();
     for operation in operations {
         let value = &mut values[usize::from(operation.number)];
@@ -120,7 +124,7 @@ fn try_apply(set: &mut Set, operations: &[Operation]) -> core::result::Result<Op
         semaphore.value = value;
     }
     for operation in operations {
-        set.semaphores[usize::from(operation.number)].last_pid = ipc::caller_pid();
+        set.semaphores[usize::from(operation.number)].last_pid = pid;
     }
     Ok(None)
 }
@@ -180,7 +184,7 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
         uncount(&mut counted);
         let mut sets = SETS.lock();
         let set = sets.by_id.get_mut(&id).ok_or(Errno::EIDRM)?;
-        match try_apply(set, &operations)? {
+        match try_apply(set, &operations, ipc::caller_pid(context))? {
             None => {
                 set.operation_time = ipc::now_seconds(context);
                 Ok(Some(()))
@@ -206,7 +210,7 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
     }
     let mut undo = UNDO.lock();
     for operation in operations.iter().filter(|operation| operation.flags & SEM_UNDO != 0) {
-        let adjustment = undo.entry((crate::process::PROCESS_ID, id, operation.number)).or_insert(0);
+        let adjustment = undo.entry((context.process.pid, id, operation.number)).or_insert(0);
         *adjustment = (*adjustment - i32::from(operation.change)).clamp(-SEMAEM, SEMAEM);
     }
     drop(undo);
@@ -337,7 +341,7 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             }
             let semaphore = &mut set.semaphores[number as usize];
             semaphore.value = value;
-            semaphore.last_pid = ipc::caller_pid();
+            semaphore.last_pid = ipc::caller_pid(context);
             set.change_time = ipc::now_seconds(context);
             let waiters = set.waiters.clone();
             drop(sets);
@@ -353,7 +357,7 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             }
             for (semaphore, value) in set.semaphores.iter_mut().zip(values) {
                 semaphore.value = value;
-                semaphore.last_pid = ipc::caller_pid();
+                semaphore.last_pid = ipc::caller_pid(context);
             }
             set.change_time = ipc::now_seconds(context);
             let waiters = set.waiters.clone();

@@ -67,6 +67,23 @@ pub(super) fn memfd_create(context: Context<'_>, name: u64, memfd_flags: u64) ->
 pub(super) const F_ADD_SEALS: u64 = 1033;
 pub(super) const F_GET_SEALS: u64 = 1034;
 
+/// A fresh unnamed file of `size` bytes behind a shared anonymous mapping
+/// (`MAP_SHARED | MAP_ANONYMOUS`): processes forked after the mapping was
+/// made share its pages, as Linux's shmem does.
+pub(super) fn anonymous_shared_file(
+    context: Context<'_>,
+    size: u64,
+) -> core::result::Result<Arc<dyn Node>, Errno> {
+    static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    let files = SEGMENT_FILES.call_once(|| RamFs::new(0o777));
+    let caller = Caller::kernel(context.machine);
+    let name = format!("zero.{}", NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed));
+    let node = files.root().create(&caller, &name, NewNode::File, 0o600)?;
+    files.root().remove(&caller, &name, false)?;
+    node.truncate(&caller, size)?;
+    Ok(node)
+}
+
 /// `fcntl(F_ADD_SEALS)` / `fcntl(F_GET_SEALS)` on the file behind `node`.
 pub(super) fn seals(node: &dyn Node, command: u64, argument: u64, is_writable: bool) -> Result {
     if command == F_GET_SEALS {
@@ -181,7 +198,7 @@ pub(super) fn shmget(context: Context<'_>, key: u64, size: u64, shm_flags: u64) 
             attach_time: 0,
             detach_time: 0,
             change_time: now,
-            creator: crate::process::PROCESS_ID,
+            creator: context.process.pid,
             last: 0,
             owner: (0, 0),
         },
@@ -219,7 +236,7 @@ pub(super) fn shmat(context: Context<'_>, id: u64, address: u64, shm_flags: u64)
     if let Some(segment) = segments.by_id.get_mut(&id) {
         segment.attaches += 1;
         segment.attach_time = now_seconds(context);
-        segment.last = crate::process::PROCESS_ID;
+        segment.last = context.process.pid;
     }
     Ok(start)
 }
@@ -245,12 +262,12 @@ pub(super) fn shmdt(context: Context<'_>, address: u64) -> Result {
     let size = segment.size_bytes;
     segment.attaches = segment.attaches.saturating_sub(1);
     segment.detach_time = now_seconds(context);
-    segment.last = crate::process::PROCESS_ID;
+    segment.last = context.process.pid;
     if segment.is_removed && segment.attaches == 0 {
         segments.by_id.remove(&id);
     }
     drop(segments);
-    super::memory::change_mappings(context, |memory| memory.unmap(context.machine, address, size))?;
+    super::memory::change_mappings(context, |memory| memory.unmap(address, size))?;
     Ok(0)
 }
 

@@ -5,7 +5,7 @@ use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
 use crate::machine::{Registers, Wakeup};
-use crate::process::{PROCESS_ID, SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
+use crate::process::{SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
 use crate::signal::{
     self, AlternateStack, MINIMUM_ALTERNATE_STACK, Queueing, SignalInfo, Target, UNBLOCKABLE, bit, code,
 };
@@ -195,29 +195,28 @@ pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
 /// What a signal the caller sends says of it.
 fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     let uid = context.process.state.lock().credentials.real_user;
-    SignalInfo::sender(code, PROCESS_ID as u32, uid)
-}
-
-/// Whether `pid` (of `kill` or `rt_sigqueueinfo`, a C `int`) names this
-/// process: itself or any of its threads (Linux finds a thread's process
-/// by the thread's id), its process group (0, or minus the group's id).
-/// `-1` means every process but the caller, and there is none.
-fn names_this_process(context: Context<'_>, pid: u64) -> bool {
-    let pid = pid as i32;
-    pid == 0
-        || pid == -(PROCESS_ID as i32)
-        || (pid > 0 && (pid as u64 == PROCESS_ID || context.process.thread(pid as u64).is_some()))
+    SignalInfo::sender(code, context.process.pid as u32, uid)
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
     if signal != 0 {
         signal_number(signal)?;
     }
-    if !names_this_process(context, pid) {
-        return Err(Errno::ESRCH.into());
+    let targets = super::processes::kill_targets(context, pid)?;
+    let info = sender(context, code::USER);
+    for target in targets {
+        if signal == 0 {
+            continue;
+        }
+        let number = signal_number(signal)?;
+        if target.pid == context.process.pid {
+            let target = Target::Process { sender: Some(context.thread) };
+            signal::send(context.process, target, number, info, None, Queueing::Always)?;
+        } else {
+            signal::send(&target, Target::Process { sender: None }, number, info, None, Queueing::Always)?;
+        }
     }
-    let target = Target::Process { sender: Some(context.thread) };
-    send(context, target, signal, sender(context, code::USER), Queueing::Always)
+    Ok(0)
 }
 
 /// The thread `tid` of this process, for `tkill` and `tgkill`.
@@ -233,9 +232,16 @@ pub(super) fn tgkill(context: Context<'_>, group: u64, tid: u64, signal: u64) ->
     if group as i32 <= 0 || tid as i32 <= 0 {
         return Err(Errno::EINVAL.into());
     }
-    if group as i32 as u64 != PROCESS_ID {
-        thread_of(context, tid)?;
-        return Err(Errno::ESRCH.into());
+    if group != context.process.pid {
+        let process =
+            crate::process::find(group).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)?;
+        let target = process.thread(tid).ok_or(Errno::ESRCH)?;
+        if signal != 0 {
+            let number = signal_number(signal)?;
+            let info = sender(context, code::TKILL);
+            signal::send(&process, Target::Thread(&target), number, info, None, Queueing::Always)?;
+        }
+        return Ok(0);
     }
     tkill(context, tid, signal)
 }
@@ -264,8 +270,13 @@ pub(super) fn rt_sigqueueinfo(context: Context<'_>, pid: u64, signal: u64, info:
     if signal != 0 {
         signal_number(signal)?;
     }
-    if pid as i32 <= 0 || !names_this_process(context, pid) {
-        return Err(Errno::ESRCH.into());
+    if pid != context.process.pid {
+        let process = crate::process::find(pid).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)?;
+        if signal != 0 {
+            let number = signal_number(signal)?;
+            signal::send(&process, Target::Process { sender: None }, number, info, None, Queueing::Bounded)?;
+        }
+        return Ok(0);
     }
     let target = Target::Process { sender: Some(context.thread) };
     send(context, target, signal, info, Queueing::Bounded)
@@ -285,7 +296,7 @@ pub(super) fn rt_tgsigqueueinfo(
     if signal != 0 {
         signal_number(signal)?;
     }
-    if group as i32 as u64 != PROCESS_ID {
+    if group != context.process.pid {
         return Err(Errno::ESRCH.into());
     }
     let target = thread_of(context, tid)?;

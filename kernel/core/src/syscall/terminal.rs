@@ -4,7 +4,6 @@ use alloc::sync::Arc;
 
 use super::{Context, Result};
 use crate::errno::Errno;
-use crate::process::PROCESS_ID;
 use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize};
 use crate::terminal::{Terminal, TerminalFile};
 use crate::user::User;
@@ -68,12 +67,18 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, arg
             user.read_into(argument, &mut bytes)?;
             terminal.set_window_size(WindowSize::decode(&bytes));
         }
-        // One process is the session, its group and the foreground.
-        request::TIOCGPGRP | request::TIOCGSID => user.write_u32(argument, PROCESS_ID as u32)?,
+        // The caller's group is taken as the foreground one.
+        request::TIOCGPGRP => user.write_u32(argument, context.process.group_id() as u32)?,
+        request::TIOCGSID => user.write_u32(argument, context.process.session_id() as u32)?,
         request::TIOCSPGRP => {
             let mut group = [0u8; 4];
             user.read_into(argument, &mut group)?;
-            if u32::from_le_bytes(group) != PROCESS_ID as u32 {
+            let group = u64::from(u32::from_le_bytes(group));
+            let session = context.process.session_id();
+            let exists = crate::process::all()
+                .iter()
+                .any(|process| process.group_id() == group && process.session_id() == session);
+            if !exists {
                 return Err(Errno::EPERM.into());
             }
         }

@@ -1,10 +1,12 @@
 //! Threads: clone, exit, futexes, affinity.
 
+use super::processes::ForkRequest;
 use super::{Context, Outcome, Result};
 use crate::errno::Errno;
 use crate::futex::MATCH_ANY;
 use crate::linux::Timespec;
 use crate::machine::Wakeup;
+use crate::process::Termination;
 use crate::user::User;
 
 /// `clone` flags (Linux `include/uapi/linux/sched.h`).
@@ -42,6 +44,15 @@ pub(super) fn clone(
     child_tid: u64,
     tls: u64,
 ) -> Result {
+    if flags & flag::THREAD == 0 {
+        let exit_signal = (flags & flag::SIGNAL_MASK) as u8;
+        if usize::from(exit_signal) > crate::process::SIGNAL_COUNT {
+            return Err(Errno::EINVAL.into());
+        }
+        let flags = flags & !flag::SIGNAL_MASK;
+        let request = ForkRequest { flags, stack, parent_tid, child_tid, tls, exit_signal };
+        return super::processes::fork(context, request);
+    }
     spawn(context, CloneRequest { flags: flags & !flag::SIGNAL_MASK, stack, parent_tid, child_tid, tls })
 }
 
@@ -56,10 +67,21 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
     let field = |index: u64| user.read_u64(arguments + index * 8);
     let (flags, child_tid, parent_tid, exit_signal) = (field(0)?, field(2)?, field(3)?, field(4)?);
     let (stack, stack_size, tls) = (field(5)?, field(6)?, field(7)?);
-    if exit_signal != 0 || (stack == 0) != (stack_size == 0) {
+    if (stack == 0) != (stack_size == 0) {
         return Err(Errno::EINVAL.into());
     }
     let top = stack.checked_add(stack_size).ok_or(Errno::EINVAL)?;
+    if flags & flag::THREAD == 0 {
+        if exit_signal > crate::process::SIGNAL_COUNT as u64 || flags & flag::SIGNAL_MASK != 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        let request =
+            ForkRequest { flags, stack: top, parent_tid, child_tid, tls, exit_signal: exit_signal as u8 };
+        return super::processes::fork(context, request);
+    }
+    if exit_signal != 0 {
+        return Err(Errno::EINVAL.into());
+    }
     spawn(context, CloneRequest { flags, stack: top, parent_tid, child_tid, tls })
 }
 
@@ -67,11 +89,7 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
 fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     let required = flag::VM | flag::THREAD | flag::SIGHAND;
     if request.flags & required != required || request.flags & flag::VFORK != 0 {
-        // A single address space holds one process: no fork, no vfork.
-        if context.process.first_report_of(u64::MAX - request.flags) {
-            log::info!("clone with flags {:#x} (a new process) is not supported", request.flags);
-        }
-        return Err(Errno::ENOSYS.into());
+        return Err(Errno::EINVAL.into());
     }
     let known = required
         | flag::FS
@@ -130,7 +148,12 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     }
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { context.machine.thread_pointer() };
-    match context.machine.spawn_thread(&registers, thread_pointer, thread.clone()) {
+    let tables = context.process.memory.lock().tables().clone();
+    let Some(process) = context.process.shared() else {
+        context.process.discard_thread(thread.tid);
+        return Err(Errno::EAGAIN.into());
+    };
+    match context.machine.spawn_thread(&registers, thread_pointer, &process, thread.clone(), &tables) {
         Ok(control) => {
             super::scheduling::inherit(context.thread, &thread, control.as_ref());
             thread.set_control(control);
@@ -148,15 +171,16 @@ pub(super) fn exit(context: Context<'_>, status: u8) -> Outcome {
     release_thread(context);
     context.process.end_thread(context.thread.tid, status);
     if context.process.thread_count() == 0 {
-        super::semaphores::undo_all(crate::process::PROCESS_ID);
+        super::semaphores::undo_all(context.process.pid);
+        crate::vfs::locks::table().release_everywhere(crate::vfs::locks::Owner::Process(context.process.pid));
     }
     Outcome::ExitThread
 }
 
-/// `exit_group`: the whole process ends with `status`.
-pub(super) fn exit_group(context: Context<'_>, status: u8) -> Outcome {
-    context.process.begin_exit(status, context.thread.tid);
-    exit(context, status)
+/// `exit_group`: the whole process ends, as `termination` says.
+pub(super) fn exit_group(context: Context<'_>, termination: Termination) -> Outcome {
+    context.process.begin_exit(termination, context.thread.tid);
+    exit(context, termination.exit_status())
 }
 
 /// What Linux does for an exiting thread: mark its robust futexes as
@@ -265,9 +289,21 @@ pub(super) fn futex(
     second_address: u64,
     value3: u64,
 ) -> Result {
-    let table = &context.process.futexes;
     let machine = context.machine;
     let command = operation & !(operation::PRIVATE | operation::CLOCK_REALTIME);
+    let is_simple = matches!(
+        command,
+        operation::WAIT | operation::WAIT_BITSET | operation::WAKE | operation::WAKE_BITSET
+    );
+    let shared_key = if operation & operation::PRIVATE == 0 && is_simple {
+        shared_futex_key(context, address)
+    } else {
+        None
+    };
+    let (table, key) = match shared_key {
+        Some(key) => (crate::futex::shared_table(), key),
+        None => (&context.process.futexes, address),
+    };
     let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
     // A shared futex is found through its page, which must be there
     // (EFAULT); a private one is only an address.
@@ -309,14 +345,14 @@ pub(super) fn futex(
                 })
             };
             let is_interrupted = || context.thread.has_deliverable_signal();
-            match table.wait(machine, address, value as u32, bitset, deadline, &is_interrupted) {
+            match table.wait_keyed(machine, address, key, value as u32, bitset, deadline, &is_interrupted) {
                 Ok(()) => Ok(0),
                 Err(Errno::EINTR) => Err(super::Failure::Restart),
                 Err(error) => Err(error.into()),
             }
         }
-        operation::WAKE => Ok(u64::from(table.wake(address, count(value), MATCH_ANY)?)),
-        operation::WAKE_BITSET => Ok(u64::from(table.wake(address, count(value), value3 as u32)?)),
+        operation::WAKE => Ok(u64::from(table.wake(key, count(value), MATCH_ANY)?)),
+        operation::WAKE_BITSET => Ok(u64::from(table.wake(key, count(value), value3 as u32)?)),
         operation::REQUEUE | operation::CMP_REQUEUE => {
             let expected = (command == operation::CMP_REQUEUE).then_some(value3 as u32);
             let moved = table.requeue(
@@ -364,6 +400,23 @@ pub(super) fn futex(
         ),
         _ => Err(Errno::ENOSYS.into()),
     }
+}
+
+/// The key of a futex word in memory other processes may share (a shared
+/// mapping): its physical address, the page faulted in first. `None` for
+/// private memory, whose futexes stay in the process's own table.
+fn shared_futex_key(context: Context<'_>, address: u64) -> Option<u64> {
+    let page = address & !(crate::memory::PAGE_SIZE - 1);
+    let is_shared = {
+        let memory = context.process.memory.lock();
+        memory.area_at(page).is_some_and(|(_, area)| area.file.as_ref().is_some_and(|file| file.is_shared))
+    };
+    if !is_shared {
+        return None;
+    }
+    context.machine.load_u32(address).ok()?;
+    let frame = context.process.memory.lock().tables().mapped_frame(page)?;
+    Some(frame + (address - page))
 }
 
 /// The monotonic deadline of the absolute time at `address` (on the wall

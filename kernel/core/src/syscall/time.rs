@@ -64,7 +64,7 @@ fn cpu_clock(context: Context<'_>, id: i32) -> core::result::Result<NamedClock, 
     let clock = if id & PER_THREAD != 0 {
         let thread = if owner == 0 { Some(context.thread.clone()) } else { context.process.thread(owner) };
         Clock::ThreadCpu(Arc::downgrade(&thread.ok_or(Errno::EINVAL)?))
-    } else if owner == 0 || owner == crate::process::PROCESS_ID {
+    } else if owner == 0 || owner == context.process.pid {
         Clock::ProcessCpu
     } else {
         return Err(Errno::EINVAL);

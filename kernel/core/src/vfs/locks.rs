@@ -254,6 +254,23 @@ impl LockTable {
         }
     }
 
+    /// Releases every record lock `owner` holds on any file (a process
+    /// that ended).
+    pub fn release_everywhere(&self, owner: Owner) {
+        let mut files = self.files.lock();
+        let mut changed = false;
+        files.retain(|_, locks| {
+            let before = locks.records.len();
+            locks.records.retain(|lock| lock.owner != owner);
+            changed |= locks.records.len() != before;
+            !locks.is_empty()
+        });
+        drop(files);
+        if changed {
+            self.waiters.notify();
+        }
+    }
+
     /// Releases the locks of an open file description closed for good.
     pub fn release_description(&self, key: LockKey, description: usize) {
         let mut files = self.files.lock();

@@ -603,6 +603,7 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     }
     let tops = next.stack_tops;
     percpu::set_thread_stacks(tops.kernel, tops.exception, tops.interrupt);
+    switch_page_tables(next.page_table_root());
     start_slice(cpu, &next);
     let save_to = previous.saved_rsp.get();
     let on_cpu = previous.on_cpu.as_ptr();
@@ -620,6 +621,33 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     // prepared by `Thread::prepare_first_switch`.
     unsafe { rosv_context_switch(save_to, resume_from, on_cpu) };
     finish_switch();
+}
+
+/// Loads the page tables whose root is `root` (0: the kernel's), unless
+/// they are loaded already. Reloading flushes this processor's translations
+/// of application pages; the kernel's are global and stay.
+fn switch_page_tables(root: u64) {
+    let root = if root == 0 { crate::paging::level_4_table_paddr() } else { root };
+    let (loaded, flags) = x86_64::registers::control::Cr3::read();
+    if root != 0 && loaded.start_address().as_u64() != root {
+        let frame = x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root));
+        // SAFETY: `root` is the level-4 table of live tables (the thread
+        // about to run keeps them alive) whose upper half is the kernel's,
+        // so the kernel's code, data and stacks stay mapped across the load.
+        unsafe { x86_64::registers::control::Cr3::write(frame, flags) };
+    }
+}
+
+/// Makes the running thread use the page tables whose root is `root` (0:
+/// the kernel's), kept alive by `owner`, from now on.
+pub fn load_page_tables(root: u64, owner: Option<Arc<dyn core::any::Any + Send + Sync>>) {
+    let were_enabled = cpu::disable_interrupts();
+    let thread = this_cpu().current().clone();
+    // The new tables are loaded before the old owner can be dropped.
+    let old = core::mem::replace(&mut *thread.page_tables_slot(), (root, owner));
+    switch_page_tables(root);
+    cpu::restore_interrupts(were_enabled);
+    drop(old);
 }
 
 /// Runs on the new thread right after a switch, when the previous thread is

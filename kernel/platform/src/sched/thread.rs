@@ -107,6 +107,9 @@ pub struct Thread {
     is_stop_requested: AtomicBool,
     pub(super) needs_attention: AtomicBool,
     attachment: spin::Once<Arc<dyn Any + Send + Sync>>,
+    /// The page tables the thread runs on: their root (what CR3 holds; 0
+    /// for the kernel's own), and what keeps them alive while it may.
+    page_tables: SpinMutex<(u64, Option<Arc<dyn Any + Send + Sync>>)>,
 }
 
 // SAFETY: the `UnsafeCell` fields (saved stack pointer, FPU state) are
@@ -186,6 +189,7 @@ impl Thread {
             is_stop_requested: AtomicBool::new(false),
             needs_attention: AtomicBool::new(false),
             attachment: spin::Once::new(),
+            page_tables: SpinMutex::new((0, None)),
         })
     }
 
@@ -256,6 +260,27 @@ impl Thread {
         // stacks of the allocation are used.
         thread.stack_tops.kernel = &raw const rosv_boot_stack_top as u64;
         Some(Arc::new(thread))
+    }
+
+    /// Makes the thread run on the page tables whose root is `root` (0: the
+    /// kernel's), kept alive by `owner` as long as the thread may use them.
+    /// Takes effect at its next switch in (see [`super::load_page_tables`]
+    /// for the running thread).
+    pub fn set_page_tables(&self, root: u64, owner: Option<Arc<dyn Any + Send + Sync>>) {
+        // The old owner is dropped after the lock is released.
+        let _old = core::mem::replace(&mut *self.page_tables.lock(), (root, owner));
+    }
+
+    /// The slot holding the thread's page tables, for the scheduler.
+    pub(super) fn page_tables_slot(
+        &self,
+    ) -> crate::sync::SpinMutexGuard<'_, (u64, Option<Arc<dyn Any + Send + Sync>>)> {
+        self.page_tables.lock()
+    }
+
+    /// The root of the thread's page tables (0: the kernel's).
+    pub fn page_table_root(&self) -> u64 {
+        self.page_tables.lock().0
     }
 
     /// The thread's unique id.

@@ -127,6 +127,7 @@ fn build_c_programs() -> PathBuf {
         "ipc",
         "sched",
         "system",
+        "processes",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -68,9 +68,13 @@ pub(super) fn map_line(process: &Process, start: u64, area: &Area) -> String {
         if rights.write { 'w' } else { '-' },
         if rights.execute { 'x' } else { '-' },
     );
+    let executable;
     let name = match (&area.file, area.kind) {
         (Some(file), _) => &*file.path,
-        (None, AreaKind::Image) => process.executable_path.as_str(),
+        (None, AreaKind::Image) => {
+            executable = process.executable_path();
+            executable.as_str()
+        }
         (None, AreaKind::Heap) => "[heap]",
         (None, AreaKind::Stack) => "[stack]",
         (None, AreaKind::Anonymous | AreaKind::File) => "",
@@ -88,7 +92,8 @@ pub(super) fn map_line(process: &Process, start: u64, area: &Area) -> String {
 
 /// `/proc/self/status`: the fields programs look for, in Linux's order.
 pub fn status(caller: &Caller<'_>, process: &Process) -> String {
-    let name = process.executable_path.rsplit('/').next().unwrap_or_default();
+    let executable = process.executable_path();
+    let name = executable.rsplit('/').next().unwrap_or_default();
     let name = &name[..name.len().min(15)];
     let (umask, credentials, descriptor_limit, ignored, caught) = {
         let state = process.state.lock();
@@ -119,10 +124,7 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
                 AreaKind::Heap | AreaKind::Anonymous if area.rights.write => data_bytes += size,
                 _ => {}
             }
-            resident_pages += (start..area.end)
-                .step_by(4096)
-                .filter(|&page| caller.machine.mapped_frame(page).is_some())
-                .count() as u64;
+            resident_pages += memory.tables().count_mapped(start, area.end);
         }
         (virtual_bytes / 1024, resident_pages * 4, data_bytes / 1024, stack_bytes / 1024)
     };
@@ -130,11 +132,13 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     let cpu_list = if cpus == 1 { String::from("0") } else { format!("0-{}", cpus - 1) };
     let cpu_mask = format!("{:x}", (1u128 << cpus) - 1);
     let capabilities = credentials.capabilities;
+    let (pid, parent, group, session) =
+        (process.pid, process.parent_id(), process.group_id(), process.session_id());
     format!(
-        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{PROCESS_ID}\nNgid:\t0\n\
-         Pid:\t{PROCESS_ID}\nPPid:\t0\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
-         FDSize:\t{descriptor_limit}\nGroups:\t{groups}\nNStgid:\t{PROCESS_ID}\nNSpid:\t{PROCESS_ID}\n\
-         NSpgid:\t{PROCESS_ID}\nNSsid:\t{PROCESS_ID}\nVmPeak:\t{virtual_kib:8} kB\nVmSize:\t{virtual_kib:8} kB\n\
+        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
+         Pid:\t{pid}\nPPid:\t{parent}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
+         FDSize:\t{descriptor_limit}\nGroups:\t{groups}\nNStgid:\t{pid}\nNSpid:\t{pid}\n\
+         NSpgid:\t{group}\nNSsid:\t{session}\nVmPeak:\t{virtual_kib:8} kB\nVmSize:\t{virtual_kib:8} kB\n\
          VmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t{resident_kib:8} kB\nVmRSS:\t{resident_kib:8} kB\n\
          VmData:\t{data_kib:8} kB\nVmStk:\t{stack_kib:8} kB\nVmSwap:\t       0 kB\nThreads:\t{}\n\
          SigQ:\t0/4096\nSigPnd:\t{pending:016x}\nShdPnd:\t0000000000000000\nSigBlk:\t{blocked:016x}\n\
@@ -246,7 +250,8 @@ pub fn stat(caller: &Caller<'_>) -> String {
 /// `/proc/loadavg`: no load history is kept; one process.
 pub fn load_average(caller: &Caller<'_>) -> String {
     let threads = caller.process.map_or(1, |process| process.thread_count().max(1));
-    format!("0.00 0.00 0.00 1/{threads} {PROCESS_ID}\n")
+    let newest = crate::process::all().last().map_or(PROCESS_ID, |process| process.pid);
+    format!("0.00 0.00 0.00 1/{threads} {newest}\n")
 }
 
 /// `/proc/net/dev`: each interface's counters, in Linux's layout.

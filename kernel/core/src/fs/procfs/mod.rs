@@ -273,6 +273,13 @@ impl Node for ProcNode {
             }
             return Ok(self.child(Kind::Descriptor(number)));
         }
+        if self.kind == Kind::Root
+            && let Some(process) = caller.process
+            && name == alloc::format!("{}", process.pid)
+        {
+            // The caller's own directory (other processes' are not shown).
+            return Ok(self.child(Kind::ProcessDirectory));
+        }
         let (_, kind) =
             self.fixed_entries().iter().find(|(entry, _)| *entry == name).ok_or(FsError::NotFound)?;
         Ok(self.child(*kind))
@@ -307,11 +314,12 @@ impl Node for ProcNode {
 
     fn read_link(&self, caller: &Caller<'_>) -> Result<LinkTarget, FsError> {
         if self.kind == Kind::SelfLink {
-            return Ok(LinkTarget::Path(alloc::format!("{PROCESS_ID}")));
+            let pid = caller.process.map_or(PROCESS_ID, |process| process.pid);
+            return Ok(LinkTarget::Path(alloc::format!("{pid}")));
         }
         let process = caller.process.ok_or(FsError::NotFound)?;
         match self.kind {
-            Kind::Executable => Ok(LinkTarget::Path(process.executable_path.clone())),
+            Kind::Executable => Ok(LinkTarget::Path(process.executable_path())),
             Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
             Kind::WorkingDirectory => {
                 let location = process.state.lock().working_directory.clone();
@@ -364,7 +372,7 @@ impl Node for ProcNode {
                     Generated::MountInformation => {
                         process_files::mount_information(caller, process).into_bytes()
                     }
-                    Generated::SharedMaps => process_files::shared_maps(caller, process).into_bytes(),
+                    Generated::SharedMaps => process_files::shared_maps(process).into_bytes(),
                     Generated::CommandLine => {
                         process_files::stack_range(caller, process, |layout| layout.arguments)
                     }

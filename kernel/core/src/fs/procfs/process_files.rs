@@ -11,7 +11,7 @@ use core::fmt::Write;
 
 use crate::credentials::capability;
 use crate::initial_stack::StackLayout;
-use crate::process::{PROCESS_ID, Process, RLIM_INFINITY, limit};
+use crate::process::{Process, RLIM_INFINITY, limit};
 use crate::vfs::{Caller, FileType, FsError, Location, Metadata, Node};
 
 /// Clock ticks per second in `/proc` files (`USER_HZ`).
@@ -90,16 +90,12 @@ pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
 }
 
 /// `/proc/self/smaps`: each `maps` line with the area's sizes.
-pub fn shared_maps(caller: &Caller<'_>, process: &Process) -> String {
+pub fn shared_maps(process: &Process) -> String {
     let mut text = String::new();
     let memory = process.memory.lock();
     for (start, area) in memory.areas() {
         let size_kib = (area.end - start) / 1024;
-        let resident_kib = (start..area.end)
-            .step_by(4096)
-            .filter(|&page| caller.machine.mapped_frame(page).is_some())
-            .count() as u64
-            * 4;
+        let resident_kib = memory.tables().count_mapped(start, area.end) * 4;
         let anonymous_kib = if area.file.is_none() { resident_kib } else { 0 };
         let rights = area.rights;
         let mut flags = String::new();
@@ -151,7 +147,8 @@ fn name(caller: &Caller<'_>, process: &Process) -> String {
     if length > 0 {
         return String::from_utf8_lossy(&thread_name[..length]).into_owned();
     }
-    let name = process.executable_path.rsplit('/').next().unwrap_or_default();
+    let executable = process.executable_path();
+    let name = executable.rsplit('/').next().unwrap_or_default();
     String::from(&name[..name.len().min(15)])
 }
 
@@ -161,16 +158,13 @@ pub fn command(caller: &Caller<'_>, process: &Process) -> String {
 }
 
 /// Bytes of the address space and of its resident pages.
-fn sizes(caller: &Caller<'_>, process: &Process) -> (u64, u64) {
+fn sizes(process: &Process) -> (u64, u64) {
     let memory = process.memory.lock();
     let mut virtual_bytes = 0;
     let mut resident_pages = 0;
     for (start, area) in memory.areas() {
         virtual_bytes += area.end - start;
-        resident_pages += (start..area.end)
-            .step_by(4096)
-            .filter(|&page| caller.machine.mapped_frame(page).is_some())
-            .count() as u64;
+        resident_pages += memory.tables().count_mapped(start, area.end);
     }
     (virtual_bytes, resident_pages)
 }
@@ -178,14 +172,18 @@ fn sizes(caller: &Caller<'_>, process: &Process) -> (u64, u64) {
 /// `/proc/self/stat`: Linux's 52 fields; those rosv does not keep are 0.
 pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     let ticks = |ns: u64| ns / (1_000_000_000 / USER_HZ);
-    let (virtual_bytes, resident_pages) = sizes(caller, process);
+    let (virtual_bytes, resident_pages) = sizes(process);
     let threads = process.thread_count();
     let start = ticks(process.start_ns);
     let layout = process.memory.lock().stack_layout;
     format!(
-        "{PROCESS_ID} ({}) R 0 {PROCESS_ID} {PROCESS_ID} 0 -1 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
+        "{} ({}) R {} {} {} 0 -1 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
          {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 {} {} {} {} 0\n",
+        process.pid,
         name(caller, process),
+        process.parent_id(),
+        process.group_id(),
+        process.session_id(),
         ticks(process.cpu_time_ns()),
         caller.machine.current_cpu(),
         layout.arguments.0,

@@ -23,7 +23,7 @@ fn the_process_shows_its_executable_directory_and_descriptors() {
     let process = testing::process(&machine);
     let thread = process.new_thread();
     let caller = Caller::thread(&machine, &process, &thread);
-    assert_eq!(link(&process, &caller, "/proc/self"), "1");
+    assert_eq!(link(&process, &caller, "/proc/self"), alloc::format!("{}", process.pid));
     assert_eq!(link(&process, &caller, "/proc/self/exe"), "/bin/hello");
     assert_eq!(link(&process, &caller, "/proc/self/cwd"), "/");
     assert_eq!(link(&process, &caller, "/proc/self/fd/2"), "/dev/console");
@@ -91,7 +91,9 @@ fn generated_files_describe_the_process_and_the_machine() {
     assert!(read(&process, &caller, "/proc/meminfo").starts_with("MemTotal:         131072 kB\n"));
     machine.now_ns.store(12_345_000_000, core::sync::atomic::Ordering::Relaxed);
     assert_eq!(read(&process, &caller, "/proc/uptime"), "12.34 0.00\n");
-    assert!(read(&process, &caller, "/proc/self/status").contains("Pid:\t1\n"));
+    assert!(
+        read(&process, &caller, "/proc/self/status").contains(&alloc::format!("Pid:\t{}\n", process.pid))
+    );
     assert!(read(&process, &caller, "/proc/self/status").contains("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n"));
     process.state.lock().credentials = crate::process::Credentials::of(1000, 100);
     let status = read(&process, &caller, "/proc/self/status");

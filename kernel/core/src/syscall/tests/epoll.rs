@@ -212,8 +212,7 @@ fn instances_nest_and_poll() {
 fn a_signal_interrupts_a_wait() {
     let harness = Harness::new();
     let epfd = harness.epoll();
-    let thread =
-        harness.process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| harness.process.new_thread());
+    let thread = harness.process.thread(harness.process.pid).unwrap_or_else(|| harness.process.new_thread());
     // SIGCHLD, ignored by default, still interrupts the wait.
     thread.state.lock().pending.add(17, crate::signal::SignalInfo::kernel(), None, true);
     assert_eq!(harness.wait(epfd, 1, -1), Err(errno(Errno::EINTR)));

@@ -115,7 +115,7 @@ fn semaphore_operations_apply_together_or_not_at_all() {
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 13, BUFFER, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER) as u32, 7 | 9 << 16);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 16, 40000, 0, 0]), Errno::ERANGE.to_return());
-    assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 11, 0, 0, 0]), 1);
+    assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 11, 0, 0, 0]), process.pid as i64);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 2, BUFFER, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 80), 2, "sem_nsems");
     assert_eq!(semop(&machine, &process, set, &[(0, 32767, 0)], 0), Errno::ERANGE.to_return());
@@ -130,7 +130,7 @@ fn sem_undo_is_undone_when_the_process_ends() {
     assert_eq!(semop(&machine, &process, set, &[(0, 5, 0x1000)], 0), 0);
     assert_eq!(semop(&machine, &process, set, &[(0, -2, 0x1000)], 0), 0);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 12, 0, 0, 0]), 3);
-    super::super::semaphores::undo_all(crate::process::PROCESS_ID);
+    super::super::semaphores::undo_all(process.pid);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 12, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 0, 0, 0, 0]), 0);
 }
@@ -229,7 +229,7 @@ fn posix_queue_notification_signals_a_message_in_the_empty_queue() {
     assert_eq!(call(&machine, &process, nr::MQ_NOTIFY, [fd, BUFFER + 0x300, 0, 0, 0, 0]), 0);
     machine.write_memory(MESSAGE, b"hi").unwrap();
     assert_eq!(call(&machine, &process, nr::MQ_TIMEDSEND, [fd, MESSAGE, 2, 0, 0, 0]), 0);
-    assert_eq!(crate::signal::pending_set(&process.thread(1).unwrap()), 1 << 9, "SIGUSR1 pending");
+    assert_eq!(crate::signal::pending_set(&process.thread(process.pid).unwrap()), 1 << 9, "SIGUSR1 pending");
     assert_eq!(call(&machine, &process, nr::MQ_NOTIFY, [fd, 0, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::MQ_UNLINK, [name, 0, 0, 0, 0, 0]), 0);
 }

@@ -121,7 +121,7 @@ fn writes_past_rlimit_fsize_are_cut_then_refused_with_sigxfsz() {
     assert_eq!(call(machine, process, nr::RT_SIGPROCMASK, [0, BUFFER + 0x2000, 0, 8, 0, 0]), 0);
     assert_eq!(call(machine, process, nr::WRITE, [fd, BUFFER, 6, 0, 0, 0]), 6);
     assert_eq!(call(machine, process, nr::WRITE, [fd, BUFFER, 6, 0, 0, 0]), 4, "cut at the limit");
-    let thread = process.thread(crate::process::PROCESS_ID).unwrap();
+    let thread = process.thread(process.pid).unwrap();
     assert_eq!(crate::signal::pending_set(&thread), 0);
     assert_eq!(call(machine, process, nr::WRITE, [fd, BUFFER, 6, 0, 0, 0]), Errno::EFBIG.to_return());
     assert_eq!(crate::signal::pending_set(&thread), 1 << 24, "SIGXFSZ");

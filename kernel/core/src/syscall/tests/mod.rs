@@ -52,7 +52,7 @@ fn outcome(machine: &FakeMachine, process: &Process, number: u64, arguments: [u6
 
 /// Runs the system call in `registers` on the process's first thread.
 fn run(machine: &FakeMachine, process: &Process, registers: &mut Registers) -> Outcome {
-    let thread = process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| process.new_thread());
+    let thread = process.thread(process.pid).unwrap_or_else(|| process.new_thread());
     handle(machine, process, &thread, registers)
 }
 
@@ -179,8 +179,8 @@ fn protection_keys_are_absent() {
 #[test]
 fn identity_and_limits() {
     let (machine, process) = setup();
-    assert_eq!(call(&machine, &process, nr::GETPID, [0; 6]), 1);
-    assert_eq!(call(&machine, &process, nr::SET_TID_ADDRESS, [BUFFER, 0, 0, 0, 0, 0]), 1);
+    assert_eq!(call(&machine, &process, nr::GETPID, [0; 6]), process.pid as i64);
+    assert_eq!(call(&machine, &process, nr::SET_TID_ADDRESS, [BUFFER, 0, 0, 0, 0, 0]), process.pid as i64);
     assert_eq!(call(&machine, &process, nr::UNAME, [BUFFER, 0, 0, 0, 0, 0]), 0);
     let mut name = [0u8; 5];
     machine.read_memory(BUFFER, &mut name).unwrap();
@@ -213,16 +213,19 @@ fn signals_follow_their_dispositions() {
     let (machine, process) = setup();
     // SIGABRT by default terminates with 128 + 6.
     let (other_machine, dying) = setup();
-    assert_eq!(outcome(&other_machine, &dying, nr::TGKILL, [1, 1, 6, 0, 0, 0]), Outcome::ExitThread);
+    assert_eq!(
+        outcome(&other_machine, &dying, nr::TGKILL, [dying.pid, dying.pid, 6, 0, 0, 0]),
+        Outcome::ExitThread
+    );
     assert_eq!(dying.exit_status(), Some(134));
     // SIGCHLD is ignored by default; signal 0 only checks.
-    assert_eq!(call(&machine, &process, nr::KILL, [1, 17, 0, 0, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::KILL, [1, 0, 0, 0, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::KILL, [42, 15, 0, 0, 0, 0]), Errno::ESRCH.to_return());
+    assert_eq!(call(&machine, &process, nr::KILL, [process.pid, 17, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KILL, [process.pid, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KILL, [999_999_999, 15, 0, 0, 0, 0]), Errno::ESRCH.to_return());
     // SIG_IGN for SIGTERM.
     machine.write_memory(BUFFER, &[1u64.to_le_bytes(), [0; 8], [0; 8], [0; 8]].concat()).unwrap();
     assert_eq!(call(&machine, &process, nr::RT_SIGACTION, [15, BUFFER, 0, 8, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::KILL, [1, 15, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KILL, [process.pid, 15, 0, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::RT_SIGACTION, [15, 0, BUFFER + 64, 8, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 64), 1);
     assert_eq!(
@@ -236,7 +239,7 @@ fn signals_follow_their_dispositions() {
     // A blocked signal stays pending instead of terminating.
     machine.write_memory(BUFFER, &(1u64 << 5).to_le_bytes()).unwrap();
     assert_eq!(call(&machine, &process, nr::RT_SIGPROCMASK, [0, BUFFER, BUFFER + 8, 8, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::TGKILL, [1, 1, 6, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::TGKILL, [process.pid, process.pid, 6, 0, 0, 0]), 0);
 }
 
 #[test]
@@ -302,7 +305,7 @@ fn install_handler(machine: &FakeMachine, process: &Process, signal: u64, handle
 fn faults_run_the_handler_or_end_the_process() {
     use crate::signal::{Fault, fault_code};
     let (machine, process) = setup();
-    let thread = process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| process.new_thread());
+    let thread = process.thread(process.pid).unwrap_or_else(|| process.new_thread());
     let fault = Fault { signal: 11, code: fault_code::SEGV_MAPERR, address: 0xdead_0000 };
     let stack = BUFFER + 4 * 4096 - 64;
     let interrupted = Registers { rip: 0x40_1234, rsp: stack, rcx: 7, r11: 0x246, ..Registers::default() };
@@ -357,13 +360,13 @@ fn a_frame_rt_sigreturn_cannot_restore_is_a_sigsegv() {
 #[test]
 fn pending_signals_are_delivered_outside_system_calls() {
     let (machine, process) = setup();
-    let thread = process.thread(crate::process::PROCESS_ID).unwrap_or_else(|| process.new_thread());
+    let thread = process.thread(process.pid).unwrap_or_else(|| process.new_thread());
     install_handler(&machine, &process, 10, 0x40_6000);
     assert_eq!(call(&machine, &process, nr::RT_SIGPROCMASK, [0, 0, 0, 8, 0, 0]), 0);
     // Block SIGUSR1 so that the kill leaves it pending, then unblock it.
     machine.write_memory(BUFFER + 256, &(1u64 << 9).to_le_bytes()).unwrap();
     assert_eq!(call(&machine, &process, nr::RT_SIGPROCMASK, [0, BUFFER + 256, 0, 8, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::TGKILL, [1, 1, 10, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::TGKILL, [process.pid, process.pid, 10, 0, 0, 0]), 0);
     thread.state.lock().signal_mask = 0;
     let stack = BUFFER + 4 * 4096 - 64;
     let mut registers = Registers { rip: 0x40_1000, rsp: stack, ..Registers::default() };
@@ -377,7 +380,6 @@ fn pending_signals_are_delivered_outside_system_calls() {
 
 #[test]
 fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
-    use crate::process::PROCESS_ID;
     let (machine, process) = setup();
     const F_SETFL: u64 = 4;
     const F_GETOWN: u64 = 9;
@@ -390,7 +392,7 @@ fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
     const SIGUSR1_BIT: u64 = 1 << 9;
     // socketpair(AF_UNIX, SOCK_STREAM): descriptors 3 and 4.
     assert_eq!(call(&machine, &process, nr::SOCKETPAIR, [1, 1, 0, BUFFER, 0, 0]), 0);
-    let thread = process.thread(crate::process::PROCESS_ID).expect("the first thread");
+    let thread = process.thread(process.pid).expect("the first thread");
     // Blocked, so that they stay pending for the test to see.
     thread.state.lock().signal_mask = SIGIO_BIT | SIGUSR1_BIT;
     let pending = || crate::signal::pending_set(&thread);
@@ -403,12 +405,12 @@ fn a_socket_with_o_async_signals_its_owner_when_data_arrives() {
     send(b"a");
     assert_eq!(pending() & SIGIO_BIT, 0);
     machine
-        .write_memory(BUFFER + 0x200, &[1i32.to_le_bytes(), (PROCESS_ID as i32).to_le_bytes()].concat())
+        .write_memory(BUFFER + 0x200, &[1i32.to_le_bytes(), (process.pid as i32).to_le_bytes()].concat())
         .unwrap();
     assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_SETOWN_EX, BUFFER + 0x200, 0, 0, 0]), 0);
-    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN, 0, 0, 0, 0]), PROCESS_ID as i64);
+    assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN, 0, 0, 0, 0]), process.pid as i64);
     assert_eq!(call(&machine, &process, nr::FCNTL, [4, F_GETOWN_EX, BUFFER + 0x300, 0, 0, 0]), 0);
-    assert_eq!(read_u64(&machine, BUFFER + 0x300), 1 | (PROCESS_ID << 32));
+    assert_eq!(read_u64(&machine, BUFFER + 0x300), 1 | (process.pid << 32));
     send(b"b");
     assert_eq!(pending() & SIGIO_BIT, 0);
     // Both: SIGIO when data arrives, or the signal F_SETSIG chose.

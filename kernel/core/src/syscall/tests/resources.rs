@@ -9,7 +9,7 @@ fn usage_calls_check_their_targets_and_report_processor_time() {
     assert_eq!(call(&machine, &process, nr::TIMES, [BUFFER, 0, 0, 0, 0, 0]), 250);
     assert_eq!(call(&machine, &process, nr::TIMES, [0, 0, 0, 0, 0, 0]), 250);
     assert_eq!(call(&machine, &process, nr::GETRUSAGE, [0, BUFFER, 0, 0, 0, 0]), 0);
-    let thread = process.thread(crate::process::PROCESS_ID).unwrap();
+    let thread = process.thread(process.pid).unwrap();
     thread.set_control(Arc::new(crate::fake::FakeThread::default()));
     assert_eq!(call(&machine, &process, nr::GETRUSAGE, [1, BUFFER, 0, 0, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 8), 1, "the fake thread's 1000 ns, in microseconds");

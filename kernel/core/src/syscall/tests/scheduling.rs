@@ -42,7 +42,7 @@ fn real_time_policies_are_checked_recorded_and_reported() {
         call(&machine, &process, nr::SCHED_GETSCHEDULER, [0, 0, 0, 0, 0, 0]),
         (RR | 0x4000_0000) as i64
     );
-    assert_eq!(call(&machine, &process, nr::SCHED_GETPARAM, [1, BUFFER + 8, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::SCHED_GETPARAM, [process.pid, BUFFER + 8, 0, 0, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 8) as u32, 30);
     assert_eq!(call(&machine, &process, nr::SCHED_RR_GET_INTERVAL, [0, BUFFER + 16, 0, 0, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 24), 100_000_000);

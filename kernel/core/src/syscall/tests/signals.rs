@@ -21,7 +21,7 @@ fn block(machine: &FakeMachine, process: &Process, set: u64) {
 fn queue(machine: &FakeMachine, process: &Process, signal: u64, value: u64) -> i64 {
     let info = crate::signal::SignalInfo::queued(code::QUEUE, 1, 0, value).encode(signal as u8);
     machine.write_memory(DATA + 0x100, &info).unwrap();
-    call(machine, process, nr::RT_SIGQUEUEINFO, [1, signal, DATA + 0x100, 0, 0, 0])
+    call(machine, process, nr::RT_SIGQUEUEINFO, [process.pid, signal, DATA + 0x100, 0, 0, 0])
 }
 
 /// `rt_sigtimedwait` for `set` with a zero timeout; the signal, and the
@@ -41,7 +41,7 @@ fn real_time_signals_queue_in_order_and_standard_ones_merge() {
         assert_eq!(queue(&machine, &process, SIGRTMIN, value * 100), 0);
     }
     for _ in 0..3 {
-        assert_eq!(call(&machine, &process, nr::KILL, [1, SIGUSR1, 0, 0, 0, 0]), 0);
+        assert_eq!(call(&machine, &process, nr::KILL, [process.pid, SIGUSR1, 0, 0, 0, 0]), 0);
     }
     let set = bit(SIGRTMIN) | bit(SIGUSR1);
     assert_eq!(take(&machine, &process, set).0, SIGUSR1 as i64, "the lowest signal comes first");
@@ -68,7 +68,7 @@ fn queued_signals_stop_at_rlimit_sigpending() {
     // With no room left, kill still sends it, without its information.
     process.state.lock().limits[crate::process::limit::SIGPENDING].current = 0;
     assert_eq!(queue(&machine, &process, SIGRTMIN, 4), Errno::EAGAIN.to_return());
-    assert_eq!(call(&machine, &process, nr::KILL, [1, SIGRTMIN, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KILL, [process.pid, SIGRTMIN, 0, 0, 0, 0]), 0);
     assert_eq!(take(&machine, &process, bit(SIGRTMIN)), (SIGRTMIN as i64, 0));
     assert_eq!(read_u64(&machine, DATA + 0x200 + 8) as u32 as i32, code::USER);
     assert_eq!(process.signals.queued(), 0);
@@ -89,14 +89,18 @@ fn sigtimedwait_times_out_and_checks_its_arguments() {
         call(&machine, &process, nr::RT_SIGTIMEDWAIT, [DATA, 0, 0, 4, 0, 0]),
         Errno::EINVAL.to_return()
     );
-    assert_eq!(process.thread(1).unwrap().state.lock().signal_mask, bit(SIGALRM), "the mask comes back");
+    assert_eq!(
+        process.thread(process.pid).unwrap().state.lock().signal_mask,
+        bit(SIGALRM),
+        "the mask comes back"
+    );
 }
 
 #[test]
 fn ignoring_a_signal_discards_it_where_it_is_pending() {
     let (machine, process) = setup();
     block(&machine, &process, bit(SIGUSR1));
-    assert_eq!(call(&machine, &process, nr::KILL, [1, SIGUSR1, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KILL, [process.pid, SIGUSR1, 0, 0, 0, 0]), 0);
     machine.write_memory(DATA + 0x40, &[0u8; 32]).unwrap();
     machine.write_memory(DATA + 0x40, &crate::process::SIG_IGN.to_le_bytes()).unwrap();
     assert_eq!(call(&machine, &process, nr::RT_SIGACTION, [SIGUSR1, DATA + 0x40, 0, 8, 0, 0]), 0);
@@ -119,7 +123,7 @@ fn signalfd_reads_signalfd_siginfo_records() {
     );
     assert_eq!(queue(&machine, &process, SIGRTMIN, 7), 0);
     assert_eq!(queue(&machine, &process, SIGRTMIN, 8), 0);
-    assert_eq!(call(&machine, &process, nr::TKILL, [1, SIGUSR1, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::TKILL, [process.pid, SIGUSR1, 0, 0, 0, 0]), 0);
     assert_eq!(
         call(&machine, &process, nr::READ, [fd as u64, buffer, 100, 0, 0, 0]),
         Errno::EINVAL.to_return()
@@ -149,13 +153,13 @@ fn sigsuspend_runs_the_handler_with_the_old_mask_saved() {
     let (machine, process) = setup();
     install_handler(&machine, &process, SIGUSR1, 0x40_6000);
     block(&machine, &process, bit(SIGUSR1));
-    assert_eq!(call(&machine, &process, nr::KILL, [1, SIGUSR1, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::KILL, [process.pid, SIGUSR1, 0, 0, 0, 0]), 0);
     machine.write_memory(DATA, &0u64.to_le_bytes()).unwrap();
     let handler = call_on_stack(&machine, &process, nr::RT_SIGSUSPEND, [DATA, 8, 0, 0, 0, 0]);
     assert_eq!((handler.rip, handler.rdi), (0x40_6000, SIGUSR1));
     // The handler runs with SIGUSR1 blocked (its own signal); its frame
     // keeps the mask sigsuspend replaced, which returning restores.
-    let thread = process.thread(1).unwrap();
+    let thread = process.thread(process.pid).unwrap();
     assert_eq!(thread.state.lock().signal_mask, bit(SIGUSR1));
     let mut back = Registers { rax: nr::RT_SIGRETURN, rsp: handler.rsp + 8, ..handler };
     assert_eq!(run(&machine, &process, &mut back), Outcome::ResumeExactly);
@@ -202,7 +206,7 @@ fn ppoll_waits_with_its_mask_and_writes_back_the_time_left() {
     assert_eq!(call(&machine, &process, nr::PPOLL, [DATA + 0x100, 0, DATA + 0x80, DATA, 8, 0]), 0);
     assert_eq!(read_u64(&machine, DATA + 0x80), 0);
     assert_eq!(read_u64(&machine, DATA + 0x88), 0);
-    assert_eq!(process.thread(1).unwrap().state.lock().signal_mask, bit(SIGUSR1));
+    assert_eq!(process.thread(process.pid).unwrap().state.lock().signal_mask, bit(SIGUSR1));
     assert_eq!(
         call(&machine, &process, nr::PPOLL, [DATA + 0x100, 0, DATA + 0x80, DATA, 4, 0]),
         Errno::EINVAL.to_return()
@@ -232,5 +236,8 @@ fn thread_ids_are_checked_as_c_ints_and_name_their_process() {
     assert_eq!(queue(&machine, &process, SIGRTMIN, 5), 0);
     // tkill's real-time signals count against RLIMIT_SIGPENDING.
     process.state.lock().limits[crate::process::limit::SIGPENDING].current = 1;
-    assert_eq!(call(&machine, &process, nr::TKILL, [1, SIGRTMIN, 0, 0, 0, 0]), Errno::EAGAIN.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::TKILL, [process.pid, SIGRTMIN, 0, 0, 0, 0]),
+        Errno::EAGAIN.to_return()
+    );
 }

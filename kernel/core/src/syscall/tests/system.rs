@@ -68,16 +68,22 @@ fn process_vm_moves_bytes_within_the_process() {
     iovec(&machine, BUFFER + 0x100, &[(BUFFER + 0x200, 3), (BUFFER + 0x300, 5)]);
     iovec(&machine, BUFFER + 0x180, &[(BUFFER, 8)]);
     let args = |pid: u64, flags: u64| [pid, BUFFER + 0x100, 2, BUFFER + 0x180, 1, flags];
-    assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(1, 0)), 8);
+    assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(process.pid, 0)), 8);
     let mut first = [0u8; 3];
     machine.read_memory(BUFFER + 0x200, &mut first).unwrap();
     let mut second = [0u8; 5];
     machine.read_memory(BUFFER + 0x300, &mut second).unwrap();
     assert_eq!((&first, &second), (b"abc", b"defgh"));
     assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(2, 0)), Errno::ESRCH.to_return());
-    assert_eq!(call(&machine, &process, nr::PROCESS_VM_READV, args(1, 1)), Errno::EINVAL.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::PROCESS_VM_READV, args(process.pid, 1)),
+        Errno::EINVAL.to_return()
+    );
     iovec(&machine, BUFFER + 0x180, &[(0x9000_0000, 8)]);
-    assert_eq!(call(&machine, &process, nr::PROCESS_VM_WRITEV, args(1, 0)), Errno::EFAULT.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::PROCESS_VM_WRITEV, args(process.pid, 0)),
+        Errno::EFAULT.to_return()
+    );
 }
 
 #[test]
@@ -85,13 +91,20 @@ fn kcmp_compares_open_files_of_the_process() {
     let (machine, process) = setup();
     let copy = call(&machine, &process, nr::DUP, [1, 0, 0, 0, 0, 0]) as u64;
     let other = call(&machine, &process, nr::EVENTFD2, [0, 0, 0, 0, 0, 0]) as u64;
-    assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 0, 1, copy, 0]), 0);
-    let forward = call(&machine, &process, nr::KCMP, [1, 1, 0, 1, other, 0]);
-    let backward = call(&machine, &process, nr::KCMP, [1, 1, 0, other, 1, 0]);
+    assert_eq!(call(&machine, &process, nr::KCMP, [process.pid, process.pid, 0, 1, copy, 0]), 0);
+    let forward = call(&machine, &process, nr::KCMP, [process.pid, process.pid, 0, 1, other, 0]);
+    let backward = call(&machine, &process, nr::KCMP, [process.pid, process.pid, 0, other, 1, 0]);
     assert!(forward == 1 && backward == 2 || forward == 2 && backward == 1, "{forward} {backward}");
-    assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 1, 0, 0, 0]), 0, "one address space");
+    assert_eq!(
+        call(&machine, &process, nr::KCMP, [process.pid, process.pid, 1, 0, 0, 0]),
+        0,
+        "one address space"
+    );
     assert_eq!(call(&machine, &process, nr::KCMP, [1, 77, 1, 0, 0, 0]), Errno::ESRCH.to_return());
-    assert_eq!(call(&machine, &process, nr::KCMP, [1, 1, 0, 1, 99, 0]), Errno::EBADF.to_return());
+    assert_eq!(
+        call(&machine, &process, nr::KCMP, [process.pid, process.pid, 0, 1, 99, 0]),
+        Errno::EBADF.to_return()
+    );
 }
 
 #[test]

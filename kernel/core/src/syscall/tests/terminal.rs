@@ -32,7 +32,14 @@ fn process_with_streams() -> (FakeMachine, Arc<Process>, [Arc<FakeChannel>; 3]) 
     );
     let files = ProcessFiles::with_standard_files(vfs, &machine, "/", streams.files()).unwrap();
     let network = crate::net::Network::new(None, &crate::net::Settings::default(), 1, 0);
-    let process = Process::new("/app".into(), files, network, crate::random::Random::seeded(&machine), 0);
+    let process = Process::new(
+        "/app".into(),
+        crate::fake::address_space(&machine),
+        files,
+        network,
+        crate::random::Random::seeded(&machine),
+        0,
+    );
     (machine, process, channels)
 }
 

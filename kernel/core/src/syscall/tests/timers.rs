@@ -230,9 +230,9 @@ fn clock_nanosleep_refuses_clocks_without_timers() {
     // An absolute time already past on the wall clock returns at once.
     assert_eq!(call(&machine, &process, nr::CLOCK_NANOSLEEP, [0, 1, DATA, 0, 0, 0]), 0);
     // The process's processor-time clock, as clock_getcpuclockid names it.
-    let process_clock = ((!1i32) << 3 | 2) as u32 as u64;
+    let process_clock = ((!(process.pid as i32)) << 3 | 2) as u32 as u64;
     assert_eq!(call(&machine, &process, nr::CLOCK_GETTIME, [process_clock, DATA, 0, 0, 0, 0]), 0);
-    let invalid_kind = ((!1i32) << 3 | 3) as u32 as u64;
+    let invalid_kind = ((!(process.pid as i32)) << 3 | 3) as u32 as u64;
     assert_eq!(
         call(&machine, &process, nr::CLOCK_GETTIME, [invalid_kind, DATA, 0, 0, 0, 0]),
         Errno::EINVAL.to_return()

@@ -24,6 +24,10 @@ use crate::memory::{
 };
 use crate::sync::SpinMutex;
 
+mod application;
+
+pub use application::ApplicationTables;
+
 const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
 /// Physical memory beyond this is not mapped (and not used).
 const PHYSICAL_MAP_LIMIT: u64 = 1 << 40;
@@ -44,7 +48,7 @@ pub enum PagingError {
     OutOfMemory,
 }
 
-struct HeapFrames;
+pub(super) struct HeapFrames;
 
 // SAFETY: every frame comes from `memory::allocate_frame`, which returns
 // zeroed frames that nothing else uses.
@@ -59,7 +63,7 @@ unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
 /// # Safety
 /// `level_4` must be a level-4 table built by this module, and the caller
 /// must hold `LEVEL_4_TABLE`'s lock (or be the only CPU, during `init`).
-unsafe fn tables(level_4: u64) -> OffsetPageTable<'static> {
+pub(super) unsafe fn tables(level_4: u64) -> OffsetPageTable<'static> {
     let table = memory::physical_to_virtual(level_4) as *mut PageTable;
     // SAFETY: by the contract, the table exists, is mapped, and no other
     // reference to it is alive.
@@ -73,6 +77,7 @@ pub fn init(memory_map: &MemoryMap) -> Result<(), PagingError> {
     let mut mapper = unsafe { tables(level_4) };
     let ram_end = map_physical_memory(&mut mapper, memory_map)?;
     map_kernel_image(&mut mapper)?;
+    reserve_kernel_entries(level_4)?;
     let frame = PhysFrame::containing_address(PhysAddr::new(level_4));
     // SAFETY: the new tables map the kernel image at the addresses it runs
     // at, the stack (in `.bss`) and the physical map the heap lives in, so
@@ -81,6 +86,59 @@ pub fn init(memory_map: &MemoryMap) -> Result<(), PagingError> {
     PHYSICAL_MAP_END.store(ram_end, Ordering::Relaxed);
     *LEVEL_4_TABLE.lock() = Some(level_4);
     Ok(())
+}
+
+/// Gives every level-4 entry the physical map may use a table now, so
+/// that the kernel never adds a level-4 entry after boot: application
+/// tables copy the kernel's upper half once, when they are made.
+fn reserve_kernel_entries(level_4: u64) -> Result<(), PagingError> {
+    let first = (PHYSICAL_MAP_OFFSET >> 39) as usize & 511;
+    let last = ((PHYSICAL_MAP_OFFSET + PHYSICAL_MAP_LIMIT - 1) >> 39) as usize & 511;
+    // SAFETY: the level-4 table is fresh and not live yet: this is its only
+    // view.
+    let table = unsafe { &mut *(memory::physical_to_virtual(level_4) as *mut PageTable) };
+    for index in first..=last {
+        if table[index].is_unused() {
+            let frame = memory::allocate_frame().ok_or(PagingError::OutOfMemory)?;
+            table[index].set_addr(PhysAddr::new(frame), Flags::PRESENT | Flags::WRITABLE);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the page holding application address `vaddr` allows `access` in
+/// the tables this processor has loaded (a fault on it then came from a
+/// stale TLB entry). Reads the tables without their lock: a translation
+/// changing meanwhile only makes the fault be taken again.
+pub fn loaded_tables_allow(vaddr: u64, access: crate::interrupts::Access) -> bool {
+    if vaddr >= USER_END {
+        return false;
+    }
+    let (root, _) = Cr3::read();
+    let mut table = root.start_address().as_u64();
+    for level in (1..=4u32).rev() {
+        let index = ((vaddr >> (12 + 9 * (level - 1))) & 511) as usize;
+        // SAFETY: the loaded tables stay alive while this thread runs on
+        // them; entries are read whole.
+        let tables: &PageTable = unsafe { &*(memory::physical_to_virtual(table) as *const PageTable) };
+        let entry = &tables[index];
+        let flags = entry.flags();
+        if !flags.contains(Flags::PRESENT) {
+            return false;
+        }
+        if level == 1 {
+            return match access {
+                crate::interrupts::Access::Read => true,
+                crate::interrupts::Access::Write => flags.contains(Flags::WRITABLE),
+                crate::interrupts::Access::Execute => !flags.contains(Flags::NO_EXECUTE),
+            };
+        }
+        if flags.contains(Flags::HUGE_PAGE) {
+            return false;
+        }
+        table = entry.addr().as_u64();
+    }
+    false
 }
 
 fn map_physical_memory(
@@ -169,14 +227,14 @@ pub struct PageRights {
 /// place, by `mprotect` or a copy on write, without visiting the levels
 /// above, and a level that refused writes would make a writable page fault
 /// for ever).
-const APPLICATION_TABLE_FLAGS: Flags = Flags::PRESENT.union(Flags::WRITABLE);
+pub(super) const APPLICATION_TABLE_FLAGS: Flags = Flags::PRESENT.union(Flags::WRITABLE);
 
 /// Marks an entry that keeps its frame but allows no access (`PROT_NONE`):
 /// not present, so every access faults, and not zero, so it is not free.
 const INACCESSIBLE: Flags = Flags::BIT_9;
 
 impl PageRights {
-    fn flags(self) -> Flags {
+    pub(super) fn flags(self) -> Flags {
         if !self.is_accessible {
             return INACCESSIBLE | Flags::NO_EXECUTE;
         }
@@ -202,7 +260,7 @@ pub enum MapError {
     OutOfMemory,
 }
 
-fn application_page(vaddr: u64) -> Result<Page<Size4KiB>, MapError> {
+pub(super) fn application_page(vaddr: u64) -> Result<Page<Size4KiB>, MapError> {
     if !vaddr.is_multiple_of(PAGE_SIZE) || vaddr == 0 || vaddr >= USER_END {
         return Err(MapError::NotApplicationPage);
     }
@@ -265,102 +323,14 @@ pub fn unmap_identity(range: crate::memory::PhysicalRange) {
     }
 }
 
-/// Maps a fresh zeroed page at application address `vaddr`.
-pub fn map_application_page(vaddr: u64, rights: PageRights) -> Result<(), MapError> {
-    application_page(vaddr)?;
-    let paddr =
-        crate::frames::allocate_zeroed(crate::frames::Purpose::Application).ok_or(MapError::OutOfMemory)?;
-    let result = map_application_frame_owned(vaddr, paddr, rights);
-    if result.is_err() {
-        // SAFETY: the frame was never mapped; this code is its only user.
-        unsafe { memory::free_frame(paddr) };
-    }
-    result
-}
-
-/// Maps the frame at `paddr`, which the caller holds a reference to (a
-/// file's page), at application address `vaddr`; the mapping becomes one
-/// more user of it. A different frame mapped there before is unmapped (and
-/// freed by the next [`crate::tlb::synchronize`], which the caller must
-/// run: other processors may cache the old translation); returns whether
-/// there was one. The same frame mapped there only gets `rights`.
-pub fn map_application_frame(vaddr: u64, paddr: u64, rights: PageRights) -> Result<bool, MapError> {
-    application_page(vaddr)?;
-    if !paddr.is_multiple_of(PAGE_SIZE) {
-        return Err(MapError::OutOfMemory);
-    }
-    let mut outcome: Option<Result<bool, MapError>> = None;
-    walk_application_range(vaddr, vaddr + PAGE_SIZE, &mut |entry, address| {
-        let old = entry.addr().as_u64();
-        if old == paddr {
-            entry.set_addr(PhysAddr::new(paddr), rights.flags());
-            outcome = Some(Ok(false));
-        } else if crate::frames::share(paddr) {
-            entry.set_addr(PhysAddr::new(paddr), rights.flags());
-            crate::tlb::free_after_synchronize(old);
-            outcome = Some(Ok(true));
-        } else {
-            outcome = Some(Err(MapError::OutOfMemory));
-        }
-        x86_64::instructions::tlb::flush(VirtAddr::new(address));
-    });
-    if let Some(outcome) = outcome {
-        return outcome;
-    }
-    if !crate::frames::share(paddr) {
-        return Err(MapError::OutOfMemory);
-    }
-    let result = map_application_frame_owned(vaddr, paddr, rights);
-    if result.is_err() {
-        // SAFETY: the reference taken above was never mapped.
-        unsafe { memory::free_frame(paddr) };
-    }
-    result.map(|()| false)
-}
-
-/// The frame mapped at application page `vaddr` (accessible or not).
-pub fn application_frame(vaddr: u64) -> Option<u64> {
-    let page = vaddr & !(PAGE_SIZE - 1);
-    let mut frame = None;
-    walk_application_range(page, page + PAGE_SIZE, &mut |entry, _| frame = Some(entry.addr().as_u64()));
-    frame
-}
-
-/// Maps `paddr` at `vaddr`, handing the caller's reference to the mapping.
-fn map_application_frame_owned(vaddr: u64, paddr: u64, rights: PageRights) -> Result<(), MapError> {
-    let page = application_page(vaddr)?;
-    let frame = PhysFrame::containing_address(PhysAddr::new(paddr));
-    with_tables(|mapper| {
-        // SAFETY: the page is in the application half, which holds no kernel
-        // data; the frame is a whole page the caller holds a reference to.
-        match unsafe {
-            mapper.map_to_with_table_flags(
-                page,
-                frame,
-                rights.flags(),
-                APPLICATION_TABLE_FLAGS,
-                &mut HeapFrames,
-            )
-        } {
-            Ok(flush) => {
-                flush.flush();
-                Ok(())
-            }
-            Err(MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped),
-            Err(_) => Err(MapError::OutOfMemory),
-        }
-    })
-    .unwrap_or(Err(MapError::OutOfMemory))
-}
-
 /// Walks the level-1 entries of the tables below `table` (at `level`) that
 /// cover `[start, end)`, skipping absent tables; `base` is the first
 /// address `table` covers.
 ///
 /// # Safety
 /// `table` must be a page table of the given level built by this module,
-/// and the caller must hold `LEVEL_4_TABLE`'s lock.
-unsafe fn walk(
+/// and the caller must hold the lock of the tables it belongs to.
+pub(super) unsafe fn walk(
     table: u64,
     level: u32,
     base: u64,
@@ -388,114 +358,6 @@ unsafe fn walk(
             unsafe { walk(entry.addr().as_u64(), level - 1, address, start, end, visit) };
         }
     }
-}
-
-fn walk_application_range(
-    start: u64,
-    end: u64,
-    visit: &mut dyn FnMut(&mut x86_64::structures::paging::page_table::PageTableEntry, u64),
-) {
-    if start >= end || end > USER_END {
-        return;
-    }
-    let guard = LEVEL_4_TABLE.lock();
-    if let Some(level_4) = *guard {
-        // SAFETY: the level-4 table was built by `init`; the lock is held.
-        unsafe { walk(level_4, 4, 0, start, end, visit) };
-    }
-}
-
-/// Unmaps every application page in `[start, end)`; their frames are freed
-/// by the next [`crate::tlb::synchronize`].
-pub fn unmap_application_range(start: u64, end: u64) {
-    walk_application_range(start, end, &mut |entry, address| {
-        let frame = entry.addr().as_u64();
-        entry.set_unused();
-        x86_64::instructions::tlb::flush(VirtAddr::new(address));
-        crate::tlb::free_after_synchronize(frame);
-    });
-}
-
-/// Moves every mapped application page of `[from, from + length)` to the
-/// same place in `[to, to + length)`, which must hold no mapping, with its
-/// frame and rights: `mremap`. The old addresses are left unmapped; other
-/// processors forget them at the next [`crate::tlb::synchronize`]. On
-/// failure (no frame for a page table) nothing has moved.
-pub fn move_application_range(from: u64, to: u64, length: u64) -> Result<(), MapError> {
-    let (Some(from_end), Some(to_end)) = (from.checked_add(length), to.checked_add(length)) else {
-        return Err(MapError::NotApplicationPage);
-    };
-    if from_end > USER_END || to_end > USER_END {
-        return Err(MapError::NotApplicationPage);
-    }
-    let mut entries: alloc::vec::Vec<(u64, u64, Flags)> = alloc::vec::Vec::new();
-    walk_application_range(from, from_end, &mut |entry, address| {
-        entries.push((address, entry.addr().as_u64(), entry.flags()));
-    });
-    for (moved, &(address, frame, flags)) in entries.iter().enumerate() {
-        let page = application_page(to + (address - from))?;
-        let frame = PhysFrame::containing_address(PhysAddr::new(frame));
-        let result = with_tables(|mapper| {
-            // SAFETY: the new page is in the application half and free; the
-            // frame keeps the one reference its old entry held, which is
-            // cleared below once every page has its new entry.
-            match unsafe {
-                mapper.map_to_with_table_flags(page, frame, flags, APPLICATION_TABLE_FLAGS, &mut HeapFrames)
-            } {
-                Ok(flush) => {
-                    flush.flush();
-                    true
-                }
-                Err(_) => false,
-            }
-        });
-        if result != Some(true) {
-            // Undo: the new entries go, the old ones still hold the frames.
-            for &(address, _, _) in &entries[..moved] {
-                let new = to + (address - from);
-                walk_application_range(new, new + PAGE_SIZE, &mut |entry, address| {
-                    entry.set_unused();
-                    x86_64::instructions::tlb::flush(VirtAddr::new(address));
-                });
-            }
-            return Err(MapError::OutOfMemory);
-        }
-    }
-    walk_application_range(from, from_end, &mut |entry, address| {
-        entry.set_unused();
-        x86_64::instructions::tlb::flush(VirtAddr::new(address));
-    });
-    Ok(())
-}
-
-/// Sets the rights of every mapped application page in `[start, end)`; other
-/// processors see the change after the next [`crate::tlb::synchronize`].
-pub fn protect_application_range(start: u64, end: u64, rights: PageRights) {
-    walk_application_range(start, end, &mut |entry, address| {
-        let frame = entry.addr();
-        entry.set_addr(frame, rights.flags());
-        x86_64::instructions::tlb::flush(VirtAddr::new(address));
-    });
-}
-
-/// Whether the application page holding `vaddr` is mapped with rights that
-/// allow `access` (a fault on it then came from a stale TLB entry).
-pub fn allows(vaddr: u64, access: crate::interrupts::Access) -> bool {
-    if vaddr >= USER_END {
-        return false;
-    }
-    with_tables(|mapper| match mapper.translate(VirtAddr::new(vaddr)) {
-        x86_64::structures::paging::mapper::TranslateResult::Mapped { flags, .. } => {
-            flags.contains(Flags::PRESENT)
-                && match access {
-                    crate::interrupts::Access::Read => true,
-                    crate::interrupts::Access::Write => flags.contains(Flags::WRITABLE),
-                    crate::interrupts::Access::Execute => !flags.contains(Flags::NO_EXECUTE),
-                }
-        }
-        _ => false,
-    })
-    .unwrap_or(false)
 }
 
 /// Maps device registers at physical `paddr` (uncached) and returns their

@@ -1,0 +1,65 @@
+//! Boot tests of processes: fork, execve, wait, pipes between processes,
+//! signals to children, process groups; and shell scripts, which need all
+//! of them.
+
+mod guests;
+mod support;
+
+use guests::Variant;
+use support::{rosv_run, text};
+
+#[test]
+fn fork_exec_and_wait_behave_like_linux() {
+    for (variant, cpus) in [
+        (Variant::GlibcStatic, "1"),
+        (Variant::MuslStatic, "2"),
+        (Variant::GlibcStaticPie, "2"),
+        (Variant::MuslStaticPie, "1"),
+    ] {
+        let program = guests::c_program("processes", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+        let stdout = text(&output.stdout);
+        let console = format!("{stdout}{}", text(&output.stderr));
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+    }
+}
+
+/// Debian's static busybox, if this machine has it.
+fn busybox() -> Option<String> {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .map(|directory| directory.join("busybox"))
+        .find(|path| path.is_file())
+        .map(|path| path.to_string_lossy().into_owned())
+}
+
+#[test]
+fn shell_scripts_run_pipelines_substitutions_and_subshells() {
+    let Some(busybox) = busybox() else {
+        support::skip("shell_scripts_run_pipelines_substitutions_and_subshells", "busybox is not on PATH");
+        return;
+    };
+    let script = r#"
+echo start
+echo a b c | wc -w
+x=$(echo substituted); echo "got $x"
+(exit 7); echo "subshell $?"
+sleep 0.1 & background=$!; wait $background; echo "background $?"
+sh -c 'kill -9 $$'; echo "killed $?"
+for i in 1 2 3 4 5; do echo $i; done | sort -r | head -n 2
+ls / | grep -c busybox
+sh -c 'exit 3'; echo "nested $?"
+echo "ppid $PPID"
+exit 4
+"#;
+    for cpus in ["1", "2"] {
+        let output = rosv_run(&["--cpus", cpus, "--exec", &busybox, "--", "sh", "-c", script]);
+        let stdout = text(&output.stdout);
+        let expected =
+            "start\n3\ngot substituted\nsubshell 7\nbackground 0\nkilled 137\n5\n4\n1\nnested 3\nppid 0\n";
+        assert_eq!(stdout, expected, "on {cpus} CPUs; stderr:\n{}", text(&output.stderr));
+        assert_eq!(output.status.code(), Some(4), "on {cpus} CPUs");
+    }
+}
