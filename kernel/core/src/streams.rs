@@ -129,6 +129,9 @@ pub fn send_all(
 pub struct Foreground {
     process: Mutex<Option<Weak<Process>>>,
     pending: Mutex<Vec<u8>>,
+    /// The foreground process group a shell chose (`TIOCSPGRP`); 0: the
+    /// program's own group.
+    group: core::sync::atomic::AtomicU64,
 }
 
 /// `SIGWINCH`, which is only worth sending to a program that runs.
@@ -144,6 +147,7 @@ impl Foreground {
     /// that waited are delivered to it.
     pub fn set(&self, process: Option<&Arc<Process>>) {
         *self.process.lock() = process.map(Arc::downgrade);
+        self.group.store(0, core::sync::atomic::Ordering::Relaxed);
         if let Some(process) = process {
             for signal in core::mem::take(&mut *self.pending.lock()) {
                 crate::syscall::signal_process(process, signal);
@@ -151,11 +155,44 @@ impl Foreground {
         }
     }
 
-    /// Sends `signal` to the program, or keeps it for the next one.
+    /// The foreground process group (`TIOCGPGRP`): the one a shell chose,
+    /// else the program's, else `fallback`.
+    pub fn group(&self, fallback: u64) -> u64 {
+        match self.group.load(core::sync::atomic::Ordering::Relaxed) {
+            0 => self
+                .process
+                .lock()
+                .as_ref()
+                .and_then(Weak::upgrade)
+                .map_or(fallback, |process| process.group_id()),
+            group => group,
+        }
+    }
+
+    /// Makes `group` the foreground process group (`TIOCSPGRP`).
+    pub fn set_group(&self, group: u64) {
+        self.group.store(group, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sends `signal` to the foreground process group (every process of
+    /// the program's group, or of the group a shell made the foreground),
+    /// or keeps it for the next program.
     pub fn signal(&self, signal: u8) {
         let process = self.process.lock().as_ref().and_then(Weak::upgrade);
         match process {
-            Some(process) => crate::syscall::signal_process(&process, signal),
+            Some(process) => {
+                let group = self.group(process.group_id());
+                let members: alloc::vec::Vec<_> = crate::process::all()
+                    .into_iter()
+                    .filter(|member| member.group_id() == group && !member.has_ended())
+                    .collect();
+                if members.is_empty() {
+                    crate::syscall::signal_process(&process, signal);
+                }
+                for member in members {
+                    crate::syscall::signal_process(&member, signal);
+                }
+            }
             None if signal != SIGWINCH => self.pending.lock().push(signal),
             None => {}
         }

@@ -65,6 +65,11 @@ impl core::fmt::Debug for Terminal {
 }
 
 impl Terminal {
+    /// Who gets the terminal's signals.
+    pub fn foreground(&self) -> &Arc<Foreground> {
+        &self.foreground
+    }
+
     /// A terminal whose typed bytes come from `input` (none: reads find
     /// the end at once), whose echo goes to `echo`, of `window` size,
     /// whose signals go to `foreground`.

@@ -8,7 +8,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use rosv_abi::exit::status;
-use rosv_core::errno::Errno;
+use rosv_core::loader::executable::OpenExecutable;
 use rosv_core::loader::{self, ExecutableFile, Program};
 use rosv_core::machine::Machine;
 use rosv_core::memory::{Access, FaultResolution};
@@ -18,7 +18,7 @@ use rosv_core::signal::Fault;
 use rosv_core::streams::StandardStreams;
 use rosv_core::syscall::{self, Outcome};
 use rosv_core::vfs::file::flags::O_RDONLY;
-use rosv_core::vfs::{Caller, FileType, OpenFile, Vfs};
+use rosv_core::vfs::{Caller, FileType, Vfs};
 use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_platform::console::Console;
 use rosv_platform::interrupts::{self, Diversion, FaultHandlers, InterruptFrame};
@@ -257,44 +257,9 @@ fn absolute_path(working_directory: &str, path: &str) -> String {
     joined
 }
 
-/// Reads the executable at `path`, or reports why not and returns the exit
+/// Opens the executable at `path`, or reports why not and returns the exit
 /// status to end with.
-/// An executable in the filesystem tree, read piece by piece as the
-/// loader asks.
-struct ExecutableInTree {
-    file: Arc<OpenFile>,
-    size: u64,
-    path: Arc<str>,
-}
-
-impl ExecutableFile for ExecutableInTree {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_at(&self, offset: u64, buffer: &mut [u8]) -> Result<(), Errno> {
-        let caller = Caller::kernel(machine());
-        let mut filled = 0;
-        while filled < buffer.len() {
-            let length = self
-                .file
-                .read_at(&caller, offset + filled as u64, &mut buffer[filled..])
-                .map_err(Errno::from)?;
-            if length == 0 {
-                return Err(Errno::EIO);
-            }
-            filled += length;
-        }
-        Ok(())
-    }
-
-    fn mappable(&self) -> Option<(Arc<dyn rosv_core::vfs::Node>, Arc<str>)> {
-        let node = self.file.data()?;
-        node.is_mappable().then(|| (node.clone(), self.path.clone()))
-    }
-}
-
-fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
+fn open_executable(vfs: &Vfs, path: &str) -> Result<OpenExecutable<'static>, u8> {
     let caller = Caller::kernel(machine());
     let location = vfs.resolve(&caller, &vfs.root(), path, true).map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: {error}");
@@ -306,7 +271,7 @@ fn open_executable(vfs: &Vfs, path: &str) -> Result<ExecutableInTree, u8> {
     }
     let opened = vfs.open(&caller, &vfs.root(), path, O_RDONLY, 0).and_then(|file| {
         let size = file.metadata(&caller)?.size_bytes;
-        Ok(ExecutableInTree { file, size, path: Arc::from(path) })
+        Ok(OpenExecutable { file, size, path: Arc::from(path), machine: machine() })
     });
     opened.map_err(|error| {
         let _ = writeln!(Console, "rosv: {path}: the file could not be read: {error}");

@@ -31,7 +31,7 @@ use crate::user::User;
 use crate::vfs::FileType;
 use crate::vfs::file::flags::O_RDONLY;
 
-/// `clone` flags this module looks at (Linux `include/uapi/linux/sched.h`).
+/// `clone` flags (Linux `include/uapi/linux/sched.h`).
 pub(super) mod flag {
     pub const VM: u64 = 0x0000_0100;
     pub const FS: u64 = 0x0000_0200;
@@ -50,6 +50,8 @@ pub(super) mod flag {
     pub const UNTRACED: u64 = 0x0080_0000;
     pub const CHILD_SETTID: u64 = 0x0100_0000;
     pub const IO: u64 = 0x8000_0000;
+    /// The exit signal a plain `clone` carries in its low byte.
+    pub const SIGNAL_MASK: u64 = 0xff;
 }
 
 /// The most processes that may exist at once, whoever asks (Linux's

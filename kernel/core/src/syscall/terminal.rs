@@ -68,7 +68,9 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, arg
             terminal.set_window_size(WindowSize::decode(&bytes));
         }
         // The caller's group is taken as the foreground one.
-        request::TIOCGPGRP => user.write_u32(argument, context.process.group_id() as u32)?,
+        request::TIOCGPGRP => {
+            user.write_u32(argument, terminal.foreground().group(context.process.group_id()) as u32)?
+        }
         request::TIOCGSID => user.write_u32(argument, context.process.session_id() as u32)?,
         request::TIOCSPGRP => {
             let mut group = [0u8; 4];
@@ -81,6 +83,7 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, arg
             if !exists {
                 return Err(Errno::EPERM.into());
             }
+            terminal.foreground().set_group(group);
         }
         request::TIOCOUTQ => user.write_u32(argument, 0)?,
         request::TCFLSH => match argument {

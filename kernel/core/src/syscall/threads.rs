@@ -9,23 +9,7 @@ use crate::machine::Wakeup;
 use crate::process::Termination;
 use crate::user::User;
 
-/// `clone` flags (Linux `include/uapi/linux/sched.h`).
-mod flag {
-    pub const VM: u64 = 0x0000_0100;
-    pub const FS: u64 = 0x0000_0200;
-    pub const FILES: u64 = 0x0000_0400;
-    pub const SIGHAND: u64 = 0x0000_0800;
-    pub const VFORK: u64 = 0x0000_4000;
-    pub const THREAD: u64 = 0x0001_0000;
-    pub const SYSVSEM: u64 = 0x0004_0000;
-    pub const SETTLS: u64 = 0x0008_0000;
-    pub const PARENT_SETTID: u64 = 0x0010_0000;
-    pub const CHILD_CLEARTID: u64 = 0x0020_0000;
-    pub const DETACHED: u64 = 0x0040_0000;
-    pub const CHILD_SETTID: u64 = 0x0100_0000;
-    /// The exit signal a plain `clone` carries in its low byte.
-    pub const SIGNAL_MASK: u64 = 0xff;
-}
+use super::processes::flag;
 
 /// What a new thread is told.
 struct CloneRequest {
