@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::config::Function;
+use super::config::{Function, Kind};
 use super::http::{Reader, response_framing};
 use super::{Host, describe_acceleration};
 use crate::bench::{Summary, summarize};
@@ -74,20 +74,13 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
         }
         _ => bail!("give an image directory or --exec FILE"),
     };
-    let function = Function {
-        name: "bench".into(),
-        image_directory,
-        port: arguments.port,
-        memory_mib: arguments.memory,
-        cpus: 1,
-        environment: Vec::new(),
-        command: None,
-        idle_timeout: None,
-        boot_timeout: BOOT_TIMEOUT,
-        request_timeout: Duration::from_secs(60),
-        max_instances: 1,
-    };
-    let host = Arc::new(Host::new(vec![function], arguments.accel).map_err(anyhow::Error::msg)?);
+    let mut function = Function::new("bench", image_directory, Kind::Http { port: arguments.port });
+    function.memory_mib = arguments.memory;
+    function.idle_timeout = None;
+    function.boot_timeout = BOOT_TIMEOUT;
+    // Requests from several clients at once share the one VM.
+    function.max_concurrency = 1024;
+    let host = Arc::new(Host::new(vec![function], arguments.accel, None).map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on the loopback")?;
     let front = listener.local_addr().context("cannot listen on the loopback")?;
     let acceptor = host.clone();

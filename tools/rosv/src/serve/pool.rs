@@ -1,25 +1,37 @@
-//! The VMs of one function: booting on demand, choosing, stopping.
+//! The VMs of one function: booting on demand and ahead of it, choosing,
+//! queueing, stopping.
 //!
 //! A [`Pool`] holds a function's [`Instance`]s. [`Pool::acquire`] picks
-//! one for a request: an idle answering instance, else a new one while the
-//! function is below its `max_instances`, else the least busy. The first
-//! request sent to a booting instance probes it ([`Pool::send`]): it waits
-//! for the kernel's boot line, then sends the request until the guest
-//! answers (QEMU accepts forwarded connections before the guest listens,
-//! and drops them), and the other requests wait for that outcome.
-//! [`Pool::housekeep`] stops idle instances and notices dead ones.
+//! one for a request: one with room (fewer requests in flight than
+//! `max_concurrency`; those that answer first), else a new one while the
+//! function is below `max_instances`, else the request waits in a bounded
+//! queue until one has room. Once the busy fraction of the VMs reaches
+//! `spare_threshold`, `spare_instances` idle VMs are booted ahead of
+//! demand; [`Pool::housekeep`] keeps `min_instances` booted and stops VMs
+//! idle for the idle timeout down to that number, by killing them.
+//!
+//! The first request sent to a booting HTTP instance probes it
+//! ([`Pool::send`]): it waits for the kernel's boot line, then sends the
+//! request until the guest answers (QEMU accepts forwarded connections
+//! before the guest listens, and drops them), and the other requests wait
+//! for that outcome. A Lambda instance is ready when its runtime first
+//! asks for an invocation ([`Pool::invoke`]).
+//!
+//! Each request's cost is recorded by [`Pool::finish`] (see `billing`).
 
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 
-use super::config::Function;
+use super::billing::{self, InvocationLog};
+use super::config::{Function, Kind};
 use super::http::{Reader, ResponseHead};
 use super::instance::{Failure, Instance, Readiness};
 use super::log;
+use super::runtime_api::{self, NoOutcome, Outcome, RuntimeApi};
 use super::stats::FunctionStats;
 use crate::cli::MachineArgs;
 use crate::image::Image;
@@ -32,35 +44,59 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the kernel's boot line before trying the guest
 /// anyway (in case a kernel option changed what it prints).
 const BOOT_LINE_GRACE: Duration = Duration::from_secs(20);
+/// How often a queued request looks for room again, besides being woken.
+const QUEUE_RECHECK: Duration = Duration::from_millis(100);
+/// The address of the host as QEMU's user network shows it to the guest.
+const HOST_FROM_GUEST: &str = "10.0.2.2";
+/// The region in the ARNs of Lambda functions.
+pub const REGION: &str = "us-east-1";
+/// The account in the ARNs of Lambda functions.
+const ACCOUNT: &str = "000000000000";
 
 /// The VMs of one function and its counters.
 #[derive(Debug)]
 pub struct Pool {
     /// The function as configured.
     pub function: Function,
+    image: Image,
+    machine: MachineArgs,
+    /// The VM configuration of HTTP functions (Lambda functions get one
+    /// per instance, which names its Runtime API).
     vm_config: VmConfig,
     accel: Accelerator,
     instances: Mutex<Instances>,
+    /// Signalled when an instance may have room: a request ended, an
+    /// instance was removed or failed.
+    room: Condvar,
     stats: Mutex<FunctionStats>,
+    invocation_log: Option<Arc<InvocationLog>>,
 }
 
 #[derive(Debug, Default)]
 struct Instances {
     list: Vec<Arc<Instance>>,
     next_number: u64,
+    /// Requests waiting for room.
+    queued: usize,
     is_closed: bool,
 }
 
 /// A request's hold on an instance; lets go when dropped.
 #[derive(Debug)]
-pub struct Lease {
+pub struct Lease<'a> {
     /// The instance.
     pub instance: Arc<Instance>,
+    pool: &'a Pool,
+    started: Instant,
+    cpu_at_start: Duration,
 }
 
-impl Drop for Lease {
+impl Drop for Lease<'_> {
     fn drop(&mut self) {
         self.instance.end_request();
+        // Taking the lock orders this after a waiter's check for room.
+        drop(self.pool.instances());
+        self.pool.room.notify_all();
     }
 }
 
@@ -74,8 +110,13 @@ struct MachineWords {
 
 impl Pool {
     /// A pool for `function`, whose VMs run with `accel`; checks that its
-    /// image and machine can be booted.
-    pub fn new(function: Function, accel: Accelerator) -> Result<Pool> {
+    /// image and machine can be booted. Invocations are logged to
+    /// `invocation_log`, if given.
+    pub fn new(
+        function: Function,
+        accel: Accelerator,
+        invocation_log: Option<Arc<InvocationLog>>,
+    ) -> Result<Pool> {
         let image = Image::open(&function.image_directory)?;
         let accel_name =
             accel.to_possible_value().map(|value| value.get_name().to_string()).unwrap_or_default();
@@ -96,10 +137,14 @@ impl Pool {
             .reporting_boot();
         Ok(Pool {
             function,
+            image,
+            machine,
             vm_config,
             accel,
             instances: Mutex::new(Instances::default()),
+            room: Condvar::new(),
             stats: Mutex::new(FunctionStats::default()),
+            invocation_log,
         })
     }
 
@@ -112,9 +157,14 @@ impl Pool {
         change(&mut self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
     }
 
+    /// The function's ARN, as Lambda would name it.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", self.function.name)
+    }
+
     /// The function's counters as JSON.
     pub fn stats_json(&self) -> serde_json::Value {
-        let (running, booting) = {
+        let (running, booting, queued) = {
             let mut instances = self.instances();
             self.reap(&mut instances);
             let booting = instances
@@ -122,49 +172,175 @@ impl Pool {
                 .iter()
                 .filter(|instance| matches!(instance.readiness(), Readiness::Booting { .. }))
                 .count();
-            (instances.list.len(), booting)
+            (instances.list.len(), booting, instances.queued)
         };
-        self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).to_json(running, booting)
+        let mut json =
+            self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).to_json(running, booting);
+        json["queued"] = queued.into();
+        json
     }
 
-    /// An instance for one request: an idle one that answers, else a new
-    /// one if the function may have more, else the least busy.
-    pub fn acquire(&self) -> Result<Lease, Failure> {
+    /// An instance for one request: one with room, else a new one if the
+    /// function may have more, else the first to have room, waiting in the
+    /// queue until `deadline`.
+    pub fn acquire(&self, deadline: Instant) -> Result<Lease<'_>, Failure> {
         let mut instances = self.instances();
-        if instances.is_closed {
-            return Err(Failure::new(503, "the function host is stopping"));
+        let mut is_queued = false;
+        let outcome = loop {
+            if instances.is_closed {
+                break Err(Failure::new(503, "the function host is stopping"));
+            }
+            self.reap(&mut instances);
+            if let Some(instance) = self.instance_with_room(&instances) {
+                break Ok(instance);
+            }
+            if instances.list.len() < self.function.max_instances as usize {
+                break self.boot(&mut instances, "a request");
+            }
+            if !is_queued {
+                if instances.queued >= self.function.max_queued as usize {
+                    break Err(Failure::new(
+                        503,
+                        format!(
+                            "function {} is at its {} VMs and {} requests wait already",
+                            self.function.name, self.function.max_instances, instances.queued
+                        ),
+                    ));
+                }
+                instances.queued += 1;
+                is_queued = true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(Failure::new(
+                    504,
+                    format!("function {} had no VM free for this request in time", self.function.name),
+                ));
+            }
+            instances = self
+                .room
+                .wait_timeout(instances, (deadline - now).min(QUEUE_RECHECK))
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        };
+        if is_queued {
+            instances.queued -= 1;
         }
-        self.reap(&mut instances);
-        let least_busy = instances.list.iter().min_by_key(|instance| instance.active()).cloned();
-        let may_boot = instances.list.len() < self.function.max_instances as usize;
-        let instance = match least_busy {
-            Some(instance) if instance.active() == 0 || !may_boot => instance,
-            _ => {
-                instances.next_number += 1;
-                let label = format!("{}#{}", self.function.name, instances.next_number);
-                let started = Instance::start(label, &self.vm_config, self.accel, self.function.port);
-                self.update_stats(|stats| stats.boots += 1);
-                let instance = match started {
-                    Ok(instance) => Arc::new(instance),
-                    Err(error) => {
-                        self.update_stats(|stats| stats.boot_failures += 1);
-                        let message =
-                            format!("cannot start a VM for function {}: {error:#}", self.function.name);
-                        log(&message);
-                        return Err(Failure::new(502, message));
-                    }
-                };
-                log(&format!("{} booting (host port {})", instance.label, instance.host_port));
-                instances.list.push(instance.clone());
-                instance
+        let instance = outcome?;
+        instance.begin_request();
+        self.boot_spares(&mut instances);
+        drop(instances);
+        let cpu_at_start = instance.vcpu_time();
+        Ok(Lease { instance, pool: self, started: Instant::now(), cpu_at_start })
+    }
+
+    /// The instance with room that should take a request: answering ones
+    /// first, then the least busy.
+    fn instance_with_room(&self, instances: &Instances) -> Option<Arc<Instance>> {
+        let limit = self.function.max_concurrency as usize;
+        instances
+            .list
+            .iter()
+            .filter(|instance| instance.active() < limit)
+            .min_by_key(|instance| (instance.readiness() != Readiness::Answering, instance.active()))
+            .cloned()
+    }
+
+    /// Starts a VM for `why` (for the log) and adds it to the pool.
+    fn boot(&self, instances: &mut Instances, why: &str) -> Result<Arc<Instance>, Failure> {
+        instances.next_number += 1;
+        let label = format!("{}#{}", self.function.name, instances.next_number);
+        self.update_stats(|stats| stats.boots += 1);
+        let started = self.start_instance(&label);
+        let instance = match started {
+            Ok(instance) => Arc::new(instance),
+            Err(error) => {
+                self.update_stats(|stats| stats.boot_failures += 1);
+                let message = format!("cannot start a VM for function {}: {error:#}", self.function.name);
+                log(&message);
+                return Err(Failure::new(502, message));
             }
         };
-        instance.begin_request();
-        Ok(Lease { instance })
+        let place = match (instance.host_port, &instance.runtime) {
+            (Some(port), _) => format!("host port {port}"),
+            (None, Some(runtime)) => format!("Runtime API on port {}", runtime.port),
+            (None, None) => String::new(),
+        };
+        log(&format!("{} booting for {why} ({place})", instance.label));
+        instances.list.push(instance.clone());
+        Ok(instance)
+    }
+
+    fn start_instance(&self, label: &str) -> Result<Instance> {
+        match &self.function.kind {
+            Kind::Http { port } => {
+                Instance::start(label.to_string(), &self.vm_config, self.accel, Some(*port), None)
+            }
+            Kind::Lambda { handler } => {
+                let runtime = RuntimeApi::start(self.arn())?;
+                let mut environment = self.lambda_environment(handler, label, runtime.port);
+                environment.extend(self.function.environment.iter().cloned());
+                let config = VmConfig::new(
+                    &self.image,
+                    &self.machine,
+                    &environment,
+                    self.function.command.as_deref(),
+                )?
+                .reporting_boot();
+                Instance::start(label.to_string(), &config, self.accel, None, Some(runtime))
+            }
+        }
+    }
+
+    /// The environment Lambda gives a runtime (the configuration's own
+    /// variables are added after, and win).
+    fn lambda_environment(&self, handler: &str, label: &str, port: u16) -> Vec<(String, String)> {
+        let name = &self.function.name;
+        [
+            ("AWS_LAMBDA_RUNTIME_API", format!("{HOST_FROM_GUEST}:{port}")),
+            ("_HANDLER", handler.to_string()),
+            ("LAMBDA_TASK_ROOT", "/var/task".into()),
+            ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
+            ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.function.memory_mib.to_string()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", label.replace('#', "/")),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_DEFAULT_REGION", REGION.into()),
+            ("TZ", ":UTC".into()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect()
+    }
+
+    /// Boots spares when the busy fraction of the VMs has reached the
+    /// threshold, so that `spare_instances` idle ones wait for the next
+    /// requests (within `max_instances`).
+    fn boot_spares(&self, instances: &mut Instances) {
+        let spares = self.function.spare_instances as usize;
+        if spares == 0 {
+            return;
+        }
+        let total = instances.list.len();
+        let busy = instances.list.iter().filter(|instance| instance.active() > 0).count();
+        if busy == 0 || (busy as f64) < self.function.spare_threshold * total as f64 {
+            return;
+        }
+        let idle = total - busy;
+        let room = (self.function.max_instances as usize).saturating_sub(total);
+        for _ in 0..spares.saturating_sub(idle).min(room) {
+            if self.boot(instances, "a spare").is_err() {
+                return;
+            }
+        }
     }
 
     /// Removes instances that ended or failed, saying so in the log.
     fn reap(&self, instances: &mut Instances) {
+        let before = instances.list.len();
         instances.list.retain(|instance| {
             if instance.is_usable() {
                 return true;
@@ -185,33 +361,63 @@ impl Pool {
             }
             false
         });
+        if instances.list.len() != before {
+            self.room.notify_all();
+        }
     }
 
     fn summary(&self, instance: &Instance) -> String {
         format!("up {:.1} s, {} requests", instance.started.elapsed().as_secs_f64(), instance.answered())
     }
 
-    /// Stops instances idle for longer than the function's idle timeout
-    /// and removes dead ones.
+    /// Keeps `min_instances` booted, notes Lambda runtimes that became
+    /// ready, stops instances idle for longer than the idle timeout (down
+    /// to `min_instances`) and removes dead ones.
     pub fn housekeep(&self) {
         let mut instances = self.instances();
+        if instances.is_closed {
+            return;
+        }
         self.reap(&mut instances);
+        for instance in &instances.list {
+            if let Some(runtime) = &instance.runtime
+                && runtime.is_ready()
+                && matches!(instance.readiness(), Readiness::Booting { is_probing: false })
+            {
+                self.mark_ready(instance);
+            }
+        }
+        while instances.list.len() < self.function.min_instances as usize {
+            if self.boot(&mut instances, "min_instances").is_err() {
+                break;
+            }
+        }
         let Some(idle_timeout) = self.function.idle_timeout else { return };
-        instances.list.retain(|instance| {
-            let is_idle = instance.readiness() == Readiness::Answering
-                && instance.active() == 0
-                && instance.idle_for() >= idle_timeout;
-            if is_idle {
+        let minimum = self.function.min_instances as usize;
+        let mut index = 0;
+        while index < instances.list.len() && instances.list.len() > minimum {
+            let instance = instances.list[index].clone();
+            let is_waiting = match instance.readiness() {
+                Readiness::Answering => true,
+                // Booted ahead of demand and never asked.
+                Readiness::Booting { is_probing: false } => {
+                    instance.runtime.is_none() && instance.console.has_booted()
+                }
+                _ => false,
+            };
+            if is_waiting && instance.active() == 0 && instance.idle_for() >= idle_timeout {
+                instances.list.remove(index);
                 instance.stop("it was idle");
                 log(&format!(
                     "{} stopped: idle for {} s; {}",
                     instance.label,
                     idle_timeout.as_secs(),
-                    self.summary(instance)
+                    self.summary(&instance)
                 ));
+            } else {
+                index += 1;
             }
-            !is_idle
-        });
+        }
     }
 
     /// The host port of an instance that answers, if there is one.
@@ -221,7 +427,7 @@ impl Pool {
             .list
             .iter()
             .find(|instance| instance.readiness() == Readiness::Answering)
-            .map(|instance| instance.host_port)
+            .and_then(|instance| instance.host_port)
     }
 
     /// Stops every instance because of `reason`; with `is_final`, refuses
@@ -233,12 +439,155 @@ impl Pool {
             instance.stop(reason);
             log(&format!("{} stopped: {reason}; {}", instance.label, self.summary(&instance)));
         }
+        self.room.notify_all();
+    }
+
+    /// Marks `instance` ready: it answers, and its boot's CPU time is
+    /// known.
+    fn mark_ready(&self, instance: &Instance) {
+        instance.note_ready();
+        let cold_start = instance.started.elapsed();
+        self.update_stats(|stats| stats.record_cold_start(cold_start));
+        log(&format!(
+            "{} answered {:.3} s after it was started (cold start)",
+            instance.label,
+            cold_start.as_secs_f64()
+        ));
+        instance.set_readiness(Readiness::Answering);
+    }
+
+    /// Marks `instance` failed with `failure` and stops it.
+    fn fail(&self, instance: &Instance, failure: &Failure) {
+        log(&format!(
+            "{} failed: {}; its console ended with:\n{}",
+            instance.label,
+            failure.message,
+            instance.console.text()
+        ));
+        instance.set_readiness(Readiness::Failed(failure.clone()));
+        instance.stop(&failure.message);
+        self.room.notify_all();
+    }
+
+    /// Records what the request served by `lease` cost, in the counters
+    /// and the invocation log.
+    pub fn finish(&self, lease: Lease<'_>, status: u16, request_id: &str) {
+        let instance = &lease.instance;
+        let wall = lease.started.elapsed();
+        let cpu_now = instance.vcpu_time();
+        let boot_cpu = instance.take_boot_cpu();
+        // A cold invocation's share starts where the boot's ends.
+        let cpu_start = boot_cpu.map_or(lease.cpu_at_start, |boot| boot.max(lease.cpu_at_start));
+        let invocation = billing::Invocation {
+            function: self.function.name.clone(),
+            instance: instance.label.clone(),
+            request_id: request_id.to_string(),
+            status,
+            is_cold: boot_cpu.is_some(),
+            wall_us: billing::microseconds(wall),
+            cpu_us: billing::microseconds(cpu_now.saturating_sub(cpu_start)),
+            boot_cpu_us: boot_cpu.map_or(0, billing::microseconds),
+            memory_mib_ms: self
+                .function
+                .memory_mib
+                .saturating_mul(u64::try_from(wall.as_millis()).unwrap_or(u64::MAX)),
+        };
+        self.update_stats(|stats| stats.billing.add(&invocation));
+        if let Some(log) = &self.invocation_log {
+            log.write(&invocation);
+        }
+    }
+
+    /// Gives `invocation` to the runtime of the leased Lambda instance,
+    /// waiting for it to be ready first; a VM that fails, ends or hangs is
+    /// stopped, to be replaced.
+    pub fn invoke(&self, lease: &Lease<'_>, invocation: runtime_api::Invocation) -> Result<Outcome, Failure> {
+        let instance = &lease.instance;
+        let name = &self.function.name;
+        let Some(runtime) = &instance.runtime else {
+            return Err(Failure::new(500, format!("function {name} is not a Lambda function")));
+        };
+        let is_alive = || instance.exit_status().is_none();
+        if instance.readiness() != Readiness::Answering {
+            let deadline = instance.started + self.function.boot_timeout;
+            match runtime.wait_until_ready(deadline, is_alive) {
+                Ok(()) => {
+                    if instance.readiness() != Readiness::Answering {
+                        self.mark_ready(instance);
+                    }
+                }
+                Err(problem) => {
+                    let failure = match problem {
+                        NoOutcome::TimedOut => Failure::new(
+                            504,
+                            format!(
+                                "the runtime of function {name} did not ask for an invocation within {} s of \
+                                 starting its VM",
+                                self.function.boot_timeout.as_secs()
+                            ),
+                        ),
+                        NoOutcome::Ended => Failure::new(
+                            502,
+                            format!(
+                                "the VM of function {name} ended before its runtime was ready: {}",
+                                instance.describe_exit()
+                            ),
+                        ),
+                        NoOutcome::InitError(document) => Failure::new(
+                            502,
+                            format!("the runtime of function {name} failed to start: {document}"),
+                        ),
+                    };
+                    self.update_stats(|stats| stats.boot_failures += 1);
+                    self.fail(instance, &failure);
+                    return Err(failure);
+                }
+            }
+        }
+        let deadline = Instant::now() + self.function.request_timeout;
+        match runtime.invoke(invocation, deadline, is_alive) {
+            Ok(outcome) => {
+                instance.count_answer();
+                Ok(outcome)
+            }
+            Err(problem) => {
+                let failure = match problem {
+                    NoOutcome::TimedOut => Failure::new(
+                        504,
+                        format!(
+                            "function {name} did not finish within {} s; its VM is replaced",
+                            self.function.request_timeout.as_secs()
+                        ),
+                    ),
+                    NoOutcome::Ended => {
+                        // Give QEMU a moment to finish exiting, to say how.
+                        std::thread::sleep(Duration::from_millis(50));
+                        Failure::new(
+                            502,
+                            format!(
+                                "the VM of function {name} ended during the invocation: {}",
+                                instance.describe_exit()
+                            ),
+                        )
+                    }
+                    NoOutcome::InitError(document) => {
+                        Failure::new(502, format!("the runtime of function {name} failed: {document}"))
+                    }
+                };
+                self.fail(instance, &failure);
+                Err(failure)
+            }
+        }
     }
 
     /// Sends `request` (a whole request, head and body) to the leased
     /// instance and reads the answer's head. A booting instance is probed
     /// first: see the module's description.
-    pub fn send(&self, lease: &Lease, request: &[u8]) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
+    pub fn send(
+        &self,
+        lease: &Lease<'_>,
+        request: &[u8],
+    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
         let instance = &lease.instance;
         match instance.claim_probe_or_wait() {
             Readiness::Answering => self.send_once(instance, request),
@@ -246,26 +595,10 @@ impl Pool {
             Readiness::Booting { .. } => {
                 let outcome = self.probe(instance, request);
                 match &outcome {
-                    Ok(_) => {
-                        let cold_start = instance.started.elapsed();
-                        self.update_stats(|stats| stats.record_cold_start(cold_start));
-                        log(&format!(
-                            "{} answered {:.3} s after it was started (cold start)",
-                            instance.label,
-                            cold_start.as_secs_f64()
-                        ));
-                        instance.set_readiness(Readiness::Answering);
-                    }
+                    Ok(_) => self.mark_ready(instance),
                     Err(failure) => {
                         self.update_stats(|stats| stats.boot_failures += 1);
-                        log(&format!(
-                            "{} failed: {}; its console ended with:\n{}",
-                            instance.label,
-                            failure.message,
-                            instance.console.text()
-                        ));
-                        instance.set_readiness(Readiness::Failed(failure.clone()));
-                        instance.stop("it failed to boot");
+                        self.fail(instance, failure);
                     }
                 }
                 outcome
