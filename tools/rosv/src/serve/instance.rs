@@ -189,6 +189,9 @@ pub struct Instance {
     pub runtime: Option<Arc<RuntimeApi>>,
     /// QEMU's process id.
     pub pid: u32,
+    /// The configuration it runs, kept so that its files (the boot
+    /// configuration QEMU reads as it starts) last as long as the VM.
+    _config: VmConfig,
     /// When the VM was started.
     pub started: Instant,
     /// The console's last bytes.
@@ -266,6 +269,7 @@ impl Instance {
             host_port,
             runtime,
             pid,
+            _config: config,
             started,
             console,
             child: Mutex::new(Some(child)),
