@@ -302,6 +302,12 @@ impl Instance {
         }
     }
 
+    /// Whether the instance has been ready (answered, or its runtime
+    /// asked for work) at some point.
+    pub fn has_been_ready(&self) -> bool {
+        lock(&self.boot_cpu).is_some()
+    }
+
     /// The boot's vCPU time for the first invocation to ask, `None` for
     /// the others (or before the instance is ready).
     pub fn take_boot_cpu(&self) -> Option<Duration> {

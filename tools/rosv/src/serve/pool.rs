@@ -46,6 +46,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BOOT_LINE_GRACE: Duration = Duration::from_secs(20);
 /// How often a queued request looks for room again, besides being woken.
 const QUEUE_RECHECK: Duration = Duration::from_millis(100);
+/// The first pause before booting for `min_instances` again after VMs
+/// ended before they were ready; it doubles with each such failure.
+const MIN_BOOT_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// The longest such pause.
+const MIN_BOOT_BACKOFF_LIMIT: Duration = Duration::from_secs(60);
 /// The address of the host as QEMU's user network shows it to the guest.
 const HOST_FROM_GUEST: &str = "10.0.2.2";
 /// The region in the ARNs of Lambda functions.
@@ -72,13 +77,31 @@ pub struct Pool {
     invocation_log: Option<Arc<InvocationLog>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Instances {
     list: Vec<Arc<Instance>>,
     next_number: u64,
     /// Requests waiting for room.
     queued: usize,
     is_closed: bool,
+    /// No VM boots for `min_instances` before then: the last ones ended
+    /// before they were ready.
+    min_boot_after: Option<Instant>,
+    /// The pause after the next such failure.
+    min_boot_backoff: Duration,
+}
+
+impl Default for Instances {
+    fn default() -> Self {
+        Instances {
+            list: Vec::new(),
+            next_number: 0,
+            queued: 0,
+            is_closed: false,
+            min_boot_after: None,
+            min_boot_backoff: MIN_BOOT_BACKOFF_FIRST,
+        }
+    }
 }
 
 /// A request's hold on an instance; lets go when dropped.
@@ -341,10 +364,12 @@ impl Pool {
     /// Removes instances that ended or failed, saying so in the log.
     fn reap(&self, instances: &mut Instances) {
         let before = instances.list.len();
+        let mut has_failed_boot = false;
         instances.list.retain(|instance| {
             if instance.is_usable() {
                 return true;
             }
+            has_failed_boot |= instance.answered() == 0 && !instance.has_been_ready();
             if matches!(instance.readiness(), Readiness::Failed(_)) {
                 // Failed boots were reported when they failed; make sure
                 // the process is gone.
@@ -364,6 +389,12 @@ impl Pool {
         if instances.list.len() != before {
             self.room.notify_all();
         }
+        // A function whose VMs cannot boot is not booted again and again
+        // for min_instances (requests still try, and get the reason).
+        if has_failed_boot {
+            instances.min_boot_after = Some(Instant::now() + instances.min_boot_backoff);
+            instances.min_boot_backoff = (instances.min_boot_backoff * 2).min(MIN_BOOT_BACKOFF_LIMIT);
+        }
     }
 
     fn summary(&self, instance: &Instance) -> String {
@@ -379,6 +410,9 @@ impl Pool {
             return;
         }
         self.reap(&mut instances);
+        if instances.list.iter().any(|instance| instance.has_been_ready()) {
+            instances.min_boot_backoff = MIN_BOOT_BACKOFF_FIRST;
+        }
         for instance in &instances.list {
             if let Some(runtime) = &instance.runtime
                 && runtime.is_ready()
@@ -387,8 +421,10 @@ impl Pool {
                 self.mark_ready(instance);
             }
         }
-        while instances.list.len() < self.function.min_instances as usize {
+        let may_boot = instances.min_boot_after.is_none_or(|after| Instant::now() >= after);
+        while may_boot && instances.list.len() < self.function.min_instances as usize {
             if self.boot(&mut instances, "min_instances").is_err() {
+                instances.min_boot_after = Some(Instant::now() + MIN_BOOT_BACKOFF_LIMIT);
                 break;
             }
         }

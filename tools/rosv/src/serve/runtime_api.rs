@@ -31,6 +31,9 @@ const PREFIX: &str = "/2018-06-01/runtime/";
 pub const PAYLOAD_LIMIT: u64 = 6 * 1024 * 1024;
 /// How often a waiting invocation checks that its VM still runs.
 const LIVENESS_INTERVAL: Duration = Duration::from_millis(50);
+/// The most connections one VM's runtime may hold open at once (a thread
+/// each); more are closed at once.
+const CONNECTION_LIMIT: usize = 32;
 
 /// One invocation as the runtime sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,7 @@ pub struct RuntimeApi {
     /// The loopback port it listens on.
     pub port: u16,
     function_arn: String,
+    connections: std::sync::atomic::AtomicUsize,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -104,6 +108,7 @@ impl RuntimeApi {
         let api = Arc::new(RuntimeApi {
             port,
             function_arn,
+            connections: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
@@ -202,10 +207,20 @@ impl RuntimeApi {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             };
+            use std::sync::atomic::Ordering;
+            if self.connections.fetch_add(1, Ordering::SeqCst) >= CONNECTION_LIMIT {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
             let api = self.clone();
-            let _ = std::thread::Builder::new().name("runtime-api-connection".into()).spawn(move || {
-                let _ = api.serve_connection(stream);
-            });
+            let spawned =
+                std::thread::Builder::new().name("runtime-api-connection".into()).spawn(move || {
+                    let _ = api.serve_connection(stream);
+                    api.connections.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 
