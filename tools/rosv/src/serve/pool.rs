@@ -123,6 +123,20 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// How many spares `function` should boot with `total` VMs of which `busy`
+/// serve requests: enough for `spare_instances` idle ones once the busy
+/// fraction reaches `spare_threshold`, within `max_instances`; none while
+/// nothing is busy, so that idle functions shrink.
+fn spares_to_boot(function: &Function, total: usize, busy: usize) -> usize {
+    let spares = function.spare_instances as usize;
+    if spares == 0 || busy == 0 || (busy as f64) < function.spare_threshold * total as f64 {
+        return 0;
+    }
+    let idle = total.saturating_sub(busy);
+    let room = (function.max_instances as usize).saturating_sub(total);
+    spares.saturating_sub(idle).min(room)
+}
+
 /// Machine options parsed as `rosv run` would parse them, so that a
 /// function's VM is set up by the same code and defaults.
 #[derive(Debug, Parser)]
@@ -343,18 +357,9 @@ impl Pool {
     /// threshold, so that `spare_instances` idle ones wait for the next
     /// requests (within `max_instances`).
     fn boot_spares(&self, instances: &mut Instances) {
-        let spares = self.function.spare_instances as usize;
-        if spares == 0 {
-            return;
-        }
-        let total = instances.list.len();
         let busy = instances.list.iter().filter(|instance| instance.active() > 0).count();
-        if busy == 0 || (busy as f64) < self.function.spare_threshold * total as f64 {
-            return;
-        }
-        let idle = total - busy;
-        let room = (self.function.max_instances as usize).saturating_sub(total);
-        for _ in 0..spares.saturating_sub(idle).min(room) {
+        let count = spares_to_boot(&self.function, instances.list.len(), busy);
+        for _ in 0..count {
             if self.boot(instances, "a spare").is_err() {
                 return;
             }
@@ -737,5 +742,39 @@ impl Pool {
         reader.get_ref().set_read_timeout(Some(self.function.request_timeout))?;
         instance.count_answer();
         Ok((reader, head))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn function(max_instances: u32, spare_instances: u32, spare_threshold: f64) -> Function {
+        let mut function = Function::new("f", PathBuf::from("image"), Kind::Http { port: 80 });
+        function.max_instances = max_instances;
+        function.spare_instances = spare_instances;
+        function.spare_threshold = spare_threshold;
+        function
+    }
+
+    #[test]
+    fn spares_boot_once_the_busy_fraction_reaches_the_threshold() {
+        let burst = function(8, 2, 0.5);
+        // (total, busy) -> spares to boot
+        for ((total, busy), expected) in [
+            ((0, 0), 0), // nothing busy: nothing ahead of demand
+            ((1, 1), 2), // the first request: two spares behind it
+            ((3, 1), 0), // 1 of 3 busy is below the threshold
+            ((3, 2), 1), // 2 of 3: one idle, one more spare
+            ((4, 4), 2),
+            ((7, 7), 1), // max_instances bounds the spares
+            ((8, 8), 0),
+        ] {
+            assert_eq!(spares_to_boot(&burst, total, busy), expected, "{total} VMs, {busy} busy");
+        }
+        assert_eq!(spares_to_boot(&function(8, 0, 0.5), 1, 1), 0, "no spares asked for");
+        assert_eq!(spares_to_boot(&function(8, 1, 1.0), 2, 1), 0, "half busy is below 1.0");
+        assert_eq!(spares_to_boot(&function(8, 1, 0.0), 2, 1), 0, "one idle already");
     }
 }
