@@ -518,6 +518,21 @@ mod tests {
     }
 
     #[test]
+    fn output_since_a_mark_is_what_came_after_it_within_the_limits() {
+        let tail = ConsoleTail::default();
+        tail.push(b"before\n");
+        let mark = tail.mark();
+        assert_eq!(tail.since(mark, 100), b"");
+        tail.push(b"during one\nduring two\n");
+        assert_eq!(tail.since(mark, 100), b"during one\nduring two\n");
+        assert_eq!(tail.since(mark, 4), b"two\n");
+        // Output beyond what the tail keeps is gone: the newest is given.
+        tail.push(&vec![b'y'; CONSOLE_TAIL_BYTES]);
+        assert_eq!(tail.since(mark, usize::MAX), vec![b'y'; CONSOLE_TAIL_BYTES]);
+        assert_eq!(tail.since(tail.mark(), 10), b"");
+    }
+
+    #[test]
     fn a_boot_line_must_start_a_line() {
         let tail = ConsoleTail::default();
         tail.push(b"said: Booted in 3 ms\n");
