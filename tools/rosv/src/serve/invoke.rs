@@ -124,7 +124,7 @@ fn answer(host: &Arc<Host>, head: &RequestHead, body: &[u8], name: &str) -> Answ
         return Answer::error(405, "InvalidRequestContentException", "invoke a function with POST");
     }
     let Some(pool) = host.pool(name) else {
-        let arn = format!("arn:aws:lambda:{}:000000000000:function:{name}", super::pool::REGION);
+        let arn = super::pool::arn(name);
         return Answer::error(404, "ResourceNotFoundException", &format!("Function not found: {arn}"));
     };
     if matches!(pool.function.kind, Kind::Http { .. }) {

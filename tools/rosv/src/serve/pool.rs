@@ -18,8 +18,9 @@
 //! asks for an invocation ([`Pool::invoke`]).
 //!
 //! Each request's cost is recorded by [`Pool::finish`] (see `billing`).
+//! Sending to HTTP instances is in `forward`, invoking Lambda ones in
+//! `lambda`.
 
-use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,10 +29,9 @@ use clap::{Parser, ValueEnum};
 
 use super::billing::{self, InvocationLog};
 use super::config::{Function, Kind};
-use super::http::{Reader, ResponseHead};
 use super::instance::{Failure, Instance, Readiness};
 use super::log;
-use super::runtime_api::{self, NoOutcome, Outcome, RuntimeApi};
+use super::runtime_api::RuntimeApi;
 use super::stats::FunctionStats;
 use crate::cli::MachineArgs;
 use crate::image::Image;
@@ -54,7 +54,7 @@ const MIN_BOOT_BACKOFF_LIMIT: Duration = Duration::from_secs(60);
 /// The address of the host as QEMU's user network shows it to the guest.
 const HOST_FROM_GUEST: &str = "10.0.2.2";
 /// The region in the ARNs of Lambda functions.
-pub const REGION: &str = "us-east-1";
+const REGION: &str = "us-east-1";
 /// The account in the ARNs of Lambda functions.
 const ACCOUNT: &str = "000000000000";
 
@@ -121,6 +121,11 @@ impl Drop for Lease<'_> {
         drop(self.pool.instances());
         self.pool.room.notify_all();
     }
+}
+
+/// The ARN Lambda would give function `name`.
+pub fn arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
 }
 
 /// How many spares `function` should boot with `total` VMs of which `busy`
@@ -196,7 +201,7 @@ impl Pool {
 
     /// The function's ARN, as Lambda would name it.
     pub fn arn(&self) -> String {
-        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", self.function.name)
+        arn(&self.function.name)
     }
 
     /// The function's counters as JSON.
@@ -327,30 +332,6 @@ impl Pool {
                 Instance::start(label.to_string(), &config, self.accel, None, Some(runtime))
             }
         }
-    }
-
-    /// The environment Lambda gives a runtime (the configuration's own
-    /// variables are added after, and win).
-    fn lambda_environment(&self, handler: &str, label: &str, port: u16) -> Vec<(String, String)> {
-        let name = &self.function.name;
-        [
-            ("AWS_LAMBDA_RUNTIME_API", format!("{HOST_FROM_GUEST}:{port}")),
-            ("_HANDLER", handler.to_string()),
-            ("LAMBDA_TASK_ROOT", "/var/task".into()),
-            ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
-            ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.function.memory_mib.to_string()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", label.replace('#', "/")),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
-            ("AWS_REGION", REGION.into()),
-            ("AWS_DEFAULT_REGION", REGION.into()),
-            ("TZ", ":UTC".into()),
-        ]
-        .into_iter()
-        .map(|(key, value)| (key.to_string(), value))
-        .collect()
     }
 
     /// Boots spares when the busy fraction of the VMs has reached the
@@ -538,212 +519,10 @@ impl Pool {
             log.write(&invocation);
         }
     }
-
-    /// Gives `invocation` to the runtime of the leased Lambda instance,
-    /// waiting for it to be ready first; a VM that fails, ends or hangs is
-    /// stopped, to be replaced.
-    pub fn invoke(&self, lease: &Lease<'_>, invocation: runtime_api::Invocation) -> Result<Outcome, Failure> {
-        let instance = &lease.instance;
-        let name = &self.function.name;
-        let Some(runtime) = &instance.runtime else {
-            return Err(Failure::new(500, format!("function {name} is not a Lambda function")));
-        };
-        let is_alive = || instance.exit_status().is_none();
-        if instance.readiness() != Readiness::Answering {
-            let deadline = instance.started + self.function.boot_timeout;
-            match runtime.wait_until_ready(deadline, is_alive) {
-                Ok(()) => {
-                    if instance.readiness() != Readiness::Answering {
-                        self.mark_ready(instance);
-                    }
-                }
-                Err(problem) => {
-                    let failure = match problem {
-                        NoOutcome::TimedOut => Failure::new(
-                            504,
-                            format!(
-                                "the runtime of function {name} did not ask for an invocation within {} s of \
-                                 starting its VM",
-                                self.function.boot_timeout.as_secs()
-                            ),
-                        ),
-                        NoOutcome::Ended => Failure::new(
-                            502,
-                            format!(
-                                "the VM of function {name} ended before its runtime was ready: {}",
-                                instance.describe_exit()
-                            ),
-                        ),
-                        NoOutcome::InitError(document) => Failure::new(
-                            502,
-                            format!("the runtime of function {name} failed to start: {document}"),
-                        ),
-                    };
-                    self.update_stats(|stats| stats.boot_failures += 1);
-                    self.fail(instance, &failure);
-                    return Err(failure);
-                }
-            }
-        }
-        let deadline = Instant::now() + self.function.request_timeout;
-        match runtime.invoke(invocation, deadline, is_alive) {
-            Ok(outcome) => {
-                instance.count_answer();
-                Ok(outcome)
-            }
-            Err(problem) => {
-                let failure = match problem {
-                    NoOutcome::TimedOut => Failure::new(
-                        504,
-                        format!(
-                            "function {name} did not finish within {} s; its VM is replaced",
-                            self.function.request_timeout.as_secs()
-                        ),
-                    ),
-                    NoOutcome::Ended => {
-                        // Give QEMU a moment to finish exiting, to say how.
-                        std::thread::sleep(Duration::from_millis(50));
-                        Failure::new(
-                            502,
-                            format!(
-                                "the VM of function {name} ended during the invocation: {}",
-                                instance.describe_exit()
-                            ),
-                        )
-                    }
-                    NoOutcome::InitError(document) => {
-                        Failure::new(502, format!("the runtime of function {name} failed: {document}"))
-                    }
-                };
-                self.fail(instance, &failure);
-                Err(failure)
-            }
-        }
-    }
-
-    /// Sends `request` (a whole request, head and body) to the leased
-    /// instance and reads the answer's head. A booting instance is probed
-    /// first: see the module's description.
-    pub fn send(
-        &self,
-        lease: &Lease<'_>,
-        request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
-        let instance = &lease.instance;
-        match instance.claim_probe_or_wait() {
-            Readiness::Answering => self.send_once(instance, request),
-            Readiness::Failed(failure) => Err(failure),
-            Readiness::Booting { .. } => {
-                let outcome = self.probe(instance, request);
-                match &outcome {
-                    Ok(_) => self.mark_ready(instance),
-                    Err(failure) => {
-                        self.update_stats(|stats| stats.boot_failures += 1);
-                        self.fail(instance, failure);
-                    }
-                }
-                outcome
-            }
-        }
-    }
-
-    /// Tries `request` on a booting instance until the guest answers, its
-    /// VM ends or the boot timeout passes.
-    fn probe(
-        &self,
-        instance: &Instance,
-        request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
-        let name = &self.function.name;
-        let boot_timeout = self.function.boot_timeout;
-        let deadline = instance.started + boot_timeout;
-        let timed_out = || {
-            Failure::new(
-                504,
-                format!(
-                    "function {name} did not answer within {} s of starting its VM",
-                    boot_timeout.as_secs()
-                ),
-            )
-        };
-        let ended = |instance: &Instance| {
-            Failure::new(
-                502,
-                format!("the VM of function {name} ended before it answered: {}", instance.describe_exit()),
-            )
-        };
-        // Before the kernel has booted its network, QEMU holds connections
-        // without passing them on; after it, a guest that does not listen
-        // yet refuses them at once.
-        instance.console.wait_for_boot(deadline.min(Instant::now() + BOOT_LINE_GRACE));
-        loop {
-            if instance.exit_status().is_some() {
-                return Err(ended(instance));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(timed_out());
-            }
-            match self.try_send(instance, request, deadline - now) {
-                Ok(answer) => return Ok(answer),
-                Err(error) if error.is_timeout() => return Err(timed_out()),
-                Err(_) => std::thread::sleep(PROBE_INTERVAL),
-            }
-        }
-    }
-
-    /// Sends `request` to an instance that has answered before.
-    fn send_once(
-        &self,
-        instance: &Instance,
-        request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
-        let name = &self.function.name;
-        match self.try_send(instance, request, self.function.request_timeout) {
-            Ok(answer) => Ok(answer),
-            Err(error) if error.is_timeout() => Err(Failure::new(
-                504,
-                format!(
-                    "function {name} did not answer within {} s",
-                    self.function.request_timeout.as_secs()
-                ),
-            )),
-            Err(error) => {
-                // Give QEMU a moment to finish exiting, so that a dead VM
-                // is reported as such and replaced.
-                std::thread::sleep(Duration::from_millis(50));
-                match instance.exit_status() {
-                    Some(_) => Err(Failure::new(
-                        502,
-                        format!("the VM of function {name} ended: {}", instance.describe_exit()),
-                    )),
-                    None => Err(Failure::new(502, format!("function {name} gave no answer: {error}"))),
-                }
-            }
-        }
-    }
-
-    /// One try: connect, send, read the head within `timeout`.
-    fn try_send(
-        &self,
-        instance: &Instance,
-        request: &[u8],
-        timeout: Duration,
-    ) -> Result<(Reader<TcpStream>, ResponseHead), super::http::HttpError> {
-        use std::io::Write;
-        let mut stream = instance.connect(CONNECT_TIMEOUT)?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        stream.write_all(request)?;
-        let mut reader = Reader::new(stream);
-        let head = reader.read_response_head()?;
-        // Reads of the body may take as long as a request may.
-        reader.get_ref().set_read_timeout(Some(self.function.request_timeout))?;
-        instance.count_answer();
-        Ok((reader, head))
-    }
 }
+
+mod forward;
+mod lambda;
 
 #[cfg(test)]
 mod tests {
