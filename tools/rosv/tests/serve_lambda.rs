@@ -76,6 +76,8 @@ def handler(event, context):
         "handler": os.environ["_HANDLER"],
         "task_root": os.environ["LAMBDA_TASK_ROOT"],
         "instance": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"],
+        "random": os.urandom(16).hex(),
+        "boot_id": open("/proc/sys/kernel/random/boot_id").read().strip(),
     }
 "#;
 
@@ -228,6 +230,53 @@ fn a_python_function_runs_under_awslambdaric_and_answers_invoke_as_lambda_does()
     let counters = stats(port, "py");
     assert_eq!(counters["boots"], 3, "{counters}");
     assert_eq!(counters["errors"], 2, "{counters}");
+}
+
+#[test]
+fn python_functions_start_from_a_snapshot_with_their_own_random_numbers() {
+    let test = "python_functions_start_from_a_snapshot_with_their_own_random_numbers";
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let Some(runtime) = python_runtime(test, directory.path()) else { return };
+    let configuration = lambda_function(
+        "snap",
+        &runtime,
+        "app.handler",
+        "snapshot = true\nidle_timeout = 1\nrequest_timeout = 60\n\
+         environment = { PYTHONPATH = \"/var/task\", PYTHONDONTWRITEBYTECODE = \"1\" }",
+    );
+    let host = Host::start(directory, &configuration);
+    let port = host.port;
+    let mut answers = Vec::new();
+    for round in 0..3 {
+        // Each round finds no VM: the idle one was stopped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while stats(port, "snap")["running"] != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the idle VM was not stopped; log:\n{}",
+                host.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let answer = post(port, &invoke_path("snap"), "", format!("{{\"round\": {round}}}").as_bytes());
+        assert_eq!(answer.status, 200, "{answer:?}\n{}", host.log());
+        let result = json(&answer);
+        assert_eq!(result["echo"]["round"], round, "{result}");
+        assert_eq!(
+            Some(result["request_id"].as_str().unwrap_or_default()),
+            answer.header("X-Amzn-RequestId")
+        );
+        answers.push(result);
+    }
+    let log = host.log();
+    assert!(log.contains("saved as the snapshot of function snap"), "{log}");
+    assert_eq!(log.matches("booting for a request (from the snapshot)").count(), 2, "{log}");
+    let randoms: std::collections::BTreeSet<&str> =
+        answers.iter().map(|answer| answer["random"].as_str().unwrap_or_default()).collect();
+    assert_eq!(randoms.len(), 3, "each VM draws its own random numbers: {answers:?}");
+    let boot_ids: std::collections::BTreeSet<&str> =
+        answers.iter().map(|answer| answer["boot_id"].as_str().unwrap_or_default()).collect();
+    assert_eq!(boot_ids.len(), 3, "each VM has its own boot id: {answers:?}");
 }
 
 /// A custom runtime for Node.js: asks for invocations, runs the handler

@@ -7,7 +7,9 @@
 //! straight to the VM's forwarded port (what the host adds is the
 //! difference), then from several clients at once for throughput. With
 //! `--handler`, the image is a Lambda runtime and every request is an
-//! Invoke of `{}` (there is no forwarded port to go to straight).
+//! Invoke of `{}` (there is no forwarded port to go to straight), and cold
+//! starts are timed twice: booting, and from a snapshot of the function
+//! taken when its runtime was ready.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -68,6 +70,9 @@ pub struct ServeBenchArgs {
     arguments: Vec<String>,
 }
 
+/// The name of the snapshot function of a Lambda benchmark.
+const SNAPSHOT_FUNCTION: &str = "bench-snapshot";
+
 /// How long one cold start may take before the benchmark gives up.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -97,7 +102,15 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
     // runtime takes one at a time, and the others wait their turn).
     function.max_concurrency = if is_lambda { 1 } else { 1024 };
     function.max_queued = 1_000_000;
-    let host = Arc::new(Host::new(vec![function], arguments.accel, None).map_err(anyhow::Error::msg)?);
+    let mut functions = vec![function.clone()];
+    if is_lambda {
+        // The same function again, started from a snapshot.
+        let mut snapshot = function;
+        snapshot.name = SNAPSHOT_FUNCTION.into();
+        snapshot.snapshot = true;
+        functions.push(snapshot);
+    }
+    let host = Arc::new(Host::new(functions, arguments.accel, None).map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on the loopback")?;
     let front = listener.local_addr().context("cannot listen on the loopback")?;
     let acceptor = host.clone();
@@ -127,6 +140,18 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
     );
     println!("{:<52} {:>10} {:>10} {:>10}", "", "min ms", "median ms", "max ms");
     print_row(&format!("cold start from boot: request to answer ({} runs)", arguments.runs), figures.cold);
+    if is_lambda {
+        print_row(
+            &format!("cold start from a snapshot: request to answer ({} runs)", arguments.runs),
+            figures.cold_from_snapshot,
+        );
+        if let (Some(boot), Some(snapshot)) = (figures.cold, figures.cold_from_snapshot) {
+            println!(
+                "a cold start from a snapshot takes {:.2}x less time than from boot (medians)",
+                boot.median.as_secs_f64() / snapshot.median.as_secs_f64().max(1e-9)
+            );
+        }
+    }
     print_row(&format!("warm request through the host ({})", arguments.requests), figures.warm);
     print_row(&format!("warm request straight to the VM ({})", arguments.requests), figures.direct);
     print_row(
@@ -151,6 +176,7 @@ enum Target {
 /// What [`measure`] found.
 struct Figures {
     cold: Option<Summary>,
+    cold_from_snapshot: Option<Summary>,
     warm: Option<Summary>,
     direct: Option<Summary>,
     concurrent: Option<Summary>,
@@ -158,6 +184,23 @@ struct Figures {
 }
 
 fn measure(host: &Host, front: SocketAddr, target: &Target, arguments: &ServeBenchArgs) -> Result<Figures> {
+    let mut cold_from_snapshot = Vec::new();
+    if let Target::Invoke(path) = target {
+        let snapshot_target =
+            Target::Invoke(path.replace("/functions/bench/", &format!("/functions/{SNAPSHOT_FUNCTION}/")));
+        // The first invocation boots the template, which is saved.
+        Client::connect(front)?.send(&snapshot_target, true).context("the snapshot's template")?;
+        for run in 0..arguments.runs {
+            host.stop_instances("the benchmark times another cold start");
+            let started = Instant::now();
+            let mut client = Client::connect(front)?;
+            client
+                .send(&snapshot_target, true)
+                .with_context(|| format!("cold request from the snapshot {}", run + 1))?;
+            cold_from_snapshot.push(started.elapsed());
+        }
+        host.stop_instances("the benchmark times cold starts from boot");
+    }
     let mut cold = Vec::new();
     for run in 0..arguments.runs {
         if run > 0 {
@@ -218,6 +261,7 @@ fn measure(host: &Host, front: SocketAddr, target: &Target, arguments: &ServeBen
     let throughput = concurrent.len() as f64 / started.elapsed().as_secs_f64();
     Ok(Figures {
         cold: summarize(&cold),
+        cold_from_snapshot: summarize(&cold_from_snapshot),
         warm: summarize(&warm),
         direct: summarize(&direct),
         concurrent: summarize(&concurrent),

@@ -23,6 +23,7 @@
 //! spare_threshold = 0.5        # optional; busy fraction that boots spares
 //! max_concurrency = 1          # optional; requests in flight to one VM
 //! max_queued = 256             # optional; requests waiting for a VM (503 beyond)
+//! snapshot = false             # optional (Lambda); start VMs from a snapshot
 //! ```
 //!
 //! [`load`] checks everything it can before a VM boots, and reports each
@@ -108,6 +109,9 @@ pub struct Function {
     pub max_concurrency: u32,
     /// Requests that may wait for a VM at once.
     pub max_queued: u32,
+    /// Whether VMs start from a snapshot of the first one, taken when its
+    /// runtime is ready (Lambda functions).
+    pub snapshot: bool,
 }
 
 impl Function {
@@ -131,6 +135,7 @@ impl Function {
             spare_threshold: DEFAULT_SPARE_THRESHOLD,
             max_concurrency: 1,
             max_queued: DEFAULT_MAX_QUEUED,
+            snapshot: false,
         }
     }
 }
@@ -181,6 +186,8 @@ struct RawFunction {
     max_concurrency: Option<i64>,
     #[serde(default)]
     max_queued: Option<i64>,
+    #[serde(default)]
+    snapshot: bool,
 }
 
 /// A memory size: a number of MiB or a string such as `"256M"`.
@@ -338,6 +345,9 @@ fn check_function(table: toml::Table, base: &Path) -> Result<Function, String> {
     if !(0.0..=1.0).contains(&spare_threshold) {
         return Err(format!("spare_threshold {spare_threshold} is not a fraction from 0 to 1"));
     }
+    if raw.snapshot && !matches!(kind, Kind::Lambda { .. }) {
+        return Err("snapshot is for Lambda functions, whose runtime says when it is ready".into());
+    }
     if matches!(kind, Kind::Lambda { .. }) && max_concurrency != 1 {
         return Err(
             "max_concurrency must be 1 for a Lambda function: its runtime takes one invocation at a time"
@@ -361,6 +371,7 @@ fn check_function(table: toml::Table, base: &Path) -> Result<Function, String> {
         spare_threshold,
         max_concurrency,
         max_queued,
+        snapshot: raw.snapshot,
     })
 }
 
@@ -540,6 +551,7 @@ mod tests {
             ("image = \"i\"\nhandler = \"a.b\"\n", "give either image and port"),
             ("runtime = \"r\"\nhandler = \"a.b\"\nmax_concurrency = 2\n", "max_concurrency must be 1"),
             ("runtime = \"r\"\nhandler = \"\"\n", "handler \"\" is not"),
+            ("image = \"i\"\nport = 1\nsnapshot = true\n", "snapshot is for Lambda functions"),
         ];
         for (text, expected) in cases {
             let error = parse_text(&format!("[[function]]\nname = \"f\"\n{text}")).expect_err(text);

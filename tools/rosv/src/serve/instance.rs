@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 
 use super::billing;
 use super::runtime_api::RuntimeApi;
+use super::snapshot::Launch;
 use crate::network::{PortForward, Protocol};
 use crate::vm::{Accelerator, VmConfig};
 
@@ -187,6 +188,8 @@ pub struct Instance {
     pub host_port: Option<u16>,
     /// The Runtime API its runtime asks for invocations (Lambda functions).
     pub runtime: Option<Arc<RuntimeApi>>,
+    /// How it was started (snapshot functions).
+    pub launch: Launch,
     /// QEMU's process id.
     pub pid: u32,
     /// The configuration it runs, kept so that its files (the boot
@@ -223,6 +226,7 @@ impl Instance {
         accel: Accelerator,
         guest_port: Option<u16>,
         runtime: Option<Arc<RuntimeApi>>,
+        launch: &Launch,
     ) -> Result<Instance> {
         let mut config = config.clone();
         let host_port = match guest_port {
@@ -238,7 +242,9 @@ impl Instance {
             }
             None => None,
         };
-        let mut qemu = crate::qemu::command(&config, accel, None)?;
+        let built = crate::qemu::command(&config, accel, None)?;
+        let mut qemu = Command::new(built.get_program());
+        qemu.args(launch.apply(built.get_args().map(std::ffi::OsStr::to_owned).collect())?);
         // Named vCPU threads, so that billing counts their time alone.
         qemu.args(["-name", "rosv,debug-threads=on"]);
         let mut command = crate::vm::killed_with_parent(&qemu);
@@ -268,6 +274,7 @@ impl Instance {
             label,
             host_port,
             runtime,
+            launch: launch.clone(),
             pid,
             _config: config,
             started,

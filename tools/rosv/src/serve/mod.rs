@@ -16,6 +16,7 @@ mod invoke;
 mod pool;
 mod proxy;
 mod runtime_api;
+mod snapshot;
 mod stats;
 
 use std::net::{SocketAddr, TcpListener};

@@ -24,7 +24,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
 use super::billing::{self, InvocationLog};
@@ -32,6 +32,7 @@ use super::config::{Function, Kind};
 use super::instance::{Failure, Instance, Readiness};
 use super::log;
 use super::runtime_api::RuntimeApi;
+use super::snapshot::{self, Launch, RUNTIME_ADDRESS};
 use super::stats::FunctionStats;
 use crate::cli::MachineArgs;
 use crate::image::Image;
@@ -75,6 +76,33 @@ pub struct Pool {
     room: Condvar,
     stats: Mutex<FunctionStats>,
     invocation_log: Option<Arc<InvocationLog>>,
+    /// The snapshot of a function with `snapshot = true`.
+    snapshots: Option<Snapshots>,
+}
+
+/// A snapshot function's template and snapshot (see `snapshot`).
+#[derive(Debug)]
+struct Snapshots {
+    /// Holds the snapshot and the VMs' sockets.
+    directory: tempfile::TempDir,
+    /// The configuration of every VM: the template's, which the snapshot
+    /// holds in its memory.
+    vm_config: VmConfig,
+    state: Mutex<SnapshotState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SnapshotState {
+    /// None yet: the next VM boots as the template.
+    Missing,
+    /// The template boots; it is saved when its runtime is ready.
+    Booting,
+    /// Being saved.
+    Saving,
+    /// VMs start from this file.
+    Ready(std::path::PathBuf),
+    /// Saving or restoring failed: VMs boot.
+    Failed,
 }
 
 #[derive(Debug)]
@@ -128,6 +156,10 @@ pub fn arn(name: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// How many spares `function` should boot with `total` VMs of which `busy`
 /// serve requests: enough for `spare_instances` idle ones once the busy
 /// fraction reaches `spare_threshold`, within `max_instances`; none while
@@ -177,6 +209,25 @@ impl Pool {
         // The host waits for the kernel's `Booted in` line (see `instance`).
         let vm_config = VmConfig::new(&image, &machine, &function.environment, function.command.as_deref())?
             .reporting_boot();
+        let snapshots = match &function.kind {
+            Kind::Lambda { handler } if function.snapshot => {
+                let mut environment = lambda_environment(
+                    &function,
+                    handler,
+                    &format!("{}#snapshot", function.name),
+                    RUNTIME_ADDRESS,
+                );
+                environment.extend(function.environment.iter().cloned());
+                let vm_config = VmConfig::new(&image, &machine, &environment, function.command.as_deref())?
+                    .reporting_boot();
+                let directory = tempfile::Builder::new()
+                    .prefix("rosv-serve-")
+                    .tempdir()
+                    .context("cannot create a directory for snapshots")?;
+                Some(Snapshots { directory, vm_config, state: Mutex::new(SnapshotState::Missing) })
+            }
+            _ => None,
+        };
         Ok(Pool {
             function,
             image,
@@ -187,6 +238,7 @@ impl Pool {
             room: Condvar::new(),
             stats: Mutex::new(FunctionStats::default()),
             invocation_log,
+            snapshots,
         })
     }
 
@@ -305,7 +357,14 @@ impl Pool {
         };
         let place = match (instance.host_port, &instance.runtime) {
             (Some(port), _) => format!("host port {port}"),
-            (None, Some(runtime)) => format!("Runtime API on port {}", runtime.port),
+            (None, Some(runtime)) => match (&instance.launch.incoming, &instance.launch.monitor) {
+                (Some(_), _) => String::from("from the snapshot"),
+                (None, Some(_)) => String::from("as the template of the snapshot"),
+                (None, None) if runtime.socket.is_some() => {
+                    String::from("booting while there is no snapshot")
+                }
+                (None, None) => format!("Runtime API on port {}", runtime.port),
+            },
             (None, None) => String::new(),
         };
         log(&format!("{} booting for {why} ({place})", instance.label));
@@ -315,12 +374,19 @@ impl Pool {
 
     fn start_instance(&self, label: &str) -> Result<Instance> {
         match &self.function.kind {
-            Kind::Http { port } => {
-                Instance::start(label.to_string(), &self.vm_config, self.accel, Some(*port), None)
-            }
+            Kind::Http { port } => Instance::start(
+                label.to_string(),
+                &self.vm_config,
+                self.accel,
+                Some(*port),
+                None,
+                &Launch::default(),
+            ),
+            Kind::Lambda { .. } if self.snapshots.is_some() => self.start_snapshot_instance(label),
             Kind::Lambda { handler } => {
                 let runtime = RuntimeApi::start(self.arn())?;
-                let mut environment = self.lambda_environment(handler, label, runtime.port);
+                let address = format!("{HOST_FROM_GUEST}:{}", runtime.port);
+                let mut environment = lambda_environment(&self.function, handler, label, &address);
                 environment.extend(self.function.environment.iter().cloned());
                 let config = VmConfig::new(
                     &self.image,
@@ -329,8 +395,89 @@ impl Pool {
                     self.function.command.as_deref(),
                 )?
                 .reporting_boot();
-                Instance::start(label.to_string(), &config, self.accel, None, Some(runtime))
+                Instance::start(
+                    label.to_string(),
+                    &config,
+                    self.accel,
+                    None,
+                    Some(runtime),
+                    &Launch::default(),
+                )
             }
+        }
+    }
+
+    /// Starts a VM of a snapshot function: the template if there is no
+    /// snapshot yet, else from the snapshot (or booted, while the template
+    /// boots or if snapshots failed).
+    fn start_snapshot_instance(&self, label: &str) -> Result<Instance> {
+        let snapshots = self.snapshots.as_ref().context("the function takes no snapshots")?;
+        let directory = snapshots.directory.path();
+        let socket = directory.join(format!("runtime-{}.sock", label.replace('#', "-")));
+        let mut launch = Launch { runtime_socket: Some(socket.clone()), ..Launch::default() };
+        let mut state = lock(&snapshots.state);
+        let is_template = *state == SnapshotState::Missing;
+        match &*state {
+            SnapshotState::Missing => launch.monitor = Some(directory.join("template.monitor")),
+            SnapshotState::Ready(file) => {
+                launch.incoming = Some(file.clone());
+                launch.monitor = Some(directory.join(format!("{}.monitor", label.replace('#', "-"))));
+            }
+            _ => {}
+        }
+        let runtime = RuntimeApi::start_on_socket(self.arn(), &socket, launch.incoming.is_some())?;
+        let started = Instance::start(
+            label.to_string(),
+            &snapshots.vm_config,
+            self.accel,
+            None,
+            Some(runtime),
+            &launch,
+        );
+        if is_template && started.is_ok() {
+            *state = SnapshotState::Booting;
+        }
+        started
+    }
+
+    /// Saves `instance` as the function's snapshot if it is the template
+    /// and its runtime is ready (it waits for an invocation now).
+    fn save_if_template(&self, instance: &Instance) {
+        let (Some(snapshots), Some(monitor)) = (&self.snapshots, &instance.launch.monitor) else { return };
+        {
+            let mut state = lock(&snapshots.state);
+            if *state != SnapshotState::Booting {
+                return;
+            }
+            *state = SnapshotState::Saving;
+        }
+        let file = snapshots.directory.path().join("snapshot");
+        let outcome = snapshot::save(monitor, &file);
+        let mut state = lock(&snapshots.state);
+        match outcome {
+            Ok(time) => {
+                let size_mib = std::fs::metadata(&file).map_or(0, |metadata| metadata.len() >> 20);
+                log(&format!(
+                    "{} saved as the snapshot of function {} in {:.3} s ({size_mib} MiB)",
+                    instance.label,
+                    self.function.name,
+                    time.as_secs_f64()
+                ));
+                *state = SnapshotState::Ready(file);
+            }
+            Err(error) => {
+                log(&format!("{}: cannot save a snapshot: {error:#}; VMs will boot", instance.label));
+                *state = SnapshotState::Failed;
+            }
+        }
+    }
+
+    /// Gives up starting VMs from the snapshot (one started from it ended
+    /// before it answered).
+    fn snapshot_failed(&self, instance: &Instance) {
+        if let (Some(snapshots), Some(_)) = (&self.snapshots, &instance.launch.incoming) {
+            log(&format!("{} did not resume from the snapshot; VMs will boot", instance.label));
+            *lock(&snapshots.state) = SnapshotState::Failed;
         }
     }
 
@@ -391,9 +538,20 @@ impl Pool {
     /// ready, stops instances idle for longer than the idle timeout (down
     /// to `min_instances`) and removes dead ones.
     pub fn housekeep(&self) {
+        let templates = self.housekeep_instances();
+        // Saving takes a moment: not under the pool's lock.
+        for template in templates {
+            self.save_if_template(&template);
+        }
+    }
+
+    /// [`Pool::housekeep`] under the pool's lock; returns the templates
+    /// whose runtime became ready, to be saved.
+    fn housekeep_instances(&self) -> Vec<Arc<Instance>> {
+        let mut templates = Vec::new();
         let mut instances = self.instances();
         if instances.is_closed {
-            return;
+            return templates;
         }
         self.reap(&mut instances);
         if instances.list.iter().any(|instance| instance.has_been_ready()) {
@@ -403,8 +561,12 @@ impl Pool {
             if let Some(runtime) = &instance.runtime
                 && runtime.is_ready()
                 && matches!(instance.readiness(), Readiness::Booting { is_probing: false })
+                && instance.launch.incoming.is_none()
             {
                 self.mark_ready(instance);
+                if instance.launch.monitor.is_some() {
+                    templates.push(instance.clone());
+                }
             }
         }
         let may_boot = instances.min_boot_after.is_none_or(|after| Instant::now() >= after);
@@ -414,7 +576,7 @@ impl Pool {
                 break;
             }
         }
-        let Some(idle_timeout) = self.function.idle_timeout else { return };
+        let Some(idle_timeout) = self.function.idle_timeout else { return templates };
         let minimum = self.function.min_instances as usize;
         let mut index = 0;
         while index < instances.list.len() && instances.list.len() > minimum {
@@ -422,9 +584,11 @@ impl Pool {
             let is_waiting = match instance.readiness() {
                 Readiness::Answering => true,
                 // Booted ahead of demand and never asked.
-                Readiness::Booting { is_probing: false } => {
-                    instance.runtime.is_none() && instance.console.has_booted()
-                }
+                Readiness::Booting { is_probing: false } => match &instance.runtime {
+                    None => instance.console.has_booted(),
+                    // Restored from a snapshot and never asked.
+                    Some(runtime) => runtime.is_ready(),
+                },
                 _ => false,
             };
             if is_waiting && instance.active() == 0 && instance.idle_for() >= idle_timeout {
@@ -440,6 +604,7 @@ impl Pool {
                 index += 1;
             }
         }
+        templates
     }
 
     /// The host port of an instance that answers, if there is one.
@@ -462,6 +627,10 @@ impl Pool {
             log(&format!("{} stopped: {reason}; {}", instance.label, self.summary(&instance)));
         }
         self.room.notify_all();
+        if is_final && let Some(snapshots) = &self.snapshots {
+            // The host exits without dropping the pool.
+            let _ = std::fs::remove_dir_all(snapshots.directory.path());
+        }
     }
 
     /// Marks `instance` ready: it answers, and its boot's CPU time is
@@ -523,6 +692,8 @@ impl Pool {
 
 mod forward;
 mod lambda;
+
+use lambda::lambda_environment;
 
 #[cfg(test)]
 mod tests {

@@ -16,9 +16,20 @@
 //! - `POST /2018-06-01/runtime/init/error` says the runtime cannot start.
 //!
 //! The function host hands invocations over with [`RuntimeApi::invoke`].
+//!
+//! A function started from a snapshot reaches its Runtime API another way
+//! ([`RuntimeApi::start_on_socket`]): QEMU's `guestfwd` takes the guest's
+//! connections to one address into a character device, a Unix socket the
+//! host listens on, whose one stream carries them in turn. Unlike
+//! connections to the host's loopback, the guest's connection there is
+//! part of the state QEMU saves and restores; a VM restored from a snapshot
+//! taken while its runtime waited for an invocation still waits on that
+//! connection, so the host answers that pending request first.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -91,8 +102,10 @@ struct State {
 /// The Runtime API of one VM.
 #[derive(Debug)]
 pub struct RuntimeApi {
-    /// The loopback port it listens on.
+    /// The loopback port it listens on (0 on a Unix socket).
     pub port: u16,
+    /// The Unix socket it listens on, for QEMU's `guestfwd`.
+    pub socket: Option<PathBuf>,
     function_arn: String,
     connections: std::sync::atomic::AtomicUsize,
     state: Mutex<State>,
@@ -107,6 +120,7 @@ impl RuntimeApi {
         let port = listener.local_addr()?.port();
         let api = Arc::new(RuntimeApi {
             port,
+            socket: None,
             function_arn,
             connections: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(State::default()),
@@ -115,6 +129,55 @@ impl RuntimeApi {
         let server = api.clone();
         std::thread::Builder::new().name("runtime-api".into()).spawn(move || server.accept(listener))?;
         Ok(api)
+    }
+
+    /// Listens on the Unix socket `path` for QEMU's `guestfwd` stream.
+    /// With `is_restored`, the VM comes from a snapshot taken while its
+    /// runtime waited for an invocation: the stream's first answer is to
+    /// that request, and the runtime counts as ready.
+    pub fn start_on_socket(
+        function_arn: String,
+        path: &Path,
+        is_restored: bool,
+    ) -> io::Result<Arc<RuntimeApi>> {
+        let listener = UnixListener::bind(path)?;
+        let api = Arc::new(RuntimeApi {
+            port: 0,
+            socket: Some(path.to_path_buf()),
+            function_arn,
+            connections: std::sync::atomic::AtomicUsize::new(0),
+            state: Mutex::new(State { is_ready: is_restored, ..State::default() }),
+            changed: Condvar::new(),
+        });
+        let server = api.clone();
+        std::thread::Builder::new().name("runtime-api".into()).spawn(move || {
+            let mut is_pending = is_restored;
+            for stream in listener.incoming() {
+                if server.lock().is_closed {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                // One stream at a time: QEMU connects once.
+                let _ = server.serve_stream(stream, is_pending);
+                is_pending = false;
+            }
+        })?;
+        Ok(api)
+    }
+
+    /// Serves QEMU's `guestfwd` stream, which carries the guest's
+    /// connections one after another, so it is read on after a request
+    /// that closes its connection. With `is_pending`, a request for the
+    /// next invocation is answered first.
+    fn serve_stream(&self, stream: UnixStream, is_pending: bool) -> Result<(), http::HttpError> {
+        let mut writer = stream.try_clone()?;
+        if is_pending {
+            self.next(&mut writer)?;
+        }
+        let mut reader = Reader::new(stream);
+        loop {
+            self.serve_request(&mut reader, &mut writer)?;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -195,7 +258,15 @@ impl RuntimeApi {
         self.lock().is_closed = true;
         self.changed.notify_all();
         // Wake the accepting thread, which then sees the flag.
-        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+        match &self.socket {
+            Some(path) => {
+                let _ = UnixStream::connect(path);
+                let _ = std::fs::remove_file(path);
+            }
+            None => {
+                let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+            }
+        }
     }
 
     fn accept(self: Arc<Self>, listener: TcpListener) {
@@ -229,7 +300,18 @@ impl RuntimeApi {
         stream.set_nodelay(true)?;
         let mut writer = stream.try_clone()?;
         let mut reader = Reader::new(stream);
-        loop {
+        while self.serve_request(&mut reader, &mut writer)? {}
+        Ok(())
+    }
+
+    /// Reads and answers one request; returns whether the connection
+    /// stays open.
+    fn serve_request(
+        &self,
+        reader: &mut Reader<impl Read>,
+        writer: &mut impl Write,
+    ) -> Result<bool, http::HttpError> {
+        {
             let head = reader.read_request_head()?;
             let body = match request_framing(&head.headers)
                 .and_then(|framing| reader.read_body(framing, PAYLOAD_LIMIT))
@@ -237,8 +319,8 @@ impl RuntimeApi {
                 Ok(body) => body,
                 Err(http::HttpError::BodyTooLarge(limit)) => {
                     let text = format!("the payload is larger than {limit} bytes");
-                    error_response(&mut writer, 413, "RequestEntityTooLarge", &text)?;
-                    return Ok(());
+                    error_response(writer, 413, "RequestEntityTooLarge", &text)?;
+                    return Ok(false);
                 }
                 Err(error) => return Err(error),
             };
@@ -246,17 +328,15 @@ impl RuntimeApi {
             let error_type =
                 http::values(&head.headers, "lambda-runtime-function-error-type").next().map(str::to_string);
             let path = head.target.split('?').next().unwrap_or_default().to_string();
-            self.answer(&mut writer, &head.method, &path, body, error_type)?;
-            if !keep_alive {
-                return Ok(());
-            }
+            self.answer(writer, &head.method, &path, body, error_type)?;
+            Ok(keep_alive)
         }
     }
 
     /// Answers one request of the runtime.
     fn answer(
         &self,
-        writer: &mut TcpStream,
+        writer: &mut impl Write,
         method: &str,
         path: &str,
         body: Vec<u8>,
@@ -286,7 +366,7 @@ impl RuntimeApi {
     }
 
     /// `GET .../invocation/next`: waits for an invocation.
-    fn next(&self, writer: &mut TcpStream) -> io::Result<()> {
+    fn next(&self, writer: &mut impl Write) -> io::Result<()> {
         let mut state = self.lock();
         state.is_ready = true;
         self.changed.notify_all();
@@ -312,7 +392,7 @@ impl RuntimeApi {
     }
 
     /// `POST .../invocation/ID/response` or `.../error`.
-    fn post(&self, writer: &mut TcpStream, id: &str, outcome: Outcome) -> io::Result<()> {
+    fn post(&self, writer: &mut impl Write, id: &str, outcome: Outcome) -> io::Result<()> {
         let mut state = self.lock();
         if state.current.as_deref() != Some(id) {
             drop(state);
@@ -328,7 +408,7 @@ impl RuntimeApi {
 }
 
 /// 202 with the body Lambda's Runtime API sends.
-fn accepted(writer: &mut TcpStream) -> io::Result<()> {
+fn accepted(writer: &mut impl Write) -> io::Result<()> {
     let headers = [Header::new("Content-Type", "application/json")];
     http::write_message(writer, 202, &headers, br#"{"status":"OK"}"#)
 }
