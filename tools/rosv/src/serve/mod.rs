@@ -62,7 +62,8 @@ pub const CONFIGURATION_EXAMPLE: &str = r#"A configuration file (TOML; image pat
   [[function]]                            # a function written for AWS Lambda:
   name = "py"                             # POST /2015-03-31/functions/py/invocations
   runtime = "images/python-lambda"        # an image whose command runs a Lambda runtime
-  handler = "app.handler"                 # its handler (_HANDLER)"#;
+  handler = "app.handler"                 # its handler (_HANDLER)
+  snapshot = false                        # optional; start VMs from a snapshot of the first"#;
 
 /// Arguments of `rosv serve`.
 #[derive(Debug, Args)]
