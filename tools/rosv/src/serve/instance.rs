@@ -82,6 +82,8 @@ struct TailState {
     has_booted: bool,
     /// Bytes pushed since the start.
     total: u64,
+    /// When bytes were last pushed.
+    last_output: Option<Instant>,
     /// Both output streams have ended.
     streams_ended: u8,
 }
@@ -95,6 +97,8 @@ impl ConsoleTail {
     pub fn push(&self, bytes: &[u8]) {
         let mut state = self.lock();
         state.total += bytes.len() as u64;
+        state.last_output = Some(Instant::now());
+        self.changed.notify_all();
         for &byte in bytes {
             if state.bytes.len() == CONSOLE_TAIL_BYTES {
                 state.bytes.pop_front();
@@ -149,6 +153,29 @@ impl ConsoleTail {
         let new = usize::try_from(state.total.saturating_sub(mark)).unwrap_or(usize::MAX);
         let count = new.min(state.bytes.len()).min(limit);
         state.bytes.iter().skip(state.bytes.len() - count).copied().collect()
+    }
+
+    /// Waits until no output has come for `quiet` (counted from the call
+    /// at the earliest), at most until `deadline`: a guest's output through
+    /// its serial port can arrive after what it sent on the network
+    /// afterwards.
+    pub fn wait_quiet(&self, quiet: Duration, deadline: Instant) {
+        let called = Instant::now();
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let last = state.last_output.map_or(called, |last| last.max(called));
+            let quiet_since = now.duration_since(last);
+            if quiet_since >= quiet || now >= deadline || state.streams_ended >= 2 {
+                return;
+            }
+            let wait = (quiet - quiet_since).min(deadline - now);
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
     }
 
     /// Whether the kernel has printed its boot line.
@@ -537,6 +564,30 @@ mod tests {
         tail.push(&vec![b'y'; CONSOLE_TAIL_BYTES]);
         assert_eq!(tail.since(mark, usize::MAX), vec![b'y'; CONSOLE_TAIL_BYTES]);
         assert_eq!(tail.since(tail.mark(), 10), b"");
+    }
+
+    #[test]
+    fn waiting_for_quiet_ends_once_output_pauses_or_at_the_deadline() {
+        let tail = Arc::new(ConsoleTail::default());
+        let started = Instant::now();
+        tail.wait_quiet(Duration::from_millis(50), started + Duration::from_secs(10));
+        assert!(started.elapsed() >= Duration::from_millis(50), "output may still come");
+        assert!(started.elapsed() < Duration::from_secs(5), "no output: quiet once the time passed");
+        let writer = tail.clone();
+        let chatter = std::thread::spawn(move || {
+            for _ in 0..10 {
+                writer.push(b"line\n");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        tail.wait_quiet(Duration::from_millis(150), Instant::now() + Duration::from_secs(10));
+        chatter.join().unwrap();
+        assert_eq!(tail.since(0, usize::MAX).len(), 50, "waited for all the output");
+        tail.push(b"x");
+        let started = Instant::now();
+        tail.wait_quiet(Duration::from_secs(5), started + Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(2), "the deadline bounds the wait");
     }
 
     #[test]

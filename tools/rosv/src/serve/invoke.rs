@@ -28,6 +28,10 @@ use super::runtime_api::{Invocation, Outcome, error_document};
 const PREFIX: &str = "/2015-03-31/functions/";
 /// How much of the invocation's output `X-Amz-Log-Result` carries.
 const LOG_TAIL_BYTES: usize = 4 * 1024;
+/// How long the console must be quiet before the log's tail is taken.
+const LOG_QUIET: Duration = Duration::from_millis(100);
+/// How long the log's tail is waited for at most.
+const LOG_WAIT_LIMIT: Duration = Duration::from_secs(1);
 
 /// The function named by an Invoke API path, if `target` is one: a name,
 /// `NAME:QUALIFIER`, or an ARN, percent-encoded or not.
@@ -233,8 +237,8 @@ fn invoke(pool: &Pool, payload: Vec<u8>, request_id: &str, wants_tail: bool) -> 
     };
     if wants_tail {
         // The runtime's last lines may still be on their way through the
-        // serial port: give them a moment.
-        std::thread::sleep(Duration::from_millis(20));
+        // serial port.
+        lease.instance.console.wait_quiet(LOG_QUIET, Instant::now() + LOG_WAIT_LIMIT);
         let tail = lease.instance.console.since(mark, LOG_TAIL_BYTES);
         answer.headers.push(Header::new("X-Amz-Log-Result", base64(&tail)));
     }
