@@ -472,6 +472,27 @@ impl Pool {
         }
     }
 
+    /// Whether `instance` is the template and being saved.
+    fn is_being_saved(&self, instance: &Instance) -> bool {
+        match (&self.snapshots, &instance.launch.monitor, &instance.launch.incoming) {
+            (Some(snapshots), Some(_), None) => *lock(&snapshots.state) == SnapshotState::Saving,
+            _ => false,
+        }
+    }
+
+    /// Lets the next VM be the template if `instance`, the template, ends
+    /// before it was saved.
+    fn forget_template(&self, instance: &Instance) {
+        if let (Some(snapshots), Some(_), None) =
+            (&self.snapshots, &instance.launch.monitor, &instance.launch.incoming)
+        {
+            let mut state = lock(&snapshots.state);
+            if *state == SnapshotState::Booting {
+                *state = SnapshotState::Missing;
+            }
+        }
+    }
+
     /// Gives up starting VMs from the snapshot (one started from it ended
     /// before it answered).
     fn snapshot_failed(&self, instance: &Instance) {
@@ -503,6 +524,7 @@ impl Pool {
                 return true;
             }
             has_failed_boot |= instance.answered() == 0 && !instance.has_been_ready();
+            self.forget_template(instance);
             if matches!(instance.readiness(), Readiness::Failed(_)) {
                 // Failed boots were reported when they failed; make sure
                 // the process is gone.
@@ -591,7 +613,8 @@ impl Pool {
                 },
                 _ => false,
             };
-            if is_waiting && instance.active() == 0 && instance.idle_for() >= idle_timeout {
+            let is_idle = is_waiting && instance.active() == 0 && instance.idle_for() >= idle_timeout;
+            if is_idle && !self.is_being_saved(&instance) {
                 instances.list.remove(index);
                 instance.stop("it was idle");
                 log(&format!(
