@@ -130,7 +130,10 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
         )
     };
     let outcome = measure(&host, front, &target, arguments);
-    host.stop_instances("the benchmark is over");
+    // Final: the pools' snapshot directories go too.
+    for pool in &host.pools {
+        pool.stop_all("the benchmark is over", true);
+    }
     let figures = outcome?;
     println!(
         "function host benchmark: one {} function on QEMU microvm, {} MiB, 1 CPU; {}",
