@@ -107,7 +107,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::UnknownRootFilesystem(value) => {
-                write!(formatter, "--rootfs={value}: the root filesystem is rofs or ramfs")
+                write!(formatter, "--rootfs={value}: the root filesystem is overlay, rofs or ramfs")
             }
             Error::BadAddress { option: "--ip", value } => write!(
                 formatter,
