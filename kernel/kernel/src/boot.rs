@@ -269,9 +269,12 @@ fn mount_file_systems(
     let (root_image, root_name) = match (rootfs, initrd) {
         (Some(RootFilesystem::Ramfs), _) => (None, "ramfs"),
         (_, Some(initrd)) => (Some(initrd), "the initrd"),
-        (Some(RootFilesystem::Rofs | RootFilesystem::Overlay), None) => match disks.first() {
+        (Some(chosen @ (RootFilesystem::Rofs | RootFilesystem::Overlay)), None) => match disks.first() {
             Some(disk) => (Some(disk.clone()), "vda"),
-            None => fail("--rootfs: the machine has no initrd and no disk to mount as /"),
+            None => {
+                let name = if chosen == RootFilesystem::Rofs { "rofs" } else { "overlay" };
+                fail(&alloc::format!("--rootfs={name}: the machine has no initrd and no disk to mount as /"))
+            }
         },
         (None, None) => match disks.first() {
             Some(disk) if first_word(disk.as_ref()) == Some(rosv_abi::rofs::MAGIC) => {
