@@ -209,3 +209,37 @@ fn mount_points_stay_reachable_over_the_overlay() {
         "/share/doc"
     );
 }
+
+#[test]
+fn threads_copy_up_and_create_at_once_without_losing_changes() {
+    let machine = FakeMachine::new();
+    let vfs = overlay(&machine);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let vfs = &vfs;
+            let machine = &machine;
+            scope.spawn(move || {
+                let caller = Caller::kernel(machine);
+                let root = vfs.root();
+                for round in 0..25 {
+                    let file =
+                        vfs.open(&caller, &root, "/etc/motd", flags::O_WRONLY | flags::O_APPEND, 0).unwrap();
+                    assert_eq!(file.write(&caller, &[b'a' + thread as u8]).unwrap(), 1);
+                    let path = alloc::format!("/share/doc/t{thread}-{round}");
+                    write(vfs, &caller, &path, flags::O_CREAT | flags::O_EXCL, b"x");
+                    if round % 2 == 0 {
+                        vfs.unlink(&caller, &root, &path).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let caller = Caller::kernel(&machine);
+    let contents = vfs.read_file(&caller, "/etc/motd").unwrap();
+    assert_eq!(contents.len(), 1300 + 100, "every append reached the one copy");
+    for thread in 0..4u8 {
+        assert_eq!(contents[1300..].iter().filter(|&&byte| byte == b'a' + thread).count(), 25);
+    }
+    let listed = names(&vfs, &caller, "/share/doc");
+    assert_eq!(listed.len(), 2 + 4 * 12, "{listed:?}");
+}
