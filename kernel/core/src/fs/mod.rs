@@ -4,6 +4,7 @@
 
 pub mod devfs;
 pub mod generated;
+pub mod nfs;
 pub mod overlay;
 pub mod procfs;
 pub mod ramfs;
