@@ -146,6 +146,13 @@ fn hard_links_to_lower_files_share_the_copy() {
     assert_eq!(inode(&vfs, &caller, "/motd-link"), inode(&vfs, &caller, "/etc/motd"));
     let metadata = vfs.resolve(&caller, &root, "/etc/motd", false).unwrap().metadata(&caller).unwrap();
     assert_eq!(metadata.link_count, 2);
+    vfs.rename(&caller, (&root, "/etc/motd"), (&root, "/motd-link"), RenameMode::Replace).unwrap();
+    assert_eq!(
+        names(&vfs, &caller, "/etc"),
+        ["empty", "link", "motd"],
+        "renaming a link onto its twin does nothing"
+    );
+    assert_eq!(&vfs.read_file(&caller, "/motd-link").unwrap()[..6], b"shared");
 }
 
 #[test]
