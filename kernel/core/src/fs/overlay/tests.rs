@@ -7,6 +7,7 @@ use crate::fake::FakeMachine;
 use crate::fs::procfs::SystemInformation;
 use crate::fs::{Root, standard_tree, testing};
 use crate::vfs::file::flags;
+use crate::vfs::operations::TimesChange;
 use crate::vfs::{Caller, FsError, RenameMode, Vfs};
 
 /// The image: `/etc/motd` (1300 bytes of 7), `/etc/empty`, `/etc/link`,
@@ -170,6 +171,15 @@ fn attribute_changes_copy_up_and_unnamed_files_get_names() {
         hello.node.set_extended(&caller, "trusted.overlay.opaque", b"y", None),
         Err(FsError::NotPermitted)
     );
+    let motd = vfs.resolve(&caller, &root, "/etc/motd", false).unwrap();
+    vfs.change_owner(&caller, &motd, Some(1000), Some(100)).unwrap();
+    let link = vfs.resolve(&caller, &root, "/etc/link", false).unwrap();
+    vfs.set_times(&caller, &link, Some(5_000_000_000), Some(7_000_000_000), TimesChange::Explicit).unwrap();
+    let motd = vfs.resolve(&caller, &root, "/etc/motd", false).unwrap().metadata(&caller).unwrap();
+    assert_eq!((motd.owner_user, motd.owner_group, motd.size_bytes), (1000, 100, 1300));
+    let link = vfs.resolve(&caller, &root, "/etc/link", false).unwrap();
+    assert_eq!(link.metadata(&caller).unwrap().modify_time_ns, 7_000_000_000);
+    assert_eq!(vfs.read_link(&caller, &link).unwrap(), "motd", "a symlink copies up as a symlink");
     hello.node.set_extended(&caller, "user.note", b"kept", None).unwrap();
     assert_eq!(hello.node.list_extended(&caller).unwrap(), ["user.note"]);
 
