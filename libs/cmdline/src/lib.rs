@@ -112,7 +112,7 @@ impl fmt::Display for Error {
                 write!(formatter, "--self-test={value}: the kernel's only self-test is stack-overflow")
             }
             Error::UnknownRootFilesystem(value) => {
-                write!(formatter, "--rootfs={value}: the root filesystem is rofs or ramfs")
+                write!(formatter, "--rootfs={value}: the root filesystem is overlay, rofs or ramfs")
             }
             Error::BadAddress { option: "--ip", value } => write!(
                 formatter,

@@ -30,8 +30,9 @@ pub struct Options {
     pub no_xsave: bool,
     /// `--trace`: log every system call.
     pub trace: bool,
-    /// `--rootfs=rofs|ramfs`: what to mount as `/` (unset: a ROFS image
-    /// when the initrd or the first disk holds one, else ramfs).
+    /// `--rootfs=overlay|rofs|ramfs`: what to mount as `/` (unset: a ROFS
+    /// image under an overlay when the initrd or the first disk holds one,
+    /// else ramfs).
     pub rootfs: Option<RootFilesystem>,
     /// `--mount-fs=<type>,<source>,<path>`, repeatable: more filesystems,
     /// mounted in order once the root tree stands.
@@ -112,6 +113,8 @@ pub struct Mount {
 pub enum RootFilesystem {
     /// OSv's read-only image format, from the initrd or the first disk.
     Rofs,
+    /// That image under an in-memory filesystem that takes every change.
+    Overlay,
     /// An empty in-memory filesystem.
     Ramfs,
 }
@@ -143,6 +146,7 @@ impl Options {
             "--rootfs" => {
                 self.rootfs = Some(match required("--rootfs", value)? {
                     "rofs" => RootFilesystem::Rofs,
+                    "overlay" => RootFilesystem::Overlay,
                     "ramfs" => RootFilesystem::Ramfs,
                     other => return Err(Error::UnknownRootFilesystem(String::from(other))),
                 });

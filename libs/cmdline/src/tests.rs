@@ -165,6 +165,10 @@ fn the_root_filesystem_can_be_chosen() {
     assert_eq!(CommandLine::parse("/app").unwrap().options.rootfs, None);
     assert_eq!(CommandLine::parse("--rootfs=rofs /app").unwrap().options.rootfs, Some(RootFilesystem::Rofs));
     assert_eq!(
+        CommandLine::parse("--rootfs=overlay /app").unwrap().options.rootfs,
+        Some(RootFilesystem::Overlay)
+    );
+    assert_eq!(
         CommandLine::parse("--rootfs=ramfs /app").unwrap().options.rootfs,
         Some(RootFilesystem::Ramfs)
     );

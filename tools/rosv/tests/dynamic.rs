@@ -27,10 +27,18 @@ fn hello_runs_through_the_dynamic_linker() {
 #[test]
 fn checking_programs_pass_when_dynamically_linked() {
     for variant in DYNAMIC_VARIANTS {
-        for (name, arguments) in [("threads", vec!["--", "2"]), ("files", vec![]), ("signals", vec![])] {
+        // files checks that the read-only root refuses writes.
+        let cases = [
+            ("threads", vec![], vec!["--", "2"]),
+            ("files", vec!["--kernel-args=--rootfs=rofs"], vec![]),
+            ("signals", vec![], vec![]),
+        ];
+        for (name, options, arguments) in cases {
             let program = guests::c_program(name, variant);
             let path = program.to_str().expect("UTF-8 path");
-            let mut all = vec!["--cpus", "2", "--exec", path];
+            let mut all = vec!["--cpus", "2"];
+            all.extend(options);
+            all.extend(["--exec", path]);
             all.extend(arguments);
             let output = rosv_run(&all);
             let stdout = String::from_utf8_lossy(&output.stdout);
