@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::image::{Image, ImageSpec};
 use crate::machine::{Machine, VirtioTransport};
 use crate::network::{Network, PortForward, parse_forward, parse_network};
+use crate::packages::PackageOptions;
 use crate::streams::StreamOptions;
 use crate::vm::{Accelerator, Hypervisor, VmConfig};
 use crate::{bench, image, kernel, vm};
@@ -103,6 +104,8 @@ struct RunArgs {
     name: Option<String>,
     #[command(flatten)]
     machine: MachineArgs,
+    #[command(flatten)]
+    packages: PackageArgs,
     /// With an image: the command and its arguments, replacing the image's
     /// default command. With --exec: the program's arguments. A lone `;`
     /// starts another command, run after the first as the kernel's command
@@ -228,15 +231,49 @@ struct BuildArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "source")]
     exec: Option<PathBuf>,
     /// The image directory to write.
-    #[arg(short, long, value_name = "DIRECTORY")]
-    output: PathBuf,
+    #[arg(short, long, value_name = "DIRECTORY", required_unless_present = "dry_run")]
+    output: Option<PathBuf>,
     /// Set an environment variable of the application (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
     environment: Vec<(String, String)>,
+    #[command(flatten)]
+    packages: PackageArgs,
     /// With a manifest or directory: the default command (program and
     /// arguments). With --exec: the program's arguments.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
+}
+
+/// What an image takes from the host's Debian packages.
+#[derive(Debug, Args, Clone, Default)]
+struct PackageArgs {
+    /// Add the files of this installed Debian package, and of what it
+    /// needs, to the image (repeatable). With --exec, the packages that
+    /// hold the program and its libraries are added without asking.
+    #[arg(long = "package", value_name = "NAME")]
+    packages: Vec<String>,
+    /// Leave out of what packages bring the files whose image path matches
+    /// GLOB: `*` and `?` within a name, `**` across names; a directory
+    /// leaves out its tree (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    excludes: Vec<String>,
+    /// With --exec: take only the program and its libraries, not the
+    /// files of the Debian packages that hold them.
+    #[arg(long)]
+    no_packages: bool,
+    /// Print what would be taken from packages and its size, and stop.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl PackageArgs {
+    fn options(&self) -> PackageOptions {
+        PackageOptions {
+            is_enabled: !self.no_packages,
+            requested: self.packages.clone(),
+            excludes: self.excludes.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -380,17 +417,36 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Build(arguments) => {
-            let spec = match (&arguments.source, &arguments.exec) {
+            let packages = arguments.packages.options();
+            let (spec, report) = match (&arguments.source, &arguments.exec) {
                 (Some(source), None) => {
-                    ImageSpec::from_tree(source, &arguments.command, &arguments.environment)?
+                    let mut spec = ImageSpec::from_tree(source, &arguments.command, &arguments.environment)?;
+                    let report = if packages.requested.is_empty() {
+                        None
+                    } else {
+                        Some(spec.add_packages(&packages)?)
+                    };
+                    (spec, report)
                 }
                 (None, Some(executable)) => {
-                    ImageSpec::from_executable(executable, &arguments.command, &arguments.environment)?
+                    let (spec, report) = ImageSpec::from_program(
+                        executable,
+                        &arguments.command,
+                        &arguments.environment,
+                        &packages,
+                    )?;
+                    (spec, Some(report))
                 }
                 _ => bail!("give a manifest, a directory or --exec FILE"),
             };
-            image::write(&spec, &arguments.output)?;
-            println!("wrote image {}", arguments.output.display());
+            if let Some(report) = report {
+                print!("{report}");
+            }
+            let Some(output) = arguments.output.as_ref().filter(|_| !arguments.packages.dry_run) else {
+                return Ok(0);
+            };
+            image::write(&spec, output)?;
+            println!("wrote image {}", output.display());
             Ok(0)
         }
         Command::Kernel(arguments) => {
@@ -457,9 +513,23 @@ fn run(arguments: RunArgs) -> Result<u8> {
 fn run_here(arguments: &RunArgs) -> Result<u8> {
     let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = match (&arguments.image, &arguments.exec) {
-        (Some(path), None) => Image::open(path)?,
+        (Some(path), None) => {
+            let packages = &arguments.packages;
+            if !packages.packages.is_empty() || !packages.excludes.is_empty() || packages.dry_run {
+                bail!("--package, --exclude and --dry-run choose what --exec FILE takes; an image is already built");
+            }
+            Image::open(path)?
+        }
         (None, Some(executable)) => {
-            let spec = ImageSpec::from_executable(executable, &arguments.command, &[])?;
+            let (spec, report) =
+                ImageSpec::from_program(executable, &arguments.command, &[], &arguments.packages.options())?;
+            if arguments.packages.dry_run {
+                print!("{report}");
+                return Ok(0);
+            }
+            if arguments.machine.verbose {
+                eprint!("{report}");
+            }
             let directory = temporary.path().join("image");
             image::write(&spec, &directory)?;
             Image::open(&directory)?

@@ -18,6 +18,8 @@ use rosv_elf::{ElfError, LoadPlan};
 use rosv_rofs::writer::{Contents, Directory, Node, write_image};
 use rosv_rofs::{BlockSource, FileType, Rofs, SourceError};
 
+use crate::executable::{self, Chain};
+use crate::packages::{self, PackageOptions, Report};
 use crate::{image_tree, kernel, libraries, system_files};
 
 const KERNEL_FILE: &str = "kernel.elf";
@@ -87,6 +89,69 @@ impl ImageSpec {
 }
 
 impl ImageSpec {
+    /// An image for the program at `path` and what it needs at run time,
+    /// run with `arguments` in `environment`. A program from a Debian
+    /// package is placed where the host has it, each link to it too, with
+    /// the packaged files `packages` chooses (see `packages`), and a link
+    /// `/<its name>` to it; another program is placed at `/<its name>`. A
+    /// `#!` script comes with its interpreter, which the command runs. The
+    /// command names a packaged program by the file its links lead to: a
+    /// program such as the JVM finds its files from there.
+    pub fn from_program(
+        path: &Path,
+        arguments: &[String],
+        environment: &[(String, String)],
+        packages: &PackageOptions,
+    ) -> Result<(Self, Report)> {
+        let program = executable::resolve(path)?;
+        let binary = program.binary();
+        check_executable(Path::new(&binary.file))?;
+        let chain_paths: Vec<String> =
+            program.chains().into_iter().flat_map(|chain| chain.paths().cloned()).collect();
+        let is_packaged =
+            packages.is_enabled && packages::owns(&program.chain.paths().cloned().collect::<Vec<_>>());
+        let name = Path::new(program.chain.start())
+            .file_name()
+            .and_then(|name| name.to_str())
+            .with_context(|| format!("{} has no usable file name", path.display()))?;
+        let short_path = format!("/{name}");
+        let mut root = Directory::default();
+        let guest_path = if is_packaged {
+            place_chain(&mut root, &program.chain)?;
+            if packages::lookup(&root, &short_path).is_none() {
+                root.insert(&short_path, Node::Symlink(program.chain.start().to_string()))?;
+            }
+            program.chain.file.clone()
+        } else {
+            root.insert(&short_path, Node::File(Contents::HostFile(program.chain.file.clone().into())))?;
+            short_path
+        };
+        for chain in program.chains().into_iter().skip(1) {
+            place_chain(&mut root, chain)?;
+        }
+        libraries::complete(&mut root)?;
+        let report = if is_packaged || !packages.requested.is_empty() {
+            let programs = if is_packaged { chain_paths } else { Vec::new() };
+            collect_packages(&mut root, &programs, program.interpreter.is_some(), packages)?
+        } else if packages.is_enabled {
+            Report::nothing(&format!("no Debian package holds {}", path.display()))
+        } else {
+            Report::nothing("collecting from packages is turned off")
+        };
+        system_files::complete(&mut root);
+        let command = program.command(&guest_path, arguments);
+        Ok((ImageSpec { root, command, environment: environment.to_vec() }, report))
+    }
+
+    /// Adds the packages `packages` requests, and what they need, to the
+    /// image.
+    pub fn add_packages(&mut self, packages: &PackageOptions) -> Result<Report> {
+        if packages.requested.is_empty() {
+            return Ok(Report::nothing("no package was asked for"));
+        }
+        collect_packages(&mut self.root, &[], false, packages)
+    }
+
     /// The tree that becomes the image's `/`.
     pub fn root(&self) -> &Directory {
         &self.root
@@ -121,6 +186,34 @@ impl ImageSpec {
         system_files::complete(&mut root);
         Ok(ImageSpec { root, command: command.to_vec(), environment: environment.to_vec() })
     }
+}
+
+/// Adds the packaged files for `programs` (host paths) and the requested
+/// packages, then the libraries those files load (see `packages::add`).
+fn collect_packages(
+    root: &mut Directory,
+    programs: &[String],
+    is_script: bool,
+    packages: &PackageOptions,
+) -> Result<Report> {
+    let mut report = packages::add(root, programs, is_script, packages)?;
+    let (_, missing) = libraries::complete_tolerant(root);
+    report.missing.extend(missing.iter().map(ToString::to_string));
+    Ok(report)
+}
+
+/// Places each link of `chain` and its file at their host paths, leaving
+/// what the tree already holds.
+fn place_chain(root: &mut Directory, chain: &Chain) -> Result<()> {
+    for (path, target) in &chain.links {
+        if packages::lookup(root, path).is_none() {
+            root.insert(path, Node::Symlink(target.clone()))?;
+        }
+    }
+    if packages::lookup(root, &chain.file).is_none() {
+        root.insert(&chain.file, Node::File(Contents::HostFile(chain.file.clone().into())))?;
+    }
+    Ok(())
 }
 
 /// Why words cannot become the kernel's commands.
