@@ -65,8 +65,12 @@ enum Command {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// An image directory written by `rosv build`.
-    #[arg(value_name = "IMAGE", required_unless_present = "exec")]
+    #[arg(value_name = "IMAGE", required_unless_present_any = ["exec", "oci"])]
     image: Option<PathBuf>,
+    /// A container image to run instead of an image: an OCI image layout
+    /// directory or a docker/podman save archive (see `rosv build --oci`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["image", "exec"])]
+    oci: Option<PathBuf>,
     /// A Linux executable on the host to run instead of an image (with its
     /// interpreter and libraries if it is dynamically linked).
     #[arg(long, value_name = "FILE", conflicts_with = "image")]
@@ -223,8 +227,15 @@ impl MachineArgs {
 struct BuildArgs {
     /// A manifest in OSv's syntax (`/guest/path: host/path` lines), or a
     /// host directory whose tree becomes the image's root.
-    #[arg(value_name = "MANIFEST_OR_DIRECTORY", required_unless_present = "exec")]
+    #[arg(value_name = "MANIFEST_OR_DIRECTORY", required_unless_present_any = ["exec", "oci"])]
     source: Option<PathBuf>,
+    /// Instead of a manifest: a container image, as an OCI image layout
+    /// directory or a `docker save`/`podman save` archive (a directory or
+    /// tar, layers plain or gzip-compressed). Its layers make the root;
+    /// its Entrypoint and Cmd the command (words after -- replace Cmd),
+    /// its Env, WorkingDir and User how it runs.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["source", "exec"])]
+    oci: Option<PathBuf>,
     /// Instead of a manifest: a Linux executable on the host, placed at
     /// /<its name> (with its interpreter and libraries if it is dynamically
     /// linked).
@@ -418,8 +429,18 @@ pub fn execute(cli: Cli) -> Result<u8> {
         }
         Command::Build(arguments) => {
             let packages = arguments.packages.options();
-            let (spec, report) = match (&arguments.source, &arguments.exec) {
-                (Some(source), None) => {
+            let (spec, report) = match (&arguments.source, &arguments.exec, &arguments.oci) {
+                (None, None, Some(container)) => {
+                    let mut spec =
+                        ImageSpec::from_container(container, &arguments.command, &arguments.environment)?;
+                    let report = if packages.requested.is_empty() {
+                        None
+                    } else {
+                        Some(spec.add_packages(&packages)?)
+                    };
+                    (spec, report)
+                }
+                (Some(source), None, None) => {
                     let mut spec = ImageSpec::from_tree(source, &arguments.command, &arguments.environment)?;
                     let report = if packages.requested.is_empty() {
                         None
@@ -428,7 +449,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
                     };
                     (spec, report)
                 }
-                (None, Some(executable)) => {
+                (None, Some(executable), None) => {
                     let (spec, report) = ImageSpec::from_program(
                         executable,
                         &arguments.command,
@@ -437,7 +458,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
                     )?;
                     (spec, Some(report))
                 }
-                _ => bail!("give a manifest, a directory or --exec FILE"),
+                _ => bail!("give a manifest, a directory, --exec FILE or --oci PATH"),
             };
             if let Some(report) = report {
                 print!("{report}");
@@ -516,7 +537,9 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
         (Some(path), None) => {
             let packages = &arguments.packages;
             if !packages.packages.is_empty() || !packages.excludes.is_empty() || packages.dry_run {
-                bail!("--package, --exclude and --dry-run choose what --exec FILE takes; an image is already built");
+                bail!(
+                    "--package, --exclude and --dry-run choose what --exec FILE takes; an image is already built"
+                );
             }
             Image::open(path)?
         }
@@ -534,9 +557,15 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
             image::write(&spec, &directory)?;
             Image::open(&directory)?
         }
-        _ => bail!("give an image directory or --exec FILE"),
+        (None, None) if let Some(container) = &arguments.oci => {
+            let spec = ImageSpec::from_container(container, &arguments.command, &[])?;
+            let directory = temporary.path().join("image");
+            image::write(&spec, &directory)?;
+            Image::open(&directory)?
+        }
+        _ => bail!("give an image directory, --exec FILE or --oci PATH"),
     };
-    let command = if arguments.exec.is_none() && !arguments.command.is_empty() {
+    let command = if arguments.exec.is_none() && arguments.oci.is_none() && !arguments.command.is_empty() {
         Some(arguments.command.as_slice())
     } else {
         None
@@ -552,7 +581,7 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
     if let Some((user, group)) = arguments.user {
         options.push(format!("--user={user}:{group}"));
     }
-    config.add_kernel_options(&options);
+    config.override_kernel_options(&options);
     let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
     vm::run(&config, &arguments.machine, temporary.path(), streams)
 }

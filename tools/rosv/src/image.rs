@@ -20,7 +20,7 @@ use rosv_rofs::{BlockSource, FileType, Rofs, SourceError};
 
 use crate::executable::{self, Chain};
 use crate::packages::{self, PackageOptions, Report};
-use crate::{image_tree, kernel, libraries, system_files};
+use crate::{image_tree, kernel, libraries, oci, system_files};
 
 const KERNEL_FILE: &str = "kernel.elf";
 const ROOT_FILE: &str = "root.rofs";
@@ -59,6 +59,11 @@ pub struct ImageSpec {
     root: Directory,
     command: Vec<String>,
     environment: Vec<(String, String)>,
+    /// Kernel options besides the environment (`--cwd`, `--user`).
+    options: Vec<String>,
+    /// A directory the tree's host files are in, kept until the image is
+    /// written.
+    _scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl ImageSpec {
@@ -84,7 +89,13 @@ impl ImageSpec {
         system_files::complete(&mut root);
         let mut command = vec![guest_path];
         command.extend_from_slice(arguments);
-        Ok(ImageSpec { root, command, environment: environment.to_vec() })
+        Ok(ImageSpec {
+            root,
+            command,
+            environment: environment.to_vec(),
+            options: Vec::new(),
+            _scratch: None,
+        })
     }
 }
 
@@ -140,7 +151,62 @@ impl ImageSpec {
         };
         system_files::complete(&mut root);
         let command = program.command(&guest_path, arguments);
-        Ok((ImageSpec { root, command, environment: environment.to_vec() }, report))
+        Ok((
+            ImageSpec {
+                root,
+                command,
+                environment: environment.to_vec(),
+                options: Vec::new(),
+                _scratch: None,
+            },
+            report,
+        ))
+    }
+
+    /// An image of the container image at `path` (see `oci`): its layers'
+    /// tree, its `Entrypoint` followed by `command` or else its `Cmd`, its
+    /// `Env` followed by `environment`, its `WorkingDir` and `User`. A
+    /// program named without a `/` is searched in the image's `PATH`.
+    pub fn from_container(path: &Path, command: &[String], environment: &[(String, String)]) -> Result<Self> {
+        let container = oci::read(path)?;
+        let config = &container.config;
+        let mut root = image_tree::from_directory(&container.root)?;
+        system_files::complete(&mut root);
+        let mut words = config.entrypoint.clone();
+        words.extend(if command.is_empty() { config.command.clone() } else { command.to_vec() });
+        let Some(program) = words.first_mut() else {
+            anyhow::bail!(
+                "{} has neither an Entrypoint nor a Cmd; give the command after --, e.g. -- /bin/sh",
+                path.display()
+            );
+        };
+        if !program.contains('/') {
+            *program = oci::find_program(&container.root, program, &config.environment).with_context(|| {
+                format!("the image's command {program} is in none of its PATH's directories; name it by its path")
+            })?;
+        }
+        // The container's words are the program's own: a lone `;` or `&`
+        // is not the kernel's separator.
+        let words = words
+            .into_iter()
+            .map(|word| if word == ";" || word == "&" { format!("\\{word}") } else { word })
+            .collect();
+        let mut all_environment = config.environment.clone();
+        all_environment.extend_from_slice(environment);
+        let mut options = Vec::new();
+        if let Some(directory) = &config.working_directory {
+            options.push(option_with_value("cwd", directory));
+        }
+        if let Some((user, group)) = config.user {
+            options.push(format!("--user={user}:{group}"));
+        }
+        Ok(ImageSpec {
+            root,
+            command: words,
+            environment: all_environment,
+            options,
+            _scratch: Some(std::sync::Arc::new(container.scratch)),
+        })
     }
 
     /// Adds the packages `packages` requests, and what they need, to the
@@ -184,7 +250,13 @@ impl ImageSpec {
         };
         libraries::complete(&mut root)?;
         system_files::complete(&mut root);
-        Ok(ImageSpec { root, command: command.to_vec(), environment: environment.to_vec() })
+        Ok(ImageSpec {
+            root,
+            command: command.to_vec(),
+            environment: environment.to_vec(),
+            options: Vec::new(),
+            _scratch: None,
+        })
     }
 }
 
@@ -291,7 +363,10 @@ pub fn write(spec: &ImageSpec, directory: &Path) -> Result<()> {
     for argv in split_commands(&spec.command)? {
         check_program(&file(ROOT_FILE), &argv)?;
     }
-    std::fs::write(file(OPTIONS_FILE), environment_options(&spec.environment) + "\n")?;
+    let mut options = vec![environment_options(&spec.environment)];
+    options.extend(spec.options.iter().cloned());
+    options.retain(|option| !option.is_empty());
+    std::fs::write(file(OPTIONS_FILE), options.join(" ") + "\n")?;
     std::fs::write(file(COMMAND_FILE), command + "\n")?;
     Ok(())
 }

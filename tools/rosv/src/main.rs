@@ -29,6 +29,7 @@ mod libraries;
 mod machine;
 mod manifest;
 mod network;
+mod oci;
 mod output;
 mod packages;
 mod qemu;
