@@ -1,6 +1,7 @@
 //! Container images built here by Debian's umoci, from a local root tree,
 //! run as rosv images: layers with a whiteout, and the config's
-//! Entrypoint, Cmd, Env, WorkingDir and User.
+//! Entrypoint, Cmd, Env, WorkingDir and User; the same image saved by
+//! skopeo as a docker archive and an OCI archive.
 
 mod support;
 
@@ -91,6 +92,28 @@ fn an_oci_image_runs_with_its_config_and_whiteouts() {
         text(&output.stderr)
     );
     assert_eq!(output.status.code(), Some(0));
+
+    // The same image as a docker save archive and as an OCI archive (a
+    // tar of the layout), both written by skopeo from the local layout.
+    let expected = "hello in /srv as 1000:1000\nkept from the lower layer\nkept\n";
+    for (transport, file) in [("docker-archive", "saved.tar"), ("oci-archive", "layout.tar")] {
+        let archive = work.join(file);
+        let destination = format!("{transport}:{}:app", archive.display());
+        let source = format!("oci:{}:app", layout.display());
+        match Command::new("skopeo").args(["copy", "--quiet", &source, &destination]).output() {
+            Ok(copied) if copied.status.success() => {
+                let output = rosv_run(&["--oci", path(&archive)]);
+                assert_eq!(text(&output.stdout), expected, "{transport}: {}", text(&output.stderr));
+                assert_eq!(output.status.code(), Some(0));
+            }
+            Ok(copied) => {
+                skip(test, &format!("skopeo cannot write {transport}: {}", text(&copied.stderr).trim()))
+            }
+            Err(_) => {
+                skip(test, &format!("skopeo is missing for the {transport} case (apt-get install skopeo)"))
+            }
+        }
+    }
 
     // Words after -- replace Cmd but not Entrypoint; -w and -u override
     // the image's.
