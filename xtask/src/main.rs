@@ -57,6 +57,7 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/node", "nodejs"),
     ("/usr/bin/java", "openjdk-17-jre-headless"),
     ("/usr/bin/guile", "guile-3.0"),
+    ("/usr/bin/erl", "erlang-base"),
     ("umoci", "umoci"),
     ("skopeo", "skopeo"),
     ("genisoimage", "genisoimage"),

@@ -218,6 +218,42 @@ fn script_interpreter(path: &Path) -> Result<Option<(String, Option<String>)>, P
     Ok(Some((interpreter.to_string(), argument.filter(|argument| !argument.is_empty()))))
 }
 
+/// The directories a shell searches by default, where [`named_programs`]
+/// looks.
+const PROGRAM_DIRECTORIES: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
+/// How much of a script [`named_programs`] reads.
+const SCRIPT_LIMIT_BYTES: u64 = 1 << 20;
+
+/// The host programs a script names as words (`dirname`, `sed`, `uname`
+/// in a wrapper such as Erlang's `erl`): each word of the script that is a
+/// file in one of [`PROGRAM_DIRECTORIES`], by the first path found. Words
+/// that are shell keywords or builtins name no file there, or one the
+/// shell does not run.
+pub fn named_programs(script: &Path) -> Vec<String> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    if std::fs::File::open(script)
+        .and_then(|file| file.take(SCRIPT_LIMIT_BYTES).read_to_end(&mut text))
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&text);
+    let words: std::collections::BTreeSet<&str> = text
+        .split(|character: char| !(character.is_ascii_alphanumeric() || "._-+".contains(character)))
+        .filter(|word| !word.is_empty() && !word.starts_with(['-', '.']))
+        .collect();
+    words
+        .into_iter()
+        .filter_map(|word| {
+            PROGRAM_DIRECTORIES
+                .iter()
+                .map(|directory| format!("{directory}/{word}"))
+                .find(|candidate| Path::new(candidate).is_file())
+        })
+        .collect()
+}
+
 /// The host's program `name`, searched in `PATH`.
 fn find_on_path(name: &str) -> Option<String> {
     let paths = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
@@ -281,6 +317,21 @@ mod tests {
         let (argument, runner) = program.interpreter.as_ref().unwrap();
         assert_eq!(*argument, None);
         assert!(runner.chain.start().ends_with("/sh"), "{:?}", runner.chain);
+    }
+
+    #[test]
+    fn the_programs_a_script_names_are_found() {
+        let directory = tempfile::tempdir().unwrap();
+        let script = directory.path().join("wrapper");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nif [ -x x ]; then dir=`dirname \"$0\"`; fi\nexec no-such-tool-here -x\n",
+        )
+        .unwrap();
+        let found = named_programs(&script);
+        assert!(found.iter().any(|path| path.ends_with("/dirname")), "{found:?}");
+        assert!(!found.iter().any(|path| path.contains("no-such-tool")), "{found:?}");
+        assert!(!found.iter().any(|path| path.ends_with("/then") || path.ends_with("/x")), "{found:?}");
     }
 
     #[test]

@@ -105,7 +105,8 @@ impl ImageSpec {
     /// package is placed where the host has it, each link to it too, with
     /// the packaged files `packages` chooses (see `packages`), and a link
     /// `/<its name>` to it; another program is placed at `/<its name>`. A
-    /// `#!` script comes with its interpreter, which the command runs. The
+    /// `#!` script comes with its interpreter, which the command runs, and
+    /// the host programs it names (see `executable::named_programs`). The
     /// command names a packaged program by the file its links lead to: a
     /// program such as the JVM finds its files from there.
     pub fn from_program(
@@ -139,6 +140,17 @@ impl ImageSpec {
         };
         for chain in program.chains().into_iter().skip(1) {
             place_chain(&mut root, chain)?;
+        }
+        // A wrapper script runs the host's tools it names.
+        let scripts = program.chains().into_iter().filter(|chain| chain.file != program.binary().file);
+        for script in scripts.collect::<Vec<_>>() {
+            for tool in executable::named_programs(Path::new(&script.file)) {
+                if let Ok(chain) = executable::follow(Path::new(&tool))
+                    && check_executable(Path::new(&chain.file)).is_ok()
+                {
+                    place_chain(&mut root, &chain)?;
+                }
+            }
         }
         libraries::complete(&mut root)?;
         let report = if is_packaged || !packages.requested.is_empty() {

@@ -162,6 +162,32 @@ fn a_shell_wrapper_runs_through_its_interpreter() {
 }
 
 #[test]
+fn erlang_runs_through_its_wrapper_script() {
+    // /usr/bin/erl is a shell script that finds and runs the emulator,
+    // calling dirname and basename on the way.
+    let test = "erlang_runs_through_its_wrapper_script";
+    if !Path::new("/usr/bin/erl").exists() {
+        skip(test, "/usr/bin/erl is missing (apt-get install erlang-base)");
+        return;
+    }
+    let output = rosv_run(&[
+        "--memory",
+        "512M",
+        "--exec",
+        "/usr/bin/erl",
+        "--",
+        "-noshell",
+        "-eval",
+        "io:format(\"~p~n\", [6 * 7]), halt().",
+    ]);
+    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
+    assert_eq!(stdout, "42\n", "{stderr}");
+    assert!(!stderr.contains("not found"), "every tool the wrapper calls is there: {stderr}");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
 fn the_dry_run_reports_packages_and_excludes_trim_them() {
     let test = "the_dry_run_reports_packages_and_excludes_trim_them";
     let Ok(python) = std::fs::canonicalize("/usr/bin/python3") else {
