@@ -683,6 +683,27 @@ mod tests {
     }
 
     #[test]
+    fn package_and_container_options_go_together_as_documented() {
+        let Command::Build(build) =
+            parse(&["build", "--dry-run", "--exec", "/bin/true", "--package", "a", "--exclude", "/x/**"])
+                .unwrap()
+                .command
+        else {
+            panic!("not build");
+        };
+        assert!(build.output.is_none(), "a dry run writes nothing and needs no -o");
+        let options = build.packages.options();
+        assert!(options.is_enabled && options.requested == ["a"] && options.excludes == ["/x/**"]);
+        assert!(parse(&["build", "--exec", "/bin/true"]).is_err(), "-o is needed without --dry-run");
+        assert!(
+            !run_arguments(&["run", "--no-packages", "--exec", "/bin/true"]).packages.options().is_enabled
+        );
+        assert!(run_arguments(&["run", "--oci", "layout"]).oci.is_some());
+        assert!(parse(&["run", "--oci", "layout", "--exec", "/bin/true"]).is_err());
+        assert!(parse(&["build", "--oci", "layout", "root", "-o", "image"]).is_err());
+    }
+
+    #[test]
     fn the_background_rosv_gets_every_argument_but_detach() {
         let words =
             ["run", "-d", "--name", "web", "-di", "--name=x", "--exec", "/x", "--", "-d", "--name", "y"];
