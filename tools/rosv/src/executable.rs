@@ -68,6 +68,17 @@ impl Chain {
         self.links.first().map_or(&self.file, |(path, _)| path)
     }
 
+    /// The path a command runs the program by. A link of another name
+    /// gives the program its role (`redis-server` is a link to
+    /// `redis-check-rdb`), so it is kept; a link of the same name only
+    /// says where the program lives (`/usr/bin/java` through
+    /// `/etc/alternatives`), so the file is named, from where programs
+    /// such as the JVM find their own files.
+    pub fn command_path(&self) -> &str {
+        let name = |path: &str| path.rsplit('/').next().unwrap_or("").to_string();
+        if name(self.start()) == name(&self.file) { &self.file } else { self.start() }
+    }
+
     /// Every path on the chain, the links' and the file's.
     pub fn paths(&self) -> impl Iterator<Item = &String> {
         self.links.iter().map(|(path, _)| path).chain(std::iter::once(&self.file))
@@ -103,13 +114,12 @@ impl Program {
 
     /// The words that run the program at `path` with `arguments`: for a
     /// script, its interpreter's words, the `#!` argument, then the script.
-    /// Interpreters are named by the files their links lead to, which is
-    /// where they look for their own files.
+    /// Interpreters are named by [`Chain::command_path`].
     pub fn command(&self, path: &str, arguments: &[String]) -> Vec<String> {
         let mut words = vec![path.to_string()];
         let mut current = self;
         while let Some((argument, interpreter)) = &current.interpreter {
-            let mut front = vec![interpreter.chain.file.clone()];
+            let mut front = vec![interpreter.chain.command_path().to_string()];
             front.extend(argument.clone());
             words.splice(0..0, front);
             current = interpreter;
@@ -284,6 +294,10 @@ mod tests {
         assert_eq!(chain.links[1].0, text(&base.join("alternatives/java")));
         assert_eq!(chain.file, text(&base.join("opt/jdk/bin/java")));
         assert_eq!(chain.start(), text(&base.join("bin/java")));
+        assert_eq!(chain.command_path(), chain.file, "a link of the same name names the file");
+        symlink("opt/jdk/bin/java", base.join("other-name")).unwrap();
+        let renamed = follow(&base.join("other-name")).unwrap();
+        assert_eq!(renamed.command_path(), text(&base.join("other-name")), "another name is a role");
         symlink("loop", base.join("loop")).unwrap();
         assert!(matches!(follow(&base.join("loop")), Err(ProgramError::LinkLoop { .. })));
     }
@@ -298,8 +312,11 @@ mod tests {
         let program = resolve(&outer).unwrap();
         let command = program.command("/outer", &["a".to_string()]);
         let inner_text = inner.to_str().unwrap().to_string();
-        let shell = follow(Path::new("/bin/sh")).unwrap().file;
-        assert_eq!(command, [shell.as_str(), "-e", &inner_text, "with words", "/outer", "a"]);
+        assert_eq!(
+            command,
+            ["/bin/sh", "-e", &inner_text, "with words", "/outer", "a"],
+            "sh is dash by another name"
+        );
         assert_eq!(program.chains().len(), 3);
         assert_eq!(program.chains()[1].file, inner_text);
         let missing = directory.path().join("missing");

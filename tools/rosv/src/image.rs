@@ -107,8 +107,8 @@ impl ImageSpec {
     /// `/<its name>` to it; another program is placed at `/<its name>`. A
     /// `#!` script comes with its interpreter, which the command runs, and
     /// the host programs it names (see `executable::named_programs`). The
-    /// command names a packaged program by the file its links lead to: a
-    /// program such as the JVM finds its files from there.
+    /// command names a packaged program as `executable::Chain::command_path`
+    /// says.
     pub fn from_program(
         path: &Path,
         arguments: &[String],
@@ -133,7 +133,7 @@ impl ImageSpec {
             if packages::lookup(&root, &short_path).is_none() {
                 root.insert(&short_path, Node::Symlink(program.chain.start().to_string()))?;
             }
-            program.chain.file.clone()
+            program.chain.command_path().to_string()
         } else {
             root.insert(&short_path, Node::File(Contents::HostFile(program.chain.file.clone().into())))?;
             short_path
