@@ -9,7 +9,7 @@ use core::fmt::Write;
 
 use rosv_abi::boot_config::{self, BootConfig, BootConfigError};
 use rosv_abi::exit::{RECORD_OPTION, status};
-use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem};
+use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem, SelfTest};
 use rosv_core::device::{BlockDevice, MemoryDisk};
 use rosv_core::fs::MountError;
 use rosv_core::fs::procfs::SystemInformation;
@@ -163,6 +163,9 @@ fn main(handoff: BootHandoff) -> ! {
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
     check_working_directory(&vfs, &working_directory);
+    if let Some(test) = options.self_test {
+        run_self_test(test);
+    }
     // Everything the boot read from low memory (the loader's structures,
     // firmware tables) has been read: its RAM is free for the rest.
     memory::add_low_memory(&info);
@@ -247,6 +250,38 @@ fn configure_output(options: &Options) {
 fn usage_error(message: &str) -> ! {
     let _ = writeln!(Console, "rosv: bad command line: {message}");
     power::power_off(status::USAGE)
+}
+
+/// Fails on purpose as `test` says; the failure's report ends the VM.
+fn run_self_test(test: SelfTest) -> ! {
+    match test {
+        SelfTest::StackOverflow => {
+            log::warn!("self-test: a kernel thread recurses until its stack ends");
+            if sched::spawn_kernel("stack-overflow", || {
+                core::hint::black_box(recurse(0));
+            })
+            .is_none()
+            {
+                fail("self-test: no memory for the thread");
+            }
+        }
+    }
+    loop {
+        sched::park();
+    }
+}
+
+/// Calls itself with a page of stack each time; the stack ends long before
+/// `depth` wraps.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut page = [0u8; 4096];
+    core::hint::black_box(&mut page);
+    page[(depth % 4096) as usize] = depth as u8;
+    if core::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + u64::from(core::hint::black_box(page)[0])
 }
 
 /// One past the highest usable RAM address below 4 GiB.

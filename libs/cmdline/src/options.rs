@@ -61,6 +61,16 @@ pub struct Options {
     /// `--user=<uid>[:<gid>]`: the application's user and group (group 0
     /// unless given).
     pub user: Option<(u32, u32)>,
+    /// `--self-test=<what>`: make the kernel fail on purpose in one way, to
+    /// check that the failure is caught and reported.
+    pub self_test: Option<SelfTest>,
+}
+
+/// A failure the kernel causes on purpose (`--self-test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfTest {
+    /// A kernel thread recurses until it runs off its kernel stack.
+    StackOverflow,
 }
 
 /// Who implements a terminal's line discipline.
@@ -124,6 +134,12 @@ impl Options {
             "--exit-record" => self.exit_record = flag("--exit-record", value)?,
             "--noxsave" => self.no_xsave = flag("--noxsave", value)?,
             "--trace" => self.trace = flag("--trace", value)?,
+            "--self-test" => {
+                self.self_test = Some(match required("--self-test", value)? {
+                    "stack-overflow" => SelfTest::StackOverflow,
+                    other => return Err(Error::UnknownSelfTest(String::from(other))),
+                });
+            }
             "--rootfs" => {
                 self.rootfs = Some(match required("--rootfs", value)? {
                     "rofs" => RootFilesystem::Rofs,

@@ -280,3 +280,15 @@ proptest! {
         let _ = CommandLine::parse(&text);
     }
 }
+
+#[test]
+fn a_self_test_is_named_and_checked() {
+    use crate::SelfTest;
+    assert_eq!(CommandLine::parse("/app").unwrap().options.self_test, None);
+    assert_eq!(
+        CommandLine::parse("--self-test=stack-overflow /app").unwrap().options.self_test,
+        Some(SelfTest::StackOverflow)
+    );
+    let error = CommandLine::parse("--self-test=melt /app").unwrap_err();
+    assert!(error.to_string().contains("stack-overflow"), "{error}");
+}
