@@ -51,6 +51,16 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/php", "php-cli"),
     ("/usr/bin/sqlite3", "sqlite3"),
     ("/usr/bin/mdb_load", "lmdb-utils"),
+    ("/usr/bin/cpan", "perl"),
+    ("/usr/bin/ruby", "ruby"),
+    ("/usr/bin/lua5.4", "lua5.4"),
+    ("/usr/bin/node", "nodejs"),
+    ("/usr/bin/java", "openjdk-17-jre-headless"),
+    ("/usr/bin/guile", "guile-3.0"),
+    ("/usr/bin/erl", "erlang-base"),
+    ("umoci", "umoci"),
+    ("skopeo", "skopeo"),
+    ("genisoimage", "genisoimage"),
 ];
 
 fn main() -> ExitCode {

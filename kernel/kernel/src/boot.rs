@@ -72,7 +72,7 @@ fn main(handoff: BootHandoff) -> ! {
         Ok(config) => config,
         Err(error) => usage_error(&alloc::format!("the initrd's boot configuration: {error}")),
     };
-    let commands: Vec<Vec<String>> = command_line
+    let mut commands: Vec<Vec<String>> = command_line
         .commands
         .iter()
         .map(|command| command.argv.clone())
@@ -148,6 +148,9 @@ fn main(handoff: BootHandoff) -> ! {
     write_resolver_configuration(&vfs, &network);
     chart.mark("network configured");
     let streams = crate::streams::connect(&devices.consoles, options, &vfs);
+    let cloud = crate::cloud_init::apply(&devices.block_devices(), &vfs);
+    commands.splice(0..0, cloud.commands);
+    chart.mark("cloud-init applied");
 
     let environment: Vec<Vec<u8>> = options
         .environment
@@ -156,6 +159,7 @@ fn main(handoff: BootHandoff) -> ! {
         .chain(
             boot_config.iter().flat_map(|config| &config.environment).map(|entry| entry.as_bytes().to_vec()),
         )
+        .chain(cloud.environment)
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
     check_working_directory(&vfs, &working_directory);

@@ -18,6 +18,8 @@ mod boot;
 #[cfg(target_os = "none")]
 mod bootchart;
 #[cfg(target_os = "none")]
+mod cloud_init;
+#[cfg(target_os = "none")]
 mod devices;
 #[cfg(target_os = "none")]
 mod hardware;

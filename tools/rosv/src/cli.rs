@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::image::{Image, ImageSpec};
 use crate::machine::{Machine, VirtioTransport};
 use crate::network::{Network, PortForward, parse_forward, parse_network};
+use crate::packages::PackageOptions;
 use crate::streams::StreamOptions;
 use crate::vm::{Accelerator, Hypervisor, VmConfig};
 use crate::{bench, image, kernel, vm};
@@ -64,8 +65,12 @@ enum Command {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// An image directory written by `rosv build`.
-    #[arg(value_name = "IMAGE", required_unless_present = "exec")]
+    #[arg(value_name = "IMAGE", required_unless_present_any = ["exec", "oci"])]
     image: Option<PathBuf>,
+    /// A container image to run instead of an image: an OCI image layout
+    /// directory or a docker/podman save archive (see `rosv build --oci`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["image", "exec"])]
+    oci: Option<PathBuf>,
     /// A Linux executable on the host to run instead of an image (with its
     /// interpreter and libraries if it is dynamically linked).
     #[arg(long, value_name = "FILE", conflicts_with = "image")]
@@ -103,6 +108,8 @@ struct RunArgs {
     name: Option<String>,
     #[command(flatten)]
     machine: MachineArgs,
+    #[command(flatten)]
+    packages: PackageArgs,
     /// With an image: the command and its arguments, replacing the image's
     /// default command. With --exec: the program's arguments. A lone `;`
     /// starts another command, run after the first as the kernel's command
@@ -220,23 +227,64 @@ impl MachineArgs {
 struct BuildArgs {
     /// A manifest in OSv's syntax (`/guest/path: host/path` lines), or a
     /// host directory whose tree becomes the image's root.
-    #[arg(value_name = "MANIFEST_OR_DIRECTORY", required_unless_present = "exec")]
+    #[arg(value_name = "MANIFEST_OR_DIRECTORY", required_unless_present_any = ["exec", "oci"])]
     source: Option<PathBuf>,
+    /// Instead of a manifest: a container image, as an OCI image layout
+    /// directory or a `docker save`/`podman save` archive (a directory or
+    /// tar, layers plain or gzip-compressed). Its layers make the root;
+    /// its Entrypoint and Cmd the command (words after -- replace Cmd),
+    /// its Env, WorkingDir and User how it runs.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["source", "exec"])]
+    oci: Option<PathBuf>,
     /// Instead of a manifest: a Linux executable on the host, placed at
     /// /<its name> (with its interpreter and libraries if it is dynamically
     /// linked).
     #[arg(long, value_name = "FILE", conflicts_with = "source")]
     exec: Option<PathBuf>,
     /// The image directory to write.
-    #[arg(short, long, value_name = "DIRECTORY")]
-    output: PathBuf,
+    #[arg(short, long, value_name = "DIRECTORY", required_unless_present = "dry_run")]
+    output: Option<PathBuf>,
     /// Set an environment variable of the application (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
     environment: Vec<(String, String)>,
+    #[command(flatten)]
+    packages: PackageArgs,
     /// With a manifest or directory: the default command (program and
     /// arguments). With --exec: the program's arguments.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
+}
+
+/// What an image takes from the host's Debian packages.
+#[derive(Debug, Args, Clone, Default)]
+struct PackageArgs {
+    /// Add the files of this installed Debian package, and of what it
+    /// needs, to the image (repeatable). With --exec, the packages that
+    /// hold the program and its libraries are added without asking.
+    #[arg(long = "package", value_name = "NAME")]
+    packages: Vec<String>,
+    /// Leave out of what packages bring the files whose image path matches
+    /// GLOB: `*` and `?` within a name, `**` across names; a directory
+    /// leaves out its tree (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    excludes: Vec<String>,
+    /// With --exec: take only the program and its libraries, not the
+    /// files of the Debian packages that hold them.
+    #[arg(long)]
+    no_packages: bool,
+    /// Print what would be taken from packages and its size, and stop.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl PackageArgs {
+    fn options(&self) -> PackageOptions {
+        PackageOptions {
+            is_enabled: !self.no_packages,
+            requested: self.packages.clone(),
+            excludes: self.excludes.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -380,17 +428,46 @@ pub fn execute(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Build(arguments) => {
-            let spec = match (&arguments.source, &arguments.exec) {
-                (Some(source), None) => {
-                    ImageSpec::from_tree(source, &arguments.command, &arguments.environment)?
+            let packages = arguments.packages.options();
+            let (spec, report) = match (&arguments.source, &arguments.exec, &arguments.oci) {
+                (None, None, Some(container)) => {
+                    let mut spec =
+                        ImageSpec::from_container(container, &arguments.command, &arguments.environment)?;
+                    let report = if packages.requested.is_empty() {
+                        None
+                    } else {
+                        Some(spec.add_packages(&packages)?)
+                    };
+                    (spec, report)
                 }
-                (None, Some(executable)) => {
-                    ImageSpec::from_executable(executable, &arguments.command, &arguments.environment)?
+                (Some(source), None, None) => {
+                    let mut spec = ImageSpec::from_tree(source, &arguments.command, &arguments.environment)?;
+                    let report = if packages.requested.is_empty() {
+                        None
+                    } else {
+                        Some(spec.add_packages(&packages)?)
+                    };
+                    (spec, report)
                 }
-                _ => bail!("give a manifest, a directory or --exec FILE"),
+                (None, Some(executable), None) => {
+                    let (spec, report) = ImageSpec::from_program(
+                        executable,
+                        &arguments.command,
+                        &arguments.environment,
+                        &packages,
+                    )?;
+                    (spec, Some(report))
+                }
+                _ => bail!("give a manifest, a directory, --exec FILE or --oci PATH"),
             };
-            image::write(&spec, &arguments.output)?;
-            println!("wrote image {}", arguments.output.display());
+            if let Some(report) = report {
+                print!("{report}");
+            }
+            let Some(output) = arguments.output.as_ref().filter(|_| !arguments.packages.dry_run) else {
+                return Ok(0);
+            };
+            image::write(&spec, output)?;
+            println!("wrote image {}", output.display());
             Ok(0)
         }
         Command::Kernel(arguments) => {
@@ -457,16 +534,38 @@ fn run(arguments: RunArgs) -> Result<u8> {
 fn run_here(arguments: &RunArgs) -> Result<u8> {
     let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = match (&arguments.image, &arguments.exec) {
-        (Some(path), None) => Image::open(path)?,
+        (Some(path), None) => {
+            let packages = &arguments.packages;
+            if !packages.packages.is_empty() || !packages.excludes.is_empty() || packages.dry_run {
+                bail!(
+                    "--package, --exclude and --dry-run choose what --exec FILE takes; an image is already built"
+                );
+            }
+            Image::open(path)?
+        }
         (None, Some(executable)) => {
-            let spec = ImageSpec::from_executable(executable, &arguments.command, &[])?;
+            let (spec, report) =
+                ImageSpec::from_program(executable, &arguments.command, &[], &arguments.packages.options())?;
+            if arguments.packages.dry_run {
+                print!("{report}");
+                return Ok(0);
+            }
+            if arguments.machine.verbose {
+                eprint!("{report}");
+            }
             let directory = temporary.path().join("image");
             image::write(&spec, &directory)?;
             Image::open(&directory)?
         }
-        _ => bail!("give an image directory or --exec FILE"),
+        (None, None) if let Some(container) = &arguments.oci => {
+            let spec = ImageSpec::from_container(container, &arguments.command, &[])?;
+            let directory = temporary.path().join("image");
+            image::write(&spec, &directory)?;
+            Image::open(&directory)?
+        }
+        _ => bail!("give an image directory, --exec FILE or --oci PATH"),
     };
-    let command = if arguments.exec.is_none() && !arguments.command.is_empty() {
+    let command = if arguments.exec.is_none() && arguments.oci.is_none() && !arguments.command.is_empty() {
         Some(arguments.command.as_slice())
     } else {
         None
@@ -482,7 +581,7 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
     if let Some((user, group)) = arguments.user {
         options.push(format!("--user={user}:{group}"));
     }
-    config.add_kernel_options(&options);
+    config.override_kernel_options(&options);
     let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
     vm::run(&config, &arguments.machine, temporary.path(), streams)
 }
@@ -581,6 +680,27 @@ mod tests {
         let name = message(&["run", "-d", "--name", "a b", "--exec", "/bin/true"]);
         assert!(name.contains("is not a name"), "{name}");
         assert!(parse(&["run", "--name", "web", "--exec", "/bin/true"]).is_err(), "--name needs -d");
+    }
+
+    #[test]
+    fn package_and_container_options_go_together_as_documented() {
+        let Command::Build(build) =
+            parse(&["build", "--dry-run", "--exec", "/bin/true", "--package", "a", "--exclude", "/x/**"])
+                .unwrap()
+                .command
+        else {
+            panic!("not build");
+        };
+        assert!(build.output.is_none(), "a dry run writes nothing and needs no -o");
+        let options = build.packages.options();
+        assert!(options.is_enabled && options.requested == ["a"] && options.excludes == ["/x/**"]);
+        assert!(parse(&["build", "--exec", "/bin/true"]).is_err(), "-o is needed without --dry-run");
+        assert!(
+            !run_arguments(&["run", "--no-packages", "--exec", "/bin/true"]).packages.options().is_enabled
+        );
+        assert!(run_arguments(&["run", "--oci", "layout"]).oci.is_some());
+        assert!(parse(&["run", "--oci", "layout", "--exec", "/bin/true"]).is_err());
+        assert!(parse(&["build", "--oci", "layout", "root", "-o", "image"]).is_err());
     }
 
     #[test]

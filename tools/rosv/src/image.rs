@@ -18,7 +18,9 @@ use rosv_elf::{ElfError, LoadPlan};
 use rosv_rofs::writer::{Contents, Directory, Node, write_image};
 use rosv_rofs::{BlockSource, FileType, Rofs, SourceError};
 
-use crate::{image_tree, kernel, libraries, system_files};
+use crate::executable::{self, Chain};
+use crate::packages::{self, PackageOptions, Report};
+use crate::{image_tree, kernel, libraries, oci, system_files};
 
 const KERNEL_FILE: &str = "kernel.elf";
 const ROOT_FILE: &str = "root.rofs";
@@ -57,6 +59,11 @@ pub struct ImageSpec {
     root: Directory,
     command: Vec<String>,
     environment: Vec<(String, String)>,
+    /// Kernel options besides the environment (`--cwd`, `--user`).
+    options: Vec<String>,
+    /// A directory the tree's host files are in, kept until the image is
+    /// written.
+    _scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl ImageSpec {
@@ -82,11 +89,147 @@ impl ImageSpec {
         system_files::complete(&mut root);
         let mut command = vec![guest_path];
         command.extend_from_slice(arguments);
-        Ok(ImageSpec { root, command, environment: environment.to_vec() })
+        Ok(ImageSpec {
+            root,
+            command,
+            environment: environment.to_vec(),
+            options: Vec::new(),
+            _scratch: None,
+        })
     }
 }
 
 impl ImageSpec {
+    /// An image for the program at `path` and what it needs at run time,
+    /// run with `arguments` in `environment`. A program from a Debian
+    /// package is placed where the host has it, each link to it too, with
+    /// the packaged files `packages` chooses (see `packages`), and a link
+    /// `/<its name>` to it; another program is placed at `/<its name>`. A
+    /// `#!` script comes with its interpreter, which the command runs, and
+    /// the host programs it names (see `executable::named_programs`). The
+    /// command names a packaged program as `executable::Chain::command_path`
+    /// says.
+    pub fn from_program(
+        path: &Path,
+        arguments: &[String],
+        environment: &[(String, String)],
+        packages: &PackageOptions,
+    ) -> Result<(Self, Report)> {
+        let program = executable::resolve(path)?;
+        let binary = program.binary();
+        check_executable(Path::new(&binary.file))?;
+        let chain_paths: Vec<String> =
+            program.chains().into_iter().flat_map(|chain| chain.paths().cloned()).collect();
+        let is_packaged =
+            packages.is_enabled && packages::owns(&program.chain.paths().cloned().collect::<Vec<_>>());
+        let name = Path::new(program.chain.start())
+            .file_name()
+            .and_then(|name| name.to_str())
+            .with_context(|| format!("{} has no usable file name", path.display()))?;
+        let short_path = format!("/{name}");
+        let mut root = Directory::default();
+        let guest_path = if is_packaged {
+            place_chain(&mut root, &program.chain)?;
+            if packages::lookup(&root, &short_path).is_none() {
+                root.insert(&short_path, Node::Symlink(program.chain.start().to_string()))?;
+            }
+            program.chain.command_path().to_string()
+        } else {
+            root.insert(&short_path, Node::File(Contents::HostFile(program.chain.file.clone().into())))?;
+            short_path
+        };
+        for chain in program.chains().into_iter().skip(1) {
+            place_chain(&mut root, chain)?;
+        }
+        // A wrapper script runs the host's tools it names.
+        let scripts = program.chains().into_iter().filter(|chain| chain.file != program.binary().file);
+        for script in scripts.collect::<Vec<_>>() {
+            for tool in executable::named_programs(Path::new(&script.file)) {
+                if let Ok(chain) = executable::follow(Path::new(&tool))
+                    && check_executable(Path::new(&chain.file)).is_ok()
+                {
+                    place_chain(&mut root, &chain)?;
+                }
+            }
+        }
+        libraries::complete(&mut root)?;
+        let report = if is_packaged || !packages.requested.is_empty() {
+            let programs = if is_packaged { chain_paths } else { Vec::new() };
+            collect_packages(&mut root, &programs, program.interpreter.is_some(), packages)?
+        } else if packages.is_enabled {
+            Report::nothing(&format!("no Debian package holds {}", path.display()))
+        } else {
+            Report::nothing("collecting from packages is turned off")
+        };
+        system_files::complete(&mut root);
+        let command = program.command(&guest_path, arguments);
+        Ok((
+            ImageSpec {
+                root,
+                command,
+                environment: environment.to_vec(),
+                options: Vec::new(),
+                _scratch: None,
+            },
+            report,
+        ))
+    }
+
+    /// An image of the container image at `path` (see `oci`): its layers'
+    /// tree, its `Entrypoint` followed by `command` or else its `Cmd`, its
+    /// `Env` followed by `environment`, its `WorkingDir` and `User`. A
+    /// program named without a `/` is searched in the image's `PATH`.
+    pub fn from_container(path: &Path, command: &[String], environment: &[(String, String)]) -> Result<Self> {
+        let container = oci::read(path)?;
+        let config = &container.config;
+        let mut root = image_tree::from_directory(&container.root)?;
+        system_files::complete(&mut root);
+        let mut words = config.entrypoint.clone();
+        words.extend(if command.is_empty() { config.command.clone() } else { command.to_vec() });
+        let Some(program) = words.first_mut() else {
+            anyhow::bail!(
+                "{} has neither an Entrypoint nor a Cmd; give the command after --, e.g. -- /bin/sh",
+                path.display()
+            );
+        };
+        if !program.contains('/') {
+            *program = oci::find_program(&container.root, program, &config.environment).with_context(|| {
+                format!("the image's command {program} is in none of its PATH's directories; name it by its path")
+            })?;
+        }
+        // The container's words are the program's own: a lone `;` or `&`
+        // is not the kernel's separator.
+        let words = words
+            .into_iter()
+            .map(|word| if word == ";" || word == "&" { format!("\\{word}") } else { word })
+            .collect();
+        let mut all_environment = config.environment.clone();
+        all_environment.extend_from_slice(environment);
+        let mut options = Vec::new();
+        if let Some(directory) = &config.working_directory {
+            options.push(option_with_value("cwd", directory));
+        }
+        if let Some((user, group)) = config.user {
+            options.push(format!("--user={user}:{group}"));
+        }
+        Ok(ImageSpec {
+            root,
+            command: words,
+            environment: all_environment,
+            options,
+            _scratch: Some(std::sync::Arc::new(container.scratch)),
+        })
+    }
+
+    /// Adds the packages `packages` requests, and what they need, to the
+    /// image.
+    pub fn add_packages(&mut self, packages: &PackageOptions) -> Result<Report> {
+        if packages.requested.is_empty() {
+            return Ok(Report::nothing("no package was asked for"));
+        }
+        collect_packages(&mut self.root, &[], false, packages)
+    }
+
     /// The tree that becomes the image's `/`.
     pub fn root(&self) -> &Directory {
         &self.root
@@ -119,8 +262,42 @@ impl ImageSpec {
         };
         libraries::complete(&mut root)?;
         system_files::complete(&mut root);
-        Ok(ImageSpec { root, command: command.to_vec(), environment: environment.to_vec() })
+        Ok(ImageSpec {
+            root,
+            command: command.to_vec(),
+            environment: environment.to_vec(),
+            options: Vec::new(),
+            _scratch: None,
+        })
     }
+}
+
+/// Adds the packaged files for `programs` (host paths) and the requested
+/// packages, then the libraries those files load (see `packages::add`).
+fn collect_packages(
+    root: &mut Directory,
+    programs: &[String],
+    is_script: bool,
+    packages: &PackageOptions,
+) -> Result<Report> {
+    let mut report = packages::add(root, programs, is_script, packages)?;
+    let (_, missing) = libraries::complete_tolerant(root);
+    report.missing.extend(missing.iter().map(ToString::to_string));
+    Ok(report)
+}
+
+/// Places each link of `chain` and its file at their host paths, leaving
+/// what the tree already holds.
+fn place_chain(root: &mut Directory, chain: &Chain) -> Result<()> {
+    for (path, target) in &chain.links {
+        if packages::lookup(root, path).is_none() {
+            root.insert(path, Node::Symlink(target.clone()))?;
+        }
+    }
+    if packages::lookup(root, &chain.file).is_none() {
+        root.insert(&chain.file, Node::File(Contents::HostFile(chain.file.clone().into())))?;
+    }
+    Ok(())
 }
 
 /// Why words cannot become the kernel's commands.
@@ -198,7 +375,10 @@ pub fn write(spec: &ImageSpec, directory: &Path) -> Result<()> {
     for argv in split_commands(&spec.command)? {
         check_program(&file(ROOT_FILE), &argv)?;
     }
-    std::fs::write(file(OPTIONS_FILE), environment_options(&spec.environment) + "\n")?;
+    let mut options = vec![environment_options(&spec.environment)];
+    options.extend(spec.options.iter().cloned());
+    options.retain(|option| !option.is_empty());
+    std::fs::write(file(OPTIONS_FILE), options.join(" ") + "\n")?;
     std::fs::write(file(COMMAND_FILE), command + "\n")?;
     Ok(())
 }

@@ -115,6 +115,28 @@ fn read(path: &Path) -> Result<Vec<u8>, LibraryError> {
 /// dynamic linker searches, or next to the file that needs it. Returns the
 /// guest paths added.
 pub fn complete(root: &mut Directory) -> Result<Vec<String>, LibraryError> {
+    let mut missing = None;
+    let added = complete_collecting(root, &mut missing)?;
+    Ok(added)
+}
+
+/// As [`complete`], but a library the host lacks is noted and left out
+/// rather than ending the search; returns the paths added and what is
+/// missing.
+pub fn complete_tolerant(root: &mut Directory) -> (Vec<String>, Vec<LibraryError>) {
+    let mut missing = Some(Vec::new());
+    match complete_collecting(root, &mut missing) {
+        Ok(added) => (added, missing.unwrap_or_default()),
+        Err(error) => (Vec::new(), vec![error]),
+    }
+}
+
+/// [`complete`]'s work: a missing library goes to `missing` when it is
+/// `Some`, else ends the search.
+fn complete_collecting(
+    root: &mut Directory,
+    missing: &mut Option<Vec<LibraryError>>,
+) -> Result<Vec<String>, LibraryError> {
     let mut objects: Vec<(String, PathBuf)> = Vec::new();
     let mut present: BTreeSet<String> = BTreeSet::new();
     collect_files(root, String::new(), &mut objects, &mut present);
@@ -181,7 +203,13 @@ pub fn complete(root: &mut Directory) -> Result<Vec<String>, LibraryError> {
                 // the JVM's libjvm.so: whatever loads it first finds it
                 // there, and the dynamic linker then knows it by name.
                 Err(_) if shipped_elsewhere(&present, &name) => continue,
-                Err(error) => return Err(error),
+                Err(error) => match missing {
+                    Some(missing) => {
+                        missing.push(error);
+                        continue;
+                    }
+                    None => return Err(error),
+                },
             };
             let library_guest_path = format!("{}/{name}", flavor.guest_directory());
             add(root, library_guest_path.clone(), library.clone(), &mut present);

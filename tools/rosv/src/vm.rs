@@ -161,6 +161,15 @@ impl VmConfig {
         self.command_line = format!("{} {}", options.join(" "), self.command_line);
     }
 
+    /// Adds kernel options after the image's own, so that they win where
+    /// an option given twice takes the last value (`--cwd`, `--user`).
+    pub fn override_kernel_options(&mut self, options: &[String]) {
+        if options.is_empty() {
+            return;
+        }
+        self.command_line = format!("{} {}", self.command_line, options.join(" "));
+    }
+
     /// Makes the kernel print `Booted in N ms` before the application
     /// starts.
     pub fn reporting_boot(mut self) -> Self {

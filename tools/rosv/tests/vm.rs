@@ -139,11 +139,22 @@ fn a_vm_that_runs_too_long_is_stopped() {
 
 #[test]
 fn files_rosv_cannot_run_get_clear_errors() {
-    let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join("script.sh");
-    std::fs::write(&script, "#!/bin/sh\necho hi\n").expect("write a script");
-    let not_elf = rosv_run(&["--exec", path(&script)]);
+    let text_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("notes.txt");
+    std::fs::write(&text_file, "echo hi\n").expect("write a text file");
+    let not_elf = rosv_run(&["--exec", path(&text_file)]);
     assert_eq!(not_elf.status.code(), Some(125));
     assert!(text(&not_elf.stderr).contains("is not an ELF executable"));
+    // A script is not refused: it runs through its interpreter.
+    let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").expect("write a script");
+    let output = rosv_run(&["--exec", path(&script)]);
+    assert_eq!(text(&output.stdout), "hi\n", "{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+    let broken = Path::new(env!("CARGO_TARGET_TMPDIR")).join("broken.sh");
+    std::fs::write(&broken, "#!/no/such/shell\n").expect("write a script");
+    let output = rosv_run(&["--exec", path(&broken)]);
+    assert_eq!(output.status.code(), Some(125));
+    assert!(text(&output.stderr).contains("is run by /no/such/shell, which is not on this host"));
     let missing = rosv_run(&["--exec", "/no/such/program"]);
     assert!(text(&missing.stderr).contains("cannot read /no/such/program"));
 }
