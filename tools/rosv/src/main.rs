@@ -34,6 +34,7 @@ mod serve;
 mod streams;
 mod system_files;
 mod vm;
+mod volume;
 
 use std::process::ExitCode;
 
