@@ -415,3 +415,128 @@ fn damaged_images_give_errors_not_panics() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A disk that takes the first `budget` writes and fails every later one,
+/// as the disk of a machine stopped at that moment would (the workload
+/// sees the failure, so nothing after it counts as synced).
+struct FailingDisk {
+    bytes: Mutex<Vec<u8>>,
+    budget: Mutex<usize>,
+}
+
+impl BlockDevice for FailingDisk {
+    fn sector_count(&self) -> u64 {
+        (self.bytes.lock().unwrap().len() / SECTOR_SIZE) as u64
+    }
+
+    fn is_read_only(&self) -> bool {
+        false
+    }
+
+    fn read_sectors(&self, sector: u64, buffer: &mut [u8]) -> Result<(), DeviceError> {
+        let bytes = self.bytes.lock().unwrap();
+        let start = sector as usize * SECTOR_SIZE;
+        let source = bytes.get(start..start + buffer.len()).ok_or(DeviceError::OutOfRange)?;
+        buffer.copy_from_slice(source);
+        Ok(())
+    }
+
+    fn write_sectors(&self, sector: u64, buffer: &[u8]) -> Result<(), DeviceError> {
+        let mut budget = self.budget.lock().unwrap();
+        if *budget == 0 {
+            // The machine has stopped: nothing completes any more.
+            return Err(DeviceError::Io);
+        }
+        *budget -= 1;
+        let mut bytes = self.bytes.lock().unwrap();
+        let start = sector as usize * SECTOR_SIZE;
+        bytes.get_mut(start..start + buffer.len()).ok_or(DeviceError::OutOfRange)?.copy_from_slice(buffer);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+}
+
+/// Replays the journal as the host's kernel would at mount, then checks.
+fn replay_and_check(path: &Path) -> (i32, String) {
+    let output = tool("e2fsck").args(["-fy", "-E", "journal_only"]).arg(path).output().unwrap();
+    assert!(
+        output.status.code().unwrap_or(8) < 4,
+        "journal replay: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    check(path)
+}
+
+/// Stops the disk after every so many writes of a workload that creates,
+/// renames, removes and fsyncs files: each time, the journal replayed by
+/// the host's tools leaves a clean filesystem holding every fsynced file.
+#[test]
+fn a_stop_at_any_write_leaves_a_consistent_filesystem() {
+    if !has_tools("a_stop_at_any_write_leaves_a_consistent_filesystem") {
+        return;
+    }
+    let path = image("crash", 16, &["-b", "4096"]);
+    let pristine = std::fs::read(&path).unwrap();
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let workload = |root: &Arc<dyn Node>, synced: &mut Vec<(String, Vec<u8>)>| -> Result<(), FsError> {
+        for round in 0..6 {
+            let directory = root.create(&caller, &std::format!("d{round}"), NewNode::Directory, 0o755)?;
+            for index in 0..12 {
+                let name = std::format!("f{index}");
+                let file = directory.create(&caller, &name, NewNode::File, 0o644)?;
+                let contents = alloc::vec![(round * 16 + index) as u8; 1000 + index * 900];
+                file.write_at(&caller, 0, &contents)?;
+                if index % 3 == 0 {
+                    directory.rename(
+                        &caller,
+                        &name,
+                        &**root,
+                        &std::format!("r{round}-{index}"),
+                        RenameMode::Replace,
+                    )?;
+                    file.sync(&caller)?;
+                    synced.push((std::format!("r{round}-{index}"), contents));
+                } else if index % 3 == 1 {
+                    drop(file);
+                    directory.remove(&caller, &name, false)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    // How many writes the whole workload makes.
+    let total_writes = {
+        let disk =
+            Arc::new(FailingDisk { bytes: Mutex::new(pristine.clone()), budget: Mutex::new(usize::MAX) });
+        let filesystem = Ext4FileSystem::mount(disk.clone(), machine.realtime_ns()).unwrap();
+        workload(&filesystem.root(), &mut Vec::new()).unwrap();
+        usize::MAX - *disk.budget.lock().unwrap()
+    };
+    assert!(total_writes > 50, "{total_writes} writes");
+    for stop in (1..total_writes).step_by(total_writes / 40 + 1) {
+        let disk = Arc::new(FailingDisk { bytes: Mutex::new(pristine.clone()), budget: Mutex::new(stop) });
+        let mut synced = Vec::new();
+        // The stop may come while mounting.
+        if let Ok(filesystem) = Ext4FileSystem::mount(disk.clone(), machine.realtime_ns()) {
+            let _ = workload(&filesystem.root(), &mut synced);
+            // The machine stops here: nothing more reaches the disk.
+            *disk.budget.lock().unwrap() = 0;
+        }
+        std::fs::write(&path, &*disk.bytes.lock().unwrap()).unwrap();
+        let (status, text) = replay_and_check(&path);
+        assert_eq!(status, 0, "stopped after write {stop} of {total_writes}:\n{text}");
+        // A synced file is there, whole, after the host replayed the journal.
+        let filesystem = mount(&path, &machine);
+        let root = filesystem.root();
+        for (name, contents) in &synced {
+            let file =
+                root.lookup(&caller, name).unwrap_or_else(|_| panic!("{name} lost after write {stop}"));
+            assert_eq!(&read_all(&file, &caller), contents, "{name} after write {stop}");
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}
