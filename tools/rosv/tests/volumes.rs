@@ -184,3 +184,171 @@ fn a_tree_survives_and_a_killed_machine_keeps_what_it_synced() {
     // The tree of the first boot is still there.
     assert_eq!(host_listing(&image, "/d3"), guest_listing[3]);
 }
+
+/// An image directory holding `programs` (host paths, placed at the same
+/// paths) and `files` (guest path, host file), built by `rosv build`.
+fn image_with(directory: &Path, programs: &[&str], files: &[(&str, &Path)]) -> PathBuf {
+    let root = directory.join("tree");
+    for program in programs {
+        let target = root.join(program.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().expect("a parent")).expect("create the tree");
+        std::fs::copy(program, &target).expect("copy the program");
+    }
+    for (name, source) in files {
+        std::fs::copy(source, root.join(name.trim_start_matches('/'))).expect("copy a file");
+    }
+    let image = directory.join("image");
+    let built = rosv(&["build", path(&root), "-o", path(&image)]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    image
+}
+
+/// SQLite in WAL mode (its `-shm` file shared through `MAP_SHARED`) keeps
+/// a database on a volume across two boots; the host's sqlite3 reads the
+/// same rows from the image afterwards.
+#[test]
+fn sqlite_keeps_a_database_on_a_volume_across_boots() {
+    let test = "sqlite_keeps_a_database_on_a_volume_across_boots";
+    if !has_tools(test) {
+        return;
+    }
+    if !Path::new("/usr/bin/sqlite3").is_file() {
+        skip(test, "sqlite3 is not installed (apt-get install sqlite3)");
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let image = image_with(directory.path(), &["/usr/bin/sqlite3"], &[]);
+    let data = volume(directory.path(), "64M");
+    let volume_argument = format!("{}:/data", path(&data));
+    let boot = |statements: &[&str]| {
+        let mut arguments =
+            vec!["--volume", &volume_argument, path(&image), "--", "/usr/bin/sqlite3", "/data/db"];
+        arguments.extend_from_slice(statements);
+        rosv_run(&arguments)
+    };
+    let first = boot(&[
+        "PRAGMA journal_mode=WAL;",
+        "CREATE TABLE t(x INTEGER, y TEXT);",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) \
+         INSERT INTO t SELECT i, 'row ' || i FROM n;",
+        "SELECT count(*), sum(x) FROM t;",
+    ]);
+    assert_eq!(text(&first.stdout), "wal\n10000|50005000\n");
+    assert_eq!(first.status.code(), Some(0));
+    assert_clean(&data, "after the first boot");
+    let second = boot(&[
+        "INSERT INTO t VALUES (10001, 'second boot');",
+        "SELECT count(*), sum(x), max(y) FROM t;",
+        "PRAGMA journal_mode;",
+        "PRAGMA integrity_check;",
+    ]);
+    assert_eq!(text(&second.stdout), "10001|50015001|second boot\nwal\nok\n");
+    assert_eq!(second.status.code(), Some(0));
+    assert_clean(&data, "after the second boot");
+    let copy = directory.path().join("copy.db");
+    debugfs(&data, &format!("dump /db {}", path(&copy)));
+    let host = Command::new("/usr/bin/sqlite3").arg(&copy).arg("SELECT count(*), max(y) FROM t;").output();
+    assert_eq!(text(&host.expect("run sqlite3").stdout), "10001|second boot\n");
+}
+
+/// Every entry below `root`: its path, type and permission bits, and its
+/// contents or symlink target.
+fn walk(root: &Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).expect("read a directory").flatten() {
+            let path = entry.path();
+            let metadata = std::fs::symlink_metadata(&path).expect("stat an entry");
+            let relative = path.strip_prefix(root).expect("below the root").to_string_lossy().into_owned();
+            let mode = metadata.permissions().mode() & 0o7777;
+            let description = if metadata.file_type().is_symlink() {
+                format!("link {}", std::fs::read_link(&path).expect("read a link").display())
+            } else if metadata.is_dir() {
+                pending.push(path.clone());
+                format!("directory {mode:o}")
+            } else {
+                let bytes = std::fs::read(&path).expect("read a file");
+                let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
+                    (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
+                });
+                format!("file {mode:o} {} {digest:x}", bytes.len())
+            };
+            entries.push((relative, description));
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// busybox's `tar -x` of an archive into a volume gives the tree Linux's
+/// tar gives from the same archive, as the host's debugfs reads it back.
+#[test]
+fn busybox_tar_extracts_the_same_tree_onto_a_volume() {
+    let test = "busybox_tar_extracts_the_same_tree_onto_a_volume";
+    if !has_tools(test) {
+        return;
+    }
+    if !Path::new("/bin/busybox").is_file() {
+        skip(test, "busybox is not installed (apt-get install busybox-static)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let source = directory.path().join("source/tree");
+    for branch in 0..20 {
+        let branch_directory = source.join(format!("b{branch}/deeper"));
+        std::fs::create_dir_all(&branch_directory).expect("make a directory");
+        for leaf in 0..25 {
+            let size = (branch * 25 + leaf) * 97 % 20_000;
+            let bytes: Vec<u8> = (0..size).map(|offset| (offset * 7 + leaf) as u8).collect();
+            let file = source.join(format!("b{branch}/f{leaf}"));
+            std::fs::write(&file, bytes).expect("write a file");
+            let mode = if leaf % 3 == 0 { 0o755 } else { 0o640 };
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        std::fs::write(branch_directory.join("note"), format!("branch {branch}\n")).expect("write a note");
+        std::os::unix::fs::symlink(format!("../f{branch}"), branch_directory.join("link")).expect("symlink");
+    }
+    std::fs::write(source.join("big"), vec![0x42u8; 3 << 20]).expect("write a big file");
+    let archive = directory.path().join("tree.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(directory.path().join("source"))
+        .arg("tree")
+        .status()
+        .expect("run tar");
+    assert!(status.success());
+    let linux = directory.path().join("linux");
+    std::fs::create_dir(&linux).expect("make a directory");
+    let status =
+        Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&linux).status().expect("run tar");
+    assert!(status.success());
+
+    let image = image_with(directory.path(), &["/bin/busybox"], &[("/tree.tar", &archive)]);
+    let data = volume(directory.path(), "128M");
+    let volume_argument = format!("{}:/data", path(&data));
+    let output = rosv_run(&[
+        "--volume",
+        &volume_argument,
+        path(&image),
+        "--",
+        "/bin/busybox",
+        "tar",
+        "-xf",
+        "/tree.tar",
+        "-C",
+        "/data",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_clean(&data, "after tar");
+    let dumped = directory.path().join("dumped");
+    std::fs::create_dir(&dumped).expect("make a directory");
+    debugfs(&data, &format!("rdump /tree {}", path(&dumped)));
+    let expected = walk(&linux.join("tree"));
+    assert_eq!(expected.len(), 20 * 25 + 20 * 3 + 20 + 1);
+    assert_eq!(walk(&dumped.join("tree")), expected);
+}

@@ -10,6 +10,7 @@
 //! last user lets go, as on Linux.
 
 mod disk;
+mod mapped;
 mod node;
 
 use alloc::collections::BTreeMap;

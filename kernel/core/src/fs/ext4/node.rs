@@ -12,7 +12,8 @@ use rsext4::{
     SpecialInodeKind, XattrNamespace, XattrSetMode,
 };
 
-use super::{Shared, error};
+use super::mapped::MappedPages;
+use super::{Shared, Volume, error};
 use crate::errno::Errno;
 use crate::vfs::permission;
 use crate::vfs::{
@@ -33,6 +34,8 @@ pub(super) struct Ext4Node {
     /// A directory's entries as listed from offset 0: offsets index it,
     /// so they stay valid while entries come and go.
     listing: spin::Mutex<Vec<DirectoryEntry>>,
+    /// A regular file's pages that `mmap` mapped.
+    mapped: MappedPages,
 }
 
 /// The VFS type of an inode's mode.
@@ -150,6 +153,7 @@ impl Ext4Node {
             serial,
             file_type: file_type(mode),
             listing: spin::Mutex::new(Vec::new()),
+            mapped: MappedPages::default(),
         });
         nodes.insert(number.raw(), (serial, Arc::downgrade(&node)));
         node
@@ -210,6 +214,15 @@ impl Ext4Node {
         Ok(entries)
     }
 
+    /// Writes the mapped pages to the disk.
+    fn write_back(&self, volume: &mut Volume) -> Result<(), FsError> {
+        let size_bytes = volume.inode(self.number).map_err(error)?.size;
+        for (offset, bytes) in self.mapped.contents(size_bytes) {
+            volume.write_inode(self.number, offset, &bytes).map_err(error)?;
+        }
+        Ok(())
+    }
+
     /// Frees inode `number` after its last name went, unless it is in use.
     fn released(&self, caller: &Caller<'_>, outcome: Option<rsext4::UnlinkOutcome>) -> Result<(), FsError> {
         match outcome {
@@ -237,6 +250,9 @@ impl Drop for Ext4Node {
             return;
         }
         let mut volume = self.shared.volume.lock();
+        if let Err(failure) = self.write_back(&mut volume) {
+            log::warn!("ext4: cannot write back the mapped pages of inode {}: {failure}", self.number.raw());
+        }
         if volume.inode(self.number).is_ok_and(|information| information.links == 0)
             && let Err(failure) = volume.reap_unlinked_inode(self.number)
         {
@@ -433,7 +449,13 @@ impl Node for Ext4Node {
         match self.file_type {
             FileType::Directory => Err(FsError::IsDirectory),
             FileType::Regular => {
-                self.shared.lock(caller.now_ns()).read_inode(self.number, offset, buffer).map_err(error)
+                let read = self
+                    .shared
+                    .lock(caller.now_ns())
+                    .read_inode(self.number, offset, buffer)
+                    .map_err(error)?;
+                self.mapped.overlay(offset, &mut buffer[..read]);
+                Ok(read)
             }
             _ => Err(FsError::InvalidArgument),
         }
@@ -452,6 +474,7 @@ impl Node for Ext4Node {
         let mut volume = self.shared.lock(caller.now_ns());
         let length = writable_length(volume.statfs(), offset, bytes.len())?;
         volume.write_inode(self.number, offset, &bytes[..length]).map_err(error)?;
+        self.mapped.update(offset, &bytes[..length]);
         Ok(length)
     }
 
@@ -462,7 +485,36 @@ impl Node for Ext4Node {
             _ => return Err(FsError::InvalidArgument),
         }
         self.check_writable()?;
-        self.shared.lock(caller.now_ns()).truncate_inode(self.number, size_bytes).map_err(error)
+        self.shared.lock(caller.now_ns()).truncate_inode(self.number, size_bytes).map_err(error)?;
+        self.mapped.truncate(size_bytes);
+        Ok(())
+    }
+
+    fn is_mappable(&self) -> bool {
+        self.file_type == FileType::Regular
+    }
+
+    fn is_page_cached(&self, index: u64) -> bool {
+        self.mapped.contains(index)
+    }
+
+    fn page(&self, caller: &Caller<'_>, index: u64) -> Result<Option<crate::pages::Page>, FsError> {
+        if self.file_type != FileType::Regular {
+            return Err(FsError::NotSupported);
+        }
+        let offset = index.checked_mul(crate::pages::PAGE_SIZE as u64).ok_or(FsError::InvalidArgument)?;
+        let mut volume = self.shared.lock(caller.now_ns());
+        if offset >= volume.inode(self.number).map_err(error)?.size {
+            return Ok(None);
+        }
+        if let Some(page) = self.mapped.get(index) {
+            return Ok(Some(page));
+        }
+        let mut bytes = alloc::vec![0u8; crate::pages::PAGE_SIZE];
+        volume.read_inode(self.number, offset, &mut bytes).map_err(error)?;
+        let page = crate::pages::Page::new().map_err(|_| FsError::Errno(Errno::ENOMEM))?;
+        page.write(0, &bytes);
+        Ok(self.mapped.insert(index, page))
     }
 
     fn allocate(
@@ -492,7 +544,9 @@ impl Node for Ext4Node {
         self.shared
             .lock(caller.now_ns())
             .operate_inode_range(self.number, offset, length, RangeOperation::PunchHole)
-            .map_err(error)
+            .map_err(error)?;
+        self.mapped.zero(offset, length);
+        Ok(())
     }
 
     fn set_attributes(&self, caller: &Caller<'_>, changes: AttributeChanges) -> Result<(), FsError> {
@@ -523,7 +577,9 @@ impl Node for Ext4Node {
         if self.shared.is_read_only {
             return Ok(());
         }
-        self.shared.lock(caller.now_ns()).sync().map_err(error)
+        let mut volume = self.shared.lock(caller.now_ns());
+        self.write_back(&mut volume)?;
+        volume.sync().map_err(error)
     }
 
     fn get_extended(&self, caller: &Caller<'_>, name: &str) -> Result<Vec<u8>, FsError> {
