@@ -540,3 +540,77 @@ fn a_stop_at_any_write_leaves_a_consistent_filesystem() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Stores through a mapped page reach reads at once and the disk at
+/// fsync; writes through the descriptor reach the mapped page.
+#[test]
+fn mapped_pages_and_descriptor_writes_agree() {
+    if !has_tools("mapped_pages_and_descriptor_writes_agree") {
+        return;
+    }
+    let path = image("mapped", 16, &[]);
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    {
+        let filesystem = mount(&path, &machine);
+        let root = filesystem.root();
+        let file = root.create(&caller, "shared", NewNode::File, 0o644).unwrap();
+        file.truncate(&caller, 3 * 4096 + 100).unwrap();
+        assert!(file.is_mappable() && !file.is_page_cached(1));
+        let page = file.page(&caller, 1).unwrap().expect("a page within the file");
+        assert!(file.is_page_cached(1));
+        assert!(file.page(&caller, 4).unwrap().is_none(), "past the end");
+        page.write(10, b"stored");
+        let mut buffer = [0u8; 6];
+        file.read_at(&caller, 4096 + 10, &mut buffer).unwrap();
+        assert_eq!(&buffer, b"stored");
+        file.write_at(&caller, 4096 + 20, b"written").unwrap();
+        let mut written = [0u8; 7];
+        page.read(20, &mut written);
+        assert_eq!(&written, b"written");
+        file.sync(&caller).unwrap();
+        drop(page);
+        file.truncate(&caller, 4096 + 15).unwrap();
+        let mut tail = [9u8; 5];
+        assert_eq!(file.read_at(&caller, 4096 + 10, &mut tail).unwrap(), 5);
+        assert_eq!(&tail, b"store");
+        filesystem.unmount(machine.realtime_ns()).unwrap();
+    }
+    assert_clean(&path);
+    let text = debugfs(&path, "cat /shared");
+    assert_eq!(text.len(), 4096 + 15);
+    assert_eq!(&text.as_bytes()[4096 + 10..], "store".as_bytes());
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// `fallocate`: reserving grows the file (unless it keeps its size) and
+/// takes blocks; a punched hole reads as zeros and gives blocks back.
+#[test]
+fn allocation_and_holes_change_blocks_not_bytes() {
+    if !has_tools("allocation_and_holes_change_blocks_not_bytes") {
+        return;
+    }
+    let path = image("allocate", 16, &["-b", "4096"]);
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    {
+        let filesystem = mount(&path, &machine);
+        let root = filesystem.root();
+        let file = root.create(&caller, "file", NewNode::File, 0o644).unwrap();
+        file.allocate(&caller, 0, 1 << 20, true).unwrap();
+        let metadata = file.metadata(&caller).unwrap();
+        assert_eq!(metadata.size_bytes, 0, "FALLOC_FL_KEEP_SIZE");
+        assert!(metadata.blocks >= 2048, "{} blocks reserved", metadata.blocks);
+        file.allocate(&caller, 0, 64 * 1024, false).unwrap();
+        assert_eq!(file.metadata(&caller).unwrap().size_bytes, 64 * 1024);
+        file.write_at(&caller, 0, &[3u8; 64 * 1024]).unwrap();
+        file.punch_hole(&caller, 8192, 16384).unwrap();
+        let bytes = read_all(&file, &caller);
+        assert!(bytes[..8192].iter().all(|&byte| byte == 3));
+        assert!(bytes[8192..24576].iter().all(|&byte| byte == 0));
+        assert!(bytes[24576..].iter().all(|&byte| byte == 3));
+        filesystem.unmount(machine.realtime_ns()).unwrap();
+    }
+    assert_clean(&path);
+    std::fs::remove_file(&path).unwrap();
+}
