@@ -282,7 +282,13 @@ fn bench() -> Result {
         .arg(repository().join("tests/guest/mmap-cost.c")))?;
     let mapper = mapper.to_str().ok_or("the repository path is not UTF-8")?;
     rosv(&["bench", "mmap", "--memory", "512M", "--exec", mapper])?;
-    rosv(&["bench", "disk", "--exec", reader])?;
+    let operations = output_directory.join("disk-ops");
+    run(Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&operations)
+        .arg(repository().join("tests/guest/disk-ops.c")))?;
+    let operations = operations.to_str().ok_or("the repository path is not UTF-8")?;
+    rosv(&["bench", "disk", "--exec", reader, "--volume-exec", operations])?;
     rosv(&["bench", "disk", "--machine", "pc", "--exec", reader])?;
     let mover = output_directory.join("socket-throughput");
     run(Command::new("gcc")

@@ -76,6 +76,8 @@ impl Errno {
     pub const EALREADY: Errno = Errno(114);
     pub const EINPROGRESS: Errno = Errno(115);
     pub const ESTALE: Errno = Errno(116);
+    pub const EUCLEAN: Errno = Errno(117);
+    pub const EDQUOT: Errno = Errno(122);
 
     /// The value a system call returns for this error.
     pub fn to_return(self) -> i64 {

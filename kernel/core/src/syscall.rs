@@ -150,7 +150,7 @@ pub fn handle(
         nr::FTRUNCATE => files::ftruncate(context, a0, a1),
         nr::FSYNC | nr::FDATASYNC => files::fsync(context, a0),
         nr::FADVISE64 => files::fadvise64(context, a0, a3),
-        nr::SYNC => Ok(0),
+        nr::SYNC => files::sync(context),
         nr::SYNCFS => transfer::syncfs(context, a0),
         nr::SYNC_FILE_RANGE => transfer::sync_file_range(context, a0, a1, a2, a3),
         nr::FALLOCATE => transfer::fallocate(context, a0, a1, a2, a3),

@@ -203,6 +203,8 @@ fn main(handoff: BootHandoff) -> ! {
     {
         log::warn!("the host took no output for {} s; some is lost", OUTPUT_FLUSH_TIMEOUT_NS / 1_000_000_000);
     }
+    // Disk filesystems write out what they hold and are left clean.
+    vfs.unmount_all(rosv_core::machine::Machine::realtime_ns(application::machine()));
     if options.no_shutdown {
         log::info!("all commands ended; staying up (--noshutdown)");
         power::halt_forever();

@@ -20,6 +20,7 @@ use crate::kernel_symbols::Symbols;
 use crate::vm::{self, Console, Hypervisor, Outcome, VmConfig};
 use crate::{builtin, firecracker, guest_elf, image, qemu};
 
+pub mod disk;
 pub mod fuzz;
 pub mod linux;
 pub mod servers;
@@ -312,6 +313,12 @@ pub struct DiskBenchArgs {
     /// argument and prints `name: N ns` lines, N per MiB read.
     #[arg(long, value_name = "FILE")]
     exec: PathBuf,
+    /// Also measure writes, fsyncs and metadata changes with this static
+    /// program (such as tests/guest/disk-ops.c, given a directory and the
+    /// MiB to write) on an ext4 volume in rosv and in a directory on the
+    /// host.
+    #[arg(long, value_name = "FILE")]
+    volume_exec: Option<PathBuf>,
     /// Size of the file it reads, in MiB.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     size_mib: u32,
@@ -343,6 +350,10 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
         arguments.size_mib
     );
     run.print(&arguments.exec, "MiB/s", |ns_per_mib| 1e9 / ns_per_mib);
+    if let Some(program) = &arguments.volume_exec {
+        println!();
+        disk::volume_operations(program, arguments.size_mib, &arguments.machine)?;
+    }
     Ok(0)
 }
 

@@ -29,6 +29,15 @@ use rosv_abi::streams::{ControlMessage, SERIAL_STREAMS_OPTION};
 pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
     let mut disks = vec![config.root_disk.clone()];
     disks.extend(config.disks.iter().cloned());
+    for volume in &config.volume_disks {
+        if !volume.is_read_only {
+            bail!(
+                "{}: the built-in monitor's disks are read-only; mount the volume with :ro",
+                volume.path.display()
+            );
+        }
+        disks.push(volume.path.clone());
+    }
     let network = match &config.network {
         Network::None => None,
         Network::Tap(interface) => Some(NetworkCard { tap: interface.clone(), mac_address: GUEST_MAC_BYTES }),
@@ -198,6 +207,7 @@ mod tests {
             kernel: "/image/kernel.elf".into(),
             root_disk: "/image/root.rofs".into(),
             disks: vec![],
+            volume_disks: vec![],
             board: crate::machine::Board {
                 machine: crate::machine::Machine::Microvm,
                 transport: crate::machine::VirtioTransport::Mmio,

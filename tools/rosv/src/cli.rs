@@ -60,6 +60,26 @@ enum Command {
     /// Measure the system.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Make and manage volumes for `rosv run --volume`.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VolumeCommand {
+    /// Make FILE an empty ext4 filesystem with the host's mkfs.ext4 (an
+    /// existing file is never overwritten).
+    Create(VolumeCreateArgs),
+}
+
+#[derive(Debug, Args)]
+struct VolumeCreateArgs {
+    /// The image file to make.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Its size: bytes, or a number with a K, M, G or T suffix.
+    #[arg(long, value_name = "SIZE", value_parser = crate::volume::parse_size)]
+    size: u64,
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +115,12 @@ struct RunArgs {
     /// unless given).
     #[arg(short, long, value_name = "UID[:GID]", value_parser = parse_user)]
     user: Option<(u32, u32)>,
-    /// Reserved for mounting host directories; not supported yet.
-    #[arg(short, long, value_name = "HOST:GUEST")]
-    volume: Vec<String>,
+    /// Mount an ext4 image FILE (made by `rosv volume create` or
+    /// mkfs.ext4) at the absolute guest path TARGET, read-write unless
+    /// :ro (repeatable). It is attached as one more virtio disk after the
+    /// --disk ones.
+    #[arg(short, long, value_name = "FILE:TARGET[:ro]", value_parser = crate::volume::parse_volume)]
+    volume: Vec<crate::volume::Volume>,
     /// Run in the background: print the VM's name and return. `rosv ps`,
     /// `rosv logs` and `rosv stop` manage it.
     #[arg(short, long)]
@@ -358,7 +381,7 @@ pub fn parse_environment(text: &str) -> Result<(String, String), String> {
 
 /// The least guest memory the kernel boots in, in MiB (it is loaded at
 /// 2 MiB; `rosv bench memory` measures what a program needs).
-pub const MINIMUM_MEMORY_MIB: u64 = 4;
+pub const MINIMUM_MEMORY_MIB: u64 = 5;
 
 /// Parses a memory size: a number of MiB, or a number with a K, M or G suffix.
 pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
@@ -486,6 +509,11 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
         Command::Bench(BenchCommand::Servers(arguments)) => bench::servers::servers(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
+        Command::Volume(VolumeCommand::Create(arguments)) => {
+            crate::volume::create(&arguments.file, arguments.size)?;
+            println!("wrote volume {}", arguments.file.display());
+            Ok(0)
+        }
         Command::Bench(BenchCommand::Serve(arguments)) => crate::serve::bench::serve(&arguments),
         Command::Bench(BenchCommand::Soak(arguments)) => crate::endurance::soak(&arguments),
         Command::Bench(BenchCommand::Boots(arguments)) => crate::endurance::boots(&arguments),
@@ -493,12 +521,6 @@ pub fn execute(cli: Cli) -> Result<u8> {
 }
 
 fn run(arguments: RunArgs) -> Result<u8> {
-    if let Some(volume) = arguments.volume.first() {
-        bail!(
-            "-v {volume}: mounting host directories is not supported yet; put the files in the image \
-             (rosv build DIRECTORY) or attach a ROFS image with --disk"
-        );
-    }
     if arguments.detach {
         if arguments.tty {
             bail!("-d and -t do not mix: a VM in the background has no terminal");
@@ -571,6 +593,7 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
         None
     };
     let mut config = VmConfig::new(&image, &arguments.machine, &arguments.environment, command)?;
+    crate::volume::attach(&mut config, &arguments.volume, arguments.machine.hypervisor)?;
     let mut options = Vec::new();
     if let Some(directory) = &arguments.workdir {
         if !directory.starts_with('/') {

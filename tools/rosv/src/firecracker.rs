@@ -108,7 +108,15 @@ fn drives(config: &VmConfig) -> Value {
             "is_read_only": true,
         })
     });
-    Value::Array(core::iter::once(root).chain(others).collect())
+    let volumes = config.volume_disks.iter().enumerate().map(|(index, volume)| {
+        json!({
+            "drive_id": format!("volume{index}"),
+            "path_on_host": volume.path,
+            "is_root_device": false,
+            "is_read_only": volume.is_read_only,
+        })
+    });
+    Value::Array(core::iter::once(root).chain(others).chain(volumes).collect())
 }
 
 /// A CPU template that hides from the guest what `kvm_pvm` cannot run in
@@ -171,6 +179,7 @@ mod tests {
             kernel: "/k".into(),
             root_disk: "/r".into(),
             disks: vec!["/d".into()],
+            volume_disks: vec![],
             board: crate::machine::Board {
                 machine: crate::machine::Machine::Microvm,
                 transport: crate::machine::VirtioTransport::Mmio,

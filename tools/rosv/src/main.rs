@@ -37,6 +37,7 @@ mod serve;
 mod streams;
 mod system_files;
 mod vm;
+mod volume;
 
 use std::process::ExitCode;
 

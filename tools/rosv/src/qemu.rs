@@ -124,6 +124,18 @@ pub fn arguments(
     for (index, disk) in config.disks.iter().enumerate() {
         arguments.extend(disk_arguments(&format!("disk{}", index + 1), disk, config.board.transport));
     }
+    for (index, volume) in config.volume_disks.iter().enumerate() {
+        let id = format!("volume{index}");
+        let mut words = disk_arguments(&id, &volume.path, config.board.transport);
+        if !volume.is_read_only {
+            // Writes reach the file before the guest hears they completed,
+            // and flushes reach the host's disk.
+            let mut drive = OsString::from(format!("id={id},format=raw,if=none,cache=writeback,file="));
+            drive.push(escape_option_value(volume.path.as_os_str()));
+            words[1] = drive;
+        }
+        arguments.extend(words);
+    }
     arguments.extend(network_arguments(&config.network, &config.forwards, config.board.transport));
     if let Some(directory) = &config.stream_sockets {
         arguments.extend(stream_arguments(directory, config.board.transport));
@@ -283,6 +295,7 @@ mod tests {
             kernel: "/image/kernel.elf".into(),
             root_disk: "/image,1/root.rofs".into(),
             disks: vec![],
+            volume_disks: vec![],
             board: crate::machine::Board { machine, transport },
             command_line: "--exit-record /hello a".into(),
             memory_mib: 64,

@@ -62,6 +62,8 @@ pub struct VmConfig {
     pub root_disk: PathBuf,
     /// More read-only disks, attached after the root one in this order.
     pub disks: Vec<PathBuf>,
+    /// The disks of `--volume` images, attached after those.
+    pub volume_disks: Vec<crate::volume::VolumeDisk>,
     /// The machine and the transport of its virtio devices.
     pub board: Board,
     /// The kernel command line.
@@ -140,6 +142,7 @@ impl VmConfig {
             kernel: machine.kernel.clone().unwrap_or_else(|| image.kernel.clone()),
             root_disk: image.root.clone(),
             disks: machine.disks.clone(),
+            volume_disks: Vec::new(),
             board,
             command_line,
             memory_mib: machine.memory,

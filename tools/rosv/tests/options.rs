@@ -26,13 +26,19 @@ fn a_missing_program_is_named_once_with_its_cause() {
 fn values_rosv_cannot_use_are_refused_with_the_reason() {
     let (status, stderr) = refused(&["run", "--memory", "3", "--exec", "/bin/true"]);
     assert_eq!(status, Some(2));
-    assert!(stderr.contains("the kernel needs at least 4 MiB"), "{stderr}");
+    assert!(stderr.contains("the kernel needs at least 5 MiB"), "{stderr}");
     let (status, stderr) = refused(&["run", "--timeout", "0", "--exec", "/bin/true"]);
     assert_eq!(status, Some(2));
     assert!(stderr.contains("give at least 1, or leave --timeout out"), "{stderr}");
-    let (status, stderr) = refused(&["run", "-v", "/srv:/srv", "--exec", "/bin/true"]);
+    let (status, stderr) = refused(&["run", "-v", "/nonexistent.ext4:/srv", "--exec", "/bin/true"]);
     assert_eq!(status, Some(125));
-    assert!(stderr.contains("mounting host directories is not supported yet"), "{stderr}");
+    assert!(stderr.contains("--volume /nonexistent.ext4: no such file"), "{stderr}");
+    let (status, stderr) = refused(&["run", "-v", "/bin/true:/srv", "--exec", "/bin/true"]);
+    assert_eq!(status, Some(125));
+    assert!(stderr.contains("not an ext4 filesystem; make one with rosv volume create"), "{stderr}");
+    let (status, stderr) = refused(&["run", "-v", "data.ext4:srv", "--exec", "/bin/true"]);
+    assert_eq!(status, Some(2));
+    assert!(stderr.contains("give the guest path as an absolute path"), "{stderr}");
     let (status, stderr) = refused(&["run", "-w", "relative", "--exec", "/bin/true"]);
     assert_eq!(status, Some(125));
     assert!(stderr.contains("give the working directory as an absolute path"), "{stderr}");

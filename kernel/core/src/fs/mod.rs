@@ -3,6 +3,7 @@
 //! tree the kernel boots with ([`standard_tree`]).
 
 pub mod devfs;
+pub mod ext4;
 pub mod generated;
 pub mod nfs;
 pub mod overlay;
@@ -30,6 +31,8 @@ use crate::vfs::{Caller, FileSystem, FsError, Vfs};
 pub enum MountError {
     /// The disk does not hold a valid ROFS image.
     Image(RofsError),
+    /// The disk does not hold an ext4 filesystem rosv can mount.
+    Ext4(ext4::Ext4MountError),
     /// The mount point or the device path could not be used.
     Path(FsError),
     /// No filesystem has this type name.
@@ -42,9 +45,10 @@ impl fmt::Display for MountError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MountError::Image(error) => write!(formatter, "not a ROFS image: {error}"),
+            MountError::Ext4(error) => write!(formatter, "{error}"),
             MountError::Path(error) => write!(formatter, "{error}"),
             MountError::UnknownType => {
-                write!(formatter, "unknown filesystem type (rosv mounts rofs and ramfs)")
+                write!(formatter, "unknown filesystem type (rosv mounts rofs, ext4 and ramfs)")
             }
             MountError::NotBlockDevice => write!(formatter, "not a block device"),
         }
@@ -126,8 +130,9 @@ pub fn standard_tree(
 }
 
 /// Mounts a filesystem of type `type_name` at `mount_path`, as OSv's
-/// `--mount-fs=rofs,/dev/vdb,/data` asks: `rofs` reads the disk at
-/// `device_path` (a devfs node), `ramfs` needs none.
+/// `--mount-fs=rofs,/dev/vdb,/data` asks: `rofs` and `ext4` use the disk
+/// at `device_path` (a devfs node; ext4 read-only when the disk is),
+/// `ramfs` needs none.
 pub fn mount_by_type(
     vfs: &Vfs,
     caller: &Caller<'_>,
@@ -141,6 +146,11 @@ pub fn mount_by_type(
             let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
             let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
             RofsFileSystem::mount(disk).map_err(MountError::Image)?
+        }
+        "ext4" => {
+            let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
+            let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
+            ext4::Ext4FileSystem::mount(disk, caller.now_ns()).map_err(MountError::Ext4)?
         }
         _ => return Err(MountError::UnknownType),
     };

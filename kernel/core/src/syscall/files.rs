@@ -408,6 +408,15 @@ pub(super) fn ftruncate(context: Context<'_>, fd: u64, length: u64) -> Result {
     Ok(context.process.vfs.truncate(&caller(context), location, length).map(|()| 0)?)
 }
 
+/// `sync()`: every filesystem writes out what it holds; like Linux's, it
+/// cannot fail.
+pub(super) fn sync(context: Context<'_>) -> Result {
+    if let Err(error) = context.process.vfs.sync_all() {
+        log::warn!("sync: {error}");
+    }
+    Ok(0)
+}
+
 pub(super) fn fsync(context: Context<'_>, fd: u64) -> Result {
     let file = usable_file(context, fd)?;
     let data = file.data().ok_or(Errno::EINVAL)?;

@@ -464,16 +464,27 @@ pub(super) fn fallocate(context: Context<'_>, fd: u64, mode: u64, offset: u64, l
     let caller = caller(context);
     let size = data.metadata(&caller)?.size_bytes;
     if punches {
-        // The range reads as zeros afterwards; the size stays.
+        // The range reads as zeros afterwards; the size stays. Filesystems
+        // that can free the storage do; others get zeros written.
         let end = end.min(size);
+        match data.punch_hole(&caller, offset, end.saturating_sub(offset)) {
+            Err(FsError::NotSupported) => {}
+            result => return result.map(|()| 0).map_err(Into::into),
+        }
         let zeros = vec![0u8; ((end.saturating_sub(offset)) as usize).min(CHUNK_BYTES)];
         let mut at = offset;
         while at < end {
             let chunk = ((end - at) as usize).min(zeros.len());
             at += data.write_at(&caller, at, &zeros[..chunk])? as u64;
         }
-    } else if mode & falloc::KEEP_SIZE == 0 && end > size {
-        data.truncate(&caller, end)?;
+    } else {
+        match data.allocate(&caller, offset, length, mode & falloc::KEEP_SIZE != 0) {
+            Err(FsError::NotSupported) if mode & falloc::KEEP_SIZE == 0 && end > size => {
+                data.truncate(&caller, end)?;
+            }
+            Err(FsError::NotSupported) => {}
+            result => result?,
+        }
     }
     Ok(0)
 }

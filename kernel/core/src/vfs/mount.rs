@@ -202,6 +202,32 @@ impl Vfs {
         self.mounts.lock().clone()
     }
 
+    /// Makes everything written to every filesystem durable (`sync`); the
+    /// first failure, after trying them all.
+    pub fn sync_all(&self) -> Result<(), FsError> {
+        let mut result = Ok(());
+        for mount in self.mounts() {
+            if let Err(error) = mount.filesystem().sync() {
+                result = result.and(Err(error));
+            }
+        }
+        result
+    }
+
+    /// Leaves every filesystem consistent as the machine stops, newest
+    /// mount first; reports each that could not be.
+    pub fn unmount_all(&self, now_ns: u64) {
+        for mount in self.mounts().iter().rev() {
+            if let Err(error) = mount.filesystem().unmount(now_ns) {
+                log::warn!(
+                    "{} ({}): cannot write it out: {error}",
+                    mount.source(),
+                    mount.filesystem().type_name()
+                );
+            }
+        }
+    }
+
     /// The newest mount on `name` in `directory`.
     pub fn mount_at(&self, directory: &Location, name: &str) -> Option<Arc<Mount>> {
         self.mounts

@@ -411,6 +411,27 @@ pub trait Node: Send + Sync + Any {
         Ok(())
     }
 
+    /// Regular file: reserves storage for `length` bytes from `offset`
+    /// (`fallocate`), growing the file unless `keeps_size`. `NotSupported`
+    /// where storage is not reserved ahead (the VFS then only grows the
+    /// file).
+    fn allocate(
+        &self,
+        _caller: &Caller<'_>,
+        _offset: u64,
+        _length: u64,
+        _keeps_size: bool,
+    ) -> Result<(), FsError> {
+        Err(FsError::NotSupported)
+    }
+
+    /// Regular file: frees the storage of `length` bytes from `offset`,
+    /// which then read as zeros (`FALLOC_FL_PUNCH_HOLE`). `NotSupported`
+    /// where storage cannot be freed (the VFS then writes zeros).
+    fn punch_hole(&self, _caller: &Caller<'_>, _offset: u64, _length: u64) -> Result<(), FsError> {
+        Err(FsError::NotSupported)
+    }
+
     /// Changes permissions or times.
     fn set_attributes(&self, _caller: &Caller<'_>, _changes: AttributeChanges) -> Result<(), FsError> {
         Err(FsError::NotPermitted)
@@ -505,6 +526,17 @@ pub trait FileSystem: Send + Sync {
 
     /// What `statfs` reports.
     fn statistics(&self) -> Statistics;
+
+    /// Makes everything written durable (`sync`, `syncfs`).
+    fn sync(&self) -> Result<(), FsError> {
+        Ok(())
+    }
+
+    /// Writes everything out and leaves the storage consistent, as the
+    /// machine stops at `now_ns`.
+    fn unmount(&self, _now_ns: u64) -> Result<(), FsError> {
+        self.sync()
+    }
 }
 
 /// What `statfs` reports of a filesystem.

@@ -1,0 +1,81 @@
+//! `rosv bench disk --volume-exec`: writes, fsyncs and metadata changes on
+//! an ext4 volume in rosv, next to the same program on the host.
+//!
+//! The measuring program (such as tests/guest/disk-ops.c) takes a
+//! directory and a size in MiB and prints `name: N ns` lines. In rosv it
+//! works in a fresh ext4 volume (`rosv volume create`, mounted at /data);
+//! on the host in a fresh directory under the system's temporary
+//! directory, whose filesystem the report names.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Measurement, boot_captured, figures, hypervisor_name};
+use crate::cli::MachineArgs;
+use crate::image::{self, Image, ImageSpec};
+use crate::vm::{Outcome, VmConfig};
+use crate::volume::{self, Volume};
+
+/// The filesystem type of the directory `path`, as `stat -f` names it.
+fn filesystem_type(path: &Path) -> String {
+    let output = std::process::Command::new("stat").args(["-f", "-c", "%T"]).arg(path).output();
+    output
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_else(|| String::from("unknown"))
+}
+
+/// Runs `program` on an ext4 volume in rosv and in a host directory with
+/// `size_mib`, and prints the figures side by side.
+pub fn volume_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -> Result<()> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let size = size_mib.to_string();
+
+    let host_directory = scratch.path().join("host");
+    std::fs::create_dir(&host_directory).context("cannot create the host's directory")?;
+    let host = std::process::Command::new(program)
+        .arg(&host_directory)
+        .arg(&size)
+        .output()
+        .with_context(|| format!("cannot run {} on the host", program.display()))?;
+    if !host.status.success() {
+        bail!("{} failed on the host ({})", program.display(), host.status);
+    }
+
+    let volume_file = scratch.path().join("data.ext4");
+    // Room for the written file, the journal and the metadata.
+    volume::create(&volume_file, (u64::from(size_mib) + 128) << 20)?;
+    let arguments = [String::from("/data"), size.clone()];
+    let spec = ImageSpec::from_executable(program, &arguments, &[])?;
+    let image_directory = scratch.path().join("image");
+    image::write(&spec, &image_directory)?;
+    let mut config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
+    let data = Volume { source: volume_file, target: String::from("/data"), is_read_only: false };
+    volume::attach(&mut config, &[data], machine.hypervisor)?;
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
+    let outcome = boot_captured(&config, machine, scratch.path(), limit, &captured)?;
+    let output =
+        String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
+    if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
+        bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
+    }
+    let measurement = Measurement {
+        guest: figures(&output),
+        linux: None,
+        host: figures(&String::from_utf8_lossy(&host.stdout)),
+        hypervisor: hypervisor_name(machine),
+        cpus: config.cpus,
+        memory_mib: config.memory_mib,
+    };
+    println!(
+        "writes, fsyncs and metadata: an ext4 volume in rosv, a directory on the host's {} (no Linux guest)",
+        filesystem_type(&host_directory)
+    );
+    measurement.print(program, "ns", |value| value);
+    Ok(())
+}
