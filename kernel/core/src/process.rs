@@ -51,6 +51,48 @@ pub fn all() -> Vec<Arc<Process>> {
     PROCESSES.lock().values().filter_map(alloc::sync::Weak::upgrade).collect()
 }
 
+/// Whether process group `group` is orphaned: no live member has a parent
+/// in another group of the same session, so no shell could continue it
+/// (POSIX). `excluding` is left out (a process that is ending).
+pub fn is_group_orphaned(group: u64, excluding: u64) -> bool {
+    !all().iter().any(|member| {
+        if member.pid == excluding || member.has_ended() || member.group_id() != group {
+            return false;
+        }
+        let session = member.session_id();
+        // The member's lock is let go before the parent's is taken.
+        let parent = member.family.lock().parent.upgrade();
+        parent.is_some_and(|parent| {
+            parent.pid != excluding
+                && !parent.has_ended()
+                && parent.group_id() != group
+                && parent.session_id() == session
+        })
+    })
+}
+
+/// Sends `SIGHUP` then `SIGCONT` to every member of `group` if it is
+/// orphaned (leaving out `excluding`) and one of them is stopped: nobody
+/// would ever continue it otherwise (POSIX, on a process's exit).
+pub fn hang_up_if_orphaned(group: u64, excluding: u64) {
+    const SIGHUP: u8 = 1;
+    let members: Vec<Arc<Process>> = all()
+        .into_iter()
+        .filter(|member| member.pid != excluding && !member.has_ended() && member.group_id() == group)
+        .collect();
+    let has_stopped = members.iter().any(|member| member.signals.job.is_stopped());
+    if !has_stopped || !is_group_orphaned(group, excluding) {
+        return;
+    }
+    for member in members {
+        for signal in [SIGHUP, crate::signal::SIGCONT] {
+            let info = crate::signal::SignalInfo::kernel();
+            let target = crate::signal::Target::Process { sender: None };
+            let _ = crate::signal::send(&member, target, signal, info, None, crate::signal::Queueing::Always);
+        }
+    }
+}
+
 /// How a process ended, as `wait` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Termination {
@@ -146,6 +188,9 @@ pub struct ThreadState {
     pub alternate_stack: crate::signal::AlternateStack,
     /// The blocked signal mask.
     pub signal_mask: u64,
+    /// The signals `sigtimedwait` waits for: blocked in truth while the
+    /// wait lets them through, so a sender must not drop one it ignores.
+    pub awaited_signals: u64,
     /// The mask to restore once a signal is delivered or the call returns,
     /// when a call (`sigsuspend`, `ppoll`, ...) replaced it for its wait.
     pub saved_mask: Option<u64>,
@@ -271,7 +316,11 @@ impl core::fmt::Debug for Thread {
 
 impl Thread {
     /// Whether a signal waits to be delivered (blocking calls return early).
+    /// A stopped process counts: its threads are to stop in delivery.
     pub fn has_deliverable_signal(&self) -> bool {
+        if self.signals.job.is_stopped() {
+            return true;
+        }
         let state = self.state.lock();
         let pending = state.pending.set() | self.signals.pending.lock().set();
         pending & !state.signal_mask != 0
@@ -619,6 +668,10 @@ impl Process {
         // Children go to the first process (or are forgotten when it is
         // gone: nobody will wait for them).
         let children = core::mem::take(&mut self.family.lock().children);
+        let mut groups: Vec<u64> = children.iter().map(|child| child.group_id()).collect();
+        groups.push(self.group_id());
+        groups.sort_unstable();
+        groups.dedup();
         let adopter = find(PROCESS_ID).filter(|adopter| adopter.pid != self.pid && !adopter.has_ended());
         for child in children {
             let mut family = child.family.lock();
@@ -631,6 +684,10 @@ impl Process {
                     adopter.child_events.notify();
                 }
             }
+        }
+        // Groups this process kept from being orphaned may be now.
+        for group in groups {
+            hang_up_if_orphaned(group, self.pid);
         }
         let (parent, exit_signal) = {
             let family = self.family.lock();

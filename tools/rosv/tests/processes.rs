@@ -26,6 +26,19 @@ fn fork_exec_and_wait_behave_like_linux() {
     }
 }
 
+#[test]
+fn stop_and_continue_signals_control_jobs() {
+    for (variant, cpus) in [(Variant::GlibcStatic, "2"), (Variant::MuslStatic, "1")] {
+        let program = guests::c_program("processes-jobs", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+        let stdout = text(&output.stdout);
+        let console = format!("{stdout}{}", text(&output.stderr));
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+    }
+}
+
 /// Debian's static busybox, if this machine has it.
 fn busybox() -> Option<String> {
     let paths = std::env::var_os("PATH").unwrap_or_default();

@@ -128,6 +128,7 @@ fn build_c_programs() -> PathBuf {
         "sched",
         "system",
         "processes",
+        "processes-jobs",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
