@@ -2,10 +2,12 @@
  * SIGCONT resumes it (and is delivered), wait4/waitid report stops and
  * continues, SIGCHLD carries CLD_STOPPED/CLD_CONTINUED unless
  * SA_NOCLDSTOP, a stopped group that becomes orphaned gets SIGHUP and
- * SIGCONT, and the terminal's stop signals do not stop an orphaned group.
+ * SIGCONT, the terminal's stop signals do not stop an orphaned group, and
+ * a new session has no controlling terminal until it opens one.
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -234,6 +236,36 @@ static void check_orphaned_stopped_group_is_hung_up(void) {
           "orphaned_stopped_group_hung_up", "status %#x, read %zd '%c%c'", status, length, bytes[0], bytes[1]);
 }
 
+/* A new session has no controlling terminal (/dev/tty fails with ENXIO)
+ * until its leader opens a terminal without O_NOCTTY. */
+static void check_controlling_terminal(void) {
+    int before = open("/dev/tty", O_RDWR);
+    check(before >= 0, "dev_tty_opens", "open failed");
+    close(before);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int result = 0;
+        if (open("/dev/tty", O_RDWR) != -1 || errno != ENXIO) {
+            result |= 1;
+        }
+        int console = open("/dev/console", O_RDWR | O_NOCTTY);
+        if (console < 0 || open("/dev/tty", O_RDWR) != -1) {
+            result |= 2;
+        }
+        close(console);
+        console = open("/dev/console", O_RDWR);
+        if (console < 0 || open("/dev/tty", O_RDWR) < 0) {
+            result |= 4;
+        }
+        _exit(result);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "new_session_acquires_terminal", "status %#x",
+          status);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     counters = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -245,6 +277,7 @@ int main(void) {
     check_waitid_and_sigchld();
     check_orphaned_group_ignores_sigtstp();
     check_orphaned_stopped_group_is_hung_up();
+    check_controlling_terminal();
     /* Reap whatever was adopted. */
     while (waitpid(-1, NULL, WNOHANG) > 0) {
     }

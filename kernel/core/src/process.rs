@@ -367,6 +367,31 @@ impl Thread {
     }
 }
 
+/// A process's controlling terminal, which `/dev/tty` opens.
+#[derive(Clone)]
+pub enum ControllingTerminal {
+    /// The serial console (when the host's streams are not a terminal).
+    Console,
+    /// The terminal of the host's streams.
+    Terminal(Arc<crate::terminal::Terminal>),
+}
+
+impl core::fmt::Debug for ControllingTerminal {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ControllingTerminal::Console => formatter.write_str("Console"),
+            ControllingTerminal::Terminal(_) => formatter.write_str("Terminal"),
+        }
+    }
+}
+
+impl ControllingTerminal {
+    /// Whether this is `terminal`.
+    pub fn is(&self, terminal: &crate::terminal::Terminal) -> bool {
+        matches!(self, ControllingTerminal::Terminal(own) if core::ptr::eq(own.as_ref(), terminal))
+    }
+}
+
 /// The application.
 pub struct Process {
     this: alloc::sync::Weak<Process>,
@@ -408,6 +433,10 @@ pub struct Process {
     pub root_directory: Mutex<Option<Location>>,
     /// POSIX timers, interval timers and the deadlines of those armed.
     pub timers: crate::timers::ProcessTimers,
+    /// The controlling terminal, which children inherit and `setsid`
+    /// drops; the first process starts with the console's (or the host
+    /// terminal's, which the kernel sets).
+    pub controlling_terminal: Mutex<Option<ControllingTerminal>>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     ended_cpu_time_ns: AtomicU64,
     on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
@@ -470,6 +499,7 @@ impl Process {
             signals: Arc::new(ProcessSignals::new()),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             root_directory: Mutex::new(None),
+            controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
             threads: Mutex::new(BTreeMap::new()),
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
@@ -493,6 +523,7 @@ impl Process {
         let child =
             Process::new(self.executable_path(), memory, files, self.network.clone(), random, start_ns);
         *child.state.lock() = state;
+        *child.controlling_terminal.lock() = self.controlling_terminal.lock().clone();
         {
             let parent = self.family.lock();
             let mut family = child.family.lock();

@@ -784,6 +784,9 @@ pub(super) fn setsid(context: Context<'_>) -> Result {
     }
     family.group = pid;
     family.session = pid;
+    drop(family);
+    // A new session has no controlling terminal.
+    *process.controlling_terminal.lock() = None;
     Ok(pid)
 }
 
