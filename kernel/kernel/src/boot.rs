@@ -39,6 +39,20 @@ fn main(handoff: BootHandoff) -> ! {
         }
     };
     chart.mark("boot information read");
+    let kernel = rosv_platform::layout::kernel_physical_range();
+    if let Some(initrd) = info.initrd.filter(|initrd| initrd.start < kernel.end() && kernel.start < initrd.end()) {
+        // The loader put the initrd where the kernel's zeroed data lies (in
+        // little RAM, QEMU places it below the top less its own tables).
+        let _ = writeln!(
+            Console,
+            "rosv: the initrd ({:#x}-{:#x}) overlaps the kernel ({:#x}-{:#x}): the VM has too little memory",
+            initrd.start,
+            initrd.end(),
+            kernel.start,
+            kernel.end()
+        );
+        power::abort(status::KERNEL_FAILURE)
+    }
 
     let features = cpu::features();
     rosv_platform::init_boot_cpu();
@@ -143,6 +157,9 @@ fn main(handoff: BootHandoff) -> ! {
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
     check_working_directory(&vfs, &working_directory);
+    // Everything the boot read from low memory (the loader's structures,
+    // firmware tables) has been read: its RAM is free for the rest.
+    memory::add_low_memory(&info);
     let mut exit_status = 0;
     let mut is_first = true;
     for argv in &commands {

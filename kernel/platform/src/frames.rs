@@ -131,6 +131,23 @@ pub(crate) fn add_above(free: &MemoryMap, mapped_limit: u64) {
             buddy.add_free_range(start / FRAME_SIZE, (region.end() - start) / FRAME_SIZE);
         }
     }
+    set_margins(buddy);
+}
+
+/// Gives the allocator more free RAM, mapped already and used by nothing
+/// (low memory once boot is done).
+pub(crate) fn add_free(free: &MemoryMap) {
+    let mut guard = BUDDY.lock();
+    let Some(buddy) = guard.as_mut() else {
+        return;
+    };
+    for region in free.regions() {
+        buddy.add_free_range(region.start / FRAME_SIZE, region.size / FRAME_SIZE);
+    }
+    set_margins(buddy);
+}
+
+fn set_margins(buddy: &Buddy<'static>) {
     RESERVE_FRAMES.store(reserve_for(buddy.managed_frames()), Ordering::Relaxed);
     THREAD_MARGIN_FRAMES.store((buddy.managed_frames() / 64).clamp(32, 4096), Ordering::Relaxed);
 }

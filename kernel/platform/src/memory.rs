@@ -15,8 +15,12 @@ pub const KERNEL_VIRTUAL_OFFSET: u64 = 0xffff_ffff_8000_0000;
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// The size of a page.
 pub const PAGE_SIZE: u64 = 4096;
-/// Physical memory below this is left to firmware and boot structures.
+/// Physical memory below this holds firmware and boot structures while the
+/// kernel starts; its usable part joins the free RAM once boot is done.
 pub const LOW_MEMORY_END: u64 = 0x10_0000;
+/// Physical memory below this is never used: the real-mode interrupt
+/// table, the BIOS data area and the processors' start-up trampoline.
+pub const LOW_MEMORY_KEPT: u64 = 0x1_0000;
 /// Capacity of a [`MemoryMap`].
 pub const MEMORY_MAP_CAPACITY: usize = 128;
 
@@ -125,12 +129,23 @@ impl MemoryMap {
     /// The usable RAM that remains once `reserved` ranges and low memory are
     /// taken out, each piece page-aligned, as a new map of usable regions.
     pub fn free_regions(&self, reserved: &[PhysicalRange]) -> MemoryMap {
+        self.free_regions_within(LOW_MEMORY_END, u64::MAX, reserved)
+    }
+
+    /// The usable RAM of low memory (from [`LOW_MEMORY_KEPT`] to
+    /// [`LOW_MEMORY_END`]) without the `reserved` ranges, page-aligned.
+    pub fn free_low_regions(&self, reserved: &[PhysicalRange]) -> MemoryMap {
+        self.free_regions_within(LOW_MEMORY_KEPT, LOW_MEMORY_END, reserved)
+    }
+
+    fn free_regions_within(&self, low: u64, high: u64, reserved: &[PhysicalRange]) -> MemoryMap {
         let mut free = MemoryMap::new();
         for region in self.regions().iter().filter(|region| region.kind == MemoryKind::Usable) {
             let mut pieces = MemoryMap::new();
+            let start = region.start.max(low);
             pieces.try_push(MemoryRegion {
-                start: region.start.max(LOW_MEMORY_END),
-                size: region.end().saturating_sub(region.start.max(LOW_MEMORY_END)),
+                start,
+                size: region.end().min(high).saturating_sub(start),
                 kind: MemoryKind::Usable,
             });
             for hole in reserved {
@@ -190,6 +205,16 @@ pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingErr
     crate::paging::init(&info.memory_map)?;
     crate::frames::add_above(&free, BOOT_MAPPED_LIMIT);
     Ok(())
+}
+
+/// Gives the allocator the usable part of low memory, once nothing from
+/// the boot (the loader's structures, firmware tables read at start, the
+/// processors' trampoline) is needed any more.
+#[cfg(target_os = "none")]
+pub fn add_low_memory(info: &crate::boot::BootInfo) {
+    let kernel = crate::layout::kernel_physical_range();
+    let initrd = info.initrd.unwrap_or(PhysicalRange { start: 0, size: 0 });
+    crate::frames::add_free(&info.memory_map.free_low_regions(&[kernel, initrd]));
 }
 
 /// Allocates a zeroed frame for the kernel (page tables, device rings) and

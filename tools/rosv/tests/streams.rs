@@ -436,14 +436,11 @@ fn a_vm_runs_in_the_background_and_is_listed_logged_and_stopped() {
     assert!(started.elapsed() < Duration::from_secs(30), "-d returns without waiting for the VM");
     let listing = text(&rosv_in(&runtime, &["ps"]).stdout);
     assert!(listing.lines().any(|line| line.starts_with("web ") && line.contains("running")), "{listing}");
-    let answer = support::connect_with_retries(([127, 0, 0, 1], port).into()).and_then(|mut stream| {
-        use std::io::Read;
-        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        stream.write_all(b"GET /hello HTTP/1.0\r\n\r\n")?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
-        Ok(answer)
-    });
+    let answer = support::exchange_with_retries(
+        ([127, 0, 0, 1], port).into(),
+        b"GET /hello HTTP/1.0\r\n\r\n",
+        Duration::from_secs(120),
+    );
     let taken = rosv_in(&runtime, &["run", "-d", "--name", "web", path(&image)]);
     assert_eq!(taken.status.code(), Some(125), "a second VM called web");
     assert!(text(&taken.stderr).contains("a VM called web is running"));

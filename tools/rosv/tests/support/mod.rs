@@ -162,6 +162,30 @@ pub fn connect_with_retries(address: SocketAddr) -> std::io::Result<TcpStream> {
     }
 }
 
+/// Sends `request` to `address` and reads the answer to its end, starting
+/// over while the exchange fails or comes back empty, for up to `limit`:
+/// with QEMU's user network the host's connection is accepted by QEMU
+/// before the guest's server listens, and then reset.
+pub fn exchange_with_retries(address: SocketAddr, request: &[u8], limit: Duration) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + limit;
+    loop {
+        let attempt = connect_with_retries(address).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+            stream.write_all(request)?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer)?;
+            Ok(answer)
+        });
+        match attempt {
+            Ok(answer) if !answer.is_empty() => return Ok(answer),
+            Ok(_) if Instant::now() > deadline => return Ok(String::new()),
+            Err(error) if Instant::now() > deadline => return Err(error),
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 impl Guest {
     /// The process id of `rosv`.
     pub fn id(&self) -> u32 {
