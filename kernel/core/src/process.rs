@@ -699,8 +699,19 @@ impl Process {
         // Children go to the first process (or are forgotten when it is
         // gone: nobody will wait for them).
         let children = core::mem::take(&mut self.family.lock().children);
-        let mut groups: Vec<u64> = children.iter().map(|child| child.group_id()).collect();
-        groups.push(self.group_id());
+        // The groups this process kept from being orphaned: its own, if
+        // its parent is in another group of the session, and each child's
+        // of another group of the session (POSIX; Linux's exit_notify).
+        let (group, session) = (self.group_id(), self.session_id());
+        let parent = self.family.lock().parent.upgrade();
+        let mut groups: Vec<u64> = children
+            .iter()
+            .filter(|child| child.group_id() != group && child.session_id() == session)
+            .map(|child| child.group_id())
+            .collect();
+        if parent.is_some_and(|parent| parent.group_id() != group && parent.session_id() == session) {
+            groups.push(group);
+        }
         groups.sort_unstable();
         groups.dedup();
         let adopter = find(PROCESS_ID).filter(|adopter| adopter.pid != self.pid && !adopter.has_ended());

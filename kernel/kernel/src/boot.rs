@@ -40,7 +40,9 @@ fn main(handoff: BootHandoff) -> ! {
     };
     chart.mark("boot information read");
     let kernel = rosv_platform::layout::kernel_physical_range();
-    if let Some(initrd) = info.initrd.filter(|initrd| initrd.start < kernel.end() && kernel.start < initrd.end()) {
+    if let Some(initrd) =
+        info.initrd.filter(|initrd| initrd.start < kernel.end() && kernel.start < initrd.end())
+    {
         // The loader put the initrd where the kernel's zeroed data lies (in
         // little RAM, QEMU places it below the top less its own tables).
         let _ = writeln!(

@@ -76,3 +76,31 @@ exit 4
         assert_eq!(output.status.code(), Some(4), "on {cpus} CPUs");
     }
 }
+
+#[test]
+fn ps_pidof_and_killall_see_every_process() {
+    let Some(busybox) = busybox() else {
+        support::skip("ps_pidof_and_killall_see_every_process", "busybox is not on PATH");
+        return;
+    };
+    // The script's own text never holds the sleep's command line, which
+    // every shell forked from it shows too.
+    let script = r#"
+n=30
+sleep $n & s=$!
+sleep 0.5
+ps | grep -c "[s]leep $n"
+test "$(pidof sleep)" = "$s" && echo "pidof found it"
+ps -o pid,ppid,stat,args | grep "[s]leep $n" | awk -v s=$s -v p=$$ '$1 == s && $2 == p { print "ps fields right" }'
+kill -STOP $s
+sleep 0.5
+ps -o pid,stat | awk -v s=$s '$1 == s { print "state " substr($2, 1, 1) }'
+kill -CONT $s
+killall sleep; wait $s; echo "killall $?"
+"#;
+    let output = rosv_run(&["--exec", &busybox, "--", "sh", "-c", script]);
+    let stdout = text(&output.stdout);
+    let expected = "1\npidof found it\nps fields right\nstate T\nkillall 143\n";
+    assert_eq!(stdout, expected, "stderr:\n{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+}

@@ -166,7 +166,11 @@ pub fn connect_with_retries(address: SocketAddr) -> std::io::Result<TcpStream> {
 /// over while the exchange fails or comes back empty, for up to `limit`:
 /// with QEMU's user network the host's connection is accepted by QEMU
 /// before the guest's server listens, and then reset.
-pub fn exchange_with_retries(address: SocketAddr, request: &[u8], limit: Duration) -> std::io::Result<String> {
+pub fn exchange_with_retries(
+    address: SocketAddr,
+    request: &[u8],
+    limit: Duration,
+) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let deadline = Instant::now() + limit;
     loop {
