@@ -51,6 +51,26 @@ pub fn all() -> Vec<Arc<Process>> {
     PROCESSES.lock().values().filter_map(alloc::sync::Weak::upgrade).collect()
 }
 
+/// Whether `caller` may see what another process keeps private (its
+/// links, descriptors, environment, memory): itself, the kernel, root, or
+/// a caller acting as the user the process runs as.
+pub fn may_inspect(caller: &Caller<'_>, process: &Process) -> bool {
+    let Some(own) = caller.process else {
+        return true;
+    };
+    if own.pid == process.pid {
+        return true;
+    }
+    let Some(credentials) = caller.credentials() else {
+        return true;
+    };
+    let target = process.state.lock().credentials.clone();
+    credentials.effective_user == 0
+        || (credentials.effective_user == target.real_user
+            && credentials.effective_user == target.effective_user
+            && credentials.effective_user == target.saved_user)
+}
+
 /// Whether process group `group` is orphaned: no live member has a parent
 /// in another group of the same session, so no shell could continue it
 /// (POSIX). `excluding` is left out (a process that is ending).
@@ -404,6 +424,9 @@ pub struct Process {
     /// A `vfork` parent waits on this until the child calls `execve` or
     /// ends.
     pub vfork_release: crate::vfs::WaiterList,
+    /// Woken when the process ends (pidfds poll it); shared so that a
+    /// pidfd keeps it after the process is reaped.
+    pub end_waiters: Arc<crate::vfs::WaiterList>,
     is_vfork_released: core::sync::atomic::AtomicBool,
     termination: Mutex<Option<Termination>>,
     is_ended: core::sync::atomic::AtomicBool,
@@ -476,6 +499,7 @@ impl Process {
             family: Mutex::new(Family { group: pid, session: pid, ..Family::default() }),
             child_events: crate::vfs::WaiterList::new(),
             vfork_release: crate::vfs::WaiterList::new(),
+            end_waiters: Arc::new(crate::vfs::WaiterList::new()),
             is_vfork_released: core::sync::atomic::AtomicBool::new(false),
             termination: Mutex::new(None),
             is_ended: core::sync::atomic::AtomicBool::new(false),
@@ -695,6 +719,7 @@ impl Process {
         let descriptors = core::mem::take(&mut self.state.lock().descriptors);
         drop(descriptors);
         self.is_ended.store(true, Ordering::Release);
+        self.end_waiters.notify();
         self.release_vfork_parent();
         // Children go to the first process (or are forgotten when it is
         // gone: nobody will wait for them).

@@ -39,6 +39,19 @@ fn stop_and_continue_signals_control_jobs() {
     }
 }
 
+#[test]
+fn process_descriptors_name_open_signal_and_wait() {
+    for (variant, cpus) in [(Variant::GlibcStatic, "1"), (Variant::MuslStatic, "2")] {
+        let program = guests::c_program("processes-pidfd", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+        let stdout = text(&output.stdout);
+        let console = format!("{stdout}{}", text(&output.stderr));
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+    }
+}
+
 /// Debian's static busybox, if this machine has it.
 fn busybox() -> Option<String> {
     let paths = std::env::var_os("PATH").unwrap_or_default();

@@ -68,6 +68,8 @@ pub(super) struct ForkRequest {
     pub tls: u64,
     /// The signal the parent gets when the child ends.
     pub exit_signal: u8,
+    /// With `CLONE_PIDFD`: where the child's pidfd number goes.
+    pub pidfd: u64,
 }
 
 /// Starts a new process, a copy of the caller, whose one thread returns 0
@@ -86,13 +88,11 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         | flag::CHILD_CLEARTID
         | flag::DETACHED
         | flag::CHILD_SETTID
+        | flag::PIDFD
         | flag::IO;
     if request.flags & (flag::THREAD | flag::SIGHAND) != 0 || request.flags & !known != 0 {
         // Sharing signal handlers needs a shared address space, which a
         // separate process here never has.
-        return Err(Errno::EINVAL.into());
-    }
-    if request.flags & flag::PIDFD != 0 {
         return Err(Errno::EINVAL.into());
     }
     let machine = context.machine;
@@ -149,6 +149,21 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     {
         child.abandon();
         return Err(error.into());
+    }
+    if request.flags & flag::PIDFD != 0 {
+        // The parent's pidfd of the child, there before the child runs.
+        let number = match super::pidfd::install(context, &child, false) {
+            Ok(number) => number,
+            Err(error) => {
+                child.abandon();
+                return Err(error);
+            }
+        };
+        if let Err(error) = User::new(machine).write_u32(request.pidfd, number as u32) {
+            let _ = context.process.state.lock().descriptors.remove(number);
+            child.abandon();
+            return Err(error.into());
+        }
     }
     let mut registers = *context.registers;
     registers.rax = 0;
@@ -668,7 +683,7 @@ pub(super) fn waitid(
     id_type: u64,
     id: u64,
     info: u64,
-    options: u64,
+    mut options: u64,
     usage: u64,
 ) -> Result {
     let known = option::WNOHANG
@@ -688,7 +703,14 @@ pub(super) fn waitid(
         id_type::P_PGID if id as i32 >= 0 => {
             Selector::Group(if id == 0 { context.process.group_id() } else { id })
         }
-        id_type::P_PIDFD => return Err(Errno::EINVAL.into()),
+        id_type::P_PIDFD => {
+            let (file, pid) = super::pidfd::pid_file(context, id)?;
+            // A non-blocking pidfd does not wait (Linux 5.10).
+            if file.status_flags() & crate::vfs::file::flags::O_NONBLOCK != 0 {
+                options |= option::WNOHANG;
+            }
+            Selector::Process(pid)
+        }
         _ => return Err(Errno::EINVAL.into()),
     };
     let keep = options & option::WNOWAIT != 0;

@@ -193,7 +193,7 @@ pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
 }
 
 /// What a signal the caller sends says of it.
-fn sender(context: Context<'_>, code: i32) -> SignalInfo {
+pub(super) fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     let uid = context.process.state.lock().credentials.real_user;
     SignalInfo::sender(code, context.process.pid as u32, uid)
 }
@@ -259,7 +259,7 @@ pub(super) fn tkill(context: Context<'_>, tid: u64, signal: u64) -> Result {
 /// Reads the `siginfo_t` a `rt_sigqueueinfo` caller passes. A process may
 /// not pretend to be the kernel or `kill` to another process; to itself it
 /// may send any code.
-fn queued_info(context: Context<'_>, address: u64) -> core::result::Result<SignalInfo, Errno> {
+pub(super) fn queued_info(context: Context<'_>, address: u64) -> core::result::Result<SignalInfo, Errno> {
     let mut bytes = [0u8; signal::info::SIGINFO_SIZE];
     User::new(context.machine).read_into(address, &mut bytes)?;
     Ok(SignalInfo::decode(&bytes))

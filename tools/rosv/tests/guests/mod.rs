@@ -129,6 +129,7 @@ fn build_c_programs() -> PathBuf {
         "system",
         "processes",
         "processes-jobs",
+        "processes-pidfd",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

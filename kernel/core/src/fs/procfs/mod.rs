@@ -175,27 +175,7 @@ struct ProcNode {
     settings: Arc<GeneratedNode>,
 }
 
-/// Whether `caller` may see what another process keeps private (its
-/// links, descriptors, environment, memory): itself, the kernel, root, or
-/// a caller acting as the user the process runs as.
-pub(super) fn may_inspect(caller: &Caller<'_>, process: &Process) -> bool {
-    let Some(own) = caller.process else {
-        return true;
-    };
-    if own.pid == process.pid {
-        return true;
-    }
-    let Some(credentials) = caller.credentials() else {
-        return true;
-    };
-    let target = process.state.lock().credentials.clone();
-    credentials.effective_user == 0
-        || (credentials.effective_user == target.real_user
-            && credentials.effective_user == target.effective_user
-            && credentials.effective_user == target.saved_user)
-}
-
-/// Whether `kind` shows what only [`may_inspect`] callers may see.
+/// Whether `kind` shows what only [`crate::process::may_inspect`] callers may see.
 fn is_private(kind: Kind) -> bool {
     matches!(
         kind,
@@ -250,7 +230,7 @@ impl ProcNode {
             return caller.process.and_then(Process::shared).ok_or(FsError::NotFound);
         }
         let process = crate::process::find(self.pid).ok_or(FsError::NotFound)?;
-        if is_private(self.kind) && !may_inspect(caller, &process) {
+        if is_private(self.kind) && !crate::process::may_inspect(caller, &process) {
             return Err(FsError::AccessDenied);
         }
         Ok(process)

@@ -306,7 +306,7 @@ impl Node for OomScoreAdjustment {
 
     fn write_at(&self, caller: &Caller<'_>, _offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
         let process = self.process()?;
-        if !super::may_inspect(caller, &process) {
+        if !crate::process::may_inspect(caller, &process) {
             return Err(FsError::AccessDenied);
         }
         let text = core::str::from_utf8(bytes).map_err(|_| FsError::InvalidArgument)?;
