@@ -52,6 +52,22 @@ fn process_descriptors_name_open_signal_and_wait() {
     }
 }
 
+#[test]
+fn the_spawn_bench_prints_processes_per_second_side_by_side() {
+    let program = guests::c_program("spawn-cost", Variant::GlibcStatic);
+    let path = program.to_str().expect("UTF-8 path");
+    let output = support::rosv(&["bench", "spawn", "--rounds", "20", "--timeout", "300", "--exec", path]);
+    let stdout = text(&output.stdout);
+    let console = format!("{stdout}{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{console}");
+    for name in ["fork+exit+wait", "vfork+exec+wait", "posix_spawn+wait"] {
+        let line = stdout.lines().find(|line| line.starts_with(name)).unwrap_or_default();
+        // rosv's figure, then the Linux guest's, the ratio and the host's.
+        let rosv: f64 = line.split_whitespace().nth(1).and_then(|cell| cell.parse().ok()).unwrap_or(0.0);
+        assert!(rosv > 0.0, "no rate for {name}:\n{console}");
+    }
+}
+
 /// Debian's static busybox, if this machine has it.
 fn busybox() -> Option<String> {
     let paths = std::env::var_os("PATH").unwrap_or_default();

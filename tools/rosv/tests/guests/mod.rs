@@ -130,6 +130,7 @@ fn build_c_programs() -> PathBuf {
         "processes",
         "processes-jobs",
         "processes-pidfd",
+        "spawn-cost",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
