@@ -556,8 +556,11 @@ static int steer(long number_, unsigned long *a, uint64_t *state, int thread) {
         int resource_position = number_ == SYS_setrlimit ? 0 : 1;
         int limit_position = number_ == SYS_setrlimit ? 1 : 2;
         unsigned long resource = a[resource_position];
-        /* RLIMIT_CPU's hard limit ends the process with SIGKILL. */
-        if (resource == 0 /* RLIMIT_CPU */) {
+        /* RLIMIT_CPU's hard limit ends the process with SIGKILL; below
+         * RLIMIT_SIGPENDING's, the watchdog's real-time wake signal cannot
+         * be queued (tgkill fails with EAGAIN, on Linux too) and a call
+         * that blocks stays blocked. */
+        if (resource == 0 /* RLIMIT_CPU */ || resource == 11 /* RLIMIT_SIGPENDING */) {
             unsigned long *infinity = (unsigned long *)(scratch[thread] + 0x2c00);
             infinity[0] = infinity[1] = -1UL;
             a[limit_position] = (unsigned long)infinity;

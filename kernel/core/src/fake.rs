@@ -61,6 +61,8 @@ pub struct FakeMachine {
     pub now_ns: AtomicU64,
     pub thread_pointer: AtomicU64,
     pub vdso: Option<crate::machine::Vdso>,
+    /// The hardware generator's next word, counting up (0: no generator).
+    pub hardware_random: AtomicU64,
 }
 
 /// Fake page tables: mapped pages, their rights and their frame in
@@ -314,7 +316,10 @@ impl Machine for FakeMachine {
     }
 
     fn hardware_random(&self) -> Option<u64> {
-        None
+        match self.hardware_random.load(Ordering::Relaxed) {
+            0 => None,
+            _ => Some(self.hardware_random.fetch_add(1, Ordering::Relaxed)),
+        }
     }
 
     fn hardware_capabilities(&self) -> u64 {

@@ -38,6 +38,17 @@ impl Random {
         self.generator.fill_bytes(buffer);
     }
 
+    /// Mixes a word from `machine`'s hardware generator, when it has one,
+    /// into the generator: done before each request for random bytes, as
+    /// Linux mixes its processor's generator into its output. VMs resumed
+    /// from one snapshot hold the same generator state; this makes their
+    /// next random bytes differ.
+    pub fn mix_hardware(&mut self, machine: &dyn Machine) {
+        if let Some(word) = machine.hardware_random() {
+            self.add_entropy(&word.to_le_bytes());
+        }
+    }
+
     /// Mixes `entropy` (from a hardware generator, or written to
     /// `/dev/random`) into the generator: the new seed is the generator's
     /// next output with the entropy folded in, so it stays unpredictable as
@@ -80,6 +91,31 @@ mod tests {
         random.fill(&mut second);
         assert_ne!(first, second);
         assert_ne!(first, [0u8; 32]);
+    }
+
+    #[test]
+    fn copies_of_one_state_diverge_when_the_hardware_has_a_generator() {
+        // Two VMs resumed from one snapshot: the same generator state.
+        let machine = FakeMachine::new();
+        let snapshot = Random::seeded(&machine);
+        let (mut first, mut second) = (snapshot.clone(), snapshot.clone());
+        let (mut first_bytes, mut second_bytes) = ([0u8; 16], [0u8; 16]);
+        // Without a hardware generator, nothing tells them apart.
+        first.mix_hardware(&machine);
+        second.mix_hardware(&machine);
+        first.fill(&mut first_bytes);
+        second.fill(&mut second_bytes);
+        assert_eq!(first_bytes, second_bytes);
+        // Each VM's generator gives its own words.
+        let (first_machine, second_machine) = (FakeMachine::new(), FakeMachine::new());
+        first_machine.hardware_random.store(7, std::sync::atomic::Ordering::Relaxed);
+        second_machine.hardware_random.store(1000, std::sync::atomic::Ordering::Relaxed);
+        let (mut first, mut second) = (snapshot.clone(), snapshot);
+        first.mix_hardware(&first_machine);
+        second.mix_hardware(&second_machine);
+        first.fill(&mut first_bytes);
+        second.fill(&mut second_bytes);
+        assert_ne!(first_bytes, second_bytes);
     }
 
     #[test]

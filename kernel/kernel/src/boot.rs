@@ -9,10 +9,10 @@ use core::fmt::Write;
 
 use rosv_abi::boot_config::{self, BootConfig, BootConfigError};
 use rosv_abi::exit::{RECORD_OPTION, status};
-use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem};
+use rosv_cmdline::{CommandLine, Mount, Options, RootFilesystem, SelfTest};
 use rosv_core::device::{BlockDevice, MemoryDisk};
-use rosv_core::fs::MountError;
 use rosv_core::fs::procfs::SystemInformation;
+use rosv_core::fs::{MountError, Root};
 use rosv_core::net::{Network, NetworkDevice, Settings};
 use rosv_core::vfs::{Caller, Vfs};
 use rosv_platform::boot::{BootHandoff, BootInfo};
@@ -159,6 +159,9 @@ fn main(handoff: BootHandoff) -> ! {
         .collect();
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
     check_working_directory(&vfs, &working_directory);
+    if let Some(test) = options.self_test {
+        run_self_test(test);
+    }
     // Everything the boot read from low memory (the loader's structures,
     // firmware tables) has been read: its RAM is free for the rest.
     memory::add_low_memory(&info);
@@ -245,6 +248,38 @@ fn usage_error(message: &str) -> ! {
     power::power_off(status::USAGE)
 }
 
+/// Fails on purpose as `test` says; the failure's report ends the VM.
+fn run_self_test(test: SelfTest) -> ! {
+    match test {
+        SelfTest::StackOverflow => {
+            log::warn!("self-test: a kernel thread recurses until its stack ends");
+            if sched::spawn_kernel("stack-overflow", || {
+                core::hint::black_box(recurse(0));
+            })
+            .is_none()
+            {
+                fail("self-test: no memory for the thread");
+            }
+        }
+    }
+    loop {
+        sched::park();
+    }
+}
+
+/// Calls itself with a page of stack each time; the stack ends long before
+/// `depth` wraps.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut page = [0u8; 4096];
+    core::hint::black_box(&mut page);
+    page[(depth % 4096) as usize] = depth as u8;
+    if core::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + u64::from(core::hint::black_box(page)[0])
+}
+
 /// One past the highest usable RAM address below 4 GiB.
 fn low_ram_end(info: &BootInfo) -> u64 {
     info.memory_map
@@ -268,8 +303,9 @@ fn read_boot_config(info: &BootInfo) -> Result<Option<BootConfig<'static>>, Boot
 
 /// Builds the filesystem tree. `/` is a ROFS image (the initrd if the
 /// loader gave one that is not a boot configuration, else the first disk,
-/// `vda`) or an empty ramfs:
-/// `--rootfs` chooses; without it a ROFS image is used where one is found.
+/// `vda`), under an overlay that takes changes unless `--rootfs=rofs`
+/// keeps it read-only, or an empty ramfs: `--rootfs` chooses; without it a
+/// ROFS image is used, under the overlay, where one is found.
 /// devfs at `/dev` holds the disks as `/dev/vda`, `/dev/vdb`, ...; procfs
 /// is at `/proc`, ramfs at `/tmp`.
 fn mount_file_systems(
@@ -287,9 +323,12 @@ fn mount_file_systems(
     let (root_image, root_name) = match (rootfs, initrd) {
         (Some(RootFilesystem::Ramfs), _) => (None, "ramfs"),
         (_, Some(initrd)) => (Some(initrd), "the initrd"),
-        (Some(RootFilesystem::Rofs), None) => match disks.first() {
+        (Some(chosen @ (RootFilesystem::Rofs | RootFilesystem::Overlay)), None) => match disks.first() {
             Some(disk) => (Some(disk.clone()), "vda"),
-            None => fail("--rootfs=rofs: the machine has no initrd and no disk to mount as /"),
+            None => {
+                let name = if chosen == RootFilesystem::Rofs { "rofs" } else { "overlay" };
+                fail(&alloc::format!("--rootfs={name}: the machine has no initrd and no disk to mount as /"))
+            }
         },
         (None, None) => match disks.first() {
             Some(disk) if first_word(disk.as_ref()) == Some(rosv_abi::rofs::MAGIC) => {
@@ -310,8 +349,13 @@ fn mount_file_systems(
             fail(&not_rofs(root_name, magic));
         }
     }
+    let root = match (root_image, rootfs) {
+        (None, _) => Root::Ramfs,
+        (Some(image), Some(RootFilesystem::Rofs)) => Root::Rofs(image),
+        (Some(image), _) => Root::Overlay(image),
+    };
     let system = SystemInformation { memory_total_bytes: info.memory_map.usable_bytes() };
-    match rosv_core::fs::standard_tree(application::machine(), root_image, disks, system) {
+    match rosv_core::fs::standard_tree(application::machine(), root, disks, system) {
         Ok(vfs) => vfs,
         Err(MountError::Image(error)) => {
             fail(&alloc::format!("the root disk ({root_name}) is a damaged ROFS image: {error}"))

@@ -58,6 +58,20 @@ pub(crate) fn report_kernel_fault(frame: &InterruptFrame, address: Option<u64>) 
     print_backtrace(frame.rbp);
 }
 
+/// Prints that the running thread ran off one of its stacks into the guard
+/// page under it, with where it was and the registers.
+pub(crate) fn report_stack_overflow(frame: &InterruptFrame, address: u64, stack: &str) {
+    let mut out = EmergencyConsole;
+    let thread = crate::sched::current();
+    let _ = writeln!(
+        out,
+        "\nrosv: kernel stack overflow: thread {} \"{}\" ran off its {stack} stack into the guard page (at {address:#018x})",
+        thread.id(),
+        thread.name()
+    );
+    report_kernel_fault(frame, Some(address));
+}
+
 /// Prints what this processor is running (an NMI asks for it, e.g. from the
 /// host tools when a VM seems hung): the thread, where it is, a backtrace
 /// when it is in the kernel.

@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use rosv_frames::{Buddy, FRAME_SIZE, Link, ORDER_COUNT, ReferenceCounts};
 
 use crate::memory::{MemoryMap, PhysicalRange, physical_to_virtual};
+use crate::percpu::MAX_CPUS;
 use crate::sync::SpinMutex;
 
 /// Who a frame is for.
@@ -148,24 +149,159 @@ pub(crate) fn add_free(free: &MemoryMap) {
 }
 
 fn set_margins(buddy: &Buddy<'static>) {
+    BUDDY_FREE_FRAMES.store(buddy.free_frames(), Ordering::Relaxed);
     RESERVE_FRAMES.store(reserve_for(buddy.managed_frames()), Ordering::Relaxed);
     THREAD_MARGIN_FRAMES.store((buddy.managed_frames() / 64).clamp(32, 4096), Ordering::Relaxed);
+}
+
+/// The free frames `purpose` must leave.
+fn keep_free_for(purpose: Purpose) -> u64 {
+    let reserve = RESERVE_FRAMES.load(Ordering::Relaxed);
+    match purpose {
+        Purpose::Kernel => 0,
+        Purpose::Application => reserve,
+        Purpose::ApplicationThread => reserve + THREAD_MARGIN_FRAMES.load(Ordering::Relaxed),
+    }
 }
 
 /// Takes a block of 2^`order` frames for `purpose`; its physical address.
 /// The block starts with one user and is not zeroed.
 pub fn allocate_block(order: usize, purpose: Purpose) -> Option<u64> {
-    let reserve = RESERVE_FRAMES.load(Ordering::Relaxed);
-    let keep_free = match purpose {
-        Purpose::Kernel => 0,
-        Purpose::Application => reserve,
-        Purpose::ApplicationThread => reserve + THREAD_MARGIN_FRAMES.load(Ordering::Relaxed),
+    let keep_free = keep_free_for(purpose);
+    let frame = if order == 0 {
+        allocate_single(keep_free)?
+    } else {
+        // Cached single frames may be what a larger block lacks: give them
+        // back and try again before failing.
+        match allocate_from_buddy(order, keep_free) {
+            Some(frame) => frame,
+            None if CACHED_FRAMES.load(Ordering::Relaxed) > 0 => {
+                drain_caches();
+                allocate_from_buddy(order, keep_free)?
+            }
+            None => return None,
+        }
     };
-    let frame = BUDDY.lock().as_mut()?.allocate(order, keep_free)?;
     if let Some(references) = REFERENCES.get() {
-        references.start(frame);
+        references.start(frame, order == 0);
     }
     Some(frame * FRAME_SIZE)
+}
+
+/// Takes a block of 2^`order` frames from the buddy allocator, leaving
+/// `keep_free` frames free, counting the cached ones.
+fn allocate_from_buddy(order: usize, keep_free: u64) -> Option<u64> {
+    let mut guard = BUDDY.lock();
+    let buddy = guard.as_mut()?;
+    let cached = CACHED_FRAMES.load(Ordering::Relaxed);
+    let frame = buddy.allocate(order, keep_free.saturating_sub(cached));
+    BUDDY_FREE_FRAMES.store(buddy.free_frames(), Ordering::Relaxed);
+    frame
+}
+
+/// Frames a processor's cache holds at most.
+const CACHE_CAPACITY: usize = 64;
+/// Frames moved between a cache and the buddy allocator at a time.
+const CACHE_BATCH: usize = 32;
+
+/// A processor's free single frames, taken and given back without the
+/// buddy allocator's lock. The buddy allocator counts them as allocated;
+/// [`CACHED_FRAMES`] counts them as free.
+struct FrameCache {
+    frames: [u64; CACHE_CAPACITY],
+    count: usize,
+}
+
+static CACHES: [SpinMutex<FrameCache>; MAX_CPUS] =
+    [const { SpinMutex::new(FrameCache { frames: [0; CACHE_CAPACITY], count: 0 }) }; MAX_CPUS];
+/// Frames in all processors' caches.
+static CACHED_FRAMES: AtomicU64 = AtomicU64::new(0);
+/// The buddy allocator's free frames after its last change.
+static BUDDY_FREE_FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// Takes one frame, leaving `keep_free` frames free: from this processor's
+/// cache, refilled from the buddy allocator when empty; when both are
+/// empty, every cache is given back first so that no frame is missed.
+fn allocate_single(keep_free: u64) -> Option<u64> {
+    let free = BUDDY_FREE_FRAMES.load(Ordering::Relaxed) + CACHED_FRAMES.load(Ordering::Relaxed);
+    if free < keep_free + 1 {
+        return allocate_single_exactly(keep_free);
+    }
+    {
+        let mut cache = CACHES[crate::percpu::current_index()].lock();
+        if cache.count == 0 {
+            let mut guard = BUDDY.lock();
+            let buddy = guard.as_mut()?;
+            while cache.count < CACHE_BATCH
+                && let Some(frame) = buddy.allocate(0, 0)
+            {
+                let slot = cache.count;
+                cache.frames[slot] = frame;
+                cache.count += 1;
+            }
+            CACHED_FRAMES.fetch_add(cache.count as u64, Ordering::Relaxed);
+            BUDDY_FREE_FRAMES.store(buddy.free_frames(), Ordering::Relaxed);
+        }
+        if cache.count > 0 {
+            cache.count -= 1;
+            CACHED_FRAMES.fetch_sub(1, Ordering::Relaxed);
+            return Some(cache.frames[cache.count]);
+        }
+    }
+    allocate_single_exactly(keep_free)
+}
+
+/// Gives every cache back, then takes one frame from the buddy allocator
+/// with its exact count.
+fn allocate_single_exactly(keep_free: u64) -> Option<u64> {
+    drain_caches();
+    let mut guard = BUDDY.lock();
+    let buddy = guard.as_mut()?;
+    let frame = buddy.allocate(0, keep_free);
+    BUDDY_FREE_FRAMES.store(buddy.free_frames(), Ordering::Relaxed);
+    frame
+}
+
+/// Gives every processor's cached frames back to the buddy allocator.
+fn drain_caches() {
+    for cache in &CACHES {
+        let mut cache = cache.lock();
+        let count = cache.count;
+        give_back(&cache.frames[..count]);
+        cache.count = 0;
+    }
+}
+
+/// Frees `frames`, taken from a cache, in the buddy allocator.
+fn give_back(frames: &[u64]) {
+    if frames.is_empty() {
+        return;
+    }
+    let mut guard = BUDDY.lock();
+    if let Some(buddy) = guard.as_mut() {
+        for &frame in frames {
+            if buddy.free(frame).is_err() {
+                log::error!("frames: a cached frame {frame:#x} was not allocated");
+            }
+        }
+        BUDDY_FREE_FRAMES.store(buddy.free_frames(), Ordering::Relaxed);
+    }
+    CACHED_FRAMES.fetch_sub(frames.len() as u64, Ordering::Relaxed);
+}
+
+/// Frees a single frame into this processor's cache, moving a batch to the
+/// buddy allocator when the cache is full.
+fn free_single(frame: u64) {
+    let mut cache = CACHES[crate::percpu::current_index()].lock();
+    if cache.count == CACHE_CAPACITY {
+        let start = CACHE_CAPACITY - CACHE_BATCH;
+        give_back(&cache.frames[start..]);
+        cache.count = start;
+    }
+    let slot = cache.count;
+    cache.frames[slot] = frame;
+    cache.count += 1;
+    CACHED_FRAMES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Takes one zeroed frame for `purpose`; its physical address.
@@ -195,12 +331,22 @@ pub fn users(paddr: u64) -> u32 {
 /// must not touch it afterwards.
 pub unsafe fn release(paddr: u64) {
     let frame = paddr / FRAME_SIZE;
-    let is_last = REFERENCES.get().and_then(|references| references.release(frame));
-    if is_last == Some(true)
-        && let Some(buddy) = BUDDY.lock().as_mut()
-        && buddy.free(frame).is_err()
-    {
-        log::error!("frames: release of {paddr:#x}, which is not an allocated block");
+    let Some(references) = REFERENCES.get() else {
+        return;
+    };
+    if references.release(frame) != Some(true) {
+        return;
+    }
+    if references.was_single(frame) {
+        free_single(frame);
+        return;
+    }
+    let mut guard = BUDDY.lock();
+    if let Some(buddy) = guard.as_mut() {
+        if buddy.free(frame).is_err() {
+            log::error!("frames: release of {paddr:#x}, which is not an allocated block");
+        }
+        BUDDY_FREE_FRAMES.store(buddy.free_frames(), Ordering::Relaxed);
     }
 }
 
@@ -225,7 +371,7 @@ pub fn usage() -> Usage {
         guard.as_ref().map_or((0, 0), |buddy| (buddy.managed_frames(), buddy.free_frames()));
     Usage {
         total_frames,
-        free_frames,
+        free_frames: free_frames + CACHED_FRAMES.load(Ordering::Relaxed),
         reserve_frames: RESERVE_FRAMES.load(Ordering::Relaxed),
         heap_frames: HEAP_FRAMES.load(Ordering::Relaxed),
     }
@@ -233,7 +379,9 @@ pub fn usage() -> Usage {
 
 /// Free blocks per order, for `/proc/buddyinfo`.
 pub fn free_blocks() -> [u64; ORDER_COUNT] {
-    BUDDY.lock().as_ref().map_or([0; ORDER_COUNT], |buddy| buddy.free_blocks())
+    let mut blocks = BUDDY.lock().as_ref().map_or([0; ORDER_COUNT], |buddy| buddy.free_blocks());
+    blocks[0] += CACHED_FRAMES.load(Ordering::Relaxed);
+    blocks
 }
 
 /// The largest allocation the heap serves: its blocks are at most half the

@@ -263,6 +263,11 @@ fn page_fault(frame: &mut InterruptFrame) {
     {
         return;
     }
+    if let Some(stack) = crate::sched::current_if_any().and_then(|thread| thread.overflowed_stack_at(address))
+    {
+        diagnostics::report_stack_overflow(frame, address, stack);
+        crate::power::abort(rosv_abi::exit::status::KERNEL_FAILURE)
+    }
     if let Some(fixup) = user::fixup_for(frame.rip) {
         frame.rip = fixup;
         return;

@@ -21,7 +21,7 @@ use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
 pub use lexer::{Token, option_with_value, quote, tokenize};
-pub use options::{InterfaceAddress, Mount, Options, RootFilesystem, TerminalMode};
+pub use options::{InterfaceAddress, Mount, Options, RootFilesystem, SelfTest, TerminalMode};
 
 /// One application command: a program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub enum Error {
     BadEnvironment(String),
     /// `--rootfs=` names no filesystem the kernel can mount as `/`.
     UnknownRootFilesystem(String),
+    /// `--self-test=` names no test the kernel has.
+    UnknownSelfTest(String),
     /// `--mount-fs=` needs `<type>,<source>,<absolute path>`.
     BadMount(String),
     /// A network option has a malformed address.
@@ -106,8 +108,11 @@ impl fmt::Display for Error {
                     "--mount-fs={value}: expected <type>,<source>,<absolute path>, e.g. rofs,/dev/vdb,/data"
                 )
             }
+            Error::UnknownSelfTest(value) => {
+                write!(formatter, "--self-test={value}: the kernel's only self-test is stack-overflow")
+            }
             Error::UnknownRootFilesystem(value) => {
-                write!(formatter, "--rootfs={value}: the root filesystem is rofs or ramfs")
+                write!(formatter, "--rootfs={value}: the root filesystem is overlay, rofs or ramfs")
             }
             Error::BadAddress { option: "--ip", value } => write!(
                 formatter,

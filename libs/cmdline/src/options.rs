@@ -30,8 +30,9 @@ pub struct Options {
     pub no_xsave: bool,
     /// `--trace`: log every system call.
     pub trace: bool,
-    /// `--rootfs=rofs|ramfs`: what to mount as `/` (unset: a ROFS image
-    /// when the initrd or the first disk holds one, else ramfs).
+    /// `--rootfs=overlay|rofs|ramfs`: what to mount as `/` (unset: a ROFS
+    /// image under an overlay when the initrd or the first disk holds one,
+    /// else ramfs).
     pub rootfs: Option<RootFilesystem>,
     /// `--mount-fs=<type>,<source>,<path>`, repeatable: more filesystems,
     /// mounted in order once the root tree stands.
@@ -61,6 +62,16 @@ pub struct Options {
     /// `--user=<uid>[:<gid>]`: the application's user and group (group 0
     /// unless given).
     pub user: Option<(u32, u32)>,
+    /// `--self-test=<what>`: make the kernel fail on purpose in one way, to
+    /// check that the failure is caught and reported.
+    pub self_test: Option<SelfTest>,
+}
+
+/// A failure the kernel causes on purpose (`--self-test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfTest {
+    /// A kernel thread recurses until it runs off its kernel stack.
+    StackOverflow,
 }
 
 /// Who implements a terminal's line discipline.
@@ -102,6 +113,8 @@ pub struct Mount {
 pub enum RootFilesystem {
     /// OSv's read-only image format, from the initrd or the first disk.
     Rofs,
+    /// That image under an in-memory filesystem that takes every change.
+    Overlay,
     /// An empty in-memory filesystem.
     Ramfs,
 }
@@ -124,9 +137,16 @@ impl Options {
             "--exit-record" => self.exit_record = flag("--exit-record", value)?,
             "--noxsave" => self.no_xsave = flag("--noxsave", value)?,
             "--trace" => self.trace = flag("--trace", value)?,
+            "--self-test" => {
+                self.self_test = Some(match required("--self-test", value)? {
+                    "stack-overflow" => SelfTest::StackOverflow,
+                    other => return Err(Error::UnknownSelfTest(String::from(other))),
+                });
+            }
             "--rootfs" => {
                 self.rootfs = Some(match required("--rootfs", value)? {
                     "rofs" => RootFilesystem::Rofs,
+                    "overlay" => RootFilesystem::Overlay,
                     "ramfs" => RootFilesystem::Ramfs,
                     other => return Err(Error::UnknownRootFilesystem(String::from(other))),
                 });

@@ -165,6 +165,10 @@ fn the_root_filesystem_can_be_chosen() {
     assert_eq!(CommandLine::parse("/app").unwrap().options.rootfs, None);
     assert_eq!(CommandLine::parse("--rootfs=rofs /app").unwrap().options.rootfs, Some(RootFilesystem::Rofs));
     assert_eq!(
+        CommandLine::parse("--rootfs=overlay /app").unwrap().options.rootfs,
+        Some(RootFilesystem::Overlay)
+    );
+    assert_eq!(
         CommandLine::parse("--rootfs=ramfs /app").unwrap().options.rootfs,
         Some(RootFilesystem::Ramfs)
     );
@@ -279,4 +283,16 @@ proptest! {
     fn never_panics(text in ".*") {
         let _ = CommandLine::parse(&text);
     }
+}
+
+#[test]
+fn a_self_test_is_named_and_checked() {
+    use crate::SelfTest;
+    assert_eq!(CommandLine::parse("/app").unwrap().options.self_test, None);
+    assert_eq!(
+        CommandLine::parse("--self-test=stack-overflow /app").unwrap().options.self_test,
+        Some(SelfTest::StackOverflow)
+    );
+    let error = CommandLine::parse("--self-test=melt /app").unwrap_err();
+    assert!(error.to_string().contains("stack-overflow"), "{error}");
 }

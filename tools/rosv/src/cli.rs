@@ -305,7 +305,7 @@ pub enum Switch {
     Off,
 }
 
-fn parse_environment(text: &str) -> Result<(String, String), String> {
+pub fn parse_environment(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
         _ => Err(format!("expected NAME=VALUE, got \"{text}\"")),

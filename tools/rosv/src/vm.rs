@@ -96,7 +96,7 @@ impl VmConfig {
         // The image's root disk is the first disk: say so, so that a disk
         // that is not ROFS is reported as such rather than as a missing
         // program on an empty root (the image's options may still choose).
-        let mut parts = vec![rosv_abi::exit::RECORD_OPTION.to_string(), "--rootfs=rofs".to_string()];
+        let mut parts = vec![rosv_abi::exit::RECORD_OPTION.to_string(), "--rootfs=overlay".to_string()];
         if crate::host::kvm() == Some(crate::host::Kvm::Software) && uses_kvm(machine) {
             // This host cannot run XSAVE in the guest's ring 0, and may not
             // hide it from CPUID either.

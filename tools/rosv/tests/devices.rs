@@ -233,5 +233,5 @@ fn rootfs_chooses_what_is_mounted_at_the_root() {
     assert!(stdout.contains("--rootfs=rofs: the machine has no initrd and no disk"), "{stdout}");
     let output = qemu(&image, &["-M", "microvm"], &block, "--rootfs=zfs /hello-musl");
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("--rootfs=zfs: the root filesystem is rofs or ramfs"), "{stdout}");
+    assert!(stdout.contains("--rootfs=zfs: the root filesystem is overlay, rofs or ramfs"), "{stdout}");
 }

@@ -27,10 +27,18 @@ fn hello_runs_through_the_dynamic_linker() {
 #[test]
 fn checking_programs_pass_when_dynamically_linked() {
     for variant in DYNAMIC_VARIANTS {
-        for (name, arguments) in [("threads", vec!["--", "2"]), ("files", vec![]), ("signals", vec![])] {
+        // files checks that the read-only root refuses writes.
+        let cases = [
+            ("threads", vec![], vec!["--", "2"]),
+            ("files", vec!["--kernel-args=--rootfs=rofs"], vec![]),
+            ("signals", vec![], vec![]),
+        ];
+        for (name, options, arguments) in cases {
             let program = guests::c_program(name, variant);
             let path = program.to_str().expect("UTF-8 path");
-            let mut all = vec!["--cpus", "2", "--exec", path];
+            let mut all = vec!["--cpus", "2"];
+            all.extend(options);
+            all.extend(["--exec", path]);
             all.extend(arguments);
             let output = rosv_run(&all);
             let stdout = String::from_utf8_lossy(&output.stdout);
@@ -200,6 +208,40 @@ fn the_jvm_runs_a_threaded_java_program() {
     let stdout = support::text(&output.stdout);
     assert!(stdout.contains("sum 500000500000 on 2 cpus\ncaught a null pointer\n"), "{stdout}");
     assert_eq!(output.status.code(), Some(0));
+}
+
+const JAVA_FILL: &str = r#"
+import java.util.ArrayList;
+public class Fill {
+    public static void main(String[] args) {
+        long max = Runtime.getRuntime().maxMemory();
+        ArrayList<byte[]> kept = new ArrayList<>();
+        long filled = 0;
+        while (filled + (4L << 20) < max * 9 / 10) {
+            byte[] block = new byte[1 << 20];
+            for (int i = 0; i < block.length; i += 4096) block[i] = (byte) i;
+            kept.add(block);
+            filled += block.length;
+        }
+        System.out.println("filled " + (filled >> 20) + " MiB of a " + (max >> 20) + " MiB heap");
+    }
+}
+"#;
+
+#[test]
+fn the_jvm_fills_a_heap_of_three_quarters_of_guest_memory() {
+    let test = "the_jvm_fills_a_heap_of_three_quarters_of_guest_memory";
+    let Some((_directory, image)) = support::java_image(test, "Fill", JAVA_FILL) else {
+        return;
+    };
+    let output = rosv_run(&["--memory", "256M", "-e", "JAVA_TOOL_OPTIONS=-Xmx192m", support::path(&image)]);
+    let stdout = support::text(&output.stdout);
+    let figures: Vec<u64> = stdout.split_whitespace().filter_map(|word| word.parse().ok()).collect();
+    assert!(stdout.starts_with("filled ") && figures.len() == 2, "{stdout}");
+    let (filled, heap) = (figures[0], figures[1]);
+    assert!(heap >= 160, "the heap is about the 192 MiB asked for: {stdout}");
+    assert!(filled * 10 >= heap * 8, "most of the heap was filled and touched: {stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Boot tests of the filesystem: the file system calls of C programs
-//! against the read-only root image, `/tmp`, `/dev` and `/proc`.
+//! against the read-only root image (`--rootfs=rofs`), `/tmp`, `/dev` and
+//! `/proc`.
 
 mod guests;
 mod support;
@@ -13,7 +14,7 @@ fn file_system_calls_behave_like_linux() {
         for cpus in ["1", "2"] {
             let program = guests::c_program("files", variant);
             let path = program.to_str().expect("UTF-8 path");
-            let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+            let output = rosv_run(&["--cpus", cpus, "--kernel-args=--rootfs=rofs", "--exec", path]);
             let stdout = text(&output.stdout);
             assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{stdout}");
             assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs");

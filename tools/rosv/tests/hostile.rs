@@ -11,10 +11,6 @@ use support::{rosv_run, text};
 /// The seeds CI runs. Each run makes 3 × 1500 calls.
 const SEEDS: [u64; 6] = [1, 2, 3, 17, 102, 157];
 
-/// What the fuzzer leaves out until the memory subsystem bounds them:
-/// mappings that fill guest memory, and ramfs files grown to huge sizes.
-const FUZZER_EXCLUSIONS: [&str; 2] = ["--no-populate", "--no-huge-offsets"];
-
 #[test]
 fn fuzzed_system_calls_never_take_the_kernel_down() {
     let program = guests::c_program("fuzz", Variant::MuslStatic);
@@ -25,7 +21,6 @@ fn fuzzed_system_calls_never_take_the_kernel_down() {
             let mut arguments =
                 vec!["--cpus", cpus, "--exec", path, "--", "--seed", &seed_text, "--calls", "1500"];
             arguments.extend(["--threads", "3"]);
-            arguments.extend(FUZZER_EXCLUSIONS);
             let output = rosv_run(&arguments);
             let stdout = text(&output.stdout);
             let stderr = text(&output.stderr);

@@ -188,6 +188,33 @@ fn a_node_http_server_answers() {
     }
 }
 
+#[test]
+fn node_starts_in_a_small_guest() {
+    // Node.js's executable is about 100 MB; it is paged in on demand, so a
+    // guest much smaller than the file runs it.
+    let test = "node_starts_in_a_small_guest";
+    let Some(node) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|directory| directory.join("node")).find(|node| node.is_file())
+    }) else {
+        skip(test, "node is not on PATH");
+        return;
+    };
+    let size = std::fs::metadata(&node).map(|metadata| metadata.len()).unwrap_or(0);
+    let output = support::rosv_run(&[
+        "--memory",
+        "96M",
+        "--exec",
+        path(&node),
+        "--",
+        "-e",
+        "console.log('node ran', 6 * 7)",
+    ]);
+    let stdout = support::text(&output.stdout);
+    assert_eq!(stdout, "node ran 42\n", "{}", support::text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+    println!("node's executable: {} MiB, the guest: 96 MiB", size >> 20);
+}
+
 /// A Java HTTP server (the JDK's own `com.sun.net.httpserver`).
 const JAVA_SERVER: &str = r#"
 import com.sun.net.httpserver.HttpServer;

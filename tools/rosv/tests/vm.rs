@@ -382,6 +382,23 @@ fn programs_run_in_a_few_mib_of_memory() {
 }
 
 #[test]
+fn a_kernel_stack_overflow_is_caught_by_its_guard_page() {
+    // The kernel's self-test recurses in a kernel thread until its stack
+    // ends: the guard page under the stack stops it with a report instead
+    // of letting it write over the memory below.
+    let hello = guests::c_program("hello", Variant::MuslStatic);
+    let output = rosv_run(&["--kernel-args=--self-test=stack-overflow", "--exec", path(&hello)]);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("kernel stack overflow: thread") && stderr.contains("ran off its kernel stack"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("recurse"), "the backtrace names the function: {stderr}");
+    assert!(!text(&output.stdout).contains("Hello, world!"), "the program never ran");
+    assert_eq!(output.status.code(), Some(125));
+}
+
+#[test]
 fn the_vdso_tells_the_time_like_the_system_calls() {
     let variants = VARIANTS.iter().chain(guests::DYNAMIC_VARIANTS.iter());
     for &variant in variants {

@@ -125,7 +125,9 @@ impl Node for DeviceNode {
             }
             Device::Random => {
                 let process = caller.process.ok_or(FsError::Io)?;
-                process.random.lock().fill(buffer);
+                let mut random = process.random.lock();
+                random.mix_hardware(caller.machine);
+                random.fill(buffer);
                 Ok(buffer.len())
             }
             Device::Disk(disk) => {

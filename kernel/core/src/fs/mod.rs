@@ -1,9 +1,11 @@
-//! The filesystems: ramfs, devfs, procfs, sysfs (with the cgroup tree) and
-//! ROFS over a disk, and the standard tree the kernel boots with
-//! ([`standard_tree`]).
+//! The filesystems: ramfs, devfs, procfs, sysfs (with the cgroup tree),
+//! ROFS over a disk and the overlay of a ramfs over it, and the standard
+//! tree the kernel boots with ([`standard_tree`]).
 
 pub mod devfs;
 pub mod generated;
+pub mod nfs;
+pub mod overlay;
 pub mod procfs;
 pub mod ramfs;
 pub mod rofs;
@@ -15,6 +17,7 @@ use core::fmt;
 use rosv_rofs::RofsError;
 
 use self::devfs::DevFs;
+use self::overlay::OverlayFs;
 use self::procfs::{ProcFs, SystemInformation};
 use self::ramfs::RamFs;
 use self::rofs::RofsFileSystem;
@@ -59,29 +62,54 @@ pub fn disk_name(index: usize) -> alloc::string::String {
     }
 }
 
-/// The tree a process runs in: `root_image` (a ROFS disk, such as the
-/// initrd) at `/`, or an empty ramfs without one; devfs at `/dev` with
+/// What `/` is.
+#[derive(Clone)]
+pub enum Root {
+    /// An empty ramfs.
+    Ramfs,
+    /// A ROFS image, read-only.
+    Rofs(Arc<dyn BlockDevice>),
+    /// A ROFS image under a ramfs that takes every change ([`overlay`]).
+    Overlay(Arc<dyn BlockDevice>),
+}
+
+impl core::fmt::Debug for Root {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Root::Ramfs => "Ramfs",
+            Root::Rofs(_) => "Rofs",
+            Root::Overlay(_) => "Overlay",
+        })
+    }
+}
+
+/// The tree a process runs in: `root` at `/`; devfs at `/dev` with
 /// `disks` as `/dev/vda`, `/dev/vdb`, ...; ramfs at `/dev/shm`; procfs at
 /// `/proc`; sysfs at `/sys` and the cgroup tree at `/sys/fs/cgroup`; ramfs
 /// at `/tmp`.
 pub fn standard_tree(
     machine: &dyn Machine,
-    root_image: Option<Arc<dyn BlockDevice>>,
+    root: Root,
     disks: &[Arc<dyn BlockDevice>],
     system: SystemInformation,
 ) -> Result<Arc<Vfs>, MountError> {
-    let vfs = match root_image {
-        Some(disk) => {
+    let caller = Caller::kernel(machine);
+    let vfs = match root {
+        Root::Rofs(disk) => {
             let root = RofsFileSystem::mount(disk).map_err(MountError::Image)?;
             Vfs::new(root, "/dev/root")
         }
-        None => Vfs::new(RamFs::new(0o755), "rootfs"),
+        Root::Overlay(disk) => {
+            let lower = RofsFileSystem::mount(disk).map_err(MountError::Image)?;
+            let overlay = OverlayFs::new(&caller, RamFs::new(0o755), &*lower).map_err(MountError::Path)?;
+            Vfs::new(overlay, "overlay")
+        }
+        Root::Ramfs => Vfs::new(RamFs::new(0o755), "rootfs"),
     };
     let devfs = DevFs::new();
     for (index, disk) in disks.iter().enumerate() {
         devfs.register_block_device(&disk_name(index), disk.clone());
     }
-    let caller = Caller::kernel(machine);
     let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 7] = [
         ("/dev", devfs, "devtmpfs"),
         ("/dev/shm", RamFs::new(0o1777), "shm"),

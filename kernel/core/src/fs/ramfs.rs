@@ -145,6 +145,9 @@ struct RamNode {
     /// `F_SEAL_*` bits: a file starts sealed against seals unless
     /// `memfd_create` allowed sealing.
     seals: core::sync::atomic::AtomicU32,
+    /// A file made without a name (`O_TMPFILE`) that `link` may still
+    /// name, although it has no links.
+    is_linkable: core::sync::atomic::AtomicBool,
     /// Extended attributes, by full name.
     extended: Mutex<alloc::collections::BTreeMap<String, alloc::vec::Vec<u8>>>,
 }
@@ -201,6 +204,7 @@ impl RamNode {
             }),
             content,
             seals: core::sync::atomic::AtomicU32::new(seal::SEAL),
+            is_linkable: core::sync::atomic::AtomicBool::new(false),
             extended: Mutex::new(alloc::collections::BTreeMap::new()),
         })
     }

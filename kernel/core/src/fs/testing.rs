@@ -42,7 +42,7 @@ pub fn standard(machine: &FakeMachine) -> Arc<Vfs> {
     let image: Arc<dyn BlockDevice> = Arc::new(MemoryDisk::writable(sample_image()));
     let disk: Arc<dyn BlockDevice> = Arc::new(MemoryDisk::writable(alloc::vec![0u8; 64 * 1024]));
     let system = SystemInformation { memory_total_bytes: 128 << 20 };
-    super::standard_tree(machine, Some(image), &[disk], system).unwrap()
+    super::standard_tree(machine, super::Root::Rofs(image), &[disk], system).unwrap()
 }
 
 /// A process in the standard tree, in `/`.

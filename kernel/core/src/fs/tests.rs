@@ -10,7 +10,8 @@ fn disks_appear_in_dev_and_mount_by_type() {
     let caller = Caller::kernel(&machine);
     let data: Arc<dyn BlockDevice> = Arc::new(MemoryDisk::writable(testing::sample_image()));
     let blank: Arc<dyn BlockDevice> = Arc::new(MemoryDisk::writable(vec![0u8; 4096]));
-    let vfs = standard_tree(&machine, None, &[data, blank], SystemInformation::default()).unwrap();
+    let vfs =
+        standard_tree(&machine, super::Root::Ramfs, &[data, blank], SystemInformation::default()).unwrap();
     assert_eq!(vfs.mounts()[0].filesystem().type_name(), "ramfs", "a ramfs root without an image");
     mount_by_type(&vfs, &caller, "rofs", "/dev/vda", "/data").unwrap();
     assert_eq!(vfs.read_file(&caller, "/data/etc/motd").unwrap().len(), 1300);

@@ -378,6 +378,7 @@ pub(super) fn getrandom(context: Context<'_>, address: u64, length: u64, flags: 
     let length = length.min(GETRANDOM_MAX);
     let user = User::new(context.machine);
     let mut buffer = vec![0u8; 256.min(length as usize)];
+    context.process.random.lock().mix_hardware(context.machine);
     let mut done = 0u64;
     while done < length {
         let chunk = buffer.len().min((length - done) as usize);

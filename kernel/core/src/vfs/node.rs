@@ -299,6 +299,21 @@ pub trait Node: Send + Sync + Any {
         Err(refusal(self.file_type()))
     }
 
+    /// Directory: makes a regular file without a name (`O_TMPFILE`), which
+    /// `link` may name later if `is_linkable`; filesystems without such
+    /// files refuse (`EOPNOTSUPP`, as Linux's).
+    fn create_temporary(
+        &self,
+        _caller: &Caller<'_>,
+        _permissions: u32,
+        _is_linkable: bool,
+    ) -> Result<Arc<dyn Node>, FsError> {
+        match self.file_type() {
+            FileType::Directory => Err(FsError::NotSupported),
+            _ => Err(FsError::NotDirectory),
+        }
+    }
+
     /// Directory: removes `name`, a directory (which must be empty) if
     /// `is_directory`, else anything but a directory.
     fn remove(&self, _caller: &Caller<'_>, _name: &str, _is_directory: bool) -> Result<(), FsError> {
@@ -385,6 +400,15 @@ pub trait Node: Send + Sync + Any {
     /// Regular file: sets the size, zero-filling growth.
     fn truncate(&self, _caller: &Caller<'_>, _size_bytes: u64) -> Result<(), FsError> {
         Err(no_data(self.file_type()))
+    }
+
+    /// Regular file: it is about to be opened for writing (and truncated
+    /// to nothing if `is_truncating`); a filesystem that keeps its
+    /// contents elsewhere until written (an overlay's lower layer) makes
+    /// them writable now, so that every mapping and descriptor of the open
+    /// reaches the writable copy.
+    fn prepare_for_write(&self, _caller: &Caller<'_>, _is_truncating: bool) -> Result<(), FsError> {
+        Ok(())
     }
 
     /// Changes permissions or times.

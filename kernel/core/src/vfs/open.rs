@@ -43,7 +43,7 @@ impl Vfs {
         let is_path_only = open_flags & flags::O_PATH != 0;
         let access = open_flags & flags::O_ACCMODE;
         if open_flags & flags::O_TMPFILE == flags::O_TMPFILE {
-            return Err(FsError::NotSupported);
+            return self.open_temporary(caller, start, path, open_flags, permissions);
         }
         if access == flags::O_ACCMODE && !is_path_only {
             return Err(FsError::InvalidArgument);
@@ -107,6 +107,9 @@ impl Vfs {
         {
             return Err(FsError::NotPermitted);
         }
+        if (is_writing || is_truncating) && file_type == FileType::Regular && !is_created {
+            location.node.prepare_for_write(caller, is_truncating)?;
+        }
         if file_type == FileType::Fifo {
             let pipe = location.node.named_pipe().ok_or(FsError::NoSuchPosition)?;
             let is_nonblocking = open_flags & flags::O_NONBLOCK != 0;
@@ -142,6 +145,40 @@ impl Vfs {
             );
         }
         let file = OpenFile::new(FileObject::Node { location, data, name }, open_flags);
+        file.notify(super::notify::mask::OPEN);
+        Ok(file)
+    }
+
+    /// `O_TMPFILE`: a new regular file without a name in the filesystem of
+    /// the directory `path`, opened for writing. Unless `O_EXCL` was given,
+    /// `linkat` may name it later.
+    fn open_temporary(
+        &self,
+        caller: &Caller<'_>,
+        start: &Location,
+        path: &str,
+        open_flags: u32,
+        permissions: u32,
+    ) -> Result<Arc<OpenFile>, FsError> {
+        if open_flags & flags::O_ACCMODE == flags::O_RDONLY
+            || open_flags & flags::O_ACCMODE == flags::O_ACCMODE
+        {
+            return Err(FsError::InvalidArgument);
+        }
+        let mut hops = 0;
+        let (directory, _) = self.walk_named(caller, start, path, true, &mut hops)?;
+        if !directory.is_directory() {
+            return Err(FsError::NotDirectory);
+        }
+        directory.check_writable()?;
+        permission::check_caller(
+            caller,
+            &directory.metadata(caller)?,
+            permission::WRITE | permission::EXECUTE,
+        )?;
+        let node = directory.node.create_temporary(caller, permissions, open_flags & flags::O_EXCL == 0)?;
+        let location = Location { mount: directory.mount.clone(), node: node.clone() };
+        let file = OpenFile::new(FileObject::Node { location, data: node, name: None }, open_flags);
         file.notify(super::notify::mask::OPEN);
         Ok(file)
     }

@@ -280,6 +280,82 @@ pub fn level_4_table_paddr() -> u64 {
     LEVEL_4_TABLE.lock().unwrap_or(0)
 }
 
+/// Makes the page at physical `paddr` unreachable through the physical map:
+/// a guard page under a stack, so that running off the stack faults
+/// instead of writing into the block below. The 2 MiB page around it is
+/// split into 4 KiB pages first (its table is kept). Returns whether the
+/// page is guarded.
+///
+/// Other processors may hold the old translation until their TLBs drop it:
+/// the guard takes effect there later, but no address ever reaches a
+/// different frame than before, so no shootdown is needed.
+pub fn guard_physical_page(paddr: u64) -> bool {
+    with_level_1_entry(paddr, |entry| {
+        entry.set_unused();
+        x86_64::instructions::tlb::flush(VirtAddr::new(PHYSICAL_MAP_OFFSET + paddr));
+    })
+    .is_some()
+}
+
+/// Makes a page [`guard_physical_page`] guarded reachable again (before
+/// its frame is freed). Processors do not cache absent entries, so no
+/// flush is needed.
+pub fn unguard_physical_page(paddr: u64) {
+    let page = paddr & !(PAGE_SIZE - 1);
+    with_level_1_entry(paddr, |entry| {
+        entry.set_addr(PhysAddr::new(page), PHYSICAL_PAGE_FLAGS);
+    });
+}
+
+/// The rights of a 4 KiB page of RAM in the physical map.
+const PHYSICAL_PAGE_FLAGS: Flags =
+    Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE).union(Flags::GLOBAL);
+
+/// Runs `operation` on the level-1 entry that maps RAM at `paddr` in the
+/// physical map, splitting a 2 MiB page into a level-1 table first.
+/// `None` when the address is outside the map or no frame is left for the
+/// table.
+fn with_level_1_entry(
+    paddr: u64,
+    operation: impl FnOnce(&mut x86_64::structures::paging::page_table::PageTableEntry),
+) -> Option<()> {
+    if paddr >= physical_map_end() {
+        return None;
+    }
+    let guard = LEVEL_4_TABLE.lock();
+    let level_4 = (*guard)?;
+    let vaddr = VirtAddr::new(PHYSICAL_MAP_OFFSET + paddr);
+    let indexes = [vaddr.p4_index(), vaddr.p3_index(), vaddr.p2_index()];
+    let mut table = level_4;
+    for (depth, index) in indexes.into_iter().enumerate() {
+        // SAFETY: `table` is a live table of the kernel's, reached from its
+        // level-4 table through present, non-huge entries; the lock is held.
+        let entries = unsafe { &mut *(memory::physical_to_virtual(table) as *mut PageTable) };
+        let entry = &mut entries[index];
+        if entry.is_unused() || (depth < 2 && entry.flags().contains(Flags::HUGE_PAGE)) {
+            return None;
+        }
+        if depth == 2 && entry.flags().contains(Flags::HUGE_PAGE) {
+            let level_1 = memory::allocate_frame()?;
+            let huge_start = entry.addr().as_u64();
+            let flags = (entry.flags() - Flags::HUGE_PAGE) | Flags::PRESENT;
+            // SAFETY: the frame is fresh and zeroed, not yet reachable.
+            let pages = unsafe { &mut *(memory::physical_to_virtual(level_1) as *mut PageTable) };
+            for (number, page) in pages.iter_mut().enumerate() {
+                page.set_addr(PhysAddr::new(huge_start + number as u64 * PAGE_SIZE), flags);
+            }
+            // The same addresses reach the same frames through the new
+            // table: one store swaps the 2 MiB page for it.
+            entry.set_addr(PhysAddr::new(level_1), Flags::PRESENT | Flags::WRITABLE);
+        }
+        table = entry.addr().as_u64();
+    }
+    // SAFETY: as above, for the level-1 table just reached.
+    let entries = unsafe { &mut *(memory::physical_to_virtual(table) as *mut PageTable) };
+    operation(&mut entries[vaddr.p1_index()]);
+    Some(())
+}
+
 /// Maps low physical memory at its own address (below the application's
 /// lowest mappable address), for code that runs while paging turns on.
 pub fn map_identity(range: crate::memory::PhysicalRange) -> bool {

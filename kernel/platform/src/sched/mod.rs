@@ -219,6 +219,18 @@ pub fn current() -> Arc<Thread> {
     thread
 }
 
+/// The running thread, or `None` before the scheduler runs on this
+/// processor (a fault early in boot).
+pub fn current_if_any() -> Option<Arc<Thread>> {
+    let were_enabled = cpu::disable_interrupts();
+    let state = this_cpu();
+    // SAFETY: as in `CpuState::current`: only this processor touches its
+    // `current`, with interrupts disabled.
+    let thread = unsafe { (*state.current.get()).clone() };
+    cpu::restore_interrupts(were_enabled);
+    thread
+}
+
 /// Starts a kernel thread running `entry`.
 pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Option<Arc<Thread>> {
     let thread = Thread::new_kernel(name, Box::new(entry))?;

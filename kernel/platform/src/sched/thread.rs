@@ -14,35 +14,67 @@ use crate::scheduling_policy::Schedulable;
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
 
-/// Size of an application or kernel thread's kernel stack.
-const KERNEL_STACK_SIZE: usize = 96 * 1024;
+/// Size of a guard page: unmapped, under each stack of a normal thread.
+const GUARD_SIZE: usize = 4096;
+/// Size of an application or kernel thread's kernel stack: the rest of its
+/// 128 KiB block.
+const KERNEL_STACK_SIZE: usize = 128 * 1024 - 2 * TRAP_STACK_SIZE - 3 * GUARD_SIZE;
 /// Size of each of a thread's exception and interrupt stacks.
 const TRAP_STACK_SIZE: usize = 16 * 1024;
-/// Stack sizes of an idle thread.
+/// Stack sizes of an idle thread, which has no guard pages.
 const IDLE_KERNEL_STACK_SIZE: usize = 16 * 1024;
 const IDLE_TRAP_STACK_SIZE: usize = 8 * 1024;
 
-/// A thread's stacks: one block of frames, the trap stacks at its bottom
-/// and the kernel stack above them, given back when the thread is freed.
+/// Which of a thread's stacks a guard page sits under.
+const GUARDED_STACKS: [&str; 3] = ["exception", "interrupt", "kernel"];
+
+/// A thread's stacks: one block of frames, given back when the thread is
+/// freed. From its lowest address: the exception stack, the interrupt
+/// stack, the kernel stack, each with a guard page under it unless the
+/// thread is an idle loop.
 struct Stacks {
     paddr: u64,
+    /// The guarded pages' physical addresses (0: none).
+    guards: [u64; 3],
 }
 
 impl Stacks {
     /// A block of at least `size` bytes for `purpose`.
     fn allocate(size: usize, purpose: Purpose) -> Option<Self> {
         let order = rosv_frames::order_for_bytes(size as u64)?;
-        frames::allocate_block(order, purpose).map(|paddr| Stacks { paddr })
+        frames::allocate_block(order, purpose).map(|paddr| Stacks { paddr, guards: [0; 3] })
+    }
+
+    /// Guards the page at `offset` from the block's start as the one under
+    /// stack number `which`.
+    fn guard(&mut self, which: usize, offset: usize) {
+        let paddr = self.paddr + offset as u64;
+        if crate::paging::guard_physical_page(paddr) {
+            self.guards[which] = paddr;
+        }
     }
 
     /// The lowest address of the block, in the physical map.
     fn base(&self) -> u64 {
         memory::physical_to_virtual(self.paddr)
     }
+
+    /// The stack whose guard page holds `vaddr` (a physical-map address).
+    fn guarded_stack_at(&self, vaddr: u64) -> Option<&'static str> {
+        if vaddr < memory::PHYSICAL_MAP_OFFSET {
+            return None;
+        }
+        let paddr = memory::virtual_to_physical(vaddr);
+        let page = paddr & !(GUARD_SIZE as u64 - 1);
+        self.guards.iter().position(|&guard| guard != 0 && guard == page).map(|which| GUARDED_STACKS[which])
+    }
 }
 
 impl Drop for Stacks {
     fn drop(&mut self) {
+        for &guard in self.guards.iter().filter(|&&guard| guard != 0) {
+            crate::paging::unguard_physical_page(guard);
+        }
         // SAFETY: the block was allocated for these stacks alone, and a
         // thread is freed only once no processor runs on its stacks.
         unsafe { frames::release(self.paddr) };
@@ -93,7 +125,7 @@ pub struct Thread {
     /// Whether a real-time thread is `SCHED_FIFO` (else round-robin).
     is_fifo: AtomicBool,
     pub(super) saved_rsp: UnsafeCell<u64>,
-    _stacks: Stacks,
+    stacks: Stacks,
     pub(super) stack_tops: StackTops,
     pub(super) fpu: Option<UnsafeCell<FpuState>>,
     pub(super) fs_base: AtomicU64,
@@ -154,17 +186,21 @@ impl Thread {
     /// A thread with fresh stacks taken for `purpose`, unless no memory is
     /// left for them.
     fn allocate(name: &str, kind: ThreadKind, fpu: Option<FpuState>, purpose: Purpose) -> Option<Self> {
-        let (kernel_size, trap_size) = match kind {
-            ThreadKind::Idle => (IDLE_KERNEL_STACK_SIZE, IDLE_TRAP_STACK_SIZE),
-            _ => (KERNEL_STACK_SIZE, TRAP_STACK_SIZE),
+        let (kernel_size, trap_size, guard_size) = match kind {
+            ThreadKind::Idle => (IDLE_KERNEL_STACK_SIZE, IDLE_TRAP_STACK_SIZE, 0),
+            _ => (KERNEL_STACK_SIZE, TRAP_STACK_SIZE, GUARD_SIZE),
         };
-        let stacks = Stacks::allocate(kernel_size + 2 * trap_size, purpose)?;
+        let mut stacks = Stacks::allocate(kernel_size + 2 * trap_size + 3 * guard_size, purpose)?;
+        if guard_size != 0 {
+            for which in 0..3 {
+                stacks.guard(which, which * (guard_size + trap_size));
+            }
+        }
         let base = stacks.base();
-        let stack_tops = StackTops {
-            exception: base + trap_size as u64,
-            interrupt: base + 2 * trap_size as u64,
-            kernel: base + (2 * trap_size + kernel_size) as u64,
-        };
+        let exception = base + (guard_size + trap_size) as u64;
+        let interrupt = exception + (guard_size + trap_size) as u64;
+        let stack_tops =
+            StackTops { exception, interrupt, kernel: interrupt + (guard_size + kernel_size) as u64 };
         Some(Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: String::from(name),
@@ -177,7 +213,7 @@ impl Thread {
             real_time_priority: AtomicU8::new(0),
             is_fifo: AtomicBool::new(false),
             saved_rsp: UnsafeCell::new(0),
-            _stacks: stacks,
+            stacks,
             stack_tops,
             fpu: fpu.map(UnsafeCell::new),
             fs_base: AtomicU64::new(0),
@@ -286,6 +322,12 @@ impl Thread {
     /// The thread's unique id.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Which of the thread's stacks `vaddr` lies just under, in its guard
+    /// page: the thread ran off that stack.
+    pub fn overflowed_stack_at(&self, vaddr: u64) -> Option<&'static str> {
+        self.stacks.guarded_stack_at(vaddr)
     }
 
     /// The thread's name.

@@ -5,7 +5,11 @@
 //! its whole answer, with the function's VM stopped before each; warm
 //! requests go one after another over one keep-alive connection, then
 //! straight to the VM's forwarded port (what the host adds is the
-//! difference), then from several clients at once for throughput.
+//! difference), then from several clients at once for throughput. With
+//! `--handler`, the image is a Lambda runtime and every request is an
+//! Invoke of `{}` (there is no forwarded port to go to straight), and cold
+//! starts are timed twice: booting, and from a snapshot of the function
+//! taken when its runtime was ready.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::config::Function;
+use super::config::{Function, Kind};
 use super::http::{Reader, response_framing};
 use super::{Host, describe_acceleration};
 use crate::bench::{Summary, summarize};
@@ -54,10 +58,20 @@ pub struct ServeBenchArgs {
     /// Hardware acceleration: KVM where it is real, else QEMU's TCG.
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     accel: Accelerator,
+    /// Run the image as a Lambda function with this handler (the image's
+    /// command runs its runtime), invoked through the Invoke API.
+    #[arg(long, value_name = "HANDLER", conflicts_with = "exec")]
+    handler: Option<String>,
+    /// Set an environment variable of the function (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = crate::cli::parse_environment)]
+    environment: Vec<(String, String)>,
     /// With --exec: the program's arguments.
     #[arg(last = true, value_name = "ARGUMENTS")]
     arguments: Vec<String>,
 }
+
+/// The name of the snapshot function of a Lambda benchmark.
+const SNAPSHOT_FUNCTION: &str = "bench-snapshot";
 
 /// How long one cold start may take before the benchmark gives up.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -74,20 +88,29 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
         }
         _ => bail!("give an image directory or --exec FILE"),
     };
-    let function = Function {
-        name: "bench".into(),
-        image_directory,
-        port: arguments.port,
-        memory_mib: arguments.memory,
-        cpus: 1,
-        environment: Vec::new(),
-        command: None,
-        idle_timeout: None,
-        boot_timeout: BOOT_TIMEOUT,
-        request_timeout: Duration::from_secs(60),
-        max_instances: 1,
+    let kind = match &arguments.handler {
+        Some(handler) => Kind::Lambda { handler: handler.clone() },
+        None => Kind::Http { port: arguments.port },
     };
-    let host = Arc::new(Host::new(vec![function], arguments.accel).map_err(anyhow::Error::msg)?);
+    let is_lambda = arguments.handler.is_some();
+    let mut function = Function::new("bench", image_directory, kind);
+    function.memory_mib = arguments.memory;
+    function.environment = arguments.environment.clone();
+    function.idle_timeout = None;
+    function.boot_timeout = BOOT_TIMEOUT;
+    // Requests from several clients at once share the one VM (a Lambda
+    // runtime takes one at a time, and the others wait their turn).
+    function.max_concurrency = if is_lambda { 1 } else { 1024 };
+    function.max_queued = 1_000_000;
+    let mut functions = vec![function.clone()];
+    if is_lambda {
+        // The same function again, started from a snapshot.
+        let mut snapshot = function;
+        snapshot.name = SNAPSHOT_FUNCTION.into();
+        snapshot.snapshot = true;
+        functions.push(snapshot);
+    }
+    let host = Arc::new(Host::new(functions, arguments.accel, None).map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on the loopback")?;
     let front = listener.local_addr().context("cannot listen on the loopback")?;
     let acceptor = host.clone();
@@ -99,17 +122,39 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
             std::process::exit(128 + signal as i32);
         }
     });
-    let path = format!("/bench{}", if arguments.path.starts_with('/') { "" } else { "/" }) + &arguments.path;
-    let outcome = measure(&host, front, &path, arguments);
-    host.stop_instances("the benchmark is over");
+    let target = if is_lambda {
+        Target::Invoke("/2015-03-31/functions/bench/invocations".into())
+    } else {
+        Target::Get(
+            format!("/bench{}", if arguments.path.starts_with('/') { "" } else { "/" }) + &arguments.path,
+        )
+    };
+    let outcome = measure(&host, front, &target, arguments);
+    // Final: the pools' snapshot directories go too.
+    for pool in &host.pools {
+        pool.stop_all("the benchmark is over", true);
+    }
     let figures = outcome?;
     println!(
-        "function host benchmark: one function on QEMU microvm, {} MiB, 1 CPU; {}",
+        "function host benchmark: one {} function on QEMU microvm, {} MiB, 1 CPU; {}",
+        if is_lambda { "Lambda" } else { "HTTP" },
         arguments.memory,
         describe_acceleration(arguments.accel)
     );
     println!("{:<52} {:>10} {:>10} {:>10}", "", "min ms", "median ms", "max ms");
-    print_row(&format!("cold start: request to answer ({} runs)", arguments.runs), figures.cold);
+    print_row(&format!("cold start from boot: request to answer ({} runs)", arguments.runs), figures.cold);
+    if is_lambda {
+        print_row(
+            &format!("cold start from a snapshot: request to answer ({} runs)", arguments.runs),
+            figures.cold_from_snapshot,
+        );
+        if let (Some(boot), Some(snapshot)) = (figures.cold, figures.cold_from_snapshot) {
+            println!(
+                "a cold start from a snapshot takes {:.2}x less time than from boot (medians)",
+                boot.median.as_secs_f64() / snapshot.median.as_secs_f64().max(1e-9)
+            );
+        }
+    }
     print_row(&format!("warm request through the host ({})", arguments.requests), figures.warm);
     print_row(&format!("warm request straight to the VM ({})", arguments.requests), figures.direct);
     print_row(
@@ -123,16 +168,42 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// What the benchmark asks for.
+enum Target {
+    /// GET of this path (an HTTP function).
+    Get(String),
+    /// POST of `{}` to this Invoke API path (a Lambda function).
+    Invoke(String),
+}
+
 /// What [`measure`] found.
 struct Figures {
     cold: Option<Summary>,
+    cold_from_snapshot: Option<Summary>,
     warm: Option<Summary>,
     direct: Option<Summary>,
     concurrent: Option<Summary>,
     throughput: f64,
 }
 
-fn measure(host: &Host, front: SocketAddr, path: &str, arguments: &ServeBenchArgs) -> Result<Figures> {
+fn measure(host: &Host, front: SocketAddr, target: &Target, arguments: &ServeBenchArgs) -> Result<Figures> {
+    let mut cold_from_snapshot = Vec::new();
+    if let Target::Invoke(path) = target {
+        let snapshot_target =
+            Target::Invoke(path.replace("/functions/bench/", &format!("/functions/{SNAPSHOT_FUNCTION}/")));
+        // The first invocation boots the template, which is saved.
+        Client::connect(front)?.send(&snapshot_target, true).context("the snapshot's template")?;
+        for run in 0..arguments.runs {
+            host.stop_instances("the benchmark times another cold start");
+            let started = Instant::now();
+            let mut client = Client::connect(front)?;
+            client
+                .send(&snapshot_target, true)
+                .with_context(|| format!("cold request from the snapshot {}", run + 1))?;
+            cold_from_snapshot.push(started.elapsed());
+        }
+        host.stop_instances("the benchmark times cold starts from boot");
+    }
     let mut cold = Vec::new();
     for run in 0..arguments.runs {
         if run > 0 {
@@ -140,40 +211,46 @@ fn measure(host: &Host, front: SocketAddr, path: &str, arguments: &ServeBenchArg
         }
         let started = Instant::now();
         let mut client = Client::connect(front)?;
-        client.get(path, true).with_context(|| format!("cold request {}", run + 1))?;
+        client.send(target, true).with_context(|| format!("cold request {}", run + 1))?;
         cold.push(started.elapsed());
     }
     let mut warm = Vec::new();
     let mut client = Client::connect(front)?;
     for _ in 0..arguments.requests {
         let started = Instant::now();
-        client.get(path, true)?;
+        client.send(target, true)?;
         warm.push(started.elapsed());
     }
-    let forwarded_path = super::proxy::route(path);
-    let super::proxy::Route::Function { path: guest_path, .. } = forwarded_path else {
-        bail!("the benchmark's path cannot be routed");
-    };
-    let port = host.pools[0].answering_port().context("the function's VM stopped during the benchmark")?;
     let mut direct = Vec::new();
-    for _ in 0..arguments.requests {
-        let started = Instant::now();
-        // The host opens one connection per request to the VM too.
-        let mut client = Client::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
-        client.get(&guest_path, false)?;
-        direct.push(started.elapsed());
+    if let Target::Get(path) = target {
+        let forwarded_path = super::proxy::route(path);
+        let super::proxy::Route::Function { path: guest_path, .. } = forwarded_path else {
+            bail!("the benchmark's path cannot be routed");
+        };
+        let port =
+            host.pools[0].answering_port().context("the function's VM stopped during the benchmark")?;
+        for _ in 0..arguments.requests {
+            let started = Instant::now();
+            // The host opens one connection per request to the VM too.
+            let mut client = Client::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+            client.send(&Target::Get(guest_path.clone()), false)?;
+            direct.push(started.elapsed());
+        }
     }
     let started = Instant::now();
     let per_client = arguments.requests.div_ceil(arguments.concurrency);
     let clients: Vec<_> = (0..arguments.concurrency)
         .map(|_| {
-            let path = path.to_string();
+            let target = match target {
+                Target::Get(path) => Target::Get(path.clone()),
+                Target::Invoke(path) => Target::Invoke(path.clone()),
+            };
             std::thread::spawn(move || -> Result<Vec<Duration>> {
                 let mut client = Client::connect(front)?;
                 let mut times = Vec::new();
                 for _ in 0..per_client {
                     let started = Instant::now();
-                    client.get(&path, true)?;
+                    client.send(&target, true)?;
                     times.push(started.elapsed());
                 }
                 Ok(times)
@@ -187,6 +264,7 @@ fn measure(host: &Host, front: SocketAddr, path: &str, arguments: &ServeBenchArg
     let throughput = concurrent.len() as f64 / started.elapsed().as_secs_f64();
     Ok(Figures {
         cold: summarize(&cold),
+        cold_from_snapshot: summarize(&cold_from_snapshot),
         warm: summarize(&warm),
         direct: summarize(&direct),
         concurrent: summarize(&concurrent),
@@ -221,13 +299,26 @@ impl Client {
         Ok(Client { writer: stream.try_clone()?, reader: Reader::new(stream) })
     }
 
-    /// GETs `path` and reads the whole answer, which must be 200.
-    fn get(&mut self, path: &str, keep_alive: bool) -> Result<()> {
+    /// Sends the request `target` asks for and reads the whole answer,
+    /// which must be 200 (without a function error).
+    fn send(&mut self, target: &Target, keep_alive: bool) -> Result<()> {
         let connection = if keep_alive { "keep-alive" } else { "close" };
-        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: {connection}\r\n\r\n")?;
+        match target {
+            Target::Get(path) => {
+                write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: {connection}\r\n\r\n")?
+            }
+            Target::Invoke(path) => write!(
+                self.writer,
+                "POST {path} HTTP/1.1\r\nHost: bench\r\nConnection: {connection}\r\nContent-Length: 2\r\n\r\n{{}}"
+            )?,
+        }
         let head = self.reader.read_response_head()?;
-        let framing = response_framing("GET", &head)?;
+        let method = if matches!(target, Target::Get(_)) { "GET" } else { "POST" };
+        let framing = response_framing(method, &head)?;
         let body = self.reader.read_body(framing, 64 * 1024 * 1024)?;
+        if head.headers.iter().any(|header| header.is("x-amz-function-error")) {
+            bail!("the function failed: {}", String::from_utf8_lossy(&body).trim());
+        }
         if head.status != 200 {
             bail!(
                 "the answer was {} {}: {}",

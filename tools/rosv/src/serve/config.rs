@@ -7,6 +7,9 @@
 //! name = "hello"               # the first path segment: /hello/...
 //! image = "images/hello"       # written by `rosv build`; relative to this file
 //! port = 8080                  # where the application's HTTP server listens
+//! # or, for a function written for AWS Lambda (no port):
+//! # runtime = "images/python"  # an image whose command runs a Lambda runtime
+//! # handler = "app.handler"    # given to the runtime as _HANDLER
 //! memory = "128M"              # optional; MiB as a number, or with K, M, G
 //! cpus = 1                     # optional
 //! environment = { GREETING = "hi" }   # optional
@@ -15,6 +18,12 @@
 //! boot_timeout = 60            # optional; seconds from boot to the first answer
 //! request_timeout = 60         # optional; seconds to wait for an answer
 //! max_instances = 1            # optional; VMs of this function at once
+//! min_instances = 0            # optional; VMs kept booted (0: scale to zero)
+//! spare_instances = 0          # optional; idle VMs booted ahead of demand
+//! spare_threshold = 0.5        # optional; busy fraction that boots spares
+//! max_concurrency = 1          # optional; requests in flight to one VM
+//! max_queued = 256             # optional; requests waiting for a VM (503 beyond)
+//! snapshot = false             # optional (Lambda); start VMs from a snapshot
 //! ```
 //!
 //! [`load`] checks everything it can before a VM boots, and reports each
@@ -39,16 +48,38 @@ const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 60;
 const DEFAULT_MEMORY_MIB: u64 = 128;
 /// The most instances of one function the file may ask for.
 const MAX_INSTANCES_LIMIT: u32 = 64;
+/// The most requests one VM may be sent at once.
+const MAX_CONCURRENCY_LIMIT: u32 = 1024;
+/// Requests that may wait for a VM of one function, by default.
+const DEFAULT_MAX_QUEUED: u32 = 256;
+/// The busy fraction of a function's VMs that boots spares, by default.
+const DEFAULT_SPARE_THRESHOLD: f64 = 0.5;
+
+/// How a function is reached inside its VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// An HTTP server listening on `port`; requests are proxied to it.
+    Http {
+        /// The guest port its HTTP server listens on.
+        port: u16,
+    },
+    /// A function written for AWS Lambda: a runtime in the VM asks the
+    /// host for invocations through the Lambda Runtime API.
+    Lambda {
+        /// The handler, as the runtime reads it from `_HANDLER`.
+        handler: String,
+    },
+}
 
 /// One function, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
     /// Its name, the first segment of its requests' paths.
     pub name: String,
-    /// The image directory.
+    /// The image directory (for a Lambda function, its runtime's).
     pub image_directory: PathBuf,
-    /// The guest port its HTTP server listens on.
-    pub port: u16,
+    /// HTTP server or Lambda function.
+    pub kind: Kind,
     /// Guest memory in MiB.
     pub memory_mib: u64,
     /// Virtual CPUs.
@@ -66,6 +97,47 @@ pub struct Function {
     pub request_timeout: Duration,
     /// The most VMs of this function at once.
     pub max_instances: u32,
+    /// VMs kept booted even without requests.
+    pub min_instances: u32,
+    /// Idle VMs booted ahead of demand once the busy fraction reaches
+    /// `spare_threshold`.
+    pub spare_instances: u32,
+    /// The fraction of a function's VMs serving requests (0 to 1) at which
+    /// spares boot.
+    pub spare_threshold: f64,
+    /// Requests in flight to one VM at most.
+    pub max_concurrency: u32,
+    /// Requests that may wait for a VM at once.
+    pub max_queued: u32,
+    /// Whether VMs start from a snapshot of the first one, taken when its
+    /// runtime is ready (Lambda functions).
+    pub snapshot: bool,
+}
+
+impl Function {
+    /// A function of `kind` running `image_directory` with every option at
+    /// its default.
+    pub fn new(name: &str, image_directory: PathBuf, kind: Kind) -> Function {
+        Function {
+            name: name.to_string(),
+            image_directory,
+            kind,
+            memory_mib: DEFAULT_MEMORY_MIB,
+            cpus: 1,
+            environment: Vec::new(),
+            command: None,
+            idle_timeout: Some(Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECONDS)),
+            boot_timeout: Duration::from_secs(DEFAULT_BOOT_TIMEOUT_SECONDS),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            max_instances: 1,
+            min_instances: 0,
+            spare_instances: 0,
+            spare_threshold: DEFAULT_SPARE_THRESHOLD,
+            max_concurrency: 1,
+            max_queued: DEFAULT_MAX_QUEUED,
+            snapshot: false,
+        }
+    }
 }
 
 /// The whole configuration.
@@ -80,8 +152,14 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct RawFunction {
     name: String,
-    image: PathBuf,
-    port: i64,
+    #[serde(default)]
+    image: Option<PathBuf>,
+    #[serde(default)]
+    port: Option<i64>,
+    #[serde(default)]
+    runtime: Option<PathBuf>,
+    #[serde(default)]
+    handler: Option<String>,
     #[serde(default)]
     memory: Option<Memory>,
     #[serde(default)]
@@ -98,6 +176,18 @@ struct RawFunction {
     request_timeout: Option<i64>,
     #[serde(default)]
     max_instances: Option<i64>,
+    #[serde(default)]
+    min_instances: Option<i64>,
+    #[serde(default)]
+    spare_instances: Option<i64>,
+    #[serde(default)]
+    spare_threshold: Option<f64>,
+    #[serde(default)]
+    max_concurrency: Option<i64>,
+    #[serde(default)]
+    max_queued: Option<i64>,
+    #[serde(default)]
+    snapshot: bool,
 }
 
 /// A memory size: a number of MiB or a string such as `"256M"`.
@@ -187,10 +277,33 @@ fn check_function(table: toml::Table, base: &Path) -> Result<Function, String> {
             raw.name
         ));
     }
-    let port = u16::try_from(raw.port)
-        .ok()
-        .filter(|&port| port != 0)
-        .ok_or_else(|| format!("port {} is not a number from 1 to 65535", raw.port))?;
+    let (image, kind) = match (raw.image, raw.port, raw.runtime, raw.handler) {
+        (Some(image), Some(port), None, None) => {
+            let port = u16::try_from(port)
+                .ok()
+                .filter(|&port| port != 0)
+                .ok_or_else(|| format!("port {port} is not a number from 1 to 65535"))?;
+            (image, Kind::Http { port })
+        }
+        (None, None, Some(runtime), Some(handler)) => {
+            if handler.is_empty() || handler.contains(['\0', '=']) {
+                return Err(format!("handler \"{handler}\" is not a handler name such as \"app.handler\""));
+            }
+            (runtime, Kind::Lambda { handler })
+        }
+        (_, _, None, None) => {
+            return Err("missing field `image` or `port`; an HTTP function needs both".into());
+        }
+        (None, None, _, _) => {
+            return Err("missing field `runtime` or `handler`; a Lambda function needs both".into());
+        }
+        _ => {
+            return Err(
+                "give either image and port (an HTTP function) or runtime and handler (a Lambda function)"
+                    .into(),
+            );
+        }
+    };
     let memory_mib = match raw.memory {
         None => DEFAULT_MEMORY_MIB,
         Some(Memory::Mib(mib)) => {
@@ -223,18 +336,28 @@ fn check_function(table: toml::Table, base: &Path) -> Result<Function, String> {
     let boot_timeout = positive_seconds("boot_timeout", raw.boot_timeout, DEFAULT_BOOT_TIMEOUT_SECONDS)?;
     let request_timeout =
         positive_seconds("request_timeout", raw.request_timeout, DEFAULT_REQUEST_TIMEOUT_SECONDS)?;
-    let max_instances = match raw.max_instances {
-        None => 1,
-        Some(count) => {
-            u32::try_from(count).ok().filter(|count| (1..=MAX_INSTANCES_LIMIT).contains(count)).ok_or_else(
-                || format!("max_instances {count} is not a number from 1 to {MAX_INSTANCES_LIMIT}"),
-            )?
-        }
-    };
+    let max_instances = count("max_instances", raw.max_instances, 1, 1..=MAX_INSTANCES_LIMIT)?;
+    let min_instances = count("min_instances", raw.min_instances, 0, 0..=max_instances)?;
+    let spare_instances = count("spare_instances", raw.spare_instances, 0, 0..=max_instances)?;
+    let max_concurrency = count("max_concurrency", raw.max_concurrency, 1, 1..=MAX_CONCURRENCY_LIMIT)?;
+    let max_queued = count("max_queued", raw.max_queued, DEFAULT_MAX_QUEUED, 0..=1_000_000)?;
+    let spare_threshold = raw.spare_threshold.unwrap_or(DEFAULT_SPARE_THRESHOLD);
+    if !(0.0..=1.0).contains(&spare_threshold) {
+        return Err(format!("spare_threshold {spare_threshold} is not a fraction from 0 to 1"));
+    }
+    if raw.snapshot && !matches!(kind, Kind::Lambda { .. }) {
+        return Err("snapshot is for Lambda functions, whose runtime says when it is ready".into());
+    }
+    if matches!(kind, Kind::Lambda { .. }) && max_concurrency != 1 {
+        return Err(
+            "max_concurrency must be 1 for a Lambda function: its runtime takes one invocation at a time"
+                .into(),
+        );
+    }
     Ok(Function {
         name: raw.name,
-        image_directory: base.join(raw.image),
-        port,
+        image_directory: base.join(image),
+        kind,
         memory_mib,
         cpus,
         environment: raw.environment.into_iter().collect(),
@@ -243,7 +366,28 @@ fn check_function(table: toml::Table, base: &Path) -> Result<Function, String> {
         boot_timeout,
         request_timeout,
         max_instances,
+        min_instances,
+        spare_instances,
+        spare_threshold,
+        max_concurrency,
+        max_queued,
+        snapshot: raw.snapshot,
     })
+}
+
+/// A count `key` within `range`, `default` if it is not given.
+fn count(
+    key: &str,
+    value: Option<i64>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, String> {
+    match value {
+        None => Ok(default),
+        Some(count) => u32::try_from(count).ok().filter(|count| range.contains(count)).ok_or_else(|| {
+            format!("{key} {count} is not a number from {} to {}", range.start(), range.end())
+        }),
+    }
 }
 
 fn positive_seconds(key: &str, value: Option<i64>, default: u64) -> Result<Duration, String> {
@@ -305,7 +449,7 @@ mod tests {
         let hello = &config.functions[0];
         assert_eq!(hello.name, "hello");
         assert_eq!(hello.image_directory, Path::new("/base/images/hello"));
-        assert_eq!(hello.port, 8080);
+        assert_eq!(hello.kind, Kind::Http { port: 8080 });
         assert_eq!(hello.memory_mib, 128);
         assert_eq!(hello.cpus, 1);
         assert_eq!(hello.idle_timeout, Some(Duration::from_secs(60)));
@@ -321,6 +465,7 @@ mod tests {
         assert_eq!(big.boot_timeout, Duration::from_secs(5));
         assert_eq!(big.request_timeout, Duration::from_secs(7));
         assert_eq!(big.max_instances, 3);
+        assert_eq!((hello.min_instances, hello.spare_instances, hello.max_concurrency), (0, 0, 1));
         let numeric =
             parse_text("[[function]]\nname = \"a\"\nimage = \"i\"\nport = 1\nmemory = 256\n").unwrap();
         assert_eq!(numeric.functions[0].memory_mib, 256);
@@ -375,6 +520,42 @@ mod tests {
             let error = parse_text(text).expect_err(text);
             assert!(error.contains(expected), "{text:?}: {error}");
             assert!(!error.contains('\n'), "one line: {error}");
+        }
+    }
+
+    #[test]
+    fn scaling_and_lambda_functions_are_read() {
+        let config = parse_text(
+            "[[function]]\nname = \"burst\"\nimage = \"i\"\nport = 1\nmax_instances = 8\nmin_instances = 1\n\
+             spare_instances = 2\nspare_threshold = 0.25\nmax_concurrency = 4\nmax_queued = 10\n\
+             [[function]]\nname = \"py\"\nruntime = \"python\"\nhandler = \"app.handler\"\n",
+        )
+        .unwrap();
+        let burst = &config.functions[0];
+        assert_eq!(
+            (burst.max_instances, burst.min_instances, burst.spare_instances, burst.max_concurrency),
+            (8, 1, 2, 4)
+        );
+        assert_eq!((burst.spare_threshold, burst.max_queued), (0.25, 10));
+        let lambda = &config.functions[1];
+        assert_eq!(lambda.kind, Kind::Lambda { handler: "app.handler".into() });
+        assert_eq!(lambda.image_directory, Path::new("/base/python"));
+        let cases = [
+            (
+                "image = \"i\"\nport = 1\nmax_instances = 2\nmin_instances = 3\n",
+                "min_instances 3 is not a number from 0 to 2",
+            ),
+            ("image = \"i\"\nport = 1\nspare_threshold = 1.5\n", "spare_threshold 1.5 is not a fraction"),
+            ("image = \"i\"\nport = 1\nmax_concurrency = 0\n", "max_concurrency 0 is not"),
+            ("runtime = \"r\"\n", "missing field `runtime` or `handler`"),
+            ("image = \"i\"\nhandler = \"a.b\"\n", "give either image and port"),
+            ("runtime = \"r\"\nhandler = \"a.b\"\nmax_concurrency = 2\n", "max_concurrency must be 1"),
+            ("runtime = \"r\"\nhandler = \"\"\n", "handler \"\" is not"),
+            ("image = \"i\"\nport = 1\nsnapshot = true\n", "snapshot is for Lambda functions"),
+        ];
+        for (text, expected) in cases {
+            let error = parse_text(&format!("[[function]]\nname = \"f\"\n{text}")).expect_err(text);
+            assert!(error.contains(expected), "{text:?}: {error}");
         }
     }
 

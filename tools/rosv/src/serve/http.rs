@@ -459,7 +459,10 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -508,6 +511,16 @@ pub fn write_response(
         headers.push(Header::new("Connection", "close"));
     }
     write_head(sink, &format!("HTTP/1.1 {status} {}", reason(status)), &headers)?;
+    sink.write_all(body)?;
+    sink.flush()
+}
+
+/// Writes a complete response: `status`, `headers`, and `body` framed by
+/// its length.
+pub fn write_message(sink: &mut impl Write, status: u16, headers: &[Header], body: &[u8]) -> io::Result<()> {
+    let mut all = headers.to_vec();
+    all.push(Header::new("Content-Length", body.len().to_string()));
+    write_head(sink, &format!("HTTP/1.1 {status} {}", reason(status)), &all)?;
     sink.write_all(body)?;
     sink.flush()
 }

@@ -1,23 +1,28 @@
 //! One VM of a function: its QEMU process, console and readiness.
 //!
-//! An [`Instance`] is started with a host loopback port forwarded to the
-//! function's guest port (QEMU's user-mode network, as `rosv run --net user
-//! --forward` sets it up). Its console and QEMU's own messages go into a
-//! [`ConsoleTail`], which keeps the last bytes for error reports and notes
-//! the kernel's `Booted in` line. Readiness is decided by `pool`: the
-//! first request that gets an answer makes the instance
-//! [`Readiness::Answering`].
+//! An [`Instance`] of an HTTP function is started with a host loopback
+//! port forwarded to the function's guest port (QEMU's user-mode network,
+//! as `rosv run --net user --forward` sets it up); one of a Lambda function
+//! has a [`RuntimeApi`] its runtime reaches at 10.0.2.2. Its console and
+//! QEMU's own messages go into a [`ConsoleTail`], which keeps the last
+//! bytes for error reports and invocation logs and notes the kernel's
+//! `Booted in` line. Readiness is decided by `pool`: the first request that
+//! gets an answer (or the runtime's first request for an invocation)
+//! makes the instance [`Readiness::Answering`].
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::billing;
+use super::runtime_api::RuntimeApi;
+use super::snapshot::Launch;
 use crate::network::{PortForward, Protocol};
 use crate::vm::{Accelerator, VmConfig};
 
@@ -75,6 +80,10 @@ struct TailState {
     /// The current line's beginning, enough to match [`BOOTED_LINE`].
     line_start: Vec<u8>,
     has_booted: bool,
+    /// Bytes pushed since the start.
+    total: u64,
+    /// When bytes were last pushed.
+    last_output: Option<Instant>,
     /// Both output streams have ended.
     streams_ended: u8,
 }
@@ -87,6 +96,9 @@ impl ConsoleTail {
     /// Adds console bytes.
     pub fn push(&self, bytes: &[u8]) {
         let mut state = self.lock();
+        state.total += bytes.len() as u64;
+        state.last_output = Some(Instant::now());
+        self.changed.notify_all();
         for &byte in bytes {
             if state.bytes.len() == CONSOLE_TAIL_BYTES {
                 state.bytes.pop_front();
@@ -129,6 +141,48 @@ impl ConsoleTail {
         }
     }
 
+    /// How many bytes have been pushed so far: a mark for [`Self::since`].
+    pub fn mark(&self) -> u64 {
+        self.lock().total
+    }
+
+    /// The bytes pushed after `mark` that are still kept, at most the last
+    /// `limit`.
+    pub fn since(&self, mark: u64, limit: usize) -> Vec<u8> {
+        let state = self.lock();
+        let new = usize::try_from(state.total.saturating_sub(mark)).unwrap_or(usize::MAX);
+        let count = new.min(state.bytes.len()).min(limit);
+        state.bytes.iter().skip(state.bytes.len() - count).copied().collect()
+    }
+
+    /// Waits until no output has come for `quiet` (counted from the call
+    /// at the earliest), at most until `deadline`: a guest's output through
+    /// its serial port can arrive after what it sent on the network
+    /// afterwards.
+    pub fn wait_quiet(&self, quiet: Duration, deadline: Instant) {
+        let called = Instant::now();
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let last = state.last_output.map_or(called, |last| last.max(called));
+            let quiet_since = now.duration_since(last);
+            if quiet_since >= quiet || now >= deadline || state.streams_ended >= 2 {
+                return;
+            }
+            let wait = (quiet - quiet_since).min(deadline - now);
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+    }
+
+    /// Whether the kernel has printed its boot line.
+    pub fn has_booted(&self) -> bool {
+        self.lock().has_booted
+    }
+
     /// The kept bytes as text, each line indented, for the host's log.
     pub fn text(&self) -> String {
         let state = self.lock();
@@ -156,8 +210,18 @@ impl Write for TailWriter {
 pub struct Instance {
     /// `function#number`, for the log.
     pub label: String,
-    /// The host loopback port forwarded to the guest's port.
-    pub host_port: u16,
+    /// The host loopback port forwarded to the guest's port (HTTP
+    /// functions).
+    pub host_port: Option<u16>,
+    /// The Runtime API its runtime asks for invocations (Lambda functions).
+    pub runtime: Option<Arc<RuntimeApi>>,
+    /// How it was started (snapshot functions).
+    pub launch: Launch,
+    /// QEMU's process id.
+    pub pid: u32,
+    /// The configuration it runs, kept so that its files (the boot
+    /// configuration QEMU reads as it starts) last as long as the VM.
+    _config: VmConfig,
     /// When the VM was started.
     pub started: Instant,
     /// The console's last bytes.
@@ -172,24 +236,49 @@ pub struct Instance {
     /// Requests it has answered.
     answered: AtomicU64,
     last_used: Mutex<Instant>,
+    /// The vCPU time the boot took, once the instance is ready.
+    boot_cpu: Mutex<Option<Duration>>,
+    /// Whether an invocation has been billed for the boot.
+    is_boot_billed: AtomicBool,
+    /// The latest vCPU time read, kept for when the process is gone.
+    last_cpu: Mutex<Duration>,
 }
 
 impl Instance {
     /// Starts a VM of `config` with a free host port forwarded to
-    /// `guest_port`.
-    pub fn start(label: String, config: &VmConfig, accel: Accelerator, guest_port: u16) -> Result<Instance> {
-        let host_port = free_loopback_port()?;
+    /// `guest_port`, if given, and `runtime` for its Lambda runtime.
+    pub fn start(
+        label: String,
+        config: &VmConfig,
+        accel: Accelerator,
+        guest_port: Option<u16>,
+        runtime: Option<Arc<RuntimeApi>>,
+        launch: &Launch,
+    ) -> Result<Instance> {
         let mut config = config.clone();
-        config.forwards = vec![PortForward {
-            protocol: Protocol::Tcp,
-            host_address: Ipv4Addr::LOCALHOST,
-            host_port,
-            guest_port,
-        }];
-        let mut command = crate::vm::killed_with_parent(&crate::qemu::command(&config, accel, None)?);
+        let host_port = match guest_port {
+            Some(guest_port) => {
+                let host_port = free_loopback_port()?;
+                config.forwards = vec![PortForward {
+                    protocol: Protocol::Tcp,
+                    host_address: Ipv4Addr::LOCALHOST,
+                    host_port,
+                    guest_port,
+                }];
+                Some(host_port)
+            }
+            None => None,
+        };
+        let built = crate::qemu::command(&config, accel, None)?;
+        let mut qemu = Command::new(built.get_program());
+        qemu.args(launch.apply(built.get_args().map(std::ffi::OsStr::to_owned).collect())?);
+        // Named vCPU threads, so that billing counts their time alone.
+        qemu.args(["-name", "rosv,debug-threads=on"]);
+        let mut command = crate::vm::killed_with_parent(&qemu);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = spawn(command).context("cannot start qemu-system-x86_64")?;
+        let pid = child.id();
         let console = Arc::new(ConsoleTail::default());
         if let Some(stdout) = child.stdout.take() {
             let console = console.clone();
@@ -211,6 +300,10 @@ impl Instance {
         Ok(Instance {
             label,
             host_port,
+            runtime,
+            launch: launch.clone(),
+            pid,
+            _config: config,
             started,
             console,
             child: Mutex::new(Some(child)),
@@ -220,7 +313,40 @@ impl Instance {
             active: AtomicUsize::new(0),
             answered: AtomicU64::new(0),
             last_used: Mutex::new(started),
+            boot_cpu: Mutex::new(None),
+            is_boot_billed: AtomicBool::new(false),
+            last_cpu: Mutex::new(Duration::ZERO),
         })
+    }
+
+    /// The vCPU time the VM has used so far (the last known once it ended).
+    pub fn vcpu_time(&self) -> Duration {
+        let mut last = lock(&self.last_cpu);
+        if let Some(time) = billing::vcpu_time(self.pid) {
+            *last = (*last).max(time);
+        }
+        *last
+    }
+
+    /// Notes the boot's vCPU time, the first time the instance is ready.
+    pub fn note_ready(&self) {
+        let mut boot_cpu = lock(&self.boot_cpu);
+        if boot_cpu.is_none() {
+            *boot_cpu = Some(self.vcpu_time());
+        }
+    }
+
+    /// Whether the instance has been ready (answered, or its runtime
+    /// asked for work) at some point.
+    pub fn has_been_ready(&self) -> bool {
+        lock(&self.boot_cpu).is_some()
+    }
+
+    /// The boot's vCPU time for the first invocation to ask, `None` for
+    /// the others (or before the instance is ready).
+    pub fn take_boot_cpu(&self) -> Option<Duration> {
+        let boot_cpu = *lock(&self.boot_cpu);
+        boot_cpu.filter(|_| !self.is_boot_billed.swap(true, Ordering::SeqCst))
     }
 
     /// The readiness now.
@@ -270,7 +396,10 @@ impl Instance {
     /// to send it again only a second later. Connecting again after
     /// [`CONNECT_RETRY`] sends a new SYN sooner.
     pub fn connect(&self, timeout: Duration) -> std::io::Result<TcpStream> {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.host_port));
+        let Some(host_port) = self.host_port else {
+            return Err(std::io::Error::other("a Lambda function's VM has no forwarded port"));
+        };
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -329,6 +458,9 @@ impl Instance {
     /// Stops the VM (if it still runs) and waits for its process; marks
     /// the instance failed with `reason` so that waiting requests go.
     pub fn stop(&self, reason: &str) {
+        if let Some(runtime) = &self.runtime {
+            runtime.close();
+        }
         if let Some(mut child) = lock(&self.child).take() {
             let _ = child.kill();
             if let Ok(status) = child.wait() {
@@ -417,6 +549,45 @@ mod tests {
         assert_eq!(tail.text(), "    | early line\n    | Booted in 12.5 ms\n    | hello\n");
         tail.push(&vec![b'x'; CONSOLE_TAIL_BYTES * 2]);
         assert_eq!(tail.text().len(), "    | ".len() + CONSOLE_TAIL_BYTES + 1);
+    }
+
+    #[test]
+    fn output_since_a_mark_is_what_came_after_it_within_the_limits() {
+        let tail = ConsoleTail::default();
+        tail.push(b"before\n");
+        let mark = tail.mark();
+        assert_eq!(tail.since(mark, 100), b"");
+        tail.push(b"during one\nduring two\n");
+        assert_eq!(tail.since(mark, 100), b"during one\nduring two\n");
+        assert_eq!(tail.since(mark, 4), b"two\n");
+        // Output beyond what the tail keeps is gone: the newest is given.
+        tail.push(&vec![b'y'; CONSOLE_TAIL_BYTES]);
+        assert_eq!(tail.since(mark, usize::MAX), vec![b'y'; CONSOLE_TAIL_BYTES]);
+        assert_eq!(tail.since(tail.mark(), 10), b"");
+    }
+
+    #[test]
+    fn waiting_for_quiet_ends_once_output_pauses_or_at_the_deadline() {
+        let tail = Arc::new(ConsoleTail::default());
+        let started = Instant::now();
+        tail.wait_quiet(Duration::from_millis(50), started + Duration::from_secs(10));
+        assert!(started.elapsed() >= Duration::from_millis(50), "output may still come");
+        assert!(started.elapsed() < Duration::from_secs(5), "no output: quiet once the time passed");
+        let writer = tail.clone();
+        let chatter = std::thread::spawn(move || {
+            for _ in 0..10 {
+                writer.push(b"line\n");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        tail.wait_quiet(Duration::from_millis(150), Instant::now() + Duration::from_secs(10));
+        chatter.join().unwrap();
+        assert_eq!(tail.since(0, usize::MAX).len(), 50, "waited for all the output");
+        tail.push(b"x");
+        let started = Instant::now();
+        tail.wait_quiet(Duration::from_secs(5), started + Duration::from_millis(100));
+        assert!(started.elapsed() < Duration::from_secs(2), "the deadline bounds the wait");
     }
 
     #[test]

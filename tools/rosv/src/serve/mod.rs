@@ -8,11 +8,15 @@
 //! stops every VM before the host exits.
 
 pub mod bench;
+mod billing;
 mod config;
 mod http;
 mod instance;
+mod invoke;
 mod pool;
 mod proxy;
+mod runtime_api;
+mod snapshot;
 mod stats;
 
 use std::net::{SocketAddr, TcpListener};
@@ -48,7 +52,18 @@ pub const CONFIGURATION_EXAMPLE: &str = r#"A configuration file (TOML; image pat
   idle_timeout = 60                       # optional; seconds idle before the VM stops (0: never)
   boot_timeout = 60                       # optional; seconds from boot to the first answer
   request_timeout = 60                    # optional; seconds to wait for an answer
-  max_instances = 1                       # optional; VMs of this function at once"#;
+  max_instances = 1                       # optional; VMs of this function at once
+  min_instances = 0                       # optional; VMs kept booted (0: scale to zero)
+  spare_instances = 0                     # optional; idle VMs booted ahead of demand...
+  spare_threshold = 0.5                   # ...once this fraction of the VMs is busy
+  max_concurrency = 1                     # optional; requests in flight to one VM
+  max_queued = 256                        # optional; requests waiting for a VM (503 beyond)
+
+  [[function]]                            # a function written for AWS Lambda:
+  name = "py"                             # POST /2015-03-31/functions/py/invocations
+  runtime = "images/python-lambda"        # an image whose command runs a Lambda runtime
+  handler = "app.handler"                 # its handler (_HANDLER)
+  snapshot = false                        # optional; start VMs from a snapshot of the first"#;
 
 /// Arguments of `rosv serve`.
 #[derive(Debug, Args)]
@@ -64,6 +79,10 @@ pub struct ServeArgs {
     /// TCG.
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     accel: Accelerator,
+    /// Appends a JSON line per invocation to FILE: its function, instance,
+    /// status, wall time, vCPU time, the boot's vCPU time and memory-time.
+    #[arg(long, value_name = "FILE")]
+    invocation_log: Option<PathBuf>,
 }
 
 /// Writes one line to the host's log (standard error), with the time.
@@ -87,13 +106,27 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host for `functions`, whose VMs run with `accel`.
-    fn new(functions: Vec<config::Function>, accel: Accelerator) -> Result<Host, String> {
+    /// A host for `functions`, whose VMs run with `accel`, logging each
+    /// invocation to `invocation_log` if given.
+    fn new(
+        functions: Vec<config::Function>,
+        accel: Accelerator,
+        invocation_log: Option<&std::path::Path>,
+    ) -> Result<Host, String> {
+        let invocation_log = match invocation_log {
+            Some(path) => Some(Arc::new(
+                billing::InvocationLog::open(path)
+                    .map_err(|error| format!("--invocation-log {}: {error}", path.display()))?,
+            )),
+            None => None,
+        };
         let mut pools = Vec::with_capacity(functions.len());
         for function in functions {
             let name = function.name.clone();
-            pools
-                .push(Pool::new(function, accel).map_err(|error| format!("function \"{name}\": {error:#}"))?);
+            pools.push(
+                Pool::new(function, accel, invocation_log.clone())
+                    .map_err(|error| format!("function \"{name}\": {error:#}"))?,
+            );
         }
         Ok(Host { pools, connections: AtomicUsize::new(0) })
     }
@@ -174,7 +207,7 @@ pub fn serve(arguments: &ServeArgs) -> Result<u8> {
             return Ok(CONFIGURATION_ERROR);
         }
     };
-    let host = match Host::new(functions, arguments.accel) {
+    let host = match Host::new(functions, arguments.accel, arguments.invocation_log.as_deref()) {
         Ok(host) => Arc::new(host),
         Err(problem) => {
             eprintln!("rosv: {}: {problem}", arguments.config.display());

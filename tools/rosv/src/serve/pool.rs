@@ -1,25 +1,38 @@
-//! The VMs of one function: booting on demand, choosing, stopping.
+//! The VMs of one function: booting on demand and ahead of it, choosing,
+//! queueing, stopping.
 //!
 //! A [`Pool`] holds a function's [`Instance`]s. [`Pool::acquire`] picks
-//! one for a request: an idle answering instance, else a new one while the
-//! function is below its `max_instances`, else the least busy. The first
-//! request sent to a booting instance probes it ([`Pool::send`]): it waits
-//! for the kernel's boot line, then sends the request until the guest
-//! answers (QEMU accepts forwarded connections before the guest listens,
-//! and drops them), and the other requests wait for that outcome.
-//! [`Pool::housekeep`] stops idle instances and notices dead ones.
+//! one for a request: one with room (fewer requests in flight than
+//! `max_concurrency`; those that answer first), else a new one while the
+//! function is below `max_instances`, else the request waits in a bounded
+//! queue until one has room. Once the busy fraction of the VMs reaches
+//! `spare_threshold`, `spare_instances` idle VMs are booted ahead of
+//! demand; [`Pool::housekeep`] keeps `min_instances` booted and stops VMs
+//! idle for the idle timeout down to that number, by killing them.
+//!
+//! The first request sent to a booting HTTP instance probes it
+//! ([`Pool::send`]): it waits for the kernel's boot line, then sends the
+//! request until the guest answers (QEMU accepts forwarded connections
+//! before the guest listens, and drops them), and the other requests wait
+//! for that outcome. A Lambda instance is ready when its runtime first
+//! asks for an invocation ([`Pool::invoke`]).
+//!
+//! Each request's cost is recorded by [`Pool::finish`] (see `billing`).
+//! Sending to HTTP instances is in `forward`, invoking Lambda ones in
+//! `lambda`.
 
-use std::net::TcpStream;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
-use super::config::Function;
-use super::http::{Reader, ResponseHead};
+use super::billing::{self, InvocationLog};
+use super::config::{Function, Kind};
 use super::instance::{Failure, Instance, Readiness};
 use super::log;
+use super::runtime_api::RuntimeApi;
+use super::snapshot::{self, Launch, RUNTIME_ADDRESS};
 use super::stats::FunctionStats;
 use crate::cli::MachineArgs;
 use crate::image::Image;
@@ -32,36 +45,133 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the kernel's boot line before trying the guest
 /// anyway (in case a kernel option changed what it prints).
 const BOOT_LINE_GRACE: Duration = Duration::from_secs(20);
+/// How often a queued request looks for room again, besides being woken.
+const QUEUE_RECHECK: Duration = Duration::from_millis(100);
+/// The first pause before booting for `min_instances` again after VMs
+/// ended before they were ready; it doubles with each such failure.
+const MIN_BOOT_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// The longest such pause.
+const MIN_BOOT_BACKOFF_LIMIT: Duration = Duration::from_secs(60);
+/// The address of the host as QEMU's user network shows it to the guest.
+const HOST_FROM_GUEST: &str = "10.0.2.2";
+/// The region in the ARNs of Lambda functions.
+const REGION: &str = "us-east-1";
+/// The account in the ARNs of Lambda functions.
+const ACCOUNT: &str = "000000000000";
 
 /// The VMs of one function and its counters.
 #[derive(Debug)]
 pub struct Pool {
     /// The function as configured.
     pub function: Function,
+    image: Image,
+    machine: MachineArgs,
+    /// The VM configuration of HTTP functions (Lambda functions get one
+    /// per instance, which names its Runtime API).
     vm_config: VmConfig,
     accel: Accelerator,
     instances: Mutex<Instances>,
+    /// Signalled when an instance may have room: a request ended, an
+    /// instance was removed or failed.
+    room: Condvar,
     stats: Mutex<FunctionStats>,
+    invocation_log: Option<Arc<InvocationLog>>,
+    /// The snapshot of a function with `snapshot = true`.
+    snapshots: Option<Snapshots>,
 }
 
-#[derive(Debug, Default)]
+/// A snapshot function's template and snapshot (see `snapshot`).
+#[derive(Debug)]
+struct Snapshots {
+    /// Holds the snapshot and the VMs' sockets.
+    directory: tempfile::TempDir,
+    /// The configuration of every VM: the template's, which the snapshot
+    /// holds in its memory.
+    vm_config: VmConfig,
+    state: Mutex<SnapshotState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SnapshotState {
+    /// None yet: the next VM boots as the template.
+    Missing,
+    /// The template boots; it is saved when its runtime is ready.
+    Booting,
+    /// Being saved.
+    Saving,
+    /// VMs start from this file.
+    Ready(std::path::PathBuf),
+    /// Saving or restoring failed: VMs boot.
+    Failed,
+}
+
+#[derive(Debug)]
 struct Instances {
     list: Vec<Arc<Instance>>,
     next_number: u64,
+    /// Requests waiting for room.
+    queued: usize,
     is_closed: bool,
+    /// No VM boots for `min_instances` before then: the last ones ended
+    /// before they were ready.
+    min_boot_after: Option<Instant>,
+    /// The pause after the next such failure.
+    min_boot_backoff: Duration,
+}
+
+impl Default for Instances {
+    fn default() -> Self {
+        Instances {
+            list: Vec::new(),
+            next_number: 0,
+            queued: 0,
+            is_closed: false,
+            min_boot_after: None,
+            min_boot_backoff: MIN_BOOT_BACKOFF_FIRST,
+        }
+    }
 }
 
 /// A request's hold on an instance; lets go when dropped.
 #[derive(Debug)]
-pub struct Lease {
+pub struct Lease<'a> {
     /// The instance.
     pub instance: Arc<Instance>,
+    pool: &'a Pool,
+    started: Instant,
+    cpu_at_start: Duration,
 }
 
-impl Drop for Lease {
+impl Drop for Lease<'_> {
     fn drop(&mut self) {
         self.instance.end_request();
+        // Taking the lock orders this after a waiter's check for room.
+        drop(self.pool.instances());
+        self.pool.room.notify_all();
     }
+}
+
+/// The ARN Lambda would give function `name`.
+pub fn arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How many spares `function` should boot with `total` VMs of which `busy`
+/// serve requests: enough for `spare_instances` idle ones once the busy
+/// fraction reaches `spare_threshold`, within `max_instances`; none while
+/// nothing is busy, so that idle functions shrink.
+fn spares_to_boot(function: &Function, total: usize, busy: usize) -> usize {
+    let spares = function.spare_instances as usize;
+    if spares == 0 || busy == 0 || (busy as f64) < function.spare_threshold * total as f64 {
+        return 0;
+    }
+    let idle = total.saturating_sub(busy);
+    let room = (function.max_instances as usize).saturating_sub(total);
+    spares.saturating_sub(idle).min(room)
 }
 
 /// Machine options parsed as `rosv run` would parse them, so that a
@@ -74,8 +184,13 @@ struct MachineWords {
 
 impl Pool {
     /// A pool for `function`, whose VMs run with `accel`; checks that its
-    /// image and machine can be booted.
-    pub fn new(function: Function, accel: Accelerator) -> Result<Pool> {
+    /// image and machine can be booted. Invocations are logged to
+    /// `invocation_log`, if given.
+    pub fn new(
+        function: Function,
+        accel: Accelerator,
+        invocation_log: Option<Arc<InvocationLog>>,
+    ) -> Result<Pool> {
         let image = Image::open(&function.image_directory)?;
         let accel_name =
             accel.to_possible_value().map(|value| value.get_name().to_string()).unwrap_or_default();
@@ -94,12 +209,36 @@ impl Pool {
         // The host waits for the kernel's `Booted in` line (see `instance`).
         let vm_config = VmConfig::new(&image, &machine, &function.environment, function.command.as_deref())?
             .reporting_boot();
+        let snapshots = match &function.kind {
+            Kind::Lambda { handler } if function.snapshot => {
+                let mut environment = lambda_environment(
+                    &function,
+                    handler,
+                    &format!("{}#snapshot", function.name),
+                    RUNTIME_ADDRESS,
+                );
+                environment.extend(function.environment.iter().cloned());
+                let vm_config = VmConfig::new(&image, &machine, &environment, function.command.as_deref())?
+                    .reporting_boot();
+                let directory = tempfile::Builder::new()
+                    .prefix("rosv-serve-")
+                    .tempdir()
+                    .context("cannot create a directory for snapshots")?;
+                Some(Snapshots { directory, vm_config, state: Mutex::new(SnapshotState::Missing) })
+            }
+            _ => None,
+        };
         Ok(Pool {
             function,
+            image,
+            machine,
             vm_config,
             accel,
             instances: Mutex::new(Instances::default()),
+            room: Condvar::new(),
             stats: Mutex::new(FunctionStats::default()),
+            invocation_log,
+            snapshots,
         })
     }
 
@@ -112,9 +251,14 @@ impl Pool {
         change(&mut self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
     }
 
+    /// The function's ARN, as Lambda would name it.
+    pub fn arn(&self) -> String {
+        arn(&self.function.name)
+    }
+
     /// The function's counters as JSON.
     pub fn stats_json(&self) -> serde_json::Value {
-        let (running, booting) = {
+        let (running, booting, queued) = {
             let mut instances = self.instances();
             self.reap(&mut instances);
             let booting = instances
@@ -122,53 +266,265 @@ impl Pool {
                 .iter()
                 .filter(|instance| matches!(instance.readiness(), Readiness::Booting { .. }))
                 .count();
-            (instances.list.len(), booting)
+            (instances.list.len(), booting, instances.queued)
         };
-        self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).to_json(running, booting)
+        let mut json =
+            self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).to_json(running, booting);
+        json["queued"] = queued.into();
+        json
     }
 
-    /// An instance for one request: an idle one that answers, else a new
-    /// one if the function may have more, else the least busy.
-    pub fn acquire(&self) -> Result<Lease, Failure> {
+    /// An instance for one request: one with room, else a new one if the
+    /// function may have more, else the first to have room, waiting in the
+    /// queue until `deadline`.
+    pub fn acquire(&self, deadline: Instant) -> Result<Lease<'_>, Failure> {
         let mut instances = self.instances();
-        if instances.is_closed {
-            return Err(Failure::new(503, "the function host is stopping"));
+        let mut is_queued = false;
+        let outcome = loop {
+            if instances.is_closed {
+                break Err(Failure::new(503, "the function host is stopping"));
+            }
+            self.reap(&mut instances);
+            if let Some(instance) = self.instance_with_room(&instances) {
+                break Ok(instance);
+            }
+            if instances.list.len() < self.function.max_instances as usize {
+                break self.boot(&mut instances, "a request");
+            }
+            if !is_queued {
+                if instances.queued >= self.function.max_queued as usize {
+                    break Err(Failure::new(
+                        503,
+                        format!(
+                            "function {} is at its {} VMs and {} requests wait already",
+                            self.function.name, self.function.max_instances, instances.queued
+                        ),
+                    ));
+                }
+                instances.queued += 1;
+                is_queued = true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(Failure::new(
+                    504,
+                    format!("function {} had no VM free for this request in time", self.function.name),
+                ));
+            }
+            instances = self
+                .room
+                .wait_timeout(instances, (deadline - now).min(QUEUE_RECHECK))
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        };
+        if is_queued {
+            instances.queued -= 1;
         }
-        self.reap(&mut instances);
-        let least_busy = instances.list.iter().min_by_key(|instance| instance.active()).cloned();
-        let may_boot = instances.list.len() < self.function.max_instances as usize;
-        let instance = match least_busy {
-            Some(instance) if instance.active() == 0 || !may_boot => instance,
-            _ => {
-                instances.next_number += 1;
-                let label = format!("{}#{}", self.function.name, instances.next_number);
-                let started = Instance::start(label, &self.vm_config, self.accel, self.function.port);
-                self.update_stats(|stats| stats.boots += 1);
-                let instance = match started {
-                    Ok(instance) => Arc::new(instance),
-                    Err(error) => {
-                        self.update_stats(|stats| stats.boot_failures += 1);
-                        let message =
-                            format!("cannot start a VM for function {}: {error:#}", self.function.name);
-                        log(&message);
-                        return Err(Failure::new(502, message));
-                    }
-                };
-                log(&format!("{} booting (host port {})", instance.label, instance.host_port));
-                instances.list.push(instance.clone());
-                instance
+        let instance = outcome?;
+        instance.begin_request();
+        self.boot_spares(&mut instances);
+        drop(instances);
+        let cpu_at_start = instance.vcpu_time();
+        Ok(Lease { instance, pool: self, started: Instant::now(), cpu_at_start })
+    }
+
+    /// The instance with room that should take a request: answering ones
+    /// first, then the least busy.
+    fn instance_with_room(&self, instances: &Instances) -> Option<Arc<Instance>> {
+        let limit = self.function.max_concurrency as usize;
+        instances
+            .list
+            .iter()
+            .filter(|instance| instance.active() < limit)
+            .min_by_key(|instance| (instance.readiness() != Readiness::Answering, instance.active()))
+            .cloned()
+    }
+
+    /// Starts a VM for `why` (for the log) and adds it to the pool.
+    fn boot(&self, instances: &mut Instances, why: &str) -> Result<Arc<Instance>, Failure> {
+        instances.next_number += 1;
+        let label = format!("{}#{}", self.function.name, instances.next_number);
+        self.update_stats(|stats| stats.boots += 1);
+        let started = self.start_instance(&label);
+        let instance = match started {
+            Ok(instance) => Arc::new(instance),
+            Err(error) => {
+                self.update_stats(|stats| stats.boot_failures += 1);
+                let message = format!("cannot start a VM for function {}: {error:#}", self.function.name);
+                log(&message);
+                return Err(Failure::new(502, message));
             }
         };
-        instance.begin_request();
-        Ok(Lease { instance })
+        let place = match (instance.host_port, &instance.runtime) {
+            (Some(port), _) => format!("host port {port}"),
+            (None, Some(runtime)) => match (&instance.launch.incoming, &instance.launch.monitor) {
+                (Some(_), _) => String::from("from the snapshot"),
+                (None, Some(_)) => String::from("as the template of the snapshot"),
+                (None, None) if runtime.socket.is_some() => {
+                    String::from("booting while there is no snapshot")
+                }
+                (None, None) => format!("Runtime API on port {}", runtime.port),
+            },
+            (None, None) => String::new(),
+        };
+        log(&format!("{} booting for {why} ({place})", instance.label));
+        instances.list.push(instance.clone());
+        Ok(instance)
+    }
+
+    fn start_instance(&self, label: &str) -> Result<Instance> {
+        match &self.function.kind {
+            Kind::Http { port } => Instance::start(
+                label.to_string(),
+                &self.vm_config,
+                self.accel,
+                Some(*port),
+                None,
+                &Launch::default(),
+            ),
+            Kind::Lambda { .. } if self.snapshots.is_some() => self.start_snapshot_instance(label),
+            Kind::Lambda { handler } => {
+                let runtime = RuntimeApi::start(self.arn())?;
+                let address = format!("{HOST_FROM_GUEST}:{}", runtime.port);
+                let mut environment = lambda_environment(&self.function, handler, label, &address);
+                environment.extend(self.function.environment.iter().cloned());
+                let config = VmConfig::new(
+                    &self.image,
+                    &self.machine,
+                    &environment,
+                    self.function.command.as_deref(),
+                )?
+                .reporting_boot();
+                Instance::start(
+                    label.to_string(),
+                    &config,
+                    self.accel,
+                    None,
+                    Some(runtime),
+                    &Launch::default(),
+                )
+            }
+        }
+    }
+
+    /// Starts a VM of a snapshot function: the template if there is no
+    /// snapshot yet, else from the snapshot (or booted, while the template
+    /// boots or if snapshots failed).
+    fn start_snapshot_instance(&self, label: &str) -> Result<Instance> {
+        let snapshots = self.snapshots.as_ref().context("the function takes no snapshots")?;
+        let directory = snapshots.directory.path();
+        let socket = directory.join(format!("runtime-{}.sock", label.replace('#', "-")));
+        let mut launch = Launch { runtime_socket: Some(socket.clone()), ..Launch::default() };
+        let mut state = lock(&snapshots.state);
+        let is_template = *state == SnapshotState::Missing;
+        match &*state {
+            SnapshotState::Missing => launch.monitor = Some(directory.join("template.monitor")),
+            SnapshotState::Ready(file) => {
+                launch.incoming = Some(file.clone());
+                launch.monitor = Some(directory.join(format!("{}.monitor", label.replace('#', "-"))));
+            }
+            _ => {}
+        }
+        let runtime = RuntimeApi::start_on_socket(self.arn(), &socket, launch.incoming.is_some())?;
+        let started = Instance::start(
+            label.to_string(),
+            &snapshots.vm_config,
+            self.accel,
+            None,
+            Some(runtime),
+            &launch,
+        );
+        if is_template && started.is_ok() {
+            *state = SnapshotState::Booting;
+        }
+        started
+    }
+
+    /// Saves `instance` as the function's snapshot if it is the template
+    /// and its runtime is ready (it waits for an invocation now).
+    fn save_if_template(&self, instance: &Instance) {
+        let (Some(snapshots), Some(monitor)) = (&self.snapshots, &instance.launch.monitor) else { return };
+        {
+            let mut state = lock(&snapshots.state);
+            if *state != SnapshotState::Booting {
+                return;
+            }
+            *state = SnapshotState::Saving;
+        }
+        let file = snapshots.directory.path().join("snapshot");
+        let outcome = snapshot::save(monitor, &file);
+        let mut state = lock(&snapshots.state);
+        match outcome {
+            Ok(time) => {
+                let size_mib = std::fs::metadata(&file).map_or(0, |metadata| metadata.len() >> 20);
+                log(&format!(
+                    "{} saved as the snapshot of function {} in {:.3} s ({size_mib} MiB)",
+                    instance.label,
+                    self.function.name,
+                    time.as_secs_f64()
+                ));
+                *state = SnapshotState::Ready(file);
+            }
+            Err(error) => {
+                log(&format!("{}: cannot save a snapshot: {error:#}; VMs will boot", instance.label));
+                *state = SnapshotState::Failed;
+            }
+        }
+    }
+
+    /// Whether `instance` is the template and being saved.
+    fn is_being_saved(&self, instance: &Instance) -> bool {
+        match (&self.snapshots, &instance.launch.monitor, &instance.launch.incoming) {
+            (Some(snapshots), Some(_), None) => *lock(&snapshots.state) == SnapshotState::Saving,
+            _ => false,
+        }
+    }
+
+    /// Lets the next VM be the template if `instance`, the template, ends
+    /// before it was saved.
+    fn forget_template(&self, instance: &Instance) {
+        if let (Some(snapshots), Some(_), None) =
+            (&self.snapshots, &instance.launch.monitor, &instance.launch.incoming)
+        {
+            let mut state = lock(&snapshots.state);
+            if *state == SnapshotState::Booting {
+                *state = SnapshotState::Missing;
+            }
+        }
+    }
+
+    /// Gives up starting VMs from the snapshot (one started from it ended
+    /// before it answered).
+    fn snapshot_failed(&self, instance: &Instance) {
+        if let (Some(snapshots), Some(_)) = (&self.snapshots, &instance.launch.incoming) {
+            log(&format!("{} did not resume from the snapshot; VMs will boot", instance.label));
+            *lock(&snapshots.state) = SnapshotState::Failed;
+        }
+    }
+
+    /// Boots spares when the busy fraction of the VMs has reached the
+    /// threshold, so that `spare_instances` idle ones wait for the next
+    /// requests (within `max_instances`).
+    fn boot_spares(&self, instances: &mut Instances) {
+        let busy = instances.list.iter().filter(|instance| instance.active() > 0).count();
+        let count = spares_to_boot(&self.function, instances.list.len(), busy);
+        for _ in 0..count {
+            if self.boot(instances, "a spare").is_err() {
+                return;
+            }
+        }
     }
 
     /// Removes instances that ended or failed, saying so in the log.
     fn reap(&self, instances: &mut Instances) {
+        let before = instances.list.len();
+        let mut has_failed_boot = false;
         instances.list.retain(|instance| {
             if instance.is_usable() {
                 return true;
             }
+            has_failed_boot |= instance.answered() == 0 && !instance.has_been_ready();
+            self.forget_template(instance);
             if matches!(instance.readiness(), Readiness::Failed(_)) {
                 // Failed boots were reported when they failed; make sure
                 // the process is gone.
@@ -185,33 +541,93 @@ impl Pool {
             }
             false
         });
+        if instances.list.len() != before {
+            self.room.notify_all();
+        }
+        // A function whose VMs cannot boot is not booted again and again
+        // for min_instances (requests still try, and get the reason).
+        if has_failed_boot {
+            instances.min_boot_after = Some(Instant::now() + instances.min_boot_backoff);
+            instances.min_boot_backoff = (instances.min_boot_backoff * 2).min(MIN_BOOT_BACKOFF_LIMIT);
+        }
     }
 
     fn summary(&self, instance: &Instance) -> String {
         format!("up {:.1} s, {} requests", instance.started.elapsed().as_secs_f64(), instance.answered())
     }
 
-    /// Stops instances idle for longer than the function's idle timeout
-    /// and removes dead ones.
+    /// Keeps `min_instances` booted, notes Lambda runtimes that became
+    /// ready, stops instances idle for longer than the idle timeout (down
+    /// to `min_instances`) and removes dead ones.
     pub fn housekeep(&self) {
+        let templates = self.housekeep_instances();
+        // Saving takes a moment: not under the pool's lock.
+        for template in templates {
+            self.save_if_template(&template);
+        }
+    }
+
+    /// [`Pool::housekeep`] under the pool's lock; returns the templates
+    /// whose runtime became ready, to be saved.
+    fn housekeep_instances(&self) -> Vec<Arc<Instance>> {
+        let mut templates = Vec::new();
         let mut instances = self.instances();
+        if instances.is_closed {
+            return templates;
+        }
         self.reap(&mut instances);
-        let Some(idle_timeout) = self.function.idle_timeout else { return };
-        instances.list.retain(|instance| {
-            let is_idle = instance.readiness() == Readiness::Answering
-                && instance.active() == 0
-                && instance.idle_for() >= idle_timeout;
-            if is_idle {
+        if instances.list.iter().any(|instance| instance.has_been_ready()) {
+            instances.min_boot_backoff = MIN_BOOT_BACKOFF_FIRST;
+        }
+        for instance in &instances.list {
+            if let Some(runtime) = &instance.runtime
+                && runtime.is_ready()
+                && matches!(instance.readiness(), Readiness::Booting { is_probing: false })
+                && instance.launch.incoming.is_none()
+            {
+                self.mark_ready(instance);
+                if instance.launch.monitor.is_some() {
+                    templates.push(instance.clone());
+                }
+            }
+        }
+        let may_boot = instances.min_boot_after.is_none_or(|after| Instant::now() >= after);
+        while may_boot && instances.list.len() < self.function.min_instances as usize {
+            if self.boot(&mut instances, "min_instances").is_err() {
+                instances.min_boot_after = Some(Instant::now() + MIN_BOOT_BACKOFF_LIMIT);
+                break;
+            }
+        }
+        let Some(idle_timeout) = self.function.idle_timeout else { return templates };
+        let minimum = self.function.min_instances as usize;
+        let mut index = 0;
+        while index < instances.list.len() && instances.list.len() > minimum {
+            let instance = instances.list[index].clone();
+            let is_waiting = match instance.readiness() {
+                Readiness::Answering => true,
+                // Booted ahead of demand and never asked.
+                Readiness::Booting { is_probing: false } => match &instance.runtime {
+                    None => instance.console.has_booted(),
+                    // Restored from a snapshot and never asked.
+                    Some(runtime) => runtime.is_ready(),
+                },
+                _ => false,
+            };
+            let is_idle = is_waiting && instance.active() == 0 && instance.idle_for() >= idle_timeout;
+            if is_idle && !self.is_being_saved(&instance) {
+                instances.list.remove(index);
                 instance.stop("it was idle");
                 log(&format!(
                     "{} stopped: idle for {} s; {}",
                     instance.label,
                     idle_timeout.as_secs(),
-                    self.summary(instance)
+                    self.summary(&instance)
                 ));
+            } else {
+                index += 1;
             }
-            !is_idle
-        });
+        }
+        templates
     }
 
     /// The host port of an instance that answers, if there is one.
@@ -221,7 +637,7 @@ impl Pool {
             .list
             .iter()
             .find(|instance| instance.readiness() == Readiness::Answering)
-            .map(|instance| instance.host_port)
+            .and_then(|instance| instance.host_port)
     }
 
     /// Stops every instance because of `reason`; with `is_final`, refuses
@@ -233,140 +649,105 @@ impl Pool {
             instance.stop(reason);
             log(&format!("{} stopped: {reason}; {}", instance.label, self.summary(&instance)));
         }
+        self.room.notify_all();
+        if is_final && let Some(snapshots) = &self.snapshots {
+            // The host exits without dropping the pool.
+            let _ = std::fs::remove_dir_all(snapshots.directory.path());
+        }
     }
 
-    /// Sends `request` (a whole request, head and body) to the leased
-    /// instance and reads the answer's head. A booting instance is probed
-    /// first: see the module's description.
-    pub fn send(&self, lease: &Lease, request: &[u8]) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
+    /// Marks `instance` ready: it answers, and its boot's CPU time is
+    /// known.
+    fn mark_ready(&self, instance: &Instance) {
+        instance.note_ready();
+        let cold_start = instance.started.elapsed();
+        self.update_stats(|stats| stats.record_cold_start(cold_start));
+        log(&format!(
+            "{} answered {:.3} s after it was started (cold start)",
+            instance.label,
+            cold_start.as_secs_f64()
+        ));
+        instance.set_readiness(Readiness::Answering);
+    }
+
+    /// Marks `instance` failed with `failure` and stops it.
+    fn fail(&self, instance: &Instance, failure: &Failure) {
+        log(&format!(
+            "{} failed: {}; its console ended with:\n{}",
+            instance.label,
+            failure.message,
+            instance.console.text()
+        ));
+        instance.set_readiness(Readiness::Failed(failure.clone()));
+        instance.stop(&failure.message);
+        self.room.notify_all();
+    }
+
+    /// Records what the request served by `lease` cost, in the counters
+    /// and the invocation log.
+    pub fn finish(&self, lease: Lease<'_>, status: u16, request_id: &str) {
         let instance = &lease.instance;
-        match instance.claim_probe_or_wait() {
-            Readiness::Answering => self.send_once(instance, request),
-            Readiness::Failed(failure) => Err(failure),
-            Readiness::Booting { .. } => {
-                let outcome = self.probe(instance, request);
-                match &outcome {
-                    Ok(_) => {
-                        let cold_start = instance.started.elapsed();
-                        self.update_stats(|stats| stats.record_cold_start(cold_start));
-                        log(&format!(
-                            "{} answered {:.3} s after it was started (cold start)",
-                            instance.label,
-                            cold_start.as_secs_f64()
-                        ));
-                        instance.set_readiness(Readiness::Answering);
-                    }
-                    Err(failure) => {
-                        self.update_stats(|stats| stats.boot_failures += 1);
-                        log(&format!(
-                            "{} failed: {}; its console ended with:\n{}",
-                            instance.label,
-                            failure.message,
-                            instance.console.text()
-                        ));
-                        instance.set_readiness(Readiness::Failed(failure.clone()));
-                        instance.stop("it failed to boot");
-                    }
-                }
-                outcome
-            }
-        }
-    }
-
-    /// Tries `request` on a booting instance until the guest answers, its
-    /// VM ends or the boot timeout passes.
-    fn probe(
-        &self,
-        instance: &Instance,
-        request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
-        let name = &self.function.name;
-        let boot_timeout = self.function.boot_timeout;
-        let deadline = instance.started + boot_timeout;
-        let timed_out = || {
-            Failure::new(
-                504,
-                format!(
-                    "function {name} did not answer within {} s of starting its VM",
-                    boot_timeout.as_secs()
-                ),
-            )
+        let wall = lease.started.elapsed();
+        let cpu_now = instance.vcpu_time();
+        let boot_cpu = instance.take_boot_cpu();
+        // A cold invocation's share starts where the boot's ends.
+        let cpu_start = boot_cpu.map_or(lease.cpu_at_start, |boot| boot.max(lease.cpu_at_start));
+        let invocation = billing::Invocation {
+            function: self.function.name.clone(),
+            instance: instance.label.clone(),
+            request_id: request_id.to_string(),
+            status,
+            is_cold: boot_cpu.is_some(),
+            wall_us: billing::microseconds(wall),
+            cpu_us: billing::microseconds(cpu_now.saturating_sub(cpu_start)),
+            boot_cpu_us: boot_cpu.map_or(0, billing::microseconds),
+            memory_mib_ms: self
+                .function
+                .memory_mib
+                .saturating_mul(u64::try_from(wall.as_millis()).unwrap_or(u64::MAX)),
         };
-        let ended = |instance: &Instance| {
-            Failure::new(
-                502,
-                format!("the VM of function {name} ended before it answered: {}", instance.describe_exit()),
-            )
-        };
-        // Before the kernel has booted its network, QEMU holds connections
-        // without passing them on; after it, a guest that does not listen
-        // yet refuses them at once.
-        instance.console.wait_for_boot(deadline.min(Instant::now() + BOOT_LINE_GRACE));
-        loop {
-            if instance.exit_status().is_some() {
-                return Err(ended(instance));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(timed_out());
-            }
-            match self.try_send(instance, request, deadline - now) {
-                Ok(answer) => return Ok(answer),
-                Err(error) if error.is_timeout() => return Err(timed_out()),
-                Err(_) => std::thread::sleep(PROBE_INTERVAL),
-            }
+        self.update_stats(|stats| stats.billing.add(&invocation));
+        if let Some(log) = &self.invocation_log {
+            log.write(&invocation);
         }
     }
+}
 
-    /// Sends `request` to an instance that has answered before.
-    fn send_once(
-        &self,
-        instance: &Instance,
-        request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
-        let name = &self.function.name;
-        match self.try_send(instance, request, self.function.request_timeout) {
-            Ok(answer) => Ok(answer),
-            Err(error) if error.is_timeout() => Err(Failure::new(
-                504,
-                format!(
-                    "function {name} did not answer within {} s",
-                    self.function.request_timeout.as_secs()
-                ),
-            )),
-            Err(error) => {
-                // Give QEMU a moment to finish exiting, so that a dead VM
-                // is reported as such and replaced.
-                std::thread::sleep(Duration::from_millis(50));
-                match instance.exit_status() {
-                    Some(_) => Err(Failure::new(
-                        502,
-                        format!("the VM of function {name} ended: {}", instance.describe_exit()),
-                    )),
-                    None => Err(Failure::new(502, format!("function {name} gave no answer: {error}"))),
-                }
-            }
-        }
+mod forward;
+mod lambda;
+
+use lambda::lambda_environment;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn function(max_instances: u32, spare_instances: u32, spare_threshold: f64) -> Function {
+        let mut function = Function::new("f", PathBuf::from("image"), Kind::Http { port: 80 });
+        function.max_instances = max_instances;
+        function.spare_instances = spare_instances;
+        function.spare_threshold = spare_threshold;
+        function
     }
 
-    /// One try: connect, send, read the head within `timeout`.
-    fn try_send(
-        &self,
-        instance: &Instance,
-        request: &[u8],
-        timeout: Duration,
-    ) -> Result<(Reader<TcpStream>, ResponseHead), super::http::HttpError> {
-        use std::io::Write;
-        let mut stream = instance.connect(CONNECT_TIMEOUT)?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        stream.write_all(request)?;
-        let mut reader = Reader::new(stream);
-        let head = reader.read_response_head()?;
-        // Reads of the body may take as long as a request may.
-        reader.get_ref().set_read_timeout(Some(self.function.request_timeout))?;
-        instance.count_answer();
-        Ok((reader, head))
+    #[test]
+    fn spares_boot_once_the_busy_fraction_reaches_the_threshold() {
+        let burst = function(8, 2, 0.5);
+        // (total, busy) -> spares to boot
+        for ((total, busy), expected) in [
+            ((0, 0), 0), // nothing busy: nothing ahead of demand
+            ((1, 1), 2), // the first request: two spares behind it
+            ((3, 1), 0), // 1 of 3 busy is below the threshold
+            ((3, 2), 1), // 2 of 3: one idle, one more spare
+            ((4, 4), 2),
+            ((7, 7), 1), // max_instances bounds the spares
+            ((8, 8), 0),
+        ] {
+            assert_eq!(spares_to_boot(&burst, total, busy), expected, "{total} VMs, {busy} busy");
+        }
+        assert_eq!(spares_to_boot(&function(8, 0, 0.5), 1, 1), 0, "no spares asked for");
+        assert_eq!(spares_to_boot(&function(8, 1, 1.0), 2, 1), 0, "half busy is below 1.0");
+        assert_eq!(spares_to_boot(&function(8, 1, 0.0), 2, 1), 0, "one idle already");
     }
 }

@@ -4,15 +4,18 @@
 //! for `/NAME/rest?query` is read whole (body included, up to
 //! [`BODY_LIMIT`]), sent to function NAME as `/rest?query` on a fresh
 //! connection to one of its instances, and the answer is relayed back as
-//! it arrives. `/_rosv/stats` is the host's own. Clients that are slow,
+//! it arrives. `/_rosv/stats` is the host's own, and so is Lambda's Invoke
+//! API (`invoke`). Clients that are slow,
 //! send too much or speak something else get an answer (408, 413, 431,
 //! 400) and the connection is closed.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Host;
+use super::config::Kind;
 use super::http::{
     self, Framing, Header, HttpError, Reader, RequestHead, ResponseHead, request_framing, response_framing,
     write_chunk, write_head, write_last_chunk, write_response,
@@ -51,6 +54,11 @@ const HOP_BY_HOP: &[&str] = &[
 pub enum Route<'a> {
     /// The host's counters.
     Stats,
+    /// Lambda's Invoke API for function `name`.
+    Invoke {
+        /// The function's name.
+        name: String,
+    },
     /// Function `name`, with the path (and query) it sees.
     Function {
         /// The function's name.
@@ -84,6 +92,9 @@ pub fn route(target: &str) -> Route<'_> {
     };
     if path == STATS_PATH {
         return Route::Stats;
+    }
+    if let Some(name) = super::invoke::function_name(target) {
+        return Route::Invoke { name };
     }
     let name_end = after_slash.find(['/', '?']).unwrap_or(after_slash.len());
     let name = &after_slash[..name_end];
@@ -159,7 +170,7 @@ const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: u64 = 1024 * 1024;
 
 /// Serves one client connection until it closes or errs.
-pub fn handle_connection(host: &Host, stream: TcpStream) {
+pub fn handle_connection(host: &Arc<Host>, stream: TcpStream) {
     let Ok(peer) = stream.peer_addr() else { return };
     let Ok(mut writer) = stream.try_clone() else { return };
     let _ = stream.set_nodelay(true);
@@ -175,7 +186,7 @@ pub fn handle_connection(host: &Host, stream: TcpStream) {
 }
 
 /// Serves requests from one client until one of them ends the connection.
-fn serve_requests(host: &Host, reader: &mut Reader<Client>, writer: &mut TcpStream, client: IpAddr) {
+fn serve_requests(host: &Arc<Host>, reader: &mut Reader<Client>, writer: &mut TcpStream, client: IpAddr) {
     loop {
         reader.get_mut().deadline = Instant::now() + HEAD_TIMEOUT;
         let head = match reader.read_request_head() {
@@ -204,7 +215,7 @@ fn serve_requests(host: &Host, reader: &mut Reader<Client>, writer: &mut TcpStre
 
 /// Answers one request; returns whether the connection may carry another.
 fn serve_request(
-    host: &Host,
+    host: &Arc<Host>,
     reader: &mut Reader<Client>,
     writer: &mut TcpStream,
     head: &RequestHead,
@@ -228,10 +239,11 @@ fn serve_request(
     let route = route(&head.target);
     let pool = match &route {
         Route::Function { name, .. } => host.pool(name),
+        Route::Invoke { name } => host.pool(name),
         _ => None,
     };
     if framing != Framing::Empty && head.expects_continue() {
-        if pool.is_none() {
+        if pool.is_none() && !matches!(route, Route::Invoke { .. }) {
             return plain(writer, 404, &not_found(&route), false);
         }
         writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
@@ -255,6 +267,13 @@ fn serve_request(
             let text = serde_json::to_string_pretty(&host.stats_json()).unwrap_or_default() + "\n";
             write_response(writer, 200, "application/json", text.as_bytes(), keep_alive)?;
             Ok(keep_alive)
+        }
+        (Route::Invoke { name }, _) => super::invoke::serve(host, writer, head, &body, &name),
+        (Route::Function { name, .. }, Some(pool)) if matches!(pool.function.kind, Kind::Lambda { .. }) => {
+            let text = format!(
+                "function {name} is a Lambda function: invoke it with POST /2015-03-31/functions/{name}/invocations\n"
+            );
+            plain(writer, 400, &text, keep_alive)
         }
         (route @ Route::Function { .. }, Some(pool)) => {
             let Route::Function { path, .. } = route else { return Ok(false) };
@@ -281,14 +300,23 @@ fn forward(
     request: &[u8],
     keep_alive: bool,
 ) -> io::Result<bool> {
-    let answer = pool.acquire().and_then(|lease| {
-        let (upstream, response) = pool.send(&lease, request)?;
-        Ok((lease, upstream, response))
-    });
-    let (_lease, mut upstream, response) = match answer {
+    let deadline = Instant::now() + pool.function.boot_timeout + pool.function.request_timeout;
+    let request_id = super::invoke::request_id();
+    let lease = match pool.acquire(deadline) {
+        Ok(lease) => lease,
+        Err(Failure { status, message }) => {
+            pool.update_stats(|stats| stats.errors += 1);
+            let body = format!("{message}\n");
+            write_response(writer, status, "text/plain; charset=utf-8", body.as_bytes(), keep_alive)?;
+            return Ok(keep_alive);
+        }
+    };
+    let answer = pool.send(&lease, request);
+    let (mut upstream, response) = match answer {
         Ok(answer) => answer,
         Err(Failure { status, message }) => {
             pool.update_stats(|stats| stats.errors += 1);
+            pool.finish(lease, status, &request_id);
             write_response(
                 writer,
                 status,
@@ -304,12 +332,15 @@ fn forward(
         Err(_) => {
             pool.update_stats(|stats| stats.errors += 1);
             let message = format!("function {} answered with an invalid body length\n", pool.function.name);
+            pool.finish(lease, 502, &request_id);
             write_response(writer, 502, "text/plain; charset=utf-8", message.as_bytes(), keep_alive)?;
             return Ok(keep_alive);
         }
     };
     pool.update_stats(|stats| stats.requests += 1);
-    match relay(&mut upstream, writer, &response, framing, head.minor_version, keep_alive) {
+    let relayed = relay(&mut upstream, writer, &response, framing, head.minor_version, keep_alive);
+    pool.finish(lease, response.status, &request_id);
+    match relayed {
         Ok(keep) => Ok(keep),
         Err(error) => {
             pool.update_stats(|stats| stats.errors += 1);

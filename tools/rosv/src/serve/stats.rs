@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::billing::Totals;
+
 /// How many cold-start times are kept for the median.
 const COLD_START_SAMPLES: usize = 1000;
 
@@ -21,6 +23,8 @@ pub struct FunctionStats {
     /// Requests the host answered for it because it could not (502, 503,
     /// 504), or whose answer broke off.
     pub errors: u64,
+    /// What the invocations cost.
+    pub billing: Totals,
 }
 
 impl FunctionStats {
@@ -56,6 +60,7 @@ impl FunctionStats {
             "cold_start_ms": cold_start,
             "requests": self.requests,
             "errors": self.errors,
+            "billing": self.billing.to_json(),
         })
     }
 }

@@ -131,6 +131,7 @@ fn build_c_programs() -> PathBuf {
         "processes-jobs",
         "processes-pidfd",
         "spawn-cost",
+        "overlay",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -30,7 +30,11 @@ fn uuid(bytes: [u8; 16]) -> String {
 fn random_bytes(caller: &Caller<'_>) -> [u8; 16] {
     let mut bytes = [0u8; 16];
     match caller.process {
-        Some(process) => process.random.lock().fill(&mut bytes),
+        Some(process) => {
+            let mut random = process.random.lock();
+            random.mix_hardware(caller.machine);
+            random.fill(&mut bytes);
+        }
         None => {
             for chunk in bytes.chunks_mut(8) {
                 let value = caller.machine.hardware_random().unwrap_or(caller.machine.monotonic_ns());

@@ -265,6 +265,28 @@ impl Node for RamNode {
         Ok(())
     }
 
+    fn create_temporary(
+        &self,
+        caller: &Caller<'_>,
+        permissions: u32,
+        is_linkable: bool,
+    ) -> Result<Arc<dyn Node>, FsError> {
+        self.directory()?;
+        let (owner_user, owner_group, permissions) =
+            permission::new_owner(caller, &self.metadata(caller)?, false, permissions);
+        let inode = self.shared.next_inode.fetch_add(1, Ordering::Relaxed);
+        let content = Content::File(Mutex::new(FileData::default()));
+        let node = RamNode::new(&self.shared, inode, content, permissions, caller.now_ns());
+        {
+            let mut attributes = node.attributes.lock();
+            attributes.owner_user = owner_user;
+            attributes.owner_group = owner_group;
+            attributes.link_count = 0;
+        }
+        node.is_linkable.store(is_linkable, Ordering::Release);
+        Ok(node)
+    }
+
     fn link(&self, caller: &Caller<'_>, name: &str, target: &dyn Node) -> Result<(), FsError> {
         let target = same_filesystem(self, target)?;
         let target = target.this.upgrade().ok_or(FsError::NotFound)?;
@@ -276,7 +298,7 @@ impl Node for RamNode {
         if directory.get(name).is_some() {
             return Err(FsError::Exists);
         }
-        if target.attributes.lock().link_count == 0 {
+        if target.attributes.lock().link_count == 0 && !target.is_linkable.swap(false, Ordering::AcqRel) {
             // An unlinked file cannot get a name back (Linux's ENOENT).
             return Err(FsError::NotFound);
         }
