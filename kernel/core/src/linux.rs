@@ -263,7 +263,10 @@ pub mod number {
     pub const INOTIFY_ADD_WATCH: u64 = 254;
     pub const INOTIFY_RM_WATCH: u64 = 255;
     pub const INOTIFY_INIT1: u64 = 294;
+    pub const PIDFD_SEND_SIGNAL: u64 = 424;
+    pub const PIDFD_OPEN: u64 = 434;
     pub const CLONE3: u64 = 435;
+    pub const PIDFD_GETFD: u64 = 438;
     pub const CLOSE_RANGE: u64 = 436;
     pub const FACCESSAT2: u64 = 439;
     pub const EPOLL_PWAIT2: u64 = 441;

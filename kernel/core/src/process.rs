@@ -51,6 +51,68 @@ pub fn all() -> Vec<Arc<Process>> {
     PROCESSES.lock().values().filter_map(alloc::sync::Weak::upgrade).collect()
 }
 
+/// Whether `caller` may see what another process keeps private (its
+/// links, descriptors, environment, memory): itself, the kernel, root, or
+/// a caller acting as the user the process runs as.
+pub fn may_inspect(caller: &Caller<'_>, process: &Process) -> bool {
+    let Some(own) = caller.process else {
+        return true;
+    };
+    if own.pid == process.pid {
+        return true;
+    }
+    let Some(credentials) = caller.credentials() else {
+        return true;
+    };
+    let target = process.state.lock().credentials.clone();
+    credentials.effective_user == 0
+        || (credentials.effective_user == target.real_user
+            && credentials.effective_user == target.effective_user
+            && credentials.effective_user == target.saved_user)
+}
+
+/// Whether process group `group` is orphaned: no live member has a parent
+/// in another group of the same session, so no shell could continue it
+/// (POSIX). `excluding` is left out (a process that is ending).
+pub fn is_group_orphaned(group: u64, excluding: u64) -> bool {
+    !all().iter().any(|member| {
+        if member.pid == excluding || member.has_ended() || member.group_id() != group {
+            return false;
+        }
+        let session = member.session_id();
+        // The member's lock is let go before the parent's is taken.
+        let parent = member.family.lock().parent.upgrade();
+        parent.is_some_and(|parent| {
+            parent.pid != excluding
+                && !parent.has_ended()
+                && parent.group_id() != group
+                && parent.session_id() == session
+        })
+    })
+}
+
+/// Sends `SIGHUP` then `SIGCONT` to every member of `group` if it is
+/// orphaned (leaving out `excluding`) and one of them is stopped: nobody
+/// would ever continue it otherwise (POSIX, on a process's exit).
+pub fn hang_up_if_orphaned(group: u64, excluding: u64) {
+    const SIGHUP: u8 = 1;
+    let members: Vec<Arc<Process>> = all()
+        .into_iter()
+        .filter(|member| member.pid != excluding && !member.has_ended() && member.group_id() == group)
+        .collect();
+    let has_stopped = members.iter().any(|member| member.signals.job.is_stopped());
+    if !has_stopped || !is_group_orphaned(group, excluding) {
+        return;
+    }
+    for member in members {
+        for signal in [SIGHUP, crate::signal::SIGCONT] {
+            let info = crate::signal::SignalInfo::kernel();
+            let target = crate::signal::Target::Process { sender: None };
+            let _ = crate::signal::send(&member, target, signal, info, None, crate::signal::Queueing::Always);
+        }
+    }
+}
+
 /// How a process ended, as `wait` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Termination {
@@ -146,6 +208,9 @@ pub struct ThreadState {
     pub alternate_stack: crate::signal::AlternateStack,
     /// The blocked signal mask.
     pub signal_mask: u64,
+    /// The signals `sigtimedwait` waits for: blocked in truth while the
+    /// wait lets them through, so a sender must not drop one it ignores.
+    pub awaited_signals: u64,
     /// The mask to restore once a signal is delivered or the call returns,
     /// when a call (`sigsuspend`, `ppoll`, ...) replaced it for its wait.
     pub saved_mask: Option<u64>,
@@ -271,7 +336,11 @@ impl core::fmt::Debug for Thread {
 
 impl Thread {
     /// Whether a signal waits to be delivered (blocking calls return early).
+    /// A stopped process counts: its threads are to stop in delivery.
     pub fn has_deliverable_signal(&self) -> bool {
+        if self.signals.job.is_stopped() {
+            return true;
+        }
         let state = self.state.lock();
         let pending = state.pending.set() | self.signals.pending.lock().set();
         pending & !state.signal_mask != 0
@@ -318,6 +387,31 @@ impl Thread {
     }
 }
 
+/// A process's controlling terminal, which `/dev/tty` opens.
+#[derive(Clone)]
+pub enum ControllingTerminal {
+    /// The serial console (when the host's streams are not a terminal).
+    Console,
+    /// The terminal of the host's streams.
+    Terminal(Arc<crate::terminal::Terminal>),
+}
+
+impl core::fmt::Debug for ControllingTerminal {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ControllingTerminal::Console => formatter.write_str("Console"),
+            ControllingTerminal::Terminal(_) => formatter.write_str("Terminal"),
+        }
+    }
+}
+
+impl ControllingTerminal {
+    /// Whether this is `terminal`.
+    pub fn is(&self, terminal: &crate::terminal::Terminal) -> bool {
+        matches!(self, ControllingTerminal::Terminal(own) if core::ptr::eq(own.as_ref(), terminal))
+    }
+}
+
 /// The application.
 pub struct Process {
     this: alloc::sync::Weak<Process>,
@@ -330,6 +424,9 @@ pub struct Process {
     /// A `vfork` parent waits on this until the child calls `execve` or
     /// ends.
     pub vfork_release: crate::vfs::WaiterList,
+    /// Woken when the process ends (pidfds poll it); shared so that a
+    /// pidfd keeps it after the process is reaped.
+    pub end_waiters: Arc<crate::vfs::WaiterList>,
     is_vfork_released: core::sync::atomic::AtomicBool,
     termination: Mutex<Option<Termination>>,
     is_ended: core::sync::atomic::AtomicBool,
@@ -359,6 +456,10 @@ pub struct Process {
     pub root_directory: Mutex<Option<Location>>,
     /// POSIX timers, interval timers and the deadlines of those armed.
     pub timers: crate::timers::ProcessTimers,
+    /// The controlling terminal, which children inherit and `setsid`
+    /// drops; the first process starts with the console's (or the host
+    /// terminal's, which the kernel sets).
+    pub controlling_terminal: Mutex<Option<ControllingTerminal>>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
     ended_cpu_time_ns: AtomicU64,
     on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
@@ -398,6 +499,7 @@ impl Process {
             family: Mutex::new(Family { group: pid, session: pid, ..Family::default() }),
             child_events: crate::vfs::WaiterList::new(),
             vfork_release: crate::vfs::WaiterList::new(),
+            end_waiters: Arc::new(crate::vfs::WaiterList::new()),
             is_vfork_released: core::sync::atomic::AtomicBool::new(false),
             termination: Mutex::new(None),
             is_ended: core::sync::atomic::AtomicBool::new(false),
@@ -421,6 +523,7 @@ impl Process {
             signals: Arc::new(ProcessSignals::new()),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             root_directory: Mutex::new(None),
+            controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
             threads: Mutex::new(BTreeMap::new()),
             ended_cpu_time_ns: AtomicU64::new(0),
             on_empty: Mutex::new(None),
@@ -444,6 +547,7 @@ impl Process {
         let child =
             Process::new(self.executable_path(), memory, files, self.network.clone(), random, start_ns);
         *child.state.lock() = state;
+        *child.controlling_terminal.lock() = self.controlling_terminal.lock().clone();
         {
             let parent = self.family.lock();
             let mut family = child.family.lock();
@@ -615,10 +719,26 @@ impl Process {
         let descriptors = core::mem::take(&mut self.state.lock().descriptors);
         drop(descriptors);
         self.is_ended.store(true, Ordering::Release);
+        self.end_waiters.notify();
         self.release_vfork_parent();
         // Children go to the first process (or are forgotten when it is
         // gone: nobody will wait for them).
         let children = core::mem::take(&mut self.family.lock().children);
+        // The groups this process kept from being orphaned: its own, if
+        // its parent is in another group of the session, and each child's
+        // of another group of the session (POSIX; Linux's exit_notify).
+        let (group, session) = (self.group_id(), self.session_id());
+        let parent = self.family.lock().parent.upgrade();
+        let mut groups: Vec<u64> = children
+            .iter()
+            .filter(|child| child.group_id() != group && child.session_id() == session)
+            .map(|child| child.group_id())
+            .collect();
+        if parent.is_some_and(|parent| parent.group_id() != group && parent.session_id() == session) {
+            groups.push(group);
+        }
+        groups.sort_unstable();
+        groups.dedup();
         let adopter = find(PROCESS_ID).filter(|adopter| adopter.pid != self.pid && !adopter.has_ended());
         for child in children {
             let mut family = child.family.lock();
@@ -631,6 +751,10 @@ impl Process {
                     adopter.child_events.notify();
                 }
             }
+        }
+        // Groups this process kept from being orphaned may be now.
+        for group in groups {
+            hang_up_if_orphaned(group, self.pid);
         }
         let (parent, exit_signal) = {
             let family = self.family.lock();

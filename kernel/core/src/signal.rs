@@ -15,6 +15,7 @@
 
 pub mod frame;
 pub mod info;
+pub mod job;
 pub mod pending;
 pub mod signalfd;
 
@@ -22,6 +23,7 @@ use alloc::sync::Arc;
 
 pub use frame::{AlternateStack, restore_frame, setup_frame};
 pub use info::{SignalInfo, code};
+pub use job::{JobEvent, SIGCONT, is_stop_signal};
 pub use pending::{Added, Pending, ProcessSignals, SignalSource, bit};
 
 use crate::errno::Errno;
@@ -38,6 +40,8 @@ pub const UNBLOCKABLE: u64 = bit(SIGKILL) | bit(SIGSTOP);
 
 /// `sa_flags` bits.
 pub mod flag {
+    /// `SIGCHLD` only: no signal when a child stops or continues.
+    pub const NOCLDSTOP: u64 = 0x1;
     /// `SIGCHLD` only: ended children are reaped at once, never zombies.
     pub const NOCLDWAIT: u64 = 0x2;
     /// The handler takes three arguments.
@@ -67,14 +71,20 @@ pub const MINIMUM_ALTERNATE_STACK: u64 = 2048;
 
 /// Whether `action` for `signal` is the default action that ends the process.
 pub fn terminates(action: &SignalAction, signal: u8) -> bool {
-    action.handler == SIG_DFL && !is_ignored_by_default(signal)
+    action.handler == SIG_DFL && !is_ignored_by_default(signal) && !is_stop_signal(signal)
+}
+
+/// Whether `action` for `signal` is the default action that stops the
+/// process.
+pub fn stops(action: &SignalAction, signal: u8) -> bool {
+    action.handler == SIG_DFL && is_stop_signal(signal)
 }
 
 /// Whether the default action of `signal` leaves the process alone:
-/// `SIGCHLD`, `SIGURG`, `SIGWINCH`, and, without job control, the stop
-/// and continue signals.
+/// `SIGCHLD`, `SIGCONT` (which continues it when sent, whatever its
+/// action), `SIGURG`, `SIGWINCH`.
 fn is_ignored_by_default(signal: u8) -> bool {
-    matches!(signal, 17..=23 | 28)
+    matches!(signal, 17 | 18 | 23 | 28)
 }
 
 /// Whether `action` makes the kernel drop `signal` when it is sent.
@@ -125,6 +135,14 @@ pub fn send(
         let state = process.state.lock();
         (state.signal_actions[usize::from(signal - 1)], state.limits[limit::SIGPENDING].current)
     };
+    // Stop and continue signals cancel each other when sent, and SIGCONT
+    // continues the process whatever its action (POSIX).
+    if signal == SIGCONT {
+        discard(process, job::STOP_SIGNALS);
+        continue_process(process);
+    } else if is_stop_signal(signal) {
+        discard(process, bit(SIGCONT));
+    }
     let leader = match target {
         Target::Thread(_) => None,
         Target::Process { .. } => {
@@ -135,7 +153,10 @@ pub fn send(
         Target::Thread(thread) => Some(thread),
         Target::Process { .. } => leader.as_deref(),
     };
-    let is_blocked = checked.is_some_and(|thread| thread.state.lock().signal_mask & bit(signal) != 0);
+    let is_blocked = checked.is_some_and(|thread| {
+        let state = thread.state.lock();
+        (state.signal_mask | state.awaited_signals) & bit(signal) != 0
+    });
     if is_ignored(&action, signal) && !is_blocked {
         if let Some(source) = source {
             source.discard();
@@ -211,6 +232,61 @@ pub fn notify_child_ended(parent: &Process, child: &Process, signal: u8) {
     let uid = child.state.lock().credentials.real_user;
     let info = SignalInfo::child(code, child.pid as u32, uid, status);
     let _ = send(parent, Target::Process { sender: None }, signal, info, None, Queueing::Always);
+}
+
+/// Lets `process` run again if it is stopped, and tells its parent.
+pub fn continue_process(process: &Process) {
+    let job = &process.signals.job;
+    if !job.is_stopped() {
+        return;
+    }
+    let was_complete = job.resume();
+    for thread in process.threads() {
+        if let Some(control) = thread.control() {
+            control.wake();
+        }
+    }
+    if was_complete {
+        notify_parent_of_job(process, JobEvent::Continued);
+    }
+}
+
+/// Stops `process` by `signal` (a thread took a stop signal); its other
+/// threads stop when they next look at their signals, and the last to
+/// stop tells the parent. Returns whether it was running.
+pub fn stop_process(process: &Process, signal: u8) -> bool {
+    if !process.signals.job.stop(signal) {
+        return false;
+    }
+    for thread in process.threads() {
+        notify(&thread);
+    }
+    true
+}
+
+/// Tells the parent of `child` that it stopped or continued: `SIGCHLD`
+/// with `CLD_STOPPED` or `CLD_CONTINUED` unless the parent's action has
+/// `SA_NOCLDSTOP`, and a wake-up of its waits.
+pub fn notify_parent_of_job(child: &Process, event: JobEvent) {
+    let Some(parent) = child.family.lock().parent.upgrade() else {
+        return;
+    };
+    let action = parent.state.lock().signal_actions[usize::from(SIGCHLD - 1)];
+    if action.flags & flag::NOCLDSTOP == 0 {
+        let (code, status) = match event {
+            JobEvent::Stopped(signal) => (code::CHILD_STOPPED, i32::from(signal)),
+            JobEvent::Continued => (code::CHILD_CONTINUED, i32::from(SIGCONT)),
+        };
+        let uid = child.state.lock().credentials.real_user;
+        let info = SignalInfo::child(code, child.pid as u32, uid, status);
+        let _ = send(&parent, Target::Process { sender: None }, SIGCHLD, info, None, Queueing::Always);
+    }
+    parent.child_events.notify();
+}
+
+/// Whether `thread` has a `SIGKILL` pending (which ends a stopped process).
+pub fn is_kill_pending(thread: &Thread) -> bool {
+    pending_set(thread) & bit(SIGKILL) != 0
 }
 
 /// Wakes `thread` to look at its signals.

@@ -20,6 +20,7 @@ mod message_queues;
 mod messages;
 mod owners;
 mod paths;
+mod pidfd;
 mod poll;
 mod posix_queues;
 mod process;
@@ -345,6 +346,9 @@ pub fn handle(
         nr::CAPSET => credentials::capset(context, a0, a1),
         nr::WAIT4 => processes::wait4(context, a0, a1, a2, a3),
         nr::WAITID => processes::waitid(context, a0, a1, a2, a3, a4),
+        nr::PIDFD_OPEN => pidfd::pidfd_open(context, a0, a1),
+        nr::PIDFD_SEND_SIGNAL => pidfd::pidfd_send_signal(context, a0, a1, a2, a3),
+        nr::PIDFD_GETFD => pidfd::pidfd_getfd(context, a0, a1, a2),
         nr::UNAME => process::uname(context, a0),
         nr::ARCH_PRCTL => process::arch_prctl(context, a0, a1),
         nr::SET_TID_ADDRESS => process::set_tid_address(context, a0),

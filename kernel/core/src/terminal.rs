@@ -54,6 +54,8 @@ pub struct Terminal {
     echo: Option<Arc<dyn HostChannel>>,
     mode: TerminalMode,
     foreground: Arc<Foreground>,
+    /// The session the terminal controls (0: none).
+    session: core::sync::atomic::AtomicU64,
     /// Readers and pollers of the input.
     waiters: WaiterList,
 }
@@ -93,8 +95,26 @@ impl Terminal {
             echo,
             mode,
             foreground,
+            session: core::sync::atomic::AtomicU64::new(0),
             waiters: WaiterList::new(),
         })
+    }
+
+    /// The session whose controlling terminal this is (0: none).
+    pub fn session(&self) -> u64 {
+        self.session.load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Makes the terminal the controlling terminal of `session` (0: of
+    /// none).
+    pub fn set_session(&self, session: u64) {
+        self.session.store(session, core::sync::atomic::Ordering::Release);
+    }
+
+    /// The channel output goes to (the one echo goes to): what a new
+    /// descriptor of the terminal (`/dev/tty`) writes to.
+    pub fn output(&self) -> Option<&Arc<dyn HostChannel>> {
+        self.echo.as_ref()
     }
 
     /// The channel typed bytes come from.
@@ -147,6 +167,40 @@ impl Terminal {
             self.waiters.notify();
         }
         progress
+    }
+
+    /// Whether `caller` may use the terminal as its foreground job would
+    /// (read, or with `signal` `SIGTTOU` change it or write with
+    /// `TOSTOP`). A process of a background group of the session the
+    /// terminal controls gets `signal` sent to its group, and the call
+    /// restarts once it is continued in the foreground (`Interrupted`);
+    /// where the signal would not stop it (ignored or blocked) a read
+    /// fails with `EIO` and a change goes ahead; an orphaned group, which
+    /// nobody would continue, gets `EIO`.
+    pub fn check_job_access(&self, caller: &Caller<'_>, signal: u8) -> Result<(), FsError> {
+        let (Some(process), Some(thread)) = (caller.process, caller.thread) else {
+            return Ok(());
+        };
+        let is_controlling = process.controlling_terminal.lock().as_ref().is_some_and(|own| own.is(self));
+        let group = process.group_id();
+        if !is_controlling || self.foreground.group(group) == group {
+            return Ok(());
+        }
+        let is_ignored =
+            process.state.lock().signal_actions[usize::from(signal - 1)].handler == crate::process::SIG_IGN;
+        let is_blocked = thread.state.lock().signal_mask & crate::signal::bit(signal) != 0;
+        if is_ignored || is_blocked {
+            return if signal == crate::signal::job::SIGTTIN { Err(FsError::Io) } else { Ok(()) };
+        }
+        if crate::process::is_group_orphaned(group, 0) {
+            return Err(FsError::Io);
+        }
+        for member in crate::process::all() {
+            if member.group_id() == group && !member.has_ended() {
+                crate::syscall::signal_process(&member, signal);
+            }
+        }
+        Err(FsError::Interrupted)
     }
 
     /// Reads typed input: a finished line in canonical mode, else what is
@@ -335,10 +389,14 @@ impl SpecialFile for TerminalFile {
     }
 
     fn read(&self, caller: &Caller<'_>, buffer: &mut [u8], is_nonblocking: bool) -> Result<usize, FsError> {
+        self.terminal.check_job_access(caller, crate::signal::job::SIGTTIN)?;
         self.terminal.read(caller, buffer, is_nonblocking)
     }
 
     fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
+        if self.terminal.termios().local_flags & termios::local::TOSTOP != 0 {
+            self.terminal.check_job_access(caller, crate::signal::job::SIGTTOU)?;
+        }
         match &self.output {
             Some(output) => self.terminal.write(caller, output, bytes, is_nonblocking),
             None => Ok(bytes.len()),

@@ -198,6 +198,12 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         figures.total_bytes / 1024,
         figures.reserve_bytes / 1024
     );
+    // The host's terminal is the first session's controlling terminal.
+    if let Some(terminal) = launch.streams.and_then(|streams| streams.terminal()) {
+        terminal.set_session(process.session_id());
+        *process.controlling_terminal.lock() =
+            Some(rosv_core::process::ControllingTerminal::Terminal(terminal.clone()));
+    }
     let spawned = sched::spawn_application(
         "main",
         &machine::frame(&registers),

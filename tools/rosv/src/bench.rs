@@ -552,6 +552,33 @@ pub fn mmap(arguments: &MmapBenchArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Arguments of `rosv bench spawn`.
+#[derive(Debug, Args)]
+pub struct SpawnBenchArgs {
+    /// The static program that measures (such as tests/guest/spawn-cost.c):
+    /// it starts and reaps processes three ways (fork, vfork and execve of
+    /// itself, posix_spawn of itself) and prints `name: N ns` lines, N per
+    /// process.
+    #[arg(long, value_name = "FILE")]
+    exec: PathBuf,
+    /// Processes per figure.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// Starts and reaps processes in rosv, in the Linux guest and on the host,
+/// and prints how many of each kind start per second.
+pub fn spawn(arguments: &SpawnBenchArgs) -> Result<u8> {
+    let program_arguments = [arguments.rounds.to_string()];
+    let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
+    let reference = Reference { files: Vec::new(), arguments: program_arguments.to_vec() };
+    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine, reference)?;
+    run.print(&arguments.exec, "/s", |nanoseconds| if nanoseconds > 0.0 { 1e9 / nanoseconds } else { 0.0 });
+    Ok(0)
+}
+
 /// Arguments of `rosv bench memory`.
 #[derive(Debug, Args)]
 pub struct MemoryBenchArgs {

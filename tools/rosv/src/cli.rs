@@ -336,6 +336,10 @@ enum BenchCommand {
     /// mappings exist, with a measuring program (such as
     /// tests/guest/mmap-cost.c), in rosv and on the host.
     Mmap(bench::MmapBenchArgs),
+    /// Start and reap processes (fork, vfork and execve, posix_spawn) with
+    /// a measuring program (such as tests/guest/spawn-cost.c), in rosv, in
+    /// a Linux guest and on the host: processes per second, side by side.
+    Spawn(bench::SpawnBenchArgs),
     /// Read a file from the root disk with a measuring program (such as
     /// tests/guest/read-throughput.c), next to the host reading it from its
     /// page cache.
@@ -506,6 +510,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Network(arguments)) => bench::network(&arguments),
         Command::Bench(BenchCommand::Memory(arguments)) => bench::memory(&arguments),
         Command::Bench(BenchCommand::Mmap(arguments)) => bench::mmap(&arguments),
+        Command::Bench(BenchCommand::Spawn(arguments)) => bench::spawn(&arguments),
         Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
         Command::Bench(BenchCommand::Servers(arguments)) => bench::servers::servers(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),

@@ -26,6 +26,48 @@ fn fork_exec_and_wait_behave_like_linux() {
     }
 }
 
+#[test]
+fn stop_and_continue_signals_control_jobs() {
+    for (variant, cpus) in [(Variant::GlibcStatic, "2"), (Variant::MuslStatic, "1")] {
+        let program = guests::c_program("processes-jobs", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+        let stdout = text(&output.stdout);
+        let console = format!("{stdout}{}", text(&output.stderr));
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+    }
+}
+
+#[test]
+fn process_descriptors_name_open_signal_and_wait() {
+    for (variant, cpus) in [(Variant::GlibcStatic, "1"), (Variant::MuslStatic, "2")] {
+        let program = guests::c_program("processes-pidfd", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+        let stdout = text(&output.stdout);
+        let console = format!("{stdout}{}", text(&output.stderr));
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+    }
+}
+
+#[test]
+fn the_spawn_bench_prints_processes_per_second_side_by_side() {
+    let program = guests::c_program("spawn-cost", Variant::GlibcStatic);
+    let path = program.to_str().expect("UTF-8 path");
+    let output = support::rosv(&["bench", "spawn", "--rounds", "20", "--timeout", "300", "--exec", path]);
+    let stdout = text(&output.stdout);
+    let console = format!("{stdout}{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{console}");
+    for name in ["fork+exit+wait", "vfork+exec+wait", "posix_spawn+wait"] {
+        let line = stdout.lines().find(|line| line.starts_with(name)).unwrap_or_default();
+        // rosv's figure, then the Linux guest's, the ratio and the host's.
+        let rosv: f64 = line.split_whitespace().nth(1).and_then(|cell| cell.parse().ok()).unwrap_or(0.0);
+        assert!(rosv > 0.0, "no rate for {name}:\n{console}");
+    }
+}
+
 /// Debian's static busybox, if this machine has it.
 fn busybox() -> Option<String> {
     let paths = std::env::var_os("PATH").unwrap_or_default();
@@ -62,4 +104,32 @@ exit 4
         assert_eq!(stdout, expected, "on {cpus} CPUs; stderr:\n{}", text(&output.stderr));
         assert_eq!(output.status.code(), Some(4), "on {cpus} CPUs");
     }
+}
+
+#[test]
+fn ps_pidof_and_killall_see_every_process() {
+    let Some(busybox) = busybox() else {
+        support::skip("ps_pidof_and_killall_see_every_process", "busybox is not on PATH");
+        return;
+    };
+    // The script's own text never holds the sleep's command line, which
+    // every shell forked from it shows too.
+    let script = r#"
+n=30
+sleep $n & s=$!
+sleep 0.5
+ps | grep -c "[s]leep $n"
+test "$(pidof sleep)" = "$s" && echo "pidof found it"
+ps -o pid,ppid,stat,args | grep "[s]leep $n" | awk -v s=$s -v p=$$ '$1 == s && $2 == p { print "ps fields right" }'
+kill -STOP $s
+sleep 0.5
+ps -o pid,stat | awk -v s=$s '$1 == s { print "state " substr($2, 1, 1) }'
+kill -CONT $s
+killall sleep; wait $s; echo "killall $?"
+"#;
+    let output = rosv_run(&["--exec", &busybox, "--", "sh", "-c", script]);
+    let stdout = text(&output.stdout);
+    let expected = "1\npidof found it\nps fields right\nstate T\nkillall 143\n";
+    assert_eq!(stdout, expected, "stderr:\n{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
 }

@@ -318,6 +318,46 @@ fn an_interactive_shell_edits_lines_and_takes_ctrl_c_and_ctrl_d() {
 }
 
 #[test]
+fn an_interactive_shell_controls_jobs_with_ctrl_c_and_ctrl_z() {
+    let test = "an_interactive_shell_controls_jobs_with_ctrl_c_and_ctrl_z";
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let command = recorded(directory.path(), "-it --exec /bin/busybox -- sh");
+    let Some(tmux) = Tmux::start(test, &command, 100, 30) else { return };
+    tmux.wait_for("~ #", TYPING_TIMEOUT);
+    // The shell puts the command in a group of its own and makes it the
+    // terminal's foreground: Ctrl-C reaches the command, not the shell.
+    tmux.send(&["sleep 100", "Enter"]);
+    std::thread::sleep(Duration::from_secs(3));
+    tmux.send(&["C-c"]);
+    tmux.send(&["echo after sleep $?", "Enter"]);
+    tmux.wait_for("after sleep 130", TYPING_TIMEOUT);
+    // Ctrl-Z stops the foreground job; `fg` continues it in the
+    // foreground, where Ctrl-C ends it.
+    tmux.send(&["sleep 200", "Enter"]);
+    std::thread::sleep(Duration::from_secs(3));
+    tmux.send(&["C-z"]);
+    tmux.wait_for("Stopped", TYPING_TIMEOUT);
+    tmux.send(&["jobs -l > /tmp/jobs; echo listed $(grep -c 'sleep 200' /tmp/jobs)", "Enter"]);
+    tmux.wait_for("listed 1", TYPING_TIMEOUT);
+    tmux.send(&["fg", "Enter"]);
+    std::thread::sleep(Duration::from_secs(3));
+    tmux.send(&["C-c"]);
+    tmux.send(&["echo after fg $?", "Enter"]);
+    tmux.wait_for("after fg 130", TYPING_TIMEOUT);
+    // A background job that reads the terminal is stopped (SIGTTIN).
+    tmux.send(&["cat &", "Enter"]);
+    std::thread::sleep(Duration::from_secs(3));
+    tmux.send(&["jobs", "Enter"]);
+    tmux.wait_for("Stopped (tty input)", TYPING_TIMEOUT);
+    tmux.send(&["kill -9 %1; sleep 1; jobs", "Enter"]);
+    tmux.wait_for("Killed", TYPING_TIMEOUT);
+    tmux.send(&["exit 5", "Enter"]);
+    tmux.wait_for("ENDED", TYPING_TIMEOUT);
+    let screen = tmux.screen();
+    assert_eq!(read_record(directory.path(), "status"), "5", "the shell's exit status:\n{screen}");
+}
+
+#[test]
 fn the_guest_follows_the_terminals_size() {
     let test = "the_guest_follows_the_terminals_size";
     let directory = tempfile::tempdir().expect("temporary directory");

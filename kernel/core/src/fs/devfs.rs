@@ -11,6 +11,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::device::{self, BlockDevice, DeviceError, SECTOR_SIZE};
+use crate::process::ControllingTerminal;
+use crate::terminal::TerminalFile;
+use crate::vfs::special::SpecialFile;
 use crate::vfs::{
     Caller, DirectoryEntry, FileSystem, FileType, FsError, LinkTarget, Metadata, Node, Statistics,
 };
@@ -39,6 +42,9 @@ enum Device {
     Random,
     /// The serial console, a terminal.
     Console,
+    /// `/dev/tty`: the caller's controlling terminal (the console's node
+    /// when that is the console).
+    ControllingTerminal,
     /// A disk.
     Disk(Arc<dyn BlockDevice>),
     /// A symlink.
@@ -92,7 +98,7 @@ impl Node for DeviceNode {
         match &self.device {
             Device::Disk(disk) => metadata.size_bytes = disk.sector_count() * SECTOR_SIZE as u64,
             Device::Link(target) => metadata.size_bytes = target.len() as u64,
-            Device::Console => metadata.block_size_bytes = 1024,
+            Device::Console | Device::ControllingTerminal => metadata.block_size_bytes = 1024,
             _ => {}
         }
         Ok(metadata)
@@ -112,7 +118,7 @@ impl Node for DeviceNode {
     fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
         match &self.device {
             // The console has no input: it reads as the end of the file.
-            Device::Null | Device::Console => Ok(0),
+            Device::Null | Device::Console | Device::ControllingTerminal => Ok(0),
             Device::Zero | Device::Full => {
                 buffer.fill(0);
                 Ok(buffer.len())
@@ -144,7 +150,7 @@ impl Node for DeviceNode {
                 }
                 Ok(bytes.len())
             }
-            Device::Console => {
+            Device::Console | Device::ControllingTerminal => {
                 caller.machine.console_write(bytes);
                 Ok(bytes.len())
             }
@@ -172,11 +178,42 @@ impl Node for DeviceNode {
     }
 
     fn is_seekable(&self) -> bool {
-        !matches!(self.device, Device::Console)
+        !matches!(self.device, Device::Console | Device::ControllingTerminal)
     }
 
     fn is_terminal(&self) -> bool {
-        matches!(self.device, Device::Console)
+        matches!(self.device, Device::Console | Device::ControllingTerminal)
+    }
+
+    fn open_device(
+        &self,
+        caller: &Caller<'_>,
+        open_flags: u32,
+    ) -> Result<Option<Arc<dyn SpecialFile>>, FsError> {
+        let Some(process) = caller.process else {
+            return Ok(None);
+        };
+        match self.device {
+            Device::ControllingTerminal => match process.controlling_terminal.lock().clone() {
+                None => Err(FsError::NoSuchPosition),
+                Some(ControllingTerminal::Console) => Ok(None),
+                Some(ControllingTerminal::Terminal(terminal)) => {
+                    let output = terminal.output().cloned();
+                    Ok(Some(TerminalFile::new(terminal, output) as Arc<dyn SpecialFile>))
+                }
+            },
+            Device::Console => {
+                // A session leader without a controlling terminal acquires
+                // the console by opening it (unless O_NOCTTY).
+                let is_leader = process.session_id() == process.pid;
+                let mut controlling = process.controlling_terminal.lock();
+                if open_flags & crate::vfs::file::flags::O_NOCTTY == 0 && is_leader && controlling.is_none() {
+                    *controlling = Some(ControllingTerminal::Console);
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -253,7 +290,7 @@ impl DevFs {
             ("full", Device::Full, 0o666, device_number(1, 7)),
             ("random", Device::Random, 0o666, device_number(1, 8)),
             ("urandom", Device::Random, 0o666, device_number(1, 9)),
-            ("tty", Device::Console, 0o666, device_number(5, 0)),
+            ("tty", Device::ControllingTerminal, 0o666, device_number(5, 0)),
             ("console", Device::Console, 0o600, device_number(5, 1)),
             ("ttyS0", Device::Console, 0o660, device_number(4, 64)),
             ("fd", Device::Link("/proc/self/fd"), 0o777, 0),

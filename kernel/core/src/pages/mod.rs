@@ -91,6 +91,14 @@ pub fn write_frame(frame: u64, offset: usize, bytes: &[u8]) {
     }
 }
 
+/// Reads bytes of the frame at `frame` from `offset` into `buffer` (a
+/// frame some page table maps: the reader holds its address space).
+pub fn read_frame(frame: u64, offset: usize, buffer: &mut [u8]) {
+    if let Some(frames) = frames() {
+        frames.read(frame, offset, buffer);
+    }
+}
+
 /// The machine's memory figures (all zero before [`install`]).
 pub fn figures() -> MemoryFigures {
     frames().map(|frames| frames.figures()).unwrap_or_default()

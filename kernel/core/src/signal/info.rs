@@ -29,6 +29,10 @@ pub mod code {
     pub const CHILD_EXITED: i32 = 1;
     /// `SIGCHLD`: a signal ended the child.
     pub const CHILD_KILLED: i32 = 2;
+    /// `SIGCHLD`: the child stopped.
+    pub const CHILD_STOPPED: i32 = 5;
+    /// `SIGCHLD`: the child was continued.
+    pub const CHILD_CONTINUED: i32 = 6;
 }
 
 /// Size of `siginfo_t` and of `struct signalfd_siginfo`.

@@ -184,6 +184,8 @@ pub struct ProcessSignals {
     /// Threads to wake whenever a signal becomes pending anywhere in the
     /// process (`signalfd` readers).
     pub waiters: WaiterList,
+    /// Whether the process is stopped (job control).
+    pub job: super::job::JobControl,
 }
 
 impl core::fmt::Debug for ProcessSignals {

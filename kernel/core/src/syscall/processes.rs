@@ -68,6 +68,8 @@ pub(super) struct ForkRequest {
     pub tls: u64,
     /// The signal the parent gets when the child ends.
     pub exit_signal: u8,
+    /// With `CLONE_PIDFD`: where the child's pidfd number goes.
+    pub pidfd: u64,
 }
 
 /// Starts a new process, a copy of the caller, whose one thread returns 0
@@ -86,13 +88,11 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         | flag::CHILD_CLEARTID
         | flag::DETACHED
         | flag::CHILD_SETTID
+        | flag::PIDFD
         | flag::IO;
     if request.flags & (flag::THREAD | flag::SIGHAND) != 0 || request.flags & !known != 0 {
         // Sharing signal handlers needs a shared address space, which a
         // separate process here never has.
-        return Err(Errno::EINVAL.into());
-    }
-    if request.flags & flag::PIDFD != 0 {
         return Err(Errno::EINVAL.into());
     }
     let machine = context.machine;
@@ -149,6 +149,21 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     {
         child.abandon();
         return Err(error.into());
+    }
+    if request.flags & flag::PIDFD != 0 {
+        // The parent's pidfd of the child, there before the child runs.
+        let number = match super::pidfd::install(context, &child, false) {
+            Ok(number) => number,
+            Err(error) => {
+                child.abandon();
+                return Err(error);
+            }
+        };
+        if let Err(error) = User::new(machine).write_u32(request.pidfd, number as u32) {
+            let _ = context.process.state.lock().descriptors.remove(number);
+            child.abandon();
+            return Err(error.into());
+        }
     }
     let mut registers = *context.registers;
     registers.rax = 0;
@@ -508,17 +523,60 @@ impl Selector {
     }
 }
 
-/// Waits for a child that `selector` names to end; reaps it unless
-/// `keep`. `None` with `WNOHANG` when none has ended.
+/// What a wait found: a child that ended, stopped or continued.
+enum Found {
+    Ended(Arc<Process>),
+    Job(Arc<Process>, crate::signal::JobEvent),
+}
+
+impl Found {
+    fn child(&self) -> &Arc<Process> {
+        match self {
+            Found::Ended(child) | Found::Job(child, _) => child,
+        }
+    }
+
+    /// The status word `wait4` stores (Linux's encoding: `0x7f` with the
+    /// signal above it for a stop, `0xffff` for a continue).
+    fn wait_status(&self) -> u32 {
+        match self {
+            Found::Ended(child) => child.termination().map_or(0, Termination::wait_status),
+            Found::Job(_, crate::signal::JobEvent::Stopped(signal)) => u32::from(*signal) << 8 | 0x7f,
+            Found::Job(_, crate::signal::JobEvent::Continued) => 0xffff,
+        }
+    }
+
+    /// `si_code` and `si_status` for `waitid`.
+    fn child_code(&self) -> (i32, i32) {
+        use crate::signal::{JobEvent, SIGCONT, code};
+        match self {
+            Found::Ended(child) => match child.termination() {
+                Some(Termination::Killed(signal)) => (code::CHILD_KILLED, i32::from(signal)),
+                Some(Termination::Exited(status)) => (code::CHILD_EXITED, i32::from(status)),
+                None => (code::CHILD_EXITED, 0),
+            },
+            Found::Job(_, JobEvent::Stopped(signal)) => (code::CHILD_STOPPED, i32::from(*signal)),
+            Found::Job(_, JobEvent::Continued) => (code::CHILD_CONTINUED, i32::from(SIGCONT)),
+        }
+    }
+}
+
+/// Waits for a child that `selector` names to end (with `WEXITED`), stop
+/// (`WUNTRACED`) or continue (`WCONTINUED`), as `options` ask; an ended
+/// child is reaped and a change marked reported unless `keep`. `None`
+/// with `WNOHANG` when nothing happened yet.
 fn wait_for_child(
     context: Context<'_>,
     selector: Selector,
     options: u64,
     keep: bool,
-) -> core::result::Result<Option<Arc<Process>>, Failure> {
+) -> core::result::Result<Option<Found>, Failure> {
     let machine = context.machine;
     let process = context.process;
     let me = machine.current_thread();
+    let wants_ends = options & option::WEXITED != 0;
+    let wants_stops = options & option::WUNTRACED != 0;
+    let wants_continues = options & option::WCONTINUED != 0;
     loop {
         process.child_events.add(&me);
         let found = {
@@ -528,14 +586,38 @@ fn wait_for_child(
                 process.child_events.remove(&me);
                 return Err(Errno::ECHILD.into());
             }
-            let ended = family.children.iter().position(|child| selector.matches(child) && child.has_ended());
-            ended.map(
-                |index| if keep { family.children[index].clone() } else { family.children.remove(index) },
-            )
+            let mut found = None;
+            for (index, child) in family.children.iter().enumerate() {
+                if !selector.matches(child) {
+                    continue;
+                }
+                if child.has_ended() {
+                    if wants_ends {
+                        found = Some((index, None));
+                        break;
+                    }
+                    continue;
+                }
+                if let Some(event) = child.signals.job.peek(wants_stops, wants_continues) {
+                    found = Some((index, Some(event)));
+                    break;
+                }
+            }
+            found.map(|(index, event)| match event {
+                Some(event) => {
+                    let child = family.children[index].clone();
+                    if !keep {
+                        child.signals.job.take(event);
+                    }
+                    Found::Job(child, event)
+                }
+                None if keep => Found::Ended(family.children[index].clone()),
+                None => Found::Ended(family.children.remove(index)),
+            })
         };
-        if let Some(child) = found {
+        if let Some(found) = found {
             process.child_events.remove(&me);
-            return Ok(Some(child));
+            return Ok(Some(found));
         }
         if options & option::WNOHANG != 0 {
             process.child_events.remove(&me);
@@ -565,18 +647,17 @@ pub(super) fn wait4(context: Context<'_>, pid: u64, status: u64, options: u64, u
         pid if pid < 0 => Selector::Group(u64::from(pid.unsigned_abs())),
         pid => Selector::Process(pid as u64),
     };
-    let Some(child) = wait_for_child(context, selector, options, false)? else {
+    let Some(found) = wait_for_child(context, selector, options | option::WEXITED, false)? else {
         return Ok(0);
     };
     let user = User::new(context.machine);
     if status != 0 {
-        let word = child.termination().map_or(0, Termination::wait_status);
-        user.write_u32(status, word)?;
+        user.write_u32(status, found.wait_status())?;
     }
     if usage != 0 {
-        write_usage(context, usage, &child)?;
+        write_usage(context, usage, found.child())?;
     }
-    Ok(child.pid)
+    Ok(found.child().pid)
 }
 
 /// Fills a `struct rusage` (144 bytes) with what is known of `child`: its
@@ -602,7 +683,7 @@ pub(super) fn waitid(
     id_type: u64,
     id: u64,
     info: u64,
-    options: u64,
+    mut options: u64,
     usage: u64,
 ) -> Result {
     let known = option::WNOHANG
@@ -622,37 +703,34 @@ pub(super) fn waitid(
         id_type::P_PGID if id as i32 >= 0 => {
             Selector::Group(if id == 0 { context.process.group_id() } else { id })
         }
-        id_type::P_PIDFD => return Err(Errno::EINVAL.into()),
+        id_type::P_PIDFD => {
+            let (file, pid) = super::pidfd::pid_file(context, id)?;
+            // A non-blocking pidfd does not wait (Linux 5.10).
+            if file.status_flags() & crate::vfs::file::flags::O_NONBLOCK != 0 {
+                options |= option::WNOHANG;
+            }
+            Selector::Process(pid)
+        }
         _ => return Err(Errno::EINVAL.into()),
     };
-    if options & option::WEXITED == 0 {
-        // Only stops and continues are asked for: no child here ever stops.
-        if options & option::WNOHANG != 0 {
-            return Ok(0);
-        }
-        return Err(Errno::ECHILD.into());
-    }
     let keep = options & option::WNOWAIT != 0;
     let user = User::new(context.machine);
-    let Some(child) = wait_for_child(context, selector, options, keep)? else {
+    let Some(found) = wait_for_child(context, selector, options, keep)? else {
         if info != 0 {
             user.write_bytes(info, &[0u8; crate::signal::info::SIGINFO_SIZE])?;
         }
         return Ok(0);
     };
+    let child = found.child();
     if info != 0 {
-        let (code, status) = match child.termination() {
-            Some(Termination::Killed(signal)) => (crate::signal::code::CHILD_KILLED, i32::from(signal)),
-            Some(Termination::Exited(status)) => (crate::signal::code::CHILD_EXITED, i32::from(status)),
-            None => (crate::signal::code::CHILD_EXITED, 0),
-        };
+        let (code, status) = found.child_code();
         let uid = child.state.lock().credentials.real_user;
         let encoded = crate::signal::SignalInfo::child(code, child.pid as u32, uid, status)
             .encode(crate::signal::SIGCHLD);
         user.write_bytes(info, &encoded)?;
     }
     if usage != 0 {
-        write_usage(context, usage, &child)?;
+        write_usage(context, usage, child)?;
     }
     Ok(0)
 }
@@ -728,6 +806,9 @@ pub(super) fn setsid(context: Context<'_>) -> Result {
     }
     family.group = pid;
     family.session = pid;
+    drop(family);
+    // A new session has no controlling terminal.
+    *process.controlling_terminal.lock() = None;
     Ok(pid)
 }
 

@@ -193,7 +193,7 @@ pub(super) fn broken_pipe(context: Context<'_>) -> Failure {
 }
 
 /// What a signal the caller sends says of it.
-fn sender(context: Context<'_>, code: i32) -> SignalInfo {
+pub(super) fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     let uid = context.process.state.lock().credentials.real_user;
     SignalInfo::sender(code, context.process.pid as u32, uid)
 }
@@ -259,7 +259,7 @@ pub(super) fn tkill(context: Context<'_>, tid: u64, signal: u64) -> Result {
 /// Reads the `siginfo_t` a `rt_sigqueueinfo` caller passes. A process may
 /// not pretend to be the kernel or `kill` to another process; to itself it
 /// may send any code.
-fn queued_info(context: Context<'_>, address: u64) -> core::result::Result<SignalInfo, Errno> {
+pub(super) fn queued_info(context: Context<'_>, address: u64) -> core::result::Result<SignalInfo, Errno> {
     let mut bytes = [0u8; signal::info::SIGINFO_SIZE];
     User::new(context.machine).read_into(address, &mut bytes)?;
     Ok(SignalInfo::decode(&bytes))
@@ -417,6 +417,7 @@ pub(super) fn rt_sigtimedwait(
             let mut state = context.thread.state.lock();
             let real_mask = state.signal_mask;
             state.signal_mask &= !set;
+            state.awaited_signals = set & real_mask;
             real_mask
         };
         let is_pending = signal::pending_set(context.thread) & set != 0;
@@ -425,7 +426,11 @@ pub(super) fn rt_sigtimedwait(
         } else {
             machine.block(deadline)
         };
-        context.thread.state.lock().signal_mask = real_mask;
+        {
+            let mut state = context.thread.state.lock();
+            state.signal_mask = real_mask;
+            state.awaited_signals = 0;
+        }
         if wakeup == Wakeup::Stop {
             return Err(Errno::EINTR.into());
         }
@@ -516,6 +521,7 @@ pub(super) fn deliver(
         registers.rax = number;
     };
     loop {
+        wait_while_stopped(context);
         let Some((signal, info)) = signal::take_deliverable(context.thread) else {
             if interruption != Interruption::None {
                 restart(registers);
@@ -535,6 +541,13 @@ pub(super) fn deliver(
             if signal::terminates(&action, signal) {
                 return Err(128 + signal);
             }
+            // The terminal's stop signals do not stop a group that nobody
+            // could continue (POSIX); SIGSTOP always does.
+            let may_stop = signal == signal::SIGSTOP
+                || !crate::process::is_group_orphaned(context.process.group_id(), 0);
+            if signal::stops(&action, signal) && may_stop {
+                signal::stop_process(context.process, signal);
+            }
             continue;
         }
         match interruption {
@@ -547,6 +560,24 @@ pub(super) fn deliver(
         // A frame that cannot be written ends the process as a SIGSEGV would.
         return signal::setup_frame(context, registers, signal, info, action).map_err(|_| 128 + 11);
     }
+}
+
+/// Waits while the process is stopped (job control), until `SIGCONT`
+/// continues it or a `SIGKILL` or the process's end comes.
+fn wait_while_stopped(context: Context<'_>) {
+    let job = &context.thread.signals.job;
+    if !job.is_stopped() {
+        return;
+    }
+    if let Some(signal) = job.enter(context.process.thread_count()) {
+        signal::notify_parent_of_job(context.process, signal::JobEvent::Stopped(signal));
+    }
+    while job.is_stopped() && !signal::is_kill_pending(context.thread) {
+        if context.machine.block(None) == Wakeup::Stop {
+            break;
+        }
+    }
+    job.leave();
 }
 
 /// Runs the handler for a fault in application code, as Linux forces such

@@ -4,6 +4,7 @@ use alloc::sync::Arc;
 
 use super::{Context, Result};
 use crate::errno::Errno;
+use crate::process::ControllingTerminal;
 use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize};
 use crate::terminal::{Terminal, TerminalFile};
 use crate::user::User;
@@ -44,9 +45,94 @@ pub(super) fn terminal_of(file: &OpenFile) -> Option<Arc<Terminal>> {
     special.as_any().downcast_ref::<TerminalFile>().map(|file| file.terminal().clone())
 }
 
+/// Whether `terminal` is the caller's controlling terminal.
+fn is_controlling(context: Context<'_>, terminal: &Terminal) -> bool {
+    context.process.controlling_terminal.lock().as_ref().is_some_and(|own| own.is(terminal))
+}
+
+/// `TIOCSCTTY`: a session leader without a controlling terminal makes
+/// `terminal` its session's, unless another session has it (which
+/// `steal`, for a privileged caller, takes away).
+fn acquire(context: Context<'_>, terminal: &Arc<Terminal>, steal: bool) -> Result {
+    let process = context.process;
+    let session = process.session_id();
+    if is_controlling(context, terminal) && terminal.session() == session {
+        return Ok(0);
+    }
+    if session != process.pid || process.controlling_terminal.lock().is_some() {
+        return Err(Errno::EPERM.into());
+    }
+    let owner = terminal.session();
+    if owner != 0 && owner != session {
+        let is_privileged = process.state.lock().credentials.effective_user == 0;
+        if !steal || !is_privileged {
+            return Err(Errno::EPERM.into());
+        }
+        release_from_session(terminal, owner);
+    }
+    terminal.set_session(session);
+    terminal.foreground().set_group(process.group_id());
+    *process.controlling_terminal.lock() = Some(ControllingTerminal::Terminal(terminal.clone()));
+    Ok(0)
+}
+
+/// Every process of `session` loses `terminal` as its controlling one.
+fn release_from_session(terminal: &Terminal, session: u64) {
+    for member in crate::process::all() {
+        if member.session_id() != session {
+            continue;
+        }
+        let mut controlling = member.controlling_terminal.lock();
+        if controlling.as_ref().is_some_and(|own| own.is(terminal)) {
+            *controlling = None;
+        }
+    }
+    terminal.set_session(0);
+}
+
+/// `TIOCNOTTY`: the caller gives up its controlling terminal; a session
+/// leader takes it from its whole session, and the foreground group gets
+/// `SIGHUP` and `SIGCONT`.
+fn give_up(context: Context<'_>, terminal: &Terminal) -> Result {
+    const SIGHUP: u8 = 1;
+    if !is_controlling(context, terminal) {
+        return Err(Errno::ENOTTY.into());
+    }
+    let process = context.process;
+    if process.session_id() != process.pid {
+        *process.controlling_terminal.lock() = None;
+        return Ok(0);
+    }
+    let foreground = terminal.foreground().group(process.group_id());
+    for member in crate::process::all() {
+        if member.group_id() == foreground && !member.has_ended() {
+            crate::syscall::signal_process(&member, SIGHUP);
+            crate::syscall::signal_process(&member, crate::signal::SIGCONT);
+        }
+    }
+    release_from_session(terminal, process.session_id());
+    Ok(0)
+}
+
 /// Answers a terminal request on `terminal`.
-pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, argument: u64) -> Result {
+pub(super) fn ioctl(context: Context<'_>, terminal: &Arc<Terminal>, command: u64, argument: u64) -> Result {
     let user = User::new(context.machine);
+    let caller = super::files::caller(context);
+    let is_change = matches!(
+        command,
+        request::TCSETS
+            | request::TCSETSW
+            | request::TCSETSF
+            | request::TCSETS2
+            | request::TCSETSW2
+            | request::TCSETSF2
+            | request::TIOCSPGRP
+            | request::TCFLSH
+    );
+    if is_change {
+        // A background job stops (SIGTTOU) before it changes the terminal.
+        terminal.check_job_access(&caller, crate::signal::job::SIGTTOU)?;
+    }
     match command {
         request::TCGETS => user.write_bytes(argument, &terminal.termios().encode())?,
         request::TCGETS2 => user.write_bytes(argument, &terminal.termios().encode2())?,
@@ -69,10 +155,23 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, arg
         }
         // The caller's group is taken as the foreground one.
         request::TIOCGPGRP => {
+            if !is_controlling(context, terminal) {
+                return Err(Errno::ENOTTY.into());
+            }
             user.write_u32(argument, terminal.foreground().group(context.process.group_id()) as u32)?
         }
-        request::TIOCGSID => user.write_u32(argument, context.process.session_id() as u32)?,
+        request::TIOCGSID => {
+            if !is_controlling(context, terminal) || terminal.session() == 0 {
+                return Err(Errno::ENOTTY.into());
+            }
+            user.write_u32(argument, terminal.session() as u32)?
+        }
+        request::TIOCSCTTY => return acquire(context, terminal, argument == 1),
+        request::TIOCNOTTY => return give_up(context, terminal),
         request::TIOCSPGRP => {
+            if !is_controlling(context, terminal) || terminal.session() != context.process.session_id() {
+                return Err(Errno::ENOTTY.into());
+            }
             let mut group = [0u8; 4];
             user.read_into(argument, &mut group)?;
             let group = u64::from(u32::from_le_bytes(group));
@@ -91,7 +190,7 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Terminal, command: u64, arg
             TCOFLUSH => {}
             _ => return Err(Errno::EINVAL.into()),
         },
-        request::TIOCSCTTY | request::TIOCNOTTY | request::TCXONC | request::TCSBRK | request::TCSBRKP => {}
+        request::TCXONC | request::TCSBRK | request::TCSBRKP => {}
         _ => return Err(Errno::ENOTTY.into()),
     }
     Ok(0)

@@ -34,7 +34,13 @@ pub(super) fn clone(
             return Err(Errno::EINVAL.into());
         }
         let flags = flags & !flag::SIGNAL_MASK;
-        let request = ForkRequest { flags, stack, parent_tid, child_tid, tls, exit_signal };
+        // `clone` stores the pidfd where the parent's copy of the id would
+        // go: the two cannot be asked for together.
+        if flags & flag::PIDFD != 0 && flags & flag::PARENT_SETTID != 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        let pidfd = if flags & flag::PIDFD != 0 { parent_tid } else { 0 };
+        let request = ForkRequest { flags, stack, parent_tid, child_tid, tls, exit_signal, pidfd };
         return super::processes::fork(context, request);
     }
     spawn(context, CloneRequest { flags: flags & !flag::SIGNAL_MASK, stack, parent_tid, child_tid, tls })
@@ -49,7 +55,8 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
     }
     let user = User::new(context.machine);
     let field = |index: u64| user.read_u64(arguments + index * 8);
-    let (flags, child_tid, parent_tid, exit_signal) = (field(0)?, field(2)?, field(3)?, field(4)?);
+    let (flags, pidfd, child_tid, parent_tid) = (field(0)?, field(1)?, field(2)?, field(3)?);
+    let exit_signal = field(4)?;
     let (stack, stack_size, tls) = (field(5)?, field(6)?, field(7)?);
     if (stack == 0) != (stack_size == 0) {
         return Err(Errno::EINVAL.into());
@@ -59,8 +66,9 @@ pub(super) fn clone3(context: Context<'_>, arguments: u64, size: u64) -> Result 
         if exit_signal > crate::process::SIGNAL_COUNT as u64 || flags & flag::SIGNAL_MASK != 0 {
             return Err(Errno::EINVAL.into());
         }
-        let request =
-            ForkRequest { flags, stack: top, parent_tid, child_tid, tls, exit_signal: exit_signal as u8 };
+        let pidfd = if flags & flag::PIDFD != 0 { pidfd } else { 0 };
+        let exit_signal = exit_signal as u8;
+        let request = ForkRequest { flags, stack: top, parent_tid, child_tid, tls, exit_signal, pidfd };
         return super::processes::fork(context, request);
     }
     if exit_signal != 0 {

@@ -27,6 +27,8 @@ pub const INPUT_CAPACITY: usize = 4096;
 const SIGINT: u8 = 2;
 /// `SIGQUIT`.
 const SIGQUIT: u8 = 3;
+/// `SIGTSTP`.
+const SIGTSTP: u8 = 20;
 /// The erase sequence an echoed character is rubbed out with.
 const RUB_OUT: &[u8] = b"\x08 \x08";
 
@@ -194,8 +196,7 @@ impl LineDiscipline {
             } else if is(character::VQUIT) {
                 Some(SIGQUIT)
             } else if is(character::VSUSP) {
-                // No job control: suspending is ignored.
-                return;
+                Some(SIGTSTP)
             } else {
                 None
             };

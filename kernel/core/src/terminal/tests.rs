@@ -63,7 +63,7 @@ fn end_of_file_finishes_a_line_or_reads_as_the_end() {
 }
 
 #[test]
-fn interrupt_and_quit_become_signals_and_drop_the_line() {
+fn interrupt_quit_and_suspend_become_signals_and_drop_the_line() {
     let mut discipline = LineDiscipline::new();
     let effects = discipline.receive(b"sleep 100\x03");
     assert_eq!(effects.signals, [2]);
@@ -71,9 +71,10 @@ fn interrupt_and_quit_become_signals_and_drop_the_line() {
     discipline.receive(b"\n");
     assert_eq!(read_all(&mut discipline), [b"\n".to_vec()], "the interrupted line is gone");
     assert_eq!(discipline.receive(b"\x1c").signals, [3]);
-    // Suspend is ignored: no job control.
+    // Suspend stops the foreground job.
     let suspend = discipline.receive(b"\x1a");
-    assert!(suspend.signals.is_empty() && suspend.echo.is_empty());
+    assert_eq!(suspend.signals, [20]);
+    assert!(suspend.echo.ends_with(b"^Z"));
     let mut without_signals = *discipline.termios();
     without_signals.local_flags &= !local::ISIG;
     discipline.set_termios(without_signals, false);

@@ -489,6 +489,18 @@ pub trait Node: Send + Sync + Any {
         Ok(None)
     }
 
+    /// For a character device: the object an open by `caller` with
+    /// `open_flags` reaches instead of the node (`/dev/tty`: the caller's
+    /// controlling terminal), and the open's effect on the caller (a
+    /// session leader acquires a terminal it opens).
+    fn open_device(
+        &self,
+        _caller: &Caller<'_>,
+        _open_flags: u32,
+    ) -> Result<Option<Arc<dyn super::special::SpecialFile>>, FsError> {
+        Ok(None)
+    }
+
     /// Whether offsets mean anything (`lseek` on a terminal fails).
     fn is_seekable(&self) -> bool {
         true

@@ -116,11 +116,18 @@ impl Vfs {
             let end = pipe.open_named(caller, access != flags::O_WRONLY, is_writing, is_nonblocking)?;
             return Ok(OpenFile::new(FileObject::Pipe(end), open_flags));
         }
-        let data = match location.node.names_device() {
-            Some(number) => {
-                let device = self.find_device(caller, file_type, number)?;
-                device.open(caller)?.unwrap_or(device)
+        let device = match location.node.names_device() {
+            Some(number) => Some(self.find_device(caller, file_type, number)?),
+            None => None,
+        };
+        if file_type == FileType::CharacterDevice {
+            let node = device.as_ref().unwrap_or(&location.node);
+            if let Some(special) = node.open_device(caller, open_flags)? {
+                return Ok(OpenFile::new(FileObject::Special(special), open_flags));
             }
+        }
+        let data = match device {
+            Some(device) => device.open(caller)?.unwrap_or(device),
             None => location.node.open(caller)?.unwrap_or_else(|| location.node.clone()),
         };
         // What the open made is truncated: a generated file (procfs's

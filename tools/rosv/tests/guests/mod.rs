@@ -128,6 +128,9 @@ fn build_c_programs() -> PathBuf {
         "sched",
         "system",
         "processes",
+        "processes-jobs",
+        "processes-pidfd",
+        "spawn-cost",
         "overlay",
         "disk-tree",
     ] {

@@ -108,7 +108,8 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
         }
         (state.umask, state.credentials.clone(), state.descriptors.capacity(), ignored, caught)
     };
-    let (blocked, pending) = caller.thread.map_or((0, 0), |thread| {
+    let shown = super::process_files::shown_thread(caller, process);
+    let (blocked, pending) = shown.map_or((0, 0), |thread| {
         let state = thread.state.lock();
         (state.signal_mask, state.pending.set())
     });
@@ -134,8 +135,14 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     let capabilities = credentials.capabilities;
     let (pid, parent, group, session) =
         (process.pid, process.parent_id(), process.group_id(), process.session_id());
+    let state = match super::process_files::state_letter(caller, process) {
+        'Z' => "Z (zombie)",
+        'T' => "T (stopped)",
+        'R' => "R (running)",
+        _ => "S (sleeping)",
+    };
     format!(
-        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\tR (running)\nTgid:\t{pid}\nNgid:\t0\n\
+        "Name:\t{name}\nUmask:\t{umask:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\n\
          Pid:\t{pid}\nPPid:\t{parent}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
          FDSize:\t{descriptor_limit}\nGroups:\t{groups}\nNStgid:\t{pid}\nNSpid:\t{pid}\n\
          NSpgid:\t{group}\nNSsid:\t{session}\nVmPeak:\t{virtual_kib:8} kB\nVmSize:\t{virtual_kib:8} kB\n\

@@ -1,12 +1,15 @@
-//! procfs, mounted at `/proc`: the process (`/proc/self` links to
-//! `/proc/1`: `exe`, `cwd`, `fd/`, `maps`, `smaps`, `mounts`,
-//! `mountinfo`, `status`, `stat`, `limits`, `cmdline`, `environ`, `auxv`,
-//! `cgroup`, `oom_score_adj`), the machine (`cpuinfo`, `meminfo`,
+//! procfs, mounted at `/proc`: a directory per process (`/proc/PID`, and
+//! `/proc/self` linking to the caller's: `exe`, `cwd`, `fd/`, `task/`,
+//! `maps`, `smaps`, `mounts`, `mountinfo`, `status`, `stat`, `limits`,
+//! `cmdline`, `environ`, `auxv`, `cgroup`, `oom_score_adj`), the machine (`cpuinfo`, `meminfo`,
 //! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`) and the
 //! kernel's settings (`sys/`, a generated tree: [`settings`]).
 //!
 //! Files are generated when opened ([`contents`]) and read from that
-//! snapshot, so one `read` loop sees consistent text.
+//! snapshot, so one `read` loop sees consistent text. Another process's
+//! links, descriptors, environment and memory map are shown only to a
+//! caller with its user id or root, as Linux's ptrace read check does for
+//! one user.
 
 mod contents;
 mod process_files;
@@ -18,7 +21,7 @@ use alloc::vec::Vec;
 use core::any::Any;
 
 use super::generated::{GeneratedNode, Snapshot};
-use crate::process::PROCESS_ID;
+use crate::process::{PROCESS_ID, Process};
 use crate::vfs::{
     Caller, DirectoryEntry, FileSystem, FileType, FsError, LinkTarget, Metadata, Node, Statistics,
 };
@@ -79,11 +82,11 @@ enum Kind {
     Descriptor(u64),
     File(Generated, u64),
     Settings,
+    TaskDirectory,
 }
 
-const ROOT_ENTRIES: [(&str, Kind); 15] = [
+const ROOT_ENTRIES: [(&str, Kind); 14] = [
     ("self", Kind::SelfLink),
-    ("1", Kind::ProcessDirectory),
     ("cpuinfo", Kind::File(Generated::Cpuinfo, 3)),
     ("meminfo", Kind::File(Generated::Meminfo, 4)),
     ("mounts", Kind::File(Generated::Mounts, 5)),
@@ -102,8 +105,9 @@ const ROOT_ENTRIES: [(&str, Kind); 15] = [
 const NET_ENTRIES: [(&str, Kind); 2] =
     [("dev", Kind::File(Generated::NetDevices, 18)), ("route", Kind::File(Generated::NetRoutes, 19))];
 
-const PROCESS_ENTRIES: [(&str, Kind); 19] = [
+const PROCESS_ENTRIES: [(&str, Kind); 20] = [
     ("exe", Kind::Executable),
+    ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
     ("fd", Kind::DescriptorDirectory),
     ("maps", Kind::File(Generated::Maps, 13)),
@@ -139,7 +143,7 @@ impl ProcFs {
     /// A `/proc` describing a machine with `system`.
     pub fn new(system: SystemInformation) -> Arc<ProcFs> {
         let settings = settings::tree();
-        let root = Arc::new(ProcNode { kind: Kind::Root, system, settings: settings.clone() });
+        let root = Arc::new(ProcNode { kind: Kind::Root, pid: 0, system, settings: settings.clone() });
         let root_node: Arc<dyn Node> = root.clone();
         settings.set_parent(Arc::downgrade(&root_node));
         Arc::new(ProcFs { root })
@@ -163,17 +167,48 @@ impl FileSystem for ProcFs {
 /// A directory, link or file of procfs.
 struct ProcNode {
     kind: Kind,
+    /// The process a process directory or file is about (0 for the
+    /// machine's files).
+    pid: u64,
     system: SystemInformation,
     /// `/proc/sys`.
     settings: Arc<GeneratedNode>,
 }
 
+/// Whether `kind` shows what only [`crate::process::may_inspect`] callers may see.
+fn is_private(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Executable
+            | Kind::WorkingDirectory
+            | Kind::RootLink
+            | Kind::DescriptorDirectory
+            | Kind::Descriptor(_)
+            | Kind::File(
+                Generated::Environment | Generated::AuxiliaryVector | Generated::Maps | Generated::SharedMaps,
+                _
+            )
+    )
+}
+
+/// Whether `kind` belongs to a process directory.
+fn is_process_kind(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::Descriptor(_) | Kind::TaskDirectory
+    ) || PROCESS_ENTRIES.iter().any(|(_, entry)| *entry == kind)
+}
+
 impl ProcNode {
     fn child(&self, kind: Kind) -> Arc<dyn Node> {
+        self.child_of(kind, self.pid)
+    }
+
+    fn child_of(&self, kind: Kind, pid: u64) -> Arc<dyn Node> {
         if kind == Kind::Settings {
             return self.settings.clone();
         }
-        Arc::new(ProcNode { kind, system: self.system, settings: self.settings.clone() })
+        Arc::new(ProcNode { kind, pid, system: self.system, settings: self.settings.clone() })
     }
 
     /// The entries of a directory with fixed contents.
@@ -186,16 +221,36 @@ impl ProcNode {
         }
     }
 
-    /// The open descriptors of the calling process.
-    fn descriptors(caller: &Caller<'_>) -> Vec<u64> {
-        caller.process.map_or_else(Vec::new, |process| {
-            process.state.lock().descriptors.iter().map(|(number, _)| number as u64).collect()
-        })
+    /// The process this node is about, if the caller may see this node of
+    /// it.
+    fn process(&self, caller: &Caller<'_>) -> Result<Arc<Process>, FsError> {
+        if self.pid == 0 {
+            // The machine's files that show the caller's view (`mounts`,
+            // `net/`).
+            return caller.process.and_then(Process::shared).ok_or(FsError::NotFound);
+        }
+        let process = crate::process::find(self.pid).ok_or(FsError::NotFound)?;
+        if is_private(self.kind) && !crate::process::may_inspect(caller, &process) {
+            return Err(FsError::AccessDenied);
+        }
+        Ok(process)
+    }
+
+    /// The open descriptors of the process.
+    fn descriptors(&self, caller: &Caller<'_>) -> Result<Vec<u64>, FsError> {
+        let process = self.process(caller)?;
+        let numbers = process.state.lock().descriptors.iter().map(|(number, _)| number as u64).collect();
+        Ok(numbers)
     }
 }
 
-fn inode(kind: Kind) -> u64 {
-    match kind {
+/// The process ids `/proc` lists, in order.
+fn process_ids() -> Vec<u64> {
+    crate::process::all().iter().map(|process| process.pid).collect()
+}
+
+fn inode(kind: Kind, pid: u64) -> u64 {
+    let base = match kind {
         Kind::Root => 1,
         Kind::SelfLink => 2,
         Kind::ProcessDirectory => 10,
@@ -206,20 +261,25 @@ fn inode(kind: Kind) -> u64 {
         Kind::File(_, inode) => inode,
         Kind::Descriptor(number) => DESCRIPTOR_INODES + number,
         Kind::RootLink => 23,
+        Kind::TaskDirectory => 24,
         Kind::Settings => settings::FIRST_INODE,
-    }
+    };
+    // Each process's files have numbers of their own.
+    if is_process_kind(kind) { base | pid << 32 } else { base }
 }
 
 impl Node for ProcNode {
     fn inode(&self) -> u64 {
-        inode(self.kind)
+        inode(self.kind, self.pid)
     }
 
     fn file_type(&self) -> FileType {
         match self.kind {
-            Kind::Root | Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::NetDirectory => {
-                FileType::Directory
-            }
+            Kind::Root
+            | Kind::ProcessDirectory
+            | Kind::DescriptorDirectory
+            | Kind::NetDirectory
+            | Kind::TaskDirectory => FileType::Directory,
             Kind::SelfLink
             | Kind::Executable
             | Kind::WorkingDirectory
@@ -239,10 +299,12 @@ impl Node for ProcNode {
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
         // A process's files belong to it (its effective ids).
-        let is_process_file =
-            matches!(self.kind, Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::Descriptor(_))
-                || PROCESS_ENTRIES.iter().any(|(_, kind)| *kind == self.kind);
-        if is_process_file && let Some(process) = caller.process {
+        let process = if is_process_kind(self.kind) {
+            Some(crate::process::find(self.pid).ok_or(FsError::NotFound)?)
+        } else {
+            None
+        };
+        if let Some(process) = &process {
             let credentials = &process.state.lock().credentials;
             (metadata.owner_user, metadata.owner_group) =
                 (credentials.effective_user, credentials.effective_group);
@@ -250,7 +312,7 @@ impl Node for ProcNode {
         if self.file_type() == FileType::Directory {
             metadata.link_count = 2;
         }
-        let start_ns = caller.process.map_or(0, |process| process.start_ns);
+        let start_ns = process.as_deref().or(caller.process).map_or(0, |process| process.start_ns);
         let boot_ns = caller.machine.realtime_ns().saturating_sub(caller.machine.monotonic_ns());
         let time_ns = boot_ns + start_ns;
         (metadata.access_time_ns, metadata.modify_time_ns, metadata.change_time_ns) =
@@ -266,19 +328,32 @@ impl Node for ProcNode {
         if self.file_type() != FileType::Directory {
             return Err(FsError::NotDirectory);
         }
-        if self.kind == Kind::DescriptorDirectory {
-            let number: u64 = name.parse().map_err(|_| FsError::NotFound)?;
-            if !ProcNode::descriptors(caller).contains(&number) || name != alloc::format!("{number}") {
-                return Err(FsError::NotFound);
+        let number = name.parse::<u64>().ok().filter(|number| name == alloc::format!("{number}"));
+        match self.kind {
+            Kind::DescriptorDirectory => {
+                let number = number.ok_or(FsError::NotFound)?;
+                if !self.descriptors(caller)?.contains(&number) {
+                    return Err(FsError::NotFound);
+                }
+                return Ok(self.child(Kind::Descriptor(number)));
             }
-            return Ok(self.child(Kind::Descriptor(number)));
-        }
-        if self.kind == Kind::Root
-            && let Some(process) = caller.process
-            && name == alloc::format!("{}", process.pid)
-        {
-            // The caller's own directory (other processes' are not shown).
-            return Ok(self.child(Kind::ProcessDirectory));
+            Kind::TaskDirectory => {
+                // A thread's directory shows its process.
+                let tid = number.ok_or(FsError::NotFound)?;
+                self.process(caller)?.thread(tid).ok_or(FsError::NotFound)?;
+                return Ok(self.child(Kind::ProcessDirectory));
+            }
+            Kind::Root => {
+                if let Some(pid) = number {
+                    // The first process's directory is there for the
+                    // kernel's `/proc/self` even before it starts.
+                    if pid != PROCESS_ID || caller.process.is_some() {
+                        crate::process::find(pid).ok_or(FsError::NotFound)?;
+                    }
+                    return Ok(self.child_of(Kind::ProcessDirectory, pid));
+                }
+            }
+            _ => {}
         }
         let (_, kind) =
             self.fixed_entries().iter().find(|(entry, _)| *entry == name).ok_or(FsError::NotFound)?;
@@ -288,26 +363,45 @@ impl Node for ProcNode {
     fn parent(&self) -> Option<Arc<dyn Node>> {
         match self.kind {
             Kind::ProcessDirectory | Kind::NetDirectory => Some(self.child(Kind::Root)),
-            Kind::DescriptorDirectory => Some(self.child(Kind::ProcessDirectory)),
+            Kind::DescriptorDirectory | Kind::TaskDirectory => Some(self.child(Kind::ProcessDirectory)),
             _ => None,
         }
     }
 
     fn read_directory(&self, caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
-        let entry = |name: String, kind: Kind| DirectoryEntry {
+        let entry = |name: String, kind: Kind, pid: u64| DirectoryEntry {
             name,
-            inode: inode(kind),
-            file_type: self.child(kind).file_type(),
+            inode: inode(kind, pid),
+            file_type: self.child_of(kind, pid).file_type(),
             next_offset: offset + 1,
         };
+        let index = usize::try_from(offset).unwrap_or(usize::MAX);
         match self.kind {
-            Kind::DescriptorDirectory => Ok(ProcNode::descriptors(caller)
-                .get(offset as usize)
-                .map(|number| entry(alloc::format!("{number}"), Kind::Descriptor(*number)))),
-            Kind::Root | Kind::ProcessDirectory | Kind::NetDirectory => Ok(self
+            Kind::DescriptorDirectory => Ok(self
+                .descriptors(caller)?
+                .get(index)
+                .map(|number| entry(alloc::format!("{number}"), Kind::Descriptor(*number), self.pid))),
+            Kind::TaskDirectory => {
+                let threads = self.process(caller)?.threads();
+                Ok(threads
+                    .get(index)
+                    .map(|thread| entry(alloc::format!("{}", thread.tid), Kind::ProcessDirectory, self.pid)))
+            }
+            Kind::Root => {
+                // The fixed entries, then one directory per process.
+                let fixed = self.fixed_entries();
+                if let Some((name, kind)) = fixed.get(index) {
+                    return Ok(Some(entry(String::from(*name), *kind, 0)));
+                }
+                let pids = process_ids();
+                Ok(pids
+                    .get(index - fixed.len())
+                    .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, *pid)))
+            }
+            Kind::ProcessDirectory | Kind::NetDirectory => Ok(self
                 .fixed_entries()
-                .get(offset as usize)
-                .map(|(name, kind)| entry(String::from(*name), *kind))),
+                .get(index)
+                .map(|(name, kind)| entry(String::from(*name), *kind, self.pid))),
             _ => Err(FsError::NotDirectory),
         }
     }
@@ -317,7 +411,11 @@ impl Node for ProcNode {
             let pid = caller.process.map_or(PROCESS_ID, |process| process.pid);
             return Ok(LinkTarget::Path(alloc::format!("{pid}")));
         }
-        let process = caller.process.ok_or(FsError::NotFound)?;
+        let process = self.process(caller)?;
+        if process.has_ended() {
+            // A zombie has no files any more.
+            return Err(FsError::NotFound);
+        }
         match self.kind {
             Kind::Executable => Ok(LinkTarget::Path(process.executable_path())),
             Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
@@ -362,7 +460,8 @@ impl Node for ProcNode {
             Generated::Configuration => contents::configuration_gzip(),
             Generated::Swaps => contents::swaps().into_bytes(),
             _ => {
-                let process = caller.process.ok_or(FsError::NotFound)?;
+                let process = self.process(caller)?;
+                let process = process.as_ref();
                 match generated {
                     Generated::Mounts => contents::mounts(caller, process).into_bytes(),
                     Generated::Maps => contents::maps(process).into_bytes(),
@@ -384,7 +483,8 @@ impl Node for ProcNode {
                     }
                     Generated::Cgroup => String::from("0::/\n").into_bytes(),
                     Generated::OomScoreAdjustment => {
-                        return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode })));
+                        let pid = process.pid;
+                        return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode, pid })));
                     }
                     Generated::OomScore => process_files::oom_score(process).into_bytes(),
                     Generated::Command => process_files::command(caller, process).into_bytes(),

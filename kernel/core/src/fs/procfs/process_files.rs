@@ -125,10 +125,30 @@ pub fn shared_maps(process: &Process) -> String {
 /// `environ`, `auxv`, read from the process's memory as Linux does (so a
 /// program that rewrites its arguments shows the change).
 pub fn stack_range(caller: &Caller<'_>, process: &Process, range: fn(&StackLayout) -> (u64, u64)) -> Vec<u8> {
-    let (start, end) = range(&process.memory.lock().stack_layout);
+    let memory = process.memory.lock();
+    let (start, end) = range(&memory.stack_layout);
     let mut bytes = alloc::vec![0u8; end.saturating_sub(start) as usize];
-    if caller.machine.read_memory(start, &mut bytes).is_err() {
-        bytes.clear();
+    if caller.process.is_some_and(|own| own.pid == process.pid) {
+        drop(memory);
+        if caller.machine.read_memory(start, &mut bytes).is_err() {
+            bytes.clear();
+        }
+        return bytes;
+    }
+    // Another process's memory is not loaded: read it through its frames,
+    // up to the first page it does not have.
+    let mut done = 0;
+    while done < bytes.len() {
+        let at = start + done as u64;
+        let page = at & !(crate::memory::PAGE_SIZE - 1);
+        let offset = (at - page) as usize;
+        let length = (crate::memory::PAGE_SIZE as usize - offset).min(bytes.len() - done);
+        let Some(frame) = memory.tables().mapped_frame(page) else {
+            bytes.truncate(done);
+            break;
+        };
+        crate::pages::read_frame(frame, offset, &mut bytes[done..done + length]);
+        done += length;
     }
     bytes
 }
@@ -140,9 +160,21 @@ pub fn oom_score(process: &Process) -> String {
     format!("{}\n", (666 + adjustment).clamp(0, 2000))
 }
 
-/// The process's name: the calling thread's if set, else the executable's.
+/// The thread whose state a process's files show: the caller if it is
+/// one of the process's, else the main thread (or any one left).
+pub fn shown_thread(caller: &Caller<'_>, process: &Process) -> Option<Arc<crate::process::Thread>> {
+    if let Some(thread) = caller.thread
+        && caller.process.is_some_and(|own| own.pid == process.pid)
+    {
+        return process.thread(thread.tid);
+    }
+    process.thread(process.pid).or_else(|| process.threads().into_iter().next())
+}
+
+/// The process's name: its thread's if set, else the executable's.
 fn name(caller: &Caller<'_>, process: &Process) -> String {
-    let thread_name = caller.thread.map(|thread| thread.state.lock().name).unwrap_or_default();
+    let thread_name =
+        shown_thread(caller, process).map(|thread| thread.state.lock().name).unwrap_or_default();
     let length = thread_name.iter().position(|&byte| byte == 0).unwrap_or(thread_name.len());
     if length > 0 {
         return String::from_utf8_lossy(&thread_name[..length]).into_owned();
@@ -169,18 +201,47 @@ fn sizes(process: &Process) -> (u64, u64) {
     (virtual_bytes, resident_pages)
 }
 
-/// `/proc/self/stat`: Linux's 52 fields; those rosv does not keep are 0.
+/// The one-letter state `stat` and `status` show: `Z` once it ended, `T`
+/// while stopped, `R` for the caller's own process, `S` (waiting) else.
+pub fn state_letter(caller: &Caller<'_>, process: &Process) -> char {
+    if process.has_ended() {
+        'Z'
+    } else if process.signals.job.is_stopped() {
+        'T'
+    } else if caller.process.is_some_and(|own| own.pid == process.pid) {
+        'R'
+    } else {
+        'S'
+    }
+}
+
+/// `tty_nr` and `tpgid` of `stat`: the controlling terminal's device
+/// number as Linux encodes it, and its foreground group (-1 without one).
+fn terminal_fields(process: &Process) -> (u64, i64) {
+    let encode = |major: u64, minor: u64| (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+    match process.controlling_terminal.lock().clone() {
+        None => (0, -1),
+        Some(crate::process::ControllingTerminal::Console) => (encode(5, 1), process.group_id() as i64),
+        Some(crate::process::ControllingTerminal::Terminal(terminal)) => {
+            (encode(136, 0), terminal.foreground().group(process.group_id()) as i64)
+        }
+    }
+}
+
+/// `/proc/PID/stat`: Linux's 52 fields; those rosv does not keep are 0.
 pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     let ticks = |ns: u64| ns / (1_000_000_000 / USER_HZ);
     let (virtual_bytes, resident_pages) = sizes(process);
     let threads = process.thread_count();
     let start = ticks(process.start_ns);
     let layout = process.memory.lock().stack_layout;
+    let (terminal, foreground) = terminal_fields(process);
     format!(
-        "{} ({}) R {} {} {} 0 -1 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
+        "{} ({}) {} {} {} {} {terminal} {foreground} 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
          {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 {} {} {} {} 0\n",
         process.pid,
         name(caller, process),
+        state_letter(caller, process),
         process.parent_id(),
         process.group_id(),
         process.session_id(),
@@ -206,6 +267,14 @@ pub fn memory_statistics(process: &Process) -> String {
 pub struct OomScoreAdjustment {
     /// The file's inode number.
     pub inode: u64,
+    /// The process whose adjustment it is.
+    pub pid: u64,
+}
+
+impl OomScoreAdjustment {
+    fn process(&self) -> Result<Arc<Process>, FsError> {
+        crate::process::find(self.pid).ok_or(FsError::NotFound)
+    }
 }
 
 impl Node for OomScoreAdjustment {
@@ -225,8 +294,8 @@ impl Node for OomScoreAdjustment {
         self
     }
 
-    fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
-        let process = caller.process.ok_or(FsError::NotFound)?;
+    fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let process = self.process()?;
         let text = format!("{}\n", process.state.lock().oom_score_adjustment);
         let bytes = text.as_bytes();
         let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
@@ -236,14 +305,21 @@ impl Node for OomScoreAdjustment {
     }
 
     fn write_at(&self, caller: &Caller<'_>, _offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
-        let process = caller.process.ok_or(FsError::NotFound)?;
+        let process = self.process()?;
+        if !crate::process::may_inspect(caller, &process) {
+            return Err(FsError::AccessDenied);
+        }
         let text = core::str::from_utf8(bytes).map_err(|_| FsError::InvalidArgument)?;
         let value: i32 = text.trim().parse().map_err(|_| FsError::InvalidArgument)?;
         if !(-1000..=1000).contains(&value) {
             return Err(FsError::InvalidArgument);
         }
+        let is_privileged = caller
+            .credentials()
+            .is_some_and(|credentials| credentials.has_capability(capability::SYS_RESOURCE))
+            || caller.process.is_none();
         let mut state = process.state.lock();
-        if value < state.oom_score_adjustment && !state.credentials.has_capability(capability::SYS_RESOURCE) {
+        if value < state.oom_score_adjustment && !is_privileged {
             return Err(FsError::AccessDenied);
         }
         state.oom_score_adjustment = value;

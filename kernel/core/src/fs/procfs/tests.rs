@@ -105,3 +105,62 @@ fn generated_files_describe_the_process_and_the_machine() {
     process.state.lock().credentials = crate::process::Credentials::root();
     assert_eq!(process.vfs.make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::NotPermitted));
 }
+
+#[test]
+fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
+    let machine = FakeMachine::new();
+    let parent = testing::process(&machine);
+    let parent_thread = parent.new_thread();
+    let memory = crate::fake::address_space(&machine);
+    let child = parent.fork(memory, crate::random::Random::seeded(&machine), 0, crate::signal::SIGCHLD);
+    let child_thread = child.new_thread();
+    let caller = Caller::thread(&machine, &parent, &parent_thread);
+    let root = parent.vfs.root();
+    // /proc lists both, and /proc/self is the caller's.
+    let directory = parent.vfs.resolve(&caller, &root, "/proc", true).unwrap();
+    let mut names = alloc::vec::Vec::new();
+    let mut offset = 0;
+    while let Some(entry) = parent.vfs.read_directory(&caller, &directory, offset).unwrap() {
+        names.push(entry.name);
+        offset = entry.next_offset;
+    }
+    for pid in [parent.pid, child.pid] {
+        assert!(names.contains(&alloc::format!("{pid}")), "{names:?}");
+    }
+    assert_eq!(link(&parent, &caller, "/proc/self"), alloc::format!("{}", parent.pid));
+    // The child's stat names its parent, group and session; it waits.
+    let stat = read(&parent, &caller, &alloc::format!("/proc/{}/stat", child.pid));
+    let fields: alloc::vec::Vec<&str> = stat.split(' ').collect();
+    assert_eq!(fields[0], alloc::format!("{}", child.pid));
+    assert_eq!(fields[2], "S", "{stat}");
+    assert_eq!(fields[3], alloc::format!("{}", parent.pid), "{stat}");
+    assert_eq!(fields[4], alloc::format!("{}", parent.group_id()), "{stat}");
+    assert_eq!(link(&parent, &caller, &alloc::format!("/proc/{}/exe", child.pid)), "/bin/hello");
+    let task = alloc::format!("/proc/{}/task/{}/stat", child.pid, child_thread.tid);
+    assert!(read(&parent, &caller, &task).starts_with(&alloc::format!("{} (", child.pid)));
+    // A stopped process shows T.
+    child.signals.job.stop(crate::signal::SIGSTOP);
+    let status = read(&parent, &caller, &alloc::format!("/proc/{}/status", child.pid));
+    assert!(status.contains("State:\tT (stopped)\n"), "{status}");
+    // Another user sees the public files but not the private ones.
+    child.state.lock().credentials = crate::process::Credentials::of(1000, 100);
+    parent.state.lock().credentials = crate::process::Credentials::of(1001, 100);
+    let exe = alloc::format!("/proc/{}/exe", child.pid);
+    let location = parent.vfs.resolve(&caller, &root, &exe, false).unwrap();
+    assert_eq!(parent.vfs.read_link(&caller, &location).err(), Some(FsError::AccessDenied));
+    let environment = alloc::format!("/proc/{}/environ", child.pid);
+    assert_eq!(parent.vfs.read_file(&caller, &environment).err(), Some(FsError::AccessDenied));
+    assert!(read(&parent, &caller, &alloc::format!("/proc/{}/cmdline", child.pid)).is_empty());
+    // The same user may.
+    parent.state.lock().credentials = crate::process::Credentials::of(1000, 100);
+    assert_eq!(link(&parent, &caller, &exe), "/bin/hello");
+    // A process that was reaped has no directory.
+    let gone = child.pid;
+    drop(child_thread);
+    child.abandon();
+    drop(child);
+    assert_eq!(
+        parent.vfs.resolve(&caller, &root, &alloc::format!("/proc/{gone}/stat"), true).err(),
+        Some(FsError::NotFound)
+    );
+}
