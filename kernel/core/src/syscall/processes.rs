@@ -618,7 +618,11 @@ fn wait_for_child(
                     Found::Job(child, event)
                 }
                 None if keep => Found::Ended(family.children[index].clone()),
-                None => Found::Ended(family.children.remove(index)),
+                None => {
+                    let child = family.children.remove(index);
+                    child.forget_reaped();
+                    Found::Ended(child)
+                }
             })
         };
         if let Some(found) = found {
