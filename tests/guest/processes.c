@@ -58,6 +58,12 @@ static int run_role(int count, char **arguments) {
                        strcmp(arguments[3], "tail") == 0;
         return is_right ? 0 : 1;
     }
+    if (strcmp(role, "exe-is") == 0) {
+        /* Exit status 0 when /proc/self/exe names argv[2]. */
+        char exe[4096] = {0};
+        ssize_t length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        return length > 0 && strcmp(exe, arguments[2]) == 0 ? 0 : 1;
+    }
     return 100;
 }
 
@@ -166,6 +172,21 @@ static void check_execve(void) {
     int status = wait_status(pid);
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec_status", "status %#x", status);
     check(strcmp(buffer, "one|two words||three\n") == 0, "exec_arguments", "got '%s'", buffer);
+
+    /* Run through a symbolic link, /proc/self/exe still names the file. */
+    char real_path[4096] = {0};
+    check(readlink(self_path, real_path, sizeof real_path - 1) > 0, "exe_readlink", "errno %d", errno);
+    unlink("/tmp/processes-link");
+    check(symlink(real_path, "/tmp/processes-link") == 0, "exe_link", "symlink: errno %d", errno);
+    pid = fork();
+    if (pid == 0) {
+        char *arguments[] = {"processes", "exe-is", real_path, NULL};
+        execv("/tmp/processes-link", arguments);
+        _exit(99);
+    }
+    status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exe_resolved", "status %#x", status);
+    unlink("/tmp/processes-link");
 
     pid = fork();
     if (pid == 0) {

@@ -768,10 +768,21 @@ impl Process {
             && (action.handler == SIG_IGN || action.flags & crate::signal::flag::NOCLDWAIT != 0);
         if is_reaped_at_once {
             parent.family.lock().children.retain(|child| child.pid != self.pid);
+            self.forget_reaped();
         } else if exit_signal != 0 {
             crate::signal::notify_child_ended(&parent, self, exit_signal);
         }
         parent.child_events.notify();
+    }
+
+    /// Takes the reaped process out of the table of processes: its id no
+    /// longer names it (in `/proc`, `kill`, `pidfd_open`), although a
+    /// pidfd may still hold it.
+    pub fn forget_reaped(&self) {
+        let mut processes = PROCESSES.lock();
+        if processes.get(&self.pid).is_some_and(|entry| core::ptr::eq(entry.as_ptr(), self)) {
+            processes.remove(&self.pid);
+        }
     }
 
     /// The exit status, once the process has one.

@@ -148,8 +148,15 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         return Err(status::killed_by(status::SIGKILL));
     };
     let memory = rosv_core::memory::AddressSpace::new(tables.clone());
-    let process =
-        Process::new(path.clone(), memory, files, launch.network.clone(), generator, time::since_boot_ns());
+    let executable_path = file.resolved_path(launch.vfs);
+    let process = Process::new(
+        executable_path,
+        memory,
+        files,
+        launch.network.clone(),
+        generator,
+        time::since_boot_ns(),
+    );
     if let Some((user, group)) = launch.user {
         process.state.lock().credentials = Credentials::of(user, group);
     }

@@ -194,6 +194,22 @@ fn program_header(
 mod tests {
     use super::*;
 
+    /// Runs the program just written at `path`. Another test's child may
+    /// hold the file open for writing for a moment (it inherited the
+    /// descriptor in the fork before its own exec): `ETXTBSY` then, and
+    /// trying again succeeds.
+    fn run_written(path: &std::path::Path) -> std::process::Output {
+        for _ in 0..50 {
+            match std::process::Command::new(path).output() {
+                Err(error) if error.raw_os_error() == Some(26) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                result => return result.unwrap(),
+            }
+        }
+        panic!("{} stayed busy", path.display());
+    }
+
     #[test]
     fn hello_runs_on_the_host() {
         let directory = tempfile::tempdir().unwrap();
@@ -201,7 +217,7 @@ mod tests {
         std::fs::write(&path, hello(b"generated hello\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let output = std::process::Command::new(&path).output().unwrap();
+        let output = run_written(&path);
         assert!(output.status.success());
         assert_eq!(output.stdout, b"generated hello\n");
         assert!(crate::image::check_executable(&path).is_ok());
@@ -215,7 +231,7 @@ mod tests {
             let path = directory.path().join(format!("toucher-{limit}"));
             std::fs::write(&path, toucher(limit)).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            let output = std::process::Command::new(&path).output().unwrap();
+            let output = run_written(&path);
             assert!(output.status.success());
             assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{limit}\n"));
         }

@@ -26,6 +26,19 @@ impl core::fmt::Debug for OpenExecutable<'_> {
     }
 }
 
+impl OpenExecutable<'_> {
+    /// The file's path from the root of `vfs` with every symbolic link
+    /// resolved, as `/proc/PID/exe` names it; the path it was opened by
+    /// when that cannot be told.
+    pub fn resolved_path(&self, vfs: &crate::vfs::Vfs) -> alloc::string::String {
+        let caller = Caller::kernel(self.machine);
+        self.file
+            .location()
+            .and_then(|location| vfs.path_of(&caller, location).ok())
+            .unwrap_or_else(|| alloc::string::String::from(&*self.path))
+    }
+}
+
 impl ExecutableFile for OpenExecutable<'_> {
     fn size(&self) -> u64 {
         self.size

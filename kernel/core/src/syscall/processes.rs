@@ -392,7 +392,8 @@ pub(super) fn execveat(
         environment: &environment,
         random,
     };
-    replace_image(context, registers, &description)?;
+    let executable_path = program.resolved_path(&context.process.vfs);
+    replace_image(context, registers, &description, executable_path)?;
     Err(Failure::Resumed)
 }
 
@@ -400,7 +401,12 @@ pub(super) fn execveat(
 /// it the process's: other threads end, descriptors marked close-on-exec
 /// close, caught signals return to their default action, and the calling
 /// thread starts the program.
-fn replace_image(context: Context<'_>, registers: &mut Registers, program: &Program<'_>) -> Result {
+fn replace_image(
+    context: Context<'_>,
+    registers: &mut Registers,
+    program: &Program<'_>,
+    executable_path: String,
+) -> Result {
     let machine = context.machine;
     let process = context.process;
     let tables = machine.new_page_tables().map_err(|_| Errno::ENOMEM)?;
@@ -455,7 +461,7 @@ fn replace_image(context: Context<'_>, registers: &mut Registers, program: &Prog
         state.name = [0; 16];
         state.name[..length].copy_from_slice(&name[..length]);
     }
-    process.set_executable_path(String::from(program.path));
+    process.set_executable_path(executable_path);
     process.release_vfork_parent();
     machine.set_thread_pointer(0);
     *registers = Registers {
@@ -612,7 +618,11 @@ fn wait_for_child(
                     Found::Job(child, event)
                 }
                 None if keep => Found::Ended(family.children[index].clone()),
-                None => Found::Ended(family.children.remove(index)),
+                None => {
+                    let child = family.children.remove(index);
+                    child.forget_reaped();
+                    Found::Ended(child)
+                }
             })
         };
         if let Some(found) = found {
