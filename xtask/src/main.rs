@@ -61,6 +61,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("umoci", "umoci"),
     ("skopeo", "skopeo"),
     ("genisoimage", "genisoimage"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("/usr/lib/python3/dist-packages/pip", "python3-pip"),
 ];
 
 fn main() -> ExitCode {
