@@ -10,6 +10,7 @@
 //! the host's tzdata, where it has it) say so to programs that ask, such as
 //! Debian's PHP.
 
+use crate::packages::lookup;
 use rosv_rofs::writer::{Contents, Directory, Node};
 
 /// Where the kernel writes the resolver's configuration.
@@ -48,24 +49,6 @@ pub fn complete(root: &mut Directory) -> Vec<String> {
         }
     }
     added
-}
-
-/// The node at `path`, without following symlinks.
-fn lookup<'a>(root: &'a Directory, path: &str) -> Option<&'a Node> {
-    let mut components = path.split('/').filter(|part| !part.is_empty()).peekable();
-    let mut directory = root;
-    while let Some(name) = components.next() {
-        let node = directory.entries.get(name)?;
-        if components.peek().is_none() {
-            return Some(node);
-        }
-        match node {
-            Node::Directory(inner) => directory = inner,
-            // Below a file or symlink: treat the path as taken.
-            _ => return Some(node),
-        }
-    }
-    None
 }
 
 #[cfg(test)]
