@@ -16,39 +16,21 @@ fn fork_exec_and_wait_behave_like_linux() {
         (Variant::GlibcStaticPie, "2"),
         (Variant::MuslStaticPie, "1"),
     ] {
-        let program = guests::c_program("processes", variant);
-        let path = program.to_str().expect("UTF-8 path");
-        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
-        let stdout = text(&output.stdout);
-        let console = format!("{stdout}{}", text(&output.stderr));
-        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
-        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_checks_pass("processes", variant, cpus);
     }
 }
 
 #[test]
 fn stop_and_continue_signals_control_jobs() {
     for (variant, cpus) in [(Variant::GlibcStatic, "2"), (Variant::MuslStatic, "1")] {
-        let program = guests::c_program("processes-jobs", variant);
-        let path = program.to_str().expect("UTF-8 path");
-        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
-        let stdout = text(&output.stdout);
-        let console = format!("{stdout}{}", text(&output.stderr));
-        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
-        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_checks_pass("processes-jobs", variant, cpus);
     }
 }
 
 #[test]
 fn process_descriptors_name_open_signal_and_wait() {
     for (variant, cpus) in [(Variant::GlibcStatic, "1"), (Variant::MuslStatic, "2")] {
-        let program = guests::c_program("processes-pidfd", variant);
-        let path = program.to_str().expect("UTF-8 path");
-        let output = rosv_run(&["--cpus", cpus, "--exec", path]);
-        let stdout = text(&output.stdout);
-        let console = format!("{stdout}{}", text(&output.stderr));
-        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
-        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_checks_pass("processes-pidfd", variant, cpus);
     }
 }
 
@@ -132,4 +114,16 @@ killall sleep; wait $s; echo "killall $?"
     let expected = "1\npidof found it\nps fields right\nstate T\nkillall 143\n";
     assert_eq!(stdout, expected, "stderr:\n{}", text(&output.stderr));
     assert_eq!(output.status.code(), Some(0));
+}
+
+/// Runs the C check program `name` built for `variant` on `cpus`
+/// processors: every check passes and it exits with 0.
+fn assert_checks_pass(name: &str, variant: Variant, cpus: &str) {
+    let program = guests::c_program(name, variant);
+    let path = program.to_str().expect("UTF-8 path");
+    let output = rosv_run(&["--cpus", cpus, "--exec", path]);
+    let stdout = text(&output.stdout);
+    let console = format!("{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("\n0 checks failed\n"), "{name} {variant:?} on {cpus} CPUs:\n{console}");
+    assert_eq!(output.status.code(), Some(0), "{name} {variant:?} on {cpus} CPUs:\n{console}");
 }
