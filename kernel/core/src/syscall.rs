@@ -38,6 +38,7 @@ mod threads;
 mod time;
 mod timers;
 mod transfer;
+mod wait;
 mod watches;
 
 pub use signals::signal_process;
@@ -344,8 +345,8 @@ pub fn handle(
         nr::SETGROUPS => credentials::setgroups(context, a0, a1),
         nr::CAPGET => credentials::capget(context, a0, a1),
         nr::CAPSET => credentials::capset(context, a0, a1),
-        nr::WAIT4 => processes::wait4(context, a0, a1, a2, a3),
-        nr::WAITID => processes::waitid(context, a0, a1, a2, a3, a4),
+        nr::WAIT4 => wait::wait4(context, a0, a1, a2, a3),
+        nr::WAITID => wait::waitid(context, a0, a1, a2, a3, a4),
         nr::PIDFD_OPEN => pidfd::pidfd_open(context, a0, a1),
         nr::PIDFD_SEND_SIGNAL => pidfd::pidfd_send_signal(context, a0, a1, a2, a3),
         nr::PIDFD_GETFD => pidfd::pidfd_getfd(context, a0, a1, a2),
