@@ -140,21 +140,33 @@ pub fn mount_by_type(
     device_path: &str,
     mount_path: &str,
 ) -> Result<(), MountError> {
-    let filesystem: Arc<dyn FileSystem> = match type_name {
-        "ramfs" | "tmpfs" => RamFs::new(0o755),
+    let filesystem = new_filesystem(vfs, caller, type_name, device_path, 0o755)?;
+    vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
+}
+
+/// A filesystem of type `type_name` to mount: a new ramfs whose root has
+/// `permissions`, or the one on the disk at `device_path`.
+pub fn new_filesystem(
+    vfs: &Vfs,
+    caller: &Caller<'_>,
+    type_name: &str,
+    device_path: &str,
+    permissions: u32,
+) -> Result<Arc<dyn FileSystem>, MountError> {
+    Ok(match type_name {
+        "ramfs" | "tmpfs" => RamFs::new(permissions),
         "rofs" => {
             let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
             let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
             RofsFileSystem::mount(disk).map_err(MountError::Image)?
         }
-        "ext4" => {
+        "ext4" | "ext3" | "ext2" => {
             let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
             let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
             ext4::Ext4FileSystem::mount(disk, caller.now_ns()).map_err(MountError::Ext4)?
         }
         _ => return Err(MountError::UnknownType),
-    };
-    vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
+    })
 }
 
 #[cfg(test)]
