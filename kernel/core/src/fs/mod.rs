@@ -114,17 +114,17 @@ pub fn standard_tree(
     for (index, disk) in disks.iter().enumerate() {
         devfs.register_block_device(&disk_name(index), disk.clone());
     }
-    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 7] = [
-        ("/dev", devfs, "devtmpfs"),
-        ("/dev/shm", RamFs::new(0o1777), "shm"),
-        ("/proc", ProcFs::new(system), "proc"),
-        ("/run", RamFs::new(0o755), "tmpfs"),
-        ("/sys", sysfs::sysfs(), "sysfs"),
-        ("/sys/fs/cgroup", sysfs::cgroupfs(), "cgroup2"),
-        ("/tmp", RamFs::new(0o1777), "tmpfs"),
+    let mounts: [(&'static str, Arc<dyn FileSystem>, &str, &str); 7] = [
+        ("/dev", devfs, "devtmpfs", "devtmpfs"),
+        ("/dev/shm", RamFs::new(0o1777), "shm", "tmpfs"),
+        ("/proc", ProcFs::new(system), "proc", "proc"),
+        ("/run", RamFs::new(0o755), "tmpfs", "tmpfs"),
+        ("/sys", sysfs::sysfs(), "sysfs", "sysfs"),
+        ("/sys/fs/cgroup", sysfs::cgroupfs(), "cgroup2", "cgroup2"),
+        ("/tmp", RamFs::new(0o1777), "tmpfs", "tmpfs"),
     ];
-    for (path, filesystem, source) in mounts {
-        vfs.mount(&caller, path, filesystem, source).map_err(MountError::Path)?;
+    for (path, filesystem, source, type_name) in mounts {
+        vfs.mount_as(&caller, path, filesystem, source, type_name).map_err(MountError::Path)?;
     }
     Ok(vfs)
 }

@@ -86,10 +86,12 @@ pub(super) fn mount(
             return Err(Errno::ENOTDIR.into());
         }
         let source_name = String::from(shown.mount.source());
+        let type_name = String::from(shown.mount.type_name());
         let new = NewMount {
             filesystem: shown.mount.filesystem().clone(),
             root: shown.node.clone(),
             source: &source_name,
+            type_name: &type_name,
             read_only: false,
             device: Some(shown.mount.device()),
         };
@@ -129,7 +131,8 @@ pub(super) fn mount(
     };
     let source_name =
         if SINGLE_INSTANCE.contains(&type_name.as_str()) { type_name.clone() } else { source_path };
-    let new = NewMount { filesystem, root, source: &source_name, read_only, device: None };
+    let new =
+        NewMount { filesystem, root, source: &source_name, type_name: &type_name, read_only, device: None };
     vfs.mount_on(&caller, &target, new)?;
     Ok(0)
 }

@@ -28,6 +28,8 @@ pub struct Mount {
     filesystem: Arc<dyn FileSystem>,
     root: Arc<dyn Node>,
     source: String,
+    /// The type it was mounted as (`tmpfs` for a ramfs mounted so).
+    type_name: String,
     mount_point: Option<(Location, String)>,
     /// Changes refused through this mount (`MS_RDONLY`), whatever the
     /// filesystem allows.
@@ -36,11 +38,7 @@ pub struct Mount {
 
 impl core::fmt::Debug for Mount {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter
-            .debug_struct("Mount")
-            .field("device", &self.device)
-            .field("type", &self.filesystem.type_name())
-            .finish()
+        formatter.debug_struct("Mount").field("device", &self.device).field("type", &self.type_name).finish()
     }
 }
 
@@ -63,6 +61,11 @@ impl Mount {
     /// What was mounted (`/dev/vda`, `none`).
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The type it was mounted as, which `/proc/mounts` shows.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
     }
 
     /// Whether changes are refused.
@@ -95,6 +98,8 @@ pub struct NewMount<'a> {
     pub root: Arc<dyn Node>,
     /// What `/proc/mounts` names as mounted.
     pub source: &'a str,
+    /// The type it is mounted as.
+    pub type_name: &'a str,
     /// Whether changes are refused through the mount.
     pub read_only: bool,
     /// The device number its files report: a bind mount keeps the one of
@@ -106,7 +111,7 @@ impl core::fmt::Debug for NewMount<'_> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter
             .debug_struct("NewMount")
-            .field("type", &self.filesystem.type_name())
+            .field("type", &self.type_name)
             .field("source", &self.source)
             .field("read_only", &self.read_only)
             .finish()
@@ -209,6 +214,7 @@ impl Vfs {
         let mount = Arc::new(Mount {
             device: FIRST_DEVICE,
             root: root.root(),
+            type_name: String::from(root.type_name()),
             filesystem: root,
             source: String::from(source),
             mount_point: None,
@@ -235,6 +241,19 @@ impl Vfs {
         filesystem: Arc<dyn FileSystem>,
         source: &str,
     ) -> Result<(), FsError> {
+        let type_name = String::from(filesystem.type_name());
+        self.mount_as(caller, path, filesystem, source, &type_name)
+    }
+
+    /// [`Vfs::mount`], shown in `/proc/mounts` as of type `type_name`.
+    pub fn mount_as(
+        &self,
+        caller: &Caller<'_>,
+        path: &str,
+        filesystem: Arc<dyn FileSystem>,
+        source: &str,
+        type_name: &str,
+    ) -> Result<(), FsError> {
         if !path.starts_with('/') {
             return Err(FsError::InvalidArgument);
         }
@@ -248,7 +267,7 @@ impl Vfs {
             Err(error) => return Err(error),
         }
         let root = filesystem.root();
-        let new = NewMount { filesystem, root, source, read_only: false, device: None };
+        let new = NewMount { filesystem, root, source, type_name, read_only: false, device: None };
         self.attach(new, parent.directory, parent.name);
         Ok(())
     }
@@ -259,6 +278,7 @@ impl Vfs {
             root: new.root,
             filesystem: new.filesystem,
             source: String::from(new.source),
+            type_name: String::from(new.type_name),
             mount_point: Some((directory, name)),
             read_only: AtomicBool::new(new.read_only),
         });
@@ -311,6 +331,7 @@ impl Vfs {
             filesystem: mount.filesystem.clone(),
             root: mount.root.clone(),
             source: &mount.source,
+            type_name: &mount.type_name,
             read_only: mount.read_only.load(Ordering::Relaxed),
             device: Some(mount.device),
         };
