@@ -258,6 +258,8 @@ pub mod number {
     pub const OPEN_BY_HANDLE_AT: u64 = 304;
     pub const COPY_FILE_RANGE: u64 = 326;
     pub const PIVOT_ROOT: u64 = 155;
+    pub const MOUNT: u64 = 165;
+    pub const UMOUNT2: u64 = 166;
     pub const CHROOT: u64 = 161;
     pub const INOTIFY_INIT: u64 = 253;
     pub const INOTIFY_ADD_WATCH: u64 = 254;

@@ -18,6 +18,7 @@ mod locks;
 mod memory;
 mod message_queues;
 mod messages;
+mod mounts;
 mod owners;
 mod paths;
 mod pidfd;
@@ -173,6 +174,8 @@ pub fn handle(
         // The root mount cannot move: the VFS holds one root for the
         // machine, and there is no other mount namespace to pivot into.
         nr::PIVOT_ROOT => Err(Errno::ENOSYS.into()),
+        nr::MOUNT => mounts::mount(context, a0, a1, a2, a3, a4),
+        nr::UMOUNT2 => mounts::umount2(context, a0, a1),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),

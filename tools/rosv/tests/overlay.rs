@@ -368,3 +368,55 @@ fn ten_thousand_files_unpack_into_the_root_as_on_linux() {
     assert_eq!(guest_text.lines().count(), 100 + 10_000 + 10_000 + 100 + 1, "{}", text(&guest.stderr));
     assert!(sorted(&guest_text) == sorted(&host), "the guest's tree differs from the host's");
 }
+
+/// busybox's `mount` and `umount` add a tmpfs to the tree and take it out
+/// again, as on Linux.
+#[test]
+fn busybox_mounts_and_unmounts_a_tmpfs() {
+    let fixture = fixture();
+    let command = [
+        "mkdir",
+        "/m",
+        ";",
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "mode=700",
+        "none",
+        "/m",
+        ";",
+        "touch",
+        "/m/f",
+        ";",
+        "stat",
+        "-c",
+        "%a %n",
+        "/m",
+        ";",
+        "ls",
+        "/m",
+        ";",
+        "grep",
+        "-c",
+        " /m tmpfs ",
+        "/proc/mounts",
+        ";",
+        "umount",
+        "/m",
+        ";",
+        "ls",
+        "-a",
+        "/m",
+    ];
+    let mut words = vec!["/bin/busybox"];
+    for word in command {
+        words.push(word);
+        if word == ";" {
+            words.push("/bin/busybox");
+        }
+    }
+    let output = run(fixture, &[], &words);
+    assert_eq!(text(&output.stdout), "700 /m\nf\n1\n.\n..\n", "{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+}

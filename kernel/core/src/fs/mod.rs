@@ -114,17 +114,17 @@ pub fn standard_tree(
     for (index, disk) in disks.iter().enumerate() {
         devfs.register_block_device(&disk_name(index), disk.clone());
     }
-    let mounts: [(&'static str, Arc<dyn FileSystem>, &str); 7] = [
-        ("/dev", devfs, "devtmpfs"),
-        ("/dev/shm", RamFs::new(0o1777), "shm"),
-        ("/proc", ProcFs::new(system), "proc"),
-        ("/run", RamFs::new(0o755), "tmpfs"),
-        ("/sys", sysfs::sysfs(), "sysfs"),
-        ("/sys/fs/cgroup", sysfs::cgroupfs(), "cgroup2"),
-        ("/tmp", RamFs::new(0o1777), "tmpfs"),
+    let mounts: [(&'static str, Arc<dyn FileSystem>, &str, &str); 7] = [
+        ("/dev", devfs, "devtmpfs", "devtmpfs"),
+        ("/dev/shm", RamFs::new(0o1777), "shm", "tmpfs"),
+        ("/proc", ProcFs::new(system), "proc", "proc"),
+        ("/run", RamFs::new(0o755), "tmpfs", "tmpfs"),
+        ("/sys", sysfs::sysfs(), "sysfs", "sysfs"),
+        ("/sys/fs/cgroup", sysfs::cgroupfs(), "cgroup2", "cgroup2"),
+        ("/tmp", RamFs::new(0o1777), "tmpfs", "tmpfs"),
     ];
-    for (path, filesystem, source) in mounts {
-        vfs.mount(&caller, path, filesystem, source).map_err(MountError::Path)?;
+    for (path, filesystem, source, type_name) in mounts {
+        vfs.mount_as(&caller, path, filesystem, source, type_name).map_err(MountError::Path)?;
     }
     Ok(vfs)
 }
@@ -140,21 +140,33 @@ pub fn mount_by_type(
     device_path: &str,
     mount_path: &str,
 ) -> Result<(), MountError> {
-    let filesystem: Arc<dyn FileSystem> = match type_name {
-        "ramfs" | "tmpfs" => RamFs::new(0o755),
+    let filesystem = new_filesystem(vfs, caller, type_name, device_path, 0o755)?;
+    vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
+}
+
+/// A filesystem of type `type_name` to mount: a new ramfs whose root has
+/// `permissions`, or the one on the disk at `device_path`.
+pub fn new_filesystem(
+    vfs: &Vfs,
+    caller: &Caller<'_>,
+    type_name: &str,
+    device_path: &str,
+    permissions: u32,
+) -> Result<Arc<dyn FileSystem>, MountError> {
+    Ok(match type_name {
+        "ramfs" | "tmpfs" => RamFs::new(permissions),
         "rofs" => {
             let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
             let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
             RofsFileSystem::mount(disk).map_err(MountError::Image)?
         }
-        "ext4" => {
+        "ext4" | "ext3" | "ext2" => {
             let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
             let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;
             ext4::Ext4FileSystem::mount(disk, caller.now_ns()).map_err(MountError::Ext4)?
         }
         _ => return Err(MountError::UnknownType),
-    };
-    vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
+    })
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub use epoll::Epoll;
 pub use error::FsError;
 pub use eventfd::EventCounter;
 pub use file::{FileObject, OpenFile};
-pub use mount::{Location, Mount, Vfs};
+pub use mount::{Location, Mount, NewMount, Vfs};
 pub use node::{
     AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, LinkTarget, Metadata, NewNode, Node,
     RenameMode, Statistics,

@@ -9,7 +9,7 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -28,16 +28,17 @@ pub struct Mount {
     filesystem: Arc<dyn FileSystem>,
     root: Arc<dyn Node>,
     source: String,
+    /// The type it was mounted as (`tmpfs` for a ramfs mounted so).
+    type_name: String,
     mount_point: Option<(Location, String)>,
+    /// Changes refused through this mount (`MS_RDONLY`), whatever the
+    /// filesystem allows.
+    read_only: AtomicBool,
 }
 
 impl core::fmt::Debug for Mount {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter
-            .debug_struct("Mount")
-            .field("device", &self.device)
-            .field("type", &self.filesystem.type_name())
-            .finish()
+        formatter.debug_struct("Mount").field("device", &self.device).field("type", &self.type_name).finish()
     }
 }
 
@@ -45,6 +46,11 @@ impl Mount {
     /// The device number files of this mount report (`st_dev`).
     pub fn device(&self) -> u64 {
         self.device
+    }
+
+    /// Whether this mount sits in a directory of `other`.
+    fn is_inside(&self, other: &Arc<Mount>) -> bool {
+        self.mount_point.as_ref().is_some_and(|(directory, _)| Arc::ptr_eq(&directory.mount, other))
     }
 
     /// The mounted filesystem.
@@ -57,14 +63,58 @@ impl Mount {
         &self.source
     }
 
+    /// The type it was mounted as, which `/proc/mounts` shows.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
     /// Whether changes are refused.
     pub fn is_read_only(&self) -> bool {
-        self.filesystem.is_read_only()
+        self.filesystem.is_read_only() || self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// Refuses changes through this mount, or allows them again where the
+    /// filesystem does (`mount -o remount,ro`).
+    pub fn set_read_only(&self, read_only: bool) -> Result<(), FsError> {
+        if !read_only && self.filesystem.is_read_only() {
+            return Err(FsError::ReadOnly);
+        }
+        self.read_only.store(read_only, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The directory and name it is mounted on; `None` for the root.
     pub fn mount_point(&self) -> Option<&(Location, String)> {
         self.mount_point.as_ref()
+    }
+}
+
+/// What [`Vfs::mount_on`] mounts.
+pub struct NewMount<'a> {
+    /// The filesystem.
+    pub filesystem: Arc<dyn FileSystem>,
+    /// The directory of it that the mount shows: its root, or any
+    /// directory for a bind mount.
+    pub root: Arc<dyn Node>,
+    /// What `/proc/mounts` names as mounted.
+    pub source: &'a str,
+    /// The type it is mounted as.
+    pub type_name: &'a str,
+    /// Whether changes are refused through the mount.
+    pub read_only: bool,
+    /// The device number its files report: a bind mount keeps the one of
+    /// the mount it shows; `None` takes a new one.
+    pub device: Option<u64>,
+}
+
+impl core::fmt::Debug for NewMount<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("NewMount")
+            .field("type", &self.type_name)
+            .field("source", &self.source)
+            .field("read_only", &self.read_only)
+            .finish()
     }
 }
 
@@ -120,6 +170,21 @@ impl Location {
         Ok(metadata)
     }
 
+    /// Whether `mount` is this location's mount or one it sits in.
+    fn mount_chain_holds(&self, mount: &Arc<Mount>) -> bool {
+        let mut current = self.mount.clone();
+        loop {
+            if Arc::ptr_eq(&current, mount) {
+                return true;
+            }
+            let Some((directory, _)) = current.mount_point.as_ref() else {
+                return false;
+            };
+            let next = directory.mount.clone();
+            current = next;
+        }
+    }
+
     /// Fails with `ReadOnly` if the mount refuses changes.
     pub fn check_writable(&self) -> Result<(), FsError> {
         if self.mount.is_read_only() { Err(FsError::ReadOnly) } else { Ok(()) }
@@ -149,9 +214,11 @@ impl Vfs {
         let mount = Arc::new(Mount {
             device: FIRST_DEVICE,
             root: root.root(),
+            type_name: String::from(root.type_name()),
             filesystem: root,
             source: String::from(source),
             mount_point: None,
+            read_only: AtomicBool::new(false),
         });
         Arc::new(Vfs {
             mounts: Mutex::new(alloc::vec![mount.clone()]),
@@ -174,6 +241,19 @@ impl Vfs {
         filesystem: Arc<dyn FileSystem>,
         source: &str,
     ) -> Result<(), FsError> {
+        let type_name = String::from(filesystem.type_name());
+        self.mount_as(caller, path, filesystem, source, &type_name)
+    }
+
+    /// [`Vfs::mount`], shown in `/proc/mounts` as of type `type_name`.
+    pub fn mount_as(
+        &self,
+        caller: &Caller<'_>,
+        path: &str,
+        filesystem: Arc<dyn FileSystem>,
+        source: &str,
+        type_name: &str,
+    ) -> Result<(), FsError> {
         if !path.starts_with('/') {
             return Err(FsError::InvalidArgument);
         }
@@ -186,14 +266,134 @@ impl Vfs {
             Ok(_) | Err(FsError::NotFound) => {}
             Err(error) => return Err(error),
         }
+        let root = filesystem.root();
+        let new = NewMount { filesystem, root, source, type_name, read_only: false, device: None };
+        self.attach(new, parent.directory, parent.name);
+        Ok(())
+    }
+
+    fn attach(&self, new: NewMount<'_>, directory: Location, name: String) {
         let mount = Arc::new(Mount {
-            device: self.next_device.fetch_add(1, Ordering::Relaxed),
-            root: filesystem.root(),
-            filesystem,
-            source: String::from(source),
-            mount_point: Some((parent.directory, parent.name)),
+            device: new.device.unwrap_or_else(|| self.next_device.fetch_add(1, Ordering::Relaxed)),
+            root: new.root,
+            filesystem: new.filesystem,
+            source: String::from(new.source),
+            type_name: String::from(new.type_name),
+            mount_point: Some((directory, name)),
+            read_only: AtomicBool::new(new.read_only),
         });
         self.mounts.lock().push(mount);
+    }
+
+    /// Mounts `new` on the directory `target` (`mount(2)`): on top of
+    /// what is mounted there already, as Linux stacks mounts.
+    pub fn mount_on(&self, caller: &Caller<'_>, target: &Location, new: NewMount<'_>) -> Result<(), FsError> {
+        let (directory, name) = self.place_of(caller, target)?;
+        self.attach(new, directory, name);
+        Ok(())
+    }
+
+    /// The directory and name through which `target` is reached: the
+    /// mount point of a mount's root, else the entry in its parent.
+    fn place_of(&self, caller: &Caller<'_>, target: &Location) -> Result<(Location, String), FsError> {
+        if !target.is_directory() {
+            return Err(FsError::NotDirectory);
+        }
+        if target.is_mount_root() {
+            return target.mount.mount_point.clone().ok_or(FsError::Busy);
+        }
+        let parent = self.parent_of(target);
+        if parent.is_same(target) {
+            return Err(FsError::NotFound);
+        }
+        let name = self.name_in(caller, &parent, target.node.inode())?;
+        Ok((parent, name))
+    }
+
+    /// Moves the mount whose root is `source` onto `target` (`MS_MOVE`).
+    /// Open files keep working through the old place; a mount with mounts
+    /// inside it stays (`EBUSY`), as does the root.
+    pub fn move_mount(
+        &self,
+        caller: &Caller<'_>,
+        source: &Location,
+        target: &Location,
+    ) -> Result<(), FsError> {
+        let mount = self.mount_rooted_at(source)?;
+        if self.mounts().iter().any(|other| other.is_inside(&mount)) {
+            return Err(FsError::Busy);
+        }
+        let (directory, name) = self.place_of(caller, target)?;
+        if Location::root_of(&mount).is_same(&directory) || directory.mount_chain_holds(&mount) {
+            return Err(FsError::InvalidArgument);
+        }
+        let moved = NewMount {
+            filesystem: mount.filesystem.clone(),
+            root: mount.root.clone(),
+            source: &mount.source,
+            type_name: &mount.type_name,
+            read_only: mount.read_only.load(Ordering::Relaxed),
+            device: Some(mount.device),
+        };
+        self.mounts.lock().retain(|other| !Arc::ptr_eq(other, &mount));
+        self.attach(moved, directory, name);
+        Ok(())
+    }
+
+    /// The mount whose root `location` is: not the machine's root
+    /// (`EBUSY`), and `EINVAL` for a directory that is no mount's root.
+    pub fn mount_rooted_at(&self, location: &Location) -> Result<Arc<Mount>, FsError> {
+        if !location.is_mount_root() {
+            return Err(FsError::InvalidArgument);
+        }
+        if Arc::ptr_eq(&location.mount, &self.root) {
+            return Err(FsError::Busy);
+        }
+        let mounts = self.mounts.lock();
+        mounts
+            .iter()
+            .find(|mount| Arc::ptr_eq(mount, &location.mount))
+            .cloned()
+            .ok_or(FsError::InvalidArgument)
+    }
+
+    /// Takes the mount whose root is `target` out of the tree (`umount2`).
+    /// A mount that other mounts sit in, or that an open file, a working
+    /// directory or a root directory still uses, is busy, unless
+    /// `detach` (`MNT_DETACH`) takes it and everything inside it out now
+    /// and leaves its filesystem to its last user. The filesystem is
+    /// written out and let go once no mount shows it any more.
+    pub fn unmount(&self, target: Location, detach: bool, now_ns: u64) -> Result<(), FsError> {
+        let mount = self.mount_rooted_at(&target)?;
+        drop(target);
+        let mut mounts = self.mounts.lock();
+        let mut gone: Vec<Arc<Mount>> = alloc::vec![mount.clone()];
+        let mut index = 0;
+        while index < gone.len() {
+            let inside: Vec<Arc<Mount>> =
+                mounts.iter().filter(|other| other.is_inside(&gone[index])).cloned().collect();
+            gone.extend(inside);
+            index += 1;
+        }
+        // The table, `mount` here, and `gone`'s first entry hold it.
+        let is_busy = gone.len() > 1 || Arc::strong_count(&mount) > 3;
+        if is_busy && !detach {
+            return Err(FsError::Busy);
+        }
+        mounts.retain(|other| !gone.iter().any(|going| Arc::ptr_eq(other, going)));
+        let still_shown: Vec<Arc<dyn FileSystem>> =
+            mounts.iter().map(|other| other.filesystem.clone()).collect();
+        drop(mounts);
+        for going in gone.iter().rev() {
+            if still_shown.iter().any(|shown| Arc::ptr_eq(shown, &going.filesystem)) {
+                continue;
+            }
+            if is_busy {
+                going.filesystem.sync()?;
+            } else {
+                going.filesystem.unmount(now_ns)?;
+            }
+        }
         Ok(())
     }
 

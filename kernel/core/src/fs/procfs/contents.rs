@@ -178,7 +178,7 @@ pub fn mounts(caller: &Caller<'_>, process: &Process) -> String {
     for mount in process.vfs.mounts() {
         let path = process.vfs.path_of(caller, &Location::root_of(&mount)).unwrap_or_default();
         let mode = if mount.is_read_only() { "ro" } else { "rw" };
-        let _ = writeln!(text, "{} {path} {} {mode} 0 0", mount.source(), mount.filesystem().type_name());
+        let _ = writeln!(text, "{} {path} {} {mode} 0 0", mount.source(), mount.type_name());
     }
     text
 }

@@ -82,7 +82,7 @@ pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
             "{} {parent} {major}:{minor} / {path} {mode},relatime shared:{} - {} {} {mode}",
             id_of(mount),
             id_of(mount) - FIRST_MOUNT_ID + 1,
-            mount.filesystem().type_name(),
+            mount.type_name(),
             mount.source(),
         );
     }

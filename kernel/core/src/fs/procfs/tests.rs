@@ -84,7 +84,7 @@ fn generated_files_describe_the_process_and_the_machine() {
     let mounts = read(&process, &caller, "/proc/mounts");
     assert!(mounts.starts_with("/dev/root / rofs ro 0 0\n"), "{mounts}");
     assert!(
-        mounts.contains("proc /proc proc rw 0 0\n") && mounts.contains("tmpfs /tmp ramfs rw 0 0\n"),
+        mounts.contains("proc /proc proc rw 0 0\n") && mounts.contains("tmpfs /tmp tmpfs rw 0 0\n"),
         "{mounts}"
     );
     assert_eq!(read(&process, &caller, "/proc/cpuinfo").matches("processor\t:").count(), 4);

@@ -10,6 +10,7 @@ mod events;
 mod files;
 mod ipc;
 mod limits;
+mod mounts;
 mod paths;
 mod resources;
 mod scheduling;
