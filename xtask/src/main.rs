@@ -396,7 +396,7 @@ fn relay(
 fn fuzz(arguments: &[String]) -> Result {
     let Some(target) = arguments.first() else {
         return Err(
-            "name a fuzz target: boot_config, cmdline, elf, rofs, virtio_device or virtio_driver".into()
+            "name a fuzz target: boot_config, cmdline, elf, fat, multiboot2, rofs, virtio_device or virtio_driver".into()
         );
     };
     if !is_on_path("cargo-fuzz") {
