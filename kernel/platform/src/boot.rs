@@ -279,14 +279,14 @@ impl BootInfo {
                         self.initrd.get_or_insert(range);
                     }
                 }
-                multiboot2::TAG_ACPI_OLD | multiboot2::TAG_ACPI_NEW => {
-                    // The newer tag wins; a 1.0 RSDP is 20 bytes.
-                    if self.rsdp_copy.is_none() || tag.kind == multiboot2::TAG_ACPI_NEW {
-                        let mut copy = [0u8; RSDP_COPY_SIZE];
-                        let length = tag.body.len().min(RSDP_COPY_SIZE);
-                        copy[..length].copy_from_slice(&tag.body[..length]);
-                        self.rsdp_copy = Some(copy);
-                    }
+                // The newer tag wins; a 1.0 RSDP is 20 bytes.
+                multiboot2::TAG_ACPI_OLD | multiboot2::TAG_ACPI_NEW
+                    if self.rsdp_copy.is_none() || tag.kind == multiboot2::TAG_ACPI_NEW =>
+                {
+                    let mut copy = [0u8; RSDP_COPY_SIZE];
+                    let length = tag.body.len().min(RSDP_COPY_SIZE);
+                    copy[..length].copy_from_slice(&tag.body[..length]);
+                    self.rsdp_copy = Some(copy);
                 }
                 _ => {}
             }
