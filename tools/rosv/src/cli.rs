@@ -652,6 +652,13 @@ fn run_disk(arguments: &RunArgs, path: &std::path::Path, scratch: &std::path::Pa
             path.display()
         );
     }
+    if arguments.tty {
+        bail!(
+            "{}: -t needs the kernel to know about the terminal, and a disk's kernel options are fixed; \
+             leave out -t (-i still forwards standard input)",
+            path.display()
+        );
+    }
     let disk = crate::disk::inspect(path, arguments.firmware)?;
     let config = VmConfig::for_disk(disk, &arguments.machine)?;
     let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
