@@ -61,6 +61,13 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("umoci", "umoci"),
     ("skopeo", "skopeo"),
     ("genisoimage", "genisoimage"),
+    ("/usr/sbin/mkfs.vfat", "dosfstools"),
+    ("mcopy", "mtools"),
+    ("grub-mkimage", "grub-common"),
+    ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
+    ("/usr/lib/grub/x86_64-efi/moddep.lst", "grub-efi-amd64-bin"),
+    ("qemu-img", "qemu-utils"),
+    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
     ("mkfs.ext4", "e2fsprogs"),
     ("/usr/lib/python3/dist-packages/pip", "python3-pip"),
 ];
