@@ -12,6 +12,7 @@ pub mod bytes;
 pub mod exit;
 pub mod linux_boot;
 pub mod memory;
+pub mod multiboot2;
 pub mod pvh;
 pub mod rofs;
 pub mod streams;

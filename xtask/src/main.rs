@@ -61,6 +61,13 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("umoci", "umoci"),
     ("skopeo", "skopeo"),
     ("genisoimage", "genisoimage"),
+    ("/usr/sbin/mkfs.vfat", "dosfstools"),
+    ("mcopy", "mtools"),
+    ("grub-mkimage", "grub-common"),
+    ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
+    ("/usr/lib/grub/x86_64-efi/moddep.lst", "grub-efi-amd64-bin"),
+    ("qemu-img", "qemu-utils"),
+    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
     ("mkfs.ext4", "e2fsprogs"),
     ("/usr/lib/python3/dist-packages/pip", "python3-pip"),
 ];
@@ -396,7 +403,7 @@ fn relay(
 fn fuzz(arguments: &[String]) -> Result {
     let Some(target) = arguments.first() else {
         return Err(
-            "name a fuzz target: boot_config, cmdline, elf, rofs, virtio_device or virtio_driver".into()
+            "name a fuzz target: boot_config, cmdline, elf, fat, multiboot2, rofs, virtio_device or virtio_driver".into()
         );
     };
     if !is_on_path("cargo-fuzz") {

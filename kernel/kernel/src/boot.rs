@@ -94,7 +94,7 @@ fn main(handoff: BootHandoff) -> ! {
     log::debug!("clock: {clock:?}, TSC at {} kHz", tsc_hz / 1000);
     chart.mark("clock calibrated");
 
-    let rsdp = firmware::find_rsdp(info.rsdp_paddr);
+    let rsdp = firmware::boot_rsdp(&info);
     let hypervisor = firmware::hypervisor(rsdp.as_ref());
     if let Some(soft_off) = rsdp.as_ref().and_then(firmware::soft_off) {
         log::debug!("ACPI soft off: {soft_off:?}");
@@ -141,7 +141,8 @@ fn main(handoff: BootHandoff) -> ! {
     }
     chart.mark("devices started");
 
-    let vfs = mount_file_systems(&info, boot_config.is_some(), options.rootfs, &devices.block_devices());
+    let initrd_is_boot_config = info.initrd_bytes().is_some_and(boot_config::is_boot_config);
+    let vfs = mount_file_systems(&info, initrd_is_boot_config, options.rootfs, &devices.block_devices());
     mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
     let network = start_network(&devices, options);
@@ -297,11 +298,12 @@ fn low_ram_end(info: &BootInfo) -> u64 {
         .unwrap_or(0)
 }
 
-/// The boot configuration (commands and environment) the initrd holds,
-/// if it holds one rather than a ROFS image. Its commands run after those
-/// of the command line, and its environment follows the command line's.
+/// The boot configuration (commands and environment) the loader gave as a
+/// module of its own, or the initrd holds rather than a ROFS image. Its
+/// commands run after those of the command line, and its environment
+/// follows the command line's.
 fn read_boot_config(info: &BootInfo) -> Result<Option<BootConfig<'static>>, BootConfigError> {
-    match info.initrd_bytes() {
+    match info.boot_config_bytes().or_else(|| info.initrd_bytes()) {
         Some(bytes) if boot_config::is_boot_config(bytes) => BootConfig::parse(bytes).map(Some),
         _ => Ok(None),
     }

@@ -1,6 +1,6 @@
 //! cloud-init's NoCloud data source at boot: a disk labelled `cidata`.
 //!
-//! [`apply`] looks at each disk for an ISO9660 volume labelled `cidata`
+//! [`apply`] looks at each disk for an ISO9660 or FAT volume labelled `cidata`
 //! (`rosv_nocloud` reads its `meta-data` and `user-data`), sets the host
 //! name and writes the files it asks for (making missing directories),
 //! and hands back the environment variables and the commands to run

@@ -6,6 +6,7 @@
 //! the boot page tables still map the first GiB of physical memory.
 
 use rosv_abi::linux_boot::{self, BootParams};
+use rosv_abi::multiboot2;
 use rosv_abi::pvh::{self, StartInfo};
 
 use crate::memory::{MemoryMap, PhysicalRange, physical_bytes};
@@ -15,6 +16,8 @@ pub const BOOT_STACK_SIZE: usize = 128 * 1024;
 /// The command line buffer: the longest line the kernel accepts
 /// (`rosv_abi::boot_config::KERNEL_COMMAND_LINE_MAX`) and its NUL.
 pub const COMMAND_LINE_MAX: usize = rosv_abi::boot_config::KERNEL_COMMAND_LINE_MAX + 1;
+/// The bytes of an ACPI 2.0 RSDP, the longest the kernel reads.
+pub const RSDP_COPY_SIZE: usize = 36;
 /// Physical memory the boot page tables map; boot structures must lie below.
 const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
 
@@ -25,6 +28,9 @@ pub enum BootProtocol {
     Pvh,
     /// Linux 64-bit boot protocol: ELF entry, `boot_params` in RSI.
     Linux,
+    /// Multiboot2 (GRUB from a disk): 32-bit entry from the header, the
+    /// boot information in EBX.
+    Multiboot2,
 }
 
 /// What the boot loader handed over, not yet decoded.
@@ -32,7 +38,8 @@ pub enum BootProtocol {
 pub struct BootHandoff {
     /// The protocol that entered the kernel.
     pub protocol: BootProtocol,
-    /// Physical address of `hvm_start_info` or `boot_params`.
+    /// Physical address of `hvm_start_info`, `boot_params` or the
+    /// Multiboot2 boot information.
     pub info_paddr: u64,
     /// The time stamp counter at the kernel's first instruction.
     pub entry_tsc: u64,
@@ -49,8 +56,11 @@ unsafe extern "C" {
 
 /// The first Rust code: called by the assembly entry on the boot stack.
 pub(crate) extern "C" fn rust_entry(info_paddr: u64, protocol: u64) -> ! {
-    let protocol =
-        if protocol == crate::entry::PROTOCOL_PVH { BootProtocol::Pvh } else { BootProtocol::Linux };
+    let protocol = match protocol {
+        crate::entry::PROTOCOL_PVH => BootProtocol::Pvh,
+        crate::entry::PROTOCOL_MULTIBOOT2 => BootProtocol::Multiboot2,
+        _ => BootProtocol::Linux,
+    };
     // SAFETY: the entry code wrote the counter before jumping here and nothing
     // writes it afterwards; `.boot.data` is still mapped by the boot tables.
     let entry_tsc = unsafe { core::ptr::read_volatile(&raw const rosv_boot_entry_tsc) };
@@ -84,6 +94,8 @@ pub enum BootError {
     StartInfo(pvh::StartInfoError),
     /// The `boot_params` page is malformed.
     BootParams(linux_boot::BootParamsError),
+    /// The Multiboot2 boot information is malformed.
+    Multiboot2(multiboot2::InformationError),
     /// A boot structure lies where the boot page tables do not reach.
     OutOfReach(u64),
     /// The memory map lists no usable RAM.
@@ -100,6 +112,7 @@ impl core::fmt::Display for BootError {
         match self {
             BootError::StartInfo(error) => write!(formatter, "bad hvm_start_info: {error:?}"),
             BootError::BootParams(error) => write!(formatter, "bad boot_params: {error:?}"),
+            BootError::Multiboot2(error) => write!(formatter, "bad Multiboot2 boot information: {error:?}"),
             BootError::OutOfReach(paddr) => {
                 write!(formatter, "a boot structure at {paddr:#x} lies beyond the first GiB")
             }
@@ -124,8 +137,15 @@ pub struct BootInfo {
     pub memory_map: MemoryMap,
     /// The initial RAM disk, if one was loaded.
     pub initrd: Option<PhysicalRange>,
+    /// A boot configuration loaded beside a ROFS initrd (a Multiboot2
+    /// module of its own); with one initrd, the kernel tells the two
+    /// apart by the initrd's first bytes instead.
+    pub boot_config: Option<PhysicalRange>,
     /// Physical address of the ACPI RSDP, when the loader gave one.
     pub rsdp_paddr: Option<u64>,
+    /// A copy of the RSDP, when the loader gave one rather than its
+    /// address (Multiboot2's ACPI tags; on UEFI nothing else finds it).
+    pub rsdp_copy: Option<[u8; RSDP_COPY_SIZE]>,
     command_line: [u8; COMMAND_LINE_MAX],
     command_line_len: usize,
 }
@@ -137,13 +157,16 @@ impl BootInfo {
             protocol: handoff.protocol,
             memory_map: MemoryMap::new(),
             initrd: None,
+            boot_config: None,
             rsdp_paddr: None,
+            rsdp_copy: None,
             command_line: [0; COMMAND_LINE_MAX],
             command_line_len: 0,
         };
         let command_line_paddr = match handoff.protocol {
             BootProtocol::Pvh => info.read_pvh(handoff.info_paddr)?,
             BootProtocol::Linux => info.read_linux(handoff.info_paddr)?,
+            BootProtocol::Multiboot2 => info.read_multiboot2(handoff.info_paddr)?,
         };
         if command_line_paddr != 0 {
             info.copy_command_line(command_line_paddr)?;
@@ -169,6 +192,23 @@ impl BootInfo {
         // SAFETY: the initrd is RAM the heap never receives (`memory::init`
         // reserves it), mapped by the physical map, and nothing writes it.
         Some(unsafe { physical_bytes(initrd) })
+    }
+
+    /// The separate boot configuration's bytes (see [`BootInfo::boot_config`]),
+    /// under the same conditions as [`BootInfo::initrd_bytes`].
+    pub fn boot_config_bytes(&self) -> Option<&'static [u8]> {
+        let range = self.boot_config?;
+        let is_ram = self.memory_map.regions().iter().any(|region| {
+            region.kind == rosv_abi::memory::MemoryKind::Usable
+                && region.start <= range.start
+                && range.end() <= region.end()
+        });
+        if !is_ram || range.end() > crate::paging::physical_map_end() {
+            return None;
+        }
+        // SAFETY: as for the initrd: RAM `memory::init` keeps from the
+        // allocator, mapped by the physical map, never written.
+        Some(unsafe { physical_bytes(range) })
     }
 
     /// The command line as the loader passed it.
@@ -208,6 +248,56 @@ impl BootInfo {
             self.initrd = Some(PhysicalRange { start: params.ramdisk_paddr, size: params.ramdisk_size });
         }
         Ok(params.cmdline_paddr)
+    }
+
+    /// Reads GRUB's Multiboot2 information: the memory map, the modules
+    /// (the one holding a boot configuration becomes [`BootInfo::boot_config`],
+    /// the first other one the initrd), a copy of the RSDP and the command
+    /// line, which is copied here as the information's memory is free RAM.
+    fn read_multiboot2(&mut self, paddr: u64) -> Result<u64, BootError> {
+        let total = multiboot2::total_size(boot_bytes(paddr, 8)?).unwrap_or(0);
+        let bytes = boot_bytes(paddr, total as usize)?;
+        let tags = multiboot2::Tags::new(bytes).map_err(BootError::Multiboot2)?;
+        let mut command_line: &[u8] = &[];
+        for tag in tags {
+            match tag.kind {
+                multiboot2::TAG_COMMAND_LINE => command_line = multiboot2::until_nul(tag.body),
+                multiboot2::TAG_MEMORY_MAP => {
+                    for region in multiboot2::memory_regions(tag.body) {
+                        self.memory_map.push(region);
+                    }
+                }
+                multiboot2::TAG_MODULE => {
+                    let Some(module) = multiboot2::decode_module(tag.body) else { continue };
+                    let range = PhysicalRange { start: module.start, size: module.end - module.start };
+                    let head = boot_bytes(range.start, range.size.min(16) as usize).unwrap_or(&[]);
+                    if range.size == 0 {
+                        continue;
+                    } else if rosv_abi::boot_config::is_boot_config(head) {
+                        self.boot_config.get_or_insert(range);
+                    } else {
+                        self.initrd.get_or_insert(range);
+                    }
+                }
+                // The newer tag wins; a 1.0 RSDP is 20 bytes.
+                multiboot2::TAG_ACPI_OLD | multiboot2::TAG_ACPI_NEW
+                    if self.rsdp_copy.is_none() || tag.kind == multiboot2::TAG_ACPI_NEW =>
+                {
+                    let mut copy = [0u8; RSDP_COPY_SIZE];
+                    let length = tag.body.len().min(RSDP_COPY_SIZE);
+                    copy[..length].copy_from_slice(&tag.body[..length]);
+                    self.rsdp_copy = Some(copy);
+                }
+                _ => {}
+            }
+        }
+        if command_line.len() >= COMMAND_LINE_MAX {
+            return Err(BootError::CommandLineTooLong);
+        }
+        core::str::from_utf8(command_line).map_err(|_| BootError::CommandLineEncoding)?;
+        self.command_line[..command_line.len()].copy_from_slice(command_line);
+        self.command_line_len = command_line.len();
+        Ok(0)
     }
 
     fn copy_command_line(&mut self, paddr: u64) -> Result<(), BootError> {

@@ -1,6 +1,6 @@
-//! The two boot entries and the switch to the kernel's higher-half address.
+//! The boot entries and the switch to the kernel's higher-half address.
 //!
-//! Both entries live in `.boot`, which is linked at its physical address so
+//! All entries live in `.boot`, which is linked at its physical address so
 //! that it runs before paging (PVH) or under the loader's identity map
 //! (Linux 64-bit). They install boot page tables that map the first GiB three
 //! times (at 0, at `PHYSICAL_MAP_OFFSET` and at `KERNEL_VIRTUAL_OFFSET`), load
@@ -13,6 +13,10 @@
 //! - Linux 64-bit (ELF entry): long mode, RSI = physical address of
 //!   `boot_params` (Linux Documentation/arch/x86/boot.rst, "64-bit Boot
 //!   Protocol").
+//! - Multiboot2 (the header's entry address tag; GRUB from a disk): 32-bit
+//!   protected mode, paging off, EAX = the loader magic, EBX = physical
+//!   address of the boot information (Multiboot2 specification §3.2). The
+//!   header opens `.boot`, well within the file's first 32 KiB.
 
 use core::arch::global_asm;
 
@@ -20,6 +24,8 @@ use core::arch::global_asm;
 pub const PROTOCOL_PVH: u64 = 1;
 /// Value passed to the Rust entry for a Linux 64-bit boot.
 pub const PROTOCOL_LINUX: u64 = 2;
+/// Value passed to the Rust entry for a Multiboot2 boot.
+pub const PROTOCOL_MULTIBOOT2: u64 = 3;
 
 // Page-table entry bits used by the boot tables: present, writable, and (in a
 // page directory) a 2 MiB page.
@@ -41,11 +47,46 @@ global_asm!(
     .long rosv_pvh_entry32
 
     .section .boot.text, "ax"
+    .balign 8
+rosv_multiboot2_header:
+    .long {multiboot2_magic}
+    .long {multiboot2_i386}
+    .long rosv_multiboot2_header_end - rosv_multiboot2_header
+    .long 0x100000000 - ({multiboot2_magic} + {multiboot2_i386} + (rosv_multiboot2_header_end - rosv_multiboot2_header))
+    // The entry address tag: GRUB enters here rather than at the ELF entry,
+    // which is the Linux 64-bit one.
+    .short {multiboot2_entry_tag}
+    .short 0
+    .long 12
+    .long rosv_multiboot2_entry32
+    .balign 8
+    .short 0
+    .short 0
+    .long 8
+rosv_multiboot2_header_end:
+
     .code32
+    .global rosv_multiboot2_entry32
+rosv_multiboot2_entry32:
+    cli
+    cld
+    // Anything but a Multiboot2 loader: stop here rather than read EBX.
+    cmp ${multiboot2_loader_magic}, %eax
+    jne 2f
+    mov ${multiboot2}, %esi
+    jmp rosv_boot_protected32
+2:
+    hlt
+    jmp 2b
+
     .global rosv_pvh_entry32
 rosv_pvh_entry32:
     cli
     cld
+    mov ${pvh}, %esi
+
+    // Both 32-bit entries: EBX holds the boot structure, ESI the protocol.
+rosv_boot_protected32:
     mov %ebx, %edi
     rdtsc
     mov %eax, rosv_boot_entry_tsc
@@ -66,7 +107,9 @@ rosv_pvh_entry32:
     ljmp $0x08, $1f
     .code64
 1:
-    mov ${pvh}, %esi
+    // The upper halves of 64-bit registers are undefined after the switch.
+    mov %edi, %edi
+    mov %esi, %esi
     jmp rosv_boot_common64
 
     .global rosv_linux_entry64
@@ -166,5 +209,10 @@ rosv_boot_stack_top:
     boot_stack_size = const crate::boot::BOOT_STACK_SIZE,
     pvh = const PROTOCOL_PVH,
     linux = const PROTOCOL_LINUX,
+    multiboot2 = const PROTOCOL_MULTIBOOT2,
+    multiboot2_magic = const rosv_abi::multiboot2::HEADER_MAGIC,
+    multiboot2_i386 = const rosv_abi::multiboot2::ARCHITECTURE_I386,
+    multiboot2_entry_tag = const rosv_abi::multiboot2::HEADER_TAG_ENTRY_ADDRESS,
+    multiboot2_loader_magic = const rosv_abi::multiboot2::BOOTLOADER_MAGIC,
     options(att_syntax),
 );

@@ -12,6 +12,12 @@ const FIRECRACKER_BOOT_COMPLETE: u8 = 123;
 /// The BIOS read-only area the RSDP is searched in (ACPI 6.5 §5.2.5.1).
 const BIOS_AREA: PhysicalRange = PhysicalRange { start: 0xe_0000, size: 0x2_0000 };
 
+/// The RSDP the loader handed over, as a copy (Multiboot2) or an address,
+/// else the one in the BIOS area.
+pub fn boot_rsdp(info: &crate::boot::BootInfo) -> Option<Rsdp> {
+    info.rsdp_copy.as_ref().and_then(|copy| Rsdp::decode(0, copy)).or_else(|| find_rsdp(info.rsdp_paddr))
+}
+
 /// Finds the RSDP at `hint` (from the boot loader) or in the BIOS area.
 pub fn find_rsdp(hint: Option<u64>) -> Option<Rsdp> {
     if let Some(paddr) = hint

@@ -188,8 +188,8 @@ pub const fn align_up(value: u64, alignment: u64) -> u64 {
 /// Hands all free RAM to the frame allocator and switches to the kernel's
 /// page tables.
 ///
-/// Free RAM is the loader's usable memory minus low memory, the kernel image
-/// and the initrd. The boot page tables reach only the first GiB, so the
+/// Free RAM is the loader's usable memory minus low memory, the kernel image,
+/// the initrd and a separate boot configuration. The boot page tables reach only the first GiB, so the
 /// allocator starts with what lies below it, the real tables are built from
 /// that, and the rest follows.
 #[cfg(target_os = "none")]
@@ -197,7 +197,8 @@ pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingErr
     const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
     let kernel = crate::layout::kernel_physical_range();
     let initrd = info.initrd.unwrap_or(PhysicalRange { start: 0, size: 0 });
-    let free = info.memory_map.free_regions(&[kernel, initrd]);
+    let boot_config = info.boot_config.unwrap_or(PhysicalRange { start: 0, size: 0 });
+    let free = info.memory_map.free_regions(&[kernel, initrd, boot_config]);
     // SAFETY: free RAM (not the kernel, the initrd, or low memory), whose
     // part below 1 GiB the boot tables map; handed over once.
     unsafe { crate::frames::init(&free, info.memory_map.ram_end(), BOOT_MAPPED_LIMIT) }
@@ -214,7 +215,8 @@ pub fn init(info: &crate::boot::BootInfo) -> Result<(), crate::paging::PagingErr
 pub fn add_low_memory(info: &crate::boot::BootInfo) {
     let kernel = crate::layout::kernel_physical_range();
     let initrd = info.initrd.unwrap_or(PhysicalRange { start: 0, size: 0 });
-    crate::frames::add_free(&info.memory_map.free_low_regions(&[kernel, initrd]));
+    let boot_config = info.boot_config.unwrap_or(PhysicalRange { start: 0, size: 0 });
+    crate::frames::add_free(&info.memory_map.free_low_regions(&[kernel, initrd, boot_config]));
 }
 
 /// Allocates a zeroed frame for the kernel (page tables, device rings) and

@@ -220,6 +220,7 @@ mod tests {
             forwards: vec![],
             stream_sockets: None,
             boot_config: None,
+            boot_disk: None,
         }
     }
 

@@ -84,9 +84,14 @@ struct VolumeCreateArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// An image directory written by `rosv build`.
+    /// An image directory written by `rosv build`, or a disk it wrote
+    /// with --format (raw, qcow2, vmdk or vdi), which boots through the
+    /// firmware (--firmware) on QEMU's pc machine.
     #[arg(value_name = "IMAGE", required_unless_present_any = ["exec", "oci"])]
     image: Option<PathBuf>,
+    /// The firmware that boots a disk: bios (SeaBIOS) or uefi (OVMF).
+    #[arg(long, value_enum, default_value_t = crate::disk::Firmware::Bios)]
+    firmware: crate::disk::Firmware,
     /// A container image to run instead of an image: an OCI image layout
     /// directory or a docker/podman save archive (see `rosv build --oci`).
     #[arg(long, value_name = "PATH", conflicts_with_all = ["image", "exec"])]
@@ -264,9 +269,15 @@ struct BuildArgs {
     /// linked).
     #[arg(long, value_name = "FILE", conflicts_with = "source")]
     exec: Option<PathBuf>,
-    /// The image directory to write.
-    #[arg(short, long, value_name = "DIRECTORY", required_unless_present = "dry_run")]
+    /// The image directory to write (or, with --format, the disk file).
+    #[arg(short, long, value_name = "PATH", required_unless_present = "dry_run")]
     output: Option<PathBuf>,
+    /// Write a disk that boots by itself with BIOS and UEFI firmware
+    /// instead of an image directory: raw, qcow2 (QEMU, OpenStack), vmdk
+    /// (VMware), vdi (VirtualBox) or gce (disk.raw in a .tar.gz, as Google
+    /// Compute Engine imports). Boot one with `rosv run DISK`.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<crate::disk::DiskFormat>,
     /// Set an environment variable of the application (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_environment)]
     environment: Vec<(String, String)>,
@@ -493,6 +504,14 @@ pub fn execute(cli: Cli) -> Result<u8> {
             let Some(output) = arguments.output.as_ref().filter(|_| !arguments.packages.dry_run) else {
                 return Ok(0);
             };
+            if let Some(format) = arguments.format {
+                let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+                let directory = scratch.path().join("image");
+                image::write(&spec, &directory)?;
+                crate::disk::write(&directory, format, output)?;
+                println!("wrote disk {}", output.display());
+                return Ok(0);
+            }
             image::write(&spec, output)?;
             println!("wrote image {}", output.display());
             Ok(0)
@@ -561,6 +580,7 @@ fn run(arguments: RunArgs) -> Result<u8> {
 fn run_here(arguments: &RunArgs) -> Result<u8> {
     let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = match (&arguments.image, &arguments.exec) {
+        (Some(path), None) if path.is_file() => return run_disk(arguments, path, temporary.path()),
         (Some(path), None) => {
             let packages = &arguments.packages;
             if !packages.packages.is_empty() || !packages.excludes.is_empty() || packages.dry_run {
@@ -612,6 +632,37 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
     config.override_kernel_options(&options);
     let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
     vm::run(&config, &arguments.machine, temporary.path(), streams)
+}
+
+/// Boots the disk image at `path` through its firmware.
+fn run_disk(arguments: &RunArgs, path: &std::path::Path, scratch: &std::path::Path) -> Result<u8> {
+    let packages = &arguments.packages;
+    if !arguments.command.is_empty()
+        || !arguments.environment.is_empty()
+        || arguments.workdir.is_some()
+        || arguments.user.is_some()
+        || !arguments.volume.is_empty()
+        || !packages.packages.is_empty()
+        || !packages.excludes.is_empty()
+        || packages.dry_run
+    {
+        bail!(
+            "{}: a disk boots with the command, environment and options it was built with; \
+             build it again with rosv build --format to change them",
+            path.display()
+        );
+    }
+    if arguments.tty {
+        bail!(
+            "{}: -t needs the kernel to know about the terminal, and a disk's kernel options are fixed; \
+             leave out -t (-i still forwards standard input)",
+            path.display()
+        );
+    }
+    let disk = crate::disk::inspect(path, arguments.firmware)?;
+    let config = VmConfig::for_disk(disk, &arguments.machine)?;
+    let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
+    vm::run(&config, &arguments.machine, scratch, streams)
 }
 
 /// `rosv run`'s arguments without `-d`/`--detach` (also taken out of a

@@ -192,6 +192,7 @@ mod tests {
             forwards: vec![],
             stream_sockets: None,
             boot_config: None,
+            boot_disk: None,
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(

@@ -3,7 +3,8 @@
 //! - `rosv run` boots an image, or a host executable packed on the fly,
 //!   on QEMU, Firecracker or its own KVM monitor (`rosv-vmm`), and exits
 //!   with the application's status;
-//! - `rosv build` writes an image directory;
+//! - `rosv build` writes an image directory, or a disk that boots by
+//!   itself through BIOS or UEFI firmware (`disk`);
 //! - `rosv kernel` writes the kernel ELF for use with any VMM;
 //! - `rosv serve` is the function host: HTTP requests boot VMs on demand;
 //! - `rosv bench boot` measures boot times; `rosv bench soak` and
@@ -16,6 +17,7 @@ mod boot_config;
 mod builtin;
 mod cli;
 mod detached;
+mod disk;
 mod endurance;
 mod executable;
 mod firecracker;

@@ -68,28 +68,82 @@ pub fn command(config: &VmConfig, choice: Accelerator, monitor: Option<&Path>) -
         bail!("{QEMU} was not found on PATH; install QEMU (on Debian: apt-get install qemu-system-x86)");
     };
     let acceleration = acceleration(choice, host::kvm())?;
-    let firmware = match config.board.machine {
-        Machine::Microvm => None,
-        Machine::Pc => Some(find_qboot()?),
+    let firmware = match (&config.boot_disk, config.board.machine) {
+        (Some(disk), _) => Firmware::Disk(disk_firmware(disk.firmware)?),
+        (None, Machine::Microvm) => Firmware::None,
+        (None, Machine::Pc) => Firmware::Bios(find_qboot()?),
     };
     let mut command = Command::new(qemu);
-    command.args(arguments(config, &acceleration, firmware.as_deref(), monitor));
+    command.args(arguments(config, &acceleration, &firmware, monitor));
     Ok(command)
 }
 
-/// QEMU's arguments for `config`: the machine (with `firmware` on pc),
-/// the kernel, the disks, the network card and, if given, the `monitor`
-/// socket.
+/// The firmware QEMU starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Firmware {
+    /// None: microvm loads the kernel itself.
+    None,
+    /// A BIOS image given with `-bios` (qboot, which boots `-kernel`).
+    Bios(PathBuf),
+    /// The firmware that boots a disk: QEMU's default BIOS (SeaBIOS), or
+    /// UEFI as OVMF's code and a copy of its variables store.
+    Disk(DiskFirmware),
+}
+
+/// The firmware that boots a disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiskFirmware {
+    /// QEMU's default, SeaBIOS.
+    SeaBios,
+    /// OVMF: the code, and the variables template, used as a snapshot so
+    /// the template is never written.
+    Ovmf { code: PathBuf, variables: PathBuf },
+}
+
+/// Where Debian's `ovmf` package installs the 4 MiB OVMF build (code and
+/// variables template) and the older 2 MiB one.
+const OVMF_PATHS: &[(&str, &str)] = &[
+    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+    ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+];
+
+/// Finds the firmware for booting a disk with `firmware`.
+fn disk_firmware(firmware: crate::disk::Firmware) -> Result<DiskFirmware> {
+    match firmware {
+        crate::disk::Firmware::Bios => Ok(DiskFirmware::SeaBios),
+        crate::disk::Firmware::Uefi => OVMF_PATHS
+            .iter()
+            .find(|(code, variables)| Path::new(code).is_file() && Path::new(variables).is_file())
+            .map(|(code, variables)| DiskFirmware::Ovmf { code: code.into(), variables: variables.into() })
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "OVMF was not found in /usr/share/OVMF; install it (on Debian: apt-get install ovmf)"
+                )
+            }),
+    }
+}
+
+/// QEMU's arguments for `config`: the machine (with its `firmware`), the
+/// kernel or the boot disk, the disks, the network card and, if given, the
+/// `monitor` socket.
 pub fn arguments(
     config: &VmConfig,
     acceleration: &Acceleration,
-    firmware: Option<&Path>,
+    firmware: &Firmware,
     monitor: Option<&Path>,
 ) -> Vec<OsString> {
     let mut arguments: Vec<OsString> =
         vec!["-M".into(), machine_option(config.board.machine, config.has_acpi).into()];
-    if let Some(firmware) = firmware {
-        arguments.extend(["-bios".into(), firmware.as_os_str().to_owned()]);
+    match firmware {
+        Firmware::None | Firmware::Disk(DiskFirmware::SeaBios) => {}
+        Firmware::Bios(path) => arguments.extend(["-bios".into(), path.as_os_str().to_owned()]),
+        Firmware::Disk(DiskFirmware::Ovmf { code, variables }) => {
+            let mut code_drive = OsString::from("if=pflash,format=raw,unit=0,readonly=on,file=");
+            code_drive.push(escape_option_value(code.as_os_str()));
+            let mut variables_drive = OsString::from("if=pflash,format=raw,unit=1,snapshot=on,file=");
+            variables_drive.push(escape_option_value(variables.as_os_str()));
+            arguments.extend(["-drive".into(), code_drive, "-drive".into(), variables_drive]);
+        }
     }
     let words = [
         "-accel",
@@ -115,12 +169,24 @@ pub fn arguments(
     if acceleration.counts_instructions {
         arguments.extend(["-icount".into(), "shift=0".into()]);
     }
-    arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
-    arguments.extend(["-append".into(), config.command_line.as_str().into()]);
-    if let Some(boot_config) = &config.boot_config {
-        arguments.extend(["-initrd".into(), boot_config.path().as_os_str().to_owned()]);
+    match &config.boot_disk {
+        Some(disk) => {
+            // The pc machine's IDE controller, which every firmware boots
+            // from; writes go to a temporary overlay, never to the file.
+            let mut drive =
+                OsString::from(format!("format={},if=ide,index=0,media=disk,snapshot=on,file=", disk.format));
+            drive.push(escape_option_value(disk.path.as_os_str()));
+            arguments.extend(["-drive".into(), drive]);
+        }
+        None => {
+            arguments.extend(["-kernel".into(), config.kernel.as_os_str().to_owned()]);
+            arguments.extend(["-append".into(), config.command_line.as_str().into()]);
+            if let Some(boot_config) = &config.boot_config {
+                arguments.extend(["-initrd".into(), boot_config.path().as_os_str().to_owned()]);
+            }
+            arguments.extend(disk_arguments(ROOT_DRIVE, &config.root_disk, config.board.transport));
+        }
     }
-    arguments.extend(disk_arguments(ROOT_DRIVE, &config.root_disk, config.board.transport));
     for (index, disk) in config.disks.iter().enumerate() {
         arguments.extend(disk_arguments(&format!("disk{}", index + 1), disk, config.board.transport));
     }
@@ -305,12 +371,46 @@ mod tests {
             forwards: vec![],
             stream_sockets: None,
             boot_config: None,
+            boot_disk: None,
         }
     }
 
-    fn words(config: &VmConfig, firmware: Option<&Path>) -> Vec<String> {
+    fn words(config: &VmConfig, bios: Option<&Path>) -> Vec<String> {
+        let firmware = bios.map_or(Firmware::None, |path| Firmware::Bios(path.to_path_buf()));
+        words_with(config, &firmware)
+    }
+
+    fn words_with(config: &VmConfig, firmware: &Firmware) -> Vec<String> {
         let tcg = Acceleration { accel: "tcg", cpu: "max".into(), counts_instructions: false };
         arguments(config, &tcg, firmware, None).into_iter().map(|word| word.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_boot_disk_replaces_the_kernel_and_root_disk() {
+        let disk = crate::disk::BootDisk {
+            path: "/disks/a,b.qcow2".into(),
+            format: "qcow2".into(),
+            firmware: crate::disk::Firmware::Uefi,
+        };
+        let config = VmConfig { boot_disk: Some(disk), ..config(Machine::Pc, VirtioTransport::Modern, true) };
+        let ovmf = Firmware::Disk(DiskFirmware::Ovmf {
+            code: "/ovmf/code.fd".into(),
+            variables: "/ovmf/vars.fd".into(),
+        });
+        let pc = words_with(&config, &ovmf);
+        assert!(!pc.contains(&"-kernel".to_string()));
+        assert!(!pc.contains(&"-initrd".to_string()));
+        assert!(!pc.contains(&"-bios".to_string()));
+        assert_eq!(
+            values(&pc, "-drive"),
+            [
+                "if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/code.fd",
+                "if=pflash,format=raw,unit=1,snapshot=on,file=/ovmf/vars.fd",
+                "format=qcow2,if=ide,index=0,media=disk,snapshot=on,file=/disks/a,,b.qcow2",
+            ]
+        );
+        let seabios = words_with(&config, &Firmware::Disk(DiskFirmware::SeaBios));
+        assert_eq!(values(&seabios, "-drive").len(), 1);
     }
 
     /// The words after each occurrence of `option`.
@@ -492,8 +592,8 @@ mod tests {
     fn the_monitor_socket_is_optional() {
         let config = config(Machine::Microvm, VirtioTransport::Mmio, true);
         let tcg = Acceleration { accel: "tcg", cpu: "max".into(), counts_instructions: false };
-        let with_monitor = arguments(&config, &tcg, None, Some(Path::new("/tmp/m.sock")));
+        let with_monitor = arguments(&config, &tcg, &Firmware::None, Some(Path::new("/tmp/m.sock")));
         assert!(with_monitor.contains(&OsString::from("unix:/tmp/m.sock,server=on,wait=off")));
-        assert!(!arguments(&config, &tcg, None, None).contains(&OsString::from("-monitor")));
+        assert!(!arguments(&config, &tcg, &Firmware::None, None).contains(&OsString::from("-monitor")));
     }
 }

@@ -84,6 +84,10 @@ pub struct VmConfig {
     pub stream_sockets: Option<PathBuf>,
     /// The application's commands and environment, loaded as the initrd.
     pub boot_config: Option<BootConfigFile>,
+    /// A disk that boots through the firmware instead of the kernel,
+    /// root disk, command line and boot configuration above (QEMU's pc
+    /// machine only).
+    pub boot_disk: Option<crate::disk::BootDisk>,
 }
 
 impl VmConfig {
@@ -152,6 +156,52 @@ impl VmConfig {
             forwards: machine.forwards.clone(),
             stream_sockets: None,
             boot_config: Some(boot_config),
+            boot_disk: None,
+        })
+    }
+
+    /// The configuration for booting `disk` through its firmware on QEMU's
+    /// pc machine; `--disk`, the network and the application's streams are
+    /// attached as for an image, over virtio-pci. The disk's own
+    /// `grub.cfg` holds the kernel command line.
+    pub fn for_disk(disk: crate::disk::BootDisk, machine: &MachineArgs) -> Result<Self> {
+        if machine.hypervisor != Hypervisor::Qemu {
+            anyhow::bail!(
+                "{} boots through firmware, which only QEMU has here; leave out --hypervisor",
+                disk.path.display()
+            );
+        }
+        if machine.kernel.is_some() || machine.kernel_args.is_some() {
+            anyhow::bail!(
+                "{}: the disk holds its kernel and options; build it again to change them",
+                disk.path.display()
+            );
+        }
+        let transport = machine.virtio.unwrap_or(crate::machine::VirtioTransport::Modern);
+        let board = Board::choose(Hypervisor::Qemu, crate::machine::Machine::Pc, Some(transport))?;
+        for extra in &machine.disks {
+            if !extra.is_file() {
+                anyhow::bail!("--disk {}: no such file", extra.display());
+            }
+        }
+        let network = machine.network();
+        network::check(machine.hypervisor, &network, &machine.forwards)?;
+        network::check_host(&network)?;
+        Ok(VmConfig {
+            kernel: PathBuf::new(),
+            root_disk: PathBuf::new(),
+            disks: machine.disks.clone(),
+            volume_disks: Vec::new(),
+            board,
+            command_line: String::new(),
+            memory_mib: machine.memory,
+            cpus: machine.cpus,
+            has_acpi: machine.acpi == crate::cli::Switch::On,
+            network,
+            forwards: machine.forwards.clone(),
+            stream_sockets: None,
+            boot_config: None,
+            boot_disk: Some(disk),
         })
     }
 
