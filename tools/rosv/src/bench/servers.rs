@@ -292,7 +292,10 @@ fn start(
                 ..machine.clone()
             };
             let config = VmConfig::new(&Image::open(&directory)?, &machine, &[], None)?;
-            Running::start(qemu::command(&config, machine.accel, None)?)
+            // QEMU reads the boot configuration file after it starts: the
+            // configuration that owns it lives as long as the guest.
+            let command = qemu::command(&config, machine.accel, None)?;
+            Ok(Running::start(command)?.keeping(Box::new(config)))
         }
         Guest::Linux(kernel, spec) => {
             let command = spec.command();
