@@ -213,7 +213,9 @@ pub fn command(
         Machine::Microvm => "microvm,acpi=off",
         Machine::Pc => "pc",
     };
-    let mut command_line = String::from("console=ttyS0 quiet panic=-1 rdinit=/init");
+    // `no_timer_check`: under a loaded emulator the IO-APIC timer check
+    // of pc can miss its ticks and panic the kernel at boot.
+    let mut command_line = String::from("console=ttyS0 quiet panic=-1 no_timer_check rdinit=/init");
     if !arguments.is_empty() {
         command_line.push_str(" --");
         for argument in arguments {
