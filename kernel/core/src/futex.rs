@@ -135,7 +135,8 @@ impl FutexTable {
     }
 
     /// `FUTEX_WAKE`: wakes up to `count` waiters on `address` whose bitset
-    /// meets `bitset`; returns how many.
+    /// meets `bitset` (at least one, as Linux counts after waking: a count
+    /// of 0 wakes one); returns how many.
     pub fn wake(&self, address: u64, count: u32, bitset: u32) -> Result<u32, Errno> {
         check_address(address)?;
         if bitset == 0 {
@@ -143,7 +144,7 @@ impl FutexTable {
         }
         let woken = {
             let mut waiters = self.waiters.lock();
-            take(&mut waiters, address, count, bitset)
+            take(&mut waiters, address, count.max(1), bitset)
         };
         Ok(wake_all(woken))
     }
@@ -183,7 +184,8 @@ impl FutexTable {
 
     /// `FUTEX_WAKE_OP`: applies `operation` to the word at `second`, wakes
     /// up to `count` waiters on `first` and, if the operation's comparison of
-    /// the old value holds, up to `second_count` on `second`.
+    /// the old value holds, up to `second_count` on `second` (a count of 0
+    /// wakes one, as for `FUTEX_WAKE`).
     pub fn wake_op(
         &self,
         machine: &dyn Machine,
@@ -198,9 +200,9 @@ impl FutexTable {
         let (woken, second_woken) = {
             let mut waiters = self.waiters.lock();
             let old = apply_operation(machine, second, operation)?;
-            let woken = take(&mut waiters, first, count, MATCH_ANY);
+            let woken = take(&mut waiters, first, count.max(1), MATCH_ANY);
             let second_woken = if compare(old, operation)? {
-                take(&mut waiters, second, second_count, MATCH_ANY)
+                take(&mut waiters, second, second_count.max(1), MATCH_ANY)
             } else {
                 Vec::new()
             };

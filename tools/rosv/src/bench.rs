@@ -24,6 +24,7 @@ pub mod disk;
 pub mod fuzz;
 pub mod linux;
 pub mod servers;
+pub mod summary;
 
 /// Arguments of `rosv bench boot`.
 #[derive(Debug, Args)]
@@ -119,19 +120,7 @@ fn linux_boot(
         Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
         None => guest_elf::hello(b"Hello from rosv!\n"),
     };
-    let initramfs = scratch.join("initramfs.cpio");
-    let init = linux::Entry::file("init", program, 0o755);
-    std::fs::write(&initramfs, linux::initramfs(&[init])).context("cannot write the initramfs")?;
-    let kernel = linux::kernel()?;
-    let mut times = Vec::new();
-    for _ in 0..arguments.runs {
-        let run = linux::boot(&kernel, &initramfs, &arguments.machine, config.memory_mib, config.cpus, &[])?;
-        let Some(time) = run.to_first_output else {
-            bail!("the program printed nothing in the Linux reference guest; output:\n{}", run.output)
-        };
-        times.push(time);
-    }
-    let linux = summarize(&times);
+    let linux = linux_first_output_times(program, &arguments.machine, config, arguments.runs, scratch)?;
     print_row("same program on Linux: QEMU start to output", linux);
     if let (Some(rosv), Some(linux)) = (rosv, linux) {
         println!(
@@ -141,6 +130,31 @@ fn linux_boot(
         );
     }
     Ok(())
+}
+
+/// Boots `program` as the Linux reference guest's `/init` `runs` times on
+/// the machine of `config`; returns the times from starting QEMU to its
+/// first output.
+fn linux_first_output_times(
+    program: Vec<u8>,
+    machine: &MachineArgs,
+    config: &VmConfig,
+    runs: u32,
+    scratch: &Path,
+) -> Result<Option<Summary>> {
+    let initramfs = scratch.join("initramfs.cpio");
+    let init = linux::Entry::file("init", program, 0o755);
+    std::fs::write(&initramfs, linux::initramfs(&[init])).context("cannot write the initramfs")?;
+    let kernel = linux::kernel()?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let run = linux::boot(&kernel, &initramfs, machine, config.memory_mib, config.cpus, &[])?;
+        let Some(time) = run.to_first_output else {
+            bail!("the program printed nothing in the Linux reference guest; output:\n{}", run.output)
+        };
+        times.push(time);
+    }
+    Ok(summarize(&times))
 }
 
 /// The phase lines of a bootchart (`   1.234 (+0.567) phase`).
@@ -298,9 +312,7 @@ pub fn figures(output: &str) -> Vec<(String, f64)> {
 
 /// Runs the measuring program in rosv and on the host and prints both.
 pub fn switch(arguments: &SwitchBenchArgs) -> Result<u8> {
-    let spec = ImageSpec::from_executable(&arguments.exec, &arguments.arguments, &[])?;
-    let reference = Reference { files: Vec::new(), arguments: arguments.arguments.clone() };
-    let run = measure(&arguments.exec, &arguments.arguments, &spec, &arguments.machine, reference)?;
+    let run = program_measurement(&arguments.exec, &arguments.arguments, &arguments.machine)?;
     run.print(&arguments.exec, "ns", |value| value);
     Ok(0)
 }
@@ -329,22 +341,7 @@ pub struct DiskBenchArgs {
 /// Reads a file from the root disk in rosv and from the host's page cache,
 /// and prints the throughput of both.
 pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
-    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let tree = scratch.path().join("tree");
-    std::fs::create_dir_all(&tree).context("cannot create the image tree")?;
-    std::fs::copy(&arguments.exec, tree.join("reader"))
-        .with_context(|| format!("cannot copy {}", arguments.exec.display()))?;
-    let data = tree.join("data");
-    write_noise(&data, u64::from(arguments.size_mib) << 20)?;
-    let host_arguments = [data.to_string_lossy().into_owned()];
-    let command = ["/reader".to_string(), "/data".to_string()];
-    let spec = ImageSpec::from_tree(&tree, &command, &[])?;
-    let contents = std::fs::read(&data).with_context(|| format!("cannot read {}", data.display()))?;
-    let reference = Reference {
-        files: vec![linux::Entry::file("data", contents, 0o644)],
-        arguments: vec![String::from("/data")],
-    };
-    let run = measure(&arguments.exec, &host_arguments, &spec, &arguments.machine, reference)?;
+    let run = read_measurement(&arguments.exec, arguments.size_mib, &arguments.machine)?;
     println!(
         "reading a {} MiB file: the root disk in rosv, the initramfs in the Linux guest, the page cache on the host",
         arguments.size_mib
@@ -355,6 +352,27 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
         disk::volume_operations(program, arguments.size_mib, &arguments.machine)?;
     }
     Ok(0)
+}
+
+/// Runs the reading program `exec` on a file of `size_mib` MiB: from the
+/// root disk in rosv, the initramfs in the Linux guest, the page cache on
+/// the host.
+fn read_measurement(exec: &Path, size_mib: u32, machine: &MachineArgs) -> Result<Measurement> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let tree = scratch.path().join("tree");
+    std::fs::create_dir_all(&tree).context("cannot create the image tree")?;
+    std::fs::copy(exec, tree.join("reader")).with_context(|| format!("cannot copy {}", exec.display()))?;
+    let data = tree.join("data");
+    write_noise(&data, u64::from(size_mib) << 20)?;
+    let host_arguments = [data.to_string_lossy().into_owned()];
+    let command = ["/reader".to_string(), "/data".to_string()];
+    let spec = ImageSpec::from_tree(&tree, &command, &[])?;
+    let contents = std::fs::read(&data).with_context(|| format!("cannot read {}", data.display()))?;
+    let reference = Reference {
+        files: vec![linux::Entry::file("data", contents, 0o644)],
+        arguments: vec![String::from("/data")],
+    };
+    measure(exec, &host_arguments, &spec, machine, reference)
 }
 
 /// Arguments of `rosv bench network`.
@@ -375,13 +393,22 @@ pub struct NetworkBenchArgs {
 /// Moves bytes between two threads through TCP over the loopback, local
 /// sockets and pipes, in rosv and on the host, and prints the throughput.
 pub fn network(arguments: &NetworkBenchArgs) -> Result<u8> {
-    let program_arguments = [arguments.size_mib.to_string()];
-    let spec = ImageSpec::from_executable(&arguments.exec, &program_arguments, &[])?;
-    let reference = Reference { files: Vec::new(), arguments: program_arguments.to_vec() };
-    let run = measure(&arguments.exec, &program_arguments, &spec, &arguments.machine, reference)?;
+    let run = program_measurement(&arguments.exec, &[arguments.size_mib.to_string()], &arguments.machine)?;
     println!("moving {} MiB between two threads of one program", arguments.size_mib);
     run.print(&arguments.exec, "MiB/s", |ns_per_mib| 1e9 / ns_per_mib);
     Ok(0)
+}
+
+/// Runs the measuring program `exec` with `program_arguments` in rosv, in
+/// the Linux guest and on the host.
+fn program_measurement(
+    exec: &Path,
+    program_arguments: &[String],
+    machine: &MachineArgs,
+) -> Result<Measurement> {
+    let spec = ImageSpec::from_executable(exec, program_arguments, &[])?;
+    let reference = Reference { files: Vec::new(), arguments: program_arguments.to_vec() };
+    measure(exec, program_arguments, &spec, machine, reference)
 }
 
 /// Writes `size` bytes that compress badly.

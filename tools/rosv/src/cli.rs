@@ -363,6 +363,10 @@ enum BenchCommand {
     /// with Redis, in rosv and in a Linux guest on the same machine, loaded
     /// from the host through forwarded ports.
     Servers(bench::servers::ServersBenchArgs),
+    /// Every figure rosv is judged by against a Linux guest on the same
+    /// QEMU machine (boot, system call, futex and pipe round trips, file
+    /// reads, loopback TCP, nginx and Redis), in one table with ratios.
+    Linux(bench::summary::LinuxBenchArgs),
     /// Time cold starts and warm requests through the function host (`rosv
     /// serve`) with one function whose application serves HTTP.
     Serve(crate::serve::bench::ServeBenchArgs),
@@ -532,6 +536,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Bench(BenchCommand::Spawn(arguments)) => bench::spawn(&arguments),
         Command::Bench(BenchCommand::Fuzz(arguments)) => bench::fuzz::fuzz(&arguments),
         Command::Bench(BenchCommand::Servers(arguments)) => bench::servers::servers(&arguments),
+        Command::Bench(BenchCommand::Linux(arguments)) => bench::summary::linux(&arguments),
         Command::Serve(arguments) => crate::serve::serve(&arguments),
         Command::Volume(VolumeCommand::Create(arguments)) => {
             crate::volume::create(&arguments.file, arguments.size)?;

@@ -8,13 +8,18 @@ mod support;
 use guests::VARIANTS;
 use support::{rosv_run, text};
 
-/// Runs the checking program `name` in every static variant on one and two
-/// processors; every check must pass.
+/// Runs the checking program `name` in every static variant on the host
+/// (Linux: the behaviour to match), then in rosv on one and two
+/// processors; every check must pass in both.
 fn assert_checks_pass(name: &str) {
     for variant in VARIANTS {
+        let program = guests::c_program(name, variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let host = std::process::Command::new(&program).output().expect("run the program on the host");
+        let host_stdout = text(&host.stdout);
+        assert!(host_stdout.contains("\n0 checks failed\n"), "{variant:?} on Linux:\n{host_stdout}");
+        assert_eq!(host.status.code(), Some(0), "{variant:?} on Linux");
         for cpus in ["1", "2"] {
-            let program = guests::c_program(name, variant);
-            let path = program.to_str().expect("UTF-8 path");
             let output = rosv_run(&["--cpus", cpus, "--exec", path]);
             let stdout = text(&output.stdout);
             assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{stdout}");
@@ -36,6 +41,16 @@ fn local_sockets_behave_like_linux() {
 #[test]
 fn socket_options_control_messages_and_timeouts_behave_like_linux() {
     assert_checks_pass("sockets");
+}
+
+#[test]
+fn blocking_calls_end_as_on_linux() {
+    assert_checks_pass("blocking");
+}
+
+#[test]
+fn misused_sockets_fail_as_on_linux() {
+    assert_checks_pass("socket-errors");
 }
 
 #[test]

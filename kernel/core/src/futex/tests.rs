@@ -56,6 +56,17 @@ fn wake_takes_waiters_in_order_and_honours_bitsets() {
 }
 
 #[test]
+fn a_wake_of_zero_waiters_wakes_one_as_on_linux() {
+    let table = FutexTable::new();
+    assert_eq!(table.wake(WORD, 0, MATCH_ANY).unwrap(), 0);
+    let waiters: Vec<_> = (0..2).map(|_| waiter(MATCH_ANY)).collect();
+    table.waiters.lock().entry(WORD).or_default().extend(waiters.iter().map(|(_, waiter)| waiter.clone()));
+    assert_eq!(table.wake(WORD, 0, MATCH_ANY).unwrap(), 1);
+    assert_eq!(waiters[0].0.wakes.load(Ordering::Relaxed), 1);
+    assert_eq!(waiters[1].0.wakes.load(Ordering::Relaxed), 0);
+}
+
+#[test]
 fn requeue_moves_the_rest_after_checking_the_value() {
     let machine = machine();
     let table = FutexTable::new();

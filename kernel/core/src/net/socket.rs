@@ -32,10 +32,12 @@ use crate::errno::Errno;
 use crate::vfs::node::{Caller, FileType, Metadata};
 use crate::vfs::waiters::events;
 use crate::vfs::{FsError, SpecialFile, WaiterList};
-use options::{Options, apply_tcp_options, established_timeout};
+use options::Options;
+use stream::ConnectionState;
 
 mod datagram;
 mod options;
+mod stream;
 
 /// How long a connection attempt lasts without an answer (Linux gives up
 /// after about two minutes).
@@ -270,207 +272,6 @@ impl Socket {
         Ok(())
     }
 
-    /// `listen`.
-    pub fn listen(&self, caller: &Caller<'_>, backlog: usize) -> Result<(), Errno> {
-        if self.kind != Kind::Stream {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        let mut state = self.state.lock();
-        let bound = match &*state {
-            State::Listening { listener, .. } => {
-                let listener = *listener;
-                self.stack(caller, |stack| stack.set_backlog(listener, backlog));
-                return Ok(());
-            }
-            State::Unconnected { bound } => *bound,
-            State::Stream(_) | State::Datagram(_) => return Err(Errno::EINVAL),
-        };
-        let local = match bound {
-            Some(local) => local,
-            None => {
-                let port = self.stack(caller, |stack| stack.reserve_port(Protocol::Tcp, 0, false))?;
-                self.unspecified(port)
-            }
-        };
-        let sizes = self.buffer_sizes();
-        let waiters = self.waiters.clone();
-        let shares_port = self.options.lock().reuse_port;
-        let listener = self.stack(caller, |stack| {
-            stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port)
-        });
-        *state = State::Listening { listener, local };
-        Ok(())
-    }
-
-    /// `accept`: the next connection and its peer's address.
-    pub fn accept(
-        &self,
-        caller: &Caller<'_>,
-        is_nonblocking: bool,
-    ) -> Result<(Arc<Socket>, SocketAddr), Errno> {
-        let listener = match &*self.state.lock() {
-            State::Listening { listener, .. } => *listener,
-            State::Datagram(_) => return Err(Errno::EOPNOTSUPP),
-            _ => return Err(Errno::EINVAL),
-        };
-        let timeout = self.options.lock().receive_timeout_ns;
-        let handle = self.wait_for(caller, is_nonblocking, timeout, || {
-            self.stack(caller, |stack| stack.accept(listener)).map(Ok)
-        })?;
-        let options = self.options.lock().clone();
-        let socket = Arc::new(Socket {
-            network: self.network.clone(),
-            kind: Kind::Stream,
-            is_ipv6: self.is_ipv6,
-            state: Mutex::new(State::Stream(Stream {
-                handle,
-                owned_port: None,
-                was_connected: true,
-                connect_started_ns: 0,
-                error: None,
-                read_shut: false,
-                write_shut: false,
-            })),
-            options: Mutex::new(options.clone()),
-            waiters: Arc::new(WaiterList::new()),
-        });
-        let waiters = socket.waiters.clone();
-        let peer = self.stack(caller, |stack| {
-            stack.watch(handle, Protocol::Tcp, &waiters);
-            apply_tcp_options(stack, handle, &options);
-            stack.tcp(handle).remote_endpoint().map(endpoint_address)
-        });
-        Ok((socket, peer.unwrap_or(self.unspecified(0))))
-    }
-
-    /// `connect`.
-    pub fn connect(
-        &self,
-        caller: &Caller<'_>,
-        address: super::address::Address,
-        is_nonblocking: bool,
-    ) -> Result<(), Errno> {
-        let remote = match address {
-            super::address::Address::Unspecified => None,
-            address => Some(self.stack_address(&address)?),
-        };
-        if self.kind == Kind::Datagram {
-            let mut state = self.state.lock();
-            let State::Datagram(datagram) = &mut *state else {
-                unreachable!("datagram sockets stay datagrams")
-            };
-            datagram.peer = match remote {
-                None => None,
-                Some(remote) => {
-                    self.ensure_datagram_bound(caller, datagram)?;
-                    Some(resolve_any(remote))
-                }
-            };
-            return Ok(());
-        }
-        let remote = resolve_any(remote.ok_or(Errno::EAFNOSUPPORT)?);
-        {
-            let mut state = self.state.lock();
-            let bound = match &mut *state {
-                State::Unconnected { bound } => *bound,
-                State::Listening { .. } => return Err(Errno::EINVAL),
-                State::Stream(stream) => {
-                    let tcp_state = self.stack(caller, |stack| stack.tcp(stream.handle).state());
-                    return Err(match tcp_state {
-                        tcp::State::SynSent | tcp::State::SynReceived => Errno::EALREADY,
-                        _ => Errno::EISCONN,
-                    });
-                }
-                State::Datagram(_) => unreachable!("stream sockets stay streams"),
-            };
-            let options = self.options.lock().clone();
-            let waiters = self.waiters.clone();
-            let now = caller.machine.monotonic_ns();
-            let stream = self.stack(caller, |stack| {
-                let (local, owned_port) = match bound {
-                    Some(local) => (local, None),
-                    None => {
-                        let port = stack.reserve_port(Protocol::Tcp, 0, false)?;
-                        (self.unspecified(port), Some(port))
-                    }
-                };
-                let handle = match stack.add_tcp((options.receive_buffer, options.send_buffer)) {
-                    Ok(handle) => handle,
-                    Err(error) => {
-                        if let Some(port) = owned_port {
-                            stack.release_port(Protocol::Tcp, port);
-                        }
-                        return Err(error);
-                    }
-                };
-                apply_tcp_options(stack, handle, &options);
-                let (tcp, context) = stack.tcp_and_context(handle);
-                tcp.set_timeout(Some(CONNECT_TIMEOUT));
-                let remote_endpoint = IpEndpoint::new(ip_address(remote.ip()), remote.port());
-                if let Err(error) = tcp.connect(context, remote_endpoint, listen_endpoint(local)) {
-                    stack.remove(handle);
-                    if let Some(port) = owned_port {
-                        stack.release_port(Protocol::Tcp, port);
-                    }
-                    return Err(match error {
-                        tcp::ConnectError::Unaddressable => Errno::ENETUNREACH,
-                        tcp::ConnectError::InvalidState => Errno::EISCONN,
-                    });
-                }
-                stack.watch(handle, Protocol::Tcp, &waiters);
-                Ok(Stream {
-                    handle,
-                    // A bound socket's port was reserved by bind: it keeps it.
-                    owned_port: owned_port.or(bound.map(|local| local.port())),
-                    was_connected: false,
-                    connect_started_ns: now,
-                    error: None,
-                    read_shut: false,
-                    write_shut: false,
-                })
-            })?;
-            *state = State::Stream(stream);
-        }
-        if is_nonblocking {
-            return Err(Errno::EINPROGRESS);
-        }
-        let timeout = self.options.lock().send_timeout_ns;
-        self.wait_for(caller, false, timeout, || match self.connection_state(caller) {
-            ConnectionState::Connecting => None,
-            ConnectionState::Connected => Some(Ok(())),
-            ConnectionState::Failed(error) => Some(Err(error)),
-        })
-        .map_err(|error| if error == Errno::EAGAIN { Errno::EINPROGRESS } else { error })
-    }
-
-    /// Where a stream socket's connection stands, noting the moment it is
-    /// established and the error it ended with.
-    fn connection_state(&self, caller: &Caller<'_>) -> ConnectionState {
-        let mut state = self.state.lock();
-        let State::Stream(stream) = &mut *state else { return ConnectionState::Failed(Errno::ENOTCONN) };
-        let handle = stream.handle;
-        let timeout = established_timeout(&self.options.lock());
-        let tcp_state = self.stack(caller, |stack| {
-            let tcp = stack.tcp(handle);
-            let tcp_state = tcp.state();
-            if is_synchronized(tcp_state) && tcp.timeout() == Some(CONNECT_TIMEOUT) {
-                tcp.set_timeout(timeout);
-            }
-            tcp_state
-        });
-        note_progress(stream, tcp_state, caller.machine.monotonic_ns());
-        if let Some(error) = stream.error.take() {
-            return ConnectionState::Failed(error);
-        }
-        if stream.was_connected {
-            ConnectionState::Connected
-        } else if tcp_state == tcp::State::Closed {
-            ConnectionState::Failed(Errno::ECONNREFUSED)
-        } else {
-            ConnectionState::Connecting
-        }
-    }
-
     /// `send`, `sendto`, `write`: sends `bytes` (to `destination`, for
     /// datagrams). `EPIPE` means the caller gets `SIGPIPE` unless it said
     /// `MSG_NOSIGNAL`.
@@ -486,53 +287,9 @@ impl Socket {
         let timeout = self.options.lock().send_timeout_ns;
         match self.kind {
             Kind::Stream => self.send_stream(caller, bytes, is_nonblocking, timeout),
+            // Datagrams carry no urgent data.
+            Kind::Datagram if flags & message::OOB != 0 => Err(Errno::EOPNOTSUPP),
             Kind::Datagram => self.send_datagram(caller, bytes, destination, is_nonblocking, timeout),
-        }
-    }
-
-    fn send_stream(
-        &self,
-        caller: &Caller<'_>,
-        bytes: &[u8],
-        is_nonblocking: bool,
-        timeout: Option<u64>,
-    ) -> Result<usize, Errno> {
-        let mut sent = 0;
-        let result = self.wait_for(caller, is_nonblocking, timeout, || {
-            let mut state = self.state.lock();
-            let stream = match &mut *state {
-                State::Stream(stream) => stream,
-                State::Unconnected { .. } | State::Listening { .. } => return Some(Err(Errno::EPIPE)),
-                State::Datagram(_) => unreachable!("stream sockets stay streams"),
-            };
-            if stream.write_shut {
-                return Some(Err(Errno::EPIPE));
-            }
-            let handle = stream.handle;
-            let now = caller.machine.monotonic_ns();
-            let (tcp_state, written) = self.stack(caller, |stack| {
-                let tcp = stack.tcp(handle);
-                let written = if tcp.can_send() { tcp.send_slice(&bytes[sent..]).unwrap_or(0) } else { 0 };
-                (tcp.state(), written)
-            });
-            note_progress(stream, tcp_state, now);
-            sent += written;
-            if sent == bytes.len() {
-                return Some(Ok(sent));
-            }
-            if let Some(error) = stream.error.take() {
-                return Some(Err(error));
-            }
-            let may_send = matches!(tcp_state, tcp::State::Established | tcp::State::CloseWait);
-            let is_connecting = matches!(tcp_state, tcp::State::SynSent | tcp::State::SynReceived);
-            if !may_send && !is_connecting {
-                return Some(Err(Errno::EPIPE));
-            }
-            None
-        });
-        match result {
-            Err(_) if sent > 0 => Ok(sent),
-            other => other,
         }
     }
 
@@ -571,73 +328,6 @@ impl Socket {
                 Ok(received)
             }
             Kind::Datagram => self.receive_datagram(caller, buffer, flags, is_nonblocking, timeout),
-        }
-    }
-
-    fn receive_stream(
-        &self,
-        caller: &Caller<'_>,
-        buffer: &mut [u8],
-        flags: u32,
-        is_nonblocking: bool,
-        timeout: Option<u64>,
-    ) -> Result<Received, Errno> {
-        let is_peek = flags & message::PEEK != 0;
-        let wants_all = flags & message::WAITALL != 0 && !is_peek;
-        let mut filled = 0;
-        let result = self.wait_for(caller, is_nonblocking, timeout, || {
-            let mut state = self.state.lock();
-            let stream = match &mut *state {
-                State::Stream(stream) => stream,
-                State::Unconnected { .. } | State::Listening { .. } => return Some(Err(Errno::ENOTCONN)),
-                State::Datagram(_) => unreachable!("stream sockets stay streams"),
-            };
-            if stream.read_shut {
-                return Some(Ok(filled));
-            }
-            let handle = stream.handle;
-            let now = caller.machine.monotonic_ns();
-            let (tcp_state, taken, may_receive) = self.stack(caller, |stack| {
-                let tcp = stack.tcp(handle);
-                let taken = if !tcp.can_recv() {
-                    0
-                } else if is_peek {
-                    tcp.peek_slice(&mut buffer[filled..]).unwrap_or(0)
-                } else {
-                    tcp.recv_slice(&mut buffer[filled..]).unwrap_or(0)
-                };
-                (tcp.state(), taken, tcp.may_recv())
-            });
-            note_progress(stream, tcp_state, now);
-            filled += taken;
-            if filled == buffer.len() || (filled > 0 && !wants_all) {
-                return Some(Ok(filled));
-            }
-            if let Some(error) = stream.error.take() {
-                return Some(if filled > 0 { Ok(filled) } else { Err(error) });
-            }
-            let is_connecting = matches!(tcp_state, tcp::State::SynSent | tcp::State::SynReceived);
-            if !may_receive && !is_connecting {
-                // The peer finished sending.
-                return Some(Ok(filled));
-            }
-            None
-        });
-        match result {
-            Err(_) if filled > 0 => Ok(Received {
-                length: filled,
-                source: None,
-                is_truncated: false,
-                full_length: filled,
-                control: Vec::new(),
-            }),
-            other => other.map(|length| Received {
-                length,
-                source: None,
-                is_truncated: false,
-                full_length: length,
-                control: Vec::new(),
-            }),
         }
     }
 
@@ -827,39 +517,6 @@ pub struct Received {
     pub full_length: usize,
     /// The control messages the socket's options ask for.
     pub control: Vec<ControlMessage>,
-}
-
-enum ConnectionState {
-    Connecting,
-    Connected,
-    Failed(Errno),
-}
-
-/// Notes what a stream's TCP state says about the connection: that it was
-/// established, or how it ended.
-fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: u64) {
-    if is_synchronized(tcp_state) {
-        stream.was_connected = true;
-        return;
-    }
-    if tcp_state != tcp::State::Closed || stream.error.is_some() {
-        return;
-    }
-    if !stream.was_connected {
-        let waited = now_ns.saturating_sub(stream.connect_started_ns);
-        stream.error = Some(if waited >= CONNECT_TIMEOUT.total_micros() * 1000 {
-            Errno::ETIMEDOUT
-        } else {
-            Errno::ECONNREFUSED
-        });
-        // Reported once; the socket stays closed.
-        stream.was_connected = true;
-        stream.write_shut = true;
-    } else if !stream.write_shut {
-        // Closed without our goodbye: the peer reset the connection.
-        stream.error = Some(Errno::ECONNRESET);
-        stream.write_shut = true;
-    }
 }
 
 /// `INADDR_ANY` (or `::`) as a destination means this machine.

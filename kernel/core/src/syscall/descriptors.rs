@@ -105,7 +105,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
                 }
             }
             file.set_status_flags(argument as u32);
-            super::owners::rearm(context, &file);
+            super::owners::rearm(context, fd as i32, &file);
             Ok(0)
         }
         _ if file.is_path_only() => Err(Errno::EBADF.into()),

@@ -1,13 +1,15 @@
-//! The interface requests sockets answer (`SIOCGIF*`): what
-//! `if_nametoindex`, `ifconfig` and similar tools ask.
+//! The interface requests sockets answer (`SIOCGIF*`, `SIOCSIFFLAGS`):
+//! what `if_nametoindex`, `ifconfig` and similar tools ask; and
+//! `SIOCATMARK`.
 
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::sockets::endpoint;
+use super::sockets::{Endpoint, endpoint};
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::net::address;
+use crate::net::socket::Kind;
 use crate::user::User;
 use crate::vfs::OpenFile;
 
@@ -16,6 +18,7 @@ mod interface_request {
     pub const SIOCGIFNAME: u64 = 0x8910;
     pub const SIOCGIFCONF: u64 = 0x8912;
     pub const SIOCGIFFLAGS: u64 = 0x8913;
+    pub const SIOCSIFFLAGS: u64 = 0x8914;
     pub const SIOCGIFADDR: u64 = 0x8915;
     pub const SIOCGIFBRDADDR: u64 = 0x8919;
     pub const SIOCGIFNETMASK: u64 = 0x891b;
@@ -23,7 +26,14 @@ mod interface_request {
     pub const SIOCGIFHWADDR: u64 = 0x8927;
     pub const SIOCGIFINDEX: u64 = 0x8933;
     pub const SIOCGIFTXQLEN: u64 = 0x8942;
+    /// Whether a TCP socket's reading is at the urgent mark.
+    pub const SIOCATMARK: u64 = 0x8905;
 }
+
+/// `CAP_NET_ADMIN`, which changing an interface needs.
+const CAP_NET_ADMIN: u32 = 12;
+/// `IFF_UP`.
+const IFF_UP: u16 = 0x1;
 
 /// Bytes of `struct ifreq` (a 16-byte name, then a 24-byte union) and of
 /// `struct ifconf`.
@@ -39,11 +49,21 @@ pub(super) fn interface_ioctl(
     argument: u64,
 ) -> Option<Result> {
     use interface_request::*;
-    endpoint(file)?;
+    let endpoint = endpoint(file)?;
+    if command == SIOCATMARK {
+        // TCP here takes no urgent data, so a reader is never at its mark.
+        return match endpoint {
+            Endpoint::Inet(socket) if socket.kind() == Kind::Stream => {
+                Some(User::new(context.machine).write_u32(argument, 0).map(|()| 0).map_err(Into::into))
+            }
+            _ => Some(Err(Errno::ENOTTY.into())),
+        };
+    }
     let known = [
         SIOCGIFNAME,
         SIOCGIFCONF,
         SIOCGIFFLAGS,
+        SIOCSIFFLAGS,
         SIOCGIFADDR,
         SIOCGIFBRDADDR,
         SIOCGIFNETMASK,
@@ -86,6 +106,9 @@ fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -
     }
     let mut request: [u8; IFREQ_SIZE] =
         user.read_bytes(argument, IFREQ_SIZE)?.try_into().map_err(|_| Errno::EFAULT)?;
+    if command == SIOCSIFFLAGS && !context.process.state.lock().credentials.has_capability(CAP_NET_ADMIN) {
+        return Err(Errno::EPERM.into());
+    }
     let interface = if command == SIOCGIFNAME {
         let index = i32::from_ne_bytes(request[16..20].try_into().map_err(|_| Errno::EFAULT)?);
         interfaces.iter().find(|interface| interface.index as i32 == index).ok_or(Errno::ENODEV)?
@@ -105,6 +128,16 @@ fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -
             union.copy_from_slice(&request[16..]);
         }
         SIOCGIFFLAGS => union[..2].copy_from_slice(&(interface.flags as u16).to_ne_bytes()),
+        SIOCSIFFLAGS => {
+            // The interfaces stay up: asking for that changes nothing,
+            // taking one down is not offered.
+            let wanted = u16::from_ne_bytes([request[16], request[17]]);
+            return if wanted & IFF_UP == (interface.flags as u16) & IFF_UP {
+                Ok(0)
+            } else {
+                Err(Errno::EOPNOTSUPP.into())
+            };
+        }
         SIOCGIFINDEX => union[..4].copy_from_slice(&(interface.index as i32).to_ne_bytes()),
         SIOCGIFMTU => union[..4].copy_from_slice(&(interface.mtu as i32).to_ne_bytes()),
         SIOCGIFTXQLEN => union[..4].copy_from_slice(&1000i32.to_ne_bytes()),

@@ -19,7 +19,8 @@ use crate::vfs::OpenFile;
 use crate::vfs::node::Caller;
 use crate::vfs::waiters::events;
 
-/// The most messages one `sendmmsg` or `recvmmsg` handles (`UIO_MAXIOV`).
+/// The most messages one `sendmmsg` or `recvmmsg` handles, and the most
+/// vectors of one message (`UIO_MAXIOV`).
 const MMSG_MAX: u64 = 1024;
 /// Bytes of `struct msghdr` and `struct mmsghdr`.
 const MSGHDR_SIZE: usize = 56;
@@ -41,6 +42,10 @@ fn read_message_header(context: Context<'_>, address: u64) -> core::result::Resu
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
     let name = word(0);
     let name_length = u64::from(u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])));
+    // More vectors than `UIO_MAXIOV`: the message is too long.
+    if word(24) > MMSG_MAX {
+        return Err(Errno::EMSGSIZE);
+    }
     let vectors = user.read_iovecs(word(16), word(24))?;
     Ok(MessageHeader { name, name_length, vectors, control: word(32), control_length: word(40) })
 }
@@ -108,6 +113,9 @@ fn control_ancillary(
             (option::SOL_SOCKET, SCM_CREDENTIALS) if is_local => {
                 ancillary.credentials = Some(stated_credentials(context, data)?);
             }
+            // Network sockets pass neither files nor credentials: Linux
+            // ignores those there.
+            (option::SOL_SOCKET, SCM_RIGHTS | SCM_CREDENTIALS) if !is_local => {}
             (option::SOL_SOCKET, _) => return Err(Errno::EINVAL),
             // Other levels' messages (IP options) are accepted and unused.
             _ => {}

@@ -15,10 +15,11 @@ use super::signals::signal_owner;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::Thread;
+use crate::signal::SignalInfo;
 use crate::user::User;
-use crate::vfs::OpenFile;
 use crate::vfs::file::flags;
-use crate::vfs::waiters::ChangeListener;
+use crate::vfs::waiters::{ChangeListener, events};
+use crate::vfs::{OpenFile, SpecialFile};
 
 /// `fcntl` commands of this module.
 pub(super) mod command {
@@ -45,15 +46,41 @@ struct SignalOnChange {
     thread: Weak<Thread>,
     signal: u8,
     is_thread_directed: bool,
+    /// The object, whose readiness says what changed, and the descriptor
+    /// that asked: what a signal chosen with `F_SETSIG` tells.
+    object: Weak<dyn SpecialFile>,
+    fd: i32,
 }
 
 impl ChangeListener for SignalOnChange {
     fn changed(&self) {
-        if let Some(thread) = self.thread.upgrade() {
-            signal_owner(&thread, self.signal, self.is_thread_directed);
-        }
+        let Some(thread) = self.thread.upgrade() else { return };
+        // `SIGIO` itself says nothing more; a chosen signal carries the
+        // event (`si_code` `POLL_IN` or `POLL_OUT`), its poll bits
+        // (`si_band`) and the descriptor (`si_fd`), as Linux's
+        // `send_sigio_to_task` fills them.
+        let info = match self.object.upgrade() {
+            Some(object) if self.signal != SIGIO => {
+                let readiness = object.poll();
+                if readiness & events::POLLIN != 0 {
+                    SignalInfo::poll(POLL_IN, BAND_IN, self.fd)
+                } else {
+                    SignalInfo::poll(POLL_OUT, BAND_OUT, self.fd)
+                }
+            }
+            _ => SignalInfo::kernel(),
+        };
+        signal_owner(&thread, self.signal, self.is_thread_directed, info);
     }
 }
+
+/// `si_code` of a signal chosen with `F_SETSIG`: input or output possible.
+const POLL_IN: i32 = 1;
+const POLL_OUT: i32 = 2;
+/// Its `si_band`: `POLLIN | POLLRDNORM | POLLMSG` and `POLLOUT |
+/// POLLWRNORM | POLLWRBAND`.
+const BAND_IN: i64 = 0x1 | 0x40 | 0x400;
+const BAND_OUT: i64 = 0x4 | 0x100 | 0x200;
 
 /// Runs an owner command of `fcntl`.
 pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) -> Result {
@@ -71,7 +98,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
                 return Err(Errno::EINVAL.into());
             }
             let (kind, id) = if id < 0 { (F_OWNER_PGRP, -id) } else { (F_OWNER_PID, id) };
-            set_owner(context, &file, kind, id)
+            set_owner(context, fd as i32, &file, kind, id)
         }
         command::F_GETOWN_EX => {
             let (kind, id) = {
@@ -92,7 +119,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
             if !matches!(kind, F_OWNER_TID | F_OWNER_PID | F_OWNER_PGRP) {
                 return Err(Errno::EINVAL.into());
             }
-            set_owner(context, &file, kind, id)
+            set_owner(context, fd as i32, &file, kind, id)
         }
         command::F_GETSIG => Ok(u64::from(file.owner().signal)),
         command::F_SETSIG => {
@@ -100,7 +127,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
                 return Err(Errno::EINVAL.into());
             }
             file.owner().signal = argument as u8;
-            rearm(context, &file);
+            rearm(context, fd as i32, &file);
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),
@@ -109,7 +136,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
 
 /// Makes `id` (of `kind`) the owner: a thread of the process, the process
 /// or its group; 0 clears it. `ESRCH` for anyone else.
-fn set_owner(context: Context<'_>, file: &Arc<OpenFile>, kind: i32, id: i32) -> Result {
+fn set_owner(context: Context<'_>, fd: i32, file: &Arc<OpenFile>, kind: i32, id: i32) -> Result {
     let exists = match kind {
         _ if id == 0 => true,
         F_OWNER_TID => context.process.thread(id as u64).is_some(),
@@ -124,7 +151,7 @@ fn set_owner(context: Context<'_>, file: &Arc<OpenFile>, kind: i32, id: i32) -> 
         owner.kind = if id == 0 && kind != F_OWNER_TID { F_OWNER_PID } else { kind };
         owner.id = id;
     }
-    rearm(context, file);
+    rearm(context, fd, file);
     Ok(0)
 }
 
@@ -132,7 +159,7 @@ fn set_owner(context: Context<'_>, file: &Arc<OpenFile>, kind: i32, id: i32) -> 
 /// the signal: a file with `O_ASYNC`, an owner and a waiter list signals
 /// its owner (a process or group through the caller's thread, whose
 /// process's pending signals every thread shares).
-pub(super) fn rearm(context: Context<'_>, file: &Arc<OpenFile>) {
+pub(super) fn rearm(context: Context<'_>, fd: i32, file: &Arc<OpenFile>) {
     let is_async = file.status_flags() & flags::O_ASYNC != 0;
     let mut owner = file.owner();
     owner.listener = None;
@@ -147,8 +174,13 @@ pub(super) fn rearm(context: Context<'_>, file: &Arc<OpenFile>) {
     let Some(thread) = thread else { return };
     let signal = if owner.signal == 0 { SIGIO } else { owner.signal };
     let is_thread_directed = owner.kind == F_OWNER_TID;
-    let listener: Arc<dyn ChangeListener> =
-        Arc::new(SignalOnChange { thread: Arc::downgrade(&thread), signal, is_thread_directed });
+    let listener: Arc<dyn ChangeListener> = Arc::new(SignalOnChange {
+        thread: Arc::downgrade(&thread),
+        signal,
+        is_thread_directed,
+        object: Arc::downgrade(special),
+        fd,
+    });
     special.waiters().listen(Arc::downgrade(&listener));
     owner.listener = Some(listener);
 }

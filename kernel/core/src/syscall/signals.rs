@@ -159,17 +159,22 @@ pub fn signal_process(process: &crate::process::Process, signal: u8) {
     let _ = signal::send(process, target, signal, SignalInfo::kernel(), None, Queueing::Always);
 }
 
-/// Sends `signal` from the kernel (a file's `SIGIO`) to `thread` alone
-/// (`is_thread_directed`) or to its process, where any thread that does not
-/// block it may take it; `thread` is woken to look. Delivery then applies
-/// the process's disposition.
-pub(super) fn signal_owner(thread: &crate::process::Thread, signal: u8, is_thread_directed: bool) {
+/// Sends `signal` with `info` from the kernel (a file's `SIGIO`) to
+/// `thread` alone (`is_thread_directed`) or to its process, where any
+/// thread that does not block it may take it; `thread` is woken to look.
+/// Delivery then applies the process's disposition.
+pub(super) fn signal_owner(
+    thread: &crate::process::Thread,
+    signal: u8,
+    is_thread_directed: bool,
+    info: SignalInfo,
+) {
     let signals = &thread.signals;
     let may_queue = signals.reserve(usize::MAX);
     let added = if is_thread_directed {
-        thread.state.lock().pending.add(signal, SignalInfo::kernel(), None, may_queue)
+        thread.state.lock().pending.add(signal, info, None, may_queue)
     } else {
-        signals.pending.lock().add(signal, SignalInfo::kernel(), None, may_queue)
+        signals.pending.lock().add(signal, info, None, may_queue)
     };
     if may_queue && added != crate::signal::Added::Queued {
         signals.release(1);

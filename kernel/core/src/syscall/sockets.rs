@@ -27,7 +27,7 @@ use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket};
 use crate::user::User;
 use crate::vfs::file::flags;
-use crate::vfs::{FileObject, FileType, FsError, OpenFile, SpecialFile};
+use crate::vfs::{FileObject, FileType, FsError, OpenFile, SpecialFile, permission};
 
 /// `SOCK_NONBLOCK` and `SOCK_CLOEXEC`, which `socket` and `accept4` take
 /// with the type.
@@ -42,6 +42,17 @@ const BACKLOG_MAX: usize = 4096;
 pub(super) const CHUNK: usize = 256 * 1024;
 /// The largest option value read or written.
 const OPTION_MAX: u64 = 256;
+/// Ports below this one need `CAP_NET_BIND_SERVICE`
+/// (`net.ipv4.ip_unprivileged_port_start`).
+const UNPRIVILEGED_PORT_START: u16 = 1024;
+/// `CAP_NET_BIND_SERVICE` and `CAP_NET_RAW`.
+const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_NET_RAW: u32 = 13;
+
+/// Whether the calling process has capability `number`.
+fn has_capability(context: Context<'_>, number: u32) -> bool {
+    context.process.state.lock().credentials.has_capability(number)
+}
 
 /// An error from a socket: a wait a signal interrupted restarts.
 pub(super) fn failure(error: Errno) -> Failure {
@@ -132,7 +143,8 @@ fn ip_bytes(socket: &Socket, address: SocketAddr) -> Vec<u8> {
 }
 
 /// The local socket bound to `name`: `ECONNREFUSED` when none is, the
-/// path's own error when it leads nowhere.
+/// path's own error when it leads nowhere, `EACCES` when the caller may
+/// not write to its node.
 fn find_local(context: Context<'_>, name: &LocalName) -> core::result::Result<Arc<LocalSocket>, Errno> {
     let names = context.process.network.local_names();
     let key = match name {
@@ -144,6 +156,9 @@ fn find_local(context: Context<'_>, name: &LocalName) -> core::result::Result<Ar
             if location.node.file_type() != FileType::Socket {
                 return Err(Errno::ECONNREFUSED);
             }
+            // Connecting or sending to a socket node is writing to it.
+            let caller = caller(context);
+            permission::check_caller(&caller, &location.metadata(&caller)?, permission::WRITE)?;
             Key::Node(location.node)
         }
     };
@@ -172,7 +187,8 @@ fn write_address(
 }
 
 pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protocol: u64) -> Result {
-    let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol)? {
+    let may_use_raw = has_capability(context, CAP_NET_RAW);
+    let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol, may_use_raw)? {
         NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network.clone(), kind, is_ipv6),
         NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
         NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
@@ -190,8 +206,14 @@ enum NewSocket {
     Netlink(u32),
 }
 
-/// The socket kind `socket` asks for, checked as Linux does.
-fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Result<NewSocket, Errno> {
+/// The socket kind `socket` asks for, checked as Linux does;
+/// `may_use_raw`: whether the caller has `CAP_NET_RAW`.
+fn create_kind(
+    domain: u64,
+    socket_type: u64,
+    protocol: u64,
+    may_use_raw: bool,
+) -> core::result::Result<NewSocket, Errno> {
     if socket_type & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -235,6 +257,10 @@ fn create_kind(domain: u64, socket_type: u64, protocol: u64) -> core::result::Re
             Ok(NewSocket::Inet(Kind::Datagram, is_ipv6))
         }
         kind::STREAM | kind::DATAGRAM => Err(Errno::EPROTONOSUPPORT),
+        // A raw socket names its protocol, and needs CAP_NET_RAW; there
+        // are none here even then.
+        kind::RAW if protocol == 0 => Err(Errno::EPROTONOSUPPORT),
+        kind::RAW if !may_use_raw => Err(Errno::EPERM),
         kind::RAW | kind::SEQPACKET => Err(Errno::ESOCKTNOSUPPORT),
         _ => Err(Errno::EINVAL),
     }
@@ -248,7 +274,7 @@ pub(super) fn socketpair(
     protocol: u64,
     address: u64,
 ) -> Result {
-    let kind = match create_kind(domain, socket_type, protocol)? {
+    let kind = match create_kind(domain, socket_type, protocol, has_capability(context, CAP_NET_RAW))? {
         NewSocket::Local(kind) => kind,
         NewSocket::Inet(..) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
@@ -265,6 +291,10 @@ pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> 
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => {
             let address = read_ip(context, socket, pointer, length)?;
+            let port = address.port();
+            if port != 0 && port < UNPRIVILEGED_PORT_START && !has_capability(context, CAP_NET_BIND_SERVICE) {
+                return Err(Errno::EACCES.into());
+            }
             socket.bind(&caller(context), address)?;
         }
         Endpoint::Local(socket) => {
@@ -646,9 +676,8 @@ pub(super) fn recvfrom(
     let mut bytes = receive_buffer(&file, length)?;
     let received = receive_bytes(context, &file, &mut bytes, receive_flags as u32)?;
     User::new(context.machine).write_bytes(buffer, &bytes[..received.length])?;
-    if let Some(source) = received.source {
-        write_address(context, pointer, length_pointer, &source)?;
-    }
+    // A connection's receive has no source: its length reads 0.
+    write_address(context, pointer, length_pointer, &received.source.unwrap_or_default())?;
     if receive_flags as u32 & message::TRUNC != 0 && received.is_message {
         // The message's real length, even when it did not fit.
         return Ok(received.full_length as u64);

@@ -213,7 +213,9 @@ pub fn command(
         Machine::Microvm => "microvm,acpi=off",
         Machine::Pc => "pc",
     };
-    let mut command_line = String::from("console=ttyS0 quiet panic=-1 rdinit=/init");
+    // `no_timer_check`: under a loaded emulator the IO-APIC timer check
+    // of pc can miss its ticks and panic the kernel at boot.
+    let mut command_line = String::from("console=ttyS0 quiet panic=-1 no_timer_check rdinit=/init");
     if !arguments.is_empty() {
         command_line.push_str(" --");
         for argument in arguments {
@@ -238,39 +240,62 @@ pub fn command(
 /// A guest whose console arrives line by line.
 pub struct Running {
     child: Child,
-    lines: mpsc::Receiver<(Instant, String)>,
+    /// Lines as they came, with whether they are the guest's (not QEMU's).
+    lines: mpsc::Receiver<(Instant, String, bool)>,
     started: Instant,
     output: String,
     to_first_output: Option<Duration>,
+    /// What must live as long as the guest (files QEMU reads as it
+    /// starts, such as a boot configuration).
+    _kept: Option<Box<dyn std::any::Any>>,
+}
+
+/// Sends each line `source` gives, with when it came and whether it is the
+/// guest's (`is_guest`), until it ends.
+fn forward_lines(
+    source: impl std::io::Read + Send + 'static,
+    is_guest: bool,
+    sender: mpsc::Sender<(Instant, String, bool)>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(source);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|count| count > 0) {
+            let text = String::from_utf8_lossy(&line).into_owned();
+            if sender.send((Instant::now(), text, is_guest)).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
 }
 
 impl Running {
-    /// Starts `command` with its output read line by line.
+    /// Starts `command` with its output (the guest's console, and QEMU's
+    /// own complaints) read line by line.
     pub fn start(mut command: Command) -> Result<Running> {
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = command.spawn().context("cannot start qemu-system-x86_64")?;
         let stdout = child.stdout.take().context("QEMU's output is piped")?;
+        let stderr = child.stderr.take().context("QEMU's errors are piped")?;
         let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).is_ok_and(|count| count > 0) {
-                let text = String::from_utf8_lossy(&line).into_owned();
-                if sender.send((Instant::now(), text)).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
-        Ok(Running { child, lines, started, output: String::new(), to_first_output: None })
+        forward_lines(stdout, true, sender.clone());
+        forward_lines(stderr, false, sender);
+        Ok(Running { child, lines, started, output: String::new(), to_first_output: None, _kept: None })
+    }
+
+    /// Keeps `value` until the guest is stopped.
+    pub fn keeping(mut self, value: Box<dyn std::any::Any>) -> Running {
+        self._kept = Some(value);
+        self
     }
 
     /// Takes the lines that came within `wait`; whether the output ended.
     fn take_lines(&mut self, wait: Duration) -> bool {
         match self.lines.recv_timeout(wait) {
-            Ok((at, line)) => {
-                if self.to_first_output.is_none() && !is_kernel_message(&line) {
+            Ok((at, line, is_guest)) => {
+                if self.to_first_output.is_none() && is_guest && !is_kernel_message(&line) {
                     self.to_first_output = Some(at - self.started);
                 }
                 self.output.push_str(&line);

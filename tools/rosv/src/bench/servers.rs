@@ -32,6 +32,15 @@ use crate::vm::{Hypervisor, VmConfig};
 /// Arguments of `rosv bench servers`.
 #[derive(Debug, Args)]
 pub struct ServersBenchArgs {
+    #[command(flatten)]
+    load: ServerLoad,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// How the servers are loaded and measured.
+#[derive(Debug, Clone, Args)]
+pub struct ServerLoad {
     /// Seconds of load on nginx in each guest.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     seconds: u64,
@@ -45,8 +54,6 @@ pub struct ServersBenchArgs {
     /// nginx request in.
     #[arg(long)]
     memory_search: bool,
-    #[command(flatten)]
-    machine: MachineArgs,
 }
 
 /// The port nginx listens on in the guests, and Redis's.
@@ -121,9 +128,38 @@ struct Figures {
     p99_ms: f64,
 }
 
+/// One figure of a server in both guests.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What was measured, with its unit.
+    pub name: String,
+    pub rosv: f64,
+    pub linux: f64,
+    /// Whether a lower figure is the better one (latency, memory).
+    pub is_lower_better: bool,
+}
+
 /// Runs the benchmark and prints its figures.
 pub fn servers(arguments: &ServersBenchArgs) -> Result<u8> {
-    if arguments.machine.hypervisor != Hypervisor::Qemu {
+    let rows = measure_servers(&arguments.load, &arguments.machine)?;
+    println!(
+        "nginx and Redis on rosv and on a Linux guest (QEMU pc, {} CPUs, {} MiB), loaded from this host",
+        arguments.machine.cpus, arguments.machine.memory
+    );
+    println!("{:<28} {:>12} {:>12} {:>12}", "", "rosv", "Linux", "rosv/Linux");
+    for row in rows {
+        let ratio =
+            if row.linux > 0.0 { format!("{:.2}", row.rosv / row.linux) } else { String::from("n/a") };
+        let note = if row.is_lower_better { " (lower is better)" } else { "" };
+        println!("{:<28} {:>12.1} {:>12.1} {ratio:>12}{note}", row.name, row.rosv, row.linux);
+    }
+    Ok(0)
+}
+
+/// Serves nginx and Redis in rosv and in the Linux guest as `load` says
+/// and returns their figures side by side.
+pub fn measure_servers(load: &ServerLoad, machine: &MachineArgs) -> Result<Vec<Row>> {
+    if machine.hypervisor != Hypervisor::Qemu {
         bail!("the servers benchmark compares with a Linux guest, which runs on QEMU only");
     }
     let nginx = Path::new("/usr/sbin/nginx");
@@ -146,46 +182,42 @@ pub fn servers(arguments: &ServersBenchArgs) -> Result<u8> {
     // Both guests run on pc: Debian's cloud kernel finds microvm's
     // virtio-mmio card only through ACPI, and with ACPI microvm gives it no
     // clock it can calibrate against.
-    if arguments.machine.machine == Machine::Microvm {
+    if machine.machine == Machine::Microvm {
         eprintln!("note: both guests run on QEMU pc, where the Linux guest finds its network card");
     }
-    let machine = &MachineArgs { machine: Machine::Pc, virtio: None, ..arguments.machine.clone() };
-    let mut rows: Vec<(String, f64, f64, &str)> = Vec::new();
-    let page = |port: u16| http_load(port, arguments.connections, Duration::from_secs(arguments.seconds));
+    let machine = &MachineArgs { machine: Machine::Pc, virtio: None, ..machine.clone() };
+    let mut rows = Vec::new();
+    let row = |name: &str, rosv: f64, linux: f64, is_lower_better: bool| Row {
+        name: String::from(name),
+        rosv,
+        linux,
+        is_lower_better,
+    };
+    let page = |port: u16| http_load(port, load.connections, Duration::from_secs(load.seconds));
     let rosv_nginx = with_guest(Guest::Rosv(&nginx_spec), machine, scratch.path(), NGINX_PORT, page)?;
     let linux_nginx =
         with_guest(Guest::Linux(&kernel, &nginx_spec), machine, scratch.path(), NGINX_PORT, page)?;
-    rows.push((
-        "nginx 1 KiB requests/s".into(),
+    rows.push(row(
+        "nginx 1 KiB requests/s",
         rosv_nginx.requests_per_second,
         linux_nginx.requests_per_second,
-        "",
+        false,
     ));
-    rows.push(("nginx 1 KiB p99 ms".into(), rosv_nginx.p99_ms, linux_nginx.p99_ms, " (lower is better)"));
+    rows.push(row("nginx 1 KiB p99 ms", rosv_nginx.p99_ms, linux_nginx.p99_ms, true));
 
-    let benchmark = |port: u16| redis_benchmark(port, arguments.redis_requests, arguments.connections);
+    let benchmark = |port: u16| redis_benchmark(port, load.redis_requests, load.connections);
     let rosv_redis = with_guest(Guest::Rosv(&redis_spec), machine, scratch.path(), REDIS_PORT, benchmark)?;
     let linux_redis =
         with_guest(Guest::Linux(&kernel, &redis_spec), machine, scratch.path(), REDIS_PORT, benchmark)?;
     for (index, test) in ["SET", "GET"].into_iter().enumerate() {
-        rows.push((format!("redis {test} requests/s"), rosv_redis[index], linux_redis[index], ""));
+        rows.push(row(&format!("redis {test} requests/s"), rosv_redis[index], linux_redis[index], false));
     }
-    if arguments.memory_search {
+    if load.memory_search {
         let rosv = least_memory(Guest::Rosv(&nginx_spec), machine, scratch.path())?;
         let linux = least_memory(Guest::Linux(&kernel, &nginx_spec), machine, scratch.path())?;
-        rows.push(("least MiB serving nginx".into(), rosv as f64, linux as f64, " (lower is better)"));
+        rows.push(row("least MiB serving nginx", rosv as f64, linux as f64, true));
     }
-
-    println!(
-        "nginx and Redis on rosv and on a Linux guest (QEMU pc, {} CPUs, {} MiB), loaded from this host",
-        machine.cpus, machine.memory
-    );
-    println!("{:<28} {:>12} {:>12} {:>12}", "", "rosv", "Linux", "rosv/Linux");
-    for (name, rosv, linux, note) in rows {
-        let ratio = if linux > 0.0 { format!("{:.2}", rosv / linux) } else { String::from("n/a") };
-        println!("{name:<28} {rosv:>12.1} {linux:>12.1} {ratio:>12}{note}");
-    }
-    Ok(0)
+    Ok(rows)
 }
 
 /// An image tree of Debian's nginx serving a 1 KiB `/srv/index.html`.
@@ -260,7 +292,10 @@ fn start(
                 ..machine.clone()
             };
             let config = VmConfig::new(&Image::open(&directory)?, &machine, &[], None)?;
-            Running::start(qemu::command(&config, machine.accel, None)?)
+            // QEMU reads the boot configuration file after it starts: the
+            // configuration that owns it lives as long as the guest.
+            let command = qemu::command(&config, machine.accel, None)?;
+            Ok(Running::start(command)?.keeping(Box::new(config)))
         }
         Guest::Linux(kernel, spec) => {
             let command = spec.command();

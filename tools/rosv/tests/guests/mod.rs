@@ -104,6 +104,8 @@ fn build_c_programs() -> PathBuf {
         "network",
         "local",
         "sockets",
+        "blocking",
+        "socket-errors",
         "interfaces",
         "http-echo",
         "winsize",

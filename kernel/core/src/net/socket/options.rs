@@ -70,6 +70,8 @@ mod number {
     pub const IP_MULTICAST_LOOP: i32 = 34;
     pub const IP_ADD_MEMBERSHIP: i32 = 35;
     pub const IP_DROP_MEMBERSHIP: i32 = 36;
+    pub const MCAST_JOIN_GROUP: i32 = 42;
+    pub const MCAST_LEAVE_GROUP: i32 = 45;
     pub const IPPROTO_IPV6: i32 = 41;
     pub const IPV6_UNICAST_HOPS: i32 = 16;
     pub const IPV6_MULTICAST_HOPS: i32 = 18;
@@ -286,7 +288,7 @@ impl Socket {
                 bytes
             }
             (option::SOL_SOCKET, _) => socket_option(&options, name, self.is_listening())?,
-            (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
+            (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(self.foreign_level()),
             (option::IPPROTO_TCP, number::TCP_INFO) => self.tcp_information(caller, &options),
             (option::IPPROTO_TCP, option::TCP_MAXSEG) => {
                 let connected_mss = match &*self.state.lock() {
@@ -305,8 +307,16 @@ impl Socket {
             (option::IPPROTO_TCP, _) => tcp_option(&options, name)?,
             (option::IPPROTO_IP, _) => ip_option(&options, name)?,
             (number::IPPROTO_IPV6, _) if self.is_ipv6 => ipv6_option(&options, name)?,
-            _ => return Err(Errno::ENOPROTOOPT),
+            (option::IPPROTO_UDP, _) if self.kind == Kind::Datagram => return Err(Errno::ENOPROTOOPT),
+            _ => return Err(self.foreign_level()),
         })
+    }
+
+    /// What `getsockopt` says of a level that is not the socket's: the
+    /// IPv4 layer refuses it as an operation (`EOPNOTSUPP`), the IPv6 one
+    /// as an unknown option.
+    fn foreign_level(&self) -> Errno {
+        if self.is_ipv6 { Errno::ENOPROTOOPT } else { Errno::EOPNOTSUPP }
     }
 
     /// `struct tcp_info` (Linux `uapi/linux/tcp.h`): the figures smoltcp
@@ -555,22 +565,56 @@ fn set_ip_option(options: &mut Options, socket_kind: Kind, name: i32, value: &[u
             // `struct ip_mreq` or `struct ip_mreqn`: the group first.
             let group: [u8; 4] =
                 value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
-            if value.len() < 8 || group[0] & 0xf0 != 0xe0 {
+            if value.len() < 8 {
                 return Err(Errno::EINVAL);
             }
-            let position = options.memberships.iter().position(|joined| *joined == group);
-            match (name, position) {
-                (number::IP_ADD_MEMBERSHIP, None) => options.memberships.push(group),
-                (number::IP_ADD_MEMBERSHIP, Some(_)) => return Err(Errno::EADDRINUSE),
-                (_, Some(position)) => {
-                    options.memberships.remove(position);
-                }
-                (_, None) => return Err(Errno::EADDRNOTAVAIL),
+            change_membership(options, name == number::IP_ADD_MEMBERSHIP, group)?;
+        }
+        number::MCAST_JOIN_GROUP | number::MCAST_LEAVE_GROUP => {
+            // `struct group_req`: the interface index, then at 8 a
+            // `struct sockaddr_storage` holding an IPv4 group. Linux takes
+            // these on TCP sockets too.
+            if value.len() < GROUP_REQUEST_SIZE || value[8..10] != FAMILY_INET.to_ne_bytes() {
+                return Err(Errno::EINVAL);
             }
+            let group: [u8; 4] = value[12..16].try_into().map_err(|_| Errno::EINVAL)?;
+            change_membership(options, name == number::MCAST_JOIN_GROUP, group)?;
         }
         _ => return Err(Errno::ENOPROTOOPT),
     }
     Ok(())
+}
+
+/// `sizeof(struct group_req)`.
+const GROUP_REQUEST_SIZE: usize = 136;
+/// `AF_INET`, as a `sockaddr`'s family field holds it.
+const FAMILY_INET: u16 = 2;
+
+/// Joins (`is_join`) or leaves the multicast `group`, as
+/// `IP_ADD_MEMBERSHIP` and `MCAST_JOIN_GROUP` or their opposites do.
+fn change_membership(options: &mut Options, is_join: bool, group: [u8; 4]) -> Result<(), Errno> {
+    if group[0] & 0xf0 != 0xe0 {
+        return Err(Errno::EINVAL);
+    }
+    let position = options.memberships.iter().position(|joined| *joined == group);
+    match (is_join, position) {
+        (true, None) => options.memberships.push(group),
+        (true, Some(_)) => return Err(Errno::EADDRINUSE),
+        (false, Some(position)) => {
+            options.memberships.remove(position);
+        }
+        (false, None) => return Err(Errno::EADDRNOTAVAIL),
+    }
+    Ok(())
+}
+
+impl Options {
+    /// The options a connection accepted by a listener with these starts
+    /// with: the same, but in no multicast group (Linux copies no
+    /// memberships).
+    pub(super) fn for_accepted(&self) -> Options {
+        Options { memberships: Vec::new(), ..self.clone() }
+    }
 }
 
 fn ip_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {

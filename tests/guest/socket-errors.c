@@ -1,0 +1,291 @@
+/* Checks the errors Linux gives for sockets used wrongly or without the
+ * privilege a call needs: the kinds socket() refuses, option levels a
+ * socket does not have, flags a protocol does not take, bad lengths and
+ * pointers, control messages network sockets ignore, interface requests,
+ * multicast groups an accepted connection does not inherit, privileged
+ * ports and socket nodes without write permission. Passes on Linux too
+ * (as root, where it drops privileges in child processes). Prints one
+ * line per check ("ok <name>" or "FAIL <name>: <why>") and exits with the
+ * number of failed checks. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checks.h"
+
+#ifndef MCAST_JOIN_GROUP
+#define MCAST_JOIN_GROUP 42
+#define MCAST_LEAVE_GROUP 45
+#endif
+
+/* A TCP listener on 127.0.0.1 at any port; sets `*bound`. */
+static int tcp_listener(struct sockaddr_in *bound) {
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    memset(bound, 0, sizeof *bound);
+    bound->sin_family = AF_INET;
+    bound->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(listener, (struct sockaddr *)bound, sizeof *bound) != 0 || listen(listener, 8) != 0) {
+        close(listener);
+        return -1;
+    }
+    socklen_t length = sizeof *bound;
+    getsockname(listener, (struct sockaddr *)bound, &length);
+    return listener;
+}
+
+/* A connected pair of TCP sockets over the loopback. */
+static int tcp_pair(int *client, int *server) {
+    struct sockaddr_in address;
+    int listener = tcp_listener(&address);
+    *client = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || connect(*client, (struct sockaddr *)&address, sizeof address) != 0)
+        return -1;
+    *server = accept(listener, NULL, NULL);
+    close(listener);
+    return *server >= 0 ? 0 : -1;
+}
+
+static void check_socket_kinds(void) {
+    check(socket(AF_INET, SOCK_STREAM, IPPROTO_UDP) == -1 && errno == EPROTONOSUPPORT,
+          "TCP socket with UDP EPROTONOSUPPORT", "errno");
+    check(socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP) == -1 && errno == EPROTONOSUPPORT,
+          "UDP socket with TCP EPROTONOSUPPORT", "errno");
+    check(socket(AF_INET, SOCK_RAW, 0) == -1 && errno == EPROTONOSUPPORT, "raw socket without a protocol EPROTONOSUPPORT",
+          "errno");
+    check(socketpair(AF_INET, SOCK_RAW, 0, (int[2]){0}) == -1 && errno == EPROTONOSUPPORT,
+          "raw socketpair without a protocol EPROTONOSUPPORT", "errno");
+    check(socket(AF_INET, SOCK_SEQPACKET, 0) == -1 && errno == ESOCKTNOSUPPORT, "INET seqpacket ESOCKTNOSUPPORT",
+          "errno");
+    check(socket(AF_UNIX, SOCK_STREAM, 5) == -1 && errno == EPROTONOSUPPORT, "UNIX protocol EPROTONOSUPPORT",
+          "errno");
+    check(socket(AF_INET, 99, 0) == -1 && errno == EINVAL, "unknown type EINVAL", "errno");
+    check(socket(0, SOCK_STREAM, 0) == -1 && errno == EAFNOSUPPORT, "unknown family EAFNOSUPPORT", "errno");
+    int pair[2];
+    check(socketpair(AF_INET, SOCK_STREAM, 0, pair) == -1 && errno == EOPNOTSUPP, "INET socketpair EOPNOTSUPP",
+          "errno");
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    check(listen(udp, 1) == -1 && errno == EOPNOTSUPP, "listen on UDP EOPNOTSUPP", "errno");
+    check(accept(udp, NULL, NULL) == -1 && errno == EOPNOTSUPP, "accept on UDP EOPNOTSUPP", "errno");
+    close(udp);
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    check(accept(tcp, NULL, NULL) == -1 && errno == EINVAL, "accept before listen EINVAL", "errno");
+    close(tcp);
+}
+
+/* getsockopt on a level the socket does not have: IPv4 refuses it as an
+ * operation, setsockopt and the socket's own level as an option. */
+static void check_option_levels(void) {
+    int udp = socket(AF_INET, SOCK_DGRAM, 0), tcp = socket(AF_INET, SOCK_STREAM, 0);
+    int udp6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    int value = 1;
+    socklen_t length = sizeof value;
+    check(getsockopt(udp, 500, SO_OOBINLINE, &value, &length) == -1 && errno == EOPNOTSUPP,
+          "getsockopt of an unknown level EOPNOTSUPP", "errno");
+    length = sizeof value;
+    check(getsockopt(tcp, IPPROTO_UDP, SO_OOBINLINE, &value, &length) == -1 && errno == EOPNOTSUPP,
+          "getsockopt of UDP's level on TCP EOPNOTSUPP", "errno");
+    length = sizeof value;
+    check(getsockopt(udp, IPPROTO_TCP, TCP_NODELAY, &value, &length) == -1 && errno == EOPNOTSUPP,
+          "getsockopt of TCP's level on UDP EOPNOTSUPP", "errno");
+    length = sizeof value;
+    check(getsockopt(udp, IPPROTO_UDP, 999, &value, &length) == -1 && errno == ENOPROTOOPT,
+          "getsockopt of an unknown UDP option ENOPROTOOPT", "errno");
+    length = sizeof value;
+    check(getsockopt(udp6, 500, SO_OOBINLINE, &value, &length) == -1 && errno == ENOPROTOOPT,
+          "getsockopt of an unknown level on IPv6 ENOPROTOOPT", "errno");
+    check(setsockopt(udp, 500, SO_OOBINLINE, &value, sizeof value) == -1 && errno == ENOPROTOOPT,
+          "setsockopt of an unknown level ENOPROTOOPT", "errno");
+    close(udp);
+    close(tcp);
+    close(udp6);
+}
+
+static void check_flags_lengths_and_control(void) {
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    bind(udp, (struct sockaddr *)&address, sizeof address);
+    socklen_t length = sizeof address;
+    getsockname(udp, (struct sockaddr *)&address, &length);
+    check(sendto(udp, "x", 1, MSG_OOB, (struct sockaddr *)&address, sizeof address) == -1 && errno == EOPNOTSUPP,
+          "MSG_OOB on UDP EOPNOTSUPP", "errno");
+    close(udp);
+
+    int client = -1, server = -1;
+    check(tcp_pair(&client, &server) == 0, "TCP pair", "connect or accept");
+    char buffer[16];
+    struct sockaddr_in from;
+    send(server, "abcd", 4, 0);
+    usleep(100000);
+    socklen_t negative = (socklen_t)-1;
+    check(recvfrom(client, buffer, 2, 0, (struct sockaddr *)&from, &negative) == -1 && errno == EINVAL,
+          "recvfrom with a negative address length EINVAL", "errno");
+    socklen_t from_length = sizeof from;
+    ssize_t got = recvfrom(client, buffer, sizeof buffer, MSG_DONTWAIT, (struct sockaddr *)&from, &from_length);
+    check(got > 0 && from_length == 0, "recvfrom on TCP gives no address", "got %zd, length %u", got, from_length);
+
+    struct iovec vector = {buffer, sizeof buffer};
+    struct msghdr header = {0};
+    header.msg_iov = &vector;
+    header.msg_iovlen = 1025;
+    check(recvmsg(client, &header, MSG_DONTWAIT) == -1 && errno == EMSGSIZE, "recvmsg past UIO_MAXIOV EMSGSIZE",
+          "errno");
+    header.msg_iovlen = 4096;
+    check(sendmsg(client, &header, 0) == -1 && errno == EMSGSIZE, "sendmsg past UIO_MAXIOV EMSGSIZE", "errno");
+
+    /* SCM_RIGHTS on TCP: ignored, the data goes (a control length that
+     * is not padded to the alignment is fine). */
+    union {
+        char bytes[64];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct cmsghdr *message = (struct cmsghdr *)control.bytes;
+    message->cmsg_len = sizeof(struct cmsghdr) + sizeof(int);
+    message->cmsg_level = SOL_SOCKET;
+    message->cmsg_type = SCM_RIGHTS;
+    int passed = 0;
+    memcpy(CMSG_DATA(message), &passed, sizeof passed);
+    vector.iov_base = "hi";
+    vector.iov_len = 2;
+    header.msg_iovlen = 1;
+    header.msg_control = control.bytes;
+    header.msg_controllen = message->cmsg_len;
+    check(sendmsg(server, &header, 0) == 2, "SCM_RIGHTS on TCP is ignored", "errno");
+
+    int mark = -1;
+    check(ioctl(client, SIOCATMARK, &mark) == 0 && mark == 0, "SIOCATMARK", "mark %d", mark);
+    check(ioctl(client, SIOCATMARK, NULL) == -1 && errno == EFAULT, "SIOCATMARK to a bad pointer EFAULT", "errno");
+    close(client);
+    close(server);
+
+    int datagram = socket(AF_INET, SOCK_DGRAM, 0);
+    check(ioctl(datagram, SIOCSIFFLAGS, NULL) == -1 && errno == EFAULT, "SIOCSIFFLAGS from a bad pointer EFAULT",
+          "errno");
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strcpy(request.ifr_name, "lo");
+    check(ioctl(datagram, SIOCGIFFLAGS, &request) == 0 && (request.ifr_flags & IFF_UP), "SIOCGIFFLAGS of lo",
+          "flags %#x", request.ifr_flags);
+    check(ioctl(datagram, SIOCSIFFLAGS, &request) == 0, "SIOCSIFFLAGS keeping lo up", "errno");
+    close(datagram);
+}
+
+/* Multicast groups: MCAST_JOIN_GROUP works on TCP sockets too, and an
+ * accepted connection is in none of its listener's groups. */
+static void check_multicast_groups(void) {
+    struct group_req group;
+    memset(&group, 0, sizeof group);
+    struct sockaddr_in *group_address = (struct sockaddr_in *)&group.gr_group;
+    group_address->sin_family = AF_INET;
+    group_address->sin_addr.s_addr = inet_addr("224.0.0.1");
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    check(setsockopt(listener, SOL_IP, MCAST_JOIN_GROUP, &group, sizeof group) == 0, "MCAST_JOIN_GROUP on TCP",
+          "errno");
+    check(setsockopt(listener, SOL_IP, MCAST_JOIN_GROUP, &group, 100) == -1 && errno == EINVAL,
+          "MCAST_JOIN_GROUP short EINVAL", "errno");
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listener, (struct sockaddr *)&address, sizeof address);
+    listen(listener, 1);
+    socklen_t length = sizeof address;
+    getsockname(listener, (struct sockaddr *)&address, &length);
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    connect(client, (struct sockaddr *)&address, sizeof address);
+    int accepted = accept(listener, NULL, NULL);
+    check(accepted >= 0 && setsockopt(accepted, SOL_IP, MCAST_LEAVE_GROUP, &group, sizeof group) == -1 &&
+              errno == EADDRNOTAVAIL,
+          "an accepted connection is in no group", "errno");
+    check(setsockopt(listener, SOL_IP, MCAST_LEAVE_GROUP, &group, sizeof group) == 0, "MCAST_LEAVE_GROUP",
+          "errno");
+    close(accepted);
+    close(client);
+    close(listener);
+}
+
+/* Runs `test` in a child process as user 65534 and returns its exit
+ * status (-1 if it did not exit). */
+static int as_nobody(int (*test)(void)) {
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(100);
+        _exit(test());
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* 0 when binding port 80 fails with EACCES. */
+static int bind_privileged_port(void) {
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(80);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int result = bind(tcp, (struct sockaddr *)&address, sizeof address);
+    return result == -1 && errno == EACCES ? 0 : 1;
+}
+
+static const char *const node_path = "/tmp/socket-errors.socket";
+
+/* 0 when connecting to a socket node without write permission fails with
+ * EACCES. */
+static int connect_without_permission(void) {
+    int local = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un address = {0};
+    address.sun_family = AF_UNIX;
+    strcpy(address.sun_path, node_path);
+    int result = connect(local, (struct sockaddr *)&address, sizeof address);
+    return result == -1 && errno == EACCES ? 0 : 1;
+}
+
+static void check_privileges(void) {
+    check(as_nobody(bind_privileged_port) == 0, "a privileged port needs CAP_NET_BIND_SERVICE", "not EACCES");
+    int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un address = {0};
+    address.sun_family = AF_UNIX;
+    strcpy(address.sun_path, node_path);
+    unlink(node_path);
+    check(bind(listener, (struct sockaddr *)&address, sizeof address) == 0 && listen(listener, 1) == 0 &&
+              chmod(node_path, 0555) == 0,
+          "a read-only socket node", "errno");
+    check(as_nobody(connect_without_permission) == 0, "connecting needs write permission on the node",
+          "not EACCES");
+    unlink(node_path);
+    close(listener);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    check_socket_kinds();
+    check_option_levels();
+    check_flags_lengths_and_control();
+    check_multicast_groups();
+    if (getuid() == 0)
+        check_privileges();
+    else
+        skip("privileges", "not running as root");
+    printf("%d checks failed\n", failures);
+    return failures;
+}
