@@ -42,6 +42,8 @@ const HEADER_BYTES: usize = 4096;
 const CONNECTION_BUFFER_BYTES: usize = 512 * 1024;
 /// How long the calls that set a mount up may take.
 const SETUP_TIMEOUT_NS: u64 = 15_000_000_000;
+/// How long the unmount waits for the MOUNT server's goodbye.
+const UNMOUNT_TIMEOUT_NS: u64 = 2_000_000_000;
 /// The name the client gives in its credentials.
 const MACHINE_NAME: &str = "rosv";
 
@@ -125,9 +127,14 @@ impl fmt::Debug for NfsFileSystem {
 }
 
 /// A client for one short exchange (portmap, MOUNT).
-fn setup_client(network: &Arc<Network>, machine: &'static dyn Machine, address: SocketAddr) -> Client {
+fn setup_client(
+    network: &Arc<Network>,
+    machine: &'static dyn Machine,
+    address: SocketAddr,
+    timeout_ns: u64,
+) -> Client {
     let connector = TcpConnector { network: network.clone(), address };
-    Client::new(machine, Box::new(connector), Some(SETUP_TIMEOUT_NS), 64 * 1024, MACHINE_NAME)
+    Client::new(machine, Box::new(connector), Some(timeout_ns), 64 * 1024, MACHINE_NAME)
 }
 
 /// The TCP port portmap gives for `program` version `version`.
@@ -139,8 +146,12 @@ fn port_of(
     program: u32,
     version: u32,
 ) -> Result<u16, FsError> {
-    let portmap =
-        setup_client(network, machine, SocketAddr::new(IpAddr::V4(address), protocol::PORTMAP_PORT));
+    let portmap = setup_client(
+        network,
+        machine,
+        SocketAddr::new(IpAddr::V4(address), protocol::PORTMAP_PORT),
+        SETUP_TIMEOUT_NS,
+    );
     let reply = portmap.call(caller, protocol::PORTMAP_GETPORT, |arguments| {
         arguments.u32(program).u32(version).u32(protocol::PROTOCOL_TCP).u32(0);
     })?;
@@ -176,7 +187,7 @@ pub fn mount(
     };
     let mount_address = SocketAddr::new(IpAddr::V4(source.address), mount_port);
     let root_handle = {
-        let mounter = setup_client(network, machine, mount_address);
+        let mounter = setup_client(network, machine, mount_address, SETUP_TIMEOUT_NS);
         let reply = mounter
             .call(caller, protocol::mount_procedure(protocol::mount::MNT), |arguments| {
                 arguments.string(&source.export);
@@ -278,8 +289,12 @@ impl FileSystem for NfsFileSystem {
         let result = self.sync();
         let caller = Caller::kernel(self.shared.client.machine());
         self.shared.client.close();
-        let mounter =
-            setup_client(&self.shared.network, self.shared.client.machine(), self.shared.mount_address);
+        let mounter = setup_client(
+            &self.shared.network,
+            self.shared.client.machine(),
+            self.shared.mount_address,
+            UNMOUNT_TIMEOUT_NS,
+        );
         if let Err(error) =
             mounter.call(&caller, protocol::mount_procedure(protocol::mount::UMNT), |arguments| {
                 arguments.string(&self.shared.export);
@@ -290,3 +305,6 @@ impl FileSystem for NfsFileSystem {
         result
     }
 }
+
+#[cfg(test)]
+mod tests;
