@@ -29,6 +29,7 @@ mod libraries;
 mod machine;
 mod manifest;
 mod network;
+mod nfs;
 mod oci;
 mod output;
 mod packages;
