@@ -140,11 +140,11 @@ impl NfsNode {
         parent: Option<Arc<NfsNode>>,
     ) -> Arc<NfsNode> {
         let now = shared.client.machine().monotonic_ns();
-        let mut nodes = shared.nodes.lock();
-        if let Some(node) = nodes.get(&handle).and_then(|(_, node)| node.upgrade())
+        // Taken out of the map's lock first: dropping a node takes it.
+        let live = shared.nodes.lock().get(&handle).and_then(|(_, node)| node.upgrade());
+        if let Some(node) = live
             && node.file_type == attributes.file_type
         {
-            drop(nodes);
             node.note(attributes, now);
             if parent.is_some() && node.file_type == FileType::Directory {
                 *node.parent.lock() = parent;
@@ -169,7 +169,7 @@ impl NfsNode {
             window: spin::Mutex::new(None),
             uncommitted: spin::Mutex::new(None),
         });
-        nodes.insert(handle, (serial, Arc::downgrade(&node)));
+        shared.nodes.lock().insert(handle, (serial, Arc::downgrade(&node)));
         node
     }
 

@@ -173,7 +173,7 @@ fn replies_find_their_callers_in_any_order() {
     let machine = machine();
     let caller = Caller::kernel(machine);
     let connection = FakeConnection::new(Behaviour::HoldFor(3));
-    let (client, _) = client(machine, &[connection.clone()], None);
+    let (client, _) = client(machine, core::slice::from_ref(&connection), None);
     let warm_up = client.start(&caller, ECHO, |arguments| {
         arguments.u32(0);
     });
@@ -195,7 +195,7 @@ fn replies_find_their_callers_in_any_order() {
 fn many_threads_call_at_once_on_one_connection() {
     let machine = machine();
     let connection = FakeConnection::new(Behaviour::Answer);
-    let (client, attempts) = client(machine, &[connection.clone()], None);
+    let (client, attempts) = client(machine, core::slice::from_ref(&connection), None);
     let client = Arc::new(client);
     let threads: Vec<_> = (0..8u32)
         .map(|thread| {
