@@ -69,6 +69,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("qemu-img", "qemu-utils"),
     ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"),
     ("mkfs.ext4", "e2fsprogs"),
+    ("/usr/bin/ganesha.nfsd", "nfs-ganesha"),
+    ("/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so", "nfs-ganesha-vfs"),
+    ("/usr/sbin/rpcbind", "rpcbind"),
     ("/usr/lib/python3/dist-packages/pip", "python3-pip"),
 ];
 

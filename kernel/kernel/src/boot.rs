@@ -148,6 +148,7 @@ fn main(handoff: BootHandoff) -> ! {
     let network = start_network(&devices, options);
     write_resolver_configuration(&vfs, &network);
     chart.mark("network configured");
+    mount_network_file_systems(&vfs, &network, &options.mounts);
     let streams = crate::streams::connect(&devices.consoles, options, &vfs);
     let cloud = crate::cloud_init::apply(&devices.block_devices(), &vfs);
     commands.splice(0..0, cloud.commands);
@@ -452,11 +453,31 @@ fn write_resolver_configuration(vfs: &Vfs, network: &Network) {
 /// machine with the reason.
 fn mount_more_file_systems(vfs: &Vfs, mounts: &[Mount]) {
     let caller = Caller::kernel(application::machine());
-    for mount in mounts {
+    // NFS exports wait for the network.
+    for mount in mounts.iter().filter(|mount| mount.filesystem != "nfs") {
         if let Err(error) =
             rosv_core::fs::mount_by_type(vfs, &caller, &mount.filesystem, &mount.source, &mount.path)
         {
             fail(&alloc::format!("--mount-fs={},{},{}: {error}", mount.filesystem, mount.source, mount.path));
+        }
+    }
+}
+
+/// Mounts the NFS exports `--mount-fs=nfs,ADDRESS:/export,/path[,options]`
+/// asks for; a mount that fails ends the machine with the reason.
+fn mount_network_file_systems(vfs: &Vfs, network: &Arc<Network>, mounts: &[Mount]) {
+    let machine = application::machine();
+    let caller = Caller::kernel(machine);
+    for mount in mounts.iter().filter(|mount| mount.filesystem == "nfs") {
+        let (path, options) = mount.path.split_once(',').unwrap_or((&mount.path, ""));
+        let mounted = rosv_core::fs::nfs::mount(network, machine, &caller, &mount.source, options)
+            .map_err(|error| alloc::format!("{error}"))
+            .and_then(|filesystem| {
+                vfs.mount(&caller, path, filesystem, &mount.source)
+                    .map_err(|error| alloc::format!("{path}: {error}"))
+            });
+        if let Err(error) = mounted {
+            fail(&alloc::format!("--mount-fs=nfs,{},{}: {error}", mount.source, mount.path));
         }
     }
 }

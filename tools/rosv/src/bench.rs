@@ -331,6 +331,10 @@ pub struct DiskBenchArgs {
     /// host.
     #[arg(long, value_name = "FILE")]
     volume_exec: Option<PathBuf>,
+    /// With --volume-exec: also run it on this NFS export of this host,
+    /// mounted in rosv, and on the host in the exported directory itself.
+    #[arg(long, value_name = "HOST:/export:TARGET[:OPTIONS]", value_parser = crate::nfs::parse_nfs, requires = "volume_exec")]
+    nfs: Option<crate::nfs::NfsMount>,
     /// Size of the file it reads, in MiB.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     size_mib: u32,
@@ -350,6 +354,10 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
     if let Some(program) = &arguments.volume_exec {
         println!();
         disk::volume_operations(program, arguments.size_mib, &arguments.machine)?;
+        if let Some(export) = &arguments.nfs {
+            println!();
+            disk::nfs_operations(program, arguments.size_mib, export, &arguments.machine)?;
+        }
     }
     Ok(0)
 }

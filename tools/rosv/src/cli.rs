@@ -126,6 +126,12 @@ struct RunArgs {
     /// --disk ones.
     #[arg(short, long, value_name = "FILE:TARGET[:ro]", value_parser = crate::volume::parse_volume)]
     volume: Vec<crate::volume::Volume>,
+    /// Mount the NFS (version 3, TCP) export HOST:/export at the absolute
+    /// guest path TARGET, with nfs(5) OPTIONS such as port=2049,timeo=50
+    /// (repeatable). A loopback HOST is the host itself, reached through
+    /// the user network, which the guest then gets.
+    #[arg(long, value_name = "HOST:/export:TARGET[:OPTIONS]", value_parser = crate::nfs::parse_nfs)]
+    nfs: Vec<crate::nfs::NfsMount>,
     /// Run in the background: print the VM's name and return. `rosv ps`,
     /// `rosv logs` and `rosv stop` manage it.
     #[arg(short, long)]
@@ -622,8 +628,11 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
     } else {
         None
     };
-    let mut config = VmConfig::new(&image, &arguments.machine, &arguments.environment, command)?;
+    let (nfs_options, network) = crate::nfs::kernel_options(&arguments.nfs, &arguments.machine.network())?;
+    let machine = MachineArgs { net: Some(network), ..arguments.machine.clone() };
+    let mut config = VmConfig::new(&image, &machine, &arguments.environment, command)?;
     crate::volume::attach(&mut config, &arguments.volume, arguments.machine.hypervisor)?;
+    config.add_kernel_options(&nfs_options);
     let mut options = Vec::new();
     if let Some(directory) = &arguments.workdir {
         if !directory.starts_with('/') {
@@ -636,7 +645,7 @@ fn run_here(arguments: &RunArgs) -> Result<u8> {
     }
     config.override_kernel_options(&options);
     let streams = StreamOptions { is_interactive: arguments.interactive, has_terminal: arguments.tty };
-    vm::run(&config, &arguments.machine, temporary.path(), streams)
+    vm::run(&config, &machine, temporary.path(), streams)
 }
 
 /// Boots the disk image at `path` through its firmware.

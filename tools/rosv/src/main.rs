@@ -31,6 +31,7 @@ mod libraries;
 mod machine;
 mod manifest;
 mod network;
+mod nfs;
 mod oci;
 mod output;
 mod packages;

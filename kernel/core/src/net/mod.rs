@@ -17,6 +17,7 @@
 
 pub mod abi;
 pub mod address;
+pub mod kernel_stream;
 pub mod link;
 pub mod local;
 pub mod netlink;

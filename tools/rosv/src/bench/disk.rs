@@ -1,5 +1,7 @@
 //! `rosv bench disk --volume-exec`: writes, fsyncs and metadata changes on
-//! an ext4 volume in rosv, next to the same program on the host.
+//! an ext4 volume in rosv, next to the same program on the host; with
+//! `--nfs`, also on an NFS export of this host in rosv, next to the same
+//! program in the export's directory on the host.
 //!
 //! The measuring program (such as tests/guest/disk-ops.c) takes a
 //! directory and a size in MiB and prints `name: N ns` lines. In rosv it
@@ -16,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use super::{Measurement, boot_captured, figures, hypervisor_name};
 use crate::cli::MachineArgs;
 use crate::image::{self, Image, ImageSpec};
+use crate::nfs::{self, NfsMount};
 use crate::vm::{Outcome, VmConfig};
 use crate::volume::{self, Volume};
 
@@ -56,14 +59,7 @@ pub fn volume_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -
     let mut config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
     let data = Volume { source: volume_file, target: String::from("/data"), is_read_only: false };
     volume::attach(&mut config, &[data], machine.hypervisor)?;
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
-    let outcome = boot_captured(&config, machine, scratch.path(), limit, &captured)?;
-    let output =
-        String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
-    if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
-        bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
-    }
+    let output = run_guest(&config, machine, scratch.path())?;
     let measurement = Measurement {
         guest: figures(&output),
         linux: None,
@@ -75,6 +71,71 @@ pub fn volume_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -
     println!(
         "writes, fsyncs and metadata: an ext4 volume in rosv, a directory on the host's {} (no Linux guest)",
         filesystem_type(&host_directory)
+    );
+    measurement.print(program, "ns", |value| value);
+    Ok(())
+}
+
+/// Boots `config` and gives what the program printed; an error if it
+/// failed.
+fn run_guest(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<String> {
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
+    let outcome = boot_captured(config, machine, scratch, limit, &captured)?;
+    let output =
+        String::from_utf8_lossy(&captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()).into_owned();
+    if !matches!(outcome, Outcome::Exited { reported: Some(0), .. }) {
+        bail!("the program failed in rosv ({outcome:?}); output:\n{output}");
+    }
+    Ok(output)
+}
+
+/// Runs `program` with `size_mib` in rosv on the NFS export `export` (a
+/// server on this host) and on the host in the exported directory itself,
+/// and prints the figures side by side.
+pub fn nfs_operations(program: &Path, size_mib: u32, export: &NfsMount, machine: &MachineArgs) -> Result<()> {
+    let (mount_options, network) = nfs::kernel_options(std::slice::from_ref(export), &machine.network())?;
+    if !mount_options.iter().all(|option| option.contains(",10.0.2.2:")) {
+        bail!("--nfs {}: the export must be served by this host, to compare with its directory", export.host);
+    }
+    let exported = Path::new(&export.export);
+    let work = tempfile::Builder::new()
+        .prefix("rosv-bench-")
+        .tempdir_in(exported)
+        .with_context(|| format!("cannot make a directory in the export {}", exported.display()))?;
+    let name = work.path().file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let size = size_mib.to_string();
+    for side in ["host", "guest"] {
+        std::fs::create_dir(work.path().join(side)).context("cannot make the bench's directories")?;
+    }
+    let host = std::process::Command::new(program)
+        .arg(work.path().join("host"))
+        .arg(&size)
+        .output()
+        .with_context(|| format!("cannot run {} on the host", program.display()))?;
+    if !host.status.success() {
+        bail!("{} failed on the host ({})", program.display(), host.status);
+    }
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let arguments = [format!("{}/{name}/guest", export.target), size];
+    let spec = ImageSpec::from_executable(program, &arguments, &[])?;
+    let image_directory = scratch.path().join("image");
+    image::write(&spec, &image_directory)?;
+    let machine = MachineArgs { net: Some(network), ..machine.clone() };
+    let mut config = VmConfig::new(&Image::open(&image_directory)?, &machine, &[], None)?;
+    config.add_kernel_options(&mount_options);
+    let output = run_guest(&config, &machine, scratch.path())?;
+    let measurement = Measurement {
+        guest: figures(&output),
+        linux: None,
+        host: figures(&String::from_utf8_lossy(&host.stdout)),
+        hypervisor: hypervisor_name(&machine),
+        cpus: config.cpus,
+        memory_mib: config.memory_mib,
+    };
+    println!(
+        "writes, fsyncs and metadata: the NFS export in rosv, its directory on the host's {} (no Linux guest)",
+        filesystem_type(work.path())
     );
     measurement.print(program, "ns", |value| value);
     Ok(())

@@ -135,6 +135,7 @@ fn build_c_programs() -> PathBuf {
         "spawn-cost",
         "overlay",
         "disk-tree",
+        "nfs",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

@@ -6,7 +6,6 @@
 //! connection receives into whole messages (joining fragments), and
 //! [`Reply::parse`] checks a reply's header and hands out its results.
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::xdr::{Decoder, Encoder, XdrError};
@@ -149,7 +148,9 @@ impl<'a> Reply<'a> {
 /// Cuts a received byte stream into messages.
 #[derive(Debug)]
 pub struct RecordReader {
-    pending: VecDeque<u8>,
+    /// Received bytes not yet taken, from `start`.
+    pending: Vec<u8>,
+    start: usize,
     /// Fragments of the message being joined.
     message: Vec<u8>,
     record_bytes_max: usize,
@@ -158,35 +159,49 @@ pub struct RecordReader {
 impl RecordReader {
     /// A reader that refuses messages over `record_bytes_max` bytes.
     pub fn new(record_bytes_max: usize) -> Self {
-        RecordReader { pending: VecDeque::new(), message: Vec::new(), record_bytes_max }
+        RecordReader { pending: Vec::new(), start: 0, message: Vec::new(), record_bytes_max }
     }
 
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend(bytes);
+        if self.start > 0 && self.start == self.pending.len() {
+            self.pending.clear();
+            self.start = 0;
+        }
+        self.pending.extend_from_slice(bytes);
     }
 
     /// The next whole message, `None` until one is complete. After an
     /// error the stream cannot be followed any more.
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, RpcError> {
         loop {
-            if self.pending.len() < 4 {
+            let pending = &self.pending[self.start..];
+            let Some(header) = pending.first_chunk::<4>() else {
+                self.compact();
                 return Ok(None);
-            }
-            let header =
-                u32::from_be_bytes([self.pending[0], self.pending[1], self.pending[2], self.pending[3]]);
+            };
+            let header = u32::from_be_bytes(*header);
             let length = (header & !LAST_FRAGMENT) as usize;
             if self.message.len().saturating_add(length) > self.record_bytes_max {
                 return Err(RpcError::TooLarge);
             }
-            if self.pending.len() < 4 + length {
+            let Some(fragment) = pending.get(4..4 + length) else {
+                self.compact();
                 return Ok(None);
-            }
-            self.pending.drain(..4);
-            self.message.extend(self.pending.drain(..length));
+            };
+            self.message.extend_from_slice(fragment);
+            self.start += 4 + length;
             if header & LAST_FRAGMENT != 0 {
                 return Ok(Some(core::mem::take(&mut self.message)));
             }
+        }
+    }
+
+    /// Drops the bytes taken, once they are most of the buffer.
+    fn compact(&mut self) {
+        if self.start > self.pending.len() / 2 {
+            self.pending.drain(..self.start);
+            self.start = 0;
         }
     }
 }
