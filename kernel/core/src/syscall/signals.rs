@@ -209,8 +209,7 @@ pub(super) fn may_signal(context: Context<'_>, target: &Process, signal: u64) ->
         return true;
     }
     let sender = context.process.state.lock().credentials.clone();
-    let allowed = sender.may_signal(&target.state.lock().credentials);
-    allowed
+    sender.may_signal(&target.state.lock().credentials)
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
