@@ -291,8 +291,8 @@ static void check_signal_permissions(void) {
     waitpid(user_child, &status, 0);
     failures += WIFEXITED(status) ? WEXITSTATUS(status) : 1;
     check(WIFEXITED(status), "the user's child ends normally", "status %#x", status);
-    close(gate[1]);
     check(kill(root_child, 0) == 0, "root's process is still there", "kill failed");
+    close(gate[1]);
     waitpid(root_child, &status, 0);
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "and ends when told", "status %#x", status);
     close(gate[0]);
