@@ -2,7 +2,8 @@
  * set*id calls with Linux's rules for root and others, supplementary
  * groups, capabilities (capget, capset, prctl), file owners, chmod and
  * chown (set-id bits cleared), the set-group-id directory, access and
- * faccessat2 with and without AT_EACCESS, and the sticky directory. Must
+ * faccessat2 with and without AT_EACCESS, the sticky directory, and who
+ * may send signals to whom (kill, its process-group form, sigqueue). Must
  * start as root; prints one line per check and exits with the number of
  * failed checks. */
 #define _GNU_SOURCE
@@ -17,6 +18,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "checks.h"
@@ -243,6 +246,58 @@ static void check_access_ids(void) {
     check(open(DIRECTORY "/private", O_RDONLY) >= 0, "and come back with it", "open failed");
 }
 
+/* A process of user 1000 may signal its own user's processes and not
+ * root's (EPERM for kill, a process group of root's and sigqueue; SIGCONT
+ * within its session is allowed); root may signal it. */
+static void check_signal_permissions(void) {
+    int gate[2];
+    if (pipe(gate) != 0) {
+        check(0, "signal permissions", "pipe failed");
+        return;
+    }
+    fflush(stdout);
+    pid_t root_child = fork();
+    if (root_child == 0) {
+        char byte;
+        close(gate[1]);
+        setpgid(0, 0);
+        while (read(gate[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+        _exit(0);
+    }
+    setpgid(root_child, root_child);
+    pid_t user_child = fork();
+    if (user_child == 0) {
+        failures = 0;
+        close(gate[0]);
+        close(gate[1]);
+        if (setresgid(1000, 1000, 1000) != 0 || setresuid(1000, 1000, 1000) != 0) {
+            check(0, "a child becomes user 1000", "setresuid failed");
+            fflush(stdout);
+            _exit(1);
+        }
+        check(FAILS_WITH(kill(root_child, 0), EPERM), "a user may not signal root's process", "kill succeeded");
+        check(FAILS_WITH(kill(root_child, SIGTERM), EPERM), "nor send it SIGTERM", "kill succeeded");
+        check(FAILS_WITH(kill(-root_child, SIGTERM), EPERM), "nor signal root's process group", "kill succeeded");
+        union sigval value = {.sival_int = 1};
+        check(FAILS_WITH(sigqueue(root_child, SIGUSR1, value), EPERM), "nor queue a signal to it",
+              "sigqueue succeeded");
+        check(kill(root_child, SIGCONT) == 0, "but may send SIGCONT within its session", "kill failed");
+        check(kill(getpid(), 0) == 0, "and signal itself", "kill failed");
+        fflush(stdout);
+        _exit(failures);
+    }
+    int status = 0;
+    waitpid(user_child, &status, 0);
+    failures += WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    check(WIFEXITED(status), "the user's child ends normally", "status %#x", status);
+    check(kill(root_child, 0) == 0, "root's process is still there", "kill failed");
+    close(gate[1]);
+    waitpid(root_child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "and ends when told", "status %#x", status);
+    close(gate[0]);
+}
+
 static void clean_up(void) {
     const char *files[] = {"/root-file", "/shared/file", "/sticky/roots", "/private",
                            "/script",    "/mine",        "/closed/inner", NULL};
@@ -267,6 +322,7 @@ int main(void) {
     check_root_files();
     check_capabilities();
     check_access_ids();
+    check_signal_permissions();
     check_set_ids();
     check_user_files();
     printf("%d checks failed\n", failures);

@@ -5,11 +5,13 @@
  * Linux's validation of struct flock, a waiting lock woken by a release and
  * cut short by a signal; flock between descriptions and its release when
  * the last duplicate closes; and what F_GETFL reports after open and
- * F_SETFL. Prints one line per check and exits with the number of failed
- * checks. */
+ * F_SETFL; across processes, the conflicting lock F_GETLK reports (the one
+ * that starts first) and EDEADLK for a wait that would close a cycle.
+ * Prints one line per check and exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -250,6 +252,68 @@ static void check_status_flags(void) {
     check(setresuid(-1, 0, -1) == 0, "back to root", "setresuid failed");
 }
 
+/* Another process asks F_GETLK for the whole file over two locks of ours;
+ * then the two processes each hold one byte and wait for the other's:
+ * one of them gets EDEADLK instead of waiting for ever. */
+static void check_between_processes(void) {
+    int fd = open(path, O_RDWR);
+    set(fd, F_SETLK, F_WRLCK, 3, 2);
+    set(fd, F_SETLK, F_RDLCK, 1, 1);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        struct flock probe = range(F_WRLCK, SEEK_SET, 0, 0);
+        int ok = fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type == F_RDLCK && probe.l_start == 1 &&
+                 probe.l_len == 1 && probe.l_pid == getppid();
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "F_GETLK reports the conflicting lock that starts first",
+          "status %#x", status);
+    set(fd, F_SETLK, F_UNLCK, 0, 0);
+
+    set(fd, F_SETLK, F_WRLCK, 0, 1);
+    int ready[2];
+    if (pipe(ready) != 0)
+        return;
+    child = fork();
+    if (child == 0) {
+        int own = open(path, O_RDWR);
+        int taken = set(own, F_SETLK, F_WRLCK, 1, 1);
+        char byte = 'r';
+        if (write(ready[1], &byte, 1) != 1 || taken != 0)
+            _exit(3);
+        int waited_for = set(own, F_SETLKW, F_WRLCK, 0, 1);
+        _exit(waited_for == 0 ? 0 : errno == EDEADLK ? 2 : 4);
+    }
+    char byte;
+    check(read(ready[0], &byte, 1) == 1, "the other process holds its byte", "read failed");
+    close(ready[0]);
+    close(ready[1]);
+    sleep_ms(300);
+    /* Should the kernel miss the cycle, an alarm ends the wait. */
+    struct sigaction alarm_action = {0};
+    alarm_action.sa_handler = on_signal;
+    sigemptyset(&alarm_action.sa_mask);
+    struct sigaction old_action;
+    sigaction(SIGALRM, &alarm_action, &old_action);
+    alarm(10);
+    int result = set(fd, F_SETLKW, F_WRLCK, 1, 1);
+    int parent_errno = errno;
+    alarm(0);
+    sigaction(SIGALRM, &old_action, NULL);
+    /* Whoever got EDEADLK gives way: the other's wait then ends. */
+    set(fd, F_SETLK, F_UNLCK, 0, 0);
+    waitpid(child, &status, 0);
+    int parent_deadlocked = result == -1 && parent_errno == EDEADLK;
+    int child_deadlocked = WIFEXITED(status) && WEXITSTATUS(status) == 2;
+    check(parent_deadlocked != child_deadlocked && WIFEXITED(status) && (WEXITSTATUS(status) == 0 || child_deadlocked),
+          "a wait that would close a cycle fails with EDEADLK", "parent %d (errno %d), child status %#x", result,
+          parent_errno, status);
+    close(fd);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     char directory[200];
@@ -266,6 +330,7 @@ int main(void) {
     check_waiting();
     check_flock();
     check_status_flags();
+    check_between_processes();
     unlink(path);
     check(rmdir(directory) == 0, "the test directory is left empty", "rmdir failed");
     printf("\n%d checks failed\n", failures);

@@ -136,6 +136,20 @@ static void check_settings(void) {
     check(slurp("/proc/sys/kernel/hostname") > 0 && strcmp(text, line) == 0, "hostname is uname's node name", "%s",
           text);
     check(number_in("/proc/sys/kernel/pid_max") >= 32768, "pid_max", "%s", text);
+    check(slurp("/proc/sys/kernel/tainted") > 0 && text[0] >= '0' && text[0] <= '9', "tainted is a number", "%s",
+          text);
+    check(slurp("/proc/sys/kernel/core_pattern") > 0, "core_pattern reads", "nothing read");
+    check(number_in("/proc/sys/kernel/shmmni") > 0 && number_in("/proc/sys/kernel/shmmax") > 0 &&
+              number_in("/proc/sys/kernel/shmall") > 0,
+          "the shared memory limits", "%s", text);
+    check(number_in("/proc/sys/kernel/msgmax") > 0 && number_in("/proc/sys/kernel/msgmnb") > 0 &&
+              number_in("/proc/sys/kernel/msgmni") > 0,
+          "the message queue limits", "%s", text);
+    long semaphores[4] = {0};
+    check(slurp("/proc/sys/kernel/sem") > 0 &&
+              sscanf(text, "%ld %ld %ld %ld", &semaphores[0], &semaphores[1], &semaphores[2], &semaphores[3]) == 4 &&
+              semaphores[1] == semaphores[0] * semaphores[3],
+          "sem lists four semaphore limits", "%s", text);
     char first[64], second[64];
     slurp("/proc/sys/kernel/random/uuid");
     snprintf(first, sizeof first, "%.63s", text);

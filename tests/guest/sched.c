@@ -1,8 +1,11 @@
 /* Checks scheduling policies and priorities: the sched_* calls and their
  * errors, sched_setattr/sched_getattr, nice values through setpriority and
  * getpriority, I/O priorities, and that a SCHED_FIFO thread keeps its
- * processor from a normal thread on the same processor until it sleeps.
- * Needs root (as rosv's applications run by default). Passes on Linux.
+ * processor from a normal thread on the same processor until it sleeps;
+ * across processes: a forked child keeps its parent's policy and nice
+ * value, other processes are named by their ids (sched_getparam,
+ * setpriority for a process or a process group), and a user may not
+ * change root's processes. Needs root (as rosv's applications run by default). Passes on Linux.
  * One line per check; exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,10 +156,88 @@ static void check_fifo_keeps_its_processor(void) {
     pthread_join(normal, NULL);
 }
 
+/* A child that waits for its parent to close the pipe; returns its id. */
+static pid_t waiting_child(int gate[2]) {
+    if (pipe(gate) != 0)
+        return -1;
+    pid_t child = fork();
+    if (child == 0) {
+        char byte;
+        close(gate[1]);
+        while (read(gate[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+        _exit(0);
+    }
+    close(gate[0]);
+    return child;
+}
+
+static void end_child(pid_t child, int gate[2]) {
+    close(gate[1]);
+    int status;
+    waitpid(child, &status, 0);
+}
+
+static void check_other_processes(void) {
+    struct sched_param parameters = {.sched_priority = 7};
+    check(set_scheduler(0, SCHED_FIFO, &parameters) == 0, "the parent takes SCHED_FIFO 7",
+          "sched_setscheduler failed");
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        struct sched_param own = {0};
+        int policy = get_scheduler(0);
+        get_parameters(0, &own);
+        _exit(policy == SCHED_FIFO && own.sched_priority == 7 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a forked child keeps its parent's policy",
+          "status %#x", status);
+    parameters.sched_priority = 0;
+    set_scheduler(0, SCHED_OTHER, &parameters);
+
+    int gate[2];
+    child = waiting_child(gate);
+    struct sched_param read_back = {0};
+    check(get_parameters(child, &read_back) == 0 && read_back.sched_priority == 0,
+          "sched_getparam names another process", "priority %d", read_back.sched_priority);
+    parameters.sched_priority = 3;
+    check(set_scheduler(child, SCHED_RR, &parameters) == 0 && get_scheduler(child) == SCHED_RR,
+          "sched_setscheduler changes another process", "policy %d", get_scheduler(child));
+    parameters.sched_priority = 0;
+    set_scheduler(child, SCHED_OTHER, &parameters);
+    errno = 0;
+    check(setpriority(PRIO_PROCESS, child, 5) == 0 && getpriority(PRIO_PROCESS, child) == 5,
+          "setpriority changes another process", "nice %d", getpriority(PRIO_PROCESS, child));
+    setpgid(child, child);
+    errno = 0;
+    check(setpriority(PRIO_PGRP, child, 6) == 0 && getpriority(PRIO_PGRP, child) == 6,
+          "and every process of a process group", "nice %d", getpriority(PRIO_PGRP, child));
+    check(getpriority(PRIO_PROCESS, 0) == 0, "leaving the caller's own alone", "nice %d",
+          getpriority(PRIO_PROCESS, 0));
+    fflush(stdout);
+    pid_t user = fork();
+    if (user == 0) {
+        if (setresuid(1000, 1000, 1000) != 0)
+            _exit(2);
+        struct sched_param some = {0};
+        int refused = set_scheduler(child, SCHED_BATCH, &some) == -1 && errno == EPERM;
+        refused = refused && setpriority(PRIO_PROCESS, child, 10) == -1 && errno == EPERM;
+        refused = refused && get_parameters(child, &some) == 0;
+        _exit(refused ? 0 : 1);
+    }
+    waitpid(user, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "a user may read but not change root's process (EPERM)", "status %#x", status);
+    end_child(child, gate);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     check_calls();
     check_fifo_keeps_its_processor();
+    check_other_processes();
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -4,7 +4,8 @@
  * to the process that every thread blocks), signalfd with poll and epoll,
  * the alternate stack seen from a handler on it, sigsuspend and pselect
  * with their masks, select writing back the time left, SIGFPE from
- * unmasked floating-point exceptions, and RLIMIT_SIGPENDING. Passes on
+ * unmasked floating-point exceptions, RLIMIT_SIGPENDING, and which
+ * interrupted calls a handler with SA_RESTART resumes. Passes on
  * Linux too. One line per check; exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <sys/select.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -425,6 +427,48 @@ static void check_sigpending_limit(void) {
     unblock_all();
 }
 
+static volatile sig_atomic_t restart_handled;
+
+static void count_restart_signal(int signal) {
+    (void)signal;
+    restart_handled++;
+}
+
+/* The parent waits for a child that signals it first and ends 200 ms
+ * later: waitpid resumes after a handler installed with SA_RESTART (as
+ * glibc's signal() installs it) and fails with EINTR after one without. */
+static void check_wait_restarts(int flags, const char *name) {
+    struct sigaction action = {0};
+    action.sa_handler = count_restart_signal;
+    action.sa_flags = flags;
+    sigemptyset(&action.sa_mask);
+    struct sigaction old;
+    sigaction(SIGUSR2, &action, &old);
+    restart_handled = 0;
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        kill(parent, SIGUSR2);
+        pause.tv_nsec = 200 * 1000 * 1000;
+        nanosleep(&pause, NULL);
+        _exit(7);
+    }
+    int status = 0;
+    pid_t waited = waitpid(child, &status, 0);
+    int wait_errno = errno;
+    if (flags & SA_RESTART)
+        check(waited == child && WIFEXITED(status) && WEXITSTATUS(status) == 7 && restart_handled == 1, name,
+              "waitpid gave %d (errno %d), status %#x, %d handled", waited, wait_errno, status, restart_handled);
+    else
+        check(waited == -1 && wait_errno == EINTR && restart_handled == 1, name,
+              "waitpid gave %d (errno %d), %d handled", waited, wait_errno, restart_handled);
+    if (waited != child)
+        waitpid(child, &status, 0);
+    sigaction(SIGUSR2, &old, NULL);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     check_real_time_queueing();
@@ -435,6 +479,8 @@ int main(void) {
     check_waits_with_masks();
     check_floating_point_exceptions();
     check_sigpending_limit();
+    check_wait_restarts(SA_RESTART, "waitpid resumes after an SA_RESTART handler");
+    check_wait_restarts(0, "waitpid fails with EINTR after a handler without SA_RESTART");
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -180,6 +180,17 @@ impl Credentials {
         number <= capability::LAST && self.capabilities.effective & (1 << number) != 0
     }
 
+    /// Whether a process with these credentials may send a signal to one
+    /// with `target`'s: with `CAP_KILL`, or when its real or effective
+    /// user id is the target's real or saved one (Linux's
+    /// `kill_ok_by_cred`).
+    pub fn may_signal(&self, target: &Credentials) -> bool {
+        self.has_capability(capability::KILL)
+            || [self.effective_user, self.real_user]
+                .iter()
+                .any(|user| *user == target.real_user || *user == target.saved_user)
+    }
+
     /// Whether the filesystem group or a supplementary group is `group`.
     pub fn is_in_group(&self, group: u32) -> bool {
         self.filesystem_group == group || self.groups.binary_search(&group).is_ok()

@@ -42,6 +42,14 @@ mod transfer;
 mod wait;
 mod watches;
 
+/// The System V IPC limits the calls enforce, which `/proc/sys/kernel`
+/// reports.
+pub(crate) mod ipc_limits {
+    pub(crate) use super::message_queues::{MSGMAX, MSGMNB, MSGMNI};
+    pub(crate) use super::semaphores::{SEMMNI, SEMMSL, SEMOPM};
+    pub(crate) use super::shared::{SHMALL, SHMMAX, SHMMNI};
+}
+
 pub use signals::signal_process;
 
 use alloc::sync::Arc;

@@ -26,9 +26,9 @@ const MSG_STAT: u64 = 11;
 const MSG_INFO: u64 = 12;
 const MSG_STAT_ANY: u64 = 13;
 /// Linux's default limits: the longest message, a queue's bytes, queues.
-const MSGMAX: u64 = 8192;
-const MSGMNB: u64 = 16384;
-const MSGMNI: usize = 32000;
+pub(crate) const MSGMAX: u64 = 8192;
+pub(crate) const MSGMNB: u64 = 16384;
+pub(crate) const MSGMNI: usize = 32000;
 
 struct Message {
     kind: i64,

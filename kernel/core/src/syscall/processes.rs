@@ -173,7 +173,11 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { machine.thread_pointer() };
     match machine.spawn_thread(&registers, thread_pointer, &child, thread.clone(), &tables) {
-        Ok(control) => thread.set_control(control),
+        Ok(control) => {
+            // The child keeps its parent's policy, priority and nice value.
+            super::scheduling::inherit(context.thread, &thread, control.as_ref());
+            thread.set_control(control);
+        }
         Err(_) => {
             child.abandon();
             return Err(Errno::EAGAIN.into());

@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
-use crate::process::{Thread, limit};
+use crate::process::{Process, Thread, limit};
 use crate::scheduling::{Settings, policy};
 use crate::user::User;
 
@@ -51,16 +51,58 @@ pub(super) fn inherit(parent: &Thread, child: &Thread, control: &dyn crate::mach
     }
 }
 
-/// The thread `pid` names (0: the caller); `EINVAL` for a negative one.
-fn target(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
+/// The thread `pid` names (0: the caller) in any process, with its
+/// process; `EINVAL` for a negative id, `ESRCH` for an unknown one.
+fn target_with_process(
+    context: Context<'_>,
+    pid: u64,
+) -> core::result::Result<(Arc<Thread>, Arc<Process>), Errno> {
     let pid = pid as i32;
     if pid < 0 {
         return Err(Errno::EINVAL);
     }
     if pid == 0 {
-        return Ok(context.thread.clone());
+        let process = context.process.shared().ok_or(Errno::ESRCH)?;
+        return Ok((context.thread.clone(), process));
     }
-    context.process.thread(pid as u64).ok_or(Errno::ESRCH)
+    let pid = pid as u64;
+    if let Some(thread) = context.process.thread(pid) {
+        let process = context.process.shared().ok_or(Errno::ESRCH)?;
+        return Ok((thread, process));
+    }
+    // A process's id names its first thread; another thread's id is found
+    // among every process's threads.
+    crate::process::find(pid)
+        .filter(|process| !process.has_ended())
+        .and_then(|process| process.thread(pid).map(|thread| (thread, process)))
+        .or_else(|| {
+            crate::process::all()
+                .into_iter()
+                .filter(|process| !process.has_ended())
+                .find_map(|process| process.thread(pid).map(|thread| (thread, process)))
+        })
+        .ok_or(Errno::ESRCH)
+}
+
+/// The thread `pid` names, for reading its settings.
+fn target(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
+    target_with_process(context, pid).map(|(thread, _)| thread)
+}
+
+/// The thread `pid` names, for changing its settings: the caller's own,
+/// or another process's whose real or effective user is the caller's
+/// effective one, unless the caller has `CAP_SYS_NICE` (`EPERM`).
+fn changeable(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
+    let (thread, process) = target_with_process(context, pid)?;
+    if process.pid == context.process.pid || is_privileged(context) {
+        return Ok(thread);
+    }
+    let caller = context.process.state.lock().credentials.effective_user;
+    let owner = {
+        let state = process.state.lock();
+        (state.credentials.real_user, state.credentials.effective_user)
+    };
+    if caller == owner.0 || caller == owner.1 { Ok(thread) } else { Err(Errno::EPERM) }
 }
 
 fn is_real_time(policy: u32) -> bool {
@@ -140,14 +182,14 @@ pub(super) fn sched_setscheduler(context: Context<'_>, pid: u64, requested: u64,
         return Err(Errno::EINVAL.into());
     }
     let priority = read_priority(context, parameters)?;
-    let thread = target(context, pid)?;
+    let thread = changeable(context, pid)?;
     let requested = requested as u32;
     apply(context, &thread, requested & !RESET_ON_FORK, priority, None, requested & RESET_ON_FORK != 0)
 }
 
 pub(super) fn sched_setparam(context: Context<'_>, pid: u64, parameters: u64) -> Result {
     let priority = read_priority(context, parameters)?;
-    let thread = target(context, pid)?;
+    let thread = changeable(context, pid)?;
     let current = settings_of(&thread);
     apply(context, &thread, current.policy, priority, None, current.resets_on_fork)
 }
@@ -227,7 +269,7 @@ pub(super) fn sched_setattr(context: Context<'_>, pid: u64, address: u64, flags:
     if attribute_flags & !FLAG_RESET_ON_FORK != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let thread = target(context, pid)?;
+    let thread = changeable(context, pid)?;
     let nice = (!is_real_time(requested)).then_some(nice);
     apply(context, &thread, requested, priority, nice, attribute_flags & FLAG_RESET_ON_FORK != 0)
 }
@@ -258,40 +300,78 @@ const PRIO_PGRP: u64 = 1;
 const PRIO_USER: u64 = 2;
 
 /// The threads `which` and `who` name: one thread (`PRIO_PROCESS`, as
-/// Linux applies it), or every thread of the process (its group, or its
-/// user's).
+/// Linux applies it), or every thread of every process in a process group
+/// or of a real user (0: the caller's). For a change (`is_change`), a
+/// process the caller may not change ([`changeable`]'s rule) is left out
+/// and the call ends with `EPERM`, as Linux's `set_one_prio` does.
 fn named(
     context: Context<'_>,
     which: u64,
     who: u64,
-) -> core::result::Result<alloc::vec::Vec<Arc<Thread>>, Errno> {
+    is_change: bool,
+) -> core::result::Result<(alloc::vec::Vec<Arc<Thread>>, bool), Errno> {
     let who = who as i32;
-    match which {
-        PRIO_PROCESS => Ok(alloc::vec![target(context, who as u32 as u64).map_err(|_| Errno::ESRCH)?]),
-        PRIO_PGRP if who == 0 || who as u64 == context.process.group_id() => Ok(context.process.threads()),
-        PRIO_USER => {
-            let user = context.process.state.lock().credentials.real_user;
-            if who == 0 || who as u32 == user { Ok(context.process.threads()) } else { Err(Errno::ESRCH) }
+    let processes: alloc::vec::Vec<Arc<Process>> = match which {
+        PRIO_PROCESS => {
+            let thread = if is_change {
+                changeable(context, who as u32 as u64)
+            } else {
+                target(context, who as u32 as u64)
+            };
+            return match thread {
+                Ok(thread) => Ok((alloc::vec![thread], false)),
+                Err(Errno::EINVAL) => Err(Errno::ESRCH),
+                Err(error) => Err(error),
+            };
         }
-        PRIO_PGRP => Err(Errno::ESRCH),
-        _ => Err(Errno::EINVAL),
+        PRIO_PGRP => {
+            let group = if who == 0 { context.process.group_id() } else { who as u32 as u64 };
+            crate::process::all()
+                .into_iter()
+                .filter(|process| !process.has_ended() && process.group_id() == group)
+                .collect()
+        }
+        PRIO_USER => {
+            let user = if who == 0 { context.process.state.lock().credentials.real_user } else { who as u32 };
+            crate::process::all()
+                .into_iter()
+                .filter(|process| !process.has_ended() && process.state.lock().credentials.real_user == user)
+                .collect()
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    if processes.is_empty() {
+        return Err(Errno::ESRCH);
     }
+    let mut threads = alloc::vec::Vec::new();
+    let mut is_refused = false;
+    for process in processes {
+        if is_change && changeable(context, process.pid).is_err() {
+            is_refused = true;
+            continue;
+        }
+        threads.extend(process.threads());
+    }
+    Ok((threads, is_refused))
 }
 
 /// `getpriority`: 20 minus the lowest nice value among the threads named
 /// (the kernel's form; the C library turns it back).
 pub(super) fn getpriority(context: Context<'_>, which: u64, who: u64) -> Result {
-    let threads = named(context, which, who)?;
+    let (threads, _) = named(context, which, who, false)?;
     let lowest = threads.iter().map(|thread| settings_of(thread).nice).min().ok_or(Errno::ESRCH)?;
     Ok((20 - lowest) as u64)
 }
 
 pub(super) fn setpriority(context: Context<'_>, which: u64, who: u64, nice: u64) -> Result {
-    let threads = named(context, which, who)?;
+    let (threads, is_refused) = named(context, which, who, true)?;
     for thread in threads {
         let current = settings_of(&thread);
         let nice = check_nice(context, current.nice, nice as i32)?;
         store(&thread, Settings { nice, ..current });
+    }
+    if is_refused {
+        return Err(Errno::EPERM.into());
     }
     Ok(0)
 }
@@ -310,9 +390,9 @@ fn io_named(
     who: u64,
 ) -> core::result::Result<alloc::vec::Vec<Arc<Thread>>, Errno> {
     match which {
-        IOPRIO_WHO_PROCESS => named(context, PRIO_PROCESS, who),
-        IOPRIO_WHO_PGRP => named(context, PRIO_PGRP, who),
-        IOPRIO_WHO_USER => named(context, PRIO_USER, who),
+        IOPRIO_WHO_PROCESS => named(context, PRIO_PROCESS, who, false).map(|(threads, _)| threads),
+        IOPRIO_WHO_PGRP => named(context, PRIO_PGRP, who, false).map(|(threads, _)| threads),
+        IOPRIO_WHO_USER => named(context, PRIO_USER, who, false).map(|(threads, _)| threads),
         _ => Err(Errno::EINVAL),
     }
 }

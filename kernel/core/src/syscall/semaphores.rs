@@ -34,9 +34,9 @@ const SEM_INFO: u64 = 19;
 const SEM_STAT_ANY: u64 = 20;
 /// Linux's default limits: semaphores per set, sets, operations per call,
 /// the largest value, the largest undo adjustment.
-const SEMMSL: u64 = 32000;
-const SEMMNI: usize = 32000;
-const SEMOPM: u64 = 500;
+pub(crate) const SEMMSL: u64 = 32000;
+pub(crate) const SEMMNI: usize = 32000;
+pub(crate) const SEMOPM: u64 = 500;
 const SEMVMX: i32 = 32767;
 const SEMAEM: i32 = 16384;
 

@@ -119,9 +119,9 @@ const SHM_RND: u64 = 0o20000;
 const SHM_REMAP: u64 = 0o40000;
 const SHM_EXEC: u64 = 0o100000;
 /// Linux's default limits: segment size, segments, total pages.
-const SHMMAX: u64 = u64::MAX - (1 << 24);
-const SHMMNI: u64 = 4096;
-const SHMALL: u64 = u64::MAX - (1 << 24);
+pub(crate) const SHMMAX: u64 = u64::MAX - (1 << 24);
+pub(crate) const SHMMNI: u64 = 4096;
+pub(crate) const SHMALL: u64 = u64::MAX - (1 << 24);
 /// `SHM_DEST` in `shm_perm.mode`: removed, waiting for its last detach.
 const SHM_DEST: u32 = 0o1000;
 

@@ -5,7 +5,7 @@ use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
 use crate::machine::{Registers, Wakeup};
-use crate::process::{SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
+use crate::process::{Process, SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
 use crate::signal::{
     self, AlternateStack, MINIMUM_ALTERNATE_STACK, Queueing, SignalInfo, Target, UNBLOCKABLE, bit, code,
 };
@@ -203,11 +203,33 @@ pub(super) fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     SignalInfo::sender(code, context.process.pid as u32, uid)
 }
 
+/// Whether the caller may signal `target` (`EPERM` if not): always its
+/// own process, `SIGCONT` within its session, otherwise as its
+/// credentials allow ([`crate::credentials::Credentials::may_signal`]).
+pub(super) fn may_signal(context: Context<'_>, target: &Process, signal: u64) -> bool {
+    if target.pid == context.process.pid {
+        return true;
+    }
+    if signal == u64::from(crate::signal::SIGCONT) && target.session_id() == context.process.session_id() {
+        return true;
+    }
+    let sender = context.process.state.lock().credentials.clone();
+    sender.may_signal(&target.state.lock().credentials)
+}
+
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
     if signal != 0 {
         signal_number(signal)?;
     }
-    let targets = super::processes::kill_targets(context, pid)?;
+    let mut targets = super::processes::kill_targets(context, pid)?;
+    // A group or every process: the ones the caller may not signal are
+    // left out, and only a group none of whose members it may signal
+    // fails (`-1` never does, as on Linux).
+    let count = targets.len();
+    targets.retain(|target| may_signal(context, target, signal));
+    if targets.is_empty() && count > 0 && pid as i32 != -1 {
+        return Err(Errno::EPERM.into());
+    }
     let info = sender(context, code::USER);
     for target in targets {
         if signal == 0 {
@@ -241,6 +263,9 @@ pub(super) fn tgkill(context: Context<'_>, group: u64, tid: u64, signal: u64) ->
         let process =
             crate::process::find(group).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)?;
         let target = process.thread(tid).ok_or(Errno::ESRCH)?;
+        if !may_signal(context, &process, signal) {
+            return Err(Errno::EPERM.into());
+        }
         if signal != 0 {
             let number = signal_number(signal)?;
             let info = sender(context, code::TKILL);
@@ -277,6 +302,9 @@ pub(super) fn rt_sigqueueinfo(context: Context<'_>, pid: u64, signal: u64, info:
     }
     if pid != context.process.pid {
         let process = crate::process::find(pid).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)?;
+        if !may_signal(context, &process, signal) {
+            return Err(Errno::EPERM.into());
+        }
         if signal != 0 {
             let number = signal_number(signal)?;
             signal::send(&process, Target::Process { sender: None }, number, info, None, Queueing::Bounded)?;

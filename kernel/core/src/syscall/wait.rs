@@ -145,7 +145,9 @@ fn wait_for_child(
         }
         if context.thread.has_deliverable_signal() || machine.block(None) == Wakeup::Stop {
             process.child_events.remove(&me);
-            return Err(Failure::RestartUnlessHandled);
+            // Linux's do_wait answers ERESTARTSYS: a handler installed with
+            // SA_RESTART (signal() in glibc) resumes the wait.
+            return Err(Failure::Restart);
         }
     }
 }

@@ -12,6 +12,9 @@
 //! one over the owner's own replaces, splits or merges them. Waiting
 //! (`F_SETLKW`, `flock` without `LOCK_NB`) blocks on one list for the whole
 //! table and checks again at every release; a signal ends it (`EINTR`).
+//! A process about to wait for a POSIX lock whose holder waits, directly or
+//! through others, for one of its own locks gets `EDEADLK` instead, as on
+//! Linux (OFD and `flock` locks are not checked, there as here).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -124,11 +127,65 @@ impl FileLocks {
 #[derive(Debug, Default)]
 pub struct LockTable {
     files: Mutex<BTreeMap<LockKey, FileLocks>>,
+    /// The POSIX lock each waiting process waits to set, by process id
+    /// (taken after `files`, never before).
+    blocked: Mutex<BTreeMap<u64, (LockKey, RecordLock)>>,
     waiters: WaiterList,
 }
 
 /// The machine's lock table.
-static TABLE: LockTable = LockTable { files: Mutex::new(BTreeMap::new()), waiters: WaiterList::new() };
+static TABLE: LockTable = LockTable {
+    files: Mutex::new(BTreeMap::new()),
+    blocked: Mutex::new(BTreeMap::new()),
+    waiters: WaiterList::new(),
+};
+
+/// How many waiting processes a deadlock search follows (Linux's
+/// `MAX_DEADLK_ITERATIONS`).
+const DEADLOCK_SEARCH_LIMIT: usize = 10;
+
+/// Whether `wanted`, which conflicts with locks of `key`, would wait in a
+/// cycle: a holder of a conflicting lock waits, directly or through other
+/// waiting processes, for a lock `wanted`'s process holds.
+fn would_deadlock(
+    files: &BTreeMap<LockKey, FileLocks>,
+    blocked: &BTreeMap<u64, (LockKey, RecordLock)>,
+    key: LockKey,
+    wanted: &RecordLock,
+) -> bool {
+    let Owner::Process(me) = wanted.owner else {
+        return false;
+    };
+    let holders = |key: LockKey, lock: &RecordLock| -> Vec<u64> {
+        let Some(locks) = files.get(&key) else {
+            return Vec::new();
+        };
+        locks
+            .records
+            .iter()
+            .filter(|other| other.conflicts_with(lock))
+            .filter_map(|other| match other.owner {
+                Owner::Process(pid) => Some(pid),
+                Owner::Description(_) => None,
+            })
+            .collect()
+    };
+    let mut frontier = holders(key, wanted);
+    let mut visited: Vec<u64> = Vec::new();
+    while let Some(holder) = frontier.pop() {
+        if holder == me {
+            return true;
+        }
+        if visited.contains(&holder) || visited.len() >= DEADLOCK_SEARCH_LIMIT {
+            continue;
+        }
+        visited.push(holder);
+        if let Some((waited_key, waited)) = blocked.get(&holder) {
+            frontier.extend(holders(*waited_key, waited));
+        }
+    }
+    false
+}
 
 /// The machine's lock table.
 pub fn table() -> &'static LockTable {
@@ -136,10 +193,18 @@ pub fn table() -> &'static LockTable {
 }
 
 impl LockTable {
-    /// The first lock that would keep `wanted` from being set (`F_GETLK`).
+    /// The lock that would keep `wanted` from being set (`F_GETLK`): of
+    /// several, the one that starts first, as Linux, which keeps each
+    /// owner's locks in order, reports it.
     pub fn conflict(&self, key: LockKey, wanted: &RecordLock) -> Option<RecordLock> {
         let files = self.files.lock();
-        files.get(&key)?.records.iter().find(|lock| lock.conflicts_with(wanted)).copied()
+        files
+            .get(&key)?
+            .records
+            .iter()
+            .filter(|lock| lock.conflicts_with(wanted))
+            .min_by_key(|lock| lock.start)
+            .copied()
     }
 
     /// Sets `wanted` (or, with `kind` `None`, unlocks its range for its
@@ -153,7 +218,7 @@ impl LockTable {
         wait: bool,
     ) -> Result<(), FsError> {
         let me = caller.machine.current_thread();
-        loop {
+        let result = loop {
             {
                 let mut files = self.files.lock();
                 let locks = files.entry(key).or_default();
@@ -169,18 +234,31 @@ impl LockTable {
                     drop(files);
                     self.waiters.remove(&me);
                     self.waiters.notify();
-                    return Ok(());
+                    break Ok(());
                 }
                 if locks.is_empty() {
                     files.remove(&key);
                 }
                 if !wait {
-                    return Err(FsError::WouldBlock);
+                    break Err(FsError::WouldBlock);
+                }
+                let mut blocked = self.blocked.lock();
+                if would_deadlock(&files, &blocked, key, &wanted) {
+                    break Err(FsError::Errno(crate::errno::Errno::EDEADLK));
+                }
+                if let Owner::Process(pid) = wanted.owner {
+                    blocked.insert(pid, (key, wanted));
                 }
                 self.waiters.add(&me);
             }
-            self.waiters.block(caller, &me)?;
+            if let Err(error) = self.waiters.block(caller, &me) {
+                break Err(error);
+            }
+        };
+        if let Owner::Process(pid) = wanted.owner {
+            self.blocked.lock().remove(&pid);
         }
+        result
     }
 
     /// `flock`: takes a whole-file lock for `description` (converting one

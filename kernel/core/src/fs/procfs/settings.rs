@@ -61,10 +61,23 @@ const RANDOM: &[(&str, Entry)] = &[
     ("uuid", Entry::File(|caller| uuid(random_bytes(caller)))),
 ];
 
+/// `kernel.sem`: the most semaphores per set, in all, per `semop` call,
+/// and sets.
+fn semaphore_limits(_: &Caller<'_>) -> String {
+    use crate::syscall::ipc_limits::{SEMMNI, SEMMSL, SEMOPM};
+    format!("{}\t{}\t{}\t{}\n", SEMMSL, SEMMSL * SEMMNI as u64, SEMOPM, SEMMNI)
+}
+
 const KERNEL: &[(&str, Entry)] = &[
     ("cap_last_cap", Entry::File(|_| line(crate::credentials::capability::LAST))),
+    // Empty, as Linux reports it when crashes leave no core file: rosv
+    // writes none.
+    ("core_pattern", Entry::File(|_| line(""))),
     ("domainname", Entry::File(|_| line(crate::uts::domain_name()))),
     ("hostname", Entry::File(|_| line(crate::uts::host_name()))),
+    ("msgmax", Entry::File(|_| line(crate::syscall::ipc_limits::MSGMAX))),
+    ("msgmnb", Entry::File(|_| line(crate::syscall::ipc_limits::MSGMNB))),
+    ("msgmni", Entry::File(|_| line(crate::syscall::ipc_limits::MSGMNI))),
     ("ngroups_max", Entry::File(|_| line(crate::credentials::GROUPS_MAX))),
     ("osrelease", Entry::File(|_| line(UTSNAME[2]))),
     ("ostype", Entry::File(|_| line(UTSNAME[0]))),
@@ -72,6 +85,12 @@ const KERNEL: &[(&str, Entry)] = &[
     ("overflowuid", Entry::File(|_| line(65534))),
     ("pid_max", Entry::File(|_| line(PID_MAX))),
     ("random", Entry::Directory(RANDOM)),
+    ("sem", Entry::File(semaphore_limits)),
+    ("shmall", Entry::File(|_| line(crate::syscall::ipc_limits::SHMALL))),
+    ("shmmax", Entry::File(|_| line(crate::syscall::ipc_limits::SHMMAX))),
+    ("shmmni", Entry::File(|_| line(crate::syscall::ipc_limits::SHMMNI))),
+    // No module is ever loaded and nothing taints the kernel.
+    ("tainted", Entry::File(|_| line(0))),
     // A thread's stacks take 128 KiB of RAM.
     ("threads-max", Entry::File(|_| line(crate::pages::figures().total_bytes / (128 << 10)))),
     ("version", Entry::File(|_| line(UTSNAME[3]))),

@@ -76,3 +76,38 @@ fn whole_file_locks_conflict_between_descriptions() {
     // Record locks are separate.
     assert_eq!(table.set_record(&caller, KEY, lock(FIRST, LockKind::Exclusive, 0, 9), false, false), Ok(()));
 }
+
+#[test]
+fn the_conflict_reported_is_the_one_that_starts_first() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let table = LockTable::default();
+    table.set_record(&caller, KEY, lock(FIRST, LockKind::Exclusive, 10, 14), false, false).unwrap();
+    table.set_record(&caller, KEY, lock(FIRST, LockKind::Shared, 5, 9), false, false).unwrap();
+    let whole = lock(SECOND, LockKind::Exclusive, 0, u64::MAX);
+    assert_eq!(table.conflict(KEY, &whole), Some(lock(FIRST, LockKind::Shared, 5, 9)));
+    assert_eq!(
+        table.conflict(KEY, &lock(SECOND, LockKind::Exclusive, 10, u64::MAX)),
+        Some(lock(FIRST, LockKind::Exclusive, 10, 14))
+    );
+}
+
+#[test]
+fn waiting_in_a_cycle_fails_with_edeadlk() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let table = LockTable::default();
+    let other = Owner::Process(2);
+    table.set_record(&caller, KEY, lock(FIRST, LockKind::Exclusive, 0, 0), false, false).unwrap();
+    table.set_record(&caller, KEY, lock(other, LockKind::Exclusive, 1, 1), false, false).unwrap();
+    // Process 2 waits for byte 0, which process 1 holds.
+    table.blocked.lock().insert(2, (KEY, lock(other, LockKind::Exclusive, 0, 0)));
+    let wanted = lock(FIRST, LockKind::Exclusive, 1, 1);
+    assert_eq!(
+        table.set_record(&caller, KEY, wanted, false, true),
+        Err(FsError::Errno(crate::errno::Errno::EDEADLK))
+    );
+    assert!(table.blocked.lock().get(&1).is_none());
+    // Without waiting, it is the usual EAGAIN.
+    assert_eq!(table.set_record(&caller, KEY, wanted, false, false), Err(FsError::WouldBlock));
+}
