@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -57,6 +58,9 @@ static int run_role(int count, char **arguments) {
         int is_right = count == 4 && strstr(arguments[2], "processes-script") != NULL &&
                        strcmp(arguments[3], "tail") == 0;
         return is_right ? 0 : 1;
+    }
+    if (strcmp(role, "dumpable") == 0) {
+        return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
     }
     if (strcmp(role, "exe-is") == 0) {
         /* Exit status 0 when /proc/self/exe names argv[2]. */
@@ -367,6 +371,29 @@ static void check_identity(void) {
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "setsid_in_child", "status %#x", status);
 }
 
+/* PR_SET_DUMPABLE (nginx's workers set it): kept across fork, set again by
+ * execve. */
+static void check_dumpable(void) {
+    check(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "dumpable_at_start", "not dumpable");
+    check(prctl(PR_SET_DUMPABLE, 2, 0, 0, 0) == -1 && errno == EINVAL, "dumpable_refuses_2", "accepted");
+    check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0, "dumpable_clears",
+          "prctl failed");
+    pid_t pid = fork();
+    if (pid == 0) {
+        _exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : 1);
+    }
+    int status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dumpable_inherited", "status %#x", status);
+    pid = fork();
+    if (pid == 0) {
+        execl(self_path, self_path, "dumpable", (char *)NULL);
+        _exit(99);
+    }
+    status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 1, "dumpable_after_execve", "status %#x", status);
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
 static void *thread_main(void *argument) {
     (void)argument;
     for (;;) {
@@ -473,6 +500,7 @@ int main(int count, char **arguments) {
     check_vfork_and_spawn();
     check_signals_and_kill();
     check_identity();
+    check_dumpable();
     check_fork_with_threads();
     check_shared_semaphore();
     check_many_children();

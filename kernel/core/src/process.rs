@@ -295,6 +295,9 @@ pub struct ProcessState {
     pub credentials: Credentials,
     /// `/proc/self/oom_score_adj`, from -1000 to 1000.
     pub oom_score_adjustment: i32,
+    /// `PR_SET_DUMPABLE`: whether the process would leave a core dump;
+    /// `execve` sets it again.
+    pub is_dumpable: bool,
 }
 
 impl ProcessState {
@@ -513,6 +516,7 @@ impl Process {
                 descriptors: files.descriptors,
                 credentials: Credentials::root(),
                 oom_score_adjustment: 0,
+                is_dumpable: true,
             }),
             random: Mutex::new(random),
             executable_path: Mutex::new(executable_path),

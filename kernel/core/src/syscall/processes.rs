@@ -442,6 +442,7 @@ fn replace_image(
             .map(|(number, _)| number as u64)
             .collect();
         let closed = closing.into_iter().filter_map(|number| state.descriptors.remove(number).ok()).collect();
+        state.is_dumpable = true;
         for action in state.signal_actions.iter_mut() {
             if action.handler != SIG_IGN && action.handler != SIG_DFL {
                 *action = crate::process::SignalAction::default();
