@@ -394,6 +394,55 @@ static void check_dumpable(void) {
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
+/* PR_SET_PDEATHSIG (PostgreSQL's children ask for it): a grandchild whose
+ * parent ends gets the signal; a forked child does not inherit it. */
+static void check_parent_death_signal(void) {
+    int pipe_ends[2];
+    check(pipe(pipe_ends) == 0, "pdeathsig_pipe", "pipe failed");
+    pid_t middle = fork();
+    if (middle == 0) {
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            int signal_number = -1;
+            int is_set = prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0) == 0 &&
+                         prctl(PR_GET_PDEATHSIG, &signal_number, 0, 0, 0) == 0 && signal_number == SIGUSR1;
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGUSR1);
+            sigprocmask(SIG_BLOCK, &set, NULL);
+            pid_t forked = fork();
+            if (forked == 0) {
+                int inherited = -1;
+                prctl(PR_GET_PDEATHSIG, &inherited, 0, 0, 0);
+                _exit(inherited == 0 ? 0 : 1);
+            }
+            int status = -1;
+            waitpid(forked, &status, 0);
+            /* Tell the middle process to end, then wait for the signal. */
+            char ready = is_set && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 'y' : 'n';
+            write(pipe_ends[1], &ready, 1);
+            struct timespec limit = {20, 0};
+            int taken = sigtimedwait(&set, NULL, &limit);
+            char result = taken == SIGUSR1 ? 's' : 't';
+            write(pipe_ends[1], &result, 1);
+            _exit(0);
+        }
+        char ready = 0;
+        read(pipe_ends[0], &ready, 1);
+        write(pipe_ends[1], &ready, 1);
+        _exit(0);
+    }
+    int status = wait_status(middle);
+    char answers[2] = {0};
+    ssize_t got = read(pipe_ends[0], &answers[0], 1);
+    got += read(pipe_ends[0], &answers[1], 1);
+    close(pipe_ends[0]);
+    close(pipe_ends[1]);
+    check(WIFEXITED(status) && got == 2 && answers[0] == 'y', "pdeathsig_set_not_inherited", "got %c",
+          answers[0]);
+    check(answers[1] == 's', "pdeathsig_sent_when_parent_ends", "got %c", answers[1]);
+}
+
 static void *thread_main(void *argument) {
     (void)argument;
     for (;;) {
@@ -501,6 +550,7 @@ int main(int count, char **arguments) {
     check_signals_and_kill();
     check_identity();
     check_dumpable();
+    check_parent_death_signal();
     check_fork_with_threads();
     check_shared_semaphore();
     check_many_children();

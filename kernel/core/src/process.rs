@@ -158,6 +158,9 @@ pub struct Family {
     /// The process called `execve` since it was forked (`setpgid` on it
     /// fails then).
     pub has_executed: bool,
+    /// `PR_SET_PDEATHSIG`: the signal the process gets when its parent
+    /// ends (0: none); a forked child starts without one.
+    pub parent_death_signal: u8,
 }
 /// Number of signals (Linux `_NSIG`).
 pub const SIGNAL_COUNT: usize = 64;
@@ -748,7 +751,11 @@ impl Process {
             let mut family = child.family.lock();
             family.parent =
                 adopter.as_ref().map_or_else(alloc::sync::Weak::new, |adopter| adopter.this.clone());
+            let parent_death_signal = family.parent_death_signal;
             drop(family);
+            if parent_death_signal != 0 && !child.has_ended() {
+                crate::syscall::signal_process(&child, parent_death_signal);
+            }
             if let Some(adopter) = &adopter {
                 adopter.family.lock().children.push(child.clone());
                 if child.has_ended() {
