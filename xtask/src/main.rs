@@ -63,6 +63,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("genisoimage", "genisoimage"),
     ("mkfs.ext4", "e2fsprogs"),
     ("/usr/lib/python3/dist-packages/pip", "python3-pip"),
+    ("/usr/bin/git", "git"),
+    ("/usr/bin/psql", "postgresql"),
+    ("/usr/lib/postgresql", "postgresql"),
 ];
 
 fn main() -> ExitCode {

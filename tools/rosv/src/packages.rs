@@ -337,7 +337,8 @@ fn collect_host_files(directory: &Directory, paths: &mut Vec<String>) {
 /// `root` replaced by where the link leads (relative or absolute, up to
 /// 40 links, as path resolution in Linux); the last name is kept as it is.
 fn resolve_directories(root: &Directory, path: &str) -> String {
-    let mut pending: Vec<String> = path.split('/').filter(|part| !part.is_empty()).map(String::from).collect();
+    let mut pending: Vec<String> =
+        path.split('/').filter(|part| !part.is_empty()).map(String::from).collect();
     pending.reverse();
     let mut resolved: Vec<String> = Vec::new();
     let mut links_followed = 0;
