@@ -604,7 +604,7 @@ pub(super) fn kill_targets(context: Context<'_>, pid: u64) -> core::result::Resu
             .into_iter()
             .collect(),
     };
-    if targets.is_empty() && pid != -1 {
+    if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
     Ok(targets)

@@ -198,24 +198,76 @@ pub(super) fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     SignalInfo::sender(code, context.process.pid as u32, uid)
 }
 
+/// Whether the caller may send `signal` to `target` (Linux's
+/// `check_kill_permission`): its own process always; another when the
+/// caller has `CAP_KILL`, when the caller's real or effective user is the
+/// target's real or saved one, or for `SIGCONT` within the caller's
+/// session.
+pub(super) fn may_signal(context: Context<'_>, target: &crate::process::Process, signal: u64) -> bool {
+    if target.pid == context.process.pid {
+        return true;
+    }
+    let (is_privileged, sender_users) = {
+        let state = context.process.state.lock();
+        let credentials = &state.credentials;
+        (
+            credentials.has_capability(crate::credentials::capability::KILL),
+            [credentials.real_user, credentials.effective_user],
+        )
+    };
+    let target_users = {
+        let state = target.state.lock();
+        [state.credentials.real_user, state.credentials.saved_user]
+    };
+    is_privileged
+        || sender_users.iter().any(|user| target_users.contains(user))
+        || (signal == u64::from(signal::SIGCONT) && target.session_id() == context.process.session_id())
+}
+
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
     if signal != 0 {
         signal_number(signal)?;
     }
     let targets = super::processes::kill_targets(context, pid)?;
     let info = sender(context, code::USER);
+    // One process fails with EPERM when it may not be signalled; a group
+    // when none of it may; -1 skips those it may not signal (Linux).
+    let mut result: core::result::Result<(), Errno> = Err(Errno::ESRCH);
+    let mut has_succeeded = false;
     for target in targets {
-        if signal == 0 {
+        if !may_signal(context, &target, signal) {
+            if pid as i32 == -1 {
+                result = result.or(Ok(()));
+            } else if !has_succeeded {
+                result = Err(Errno::EPERM);
+            }
             continue;
         }
-        let number = signal_number(signal)?;
-        if target.pid == context.process.pid {
+        let sent = if signal == 0 {
+            Ok(())
+        } else if target.pid == context.process.pid {
             let target = Target::Process { sender: Some(context.thread) };
-            signal::send(context.process, target, number, info, None, Queueing::Always)?;
+            signal::send(context.process, target, signal as u8, info, None, Queueing::Always)
         } else {
-            signal::send(&target, Target::Process { sender: None }, number, info, None, Queueing::Always)?;
+            signal::send(
+                &target,
+                Target::Process { sender: None },
+                signal as u8,
+                info,
+                None,
+                Queueing::Always,
+            )
+        };
+        match sent {
+            Ok(()) => {
+                has_succeeded = true;
+                result = Ok(());
+            }
+            Err(errno) if !has_succeeded => result = Err(errno),
+            Err(_) => {}
         }
     }
+    result?;
     Ok(0)
 }
 
@@ -236,6 +288,9 @@ pub(super) fn tgkill(context: Context<'_>, group: u64, tid: u64, signal: u64) ->
         let process =
             crate::process::find(group).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)?;
         let target = process.thread(tid).ok_or(Errno::ESRCH)?;
+        if !may_signal(context, &process, signal) {
+            return Err(Errno::EPERM.into());
+        }
         if signal != 0 {
             let number = signal_number(signal)?;
             let info = sender(context, code::TKILL);
@@ -272,6 +327,9 @@ pub(super) fn rt_sigqueueinfo(context: Context<'_>, pid: u64, signal: u64, info:
     }
     if pid != context.process.pid {
         let process = crate::process::find(pid).filter(|process| !process.has_ended()).ok_or(Errno::ESRCH)?;
+        if !may_signal(context, &process, signal) {
+            return Err(Errno::EPERM.into());
+        }
         if signal != 0 {
             let number = signal_number(signal)?;
             signal::send(&process, Target::Process { sender: None }, number, info, None, Queueing::Bounded)?;
