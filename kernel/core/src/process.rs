@@ -319,6 +319,12 @@ pub struct Thread {
     pub state: Mutex<ThreadState>,
     /// The signals of its process, which it may take too.
     pub signals: Arc<ProcessSignals>,
+    /// It counts as stopped while its process is (job control).
+    pub is_counted_stopped: core::sync::atomic::AtomicBool,
+    /// It sleeps, or is about to, in a blocking call (it asked
+    /// [`Thread::has_deliverable_signal`] since it entered the kernel): a
+    /// stop counts it without waking it.
+    pub is_asleep_in_call: core::sync::atomic::AtomicBool,
     /// The kernel thread that runs it, until it ends: the kernel thread
     /// in turn holds this one, and the pair is freed once the link is cut.
     control: Mutex<Control>,
@@ -343,13 +349,34 @@ impl core::fmt::Debug for Thread {
 impl Thread {
     /// Whether a signal waits to be delivered (blocking calls return early).
     /// A stopped process counts: its threads are to stop in delivery.
+    ///
+    /// Asked by the thread itself around each sleep of a blocking call. A
+    /// stopped process's thread that has no other signal to take counts
+    /// as stopped and sleeps on (it stops in delivery on its way out); a
+    /// continued one counts as running again.
     pub fn has_deliverable_signal(&self) -> bool {
-        if self.signals.job.is_stopped() {
+        let pending = {
+            let state = self.state.lock();
+            (state.pending.set() | self.signals.pending.lock().set()) & !state.signal_mask
+        };
+        if pending != 0 {
             return true;
         }
-        let state = self.state.lock();
-        let pending = state.pending.set() | self.signals.pending.lock().set();
-        pending & !state.signal_mask != 0
+        // Seen asleep, the thread is counted by whoever stops the process;
+        // else it sees the stop here (Dekker's order: mark, then look).
+        self.is_asleep_in_call.store(true, core::sync::atomic::Ordering::SeqCst);
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        let job = &self.signals.job;
+        if job.is_stopped() {
+            if let Some(signal) = job.enter(&self.is_counted_stopped) {
+                if let Some(process) = find(job.process_id()) {
+                    crate::signal::notify_parent_of_job(&process, crate::signal::JobEvent::Stopped(signal));
+                }
+            }
+        } else {
+            job.leave(&self.is_counted_stopped);
+        }
+        false
     }
 
     /// A thread with id `tid` of a process of its own, not yet running.
@@ -364,6 +391,8 @@ impl Thread {
             tid,
             state: Mutex::new(ThreadState::default()),
             signals,
+            is_counted_stopped: core::sync::atomic::AtomicBool::new(false),
+            is_asleep_in_call: core::sync::atomic::AtomicBool::new(false),
             control: Mutex::new(Control::NotYet),
         }
     }
@@ -527,7 +556,7 @@ impl Process {
             network,
             start_ns,
             futexes: FutexTable::new(),
-            signals: Arc::new(ProcessSignals::new()),
+            signals: Arc::new(ProcessSignals::for_process(pid)),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             root_directory: Mutex::new(None),
             controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
@@ -647,12 +676,23 @@ impl Process {
         };
         let thread = Arc::new(Thread::of(tid, self.signals.clone()));
         self.threads.lock().insert(thread.tid, thread.clone());
+        self.signals.job.thread_started();
         thread
     }
 
     /// Forgets a thread that never ran (its start failed).
     pub fn discard_thread(&self, tid: u64) {
-        self.threads.lock().remove(&tid);
+        if let Some(thread) = self.threads.lock().remove(&tid) {
+            self.forget_stopped_thread(&thread);
+        }
+    }
+
+    /// A thread left the process: the others may complete a stop without
+    /// it, and then the parent is told.
+    fn forget_stopped_thread(&self, thread: &Thread) {
+        if let Some(signal) = self.signals.job.thread_ended(&thread.is_counted_stopped) {
+            crate::signal::notify_parent_of_job(self, crate::signal::JobEvent::Stopped(signal));
+        }
     }
 
     /// The thread with id `tid`.
@@ -703,6 +743,9 @@ impl Process {
             let thread = threads.remove(&tid);
             (thread, threads.is_empty())
         };
+        if let Some(thread) = &thread {
+            self.forget_stopped_thread(thread);
+        }
         if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
             self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
         }

@@ -624,10 +624,15 @@ pub(super) fn deliver(
 /// continues it or a `SIGKILL` or the process's end comes.
 fn wait_while_stopped(context: Context<'_>) {
     let job = &context.thread.signals.job;
+    let mark = &context.thread.is_counted_stopped;
+    // On its way out of the kernel, the thread sleeps in no call.
+    context.thread.is_asleep_in_call.store(false, core::sync::atomic::Ordering::SeqCst);
     if !job.is_stopped() {
+        // Counted while it slept in a call that then completed.
+        job.leave(mark);
         return;
     }
-    if let Some(signal) = job.enter(context.process.thread_count()) {
+    if let Some(signal) = job.enter(mark) {
         signal::notify_parent_of_job(context.process, signal::JobEvent::Stopped(signal));
     }
     while job.is_stopped() && !signal::is_kill_pending(context.thread) {
@@ -635,7 +640,7 @@ fn wait_while_stopped(context: Context<'_>) {
             break;
         }
     }
-    job.leave();
+    job.leave(mark);
 }
 
 /// Runs the handler for a fault in application code, as Linux forces such
