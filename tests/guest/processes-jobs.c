@@ -53,10 +53,10 @@ static int counters_stand_still(void) {
     return counters[0] == before[0] && counters[1] == before[1];
 }
 
-/* Whether both counters move again within a few seconds. */
+/* Whether both counters move again within a minute. */
 static int counters_move(void) {
     uint64_t before[2] = {counters[0], counters[1]};
-    for (int tries = 0; tries < 100; tries++) {
+    for (int tries = 0; tries < 1200; tries++) {
         sleep_ms(50);
         if (counters[0] != before[0] && counters[1] != before[1]) {
             return 1;
@@ -86,7 +86,9 @@ static pid_t start_counting_child(void) {
         count_forever((void *)&counters[0]);
     }
     setpgid(pid, pid);
-    for (int tries = 0; tries < 200 && (counters[0] == 0 || counters[1] == 0); tries++) {
+    /* Up to 60 s: forking and starting a thread under emulation on a busy
+     * host can take seconds. */
+    for (int tries = 0; tries < 6000 && (counters[0] == 0 || counters[1] == 0); tries++) {
         sleep_ms(10);
     }
     return pid;
@@ -108,7 +110,7 @@ static void check_stop_and_continue(void) {
     check(waited == pid && WIFCONTINUED(status), "wait_reports_continue", "waitpid gave %d, status %#x",
           (int)waited, status);
     check(counters_move(), "continued_threads_run", "a counter stood still");
-    for (int tries = 0; tries < 100 && counters[2] == 0; tries++) {
+    for (int tries = 0; tries < 6000 && counters[2] == 0; tries++) {
         sleep_ms(10);
     }
     check(counters[2] == 1, "sigcont_handler_runs", "handler ran %lu times", (unsigned long)counters[2]);
@@ -125,13 +127,64 @@ static void check_stop_and_continue(void) {
           "status %#x", status);
 }
 
+/* Waits up to 20 s for `pid` to report a stop or an end. */
+static int wait_untraced(pid_t pid, int *status) {
+    for (int round = 0; round < 2000; round++) {
+        pid_t got = waitpid(pid, status, WUNTRACED | WNOHANG);
+        if (got != 0) {
+            return got;
+        }
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* A stop that comes while the process starts threads completes, and stops
+ * the threads started around it too. */
+static void check_stop_while_threads_start(void) {
+    enum { FIRST = 8, THREADS = 8 };
+    for (int index = 0; index < THREADS; index++) {
+        counters[FIRST + index] = 0;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        for (int index = 0; index < THREADS; index++) {
+            pthread_t thread;
+            pthread_create(&thread, NULL, count_forever, (void *)&counters[FIRST + index]);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    for (int tries = 0; tries < 6000 && counters[FIRST] == 0; tries++) {
+        sleep_ms(1);
+    }
+    kill(pid, SIGSTOP);
+    int status = 0;
+    int got = wait_untraced(pid, &status);
+    check(got == pid && WIFSTOPPED(status), "stop_while_threads_start", "waitpid gave %d, status %#x", got,
+          status);
+    uint64_t before = 0, after = 0;
+    for (int index = 0; index < THREADS; index++) {
+        before += counters[FIRST + index];
+    }
+    sleep_ms(100);
+    for (int index = 0; index < THREADS; index++) {
+        after += counters[FIRST + index];
+    }
+    check(got == pid && before == after, "threads_started_around_a_stop_stand_still", "counters moved");
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
 static void check_waitid_and_sigchld(void) {
     sigset_t child_set;
     sigemptyset(&child_set);
     sigaddset(&child_set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &child_set, NULL);
     pid_t pid = start_counting_child();
-    struct timespec timeout = {5, 0};
+    struct timespec timeout = {60, 0};
     siginfo_t info;
     kill(pid, SIGSTOP);
     memset(&info, 0, sizeof info);
@@ -332,18 +385,6 @@ static int results_so_far(void) {
     return count;
 }
 
-/* Waits up to 20 s for `pid` to report a stop or an end. */
-static int wait_untraced(pid_t pid, int *status) {
-    for (int round = 0; round < 2000; round++) {
-        pid_t got = waitpid(pid, status, WUNTRACED | WNOHANG);
-        if (got != 0) {
-            return got;
-        }
-        sleep_ms(10);
-    }
-    return 0;
-}
-
 static void check_stop_with_sleeping_threads(void) {
     sleepers = mmap(NULL, sizeof *sleepers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sleepers == MAP_FAILED || pipe(sleepers->poll_pipe) != 0 || pipe(sleepers->read_pipe) != 0) {
@@ -400,6 +441,7 @@ int main(void) {
     }
     check_stop_and_continue();
     check_stop_with_sleeping_threads();
+    check_stop_while_threads_start();
     check_waitid_and_sigchld();
     check_orphaned_group_ignores_sigtstp();
     check_orphaned_stopped_group_is_hung_up();

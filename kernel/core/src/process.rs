@@ -397,11 +397,26 @@ impl Thread {
         }
     }
 
-    /// Records the kernel thread that runs this one (set once).
+    /// Records the kernel thread that runs this one (set once). A signal
+    /// or a stop that came while there was no kernel thread to tell is
+    /// looked at before any application code runs.
     pub fn set_control(&self, control: Arc<dyn ThreadControl>) {
-        let mut slot = self.control.lock();
-        if matches!(*slot, Control::NotYet) {
-            *slot = Control::Running(control);
+        {
+            let mut slot = self.control.lock();
+            if !matches!(*slot, Control::NotYet) {
+                return;
+            }
+            *slot = Control::Running(control.clone());
+        }
+        // Whoever signals or stops the process now finds the control; what
+        // came before is seen here.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        let is_pending = {
+            let state = self.state.lock();
+            (state.pending.set() | self.signals.pending.lock().set()) & !state.signal_mask != 0
+        };
+        if is_pending || self.signals.job.is_stopped() {
+            control.notify_signal();
         }
     }
 
