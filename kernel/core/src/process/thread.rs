@@ -93,10 +93,10 @@ impl Thread {
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
         let job = &self.signals.job;
         if job.is_stopped() {
-            if let Some(signal) = job.enter(&self.is_counted_stopped) {
-                if let Some(process) = find(job.process_id()) {
-                    crate::signal::notify_parent_of_job(&process, crate::signal::JobEvent::Stopped(signal));
-                }
+            if let Some(signal) = job.enter(&self.is_counted_stopped)
+                && let Some(process) = find(job.process_id())
+            {
+                crate::signal::notify_parent_of_job(&process, crate::signal::JobEvent::Stopped(signal));
             }
         } else {
             job.leave(&self.is_counted_stopped);
