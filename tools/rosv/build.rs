@@ -1,7 +1,7 @@
 //! Builds the kernel that `rosv` carries.
 //!
 //! The kernel is a separate build for the `x86_64-unknown-none` target,
-//! always optimized, in its own target directory (`target/kernel`) so the
+//! optimized for size (the `kernel` profile), in its own target directory (`target/kernel`) so the
 //! outer build's lock is not contended. Its ELF is copied to `OUT_DIR` and
 //! embedded with `include_bytes!`.
 
@@ -31,7 +31,7 @@ fn build_kernel(workspace: &Path) -> PathBuf {
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace)
-        .args(["build", "--release", "--package", "rosv-kernel", "--target", KERNEL_TARGET])
+        .args(["build", "--profile", "kernel", "--package", "rosv-kernel", "--target", KERNEL_TARGET])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", KERNEL_RUSTFLAGS.join("\x1f"));
@@ -49,5 +49,5 @@ fn build_kernel(workspace: &Path) -> PathBuf {
     if !status.success() {
         panic!("building the kernel failed ({status}); see the errors above");
     }
-    target_dir.join(KERNEL_TARGET).join("release/rosv-kernel")
+    target_dir.join(KERNEL_TARGET).join("kernel/rosv-kernel")
 }

@@ -316,7 +316,7 @@ fn bench() -> Result {
 fn kernel_build(subcommand: &str) -> Command {
     let mut command = cargo();
     command
-        .args([subcommand, "--release", "--target", KERNEL_TARGET])
+        .args([subcommand, "--profile", "kernel", "--target", KERNEL_TARGET])
         .args(["--package", "rosv-kernel", "--package", "rosv-platform", "--package", "rosv-core"])
         .args(["--package", "rosv-drivers"])
         .arg("--target-dir")
@@ -331,7 +331,7 @@ fn kernel() -> Result {
     run(&mut kernel_build("build"))?;
     println!(
         "{}",
-        repository().join("target/kernel").join(KERNEL_TARGET).join("release/rosv-kernel").display()
+        repository().join("target/kernel").join(KERNEL_TARGET).join("kernel/rosv-kernel").display()
     );
     Ok(())
 }

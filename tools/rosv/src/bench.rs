@@ -593,7 +593,7 @@ pub struct MemoryBenchArgs {
 }
 
 /// The least guest memory [`memory`] tries, in MiB: the kernel is loaded at
-/// 2 MiB.
+/// 1 MiB and takes some 2 MiB.
 const MEMORY_FLOOR_MIB: u64 = 3;
 
 /// Guest sizes at which [`memory`] measures what an application can take.

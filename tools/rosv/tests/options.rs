@@ -26,7 +26,7 @@ fn a_missing_program_is_named_once_with_its_cause() {
 fn values_rosv_cannot_use_are_refused_with_the_reason() {
     let (status, stderr) = refused(&["run", "--memory", "3", "--exec", "/bin/true"]);
     assert_eq!(status, Some(2));
-    assert!(stderr.contains("the kernel needs at least 5 MiB"), "{stderr}");
+    assert!(stderr.contains("the kernel needs at least 4 MiB"), "{stderr}");
     let (status, stderr) = refused(&["run", "--timeout", "0", "--exec", "/bin/true"]);
     assert_eq!(status, Some(2));
     assert!(stderr.contains("give at least 1, or leave --timeout out"), "{stderr}");

@@ -13,10 +13,18 @@ use std::time::{Duration, Instant};
 
 use support::{Guest, path, rosv, rosv_run, skip, text};
 
-/// Directories and files per directory of the tree test: 2,000 files
-/// made, 1,000 kept, which a TCG guest writes in some 20 s.
-const DIRECTORIES: usize = 40;
-const FILES: usize = 50;
+/// Directories and files per directory of the tree test: 10,000 files
+/// made, 5,000 kept, which a TCG guest writes in some 2 minutes.
+const DIRECTORIES: usize = 100;
+const FILES: usize = 100;
+
+/// The time limit of the boots that write 10,000 files, in seconds: a
+/// loaded host runs a TCG guest several times slower.
+const TREE_TIMEOUT_SECONDS: &str = "1200";
+
+/// Branches of the archive the tar test unpacks, and files in each.
+const BRANCHES: usize = 100;
+const LEAVES: usize = 100;
 
 /// A host ext4 tool, on the path or in the system directories.
 fn tool(name: &str) -> Option<PathBuf> {
@@ -114,10 +122,13 @@ fn a_tree_survives_and_a_killed_machine_keeps_what_it_synced() {
     }
     let program = guests::c_program("disk-tree", guests::Variant::GlibcStatic);
     let directory = tempfile::tempdir().expect("a temporary directory");
-    let image = volume(directory.path(), "128M");
+    let image = volume(directory.path(), "256M");
     let volume_argument = format!("{}:/data", path(&image));
     let (directories, files) = (DIRECTORIES.to_string(), FILES.to_string());
-    let output = rosv_run(&[
+    let output = rosv(&[
+        "run",
+        "--timeout",
+        TREE_TIMEOUT_SECONDS,
         "--volume",
         &volume_argument,
         "--exec",
@@ -297,11 +308,11 @@ fn busybox_tar_extracts_the_same_tree_onto_a_volume() {
     use std::os::unix::fs::PermissionsExt;
     let directory = tempfile::tempdir().expect("a temporary directory");
     let source = directory.path().join("source/tree");
-    for branch in 0..20 {
+    for branch in 0..BRANCHES {
         let branch_directory = source.join(format!("b{branch}/deeper"));
         std::fs::create_dir_all(&branch_directory).expect("make a directory");
-        for leaf in 0..25 {
-            let size = (branch * 25 + leaf) * 97 % 20_000;
+        for leaf in 0..LEAVES {
+            let size = (branch * LEAVES + leaf) * 97 % 4_000;
             let bytes: Vec<u8> = (0..size).map(|offset| (offset * 7 + leaf) as u8).collect();
             let file = source.join(format!("b{branch}/f{leaf}"));
             std::fs::write(&file, bytes).expect("write a file");
@@ -329,9 +340,12 @@ fn busybox_tar_extracts_the_same_tree_onto_a_volume() {
     assert!(status.success());
 
     let image = image_with(directory.path(), &["/bin/busybox"], &[("/tree.tar", &archive)]);
-    let data = volume(directory.path(), "128M");
+    let data = volume(directory.path(), "256M");
     let volume_argument = format!("{}:/data", path(&data));
-    let output = rosv_run(&[
+    let output = rosv(&[
+        "run",
+        "--timeout",
+        TREE_TIMEOUT_SECONDS,
         "--volume",
         &volume_argument,
         path(&image),
@@ -349,6 +363,6 @@ fn busybox_tar_extracts_the_same_tree_onto_a_volume() {
     std::fs::create_dir(&dumped).expect("make a directory");
     debugfs(&data, &format!("rdump /tree {}", path(&dumped)));
     let expected = walk(&linux.join("tree"));
-    assert_eq!(expected.len(), 20 * 25 + 20 * 3 + 20 + 1);
+    assert_eq!(expected.len(), BRANCHES * LEAVES + BRANCHES * 3 + BRANCHES + 1);
     assert_eq!(walk(&dumped.join("tree")), expected);
 }

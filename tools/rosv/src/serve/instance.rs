@@ -86,6 +86,8 @@ struct TailState {
     last_output: Option<Instant>,
     /// Both output streams have ended.
     streams_ended: u8,
+    /// The exit status the kernel wrote on its console as it powered off.
+    reported_status: Option<u8>,
 }
 
 impl ConsoleTail {
@@ -114,6 +116,16 @@ impl ConsoleTail {
                 }
             }
         }
+    }
+
+    fn set_reported_status(&self, status: Option<u8>) {
+        self.lock().reported_status = status;
+    }
+
+    /// The exit status the kernel reported on the console, once the
+    /// console's stream has ended.
+    pub fn reported_status(&self) -> Option<u8> {
+        self.lock().reported_status
     }
 
     fn end_stream(&self) {
@@ -283,7 +295,8 @@ impl Instance {
         if let Some(stdout) = child.stdout.take() {
             let console = console.clone();
             std::thread::spawn(move || {
-                crate::vm::pump_console(stdout, None, &mut TailWriter(console.clone()));
+                let status = crate::vm::pump_console(stdout, None, &mut TailWriter(console.clone()));
+                console.set_reported_status(status);
                 console.end_stream();
             });
         }
@@ -479,17 +492,23 @@ impl Instance {
     pub fn describe_exit(&self) -> String {
         match self.exit_status() {
             None => "it still runs".into(),
-            Some(status) => describe_status(status),
+            Some(status) => describe_status(status, self.console.reported_status()),
         }
     }
 }
 
-/// QEMU's exit status in words, with the guest's status where QEMU's
-/// `isa-debug-exit` carries it.
-pub fn describe_status(status: ExitStatus) -> String {
+/// QEMU's exit status in words, with the guest's status: the one the
+/// kernel reported on its console, or else the one QEMU's `isa-debug-exit`
+/// carries. QEMU's own failures exit with 1, which is also what a guest
+/// status 0 written to `isa-debug-exit` becomes, so 1 without a report is
+/// QEMU's.
+pub fn describe_status(status: ExitStatus, reported: Option<u8>) -> String {
     use std::os::unix::process::ExitStatusExt;
+    if let Some(guest) = reported {
+        return format!("the application exited with status {guest}");
+    }
     match (status.code(), status.signal()) {
-        (Some(code), _) => match rosv_abi::exit::status_from_debug_exit(code) {
+        (Some(code), _) => match rosv_abi::exit::status_from_debug_exit(code).filter(|_| code != 1) {
             Some(guest) => format!("the application exited with status {guest}"),
             None => format!("QEMU exited with status {code}"),
         },
@@ -597,5 +616,18 @@ mod tests {
         tail.end_stream();
         tail.end_stream();
         assert!(!tail.wait_for_boot(Instant::now() + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn qemus_own_failure_is_not_read_as_the_application_status_zero() {
+        use std::os::unix::process::ExitStatusExt;
+        // An exit code lives in the second byte of a wait status.
+        let exited = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(describe_status(exited(1), None), "QEMU exited with status 1");
+        assert_eq!(describe_status(exited(1), Some(0)), "the application exited with status 0");
+        assert_eq!(describe_status(exited(7), None), "the application exited with status 3");
+        assert_eq!(describe_status(exited(7), Some(3)), "the application exited with status 3");
+        assert_eq!(describe_status(exited(2), None), "QEMU exited with status 2");
+        assert_eq!(describe_status(ExitStatus::from_raw(9), None), "QEMU was killed by signal 9");
     }
 }

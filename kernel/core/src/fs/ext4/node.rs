@@ -235,6 +235,36 @@ impl Ext4Node {
     }
 }
 
+/// Makes a rename within one directory to a name not taken yet replace a
+/// placeholder instead: the engine finds the old name's record, adds the
+/// new one, then removes the old record where it found it, and adding a
+/// name can move records (the split of a hashed directory's block, or a
+/// full first block becoming a hash index), which leaves the old record
+/// elsewhere. Replacing an existing name adds nothing. The placeholder, an
+/// empty file or directory like the source, is freed by the rename. Gives
+/// the options the rename then needs, or `None` when nothing was made.
+fn hold_new_name(
+    volume: &mut Volume,
+    directory: InodeNumber,
+    name: FileName<'_>,
+    new_name: FileName<'_>,
+) -> Result<Option<RenameOptions>, FsError> {
+    let Some(source) = volume.lookup_child(directory, name).map_err(error)? else {
+        return Ok(None);
+    };
+    if volume.lookup_child(directory, new_name).map_err(error)?.is_some() {
+        return Ok(None);
+    }
+    let context = MutationContext::new(0, 0, 0, 0);
+    let bits = FilePermissions::new(0).map_err(error)?;
+    if file_type(source.mode) == FileType::Directory {
+        volume.create_directory(context, directory, new_name, bits).map_err(error)?;
+    } else {
+        volume.create_regular_file(context, directory, new_name, bits).map_err(error)?;
+    }
+    Ok(Some(RenameOptions::REPLACE))
+}
+
 impl Drop for Ext4Node {
     fn drop(&mut self) {
         {
@@ -412,11 +442,15 @@ impl Node for Ext4Node {
             RenameMode::NoReplace => RenameOptions::NO_REPLACE,
             RenameMode::Exchange => RenameOptions::EXCHANGE,
         };
-        let outcome = self
-            .shared
-            .lock(caller.now_ns())
-            .rename(self.number, name, new_parent.number, new_name, options)
-            .map_err(error)?;
+        let outcome = {
+            let mut volume = self.shared.lock(caller.now_ns());
+            let options = if self.number == new_parent.number && mode != RenameMode::Exchange {
+                hold_new_name(&mut volume, self.number, name, new_name)?.unwrap_or(options)
+            } else {
+                options
+            };
+            volume.rename(self.number, name, new_parent.number, new_name, options).map_err(error)?
+        };
         self.released(caller, outcome.replaced)
     }
 
