@@ -3,22 +3,31 @@
  * continues, SIGCHLD carries CLD_STOPPED/CLD_CONTINUED unless
  * SA_NOCLDSTOP, a stopped group that becomes orphaned gets SIGHUP and
  * SIGCONT, the terminal's stop signals do not stop an orphaned group, and
- * a new session has no controlling terminal until it opens one.
+ * a new session has no controlling terminal until it opens one; a stop
+ * completes while threads sleep in a futex, poll, a pipe read and
+ * nanosleep, and a call that completes while stopped returns only after
+ * SIGCONT.
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "checks.h"
+
+/* From <linux/futex.h>, which musl's toolchain may lack. */
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
 
 /* Counters the children advance, in memory they share with the parent. */
 static volatile uint64_t *counters;
@@ -44,10 +53,10 @@ static int counters_stand_still(void) {
     return counters[0] == before[0] && counters[1] == before[1];
 }
 
-/* Whether both counters move again within a few seconds. */
+/* Whether both counters move again within a minute. */
 static int counters_move(void) {
     uint64_t before[2] = {counters[0], counters[1]};
-    for (int tries = 0; tries < 100; tries++) {
+    for (int tries = 0; tries < 1200; tries++) {
         sleep_ms(50);
         if (counters[0] != before[0] && counters[1] != before[1]) {
             return 1;
@@ -77,7 +86,9 @@ static pid_t start_counting_child(void) {
         count_forever((void *)&counters[0]);
     }
     setpgid(pid, pid);
-    for (int tries = 0; tries < 200 && (counters[0] == 0 || counters[1] == 0); tries++) {
+    /* Up to 60 s: forking and starting a thread under emulation on a busy
+     * host can take seconds. */
+    for (int tries = 0; tries < 6000 && (counters[0] == 0 || counters[1] == 0); tries++) {
         sleep_ms(10);
     }
     return pid;
@@ -99,7 +110,7 @@ static void check_stop_and_continue(void) {
     check(waited == pid && WIFCONTINUED(status), "wait_reports_continue", "waitpid gave %d, status %#x",
           (int)waited, status);
     check(counters_move(), "continued_threads_run", "a counter stood still");
-    for (int tries = 0; tries < 100 && counters[2] == 0; tries++) {
+    for (int tries = 0; tries < 6000 && counters[2] == 0; tries++) {
         sleep_ms(10);
     }
     check(counters[2] == 1, "sigcont_handler_runs", "handler ran %lu times", (unsigned long)counters[2]);
@@ -116,13 +127,64 @@ static void check_stop_and_continue(void) {
           "status %#x", status);
 }
 
+/* Waits up to 20 s for `pid` to report a stop or an end. */
+static int wait_untraced(pid_t pid, int *status) {
+    for (int round = 0; round < 2000; round++) {
+        pid_t got = waitpid(pid, status, WUNTRACED | WNOHANG);
+        if (got != 0) {
+            return got;
+        }
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* A stop that comes while the process starts threads completes, and stops
+ * the threads started around it too. */
+static void check_stop_while_threads_start(void) {
+    enum { FIRST = 8, THREADS = 8 };
+    for (int index = 0; index < THREADS; index++) {
+        counters[FIRST + index] = 0;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        for (int index = 0; index < THREADS; index++) {
+            pthread_t thread;
+            pthread_create(&thread, NULL, count_forever, (void *)&counters[FIRST + index]);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    for (int tries = 0; tries < 6000 && counters[FIRST] == 0; tries++) {
+        sleep_ms(1);
+    }
+    kill(pid, SIGSTOP);
+    int status = 0;
+    int got = wait_untraced(pid, &status);
+    check(got == pid && WIFSTOPPED(status), "stop_while_threads_start", "waitpid gave %d, status %#x", got,
+          status);
+    uint64_t before = 0, after = 0;
+    for (int index = 0; index < THREADS; index++) {
+        before += counters[FIRST + index];
+    }
+    sleep_ms(100);
+    for (int index = 0; index < THREADS; index++) {
+        after += counters[FIRST + index];
+    }
+    check(got == pid && before == after, "threads_started_around_a_stop_stand_still", "counters moved");
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
 static void check_waitid_and_sigchld(void) {
     sigset_t child_set;
     sigemptyset(&child_set);
     sigaddset(&child_set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &child_set, NULL);
     pid_t pid = start_counting_child();
-    struct timespec timeout = {5, 0};
+    struct timespec timeout = {60, 0};
     siginfo_t info;
     kill(pid, SIGSTOP);
     memset(&info, 0, sizeof info);
@@ -266,6 +328,110 @@ static void check_controlling_terminal(void) {
           status);
 }
 
+/* What the sleeping threads of check_stop_with_sleeping_threads share
+ * with the parent: a futex word, and each thread's result (0 until its
+ * call returned to it). */
+struct sleepers {
+    uint32_t futex_word;
+    int poll_pipe[2];
+    int read_pipe[2];
+    volatile int results[4];
+};
+
+static struct sleepers *sleepers;
+
+static void *sleep_in_futex(void *argument) {
+    (void)argument;
+    while (__atomic_load_n(&sleepers->futex_word, __ATOMIC_ACQUIRE) == 0) {
+        syscall(SYS_futex, &sleepers->futex_word, FUTEX_WAIT, 0, NULL, NULL, 0);
+    }
+    sleepers->results[0] = 1;
+    return NULL;
+}
+
+static void *sleep_in_poll(void *argument) {
+    (void)argument;
+    struct pollfd wanted = {sleepers->poll_pipe[0], POLLIN, 0};
+    int ready = poll(&wanted, 1, -1);
+    sleepers->results[1] = ready == 1 && (wanted.revents & POLLIN) ? 1 : 2;
+    return NULL;
+}
+
+static void *sleep_in_read(void *argument) {
+    (void)argument;
+    char byte = 0;
+    ssize_t got = read(sleepers->read_pipe[0], &byte, 1);
+    sleepers->results[2] = got == 1 && byte == 'r' ? 1 : 2;
+    return NULL;
+}
+
+static void *sleep_in_nanosleep(void *argument) {
+    (void)argument;
+    struct timespec start, end, length = {2, 0};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int slept = nanosleep(&length, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    /* Stopped and continued, a nanosleep goes on and sleeps its length. */
+    int is_whole = end.tv_sec - start.tv_sec > 2 || (end.tv_sec - start.tv_sec == 2 && end.tv_nsec >= start.tv_nsec);
+    sleepers->results[3] = slept == 0 && is_whole ? 1 : 2;
+    return NULL;
+}
+
+static int results_so_far(void) {
+    int count = 0;
+    for (int index = 0; index < 4; index++) {
+        count += sleepers->results[index] != 0;
+    }
+    return count;
+}
+
+static void check_stop_with_sleeping_threads(void) {
+    sleepers = mmap(NULL, sizeof *sleepers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sleepers == MAP_FAILED || pipe(sleepers->poll_pipe) != 0 || pipe(sleepers->read_pipe) != 0) {
+        check(0, "sleepers_set_up", "mmap or pipe failed");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *(*bodies[4])(void *) = {sleep_in_futex, sleep_in_poll, sleep_in_read, sleep_in_nanosleep};
+        pthread_t threads[4];
+        for (int index = 0; index < 4; index++) {
+            pthread_create(&threads[index], NULL, bodies[index], NULL);
+        }
+        /* The main thread sleeps in a futex too, joining. */
+        for (int index = 0; index < 4; index++) {
+            pthread_join(threads[index], NULL);
+        }
+        int all_right = 1;
+        for (int index = 0; index < 4; index++) {
+            all_right &= sleepers->results[index] == 1;
+        }
+        _exit(all_right ? 0 : 1);
+    }
+    sleep_ms(300);
+    kill(pid, SIGSTOP);
+    int status = 0;
+    int got = wait_untraced(pid, &status);
+    check(got == pid && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP, "stop_completes_with_sleepers",
+          "waitpid gave %d, status %#x", got, status);
+    /* Each call can complete now, but none returns to its thread before
+     * the process is continued. */
+    __atomic_store_n(&sleepers->futex_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &sleepers->futex_word, FUTEX_WAKE, 10, NULL, NULL, 0);
+    ssize_t written = write(sleepers->poll_pipe[1], "p", 1) + write(sleepers->read_pipe[1], "r", 1);
+    sleep_ms(500);
+    int early = results_so_far();
+    check(written == 2 && early == 0, "stopped_threads_do_not_return", "%d calls returned while stopped",
+          early);
+    kill(pid, SIGCONT);
+    status = 0;
+    got = waitpid(pid, &status, 0);
+    check(got == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "sleepers_finish_after_sigcont",
+          "status %#x; results %d %d %d %d", status, sleepers->results[0], sleepers->results[1],
+          sleepers->results[2], sleepers->results[3]);
+    munmap(sleepers, sizeof *sleepers);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     counters = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -274,6 +440,8 @@ int main(void) {
         return 1;
     }
     check_stop_and_continue();
+    check_stop_with_sleeping_threads();
+    check_stop_while_threads_start();
     check_waitid_and_sigchld();
     check_orphaned_group_ignores_sigtstp();
     check_orphaned_stopped_group_is_hung_up();

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -57,6 +58,9 @@ static int run_role(int count, char **arguments) {
         int is_right = count == 4 && strstr(arguments[2], "processes-script") != NULL &&
                        strcmp(arguments[3], "tail") == 0;
         return is_right ? 0 : 1;
+    }
+    if (strcmp(role, "dumpable") == 0) {
+        return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
     }
     if (strcmp(role, "exe-is") == 0) {
         /* Exit status 0 when /proc/self/exe names argv[2]. */
@@ -367,6 +371,78 @@ static void check_identity(void) {
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "setsid_in_child", "status %#x", status);
 }
 
+/* PR_SET_DUMPABLE (nginx's workers set it): kept across fork, set again by
+ * execve. */
+static void check_dumpable(void) {
+    check(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "dumpable_at_start", "not dumpable");
+    check(prctl(PR_SET_DUMPABLE, 2, 0, 0, 0) == -1 && errno == EINVAL, "dumpable_refuses_2", "accepted");
+    check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0, "dumpable_clears",
+          "prctl failed");
+    pid_t pid = fork();
+    if (pid == 0) {
+        _exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : 1);
+    }
+    int status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dumpable_inherited", "status %#x", status);
+    pid = fork();
+    if (pid == 0) {
+        execl(self_path, self_path, "dumpable", (char *)NULL);
+        _exit(99);
+    }
+    status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 1, "dumpable_after_execve", "status %#x", status);
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/* PR_SET_PDEATHSIG (PostgreSQL's children ask for it): a grandchild whose
+ * parent ends gets the signal; a forked child does not inherit it. */
+static void check_parent_death_signal(void) {
+    int pipe_ends[2];
+    check(pipe(pipe_ends) == 0, "pdeathsig_pipe", "pipe failed");
+    pid_t middle = fork();
+    if (middle == 0) {
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            int signal_number = -1;
+            int is_set = prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0) == 0 &&
+                         prctl(PR_GET_PDEATHSIG, &signal_number, 0, 0, 0) == 0 && signal_number == SIGUSR1;
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGUSR1);
+            sigprocmask(SIG_BLOCK, &set, NULL);
+            pid_t forked = fork();
+            if (forked == 0) {
+                int inherited = -1;
+                prctl(PR_GET_PDEATHSIG, &inherited, 0, 0, 0);
+                _exit(inherited == 0 ? 0 : 1);
+            }
+            int status = -1;
+            waitpid(forked, &status, 0);
+            /* Tell the middle process to end, then wait for the signal. */
+            char ready = is_set && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 'y' : 'n';
+            write(pipe_ends[1], &ready, 1);
+            struct timespec limit = {20, 0};
+            int taken = sigtimedwait(&set, NULL, &limit);
+            char result = taken == SIGUSR1 ? 's' : 't';
+            write(pipe_ends[1], &result, 1);
+            _exit(0);
+        }
+        char ready = 0;
+        read(pipe_ends[0], &ready, 1);
+        write(pipe_ends[1], &ready, 1);
+        _exit(0);
+    }
+    int status = wait_status(middle);
+    char answers[2] = {0};
+    ssize_t got = read(pipe_ends[0], &answers[0], 1);
+    got += read(pipe_ends[0], &answers[1], 1);
+    close(pipe_ends[0]);
+    close(pipe_ends[1]);
+    check(WIFEXITED(status) && got == 2 && answers[0] == 'y', "pdeathsig_set_not_inherited", "got %c",
+          answers[0]);
+    check(answers[1] == 's', "pdeathsig_sent_when_parent_ends", "got %c", answers[1]);
+}
+
 static void *thread_main(void *argument) {
     (void)argument;
     for (;;) {
@@ -473,6 +549,8 @@ int main(int count, char **arguments) {
     check_vfork_and_spawn();
     check_signals_and_kill();
     check_identity();
+    check_dumpable();
+    check_parent_death_signal();
     check_fork_with_threads();
     check_shared_semaphore();
     check_many_children();

@@ -73,6 +73,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so", "nfs-ganesha-vfs"),
     ("/usr/sbin/rpcbind", "rpcbind"),
     ("/usr/lib/python3/dist-packages/pip", "python3-pip"),
+    ("/usr/bin/git", "git"),
+    ("/usr/bin/psql", "postgresql"),
+    ("/usr/lib/postgresql", "postgresql"),
 ];
 
 fn main() -> ExitCode {

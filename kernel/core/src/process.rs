@@ -26,6 +26,9 @@ use crate::signal::ProcessSignals;
 use crate::vfs::file::flags;
 use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
 
+mod thread;
+pub use thread::{Thread, ThreadState};
+
 /// The process id of the first process the kernel starts (and thread id of
 /// its main thread).
 pub const PROCESS_ID: u64 = 1;
@@ -158,6 +161,9 @@ pub struct Family {
     /// The process called `execve` since it was forked (`setpgid` on it
     /// fails then).
     pub has_executed: bool,
+    /// `PR_SET_PDEATHSIG`: the signal the process gets when its parent
+    /// ends (0: none); a forked child starts without one.
+    pub parent_death_signal: u8,
 }
 /// Number of signals (Linux `_NSIG`).
 pub const SIGNAL_COUNT: usize = 64;
@@ -196,33 +202,6 @@ pub const NR_OPEN: u64 = 1 << 20;
 
 /// Number of resource limits (`RLIM_NLIMITS`).
 pub const LIMIT_COUNT: usize = 16;
-
-/// Per-thread state the system calls keep.
-#[derive(Debug, Clone, Default)]
-pub struct ThreadState {
-    /// `set_tid_address`: cleared and woken at thread exit.
-    pub clear_child_tid: u64,
-    /// `set_robust_list`: head and length.
-    pub robust_list: (u64, u64),
-    /// `sigaltstack`.
-    pub alternate_stack: crate::signal::AlternateStack,
-    /// The blocked signal mask.
-    pub signal_mask: u64,
-    /// The signals `sigtimedwait` waits for: blocked in truth while the
-    /// wait lets them through, so a sender must not drop one it ignores.
-    pub awaited_signals: u64,
-    /// The mask to restore once a signal is delivered or the call returns,
-    /// when a call (`sigsuspend`, `ppoll`, ...) replaced it for its wait.
-    pub saved_mask: Option<u64>,
-    /// Signals sent to the thread and not yet delivered.
-    pub pending: crate::signal::Pending,
-    /// The thread's name (`prctl(PR_SET_NAME)`).
-    pub name: [u8; 16],
-    /// Its scheduling policy, priorities and nice value.
-    pub scheduling: crate::scheduling::Settings,
-    /// Its execution domain and flags (`personality`).
-    pub personality: u32,
-}
 
 /// The files a process starts with: the tree, the working directory and
 /// the descriptors.
@@ -295,6 +274,9 @@ pub struct ProcessState {
     pub credentials: Credentials,
     /// `/proc/self/oom_score_adj`, from -1000 to 1000.
     pub oom_score_adjustment: i32,
+    /// `PR_SET_DUMPABLE`: whether the process would leave a core dump;
+    /// `execve` sets it again.
+    pub is_dumpable: bool,
 }
 
 impl ProcessState {
@@ -302,88 +284,6 @@ impl ProcessState {
     /// never exceeds [`NR_OPEN`]).
     pub fn descriptor_limit(&self) -> usize {
         usize::try_from(self.limits[limit::NOFILE].current.min(NR_OPEN)).unwrap_or(0)
-    }
-}
-
-/// One thread of the application.
-pub struct Thread {
-    /// Its thread id.
-    pub tid: u64,
-    /// System-call state.
-    pub state: Mutex<ThreadState>,
-    /// The signals of its process, which it may take too.
-    pub signals: Arc<ProcessSignals>,
-    /// The kernel thread that runs it, until it ends: the kernel thread
-    /// in turn holds this one, and the pair is freed once the link is cut.
-    control: Mutex<Control>,
-}
-
-/// A thread's link to the kernel thread that runs it.
-enum Control {
-    /// Not started yet.
-    NotYet,
-    /// Running.
-    Running(Arc<dyn ThreadControl>),
-    /// Ended: the link is cut and stays cut.
-    Ended,
-}
-
-impl core::fmt::Debug for Thread {
-    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.debug_struct("Thread").field("tid", &self.tid).finish()
-    }
-}
-
-impl Thread {
-    /// Whether a signal waits to be delivered (blocking calls return early).
-    /// A stopped process counts: its threads are to stop in delivery.
-    pub fn has_deliverable_signal(&self) -> bool {
-        if self.signals.job.is_stopped() {
-            return true;
-        }
-        let state = self.state.lock();
-        let pending = state.pending.set() | self.signals.pending.lock().set();
-        pending & !state.signal_mask != 0
-    }
-
-    /// A thread with id `tid` of a process of its own, not yet running.
-    pub fn new(tid: u64) -> Self {
-        Thread::of(tid, Arc::new(ProcessSignals::new()))
-    }
-
-    /// A thread with id `tid` of the process whose signals are `signals`,
-    /// not yet running.
-    pub fn of(tid: u64, signals: Arc<ProcessSignals>) -> Self {
-        Thread {
-            tid,
-            state: Mutex::new(ThreadState::default()),
-            signals,
-            control: Mutex::new(Control::NotYet),
-        }
-    }
-
-    /// Records the kernel thread that runs this one (set once).
-    pub fn set_control(&self, control: Arc<dyn ThreadControl>) {
-        let mut slot = self.control.lock();
-        if matches!(*slot, Control::NotYet) {
-            *slot = Control::Running(control);
-        }
-    }
-
-    /// The kernel thread that runs this one, while it runs.
-    pub fn control(&self) -> Option<Arc<dyn ThreadControl>> {
-        match &*self.control.lock() {
-            Control::Running(control) => Some(control.clone()),
-            Control::NotYet | Control::Ended => None,
-        }
-    }
-
-    /// Cuts the link to the kernel thread, which has ended; returns it.
-    fn end_control(&self) -> Option<Arc<dyn ThreadControl>> {
-        match core::mem::replace(&mut *self.control.lock(), Control::Ended) {
-            Control::Running(control) => Some(control),
-            Control::NotYet | Control::Ended => None,
-        }
     }
 }
 
@@ -513,6 +413,7 @@ impl Process {
                 descriptors: files.descriptors,
                 credentials: Credentials::root(),
                 oom_score_adjustment: 0,
+                is_dumpable: true,
             }),
             random: Mutex::new(random),
             executable_path: Mutex::new(executable_path),
@@ -520,7 +421,7 @@ impl Process {
             network,
             start_ns,
             futexes: FutexTable::new(),
-            signals: Arc::new(ProcessSignals::new()),
+            signals: Arc::new(ProcessSignals::for_process(pid)),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             root_directory: Mutex::new(None),
             controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
@@ -640,12 +541,23 @@ impl Process {
         };
         let thread = Arc::new(Thread::of(tid, self.signals.clone()));
         self.threads.lock().insert(thread.tid, thread.clone());
+        self.signals.job.thread_started();
         thread
     }
 
     /// Forgets a thread that never ran (its start failed).
     pub fn discard_thread(&self, tid: u64) {
-        self.threads.lock().remove(&tid);
+        if let Some(thread) = self.threads.lock().remove(&tid) {
+            self.forget_stopped_thread(&thread);
+        }
+    }
+
+    /// A thread left the process: the others may complete a stop without
+    /// it, and then the parent is told.
+    fn forget_stopped_thread(&self, thread: &Thread) {
+        if let Some(signal) = self.signals.job.thread_ended(&thread.is_counted_stopped) {
+            crate::signal::notify_parent_of_job(self, crate::signal::JobEvent::Stopped(signal));
+        }
     }
 
     /// The thread with id `tid`.
@@ -696,6 +608,9 @@ impl Process {
             let thread = threads.remove(&tid);
             (thread, threads.is_empty())
         };
+        if let Some(thread) = &thread {
+            self.forget_stopped_thread(thread);
+        }
         if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
             self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
         }
@@ -744,7 +659,11 @@ impl Process {
             let mut family = child.family.lock();
             family.parent =
                 adopter.as_ref().map_or_else(alloc::sync::Weak::new, |adopter| adopter.this.clone());
+            let parent_death_signal = family.parent_death_signal;
             drop(family);
+            if parent_death_signal != 0 && !child.has_ended() {
+                crate::syscall::signal_process(&child, parent_death_signal);
+            }
             if let Some(adopter) = &adopter {
                 adopter.family.lock().children.push(child.clone());
                 if child.has_ended() {

@@ -255,11 +255,21 @@ pub fn continue_process(process: &Process) {
 /// threads stop when they next look at their signals, and the last to
 /// stop tells the parent. Returns whether it was running.
 pub fn stop_process(process: &Process, signal: u8) -> bool {
-    if !process.signals.job.stop(signal) {
+    let job = &process.signals.job;
+    if !job.stop(signal) {
         return false;
     }
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     for thread in process.threads() {
-        notify(&thread);
+        // A thread asleep in a blocking call counts as stopped where it
+        // sleeps; it stops in delivery on its way out. Others are told.
+        if thread.is_asleep_in_call.load(core::sync::atomic::Ordering::SeqCst) {
+            if let Some(signal) = job.enter(&thread.is_counted_stopped) {
+                notify_parent_of_job(process, JobEvent::Stopped(signal));
+            }
+        } else {
+            notify(&thread);
+        }
     }
     true
 }

@@ -164,11 +164,14 @@ pub fn add(
                         && (!select::is_on_path(path) || keep_programs.contains(path.as_str()))
                 }
             };
-            if !is_wanted || is_excluded(&options.excludes, path) || lookup(root, path).is_some() {
+            // dpkg may list `/bin/ls` where the image links `/bin` to
+            // `usr/bin`: the file goes where the link leads.
+            let image_path = resolve_directories(root, path);
+            if !is_wanted || is_excluded(&options.excludes, path) || lookup(root, &image_path).is_some() {
                 continue;
             }
             if let Some((node, size_bytes)) = host_node(Path::new(path))
-                && root.insert(path, node).is_ok()
+                && root.insert(&image_path, node).is_ok()
             {
                 addition.files += 1;
                 addition.size_bytes += size_bytes;
@@ -330,6 +333,42 @@ fn collect_host_files(directory: &Directory, paths: &mut Vec<String>) {
     }
 }
 
+/// `path` with each directory above its last name that is a symlink in
+/// `root` replaced by where the link leads (relative or absolute, up to
+/// 40 links, as path resolution in Linux); the last name is kept as it is.
+fn resolve_directories(root: &Directory, path: &str) -> String {
+    let mut pending: Vec<String> =
+        path.split('/').filter(|part| !part.is_empty()).map(String::from).collect();
+    pending.reverse();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links_followed = 0;
+    while let Some(name) = pending.pop() {
+        if pending.is_empty() {
+            resolved.push(name);
+            break;
+        }
+        if name == "." {
+            continue;
+        }
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let here = format!("/{}/{name}", resolved.join("/"));
+        match lookup(root, &here) {
+            Some(Node::Symlink(target)) if links_followed < 40 => {
+                links_followed += 1;
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                pending.extend(target.split('/').filter(|part| !part.is_empty()).rev().map(String::from));
+            }
+            _ => resolved.push(name),
+        }
+    }
+    format!("/{}", resolved.join("/"))
+}
+
 /// The node at `path`, without following symlinks; a path below a file
 /// or symlink counts as taken.
 pub fn lookup<'a>(root: &'a Directory, path: &str) -> Option<&'a Node> {
@@ -381,6 +420,19 @@ mod tests {
         );
         assert!(is_excluded(&patterns(&["/usr/lib/python3.1?"]), "/usr/lib/python3.11/os.py"));
         assert!(!is_excluded(&patterns(&["/usr/share/zone"]), "/usr/share/zoneinfo/UTC"));
+    }
+
+    #[test]
+    fn files_under_a_linked_directory_go_where_the_link_leads() {
+        let mut root = Directory::default();
+        root.insert("/bin", Node::Symlink("usr/bin".into())).unwrap();
+        root.insert("/lib64", Node::Symlink("/usr/lib64".into())).unwrap();
+        root.insert("/usr/lib/x", Node::Symlink("../share".into())).unwrap();
+        assert_eq!(resolve_directories(&root, "/bin/ls"), "/usr/bin/ls");
+        assert_eq!(resolve_directories(&root, "/lib64/ld.so"), "/usr/lib64/ld.so");
+        assert_eq!(resolve_directories(&root, "/usr/lib/x/y/z"), "/usr/share/y/z");
+        assert_eq!(resolve_directories(&root, "/bin"), "/bin", "the last name stays");
+        assert_eq!(resolve_directories(&root, "/opt/a"), "/opt/a");
     }
 
     #[test]

@@ -366,6 +366,16 @@ impl Socket {
         match &*self.state.lock() {
             State::Unconnected { bound } => bound.unwrap_or(unspecified),
             State::Listening { local, .. } => *local,
+            // A connected datagram socket bound to the any-address shows
+            // the address it sends from (glibc's getaddrinfo sorts its
+            // answers by it).
+            State::Datagram(Datagram { local: Some(local), peer: Some(peer), .. })
+                if local.ip().is_unspecified() =>
+            {
+                let (local, peer) = (*local, *peer);
+                self.stack(caller, |stack| stack.source_address(peer.ip()))
+                    .map_or(local, |source| SocketAddr::new(source, local.port()))
+            }
             State::Datagram(datagram) => datagram.local.unwrap_or(unspecified),
             State::Stream(stream) => {
                 let handle = stream.handle;

@@ -211,6 +211,29 @@ impl Stack {
         }
     }
 
+    /// The address the machine sends from to reach `destination`, as
+    /// Linux's route lookup picks it: the loopback address for a loopback
+    /// destination, the destination itself when it is the machine's own,
+    /// else an interface address of its family (`None` without one).
+    pub fn source_address(&self, destination: core::net::IpAddr) -> Option<core::net::IpAddr> {
+        use core::net::{IpAddr, Ipv6Addr};
+        use smoltcp::wire::IpAddress;
+        match destination {
+            IpAddr::V4(address) if address.is_loopback() => return Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            IpAddr::V6(address) if address.is_loopback() => return Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            address if self.is_local_address(address) => return Some(address),
+            _ => {}
+        }
+        let destination = match destination {
+            IpAddr::V4(address) => IpAddress::Ipv4(address),
+            IpAddr::V6(address) => IpAddress::Ipv6(address),
+        };
+        match self.interface.get_source_address(&destination)? {
+            IpAddress::Ipv4(address) => Some(IpAddr::V4(address)),
+            IpAddress::Ipv6(address) => Some(IpAddr::V6(address)),
+        }
+    }
+
     /// Receives and sends until nothing moves; returns when the next poll is
     /// due, in nanoseconds since boot.
     pub fn poll(&mut self, now: Instant) -> Option<u64> {

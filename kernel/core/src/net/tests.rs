@@ -459,3 +459,26 @@ fn closing_a_connection_with_unread_data_resets_it() {
     );
     assert_eq!(client.send(&caller, b"x", 0, None, true), Err(Errno::EPIPE));
 }
+
+#[test]
+fn a_connected_datagram_socket_names_the_address_it_sends_from() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let network = loop_only();
+    // As glibc's getaddrinfo asks before sorting its answers: one IPv6
+    // socket connected to `::`, then (after AF_UNSPEC) to 0.0.0.0.
+    let socket = Socket::new_in(network.clone(), Kind::Datagram, true);
+    let any6 = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 5432, 0, 0);
+    socket.connect(&caller, Address::Ipv6(any6), true).unwrap();
+    assert_eq!(socket.local_address(&caller).ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+    socket.connect(&caller, Address::Unspecified, true).unwrap();
+    let any4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5432);
+    socket.connect(&caller, Address::Ipv4(any4), true).unwrap();
+    let Address::Ipv6(seen) = socket.application_address(socket.local_address(&caller)) else {
+        panic!("an IPv6 address")
+    };
+    assert_eq!(seen.ip().to_ipv4_mapped(), Some(Ipv4Addr::LOCALHOST));
+    // Unconnected, it shows what it is bound to.
+    let unbound = Socket::new(network, Kind::Datagram);
+    assert_eq!(unbound.local_address(&caller), SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+}

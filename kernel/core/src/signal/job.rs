@@ -4,13 +4,16 @@
 //! their default action) stops the whole process when a thread takes it:
 //! [`JobControl::stop`] marks it stopped, and every thread that reaches
 //! signal delivery waits there until [`JobControl::resume`] (sending
-//! `SIGCONT`) or `SIGKILL`. What `wait4` with `WUNTRACED` or `WCONTINUED`
-//! reports is kept here until the parent takes it.
+//! `SIGCONT`) or `SIGKILL`. A thread asleep in a blocking call counts as
+//! stopped where it sleeps, without being woken, and stops in delivery on
+//! its way out if its call completes first; the stop is complete, and the
+//! parent told, once every thread counts. What `wait4` with `WUNTRACED`
+//! or `WCONTINUED` reports is kept here until the parent takes it.
 //!
 //! Neighbours: `signal::send` continues a process on `SIGCONT`;
 //! `syscall::signals::deliver` stops threads; `syscall::processes` reports.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -45,7 +48,8 @@ pub enum JobEvent {
 struct JobState {
     /// The signal that stopped the process, while it is stopped.
     stopped_by: Option<u8>,
-    /// Threads waiting in delivery because the process is stopped.
+    /// Threads that count as stopped: waiting in delivery, or asleep in a
+    /// blocking call, while the process is stopped.
     stopped_threads: usize,
     /// Every thread has stopped since the stop began (the parent was told).
     is_stop_complete: bool,
@@ -62,6 +66,11 @@ pub struct JobControl {
     /// application without the lock.
     is_stopped: AtomicBool,
     state: Mutex<JobState>,
+    /// The process's threads that have started and not ended.
+    thread_count: AtomicUsize,
+    /// The process's id, through which the thread that completes a stop
+    /// finds the parent to tell.
+    process_id: AtomicU64,
 }
 
 impl JobControl {
@@ -82,15 +91,50 @@ impl JobControl {
         true
     }
 
-    /// A thread begins to wait because the process is stopped; with it,
-    /// `thread_count` threads of the process exist. Returns the stop's
-    /// signal when this completes the stop: the parent is to be told (as
-    /// on Linux, only once every thread has stopped).
-    pub fn enter(&self, thread_count: usize) -> Option<u8> {
+    /// Records the process's id (set once it has one).
+    pub fn set_process_id(&self, pid: u64) {
+        self.process_id.store(pid, Ordering::Relaxed);
+    }
+
+    /// The process's id.
+    pub fn process_id(&self) -> u64 {
+        self.process_id.load(Ordering::Relaxed)
+    }
+
+    /// A thread of the process started.
+    pub fn thread_started(&self) {
+        self.thread_count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A thread of the process ended; `is_counted` is its mark. Returns
+    /// the stop's signal when the threads left complete a stop.
+    pub fn thread_ended(&self, is_counted: &AtomicBool) -> Option<u8> {
+        self.leave(is_counted);
         let mut state = self.state.lock();
-        state.stopped_threads += 1;
+        let remaining = self.thread_count.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+        if remaining == 0 {
+            return None;
+        }
+        self.complete_if_all_stopped(&mut state, remaining)
+    }
+
+    /// A thread counts as stopped (it waits in delivery, or sleeps in a
+    /// blocking call, while the process is stopped); `is_counted` is its
+    /// mark, so that it counts once. Returns the stop's signal when this
+    /// completes the stop: the parent is to be told (as on Linux, only
+    /// once every thread has stopped).
+    pub fn enter(&self, is_counted: &AtomicBool) -> Option<u8> {
+        let mut state = self.state.lock();
+        if !is_counted.swap(true, Ordering::AcqRel) {
+            state.stopped_threads += 1;
+        }
+        let threads = self.thread_count.load(Ordering::Acquire);
+        self.complete_if_all_stopped(&mut state, threads)
+    }
+
+    fn complete_if_all_stopped(&self, state: &mut JobState, threads: usize) -> Option<u8> {
         let signal = state.stopped_by?;
-        if state.is_stop_complete || state.stopped_threads < thread_count {
+        if state.is_stop_complete || state.stopped_threads < threads {
             return None;
         }
         state.is_stop_complete = true;
@@ -99,10 +143,16 @@ impl JobControl {
         Some(signal)
     }
 
-    /// A thread stops waiting (continued, killed, or ending).
-    pub fn leave(&self) {
+    /// A thread no longer counts as stopped (continued, killed, ending, or
+    /// its blocking call completed and it runs on to delivery).
+    pub fn leave(&self, is_counted: &AtomicBool) {
+        if !is_counted.load(Ordering::Acquire) {
+            return;
+        }
         let mut state = self.state.lock();
-        state.stopped_threads = state.stopped_threads.saturating_sub(1);
+        if is_counted.swap(false, Ordering::AcqRel) {
+            state.stopped_threads = state.stopped_threads.saturating_sub(1);
+        }
     }
 
     /// Lets a stopped process run again; returns whether its stop had
@@ -147,22 +197,33 @@ impl JobControl {
 mod tests {
     use super::*;
 
+    /// A job with `threads` started threads and their marks.
+    fn job_of(threads: usize) -> (JobControl, alloc::vec::Vec<AtomicBool>) {
+        let job = JobControl::default();
+        for _ in 0..threads {
+            job.thread_started();
+        }
+        (job, (0..threads).map(|_| AtomicBool::new(false)).collect())
+    }
+
     #[test]
     fn a_stop_completes_when_every_thread_waits_and_is_reported_once() {
-        let job = JobControl::default();
+        let (job, marks) = job_of(2);
         assert!(job.stop(SIGTSTP));
         assert!(!job.stop(super::super::SIGSTOP), "a stopped process does not stop again");
         assert!(job.is_stopped());
-        assert_eq!(job.enter(2), None, "one thread of two still runs");
+        assert_eq!(job.enter(&marks[0]), None, "one thread of two still runs");
+        assert_eq!(job.enter(&marks[0]), None, "a thread counts once");
         assert_eq!(job.peek(true, true), None);
-        assert_eq!(job.enter(2), Some(SIGTSTP));
+        assert_eq!(job.enter(&marks[1]), Some(SIGTSTP));
         assert_eq!(job.peek(false, true), None);
         assert_eq!(job.peek(true, true), Some(JobEvent::Stopped(SIGTSTP)));
         job.take(JobEvent::Stopped(SIGTSTP));
         assert_eq!(job.peek(true, false), None);
         assert!(job.resume());
-        job.leave();
-        job.leave();
+        job.leave(&marks[0]);
+        job.leave(&marks[1]);
+        job.leave(&marks[1]);
         assert!(!job.resume());
         assert!(!job.is_stopped());
         assert_eq!(job.peek(true, true), Some(JobEvent::Continued));
@@ -170,16 +231,33 @@ mod tests {
         assert_eq!(job.peek(true, true), None);
         // Stopped and continued before the parent looked: only the
         // continue remains.
+        let (job, marks) = job_of(1);
         job.stop(SIGTTIN);
-        assert_eq!(job.enter(1), Some(SIGTTIN));
+        assert_eq!(job.enter(&marks[0]), Some(SIGTTIN));
         assert!(job.resume());
-        job.leave();
+        job.leave(&marks[0]);
         assert_eq!(job.peek(true, true), Some(JobEvent::Continued));
         // Continued before it completed: nothing to report.
         job.take(JobEvent::Continued);
         job.stop(SIGSTOP_FOR_TEST);
         assert!(!job.resume());
         assert_eq!(job.peek(true, true), None);
+    }
+
+    #[test]
+    fn a_thread_that_ends_may_complete_the_stop_of_the_others() {
+        let (job, marks) = job_of(3);
+        job.stop(SIGTSTP);
+        assert_eq!(job.enter(&marks[0]), None);
+        assert_eq!(job.thread_ended(&marks[1]), None, "one of the two left still runs");
+        assert_eq!(job.enter(&marks[2]), Some(SIGTSTP));
+        // A counted thread that ends stops counting.
+        assert!(job.resume());
+        let (job, marks) = job_of(2);
+        job.stop(SIGTSTP);
+        assert_eq!(job.enter(&marks[0]), None);
+        assert_eq!(job.thread_ended(&marks[0]), None);
+        assert_eq!(job.thread_ended(&marks[1]), None, "no thread is left to stop");
     }
 
     const SIGSTOP_FOR_TEST: u8 = super::super::SIGSTOP;

@@ -200,6 +200,13 @@ impl ProcessSignals {
         Self::default()
     }
 
+    /// Nothing pending, for the process `pid`.
+    pub fn for_process(pid: u64) -> Self {
+        let signals = Self::default();
+        signals.job.set_process_id(pid);
+        signals
+    }
+
     /// Instances queued on the process and its threads.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)

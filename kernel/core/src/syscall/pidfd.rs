@@ -128,6 +128,9 @@ pub(super) fn pidfd_send_signal(
         return Err(Errno::ESRCH.into());
     }
     let is_self = process.pid == context.process.pid;
+    if !super::signals::may_signal(context, &process, number) {
+        return Err(Errno::EPERM.into());
+    }
     let info = if info == 0 {
         super::signals::sender(context, code::USER)
     } else {

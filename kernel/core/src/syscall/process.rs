@@ -192,6 +192,10 @@ pub(super) fn prlimit(context: Context<'_>, pid: u64, resource: u64, new: u64, o
 }
 
 /// `prctl` options.
+const PR_SET_PDEATHSIG: u64 = 1;
+const PR_GET_PDEATHSIG: u64 = 2;
+const PR_GET_DUMPABLE: u64 = 3;
+const PR_SET_DUMPABLE: u64 = 4;
 const PR_SET_NAME: u64 = 15;
 const PR_GET_NAME: u64 = 16;
 
@@ -209,6 +213,22 @@ pub(super) fn prctl(context: Context<'_>, option: u64, argument: u64) -> Result 
         PR_GET_NAME => {
             let name = context.thread.state.lock().name;
             user.write_bytes(argument, &name)?;
+            Ok(0)
+        }
+        PR_SET_PDEATHSIG if argument <= process::SIGNAL_COUNT as u64 => {
+            context.process.family.lock().parent_death_signal = argument as u8;
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            let signal = context.process.family.lock().parent_death_signal;
+            user.write_u32(argument, u32::from(signal))?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(u64::from(context.process.state.lock().is_dumpable)),
+        // 0 (`SUID_DUMP_DISABLE`) or 1 (`SUID_DUMP_USER`); 2 is for the
+        // administrator's setting alone.
+        PR_SET_DUMPABLE if argument <= 1 => {
+            context.process.state.lock().is_dumpable = argument == 1;
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),

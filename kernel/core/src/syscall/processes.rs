@@ -446,6 +446,7 @@ fn replace_image(
             .map(|(number, _)| number as u64)
             .collect();
         let closed = closing.into_iter().filter_map(|number| state.descriptors.remove(number).ok()).collect();
+        state.is_dumpable = true;
         for action in state.signal_actions.iter_mut() {
             if action.handler != SIG_IGN && action.handler != SIG_DFL {
                 *action = crate::process::SignalAction::default();
@@ -607,7 +608,7 @@ pub(super) fn kill_targets(context: Context<'_>, pid: u64) -> core::result::Resu
             .into_iter()
             .collect(),
     };
-    if targets.is_empty() && pid != -1 {
+    if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
     Ok(targets)

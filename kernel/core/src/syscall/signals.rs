@@ -203,46 +203,68 @@ pub(super) fn sender(context: Context<'_>, code: i32) -> SignalInfo {
     SignalInfo::sender(code, context.process.pid as u32, uid)
 }
 
-/// Whether the caller may signal `target` (`EPERM` if not): always its
-/// own process, `SIGCONT` within its session, otherwise as its
-/// credentials allow ([`crate::credentials::Credentials::may_signal`]).
-pub(super) fn may_signal(context: Context<'_>, target: &Process, signal: u64) -> bool {
+/// Whether the caller may send `signal` to `target` (Linux's
+/// `check_kill_permission`): its own process always; another when the
+/// caller has `CAP_KILL`, when the caller's real or effective user is the
+/// target's real or saved one, or for `SIGCONT` within the caller's
+/// session.
+pub(super) fn may_signal(context: Context<'_>, target: &crate::process::Process, signal: u64) -> bool {
     if target.pid == context.process.pid {
         return true;
     }
-    if signal == u64::from(crate::signal::SIGCONT) && target.session_id() == context.process.session_id() {
+    if signal == u64::from(signal::SIGCONT) && target.session_id() == context.process.session_id() {
         return true;
     }
+    // Copied out first: the two processes' locks are never held together.
     let sender = context.process.state.lock().credentials.clone();
-    sender.may_signal(&target.state.lock().credentials)
+    let receiver = target.state.lock().credentials.clone();
+    sender.may_signal(&receiver)
 }
 
 pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
     if signal != 0 {
         signal_number(signal)?;
     }
-    let mut targets = super::processes::kill_targets(context, pid)?;
-    // A group or every process: the ones the caller may not signal are
-    // left out, and only a group none of whose members it may signal
-    // fails (`-1` never does, as on Linux).
-    let count = targets.len();
-    targets.retain(|target| may_signal(context, target, signal));
-    if targets.is_empty() && count > 0 && pid as i32 != -1 {
-        return Err(Errno::EPERM.into());
-    }
+    let targets = super::processes::kill_targets(context, pid)?;
     let info = sender(context, code::USER);
+    // One process fails with EPERM when it may not be signalled; a group
+    // when none of it may; -1 skips those it may not signal (Linux).
+    let mut result: core::result::Result<(), Errno> = Err(Errno::ESRCH);
+    let mut has_succeeded = false;
     for target in targets {
-        if signal == 0 {
+        if !may_signal(context, &target, signal) {
+            if pid as i32 == -1 {
+                result = result.or(Ok(()));
+            } else if !has_succeeded {
+                result = Err(Errno::EPERM);
+            }
             continue;
         }
-        let number = signal_number(signal)?;
-        if target.pid == context.process.pid {
+        let sent = if signal == 0 {
+            Ok(())
+        } else if target.pid == context.process.pid {
             let target = Target::Process { sender: Some(context.thread) };
-            signal::send(context.process, target, number, info, None, Queueing::Always)?;
+            signal::send(context.process, target, signal as u8, info, None, Queueing::Always)
         } else {
-            signal::send(&target, Target::Process { sender: None }, number, info, None, Queueing::Always)?;
+            signal::send(
+                &target,
+                Target::Process { sender: None },
+                signal as u8,
+                info,
+                None,
+                Queueing::Always,
+            )
+        };
+        match sent {
+            Ok(()) => {
+                has_succeeded = true;
+                result = Ok(());
+            }
+            Err(errno) if !has_succeeded => result = Err(errno),
+            Err(_) => {}
         }
     }
+    result?;
     Ok(0)
 }
 
@@ -599,10 +621,15 @@ pub(super) fn deliver(
 /// continues it or a `SIGKILL` or the process's end comes.
 fn wait_while_stopped(context: Context<'_>) {
     let job = &context.thread.signals.job;
+    let mark = &context.thread.is_counted_stopped;
+    // On its way out of the kernel, the thread sleeps in no call.
+    context.thread.is_asleep_in_call.store(false, core::sync::atomic::Ordering::SeqCst);
     if !job.is_stopped() {
+        // Counted while it slept in a call that then completed.
+        job.leave(mark);
         return;
     }
-    if let Some(signal) = job.enter(context.process.thread_count()) {
+    if let Some(signal) = job.enter(mark) {
         signal::notify_parent_of_job(context.process, signal::JobEvent::Stopped(signal));
     }
     while job.is_stopped() && !signal::is_kill_pending(context.thread) {
@@ -610,7 +637,7 @@ fn wait_while_stopped(context: Context<'_>) {
             break;
         }
     }
-    job.leave();
+    job.leave(mark);
 }
 
 /// Runs the handler for a fault in application code, as Linux forces such

@@ -132,6 +132,7 @@ fn build_c_programs() -> PathBuf {
         "processes",
         "processes-jobs",
         "processes-pidfd",
+        "processes-permissions",
         "spawn-cost",
         "overlay",
         "disk-tree",
