@@ -340,6 +340,21 @@ static void check_signals_and_kill(void) {
     action.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &action, NULL);
     check(kill(999999, 0) == -1 && errno == ESRCH, "kill_missing_is_esrch", "errno %d", errno);
+
+    /* A child that has ended but is not reaped takes signals and drops
+       them; once reaped it is gone. */
+    pid = fork();
+    if (pid == 0) {
+        _exit(4);
+    }
+    siginfo_t ended = {0};
+    result = waitid(P_PID, pid, &ended, WEXITED | WNOWAIT);
+    check(result == 0 && kill(pid, 0) == 0 && kill(pid, SIGTERM) == 0, "kill_zombie_succeeds", "errno %d",
+          errno);
+    status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 4, "zombie_keeps_its_status", "status %#x", status);
+    errno = 0;
+    check(kill(pid, 0) == -1 && errno == ESRCH, "kill_reaped_is_esrch", "errno %d", errno);
 }
 
 static void check_identity(void) {

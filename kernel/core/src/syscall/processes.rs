@@ -585,26 +585,22 @@ pub(super) fn setsid(context: Context<'_>) -> Result {
 /// and the caller).
 pub(super) fn kill_targets(context: Context<'_>, pid: u64) -> core::result::Result<Vec<Arc<Process>>, Errno> {
     let pid = pid as i32;
-    let alive = |process: &Arc<Process>| !process.has_ended();
     let targets: Vec<Arc<Process>> = match pid {
         0 => {
             let group = context.process.group_id();
-            process::all().into_iter().filter(|other| alive(other) && other.group_id() == group).collect()
+            process::all().into_iter().filter(|other| other.group_id() == group).collect()
         }
         -1 => process::all()
             .into_iter()
-            .filter(|other| {
-                alive(other) && other.pid != process::PROCESS_ID && other.pid != context.process.pid
-            })
+            .filter(|other| other.pid != process::PROCESS_ID && other.pid != context.process.pid)
             .collect(),
         pid if pid < 0 => {
             let group = u64::from(pid.unsigned_abs());
-            process::all().into_iter().filter(|other| alive(other) && other.group_id() == group).collect()
+            process::all().into_iter().filter(|other| other.group_id() == group).collect()
         }
         // A thread's id names its process too.
         pid => process::find(pid as u64)
             .or_else(|| process::all().into_iter().find(|other| other.thread(pid as u64).is_some()))
-            .filter(alive)
             .into_iter()
             .collect(),
     };

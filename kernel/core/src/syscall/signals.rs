@@ -5,7 +5,7 @@ use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
 use crate::machine::{Registers, Wakeup};
-use crate::process::{Process, SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
+use crate::process::{SIG_DFL, SIG_IGN, SIGNAL_COUNT, SignalAction, Thread};
 use crate::signal::{
     self, AlternateStack, MINIMUM_ALTERNATE_STACK, Queueing, SignalInfo, Target, UNBLOCKABLE, bit, code,
 };
@@ -240,7 +240,9 @@ pub(super) fn kill(context: Context<'_>, pid: u64, signal: u64) -> Result {
             }
             continue;
         }
-        let sent = if signal == 0 {
+        // A process that has ended but is not reaped yet takes the signal
+        // and drops it, as on Linux.
+        let sent = if signal == 0 || target.has_ended() {
             Ok(())
         } else if target.pid == context.process.pid {
             let target = Target::Process { sender: Some(context.thread) };
