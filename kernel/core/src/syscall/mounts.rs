@@ -118,19 +118,17 @@ pub(super) fn mount(
     let source_path = if source == 0 { String::from("none") } else { read_path(context, source)? };
     let options = if data == 0 { String::new() } else { read_text(context, data)? };
     let read_only = flags & flag::RDONLY != 0;
-    let (filesystem, root) = if SINGLE_INSTANCE.contains(&type_name.as_str()) {
+    let is_single = SINGLE_INSTANCE.contains(&type_name.as_str());
+    let filesystem = if is_single {
         let existing =
             vfs.mounts().into_iter().find(|mount| mount.source() == type_name).ok_or(Errno::ENODEV)?;
-        (existing.filesystem().clone(), existing.filesystem().root())
+        existing.filesystem().clone()
     } else {
         let permissions = root_permissions(&type_name, &options)?;
-        let filesystem =
-            fs::new_filesystem(vfs, &caller, &type_name, &source_path, permissions).map_err(mount_errno)?;
-        let root = filesystem.root();
-        (filesystem, root)
+        fs::new_filesystem(vfs, &caller, &type_name, &source_path, permissions).map_err(mount_errno)?
     };
-    let source_name =
-        if SINGLE_INSTANCE.contains(&type_name.as_str()) { type_name.clone() } else { source_path };
+    let root = filesystem.root();
+    let source_name = if is_single { type_name.clone() } else { source_path };
     let new =
         NewMount { filesystem, root, source: &source_name, type_name: &type_name, read_only, device: None };
     vfs.mount_on(&caller, &target, new)?;
