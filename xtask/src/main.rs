@@ -76,6 +76,7 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/git", "git"),
     ("/usr/bin/psql", "postgresql"),
     ("/usr/lib/postgresql", "postgresql"),
+    ("/usr/bin/dash", "dash"),
 ];
 
 fn main() -> ExitCode {
