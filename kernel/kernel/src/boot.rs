@@ -241,7 +241,7 @@ fn parse_command_line(text: &str) -> CommandLine {
 }
 
 fn configure_output(options: &Options) {
-    let level = match (options.verbose, options.trace) {
+    let level = match (options.verbose, options.trace || options.net_activity) {
         (true, _) => log::LevelFilter::Debug,
         (false, true) => log::LevelFilter::Info,
         (false, false) => log::LevelFilter::Warn,
@@ -412,6 +412,7 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
         address: address.map(|address| (address.address, address.prefix_length)),
         gateway: options.default_gateway,
         nameservers: options.nameservers.clone(),
+        reports_activity: options.net_activity,
     };
     let machine = application::machine();
     let mut seed = [0u8; 8];

@@ -76,6 +76,22 @@ impl rosv_core::net::NetworkDevice for VirtioCard {
     fn can_transmit(&self) -> bool {
         self.0.can_transmit()
     }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+
+    fn describe_activity(&self) -> alloc::string::String {
+        let activity = self.0.activity();
+        format!(
+            "card interrupts {}, frames in {} out {}, notifications receive {} transmit {}",
+            activity.interrupts,
+            activity.received_frames,
+            activity.sent_frames,
+            activity.receive_notifications,
+            activity.transmit_notifications
+        )
+    }
 }
 
 /// A virtio disk as the VFS's block device.

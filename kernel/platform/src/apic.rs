@@ -172,10 +172,14 @@ pub fn send_startup(destination: u32, page: u8) {
 }
 
 /// Arms this processor's timer to interrupt at TSC value `deadline`
-/// (immediately if it has passed).
-pub fn arm_timer(deadline: u64) {
+/// (immediately if it has passed). `sets_mode` also programs its mode and
+/// vector, which only a timer [`disarm_timer`] masked (or one never armed)
+/// needs.
+pub fn arm_timer(deadline: u64, sets_mode: bool) {
     if HAS_TSC_DEADLINE.load(Ordering::Relaxed) {
-        write(LVT_TIMER, TIMER_MODE_TSC_DEADLINE | u32::from(TIMER_VECTOR));
+        if sets_mode {
+            write(LVT_TIMER, TIMER_MODE_TSC_DEADLINE | u32::from(TIMER_VECTOR));
+        }
         // SAFETY: IA32_TSC_DEADLINE only arms the timer.
         unsafe { Msr::new(IA32_TSC_DEADLINE).write(deadline.max(1)) };
         return;
@@ -184,8 +188,10 @@ pub fn arm_timer(deadline: u64) {
     let ticks_ns = crate::time::ticks_to_ns(deadline.saturating_sub(now));
     let count = (u128::from(ticks_ns) * u128::from(TIMER_HZ.load(Ordering::Relaxed)) / 1_000_000_000)
         .clamp(1, u128::from(u32::MAX)) as u32;
-    write(LVT_TIMER, u32::from(TIMER_VECTOR));
-    write(TIMER_DIVIDE, DIVIDE_BY_1);
+    if sets_mode {
+        write(LVT_TIMER, u32::from(TIMER_VECTOR));
+        write(TIMER_DIVIDE, DIVIDE_BY_1);
+    }
     write(TIMER_INITIAL_COUNT, count);
 }
 

@@ -30,6 +30,8 @@ pub struct Options {
     pub no_xsave: bool,
     /// `--trace`: log every system call.
     pub trace: bool,
+    /// `--net-activity`: log what the network did every few seconds.
+    pub net_activity: bool,
     /// `--rootfs=overlay|rofs|ramfs`: what to mount as `/` (unset: a ROFS
     /// image under an overlay when the initrd or the first disk holds one,
     /// else ramfs).
@@ -137,6 +139,7 @@ impl Options {
             "--exit-record" => self.exit_record = flag("--exit-record", value)?,
             "--noxsave" => self.no_xsave = flag("--noxsave", value)?,
             "--trace" => self.trace = flag("--trace", value)?,
+            "--net-activity" => self.net_activity = flag("--net-activity", value)?,
             "--self-test" => {
                 self.self_test = Some(match required("--self-test", value)? {
                     "stack-overflow" => SelfTest::StackOverflow,

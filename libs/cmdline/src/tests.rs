@@ -27,12 +27,14 @@ fn options_then_command() {
 #[test]
 fn every_flag_is_known() {
     let line = CommandLine::parse(
-        "--verbose --nopci --power-off-on-abort --noshutdown --exit-record --noxsave --trace /app",
+        "--verbose --nopci --power-off-on-abort --noshutdown --exit-record --noxsave --trace \
+         --net-activity /app",
     )
     .unwrap();
     let options = &line.options;
     assert!(options.verbose && options.no_pci && options.power_off_on_abort);
     assert!(options.no_shutdown && options.exit_record && options.no_xsave && options.trace);
+    assert!(options.net_activity);
 }
 
 #[test]

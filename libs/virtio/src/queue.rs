@@ -105,7 +105,14 @@ pub struct SplitQueue<M> {
     available_index: u16,
     notified_available_index: u16,
     last_used_index: u16,
+    /// Whether the driver wants an interrupt when the device uses a chain.
+    wants_interrupts: bool,
 }
+
+/// How far ahead of the used index `used_event` points while interrupts
+/// are suppressed with event indices: more than a queue ever holds, so
+/// the device never reaches it.
+const SUPPRESSED_EVENT_DISTANCE: u16 = 0x8000;
 
 impl<M: SharedMemory> SplitQueue<M> {
     /// A queue over `memory` (at least `layout.total_size` bytes, zeroed)
@@ -126,6 +133,35 @@ impl<M: SharedMemory> SplitQueue<M> {
             available_index: 0,
             notified_available_index: 0,
             last_used_index: 0,
+            wants_interrupts: true,
+        }
+    }
+
+    /// Asks the device for an interrupt whenever it uses a chain, or for
+    /// none (§2.7.7): a driver that collects used chains when it next adds
+    /// some, as a transmit queue can, spares the device an interrupt per
+    /// chain. A hint only; the device may interrupt anyway. Returns whether
+    /// chains were used meanwhile, which an interrupt asked for now would
+    /// not announce.
+    pub fn set_interrupts(&mut self, wanted: bool) -> bool {
+        self.wants_interrupts = wanted;
+        self.publish_interrupt_wish();
+        // The wish must be visible before the used index is read again.
+        fence(Ordering::SeqCst);
+        self.has_used()
+    }
+
+    fn publish_interrupt_wish(&self) {
+        if self.is_event_index {
+            let event = if self.wants_interrupts {
+                self.last_used_index
+            } else {
+                self.last_used_index.wrapping_add(SUPPRESSED_EVENT_DISTANCE)
+            };
+            self.memory.write_u16(self.layout.used_event(), event);
+        } else {
+            let flags = if self.wants_interrupts { 0 } else { crate::spec::AVAIL_F_NO_INTERRUPT };
+            self.memory.write_u16(self.layout.available_ring, flags);
         }
     }
 
@@ -315,8 +351,9 @@ impl<M: SharedMemory> SplitQueue<M> {
         self.last_used_index = self.last_used_index.wrapping_add(1);
         self.release(token, chain.descriptor_count);
         if self.is_event_index {
-            // Ask for an interrupt as soon as the device uses the next chain.
-            self.memory.write_u16(self.layout.used_event(), self.last_used_index);
+            // Ask for an interrupt as soon as the device uses the next chain
+            // (or keep the suppressed event out of its reach).
+            self.publish_interrupt_wish();
         }
         Ok(Some(Used { token, written_bytes }))
     }

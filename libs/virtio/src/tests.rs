@@ -154,6 +154,32 @@ fn event_indices_suppress_and_request_notifications() {
     assert!(pair.device.should_interrupt(&pair.memory).expect("in memory"));
 }
 
+#[test]
+fn interrupts_can_be_suppressed_and_asked_for_again() {
+    for is_event_index in [false, true] {
+        let mut pair = pair(8, false, is_event_index);
+        let buffer = pair.memory.allocate(8);
+        assert!(!pair.driver.set_interrupts(false), "nothing used yet");
+        for _ in 0..3 {
+            pair.driver.add(&[readable(&buffer)]).expect("room");
+            let chain = pair.device.pop_available(&pair.memory).expect("valid").expect("a chain");
+            pair.device.push_used(&pair.memory, chain.head, 0).expect("in memory");
+            assert!(!pair.device.should_interrupt(&pair.memory).expect("in memory"), "suppressed");
+            pair.driver.pop_used().expect("valid").expect("used");
+        }
+        pair.driver.add(&[readable(&buffer)]).expect("room");
+        let chain = pair.device.pop_available(&pair.memory).expect("valid").expect("a chain");
+        pair.device.push_used(&pair.memory, chain.head, 0).expect("in memory");
+        assert!(!pair.device.should_interrupt(&pair.memory).expect("in memory"), "still suppressed");
+        assert!(pair.driver.set_interrupts(true), "a chain was used meanwhile, without an interrupt");
+        pair.driver.pop_used().expect("valid").expect("used");
+        pair.driver.add(&[readable(&buffer)]).expect("room");
+        let chain = pair.device.pop_available(&pair.memory).expect("valid").expect("a chain");
+        pair.device.push_used(&pair.memory, chain.head, 0).expect("in memory");
+        assert!(pair.device.should_interrupt(&pair.memory).expect("in memory"), "asked for again");
+    }
+}
+
 /// Writes a used element straight into the ring, as a faulty device would.
 fn forge_used(pair: &Pair, id: u32, written_bytes: u32) {
     let ring = pair.driver.device_area_address();

@@ -36,6 +36,17 @@ pub trait NetworkDevice: Send + Sync {
 
     /// Whether [`NetworkDevice::transmit`] would find room.
     fn can_transmit(&self) -> bool;
+
+    /// Hands the frames [`NetworkDevice::transmit`] took since the last
+    /// call to the wire; until then they may wait, so that a batch costs
+    /// the card one notification.
+    fn flush(&self);
+
+    /// What the card has done so far (interrupts, notifications, ...), as
+    /// one line for the activity report; empty if it does not count.
+    fn describe_activity(&self) -> alloc::string::String {
+        alloc::string::String::new()
+    }
 }
 
 /// Bytes of an Ethernet header.
@@ -154,6 +165,13 @@ impl Link {
             self.counters[CARD_SIDE].count_sent(frame.len());
         } else {
             self.counters[CARD_SIDE].dropped += 1;
+        }
+    }
+
+    /// Sends the frames queued on the card.
+    pub fn flush(&self) {
+        if let Some(card) = &self.card {
+            card.flush();
         }
     }
 

@@ -92,6 +92,30 @@ pub struct Settings {
     pub gateway: Option<Ipv4Addr>,
     /// DNS servers (`--nameserver`), added to those DHCP gives.
     pub nameservers: Vec<Ipv4Addr>,
+    /// Log what the network did every [`ACTIVITY_REPORT_INTERVAL_NS`]
+    /// (`--net-activity`): the card's interrupts and notifications, the
+    /// network thread's wakeups and the stack's polls.
+    pub reports_activity: bool,
+}
+
+/// The longest the network thread sleeps while the stack has a timer
+/// pending, in nanoseconds: below smoltcp's shortest retransmission
+/// timeout (1 s), so a send that arms one need not wake the thread.
+const MAX_WORKER_SLEEP_NS: u64 = 500_000_000;
+
+/// How often `--net-activity` reports, in nanoseconds.
+pub const ACTIVITY_REPORT_INTERVAL_NS: u64 = 5_000_000_000;
+
+/// What the stack's drivers did, counted for the activity report.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Times the network thread woke.
+    worker_wakeups: AtomicU64,
+    /// Polls of the whole stack by the network thread.
+    worker_polls: AtomicU64,
+    /// Polls of the whole stack by application threads, after a socket
+    /// call.
+    caller_polls: AtomicU64,
 }
 
 /// One network interface as applications see it (`getifaddrs`,
@@ -151,9 +175,15 @@ pub struct Configuration {
 pub struct Network {
     stack: Mutex<Stack>,
     has_card: bool,
+    card: Option<Arc<dyn NetworkDevice>>,
+    reports_activity: bool,
+    activity: Activity,
     worker: Once<Arc<dyn ThreadControl>>,
     /// When the worker next wakes on its own (ns; `u64::MAX`: never).
     worker_deadline: AtomicU64,
+    /// The earliest poll application threads' polls asked for since the
+    /// worker last looked (ns; `u64::MAX`: none).
+    requested: AtomicU64,
     /// Threads waiting for the configuration to change.
     configuration_waiters: Mutex<Vec<Arc<dyn ThreadControl>>>,
     /// The names local (`AF_UNIX`) sockets are bound to.
@@ -181,12 +211,16 @@ impl Network {
         now_ns: u64,
     ) -> Arc<Self> {
         let has_card = card.is_some();
-        let stack = Stack::new(card, settings, seed, instant(now_ns));
+        let stack = Stack::new(card.clone(), settings, seed, instant(now_ns));
         Arc::new(Network {
             stack: Mutex::new(stack),
             has_card,
+            card,
+            reports_activity: settings.reports_activity,
+            activity: Activity::default(),
             worker: Once::new(),
             worker_deadline: AtomicU64::new(u64::MAX),
+            requested: AtomicU64::new(u64::MAX),
             configuration_waiters: Mutex::new(Vec::new()),
             local_names: local::Names::new(),
         })
@@ -258,6 +292,7 @@ impl Network {
         let (result, next, configuration_changed) = {
             let mut stack = self.stack.lock();
             let result = operation(&mut stack);
+            self.activity.caller_polls.fetch_add(1, Ordering::Relaxed);
             let next = stack.poll(instant(now_ns));
             (result, next, stack.take_configuration_change())
         };
@@ -285,11 +320,12 @@ impl Network {
             self.wake_configuration_waiters();
         }
         // The worker sleeps until its deadline: wake it if the stack now
-        // needs a poll before that.
-        if let Some(next) = next
-            && next < self.worker_deadline.load(Ordering::SeqCst)
-        {
-            self.wake_worker();
+        // needs a poll before that (see `run_worker`).
+        if let Some(next) = next {
+            self.requested.fetch_min(next, Ordering::SeqCst);
+            if next < self.worker_deadline.load(Ordering::SeqCst) {
+                self.wake_worker();
+            }
         }
     }
 
@@ -309,21 +345,37 @@ impl Network {
     }
 
     /// The network thread's body: polls whenever woken or due.
+    ///
+    /// One poll per wakeup. An application thread's poll that needs the
+    /// stack polled again before the worker's published deadline wakes it;
+    /// one that polled before the deadline was published leaves its wish in
+    /// `requested`, which the worker reads after publishing (both sides
+    /// sequentially consistent, so each sees the other's write). The worker
+    /// never sleeps longer than [`MAX_WORKER_SLEEP_NS`] while a timer is
+    /// pending, so that the retransmission timers application threads arm
+    /// with every send (a second or more away) wake nobody.
     pub fn run_worker(&self, machine: &dyn Machine) -> ! {
         self.worker.call_once(|| machine.current_thread());
+        let mut next_report = machine.monotonic_ns().saturating_add(ACTIVITY_REPORT_INTERVAL_NS);
         loop {
-            let first = self.poll(machine.monotonic_ns());
-            self.worker_deadline.store(first.unwrap_or(u64::MAX), Ordering::SeqCst);
-            // An application thread that polled before this second poll is
-            // seen by it; one that polls after it sees the published
-            // deadline and wakes the worker if it needs it sooner (a wake
-            // before the block makes the block return at once).
-            let second = self.poll(machine.monotonic_ns());
-            let next = match (first, second) {
-                (Some(first), Some(second)) => Some(first.min(second)),
-                (first, second) => first.or(second),
+            self.activity.worker_wakeups.fetch_add(1, Ordering::Relaxed);
+            let now = machine.monotonic_ns();
+            if self.reports_activity && now >= next_report {
+                next_report = now.saturating_add(ACTIVITY_REPORT_INTERVAL_NS);
+                log::info!("{}", self.describe_activity());
+            }
+            self.activity.worker_polls.fetch_add(1, Ordering::Relaxed);
+            let due = self.poll(now).map(|due| due.min(now.saturating_add(MAX_WORKER_SLEEP_NS)));
+            self.worker_deadline.store(due.unwrap_or(u64::MAX), Ordering::SeqCst);
+            let requested = self.requested.swap(u64::MAX, Ordering::SeqCst);
+            let mut next = match due {
+                Some(due) => due.min(requested),
+                None => requested,
             };
-            machine.block(next);
+            if self.reports_activity {
+                next = next.min(next_report);
+            }
+            machine.block((next != u64::MAX).then_some(next));
         }
     }
 
@@ -342,6 +394,25 @@ impl Network {
             }
             machine.block(Some(deadline));
         }
+    }
+
+    /// What the network did since boot, in one line: the card's counts,
+    /// the network thread's wakeups and polls, application threads' polls
+    /// and the frames on each side of the link.
+    pub fn describe_activity(&self) -> String {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let counters = self.stack.lock().counters();
+        let card = self.card.as_ref().map(|card| card.describe_activity()).unwrap_or_default();
+        alloc::format!(
+            "net activity: {card}; worker wakeups {}, worker polls {}, caller polls {}; \
+             card frames in {} out {}, loop frames {}",
+            read(&self.activity.worker_wakeups),
+            read(&self.activity.worker_polls),
+            read(&self.activity.caller_polls),
+            counters[link::CARD_SIDE].received_packets,
+            counters[link::CARD_SIDE].sent_packets,
+            counters[link::LOOP_SIDE].sent_packets,
+        )
     }
 
     /// One line describing the interface, for the boot log.

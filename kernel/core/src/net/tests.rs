@@ -343,6 +343,8 @@ impl NetworkDevice for WireEnd {
     fn can_transmit(&self) -> bool {
         true
     }
+
+    fn flush(&self) {}
 }
 
 fn wired_pair() -> (Arc<Network>, Arc<Network>) {
@@ -354,6 +356,7 @@ fn wired_pair() -> (Arc<Network>, Arc<Network>) {
         address: Some((Ipv4Addr::new(192, 168, 7, last), 24)),
         gateway: None,
         nameservers: vec![],
+        reports_activity: false,
     };
     (Network::new(Some(Arc::new(a)), &settings(1), 1, 0), Network::new(Some(Arc::new(b)), &settings(2), 2, 0))
 }

@@ -74,7 +74,9 @@ fn take_frame(net: &VirtioNet) -> Option<Vec<u8>> {
 }
 
 fn send(net: &VirtioNet, bytes: &[u8]) -> Result<(), DeviceError> {
-    net.transmit(bytes.len(), |buffer| buffer.copy_from_slice(bytes))
+    net.transmit(bytes.len(), |buffer| buffer.copy_from_slice(bytes))?;
+    net.flush();
+    Ok(())
 }
 
 /// Transmits distinct frames until the driver refuses; returns how many
@@ -182,6 +184,7 @@ fn a_modern_card_sends_a_twelve_byte_zero_header() {
     let mut was_zeroed = false;
     net.transmit(1514, |buffer| was_zeroed = buffer.iter().all(|&byte| byte == 0)).expect("sent");
     assert!(was_zeroed, "the filler starts from zeros, not from the previous frame");
+    net.flush();
     let device = &mut model.lock().device;
     let network = device.network();
     assert_eq!(network.sent.len(), frames.len() + 1);
@@ -238,6 +241,43 @@ fn without_indirect_descriptors_separate_headers_halve_the_buffers() {
     let net = VirtioNet::new(transport, hardware).expect("starts");
     assert_eq!(model.lock().device.network().receive_chains.len(), QUEUE_SIZE / 2);
     assert_eq!(fill_transmit_queue(&net), QUEUE_SIZE / 2);
+}
+
+#[test]
+fn frames_reach_the_device_in_batches_and_sent_ones_do_not_interrupt() {
+    let hardware = FakeHardware::new();
+    let device = card(hardware, 0, config(0, 0));
+    let (model, transport) = mmio(hardware, MMIO_BASE, 2, device);
+    let net = VirtioNet::new(transport, hardware).expect("starts");
+    model.lock().device.interrupt_status = 0;
+    for seed in 0..3 {
+        net.transmit(60, |buffer| buffer.copy_from_slice(&frame(60, seed))).expect("room");
+    }
+    assert!(model.lock().device.network().sent.is_empty(), "nothing announced before the flush");
+    net.flush();
+    assert_eq!(model.lock().device.network().sent.len(), 3, "one notification took the batch");
+    assert_eq!(model.lock().device.interrupt_status, 0, "sent frames raise no interrupt");
+    assert_eq!(net.activity().transmit_notifications, 1);
+    assert_eq!(net.activity().sent_frames, 3);
+}
+
+#[test]
+fn a_full_transmit_queue_asks_for_an_interrupt_when_room_returns() {
+    let hardware = FakeHardware::new();
+    let mut device = card(hardware, 0, config(0, 0));
+    device.network().is_transmit_deferred = true;
+    let (model, transport) = mmio(hardware, MMIO_BASE, 2, device);
+    let net = VirtioNet::new(transport, hardware).expect("starts");
+    assert_eq!(fill_transmit_queue(&net), QUEUE_SIZE);
+    model.lock().device.interrupt_status = 0;
+    assert!(!net.can_transmit());
+    model.lock().device.complete_transmits();
+    assert_ne!(model.lock().device.interrupt_status, 0, "the full queue asked for an interrupt");
+    assert!(net.can_transmit());
+    model.lock().device.interrupt_status = 0;
+    send(&net, &frame(60, 1)).expect("room");
+    model.lock().device.complete_transmits();
+    assert_eq!(model.lock().device.interrupt_status, 0, "with room again, no more interrupts");
 }
 
 #[test]

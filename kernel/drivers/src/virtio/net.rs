@@ -7,7 +7,9 @@
 //! by room for one frame. Receive buffers are all offered at start and
 //! offered again as soon as a frame has been copied out of one; transmit
 //! buffers wait on a list and return to it once the device has sent them,
-//! which every transmission checks first.
+//! which every transmission checks first. Frames queued for transmission
+//! reach the device with one notification per batch ([`VirtioNet::flush`]),
+//! and the transmit queue asks for no interrupts unless it is full.
 //!
 //! Nothing here sleeps or waits for the device. The kernel's network
 //! thread polls [`VirtioNet::receive`] and [`VirtioNet::transmit`]; the
@@ -20,6 +22,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use rosv_virtio::net::{Header, RECEIVE_QUEUE, TRANSMIT_QUEUE, config, feature, header_size, status};
 use rosv_virtio::spec::feature::{ANY_LAYOUT, INDIRECT_DESC};
@@ -86,6 +89,8 @@ struct BufferQueue {
     /// Buffers the device does not hold.
     idle: Vec<u16>,
     is_broken: bool,
+    /// Whether interrupts were asked for because no buffer was idle.
+    is_waiting_for_room: bool,
 }
 
 impl BufferQueue {
@@ -119,6 +124,7 @@ impl BufferQueue {
             buffer_of_token: vec![None; size],
             idle: (0..count as u16).rev().collect(),
             is_broken: false,
+            is_waiting_for_room: false,
         })
     }
 
@@ -160,11 +166,13 @@ impl BufferQueue {
     }
 
     /// Tells the device about the buffers offered since the last call, if
-    /// it asks for that.
-    fn notify(&mut self, transport: &dyn Transport) {
-        if self.queue.should_notify() {
+    /// it asks for that; returns whether it did.
+    fn notify(&mut self, transport: &dyn Transport) -> bool {
+        let should = self.queue.should_notify();
+        if should {
             transport.notify(self.index);
         }
+        should
     }
 
     /// Whether the device has returned buffers not yet taken.
@@ -194,10 +202,30 @@ impl BufferQueue {
         }
     }
 
-    /// Puts the buffers the device has finished with on the idle list.
+    /// Puts the buffers the device has finished with on the idle list;
+    /// once some are idle, interrupts asked for by
+    /// [`BufferQueue::ask_for_room`] are no longer wanted.
     fn reclaim(&mut self) {
+        let mut has_reclaimed = false;
         while let Some((buffer, _)) = self.take_used() {
             self.idle.push(buffer);
+            has_reclaimed = true;
+        }
+        if has_reclaimed && self.is_waiting_for_room {
+            self.is_waiting_for_room = false;
+            let _ = self.queue.set_interrupts(false);
+        }
+    }
+
+    /// Asks for an interrupt when the device next finishes with a buffer
+    /// of this (transmit) queue, which has none idle; collects at once the
+    /// buffers it finished with before the request could be seen.
+    fn ask_for_room(&mut self) {
+        if !self.is_waiting_for_room {
+            self.is_waiting_for_room = true;
+            if self.queue.set_interrupts(true) {
+                self.reclaim();
+            }
         }
     }
 
@@ -208,6 +236,37 @@ impl BufferQueue {
         log::error!("virtio-net: queue {}: {error}; the queue is abandoned", self.index);
         self.is_broken = true;
     }
+}
+
+/// What a card has done since it started, for finding where the time of
+/// a network exchange goes: each notification is an exit to the
+/// hypervisor, each interrupt a wakeup of the network thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CardActivity {
+    /// Interrupts taken.
+    pub interrupts: u64,
+    /// Frames received.
+    pub received_frames: u64,
+    /// Frames handed to the device.
+    pub sent_frames: u64,
+    /// Notifications of the receive queue (new buffers).
+    pub receive_notifications: u64,
+    /// Notifications of the transmit queue (new frames).
+    pub transmit_notifications: u64,
+}
+
+/// [`CardActivity`] as it is counted.
+#[derive(Debug, Default)]
+struct ActivityCounters {
+    interrupts: AtomicU64,
+    received_frames: AtomicU64,
+    sent_frames: AtomicU64,
+    receive_notifications: AtomicU64,
+    transmit_notifications: AtomicU64,
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A virtio network card.
@@ -225,6 +284,7 @@ pub struct VirtioNet {
     /// Where [`VirtioNet::transmit`]'s filler writes, header included,
     /// before the bytes go to DMA memory in one copy.
     outgoing_frame: spin::Mutex<Vec<u8>>,
+    activity: ActivityCounters,
 }
 
 impl core::fmt::Debug for VirtioNet {
@@ -267,7 +327,11 @@ impl VirtioNet {
         let framing =
             Framing::new(header_size(features, is_legacy), is_legacy && features & ANY_LAYOUT == 0, mtu);
         let mut receive = BufferQueue::new(&transport, RECEIVE_QUEUE, features, hardware, framing)?;
-        let transmit = BufferQueue::new(&transport, TRANSMIT_QUEUE, features, hardware, framing)?;
+        let mut transmit = BufferQueue::new(&transport, TRANSMIT_QUEUE, features, hardware, framing)?;
+        // Sent frames are collected when the next one goes out: an
+        // interrupt per frame would wake the network thread for nothing.
+        // Only a full queue asks for one (see `transmit`).
+        let _ = transmit.queue.set_interrupts(false);
         let mac_address = if features & feature::MAC != 0 {
             core::array::from_fn(|index| transport.read_config_u8(config::MAC + index))
         } else {
@@ -278,7 +342,7 @@ impl VirtioNet {
             let _ = receive.offer(buffer, framing.receive_length(), true);
         }
         finish_initialization(&*transport);
-        receive.notify(&*transport);
+        let _ = receive.notify(&*transport);
         Ok(VirtioNet {
             transport,
             mac_address,
@@ -289,6 +353,7 @@ impl VirtioNet {
             transmit: spin::Mutex::new(transmit),
             received_frame: spin::Mutex::new(vec![0; framing.frame_capacity]),
             outgoing_frame: spin::Mutex::new(vec![0; framing.header_size + framing.frame_capacity]),
+            activity: ActivityCounters::default(),
         })
     }
 
@@ -338,11 +403,14 @@ impl VirtioNet {
             // A failure was logged, and the buffer stays idle.
             let _ = receive.offer(buffer, self.framing.receive_length(), true);
         }
-        receive.notify(&*self.transport);
+        if receive.notify(&*self.transport) {
+            count(&self.activity.receive_notifications);
+        }
         drop(receive);
         if length == 0 {
             return false;
         }
+        count(&self.activity.received_frames);
         consume(&frame[..length]);
         true
     }
@@ -353,8 +421,9 @@ impl VirtioNet {
         self.receive.lock().has_used()
     }
 
-    /// Sends a frame of `length` bytes (Ethernet header included, at most
-    /// MTU + 14), which `fill` writes into the slice it is given. Finished
+    /// Queues a frame of `length` bytes (Ethernet header included, at most
+    /// MTU + 14), which `fill` writes into the slice it is given, for
+    /// [`VirtioNet::flush`] to announce to the device. Finished
     /// transmissions are collected first; fails with
     /// [`DeviceError::QueueFull`] when every buffer is still with the device
     /// (or another call is still inside its `fill`). Never waits.
@@ -371,7 +440,13 @@ impl VirtioNet {
             if transmit.is_broken {
                 return Err(DeviceError::Broken);
             }
-            transmit.idle.pop().ok_or(DeviceError::QueueFull)?
+            match transmit.idle.pop() {
+                Some(buffer) => buffer,
+                None => {
+                    transmit.ask_for_room();
+                    return Err(DeviceError::QueueFull);
+                }
+            }
         };
         let header_size = self.framing.header_size;
         let bytes = &mut frame[..header_size + length];
@@ -386,22 +461,53 @@ impl VirtioNet {
         let offset = transmit.offset(buffer);
         transmit.buffers.write_bytes(offset, bytes);
         transmit.offer(buffer, bytes.len(), false)?;
-        transmit.notify(&*self.transport);
+        count(&self.activity.sent_frames);
         Ok(())
     }
 
+    /// Tells the device about the frames [`VirtioNet::transmit`] queued
+    /// since the last call, if it asks for that: one notification (an exit
+    /// to the hypervisor) for a whole batch of frames.
+    pub fn flush(&self) {
+        let mut transmit = self.transmit.lock();
+        if !transmit.is_broken && transmit.notify(&*self.transport) {
+            count(&self.activity.transmit_notifications);
+        }
+    }
+
     /// Whether a transmit buffer is free, after collecting finished
-    /// transmissions.
+    /// transmissions. When none is, the device is asked to interrupt once
+    /// it has sent a frame, which wakes the network thread to send more.
     pub fn can_transmit(&self) -> bool {
         let mut transmit = self.transmit.lock();
         transmit.reclaim();
-        !transmit.is_broken && !transmit.idle.is_empty()
+        if transmit.is_broken {
+            return false;
+        }
+        if transmit.idle.is_empty() {
+            transmit.ask_for_room();
+        }
+        !transmit.idle.is_empty()
     }
 
     /// Acknowledges the device's interrupt. The kernel's interrupt handler
     /// calls it, then wakes the network thread; it takes no lock.
     pub fn handle_interrupt(&self) {
+        count(&self.activity.interrupts);
         self.transport.acknowledge_interrupt();
+    }
+
+    /// What the card has done since it started.
+    pub fn activity(&self) -> CardActivity {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let counters = &self.activity;
+        CardActivity {
+            interrupts: read(&counters.interrupts),
+            received_frames: read(&counters.received_frames),
+            sent_frames: read(&counters.sent_frames),
+            receive_notifications: read(&counters.receive_notifications),
+            transmit_notifications: read(&counters.transmit_notifications),
+        }
     }
 }
 

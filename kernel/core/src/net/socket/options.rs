@@ -710,4 +710,5 @@ pub(super) fn apply_tcp_options(stack: &mut Stack, handle: smoltcp::iface::Socke
     let keep_alive =
         options.keep_alive.then(|| Duration::from_secs(u64::from(options.keepalive_idle_seconds)));
     stack.set_keep_alive(handle, keep_alive);
+    stack.choose_ack_delay(handle);
 }

@@ -168,6 +168,7 @@ impl Socket {
                         tcp::ConnectError::InvalidState => Errno::EISCONN,
                     });
                 }
+                stack.choose_ack_delay(handle);
                 stack.watch(handle, Protocol::Tcp, &waiters);
                 Ok(Stream {
                     handle,
