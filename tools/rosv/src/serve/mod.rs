@@ -15,6 +15,7 @@ mod instance;
 mod invoke;
 mod pool;
 mod proxy;
+mod restore;
 mod runtime_api;
 mod snapshot;
 mod stats;
