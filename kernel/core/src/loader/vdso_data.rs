@@ -14,17 +14,15 @@ use crate::pages::{OutOfMemory, Page};
 /// The page, made at the first program's start.
 static PAGE: spin::Once<Page> = spin::Once::new();
 
-/// The frame holding `vdso`'s clock, for mapping into a process; the page
-/// is made on first use and its fields written each time (the same values
-/// unless the clock was stepped meanwhile, which also updates them).
+/// The frame holding `vdso`'s clock, for mapping into a process. The
+/// first call makes the page and writes every field; from then on only
+/// [`set_realtime_offset`] changes it (a program starting while the clock
+/// steps could otherwise write back the offset from before the step).
 pub fn frame(vdso: &Vdso) -> Result<u64, OutOfMemory> {
-    let page = match PAGE.get() {
-        Some(page) => page,
-        None => {
-            let page = Page::new()?;
-            PAGE.call_once(|| page)
-        }
-    };
+    if let Some(page) = PAGE.get() {
+        return Ok(page.frame());
+    }
+    let page = Page::new()?;
     let fields = [
         (layout::FLAGS, layout::CLOCK_USABLE),
         (layout::TSC_BASE, vdso.tsc_base),
@@ -34,7 +32,8 @@ pub fn frame(vdso: &Vdso) -> Result<u64, OutOfMemory> {
     for (offset, value) in fields {
         page.write(offset, &value.to_le_bytes());
     }
-    Ok(page.frame())
+    // Another processor may have made one meanwhile: the first stays.
+    Ok(PAGE.call_once(|| page).frame())
 }
 
 /// Writes the wall-clock time at time zero, `realtime_offset_ns`, where
