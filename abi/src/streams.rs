@@ -3,7 +3,8 @@
 //! On QEMU each stream has its own virtio-console port, named
 //! [`STDIN_PORT`], [`STDOUT_PORT`] and [`STDERR_PORT`]; a fourth,
 //! [`CONTROL_PORT`], carries [`ControlMessage`]s from the host (signals to
-//! deliver, the terminal's new size). The serial port stays the kernel's.
+//! deliver, the terminal's new size, a [`RestoreNotice`]). The serial port
+//! stays the kernel's.
 //!
 //! Where the machine has a single serial port (Firecracker, the built-in
 //! monitor), the kernel option [`SERIAL_STREAMS_OPTION`] makes both
@@ -54,25 +55,56 @@ pub enum ControlMessage {
         /// Rows.
         rows: u16,
     },
+    /// The VM was started from a snapshot: what must differ per instance.
+    Restore(RestoreNotice),
 }
 
-/// The longest encoded control message.
-pub const CONTROL_MESSAGE_MAX: usize = 24;
+/// What the host tells a VM it started from a snapshot of another: the
+/// guest took its memory, clock and generator state from the snapshot, and
+/// refreshes them from this (`restore NS ENTROPY INSTANCE`, the last two in
+/// hexadecimal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreNotice {
+    /// The host's wall-clock time when it sent the notice, in nanoseconds
+    /// since the Unix epoch.
+    pub realtime_ns: u64,
+    /// Fresh random bytes for the guest's generators.
+    pub entropy: [u8; 32],
+    /// The instance's identity, which the guest reports as its `boot_id`.
+    pub instance_id: [u8; 16],
+}
+
+/// What the kernel prints on its console, followed by the instance id in
+/// hexadecimal, once it has applied a [`RestoreNotice`] (when asked to
+/// report its boot).
+pub const RESTORED_LINE: &str = "Restored as instance ";
+
+/// The longest encoded control message (a [`RestoreNotice`]).
+pub const CONTROL_MESSAGE_MAX: usize = 128;
 
 impl ControlMessage {
-    /// The message as one line of text (`signal 15`, `resize 80 24`).
+    /// The message as one line of text (`signal 15`, `resize 80 24`,
+    /// `restore 1700000000000000000 0f1e... 5a4b...`).
     pub fn encode(self, buffer: &mut [u8; CONTROL_MESSAGE_MAX]) -> &[u8] {
         let mut writer = Writer { buffer, length: 0 };
         match self {
             ControlMessage::Signal(signal) => {
                 writer.push(b"signal ");
-                writer.number(u32::from(signal));
+                writer.number(u64::from(signal));
             }
             ControlMessage::Resize { columns, rows } => {
                 writer.push(b"resize ");
-                writer.number(u32::from(columns));
+                writer.number(u64::from(columns));
                 writer.push(b" ");
-                writer.number(u32::from(rows));
+                writer.number(u64::from(rows));
+            }
+            ControlMessage::Restore(notice) => {
+                writer.push(b"restore ");
+                writer.number(notice.realtime_ns);
+                writer.push(b" ");
+                writer.hex(&notice.entropy);
+                writer.push(b" ");
+                writer.hex(&notice.instance_id);
             }
         }
         writer.push(b"\n");
@@ -89,6 +121,11 @@ impl ControlMessage {
             ("resize", Some(columns), Some(rows)) => {
                 ControlMessage::Resize { columns: columns.parse().ok()?, rows: rows.parse().ok()? }
             }
+            ("restore", Some(realtime_ns), Some(entropy)) => ControlMessage::Restore(RestoreNotice {
+                realtime_ns: realtime_ns.parse().ok()?,
+                entropy: parse_hex(entropy)?,
+                instance_id: parse_hex(words.next()?)?,
+            }),
             _ => return None,
         };
         if words.next().is_some() { None } else { Some(message) }
@@ -152,9 +189,9 @@ pub const OUTPUT_HEADER_MAX: usize = OUTPUT_PREFIX.len() + 2 + 4 + OUTPUT_SUFFIX
 pub fn format_output_header(descriptor: u8, length: usize, buffer: &mut [u8; OUTPUT_HEADER_MAX]) -> &[u8] {
     let mut writer = Writer { buffer, length: 0 };
     writer.push(OUTPUT_PREFIX);
-    writer.number(u32::from(descriptor % 10));
+    writer.number(u64::from(descriptor % 10));
     writer.push(b";");
-    writer.number(length.min(OUTPUT_RECORD_MAX) as u32);
+    writer.number(length.min(OUTPUT_RECORD_MAX) as u64);
     writer.push(OUTPUT_SUFFIX);
     let length = writer.length;
     &buffer[..length]
@@ -384,8 +421,15 @@ impl<const N: usize> Writer<'_, N> {
         self.length += length;
     }
 
-    fn number(&mut self, value: u32) {
-        let mut digits = [0u8; 10];
+    fn hex(&mut self, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for byte in bytes {
+            self.push(&[DIGITS[usize::from(byte >> 4)], DIGITS[usize::from(byte & 0xf)]]);
+        }
+    }
+
+    fn number(&mut self, value: u64) {
+        let mut digits = [0u8; 20];
         let mut count = 0;
         let mut value = value;
         loop {
@@ -399,6 +443,20 @@ impl<const N: usize> Writer<'_, N> {
         digits[..count].reverse();
         self.push(&digits[..count]);
     }
+}
+
+/// `N` bytes written as `2 * N` hexadecimal digits.
+fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let value = |digit: u8| char::from(digit).to_digit(16).map(|value| value as u8);
+    let mut bytes = [0u8; N];
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = value(pair[0])? << 4 | value(pair[1])?;
+    }
+    Some(bytes)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 extern crate std;
 
+use std::format;
+use std::string::ToString;
 use std::vec::Vec;
 
 use super::*;
@@ -31,8 +33,32 @@ fn control_messages_round_trip_as_lines() {
 }
 
 #[test]
+fn a_restore_notice_travels_as_one_line() {
+    let notice = RestoreNotice {
+        realtime_ns: u64::MAX,
+        entropy: core::array::from_fn(|index| (index * 37) as u8),
+        instance_id: core::array::from_fn(|index| 0xf0 | index as u8),
+    };
+    let mut buffer = [0u8; CONTROL_MESSAGE_MAX];
+    let line = ControlMessage::Restore(notice).encode(&mut buffer).to_vec();
+    assert!(line.starts_with(b"restore 18446744073709551615 00254a6f"), "{line:?}");
+    assert!(line.ends_with(b" f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff\n"));
+    assert!(line.len() <= CONTROL_MESSAGE_MAX);
+    for split in [0, 1, 50, line.len() - 1] {
+        assert_eq!(control_messages(&[&line[..split], &line[split..]]), [ControlMessage::Restore(notice)]);
+    }
+    // A digit too many or too few, or one that is not hexadecimal.
+    let text = std::str::from_utf8(&line[..line.len() - 1]).unwrap();
+    assert_eq!(ControlMessage::decode(text.as_bytes()), Some(ControlMessage::Restore(notice)));
+    for bad in [format!("{text}0"), text[..text.len() - 1].to_string(), text.replace("f0f1", "g0f1")] {
+        assert_eq!(ControlMessage::decode(bad.as_bytes()), None, "{bad}");
+    }
+    assert_eq!(ControlMessage::decode(format!("{text} extra").as_bytes()), None);
+}
+
+#[test]
 fn malformed_control_lines_are_skipped() {
-    let long = [b'x'; 100];
+    let long = [b'x'; CONTROL_MESSAGE_MAX + 10];
     let messages =
         control_messages(&[b"signal\nsignal 300\nresize 1\nhello 1 2\nsignal 1 2\n", &long, b"\nsignal 9\n"]);
     assert_eq!(messages, [ControlMessage::Signal(9)]);

@@ -59,6 +59,8 @@ pub struct FakeMachine {
     pub separate_tables: std::sync::atomic::AtomicBool,
     pub console: Mutex<Vec<u8>>,
     pub now_ns: AtomicU64,
+    /// The wall-clock time at monotonic time zero.
+    pub realtime_at_zero_ns: AtomicU64,
     pub thread_pointer: AtomicU64,
     pub vdso: Option<crate::machine::Vdso>,
     /// The hardware generator's next word, counting up (0: no generator).
@@ -216,6 +218,7 @@ impl FakeMachine {
     pub fn new() -> Self {
         let machine = Self::default();
         *machine.fpu.lock().unwrap() = vec![0x11; 512];
+        machine.realtime_at_zero_ns.store(1_700_000_000_000_000_000, Ordering::Relaxed);
         machine
     }
 
@@ -304,7 +307,11 @@ impl Machine for FakeMachine {
     }
 
     fn realtime_ns(&self) -> u64 {
-        1_700_000_000_000_000_000 + self.monotonic_ns()
+        self.realtime_at_zero_ns.load(Ordering::Relaxed).wrapping_add(self.monotonic_ns())
+    }
+
+    fn set_realtime_ns(&self, realtime_ns: u64) {
+        self.realtime_at_zero_ns.store(realtime_ns.wrapping_sub(self.monotonic_ns()), Ordering::Relaxed);
     }
 
     fn set_thread_pointer(&self, address: u64) {

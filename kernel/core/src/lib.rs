@@ -26,6 +26,7 @@ pub mod net;
 pub mod pages;
 pub mod process;
 pub mod random;
+pub mod restore;
 pub mod scheduling;
 pub mod signal;
 pub mod streams;

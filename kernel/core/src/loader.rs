@@ -16,7 +16,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use rosv_abi::vdso as vdso_layout;
 use rosv_elf::{ElfError, FileKind, LoadPlan};
 
 use crate::errno::Errno;
@@ -271,29 +270,19 @@ pub fn interpreter_path(headers: &[u8], file_size: u64) -> Option<String> {
     LoadPlan::parse_prefix(headers, file_size).ok()?.interpreter
 }
 
-/// Maps the vDSO: its data page (read-only; the clock the code reads) and
-/// its image (read and execute) just above.
+/// Maps the vDSO: its data page (read-only; the clock the code reads, one
+/// frame all processes share) and its image (read and execute) just above.
 fn map_vdso(machine: &dyn Machine, memory: &mut AddressSpace, vdso: &Vdso) -> Result<(), LoadError> {
     let image_end = page_align_up(VDSO_ADDRESS + vdso.image.len() as u64).ok_or(Errno::ENOMEM)?;
     memory.add_area(machine, VDSO_DATA_ADDRESS, VDSO_ADDRESS, Rights::READ, AreaKind::VdsoData, false)?;
     let code = Rights { execute: true, ..Rights::READ };
     memory.add_area(machine, VDSO_ADDRESS, image_end, code, AreaKind::Vdso, false)?;
-    for page in (VDSO_DATA_ADDRESS..image_end).step_by(PAGE_SIZE as usize) {
+    let data_frame = vdso_data::frame(vdso).map_err(|_| Errno::ENOMEM)?;
+    memory.tables().map_frame(VDSO_DATA_ADDRESS, data_frame, Rights::READ).map_err(|_| Errno::ENOMEM)?;
+    for page in (VDSO_ADDRESS..image_end).step_by(PAGE_SIZE as usize) {
         memory.tables().map_page(page, Rights::READ_WRITE).map_err(|_| Errno::ENOMEM)?;
     }
-    let mut data = [0u8; 32];
-    let fields = [
-        (vdso_layout::FLAGS, vdso_layout::CLOCK_USABLE),
-        (vdso_layout::TSC_BASE, vdso.tsc_base),
-        (vdso_layout::TSC_TO_NS_MULTIPLIER, vdso.tsc_to_ns_multiplier),
-        (vdso_layout::REALTIME_OFFSET_NS, vdso.realtime_offset_ns),
-    ];
-    for (offset, value) in fields {
-        data[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-    }
-    machine.write_memory(VDSO_DATA_ADDRESS, &data).map_err(|_| Errno::EFAULT)?;
     machine.write_memory(VDSO_ADDRESS, vdso.image).map_err(|_| Errno::EFAULT)?;
-    memory.tables().protect_range(VDSO_DATA_ADDRESS, VDSO_ADDRESS, Rights::READ);
     memory.tables().protect_range(VDSO_ADDRESS, image_end, code);
     Ok(())
 }
@@ -430,6 +419,7 @@ fn map_segments(
 
 pub mod environment;
 pub mod executable;
+pub mod vdso_data;
 
 #[cfg(test)]
 mod tests;

@@ -219,6 +219,12 @@ pub trait Machine: Sync {
     /// Nanoseconds since the Unix epoch, as far as the machine knows.
     fn realtime_ns(&self) -> u64;
 
+    /// Steps the machine's wall clock so that [`Machine::realtime_ns`]
+    /// reads `realtime_ns` now; the monotonic clock is unaffected. Never
+    /// waits. Callers go through `restore::step_realtime_clock`, which also
+    /// updates what the vDSO reads.
+    fn set_realtime_ns(&self, realtime_ns: u64);
+
     /// Sets the current thread's thread pointer (the FS base).
     fn set_thread_pointer(&self, address: u64);
 

@@ -1,5 +1,12 @@
 //! The kernel's random numbers (`getrandom`, `AT_RANDOM`): ChaCha20 seeded
 //! from the processor's generator when it has one, else from clock jitter.
+//!
+//! Each process has its own [`Random`]. Entropy the host gives the whole
+//! machine ([`add_machine_entropy`], when a VM is restored from a snapshot)
+//! starts a new generation, which every generator mixes in before its next
+//! output, as Linux's generators reseed when the base generation changes.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -11,6 +18,27 @@ use crate::machine::Machine;
 pub struct Random {
     generator: ChaCha20Rng,
     is_hardware_seeded: bool,
+    /// The machine entropy generation last mixed in.
+    machine_generation: u64,
+}
+
+/// Words of entropy given to the whole machine.
+const MACHINE_ENTROPY_WORDS: usize = 4;
+/// The latest entropy given to the whole machine.
+static MACHINE_ENTROPY: [AtomicU64; MACHINE_ENTROPY_WORDS] =
+    [const { AtomicU64::new(0) }; MACHINE_ENTROPY_WORDS];
+/// Counts the entropy given to the machine (0: none yet).
+static MACHINE_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Gives every generator of the machine `entropy` to mix in before its
+/// next output. Never waits: interrupt handlers call it.
+pub fn add_machine_entropy(entropy: &[u8; 8 * MACHINE_ENTROPY_WORDS]) {
+    for (word, bytes) in MACHINE_ENTROPY.iter().zip(entropy.chunks_exact(8)) {
+        let mut value = [0u8; 8];
+        value.copy_from_slice(bytes);
+        word.fetch_xor(u64::from_le_bytes(value), Ordering::Relaxed);
+    }
+    MACHINE_GENERATION.fetch_add(1, Ordering::Release);
 }
 
 impl Random {
@@ -25,7 +53,10 @@ impl Random {
             });
             chunk.copy_from_slice(&word.to_le_bytes());
         }
-        Random { generator: ChaCha20Rng::from_seed(seed), is_hardware_seeded }
+        let mut random =
+            Random { generator: ChaCha20Rng::from_seed(seed), is_hardware_seeded, machine_generation: 0 };
+        random.mix_machine_entropy();
+        random
     }
 
     /// Whether the seed came from a hardware generator.
@@ -38,14 +69,36 @@ impl Random {
         self.generator.fill_bytes(buffer);
     }
 
-    /// Mixes a word from `machine`'s hardware generator, when it has one,
-    /// into the generator: done before each request for random bytes, as
-    /// Linux mixes its processor's generator into its output. VMs resumed
-    /// from one snapshot hold the same generator state; this makes their
-    /// next random bytes differ.
+    /// Mixes the machine's new entropy, if any, and a word from
+    /// `machine`'s hardware generator, when it has one, into the generator:
+    /// done before each request for random bytes, as Linux mixes its
+    /// processor's generator into its output. VMs resumed from one snapshot
+    /// hold the same generator state; this makes their next random bytes
+    /// differ.
     pub fn mix_hardware(&mut self, machine: &dyn Machine) {
+        self.mix_machine_entropy();
         if let Some(word) = machine.hardware_random() {
             self.add_entropy(&word.to_le_bytes());
+        }
+    }
+
+    /// Mixes in the machine's entropy if the host gave some since the last
+    /// time (see [`add_machine_entropy`]).
+    fn mix_machine_entropy(&mut self) {
+        self.mix_generation(MACHINE_GENERATION.load(Ordering::Acquire), || {
+            let mut entropy = [0u8; 8 * MACHINE_ENTROPY_WORDS];
+            for (bytes, word) in entropy.chunks_exact_mut(8).zip(&MACHINE_ENTROPY) {
+                bytes.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+            entropy
+        });
+    }
+
+    /// Mixes `entropy()` in if `generation` is not the one last mixed.
+    fn mix_generation(&mut self, generation: u64, entropy: impl FnOnce() -> [u8; 8 * MACHINE_ENTROPY_WORDS]) {
+        if generation != self.machine_generation {
+            self.machine_generation = generation;
+            self.add_entropy(&entropy());
         }
     }
 
@@ -91,6 +144,28 @@ mod tests {
         random.fill(&mut second);
         assert_ne!(first, second);
         assert_ne!(first, [0u8; 32]);
+    }
+
+    #[test]
+    fn copies_of_one_state_diverge_once_the_machine_gets_entropy() {
+        // Two VMs resumed from one snapshot, each told its own entropy.
+        let machine = FakeMachine::new();
+        let snapshot = Random::seeded(&machine);
+        let generation = snapshot.machine_generation + 1;
+        let (mut first, mut second) = (snapshot.clone(), snapshot.clone());
+        first.mix_generation(generation, || [1; 32]);
+        second.mix_generation(generation, || [2; 32]);
+        let (mut first_bytes, mut second_bytes) = ([0u8; 16], [0u8; 16]);
+        first.fill(&mut first_bytes);
+        second.fill(&mut second_bytes);
+        assert_ne!(first_bytes, second_bytes);
+        // A generation is mixed in once: the same generation again changes
+        // nothing.
+        let (mut again, mut unchanged) = (first.clone(), first.clone());
+        again.mix_generation(generation, || [3; 32]);
+        again.fill(&mut first_bytes);
+        unchanged.fill(&mut second_bytes);
+        assert_eq!(first_bytes, second_bytes);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
-use rosv_abi::streams::{ControlMessage, ControlReader};
+use rosv_abi::streams::{ControlMessage, ControlReader, RestoreNotice};
 use rosv_cmdline::TerminalMode;
 use spin::Mutex;
 
@@ -344,7 +344,12 @@ pub struct StandardStreams {
     control: Option<Arc<dyn HostChannel>>,
     control_reader: Mutex<ControlReader>,
     foreground: Arc<Foreground>,
+    /// What acts on a restore notice (see `restore`).
+    restore_handler: spin::Once<RestoreHandler>,
 }
+
+/// Acts on the host's [`RestoreNotice`]; runs in an interrupt handler.
+pub type RestoreHandler = alloc::boxed::Box<dyn Fn(&RestoreNotice) + Send + Sync>;
 
 impl core::fmt::Debug for StandardStreams {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -401,7 +406,14 @@ impl StandardStreams {
             control: channels.control,
             control_reader: Mutex::new(ControlReader::new()),
             foreground,
+            restore_handler: spin::Once::new(),
         }
+    }
+
+    /// Has `handler` act on the restore notices the host sends (the first
+    /// handler set stays).
+    pub fn on_restore(&self, handler: RestoreHandler) {
+        self.restore_handler.call_once(|| handler);
     }
 
     /// The open files of descriptors 0, 1 and 2.
@@ -440,6 +452,10 @@ impl StandardStreams {
                         terminal.set_window_size(window);
                     }
                 }
+                ControlMessage::Restore(notice) => match self.restore_handler.get() {
+                    Some(handler) => handler(&notice),
+                    None => log::warn!("a restore notice came, but nothing acts on it"),
+                },
             }
         }
         progress

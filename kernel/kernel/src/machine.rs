@@ -152,6 +152,10 @@ impl Machine for PlatformMachine {
         time::realtime_ns()
     }
 
+    fn set_realtime_ns(&self, realtime_ns: u64) {
+        time::set_realtime_ns(realtime_ns);
+    }
+
     fn vdso(&self) -> Option<rosv_core::machine::Vdso> {
         let clock = time::clock_parameters();
         Some(rosv_core::machine::Vdso {

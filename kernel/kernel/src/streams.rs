@@ -12,9 +12,11 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use core::fmt::Write;
+
 use rosv_abi::streams::{
     CONTROL_MESSAGE_MAX, CONTROL_PORT, Input, InputDeframer, OUTPUT_HEADER_MAX, OUTPUT_RECORD_MAX,
-    format_output_header, port_name,
+    RESTORED_LINE, RestoreNotice, format_output_header, port_name,
 };
 use rosv_cmdline::Options;
 use rosv_core::process::ProcessFiles;
@@ -23,6 +25,7 @@ use rosv_core::terminal::termios::WindowSize;
 use rosv_core::vfs::Vfs;
 use rosv_core::vfs::waiters::WaiterList;
 use rosv_drivers::virtio::console::{self as virtio_console, VirtioConsole};
+use rosv_platform::console::Console;
 use rosv_platform::ioapic::Trigger;
 use rosv_platform::{apic, console, interrupts, ioapic, time};
 
@@ -331,22 +334,36 @@ impl HostChannel for SerialChannel {
 }
 
 /// The channels of the first console whose ports carry the streams (any
-/// port named for one), found by name.
+/// port named for one), found by name. A console with the control port
+/// alone (the function host's) carries control messages only: the
+/// streams stay on the serial console.
 fn channels(consoles: &[Arc<ConsoleDevice>]) -> Channels {
+    let has_port = |device: &Arc<ConsoleDevice>, name| device.driver.port_named(name).is_some();
     let carries_streams = |device: &&Arc<ConsoleDevice>| {
-        (0..3)
-            .filter_map(port_name)
-            .chain([CONTROL_PORT])
-            .any(|name| device.driver.port_named(name).is_some())
+        (0..3).filter_map(port_name).chain([CONTROL_PORT]).any(|name| has_port(device, name))
     };
     let Some(device) = consoles.iter().find(carries_streams) else {
         return Channels::default();
     };
+    let is_control_only = (0..3).filter_map(port_name).all(|name| !has_port(device, name));
     Channels {
         streams: core::array::from_fn(|descriptor| {
-            port_name(descriptor as u8).map(|name| device.channel(name))
+            port_name(descriptor as u8).filter(|_| !is_control_only).map(|name| device.channel(name))
         }),
         control: Some(device.channel(CONTROL_PORT)),
+    }
+}
+
+/// Applies the host's restore notices: the clock, entropy and identity
+/// of a VM started from a snapshot (`rosv_core::restore`), then says so
+/// on the console when the host asked for the boot report (the function
+/// host waits for that line before it sends the VM work).
+fn handle_restore(notice: &RestoreNotice, does_report: bool) {
+    rosv_core::restore::apply(application::machine(), notice);
+    if does_report {
+        let id: alloc::string::String =
+            notice.instance_id.iter().map(|byte| alloc::format!("{byte:02x}")).collect();
+        let _ = writeln!(Console, "{RESTORED_LINE}{id}");
     }
 }
 
@@ -387,6 +404,8 @@ pub fn connect(
     let named: Vec<bool> = found.streams.iter().map(Option::is_some).collect();
     log::debug!("standard streams on host channels: {named:?}, control: {}", found.control.is_some());
     let streams = Arc::new(StandardStreams::connect(found, settings, &console));
+    let does_report = options.report_boot || options.verbose;
+    streams.on_restore(alloc::boxed::Box::new(move |notice| handle_restore(notice, does_report)));
     for device in consoles {
         device.streams.call_once(|| streams.clone());
     }

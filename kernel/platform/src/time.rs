@@ -100,6 +100,12 @@ pub fn realtime_ns() -> u64 {
     REALTIME_AT_BOOT_NS.load(Ordering::Relaxed) + since_boot_ns()
 }
 
+/// Steps the wall clock so that [`realtime_ns`] reads `realtime_ns` now;
+/// time since boot goes on unchanged.
+pub fn set_realtime_ns(realtime_ns: u64) {
+    REALTIME_AT_BOOT_NS.store(realtime_ns.saturating_sub(since_boot_ns()), Ordering::Relaxed);
+}
+
 /// The TSC frequency in Hz (1 before [`init`]).
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed).max(1)

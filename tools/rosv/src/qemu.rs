@@ -295,6 +295,27 @@ pub fn stream_arguments(directory: &Path, transport: VirtioTransport) -> Vec<OsS
     arguments
 }
 
+/// The arguments that give the guest a virtio console with the control
+/// port alone, backed by the Unix socket `socket` QEMU connects to: control
+/// messages (such as the function host's restore notices) without moving
+/// the standard streams off the serial port.
+pub fn control_port_arguments(socket: &Path, transport: VirtioTransport) -> Vec<OsString> {
+    let device = match pci_interfaces(transport) {
+        None => String::from("virtio-serial-device,max_ports=2"),
+        Some(interfaces) => format!("virtio-serial-pci,max_ports=2,{interfaces}"),
+    };
+    let mut chardev = OsString::from("socket,id=control,path=");
+    chardev.push(escape_option_value(socket.as_os_str()));
+    vec![
+        "-device".into(),
+        device.into(),
+        "-chardev".into(),
+        chardev,
+        "-device".into(),
+        format!("virtserialport,chardev=control,name={},nr=1", rosv_abi::streams::CONTROL_PORT).into(),
+    ]
+}
+
 /// The properties of a virtio-pci device that choose which of its
 /// interfaces, legacy and modern, it offers on `transport`; `None` for
 /// virtio-mmio, whose devices have no such choice.

@@ -272,6 +272,22 @@ fn configuration_errors_are_one_line_each_and_exit_2() {
 }
 
 #[test]
+fn backends_that_cannot_run_functions_are_refused_saying_why() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let echo = image(directory.path(), "echo", &http_echo(), &[]);
+    let file = directory.path().join("functions.toml");
+    std::fs::write(&file, echo_function("echo", &echo, "")).expect("write the configuration");
+    for (backend, reason) in [("builtin", "no user-mode network"), ("firecracker", "tap device per VM")] {
+        let output =
+            rosv(&["serve", "--config", path(&file), "--listen", "127.0.0.1:1", "--backend", backend]);
+        assert_eq!(output.status.code(), Some(2), "--backend {backend}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(&format!("--backend {backend}: ")) && stderr.contains(reason), "{stderr}");
+        assert!(stderr.contains("use --backend qemu"), "{stderr}");
+    }
+}
+
+#[test]
 fn nginx_runs_as_a_function() {
     if !Path::new("/usr/sbin/nginx").is_file() {
         support::skip("nginx_runs_as_a_function", "/usr/sbin/nginx is missing (apt-get install nginx-light)");

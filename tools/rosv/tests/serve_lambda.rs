@@ -78,6 +78,7 @@ def handler(event, context):
         "instance": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"],
         "random": os.urandom(16).hex(),
         "boot_id": open("/proc/sys/kernel/random/boot_id").read().strip(),
+        "time": time.time(),
     }
 "#;
 
@@ -233,8 +234,8 @@ fn a_python_function_runs_under_awslambdaric_and_answers_invoke_as_lambda_does()
 }
 
 #[test]
-fn python_functions_start_from_a_snapshot_with_their_own_random_numbers() {
-    let test = "python_functions_start_from_a_snapshot_with_their_own_random_numbers";
+fn python_functions_start_from_a_snapshot_with_their_own_clock_ids_and_random_numbers() {
+    let test = "python_functions_start_from_a_snapshot_with_their_own_clock_ids_and_random_numbers";
     let directory = tempfile::tempdir().expect("temporary directory");
     let Some(runtime) = python_runtime(test, directory.path()) else { return };
     let configuration = lambda_function(
@@ -258,9 +259,27 @@ fn python_functions_start_from_a_snapshot_with_their_own_random_numbers() {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        let before = std::time::SystemTime::now();
         let answer = post(port, &invoke_path("snap"), "", format!("{{\"round\": {round}}}").as_bytes());
+        let after = std::time::SystemTime::now();
         assert_eq!(answer.status, 200, "{answer:?}\n{}", host.log());
         let result = json(&answer);
+        if round > 0 {
+            // A restored VM tells the host's time, not the template's
+            // (which the idle timeout left seconds behind). The guest read
+            // its clock during the request; a little slack covers the
+            // guest's clock running at its own rate since the notice.
+            let seconds = |time: std::time::SystemTime| {
+                time.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+            };
+            let guest = result["time"].as_f64().unwrap_or_default();
+            assert!(
+                seconds(before) - 0.25 <= guest && guest <= seconds(after) + 0.25,
+                "round {round}: the guest's time {guest} is not within the request ({} to {})",
+                seconds(before),
+                seconds(after)
+            );
+        }
         assert_eq!(result["echo"]["round"], round, "{result}");
         assert_eq!(
             Some(result["request_id"].as_str().unwrap_or_default()),
@@ -277,6 +296,11 @@ fn python_functions_start_from_a_snapshot_with_their_own_random_numbers() {
     let boot_ids: std::collections::BTreeSet<&str> =
         answers.iter().map(|answer| answer["boot_id"].as_str().unwrap_or_default()).collect();
     assert_eq!(boot_ids.len(), 3, "each VM has its own boot id: {answers:?}");
+    for answer in &answers[1..] {
+        // The boot id is the instance id the host gave the restored VM.
+        let boot_id = answer["boot_id"].as_str().unwrap_or_default();
+        assert!(log.contains(&format!("restored as instance {boot_id}")), "{boot_id}: {log}");
+    }
 }
 
 /// A custom runtime for Node.js: asks for invocations, runs the handler

@@ -198,6 +198,15 @@ fn the_vdso_and_its_data_page_are_mapped_for_every_program() {
     assert!(data.read && !data.write && !data.execute);
     let code = machine.rights(VDSO_ADDRESS).unwrap();
     assert!(code.read && code.execute && !code.write);
+    // Every program maps the same data page, so a step of the wall clock
+    // reaches them all.
+    let shared = super::vdso_data::frame(machine.vdso.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        crate::machine::PageTables::mapped_frame(&*machine.current_tables(), VDSO_DATA_ADDRESS),
+        Some(shared)
+    );
+    super::vdso_data::set_realtime_offset(1_800_000_000_000_000_000);
+    assert_eq!(word(layout::REALTIME_OFFSET_NS), 1_800_000_000_000_000_000);
     // Without a vDSO there is no AT_SYSINFO_EHDR at all.
     let plain = FakeMachine::new();
     let launch =

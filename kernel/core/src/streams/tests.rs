@@ -168,6 +168,27 @@ fn a_resize_changes_the_window_and_sends_sigwinch_to_a_handler() {
 }
 
 #[test]
+fn a_restore_notice_reaches_its_handler_once_one_is_set() {
+    let machine = FakeMachine::new();
+    let (host, streams) = connect(&machine, [false; 3], TerminalMode::Guest);
+    let notice = rosv_abi::streams::RestoreNotice {
+        realtime_ns: 1_900_000_000_000_000_000,
+        entropy: [7; 32],
+        instance_id: [9; 16],
+    };
+    let mut buffer = [0u8; rosv_abi::streams::CONTROL_MESSAGE_MAX];
+    // Without a handler the notice is dropped (and said so).
+    host.control.push(ControlMessage::Restore(notice).encode(&mut buffer));
+    assert!(streams.serve());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = received.clone();
+    streams.on_restore(Box::new(move |notice| into.lock().unwrap().push(*notice)));
+    host.control.push(ControlMessage::Restore(notice).encode(&mut buffer));
+    streams.serve();
+    assert_eq!(*received.lock().unwrap(), [notice]);
+}
+
+#[test]
 fn flushing_waits_for_the_outputs() {
     let machine = FakeMachine::new();
     let (_, streams) = connect(&machine, [false; 3], TerminalMode::Guest);

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::billing;
+use super::restore::ControlChannel;
 use super::runtime_api::RuntimeApi;
 use super::snapshot::Launch;
 use crate::network::{PortForward, Protocol};
@@ -34,6 +35,9 @@ const CONNECT_RETRY: Duration = Duration::from_millis(25);
 /// What the kernel prints once it has booted, right before it starts the
 /// application; its network is configured by then.
 const BOOTED_LINE: &[u8] = b"Booted in ";
+/// How much of each console line is kept to recognise the kernel's
+/// reports: the restored line and a 32-digit instance id.
+const LINE_START_BYTES: usize = 64;
 
 /// Why a request could not be answered by a function; becomes the host's
 /// own response.
@@ -77,9 +81,11 @@ pub struct ConsoleTail {
 #[derive(Debug, Default)]
 struct TailState {
     bytes: VecDeque<u8>,
-    /// The current line's beginning, enough to match [`BOOTED_LINE`].
+    /// The current line's beginning, enough to match the kernel's reports.
     line_start: Vec<u8>,
     has_booted: bool,
+    /// The instance ids the kernel said it was restored as (hexadecimal).
+    restored_as: Vec<String>,
     /// Bytes pushed since the start.
     total: u64,
     /// When bytes were last pushed.
@@ -107,8 +113,14 @@ impl ConsoleTail {
             }
             state.bytes.push_back(byte);
             if byte == b'\n' {
-                state.line_start.clear();
-            } else if state.line_start.len() < BOOTED_LINE.len() {
+                let line = std::mem::take(&mut state.line_start);
+                let restored = rosv_abi::streams::RESTORED_LINE.as_bytes();
+                if let Some(id) = line.strip_prefix(restored) {
+                    let id = String::from_utf8_lossy(id).trim_end().to_string();
+                    state.restored_as.push(id);
+                    self.changed.notify_all();
+                }
+            } else if state.line_start.len() < LINE_START_BYTES {
                 state.line_start.push(byte);
                 if state.line_start == BOOTED_LINE {
                     state.has_booted = true;
@@ -139,6 +151,26 @@ impl ConsoleTail {
         let mut state = self.lock();
         loop {
             if state.has_booted {
+                return true;
+            }
+            let now = Instant::now();
+            if state.streams_ended >= 2 || now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+    }
+
+    /// Waits until the kernel says it was restored as instance `id`
+    /// (hexadecimal); false if the output ended or `deadline` passed first.
+    pub fn wait_for_restore(&self, id: &str, deadline: Instant) -> bool {
+        let mut state = self.lock();
+        loop {
+            if state.restored_as.iter().any(|restored| restored == id) {
                 return true;
             }
             let now = Instant::now();
@@ -229,6 +261,8 @@ pub struct Instance {
     pub runtime: Option<Arc<RuntimeApi>>,
     /// How it was started (snapshot functions).
     pub launch: Launch,
+    /// The host's end of its control port (snapshot functions).
+    pub control: Option<ControlChannel>,
     /// QEMU's process id.
     pub pid: u32,
     /// The configuration it runs, kept so that its files (the boot
@@ -281,9 +315,11 @@ impl Instance {
             }
             None => None,
         };
+        let control = launch.control_socket.as_deref().map(ControlChannel::listen).transpose()?;
         let built = crate::qemu::command(&config, accel, None)?;
         let mut qemu = Command::new(built.get_program());
-        qemu.args(launch.apply(built.get_args().map(std::ffi::OsStr::to_owned).collect())?);
+        let arguments = built.get_args().map(std::ffi::OsStr::to_owned).collect();
+        qemu.args(launch.apply(arguments, config.board.transport)?);
         // Named vCPU threads, so that billing counts their time alone.
         qemu.args(["-name", "rosv,debug-threads=on"]);
         let mut command = crate::vm::killed_with_parent(&qemu);
@@ -315,6 +351,7 @@ impl Instance {
             host_port,
             runtime,
             launch: launch.clone(),
+            control,
             pid,
             _config: config,
             started,
@@ -607,6 +644,18 @@ mod tests {
         let started = Instant::now();
         tail.wait_quiet(Duration::from_secs(5), started + Duration::from_millis(100));
         assert!(started.elapsed() < Duration::from_secs(2), "the deadline bounds the wait");
+    }
+
+    #[test]
+    fn the_tail_notes_the_instances_the_kernel_was_restored_as() {
+        let tail = ConsoleTail::default();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        tail.push(b"Restored as instance 00ff");
+        assert!(!tail.wait_for_restore("00ff", deadline), "the line is not complete");
+        tail.push(b"\nsaid: Restored as instance 11\nRestored as instance 22\r\n");
+        assert!(tail.wait_for_restore("00ff", deadline));
+        assert!(tail.wait_for_restore("22", deadline));
+        assert!(!tail.wait_for_restore("11", deadline), "a report must start a line");
     }
 
     #[test]

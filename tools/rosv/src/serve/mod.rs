@@ -7,6 +7,7 @@
 //! stops idle VMs, notices dead ones and, on SIGINT, SIGTERM or SIGHUP,
 //! stops every VM before the host exits.
 
+mod backend;
 pub mod bench;
 mod billing;
 mod config;
@@ -15,6 +16,7 @@ mod instance;
 mod invoke;
 mod pool;
 mod proxy;
+mod restore;
 mod runtime_api;
 mod snapshot;
 mod stats;
@@ -79,6 +81,11 @@ pub struct ServeArgs {
     /// TCG.
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     accel: Accelerator,
+    /// The hypervisor that runs the VMs: `auto` takes the fastest this host
+    /// can run functions on (QEMU today: the others are refused, saying
+    /// why).
+    #[arg(long, value_enum, default_value_t = backend::Backend::Auto)]
+    backend: backend::Backend,
     /// Appends a JSON line per invocation to FILE: its function, instance,
     /// status, wall time, vCPU time, the boot's vCPU time and memory-time.
     #[arg(long, value_name = "FILE")]
@@ -198,6 +205,10 @@ impl Host {
 
 /// Runs `rosv serve`; returns its exit status.
 pub fn serve(arguments: &ServeArgs) -> Result<u8> {
+    if let Err(problem) = backend::choose(arguments.backend, backend::Available::here()) {
+        eprintln!("rosv: {problem}");
+        return Ok(CONFIGURATION_ERROR);
+    }
     let functions = match config::load(&arguments.config) {
         Ok(config) => config.functions,
         Err(problems) => {

@@ -413,15 +413,22 @@ impl Pool {
     fn start_snapshot_instance(&self, label: &str) -> Result<Instance> {
         let snapshots = self.snapshots.as_ref().context("the function takes no snapshots")?;
         let directory = snapshots.directory.path();
-        let socket = directory.join(format!("runtime-{}.sock", label.replace('#', "-")));
-        let mut launch = Launch { runtime_socket: Some(socket.clone()), ..Launch::default() };
+        let file_label = label.replace('#', "-");
+        let socket = directory.join(format!("runtime-{file_label}.sock"));
+        let mut launch = Launch {
+            runtime_socket: Some(socket.clone()),
+            // The template has the control port too: a snapshot restores
+            // into the same devices.
+            control_socket: Some(directory.join(format!("control-{file_label}.sock"))),
+            ..Launch::default()
+        };
         let mut state = lock(&snapshots.state);
         let is_template = *state == SnapshotState::Missing;
         match &*state {
             SnapshotState::Missing => launch.monitor = Some(directory.join("template.monitor")),
             SnapshotState::Ready(file) => {
                 launch.incoming = Some(file.clone());
-                launch.monitor = Some(directory.join(format!("{}.monitor", label.replace('#', "-"))));
+                launch.monitor = Some(directory.join(format!("{file_label}.monitor")));
             }
             _ => {}
         }

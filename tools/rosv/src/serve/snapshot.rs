@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::machine::VirtioTransport;
+
 /// Where the guest finds its Runtime API (`AWS_LAMBDA_RUNTIME_API`) in a
 /// function started from snapshots: an address of QEMU's user network
 /// that `guestfwd` takes to the host.
@@ -35,6 +37,9 @@ const MONITOR_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Launch {
     /// The Unix socket of its Runtime API, which QEMU connects to.
     pub runtime_socket: Option<PathBuf>,
+    /// The Unix socket of its control port (see `restore`), which QEMU
+    /// connects to.
+    pub control_socket: Option<PathBuf>,
     /// Its human monitor's socket (the template's).
     pub monitor: Option<PathBuf>,
     /// The snapshot it starts from.
@@ -42,10 +47,15 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// Adds what this launch needs to QEMU's `arguments`: the character
-    /// device and its `guestfwd` on the user network, the monitor, and the
-    /// incoming snapshot.
-    pub fn apply(&self, arguments: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>> {
+    /// Adds what this launch needs to QEMU's `arguments` for a machine
+    /// whose devices use `transport`: the character device and its
+    /// `guestfwd` on the user network, the control port, the monitor, and
+    /// the incoming snapshot.
+    pub fn apply(
+        &self,
+        arguments: Vec<std::ffi::OsString>,
+        transport: VirtioTransport,
+    ) -> Result<Vec<std::ffi::OsString>> {
         let mut arguments = arguments;
         if let Some(socket) = &self.runtime_socket {
             let (host, port) = RUNTIME_ADDRESS.split_once(':').unwrap_or((RUNTIME_ADDRESS, ""));
@@ -57,6 +67,9 @@ impl Launch {
             netdev.push(guestfwd);
             arguments.push("-chardev".into());
             arguments.push(format!("socket,id={CHARDEV_ID},path={}", plain_path(socket)?).into());
+        }
+        if let Some(socket) = &self.control_socket {
+            arguments.extend(crate::qemu::control_port_arguments(Path::new(plain_path(socket)?), transport));
         }
         if let Some(monitor) = &self.monitor {
             arguments.push("-monitor".into());
@@ -208,10 +221,11 @@ mod tests {
             ["-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"].map(Into::into).to_vec();
         let launch = Launch {
             runtime_socket: Some("/tmp/x/runtime-1.sock".into()),
+            control_socket: Some("/tmp/x/control-1.sock".into()),
             monitor: Some("/tmp/x/monitor".into()),
             incoming: Some("/tmp/x/snapshot".into()),
         };
-        let applied = launch.apply(arguments.clone()).unwrap();
+        let applied = launch.apply(arguments.clone(), VirtioTransport::Mmio).unwrap();
         let text: Vec<&str> = applied.iter().map(|argument| argument.to_str().unwrap()).collect();
         assert_eq!(
             text,
@@ -222,16 +236,23 @@ mod tests {
                 "virtio-net-device,netdev=net0",
                 "-chardev",
                 "socket,id=runtime,path=/tmp/x/runtime-1.sock",
+                "-device",
+                "virtio-serial-device,max_ports=2",
+                "-chardev",
+                "socket,id=control,path=/tmp/x/control-1.sock",
+                "-device",
+                "virtserialport,chardev=control,name=rosv.control,nr=1",
                 "-monitor",
                 "unix:/tmp/x/monitor,server=on,wait=off",
                 "-incoming",
                 "exec:cat /tmp/x/snapshot",
             ]
         );
-        assert_eq!(Launch::default().apply(arguments.clone()).unwrap(), arguments);
+        let mmio = VirtioTransport::Mmio;
+        assert_eq!(Launch::default().apply(arguments.clone(), mmio).unwrap(), arguments);
         let quoted = Launch { incoming: Some("/tmp/a b".into()), ..Launch::default() };
-        assert!(quoted.apply(arguments).is_err());
+        assert!(quoted.apply(arguments, mmio).is_err());
         let no_network = Launch { runtime_socket: Some("/tmp/s".into()), ..Launch::default() };
-        assert!(no_network.apply(Vec::new()).is_err());
+        assert!(no_network.apply(Vec::new(), mmio).is_err());
     }
 }

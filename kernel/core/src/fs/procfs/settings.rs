@@ -48,7 +48,12 @@ fn random_bytes(caller: &Caller<'_>) -> [u8; 16] {
 /// `boot_id`: drawn once per boot.
 static BOOT_ID: spin::Mutex<Option<[u8; 16]>> = spin::Mutex::new(None);
 
+/// `boot_id`: the instance id the host gave a VM restored from a snapshot,
+/// else drawn once per boot.
 fn boot_id(caller: &Caller<'_>) -> String {
+    if let Some(instance_id) = crate::restore::instance_id() {
+        return uuid(instance_id);
+    }
     let mut boot_id = BOOT_ID.lock();
     let bytes = *boot_id.get_or_insert_with(|| random_bytes(caller));
     uuid(bytes)

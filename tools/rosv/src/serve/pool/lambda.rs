@@ -3,10 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+use rosv_abi::streams::ControlMessage;
+
 use super::{Lease, Pool, REGION};
 use crate::serve::config::Function;
-use crate::serve::instance::{Failure, Readiness};
+use crate::serve::instance::{Failure, Instance, Readiness};
 use crate::serve::runtime_api::{self, NoOutcome, Outcome};
+use crate::serve::{log, restore};
 
 impl Pool {
     /// Gives `invocation` to the runtime of the leased Lambda instance,
@@ -60,7 +64,9 @@ impl Pool {
         }
         if is_restoring && let Some(monitor) = &instance.launch.monitor {
             let deadline = instance.started + self.function.boot_timeout;
-            if let Err(error) = crate::serve::snapshot::wait_until_running(monitor, deadline) {
+            let resumed = crate::serve::snapshot::wait_until_running(monitor, deadline)
+                .and_then(|()| refresh(instance, deadline));
+            if let Err(error) = resumed {
                 let failure =
                     Failure::new(502, format!("the VM of function {name} did not resume: {error:#}"));
                 self.snapshot_failed(instance);
@@ -109,6 +115,20 @@ impl Pool {
             }
         }
     }
+}
+
+/// Tells `instance`, restored from the snapshot and running, its own time,
+/// entropy and id, and waits until its kernel has applied them (see
+/// `restore`), at most until `deadline`.
+fn refresh(instance: &Instance, deadline: Instant) -> anyhow::Result<()> {
+    let control = instance.control.as_ref().context("the VM has no control port")?;
+    let notice = restore::notice()?;
+    control.send(ControlMessage::Restore(notice), deadline)?;
+    if !instance.console.wait_for_restore(&restore::hex(&notice.instance_id), deadline) {
+        anyhow::bail!("its kernel did not apply the restore notice: {}", instance.describe_exit());
+    }
+    log(&format!("{} restored as instance {}", instance.label, restore::uuid(&notice.instance_id)));
+    Ok(())
 }
 
 /// The environment Lambda gives a runtime whose Runtime API is at
