@@ -133,6 +133,7 @@ fn build_c_programs() -> PathBuf {
         "processes-jobs",
         "processes-pidfd",
         "processes-permissions",
+        "processes-sharing",
         "spawn-cost",
         "overlay",
         "disk-tree",
