@@ -134,6 +134,7 @@ fn build_c_programs() -> PathBuf {
         "processes-pidfd",
         "processes-permissions",
         "processes-sharing",
+        "processes-interrupts",
         "spawn-cost",
         "overlay",
         "disk-tree",
