@@ -428,6 +428,7 @@ fn map_segments(
     Ok(())
 }
 
+pub mod environment;
 pub mod executable;
 
 #[cfg(test)]

@@ -217,7 +217,7 @@ fn with_aliases(paths: &[String]) -> Vec<String> {
 /// people, compilers or the init system, and not a library or iconv module
 /// that comes on its own when used.
 fn is_runtime_file(path: &str) -> bool {
-    if is_for_people(path) || path.contains("/gconv/") {
+    if is_for_people(path) || is_for_compilers(path) || path.contains("/gconv/") {
         return false;
     }
     let (directory, name) = path.rsplit_once('/').unwrap_or(("", path));
@@ -228,8 +228,20 @@ fn is_runtime_file(path: &str) -> bool {
     !(is_library_directory && is_shared_object)
 }
 
-/// Whether a packaged file is for people, compilers or the init system:
-/// documentation, message catalogs, headers, static archives, services.
+/// Whether a packaged file is for compilers: headers, static archives,
+/// pkg-config files. A requested package brings them (`--package
+/// libc6-dev` is asked for to compile in the guest); a package that comes
+/// as a dependency leaves them out.
+fn is_for_compilers(path: &str) -> bool {
+    path.starts_with("/usr/include/")
+        || path.contains("/pkgconfig/")
+        || path.ends_with(".a")
+        || path.ends_with(".la")
+        || path.ends_with(".h")
+}
+
+/// Whether a packaged file is for people or the init system:
+/// documentation, manual pages, message catalogs, services.
 fn is_for_people(path: &str) -> bool {
     const LEFT_OUT: &[&str] = &[
         "/usr/share/doc/",
@@ -251,7 +263,6 @@ fn is_for_people(path: &str) -> bool {
         "/usr/share/help/",
         "/usr/share/metainfo/",
         "/usr/share/polkit-1/",
-        "/usr/include/",
         "/usr/lib/debug/",
         "/usr/lib/systemd/",
         "/lib/systemd/",
@@ -265,10 +276,6 @@ fn is_for_people(path: &str) -> bool {
         "/etc/apparmor.d/",
     ];
     LEFT_OUT.iter().any(|prefix| path.starts_with(prefix))
-        || path.contains("/pkgconfig/")
-        || path.ends_with(".a")
-        || path.ends_with(".la")
-        || path.ends_with(".h")
 }
 
 /// Whether one of `patterns` matches `path` or a directory above it.

@@ -41,7 +41,7 @@ pub struct StreamOptions {
 }
 
 /// rosv's standard streams as the guest is to see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostStreams {
     /// Which of standard input, output and error are terminals the guest
     /// reaches (standard input only when it is forwarded).
@@ -53,6 +53,10 @@ pub struct HostStreams {
     pub forwards_input: bool,
     /// Whether the guest implements the terminal (`-t`).
     pub has_terminal: bool,
+    /// The terminal type a program in the guest finds in `TERM` when one
+    /// of its streams is a terminal (the host's, or `xterm`), unless the
+    /// image or `-e` sets it.
+    pub term: Option<String>,
 }
 
 impl HostStreams {
@@ -68,7 +72,11 @@ impl HostStreams {
         ];
         let host = Self::from_terminals(terminals, options)?;
         let window = if host.terminals.iter().any(|&is_terminal| is_terminal) { window_size() } else { None };
-        Ok(HostStreams { window, ..host })
+        let term = std::env::var("TERM")
+            .ok()
+            .filter(|term| is_terminal_type(term))
+            .unwrap_or_else(|| "xterm".into());
+        Ok(HostStreams { window, term: Some(term), ..host })
     }
 
     /// The streams for `terminals` (which of rosv's are terminals) and
@@ -82,7 +90,13 @@ impl HostStreams {
         }
         let forwards_input = !terminals[0] || options.is_interactive || options.has_terminal;
         let terminals = [terminals[0] && forwards_input, terminals[1], terminals[2]];
-        Ok(HostStreams { terminals, window: None, forwards_input, has_terminal: options.has_terminal })
+        Ok(HostStreams {
+            terminals,
+            window: None,
+            forwards_input,
+            has_terminal: options.has_terminal,
+            term: None,
+        })
     }
 
     /// The kernel options that tell the guest which streams are terminals,
@@ -100,8 +114,21 @@ impl HostStreams {
         if !self.has_terminal {
             options.push("--tty-mode=host".into());
         }
+        if let Some(term) = &self.term {
+            // The kernel's environment comes before the image's and `-e`'s,
+            // which override it.
+            options.push(format!("--env=TERM={term}"));
+        }
         options
     }
+}
+
+/// Whether `name` looks like a terminal type (terminfo names are letters,
+/// digits and a few marks), so that it can travel as a kernel option.
+fn is_terminal_type(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"._+-".contains(&byte))
 }
 
 /// The size of the terminal on rosv's standard output, error or input.
@@ -400,6 +427,18 @@ mod tests {
         let piped = HostStreams::from_terminals([false, false, false], StreamOptions::default()).unwrap();
         assert!(piped.forwards_input, "a pipe or file is always forwarded");
         assert!(piped.kernel_options().is_empty());
+    }
+
+    #[test]
+    fn a_terminal_comes_with_its_type() {
+        let quiet = HostStreams::from_terminals([false, true, false], StreamOptions::default()).unwrap();
+        let quiet = HostStreams { term: Some("xterm-256color".into()), ..quiet };
+        assert_eq!(quiet.kernel_options(), ["--tty=1", "--tty-mode=host", "--env=TERM=xterm-256color"]);
+        let piped = HostStreams::from_terminals([false, false, false], StreamOptions::default()).unwrap();
+        let piped = HostStreams { term: Some("xterm".into()), ..piped };
+        assert!(piped.kernel_options().is_empty(), "no terminal, no TERM");
+        assert!(is_terminal_type("screen.xterm-256color") && is_terminal_type("rxvt-unicode+x"));
+        assert!(!is_terminal_type("") && !is_terminal_type("a b") && !is_terminal_type("x\"\""));
     }
 
     #[test]

@@ -41,9 +41,16 @@ fn large_inputs(argument_bytes: usize, entry_bytes: usize) -> (Vec<String>, Vec<
     (arguments, environment)
 }
 
+/// The search path the kernel gives a program whose environment sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// What the digest program prints for `arguments` (after the program's
-/// own path, `program`) and `environment`.
+/// own path, `program`) and `environment` (to which the kernel adds `PATH`
+/// and `HOME`, root's home in rosv's password file being `/`).
 fn expected_lines(program: &str, arguments: &[String], environment: &[(String, String)]) -> Vec<String> {
+    let mut environment = environment.to_vec();
+    environment.push(("PATH".into(), DEFAULT_PATH.into()));
+    environment.push(("HOME".into(), "/".into()));
     let mut lines = vec![format!("argc {}", arguments.len() + 1)];
     for (index, argument) in std::iter::once(program).chain(arguments.iter().map(String::as_str)).enumerate()
     {
@@ -54,7 +61,7 @@ fn expected_lines(program: &str, arguments: &[String], environment: &[(String, S
         ));
     }
     let mut entries = Vec::new();
-    for (name, value) in environment {
+    for (name, value) in &environment {
         entries.extend_from_slice(format!("{name}={value}").as_bytes());
         entries.push(0);
     }
@@ -143,6 +150,29 @@ fn large_arguments_and_environment_arrive_intact_on_firecracker() {
 /// An image of the digest program whose command is `command_text` (in the
 /// kernel's command-line syntax), which the host's own `execve` limits
 /// would not let `rosv` receive as arguments.
+/// `rosv run -e` overrides a variable the image sets, in its place, and a
+/// program finds `PATH` and `HOME` although nothing set them, as under
+/// `docker run`.
+#[test]
+fn run_overrides_the_image_environment_and_adds_path_and_home() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let image = directory.path().join("image");
+    let built =
+        rosv(&["build", "--exec", "/usr/bin/env", "--env", "A=image", "--env", "B=kept", "-o", path(&image)]);
+    assert!(built.status.success(), "rosv build: {}", text(&built.stderr));
+    let output = rosv_run(&["-e", "A=run", path(&image)]);
+    assert_eq!(
+        text(&output.stdout),
+        format!("A=run\nB=kept\nPATH={DEFAULT_PATH}\nHOME=/\n"),
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let output = rosv_run(&["-e", "PATH=/opt/bin", "-e", "HOME=/srv", path(&image)]);
+    assert_eq!(text(&output.stdout), "A=image\nB=kept\nPATH=/opt/bin\nHOME=/srv\n");
+    assert_eq!(output.status.code(), Some(0));
+}
+
 fn image_with_command(directory: &Path, command_text: &str) {
     let program = guests::argument_digest();
     let output = rosv(&["build", "--exec", path(&program), "--output", path(directory)]);

@@ -1,7 +1,7 @@
 //! Real programs that need several processes, unmodified from Debian: a
-//! `dash` script, Python's `multiprocessing` and `subprocess`, git, nginx
-//! with a master and two workers reloaded by `SIGHUP`, and PostgreSQL
-//! queried from the host. Each is skipped, visibly, when the host lacks
+//! `dash` script, Python's `multiprocessing` and `subprocess`, git, GCC
+//! compiling and linking a program in the guest, nginx with a master and
+//! two workers reloaded by `SIGHUP`, and PostgreSQL queried from the host. Each is skipped, visibly, when the host lacks
 //! its package.
 
 mod support;
@@ -143,6 +143,88 @@ git cat-file -p HEAD:a.txt
     let output = rosv_run(&["--memory", "256M", path(&image), "--", "/usr/bin/dash", "-c", script]);
     let expected = "second commit\nfirst commit\n2\n0\nhello\nmore\n";
     assert_eq!(text(&output.stdout), expected, "stderr:\n{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+}
+
+/// The major version of the host's GCC (`12` on Debian 12), whose
+/// packages carry it in their names.
+fn gcc_version() -> Option<String> {
+    let output = Command::new("gcc").arg("-dumpversion").output().ok()?;
+    let version = text(&output.stdout).trim().split('.').next()?.to_string();
+    (output.status.success() && !version.is_empty()).then_some(version)
+}
+
+/// GCC's driver runs cc1, as and collect2/ld as child processes, which find
+/// each other through `PATH` and their own paths; the program they build
+/// runs in the same VM.
+#[test]
+fn gcc_compiles_links_and_runs_a_program_in_the_guest() {
+    let test = "gcc_compiles_links_and_runs_a_program_in_the_guest";
+    let Some(version) = gcc_version() else {
+        skip(test, "gcc is missing (apt-get install gcc)");
+        return;
+    };
+    let compiler = format!("/usr/bin/gcc-{version}");
+    if !available(
+        test,
+        &[("/usr/bin/dash", "dash"), (&compiler, "gcc"), ("/usr/include/stdio.h", "libc6-dev")],
+    ) {
+        return;
+    }
+    let script = r#"
+set -e
+mkdir -p /work && cd /work
+cat > hello.c <<'END'
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+static void *twice(void *value) { return (void *)((long)value * 2); }
+int main(void) {
+    pthread_t thread;
+    void *result;
+    pthread_create(&thread, NULL, twice, (void *)21);
+    pthread_join(thread, &result);
+    printf("built and ran: %ld, EAGAIN %d\n", (long)result, EAGAIN);
+    return 7;
+}
+END
+"$CC" -O2 -pthread -o hello hello.c
+set +e
+./hello
+echo "status $?"
+"#;
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let packages = [
+        format!("gcc-{version}"),
+        format!("cpp-{version}"),
+        format!("libgcc-{version}-dev"),
+        "binutils".into(),
+        "binutils-x86-64-linux-gnu".into(),
+        "libc6-dev".into(),
+        "linux-libc-dev".into(),
+        "libcrypt-dev".into(),
+        "coreutils".into(),
+    ];
+    let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+    let image = image(directory.path(), SHELL_MANIFEST, &packages, &["/usr/bin/dash"]);
+    let compiler_option = format!("CC=gcc-{version}");
+    let output = rosv_run(&[
+        "--memory",
+        "512M",
+        "-e",
+        &compiler_option,
+        path(&image),
+        "--",
+        "/usr/bin/dash",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        text(&output.stdout),
+        "built and ran: 42, EAGAIN 11\nstatus 7\n",
+        "stderr:\n{}",
+        text(&output.stderr)
+    );
     assert_eq!(output.status.code(), Some(0));
 }
 

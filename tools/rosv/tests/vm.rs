@@ -29,7 +29,8 @@ fn c_hello_runs_in_every_libc_and_link_mode() {
         assert_eq!(output.status.code(), Some(0), "{variant:?}");
         let name = program.file_name().and_then(|name| name.to_str()).unwrap_or_default();
         let expected = format!(
-            "Hello, world!\nargv[0]=/{name}\nargv[1]=one\nargv[2]=two words\nenv GREETING=hi there\n"
+            "Hello, world!\nargv[0]=/{name}\nargv[1]=one\nargv[2]=two words\nenv GREETING=hi there\n\
+             env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nenv HOME=/\n"
         );
         assert_eq!(stdout, expected, "{variant:?}: the program's output alone");
         let stderr = text(&output.stderr);

@@ -9,7 +9,10 @@
 //! helpers): its data comes along, its own dependencies do not. A program
 //! in a `-minimal` or `-base` package is completed by the package of the
 //! same source and name without that suffix (`perl` for `perl-base`'s
-//! modules, `python3.11` for `python3.11-minimal`'s standard library).
+//! modules, `python3.11` for `python3.11-minimal`'s standard library),
+//! and the other way round, a package brings its `-minimal` or `-base`
+//! part even from the base system (`perl-base` holds `perl`'s
+//! `/usr/bin/perl`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -110,6 +113,17 @@ pub fn select(
             continue;
         }
         for dependency in database.dependencies(package) {
+            if dependency.is_base_system && is_core_of(database, &dependency.name, &name) {
+                // `perl` without `perl-base` has no `/usr/bin/perl`; the
+                // core of a requested package is requested too, programs
+                // included.
+                let reason = match chosen.reasons.get(&name) {
+                    Some(Reason::Requested) => Reason::Requested,
+                    _ => Reason::Companion,
+                };
+                chosen.choose(&dependency.name, reason);
+                continue;
+            }
             if dependency.is_base_system {
                 if !chosen.reasons.contains_key(&dependency.name) {
                     base_dependencies.insert(dependency.name.clone());
@@ -129,6 +143,17 @@ pub fn select(
         })
         .collect();
     Ok(Selection { packages, base_dependencies })
+}
+
+/// Whether `core` is the `-minimal` or `-base` part of the package `name`
+/// (`perl-base` of `perl`): same source, same name but for the suffix.
+fn is_core_of(database: &Database, core: &str, name: &str) -> bool {
+    let is_named = core.strip_suffix("-minimal").or_else(|| core.strip_suffix("-base")) == Some(name);
+    is_named
+        && match (database.packages.get(core), database.packages.get(name)) {
+            (Some(core), Some(package)) => core.source == package.source,
+            _ => false,
+        }
 }
 
 /// The packages chosen so far, in order, and those still to look at.
@@ -227,6 +252,27 @@ mod tests {
             names(&selection).contains(&("python3.11", Reason::Dependency)),
             "requested ones are followed"
         );
+    }
+
+    #[test]
+    fn a_package_brings_its_base_part_from_the_base_system() {
+        let database = Database::parse(
+            "perl\tii \toptional\tno\t\t\t\tperl-base (= 5.36), perl-modules-5.36, libc6\n\
+             perl-base\tii \trequired\tyes\tperl\t\t\tlibc6\n\
+             perl-modules-5.36\tii \toptional\tno\tperl\t\t\t\n\
+             libc6\tii \trequired\tno\tglibc\t\t\t\n",
+        );
+        let empty = BTreeSet::new();
+        let selection = select(&database, &empty, &empty, &["perl".to_string()], &mut files).unwrap();
+        assert_eq!(
+            names(&selection),
+            [
+                ("perl", Reason::Requested),
+                ("perl-base", Reason::Requested),
+                ("perl-modules-5.36", Reason::Dependency)
+            ]
+        );
+        assert_eq!(selection.base_dependencies, BTreeSet::from(["libc6".to_string()]));
     }
 
     #[test]
