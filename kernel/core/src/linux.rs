@@ -106,6 +106,7 @@ pub mod number {
     pub const SETPGID: u64 = 109;
     pub const GETPGID: u64 = 121;
     pub const SETSID: u64 = 112;
+    pub const UNSHARE: u64 = 272;
     pub const GETSID: u64 = 124;
     pub const WAITID: u64 = 247;
     pub const GETRESUID: u64 = 118;

@@ -26,7 +26,11 @@ use crate::signal::ProcessSignals;
 use crate::vfs::file::flags;
 use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
 
+mod family;
+mod shared;
 mod thread;
+pub use family::{Family, Termination, hang_up_if_orphaned, is_group_orphaned};
+pub use shared::{FsContext, Shareable, Sharing, SignalHandlers};
 pub use thread::{Thread, ThreadState};
 
 /// The process id of the first process the kernel starts (and thread id of
@@ -74,97 +78,6 @@ pub fn may_inspect(caller: &Caller<'_>, process: &Process) -> bool {
             && credentials.effective_user == target.saved_user)
 }
 
-/// Whether process group `group` is orphaned: no live member has a parent
-/// in another group of the same session, so no shell could continue it
-/// (POSIX). `excluding` is left out (a process that is ending).
-pub fn is_group_orphaned(group: u64, excluding: u64) -> bool {
-    !all().iter().any(|member| {
-        if member.pid == excluding || member.has_ended() || member.group_id() != group {
-            return false;
-        }
-        let session = member.session_id();
-        // The member's lock is let go before the parent's is taken.
-        let parent = member.family.lock().parent.upgrade();
-        parent.is_some_and(|parent| {
-            parent.pid != excluding
-                && !parent.has_ended()
-                && parent.group_id() != group
-                && parent.session_id() == session
-        })
-    })
-}
-
-/// Sends `SIGHUP` then `SIGCONT` to every member of `group` if it is
-/// orphaned (leaving out `excluding`) and one of them is stopped: nobody
-/// would ever continue it otherwise (POSIX, on a process's exit).
-pub fn hang_up_if_orphaned(group: u64, excluding: u64) {
-    const SIGHUP: u8 = 1;
-    let members: Vec<Arc<Process>> = all()
-        .into_iter()
-        .filter(|member| member.pid != excluding && !member.has_ended() && member.group_id() == group)
-        .collect();
-    let has_stopped = members.iter().any(|member| member.signals.job.is_stopped());
-    if !has_stopped || !is_group_orphaned(group, excluding) {
-        return;
-    }
-    for member in members {
-        for signal in [SIGHUP, crate::signal::SIGCONT] {
-            let info = crate::signal::SignalInfo::kernel();
-            let target = crate::signal::Target::Process { sender: None };
-            let _ = crate::signal::send(&member, target, signal, info, None, crate::signal::Queueing::Always);
-        }
-    }
-}
-
-/// How a process ended, as `wait` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Termination {
-    /// It called `exit` with this status.
-    Exited(u8),
-    /// A signal's default action ended it.
-    Killed(u8),
-}
-
-impl Termination {
-    /// The status word `wait4` stores (Linux's encoding).
-    pub fn wait_status(self) -> u32 {
-        match self {
-            Termination::Exited(status) => u32::from(status) << 8,
-            Termination::Killed(signal) => u32::from(signal),
-        }
-    }
-
-    /// The status the VM reports for it (128 plus the signal for a kill,
-    /// as shells do).
-    pub fn exit_status(self) -> u8 {
-        match self {
-            Termination::Exited(status) => status,
-            Termination::Killed(signal) => 128u8.wrapping_add(signal),
-        }
-    }
-}
-
-/// A process's place among the others.
-#[derive(Debug, Default)]
-pub struct Family {
-    /// The parent (none for the first process, or once it is gone).
-    pub parent: alloc::sync::Weak<Process>,
-    /// The children that have not been reaped.
-    pub children: Vec<Arc<Process>>,
-    /// The process group's id.
-    pub group: u64,
-    /// The session's id.
-    pub session: u64,
-    /// The signal sent to the parent when the process ends (`SIGCHLD`, or
-    /// clone's choice; 0: none).
-    pub exit_signal: u8,
-    /// The process called `execve` since it was forked (`setpgid` on it
-    /// fails then).
-    pub has_executed: bool,
-    /// `PR_SET_PDEATHSIG`: the signal the process gets when its parent
-    /// ends (0: none); a forked child starts without one.
-    pub parent_death_signal: u8,
-}
 /// Number of signals (Linux `_NSIG`).
 pub const SIGNAL_COUNT: usize = 64;
 /// `SIG_DFL`.
@@ -257,19 +170,12 @@ impl ProcessFiles {
     }
 }
 
-/// Mutable state of a process.
+/// Mutable state of a process, its own (what other processes may share
+/// is in [`Shareable`] parts of [`Process`]).
 #[derive(Debug, Clone)]
 pub struct ProcessState {
-    /// Signal dispositions, indexed by signal number minus one.
-    pub signal_actions: [SignalAction; SIGNAL_COUNT],
     /// Resource limits, indexed by `RLIMIT_*`.
     pub limits: [Limit; LIMIT_COUNT],
-    /// The working directory.
-    pub working_directory: Location,
-    /// The file mode creation mask.
-    pub umask: u32,
-    /// The file descriptor table.
-    pub descriptors: DescriptorTable,
     /// Whom the process acts for.
     pub credentials: Credentials,
     /// `/proc/self/oom_score_adj`, from -1000 to 1000.
@@ -312,6 +218,13 @@ impl ControllingTerminal {
     }
 }
 
+/// The parts a new process starts with.
+struct Parts {
+    descriptors: Shareable<DescriptorTable>,
+    fs: Shareable<FsContext>,
+    signal_handlers: Shareable<SignalHandlers>,
+}
+
 /// The application.
 pub struct Process {
     this: alloc::sync::Weak<Process>,
@@ -334,6 +247,12 @@ pub struct Process {
     pub memory: Mutex<AddressSpace>,
     /// Mutable state other than memory and threads.
     pub state: Mutex<ProcessState>,
+    /// The descriptor table, which `CLONE_FILES` children share.
+    pub descriptors: Shareable<DescriptorTable>,
+    /// Working directory, root and umask, which `CLONE_FS` children share.
+    pub fs: Shareable<FsContext>,
+    /// Signal dispositions, which `CLONE_SIGHAND` children share.
+    pub signal_handlers: Shareable<SignalHandlers>,
     /// The generator behind `getrandom`.
     pub random: Mutex<Random>,
     /// The path the executable was started from (`/proc/self/exe`).
@@ -351,9 +270,6 @@ pub struct Process {
     /// A page the process was allowed to touch could not be had: RAM ran
     /// out, and the process is to be ended (Linux's out-of-memory kill).
     pub is_out_of_memory: core::sync::atomic::AtomicBool,
-    /// The root directory `chroot` set (`None`: the machine's root). A lock
-    /// of its own, which path walks take briefly.
-    pub root_directory: Mutex<Option<Location>>,
     /// POSIX timers, interval timers and the deadlines of those armed.
     pub timers: crate::timers::ProcessTimers,
     /// The controlling terminal, which children inherit and `setsid`
@@ -382,6 +298,28 @@ impl Process {
         random: Random,
         start_ns: u64,
     ) -> Arc<Self> {
+        let parts = Parts {
+            descriptors: Shareable::new(files.descriptors),
+            fs: Shareable::new(FsContext {
+                working_directory: files.working_directory,
+                root_directory: None,
+                umask: 0o022,
+            }),
+            signal_handlers: Shareable::new([SignalAction::default(); SIGNAL_COUNT]),
+        };
+        Self::with_parts(executable_path, memory, files.vfs, parts, network, random, start_ns)
+    }
+
+    /// A process about to run `executable_path` with `parts`.
+    fn with_parts(
+        executable_path: String,
+        memory: AddressSpace,
+        vfs: Arc<Vfs>,
+        parts: Parts,
+        network: Arc<crate::net::Network>,
+        random: Random,
+        start_ns: u64,
+    ) -> Arc<Self> {
         let mut limits = [Limit { current: RLIM_INFINITY, maximum: RLIM_INFINITY }; LIMIT_COUNT];
         limits[limit::STACK] = Limit { current: STACK_SIZE, maximum: RLIM_INFINITY };
         limits[limit::CORE] = Limit { current: 0, maximum: RLIM_INFINITY };
@@ -406,24 +344,22 @@ impl Process {
             timers: crate::timers::ProcessTimers::new(),
             memory: Mutex::new(memory),
             state: Mutex::new(ProcessState {
-                signal_actions: [SignalAction::default(); SIGNAL_COUNT],
                 limits,
-                working_directory: files.working_directory,
-                umask: 0o022,
-                descriptors: files.descriptors,
                 credentials: Credentials::root(),
                 oom_score_adjustment: 0,
                 is_dumpable: true,
             }),
+            descriptors: parts.descriptors,
+            fs: parts.fs,
+            signal_handlers: parts.signal_handlers,
             random: Mutex::new(random),
             executable_path: Mutex::new(executable_path),
-            vfs: files.vfs,
+            vfs,
             network,
             start_ns,
             futexes: FutexTable::new(),
             signals: Arc::new(ProcessSignals::for_process(pid)),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
-            root_directory: Mutex::new(None),
             controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
             threads: Mutex::new(BTreeMap::new()),
             ended_cpu_time_ns: AtomicU64::new(0),
@@ -435,18 +371,34 @@ impl Process {
     }
 
     /// A copy of `self` for `fork`: a new process, child of `self`, with
-    /// `memory`, the same files (descriptors share their open files),
-    /// dispositions, limits, credentials, group and session, and no thread
-    /// yet. It sends `exit_signal` to `self` when it ends.
-    pub fn fork(&self, memory: AddressSpace, random: Random, start_ns: u64, exit_signal: u8) -> Arc<Process> {
-        let state = self.state.lock().clone();
-        let files = ProcessFiles {
-            vfs: self.vfs.clone(),
-            working_directory: state.working_directory.clone(),
-            descriptors: state.descriptors.clone(),
+    /// `memory`, limits, credentials, group and session, and no thread
+    /// yet; it shares the descriptor table, the filesystem context and the
+    /// signal handlers with `self` as `sharing` says, and gets copies of
+    /// those it does not share (descriptors still share their open files).
+    /// It sends `exit_signal` to `self` when it ends.
+    pub fn fork(
+        &self,
+        memory: AddressSpace,
+        random: Random,
+        start_ns: u64,
+        exit_signal: u8,
+        sharing: Sharing,
+    ) -> Arc<Process> {
+        let parts = Parts {
+            descriptors: shared::for_child(&self.descriptors, sharing.descriptors),
+            fs: shared::for_child(&self.fs, sharing.fs),
+            signal_handlers: shared::for_child(&self.signal_handlers, sharing.signal_handlers),
         };
-        let child =
-            Process::new(self.executable_path(), memory, files, self.network.clone(), random, start_ns);
+        let state = self.state.lock().clone();
+        let child = Process::with_parts(
+            self.executable_path(),
+            memory,
+            self.vfs.clone(),
+            parts,
+            self.network.clone(),
+            random,
+            start_ns,
+        );
         *child.state.lock() = state;
         *child.controlling_terminal.lock() = self.controlling_terminal.lock().clone();
         {
@@ -459,6 +411,32 @@ impl Process {
         }
         self.family.lock().children.push(child.clone());
         child
+    }
+
+    /// The highest descriptor number plus one (`RLIMIT_NOFILE`).
+    pub fn descriptor_limit(&self) -> usize {
+        self.state.lock().descriptor_limit()
+    }
+
+    /// The file mode creation mask.
+    pub fn umask(&self) -> u32 {
+        self.fs.with(|fs| fs.umask)
+    }
+
+    /// The working directory.
+    pub fn working_directory(&self) -> Location {
+        self.fs.with(|fs| fs.working_directory.clone())
+    }
+
+    /// The root directory `chroot` set (`None`: the machine's root).
+    pub fn root_directory(&self) -> Option<Location> {
+        self.fs.with(|fs| fs.root_directory.clone())
+    }
+
+    /// The disposition of `signal` (1 to [`SIGNAL_COUNT`]).
+    pub fn signal_action(&self, signal: u8) -> SignalAction {
+        let index = usize::from(signal.max(1) - 1).min(SIGNAL_COUNT - 1);
+        self.signal_handlers.with(|handlers| handlers[index])
     }
 
     /// Forgets a child whose start failed (it never ran a thread).
@@ -631,8 +609,8 @@ impl Process {
     /// What a process does once its last thread ended.
     fn finish(&self) {
         self.memory.lock().release_all();
-        let descriptors = core::mem::take(&mut self.state.lock().descriptors);
-        drop(descriptors);
+        // Another process may hold the table too: only this one lets go.
+        drop(self.descriptors.replace(DescriptorTable::new()));
         self.is_ended.store(true, Ordering::Release);
         self.end_waiters.notify();
         self.release_vfork_parent();
@@ -682,7 +660,7 @@ impl Process {
         let Some(parent) = parent else {
             return;
         };
-        let action = parent.state.lock().signal_actions[usize::from(crate::signal::SIGCHLD - 1)];
+        let action = parent.signal_action(crate::signal::SIGCHLD);
         let is_reaped_at_once = exit_signal == crate::signal::SIGCHLD
             && (action.handler == SIG_IGN || action.flags & crate::signal::flag::NOCLDWAIT != 0);
         if is_reaped_at_once {

@@ -131,10 +131,8 @@ pub fn send(
     if !(1..=crate::process::SIGNAL_COUNT as u8).contains(&signal) {
         return Err(Errno::EINVAL);
     }
-    let (action, limit) = {
-        let state = process.state.lock();
-        (state.signal_actions[usize::from(signal - 1)], state.limits[limit::SIGPENDING].current)
-    };
+    let action = process.signal_action(signal);
+    let limit = process.state.lock().limits[limit::SIGPENDING].current;
     // Stop and continue signals cancel each other when sent, and SIGCONT
     // continues the process whatever its action (POSIX).
     if signal == SIGCONT {
@@ -281,7 +279,7 @@ pub fn notify_parent_of_job(child: &Process, event: JobEvent) {
     let Some(parent) = child.family.lock().parent.upgrade() else {
         return;
     };
-    let action = parent.state.lock().signal_actions[usize::from(SIGCHLD - 1)];
+    let action = parent.signal_action(SIGCHLD);
     if action.flags & flag::NOCLDSTOP == 0 {
         let (code, status) = match event {
             JobEvent::Stopped(signal) => (code::CHILD_STOPPED, i32::from(signal)),

@@ -327,6 +327,7 @@ pub fn handle(
         nr::SETPGID => processes::setpgid(context, a0, a1),
         nr::GETSID => processes::getsid(context, a0),
         nr::SETSID => processes::setsid(context),
+        nr::UNSHARE => processes::unshare(context, a0),
         nr::FORK => threads::clone(context, u64::from(crate::signal::SIGCHLD), 0, 0, 0, 0),
         nr::VFORK => threads::clone(
             context,

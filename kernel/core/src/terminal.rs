@@ -186,8 +186,7 @@ impl Terminal {
         if !is_controlling || self.foreground.group(group) == group {
             return Ok(());
         }
-        let is_ignored =
-            process.state.lock().signal_actions[usize::from(signal - 1)].handler == crate::process::SIG_IGN;
+        let is_ignored = process.signal_action(signal).handler == crate::process::SIG_IGN;
         let is_blocked = thread.state.lock().signal_mask & crate::signal::bit(signal) != 0;
         if is_ignored || is_blocked {
             return if signal == crate::signal::job::SIGTTIN { Err(FsError::Io) } else { Ok(()) };

@@ -141,35 +141,21 @@ pub fn run(config: &VmConfig, limit: Option<Duration>, host: HostStreams, has_te
     }
 }
 
-/// Passes the signals rosv receives to the application and the terminal's
-/// new sizes to the guest, from a thread; at a second signal, or when the
-/// application has not ended after the grace period, restores the
+/// Passes every signal rosv receives to the application and the
+/// terminal's new sizes to the guest, from a thread; on
+/// [`crate::vm::STOP_SIGNAL`], or a signal it cannot pass, restores the
 /// terminal and ends rosv, and the VM with it.
 fn watch_signals(relay: Arc<Relay>, raw_mode: Arc<Mutex<Option<RawMode>>>) -> Result<()> {
     use std::sync::atomic::Ordering;
     let signal = crate::vm::termination_signal()?;
     let resized = crate::vm::window_changes()?;
     std::thread::spawn(move || {
-        let mut forwarded: Option<(i32, std::time::Instant)> = None;
         loop {
             let received = signal.swap(0, Ordering::Relaxed) as i32;
-            let mut stops_with = None;
-            if received != 0 {
-                if forwarded.is_none() && relay.send(ControlMessage::Signal(received as u8)) {
-                    forwarded = Some((received, std::time::Instant::now()));
-                } else {
-                    stops_with = Some(received);
-                }
-            }
-            if let Some((signal, at)) = forwarded
-                && at.elapsed() > crate::vm::SIGNAL_GRACE
-            {
-                stops_with = Some(signal);
-            }
-            if let Some(signal) = stops_with {
+            if received != 0 && !crate::vm::pass_signal(Some(&relay), received) {
                 drop(raw_mode.lock().map(|mut raw_mode| raw_mode.take()));
-                eprintln!("rosv: stopped the VM on signal {signal}");
-                std::process::exit(128 + signal);
+                eprintln!("rosv: stopped the VM on signal {received}");
+                std::process::exit(128 + received);
             }
             if resized.swap(false, Ordering::Relaxed)
                 && let Some((columns, rows)) = crate::streams::window_size()

@@ -31,9 +31,9 @@ enum Command {
     /// program (when it is a terminal, only with -i or -t), and a stream
     /// is a terminal in the guest exactly when it is one here. The
     /// kernel's own messages go to standard error (errors only, unless
-    /// --verbose). SIGINT, SIGTERM and SIGHUP sent to rosv go to the
-    /// application; the VM is stopped if it has not ended 10 s later or
-    /// at a second signal.
+    /// --verbose). Every SIGINT, SIGTERM and SIGHUP sent to rosv goes to
+    /// the application, which ends or handles it as on Linux; SIGQUIT
+    /// (Ctrl-\) stops the VM at once.
     Run(Box<RunArgs>),
     /// Write an image directory: the kernel, a ROFS root filesystem (from a
     /// manifest, a directory or one executable) and the default command line.
@@ -46,7 +46,7 @@ enum Command {
     /// output and error.
     Logs(LogsArgs),
     /// Stop a VM started with `rosv run -d`: its application gets SIGTERM,
-    /// and the VM is stopped if it has not ended 10 s later.
+    /// and the VM is stopped if it has not ended 20 s later.
     Stop(NameArgs),
     /// Forget a VM started with `rosv run -d` that has ended.
     Rm(NameArgs),

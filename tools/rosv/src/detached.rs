@@ -9,8 +9,9 @@
 //! process id and start time (so a recycled process id is not mistaken for
 //! it), the command, the log, and the exit status once it has ended.
 //! `rosv stop` sends the supervising rosv SIGTERM, which passes it to the
-//! application and stops the VM after a grace period, as for a `rosv run`
-//! in the foreground.
+//! application, as for a `rosv run` in the foreground; an application
+//! still running after a grace period is stopped with the VM (SIGQUIT to
+//! rosv).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -24,9 +25,12 @@ use anyhow::{Context, Result, bail};
 /// The environment variable that tells a `rosv run` started by `rosv run
 /// -d` where its record is.
 pub const RECORD_VARIABLE: &str = "ROSV_DETACHED_RECORD";
-/// How long `rosv stop` waits for the VM before it kills the supervising
-/// rosv: the grace the application gets, and some.
+/// How long `rosv stop` lets the application shut down after SIGTERM
+/// before it has the supervising rosv stop the VM.
 const STOP_PATIENCE: Duration = Duration::from_secs(20);
+/// How long `rosv stop` then waits for its rosv to stop the VM before
+/// killing it.
+const QUIT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The directory that holds the records of background VMs:
 /// `$XDG_RUNTIME_DIR/rosv`, else `/tmp/rosv-<uid>`.
@@ -272,7 +276,9 @@ pub fn logs(name: &str, follow: bool, out: &mut impl Write) -> Result<()> {
 }
 
 /// `rosv stop`: ends the VM as SIGTERM to a foreground `rosv run` would,
-/// and waits for it; kills its rosv if it outlasts [`STOP_PATIENCE`].
+/// and waits for it; if the application outlasts [`STOP_PATIENCE`], its
+/// rosv gets SIGQUIT (which stops the VM at once), and SIGKILL if even
+/// that does not end it.
 pub fn stop(name: &str) -> Result<State> {
     let record = Record::find(name)?;
     let Some((pid, _)) = record.process().filter(|_| record.state() == State::Running) else {
@@ -281,12 +287,18 @@ pub fn stop(name: &str) -> Result<State> {
     let process = rustix::process::Pid::from_raw(pid as i32).context("a process id of 0 in the record")?;
     let signal = |signal| rustix::process::kill_process(process, signal);
     signal(rustix::process::Signal::TERM).with_context(|| format!("cannot signal process {pid}"))?;
-    let deadline = Instant::now() + STOP_PATIENCE;
+    let mut deadline = Instant::now() + STOP_PATIENCE;
+    let mut has_quit = false;
     while record.state() == State::Running {
         if Instant::now() > deadline {
-            let _ = signal(rustix::process::Signal::KILL);
-            std::thread::sleep(Duration::from_millis(100));
-            break;
+            if has_quit {
+                let _ = signal(rustix::process::Signal::KILL);
+                std::thread::sleep(Duration::from_millis(100));
+                break;
+            }
+            let _ = signal(rustix::process::Signal::QUIT);
+            has_quit = true;
+            deadline = Instant::now() + QUIT_PATIENCE;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -233,9 +233,10 @@ impl VmConfig {
 
 /// The kernel option that asks for the `Booted in` line.
 pub const REPORT_BOOT_OPTION: &str = "--report-boot";
-/// How long the application has to end after rosv passed it a signal,
-/// before the VM is stopped.
-pub const SIGNAL_GRACE: Duration = Duration::from_secs(10);
+/// The signal that stops the VM at once rather than going to the
+/// application (Ctrl-\ on rosv's terminal): the way out of a guest that
+/// catches or ignores every other signal.
+pub const STOP_SIGNAL: i32 = signal_hook::consts::SIGQUIT;
 /// How long rosv waits for the guest's last output once the VM ended.
 const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -319,21 +320,22 @@ pub enum Outcome {
     Exited { code: Option<i32>, reported: Option<u8> },
     /// It ran past the time limit and was killed.
     TimedOut(Duration),
-    /// rosv received this signal (SIGINT, SIGTERM or SIGHUP) and killed it.
+    /// rosv received this signal (SIGINT, SIGTERM or SIGHUP it could not
+    /// pass on, or SIGQUIT) and killed it.
     Interrupted(i32),
 }
 
 /// The last terminating signal rosv received (0: none yet), recorded by
 /// handlers installed once, so that a VM never outlives its `rosv`.
 pub fn termination_signal() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicUsize>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     static RECEIVED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
         std::sync::OnceLock::new();
     if let Some(received) = RECEIVED.get() {
         return Ok(received);
     }
     let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for signal in [SIGINT, SIGTERM, SIGHUP] {
+    for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
         signal_hook::flag::register_usize(signal, received.clone(), signal as usize)
             .context("cannot watch for termination signals")?;
     }
@@ -410,10 +412,12 @@ pub struct StreamSetup {
 /// On a timeout, QEMU's `monitor` socket (if given) is used first to send
 /// every processor an NMI, so the kernel reports what each one was running.
 ///
-/// A signal rosv receives (SIGINT, SIGTERM, SIGHUP) goes to the
-/// application first when the streams have a control port; the VM is
-/// stopped if it has not ended [`SIGNAL_GRACE`] later, or at a second
-/// signal. A change of the terminal's size (SIGWINCH) is passed on too.
+/// Every signal rosv receives (SIGINT, SIGTERM, SIGHUP) goes to the
+/// application when the streams have a control port, which decides, as on
+/// Linux: one it does not catch ends it (and the VM), one it catches it
+/// handles, however many come. Without a control port, or on
+/// [`STOP_SIGNAL`], the VM is stopped at once. A change of the terminal's
+/// size (SIGWINCH) is passed on too.
 pub fn supervise(
     command: &mut Command,
     limit: Option<Duration>,
@@ -453,7 +457,6 @@ pub fn supervise(
     }
     let relay = attached.as_ref().map(|(relay, _)| relay);
     let started = Instant::now();
-    let mut forwarded: Option<(i32, Instant)> = None;
     let ended = loop {
         if let Some(status) = child.try_wait()? {
             break Ok(status.code());
@@ -467,18 +470,8 @@ pub fn supervise(
             break Err(Outcome::TimedOut(limit));
         }
         let received = signal.swap(0, std::sync::atomic::Ordering::Relaxed) as i32;
-        if received != 0 {
-            let is_passed = forwarded.is_none()
-                && relay.is_some_and(|relay| relay.send(ControlMessage::Signal(received as u8)));
-            if !is_passed {
-                break Err(Outcome::Interrupted(received));
-            }
-            forwarded = Some((received, Instant::now()));
-        }
-        if let Some((signal, at)) = forwarded
-            && at.elapsed() > SIGNAL_GRACE
-        {
-            break Err(Outcome::Interrupted(signal));
+        if received != 0 && !pass_signal(relay, received) {
+            break Err(Outcome::Interrupted(received));
         }
         if resized.swap(false, std::sync::atomic::Ordering::Relaxed)
             && let (Some(relay), Some((columns, rows))) = (relay, crate::streams::window_size())
@@ -499,6 +492,14 @@ pub fn supervise(
         Ok(code) => Ok(Outcome::Exited { code, reported }),
         Err(outcome) => Ok(outcome),
     }
+}
+
+/// Passes `signal`, which rosv received, to the application; false when
+/// it is [`STOP_SIGNAL`] or cannot be passed, and the VM is to stop.
+pub fn pass_signal(relay: Option<&Relay>, signal: i32) -> bool {
+    signal != STOP_SIGNAL
+        && u8::try_from(signal)
+            .is_ok_and(|signal| relay.is_some_and(|relay| relay.send(ControlMessage::Signal(signal))))
 }
 
 /// Connects the streams (waiting for QEMU to connect its ports), puts the

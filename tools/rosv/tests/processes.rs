@@ -45,6 +45,14 @@ fn only_the_same_user_or_root_may_signal_another_process() {
 }
 
 #[test]
+fn clone_shares_descriptors_fs_and_handlers_until_unshared() {
+    for (variant, cpus) in [(Variant::GlibcStatic, "1"), (Variant::MuslStatic, "2")] {
+        assert_checks_pass_on_linux("processes-sharing", variant);
+        assert_checks_pass("processes-sharing", variant, cpus);
+    }
+}
+
+#[test]
 fn the_spawn_bench_prints_processes_per_second_side_by_side() {
     let program = guests::c_program("spawn-cost", Variant::GlibcStatic);
     let path = program.to_str().expect("UTF-8 path");

@@ -222,7 +222,10 @@ pub fn setup_frame(
         }
     }
     if action.flags & flag::RESETHAND != 0 {
-        context.process.state.lock().signal_actions[usize::from(signal - 1)] = SignalAction::default();
+        context
+            .process
+            .signal_handlers
+            .with(|handlers| handlers[usize::from(signal - 1)] = SignalAction::default());
     }
     registers.rdi = u64::from(signal);
     registers.rsi = frame + SIGINFO_OFFSET;

@@ -161,7 +161,7 @@ fn a_resize_changes_the_window_and_sends_sigwinch_to_a_handler() {
     let window = streams.terminal().unwrap().window_size();
     assert_eq!((window.columns, window.rows), (132, 43));
     assert_eq!(pending(&process), 0, "SIGWINCH is ignored by default, so it vanishes");
-    process.state.lock().signal_actions[27].handler = 0x40_1000;
+    process.signal_handlers.with(|handlers| handlers[27].handler = 0x40_1000);
     host.control.push(ControlMessage::Resize { columns: 100, rows: 30 }.encode(&mut buffer));
     streams.serve();
     assert_eq!(pending(&process), 1 << 27);
@@ -200,9 +200,8 @@ fn standard_files_are_descriptors_zero_to_two() {
     let machine = FakeMachine::new();
     let (_, streams) = connect(&machine, [false, true, false], TerminalMode::Host);
     let process = process_with(&machine, &streams);
-    let state = process.state.lock();
     for (descriptor, file) in streams.files().iter().enumerate() {
-        let installed = state.descriptors.get(descriptor as u64).unwrap();
+        let installed = process.descriptors.with(|table| table.get(descriptor as u64).unwrap().clone());
         assert!(Arc::ptr_eq(&installed.file, file), "{descriptor}");
         assert!(matches!(installed.file.object(), FileObject::Special(_)));
     }

@@ -32,14 +32,14 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, dup_flags: u64) -
     }
     let file = file(context, fd)?;
     let target = descriptor_number(target)?;
-    let replaced = {
-        let mut state = context.process.state.lock();
-        if target >= state.descriptor_limit() as u64 {
-            return Err(Errno::EBADF.into());
-        }
-        let close_on_exec = dup_flags & u64::from(flags::O_CLOEXEC) != 0;
-        state.descriptors.replace(target as usize, Descriptor { file, close_on_exec })?
-    };
+    if target >= context.process.descriptor_limit() as u64 {
+        return Err(Errno::EBADF.into());
+    }
+    let close_on_exec = dup_flags & u64::from(flags::O_CLOEXEC) != 0;
+    let replaced = context
+        .process
+        .descriptors
+        .with(|table| table.replace(target as usize, Descriptor { file, close_on_exec }))?;
     if let Some(replaced) = &replaced {
         super::locks::closed(context, &replaced.file);
     }
@@ -70,20 +70,22 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     let number = descriptor_number(fd)?;
     match command {
         command::F_DUPFD | command::F_DUPFD_CLOEXEC => {
-            let mut state = context.process.state.lock();
-            let limit = state.descriptor_limit();
+            let limit = context.process.descriptor_limit();
             let minimum = usize::try_from(argument as i32)
                 .ok()
                 .filter(|&minimum| minimum < limit)
                 .ok_or(Errno::EINVAL)?;
             let descriptor = Descriptor { file, close_on_exec: command == command::F_DUPFD_CLOEXEC };
-            Ok(state.descriptors.install(descriptor, minimum, limit)? as u64)
+            Ok(context.process.descriptors.with(|table| table.install(descriptor, minimum, limit))? as u64)
         }
-        command::F_GETFD => {
-            Ok(u64::from(context.process.state.lock().descriptors.get(number)?.close_on_exec))
-        }
+        command::F_GETFD => Ok(u64::from(
+            context
+                .process
+                .descriptors
+                .with(|table| Ok::<_, crate::vfs::FsError>(table.get(number)?.close_on_exec))?,
+        )),
         command::F_SETFD => {
-            context.process.state.lock().descriptors.set_close_on_exec(number, argument & 1 != 0)?;
+            context.process.descriptors.with(|table| table.set_close_on_exec(number, argument & 1 != 0))?;
             Ok(0)
         }
         command::F_GETFL => Ok(u64::from(file.status_flags())),
@@ -169,30 +171,32 @@ pub(super) fn install_pair(
     close_on_exec: bool,
     address: u64,
 ) -> Result {
-    let (read_end, write_end) = {
-        let mut state = context.process.state.lock();
-        let limit = state.descriptor_limit();
-        let read_end = state.descriptors.install(Descriptor { file: reader, close_on_exec }, 0, limit)?;
-        let write_end = match state.descriptors.install(Descriptor { file: writer, close_on_exec }, 0, limit)
-        {
-            Ok(number) => number,
-            Err(error) => {
-                let removed = state.descriptors.remove(read_end as u64);
-                drop(state);
-                drop(removed);
-                return Err(error.into());
-            }
-        };
-        (read_end, write_end)
+    let limit = context.process.descriptor_limit();
+    let installed = context.process.descriptors.with(|table| {
+        let read_end = table
+            .install(Descriptor { file: reader, close_on_exec }, 0, limit)
+            .map_err(|error| (error, None))?;
+        match table.install(Descriptor { file: writer, close_on_exec }, 0, limit) {
+            Ok(write_end) => Ok((read_end, write_end)),
+            Err(error) => Err((error, table.remove(read_end as u64).ok())),
+        }
+    });
+    let (read_end, write_end) = match installed {
+        Ok(ends) => ends,
+        Err((error, removed)) => {
+            // The read end closes once no lock is held.
+            drop(removed);
+            return Err(error.into());
+        }
     };
     let mut numbers = [0u8; 8];
     numbers[..4].copy_from_slice(&(read_end as u32).to_le_bytes());
     numbers[4..].copy_from_slice(&(write_end as u32).to_le_bytes());
     if let Err(error) = User::new(context.machine).write_bytes(address, &numbers) {
-        let removed = {
-            let mut state = context.process.state.lock();
-            (state.descriptors.remove(read_end as u64), state.descriptors.remove(write_end as u64))
-        };
+        let removed = context
+            .process
+            .descriptors
+            .with(|table| (table.remove(read_end as u64), table.remove(write_end as u64)));
         drop(removed);
         return Err(error.into());
     }
@@ -227,10 +231,8 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         request::FIOCLEX | request::FIONCLEX => {
             context
                 .process
-                .state
-                .lock()
                 .descriptors
-                .set_close_on_exec(number, command == request::FIOCLEX)?;
+                .with(|table| table.set_close_on_exec(number, command == request::FIOCLEX))?;
             return Ok(0);
         }
         request::FIONBIO => {

@@ -165,6 +165,6 @@ pub(super) fn pidfd_getfd(context: Context<'_>, raw: u64, target: u64, call_flag
         return Err(Errno::EPERM.into());
     }
     let number = usize::try_from(target).map_err(|_| Errno::EBADF)?;
-    let file = process.state.lock().descriptors.file(number as u64).map_err(|_| Errno::EBADF)?;
+    let file = process.descriptors.with(|table| table.file(number as u64)).map_err(|_| Errno::EBADF)?;
     super::paths::install(context, file, true)
 }

@@ -75,10 +75,8 @@ pub(super) fn mq_open(
     } else {
         Shape { capacity: DEFAULT_CAPACITY, message_size: DEFAULT_MESSAGE_SIZE }
     };
-    let (umask, credentials) = {
-        let state = context.process.state.lock();
-        (state.umask, state.credentials.clone())
-    };
+    let umask = context.process.umask();
+    let credentials = context.process.state.lock().credentials.clone();
     let owner = (credentials.effective_user, credentials.effective_group);
     let queue = mqueue::open(&name, may_create, open_flags & flags::O_EXCL != 0, || {
         Queue::new(shape, (mode as u32) & 0o777 & !umask, owner)

@@ -78,6 +78,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     let known = flag::VM
         | flag::FS
         | flag::FILES
+        | flag::SIGHAND
         | flag::VFORK
         | flag::PARENT
         | flag::PTRACE
@@ -90,11 +91,20 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         | flag::CHILD_SETTID
         | flag::PIDFD
         | flag::IO;
-    if request.flags & (flag::THREAD | flag::SIGHAND) != 0 || request.flags & !known != 0 {
-        // Sharing signal handlers needs a shared address space, which a
-        // separate process here never has.
+    if request.flags & flag::THREAD != 0 || request.flags & !known != 0 {
         return Err(Errno::EINVAL.into());
     }
+    // Shared handlers only make sense where the handlers' addresses mean
+    // the same code (Linux's rule, although the child's memory here is a
+    // copy of the parent's).
+    if request.flags & flag::SIGHAND != 0 && request.flags & flag::VM == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let sharing = process::Sharing {
+        descriptors: request.flags & flag::FILES != 0,
+        fs: request.flags & flag::FS != 0,
+        signal_handlers: request.flags & flag::SIGHAND != 0,
+    };
     let machine = context.machine;
     let parent = context.process;
     // A fork bomb meets RLIMIT_NPROC (counted over every process, as for
@@ -123,7 +133,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     parent.random.lock().fill(&mut seed);
     let mut random = Random::seeded(machine);
     random.add_entropy(&seed);
-    let child = parent.fork(memory, random, machine.monotonic_ns(), request.exit_signal);
+    let child = parent.fork(memory, random, machine.monotonic_ns(), request.exit_signal, sharing);
     if request.flags & flag::CHILD_SETTID != 0 {
         // The child's copy of the word gets its id; the parent's stays.
         let pid_bytes = (child.pid as u32).to_le_bytes();
@@ -160,7 +170,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
             }
         };
         if let Err(error) = User::new(machine).write_u32(request.pidfd, number as u32) {
-            let _ = context.process.state.lock().descriptors.remove(number);
+            let _ = context.process.descriptors.with(|table| table.remove(number));
             child.abandon();
             return Err(error.into());
         }
@@ -437,24 +447,28 @@ fn replace_image(
     drop(old);
     drop(old_tables);
     machine.synchronize_mappings();
-    let closed: Vec<_> = {
-        let mut state = process.state.lock();
-        let closing: Vec<u64> = state
-            .descriptors
+    // A table or handlers other processes share (CLONE_FILES,
+    // CLONE_SIGHAND) become the process's own first: closing and resetting
+    // must not reach the others (Linux's unshare_files and de_thread).
+    process.descriptors.unshare();
+    let closed: Vec<_> = process.descriptors.with(|table| {
+        let closing: Vec<u64> = table
             .iter()
             .filter(|(_, descriptor)| descriptor.close_on_exec)
             .map(|(number, _)| number as u64)
             .collect();
-        let closed = closing.into_iter().filter_map(|number| state.descriptors.remove(number).ok()).collect();
-        state.is_dumpable = true;
-        for action in state.signal_actions.iter_mut() {
+        closing.into_iter().filter_map(|number| table.remove(number).ok()).collect()
+    });
+    drop(closed);
+    process.state.lock().is_dumpable = true;
+    process.signal_handlers.unshare();
+    process.signal_handlers.with(|handlers| {
+        for action in handlers.iter_mut() {
             if action.handler != SIG_IGN && action.handler != SIG_DFL {
                 *action = crate::process::SignalAction::default();
             }
         }
-        closed
-    };
-    drop(closed);
+    });
     {
         let mut state = context.thread.state.lock();
         state.alternate_stack = crate::signal::AlternateStack::default();
@@ -502,6 +516,55 @@ fn end_other_threads(context: Context<'_>) {
             return;
         }
     }
+}
+
+/// Namespace flags of `clone` and `unshare` (there are no namespaces
+/// here).
+const NAMESPACES: u64 = 0x0000_0080 // CLONE_NEWTIME
+    | 0x0002_0000 // CLONE_NEWNS
+    | 0x0200_0000 // CLONE_NEWCGROUP
+    | 0x0400_0000 // CLONE_NEWUTS
+    | 0x0800_0000 // CLONE_NEWIPC
+    | 0x1000_0000 // CLONE_NEWUSER
+    | 0x2000_0000 // CLONE_NEWPID
+    | 0x4000_0000; // CLONE_NEWNET
+
+/// `unshare`: the process gets its own descriptor table (`CLONE_FILES`)
+/// or filesystem context (`CLONE_FS`) when another process shares it.
+/// Signal handlers, memory and the thread group cannot be split (Linux
+/// neither): asking is `EINVAL` unless there is nothing to split.
+/// Namespaces do not exist here: asking for one is `EINVAL`, as on a Linux
+/// built without them.
+pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
+    let valid = flag::THREAD | flag::FS | flag::SIGHAND | flag::VM | flag::FILES | flag::SYSVSEM | NAMESPACES;
+    if flags & !valid != 0 || flags & NAMESPACES != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    // What each flag implies (Linux's ksys_unshare).
+    let mut flags = flags;
+    if flags & flag::VM != 0 {
+        flags |= flag::SIGHAND;
+    }
+    if flags & flag::SIGHAND != 0 {
+        flags |= flag::THREAD;
+    }
+    let process = context.process;
+    if flags & flag::THREAD != 0 && process.thread_count() > 1 {
+        return Err(Errno::EINVAL.into());
+    }
+    if flags & flag::SIGHAND != 0 && process.signal_handlers.is_shared() {
+        return Err(Errno::EINVAL.into());
+    }
+    // The process's threads share what it holds: the split takes them all
+    // along (Linux would split the calling thread alone).
+    if flags & flag::FS != 0 {
+        process.fs.unshare();
+    }
+    if flags & flag::FILES != 0 {
+        process.descriptors.unshare();
+    }
+    // CLONE_SYSVSEM: a process's semaphore undo list is never shared.
+    Ok(0)
 }
 
 pub(super) fn getppid(context: Context<'_>) -> Result {

@@ -43,14 +43,13 @@ pub(super) fn rt_sigaction(
     } else {
         None
     };
-    let previous = {
-        let mut state = context.process.state.lock();
-        let previous = state.signal_actions[usize::from(signal - 1)];
+    let previous = context.process.signal_handlers.with(|handlers| {
+        let previous = handlers[usize::from(signal - 1)];
         if let Some(action) = replacement {
-            state.signal_actions[usize::from(signal - 1)] = action;
+            handlers[usize::from(signal - 1)] = action;
         }
         previous
-    };
+    });
     // A signal whose action becomes "ignore" is discarded where it is
     // pending, blocked or not (POSIX).
     if let Some(action) = replacement
@@ -590,7 +589,7 @@ pub(super) fn deliver(
             }
             return Ok(());
         };
-        let action = context.process.state.lock().signal_actions[usize::from(signal - 1)];
+        let action = context.process.signal_action(signal);
         if action.handler == SIG_IGN {
             continue;
         }
@@ -652,7 +651,7 @@ pub(super) fn deliver_fault(
     fault: signal::Fault,
 ) -> core::result::Result<(), u8> {
     let index = usize::from(fault.signal - 1);
-    let action = context.process.state.lock().signal_actions[index];
+    let action = context.process.signal_action(fault.signal);
     let is_blocked = context.thread.state.lock().signal_mask & (1 << index) != 0;
     if is_blocked || action.handler == SIG_DFL || action.handler == SIG_IGN {
         return Err(128 + fault.signal);

@@ -467,10 +467,7 @@ impl Vfs {
     /// The root directory of `caller`: the one its process's `chroot` set,
     /// else the machine's.
     pub fn root_for(&self, caller: &Caller<'_>) -> Location {
-        caller
-            .process
-            .and_then(|process| process.root_directory.lock().clone())
-            .unwrap_or_else(|| self.root())
+        caller.process.and_then(|process| process.root_directory()).unwrap_or_else(|| self.root())
     }
 
     /// The directory `..` names: across mount points, and the root for the

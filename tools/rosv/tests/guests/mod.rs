@@ -133,6 +133,8 @@ fn build_c_programs() -> PathBuf {
         "processes-jobs",
         "processes-pidfd",
         "processes-permissions",
+        "processes-sharing",
+        "processes-interrupts",
         "spawn-cost",
         "overlay",
         "disk-tree",

@@ -95,19 +95,21 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     let executable = process.executable_path();
     let name = executable.rsplit('/').next().unwrap_or_default();
     let name = &name[..name.len().min(15)];
-    let (umask, credentials, descriptor_limit, ignored, caught) = {
-        let state = process.state.lock();
+    let (ignored, caught) = process.signal_handlers.with(|handlers| {
         let mut ignored = 0u64;
         let mut caught = 0u64;
-        for (index, action) in state.signal_actions.iter().enumerate() {
+        for (index, action) in handlers.iter().enumerate() {
             match action.handler {
                 crate::process::SIG_DFL => {}
                 crate::process::SIG_IGN => ignored |= 1 << index,
                 _ => caught |= 1 << index,
             }
         }
-        (state.umask, state.credentials.clone(), state.descriptors.capacity(), ignored, caught)
-    };
+        (ignored, caught)
+    });
+    let umask = process.umask();
+    let credentials = process.state.lock().credentials.clone();
+    let descriptor_limit = process.descriptors.with(|table| table.capacity());
     let shown = super::process_files::shown_thread(caller, process);
     let (blocked, pending) = shown.map_or((0, 0), |thread| {
         let state = thread.state.lock();

@@ -239,7 +239,8 @@ impl ProcNode {
     /// The open descriptors of the process.
     fn descriptors(&self, caller: &Caller<'_>) -> Result<Vec<u64>, FsError> {
         let process = self.process(caller)?;
-        let numbers = process.state.lock().descriptors.iter().map(|(number, _)| number as u64).collect();
+        let numbers =
+            process.descriptors.with(|table| table.iter().map(|(number, _)| number as u64).collect());
         Ok(numbers)
     }
 }
@@ -420,12 +421,13 @@ impl Node for ProcNode {
             Kind::Executable => Ok(LinkTarget::Path(process.executable_path())),
             Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
             Kind::WorkingDirectory => {
-                let location = process.state.lock().working_directory.clone();
+                let location = process.working_directory();
                 let text = process.vfs.path_of(caller, &location)?;
                 Ok(LinkTarget::Object { location, text })
             }
             Kind::Descriptor(number) => {
-                let file = process.state.lock().descriptors.file(number).map_err(|_| FsError::NotFound)?;
+                let file =
+                    process.descriptors.with(|table| table.file(number)).map_err(|_| FsError::NotFound)?;
                 let text = process.vfs.describe(caller, &file);
                 Ok(match file.location() {
                     Some(location) => LinkTarget::Object { location: location.clone(), text },

@@ -30,10 +30,8 @@ fn the_process_shows_its_executable_directory_and_descriptors() {
     let root = process.vfs.root();
     let file = process.vfs.open(&caller, &root, "/tmp/log", flags::O_CREAT | flags::O_WRONLY, 0o644).unwrap();
     process
-        .state
-        .lock()
         .descriptors
-        .install(crate::vfs::Descriptor { file, close_on_exec: false }, 0, 10)
+        .with(|table| table.install(crate::vfs::Descriptor { file, close_on_exec: false }, 0, 10))
         .unwrap();
     assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log");
     process.vfs.unlink(&caller, &root, "/tmp/log").unwrap();
@@ -112,7 +110,13 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
     let parent = testing::process(&machine);
     let parent_thread = parent.new_thread();
     let memory = crate::fake::address_space(&machine);
-    let child = parent.fork(memory, crate::random::Random::seeded(&machine), 0, crate::signal::SIGCHLD);
+    let child = parent.fork(
+        memory,
+        crate::random::Random::seeded(&machine),
+        0,
+        crate::signal::SIGCHLD,
+        crate::process::Sharing::default(),
+    );
     let child_thread = child.new_thread();
     let caller = Caller::thread(&machine, &parent, &parent_thread);
     let root = parent.vfs.root();

@@ -230,7 +230,7 @@ fn a_write_from_another_thread_ends_a_wait() {
     let waited = std::thread::scope(|scope| {
         let waiter = scope
             .spawn(|| call(&machine, &process, nr::EPOLL_WAIT, [epfd as u64, EVENTS, 4, u64::MAX, 0, 0]));
-        let file = process.state.lock().descriptors.file(counter as u64).unwrap();
+        let file = process.descriptors.with(|table| table.file(counter as u64)).unwrap();
         while file.special().is_some_and(|special| special.waiters().is_empty()) {
             std::thread::yield_now();
         }
