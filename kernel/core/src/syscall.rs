@@ -6,6 +6,7 @@
 //! returns `ENOSYS`; each such number is logged once, at info level (shown
 //! with `--verbose`).
 
+mod block;
 mod credentials;
 mod descriptors;
 mod events;

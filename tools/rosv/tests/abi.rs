@@ -61,6 +61,11 @@ fn named_pipes_and_device_nodes_behave_like_linux() {
 }
 
 #[test]
+fn loop_devices_behave_like_linux() {
+    passes_like_linux("loop", &VARIANTS);
+}
+
+#[test]
 fn chroot_behaves_like_linux() {
     passes_like_linux("chroot", &VARIANTS);
 }

@@ -256,6 +256,9 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     if let Some(result) = super::interfaces::interface_ioctl(context, &file, command, argument) {
         return result;
     }
+    if let Some(result) = super::block::ioctl(context, &file, command, argument) {
+        return result;
+    }
     if let Some(terminal) = super::terminal::terminal_of(&file) {
         return super::terminal::ioctl(context, &terminal, command, argument);
     }
