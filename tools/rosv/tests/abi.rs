@@ -66,6 +66,11 @@ fn loop_devices_behave_like_linux() {
 }
 
 #[test]
+fn settings_and_ipc_listings_behave_like_linux() {
+    passes_like_linux("settings", &VARIANTS);
+}
+
+#[test]
 fn chroot_behaves_like_linux() {
     passes_like_linux("chroot", &VARIANTS);
 }
