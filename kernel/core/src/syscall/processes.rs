@@ -455,6 +455,7 @@ fn replace_image(
         closed
     };
     drop(closed);
+    process.timers.delete_all_posix();
     {
         let mut state = context.thread.state.lock();
         state.alternate_stack = crate::signal::AlternateStack::default();
