@@ -54,6 +54,9 @@ struct Set {
 }
 
 static SETS: Mutex<Table<Set>> = Mutex::new(Table::new());
+/// The semaphores of all sets (SEMMNS bounds them), kept with `SETS`
+/// held.
+static SEMAPHORES_IN_USE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// `SEM_UNDO` adjustments: by (process, set, semaphore).
 static UNDO: Mutex<BTreeMap<(u64, i32, u16), i32>> = Mutex::new(BTreeMap::new());
 
@@ -71,7 +74,7 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
     if count == 0 {
         return Err(Errno::EINVAL.into());
     }
-    let semaphores: u64 = sets.by_id.values().map(|set| set.semaphores.len() as u64).sum();
+    let semaphores = SEMAPHORES_IN_USE.load(core::sync::atomic::Ordering::Relaxed);
     if sets.by_id.len() as u64 >= SEMMNI.get() || semaphores + count as u64 > SEMMNS.get() {
         return Err(Errno::ENOSPC.into());
     }
@@ -84,6 +87,7 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
         waiters: Arc::new(WaiterList::new()),
     };
     sets.by_id.insert(id, set);
+    SEMAPHORES_IN_USE.fetch_add(count as u64, core::sync::atomic::Ordering::Relaxed);
     Ok(id as u64)
 }
 
@@ -316,6 +320,10 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
         }
         IPC_RMID => {
             let removed = sets.by_id.remove(&id);
+            if let Some(removed) = &removed {
+                SEMAPHORES_IN_USE
+                    .fetch_sub(removed.semaphores.len() as u64, core::sync::atomic::Ordering::Relaxed);
+            }
             drop(sets);
             forget_undo(id, None);
             if let Some(removed) = removed {
