@@ -6,8 +6,8 @@ use alloc::sync::Arc;
 use super::*;
 use crate::fake::FakeMachine;
 use crate::fs::ramfs::RamFs;
-use crate::vfs::Vfs;
 use crate::vfs::file::flags;
+use crate::vfs::{FileSystem, Vfs};
 
 fn machine() -> &'static FakeMachine {
     let machine: &'static FakeMachine = Box::leak(Box::new(FakeMachine::new()));
@@ -97,4 +97,29 @@ fn the_set_adds_removes_and_finds_free_devices() {
     assert_eq!(devices.remove(7, |_| false).err(), Some(LoopError::NoDevice));
     assert_eq!(devices.remove(5, |_| false).unwrap().number(), 5);
     assert_eq!(devices.add(Some(MAXIMUM_NUMBER)).err(), Some(LoopError::Invalid));
+}
+
+#[test]
+fn loop_control_keeps_dev_in_step_with_the_devices() {
+    use crate::fs::devfs::{self, DevFs};
+    let machine = machine();
+    let caller = Caller::kernel(machine);
+    let devfs = DevFs::new();
+    let root = devfs.root();
+    let control = devfs::loop_control_of(&*root.lookup(&caller, "loop-control").unwrap()).unwrap();
+    assert_eq!(control.devices().len(), INITIAL_COUNT as usize);
+    assert_eq!(control.add(Some(12)), Ok(12));
+    let node = root.lookup(&caller, "loop12").unwrap();
+    assert_eq!(node.metadata(&caller).unwrap().represented_device, (7 << 8) | 12);
+    assert!(devfs::is_block_device(&*node));
+    assert!(devfs::block_device_of(&*node).is_none(), "unbound: no disk yet");
+    assert_eq!(control.remove(12), Err(LoopError::Busy), "the node is held");
+    drop(node);
+    assert_eq!(control.remove(12), Ok(12));
+    assert!(root.lookup(&caller, "loop12").is_err());
+    let device = devfs::loop_device_of(&*root.lookup(&caller, "loop0").unwrap()).unwrap();
+    device.bind(file(machine, 4096, flags::O_RDWR), true, Settings::default()).unwrap();
+    assert_eq!(control.free(), Ok(1));
+    let bound = root.lookup(&caller, "loop0").unwrap();
+    assert_eq!(devfs::block_device_of(&*bound).map(|disk| disk.sector_count()), Some(8));
 }
