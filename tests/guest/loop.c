@@ -8,8 +8,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
-#include <linux/loop.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +18,45 @@
 #include <unistd.h>
 
 #include "checks.h"
+
+/* Linux's loop and block device interface (include/uapi/linux/loop.h and
+ * fs.h), stated here because musl's headers leave them out. */
+#define LOOP_SET_FD 0x4C00
+#define LOOP_CLR_FD 0x4C01
+#define LOOP_SET_STATUS64 0x4C04
+#define LOOP_GET_STATUS64 0x4C05
+#define LOOP_SET_CAPACITY 0x4C07
+#define LOOP_SET_BLOCK_SIZE 0x4C09
+#define LOOP_CONFIGURE 0x4C0A
+#define LOOP_CTL_ADD 0x4C80
+#define LOOP_CTL_REMOVE 0x4C81
+#define LOOP_CTL_GET_FREE 0x4C82
+#define LO_FLAGS_READ_ONLY 1
+#define BLKSSZGET 0x1268
+#define BLKGETSIZE64 0x80081272
+
+struct loop_info64 {
+    uint64_t lo_device;
+    uint64_t lo_inode;
+    uint64_t lo_rdevice;
+    uint64_t lo_offset;
+    uint64_t lo_sizelimit;
+    uint32_t lo_number;
+    uint32_t lo_encrypt_type;
+    uint32_t lo_encrypt_key_size;
+    uint32_t lo_flags;
+    uint8_t lo_file_name[64];
+    uint8_t lo_crypt_name[64];
+    uint8_t lo_encrypt_key[32];
+    uint64_t lo_init[2];
+};
+
+struct loop_config {
+    uint32_t fd;
+    uint32_t block_size;
+    struct loop_info64 info;
+    uint64_t reserved[8];
+};
 
 #define FILE_BYTES (64 * 1024)
 
