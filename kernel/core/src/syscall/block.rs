@@ -297,6 +297,10 @@ fn bind(
     if backing_file.is_path_only() {
         return Err(Errno::EBADF);
     }
+    // Linux looks at the device's state before the file.
+    if device.is_bound() {
+        return Err(Errno::EBUSY);
+    }
     let node = backing_file.data().ok_or(Errno::EINVAL)?;
     match node.file_type() {
         FileType::Regular => {}
