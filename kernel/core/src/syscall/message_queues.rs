@@ -69,7 +69,7 @@ pub(super) fn msgget(context: Context<'_>, key: u64, flags: u64) -> Result {
         last_receiver: 0,
         waiters: Arc::new(WaiterList::new()),
     };
-    queues.by_id.insert(id, queue);
+    queues.insert(id, key, queue);
     Ok(id as u64)
 }
 
@@ -255,7 +255,8 @@ pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
                     waiters.notify();
                 }
                 _ => {
-                    let removed = queues.by_id.remove(&id);
+                    let key = queue.permissions.key;
+                    let removed = queues.remove(id, key);
                     drop(queues);
                     if let Some(removed) = removed {
                         removed.waiters.notify();

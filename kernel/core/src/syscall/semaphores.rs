@@ -86,7 +86,7 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
         change_time: ipc::now_seconds(context),
         waiters: Arc::new(WaiterList::new()),
     };
-    sets.by_id.insert(id, set);
+    sets.insert(id, key, set);
     SEMAPHORES_IN_USE.fetch_add(count as u64, core::sync::atomic::Ordering::Relaxed);
     Ok(id as u64)
 }
@@ -319,7 +319,8 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             set.change_time = ipc::now_seconds(context);
         }
         IPC_RMID => {
-            let removed = sets.by_id.remove(&id);
+            let key = set.permissions.key;
+            let removed = sets.remove(id, key);
             if let Some(removed) = &removed {
                 SEMAPHORES_IN_USE
                     .fetch_sub(removed.semaphores.len() as u64, core::sync::atomic::Ordering::Relaxed);
