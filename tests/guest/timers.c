@@ -6,6 +6,7 @@
  * (counts, poll, epoll, absolute expiries, Linux's errors), and sleeps
  * (clock_nanosleep with TIMER_ABSTIME on every clock that allows it,
  * Linux's errors for the others, nanosleep writing back the time left).
+ * POSIX timers deleted and interval timers kept by execve.
  * Waits are bounded in seconds and order is checked rather than duration,
  * so a loaded host passes too. Passes on Linux. One line per check; exits
  * with the number of failed checks. */
@@ -16,11 +17,13 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -462,8 +465,56 @@ static void check_sleeps(void) {
     signal(SIGALRM, SIG_DFL);
 }
 
-int main(void) {
+/* POSIX timers are deleted by execve, interval timers are kept: the
+ * program runs itself again with the ids, and the new image checks. */
+static void check_timers_across_execve(void) {
+    struct kernel_sigevent event;
+    memset(&event, 0, sizeof event);
+    event.notify = SIGEV_NONE;
+    int id = -1;
+    syscall(SYS_timer_create, CLOCK_MONOTONIC, &event, &id);
+    struct itimerspec far = {{0, 0}, {100, 0}};
+    syscall(SYS_timer_settime, id, 0, &far, NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        /* A forked child has no timers of its parent: it makes its own. */
+        int own = -1;
+        syscall(SYS_timer_create, CLOCK_MONOTONIC, &event, &own);
+        syscall(SYS_timer_settime, own, 0, &far, NULL);
+        id = own;
+        struct itimerval interval = {{0, 0}, {100, 0}};
+        setitimer(ITIMER_REAL, &interval, NULL);
+        char id_text[16];
+        snprintf(id_text, sizeof id_text, "%d", id);
+        execl("/proc/self/exe", "timers", "after-exec", id_text, (char *)NULL);
+        _exit(120);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "execve_deletes_posix_timers",
+          "the new image saw status %#x (1: the POSIX timer survived, 2: the interval timer did not)", status);
+    syscall(SYS_timer_delete, id);
+}
+
+/* In the new image: the POSIX timer is gone, ITIMER_REAL still runs. */
+static int after_exec(int id) {
+    struct itimerspec setting;
+    if (syscall(SYS_timer_gettime, id, &setting) != -1 || errno != EINVAL) {
+        return 1;
+    }
+    struct itimerval interval;
+    getitimer(ITIMER_REAL, &interval);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    return interval.it_value.tv_sec > 0 ? 0 : 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "after-exec") == 0) {
+        return after_exec(atoi(argv[2]));
+    }
     setvbuf(stdout, NULL, _IONBF, 0);
+    check_timers_across_execve();
     check_periodic_timer_overruns();
     check_timer_handler_on_the_wall_clock();
     check_timer_to_one_thread();

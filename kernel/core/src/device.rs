@@ -4,6 +4,8 @@
 //! tests use [`MemoryDisk`]. Filesystems read disks through
 //! [`crate::fs::rofs`]'s sector cache rather than one sector at a time.
 
+pub mod loopback;
+
 use alloc::vec::Vec;
 
 use spin::Mutex;

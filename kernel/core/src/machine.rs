@@ -315,3 +315,18 @@ pub trait Machine: Sync {
         None
     }
 }
+
+static KERNEL_MACHINE: spin::Once<&'static dyn Machine> = spin::Once::new();
+
+/// Installs the machine that work done on the kernel's own account uses
+/// (a loop device's transfers to its backing file, which reach the file's
+/// filesystem from a disk request that carries no caller); later calls
+/// keep the first.
+pub fn install(machine: &'static dyn Machine) {
+    KERNEL_MACHINE.call_once(|| machine);
+}
+
+/// The machine [`install`] registered, if any.
+pub fn installed() -> Option<&'static dyn Machine> {
+    KERNEL_MACHINE.get().copied()
+}

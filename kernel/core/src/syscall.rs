@@ -6,6 +6,7 @@
 //! returns `ENOSYS`; each such number is logged once, at info level (shown
 //! with `--verbose`).
 
+mod block;
 mod credentials;
 mod descriptors;
 mod events;
@@ -42,12 +43,13 @@ mod transfer;
 mod wait;
 mod watches;
 
-/// The System V IPC limits the calls enforce, which `/proc/sys/kernel`
-/// reports.
-pub(crate) mod ipc_limits {
-    pub(crate) use super::message_queues::{MSGMAX, MSGMNB, MSGMNI};
-    pub(crate) use super::semaphores::{SEMMNI, SEMMSL, SEMOPM};
-    pub(crate) use super::shared::{SHMALL, SHMMAX, SHMMNI};
+pub(crate) mod ipc_limits;
+
+/// The System V IPC objects as `/proc/sysvipc/{msg,sem,shm}` list them.
+pub(crate) mod ipc_listing {
+    pub(crate) use super::message_queues::proc_listing as messages;
+    pub(crate) use super::semaphores::proc_listing as semaphores;
+    pub(crate) use super::shared::proc_listing as shared_memory;
 }
 
 pub use signals::signal_process;

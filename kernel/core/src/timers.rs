@@ -449,6 +449,16 @@ impl ProcessTimers {
         Ok(())
     }
 
+    /// Deletes every POSIX timer, as `execve` does (interval timers and
+    /// `alarm` survive it).
+    pub fn delete_all_posix(&self) {
+        let ids: alloc::vec::Vec<i32> = self.posix.lock().keys().copied().collect();
+        for id in ids {
+            // Ids come from the table, so each is there to delete.
+            let _ = self.delete_posix(id);
+        }
+    }
+
     /// Interval timer `which`, made on first use.
     pub fn interval(&self, which: IntervalTimer) -> Arc<Timer> {
         let mut timers = self.interval.lock();

@@ -51,7 +51,8 @@ static MACHINE: spin::Once<PlatformMachine> = spin::Once::new();
 /// Registers the system call, fault and stop handlers that run
 /// applications.
 pub fn init(machine: PlatformMachine) {
-    MACHINE.call_once(|| machine);
+    let machine: &'static PlatformMachine = MACHINE.call_once(|| machine);
+    rosv_core::machine::install(machine);
     rosv_platform::syscall::init(on_system_call);
     interrupts::set_fault_handlers(FaultHandlers { resolve_page_fault, diverted: on_diversion });
     sched::set_stop_handler(stop_current_thread);

@@ -61,6 +61,16 @@ fn named_pipes_and_device_nodes_behave_like_linux() {
 }
 
 #[test]
+fn loop_devices_behave_like_linux() {
+    passes_like_linux("loop", &VARIANTS);
+}
+
+#[test]
+fn settings_and_ipc_listings_behave_like_linux() {
+    passes_like_linux("settings", &VARIANTS);
+}
+
+#[test]
 fn chroot_behaves_like_linux() {
     passes_like_linux("chroot", &VARIANTS);
 }

@@ -1,15 +1,17 @@
 //! devfs, mounted at `/dev`: null, zero, full, random, urandom, the console
-//! (`console`, `tty`, `ttyS0`), the disks the kernel registers (`vda`, ...)
-//! and the `fd`, `stdin`, `stdout`, `stderr` links into `/proc/self/fd`.
+//! (`console`, `tty`, `ttyS0`), the disks the kernel registers (`vda`, ...),
+//! the loop devices (`loop-control`, `loop0`, ...) and the `fd`, `stdin`,
+//! `stdout`, `stderr` links into `/proc/self/fd`.
 
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
+use crate::device::loopback::{self, LoopDevice, LoopDevices, LoopError};
 use crate::device::{self, BlockDevice, DeviceError, SECTOR_SIZE};
 use crate::process::ControllingTerminal;
 use crate::terminal::TerminalFile;
@@ -23,10 +25,14 @@ const MAGIC: u64 = 0x0102_1994;
 /// The major number of the first disk (Linux gives virtio disks a dynamic
 /// major; 254 is what it usually picks).
 const DISK_MAJOR: u64 = 254;
+/// The major number of loop devices.
+const LOOP_MAJOR: u64 = 7;
+/// `/dev/loop-control`'s number: misc device 237.
+const LOOP_CONTROL_NUMBER: u64 = device_number(10, 237);
 
-/// A device number as `st_rdev` holds it.
+/// A device number as `st_rdev` holds it (Linux's `new_encode_dev`).
 const fn device_number(major: u64, minor: u64) -> u64 {
-    (major << 8) | minor
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
 /// What a device node does.
@@ -47,6 +53,10 @@ enum Device {
     ControllingTerminal,
     /// A disk.
     Disk(Arc<dyn BlockDevice>),
+    /// A loop device: a disk while it is bound to a file.
+    Loop(Arc<LoopDevice>),
+    /// `/dev/loop-control`, which adds and removes loop devices.
+    LoopControl(Arc<LoopControl>),
     /// A symlink.
     Link(&'static str),
 }
@@ -60,11 +70,19 @@ struct DeviceNode {
 }
 
 impl DeviceNode {
-    fn disk(&self) -> Option<&Arc<dyn BlockDevice>> {
+    /// The disk reads and writes reach: a registered disk, or the file a
+    /// loop device is bound to.
+    fn disk(&self) -> Option<Arc<dyn BlockDevice>> {
         match &self.device {
-            Device::Disk(disk) => Some(disk),
+            Device::Disk(disk) => Some(disk.clone()),
+            Device::Loop(device) => device.backing().map(|backing| backing as Arc<dyn BlockDevice>),
             _ => None,
         }
+    }
+
+    /// Whether this node is a disk (bound or not).
+    fn is_block_device(&self) -> bool {
+        matches!(self.device, Device::Disk(_) | Device::Loop(_))
     }
 }
 
@@ -83,7 +101,7 @@ impl Node for DeviceNode {
 
     fn file_type(&self) -> FileType {
         match self.device {
-            Device::Disk(_) => FileType::BlockDevice,
+            Device::Disk(_) | Device::Loop(_) => FileType::BlockDevice,
             Device::Link(_) => FileType::Symlink,
             _ => FileType::CharacterDevice,
         }
@@ -96,7 +114,9 @@ impl Node for DeviceNode {
         (metadata.access_time_ns, metadata.modify_time_ns, metadata.change_time_ns) =
             (now_ns, now_ns, now_ns);
         match &self.device {
-            Device::Disk(disk) => metadata.size_bytes = disk.sector_count() * SECTOR_SIZE as u64,
+            Device::Disk(_) | Device::Loop(_) => {
+                metadata.size_bytes = self.disk().map_or(0, |disk| disk.sector_count() * SECTOR_SIZE as u64);
+            }
             Device::Link(target) => metadata.size_bytes = target.len() as u64,
             Device::Console | Device::ControllingTerminal => metadata.block_size_bytes = 1024,
             _ => {}
@@ -130,13 +150,17 @@ impl Node for DeviceNode {
                 random.fill(buffer);
                 Ok(buffer.len())
             }
-            Device::Disk(disk) => {
+            Device::Disk(_) | Device::Loop(_) => {
+                // An unbound loop device has no bytes.
+                let Some(disk) = self.disk() else {
+                    return Ok(0);
+                };
                 let size = disk.sector_count() * SECTOR_SIZE as u64;
                 let length = size.saturating_sub(offset).min(buffer.len() as u64) as usize;
                 device::read_bytes(disk.as_ref(), offset, &mut buffer[..length]).map_err(device_error)?;
                 Ok(length)
             }
-            Device::Link(_) => Err(FsError::InvalidArgument),
+            Device::LoopControl(_) | Device::Link(_) => Err(FsError::InvalidArgument),
         }
     }
 
@@ -154,7 +178,10 @@ impl Node for DeviceNode {
                 caller.machine.console_write(bytes);
                 Ok(bytes.len())
             }
-            Device::Disk(disk) => {
+            Device::Disk(_) | Device::Loop(_) => {
+                let Some(disk) = self.disk() else {
+                    return Err(FsError::NoSpace);
+                };
                 if disk.is_read_only() {
                     return Err(FsError::ReadOnly);
                 }
@@ -166,7 +193,7 @@ impl Node for DeviceNode {
                 device::write_bytes(disk.as_ref(), offset, &bytes[..length]).map_err(device_error)?;
                 Ok(length)
             }
-            Device::Link(_) => Err(FsError::InvalidArgument),
+            Device::LoopControl(_) | Device::Link(_) => Err(FsError::InvalidArgument),
         }
     }
 
@@ -217,14 +244,112 @@ impl Node for DeviceNode {
     }
 }
 
-/// The disk a devfs node stands for, if it is one.
+/// The disk a devfs node stands for, if it is one (for a loop device:
+/// the file it is bound to, which stays with a filesystem mounted from it).
 pub fn block_device_of(node: &dyn Node) -> Option<Arc<dyn BlockDevice>> {
-    node.as_any().downcast_ref::<DeviceNode>().and_then(DeviceNode::disk).cloned()
+    node.as_any().downcast_ref::<DeviceNode>().and_then(DeviceNode::disk)
+}
+
+/// Whether a devfs node is a disk, bound or not: mounting an unbound loop
+/// device finds no filesystem rather than no device.
+pub fn is_block_device(node: &dyn Node) -> bool {
+    node.as_any().downcast_ref::<DeviceNode>().is_some_and(DeviceNode::is_block_device)
+}
+
+/// The loop device a devfs node stands for, if it is one.
+pub fn loop_device_of(node: &dyn Node) -> Option<Arc<LoopDevice>> {
+    match &node.as_any().downcast_ref::<DeviceNode>()?.device {
+        Device::Loop(device) => Some(device.clone()),
+        _ => None,
+    }
+}
+
+/// `/dev/loop-control`'s manager, if the node is that file.
+pub fn loop_control_of(node: &dyn Node) -> Option<Arc<LoopControl>> {
+    match &node.as_any().downcast_ref::<DeviceNode>()?.device {
+        Device::LoopControl(control) => Some(control.clone()),
+        _ => None,
+    }
+}
+
+/// The loop devices and their `/dev/loopN` nodes, kept together: what
+/// `/dev/loop-control` adds and removes.
+pub struct LoopControl {
+    devices: LoopDevices,
+    directory: Weak<DeviceDirectory>,
+}
+
+impl core::fmt::Debug for LoopControl {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("LoopControl").field("devices", &self.devices).finish()
+    }
+}
+
+impl LoopControl {
+    /// `LOOP_CTL_ADD`: a new `/dev/loop<number>` (the lowest free number
+    /// when `None`), whose number it answers.
+    pub fn add(&self, number: Option<u32>) -> Result<u32, LoopError> {
+        let device = self.devices.add(number)?;
+        self.add_node(&device);
+        Ok(device.number())
+    }
+
+    fn add_node(&self, device: &Arc<LoopDevice>) {
+        if let Some(directory) = self.directory.upgrade() {
+            let name = alloc::format!("loop{}", device.number());
+            let number = device_number(LOOP_MAJOR, u64::from(device.number()));
+            directory.add(&name, Device::Loop(device.clone()), 0o660, number);
+        }
+    }
+
+    /// `LOOP_CTL_REMOVE`: takes out an unbound loop device no one has open.
+    pub fn remove(&self, number: u32) -> Result<u32, LoopError> {
+        let name = alloc::format!("loop{number}");
+        let directory = self.directory.upgrade().ok_or(LoopError::NoDevice)?;
+        let is_open = |_: &Arc<LoopDevice>| {
+            // The directory holds one reference to the node; an open file
+            // or a location being used holds more.
+            directory.entry(&name).is_some_and(|node| Arc::strong_count(&node) > 2)
+        };
+        self.devices.remove(number, is_open)?;
+        directory.entries.lock().retain(|(entry, _)| *entry != name);
+        Ok(number)
+    }
+
+    /// `LOOP_CTL_GET_FREE`: the number of the lowest unbound device,
+    /// adding one if all are bound.
+    pub fn free(&self) -> Result<u32, LoopError> {
+        let before = self.devices.all().len();
+        let device = self.devices.free()?;
+        if self.devices.all().len() != before {
+            self.add_node(&device);
+        }
+        Ok(device.number())
+    }
+
+    /// Every loop device.
+    pub fn devices(&self) -> Vec<Arc<LoopDevice>> {
+        self.devices.all()
+    }
 }
 
 /// The `/dev` directory.
 struct DeviceDirectory {
     entries: Mutex<Vec<(String, Arc<DeviceNode>)>>,
+    next_inode: AtomicU64,
+}
+
+impl DeviceDirectory {
+    fn add(&self, name: &str, device: Device, permissions: u32, number: u64) {
+        let inode = self.next_inode.fetch_add(1, Ordering::Relaxed);
+        let node = Arc::new(DeviceNode { inode, device, permissions, number });
+        self.entries.lock().push((String::from(name), node));
+    }
+
+    fn entry(&self, name: &str) -> Option<Arc<DeviceNode>> {
+        let entries = self.entries.lock();
+        entries.iter().find(|(entry, _)| entry == name).map(|(_, node)| node.clone())
+    }
 }
 
 impl Node for DeviceDirectory {
@@ -266,8 +391,8 @@ impl Node for DeviceDirectory {
 /// A devfs instance.
 pub struct DevFs {
     root: Arc<DeviceDirectory>,
-    next_inode: AtomicU64,
     disk_count: AtomicU64,
+    loops: Arc<LoopControl>,
 }
 
 impl core::fmt::Debug for DevFs {
@@ -279,11 +404,10 @@ impl core::fmt::Debug for DevFs {
 impl DevFs {
     /// A `/dev` with the standard devices and no disks.
     pub fn new() -> Arc<DevFs> {
-        let devfs = Arc::new(DevFs {
-            root: Arc::new(DeviceDirectory { entries: Mutex::new(Vec::new()) }),
-            next_inode: AtomicU64::new(2),
-            disk_count: AtomicU64::new(0),
-        });
+        let root =
+            Arc::new(DeviceDirectory { entries: Mutex::new(Vec::new()), next_inode: AtomicU64::new(2) });
+        let loops = Arc::new(LoopControl { devices: LoopDevices::new(), directory: Arc::downgrade(&root) });
+        let devfs = Arc::new(DevFs { root, disk_count: AtomicU64::new(0), loops });
         let standard: [(&str, Device, u32, u64); 12] = [
             ("null", Device::Null, 0o666, device_number(1, 3)),
             ("zero", Device::Zero, 0o666, device_number(1, 5)),
@@ -299,28 +423,31 @@ impl DevFs {
             ("stderr", Device::Link("/proc/self/fd/2"), 0o777, 0),
         ];
         for (name, device, permissions, number) in standard {
-            devfs.add(name, device, permissions, number);
+            devfs.root.add(name, device, permissions, number);
+        }
+        devfs.root.add("loop-control", Device::LoopControl(devfs.loops.clone()), 0o660, LOOP_CONTROL_NUMBER);
+        for number in 0..loopback::INITIAL_COUNT {
+            // Numbers below the initial count are free in a new set.
+            let _ = devfs.loops.add(Some(number));
         }
         devfs
     }
 
-    fn add(&self, name: &str, device: Device, permissions: u32, number: u64) {
-        let inode = self.next_inode.fetch_add(1, Ordering::Relaxed);
-        let node = Arc::new(DeviceNode { inode, device, permissions, number });
-        self.root.entries.lock().push((String::from(name), node));
+    /// The loop devices and `/dev/loop-control`'s manager.
+    pub fn loop_control(&self) -> &Arc<LoopControl> {
+        &self.loops
     }
 
     /// Adds a disk as `/dev/<name>` (`vda`, `vdb`, ...).
     pub fn register_block_device(&self, name: &str, disk: Arc<dyn BlockDevice>) {
         let index = self.disk_count.fetch_add(1, Ordering::Relaxed);
         let permissions = if disk.is_read_only() { 0o440 } else { 0o660 };
-        self.add(name, Device::Disk(disk), permissions, device_number(DISK_MAJOR, index * 16));
+        self.root.add(name, Device::Disk(disk), permissions, device_number(DISK_MAJOR, index * 16));
     }
 
     /// The disk registered as `name`.
     pub fn block_device(&self, name: &str) -> Option<Arc<dyn BlockDevice>> {
-        let entries = self.root.entries.lock();
-        entries.iter().find(|(entry, _)| entry == name).and_then(|(_, node)| node.disk().cloned())
+        self.root.entry(name).and_then(|node| node.disk())
     }
 }
 

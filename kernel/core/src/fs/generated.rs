@@ -4,8 +4,9 @@
 //! A tree is described statically ([`Entry`]): directories with fixed
 //! entries, and files whose text a function makes from the [`Caller`]
 //! when the file is opened (the text is then read from that snapshot, as
-//! procfs does). [`tree`] turns a description into nodes with
-//! inode numbers from a given start. [`GeneratedFs`] mounts one.
+//! procfs does), and settings, which root may also write ([`Setter`]).
+//! [`tree`] turns a description into nodes with inode numbers from a
+//! given start. [`GeneratedFs`] mounts one.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -17,6 +18,10 @@ use crate::vfs::{Caller, DirectoryEntry, FileSystem, FileType, FsError, Metadata
 /// What a file's text is made from.
 pub type Generator = fn(&Caller<'_>) -> String;
 
+/// What a write to a setting does with the text written: applies it, or
+/// says why not (`InvalidArgument` for text that is no valid value).
+pub type Setter = fn(&Caller<'_>, &str) -> Result<(), FsError>;
+
 /// One entry of a tree's description.
 #[derive(Debug, Clone, Copy)]
 pub enum Entry {
@@ -24,6 +29,8 @@ pub enum Entry {
     Directory(&'static [(&'static str, Entry)]),
     /// A read-only file.
     File(Generator),
+    /// A file that root may also write (mode 0644).
+    Setting(Generator, Setter),
 }
 
 /// A node of a generated tree.
@@ -53,7 +60,7 @@ fn build(entry: Entry, next: &mut u64) -> Arc<GeneratedNode> {
         Entry::Directory(entries) => {
             entries.iter().map(|(name, child)| (*name, build(*child, next))).collect()
         }
-        Entry::File(_) => Vec::new(),
+        Entry::File(_) | Entry::Setting(..) => Vec::new(),
     };
     let node = Arc::new(GeneratedNode { inode, entry, children, parent: spin::Mutex::new(None) });
     let as_node: Arc<dyn Node> = node.clone();
@@ -79,12 +86,16 @@ impl Node for GeneratedNode {
     fn file_type(&self) -> FileType {
         match self.entry {
             Entry::Directory(_) => FileType::Directory,
-            Entry::File(_) => FileType::Regular,
+            Entry::File(_) | Entry::Setting(..) => FileType::Regular,
         }
     }
 
     fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError> {
-        let permissions = if self.file_type() == FileType::Directory { 0o555 } else { 0o444 };
+        let permissions = match self.entry {
+            Entry::Directory(_) => 0o555,
+            Entry::File(_) => 0o444,
+            Entry::Setting(..) => 0o644,
+        };
         let mut metadata = Metadata::new(self.inode, self.file_type(), permissions);
         if self.file_type() == FileType::Directory {
             metadata.link_count =
@@ -133,11 +144,24 @@ impl Node for GeneratedNode {
         })
     }
 
+    fn prepare_for_write(&self, _caller: &Caller<'_>, _is_truncating: bool) -> Result<(), FsError> {
+        // Linux checks a setting's mode even for root: a read-only one
+        // refuses every writer.
+        match self.entry {
+            Entry::Setting(..) => Ok(()),
+            Entry::Directory(_) | Entry::File(_) => Err(FsError::AccessDenied),
+        }
+    }
+
     fn open(&self, caller: &Caller<'_>) -> Result<Option<Arc<dyn Node>>, FsError> {
         match self.entry {
             Entry::Directory(_) => Ok(None),
             Entry::File(generate) => {
                 Ok(Some(Arc::new(Snapshot { inode: self.inode, bytes: generate(caller).into_bytes() })))
+            }
+            Entry::Setting(generate, set) => {
+                let bytes = generate(caller).into_bytes();
+                Ok(Some(Arc::new(SettingFile { inode: self.inode, bytes, set })))
             }
         }
     }
@@ -216,5 +240,57 @@ impl FileSystem for GeneratedFs {
 
     fn statistics(&self) -> Statistics {
         Statistics { magic: self.magic, block_size_bytes: 4096, ..Statistics::default() }
+    }
+}
+
+/// A setting as it was when opened: reads give that text, a write at the
+/// start applies the text written (Linux's strict sysctl writes: what is
+/// written further on is ignored).
+struct SettingFile {
+    inode: u64,
+    bytes: Vec<u8>,
+    set: Setter,
+}
+
+impl core::fmt::Debug for SettingFile {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("SettingFile").field("inode", &self.inode).finish()
+    }
+}
+
+impl Node for SettingFile {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+
+    fn file_type(&self) -> FileType {
+        FileType::Regular
+    }
+
+    fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
+        Ok(Metadata::new(self.inode, FileType::Regular, 0o644))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
+        let length = buffer.len().min(self.bytes.len() - start);
+        buffer[..length].copy_from_slice(&self.bytes[start..start + length]);
+        Ok(length)
+    }
+
+    fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
+        if offset == 0 {
+            let text = core::str::from_utf8(bytes).map_err(|_| FsError::InvalidArgument)?;
+            (self.set)(caller, text)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn truncate(&self, _caller: &Caller<'_>, _size_bytes: u64) -> Result<(), FsError> {
+        Ok(())
     }
 }

@@ -221,6 +221,9 @@ mod request {
 }
 
 pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) -> Result {
+    // The request is an `unsigned int`: musl passes it as an `int`, so
+    // the upper half holds the sign of requests with the top bit set.
+    let command = command & u64::from(u32::MAX);
     let file = file(context, fd)?;
     if file.is_path_only() {
         return Err(Errno::EBADF.into());
@@ -256,6 +259,9 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         _ => {}
     }
     if let Some(result) = super::interfaces::interface_ioctl(context, &file, command, argument) {
+        return result;
+    }
+    if let Some(result) = super::block::ioctl(context, &file, command, argument) {
         return result;
     }
     if let Some(terminal) = super::terminal::terminal_of(&file) {

@@ -111,15 +111,34 @@ impl Permissions {
     }
 }
 
-/// A table of objects of one kind, by id.
+/// A table of objects of one kind, by id, with the ids of those made
+/// with a key (not `IPC_PRIVATE`) by key, so that finding a key does not
+/// look at every object.
 pub(super) struct Table<T> {
     pub by_id: BTreeMap<i32, T>,
+    by_key: BTreeMap<i32, i32>,
     pub next_id: i32,
 }
 
 impl<T> Table<T> {
     pub const fn new() -> Self {
-        Table { by_id: BTreeMap::new(), next_id: 0 }
+        Table { by_id: BTreeMap::new(), by_key: BTreeMap::new(), next_id: 0 }
+    }
+
+    /// Adds `object`, made with `key`, as `id`.
+    pub fn insert(&mut self, id: i32, key: i32, object: T) {
+        if key != IPC_PRIVATE {
+            self.by_key.insert(key, id);
+        }
+        self.by_id.insert(id, object);
+    }
+
+    /// Takes out object `id`, made with `key`.
+    pub fn remove(&mut self, id: i32, key: i32) -> Option<T> {
+        if self.by_key.get(&key) == Some(&id) {
+            self.by_key.remove(&key);
+        }
+        self.by_id.remove(&id)
     }
 
     /// A new id.
@@ -149,8 +168,9 @@ pub(super) fn look_up<T>(
     if key == IPC_PRIVATE {
         return Ok(None);
     }
-    match table.by_id.iter().find(|(_, object)| permissions_of(object).key == key) {
-        Some((&id, object)) => {
+    let found = table.by_key.get(&key).and_then(|&id| Some((id, table.by_id.get(&id)?)));
+    match found {
+        Some((id, object)) => {
             if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
                 return Err(Errno::EEXIST);
             }

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::ipc::{self, IPC_64, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, Permissions, Table};
+use super::ipc_limits::{MSGMAX, MSGMNB, MSGMNI};
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::user::User;
@@ -25,10 +26,6 @@ const MSG_COPY: u64 = 0o40000;
 const MSG_STAT: u64 = 11;
 const MSG_INFO: u64 = 12;
 const MSG_STAT_ANY: u64 = 13;
-/// Linux's default limits: the longest message, a queue's bytes, queues.
-pub(crate) const MSGMAX: u64 = 8192;
-pub(crate) const MSGMNB: u64 = 16384;
-pub(crate) const MSGMNI: usize = 32000;
 
 struct Message {
     kind: i64,
@@ -56,7 +53,7 @@ pub(super) fn msgget(context: Context<'_>, key: u64, flags: u64) -> Result {
     if let Some(id) = ipc::look_up(context, &queues, key, flags, |queue| &queue.permissions, |_| Ok(()))? {
         return Ok(id as u64);
     }
-    if queues.by_id.len() >= MSGMNI {
+    if queues.by_id.len() as u64 >= MSGMNI.get() {
         return Err(Errno::ENOSPC.into());
     }
     let id = queues.allocate_id()?;
@@ -64,7 +61,7 @@ pub(super) fn msgget(context: Context<'_>, key: u64, flags: u64) -> Result {
         permissions: Permissions::new(context, key, flags),
         messages: VecDeque::new(),
         bytes: 0,
-        capacity_bytes: MSGMNB,
+        capacity_bytes: MSGMNB.get(),
         send_time: 0,
         receive_time: 0,
         change_time: ipc::now_seconds(context),
@@ -72,7 +69,7 @@ pub(super) fn msgget(context: Context<'_>, key: u64, flags: u64) -> Result {
         last_receiver: 0,
         waiters: Arc::new(WaiterList::new()),
     };
-    queues.by_id.insert(id, queue);
+    queues.insert(id, key, queue);
     Ok(id as u64)
 }
 
@@ -91,7 +88,7 @@ fn waiters_of(context: Context<'_>, id: i32, requested: u32) -> core::result::Re
 
 pub(super) fn msgsnd(context: Context<'_>, id: u64, message: u64, size: u64, flags: u64) -> Result {
     let id = queue_id(id)?;
-    if size > MSGMAX {
+    if size > MSGMAX.get() {
         return Err(Errno::EINVAL.into());
     }
     let user = User::new(context.machine);
@@ -213,13 +210,13 @@ pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
             // struct msginfo: msgpool, msgmap, msgmax, msgmnb, msgmni,
             // msgssz, msgtql (ints), msgseg (a short).
             let (pool, map, total) = if command == IPC_INFO {
-                (MSGMNI as u64 * MSGMNB / 1024, MSGMNB, MSGMNB)
+                (MSGMNI.get() * MSGMNB.get() / 1024, MSGMNB.get(), MSGMNB.get())
             } else {
                 let messages: usize = queues.by_id.values().map(|queue| queue.messages.len()).sum();
                 let bytes: u64 = queues.by_id.values().map(|queue| queue.bytes).sum();
                 (queues.by_id.len() as u64, messages as u64, bytes)
             };
-            let words = [pool, map, MSGMAX, MSGMNB, MSGMNI as u64, 16, total];
+            let words = [pool, map, MSGMAX.get(), MSGMNB.get(), MSGMNI.get(), 16, total];
             let mut bytes = [0u8; 32];
             for (index, word) in words.iter().enumerate() {
                 bytes[index * 4..index * 4 + 4].copy_from_slice(&(*word as u32).to_le_bytes());
@@ -258,7 +255,8 @@ pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
                     waiters.notify();
                 }
                 _ => {
-                    let removed = queues.by_id.remove(&id);
+                    let key = queue.permissions.key;
+                    let removed = queues.remove(id, key);
                     drop(queues);
                     if let Some(removed) = removed {
                         removed.waiters.notify();
@@ -269,4 +267,34 @@ pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
         }
         _ => Err(Errno::EINVAL.into()),
     }
+}
+
+/// `/proc/sysvipc/msg`: one line per queue, in Linux's columns.
+pub(crate) fn proc_listing() -> alloc::string::String {
+    use core::fmt::Write;
+    let mut text = alloc::string::String::from(
+        "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n",
+    );
+    for (id, queue) in &QUEUES.lock().by_id {
+        let permissions = &queue.permissions;
+        let _ = writeln!(
+            text,
+            "{:10} {:10}  {:4o}  {:10} {:10} {:5} {:5} {:5} {:5} {:5} {:5} {:10} {:10} {:10}",
+            permissions.key,
+            id,
+            permissions.mode,
+            queue.bytes,
+            queue.messages.len(),
+            queue.last_sender,
+            queue.last_receiver,
+            permissions.owner.0,
+            permissions.owner.1,
+            permissions.creator.0,
+            permissions.creator.1,
+            queue.send_time,
+            queue.receive_time,
+            queue.change_time,
+        );
+    }
+    text
 }

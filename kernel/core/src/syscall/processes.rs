@@ -469,6 +469,7 @@ fn replace_image(
             }
         }
     });
+    process.timers.delete_all_posix();
     {
         let mut state = context.thread.state.lock();
         state.alternate_stack = crate::signal::AlternateStack::default();

@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::ipc::{self, IPC_64, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, Permissions, Table};
+use super::ipc_limits::{SEMMNI, SEMMNS, SEMMSL, SEMOPM};
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
@@ -32,11 +33,7 @@ const SETALL: u64 = 17;
 const SEM_STAT: u64 = 18;
 const SEM_INFO: u64 = 19;
 const SEM_STAT_ANY: u64 = 20;
-/// Linux's default limits: semaphores per set, sets, operations per call,
-/// the largest value, the largest undo adjustment.
-pub(crate) const SEMMSL: u64 = 32000;
-pub(crate) const SEMMNI: usize = 32000;
-pub(crate) const SEMOPM: u64 = 500;
+/// The largest value, the largest undo adjustment.
 const SEMVMX: i32 = 32767;
 const SEMAEM: i32 = 16384;
 
@@ -57,13 +54,16 @@ struct Set {
 }
 
 static SETS: Mutex<Table<Set>> = Mutex::new(Table::new());
+/// The semaphores of all sets (SEMMNS bounds them), kept with `SETS`
+/// held.
+static SEMAPHORES_IN_USE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// `SEM_UNDO` adjustments: by (process, set, semaphore).
 static UNDO: Mutex<BTreeMap<(u64, i32, u16), i32>> = Mutex::new(BTreeMap::new());
 
 pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> Result {
     let key = key as i32;
     let count = count as i32;
-    if !(0..=SEMMSL as i32).contains(&count) {
+    if !(0..=SEMMSL.get().min(i32::MAX as u64) as i32).contains(&count) {
         return Err(Errno::EINVAL.into());
     }
     let mut sets = SETS.lock();
@@ -74,7 +74,8 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
     if count == 0 {
         return Err(Errno::EINVAL.into());
     }
-    if sets.by_id.len() >= SEMMNI {
+    let semaphores = SEMAPHORES_IN_USE.load(core::sync::atomic::Ordering::Relaxed);
+    if sets.by_id.len() as u64 >= SEMMNI.get() || semaphores + count as u64 > SEMMNS.get() {
         return Err(Errno::ENOSPC.into());
     }
     let id = sets.allocate_id()?;
@@ -85,7 +86,8 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
         change_time: ipc::now_seconds(context),
         waiters: Arc::new(WaiterList::new()),
     };
-    sets.by_id.insert(id, set);
+    sets.insert(id, key, set);
+    SEMAPHORES_IN_USE.fetch_add(count as u64, core::sync::atomic::Ordering::Relaxed);
     Ok(id as u64)
 }
 
@@ -134,7 +136,7 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
     if count == 0 {
         return Err(Errno::EINVAL.into());
     }
-    if count > SEMOPM {
+    if count > SEMOPM.get() {
         return Err(Errno::E2BIG.into());
     }
     let user = User::new(context.machine);
@@ -274,11 +276,11 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
         // semume, semusz, semvmx, semaem.
         let mut words = [
             32000u32,
-            SEMMNI as u32,
-            1_024_000_000,
-            1_024_000_000,
-            SEMMSL as u32,
-            SEMOPM as u32,
+            SEMMNI.get() as u32,
+            SEMMNS.get() as u32,
+            SEMMNS.get() as u32,
+            SEMMSL.get() as u32,
+            SEMOPM.get() as u32,
             500,
             20,
             SEMVMX as u32,
@@ -317,7 +319,12 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             set.change_time = ipc::now_seconds(context);
         }
         IPC_RMID => {
-            let removed = sets.by_id.remove(&id);
+            let key = set.permissions.key;
+            let removed = sets.remove(id, key);
+            if let Some(removed) = &removed {
+                SEMAPHORES_IN_USE
+                    .fetch_sub(removed.semaphores.len() as u64, core::sync::atomic::Ordering::Relaxed);
+            }
             drop(sets);
             forget_undo(id, None);
             if let Some(removed) = removed {
@@ -368,4 +375,30 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
         _ => return Err(Errno::EINVAL.into()),
     }
     Ok(0)
+}
+
+/// `/proc/sysvipc/sem`: one line per set, in Linux's columns.
+pub(crate) fn proc_listing() -> alloc::string::String {
+    use core::fmt::Write;
+    let mut text = alloc::string::String::from(
+        "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n",
+    );
+    for (id, set) in &SETS.lock().by_id {
+        let permissions = &set.permissions;
+        let _ = writeln!(
+            text,
+            "{:10} {:10}  {:4o} {:10} {:5} {:5} {:5} {:5} {:10} {:10}",
+            permissions.key,
+            id,
+            permissions.mode,
+            set.semaphores.len(),
+            permissions.owner.0,
+            permissions.owner.1,
+            permissions.creator.0,
+            permissions.creator.1,
+            set.operation_time,
+            set.change_time,
+        );
+    }
+    text
 }

@@ -13,6 +13,7 @@ use alloc::sync::Arc;
 
 use spin::{Mutex, Once};
 
+use super::ipc_limits::{SHMALL, SHMMAX, SHMMNI};
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::fs::ramfs::{self, RamFs};
@@ -118,10 +119,6 @@ const SHM_RDONLY: u64 = 0o10000;
 const SHM_RND: u64 = 0o20000;
 const SHM_REMAP: u64 = 0o40000;
 const SHM_EXEC: u64 = 0o100000;
-/// Linux's default limits: segment size, segments, total pages.
-pub(crate) const SHMMAX: u64 = u64::MAX - (1 << 24);
-pub(crate) const SHMMNI: u64 = 4096;
-pub(crate) const SHMALL: u64 = u64::MAX - (1 << 24);
 /// `SHM_DEST` in `shm_perm.mode`: removed, waiting for its last detach.
 const SHM_DEST: u32 = 0o1000;
 
@@ -172,10 +169,14 @@ pub(super) fn shmget(context: Context<'_>, key: u64, size: u64, shm_flags: u64) 
     if key != IPC_PRIVATE && shm_flags & IPC_CREAT == 0 {
         return Err(Errno::ENOENT.into());
     }
-    if size == 0 || size > SHMMAX {
+    if size == 0 || size > SHMMAX.get() {
         return Err(Errno::EINVAL.into());
     }
-    if segments.by_id.len() as u64 >= SHMMNI {
+    if segments.by_id.len() as u64 >= SHMMNI.get() {
+        return Err(Errno::ENOSPC.into());
+    }
+    let pages: u64 = segments.by_id.values().map(|segment| segment.size_bytes.div_ceil(PAGE_SIZE)).sum();
+    if pages.checked_add(size.div_ceil(PAGE_SIZE)).is_none_or(|total| total > SHMALL.get()) {
         return Err(Errno::ENOSPC.into());
     }
     let files = SEGMENT_FILES.call_once(|| RamFs::new(0o777));
@@ -304,7 +305,9 @@ pub(super) fn shmctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
             // struct shminfo64: shmmax, shmmin, shmmni, shmseg, shmall.
             let mut bytes = [0u8; 80];
             if command == IPC_INFO {
-                for (index, word) in [SHMMAX, 1, SHMMNI, SHMMNI, SHMALL].iter().enumerate() {
+                for (index, word) in
+                    [SHMMAX.get(), 1, SHMMNI.get(), SHMMNI.get(), SHMALL.get()].iter().enumerate()
+                {
                     bytes[index * 8..index * 8 + 8].copy_from_slice(&word.to_le_bytes());
                 }
             } else {
@@ -356,4 +359,38 @@ pub(super) fn shmctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
         }
         _ => Err(Errno::EINVAL.into()),
     }
+}
+
+/// `/proc/sysvipc/shm`: one line per segment, in Linux's columns (rosv
+/// keeps the owner as the creator; resident pages are the whole size, and
+/// nothing is swapped).
+pub(crate) fn proc_listing() -> alloc::string::String {
+    use core::fmt::Write;
+    let mut text = alloc::string::String::from(
+        "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n",
+    );
+    for (id, segment) in &SEGMENTS.lock().by_id {
+        let mode = segment.mode | if segment.is_removed { SHM_DEST } else { 0 };
+        let _ = writeln!(
+            text,
+            "{:10} {:10}  {:4o} {:21} {:5} {:5}  {:5} {:5} {:5} {:5} {:5} {:10} {:10} {:10} {:21} {:21}",
+            segment.key,
+            id,
+            mode,
+            segment.size_bytes,
+            segment.creator,
+            segment.last,
+            segment.attaches,
+            segment.owner.0,
+            segment.owner.1,
+            segment.owner.0,
+            segment.owner.1,
+            segment.attach_time,
+            segment.detach_time,
+            segment.change_time,
+            segment.size_bytes.next_multiple_of(PAGE_SIZE),
+            0,
+        );
+    }
+    text
 }

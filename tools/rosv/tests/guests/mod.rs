@@ -124,6 +124,8 @@ fn build_c_programs() -> PathBuf {
         "attributes",
         "nodes",
         "chroot",
+        "loop",
+        "settings",
         "watches",
         "timers",
         "ipc",

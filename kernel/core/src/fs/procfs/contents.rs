@@ -330,7 +330,7 @@ pub fn version() -> String {
 /// need no device.
 pub fn filesystems() -> String {
     String::from(
-        "nodev\tsysfs\nnodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tcgroup2\n\trofs\n",
+        "nodev\tsysfs\nnodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tcgroup2\n\text2\n\text3\n\text4\n\trofs\n",
     )
 }
 
@@ -394,6 +394,13 @@ CONFIG_UNIX=y
 # CONFIG_PACKET is not set
 CONFIG_VIRTIO=y
 CONFIG_VIRTIO_BLK=y
+CONFIG_BLK_DEV=y
+CONFIG_BLK_DEV_LOOP=y
+CONFIG_BLK_DEV_LOOP_MIN_COUNT=8
+# CONFIG_EXT2_FS is not set
+CONFIG_EXT3_FS=y
+CONFIG_EXT4_FS=y
+CONFIG_EXT4_USE_FOR_EXT2=y
 CONFIG_VIRTIO_NET=y
 CONFIG_VIRTIO_CONSOLE=y
 CONFIG_HW_RANDOM_VIRTIO=y

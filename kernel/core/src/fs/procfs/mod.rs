@@ -2,7 +2,8 @@
 //! `/proc/self` linking to the caller's: `exe`, `cwd`, `fd/`, `task/`,
 //! `maps`, `smaps`, `mounts`, `mountinfo`, `status`, `stat`, `limits`,
 //! `cmdline`, `environ`, `auxv`, `cgroup`, `oom_score_adj`), the machine (`cpuinfo`, `meminfo`,
-//! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`) and the
+//! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`), the System V
+//! IPC objects (`sysvipc/msg`, `sem`, `shm`) and the
 //! kernel's settings (`sys/`, a generated tree: [`settings`]).
 //!
 //! Files are generated when opened ([`contents`]) and read from that
@@ -67,6 +68,9 @@ enum Generated {
     Command,
     ProcessStat,
     MemoryStatistics,
+    SysvMessages,
+    SysvSemaphores,
+    SysvSharedMemory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +80,7 @@ enum Kind {
     ProcessDirectory,
     DescriptorDirectory,
     NetDirectory,
+    SysvIpcDirectory,
     Executable,
     WorkingDirectory,
     RootLink,
@@ -85,7 +90,7 @@ enum Kind {
     TaskDirectory,
 }
 
-const ROOT_ENTRIES: [(&str, Kind); 14] = [
+const ROOT_ENTRIES: [(&str, Kind); 15] = [
     ("self", Kind::SelfLink),
     ("cpuinfo", Kind::File(Generated::Cpuinfo, 3)),
     ("meminfo", Kind::File(Generated::Meminfo, 4)),
@@ -99,11 +104,18 @@ const ROOT_ENTRIES: [(&str, Kind); 14] = [
     ("config.gz", Kind::File(Generated::Configuration, 21)),
     ("swaps", Kind::File(Generated::Swaps, 22)),
     ("sys", Kind::Settings),
+    ("sysvipc", Kind::SysvIpcDirectory),
     ("thread-self", Kind::SelfLink),
 ];
 
 const NET_ENTRIES: [(&str, Kind); 2] =
     [("dev", Kind::File(Generated::NetDevices, 18)), ("route", Kind::File(Generated::NetRoutes, 19))];
+
+const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
+    ("msg", Kind::File(Generated::SysvMessages, 26)),
+    ("sem", Kind::File(Generated::SysvSemaphores, 27)),
+    ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
+];
 
 const PROCESS_ENTRIES: [(&str, Kind); 20] = [
     ("exe", Kind::Executable),
@@ -217,6 +229,7 @@ impl ProcNode {
             Kind::Root => &ROOT_ENTRIES,
             Kind::ProcessDirectory => &PROCESS_ENTRIES,
             Kind::NetDirectory => &NET_ENTRIES,
+            Kind::SysvIpcDirectory => &SYSVIPC_ENTRIES,
             _ => &[],
         }
     }
@@ -259,6 +272,7 @@ fn inode(kind: Kind, pid: u64) -> u64 {
         Kind::WorkingDirectory => 12,
         Kind::DescriptorDirectory => 16,
         Kind::NetDirectory => 17,
+        Kind::SysvIpcDirectory => 25,
         Kind::File(_, inode) => inode,
         Kind::Descriptor(number) => DESCRIPTOR_INODES + number,
         Kind::RootLink => 23,
@@ -280,6 +294,7 @@ impl Node for ProcNode {
             | Kind::ProcessDirectory
             | Kind::DescriptorDirectory
             | Kind::NetDirectory
+            | Kind::SysvIpcDirectory
             | Kind::TaskDirectory => FileType::Directory,
             Kind::SelfLink
             | Kind::Executable
@@ -363,7 +378,9 @@ impl Node for ProcNode {
 
     fn parent(&self) -> Option<Arc<dyn Node>> {
         match self.kind {
-            Kind::ProcessDirectory | Kind::NetDirectory => Some(self.child(Kind::Root)),
+            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
+                Some(self.child(Kind::Root))
+            }
             Kind::DescriptorDirectory | Kind::TaskDirectory => Some(self.child(Kind::ProcessDirectory)),
             _ => None,
         }
@@ -399,7 +416,7 @@ impl Node for ProcNode {
                     .get(index - fixed.len())
                     .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, *pid)))
             }
-            Kind::ProcessDirectory | Kind::NetDirectory => Ok(self
+            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => Ok(self
                 .fixed_entries()
                 .get(index)
                 .map(|(name, kind)| entry(String::from(*name), *kind, self.pid))),
@@ -461,6 +478,9 @@ impl Node for ProcNode {
             Generated::Filesystems => contents::filesystems().into_bytes(),
             Generated::Configuration => contents::configuration_gzip(),
             Generated::Swaps => contents::swaps().into_bytes(),
+            Generated::SysvMessages => crate::syscall::ipc_listing::messages().into_bytes(),
+            Generated::SysvSemaphores => crate::syscall::ipc_listing::semaphores().into_bytes(),
+            Generated::SysvSharedMemory => crate::syscall::ipc_listing::shared_memory().into_bytes(),
             _ => {
                 let process = self.process(caller)?;
                 let process = process.as_ref();

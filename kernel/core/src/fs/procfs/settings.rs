@@ -1,21 +1,131 @@
-//! `/proc/sys`: the kernel's settings, read-only, as a generated tree.
+//! `/proc/sys`: the kernel's settings as a generated tree. Root may write
+//! the ones Linux lets it change (mode 0644): the names, the System V IPC
+//! limits the IPC calls enforce, and the settings below, which are kept
+//! and reported.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::fs::generated::{self, Entry, GeneratedNode};
 use crate::linux::UTSNAME;
-use crate::vfs::Caller;
+use crate::syscall::ipc_limits::{self, Limit};
+use crate::vfs::{Caller, FsError};
 
 /// The inode number of `/proc/sys`; its tree follows.
 pub const FIRST_INODE: u64 = 100;
 
-/// The highest process id (Linux's default `kernel.pid_max`).
-const PID_MAX: u64 = 4_194_304;
+/// The most process ids (`PID_MAX_LIMIT` on 64-bit machines).
+const PID_MAX_LIMIT: u64 = 4_194_304;
+/// The fewest process ids `kernel.pid_max` takes (`RESERVED_PIDS + 1`).
+const PID_MAX_MINIMUM: u64 = 301;
+/// `INT_MAX`, the bound of settings Linux keeps in an `int`.
+const INT_MAX: u64 = i32::MAX as u64;
+
+/// A number root may set within a range, kept for whoever reads it.
+pub struct Setting {
+    value: AtomicU64,
+    minimum: u64,
+    maximum: u64,
+}
+
+impl Setting {
+    const fn new(value: u64, minimum: u64, maximum: u64) -> Self {
+        Setting { value: AtomicU64::new(value), minimum, maximum }
+    }
+
+    /// The value now.
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, value: u64) -> Result<(), FsError> {
+        if !(self.minimum..=self.maximum).contains(&value) {
+            return Err(FsError::InvalidArgument);
+        }
+        self.value.store(value, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// `kernel.pid_max`: the highest process id, plus one.
+pub static PID_MAX: Setting = Setting::new(PID_MAX_LIMIT, PID_MAX_MINIMUM, PID_MAX_LIMIT);
+/// `vm.overcommit_memory`: 0 heuristic, 1 always, 2 never.
+pub static OVERCOMMIT_MEMORY: Setting = Setting::new(0, 0, 2);
+/// `vm.overcommit_ratio`: the percentage of RAM mode 2 commits.
+pub static OVERCOMMIT_RATIO: Setting = Setting::new(50, 0, INT_MAX);
+/// `vm.max_map_count`: the most mappings of a process.
+pub static MAX_MAP_COUNT: Setting = Setting::new(65530, 0, INT_MAX);
+/// `fs.file-max`: the most open files of the machine.
+pub static FILE_MAX: Setting = Setting::new(crate::process::NR_OPEN, 0, i64::MAX as u64);
+/// `fs.nr_open`: the highest `RLIMIT_NOFILE`; from a word's bits up to
+/// `INT_MAX` rounded down to them.
+pub static NR_OPEN: Setting = Setting::new(crate::process::NR_OPEN, 64, INT_MAX & !63);
 
 fn line(value: impl core::fmt::Display) -> String {
     format!("{value}\n")
+}
+
+/// The numbers written to a setting, as Linux's `proc_dointvec` reads
+/// them: separated by white space, each optionally negative.
+fn numbers(text: &str) -> Result<Vec<i64>, FsError> {
+    text.split_whitespace().map(|word| word.parse::<i64>().map_err(|_| FsError::InvalidArgument)).collect()
+}
+
+/// The one non-negative number written.
+fn number(text: &str) -> Result<u64, FsError> {
+    match numbers(text)?.as_slice() {
+        [value, ..] => u64::try_from(*value).map_err(|_| FsError::InvalidArgument),
+        [] => Err(FsError::InvalidArgument),
+    }
+}
+
+fn set_limit(limit: &Limit, text: &str) -> Result<(), FsError> {
+    // Limits held in an unsigned long take any 64-bit value.
+    let value = if limit.maximum() == u64::MAX {
+        text.split_whitespace()
+            .next()
+            .and_then(|word| word.parse::<u64>().ok())
+            .ok_or(FsError::InvalidArgument)?
+    } else {
+        number(text)?
+    };
+    if limit.set(value) { Ok(()) } else { Err(FsError::InvalidArgument) }
+}
+
+/// A name written to `hostname` or `domainname`: up to the first newline,
+/// cut to the longest name, as Linux's `proc_dostring` does.
+fn name_written(text: &str) -> &str {
+    let name = text.split('\n').next().unwrap_or("");
+    let mut end = name.len().min(crate::uts::NAME_MAX);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// `kernel.sem`: SEMMSL, SEMMNS, SEMOPM and SEMMNI, as many as written.
+/// As on Linux, a SEMMNI out of range keeps its old value, fails with
+/// `ERANGE` and leaves the others written.
+fn set_semaphore_limits(_: &Caller<'_>, text: &str) -> Result<(), FsError> {
+    use crate::syscall::ipc_limits::{SEMMNI, SEMMNS, SEMMSL, SEMOPM};
+    let values = numbers(text)?;
+    let values: Vec<u64> = values
+        .iter()
+        .take(4)
+        .map(|&value| {
+            u64::try_from(value).ok().filter(|&value| value <= INT_MAX).ok_or(FsError::InvalidArgument)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut result = Ok(());
+    for (&value, limit) in values.iter().zip([&SEMMSL, &SEMMNS, &SEMOPM, &SEMMNI]) {
+        if !limit.set(value) {
+            result = Err(FsError::Errno(crate::errno::Errno::ERANGE));
+        }
+    }
+    result
 }
 
 /// Sixteen random bytes as a version-4 UUID.
@@ -69,8 +179,8 @@ const RANDOM: &[(&str, Entry)] = &[
 /// `kernel.sem`: the most semaphores per set, in all, per `semop` call,
 /// and sets.
 fn semaphore_limits(_: &Caller<'_>) -> String {
-    use crate::syscall::ipc_limits::{SEMMNI, SEMMSL, SEMOPM};
-    format!("{}\t{}\t{}\t{}\n", SEMMSL, SEMMSL * SEMMNI as u64, SEMOPM, SEMMNI)
+    use crate::syscall::ipc_limits::{SEMMNI, SEMMNS, SEMMSL, SEMOPM};
+    format!("{}\t{}\t{}\t{}\n", SEMMSL.get(), SEMMNS.get(), SEMOPM.get(), SEMMNI.get())
 }
 
 const KERNEL: &[(&str, Entry)] = &[
@@ -78,22 +188,52 @@ const KERNEL: &[(&str, Entry)] = &[
     // Empty, as Linux reports it when crashes leave no core file: rosv
     // writes none.
     ("core_pattern", Entry::File(|_| line(""))),
-    ("domainname", Entry::File(|_| line(crate::uts::domain_name()))),
-    ("hostname", Entry::File(|_| line(crate::uts::host_name()))),
-    ("msgmax", Entry::File(|_| line(crate::syscall::ipc_limits::MSGMAX))),
-    ("msgmnb", Entry::File(|_| line(crate::syscall::ipc_limits::MSGMNB))),
-    ("msgmni", Entry::File(|_| line(crate::syscall::ipc_limits::MSGMNI))),
+    (
+        "domainname",
+        Entry::Setting(
+            |_| line(crate::uts::domain_name()),
+            |_, text| crate::uts::set_domain_name(name_written(text)).map_err(|_| FsError::InvalidArgument),
+        ),
+    ),
+    (
+        "hostname",
+        Entry::Setting(
+            |_| line(crate::uts::host_name()),
+            |_, text| crate::uts::set_host_name(name_written(text)).map_err(|_| FsError::InvalidArgument),
+        ),
+    ),
+    (
+        "msgmax",
+        Entry::Setting(|_| line(ipc_limits::MSGMAX.get()), |_, text| set_limit(&ipc_limits::MSGMAX, text)),
+    ),
+    (
+        "msgmnb",
+        Entry::Setting(|_| line(ipc_limits::MSGMNB.get()), |_, text| set_limit(&ipc_limits::MSGMNB, text)),
+    ),
+    (
+        "msgmni",
+        Entry::Setting(|_| line(ipc_limits::MSGMNI.get()), |_, text| set_limit(&ipc_limits::MSGMNI, text)),
+    ),
     ("ngroups_max", Entry::File(|_| line(crate::credentials::GROUPS_MAX))),
     ("osrelease", Entry::File(|_| line(UTSNAME[2]))),
     ("ostype", Entry::File(|_| line(UTSNAME[0]))),
     ("overflowgid", Entry::File(|_| line(65534))),
     ("overflowuid", Entry::File(|_| line(65534))),
-    ("pid_max", Entry::File(|_| line(PID_MAX))),
+    ("pid_max", Entry::Setting(|_| line(PID_MAX.get()), |_, text| PID_MAX.set(number(text)?))),
     ("random", Entry::Directory(RANDOM)),
-    ("sem", Entry::File(semaphore_limits)),
-    ("shmall", Entry::File(|_| line(crate::syscall::ipc_limits::SHMALL))),
-    ("shmmax", Entry::File(|_| line(crate::syscall::ipc_limits::SHMMAX))),
-    ("shmmni", Entry::File(|_| line(crate::syscall::ipc_limits::SHMMNI))),
+    ("sem", Entry::Setting(semaphore_limits, set_semaphore_limits)),
+    (
+        "shmall",
+        Entry::Setting(|_| line(ipc_limits::SHMALL.get()), |_, text| set_limit(&ipc_limits::SHMALL, text)),
+    ),
+    (
+        "shmmax",
+        Entry::Setting(|_| line(ipc_limits::SHMMAX.get()), |_, text| set_limit(&ipc_limits::SHMMAX, text)),
+    ),
+    (
+        "shmmni",
+        Entry::Setting(|_| line(ipc_limits::SHMMNI.get()), |_, text| set_limit(&ipc_limits::SHMMNI, text)),
+    ),
     // No module is ever loaded and nothing taints the kernel.
     ("tainted", Entry::File(|_| line(0))),
     // A thread's stacks take 128 KiB of RAM.
@@ -102,20 +242,29 @@ const KERNEL: &[(&str, Entry)] = &[
 ];
 
 const VIRTUAL_MEMORY: &[(&str, Entry)] = &[
-    ("max_map_count", Entry::File(|_| line(65530))),
+    (
+        "max_map_count",
+        Entry::Setting(|_| line(MAX_MAP_COUNT.get()), |_, text| MAX_MAP_COUNT.set(number(text)?)),
+    ),
     // 0: the kernel refuses what its heuristic judges can never fit, as
     // Linux's default does (a writable mapping larger than all RAM).
-    ("overcommit_memory", Entry::File(|_| line(0))),
-    ("overcommit_ratio", Entry::File(|_| line(50))),
+    (
+        "overcommit_memory",
+        Entry::Setting(|_| line(OVERCOMMIT_MEMORY.get()), |_, text| OVERCOMMIT_MEMORY.set(number(text)?)),
+    ),
+    (
+        "overcommit_ratio",
+        Entry::Setting(|_| line(OVERCOMMIT_RATIO.get()), |_, text| OVERCOMMIT_RATIO.set(number(text)?)),
+    ),
 ];
 
 const INOTIFY: &[(&str, Entry)] =
     &[("max_queued_events", Entry::File(|_| line(crate::vfs::notify::QUEUE_MAX)))];
 
 const FILESYSTEMS: &[(&str, Entry)] = &[
-    ("file-max", Entry::File(|_| line(crate::process::NR_OPEN))),
+    ("file-max", Entry::Setting(|_| line(FILE_MAX.get()), |_, text| FILE_MAX.set(number(text)?))),
     ("inotify", Entry::Directory(INOTIFY)),
-    ("nr_open", Entry::File(|_| line(crate::process::NR_OPEN))),
+    ("nr_open", Entry::Setting(|_| line(NR_OPEN.get()), |_, text| NR_OPEN.set(number(text)?))),
     ("pipe-max-size", Entry::File(|_| line(crate::vfs::pipe::PIPE_MAX_SIZE))),
 ];
 

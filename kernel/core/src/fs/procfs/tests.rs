@@ -168,3 +168,53 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
         Some(FsError::NotFound)
     );
 }
+
+/// Writes `text` to `path` as `caller`: the error of the open or the write.
+fn write_setting(process: &Process, caller: &Caller<'_>, path: &str, text: &str) -> Result<(), FsError> {
+    let file = process.vfs.open(caller, &process.vfs.root(), path, flags::O_WRONLY | flags::O_TRUNC, 0)?;
+    file.write(caller, text.as_bytes()).map(|_| ())
+}
+
+#[test]
+fn settings_take_values_in_range_and_read_only_ones_refuse_root() {
+    let machine = FakeMachine::new();
+    let process = testing::process(&machine);
+    let thread = process.new_thread();
+    let caller = Caller::thread(&machine, &process, &thread);
+    let path = "/proc/sys/vm/overcommit_ratio";
+    write_setting(&process, &caller, path, "70\n").unwrap();
+    assert_eq!(read(&process, &caller, path), "70\n");
+    assert_eq!(write_setting(&process, &caller, path, "-1\n"), Err(FsError::InvalidArgument));
+    assert_eq!(write_setting(&process, &caller, path, "seventy\n"), Err(FsError::InvalidArgument));
+    assert_eq!(read(&process, &caller, path), "70\n");
+    write_setting(&process, &caller, path, "50\n").unwrap();
+    assert_eq!(
+        write_setting(&process, &caller, "/proc/sys/kernel/pid_max", "300\n"),
+        Err(FsError::InvalidArgument),
+        "below RESERVED_PIDS + 1"
+    );
+    assert_eq!(
+        write_setting(&process, &caller, "/proc/sys/kernel/osrelease", "9\n"),
+        Err(FsError::AccessDenied),
+        "a read-only setting refuses root too"
+    );
+    let metadata =
+        process.vfs.resolve(&caller, &process.vfs.root(), path, true).unwrap().metadata(&caller).unwrap();
+    assert_eq!(metadata.permissions & 0o777, 0o644);
+}
+
+#[test]
+fn sysvipc_lists_start_with_linux_headers() {
+    let machine = FakeMachine::new();
+    let process = testing::process(&machine);
+    let thread = process.new_thread();
+    let caller = Caller::thread(&machine, &process, &thread);
+    for (name, first_columns) in [
+        ("msg", "       key      msqid perms      cbytes"),
+        ("sem", "       key      semid perms      nsems"),
+        ("shm", "       key      shmid perms                  size"),
+    ] {
+        let text = read(&process, &caller, &alloc::format!("/proc/sysvipc/{name}"));
+        assert!(text.starts_with(first_columns), "{name}: {text}");
+    }
+}

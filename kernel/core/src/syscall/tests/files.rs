@@ -380,3 +380,39 @@ fn private_file_mappings_copy_on_the_first_store() {
     harness.machine.read_memory(address, &mut again).unwrap();
     assert_eq!(&again, b"original");
 }
+
+#[test]
+fn disks_answer_block_requests_given_as_a_sign_extended_int() {
+    // Loop devices reach their files as the kernel: through the machine
+    // installed at start.
+    crate::machine::install(alloc::boxed::Box::leak(alloc::boxed::Box::new(crate::fake::FakeMachine::new())));
+    let harness = Harness::new();
+    let disk = harness.open("/dev/vda", O_RDWR, 0);
+    // BLKGETSIZE64 as musl passes it: an int whose top bit is set.
+    let request = 0x8008_1272u32 as i32 as i64 as u64;
+    assert_eq!(harness.call(nr::IOCTL, [disk as u64, request, BUFFER, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&harness.machine, BUFFER), 64 * 1024);
+    assert_eq!(harness.call(nr::IOCTL, [disk as u64, 0x1268, BUFFER, 0, 0, 0]), 0, "BLKSSZGET");
+    assert_eq!(read_u64(&harness.machine, BUFFER) & 0xffff_ffff, 512);
+    assert_eq!(harness.call(nr::IOCTL, [disk as u64, 0x4c05, BUFFER, 0, 0, 0]), errno(Errno::ENOTTY));
+    let control = harness.open("/dev/loop-control", O_RDWR, 0);
+    assert_eq!(harness.call(nr::IOCTL, [control as u64, 0x4c82, 0, 0, 0, 0]), 0, "loop0 is free");
+    assert_eq!(
+        harness.call(nr::IOCTL, [control as u64, 0x4c81, u64::from(u32::MAX), 0, 0, 0]),
+        errno(Errno::EINVAL)
+    );
+    let unbound = harness.open("/dev/loop0", O_RDWR, 0);
+    assert_eq!(harness.call(nr::IOCTL, [unbound as u64, 0x4c05, BUFFER, 0, 0, 0]), errno(Errno::ENXIO));
+    assert_eq!(
+        harness.call(nr::IOCTL, [unbound as u64, 0x4c00, disk as u64, 0, 0, 0]),
+        0,
+        "LOOP_SET_FD on a disk"
+    );
+    assert_eq!(harness.call(nr::IOCTL, [unbound as u64, request, BUFFER, 0, 0, 0]), 0);
+    assert_eq!(read_u64(&harness.machine, BUFFER), 64 * 1024);
+    assert_eq!(
+        harness.call(nr::IOCTL, [unbound as u64, 0x4c00, unbound as u64, 0, 0, 0]),
+        errno(Errno::EBUSY)
+    );
+    assert_eq!(harness.call(nr::IOCTL, [unbound as u64, 0x4c01, 0, 0, 0, 0]), 0);
+}

@@ -70,6 +70,12 @@ fn message_queue_keys_are_found_or_refused() {
         Errno::EEXIST.to_return()
     );
     assert_eq!(call(&machine, &process, nr::MSGCTL, [queue as u64, 0, 0, 0, 0, 0]), 0);
+    // Removed, the key names nothing; made again, the new queue.
+    assert_eq!(call(&machine, &process, nr::MSGGET, [key, 0, 0, 0, 0, 0]), Errno::ENOENT.to_return());
+    let again = call(&machine, &process, nr::MSGGET, [key, IPC_CREAT | 0o644, 0, 0, 0, 0]);
+    assert!(again >= 0 && again != queue);
+    assert_eq!(call(&machine, &process, nr::MSGGET, [key, 0, 0, 0, 0, 0]), again);
+    assert_eq!(call(&machine, &process, nr::MSGCTL, [again as u64, 0, 0, 0, 0, 0]), 0);
 }
 
 fn semop(
