@@ -27,6 +27,10 @@ use crate::vfs::{
 /// How long attributes hold without asking the server.
 pub const ATTRIBUTE_TIMEOUT_NS: u64 = 1_000_000_000;
 
+/// The most entries a listing holds before the server is taken for
+/// broken.
+const LISTING_ENTRIES_MAX: usize = 1 << 22;
+
 /// Cached attributes and when they came.
 #[derive(Clone, Copy)]
 struct Cached {
@@ -284,8 +288,9 @@ impl P9Node {
                 let page = client.read_directory(fid, offset)?;
                 let Some(last) = page.last() else { return Ok(entries) };
                 let next = last.next_offset;
-                if next == offset {
-                    // A server that does not move on would loop for ever.
+                if next == offset || entries.len() > LISTING_ENTRIES_MAX {
+                    // A server that does not move on, or never ends, would
+                    // loop for ever.
                     return Err(FsError::Io);
                 }
                 for entry in page {

@@ -486,3 +486,69 @@ fn many_threads_share_one_client() {
         }
     });
 }
+
+/// A share whose server answers properly until `spoiled`, then with the
+/// bytes a test gives, whatever the request.
+struct ArbitraryShare {
+    inner: FakeShare,
+    spoiled: Mutex<Option<Vec<u8>>>,
+}
+
+impl MessageChannel for ArbitraryShare {
+    fn tag(&self) -> &str {
+        "share"
+    }
+
+    fn exchange(&self, request: &[&[u8]], reply: &mut [&mut [u8]]) -> Result<usize, DeviceError> {
+        let Some(bytes) = self.spoiled.lock().expect("no test panicked").clone() else {
+            return self.inner.exchange(request, reply);
+        };
+        let mut from = 0;
+        for part in reply.iter_mut() {
+            let count = part.len().min(bytes.len() - from);
+            part[..count].copy_from_slice(&bytes[from..from + count]);
+            from += count;
+        }
+        Ok(from)
+    }
+}
+
+proptest::proptest! {
+    /// Whatever the server answers, the client returns a value: no panic,
+    /// no endless loop.
+    #[test]
+    fn arbitrary_replies_never_panic(
+        reply in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        tag_matches in proptest::prelude::any::<bool>(),
+        kind_byte in proptest::prelude::any::<u8>(),
+    ) {
+        let machine = FakeMachine::new();
+        let caller = Caller::kernel(&machine);
+        let channel = Arc::new(ArbitraryShare {
+            inner: FakeShare { server: Mutex::new(Server::new(Spoil::None)) },
+            spoiled: Mutex::new(None),
+        });
+        let filesystem = mount(channel.clone(), &caller, "").expect("mounted");
+        let root = filesystem.root();
+        let hello = root.lookup(&caller, "hello").expect("hello");
+        let mut bytes = reply.clone();
+        if bytes.len() >= 7 {
+            // Often a plausible header: the size right, the tag the
+            // client's next one or not, any type.
+            let size = bytes.len() as u32;
+            bytes[..4].copy_from_slice(&size.to_le_bytes());
+            bytes[4] = kind_byte;
+            if !tag_matches {
+                bytes[5] ^= 0xff;
+            }
+        }
+        *channel.spoiled.lock().expect("no test panicked") = Some(bytes);
+        let mut buffer = vec![0u8; 64];
+        let _ = hello.read_at(&caller, 0, &mut buffer);
+        let _ = hello.metadata(&caller);
+        let _ = root.read_directory(&caller, 0);
+        let _ = root.lookup(&caller, "other");
+        let _ = root.create(&caller, "new", NewNode::File, 0o644);
+        let _ = filesystem.statistics();
+    }
+}
