@@ -104,6 +104,20 @@ fn a_host_tree_reads_the_same_in_the_guest() {
     assert_eq!(entries(&stdout), expected);
 }
 
+/// On the pc machine the share is a virtio-9p PCI function, modern or
+/// legacy; the tree reads the same.
+#[test]
+fn a_host_tree_reads_the_same_over_pci() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    make_tree(directory.path());
+    let expected = host_walk(directory.path());
+    for transport in ["modern", "legacy"] {
+        let stdout =
+            run_p9(directory.path(), false, &["--machine", "pc", "--virtio", transport], &["walk", "/data"]);
+        assert_eq!(entries(&stdout), expected, "{transport}");
+    }
+}
+
 /// What the guest makes, renames, removes, links and writes (64 MiB
 /// included) is on the host after the run, and the host's listing of it
 /// is the guest's. Files keep the invoking user's ownership.

@@ -246,8 +246,11 @@ impl P9Node {
         }
         let client = &self.shared.client;
         let (fid, _) = client.walk(self.fid, &[])?;
-        let modes: &[(u32, bool)] =
-            if is_writing { &[(open::READ_WRITE, true), (1, false)] } else { &[(open::READ_ONLY, true)] };
+        let modes: &[(u32, bool)] = if is_writing {
+            &[(open::READ_WRITE, true), (open::WRITE_ONLY, false)]
+        } else {
+            &[(open::READ_ONLY, true)]
+        };
         let mut result = Err(FsError::Io);
         for (flags, can_read) in modes {
             result = client.open(fid, *flags).map(|_| Opened { fid, can_read: *can_read });

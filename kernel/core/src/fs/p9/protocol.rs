@@ -104,6 +104,8 @@ pub const AT_REMOVEDIR: u32 = 0x200;
 pub mod open {
     /// Read only.
     pub const READ_ONLY: u32 = 0;
+    /// Write only.
+    pub const WRITE_ONLY: u32 = 1;
     /// Read and write.
     pub const READ_WRITE: u32 = 2;
     /// Create.
