@@ -1,7 +1,8 @@
-//! Block devices: the disk interface drivers implement, and a disk in memory.
+//! Devices filesystems use: disks, a disk in memory, and message channels.
 //!
 //! The kernel wires its virtio disks to [`BlockDevice`]; the initrd and the
-//! tests use [`MemoryDisk`]. Filesystems read disks through
+//! tests use [`MemoryDisk`]. A host's shared directory is reached through
+//! a [`MessageChannel`] (virtio-9p), which [`crate::fs::p9`] speaks 9P over. Filesystems read disks through
 //! [`crate::fs::rofs`]'s sector cache rather than one sector at a time.
 
 pub mod loopback;
@@ -42,6 +43,18 @@ pub trait BlockDevice: Send + Sync {
 
     /// Makes every completed write durable.
     fn flush(&self) -> Result<(), DeviceError>;
+}
+
+/// A channel to a file server outside the machine: each request gets
+/// one reply, and any number of threads may have requests in flight.
+pub trait MessageChannel: Send + Sync {
+    /// The name that identifies the share (a virtio-9p mount tag).
+    fn tag(&self) -> &str;
+
+    /// Sends the request made of `request`'s parts and waits for its reply,
+    /// which fills `reply`'s parts in order; returns the reply's length
+    /// (at most what the parts hold).
+    fn exchange(&self, request: &[&[u8]], reply: &mut [&mut [u8]]) -> Result<usize, DeviceError>;
 }
 
 /// The byte range of `count` sectors from `sector` within a disk of

@@ -143,6 +143,9 @@ fn main(handoff: BootHandoff) -> ! {
 
     let initrd_is_boot_config = info.initrd_bytes().is_some_and(boot_config::is_boot_config);
     let vfs = mount_file_systems(&info, initrd_is_boot_config, options.rootfs, &devices.block_devices());
+    for channel in devices.message_channels() {
+        vfs.add_channel(channel);
+    }
     mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
     let network = start_network(&devices, options);
@@ -459,11 +462,30 @@ fn mount_more_file_systems(vfs: &Vfs, mounts: &[Mount]) {
     let caller = Caller::kernel(application::machine());
     // NFS exports wait for the network.
     for mount in mounts.iter().filter(|mount| mount.filesystem != "nfs") {
+        if mount.filesystem == "9p" {
+            mount_share(vfs, &caller, mount);
+            continue;
+        }
         if let Err(error) =
             rosv_core::fs::mount_by_type(vfs, &caller, &mount.filesystem, &mount.source, &mount.path)
         {
             fail(&alloc::format!("--mount-fs={},{},{}: {error}", mount.filesystem, mount.source, mount.path));
         }
+    }
+}
+
+/// Mounts the shared host directory `--mount-fs=9p,TAG,/path[,options]`
+/// asks for; a mount that fails ends the machine with the reason.
+fn mount_share(vfs: &Vfs, caller: &Caller<'_>, mount: &Mount) {
+    let (path, options) = mount.path.split_once(',').unwrap_or((&mount.path, ""));
+    let mounted = rosv_core::fs::p9::mount_tag(vfs, caller, &mount.source, options)
+        .map_err(|error| alloc::format!("{error}"))
+        .and_then(|filesystem| {
+            vfs.mount(caller, path, filesystem, &mount.source)
+                .map_err(|error| alloc::format!("{path}: {error}"))
+        });
+    if let Err(error) = mounted {
+        fail(&alloc::format!("--mount-fs=9p,{},{}: {error}", mount.source, mount.path));
     }
 }
 

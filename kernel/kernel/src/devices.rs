@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use rosv_core::device::BlockDevice;
+use rosv_core::device::{BlockDevice, MessageChannel};
 use rosv_drivers::Hardware;
 use rosv_drivers::pci::{Function, ResourceWindows};
 use rosv_drivers::virtio::block::VirtioBlock;
@@ -20,6 +20,7 @@ use rosv_drivers::virtio::console::VirtioConsole;
 use rosv_drivers::virtio::entropy::VirtioEntropy;
 use rosv_drivers::virtio::mmio::MmioTransport;
 use rosv_drivers::virtio::net::VirtioNet;
+use rosv_drivers::virtio::p9::Virtio9p;
 use rosv_drivers::virtio::pci::{self as virtio_pci, InterruptRoute};
 use rosv_drivers::virtio::{DeviceError, Transport};
 use rosv_platform::ioapic::Trigger;
@@ -41,12 +42,42 @@ pub struct Devices {
     pub network_cards: Vec<Arc<VirtioNet>>,
     /// Consoles, whose ports may carry the standard streams.
     pub consoles: Vec<Arc<ConsoleDevice>>,
+    /// 9P transports (shared host directories), named by their mount tags.
+    pub shares: Vec<Arc<Virtio9p>>,
 }
 
 impl Devices {
     /// The disks, as the VFS takes them.
     pub fn block_devices(&self) -> Vec<Arc<dyn BlockDevice>> {
         self.disks.iter().map(|disk| Arc::new(VirtioDisk(disk.clone())) as Arc<dyn BlockDevice>).collect()
+    }
+
+    /// The 9P transports, as the VFS's message channels.
+    pub fn message_channels(&self) -> Vec<Arc<dyn MessageChannel>> {
+        self.shares
+            .iter()
+            .map(|share| Arc::new(VirtioShare(share.clone())) as Arc<dyn MessageChannel>)
+            .collect()
+    }
+}
+
+/// A virtio 9P transport as the VFS's message channel.
+struct VirtioShare(Arc<Virtio9p>);
+
+impl MessageChannel for VirtioShare {
+    fn tag(&self) -> &str {
+        self.0.tag()
+    }
+
+    fn exchange(
+        &self,
+        request: &[&[u8]],
+        reply: &mut [&mut [u8]],
+    ) -> Result<usize, rosv_core::device::DeviceError> {
+        self.0.exchange(request, reply).map_err(|error| {
+            log::warn!("9p {}: {error}", self.0.tag());
+            rosv_core::device::DeviceError::Io
+        })
     }
 }
 
@@ -358,6 +389,14 @@ fn attach(
                 console.driver.ports().into_iter().map(|(_, name)| name.unwrap_or_default()).collect();
             log::info!("virtio console at {place}, ports {ports:?}");
             devices.consoles.push(console);
+        }),
+        DeviceType::NinePTransport => Virtio9p::new(transport, &HARDWARE).map(|share| {
+            share.queue().set_polling(is_polled);
+            let share = Arc::new(share);
+            let handler = share.clone();
+            slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
+            log::info!("virtio 9P transport at {place}, mount tag {:?}", share.tag());
+            devices.shares.push(share);
         }),
         other => {
             log::info!("virtio {other} device at {place}: no driver");

@@ -14,8 +14,8 @@
 //! the two in one process; the fuzz targets feed each side arbitrary bytes.
 //!
 //! [`spec`] holds the transport-independent constants; [`block`],
-//! [`console`], [`entropy`] and [`net`] the formats of the block, console,
-//! entropy and network devices.
+//! [`console`], [`entropy`], [`net`] and [`p9`] the formats of the block,
+//! console, entropy, network and 9P transport devices.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -29,6 +29,7 @@ pub mod entropy;
 mod layout;
 mod memory;
 pub mod net;
+pub mod p9;
 mod queue;
 pub mod spec;
 

@@ -46,6 +46,8 @@ pub enum DeviceType {
     Console,
     /// Entropy source (4).
     Entropy,
+    /// 9P transport (9): a host's file server, reached with 9P messages.
+    NinePTransport,
     /// Any other device type.
     Other(u32),
 }
@@ -58,6 +60,7 @@ impl DeviceType {
             2 => DeviceType::Block,
             3 => DeviceType::Console,
             4 => DeviceType::Entropy,
+            9 => DeviceType::NinePTransport,
             other => DeviceType::Other(other),
         }
     }
@@ -69,6 +72,7 @@ impl DeviceType {
             DeviceType::Block => 2,
             DeviceType::Console => 3,
             DeviceType::Entropy => 4,
+            DeviceType::NinePTransport => 9,
             DeviceType::Other(id) => id,
         }
     }
@@ -81,6 +85,7 @@ impl core::fmt::Display for DeviceType {
             DeviceType::Block => formatter.write_str("block"),
             DeviceType::Console => formatter.write_str("console"),
             DeviceType::Entropy => formatter.write_str("entropy"),
+            DeviceType::NinePTransport => formatter.write_str("9P transport"),
             DeviceType::Other(id) => write!(formatter, "type {id}"),
         }
     }

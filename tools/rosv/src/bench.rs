@@ -354,6 +354,8 @@ pub fn disk(arguments: &DiskBenchArgs) -> Result<u8> {
     if let Some(program) = &arguments.volume_exec {
         println!();
         disk::volume_operations(program, arguments.size_mib, &arguments.machine)?;
+        println!();
+        disk::shared_directory_operations(program, arguments.size_mib, &arguments.machine)?;
         if let Some(export) = &arguments.nfs {
             println!();
             disk::nfs_operations(program, arguments.size_mib, export, &arguments.machine)?;

@@ -27,6 +27,13 @@ use rosv_abi::streams::{ControlMessage, SERIAL_STREAMS_OPTION};
 
 /// The monitor's description of `config`, stopped after `limit`.
 pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Result<BootSpec> {
+    if let Some(share) = config.shared_directories.first() {
+        bail!(
+            "{}: the built-in monitor cannot share host directories (it has no virtio-9p device); run with \
+             --hypervisor qemu",
+            share.path.display()
+        );
+    }
     let mut disks = vec![config.root_disk.clone()];
     disks.extend(config.disks.iter().cloned());
     for volume in &config.volume_disks {
@@ -194,6 +201,7 @@ mod tests {
             root_disk: "/image/root.rofs".into(),
             disks: vec![],
             volume_disks: vec![],
+            shared_directories: vec![],
             board: crate::machine::Board {
                 machine: crate::machine::Machine::Microvm,
                 transport: crate::machine::VirtioTransport::Mmio,

@@ -32,6 +32,13 @@ const COMMAND_LINE_MAX: usize = 2048;
 /// The Firecracker command that boots `config`; its configuration file is
 /// written to `scratch`.
 pub fn command(config: &VmConfig, scratch: &Path) -> Result<Command> {
+    if let Some(share) = config.shared_directories.first() {
+        bail!(
+            "{}: Firecracker cannot share host directories (it has no virtio-9p or virtio-fs device); run with \
+             --hypervisor qemu",
+            share.path.display()
+        );
+    }
     let Some(firecracker) = host::find_program(FIRECRACKER) else {
         bail!(
             "{FIRECRACKER} was not found on PATH; install Firecracker \
@@ -180,6 +187,7 @@ mod tests {
             root_disk: "/r".into(),
             disks: vec!["/d".into()],
             volume_disks: vec![],
+            shared_directories: vec![],
             board: crate::machine::Board {
                 machine: crate::machine::Machine::Microvm,
                 transport: crate::machine::VirtioTransport::Mmio,

@@ -16,6 +16,7 @@ use crate::machine::{Machine, VirtioTransport};
 use crate::network::{GUEST_MAC, Network, PortForward};
 use crate::streams::{PORTS, socket_path};
 use crate::vm::{Accelerator, VmConfig};
+use crate::volume::SharedDirectory;
 
 const QEMU: &str = "qemu-system-x86_64";
 
@@ -202,6 +203,9 @@ pub fn arguments(
         }
         arguments.extend(words);
     }
+    for (index, share) in config.shared_directories.iter().enumerate() {
+        arguments.extend(share_arguments(index, share, config.board.transport));
+    }
     arguments.extend(network_arguments(&config.network, &config.forwards, config.board.transport));
     if let Some(directory) = &config.stream_sockets {
         arguments.extend(stream_arguments(directory, config.board.transport));
@@ -234,6 +238,25 @@ pub fn disk_arguments(id: &str, image: &Path, transport: VirtioTransport) -> [Os
         Some(interfaces) => format!("virtio-blk-pci,drive={id},{interfaces}"),
     };
     ["-drive".into(), drive, "-device".into(), device.into()]
+}
+
+/// The arguments that share a host directory over virtio-9p: the local
+/// backend with `security_model=none` (the QEMU process, thus the
+/// invoking user, makes every change; owners and modes pass through as
+/// they are), read-only when asked.
+pub fn share_arguments(index: usize, share: &SharedDirectory, transport: VirtioTransport) -> [OsString; 4] {
+    let id = format!("share{index}");
+    let mut backend = OsString::from(format!("local,id={id},security_model=none,"));
+    if share.is_read_only {
+        backend.push("readonly=on,");
+    }
+    backend.push("path=");
+    backend.push(escape_option_value(share.path.as_os_str()));
+    let device = match pci_interfaces(transport) {
+        None => format!("virtio-9p-device,fsdev={id},mount_tag={}", share.tag),
+        Some(interfaces) => format!("virtio-9p-pci,fsdev={id},mount_tag={},{interfaces}", share.tag),
+    };
+    ["-fsdev".into(), backend, "-device".into(), device.into()]
 }
 
 /// The arguments that give the guest a virtio network card on `network`
@@ -383,6 +406,7 @@ mod tests {
             root_disk: "/image,1/root.rofs".into(),
             disks: vec![],
             volume_disks: vec![],
+            shared_directories: vec![],
             board: crate::machine::Board { machine, transport },
             command_line: "--exit-record /hello a".into(),
             memory_mib: 64,

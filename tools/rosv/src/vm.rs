@@ -64,6 +64,8 @@ pub struct VmConfig {
     pub disks: Vec<PathBuf>,
     /// The disks of `--volume` images, attached after those.
     pub volume_disks: Vec<crate::volume::VolumeDisk>,
+    /// Host directories of `--volume`, shared with the guest over 9P.
+    pub shared_directories: Vec<crate::volume::SharedDirectory>,
     /// The machine and the transport of its virtio devices.
     pub board: Board,
     /// The kernel command line.
@@ -147,6 +149,7 @@ impl VmConfig {
             root_disk: image.root.clone(),
             disks: machine.disks.clone(),
             volume_disks: Vec::new(),
+            shared_directories: Vec::new(),
             board,
             command_line,
             memory_mib: machine.memory,
@@ -192,6 +195,7 @@ impl VmConfig {
             root_disk: PathBuf::new(),
             disks: machine.disks.clone(),
             volume_disks: Vec::new(),
+            shared_directories: Vec::new(),
             board,
             command_line: String::new(),
             memory_mib: machine.memory,

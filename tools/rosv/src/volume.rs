@@ -1,9 +1,15 @@
-//! Volumes: ext4 disk images mounted in the guest (`rosv run --volume
-//! FILE:/data[:ro]`), and `rosv volume create`, which makes one.
+//! Volumes: ext4 disk images and host directories mounted in the guest
+//! (`rosv run --volume SOURCE:/data[:ro]`), and `rosv volume create`.
 //!
 //! A volume file becomes one more virtio disk after the `--disk` ones,
 //! writable unless `:ro`, and the kernel mounts it with
-//! `--mount-fs=ext4,/dev/vdX,TARGET`.
+//! `--mount-fs=ext4,/dev/vdX,TARGET`. A directory is shared over 9P
+//! (QEMU's virtio-9p with `security_model=none`: the guest's changes are
+//! made by the QEMU process, so files keep the invoking user's ownership
+//! on the host, and the guest sees the host's owners and modes as they
+//! are); the kernel mounts it with `--mount-fs=9p,TAG,TARGET[,ro]`. Only
+//! QEMU has a 9P device: the built-in monitor and Firecracker refuse
+//! directories.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,6 +35,17 @@ pub struct Volume {
 pub struct VolumeDisk {
     /// The image file.
     pub path: PathBuf,
+    /// Whether the guest may only read it.
+    pub is_read_only: bool,
+}
+
+/// A host directory shared with the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedDirectory {
+    /// The host directory.
+    pub path: PathBuf,
+    /// The virtio-9p mount tag the kernel finds it by.
+    pub tag: String,
     /// Whether the guest may only read it.
     pub is_read_only: bool,
 }
@@ -87,11 +104,24 @@ pub fn attach(config: &mut VmConfig, volumes: &[Volume], hypervisor: Hypervisor)
         let metadata = std::fs::metadata(source)
             .with_context(|| format!("--volume {}: no such file", source.display()))?;
         if metadata.is_dir() {
-            bail!(
-                "--volume {}: host directories cannot be mounted yet; give an ext4 image (rosv volume create FILE \
-                 --size 1G makes one)",
-                source.display()
-            );
+            let monitor = match hypervisor {
+                Hypervisor::Qemu => None,
+                Hypervisor::Builtin => Some("the built-in monitor"),
+                Hypervisor::Firecracker => Some("Firecracker"),
+            };
+            if let Some(monitor) = monitor {
+                bail!(
+                    "--volume {}: {monitor} cannot share host directories (it has no virtio-9p device); run with \
+                     --hypervisor qemu, or give an ext4 image (rosv volume create FILE --size 1G makes one)",
+                    source.display()
+                );
+            }
+            let tag = format!("rosv{}", config.shared_directories.len());
+            let read_only = if volume.is_read_only { ",ro" } else { "" };
+            options.push(format!("--mount-fs=9p,{tag},{}{read_only}", volume.target));
+            let path = source.canonicalize().with_context(|| format!("--volume {}", source.display()))?;
+            config.shared_directories.push(SharedDirectory { path, tag, is_read_only: volume.is_read_only });
+            continue;
         }
         if !is_ext4(source)? {
             bail!(

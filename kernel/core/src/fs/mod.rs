@@ -7,6 +7,7 @@ pub mod ext4;
 pub mod generated;
 pub mod nfs;
 pub mod overlay;
+pub mod p9;
 pub mod procfs;
 pub mod ramfs;
 pub mod rofs;

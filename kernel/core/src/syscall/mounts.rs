@@ -123,6 +123,10 @@ pub(super) fn mount(
         let existing =
             vfs.mounts().into_iter().find(|mount| mount.source() == type_name).ok_or(Errno::ENODEV)?;
         existing.filesystem().clone()
+    } else if type_name == "9p" {
+        // The source is a virtio-9p device's mount tag.
+        let share = fs::p9::mount_tag(vfs, &caller, &source_path, &options).map_err(share_errno)?;
+        share as alloc::sync::Arc<dyn crate::vfs::FileSystem>
     } else {
         let permissions = root_permissions(&type_name, &options)?;
         fs::new_filesystem(vfs, &caller, &type_name, &source_path, permissions).map_err(mount_errno)?
@@ -185,6 +189,16 @@ fn root_permissions(type_name: &str, options: &str) -> core::result::Result<u32,
         }
     }
     Ok(permissions)
+}
+
+/// Linux's error for a share that cannot be mounted: `ENOENT` for a tag no
+/// device has, as Linux's virtio transport answers.
+fn share_errno(error: fs::p9::P9MountError) -> Errno {
+    match error {
+        fs::p9::P9MountError::NoSuchTag(_) => Errno::ENOENT,
+        fs::p9::P9MountError::Option(_) => Errno::EINVAL,
+        fs::p9::P9MountError::Server(error) => error.into(),
+    }
 }
 
 /// Linux's error for a filesystem that cannot be mounted.

@@ -196,6 +196,9 @@ pub struct Vfs {
     mounts: Mutex<Vec<Arc<Mount>>>,
     root: Arc<Mount>,
     next_device: AtomicU64,
+    /// The machine's message channels (shared host directories), which
+    /// mounts name by tag.
+    channels: Mutex<Vec<Arc<dyn crate::device::MessageChannel>>>,
 }
 
 impl core::fmt::Debug for Vfs {
@@ -224,7 +227,18 @@ impl Vfs {
             mounts: Mutex::new(alloc::vec![mount.clone()]),
             root: mount,
             next_device: AtomicU64::new(FIRST_DEVICE + 1),
+            channels: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Makes `channel` one that mounts can name by its tag.
+    pub fn add_channel(&self, channel: Arc<dyn crate::device::MessageChannel>) {
+        self.channels.lock().push(channel);
+    }
+
+    /// The message channel whose tag is `tag`.
+    pub fn channel(&self, tag: &str) -> Option<Arc<dyn crate::device::MessageChannel>> {
+        self.channels.lock().iter().find(|channel| channel.tag() == tag).cloned()
     }
 
     /// The root directory.

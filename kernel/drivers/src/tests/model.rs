@@ -18,6 +18,9 @@ pub enum Backend {
         disk: Disk,
     },
     Entropy,
+    /// Answers each chain with what its readable part held, reversed (a
+    /// stand-in for a 9P server).
+    Reverse,
     /// Returns chains with an id that was never offered.
     Faulty,
     /// Keeps chains until the test completes them ([`Device::complete`]).
@@ -272,6 +275,11 @@ impl Device {
                 Backend::Entropy => {
                     let bytes: Vec<u8> =
                         (0..chain.writable_bytes()).map(|index| index as u8 ^ 0x5a).collect();
+                    (chain.head, chain.write_all(&memory, &bytes).expect("in memory"))
+                }
+                Backend::Reverse => {
+                    let mut bytes = chain.read_all(&memory).expect("in memory");
+                    bytes.reverse();
                     (chain.head, chain.write_all(&memory, &bytes).expect("in memory"))
                 }
                 Backend::Faulty => (chain.head.wrapping_add(1), 0),

@@ -12,6 +12,7 @@ use super::model::{Backend, Device, MmioModel, read_only};
 use crate::virtio::block::VirtioBlock;
 use crate::virtio::entropy::VirtioEntropy;
 use crate::virtio::mmio::{MmioTransport, ProbeError};
+use crate::virtio::p9::Virtio9p;
 use crate::virtio::{DeviceError, Transport};
 
 const MMIO_BASE: u64 = 0xfeb0_0000;
@@ -119,6 +120,31 @@ fn entropy_device_fills_buffers() {
     entropy.fill(&mut buffer).expect("filled");
     assert_eq!(buffer[0], 0x5a);
     assert_eq!(buffer[300], (44u8) ^ 0x5a, "the second request starts over at 0");
+}
+
+#[test]
+fn nine_p_transport_reads_its_tag_and_exchanges_scattered_messages() {
+    let hardware = FakeHardware::new();
+    // tag_len 5, then the tag.
+    let config = [&[5u8, 0][..], b"share"].concat();
+    let device = Device::new(hardware.memory.clone(), 9, 1, config, Backend::Reverse);
+    hardware.add_mmio(
+        MMIO_BASE,
+        0x200,
+        Arc::new(Mutex::new(MmioModel { device, version: 2, magic: 0x7472_6976 })),
+    );
+    let window = crate::Hardware::map_registers(hardware, MMIO_BASE, 0x200).expect("mapped");
+    let transport = MmioTransport::probe(window).expect("virtio").expect("a device");
+    assert_eq!(transport.device_type(), DeviceType::NinePTransport);
+    let share = Virtio9p::new(Arc::new(transport), hardware).expect("starts");
+    assert_eq!(share.tag(), "share");
+    let (mut head, mut tail) = ([0u8; 3], [0u8; 8]);
+    let written = share.exchange(&[b"abc", b"defgh"], &mut [&mut head, &mut tail]).expect("answered");
+    assert_eq!(written, 8);
+    assert_eq!(&head, b"hgf");
+    assert_eq!(&tail[..5], b"edcba");
+    // A reply with nowhere to go is refused before anything is sent.
+    assert_eq!(share.exchange(&[b"abc"], &mut []), Err(DeviceError::Unsupported));
 }
 
 #[test]

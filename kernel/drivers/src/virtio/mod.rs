@@ -5,7 +5,7 @@
 //! configuration. [`mmio`] speaks virtio-mmio versions 1 (legacy) and 2,
 //! [`pci_modern`] the capability-based PCI interface and [`pci_legacy`] the
 //! I/O-port one; [`pci::open`] picks between the two for a PCI function.
-//! Devices ([`block`], [`console`], [`entropy`], [`net`]) are written once
+//! Devices ([`block`], [`console`], [`entropy`], [`net`], [`p9`]) are written once
 //! against the trait and start through [`initialize`]. The block and
 //! entropy drivers submit requests through a [`Virtqueue`] and wait for
 //! them; the network and console drivers, which must never wait, keep
@@ -17,6 +17,7 @@ pub mod console;
 pub mod entropy;
 pub mod mmio;
 pub mod net;
+pub mod p9;
 pub mod pci;
 pub mod pci_legacy;
 pub mod pci_modern;

@@ -1,7 +1,8 @@
 //! `rosv bench disk --volume-exec`: writes, fsyncs and metadata changes on
-//! an ext4 volume in rosv, next to the same program on the host; with
-//! `--nfs`, also on an NFS export of this host in rosv, next to the same
-//! program in the export's directory on the host.
+//! an ext4 volume and on a host directory shared over 9P in rosv, next to
+//! the same program on the host; with `--nfs`, also on an NFS export of
+//! this host in rosv, next to the same program in the export's directory
+//! on the host.
 //!
 //! The measuring program (such as tests/guest/disk-ops.c) takes a
 //! directory and a size in MiB and prints `name: N ns` lines. In rosv it
@@ -71,6 +72,53 @@ pub fn volume_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -
     println!(
         "writes, fsyncs and metadata: an ext4 volume in rosv, a directory on the host's {} (no Linux guest)",
         filesystem_type(&host_directory)
+    );
+    measurement.print(program, "ns", |value| value);
+    Ok(())
+}
+
+/// Runs `program` with `size_mib` in rosv on a host directory shared over
+/// 9P (`--volume DIR:/data`) and on the host in a directory beside it on
+/// the same filesystem, and prints the figures side by side. Only QEMU
+/// shares directories; with another hypervisor this says so and goes on.
+pub fn shared_directory_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -> Result<()> {
+    if machine.hypervisor != crate::vm::Hypervisor::Qemu {
+        println!("a host directory over 9P: skipped, only QEMU shares host directories");
+        return Ok(());
+    }
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let size = size_mib.to_string();
+    for side in ["host", "guest"] {
+        std::fs::create_dir(scratch.path().join(side)).context("cannot make the bench's directories")?;
+    }
+    let host = std::process::Command::new(program)
+        .arg(scratch.path().join("host"))
+        .arg(&size)
+        .output()
+        .with_context(|| format!("cannot run {} on the host", program.display()))?;
+    if !host.status.success() {
+        bail!("{} failed on the host ({})", program.display(), host.status);
+    }
+    let arguments = [String::from("/data"), size];
+    let spec = ImageSpec::from_executable(program, &arguments, &[])?;
+    let image_directory = scratch.path().join("image");
+    image::write(&spec, &image_directory)?;
+    let mut config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
+    let data =
+        Volume { source: scratch.path().join("guest"), target: String::from("/data"), is_read_only: false };
+    volume::attach(&mut config, &[data], machine.hypervisor)?;
+    let output = run_guest(&config, machine, scratch.path())?;
+    let measurement = Measurement {
+        guest: figures(&output),
+        linux: None,
+        host: figures(&String::from_utf8_lossy(&host.stdout)),
+        hypervisor: hypervisor_name(machine),
+        cpus: config.cpus,
+        memory_mib: config.memory_mib,
+    };
+    println!(
+        "writes, fsyncs and metadata: a host directory over 9P in rosv, the same filesystem ({}) on the host",
+        filesystem_type(scratch.path())
     );
     measurement.print(program, "ns", |value| value);
     Ok(())

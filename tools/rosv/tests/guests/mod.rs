@@ -141,6 +141,7 @@ fn build_c_programs() -> PathBuf {
         "overlay",
         "disk-tree",
         "nfs",
+        "p9",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {
