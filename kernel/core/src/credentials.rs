@@ -41,6 +41,8 @@ pub mod capability {
     pub const SYS_ADMIN: u32 = 21;
     /// Exceed resource limits, lower `oom_score_adj`.
     pub const SYS_RESOURCE: u32 = 24;
+    /// Set the wall clock (`clock_settime`, `settimeofday`).
+    pub const SYS_TIME: u32 = 25;
     /// Make device nodes.
     pub const MKNOD: u32 = 27;
     /// Override mandatory access control.

@@ -151,6 +151,8 @@ pub mod number {
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const FADVISE64: u64 = 221;
     pub const CLOCK_GETTIME: u64 = 228;
+    pub const CLOCK_SETTIME: u64 = 227;
+    pub const SETTIMEOFDAY: u64 = 164;
     pub const CLOCK_GETRES: u64 = 229;
     pub const CLOCK_NANOSLEEP: u64 = 230;
     pub const GETITIMER: u64 = 36;

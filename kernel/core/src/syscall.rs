@@ -428,6 +428,8 @@ pub fn handle(
         nr::CLOCK_GETTIME => time::clock_gettime(context, a0, a1),
         nr::CLOCK_GETRES => time::clock_getres(context, a0, a1),
         nr::GETTIMEOFDAY => time::gettimeofday(context, a0, a1),
+        nr::CLOCK_SETTIME => time::clock_settime(context, a0, a1),
+        nr::SETTIMEOFDAY => time::settimeofday(context, a0, a1),
         nr::TIME => time::time(context, a0),
         nr::NANOSLEEP => time::nanosleep(context, a0, a1),
         nr::CLOCK_NANOSLEEP => time::clock_nanosleep(context, a0, a1, a2, a3),

@@ -458,3 +458,28 @@ fn a_vm_does_not_outlive_a_killed_rosv() {
     }
     assert_eq!(processes_mentioning(&image_text), Vec::<u32>::new(), "QEMU outlived rosv");
 }
+
+/// Root steps the wall clock with `date -s` (clock_settime), every later
+/// reading follows it, and another user is refused.
+#[test]
+fn root_sets_the_wall_clock_and_others_may_not() {
+    let busybox = std::path::Path::new("/bin/busybox");
+    if !busybox.is_file() {
+        skip(
+            "root_sets_the_wall_clock_and_others_may_not",
+            "/bin/busybox is missing (apt-get install busybox-static)",
+        );
+        return;
+    }
+    let script =
+        "date -u -s '2031-05-06 07:08:09' >/dev/null && date -u '+%Y-%m-%d %H:%M' && sleep 1 && date -u +%Y";
+    let output = rosv_run(&["--exec", path(busybox), "--", "sh", "-c", script]);
+    assert_eq!(text(&output.stdout), "2031-05-06 07:08\n2031\n", "stderr: {}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0));
+    // busybox reports the failure and goes on to print the unchanged date.
+    let script = "date -u -s '2031-05-06 07:08:09' >/dev/null; date -u +%Y";
+    let output = rosv_run(&["-u", "1000", "--exec", path(busybox), "--", "sh", "-c", script]);
+    assert!(text(&output.stderr).contains("Operation not permitted"), "{}", text(&output.stderr));
+    assert_ne!(text(&output.stdout), "2031\n");
+    assert_eq!(output.status.code(), Some(0));
+}

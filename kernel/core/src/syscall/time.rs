@@ -105,6 +105,79 @@ pub(super) fn gettimeofday(context: Context<'_>, time: u64, zone: u64) -> Result
     Ok(0)
 }
 
+/// The latest wall-clock second Linux lets a program set: 30 years of
+/// uptime short of where nanoseconds since 1970 overflow 63 bits
+/// (`TIME_SETTOD_SEC_MAX`).
+const LATEST_SETTABLE_SECONDS: i64 = 9_223_372_036 - 30 * 365 * 86_400;
+
+/// `clock_settime`: only `CLOCK_REALTIME` can be set (other clocks give
+/// `EINVAL`, processor-time clocks `EPERM`, as on Linux), by a caller
+/// with `CAP_SYS_TIME`, to a time within Linux's range and not before
+/// the machine started.
+pub(super) fn clock_settime(context: Context<'_>, id: u64, address: u64) -> Result {
+    let named = named_clock(context, id)?;
+    if id != clock::REALTIME {
+        return Err(match named.clock {
+            Clock::ProcessCpu | Clock::ThreadCpu(_) => Errno::EPERM,
+            _ => Errno::EINVAL,
+        }
+        .into());
+    }
+    let time = read_timespec(context, address)?;
+    set_wall_clock(context, Some(time), None)
+}
+
+/// `settimeofday`: the wall clock from a `timeval`, and the time zone
+/// (which Linux only keeps for old programs: checked, then ignored).
+pub(super) fn settimeofday(context: Context<'_>, time: u64, zone: u64) -> Result {
+    let user = User::new(context.machine);
+    let time = if time == 0 {
+        None
+    } else {
+        let seconds = user.read_u64(time)? as i64;
+        let microseconds = user.read_u64(time + 8)? as i64;
+        if !(0..1_000_000).contains(&microseconds) {
+            return Err(Errno::EINVAL.into());
+        }
+        Some(Timespec { seconds, nanoseconds: microseconds * 1000 })
+    };
+    let minutes_west = if zone == 0 {
+        None
+    } else {
+        let mut bytes = [0u8; 4];
+        user.read_into(zone, &mut bytes)?;
+        Some(i32::from_le_bytes(bytes))
+    };
+    set_wall_clock(context, time, minutes_west)
+}
+
+/// Steps the wall clock to `time` (none: leaves it), checking a time
+/// zone's offset too, in Linux's order of errors.
+fn set_wall_clock(context: Context<'_>, time: Option<Timespec>, minutes_west: Option<i32>) -> Result {
+    if let Some(time) = &time
+        && !(0..LATEST_SETTABLE_SECONDS).contains(&time.seconds)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let may_set =
+        context.process.state.lock().credentials.has_capability(crate::credentials::capability::SYS_TIME);
+    if !may_set {
+        return Err(Errno::EPERM.into());
+    }
+    if minutes_west.is_some_and(|minutes| !(-15 * 60..=15 * 60).contains(&minutes)) {
+        return Err(Errno::EINVAL.into());
+    }
+    if let Some(time) = time {
+        let realtime_ns = time.to_ns();
+        // The wall clock may not go back before the machine started.
+        if realtime_ns < context.machine.monotonic_ns() {
+            return Err(Errno::EINVAL.into());
+        }
+        crate::restore::step_realtime_clock(context.machine, realtime_ns);
+    }
+    Ok(0)
+}
+
 pub(super) fn time(context: Context<'_>, address: u64) -> Result {
     let seconds = context.machine.realtime_ns() / 1_000_000_000;
     if address != 0 {

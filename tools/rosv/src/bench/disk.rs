@@ -41,14 +41,7 @@ pub fn volume_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -
 
     let host_directory = scratch.path().join("host");
     std::fs::create_dir(&host_directory).context("cannot create the host's directory")?;
-    let host = std::process::Command::new(program)
-        .arg(&host_directory)
-        .arg(&size)
-        .output()
-        .with_context(|| format!("cannot run {} on the host", program.display()))?;
-    if !host.status.success() {
-        bail!("{} failed on the host ({})", program.display(), host.status);
-    }
+    let host = run_on_host(program, &host_directory, &size)?;
 
     let volume_file = scratch.path().join("data.ext4");
     // Room for the written file, the journal and the metadata.
@@ -88,17 +81,7 @@ pub fn shared_directory_operations(program: &Path, size_mib: u32, machine: &Mach
     }
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let size = size_mib.to_string();
-    for side in ["host", "guest"] {
-        std::fs::create_dir(scratch.path().join(side)).context("cannot make the bench's directories")?;
-    }
-    let host = std::process::Command::new(program)
-        .arg(scratch.path().join("host"))
-        .arg(&size)
-        .output()
-        .with_context(|| format!("cannot run {} on the host", program.display()))?;
-    if !host.status.success() {
-        bail!("{} failed on the host ({})", program.display(), host.status);
-    }
+    let host = run_beside_guest(program, scratch.path(), &size)?;
     let arguments = [String::from("/data"), size];
     let spec = ImageSpec::from_executable(program, &arguments, &[])?;
     let image_directory = scratch.path().join("image");
@@ -126,6 +109,29 @@ pub fn shared_directory_operations(program: &Path, size_mib: u32, machine: &Mach
 
 /// Boots `config` and gives what the program printed; an error if it
 /// failed.
+/// Runs the bench `program` on the host in `directory` for `size` MiB;
+/// its output.
+fn run_on_host(program: &Path, directory: &Path, size: &str) -> Result<std::process::Output> {
+    let host = std::process::Command::new(program)
+        .arg(directory)
+        .arg(size)
+        .output()
+        .with_context(|| format!("cannot run {} on the host", program.display()))?;
+    if !host.status.success() {
+        bail!("{} failed on the host ({})", program.display(), host.status);
+    }
+    Ok(host)
+}
+
+/// Makes `host` and `guest` directories in the shared `directory` and
+/// runs the bench `program` on the host in the first.
+fn run_beside_guest(program: &Path, directory: &Path, size: &str) -> Result<std::process::Output> {
+    for side in ["host", "guest"] {
+        std::fs::create_dir(directory.join(side)).context("cannot make the bench's directories")?;
+    }
+    run_on_host(program, &directory.join("host"), size)
+}
+
 fn run_guest(config: &VmConfig, machine: &MachineArgs, scratch: &Path) -> Result<String> {
     let captured = Arc::new(Mutex::new(Vec::new()));
     let limit = Duration::from_secs(machine.timeout.unwrap_or(600));
@@ -153,17 +159,7 @@ pub fn nfs_operations(program: &Path, size_mib: u32, export: &NfsMount, machine:
         .with_context(|| format!("cannot make a directory in the export {}", exported.display()))?;
     let name = work.path().file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let size = size_mib.to_string();
-    for side in ["host", "guest"] {
-        std::fs::create_dir(work.path().join(side)).context("cannot make the bench's directories")?;
-    }
-    let host = std::process::Command::new(program)
-        .arg(work.path().join("host"))
-        .arg(&size)
-        .output()
-        .with_context(|| format!("cannot run {} on the host", program.display()))?;
-    if !host.status.success() {
-        bail!("{} failed on the host ({})", program.display(), host.status);
-    }
+    let host = run_beside_guest(program, work.path(), &size)?;
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let arguments = [format!("{}/{name}/guest", export.target), size];
     let spec = ImageSpec::from_executable(program, &arguments, &[])?;

@@ -258,3 +258,65 @@ fn a_timer_of_a_tiny_interval_counts_overruns_without_keeping_the_service_busy()
     // 999 expirations after the first, then 100 000 more.
     assert_eq!(take(&machine, &process, bit(SIGRTMIN)), (SIGRTMIN as i64, 100_999, 1));
 }
+
+/// Writes a `timespec` of `seconds` and `nanoseconds` at `address`.
+fn timespec(machine: &FakeMachine, address: u64, seconds: i64, nanoseconds: i64) {
+    let mut bytes = seconds.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&nanoseconds.to_le_bytes());
+    machine.write_memory(address, &bytes).unwrap();
+}
+
+#[test]
+fn root_sets_the_wall_clock_and_no_other() {
+    let (machine, process) = setup();
+    machine.now_ns.store(5 * SECOND, core::sync::atomic::Ordering::Relaxed);
+    timespec(&machine, DATA, 1_800_000_000, 500);
+    assert_eq!(call(&machine, &process, nr::CLOCK_SETTIME, [0, DATA, 0, 0, 0, 0]), 0);
+    assert_eq!(machine.realtime_ns(), 1_800_000_000 * SECOND + 500);
+    assert_eq!(machine.monotonic_ns(), 5 * SECOND, "the monotonic clock goes on unchanged");
+    // Only the wall clock is settable; processor-time clocks refuse with
+    // EPERM, unknown ones with EINVAL.
+    for (clock, errno) in
+        [(1, Errno::EINVAL), (4, Errno::EINVAL), (7, Errno::EINVAL), (2, Errno::EPERM), (99, Errno::EINVAL)]
+    {
+        assert_eq!(
+            call(&machine, &process, nr::CLOCK_SETTIME, [clock, DATA, 0, 0, 0, 0]),
+            errno.to_return(),
+            "{clock}"
+        );
+    }
+    // Bad times: nanoseconds past a second, before 1970, before the boot,
+    // past Linux's range; a bad address.
+    for (seconds, nanoseconds) in [(10, 1_000_000_000), (-1, 0), (1, 0), (9_000_000_000, 0)] {
+        timespec(&machine, DATA, seconds, nanoseconds);
+        assert_eq!(
+            call(&machine, &process, nr::CLOCK_SETTIME, [0, DATA, 0, 0, 0, 0]),
+            Errno::EINVAL.to_return(),
+            "{seconds}.{nanoseconds}"
+        );
+    }
+    assert_eq!(call(&machine, &process, nr::CLOCK_SETTIME, [0, 8, 0, 0, 0, 0]), Errno::EFAULT.to_return());
+    // settimeofday takes microseconds and checks the zone.
+    machine.write_memory(DATA, &[1_900_000_000u64.to_le_bytes(), 7u64.to_le_bytes()].concat()).unwrap();
+    assert_eq!(call(&machine, &process, nr::SETTIMEOFDAY, [DATA, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(machine.realtime_ns(), 1_900_000_000 * SECOND + 7_000);
+    machine.write_memory(DATA + 0x40, &[(-60i32).to_le_bytes(), 0i32.to_le_bytes()].concat()).unwrap();
+    assert_eq!(call(&machine, &process, nr::SETTIMEOFDAY, [0, DATA + 0x40, 0, 0, 0, 0]), 0);
+    machine.write_memory(DATA + 0x40, &[(16 * 60i32).to_le_bytes(), 0i32.to_le_bytes()].concat()).unwrap();
+    assert_eq!(
+        call(&machine, &process, nr::SETTIMEOFDAY, [0, DATA + 0x40, 0, 0, 0, 0]),
+        Errno::EINVAL.to_return()
+    );
+    machine.write_memory(DATA + 8, &1_000_000u64.to_le_bytes()).unwrap();
+    assert_eq!(call(&machine, &process, nr::SETTIMEOFDAY, [DATA, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    // Without CAP_SYS_TIME, nothing changes.
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    timespec(&machine, DATA, 1_700_000_000, 0);
+    assert_eq!(call(&machine, &process, nr::CLOCK_SETTIME, [0, DATA, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    // The permission is checked before the zone, as on Linux.
+    assert_eq!(
+        call(&machine, &process, nr::SETTIMEOFDAY, [0, DATA + 0x40, 0, 0, 0, 0]),
+        Errno::EPERM.to_return()
+    );
+    assert_eq!(machine.realtime_ns(), 1_900_000_000 * SECOND + 7_000);
+}
