@@ -36,6 +36,7 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("musl-gcc", "musl-tools"),
     ("gcc", "gcc"),
+    ("/usr/include/stdio.h", "libc6-dev"),
     ("busybox", "busybox-static"),
     ("/usr/bin/python3", "python3"),
 ];
