@@ -161,7 +161,7 @@ impl Node for GeneratedNode {
             }
             Entry::Setting(generate, set) => {
                 let bytes = generate(caller).into_bytes();
-                Ok(Some(Arc::new(SettingFile { inode: self.inode, bytes, set })))
+                Ok(Some(Arc::new(SettingFile { text: Snapshot { inode: self.inode, bytes }, set })))
             }
         }
     }
@@ -247,20 +247,19 @@ impl FileSystem for GeneratedFs {
 /// start applies the text written (Linux's strict sysctl writes: what is
 /// written further on is ignored).
 struct SettingFile {
-    inode: u64,
-    bytes: Vec<u8>,
+    text: Snapshot,
     set: Setter,
 }
 
 impl core::fmt::Debug for SettingFile {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.debug_struct("SettingFile").field("inode", &self.inode).finish()
+        formatter.debug_struct("SettingFile").field("inode", &self.text.inode).finish()
     }
 }
 
 impl Node for SettingFile {
     fn inode(&self) -> u64 {
-        self.inode
+        self.text.inode
     }
 
     fn file_type(&self) -> FileType {
@@ -268,18 +267,15 @@ impl Node for SettingFile {
     }
 
     fn metadata(&self, _caller: &Caller<'_>) -> Result<Metadata, FsError> {
-        Ok(Metadata::new(self.inode, FileType::Regular, 0o644))
+        Ok(Metadata::new(self.text.inode, FileType::Regular, 0o644))
     }
 
     fn as_any(&self) -> &dyn Any {
         self
     }
 
-    fn read_at(&self, _caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
-        let length = buffer.len().min(self.bytes.len() - start);
-        buffer[..length].copy_from_slice(&self.bytes[start..start + length]);
-        Ok(length)
+    fn read_at(&self, caller: &Caller<'_>, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
+        self.text.read_at(caller, offset, buffer)
     }
 
     fn write_at(&self, caller: &Caller<'_>, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
