@@ -34,8 +34,8 @@ pub use eventfd::EventCounter;
 pub use file::{FileObject, OpenFile};
 pub use mount::{Location, Mount, NewMount, Vfs};
 pub use node::{
-    AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, LinkTarget, Metadata, NewNode, Node,
-    RenameMode, Statistics,
+    AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, LinkTarget, Listing, Metadata, NewNode,
+    Node, RenameMode, Statistics,
 };
 pub use pipe::{Pipe, PipeEnd};
 pub use special::SpecialFile;

@@ -9,6 +9,7 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::any::Any;
 
 use super::FsError;
@@ -183,6 +184,31 @@ pub struct DirectoryEntry {
     pub file_type: FileType,
     /// The offset that continues after this entry.
     pub next_offset: u64,
+}
+
+/// A directory's listing as read when a reader started at offset 0, which
+/// later offsets index (for filesystems that read a whole directory at
+/// once: ext4, NFS, 9P).
+#[derive(Debug, Default)]
+pub struct Listing {
+    entries: spin::Mutex<Vec<DirectoryEntry>>,
+}
+
+impl Listing {
+    /// The entry at `offset`; at offset 0, `read` lists the directory
+    /// anew first.
+    pub fn entry(
+        &self,
+        offset: u64,
+        read: impl FnOnce() -> Result<Vec<DirectoryEntry>, FsError>,
+    ) -> Result<Option<DirectoryEntry>, FsError> {
+        if offset == 0 {
+            let entries = read()?;
+            *self.entries.lock() = entries;
+        }
+        let entries = self.entries.lock();
+        Ok(usize::try_from(offset).ok().and_then(|index| entries.get(index)).cloned())
+    }
 }
 
 /// What `create` makes.

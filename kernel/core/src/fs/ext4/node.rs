@@ -17,8 +17,8 @@ use super::{Shared, Volume, error};
 use crate::errno::Errno;
 use crate::vfs::permission;
 use crate::vfs::{
-    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
-    RenameMode,
+    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Listing, Metadata, NewNode,
+    Node, RenameMode,
 };
 
 /// Directory records fetched per engine call while listing.
@@ -33,7 +33,7 @@ pub(super) struct Ext4Node {
     file_type: FileType,
     /// A directory's entries as listed from offset 0: offsets index it,
     /// so they stay valid while entries come and go.
-    listing: spin::Mutex<Vec<DirectoryEntry>>,
+    listing: Listing,
     /// A regular file's pages that `mmap` mapped.
     mapped: MappedPages,
 }
@@ -152,7 +152,7 @@ impl Ext4Node {
             number,
             serial,
             file_type: file_type(mode),
-            listing: spin::Mutex::new(Vec::new()),
+            listing: Listing::default(),
             mapped: MappedPages::default(),
         });
         nodes.insert(number.raw(), (serial, Arc::downgrade(&node)));
@@ -352,12 +352,7 @@ impl Node for Ext4Node {
         if self.file_type != FileType::Directory {
             return Err(FsError::NotDirectory);
         }
-        if offset == 0 {
-            let entries = self.list(caller)?;
-            *self.listing.lock() = entries;
-        }
-        let listing = self.listing.lock();
-        Ok(usize::try_from(offset).ok().and_then(|index| listing.get(index)).cloned())
+        self.listing.entry(offset, || self.list(caller))
     }
 
     fn create(

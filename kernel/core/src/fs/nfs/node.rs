@@ -22,8 +22,8 @@ use super::client::Ticket;
 use super::protocol::{self, Attributes, FileHandle, SetAttributes, Stability, procedure};
 use super::xdr::{Decoder, Encoder, XdrError};
 use crate::vfs::{
-    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
-    RenameMode,
+    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Listing, Metadata, NewNode,
+    Node, RenameMode,
 };
 
 mod transfer;
@@ -82,7 +82,7 @@ pub(super) struct NfsNode {
     /// A directory's names looked up or listed.
     names: spin::Mutex<BTreeMap<String, Name>>,
     /// A directory's entries as listed from offset 0 (offsets index it).
-    listing: spin::Mutex<Vec<DirectoryEntry>>,
+    listing: Listing,
     /// A regular file's bytes from an offset, read ahead.
     window: spin::Mutex<Option<Window>>,
     /// The write verifier of writes not yet committed.
@@ -167,7 +167,7 @@ impl NfsNode {
             }),
             parent: spin::Mutex::new(parent.filter(|_| attributes.file_type == FileType::Directory)),
             names: spin::Mutex::new(BTreeMap::new()),
-            listing: spin::Mutex::new(Vec::new()),
+            listing: Listing::default(),
             window: spin::Mutex::new(None),
             uncommitted: spin::Mutex::new(None),
         });
@@ -544,12 +544,7 @@ impl Node for NfsNode {
 
     fn read_directory(&self, caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
         self.check_directory()?;
-        if offset == 0 {
-            let entries = self.list(caller)?;
-            *self.listing.lock() = entries;
-        }
-        let listing = self.listing.lock();
-        Ok(usize::try_from(offset).ok().and_then(|index| listing.get(index)).cloned())
+        self.listing.entry(offset, || self.list(caller))
     }
 
     fn create(

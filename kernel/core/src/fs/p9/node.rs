@@ -20,8 +20,8 @@ use super::Shared;
 use super::client::SetAttributes;
 use super::protocol::{self, Attributes, open, set};
 use crate::vfs::{
-    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Metadata, NewNode, Node,
-    RenameMode,
+    AttributeChanges, Caller, DirectoryEntry, FileType, FsError, LinkTarget, Listing, Metadata, NewNode,
+    Node, RenameMode,
 };
 
 /// How long attributes hold without asking the server.
@@ -62,7 +62,7 @@ pub(super) struct P9Node {
     /// named (to find the node a removal affects).
     names: spin::Mutex<BTreeMap<String, u64>>,
     /// A directory's entries as listed from offset 0 (offsets index it).
-    listing: spin::Mutex<Vec<DirectoryEntry>>,
+    listing: Listing,
     /// Opened for reading.
     reader: spin::Mutex<Option<Opened>>,
     /// Opened for writing (and reading, where the server let it).
@@ -107,7 +107,7 @@ impl P9Node {
             cached: spin::Mutex::new(Cached { attributes, fetched_ns: now_ns.max(1) }),
             parent: spin::Mutex::new(parent.filter(|_| file_type == FileType::Directory)),
             names: spin::Mutex::new(BTreeMap::new()),
-            listing: spin::Mutex::new(Vec::new()),
+            listing: Listing::default(),
             reader: spin::Mutex::new(None),
             writer: spin::Mutex::new(None),
             pipe: (file_type == FileType::Fifo).then(crate::vfs::Pipe::named),
@@ -478,12 +478,7 @@ impl Node for P9Node {
 
     fn read_directory(&self, _caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
         self.check_directory()?;
-        if offset == 0 {
-            let entries = self.list()?;
-            *self.listing.lock() = entries;
-        }
-        let listing = self.listing.lock();
-        Ok(usize::try_from(offset).ok().and_then(|index| listing.get(index)).cloned())
+        self.listing.entry(offset, || self.list())
     }
 
     fn create(
