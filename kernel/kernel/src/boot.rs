@@ -166,9 +166,9 @@ fn main(handoff: BootHandoff) -> ! {
         )
         .chain(cloud.environment)
         .collect();
-    let passwd = vfs.read_file(&Caller::kernel(application::machine()), "/etc/passwd").ok();
+    let passwd = || vfs.read_file(&Caller::kernel(application::machine()), "/etc/passwd").ok();
     let uid = options.user.map_or(0, |(user, _)| user);
-    let environment = rosv_core::loader::environment::prepare(environment, uid, passwd.as_deref());
+    let environment = rosv_core::loader::environment::prepare(environment, uid, passwd);
     let working_directory = options.cwd.clone().unwrap_or_else(|| String::from("/"));
     check_working_directory(&vfs, &working_directory);
     if let Some(test) = options.self_test {

@@ -15,7 +15,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// later value, in the place of the first, so that `rosv run -e` overrides
 /// the image as `docker run -e` does; then the variables it lacks are
 /// added (see [`complete`]).
-pub fn prepare(entries: Vec<Vec<u8>>, uid: u32, passwd: Option<&[u8]>) -> Vec<Vec<u8>> {
+pub fn prepare(entries: Vec<Vec<u8>>, uid: u32, passwd: impl FnOnce() -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
     let mut environment: Vec<Vec<u8>> = Vec::with_capacity(entries.len() + 2);
     for entry in entries {
         let name = name_of(&entry);
@@ -35,14 +35,14 @@ fn name_of(entry: &[u8]) -> Option<&[u8]> {
 
 /// Adds to `environment` (`NAME=value` entries) the variables it lacks:
 /// `PATH`, and `HOME` as the password file gives it for `uid` (`/` when
-/// the file is missing or does not list the user). `passwd` is the
-/// contents of /etc/passwd, if it could be read.
-pub fn complete(environment: &mut Vec<Vec<u8>>, uid: u32, passwd: Option<&[u8]>) {
+/// the file is missing or does not list the user). `passwd` reads
+/// /etc/passwd, only when `HOME` is missing.
+pub fn complete(environment: &mut Vec<Vec<u8>>, uid: u32, passwd: impl FnOnce() -> Option<Vec<u8>>) {
     if !has(environment, b"PATH") {
         environment.push(format!("PATH={DEFAULT_PATH}").into_bytes());
     }
     if !has(environment, b"HOME") {
-        let home = passwd.and_then(|text| home_of(text, uid)).unwrap_or_else(|| String::from("/"));
+        let home = passwd().and_then(|text| home_of(&text, uid)).unwrap_or_else(|| String::from("/"));
         environment.push(format!("HOME={home}").into_bytes());
     }
 }
@@ -80,21 +80,21 @@ mod tests {
     #[test]
     fn an_empty_environment_gets_a_search_path_and_a_home() {
         let mut environment = Vec::new();
-        complete(&mut environment, 0, None);
+        complete(&mut environment, 0, || None);
         assert_eq!(entries(&environment), [&*format!("PATH={DEFAULT_PATH}"), "HOME=/"]);
     }
 
     #[test]
     fn variables_already_set_are_kept() {
         let mut environment = vec![b"PATH=/opt/bin".to_vec(), b"HOME=/srv".to_vec(), b"PATHS=x".to_vec()];
-        complete(&mut environment, 0, Some(b"root:x:0:0:root:/root:/bin/sh\n"));
+        complete(&mut environment, 0, || Some(b"root:x:0:0:root:/root:/bin/sh\n".to_vec()));
         assert_eq!(entries(&environment), ["PATH=/opt/bin", "HOME=/srv", "PATHS=x"]);
     }
 
     #[test]
     fn a_later_value_replaces_an_earlier_one_in_its_place() {
         let given = vec![b"A=1".to_vec(), b"B=2".to_vec(), b"odd".to_vec(), b"A=3".to_vec(), b"odd".to_vec()];
-        let environment = prepare(given, 0, None);
+        let environment = prepare(given, 0, || None);
         assert_eq!(entries(&environment)[..4], ["A=3", "B=2", "odd", "odd"]);
         assert_eq!(environment.len(), 6);
     }
@@ -103,13 +103,13 @@ mod tests {
     fn home_comes_from_the_password_file() {
         let passwd = b"root:x:0:0:root:/root:/bin/sh\nbroken line\npostgres:x:105:110::/var/lib/postgresql:/bin/bash\n";
         let mut environment = vec![b"PATHS=x".to_vec(), b"HOMEDIR=y".to_vec()];
-        complete(&mut environment, 105, Some(passwd));
+        complete(&mut environment, 105, || Some(passwd.to_vec()));
         assert_eq!(entries(&environment)[3], "HOME=/var/lib/postgresql");
         let mut environment = Vec::new();
-        complete(&mut environment, 0, Some(passwd));
+        complete(&mut environment, 0, || Some(passwd.to_vec()));
         assert_eq!(entries(&environment)[1], "HOME=/root");
         let mut environment = Vec::new();
-        complete(&mut environment, 1000, Some(passwd));
+        complete(&mut environment, 1000, || Some(passwd.to_vec()));
         assert_eq!(entries(&environment)[1], "HOME=/");
     }
 }
