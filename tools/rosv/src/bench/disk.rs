@@ -46,22 +46,7 @@ pub fn volume_operations(program: &Path, size_mib: u32, machine: &MachineArgs) -
     let volume_file = scratch.path().join("data.ext4");
     // Room for the written file, the journal and the metadata.
     volume::create(&volume_file, (u64::from(size_mib) + 128) << 20)?;
-    let arguments = [String::from("/data"), size.clone()];
-    let spec = ImageSpec::from_executable(program, &arguments, &[])?;
-    let image_directory = scratch.path().join("image");
-    image::write(&spec, &image_directory)?;
-    let mut config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
-    let data = Volume { source: volume_file, target: String::from("/data"), is_read_only: false };
-    volume::attach(&mut config, &[data], machine.hypervisor)?;
-    let output = run_guest(&config, machine, scratch.path())?;
-    let measurement = Measurement {
-        guest: figures(&output),
-        linux: None,
-        host: figures(&String::from_utf8_lossy(&host.stdout)),
-        hypervisor: hypervisor_name(machine),
-        cpus: config.cpus,
-        memory_mib: config.memory_mib,
-    };
+    let measurement = measure_on_volume(program, &size, volume_file, scratch.path(), machine, &host)?;
     println!(
         "writes, fsyncs and metadata: an ext4 volume in rosv, a directory on the host's {} (no Linux guest)",
         filesystem_type(&host_directory)
@@ -82,23 +67,8 @@ pub fn shared_directory_operations(program: &Path, size_mib: u32, machine: &Mach
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let size = size_mib.to_string();
     let host = run_beside_guest(program, scratch.path(), &size)?;
-    let arguments = [String::from("/data"), size];
-    let spec = ImageSpec::from_executable(program, &arguments, &[])?;
-    let image_directory = scratch.path().join("image");
-    image::write(&spec, &image_directory)?;
-    let mut config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
-    let data =
-        Volume { source: scratch.path().join("guest"), target: String::from("/data"), is_read_only: false };
-    volume::attach(&mut config, &[data], machine.hypervisor)?;
-    let output = run_guest(&config, machine, scratch.path())?;
-    let measurement = Measurement {
-        guest: figures(&output),
-        linux: None,
-        host: figures(&String::from_utf8_lossy(&host.stdout)),
-        hypervisor: hypervisor_name(machine),
-        cpus: config.cpus,
-        memory_mib: config.memory_mib,
-    };
+    let guest_directory = scratch.path().join("guest");
+    let measurement = measure_on_volume(program, &size, guest_directory, scratch.path(), machine, &host)?;
     println!(
         "writes, fsyncs and metadata: a host directory over 9P in rosv, the same filesystem ({}) on the host",
         filesystem_type(scratch.path())
@@ -109,6 +79,35 @@ pub fn shared_directory_operations(program: &Path, size_mib: u32, machine: &Mach
 
 /// Boots `config` and gives what the program printed; an error if it
 /// failed.
+/// Runs the bench `program` for `size` MiB in a VM on `machine` with
+/// `source` (a volume file or a host directory) at /data, and pairs its
+/// figures with the host's run `host`.
+fn measure_on_volume(
+    program: &Path,
+    size: &str,
+    source: std::path::PathBuf,
+    scratch: &Path,
+    machine: &MachineArgs,
+    host: &std::process::Output,
+) -> Result<Measurement> {
+    let arguments = [String::from("/data"), size.to_string()];
+    let spec = ImageSpec::from_executable(program, &arguments, &[])?;
+    let image_directory = scratch.join("image");
+    image::write(&spec, &image_directory)?;
+    let mut config = VmConfig::new(&Image::open(&image_directory)?, machine, &[], None)?;
+    let data = Volume { source, target: String::from("/data"), is_read_only: false };
+    volume::attach(&mut config, &[data], machine.hypervisor)?;
+    let output = run_guest(&config, machine, scratch)?;
+    Ok(Measurement {
+        guest: figures(&output),
+        linux: None,
+        host: figures(&String::from_utf8_lossy(&host.stdout)),
+        hypervisor: hypervisor_name(machine),
+        cpus: config.cpus,
+        memory_mib: config.memory_mib,
+    })
+}
+
 /// Runs the bench `program` on the host in `directory` for `size` MiB;
 /// its output.
 fn run_on_host(program: &Path, directory: &Path, size: &str) -> Result<std::process::Output> {
