@@ -3,7 +3,9 @@
  * mount used through its descriptor, move_mount attaching it and moving a
  * mounted one, fspick reconfiguring read-only and back, open_tree cloning
  * a mount; mount(2)'s nosuid/nodev/noexec/noatime flags and the options
- * /proc/self/mounts shows for them. Passes on Linux as root (in a mount
+ * /proc/self/mounts and statvfs show for them; mount_setattr and
+ * open_tree_attr changing them, and what nodev, noexec and nosymfollow
+ * refuse. Passes on Linux as root (in a mount
  * namespace of its own). One line per check; exits with the number of
  * failed checks. */
 #define _GNU_SOURCE
@@ -15,6 +17,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -39,6 +43,23 @@
 #define ATTR_NODEV 0x4
 #define MOVE_F_EMPTY_PATH 0x4
 #define TREE_CLONE 1
+#define NR_MOUNT_SETATTR 442
+#define NR_OPEN_TREE_ATTR 467
+#define ATTR_RDONLY 0x1
+#define ATTR_NOEXEC 0x8
+#define ATTR_ATIME 0x70
+#define ATTR_NOATIME 0x10
+#define ATTR_NOSYMFOLLOW 0x200000
+#define STATVFS_NODEV 4
+#define STATVFS_NOEXEC 8
+#define STATVFS_NOSYMFOLLOW 8192
+
+struct mount_attributes {
+    unsigned long long set;
+    unsigned long long clear;
+    unsigned long long propagation;
+    unsigned long long user_namespace_fd;
+};
 
 static long fs_open(const char *type, unsigned flags) {
     return syscall(NR_FSOPEN, type, flags);
@@ -213,6 +234,78 @@ static void check_mount_flags(void) {
     check(umount(at("flags")) == 0, "unmount_flags", "umount");
 }
 
+/* mount_setattr's errors and changes, and what nodev, noexec and
+ * nosymfollow then refuse; open_tree_attr where the kernel has it. */
+static void check_set_attributes(void) {
+    const char *directory = at("attrs");
+    check(mount("attrs-check", directory, "tmpfs", 0, NULL) == 0, "attrs_mount", "mount");
+    char path[160];
+    snprintf(path, sizeof path, "%s/target", directory);
+    close(open(path, O_RDWR | O_CREAT, 0600));
+    snprintf(path, sizeof path, "%s/link", directory);
+    check(symlink("target", path) == 0, "attrs_symlink", "symlink");
+    snprintf(path, sizeof path, "%s/null", directory);
+    check(mknod(path, S_IFCHR | 0666, makedev(1, 3)) == 0, "attrs_mknod", "mknod");
+    snprintf(path, sizeof path, "%s/program", directory);
+    int program = open(path, O_RDWR | O_CREAT, 0755);
+    check(program >= 0 && write(program, "#!/bin/sh\n", 10) == 10, "attrs_program", "write");
+    close(program);
+
+    struct mount_attributes change = {.set = ATTR_NODEV | ATTR_NOEXEC | ATTR_NOSYMFOLLOW};
+    check(syscall(NR_MOUNT_SETATTR, AT_FDCWD, directory, 0, &change, 16) == -1 && errno == EINVAL,
+          "setattr_small", "not EINVAL");
+    check(syscall(NR_MOUNT_SETATTR, AT_FDCWD, directory, 0x1, &change, sizeof change) == -1 && errno == EINVAL,
+          "setattr_flags", "not EINVAL");
+    struct mount_attributes atime_alone = {.set = ATTR_NOATIME};
+    check(syscall(NR_MOUNT_SETATTR, AT_FDCWD, directory, 0, &atime_alone, sizeof atime_alone) == -1 &&
+              errno == EINVAL,
+          "setattr_atime_alone", "not EINVAL");
+    char larger[64] = {0};
+    memcpy(larger, &change, sizeof change);
+    larger[40] = 1;
+    check(syscall(NR_MOUNT_SETATTR, AT_FDCWD, directory, 0, larger, sizeof larger) == -1 && errno == E2BIG,
+          "setattr_unknown_field", "not E2BIG");
+    check(syscall(NR_MOUNT_SETATTR, AT_FDCWD, directory, 0, &change, sizeof change) == 0, "setattr", "set");
+    check(options_begin(directory, "rw,nodev,noexec,relatime,nosymfollow"), "setattr_options", "options differ");
+    struct statvfs figures;
+    unsigned long wanted = STATVFS_NODEV | STATVFS_NOEXEC | STATVFS_NOSYMFOLLOW;
+    check(statvfs(directory, &figures) == 0 && (figures.f_flag & wanted) == wanted && !(figures.f_flag & ST_RDONLY),
+          "setattr_statvfs", "f_flag %#lx", (unsigned long)figures.f_flag);
+
+    snprintf(path, sizeof path, "%s/link", directory);
+    char target[16] = "";
+    check(open(path, O_RDONLY) == -1 && errno == ELOOP, "nosymfollow_open", "not ELOOP");
+    check(readlink(path, target, sizeof target) == 6 && memcmp(target, "target", 6) == 0, "nosymfollow_readlink",
+          "readlink");
+    snprintf(path, sizeof path, "%s/null", directory);
+    check(open(path, O_RDWR) == -1 && errno == EACCES, "nodev_open", "not EACCES");
+    snprintf(path, sizeof path, "%s/program", directory);
+    char *arguments[] = {path, NULL};
+    check(execve(path, arguments, arguments + 1) == -1 && errno == EACCES, "noexec_execve", "not EACCES");
+
+    struct mount_attributes undo = {.clear = ATTR_NODEV | ATTR_NOSYMFOLLOW};
+    check(syscall(NR_MOUNT_SETATTR, AT_FDCWD, directory, 0, &undo, sizeof undo) == 0, "setattr_clear", "clear");
+    check(options_begin(directory, "rw,noexec,relatime"), "cleared_options", "options differ");
+    snprintf(path, sizeof path, "%s/null", directory);
+    int null = open(path, O_RDWR);
+    check(null >= 0, "nodev_cleared", "open");
+    close(null);
+
+    struct mount_attributes read_only = {.set = ATTR_RDONLY, .clear = ATTR_ATIME};
+    long clone = syscall(NR_OPEN_TREE_ATTR, AT_FDCWD, directory, TREE_CLONE, &read_only, sizeof read_only);
+    if (clone == -1 && errno == ENOSYS) {
+        skip("open_tree_attr", "this kernel has no open_tree_attr");
+    } else {
+        check(clone >= 0, "open_tree_attr", "fd %ld", clone);
+        check(mount_move((int)clone, "", AT_FDCWD, at("clone"), MOVE_F_EMPTY_PATH) == 0, "open_tree_attr_attach",
+              "attach");
+        check(options_begin(at("clone"), "ro,noexec,relatime"), "open_tree_attr_options", "options differ");
+        close((int)clone);
+        check(umount(at("clone")) == 0, "open_tree_attr_unmount", "umount");
+    }
+    check(umount(directory) == 0, "attrs_unmount", "umount");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (getuid() != 0) {
@@ -231,7 +324,7 @@ int main(void) {
     }
     snprintf(base, sizeof base, "/tmp/mounts-check-%d", (int)getpid());
     mkdir(base, 0755);
-    const char *directories[] = {"new", "clone", "moved", "flags"};
+    const char *directories[] = {"new", "clone", "moved", "flags", "attrs"};
     for (size_t index = 0; index < sizeof directories / sizeof directories[0]; index++) {
         mkdir(at(directories[index]), 0755);
     }
@@ -240,6 +333,7 @@ int main(void) {
     check_reconfigure();
     check_clone_and_move();
     check_mount_flags();
+    check_set_attributes();
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -269,6 +269,8 @@ pub mod number {
     pub const FSCONFIG: u64 = 431;
     pub const FSMOUNT: u64 = 432;
     pub const FSPICK: u64 = 433;
+    pub const MOUNT_SETATTR: u64 = 442;
+    pub const OPEN_TREE_ATTR: u64 = 467;
     pub const CHROOT: u64 = 161;
     pub const INOTIFY_INIT: u64 = 253;
     pub const INOTIFY_ADD_WATCH: u64 = 254;
@@ -487,6 +489,8 @@ pub fn syscall_name(number: u64) -> &'static str {
         (436, "close_range"),
         (439, "faccessat2"),
         (441, "epoll_pwait2"),
+        (442, "mount_setattr"),
+        (467, "open_tree_attr"),
     ];
     NAMES.iter().find(|(known, _)| *known == number).map_or("unknown", |(_, name)| name)
 }

@@ -193,6 +193,8 @@ pub fn handle(
         nr::FSCONFIG => mount_context::fsconfig(context, a0, a1, a2, a3, a4),
         nr::FSMOUNT => mount_context::fsmount(context, a0, a1, a2),
         nr::FSPICK => mount_context::fspick(context, a0, a1, a2),
+        nr::MOUNT_SETATTR => mount_context::mount_setattr(context, a0, a1, a2, a3, a4),
+        nr::OPEN_TREE_ATTR => mount_context::open_tree_attr(context, a0, a1, a2, a3, a4),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),

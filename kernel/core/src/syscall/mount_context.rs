@@ -423,6 +423,19 @@ pub(super) fn fsmount(context: Context<'_>, fd: u64, mount_flags: u64, attribute
 /// `open_tree(dirfd, path, flags)`: the directory as an `O_PATH`
 /// descriptor or, with `OPEN_TREE_CLONE`, a detached bind mount of it.
 pub(super) fn open_tree(context: Context<'_>, dirfd: u64, path: u64, tree_flags: u64) -> Result {
+    open_tree_attr(context, dirfd, path, tree_flags, 0, 0)
+}
+
+/// `open_tree_attr(dirfd, path, flags, attributes, size)`: `open_tree`,
+/// with attributes changed on the clone as `mount_setattr` would.
+pub(super) fn open_tree_attr(
+    context: Context<'_>,
+    dirfd: u64,
+    path: u64,
+    tree_flags: u64,
+    attributes: u64,
+    size: u64,
+) -> Result {
     let known = AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW | OPEN_TREE_CLONE;
     let close_on_exec = u64::from(flags::O_CLOEXEC);
     if tree_flags & !(known | close_on_exec) != 0
@@ -431,6 +444,13 @@ pub(super) fn open_tree(context: Context<'_>, dirfd: u64, path: u64, tree_flags:
         return Err(Errno::EINVAL.into());
     }
     let is_cloning = tree_flags & OPEN_TREE_CLONE != 0;
+    let change = if attributes == 0 {
+        None
+    } else if is_cloning {
+        Some(read_mount_attr(context, attributes, size)?)
+    } else {
+        return Err(Errno::EINVAL.into());
+    };
     if is_cloning {
         may_mount(context)?;
     }
@@ -456,7 +476,130 @@ pub(super) fn open_tree(context: Context<'_>, dirfd: u64, path: u64, tree_flags:
         device: Some(shown.device()),
     };
     let mount = context.process.vfs.detached(new);
+    if let Some(change) = change {
+        change.apply(&mount);
+    }
     install_path(context, Location::root_of(&mount), is_close_on_exec)
+}
+
+/// `struct mount_attr`'s first version's size.
+const MOUNT_ATTR_SIZE: u64 = 32;
+/// `MOUNT_ATTR_IDMAP`: files' owners mapped through a user namespace.
+const ATTRIBUTE_IDMAP: u64 = 0x10_0000;
+/// The propagation types `mount_attr.propagation` may name (`MS_UNBINDABLE`,
+/// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED`).
+const PROPAGATION_TYPES: u64 = (1 << 17) | (1 << 18) | (1 << 19) | (1 << 20);
+
+/// A change of a mount's attributes (`struct mount_attr`), checked.
+struct AttributeChange {
+    set: u32,
+    clear: u32,
+}
+
+impl AttributeChange {
+    fn is_empty(&self) -> bool {
+        self.set == 0 && self.clear == 0
+    }
+
+    fn apply(&self, mount: &Mount) {
+        let attributes = (mount.attributes() & !self.clear) | self.set;
+        mount.set_attributes(attributes);
+        if self.set & attribute::RDONLY != 0 {
+            let _ = mount.set_read_only(true);
+        } else if self.clear & attribute::RDONLY != 0 && !mount.filesystem().is_read_only() {
+            let _ = mount.set_read_only(false);
+        }
+    }
+}
+
+/// Reads and checks a `struct mount_attr` of `size` bytes: `E2BIG` for
+/// more than a page or for unknown fields that are not zero, `EINVAL` for
+/// less than the first version or for values Linux refuses.
+fn read_mount_attr(
+    context: Context<'_>,
+    address: u64,
+    size: u64,
+) -> core::result::Result<AttributeChange, Errno> {
+    if size > 4096 {
+        return Err(Errno::E2BIG);
+    }
+    if size < MOUNT_ATTR_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = alloc::vec![0u8; size as usize];
+    User::new(context.machine).read_into(address, &mut bytes)?;
+    if bytes[MOUNT_ATTR_SIZE as usize..].iter().any(|byte| *byte != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let word = |index: usize| {
+        let mut field = [0u8; 8];
+        field.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
+        u64::from_le_bytes(field)
+    };
+    let (set, clear, propagation) = (word(0), word(1), word(2));
+    if propagation & !PROPAGATION_TYPES != 0 || propagation.count_ones() > 1 {
+        return Err(Errno::EINVAL);
+    }
+    let valid = u64::from(attribute::ALL | attribute::RDONLY) | ATTRIBUTE_IDMAP;
+    if (set | clear) & !valid != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if set & ATTRIBUTE_IDMAP != 0 {
+        // One user namespace: nothing to map owners through.
+        return Err(Errno::EINVAL);
+    }
+    let atime = u64::from(attribute::ATIME);
+    let (set, mut clear) = (set as u32, clear as u32);
+    if clear as u64 & atime != 0 {
+        // The access-time policy is replaced whole.
+        let policy = set & attribute::ATIME;
+        if clear as u64 & atime != atime
+            || !matches!(policy, attribute::RELATIME | attribute::NOATIME | attribute::STRICTATIME)
+        {
+            return Err(Errno::EINVAL);
+        }
+    } else if set as u64 & atime != 0 {
+        return Err(Errno::EINVAL);
+    }
+    clear &= !(ATTRIBUTE_IDMAP as u32);
+    Ok(AttributeChange { set, clear })
+}
+
+/// `mount_setattr(dirfd, path, flags, attributes, size)`: changes the
+/// attributes of the mount whose root the path names (one namespace:
+/// propagation changes have nothing to propagate).
+pub(super) fn mount_setattr(
+    context: Context<'_>,
+    dirfd: u64,
+    path: u64,
+    at_flags: u64,
+    attributes: u64,
+    size: u64,
+) -> Result {
+    if at_flags & !(AT_EMPTY_PATH | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let change = read_mount_attr(context, attributes, size)?;
+    may_mount(context)?;
+    let path = read_path(context, path)?;
+    let follow = at_flags & AT_SYMLINK_NOFOLLOW == 0;
+    let location = locate(context, dirfd, &path, at_flags & AT_EMPTY_PATH, follow)?;
+    if !location.is_mount_root() {
+        return Err(Errno::EINVAL.into());
+    }
+    if change.is_empty() {
+        return Ok(0);
+    }
+    change.apply(&location.mount);
+    if at_flags & AT_RECURSIVE != 0 {
+        let vfs = &context.process.vfs;
+        for mount in vfs.mounts() {
+            if !core::ptr::eq(&*mount, &*location.mount) && vfs.is_beneath(&mount, &location.mount) {
+                change.apply(&mount);
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// `move_mount(from_dirfd, from_path, to_dirfd, to_path, flags)`: attaches

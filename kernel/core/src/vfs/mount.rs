@@ -163,6 +163,31 @@ impl Mount {
         text
     }
 
+    /// The `f_flags` `statfs` reports for the mount (`ST_*`).
+    pub fn statfs_flags(&self) -> u64 {
+        /// `ST_VALID`: the flags are meaningful.
+        const VALID: u64 = 0x20;
+        let attributes = self.attributes();
+        let mut flags = VALID | u64::from(self.is_read_only());
+        for (bit, flag) in [
+            (attribute::NOSUID, 0x2),
+            (attribute::NODEV, 0x4),
+            (attribute::NOEXEC, 0x8),
+            (attribute::NODIRATIME, 0x800),
+            (attribute::NOSYMFOLLOW, 0x2000),
+        ] {
+            if attributes & bit != 0 {
+                flags |= flag;
+            }
+        }
+        flags |= match attributes & attribute::ATIME {
+            attribute::NOATIME => 0x400,
+            attribute::RELATIME => 0x1000,
+            _ => 0,
+        };
+        flags
+    }
+
     /// What mounting this again (a move, a bind) starts from.
     fn as_new(&self) -> NewMount<'_> {
         NewMount {
@@ -414,6 +439,11 @@ impl Vfs {
     /// Whether `mount` is one of the tree's (not a detached one).
     pub fn is_attached(&self, mount: &Arc<Mount>) -> bool {
         Arc::ptr_eq(mount, &self.root) || self.mounts.lock().iter().any(|other| Arc::ptr_eq(other, mount))
+    }
+
+    /// Whether `mount` sits, at any depth, inside `outer`.
+    pub fn is_beneath(&self, mount: &Arc<Mount>, outer: &Arc<Mount>) -> bool {
+        mount.mount_point.as_ref().is_some_and(|(directory, _)| directory.mount_chain_holds(outer))
     }
 
     /// Mounts what the detached `mount` shows on the directory `target`

@@ -125,6 +125,7 @@ fn build_c_programs() -> PathBuf {
         "nodes",
         "chroot",
         "loop",
+        "mounts",
         "settings",
         "watches",
         "timers",
