@@ -129,6 +129,7 @@ fn build_c_programs() -> PathBuf {
         "settings",
         "watches",
         "timers",
+        "clock-step",
         "ipc",
         "sched",
         "system",
