@@ -188,6 +188,13 @@ impl Connection {
         state.phase == Phase::Established || (state.phase == Phase::Closed && state.error.is_none())
     }
 
+    /// Whether the peer reads no more (it shut its receiving side down, or
+    /// the connection ended).
+    pub fn is_peer_gone(&self) -> bool {
+        let state = self.state.lock();
+        state.is_peer_done_receiving || state.phase == Phase::Closed
+    }
+
     /// Whether a connect still waits for the peer's answer.
     pub fn is_connecting(&self) -> bool {
         self.state.lock().phase == Phase::Connecting

@@ -69,6 +69,12 @@ impl Pair {
                 }
             }
         }
+        // A host that closed its end reads no answer: close the program's
+        // connection too. One that only shut its sending side still does.
+        if self.is_vsock_done && self.to_stream.is_empty() && self.connection.is_peer_gone() {
+            self.is_stream_done = true;
+            self.to_vsock.clear();
+        }
         // TCP to vsock.
         loop {
             if self.to_vsock.is_empty() && !self.is_stream_done {
