@@ -28,13 +28,23 @@ fn kvm_available(test: &str) -> bool {
 fn serve_on(backend: &str) {
     let directory = tempfile::tempdir().expect("temporary directory");
     let hello = image(directory.path(), "hello", &guests::vsock_free(), &["http", "8080"]);
-    let mut host = Host::start_with(directory, &echo_function("hello", &hello, ""), &["--backend", backend]);
+    let broken = image(directory.path(), "broken", &guests::syscall_exit(), &[]);
+    let configuration = echo_function("hello", &hello, "") + &echo_function("broken", &broken, "");
+    let mut host = Host::start_with(directory, &configuration, &["--backend", backend]);
     let cold = get(host.port, "/hello/x");
     assert_eq!(cold.status, 200, "{cold:?}\n{}", host.log());
     assert_eq!(cold.body, "hello from vsock-free 1\n", "{}", host.log());
     let warm = get(host.port, "/hello/y");
     assert_eq!(warm.status, 200, "{warm:?}\n{}", host.log());
     assert_eq!(warm.body, "hello from vsock-free 2\n", "the same VM answers");
+    // A function whose program exits before it listens: its VM ends.
+    let failed = get(host.port, "/broken/");
+    assert_eq!(failed.status, 502, "{failed:?}\n{}", host.log());
+    assert!(failed.body.contains("ended before it answered: its monitor "), "{}", failed.body);
+    if backend == "builtin" {
+        // The monitor is a `rosv run` child: its status is the program's.
+        assert!(failed.body.contains("exited with status 3"), "{}", failed.body);
+    }
     let missing = get(host.port, "/nothing");
     assert_eq!(missing.status, 404);
     let counters = stats(host.port, "hello");

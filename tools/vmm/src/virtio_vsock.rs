@@ -187,6 +187,9 @@ struct Interest {
     is_writing: bool,
 }
 
+/// Watching a stream for nothing.
+const NOTHING: Interest = Interest { is_reading: false, is_writing: false };
+
 /// A connection's addresses: (host port, guest port).
 type Key = (u32, u32);
 
@@ -256,8 +259,9 @@ impl Host {
     }
 
     fn remove_stream(&mut self, token: u64, fd: RawFd) {
-        let _ = self.epoll.ctl(ControlOperation::Delete, fd, EpollEvent::default());
-        self.interests.remove(&token);
+        if self.interests.remove(&token).is_some_and(|interest| interest != NOTHING) {
+            let _ = self.epoll.ctl(ControlOperation::Delete, fd, EpollEvent::default());
+        }
     }
 
     fn token_of(&self, key: Key) -> Option<u64> {
@@ -552,7 +556,8 @@ impl Host {
             })
             .collect();
         for (token, fd, interest) in wanted {
-            if self.interests.get(&token) == Some(&interest) {
+            let known = self.interests.get(&token).copied();
+            if known == Some(interest) {
                 continue;
             }
             let mut events = EventSet::empty();
@@ -562,7 +567,20 @@ impl Host {
             if interest.is_writing {
                 events |= EventSet::OUT;
             }
-            self.epoll.ctl(ControlOperation::Modify, fd, EpollEvent::new(events, token))?;
+            // A stream watched for nothing leaves the epoll set: a closed
+            // one would report a hang-up at every wait otherwise.
+            let is_watched =
+                |interest: Option<Interest>| interest.is_some_and(|interest| interest != NOTHING);
+            let operation = match (is_watched(known), interest != NOTHING) {
+                (true, true) => ControlOperation::Modify,
+                (false, true) => ControlOperation::Add,
+                (true, false) => ControlOperation::Delete,
+                (false, false) => {
+                    self.interests.insert(token, interest);
+                    continue;
+                }
+            };
+            self.epoll.ctl(operation, fd, EpollEvent::new(events, token))?;
             self.interests.insert(token, interest);
         }
         Ok(())

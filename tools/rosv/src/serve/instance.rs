@@ -632,8 +632,21 @@ impl Instance {
     pub fn describe_exit(&self) -> String {
         match self.exit_status() {
             None => "it still runs".into(),
+            Some(status) if self.vsock.is_some() => describe_monitor_status(status),
             Some(status) => describe_status(status, self.console.reported_status()),
         }
+    }
+}
+
+/// The exit status of a `rosv run --hypervisor builtin` child or of
+/// Firecracker in words: the first is the application's status, the
+/// second Firecracker's own.
+pub fn describe_monitor_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("its monitor exited with status {code}"),
+        (None, Some(signal)) => format!("its monitor was killed by signal {signal}"),
+        (None, None) => "its monitor ended".into(),
     }
 }
 
