@@ -258,6 +258,13 @@ pub fn argument_digest() -> PathBuf {
     BUILT.get_or_init(|| freestanding_program("argument-digest")).clone()
 }
 
+/// The program from `tests/guest/vsock-free.c`, built like
+/// [`connect_free`]: vsock and HTTP without a C library.
+pub fn vsock_free() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| freestanding_program("vsock-free")).clone()
+}
+
 /// Builds `tests/guest/<name>.c` with no C library and no SSE instructions.
 fn freestanding_program(name: &str) -> PathBuf {
     let output = output_directory().join(name);
