@@ -4,7 +4,8 @@
  * device nodes that open the kernel's devices by number (and ENXIO for a
  * number no driver has), socket nodes, regular files, and Linux's errors
  * (directories, unknown types, existing names, devices without
- * CAP_MKNOD). Must start as root. Prints one line per check and exits with
+ * CAP_MKNOD), and pipes, sockets and eventfds opened again through
+ * /proc/self/fd (bash's "<(...)" as /dev/fd/63). Must start as root. Prints one line per check and exits with
  * the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -129,6 +132,60 @@ static void check_devices(void) {
     check(setresuid(-1, 0, -1) == 0, "back to root", "setresuid failed");
 }
 
+/* Opening /proc/self/fd/N opens an anonymous pipe again as a FIFO opens;
+ * sockets and anonymous inodes refuse with ENXIO. */
+static void check_reopened(void) {
+    int ends[2];
+    if (pipe(ends) != 0) {
+        check(0, "pipe", "failed");
+        return;
+    }
+    char path[64], buffer[8] = {0};
+    snprintf(path, sizeof path, "/proc/self/fd/%d", ends[0]);
+    struct stat status;
+    check(stat(path, &status) == 0 && S_ISFIFO(status.st_mode) && (status.st_mode & 0777) == 0600,
+          "a pipe's descriptor link leads to a FIFO of mode 0600", "mode %o", status.st_mode);
+    int reader = open(path, O_RDONLY);
+    snprintf(path, sizeof path, "/dev/fd/%d", ends[1]);
+    int writer = open(path, O_WRONLY);
+    check(reader >= 0 && writer >= 0 && reader != ends[0] && writer != ends[1],
+          "a pipe's ends open again through /proc/self/fd and /dev/fd", "%d %d", reader, writer);
+    check(write(writer, "via", 3) == 3 && read(ends[0], buffer, sizeof buffer) == 3 && memcmp(buffer, "via", 3) == 0,
+          "the reopened writing end writes into the same pipe", "read '%s'", buffer);
+    check(write(ends[1], "back", 4) == 4 && read(reader, buffer, sizeof buffer) == 4 && memcmp(buffer, "back", 4) == 0,
+          "the reopened reading end reads from the same pipe", "read '%s'", buffer);
+    close(writer);
+    close(ends[1]);
+    check(read(reader, buffer, sizeof buffer) == 0 && read(ends[0], buffer, sizeof buffer) == 0,
+          "both reading ends see the end once every writer closed", "data left");
+    snprintf(path, sizeof path, "/proc/self/fd/%d", ends[0]);
+    int late = open(path, O_RDONLY);
+    check(late >= 0 && read(late, buffer, sizeof buffer) == 0,
+          "a reading end without writers opens without waiting, at its end", "open failed");
+    close(late);
+    close(reader);
+    close(ends[0]);
+    if (pipe(ends) == 0) {
+        close(ends[0]);
+        snprintf(path, sizeof path, "/proc/self/fd/%d", ends[1]);
+        writer = open(path, O_WRONLY | O_NONBLOCK);
+        check(writer >= 0, "a writing end without readers opens without ENXIO", "open failed");
+        close(writer);
+        close(ends[1]);
+    }
+    int counter = eventfd(0, 0), sock = socket(AF_INET, SOCK_STREAM, 0);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", counter);
+    errno = 0;
+    check(open(path, O_RDWR) == -1 && errno == ENXIO, "an eventfd does not open through its link (ENXIO)",
+          "errno %d", errno);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", sock);
+    errno = 0;
+    check(open(path, O_RDWR) == -1 && errno == ENXIO, "a socket does not open through its link (ENXIO)",
+          "errno %d", errno);
+    close(counter);
+    close(sock);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     snprintf(directory, sizeof directory, "%s/nodes-XXXXXX", base != NULL ? base : "/tmp");
@@ -140,6 +197,7 @@ int main(void) {
     snprintf(fifo, sizeof fifo, "%s/fifo", directory);
     check_fifos();
     check_devices();
+    check_reopened();
     check(rmdir(directory) == 0, "the test directory is left empty", "rmdir failed");
     printf("\n%d checks failed\n", failures);
     return failures;

@@ -121,6 +121,11 @@ static void check_process(int argc, char **argv, char **envp) {
           "oom_score_adj opened with O_TRUNC takes a value", "fopen or fclose failed");
     check(number_in("/proc/self/oom_score_adj") == 200, "and keeps it too", "%s", text);
     check(has("/proc/self/comm", "procfs"), "comm names the program", "%s", text);
+    long size = 0, resident = 0, shared = 0, program = 0, library = 0, data = 0;
+    check(slurp("/proc/self/statm") > 0 &&
+              sscanf(text, "%ld %ld %ld %ld %ld %ld", &size, &resident, &shared, &program, &library, &data) == 6 &&
+              resident > 0 && resident <= size && shared <= resident && data > 0 && data <= size,
+          "statm counts resident and data pages", "%s", text);
     check(has("/proc/self/stat", "1") && strchr(text, ')') && strstr(strchr(text, ')'), ") R "),
           "stat has the state after the name", "%s", text);
 }

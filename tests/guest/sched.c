@@ -4,7 +4,7 @@
  * processor from a normal thread on the same processor until it sleeps;
  * across processes: a forked child keeps its parent's policy and nice
  * value, other processes are named by their ids (sched_getparam,
- * setpriority for a process or a process group), and a user may not
+ * sched_getaffinity, setpriority for a process or a process group), and a user may not
  * change root's processes. Needs root (as rosv's applications run by default). Passes on Linux.
  * One line per check; exits with the number of failed checks. */
 #define _GNU_SOURCE
@@ -207,6 +207,18 @@ static void check_other_processes(void) {
           "sched_setscheduler changes another process", "policy %d", get_scheduler(child));
     parameters.sched_priority = 0;
     set_scheduler(child, SCHED_OTHER, &parameters);
+    cpu_set_t processors, only_first;
+    CPU_ZERO(&processors);
+    CPU_ZERO(&only_first);
+    CPU_SET(0, &only_first);
+    check(sched_getaffinity(child, sizeof processors, &processors) == 0 && CPU_ISSET(0, &processors),
+          "sched_getaffinity names another process (taskset -p)", "failed");
+    check(sched_setaffinity(child, sizeof only_first, &only_first) == 0 &&
+              sched_getaffinity(child, sizeof processors, &processors) == 0 && CPU_COUNT(&processors) == 1,
+          "sched_setaffinity changes another process", "%d processors", CPU_COUNT(&processors));
+    errno = 0;
+    check(sched_getaffinity(-5, sizeof processors, &processors) == -1 && errno == ESRCH,
+          "a negative id is no process (ESRCH)", "errno %d", errno);
     errno = 0;
     check(setpriority(PRIO_PROCESS, child, 5) == 0 && getpriority(PRIO_PROCESS, child) == 5,
           "setpriority changes another process", "nice %d", getpriority(PRIO_PROCESS, child));

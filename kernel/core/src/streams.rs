@@ -266,6 +266,10 @@ impl SpecialFile for InputStream {
         stream_metadata(1)
     }
 
+    fn reopens(&self) -> bool {
+        true
+    }
+
     fn as_any(&self) -> &dyn core::any::Any {
         self
     }

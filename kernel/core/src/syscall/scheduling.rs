@@ -85,14 +85,14 @@ fn target_with_process(
 }
 
 /// The thread `pid` names, for reading its settings.
-fn target(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
+pub(super) fn target(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
     target_with_process(context, pid).map(|(thread, _)| thread)
 }
 
 /// The thread `pid` names, for changing its settings: the caller's own,
 /// or another process's whose real or effective user is the caller's
 /// effective one, unless the caller has `CAP_SYS_NICE` (`EPERM`).
-fn changeable(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
+pub(super) fn changeable(context: Context<'_>, pid: u64) -> core::result::Result<Arc<Thread>, Errno> {
     let (thread, process) = target_with_process(context, pid)?;
     if process.pid == context.process.pid || is_privileged(context) {
         return Ok(thread);

@@ -432,17 +432,6 @@ fn absolute_deadline(
     }))
 }
 
-/// The thread a `sched_*` call names: 0 or a thread of this process.
-fn named_thread(
-    context: Context<'_>,
-    tid: u64,
-) -> core::result::Result<alloc::sync::Arc<crate::process::Thread>, Errno> {
-    if tid == 0 {
-        return Ok(context.thread.clone());
-    }
-    context.process.thread(tid).ok_or(Errno::ESRCH)
-}
-
 /// The processors that exist, one bit each.
 fn all_cpus(context: Context<'_>) -> u64 {
     let count = context.machine.cpu_count().min(64);
@@ -453,7 +442,11 @@ pub(super) fn sched_getaffinity(context: Context<'_>, tid: u64, size: u64, addre
     if size < 8 || !size.is_multiple_of(8) {
         return Err(Errno::EINVAL.into());
     }
-    let thread = named_thread(context, tid)?;
+    if (tid as i32) < 0 {
+        return Err(Errno::ESRCH.into());
+    }
+    // Any thread of the machine, as `taskset -p PID` asks.
+    let thread = super::scheduling::target(context, tid)?;
     let mask = thread.control().map_or(all_cpus(context), |control| control.affinity()) & all_cpus(context);
     User::new(context.machine).write_u64(address, mask)?;
     Ok(8)
@@ -470,7 +463,10 @@ pub(super) fn sched_setaffinity(context: Context<'_>, tid: u64, size: u64, addre
     if mask == 0 {
         return Err(Errno::EINVAL.into());
     }
-    let thread = named_thread(context, tid)?;
+    if (tid as i32) < 0 {
+        return Err(Errno::ESRCH.into());
+    }
+    let thread = super::scheduling::changeable(context, tid)?;
     let control = thread.control().ok_or(Errno::ESRCH)?;
     control.set_affinity(mask);
     if thread.tid == context.thread.tid && mask & (1 << context.machine.current_cpu()) == 0 {

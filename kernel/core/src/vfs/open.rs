@@ -111,7 +111,13 @@ impl Vfs {
             location.node.prepare_for_write(caller, is_truncating)?;
         }
         if file_type == FileType::Fifo {
-            let pipe = location.node.named_pipe().ok_or(FsError::NoSuchPosition)?;
+            let Some(pipe) = location.node.named_pipe() else {
+                // A stream standing for a pipe, reached through
+                // `/proc/PID/fd/N`.
+                let special =
+                    location.node.open_device(caller, open_flags)?.ok_or(FsError::NoSuchPosition)?;
+                return Ok(OpenFile::new(FileObject::Special(special), open_flags));
+            };
             let is_nonblocking = open_flags & flags::O_NONBLOCK != 0;
             let end = pipe.open_named(caller, access != flags::O_WRONLY, is_writing, is_nonblocking)?;
             return Ok(OpenFile::new(FileObject::Pipe(end), open_flags));

@@ -63,6 +63,9 @@ struct PipeState {
 /// A pipe: its buffer and its two kinds of ends.
 pub struct Pipe {
     inode: u64,
+    /// A FIFO of the filesystem, whose opens wait for the other side;
+    /// an anonymous pipe opened again (`/proc/PID/fd/N`) never waits.
+    is_named: bool,
     state: Mutex<PipeState>,
     waiters: WaiterList,
 }
@@ -78,6 +81,7 @@ impl Pipe {
     pub fn open() -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe {
             inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
+            is_named: false,
             state: Mutex::new(PipeState {
                 buffer: VecDeque::new(),
                 readers: 1,
@@ -96,6 +100,7 @@ impl Pipe {
     pub fn named() -> Arc<Pipe> {
         Arc::new(Pipe {
             inode: NEXT_INODE.fetch_add(1, Ordering::Relaxed),
+            is_named: true,
             state: Mutex::new(PipeState {
                 buffer: VecDeque::new(),
                 readers: 0,
@@ -112,6 +117,7 @@ impl Pipe {
     /// writing at once never waits; otherwise, unless `is_nonblocking`,
     /// the open waits until the other side is open too. A nonblocking
     /// open for writing with no reader is `NoSuchPosition` (`ENXIO`).
+    /// An anonymous pipe opens at once either way, as on Linux.
     pub fn open_named(
         self: &Arc<Self>,
         caller: &Caller<'_>,
@@ -121,7 +127,7 @@ impl Pipe {
     ) -> Result<PipeEnd, FsError> {
         let end = {
             let mut state = self.state.lock();
-            if is_writer && !is_reader && is_nonblocking && state.readers == 0 {
+            if self.is_named && is_writer && !is_reader && is_nonblocking && state.readers == 0 {
                 return Err(FsError::NoSuchPosition);
             }
             if is_reader {
@@ -135,7 +141,7 @@ impl Pipe {
             PipeEnd { pipe: self.clone(), is_reader, is_writer }
         };
         self.waiters.notify();
-        if is_nonblocking || (is_reader && is_writer) {
+        if !self.is_named || is_nonblocking || (is_reader && is_writer) {
             return Ok(end);
         }
         let me = caller.machine.current_thread();

@@ -74,6 +74,13 @@ pub trait SpecialFile: Send + Sync + Any {
         Metadata::new(ANONYMOUS_INODE, FileType::Anonymous, 0o600)
     }
 
+    /// Whether opening `/proc/PID/fd/N` reaches this object again, as it
+    /// reaches a pipe (a stream standing for one); the others, like
+    /// Linux's sockets and anonymous inodes, refuse with `ENXIO`.
+    fn reopens(&self) -> bool {
+        false
+    }
+
     /// The object itself, for system calls that need its concrete type
     /// (`epoll_ctl` on an epoll instance).
     fn as_any(&self) -> &dyn Any;

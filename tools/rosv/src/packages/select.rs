@@ -167,10 +167,17 @@ struct Chosen {
 impl Chosen {
     /// Takes `name` for `reason`, unless it is taken already.
     fn choose(&mut self, name: &str, reason: Reason) {
-        if !self.reasons.contains_key(name) {
-            self.reasons.insert(name.to_string(), reason);
-            self.order.push(name.to_string());
-            self.queue.push_back(name.to_string());
+        match self.reasons.get_mut(name) {
+            // A package asked for by name comes whole, even one already
+            // chosen for a program (`--exec /usr/bin/dash --package dash`
+            // brings `/bin/sh` too).
+            Some(chosen) if reason == Reason::Requested => *chosen = Reason::Requested,
+            Some(_) => {}
+            None => {
+                self.reasons.insert(name.to_string(), reason);
+                self.order.push(name.to_string());
+                self.queue.push_back(name.to_string());
+            }
         }
     }
 }
@@ -252,6 +259,14 @@ mod tests {
             names(&selection).contains(&("python3.11", Reason::Dependency)),
             "requested ones are followed"
         );
+    }
+
+    #[test]
+    fn a_program_package_asked_for_by_name_comes_whole() {
+        let programs: BTreeSet<String> = ["nodejs".to_string()].into();
+        let selection =
+            select(&database(), &programs, &BTreeSet::new(), &["nodejs".to_string()], &mut files).unwrap();
+        assert_eq!(names(&selection)[0], ("nodejs", Reason::Requested));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 mod contents;
 mod process_files;
+mod reopened;
 mod settings;
 
 use alloc::string::String;
@@ -446,8 +447,23 @@ impl Node for ProcNode {
                 let file =
                     process.descriptors.with(|table| table.file(number)).map_err(|_| FsError::NotFound)?;
                 let text = process.vfs.describe(caller, &file);
-                Ok(match file.location() {
-                    Some(location) => LinkTarget::Object { location: location.clone(), text },
+                if let Some(location) = file.location() {
+                    return Ok(LinkTarget::Object { location: location.clone(), text });
+                }
+                let owner = {
+                    let credentials = &process.state.lock().credentials;
+                    (credentials.effective_user, credentials.effective_group)
+                };
+                Ok(match reopened::ReopenedNode::of(&file, owner) {
+                    // A pipe is on no mounted filesystem (Linux's pipefs is
+                    // internal); the root's mount stands in.
+                    Some(node) => LinkTarget::Object {
+                        location: crate::vfs::Location {
+                            mount: process.vfs.root().mount,
+                            node: Arc::new(node),
+                        },
+                        text,
+                    },
                     None => LinkTarget::Path(text),
                 })
             }

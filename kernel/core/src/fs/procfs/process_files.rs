@@ -255,11 +255,33 @@ pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     )
 }
 
-/// `/proc/self/statm`: sizes in pages.
+/// `/proc/self/statm`, in pages: the size, the resident pages, those of
+/// them backed by files (shared), the executable file mappings (text),
+/// 0 (lib), the private writable mappings (data), 0 (dirty), as Linux
+/// counts them (psutil's `rss` and top's `RES` read it).
 pub fn memory_statistics(process: &Process) -> String {
     let memory = process.memory.lock();
-    let pages: u64 = memory.areas().map(|(start, area)| (area.end - start) / 4096).sum();
-    format!("{pages} 0 0 0 0 0 0\n")
+    let (mut size, mut resident, mut shared, mut text, mut data) = (0, 0, 0, 0, 0);
+    for (start, area) in memory.areas() {
+        let pages = (area.end - start) / 4096;
+        let mapped = memory.tables().count_mapped(start, area.end);
+        size += pages;
+        resident += mapped;
+        match &area.file {
+            Some(file) => {
+                shared += mapped;
+                if area.rights.execute {
+                    text += pages;
+                }
+                if area.rights.write && !file.is_shared {
+                    data += pages;
+                }
+            }
+            None if area.rights.write => data += pages,
+            None => {}
+        }
+    }
+    format!("{size} {resident} {shared} {text} 0 {data} 0\n")
 }
 
 /// `/proc/self/oom_score_adj`: reads the process's adjustment; writes a
