@@ -395,6 +395,11 @@ impl Pool {
         };
         let place = match (instance.host_port, &instance.runtime) {
             (Some(port), _) => format!("host port {port}"),
+            (None, None) if instance.vsock.is_some() => instance
+                .vsock
+                .as_ref()
+                .map(|vsock| format!("vsock {}", vsock.socket.display()))
+                .unwrap_or_default(),
             (None, Some(runtime)) => match (&instance.launch.incoming, &instance.launch.monitor) {
                 (Some(_), _) => String::from("from the snapshot"),
                 (None, Some(_)) => String::from("as the template of the snapshot"),
