@@ -223,6 +223,12 @@ static void check_tcp_more(void) {
     check(readable(server, 5000) && read(server, bytes, sizeof bytes) == 2,
           "TCP_NODELAY sends what the cork held", "nothing arrived");
     setsockopt(client, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+    setsockopt(client, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+    memset(bytes, 0, sizeof bytes);
+    int sent = send(client, "mn", 2, MSG_MORE) == 2 && shutdown(client, SHUT_WR) == 0;
+    check(sent && readable(server, 5000) && read(server, bytes, sizeof bytes) == 2 && memcmp(bytes, "mn", 2) == 0 &&
+              read(server, bytes, sizeof bytes) == 0,
+          "held bytes go before the end of the stream", "got '%.2s'", bytes);
     close(client);
     close(server);
 }
@@ -313,15 +319,29 @@ static void check_multicast(void) {
           "IP_ADD_MEMBERSHIP", "refused");
     check(setsockopt(members[0], IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) == -1 && errno == EADDRINUSE,
           "joining twice: EADDRINUSE", "no EADDRINUSE");
+    setsockopt(members[0], IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
     check(sendto(sender, "1", 1, 0, (struct sockaddr *)&group, sizeof group) == 1, "a send to the group", "failed");
     char byte = 0;
-    struct sockaddr_in source;
-    length = sizeof source;
-    int first = readable(members[0], 5000) &&
-                recvfrom(members[0], &byte, 1, 0, (struct sockaddr *)&source, &length) == 1;
+    struct sockaddr_in source = {0};
+    union {
+        struct cmsghdr header;
+        char bytes[128];
+    } control;
+    struct iovec vector = {&byte, 1};
+    struct msghdr message = {.msg_name = &source, .msg_namelen = sizeof source, .msg_iov = &vector,
+                             .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+    int first = readable(members[0], 5000) && recvmsg(members[0], &message, 0) == 1;
     check(first && byte == '1' && source.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
           "the member receives the datagram, from the loopback", "received %d '%c' from %s", first, byte,
           inet_ntoa(source.sin_addr));
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    struct in_pktinfo information = {0};
+    if (header && header->cmsg_type == IP_PKTINFO)
+        memcpy(&information, CMSG_DATA(header), sizeof information);
+    check(information.ipi_ifindex == 1 && information.ipi_spec_dst.s_addr == htonl(INADDR_LOOPBACK) &&
+              information.ipi_addr.s_addr == group.sin_addr.s_addr,
+          "IP_PKTINFO of a datagram to a group: the interface, the reply's address, the group",
+          "index %d destination %s", information.ipi_ifindex, inet_ntoa(information.ipi_addr));
     int counts[3] = {datagrams(members[0]), datagrams(members[1]), datagrams(members[2])};
     int elsewhere_count = datagrams(other);
     check(counts[0] == 0 && counts[1] == 1 && counts[2] == 1 && elsewhere_count == 0,

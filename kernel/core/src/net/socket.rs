@@ -358,7 +358,11 @@ impl Socket {
                     if writes && !stream.write_shut {
                         stream.write_shut = true;
                         let handle = stream.handle;
-                        self.stack(caller, |stack| stack.tcp(handle).close());
+                        self.stack(caller, |stack| {
+                            // Held bytes go before the FIN.
+                            stack.release_held(handle);
+                            stack.tcp(handle).close();
+                        });
                     }
                 }
                 State::Datagram(datagram) => {

@@ -362,10 +362,23 @@ impl Socket {
             && let Some(destination) = destination
         {
             // `struct in_pktinfo`: the interface, the local address the
-            // reply would come from, and the datagram's destination.
-            let index: u32 = if destination.is_loopback() { 1 } else { 2 };
+            // reply would come from, and the datagram's destination. A
+            // reply to a datagram sent to a group or broadcast comes from
+            // the address that reaches its sender.
+            let local = if destination.is_multicast() || destination.is_broadcast() {
+                let reply_from = received
+                    .source
+                    .and_then(|source| self.stack(caller, |stack| stack.source_address(source.ip())));
+                match reply_from {
+                    Some(IpAddr::V4(address)) => address,
+                    _ => Ipv4Addr::LOCALHOST,
+                }
+            } else {
+                *destination
+            };
+            let index: u32 = if local.is_loopback() { 1 } else { 2 };
             let mut data = index.to_ne_bytes().to_vec();
-            data.extend_from_slice(&destination.octets());
+            data.extend_from_slice(&local.octets());
             data.extend_from_slice(&destination.octets());
             control.push(ControlMessage { level: option::IPPROTO_IP, kind: option::IP_PKTINFO, data });
         }

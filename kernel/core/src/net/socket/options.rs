@@ -107,7 +107,6 @@ pub(super) struct Membership {
     pub(super) sources: Vec<[u8; 4]>,
 }
 
-
 #[derive(Debug, Clone)]
 pub(super) struct Options {
     pub(super) reuse_address: bool,
