@@ -27,6 +27,7 @@ mod segments;
 pub mod socket;
 mod stack;
 mod unreachable;
+pub mod vsock;
 
 use alloc::string::String;
 use alloc::sync::Arc;
