@@ -34,6 +34,11 @@ fn sockets_over_the_loopback_behave_like_linux() {
 }
 
 #[test]
+fn tcp_info_gathered_sends_multicast_and_error_queues_behave_like_linux() {
+    assert_checks_pass("network-options");
+}
+
+#[test]
 fn local_sockets_behave_like_linux() {
     assert_checks_pass("local");
 }

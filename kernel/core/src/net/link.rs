@@ -17,6 +17,10 @@ use alloc::vec::Vec;
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
+use super::multicast::is_udp_to_group;
+use super::segments::{Direction, Ledger};
+use super::unreachable::is_unreachable;
+
 /// A network card, as the stack uses it. Every method returns at once: the
 /// card's interrupt wakes the network thread, which polls again.
 pub trait NetworkDevice: Send + Sync {
@@ -68,6 +72,13 @@ pub struct Link {
     scratch: Vec<u8>,
     spare: Vec<Vec<u8>>,
     counters: [Counters; 2],
+    ledger: Ledger,
+    /// Received UDP datagrams to multicast groups, set aside for the
+    /// stack to share out (`net::multicast`).
+    to_groups: VecDeque<Vec<u8>>,
+    /// Copies of received ICMP "destination unreachable" messages, for
+    /// the stack to give the sockets they concern (`net::unreachable`).
+    unreachable: VecDeque<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Link {
@@ -97,7 +108,30 @@ impl Link {
             scratch: Vec::new(),
             spare: Vec::new(),
             counters: [Counters::default(); 2],
+            ledger: Ledger::default(),
+            to_groups: VecDeque::new(),
+            unreachable: VecDeque::new(),
         }
+    }
+
+    /// Takes the copies of received "destination unreachable" messages.
+    pub fn take_unreachable(&mut self) -> VecDeque<Vec<u8>> {
+        core::mem::take(&mut self.unreachable)
+    }
+
+    /// Takes the received datagrams to multicast groups.
+    pub fn take_group_datagrams(&mut self) -> VecDeque<Vec<u8>> {
+        core::mem::take(&mut self.to_groups)
+    }
+
+    /// What the TCP segments through the link said of each connection.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The same, to forget connections.
+    pub fn ledger_mut(&mut self) -> &mut Ledger {
+        &mut self.ledger
     }
 
     /// The MAC address the interface uses.
@@ -302,6 +336,8 @@ pub struct Sending<'a> {
     scratch: &'a mut Vec<u8>,
     spare: &'a mut Vec<Vec<u8>>,
     counters: &'a mut [Counters; 2],
+    ledger: &'a mut Ledger,
+    now: Instant,
 }
 
 impl core::fmt::Debug for Sending<'_> {
@@ -315,6 +351,7 @@ impl phy::TxToken for Sending<'_> {
         self.scratch.clear();
         self.scratch.resize(length, 0);
         let result = fill(self.scratch);
+        self.ledger.note(self.scratch, Direction::Out, self.now);
         if stays_home(&self.mac, self.scratch) {
             if self.looped.len() < LOOP_CAPACITY {
                 let mut frame = self.spare.pop().unwrap_or_default();
@@ -342,20 +379,32 @@ impl phy::Device for Link {
     type RxToken<'a> = Received<'a>;
     type TxToken<'a> = Sending<'a>;
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(Received<'_>, Sending<'_>)> {
-        if let Some(frame) = self.looped.pop_front() {
-            let old = core::mem::replace(&mut self.received, frame);
-            self.spare.push(old);
-            self.counters[LOOP_SIDE].count_received(self.received.len());
-        } else {
-            let card = self.card.as_ref()?;
-            let received = &mut self.received;
-            received.clear();
-            if !card.receive(&mut |frame| received.extend_from_slice(frame)) {
-                return None;
+    fn receive(&mut self, timestamp: Instant) -> Option<(Received<'_>, Sending<'_>)> {
+        loop {
+            if let Some(frame) = self.looped.pop_front() {
+                let old = core::mem::replace(&mut self.received, frame);
+                self.spare.push(old);
+                self.counters[LOOP_SIDE].count_received(self.received.len());
+            } else {
+                let card = self.card.as_ref()?;
+                let received = &mut self.received;
+                received.clear();
+                if !card.receive(&mut |frame| received.extend_from_slice(frame)) {
+                    return None;
+                }
+                self.counters[CARD_SIDE].count_received(self.received.len());
             }
-            self.counters[CARD_SIDE].count_received(self.received.len());
+            if is_unreachable(&self.received) && self.unreachable.len() < LOOP_CAPACITY {
+                self.unreachable.push_back(self.received.clone());
+            }
+            if !is_udp_to_group(&self.received) {
+                break;
+            }
+            if self.to_groups.len() < LOOP_CAPACITY {
+                self.to_groups.push_back(self.received.clone());
+            }
         }
+        self.ledger.note(&self.received, Direction::In, timestamp);
         let sending = Sending {
             card: self.card.as_deref(),
             mac: self.mac,
@@ -363,11 +412,13 @@ impl phy::Device for Link {
             scratch: &mut self.scratch,
             spare: &mut self.spare,
             counters: &mut self.counters,
+            ledger: &mut self.ledger,
+            now: timestamp,
         };
         Some((Received { frame: &self.received }, sending))
     }
 
-    fn transmit(&mut self, _timestamp: Instant) -> Option<Sending<'_>> {
+    fn transmit(&mut self, timestamp: Instant) -> Option<Sending<'_>> {
         if self.card.as_ref().is_some_and(|card| !card.can_transmit()) {
             return None;
         }
@@ -378,6 +429,8 @@ impl phy::Device for Link {
             scratch: &mut self.scratch,
             spare: &mut self.spare,
             counters: &mut self.counters,
+            ledger: &mut self.ledger,
+            now: timestamp,
         })
     }
 

@@ -17,12 +17,16 @@
 
 pub mod abi;
 pub mod address;
+mod held;
 pub mod kernel_stream;
 pub mod link;
 pub mod local;
+mod multicast;
 pub mod netlink;
+mod segments;
 pub mod socket;
 mod stack;
+mod unreachable;
 pub mod vsock;
 
 use alloc::string::String;

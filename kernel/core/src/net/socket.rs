@@ -73,6 +73,19 @@ struct Datagram {
     peer: Option<SocketAddr>,
     read_shut: bool,
     write_shut: bool,
+    /// A datagram being gathered (`MSG_MORE`, `UDP_CORK`) and where it
+    /// goes.
+    pending: Option<(Vec<u8>, SocketAddr)>,
+    /// `IP_RECVERR`: ICMP errors are queued and reported.
+    receives_errors: bool,
+}
+
+impl Datagram {
+    /// Whether ICMP errors about its datagrams fail the socket's next
+    /// call: it is connected, or collects errors (`udp(7)`).
+    fn reports_errors(&self) -> bool {
+        self.peer.is_some() || self.receives_errors
+    }
 }
 
 #[derive(Debug)]
@@ -286,10 +299,10 @@ impl Socket {
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().send_timeout_ns;
         match self.kind {
-            Kind::Stream => self.send_stream(caller, bytes, is_nonblocking, timeout),
+            Kind::Stream => self.send_stream(caller, bytes, flags, is_nonblocking, timeout),
             // Datagrams carry no urgent data.
             Kind::Datagram if flags & message::OOB != 0 => Err(Errno::EOPNOTSUPP),
-            Kind::Datagram => self.send_datagram(caller, bytes, destination, is_nonblocking, timeout),
+            Kind::Datagram => self.send_datagram(caller, bytes, flags, destination, is_nonblocking, timeout),
         }
     }
 
@@ -306,9 +319,8 @@ impl Socket {
             return Err(Errno::EINVAL);
         }
         if flags & message::ERRQUEUE != 0 {
-            // The stack reports no errors to queue: the queue is empty,
-            // and Linux never waits on it.
-            return Err(Errno::EAGAIN);
+            // Linux never waits on the error queue.
+            return self.receive_error(caller, buffer);
         }
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().receive_timeout_ns;
@@ -346,7 +358,11 @@ impl Socket {
                     if writes && !stream.write_shut {
                         stream.write_shut = true;
                         let handle = stream.handle;
-                        self.stack(caller, |stack| stack.tcp(handle).close());
+                        self.stack(caller, |stack| {
+                            // Held bytes go before the FIN.
+                            stack.release_held(handle);
+                            stack.tcp(handle).close();
+                        });
                     }
                 }
                 State::Datagram(datagram) => {
@@ -414,7 +430,9 @@ impl Socket {
             State::Datagram(Datagram { handle: Some(handle), .. }) => {
                 let handle = *handle;
                 self.stack(caller, |stack| {
-                    stack.udp(handle).peek().map(|(payload, _)| payload.len()).unwrap_or(0)
+                    stack.next_group_datagram_length(handle).unwrap_or_else(|| {
+                        stack.udp(handle).peek().map(|(payload, _)| payload.len()).unwrap_or(0)
+                    })
                 })
             }
             _ => 0,
@@ -444,7 +462,14 @@ impl Socket {
                     Some(error)
                 }
             },
-            Kind::Datagram => None,
+            Kind::Datagram => match &*self.state.lock() {
+                State::Datagram(Datagram { handle: Some(handle), .. }) => {
+                    // `SO_ERROR` reports an ICMP error whoever would.
+                    let handle = *handle;
+                    self.stack(caller, |stack| stack.take_pending_error(handle, true))
+                }
+                _ => None,
+            },
         }
     }
 
@@ -498,8 +523,12 @@ impl Socket {
                 let mut ready = 0;
                 match datagram.handle {
                     Some(handle) => {
+                        let has_group_datagram = stack.next_group_datagram_length(handle).is_some();
+                        if datagram.reports_errors() && stack.has_error(handle) {
+                            ready |= events::POLLERR;
+                        }
                         let udp = stack.udp(handle);
-                        if udp.can_recv() || datagram.read_shut {
+                        if udp.can_recv() || has_group_datagram || datagram.read_shut {
                             ready |= events::POLLIN;
                         }
                         if udp.can_send() {
@@ -547,7 +576,11 @@ impl Drop for Socket {
         let state = core::mem::replace(self.state.get_mut(), State::Unconnected { bound: None });
         let protocol = self.protocol();
         let linger_abort = self.options.get_mut().linger == Some(0);
+        let groups = options::joined_groups(self.options.get_mut());
         let mut stack = self.network.stack.lock();
+        for group in groups {
+            stack.leave_group(Ipv4Addr::from(group));
+        }
         match state {
             State::Unconnected { bound } => {
                 if let Some(local) = bound {

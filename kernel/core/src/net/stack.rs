@@ -11,9 +11,15 @@ use core::net::Ipv4Addr;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpListenEndpoint, Ipv4Cidr, Ipv6Cidr};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Cidr, Ipv6Cidr,
+};
 
+use super::held::Held;
 use super::link::{Link, NetworkDevice};
+use super::multicast::{self, Arrival, Multicast};
+use super::segments::Figures;
+use super::unreachable::{self, Errors, Unreachable};
 use super::{Configuration, Settings};
 use crate::errno::Errno;
 use crate::vfs::WaiterList;
@@ -89,6 +95,12 @@ pub struct Stack {
     keep_alive_starts: BTreeMap<SocketHandle, (Instant, Duration)>,
     /// Turns of the listeners sharing a port.
     next_turn: usize,
+    /// Bytes connections hold back (`MSG_MORE`, `TCP_CORK`).
+    held: Held,
+    /// Multicast groups joined, and the datagrams sent to them.
+    multicast: Multicast,
+    /// ICMP errors about UDP datagrams sent, by socket.
+    errors: Errors,
 }
 
 impl core::fmt::Debug for Stack {
@@ -163,6 +175,9 @@ impl Stack {
             next_ephemeral: EPHEMERAL_PORTS.start() + (seed % span) as u16,
             keep_alive_starts: BTreeMap::new(),
             next_turn: 0,
+            held: Held::default(),
+            multicast: Multicast::default(),
+            errors: Errors::default(),
         }
     }
 
@@ -276,6 +291,7 @@ impl Stack {
         }
         self.interface.poll_maintenance(now);
         self.start_keep_alives(now);
+        self.held.flush_due(now, &mut self.sockets);
         // Frames the stack sends itself arrive in the next round; a bound
         // keeps a flood from holding the lock forever.
         for _ in 0..64 {
@@ -302,17 +318,23 @@ impl Stack {
             }
         }
         self.link.flush();
+        for frame in self.link.take_unreachable() {
+            if let Some((sender, error)) = unreachable::parse(&frame) {
+                self.record_error(sender, error);
+            }
+        }
+        for frame in self.link.take_group_datagrams() {
+            if let Some((source, destination, payload)) = multicast::parse(&frame) {
+                self.deliver_to_group(source, destination, payload);
+            }
+        }
         self.tend_dhcp();
         self.tend_listeners();
         self.reap_closing(now);
         self.wake_watchers();
         let next = self.interface.poll_at(now, &self.sockets);
         let keep_alive = self.keep_alive_starts.values().map(|(at, _)| *at).min();
-        match (next, keep_alive) {
-            (Some(next), Some(keep_alive)) => Some(next.min(keep_alive)),
-            (next, keep_alive) => next.or(keep_alive),
-        }
-        .map(nanoseconds)
+        [next, keep_alive, self.held.next_due()].into_iter().flatten().min().map(nanoseconds)
     }
 
     /// Turns keep-alive on for a connection, or off (`None`), or changes
@@ -544,6 +566,13 @@ impl Stack {
     pub fn close_tcp(&mut self, handle: SocketHandle) {
         self.watches.remove(&handle);
         let socket = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
+        // Held bytes go before the FIN, as far as they fit.
+        self.held.flush(handle, socket);
+        self.held.forget(handle);
+        if let Some(ends) = connection_ends(socket) {
+            // Nobody asks for its figures any more.
+            self.link.ledger_mut().forget(ends.0, ends.1);
+        }
         if socket.recv_queue() > 0 {
             // Unread data: tell the peer at once, as Linux does.
             socket.abort();
@@ -557,7 +586,163 @@ impl Stack {
     pub fn remove(&mut self, handle: SocketHandle) {
         self.watches.remove(&handle);
         self.keep_alive_starts.remove(&handle);
-        self.sockets.remove(handle);
+        self.held.forget(handle);
+        self.multicast.forget(handle);
+        self.errors.clear(handle);
+        if let smoltcp::socket::Socket::Tcp(socket) = self.sockets.remove(handle)
+            && let Some(ends) = connection_ends(&socket)
+        {
+            self.link.ledger_mut().forget(ends.0, ends.1);
+        }
+    }
+
+    /// Sends `bytes` on the connection behind `handle` after the bytes it
+    /// holds, holding back what is left of a segment if `hold`
+    /// (`net::held`); returns how many of `bytes` it took.
+    pub fn send_gathered(&mut self, handle: SocketHandle, bytes: &[u8], hold: bool, now: Instant) -> usize {
+        let path = self.link.mtu().saturating_sub(40);
+        let segment = self
+            .tcp_figures(handle)
+            .and_then(|figures| figures.peer_mss())
+            .map_or(path, |mss| (mss as usize).min(path));
+        let tcp = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
+        if !tcp.may_send() {
+            return 0;
+        }
+        self.held.send(handle, tcp, bytes, hold, segment, now)
+    }
+
+    /// Queues what the connection behind `handle` holds back (the cork
+    /// came off).
+    pub fn release_held(&mut self, handle: SocketHandle) {
+        self.held.flush(handle, self.sockets.get_mut::<tcp::Socket<'_>>(handle));
+    }
+
+    /// How many bytes the connection behind `handle` holds back.
+    pub fn held_length(&self, handle: SocketHandle) -> usize {
+        self.held.length(handle)
+    }
+
+    /// Counts a membership of the multicast `group`; the first joins it
+    /// (an IGMP report on the card). `ENOBUFS` when the interface's table
+    /// of groups is full.
+    pub fn join_group(&mut self, group: Ipv4Addr) -> Result<(), Errno> {
+        if self.multicast.join(group) && self.interface.join_multicast_group(group).is_err() {
+            self.multicast.leave(group);
+            return Err(Errno::ENOBUFS);
+        }
+        Ok(())
+    }
+
+    /// Drops a membership of the multicast `group`; the last leaves it.
+    pub fn leave_group(&mut self, group: Ipv4Addr) {
+        if self.multicast.leave(group) {
+            let _ = self.interface.leave_multicast_group(group);
+        }
+    }
+
+    /// Queues a datagram to a multicast group (received, or sent here with
+    /// `IP_MULTICAST_LOOP`) for every UDP socket bound to its port, if the
+    /// machine belongs to the group, and wakes their waiters.
+    pub fn deliver_to_group(
+        &mut self,
+        source: core::net::SocketAddr,
+        destination: core::net::SocketAddrV4,
+        payload: &[u8],
+    ) {
+        if !self.multicast.is_member(*destination.ip()) {
+            return;
+        }
+        let group = IpAddress::Ipv4(*destination.ip());
+        let members: Vec<SocketHandle> = self
+            .sockets
+            .iter()
+            .filter_map(|(handle, socket)| match socket {
+                smoltcp::socket::Socket::Udp(udp) => {
+                    let endpoint = udp.endpoint();
+                    let is_bound_there = endpoint.port == destination.port()
+                        && endpoint.addr.is_none_or(|address| address == group);
+                    is_bound_there.then_some(handle)
+                }
+                _ => None,
+            })
+            .collect();
+        for handle in members {
+            if !self.multicast.admits(handle, *destination.ip(), source.ip()) {
+                continue;
+            }
+            let arrival = Arrival { payload: payload.to_vec(), source, destination };
+            if self.multicast.queue(handle, arrival)
+                && let Some(waiters) = self.watches.get(&handle).and_then(|watch| watch.waiters.upgrade())
+            {
+                waiters.notify();
+            }
+        }
+    }
+
+    /// Keeps an ICMP error about a datagram `sender` sent for the UDP
+    /// socket bound there, and wakes its waiters.
+    fn record_error(&mut self, sender: core::net::SocketAddrV4, error: Unreachable) {
+        let address = IpAddress::Ipv4(*sender.ip());
+        let socket = self.sockets.iter().find_map(|(handle, socket)| match socket {
+            smoltcp::socket::Socket::Udp(udp) => {
+                let endpoint = udp.endpoint();
+                let is_bound_there =
+                    endpoint.port == sender.port() && endpoint.addr.is_none_or(|bound| bound == address);
+                is_bound_there.then_some(handle)
+            }
+            _ => None,
+        });
+        let Some(handle) = socket else { return };
+        self.errors.record(handle, error);
+        if let Some(waiters) = self.watches.get(&handle).and_then(|watch| watch.waiters.upgrade()) {
+            waiters.notify();
+        }
+    }
+
+    /// The next queued ICMP error of the UDP socket behind `handle`.
+    pub fn take_queued_error(&mut self, handle: SocketHandle) -> Option<Unreachable> {
+        self.errors.take(handle)
+    }
+
+    /// The ICMP error the UDP socket behind `handle` reports next, if
+    /// `reports` (it is connected or collects errors); otherwise its
+    /// errors are dropped.
+    pub fn take_pending_error(&mut self, handle: SocketHandle, reports: bool) -> Option<Errno> {
+        if !reports {
+            self.errors.clear(handle);
+            return None;
+        }
+        self.errors.take_pending(handle)
+    }
+
+    /// Whether the UDP socket behind `handle` has an ICMP error to report.
+    pub fn has_error(&self, handle: SocketHandle) -> bool {
+        self.errors.has_error(handle)
+    }
+
+    /// Sets the groups the UDP socket behind `handle` takes from listed
+    /// sources only (`IP_ADD_SOURCE_MEMBERSHIP`), and those sources.
+    pub fn set_group_sources(&mut self, handle: SocketHandle, groups: &[(Ipv4Addr, Vec<Ipv4Addr>)]) {
+        self.multicast.set_sources(handle, groups);
+    }
+
+    /// The next multicast datagram waiting for the UDP socket behind
+    /// `handle`, taken or (`is_peek`) left.
+    pub fn take_group_datagram(&mut self, handle: SocketHandle, is_peek: bool) -> Option<Arrival> {
+        self.multicast.take(handle, is_peek)
+    }
+
+    /// The size of the next multicast datagram waiting for `handle`.
+    pub fn next_group_datagram_length(&self, handle: SocketHandle) -> Option<usize> {
+        self.multicast.next_length(handle)
+    }
+
+    /// What the segments of the TCP connection behind `handle` said, while
+    /// it has both ends.
+    pub fn tcp_figures(&mut self, handle: SocketHandle) -> Option<Figures> {
+        let (local, remote) = connection_ends(self.sockets.get::<tcp::Socket<'_>>(handle))?;
+        self.link.ledger().figures(local, remote).copied()
     }
 
     /// Starts listening on `endpoint`; returns the listener's number.
@@ -655,6 +840,18 @@ impl Stack {
 }
 
 /// `size` zero bytes, if the memory can be had.
+/// A TCP socket's local and remote ends, while it has them.
+fn connection_ends(socket: &tcp::Socket<'_>) -> Option<(core::net::SocketAddr, core::net::SocketAddr)> {
+    let address = |endpoint: smoltcp::wire::IpEndpoint| {
+        let ip = match endpoint.addr {
+            smoltcp::wire::IpAddress::Ipv4(address) => core::net::IpAddr::V4(address),
+            smoltcp::wire::IpAddress::Ipv6(address) => core::net::IpAddr::V6(address),
+        };
+        core::net::SocketAddr::new(ip, endpoint.port)
+    };
+    Some((address(socket.local_endpoint()?), address(socket.remote_endpoint()?)))
+}
+
 fn zeroed(size: usize) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
     bytes.try_reserve_exact(size).ok()?;

@@ -283,6 +283,8 @@ fn receive_message(
     if control.is_truncated {
         message_flags |= MSG_CTRUNC;
     }
+    // What the error queue gives says where it came from.
+    message_flags |= receive_flags & message::ERRQUEUE;
     user.write_u32(header_address + 48, message_flags)?;
     if receive_flags & message::TRUNC != 0 && received.is_message {
         // The message's real length, even when it did not fit.

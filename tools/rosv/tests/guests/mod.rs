@@ -102,6 +102,7 @@ fn build_c_programs() -> PathBuf {
         "events",
         "netpeer",
         "network",
+        "network-options",
         "local",
         "sockets",
         "blocking",

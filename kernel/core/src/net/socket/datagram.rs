@@ -30,6 +30,7 @@ impl Socket {
     ) -> Result<(), Errno> {
         let (receive, send) = self.buffer_sizes();
         let waiters = self.waiters.clone();
+        let sources = self.options.lock().group_sources();
         let handle = self.stack(caller, |stack| {
             let handle = match stack.add_udp(DATAGRAM_SLOTS, receive.max(send)) {
                 Ok(handle) => handle,
@@ -44,6 +45,7 @@ impl Socket {
                 return Err(Errno::EINVAL);
             }
             stack.watch(handle, Protocol::Udp, &waiters);
+            stack.set_group_sources(handle, &sources);
             Ok(handle)
         })?;
         datagram.handle = Some(handle);
@@ -69,6 +71,7 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         bytes: &[u8],
+        flags: u32,
         destination: Option<SocketAddr>,
         is_nonblocking: bool,
         timeout: Option<u64>,
@@ -76,7 +79,11 @@ impl Socket {
         if bytes.len() > MAX_DATAGRAM {
             return Err(Errno::EMSGSIZE);
         }
-        let broadcast_allowed = self.options.lock().broadcast;
+        let (broadcast_allowed, is_corked) = {
+            let options = self.options.lock();
+            (options.broadcast, options.udp_cork)
+        };
+        let more = flags & message::MORE != 0 || is_corked;
         let handle = {
             let mut state = self.state.lock();
             let State::Datagram(datagram) = &mut *state else {
@@ -88,7 +95,13 @@ impl Socket {
             if destination.is_none() && datagram.peer.is_none() {
                 return Err(Errno::EDESTADDRREQ);
             }
-            self.ensure_datagram_bound(caller, datagram)?
+            let handle = self.ensure_datagram_bound(caller, datagram)?;
+            let reports = datagram.reports_errors();
+            if let Some(error) = self.stack(caller, |stack| stack.take_pending_error(handle, reports)) {
+                // An ICMP error about an earlier datagram.
+                return Err(error);
+            }
+            handle
         };
         let destination = match destination {
             Some(destination) => resolve_any(destination),
@@ -104,7 +117,98 @@ impl Socket {
         if destination.port() == 0 {
             return Err(Errno::EINVAL);
         }
+        // Gathering: later sends add to the first one's datagram, which
+        // goes where the first one said, once a send does not hold it.
+        let gathered = {
+            let mut state = self.state.lock();
+            let State::Datagram(datagram) = &mut *state else {
+                unreachable!("datagram sockets stay datagrams")
+            };
+            match datagram.pending.take() {
+                Some((mut pending, to)) => {
+                    if pending.len() + bytes.len() > MAX_DATAGRAM {
+                        datagram.pending = Some((pending, to));
+                        return Err(Errno::EMSGSIZE);
+                    }
+                    pending.extend_from_slice(bytes);
+                    if more {
+                        datagram.pending = Some((pending, to));
+                        return Ok(bytes.len());
+                    }
+                    Some((pending, to))
+                }
+                None if more => {
+                    datagram.pending = Some((bytes.to_vec(), destination));
+                    return Ok(bytes.len());
+                }
+                None => None,
+            }
+        };
+        let (payload, destination) = match &gathered {
+            Some((pending, to)) => (pending.as_slice(), *to),
+            None => (bytes, destination),
+        };
+        self.send_one(caller, handle, payload, destination, is_nonblocking, timeout).map(|_| bytes.len())
+    }
+
+    /// Takes the next error from the error queue (`MSG_ERRQUEUE`): the
+    /// payload of the datagram it concerns, where that went, and the error
+    /// as `IP_RECVERR` gives it; `EAGAIN` when there is none.
+    pub(super) fn receive_error(&self, caller: &Caller<'_>, buffer: &mut [u8]) -> Result<Received, Errno> {
+        let handle = match &*self.state.lock() {
+            State::Datagram(Datagram { handle: Some(handle), receives_errors: true, .. }) => *handle,
+            _ => return Err(Errno::EAGAIN),
+        };
+        let error = self.stack(caller, |stack| stack.take_queued_error(handle)).ok_or(Errno::EAGAIN)?;
+        let length = error.payload.len().min(buffer.len());
+        buffer[..length].copy_from_slice(&error.payload[..length]);
+        Ok(Received {
+            length,
+            source: Some(SocketAddr::V4(error.destination)),
+            is_truncated: error.payload.len() > buffer.len(),
+            full_length: error.payload.len(),
+            control: alloc::vec![ControlMessage {
+                level: option::IPPROTO_IP,
+                kind: option::IP_RECVERR,
+                data: error.extended_error(),
+            }],
+        })
+    }
+
+    /// Sends what a gathering socket holds (`UDP_CORK` came off).
+    pub(super) fn send_pending(&self, caller: &Caller<'_>) -> Result<(), Errno> {
+        let (handle, pending) = match &mut *self.state.lock() {
+            State::Datagram(datagram) => (datagram.handle, datagram.pending.take()),
+            _ => return Ok(()),
+        };
+        let (Some(handle), Some((payload, to))) = (handle, pending) else { return Ok(()) };
+        self.send_one(caller, handle, &payload, to, true, None).map(|_| ())
+    }
+
+    /// Sends one datagram of `bytes` to `destination` through `handle`.
+    fn send_one(
+        &self,
+        caller: &Caller<'_>,
+        handle: SocketHandle,
+        bytes: &[u8],
+        destination: SocketAddr,
+        is_nonblocking: bool,
+        timeout: Option<u64>,
+    ) -> Result<usize, Errno> {
         let endpoint = IpEndpoint::new(ip_address(destination.ip()), destination.port());
+        // A send to a group comes back to its members here, unless
+        // `IP_MULTICAST_LOOP` is off.
+        let looped = match destination {
+            SocketAddr::V4(group) if group.ip().is_multicast() => {
+                let options = self.options.lock();
+                options.multicast_loop.then(|| (group, Ipv4Addr::from(options.multicast_interface)))
+            }
+            _ => None,
+        };
+        let local = match &*self.state.lock() {
+            State::Datagram(datagram) => datagram.local,
+            _ => None,
+        };
         self.wait_for(caller, is_nonblocking, timeout, || {
             self.stack(caller, |stack| {
                 let udp = stack.udp(handle);
@@ -112,7 +216,24 @@ impl Socket {
                     return Some(Err(Errno::EMSGSIZE));
                 }
                 match udp.send_slice(bytes, endpoint) {
-                    Ok(()) => Some(Ok(bytes.len())),
+                    Ok(()) => {
+                        if let (Some((group, interface)), Some(local)) = (looped, local) {
+                            let address = match local.ip() {
+                                IpAddr::V4(address) if !address.is_unspecified() => address,
+                                _ if !interface.is_unspecified() => interface,
+                                _ => match stack.source_address(IpAddr::V4(*group.ip())) {
+                                    Some(IpAddr::V4(address)) => address,
+                                    _ => Ipv4Addr::LOCALHOST,
+                                },
+                            };
+                            stack.deliver_to_group(
+                                SocketAddr::new(IpAddr::V4(address), local.port()),
+                                group,
+                                bytes,
+                            );
+                        }
+                        Some(Ok(bytes.len()))
+                    }
                     Err(udp::SendError::BufferFull) => None,
                     Err(udp::SendError::Unaddressable) => Some(Err(Errno::ENETUNREACH)),
                 }
@@ -130,7 +251,7 @@ impl Socket {
     ) -> Result<Received, Errno> {
         let is_peek = flags & message::PEEK != 0;
         let mut received = self.wait_for(caller, is_nonblocking, timeout, || {
-            let (handle, peer) = match &*self.state.lock() {
+            let (handle, peer, reports) = match &*self.state.lock() {
                 State::Datagram(datagram) if datagram.read_shut => {
                     let nothing = Received {
                         length: 0,
@@ -141,10 +262,34 @@ impl Socket {
                     };
                     return Some(Ok((nothing, None)));
                 }
-                State::Datagram(datagram) => (datagram.handle?, datagram.peer),
+                State::Datagram(datagram) => (datagram.handle?, datagram.peer, datagram.reports_errors()),
                 _ => unreachable!("datagram sockets stay datagrams"),
             };
             self.stack(caller, |stack| {
+                if let Some(error) = stack.take_pending_error(handle, reports) {
+                    return Some(Err(error));
+                }
+                // Datagrams to a group first: they are the older.
+                while let Some(arrival) = stack.take_group_datagram(handle, is_peek) {
+                    if peer.is_some_and(|peer| peer != arrival.source) {
+                        if is_peek {
+                            stack.take_group_datagram(handle, false);
+                        }
+                        continue;
+                    }
+                    let length = arrival.payload.len().min(buffer.len());
+                    buffer[..length].copy_from_slice(&arrival.payload[..length]);
+                    return Some(Ok((
+                        Received {
+                            length,
+                            source: Some(arrival.source),
+                            is_truncated: arrival.payload.len() > buffer.len(),
+                            full_length: arrival.payload.len(),
+                            control: Vec::new(),
+                        },
+                        Some(*arrival.destination.ip()),
+                    )));
+                }
                 let udp = stack.udp(handle);
                 loop {
                     let (payload, metadata) = if is_peek {
@@ -217,10 +362,23 @@ impl Socket {
             && let Some(destination) = destination
         {
             // `struct in_pktinfo`: the interface, the local address the
-            // reply would come from, and the datagram's destination.
-            let index: u32 = if destination.is_loopback() { 1 } else { 2 };
+            // reply would come from, and the datagram's destination. A
+            // reply to a datagram sent to a group or broadcast comes from
+            // the address that reaches its sender.
+            let local = if destination.is_multicast() || destination.is_broadcast() {
+                let reply_from = received
+                    .source
+                    .and_then(|source| self.stack(caller, |stack| stack.source_address(source.ip())));
+                match reply_from {
+                    Some(IpAddr::V4(address)) => address,
+                    _ => Ipv4Addr::LOCALHOST,
+                }
+            } else {
+                *destination
+            };
+            let index: u32 = if local.is_loopback() { 1 } else { 2 };
             let mut data = index.to_ne_bytes().to_vec();
-            data.extend_from_slice(&destination.octets());
+            data.extend_from_slice(&local.octets());
             data.extend_from_slice(&destination.octets());
             control.push(ControlMessage { level: option::IPPROTO_IP, kind: option::IP_PKTINFO, data });
         }

@@ -4,20 +4,23 @@
 //! Every option Linux has for these sockets at these levels is accepted
 //! with Linux's checks and reads back what was set. Those the stack acts
 //! on: the buffers, `SO_LINGER`, `SO_REUSEPORT`, the timeouts, `IP_TTL`,
-//! `TCP_NODELAY` and `TCP_CORK` (Nagle's algorithm), keep-alive and
-//! `TCP_USER_TIMEOUT`, `TCP_INQ`, `IP_PKTINFO` and `SO_TIMESTAMP(NS)`.
-//! The rest (priorities, marks, type of service, multicast) only matter on
-//! a network the machine does not have: one interface, no queueing
-//! disciplines, no multicast routing.
+//! `TCP_NODELAY` and `TCP_CORK` (held partial segments), keep-alive and
+//! `TCP_USER_TIMEOUT`, `TCP_INQ`, `TCP_INFO`, `UDP_CORK`, `IP_PKTINFO`,
+//! `IP_RECVERR`, `SO_TIMESTAMP(NS)`, multicast memberships and
+//! `IP_MULTICAST_LOOP`/`IP_MULTICAST_IF`. The rest (priorities, marks, type
+//! of service, multicast time to live) only matter on a network the
+//! machine does not have or smoltcp does not let the stack set: one
+//! interface, no queueing disciplines, no multicast routing.
 
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::net::Ipv4Addr;
 
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
 
-use super::{Kind, Socket, State, is_synchronized};
+use super::{Datagram, Kind, Socket, State, is_synchronized};
 use crate::errno::Errno;
 use crate::net::abi::{kind, option, timeval_bytes, timeval_ns};
 use crate::net::address::family;
@@ -62,6 +65,7 @@ mod number {
     pub const SO_RCVTIMEO_NEW: i32 = 66;
     pub const SO_SNDTIMEO_NEW: i32 = 67;
     pub const TCP_INFO: i32 = 11;
+    pub const UDP_CORK: i32 = 1;
     pub const TCP_CONGESTION: i32 = 13;
     pub const TCP_INQ: i32 = 36;
     pub const IP_RECVTOS: i32 = 13;
@@ -70,6 +74,8 @@ mod number {
     pub const IP_MULTICAST_LOOP: i32 = 34;
     pub const IP_ADD_MEMBERSHIP: i32 = 35;
     pub const IP_DROP_MEMBERSHIP: i32 = 36;
+    pub const IP_ADD_SOURCE_MEMBERSHIP: i32 = 39;
+    pub const IP_DROP_SOURCE_MEMBERSHIP: i32 = 40;
     pub const MCAST_JOIN_GROUP: i32 = 42;
     pub const MCAST_LEAVE_GROUP: i32 = 45;
     pub const IPPROTO_IPV6: i32 = 41;
@@ -91,6 +97,14 @@ pub(super) enum Timestamps {
     Microseconds,
     /// `SO_TIMESTAMPNS`: a `struct timespec`.
     Nanoseconds,
+}
+
+/// A multicast group the socket joined, from any source (no sources) or
+/// from those listed (`IP_ADD_SOURCE_MEMBERSHIP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Membership {
+    pub(super) group: [u8; 4],
+    pub(super) sources: Vec<[u8; 4]>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +141,11 @@ pub(super) struct Options {
     pub(super) multicast_time_to_live: u8,
     pub(super) multicast_loop: bool,
     pub(super) multicast_interface: [u8; 4],
-    pub(super) memberships: Vec<[u8; 4]>,
+    pub(super) memberships: Vec<Membership>,
     pub(super) is_v6_only: bool,
     pub(super) traffic_class: u8,
     pub(super) receives_packet_information_v6: bool,
+    pub(super) udp_cork: bool,
 }
 
 impl Default for Options {
@@ -172,6 +187,7 @@ impl Default for Options {
             is_v6_only: false,
             traffic_class: 0,
             receives_packet_information_v6: false,
+            udp_cork: false,
         }
     }
 }
@@ -220,21 +236,58 @@ impl Socket {
             return Ok(());
         }
         let mut options = self.options.lock();
+        let groups_before = joined_groups(&options);
         match (level, name) {
             (option::SOL_SOCKET, _) => set_socket_option(&mut options, name, value)?,
             (option::IPPROTO_TCP, _) if self.kind != Kind::Stream => return Err(Errno::ENOPROTOOPT),
             (option::IPPROTO_TCP, _) => set_tcp_option(&mut options, name, value)?,
             (option::IPPROTO_IP, _) => set_ip_option(&mut options, self.kind, name, value)?,
             (number::IPPROTO_IPV6, _) if self.is_ipv6 => set_ipv6_option(&mut options, name, value)?,
+            (option::IPPROTO_UDP, number::UDP_CORK) if self.kind == Kind::Datagram => {
+                options.udp_cork = integer(value)? != 0;
+                if !options.udp_cork {
+                    drop(options);
+                    // Taking the cork off sends what was gathered.
+                    return self.send_pending(caller);
+                }
+            }
             _ => return Err(Errno::ENOPROTOOPT),
         }
-        let options = options.clone();
-        match &*self.state.lock() {
+        let groups_after = joined_groups(&options);
+        let sources_changed = matches!(
+            (level, name),
+            (option::IPPROTO_IP, number::IP_ADD_SOURCE_MEMBERSHIP | number::IP_DROP_SOURCE_MEMBERSHIP)
+        );
+        let snapshot = options.clone();
+        drop(options);
+        let options = snapshot;
+        if groups_after != groups_before {
+            self.change_groups(caller, &groups_before, &groups_after)?;
+        }
+        if groups_after != groups_before || sources_changed {
+            let sources = self.options.lock().group_sources();
+            if let State::Datagram(Datagram { handle: Some(handle), .. }) = &*self.state.lock() {
+                let handle = *handle;
+                self.stack(caller, |stack| stack.set_group_sources(handle, &sources));
+            }
+        }
+        match &mut *self.state.lock() {
             State::Stream(stream) => {
                 let handle = stream.handle;
-                self.stack(caller, |stack| apply_tcp_options(stack, handle, &options));
+                // Taking the cork off, or turning Nagle's algorithm off,
+                // sends what was held back.
+                let releases = level == option::IPPROTO_TCP
+                    && ((name == option::TCP_CORK && !options.cork)
+                        || (name == option::TCP_NODELAY && options.no_delay));
+                self.stack(caller, |stack| {
+                    apply_tcp_options(stack, handle, &options);
+                    if releases {
+                        stack.release_held(handle);
+                    }
+                });
             }
             State::Datagram(datagram) => {
+                datagram.receives_errors = options.receives_errors;
                 if let Some(handle) = datagram.handle {
                     self.stack(caller, |stack| stack.udp(handle).set_hop_limit(options.time_to_live));
                 }
@@ -242,6 +295,26 @@ impl Socket {
             State::Unconnected { .. } | State::Listening { .. } => {}
         }
         Ok(())
+    }
+
+    /// Joins the groups in `after` and not in `before` and leaves those
+    /// in `before` and not in `after`; a group the machine cannot join is
+    /// no membership of the socket's (`ENOBUFS`).
+    fn change_groups(&self, caller: &Caller<'_>, before: &[[u8; 4]], after: &[[u8; 4]]) -> Result<(), Errno> {
+        let mut failed = None;
+        self.stack(caller, |stack| {
+            for group in after.iter().filter(|group| !before.contains(group)) {
+                if let Err(error) = stack.join_group(Ipv4Addr::from(*group)) {
+                    failed = Some((*group, error));
+                }
+            }
+            for group in before.iter().filter(|group| !after.contains(group)) {
+                stack.leave_group(Ipv4Addr::from(*group));
+            }
+        });
+        let Some((group, error)) = failed else { return Ok(()) };
+        self.options.lock().memberships.retain(|membership| membership.group != group);
+        Err(error)
     }
 
     /// The device `SO_BINDTODEVICE` names: `None` for an empty name,
@@ -307,6 +380,9 @@ impl Socket {
             (option::IPPROTO_TCP, _) => tcp_option(&options, name)?,
             (option::IPPROTO_IP, _) => ip_option(&options, name)?,
             (number::IPPROTO_IPV6, _) if self.is_ipv6 => ipv6_option(&options, name)?,
+            (option::IPPROTO_UDP, number::UDP_CORK) if self.kind == Kind::Datagram => {
+                integer(i32::from(options.udp_cork))
+            }
             (option::IPPROTO_UDP, _) if self.kind == Kind::Datagram => return Err(Errno::ENOPROTOOPT),
             _ => return Err(self.foreign_level()),
         })
@@ -319,43 +395,127 @@ impl Socket {
         if self.is_ipv6 { Errno::ENOPROTOOPT } else { Errno::EOPNOTSUPP }
     }
 
-    /// `struct tcp_info` (Linux `uapi/linux/tcp.h`): the figures smoltcp
-    /// knows, zero for the others.
+    /// `struct tcp_info` (Linux `uapi/linux/tcp.h`, up to `tcpi_rehash`):
+    /// the state, the buffers smoltcp knows, and what the connection's
+    /// segments said (`net::segments`); zero for what the stack does not
+    /// do (pacing, SACK scoreboards, delivery rates).
     fn tcp_information(&self, caller: &Caller<'_>, options: &Options) -> Vec<u8> {
-        const SIZE: usize = 232;
+        const SIZE: usize = 240;
+        /// `TCP_INFINITE_SSTHRESH`, and the reordering Linux assumes.
+        const NO_THRESHOLD: u32 = 0x7fff_ffff;
+        const REORDERING: u32 = 3;
+        /// `TCP_CA_Open`, `TCP_CA_Recovery` and `TCP_CA_Loss`.
+        const CA_OPEN: u8 = 0;
+        const CA_RECOVERY: u8 = 3;
+        const CA_LOSS: u8 = 4;
         let mut bytes = vec![0u8; SIZE];
         let put = |bytes: &mut Vec<u8>, at: usize, value: u32| {
             bytes[at..at + 4].copy_from_slice(&value.to_ne_bytes());
         };
-        let mss = (self.network.stack.lock().mtu() - 40) as u32;
-        let (state, figures) = match &*self.state.lock() {
+        let put_wide = |bytes: &mut Vec<u8>, at: usize, value: u64| {
+            bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        };
+        let mtu = self.network.stack.lock().mtu() as u32;
+        let now = caller.machine.monotonic_ns();
+        let (state, connection) = match &*self.state.lock() {
             State::Listening { .. } => (LINUX_LISTEN, None),
             State::Unconnected { .. } | State::Datagram(_) => (LINUX_CLOSE, None),
             State::Stream(stream) => {
                 let handle = stream.handle;
                 self.stack(caller, |stack| {
+                    let figures = stack.tcp_figures(handle);
+                    let held = stack.held_length(handle);
                     let tcp = stack.tcp(handle);
-                    let figures = (tcp.send_queue(), tcp.recv_capacity() - tcp.recv_queue());
-                    (linux_state(tcp.state()), Some(figures))
+                    let buffers = (tcp.send_queue() + held, tcp.recv_capacity() - tcp.recv_queue());
+                    let ack_delay = tcp.ack_delay().map_or(0, |delay| delay.total_micros() as u32);
+                    (linux_state(tcp.state()), Some((buffers, ack_delay, figures)))
                 })
             }
         };
         bytes[0] = state;
-        if let Some((unacknowledged, receive_space)) = figures {
-            let mss = options.max_segment.map_or(mss, |chosen| chosen.min(mss));
-            // RTO (µs), send and receive segment sizes, bytes in flight as
-            // segments, path MTU, the receive space, the congestion window.
-            put(&mut bytes, 8, 200_000);
-            put(&mut bytes, 16, mss);
-            put(&mut bytes, 20, mss);
-            put(&mut bytes, 24, unacknowledged.div_ceil(mss as usize) as u32);
-            put(&mut bytes, 60, mss + 40);
-            put(&mut bytes, 80, 10);
-            put(&mut bytes, 84, mss);
-            put(&mut bytes, 96, receive_space as u32);
-        }
+        let Some(((queued, receive_space), ack_delay, figures)) = connection else { return bytes };
+        let path_mss = mtu - 40;
+        let chosen = |mss: u32| options.max_segment.map_or(mss, |chosen| chosen.min(mss));
+        let send_mss =
+            chosen(figures.and_then(|figures| figures.peer_mss()).unwrap_or(path_mss).min(path_mss));
+        let advertised_mss = chosen(figures.and_then(|figures| figures.own_mss()).unwrap_or(path_mss));
+        put(&mut bytes, 12, ack_delay);
+        put(&mut bytes, 16, send_mss);
+        put(&mut bytes, 60, mtu);
+        put(&mut bytes, 84, advertised_mss);
+        put(&mut bytes, 88, REORDERING);
+        put(&mut bytes, 96, receive_space as u32);
+        let Some(figures) = figures else {
+            // A connection that lost its ends (reset): what the buffers say.
+            put(&mut bytes, 8, figures_free_rto());
+            put(&mut bytes, 20, advertised_mss.min(DEFAULT_MSS));
+            put(&mut bytes, 24, queued.div_ceil(send_mss as usize) as u32);
+            put(&mut bytes, 76, NO_THRESHOLD);
+            put(&mut bytes, 80, 1);
+            return bytes;
+        };
+        // Milliseconds since a moment smoltcp timed (µs since boot), 0 if
+        // it never came.
+        let since = |moment: Option<smoltcp::time::Instant>| {
+            moment.map_or(0, |moment| {
+                let at_ns = u64::try_from(moment.total_micros()).unwrap_or(0).saturating_mul(1000);
+                (now.saturating_sub(at_ns) / 1_000_000) as u32
+            })
+        };
+        let in_flight = figures.bytes_in_flight();
+        bytes[1] = if figures.is_in_fast_recovery() {
+            CA_RECOVERY
+        } else if figures.recent_retransmissions > 0 {
+            CA_LOSS
+        } else {
+            CA_OPEN
+        };
+        bytes[2] = figures.recent_retransmissions;
+        bytes[5] = figures.options();
+        let (send_scale, receive_scale) = figures.window_scales();
+        bytes[6] = (send_scale & 0xf) | (receive_scale << 4);
+        put(&mut bytes, 8, figures.retransmission_timeout_us());
+        let receive_mss = match figures.largest_received {
+            0 => advertised_mss.min(DEFAULT_MSS),
+            largest => largest.min(advertised_mss),
+        };
+        put(&mut bytes, 20, receive_mss);
+        put(&mut bytes, 24, in_flight.div_ceil(u64::from(send_mss)) as u32);
+        put(&mut bytes, 36, u32::from(figures.recent_retransmissions));
+        put(&mut bytes, 44, since(figures.last_data_sent));
+        put(&mut bytes, 52, since(figures.last_data_received));
+        put(&mut bytes, 56, since(figures.last_acknowledgement));
+        put(&mut bytes, 64, figures.own_window);
+        put(&mut bytes, 68, figures.smoothed_rtt_us.unwrap_or(0));
+        put(&mut bytes, 72, figures.rtt_variation_us);
+        put(
+            &mut bytes,
+            76,
+            figures.slow_start_threshold.map_or(NO_THRESHOLD, |threshold| threshold / send_mss),
+        );
+        put(&mut bytes, 80, (figures.congestion_window / send_mss).max(1));
+        put(&mut bytes, 100, figures.retransmissions);
+        put_wide(&mut bytes, 120, figures.bytes_acknowledged());
+        put_wide(&mut bytes, 128, figures.bytes_received());
+        put(&mut bytes, 136, figures.segments_out);
+        put(&mut bytes, 140, figures.segments_in);
+        put(&mut bytes, 144, (queued as u64).saturating_sub(in_flight) as u32);
+        put(&mut bytes, 148, figures.min_rtt_us.unwrap_or(0));
+        put(&mut bytes, 152, figures.data_segments_in);
+        put(&mut bytes, 156, figures.data_segments_out);
+        put_wide(&mut bytes, 200, figures.bytes_sent);
+        put_wide(&mut bytes, 208, figures.bytes_retransmitted);
+        put(&mut bytes, 224, figures.out_of_order);
+        put(&mut bytes, 228, figures.peer_window);
+        put(&mut bytes, 232, figures.own_window);
         bytes
     }
+}
+
+/// The retransmission timeout of a connection whose round trip is not
+/// known (µs).
+fn figures_free_rto() -> u32 {
+    crate::net::segments::Figures::default().retransmission_timeout_us()
 }
 
 /// Linux's TCP states (`include/net/tcp_states.h`).
@@ -570,6 +730,17 @@ fn set_ip_option(options: &mut Options, socket_kind: Kind, name: i32, value: &[u
             }
             change_membership(options, name == number::IP_ADD_MEMBERSHIP, group)?;
         }
+        number::IP_ADD_SOURCE_MEMBERSHIP | number::IP_DROP_SOURCE_MEMBERSHIP => {
+            if socket_kind == Kind::Stream {
+                return Err(Errno::EPROTO);
+            }
+            // `struct ip_mreq_source`: the group, the interface, the source.
+            let group: [u8; 4] =
+                value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+            let source: [u8; 4] =
+                value.get(8..12).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+            change_source_membership(options, name == number::IP_ADD_SOURCE_MEMBERSHIP, group, source)?;
+        }
         number::MCAST_JOIN_GROUP | number::MCAST_LEAVE_GROUP => {
             // `struct group_req`: the interface index, then at 8 a
             // `struct sockaddr_storage` holding an IPv4 group. Linux takes
@@ -596,9 +767,9 @@ fn change_membership(options: &mut Options, is_join: bool, group: [u8; 4]) -> Re
     if group[0] & 0xf0 != 0xe0 {
         return Err(Errno::EINVAL);
     }
-    let position = options.memberships.iter().position(|joined| *joined == group);
+    let position = options.memberships.iter().position(|joined| joined.group == group);
     match (is_join, position) {
-        (true, None) => options.memberships.push(group),
+        (true, None) => options.memberships.push(Membership { group, sources: Vec::new() }),
         (true, Some(_)) => return Err(Errno::EADDRINUSE),
         (false, Some(position)) => {
             options.memberships.remove(position);
@@ -608,7 +779,64 @@ fn change_membership(options: &mut Options, is_join: bool, group: [u8; 4]) -> Re
     Ok(())
 }
 
+/// Adds (`is_join`) or drops the source `source` of the multicast `group`,
+/// as `IP_ADD_SOURCE_MEMBERSHIP` and `IP_DROP_SOURCE_MEMBERSHIP` do: the
+/// group is joined with its first source and left with its last.
+fn change_source_membership(
+    options: &mut Options,
+    is_join: bool,
+    group: [u8; 4],
+    source: [u8; 4],
+) -> Result<(), Errno> {
+    if group[0] & 0xf0 != 0xe0 {
+        return Err(Errno::EINVAL);
+    }
+    let position = options.memberships.iter().position(|joined| joined.group == group);
+    match (is_join, position) {
+        (true, None) => options.memberships.push(Membership { group, sources: alloc::vec![source] }),
+        (true, Some(position)) => {
+            let membership = &mut options.memberships[position];
+            if membership.sources.is_empty() {
+                // Already joined from every source.
+                return Err(Errno::EINVAL);
+            }
+            if membership.sources.contains(&source) {
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            membership.sources.push(source);
+        }
+        (false, Some(position)) => {
+            let membership = &mut options.memberships[position];
+            let at =
+                membership.sources.iter().position(|listed| *listed == source).ok_or(Errno::EADDRNOTAVAIL)?;
+            membership.sources.remove(at);
+            if membership.sources.is_empty() {
+                options.memberships.remove(position);
+            }
+        }
+        (false, None) => return Err(Errno::EADDRNOTAVAIL),
+    }
+    Ok(())
+}
+
+/// The groups a socket's options have it belong to.
+pub(super) fn joined_groups(options: &Options) -> Vec<[u8; 4]> {
+    options.memberships.iter().map(|membership| membership.group).collect()
+}
+
 impl Options {
+    /// The groups joined for listed sources only, and those sources.
+    pub(super) fn group_sources(&self) -> Vec<(Ipv4Addr, Vec<Ipv4Addr>)> {
+        self.memberships
+            .iter()
+            .filter(|membership| !membership.sources.is_empty())
+            .map(|membership| {
+                let sources = membership.sources.iter().map(|source| Ipv4Addr::from(*source)).collect();
+                (Ipv4Addr::from(membership.group), sources)
+            })
+            .collect()
+    }
+
     /// The options a connection accepted by a listener with these starts
     /// with: the same, but in no multicast group (Linux copies no
     /// memberships).
@@ -701,8 +929,9 @@ pub(super) fn established_timeout(options: &Options) -> Option<Duration> {
 /// unanswered for the interval times the count, as on Linux.
 pub(super) fn apply_tcp_options(stack: &mut Stack, handle: smoltcp::iface::SocketHandle, options: &Options) {
     let tcp = stack.tcp(handle);
-    // A corked socket holds small segments back, as Nagle's algorithm does.
-    tcp.set_nagle_enabled(!options.no_delay || options.cork);
+    // A corked socket's partial segments wait before smoltcp sees them
+    // (`net::held`).
+    tcp.set_nagle_enabled(!options.no_delay);
     tcp.set_hop_limit(options.time_to_live);
     if is_synchronized(tcp.state()) {
         tcp.set_timeout(established_timeout(options));

@@ -227,9 +227,12 @@ impl Socket {
         &self,
         caller: &Caller<'_>,
         bytes: &[u8],
+        flags: u32,
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
+        // `MSG_MORE` or the cork: what is left of a segment waits.
+        let hold = flags & message::MORE != 0 || self.options.lock().cork;
         let mut sent = 0;
         let result = self.wait_for(caller, is_nonblocking, timeout, || {
             let mut state = self.state.lock();
@@ -243,10 +246,10 @@ impl Socket {
             }
             let handle = stream.handle;
             let now = caller.machine.monotonic_ns();
+            let moment = smoltcp::time::Instant::from_micros((now / 1000) as i64);
             let (tcp_state, written) = self.stack(caller, |stack| {
-                let tcp = stack.tcp(handle);
-                let written = if tcp.can_send() { tcp.send_slice(&bytes[sent..]).unwrap_or(0) } else { 0 };
-                (tcp.state(), written)
+                let written = stack.send_gathered(handle, &bytes[sent..], hold, moment);
+                (stack.tcp(handle).state(), written)
             });
             note_progress(stream, tcp_state, now);
             sent += written;
