@@ -153,6 +153,9 @@ static void check_tmp(void) {
           "utimensat sets times", "mtime %ld", (long)status.st_mtim.tv_sec);
     struct statfs filesystem;
     check(statfs("/tmp", &filesystem) == 0 && filesystem.f_bsize > 0, "statfs /tmp", "failed");
+    /* /dev/shm is a tmpfs on Linux, and statfs says so by its magic number. */
+    check(statfs("/dev/shm", &filesystem) == 0 && filesystem.f_type == 0x01021994, "statfs /dev/shm is tmpfs",
+          "type %lx", (long)filesystem.f_type);
 
     int source = open("/tmp/work/relative", O_RDWR);
     write(source, "sendfile data", 13);

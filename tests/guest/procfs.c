@@ -183,6 +183,8 @@ static void check_machine(void) {
             count++;
     check(count == processors, "cpuinfo has a paragraph per processor", "%ld", count);
     check(has("/proc/meminfo", "MemTotal:") && strstr(text, "MemAvailable:"), "meminfo", "%s", text);
+    check(has("/proc/vmstat", "nr_free_pages ") && strstr(text, "\npgpgin ") && strstr(text, "\npswpout "), "vmstat",
+          "%s", text);
     check(has("/proc/version", "Linux version "), "version", "%s", text);
     check(has("/proc/filesystems", "\tproc\n"), "filesystems lists proc", "%s", text);
     check(slurp("/proc/uptime") > 0 && strtod(text, NULL) > 0, "uptime", "%s", text);

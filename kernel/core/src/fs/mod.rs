@@ -117,12 +117,12 @@ pub fn standard_tree(
     }
     let mounts: [(&'static str, Arc<dyn FileSystem>, &str, &str); 7] = [
         ("/dev", devfs, "devtmpfs", "devtmpfs"),
-        ("/dev/shm", RamFs::new(0o1777), "shm", "tmpfs"),
+        ("/dev/shm", RamFs::tmpfs(0o1777), "shm", "tmpfs"),
         ("/proc", ProcFs::new(system), "proc", "proc"),
-        ("/run", RamFs::new(0o755), "tmpfs", "tmpfs"),
+        ("/run", RamFs::tmpfs(0o755), "tmpfs", "tmpfs"),
         ("/sys", sysfs::sysfs(), "sysfs", "sysfs"),
         ("/sys/fs/cgroup", sysfs::cgroupfs(), "cgroup2", "cgroup2"),
-        ("/tmp", RamFs::new(0o1777), "tmpfs", "tmpfs"),
+        ("/tmp", RamFs::tmpfs(0o1777), "tmpfs", "tmpfs"),
     ];
     for (path, filesystem, source, type_name) in mounts {
         vfs.mount_as(&caller, path, filesystem, source, type_name).map_err(MountError::Path)?;
@@ -176,7 +176,8 @@ pub fn new_filesystem(
     permissions: u32,
 ) -> Result<Arc<dyn FileSystem>, MountError> {
     Ok(match type_name {
-        "ramfs" | "tmpfs" => RamFs::new(permissions),
+        "ramfs" => RamFs::new(permissions),
+        "tmpfs" => RamFs::tmpfs(permissions),
         "rofs" => {
             let device = vfs.resolve(caller, &vfs.root(), device_path, true).map_err(MountError::Path)?;
             let disk = devfs::block_device_of(&*device.node).ok_or(MountError::NotBlockDevice)?;

@@ -17,7 +17,10 @@ use spin::Mutex;
 use crate::vfs::{FileSystem, FsError, Node, Statistics};
 
 /// `RAMFS_MAGIC`.
-const MAGIC: u64 = 0x8584_58f6;
+const RAMFS_MAGIC: u64 = 0x8584_58f6;
+/// `TMPFS_MAGIC`: what `statfs` reports for a tmpfs, which rosv keeps as a
+/// ramfs under another name (both hold their files in RAM).
+const TMPFS_MAGIC: u64 = 0x0102_1994;
 /// What `statfs` reports as the inode count: ramfs has no limit on files.
 const REPORTED_FILES: u64 = 1 << 20;
 
@@ -29,6 +32,9 @@ struct Shared {
 /// A ramfs instance.
 pub struct RamFs {
     root: Arc<RamNode>,
+    /// `"ramfs"` or `"tmpfs"`, with the matching `statfs` magic.
+    type_name: &'static str,
+    magic: u64,
 }
 
 impl core::fmt::Debug for RamFs {
@@ -41,9 +47,19 @@ impl RamFs {
     /// An empty filesystem whose root has `permissions` (`0o755`, or
     /// `0o1777` for `/tmp`).
     pub fn new(permissions: u32) -> Arc<RamFs> {
+        Self::named(permissions, "ramfs", RAMFS_MAGIC)
+    }
+
+    /// An empty filesystem that calls itself tmpfs (in `statfs` and the
+    /// mount table), as `/tmp`, `/run` and `/dev/shm` are on Linux.
+    pub fn tmpfs(permissions: u32) -> Arc<RamFs> {
+        Self::named(permissions, "tmpfs", TMPFS_MAGIC)
+    }
+
+    fn named(permissions: u32, type_name: &'static str, magic: u64) -> Arc<RamFs> {
         let shared = Arc::new(Shared { namespace: Mutex::new(()), next_inode: AtomicU64::new(2) });
         let root = RamNode::new(&shared, 1, Content::directory(Weak::new()), permissions, 0);
-        Arc::new(RamFs { root })
+        Arc::new(RamFs { root, type_name, magic })
     }
 }
 
@@ -53,7 +69,7 @@ impl FileSystem for RamFs {
     }
 
     fn type_name(&self) -> &'static str {
-        "ramfs"
+        self.type_name
     }
 
     /// Its size is the RAM applications may use: files take their pages
@@ -61,7 +77,7 @@ impl FileSystem for RamFs {
     fn statistics(&self) -> Statistics {
         let memory = crate::pages::figures();
         Statistics {
-            magic: MAGIC,
+            magic: self.magic,
             block_size_bytes: 4096,
             blocks: memory.total_bytes / 4096,
             free_blocks: memory.available_bytes() / 4096,

@@ -227,6 +227,38 @@ pub fn meminfo(system: &SystemInformation) -> String {
     )
 }
 
+/// `/proc/vmstat`: Linux's memory counters, each a name and a number, as
+/// `vmstat` and `free` read them: the free pages, and 0 for the counters
+/// rosv does not keep (it has no swap, and no page lists by age).
+pub fn vmstat() -> String {
+    let figures = crate::pages::figures();
+    let free_pages = figures.free_bytes / 4096;
+    let mut text = format!("nr_free_pages {free_pages}\n");
+    for name in [
+        "nr_inactive_anon",
+        "nr_active_anon",
+        "nr_inactive_file",
+        "nr_active_file",
+        "nr_unevictable",
+        "nr_mlock",
+        "nr_anon_pages",
+        "nr_mapped",
+        "nr_file_pages",
+        "nr_dirty",
+        "nr_writeback",
+        "nr_shmem",
+        "pgpgin",
+        "pgpgout",
+        "pswpin",
+        "pswpout",
+        "pgfault",
+        "pgmajfault",
+    ] {
+        let _ = writeln!(text, "{name} 0");
+    }
+    text
+}
+
 /// `/proc/uptime`: seconds since boot, and idle seconds (not measured).
 pub fn uptime(caller: &Caller<'_>) -> String {
     let centiseconds = caller.machine.monotonic_ns() / 10_000_000;

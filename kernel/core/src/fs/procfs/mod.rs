@@ -45,6 +45,7 @@ pub struct SystemInformation {
 enum Generated {
     Cpuinfo,
     Meminfo,
+    VirtualMemoryStatistics,
     Mounts,
     Uptime,
     Maps,
@@ -91,10 +92,11 @@ enum Kind {
     TaskDirectory,
 }
 
-const ROOT_ENTRIES: [(&str, Kind); 15] = [
+const ROOT_ENTRIES: [(&str, Kind); 16] = [
     ("self", Kind::SelfLink),
     ("cpuinfo", Kind::File(Generated::Cpuinfo, 3)),
     ("meminfo", Kind::File(Generated::Meminfo, 4)),
+    ("vmstat", Kind::File(Generated::VirtualMemoryStatistics, 42)),
     ("mounts", Kind::File(Generated::Mounts, 5)),
     ("uptime", Kind::File(Generated::Uptime, 6)),
     ("net", Kind::NetDirectory),
@@ -487,6 +489,7 @@ impl Node for ProcNode {
         let bytes = match generated {
             Generated::Cpuinfo => contents::cpuinfo(caller).into_bytes(),
             Generated::Meminfo => contents::meminfo(&self.system).into_bytes(),
+            Generated::VirtualMemoryStatistics => contents::vmstat().into_bytes(),
             Generated::Uptime => contents::uptime(caller).into_bytes(),
             Generated::Stat => contents::stat(caller).into_bytes(),
             Generated::LoadAverage => contents::load_average(caller).into_bytes(),

@@ -88,6 +88,8 @@ fn generated_files_describe_the_process_and_the_machine() {
     );
     assert_eq!(read(&process, &caller, "/proc/cpuinfo").matches("processor\t:").count(), 4);
     assert!(read(&process, &caller, "/proc/meminfo").starts_with("MemTotal:         131072 kB\n"));
+    let vmstat = read(&process, &caller, "/proc/vmstat");
+    assert!(vmstat.starts_with("nr_free_pages ") && vmstat.contains("\npswpin 0\n"), "{vmstat}");
     machine.now_ns.store(12_345_000_000, core::sync::atomic::Ordering::Relaxed);
     assert_eq!(read(&process, &caller, "/proc/uptime"), "12.34 0.00\n");
     assert!(
