@@ -1,5 +1,6 @@
-/* Checks what processes made by clone share: the descriptor table
- * (CLONE_FILES), the working directory, root and umask (CLONE_FS), the
+/* Checks what processes made by clone share: the memory (CLONE_VM:
+ * stores, mmap and munmap, vfork, posix_spawn's report of a failed exec),
+ * the descriptor table (CLONE_FILES), the working directory, root and umask (CLONE_FS), the
  * signal handlers (CLONE_SIGHAND, which needs CLONE_VM), what fork copies
  * instead, unshare splitting them again, execve taking a private table and
  * handlers, and /proc/PID/fd following a shared table.
@@ -9,9 +10,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -296,6 +299,125 @@ static void check_signal_handlers(void) {
     signal(SIGUSR2, SIG_DFL);
 }
 
+/* Written by CLONE_VM children, read by the parent. */
+static volatile int shared_word;
+static volatile char *volatile child_mapping;
+static void *parent_mapping;
+
+static int store_word(void *argument) {
+    shared_word = (int)(intptr_t)argument;
+    return 0;
+}
+
+static int map_page(void *argument) {
+    (void)argument;
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        return 1;
+    }
+    page[0] = 0x5a;
+    child_mapping = page;
+    return 0;
+}
+
+static int unmap_page(void *argument) {
+    (void)argument;
+    return munmap(parent_mapping, 4096) == 0 ? 0 : 1;
+}
+
+static int split_memory(void *argument) {
+    (void)argument;
+    long result = syscall(SYS_unshare, CLONE_VM);
+    return result == -1 && errno == EINVAL ? 0 : 1;
+}
+
+/* clone(CLONE_VM | SIGCHLD) on child_stack, straight through the system
+ * call: the child stores `value` at `word` and exits. */
+static long raw_clone_vm_store(volatile int *word, int value) {
+    long result;
+    register long child_tid __asm__("r10") = 0;
+    register long tls __asm__("r8") = 0;
+    register volatile int *target __asm__("r9") = word;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "movl %%edx, (%%r9)\n\t"
+                     "mov $60, %%eax\n\t"
+                     "xor %%edi, %%edi\n\t"
+                     "syscall\n\t"
+                     "1:"
+                     : "=a"(result)
+                     : "a"((long)SYS_clone), "D"((long)(CLONE_VM | SIGCHLD)), "S"(child_stack + sizeof child_stack),
+                       "d"((long)value), "r"(child_tid), "r"(tls), "r"(target)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+
+static void check_shared_memory(void) {
+    /* A raw clone(CLONE_VM) child stores into the parent's memory. */
+    shared_word = 0;
+    long result = raw_clone_vm_store(&shared_word, 41);
+    int status = wait_status((pid_t)result);
+    check(result > 0 && exited_with(status, 0) && shared_word == 41, "clone_vm_store_seen",
+          "status %#x, word %d", status, shared_word);
+
+    pid_t pid = clone_with_stack(store_word, CLONE_VM, (void *)(intptr_t)42);
+    status = wait_status(pid);
+    check(exited_with(status, 0) && shared_word == 42, "clone_vm_function_store_seen", "status %#x, word %d",
+          status, shared_word);
+
+    /* vfork: the child runs in the parent's memory until it leaves. */
+    pid = vfork();
+    if (pid == 0) {
+        shared_word = 43;
+        _exit(0);
+    }
+    status = wait_status(pid);
+    check(exited_with(status, 0) && shared_word == 43, "vfork_store_seen", "status %#x, word %d", status,
+          shared_word);
+
+    /* A mapping the child makes is the parent's too, and so is an unmap. */
+    child_mapping = NULL;
+    pid = clone_with_stack(map_page, CLONE_VM, NULL);
+    status = wait_status(pid);
+    check(exited_with(status, 0) && child_mapping != NULL && child_mapping[0] == 0x5a, "clone_vm_mmap_seen",
+          "status %#x, mapping %p", status, (void *)child_mapping);
+    if (child_mapping != NULL) {
+        munmap((void *)child_mapping, 4096);
+    }
+    parent_mapping = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pid = clone_with_stack(unmap_page, CLONE_VM, NULL);
+    status = wait_status(pid);
+    errno = 0;
+    int synced = msync(parent_mapping, 4096, MS_ASYNC);
+    check(exited_with(status, 0) && synced == -1 && errno == ENOMEM, "clone_vm_munmap_seen",
+          "status %#x, msync %d errno %d", status, synced, errno);
+
+    /* Memory another process holds cannot be split; one's own can. */
+    pid = clone_with_stack(split_memory, CLONE_VM, NULL);
+    status = wait_status(pid);
+    check(exited_with(status, 0), "unshare_shared_vm_einval", "status %#x", status);
+    check(syscall(SYS_unshare, CLONE_VM) == 0, "unshare_vm_alone", "failed");
+
+    /* posix_spawn of a missing program reports ENOENT (glibc through the
+     * shared memory of its CLONE_VM child, musl through a pipe). */
+    char *arguments[] = {"missing", NULL};
+    pid_t spawned = -1;
+    int error = posix_spawn(&spawned, "/nonexistent/program", NULL, NULL, arguments, NULL);
+    if (error == 0) {
+        wait_status(spawned);
+    }
+    check(error == ENOENT, "posix_spawn_missing_enoent", "error %d", error);
+
+    /* ... and a program that runs still works, its memory its own. */
+    shared_word = 7;
+    char *exit_arguments[] = {(char *)self_path, "exit", NULL};
+    error = posix_spawn(&spawned, self_path, NULL, NULL, exit_arguments, NULL);
+    status = error == 0 ? wait_status(spawned) : -1;
+    check(error == 0 && exited_with(status, 0) && shared_word == 7, "posix_spawn_runs", "error %d, status %#x",
+          error, status);
+}
+
 static void check_execve_unshares(void) {
     /* A CLONE_FILES child that calls execve closes its close-on-exec
      * descriptors in a copy: the parent keeps them, and what the new
@@ -317,6 +439,7 @@ int main(int count, char **arguments) {
     check_descriptor_tables();
     check_filesystem_context();
     check_signal_handlers();
+    check_shared_memory();
     check_execve_unshares();
     printf("%d checks failed\n", failures);
     return failures;

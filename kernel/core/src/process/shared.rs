@@ -1,6 +1,7 @@
 //! Parts of a process that `clone` may share with other processes: the
-//! descriptor table (`CLONE_FILES`), the filesystem context (`CLONE_FS`)
-//! and the signal handlers (`CLONE_SIGHAND`).
+//! memory (`CLONE_VM`), the descriptor table (`CLONE_FILES`), the
+//! filesystem context (`CLONE_FS`) and the signal handlers
+//! (`CLONE_SIGHAND`).
 //!
 //! A process holds each part through a [`Shareable`]: a handle to the part
 //! that a child may take too (sharing it), and that `unshare` or `execve`
@@ -11,6 +12,8 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
+use crate::futex::FutexTable;
+use crate::memory::AddressSpace;
 use crate::process::{SIGNAL_COUNT, SignalAction};
 use crate::vfs::Location;
 
@@ -93,6 +96,36 @@ pub struct FsContext {
 /// A process's signal dispositions, indexed by signal number minus one
 /// (Linux's `sighand_struct`), which `clone(CLONE_SIGHAND)` shares.
 pub type SignalHandlers = [SignalAction; SIGNAL_COUNT];
+
+/// A process's memory (Linux's `mm_struct`): the address space and the
+/// futexes keyed by its addresses, which `clone(CLONE_VM)` shares. Its
+/// pages are released when the last process holding it lets go (it ends
+/// or calls `execve`).
+pub struct Memory {
+    /// The application half of the address space.
+    pub space: Mutex<AddressSpace>,
+    /// Threads waiting on private futexes (keyed by address).
+    pub futexes: FutexTable,
+}
+
+impl Memory {
+    /// Memory made of `space`.
+    pub fn new(space: AddressSpace) -> Arc<Self> {
+        Arc::new(Memory { space: Mutex::new(space), futexes: FutexTable::new() })
+    }
+}
+
+impl core::fmt::Debug for Memory {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Memory").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        self.space.get_mut().release_all();
+    }
+}
 
 /// Which parts a new process shares with its parent (the rest it copies).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
