@@ -498,8 +498,22 @@ pub fn read(paddr: u64, offset: usize, buffer: &mut [u8]) {
 }
 
 /// Copies `bytes` into the frame at `paddr` at `offset`; does nothing
-/// unless the frame is allocated and the range lies within it.
+/// unless the frame is allocated and the range lies within it. Eight
+/// bytes at an offset that is a multiple of 8 are one store, so a reader
+/// on another processor (the vDSO reading the clock page) never sees half
+/// of an old value and half of a new one.
 pub fn write(paddr: u64, offset: usize, bytes: &[u8]) {
+    if let Ok(word) = <[u8; 8]>::try_from(bytes)
+        && offset.is_multiple_of(8)
+        && let Some(target) = frame_bytes(paddr, offset, 8)
+    {
+        // SAFETY: as in `read`; the address is 8-byte aligned (the frame
+        // is page aligned and the offset a multiple of 8), as an atomic
+        // `u64` must be.
+        let word_target = unsafe { core::sync::atomic::AtomicU64::from_ptr(target.cast::<u64>()) };
+        word_target.store(u64::from_ne_bytes(word), core::sync::atomic::Ordering::Release);
+        return;
+    }
     if let Some(target) = frame_bytes(paddr, offset, bytes.len()) {
         // SAFETY: as in `read`.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), target, bytes.len()) };

@@ -38,6 +38,8 @@ pub fn frame(vdso: &Vdso) -> Result<u64, OutOfMemory> {
 
 /// Writes the wall-clock time at time zero, `realtime_offset_ns`, where
 /// every process's vDSO reads it. Never waits (interrupt handlers call it).
+/// The field is aligned and written with one 8-byte store, so the vDSO's
+/// single load sees either the old offset or the new one.
 pub fn set_realtime_offset(realtime_offset_ns: u64) {
     if let Some(page) = PAGE.get() {
         page.write(layout::REALTIME_OFFSET_NS, &realtime_offset_ns.to_le_bytes());
