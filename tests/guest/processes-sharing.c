@@ -2,12 +2,14 @@
  * stores, mmap and munmap, vfork, posix_spawn's report of a failed exec),
  * the descriptor table (CLONE_FILES), the working directory, root and umask (CLONE_FS), the
  * signal handlers (CLONE_SIGHAND, which needs CLONE_VM), what fork copies
- * instead, unshare splitting them again, execve taking a private table and
+ * instead, unshare splitting them again (for the calling thread alone in a
+ * process of several threads), execve taking a private table and
  * handlers, and /proc/PID/fd following a shared table.
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -418,6 +420,57 @@ static void check_shared_memory(void) {
           error, status);
 }
 
+/* What a thread that split off its table and working directory saw. */
+struct split_report {
+    int victim;
+    int unshared;
+    int victim_closed;
+    int high_opened;
+    char directory[256];
+    mode_t old_mask;
+};
+
+static void *split_thread(void *argument) {
+    struct split_report *report = argument;
+    report->unshared = (int)syscall(SYS_unshare, CLONE_FILES | CLONE_FS);
+    report->victim_closed = close(report->victim) == 0;
+    report->high_opened = dup2(report->victim_closed ? 0 : report->victim, HIGH_DESCRIPTOR + 2) >= 0;
+    if (chdir("/tmp") == 0) {
+        getcwd(report->directory, sizeof report->directory);
+    }
+    report->old_mask = umask(077);
+    return NULL;
+}
+
+static void check_thread_unshare(void) {
+    /* unshare(CLONE_FILES | CLONE_FS) in one thread of two: what it closes,
+     * opens, its chdir and umask stay its own. */
+    char before[4096] = {0};
+    getcwd(before, sizeof before);
+    mode_t old_mask = umask(022);
+    struct split_report report = {.victim = open("/dev/null", O_RDONLY)};
+    pthread_t thread;
+    int created = pthread_create(&thread, NULL, split_thread, &report);
+    if (created == 0) {
+        pthread_join(thread, NULL);
+    }
+    char now[4096] = {0};
+    getcwd(now, sizeof now);
+    mode_t mask = umask(022);
+    check(created == 0 && report.unshared == 0, "thread_unshare_succeeds", "created %d, unshare %d", created,
+          report.unshared);
+    check(report.victim_closed && is_open(report.victim), "thread_unshare_files_close_private",
+          "closed %d, still open here %d", report.victim_closed, is_open(report.victim));
+    check(report.high_opened && !is_open(HIGH_DESCRIPTOR + 2), "thread_unshare_files_open_private",
+          "opened %d, open here %d", report.high_opened, is_open(HIGH_DESCRIPTOR + 2));
+    check(strcmp(report.directory, "/tmp") == 0 && strcmp(now, before) == 0, "thread_unshare_fs_chdir_private",
+          "thread '%s', here '%s'", report.directory, now);
+    check(report.old_mask == 022 && mask == 022, "thread_unshare_fs_umask_private", "thread saw %o, here %o",
+          (unsigned)report.old_mask, (unsigned)mask);
+    close(report.victim);
+    umask(old_mask);
+}
+
 static void check_execve_unshares(void) {
     /* A CLONE_FILES child that calls execve closes its close-on-exec
      * descriptors in a copy: the parent keeps them, and what the new
@@ -440,6 +493,7 @@ int main(int count, char **arguments) {
     check_filesystem_context();
     check_signal_handlers();
     check_shared_memory();
+    check_thread_unshare();
     check_execve_unshares();
     printf("%d checks failed\n", failures);
     return failures;

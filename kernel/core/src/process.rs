@@ -30,7 +30,7 @@ mod family;
 mod shared;
 mod thread;
 pub use family::{Family, Termination, hang_up_if_orphaned, is_group_orphaned};
-pub use shared::{FsContext, Memory, Shareable, Sharing, SignalHandlers};
+pub use shared::{FsContext, Memory, Part, Shareable, Sharing, SignalHandlers, ThreadPart};
 pub use thread::{Thread, ThreadState};
 
 /// The process id of the first process the kernel starts (and thread id of
@@ -368,14 +368,17 @@ impl Process {
         process
     }
 
-    /// A copy of `self` for `fork`: a new process, child of `self`, with
+    /// A copy of `self` for `fork` by `thread`: a new process, child of
+    /// `self`, with
     /// `memory` (a copy of `self`'s, or `self`'s own for `CLONE_VM`),
     /// limits, credentials, group and session, and no thread yet; it shares the descriptor table, the filesystem context and the
     /// signal handlers with `self` as `sharing` says, and gets copies of
     /// those it does not share (descriptors still share their open files).
-    /// It sends `exit_signal` to `self` when it ends.
+    /// It sends `exit_signal` to `self` when it ends. The descriptor table
+    /// and filesystem context are those `thread` uses.
     pub fn fork(
         &self,
+        thread: &Thread,
         memory: Arc<Memory>,
         random: Random,
         start_ns: u64,
@@ -383,8 +386,8 @@ impl Process {
         sharing: Sharing,
     ) -> Arc<Process> {
         let parts = Parts {
-            descriptors: shared::for_child(&self.descriptors, sharing.descriptors),
-            fs: shared::for_child(&self.fs, sharing.fs),
+            descriptors: self.descriptors_of(thread).for_child(sharing.descriptors),
+            fs: self.fs_of(thread).for_child(sharing.fs),
             signal_handlers: shared::for_child(&self.signal_handlers, sharing.signal_handlers),
         };
         let state = self.state.lock().clone();
@@ -435,6 +438,40 @@ impl Process {
     /// The highest descriptor number plus one (`RLIMIT_NOFILE`).
     pub fn descriptor_limit(&self) -> usize {
         self.state.lock().descriptor_limit()
+    }
+
+    /// The descriptor table `thread` (one of the process's) uses: its own
+    /// or the process's.
+    pub fn descriptors_of(&self, thread: &Thread) -> Part<'_, DescriptorTable> {
+        thread.descriptors.or(&self.descriptors)
+    }
+
+    /// The filesystem context `thread` (one of the process's) uses.
+    pub fn fs_of(&self, thread: &Thread) -> Part<'_, FsContext> {
+        thread.fs.or(&self.fs)
+    }
+
+    /// `unshare(CLONE_FILES)` by `thread`: it gets a table of its own
+    /// unless nobody else uses the one it uses (the whole process's, when
+    /// it is the one thread).
+    pub fn unshare_descriptors(&self, thread: &Thread) {
+        thread.descriptors.unshare(&self.descriptors, self.thread_count() <= 1);
+    }
+
+    /// `unshare(CLONE_FS)` by `thread`, as [`Process::unshare_descriptors`].
+    pub fn unshare_fs(&self, thread: &Thread) {
+        thread.fs.unshare(&self.fs, self.thread_count() <= 1);
+    }
+
+    /// Makes what `thread` holds of its own the process's parts (it is
+    /// about to be the one thread, in `execve`).
+    pub fn adopt_thread_parts(&self, thread: &Thread) {
+        if let Some(table) = thread.descriptors.take() {
+            drop(self.descriptors.set(table));
+        }
+        if let Some(fs) = thread.fs.take() {
+            drop(self.fs.set(fs));
+        }
     }
 
     /// The file mode creation mask.
@@ -607,6 +644,9 @@ impl Process {
         };
         if let Some(thread) = &thread {
             self.forget_stopped_thread(thread);
+            // What it held of its own goes with it (closing its files).
+            drop(thread.descriptors.take());
+            drop(thread.fs.take());
         }
         if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
             self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);

@@ -127,7 +127,14 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     parent.random.lock().fill(&mut seed);
     let mut random = Random::seeded(machine);
     random.add_entropy(&seed);
-    let child = parent.fork(memory.clone(), random, machine.monotonic_ns(), request.exit_signal, sharing);
+    let child = parent.fork(
+        context.thread,
+        memory.clone(),
+        random,
+        machine.monotonic_ns(),
+        request.exit_signal,
+        sharing,
+    );
     if request.flags & flag::CHILD_SETTID != 0 {
         // The child's copy of the word gets its id (the parent's stays,
         // unless they share memory).
@@ -166,7 +173,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
             }
         };
         if let Err(error) = User::new(machine).write_u32(request.pidfd, number as u32) {
-            let _ = context.process.descriptors.with(|table| table.remove(number));
+            let _ = context.descriptors().with(|table| table.remove(number));
             child.abandon();
             return Err(error.into());
         }
@@ -459,6 +466,8 @@ fn replace_image(
     };
     // The point of no return.
     end_other_threads(context);
+    // What the thread split off for itself is the process's from now on.
+    process.adopt_thread_parts(context.thread);
     // Another process (a `vfork` parent) may hold the old memory: only
     // the last holder's release unmaps its pages.
     drop(process.replace_memory(process::Memory::new(memory)));
@@ -547,8 +556,9 @@ const NAMESPACES: u64 = 0x0000_0080 // CLONE_NEWTIME
     | 0x2000_0000 // CLONE_NEWPID
     | 0x4000_0000; // CLONE_NEWNET
 
-/// `unshare`: the process gets its own descriptor table (`CLONE_FILES`)
-/// or filesystem context (`CLONE_FS`) when another process shares it.
+/// `unshare`: the calling thread gets its own descriptor table
+/// (`CLONE_FILES`) or filesystem context (`CLONE_FS`) when another thread
+/// or process uses the one it uses.
 /// Signal handlers, memory and the thread group cannot be split (Linux
 /// neither): asking is `EINVAL` unless there is nothing to split (memory
 /// no other process holds, handlers no other process holds, one thread).
@@ -577,13 +587,13 @@ pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
     if flags & flag::VM != 0 && process.is_memory_shared() {
         return Err(Errno::EINVAL.into());
     }
-    // The process's threads share what it holds: the split takes them all
-    // along (Linux would split the calling thread alone).
+    // The calling thread alone splits off; the process's other threads
+    // keep what they use.
     if flags & flag::FS != 0 {
-        process.fs.unshare();
+        process.unshare_fs(context.thread);
     }
     if flags & flag::FILES != 0 {
-        process.descriptors.unshare();
+        process.unshare_descriptors(context.thread);
     }
     // CLONE_SYSVSEM: a process's semaphore undo list is never shared.
     Ok(0)

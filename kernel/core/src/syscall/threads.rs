@@ -127,6 +127,10 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & flag::CHILD_CLEARTID != 0 {
         thread.state.lock().clear_child_tid = request.child_tid;
     }
+    // Without CLONE_FILES or CLONE_FS the thread gets a copy of its own;
+    // with them, what the caller uses (its own, if it split one off).
+    thread.descriptors.inherit(context.descriptors(), request.flags & flag::FILES != 0);
+    thread.fs.inherit(context.fs(), request.flags & flag::FS != 0);
     {
         let parent = context.thread.state.lock();
         let mut child = thread.state.lock();

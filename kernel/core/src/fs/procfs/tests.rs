@@ -113,6 +113,7 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
     let parent_thread = parent.new_thread();
     let memory = crate::fake::address_space(&machine);
     let child = parent.fork(
+        &parent_thread,
         crate::process::Memory::new(memory),
         crate::random::Random::seeded(&machine),
         0,
