@@ -3,9 +3,12 @@
  * the file's bytes, reports them (LOOP_GET_STATUS64, BLKGETSIZE64,
  * BLKSSZGET), follows its window (offset, size limit, LOOP_SET_CAPACITY)
  * and block size; Linux's errors for an unbound device, a bound one, a
- * directory and bad flags; /proc/filesystems lists ext4. Passes on Linux
+ * directory and bad flags; /proc/filesystems lists ext4; /sys/block and
+ * /sys/dev/block describe the device (size, ro, dev, stat counting
+ * writes, loop/backing_file, offset, size limit). Passes on Linux
  * as root. One line per check; exits with the number of failed checks. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -85,6 +88,32 @@ static int open_loop(int number, int flags) {
     return open(path, flags);
 }
 
+/* The text of /sys/block/loop<number>/<name>, without its newline; empty
+ * when it cannot be read. */
+static const char *block_file(int number, const char *name) {
+    static char text[256];
+    char path[96];
+    snprintf(path, sizeof path, "/sys/block/loop%d/%s", number, name);
+    text[0] = 0;
+    int fd = open(path, O_RDONLY);
+    ssize_t length = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    text[length > 0 ? length : 0] = 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    char *newline = strchr(text, '\n');
+    if (newline && newline[1] == 0) {
+        *newline = 0;
+    }
+    return text;
+}
+
+/* Sectors written and milliseconds busy, from the device's stat file. */
+static int block_stat(int number, unsigned long long *sectors_written, unsigned long long *busy_ms) {
+    return sscanf(block_file(number, "stat"), "%*u %*u %*u %*u %*u %*u %llu %*u %*u %llu", sectors_written,
+                  busy_ms) == 2;
+}
+
 static void check_filesystems_list(void) {
     FILE *list = fopen("/proc/filesystems", "r");
     char line[128];
@@ -156,6 +185,8 @@ int main(void) {
     check(pread(device, bytes, sizeof bytes, 1024) == (ssize_t)sizeof bytes && bytes[0] == 1024 % 251 &&
               bytes[511] == (1024 + 511) % 251,
           "read_device", "first byte %u", bytes[0]);
+    unsigned long long written_before = 0, written_after = 0, busy_ms = 0;
+    check(block_stat(number, &written_before, &busy_ms), "sys_stat", "%s", block_file(number, "stat"));
     memset(bytes, 0xab, sizeof bytes);
     check(pwrite(device, bytes, sizeof bytes, 4096) == (ssize_t)sizeof bytes, "write_device", "pwrite");
     check(fsync(device) == 0, "fsync_device", "fsync");
@@ -163,6 +194,40 @@ int main(void) {
     check(pread(backing, file_bytes, sizeof file_bytes, 4096) == (ssize_t)sizeof file_bytes &&
               memcmp(file_bytes, bytes, sizeof bytes) == 0,
           "write_reaches_file", "byte %u", file_bytes[0]);
+    check(block_stat(number, &written_after, &busy_ms) && written_after > written_before && busy_ms > 0,
+          "sys_stat_counts_writes", "%s (before: %llu written)", block_file(number, "stat"), written_before);
+
+    /* What sysfs says of the bound device. */
+    char expected[64];
+    snprintf(expected, sizeof expected, "%d", FILE_BYTES / 512);
+    check(strcmp(block_file(number, "size"), expected) == 0, "sys_size", "size %s", block_file(number, "size"));
+    check(strcmp(block_file(number, "ro"), "0") == 0, "sys_ro", "ro %s", block_file(number, "ro"));
+    snprintf(expected, sizeof expected, "7:%d", number);
+    check(strcmp(block_file(number, "dev"), expected) == 0, "sys_dev", "dev %s", block_file(number, "dev"));
+    check(strcmp(block_file(number, "loop/backing_file"), backing_path) == 0, "sys_backing_file", "%s",
+          block_file(number, "loop/backing_file"));
+    check(strcmp(block_file(number, "loop/offset"), "0") == 0 && strcmp(block_file(number, "loop/sizelimit"), "0") == 0,
+          "sys_window", "offset %s", block_file(number, "loop/offset"));
+    char uevent_path[64], uevent[256] = "";
+    snprintf(uevent_path, sizeof uevent_path, "/sys/dev/block/7:%d/uevent", number);
+    int uevent_fd = open(uevent_path, O_RDONLY);
+    if (uevent_fd >= 0) {
+        ssize_t length = read(uevent_fd, uevent, sizeof uevent - 1);
+        uevent[length > 0 ? length : 0] = 0;
+        close(uevent_fd);
+    }
+    snprintf(expected, sizeof expected, "DEVNAME=loop%d\n", number);
+    check(strstr(uevent, expected) != NULL, "sys_dev_block_uevent", "%s", uevent);
+    DIR *listing = opendir("/sys/block");
+    snprintf(expected, sizeof expected, "loop%d", number);
+    int is_listed = 0;
+    for (struct dirent *entry; listing && (entry = readdir(listing));) {
+        is_listed |= strcmp(entry->d_name, expected) == 0;
+    }
+    if (listing) {
+        closedir(listing);
+    }
+    check(is_listed, "sys_block_lists", "%s not in /sys/block", expected);
     check(pread(device, bytes, sizeof bytes, FILE_BYTES) == 0, "read_at_end", "not 0");
 
     /* A window of the file: 4 KiB in, at most 8 KiB. */
@@ -203,6 +268,8 @@ int main(void) {
     close(device);
     device = open_loop(number, O_RDWR);
     check(ioctl(device, LOOP_GET_STATUS64, &info) == -1 && errno == ENXIO, "cleared", "not ENXIO");
+    check(block_file(number, "loop/backing_file")[0] == 0 && strcmp(block_file(number, "size"), "0") == 0,
+          "sys_cleared", "size %s", block_file(number, "size"));
 
     /* LOOP_CONFIGURE: refuses unknown flags, binds read-only on request. */
     struct loop_config config;
@@ -216,6 +283,7 @@ int main(void) {
     memset(&info, 0, sizeof info);
     ioctl(device, LOOP_GET_STATUS64, &info);
     check(info.lo_flags & LO_FLAGS_READ_ONLY, "configure_read_only", "flags %#x", info.lo_flags);
+    check(strcmp(block_file(number, "ro"), "1") == 0, "sys_configured_ro", "ro %s", block_file(number, "ro"));
     sector_size = 0;
     ioctl(device, BLKSSZGET, &sector_size);
     check(sector_size == 1024, "configure_block_size", "%d", sector_size);

@@ -189,6 +189,7 @@ int main(void) {
     check_range("overcommit_memory", "/proc/sys/vm/overcommit_memory", "3\n");
     check_range("file_max", "/proc/sys/fs/file-max", "-5\n");
     check_range("nr_open", "/proc/sys/fs/nr_open", "10\n");
+    check_range("pipe_max_size", "/proc/sys/fs/pipe-max-size", "2147483649\n");
     check_permissions();
     printf("%d checks failed\n", failures);
     return failures;

@@ -43,6 +43,32 @@ pub trait BlockDevice: Send + Sync {
 
     /// Makes every completed write durable.
     fn flush(&self) -> Result<(), DeviceError>;
+
+    /// What the disk has done so far (`/sys/block/NAME/stat`); a disk that
+    /// keeps no account reports nothing.
+    fn statistics(&self) -> IoStatistics {
+        IoStatistics::default()
+    }
+}
+
+/// A disk's transfers since it appeared, as `/sys/block/NAME/stat` counts
+/// them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStatistics {
+    /// Read requests completed.
+    pub reads: u64,
+    /// Sectors read.
+    pub sectors_read: u64,
+    /// Milliseconds spent reading.
+    pub read_ms: u64,
+    /// Write requests completed.
+    pub writes: u64,
+    /// Sectors written.
+    pub sectors_written: u64,
+    /// Milliseconds spent writing.
+    pub write_ms: u64,
+    /// Flush requests completed.
+    pub flushes: u64,
 }
 
 /// A channel to a file server outside the machine: each request gets

@@ -46,6 +46,7 @@ impl Errno {
     pub const ENOMSG: Errno = Errno(42);
     pub const EIDRM: Errno = Errno(43);
     pub const ENODATA: Errno = Errno(61);
+    pub const ECANCELED: Errno = Errno(125);
     pub const ENOKEY: Errno = Errno(126);
     pub const EKEYEXPIRED: Errno = Errno(127);
     pub const EKEYREVOKED: Errno = Errno(128);

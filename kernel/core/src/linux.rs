@@ -263,6 +263,14 @@ pub mod number {
     pub const PIVOT_ROOT: u64 = 155;
     pub const MOUNT: u64 = 165;
     pub const UMOUNT2: u64 = 166;
+    pub const OPEN_TREE: u64 = 428;
+    pub const MOVE_MOUNT: u64 = 429;
+    pub const FSOPEN: u64 = 430;
+    pub const FSCONFIG: u64 = 431;
+    pub const FSMOUNT: u64 = 432;
+    pub const FSPICK: u64 = 433;
+    pub const MOUNT_SETATTR: u64 = 442;
+    pub const OPEN_TREE_ATTR: u64 = 467;
     pub const CHROOT: u64 = 161;
     pub const INOTIFY_INIT: u64 = 253;
     pub const INOTIFY_ADD_WATCH: u64 = 254;
@@ -471,10 +479,18 @@ pub fn syscall_name(number: u64) -> &'static str {
         (331, "pkey_free"),
         (332, "statx"),
         (334, "rseq"),
+        (428, "open_tree"),
+        (429, "move_mount"),
+        (430, "fsopen"),
+        (431, "fsconfig"),
+        (432, "fsmount"),
+        (433, "fspick"),
         (435, "clone3"),
         (436, "close_range"),
         (439, "faccessat2"),
         (441, "epoll_pwait2"),
+        (442, "mount_setattr"),
+        (467, "open_tree_attr"),
     ];
     NAMES.iter().find(|(known, _)| *known == number).map_or("unknown", |(_, name)| name)
 }

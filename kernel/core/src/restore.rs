@@ -49,13 +49,14 @@ pub fn instance_id() -> Option<[u8; 16]> {
 /// Steps `CLOCK_REALTIME` to `realtime_ns`, for the kernel and for every
 /// process's vDSO; `CLOCK_MONOTONIC` goes on unchanged. Never waits.
 ///
-/// Timers are not looked at again: a timer on the wall clock keeps the
-/// monotonic deadline it was given when armed.
+/// Timers armed at an absolute wall-clock time follow the step, and
+/// absolute wall-clock sleeps look again.
 pub fn step_realtime_clock(machine: &dyn Machine, realtime_ns: u64) {
     machine.set_realtime_ns(realtime_ns);
     if let Some(vdso) = machine.vdso() {
         crate::loader::vdso_data::set_realtime_offset(vdso.realtime_offset_ns);
     }
+    crate::timers::realtime_stepped(machine);
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod locks;
 mod memory;
 mod message_queues;
 mod messages;
+mod mount_context;
 mod mounts;
 mod owners;
 mod paths;
@@ -198,6 +199,14 @@ pub fn handle(
         nr::PIVOT_ROOT => Err(Errno::ENOSYS.into()),
         nr::MOUNT => mounts::mount(context, a0, a1, a2, a3, a4),
         nr::UMOUNT2 => mounts::umount2(context, a0, a1),
+        nr::OPEN_TREE => mount_context::open_tree(context, a0, a1, a2),
+        nr::MOVE_MOUNT => mount_context::move_mount(context, a0, a1, a2, a3, a4),
+        nr::FSOPEN => mount_context::fsopen(context, a0, a1),
+        nr::FSCONFIG => mount_context::fsconfig(context, a0, a1, a2, a3, a4),
+        nr::FSMOUNT => mount_context::fsmount(context, a0, a1, a2),
+        nr::FSPICK => mount_context::fspick(context, a0, a1, a2),
+        nr::MOUNT_SETATTR => mount_context::mount_setattr(context, a0, a1, a2, a3, a4),
+        nr::OPEN_TREE_ATTR => mount_context::open_tree_attr(context, a0, a1, a2, a3, a4),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),

@@ -13,6 +13,13 @@
 //! sends the timer's signal; a POSIX timer whose signal is still pending
 //! counts an overrun instead, reported when the signal is taken.
 //!
+//! A timer armed at an absolute time on the wall clock follows it when it
+//! is set ([`realtime_stepped`]): its deadline is converted again, and a
+//! timerfd armed with `TFD_TIMER_CANCEL_ON_SET` is cancelled. A relative
+//! timer on the wall clock runs on the monotonic clock, as POSIX asks and
+//! Linux does. Absolute sleeps on the wall clock wait on [`REALTIME_STEPS`]
+//! to look again.
+//!
 //! Neighbours: `syscall::timers` has the system calls, `signal` sends.
 
 pub mod deadlines;
@@ -121,6 +128,12 @@ struct TimerState {
     /// The overrun count the last taken signal carried.
     last_overrun: i32,
     is_deleted: bool,
+    /// Armed at an absolute time (which a wall-clock step moves).
+    is_absolute: bool,
+    /// A wall-clock step cancels it (`TFD_TIMER_CANCEL_ON_SET`).
+    cancels_on_set: bool,
+    /// A wall-clock step cancelled it; the next read says so.
+    is_cancelled: bool,
 }
 
 /// A timer of a process.
@@ -144,9 +157,41 @@ impl Timer {
         })
     }
 
-    /// The clock it follows.
+    /// The clock it was made on.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The clock its current setting runs on: a relative timer of the wall
+    /// clock runs on the monotonic one.
+    fn follows(&self, state: &TimerState) -> Clock {
+        match self.clock {
+            Clock::Realtime if !state.is_absolute => Clock::Monotonic,
+            _ => self.clock.clone(),
+        }
+    }
+
+    /// Makes the current setting cancelled by wall-clock steps, or not
+    /// (`TFD_TIMER_CANCEL_ON_SET`; only an absolute wall-clock setting is).
+    pub fn set_cancel_on_set(&self, cancels: bool) {
+        let mut state = self.state.lock();
+        state.cancels_on_set = cancels && state.is_absolute && matches!(self.clock, Clock::Realtime);
+    }
+
+    /// Whether a wall-clock step cancelled it since it was armed or since
+    /// this was last asked; clears the mark and the unread expirations.
+    pub fn take_cancellation(&self) -> bool {
+        let mut state = self.state.lock();
+        let is_cancelled = core::mem::take(&mut state.is_cancelled);
+        if is_cancelled {
+            state.expirations = 0;
+        }
+        is_cancelled
+    }
+
+    /// Whether a wall-clock step cancelled it (not yet read).
+    pub fn is_cancelled(&self) -> bool {
+        self.state.lock().is_cancelled
     }
 
     /// Its setting now: the time left to the next expiry and the interval.
@@ -156,7 +201,7 @@ impl Timer {
     }
 
     fn setting_of(&self, state: &TimerState, machine: &dyn Machine, process: &Process) -> Setting {
-        let value_ns = match (state.next_ns, self.clock.now_ns(machine, process)) {
+        let value_ns = match (state.next_ns, self.follows(state).now_ns(machine, process)) {
             // An armed timer never reads as disarmed, even when it is due.
             (Some(next), Some(now)) => next.saturating_sub(now).max(1),
             _ => 0,
@@ -289,16 +334,20 @@ impl ProcessTimers {
         state.overrun = 0;
         state.next_ns = None;
         state.interval_ns = 0;
+        state.is_cancelled = false;
+        state.cancels_on_set = false;
+        state.is_absolute = is_absolute;
         if value_ns == 0 {
             return old;
         }
-        let Some(now) = timer.clock.now_ns(machine, process) else {
+        let clock = timer.follows(&state);
+        let Some(now) = clock.now_ns(machine, process) else {
             return old;
         };
         let next = if is_absolute { value_ns } else { now.saturating_add(value_ns) };
         state.next_ns = Some(next);
         state.interval_ns = interval_ns;
-        let wake_at = timer.clock.wake_at(machine, now, next);
+        let wake_at = clock.wake_at(machine, now, next);
         state.key = Some(self.schedule(machine, process, wake_at, timer));
         old
     }
@@ -350,13 +399,15 @@ impl ProcessTimers {
             return;
         }
         state.key = None;
-        let (Some(next), Some(now)) = (state.next_ns, timer.clock.now_ns(machine, process)) else {
+        let clock = timer.follows(&state);
+        let (Some(next), Some(now)) = (state.next_ns, clock.now_ns(machine, process)) else {
             state.next_ns = None;
             return;
         };
         if now < next {
-            // A processor-time clock that has not got there yet.
-            let wake_at = timer.clock.wake_at(machine, now, next);
+            // A processor-time clock that has not got there yet, or a wall
+            // clock set back.
+            let wake_at = clock.wake_at(machine, now, next);
             state.key = Some(self.schedule(machine, process, wake_at, timer));
             return;
         }
@@ -372,7 +423,7 @@ impl ProcessTimers {
                 // However short the interval, the thread is woken at most
                 // this often for it; the expirations in between are counted.
                 let soonest = machine.monotonic_ns().saturating_add(SHORTEST_PERIOD_NS);
-                let wake_at = timer.clock.wake_at(machine, now, following).max(soonest);
+                let wake_at = clock.wake_at(machine, now, following).max(soonest);
                 state.key = Some(self.schedule(machine, process, wake_at, timer));
                 count
             }
@@ -479,10 +530,52 @@ impl ProcessTimers {
             .clone()
     }
 
+    /// The wall clock was set: each timer armed at an absolute wall-clock
+    /// time gets its deadline converted again (and expires at once if the
+    /// time has passed); those that cancel on a step are cancelled.
+    pub fn realtime_stepped(&self, machine: &dyn Machine, process: &Process) {
+        let entries = self.deadlines.lock().entries();
+        for (key, timer) in entries {
+            let Some(timer) = timer.upgrade() else {
+                continue;
+            };
+            let mut state = timer.state.lock();
+            if state.key != Some(key) || !state.is_absolute || !matches!(timer.clock, Clock::Realtime) {
+                continue;
+            }
+            let Some(next) = state.next_ns else {
+                continue;
+            };
+            self.deadlines.lock().remove(key);
+            let wake_at = timer.clock.wake_at(machine, machine.realtime_ns(), next);
+            state.key = Some(self.schedule(machine, process, wake_at, &timer));
+            let is_cancelled = state.cancels_on_set;
+            state.is_cancelled |= is_cancelled;
+            drop(state);
+            if is_cancelled {
+                timer.waiters.notify();
+            }
+        }
+    }
+
     /// Number of armed timers (tests).
     pub fn armed(&self) -> usize {
         self.deadlines.lock().len()
     }
+}
+
+/// Threads sleeping until a wall-clock time: woken at each step of the
+/// wall clock to look again.
+pub static REALTIME_STEPS: WaiterList = WaiterList::new();
+
+/// The wall clock was set (`clock_settime`, `settimeofday`, a restored
+/// snapshot's step): every process's absolute wall-clock timers follow,
+/// and absolute wall-clock sleeps look again.
+pub fn realtime_stepped(machine: &dyn Machine) {
+    for process in crate::process::all() {
+        process.timers.realtime_stepped(machine, &process);
+    }
+    REALTIME_STEPS.notify();
 }
 
 /// The service thread of `process`: expires its timers as they come due,

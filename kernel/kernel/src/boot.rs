@@ -149,6 +149,7 @@ fn main(handoff: BootHandoff) -> ! {
     mount_more_file_systems(&vfs, &options.mounts);
     chart.mark("VFS mounted");
     let network = start_network(&devices, options);
+    start_vsock(&devices, options, &network);
     write_resolver_configuration(&vfs, &network);
     chart.mark("network configured");
     mount_network_file_systems(&vfs, &network, &options.mounts);
@@ -434,6 +435,39 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
         log::info!("{}", network.describe());
     }
     network
+}
+
+/// Starts the vsock transport over the first socket device, its thread,
+/// and a forwarding thread for each `--vsock-forward`.
+fn start_vsock(devices: &devices::Devices, options: &Options, network: &Arc<Network>) {
+    use rosv_core::net::vsock::{self, Vsock};
+    let Some(device) = &devices.vsock else {
+        if !options.vsock_forwards.is_empty() {
+            log::warn!("--vsock-forward: the machine has no vsock device");
+        }
+        return;
+    };
+    let machine = application::machine();
+    let mut seed = [0u8; 4];
+    rosv_core::random::Random::seeded(machine).fill(&mut seed);
+    let transport =
+        Vsock::new(Arc::new(devices::VirtioSocketDevice(device.clone())), u32::from_le_bytes(seed));
+    vsock::install(transport.clone());
+    let worker = transport.clone();
+    if sched::spawn_kernel("vsock", move || worker.run_worker(application::machine())).is_none() {
+        fail("out of memory: no room for the vsock thread");
+    }
+    for &(vsock_port, tcp_port) in &options.vsock_forwards {
+        let (transport, network) = (transport.clone(), network.clone());
+        let spawned = sched::spawn_kernel("vsock forward", move || {
+            let error =
+                vsock::forward::run(&transport, &network, application::machine(), vsock_port, tcp_port);
+            log::warn!("--vsock-forward={vsock_port}:{tcp_port}: {error:?}");
+        });
+        if spawned.is_none() {
+            fail("out of memory: no room for a vsock forwarding thread");
+        }
+    }
 }
 
 /// Where the resolver's configuration goes; images link

@@ -22,6 +22,7 @@ use rosv_drivers::virtio::mmio::MmioTransport;
 use rosv_drivers::virtio::net::VirtioNet;
 use rosv_drivers::virtio::p9::Virtio9p;
 use rosv_drivers::virtio::pci::{self as virtio_pci, InterruptRoute};
+use rosv_drivers::virtio::vsock::VirtioVsock;
 use rosv_drivers::virtio::{DeviceError, Transport};
 use rosv_platform::ioapic::Trigger;
 use rosv_platform::{acpi, apic, interrupts, ioapic};
@@ -44,6 +45,8 @@ pub struct Devices {
     pub consoles: Vec<Arc<ConsoleDevice>>,
     /// 9P transports (shared host directories), named by their mount tags.
     pub shares: Vec<Arc<Virtio9p>>,
+    /// The first socket device (vsock).
+    pub vsock: Option<Arc<VirtioVsock>>,
 }
 
 impl Devices {
@@ -86,6 +89,31 @@ pub static NETWORK: spin::Once<Arc<rosv_core::net::Network>> = spin::Once::new()
 
 /// A virtio network card as the stack's device.
 pub struct VirtioCard(pub Arc<VirtioNet>);
+
+/// A virtio socket device as the vsock transport's packet device.
+pub struct VirtioSocketDevice(pub Arc<VirtioVsock>);
+
+impl rosv_core::net::vsock::VsockDevice for VirtioSocketDevice {
+    fn guest_cid(&self) -> u32 {
+        self.0.guest_cid() as u32
+    }
+
+    fn payload_max(&self) -> usize {
+        rosv_drivers::virtio::vsock::PAYLOAD_BYTES_MAX
+    }
+
+    fn send(&self, header: &[u8; rosv_virtio::vsock::HEADER_SIZE], payload: &[u8]) -> bool {
+        self.0.transmit(header, payload).is_ok()
+    }
+
+    fn receive(&self, consume: &mut dyn FnMut(&[u8])) -> bool {
+        self.0.receive(|packet| consume(packet))
+    }
+
+    fn take_reset(&self) -> bool {
+        self.0.take_reset()
+    }
+}
 
 impl rosv_core::net::NetworkDevice for VirtioCard {
     fn mac_address(&self) -> [u8; 6] {
@@ -397,6 +425,20 @@ fn attach(
             slot.handler.call_once(|| Box::new(move || handler.handle_interrupt()));
             log::info!("virtio 9P transport at {place}, mount tag {:?}", share.tag());
             devices.shares.push(share);
+        }),
+        DeviceType::Socket => VirtioVsock::new(transport, &HARDWARE).map(|device| {
+            let device = Arc::new(device);
+            let handler = device.clone();
+            slot.handler.call_once(|| {
+                Box::new(move || {
+                    handler.handle_interrupt();
+                    if let Some(vsock) = rosv_core::net::vsock::installed() {
+                        vsock.wake_worker();
+                    }
+                })
+            });
+            log::info!("virtio socket device at {place}, guest CID {}", device.guest_cid());
+            devices.vsock.get_or_insert(device);
         }),
         other => {
             log::info!("virtio {other} device at {place}: no driver");

@@ -85,6 +85,8 @@ pub enum Error {
     BadTerminalMode(String),
     /// `--user=` needs numeric `<uid>[:<gid>]`.
     BadUser(String),
+    /// `--vsock-forward=` needs `<vsock port>:<tcp port>`.
+    BadVsockForward(String),
 }
 
 impl core::error::Error for Error {}
@@ -124,6 +126,9 @@ impl fmt::Display for Error {
             Error::BadMmioDevice(token, error) => write!(formatter, "{token}: {error}"),
             Error::EmptyCommand => {
                 write!(formatter, "a command separator has no command before it")
+            }
+            Error::BadVsockForward(value) => {
+                write!(formatter, "--vsock-forward={value}: expected <vsock port>:<tcp port>, e.g. 8080:8080")
             }
             Error::BadTerminal(value) => {
                 write!(formatter, "--tty={value}: expected standard stream numbers, e.g. 0,1,2")

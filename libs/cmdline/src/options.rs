@@ -67,6 +67,9 @@ pub struct Options {
     /// `--self-test=<what>`: make the kernel fail on purpose in one way, to
     /// check that the failure is caught and reported.
     pub self_test: Option<SelfTest>,
+    /// `--vsock-forward=<vsock port>:<tcp port>`, repeatable: connections
+    /// the host makes to the vsock port go on to the TCP port on the loop.
+    pub vsock_forwards: Vec<(u32, u16)>,
 }
 
 /// A failure the kernel causes on purpose (`--self-test`).
@@ -182,6 +185,16 @@ impl Options {
             }
             "--nameserver" => {
                 self.nameservers.push(ipv4("--nameserver", required("--nameserver", value)?)?);
+            }
+            "--vsock-forward" => {
+                let value = required("--vsock-forward", value)?;
+                let ports = value
+                    .split_once(':')
+                    .and_then(|(vsock, tcp)| Some((vsock.parse().ok()?, tcp.parse().ok()?)));
+                match ports {
+                    Some(ports) => self.vsock_forwards.push(ports),
+                    None => return Err(Error::BadVsockForward(String::from(value))),
+                }
             }
             "--report-boot" => self.report_boot = flag("--report-boot", value)?,
             "--serial-streams" => self.serial_streams = flag("--serial-streams", value)?,

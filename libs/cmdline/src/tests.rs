@@ -298,3 +298,13 @@ fn a_self_test_is_named_and_checked() {
     let error = CommandLine::parse("--self-test=melt /app").unwrap_err();
     assert!(error.to_string().contains("stack-overflow"), "{error}");
 }
+
+#[test]
+fn vsock_forwards_name_two_ports() {
+    let line = CommandLine::parse("--vsock-forward=8080:80 --vsock-forward=5000:5001 /app").unwrap();
+    assert_eq!(line.options.vsock_forwards, vec![(8080, 80), (5000, 5001)]);
+    for bad in ["--vsock-forward=8080", "--vsock-forward=a:1", "--vsock-forward=1:70000"] {
+        let error = CommandLine::parse(&format!("{bad} /app")).unwrap_err();
+        assert!(matches!(error, Error::BadVsockForward(_)), "{bad}: {error:?}");
+    }
+}

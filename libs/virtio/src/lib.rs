@@ -14,8 +14,8 @@
 //! the two in one process; the fuzz targets feed each side arbitrary bytes.
 //!
 //! [`spec`] holds the transport-independent constants; [`block`],
-//! [`console`], [`entropy`], [`net`] and [`p9`] the formats of the block,
-//! console, entropy, network and 9P transport devices.
+//! [`console`], [`entropy`], [`net`], [`p9`] and [`vsock`] the formats of the
+//! block, console, entropy, network, 9P transport and socket devices.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -32,6 +32,7 @@ pub mod net;
 pub mod p9;
 mod queue;
 pub mod spec;
+pub mod vsock;
 
 #[cfg(feature = "testing")]
 pub mod device;

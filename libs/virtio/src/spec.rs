@@ -48,6 +48,8 @@ pub enum DeviceType {
     Entropy,
     /// 9P transport (9): a host's file server, reached with 9P messages.
     NinePTransport,
+    /// Socket device (19): stream connections to the host (vsock).
+    Socket,
     /// Any other device type.
     Other(u32),
 }
@@ -61,6 +63,7 @@ impl DeviceType {
             3 => DeviceType::Console,
             4 => DeviceType::Entropy,
             9 => DeviceType::NinePTransport,
+            19 => DeviceType::Socket,
             other => DeviceType::Other(other),
         }
     }
@@ -73,6 +76,7 @@ impl DeviceType {
             DeviceType::Console => 3,
             DeviceType::Entropy => 4,
             DeviceType::NinePTransport => 9,
+            DeviceType::Socket => 19,
             DeviceType::Other(id) => id,
         }
     }
@@ -86,6 +90,7 @@ impl core::fmt::Display for DeviceType {
             DeviceType::Console => formatter.write_str("console"),
             DeviceType::Entropy => formatter.write_str("entropy"),
             DeviceType::NinePTransport => formatter.write_str("9P transport"),
+            DeviceType::Socket => formatter.write_str("socket"),
             DeviceType::Other(id) => write!(formatter, "type {id}"),
         }
     }

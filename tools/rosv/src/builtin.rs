@@ -15,13 +15,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rosv_vmm::{BootSpec, Ending, NetworkCard, VmmError};
+use rosv_vmm::{BootSpec, Ending, NetworkCard, VmmError, VsockDevice};
 
 use crate::host::{self, Kvm};
 use crate::kernel_symbols::Symbols;
 use crate::network::{GUEST_MAC_BYTES, Network, NetworkError};
 use crate::output::{CaptureSink, SerialOutput};
 use crate::streams::{HostStreams, RawMode, Relay};
+
+/// The context id a guest's vsock device gives it, on the built-in
+/// monitor and Firecracker alike (the first one above the host's 2).
+pub const GUEST_CID: u32 = 3;
 use crate::vm::{Console, Outcome, TIMED_OUT, VmConfig};
 use rosv_abi::streams::{ControlMessage, SERIAL_STREAMS_OPTION};
 
@@ -55,6 +59,7 @@ pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Res
         initrd: config.boot_config.as_ref().map(|file| file.path().to_path_buf()),
         disks,
         network,
+        vsock: config.vsock.as_ref().map(|path| VsockDevice { guest_cid: GUEST_CID, uds_path: path.clone() }),
         command_line: config.command_line.clone(),
         memory_mib: config.memory_mib,
         cpus: config.cpus,
@@ -216,6 +221,7 @@ mod tests {
             stream_sockets: None,
             boot_config: None,
             boot_disk: None,
+            vsock: None,
         }
     }
 

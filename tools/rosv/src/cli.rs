@@ -240,6 +240,12 @@ pub struct MachineArgs {
         value_parser = parse_forward
     )]
     pub forwards: Vec<PortForward>,
+    /// Give the guest a vsock device whose host side is the Unix socket
+    /// PATH, as Firecracker's: connect to PATH and write `CONNECT <port>\n`
+    /// to reach a guest port; the guest's connections to the host's port P
+    /// go to PATH_P (built-in monitor and Firecracker).
+    #[arg(long, value_name = "PATH")]
+    pub vsock: Option<PathBuf>,
     /// Boot this kernel ELF instead of the built-in (or the image's) one.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,

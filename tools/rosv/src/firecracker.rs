@@ -92,6 +92,9 @@ pub fn settings(config: &VmConfig, kvm: Kvm) -> Value {
             "host_dev_name": interface,
         }]);
     }
+    if let Some(path) = &config.vsock {
+        settings["vsock"] = json!({ "guest_cid": crate::builtin::GUEST_CID, "uds_path": path });
+    }
     if kvm == Kvm::Software {
         settings["cpu-config"] = software_kvm_template();
     }
@@ -201,6 +204,7 @@ mod tests {
             stream_sockets: None,
             boot_config: None,
             boot_disk: None,
+            vsock: None,
         };
         let settings = settings(&config, Kvm::Hardware);
         assert_eq!(

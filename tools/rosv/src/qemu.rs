@@ -65,6 +65,13 @@ const NETDEV: &str = "net0";
 /// The QEMU command that boots `config`, with its human monitor on the
 /// Unix socket `monitor` if given.
 pub fn command(config: &VmConfig, choice: Accelerator, monitor: Option<&Path>) -> Result<Command> {
+    if let Some(path) = &config.vsock {
+        bail!(
+            "--vsock {}: QEMU's vsock device needs the host's vhost-vsock driver and speaks another \
+             protocol; use --hypervisor builtin or firecracker",
+            path.display()
+        );
+    }
     let Some(qemu) = host::find_program(QEMU) else {
         bail!("{QEMU} was not found on PATH; install QEMU (on Debian: apt-get install qemu-system-x86)");
     };
@@ -417,6 +424,7 @@ mod tests {
             stream_sockets: None,
             boot_config: None,
             boot_disk: None,
+            vsock: None,
         }
     }
 

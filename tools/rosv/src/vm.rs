@@ -90,6 +90,9 @@ pub struct VmConfig {
     /// root disk, command line and boot configuration above (QEMU's pc
     /// machine only).
     pub boot_disk: Option<crate::disk::BootDisk>,
+    /// The Unix socket behind the guest's vsock device (built-in monitor
+    /// and Firecracker only).
+    pub vsock: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -160,6 +163,7 @@ impl VmConfig {
             stream_sockets: None,
             boot_config: Some(boot_config),
             boot_disk: None,
+            vsock: machine.vsock.clone(),
         })
     }
 
@@ -206,6 +210,7 @@ impl VmConfig {
             stream_sockets: None,
             boot_config: None,
             boot_disk: Some(disk),
+            vsock: machine.vsock.clone(),
         })
     }
 

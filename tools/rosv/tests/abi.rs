@@ -79,3 +79,8 @@ fn chroot_behaves_like_linux() {
 fn inotify_behaves_like_linux() {
     passes_like_linux("watches", &VARIANTS);
 }
+
+#[test]
+fn descriptor_mount_calls_behave_like_linux() {
+    passes_like_linux("mounts", &VARIANTS);
+}

@@ -272,18 +272,30 @@ fn configuration_errors_are_one_line_each_and_exit_2() {
 }
 
 #[test]
-fn backends_that_cannot_run_functions_are_refused_saying_why() {
+fn backends_that_cannot_run_a_function_are_refused_saying_why() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let echo = image(directory.path(), "echo", &http_echo(), &[]);
     let file = directory.path().join("functions.toml");
-    std::fs::write(&file, echo_function("echo", &echo, "")).expect("write the configuration");
-    for (backend, reason) in [("builtin", "no user-mode network"), ("firecracker", "tap device per VM")] {
+    let lambda = format!(
+        "[[function]]\nname = \"py\"\nruntime = \"{}\"\nhandler = \"app.handler\"\nsnapshot = true\n",
+        echo.display()
+    );
+    std::fs::write(&file, echo_function("echo", &echo, "") + &lambda).expect("write the configuration");
+    let has_kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    let has_firecracker = support::has_program("firecracker");
+    for (backend, reason) in [
+        ("builtin", if has_kvm { "function \"py\" takes snapshots" } else { "no usable /dev/kvm" }),
+        (
+            "firecracker",
+            if has_firecracker { "function \"py\"" } else { "firecracker was not found on PATH" },
+        ),
+    ] {
         let output =
             rosv(&["serve", "--config", path(&file), "--listen", "127.0.0.1:1", "--backend", backend]);
         assert_eq!(output.status.code(), Some(2), "--backend {backend}");
         let stderr = text(&output.stderr);
         assert!(stderr.contains(&format!("--backend {backend}: ")) && stderr.contains(reason), "{stderr}");
-        assert!(stderr.contains("use --backend qemu"), "{stderr}");
+        assert!(stderr.contains("--backend qemu"), "{stderr}");
     }
 }
 

@@ -423,6 +423,25 @@ fn the_vdso_tells_the_time_like_the_system_calls() {
     }
 }
 
+/// Setting the wall clock moves timers armed at absolute wall-clock times,
+/// cancels `TFD_TIMER_CANCEL_ON_SET` timerfds and ends absolute sleeps it
+/// passes, and leaves relative timers alone. The program sets the clock,
+/// so it cannot run on the host; Linux's behaviour is what it asserts
+/// (and what Open POSIX's clock_settime tests check there).
+#[test]
+fn setting_the_wall_clock_moves_absolute_timers() {
+    for &variant in &VARIANTS {
+        let program = guests::c_program("clock-step", variant);
+        let output = rosv_run(&["--exec", path(&program)]);
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout.contains("\n0 checks failed\n") && !stdout.contains("SKIPPED"),
+            "{variant:?}:\n{stdout}"
+        );
+        assert_eq!(output.status.code(), Some(0), "{variant:?}");
+    }
+}
+
 /// The processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };

@@ -9,8 +9,9 @@
 //!   first way to power off, carrying the exit status;
 //! - the i8042 command port (0x64): the reset pulse (0xfe) ends the VM,
 //!   as on Firecracker;
-//! - virtio-mmio block devices (`virtio_block`) and the network card
-//!   (`virtio_net`), one 4 KiB window each;
+//! - virtio-mmio block devices (`virtio_block`), the network card
+//!   (`virtio_net`) and the socket device (`virtio_vsock`), one 4 KiB
+//!   window each;
 //! - everything else: reads return all ones, writes are dropped, as on an
 //!   ISA bus with nothing behind the address.
 
@@ -22,6 +23,7 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::virtio_block::VirtioBlock;
 use crate::virtio_mmio::WINDOW_SIZE;
 use crate::virtio_net::VirtioNet;
+use crate::virtio_vsock::VirtioVsock;
 
 /// The first port of COM1.
 pub const COM1: u16 = 0x3f8;
@@ -64,6 +66,7 @@ impl Trigger for InterruptLine {
 enum VirtioDevice {
     Block(VirtioBlock),
     Net(VirtioNet),
+    Vsock(VirtioVsock),
 }
 
 impl VirtioDevice {
@@ -71,6 +74,7 @@ impl VirtioDevice {
         match self {
             VirtioDevice::Block(device) => device.read(offset, data),
             VirtioDevice::Net(device) => device.read(offset, data),
+            VirtioDevice::Vsock(device) => device.read(offset, data),
         }
     }
 
@@ -78,6 +82,7 @@ impl VirtioDevice {
         match self {
             VirtioDevice::Block(device) => device.write(offset, data),
             VirtioDevice::Net(device) => device.write(offset, data),
+            VirtioDevice::Vsock(device) => device.write(offset, data),
         }
     }
 }
@@ -121,6 +126,11 @@ impl Devices {
     /// Adds a network card whose registers are at `paddr`.
     pub fn add_net(&mut self, paddr: u64, device: VirtioNet) {
         self.virtio.push((paddr, VirtioDevice::Net(device)));
+    }
+
+    /// Adds a socket device whose registers are at `paddr`.
+    pub fn add_vsock(&mut self, paddr: u64, device: VirtioVsock) {
+        self.virtio.push((paddr, VirtioDevice::Vsock(device)));
     }
 
     /// The virtio device whose window holds `paddr`, and the offset in it.

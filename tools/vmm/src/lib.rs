@@ -16,6 +16,8 @@
 //! - `virtio_block`: read-only virtio-mmio disks;
 //! - `virtio_net`: the virtio-mmio network card, and `host::tap`, the host
 //!   tap device behind it;
+//! - `virtio_vsock`: the virtio-mmio socket device, its host side on Unix
+//!   sockets as Firecracker's;
 //! - `control`: what the vCPU threads share, and how they are stopped;
 //! - `host`: the only unsafe code, registering guest memory with KVM
 //!   (`host::kvm`) and naming a tap device (`host::tap`, TUNSETIFF).
@@ -36,6 +38,7 @@ mod vcpu;
 pub mod virtio_block;
 pub mod virtio_mmio;
 pub mod virtio_net;
+pub mod virtio_vsock;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -57,6 +60,8 @@ pub struct BootSpec {
     pub disks: Vec<PathBuf>,
     /// A network card on a host tap device, announced after the disks.
     pub network: Option<NetworkCard>,
+    /// A socket device (vsock), announced after the network card.
+    pub vsock: Option<VsockDevice>,
     /// The kernel command line, to which the monitor appends its own
     /// Linux-style tokens (`pci=off`).
     pub command_line: String,
@@ -80,6 +85,17 @@ pub struct NetworkCard {
     pub tap: String,
     /// The card's MAC address.
     pub mac_address: [u8; 6],
+}
+
+/// A vsock device whose host side is a Unix socket (Firecracker's hybrid
+/// vsock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VsockDevice {
+    /// The guest's context id (3 or more).
+    pub guest_cid: u32,
+    /// Where the device listens for host programs; a guest's connection to
+    /// host port P goes to `<uds_path>_P`.
+    pub uds_path: PathBuf,
 }
 
 /// How the VM ended.
@@ -187,6 +203,14 @@ pub enum VmmError {
     /// More disks than interrupt lines.
     #[error("{0} disks asked for; the built-in monitor attaches at most {max}", max = layout::VIRTIO_DEVICES_MAX)]
     TooManyDisks(usize),
+    /// The vsock device's Unix socket could not be set up.
+    #[error("cannot listen at the vsock socket {path}: {cause}")]
+    Vsock {
+        /// The socket's path.
+        path: PathBuf,
+        /// The error.
+        cause: std::io::Error,
+    },
     /// The tap device could not be opened.
     #[error(
         "cannot open the tap device {name} ({cause}); it must exist and be yours, e.g. \

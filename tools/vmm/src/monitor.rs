@@ -23,6 +23,7 @@ use crate::host::tap::Tap;
 use crate::virtio_block::VirtioBlock;
 use crate::virtio_mmio;
 use crate::virtio_net::VirtioNet;
+use crate::virtio_vsock::VirtioVsock;
 use crate::{BootSpec, Ending, VmmError, cpuid, layout, vcpu};
 
 /// How long the vCPUs get to print their NMI reports at the time limit.
@@ -48,7 +49,8 @@ pub fn run_with_input(
     if !(1..=CPUS_MAX).contains(&spec.cpus) {
         return Err(VmmError::TooManyCpus(spec.cpus));
     }
-    let virtio_devices = spec.disks.len() + usize::from(spec.network.is_some());
+    let virtio_devices =
+        spec.disks.len() + usize::from(spec.network.is_some()) + usize::from(spec.vsock.is_some());
     if virtio_devices > layout::VIRTIO_DEVICES_MAX {
         return Err(VmmError::TooManyDisks(spec.disks.len()));
     }
@@ -74,7 +76,8 @@ pub fn run_with_input(
         Some(path) => Some(load_initrd(vm.memory(), path, memory_bytes, kernel_end)?),
         None => None,
     };
-    // The disks' windows first, then the network card's.
+    // The disks' windows first, then the network card's, then the socket
+    // device's.
     let windows: Vec<VirtioMmioWindow> = (0..virtio_devices)
         .map(|index| VirtioMmioWindow {
             paddr: layout::VIRTIO_MMIO_BASE + index as u64 * virtio_mmio::WINDOW_SIZE,
@@ -115,7 +118,8 @@ pub fn run_with_input(
     }
     // Stops the receiving thread when dropped, after the vCPUs.
     let mut _receiver = None;
-    if let (Some(card), Some(window)) = (&spec.network, windows.last()) {
+    let network_window = spec.network.as_ref().and_then(|_| windows.get(spec.disks.len()));
+    if let (Some(card), Some(window)) = (&spec.network, network_window) {
         let tap_error = |cause| VmmError::Tap { name: card.tap.clone(), cause };
         let tap = Tap::open(&card.tap).map_err(tap_error)?;
         let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|cause| VmmError::Host {
@@ -131,6 +135,20 @@ pub fn run_with_input(
                 cause,
             })?);
         devices.add_net(window.paddr, device);
+    }
+    // Stops the socket device's thread when dropped, after the vCPUs.
+    let mut _vsock_worker = None;
+    if let (Some(vsock), Some(window)) = (&spec.vsock, windows.last()) {
+        let interrupt = EventFd::new(EFD_NONBLOCK).map_err(|cause| VmmError::Host {
+            what: "create an eventfd for the vsock device's interrupt",
+            cause,
+        })?;
+        vm_fd.register_irqfd(&interrupt, window.irq).map_err(kvm_error("KVM_IRQFD"))?;
+        let vsock_error = |cause| VmmError::Vsock { path: vsock.uds_path.clone(), cause };
+        let device = VirtioVsock::new(vsock.guest_cid, &vsock.uds_path, vm.memory_handle(), interrupt)
+            .map_err(vsock_error)?;
+        _vsock_worker = Some(device.start().map_err(vsock_error)?);
+        devices.add_vsock(window.paddr, device);
     }
     let control = Arc::new(Control::new(devices, spec.cpus));
     if let Some(input) = input {
@@ -318,6 +336,7 @@ mod tests {
             initrd: None,
             disks: Vec::new(),
             network: None,
+            vsock: None,
             command_line: String::new(),
             memory_mib: 16,
             cpus: 256,

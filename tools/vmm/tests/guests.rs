@@ -112,6 +112,7 @@ fn spec(kernel: &Path, cpus: u32) -> BootSpec {
         initrd: None,
         disks: Vec::new(),
         network: None,
+        vsock: None,
         command_line: String::from("test"),
         memory_mib: 16,
         cpus,

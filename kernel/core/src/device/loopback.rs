@@ -11,7 +11,7 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
-use super::{BlockDevice, DeviceError, SECTOR_SIZE};
+use super::{BlockDevice, DeviceError, IoStatistics, SECTOR_SIZE};
 use crate::machine::Machine;
 use crate::vfs::file::OpenFile;
 use crate::vfs::{Caller, FsError, Node};
@@ -96,6 +96,8 @@ pub struct Backing {
     settings: Mutex<Settings>,
     /// The device's size, fixed at binding and at `LOOP_SET_CAPACITY`.
     size_bytes: Mutex<u64>,
+    /// Transfers so far, with their time in nanoseconds.
+    statistics: Mutex<(IoStatistics, u64, u64)>,
 }
 
 impl core::fmt::Debug for Backing {
@@ -122,6 +124,25 @@ impl Backing {
 
     fn caller(&self) -> Caller<'static> {
         Caller::kernel(self.machine)
+    }
+
+    /// Counts a transfer of `bytes` that started at `started_ns`.
+    fn account(&self, is_write: bool, bytes: usize, started_ns: u64) {
+        let elapsed_ns = self.machine.monotonic_ns().saturating_sub(started_ns).max(1);
+        let sectors = (bytes / SECTOR_SIZE) as u64;
+        let mut statistics = self.statistics.lock();
+        let (counts, read_ns, write_ns) = &mut *statistics;
+        if is_write {
+            counts.writes += 1;
+            counts.sectors_written += sectors;
+            *write_ns += elapsed_ns;
+            counts.write_ms = write_ns.div_ceil(1_000_000);
+        } else {
+            counts.reads += 1;
+            counts.sectors_read += sectors;
+            *read_ns += elapsed_ns;
+            counts.read_ms = read_ns.div_ceil(1_000_000);
+        }
     }
 
     /// Reads the size again from the file and the settings: the file's
@@ -205,6 +226,7 @@ impl BlockDevice for Backing {
     }
 
     fn read_sectors(&self, sector: u64, buffer: &mut [u8]) -> Result<(), DeviceError> {
+        let started_ns = self.machine.monotonic_ns();
         let mut position = self.file_offset(sector, buffer.len())?;
         let caller = self.caller();
         let mut done = 0;
@@ -219,6 +241,7 @@ impl BlockDevice for Backing {
             done += length;
             position += length as u64;
         }
+        self.account(false, buffer.len(), started_ns);
         Ok(())
     }
 
@@ -226,6 +249,7 @@ impl BlockDevice for Backing {
         if self.is_read_only() {
             return Err(DeviceError::ReadOnly);
         }
+        let started_ns = self.machine.monotonic_ns();
         let mut position = self.file_offset(sector, buffer.len())?;
         let caller = self.caller();
         let mut done = 0;
@@ -237,11 +261,18 @@ impl BlockDevice for Backing {
             done += length;
             position += length as u64;
         }
+        self.account(true, buffer.len(), started_ns);
         Ok(())
     }
 
     fn flush(&self) -> Result<(), DeviceError> {
-        self.node.sync(&self.caller()).map_err(file_error)
+        self.node.sync(&self.caller()).map_err(file_error)?;
+        self.statistics.lock().0.flushes += 1;
+        Ok(())
+    }
+
+    fn statistics(&self) -> IoStatistics {
+        self.statistics.lock().0
     }
 }
 
@@ -297,6 +328,7 @@ impl LoopDevice {
             machine,
             settings: Mutex::new(settings),
             size_bytes: Mutex::new(0),
+            statistics: Mutex::new((IoStatistics::default(), 0, 0)),
         });
         backing.update_size()?;
         *slot = Some(backing.clone());

@@ -22,8 +22,23 @@ pub type Generator = fn(&Caller<'_>) -> String;
 /// says why not (`InvalidArgument` for text that is no valid value).
 pub type Setter = fn(&Caller<'_>, &str) -> Result<(), FsError>;
 
+/// A directory whose entries change while the machine runs (the block
+/// devices of `/sys/block`): listed and looked up when asked.
+pub trait Listing: Sync {
+    /// The names it holds now.
+    fn names(&self, caller: &Caller<'_>) -> Vec<String>;
+
+    /// The entry `name`, whose `..` is `parent`.
+    fn lookup(
+        &self,
+        caller: &Caller<'_>,
+        name: &str,
+        parent: Arc<dyn Node>,
+    ) -> Result<Arc<dyn Node>, FsError>;
+}
+
 /// One entry of a tree's description.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Entry {
     /// A directory and its entries.
     Directory(&'static [(&'static str, Entry)]),
@@ -31,6 +46,19 @@ pub enum Entry {
     File(Generator),
     /// A file that root may also write (mode 0644).
     Setting(Generator, Setter),
+    /// A directory of changing entries.
+    Listing(&'static dyn Listing),
+}
+
+impl core::fmt::Debug for Entry {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            Entry::Directory(_) => "Directory",
+            Entry::File(_) => "File",
+            Entry::Setting(..) => "Setting",
+            Entry::Listing(_) => "Listing",
+        })
+    }
 }
 
 /// A node of a generated tree.
@@ -39,6 +67,8 @@ pub struct GeneratedNode {
     entry: Entry,
     children: Vec<(&'static str, Arc<GeneratedNode>)>,
     parent: spin::Mutex<Option<Weak<dyn Node>>>,
+    /// The node itself, which a listing's entries name as their parent.
+    this: spin::Mutex<Option<Weak<dyn Node>>>,
 }
 
 impl core::fmt::Debug for GeneratedNode {
@@ -60,10 +90,17 @@ fn build(entry: Entry, next: &mut u64) -> Arc<GeneratedNode> {
         Entry::Directory(entries) => {
             entries.iter().map(|(name, child)| (*name, build(*child, next))).collect()
         }
-        Entry::File(_) | Entry::Setting(..) => Vec::new(),
+        Entry::File(_) | Entry::Setting(..) | Entry::Listing(_) => Vec::new(),
     };
-    let node = Arc::new(GeneratedNode { inode, entry, children, parent: spin::Mutex::new(None) });
+    let node = Arc::new(GeneratedNode {
+        inode,
+        entry,
+        children,
+        parent: spin::Mutex::new(None),
+        this: spin::Mutex::new(None),
+    });
     let as_node: Arc<dyn Node> = node.clone();
+    *node.this.lock() = Some(Arc::downgrade(&as_node));
     for (_, child) in &node.children {
         *child.parent.lock() = Some(Arc::downgrade(&as_node));
     }
@@ -85,14 +122,14 @@ impl Node for GeneratedNode {
 
     fn file_type(&self) -> FileType {
         match self.entry {
-            Entry::Directory(_) => FileType::Directory,
+            Entry::Directory(_) | Entry::Listing(_) => FileType::Directory,
             Entry::File(_) | Entry::Setting(..) => FileType::Regular,
         }
     }
 
     fn metadata(&self, caller: &Caller<'_>) -> Result<Metadata, FsError> {
         let permissions = match self.entry {
-            Entry::Directory(_) => 0o555,
+            Entry::Directory(_) | Entry::Listing(_) => 0o555,
             Entry::File(_) => 0o444,
             Entry::Setting(..) => 0o644,
         };
@@ -111,9 +148,14 @@ impl Node for GeneratedNode {
         self
     }
 
-    fn lookup(&self, _caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
+    fn lookup(&self, caller: &Caller<'_>, name: &str) -> Result<Arc<dyn Node>, FsError> {
         if self.file_type() != FileType::Directory {
             return Err(FsError::NotDirectory);
+        }
+        if let Entry::Listing(listing) = self.entry {
+            let this: Arc<dyn Node> =
+                self.this.lock().as_ref().and_then(Weak::upgrade).ok_or(FsError::NotFound)?;
+            return listing.lookup(caller, name, this);
         }
         let (_, child) = self.children.iter().find(|(entry, _)| *entry == name).ok_or(FsError::NotFound)?;
         Ok(child.clone())
@@ -123,9 +165,21 @@ impl Node for GeneratedNode {
         self.parent.lock().as_ref().and_then(Weak::upgrade)
     }
 
-    fn read_directory(&self, _caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
+    fn read_directory(&self, caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
         if self.file_type() != FileType::Directory {
             return Err(FsError::NotDirectory);
+        }
+        if let Entry::Listing(listing) = self.entry {
+            let Some(name) = listing.names(caller).into_iter().nth(offset as usize) else {
+                return Ok(None);
+            };
+            let inode = self.lookup(caller, &name)?.inode();
+            return Ok(Some(DirectoryEntry {
+                name,
+                inode,
+                file_type: FileType::Directory,
+                next_offset: offset + 1,
+            }));
         }
         Ok(self.children.get(offset as usize).map(|(name, child)| DirectoryEntry {
             name: String::from(*name),
@@ -149,13 +203,13 @@ impl Node for GeneratedNode {
         // refuses every writer.
         match self.entry {
             Entry::Setting(..) => Ok(()),
-            Entry::Directory(_) | Entry::File(_) => Err(FsError::AccessDenied),
+            Entry::Directory(_) | Entry::File(_) | Entry::Listing(_) => Err(FsError::AccessDenied),
         }
     }
 
     fn open(&self, caller: &Caller<'_>) -> Result<Option<Arc<dyn Node>>, FsError> {
         match self.entry {
-            Entry::Directory(_) => Ok(None),
+            Entry::Directory(_) | Entry::Listing(_) => Ok(None),
             Entry::File(generate) => {
                 Ok(Some(Arc::new(Snapshot { inode: self.inode, bytes: generate(caller).into_bytes() })))
             }
@@ -169,7 +223,7 @@ impl Node for GeneratedNode {
 
 impl GeneratedNode {
     fn children_count(&self) -> Option<usize> {
-        matches!(self.entry, Entry::Directory(_)).then_some(self.children.len())
+        matches!(self.entry, Entry::Directory(_) | Entry::Listing(_)).then_some(self.children.len())
     }
 }
 

@@ -145,6 +145,27 @@ pub fn mount_by_type(
     vfs.mount(caller, mount_path, filesystem, device_path).map_err(MountError::Path)
 }
 
+/// The filesystem types `mount` and `fsopen` know, and whether each needs
+/// no device (`nodev` in `/proc/filesystems`).
+pub const TYPES: [(&str, bool); 11] = [
+    ("sysfs", true),
+    ("tmpfs", true),
+    ("ramfs", true),
+    ("proc", true),
+    ("devtmpfs", true),
+    ("cgroup2", true),
+    ("9p", true),
+    ("ext2", false),
+    ("ext3", false),
+    ("ext4", false),
+    ("rofs", false),
+];
+
+/// Whether `type_name` is a filesystem type the kernel has.
+pub fn is_known_type(type_name: &str) -> bool {
+    TYPES.iter().any(|(name, _)| *name == type_name)
+}
+
 /// A filesystem of type `type_name` to mount: a new ramfs whose root has
 /// `permissions`, or the one on the disk at `device_path`.
 pub fn new_filesystem(

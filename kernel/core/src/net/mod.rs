@@ -23,6 +23,7 @@ pub mod local;
 pub mod netlink;
 pub mod socket;
 mod stack;
+pub mod vsock;
 
 use alloc::string::String;
 use alloc::sync::Arc;

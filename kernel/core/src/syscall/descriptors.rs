@@ -247,6 +247,14 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
             user.read_bytes(argument, 4)?;
             return Ok(0);
         }
+        crate::net::vsock::IOCTL_GET_LOCAL_CID => {
+            if let Some(super::sockets::Endpoint::Vsock(_)) = super::sockets::endpoint(&file)
+                && let Some(vsock) = crate::net::vsock::installed()
+            {
+                user.write_u32(argument, vsock.local_cid())?;
+                return Ok(0);
+            }
+        }
         request::FIONREAD => {
             let available = available_bytes(context, &file)?;
             user.write_u32(argument, available.min(i32::MAX as u64) as u32)?;

@@ -8,6 +8,7 @@
 //! as Linux shows the same one within one namespace.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 
 use super::files::caller;
 use super::paths::{locate, read_path};
@@ -17,11 +18,19 @@ use crate::errno::Errno;
 use crate::fs::{self, MountError};
 use crate::linux::AT_FDCWD;
 use crate::user::User;
-use crate::vfs::{Location, NewMount};
+use crate::vfs::mount::attribute;
+use crate::vfs::{FileSystem, Location, NewMount};
 
 /// `mount(2)` flags.
 mod flag {
     pub const RDONLY: u64 = 1;
+    pub const NOSUID: u64 = 2;
+    pub const NODEV: u64 = 4;
+    pub const NOEXEC: u64 = 8;
+    pub const NOSYMFOLLOW: u64 = 256;
+    pub const NOATIME: u64 = 1024;
+    pub const NODIRATIME: u64 = 2048;
+    pub const STRICTATIME: u64 = 1 << 24;
     pub const REMOUNT: u64 = 32;
     pub const BIND: u64 = 4096;
     pub const MOVE: u64 = 8192;
@@ -46,7 +55,7 @@ mod unmount_flag {
 }
 
 /// Filesystems a machine has one of, by the name `mount` takes.
-const SINGLE_INSTANCE: [&str; 4] = ["proc", "sysfs", "devtmpfs", "cgroup2"];
+pub(super) const SINGLE_INSTANCE: [&str; 4] = ["proc", "sysfs", "devtmpfs", "cgroup2"];
 
 /// The longest filesystem type name or option string read.
 const PAGE: usize = 4096;
@@ -74,6 +83,7 @@ pub(super) fn mount(
             return Err(Errno::EINVAL.into());
         }
         target.mount.set_read_only(flags & flag::RDONLY != 0)?;
+        target.mount.set_attributes(attributes_of(flags));
         return Ok(0);
     }
     if flags & flag::BIND != 0 {
@@ -93,6 +103,7 @@ pub(super) fn mount(
             source: &source_name,
             type_name: &type_name,
             read_only: false,
+            attributes: shown.mount.attributes(),
             device: Some(shown.mount.device()),
         };
         vfs.mount_on(&caller, &target, new)?;
@@ -117,26 +128,70 @@ pub(super) fn mount(
     let type_name = read_text(context, type_name)?;
     let source_path = if source == 0 { String::from("none") } else { read_path(context, source)? };
     let options = if data == 0 { String::new() } else { read_text(context, data)? };
-    let read_only = flags & flag::RDONLY != 0;
-    let is_single = SINGLE_INSTANCE.contains(&type_name.as_str());
-    let filesystem = if is_single {
-        let existing =
-            vfs.mounts().into_iter().find(|mount| mount.source() == type_name).ok_or(Errno::ENODEV)?;
-        existing.filesystem().clone()
-    } else if type_name == "9p" {
-        // The source is a virtio-9p device's mount tag.
-        let share = fs::p9::mount_tag(vfs, &caller, &source_path, &options).map_err(share_errno)?;
-        share as alloc::sync::Arc<dyn crate::vfs::FileSystem>
-    } else {
-        let permissions = root_permissions(&type_name, &options)?;
-        fs::new_filesystem(vfs, &caller, &type_name, &source_path, permissions).map_err(mount_errno)?
-    };
+    let (filesystem, source_name) = new_filesystem(context, &type_name, source_path, &options)?;
     let root = filesystem.root();
-    let source_name = if is_single { type_name.clone() } else { source_path };
-    let new =
-        NewMount { filesystem, root, source: &source_name, type_name: &type_name, read_only, device: None };
+    let new = NewMount {
+        filesystem,
+        root,
+        source: &source_name,
+        type_name: &type_name,
+        read_only: flags & flag::RDONLY != 0,
+        attributes: attributes_of(flags),
+        device: None,
+    };
     vfs.mount_on(&caller, &target, new)?;
     Ok(0)
+}
+
+/// The filesystem a new mount of type `type_name` shows, made from
+/// `source_path` and `options` (or the machine's one of its type), and
+/// the source `/proc/mounts` names.
+pub(super) fn new_filesystem(
+    context: Context<'_>,
+    type_name: &str,
+    source_path: String,
+    options: &str,
+) -> core::result::Result<(Arc<dyn FileSystem>, String), Errno> {
+    let caller = caller(context);
+    let vfs = &context.process.vfs;
+    if SINGLE_INSTANCE.contains(&type_name) {
+        let existing =
+            vfs.mounts().into_iter().find(|mount| mount.source() == type_name).ok_or(Errno::ENODEV)?;
+        return Ok((existing.filesystem().clone(), String::from(type_name)));
+    }
+    let filesystem = if type_name == "9p" {
+        // The source is a virtio-9p device's mount tag.
+        let share = fs::p9::mount_tag(vfs, &caller, &source_path, options).map_err(share_errno)?;
+        share as Arc<dyn FileSystem>
+    } else {
+        let permissions = root_permissions(type_name, options)?;
+        fs::new_filesystem(vfs, &caller, type_name, &source_path, permissions).map_err(mount_errno)?
+    };
+    Ok((filesystem, source_path))
+}
+
+/// The mount attributes `mount(2)`'s flags ask for.
+fn attributes_of(flags: u64) -> u32 {
+    let mut attributes = 0;
+    for (bit, value) in [
+        (flag::NOSUID, attribute::NOSUID),
+        (flag::NODEV, attribute::NODEV),
+        (flag::NOEXEC, attribute::NOEXEC),
+        (flag::NODIRATIME, attribute::NODIRATIME),
+        (flag::NOSYMFOLLOW, attribute::NOSYMFOLLOW),
+    ] {
+        if flags & bit != 0 {
+            attributes |= value;
+        }
+    }
+    attributes |= if flags & flag::NOATIME != 0 {
+        attribute::NOATIME
+    } else if flags & flag::STRICTATIME != 0 {
+        attribute::STRICTATIME
+    } else {
+        attribute::RELATIME
+    };
+    attributes
 }
 
 /// `umount2(target, flags)` (and `umount`, which is `umount2` with 0).
@@ -166,7 +221,7 @@ pub(super) fn umount2(context: Context<'_>, target: u64, flags: u64) -> Result {
 }
 
 /// A NUL-terminated string argument of at most a page.
-fn read_text(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
+pub(super) fn read_text(context: Context<'_>, address: u64) -> core::result::Result<String, Errno> {
     let bytes = User::new(context.machine).read_c_string(address, PAGE)?;
     String::from_utf8(bytes).map_err(|_| Errno::EINVAL)
 }

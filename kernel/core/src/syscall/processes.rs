@@ -316,7 +316,10 @@ fn open_program<'a>(
     let caller = caller(context);
     let vfs = &context.process.vfs;
     let location = vfs.resolve(&caller, start_location, path, true)?;
-    if location.file_type() != FileType::Regular {
+    // Nor does a mount that refuses programs (`noexec`).
+    if location.file_type() != FileType::Regular
+        || location.mount.attributes() & crate::vfs::mount::attribute::NOEXEC != 0
+    {
         return Err(Errno::EACCES);
     }
     let metadata = location.metadata(&caller)?;

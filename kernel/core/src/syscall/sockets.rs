@@ -4,7 +4,8 @@
 //! interface requests in `interfaces`).
 //!
 //! The sockets themselves live in [`crate::net::socket`] (TCP, UDP),
-//! [`crate::net::local`] (`AF_UNIX`) and [`crate::net::netlink`]; here are
+//! [`crate::net::local`] (`AF_UNIX`), [`crate::net::netlink`] and
+//! [`crate::net::vsock`] (`AF_VSOCK`); here are
 //! the argument checks and the copying of addresses and buffers between the
 //! application and the kernel. Waits a signal
 //! interrupts restart after the handler when it asks for that, as Linux
@@ -25,6 +26,8 @@ use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, SOCKADDR_IN6_MIN, fam
 use crate::net::local::{Ancillary, Key, LocalKind, LocalName, LocalSocket, PeerCredentials};
 use crate::net::netlink::{self, NETLINK_ROUTE, NetlinkSocket};
 use crate::net::socket::{Kind, Socket};
+use crate::net::vsock::socket::VsockSocket;
+use crate::net::vsock::{self, VsockAddress};
 use crate::user::User;
 use crate::vfs::file::flags;
 use crate::vfs::{FileObject, FileType, FsError, OpenFile, SpecialFile, permission};
@@ -65,6 +68,7 @@ pub(super) enum Endpoint<'a> {
     Inet(&'a Socket),
     Local(&'a LocalSocket),
     Netlink(&'a NetlinkSocket),
+    Vsock(&'a VsockSocket),
 }
 
 impl Endpoint<'_> {
@@ -77,6 +81,7 @@ impl Endpoint<'_> {
             Endpoint::Inet(socket) => socket.largest_message(),
             Endpoint::Local(socket) => socket.largest_message(),
             Endpoint::Netlink(_) => Some(NetlinkSocket::LARGEST_MESSAGE),
+            Endpoint::Vsock(_) => None,
         }
     }
 
@@ -97,6 +102,9 @@ pub(super) fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
     }
     if let Some(socket) = object.downcast_ref::<LocalSocket>() {
         return Some(Endpoint::Local(socket));
+    }
+    if let Some(socket) = object.downcast_ref::<VsockSocket>() {
+        return Some(Endpoint::Vsock(socket));
     }
     object.downcast_ref::<NetlinkSocket>().map(Endpoint::Netlink)
 }
@@ -120,6 +128,14 @@ fn read_address(context: Context<'_>, pointer: u64, length: u64) -> core::result
     }
     let bytes = User::new(context.machine).read_bytes(pointer, length as usize)?;
     address::parse(&bytes)
+}
+
+/// The address an application passed to a vsock socket.
+fn read_vsock(context: Context<'_>, pointer: u64, length: u64) -> core::result::Result<VsockAddress, Errno> {
+    if length > ADDRESS_MAX || (length as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    VsockAddress::parse(&User::new(context.machine).read_bytes(pointer, length as usize)?)
 }
 
 /// The address an application passed to an IP socket, in the stack's
@@ -192,6 +208,7 @@ pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protoc
         NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network.clone(), kind, is_ipv6),
         NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
         NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
+        NewSocket::Vsock => VsockSocket::new(vsock::installed().ok_or(Errno::EAFNOSUPPORT)?),
     };
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let file = OpenFile::new(FileObject::Special(object), status);
@@ -204,6 +221,8 @@ enum NewSocket {
     Inet(Kind, bool),
     Local(LocalKind),
     Netlink(u32),
+    /// An `AF_VSOCK` stream socket.
+    Vsock,
 }
 
 /// The socket kind `socket` asks for, checked as Linux does;
@@ -247,6 +266,13 @@ fn create_kind(
             }
             return Ok(NewSocket::Netlink(base_type));
         }
+        vsock::FAMILY => {
+            return match base_type {
+                kind::STREAM if protocol == 0 => Ok(NewSocket::Vsock),
+                kind::STREAM => Err(Errno::EPROTONOSUPPORT),
+                _ => Err(Errno::ESOCKTNOSUPPORT),
+            };
+        }
         _ => return Err(Errno::EAFNOSUPPORT),
     }
     match base_type {
@@ -276,7 +302,9 @@ pub(super) fn socketpair(
 ) -> Result {
     let kind = match create_kind(domain, socket_type, protocol, has_capability(context, CAP_NET_RAW))? {
         NewSocket::Local(kind) => kind,
-        NewSocket::Inet(..) | NewSocket::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
+        NewSocket::Inet(..) | NewSocket::Netlink(_) | NewSocket::Vsock => {
+            return Err(Errno::EOPNOTSUPP.into());
+        }
     };
     let credentials = PeerCredentials::of(&caller(context), true);
     let (first, second) = LocalSocket::pair_for(context.process.network.local_names(), kind, credentials);
@@ -309,6 +337,7 @@ pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> 
             };
             socket.bind(port, groups)?;
         }
+        Endpoint::Vsock(socket) => socket.bind(read_vsock(context, pointer, length)?)?,
     }
     Ok(0)
 }
@@ -344,6 +373,7 @@ pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
         Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
         Endpoint::Local(socket) => socket.listen(backlog, PeerCredentials::of(&caller(context), true))?,
         Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
+        Endpoint::Vsock(socket) => socket.listen(backlog)?,
     }
     Ok(0)
 }
@@ -369,6 +399,10 @@ pub(super) fn accept4(
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
             (connection, peer.encode())
         }
+        Endpoint::Vsock(socket) => {
+            let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
+            (connection, peer.encode())
+        }
         Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
     write_address(context, pointer, length_pointer, &peer)?;
@@ -379,6 +413,11 @@ pub(super) fn accept4(
 
 pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> Result {
     let file = socket_file(context, fd)?;
+    if let Some(Endpoint::Vsock(socket)) = endpoint(&file) {
+        let peer = read_vsock(context, pointer, length)?;
+        socket.connect(&caller(context), peer, file.is_nonblocking()).map_err(failure)?;
+        return Ok(0);
+    }
     let address = read_address(context, pointer, length)?;
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => {
@@ -397,6 +436,7 @@ pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) 
             Address::Netlink { .. } => return Err(Errno::ECONNREFUSED.into()),
             _ => return Err(Errno::EINVAL.into()),
         },
+        Endpoint::Vsock(_) => return Err(Errno::EINVAL.into()),
     }
     Ok(0)
 }
@@ -407,6 +447,7 @@ pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_po
         Endpoint::Inet(socket) => ip_bytes(socket, socket.local_address(&caller(context))),
         Endpoint::Local(socket) => socket.local_name().encode(),
         Endpoint::Netlink(socket) => netlink::encode_address(socket.port()),
+        Endpoint::Vsock(socket) => socket.local_address().encode(),
     };
     write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
@@ -418,6 +459,7 @@ pub(super) fn getpeername(context: Context<'_>, fd: u64, pointer: u64, length_po
         Endpoint::Inet(socket) => ip_bytes(socket, socket.peer_address(&caller(context))?),
         Endpoint::Local(socket) => socket.peer_name()?.encode(),
         Endpoint::Netlink(_) => netlink::encode_address(0),
+        Endpoint::Vsock(socket) => socket.peer_address()?.encode(),
     };
     write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
@@ -428,6 +470,7 @@ pub(super) fn shutdown(context: Context<'_>, fd: u64, how: u64) -> Result {
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.shutdown(&caller(context), how as u32)?,
         Endpoint::Local(socket) => socket.shutdown(how as u32)?,
+        Endpoint::Vsock(socket) => socket.shutdown(how as u32)?,
         Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     }
     Ok(0)
@@ -476,6 +519,14 @@ pub(super) fn send_bytes(
             };
             socket.send(bytes, port)
         }
+        Endpoint::Vsock(socket) => match destination {
+            // A connection takes no address, as on Linux.
+            None => socket.send(&caller, bytes, send_flags, is_nonblocking),
+            Some(_) => {
+                let error = if socket.peer_address().is_ok() { Errno::EISCONN } else { Errno::EOPNOTSUPP };
+                return Err(error.into());
+            }
+        },
     };
     match result {
         Ok(sent) => Ok(sent),
@@ -660,6 +711,18 @@ pub(super) fn receive_bytes(
                 is_message: true,
             })
         }
+        Endpoint::Vsock(socket) => {
+            let length = socket.receive(&caller, buffer, receive_flags, is_nonblocking).map_err(failure)?;
+            Ok(Got {
+                length,
+                full_length: length,
+                source: None,
+                rights: Vec::new(),
+                credentials: None,
+                control: Vec::new(),
+                is_message: false,
+            })
+        }
     }
 }
 
@@ -702,6 +765,7 @@ pub(super) fn setsockopt(
         Endpoint::Inet(socket) => socket.set_option(&caller(context), level as i32, name as i32, &bytes)?,
         Endpoint::Local(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
         Endpoint::Netlink(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
+        Endpoint::Vsock(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
     }
     Ok(0)
 }
@@ -724,6 +788,7 @@ pub(super) fn getsockopt(
         Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
         Endpoint::Local(socket) => socket.option(level as i32, name as i32)?,
         Endpoint::Netlink(socket) => socket.option(level as i32, name as i32)?,
+        Endpoint::Vsock(socket) => socket.option(level as i32, name as i32)?,
     };
     let written = (room as usize).min(bytes.len());
     user.write_bytes(value, &bytes[..written])?;
@@ -737,5 +802,6 @@ pub(super) fn available_bytes(context: Context<'_>, file: &OpenFile) -> Option<u
         Endpoint::Inet(socket) => socket.available_bytes(&caller(context)) as u64,
         Endpoint::Local(socket) => socket.available_bytes() as u64,
         Endpoint::Netlink(socket) => socket.available_bytes() as u64,
+        Endpoint::Vsock(socket) => socket.available_bytes() as u64,
     })
 }

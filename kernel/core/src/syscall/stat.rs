@@ -4,7 +4,7 @@ use super::files::{caller, file};
 use super::paths::{locate, read_path};
 use super::{Context, Result};
 use crate::errno::Errno;
-use crate::linux::files::{ST_RDONLY, STATX_BASIC_STATS, Statfs, Statx};
+use crate::linux::files::{STATX_BASIC_STATS, Statfs, Statx};
 use crate::linux::{
     AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW, Stat, Timespec,
 };
@@ -119,7 +119,7 @@ pub(super) fn statx(
     Ok(0)
 }
 
-fn encode_statfs(statistics: Statistics, device: u64, is_read_only: bool) -> alloc::vec::Vec<u8> {
+fn encode_statfs(statistics: Statistics, device: u64, flags: u64) -> alloc::vec::Vec<u8> {
     Statfs {
         magic: statistics.magic,
         block_size: statistics.block_size_bytes,
@@ -131,7 +131,7 @@ fn encode_statfs(statistics: Statistics, device: u64, is_read_only: bool) -> all
         filesystem_id: device,
         name_length_max: NAME_LENGTH_MAX,
         fragment_size: statistics.block_size_bytes,
-        flags: if is_read_only { ST_RDONLY } else { 0 },
+        flags,
     }
     .encode()
 }
@@ -140,7 +140,7 @@ pub(super) fn statfs(context: Context<'_>, path: u64, address: u64) -> Result {
     let path = read_path(context, path)?;
     let location = locate(context, AT_FDCWD as u64, &path, 0, true)?;
     let mount = &location.mount;
-    let bytes = encode_statfs(mount.filesystem().statistics(), mount.device(), mount.is_read_only());
+    let bytes = encode_statfs(mount.filesystem().statistics(), mount.device(), mount.statfs_flags());
     User::new(context.machine).write_bytes(address, &bytes)?;
     Ok(0)
 }
@@ -150,12 +150,12 @@ pub(super) fn fstatfs(context: Context<'_>, fd: u64, address: u64) -> Result {
     let bytes = match file.location() {
         Some(location) => {
             let mount = &location.mount;
-            encode_statfs(mount.filesystem().statistics(), mount.device(), mount.is_read_only())
+            encode_statfs(mount.filesystem().statistics(), mount.device(), mount.statfs_flags())
         }
         None => {
             let magic = if file.pipe_end().is_some() { PIPEFS_MAGIC } else { ANON_INODE_FS_MAGIC };
             let statistics = Statistics { magic, block_size_bytes: 4096, ..Statistics::default() };
-            encode_statfs(statistics, 0, false)
+            encode_statfs(statistics, 0, 0)
         }
     };
     User::new(context.machine).write_bytes(address, &bytes)?;

@@ -5,6 +5,7 @@ use alloc::sync::Arc;
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
 use crate::linux::Timespec;
+use crate::machine::Wakeup;
 use crate::timers::Clock;
 use crate::user::User;
 
@@ -238,10 +239,34 @@ pub(super) fn clock_nanosleep(
     if let Clock::ProcessCpu = named.clock {
         return sleep_for_processor_time(context, time, is_absolute);
     }
+    if is_absolute && matches!(named.clock, Clock::Realtime) {
+        return sleep_until_wall_clock(context, time);
+    }
     let now = named.clock.now_ns(context.machine, context.process).ok_or(Errno::EINVAL)?;
     let left = if is_absolute { time.saturating_sub(now) } else { time };
     let deadline = context.machine.monotonic_ns().saturating_add(left);
     sleep_writing_back(context, deadline, if is_absolute { 0 } else { remaining })
+}
+
+/// Sleeps until the wall clock reads `target_ns`, looking again whenever
+/// the clock is set.
+fn sleep_until_wall_clock(context: Context<'_>, target_ns: u64) -> Result {
+    let me = context.machine.current_thread();
+    loop {
+        crate::timers::REALTIME_STEPS.add(&me);
+        let now = context.machine.realtime_ns();
+        if now >= target_ns {
+            crate::timers::REALTIME_STEPS.remove(&me);
+            return Ok(0);
+        }
+        let deadline = context.machine.monotonic_ns().saturating_add(target_ns - now);
+        let is_stopped =
+            context.thread.has_deliverable_signal() || context.machine.block(Some(deadline)) == Wakeup::Stop;
+        crate::timers::REALTIME_STEPS.remove(&me);
+        if is_stopped {
+            return Err(Failure::RestartUnlessHandled);
+        }
+    }
 }
 
 /// Sleeps until the process's other threads have used processor time up

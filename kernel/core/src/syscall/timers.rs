@@ -23,8 +23,8 @@ mod notify {
 
 /// `TIMER_ABSTIME` and `TFD_TIMER_ABSTIME`.
 const TIMER_ABSTIME: u64 = 1;
-/// `TFD_TIMER_CANCEL_ON_SET`: the wall clock is never set here, so such a
-/// timer is never cancelled.
+/// `TFD_TIMER_CANCEL_ON_SET`: an absolute wall-clock timerfd is cancelled
+/// when the wall clock is set.
 const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
 /// `SIGALRM`: what a timer created without a `sigevent` sends.
 const SIGALRM: u8 = 14;
@@ -273,6 +273,7 @@ pub(super) fn timerfd_settime(context: Context<'_>, fd: u64, flags: u64, new: u6
         flags & TIMER_ABSTIME != 0,
         interval,
     );
+    timer.set_cancel_on_set(flags & TFD_TIMER_CANCEL_ON_SET != 0);
     if old != 0 {
         write_itimerspec(context, old, previous)?;
     }

@@ -52,6 +52,11 @@ impl<T> Deadlines<T> {
         core::mem::replace(&mut self.entries, later).into_iter().collect()
     }
 
+    /// Every entry, earliest first.
+    pub fn entries(&self) -> Vec<(Key, Weak<T>)> {
+        self.entries.iter().map(|(key, timer)| (*key, timer.clone())).collect()
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -2,7 +2,9 @@
 //!
 //! A read returns the expirations since the last read (or since the timer
 //! was set) as an 8-byte count and clears it, waiting while there are none;
-//! the descriptor is readable while the count is not zero. The timer is
+//! the descriptor is readable while the count is not zero. A timer armed
+//! with `TFD_TIMER_CANCEL_ON_SET` that a wall-clock step cancelled fails
+//! its next read with `ECANCELED` (and is readable until then). The timer is
 //! armed through the process's [`super::ProcessTimers`], which wakes the
 //! waiters at each expiry.
 
@@ -35,6 +37,9 @@ impl SpecialFile for TimerFile {
         }
         let me = caller.machine.current_thread();
         loop {
+            if self.timer.take_cancellation() {
+                return Err(FsError::Errno(crate::errno::Errno::ECANCELED));
+            }
             let count = self.timer.take_expirations();
             if count > 0 {
                 buffer[..COUNT_BYTES].copy_from_slice(&count.to_le_bytes());
@@ -44,7 +49,7 @@ impl SpecialFile for TimerFile {
                 return Err(FsError::WouldBlock);
             }
             self.timer.waiters.add(&me);
-            if self.timer.expirations() > 0 {
+            if self.timer.expirations() > 0 || self.timer.is_cancelled() {
                 self.timer.waiters.remove(&me);
                 continue;
             }
@@ -53,7 +58,7 @@ impl SpecialFile for TimerFile {
     }
 
     fn poll(&self) -> u16 {
-        if self.timer.expirations() > 0 { events::POLLIN } else { 0 }
+        if self.timer.expirations() > 0 || self.timer.is_cancelled() { events::POLLIN } else { 0 }
     }
 
     fn waiters(&self) -> &WaiterList {

@@ -9,7 +9,7 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -21,6 +21,60 @@ use super::node::{Caller, DirectoryEntry, FileSystem, FileType, Metadata, Node};
 const MOUNT_POINT_OFFSETS: u64 = 1 << 62;
 /// Offsets the VFS uses for `.` and `..` before the filesystem's entries.
 const DOT_ENTRIES: u64 = 2;
+
+/// What a mount allows besides writing (`MOUNT_ATTR_*` values, which
+/// `fsmount` and `mount_setattr` take; `mount(2)`'s `MS_*` flags map to
+/// them): kept per mount and shown in `/proc/mounts`.
+pub mod attribute {
+    /// Read-only (`MOUNT_ATTR_RDONLY`; the mount keeps it apart).
+    pub const RDONLY: u32 = 0x1;
+    /// Set-user-ID and set-group-ID bits are ignored.
+    pub const NOSUID: u32 = 0x2;
+    /// Device nodes cannot be opened.
+    pub const NODEV: u32 = 0x4;
+    /// Programs cannot be run.
+    pub const NOEXEC: u32 = 0x8;
+    /// The access-time policy field: relative (0), none, or strict.
+    pub const ATIME: u32 = 0x70;
+    /// Access times are updated when older than the last change (the
+    /// default).
+    pub const RELATIME: u32 = 0;
+    /// Access times are never updated.
+    pub const NOATIME: u32 = 0x10;
+    /// Access times are updated on every access.
+    pub const STRICTATIME: u32 = 0x20;
+    /// Directories' access times are never updated.
+    pub const NODIRATIME: u32 = 0x80;
+    /// Symbolic links are not followed.
+    pub const NOSYMFOLLOW: u32 = 0x20_0000;
+    /// Every attribute but read-only (`MOUNT_ATTR_RDONLY`, which the
+    /// mount keeps apart).
+    pub const ALL: u32 = NOSUID | NODEV | NOEXEC | ATIME | NODIRATIME | NOSYMFOLLOW;
+
+    /// The options `/proc/mounts` shows for `attributes`, after `rw` or
+    /// `ro`, in Linux's order.
+    pub fn options(attributes: u32) -> alloc::string::String {
+        let mut text = alloc::string::String::new();
+        for (bit, name) in [(NOSUID, ",nosuid"), (NODEV, ",nodev"), (NOEXEC, ",noexec")] {
+            if attributes & bit != 0 {
+                text.push_str(name);
+            }
+        }
+        if attributes & ATIME == NOATIME {
+            text.push_str(",noatime");
+        }
+        if attributes & NODIRATIME != 0 {
+            text.push_str(",nodiratime");
+        }
+        if attributes & ATIME == RELATIME {
+            text.push_str(",relatime");
+        }
+        if attributes & NOSYMFOLLOW != 0 {
+            text.push_str(",nosymfollow");
+        }
+        text
+    }
+}
 
 /// A mounted filesystem.
 pub struct Mount {
@@ -34,6 +88,8 @@ pub struct Mount {
     /// Changes refused through this mount (`MS_RDONLY`), whatever the
     /// filesystem allows.
     read_only: AtomicBool,
+    /// [`attribute`] bits.
+    attributes: AtomicU32,
 }
 
 impl core::fmt::Debug for Mount {
@@ -83,9 +139,66 @@ impl Mount {
         Ok(())
     }
 
-    /// The directory and name it is mounted on; `None` for the root.
+    /// The directory and name it is mounted on; `None` for the root and
+    /// for a mount not attached to the tree.
     pub fn mount_point(&self) -> Option<&(Location, String)> {
         self.mount_point.as_ref()
+    }
+
+    /// The mount's [`attribute`] bits.
+    pub fn attributes(&self) -> u32 {
+        self.attributes.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the mount's [`attribute`] bits.
+    pub fn set_attributes(&self, attributes: u32) {
+        self.attributes.store(attributes & attribute::ALL, Ordering::Relaxed);
+    }
+
+    /// The options `/proc/mounts` shows: `rw` or `ro`, then the
+    /// attributes.
+    pub fn options(&self) -> String {
+        let mut text = String::from(if self.is_read_only() { "ro" } else { "rw" });
+        text.push_str(&attribute::options(self.attributes()));
+        text
+    }
+
+    /// The `f_flags` `statfs` reports for the mount (`ST_*`).
+    pub fn statfs_flags(&self) -> u64 {
+        /// `ST_VALID`: the flags are meaningful.
+        const VALID: u64 = 0x20;
+        let attributes = self.attributes();
+        let mut flags = VALID | u64::from(self.is_read_only());
+        for (bit, flag) in [
+            (attribute::NOSUID, 0x2),
+            (attribute::NODEV, 0x4),
+            (attribute::NOEXEC, 0x8),
+            (attribute::NODIRATIME, 0x800),
+            (attribute::NOSYMFOLLOW, 0x2000),
+        ] {
+            if attributes & bit != 0 {
+                flags |= flag;
+            }
+        }
+        flags |= match attributes & attribute::ATIME {
+            attribute::NOATIME => 0x400,
+            attribute::RELATIME => 0x1000,
+            _ => 0,
+        };
+        flags
+    }
+
+    /// What mounting this again (a move, a bind) starts from.
+    fn as_new(&self) -> NewMount<'_> {
+        NewMount {
+            filesystem: self.filesystem.clone(),
+            root: self.root.clone(),
+            source: &self.source,
+            type_name: &self.type_name,
+            read_only: self.read_only.load(Ordering::Relaxed),
+            attributes: self.attributes(),
+            device: Some(self.device),
+        }
     }
 }
 
@@ -102,6 +215,8 @@ pub struct NewMount<'a> {
     pub type_name: &'a str,
     /// Whether changes are refused through the mount.
     pub read_only: bool,
+    /// [`attribute`] bits.
+    pub attributes: u32,
     /// The device number its files report: a bind mount keeps the one of
     /// the mount it shows; `None` takes a new one.
     pub device: Option<u64>,
@@ -222,6 +337,7 @@ impl Vfs {
             source: String::from(source),
             mount_point: None,
             read_only: AtomicBool::new(false),
+            attributes: AtomicU32::new(attribute::RELATIME),
         });
         Arc::new(Vfs {
             mounts: Mutex::new(alloc::vec![mount.clone()]),
@@ -281,22 +397,69 @@ impl Vfs {
             Err(error) => return Err(error),
         }
         let root = filesystem.root();
-        let new = NewMount { filesystem, root, source, type_name, read_only: false, device: None };
+        let new = NewMount {
+            filesystem,
+            root,
+            source,
+            type_name,
+            read_only: false,
+            attributes: attribute::RELATIME,
+            device: None,
+        };
         self.attach(new, parent.directory, parent.name);
         Ok(())
     }
 
     fn attach(&self, new: NewMount<'_>, directory: Location, name: String) {
-        let mount = Arc::new(Mount {
+        let mount = self.make_mount(new, Some((directory, name)));
+        self.mounts.lock().push(mount);
+    }
+
+    fn make_mount(&self, new: NewMount<'_>, mount_point: Option<(Location, String)>) -> Arc<Mount> {
+        Arc::new(Mount {
             device: new.device.unwrap_or_else(|| self.next_device.fetch_add(1, Ordering::Relaxed)),
             root: new.root,
             filesystem: new.filesystem,
             source: String::from(new.source),
             type_name: String::from(new.type_name),
-            mount_point: Some((directory, name)),
+            mount_point,
             read_only: AtomicBool::new(new.read_only),
-        });
-        self.mounts.lock().push(mount);
+            attributes: AtomicU32::new(new.attributes & attribute::ALL),
+        })
+    }
+
+    /// A mount of `new` outside the tree (`fsmount`, `open_tree` with
+    /// `OPEN_TREE_CLONE`): reachable only through descriptors until
+    /// [`Vfs::attach_detached`] puts it somewhere; gone with its last
+    /// descriptor.
+    pub fn detached(&self, new: NewMount<'_>) -> Arc<Mount> {
+        self.make_mount(new, None)
+    }
+
+    /// Whether `mount` is one of the tree's (not a detached one).
+    pub fn is_attached(&self, mount: &Arc<Mount>) -> bool {
+        Arc::ptr_eq(mount, &self.root) || self.mounts.lock().iter().any(|other| Arc::ptr_eq(other, mount))
+    }
+
+    /// Whether `mount` sits, at any depth, inside `outer`.
+    pub fn is_beneath(&self, mount: &Arc<Mount>, outer: &Arc<Mount>) -> bool {
+        mount.mount_point.as_ref().is_some_and(|(directory, _)| directory.mount_chain_holds(outer))
+    }
+
+    /// Mounts what the detached `mount` shows on the directory `target`
+    /// (`move_mount` of an `fsmount` descriptor).
+    pub fn attach_detached(
+        &self,
+        caller: &Caller<'_>,
+        mount: &Arc<Mount>,
+        target: &Location,
+    ) -> Result<(), FsError> {
+        if self.is_attached(mount) {
+            return Err(FsError::InvalidArgument);
+        }
+        let (directory, name) = self.place_of(caller, target)?;
+        self.attach(mount.as_new(), directory, name);
+        Ok(())
     }
 
     /// Mounts `new` on the directory `target` (`mount(2)`): on top of
@@ -341,14 +504,7 @@ impl Vfs {
         if Location::root_of(&mount).is_same(&directory) || directory.mount_chain_holds(&mount) {
             return Err(FsError::InvalidArgument);
         }
-        let moved = NewMount {
-            filesystem: mount.filesystem.clone(),
-            root: mount.root.clone(),
-            source: &mount.source,
-            type_name: &mount.type_name,
-            read_only: mount.read_only.load(Ordering::Relaxed),
-            device: Some(mount.device),
-        };
+        let moved = mount.as_new();
         self.mounts.lock().retain(|other| !Arc::ptr_eq(other, &mount));
         self.attach(moved, directory, name);
         Ok(())

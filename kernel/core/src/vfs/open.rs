@@ -116,6 +116,12 @@ impl Vfs {
             let end = pipe.open_named(caller, access != flags::O_WRONLY, is_writing, is_nonblocking)?;
             return Ok(OpenFile::new(FileObject::Pipe(end), open_flags));
         }
+        // A mount may refuse its device nodes (`nodev`).
+        if matches!(file_type, FileType::CharacterDevice | FileType::BlockDevice)
+            && location.mount.attributes() & super::mount::attribute::NODEV != 0
+        {
+            return Err(FsError::AccessDenied);
+        }
         let device = match location.node.names_device() {
             Some(number) => Some(self.find_device(caller, file_type, number)?),
             None => None,
@@ -259,7 +265,9 @@ impl Vfs {
             }
             if existing.file_type() == FileType::Symlink && follow {
                 *hops += 1;
-                if *hops > SYMLINK_HOPS_MAX {
+                if *hops > SYMLINK_HOPS_MAX
+                    || existing.mount.attributes() & super::mount::attribute::NOSYMFOLLOW != 0
+                {
                     return Err(FsError::TooManyLinks);
                 }
                 match existing.node.read_link(caller)? {

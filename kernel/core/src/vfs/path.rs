@@ -136,7 +136,11 @@ impl Vfs {
                 continue;
             }
             *hops += 1;
-            if *hops > SYMLINK_HOPS_MAX {
+            // A mount may refuse to have its symlinks followed
+            // (`nosymfollow`); they can still be read.
+            if *hops > SYMLINK_HOPS_MAX
+                || child.mount.attributes() & super::mount::attribute::NOSYMFOLLOW != 0
+            {
                 return Err(FsError::TooManyLinks);
             }
             match child.node.read_link(caller)? {

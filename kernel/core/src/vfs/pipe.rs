@@ -20,9 +20,29 @@ use super::waiters::{WaiterList, events};
 
 /// Bytes a pipe holds at first (Linux's default, `F_GETPIPE_SZ`).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
-/// The most an unprivileged `F_SETPIPE_SZ` may ask for
-/// (`/proc/sys/fs/pipe-max-size`).
+/// The most an unprivileged `F_SETPIPE_SZ` may ask for at first
+/// (`/proc/sys/fs/pipe-max-size`, which root may change).
 pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
+/// The largest size a pipe may be given (Linux's `round_pipe_size` limit).
+const PIPE_SIZE_LIMIT: u64 = 1 << 31;
+
+static MAX_SIZE: AtomicU64 = AtomicU64::new(PIPE_MAX_SIZE as u64);
+
+/// What an unprivileged `F_SETPIPE_SZ` may ask for now.
+pub fn max_size() -> u64 {
+    MAX_SIZE.load(Ordering::Relaxed)
+}
+
+/// Sets [`max_size`] (a write to `pipe-max-size`): rounded up as a pipe's
+/// size is, a power of two of at least a page; `InvalidArgument` past
+/// 2 GiB.
+pub fn set_max_size(bytes: u64) -> Result<(), FsError> {
+    if bytes > PIPE_SIZE_LIMIT {
+        return Err(FsError::InvalidArgument);
+    }
+    MAX_SIZE.store(bytes.max(4096).next_power_of_two(), Ordering::Relaxed);
+    Ok(())
+}
 /// Writes up to this size are never interleaved with others (`PIPE_BUF`).
 pub const PIPE_BUF: usize = 4096;
 
@@ -192,14 +212,14 @@ impl Pipe {
 
     /// `F_SETPIPE_SZ`: makes the pipe hold `requested` bytes, rounded up to
     /// a power of two of at least a page; returns the new capacity. Past
-    /// [`PIPE_MAX_SIZE`] only if `is_privileged`; never below what it holds.
+    /// [`max_size`] only if `is_privileged`; never below what it holds.
     pub fn set_capacity(&self, requested: u64, is_privileged: bool) -> Result<usize, FsError> {
-        if requested > 1 << 31 {
+        if requested > PIPE_SIZE_LIMIT {
             return Err(FsError::InvalidArgument);
         }
         let capacity = (requested as usize).max(4096).next_power_of_two();
         let mut state = self.state.lock();
-        if capacity > state.capacity && capacity > PIPE_MAX_SIZE && !is_privileged {
+        if capacity > state.capacity && capacity as u64 > max_size() && !is_privileged {
             return Err(FsError::NotPermitted);
         }
         if capacity < state.buffer.len() {

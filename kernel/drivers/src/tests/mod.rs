@@ -7,3 +7,4 @@ mod net;
 mod pci;
 mod queue;
 mod virtio;
+mod vsock;

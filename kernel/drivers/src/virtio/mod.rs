@@ -5,7 +5,7 @@
 //! configuration. [`mmio`] speaks virtio-mmio versions 1 (legacy) and 2,
 //! [`pci_modern`] the capability-based PCI interface and [`pci_legacy`] the
 //! I/O-port one; [`pci::open`] picks between the two for a PCI function.
-//! Devices ([`block`], [`console`], [`entropy`], [`net`], [`p9`]) are written once
+//! Devices ([`block`], [`console`], [`entropy`], [`net`], [`p9`], [`vsock`]) are written once
 //! against the trait and start through [`initialize`]. The block and
 //! entropy drivers submit requests through a [`Virtqueue`] and wait for
 //! them; the network and console drivers, which must never wait, keep
@@ -22,6 +22,7 @@ pub mod pci;
 pub mod pci_legacy;
 pub mod pci_modern;
 mod queue;
+pub mod vsock;
 
 pub use queue::Virtqueue;
 use rosv_virtio::spec::{DeviceType, feature, status};

@@ -1,23 +1,29 @@
 //! Which hypervisor runs a function's VMs (`rosv serve --backend`).
 //!
-//! The function host reaches a function through QEMU's user-mode network:
-//! a forwarded loopback port per HTTP VM, and per Lambda VM a Runtime API
-//! its runtime finds at 10.0.2.2 (or, for snapshot functions, through a
-//! `guestfwd` that QEMU saves with the VM). It snapshots VMs with QEMU's
-//! migration. Neither other hypervisor offers that network: Firecracker
-//! and the built-in monitor have tap devices only, so a function there
-//! needs a tap per VM with addresses of its own on the host (and the kernel
-//! configured without DHCP), or a vsock device, which the kernel has no
-//! driver for; and the built-in monitor has no snapshots. Until the host
-//! sets up such a pool, `--backend` refuses them with the reason, and
-//! `auto` chooses QEMU.
+//! On QEMU the host reaches a function through QEMU's user-mode network: a
+//! forwarded loopback port per HTTP VM, and per Lambda VM a Runtime API its
+//! runtime finds at 10.0.2.2 (or, for snapshot functions, through a
+//! `guestfwd` that QEMU saves with the VM); it snapshots VMs with QEMU's
+//! migration. Firecracker and the built-in monitor have no user-mode
+//! network: there an HTTP function's VM gets a vsock device instead, whose
+//! host side is a Unix socket (Firecracker's hybrid vsock, which the
+//! built-in monitor speaks too), and the kernel forwards the function's
+//! vsock port to its TCP port on the guest's loopback
+//! (`--vsock-forward`), so the host connects to the socket, asks for the
+//! port and speaks HTTP. Lambda functions (whose runtime connects out to
+//! the Runtime API) and snapshots still need QEMU.
+//!
+//! `auto` takes the built-in monitor where KVM is hardware (it starts a VM
+//! without another program and boots fastest), else QEMU.
 
 use clap::ValueEnum;
+
+use crate::host::Kvm;
 
 /// A hypervisor `rosv serve` can be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// The fastest backend this host can run functions on.
+    /// The fastest backend this host can run the functions on.
     Auto,
     /// QEMU (KVM where it is real, else TCG).
     Qemu,
@@ -27,7 +33,19 @@ pub enum Backend {
     Firecracker,
 }
 
-/// Why a backend cannot run functions.
+impl Backend {
+    /// The backend's name, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Qemu => "QEMU",
+            Backend::Builtin => "the built-in monitor",
+            Backend::Firecracker => "Firecracker",
+        }
+    }
+}
+
+/// Why a backend cannot run the functions.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BackendError {
     /// QEMU is missing.
@@ -36,33 +54,39 @@ pub enum BackendError {
          install qemu-system-x86)"
     )]
     QemuMissing,
-    /// The built-in monitor has no user-mode network.
+    /// Firecracker is missing.
     #[error(
-        "--backend builtin: the built-in monitor cannot run functions yet: it has no user-mode network, so \
-         the host cannot forward a port to a function or give its runtime the Runtime API without a tap \
-         device per VM, which rosv serve does not set up, and it cannot take snapshots; use --backend qemu"
+        "--backend firecracker: firecracker was not found on PATH; install Firecracker \
+         (https://github.com/firecracker-microvm/firecracker/releases) or use --backend qemu"
     )]
-    BuiltinUnsupported,
-    /// Firecracker has no user-mode network either.
+    FirecrackerMissing,
+    /// No KVM for the built-in monitor or Firecracker.
+    #[error("--backend {0}: this host has no usable /dev/kvm; use --backend qemu")]
+    KvmMissing(&'static str),
+    /// A function needs QEMU.
     #[error(
-        "--backend firecracker: rosv serve cannot run functions on Firecracker yet: Firecracker reaches a \
-         VM through a tap device per VM, which rosv serve does not set up, or vsock, which the kernel has \
-         no driver for{}; use --backend qemu",
-        if *is_installed { "" } else { " (and firecracker is not on PATH here)" }
+        "--backend {backend}: function \"{function}\" {reason}, which only QEMU offers here; use \
+         --backend qemu (or auto)"
     )]
-    FirecrackerUnsupported {
-        /// Whether `firecracker` is on PATH.
-        is_installed: bool,
+    NeedsQemu {
+        /// The backend asked for.
+        backend: &'static str,
+        /// The function.
+        function: String,
+        /// What it needs.
+        reason: &'static str,
     },
 }
 
-/// What the host has: the programs found on PATH.
+/// What the host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Available {
     /// `qemu-system-x86_64` is on PATH.
     pub has_qemu: bool,
     /// `firecracker` is on PATH.
     pub has_firecracker: bool,
+    /// The host's KVM, if rosv may use it.
+    pub kvm: Option<Kvm>,
 }
 
 impl Available {
@@ -71,39 +95,98 @@ impl Available {
         Available {
             has_qemu: crate::host::find_program("qemu-system-x86_64").is_some(),
             has_firecracker: crate::host::find_program("firecracker").is_some(),
+            kvm: crate::host::kvm(),
         }
     }
 }
 
-/// The backend that runs functions when `requested` is asked for on a host
-/// with `available`.
-pub fn choose(requested: Backend, available: Available) -> Result<Backend, BackendError> {
+/// Why a function needs QEMU, if it does.
+pub fn qemu_need(function: &super::config::Function) -> Option<&'static str> {
+    match function.kind {
+        _ if function.snapshot => Some("takes snapshots (snapshot = true), which need QEMU's migration"),
+        super::config::Kind::Lambda { .. } => {
+            Some("is a Lambda function, whose runtime reaches its Runtime API through QEMU's user network")
+        }
+        super::config::Kind::Http { .. } => None,
+    }
+}
+
+/// The backend that runs `functions` when `requested` is asked for on a
+/// host with `available`.
+pub fn choose(
+    requested: Backend,
+    available: Available,
+    functions: &[super::config::Function],
+) -> Result<Backend, BackendError> {
+    let need = functions.iter().find_map(|function| Some((function.name.clone(), qemu_need(function)?)));
+    let refuse_needs = |backend: Backend| match &need {
+        Some((function, reason)) => Err(BackendError::NeedsQemu {
+            backend: backend_word(backend),
+            function: function.clone(),
+            reason,
+        }),
+        None => Ok(backend),
+    };
     match requested {
+        Backend::Auto if need.is_none() && available.kvm == Some(Kvm::Hardware) => Ok(Backend::Builtin),
         Backend::Auto | Backend::Qemu if available.has_qemu => Ok(Backend::Qemu),
         Backend::Auto | Backend::Qemu => Err(BackendError::QemuMissing),
-        Backend::Builtin => Err(BackendError::BuiltinUnsupported),
-        Backend::Firecracker => {
-            Err(BackendError::FirecrackerUnsupported { is_installed: available.has_firecracker })
-        }
+        Backend::Builtin if available.kvm.is_none() => Err(BackendError::KvmMissing("builtin")),
+        Backend::Firecracker if !available.has_firecracker => Err(BackendError::FirecrackerMissing),
+        Backend::Firecracker if available.kvm.is_none() => Err(BackendError::KvmMissing("firecracker")),
+        Backend::Builtin | Backend::Firecracker => refuse_needs(requested),
+    }
+}
+
+fn backend_word(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Auto => "auto",
+        Backend::Qemu => "qemu",
+        Backend::Builtin => "builtin",
+        Backend::Firecracker => "firecracker",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::config;
+
+    fn functions(text: &str) -> Vec<config::Function> {
+        let path = std::path::Path::new("/functions.toml");
+        config::parse(text, path, std::path::Path::new("/")).unwrap().functions
+    }
 
     #[test]
-    fn auto_and_qemu_take_qemu_and_the_others_are_refused_with_the_reason() {
-        let everything = Available { has_qemu: true, has_firecracker: true };
-        assert_eq!(choose(Backend::Auto, everything), Ok(Backend::Qemu));
-        assert_eq!(choose(Backend::Qemu, everything), Ok(Backend::Qemu));
-        let nothing = Available { has_qemu: false, has_firecracker: false };
-        assert_eq!(choose(Backend::Auto, nothing), Err(BackendError::QemuMissing));
-        let builtin = choose(Backend::Builtin, everything).unwrap_err().to_string();
-        assert!(builtin.contains("no user-mode network") && builtin.contains("--backend qemu"), "{builtin}");
-        let firecracker = choose(Backend::Firecracker, everything).unwrap_err().to_string();
-        assert!(firecracker.contains("tap device per VM") && !firecracker.contains("not on PATH"));
-        let missing = choose(Backend::Firecracker, nothing).unwrap_err().to_string();
-        assert!(missing.contains("firecracker is not on PATH"), "{missing}");
+    fn auto_takes_the_builtin_monitor_on_hardware_kvm_and_qemu_elsewhere() {
+        let http = functions("[[function]]\nname = \"a\"\nimage = \"img\"\nport = 8080\n");
+        let hardware = Available { has_qemu: true, has_firecracker: false, kvm: Some(Kvm::Hardware) };
+        let software = Available { kvm: Some(Kvm::Software), ..hardware };
+        let none = Available { kvm: None, ..hardware };
+        assert_eq!(choose(Backend::Auto, hardware, &http), Ok(Backend::Builtin));
+        assert_eq!(choose(Backend::Auto, software, &http), Ok(Backend::Qemu));
+        assert_eq!(choose(Backend::Auto, none, &http), Ok(Backend::Qemu));
+        assert_eq!(choose(Backend::Qemu, hardware, &http), Ok(Backend::Qemu));
+        assert_eq!(choose(Backend::Builtin, software, &http), Ok(Backend::Builtin));
+        assert_eq!(choose(Backend::Builtin, none, &http), Err(BackendError::KvmMissing("builtin")));
+        assert_eq!(choose(Backend::Firecracker, hardware, &http), Err(BackendError::FirecrackerMissing));
+        let with_firecracker = Available { has_firecracker: true, ..hardware };
+        assert_eq!(choose(Backend::Firecracker, with_firecracker, &http), Ok(Backend::Firecracker));
+        let nothing = Available { has_qemu: false, has_firecracker: false, kvm: None };
+        assert_eq!(choose(Backend::Auto, nothing, &http), Err(BackendError::QemuMissing));
+    }
+
+    #[test]
+    fn lambda_functions_and_snapshots_keep_to_qemu() {
+        let lambda = functions(
+            "[[function]]\nname = \"py\"\nruntime = \"img\"\nhandler = \"app.handler\"\nsnapshot = true\n",
+        );
+        let hardware = Available { has_qemu: true, has_firecracker: true, kvm: Some(Kvm::Hardware) };
+        assert_eq!(choose(Backend::Auto, hardware, &lambda), Ok(Backend::Qemu));
+        let refused = choose(Backend::Builtin, hardware, &lambda).unwrap_err().to_string();
+        assert!(refused.contains("snapshots") && refused.contains("only QEMU"), "{refused}");
+        let lambda = functions("[[function]]\nname = \"py\"\nruntime = \"img\"\nhandler = \"app.handler\"\n");
+        let refused = choose(Backend::Firecracker, hardware, &lambda).unwrap_err().to_string();
+        assert!(refused.contains("Lambda function") && refused.contains("--backend qemu"), "{refused}");
     }
 }

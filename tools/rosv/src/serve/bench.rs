@@ -110,7 +110,10 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
         snapshot.snapshot = true;
         functions.push(snapshot);
     }
-    let host = Arc::new(Host::new(functions, arguments.accel, None).map_err(anyhow::Error::msg)?);
+    let host = Arc::new(
+        Host::new(functions, arguments.accel, super::backend::Backend::Qemu, None)
+            .map_err(anyhow::Error::msg)?,
+    );
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on the loopback")?;
     let front = listener.local_addr().context("cannot listen on the loopback")?;
     let acceptor = host.clone();

@@ -38,9 +38,13 @@ pub fn vcpu_time(pid: u32) -> Option<Duration> {
     Some(if has_vcpu_threads { vcpus } else { all })
 }
 
-/// Whether a thread called `name` runs a vCPU (QEMU's names).
+/// Whether a thread called `name` runs a vCPU: QEMU's `CPU N/KVM`, the
+/// built-in monitor's `vcpuN`, Firecracker's `fc_vcpu N`.
 pub fn is_vcpu_thread(name: &str) -> bool {
-    name.starts_with("CPU ") && (name.ends_with("/TCG") || name.ends_with("/KVM") || name.ends_with("/HVF"))
+    let is_numbered = |rest: &str| !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_digit());
+    (name.starts_with("CPU ") && (name.ends_with("/TCG") || name.ends_with("/KVM") || name.ends_with("/HVF")))
+        || name.strip_prefix("vcpu").is_some_and(is_numbered)
+        || name.strip_prefix("fc_vcpu ").is_some_and(is_numbered)
 }
 
 /// One thread's CPU time: `schedstat`'s nanoseconds where the kernel keeps
@@ -203,6 +207,8 @@ mod tests {
         assert!(is_vcpu_thread("CPU 12/KVM"));
         assert!(!is_vcpu_thread("qemu-system-x86"));
         assert!(!is_vcpu_thread("worker"));
+        assert!(is_vcpu_thread("vcpu0") && is_vcpu_thread("fc_vcpu 3"));
+        assert!(!is_vcpu_thread("vcpu") && !is_vcpu_thread("fc_vcpu x"));
     }
 
     #[test]

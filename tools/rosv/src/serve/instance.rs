@@ -1,8 +1,11 @@
-//! One VM of a function: its QEMU process, console and readiness.
+//! One VM of a function: its hypervisor's process, console and readiness.
 //!
-//! An [`Instance`] of an HTTP function is started with a host loopback
-//! port forwarded to the function's guest port (QEMU's user-mode network,
-//! as `rosv run --net user --forward` sets it up); one of a Lambda function
+//! An [`Instance`] of an HTTP function is started, on QEMU, with a host
+//! loopback port forwarded to the function's guest port (QEMU's user-mode
+//! network, as `rosv run --net user --forward` sets it up); on the
+//! built-in monitor (a `rosv run` child) or Firecracker, with a vsock
+//! device on a Unix socket of its own and the kernel forwarding the vsock
+//! port to the guest's TCP port (`--vsock-forward`). One of a Lambda function
 //! has a [`RuntimeApi`] its runtime reaches at 10.0.2.2. Its console and
 //! QEMU's own messages go into a [`ConsoleTail`], which keeps the last
 //! bytes for error reports and invocation logs and notes the kernel's
@@ -21,10 +24,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::billing;
+use super::guest_stream::{GuestStream, connect_vsock};
 use super::restore::ControlChannel;
 use super::runtime_api::RuntimeApi;
 use super::snapshot::Launch;
-use crate::network::{PortForward, Protocol};
+use crate::network::{Network, PortForward, Protocol};
 use crate::vm::{Accelerator, VmConfig};
 
 /// How many bytes of console output an instance keeps.
@@ -249,21 +253,49 @@ impl Write for TailWriter {
     }
 }
 
+/// How a function's VMs are started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launcher {
+    /// QEMU, with this acceleration.
+    Qemu(Accelerator),
+    /// Firecracker.
+    Firecracker,
+    /// The built-in monitor, in a `rosv run --hypervisor builtin` child
+    /// whose arguments (image, memory, environment, command) these are;
+    /// the instance adds its vsock socket and kernel options.
+    Builtin(Vec<String>),
+}
+
+/// Where an instance's vsock device listens, and the function's port.
+#[derive(Debug)]
+pub struct VsockPort {
+    /// The device's Unix socket.
+    pub socket: std::path::PathBuf,
+    /// The vsock port the kernel forwards to the function's TCP port.
+    pub port: u16,
+    /// The directory of the socket (and Firecracker's configuration),
+    /// removed with the instance.
+    _directory: tempfile::TempDir,
+}
+
 /// One VM of a function.
 #[derive(Debug)]
 pub struct Instance {
     /// `function#number`, for the log.
     pub label: String,
     /// The host loopback port forwarded to the guest's port (HTTP
-    /// functions).
+    /// functions on QEMU).
     pub host_port: Option<u16>,
+    /// The vsock device that reaches the guest's port (HTTP functions on
+    /// the built-in monitor and Firecracker).
+    pub vsock: Option<VsockPort>,
     /// The Runtime API its runtime asks for invocations (Lambda functions).
     pub runtime: Option<Arc<RuntimeApi>>,
     /// How it was started (snapshot functions).
     pub launch: Launch,
     /// The host's end of its control port (snapshot functions).
     pub control: Option<ControlChannel>,
-    /// QEMU's process id.
+    /// The hypervisor's process id.
     pub pid: u32,
     /// The configuration it runs, kept so that its files (the boot
     /// configuration QEMU reads as it starts) last as long as the VM.
@@ -291,16 +323,25 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts a VM of `config` with a free host port forwarded to
-    /// `guest_port`, if given, and `runtime` for its Lambda runtime.
+    /// Starts a VM of `config` as `launcher` says, with a free host port
+    /// (QEMU) or a vsock device (the others) reaching `guest_port`, if
+    /// given, and `runtime` for its Lambda runtime.
     pub fn start(
         label: String,
         config: &VmConfig,
-        accel: Accelerator,
+        launcher: &Launcher,
         guest_port: Option<u16>,
         runtime: Option<Arc<RuntimeApi>>,
         launch: &Launch,
     ) -> Result<Instance> {
+        let accel = match launcher {
+            Launcher::Qemu(accel) => *accel,
+            Launcher::Firecracker | Launcher::Builtin(_) => {
+                let guest_port = guest_port
+                    .context("only HTTP functions run on the built-in monitor and Firecracker; use QEMU")?;
+                return Self::start_with_vsock(label, config, launcher, guest_port);
+            }
+        };
         let mut config = config.clone();
         let host_port = match guest_port {
             Some(guest_port) => {
@@ -325,7 +366,65 @@ impl Instance {
         let mut command = crate::vm::killed_with_parent(&qemu);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
-        let mut child = spawn(command).context("cannot start qemu-system-x86_64")?;
+        let child = spawn(command).context("cannot start qemu-system-x86_64")?;
+        Ok(Self::watch(label, child, config, started, host_port, None, runtime, launch, control))
+    }
+
+    /// Starts a VM of an HTTP function on the built-in monitor or
+    /// Firecracker: no network card, a vsock device on a socket of its
+    /// own, and the kernel forwarding vsock port `guest_port` to TCP port
+    /// `guest_port` on the guest's loopback.
+    fn start_with_vsock(
+        label: String,
+        config: &VmConfig,
+        launcher: &Launcher,
+        guest_port: u16,
+    ) -> Result<Instance> {
+        let directory = tempfile::Builder::new()
+            .prefix("rosv-serve-vm-")
+            .tempdir()
+            .context("cannot create a directory for the VM's vsock socket")?;
+        let socket = directory.path().join("v.sock");
+        let forward_option = format!("--vsock-forward={guest_port}:{guest_port}");
+        let mut config = config.clone();
+        config.network = Network::None;
+        config.forwards = Vec::new();
+        config.vsock = Some(socket.clone());
+        config.add_kernel_options(std::slice::from_ref(&forward_option));
+        let (built, name) = match launcher {
+            Launcher::Firecracker => (crate::firecracker::command(&config, directory.path())?, "firecracker"),
+            Launcher::Builtin(arguments) => {
+                let rosv = std::env::current_exe().context("cannot find rosv's own executable")?;
+                let mut command = Command::new(rosv);
+                command.args(["run", "--hypervisor", "builtin", "--vsock"]).arg(&socket);
+                command.arg(format!("--kernel-args={} {forward_option}", crate::vm::REPORT_BOOT_OPTION));
+                command.args(arguments);
+                (command, "rosv run --hypervisor builtin")
+            }
+            Launcher::Qemu(_) => anyhow::bail!("QEMU reaches functions through its user network"),
+        };
+        let mut command = crate::vm::killed_with_parent(&built);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let child = spawn(command).with_context(|| format!("cannot start {name}"))?;
+        let vsock = VsockPort { socket, port: guest_port, _directory: directory };
+        Ok(Self::watch(label, child, config, started, None, Some(vsock), None, &Launch::default(), None))
+    }
+
+    /// The instance of a started hypervisor process: its console and
+    /// errors go into the console tail.
+    #[allow(clippy::too_many_arguments)]
+    fn watch(
+        label: String,
+        mut child: Child,
+        config: VmConfig,
+        started: Instant,
+        host_port: Option<u16>,
+        vsock: Option<VsockPort>,
+        runtime: Option<Arc<RuntimeApi>>,
+        launch: &Launch,
+        control: Option<ControlChannel>,
+    ) -> Instance {
         let pid = child.id();
         let console = Arc::new(ConsoleTail::default());
         if let Some(stdout) = child.stdout.take() {
@@ -346,9 +445,10 @@ impl Instance {
                 console.end_stream();
             });
         }
-        Ok(Instance {
+        Instance {
             label,
             host_port,
+            vsock,
             runtime,
             launch: launch.clone(),
             control,
@@ -366,7 +466,7 @@ impl Instance {
             boot_cpu: Mutex::new(None),
             is_boot_billed: AtomicBool::new(false),
             last_cpu: Mutex::new(Duration::ZERO),
-        })
+        }
     }
 
     /// The vCPU time the VM has used so far (the last known once it ended).
@@ -445,7 +545,10 @@ impl Instance {
     /// overflows the backlog, and the host drops a SYN that finds it full,
     /// to send it again only a second later. Connecting again after
     /// [`CONNECT_RETRY`] sends a new SYN sooner.
-    pub fn connect(&self, timeout: Duration) -> std::io::Result<TcpStream> {
+    pub fn connect(&self, timeout: Duration) -> std::io::Result<GuestStream> {
+        if let Some(vsock) = &self.vsock {
+            return connect_vsock(&vsock.socket, vsock.port, timeout);
+        }
         let Some(host_port) = self.host_port else {
             return Err(std::io::Error::other("a Lambda function's VM has no forwarded port"));
         };
@@ -456,7 +559,7 @@ impl Instance {
             let attempt = left.min(CONNECT_RETRY).max(Duration::from_millis(1));
             match TcpStream::connect_timeout(&address, attempt) {
                 Err(error) if error.kind() == std::io::ErrorKind::TimedOut && !left.is_zero() => continue,
-                result => return result,
+                result => return result.map(GuestStream::Tcp),
             }
         }
     }
@@ -529,8 +632,21 @@ impl Instance {
     pub fn describe_exit(&self) -> String {
         match self.exit_status() {
             None => "it still runs".into(),
+            Some(status) if self.vsock.is_some() => describe_monitor_status(status),
             Some(status) => describe_status(status, self.console.reported_status()),
         }
+    }
+}
+
+/// The exit status of a `rosv run --hypervisor builtin` child or of
+/// Firecracker in words: the first is the application's status, the
+/// second Firecracker's own.
+pub fn describe_monitor_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("its monitor exited with status {code}"),
+        (None, Some(signal)) => format!("its monitor was killed by signal {signal}"),
+        (None, None) => "its monitor ended".into(),
     }
 }
 

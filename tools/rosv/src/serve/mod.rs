@@ -11,6 +11,7 @@ mod backend;
 pub mod bench;
 mod billing;
 mod config;
+mod guest_stream;
 mod http;
 mod instance;
 mod invoke;
@@ -81,9 +82,10 @@ pub struct ServeArgs {
     /// TCG.
     #[arg(long, value_enum, default_value_t = Accelerator::Auto)]
     accel: Accelerator,
-    /// The hypervisor that runs the VMs: `auto` takes the fastest this host
-    /// can run functions on (QEMU today: the others are refused, saying
-    /// why).
+    /// The hypervisor that runs the VMs: `auto` takes the built-in monitor
+    /// where KVM is hardware, else QEMU. On builtin and firecracker the host
+    /// reaches HTTP functions over vsock; Lambda functions and snapshots
+    /// need QEMU.
     #[arg(long, value_enum, default_value_t = backend::Backend::Auto)]
     backend: backend::Backend,
     /// Appends a JSON line per invocation to FILE: its function, instance,
@@ -118,6 +120,7 @@ impl Host {
     fn new(
         functions: Vec<config::Function>,
         accel: Accelerator,
+        backend: backend::Backend,
         invocation_log: Option<&std::path::Path>,
     ) -> Result<Host, String> {
         let invocation_log = match invocation_log {
@@ -131,7 +134,7 @@ impl Host {
         for function in functions {
             let name = function.name.clone();
             pools.push(
-                Pool::new(function, accel, invocation_log.clone())
+                Pool::new(function, accel, backend, invocation_log.clone())
                     .map_err(|error| format!("function \"{name}\": {error:#}"))?,
             );
         }
@@ -205,10 +208,6 @@ impl Host {
 
 /// Runs `rosv serve`; returns its exit status.
 pub fn serve(arguments: &ServeArgs) -> Result<u8> {
-    if let Err(problem) = backend::choose(arguments.backend, backend::Available::here()) {
-        eprintln!("rosv: {problem}");
-        return Ok(CONFIGURATION_ERROR);
-    }
     let functions = match config::load(&arguments.config) {
         Ok(config) => config.functions,
         Err(problems) => {
@@ -218,7 +217,14 @@ pub fn serve(arguments: &ServeArgs) -> Result<u8> {
             return Ok(CONFIGURATION_ERROR);
         }
     };
-    let host = match Host::new(functions, arguments.accel, arguments.invocation_log.as_deref()) {
+    let backend = match backend::choose(arguments.backend, backend::Available::here(), &functions) {
+        Ok(backend) => backend,
+        Err(problem) => {
+            eprintln!("rosv: {problem}");
+            return Ok(CONFIGURATION_ERROR);
+        }
+    };
+    let host = match Host::new(functions, arguments.accel, backend, arguments.invocation_log.as_deref()) {
         Ok(host) => Arc::new(host),
         Err(problem) => {
             eprintln!("rosv: {}: {problem}", arguments.config.display());
@@ -234,7 +240,7 @@ pub fn serve(arguments: &ServeArgs) -> Result<u8> {
         "listening on http://{} for {} ({})",
         listener.local_addr().unwrap_or(arguments.listen),
         names.join(", "),
-        describe_acceleration(arguments.accel)
+        describe_backend(backend, arguments.accel)
     ));
     let acceptor = host.clone();
     std::thread::Builder::new()
@@ -244,6 +250,14 @@ pub fn serve(arguments: &ServeArgs) -> Result<u8> {
     let signal = host.housekeep_until_signalled()?;
     log(&format!("stopped on signal {signal}"));
     Ok(0)
+}
+
+/// Which hypervisor runs the VMs and how, in words, for the log.
+pub fn describe_backend(backend: backend::Backend, accel: Accelerator) -> String {
+    match backend {
+        backend::Backend::Qemu | backend::Backend::Auto => describe_acceleration(accel),
+        other => format!("{} with KVM, functions reached over vsock", other.name()),
+    }
 }
 
 /// How the VMs execute guest code, in words, for logs and benchmarks.

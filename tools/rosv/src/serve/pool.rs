@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
+use super::backend::Backend;
 use super::billing::{self, InvocationLog};
 use super::config::{Function, Kind};
-use super::instance::{Failure, Instance, Readiness};
+use super::instance::{Failure, Instance, Launcher, Readiness};
 use super::log;
 use super::runtime_api::RuntimeApi;
 use super::snapshot::{self, Launch, RUNTIME_ADDRESS};
@@ -69,7 +70,8 @@ pub struct Pool {
     /// The VM configuration of HTTP functions (Lambda functions get one
     /// per instance, which names its Runtime API).
     vm_config: VmConfig,
-    accel: Accelerator,
+    /// How its VMs start.
+    launcher: Launcher,
     instances: Mutex<Instances>,
     /// Signalled when an instance may have room: a request ended, an
     /// instance was removed or failed.
@@ -182,13 +184,35 @@ struct MachineWords {
     machine: MachineArgs,
 }
 
+/// The arguments of `rosv run` that boot `function`'s image on the
+/// built-in monitor as `VmConfig::new` would: its memory, processors,
+/// environment and command.
+fn builtin_arguments(function: &Function) -> Vec<String> {
+    let mut arguments = vec![
+        "--memory".to_string(),
+        function.memory_mib.to_string(),
+        "--cpus".into(),
+        function.cpus.to_string(),
+    ];
+    for (name, value) in &function.environment {
+        arguments.push(format!("--env={name}={value}"));
+    }
+    arguments.push(function.image_directory.to_string_lossy().into_owned());
+    if let Some(command) = &function.command {
+        arguments.push("--".into());
+        arguments.extend(command.iter().cloned());
+    }
+    arguments
+}
+
 impl Pool {
-    /// A pool for `function`, whose VMs run with `accel`; checks that its
-    /// image and machine can be booted. Invocations are logged to
-    /// `invocation_log`, if given.
+    /// A pool for `function`, whose VMs run on `backend` (QEMU with
+    /// `accel`); checks that its image and machine can be booted.
+    /// Invocations are logged to `invocation_log`, if given.
     pub fn new(
         function: Function,
         accel: Accelerator,
+        backend: Backend,
         invocation_log: Option<Arc<InvocationLog>>,
     ) -> Result<Pool> {
         let image = Image::open(&function.image_directory)?;
@@ -228,12 +252,26 @@ impl Pool {
             }
             _ => None,
         };
+        let launcher = match backend {
+            Backend::Builtin => Launcher::Builtin(builtin_arguments(&function)),
+            Backend::Firecracker => Launcher::Firecracker,
+            Backend::Qemu | Backend::Auto => Launcher::Qemu(accel),
+        };
+        let is_software_kvm = crate::host::kvm() == Some(crate::host::Kvm::Software);
+        let vm_config = if backend == Backend::Firecracker && is_software_kvm {
+            // As `rosv run` does for KVM on such hosts.
+            let mut vm_config = vm_config;
+            vm_config.add_kernel_options(&["--noxsave".to_string()]);
+            vm_config
+        } else {
+            vm_config
+        };
         Ok(Pool {
             function,
             image,
             machine,
             vm_config,
-            accel,
+            launcher,
             instances: Mutex::new(Instances::default()),
             room: Condvar::new(),
             stats: Mutex::new(FunctionStats::default()),
@@ -377,7 +415,7 @@ impl Pool {
             Kind::Http { port } => Instance::start(
                 label.to_string(),
                 &self.vm_config,
-                self.accel,
+                &self.launcher,
                 Some(*port),
                 None,
                 &Launch::default(),
@@ -398,7 +436,7 @@ impl Pool {
                 Instance::start(
                     label.to_string(),
                     &config,
-                    self.accel,
+                    &self.launcher,
                     None,
                     Some(runtime),
                     &Launch::default(),
@@ -436,7 +474,7 @@ impl Pool {
         let started = Instance::start(
             label.to_string(),
             &snapshots.vm_config,
-            self.accel,
+            &self.launcher,
             None,
             Some(runtime),
             &launch,

@@ -352,7 +352,7 @@ fn forward(
 /// Relays the answer `response`, whose body is framed by `framing`, to the
 /// client; returns whether the client connection stays open.
 fn relay(
-    upstream: &mut Reader<TcpStream>,
+    upstream: &mut Reader<crate::serve::guest_stream::GuestStream>,
     writer: &mut TcpStream,
     response: &ResponseHead,
     framing: Framing,

@@ -125,9 +125,11 @@ fn build_c_programs() -> PathBuf {
         "nodes",
         "chroot",
         "loop",
+        "mounts",
         "settings",
         "watches",
         "timers",
+        "clock-step",
         "ipc",
         "sched",
         "system",
@@ -254,6 +256,13 @@ pub fn connect_free() -> PathBuf {
 pub fn argument_digest() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| freestanding_program("argument-digest")).clone()
+}
+
+/// The program from `tests/guest/vsock-free.c`, built like
+/// [`connect_free`]: vsock and HTTP without a C library.
+pub fn vsock_free() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| freestanding_program("vsock-free")).clone()
 }
 
 /// Builds `tests/guest/<name>.c` with no C library and no SSE instructions.

@@ -180,8 +180,7 @@ pub fn mounts(caller: &Caller<'_>, process: &Process) -> String {
     let mut text = String::new();
     for mount in process.vfs.mounts() {
         let path = process.vfs.path_of(caller, &Location::root_of(&mount)).unwrap_or_default();
-        let mode = if mount.is_read_only() { "ro" } else { "rw" };
-        let _ = writeln!(text, "{} {path} {} {mode} 0 0", mount.source(), mount.type_name());
+        let _ = writeln!(text, "{} {path} {} {} 0 0", mount.source(), mount.type_name(), mount.options());
     }
     text
 }
@@ -330,9 +329,11 @@ pub fn version() -> String {
 /// `/proc/filesystems`: the types `mount` knows; `nodev` marks those that
 /// need no device.
 pub fn filesystems() -> String {
-    String::from(
-        "nodev\tsysfs\nnodev\ttmpfs\nnodev\tramfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\tcgroup2\n\text2\n\text3\n\text4\n\trofs\n",
-    )
+    let mut text = String::new();
+    for (name, is_virtual) in crate::fs::TYPES {
+        let _ = writeln!(text, "{}\t{name}", if is_virtual { "nodev" } else { "" });
+    }
+    text
 }
 
 /// `/proc/swaps`: no swap.

@@ -79,8 +79,9 @@ pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
         let mode = if mount.is_read_only() { "ro" } else { "rw" };
         let _ = writeln!(
             text,
-            "{} {parent} {major}:{minor} / {path} {mode},relatime shared:{} - {} {} {mode}",
+            "{} {parent} {major}:{minor} / {path} {} shared:{} - {} {} {mode}",
             id_of(mount),
+            mount.options(),
             id_of(mount) - FIRST_MOUNT_ID + 1,
             mount.type_name(),
             mount.source(),

@@ -265,7 +265,13 @@ const FILESYSTEMS: &[(&str, Entry)] = &[
     ("file-max", Entry::Setting(|_| line(FILE_MAX.get()), |_, text| FILE_MAX.set(number(text)?))),
     ("inotify", Entry::Directory(INOTIFY)),
     ("nr_open", Entry::Setting(|_| line(NR_OPEN.get()), |_, text| NR_OPEN.set(number(text)?))),
-    ("pipe-max-size", Entry::File(|_| line(crate::vfs::pipe::PIPE_MAX_SIZE))),
+    (
+        "pipe-max-size",
+        Entry::Setting(
+            |_| line(crate::vfs::pipe::max_size()),
+            |_, text| crate::vfs::pipe::set_max_size(number(text)?),
+        ),
+    ),
 ];
 
 const NET_CORE: &[(&str, Entry)] = &[("somaxconn", Entry::File(|_| line(4096)))];

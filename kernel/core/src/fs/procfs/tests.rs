@@ -82,9 +82,10 @@ fn generated_files_describe_the_process_and_the_machine() {
     assert!(lines[0].ends_with(" /bin/hello") && lines[0].find('/') == Some(73), "{maps}");
     assert!(lines[1].starts_with("70000000-70001000 rw-p") && lines[1].ends_with("[stack]"), "{maps}");
     let mounts = read(&process, &caller, "/proc/mounts");
-    assert!(mounts.starts_with("/dev/root / rofs ro 0 0\n"), "{mounts}");
+    assert!(mounts.starts_with("/dev/root / rofs ro,relatime 0 0\n"), "{mounts}");
     assert!(
-        mounts.contains("proc /proc proc rw 0 0\n") && mounts.contains("tmpfs /tmp tmpfs rw 0 0\n"),
+        mounts.contains("proc /proc proc rw,relatime 0 0\n")
+            && mounts.contains("tmpfs /tmp tmpfs rw,relatime 0 0\n"),
         "{mounts}"
     );
     assert_eq!(read(&process, &caller, "/proc/cpuinfo").matches("processor\t:").count(), 4);

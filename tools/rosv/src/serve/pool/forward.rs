@@ -1,9 +1,9 @@
 //! A pool's HTTP instances: sending a request, probing a booting guest.
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::{BOOT_LINE_GRACE, CONNECT_TIMEOUT, Lease, PROBE_INTERVAL, Pool};
+use crate::serve::guest_stream::GuestStream;
 use crate::serve::http::{HttpError, Reader, ResponseHead};
 use crate::serve::instance::{Failure, Instance, Readiness};
 
@@ -15,7 +15,7 @@ impl Pool {
         &self,
         lease: &Lease<'_>,
         request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
+    ) -> Result<(Reader<GuestStream>, ResponseHead), Failure> {
         let instance = &lease.instance;
         match instance.claim_probe_or_wait() {
             Readiness::Answering => self.send_once(instance, request),
@@ -40,7 +40,7 @@ impl Pool {
         &self,
         instance: &Instance,
         request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
+    ) -> Result<(Reader<GuestStream>, ResponseHead), Failure> {
         let name = &self.function.name;
         let boot_timeout = self.function.boot_timeout;
         let deadline = instance.started + boot_timeout;
@@ -84,7 +84,7 @@ impl Pool {
         &self,
         instance: &Instance,
         request: &[u8],
-    ) -> Result<(Reader<TcpStream>, ResponseHead), Failure> {
+    ) -> Result<(Reader<GuestStream>, ResponseHead), Failure> {
         let name = &self.function.name;
         match self.try_send(instance, request, self.function.request_timeout) {
             Ok(answer) => Ok(answer),
@@ -116,10 +116,10 @@ impl Pool {
         instance: &Instance,
         request: &[u8],
         timeout: Duration,
-    ) -> Result<(Reader<TcpStream>, ResponseHead), HttpError> {
+    ) -> Result<(Reader<GuestStream>, ResponseHead), HttpError> {
         use std::io::Write;
         let mut stream = instance.connect(CONNECT_TIMEOUT)?;
-        stream.set_nodelay(true)?;
+        stream.set_nodelay()?;
         stream.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         stream.write_all(request)?;

@@ -1,0 +1,784 @@
+//! Virtual sockets (`AF_VSOCK`): stream connections between the guest and
+//! its host over a virtio socket device, as `vsock(7)` describes them.
+//!
+//! [`Vsock`] is the transport (virtio 1.2 §5.10): it owns the
+//! [`VsockDevice`] (the driver, behind a trait so tests can fake it), the
+//! table of [`Connection`]s by their addresses and the listeners by port,
+//! and turns each received packet into a change of one connection. A
+//! connection keeps what arrived and its [`Credit`] accounts; sockets
+//! ([`socket::VsockSocket`]) and the kernel's own forwarder
+//! ([`forward`], which joins vsock connections on one port to a TCP port
+//! of the loop) read and write connections without waiting, and wait on
+//! their waiter lists, which every change notifies.
+//!
+//! The device's thread ([`Vsock::run_worker`]) takes received packets;
+//! packets that find every transmit buffer busy wait in an outbox that
+//! each poll sends first. Only control packets go there: data waits in the
+//! application until the device has room.
+
+pub mod forward;
+pub mod socket;
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use rosv_virtio::vsock::{Credit, HEADER_SIZE, Header, TYPE_STREAM, cid, op, shutdown};
+use spin::{Mutex, Once};
+
+use crate::errno::Errno;
+use crate::machine::{Machine, ThreadControl};
+use crate::vfs::WaiterList;
+
+/// `AF_VSOCK`.
+pub const FAMILY: u16 = 40;
+/// Bytes of a `struct sockaddr_vm`.
+pub const ADDRESS_SIZE: usize = 16;
+/// `IOCTL_VM_SOCKETS_GET_LOCAL_CID` (`_IO(7, 0xb9)`).
+pub const IOCTL_GET_LOCAL_CID: u64 = 0x7b9;
+/// Each connection's receive buffer (Linux's default
+/// `SO_VM_SOCKETS_BUFFER_SIZE`).
+pub const BUFFER_BYTES: u32 = 256 * 1024;
+/// Ports below this are reserved; automatic ports start here.
+const FIRST_AUTOMATIC_PORT: u32 = 1024;
+
+/// The packet device under the transport: the virtio driver in the
+/// kernel, a fake in tests. Nothing here waits.
+pub trait VsockDevice: Send + Sync {
+    /// The guest's context id.
+    fn guest_cid(&self) -> u32;
+    /// The most data one packet carries.
+    fn payload_max(&self) -> usize;
+    /// Sends one packet; false when every transmit buffer is busy.
+    fn send(&self, header: &[u8; HEADER_SIZE], payload: &[u8]) -> bool;
+    /// Hands the next received packet (header and data) to `consume`;
+    /// false when none waits.
+    fn receive(&self, consume: &mut dyn FnMut(&[u8])) -> bool;
+    /// Whether the host reset the transport since the last call (it then
+    /// forgot every connection).
+    fn take_reset(&self) -> bool {
+        false
+    }
+}
+
+/// One end of a vsock address: a context id and a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VsockAddress {
+    /// The context id.
+    pub cid: u32,
+    /// The port.
+    pub port: u32,
+}
+
+impl VsockAddress {
+    /// The bytes of a `struct sockaddr_vm`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = alloc::vec![0u8; ADDRESS_SIZE];
+        bytes[0..2].copy_from_slice(&FAMILY.to_ne_bytes());
+        bytes[4..8].copy_from_slice(&self.port.to_ne_bytes());
+        bytes[8..12].copy_from_slice(&self.cid.to_ne_bytes());
+        bytes
+    }
+
+    /// A `struct sockaddr_vm`'s address; `EINVAL` when too short,
+    /// `EAFNOSUPPORT` for another family.
+    pub fn parse(bytes: &[u8]) -> Result<VsockAddress, Errno> {
+        if bytes.len() < ADDRESS_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != FAMILY {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        Ok(VsockAddress { port: word(4), cid: word(8) })
+    }
+}
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// A request went out; no answer yet.
+    Connecting,
+    /// Data may flow.
+    Established,
+    /// Over: reset by either side, or both sides shut down.
+    Closed,
+}
+
+/// What a connection holds, under its lock.
+#[derive(Debug)]
+struct ConnectionState {
+    phase: Phase,
+    credit: Credit,
+    /// Bytes received and not yet read.
+    received: VecDeque<u8>,
+    /// The peer sends no more: reads end once `received` is empty.
+    is_peer_done_sending: bool,
+    /// The peer reads no more: sends fail with `EPIPE`.
+    is_peer_done_receiving: bool,
+    /// This side shut its sending or receiving down.
+    is_done_sending: bool,
+    is_done_receiving: bool,
+    /// Why the connection failed, until `SO_ERROR` or an operation takes it.
+    error: Option<Errno>,
+}
+
+/// One stream connection between a local and a peer address.
+#[derive(Debug)]
+pub struct Connection {
+    local: VsockAddress,
+    peer: VsockAddress,
+    state: Mutex<ConnectionState>,
+    waiters: Arc<WaiterList>,
+}
+
+impl Connection {
+    fn new(local: VsockAddress, peer: VsockAddress, phase: Phase, waiters: Arc<WaiterList>) -> Arc<Self> {
+        Arc::new(Connection {
+            local,
+            peer,
+            state: Mutex::new(ConnectionState {
+                phase,
+                credit: Credit::new(BUFFER_BYTES),
+                received: VecDeque::new(),
+                is_peer_done_sending: false,
+                is_peer_done_receiving: false,
+                is_done_sending: false,
+                is_done_receiving: false,
+                error: None,
+            }),
+            waiters,
+        })
+    }
+
+    /// This end's address.
+    pub fn local(&self) -> VsockAddress {
+        self.local
+    }
+
+    /// The other end's address.
+    pub fn peer(&self) -> VsockAddress {
+        self.peer
+    }
+
+    /// The threads to wake when the connection moves.
+    pub fn waiters(&self) -> &Arc<WaiterList> {
+        &self.waiters
+    }
+
+    /// A packet header from this end to the peer.
+    fn header(&self, op: u16, length: u32, flags: u32) -> Header {
+        Header {
+            source_cid: u64::from(self.local.cid),
+            destination_cid: u64::from(self.peer.cid),
+            source_port: self.local.port,
+            destination_port: self.peer.port,
+            length,
+            socket_type: TYPE_STREAM,
+            op,
+            flags,
+            buffer_allocation: 0,
+            forwarded_count: 0,
+        }
+    }
+
+    /// Whether the connection is established (or was, and ended).
+    pub fn is_established(&self) -> bool {
+        let state = self.state.lock();
+        state.phase == Phase::Established || (state.phase == Phase::Closed && state.error.is_none())
+    }
+
+    /// Whether the peer reads no more (it shut its receiving side down, or
+    /// the connection ended).
+    pub fn is_peer_gone(&self) -> bool {
+        let state = self.state.lock();
+        state.is_peer_done_receiving || state.phase == Phase::Closed
+    }
+
+    /// Whether a connect still waits for the peer's answer.
+    pub fn is_connecting(&self) -> bool {
+        self.state.lock().phase == Phase::Connecting
+    }
+
+    /// Takes the pending error (`SO_ERROR`).
+    pub fn take_error(&self) -> Option<Errno> {
+        self.state.lock().error.take()
+    }
+
+    /// Bytes waiting to be read.
+    pub fn available_bytes(&self) -> usize {
+        self.state.lock().received.len()
+    }
+
+    /// The readiness bits (`vfs::waiters::events`) of the connection.
+    pub fn readiness(&self) -> u16 {
+        use crate::vfs::waiters::events::*;
+        let state = self.state.lock();
+        let mut ready = 0;
+        let is_closed = state.phase == Phase::Closed;
+        if !state.received.is_empty() || state.is_peer_done_sending || is_closed || state.is_done_receiving {
+            ready |= POLLIN | POLLRDNORM;
+        }
+        if state.is_peer_done_sending || is_closed {
+            ready |= POLLRDHUP;
+        }
+        if state.phase == Phase::Established
+            && !state.is_done_sending
+            && !state.is_peer_done_receiving
+            && state.credit.peer_room() > 0
+        {
+            ready |= POLLOUT | POLLWRNORM;
+        }
+        if state.error.is_some() {
+            ready |= POLLERR | POLLOUT;
+        }
+        if is_closed || (state.is_peer_done_sending && state.is_done_sending) {
+            ready |= POLLHUP;
+        }
+        ready
+    }
+
+    /// Takes what arrived into `buffer` without waiting (`peek`: leaves it
+    /// there). `Ok(Some(0))` at the end of the stream, `Ok(None)` when
+    /// nothing waits yet.
+    pub fn try_receive(
+        &self,
+        vsock: &Vsock,
+        buffer: &mut [u8],
+        is_peek: bool,
+    ) -> Result<Option<usize>, Errno> {
+        let mut state = self.state.lock();
+        if state.received.is_empty() {
+            if let Some(error) = state.error.take() {
+                return Err(error);
+            }
+            return match state.phase {
+                Phase::Connecting => Err(Errno::ENOTCONN),
+                _ if state.is_peer_done_sending || state.is_done_receiving => Ok(Some(0)),
+                Phase::Closed => Ok(Some(0)),
+                Phase::Established => Ok(None),
+            };
+        }
+        let count = buffer.len().min(state.received.len());
+        for (slot, byte) in buffer.iter_mut().zip(state.received.iter()) {
+            *slot = *byte;
+        }
+        if is_peek {
+            return Ok(Some(count));
+        }
+        state.received.drain(..count);
+        state.credit.record_forwarded(count as u32);
+        if state.phase == Phase::Established && state.credit.should_update() {
+            let mut header = self.header(op::CREDIT_UPDATE, 0, 0);
+            state.credit.stamp(&mut header);
+            drop(state);
+            vsock.send_control(header);
+        }
+        Ok(Some(count))
+    }
+
+    /// Sends as much of `bytes` as the peer has room for and the device
+    /// takes, without waiting; `Ok(0)` when neither has room now.
+    pub fn try_send(&self, vsock: &Vsock, bytes: &[u8]) -> Result<usize, Errno> {
+        let mut sent = 0;
+        let mut state = self.state.lock();
+        loop {
+            if let Some(error) = state.error.take() {
+                return if sent > 0 { Ok(sent) } else { Err(error) };
+            }
+            match state.phase {
+                Phase::Connecting => return Err(Errno::ENOTCONN),
+                Phase::Closed => return if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) },
+                Phase::Established => {}
+            }
+            if state.is_done_sending || state.is_peer_done_receiving {
+                return if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) };
+            }
+            if sent == bytes.len() {
+                return Ok(sent);
+            }
+            let room = (state.credit.peer_room() as usize).min(vsock.device.payload_max());
+            let count = room.min(bytes.len() - sent);
+            if count == 0 {
+                return Ok(sent);
+            }
+            let mut header = self.header(op::RW, count as u32, 0);
+            state.credit.stamp(&mut header);
+            if !vsock.device.send(&header.encode(), &bytes[sent..sent + count]) {
+                return Ok(sent);
+            }
+            state.credit.record_sent(count as u32);
+            sent += count;
+        }
+    }
+
+    /// `shutdown`: this side receives (`SHUT_RD`) or sends (`SHUT_WR`) no
+    /// more; the peer is told.
+    pub fn shut_down(&self, vsock: &Vsock, flags: u32) {
+        let mut state = self.state.lock();
+        if flags & shutdown::RECEIVE != 0 {
+            state.is_done_receiving = true;
+        }
+        if flags & shutdown::SEND != 0 {
+            state.is_done_sending = true;
+        }
+        let is_open = state.phase == Phase::Established;
+        let mut header = self.header(op::SHUTDOWN, 0, flags);
+        state.credit.stamp(&mut header);
+        drop(state);
+        if is_open {
+            vsock.send_control(header);
+        }
+        self.waiters.notify();
+    }
+
+    /// Ends the connection because its last user closed it: the peer is
+    /// told that this side neither sends nor receives, and answers with a
+    /// reset, which removes the connection from the table.
+    pub fn release(&self, vsock: &Vsock) {
+        let phase = self.state.lock().phase;
+        match phase {
+            Phase::Established => self.shut_down(vsock, shutdown::RECEIVE | shutdown::SEND),
+            Phase::Connecting => {
+                vsock.send_control(self.header(op::RST, 0, 0));
+                vsock.forget(self);
+            }
+            Phase::Closed => vsock.forget(self),
+        }
+    }
+
+    /// Handles a packet the peer sent on this connection; returns the
+    /// answer to send, if any, and whether the connection is over.
+    fn handle(&self, header: &Header, payload: &[u8]) -> (Option<Header>, bool) {
+        let mut state = self.state.lock();
+        state.credit.update_from(header);
+        let answer = match (header.op, state.phase) {
+            (op::RESPONSE, Phase::Connecting) => {
+                state.phase = Phase::Established;
+                None
+            }
+            (op::RW, Phase::Established) => {
+                if state.is_done_receiving {
+                    // Linux drops data a socket will never read, but counts
+                    // it taken so the peer's credit does not run dry.
+                    state.credit.record_received(payload.len() as u32);
+                    state.credit.record_forwarded(payload.len() as u32);
+                    None
+                } else if state.credit.record_received(payload.len() as u32) {
+                    state.received.extend(payload);
+                    None
+                } else {
+                    // The peer ignored the credit: end the connection.
+                    state.phase = Phase::Closed;
+                    state.error = Some(Errno::ECONNRESET);
+                    Some(self.header(op::RST, 0, 0))
+                }
+            }
+            (op::CREDIT_UPDATE, _) => None,
+            (op::CREDIT_REQUEST, Phase::Established) => {
+                let mut answer = self.header(op::CREDIT_UPDATE, 0, 0);
+                state.credit.stamp(&mut answer);
+                Some(answer)
+            }
+            (op::SHUTDOWN, Phase::Established) => {
+                state.is_peer_done_receiving |= header.flags & shutdown::RECEIVE != 0;
+                state.is_peer_done_sending |= header.flags & shutdown::SEND != 0;
+                if state.is_peer_done_receiving && state.is_peer_done_sending {
+                    // Both directions are over: the peer waits for a reset.
+                    state.phase = Phase::Closed;
+                    Some(self.header(op::RST, 0, 0))
+                } else {
+                    None
+                }
+            }
+            (op::RST, phase) => {
+                if phase == Phase::Connecting {
+                    state.error = Some(Errno::ECONNREFUSED);
+                } else if phase == Phase::Established && !state.is_done_sending {
+                    state.error = Some(Errno::ECONNRESET);
+                }
+                state.phase = Phase::Closed;
+                None
+            }
+            (_, Phase::Closed) => None,
+            _ => {
+                state.phase = Phase::Closed;
+                state.error = Some(Errno::ECONNRESET);
+                Some(self.header(op::RST, 0, 0))
+            }
+        };
+        let is_closed = state.phase == Phase::Closed;
+        drop(state);
+        self.waiters.notify();
+        (answer, is_closed)
+    }
+}
+
+/// Connections waiting on a listening port.
+#[derive(Debug)]
+pub struct Listener {
+    port: u32,
+    backlog: Mutex<usize>,
+    pending: Mutex<VecDeque<Arc<Connection>>>,
+    waiters: Arc<WaiterList>,
+}
+
+impl Listener {
+    /// The port.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    /// Takes the next connection made to the port, if any.
+    pub fn take(&self) -> Option<Arc<Connection>> {
+        self.pending.lock().pop_front()
+    }
+
+    /// Whether a connection waits.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.lock().is_empty()
+    }
+
+    /// The threads to wake when a connection arrives.
+    pub fn waiters(&self) -> &Arc<WaiterList> {
+        &self.waiters
+    }
+
+    /// Sets the most connections waiting at once.
+    pub fn set_backlog(&self, backlog: usize) {
+        *self.backlog.lock() = backlog.max(1);
+    }
+}
+
+/// The addresses of a connection: (local port, peer CID, peer port).
+type ConnectionKey = (u32, u32, u32);
+
+#[derive(Debug, Default)]
+struct Table {
+    connections: BTreeMap<ConnectionKey, Arc<Connection>>,
+    listeners: BTreeMap<u32, Arc<Listener>>,
+    /// Ports bound without listening, and how many sockets hold each.
+    bound: BTreeMap<u32, usize>,
+    next_port: u32,
+}
+
+impl Table {
+    fn is_port_used(&self, port: u32) -> bool {
+        self.listeners.contains_key(&port)
+            || self.bound.contains_key(&port)
+            || self.connections.keys().any(|key| key.0 == port)
+    }
+}
+
+/// The vsock transport over one device.
+pub struct Vsock {
+    device: Arc<dyn VsockDevice>,
+    table: Mutex<Table>,
+    /// Control packets that found the device busy.
+    outbox: Mutex<VecDeque<Header>>,
+    worker: Once<Arc<dyn ThreadControl>>,
+}
+
+impl core::fmt::Debug for Vsock {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Vsock").field("guest_cid", &self.device.guest_cid()).finish()
+    }
+}
+
+static INSTALLED: Once<Arc<Vsock>> = Once::new();
+
+/// Makes `vsock` the transport `AF_VSOCK` sockets use; the first one stays.
+pub fn install(vsock: Arc<Vsock>) {
+    INSTALLED.call_once(|| vsock);
+}
+
+/// The transport `AF_VSOCK` sockets use, if the machine has one.
+pub fn installed() -> Option<&'static Arc<Vsock>> {
+    INSTALLED.get()
+}
+
+impl Vsock {
+    /// The transport over `device`; `seed` varies the first automatic port.
+    pub fn new(device: Arc<dyn VsockDevice>, seed: u32) -> Arc<Self> {
+        let table = Table { next_port: FIRST_AUTOMATIC_PORT + seed % 0x4000_0000, ..Table::default() };
+        Arc::new(Vsock {
+            device,
+            table: Mutex::new(table),
+            outbox: Mutex::new(VecDeque::new()),
+            worker: Once::new(),
+        })
+    }
+
+    /// The guest's context id.
+    pub fn local_cid(&self) -> u32 {
+        self.device.guest_cid()
+    }
+
+    /// Sends a control packet now, or as soon as the device has room.
+    fn send_control(&self, header: Header) {
+        let mut outbox = self.outbox.lock();
+        if outbox.is_empty() && self.device.send(&header.encode(), &[]) {
+            return;
+        }
+        outbox.push_back(header);
+        drop(outbox);
+        self.wake_worker();
+    }
+
+    /// Sends what waits in the outbox, as far as the device takes it.
+    fn flush_outbox(&self) {
+        let mut outbox = self.outbox.lock();
+        while let Some(header) = outbox.front() {
+            if !self.device.send(&header.encode(), &[]) {
+                return;
+            }
+            outbox.pop_front();
+        }
+    }
+
+    /// Reserves `port` (any free one when [`rosv_virtio::vsock::PORT_ANY`])
+    /// for a bound socket; `EADDRINUSE` when taken.
+    pub fn bind(&self, port: u32) -> Result<u32, Errno> {
+        let mut table = self.table.lock();
+        let port = if port == rosv_virtio::vsock::PORT_ANY {
+            Self::free_port(&mut table)?
+        } else if table.is_port_used(port) {
+            return Err(Errno::EADDRINUSE);
+        } else {
+            port
+        };
+        *table.bound.entry(port).or_default() += 1;
+        Ok(port)
+    }
+
+    /// Gives back a port [`Vsock::bind`] reserved.
+    pub fn unbind(&self, port: u32) {
+        let mut table = self.table.lock();
+        if let Some(count) = table.bound.get_mut(&port) {
+            *count -= 1;
+            if *count == 0 {
+                table.bound.remove(&port);
+            }
+        }
+    }
+
+    fn free_port(table: &mut Table) -> Result<u32, Errno> {
+        for _ in 0..0x1_0000 {
+            let port = table.next_port;
+            table.next_port = if port >= u32::MAX - 1 { FIRST_AUTOMATIC_PORT } else { port.wrapping_add(1) };
+            if !table.is_port_used(port) {
+                return Ok(port);
+            }
+        }
+        Err(Errno::EADDRNOTAVAIL)
+    }
+
+    /// Starts listening on `port`, which the caller bound; its waiters are
+    /// `waiters`.
+    pub fn listen(
+        &self,
+        port: u32,
+        backlog: usize,
+        waiters: Arc<WaiterList>,
+    ) -> Result<Arc<Listener>, Errno> {
+        let mut table = self.table.lock();
+        if table.listeners.contains_key(&port) {
+            return Err(Errno::EADDRINUSE);
+        }
+        let listener = Arc::new(Listener {
+            port,
+            backlog: Mutex::new(backlog.max(1)),
+            pending: Mutex::new(VecDeque::new()),
+            waiters,
+        });
+        table.listeners.insert(port, listener.clone());
+        Ok(listener)
+    }
+
+    /// Stops listening: connections not yet accepted are reset.
+    pub fn close_listener(&self, listener: &Listener) {
+        let mut table = self.table.lock();
+        if table.listeners.get(&listener.port).is_some_and(|known| core::ptr::eq(&**known, listener)) {
+            table.listeners.remove(&listener.port);
+        }
+        drop(table);
+        while let Some(connection) = listener.take() {
+            connection.release(self);
+        }
+    }
+
+    /// Asks `peer` for a connection from `local_port`; the connection
+    /// starts `Connecting` and notifies `waiters` when answered.
+    pub fn connect(
+        &self,
+        local_port: u32,
+        peer: VsockAddress,
+        waiters: Arc<WaiterList>,
+    ) -> Result<Arc<Connection>, Errno> {
+        if peer.cid == cid::ANY || peer.port == rosv_virtio::vsock::PORT_ANY {
+            return Err(Errno::EINVAL);
+        }
+        let local = VsockAddress { cid: self.local_cid(), port: local_port };
+        if peer.cid == local.cid || peer.cid == cid::LOCAL {
+            // No loopback transport.
+            return Err(Errno::ENETUNREACH);
+        }
+        let connection = Connection::new(local, peer, Phase::Connecting, waiters);
+        {
+            let mut table = self.table.lock();
+            let key = (local_port, peer.cid, peer.port);
+            if table.connections.contains_key(&key) {
+                return Err(Errno::EADDRINUSE);
+            }
+            table.connections.insert(key, connection.clone());
+        }
+        let mut header = connection.header(op::REQUEST, 0, 0);
+        connection.state.lock().credit.stamp(&mut header);
+        self.send_control(header);
+        Ok(connection)
+    }
+
+    /// Gives up a connect that was not answered in time.
+    pub fn abandon(&self, connection: &Connection) {
+        {
+            let mut state = connection.state.lock();
+            if state.phase != Phase::Connecting {
+                return;
+            }
+            state.phase = Phase::Closed;
+        }
+        self.send_control(connection.header(op::RST, 0, 0));
+        self.forget(connection);
+    }
+
+    /// Removes a connection from the table.
+    fn forget(&self, connection: &Connection) {
+        let key = (connection.local.port, connection.peer.cid, connection.peer.port);
+        let mut table = self.table.lock();
+        if table.connections.get(&key).is_some_and(|known| core::ptr::eq(&**known, connection)) {
+            table.connections.remove(&key);
+        }
+    }
+
+    /// Handles one packet the device received.
+    pub fn receive_packet(&self, bytes: &[u8]) {
+        let Some(header) = Header::decode(bytes) else {
+            log::debug!("vsock: a packet of {} bytes, shorter than a header", bytes.len());
+            return;
+        };
+        let payload = &bytes[HEADER_SIZE..];
+        let length = (header.length as usize).min(payload.len());
+        let payload = &payload[..length];
+        if header.op == op::RST {
+            // Never answer a reset, or two sides could trade them forever.
+            if let Some(connection) = self.lookup(&header) {
+                connection.handle(&header, payload);
+                self.forget(&connection);
+            }
+            return;
+        }
+        if header.socket_type != TYPE_STREAM || header.destination_cid != u64::from(self.local_cid()) {
+            self.send_control(header.reply(op::RST));
+            return;
+        }
+        if let Some(connection) = self.lookup(&header) {
+            let (answer, is_closed) = connection.handle(&header, payload);
+            if is_closed {
+                self.forget(&connection);
+            }
+            if let Some(answer) = answer {
+                self.send_control(answer);
+            }
+            return;
+        }
+        if header.op == op::REQUEST {
+            self.accept_request(&header);
+        } else {
+            self.send_control(header.reply(op::RST));
+        }
+    }
+
+    fn lookup(&self, header: &Header) -> Option<Arc<Connection>> {
+        let key = (header.destination_port, header.source_cid as u32, header.source_port);
+        self.table.lock().connections.get(&key).cloned()
+    }
+
+    /// A peer asks for a connection: a listener with room takes it, and
+    /// the peer gets the answer; anything else is refused.
+    fn accept_request(&self, header: &Header) {
+        let mut table = self.table.lock();
+        let listener = table.listeners.get(&header.destination_port).cloned();
+        let Some(listener) =
+            listener.filter(|listener| listener.pending.lock().len() < *listener.backlog.lock())
+        else {
+            drop(table);
+            self.send_control(header.reply(op::RST));
+            return;
+        };
+        let local = VsockAddress { cid: self.local_cid(), port: header.destination_port };
+        let peer = VsockAddress { cid: header.source_cid as u32, port: header.source_port };
+        let connection = Connection::new(local, peer, Phase::Established, Arc::new(WaiterList::new()));
+        table.connections.insert((local.port, peer.cid, peer.port), connection.clone());
+        drop(table);
+        let mut answer = connection.header(op::RESPONSE, 0, 0);
+        {
+            let mut state = connection.state.lock();
+            state.credit.update_from(header);
+            state.credit.stamp(&mut answer);
+        }
+        listener.pending.lock().push_back(connection);
+        self.send_control(answer);
+        listener.waiters.notify();
+    }
+
+    /// Forgets every connection after a transport reset: each ends with
+    /// `ECONNRESET`.
+    fn reset(&self) {
+        let connections = core::mem::take(&mut self.table.lock().connections);
+        for connection in connections.values() {
+            let mut state = connection.state.lock();
+            if state.phase != Phase::Closed {
+                state.phase = Phase::Closed;
+                state.error = Some(Errno::ECONNRESET);
+            }
+            drop(state);
+            connection.waiters.notify();
+        }
+    }
+
+    /// Takes every packet the device received, sends what waits in the
+    /// outbox, and wakes every connection's waiters (the device may have
+    /// room for their data again).
+    pub fn poll(&self) {
+        if self.device.take_reset() {
+            log::info!("vsock: the host reset the transport");
+            self.reset();
+        }
+        while self.device.receive(&mut |bytes| self.receive_packet(bytes)) {}
+        self.flush_outbox();
+        let connections: Vec<_> = self.table.lock().connections.values().cloned().collect();
+        for connection in connections {
+            connection.waiters.notify();
+        }
+    }
+
+    /// Wakes the device's thread: the device interrupted, or a control
+    /// packet waits. Safe to call from an interrupt handler.
+    pub fn wake_worker(&self) {
+        if let Some(worker) = self.worker.get() {
+            worker.wake();
+        }
+    }
+
+    /// The device's thread: polls whenever woken.
+    pub fn run_worker(&self, machine: &dyn Machine) -> ! {
+        self.worker.call_once(|| machine.current_thread());
+        loop {
+            self.poll();
+            machine.block(None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
