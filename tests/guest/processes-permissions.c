@@ -1,7 +1,9 @@
 /* Checks who may signal whom: kill, pidfd_send_signal, rt_sigqueueinfo and
  * tgkill to another process succeed as root, fail with EPERM for another
  * user unless its real or effective id is the target's real or saved id,
- * and SIGCONT is always allowed within the session.
+ * and SIGCONT is always allowed within the session; process_vm_readv and
+ * process_vm_writev reach a child's memory, and another user's only as
+ * root.
  * Run as root with no argument: one line per check, then
  * "<n> checks failed", exit status the count. */
 #define _GNU_SOURCE
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,6 +141,69 @@ static int with_effective_id_only(void *argument) {
     return kill(target, 0) == 0 ? 0 : 1;
 }
 
+/* Each process's own copy after fork. */
+static char remote_word[16] = "parent";
+
+/* As another user, towards root's process: EPERM both ways. */
+static int remote_memory_refused(void *argument) {
+    pid_t target = *(pid_t *)argument;
+    char buffer[16];
+    struct iovec local = {buffer, sizeof buffer};
+    struct iovec remote = {remote_word, sizeof remote_word};
+    errno = 0;
+    int failed = 0;
+    if (process_vm_readv(target, &local, 1, &remote, 1, 0) != -1 || errno != EPERM) {
+        failed |= 1;
+    }
+    errno = 0;
+    if (process_vm_writev(target, &local, 1, &remote, 1, 0) != -1 || errno != EPERM) {
+        failed |= 2;
+    }
+    return failed;
+}
+
+static void check_remote_memory(pid_t root_sleeper) {
+    int ready[2];
+    int done[2];
+    pipe(ready);
+    pipe(done);
+    pid_t pid = fork();
+    if (pid == 0) {
+        strcpy(remote_word, "child");
+        write(ready[1], "r", 1);
+        char byte;
+        read(done[0], &byte, 1);
+        _exit(strcmp(remote_word, "written") == 0 ? 0 : 1);
+    }
+    char byte;
+    read(ready[0], &byte, 1);
+    char buffer[16] = {0};
+    struct iovec local = {buffer, sizeof buffer};
+    struct iovec remote = {remote_word, sizeof remote_word};
+    ssize_t moved = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    check(moved == (ssize_t)sizeof remote_word && strcmp(buffer, "child") == 0 &&
+              strcmp(remote_word, "parent") == 0,
+          "process_vm_readv_of_a_child", "moved %zd, '%s'", moved, buffer);
+    char written[16] = "written";
+    struct iovec source = {written, sizeof written};
+    moved = process_vm_writev(pid, &source, 1, &remote, 1, 0);
+    write(done[1], "d", 1);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    check(moved == (ssize_t)sizeof written && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+              strcmp(remote_word, "parent") == 0,
+          "process_vm_writev_of_a_child", "moved %zd, status %#x", moved, status);
+    errno = 0;
+    check(process_vm_readv(pid, &local, 1, &remote, 1, 0) == -1 && errno == ESRCH,
+          "process_vm_readv_of_a_reaped_child", "errno %d", errno);
+    int failed = as_user(THIRD_USER, remote_memory_refused, &root_sleeper);
+    check(failed == 0, "process_vm_of_another_user_refused", "failures %#x", failed);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (geteuid() != 0) {
@@ -152,6 +218,7 @@ int main(void) {
     usleep(100 * 1000);
 
     check(results_towards(other_sleeper, 0) == 0, "root_signals_another_user", "refused");
+    check_remote_memory(root_sleeper);
     int failed = as_user(THIRD_USER, towards_root, &root_sleeper);
     check(failed == 0, "another_user_is_refused_but_sigcont", "failures %#x", failed);
     failed = as_user(OTHER_USER, towards_own, &other_sleeper);

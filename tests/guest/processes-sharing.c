@@ -1,17 +1,22 @@
-/* Checks what processes made by clone share: the descriptor table
- * (CLONE_FILES), the working directory, root and umask (CLONE_FS), the
+/* Checks what processes made by clone share: the memory (CLONE_VM:
+ * stores, mmap and munmap, vfork, posix_spawn's report of a failed exec),
+ * the descriptor table (CLONE_FILES), the working directory, root and umask (CLONE_FS), the
  * signal handlers (CLONE_SIGHAND, which needs CLONE_VM), what fork copies
- * instead, unshare splitting them again, execve taking a private table and
+ * instead, unshare splitting them again (for the calling thread alone in a
+ * process of several threads), execve taking a private table and
  * handlers, and /proc/PID/fd following a shared table.
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -296,6 +301,176 @@ static void check_signal_handlers(void) {
     signal(SIGUSR2, SIG_DFL);
 }
 
+/* Written by CLONE_VM children, read by the parent. */
+static volatile int shared_word;
+static volatile char *volatile child_mapping;
+static void *parent_mapping;
+
+static int store_word(void *argument) {
+    shared_word = (int)(intptr_t)argument;
+    return 0;
+}
+
+static int map_page(void *argument) {
+    (void)argument;
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        return 1;
+    }
+    page[0] = 0x5a;
+    child_mapping = page;
+    return 0;
+}
+
+static int unmap_page(void *argument) {
+    (void)argument;
+    return munmap(parent_mapping, 4096) == 0 ? 0 : 1;
+}
+
+static int split_memory(void *argument) {
+    (void)argument;
+    long result = syscall(SYS_unshare, CLONE_VM);
+    return result == -1 && errno == EINVAL ? 0 : 1;
+}
+
+/* clone(CLONE_VM | SIGCHLD) on child_stack, straight through the system
+ * call: the child stores `value` at `word` and exits. */
+static long raw_clone_vm_store(volatile int *word, int value) {
+    long result;
+    register long child_tid __asm__("r10") = 0;
+    register long tls __asm__("r8") = 0;
+    register volatile int *target __asm__("r9") = word;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "movl %%edx, (%%r9)\n\t"
+                     "mov $60, %%eax\n\t"
+                     "xor %%edi, %%edi\n\t"
+                     "syscall\n\t"
+                     "1:"
+                     : "=a"(result)
+                     : "a"((long)SYS_clone), "D"((long)(CLONE_VM | SIGCHLD)), "S"(child_stack + sizeof child_stack),
+                       "d"((long)value), "r"(child_tid), "r"(tls), "r"(target)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+
+static void check_shared_memory(void) {
+    /* A raw clone(CLONE_VM) child stores into the parent's memory. */
+    shared_word = 0;
+    long result = raw_clone_vm_store(&shared_word, 41);
+    int status = wait_status((pid_t)result);
+    check(result > 0 && exited_with(status, 0) && shared_word == 41, "clone_vm_store_seen",
+          "status %#x, word %d", status, shared_word);
+
+    pid_t pid = clone_with_stack(store_word, CLONE_VM, (void *)(intptr_t)42);
+    status = wait_status(pid);
+    check(exited_with(status, 0) && shared_word == 42, "clone_vm_function_store_seen", "status %#x, word %d",
+          status, shared_word);
+
+    /* vfork: the child runs in the parent's memory until it leaves. */
+    pid = vfork();
+    if (pid == 0) {
+        shared_word = 43;
+        _exit(0);
+    }
+    status = wait_status(pid);
+    check(exited_with(status, 0) && shared_word == 43, "vfork_store_seen", "status %#x, word %d", status,
+          shared_word);
+
+    /* A mapping the child makes is the parent's too, and so is an unmap. */
+    child_mapping = NULL;
+    pid = clone_with_stack(map_page, CLONE_VM, NULL);
+    status = wait_status(pid);
+    check(exited_with(status, 0) && child_mapping != NULL && child_mapping[0] == 0x5a, "clone_vm_mmap_seen",
+          "status %#x, mapping %p", status, (void *)child_mapping);
+    if (child_mapping != NULL) {
+        munmap((void *)child_mapping, 4096);
+    }
+    parent_mapping = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pid = clone_with_stack(unmap_page, CLONE_VM, NULL);
+    status = wait_status(pid);
+    errno = 0;
+    int synced = msync(parent_mapping, 4096, MS_ASYNC);
+    check(exited_with(status, 0) && synced == -1 && errno == ENOMEM, "clone_vm_munmap_seen",
+          "status %#x, msync %d errno %d", status, synced, errno);
+
+    /* Memory another process holds cannot be split; one's own can. */
+    pid = clone_with_stack(split_memory, CLONE_VM, NULL);
+    status = wait_status(pid);
+    check(exited_with(status, 0), "unshare_shared_vm_einval", "status %#x", status);
+    check(syscall(SYS_unshare, CLONE_VM) == 0, "unshare_vm_alone", "failed");
+
+    /* posix_spawn of a missing program reports ENOENT (glibc through the
+     * shared memory of its CLONE_VM child, musl through a pipe). */
+    char *arguments[] = {"missing", NULL};
+    pid_t spawned = -1;
+    int error = posix_spawn(&spawned, "/nonexistent/program", NULL, NULL, arguments, NULL);
+    if (error == 0) {
+        wait_status(spawned);
+    }
+    check(error == ENOENT, "posix_spawn_missing_enoent", "error %d", error);
+
+    /* ... and a program that runs still works, its memory its own. */
+    shared_word = 7;
+    char *exit_arguments[] = {(char *)self_path, "exit", NULL};
+    error = posix_spawn(&spawned, self_path, NULL, NULL, exit_arguments, NULL);
+    status = error == 0 ? wait_status(spawned) : -1;
+    check(error == 0 && exited_with(status, 0) && shared_word == 7, "posix_spawn_runs", "error %d, status %#x",
+          error, status);
+}
+
+/* What a thread that split off its table and working directory saw. */
+struct split_report {
+    int victim;
+    int unshared;
+    int victim_closed;
+    int high_opened;
+    char directory[256];
+    mode_t old_mask;
+};
+
+static void *split_thread(void *argument) {
+    struct split_report *report = argument;
+    report->unshared = (int)syscall(SYS_unshare, CLONE_FILES | CLONE_FS);
+    report->victim_closed = close(report->victim) == 0;
+    report->high_opened = dup2(report->victim_closed ? 0 : report->victim, HIGH_DESCRIPTOR + 2) >= 0;
+    if (chdir("/tmp") == 0) {
+        getcwd(report->directory, sizeof report->directory);
+    }
+    report->old_mask = umask(077);
+    return NULL;
+}
+
+static void check_thread_unshare(void) {
+    /* unshare(CLONE_FILES | CLONE_FS) in one thread of two: what it closes,
+     * opens, its chdir and umask stay its own. */
+    char before[4096] = {0};
+    getcwd(before, sizeof before);
+    mode_t old_mask = umask(022);
+    struct split_report report = {.victim = open("/dev/null", O_RDONLY)};
+    pthread_t thread;
+    int created = pthread_create(&thread, NULL, split_thread, &report);
+    if (created == 0) {
+        pthread_join(thread, NULL);
+    }
+    char now[4096] = {0};
+    getcwd(now, sizeof now);
+    mode_t mask = umask(022);
+    check(created == 0 && report.unshared == 0, "thread_unshare_succeeds", "created %d, unshare %d", created,
+          report.unshared);
+    check(report.victim_closed && is_open(report.victim), "thread_unshare_files_close_private",
+          "closed %d, still open here %d", report.victim_closed, is_open(report.victim));
+    check(report.high_opened && !is_open(HIGH_DESCRIPTOR + 2), "thread_unshare_files_open_private",
+          "opened %d, open here %d", report.high_opened, is_open(HIGH_DESCRIPTOR + 2));
+    check(strcmp(report.directory, "/tmp") == 0 && strcmp(now, before) == 0, "thread_unshare_fs_chdir_private",
+          "thread '%s', here '%s'", report.directory, now);
+    check(report.old_mask == 022 && mask == 022, "thread_unshare_fs_umask_private", "thread saw %o, here %o",
+          (unsigned)report.old_mask, (unsigned)mask);
+    close(report.victim);
+    umask(old_mask);
+}
+
 static void check_execve_unshares(void) {
     /* A CLONE_FILES child that calls execve closes its close-on-exec
      * descriptors in a copy: the parent keeps them, and what the new
@@ -317,6 +492,8 @@ int main(int count, char **arguments) {
     check_descriptor_tables();
     check_filesystem_context();
     check_signal_handlers();
+    check_shared_memory();
+    check_thread_unshare();
     check_execve_unshares();
     printf("%d checks failed\n", failures);
     return failures;

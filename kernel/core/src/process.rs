@@ -1,8 +1,9 @@
 //! Processes: their memory, threads, identity, limits, signal
 //! dispositions, and their family (parent, children, group, session).
 //!
-//! Every process has an address space of its own (its own page tables);
-//! all run in ring 0 on one kernel. Process and thread ids come from one
+//! Every process holds an address space (page tables), its own unless
+//! `clone(CLONE_VM)` made it share its parent's; all run in ring 0 on one
+//! kernel. Process and thread ids come from one
 //! counter, so a process's id is its first thread's id, as on Linux; the
 //! command the kernel starts first gets [`PROCESS_ID`]. A process that
 //! ended stays, as a zombie holding its exit status, until its parent
@@ -18,7 +19,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 pub use crate::credentials::Credentials;
-use crate::futex::FutexTable;
 use crate::machine::{Machine, ThreadControl};
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
@@ -30,7 +30,7 @@ mod family;
 mod shared;
 mod thread;
 pub use family::{Family, Termination, hang_up_if_orphaned, is_group_orphaned};
-pub use shared::{FsContext, Shareable, Sharing, SignalHandlers};
+pub use shared::{FsContext, Memory, Part, Shareable, Sharing, SignalHandlers, ThreadPart};
 pub use thread::{Thread, ThreadState};
 
 /// The process id of the first process the kernel starts (and thread id of
@@ -243,8 +243,9 @@ pub struct Process {
     is_vfork_released: core::sync::atomic::AtomicBool,
     termination: Mutex<Option<Termination>>,
     is_ended: core::sync::atomic::AtomicBool,
-    /// The address space.
-    pub memory: Mutex<AddressSpace>,
+    /// The memory, which `CLONE_VM` children share: only the process
+    /// replaces it (`execve`, its end).
+    memory: Mutex<Arc<Memory>>,
     /// Mutable state other than memory and threads.
     pub state: Mutex<ProcessState>,
     /// The descriptor table, which `CLONE_FILES` children share.
@@ -263,8 +264,6 @@ pub struct Process {
     pub network: Arc<crate::net::Network>,
     /// Monotonic time at which the process started.
     pub start_ns: u64,
-    /// Threads waiting on futexes.
-    pub futexes: FutexTable,
     /// Signals sent to the process as a whole.
     pub signals: Arc<ProcessSignals>,
     /// A page the process was allowed to touch could not be had: RAM ran
@@ -307,13 +306,13 @@ impl Process {
             }),
             signal_handlers: Shareable::new([SignalAction::default(); SIGNAL_COUNT]),
         };
-        Self::with_parts(executable_path, memory, files.vfs, parts, network, random, start_ns)
+        Self::with_parts(executable_path, Memory::new(memory), files.vfs, parts, network, random, start_ns)
     }
 
     /// A process about to run `executable_path` with `parts`.
     fn with_parts(
         executable_path: String,
-        memory: AddressSpace,
+        memory: Arc<Memory>,
         vfs: Arc<Vfs>,
         parts: Parts,
         network: Arc<crate::net::Network>,
@@ -357,7 +356,6 @@ impl Process {
             vfs,
             network,
             start_ns,
-            futexes: FutexTable::new(),
             signals: Arc::new(ProcessSignals::for_process(pid)),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
@@ -370,23 +368,26 @@ impl Process {
         process
     }
 
-    /// A copy of `self` for `fork`: a new process, child of `self`, with
-    /// `memory`, limits, credentials, group and session, and no thread
-    /// yet; it shares the descriptor table, the filesystem context and the
+    /// A copy of `self` for `fork` by `thread`: a new process, child of
+    /// `self`, with
+    /// `memory` (a copy of `self`'s, or `self`'s own for `CLONE_VM`),
+    /// limits, credentials, group and session, and no thread yet; it shares the descriptor table, the filesystem context and the
     /// signal handlers with `self` as `sharing` says, and gets copies of
     /// those it does not share (descriptors still share their open files).
-    /// It sends `exit_signal` to `self` when it ends.
+    /// It sends `exit_signal` to `self` when it ends. The descriptor table
+    /// and filesystem context are those `thread` uses.
     pub fn fork(
         &self,
-        memory: AddressSpace,
+        thread: &Thread,
+        memory: Arc<Memory>,
         random: Random,
         start_ns: u64,
         exit_signal: u8,
         sharing: Sharing,
     ) -> Arc<Process> {
         let parts = Parts {
-            descriptors: shared::for_child(&self.descriptors, sharing.descriptors),
-            fs: shared::for_child(&self.fs, sharing.fs),
+            descriptors: self.descriptors_of(thread).for_child(sharing.descriptors),
+            fs: self.fs_of(thread).for_child(sharing.fs),
             signal_handlers: shared::for_child(&self.signal_handlers, sharing.signal_handlers),
         };
         let state = self.state.lock().clone();
@@ -413,9 +414,64 @@ impl Process {
         child
     }
 
+    /// The process's memory (the address space and its futexes).
+    pub fn memory(&self) -> Arc<Memory> {
+        self.memory.lock().clone()
+    }
+
+    /// Makes `memory` the process's; returns what it held, for the caller
+    /// to drop once no lock is held (the last holder's drop releases the
+    /// pages).
+    pub fn replace_memory(&self, memory: Arc<Memory>) -> Arc<Memory> {
+        core::mem::replace(&mut *self.memory.lock(), memory)
+    }
+
+    /// Whether another process that has not ended holds the process's
+    /// memory too (`clone(CLONE_VM)`).
+    pub fn is_memory_shared(&self) -> bool {
+        let memory = self.memory();
+        all().iter().any(|other| {
+            other.pid != self.pid && !other.has_ended() && Arc::ptr_eq(&other.memory.lock(), &memory)
+        })
+    }
+
     /// The highest descriptor number plus one (`RLIMIT_NOFILE`).
     pub fn descriptor_limit(&self) -> usize {
         self.state.lock().descriptor_limit()
+    }
+
+    /// The descriptor table `thread` (one of the process's) uses: its own
+    /// or the process's.
+    pub fn descriptors_of(&self, thread: &Thread) -> Part<'_, DescriptorTable> {
+        thread.descriptors.or(&self.descriptors)
+    }
+
+    /// The filesystem context `thread` (one of the process's) uses.
+    pub fn fs_of(&self, thread: &Thread) -> Part<'_, FsContext> {
+        thread.fs.or(&self.fs)
+    }
+
+    /// `unshare(CLONE_FILES)` by `thread`: it gets a table of its own
+    /// unless nobody else uses the one it uses (the whole process's, when
+    /// it is the one thread).
+    pub fn unshare_descriptors(&self, thread: &Thread) {
+        thread.descriptors.unshare(&self.descriptors, self.thread_count() <= 1);
+    }
+
+    /// `unshare(CLONE_FS)` by `thread`, as [`Process::unshare_descriptors`].
+    pub fn unshare_fs(&self, thread: &Thread) {
+        thread.fs.unshare(&self.fs, self.thread_count() <= 1);
+    }
+
+    /// Makes what `thread` holds of its own the process's parts (it is
+    /// about to be the one thread, in `execve`).
+    pub fn adopt_thread_parts(&self, thread: &Thread) {
+        if let Some(table) = thread.descriptors.take() {
+            drop(self.descriptors.set(table));
+        }
+        if let Some(fs) = thread.fs.take() {
+            drop(self.fs.set(fs));
+        }
     }
 
     /// The file mode creation mask.
@@ -588,6 +644,9 @@ impl Process {
         };
         if let Some(thread) = &thread {
             self.forget_stopped_thread(thread);
+            // What it held of its own goes with it (closing its files).
+            drop(thread.descriptors.take());
+            drop(thread.fs.take());
         }
         if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
             self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
@@ -608,8 +667,12 @@ impl Process {
 
     /// What a process does once its last thread ended.
     fn finish(&self) {
-        self.memory.lock().release_all();
-        // Another process may hold the table too: only this one lets go.
+        // Another process may hold the memory or the table too: only this
+        // one lets go (the last one's release unmaps the pages). What is
+        // left is an empty view of the same page tables, which the process's
+        // ended threads may still have run on.
+        let tables = self.memory().space.lock().tables().clone();
+        drop(self.replace_memory(Memory::new(AddressSpace::new(tables))));
         drop(self.descriptors.replace(DescriptorTable::new()));
         self.is_ended.store(true, Ordering::Release);
         self.end_waiters.notify();

@@ -99,6 +99,18 @@ pub struct Context<'a> {
     pub registers: &'a Registers,
 }
 
+impl<'a> Context<'a> {
+    /// The descriptor table the calling thread uses.
+    pub fn descriptors(&self) -> crate::process::Part<'a, crate::vfs::DescriptorTable> {
+        self.process.descriptors_of(self.thread)
+    }
+
+    /// The working directory, root and umask the calling thread uses.
+    pub fn fs(&self) -> crate::process::Part<'a, crate::process::FsContext> {
+        self.process.fs_of(self.thread)
+    }
+}
+
 impl core::fmt::Debug for Context<'_> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter.debug_struct("Context").field("process", &self.process.pid).finish()

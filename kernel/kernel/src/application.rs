@@ -176,7 +176,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
     // The loader writes the program's stack and data through the new
     // tables: this thread runs on them until the program ends.
     machine.use_page_tables(&tables);
-    let loaded = loader::load(machine, &mut process.memory.lock(), &program);
+    let loaded = loader::load(machine, &mut process.memory().space.lock(), &program);
     drop(file);
     drop(interpreter);
     let start = match loaded {
@@ -256,7 +256,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
 const INITIAL_RFLAGS: u64 = 0x202;
 
 fn release_memory(process: &Process) {
-    process.memory.lock().release_all();
+    process.memory().space.lock().release_all();
     machine().synchronize_mappings();
     sched::load_page_tables(0, None);
 }
@@ -344,7 +344,8 @@ fn resolve_page_fault(address: u64, access: interrupts::Access) -> bool {
     // is read without it); the kernel never touches unmapped application
     // memory while holding it itself, so a lock that stays taken means a
     // kernel bug, reported instead of hanging.
-    let memory = &application.process.memory;
+    let memory = application.process.memory();
+    let memory = &memory.space;
     let lock = || {
         let deadline = time::since_boot_ns() + FAULT_LOCK_PATIENCE_NS;
         loop {

@@ -154,17 +154,18 @@ pub fn run(config: &VmConfig, limit: Option<Duration>, host: HostStreams, has_te
 }
 
 /// Passes every signal rosv receives to the application and the
-/// terminal's new sizes to the guest, from a thread; on
-/// [`crate::vm::STOP_SIGNAL`], or a signal it cannot pass, restores the
+/// terminal's new sizes to the guest, from a thread; on an escape (see
+/// [`crate::vm::Escape`]), or a signal it cannot pass, restores the
 /// terminal and ends rosv, and the VM with it.
 fn watch_signals(relay: Arc<Relay>, raw_mode: Arc<Mutex<Option<RawMode>>>) -> Result<()> {
     use std::sync::atomic::Ordering;
     let signal = crate::vm::termination_signal()?;
     let resized = crate::vm::window_changes()?;
     std::thread::spawn(move || {
+        let mut escape = crate::vm::Escape::default();
         loop {
             let received = signal.swap(0, Ordering::Relaxed) as i32;
-            if received != 0 && !crate::vm::pass_signal(Some(&relay), received) {
+            if received != 0 && !crate::vm::pass_signal(Some(&relay), received, &mut escape) {
                 drop(raw_mode.lock().map(|mut raw_mode| raw_mode.take()));
                 eprintln!("rosv: stopped the VM on signal {received}");
                 std::process::exit(128 + received);

@@ -34,9 +34,10 @@ enum Command {
     /// program (when it is a terminal, only with -i or -t), and a stream
     /// is a terminal in the guest exactly when it is one here. The
     /// kernel's own messages go to standard error (errors only, unless
-    /// --verbose). Every SIGINT, SIGTERM and SIGHUP sent to rosv goes to
-    /// the application, which ends or handles it as on Linux; SIGQUIT
-    /// (Ctrl-\) stops the VM at once.
+    /// --verbose). Every SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to rosv
+    /// goes to the application, which ends or handles it as on Linux; a
+    /// third SIGINT or SIGTERM within 5 s (Ctrl-C three times) stops the
+    /// VM at once.
     Run(Box<RunArgs>),
     /// Write an image directory: the kernel, a ROFS root filesystem (from a
     /// manifest, a directory or one executable) and the default command line.

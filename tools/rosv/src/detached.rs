@@ -10,8 +10,8 @@
 //! it), the command, the log, and the exit status once it has ended.
 //! `rosv stop` sends the supervising rosv SIGTERM, which passes it to the
 //! application, as for a `rosv run` in the foreground; an application
-//! still running after a grace period is stopped with the VM (SIGQUIT to
-//! rosv).
+//! still running after a grace period is stopped with the VM (as many
+//! SIGTERMs to rosv as make it stop the VM, see [`crate::vm::Escape`]).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -31,6 +31,9 @@ const STOP_PATIENCE: Duration = Duration::from_secs(20);
 /// How long `rosv stop` then waits for its rosv to stop the VM before
 /// killing it.
 const QUIT_PATIENCE: Duration = Duration::from_secs(5);
+/// The pause between the SIGTERMs that make rosv stop the VM: long enough
+/// for rosv to see each one apart (it looks every few milliseconds).
+const ESCAPE_PAUSE: Duration = Duration::from_millis(200);
 
 /// The directory that holds the records of background VMs:
 /// `$XDG_RUNTIME_DIR/rosv`, else `/tmp/rosv-<uid>`.
@@ -277,8 +280,8 @@ pub fn logs(name: &str, follow: bool, out: &mut impl Write) -> Result<()> {
 
 /// `rosv stop`: ends the VM as SIGTERM to a foreground `rosv run` would,
 /// and waits for it; if the application outlasts [`STOP_PATIENCE`], its
-/// rosv gets SIGQUIT (which stops the VM at once), and SIGKILL if even
-/// that does not end it.
+/// rosv gets the SIGTERMs that make it stop the VM at once, and SIGKILL
+/// if even that does not end it.
 pub fn stop(name: &str) -> Result<State> {
     let record = Record::find(name)?;
     let Some((pid, _)) = record.process().filter(|_| record.state() == State::Running) else {
@@ -296,7 +299,10 @@ pub fn stop(name: &str) -> Result<State> {
                 std::thread::sleep(Duration::from_millis(100));
                 break;
             }
-            let _ = signal(rustix::process::Signal::QUIT);
+            for _ in 0..crate::vm::ESCAPE_COUNT {
+                let _ = signal(rustix::process::Signal::TERM);
+                std::thread::sleep(ESCAPE_PAUSE);
+            }
             has_quit = true;
             deadline = Instant::now() + QUIT_PATIENCE;
         }

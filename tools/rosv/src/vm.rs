@@ -242,10 +242,42 @@ impl VmConfig {
 
 /// The kernel option that asks for the `Booted in` line.
 pub const REPORT_BOOT_OPTION: &str = "--report-boot";
-/// The signal that stops the VM at once rather than going to the
-/// application (Ctrl-\ on rosv's terminal): the way out of a guest that
-/// catches or ignores every other signal.
-pub const STOP_SIGNAL: i32 = signal_hook::consts::SIGQUIT;
+/// How many SIGINTs and SIGTERMs within [`ESCAPE_WINDOW`] stop the VM
+/// rather than going to the application: the way out of a guest that
+/// catches or ignores them (as Docker's three Ctrl-Cs).
+pub const ESCAPE_COUNT: usize = 3;
+/// The time within which [`ESCAPE_COUNT`] signals stop the VM.
+pub const ESCAPE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Counts the SIGINTs and SIGTERMs rosv received, to tell when the user
+/// wants out whatever the application does with them.
+#[derive(Debug, Default)]
+pub struct Escape {
+    recent: std::collections::VecDeque<Instant>,
+}
+
+impl Escape {
+    /// Records `signal`, received at `now`; true when it is the
+    /// [`ESCAPE_COUNT`]-th SIGINT or SIGTERM within [`ESCAPE_WINDOW`].
+    pub fn is_escape(&mut self, signal: i32, now: Instant) -> bool {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        if signal != SIGINT && signal != SIGTERM {
+            return false;
+        }
+        while self.recent.front().is_some_and(|&first| now.duration_since(first) > ESCAPE_WINDOW) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        if self.recent.len() == ESCAPE_COUNT - 1 {
+            eprintln!(
+                "rosv: passed signal {signal} to the application; {ESCAPE_COUNT} SIGINTs or SIGTERMs \
+                 within {} s stop the VM",
+                ESCAPE_WINDOW.as_secs()
+            );
+        }
+        self.recent.len() >= ESCAPE_COUNT
+    }
+}
 /// How long rosv waits for the guest's last output once the VM ended.
 const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -329,8 +361,8 @@ pub enum Outcome {
     Exited { code: Option<i32>, reported: Option<u8> },
     /// It ran past the time limit and was killed.
     TimedOut(Duration),
-    /// rosv received this signal (SIGINT, SIGTERM or SIGHUP it could not
-    /// pass on, or SIGQUIT) and killed it.
+    /// rosv received this signal (one it could not pass on, or the last
+    /// of [`ESCAPE_COUNT`] SIGINTs and SIGTERMs) and killed it.
     Interrupted(i32),
 }
 
@@ -421,12 +453,12 @@ pub struct StreamSetup {
 /// On a timeout, QEMU's `monitor` socket (if given) is used first to send
 /// every processor an NMI, so the kernel reports what each one was running.
 ///
-/// Every signal rosv receives (SIGINT, SIGTERM, SIGHUP) goes to the
-/// application when the streams have a control port, which decides, as on
-/// Linux: one it does not catch ends it (and the VM), one it catches it
-/// handles, however many come. Without a control port, or on
-/// [`STOP_SIGNAL`], the VM is stopped at once. A change of the terminal's
-/// size (SIGWINCH) is passed on too.
+/// Every signal rosv receives (SIGINT, SIGTERM, SIGHUP, SIGQUIT) goes to
+/// the application when the streams have a control port, which decides, as
+/// on Linux: one it does not catch ends it (and the VM), one it catches it
+/// handles. Without a control port, or on the [`ESCAPE_COUNT`]-th SIGINT
+/// or SIGTERM within [`ESCAPE_WINDOW`], the VM is stopped at once. A
+/// change of the terminal's size (SIGWINCH) is passed on too.
 pub fn supervise(
     command: &mut Command,
     limit: Option<Duration>,
@@ -465,6 +497,7 @@ pub fn supervise(
         }
     }
     let relay = attached.as_ref().map(|(relay, _)| relay);
+    let mut escape = Escape::default();
     let started = Instant::now();
     let ended = loop {
         if let Some(status) = child.try_wait()? {
@@ -479,7 +512,7 @@ pub fn supervise(
             break Err(Outcome::TimedOut(limit));
         }
         let received = signal.swap(0, std::sync::atomic::Ordering::Relaxed) as i32;
-        if received != 0 && !pass_signal(relay, received) {
+        if received != 0 && !pass_signal(relay, received, &mut escape) {
             break Err(Outcome::Interrupted(received));
         }
         if resized.swap(false, std::sync::atomic::Ordering::Relaxed)
@@ -504,9 +537,10 @@ pub fn supervise(
 }
 
 /// Passes `signal`, which rosv received, to the application; false when
-/// it is [`STOP_SIGNAL`] or cannot be passed, and the VM is to stop.
-pub fn pass_signal(relay: Option<&Relay>, signal: i32) -> bool {
-    signal != STOP_SIGNAL
+/// it completes an escape (see [`Escape`]) or cannot be passed, and the VM
+/// is to stop.
+pub fn pass_signal(relay: Option<&Relay>, signal: i32, escape: &mut Escape) -> bool {
+    !escape.is_escape(signal, Instant::now())
         && u8::try_from(signal)
             .is_ok_and(|signal| relay.is_some_and(|relay| relay.send(ControlMessage::Signal(signal))))
 }
@@ -587,4 +621,31 @@ pub fn pump_console(mut console: impl Read, symbols: Option<Symbols>, sink: &mut
     let _ = filter.finish(sink);
     let _ = sink.flush();
     filter.status()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+
+    #[test]
+    fn the_third_sigint_or_sigterm_within_the_window_escapes() {
+        let start = Instant::now();
+        let mut escape = Escape::default();
+        assert!(!escape.is_escape(SIGINT, start));
+        assert!(!escape.is_escape(SIGQUIT, start), "SIGQUIT goes to the program");
+        assert!(!escape.is_escape(SIGHUP, start));
+        assert!(!escape.is_escape(SIGTERM, start + Duration::from_secs(1)));
+        assert!(escape.is_escape(SIGINT, start + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn signals_spread_wider_than_the_window_never_escape() {
+        let start = Instant::now();
+        let mut escape = Escape::default();
+        for step in 0..10 {
+            let now = start + (ESCAPE_WINDOW / 2 + Duration::from_millis(100)) * step;
+            assert!(!escape.is_escape(SIGINT, now), "signal {step}");
+        }
+    }
 }

@@ -1,16 +1,23 @@
 //! Parts of a process that `clone` may share with other processes: the
-//! descriptor table (`CLONE_FILES`), the filesystem context (`CLONE_FS`)
-//! and the signal handlers (`CLONE_SIGHAND`).
+//! memory (`CLONE_VM`), the descriptor table (`CLONE_FILES`), the
+//! filesystem context (`CLONE_FS`) and the signal handlers
+//! (`CLONE_SIGHAND`).
 //!
 //! A process holds each part through a [`Shareable`]: a handle to the part
 //! that a child may take too (sharing it), and that `unshare` or `execve`
-//! replaces with a private copy. Threads of one process always share the
-//! process's parts.
+//! replaces with a private copy. Threads of one process use the process's
+//! parts, except a descriptor table or filesystem context a thread split
+//! off for itself ([`ThreadPart`]: `unshare` in one thread of several, or
+//! a thread made without `CLONE_FILES`/`CLONE_FS`), as Linux keeps them
+//! per task.
 
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 
+use crate::futex::FutexTable;
+use crate::memory::AddressSpace;
 use crate::process::{SIGNAL_COUNT, SignalAction};
 use crate::vfs::Location;
 
@@ -33,6 +40,12 @@ impl<T: Clone> Shareable<T> {
     /// The part `part`, which other processes hold too.
     pub fn sharing(part: Arc<Mutex<T>>) -> Self {
         Shareable { current: Mutex::new(part) }
+    }
+
+    /// Makes `part` the process's; returns the handle it held (to drop
+    /// once no lock is held).
+    pub fn set(&self, part: Arc<Mutex<T>>) -> Arc<Mutex<T>> {
+        core::mem::replace(&mut *self.current.lock(), part)
     }
 
     /// Runs `action` on the part, locked.
@@ -77,6 +90,143 @@ impl<T: Clone> Shareable<T> {
     }
 }
 
+/// A descriptor table or filesystem context one thread holds instead of
+/// its process's: set when the thread split it off alone, kept until the
+/// thread ends or calls `execve` (which makes it the process's).
+#[derive(Debug)]
+pub struct ThreadPart<T> {
+    /// Whether `part` holds one (read without the lock on every call).
+    is_set: AtomicBool,
+    part: Mutex<Option<Arc<Mutex<T>>>>,
+}
+
+impl<T: Clone> Default for ThreadPart<T> {
+    fn default() -> Self {
+        ThreadPart { is_set: AtomicBool::new(false), part: Mutex::new(None) }
+    }
+}
+
+impl<T: Clone> ThreadPart<T> {
+    /// The thread's own part, if it has one.
+    pub fn get(&self) -> Option<Arc<Mutex<T>>> {
+        if !self.is_set.load(Ordering::Acquire) {
+            return None;
+        }
+        self.part.lock().clone()
+    }
+
+    /// Makes `part` the thread's own.
+    pub fn set(&self, part: Arc<Mutex<T>>) {
+        let old = self.part.lock().replace(part);
+        self.is_set.store(true, Ordering::Release);
+        drop(old);
+    }
+
+    /// Sets up a new thread's part from `part`, the one its creator uses:
+    /// shared (`is_shared`) or a copy. A new thread that shares its
+    /// creator's process part has none of its own.
+    pub fn inherit(&self, part: Part<'_, T>, is_shared: bool) {
+        match part {
+            part if !is_shared => self.set(Arc::new(Mutex::new(part.copy()))),
+            Part::Thread(own) => self.set(own),
+            Part::Process(_) => {}
+        }
+    }
+
+    /// Takes the thread's own part away (it ends, or the part becomes the
+    /// process's).
+    pub fn take(&self) -> Option<Arc<Mutex<T>>> {
+        let part = self.part.lock().take();
+        self.is_set.store(false, Ordering::Release);
+        part
+    }
+
+    /// The part a thread uses: its own, or else its process's.
+    pub fn or<'a>(&self, process: &'a Shareable<T>) -> Part<'a, T> {
+        match self.get() {
+            Some(own) => Part::Thread(own),
+            None => Part::Process(process),
+        }
+    }
+
+    /// `unshare` by the thread: it gets a copy of its own unless nobody
+    /// else uses what it uses. `is_alone` says whether the process has no
+    /// other thread.
+    pub fn unshare(&self, process: &Shareable<T>, is_alone: bool) {
+        let mut own = self.part.lock();
+        match own.as_mut() {
+            Some(part) => {
+                if Arc::strong_count(part) > 1 {
+                    let copy = part.lock().clone();
+                    *part = Arc::new(Mutex::new(copy));
+                }
+            }
+            None if is_alone => {
+                drop(own);
+                process.unshare();
+            }
+            None => {
+                *own = Some(Arc::new(Mutex::new(process.copy())));
+                self.is_set.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// The descriptor table or filesystem context a thread uses.
+#[derive(Debug)]
+pub enum Part<'a, T> {
+    /// The process's.
+    Process(&'a Shareable<T>),
+    /// The thread's own.
+    Thread(Arc<Mutex<T>>),
+}
+
+impl<T: Clone> Part<'_, T> {
+    /// Runs `action` on the part, locked.
+    pub fn with<R>(&self, action: impl FnOnce(&mut T) -> R) -> R {
+        match self {
+            Part::Process(part) => part.with(action),
+            Part::Thread(part) => action(&mut part.lock()),
+        }
+    }
+
+    /// The part itself, for a child that is to share it.
+    pub fn share(&self) -> Arc<Mutex<T>> {
+        match self {
+            Part::Process(part) => part.share(),
+            Part::Thread(part) => part.clone(),
+        }
+    }
+
+    /// A copy of the part, for a child that is to have its own.
+    pub fn copy(&self) -> T {
+        self.with(|part| part.clone())
+    }
+
+    /// The part, shared or copied for a child as `is_shared` says.
+    pub fn for_child(&self, is_shared: bool) -> Shareable<T> {
+        if is_shared { Shareable::sharing(self.share()) } else { Shareable::new(self.copy()) }
+    }
+}
+
+impl Part<'_, FsContext> {
+    /// The working directory.
+    pub fn working_directory(&self) -> Location {
+        self.with(|fs| fs.working_directory.clone())
+    }
+
+    /// The root directory `chroot` set (`None`: the machine's root).
+    pub fn root_directory(&self) -> Option<Location> {
+        self.with(|fs| fs.root_directory.clone())
+    }
+
+    /// The file mode creation mask.
+    pub fn umask(&self) -> u32 {
+        self.with(|fs| fs.umask)
+    }
+}
+
 /// A process's place in the filesystem tree (Linux's `fs_struct`), which
 /// `clone(CLONE_FS)` shares: `chdir`, `chroot` and `umask` by one process
 /// are seen by the others.
@@ -93,6 +243,36 @@ pub struct FsContext {
 /// A process's signal dispositions, indexed by signal number minus one
 /// (Linux's `sighand_struct`), which `clone(CLONE_SIGHAND)` shares.
 pub type SignalHandlers = [SignalAction; SIGNAL_COUNT];
+
+/// A process's memory (Linux's `mm_struct`): the address space and the
+/// futexes keyed by its addresses, which `clone(CLONE_VM)` shares. Its
+/// pages are released when the last process holding it lets go (it ends
+/// or calls `execve`).
+pub struct Memory {
+    /// The application half of the address space.
+    pub space: Mutex<AddressSpace>,
+    /// Threads waiting on private futexes (keyed by address).
+    pub futexes: FutexTable,
+}
+
+impl Memory {
+    /// Memory made of `space`.
+    pub fn new(space: AddressSpace) -> Arc<Self> {
+        Arc::new(Memory { space: Mutex::new(space), futexes: FutexTable::new() })
+    }
+}
+
+impl core::fmt::Debug for Memory {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Memory").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        self.space.get_mut().release_all();
+    }
+}
 
 /// Which parts a new process shares with its parent (the rest it copies).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,6 +316,33 @@ mod tests {
         child.with(|value| *value = 5);
         assert_eq!((parent.copy(), child.copy()), (1, 5));
         assert!(!child.is_shared());
+    }
+
+    #[test]
+    fn a_thread_splits_off_alone_and_its_copy_is_shared_with_nobody() {
+        let process = Shareable::new(1);
+        let thread = ThreadPart::default();
+        assert_eq!(thread.or(&process).copy(), 1);
+        thread.unshare(&process, false);
+        thread.or(&process).with(|value| *value = 2);
+        assert_eq!((process.copy(), thread.or(&process).copy()), (1, 2));
+        // A second split finds nobody else using the thread's copy.
+        let own = thread.get().map(|part| Arc::as_ptr(&part));
+        thread.unshare(&process, false);
+        assert_eq!(thread.get().map(|part| Arc::as_ptr(&part)), own);
+        // Given up, the thread uses the process's part again.
+        assert!(thread.take().is_some());
+        assert_eq!(thread.or(&process).copy(), 1);
+    }
+
+    #[test]
+    fn the_one_thread_splits_for_its_process() {
+        let process = Shareable::new(1);
+        let child = for_child(&process, true);
+        let thread = ThreadPart::default();
+        thread.unshare(&process, true);
+        assert!(thread.get().is_none());
+        assert!(!process.is_shared() && !child.is_shared());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use alloc::sync::Arc;
 use spin::Mutex;
 
 use super::find;
+use super::shared::{FsContext, ThreadPart};
 use crate::machine::ThreadControl;
 use crate::signal::ProcessSignals;
 
@@ -50,6 +51,10 @@ pub struct Thread {
     /// [`Thread::has_deliverable_signal`] since it entered the kernel): a
     /// stop counts it without waking it.
     pub is_asleep_in_call: core::sync::atomic::AtomicBool,
+    /// A descriptor table of its own instead of the process's.
+    pub descriptors: ThreadPart<crate::vfs::DescriptorTable>,
+    /// A filesystem context of its own instead of the process's.
+    pub fs: ThreadPart<FsContext>,
     /// The kernel thread that runs it, until it ends: the kernel thread
     /// in turn holds this one, and the pair is freed once the link is cut.
     control: Mutex<Control>,
@@ -118,6 +123,8 @@ impl Thread {
             signals,
             is_counted_stopped: core::sync::atomic::AtomicBool::new(false),
             is_asleep_in_call: core::sync::atomic::AtomicBool::new(false),
+            descriptors: ThreadPart::default(),
+            fs: ThreadPart::default(),
             control: Mutex::new(Control::NotYet),
         }
     }

@@ -37,8 +37,7 @@ pub(super) fn dup3(context: Context<'_>, fd: u64, target: u64, dup_flags: u64) -
     }
     let close_on_exec = dup_flags & u64::from(flags::O_CLOEXEC) != 0;
     let replaced = context
-        .process
-        .descriptors
+        .descriptors()
         .with(|table| table.replace(target as usize, Descriptor { file, close_on_exec }))?;
     if let Some(replaced) = &replaced {
         super::locks::closed(context, &replaced.file);
@@ -76,16 +75,15 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
                 .filter(|&minimum| minimum < limit)
                 .ok_or(Errno::EINVAL)?;
             let descriptor = Descriptor { file, close_on_exec: command == command::F_DUPFD_CLOEXEC };
-            Ok(context.process.descriptors.with(|table| table.install(descriptor, minimum, limit))? as u64)
+            Ok(context.descriptors().with(|table| table.install(descriptor, minimum, limit))? as u64)
         }
         command::F_GETFD => Ok(u64::from(
             context
-                .process
-                .descriptors
+                .descriptors()
                 .with(|table| Ok::<_, crate::vfs::FsError>(table.get(number)?.close_on_exec))?,
         )),
         command::F_SETFD => {
-            context.process.descriptors.with(|table| table.set_close_on_exec(number, argument & 1 != 0))?;
+            context.descriptors().with(|table| table.set_close_on_exec(number, argument & 1 != 0))?;
             Ok(0)
         }
         command::F_GETFL => Ok(u64::from(file.status_flags())),
@@ -172,7 +170,7 @@ pub(super) fn install_pair(
     address: u64,
 ) -> Result {
     let limit = context.process.descriptor_limit();
-    let installed = context.process.descriptors.with(|table| {
+    let installed = context.descriptors().with(|table| {
         let read_end = table
             .install(Descriptor { file: reader, close_on_exec }, 0, limit)
             .map_err(|error| (error, None))?;
@@ -194,8 +192,7 @@ pub(super) fn install_pair(
     numbers[4..].copy_from_slice(&(write_end as u32).to_le_bytes());
     if let Err(error) = User::new(context.machine).write_bytes(address, &numbers) {
         let removed = context
-            .process
-            .descriptors
+            .descriptors()
             .with(|table| (table.remove(read_end as u64), table.remove(write_end as u64)));
         drop(removed);
         return Err(error.into());
@@ -233,8 +230,7 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     match command {
         request::FIOCLEX | request::FIONCLEX => {
             context
-                .process
-                .descriptors
+                .descriptors()
                 .with(|table| table.set_close_on_exec(number, command == request::FIOCLEX))?;
             return Ok(0);
         }

@@ -37,7 +37,7 @@ pub(super) fn descriptor_number(raw: u64) -> core::result::Result<u64, Errno> {
 /// The open file of descriptor `raw`.
 pub(super) fn file(context: Context<'_>, raw: u64) -> core::result::Result<Arc<OpenFile>, Errno> {
     let number = descriptor_number(raw)?;
-    Ok(context.process.descriptors.with(|table| table.file(number))?)
+    Ok(context.descriptors().with(|table| table.file(number))?)
 }
 
 /// The open file of `raw`, which must not be an `O_PATH` descriptor.

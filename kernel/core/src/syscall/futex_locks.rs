@@ -50,7 +50,7 @@ fn attempt(context: Context<'_>, address: u64) -> core::result::Result<Attempt, 
         let word = load(context, address)?;
         let owner = word & FUTEX_TID_MASK;
         if owner == 0 {
-            let others = context.process.futexes.has_waiters(address);
+            let others = context.process.memory().futexes.has_waiters(address);
             let taken = me | (word & FUTEX_OWNER_DIED) | if others { FUTEX_WAITERS } else { 0 };
             if exchange(context, address, word, taken)? {
                 return Ok(Attempt::Taken);
@@ -79,7 +79,8 @@ pub(super) fn lock(context: Context<'_>, address: u64, deadline_ns: Option<u64>)
             Attempt::Held(expected) => expected,
         };
         let is_interrupted = || context.thread.has_deliverable_signal();
-        let table = &context.process.futexes;
+        let memory = context.process.memory();
+        let table = &memory.futexes;
         match table.wait(context.machine, address, expected, MATCH_ANY, deadline_ns, &is_interrupted) {
             // Woken, or the word changed before the wait: look again.
             Ok(()) | Err(Errno::EAGAIN) => {}
@@ -119,7 +120,7 @@ pub(super) fn unlock(context: Context<'_>, address: u64) -> Result {
     // All of them: one that was woken but timed out or was interrupted
     // before it took the word would otherwise leave the rest asleep with
     // nothing in the word to send its next owner here.
-    context.process.futexes.wake(address, u32::MAX, MATCH_ANY)?;
+    context.process.memory().futexes.wake(address, u32::MAX, MATCH_ANY)?;
     Ok(0)
 }
 
@@ -136,7 +137,8 @@ pub(super) fn wait_requeue(
         return Err(Errno::EINVAL.into());
     }
     let is_interrupted = || context.thread.has_deliverable_signal();
-    let table = &context.process.futexes;
+    let memory = context.process.memory();
+    let table = &memory.futexes;
     match table.wait(context.machine, address, expected, MATCH_ANY, deadline_ns, &is_interrupted) {
         Ok(()) => lock(context, lock_address, deadline_ns),
         Err(Errno::EINTR) => Err(Failure::Restart),
@@ -162,6 +164,6 @@ pub(super) fn compare_requeue(
     if load(context, address)? != expected {
         return Err(Errno::EAGAIN.into());
     }
-    let woken = context.process.futexes.wake(address, requeue_count.saturating_add(1), MATCH_ANY)?;
+    let woken = context.process.memory().futexes.wake(address, requeue_count.saturating_add(1), MATCH_ANY)?;
     Ok(u64::from(woken))
 }

@@ -19,7 +19,8 @@ pub(super) fn change_mappings<T>(
     change: impl FnOnce(&mut crate::memory::AddressSpace) -> T,
 ) -> T {
     let (result, needs_shootdown) = {
-        let mut memory = context.process.memory.lock();
+        let held = context.process.memory();
+        let mut memory = held.space.lock();
         let result = change(&mut memory);
         (result, memory.take_shootdown())
     };
@@ -30,7 +31,7 @@ pub(super) fn change_mappings<T>(
 }
 
 pub(super) fn brk(context: Context<'_>, requested: u64) -> Result {
-    let current = context.process.memory.lock().brk(0);
+    let current = context.process.memory().space.lock().brk(0);
     let growth = crate::memory::page_align_up(requested)
         .zip(crate::memory::page_align_up(current))
         .map_or(0, |(new, old)| new.saturating_sub(old));
@@ -54,14 +55,16 @@ fn check_limits(context: Context<'_>, growth: u64, is_data: bool) -> core::resul
     if address_space == RLIM_INFINITY && !counts_data {
         return Ok(());
     }
-    let (total, private_writable) =
-        context.process.memory.lock().areas().fold((0u64, 0u64), |(total, private), (start, area)| {
+    let (total, private_writable) = context.process.memory().space.lock().areas().fold(
+        (0u64, 0u64),
+        |(total, private), (start, area)| {
             let length = area.end - start;
             let is_private_writable = area.rights.write
                 && area.kind != crate::memory::AreaKind::Stack
                 && area.file.as_ref().is_none_or(|file| !file.is_shared);
             (total + length, private + if is_private_writable { length } else { 0 })
-        });
+        },
+    );
     if total.saturating_add(growth) > address_space
         || counts_data && private_writable.saturating_add(growth) > data
     {
@@ -171,7 +174,7 @@ fn map_file(
     })?;
     if flags & map::POPULATE != 0
         && crate::memory::populate_files(
-            &context.process.memory,
+            &context.process.memory().space,
             context.machine,
             start,
             start.saturating_add(length),
@@ -297,9 +300,10 @@ pub(super) fn mremap(
     new_address: u64,
 ) -> Result {
     if new_length > old_length {
-        let is_private_writable = context.process.memory.lock().area_at(old).is_some_and(|(_, area)| {
-            area.rights.write && area.file.as_ref().is_none_or(|file| !file.is_shared)
-        });
+        let is_private_writable =
+            context.process.memory().space.lock().area_at(old).is_some_and(|(_, area)| {
+                area.rights.write && area.file.as_ref().is_none_or(|file| !file.is_shared)
+            });
         check_limits(context, new_length - old_length, is_private_writable)?;
     }
     Ok(change_mappings(context, |memory| memory.remap(old, old_length, new_length, flags, new_address))?)
@@ -320,7 +324,7 @@ pub(super) fn msync(context: Context<'_>, address: u64, length: u64, flags: u64)
     {
         return Err(Errno::EINVAL.into());
     }
-    let files = context.process.memory.lock().files_in(address, length)?;
+    let files = context.process.memory().space.lock().files_in(address, length)?;
     if flags & MS_SYNC != 0 {
         let caller = super::files::caller(context);
         for node in files {
@@ -336,7 +340,7 @@ pub(super) fn mincore(context: Context<'_>, address: u64, length: u64, vector: u
     if !address.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL.into());
     }
-    let residency = context.process.memory.lock().residency(address, length)?;
+    let residency = context.process.memory().space.lock().residency(address, length)?;
     User::new(context.machine).write_bytes(vector, &residency)?;
     Ok(0)
 }
@@ -352,7 +356,7 @@ pub(super) fn mlock(context: Context<'_>, address: u64, length: u64, flags: u64)
     }
     let start = address & !(PAGE_SIZE - 1);
     let length = length.checked_add(address - start).ok_or(Errno::ENOMEM)?;
-    context.process.memory.lock().files_in(start, length)?;
+    context.process.memory().space.lock().files_in(start, length)?;
     Ok(0)
 }
 

@@ -30,7 +30,7 @@ pub(super) fn start(context: Context<'_>, dirfd: u64, path: &str) -> core::resul
         return Ok(context.process.vfs.root_for(&caller(context)));
     }
     if dirfd as i32 == AT_FDCWD {
-        return Ok(context.process.working_directory());
+        return Ok(context.fs().working_directory());
     }
     let file = file(context, dirfd)?;
     let location = file.location().ok_or(Errno::ENOTDIR)?;
@@ -51,7 +51,7 @@ pub(super) fn locate(
 ) -> core::result::Result<Location, Errno> {
     if path.is_empty() && at_flags & AT_EMPTY_PATH != 0 {
         if dirfd as i32 == AT_FDCWD {
-            return Ok(context.process.working_directory());
+            return Ok(context.fs().working_directory());
         }
         return file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF);
     }
@@ -62,10 +62,8 @@ pub(super) fn locate(
 /// Installs `file` at the lowest free descriptor.
 pub(super) fn install(context: Context<'_>, file: Arc<OpenFile>, close_on_exec: bool) -> Result {
     let limit = context.process.descriptor_limit();
-    let number = context
-        .process
-        .descriptors
-        .with(|table| table.install(Descriptor { file, close_on_exec }, 0, limit))?;
+    let number =
+        context.descriptors().with(|table| table.install(Descriptor { file, close_on_exec }, 0, limit))?;
     Ok(number as u64)
 }
 
@@ -74,7 +72,7 @@ pub(super) fn openat(context: Context<'_>, dirfd: u64, path: u64, open_flags: u6
     let start = start(context, dirfd, &path)?;
     // 64-bit Linux opens every file with O_LARGEFILE (F_GETFL shows it).
     let open_flags = open_flags as u32 | flags::O_LARGEFILE;
-    let permissions = mode as u32 & 0o7777 & !context.process.umask();
+    let permissions = mode as u32 & 0o7777 & !context.fs().umask();
     let file = context.process.vfs.open(&caller(context), &start, &path, open_flags, permissions)?;
     install(context, file, open_flags & flags::O_CLOEXEC != 0)
 }
@@ -86,7 +84,7 @@ pub(super) fn creat(context: Context<'_>, path: u64, mode: u64) -> Result {
 
 pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
     let number = descriptor_number(fd)?;
-    let removed = context.process.descriptors.with(|table| table.remove(number))?;
+    let removed = context.descriptors().with(|table| table.remove(number))?;
     super::locks::closed(context, &removed.file);
     drop(removed);
     Ok(0)
@@ -94,7 +92,8 @@ pub(super) fn close(context: Context<'_>, fd: u64) -> Result {
 
 /// `CLOSE_RANGE_CLOEXEC`: mark instead of closing.
 const CLOSE_RANGE_CLOEXEC: u64 = 4;
-/// `CLOSE_RANGE_UNSHARE`: give the process a table of its own first.
+/// `CLOSE_RANGE_UNSHARE`: give the calling thread a table of its own
+/// first.
 const CLOSE_RANGE_UNSHARE: u64 = 2;
 
 pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_flags: u64) -> Result {
@@ -103,10 +102,10 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
         return Err(Errno::EINVAL.into());
     }
     if range_flags & CLOSE_RANGE_UNSHARE != 0 {
-        context.process.descriptors.unshare();
+        context.process.unshare_descriptors(context.thread);
     }
     let mut closed = alloc::vec::Vec::new();
-    context.process.descriptors.with(|table| {
+    context.descriptors().with(|table| {
         let open: alloc::vec::Vec<u64> = table
             .iter()
             .map(|(number, _)| number as u64)
@@ -129,7 +128,7 @@ pub(super) fn close_range(context: Context<'_>, first: u64, last: u64, range_fla
 }
 
 fn creation_permissions(context: Context<'_>, mode: u64) -> u32 {
-    mode as u32 & 0o7777 & !context.process.umask()
+    mode as u32 & 0o7777 & !context.fs().umask()
 }
 
 /// `chroot(path)`: the directory becomes the process's root for every
@@ -146,7 +145,7 @@ pub(super) fn chroot(context: Context<'_>, path: u64) -> Result {
     if !context.process.state.lock().credentials.has_capability(capability::SYS_CHROOT) {
         return Err(Errno::EPERM.into());
     }
-    context.process.fs.with(|fs| fs.root_directory = Some(location));
+    context.fs().with(|fs| fs.root_directory = Some(location));
     Ok(0)
 }
 
@@ -303,12 +302,12 @@ fn set_working_directory(context: Context<'_>, location: Location) -> Result {
     }
     let caller = caller(context);
     permission::check_caller(&caller, &location.metadata(&caller)?, permission::EXECUTE)?;
-    context.process.fs.with(|fs| fs.working_directory = location);
+    context.fs().with(|fs| fs.working_directory = location);
     Ok(0)
 }
 
 pub(super) fn getcwd(context: Context<'_>, address: u64, size: u64) -> Result {
-    let location = context.process.working_directory();
+    let location = context.fs().working_directory();
     let mut path = context.process.vfs.path_of(&caller(context), &location)?.into_bytes();
     path.push(0);
     if (size as usize) < path.len() {
@@ -319,7 +318,7 @@ pub(super) fn getcwd(context: Context<'_>, address: u64, size: u64) -> Result {
 }
 
 pub(super) fn umask(context: Context<'_>, mask: u64) -> Result {
-    let previous = context.process.fs.with(|fs| core::mem::replace(&mut fs.umask, mask as u32 & 0o777));
+    let previous = context.fs().with(|fs| core::mem::replace(&mut fs.umask, mask as u32 & 0o777));
     Ok(u64::from(previous))
 }
 

@@ -188,7 +188,7 @@ fn select_until(context: Context<'_>, count: u64, addresses: [u64; 3], deadline_
     // Linux looks at no descriptor past its table's size (`max_fds`, a
     // multiple of the 64 bits of a word): a larger count is cut, the bits
     // beyond it are neither read nor written.
-    let table_size = context.process.descriptors.with(|table| table.capacity()).next_multiple_of(64).max(64);
+    let table_size = context.descriptors().with(|table| table.capacity()).next_multiple_of(64).max(64);
     let count = count.min(table_size);
     let user = User::new(context.machine);
     // fd_set is an array of longs: whole words are read and written.

@@ -75,7 +75,7 @@ pub(super) fn mq_open(
     } else {
         Shape { capacity: DEFAULT_CAPACITY, message_size: DEFAULT_MESSAGE_SIZE }
     };
-    let umask = context.process.umask();
+    let umask = context.fs().umask();
     let credentials = context.process.state.lock().credentials.clone();
     let owner = (credentials.effective_user, credentials.effective_group);
     let queue = mqueue::open(&name, may_create, open_flags & flags::O_EXCL != 0, || {

@@ -3,11 +3,11 @@
 //!
 //! `fork` copies the caller's address space into new page tables, sharing
 //! every page: private pages become read-only on both sides and are copied
-//! at the first store. A `vfork` child (`CLONE_VM` without `CLONE_THREAD`)
-//! gets such a copy too, rather than the parent's memory itself: what it
-//! writes before `execve` stays its own, which the programs that use
-//! `vfork` to start another program do not notice. The parent waits until
-//! the child calls `execve` or ends, as on Linux.
+//! at the first store. A `CLONE_VM` child (`vfork`, `posix_spawn`) holds
+//! the caller's memory itself, page tables and all, until it calls
+//! `execve` or ends: what it stores, maps or unmaps, the caller sees. A
+//! `vfork` parent waits until the child calls `execve` or ends, as on
+//! Linux.
 //!
 //! `execve` checks the program and loads it into fresh tables before the
 //! old image is given up, so a program that cannot be run leaves the caller
@@ -95,8 +95,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         return Err(Errno::EINVAL.into());
     }
     // Shared handlers only make sense where the handlers' addresses mean
-    // the same code (Linux's rule, although the child's memory here is a
-    // copy of the parent's).
+    // the same code (Linux's rule).
     if request.flags & flag::SIGHAND != 0 && request.flags & flag::VM == 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -117,32 +116,36 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     if (live >= limit && !is_privileged) || live >= PROCESS_COUNT_MAX {
         return Err(Errno::EAGAIN.into());
     }
-    let tables = machine.new_page_tables().map_err(|_| Errno::ENOMEM)?;
-    let (memory, needs_shootdown) = {
-        let mut space = parent.memory.lock();
-        let copy = space.fork(tables.clone()).map_err(|_| Errno::ENOMEM);
-        (copy, space.take_shootdown())
+    let (memory, tables) = if request.flags & flag::VM != 0 {
+        let memory = parent.memory();
+        let tables = memory.space.lock().tables().clone();
+        (memory, tables)
+    } else {
+        copy_memory(context)?
     };
-    if needs_shootdown {
-        // No processor may go on writing through a translation the copy
-        // took away.
-        machine.synchronize_mappings();
-    }
-    let memory = memory?;
     let mut seed = [0u8; 32];
     parent.random.lock().fill(&mut seed);
     let mut random = Random::seeded(machine);
     random.add_entropy(&seed);
-    let child = parent.fork(memory, random, machine.monotonic_ns(), request.exit_signal, sharing);
+    let child = parent.fork(
+        context.thread,
+        memory.clone(),
+        random,
+        machine.monotonic_ns(),
+        request.exit_signal,
+        sharing,
+    );
     if request.flags & flag::CHILD_SETTID != 0 {
-        // The child's copy of the word gets its id; the parent's stays.
+        // The child's copy of the word gets its id (the parent's stays,
+        // unless they share memory).
         let pid_bytes = (child.pid as u32).to_le_bytes();
-        let written = write_through(machine, &mut child.memory.lock(), request.child_tid, &pid_bytes);
+        let written = write_through(machine, &mut memory.space.lock(), request.child_tid, &pid_bytes);
         if let Err(error) = written {
             child.abandon();
             return Err(error.into());
         }
     }
+    drop(memory);
     let thread = child.new_thread();
     {
         let caller = context.thread.state.lock();
@@ -170,7 +173,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
             }
         };
         if let Err(error) = User::new(machine).write_u32(request.pidfd, number as u32) {
-            let _ = context.process.descriptors.with(|table| table.remove(number));
+            let _ = context.descriptors().with(|table| table.remove(number));
             child.abandon();
             return Err(error.into());
         }
@@ -198,6 +201,27 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         wait_for_vfork_child(context, &child);
     }
     Ok(pid)
+}
+
+/// A copy of the caller's memory in new page tables, for `fork`: pages are
+/// shared, private ones copied at the first store.
+fn copy_memory(
+    context: Context<'_>,
+) -> core::result::Result<(Arc<process::Memory>, Arc<dyn crate::machine::PageTables>), Errno> {
+    let machine = context.machine;
+    let tables = machine.new_page_tables().map_err(|_| Errno::ENOMEM)?;
+    let (copy, needs_shootdown) = {
+        let memory = context.process.memory();
+        let mut space = memory.space.lock();
+        let copy = space.fork(tables.clone()).map_err(|_| Errno::ENOMEM);
+        (copy, space.take_shootdown())
+    };
+    if needs_shootdown {
+        // No processor may go on writing through a translation the copy
+        // took away.
+        machine.synchronize_mappings();
+    }
+    Ok((process::Memory::new(copy?), tables))
 }
 
 /// Blocks until the `vfork` child calls `execve` or ends.
@@ -427,7 +451,7 @@ fn replace_image(
     let machine = context.machine;
     let process = context.process;
     let tables = machine.new_page_tables().map_err(|_| Errno::ENOMEM)?;
-    let old_tables = process.memory.lock().tables().clone();
+    let old_tables = process.memory().space.lock().tables().clone();
     let mut memory = AddressSpace::new(tables.clone());
     // The loader writes the new stack through the loaded tables.
     machine.use_page_tables(&tables);
@@ -445,9 +469,11 @@ fn replace_image(
     };
     // The point of no return.
     end_other_threads(context);
-    let mut old = core::mem::replace(&mut *process.memory.lock(), memory);
-    old.release_all();
-    drop(old);
+    // What the thread split off for itself is the process's from now on.
+    process.adopt_thread_parts(context.thread);
+    // Another process (a `vfork` parent) may hold the old memory: only
+    // the last holder's release unmaps its pages.
+    drop(process.replace_memory(process::Memory::new(memory)));
     drop(old_tables);
     machine.synchronize_mappings();
     // A table or handlers other processes share (CLONE_FILES,
@@ -533,10 +559,12 @@ const NAMESPACES: u64 = 0x0000_0080 // CLONE_NEWTIME
     | 0x2000_0000 // CLONE_NEWPID
     | 0x4000_0000; // CLONE_NEWNET
 
-/// `unshare`: the process gets its own descriptor table (`CLONE_FILES`)
-/// or filesystem context (`CLONE_FS`) when another process shares it.
+/// `unshare`: the calling thread gets its own descriptor table
+/// (`CLONE_FILES`) or filesystem context (`CLONE_FS`) when another thread
+/// or process uses the one it uses.
 /// Signal handlers, memory and the thread group cannot be split (Linux
-/// neither): asking is `EINVAL` unless there is nothing to split.
+/// neither): asking is `EINVAL` unless there is nothing to split (memory
+/// no other process holds, handlers no other process holds, one thread).
 /// Namespaces do not exist here: asking for one is `EINVAL`, as on a Linux
 /// built without them.
 pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
@@ -559,13 +587,16 @@ pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
     if flags & flag::SIGHAND != 0 && process.signal_handlers.is_shared() {
         return Err(Errno::EINVAL.into());
     }
-    // The process's threads share what it holds: the split takes them all
-    // along (Linux would split the calling thread alone).
+    if flags & flag::VM != 0 && process.is_memory_shared() {
+        return Err(Errno::EINVAL.into());
+    }
+    // The calling thread alone splits off; the process's other threads
+    // keep what they use.
     if flags & flag::FS != 0 {
-        process.fs.unshare();
+        process.unshare_fs(context.thread);
     }
     if flags & flag::FILES != 0 {
-        process.descriptors.unshare();
+        process.unshare_descriptors(context.thread);
     }
     // CLONE_SYSVSEM: a process's semaphore undo list is never shared.
     Ok(0)

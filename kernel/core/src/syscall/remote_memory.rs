@@ -1,10 +1,14 @@
-//! `process_vm_readv` and `process_vm_writev`, for the caller's own process
-//! (the only one whose memory the kernel can name).
+//! `process_vm_readv` and `process_vm_writev`: the caller's own memory
+//! through its loaded tables, another process's through the frames its
+//! tables map (faulted in first, as Linux's `access_remote_vm`), when the
+//! caller may inspect it (root or the same user).
 
 use alloc::vec::Vec;
 
 use super::{Context, Result};
 use crate::errno::Errno;
+use crate::memory::{Access, FaultResolution, PAGE_SIZE};
+use crate::process::{Memory, Process};
 use crate::user::User;
 
 /// The most vectors a call takes (`UIO_MAXIOV`).
@@ -33,9 +37,12 @@ pub(super) fn process_vm(
     let user = User::new(context.machine);
     let local = user.read_iovecs(local.0, local.1)?;
     let remote = user.read_iovecs(remote.0, remote.1)?;
-    if !is_own {
-        return Err(Errno::ESRCH.into());
-    }
+    let target = if is_own { None } else { Some(other_process(context, pid)?) };
+    // Another process's memory, unless it is the caller's own (CLONE_VM).
+    let memory = target
+        .as_ref()
+        .map(|target| target.memory())
+        .filter(|memory| !alloc::sync::Arc::ptr_eq(memory, &context.process.memory()));
     let mut local_place = Places::new(&local);
     let mut moved = 0u64;
     for &(base, length) in &remote {
@@ -44,11 +51,26 @@ pub(super) fn process_vm(
             let Some((local_address, room)) = local_place.next(length - offset) else {
                 return Ok(moved);
             };
-            let amount = room.min(CHUNK as u64) as usize;
+            let remote_address = base + offset;
+            // Within one remote page, so that another process's is one frame.
+            let page_room = PAGE_SIZE - remote_address % PAGE_SIZE;
+            let amount = room.min(CHUNK as u64).min(page_room) as usize;
             let mut buffer: Vec<u8> = alloc::vec![0u8; amount];
-            let (from, to) =
-                if is_read { (base + offset, local_address) } else { (local_address, base + offset) };
-            let copied = user.read_into(from, &mut buffer).and_then(|()| user.write_bytes(to, &buffer));
+            let copied = match (&memory, is_read) {
+                (None, true) => user
+                    .read_into(remote_address, &mut buffer)
+                    .and_then(|()| user.write_bytes(local_address, &buffer)),
+                (None, false) => user
+                    .read_into(local_address, &mut buffer)
+                    .and_then(|()| user.write_bytes(remote_address, &buffer)),
+                // The remote space is locked only while its frame is used:
+                // the local copy may fault.
+                (Some(memory), true) => remote_copy(context, memory, remote_address, Copy::Read(&mut buffer))
+                    .and_then(|()| user.write_bytes(local_address, &buffer)),
+                (Some(memory), false) => user
+                    .read_into(local_address, &mut buffer)
+                    .and_then(|()| remote_copy(context, memory, remote_address, Copy::Write(&buffer))),
+            };
             if copied.is_err() {
                 return if moved == 0 { Err(Errno::EFAULT.into()) } else { Ok(moved) };
             }
@@ -58,6 +80,67 @@ pub(super) fn process_vm(
         }
     }
     Ok(moved)
+}
+
+/// The process (or the process of the thread) `pid` names, which the
+/// caller may inspect: `ESRCH` if there is none, `EPERM` if it may not.
+fn other_process(context: Context<'_>, pid: i32) -> core::result::Result<alloc::sync::Arc<Process>, Errno> {
+    if pid <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    let pid = pid as u64;
+    let target = crate::process::find(pid)
+        .or_else(|| crate::process::all().into_iter().find(|process| process.thread(pid).is_some()))
+        .filter(|process| !process.has_ended())
+        .ok_or(Errno::ESRCH)?;
+    if !crate::process::may_inspect(&super::files::caller(context), &target) {
+        return Err(Errno::EPERM);
+    }
+    Ok(target)
+}
+
+/// Which way a remote copy goes.
+enum Copy<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+/// Copies within the one page of another process's memory at `address`,
+/// faulting it in first (for writing, a private copy), as the process's
+/// own access would: `EFAULT` where that access would fault.
+fn remote_copy(
+    context: Context<'_>,
+    memory: &Memory,
+    address: u64,
+    copy: Copy<'_>,
+) -> core::result::Result<(), Errno> {
+    let page = address & !(PAGE_SIZE - 1);
+    let offset = (address - page) as usize;
+    let is_read = matches!(copy, Copy::Read(_));
+    let needs_shootdown = {
+        let mut space = memory.space.lock();
+        let is_readable = space.area_at(page).is_some_and(|(_, area)| area.rights.is_accessible());
+        // A page there is read as it is (a fault would map a private file
+        // mapping's file page over the process's copy); one missing, or a
+        // store, is faulted in as the process's own access would be.
+        let is_present = is_read && is_readable && space.tables().mapped_frame(page).is_some();
+        if !is_present {
+            let access = if is_read { Access::Read } else { Access::Write };
+            if space.resolve_fault(context.machine, address, access) != FaultResolution::Mapped {
+                return Err(Errno::EFAULT);
+            }
+        }
+        let frame = space.tables().mapped_frame(page).ok_or(Errno::EFAULT)?;
+        match copy {
+            Copy::Read(buffer) => crate::pages::read_frame(frame, offset, buffer),
+            Copy::Write(bytes) => crate::pages::write_frame(frame, offset, bytes),
+        }
+        space.take_shootdown()
+    };
+    if needs_shootdown {
+        context.machine.synchronize_mappings();
+    }
+    Ok(())
 }
 
 /// A walk through the local vectors.

@@ -249,7 +249,8 @@ pub(super) fn shmdt(context: Context<'_>, address: u64) -> Result {
     // The segment attached at `address`: an area there that maps one of
     // the segments' files from its start.
     let node = {
-        let memory = context.process.memory.lock();
+        let held = context.process.memory();
+        let memory = held.space.lock();
         let (start, area) = memory.area_at(address).ok_or(Errno::EINVAL)?;
         let file = area.file.as_ref().filter(|file| file.is_shared && start == address && file.offset == 0);
         file.ok_or(Errno::EINVAL)?.node.clone()

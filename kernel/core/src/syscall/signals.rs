@@ -661,7 +661,7 @@ pub(super) fn deliver_fault(
     const SIGSEGV: u8 = 11;
     let code = match fault.code {
         signal::fault_code::SEGV_MAPERR | signal::fault_code::SEGV_ACCERR if fault.signal == SIGSEGV => {
-            if context.process.memory.lock().area_at(fault.address).is_some() {
+            if context.process.memory().space.lock().area_at(fault.address).is_some() {
                 signal::fault_code::SEGV_ACCERR
             } else {
                 signal::fault_code::SEGV_MAPERR

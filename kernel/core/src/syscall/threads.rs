@@ -127,6 +127,10 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     if request.flags & flag::CHILD_CLEARTID != 0 {
         thread.state.lock().clear_child_tid = request.child_tid;
     }
+    // Without CLONE_FILES or CLONE_FS the thread gets a copy of its own;
+    // with them, what the caller uses (its own, if it split one off).
+    thread.descriptors.inherit(context.descriptors(), request.flags & flag::FILES != 0);
+    thread.fs.inherit(context.fs(), request.flags & flag::FS != 0);
     {
         let parent = context.thread.state.lock();
         let mut child = thread.state.lock();
@@ -140,7 +144,7 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
     }
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { context.machine.thread_pointer() };
-    let tables = context.process.memory.lock().tables().clone();
+    let tables = context.process.memory().space.lock().tables().clone();
     let Some(process) = context.process.shared() else {
         context.process.discard_thread(thread.tid);
         return Err(Errno::EAGAIN.into());
@@ -186,7 +190,7 @@ pub fn release_thread(context: Context<'_>) {
         release_robust_list(context, robust_list);
     }
     if clear_child_tid != 0 && User::new(context.machine).write_u32(clear_child_tid, 0).is_ok() {
-        let _ = context.process.futexes.wake(clear_child_tid, 1, MATCH_ANY);
+        let _ = context.process.memory().futexes.wake(clear_child_tid, 1, MATCH_ANY);
     }
 }
 
@@ -249,7 +253,7 @@ fn release_robust_futex(context: Context<'_>, address: u64, is_pi: bool) {
         }
     }
     if value & FUTEX_WAITERS != 0 {
-        let _ = context.process.futexes.wake(address, if is_pi { u32::MAX } else { 1 }, MATCH_ANY);
+        let _ = context.process.memory().futexes.wake(address, if is_pi { u32::MAX } else { 1 }, MATCH_ANY);
     }
 }
 
@@ -292,9 +296,10 @@ pub(super) fn futex(
     } else {
         None
     };
+    let memory = context.process.memory();
     let (table, key) = match shared_key {
         Some(key) => (crate::futex::shared_table(), key),
-        None => (&context.process.futexes, address),
+        None => (&memory.futexes, address),
     };
     let count = |value: u64| u32::try_from(value).unwrap_or(u32::MAX).min(i32::MAX as u32);
     // A shared futex is found through its page, which must be there
@@ -400,14 +405,15 @@ pub(super) fn futex(
 fn shared_futex_key(context: Context<'_>, address: u64) -> Option<u64> {
     let page = address & !(crate::memory::PAGE_SIZE - 1);
     let is_shared = {
-        let memory = context.process.memory.lock();
+        let held = context.process.memory();
+        let memory = held.space.lock();
         memory.area_at(page).is_some_and(|(_, area)| area.file.as_ref().is_some_and(|file| file.is_shared))
     };
     if !is_shared {
         return None;
     }
     context.machine.load_u32(address).ok()?;
-    let frame = context.process.memory.lock().tables().mapped_frame(page)?;
+    let frame = context.process.memory().space.lock().tables().mapped_frame(page)?;
     Some(frame + (address - page))
 }
 

@@ -637,7 +637,13 @@ impl Vfs {
     /// The root directory of `caller`: the one its process's `chroot` set,
     /// else the machine's.
     pub fn root_for(&self, caller: &Caller<'_>) -> Location {
-        caller.process.and_then(|process| process.root_directory()).unwrap_or_else(|| self.root())
+        caller
+            .process
+            .and_then(|process| match caller.thread {
+                Some(thread) => process.fs_of(thread).root_directory(),
+                None => process.root_directory(),
+            })
+            .unwrap_or_else(|| self.root())
     }
 
     /// The directory `..` names: across mount points, and the root for the

@@ -49,7 +49,7 @@ const FEATURE_NAMES: [(u32, &str); 28] = [
 /// `/proc/self/maps`: one line per area of the address space.
 pub fn maps(process: &Process) -> String {
     let mut text = String::new();
-    for (start, area) in process.memory.lock().areas() {
+    for (start, area) in process.memory().space.lock().areas() {
         text.push_str(&map_line(process, start, area));
         text.push('\n');
     }
@@ -117,7 +117,8 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     });
     let groups: String = credentials.groups.iter().map(|group| format!("{group} ")).collect();
     let (virtual_kib, resident_kib, data_kib, stack_kib) = {
-        let memory = process.memory.lock();
+        let held = process.memory();
+        let memory = held.space.lock();
         let (mut virtual_bytes, mut resident_pages, mut data_bytes, mut stack_bytes) = (0, 0, 0, 0);
         for (start, area) in memory.areas() {
             let size = area.end - start;

@@ -93,7 +93,8 @@ pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
 /// `/proc/self/smaps`: each `maps` line with the area's sizes.
 pub fn shared_maps(process: &Process) -> String {
     let mut text = String::new();
-    let memory = process.memory.lock();
+    let held = process.memory();
+    let memory = held.space.lock();
     for (start, area) in memory.areas() {
         let size_kib = (area.end - start) / 1024;
         let resident_kib = memory.tables().count_mapped(start, area.end) * 4;
@@ -126,7 +127,8 @@ pub fn shared_maps(process: &Process) -> String {
 /// `environ`, `auxv`, read from the process's memory as Linux does (so a
 /// program that rewrites its arguments shows the change).
 pub fn stack_range(caller: &Caller<'_>, process: &Process, range: fn(&StackLayout) -> (u64, u64)) -> Vec<u8> {
-    let memory = process.memory.lock();
+    let held = process.memory();
+    let memory = held.space.lock();
     let (start, end) = range(&memory.stack_layout);
     let mut bytes = alloc::vec![0u8; end.saturating_sub(start) as usize];
     if caller.process.is_some_and(|own| own.pid == process.pid) {
@@ -192,7 +194,8 @@ pub fn command(caller: &Caller<'_>, process: &Process) -> String {
 
 /// Bytes of the address space and of its resident pages.
 fn sizes(process: &Process) -> (u64, u64) {
-    let memory = process.memory.lock();
+    let held = process.memory();
+    let memory = held.space.lock();
     let mut virtual_bytes = 0;
     let mut resident_pages = 0;
     for (start, area) in memory.areas() {
@@ -235,7 +238,7 @@ pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     let (virtual_bytes, resident_pages) = sizes(process);
     let threads = process.thread_count();
     let start = ticks(process.start_ns);
-    let layout = process.memory.lock().stack_layout;
+    let layout = process.memory().space.lock().stack_layout;
     let (terminal, foreground) = terminal_fields(process);
     format!(
         "{} ({}) {} {} {} {} {terminal} {foreground} 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
@@ -260,7 +263,8 @@ pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
 /// 0 (lib), the private writable mappings (data), 0 (dirty), as Linux
 /// counts them (psutil's `rss` and top's `RES` read it).
 pub fn memory_statistics(process: &Process) -> String {
-    let memory = process.memory.lock();
+    let held = process.memory();
+    let memory = held.space.lock();
     let (mut size, mut resident, mut shared, mut text, mut data) = (0, 0, 0, 0, 0);
     for (start, area) in memory.areas() {
         let pages = (area.end - start) / 4096;

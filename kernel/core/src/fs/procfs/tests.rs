@@ -56,7 +56,8 @@ fn generated_files_describe_the_process_and_the_machine() {
     let machine = FakeMachine::new();
     let process = testing::process(&machine);
     process
-        .memory
+        .memory()
+        .space
         .lock()
         .add_area(
             &machine,
@@ -68,7 +69,8 @@ fn generated_files_describe_the_process_and_the_machine() {
         )
         .unwrap();
     process
-        .memory
+        .memory()
+        .space
         .lock()
         .add_area(&machine, 0x7000_0000, 0x7000_1000, Rights::READ_WRITE, AreaKind::Stack, false)
         .unwrap();
@@ -114,7 +116,8 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
     let parent_thread = parent.new_thread();
     let memory = crate::fake::address_space(&machine);
     let child = parent.fork(
-        memory,
+        &parent_thread,
+        crate::process::Memory::new(memory),
         crate::random::Random::seeded(&machine),
         0,
         crate::signal::SIGCHLD,

@@ -304,7 +304,7 @@ fn vectors_and_sendfile_move_data() {
 impl Harness {
     /// Faults in the page holding `address` as `access` would.
     fn touch(&self, address: u64, access: crate::memory::Access) -> crate::memory::FaultResolution {
-        self.process.memory.lock().resolve_fault(&self.machine, address, access)
+        self.process.memory().space.lock().resolve_fault(&self.machine, address, access)
     }
 }
 

@@ -134,7 +134,7 @@ fn writes_past_rlimit_fsize_are_cut_then_refused_with_sigxfsz() {
 fn mappings_and_the_break_stop_at_rlimit_as_and_rlimit_data() {
     let (machine, process) = setup();
     let limit = |which: usize, value: u64| process.state.lock().limits[which].current = value;
-    let used: u64 = process.memory.lock().areas().map(|(start, area)| area.end - start).sum();
+    let used: u64 = process.memory().space.lock().areas().map(|(start, area)| area.end - start).sum();
     limit(crate::process::limit::AS, used + (1 << 20));
     assert!(call(&machine, &process, nr::MMAP, [0, 1 << 19, 3, 0x22, u64::MAX, 0]) > 0);
     assert_eq!(

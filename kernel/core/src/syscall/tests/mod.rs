@@ -147,7 +147,7 @@ fn memory_calls_map_and_unmap() {
     let address = call(&machine, &process, nr::MMAP, [0, 8192, 3, 0x22, u64::MAX, 0]);
     assert!(address > 0);
     assert_eq!(
-        process.memory.lock().resolve_fault(&machine, address as u64, crate::memory::Access::Write),
+        process.memory().space.lock().resolve_fault(&machine, address as u64, crate::memory::Access::Write),
         crate::memory::FaultResolution::Mapped
     );
     assert_eq!(call(&machine, &process, nr::MPROTECT, [address as u64, 4096, 1, 0, 0, 0]), 0);
@@ -157,7 +157,7 @@ fn memory_calls_map_and_unmap() {
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x02, 42, 0]), Errno::EBADF.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 8, 0x22, 0, 0]), Errno::EINVAL.to_return());
     assert_eq!(call(&machine, &process, nr::MMAP, [0, 4096, 3, 0x20, 0, 0]), Errno::EINVAL.to_return());
-    process.memory.lock().set_heap_start(0x40_0000);
+    process.memory().space.lock().set_heap_start(0x40_0000);
     assert_eq!(call(&machine, &process, nr::BRK, [0, 0, 0, 0, 0, 0]), 0x40_0000);
     assert_eq!(call(&machine, &process, nr::BRK, [0x40_2000, 0, 0, 0, 0, 0]), 0x40_2000);
 }
