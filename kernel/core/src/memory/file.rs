@@ -60,8 +60,17 @@ impl FileArea {
             return mapped(tables.map_frame(page, file_page.frame(), rights));
         }
         if access != Access::Write {
+            let read_only = Rights { write: false, ..rights };
+            if let Some(frame) = tables.mapped_frame(page)
+                && frame != file_page.frame()
+            {
+                // A private copy made while this fault read the file (a
+                // store by another thread): it keeps the stores, so it
+                // stays, readable.
+                return mapped(tables.map_frame(page, frame, read_only));
+            }
             // The file's page itself, until a store copies it.
-            return mapped(tables.map_frame(page, file_page.frame(), Rights { write: false, ..rights }));
+            return mapped(tables.map_frame(page, file_page.frame(), read_only));
         }
         if let Some(frame) = tables.mapped_frame(page)
             && frame != file_page.frame()

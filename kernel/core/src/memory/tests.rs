@@ -281,3 +281,64 @@ fn neighbouring_anonymous_areas_with_equal_rights_merge() {
     space.protect(base + PAGE_SIZE, PAGE_SIZE, Rights::READ_WRITE).unwrap();
     assert_eq!(space.areas().count(), 1);
 }
+
+/// A file of one page, for file mappings.
+struct OnePageFile {
+    page: crate::pages::Page,
+}
+
+impl crate::vfs::Node for OnePageFile {
+    fn inode(&self) -> u64 {
+        7
+    }
+
+    fn file_type(&self) -> crate::vfs::FileType {
+        crate::vfs::FileType::Regular
+    }
+
+    fn metadata(
+        &self,
+        _caller: &crate::vfs::Caller<'_>,
+    ) -> Result<crate::vfs::Metadata, crate::vfs::FsError> {
+        Ok(crate::vfs::Metadata::new(7, crate::vfs::FileType::Regular, 0o644))
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn page(
+        &self,
+        _caller: &crate::vfs::Caller<'_>,
+        index: u64,
+    ) -> Result<Option<crate::pages::Page>, crate::vfs::FsError> {
+        Ok(if index == 0 { self.page.share().ok() } else { None })
+    }
+}
+
+#[test]
+fn a_read_fault_finishing_late_keeps_the_private_copy_a_store_made() {
+    use crate::machine::PageTables as _;
+    let machine = FakeMachine::new();
+    let mut space = crate::fake::address_space(&machine);
+    let file = OnePageFile { page: crate::pages::Page::new().unwrap() };
+    file.page.write(0, b"file");
+    let node: alloc::sync::Arc<dyn crate::vfs::Node> = alloc::sync::Arc::new(file);
+    let area = FileArea { node, offset: 0, is_shared: false, path: "/data".into() };
+    let start = space.map(&machine, 0, PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE, Some(area)).unwrap();
+    // One thread's read fault reads the file without the lock...
+    let FaultStep::NeedsFilePage(request) = space.begin_fault(start, Access::Read) else {
+        panic!("a file mapping needs the file's page");
+    };
+    let late_page = request.read(&machine);
+    // ...while another thread's store makes the page private.
+    assert_eq!(space.resolve_fault(&machine, start, Access::Write), FaultResolution::Mapped);
+    let copy = machine.current_tables().mapped_frame(start).unwrap();
+    crate::pages::write_frame(copy, 0, b"mine");
+    // The read fault ends last: the private copy, with the store, stays.
+    assert_eq!(space.finish_file_fault(start, Access::Read, &request, late_page), FaultResolution::Mapped);
+    assert_eq!(machine.current_tables().mapped_frame(start), Some(copy));
+    let mut bytes = [0; 4];
+    crate::pages::read_frame(copy, 0, &mut bytes);
+    assert_eq!(&bytes, b"mine");
+}
