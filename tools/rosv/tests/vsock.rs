@@ -59,18 +59,17 @@ fn connect_vsock(socket: &Path, port: u32, limit: Duration) -> (UnixStream, u32)
     }
 }
 
-#[test]
-fn a_guest_serves_the_host_over_vsock_on_the_builtin_monitor() {
-    let test = "a_guest_serves_the_host_over_vsock_on_the_builtin_monitor";
-    if !kvm_available(test) {
-        return;
-    }
+/// Boots the echo guest on `hypervisor` with a vsock device, sends it a
+/// line over vsock and checks the answer; returns the host port the
+/// device gave the connection, whether its socket file is left after the
+/// VM ended, the guest's exit status and its console.
+fn echo_over_vsock(hypervisor: &str) -> (u32, bool, Option<i32>, String) {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let socket = directory.path().join("v.sock");
     let program = guests::vsock_free();
     let mut guest = Guest::start(&[
         "--hypervisor",
-        "builtin",
+        hypervisor,
         "--vsock",
         path(&socket),
         "--exec",
@@ -83,17 +82,27 @@ fn a_guest_serves_the_host_over_vsock_on_the_builtin_monitor() {
         guest.abandon("the guest never listened");
     }
     let (mut stream, host_port) = connect_vsock(&socket, 5000, Duration::from_secs(30));
-    assert!(host_port >= 1 << 30, "host ports start at 2^30, as Firecracker's: {host_port}");
     stream.write_all(b"ping over vsock\n").expect("send a line");
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer).expect("read the answer");
     assert_eq!(answer, "echo: ping over vsock\n");
     drop(stream);
     let (status, console) = guest.finish();
+    (host_port, socket.exists(), status, console)
+}
+
+#[test]
+fn a_guest_serves_the_host_over_vsock_on_the_builtin_monitor() {
+    let test = "a_guest_serves_the_host_over_vsock_on_the_builtin_monitor";
+    if !kvm_available(test) {
+        return;
+    }
+    let (host_port, socket_remains, status, console) = echo_over_vsock("builtin");
+    assert!(host_port >= 1 << 30, "host ports start at 2^30, as Firecracker's: {host_port}");
     assert!(console.contains("cid 3\n"), "the guest learnt its CID: {console}");
     assert!(console.contains("served\n"), "the guest saw the stream end: {console}");
     assert_eq!(status, Some(0), "{console}");
-    assert!(!socket.exists(), "the device removes its socket when the VM ends");
+    assert!(!socket_remains, "the device removes its socket when the VM ends");
 }
 
 #[test]
@@ -205,29 +214,6 @@ fn a_guest_serves_the_host_over_vsock_on_firecracker() {
     if !firecracker_available(test) {
         return;
     }
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let socket = directory.path().join("v.sock");
-    let program = guests::vsock_free();
-    let mut guest = Guest::start(&[
-        "--hypervisor",
-        "firecracker",
-        "--vsock",
-        path(&socket),
-        "--exec",
-        path(&program),
-        "--",
-        "serve",
-        "5000",
-    ]);
-    if !guest.wait_for("listening", Duration::from_secs(120)) {
-        guest.abandon("the guest never listened");
-    }
-    let (mut stream, _) = connect_vsock(&socket, 5000, Duration::from_secs(30));
-    stream.write_all(b"ping over vsock\n").expect("send a line");
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).expect("read the answer");
-    assert_eq!(answer, "echo: ping over vsock\n");
-    drop(stream);
-    let (status, console) = guest.finish();
+    let (_, _, status, console) = echo_over_vsock("firecracker");
     assert_eq!(status, Some(0), "{console}");
 }
