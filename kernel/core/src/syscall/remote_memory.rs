@@ -45,6 +45,7 @@ pub(super) fn process_vm(
         .filter(|memory| !alloc::sync::Arc::ptr_eq(memory, &context.process.memory()));
     let mut local_place = Places::new(&local);
     let mut moved = 0u64;
+    let mut chunk: Vec<u8> = alloc::vec![0u8; CHUNK];
     for &(base, length) in &remote {
         let mut offset = 0;
         while offset < length {
@@ -55,21 +56,21 @@ pub(super) fn process_vm(
             // Within one remote page, so that another process's is one frame.
             let page_room = PAGE_SIZE - remote_address % PAGE_SIZE;
             let amount = room.min(CHUNK as u64).min(page_room) as usize;
-            let mut buffer: Vec<u8> = alloc::vec![0u8; amount];
+            let buffer = &mut chunk[..amount];
             let copied = match (&memory, is_read) {
                 (None, true) => user
-                    .read_into(remote_address, &mut buffer)
-                    .and_then(|()| user.write_bytes(local_address, &buffer)),
+                    .read_into(remote_address, buffer)
+                    .and_then(|()| user.write_bytes(local_address, buffer)),
                 (None, false) => user
-                    .read_into(local_address, &mut buffer)
-                    .and_then(|()| user.write_bytes(remote_address, &buffer)),
+                    .read_into(local_address, buffer)
+                    .and_then(|()| user.write_bytes(remote_address, buffer)),
                 // The remote space is locked only while its frame is used:
                 // the local copy may fault.
-                (Some(memory), true) => remote_copy(context, memory, remote_address, Copy::Read(&mut buffer))
-                    .and_then(|()| user.write_bytes(local_address, &buffer)),
+                (Some(memory), true) => remote_copy(context, memory, remote_address, Copy::Read(buffer))
+                    .and_then(|()| user.write_bytes(local_address, buffer)),
                 (Some(memory), false) => user
-                    .read_into(local_address, &mut buffer)
-                    .and_then(|()| remote_copy(context, memory, remote_address, Copy::Write(&buffer))),
+                    .read_into(local_address, buffer)
+                    .and_then(|()| remote_copy(context, memory, remote_address, Copy::Write(buffer))),
             };
             if copied.is_err() {
                 return if moved == 0 { Err(Errno::EFAULT.into()) } else { Ok(moved) };
