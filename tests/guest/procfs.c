@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,18 @@ static void check_process(int argc, char **argv, char **envp) {
           "statm counts resident and data pages", "%s", text);
     check(has("/proc/self/stat", "1") && strchr(text, ')') && strstr(strchr(text, ')'), ") R "),
           "stat has the state after the name", "%s", text);
+    /* After the name: 50 fields (52 in all), exit_signal (SIGCHLD) the
+     * 38th; procps reads them by position. */
+    int fields = 0;
+    char *after = strchr(text, ')');
+    int exit_signal = 0;
+    for (char *word = after ? strtok(after + 1, " \n") : NULL; word; word = strtok(NULL, " \n")) {
+        fields++;
+        if (fields == 36)
+            exit_signal = atoi(word);
+    }
+    check(fields == 50 && exit_signal == SIGCHLD, "stat has Linux's 52 fields, exit_signal the 38th",
+          "%d fields after the name, the 38th field %d", fields, exit_signal);
 }
 
 static void check_settings(void) {

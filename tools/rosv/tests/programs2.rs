@@ -64,3 +64,19 @@ exit 7
     assert_eq!(text(&output.stdout), expected, "stderr:\n{}", text(&output.stderr));
     assert_eq!(output.status.code(), Some(7));
 }
+
+#[test]
+fn top_prints_its_batch_summary() {
+    let test = "top_prints_its_batch_summary";
+    if !available(test, &[("/usr/bin/top", "procps")]) {
+        return;
+    }
+    // top reads /proc/self/stat by position and, in batch mode, the
+    // `dumb` terminal's description (it exits with status 1 without it).
+    let output = rosv_run(&["--exec", "/usr/bin/top", "--", "-bn1"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
+    assert!(stdout.starts_with("top - "), "{stdout}");
+    assert!(stdout.contains("Tasks:   1 total,   1 running"), "{stdout}");
+    assert!(stdout.lines().any(|line| line.ends_with(" top") && line.trim_start().starts_with("1 ")), "{stdout}");
+}

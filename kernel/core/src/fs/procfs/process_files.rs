@@ -242,7 +242,7 @@ pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     let (terminal, foreground) = terminal_fields(process);
     format!(
         "{} ({}) {} {} {} {} {terminal} {foreground} 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
-         {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 {} {} {} {} 0\n",
+         {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 0 {} {} {} {} 0\n",
         process.pid,
         name(caller, process),
         state_letter(caller, process),
