@@ -195,6 +195,29 @@ static void check_machine(void) {
         for (char *at = text; (at = strstr(at, "processor\t:")) != NULL; at++)
             count++;
     check(count == processors, "cpuinfo has a paragraph per processor", "%ld", count);
+    check(has("/proc/cpuinfo", "\nvendor_id\t: ") && strstr(text, "\ncpu family\t: ") && strstr(text, "\nmodel name\t: ") &&
+              strstr(text, "\ncpu MHz\t\t: ") && strstr(text, "\naddress sizes\t: ") && strstr(text, "\nflags\t\t: fpu ") &&
+              strstr(text, " sse2 "),
+          "cpuinfo has Linux's fields and flags", "%.600s", text);
+    /* What lscpu, hwloc and runtimes read: each processor's topology, the
+     * NUMA node. */
+    long cores = 0, packages = 0;
+    for (long cpu = 0; cpu < processors; cpu++) {
+        char path[128];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/core_cpus_list", cpu);
+        cores += slurp(path) > 0 && count_list(text) >= 1;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/physical_package_id", cpu);
+        packages += number_in(path) >= 0;
+    }
+    check(cores == processors && packages == processors, "each processor has its topology", "%ld %ld of %ld",
+          cores, packages, processors);
+    check(slurp("/sys/devices/system/cpu/cpu0/topology/core_siblings_list") > 0 && count_list(text) >= 1,
+          "core siblings", "%s", text);
+    check(access("/sys/devices/system/cpu/cpu0/cache", F_OK) == 0, "cpu0 has a cache directory", "%s",
+          strerror(errno));
+    check(slurp("/sys/devices/system/node/online") > 0 && text[0] == '0', "node 0 is online", "%s", text);
+    check(access("/sys/devices/system/cpu/cpu0/topology/no_such_file", F_OK) != 0 && errno == ENOENT,
+          "no other topology files", "%s", strerror(errno));
     check(has("/proc/meminfo", "MemTotal:") && strstr(text, "MemAvailable:"), "meminfo", "%s", text);
     check(has("/proc/vmstat", "nr_free_pages ") && strstr(text, "\npgpgin ") && strstr(text, "\npswpout "), "vmstat",
           "%s", text);

@@ -78,5 +78,8 @@ fn top_prints_its_batch_summary() {
     assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
     assert!(stdout.starts_with("top - "), "{stdout}");
     assert!(stdout.contains("Tasks:   1 total,   1 running"), "{stdout}");
-    assert!(stdout.lines().any(|line| line.ends_with(" top") && line.trim_start().starts_with("1 ")), "{stdout}");
+    assert!(
+        stdout.lines().any(|line| line.ends_with(" top") && line.trim_start().starts_with("1 ")),
+        "{stdout}"
+    );
 }
