@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -143,6 +144,38 @@ static void check_process(int argc, char **argv, char **envp) {
           "%d fields after the name, the 38th field %d", fields, exit_signal);
 }
 
+/* fdinfo: a descriptor's position, flags (with O_CLOEXEC), mount and
+ * inode, as lsof reads them; the session files; smaps_rollup. */
+static void check_descriptor_info(void) {
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    char buffer[64];
+    check(fd >= 0 && read(fd, buffer, sizeof buffer) == (ssize_t)sizeof buffer, "status opens and reads", "%s",
+          strerror(errno));
+    struct stat status;
+    fstat(fd, &status);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    long position = -1, mount = -1;
+    unsigned long open_flags = 0, inode = 0;
+    check(slurp(path) > 0 &&
+              sscanf(text, "pos:\t%ld\nflags:\t%lo\nmnt_id:\t%ld\nino:\t%lu", &position, &open_flags, &mount,
+                     &inode) == 4,
+          "fdinfo has pos, flags, mnt_id and ino", "%s", text);
+    check(position == 64 && (open_flags & O_ACCMODE) == O_RDONLY && (open_flags & O_CLOEXEC) &&
+              inode == (unsigned long)status.st_ino && mount > 0,
+          "fdinfo's values are the descriptor's", "%ld %lo %lu/%lu %ld", position, open_flags, inode,
+          (unsigned long)status.st_ino, mount);
+    close(fd);
+    check(slurp(path) < 0 && errno == ENOENT, "a closed descriptor has no fdinfo", "%s", strerror(errno));
+    check(access("/proc/self/fdinfo/0", R_OK) == 0, "fdinfo lists standard input", "%s", strerror(errno));
+    check(has("/proc/self/smaps_rollup", "[rollup]\nRss:") && strstr(text, "\nAnonymous:"), "smaps_rollup",
+          "%s", text);
+    check(slurp("/proc/self/loginuid") > 0 && text[0] >= '0' && text[0] <= '9', "loginuid is a number", "%s",
+          text);
+    check(slurp("/proc/self/sessionid") > 0 && text[0] >= '0' && text[0] <= '9', "sessionid is a number", "%s",
+          text);
+}
+
 static void check_settings(void) {
     struct utsname names;
     uname(&names);
@@ -245,6 +278,7 @@ static void check_machine(void) {
 
 int main(int argc, char **argv, char **envp) {
     check_process(argc, argv, envp);
+    check_descriptor_info();
     check_settings();
     check_machine();
     printf("%d checks failed\n", failures);

@@ -62,15 +62,9 @@ fn split_device(device: u64) -> (u64, u64) {
 /// the root within the filesystem, the mount point, options, the type and
 /// the source.
 pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
-    /// Linux numbers mounts from about here; the root is the first.
-    const FIRST_MOUNT_ID: usize = 21;
+    use super::descriptor_info::FIRST_MOUNT_ID;
     let mounts = process.vfs.mounts();
-    let id_of = |mount: &Arc<crate::vfs::Mount>| {
-        mounts
-            .iter()
-            .position(|other| Arc::ptr_eq(other, mount))
-            .map_or(FIRST_MOUNT_ID, |index| FIRST_MOUNT_ID + index)
-    };
+    let id_of = |mount: &Arc<crate::vfs::Mount>| super::descriptor_info::mount_id(process, mount);
     let mut text = String::new();
     for mount in &mounts {
         let path = process.vfs.path_of(caller, &Location::root_of(mount)).unwrap_or_default();
