@@ -7,11 +7,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -128,6 +130,50 @@ static void check_process(int argc, char **argv, char **envp) {
           "statm counts resident and data pages", "%s", text);
     check(has("/proc/self/stat", "1") && strchr(text, ')') && strstr(strchr(text, ')'), ") R "),
           "stat has the state after the name", "%s", text);
+    /* After the name: 50 fields (52 in all), exit_signal (SIGCHLD) the
+     * 38th; procps reads them by position. */
+    int fields = 0;
+    char *after = strchr(text, ')');
+    int exit_signal = 0;
+    for (char *word = after ? strtok(after + 1, " \n") : NULL; word; word = strtok(NULL, " \n")) {
+        fields++;
+        if (fields == 36)
+            exit_signal = atoi(word);
+    }
+    check(fields == 50 && exit_signal == SIGCHLD, "stat has Linux's 52 fields, exit_signal the 38th",
+          "%d fields after the name, the 38th field %d", fields, exit_signal);
+}
+
+/* fdinfo: a descriptor's position, flags (with O_CLOEXEC), mount and
+ * inode, as lsof reads them; the session files; smaps_rollup. */
+static void check_descriptor_info(void) {
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    char buffer[64];
+    check(fd >= 0 && read(fd, buffer, sizeof buffer) == (ssize_t)sizeof buffer, "status opens and reads", "%s",
+          strerror(errno));
+    struct stat status;
+    fstat(fd, &status);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    long position = -1, mount = -1;
+    unsigned long open_flags = 0, inode = 0;
+    check(slurp(path) > 0 &&
+              sscanf(text, "pos:\t%ld\nflags:\t%lo\nmnt_id:\t%ld\nino:\t%lu", &position, &open_flags, &mount,
+                     &inode) == 4,
+          "fdinfo has pos, flags, mnt_id and ino", "%s", text);
+    check(position == 64 && (open_flags & O_ACCMODE) == O_RDONLY && (open_flags & O_CLOEXEC) &&
+              inode == (unsigned long)status.st_ino && mount > 0,
+          "fdinfo's values are the descriptor's", "%ld %lo %lu/%lu %ld", position, open_flags, inode,
+          (unsigned long)status.st_ino, mount);
+    close(fd);
+    check(slurp(path) < 0 && errno == ENOENT, "a closed descriptor has no fdinfo", "%s", strerror(errno));
+    check(access("/proc/self/fdinfo/0", R_OK) == 0, "fdinfo lists standard input", "%s", strerror(errno));
+    check(has("/proc/self/smaps_rollup", "[rollup]\nRss:") && strstr(text, "\nAnonymous:"), "smaps_rollup",
+          "%s", text);
+    check(slurp("/proc/self/loginuid") > 0 && text[0] >= '0' && text[0] <= '9', "loginuid is a number", "%s",
+          text);
+    check(slurp("/proc/self/sessionid") > 0 && text[0] >= '0' && text[0] <= '9', "sessionid is a number", "%s",
+          text);
 }
 
 static void check_settings(void) {
@@ -182,6 +228,29 @@ static void check_machine(void) {
         for (char *at = text; (at = strstr(at, "processor\t:")) != NULL; at++)
             count++;
     check(count == processors, "cpuinfo has a paragraph per processor", "%ld", count);
+    check(has("/proc/cpuinfo", "\nvendor_id\t: ") && strstr(text, "\ncpu family\t: ") && strstr(text, "\nmodel name\t: ") &&
+              strstr(text, "\ncpu MHz\t\t: ") && strstr(text, "\naddress sizes\t: ") && strstr(text, "\nflags\t\t: fpu ") &&
+              strstr(text, " sse2 "),
+          "cpuinfo has Linux's fields and flags", "%.600s", text);
+    /* What lscpu, hwloc and runtimes read: each processor's topology, the
+     * NUMA node. */
+    long cores = 0, packages = 0;
+    for (long cpu = 0; cpu < processors; cpu++) {
+        char path[128];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/core_cpus_list", cpu);
+        cores += slurp(path) > 0 && count_list(text) >= 1;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/physical_package_id", cpu);
+        packages += number_in(path) >= 0;
+    }
+    check(cores == processors && packages == processors, "each processor has its topology", "%ld %ld of %ld",
+          cores, packages, processors);
+    check(slurp("/sys/devices/system/cpu/cpu0/topology/core_siblings_list") > 0 && count_list(text) >= 1,
+          "core siblings", "%s", text);
+    check(access("/sys/devices/system/cpu/cpu0/cache", F_OK) == 0, "cpu0 has a cache directory", "%s",
+          strerror(errno));
+    check(slurp("/sys/devices/system/node/online") > 0 && text[0] == '0', "node 0 is online", "%s", text);
+    check(access("/sys/devices/system/cpu/cpu0/topology/no_such_file", F_OK) != 0 && errno == ENOENT,
+          "no other topology files", "%s", strerror(errno));
     check(has("/proc/meminfo", "MemTotal:") && strstr(text, "MemAvailable:"), "meminfo", "%s", text);
     check(has("/proc/vmstat", "nr_free_pages ") && strstr(text, "\npgpgin ") && strstr(text, "\npswpout "), "vmstat",
           "%s", text);
@@ -209,6 +278,7 @@ static void check_machine(void) {
 
 int main(int argc, char **argv, char **envp) {
     check_process(argc, argv, envp);
+    check_descriptor_info();
     check_settings();
     check_machine();
     printf("%d checks failed\n", failures);

@@ -92,6 +92,12 @@ fn main(handoff: BootHandoff) -> ! {
 
     let (clock, tsc_hz) = time::init(handoff.entry_tsc);
     log::debug!("clock: {clock:?}, TSC at {} kHz", tsc_hz / 1000);
+    rosv_core::processor::install(rosv_core::processor::Source {
+        cpuid: cpu::cpuid,
+        xsave_enabled: uses_xsave,
+        avx_enabled: uses_xsave && features.has_avx,
+        tsc_hz,
+    });
     chart.mark("clock calibrated");
 
     let rsdp = firmware::boot_rsdp(&info);

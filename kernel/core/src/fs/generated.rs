@@ -23,7 +23,8 @@ pub type Generator = fn(&Caller<'_>) -> String;
 pub type Setter = fn(&Caller<'_>, &str) -> Result<(), FsError>;
 
 /// A directory whose entries change while the machine runs (the block
-/// devices of `/sys/block`): listed and looked up when asked.
+/// devices of `/sys/block`) or depend on the machine (its processors):
+/// listed and looked up when asked.
 pub trait Listing: Sync {
     /// The names it holds now.
     fn names(&self, caller: &Caller<'_>) -> Vec<String>;
@@ -173,11 +174,11 @@ impl Node for GeneratedNode {
             let Some(name) = listing.names(caller).into_iter().nth(offset as usize) else {
                 return Ok(None);
             };
-            let inode = self.lookup(caller, &name)?.inode();
+            let node = self.lookup(caller, &name)?;
             return Ok(Some(DirectoryEntry {
                 name,
-                inode,
-                file_type: FileType::Directory,
+                inode: node.inode(),
+                file_type: node.file_type(),
                 next_offset: offset + 1,
             }));
         }

@@ -1,8 +1,10 @@
 //! Run-time files dpkg does not list, or that only some programs need:
 //! glibc's iconv modules (`gconv`) when a program calls `iconv_open`, the
 //! C.UTF-8 locale when it calls `setlocale`, the zone files when a package
-//! depends on tzdata, and the CA certificates bundle (which
-//! `update-ca-certificates` writes) when TLS libraries are taken.
+//! depends on tzdata, the terminal descriptions (ncurses-base, an essential
+//! package nothing depends on by name) when a terminal library is taken,
+//! and the CA certificates bundle (which `update-ca-certificates` writes)
+//! when TLS libraries are taken.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -19,6 +21,9 @@ const GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
 const C_UTF8_LOCALE: &str = "/usr/lib/locale/C.utf8";
 /// The zone files.
 const ZONEINFO: &str = "/usr/share/zoneinfo";
+/// Where ncurses looks for terminal descriptions (`dumb`, `linux`,
+/// `xterm`, ...), besides `$TERMINFO` and `~/.terminfo`.
+const TERMINFO: [&str; 3] = ["/etc/terminfo", "/lib/terminfo", "/usr/share/terminfo"];
 /// The bundle of CA certificates OpenSSL, GnuTLS and others read.
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The Java keystore of the same certificates.
@@ -60,6 +65,12 @@ pub fn add(root: &mut Directory, chosen: &BTreeSet<&str>, excludes: &[String]) -
         // right/ holds the same zones counting leap seconds, which no
         // program here asks for.
         group(root, "zoneinfo", "tzdata is needed", &[(ZONEINFO, Source::Tree { skipped: &["right"] })]);
+    }
+    if chosen.iter().any(|name| name.starts_with("libtinfo") || name.starts_with("libncurses")) {
+        // top, less, vim, bash's readline... call setupterm, which fails
+        // (top: exits) without the description of the terminal named.
+        let sources = TERMINFO.map(|path| (path, Source::Tree { skipped: &[] }));
+        group(root, "terminfo", "uses a terminal library", &sources);
     }
     let uses_tls = chosen.iter().any(|name| {
         *name == "ca-certificates"
@@ -210,6 +221,12 @@ mod tests {
             assert!(lookup(&root, "/usr/share/zoneinfo/America").is_some());
             assert!(lookup(&root, "/usr/share/zoneinfo/Europe").is_none());
             assert!(lookup(&root, "/usr/share/zoneinfo/right").is_none());
+        }
+        if Path::new("/lib/terminfo/d/dumb").is_file() {
+            let additions = add(&mut root, &BTreeSet::from(["libtinfo6"]), &[]);
+            assert_eq!(additions.len(), 1);
+            assert_eq!(additions[0].name, "terminfo");
+            assert!(lookup(&root, "/lib/terminfo/d/dumb").is_some());
         }
     }
 }

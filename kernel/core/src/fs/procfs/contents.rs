@@ -13,38 +13,6 @@ use crate::vfs::{Caller, Location};
 
 /// The column where `/proc/self/maps` starts a mapping's name.
 const MAPS_NAME_COLUMN: usize = 73;
-/// Names of the `CPUID.1:EDX` feature bits (`AT_HWCAP`), as Linux lists
-/// them in `/proc/cpuinfo`.
-const FEATURE_NAMES: [(u32, &str); 28] = [
-    (0, "fpu"),
-    (1, "vme"),
-    (2, "de"),
-    (3, "pse"),
-    (4, "tsc"),
-    (5, "msr"),
-    (6, "pae"),
-    (7, "mce"),
-    (8, "cx8"),
-    (9, "apic"),
-    (11, "sep"),
-    (12, "mtrr"),
-    (13, "pge"),
-    (14, "mca"),
-    (15, "cmov"),
-    (16, "pat"),
-    (17, "pse36"),
-    (18, "pn"),
-    (19, "clflush"),
-    (21, "dts"),
-    (22, "acpi"),
-    (23, "mmx"),
-    (24, "fxsr"),
-    (25, "sse"),
-    (26, "sse2"),
-    (27, "ss"),
-    (28, "ht"),
-    (29, "tm"),
-];
 
 /// `/proc/self/maps`: one line per area of the address space.
 pub fn maps(process: &Process) -> String {
@@ -187,27 +155,7 @@ pub fn mounts(caller: &Caller<'_>, process: &Process) -> String {
 
 /// `/proc/cpuinfo`: one paragraph per processor.
 pub fn cpuinfo(caller: &Caller<'_>) -> String {
-    let capabilities = caller.machine.hardware_capabilities();
-    let mut flags = String::new();
-    for (bit, name) in FEATURE_NAMES {
-        if capabilities & (1 << bit) != 0 {
-            if !flags.is_empty() {
-                flags.push(' ');
-            }
-            flags.push_str(name);
-        }
-    }
-    let count = caller.machine.cpu_count();
-    let mut text = String::new();
-    for processor in 0..count {
-        let _ = write!(
-            text,
-            "processor\t: {processor}\nvendor_id\t: rosv\nmodel name\t: rosv virtual processor\n\
-             physical id\t: 0\nsiblings\t: {count}\ncore id\t\t: {processor}\ncpu cores\t: {count}\n\
-             flags\t\t: {flags}\n\n"
-        );
-    }
-    text
+    crate::processor::description().cpuinfo(caller.machine.cpu_count())
 }
 
 /// `/proc/meminfo`: the machine's memory, as the frame allocator holds it

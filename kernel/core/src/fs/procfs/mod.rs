@@ -1,7 +1,8 @@
 //! procfs, mounted at `/proc`: a directory per process (`/proc/PID`, and
 //! `/proc/self` linking to the caller's: `exe`, `cwd`, `fd/`, `task/`,
 //! `maps`, `smaps`, `mounts`, `mountinfo`, `status`, `stat`, `limits`,
-//! `cmdline`, `environ`, `auxv`, `cgroup`, `oom_score_adj`), the machine (`cpuinfo`, `meminfo`,
+//! `cmdline`, `environ`, `auxv`, `cgroup`, `oom_score_adj`, `fdinfo/`,
+//! `smaps_rollup`, `loginuid`, `sessionid`), the machine (`cpuinfo`, `meminfo`,
 //! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`), the System V
 //! IPC objects (`sysvipc/msg`, `sem`, `shm`) and the
 //! kernel's settings (`sys/`, a generated tree: [`settings`]).
@@ -13,6 +14,7 @@
 //! one user.
 
 mod contents;
+mod descriptor_info;
 mod process_files;
 mod reopened;
 mod settings;
@@ -32,6 +34,8 @@ use crate::vfs::{
 const MAGIC: u64 = 0x9fa0;
 /// Inode numbers of `/proc/self/fd/N` start here.
 const DESCRIPTOR_INODES: u64 = 1000;
+/// Inode numbers of `/proc/self/fdinfo/N` start here.
+const DESCRIPTOR_INFO_INODES: u64 = 1 << 31;
 
 /// What the kernel tells procfs about the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +77,9 @@ enum Generated {
     SysvMessages,
     SysvSemaphores,
     SysvSharedMemory,
+    SharedMapsRollup,
+    LoginUser,
+    Session,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +94,8 @@ enum Kind {
     WorkingDirectory,
     RootLink,
     Descriptor(u64),
+    DescriptorInfoDirectory,
+    DescriptorInfo(u64),
     File(Generated, u64),
     Settings,
     TaskDirectory,
@@ -120,7 +129,7 @@ const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
     ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
 ];
 
-const PROCESS_ENTRIES: [(&str, Kind); 20] = [
+const PROCESS_ENTRIES: [(&str, Kind); 24] = [
     ("exe", Kind::Executable),
     ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
@@ -141,6 +150,10 @@ const PROCESS_ENTRIES: [(&str, Kind); 20] = [
     ("stat", Kind::File(Generated::ProcessStat, 40)),
     ("statm", Kind::File(Generated::MemoryStatistics, 41)),
     ("root", Kind::RootLink),
+    ("fdinfo", Kind::DescriptorInfoDirectory),
+    ("smaps_rollup", Kind::File(Generated::SharedMapsRollup, 44)),
+    ("loginuid", Kind::File(Generated::LoginUser, 45)),
+    ("sessionid", Kind::File(Generated::Session, 46)),
 ];
 
 /// A procfs instance.
@@ -199,8 +212,14 @@ fn is_private(kind: Kind) -> bool {
             | Kind::RootLink
             | Kind::DescriptorDirectory
             | Kind::Descriptor(_)
+            | Kind::DescriptorInfoDirectory
+            | Kind::DescriptorInfo(_)
             | Kind::File(
-                Generated::Environment | Generated::AuxiliaryVector | Generated::Maps | Generated::SharedMaps,
+                Generated::Environment
+                    | Generated::AuxiliaryVector
+                    | Generated::Maps
+                    | Generated::SharedMaps
+                    | Generated::SharedMapsRollup,
                 _
             )
     )
@@ -210,7 +229,12 @@ fn is_private(kind: Kind) -> bool {
 fn is_process_kind(kind: Kind) -> bool {
     matches!(
         kind,
-        Kind::ProcessDirectory | Kind::DescriptorDirectory | Kind::Descriptor(_) | Kind::TaskDirectory
+        Kind::ProcessDirectory
+            | Kind::DescriptorDirectory
+            | Kind::Descriptor(_)
+            | Kind::DescriptorInfoDirectory
+            | Kind::DescriptorInfo(_)
+            | Kind::TaskDirectory
     ) || PROCESS_ENTRIES.iter().any(|(_, entry)| *entry == kind)
 }
 
@@ -278,6 +302,8 @@ fn inode(kind: Kind, pid: u64) -> u64 {
         Kind::SysvIpcDirectory => 25,
         Kind::File(_, inode) => inode,
         Kind::Descriptor(number) => DESCRIPTOR_INODES + number,
+        Kind::DescriptorInfoDirectory => 43,
+        Kind::DescriptorInfo(number) => DESCRIPTOR_INFO_INODES + (number & (DESCRIPTOR_INFO_INODES - 1)),
         Kind::RootLink => 23,
         Kind::TaskDirectory => 24,
         Kind::Settings => settings::FIRST_INODE,
@@ -298,13 +324,14 @@ impl Node for ProcNode {
             | Kind::DescriptorDirectory
             | Kind::NetDirectory
             | Kind::SysvIpcDirectory
+            | Kind::DescriptorInfoDirectory
             | Kind::TaskDirectory => FileType::Directory,
             Kind::SelfLink
             | Kind::Executable
             | Kind::WorkingDirectory
             | Kind::RootLink
             | Kind::Descriptor(_) => FileType::Symlink,
-            Kind::File(..) => FileType::Regular,
+            Kind::File(..) | Kind::DescriptorInfo(_) => FileType::Regular,
             Kind::Settings => FileType::Directory,
         }
     }
@@ -349,12 +376,16 @@ impl Node for ProcNode {
         }
         let number = name.parse::<u64>().ok().filter(|number| name == alloc::format!("{number}"));
         match self.kind {
-            Kind::DescriptorDirectory => {
+            Kind::DescriptorDirectory | Kind::DescriptorInfoDirectory => {
                 let number = number.ok_or(FsError::NotFound)?;
                 if !self.descriptors(caller)?.contains(&number) {
                     return Err(FsError::NotFound);
                 }
-                return Ok(self.child(Kind::Descriptor(number)));
+                return Ok(self.child(if self.kind == Kind::DescriptorDirectory {
+                    Kind::Descriptor(number)
+                } else {
+                    Kind::DescriptorInfo(number)
+                }));
             }
             Kind::TaskDirectory => {
                 // A thread's directory shows its process.
@@ -384,7 +415,9 @@ impl Node for ProcNode {
             Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
                 Some(self.child(Kind::Root))
             }
-            Kind::DescriptorDirectory | Kind::TaskDirectory => Some(self.child(Kind::ProcessDirectory)),
+            Kind::DescriptorDirectory | Kind::DescriptorInfoDirectory | Kind::TaskDirectory => {
+                Some(self.child(Kind::ProcessDirectory))
+            }
             _ => None,
         }
     }
@@ -402,6 +435,10 @@ impl Node for ProcNode {
                 .descriptors(caller)?
                 .get(index)
                 .map(|number| entry(alloc::format!("{number}"), Kind::Descriptor(*number), self.pid))),
+            Kind::DescriptorInfoDirectory => Ok(self
+                .descriptors(caller)?
+                .get(index)
+                .map(|number| entry(alloc::format!("{number}"), Kind::DescriptorInfo(*number), self.pid))),
             Kind::TaskDirectory => {
                 let threads = self.process(caller)?.threads();
                 Ok(threads
@@ -483,6 +520,11 @@ impl Node for ProcNode {
     }
 
     fn open(&self, caller: &Caller<'_>) -> Result<Option<Arc<dyn Node>>, FsError> {
+        if let Kind::DescriptorInfo(number) = self.kind {
+            let process = self.process(caller)?;
+            let text = descriptor_info::descriptor_info(caller, &process, number).ok_or(FsError::NotFound)?;
+            return Ok(Some(Arc::new(Snapshot { inode: self.inode(), bytes: text.into_bytes() })));
+        }
         let Kind::File(generated, inode) = self.kind else {
             return Ok(None);
         };
@@ -531,6 +573,10 @@ impl Node for ProcNode {
                     Generated::Command => process_files::command(caller, process).into_bytes(),
                     Generated::ProcessStat => process_files::stat(caller, process).into_bytes(),
                     Generated::MemoryStatistics => process_files::memory_statistics(process).into_bytes(),
+                    Generated::SharedMapsRollup => descriptor_info::shared_maps_rollup(process).into_bytes(),
+                    Generated::LoginUser | Generated::Session => {
+                        descriptor_info::unset_audit_id().into_bytes()
+                    }
                     _ => contents::status(caller, process).into_bytes(),
                 }
             }

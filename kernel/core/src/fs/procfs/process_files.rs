@@ -62,15 +62,9 @@ fn split_device(device: u64) -> (u64, u64) {
 /// the root within the filesystem, the mount point, options, the type and
 /// the source.
 pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
-    /// Linux numbers mounts from about here; the root is the first.
-    const FIRST_MOUNT_ID: usize = 21;
+    use super::descriptor_info::FIRST_MOUNT_ID;
     let mounts = process.vfs.mounts();
-    let id_of = |mount: &Arc<crate::vfs::Mount>| {
-        mounts
-            .iter()
-            .position(|other| Arc::ptr_eq(other, mount))
-            .map_or(FIRST_MOUNT_ID, |index| FIRST_MOUNT_ID + index)
-    };
+    let id_of = |mount: &Arc<crate::vfs::Mount>| super::descriptor_info::mount_id(process, mount);
     let mut text = String::new();
     for mount in &mounts {
         let path = process.vfs.path_of(caller, &Location::root_of(mount)).unwrap_or_default();
@@ -242,7 +236,7 @@ pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
     let (terminal, foreground) = terminal_fields(process);
     format!(
         "{} ({}) {} {} {} {} {terminal} {foreground} 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
-         {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 {} {} {} {} 0\n",
+         {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 0 {} {} {} {} 0\n",
         process.pid,
         name(caller, process),
         state_letter(caller, process),

@@ -8,9 +8,14 @@
 //! flags); `/sys/dev/block/MAJOR:MINOR` shows the same directories by
 //! number (Linux makes those symlinks into `/sys/devices`).
 //!
+//! `/sys/devices/system/cpu` and `node` describe the processors
+//! (`cpu.rs`).
+//!
 //! The machine is one cgroup: `cpu.max` allows as many processors' worth of
 //! time as the VM has, `memory.max` is the RAM the frame allocator holds,
 //! and the process is its only member (`/proc/self/cgroup` says `0::/`).
+
+mod cpu;
 
 use alloc::format;
 use alloc::string::String;
@@ -38,19 +43,8 @@ fn processor_list(caller: &Caller<'_>) -> String {
     }
 }
 
-fn kernel_max(_caller: &Caller<'_>) -> String {
-    String::from("8191\n")
-}
-
-const CPU: &[(&str, Entry)] = &[
-    ("kernel_max", Entry::File(kernel_max)),
-    ("offline", Entry::File(|_| String::from("\n"))),
-    ("online", Entry::File(processor_list)),
-    ("possible", Entry::File(processor_list)),
-    ("present", Entry::File(processor_list)),
-];
-
-const SYSTEM: &[(&str, Entry)] = &[("cpu", Entry::Directory(CPU))];
+const SYSTEM: &[(&str, Entry)] =
+    &[("cpu", Entry::Listing(&cpu::PROCESSORS)), ("node", Entry::Directory(cpu::NODE))];
 const DEVICES: &[(&str, Entry)] = &[("system", Entry::Directory(SYSTEM))];
 /// `/sys/fs`: `cgroup` is a mount point over it.
 const FILESYSTEMS: &[(&str, Entry)] = &[];
