@@ -319,7 +319,12 @@ fn vsock_listens_name_a_tcp_port_a_cid_and_a_vsock_port() {
             VsockListen { tcp_port: 80, cid: 2, vsock_port: 4000 },
         ]
     );
-    for bad in ["--vsock-listen=9001:2", "--vsock-listen=9001:2:3:4", "--vsock-listen=70000:2:1", "--vsock-listen=1:x:1"] {
+    for bad in [
+        "--vsock-listen=9001:2",
+        "--vsock-listen=9001:2:3:4",
+        "--vsock-listen=70000:2:1",
+        "--vsock-listen=1:x:1",
+    ] {
         let error = CommandLine::parse(&format!("{bad} /app")).unwrap_err();
         assert!(matches!(error, Error::BadVsockListen(_)), "{bad}: {error:?}");
     }

@@ -53,7 +53,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(local: VsockAddress, peer: VsockAddress, phase: Phase, waiters: Arc<WaiterList>) -> Arc<Self> {
+    pub(super) fn new(
+        local: VsockAddress,
+        peer: VsockAddress,
+        phase: Phase,
+        waiters: Arc<WaiterList>,
+    ) -> Arc<Self> {
         Arc::new(Connection {
             local,
             peer,
@@ -333,4 +338,3 @@ impl Connection {
         (answer, is_closed)
     }
 }
-
