@@ -38,7 +38,6 @@ pub(super) enum SnapshotState {
     Failed,
 }
 
-
 impl Pool {
     /// Starts a VM of a snapshot function: the template if there is no
     /// snapshot yet, else from the snapshot (or booted, while the template
