@@ -6,7 +6,10 @@
 //! built-in monitor (a `rosv run` child) or Firecracker, with a vsock
 //! device on a Unix socket of its own and the kernel forwarding the vsock
 //! port to the guest's TCP port (`--vsock-forward`). One of a Lambda function
-//! has a [`RuntimeApi`] its runtime reaches at 10.0.2.2. Its console and
+//! has a [`RuntimeApi`] its runtime reaches at 10.0.2.2 on QEMU, and on the
+//! others at `127.0.0.1:`[`RUNTIME_API_PORT`] in the guest, which the kernel
+//! forwards to the host's vsock port of the same number
+//! (`--vsock-listen`), a Unix socket beside the device's. Its console and
 //! QEMU's own messages go into a [`ConsoleTail`], which keeps the last
 //! bytes for error reports and invocation logs and notes the kernel's
 //! `Booted in` line. Readiness is decided by `pool`: the first request that
@@ -38,6 +41,12 @@ use crate::vm::{Accelerator, VmConfig};
 /// How long one connection attempt to QEMU's forwarded port may wait
 /// before it is made again (see [`Instance::connect`]).
 const CONNECT_RETRY: Duration = Duration::from_millis(25);
+
+/// The guest's TCP port, and the host's vsock port, where a Lambda runtime
+/// finds its Runtime API on the built-in monitor and Firecracker.
+pub const RUNTIME_API_PORT: u16 = 9001;
+/// The name of a VM's vsock socket in its directory.
+const VSOCK_SOCKET: &str = "v.sock";
 
 /// Why a request could not be answered by a function; becomes the host's
 /// own response.
@@ -71,6 +80,9 @@ pub enum Readiness {
     Failed(Failure),
 }
 
+/// The host's context id (vsock).
+const HOST_CID: u32 = 2;
+
 /// How a function's VMs are started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launcher {
@@ -84,16 +96,61 @@ pub enum Launcher {
     Builtin(Vec<String>),
 }
 
+impl Launcher {
+    /// Whether its VMs are reached over vsock (they have no user network).
+    pub fn is_vsock(&self) -> bool {
+        !matches!(self, Launcher::Qemu(_))
+    }
+}
+
 /// Where an instance's vsock device listens, and the function's port.
 #[derive(Debug)]
 pub struct VsockPort {
     /// The device's Unix socket.
     pub socket: std::path::PathBuf,
-    /// The vsock port the kernel forwards to the function's TCP port.
-    pub port: u16,
+    /// The vsock port the kernel forwards to the function's TCP port (HTTP
+    /// functions).
+    pub port: Option<u16>,
     /// The directory of the socket (and Firecracker's configuration),
     /// removed with the instance.
-    _directory: tempfile::TempDir,
+    _directory: VsockDirectory,
+}
+
+/// The directory of one VM's vsock socket, made before the VM so that the
+/// host can listen beside it for the guest's connections (the device
+/// connects to `<socket>_PORT` for the host's port PORT).
+#[derive(Debug)]
+pub struct VsockDirectory(tempfile::TempDir);
+
+impl VsockDirectory {
+    /// A new, empty directory.
+    pub fn new() -> Result<VsockDirectory> {
+        let directory = tempfile::Builder::new()
+            .prefix("rosv-serve-vm-")
+            .tempdir()
+            .context("cannot create a directory for the VM's vsock socket")?;
+        Ok(VsockDirectory(directory))
+    }
+
+    /// The device's socket.
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.0.path().join(VSOCK_SOCKET)
+    }
+
+    /// Where the guest's connections to the host's vsock `port` arrive.
+    pub fn host_port_socket(&self, port: u16) -> std::path::PathBuf {
+        self.0.path().join(format!("{VSOCK_SOCKET}_{port}"))
+    }
+}
+
+/// What the host reaches in a VM over vsock.
+#[derive(Debug)]
+enum VsockRole {
+    /// The function's HTTP server on this TCP port of the guest.
+    Http(u16),
+    /// The runtime, which connects out to this Runtime API; the
+    /// environment Lambda gives it.
+    Lambda(Arc<RuntimeApi>, Vec<(String, String)>),
 }
 
 /// One VM of a function.
@@ -155,9 +212,17 @@ impl Instance {
         let accel = match launcher {
             Launcher::Qemu(accel) => *accel,
             Launcher::Firecracker | Launcher::Builtin(_) => {
-                let guest_port = guest_port
-                    .context("only HTTP functions run on the built-in monitor and Firecracker; use QEMU")?;
-                return Self::start_with_vsock(label, config, launcher, guest_port);
+                let guest_port = guest_port.context(
+                    "a Lambda function's VM on the built-in monitor or Firecracker starts with \
+                     Instance::start_lambda_on_vsock",
+                )?;
+                return Self::start_with_vsock(
+                    label,
+                    config,
+                    launcher,
+                    VsockDirectory::new()?,
+                    VsockRole::Http(guest_port),
+                );
             }
         };
         let mut config = config.clone();
@@ -188,34 +253,60 @@ impl Instance {
         Ok(Self::watch(label, child, config, started, host_port, None, runtime, launch, control))
     }
 
-    /// Starts a VM of an HTTP function on the built-in monitor or
-    /// Firecracker: no network card, a vsock device on a socket of its
-    /// own, and the kernel forwarding vsock port `guest_port` to TCP port
-    /// `guest_port` on the guest's loopback.
+    /// Starts a VM of a Lambda function on the built-in monitor or
+    /// Firecracker, whose `runtime` listens in `directory` on the socket of
+    /// host port [`RUNTIME_API_PORT`]; `environment` is what Lambda gives
+    /// the runtime (`config` has it too, with the function's own).
+    pub fn start_lambda_on_vsock(
+        label: String,
+        config: &VmConfig,
+        launcher: &Launcher,
+        directory: VsockDirectory,
+        runtime: Arc<RuntimeApi>,
+        environment: Vec<(String, String)>,
+    ) -> Result<Instance> {
+        Self::start_with_vsock(label, config, launcher, directory, VsockRole::Lambda(runtime, environment))
+    }
+
+    /// Starts a VM on the built-in monitor or Firecracker: no network
+    /// card, a vsock device on a socket in `directory`, and the kernel
+    /// forwarding what `role` needs: vsock port P to TCP port P on the
+    /// guest's loopback for an HTTP function on port P, or the guest's
+    /// `127.0.0.1:`[`RUNTIME_API_PORT`] to the host's vsock port of the
+    /// same number for a Lambda function's runtime.
     fn start_with_vsock(
         label: String,
         config: &VmConfig,
         launcher: &Launcher,
-        guest_port: u16,
+        directory: VsockDirectory,
+        role: VsockRole,
     ) -> Result<Instance> {
-        let directory = tempfile::Builder::new()
-            .prefix("rosv-serve-vm-")
-            .tempdir()
-            .context("cannot create a directory for the VM's vsock socket")?;
-        let socket = directory.path().join("v.sock");
-        let forward_option = format!("--vsock-forward={guest_port}:{guest_port}");
+        let socket = directory.socket();
+        let (forward_option, guest_port, runtime, environment) = match role {
+            VsockRole::Http(port) => (format!("--vsock-forward={port}:{port}"), Some(port), None, Vec::new()),
+            VsockRole::Lambda(runtime, environment) => (
+                format!("--vsock-listen={RUNTIME_API_PORT}:{}:{RUNTIME_API_PORT}", HOST_CID),
+                None,
+                Some(runtime),
+                environment,
+            ),
+        };
         let mut config = config.clone();
         config.network = Network::None;
         config.forwards = Vec::new();
         config.vsock = Some(socket.clone());
         config.add_kernel_options(std::slice::from_ref(&forward_option));
         let (built, name) = match launcher {
-            Launcher::Firecracker => (crate::firecracker::command(&config, directory.path())?, "firecracker"),
+            Launcher::Firecracker => {
+                (crate::firecracker::command(&config, directory.0.path())?, "firecracker")
+            }
             Launcher::Builtin(arguments) => {
                 let rosv = std::env::current_exe().context("cannot find rosv's own executable")?;
                 let mut command = Command::new(rosv);
                 command.args(["run", "--hypervisor", "builtin", "--vsock"]).arg(&socket);
                 command.arg(format!("--kernel-args={} {forward_option}", crate::vm::REPORT_BOOT_OPTION));
+                // Before the function's own arguments, whose variables win.
+                command.args(environment.iter().map(|(name, value)| format!("--env={name}={value}")));
                 command.args(arguments);
                 (command, "rosv run --hypervisor builtin")
             }
@@ -226,7 +317,7 @@ impl Instance {
         let started = Instant::now();
         let child = spawn(command).with_context(|| format!("cannot start {name}"))?;
         let vsock = VsockPort { socket, port: guest_port, _directory: directory };
-        Ok(Self::watch(label, child, config, started, None, Some(vsock), None, &Launch::default(), None))
+        Ok(Self::watch(label, child, config, started, None, Some(vsock), runtime, &Launch::default(), None))
     }
 
     /// The instance of a started hypervisor process: its console and
@@ -365,7 +456,10 @@ impl Instance {
     /// [`CONNECT_RETRY`] sends a new SYN sooner.
     pub fn connect(&self, timeout: Duration) -> std::io::Result<GuestStream> {
         if let Some(vsock) = &self.vsock {
-            return connect_vsock(&vsock.socket, vsock.port, timeout);
+            let Some(port) = vsock.port else {
+                return Err(std::io::Error::other("a Lambda function's VM has no forwarded port"));
+            };
+            return connect_vsock(&vsock.socket, port, timeout);
         }
         let Some(host_port) = self.host_port else {
             return Err(std::io::Error::other("a Lambda function's VM has no forwarded port"));

@@ -30,7 +30,7 @@ use clap::{Parser, ValueEnum};
 use super::backend::Backend;
 use super::billing::{self, InvocationLog};
 use super::config::{Function, Kind};
-use super::instance::{Failure, Instance, Launcher, Readiness};
+use super::instance::{Failure, Instance, Launcher, RUNTIME_API_PORT, Readiness, VsockDirectory};
 use super::log;
 use super::runtime_api::RuntimeApi;
 use super::snapshot::{Launch, RUNTIME_ADDRESS};
@@ -151,6 +151,17 @@ fn spares_to_boot(function: &Function, total: usize, busy: usize) -> usize {
     spares.saturating_sub(idle).min(room)
 }
 
+/// `config` as `launcher`'s hypervisor needs it: Firecracker on a host
+/// whose KVM emulates ring 0 gets `--noxsave`, as `rosv run` gives it (the
+/// built-in monitor's `rosv run` child adds it itself).
+fn adjusted_for(launcher: &Launcher, mut config: VmConfig) -> VmConfig {
+    let is_software_kvm = crate::host::kvm() == Some(crate::host::Kvm::Software);
+    if *launcher == Launcher::Firecracker && is_software_kvm {
+        config.add_kernel_options(&["--noxsave".to_string()]);
+    }
+    config
+}
+
 /// Machine options parsed as `rosv run` would parse them, so that a
 /// function's VM is set up by the same code and defaults.
 #[derive(Debug, Parser)]
@@ -232,15 +243,7 @@ impl Pool {
             Backend::Firecracker => Launcher::Firecracker,
             Backend::Qemu | Backend::Auto => Launcher::Qemu(accel),
         };
-        let is_software_kvm = crate::host::kvm() == Some(crate::host::Kvm::Software);
-        let vm_config = if backend == Backend::Firecracker && is_software_kvm {
-            // As `rosv run` does for KVM on such hosts.
-            let mut vm_config = vm_config;
-            vm_config.add_kernel_options(&["--noxsave".to_string()]);
-            vm_config
-        } else {
-            vm_config
-        };
+        let vm_config = adjusted_for(&launcher, vm_config);
         Ok(Pool {
             function,
             image,
@@ -253,6 +256,11 @@ impl Pool {
             invocation_log,
             snapshots,
         })
+    }
+
+    /// `config` as this pool's hypervisor needs it.
+    fn adjusted(&self, config: VmConfig) -> VmConfig {
+        adjusted_for(&self.launcher, config)
     }
 
     fn instances(&self) -> MutexGuard<'_, Instances> {
@@ -370,7 +378,7 @@ impl Pool {
         };
         let place = match (instance.host_port, &instance.runtime) {
             (Some(port), _) => format!("host port {port}"),
-            (None, None) if instance.vsock.is_some() => instance
+            (None, _) if instance.vsock.is_some() => instance
                 .vsock
                 .as_ref()
                 .map(|vsock| format!("vsock {}", vsock.socket.display()))
@@ -401,6 +409,32 @@ impl Pool {
                 &Launch::default(),
             ),
             Kind::Lambda { .. } if self.snapshots.is_some() => self.start_snapshot_instance(label),
+            Kind::Lambda { handler } if self.launcher.is_vsock() => {
+                let directory = VsockDirectory::new()?;
+                let socket = directory.host_port_socket(RUNTIME_API_PORT);
+                let runtime = RuntimeApi::start_on_vsock(self.arn(), &socket)?;
+                let address = format!("127.0.0.1:{RUNTIME_API_PORT}");
+                let lambda = lambda_environment(&self.function, handler, label, &address);
+                let mut environment = lambda.clone();
+                environment.extend(self.function.environment.iter().cloned());
+                let config = self.adjusted(
+                    VmConfig::new(
+                        &self.image,
+                        &self.machine,
+                        &environment,
+                        self.function.command.as_deref(),
+                    )?
+                    .reporting_boot(),
+                );
+                Instance::start_lambda_on_vsock(
+                    label.to_string(),
+                    &config,
+                    &self.launcher,
+                    directory,
+                    runtime,
+                    lambda,
+                )
+            }
             Kind::Lambda { handler } => {
                 let runtime = RuntimeApi::start(self.arn())?;
                 let address = format!("{HOST_FROM_GUEST}:{}", runtime.port);
