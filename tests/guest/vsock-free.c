@@ -19,6 +19,10 @@
  *                             MESSAGE and a newline, shuts its sending side
  *                             down, prints "received: <all>" for what comes
  *                             back until the end of the stream, exits 0.
+ *   vsock-free tcp-serve PORT listens on TCP port PORT, accepts one
+ *                             connection, reads it to the end of the
+ *                             stream, answers "echo: <all>", closes and
+ *                             exits 0.
  *   vsock-free lambda         a Lambda runtime: asks the Runtime API at
  *                             $AWS_LAMBDA_RUNTIME_API (IPv4:PORT) for
  *                             invocations for ever; an event containing
@@ -386,6 +390,40 @@ static void connect_tcp(unsigned int port, const char *message)
     system_call(SYS_EXIT_GROUP, 0, 0, 0);
 }
 
+static void serve_tcp_once(unsigned int port)
+{
+    struct inet_address address;
+    static char received[4096];
+    long result;
+
+    address.family = AF_INET;
+    address.port[0] = (unsigned char)(port >> 8);
+    address.port[1] = (unsigned char)port;
+    for (int index = 0; index < 4; index++)
+        address.ipv4[index] = 0;
+    for (int index = 0; index < 8; index++)
+        address.zero[index] = 0;
+    long listener = system_call(SYS_SOCKET, AF_INET, SOCK_STREAM, 0);
+    if (listener < 0)
+        fail("socket", listener);
+    if ((result = system_call(SYS_BIND, listener, (long)&address, sizeof address)) < 0)
+        fail("bind", result);
+    if ((result = system_call(SYS_LISTEN, listener, 4, 0)) < 0)
+        fail("listen", result);
+    print("serving tcp\n");
+    long connection = system_call(SYS_ACCEPT, listener, 0, 0);
+    if (connection < 0)
+        fail("accept", connection);
+    /* The host shut its sending side: the stream ends, and the answer
+     * still goes back. */
+    long count = read_all(connection, received, sizeof received);
+    write_all(connection, "echo: ", 6);
+    write_all(connection, received, count);
+    system_call(SYS_CLOSE, connection, 0, 0);
+    print("served tcp\n");
+    system_call(SYS_EXIT_GROUP, 0, 0, 0);
+}
+
 /* Whether `text` starts with `prefix`. */
 static int starts_with(const char *text, const char *prefix)
 {
@@ -558,9 +596,11 @@ __attribute__((used)) void start(long *stack)
         serve_http((unsigned int)number(argv[2]));
     if (argc == 4 && equal(argv[1], "tcp-connect"))
         connect_tcp((unsigned int)number(argv[2]), argv[3]);
+    if (argc == 3 && equal(argv[1], "tcp-serve"))
+        serve_tcp_once((unsigned int)number(argv[2]));
     if (argc == 2 && equal(argv[1], "lambda"))
         lambda_runtime(argv + argc + 1);
-    print("usage: vsock-free serve PORT | connect PORT MESSAGE | http PORT | tcp-connect PORT MESSAGE | lambda\n");
+    print("usage: vsock-free serve PORT | connect PORT MESSAGE | http PORT | tcp-connect PORT MESSAGE | tcp-serve PORT | lambda\n");
     system_call(SYS_EXIT_GROUP, 1, 0, 0);
 }
 

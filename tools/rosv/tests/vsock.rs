@@ -209,6 +209,42 @@ fn vsock_forwarding_reaches_an_http_server_on_the_guests_loopback() {
 }
 
 #[test]
+fn vsock_forwarding_carries_the_hosts_half_close_to_the_program() {
+    let test = "vsock_forwarding_carries_the_hosts_half_close_to_the_program";
+    if !kvm_available(test) {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let socket = directory.path().join("v.sock");
+    let program = guests::vsock_free();
+    let mut guest = Guest::start(&[
+        "--hypervisor",
+        "builtin",
+        "--vsock",
+        path(&socket),
+        "--kernel-args=--vsock-forward=8080:8081",
+        "--exec",
+        path(&program),
+        "--",
+        "tcp-serve",
+        "8081",
+    ]);
+    if !guest.wait_for("serving tcp", Duration::from_secs(120)) {
+        guest.abandon("the guest's server never started");
+    }
+    let (mut stream, _) = connect_vsock(&socket, 8080, Duration::from_secs(30));
+    stream.write_all(b"half a conversation\n").expect("send");
+    // The program reads to the end of the stream before it answers.
+    stream.shutdown(std::net::Shutdown::Write).expect("shut the sending side");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer to its end");
+    assert_eq!(answer, "echo: half a conversation\n");
+    let (status, console) = guest.finish();
+    assert!(console.contains("served tcp\n"), "{console}");
+    assert_eq!(status, Some(0), "{console}");
+}
+
+#[test]
 fn vsock_listen_carries_a_programs_tcp_connection_to_the_host_and_its_half_close() {
     let test = "vsock_listen_carries_a_programs_tcp_connection_to_the_host_and_its_half_close";
     if !kvm_available(test) {

@@ -43,6 +43,11 @@ pub const IOCTL_GET_LOCAL_CID: u64 = 0x7b9;
 /// Each connection's receive buffer (Linux's default
 /// `SO_VM_SOCKETS_BUFFER_SIZE`).
 pub const BUFFER_BYTES: u32 = 256 * 1024;
+/// How long a released connection waits for the peer's reset before it is
+/// reset and forgotten (Linux's `VSOCK_CLOSE_TIMEOUT`).
+pub const CLOSE_TIMEOUT_NS: u64 = 8_000_000_000;
+/// The most connections the table holds; requests beyond are refused.
+pub const CONNECTION_LIMIT: usize = 1024;
 /// Ports below this are reserved; automatic ports start here.
 const FIRST_AUTOMATIC_PORT: u32 = 1024;
 
@@ -160,6 +165,9 @@ pub struct Vsock {
     table: Mutex<Table>,
     /// Control packets that found the device busy.
     outbox: Mutex<VecDeque<Header>>,
+    /// Released connections waiting for the peer's reset, and since when
+    /// (stamped by the first sweep that sees them).
+    closing: Mutex<BTreeMap<ConnectionKey, Option<u64>>>,
     worker: Once<Arc<dyn ThreadControl>>,
 }
 
@@ -189,6 +197,7 @@ impl Vsock {
             device,
             table: Mutex::new(table),
             outbox: Mutex::new(VecDeque::new()),
+            closing: Mutex::new(BTreeMap::new()),
             worker: Once::new(),
         })
     }
@@ -335,6 +344,51 @@ impl Vsock {
         self.forget(connection);
     }
 
+    /// Notes that `connection` waits for the peer's reset, which
+    /// [`Vsock::expire_closing`] stops waiting for after
+    /// [`CLOSE_TIMEOUT_NS`].
+    fn await_reset(&self, connection: &Connection) {
+        let key = (connection.local.port, connection.peer.cid, connection.peer.port);
+        self.closing.lock().entry(key).or_insert(None);
+        self.wake_worker();
+    }
+
+    /// Resets and forgets the released connections whose peer did not
+    /// answer within [`CLOSE_TIMEOUT_NS`] of `now_ns`; returns when the
+    /// next one expires, if any waits.
+    pub fn expire_closing(&self, now_ns: u64) -> Option<u64> {
+        let mut expired = Vec::new();
+        let mut next_ns: Option<u64> = None;
+        {
+            let mut closing = self.closing.lock();
+            let table = self.table.lock();
+            closing.retain(|key, since_ns| {
+                // A connection that left the table was answered.
+                let Some(connection) = table.connections.get(key) else { return false };
+                let deadline_ns = since_ns.get_or_insert(now_ns).saturating_add(CLOSE_TIMEOUT_NS);
+                if now_ns >= deadline_ns {
+                    expired.push(connection.clone());
+                    return false;
+                }
+                next_ns = Some(next_ns.map_or(deadline_ns, |next| next.min(deadline_ns)));
+                true
+            });
+        }
+        for connection in expired {
+            log::debug!("vsock: {:?} did not answer the close; resetting", connection.peer);
+            connection.state.lock().phase = Phase::Closed;
+            self.send_control(connection.header(op::RST, 0, 0));
+            self.forget(&connection);
+            connection.waiters.notify();
+        }
+        next_ns
+    }
+
+    /// Connections in the table (established, connecting or closing).
+    pub fn connection_count(&self) -> usize {
+        self.table.lock().connections.len()
+    }
+
     /// Removes a connection from the table.
     fn forget(&self, connection: &Connection) {
         let key = (connection.local.port, connection.peer.cid, connection.peer.port);
@@ -392,8 +446,9 @@ impl Vsock {
     fn accept_request(&self, header: &Header) {
         let mut table = self.table.lock();
         let listener = table.listeners.get(&header.destination_port).cloned();
+        let is_full = table.connections.len() >= CONNECTION_LIMIT;
         let Some(listener) =
-            listener.filter(|listener| listener.pending.lock().len() < *listener.backlog.lock())
+            listener.filter(|listener| !is_full && listener.pending.lock().len() < *listener.backlog.lock())
         else {
             drop(table);
             self.send_control(header.reply(op::RST));
@@ -454,12 +509,14 @@ impl Vsock {
         }
     }
 
-    /// The device's thread: polls whenever woken.
+    /// The device's thread: polls whenever woken, and resets released
+    /// connections whose peer does not answer in time.
     pub fn run_worker(&self, machine: &dyn Machine) -> ! {
         self.worker.call_once(|| machine.current_thread());
         loop {
             self.poll();
-            machine.block(None);
+            let deadline_ns = self.expire_closing(machine.monotonic_ns());
+            machine.block(deadline_ns);
         }
     }
 }

@@ -259,11 +259,15 @@ impl Connection {
 
     /// Ends the connection because its last user closed it: the peer is
     /// told that this side neither sends nor receives, and answers with a
-    /// reset, which removes the connection from the table.
+    /// reset, which removes the connection from the table; a peer that
+    /// does not answer within the close timeout is reset.
     pub fn release(&self, vsock: &Vsock) {
         let phase = self.state.lock().phase;
         match phase {
-            Phase::Established => self.shut_down(vsock, shutdown::RECEIVE | shutdown::SEND),
+            Phase::Established => {
+                self.shut_down(vsock, shutdown::RECEIVE | shutdown::SEND);
+                vsock.await_reset(self);
+            }
             Phase::Connecting => {
                 vsock.send_control(self.header(op::RST, 0, 0));
                 vsock.forget(self);
