@@ -587,14 +587,10 @@ impl Pool {
         templates
     }
 
-    /// The host port of an instance that answers, if there is one.
-    pub fn answering_port(&self) -> Option<u16> {
+    /// An instance that answers, if there is one.
+    pub fn answering_instance(&self) -> Option<Arc<Instance>> {
         let instances = self.instances();
-        instances
-            .list
-            .iter()
-            .find(|instance| instance.readiness() == Readiness::Answering)
-            .and_then(|instance| instance.host_port)
+        instances.list.iter().find(|instance| instance.readiness() == Readiness::Answering).cloned()
     }
 
     /// Stops every instance because of `reason`; with `is_final`, refuses
