@@ -14,6 +14,20 @@
  *   vsock-free http PORT      serves HTTP on TCP port PORT (all addresses)
  *                             for ever: every request is answered 200 with
  *                             "hello from vsock-free <n>\n".
+ *   vsock-free tcp-connect PORT MESSAGE
+ *                             connects to 127.0.0.1:PORT over TCP, sends
+ *                             MESSAGE and a newline, shuts its sending side
+ *                             down, prints "received: <all>" for what comes
+ *                             back until the end of the stream, exits 0.
+ *   vsock-free tcp-serve PORT listens on TCP port PORT, accepts one
+ *                             connection, reads it to the end of the
+ *                             stream, answers "echo: <all>", closes and
+ *                             exits 0.
+ *   vsock-free lambda         a Lambda runtime: asks the Runtime API at
+ *                             $AWS_LAMBDA_RUNTIME_API (IPv4:PORT) for
+ *                             invocations for ever; an event containing
+ *                             "fail" is answered with an error, any other
+ *                             with {"echo":EVENT,"count":N}.
  *
  * Any failure prints what failed and exits with status 1.
  *
@@ -321,6 +335,254 @@ static void serve_http(unsigned int port)
     }
 }
 
+/* A TCP connection to IPv4 address `ipv4` (four bytes) and `port`. */
+static long tcp_connect(const unsigned char *ipv4, unsigned int port)
+{
+    struct inet_address address;
+    long result;
+
+    address.family = AF_INET;
+    address.port[0] = (unsigned char)(port >> 8);
+    address.port[1] = (unsigned char)port;
+    for (int index = 0; index < 4; index++)
+        address.ipv4[index] = ipv4[index];
+    for (int index = 0; index < 8; index++)
+        address.zero[index] = 0;
+    long socket = system_call(SYS_SOCKET, AF_INET, SOCK_STREAM, 0);
+    if (socket < 0)
+        fail("socket", socket);
+    if ((result = system_call(SYS_CONNECT, socket, (long)&address, sizeof address)) < 0)
+        fail("connect", result);
+    return socket;
+}
+
+/* Reads until the end of the stream or `room` bytes; returns the count. */
+static long read_all(long fd, char *buffer, long room)
+{
+    long received = 0;
+    while (received < room) {
+        long count = system_call(SYS_READ, fd, (long)(buffer + received), room - received);
+        if (count < 0)
+            fail("read", count);
+        if (count == 0)
+            break;
+        received += count;
+    }
+    return received;
+}
+
+static void connect_tcp(unsigned int port, const char *message)
+{
+    static const unsigned char loopback[4] = { 127, 0, 0, 1 };
+    char answer[4096];
+    long result;
+
+    long socket = tcp_connect(loopback, port);
+    write_all(socket, message, (long)length_of(message));
+    write_all(socket, "\n", 1);
+    if ((result = system_call(SYS_SHUTDOWN, socket, SHUT_WR, 0)) < 0)
+        fail("shutdown", result);
+    long received = read_all(socket, answer, sizeof answer - 1);
+    answer[received] = '\0';
+    print("received: ");
+    print(answer);
+    system_call(SYS_CLOSE, socket, 0, 0);
+    system_call(SYS_EXIT_GROUP, 0, 0, 0);
+}
+
+static void serve_tcp_once(unsigned int port)
+{
+    struct inet_address address;
+    static char received[4096];
+    long result;
+
+    address.family = AF_INET;
+    address.port[0] = (unsigned char)(port >> 8);
+    address.port[1] = (unsigned char)port;
+    for (int index = 0; index < 4; index++)
+        address.ipv4[index] = 0;
+    for (int index = 0; index < 8; index++)
+        address.zero[index] = 0;
+    long listener = system_call(SYS_SOCKET, AF_INET, SOCK_STREAM, 0);
+    if (listener < 0)
+        fail("socket", listener);
+    if ((result = system_call(SYS_BIND, listener, (long)&address, sizeof address)) < 0)
+        fail("bind", result);
+    if ((result = system_call(SYS_LISTEN, listener, 4, 0)) < 0)
+        fail("listen", result);
+    print("serving tcp\n");
+    long connection = system_call(SYS_ACCEPT, listener, 0, 0);
+    if (connection < 0)
+        fail("accept", connection);
+    /* The host shut its sending side: the stream ends, and the answer
+     * still goes back. */
+    long count = read_all(connection, received, sizeof received);
+    write_all(connection, "echo: ", 6);
+    write_all(connection, received, count);
+    system_call(SYS_CLOSE, connection, 0, 0);
+    print("served tcp\n");
+    system_call(SYS_EXIT_GROUP, 0, 0, 0);
+}
+
+/* Whether `text` starts with `prefix`. */
+static int starts_with(const char *text, const char *prefix)
+{
+    while (*prefix != '\0' && *text == *prefix) {
+        text++;
+        prefix++;
+    }
+    return *prefix == '\0';
+}
+
+/* Whether `text` starts with `prefix`, letters compared without case. */
+static int starts_with_folded(const char *text, const char *prefix)
+{
+    for (; *prefix != '\0'; text++, prefix++) {
+        char left = *text, right = *prefix;
+        if (left >= 'A' && left <= 'Z')
+            left = (char)(left - 'A' + 'a');
+        if (right >= 'A' && right <= 'Z')
+            right = (char)(right - 'A' + 'a');
+        if (left != right)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether `needle` occurs in the `length` bytes at `text`. */
+static int contains(const char *text, long length, const char *needle)
+{
+    long needle_length = (long)length_of(needle);
+    for (long at = 0; at + needle_length <= length; at++) {
+        long index = 0;
+        while (index < needle_length && text[at + index] == needle[index])
+            index++;
+        if (index == needle_length)
+            return 1;
+    }
+    return 0;
+}
+
+static char *append(char *at, const char *text)
+{
+    while (*text != '\0')
+        *at++ = *text++;
+    return at;
+}
+
+static char *append_number(char *at, unsigned long value)
+{
+    char digits[24];
+    int count = 0;
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    while (count > 0)
+        *at++ = digits[--count];
+    return at;
+}
+
+/* One HTTP/1.1 exchange with the Runtime API on a connection of its own;
+ * the answer (head and body) goes into `answer`, its length returned. */
+static long exchange(const unsigned char *ipv4, unsigned int port, const char *request, long request_length,
+                     char *answer, long room)
+{
+    long socket = tcp_connect(ipv4, port);
+    write_all(socket, request, request_length);
+    long received = read_all(socket, answer, room);
+    system_call(SYS_CLOSE, socket, 0, 0);
+    return received;
+}
+
+static void lambda_runtime(char **environment)
+{
+    static char answer[65536];
+    static char request[65536 + 1024];
+    unsigned char ipv4[4] = { 0, 0, 0, 0 };
+    unsigned int port = 0;
+    const char *api = 0;
+
+    for (; *environment != 0; environment++)
+        if (starts_with(*environment, "AWS_LAMBDA_RUNTIME_API="))
+            api = *environment + length_of("AWS_LAMBDA_RUNTIME_API=");
+    if (api == 0)
+        fail("finding AWS_LAMBDA_RUNTIME_API", -22);
+    for (int part = 0; part < 4; part++) {
+        ipv4[part] = (unsigned char)number(api);
+        while (*api >= '0' && *api <= '9')
+            api++;
+        if (*api != (part < 3 ? '.' : ':'))
+            fail("parsing AWS_LAMBDA_RUNTIME_API", -22);
+        api++;
+    }
+    port = (unsigned int)number(api);
+    print("runtime api port ");
+    print_number(port);
+    print("\n");
+    for (unsigned long count = 1;; count++) {
+        char *at = append(request, "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: runtime\r\n"
+                                   "Connection: close\r\n\r\n");
+        long length = exchange(ipv4, port, request, at - request, answer, sizeof answer - 1);
+        answer[length] = '\0';
+        /* The request id and the event. */
+        char id[128];
+        long id_length = 0;
+        long body = -1;
+        for (long line = 0; line < length; line++) {
+            if (line != 0 && answer[line - 1] != '\n')
+                continue;
+            if (answer[line] == '\r' && line + 1 < length && answer[line + 1] == '\n') {
+                body = line + 2;
+                break;
+            }
+            if (starts_with_folded(answer + line, "Lambda-Runtime-Aws-Request-Id:")) {
+                long from = line + (long)length_of("Lambda-Runtime-Aws-Request-Id:");
+                while (from < length && answer[from] == ' ')
+                    from++;
+                while (from < length && answer[from] != '\r' && id_length < (long)sizeof id - 1)
+                    id[id_length++] = answer[from++];
+            }
+        }
+        id[id_length] = '\0';
+        if (id_length == 0 || body < 0)
+            fail("reading an invocation", -71);
+        print("invocation ");
+        print(id);
+        print("\n");
+        const char *event = answer + body;
+        long event_length = length - body;
+        int is_failure = contains(event, event_length, "fail");
+        static char document[65536 + 64];
+        char *end = document;
+        if (is_failure) {
+            end = append(end, "{\"errorMessage\":\"asked to fail\",\"errorType\":\"Asked\"}");
+        } else {
+            end = append(end, "{\"echo\":");
+            for (long index = 0; index < event_length && end - document < (long)sizeof document - 64; index++)
+                *end++ = event[index];
+            end = append(end, ",\"count\":");
+            end = append_number(end, count);
+            end = append(end, "}");
+        }
+        at = append(request, "POST /2018-06-01/runtime/invocation/");
+        at = append(at, id);
+        at = append(at, is_failure ? "/error" : "/response");
+        at = append(at, " HTTP/1.1\r\nHost: runtime\r\nConnection: close\r\nContent-Type: application/json\r\n");
+        if (is_failure)
+            at = append(at, "Lambda-Runtime-Function-Error-Type: Asked\r\n");
+        at = append(at, "Content-Length: ");
+        at = append_number(at, (unsigned long)(end - document));
+        at = append(at, "\r\n\r\n");
+        for (char *byte = document; byte < end; byte++)
+            *at++ = *byte;
+        length = exchange(ipv4, port, request, at - request, answer, sizeof answer - 1);
+        answer[length] = '\0';
+        if (!starts_with_folded(answer, "HTTP/1.1 202"))
+            fail("posting the outcome", -71);
+    }
+}
+
 __attribute__((used)) void start(long *stack)
 {
     long argc = stack[0];
@@ -332,7 +594,13 @@ __attribute__((used)) void start(long *stack)
         connect_host((unsigned int)number(argv[2]), argv[3]);
     if (argc == 3 && equal(argv[1], "http"))
         serve_http((unsigned int)number(argv[2]));
-    print("usage: vsock-free serve PORT | connect PORT MESSAGE | http PORT\n");
+    if (argc == 4 && equal(argv[1], "tcp-connect"))
+        connect_tcp((unsigned int)number(argv[2]), argv[3]);
+    if (argc == 3 && equal(argv[1], "tcp-serve"))
+        serve_tcp_once((unsigned int)number(argv[2]));
+    if (argc == 2 && equal(argv[1], "lambda"))
+        lambda_runtime(argv + argc + 1);
+    print("usage: vsock-free serve PORT | connect PORT MESSAGE | http PORT | tcp-connect PORT MESSAGE | tcp-serve PORT | lambda\n");
     system_call(SYS_EXIT_GROUP, 1, 0, 0);
 }
 

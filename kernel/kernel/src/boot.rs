@@ -444,12 +444,12 @@ fn start_network(devices: &devices::Devices, options: &Options) -> Arc<Network> 
 }
 
 /// Starts the vsock transport over the first socket device, its thread,
-/// and a forwarding thread for each `--vsock-forward`.
+/// and a forwarding thread for each `--vsock-forward` and `--vsock-listen`.
 fn start_vsock(devices: &devices::Devices, options: &Options, network: &Arc<Network>) {
     use rosv_core::net::vsock::{self, Vsock};
     let Some(device) = &devices.vsock else {
-        if !options.vsock_forwards.is_empty() {
-            log::warn!("--vsock-forward: the machine has no vsock device");
+        if !options.vsock_forwards.is_empty() || !options.vsock_listens.is_empty() {
+            log::warn!("--vsock-forward, --vsock-listen: the machine has no vsock device");
         }
         return;
     };
@@ -469,6 +469,28 @@ fn start_vsock(devices: &devices::Devices, options: &Options, network: &Arc<Netw
             let error =
                 vsock::forward::run(&transport, &network, application::machine(), vsock_port, tcp_port);
             log::warn!("--vsock-forward={vsock_port}:{tcp_port}: {error:?}");
+        });
+        if spawned.is_none() {
+            fail("out of memory: no room for a vsock forwarding thread");
+        }
+    }
+    for &listen in &options.vsock_listens {
+        let listener = match vsock::forward::listen(network, machine, listen.tcp_port) {
+            Ok(listener) => listener,
+            Err(error) => {
+                log::warn!(
+                    "--vsock-listen={}:{}:{}: {error:?}",
+                    listen.tcp_port,
+                    listen.cid,
+                    listen.vsock_port
+                );
+                continue;
+            }
+        };
+        let transport = transport.clone();
+        let peer = vsock::VsockAddress { cid: listen.cid, port: listen.vsock_port };
+        let spawned = sched::spawn_kernel("vsock listen", move || {
+            vsock::forward::run_listen(&transport, application::machine(), listener, peer)
         });
         if spawned.is_none() {
             fail("out of memory: no room for a vsock forwarding thread");

@@ -21,7 +21,7 @@ use core::fmt;
 
 pub use device::{MmioDevice, MmioDeviceError};
 pub use lexer::{Token, option_with_value, quote, tokenize};
-pub use options::{InterfaceAddress, Mount, Options, RootFilesystem, SelfTest, TerminalMode};
+pub use options::{InterfaceAddress, Mount, Options, RootFilesystem, SelfTest, TerminalMode, VsockListen};
 
 /// One application command: a program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,8 @@ pub enum Error {
     BadUser(String),
     /// `--vsock-forward=` needs `<vsock port>:<tcp port>`.
     BadVsockForward(String),
+    /// `--vsock-listen=` needs `<tcp port>:<cid>:<vsock port>`.
+    BadVsockListen(String),
 }
 
 impl core::error::Error for Error {}
@@ -130,6 +132,10 @@ impl fmt::Display for Error {
             Error::BadVsockForward(value) => {
                 write!(formatter, "--vsock-forward={value}: expected <vsock port>:<tcp port>, e.g. 8080:8080")
             }
+            Error::BadVsockListen(value) => write!(
+                formatter,
+                "--vsock-listen={value}: expected <tcp port>:<cid>:<vsock port>, e.g. 9001:2:9001"
+            ),
             Error::BadTerminal(value) => {
                 write!(formatter, "--tty={value}: expected standard stream numbers, e.g. 0,1,2")
             }

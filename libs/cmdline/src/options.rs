@@ -70,6 +70,21 @@ pub struct Options {
     /// `--vsock-forward=<vsock port>:<tcp port>`, repeatable: connections
     /// the host makes to the vsock port go on to the TCP port on the loop.
     pub vsock_forwards: Vec<(u32, u16)>,
+    /// `--vsock-listen=<tcp port>:<cid>:<vsock port>`, repeatable: the
+    /// kernel listens on the TCP port of the loop and joins each connection
+    /// a program makes there to a vsock connection to the CID and port.
+    pub vsock_listens: Vec<VsockListen>,
+}
+
+/// One `--vsock-listen`: where the kernel listens, and where it connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VsockListen {
+    /// The TCP port on `127.0.0.1`.
+    pub tcp_port: u16,
+    /// The context id connected to (2 is the host).
+    pub cid: u32,
+    /// The vsock port connected to.
+    pub vsock_port: u32,
 }
 
 /// A failure the kernel causes on purpose (`--self-test`).
@@ -194,6 +209,20 @@ impl Options {
                 match ports {
                     Some(ports) => self.vsock_forwards.push(ports),
                     None => return Err(Error::BadVsockForward(String::from(value))),
+                }
+            }
+            "--vsock-listen" => {
+                let value = required("--vsock-listen", value)?;
+                let mut parts = value.split(':');
+                let listen = (|| {
+                    let tcp_port = parts.next()?.parse().ok()?;
+                    let cid = parts.next()?.parse().ok()?;
+                    let vsock_port = parts.next()?.parse().ok()?;
+                    parts.next().is_none().then_some(VsockListen { tcp_port, cid, vsock_port })
+                })();
+                match listen {
+                    Some(listen) => self.vsock_listens.push(listen),
+                    None => return Err(Error::BadVsockListen(String::from(value))),
                 }
             }
             "--report-boot" => self.report_boot = flag("--report-boot", value)?,

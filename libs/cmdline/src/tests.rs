@@ -308,3 +308,24 @@ fn vsock_forwards_name_two_ports() {
         assert!(matches!(error, Error::BadVsockForward(_)), "{bad}: {error:?}");
     }
 }
+
+#[test]
+fn vsock_listens_name_a_tcp_port_a_cid_and_a_vsock_port() {
+    let line = CommandLine::parse("--vsock-listen=9001:2:9001 --vsock-listen=80:2:4000 /app").unwrap();
+    assert_eq!(
+        line.options.vsock_listens,
+        vec![
+            VsockListen { tcp_port: 9001, cid: 2, vsock_port: 9001 },
+            VsockListen { tcp_port: 80, cid: 2, vsock_port: 4000 },
+        ]
+    );
+    for bad in [
+        "--vsock-listen=9001:2",
+        "--vsock-listen=9001:2:3:4",
+        "--vsock-listen=70000:2:1",
+        "--vsock-listen=1:x:1",
+    ] {
+        let error = CommandLine::parse(&format!("{bad} /app")).unwrap_err();
+        assert!(matches!(error, Error::BadVsockListen(_)), "{bad}: {error:?}");
+    }
+}

@@ -209,6 +209,119 @@ fn vsock_forwarding_reaches_an_http_server_on_the_guests_loopback() {
 }
 
 #[test]
+fn vsock_forwarding_carries_the_hosts_half_close_to_the_program() {
+    let test = "vsock_forwarding_carries_the_hosts_half_close_to_the_program";
+    if !kvm_available(test) {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let socket = directory.path().join("v.sock");
+    let program = guests::vsock_free();
+    let mut guest = Guest::start(&[
+        "--hypervisor",
+        "builtin",
+        "--vsock",
+        path(&socket),
+        "--kernel-args=--vsock-forward=8080:8081",
+        "--exec",
+        path(&program),
+        "--",
+        "tcp-serve",
+        "8081",
+    ]);
+    if !guest.wait_for("serving tcp", Duration::from_secs(120)) {
+        guest.abandon("the guest's server never started");
+    }
+    let (mut stream, _) = connect_vsock(&socket, 8080, Duration::from_secs(30));
+    stream.write_all(b"half a conversation\n").expect("send");
+    // The program reads to the end of the stream before it answers.
+    stream.shutdown(std::net::Shutdown::Write).expect("shut the sending side");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer to its end");
+    assert_eq!(answer, "echo: half a conversation\n");
+    let (status, console) = guest.finish();
+    assert!(console.contains("served tcp\n"), "{console}");
+    assert_eq!(status, Some(0), "{console}");
+}
+
+#[test]
+fn vsock_listen_carries_a_programs_tcp_connection_to_the_host_and_its_half_close() {
+    let test = "vsock_listen_carries_a_programs_tcp_connection_to_the_host_and_its_half_close";
+    if !kvm_available(test) {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let socket = directory.path().join("v.sock");
+    let listener = UnixListener::bind(directory.path().join("v.sock_9100")).expect("listen for the guest");
+    let host = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("the kernel connects for the program");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("a timeout");
+        // The program shut its sending side down: the stream ends here
+        // while the other direction stays open.
+        let mut received = String::new();
+        stream.read_to_string(&mut received).expect("read to the end of the program's stream");
+        stream.write_all(format!("back at you, {received}").as_bytes()).expect("answer");
+        received
+    });
+    let program = guests::vsock_free();
+    let mut guest = Guest::start(&[
+        "--hypervisor",
+        "builtin",
+        "--vsock",
+        path(&socket),
+        "--kernel-args=--vsock-listen=9001:2:9100",
+        "--exec",
+        path(&program),
+        "--",
+        "tcp-connect",
+        "9001",
+        "hello host",
+    ]);
+    if !guest.wait_for("received: ", Duration::from_secs(120)) {
+        guest.abandon("the program received nothing");
+    }
+    let (status, console) = guest.finish();
+    assert_eq!(host.join().expect("the host thread"), "hello host\n");
+    assert!(
+        console.contains("received: back at you, hello host\n"),
+        "the host's end reached the program: {console}"
+    );
+    assert_eq!(status, Some(0), "{console}");
+}
+
+#[test]
+fn vsock_listen_refuses_a_programs_connection_when_the_host_does_not_listen() {
+    let test = "vsock_listen_refuses_a_programs_connection_when_the_host_does_not_listen";
+    if !kvm_available(test) {
+        return;
+    }
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let socket = directory.path().join("v.sock");
+    let program = guests::vsock_free();
+    // Nobody listens at v.sock_9200: the kernel resets the program's
+    // connection, which (having shut its sending side) reads no answer.
+    let mut guest = Guest::start(&[
+        "--hypervisor",
+        "builtin",
+        "--vsock",
+        path(&socket),
+        "--kernel-args=--vsock-listen=9001:2:9200",
+        "--exec",
+        path(&program),
+        "--",
+        "tcp-connect",
+        "9001",
+        "anyone?",
+    ]);
+    if !guest.wait_for("received: ", Duration::from_secs(120)) {
+        guest.abandon("the program's connection did not end");
+    }
+    let (status, console) = guest.finish();
+    assert!(console.lines().any(|line| line == "received: "), "no answer came: {console}");
+    assert_eq!(status, Some(0), "{console}");
+}
+
+#[test]
 fn a_guest_serves_the_host_over_vsock_on_firecracker() {
     let test = "a_guest_serves_the_host_over_vsock_on_firecracker";
     if !firecracker_available(test) {

@@ -1,11 +1,13 @@
-//! TCP connections the kernel makes for itself (the NFS client's), without
-//! a socket object or a file descriptor.
+//! TCP connections the kernel makes or accepts for itself (the NFS
+//! client's, the vsock forwarders'), without a socket object or a file
+//! descriptor.
 //!
 //! A [`KernelStream`] owns one smoltcp socket and the port it connects
-//! from. Sending and receiving never block: they move what fits and say so,
-//! and the owner waits on [`KernelStream::waiters`], which the stack
-//! notifies whenever the connection moves (data arrived, room to send, the
-//! connection ended).
+//! from (none when a [`KernelListener`] accepted it). Sending and
+//! receiving never block: they move what fits and say so, and the owner
+//! waits on [`KernelStream::waiters`], which the stack notifies whenever
+//! the connection moves (data arrived, room to send, the connection
+//! ended).
 
 use alloc::sync::Arc;
 use core::net::{IpAddr, SocketAddr};
@@ -28,7 +30,8 @@ pub struct KernelStream {
     network: Arc<Network>,
     machine: &'static dyn Machine,
     handle: SocketHandle,
-    port: u16,
+    /// The port it holds, if it made the connection.
+    port: Option<u16>,
     waiters: Arc<WaiterList>,
 }
 
@@ -74,7 +77,7 @@ impl KernelStream {
             stack.watch(handle, Protocol::Tcp, &waiters);
             Ok((handle, port))
         })?;
-        let stream = KernelStream { network: network.clone(), machine, handle, port, waiters };
+        let stream = KernelStream { network: network.clone(), machine, handle, port: Some(port), waiters };
         let me = machine.current_thread();
         loop {
             stream.waiters.add(&me);
@@ -125,6 +128,17 @@ impl KernelStream {
         })
     }
 
+    /// Sends no more (`shutdown(SHUT_WR)`): a FIN follows what was queued;
+    /// the other direction stays open.
+    pub fn shut_down_sending(&self) {
+        self.network.with_stack(self.machine.monotonic_ns(), |stack| stack.tcp(self.handle).close());
+    }
+
+    /// Resets the connection: the other end sees `ECONNRESET`.
+    pub fn abort(&self) {
+        self.network.with_stack(self.machine.monotonic_ns(), |stack| stack.tcp(self.handle).abort());
+    }
+
     /// Takes what arrived into `buffer`; returns how much (0 when nothing
     /// waits). `ECONNRESET` once the connection can bring nothing more.
     pub fn receive(&self, buffer: &mut [u8]) -> Result<usize, Errno> {
@@ -143,6 +157,86 @@ impl Drop for KernelStream {
         let (handle, port) = (self.handle, self.port);
         self.network.with_stack(self.machine.monotonic_ns(), |stack| {
             stack.close_tcp(handle);
+            if let Some(port) = port {
+                stack.release_port(Protocol::Tcp, port);
+            }
+        });
+    }
+}
+
+/// A TCP port the kernel listens on for itself.
+pub struct KernelListener {
+    network: Arc<Network>,
+    machine: &'static dyn Machine,
+    listener: u64,
+    port: u16,
+    waiters: Arc<WaiterList>,
+}
+
+impl core::fmt::Debug for KernelListener {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("KernelListener").field("port", &self.port).finish()
+    }
+}
+
+impl KernelListener {
+    /// Listens on `local` with room for `backlog` connections not yet
+    /// accepted, each with buffers of `buffer_bytes` each way;
+    /// `EADDRINUSE` when the port is taken.
+    pub fn listen(
+        network: &Arc<Network>,
+        machine: &'static dyn Machine,
+        local: SocketAddr,
+        backlog: usize,
+        buffer_bytes: usize,
+    ) -> Result<KernelListener, Errno> {
+        let waiters = Arc::new(WaiterList::new());
+        let (listener, port) = network.with_stack(machine.monotonic_ns(), |stack| {
+            let port = stack.reserve_port(Protocol::Tcp, local.port(), false)?;
+            let address = match local.ip() {
+                IpAddr::V4(address) => IpAddress::Ipv4(address),
+                IpAddr::V6(address) => IpAddress::Ipv6(address),
+            };
+            let endpoint = IpListenEndpoint { addr: Some(address), port };
+            let listener = stack.listen(endpoint, backlog, (buffer_bytes, buffer_bytes), &waiters, false);
+            Ok::<_, Errno>((listener, port))
+        })?;
+        Ok(KernelListener { network: network.clone(), machine, listener, port, waiters })
+    }
+
+    /// The threads to wake when a connection arrives.
+    pub fn waiters(&self) -> &Arc<WaiterList> {
+        &self.waiters
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Takes the oldest connection made, without waiting.
+    pub fn accept(&self) -> Option<KernelStream> {
+        let waiters = Arc::new(WaiterList::new());
+        let handle = self.network.with_stack(self.machine.monotonic_ns(), |stack| {
+            let handle = stack.accept(self.listener)?;
+            stack.watch(handle, Protocol::Tcp, &waiters);
+            Some(handle)
+        })?;
+        Some(KernelStream {
+            network: self.network.clone(),
+            machine: self.machine,
+            handle,
+            port: None,
+            waiters,
+        })
+    }
+}
+
+impl Drop for KernelListener {
+    fn drop(&mut self) {
+        let (listener, port) = (self.listener, self.port);
+        self.network.with_stack(self.machine.monotonic_ns(), |stack| {
+            stack.close_listener(listener);
             stack.release_port(Protocol::Tcp, port);
         });
     }

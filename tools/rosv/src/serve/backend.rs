@@ -5,13 +5,15 @@
 //! runtime finds at 10.0.2.2 (or, for snapshot functions, through a
 //! `guestfwd` that QEMU saves with the VM); it snapshots VMs with QEMU's
 //! migration. Firecracker and the built-in monitor have no user-mode
-//! network: there an HTTP function's VM gets a vsock device instead, whose
+//! network: there a function's VM gets a vsock device instead, whose
 //! host side is a Unix socket (Firecracker's hybrid vsock, which the
-//! built-in monitor speaks too), and the kernel forwards the function's
-//! vsock port to its TCP port on the guest's loopback
+//! built-in monitor speaks too). For an HTTP function the kernel forwards
+//! the function's vsock port to its TCP port on the guest's loopback
 //! (`--vsock-forward`), so the host connects to the socket, asks for the
-//! port and speaks HTTP. Lambda functions (whose runtime connects out to
-//! the Runtime API) and snapshots still need QEMU.
+//! port and speaks HTTP; for a Lambda function the kernel forwards the
+//! guest's loopback port of the Runtime API to the host's vsock port
+//! (`--vsock-listen`), where the device connects to a Unix socket the
+//! host listens on. Snapshots still need QEMU.
 //!
 //! `auto` takes the built-in monitor where KVM is hardware (it starts a VM
 //! without another program and boots fastest), else QEMU.
@@ -102,13 +104,7 @@ impl Available {
 
 /// Why a function needs QEMU, if it does.
 pub fn qemu_need(function: &super::config::Function) -> Option<&'static str> {
-    match function.kind {
-        _ if function.snapshot => Some("takes snapshots (snapshot = true), which need QEMU's migration"),
-        super::config::Kind::Lambda { .. } => {
-            Some("is a Lambda function, whose runtime reaches its Runtime API through QEMU's user network")
-        }
-        super::config::Kind::Http { .. } => None,
-    }
+    function.snapshot.then_some("takes snapshots (snapshot = true), which need QEMU's migration")
 }
 
 /// The backend that runs `functions` when `requested` is asked for on a
@@ -177,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn lambda_functions_and_snapshots_keep_to_qemu() {
+    fn snapshots_keep_to_qemu_and_lambda_functions_run_anywhere() {
         let lambda = functions(
             "[[function]]\nname = \"py\"\nruntime = \"img\"\nhandler = \"app.handler\"\nsnapshot = true\n",
         );
@@ -186,7 +182,8 @@ mod tests {
         let refused = choose(Backend::Builtin, hardware, &lambda).unwrap_err().to_string();
         assert!(refused.contains("snapshots") && refused.contains("only QEMU"), "{refused}");
         let lambda = functions("[[function]]\nname = \"py\"\nruntime = \"img\"\nhandler = \"app.handler\"\n");
-        let refused = choose(Backend::Firecracker, hardware, &lambda).unwrap_err().to_string();
-        assert!(refused.contains("Lambda function") && refused.contains("--backend qemu"), "{refused}");
+        assert_eq!(choose(Backend::Firecracker, hardware, &lambda), Ok(Backend::Firecracker));
+        assert_eq!(choose(Backend::Builtin, hardware, &lambda), Ok(Backend::Builtin));
+        assert_eq!(choose(Backend::Auto, hardware, &lambda), Ok(Backend::Builtin));
     }
 }

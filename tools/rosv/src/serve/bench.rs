@@ -9,7 +9,15 @@
 //! `--handler`, the image is a Lambda runtime and every request is an
 //! Invoke of `{}` (there is no forwarded port to go to straight), and cold
 //! starts are timed twice: booting, and from a snapshot of the function
-//! taken when its runtime was ready.
+//! taken when its runtime was ready (on QEMU, the one backend whose
+//! snapshots the host takes).
+//!
+//! The figures are measured for each backend asked for with `--backend`
+//! (by default every one this host has: QEMU, the built-in monitor where
+//! `/dev/kvm` opens, Firecracker where it is on PATH) and printed side by
+//! side. On the built-in monitor and Firecracker "straight to the VM" is a
+//! vsock connection through the VM's Unix socket instead of QEMU's
+//! forwarded port.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -20,7 +28,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::backend::{Available, Backend};
 use super::config::{Function, Kind};
+use super::guest_stream::GuestStream;
 use super::http::{Reader, response_framing};
 use super::{Host, describe_acceleration};
 use crate::bench::{Summary, summarize};
@@ -65,6 +75,10 @@ pub struct ServeBenchArgs {
     /// Set an environment variable of the function (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = crate::cli::parse_environment)]
     environment: Vec<(String, String)>,
+    /// The backends to compare (repeatable): qemu, builtin, firecracker;
+    /// by default every one this host has.
+    #[arg(long = "backend", value_enum, value_name = "BACKEND")]
+    backends: Vec<Backend>,
     /// With --exec: the program's arguments.
     #[arg(last = true, value_name = "ARGUMENTS")]
     arguments: Vec<String>,
@@ -102,18 +116,70 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
     // runtime takes one at a time, and the others wait their turn).
     function.max_concurrency = if is_lambda { 1 } else { 1024 };
     function.max_queued = 1_000_000;
-    let mut functions = vec![function.clone()];
-    if is_lambda {
-        // The same function again, started from a snapshot.
-        let mut snapshot = function;
-        snapshot.name = SNAPSHOT_FUNCTION.into();
-        snapshot.snapshot = true;
-        functions.push(snapshot);
+    let backends = backends_to_compare(&arguments.backends, Available::here());
+    if backends.is_empty() {
+        bail!("no backend to compare: install QEMU, or give rosv a usable /dev/kvm");
     }
-    let host = Arc::new(
-        Host::new(functions, arguments.accel, super::backend::Backend::Qemu, None)
-            .map_err(anyhow::Error::msg)?,
+    let target = if is_lambda {
+        Target::Invoke("/2015-03-31/functions/bench/invocations".into())
+    } else {
+        Target::Get(
+            format!("/bench{}", if arguments.path.starts_with('/') { "" } else { "/" }) + &arguments.path,
+        )
+    };
+    let mut columns = Vec::new();
+    for backend in backends {
+        eprintln!("rosv bench serve: measuring {}", backend.name());
+        let mut functions = vec![function.clone()];
+        if is_lambda && backend == Backend::Qemu {
+            // The same function again, started from a snapshot.
+            let mut snapshot = function.clone();
+            snapshot.name = SNAPSHOT_FUNCTION.into();
+            snapshot.snapshot = true;
+            functions.push(snapshot);
+        }
+        columns.push((backend, measure_backend(functions, backend, &target, arguments)?));
+    }
+    println!(
+        "function host benchmark: one {} function, {} MiB, 1 CPU; {}",
+        if is_lambda { "Lambda" } else { "HTTP" },
+        arguments.memory,
+        describe_acceleration(arguments.accel)
     );
+    print_table(&columns, arguments, is_lambda);
+    Ok(0)
+}
+
+/// The backends `requested` names, or every one `available` offers.
+fn backends_to_compare(requested: &[Backend], available: Available) -> Vec<Backend> {
+    let all = [Backend::Qemu, Backend::Builtin, Backend::Firecracker];
+    let offered = |backend: &Backend| match backend {
+        Backend::Qemu => available.has_qemu,
+        Backend::Builtin => available.kvm.is_some(),
+        Backend::Firecracker => available.has_firecracker && available.kvm.is_some(),
+        Backend::Auto => false,
+    };
+    if requested.is_empty() {
+        return all.into_iter().filter(offered).collect();
+    }
+    let mut chosen = Vec::new();
+    for backend in requested {
+        let backend = if *backend == Backend::Auto { Backend::Qemu } else { *backend };
+        if !chosen.contains(&backend) {
+            chosen.push(backend);
+        }
+    }
+    chosen
+}
+
+/// Runs a host of `functions` on `backend` and measures it.
+fn measure_backend(
+    functions: Vec<Function>,
+    backend: Backend,
+    target: &Target,
+    arguments: &ServeBenchArgs,
+) -> Result<Figures> {
+    let host = Arc::new(Host::new(functions, arguments.accel, backend, None).map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot listen on the loopback")?;
     let front = listener.local_addr().context("cannot listen on the loopback")?;
     let acceptor = host.clone();
@@ -125,50 +191,80 @@ pub fn serve(arguments: &ServeBenchArgs) -> Result<u8> {
             std::process::exit(128 + signal as i32);
         }
     });
-    let target = if is_lambda {
-        Target::Invoke("/2015-03-31/functions/bench/invocations".into())
-    } else {
-        Target::Get(
-            format!("/bench{}", if arguments.path.starts_with('/') { "" } else { "/" }) + &arguments.path,
-        )
-    };
-    let outcome = measure(&host, front, &target, arguments);
+    let outcome = measure(&host, front, target, arguments);
     // Final: the pools' snapshot directories go too.
     for pool in &host.pools {
         pool.stop_all("the benchmark is over", true);
     }
-    let figures = outcome?;
-    println!(
-        "function host benchmark: one {} function on QEMU microvm, {} MiB, 1 CPU; {}",
-        if is_lambda { "Lambda" } else { "HTTP" },
-        arguments.memory,
-        describe_acceleration(arguments.accel)
-    );
-    println!("{:<52} {:>10} {:>10} {:>10}", "", "min ms", "median ms", "max ms");
-    print_row(&format!("cold start from boot: request to answer ({} runs)", arguments.runs), figures.cold);
+    outcome.with_context(|| format!("on {}", backend.name()))
+}
+
+/// Prints the figures of every backend side by side: the medians, and
+/// each backend's minimum and maximum below.
+fn print_table(columns: &[(Backend, Figures)], arguments: &ServeBenchArgs, is_lambda: bool) {
+    let milliseconds = |summary: Option<Summary>, pick: fn(&Summary) -> Duration| {
+        summary.map_or_else(
+            || String::from("n/a"),
+            |summary| format!("{:.3}", pick(&summary).as_secs_f64() * 1000.0),
+        )
+    };
+    let mut rows: Vec<(String, Vec<Option<Summary>>)> = vec![(
+        format!("cold start from boot ({} runs)", arguments.runs),
+        columns.iter().map(|(_, figures)| figures.cold).collect(),
+    )];
     if is_lambda {
-        print_row(
-            &format!("cold start from a snapshot: request to answer ({} runs)", arguments.runs),
-            figures.cold_from_snapshot,
-        );
+        rows.push((
+            format!("cold start from a snapshot ({} runs)", arguments.runs),
+            columns.iter().map(|(_, figures)| figures.cold_from_snapshot).collect(),
+        ));
+    }
+    rows.push((
+        format!("warm request through the host ({})", arguments.requests),
+        columns.iter().map(|(_, figures)| figures.warm).collect(),
+    ));
+    rows.push((
+        format!("warm request straight to the VM ({})", arguments.requests),
+        columns.iter().map(|(_, figures)| figures.direct).collect(),
+    ));
+    rows.push((
+        format!("warm request, {} clients at once ({})", arguments.concurrency, arguments.requests),
+        columns.iter().map(|(_, figures)| figures.concurrent).collect(),
+    ));
+    print!("{:<52}", "median ms (min..max)");
+    for (backend, _) in columns {
+        print!(" {:>26}", backend.name());
+    }
+    println!();
+    for (label, summaries) in &rows {
+        print!("{label:<52}");
+        for summary in summaries {
+            let cell = match summary {
+                Some(_) => format!(
+                    "{} ({}..{})",
+                    milliseconds(*summary, |summary| summary.median),
+                    milliseconds(*summary, |summary| summary.min),
+                    milliseconds(*summary, |summary| summary.max)
+                ),
+                None => String::from("n/a"),
+            };
+            print!(" {cell:>26}");
+        }
+        println!();
+    }
+    print!("{:<52}", format!("warm throughput, {} clients (requests/s)", arguments.concurrency));
+    for (_, figures) in columns {
+        print!(" {:>26.0}", figures.throughput);
+    }
+    println!();
+    for (backend, figures) in columns {
         if let (Some(boot), Some(snapshot)) = (figures.cold, figures.cold_from_snapshot) {
             println!(
-                "a cold start from a snapshot takes {:.2}x less time than from boot (medians)",
+                "{}: a cold start from a snapshot takes {:.2}x less time than from boot (medians)",
+                backend.name(),
                 boot.median.as_secs_f64() / snapshot.median.as_secs_f64().max(1e-9)
             );
         }
     }
-    print_row(&format!("warm request through the host ({})", arguments.requests), figures.warm);
-    print_row(&format!("warm request straight to the VM ({})", arguments.requests), figures.direct);
-    print_row(
-        &format!("warm request, {} clients at once ({})", arguments.concurrency, arguments.requests),
-        figures.concurrent,
-    );
-    println!(
-        "warm throughput through the host, {} clients: {:.0} requests/s",
-        arguments.concurrency, figures.throughput
-    );
-    Ok(0)
 }
 
 /// What the benchmark asks for.
@@ -230,12 +326,13 @@ fn measure(host: &Host, front: SocketAddr, target: &Target, arguments: &ServeBen
         let super::proxy::Route::Function { path: guest_path, .. } = forwarded_path else {
             bail!("the benchmark's path cannot be routed");
         };
-        let port =
-            host.pools[0].answering_port().context("the function's VM stopped during the benchmark")?;
+        let instance =
+            host.pools[0].answering_instance().context("the function's VM stopped during the benchmark")?;
         for _ in 0..arguments.requests {
             let started = Instant::now();
             // The host opens one connection per request to the VM too.
-            let mut client = Client::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+            let stream = instance.connect(BOOT_TIMEOUT)?;
+            let mut client = Client::over(stream)?;
             client.send(&Target::Get(guest_path.clone()), false)?;
             direct.push(started.elapsed());
         }
@@ -275,33 +372,31 @@ fn measure(host: &Host, front: SocketAddr, target: &Target, arguments: &ServeBen
     })
 }
 
-fn print_row(label: &str, summary: Option<Summary>) {
-    let milliseconds = |duration: Duration| duration.as_secs_f64() * 1000.0;
-    match summary {
-        Some(summary) => println!(
-            "{label:<52} {:>10.3} {:>10.3} {:>10.3}",
-            milliseconds(summary.min),
-            milliseconds(summary.median),
-            milliseconds(summary.max)
-        ),
-        None => println!("{label:<52} {:>10}", "n/a"),
-    }
-}
-
 /// A keep-alive HTTP/1.1 client of one server.
-struct Client {
-    writer: TcpStream,
-    reader: Reader<TcpStream>,
+struct Client<S: std::io::Read> {
+    writer: S,
+    reader: Reader<S>,
 }
 
-impl Client {
-    fn connect(address: SocketAddr) -> Result<Client> {
+impl Client<TcpStream> {
+    fn connect(address: SocketAddr) -> Result<Client<TcpStream>> {
         let stream = TcpStream::connect(address).with_context(|| format!("cannot connect to {address}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(BOOT_TIMEOUT + Duration::from_secs(10)))?;
         Ok(Client { writer: stream.try_clone()?, reader: Reader::new(stream) })
     }
+}
 
+impl Client<GuestStream> {
+    /// A client over a connection to a VM.
+    fn over(stream: GuestStream) -> Result<Client<GuestStream>> {
+        stream.set_nodelay()?;
+        stream.set_read_timeout(Some(BOOT_TIMEOUT + Duration::from_secs(10)))?;
+        Ok(Client { writer: stream.try_clone()?, reader: Reader::new(stream) })
+    }
+}
+
+impl<S: std::io::Read + Write> Client<S> {
     /// Sends the request `target` asks for and reads the whole answer,
     /// which must be 200 (without a function error).
     fn send(&mut self, target: &Target, keep_alive: bool) -> Result<()> {

@@ -42,6 +42,14 @@ impl GuestStream {
         }
     }
 
+    /// A second handle on the same connection.
+    pub fn try_clone(&self) -> io::Result<GuestStream> {
+        match self {
+            GuestStream::Tcp(stream) => stream.try_clone().map(GuestStream::Tcp),
+            GuestStream::Vsock(stream) => stream.try_clone().map(GuestStream::Vsock),
+        }
+    }
+
     /// Sends small writes at once (TCP only; a Unix stream does anyway).
     pub fn set_nodelay(&self) -> io::Result<()> {
         match self {

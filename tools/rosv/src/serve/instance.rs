@@ -6,15 +6,17 @@
 //! built-in monitor (a `rosv run` child) or Firecracker, with a vsock
 //! device on a Unix socket of its own and the kernel forwarding the vsock
 //! port to the guest's TCP port (`--vsock-forward`). One of a Lambda function
-//! has a [`RuntimeApi`] its runtime reaches at 10.0.2.2. Its console and
+//! has a [`RuntimeApi`] its runtime reaches at 10.0.2.2 on QEMU, and on the
+//! others at `127.0.0.1:`[`RUNTIME_API_PORT`] in the guest, which the kernel
+//! forwards to the host's vsock port of the same number
+//! (`--vsock-listen`), a Unix socket beside the device's. Its console and
 //! QEMU's own messages go into a [`ConsoleTail`], which keeps the last
 //! bytes for error reports and invocation logs and notes the kernel's
 //! `Booted in` line. Readiness is decided by `pool`: the first request that
 //! gets an answer (or the runtime's first request for an invocation)
 //! makes the instance [`Readiness::Answering`].
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,6 +24,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+
+mod console;
+
+pub use console::ConsoleTail;
+use console::TailWriter;
 
 use super::billing;
 use super::guest_stream::{GuestStream, connect_vsock};
@@ -31,17 +38,15 @@ use super::snapshot::Launch;
 use crate::network::{Network, PortForward, Protocol};
 use crate::vm::{Accelerator, VmConfig};
 
-/// How many bytes of console output an instance keeps.
-const CONSOLE_TAIL_BYTES: usize = 8 * 1024;
 /// How long one connection attempt to QEMU's forwarded port may wait
 /// before it is made again (see [`Instance::connect`]).
 const CONNECT_RETRY: Duration = Duration::from_millis(25);
-/// What the kernel prints once it has booted, right before it starts the
-/// application; its network is configured by then.
-const BOOTED_LINE: &[u8] = b"Booted in ";
-/// How much of each console line is kept to recognise the kernel's
-/// reports: the restored line and a 32-digit instance id.
-const LINE_START_BYTES: usize = 64;
+
+/// The guest's TCP port, and the host's vsock port, where a Lambda runtime
+/// finds its Runtime API on the built-in monitor and Firecracker.
+pub const RUNTIME_API_PORT: u16 = 9001;
+/// The name of a VM's vsock socket in its directory.
+const VSOCK_SOCKET: &str = "v.sock";
 
 /// Why a request could not be answered by a function; becomes the host's
 /// own response.
@@ -75,183 +80,8 @@ pub enum Readiness {
     Failed(Failure),
 }
 
-/// The last bytes of a VM's console, and whether the kernel has booted.
-#[derive(Debug, Default)]
-pub struct ConsoleTail {
-    state: Mutex<TailState>,
-    changed: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct TailState {
-    bytes: VecDeque<u8>,
-    /// The current line's beginning, enough to match the kernel's reports.
-    line_start: Vec<u8>,
-    has_booted: bool,
-    /// The instance ids the kernel said it was restored as (hexadecimal).
-    restored_as: Vec<String>,
-    /// Bytes pushed since the start.
-    total: u64,
-    /// When bytes were last pushed.
-    last_output: Option<Instant>,
-    /// Both output streams have ended.
-    streams_ended: u8,
-    /// The exit status the kernel wrote on its console as it powered off.
-    reported_status: Option<u8>,
-}
-
-impl ConsoleTail {
-    fn lock(&self) -> MutexGuard<'_, TailState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Adds console bytes.
-    pub fn push(&self, bytes: &[u8]) {
-        let mut state = self.lock();
-        state.total += bytes.len() as u64;
-        state.last_output = Some(Instant::now());
-        self.changed.notify_all();
-        for &byte in bytes {
-            if state.bytes.len() == CONSOLE_TAIL_BYTES {
-                state.bytes.pop_front();
-            }
-            state.bytes.push_back(byte);
-            if byte == b'\n' {
-                let line = std::mem::take(&mut state.line_start);
-                let restored = rosv_abi::streams::RESTORED_LINE.as_bytes();
-                if let Some(id) = line.strip_prefix(restored) {
-                    let id = String::from_utf8_lossy(id).trim_end().to_string();
-                    state.restored_as.push(id);
-                    self.changed.notify_all();
-                }
-            } else if state.line_start.len() < LINE_START_BYTES {
-                state.line_start.push(byte);
-                if state.line_start == BOOTED_LINE {
-                    state.has_booted = true;
-                    self.changed.notify_all();
-                }
-            }
-        }
-    }
-
-    fn set_reported_status(&self, status: Option<u8>) {
-        self.lock().reported_status = status;
-    }
-
-    /// The exit status the kernel reported on the console, once the
-    /// console's stream has ended.
-    pub fn reported_status(&self) -> Option<u8> {
-        self.lock().reported_status
-    }
-
-    fn end_stream(&self) {
-        self.lock().streams_ended += 1;
-        self.changed.notify_all();
-    }
-
-    /// Waits until the kernel reports it has booted; false if the output
-    /// ended or `deadline` passed first.
-    pub fn wait_for_boot(&self, deadline: Instant) -> bool {
-        let mut state = self.lock();
-        loop {
-            if state.has_booted {
-                return true;
-            }
-            let now = Instant::now();
-            if state.streams_ended >= 2 || now >= deadline {
-                return false;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-        }
-    }
-
-    /// Waits until the kernel says it was restored as instance `id`
-    /// (hexadecimal); false if the output ended or `deadline` passed first.
-    pub fn wait_for_restore(&self, id: &str, deadline: Instant) -> bool {
-        let mut state = self.lock();
-        loop {
-            if state.restored_as.iter().any(|restored| restored == id) {
-                return true;
-            }
-            let now = Instant::now();
-            if state.streams_ended >= 2 || now >= deadline {
-                return false;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-        }
-    }
-
-    /// How many bytes have been pushed so far: a mark for [`Self::since`].
-    pub fn mark(&self) -> u64 {
-        self.lock().total
-    }
-
-    /// The bytes pushed after `mark` that are still kept, at most the last
-    /// `limit`.
-    pub fn since(&self, mark: u64, limit: usize) -> Vec<u8> {
-        let state = self.lock();
-        let new = usize::try_from(state.total.saturating_sub(mark)).unwrap_or(usize::MAX);
-        let count = new.min(state.bytes.len()).min(limit);
-        state.bytes.iter().skip(state.bytes.len() - count).copied().collect()
-    }
-
-    /// Waits until no output has come for `quiet` (counted from the call
-    /// at the earliest), at most until `deadline`: a guest's output through
-    /// its serial port can arrive after what it sent on the network
-    /// afterwards.
-    pub fn wait_quiet(&self, quiet: Duration, deadline: Instant) {
-        let called = Instant::now();
-        let mut state = self.lock();
-        loop {
-            let now = Instant::now();
-            let last = state.last_output.map_or(called, |last| last.max(called));
-            let quiet_since = now.duration_since(last);
-            if quiet_since >= quiet || now >= deadline || state.streams_ended >= 2 {
-                return;
-            }
-            let wait = (quiet - quiet_since).min(deadline - now);
-            state = self
-                .changed
-                .wait_timeout(state, wait)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-        }
-    }
-
-    /// Whether the kernel has printed its boot line.
-    pub fn has_booted(&self) -> bool {
-        self.lock().has_booted
-    }
-
-    /// The kept bytes as text, each line indented, for the host's log.
-    pub fn text(&self) -> String {
-        let state = self.lock();
-        let bytes: Vec<u8> = state.bytes.iter().copied().collect();
-        String::from_utf8_lossy(&bytes).lines().map(|line| format!("    | {line}\n")).collect()
-    }
-}
-
-/// A writer into a [`ConsoleTail`], for the console filter.
-struct TailWriter(Arc<ConsoleTail>);
-
-impl Write for TailWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.push(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// The host's context id (vsock).
+const HOST_CID: u32 = 2;
 
 /// How a function's VMs are started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,16 +96,61 @@ pub enum Launcher {
     Builtin(Vec<String>),
 }
 
+impl Launcher {
+    /// Whether its VMs are reached over vsock (they have no user network).
+    pub fn is_vsock(&self) -> bool {
+        !matches!(self, Launcher::Qemu(_))
+    }
+}
+
 /// Where an instance's vsock device listens, and the function's port.
 #[derive(Debug)]
 pub struct VsockPort {
     /// The device's Unix socket.
     pub socket: std::path::PathBuf,
-    /// The vsock port the kernel forwards to the function's TCP port.
-    pub port: u16,
+    /// The vsock port the kernel forwards to the function's TCP port (HTTP
+    /// functions).
+    pub port: Option<u16>,
     /// The directory of the socket (and Firecracker's configuration),
     /// removed with the instance.
-    _directory: tempfile::TempDir,
+    _directory: VsockDirectory,
+}
+
+/// The directory of one VM's vsock socket, made before the VM so that the
+/// host can listen beside it for the guest's connections (the device
+/// connects to `<socket>_PORT` for the host's port PORT).
+#[derive(Debug)]
+pub struct VsockDirectory(tempfile::TempDir);
+
+impl VsockDirectory {
+    /// A new, empty directory.
+    pub fn new() -> Result<VsockDirectory> {
+        let directory = tempfile::Builder::new()
+            .prefix("rosv-serve-vm-")
+            .tempdir()
+            .context("cannot create a directory for the VM's vsock socket")?;
+        Ok(VsockDirectory(directory))
+    }
+
+    /// The device's socket.
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.0.path().join(VSOCK_SOCKET)
+    }
+
+    /// Where the guest's connections to the host's vsock `port` arrive.
+    pub fn host_port_socket(&self, port: u16) -> std::path::PathBuf {
+        self.0.path().join(format!("{VSOCK_SOCKET}_{port}"))
+    }
+}
+
+/// What the host reaches in a VM over vsock.
+#[derive(Debug)]
+enum VsockRole {
+    /// The function's HTTP server on this TCP port of the guest.
+    Http(u16),
+    /// The runtime, which connects out to this Runtime API; the
+    /// environment Lambda gives it.
+    Lambda(Arc<RuntimeApi>, Vec<(String, String)>),
 }
 
 /// One VM of a function.
@@ -337,9 +212,17 @@ impl Instance {
         let accel = match launcher {
             Launcher::Qemu(accel) => *accel,
             Launcher::Firecracker | Launcher::Builtin(_) => {
-                let guest_port = guest_port
-                    .context("only HTTP functions run on the built-in monitor and Firecracker; use QEMU")?;
-                return Self::start_with_vsock(label, config, launcher, guest_port);
+                let guest_port = guest_port.context(
+                    "a Lambda function's VM on the built-in monitor or Firecracker starts with \
+                     Instance::start_lambda_on_vsock",
+                )?;
+                return Self::start_with_vsock(
+                    label,
+                    config,
+                    launcher,
+                    VsockDirectory::new()?,
+                    VsockRole::Http(guest_port),
+                );
             }
         };
         let mut config = config.clone();
@@ -370,34 +253,60 @@ impl Instance {
         Ok(Self::watch(label, child, config, started, host_port, None, runtime, launch, control))
     }
 
-    /// Starts a VM of an HTTP function on the built-in monitor or
-    /// Firecracker: no network card, a vsock device on a socket of its
-    /// own, and the kernel forwarding vsock port `guest_port` to TCP port
-    /// `guest_port` on the guest's loopback.
+    /// Starts a VM of a Lambda function on the built-in monitor or
+    /// Firecracker, whose `runtime` listens in `directory` on the socket of
+    /// host port [`RUNTIME_API_PORT`]; `environment` is what Lambda gives
+    /// the runtime (`config` has it too, with the function's own).
+    pub fn start_lambda_on_vsock(
+        label: String,
+        config: &VmConfig,
+        launcher: &Launcher,
+        directory: VsockDirectory,
+        runtime: Arc<RuntimeApi>,
+        environment: Vec<(String, String)>,
+    ) -> Result<Instance> {
+        Self::start_with_vsock(label, config, launcher, directory, VsockRole::Lambda(runtime, environment))
+    }
+
+    /// Starts a VM on the built-in monitor or Firecracker: no network
+    /// card, a vsock device on a socket in `directory`, and the kernel
+    /// forwarding what `role` needs: vsock port P to TCP port P on the
+    /// guest's loopback for an HTTP function on port P, or the guest's
+    /// `127.0.0.1:`[`RUNTIME_API_PORT`] to the host's vsock port of the
+    /// same number for a Lambda function's runtime.
     fn start_with_vsock(
         label: String,
         config: &VmConfig,
         launcher: &Launcher,
-        guest_port: u16,
+        directory: VsockDirectory,
+        role: VsockRole,
     ) -> Result<Instance> {
-        let directory = tempfile::Builder::new()
-            .prefix("rosv-serve-vm-")
-            .tempdir()
-            .context("cannot create a directory for the VM's vsock socket")?;
-        let socket = directory.path().join("v.sock");
-        let forward_option = format!("--vsock-forward={guest_port}:{guest_port}");
+        let socket = directory.socket();
+        let (forward_option, guest_port, runtime, environment) = match role {
+            VsockRole::Http(port) => (format!("--vsock-forward={port}:{port}"), Some(port), None, Vec::new()),
+            VsockRole::Lambda(runtime, environment) => (
+                format!("--vsock-listen={RUNTIME_API_PORT}:{}:{RUNTIME_API_PORT}", HOST_CID),
+                None,
+                Some(runtime),
+                environment,
+            ),
+        };
         let mut config = config.clone();
         config.network = Network::None;
         config.forwards = Vec::new();
         config.vsock = Some(socket.clone());
         config.add_kernel_options(std::slice::from_ref(&forward_option));
         let (built, name) = match launcher {
-            Launcher::Firecracker => (crate::firecracker::command(&config, directory.path())?, "firecracker"),
+            Launcher::Firecracker => {
+                (crate::firecracker::command(&config, directory.0.path())?, "firecracker")
+            }
             Launcher::Builtin(arguments) => {
                 let rosv = std::env::current_exe().context("cannot find rosv's own executable")?;
                 let mut command = Command::new(rosv);
                 command.args(["run", "--hypervisor", "builtin", "--vsock"]).arg(&socket);
                 command.arg(format!("--kernel-args={} {forward_option}", crate::vm::REPORT_BOOT_OPTION));
+                // Before the function's own arguments, whose variables win.
+                command.args(environment.iter().map(|(name, value)| format!("--env={name}={value}")));
                 command.args(arguments);
                 (command, "rosv run --hypervisor builtin")
             }
@@ -408,7 +317,7 @@ impl Instance {
         let started = Instant::now();
         let child = spawn(command).with_context(|| format!("cannot start {name}"))?;
         let vsock = VsockPort { socket, port: guest_port, _directory: directory };
-        Ok(Self::watch(label, child, config, started, None, Some(vsock), None, &Launch::default(), None))
+        Ok(Self::watch(label, child, config, started, None, Some(vsock), runtime, &Launch::default(), None))
     }
 
     /// The instance of a started hypervisor process: its console and
@@ -547,7 +456,10 @@ impl Instance {
     /// [`CONNECT_RETRY`] sends a new SYN sooner.
     pub fn connect(&self, timeout: Duration) -> std::io::Result<GuestStream> {
         if let Some(vsock) = &self.vsock {
-            return connect_vsock(&vsock.socket, vsock.port, timeout);
+            let Some(port) = vsock.port else {
+                return Err(std::io::Error::other("a Lambda function's VM has no forwarded port"));
+            };
+            return connect_vsock(&vsock.socket, port, timeout);
         }
         let Some(host_port) = self.host_port else {
             return Err(std::io::Error::other("a Lambda function's VM has no forwarded port"));
@@ -710,78 +622,6 @@ fn free_loopback_port() -> Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_tail_keeps_the_last_bytes_and_sees_the_boot_line() {
-        let tail = ConsoleTail::default();
-        tail.push(b"early line\nBooted");
-        assert!(!tail.wait_for_boot(Instant::now()));
-        tail.push(b" in 12.5 ms\nhello\n");
-        assert!(tail.wait_for_boot(Instant::now()));
-        assert_eq!(tail.text(), "    | early line\n    | Booted in 12.5 ms\n    | hello\n");
-        tail.push(&vec![b'x'; CONSOLE_TAIL_BYTES * 2]);
-        assert_eq!(tail.text().len(), "    | ".len() + CONSOLE_TAIL_BYTES + 1);
-    }
-
-    #[test]
-    fn output_since_a_mark_is_what_came_after_it_within_the_limits() {
-        let tail = ConsoleTail::default();
-        tail.push(b"before\n");
-        let mark = tail.mark();
-        assert_eq!(tail.since(mark, 100), b"");
-        tail.push(b"during one\nduring two\n");
-        assert_eq!(tail.since(mark, 100), b"during one\nduring two\n");
-        assert_eq!(tail.since(mark, 4), b"two\n");
-        // Output beyond what the tail keeps is gone: the newest is given.
-        tail.push(&vec![b'y'; CONSOLE_TAIL_BYTES]);
-        assert_eq!(tail.since(mark, usize::MAX), vec![b'y'; CONSOLE_TAIL_BYTES]);
-        assert_eq!(tail.since(tail.mark(), 10), b"");
-    }
-
-    #[test]
-    fn waiting_for_quiet_ends_once_output_pauses_or_at_the_deadline() {
-        let tail = Arc::new(ConsoleTail::default());
-        let started = Instant::now();
-        tail.wait_quiet(Duration::from_millis(50), started + Duration::from_secs(10));
-        assert!(started.elapsed() >= Duration::from_millis(50), "output may still come");
-        assert!(started.elapsed() < Duration::from_secs(5), "no output: quiet once the time passed");
-        let writer = tail.clone();
-        let chatter = std::thread::spawn(move || {
-            for _ in 0..10 {
-                writer.push(b"line\n");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        std::thread::sleep(Duration::from_millis(5));
-        tail.wait_quiet(Duration::from_millis(150), Instant::now() + Duration::from_secs(10));
-        chatter.join().unwrap();
-        assert_eq!(tail.since(0, usize::MAX).len(), 50, "waited for all the output");
-        tail.push(b"x");
-        let started = Instant::now();
-        tail.wait_quiet(Duration::from_secs(5), started + Duration::from_millis(100));
-        assert!(started.elapsed() < Duration::from_secs(2), "the deadline bounds the wait");
-    }
-
-    #[test]
-    fn the_tail_notes_the_instances_the_kernel_was_restored_as() {
-        let tail = ConsoleTail::default();
-        let deadline = Instant::now() + Duration::from_millis(20);
-        tail.push(b"Restored as instance 00ff");
-        assert!(!tail.wait_for_restore("00ff", deadline), "the line is not complete");
-        tail.push(b"\nsaid: Restored as instance 11\nRestored as instance 22\r\n");
-        assert!(tail.wait_for_restore("00ff", deadline));
-        assert!(tail.wait_for_restore("22", deadline));
-        assert!(!tail.wait_for_restore("11", deadline), "a report must start a line");
-    }
-
-    #[test]
-    fn a_boot_line_must_start_a_line() {
-        let tail = ConsoleTail::default();
-        tail.push(b"said: Booted in 3 ms\n");
-        tail.end_stream();
-        tail.end_stream();
-        assert!(!tail.wait_for_boot(Instant::now() + Duration::from_secs(5)));
-    }
 
     #[test]
     fn qemus_own_failure_is_not_read_as_the_application_status_zero() {

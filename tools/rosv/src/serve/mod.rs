@@ -84,8 +84,8 @@ pub struct ServeArgs {
     accel: Accelerator,
     /// The hypervisor that runs the VMs: `auto` takes the built-in monitor
     /// where KVM is hardware, else QEMU. On builtin and firecracker the host
-    /// reaches HTTP functions over vsock; Lambda functions and snapshots
-    /// need QEMU.
+    /// reaches functions over vsock (and Lambda runtimes reach their Runtime
+    /// API over vsock); snapshots need QEMU.
     #[arg(long, value_enum, default_value_t = backend::Backend::Auto)]
     backend: backend::Backend,
     /// Appends a JSON line per invocation to FILE: its function, instance,

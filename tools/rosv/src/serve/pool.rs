@@ -19,7 +19,7 @@
 //!
 //! Each request's cost is recorded by [`Pool::finish`] (see `billing`).
 //! Sending to HTTP instances is in `forward`, invoking Lambda ones in
-//! `lambda`.
+//! `lambda`, the template and snapshot of snapshot functions in `snapshots`.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -30,10 +30,10 @@ use clap::{Parser, ValueEnum};
 use super::backend::Backend;
 use super::billing::{self, InvocationLog};
 use super::config::{Function, Kind};
-use super::instance::{Failure, Instance, Launcher, Readiness};
+use super::instance::{Failure, Instance, Launcher, RUNTIME_API_PORT, Readiness, VsockDirectory};
 use super::log;
 use super::runtime_api::RuntimeApi;
-use super::snapshot::{self, Launch, RUNTIME_ADDRESS};
+use super::snapshot::{Launch, RUNTIME_ADDRESS};
 use super::stats::FunctionStats;
 use crate::cli::MachineArgs;
 use crate::image::Image;
@@ -80,31 +80,6 @@ pub struct Pool {
     invocation_log: Option<Arc<InvocationLog>>,
     /// The snapshot of a function with `snapshot = true`.
     snapshots: Option<Snapshots>,
-}
-
-/// A snapshot function's template and snapshot (see `snapshot`).
-#[derive(Debug)]
-struct Snapshots {
-    /// Holds the snapshot and the VMs' sockets.
-    directory: tempfile::TempDir,
-    /// The configuration of every VM: the template's, which the snapshot
-    /// holds in its memory.
-    vm_config: VmConfig,
-    state: Mutex<SnapshotState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum SnapshotState {
-    /// None yet: the next VM boots as the template.
-    Missing,
-    /// The template boots; it is saved when its runtime is ready.
-    Booting,
-    /// Being saved.
-    Saving,
-    /// VMs start from this file.
-    Ready(std::path::PathBuf),
-    /// Saving or restoring failed: VMs boot.
-    Failed,
 }
 
 #[derive(Debug)]
@@ -174,6 +149,17 @@ fn spares_to_boot(function: &Function, total: usize, busy: usize) -> usize {
     let idle = total.saturating_sub(busy);
     let room = (function.max_instances as usize).saturating_sub(total);
     spares.saturating_sub(idle).min(room)
+}
+
+/// `config` as `launcher`'s hypervisor needs it: Firecracker on a host
+/// whose KVM emulates ring 0 gets `--noxsave`, as `rosv run` gives it (the
+/// built-in monitor's `rosv run` child adds it itself).
+fn adjusted_for(launcher: &Launcher, mut config: VmConfig) -> VmConfig {
+    let is_software_kvm = crate::host::kvm() == Some(crate::host::Kvm::Software);
+    if *launcher == Launcher::Firecracker && is_software_kvm {
+        config.add_kernel_options(&["--noxsave".to_string()]);
+    }
+    config
 }
 
 /// Machine options parsed as `rosv run` would parse them, so that a
@@ -257,15 +243,7 @@ impl Pool {
             Backend::Firecracker => Launcher::Firecracker,
             Backend::Qemu | Backend::Auto => Launcher::Qemu(accel),
         };
-        let is_software_kvm = crate::host::kvm() == Some(crate::host::Kvm::Software);
-        let vm_config = if backend == Backend::Firecracker && is_software_kvm {
-            // As `rosv run` does for KVM on such hosts.
-            let mut vm_config = vm_config;
-            vm_config.add_kernel_options(&["--noxsave".to_string()]);
-            vm_config
-        } else {
-            vm_config
-        };
+        let vm_config = adjusted_for(&launcher, vm_config);
         Ok(Pool {
             function,
             image,
@@ -278,6 +256,11 @@ impl Pool {
             invocation_log,
             snapshots,
         })
+    }
+
+    /// `config` as this pool's hypervisor needs it.
+    fn adjusted(&self, config: VmConfig) -> VmConfig {
+        adjusted_for(&self.launcher, config)
     }
 
     fn instances(&self) -> MutexGuard<'_, Instances> {
@@ -395,7 +378,7 @@ impl Pool {
         };
         let place = match (instance.host_port, &instance.runtime) {
             (Some(port), _) => format!("host port {port}"),
-            (None, None) if instance.vsock.is_some() => instance
+            (None, _) if instance.vsock.is_some() => instance
                 .vsock
                 .as_ref()
                 .map(|vsock| format!("vsock {}", vsock.socket.display()))
@@ -426,6 +409,32 @@ impl Pool {
                 &Launch::default(),
             ),
             Kind::Lambda { .. } if self.snapshots.is_some() => self.start_snapshot_instance(label),
+            Kind::Lambda { handler } if self.launcher.is_vsock() => {
+                let directory = VsockDirectory::new()?;
+                let socket = directory.host_port_socket(RUNTIME_API_PORT);
+                let runtime = RuntimeApi::start_on_vsock(self.arn(), &socket)?;
+                let address = format!("127.0.0.1:{RUNTIME_API_PORT}");
+                let lambda = lambda_environment(&self.function, handler, label, &address);
+                let mut environment = lambda.clone();
+                environment.extend(self.function.environment.iter().cloned());
+                let config = self.adjusted(
+                    VmConfig::new(
+                        &self.image,
+                        &self.machine,
+                        &environment,
+                        self.function.command.as_deref(),
+                    )?
+                    .reporting_boot(),
+                );
+                Instance::start_lambda_on_vsock(
+                    label.to_string(),
+                    &config,
+                    &self.launcher,
+                    directory,
+                    runtime,
+                    lambda,
+                )
+            }
             Kind::Lambda { handler } => {
                 let runtime = RuntimeApi::start(self.arn())?;
                 let address = format!("{HOST_FROM_GUEST}:{}", runtime.port);
@@ -447,108 +456,6 @@ impl Pool {
                     &Launch::default(),
                 )
             }
-        }
-    }
-
-    /// Starts a VM of a snapshot function: the template if there is no
-    /// snapshot yet, else from the snapshot (or booted, while the template
-    /// boots or if snapshots failed).
-    fn start_snapshot_instance(&self, label: &str) -> Result<Instance> {
-        let snapshots = self.snapshots.as_ref().context("the function takes no snapshots")?;
-        let directory = snapshots.directory.path();
-        let file_label = label.replace('#', "-");
-        let socket = directory.join(format!("runtime-{file_label}.sock"));
-        let mut launch = Launch {
-            runtime_socket: Some(socket.clone()),
-            // The template has the control port too: a snapshot restores
-            // into the same devices.
-            control_socket: Some(directory.join(format!("control-{file_label}.sock"))),
-            ..Launch::default()
-        };
-        let mut state = lock(&snapshots.state);
-        let is_template = *state == SnapshotState::Missing;
-        match &*state {
-            SnapshotState::Missing => launch.monitor = Some(directory.join("template.monitor")),
-            SnapshotState::Ready(file) => {
-                launch.incoming = Some(file.clone());
-                launch.monitor = Some(directory.join(format!("{file_label}.monitor")));
-            }
-            _ => {}
-        }
-        let runtime = RuntimeApi::start_on_socket(self.arn(), &socket, launch.incoming.is_some())?;
-        let started = Instance::start(
-            label.to_string(),
-            &snapshots.vm_config,
-            &self.launcher,
-            None,
-            Some(runtime),
-            &launch,
-        );
-        if is_template && started.is_ok() {
-            *state = SnapshotState::Booting;
-        }
-        started
-    }
-
-    /// Saves `instance` as the function's snapshot if it is the template
-    /// and its runtime is ready (it waits for an invocation now).
-    fn save_if_template(&self, instance: &Instance) {
-        let (Some(snapshots), Some(monitor)) = (&self.snapshots, &instance.launch.monitor) else { return };
-        {
-            let mut state = lock(&snapshots.state);
-            if *state != SnapshotState::Booting {
-                return;
-            }
-            *state = SnapshotState::Saving;
-        }
-        let file = snapshots.directory.path().join("snapshot");
-        let outcome = snapshot::save(monitor, &file);
-        let mut state = lock(&snapshots.state);
-        match outcome {
-            Ok(time) => {
-                let size_mib = std::fs::metadata(&file).map_or(0, |metadata| metadata.len() >> 20);
-                log(&format!(
-                    "{} saved as the snapshot of function {} in {:.3} s ({size_mib} MiB)",
-                    instance.label,
-                    self.function.name,
-                    time.as_secs_f64()
-                ));
-                *state = SnapshotState::Ready(file);
-            }
-            Err(error) => {
-                log(&format!("{}: cannot save a snapshot: {error:#}; VMs will boot", instance.label));
-                *state = SnapshotState::Failed;
-            }
-        }
-    }
-
-    /// Whether `instance` is the template and being saved.
-    fn is_being_saved(&self, instance: &Instance) -> bool {
-        match (&self.snapshots, &instance.launch.monitor, &instance.launch.incoming) {
-            (Some(snapshots), Some(_), None) => *lock(&snapshots.state) == SnapshotState::Saving,
-            _ => false,
-        }
-    }
-
-    /// Lets the next VM be the template if `instance`, the template, ends
-    /// before it was saved.
-    fn forget_template(&self, instance: &Instance) {
-        if let (Some(snapshots), Some(_), None) =
-            (&self.snapshots, &instance.launch.monitor, &instance.launch.incoming)
-        {
-            let mut state = lock(&snapshots.state);
-            if *state == SnapshotState::Booting {
-                *state = SnapshotState::Missing;
-            }
-        }
-    }
-
-    /// Gives up starting VMs from the snapshot (one started from it ended
-    /// before it answered).
-    fn snapshot_failed(&self, instance: &Instance) {
-        if let (Some(snapshots), Some(_)) = (&self.snapshots, &instance.launch.incoming) {
-            log(&format!("{} did not resume from the snapshot; VMs will boot", instance.label));
-            *lock(&snapshots.state) = SnapshotState::Failed;
         }
     }
 
@@ -680,14 +587,10 @@ impl Pool {
         templates
     }
 
-    /// The host port of an instance that answers, if there is one.
-    pub fn answering_port(&self) -> Option<u16> {
+    /// An instance that answers, if there is one.
+    pub fn answering_instance(&self) -> Option<Arc<Instance>> {
         let instances = self.instances();
-        instances
-            .list
-            .iter()
-            .find(|instance| instance.readiness() == Readiness::Answering)
-            .and_then(|instance| instance.host_port)
+        instances.list.iter().find(|instance| instance.readiness() == Readiness::Answering).cloned()
     }
 
     /// Stops every instance because of `reason`; with `is_final`, refuses
@@ -765,8 +668,10 @@ impl Pool {
 
 mod forward;
 mod lambda;
+mod snapshots;
 
 use lambda::lambda_environment;
+use snapshots::{SnapshotState, Snapshots};
 
 #[cfg(test)]
 mod tests {

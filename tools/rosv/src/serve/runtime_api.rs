@@ -17,7 +17,16 @@
 //!
 //! The function host hands invocations over with [`RuntimeApi::invoke`].
 //!
-//! A function started from a snapshot reaches its Runtime API another way
+//! On the built-in monitor and Firecracker, which have no user network,
+//! the runtime finds the API at `127.0.0.1:PORT` in the guest, where the
+//! kernel listens (`--vsock-listen`) and joins each connection to a vsock
+//! connection to the host, which the VM's vsock device turns into a
+//! connection to the Unix socket `<device socket>_PORT`
+//! ([`RuntimeApi::start_on_vsock`]): one Unix connection per TCP
+//! connection, served like the loopback's.
+//!
+//! A function started from a snapshot on QEMU reaches its Runtime API
+//! another way
 //! ([`RuntimeApi::start_on_socket`]): QEMU's `guestfwd` takes the guest's
 //! connections to one address into a character device, a Unix socket the
 //! host listens on, whose one stream carries them in turn. Unlike
@@ -121,6 +130,23 @@ impl RuntimeApi {
         let api = Arc::new(RuntimeApi {
             port,
             socket: None,
+            function_arn,
+            connections: std::sync::atomic::AtomicUsize::new(0),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let server = api.clone();
+        std::thread::Builder::new().name("runtime-api".into()).spawn(move || server.accept(listener))?;
+        Ok(api)
+    }
+
+    /// Listens on the Unix socket `path`, where a VM's vsock device
+    /// connects once for each connection its runtime makes.
+    pub fn start_on_vsock(function_arn: String, path: &Path) -> io::Result<Arc<RuntimeApi>> {
+        let listener = UnixListener::bind(path)?;
+        let api = Arc::new(RuntimeApi {
+            port: 0,
+            socket: Some(path.to_path_buf()),
             function_arn,
             connections: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(State::default()),
@@ -269,8 +295,9 @@ impl RuntimeApi {
         }
     }
 
-    fn accept(self: Arc<Self>, listener: TcpListener) {
-        for stream in listener.incoming() {
+    fn accept<L: Listener>(self: Arc<Self>, listener: L) {
+        loop {
+            let stream = listener.accept_stream();
             if self.lock().is_closed {
                 return;
             }
@@ -296,9 +323,8 @@ impl RuntimeApi {
     }
 
     /// Serves one connection from the runtime (HTTP/1.1, kept alive).
-    fn serve_connection(&self, stream: TcpStream) -> Result<(), http::HttpError> {
-        stream.set_nodelay(true)?;
-        let mut writer = stream.try_clone()?;
+    fn serve_connection(&self, stream: impl Connection) -> Result<(), http::HttpError> {
+        let mut writer = stream.duplicate()?;
         let mut reader = Reader::new(stream);
         while self.serve_request(&mut reader, &mut writer)? {}
         Ok(())
@@ -408,6 +434,53 @@ impl RuntimeApi {
 }
 
 /// 202 with the body Lambda's Runtime API sends.
+/// Where the runtime's connections arrive: the loopback, or the Unix
+/// socket a vsock device connects to.
+trait Listener {
+    /// The connection to serve next.
+    type Stream: Connection;
+    /// Waits for the next connection.
+    fn accept_stream(&self) -> io::Result<Self::Stream>;
+}
+
+/// One connection of the runtime's.
+trait Connection: Read + Write + Send + 'static {
+    /// A second handle on the connection, to write while reading.
+    fn duplicate(&self) -> io::Result<Self>
+    where
+        Self: Sized;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+
+    fn accept_stream(&self) -> io::Result<TcpStream> {
+        let (stream, _) = self.accept()?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+impl Connection for TcpStream {
+    fn duplicate(&self) -> io::Result<TcpStream> {
+        self.try_clone()
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+
+    fn accept_stream(&self) -> io::Result<UnixStream> {
+        self.accept().map(|(stream, _)| stream)
+    }
+}
+
+impl Connection for UnixStream {
+    fn duplicate(&self) -> io::Result<UnixStream> {
+        self.try_clone()
+    }
+}
+
 fn accepted(writer: &mut impl Write) -> io::Result<()> {
     let headers = [Header::new("Content-Type", "application/json")];
     http::write_message(writer, 202, &headers, br#"{"status":"OK"}"#)

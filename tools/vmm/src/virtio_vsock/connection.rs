@@ -177,9 +177,16 @@ impl Connection {
         match self.stream.read(&mut buffer) {
             Ok(0) => {
                 self.is_host_done_sending = true;
-                // Firecracker ends a connection whose host side closed
-                // with a full shutdown; the guest then resets it.
-                Some((self.header(op::SHUTDOWN, 0, shutdown::SEND | shutdown::RECEIVE), Vec::new()))
+                // A program that closed its end gets the guest a full
+                // shutdown, which the guest answers with a reset; one that
+                // only shut its writing side (`shutdown(SHUT_WR)`) still
+                // reads, so the guest hears that the host sends no more.
+                let flags = if is_hung_up(&self.stream) {
+                    shutdown::SEND | shutdown::RECEIVE
+                } else {
+                    shutdown::SEND
+                };
+                Some((self.header(op::SHUTDOWN, 0, flags), Vec::new()))
             }
             Ok(count) => {
                 buffer.truncate(count);
@@ -195,6 +202,24 @@ impl Connection {
                 Some((self.header(op::RST, 0, 0), Vec::new()))
             }
         }
+    }
+}
+
+/// Whether the other end of `stream` closed it whole, rather than only
+/// shut its writing side: the stream then reports a hang-up, not only the
+/// end of its input (Linux's `unix_poll`).
+fn is_hung_up(stream: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+    let Ok(epoll) = Epoll::new() else { return true };
+    if epoll.ctl(ControlOperation::Add, stream.as_raw_fd(), EpollEvent::new(EventSet::IN, 0)).is_err() {
+        return true;
+    }
+    let mut events = [EpollEvent::default()];
+    match epoll.wait(0, &mut events) {
+        Ok(1) => events[0].event_set().contains(EventSet::HANG_UP),
+        Ok(_) => false,
+        Err(_) => true,
     }
 }
 
@@ -281,6 +306,21 @@ mod tests {
         let (header, _) = connection.read_host(4052).unwrap();
         assert_eq!((header.op, header.flags), (op::SHUTDOWN, shutdown::SEND | shutdown::RECEIVE));
         drop(host);
+    }
+
+    #[test]
+    fn a_host_that_shuts_its_writing_side_still_reads() {
+        let (mut connection, host) = pair(Phase::Established);
+        connection.handle(&guest_packet(op::CREDIT_UPDATE, 0, 0, 1000, 0), &[]);
+        host.shutdown(std::net::Shutdown::Write).unwrap();
+        let (header, _) = connection.read_host(4052).unwrap();
+        assert_eq!((header.op, header.flags), (op::SHUTDOWN, shutdown::SEND), "the guest may still send");
+        assert_eq!(connection.phase, Phase::Established);
+        connection.handle(&guest_packet(op::RW, 6, 0, 1000, 0), b"answer");
+        assert_eq!(connection.flush_to_host().unwrap(), None);
+        let mut answer = [0u8; 6];
+        (&host).read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"answer");
     }
 
     #[test]

@@ -294,3 +294,57 @@ fn closing_an_accepted_socket_shuts_both_ways_and_a_reset_forgets_it() {
     assert_eq!(device.take_sent()[0].0.op, op::RST, "the connection is gone");
     assert!(vsock.table.lock().connections.is_empty());
 }
+
+#[test]
+fn a_released_connection_the_host_never_resets_is_forgotten_after_the_close_timeout() {
+    let (device, vsock) = setup();
+    let port = vsock.bind(6000).unwrap();
+    let listener = vsock.listen(port, 4, Arc::new(crate::vfs::WaiterList::new())).unwrap();
+    for host_port in [10, 11] {
+        vsock.receive_packet(&from_host(host_port, 6000, op::REQUEST, &[]));
+    }
+    let first = listener.take().unwrap();
+    let second = listener.take().unwrap();
+    device.take_sent();
+    assert_eq!(vsock.connection_count(), 2);
+
+    first.release(&vsock);
+    second.release(&vsock);
+    let sent = device.take_sent();
+    assert!(sent.iter().all(|(header, _)| header.op == op::SHUTDOWN), "{sent:?}");
+    // The host answers one of them; the other never.
+    vsock.receive_packet(&from_host(11, 6000, op::RST, &[]));
+    assert_eq!(vsock.connection_count(), 1);
+
+    let released_ns = 1_000;
+    let deadline = vsock.expire_closing(released_ns);
+    assert_eq!(deadline, Some(released_ns + super::CLOSE_TIMEOUT_NS), "one waits");
+    assert_eq!(vsock.expire_closing(released_ns + super::CLOSE_TIMEOUT_NS - 1), deadline);
+    assert_eq!(vsock.connection_count(), 1, "still waiting for the reset");
+    assert!(device.take_sent().is_empty());
+
+    assert_eq!(vsock.expire_closing(released_ns + super::CLOSE_TIMEOUT_NS), None, "nothing waits");
+    assert_eq!(vsock.connection_count(), 0, "the table does not keep it");
+    let sent = device.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].0.op, sent[0].0.destination_port), (op::RST, 10), "the host is told");
+    // The port is free again for a new connection from the same host port.
+    vsock.receive_packet(&from_host(10, 6000, op::REQUEST, &[]));
+    assert_eq!(device.take_sent()[0].0.op, op::RESPONSE);
+}
+
+#[test]
+fn requests_beyond_the_connection_limit_are_refused() {
+    let (device, vsock) = setup();
+    let port = vsock.bind(6001).unwrap();
+    let listener =
+        vsock.listen(port, super::CONNECTION_LIMIT + 8, Arc::new(crate::vfs::WaiterList::new())).unwrap();
+    for host_port in 0..super::CONNECTION_LIMIT as u32 + 3 {
+        vsock.receive_packet(&from_host(host_port, 6001, op::REQUEST, &[]));
+    }
+    let sent = device.take_sent();
+    let refused = sent.iter().filter(|(header, _)| header.op == op::RST).count();
+    assert_eq!(refused, 3, "the last three are refused");
+    assert_eq!(vsock.connection_count(), super::CONNECTION_LIMIT);
+    drop(listener);
+}
