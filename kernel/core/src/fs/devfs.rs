@@ -1,5 +1,5 @@
 //! devfs, mounted at `/dev`: null, zero, full, random, urandom, the console
-//! (`console`, `tty`, `ttyS0`), the disks the kernel registers (`vda`, ...),
+//! (`console`, `tty`, `ttyS0`), `ptmx`, the disks the kernel registers (`vda`, ...),
 //! the loop devices (`loop-control`, `loop0`, ...) and the `fd`, `stdin`,
 //! `stdout`, `stderr` links into `/proc/self/fd`.
 
@@ -51,6 +51,8 @@ enum Device {
     /// `/dev/tty`: the caller's controlling terminal (the console's node
     /// when that is the console).
     ControllingTerminal,
+    /// `/dev/ptmx`: each open makes a new pseudo-terminal.
+    PseudoTerminalMultiplexer,
     /// A disk.
     Disk(Arc<dyn BlockDevice>),
     /// A loop device: a disk while it is bound to a file.
@@ -139,6 +141,7 @@ impl Node for DeviceNode {
         match &self.device {
             // The console has no input: it reads as the end of the file.
             Device::Null | Device::Console | Device::ControllingTerminal => Ok(0),
+            Device::PseudoTerminalMultiplexer => Err(FsError::Io),
             Device::Zero | Device::Full => {
                 buffer.fill(0);
                 Ok(buffer.len())
@@ -178,6 +181,7 @@ impl Node for DeviceNode {
                 caller.machine.console_write(bytes);
                 Ok(bytes.len())
             }
+            Device::PseudoTerminalMultiplexer => Err(FsError::Io),
             Device::Disk(_) | Device::Loop(_) => {
                 let Some(disk) = self.disk() else {
                     return Err(FsError::NoSpace);
@@ -205,11 +209,17 @@ impl Node for DeviceNode {
     }
 
     fn is_seekable(&self) -> bool {
-        !matches!(self.device, Device::Console | Device::ControllingTerminal)
+        !matches!(
+            self.device,
+            Device::Console | Device::ControllingTerminal | Device::PseudoTerminalMultiplexer
+        )
     }
 
     fn is_terminal(&self) -> bool {
-        matches!(self.device, Device::Console | Device::ControllingTerminal)
+        matches!(
+            self.device,
+            Device::Console | Device::ControllingTerminal | Device::PseudoTerminalMultiplexer
+        )
     }
 
     fn open_device(
@@ -229,6 +239,9 @@ impl Node for DeviceNode {
                     Ok(Some(TerminalFile::new(terminal, output) as Arc<dyn SpecialFile>))
                 }
             },
+            Device::PseudoTerminalMultiplexer => {
+                Ok(Some(crate::terminal::pseudo::open_multiplexer(caller)? as Arc<dyn SpecialFile>))
+            }
             Device::Console => {
                 // A session leader without a controlling terminal acquires
                 // the console by opening it (unless O_NOCTTY).
@@ -408,7 +421,7 @@ impl DevFs {
             Arc::new(DeviceDirectory { entries: Mutex::new(Vec::new()), next_inode: AtomicU64::new(2) });
         let loops = Arc::new(LoopControl { devices: LoopDevices::new(), directory: Arc::downgrade(&root) });
         let devfs = Arc::new(DevFs { root, disk_count: AtomicU64::new(0), loops });
-        let standard: [(&str, Device, u32, u64); 12] = [
+        let standard: [(&str, Device, u32, u64); 13] = [
             ("null", Device::Null, 0o666, device_number(1, 3)),
             ("zero", Device::Zero, 0o666, device_number(1, 5)),
             ("full", Device::Full, 0o666, device_number(1, 7)),
@@ -417,6 +430,7 @@ impl DevFs {
             ("tty", Device::ControllingTerminal, 0o666, device_number(5, 0)),
             ("console", Device::Console, 0o600, device_number(5, 1)),
             ("ttyS0", Device::Console, 0o660, device_number(4, 64)),
+            ("ptmx", Device::PseudoTerminalMultiplexer, 0o666, device_number(5, 2)),
             ("fd", Device::Link("/proc/self/fd"), 0o777, 0),
             ("stdin", Device::Link("/proc/self/fd/0"), 0o777, 0),
             ("stdout", Device::Link("/proc/self/fd/1"), 0o777, 0),
