@@ -61,6 +61,28 @@ static size_t read_until(int fd, char *buffer, size_t size, const char *expected
     return length;
 }
 
+/* Reads from `fd` until a whole line starting with `prefix` came (or time
+ * ran out); returns that line, or what came. */
+static const char *read_line(int fd, char *buffer, size_t size, const char *prefix) {
+    size_t length = 0;
+    buffer[0] = 0;
+    for (;;) {
+        const char *line = strstr(buffer, prefix);
+        if (line && strchr(line, '\n')) {
+            return line;
+        }
+        if (length + 1 >= size || !(wait_for(fd, POLLIN, PATIENCE_MS) & (POLLIN | POLLHUP))) {
+            return buffer;
+        }
+        ssize_t got = read(fd, buffer + length, size - 1 - length);
+        if (got <= 0) {
+            return buffer;
+        }
+        length += (size_t)got;
+        buffer[length] = 0;
+    }
+}
+
 static void check_names_and_nodes(void) {
     int master, slave;
     char name[64];
@@ -391,18 +413,16 @@ static void check_forkpty(void) {
     int is_signalled = 0;
     for (int tries = 0; tries < 100 && !is_signalled; tries++) {
         write(master, "signals\n", 8);
-        read_until(master, buffer, sizeof buffer, "resizes=");
-        read_until(master, buffer + strlen(buffer), sizeof buffer - strlen(buffer), "\n");
-        is_signalled = strstr(buffer, "got interrupts=1 resizes=1") != NULL;
+        const char *line = read_line(master, buffer, sizeof buffer, "got ");
+        is_signalled = strncmp(line, "got interrupts=1 resizes=1\r\n", 28) == 0;
         if (!is_signalled) {
             usleep(100000);
         }
     }
     check(is_signalled, "sigint-and-sigwinch", "child said: %s", buffer);
     write(master, "job\n", 4);
-    read_until(master, buffer, sizeof buffer, "by=");
-    read_until(master, buffer + strlen(buffer), sizeof buffer - strlen(buffer), "\n");
-    check(strstr(buffer, "job stopped=1 by=21") != NULL, "background-read-sigttin", "child said: %s", buffer);
+    const char *line = read_line(master, buffer, sizeof buffer, "job stopped");
+    check(strncmp(line, "job stopped=1 by=21\r\n", 21) == 0, "background-read-sigttin", "child said: %s", line);
     /* End of input: Ctrl-D at the start of a line. */
     write(master, "\x04", 1);
     int status = -1;

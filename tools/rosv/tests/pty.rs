@@ -148,3 +148,51 @@ fn script_runs_a_command_on_a_pseudo_terminal() {
     assert_eq!(shape(&stdout), shape(&host_stdout), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
     assert_eq!(output.status.code(), Some(0));
 }
+
+#[test]
+fn tmux_starts_a_detached_session_and_lists_it() {
+    let test = "tmux_starts_a_detached_session_and_lists_it";
+    if !available(test, &[("/usr/bin/dash", "dash"), ("/usr/bin/tmux", "tmux")]) {
+        return;
+    }
+    // A server of its own on the host, away from any the user runs.
+    let socket = format!("rosv-test-{}", std::process::id());
+    let script = format!(
+        "tmux -L {socket} new -d -s work 'sleep 30'; echo new=$?; tmux -L {socket} ls; echo ls=$?; \
+         tmux -L {socket} kill-server; echo kill=$?"
+    );
+    let host = Command::new("/usr/bin/dash")
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/root")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tmux on the host");
+    // The creation time differs.
+    let shape = |stdout: &str| -> String {
+        stdout
+            .lines()
+            .map(|line| match line.find("(created ") {
+                Some(start) => format!("{}(created TIME)\n", &line[..start]),
+                None => format!("{line}\n"),
+            })
+            .collect()
+    };
+    let expected = shape(&text(&host.stdout));
+    assert_eq!(expected, "new=0\nwork: 1 windows (created TIME)\nls=0\nkill=0\n", "on Linux");
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let manifest = format!("{SHELL_MANIFEST}/usr/bin/tmux: /usr/bin/tmux\n");
+    let image = image(
+        directory.path(),
+        &manifest,
+        &["tmux", "coreutils", "ncurses-base"],
+        &["/bin/sh", "-c", &script],
+    );
+    for cpus in ["1", "2"] {
+        let output = rosv_run(&["--cpus", cpus, path(&image)]);
+        let stdout = text(&output.stdout);
+        assert_eq!(shape(&stdout), expected, "on {cpus} CPUs; stderr:\n{}", text(&output.stderr));
+        assert_eq!(output.status.code(), Some(0), "on {cpus} CPUs");
+    }
+}
