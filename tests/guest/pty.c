@@ -1,10 +1,10 @@
 /* Checks pseudo-terminals: openpty and posix_openpt with lock and unlock,
- * the slave's name, node and devpts, canonical and raw reads, echo,
- * output processing, VMIN/VTIME, FIONREAD, window sizes, poll, packet
- * mode, full buffers, and with forkpty: the controlling terminal, Ctrl-C
- * as SIGINT, SIGWINCH, SIGTTIN for a background job, and hangups both
- * ways (SIGHUP when the master closes, EIO at the master once the slave
- * closed).
+ * the slave's name, node and devpts (mounted again too), canonical and
+ * raw reads, echo, output processing, VMIN/VTIME, FIONREAD, window sizes,
+ * poll, packet mode, full buffers, and with forkpty: the controlling
+ * terminal, Ctrl-C as SIGINT, SIGWINCH, SIGTTIN for a background job, and
+ * hangups both ways (SIGHUP when the master closes, EIO at the master once
+ * the slave closed).
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -145,6 +146,24 @@ static void check_names_and_nodes(void) {
     close(master);
     /* The node goes with the master. */
     check(access(name, F_OK) == -1, "node-goes-with-master", "%s still there", name);
+}
+
+/* `mount -t devpts` elsewhere shows a devpts with its ptmx. */
+static void check_mount(void) {
+    const char *directory = "/tmp/pty-check-mount";
+    mkdir(directory, 0755);
+    if (mount("devpts", directory, "devpts", 0, NULL) != 0 && errno == EPERM) {
+        skip("mount-devpts", "mounting is not permitted here");
+        return;
+    }
+    struct statfs filesystem;
+    struct stat multiplexer;
+    check(statfs(directory, &filesystem) == 0 && filesystem.f_type == DEVPTS_SUPER_MAGIC, "mount-devpts",
+          "type %lx", (unsigned long)filesystem.f_type);
+    check(stat("/tmp/pty-check-mount/ptmx", &multiplexer) == 0 && multiplexer.st_rdev == makedev(5, 2),
+          "mounted-ptmx", "no ptmx");
+    check(umount(directory) == 0, "umount-devpts", "failed");
+    rmdir(directory);
 }
 
 static void check_lock(void) {
@@ -479,6 +498,7 @@ static void check_hangup(void) {
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     check_names_and_nodes();
+    check_mount();
     check_lock();
     check_data();
     check_full_buffers();

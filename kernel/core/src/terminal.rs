@@ -415,7 +415,8 @@ impl Terminal {
                 // terminal does.
                 return bytes.len();
             }
-            let taken = state.discipline.room().min(bytes.len());
+            // A step at a time, which bounds the echo it makes.
+            let taken = state.discipline.room().min(bytes.len()).min(INPUT_CAPACITY);
             if taken == 0 {
                 return 0;
             }
