@@ -132,6 +132,9 @@ pub struct Foreground {
     /// The foreground process group a shell chose (`TIOCSPGRP`); 0: the
     /// program's own group.
     group: core::sync::atomic::AtomicU64,
+    /// Signals go to the chosen group alone, and are dropped without one
+    /// (a pseudo-terminal, which no program of its own stands behind).
+    is_group_only: bool,
 }
 
 /// `SIGWINCH`, which is only worth sending to a program that runs.
@@ -141,6 +144,12 @@ impl Foreground {
     /// No program yet.
     pub fn new() -> Arc<Foreground> {
         Arc::new(Foreground::default())
+    }
+
+    /// Signals for the foreground group a session chooses, dropped while
+    /// there is none (a pseudo-terminal's).
+    pub fn group_only() -> Arc<Foreground> {
+        Arc::new(Foreground { is_group_only: true, ..Foreground::default() })
     }
 
     /// Makes `process` the program (none: the last one ended); signals
@@ -178,6 +187,15 @@ impl Foreground {
     /// the program's group, or of the group a shell made the foreground),
     /// or keeps it for the next program.
     pub fn signal(&self, signal: u8) {
+        if self.is_group_only {
+            let group = self.group.load(core::sync::atomic::Ordering::Relaxed);
+            for member in crate::process::all() {
+                if group != 0 && member.group_id() == group && !member.has_ended() {
+                    crate::syscall::signal_process(&member, signal);
+                }
+            }
+            return;
+        }
         let process = self.process.lock().as_ref().and_then(Weak::upgrade);
         match process {
             Some(process) => {
@@ -378,7 +396,10 @@ impl StandardStreams {
                 None
             };
             let typed = if is_terminal(0) { input.clone() } else { None };
-            Terminal::new(typed, echo, settings.mode, settings.window, foreground.clone())
+            let terminal = Terminal::new(typed, echo, settings.mode, settings.window, foreground.clone());
+            // It is /dev/pts/0, as a container's terminal is.
+            crate::terminal::pseudo::table().register_host(&terminal);
+            terminal
         });
         let files: [Arc<OpenFile>; 3] = core::array::from_fn(|descriptor| {
             let channel = channels.streams[descriptor].clone();

@@ -1,50 +1,78 @@
 //! Terminals: the application's standard streams when the host's are
-//! terminals.
+//! terminals, and pseudo-terminals.
 //!
 //! A [`Terminal`] holds the [`LineDiscipline`] (settings, typed input,
-//! editing), the window size, and the host channels its input comes from
-//! and its echo goes to. The application reaches it through
-//! [`TerminalFile`]s, one per standard stream that is a terminal on the
-//! host, each writing to its stream's own channel. Typed bytes are taken
-//! from the input channel as they arrive ([`Terminal::pump`], which the
-//! stream service calls, and every read), so Ctrl-C interrupts a program
-//! that is not reading.
+//! editing), the window size, where its input comes from and where its
+//! echo goes. The application reaches it through [`TerminalFile`]s.
 //!
-//! In [`TerminalMode::Host`] the host's terminal has done the editing,
-//! echo and signals already: bytes pass through unchanged both ways, and
-//! the settings are only recorded.
+//! The host's terminal takes typed bytes from a host channel as they
+//! arrive ([`Terminal::pump`], which the stream service calls, and every
+//! read), so Ctrl-C interrupts a program that is not reading; each
+//! standard stream writes to its own channel. In [`TerminalMode::Host`]
+//! the host's terminal has done the editing, echo and signals already:
+//! bytes pass through unchanged both ways, and the settings are only
+//! recorded.
+//!
+//! A pseudo-terminal's slave is a `Terminal` too ([`pseudo`]): its master
+//! types with [`Terminal::type_input`] and reads what the slave shows
+//! from a [`ByteQueue`].
 
+pub mod file;
 mod line_discipline;
+pub mod pseudo;
+pub mod queue;
 pub mod termios;
 
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use rosv_cmdline::TerminalMode;
 use spin::Mutex;
 
+pub use file::TerminalFile;
 pub use line_discipline::{Effects, INPUT_CAPACITY, LineDiscipline, Read, Waiting};
+use queue::ByteQueue;
 use termios::{Termios, WindowSize};
 
 use crate::machine::{ThreadControl, Wakeup};
 use crate::streams::{Foreground, HostChannel, Received, send_all};
-use crate::vfs::special::SpecialFile;
 use crate::vfs::waiters::{WaiterList, events};
-use crate::vfs::{Caller, FileType, FsError, Metadata};
+use crate::vfs::{Caller, FsError};
 
 /// `SIGWINCH`.
 const SIGWINCH: u8 = 28;
-/// The device number of `/dev/pts/0`, which a terminal's `fstat` reports.
-const PSEUDO_TERMINAL_DEVICE: u64 = 136 << 8;
 /// Input bytes processed per step of a write (their output may double).
 const WRITE_CHUNK: usize = 1024;
+
+/// The status bits a pseudo-terminal's master reads in packet mode
+/// (`TIOCPKT_*`).
+pub mod packet {
+    /// The slave's input was flushed.
+    pub const FLUSHREAD: u8 = 1;
+    /// The slave's output was flushed.
+    pub const FLUSHWRITE: u8 = 2;
+    /// Output was stopped (`VSTOP`).
+    pub const STOP: u8 = 4;
+    /// Output was started again (`VSTART`).
+    pub const START: u8 = 8;
+    /// Flow control characters are no longer Ctrl-S and Ctrl-Q with `IXON`.
+    pub const NOSTOP: u8 = 16;
+    /// Flow control characters became Ctrl-S and Ctrl-Q with `IXON`.
+    pub const DOSTOP: u8 = 32;
+}
 
 struct TerminalState {
     discipline: LineDiscipline,
     window: WindowSize,
     /// The host closed the input and every byte of it has been taken.
     is_input_ended: bool,
+    /// Packet mode of the master (a pseudo-terminal's slave only).
+    is_packet_mode: bool,
+    /// The [`packet`] bits the master has not read yet.
+    packet_status: u8,
+    /// The slave's owner: user and group (a pseudo-terminal only).
+    owner: (u32, u32),
 }
 
 /// A terminal and its line discipline.
@@ -52,12 +80,23 @@ pub struct Terminal {
     state: Mutex<TerminalState>,
     input: Option<Arc<dyn HostChannel>>,
     echo: Option<Arc<dyn HostChannel>>,
+    /// What a pseudo-terminal's slave shows (the same as `echo`).
+    screen: Option<Arc<ByteQueue>>,
     mode: TerminalMode,
     foreground: Arc<Foreground>,
     /// The session the terminal controls (0: none).
-    session: core::sync::atomic::AtomicU64,
+    session: AtomicU64,
+    /// The number of `/dev/pts/N`.
+    index: u32,
+    /// Open files of the terminal, and whether there ever was one.
+    openers: AtomicUsize,
+    was_opened: AtomicBool,
+    /// The other side went away: reads find the end, writes fail.
+    is_hung_up: AtomicBool,
     /// Readers and pollers of the input.
     waiters: WaiterList,
+    /// Writers waiting for room in the input (a pseudo-terminal's master).
+    room_waiters: WaiterList,
 }
 
 impl core::fmt::Debug for Terminal {
@@ -82,33 +121,160 @@ impl Terminal {
         window: WindowSize,
         foreground: Arc<Foreground>,
     ) -> Arc<Terminal> {
-        Arc::new(Terminal {
+        let discipline = match mode {
+            TerminalMode::Guest => LineDiscipline::new(),
+            TerminalMode::Host => LineDiscipline::transparent(),
+        };
+        let is_input_ended = input.is_none();
+        Arc::new(Terminal::build(discipline, window, input, echo, None, mode, foreground, is_input_ended, 0))
+    }
+
+    /// A pseudo-terminal's slave, `/dev/pts/<index>`, owned by `owner`
+    /// (user, group): its input is what the master types, what it shows
+    /// goes to `screen`; its signals go to the foreground group it gets
+    /// as a controlling terminal.
+    pub fn pseudo(index: u32, screen: Arc<ByteQueue>, owner: (u32, u32)) -> Arc<Terminal> {
+        let echo: Arc<dyn HostChannel> = screen.clone();
+        let mut terminal = Terminal::build(
+            LineDiscipline::new(),
+            WindowSize::default(),
+            None,
+            Some(echo),
+            Some(screen),
+            TerminalMode::Guest,
+            Foreground::group_only(),
+            false,
+            index,
+        );
+        terminal.state.get_mut().owner = owner;
+        Arc::new(terminal)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        discipline: LineDiscipline,
+        window: WindowSize,
+        input: Option<Arc<dyn HostChannel>>,
+        echo: Option<Arc<dyn HostChannel>>,
+        screen: Option<Arc<ByteQueue>>,
+        mode: TerminalMode,
+        foreground: Arc<Foreground>,
+        is_input_ended: bool,
+        index: u32,
+    ) -> Terminal {
+        Terminal {
             state: Mutex::new(TerminalState {
-                discipline: match mode {
-                    TerminalMode::Guest => LineDiscipline::new(),
-                    TerminalMode::Host => LineDiscipline::transparent(),
-                },
+                discipline,
                 window,
-                is_input_ended: input.is_none(),
+                is_input_ended,
+                is_packet_mode: false,
+                packet_status: 0,
+                owner: (0, 0),
             }),
             input,
             echo,
+            screen,
             mode,
             foreground,
-            session: core::sync::atomic::AtomicU64::new(0),
+            session: AtomicU64::new(0),
+            index,
+            openers: AtomicUsize::new(0),
+            was_opened: AtomicBool::new(false),
+            is_hung_up: AtomicBool::new(false),
             waiters: WaiterList::new(),
-        })
+            room_waiters: WaiterList::new(),
+        }
     }
 
     /// The session whose controlling terminal this is (0: none).
     pub fn session(&self) -> u64 {
-        self.session.load(core::sync::atomic::Ordering::Acquire)
+        self.session.load(Ordering::Acquire)
     }
 
     /// Makes the terminal the controlling terminal of `session` (0: of
     /// none).
     pub fn set_session(&self, session: u64) {
-        self.session.store(session, core::sync::atomic::Ordering::Release);
+        self.session.store(session, Ordering::Release);
+    }
+
+    /// Every process of its session loses it as controlling terminal, and
+    /// it controls no session and has no foreground group any more.
+    pub fn detach_session(&self) {
+        let session = self.session();
+        if session != 0 {
+            for member in crate::process::all() {
+                if member.session_id() != session {
+                    continue;
+                }
+                let mut controlling = member.controlling_terminal.lock();
+                if controlling.as_ref().is_some_and(|own| own.is(self)) {
+                    *controlling = None;
+                }
+            }
+        }
+        self.set_session(0);
+        if self.is_pseudo() {
+            self.foreground.set_group(0);
+        }
+    }
+
+    /// The number `N` of its name, `/dev/pts/N`.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Whether this is a pseudo-terminal's slave.
+    pub fn is_pseudo(&self) -> bool {
+        self.screen.is_some()
+    }
+
+    /// What a pseudo-terminal's slave shows, for its master to read.
+    pub fn screen(&self) -> Option<&Arc<ByteQueue>> {
+        self.screen.as_ref()
+    }
+
+    /// The owning user and group of its `/dev/pts` node.
+    pub fn owner(&self) -> (u32, u32) {
+        self.state.lock().owner
+    }
+
+    /// Counts an open file of the terminal.
+    fn opened(&self) {
+        self.openers.fetch_add(1, Ordering::AcqRel);
+        self.was_opened.store(true, Ordering::Release);
+    }
+
+    /// Counts an open file of the terminal gone; the last one tells the
+    /// reader of the screen (a master then reads the end).
+    fn closed(&self) {
+        if self.openers.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(screen) = &self.screen
+        {
+            screen.waiters().notify();
+        }
+    }
+
+    /// Whether files of it were opened and all are closed again.
+    pub fn is_closed(&self) -> bool {
+        self.was_opened.load(Ordering::Acquire) && self.openers.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether the other side went away ([`Terminal::hang_up`]).
+    pub fn is_hung_up(&self) -> bool {
+        self.is_hung_up.load(Ordering::Acquire)
+    }
+
+    /// The other side went away (a pseudo-terminal's master closed):
+    /// unread input is dropped, reads find the end and writes fail.
+    pub fn hang_up(&self) {
+        self.is_hung_up.store(true, Ordering::Release);
+        {
+            let mut state = self.state.lock();
+            state.discipline.flush_input();
+            state.is_input_ended = true;
+        }
+        self.waiters.notify();
+        self.room_waiters.notify();
     }
 
     /// The channel output goes to (the one echo goes to): what a new
@@ -143,6 +309,7 @@ impl Terminal {
                         let effects = state.discipline.receive(&chunk[..length]);
                         echo.extend_from_slice(&effects.echo);
                         signals.extend_from_slice(&effects.signals);
+                        Self::note_packet_effects(&mut state, &effects);
                     }
                     Received::Nothing => break,
                     Received::Closed => {
@@ -152,21 +319,128 @@ impl Terminal {
                 }
             }
         }
-        if let Some(channel) = self.echo.as_ref().filter(|_| !echo.is_empty()) {
-            // Echo never waits: what does not fit now is dropped, as a
-            // terminal whose output is stopped would.
-            let mut rest = echo.as_slice();
-            while let Ok(length @ 1..) = channel.send(rest) {
-                rest = &rest[length..];
-            }
-        }
-        for signal in signals {
-            self.foreground.signal(signal);
-        }
+        self.apply(&echo, &signals);
         if progress {
             self.waiters.notify();
         }
         progress
+    }
+
+    /// Echoes `echo` and sends `signals`, which typed input produced.
+    fn apply(&self, echo: &[u8], signals: &[u8]) {
+        if let Some(channel) = self.echo.as_ref().filter(|_| !echo.is_empty()) {
+            // Echo never waits: what does not fit now is dropped, as a
+            // terminal whose output is stopped would.
+            let mut rest = echo;
+            while let Ok(length @ 1..) = channel.send(rest) {
+                rest = &rest[length..];
+            }
+        }
+        for &signal in signals {
+            self.foreground.signal(signal);
+        }
+    }
+
+    /// Records what typed input did for a master in packet mode.
+    fn note_packet_effects(state: &mut TerminalState, effects: &Effects) {
+        if effects.is_input_flushed {
+            Self::add_packet_status(state, packet::FLUSHREAD);
+        }
+        match effects.flow {
+            Some(true) => Self::add_packet_status(state, packet::STOP),
+            Some(false) => Self::add_packet_status(state, packet::START),
+            None => {}
+        }
+    }
+
+    fn add_packet_status(state: &mut TerminalState, bit: u8) {
+        if !state.is_packet_mode {
+            return;
+        }
+        // Stopping cancels a start not yet read, and the reverse.
+        let opposite = match bit {
+            packet::STOP => packet::START,
+            packet::START => packet::STOP,
+            packet::NOSTOP => packet::DOSTOP,
+            packet::DOSTOP => packet::NOSTOP,
+            _ => 0,
+        };
+        state.packet_status = (state.packet_status & !opposite) | bit;
+    }
+
+    /// Adds a [`packet`] status bit for the master (in packet mode) and
+    /// wakes its readers.
+    pub fn report_packet_status(&self, bit: u8) {
+        Self::add_packet_status(&mut self.state.lock(), bit);
+        self.notify_screen();
+    }
+
+    fn notify_screen(&self) {
+        if let Some(screen) = &self.screen {
+            screen.waiters().notify();
+        }
+    }
+
+    /// Turns the master's packet mode on or off (`TIOCPKT`); either way
+    /// no status waits.
+    pub fn set_packet_mode(&self, is_packet_mode: bool) {
+        let mut state = self.state.lock();
+        state.is_packet_mode = is_packet_mode;
+        state.packet_status = 0;
+    }
+
+    /// Whether the master is in packet mode.
+    pub fn is_packet_mode(&self) -> bool {
+        self.state.lock().is_packet_mode
+    }
+
+    /// Takes the [`packet`] status bits waiting for the master.
+    pub fn take_packet_status(&self) -> u8 {
+        core::mem::take(&mut self.state.lock().packet_status)
+    }
+
+    /// Whether [`packet`] status bits wait for the master.
+    pub fn has_packet_status(&self) -> bool {
+        let state = self.state.lock();
+        state.is_packet_mode && state.packet_status != 0
+    }
+
+    /// Bytes typed on a pseudo-terminal's master: taken as far as the
+    /// input has room (edited, echoed, signals raised). Returns how many.
+    pub fn type_input(&self, bytes: &[u8]) -> usize {
+        let (taken, effects) = {
+            let mut state = self.state.lock();
+            if state.is_input_ended {
+                // Nobody will read: take everything, as Linux's hung-up
+                // terminal does.
+                return bytes.len();
+            }
+            // A step at a time, which bounds the echo it makes.
+            let taken = state.discipline.room().min(bytes.len()).min(INPUT_CAPACITY);
+            if taken == 0 {
+                return 0;
+            }
+            let effects = state.discipline.receive(&bytes[..taken]);
+            Self::note_packet_effects(&mut state, &effects);
+            (taken, effects)
+        };
+        self.apply(&effects.echo, &effects.signals);
+        if effects.is_input_flushed || effects.flow.is_some() {
+            self.notify_screen();
+        }
+        self.waiters.notify();
+        taken
+    }
+
+    /// How many typed bytes the input takes now.
+    pub fn input_room(&self) -> usize {
+        let state = self.state.lock();
+        if state.is_input_ended { usize::MAX } else { state.discipline.room() }
+    }
+
+    /// The writers waiting for room in the input.
+    pub fn room_waiters(&self) -> &WaiterList {
+        &self.room_waiters
     }
 
     /// Whether `caller` may use the terminal as its foreground job would
@@ -216,7 +490,14 @@ impl Terminal {
         }
         let me = caller.machine.current_thread();
         let mut deadline_ns = None;
+        let mut has_waited = false;
         loop {
+            if self.is_hung_up() {
+                self.forget(&me);
+                // A read the hangup woke fails; later ones find the end
+                // (Linux's `TTY_OTHER_CLOSED`, then `hung_up_tty_read`).
+                return if has_waited { Err(FsError::Io) } else { Ok(0) };
+            }
             self.pump();
             {
                 let mut state = self.state.lock();
@@ -227,6 +508,7 @@ impl Terminal {
                         self.forget(&me);
                         // Room was made: take what waits in the channel.
                         self.pump();
+                        self.room_waiters.notify();
                         return Ok(length);
                     }
                     Read::EndOfFile => {
@@ -262,6 +544,7 @@ impl Terminal {
                 self.forget(&me);
                 return Err(FsError::Interrupted);
             }
+            has_waited = true;
         }
     }
 
@@ -319,13 +602,42 @@ impl Terminal {
     /// Changes the settings (`TCSETS*`); `flushes_input` discards unread
     /// input (`TCSETSF`).
     pub fn set_termios(&self, termios: Termios, flushes_input: bool) {
-        self.state.lock().discipline.set_termios(termios, flushes_input);
+        {
+            let mut state = self.state.lock();
+            let had_flow_control = has_standard_flow_control(state.discipline.termios());
+            state.discipline.set_termios(termios, flushes_input);
+            if has_standard_flow_control(&termios) != had_flow_control {
+                let bit = if had_flow_control { packet::NOSTOP } else { packet::DOSTOP };
+                Self::add_packet_status(&mut state, bit);
+            }
+            if flushes_input {
+                Self::add_packet_status(&mut state, packet::FLUSHREAD);
+            }
+        }
         self.waiters.notify();
+        self.room_waiters.notify();
+        self.notify_screen();
     }
 
     /// Discards unread input (`TCFLSH`).
     pub fn flush_input(&self) {
-        self.state.lock().discipline.flush_input();
+        {
+            let mut state = self.state.lock();
+            state.discipline.flush_input();
+            Self::add_packet_status(&mut state, packet::FLUSHREAD);
+        }
+        self.room_waiters.notify();
+        self.notify_screen();
+    }
+
+    /// Discards output not yet shown (`TCFLSH`): a pseudo-terminal's
+    /// output the master has not read.
+    pub fn flush_output(&self) {
+        if let Some(screen) = &self.screen {
+            screen.clear();
+            Self::add_packet_status(&mut self.state.lock(), packet::FLUSHWRITE);
+            self.notify_screen();
+        }
     }
 
     /// The window size (`TIOCGWINSZ`).
@@ -347,7 +659,7 @@ impl Terminal {
         }
     }
 
-    /// The readiness of the input side, and its waiters.
+    /// The readiness of the input side.
     fn poll_input(&self) -> u16 {
         let state = self.state.lock();
         let mut ready = 0;
@@ -361,95 +673,12 @@ impl Terminal {
     }
 }
 
-/// A standard stream that is a terminal: the terminal, and the channel its
-/// writes go to.
-#[derive(Debug)]
-pub struct TerminalFile {
-    terminal: Arc<Terminal>,
-    output: Option<Arc<dyn HostChannel>>,
-}
-
-impl TerminalFile {
-    /// A descriptor of `terminal` writing to `output` (none: writes are
-    /// discarded, as to a terminal nobody watches).
-    pub fn new(terminal: Arc<Terminal>, output: Option<Arc<dyn HostChannel>>) -> Arc<TerminalFile> {
-        Arc::new(TerminalFile { terminal, output })
-    }
-
-    /// The terminal.
-    pub fn terminal(&self) -> &Arc<Terminal> {
-        &self.terminal
-    }
-}
-
-impl SpecialFile for TerminalFile {
-    fn name(&self) -> String {
-        String::from("/dev/pts/0")
-    }
-
-    fn read(&self, caller: &Caller<'_>, buffer: &mut [u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        self.terminal.check_job_access(caller, crate::signal::job::SIGTTIN)?;
-        self.terminal.read(caller, buffer, is_nonblocking)
-    }
-
-    fn write(&self, caller: &Caller<'_>, bytes: &[u8], is_nonblocking: bool) -> Result<usize, FsError> {
-        if self.terminal.termios().local_flags & termios::local::TOSTOP != 0 {
-            self.terminal.check_job_access(caller, crate::signal::job::SIGTTOU)?;
-        }
-        match &self.output {
-            Some(output) => self.terminal.write(caller, output, bytes, is_nonblocking),
-            None => Ok(bytes.len()),
-        }
-    }
-
-    fn poll(&self) -> u16 {
-        let mut ready = self.terminal.poll_input();
-        if self.output.as_ref().is_none_or(|output| output.can_send()) {
-            ready |= events::POLLOUT;
-        }
-        ready
-    }
-
-    fn waiters(&self) -> &WaiterList {
-        &self.terminal.waiters
-    }
-
-    fn add_waiter(&self, thread: &Arc<dyn ThreadControl>) {
-        self.terminal.waiters.add(thread);
-        if let Some(input) = &self.terminal.input {
-            input.waiters().add(thread);
-        }
-        if let Some(output) = &self.output {
-            output.waiters().add(thread);
-        }
-    }
-
-    fn remove_waiter(&self, thread: &Arc<dyn ThreadControl>) {
-        self.terminal.waiters.remove(thread);
-        if let Some(input) = &self.terminal.input {
-            input.waiters().remove(thread);
-        }
-        if let Some(output) = &self.output {
-            output.waiters().remove(thread);
-        }
-    }
-
-    fn generation(&self) -> u64 {
-        let input = self.terminal.input.as_ref().map_or(0, |input| input.waiters().generation());
-        let output = self.output.as_ref().map_or(0, |output| output.waiters().generation());
-        self.terminal.waiters.generation().wrapping_add(input).wrapping_add(output)
-    }
-
-    fn metadata(&self) -> Metadata {
-        let mut metadata = Metadata::new(3, FileType::CharacterDevice, 0o620);
-        metadata.represented_device = PSEUDO_TERMINAL_DEVICE;
-        metadata.block_size_bytes = 1024;
-        metadata
-    }
-
-    fn as_any(&self) -> &dyn core::any::Any {
-        self
-    }
+/// Whether `termios` has Ctrl-S and Ctrl-Q stop and start output, which a
+/// master in packet mode may then do itself (`TIOCPKT_DOSTOP`).
+fn has_standard_flow_control(termios: &Termios) -> bool {
+    termios.has_input(termios::input::IXON)
+        && termios.characters[termios::character::VSTOP] == 0x13
+        && termios.characters[termios::character::VSTART] == 0x11
 }
 
 #[cfg(test)]

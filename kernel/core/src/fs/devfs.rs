@@ -1,7 +1,8 @@
 //! devfs, mounted at `/dev`: null, zero, full, random, urandom, the console
-//! (`console`, `tty`, `ttyS0`), the disks the kernel registers (`vda`, ...),
-//! the loop devices (`loop-control`, `loop0`, ...) and the `fd`, `stdin`,
-//! `stdout`, `stderr` links into `/proc/self/fd`.
+//! (`console`, `tty`, `ttyS0`), `ptmx`, the directory `pts` devpts is
+//! mounted on, the disks the kernel registers (`vda`, ...), the loop
+//! devices (`loop-control`, `loop0`, ...) and the `fd`, `stdin`, `stdout`,
+//! `stderr` links into `/proc/self/fd`.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -51,6 +52,8 @@ enum Device {
     /// `/dev/tty`: the caller's controlling terminal (the console's node
     /// when that is the console).
     ControllingTerminal,
+    /// `/dev/ptmx`: each open makes a new pseudo-terminal.
+    PseudoTerminalMultiplexer,
     /// A disk.
     Disk(Arc<dyn BlockDevice>),
     /// A loop device: a disk while it is bound to a file.
@@ -59,6 +62,8 @@ enum Device {
     LoopControl(Arc<LoopControl>),
     /// A symlink.
     Link(&'static str),
+    /// An empty directory where a filesystem is mounted (`pts`).
+    MountPoint,
 }
 
 /// One node of devfs.
@@ -103,6 +108,7 @@ impl Node for DeviceNode {
         match self.device {
             Device::Disk(_) | Device::Loop(_) => FileType::BlockDevice,
             Device::Link(_) => FileType::Symlink,
+            Device::MountPoint => FileType::Directory,
             _ => FileType::CharacterDevice,
         }
     }
@@ -118,6 +124,7 @@ impl Node for DeviceNode {
                 metadata.size_bytes = self.disk().map_or(0, |disk| disk.sector_count() * SECTOR_SIZE as u64);
             }
             Device::Link(target) => metadata.size_bytes = target.len() as u64,
+            Device::MountPoint => metadata.link_count = 2,
             Device::Console | Device::ControllingTerminal => metadata.block_size_bytes = 1024,
             _ => {}
         }
@@ -139,6 +146,7 @@ impl Node for DeviceNode {
         match &self.device {
             // The console has no input: it reads as the end of the file.
             Device::Null | Device::Console | Device::ControllingTerminal => Ok(0),
+            Device::PseudoTerminalMultiplexer => Err(FsError::Io),
             Device::Zero | Device::Full => {
                 buffer.fill(0);
                 Ok(buffer.len())
@@ -161,6 +169,7 @@ impl Node for DeviceNode {
                 Ok(length)
             }
             Device::LoopControl(_) | Device::Link(_) => Err(FsError::InvalidArgument),
+            Device::MountPoint => Err(FsError::IsDirectory),
         }
     }
 
@@ -178,6 +187,7 @@ impl Node for DeviceNode {
                 caller.machine.console_write(bytes);
                 Ok(bytes.len())
             }
+            Device::PseudoTerminalMultiplexer => Err(FsError::Io),
             Device::Disk(_) | Device::Loop(_) => {
                 let Some(disk) = self.disk() else {
                     return Err(FsError::NoSpace);
@@ -194,6 +204,7 @@ impl Node for DeviceNode {
                 Ok(length)
             }
             Device::LoopControl(_) | Device::Link(_) => Err(FsError::InvalidArgument),
+            Device::MountPoint => Err(FsError::IsDirectory),
         }
     }
 
@@ -205,11 +216,17 @@ impl Node for DeviceNode {
     }
 
     fn is_seekable(&self) -> bool {
-        !matches!(self.device, Device::Console | Device::ControllingTerminal)
+        !matches!(
+            self.device,
+            Device::Console | Device::ControllingTerminal | Device::PseudoTerminalMultiplexer
+        )
     }
 
     fn is_terminal(&self) -> bool {
-        matches!(self.device, Device::Console | Device::ControllingTerminal)
+        matches!(
+            self.device,
+            Device::Console | Device::ControllingTerminal | Device::PseudoTerminalMultiplexer
+        )
     }
 
     fn open_device(
@@ -229,6 +246,9 @@ impl Node for DeviceNode {
                     Ok(Some(TerminalFile::new(terminal, output) as Arc<dyn SpecialFile>))
                 }
             },
+            Device::PseudoTerminalMultiplexer => {
+                Ok(Some(crate::terminal::pseudo::open_multiplexer(caller)? as Arc<dyn SpecialFile>))
+            }
             Device::Console => {
                 // A session leader without a controlling terminal acquires
                 // the console by opening it (unless O_NOCTTY).
@@ -408,7 +428,7 @@ impl DevFs {
             Arc::new(DeviceDirectory { entries: Mutex::new(Vec::new()), next_inode: AtomicU64::new(2) });
         let loops = Arc::new(LoopControl { devices: LoopDevices::new(), directory: Arc::downgrade(&root) });
         let devfs = Arc::new(DevFs { root, disk_count: AtomicU64::new(0), loops });
-        let standard: [(&str, Device, u32, u64); 12] = [
+        let standard: [(&str, Device, u32, u64); 14] = [
             ("null", Device::Null, 0o666, device_number(1, 3)),
             ("zero", Device::Zero, 0o666, device_number(1, 5)),
             ("full", Device::Full, 0o666, device_number(1, 7)),
@@ -417,6 +437,8 @@ impl DevFs {
             ("tty", Device::ControllingTerminal, 0o666, device_number(5, 0)),
             ("console", Device::Console, 0o600, device_number(5, 1)),
             ("ttyS0", Device::Console, 0o660, device_number(4, 64)),
+            ("ptmx", Device::PseudoTerminalMultiplexer, 0o666, device_number(5, 2)),
+            ("pts", Device::MountPoint, 0o755, 0),
             ("fd", Device::Link("/proc/self/fd"), 0o777, 0),
             ("stdin", Device::Link("/proc/self/fd/0"), 0o777, 0),
             ("stdout", Device::Link("/proc/self/fd/1"), 0o777, 0),

@@ -3,6 +3,7 @@
 //! tree the kernel boots with ([`standard_tree`]).
 
 pub mod devfs;
+pub mod devpts;
 pub mod ext4;
 pub mod generated;
 pub mod nfs;
@@ -115,8 +116,9 @@ pub fn standard_tree(
     for (index, disk) in disks.iter().enumerate() {
         devfs.register_block_device(&disk_name(index), disk.clone());
     }
-    let mounts: [(&'static str, Arc<dyn FileSystem>, &str, &str); 7] = [
+    let mounts: [(&'static str, Arc<dyn FileSystem>, &str, &str); 8] = [
         ("/dev", devfs, "devtmpfs", "devtmpfs"),
+        ("/dev/pts", devpts::DevPts::new(), "devpts", "devpts"),
         ("/dev/shm", RamFs::tmpfs(0o1777), "shm", "tmpfs"),
         ("/proc", ProcFs::new(system), "proc", "proc"),
         ("/run", RamFs::tmpfs(0o755), "tmpfs", "tmpfs"),
@@ -147,12 +149,13 @@ pub fn mount_by_type(
 
 /// The filesystem types `mount` and `fsopen` know, and whether each needs
 /// no device (`nodev` in `/proc/filesystems`).
-pub const TYPES: [(&str, bool); 11] = [
+pub const TYPES: [(&str, bool); 12] = [
     ("sysfs", true),
     ("tmpfs", true),
     ("ramfs", true),
     ("proc", true),
     ("devtmpfs", true),
+    ("devpts", true),
     ("cgroup2", true),
     ("9p", true),
     ("ext2", false),

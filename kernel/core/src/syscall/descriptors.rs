@@ -271,6 +271,9 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
     if let Some(terminal) = super::terminal::terminal_of(&file) {
         return super::terminal::ioctl(context, &terminal, command, argument);
     }
+    if let Some(master) = super::terminal::master_of(&file) {
+        return super::terminal::master_ioctl(context, master, command, argument);
+    }
     if !file.data().is_some_and(|data| data.is_terminal()) {
         return Err(Errno::ENOTTY.into());
     }
@@ -287,6 +290,9 @@ fn available_bytes(context: Context<'_>, file: &Arc<OpenFile>) -> core::result::
     }
     if let Some(terminal) = super::terminal::terminal_of(file) {
         return Ok(terminal.readable_bytes() as u64);
+    }
+    if let Some(master) = super::terminal::master_of(file) {
+        return Ok(master.readable_bytes() as u64);
     }
     if let Some(instance) =
         file.special().and_then(|special| special.as_any().downcast_ref::<crate::vfs::notify::Inotify>())

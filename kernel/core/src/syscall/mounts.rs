@@ -55,7 +55,7 @@ mod unmount_flag {
 }
 
 /// Filesystems a machine has one of, by the name `mount` takes.
-pub(super) const SINGLE_INSTANCE: [&str; 4] = ["proc", "sysfs", "devtmpfs", "cgroup2"];
+pub(super) const SINGLE_INSTANCE: [&str; 5] = ["proc", "sysfs", "devtmpfs", "devpts", "cgroup2"];
 
 /// The longest filesystem type name or option string read.
 const PAGE: usize = 4096;

@@ -1,17 +1,22 @@
 //! Terminal requests (`ioctl` on a standard stream that is a terminal).
 
+mod master;
+
 use alloc::sync::Arc;
 
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::ControllingTerminal;
+use crate::terminal::pseudo::is_session_alive;
 use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize};
-use crate::terminal::{Terminal, TerminalFile};
+use crate::terminal::{Terminal, TerminalFile, packet};
 use crate::user::User;
 use crate::vfs::OpenFile;
 
+pub(super) use master::{ioctl as master_ioctl, master_of};
+
 /// Terminal `ioctl` requests (Linux `include/uapi/asm-generic/ioctls.h`).
-mod request {
+pub(super) mod request {
     pub const TCGETS: u64 = 0x5401;
     pub const TCSETS: u64 = 0x5402;
     pub const TCSETSW: u64 = 0x5403;
@@ -35,9 +40,15 @@ mod request {
 }
 
 /// `TCFLSH` queue selectors.
-const TCIFLUSH: u64 = 0;
-const TCOFLUSH: u64 = 1;
-const TCIOFLUSH: u64 = 2;
+pub(super) const TCIFLUSH: u64 = 0;
+pub(super) const TCOFLUSH: u64 = 1;
+pub(super) const TCIOFLUSH: u64 = 2;
+
+/// `TCXONC` actions: suspend or restart output, send STOP or START.
+const TCOOFF: u64 = 0;
+const TCOON: u64 = 1;
+const TCIOFF: u64 = 2;
+const TCION: u64 = 3;
 
 /// The terminal `file` is a descriptor of, if it is one.
 pub(super) fn terminal_of(file: &OpenFile) -> Option<Arc<Terminal>> {
@@ -63,31 +74,17 @@ fn acquire(context: Context<'_>, terminal: &Arc<Terminal>, steal: bool) -> Resul
         return Err(Errno::EPERM.into());
     }
     let owner = terminal.session();
-    if owner != 0 && owner != session {
+    if owner != session && is_session_alive(owner) {
         let is_privileged = process.state.lock().credentials.effective_user == 0;
         if !steal || !is_privileged {
             return Err(Errno::EPERM.into());
         }
-        release_from_session(terminal, owner);
     }
+    terminal.detach_session();
     terminal.set_session(session);
     terminal.foreground().set_group(process.group_id());
     *process.controlling_terminal.lock() = Some(ControllingTerminal::Terminal(terminal.clone()));
     Ok(0)
-}
-
-/// Every process of `session` loses `terminal` as its controlling one.
-fn release_from_session(terminal: &Terminal, session: u64) {
-    for member in crate::process::all() {
-        if member.session_id() != session {
-            continue;
-        }
-        let mut controlling = member.controlling_terminal.lock();
-        if controlling.as_ref().is_some_and(|own| own.is(terminal)) {
-            *controlling = None;
-        }
-    }
-    terminal.set_session(0);
 }
 
 /// `TIOCNOTTY`: the caller gives up its controlling terminal; a session
@@ -110,7 +107,7 @@ fn give_up(context: Context<'_>, terminal: &Terminal) -> Result {
             crate::syscall::signal_process(&member, crate::signal::SIGCONT);
         }
     }
-    release_from_session(terminal, process.session_id());
+    terminal.detach_session();
     Ok(0)
 }
 
@@ -118,6 +115,11 @@ fn give_up(context: Context<'_>, terminal: &Terminal) -> Result {
 pub(super) fn ioctl(context: Context<'_>, terminal: &Arc<Terminal>, command: u64, argument: u64) -> Result {
     let user = User::new(context.machine);
     let caller = super::files::caller(context);
+    if terminal.is_hung_up() {
+        // A hung-up pseudo-terminal answers nothing (Linux's
+        // `hung_up_tty_ioctl`).
+        return Err(if command == request::TIOCSPGRP { Errno::ENOTTY } else { Errno::EIO }.into());
+    }
     let is_change = matches!(
         command,
         request::TCSETS
@@ -186,11 +188,21 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Arc<Terminal>, command: u64
         }
         request::TIOCOUTQ => user.write_u32(argument, 0)?,
         request::TCFLSH => match argument {
-            TCIFLUSH | TCIOFLUSH => terminal.flush_input(),
-            TCOFLUSH => {}
+            TCIFLUSH => terminal.flush_input(),
+            TCOFLUSH => terminal.flush_output(),
+            TCIOFLUSH => {
+                terminal.flush_input();
+                terminal.flush_output();
+            }
             _ => return Err(Errno::EINVAL.into()),
         },
-        request::TCXONC | request::TCSBRK | request::TCSBRKP => {}
+        request::TCXONC => match argument {
+            TCOOFF => terminal.report_packet_status(packet::STOP),
+            TCOON => terminal.report_packet_status(packet::START),
+            TCIOFF | TCION => {}
+            _ => return Err(Errno::EINVAL.into()),
+        },
+        request::TCSBRK | request::TCSBRKP => {}
         _ => return Err(Errno::ENOTTY.into()),
     }
     Ok(0)

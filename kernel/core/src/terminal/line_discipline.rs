@@ -10,9 +10,9 @@
 //! otherwise. Output ([`LineDiscipline::process_output`]) is translated
 //! only as the settings ask (`OPOST` with `ONLCR`, `OCRNL`).
 //!
-//! Suspend (Ctrl-Z) is ignored: the kernel has no job control. Flow
-//! control characters (`IXON`) are taken out of the input but do not stop
-//! output.
+//! Flow control characters (`IXON`) are taken out of the input and
+//! reported ([`Effects::flow`]); a pseudo-terminal in packet mode tells its
+//! master, but output does not stop.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -39,6 +39,11 @@ pub struct Effects {
     pub echo: Vec<u8>,
     /// Signals to send to the foreground program, in order.
     pub signals: Vec<u8>,
+    /// Unread input was discarded (a signal character without `NOFLSH`).
+    pub is_input_flushed: bool,
+    /// The last flow control character: `Some(true)` to stop output
+    /// (`VSTOP`), `Some(false)` to start it again (`VSTART`).
+    pub flow: Option<bool>,
 }
 
 /// What a read found.
@@ -203,6 +208,7 @@ impl LineDiscipline {
             if let Some(signal) = signal {
                 if !termios.has_local(local::NOFLSH) {
                     self.flush_input();
+                    effects.is_input_flushed = true;
                 }
                 self.echo_character(byte, effects);
                 effects.signals.push(signal);
@@ -210,6 +216,7 @@ impl LineDiscipline {
             }
         }
         if termios.has_input(input::IXON) && (is(character::VSTART) || is(character::VSTOP)) {
+            effects.flow = Some(is(character::VSTOP));
             return;
         }
         let byte = match byte {

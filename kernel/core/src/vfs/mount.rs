@@ -417,7 +417,10 @@ impl Vfs {
 
     fn make_mount(&self, new: NewMount<'_>, mount_point: Option<(Location, String)>) -> Arc<Mount> {
         Arc::new(Mount {
-            device: new.device.unwrap_or_else(|| self.next_device.fetch_add(1, Ordering::Relaxed)),
+            device: new
+                .device
+                .or_else(|| new.filesystem.device_number())
+                .unwrap_or_else(|| self.next_device.fetch_add(1, Ordering::Relaxed)),
             root: new.root,
             filesystem: new.filesystem,
             source: String::from(new.source),

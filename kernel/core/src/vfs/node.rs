@@ -565,6 +565,13 @@ pub trait FileSystem: Send + Sync {
     /// What `statfs` reports.
     fn statistics(&self) -> Statistics;
 
+    /// The device number its files report (`st_dev`) when the filesystem
+    /// chooses one (its open files that are no nodes report it too);
+    /// `None`: each mount gets the next free one.
+    fn device_number(&self) -> Option<u64> {
+        None
+    }
+
     /// Makes everything written durable (`sync`, `syncfs`).
     fn sync(&self) -> Result<(), FsError> {
         Ok(())

@@ -221,7 +221,8 @@ fn terminal_fields(process: &Process) -> (u64, i64) {
         None => (0, -1),
         Some(crate::process::ControllingTerminal::Console) => (encode(5, 1), process.group_id() as i64),
         Some(crate::process::ControllingTerminal::Terminal(terminal)) => {
-            (encode(136, 0), terminal.foreground().group(process.group_id()) as i64)
+            let number = encode(crate::terminal::file::SLAVE_MAJOR, u64::from(terminal.index()));
+            (number, terminal.foreground().group(process.group_id()) as i64)
         }
     }
 }

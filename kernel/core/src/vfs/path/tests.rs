@@ -110,10 +110,13 @@ fn listings_show_dot_entries_and_mount_points() {
     );
     let dev = vfs.resolve(&caller, &root, "/dev", true).unwrap();
     let listed = names(&vfs, &caller, &dev);
-    for name in ["null", "zero", "urandom", "console", "tty", "vda", "shm"] {
+    for name in ["null", "zero", "urandom", "console", "tty", "ptmx", "pts", "vda", "shm"] {
         assert!(listed.iter().any(|listed| listed == name), "{name} in {listed:?}");
     }
     let mounts: Vec<String> =
         vfs.mounts().iter().map(|mount| vfs.path_of(&caller, &Location::root_of(mount)).unwrap()).collect();
-    assert_eq!(mounts, ["/", "/dev", "/dev/shm", "/proc", "/run", "/sys", "/sys/fs/cgroup", "/tmp"]);
+    assert_eq!(
+        mounts,
+        ["/", "/dev", "/dev/pts", "/dev/shm", "/proc", "/run", "/sys", "/sys/fs/cgroup", "/tmp"]
+    );
 }
