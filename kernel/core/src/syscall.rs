@@ -31,6 +31,7 @@ mod processes;
 mod remote_memory;
 mod resources;
 mod scheduling;
+mod segments;
 mod semaphores;
 mod shared;
 mod signals;
@@ -49,8 +50,8 @@ pub(crate) mod ipc_limits;
 /// The System V IPC objects as `/proc/sysvipc/{msg,sem,shm}` list them.
 pub(crate) mod ipc_listing {
     pub(crate) use super::message_queues::proc_listing as messages;
+    pub(crate) use super::segments::proc_listing as shared_memory;
     pub(crate) use super::semaphores::proc_listing as semaphores;
-    pub(crate) use super::shared::proc_listing as shared_memory;
 }
 
 pub use signals::signal_process;
@@ -315,10 +316,10 @@ pub fn handle(
         nr::MLOCKALL => memory::mlockall(a0),
         nr::MUNLOCKALL => Ok(0),
         nr::MEMFD_CREATE => shared::memfd_create(context, a0, a1),
-        nr::SHMGET => shared::shmget(context, a0, a1, a2),
-        nr::SHMAT => shared::shmat(context, a0, a1, a2),
-        nr::SHMDT => shared::shmdt(context, a0),
-        nr::SHMCTL => shared::shmctl(context, a0, a1, a2),
+        nr::SHMGET => segments::shmget(context, a0, a1, a2),
+        nr::SHMAT => segments::shmat(context, a0, a1, a2),
+        nr::SHMDT => segments::shmdt(context, a0),
+        nr::SHMCTL => segments::shmctl(context, a0, a1, a2),
         nr::MSGGET => message_queues::msgget(context, a0, a1),
         nr::MSGSND => message_queues::msgsnd(context, a0, a1, a2, a3),
         nr::MSGRCV => message_queues::msgrcv(context, a0, a1, a2, a3, a4),

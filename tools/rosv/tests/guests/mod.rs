@@ -132,6 +132,7 @@ fn build_c_programs() -> PathBuf {
         "timers",
         "clock-step",
         "ipc",
+        "ipc-permissions",
         "sched",
         "system",
         "processes",
