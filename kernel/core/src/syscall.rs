@@ -31,6 +31,8 @@ mod processes;
 mod remote_memory;
 mod resources;
 mod scheduling;
+mod futex_vector;
+mod open_how;
 mod segments;
 mod semaphores;
 mod shared;
@@ -210,6 +212,7 @@ pub fn handle(
         nr::OPEN_TREE_ATTR => mount_context::open_tree_attr(context, a0, a1, a2, a3, a4),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
+        nr::OPENAT2 => open_how::openat2(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),
         nr::CLOSE => paths::close(context, a0),
         nr::CLOSE_RANGE => paths::close_range(context, a0, a1, a2),
@@ -343,6 +346,7 @@ pub fn handle(
         nr::CLONE => threads::clone(context, a0, a1, a2, a3, a4),
         nr::CLONE3 => threads::clone3(context, a0, a1),
         nr::FUTEX => threads::futex(context, a0, a1, a2, a3, a4, a5),
+        nr::FUTEX_WAITV => futex_vector::futex_waitv(context, a0, a1, a2, a3, a4),
         nr::GETTID => Ok(thread.tid),
         nr::GETPID => Ok(process.pid),
         nr::GETPGRP => Ok(process.group_id()),

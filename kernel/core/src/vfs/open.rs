@@ -291,13 +291,20 @@ impl Vfs {
                 {
                     return Err(FsError::TooManyLinks);
                 }
-                match existing.node.read_link(caller)? {
+                let target = existing.node.read_link(caller)?;
+                super::path::may_follow(caller, &existing, &target)?;
+                match target {
                     LinkTarget::Path(target) => {
                         path = target;
                         start = parent.directory;
                         continue;
                     }
-                    LinkTarget::Object { location, .. } => return Ok((location, None)),
+                    LinkTarget::Object { location, .. } => {
+                        if let Some(scope) = caller.scope {
+                            scope.allows(&location)?;
+                        }
+                        return Ok((location, None));
+                    }
                 }
             }
             if existing.is_directory() {
