@@ -256,6 +256,9 @@ pub struct AttributeChanges {
     pub access_time_ns: Option<u64>,
     /// New modification time.
     pub modify_time_ns: Option<u64>,
+    /// The change is an access the kernel records (a read), which leaves
+    /// the change time as it is; `utimensat` and the others update it.
+    pub keeps_change_time: bool,
 }
 
 /// Where a symlink leads.
