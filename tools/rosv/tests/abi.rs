@@ -86,6 +86,11 @@ fn openat2_limits_path_walks_like_linux() {
 }
 
 #[test]
+fn access_times_follow_the_mount_policy_like_linux() {
+    passes_like_linux("access-times", &VARIANTS);
+}
+
+#[test]
 fn the_map_count_limit_holds_like_linux() {
     passes_like_linux("map-count", &VARIANTS);
 }

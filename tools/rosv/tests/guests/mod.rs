@@ -136,6 +136,7 @@ fn build_c_programs() -> PathBuf {
         "open-how",
         "map-count",
         "futex-vector",
+        "access-times",
         "sched",
         "system",
         "processes",
