@@ -1,7 +1,8 @@
 /* Checks access times: on a tmpfs mounted with the default policy
  * (relatime) a read or a directory listing updates an access time that is
  * older than the last modification, and leaves a newer one; strictatime
- * updates it always, noatime never, nodiratime never for directories; a
+ * updates it always, noatime never, nodiratime never for directories;
+ * mmap counts as a read; a
  * description opened with O_NOATIME leaves it; the update does not move
  * the change time. Run as root (it mounts): one line per check, then
  * "<n> checks failed", exit status the count. */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -83,6 +85,18 @@ static void check_policy(const char *name, unsigned long flags, int updates_old,
     snprintf(label, sizeof label, "%s_read_of_future_atime", name);
     check((access_time(file) != before) == updates_future, label, "before %ld after %ld", (long)before,
           (long)access_time(file));
+
+    set_access_time(file, -1000);
+    before = access_time(file);
+    int mapped_fd = open(file, O_RDONLY);
+    void *mapping = mmap(NULL, 4096, PROT_READ, MAP_SHARED, mapped_fd, 0);
+    snprintf(label, sizeof label, "%s_mmap_of_old_atime", name);
+    check(mapping != MAP_FAILED && (access_time(file) > before) == updates_old, label, "before %ld after %ld",
+          (long)before, (long)access_time(file));
+    if (mapping != MAP_FAILED) {
+        munmap(mapping, 4096);
+    }
+    close(mapped_fd);
 
     set_access_time(directory, -1000);
     before = access_time(directory);
