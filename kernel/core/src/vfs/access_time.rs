@@ -3,7 +3,8 @@
 //! time is not after the last modification or change, or is a day old),
 //! `strictatime` (always), `noatime` (never), `nodiratime` (never for
 //! directories); never on a read-only mount, nor through a description
-//! opened with `O_NOATIME`. The update changes no other time.
+//! opened with `O_NOATIME`, nor on an overlay. The update changes no other
+//! time.
 
 use super::mount::{Location, attribute};
 use super::node::{AttributeChanges, Caller};
@@ -16,7 +17,13 @@ const DAY_NS: u64 = 24 * 60 * 60 * 1_000_000_000;
 pub(super) fn touch(caller: &Caller<'_>, location: &Location) {
     let attributes = location.mount.attributes();
     let policy = attributes & attribute::ATIME;
-    if policy == attribute::NOATIME || location.mount.is_read_only() {
+    // An overlay keeps its lower layer's times: recording an access there
+    // would copy the whole file up into memory (Linux updates only files
+    // already in the upper layer).
+    if policy == attribute::NOATIME
+        || location.mount.is_read_only()
+        || location.mount.filesystem().type_name() == "overlay"
+    {
         return;
     }
     if attributes & attribute::NODIRATIME != 0 && location.is_directory() {
