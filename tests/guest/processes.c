@@ -1,6 +1,7 @@
 /* Checks processes: fork with copy-on-write memory, shared mappings across
  * fork, wait4/waitpid/waitid statuses, pipes between processes, execve
- * (of itself, of a #! script, failures that leave the caller running),
+ * (of itself, of a #! script, of an execute-only file as another user,
+ * failures that leave the caller running),
  * close-on-exec, vfork and posix_spawn, SIGCHLD, kill to a child,
  * process groups and sessions, fork from a threaded process.
  * Run with no argument: one line per check, then "<n> checks failed", exit
@@ -150,6 +151,39 @@ static void check_pipe_between_processes(void) {
     check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pipe_writer_status", "status %#x", status);
 }
 
+/* A program of mode 0111 runs for a user who may not read it: execve
+ * asks execute permission only. */
+static void check_execute_only(void) {
+    const char *copy = "/tmp/processes-execute-only";
+    unlink(copy);
+    int from = open(self_path, O_RDONLY);
+    int to = open(copy, O_CREAT | O_WRONLY | O_TRUNC, 0700);
+    char block[65536];
+    ssize_t length = 0;
+    int copied = from >= 0 && to >= 0;
+    while (copied && (length = read(from, block, sizeof block)) > 0) {
+        copied = write(to, block, (size_t)length) == length;
+    }
+    close(from);
+    close(to);
+    check(copied && length == 0 && chmod(copy, 0111) == 0, "copy_execute_only", "errno %d", errno);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(4243) != 0 || setuid(4243) != 0) {
+            _exit(100);
+        }
+        if (open(copy, O_RDONLY) != -1 || errno != EACCES) {
+            _exit(101);
+        }
+        char *arguments[] = {"processes", "exit-with", "7", NULL};
+        execv(copy, arguments);
+        _exit(102);
+    }
+    int status = wait_status(pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 7, "exec_execute_only_file", "status %#x", status);
+    unlink(copy);
+}
+
 static void check_execve(void) {
     int pipe_ends[2];
     check(pipe(pipe_ends) == 0, "exec_pipe", "pipe failed");
@@ -219,6 +253,7 @@ static void check_execve(void) {
           "errno %d", errno);
     errno = 0;
     check(execv("/tmp", arguments) == -1 && errno == EACCES, "exec_directory_is_eacces", "errno %d", errno);
+    check_execute_only();
 }
 
 static void check_script(void) {

@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checks.h"
@@ -276,11 +279,68 @@ static void check_machine(void) {
           "mountinfo shows the cgroup2 mount", "%s", text);
 }
 
+/* The state letter /proc/PID/stat shows for `pid` (0 if unreadable). */
+static char state_of(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    char state = 0;
+    if (file != NULL) {
+        char line[512] = {0};
+        if (fgets(line, sizeof line, file) != NULL) {
+            char *end = strrchr(line, ')');
+            state = end != NULL && end[1] == ' ' ? end[2] : 0;
+        }
+        fclose(file);
+    }
+    return state;
+}
+
+/* A child shows R while it computes and S once it waits: a parent that
+ * waits for S (as test harnesses do) finds it done with its work. */
+static void check_process_states(void) {
+    volatile int *marker = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    check(marker != MAP_FAILED, "state_shared_page", "errno %d", errno);
+    if (marker == MAP_FAILED) {
+        return;
+    }
+    *marker = 0;
+    pid_t child = fork();
+    if (child == 0) {
+        /* Compute for a while (200 ms of the clock), then mark and wait. */
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        do {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        } while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < 200000000L);
+        *marker = 1;
+        pause();
+        _exit(0);
+    }
+    char state = 0;
+    int seen_running = 0;
+    for (int attempt = 0; attempt < 2000; attempt++) {
+        state = state_of(child);
+        seen_running |= state == 'R';
+        if (state == 'S') {
+            break;
+        }
+        usleep(5000);
+    }
+    check(state == 'S' && *marker == 1, "sleeping_child_is_s_after_its_work", "state %c, marker %d", state,
+          *marker);
+    check(seen_running, "computing_child_is_r", "never seen running");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    munmap((void *)marker, 4096);
+}
+
 int main(int argc, char **argv, char **envp) {
     check_process(argc, argv, envp);
     check_descriptor_info();
     check_settings();
     check_machine();
+    check_process_states();
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -293,3 +293,4 @@ fn compare(old: u32, operation: u32) -> Result<bool, Errno> {
 
 #[cfg(test)]
 mod tests;
+pub mod vector;

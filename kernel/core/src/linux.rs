@@ -281,8 +281,10 @@ pub mod number {
     pub const CLONE3: u64 = 435;
     pub const PIDFD_GETFD: u64 = 438;
     pub const CLOSE_RANGE: u64 = 436;
+    pub const OPENAT2: u64 = 437;
     pub const FACCESSAT2: u64 = 439;
     pub const EPOLL_PWAIT2: u64 = 441;
+    pub const FUTEX_WAITV: u64 = 449;
     pub const SOCKET: u64 = 41;
     pub const CONNECT: u64 = 42;
     pub const ACCEPT: u64 = 43;

@@ -56,6 +56,12 @@ pub trait ThreadControl: Send + Sync {
     /// Processor time the thread has used, in nanoseconds.
     fn cpu_time_ns(&self) -> u64;
 
+    /// Whether the thread waits in [`Machine::block`] now (rather than
+    /// running or waiting for a processor).
+    fn is_blocked(&self) -> bool {
+        false
+    }
+
     /// Context switches away from the thread: (voluntary, because it
     /// blocked; involuntary, because it was preempted or yielded).
     fn context_switches(&self) -> (u64, u64) {

@@ -15,6 +15,7 @@ use crate::machine::{Machine, MapFailure, PageTables, Rights};
 use crate::pages::Page;
 use crate::vfs::{FsError, Node};
 
+mod count;
 mod file;
 mod gaps;
 mod resize;
@@ -497,6 +498,7 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let length = page_align_up(length).ok_or(Errno::ENOMEM)?;
+        self.check_room_for_mapping()?;
         // Linux counts private writable memory; a shared file mapping's
         // pages are the file's.
         let is_counted = rights.write && !file.as_ref().is_some_and(|file| file.is_shared);
@@ -570,6 +572,7 @@ impl AddressSpace {
     /// `munmap`.
     pub fn unmap(&mut self, address: u64, length: u64) -> Result<(), Errno> {
         let end = checked_range(address, length)?;
+        self.check_room_for_hole(address, end)?;
         self.remove_range(address, end);
         Ok(())
     }
@@ -582,6 +585,7 @@ impl AddressSpace {
             let (_, area) = self.area_at(cursor).ok_or(Errno::ENOMEM)?;
             cursor = area.end;
         }
+        self.check_room_for_splits(address, end)?;
         self.split_at(address);
         self.split_at(end);
         let mut is_restricted = false;

@@ -12,6 +12,7 @@ mod descriptors;
 mod events;
 mod files;
 mod futex_locks;
+mod futex_vector;
 mod interfaces;
 mod ipc;
 mod keys;
@@ -21,6 +22,7 @@ mod message_queues;
 mod messages;
 mod mount_context;
 mod mounts;
+mod open_how;
 mod owners;
 mod paths;
 mod pidfd;
@@ -31,6 +33,7 @@ mod processes;
 mod remote_memory;
 mod resources;
 mod scheduling;
+mod segments;
 mod semaphores;
 mod shared;
 mod signals;
@@ -49,8 +52,8 @@ pub(crate) mod ipc_limits;
 /// The System V IPC objects as `/proc/sysvipc/{msg,sem,shm}` list them.
 pub(crate) mod ipc_listing {
     pub(crate) use super::message_queues::proc_listing as messages;
+    pub(crate) use super::segments::proc_listing as shared_memory;
     pub(crate) use super::semaphores::proc_listing as semaphores;
-    pub(crate) use super::shared::proc_listing as shared_memory;
 }
 
 pub use signals::signal_process;
@@ -209,6 +212,7 @@ pub fn handle(
         nr::OPEN_TREE_ATTR => mount_context::open_tree_attr(context, a0, a1, a2, a3, a4),
         nr::OPEN => paths::openat(context, AT_FDCWD, a0, a1, a2),
         nr::OPENAT => paths::openat(context, a0, a1, a2, a3),
+        nr::OPENAT2 => open_how::openat2(context, a0, a1, a2, a3),
         nr::CREAT => paths::creat(context, a0, a1),
         nr::CLOSE => paths::close(context, a0),
         nr::CLOSE_RANGE => paths::close_range(context, a0, a1, a2),
@@ -315,10 +319,10 @@ pub fn handle(
         nr::MLOCKALL => memory::mlockall(a0),
         nr::MUNLOCKALL => Ok(0),
         nr::MEMFD_CREATE => shared::memfd_create(context, a0, a1),
-        nr::SHMGET => shared::shmget(context, a0, a1, a2),
-        nr::SHMAT => shared::shmat(context, a0, a1, a2),
-        nr::SHMDT => shared::shmdt(context, a0),
-        nr::SHMCTL => shared::shmctl(context, a0, a1, a2),
+        nr::SHMGET => segments::shmget(context, a0, a1, a2),
+        nr::SHMAT => segments::shmat(context, a0, a1, a2),
+        nr::SHMDT => segments::shmdt(context, a0),
+        nr::SHMCTL => segments::shmctl(context, a0, a1, a2),
         nr::MSGGET => message_queues::msgget(context, a0, a1),
         nr::MSGSND => message_queues::msgsnd(context, a0, a1, a2, a3),
         nr::MSGRCV => message_queues::msgrcv(context, a0, a1, a2, a3, a4),
@@ -342,6 +346,7 @@ pub fn handle(
         nr::CLONE => threads::clone(context, a0, a1, a2, a3, a4),
         nr::CLONE3 => threads::clone3(context, a0, a1),
         nr::FUTEX => threads::futex(context, a0, a1, a2, a3, a4, a5),
+        nr::FUTEX_WAITV => futex_vector::futex_waitv(context, a0, a1, a2, a3, a4),
         nr::GETTID => Ok(thread.tid),
         nr::GETPID => Ok(process.pid),
         nr::GETPGRP => Ok(process.group_id()),

@@ -41,6 +41,10 @@ impl ThreadControl for KernelThread {
         self.0.cpu_time_ns()
     }
 
+    fn is_blocked(&self) -> bool {
+        self.0.is_blocked()
+    }
+
     fn context_switches(&self) -> (u64, u64) {
         self.0.context_switches()
     }

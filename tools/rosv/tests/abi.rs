@@ -81,6 +81,21 @@ fn inotify_behaves_like_linux() {
 }
 
 #[test]
+fn openat2_limits_path_walks_like_linux() {
+    passes_like_linux("open-how", &VARIANTS);
+}
+
+#[test]
+fn access_times_follow_the_mount_policy_like_linux() {
+    passes_like_linux("access-times", &VARIANTS);
+}
+
+#[test]
+fn the_map_count_limit_holds_like_linux() {
+    passes_like_linux("map-count", &VARIANTS);
+}
+
+#[test]
 fn descriptor_mount_calls_behave_like_linux() {
     passes_like_linux("mounts", &VARIANTS);
 }

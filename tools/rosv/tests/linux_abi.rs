@@ -67,6 +67,19 @@ fn message_queues_and_semaphores_behave_as_on_linux() {
 }
 
 #[test]
+fn futex_waitv_wakes_on_any_word_as_on_linux() {
+    assert_checks_pass_everywhere("futex_waitv_wakes_on_any_word_as_on_linux", "futex-vector");
+}
+
+#[test]
+fn system_v_objects_keep_owners_and_refuse_other_users_as_on_linux() {
+    assert_checks_pass_everywhere(
+        "system_v_objects_keep_owners_and_refuse_other_users_as_on_linux",
+        "ipc-permissions",
+    );
+}
+
+#[test]
 fn scheduling_policies_are_honoured_and_reported_as_on_linux() {
     assert_checks_pass_everywhere("scheduling_policies_are_honoured_and_reported_as_on_linux", "sched");
 }

@@ -235,6 +235,7 @@ fn loop_ioctl(
                 return Err(Errno::EINVAL.into());
             }
             let settings = backing.settings();
+            check_replacement(context, &backing, argument)?;
             device.unbind().map_err(loop_errno)?;
             bind(context, file, device, argument, settings)?;
             Ok(0)
@@ -316,6 +317,35 @@ fn bind(
         _ => return Err(Errno::EINVAL),
     }
     device.bind(backing_file, device_file.is_writable(), settings).map_err(loop_errno)?;
+    Ok(())
+}
+
+/// Whether the file open as `fd` may replace `backing`'s (`LOOP_CHANGE_FD`):
+/// a regular file or a block device that, under the device's offset and
+/// size limit, gives as many sectors as the file it replaces; `EINVAL` if
+/// not, before anything changes.
+fn check_replacement(context: Context<'_>, backing: &Backing, fd: u64) -> core::result::Result<(), Errno> {
+    let replacement = file(context, fd)?;
+    if replacement.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    let node = replacement.data().ok_or(Errno::EINVAL)?;
+    if !matches!(node.file_type(), FileType::Regular | FileType::BlockDevice) {
+        return Err(Errno::EINVAL);
+    }
+    let settings = backing.settings();
+    let caller = caller(context);
+    let sectors = |bytes: u64| {
+        let mut size = bytes.saturating_sub(settings.offset_bytes);
+        if settings.size_limit_bytes != 0 {
+            size = size.min(settings.size_limit_bytes);
+        }
+        size / SECTOR_SIZE as u64
+    };
+    let current = backing.file().data().ok_or(Errno::EINVAL)?.metadata(&caller)?.size_bytes;
+    if sectors(node.metadata(&caller)?.size_bytes) != sectors(current) {
+        return Err(Errno::EINVAL);
+    }
     Ok(())
 }
 

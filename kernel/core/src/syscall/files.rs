@@ -391,6 +391,7 @@ pub(super) fn getdents64(context: Context<'_>, fd: u64, address: u64, capacity: 
     }
     User::new(context.machine).write_bytes(address, &buffer)?;
     file.set_offset(offset);
+    file.accessed(&caller);
     Ok(buffer.len() as u64)
 }
 

@@ -148,10 +148,20 @@ impl<T> Table<T> {
         Ok(id)
     }
 
-    /// The object at position `index` in id order (`MSG_STAT`, `SEM_STAT`).
+    /// The object in slot `index` (`MSG_STAT`, `SEM_STAT`, `SHM_STAT`):
+    /// rosv's ids are their own slots, so the index is the id, and the
+    /// highest id `IPC_INFO` reports bounds the slots a program walks.
     pub fn nth(&self, index: u64) -> core::result::Result<(i32, &T), Errno> {
-        let index = usize::try_from(index).map_err(|_| Errno::EINVAL)?;
-        self.by_id.iter().nth(index).map(|(&id, object)| (id, object)).ok_or(Errno::EINVAL)
+        let id = i32::try_from(index).map_err(|_| Errno::EINVAL)?;
+        self.by_id.get(&id).map(|object| (id, object)).ok_or(Errno::EINVAL)
+    }
+
+    /// Stops finding object `id` by `key` (a removed object that lives on
+    /// until its last user goes).
+    pub fn forget_key(&mut self, id: i32, key: i32) {
+        if self.by_key.get(&key) == Some(&id) {
+            self.by_key.remove(&key);
+        }
     }
 }
 
@@ -174,10 +184,11 @@ pub(super) fn look_up<T>(
             if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
                 return Err(Errno::EEXIST);
             }
-            // The permissions asked for, in any of the three classes.
+            // As Linux: the object's own checks (size, count) first, then
+            // the permissions asked for, in any of the three classes.
+            fits(object)?;
             let asked = (flags & 0o777) as u32;
             permissions_of(object).check(context, (asked >> 6 | asked >> 3 | asked) & 0o7)?;
-            fits(object)?;
             Ok(Some(id))
         }
         None if flags & IPC_CREAT == 0 => Err(Errno::ENOENT),

@@ -172,6 +172,8 @@ fn map_file(
     let start = change_mappings(context, |memory| {
         memory.map(context.machine, address, length, rights, flags, Some(area))
     })?;
+    // Mapping a file is an access to it, as a read is.
+    file.accessed(&caller);
     if flags & map::POPULATE != 0
         && crate::memory::populate_files(
             &context.process.memory().space,

@@ -29,7 +29,6 @@ use crate::process::{self, Process, SIG_DFL, SIG_IGN};
 use crate::random::Random;
 use crate::user::User;
 use crate::vfs::FileType;
-use crate::vfs::file::flags::O_RDONLY;
 
 /// `clone` flags (Linux `include/uapi/linux/sched.h`).
 pub(super) mod flag {
@@ -322,10 +321,9 @@ fn open_program<'a>(
     {
         return Err(Errno::EACCES);
     }
-    let metadata = location.metadata(&caller)?;
-    crate::vfs::permission::check_caller(&caller, &metadata, crate::vfs::permission::EXECUTE)?;
-    let file = vfs.open(&caller, start_location, path, O_RDONLY, 0)?;
-    Ok(OpenExecutable { file, size: metadata.size_bytes, path: Arc::from(path), machine: context.machine })
+    let size = location.metadata(&caller)?.size_bytes;
+    let file = vfs.open_to_execute(&caller, location)?;
+    Ok(OpenExecutable { file, size, path: Arc::from(path), machine: context.machine })
 }
 
 /// What a `#!` line names: the interpreter and its one optional argument.

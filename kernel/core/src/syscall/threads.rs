@@ -402,7 +402,7 @@ pub(super) fn futex(
 /// The key of a futex word in memory other processes may share (a shared
 /// mapping): its physical address, the page faulted in first. `None` for
 /// private memory, whose futexes stay in the process's own table.
-fn shared_futex_key(context: Context<'_>, address: u64) -> Option<u64> {
+pub(super) fn shared_futex_key(context: Context<'_>, address: u64) -> Option<u64> {
     let page = address & !(crate::memory::PAGE_SIZE - 1);
     let is_shared = {
         let held = context.process.memory();

@@ -358,7 +358,21 @@ impl OpenFile {
         if result.as_ref().is_ok_and(|&length| length > 0) {
             self.notify(super::notify::mask::ACCESS);
         }
+        if result.is_ok() && !buffer.is_empty() {
+            self.accessed(caller);
+        }
         result
+    }
+
+    /// Records an access (a read, a directory listing) in the access time,
+    /// as the mount's policy says, unless opened with `O_NOATIME`.
+    pub fn accessed(&self, caller: &Caller<'_>) {
+        if self.status_flags() & flags::O_NOATIME != 0 {
+            return;
+        }
+        if let FileObject::Node { location, .. } = &self.object {
+            super::access_time::touch(caller, location);
+        }
     }
 
     /// Reads at the file offset and advances it.
@@ -432,6 +446,9 @@ impl OpenFile {
         let result = self.read_at_unreported(caller, offset, buffer);
         if result.as_ref().is_ok_and(|&length| length > 0) {
             self.notify(super::notify::mask::ACCESS);
+        }
+        if result.is_ok() && !buffer.is_empty() {
+            self.accessed(caller);
         }
         result
     }

@@ -9,6 +9,7 @@
 //! threads on their [`WaiterList`]. Errors are [`FsError`]s, turned into
 //! errno values in one place ([`error`]).
 
+mod access_time;
 pub mod descriptors;
 pub mod epoll;
 pub mod error;

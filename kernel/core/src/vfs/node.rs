@@ -29,6 +29,8 @@ pub struct Caller<'a> {
     /// Credentials that permission checks use instead of the process's
     /// (`access` checks with the real ids).
     pub acting_as: Option<&'a crate::credentials::Credentials>,
+    /// Limits the path walks made for this caller keep to (`openat2`).
+    pub scope: Option<&'a super::path::Scope>,
 }
 
 impl core::fmt::Debug for Caller<'_> {
@@ -40,12 +42,12 @@ impl core::fmt::Debug for Caller<'_> {
 impl<'a> Caller<'a> {
     /// The kernel, outside any process.
     pub fn kernel(machine: &'a dyn Machine) -> Self {
-        Caller { machine, process: None, thread: None, acting_as: None }
+        Caller { machine, process: None, thread: None, acting_as: None, scope: None }
     }
 
     /// `thread` of `process`, calling through `machine`.
     pub fn thread(machine: &'a dyn Machine, process: &'a Process, thread: &'a Thread) -> Self {
-        Caller { machine, process: Some(process), thread: Some(thread), acting_as: None }
+        Caller { machine, process: Some(process), thread: Some(thread), acting_as: None, scope: None }
     }
 
     /// Whether a signal waits for the calling thread: blocking operations
@@ -254,6 +256,9 @@ pub struct AttributeChanges {
     pub access_time_ns: Option<u64>,
     /// New modification time.
     pub modify_time_ns: Option<u64>,
+    /// The change is an access the kernel records (a read), which leaves
+    /// the change time as it is; `utimensat` and the others update it.
+    pub keeps_change_time: bool,
 }
 
 /// Where a symlink leads.

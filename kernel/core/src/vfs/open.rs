@@ -161,6 +161,21 @@ impl Vfs {
         Ok(file)
     }
 
+    /// Opens the regular file at `location` to run it (`execve`, and the
+    /// interpreter a program names): as Linux, this asks execute
+    /// permission, not read permission, so a program of mode 0111 runs
+    /// although nobody may read it.
+    pub fn open_to_execute(&self, caller: &Caller<'_>, location: Location) -> Result<Arc<OpenFile>, FsError> {
+        if location.file_type() != FileType::Regular {
+            return Err(FsError::AccessDenied);
+        }
+        permission::check_caller(caller, &location.metadata(caller)?, permission::EXECUTE)?;
+        let data = location.node.open(caller)?.unwrap_or_else(|| location.node.clone());
+        let file = OpenFile::new(FileObject::Node { location, data, name: None }, flags::O_RDONLY);
+        file.notify(super::notify::mask::OPEN);
+        Ok(file)
+    }
+
     /// `O_TMPFILE`: a new regular file without a name in the filesystem of
     /// the directory `path`, opened for writing. Unless `O_EXCL` was given,
     /// `linkat` may name it later.
@@ -276,13 +291,20 @@ impl Vfs {
                 {
                     return Err(FsError::TooManyLinks);
                 }
-                match existing.node.read_link(caller)? {
+                let target = existing.node.read_link(caller)?;
+                super::path::may_follow(caller, &existing, &target)?;
+                match target {
                     LinkTarget::Path(target) => {
                         path = target;
                         start = parent.directory;
                         continue;
                     }
-                    LinkTarget::Object { location, .. } => return Ok((location, None)),
+                    LinkTarget::Object { location, .. } => {
+                        if let Some(scope) = caller.scope {
+                            scope.allows(&location)?;
+                        }
+                        return Ok((location, None));
+                    }
                 }
             }
             if existing.is_directory() {

@@ -368,6 +368,12 @@ impl Thread {
         self.last_cpu.load(Ordering::Relaxed)
     }
 
+    /// Whether it waits (parked) rather than runs or waits for a
+    /// processor: `/proc/PID/stat`'s `S` against `R`.
+    pub fn is_blocked(&self) -> bool {
+        self.state.load(Ordering::Acquire) == BLOCKED
+    }
+
     /// Processor time it has used, in nanoseconds, its current run
     /// included.
     pub fn cpu_time_ns(&self) -> u64 {

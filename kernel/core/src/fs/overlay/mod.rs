@@ -452,6 +452,7 @@ fn copy_attributes(caller: &Caller<'_>, lower: &dyn Node, copy: &dyn Node) -> Re
             owner_group: Some(metadata.owner_group),
             access_time_ns: Some(metadata.access_time_ns),
             modify_time_ns: Some(metadata.modify_time_ns),
+            ..AttributeChanges::default()
         },
     )
 }

@@ -19,6 +19,8 @@ mod process_files;
 mod reopened;
 mod settings;
 
+pub(crate) use settings::MAX_MAP_COUNT;
+
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;

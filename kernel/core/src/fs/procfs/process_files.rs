@@ -199,17 +199,25 @@ fn sizes(process: &Process) -> (u64, u64) {
     (virtual_bytes, resident_pages)
 }
 
-/// The one-letter state `stat` and `status` show: `Z` once it ended, `T`
-/// while stopped, `R` for the caller's own process, `S` (waiting) else.
+/// The one-letter state `stat` and `status` show, as Linux shows its
+/// main thread's: `Z` once it ended, `T` while stopped, `S` while the main
+/// thread waits (blocked in the kernel), `R` while it runs or is ready to
+/// (and for the caller's own process, which is running).
 pub fn state_letter(caller: &Caller<'_>, process: &Process) -> char {
     if process.has_ended() {
-        'Z'
-    } else if process.signals.job.is_stopped() {
-        'T'
-    } else if caller.process.is_some_and(|own| own.pid == process.pid) {
-        'R'
-    } else {
-        'S'
+        return 'Z';
+    }
+    if process.signals.job.is_stopped() {
+        return 'T';
+    }
+    if caller.process.is_some_and(|own| own.pid == process.pid) {
+        return 'R';
+    }
+    let threads = process.threads();
+    let main = threads.iter().find(|thread| thread.tid == process.pid).or_else(|| threads.first());
+    match main.and_then(|thread| thread.control()) {
+        Some(control) if !control.is_blocked() => 'R',
+        _ => 'S',
     }
 }
 

@@ -402,7 +402,9 @@ impl Node for RamNode {
         if let Some(time) = changes.modify_time_ns {
             attributes.modify_time_ns = time;
         }
-        attributes.change_time_ns = caller.now_ns();
+        if !changes.keeps_change_time {
+            attributes.change_time_ns = caller.now_ns();
+        }
         Ok(())
     }
 }

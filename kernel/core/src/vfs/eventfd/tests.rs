@@ -90,7 +90,8 @@ fn a_signal_interrupts_a_blocked_read() {
     let machine = FakeMachine::new();
     let thread = Thread::new(7);
     thread.state.lock().pending.add(10, crate::signal::SignalInfo::kernel(), None, true);
-    let caller = Caller { machine: &machine, process: None, thread: Some(&thread), acting_as: None };
+    let caller =
+        Caller { machine: &machine, process: None, thread: Some(&thread), acting_as: None, scope: None };
     let counter = EventCounter::new(0, false);
     assert_eq!(counter.read(&caller, &mut [0u8; 8], false), Err(FsError::Interrupted));
     assert!(counter.waiters().is_empty());

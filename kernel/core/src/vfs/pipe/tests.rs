@@ -55,7 +55,8 @@ fn a_signal_interrupts_a_blocked_read() {
     let machine = FakeMachine::new();
     let thread = Thread::new(7);
     thread.state.lock().pending.add(10, crate::signal::SignalInfo::kernel(), None, true);
-    let caller = Caller { machine: &machine, process: None, thread: Some(&thread), acting_as: None };
+    let caller =
+        Caller { machine: &machine, process: None, thread: Some(&thread), acting_as: None, scope: None };
     let (reader, _writer) = Pipe::open();
     let mut buffer = [0u8; 4];
     assert_eq!(reader.pipe().read(&caller, &mut buffer, false), Err(FsError::Interrupted));
