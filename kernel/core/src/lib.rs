@@ -25,6 +25,7 @@ pub mod mqueue;
 pub mod net;
 pub mod pages;
 pub mod process;
+pub mod ptrace;
 pub mod random;
 pub mod restore;
 pub mod scheduling;

@@ -28,6 +28,7 @@ mod poll;
 mod posix_queues;
 mod process;
 mod processes;
+mod ptrace;
 mod remote_memory;
 mod resources;
 mod scheduling;
@@ -154,12 +155,17 @@ pub fn handle(
     thread: &Arc<Thread>,
     registers: &mut Registers,
 ) -> Outcome {
+    // A traced thread's entry stop may change the call or skip it.
+    let before = *registers;
+    let skipped =
+        crate::ptrace::stops::syscall_entry(Context { machine, process, thread, registers: &before }, registers);
     let snapshot = *registers;
     let context = Context { machine, process, thread, registers: &snapshot };
     let number = snapshot.rax;
     let [a0, a1, a2, a3, a4, a5] =
         [snapshot.rdi, snapshot.rsi, snapshot.rdx, snapshot.r10, snapshot.r8, snapshot.r9];
     let result = match number {
+        _ if skipped.is_some() => Ok(skipped.unwrap_or(0)),
         nr::READ => files::read(context, a0, a1, a2),
         nr::WRITE => files::write(context, a0, a1, a2),
         nr::READV => files::readv(context, a0, a1, a2),
@@ -433,6 +439,7 @@ pub fn handle(
         nr::SETHOSTNAME => process::set_name(context, a0, a1, false),
         nr::SETDOMAINNAME => process::set_name(context, a0, a1, true),
         nr::KCMP => process::kcmp(context, (a0, a1), a2, a3, a4),
+        nr::PTRACE => ptrace::ptrace(context, a0, a1, a2, a3),
         nr::PROCESS_VM_READV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, true),
         nr::PROCESS_VM_WRITEV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, false),
         nr::MEMBARRIER => threads::membarrier(context, a0, a1),
@@ -495,6 +502,14 @@ pub fn handle(
             interruption = signals::Interruption::RestartableUnlessHandled;
         }
         Err(Failure::Resumed) => resumed = Outcome::ResumeExactly,
+    }
+    // A successful execve resumes the new image's registers.
+    let has_executed = matches!(number, nr::EXECVE | nr::EXECVEAT)
+        && matches!(result, Err(Failure::Resumed))
+        && skipped.is_none();
+    if crate::ptrace::stops::syscall_exit(context, registers, number, has_executed) {
+        // One instruction, then a trap: only the exact return path allows it.
+        resumed = Outcome::ResumeExactly;
     }
     match signals::deliver(context, registers, number, interruption) {
         Ok(()) => resumed,

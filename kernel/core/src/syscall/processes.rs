@@ -21,6 +21,7 @@ use super::files::caller;
 use super::paths::{read_path, start};
 use super::{Context, Failure, Result};
 use crate::errno::Errno;
+use crate::ptrace::stops::Creation;
 use crate::loader::executable::OpenExecutable;
 use crate::loader::{self, ExecutableFile, Program};
 use crate::machine::{Registers, Wakeup};
@@ -185,6 +186,12 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     }
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { machine.thread_pointer() };
+    let creation = match (request.flags & flag::VFORK != 0, request.exit_signal) {
+        (true, _) => Creation::Vfork,
+        (false, crate::signal::SIGCHLD) => Creation::Fork,
+        (false, _) => Creation::Clone,
+    };
+    crate::ptrace::stops::new_task(context, &child, &thread, creation, request.flags);
     match machine.spawn_thread(&registers, thread_pointer, &child, thread.clone(), &tables) {
         Ok(control) => {
             // The child keeps its parent's policy, priority and nice value.
@@ -197,8 +204,10 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         }
     }
     let pid = child.pid;
+    crate::ptrace::stops::created(context, creation, pid);
     if request.flags & flag::VFORK != 0 {
         wait_for_vfork_child(context, &child);
+        crate::ptrace::stops::vfork_done(context, pid);
     }
     Ok(pid)
 }

@@ -140,6 +140,7 @@ fn build_c_programs() -> PathBuf {
         "processes-permissions",
         "processes-sharing",
         "processes-interrupts",
+        "ptrace",
         "spawn-cost",
         "overlay",
         "disk-tree",

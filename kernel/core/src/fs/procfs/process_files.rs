@@ -205,11 +205,14 @@ fn sizes(process: &Process) -> (u64, u64) {
     (virtual_bytes, resident_pages)
 }
 
-/// The one-letter state `stat` and `status` show: `Z` once it ended, `T`
-/// while stopped, `R` for the caller's own process, `S` (waiting) else.
+/// The one-letter state `stat` and `status` show: `Z` once it ended, `t`
+/// in a tracing stop, `T` while stopped, `R` for the caller's own process,
+/// `S` (waiting) else.
 pub fn state_letter(caller: &Caller<'_>, process: &Process) -> char {
     if process.has_ended() {
         'Z'
+    } else if crate::ptrace::is_in_trace_stop(process.pid) {
+        't'
     } else if process.signals.job.is_stopped() {
         'T'
     } else if caller.process.is_some_and(|own| own.pid == process.pid) {
