@@ -157,8 +157,10 @@ pub fn handle(
 ) -> Outcome {
     // A traced thread's entry stop may change the call or skip it.
     let before = *registers;
-    let skipped =
-        crate::ptrace::stops::syscall_entry(Context { machine, process, thread, registers: &before }, registers);
+    let skipped = crate::ptrace::stops::syscall_entry(
+        Context { machine, process, thread, registers: &before },
+        registers,
+    );
     let snapshot = *registers;
     let context = Context { machine, process, thread, registers: &snapshot };
     let number = snapshot.rax;

@@ -158,10 +158,14 @@ pub fn syscall_entry(context: Context<'_>, registers: &mut Registers) -> Option<
     };
     if is_syscall_traced {
         let number = registers.rax;
-        let arguments = [registers.rdi, registers.rsi, registers.rdx, registers.r10, registers.r8, registers.r9];
+        let arguments =
+            [registers.rdi, registers.rsi, registers.rdx, registers.r10, registers.r8, registers.r9];
         tracee.state.lock().syscall = SyscallRecord { number, arguments, result: 0 };
         registers.rax = Errno::ENOSYS.to_return() as u64;
-        let info = trap_info(context, i32::from(SIGTRAP) | if options & option::TRACESYSGOOD != 0 { 0x80 } else { 0 });
+        let info = trap_info(
+            context,
+            i32::from(SIGTRAP) | if options & option::TRACESYSGOOD != 0 { 0x80 } else { 0 },
+        );
         let ending = stop(context, &tracee, registers, number, StopKind::SyscallEntry, info);
         let number = tracee.state.lock().original_rax;
         match ending {
@@ -188,7 +192,12 @@ pub fn syscall_entry(context: Context<'_>, registers: &mut Registers) -> Option<
 /// `SIGTRAP`, and the exit stop under `PTRACE_SYSCALL`. Returns whether
 /// the thread resumes one instruction at a time (it must then resume
 /// through the exact path, which traps after one instruction).
-pub fn syscall_exit(context: Context<'_>, registers: &mut Registers, number: u64, has_executed: bool) -> bool {
+pub fn syscall_exit(
+    context: Context<'_>,
+    registers: &mut Registers,
+    number: u64,
+    has_executed: bool,
+) -> bool {
     let Some(tracee) = tracee(context.thread.tid) else {
         return false;
     };
@@ -214,7 +223,9 @@ pub fn syscall_exit(context: Context<'_>, registers: &mut Registers, number: u64
         }
         let code = i32::from(SIGTRAP) | if options & option::TRACESYSGOOD != 0 { 0x80 } else { 0 };
         let info = trap_info(context, code);
-        if let Ending::Resumed(resume) = stop(context, &tracee, registers, number, StopKind::SyscallExit, info) {
+        if let Ending::Resumed(resume) =
+            stop(context, &tracee, registers, number, StopKind::SyscallExit, info)
+        {
             send_passed_signal(context, resume.signal());
         }
     }

@@ -143,10 +143,8 @@ pub(super) fn ptrace(context: Context<'_>, request: u64, pid: u64, address: u64,
         request::SINGLESTEP => resume(&tracee, Resume::SingleStep(signal_of(data)?)),
         request::LISTEN => {
             let state = tracee.state.lock();
-            let is_group_stop = matches!(
-                state.stop,
-                Some(StopKind::Group(_)) | Some(StopKind::Event(tracing::event::STOP))
-            );
+            let is_group_stop =
+                matches!(state.stop, Some(StopKind::Group(_)) | Some(StopKind::Event(tracing::event::STOP)));
             if !state.is_seized || !is_group_stop {
                 return Err(Errno::EIO.into());
             }

@@ -198,7 +198,12 @@ pub(super) fn write_to(
 
 /// Stores `bytes` (within one page) at `address` of a mapping that
 /// refuses stores, through a private copy of its page.
-fn force_write(context: Context<'_>, memory: &Memory, address: u64, bytes: &[u8]) -> core::result::Result<(), Errno> {
+fn force_write(
+    context: Context<'_>,
+    memory: &Memory,
+    address: u64,
+    bytes: &[u8],
+) -> core::result::Result<(), Errno> {
     let page = address & !(PAGE_SIZE - 1);
     let offset = (address - page) as usize;
     let needs_shootdown = {

@@ -591,7 +591,8 @@ pub(super) fn deliver(
             return Ok(());
         };
         // A tracer sees the signal first and chooses what is delivered.
-        let Some((signal, info)) = crate::ptrace::stops::deliver_signal(context, registers, signal, info) else {
+        let Some((signal, info)) = crate::ptrace::stops::deliver_signal(context, registers, signal, info)
+        else {
             continue;
         };
         let action = context.process.signal_action(signal);

@@ -44,7 +44,9 @@ impl Selector {
         match self {
             Selector::Any => true,
             Selector::Process(wanted) => wanted == tid,
-            Selector::Group(group) => crate::process::find(pid).is_some_and(|process| process.group_id() == group),
+            Selector::Group(group) => {
+                crate::process::find(pid).is_some_and(|process| process.group_id() == group)
+            }
         }
     }
 }
@@ -221,7 +223,11 @@ pub(super) fn wait4(context: Context<'_>, pid: u64, status: u64, options: u64, u
 
 /// Fills a `struct rusage` (144 bytes) with what is known of `child`: its
 /// processor time as user time.
-fn write_usage(context: Context<'_>, address: u64, child: Option<&Arc<Process>>) -> core::result::Result<(), Errno> {
+fn write_usage(
+    context: Context<'_>,
+    address: u64,
+    child: Option<&Arc<Process>>,
+) -> core::result::Result<(), Errno> {
     let mut bytes = [0u8; 144];
     let time_ns = child.map_or(0, |child| child.cpu_time_ns());
     bytes[0..8].copy_from_slice(&(time_ns / 1_000_000_000).to_le_bytes());
