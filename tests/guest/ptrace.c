@@ -4,7 +4,8 @@
  * POKE of data and text, registers, signals suppressed and injected,
  * SEIZE and INTERRUPT, fork events with the child traced too, the exec
  * event, the errors Linux gives, and what happens when a tracer exits
- * (EXITKILL kills, otherwise the tracee is let go). One line per check;
+ * (EXITKILL kills, otherwise the tracee is let go), single steps and an
+ * int3 breakpoint. One line per check;
  * exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -443,6 +444,56 @@ static void check_tracer_exit(void) {
     check(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "the_detached_tracee_runs_on", "status %#x", status);
 }
 
+/* A function the tracer puts a breakpoint on. */
+__attribute__((noinline)) static int breakpoint_target(int value) {
+    __asm__ volatile("nop");
+    return value + 1;
+}
+
+static void check_single_step_and_breakpoint(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        trace_me_and_stop();
+        _exit(breakpoint_target(41) == 42 ? 0 : 1);
+    }
+    wait_for(child);
+    struct user_regs_struct registers;
+    request(PTRACE_GETREGS, child, 0, (long)&registers);
+    unsigned long long previous = registers.rip;
+    int steps = 0, moved = 0;
+    for (; steps < 5; steps++) {
+        if (request(PTRACE_SINGLESTEP, child, 0, 0) != 0) {
+            break;
+        }
+        int status = wait_for(child);
+        if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
+            break;
+        }
+        request(PTRACE_GETREGS, child, 0, (long)&registers);
+        moved += registers.rip != previous;
+        previous = registers.rip;
+    }
+    check(steps == 5 && moved >= 4, "single_steps_trap_after_each_instruction", "steps %d moved %d", steps, moved);
+    unsigned long address = (unsigned long)&breakpoint_target;
+    long original = 0;
+    request(PTRACE_PEEKTEXT, child, address, (long)&original);
+    long patched = (original & ~0xffL) | 0xcc;
+    request(PTRACE_POKETEXT, child, address, patched);
+    request(PTRACE_CONT, child, 0, 0);
+    int status = wait_for(child);
+    request(PTRACE_GETREGS, child, 0, (long)&registers);
+    check(WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && registers.rip == address + 1,
+          "int3_stops_after_the_breakpoint", "status %#x rip %#llx target %#lx", status,
+          (unsigned long long)registers.rip, address);
+    request(PTRACE_POKETEXT, child, address, original);
+    registers.rip = address;
+    request(PTRACE_SETREGS, child, 0, (long)&registers);
+    request(PTRACE_CONT, child, 0, 0);
+    status = wait_for(child);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the_child_runs_on_past_the_breakpoint", "status %#x",
+          status);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--exit") == 0) {
         return atoi(argv[2]);
@@ -457,6 +508,7 @@ int main(int argc, char **argv) {
     check_exec_event();
     check_permissions();
     check_tracer_exit();
+    check_single_step_and_breakpoint();
     printf("%d checks failed\n", failures);
     return failures;
 }

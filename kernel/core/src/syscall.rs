@@ -509,11 +509,11 @@ pub fn handle(
     let has_executed = matches!(number, nr::EXECVE | nr::EXECVEAT)
         && matches!(result, Err(Failure::Resumed))
         && skipped.is_none();
-    if crate::ptrace::stops::syscall_exit(context, registers, number, has_executed) {
-        // One instruction, then a trap: only the exact return path allows it.
-        resumed = Outcome::ResumeExactly;
-    }
+    crate::ptrace::stops::syscall_exit(context, registers, number, has_executed);
     match signals::deliver(context, registers, number, interruption) {
+        // One instruction, then a trap (a single step): only the exact
+        // return path leaves the trap flag for application code alone.
+        Ok(()) if registers.rflags & crate::ptrace::stops::TRAP_FLAG != 0 => Outcome::ResumeExactly,
         Ok(()) => resumed,
         Err(status) => threads::exit_group(context, killed(status)),
     }

@@ -216,3 +216,80 @@ pub fn syscall_info(state: &TraceState) -> ([u8; SYSCALL_INFO_SIZE], usize) {
         _ => (bytes, 24),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ptrace::{StopKind, TraceState};
+
+    fn state() -> TraceState {
+        let mut state = TraceState::new(1, 0, false);
+        state.registers.rax = 0x11;
+        state.registers.rip = 0x40_1000;
+        state.registers.rsp = 0x7fff_0000;
+        state.registers.rflags = 0x202;
+        state.original_rax = 39;
+        state.thread_pointer = 0x7f00_0000;
+        state.fpu = alloc::vec![0u8; 1024];
+        state
+    }
+
+    #[test]
+    fn registers_follow_user_regs_struct_with_user_selectors() {
+        let state = state();
+        let bytes = encode_registers(&state);
+        let word = |index: usize| u64::from_le_bytes(bytes[index * 8..index * 8 + 8].try_into().unwrap());
+        assert_eq!(word(10), 0x11, "rax");
+        assert_eq!(word(15), 39, "orig_rax");
+        assert_eq!(word(16), 0x40_1000, "rip");
+        assert_eq!(word(17), USER_CODE_SELECTOR);
+        assert_eq!(word(19), 0x7fff_0000, "rsp");
+        assert_eq!(word(20), USER_STACK_SELECTOR);
+        assert_eq!(word(21), 0x7f00_0000, "fs_base");
+        assert_eq!(peek_user(&state, 16 * 8), Ok(0x40_1000));
+        assert_eq!(peek_user(&state, DEBUG_REGISTERS_OFFSET + 7 * 8), Ok(0));
+        assert_eq!(peek_user(&state, 3), Err(crate::errno::Errno::EIO));
+        assert_eq!(peek_user(&state, USER_AREA_SIZE), Err(crate::errno::Errno::EIO));
+    }
+
+    #[test]
+    fn a_tracer_changes_registers_but_not_the_interrupt_or_trap_flags() {
+        let mut state = state();
+        let mut bytes = encode_registers(&state);
+        bytes[10 * 8..11 * 8].copy_from_slice(&42u64.to_le_bytes());
+        bytes[18 * 8..19 * 8].copy_from_slice(&0x1u64.to_le_bytes());
+        bytes[17 * 8..18 * 8].copy_from_slice(&0x8u64.to_le_bytes());
+        decode_registers(&mut state, &bytes).unwrap();
+        assert_eq!(state.registers.rax, 42);
+        // Carry set; interrupts stay enabled, the trap flag stays clear.
+        assert_eq!(state.registers.rflags, 0x203);
+        assert!(state.is_changed.0);
+        assert_eq!(register(&state, 17), USER_CODE_SELECTOR, "selectors keep their values");
+        assert_eq!(poke_user(&mut state, 18 * 8, 0x100), Ok(()));
+        assert_eq!(state.registers.rflags & 0x100, 0);
+        assert_eq!(poke_user(&mut state, 21 * 8, 1 << 47), Err(crate::errno::Errno::EIO));
+        assert_eq!(poke_user(&mut state, DEBUG_REGISTERS_OFFSET, 0), Ok(()));
+        assert_eq!(poke_user(&mut state, DEBUG_REGISTERS_OFFSET, 1), Err(crate::errno::Errno::EIO));
+        assert_eq!(poke_user(&mut state, 15 * 8, u64::MAX), Ok(()));
+        assert_eq!(state.original_rax, u64::MAX);
+    }
+
+    #[test]
+    fn syscall_info_has_the_entry_and_exit_shapes_only_with_tracesysgood() {
+        let mut state = state();
+        state.syscall.number = 39;
+        state.syscall.arguments = [1, 2, 3, 4, 5, 6];
+        state.stop = Some(StopKind::SyscallEntry);
+        assert_eq!(syscall_info(&state).1, 24, "without TRACESYSGOOD: no shape");
+        state.options = crate::ptrace::option::TRACESYSGOOD;
+        let (bytes, size) = syscall_info(&state);
+        assert_eq!((bytes[0], size), (1, 80));
+        assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 0xc000_003e);
+        assert_eq!(u64::from_le_bytes(bytes[24..32].try_into().unwrap()), 39);
+        assert_eq!(u64::from_le_bytes(bytes[72..80].try_into().unwrap()), 6);
+        state.stop = Some(StopKind::SyscallExit);
+        state.registers.rax = (-2i64) as u64;
+        let (bytes, size) = syscall_info(&state);
+        assert_eq!((bytes[0], size, bytes[32]), (2, 33, 1));
+    }
+}

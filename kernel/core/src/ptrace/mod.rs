@@ -181,6 +181,35 @@ pub struct TraceState {
     pub ended: Option<u32>,
 }
 
+impl TraceState {
+    /// A tracee of `tracer` with `options`, not stopped.
+    pub fn new(tracer: u64, options: u32, is_seized: bool) -> Self {
+        TraceState {
+            tracer,
+            options,
+            is_seized,
+            stop: None,
+            stop_status: 0,
+            is_reported: false,
+            resume: None,
+            is_syscall_traced: false,
+            is_single_stepping: false,
+            is_interrupt_requested: false,
+            is_group_stop_reported: false,
+            runs_in_group_stop: false,
+            registers: Registers::default(),
+            original_rax: u64::MAX,
+            thread_pointer: 0,
+            fpu: Vec::new(),
+            is_changed: (false, false, false),
+            signal: (0, SignalInfo::default()),
+            event_message: 0,
+            syscall: SyscallRecord::default(),
+            ended: None,
+        }
+    }
+}
+
 /// A traced thread.
 #[derive(Debug)]
 pub struct Tracee {
@@ -262,29 +291,7 @@ pub fn attach(
         tid: thread.tid,
         pid: process.pid,
         thread: Arc::downgrade(thread),
-        state: Mutex::new(TraceState {
-            tracer,
-            options,
-            is_seized,
-            stop: None,
-            stop_status: 0,
-            is_reported: false,
-            resume: None,
-            is_syscall_traced: false,
-            is_single_stepping: false,
-            is_interrupt_requested: false,
-            is_group_stop_reported: false,
-            runs_in_group_stop: false,
-            registers: Registers::default(),
-            original_rax: u64::MAX,
-            thread_pointer: 0,
-            fpu: Vec::new(),
-            is_changed: (false, false, false),
-            signal: (0, SignalInfo::default()),
-            event_message: 0,
-            syscall: SyscallRecord::default(),
-            ended: None,
-        }),
+        state: Mutex::new(TraceState::new(tracer, options, is_seized)),
     });
     let mut table = TRACEES.lock();
     if table.contains_key(&thread.tid) {

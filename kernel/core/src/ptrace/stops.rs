@@ -189,17 +189,10 @@ pub fn syscall_entry(context: Context<'_>, registers: &mut Registers) -> Option<
 
 /// After a system call `number` ran (its result in `registers.rax`;
 /// `has_executed` after a successful `execve`): the exec event or
-/// `SIGTRAP`, and the exit stop under `PTRACE_SYSCALL`. Returns whether
-/// the thread resumes one instruction at a time (it must then resume
-/// through the exact path, which traps after one instruction).
-pub fn syscall_exit(
-    context: Context<'_>,
-    registers: &mut Registers,
-    number: u64,
-    has_executed: bool,
-) -> bool {
+/// `SIGTRAP`, and the exit stop under `PTRACE_SYSCALL`.
+pub fn syscall_exit(context: Context<'_>, registers: &mut Registers, number: u64, has_executed: bool) {
     let Some(tracee) = tracee(context.thread.tid) else {
-        return false;
+        return;
     };
     let (options, is_seized) = {
         let state = tracee.state.lock();
@@ -229,7 +222,6 @@ pub fn syscall_exit(
             send_passed_signal(context, resume.signal());
         }
     }
-    tracee.state.lock().is_single_stepping
 }
 
 /// Before `signal` (with `info`) is delivered to a traced thread: the
@@ -406,5 +398,22 @@ pub fn vfork_done(context: Context<'_>, child_id: u64) {
     if tracee.state.lock().options & option::TRACEVFORKDONE != 0 {
         let mut registers = *context.registers;
         event_stop(context, &tracee, &mut registers, event::VFORK_DONE, child_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_statuses_are_linuxs_encodings() {
+        let good = option::TRACESYSGOOD;
+        assert_eq!(stop_status(StopKind::Signal(10), 0, false), 0x0a7f);
+        assert_eq!(stop_status(StopKind::SyscallEntry, good, false), 0x857f);
+        assert_eq!(stop_status(StopKind::SyscallExit, 0, false), 0x057f);
+        assert_eq!(stop_status(StopKind::Event(event::FORK), 0, false), 0x1_057f);
+        assert_eq!(stop_status(StopKind::Event(event::STOP), 0, true), 0x80_057f);
+        assert_eq!(stop_status(StopKind::Group(19), 0, true), 0x80_137f);
+        assert_eq!(stop_status(StopKind::Group(19), 0, false), 0x137f);
     }
 }
