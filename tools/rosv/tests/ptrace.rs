@@ -168,3 +168,30 @@ fn strace_counts_the_calls_of_a_shell_and_its_child() {
     }
     assert_eq!(output.status.code(), Some(4), "{console}");
 }
+
+#[test]
+fn gdb_runs_a_crashing_program_and_prints_its_backtrace() {
+    let test = "gdb_runs_a_crashing_program_and_prints_its_backtrace";
+    if !available(test, &[("/usr/bin/gdb", "gdb"), ("/usr/bin/dash", "dash")]) {
+        return;
+    }
+    // The program at the same path in the guest as on the host.
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let shared = directory.path().to_str().expect("UTF-8 path").to_string();
+    let program = directory.path().join("crash");
+    std::fs::copy(guests::c_program("crash", Variant::GlibcStatic), &program).expect("copy the program");
+    let program = program.to_str().expect("UTF-8 path");
+    let volume = format!("{shared}:{shared}");
+    let arguments = ["--cpus", "2", "--memory", "1G", "--volume", &volume, "--package", "dash"];
+    let mut arguments = arguments.to_vec();
+    arguments.extend(["--exec", "/usr/bin/gdb", "--", "-batch", "-ex", "run", "-ex", "bt", program]);
+    let output = rosv_run(&arguments);
+    let stdout = text(&output.stdout);
+    let console = format!("{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("Program received signal SIGSEGV, Segmentation fault."), "{console}");
+    assert!(
+        stdout.lines().any(|line| line.starts_with("#0 ") && line.contains(" in main ")),
+        "no backtrace:\n{console}"
+    );
+    assert_eq!(output.status.code(), Some(0), "{console}");
+}
