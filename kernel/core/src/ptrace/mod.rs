@@ -294,6 +294,8 @@ pub fn attach(
         state: Mutex::new(TraceState::new(tracer, options, is_seized)),
     });
     let mut table = TRACEES.lock();
+    // Threads that never ran (their start failed) leave no record behind.
+    table.retain(|_, entry| entry.thread.strong_count() > 0 || entry.state.lock().ended.is_some());
     if table.contains_key(&thread.tid) {
         return Err(crate::errno::Errno::EPERM);
     }
