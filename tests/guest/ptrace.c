@@ -118,6 +118,10 @@ static void check_traceme_exec(void) {
     request(PTRACE_CONT, child, 0, 0);
     status = wait_for(child);
     check(WIFEXITED(status) && WEXITSTATUS(status) == 7, "traceme_exec_child_runs_on", "status %#x", status);
+    /* Reaped, the tracee leaves nothing to wait for. */
+    errno = 0;
+    pid_t left = waitpid(-1, &status, WAIT_ALL);
+    check(left == -1 && errno == ECHILD, "a_reaped_tracee_leaves_no_wait", "waitpid %d", left);
 }
 
 /* Resumes `child` with PTRACE_SYSCALL until it stops at the entry of

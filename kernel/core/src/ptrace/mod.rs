@@ -314,7 +314,7 @@ pub fn release(tracee: &Tracee, resume: Resume) {
         }
         TRACEE_COUNT.store(table.len(), Ordering::Release);
     }
-    {
+    let tracer = {
         let mut state = tracee.state.lock();
         state.is_syscall_traced = false;
         state.is_single_stepping = false;
@@ -322,8 +322,14 @@ pub fn release(tracee: &Tracee, resume: Resume) {
         if state.stop.is_some() && state.resume.is_none() {
             state.resume = Some(resume);
         }
-    }
+        state.tracer
+    };
     tracee.wake(false);
+    // A wait of the tracer's that counted this tracee looks again (it may
+    // have nothing left to wait for: ECHILD).
+    if let Some(tracer) = crate::process::find(tracer) {
+        tracer.child_events.notify();
+    }
 }
 
 /// The tracees of `tracer` (ended ones too) that `selects` picks by
