@@ -330,6 +330,20 @@ pub fn release(tracee: &Tracee, resume: Resume) {
     if let Some(tracer) = crate::process::find(tracer) {
         tracer.child_events.notify();
     }
+    // The real parent may reap an end the tracer no longer holds.
+    let parent = crate::process::find(tracee.pid).and_then(|process| process.family.lock().parent.upgrade());
+    if let Some(parent) = parent {
+        parent.child_events.notify();
+    }
+}
+
+/// Whether the end of process `pid` waits for its tracer's `wait` first:
+/// until then its parent may not reap it, as on Linux.
+pub fn holds_end(pid: u64) -> bool {
+    if TRACEE_COUNT.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    TRACEES.lock().get(&pid).is_some_and(|tracee| tracee.state.lock().ended.is_some())
 }
 
 /// The tracees of `tracer` (ended ones too) that `selects` picks by

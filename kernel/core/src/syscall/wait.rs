@@ -147,7 +147,7 @@ fn wait_for_child(
                     continue;
                 }
                 if child.has_ended() {
-                    if wants_ends {
+                    if wants_ends && !crate::ptrace::holds_end(child.pid) {
                         found = Some((index, None));
                         break;
                     }
