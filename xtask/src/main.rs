@@ -51,6 +51,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/go", "golang-go"),
     ("/usr/bin/php", "php-cli"),
     ("/usr/bin/sqlite3", "sqlite3"),
+    ("/usr/bin/strace", "strace"),
+    ("/usr/bin/gdb", "gdb"),
     ("/usr/bin/mdb_load", "lmdb-utils"),
     ("/usr/bin/cpan", "perl"),
     ("/usr/bin/ruby", "ruby"),

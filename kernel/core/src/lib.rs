@@ -26,6 +26,7 @@ pub mod net;
 pub mod pages;
 pub mod process;
 pub mod processor;
+pub mod ptrace;
 pub mod random;
 pub mod restore;
 pub mod scheduling;

@@ -201,6 +201,7 @@ pub mod number {
     pub const PERSONALITY: u64 = 135;
     pub const SETHOSTNAME: u64 = 170;
     pub const SETDOMAINNAME: u64 = 171;
+    pub const PTRACE: u64 = 101;
     pub const PROCESS_VM_READV: u64 = 310;
     pub const PROCESS_VM_WRITEV: u64 = 311;
     pub const KCMP: u64 = 312;

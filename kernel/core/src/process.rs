@@ -663,6 +663,7 @@ impl Process {
                 waiter.wake();
             }
         }
+        crate::ptrace::thread_ended(self, tid, status);
     }
 
     /// What a process does once its last thread ended.
@@ -677,6 +678,7 @@ impl Process {
         self.is_ended.store(true, Ordering::Release);
         self.end_waiters.notify();
         self.release_vfork_parent();
+        crate::ptrace::tracer_ended(self.pid);
         // Children go to the first process (or are forgotten when it is
         // gone: nobody will wait for them).
         let children = core::mem::take(&mut self.family.lock().children);

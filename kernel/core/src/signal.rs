@@ -155,7 +155,8 @@ pub fn send(
         let state = thread.state.lock();
         (state.signal_mask | state.awaited_signals) & bit(signal) != 0
     });
-    if is_ignored(&action, signal) && !is_blocked {
+    // A tracer sees even ignored signals (but for SIGKILL).
+    if is_ignored(&action, signal) && !is_blocked && !crate::ptrace::is_process_traced(process.pid) {
         if let Some(source) = source {
             source.discard();
         }

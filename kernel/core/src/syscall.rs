@@ -30,6 +30,7 @@ mod poll;
 mod posix_queues;
 mod process;
 mod processes;
+mod ptrace;
 mod remote_memory;
 mod resources;
 mod scheduling;
@@ -157,12 +158,19 @@ pub fn handle(
     thread: &Arc<Thread>,
     registers: &mut Registers,
 ) -> Outcome {
+    // A traced thread's entry stop may change the call or skip it.
+    let before = *registers;
+    let skipped = crate::ptrace::stops::syscall_entry(
+        Context { machine, process, thread, registers: &before },
+        registers,
+    );
     let snapshot = *registers;
     let context = Context { machine, process, thread, registers: &snapshot };
     let number = snapshot.rax;
     let [a0, a1, a2, a3, a4, a5] =
         [snapshot.rdi, snapshot.rsi, snapshot.rdx, snapshot.r10, snapshot.r8, snapshot.r9];
     let result = match number {
+        _ if skipped.is_some() => Ok(skipped.unwrap_or(0)),
         nr::READ => files::read(context, a0, a1, a2),
         nr::WRITE => files::write(context, a0, a1, a2),
         nr::READV => files::readv(context, a0, a1, a2),
@@ -438,6 +446,7 @@ pub fn handle(
         nr::SETHOSTNAME => process::set_name(context, a0, a1, false),
         nr::SETDOMAINNAME => process::set_name(context, a0, a1, true),
         nr::KCMP => process::kcmp(context, (a0, a1), a2, a3, a4),
+        nr::PTRACE => ptrace::ptrace(context, a0, a1, a2, a3),
         nr::PROCESS_VM_READV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, true),
         nr::PROCESS_VM_WRITEV => remote_memory::process_vm(context, a0, (a1, a2), (a3, a4), a5, false),
         nr::MEMBARRIER => threads::membarrier(context, a0, a1),
@@ -501,7 +510,15 @@ pub fn handle(
         }
         Err(Failure::Resumed) => resumed = Outcome::ResumeExactly,
     }
+    // A successful execve resumes the new image's registers.
+    let has_executed = matches!(number, nr::EXECVE | nr::EXECVEAT)
+        && matches!(result, Err(Failure::Resumed))
+        && skipped.is_none();
+    crate::ptrace::stops::syscall_exit(context, registers, number, has_executed);
     match signals::deliver(context, registers, number, interruption) {
+        // One instruction, then a trap (a single step): only the exact
+        // return path leaves the trap flag for application code alone.
+        Ok(()) if registers.rflags & crate::ptrace::stops::TRAP_FLAG != 0 => Outcome::ResumeExactly,
         Ok(()) => resumed,
         Err(status) => threads::exit_group(context, killed(status)),
     }

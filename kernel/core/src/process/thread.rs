@@ -89,7 +89,7 @@ impl Thread {
             let state = self.state.lock();
             (state.pending.set() | self.signals.pending.lock().set()) & !state.signal_mask
         };
-        if pending != 0 {
+        if pending != 0 || crate::ptrace::is_interrupt_requested(self.tid) {
             return true;
         }
         // Seen asleep, the thread is counted by whoever stops the process;
@@ -147,7 +147,7 @@ impl Thread {
             let state = self.state.lock();
             (state.pending.set() | self.signals.pending.lock().set()) & !state.signal_mask != 0
         };
-        if is_pending || self.signals.job.is_stopped() {
+        if is_pending || self.signals.job.is_stopped() || crate::ptrace::is_interrupt_requested(self.tid) {
             control.notify_signal();
         }
     }

@@ -79,6 +79,14 @@ impl JobControl {
         self.is_stopped.load(Ordering::Acquire)
     }
 
+    /// The signal the process is stopped by, while it is.
+    pub fn stop_signal(&self) -> Option<u8> {
+        if !self.is_stopped() {
+            return None;
+        }
+        self.state.lock().stopped_by
+    }
+
     /// Stops the process with `signal`; returns whether it was running.
     pub fn stop(&self, signal: u8) -> bool {
         let mut state = self.state.lock();

@@ -26,6 +26,7 @@ use crate::loader::{self, ExecutableFile, Program};
 use crate::machine::{Registers, Wakeup};
 use crate::memory::AddressSpace;
 use crate::process::{self, Process, SIG_DFL, SIG_IGN};
+use crate::ptrace::stops::Creation;
 use crate::random::Random;
 use crate::user::User;
 use crate::vfs::FileType;
@@ -184,6 +185,12 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     }
     let thread_pointer =
         if request.flags & flag::SETTLS != 0 { request.tls } else { machine.thread_pointer() };
+    let creation = match (request.flags & flag::VFORK != 0, request.exit_signal) {
+        (true, _) => Creation::Vfork,
+        (false, crate::signal::SIGCHLD) => Creation::Fork,
+        (false, _) => Creation::Clone,
+    };
+    crate::ptrace::stops::new_task(context, &child, &thread, creation, request.flags);
     match machine.spawn_thread(&registers, thread_pointer, &child, thread.clone(), &tables) {
         Ok(control) => {
             // The child keeps its parent's policy, priority and nice value.
@@ -196,8 +203,10 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         }
     }
     let pid = child.pid;
+    crate::ptrace::stops::created(context, creation, pid);
     if request.flags & flag::VFORK != 0 {
         wait_for_vfork_child(context, &child);
+        crate::ptrace::stops::vfork_done(context, pid);
     }
     Ok(pid)
 }

@@ -144,6 +144,90 @@ fn remote_copy(
     Ok(())
 }
 
+/// Reads `buffer.len()` bytes at `address` of `target`'s memory, as
+/// `process_vm_readv` would (`ptrace`'s peeks).
+pub(super) fn read_from(
+    context: Context<'_>,
+    target: &Process,
+    address: u64,
+    buffer: &mut [u8],
+) -> core::result::Result<(), Errno> {
+    let memory = target.memory();
+    if alloc::sync::Arc::ptr_eq(&memory, &context.process.memory()) {
+        return User::new(context.machine).read_into(address, buffer);
+    }
+    let mut done = 0;
+    while done < buffer.len() {
+        let at = address.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let amount = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buffer.len() - done);
+        remote_copy(context, &memory, at, Copy::Read(&mut buffer[done..done + amount]))?;
+        done += amount;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` at `address` of `target`'s memory, as a debugger does
+/// (`ptrace`'s pokes): where the mapping refuses stores but allows
+/// access (program text), the page gets a private copy that takes the
+/// bytes while the mapping stays as it was (Linux's `FOLL_FORCE`).
+pub(super) fn write_to(
+    context: Context<'_>,
+    target: &Process,
+    address: u64,
+    bytes: &[u8],
+) -> core::result::Result<(), Errno> {
+    let memory = target.memory();
+    let is_own = alloc::sync::Arc::ptr_eq(&memory, &context.process.memory());
+    let mut done = 0;
+    while done < bytes.len() {
+        let at = address.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let amount = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(bytes.len() - done);
+        let part = &bytes[done..done + amount];
+        let is_writable = memory.space.lock().area_at(at).is_some_and(|(_, area)| area.rights.write);
+        if is_writable && is_own {
+            User::new(context.machine).write_bytes(at, part)?;
+        } else if is_writable {
+            remote_copy(context, &memory, at, Copy::Write(part))?;
+        } else {
+            force_write(context, &memory, at, part)?;
+        }
+        done += amount;
+    }
+    Ok(())
+}
+
+/// Stores `bytes` (within one page) at `address` of a mapping that
+/// refuses stores, through a private copy of its page.
+fn force_write(
+    context: Context<'_>,
+    memory: &Memory,
+    address: u64,
+    bytes: &[u8],
+) -> core::result::Result<(), Errno> {
+    let page = address & !(PAGE_SIZE - 1);
+    let offset = (address - page) as usize;
+    let needs_shootdown = {
+        let mut space = memory.space.lock();
+        let rights = match space.area_at(page) {
+            Some((_, area)) if area.rights.is_accessible() => area.rights,
+            _ => return Err(Errno::EFAULT),
+        };
+        if space.tables().mapped_frame(page).is_none()
+            && space.resolve_fault(context.machine, address, Access::Read) != FaultResolution::Mapped
+        {
+            return Err(Errno::EFAULT);
+        }
+        let replaced = space.tables().make_private(page, rights).map_err(|_| Errno::ENOMEM)?;
+        let frame = space.tables().mapped_frame(page).ok_or(Errno::EFAULT)?;
+        crate::pages::write_frame(frame, offset, bytes);
+        replaced | space.take_shootdown()
+    };
+    if needs_shootdown {
+        context.machine.synchronize_mappings();
+    }
+    Ok(())
+}
+
 /// A walk through the local vectors.
 struct Places<'a> {
     vectors: &'a [(u64, u64)],

@@ -577,7 +577,8 @@ pub(super) fn deliver(
         registers.rax = number;
     };
     loop {
-        wait_while_stopped(context);
+        crate::ptrace::stops::interrupt(context, registers);
+        wait_while_stopped(context, registers);
         let Some((signal, info)) = signal::take_deliverable(context.thread) else {
             if interruption != Interruption::None {
                 restart(registers);
@@ -588,6 +589,11 @@ pub(super) fn deliver(
                 state.signal_mask = mask;
             }
             return Ok(());
+        };
+        // A tracer sees the signal first and chooses what is delivered.
+        let Some((signal, info)) = crate::ptrace::stops::deliver_signal(context, registers, signal, info)
+        else {
+            continue;
         };
         let action = context.process.signal_action(signal);
         if action.handler == SIG_IGN {
@@ -619,8 +625,9 @@ pub(super) fn deliver(
 }
 
 /// Waits while the process is stopped (job control), until `SIGCONT`
-/// continues it or a `SIGKILL` or the process's end comes.
-fn wait_while_stopped(context: Context<'_>) {
+/// continues it or a `SIGKILL` or the process's end comes. A traced
+/// thread reports the stop to its tracer, which may let it run on.
+fn wait_while_stopped(context: Context<'_>, registers: &mut Registers) {
     let job = &context.thread.signals.job;
     let mark = &context.thread.is_counted_stopped;
     // On its way out of the kernel, the thread sleeps in no call.
@@ -628,12 +635,19 @@ fn wait_while_stopped(context: Context<'_>) {
     if !job.is_stopped() {
         // Counted while it slept in a call that then completed.
         job.leave(mark);
+        crate::ptrace::stops::group_running(context);
         return;
     }
     if let Some(signal) = job.enter(mark) {
         signal::notify_parent_of_job(context.process, signal::JobEvent::Stopped(signal));
     }
-    while job.is_stopped() && !signal::is_kill_pending(context.thread) {
+    while let Some(signal) = job.stop_signal()
+        && !signal::is_kill_pending(context.thread)
+    {
+        crate::ptrace::stops::interrupt(context, registers);
+        if crate::ptrace::stops::group_stop(context, registers, signal) {
+            break;
+        }
         if context.machine.block(None) == Wakeup::Stop {
             break;
         }
@@ -650,6 +664,9 @@ pub(super) fn deliver_fault(
     registers: &mut Registers,
     fault: signal::Fault,
 ) -> core::result::Result<(), u8> {
+    if crate::ptrace::tracee(context.thread.tid).is_some() {
+        return deliver_traced_fault(context, registers, fault);
+    }
     let index = usize::from(fault.signal - 1);
     let action = context.process.signal_action(fault.signal);
     let is_blocked = context.thread.state.lock().signal_mask & (1 << index) != 0;
@@ -672,4 +689,27 @@ pub(super) fn deliver_fault(
     let info = SignalInfo::fault(code, fault.address);
     // A frame that cannot be written ends the process as a SIGSEGV would.
     signal::setup_frame(context, registers, fault.signal, info, action).map_err(|_| 128 + 11)
+}
+
+/// A fault of a traced thread: its signal is forced as Linux's
+/// `force_sig_info` does (unblocked; an ignored one back to its default)
+/// and delivered, so that the tracer sees it first (a breakpoint's or a
+/// single step's `SIGTRAP`).
+fn deliver_traced_fault(
+    context: Context<'_>,
+    registers: &mut Registers,
+    fault: signal::Fault,
+) -> core::result::Result<(), u8> {
+    let index = usize::from(fault.signal - 1);
+    let is_blocked = context.thread.state.lock().signal_mask & (1 << index) != 0;
+    if is_blocked || context.process.signal_action(fault.signal).handler == SIG_IGN {
+        context.thread.state.lock().signal_mask &= !(1 << index);
+        context.process.signal_handlers.with(|handlers| handlers[index] = SignalAction::default());
+    }
+    // Only the trap flag the tracer asked for is taken away.
+    registers.rflags &= !crate::ptrace::stops::TRAP_FLAG;
+    let info = SignalInfo::fault(fault.code, fault.address);
+    let target = Target::Thread(context.thread);
+    let _ = signal::send(context.process, target, fault.signal, info, None, Queueing::Always);
+    deliver(context, registers, 0, Interruption::None)
 }

@@ -149,10 +149,13 @@ fn spawn(context: Context<'_>, request: CloneRequest) -> Result {
         context.process.discard_thread(thread.tid);
         return Err(Errno::EAGAIN.into());
     };
+    let creation = crate::ptrace::stops::Creation::Clone;
+    crate::ptrace::stops::new_task(context, &process, &thread, creation, request.flags);
     match context.machine.spawn_thread(&registers, thread_pointer, &process, thread.clone(), &tables) {
         Ok(control) => {
             super::scheduling::inherit(context.thread, &thread, control.as_ref());
             thread.set_control(control);
+            crate::ptrace::stops::created(context, creation, thread.tid);
             Ok(thread.tid)
         }
         Err(_) => {

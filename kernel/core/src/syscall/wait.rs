@@ -37,18 +37,42 @@ impl Selector {
             Selector::Group(group) => child.group_id() == group,
         }
     }
+
+    /// Whether it picks a traced thread `tid` of process `pid` (a traced
+    /// thread is waited for by its own id).
+    fn matches_thread(self, tid: u64, pid: u64) -> bool {
+        match self {
+            Selector::Any => true,
+            Selector::Process(wanted) => wanted == tid,
+            Selector::Group(group) => {
+                crate::process::find(pid).is_some_and(|process| process.group_id() == group)
+            }
+        }
+    }
 }
 
-/// What a wait found: a child that ended, stopped or continued.
+/// What a wait found: a child that ended, stopped or continued, or a
+/// tracee that stopped or ended.
 enum Found {
     Ended(Arc<Process>),
     Job(Arc<Process>, crate::signal::JobEvent),
+    Traced(crate::ptrace::Report),
 }
 
 impl Found {
-    fn child(&self) -> &Arc<Process> {
+    /// The child, unless this is a tracee's report.
+    fn child(&self) -> Option<&Arc<Process>> {
         match self {
-            Found::Ended(child) | Found::Job(child, _) => child,
+            Found::Ended(child) | Found::Job(child, _) => Some(child),
+            Found::Traced(_) => None,
+        }
+    }
+
+    /// The id `wait` returns.
+    fn id(&self) -> u64 {
+        match self {
+            Found::Ended(child) | Found::Job(child, _) => child.pid,
+            Found::Traced(report) => report.tid,
         }
     }
 
@@ -59,6 +83,7 @@ impl Found {
             Found::Ended(child) => child.termination().map_or(0, Termination::wait_status),
             Found::Job(_, crate::signal::JobEvent::Stopped(signal)) => u32::from(*signal) << 8 | 0x7f,
             Found::Job(_, crate::signal::JobEvent::Continued) => 0xffff,
+            Found::Traced(report) => report.status,
         }
     }
 
@@ -73,6 +98,13 @@ impl Found {
             },
             Found::Job(_, JobEvent::Stopped(signal)) => (code::CHILD_STOPPED, i32::from(*signal)),
             Found::Job(_, JobEvent::Continued) => (code::CHILD_CONTINUED, i32::from(SIGCONT)),
+            Found::Traced(report) if !report.is_end => {
+                (crate::ptrace::stops::CLD_TRAPPED, (report.status >> 8) as i32)
+            }
+            Found::Traced(report) if report.status & 0x7f != 0 => {
+                (code::CHILD_KILLED, (report.status & 0x7f) as i32)
+            }
+            Found::Traced(report) => (code::CHILD_EXITED, ((report.status >> 8) & 0xff) as i32),
         }
     }
 }
@@ -93,11 +125,18 @@ fn wait_for_child(
     let wants_ends = options & option::WEXITED != 0;
     let wants_stops = options & option::WUNTRACED != 0;
     let wants_continues = options & option::WCONTINUED != 0;
+    let selects_tracee = |tid, pid| selector.matches_thread(tid, pid);
     loop {
         process.child_events.add(&me);
+        // A tracer sees its tracees' stops and ends first.
+        if let Some(report) = crate::ptrace::take_report(process.pid, selects_tracee, keep) {
+            process.child_events.remove(&me);
+            return Ok(Some(Found::Traced(report)));
+        }
+        let is_tracing = !crate::ptrace::tracees_of(process.pid, selects_tracee).is_empty();
         let found = {
             let mut family = process.family.lock();
-            if !family.children.iter().any(|child| selector.matches(child)) {
+            if !is_tracing && !family.children.iter().any(|child| selector.matches(child)) {
                 drop(family);
                 process.child_events.remove(&me);
                 return Err(Errno::ECHILD.into());
@@ -108,7 +147,7 @@ fn wait_for_child(
                     continue;
                 }
                 if child.has_ended() {
-                    if wants_ends {
+                    if wants_ends && !crate::ptrace::holds_end(child.pid) {
                         found = Some((index, None));
                         break;
                     }
@@ -179,14 +218,18 @@ pub(super) fn wait4(context: Context<'_>, pid: u64, status: u64, options: u64, u
     if usage != 0 {
         write_usage(context, usage, found.child())?;
     }
-    Ok(found.child().pid)
+    Ok(found.id())
 }
 
 /// Fills a `struct rusage` (144 bytes) with what is known of `child`: its
 /// processor time as user time.
-fn write_usage(context: Context<'_>, address: u64, child: &Process) -> core::result::Result<(), Errno> {
+fn write_usage(
+    context: Context<'_>,
+    address: u64,
+    child: Option<&Arc<Process>>,
+) -> core::result::Result<(), Errno> {
     let mut bytes = [0u8; 144];
-    let time_ns = child.cpu_time_ns();
+    let time_ns = child.map_or(0, |child| child.cpu_time_ns());
     bytes[0..8].copy_from_slice(&(time_ns / 1_000_000_000).to_le_bytes());
     bytes[8..16].copy_from_slice(&((time_ns % 1_000_000_000) / 1000).to_le_bytes());
     User::new(context.machine).write_bytes(address, &bytes)
@@ -246,8 +289,8 @@ pub(super) fn waitid(
     let child = found.child();
     if info != 0 {
         let (code, status) = found.child_code();
-        let uid = child.state.lock().credentials.real_user;
-        let encoded = crate::signal::SignalInfo::child(code, child.pid as u32, uid, status)
+        let uid = child.map_or(0, |child| child.state.lock().credentials.real_user);
+        let encoded = crate::signal::SignalInfo::child(code, found.id() as u32, uid, status)
             .encode(crate::signal::SIGCHLD);
         user.write_bytes(info, &encoded)?;
     }

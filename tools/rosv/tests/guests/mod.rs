@@ -146,6 +146,7 @@ fn build_c_programs() -> PathBuf {
         "processes-sharing",
         "processes-interrupts",
         "pty",
+        "ptrace",
         "spawn-cost",
         "overlay",
         "disk-tree",

@@ -106,15 +106,17 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
     let capabilities = credentials.capabilities;
     let (pid, parent, group, session) =
         (process.pid, process.parent_id(), process.group_id(), process.session_id());
+    let tracer = crate::ptrace::tracer_of(process.pid);
     let state = match super::process_files::state_letter(caller, process) {
         'Z' => "Z (zombie)",
         'T' => "T (stopped)",
+        't' => "t (tracing stop)",
         'R' => "R (running)",
         _ => "S (sleeping)",
     };
     format!(
         "Name:\t{name}\nUmask:\t{umask:04o}\nState:\t{state}\nTgid:\t{pid}\nNgid:\t0\n\
-         Pid:\t{pid}\nPPid:\t{parent}\nTracerPid:\t0\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
+         Pid:\t{pid}\nPPid:\t{parent}\nTracerPid:\t{tracer}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\n\
          FDSize:\t{descriptor_limit}\nGroups:\t{groups}\nNStgid:\t{pid}\nNSpid:\t{pid}\n\
          NSpgid:\t{group}\nNSsid:\t{session}\nVmPeak:\t{virtual_kib:8} kB\nVmSize:\t{virtual_kib:8} kB\n\
          VmLck:\t       0 kB\nVmPin:\t       0 kB\nVmHWM:\t{resident_kib:8} kB\nVmRSS:\t{resident_kib:8} kB\n\

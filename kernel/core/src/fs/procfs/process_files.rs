@@ -200,12 +200,16 @@ fn sizes(process: &Process) -> (u64, u64) {
 }
 
 /// The one-letter state `stat` and `status` show, as Linux shows its
-/// main thread's: `Z` once it ended, `T` while stopped, `S` while the main
-/// thread waits (blocked in the kernel), `R` while it runs or is ready to
-/// (and for the caller's own process, which is running).
+/// main thread's: `Z` once it ended, `t` in a tracing stop, `T` while
+/// stopped, `S` while the main thread waits (blocked in the kernel), `R`
+/// while it runs or is ready to (and for the caller's own process, which
+/// is running).
 pub fn state_letter(caller: &Caller<'_>, process: &Process) -> char {
     if process.has_ended() {
         return 'Z';
+    }
+    if crate::ptrace::is_in_trace_stop(process.pid) {
+        return 't';
     }
     if process.signals.job.is_stopped() {
         return 'T';

@@ -239,7 +239,12 @@ const KERNEL: &[(&str, Entry)] = &[
     // A thread's stacks take 128 KiB of RAM.
     ("threads-max", Entry::File(|_| line(crate::pages::figures().total_bytes / (128 << 10)))),
     ("version", Entry::File(|_| line(UTSNAME[3]))),
+    ("yama", Entry::Directory(YAMA)),
 ];
+
+/// Yama's `ptrace_scope` 0: a process may trace any other of its user
+/// (Linux's own access check still applies).
+const YAMA: &[(&str, Entry)] = &[("ptrace_scope", Entry::File(|_| line(0)))];
 
 const VIRTUAL_MEMORY: &[(&str, Entry)] = &[
     (
