@@ -516,6 +516,28 @@ static void check_socket_level_options(void) {
     close(pair[1]);
 }
 
+/* A packet socket must be connected to send, and then ignores an address
+ * given with the send; a stream socket refuses one. */
+static void check_sending_to_an_address(void) {
+    struct sockaddr_un address;
+    socklen_t length = abstract_address(&address, "rosv-packet-address");
+    int pair[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair);
+    check(sendto(pair[0], "x", 1, 0, (struct sockaddr *)&address, length) == 1,
+          "a connected packet socket ignores the address of a send", "sendto failed");
+    int unconnected = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    check(sendto(unconnected, "x", 1, 0, (struct sockaddr *)&address, length) == -1 && errno == ENOTCONN,
+          "an unconnected packet socket cannot send", "not ENOTCONN");
+    close(unconnected);
+    close(pair[0]);
+    close(pair[1]);
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    check(sendto(pair[0], "x", 1, 0, (struct sockaddr *)&address, length) == -1 && errno == EISCONN,
+          "a connected stream socket refuses an address", "not EISCONN");
+    close(pair[0]);
+    close(pair[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     check_pairs();
@@ -528,6 +550,7 @@ int main(void) {
     check_peeking_descriptors(SOCK_STREAM, "stream");
     check_peeking_descriptors(SOCK_DGRAM, "datagram");
     check_peeking_descriptors(SOCK_SEQPACKET, "packet");
+    check_sending_to_an_address();
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -501,11 +501,15 @@ pub(super) fn send_bytes(
         Endpoint::Local(socket) => {
             let target = match destination {
                 None => None,
-                // Connections take no address (Linux: `EISCONN` once
-                // connected, `EOPNOTSUPP` before).
+                // A packet socket must be connected and then ignores an
+                // address; a stream socket refuses one.
                 Some(_) if socket.kind() != LocalKind::Datagram => {
-                    let error = if socket.is_connected() { Errno::EISCONN } else { Errno::EOPNOTSUPP };
-                    return Err(error.into());
+                    match (socket.kind(), socket.is_connected()) {
+                        (LocalKind::SeqPacket, true) => None,
+                        (LocalKind::SeqPacket, false) => return Err(Errno::ENOTCONN.into()),
+                        (_, true) => return Err(Errno::EISCONN.into()),
+                        (_, false) => return Err(Errno::EOPNOTSUPP.into()),
+                    }
                 }
                 Some(Address::Local(name)) => Some(find_local(context, name)?),
                 Some(Address::Unspecified) => None,
