@@ -1,7 +1,8 @@
 /* Checks local (AF_UNIX) sockets between threads: socket pairs of every
  * type, servers bound to paths and to abstract names, datagrams and their
  * senders, message boundaries, half closes, readiness through poll and
- * epoll, options and the errors of misuse. Prints one line per check
+ * epoll, options and the errors of misuse, credentials that data sent
+ * before SO_PASSCRED does not carry, descriptors that peeks pass on. Prints one line per check
  * ("ok <name>" or "FAIL <name>: <why>") and exits with the number of
  * failed checks. */
 #define _GNU_SOURCE
@@ -328,6 +329,55 @@ static int send_descriptor(int socket, int fd) {
     return (int)sendmsg(socket, &message, 0);
 }
 
+/* Receives with `flags` into a buffer of `size` bytes; returns the
+ * descriptor that came along (-1 without one) and sets `*got`. */
+static int receive_descriptor(int s, size_t size, int flags, ssize_t *got) {
+    char data[4];
+    union {
+        struct cmsghdr header;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control = {0};
+    struct iovec vector = {.iov_base = data, .iov_len = size};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = size > 0, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    *got = recvmsg(s, &message, flags);
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (*got < 0 || header == NULL || header->cmsg_type != SCM_RIGHTS)
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(header), sizeof fd);
+    return fd;
+}
+
+/* A peek passes on a copy of the descriptors and leaves them queued; a
+ * stream read of nothing takes them without the data. */
+static void check_peeking_descriptors(int type, const char *kind) {
+    int pair[2];
+    char name[96];
+    socketpair(AF_UNIX, type, 0, pair);
+    send_descriptor(pair[0], STDOUT_FILENO);
+    ssize_t got = 0;
+    int peeked = receive_descriptor(pair[1], 4, MSG_PEEK, &got);
+    snprintf(name, sizeof name, "%s: a peek passes the descriptor on", kind);
+    check(got == 1 && peeked >= 0, name, "got %zd, descriptor %d", got, peeked);
+    int received = receive_descriptor(pair[1], 4, 0, &got);
+    snprintf(name, sizeof name, "%s: the read after the peek gets it again", kind);
+    check(got == 1 && received >= 0 && received != peeked, name, "got %zd, descriptor %d", got, received);
+    close(peeked);
+    close(received);
+    if (type == SOCK_STREAM) {
+        send_descriptor(pair[0], STDOUT_FILENO);
+        received = receive_descriptor(pair[1], 0, 0, &got);
+        check(got == 0 && received >= 0, "stream: a read of nothing takes the descriptor", "got %zd, descriptor %d",
+              got, received);
+        close(received);
+        char byte = 0;
+        check(read(pair[1], &byte, 1) == 1 && byte == 'f', "and leaves the data", "read %c", byte);
+    }
+    close(pair[0]);
+    close(pair[1]);
+}
+
 static void check_passing_descriptors(void) {
     int pair[2];
     int pipe_ends[2];
@@ -377,12 +427,130 @@ static void check_passing_descriptors(void) {
     close(pair[1]);
 }
 
+/* Receives up to `size` bytes from `s` into `data` and the credentials that
+ * came with them into `*credentials`; returns the byte count, -1 on error
+ * and -2 when no credentials came. */
+static ssize_t receive_credentials(int s, char *data, size_t size, struct ucred *credentials) {
+    union {
+        char bytes[CMSG_SPACE(sizeof(struct ucred))];
+        struct cmsghdr align;
+    } control;
+    struct iovec vector = {.iov_base = data, .iov_len = size};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1};
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    ssize_t got = recvmsg(s, &message, 0);
+    if (got < 0)
+        return -1;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (header == NULL || header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_CREDENTIALS)
+        return -2;
+    memcpy(credentials, CMSG_DATA(header), sizeof *credentials);
+    return got;
+}
+
+/* Data sent while neither end passes credentials carries none: a receiver
+ * that asks later sees no process and the overflow ids. Data sent after it
+ * asked carries the sender's. */
+static void check_credentials_after_the_fact(int type, const char *kind) {
+    int pair[2];
+    char name[96];
+    if (socketpair(AF_UNIX, type, 0, pair) != 0) {
+        check(0, kind, "socketpair");
+        return;
+    }
+    char data[8];
+    struct ucred credentials = {0};
+    int one = 1;
+    ssize_t sent = write(pair[0], "early", 5);
+    setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    ssize_t got = receive_credentials(pair[1], data, sizeof data, &credentials);
+    snprintf(name, sizeof name, "%s: data sent before SO_PASSCRED carries no sender", kind);
+    check(sent == 5 && got == 5 && credentials.pid == 0 && credentials.uid == 65534 && credentials.gid == 65534,
+          name, "got %zd, pid %d uid %u gid %u", got, (int)credentials.pid, credentials.uid, credentials.gid);
+    sent = write(pair[0], "late", 4);
+    got = receive_credentials(pair[1], data, sizeof data, &credentials);
+    snprintf(name, sizeof name, "%s: data sent after SO_PASSCRED carries its sender", kind);
+    check(sent == 4 && got == 4 && credentials.pid == getpid() && credentials.uid == getuid(), name,
+          "got %zd, pid %d uid %u", got, (int)credentials.pid, credentials.uid);
+    close(pair[0]);
+    close(pair[1]);
+}
+
+/* Socket-level options every socket keeps, read back as set. */
+static void check_socket_level_options(void) {
+    int pair[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    int one = 1, value = -1;
+    socklen_t length = sizeof value;
+    int names[] = {SO_BROADCAST, SO_REUSEADDR, SO_KEEPALIVE, SO_NO_CHECK};
+    int kept = 1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        value = -1;
+        length = sizeof value;
+        kept &= setsockopt(pair[0], SOL_SOCKET, names[i], &one, sizeof one) == 0 &&
+                getsockopt(pair[0], SOL_SOCKET, names[i], &value, &length) == 0 && value == 1;
+    }
+    check(kept, "flag options are read back as set", "option %d read %d", names[0], value);
+    int low = 100;
+    value = -1;
+    length = sizeof value;
+    check(setsockopt(pair[0], SOL_SOCKET, SO_RCVLOWAT, &low, sizeof low) == 0 &&
+              getsockopt(pair[0], SOL_SOCKET, SO_RCVLOWAT, &value, &length) == 0 && value == 100,
+          "SO_RCVLOWAT is read back", "read %d", value);
+    check(setsockopt(pair[0], SOL_SOCKET, SO_SNDLOWAT, &low, sizeof low) == -1 && errno == ENOPROTOOPT,
+          "SO_SNDLOWAT cannot be set", "not ENOPROTOOPT");
+    int zero = 0;
+    value = -1;
+    length = sizeof value;
+    check(setsockopt(pair[0], SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero) == 0 &&
+              getsockopt(pair[0], SOL_SOCKET, SO_RCVBUF, &value, &length) == 0 && value == 2304,
+          "the smallest receive buffer is 2304 bytes", "read %d", value);
+    struct linger linger = {.l_onoff = 1, .l_linger = 7}, read_back = {0};
+    length = sizeof read_back;
+    check(setsockopt(pair[0], SOL_SOCKET, SO_LINGER, &linger, sizeof linger) == 0 &&
+              getsockopt(pair[0], SOL_SOCKET, SO_LINGER, &read_back, &length) == 0 && read_back.l_onoff == 1 &&
+              read_back.l_linger == 7,
+          "SO_LINGER is read back", "read %d %d", read_back.l_onoff, read_back.l_linger);
+    close(pair[0]);
+    close(pair[1]);
+}
+
+/* A packet socket must be connected to send, and then ignores an address
+ * given with the send; a stream socket refuses one. */
+static void check_sending_to_an_address(void) {
+    struct sockaddr_un address;
+    socklen_t length = abstract_address(&address, "rosv-packet-address");
+    int pair[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair);
+    check(sendto(pair[0], "x", 1, 0, (struct sockaddr *)&address, length) == 1,
+          "a connected packet socket ignores the address of a send", "sendto failed");
+    int unconnected = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    check(sendto(unconnected, "x", 1, 0, (struct sockaddr *)&address, length) == -1 && errno == ENOTCONN,
+          "an unconnected packet socket cannot send", "not ENOTCONN");
+    close(unconnected);
+    close(pair[0]);
+    close(pair[1]);
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    check(sendto(pair[0], "x", 1, 0, (struct sockaddr *)&address, length) == -1 && errno == EISCONN,
+          "a connected stream socket refuses an address", "not EISCONN");
+    close(pair[0]);
+    close(pair[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     check_pairs();
     check_passing_descriptors();
     check_path_server();
     check_abstract_and_datagrams();
+    check_credentials_after_the_fact(SOCK_STREAM, "stream");
+    check_credentials_after_the_fact(SOCK_DGRAM, "datagram");
+    check_socket_level_options();
+    check_peeking_descriptors(SOCK_STREAM, "stream");
+    check_peeking_descriptors(SOCK_DGRAM, "datagram");
+    check_peeking_descriptors(SOCK_SEQPACKET, "packet");
+    check_sending_to_an_address();
     printf("%d checks failed\n", failures);
     return failures;
 }

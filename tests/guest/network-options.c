@@ -1,8 +1,8 @@
 /* Checks what TCP and UDP sockets report and how sends gather, over the
  * loopback interface: TCP_INFO's figures after traffic, MSG_MORE and
  * TCP_CORK holding data back, UDP MSG_MORE making one datagram of several
- * sends, multicast delivery to the members of a group, and the UDP error
- * queue. Prints one line per check ("ok <name>" or "FAIL <name>: <why>")
+ * sends, multicast delivery to the members of a group, the UDP error
+ * queue, and the TCP_SYNCNT and TCP_WINDOW_CLAMP values. Prints one line per check ("ok <name>" or "FAIL <name>: <why>")
  * and exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -451,6 +451,45 @@ static void check_error_queue(void) {
     close(quiet);
 }
 
+/* Reads the TCP option `name` of `s` as an int (-1 on error). */
+static int tcp_integer(int s, int name) {
+    int value = -1;
+    socklen_t length = sizeof value;
+    if (getsockopt(s, IPPROTO_TCP, name, &value, &length) != 0)
+        return -1;
+    return value;
+}
+
+/* TCP_SYNCNT takes 1 to 127 (6 unless set); TCP_WINDOW_CLAMP raises what
+ * is below half the smallest receive buffer and takes 0 only while the
+ * socket is closed. */
+static void check_tcp_retries_and_clamp(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int values[] = {0, -1, 128, 20};
+    check(tcp_integer(s, TCP_SYNCNT) == 6, "TCP_SYNCNT is 6 unless set", "read %d", tcp_integer(s, TCP_SYNCNT));
+    check(setsockopt(s, IPPROTO_TCP, TCP_SYNCNT, &values[0], sizeof(int)) == -1 && errno == EINVAL &&
+              setsockopt(s, IPPROTO_TCP, TCP_SYNCNT, &values[1], sizeof(int)) == -1 &&
+              setsockopt(s, IPPROTO_TCP, TCP_SYNCNT, &values[2], sizeof(int)) == -1,
+          "TCP_SYNCNT out of 1 to 127 is EINVAL", "accepted");
+    check(setsockopt(s, IPPROTO_TCP, TCP_SYNCNT, &values[3], sizeof(int)) == 0 && tcp_integer(s, TCP_SYNCNT) == 20,
+          "TCP_SYNCNT is read back", "read %d", tcp_integer(s, TCP_SYNCNT));
+    int zero = 0, small = 100, receive = -1;
+    socklen_t length = sizeof receive;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
+    getsockopt(s, SOL_SOCKET, SO_RCVBUF, &receive, &length);
+    check(setsockopt(s, IPPROTO_TCP, TCP_WINDOW_CLAMP, &small, sizeof small) == 0 &&
+              tcp_integer(s, TCP_WINDOW_CLAMP) == receive / 2,
+          "a small TCP_WINDOW_CLAMP becomes half the smallest buffer", "read %d for a buffer of %d",
+          tcp_integer(s, TCP_WINDOW_CLAMP), receive);
+    check(setsockopt(s, IPPROTO_TCP, TCP_WINDOW_CLAMP, &zero, sizeof zero) == 0 &&
+              tcp_integer(s, TCP_WINDOW_CLAMP) == 0,
+          "a closed socket's clamp comes off with 0", "read %d", tcp_integer(s, TCP_WINDOW_CLAMP));
+    listen(s, 1);
+    check(setsockopt(s, IPPROTO_TCP, TCP_WINDOW_CLAMP, &zero, sizeof zero) == -1 && errno == EINVAL,
+          "a listener's clamp cannot be 0", "not EINVAL");
+    close(s);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     check_tcp_info();
@@ -458,6 +497,7 @@ int main(void) {
     check_udp_more();
     check_multicast();
     check_error_queue();
+    check_tcp_retries_and_clamp();
     printf("%d checks failed\n", failures);
     return failures;
 }

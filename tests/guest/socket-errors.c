@@ -2,8 +2,9 @@
  * privilege a call needs: the kinds socket() refuses, option levels a
  * socket does not have, flags a protocol does not take, bad lengths and
  * pointers, control messages network sockets ignore, interface requests,
- * multicast groups an accepted connection does not inherit, privileged
- * ports and socket nodes without write permission. Passes on Linux too
+ * multicast groups an accepted connection does not inherit, repeated
+ * connects on TCP sockets, privileged ports and socket nodes without write
+ * permission. Passes on Linux too
  * (as root, where it drops privileges in child processes). Prints one
  * line per check ("ok <name>" or "FAIL <name>: <why>") and exits with the
  * number of failed checks. */
@@ -13,6 +14,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -259,6 +261,81 @@ static int connect_without_permission(void) {
     return result == -1 && errno == EACCES ? 0 : 1;
 }
 
+/* A TCP socket on 127.0.0.1 bound to a port the stack chose (port 0 asked),
+ * not listening: connections to it are refused. Sets `*bound`. */
+static int tcp_bound(struct sockaddr_in *bound) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    memset(bound, 0, sizeof *bound);
+    bound->sin_family = AF_INET;
+    bound->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof *bound;
+    if (bind(s, (struct sockaddr *)bound, sizeof *bound) != 0 ||
+        getsockname(s, (struct sockaddr *)bound, &length) != 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* connect() a second time answers from where the first one stands, as
+ * Linux's socket state does: EALREADY or EISCONN while it lasts, the
+ * unreported error or ECONNABORTED once it failed, and a new connection
+ * after that; a port the stack chose goes with the failed attempt. */
+static void check_repeated_connects(void) {
+    struct sockaddr_in target;
+    int target_socket = tcp_bound(&target);
+    const struct sockaddr *to = (const struct sockaddr *)&target;
+
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    check(connect(s, to, sizeof target) == -1 && errno == EINPROGRESS, "a refused non-blocking connect starts",
+          "not EINPROGRESS");
+    struct pollfd ready = {.fd = s, .events = POLLOUT};
+    poll(&ready, 1, 5000);
+    int error = 0;
+    socklen_t length = sizeof error;
+    getsockopt(s, SOL_SOCKET, SO_ERROR, &error, &length);
+    check(error == ECONNREFUSED, "SO_ERROR reports the refusal", "SO_ERROR %d", error);
+    check(connect(s, to, sizeof target) == -1 && errno == ECONNABORTED,
+          "connect after the reported refusal is ECONNABORTED", "not ECONNABORTED");
+    check(listen(target_socket, 8) == 0, "the target listens", "listen failed");
+    int flags = fcntl(s, F_GETFL);
+    fcntl(s, F_SETFL, flags & ~O_NONBLOCK);
+    check(connect(s, to, sizeof target) == 0, "a third connect makes a new connection", "connect failed");
+    check(connect(s, to, sizeof target) == -1 && errno == EISCONN, "then connect is EISCONN", "not EISCONN");
+    close(s);
+    close(target_socket);
+
+    /* A non-blocking connect that completed: the next connect succeeds. */
+    int listener = tcp_listener(&target);
+    s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(s, to, sizeof target);
+    int accepted = accept(listener, NULL, NULL);
+    close(accepted);
+    ready.fd = s;
+    poll(&ready, 1, 5000);
+    check(connect(s, to, sizeof target) == 0, "connect after a non-blocking connect completed succeeds",
+          "connect failed");
+    check(connect(s, to, sizeof target) == -1 && errno == EISCONN, "and the one after is EISCONN", "not EISCONN");
+    close(s);
+    close(listener);
+
+    /* A blocking connect refused: the port the stack chose at bind is free
+     * again, and the next connect sends a new SYN. */
+    target_socket = tcp_bound(&target);
+    struct sockaddr_in client;
+    int c = tcp_bound(&client);
+    check(connect(c, to, sizeof target) == -1 && errno == ECONNREFUSED, "a blocking connect is refused",
+          "not ECONNREFUSED");
+    int other = socket(AF_INET, SOCK_STREAM, 0);
+    check(bind(other, (struct sockaddr *)&client, sizeof client) == 0,
+          "a chosen port goes with the refused connection", "bind failed");
+    check(connect(c, to, sizeof target) == -1 && errno == ECONNREFUSED, "connecting again is refused again",
+          "not ECONNREFUSED");
+    close(other);
+    close(c);
+    close(target_socket);
+}
+
 static void check_privileges(void) {
     check(as_nobody(bind_privileged_port) == 0, "a privileged port needs CAP_NET_BIND_SERVICE", "not EACCES");
     int listener = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -282,6 +359,7 @@ int main(void) {
     check_option_levels();
     check_flags_lengths_and_control();
     check_multicast_groups();
+    check_repeated_connects();
     if (getuid() == 0)
         check_privileges();
     else

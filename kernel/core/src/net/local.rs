@@ -19,7 +19,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::Any;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -94,6 +94,11 @@ pub struct PeerCredentials {
 }
 
 impl PeerCredentials {
+    /// What a receiver passing credentials sees for data sent while
+    /// neither end passed them: no process, and the overflow user and group
+    /// that stand for ids without a mapping.
+    pub const NONE: PeerCredentials = PeerCredentials { process_id: 0, user_id: 65534, group_id: 65534 };
+
     /// The calling process's: its real ids, which Linux attaches to what
     /// it sends (`is_effective`: its effective ids, which `SO_PEERCRED`
     /// reports). The kernel itself is process 0, root.
@@ -159,9 +164,26 @@ struct Channel {
     waiters: [Arc<WaiterList>; 2],
     /// Bytes each direction holds at most.
     capacity: usize,
+    /// Whether each side passes credentials (`SO_PASSCRED`): data sent
+    /// while either does carries its sender's.
+    passes_credentials: [AtomicBool; 2],
 }
 
 impl Channel {
+    fn new(waiters: [Arc<WaiterList>; 2], passes_credentials: [bool; 2]) -> Channel {
+        Channel {
+            directions: Mutex::new(Default::default()),
+            waiters,
+            capacity: DEFAULT_BUFFER,
+            passes_credentials: passes_credentials.map(AtomicBool::new),
+        }
+    }
+
+    /// Whether data sent now carries its sender's credentials.
+    fn carries_credentials(&self) -> bool {
+        self.passes_credentials.iter().any(|passes| passes.load(Ordering::Relaxed))
+    }
+
     fn notify(&self) {
         self.waiters[0].notify();
         self.waiters[1].notify();
@@ -280,11 +302,7 @@ impl LocalSocket {
         first.inner.lock().peer_credentials = Some(credentials);
         second.inner.lock().peer_credentials = Some(credentials);
         if kind.is_connection() {
-            let channel = Arc::new(Channel {
-                directions: Mutex::new(Default::default()),
-                waiters: [first.waiters.clone(), second.waiters.clone()],
-                capacity: DEFAULT_BUFFER,
-            });
+            let channel = Arc::new(Channel::new([first.waiters.clone(), second.waiters.clone()], [false; 2]));
             first.inner.lock().state =
                 State::Connected { channel: channel.clone(), side: 0, peer: LocalName::Unnamed };
             second.inner.lock().state = State::Connected { channel, side: 1, peer: LocalName::Unnamed };
@@ -449,11 +467,8 @@ impl LocalSocket {
             }
             let accepted = LocalSocket::new(&self.names, self.kind);
             *accepted.options.lock() = *target.options.lock();
-            let channel = Arc::new(Channel {
-                directions: Mutex::new(Default::default()),
-                waiters: [self.waiters.clone(), accepted.waiters.clone()],
-                capacity: DEFAULT_BUFFER,
-            });
+            let passes = [self.options.lock().pass_credentials, accepted.options.lock().pass_credentials];
+            let channel = Arc::new(Channel::new([self.waiters.clone(), accepted.waiters.clone()], passes));
             {
                 let mut accepted_inner = accepted.inner.lock();
                 accepted_inner.name = listener_name.clone();

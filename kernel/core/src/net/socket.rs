@@ -58,12 +58,31 @@ struct Stream {
     owned_port: Option<u16>,
     /// Whether the connection was ever established.
     was_connected: bool,
+    /// Where `connect` stands, beside the TCP state.
+    attempt: Attempt,
+    /// The address `bind` gave before the connection, and whether it named
+    /// the port (see [`State::Unconnected`]).
+    bound: Option<SocketAddr>,
+    keeps_port: bool,
     /// When a connection attempt started (ns).
     connect_started_ns: u64,
     /// An error not yet reported (`SO_ERROR`, or the next call).
     error: Option<Errno>,
     read_shut: bool,
     write_shut: bool,
+}
+
+/// Where `connect` stands on a stream socket: Linux keeps this socket
+/// state (`SS_CONNECTING`, `SS_CONNECTED`, `SS_UNCONNECTED`) beside the
+/// TCP state, and a repeated `connect` answers from both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    /// Started and not yet seen to end by a `connect` call.
+    Connecting,
+    /// Seen established by `connect`, or accepted.
+    Connected,
+    /// Seen to fail: the next `connect` starts a new connection.
+    Failed,
 }
 
 #[derive(Debug, Default)]
@@ -90,8 +109,11 @@ impl Datagram {
 
 #[derive(Debug)]
 enum State {
-    /// A stream socket neither listening nor connected.
-    Unconnected { bound: Option<SocketAddr> },
+    /// A stream socket neither listening nor connected. `keeps_port`:
+    /// `bind` named the port, which then outlives a failed connection
+    /// attempt (Linux's `SOCK_BINDPORT_LOCK`); a port the stack chose goes
+    /// with the attempt.
+    Unconnected { bound: Option<SocketAddr>, keeps_port: bool },
     /// A listening stream socket.
     Listening { listener: u64, local: SocketAddr },
     /// A stream socket connecting, connected, or done.
@@ -154,7 +176,7 @@ impl Socket {
     /// A new socket of `kind` on `network`, `AF_INET6` if `is_ipv6`.
     pub fn new_in(network: Arc<Network>, kind: Kind, is_ipv6: bool) -> Arc<Socket> {
         let state = match kind {
-            Kind::Stream => State::Unconnected { bound: None },
+            Kind::Stream => State::Unconnected { bound: None, keeps_port: false },
             Kind::Datagram => State::Datagram(Datagram::default()),
         };
         Arc::new(Socket {
@@ -262,7 +284,7 @@ impl Socket {
         };
         let mut state = self.state.lock();
         let is_unbound = match &*state {
-            State::Unconnected { bound } => bound.is_none(),
+            State::Unconnected { bound, .. } => bound.is_none(),
             State::Datagram(datagram) => datagram.local.is_none(),
             State::Listening { .. } | State::Stream(_) => false,
         };
@@ -278,7 +300,10 @@ impl Socket {
         })?;
         let local = SocketAddr::new(address.ip(), port);
         match &mut *state {
-            State::Unconnected { bound } => *bound = Some(local),
+            State::Unconnected { bound, keeps_port } => {
+                *bound = Some(local);
+                *keeps_port = address.port() != 0;
+            }
             State::Datagram(datagram) => self.open_datagram(caller, datagram, local)?,
             State::Listening { .. } | State::Stream(_) => unreachable!("checked above"),
         }
@@ -380,7 +405,7 @@ impl Socket {
     pub fn local_address(&self, caller: &Caller<'_>) -> SocketAddr {
         let unspecified = self.unspecified(0);
         match &*self.state.lock() {
-            State::Unconnected { bound } => bound.unwrap_or(unspecified),
+            State::Unconnected { bound, .. } => bound.unwrap_or(unspecified),
             State::Listening { local, .. } => *local,
             // A connected datagram socket bound to the any-address shows
             // the address it sends from (glibc's getaddrinfo sorts its
@@ -573,7 +598,8 @@ fn resolve_any(address: SocketAddr) -> SocketAddr {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let state = core::mem::replace(self.state.get_mut(), State::Unconnected { bound: None });
+        let state =
+            core::mem::replace(self.state.get_mut(), State::Unconnected { bound: None, keeps_port: false });
         let protocol = self.protocol();
         let linger_abort = self.options.get_mut().linger == Some(0);
         let groups = options::joined_groups(self.options.get_mut());
@@ -582,7 +608,7 @@ impl Drop for Socket {
             stack.leave_group(Ipv4Addr::from(group));
         }
         match state {
-            State::Unconnected { bound } => {
+            State::Unconnected { bound, .. } => {
                 if let Some(local) = bound {
                     stack.release_port(protocol, local.port());
                 }

@@ -48,8 +48,10 @@ const OPTION_MAX: u64 = 256;
 /// Ports below this one need `CAP_NET_BIND_SERVICE`
 /// (`net.ipv4.ip_unprivileged_port_start`).
 const UNPRIVILEGED_PORT_START: u16 = 1024;
-/// `CAP_NET_BIND_SERVICE` and `CAP_NET_RAW`.
+/// `CAP_NET_BIND_SERVICE`, `CAP_NET_ADMIN` (`SO_PRIORITY` above 6) and
+/// `CAP_NET_RAW`.
 const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 
 /// Whether the calling process has capability `number`.
@@ -499,11 +501,15 @@ pub(super) fn send_bytes(
         Endpoint::Local(socket) => {
             let target = match destination {
                 None => None,
-                // Connections take no address (Linux: `EISCONN` once
-                // connected, `EOPNOTSUPP` before).
+                // A packet socket must be connected and then ignores an
+                // address; a stream socket refuses one.
                 Some(_) if socket.kind() != LocalKind::Datagram => {
-                    let error = if socket.is_connected() { Errno::EISCONN } else { Errno::EOPNOTSUPP };
-                    return Err(error.into());
+                    match (socket.kind(), socket.is_connected()) {
+                        (LocalKind::SeqPacket, true) => None,
+                        (LocalKind::SeqPacket, false) => return Err(Errno::ENOTCONN.into()),
+                        (_, true) => return Err(Errno::EISCONN.into()),
+                        (_, false) => return Err(Errno::EOPNOTSUPP.into()),
+                    }
                 }
                 Some(Address::Local(name)) => Some(find_local(context, name)?),
                 Some(Address::Unspecified) => None,
@@ -763,7 +769,9 @@ pub(super) fn setsockopt(
     let bytes = User::new(context.machine).read_bytes(value, length.min(OPTION_MAX) as usize)?;
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.set_option(&caller(context), level as i32, name as i32, &bytes)?,
-        Endpoint::Local(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
+        Endpoint::Local(socket) => {
+            socket.set_option(level as i32, name as i32, &bytes, has_capability(context, CAP_NET_ADMIN))?
+        }
         Endpoint::Netlink(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
         Endpoint::Vsock(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
     }

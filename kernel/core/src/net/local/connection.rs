@@ -56,7 +56,11 @@ impl LocalSocket {
         }
         let is_nonblocking = is_nonblocking || flags & message::DONTWAIT != 0;
         let timeout = self.options.lock().send_timeout_ns;
+        // Credentials the sender states always go; its own only while
+        // either end passes credentials, checked where the data is queued.
+        let stated = ancillary.credentials.is_some();
         let credentials = ancillary.credentials.unwrap_or_else(|| PeerCredentials::of(caller, false));
+        let credentials = (credentials, stated);
         match self.kind {
             LocalKind::Datagram => self.send_datagram(
                 caller,
@@ -83,8 +87,10 @@ impl LocalSocket {
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
-        let Outgoing { bytes, rights, credentials } = outgoing;
+        let Outgoing { bytes, rights, credentials: (credentials, stated) } = outgoing;
         let (channel, side) = self.channel()?;
+        let credentials =
+            if stated || channel.carries_credentials() { credentials } else { PeerCredentials::NONE };
         let is_packet = self.kind == LocalKind::SeqPacket;
         let mut rights = Some(rights).filter(|rights| !rights.is_empty());
         let mut written = 0;
@@ -207,7 +213,9 @@ impl LocalSocket {
                 received.length = stored;
                 received.full_length = length;
                 received.credentials = sender_at(incoming, incoming.taken_total);
-                if !is_peek {
+                if is_peek {
+                    received.rights = rights_at(incoming, incoming.taken_total);
+                } else {
                     received.rights = take_rights(incoming, length);
                     incoming.messages.pop_front();
                     incoming.bytes.drain(..length);
@@ -241,7 +249,9 @@ impl LocalSocket {
                 }
                 received.length += step;
                 received.full_length = received.length;
-                if !is_peek {
+                if is_peek {
+                    received.rights.extend(rights_at(incoming, position));
+                } else {
                     received.rights.extend(take_rights(incoming, step));
                     incoming.bytes.drain(..step);
                 }
@@ -254,6 +264,11 @@ impl LocalSocket {
                 return (is_done || is_finished).then_some(Ok(()));
             }
             if buffer.is_empty() && !is_packet {
+                // A read of nothing still takes the files that came with
+                // the next byte.
+                if !is_peek && !incoming.bytes.is_empty() {
+                    received.rights = take_rights(incoming, 0);
+                }
                 return Some(Ok(()));
             }
             if incoming.is_reset {
@@ -301,6 +316,17 @@ fn take_rights(direction: &mut Direction, length: usize) -> Rights {
     taken
 }
 
+/// Copies of the files that came with the byte at stream position
+/// `position`: what a peek passes on, leaving them queued.
+fn rights_at(direction: &Direction, position: u64) -> Rights {
+    direction
+        .rights
+        .iter()
+        .filter(|(at, _)| *at == position)
+        .flat_map(|(_, rights)| rights.iter().cloned())
+        .collect()
+}
+
 /// Who sent the byte at stream position `position`.
 fn sender_at(direction: &Direction, position: u64) -> Option<PeerCredentials> {
     direction.senders.iter().rev().find(|(at, _)| *at <= position).map(|(_, credentials)| *credentials)
@@ -317,5 +343,6 @@ fn copy_range(bytes: &VecDeque<u8>, start: usize, buffer: &mut [u8]) {
 struct Outgoing<'a> {
     bytes: &'a [u8],
     rights: Rights,
-    credentials: PeerCredentials,
+    /// The sender's credentials, and whether it stated them.
+    credentials: (PeerCredentials, bool),
 }

@@ -19,7 +19,7 @@ impl LocalSocket {
         caller: &Caller<'_>,
         bytes: &[u8],
         destination: Option<Arc<LocalSocket>>,
-        (rights, credentials): (Rights, PeerCredentials),
+        (rights, (credentials, stated)): (Rights, (PeerCredentials, bool)),
         is_nonblocking: bool,
         timeout: Option<u64>,
     ) -> Result<usize, Errno> {
@@ -48,7 +48,12 @@ impl LocalSocket {
         if bytes.len() > limit.saturating_sub(32) {
             return Err(Errno::EMSGSIZE);
         }
-        let capacity = target.options.lock().receive_buffer;
+        let (capacity, target_passes) = {
+            let options = target.options.lock();
+            (options.receive_buffer, options.pass_credentials)
+        };
+        let carries = stated || target_passes || self.options.lock().pass_credentials;
+        let credentials = if carries { credentials } else { PeerCredentials::NONE };
         let mut rights = Some(rights);
         wait_for(caller, &target.waiters, is_nonblocking, timeout, || {
             let mut inner = target.inner.lock();
@@ -125,7 +130,8 @@ impl LocalSocket {
                 length: stored,
                 full_length: rest.len(),
                 source: Some(packet.sender.clone()),
-                rights: Vec::new(),
+                // A peek passes on copies of the files, which stay queued.
+                rights: if is_peek && skip == 0 { packet.rights.clone() } else { Vec::new() },
                 credentials: Some(packet.credentials),
             };
             if !is_peek && let Some(packet) = inbox.pop_front() {

@@ -2,13 +2,22 @@
 
 use alloc::vec::Vec;
 
-use super::{LocalSocket, PeerCredentials};
+use core::sync::atomic::Ordering;
+
+use super::{LocalSocket, PeerCredentials, State};
 use crate::errno::Errno;
 use crate::net::abi::{option, timeval_bytes, timeval_ns};
 use crate::net::address::family;
 
 /// The smallest and largest buffer `SO_SNDBUF` and `SO_RCVBUF` give.
 pub(super) const BUFFER_LIMITS: (usize, usize) = (4608, 4 * 1024 * 1024);
+/// The smallest receive buffer (Linux's `SOCK_MIN_RCVBUF`: 2048 bytes and
+/// the size of a buffer's bookkeeping).
+const RECEIVE_BUFFER_MIN: usize = 2304;
+/// `SO_NO_CHECK`.
+const SO_NO_CHECK: i32 = 11;
+/// The priorities a process without `CAP_NET_ADMIN` may give (`SO_PRIORITY`).
+const PRIORITY_UNPRIVILEGED: core::ops::RangeInclusive<i32> = 0..=6;
 /// `SO_PEERCRED`, `SO_PASSCRED` and `SO_PEERSEC` (`asm-generic/socket.h`).
 const SO_PASSCRED: i32 = 16;
 const SO_PEERCRED: i32 = 17;
@@ -24,6 +33,31 @@ pub(super) struct Options {
     pub(super) pass_credentials: bool,
     /// Where the next peek starts (`SO_PEEK_OFF`; `None`: -1, off).
     pub(super) peek_offset: Option<usize>,
+    /// Socket-level options every socket keeps and reads back, though
+    /// they change nothing for local sockets: `SO_REUSEADDR`,
+    /// `SO_REUSEPORT`, `SO_KEEPALIVE`, `SO_BROADCAST`, `SO_NO_CHECK`,
+    /// `SO_OOBINLINE`, `SO_DONTROUTE`, `SO_TIMESTAMP`, one bit each.
+    flags: u8,
+    receive_low_water: i32,
+    priority: i32,
+    /// `SO_LINGER`: on, and the seconds.
+    linger: Option<i32>,
+}
+
+/// The bit of a socket-level flag option in [`Options::flags`].
+fn flag_bit(name: i32) -> Option<u8> {
+    let index = match name {
+        option::SO_REUSEADDR => 0,
+        option::SO_REUSEPORT => 1,
+        option::SO_KEEPALIVE => 2,
+        option::SO_BROADCAST => 3,
+        SO_NO_CHECK => 4,
+        option::SO_OOBINLINE => 5,
+        option::SO_DONTROUTE => 6,
+        option::SO_TIMESTAMP => 7,
+        _ => return None,
+    };
+    Some(1 << index)
 }
 
 impl Default for Options {
@@ -35,13 +69,18 @@ impl Default for Options {
             send_timeout_ns: None,
             pass_credentials: false,
             peek_offset: None,
+            flags: 0,
+            receive_low_water: 1,
+            priority: 0,
+            linger: None,
         }
     }
 }
 
 impl LocalSocket {
-    /// Sets an option (`setsockopt`).
-    pub fn set_option(&self, level: i32, name: i32, value: &[u8]) -> Result<(), Errno> {
+    /// Sets an option (`setsockopt`); `may_administer`: the caller has
+    /// `CAP_NET_ADMIN`.
+    pub fn set_option(&self, level: i32, name: i32, value: &[u8], may_administer: bool) -> Result<(), Errno> {
         let integer = || -> Result<i32, Errno> {
             let bytes: [u8; 4] =
                 value.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
@@ -58,11 +97,16 @@ impl LocalSocket {
             }
             option::SO_RCVBUF | option::SO_RCVBUFFORCE => {
                 options.receive_buffer =
-                    (integer()?.max(0) as usize * 2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
+                    (integer()?.max(0) as usize * 2).clamp(RECEIVE_BUFFER_MIN, BUFFER_LIMITS.1);
             }
             option::SO_RCVTIMEO => options.receive_timeout_ns = timeval_ns(value)?,
             option::SO_SNDTIMEO => options.send_timeout_ns = timeval_ns(value)?,
-            SO_PASSCRED => options.pass_credentials = integer()? != 0,
+            SO_PASSCRED => {
+                options.pass_credentials = integer()? != 0;
+                if let State::Connected { channel, side, .. } = &self.inner.lock().state {
+                    channel.passes_credentials[*side].store(options.pass_credentials, Ordering::Relaxed);
+                }
+            }
             SO_PEEK_OFF => {
                 let offset = integer()?;
                 if offset < -1 {
@@ -70,19 +114,30 @@ impl LocalSocket {
                 }
                 options.peek_offset = usize::try_from(offset).ok();
             }
-            option::SO_REUSEADDR
-            | option::SO_REUSEPORT
-            | option::SO_KEEPALIVE
-            | option::SO_BROADCAST
-            | option::SO_PRIORITY
-            | option::SO_RCVLOWAT
-            | option::SO_SNDLOWAT
-            | option::SO_TIMESTAMP => {
-                integer()?;
+            option::SO_RCVLOWAT => {
+                // Negative means as much as an int holds; 0 means 1.
+                let value = integer()?;
+                options.receive_low_water = if value < 0 { i32::MAX } else { value.max(1) };
             }
-            option::SO_LINGER if value.len() >= 8 => {}
-            option::SO_LINGER => return Err(Errno::EINVAL),
-            _ => return Err(Errno::ENOPROTOOPT),
+            option::SO_PRIORITY => {
+                let value = integer()?;
+                if !PRIORITY_UNPRIVILEGED.contains(&value) && !may_administer {
+                    return Err(Errno::EPERM);
+                }
+                options.priority = value;
+            }
+            option::SO_LINGER => {
+                let on = integer()?;
+                let seconds = value.get(4..8).ok_or(Errno::EINVAL)?;
+                let seconds = i32::from_ne_bytes(seconds.try_into().map_err(|_| Errno::EINVAL)?);
+                options.linger = (on != 0).then_some(seconds.max(0));
+            }
+            name => match flag_bit(name) {
+                Some(bit) if integer()? != 0 => options.flags |= bit,
+                Some(bit) => options.flags &= !bit,
+                // Linux has no setting of `SO_SNDLOWAT`.
+                None => return Err(Errno::ENOPROTOOPT),
+            },
         }
         Ok(())
     }
@@ -112,9 +167,18 @@ impl LocalSocket {
                 let unknown = PeerCredentials { process_id: 0, user_id: u32::MAX, group_id: u32::MAX };
                 self.inner.lock().peer_credentials.unwrap_or(unknown).encode().to_vec()
             }
-            option::SO_REUSEADDR | option::SO_KEEPALIVE | option::SO_BROADCAST => integer(0),
-            option::SO_LINGER => [0u8; 8].to_vec(),
-            _ => return Err(Errno::ENOPROTOOPT),
+            option::SO_RCVLOWAT => integer(options.receive_low_water),
+            option::SO_SNDLOWAT => integer(1),
+            option::SO_PRIORITY => integer(options.priority),
+            option::SO_LINGER => {
+                let mut bytes = integer(i32::from(options.linger.is_some()));
+                bytes.extend_from_slice(&options.linger.unwrap_or(0).to_ne_bytes());
+                bytes
+            }
+            name => match flag_bit(name) {
+                Some(bit) => integer(i32::from(options.flags & bit != 0)),
+                None => return Err(Errno::ENOPROTOOPT),
+            },
         })
     }
 }

@@ -57,6 +57,10 @@ const DEFAULT_MSS: u32 = 536;
 const MSS_RANGE: core::ops::RangeInclusive<i32> = 88..=32767;
 /// The congestion control smoltcp runs (`socket-tcp-reno`).
 const CONGESTION_CONTROL: &str = "reno";
+/// How many times a SYN is sent, unless set (`net.ipv4.tcp_syn_retries`),
+/// and the most `TCP_SYNCNT` takes (`MAX_TCP_SYNCNT`).
+const SYN_RETRIES_DEFAULT: u8 = 6;
+const SYN_RETRIES_MAX: i32 = 127;
 /// The time to live of packets, unless set (`net.ipv4.ip_default_ttl`).
 const DEFAULT_TTL: u8 = 64;
 /// `IFNAMSIZ`.
@@ -69,6 +73,8 @@ mod number {
     pub const SO_MARK: i32 = 36;
     pub const SO_RCVTIMEO_NEW: i32 = 66;
     pub const SO_SNDTIMEO_NEW: i32 = 67;
+    pub const TCP_SYNCNT: i32 = 7;
+    pub const TCP_WINDOW_CLAMP: i32 = 10;
     pub const TCP_INFO: i32 = 11;
     pub const UDP_CORK: i32 = 1;
     pub const TCP_CONGESTION: i32 = 13;
@@ -128,6 +134,9 @@ pub(super) struct Options {
     pub(super) defer_accept_seconds: i32,
     pub(super) fast_open_queue: i32,
     pub(super) reports_inq: bool,
+    /// `TCP_SYNCNT` and `TCP_WINDOW_CLAMP` (0: none), read back only.
+    pub(super) syn_retries: u8,
+    pub(super) window_clamp: u32,
     pub(super) receive_buffer: usize,
     pub(super) send_buffer: usize,
     pub(super) linger: Option<u32>,
@@ -170,6 +179,8 @@ impl Default for Options {
             defer_accept_seconds: 0,
             fast_open_queue: 0,
             reports_inq: false,
+            syn_retries: SYN_RETRIES_DEFAULT,
+            window_clamp: 0,
             receive_buffer: DEFAULT_BUFFER,
             send_buffer: DEFAULT_BUFFER,
             linger: None,
@@ -239,6 +250,13 @@ impl Socket {
             }
             self.options.lock().is_v6_only = is_v6_only;
             return Ok(());
+        }
+        if (level, name) == (option::IPPROTO_TCP, number::TCP_WINDOW_CLAMP)
+            && self.kind == Kind::Stream
+            && integer(value)? == 0
+            && !matches!(&*self.state.lock(), State::Unconnected { .. })
+        {
+            return Err(Errno::EINVAL);
         }
         let mut options = self.options.lock();
         let groups_before = joined_groups(&options);
@@ -654,6 +672,16 @@ fn set_tcp_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), 
             }
             options.reports_inq = value == 1;
         }
+        number::TCP_SYNCNT => {
+            if !(1..=SYN_RETRIES_MAX).contains(&value) {
+                return Err(Errno::EINVAL);
+            }
+            options.syn_retries = value as u8;
+        }
+        // Anything below half the smallest receive buffer is raised to it;
+        // 0 (allowed on a closed socket only) takes the clamp off.
+        number::TCP_WINDOW_CLAMP if value == 0 => options.window_clamp = 0,
+        number::TCP_WINDOW_CLAMP => options.window_clamp = value.max(RECEIVE_BUFFER_MIN as i32 / 2) as u32,
         _ => return Err(Errno::ENOPROTOOPT),
     }
     Ok(())
@@ -672,6 +700,8 @@ fn tcp_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
         option::TCP_DEFER_ACCEPT => integer(options.defer_accept_seconds),
         option::TCP_FASTOPEN => integer(options.fast_open_queue),
         number::TCP_INQ => integer(i32::from(options.reports_inq)),
+        number::TCP_SYNCNT => integer(i32::from(options.syn_retries)),
+        number::TCP_WINDOW_CLAMP => integer(options.window_clamp as i32),
         number::TCP_CONGESTION => {
             let mut bytes = vec![0u8; INTERFACE_NAME_MAX];
             bytes[..CONGESTION_CONTROL.len()].copy_from_slice(CONGESTION_CONTROL.as_bytes());

@@ -11,14 +11,24 @@ use spin::Mutex;
 
 use super::options::{apply_tcp_options, established_timeout};
 use super::{
-    CONNECT_TIMEOUT, Kind, Received, Socket, State, Stream, endpoint_address, ip_address, is_synchronized,
-    listen_endpoint, resolve_any,
+    Attempt, CONNECT_TIMEOUT, Kind, Received, Socket, State, Stream, endpoint_address, ip_address,
+    is_synchronized, listen_endpoint, resolve_any,
 };
 use crate::errno::Errno;
 use crate::net::abi::message;
 use crate::net::stack::Protocol;
 use crate::vfs::WaiterList;
 use crate::vfs::node::Caller;
+
+/// What a repeated `connect` does.
+enum Again {
+    /// Answers at once.
+    Answer(Result<(), Errno>),
+    /// Waits for the attempt under way to end.
+    Wait,
+    /// Starts a new connection from an unconnected socket bound to `bound`.
+    Start { bound: Option<SocketAddr>, keeps_port: bool },
+}
 
 impl Socket {
     /// `listen`.
@@ -33,7 +43,7 @@ impl Socket {
                 self.stack(caller, |stack| stack.set_backlog(listener, backlog));
                 return Ok(());
             }
-            State::Unconnected { bound } => *bound,
+            State::Unconnected { bound, .. } => *bound,
             State::Stream(_) | State::Datagram(_) => return Err(Errno::EINVAL),
         };
         let local = match bound {
@@ -77,6 +87,9 @@ impl Socket {
                 handle,
                 owned_port: None,
                 was_connected: true,
+                attempt: Attempt::Connected,
+                bound: None,
+                keeps_port: false,
                 connect_started_ns: 0,
                 error: None,
                 read_shut: false,
@@ -122,18 +135,22 @@ impl Socket {
         let remote = resolve_any(remote.ok_or(Errno::EAFNOSUPPORT)?);
         {
             let mut state = self.state.lock();
-            let bound = match &mut *state {
-                State::Unconnected { bound } => *bound,
+            let (bound, keeps_port) = match &mut *state {
+                State::Unconnected { bound, keeps_port } => (*bound, *keeps_port),
                 State::Listening { .. } => return Err(Errno::EINVAL),
-                State::Stream(stream) => {
-                    let tcp_state = self.stack(caller, |stack| stack.tcp(stream.handle).state());
-                    return Err(match tcp_state {
-                        tcp::State::SynSent | tcp::State::SynReceived => Errno::EALREADY,
-                        _ => Errno::EISCONN,
-                    });
-                }
+                State::Stream(stream) => match self.connect_again(caller, stream, is_nonblocking) {
+                    Again::Answer(result) => return result,
+                    Again::Wait => {
+                        drop(state);
+                        return self.wait_connected(caller);
+                    }
+                    Again::Start { bound, keeps_port } => (bound, keeps_port),
+                },
                 State::Datagram(_) => unreachable!("stream sockets stay streams"),
             };
+            // A failed attempt's connection is gone: the socket is
+            // unconnected until the new one exists.
+            *state = State::Unconnected { bound, keeps_port };
             let options = self.options.lock().clone();
             let waiters = self.waiters.clone();
             let now = caller.machine.monotonic_ns();
@@ -175,6 +192,9 @@ impl Socket {
                     // A bound socket's port was reserved by bind: it keeps it.
                     owned_port: owned_port.or(bound.map(|local| local.port())),
                     was_connected: false,
+                    attempt: Attempt::Connecting,
+                    bound,
+                    keeps_port,
                     connect_started_ns: now,
                     error: None,
                     read_shut: false,
@@ -186,13 +206,76 @@ impl Socket {
         if is_nonblocking {
             return Err(Errno::EINPROGRESS);
         }
+        self.wait_connected(caller)
+    }
+
+    /// A `connect` on a socket that already made one, answered as Linux
+    /// answers from its socket state and the TCP state.
+    fn connect_again(&self, caller: &Caller<'_>, stream: &mut Stream, is_nonblocking: bool) -> Again {
+        let handle = stream.handle;
+        let tcp_state = self.stack(caller, |stack| stack.tcp(handle).state());
+        note_progress(stream, tcp_state, caller.machine.monotonic_ns());
+        match stream.attempt {
+            Attempt::Connected => Again::Answer(Err(Errno::EISCONN)),
+            Attempt::Connecting if matches!(tcp_state, tcp::State::SynSent | tcp::State::SynReceived) => {
+                if is_nonblocking {
+                    Again::Answer(Err(Errno::EALREADY))
+                } else {
+                    Again::Wait
+                }
+            }
+            Attempt::Connecting if tcp_state != tcp::State::Closed => {
+                stream.attempt = Attempt::Connected;
+                Again::Answer(Ok(()))
+            }
+            // Refused, reset or timed out: the error not yet reported, or
+            // that the attempt was aborted.
+            Attempt::Connecting => {
+                self.end_attempt(caller, stream);
+                Again::Answer(Err(stream.error.take().unwrap_or(Errno::ECONNABORTED)))
+            }
+            // The attempt failed: a new one starts from the same socket.
+            Attempt::Failed => {
+                self.end_attempt(caller, stream);
+                let keeps_port = stream.keeps_port;
+                let bound = stream.bound.filter(|_| keeps_port);
+                self.stack(caller, |stack| stack.close_tcp(handle));
+                Again::Start { bound, keeps_port }
+            }
+        }
+    }
+
+    /// Marks a connection attempt failed and gives back a port the stack
+    /// chose for it, as Linux does when the connection closes.
+    fn end_attempt(&self, caller: &Caller<'_>, stream: &mut Stream) {
+        stream.attempt = Attempt::Failed;
+        if !stream.keeps_port
+            && let Some(port) = stream.owned_port.take()
+        {
+            self.stack(caller, |stack| stack.release_port(Protocol::Tcp, port));
+        }
+    }
+
+    /// Waits for a connection attempt to end (`connect` without
+    /// `O_NONBLOCK`), bounded by `SO_SNDTIMEO`.
+    fn wait_connected(&self, caller: &Caller<'_>) -> Result<(), Errno> {
         let timeout = self.options.lock().send_timeout_ns;
-        self.wait_for(caller, false, timeout, || match self.connection_state(caller) {
+        let result = self.wait_for(caller, false, timeout, || match self.connection_state(caller) {
             ConnectionState::Connecting => None,
             ConnectionState::Connected => Some(Ok(())),
             ConnectionState::Failed(error) => Some(Err(error)),
-        })
-        .map_err(|error| if error == Errno::EAGAIN { Errno::EINPROGRESS } else { error })
+        });
+        let mut state = self.state.lock();
+        if let State::Stream(stream) = &mut *state {
+            match result {
+                Ok(()) => stream.attempt = Attempt::Connected,
+                // Interrupted or out of time: still connecting.
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(_) => self.end_attempt(caller, stream),
+            }
+        }
+        drop(state);
+        result.map_err(|error| if error == Errno::EAGAIN { Errno::EINPROGRESS } else { error })
     }
 
     /// Where a stream socket's connection stands, noting the moment it is
