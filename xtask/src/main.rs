@@ -80,6 +80,10 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/psql", "postgresql"),
     ("/usr/lib/postgresql", "postgresql"),
     ("/usr/bin/dash", "dash"),
+    ("/usr/bin/top", "procps"),
+    ("/usr/bin/lscpu", "util-linux"),
+    ("/usr/bin/bash", "bash"),
+    ("/usr/bin/diff", "diffutils"),
 ];
 
 fn main() -> ExitCode {

@@ -16,39 +16,39 @@ fn fork_exec_and_wait_behave_like_linux() {
         (Variant::GlibcStaticPie, "2"),
         (Variant::MuslStaticPie, "1"),
     ] {
-        assert_checks_pass_on_linux("processes", variant);
-        assert_checks_pass("processes", variant, cpus);
+        guests::assert_checks_pass_on_linux("processes", variant);
+        guests::assert_checks_pass("processes", variant, cpus);
     }
 }
 
 #[test]
 fn stop_and_continue_signals_control_jobs() {
     for (variant, cpus) in [(Variant::GlibcStatic, "2"), (Variant::MuslStatic, "1")] {
-        assert_checks_pass("processes-jobs", variant, cpus);
+        guests::assert_checks_pass("processes-jobs", variant, cpus);
     }
 }
 
 #[test]
 fn process_descriptors_name_open_signal_and_wait() {
     for (variant, cpus) in [(Variant::GlibcStatic, "1"), (Variant::MuslStatic, "2")] {
-        assert_checks_pass_on_linux("processes-pidfd", variant);
-        assert_checks_pass("processes-pidfd", variant, cpus);
+        guests::assert_checks_pass_on_linux("processes-pidfd", variant);
+        guests::assert_checks_pass("processes-pidfd", variant, cpus);
     }
 }
 
 #[test]
 fn only_the_same_user_or_root_may_signal_another_process() {
     for (variant, cpus) in [(Variant::GlibcStatic, "2"), (Variant::MuslStatic, "1")] {
-        assert_checks_pass_on_linux("processes-permissions", variant);
-        assert_checks_pass("processes-permissions", variant, cpus);
+        guests::assert_checks_pass_on_linux("processes-permissions", variant);
+        guests::assert_checks_pass("processes-permissions", variant, cpus);
     }
 }
 
 #[test]
 fn clone_shares_descriptors_fs_and_handlers_until_unshared() {
     for (variant, cpus) in [(Variant::GlibcStatic, "1"), (Variant::MuslStatic, "2")] {
-        assert_checks_pass_on_linux("processes-sharing", variant);
-        assert_checks_pass("processes-sharing", variant, cpus);
+        guests::assert_checks_pass_on_linux("processes-sharing", variant);
+        guests::assert_checks_pass("processes-sharing", variant, cpus);
     }
 }
 
@@ -132,30 +132,4 @@ killall sleep; wait $s; echo "killall $?"
     let expected = "1\npidof found it\nps fields right\nstate T\nkillall 143\n";
     assert_eq!(stdout, expected, "stderr:\n{}", text(&output.stderr));
     assert_eq!(output.status.code(), Some(0));
-}
-
-/// Runs the C check program `name` built for `variant` on the host, the
-/// reference: every check passes there first. (A check that needs root
-/// says it was skipped when the host runs tests as another user.)
-fn assert_checks_pass_on_linux(name: &str, variant: Variant) {
-    let program = guests::c_program(name, variant);
-    let host = std::process::Command::new(&program).output().expect("run the program on the host");
-    let stdout = text(&host.stdout);
-    assert!(
-        stdout.contains("\n0 checks failed\n") || stdout.starts_with("0 checks failed\n"),
-        "{name} {variant:?} on Linux:\n{stdout}"
-    );
-    assert_eq!(host.status.code(), Some(0), "{name} {variant:?} on Linux:\n{stdout}");
-}
-
-/// Runs the C check program `name` built for `variant` on `cpus`
-/// processors: every check passes and it exits with 0.
-fn assert_checks_pass(name: &str, variant: Variant, cpus: &str) {
-    let program = guests::c_program(name, variant);
-    let path = program.to_str().expect("UTF-8 path");
-    let output = rosv_run(&["--cpus", cpus, "--exec", path]);
-    let stdout = text(&output.stdout);
-    let console = format!("{stdout}{}", text(&output.stderr));
-    assert!(stdout.contains("\n0 checks failed\n"), "{name} {variant:?} on {cpus} CPUs:\n{console}");
-    assert_eq!(output.status.code(), Some(0), "{name} {variant:?} on {cpus} CPUs:\n{console}");
 }

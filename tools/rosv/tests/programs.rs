@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Guest, free_port, path, rosv, rosv_run, skip, text};
+use support::{Guest, SHELL_MANIFEST, free_port, image, path, rosv_run, skip, text};
 
 /// How long a server may take to boot and answer under TCG.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -27,27 +27,6 @@ fn available(test: &str, paths: &[(&str, &str)]) -> bool {
     }
     true
 }
-
-/// Writes an image of `manifest` (lines of `rosv build`'s manifest) with
-/// the files of the Debian `packages`, whose command is `command`, into
-/// `directory`; returns its path.
-fn image(directory: &Path, manifest: &str, packages: &[&str], command: &[&str]) -> PathBuf {
-    let manifest_path = directory.join("image.manifest");
-    std::fs::write(&manifest_path, manifest).expect("write the manifest");
-    let image = directory.join("image");
-    let mut arguments = vec!["build", path(&manifest_path), "-o", path(&image)];
-    for package in packages {
-        arguments.extend(["--package", package]);
-    }
-    arguments.push("--");
-    arguments.extend(command);
-    let built = rosv(&arguments);
-    assert!(built.status.success(), "rosv build failed");
-    image
-}
-
-/// Debian's dash as the image's `/bin/sh`, and the programs a script uses.
-const SHELL_MANIFEST: &str = "/usr/bin/dash: /usr/bin/dash\n/bin/sh: ->/usr/bin/dash\n";
 
 #[test]
 fn a_dash_script_runs_pipelines_jobs_traps_and_xargs() {

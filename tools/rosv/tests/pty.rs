@@ -7,11 +7,11 @@
 mod guests;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use guests::Variant;
-use support::{path, rosv, rosv_run, skip, text};
+use support::{SHELL_MANIFEST, image, path, rosv_run, skip, text};
 
 /// Whether each of `paths` exists on the host; says which is missing
 /// (and which package brings it) otherwise.
@@ -29,26 +29,6 @@ fn available(test: &str, paths: &[(&str, &str)]) -> bool {
 fn on_linux(program: &str, arguments: &[&str]) -> std::process::Output {
     Command::new(program).args(arguments).stdin(Stdio::null()).output().expect("run the program on the host")
 }
-
-/// Writes an image of `manifest` with the files of the Debian `packages`,
-/// whose command is `command`, into `directory`; returns its path.
-fn image(directory: &Path, manifest: &str, packages: &[&str], command: &[&str]) -> PathBuf {
-    let manifest_path = directory.join("image.manifest");
-    std::fs::write(&manifest_path, manifest).expect("write the manifest");
-    let image = directory.join("image");
-    let mut arguments = vec!["build", path(&manifest_path), "-o", path(&image)];
-    for package in packages {
-        arguments.extend(["--package", package]);
-    }
-    arguments.push("--");
-    arguments.extend(command);
-    let built = rosv(&arguments);
-    assert!(built.status.success(), "rosv build failed");
-    image
-}
-
-/// Debian's dash as the image's `/bin/sh`.
-const SHELL_MANIFEST: &str = "/usr/bin/dash: /usr/bin/dash\n/bin/sh: ->/usr/bin/dash\n";
 
 #[test]
 fn pseudo_terminals_behave_like_linux() {

@@ -319,3 +319,28 @@ pub fn rust_program(name: &str) -> PathBuf {
 pub fn rust_hello() -> PathBuf {
     rust_program("rust-hello")
 }
+
+/// Runs the C check program `name` built for `variant` on the host: every
+/// check passes there, so that the checks say what Linux does.
+pub fn assert_checks_pass_on_linux(name: &str, variant: Variant) {
+    let program = c_program(name, variant);
+    let host = Command::new(&program).output().expect("run the program on the host");
+    let stdout = crate::support::text(&host.stdout);
+    assert!(
+        stdout.contains("\n0 checks failed\n") || stdout.starts_with("0 checks failed\n"),
+        "{name} {variant:?} on Linux:\n{stdout}"
+    );
+    assert_eq!(host.status.code(), Some(0), "{name} {variant:?} on Linux:\n{stdout}");
+}
+
+/// Runs the C check program `name` built for `variant` in rosv on `cpus`
+/// processors: every check passes and it exits with 0.
+pub fn assert_checks_pass(name: &str, variant: Variant, cpus: &str) {
+    let program = c_program(name, variant);
+    let path = program.to_str().expect("UTF-8 path");
+    let output = crate::support::rosv_run(&["--cpus", cpus, "--exec", path]);
+    let stdout = crate::support::text(&output.stdout);
+    let console = format!("{stdout}{}", crate::support::text(&output.stderr));
+    assert!(stdout.contains("\n0 checks failed\n"), "{name} {variant:?} on {cpus} CPUs:\n{console}");
+    assert_eq!(output.status.code(), Some(0), "{name} {variant:?} on {cpus} CPUs:\n{console}");
+}

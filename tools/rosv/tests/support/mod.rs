@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -415,3 +415,24 @@ pub fn has_program(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|directory| directory.join(program).is_file()))
 }
+
+/// Writes an image of `manifest` (lines of `rosv build`'s manifest) with
+/// the files of the Debian `packages`, whose command is `command`, into
+/// `directory`; returns its path.
+pub fn image(directory: &Path, manifest: &str, packages: &[&str], command: &[&str]) -> PathBuf {
+    let manifest_path = directory.join("image.manifest");
+    std::fs::write(&manifest_path, manifest).expect("write the manifest");
+    let image = directory.join("image");
+    let mut arguments = vec!["build", path(&manifest_path), "-o", path(&image)];
+    for package in packages {
+        arguments.extend(["--package", package]);
+    }
+    arguments.push("--");
+    arguments.extend(command);
+    let built = rosv(&arguments);
+    assert!(built.status.success(), "rosv build failed");
+    image
+}
+
+/// Debian's dash as an image's `/bin/sh`.
+pub const SHELL_MANIFEST: &str = "/usr/bin/dash: /usr/bin/dash\n/bin/sh: ->/usr/bin/dash\n";
