@@ -158,12 +158,17 @@ pub fn handle(
     thread: &Arc<Thread>,
     registers: &mut Registers,
 ) -> Outcome {
-    // A traced thread's entry stop may change the call or skip it.
-    let before = *registers;
-    let skipped = crate::ptrace::stops::syscall_entry(
-        Context { machine, process, thread, registers: &before },
-        registers,
-    );
+    // A traced thread's entry stop may change the call or skip it (no
+    // copy of the registers while nothing is traced).
+    let skipped = if crate::ptrace::is_active() {
+        let before = *registers;
+        crate::ptrace::stops::syscall_entry(
+            Context { machine, process, thread, registers: &before },
+            registers,
+        )
+    } else {
+        None
+    };
     let snapshot = *registers;
     let context = Context { machine, process, thread, registers: &snapshot };
     let number = snapshot.rax;

@@ -244,9 +244,14 @@ static TRACEES: Mutex<BTreeMap<u64, Arc<Tracee>>> = Mutex::new(BTreeMap::new());
 /// Entries in [`TRACEES`]: zero keeps the hooks to one load.
 static TRACEE_COUNT: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether any thread is traced at all: the hooks' first, cheap check.
+pub fn is_active() -> bool {
+    TRACEE_COUNT.load(Ordering::Acquire) != 0
+}
+
 /// The tracee record of thread `tid`, if it is traced.
 pub fn tracee(tid: u64) -> Option<Arc<Tracee>> {
-    if TRACEE_COUNT.load(Ordering::Acquire) == 0 {
+    if !is_active() {
         return None;
     }
     TRACEES.lock().get(&tid).filter(|tracee| tracee.state.lock().ended.is_none()).cloned()
@@ -255,7 +260,7 @@ pub fn tracee(tid: u64) -> Option<Arc<Tracee>> {
 /// Whether any thread of process `pid` is traced (its ignored signals
 /// still reach the tracer).
 pub fn is_process_traced(pid: u64) -> bool {
-    if TRACEE_COUNT.load(Ordering::Acquire) == 0 {
+    if !is_active() {
         return false;
     }
     TRACEES.lock().values().any(|tracee| tracee.pid == pid)
