@@ -91,29 +91,21 @@ impl ConsoleTail {
     /// Waits until the kernel reports it has booted; false if the output
     /// ended or `deadline` passed first.
     pub fn wait_for_boot(&self, deadline: Instant) -> bool {
-        let mut state = self.lock();
-        loop {
-            if state.has_booted {
-                return true;
-            }
-            let now = Instant::now();
-            if state.streams_ended >= 2 || now >= deadline {
-                return false;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-        }
+        self.wait_until(deadline, |state| state.has_booted)
     }
 
     /// Waits until the kernel says it was restored as instance `id`
     /// (hexadecimal); false if the output ended or `deadline` passed first.
     pub fn wait_for_restore(&self, id: &str, deadline: Instant) -> bool {
+        self.wait_until(deadline, |state| state.restored_as.iter().any(|restored| restored == id))
+    }
+
+    /// Waits until `is_reached` holds; false if the output ended or
+    /// `deadline` passed first.
+    fn wait_until(&self, deadline: Instant, is_reached: impl Fn(&TailState) -> bool) -> bool {
         let mut state = self.lock();
         loop {
-            if state.restored_as.iter().any(|restored| restored == id) {
+            if is_reached(&state) {
                 return true;
             }
             let now = Instant::now();
