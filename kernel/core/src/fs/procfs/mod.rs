@@ -194,6 +194,16 @@ impl FileSystem for ProcFs {
     }
 }
 
+/// The process whose directory (`/proc/PID`) `node` is, if it is one.
+///
+/// Linux lets a descriptor open on such a directory stand for a pidfd in
+/// `pidfd_send_signal`, the interface's way of signalling a process
+/// without racing a reused pid.
+pub fn process_directory_pid(node: &dyn Node) -> Option<u64> {
+    let node = node.as_any().downcast_ref::<ProcNode>()?;
+    (node.kind == Kind::ProcessDirectory).then_some(node.pid)
+}
+
 /// A directory, link or file of procfs.
 struct ProcNode {
     kind: Kind,
