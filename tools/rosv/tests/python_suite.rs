@@ -47,7 +47,16 @@ fn suite_passes(test: &str, arguments: &[&str]) {
 fn cpython_file_and_polling_modules_pass() {
     suite_passes(
         "cpython_file_and_polling_modules_pass",
-        &["test_posix", "test_stat", "test_poll", "test_select", "test_epoll", "test_sched", "test_pwd", "test_glob"],
+        &[
+            "test_posix",
+            "test_stat",
+            "test_poll",
+            "test_select",
+            "test_epoll",
+            "test_sched",
+            "test_pwd",
+            "test_glob",
+        ],
     );
 }
 

@@ -446,7 +446,8 @@ impl Node for ProcNode {
             file_type: self.child_of(kind, pid).file_type(),
             next_offset,
         };
-        let numbered = |numbers: Vec<u64>, from: u64| numbers.into_iter().filter(|&number| number >= from).min();
+        let numbered =
+            |numbers: Vec<u64>, from: u64| numbers.into_iter().filter(|&number| number >= from).min();
         match self.kind {
             Kind::DescriptorDirectory => Ok(numbered(self.descriptors(caller)?, offset).map(|number| {
                 entry(alloc::format!("{number}"), Kind::Descriptor(number), self.pid, number + 1)
@@ -467,9 +468,8 @@ impl Node for ProcNode {
                     return Ok(Some(entry(String::from(*name), *kind, 0, offset + 1)));
                 }
                 let first = fixed.len() as u64;
-                Ok(numbered(process_ids(), offset - first).map(|pid| {
-                    entry(alloc::format!("{pid}"), Kind::ProcessDirectory, pid, first + pid + 1)
-                }))
+                Ok(numbered(process_ids(), offset - first)
+                    .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, pid, first + pid + 1)))
             }
             Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
                 let index = usize::try_from(offset).unwrap_or(usize::MAX);
