@@ -49,6 +49,7 @@ fn cpython_file_and_polling_modules_pass() {
         "cpython_file_and_polling_modules_pass",
         &[
             "test_posix",
+            "test_fcntl",
             "test_stat",
             "test_poll",
             "test_select",
@@ -60,13 +61,25 @@ fn cpython_file_and_polling_modules_pass() {
     );
 }
 
-/// The tests that found two differences from Linux: a child closing every
-/// descriptor it lists in `/proc/self/fd` while it reads the listing, and
-/// `pidfd_send_signal` through a `/proc/PID` directory descriptor.
+/// The tests that found differences from Linux: a child closing every
+/// descriptor it lists in `/proc/self/fd` while it reads the listing,
+/// `pidfd_send_signal` through a `/proc/PID` directory descriptor, and the
+/// socket module's name lookups, which read `/etc/services`.
 #[test]
-fn cpython_descriptor_passing_and_proc_pidfd_tests_pass() {
+fn cpython_descriptor_passing_proc_pidfd_and_socket_name_tests_pass() {
     suite_passes(
-        "cpython_descriptor_passing_and_proc_pidfd_tests_pass",
-        &["-v", "test_subprocess", "test_signal", "-m", "test_pass_fds", "-m", "test_pidfd_send_signal"],
+        "cpython_descriptor_passing_proc_pidfd_and_socket_name_tests_pass",
+        &[
+            "-v",
+            "test_subprocess",
+            "test_signal",
+            "test_socket",
+            "-m",
+            "test_pass_fds",
+            "-m",
+            "test_pidfd_send_signal",
+            "-m",
+            "GeneralModuleTests",
+        ],
     );
 }
