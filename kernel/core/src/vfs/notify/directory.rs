@@ -134,3 +134,57 @@ pub fn observe(key: LockKey, event: u32) {
         listener.changed();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::FileObject;
+    use crate::vfs::special::SpecialFile;
+
+    /// Counts the changes it is told of.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl ChangeListener for Counter {
+        fn changed(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn directory_file() -> Arc<OpenFile> {
+        let special: Arc<dyn SpecialFile> = super::super::Inotify::new();
+        OpenFile::new(FileObject::Special(special), 0)
+    }
+
+    #[test]
+    fn a_one_shot_watch_tells_once_and_a_multishot_one_every_time() {
+        let key = (0xd1, 1);
+        let file = directory_file();
+        let counter = Arc::new(Counter::default());
+        watch(key, &file, kind::DN_CREATE, counter.clone());
+        observe(key, mask::DELETE);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 0, "not a change it asked for");
+        observe(key, mask::CREATE);
+        observe(key, mask::CREATE);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 1);
+        watch(key, &file, kind::DN_RENAME | kind::DN_MULTISHOT, counter.clone());
+        observe(key, mask::MOVED_FROM);
+        observe(key, mask::MOVED_TO);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 3);
+        watch(key, &file, kind::DN_MULTISHOT, counter.clone());
+        observe(key, mask::MOVED_TO);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 3, "no kind ends the watch");
+    }
+
+    #[test]
+    fn a_watch_ends_with_its_description() {
+        let key = (0xd1, 2);
+        let file = directory_file();
+        let counter = Arc::new(Counter::default());
+        watch(key, &file, kind::ALL | kind::DN_MULTISHOT, counter.clone());
+        drop(file);
+        observe(key, mask::ATTRIB);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 0);
+        assert!(WATCHES.lock().get(&key).is_none());
+    }
+}
