@@ -1,6 +1,7 @@
 /* Checks process descriptors: pidfd_open, CLONE_PIDFD (clone and clone3),
  * poll readable when the process ends, pidfd_send_signal, pidfd_getfd,
- * waitid(P_PIDFD), and ESRCH once the process is reaped.
+ * waitid(P_PIDFD), ESRCH once the process is reaped, and a /proc/PID
+ * directory descriptor standing for a pidfd.
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
@@ -9,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,6 +112,33 @@ static void check_send_signal_and_getfd(void) {
     close(pidfd);
 }
 
+/* A descriptor open on a process's /proc directory stands for a pidfd in
+ * pidfd_send_signal; any other directory is refused with EBADF. */
+static void check_proc_directory_signal(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (;;) {
+            pause();
+        }
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    int directory = open(path, O_RDONLY | O_DIRECTORY);
+    int other = open("/proc", O_RDONLY | O_DIRECTORY);
+    check(pidfd_send_signal(other, SIGKILL, NULL, 0) == -1 && errno == EBADF, "proc_root_is_no_pidfd",
+          "accepted");
+    check(directory >= 0 && pidfd_send_signal(directory, SIGKILL, NULL, 0) == 0, "proc_directory_signals",
+          "directory %d", directory);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "proc_directory_killed_child", "status %#x",
+          status);
+    check(pidfd_send_signal(directory, SIGKILL, NULL, 0) == -1 && errno == ESRCH, "proc_directory_reaped_esrch",
+          "accepted");
+    close(directory);
+    close(other);
+}
+
 static void check_clone_pidfd(void) {
     int pidfd = -1;
     pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pidfd, 0, 0);
@@ -148,6 +177,7 @@ int main(void) {
     check_open_poll_and_wait();
     check_send_signal_and_getfd();
     check_clone_pidfd();
+    check_proc_directory_signal();
     printf("%d checks failed\n", failures);
     return failures;
 }

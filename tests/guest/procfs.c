@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -179,6 +180,39 @@ static void check_descriptor_info(void) {
           text);
 }
 
+/* Closing descriptors while reading /proc/self/fd in small steps skips
+ * none of the others: the listing continues from a descriptor number, not
+ * an index, which Python's subprocess relies on when it closes every
+ * descriptor it finds there. */
+static void check_descriptor_listing_while_closing(void) {
+    int first = -1, last = -1;
+    for (int index = 0; index < 12; index++) {
+        int fd = open("/dev/null", O_RDONLY);
+        if (first < 0)
+            first = fd;
+        last = fd;
+    }
+    int listing = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+    char buffer[96];
+    long got;
+    while ((got = syscall(SYS_getdents64, listing, buffer, sizeof buffer)) > 0) {
+        for (long at = 0; at < got;) {
+            unsigned short length;
+            memcpy(&length, buffer + at + 16, sizeof length);
+            int number = atoi(buffer + at + 19);
+            if (number >= first && number <= last && number != listing)
+                close(number);
+            at += length;
+        }
+    }
+    close(listing);
+    int left = 0;
+    for (int fd = first; fd <= last; fd++)
+        left += fcntl(fd, F_GETFD) >= 0 && fd != listing;
+    check(got == 0 && left == 0, "closing while listing /proc/self/fd misses none", "%d left of %d..%d", left,
+          first, last);
+}
+
 static void check_settings(void) {
     struct utsname names;
     uname(&names);
@@ -338,6 +372,7 @@ static void check_process_states(void) {
 int main(int argc, char **argv, char **envp) {
     check_process(argc, argv, envp);
     check_descriptor_info();
+    check_descriptor_listing_while_closing();
     check_settings();
     check_machine();
     check_process_states();

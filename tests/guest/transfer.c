@@ -34,7 +34,7 @@ static char directory[256];
 
 /* The files the checks make, removed at the end. */
 static const char *const names[] = {"splice-source", "splice-target", "tee-file", "copy-source", "copy-target",
-                                    "sendfile-target", "fallocate", "ioctl"};
+                                    "sendfile-target", "fallocate", "ioctl", "vectors"};
 
 static long splice_(int in, long long *in_offset, int out, long long *out_offset, size_t length, unsigned flags) {
     return syscall(SYS_splice, in, in_offset, out, out_offset, length, flags);
@@ -336,6 +336,30 @@ static void check_pipe_sizes(void) {
     close(ends[1]);
 }
 
+/* preadv2 and pwritev2 take per-call flags: RWF_HIPRI is a hint a
+ * buffered file ignores, RWF_DSYNC and RWF_SYNC flush what was written,
+ * and an unknown flag is refused with EOPNOTSUPP. */
+static void check_vector_flags(void) {
+    int fd = file_with("vectors", "0123456789");
+    char first[4] = {0}, second[3] = {0};
+    struct iovec parts[2] = {{first, 3}, {second, 2}};
+    long got = syscall(SYS_preadv2, fd, parts, 2, 2L, 0L, 0x1 /* RWF_HIPRI */);
+    check(got == 5 && memcmp(first, "234", 3) == 0 && memcmp(second, "56", 2) == 0, "preadv2 RWF_HIPRI reads",
+          "%ld", got);
+    struct iovec out = {"xy", 2};
+    got = syscall(SYS_pwritev2, fd, &out, 1, 0L, 0L, 0x4 /* RWF_SYNC */);
+    char buffer[16];
+    check(got == 2 && strcmp(contents_of(fd, buffer, sizeof buffer), "xy23456789") == 0, "pwritev2 RWF_SYNC writes",
+          "%ld %s", got, buffer);
+    got = syscall(SYS_pwritev2, fd, &out, 1, 8L, 0L, 0x2 /* RWF_DSYNC */);
+    check(got == 2 && strcmp(contents_of(fd, buffer, sizeof buffer), "xy234567xy") == 0,
+          "pwritev2 RWF_DSYNC writes", "%ld %s", got, buffer);
+    errno = 0;
+    got = syscall(SYS_preadv2, fd, parts, 2, 0L, 0L, 0x40000000L);
+    check(got == -1 && errno == EOPNOTSUPP, "preadv2 refuses an unknown flag", "%ld", got);
+    close(fd);
+}
+
 static void check_handles_and_errors(void) {
     struct {
         unsigned int bytes;
@@ -382,6 +406,7 @@ int main(void) {
     check_fallocate();
     check_pipe_sizes();
     check_handles_and_errors();
+    check_vector_flags();
     for (size_t index = 0; index < sizeof names / sizeof names[0]; index++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", directory, names[index]);

@@ -3,12 +3,15 @@
  * events joined by a cookie) and removed, with their names; a file's
  * watch sees its own events and its deletion (IN_DELETE_SELF, then
  * IN_IGNORED); IN_ONESHOT, IN_ONLYDIR, IN_MASK_ADD and IN_MASK_CREATE;
- * inotify_rm_watch; reads through read, poll and epoll, and the errors.
+ * inotify_rm_watch; reads through read, poll and epoll, and the errors;
+ * dnotify (F_NOTIFY): a one-shot and a DN_MULTISHOT watch signalling the
+ * directory's owner with the F_SETSIG signal, and its removal.
  * Prints one line per check and exits with the number of failed checks. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,55 @@ static void drain(int fd, struct seen *seen) {
         seen->count++;
         at += (ssize_t)sizeof *event + event->len;
     }
+}
+
+/* The next F_SETSIG signal within `timeout_ms`: its si_fd, or -1. */
+static int next_directory_signal(int timeout_ms) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN + 1);
+    struct timespec timeout = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+    siginfo_t info;
+    if (sigtimedwait(&set, &info, &timeout) != SIGRTMIN + 1)
+        return -1;
+    return info.si_code == POLL_MSG ? info.si_fd : -2;
+}
+
+static void check_dnotify(void) {
+    char path[256], second[256];
+    snprintf(path, sizeof path, "%s/dnotify", directory);
+    snprintf(second, sizeof second, "%s/dnotify-2", directory);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN + 1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int fd = open(directory, O_RDONLY | O_DIRECTORY);
+    int plain = open("/proc/self/status", O_RDONLY);
+    check(fcntl(plain, F_NOTIFY, DN_CREATE) == -1 && errno == ENOTDIR, "F_NOTIFY needs a directory", "accepted");
+    close(plain);
+    check(fcntl(fd, F_NOTIFY, DN_MULTISHOT) == 0, "F_NOTIFY with no kind of change", "failed");
+    check(fcntl(fd, F_SETSIG, SIGRTMIN + 1) == 0 && fcntl(fd, F_NOTIFY, DN_CREATE) == 0, "F_NOTIFY DN_CREATE",
+          "failed");
+    check(fcntl(fd, F_GETOWN) == getpid(), "F_NOTIFY makes the caller the owner", "%d", fcntl(fd, F_GETOWN));
+    close(open(path, O_CREAT | O_WRONLY, 0644));
+    int got = next_directory_signal(2000);
+    check(got == fd, "an entry made signals with the descriptor", "%d", got);
+    close(open(second, O_CREAT | O_WRONLY, 0644));
+    got = next_directory_signal(100);
+    check(got == -1, "a one-shot watch signals once", "%d", got);
+    check(fcntl(fd, F_NOTIFY, DN_DELETE | DN_MULTISHOT) == 0, "F_NOTIFY DN_DELETE | DN_MULTISHOT", "failed");
+    unlink(path);
+    unlink(second);
+    int first = next_directory_signal(2000);
+    got = next_directory_signal(2000);
+    check(first == fd && got == fd, "a multishot watch signals every time", "%d %d", first, got);
+    check(fcntl(fd, F_NOTIFY, 0) == 0, "F_NOTIFY 0 ends the watch", "failed");
+    close(open(path, O_CREAT | O_WRONLY, 0644));
+    unlink(path);
+    got = next_directory_signal(100);
+    check(got == -1, "an ended watch is silent", "%d", got);
+    close(fd);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int main(void) {
@@ -184,6 +236,7 @@ int main(void) {
           "/proc/sys/fs/inotify/max_queued_events", "%d", queued);
     if (limit != NULL)
         fclose(limit);
+    check_dnotify();
     check(rmdir(directory) == 0, "the test directory is left empty", "rmdir failed");
     printf("\n%d checks failed\n", failures);
     return failures;

@@ -80,6 +80,7 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/psql", "postgresql"),
     ("/usr/lib/postgresql", "postgresql"),
     ("/usr/bin/dash", "dash"),
+    ("/usr/lib/python3.11/test/test_posix.py", "libpython3.11-testsuite"),
     ("/usr/bin/top", "procps"),
     ("/usr/bin/lscpu", "util-linux"),
     ("/usr/bin/bash", "bash"),

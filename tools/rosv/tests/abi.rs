@@ -76,7 +76,7 @@ fn chroot_behaves_like_linux() {
 }
 
 #[test]
-fn inotify_behaves_like_linux() {
+fn inotify_and_dnotify_behave_like_linux() {
     passes_like_linux("watches", &VARIANTS);
 }
 

@@ -121,6 +121,7 @@ pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         | super::owners::command::F_GETSIG
         | super::owners::command::F_SETOWN_EX
         | super::owners::command::F_GETOWN_EX => super::owners::fcntl(context, fd, command, argument),
+        super::owners::command::F_NOTIFY => super::owners::notify_directory(context, fd, &file, argument),
         super::shared::F_ADD_SEALS | super::shared::F_GET_SEALS => {
             let node = file.data().ok_or(Errno::EINVAL)?;
             super::shared::seals(node.as_ref(), command, argument, file.is_writable())

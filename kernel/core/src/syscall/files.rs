@@ -222,10 +222,26 @@ pub(super) fn pwritev(context: Context<'_>, fd: u64, vectors: u64, count: u64, o
     writev_to(context, fd, &vectors, Some(position(offset)?))
 }
 
+/// Per-call flags of `preadv2` / `pwritev2` (`RWF_*`, `<linux/fs.h>`).
+mod per_call {
+    /// Polled, high-priority I/O: a hint that only direct I/O on a block
+    /// device acts on, and that Linux ignores for everything else.
+    pub const RWF_HIPRI: u64 = 0x1;
+    /// Write the data through to the device before returning (`O_DSYNC`
+    /// for this call).
+    pub const RWF_DSYNC: u64 = 0x2;
+    /// Write the data and metadata through (`O_SYNC` for this call).
+    pub const RWF_SYNC: u64 = 0x4;
+    /// The flags rosv honours; the others (`RWF_NOWAIT`, `RWF_APPEND`)
+    /// are refused with `EOPNOTSUPP`, as Linux refuses unknown ones.
+    pub const SUPPORTED: u64 = RWF_HIPRI | RWF_DSYNC | RWF_SYNC;
+}
+
 /// The position argument of `preadv2` / `pwritev2`: -1 means the file
-/// offset. No `RWF_*` flag is supported.
+/// offset. Of the `RWF_*` flags only those in [`per_call::SUPPORTED`]
+/// are accepted.
 fn vector_position(offset: u64, flags: u64) -> core::result::Result<Option<u64>, Errno> {
-    if flags != 0 {
+    if flags & !per_call::SUPPORTED != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
     if offset as i64 == -1 { Ok(None) } else { position(offset).map(Some) }
@@ -254,7 +270,18 @@ pub(super) fn pwritev2(
 ) -> Result {
     file(context, fd)?;
     let vectors = User::new(context.machine).read_iovecs(vectors, count)?;
-    writev_to(context, fd, &vectors, vector_position(offset, flags)?)
+    let written = writev_to(context, fd, &vectors, vector_position(offset, flags)?)?;
+    if flags & (per_call::RWF_DSYNC | per_call::RWF_SYNC) != 0 && written > 0 {
+        // Like a write on an O_SYNC description: flush what the call
+        // wrote; objects without a backing store have nothing to flush.
+        let file = file(context, fd)?;
+        if let Some(data) = file.data()
+            && data.file_type() == FileType::Regular
+        {
+            data.sync(&caller(context))?;
+        }
+    }
+    Ok(written)
 }
 
 /// Reads `fd` into `vectors`, at `offset` or the file offset.

@@ -6,7 +6,8 @@
 //! object's waiter list and signals the owner at every change, as Linux's
 //! `kill_fasync` does at every wake-up of a socket. Only objects with a
 //! waiter list (sockets, eventfds, epoll) can signal; for others the
-//! settings are kept and read back.
+//! settings are kept and read back. A directory's description signals its
+//! owner through dnotify (`F_NOTIFY`) instead: [`notify_directory`].
 
 use alloc::sync::{Arc, Weak};
 
@@ -29,6 +30,7 @@ pub(super) mod command {
     pub const F_GETSIG: u64 = 11;
     pub const F_SETOWN_EX: u64 = 15;
     pub const F_GETOWN_EX: u64 = 16;
+    pub const F_NOTIFY: u64 = 1026;
 }
 
 /// `struct f_owner_ex` types.
@@ -81,6 +83,60 @@ const POLL_OUT: i32 = 2;
 /// POLLWRNORM | POLLWRBAND`.
 const BAND_IN: i64 = 0x1 | 0x40 | 0x400;
 const BAND_OUT: i64 = 0x4 | 0x100 | 0x200;
+
+/// `si_code` of a dnotify signal chosen with `F_SETSIG` (`POLL_MSG`), and
+/// its `si_band` (`POLLIN | POLLRDNORM | POLLMSG`).
+const POLL_MSG: i32 = 3;
+const BAND_MESSAGE: i64 = 0x1 | 0x40 | 0x400;
+
+/// Signals a directory description's owning process when the directory
+/// changes: `SIGIO`, or the `F_SETSIG` signal (read at each change) with
+/// the descriptor that asked.
+struct SignalOnDirectoryChange {
+    process: Weak<crate::process::Process>,
+    file: Weak<OpenFile>,
+    fd: i32,
+}
+
+impl ChangeListener for SignalOnDirectoryChange {
+    fn changed(&self) {
+        let (Some(process), Some(file)) = (self.process.upgrade(), self.file.upgrade()) else { return };
+        let chosen = file.owner().signal;
+        let (signal, info) = if chosen == 0 {
+            (SIGIO, SignalInfo::kernel())
+        } else {
+            (chosen, SignalInfo::poll(POLL_MSG, BAND_MESSAGE, self.fd))
+        };
+        let target = crate::signal::Target::Process { sender: None };
+        let _ = crate::signal::send(&process, target, signal, info, None, crate::signal::Queueing::Always);
+    }
+}
+
+/// `fcntl(fd, F_NOTIFY, kinds)`: asks for a signal when the directory `fd`
+/// is open on changes in the `DN_*` ways of `kinds` (once, or every time
+/// with `DN_MULTISHOT`); no kind ends the watch. As on Linux, the caller's
+/// process becomes the description's owner.
+pub(super) fn notify_directory(context: Context<'_>, fd: u64, file: &Arc<OpenFile>, kinds: u64) -> Result {
+    use crate::vfs::notify::{directory, key_of};
+    let location = file.location().ok_or(Errno::ENOTDIR)?;
+    if !location.is_directory() {
+        return Err(Errno::ENOTDIR.into());
+    }
+    let kinds = kinds as u32 & (directory::kind::ALL | directory::kind::DN_MULTISHOT);
+    if kinds & directory::kind::ALL != 0 {
+        let mut owner = file.owner();
+        owner.kind = F_OWNER_PID;
+        owner.id = context.process.pid as i32;
+    }
+    let process = crate::process::find(context.process.pid).ok_or(Errno::ESRCH)?;
+    let listener = Arc::new(SignalOnDirectoryChange {
+        process: Arc::downgrade(&process),
+        file: Arc::downgrade(file),
+        fd: fd as i32,
+    });
+    directory::watch(key_of(location), file, kinds, listener);
+    Ok(0)
+}
 
 /// Runs an owner command of `fcntl`.
 pub(super) fn fcntl(context: Context<'_>, fd: u64, command: u64, argument: u64) -> Result {

@@ -101,6 +101,16 @@ fn named_process(context: Context<'_>, raw: u64) -> core::result::Result<Arc<Pro
     pid_file.process().ok_or(Errno::ESRCH)
 }
 
+/// The process whose `/proc/PID` directory descriptor `raw` is open on:
+/// `pidfd_send_signal` takes one in place of a pidfd (`EBADF` for any
+/// other file, `ESRCH` once the process is gone).
+fn process_directory(context: Context<'_>, raw: u64) -> core::result::Result<Arc<Process>, Errno> {
+    let file = super::files::file(context, raw)?;
+    let location = file.location().ok_or(Errno::EBADF)?;
+    let pid = crate::fs::procfs::process_directory_pid(location.node.as_ref()).ok_or(Errno::EBADF)?;
+    crate::process::find(pid).ok_or(Errno::ESRCH)
+}
+
 pub(super) fn pidfd_open(context: Context<'_>, pid: u64, open_flags: u64) -> Result {
     if open_flags & !PIDFD_NONBLOCK != 0 || pid as i32 <= 0 {
         return Err(Errno::EINVAL.into());
@@ -123,7 +133,10 @@ pub(super) fn pidfd_send_signal(
     if number > crate::process::SIGNAL_COUNT as u64 {
         return Err(Errno::EINVAL.into());
     }
-    let process = named_process(context, raw)?;
+    let process = match named_process(context, raw) {
+        Err(Errno::EBADF) => process_directory(context, raw)?,
+        named => named?,
+    };
     if process.has_ended() {
         return Err(Errno::ESRCH.into());
     }

@@ -8,7 +8,8 @@
 //! also see the events of the files in it, with their names, as Linux's
 //! do. An instance is a [`SpecialFile`]: `read` gives `struct
 //! inotify_event` records, `poll` and epoll see it readable while events
-//! wait. Nothing is looked up while no watch exists.
+//! wait. The same reports reach dnotify's directory watches
+//! ([`directory`]). Nothing is looked up while no watch exists.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -130,9 +131,10 @@ pub fn cookie() -> u32 {
     NEXT_COOKIE.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Whether any watch exists (so changes need not be reported).
+/// Whether any watch exists, inotify's or dnotify's (so changes need not
+/// be reported).
 pub fn is_watching() -> bool {
-    WATCHED_FILES.load(Ordering::Relaxed) != 0
+    WATCHED_FILES.load(Ordering::Relaxed) != 0 || directory::is_watching()
 }
 
 fn update_count(registry: &Registry) {
@@ -242,6 +244,7 @@ pub fn notify(key: LockKey, event: u32, name: Option<&str>, cookie: u32) {
     if !is_watching() {
         return;
     }
+    directory::observe(key, event);
     // Instances are dropped only after the registry's lock is released
     // (dropping the last one takes it).
     let mut instances = Vec::new();
@@ -373,6 +376,7 @@ impl Core {
     }
 }
 
+pub mod directory;
 #[cfg(test)]
 mod tests;
 

@@ -3,8 +3,9 @@
 //! C.UTF-8 locale when it calls `setlocale`, the zone files when a package
 //! depends on tzdata, the terminal descriptions (ncurses-base, an essential
 //! package nothing depends on by name) when a terminal library is taken,
-//! and the CA certificates bundle (which `update-ca-certificates` writes)
-//! when TLS libraries are taken.
+//! the CA certificates bundle (which `update-ca-certificates` writes)
+//! when TLS libraries are taken, and the service and protocol names
+//! (netbase, which nothing depends on) when a program looks names up.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -19,6 +20,9 @@ use super::{Addition, host_node, is_excluded, lookup};
 const GCONV: &str = "/usr/lib/x86_64-linux-gnu/gconv";
 /// The C.UTF-8 locale, which glibc ships compiled.
 const C_UTF8_LOCALE: &str = "/usr/lib/locale/C.utf8";
+/// Service names and their ports, and protocol names (netbase).
+const SERVICES: &str = "/etc/services";
+const PROTOCOLS: &str = "/etc/protocols";
 /// The zone files.
 const ZONEINFO: &str = "/usr/share/zoneinfo";
 /// Where ncurses looks for terminal descriptions (`dumb`, `linux`,
@@ -32,7 +36,7 @@ const JAVA_CA_STORE: &str = "/etc/ssl/certs/java/cacerts";
 /// Adds what the programs and libraries in `root` and the `chosen`
 /// packages call for; returns what each group added.
 pub fn add(root: &mut Directory, chosen: &BTreeSet<&str>, excludes: &[String]) -> Vec<Addition> {
-    let imports = imported(root, &["iconv_open", "setlocale", "newlocale"]);
+    let imports = imported(root, &["iconv_open", "setlocale", "newlocale", "getaddrinfo", "getservbyname"]);
     let mut additions = Vec::new();
     let mut group = |root: &mut Directory, name: &str, reason: &str, sources: &[(&str, Source)]| {
         let mut addition = Addition { name: name.into(), reason: reason.into(), files: 0, size_bytes: 0 };
@@ -60,6 +64,16 @@ pub fn add(root: &mut Directory, chosen: &BTreeSet<&str>, excludes: &[String]) -
     }
     if imports.contains("setlocale") || imports.contains("newlocale") {
         group(root, "C.UTF-8 locale", "uses locales", &[(C_UTF8_LOCALE, Source::Tree { skipped: &[] })]);
+    }
+    if imports.contains("getaddrinfo") || imports.contains("getservbyname") {
+        // getaddrinfo(host, "http") and getservbyname read the port of a
+        // service by name from /etc/services (EAI_SERVICE without it).
+        group(
+            root,
+            "network names",
+            "looks up services",
+            &[(SERVICES, Source::File), (PROTOCOLS, Source::File)],
+        );
     }
     if chosen.contains("tzdata") {
         // right/ holds the same zones counting leap seconds, which no

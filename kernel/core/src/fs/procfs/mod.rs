@@ -194,6 +194,16 @@ impl FileSystem for ProcFs {
     }
 }
 
+/// The process whose directory (`/proc/PID`) `node` is, if it is one.
+///
+/// Linux lets a descriptor open on such a directory stand for a pidfd in
+/// `pidfd_send_signal`, the interface's way of signalling a process
+/// without racing a reused pid.
+pub fn process_directory_pid(node: &dyn Node) -> Option<u64> {
+    let node = node.as_any().downcast_ref::<ProcNode>()?;
+    (node.kind == Kind::ProcessDirectory).then_some(node.pid)
+}
+
 /// A directory, link or file of procfs.
 struct ProcNode {
     kind: Kind,
@@ -425,43 +435,49 @@ impl Node for ProcNode {
     }
 
     fn read_directory(&self, caller: &Caller<'_>, offset: u64) -> Result<Option<DirectoryEntry>, FsError> {
-        let entry = |name: String, kind: Kind, pid: u64| DirectoryEntry {
+        // Fixed entries are indexed; numbered ones (descriptors, threads,
+        // processes) use their number as the offset, as Linux's do, so
+        // that closing descriptors or ending processes while a reader is
+        // part-way through skips none of the others: a child closing
+        // every descriptor it finds in `/proc/self/fd` relies on it.
+        let entry = |name: String, kind: Kind, pid: u64, next_offset: u64| DirectoryEntry {
             name,
             inode: inode(kind, pid),
             file_type: self.child_of(kind, pid).file_type(),
-            next_offset: offset + 1,
+            next_offset,
         };
-        let index = usize::try_from(offset).unwrap_or(usize::MAX);
+        let numbered =
+            |numbers: Vec<u64>, from: u64| numbers.into_iter().filter(|&number| number >= from).min();
         match self.kind {
-            Kind::DescriptorDirectory => Ok(self
-                .descriptors(caller)?
-                .get(index)
-                .map(|number| entry(alloc::format!("{number}"), Kind::Descriptor(*number), self.pid))),
-            Kind::DescriptorInfoDirectory => Ok(self
-                .descriptors(caller)?
-                .get(index)
-                .map(|number| entry(alloc::format!("{number}"), Kind::DescriptorInfo(*number), self.pid))),
+            Kind::DescriptorDirectory => Ok(numbered(self.descriptors(caller)?, offset).map(|number| {
+                entry(alloc::format!("{number}"), Kind::Descriptor(number), self.pid, number + 1)
+            })),
+            Kind::DescriptorInfoDirectory => Ok(numbered(self.descriptors(caller)?, offset).map(|number| {
+                entry(alloc::format!("{number}"), Kind::DescriptorInfo(number), self.pid, number + 1)
+            })),
             Kind::TaskDirectory => {
-                let threads = self.process(caller)?.threads();
-                Ok(threads
-                    .get(index)
-                    .map(|thread| entry(alloc::format!("{}", thread.tid), Kind::ProcessDirectory, self.pid)))
+                let threads = self.process(caller)?.threads().iter().map(|thread| thread.tid).collect();
+                Ok(numbered(threads, offset)
+                    .map(|tid| entry(alloc::format!("{tid}"), Kind::ProcessDirectory, self.pid, tid + 1)))
             }
             Kind::Root => {
                 // The fixed entries, then one directory per process.
                 let fixed = self.fixed_entries();
+                let index = usize::try_from(offset).unwrap_or(usize::MAX);
                 if let Some((name, kind)) = fixed.get(index) {
-                    return Ok(Some(entry(String::from(*name), *kind, 0)));
+                    return Ok(Some(entry(String::from(*name), *kind, 0, offset + 1)));
                 }
-                let pids = process_ids();
-                Ok(pids
-                    .get(index - fixed.len())
-                    .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, *pid)))
+                let first = fixed.len() as u64;
+                Ok(numbered(process_ids(), offset - first)
+                    .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, pid, first + pid + 1)))
             }
-            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => Ok(self
-                .fixed_entries()
-                .get(index)
-                .map(|(name, kind)| entry(String::from(*name), *kind, self.pid))),
+            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
+                let index = usize::try_from(offset).unwrap_or(usize::MAX);
+                Ok(self
+                    .fixed_entries()
+                    .get(index)
+                    .map(|(name, kind)| entry(String::from(*name), *kind, self.pid, offset + 1)))
+            }
             _ => Err(FsError::NotDirectory),
         }
     }
