@@ -19,17 +19,20 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 pub use crate::credentials::Credentials;
-use crate::machine::{Machine, ThreadControl};
+use crate::machine::ThreadControl;
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
 use crate::signal::ProcessSignals;
-use crate::vfs::file::flags;
-use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
+use crate::vfs::{Caller, DescriptorTable, Location, Vfs};
 
 mod family;
+mod files;
+mod limits;
 mod shared;
 mod thread;
 pub use family::{Family, Termination, hang_up_if_orphaned, is_group_orphaned};
+pub use files::ProcessFiles;
+pub use limits::{LIMIT_COUNT, Limit, NR_OPEN, RLIM_INFINITY, limit};
 pub use shared::{FsContext, Memory, Part, Shareable, Sharing, SignalHandlers, ThreadPart};
 pub use thread::{Thread, ThreadState};
 
@@ -96,78 +99,6 @@ pub struct SignalAction {
     pub restorer: u64,
     /// Signals blocked while the handler runs.
     pub mask: u64,
-}
-
-/// A resource limit (`struct rlimit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// The soft limit.
-    pub current: u64,
-    /// The hard limit.
-    pub maximum: u64,
-}
-
-/// `RLIM_INFINITY`.
-pub const RLIM_INFINITY: u64 = u64::MAX;
-/// The most descriptors a process may have: `RLIMIT_NOFILE` cannot be
-/// raised past it (Linux's default `fs.nr_open`).
-pub const NR_OPEN: u64 = 1 << 20;
-
-/// Number of resource limits (`RLIM_NLIMITS`).
-pub const LIMIT_COUNT: usize = 16;
-
-/// The files a process starts with: the tree, the working directory and
-/// the descriptors.
-#[derive(Debug, Clone)]
-pub struct ProcessFiles {
-    /// The filesystem tree.
-    pub vfs: Arc<Vfs>,
-    /// The working directory.
-    pub working_directory: Location,
-    /// The descriptor table.
-    pub descriptors: DescriptorTable,
-}
-
-impl ProcessFiles {
-    /// Working directory `working_directory` (an absolute path to a
-    /// directory) and the console (`/dev/console`) as descriptors 0, 1, 2.
-    pub fn open(vfs: Arc<Vfs>, machine: &dyn Machine, working_directory: &str) -> Result<Self, FsError> {
-        let console = Self::console(&vfs, machine)?;
-        Self::with_standard_files(
-            vfs,
-            machine,
-            working_directory,
-            [console.clone(), console.clone(), console],
-        )
-    }
-
-    /// The console (`/dev/console`), opened for reading and writing.
-    pub fn console(vfs: &Vfs, machine: &dyn Machine) -> Result<Arc<OpenFile>, FsError> {
-        vfs.open(&Caller::kernel(machine), &vfs.root(), "/dev/console", flags::O_RDWR, 0)
-    }
-
-    /// Working directory `working_directory` (an absolute path to a
-    /// directory) and `standard` as descriptors 0, 1, 2.
-    pub fn with_standard_files(
-        vfs: Arc<Vfs>,
-        machine: &dyn Machine,
-        working_directory: &str,
-        standard: [Arc<OpenFile>; 3],
-    ) -> Result<Self, FsError> {
-        let caller = Caller::kernel(machine);
-        if !working_directory.starts_with('/') {
-            return Err(FsError::NotFound);
-        }
-        let directory = vfs.resolve(&caller, &vfs.root(), working_directory, true)?;
-        if !directory.is_directory() {
-            return Err(FsError::NotDirectory);
-        }
-        let mut descriptors = DescriptorTable::new();
-        for file in standard {
-            descriptors.install(Descriptor { file, close_on_exec: false }, 0, 3).map_err(FsError::Errno)?;
-        }
-        Ok(ProcessFiles { vfs, working_directory: directory, descriptors })
-    }
 }
 
 /// Mutable state of a process, its own (what other processes may share
@@ -773,27 +704,6 @@ impl Process {
         reported.push(number);
         true
     }
-}
-
-/// `RLIMIT_*` indices.
-#[allow(missing_docs)]
-pub mod limit {
-    pub const CPU: usize = 0;
-    pub const FSIZE: usize = 1;
-    pub const DATA: usize = 2;
-    pub const STACK: usize = 3;
-    pub const CORE: usize = 4;
-    pub const RSS: usize = 5;
-    pub const NPROC: usize = 6;
-    pub const NOFILE: usize = 7;
-    pub const MEMLOCK: usize = 8;
-    pub const AS: usize = 9;
-    pub const LOCKS: usize = 10;
-    pub const SIGPENDING: usize = 11;
-    pub const MSGQUEUE: usize = 12;
-    pub const NICE: usize = 13;
-    pub const RTPRIO: usize = 14;
-    pub const RTTIME: usize = 15;
 }
 
 impl Drop for Process {
