@@ -25,11 +25,13 @@ use crate::random::Random;
 use crate::signal::ProcessSignals;
 use crate::vfs::{Caller, DescriptorTable, Location, Vfs};
 
+mod accounting;
 mod family;
 mod files;
 mod limits;
 mod shared;
 mod thread;
+pub use accounting::{Accounts, CpuTime, IoAccounts, IoCounters, Usage};
 pub use family::{Family, Termination, hang_up_if_orphaned, is_group_orphaned};
 pub use files::ProcessFiles;
 pub use limits::{LIMIT_COUNT, Limit, NR_OPEN, RLIM_INFINITY, limit};
@@ -207,7 +209,8 @@ pub struct Process {
     /// terminal's, which the kernel sets).
     pub controlling_terminal: Mutex<Option<ControllingTerminal>>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
-    ended_cpu_time_ns: AtomicU64,
+    /// What its ended threads and reaped children used.
+    pub accounts: Accounts,
     on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
     reported_calls: Mutex<Vec<u64>>,
 }
@@ -291,7 +294,7 @@ impl Process {
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
             threads: Mutex::new(BTreeMap::new()),
-            ended_cpu_time_ns: AtomicU64::new(0),
+            accounts: Accounts::default(),
             on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
         });
@@ -579,8 +582,9 @@ impl Process {
             drop(thread.descriptors.take());
             drop(thread.fs.take());
         }
-        if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
-            self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
+        if let Some(thread) = &thread {
+            let cpu = thread.end_control().map_or_else(CpuTime::default, |control| CpuTime::of(&*control));
+            self.accounts.add_ended_thread(Usage { cpu, io: thread.io.snapshot() });
         }
         if is_last {
             {
@@ -685,13 +689,36 @@ impl Process {
 
     /// Processor time used by all its threads, ended ones included.
     pub fn cpu_time_ns(&self) -> u64 {
-        let live: u64 = self
+        self.cpu_time().total_ns()
+    }
+
+    /// Processor time used by all its threads, ended ones included, split
+    /// into user and system time.
+    pub fn cpu_time(&self) -> CpuTime {
+        let live = self
             .threads
             .lock()
             .values()
-            .filter_map(|thread| thread.control().map(|control| control.cpu_time_ns()))
-            .sum();
-        live + self.ended_cpu_time_ns.load(Ordering::Relaxed)
+            .filter_map(|thread| thread.control())
+            .fold(CpuTime::default(), |sum, control| sum + CpuTime::of(&*control));
+        live + self.accounts.ended_threads().cpu
+    }
+
+    /// The I/O counters of all its threads, ended ones included, and of
+    /// its reaped children (as Linux sums them for a process).
+    pub fn io_counters(&self) -> IoCounters {
+        let live = self
+            .threads
+            .lock()
+            .values()
+            .fold(IoCounters::default(), |sum, thread| sum + thread.io.snapshot());
+        live + self.accounts.ended_threads().io + self.accounts.reaped_children().io
+    }
+
+    /// What its parent adds to its children's figures on reaping it: its
+    /// processor time and its reaped children's, and its I/O counters.
+    pub fn usage_for_parent(&self) -> Usage {
+        Usage { cpu: self.cpu_time() + self.accounts.reaped_children().cpu, io: self.io_counters() }
     }
 
     /// Whether this is the first time system call `number` is reported as

@@ -82,6 +82,7 @@ enum Generated {
     SharedMapsRollup,
     LoginUser,
     Session,
+    InputOutput,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +132,7 @@ const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
     ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
 ];
 
-const PROCESS_ENTRIES: [(&str, Kind); 24] = [
+const PROCESS_ENTRIES: [(&str, Kind); 25] = [
     ("exe", Kind::Executable),
     ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
@@ -156,6 +157,7 @@ const PROCESS_ENTRIES: [(&str, Kind); 24] = [
     ("smaps_rollup", Kind::File(Generated::SharedMapsRollup, 44)),
     ("loginuid", Kind::File(Generated::LoginUser, 45)),
     ("sessionid", Kind::File(Generated::Session, 46)),
+    ("io", Kind::File(Generated::InputOutput, 47)),
 ];
 
 /// A procfs instance.
@@ -173,7 +175,8 @@ impl ProcFs {
     /// A `/proc` describing a machine with `system`.
     pub fn new(system: SystemInformation) -> Arc<ProcFs> {
         let settings = settings::tree();
-        let root = Arc::new(ProcNode { kind: Kind::Root, pid: 0, system, settings: settings.clone() });
+        let root =
+            Arc::new(ProcNode { kind: Kind::Root, pid: 0, tid: 0, system, settings: settings.clone() });
         let root_node: Arc<dyn Node> = root.clone();
         settings.set_parent(Arc::downgrade(&root_node));
         Arc::new(ProcFs { root })
@@ -200,6 +203,9 @@ struct ProcNode {
     /// The process a process directory or file is about (0 for the
     /// machine's files).
     pid: u64,
+    /// The thread a `task/TID` directory or file is about (0 for the
+    /// process's own).
+    tid: u64,
     system: SystemInformation,
     /// `/proc/sys`.
     settings: Arc<GeneratedNode>,
@@ -221,7 +227,8 @@ fn is_private(kind: Kind) -> bool {
                     | Generated::AuxiliaryVector
                     | Generated::Maps
                     | Generated::SharedMaps
-                    | Generated::SharedMapsRollup,
+                    | Generated::SharedMapsRollup
+                    | Generated::InputOutput,
                 _
             )
     )
@@ -249,7 +256,26 @@ impl ProcNode {
         if kind == Kind::Settings {
             return self.settings.clone();
         }
-        Arc::new(ProcNode { kind, pid, system: self.system, settings: self.settings.clone() })
+        Arc::new(ProcNode { kind, pid, tid: self.tid, system: self.system, settings: self.settings.clone() })
+    }
+
+    /// The directory of thread `tid` of the process, `task/TID`.
+    fn thread_directory(&self, tid: u64) -> Arc<dyn Node> {
+        Arc::new(ProcNode {
+            kind: Kind::ProcessDirectory,
+            pid: self.pid,
+            tid,
+            system: self.system,
+            settings: self.settings.clone(),
+        })
+    }
+
+    /// The thread a `task/TID` node is about, if it still runs.
+    fn thread(&self, process: &Process) -> Result<Option<Arc<crate::process::Thread>>, FsError> {
+        match self.tid {
+            0 => Ok(None),
+            tid => process.thread(tid).map(Some).ok_or(FsError::NotFound),
+        }
     }
 
     /// The entries of a directory with fixed contents.
@@ -393,7 +419,7 @@ impl Node for ProcNode {
                 // A thread's directory shows its process.
                 let tid = number.ok_or(FsError::NotFound)?;
                 self.process(caller)?.thread(tid).ok_or(FsError::NotFound)?;
-                return Ok(self.child(Kind::ProcessDirectory));
+                return Ok(self.thread_directory(tid));
             }
             Kind::Root => {
                 if let Some(pid) = number {
@@ -573,7 +599,14 @@ impl Node for ProcNode {
                     }
                     Generated::OomScore => process_files::oom_score(process).into_bytes(),
                     Generated::Command => process_files::command(caller, process).into_bytes(),
-                    Generated::ProcessStat => process_files::stat(caller, process).into_bytes(),
+                    Generated::ProcessStat => {
+                        let thread = self.thread(process)?;
+                        process_files::stat(caller, process, thread.as_deref()).into_bytes()
+                    }
+                    Generated::InputOutput => match self.thread(process)? {
+                        Some(thread) => thread.io.snapshot().render().into_bytes(),
+                        None => process.io_counters().render().into_bytes(),
+                    },
                     Generated::MemoryStatistics => process_files::memory_statistics(process).into_bytes(),
                     Generated::SharedMapsRollup => descriptor_info::shared_maps_rollup(process).into_bytes(),
                     Generated::LoginUser | Generated::Session => {

@@ -12,7 +12,10 @@ fn usage_calls_check_their_targets_and_report_processor_time() {
     let thread = process.thread(process.pid).unwrap();
     thread.set_control(Arc::new(crate::fake::FakeThread::default()));
     assert_eq!(call(&machine, &process, nr::GETRUSAGE, [1, BUFFER, 0, 0, 0, 0]), 0);
-    assert_eq!(read_u64(&machine, BUFFER + 8), 1, "the fake thread's 1000 ns, in microseconds");
+    assert_eq!(read_u64(&machine, BUFFER + 8), 2, "the fake thread's 2000 ns of user time, in microseconds");
+    assert_eq!(read_u64(&machine, BUFFER + 24), 1, "its 1000 ns of system time");
+    assert_eq!(call(&machine, &process, nr::GETRUSAGE, [0, BUFFER, 0, 0, 0, 0]), 0);
+    assert_eq!((read_u64(&machine, BUFFER + 8), read_u64(&machine, BUFFER + 24)), (2, 1), "the process's");
     assert_eq!(call(&machine, &process, nr::GETRUSAGE, [u64::MAX, BUFFER, 0, 0, 0, 0]), 0);
     assert_eq!(read_u64(&machine, BUFFER + 8), 0, "no children");
     assert_eq!(call(&machine, &process, nr::GETRUSAGE, [2, BUFFER, 0, 0, 0, 0]), Errno::EINVAL.to_return());
