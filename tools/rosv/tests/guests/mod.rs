@@ -120,6 +120,7 @@ fn build_c_programs() -> PathBuf {
         "signal-delivery",
         "credentials",
         "procfs",
+        "accounting",
         "transfer",
         "locks",
         "attributes",
