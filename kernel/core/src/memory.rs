@@ -107,12 +107,15 @@ pub struct Area {
     pub kind: AreaKind,
     /// The file whose pages it maps, if any (else its pages start zeroed).
     pub file: Option<FileArea>,
+    /// `mlock` locked it (Linux's `VM_LOCKED`): its pages may not be
+    /// dropped (`madvise`, `msync(MS_INVALIDATE)`).
+    pub is_locked: bool,
 }
 
 impl Area {
     /// An area of zero-filled pages.
     pub fn anonymous(end: u64, rights: Rights, kind: AreaKind) -> Self {
-        Area { end, rights, kind, file: None }
+        Area { end, rights, kind, file: None, is_locked: false }
     }
 }
 
@@ -434,7 +437,12 @@ impl AddressSpace {
             return;
         };
         let is_mergeable = |area: &Area| area.kind == AreaKind::Anonymous && area.file.is_none();
-        if left.end == address && is_mergeable(left) && is_mergeable(right) && left.rights == right.rights {
+        if left.end == address
+            && is_mergeable(left)
+            && is_mergeable(right)
+            && left.rights == right.rights
+            && left.is_locked == right.is_locked
+        {
             let end = right.end;
             self.areas.remove(&address);
             if let Some(left) = self.areas.get_mut(&left_start) {
@@ -526,7 +534,7 @@ impl AddressSpace {
             self.find_free(length, address & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)?
         };
         let kind = if file.is_some() { AreaKind::File } else { AreaKind::Anonymous };
-        let area = Area { end: start + length, rights, kind, file };
+        let area = Area { end: start + length, rights, kind, file, is_locked: false };
         self.add(machine, start, area, flags & map::POPULATE != 0)?;
         Ok(start)
     }
@@ -545,6 +553,9 @@ impl AddressSpace {
         let mut cursor = address;
         while cursor < end {
             let (_, area) = self.area_at(cursor).ok_or(Errno::ENOMEM)?;
+            if rights.write && area.file.as_ref().is_some_and(|file| !file.may_write) {
+                return Err(Errno::EACCES);
+            }
             cursor = area.end;
         }
         self.check_room_for_splits(address, end)?;
@@ -733,7 +744,12 @@ impl AddressSpace {
     pub fn fork(&mut self, tables: Arc<dyn PageTables>) -> Result<AddressSpace, MapFailure> {
         let mut child = AddressSpace {
             tables,
-            areas: self.areas.clone(),
+            // A child does not inherit memory locks.
+            areas: self
+                .areas
+                .iter()
+                .map(|(&start, area)| (start, Area { is_locked: false, ..area.clone() }))
+                .collect(),
             gaps: self.gaps.clone(),
             heap_start: self.heap_start,
             heap_break: self.heap_break,

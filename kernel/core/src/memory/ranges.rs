@@ -1,9 +1,10 @@
 //! What a range of the address space holds: the files its shared mappings
-//! map (`msync`, `mlock`), which of its pages are in memory (`mincore`).
+//! map (`msync`, `mlock`), which of its pages are in memory (`mincore`),
+//! which areas it spans (`madvise`); and memory locks (`mlock`).
 
 use alloc::sync::Arc;
 
-use super::{APPLICATION_END, AddressSpace, PAGE_SIZE, page_align_up};
+use super::{APPLICATION_END, AddressSpace, Area, PAGE_SIZE, page_align_up};
 use crate::errno::Errno;
 use crate::vfs::Node;
 
@@ -45,5 +46,65 @@ impl AddressSpace {
             residency.push(u8::from(is_resident));
         }
         Ok(residency)
+    }
+
+    /// The areas `[address, address + length)` overlaps, each with its
+    /// start, and whether some page of the range lies in no area.
+    pub fn areas_in(
+        &self,
+        address: u64,
+        length: u64,
+    ) -> Result<(alloc::vec::Vec<(u64, &Area)>, bool), Errno> {
+        let end =
+            page_align_up(length).and_then(|length| address.checked_add(length)).ok_or(Errno::EINVAL)?;
+        let mut found = alloc::vec::Vec::new();
+        let mut has_hole = false;
+        let mut cursor = address;
+        while cursor < end {
+            match self.area_at(cursor) {
+                Some((start, area)) => {
+                    found.push((start, area));
+                    cursor = area.end;
+                }
+                None => {
+                    has_hole = true;
+                    match self.areas.range(cursor..end).next() {
+                        Some((&next, _)) => cursor = next,
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok((found, has_hole))
+    }
+
+    /// `mlock` (with `is_locked`) and `munlock`: marks every area of the
+    /// range, split at its ends; `ENOMEM` unless every page is in an area.
+    pub fn set_locked(&mut self, address: u64, length: u64, is_locked: bool) -> Result<(), Errno> {
+        let end =
+            page_align_up(length).and_then(|length| address.checked_add(length)).ok_or(Errno::ENOMEM)?;
+        let (_, has_hole) = self.areas_in(address, end - address).map_err(|_| Errno::ENOMEM)?;
+        if has_hole {
+            return Err(Errno::ENOMEM);
+        }
+        if end == address {
+            return Ok(());
+        }
+        self.check_room_for_splits(address, end)?;
+        self.split_at(address);
+        self.split_at(end);
+        for (_, area) in self.areas.range_mut(address..end) {
+            area.is_locked = is_locked;
+        }
+        self.merge_at(address);
+        self.merge_at(end);
+        Ok(())
+    }
+
+    /// `munlockall`: no area stays locked.
+    pub fn unlock_all(&mut self) {
+        for area in self.areas.values_mut() {
+            area.is_locked = false;
+        }
     }
 }

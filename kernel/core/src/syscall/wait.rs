@@ -203,6 +203,10 @@ pub(super) fn wait4(context: Context<'_>, pid: u64, status: u64, options: u64, u
         return Err(Errno::EINVAL.into());
     }
     let pid = pid as i32;
+    // The group -INT_MIN names cannot exist (Linux answers ESRCH).
+    if pid == i32::MIN {
+        return Err(Errno::ESRCH.into());
+    }
     let selector = match pid {
         -1 => Selector::Any,
         0 => Selector::Group(context.process.group_id()),
