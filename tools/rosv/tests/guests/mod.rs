@@ -121,6 +121,7 @@ fn build_c_programs() -> PathBuf {
         "credentials",
         "procfs",
         "accounting",
+        "memory-errors",
         "transfer",
         "locks",
         "attributes",
