@@ -8,6 +8,10 @@ use super::{APPLICATION_END, AddressSpace, Area, PAGE_SIZE, page_align_up};
 use crate::errno::Errno;
 use crate::vfs::Node;
 
+/// The areas a range overlaps, each with its start, and whether some page
+/// of the range lies in no area.
+pub type AreasInRange<'a> = (alloc::vec::Vec<(u64, &'a Area)>, bool);
+
 impl AddressSpace {
     /// The files the shared mappings of `[address, address + length)` map;
     /// `ENOMEM` unless every page of the range is in an area.
@@ -50,11 +54,7 @@ impl AddressSpace {
 
     /// The areas `[address, address + length)` overlaps, each with its
     /// start, and whether some page of the range lies in no area.
-    pub fn areas_in(
-        &self,
-        address: u64,
-        length: u64,
-    ) -> Result<(alloc::vec::Vec<(u64, &Area)>, bool), Errno> {
+    pub fn areas_in(&self, address: u64, length: u64) -> Result<AreasInRange<'_>, Errno> {
         let end =
             page_align_up(length).and_then(|length| address.checked_add(length)).ok_or(Errno::EINVAL)?;
         let mut found = alloc::vec::Vec::new();
