@@ -7,6 +7,7 @@
 //! with `--verbose`).
 
 mod block;
+mod clock_discipline;
 mod credentials;
 mod descriptors;
 mod events;
@@ -488,8 +489,8 @@ pub fn handle(
         nr::TIMES => resources::times(context, a0),
         nr::GETRUSAGE => resources::getrusage(context, a0, a1),
         nr::SYSINFO => resources::sysinfo(context, a0),
-        nr::ADJTIMEX => resources::adjtimex(context, a0),
-        nr::CLOCK_ADJTIME => resources::clock_adjtime(context, a0, a1),
+        nr::ADJTIMEX => clock_discipline::adjtimex(context, a0),
+        nr::CLOCK_ADJTIME => clock_discipline::clock_adjtime(context, a0, a1),
         _ => {
             if process.first_report_of(number) {
                 log::info!("system call {number} is not implemented; returning ENOSYS");

@@ -1,11 +1,9 @@
 //! What the process used and what the machine has: `times`, `getrusage`,
-//! `sysinfo`, and the clock's discipline read through `adjtimex`.
+//! `sysinfo`.
 
-use super::time::{clock, named_clock};
 use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::{CpuTime, IoCounters};
-use crate::timers::Clock;
 use crate::user::User;
 
 /// Clock ticks per second as `times` counts them (Linux's `USER_HZ`).
@@ -109,58 +107,6 @@ pub(super) fn sysinfo(context: Context<'_>, address: u64) -> Result {
     bytes[104..108].copy_from_slice(&1u32.to_le_bytes());
     User::new(context.machine).write_bytes(address, &bytes)?;
     Ok(0)
-}
-
-/// Size of `struct timex`.
-const TIMEX_SIZE: usize = 208;
-/// `ADJ_OFFSET_SS_READ`: reads the offset, changes nothing.
-const ADJ_OFFSET_SS_READ: u32 = 0xa001;
-/// `STA_UNSYNC`: the clock is not synchronised.
-const STA_UNSYNC: i32 = 0x40;
-/// `TIME_ERROR`: what an unsynchronised clock's state reads.
-const TIME_ERROR: u64 = 5;
-
-/// `adjtimex`: reads the wall clock's discipline, which nothing adjusts
-/// here (an unsynchronised clock, as Linux without NTP reports it); a
-/// change is refused (`EPERM`): the virtual machine does not own its clock.
-pub(super) fn adjtimex(context: Context<'_>, address: u64) -> Result {
-    let user = User::new(context.machine);
-    let mut bytes = [0u8; TIMEX_SIZE];
-    user.read_into(address, &mut bytes)?;
-    let modes = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if modes != 0 && modes != ADJ_OFFSET_SS_READ {
-        return Err(Errno::EPERM.into());
-    }
-    let mut timex = [0u8; TIMEX_SIZE];
-    timex[..4].copy_from_slice(&modes.to_le_bytes());
-    let long = |timex: &mut [u8; TIMEX_SIZE], offset: usize, value: i64| {
-        timex[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-    };
-    // maxerror and esterror: Linux's phase limit, in microseconds.
-    long(&mut timex, 24, 16_000_000);
-    long(&mut timex, 32, 16_000_000);
-    timex[40..44].copy_from_slice(&STA_UNSYNC.to_le_bytes());
-    long(&mut timex, 48, 2);
-    long(&mut timex, 56, 1);
-    // tolerance: 500 ppm, scaled by 2^16.
-    long(&mut timex, 64, 500 << 16);
-    let now = context.machine.realtime_ns();
-    long(&mut timex, 72, (now / 1_000_000_000) as i64);
-    long(&mut timex, 80, (now % 1_000_000_000 / 1000) as i64);
-    // tick: microseconds per clock tick.
-    long(&mut timex, 88, (NS_PER_TICK / 1000) as i64);
-    user.write_bytes(address, &timex)?;
-    Ok(TIME_ERROR)
-}
-
-/// `clock_adjtime`: `adjtimex` for the wall clock; other clocks have no
-/// discipline (`EOPNOTSUPP`).
-pub(super) fn clock_adjtime(context: Context<'_>, id: u64, address: u64) -> Result {
-    let named = named_clock(context, id)?;
-    match named.clock {
-        Clock::Realtime if id == clock::REALTIME => adjtimex(context, address),
-        _ => Err(Errno::EOPNOTSUPP.into()),
-    }
 }
 
 /// `SIGXFSZ`.
