@@ -1,7 +1,7 @@
 /* Checks the files of /proc and /sys that programs and runtimes read: the
  * process's status, limits, mounts, maps, command line, environment,
- * auxiliary vector, cgroup, oom_score_adj and fdinfo (with the lines of
- * eventfds, timerfds, signalfds, inotify and epoll); the kernel's settings under
+ * auxiliary vector, cgroup, oom_score_adj, fdinfo (with the lines of
+ * eventfds, timerfds, signalfds, inotify and epoll) and mem; the kernel's settings under
  * /proc/sys; the machine's memory, processors, version and configuration;
  * the processor lists of /sys and the cgroup (v2) limits. Prints one line
  * per check and exits with the number of failed checks. */
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,10 +424,64 @@ static void check_object_info(void) {
     close(event);
 }
 
+static volatile long memory_word = 0x1234;
+
+/* /proc/PID/mem: the process's memory at its addresses, its own and a
+ * child's; an address with nothing mapped reads as EIO. */
+static void check_memory_file(void) {
+    int fd = open("/proc/self/mem", O_RDWR);
+    long value = 0;
+    check(fd >= 0 && pread(fd, &value, sizeof value, (off_t)(uintptr_t)&memory_word) == sizeof value &&
+              value == 0x1234,
+          "/proc/self/mem reads a variable at its address", "fd %d, value %#lx (%s)", fd, value, strerror(errno));
+    long changed = 0x5678;
+    check(pwrite(fd, &changed, sizeof changed, (off_t)(uintptr_t)&memory_word) == sizeof changed &&
+              memory_word == 0x5678,
+          "/proc/self/mem writes a variable at its address", "%#lx (%s)", memory_word, strerror(errno));
+    errno = 0;
+    check(pread(fd, &value, sizeof value, 4096) == -1 && errno == EIO, "/proc/self/mem fails with EIO unmapped",
+          "%s", strerror(errno));
+    close(fd);
+    int ready[2], done[2];
+    if (pipe(ready) != 0 || pipe(done) != 0)
+        return;
+    pid_t child = fork();
+    if (child == 0) {
+        memory_word = 0x4242;
+        char byte = 1;
+        if (write(ready[1], &byte, 1) != 1 || read(done[0], &byte, 1) != 1)
+            _exit(2);
+        _exit(memory_word == 0x7777 ? 0 : 1);
+    }
+    char byte;
+    read(ready[0], &byte, 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    fd = open(path, O_RDWR);
+    value = 0;
+    check(fd >= 0 && pread(fd, &value, sizeof value, (off_t)(uintptr_t)&memory_word) == sizeof value &&
+              value == 0x4242,
+          "/proc/CHILD/mem reads the child's memory", "fd %d, value %#lx (%s)", fd, value, strerror(errno));
+    changed = 0x7777;
+    check(fd >= 0 && pwrite(fd, &changed, sizeof changed, (off_t)(uintptr_t)&memory_word) == sizeof changed,
+          "/proc/CHILD/mem writes the child's memory", "%s", strerror(errno));
+    close(fd);
+    write(done[1], &byte, 1);
+    int status = 0;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child sees what was written", "status %#x", status);
+    check(memory_word == 0x5678, "the parent's memory stays its own", "%#lx", memory_word);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+}
+
 int main(int argc, char **argv, char **envp) {
     check_process(argc, argv, envp);
     check_descriptor_info();
     check_object_info();
+    check_memory_file();
     check_settings();
     check_machine();
     check_process_states();

@@ -32,7 +32,7 @@ mod posix_queues;
 mod process;
 mod processes;
 mod ptrace;
-mod remote_memory;
+pub(crate) mod remote_memory;
 mod resources;
 mod scheduling;
 mod segments;

@@ -2,7 +2,7 @@
 //! `/proc/self` linking to the caller's: `exe`, `cwd`, `fd/`, `task/`,
 //! `maps`, `smaps`, `mounts`, `mountinfo`, `status`, `stat`, `limits`,
 //! `cmdline`, `environ`, `auxv`, `cgroup`, `oom_score_adj`, `fdinfo/`,
-//! `smaps_rollup`, `loginuid`, `sessionid`), the machine (`cpuinfo`, `meminfo`,
+//! `smaps_rollup`, `loginuid`, `sessionid`, `io`, `mem`), the machine (`cpuinfo`, `meminfo`,
 //! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`), the System V
 //! IPC objects (`sysvipc/msg`, `sem`, `shm`) and the
 //! kernel's settings (`sys/`, a generated tree: [`settings`]).
@@ -15,6 +15,7 @@
 
 mod contents;
 mod descriptor_info;
+mod memory_file;
 mod process_files;
 mod reopened;
 mod settings;
@@ -83,6 +84,7 @@ enum Generated {
     LoginUser,
     Session,
     InputOutput,
+    Memory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +134,7 @@ const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
     ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
 ];
 
-const PROCESS_ENTRIES: [(&str, Kind); 25] = [
+const PROCESS_ENTRIES: [(&str, Kind); 26] = [
     ("exe", Kind::Executable),
     ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
@@ -158,6 +160,7 @@ const PROCESS_ENTRIES: [(&str, Kind); 25] = [
     ("loginuid", Kind::File(Generated::LoginUser, 45)),
     ("sessionid", Kind::File(Generated::Session, 46)),
     ("io", Kind::File(Generated::InputOutput, 47)),
+    ("mem", Kind::File(Generated::Memory, 48)),
 ];
 
 /// A procfs instance.
@@ -228,7 +231,8 @@ fn is_private(kind: Kind) -> bool {
                     | Generated::Maps
                     | Generated::SharedMaps
                     | Generated::SharedMapsRollup
-                    | Generated::InputOutput,
+                    | Generated::InputOutput
+                    | Generated::Memory,
                 _
             )
     )
@@ -369,6 +373,7 @@ impl Node for ProcNode {
             FileType::Directory => 0o555,
             FileType::Symlink => 0o777,
             _ if self.kind == Kind::File(Generated::OomScoreAdjustment, 37) => 0o644,
+            _ if self.kind == Kind::File(Generated::Memory, 48) => 0o600,
             _ => 0o444,
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
@@ -596,6 +601,10 @@ impl Node for ProcNode {
                     Generated::OomScoreAdjustment => {
                         let pid = process.pid;
                         return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode, pid })));
+                    }
+                    Generated::Memory => {
+                        let pid = process.pid;
+                        return Ok(Some(Arc::new(memory_file::MemoryFile { inode, pid })));
                     }
                     Generated::OomScore => process_files::oom_score(process).into_bytes(),
                     Generated::Command => process_files::command(caller, process).into_bytes(),
