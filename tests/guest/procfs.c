@@ -1,6 +1,7 @@
 /* Checks the files of /proc and /sys that programs and runtimes read: the
  * process's status, limits, mounts, maps, command line, environment,
- * auxiliary vector, cgroup and oom_score_adj; the kernel's settings under
+ * auxiliary vector, cgroup, oom_score_adj, fdinfo (with the lines of
+ * eventfds, timerfds, signalfds, inotify and epoll) and mem; the kernel's settings under
  * /proc/sys; the machine's memory, processors, version and configuration;
  * the processor lists of /sys and the cgroup (v2) limits. Prints one line
  * per check and exits with the number of failed checks. */
@@ -8,14 +9,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/timerfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -369,10 +377,146 @@ static void check_process_states(void) {
     munmap((void *)marker, 4096);
 }
 
+/* Reads descriptor `fd`'s fdinfo into `text`; returns the text after the
+ * common lines (pos, flags, mnt_id, ino), or "" if they are not there. */
+static const char *object_info(int fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    if (slurp(path) < 0)
+        return "";
+    char *after = strstr(text, "\nino:\t");
+    if (!after)
+        return "";
+    after = strchr(after + 1, '\n');
+    return after ? after + 1 : "";
+}
+
+/* The lines eventfds, timerfds, signalfds, inotify and epoll instances
+ * add to fdinfo, in Linux 6's formats. */
+static void check_object_info(void) {
+    int event = eventfd(5, EFD_SEMAPHORE);
+    const char *info = object_info(event);
+    unsigned long long count = 0;
+    int semaphore = -1, id = -1;
+    check(sscanf(info, "eventfd-count: %llx\neventfd-id: %d\neventfd-semaphore: %d", &count, &id,
+                 &semaphore) == 3 &&
+              count == 5 && semaphore == 1 && strncmp(info, "eventfd-count:                5\n", 32) == 0,
+          "fdinfo of an eventfd has its count, id and mode", "%s", info);
+
+    int timer = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct itimerspec setting = {.it_interval = {1, 500}, .it_value = {100, 0}};
+    timerfd_settime(timer, 0, &setting, NULL);
+    info = object_info(timer);
+    int clock_id = -1;
+    unsigned long long ticks = 1, value_seconds = 0, value_ns = 0, interval_seconds = 0, interval_ns = 0;
+    char flags[8] = "";
+    check(sscanf(info, "clockid: %d\nticks: %llu\nsettime flags: %7s\nit_value: (%llu, %llu)\nit_interval: (%llu, %llu)",
+                 &clock_id, &ticks, flags, &value_seconds, &value_ns, &interval_seconds, &interval_ns) == 7 &&
+              clock_id == CLOCK_MONOTONIC && ticks == 0 && strcmp(flags, "00") == 0 && value_seconds >= 98 &&
+              value_seconds <= 100 && interval_seconds == 1 && interval_ns == 500,
+          "fdinfo of a timerfd has its clock, ticks, flags and setting", "%s", info);
+    timerfd_settime(timer, TFD_TIMER_ABSTIME, &setting, NULL);
+    info = object_info(timer);
+    check(strstr(info, "\nsettime flags: 01\n") != NULL, "fdinfo of a timerfd has its last settime flags", "%s",
+          info);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGTERM);
+    int signals = signalfd(-1, &mask, 0);
+    info = object_info(signals);
+    check(strcmp(info, "sigmask:\t0000000000004200\n") == 0, "fdinfo of a signalfd has its mask", "%s", info);
+
+    int watches = inotify_init1(0);
+    struct stat directory;
+    stat("/tmp", &directory);
+    int watch = inotify_add_watch(watches, "/tmp", IN_CREATE | IN_DELETE);
+    info = object_info(watches);
+    unsigned int shown_watch = 0, shown_mask = 0, shown_device = 0;
+    unsigned long shown_inode = 0;
+    check(sscanf(info, "inotify wd:%x ino:%lx sdev:%x mask:%x", &shown_watch, &shown_inode, &shown_device,
+                 &shown_mask) == 4 &&
+              (int)shown_watch == watch && shown_inode == (unsigned long)directory.st_ino &&
+              shown_mask == (IN_CREATE | IN_DELETE) &&
+              shown_device == (major(directory.st_dev) << 20 | minor(directory.st_dev)),
+          "fdinfo of an inotify instance has its watches", "%s", info);
+
+    int poller = epoll_create1(0);
+    struct epoll_event interest = {.events = EPOLLIN | EPOLLET, .data.u64 = 0x1234};
+    epoll_ctl(poller, EPOLL_CTL_ADD, event, &interest);
+    info = object_info(poller);
+    char expected[128];
+    snprintf(expected, sizeof expected, "tfd: %8d events: %8x data: %16x  pos:0 ino:", event,
+             EPOLLIN | EPOLLET | EPOLLERR | EPOLLHUP, 0x1234);
+    check(strncmp(info, expected, strlen(expected)) == 0 && strstr(info, " sdev:") != NULL,
+          "fdinfo of an epoll instance has its interests", "%s", info);
+    close(poller);
+    close(watches);
+    close(signals);
+    close(timer);
+    close(event);
+}
+
+static volatile long memory_word = 0x1234;
+
+/* /proc/PID/mem: the process's memory at its addresses, its own and a
+ * child's; an address with nothing mapped reads as EIO. */
+static void check_memory_file(void) {
+    int fd = open("/proc/self/mem", O_RDWR);
+    long value = 0;
+    check(fd >= 0 && pread(fd, &value, sizeof value, (off_t)(uintptr_t)&memory_word) == sizeof value &&
+              value == 0x1234,
+          "/proc/self/mem reads a variable at its address", "fd %d, value %#lx (%s)", fd, value, strerror(errno));
+    long changed = 0x5678;
+    check(pwrite(fd, &changed, sizeof changed, (off_t)(uintptr_t)&memory_word) == sizeof changed &&
+              memory_word == 0x5678,
+          "/proc/self/mem writes a variable at its address", "%#lx (%s)", memory_word, strerror(errno));
+    errno = 0;
+    check(pread(fd, &value, sizeof value, 4096) == -1 && errno == EIO, "/proc/self/mem fails with EIO unmapped",
+          "%s", strerror(errno));
+    close(fd);
+    int ready[2], done[2];
+    if (pipe(ready) != 0 || pipe(done) != 0)
+        return;
+    pid_t child = fork();
+    if (child == 0) {
+        memory_word = 0x4242;
+        char byte = 1;
+        if (write(ready[1], &byte, 1) != 1 || read(done[0], &byte, 1) != 1)
+            _exit(2);
+        _exit(memory_word == 0x7777 ? 0 : 1);
+    }
+    char byte;
+    read(ready[0], &byte, 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    fd = open(path, O_RDWR);
+    value = 0;
+    check(fd >= 0 && pread(fd, &value, sizeof value, (off_t)(uintptr_t)&memory_word) == sizeof value &&
+              value == 0x4242,
+          "/proc/CHILD/mem reads the child's memory", "fd %d, value %#lx (%s)", fd, value, strerror(errno));
+    changed = 0x7777;
+    check(fd >= 0 && pwrite(fd, &changed, sizeof changed, (off_t)(uintptr_t)&memory_word) == sizeof changed,
+          "/proc/CHILD/mem writes the child's memory", "%s", strerror(errno));
+    close(fd);
+    write(done[1], &byte, 1);
+    int status = 0;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child sees what was written", "status %#x", status);
+    check(memory_word == 0x5678, "the parent's memory stays its own", "%#lx", memory_word);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+}
+
 int main(int argc, char **argv, char **envp) {
     check_process(argc, argv, envp);
     check_descriptor_info();
     check_descriptor_listing_while_closing();
+    check_object_info();
+    check_memory_file();
     check_settings();
     check_machine();
     check_process_states();

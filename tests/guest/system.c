@@ -1,6 +1,6 @@
 /* Checks keys in a session keyring, RLIMIT_FSIZE (SIGXFSZ, EFBIG) and RLIMIT_AS (malloc and mmap
  * failing), and what a process learns of its use of the machine and of the system:
- * getrusage, times, sysinfo and adjtimex (read only), the host and domain
+ * getrusage, times, sysinfo and adjtimex (a read, a refused tick), the host and domain
  * names that uname reports, personality, membarrier, process_vm_readv and
  * process_vm_writev on the own process, and kcmp on its descriptors.
  * Changes the names only in a UTS namespace of its own (or where the
@@ -89,6 +89,15 @@ static void check_usage(void) {
     gettimeofday(&wall, NULL);
     check(state >= 0 && discipline.time.tv_sec >= wall.tv_sec - 2 && discipline.time.tv_sec <= wall.tv_sec,
           "adjtimex reads the clock", "state %d", state);
+    /* A tick outside 9000 to 11000 us is refused before anything changes
+     * (EPERM first for a caller that may not change the clock). */
+    memset(&discipline, 0, sizeof discipline);
+    discipline.modes = ADJ_TICK;
+    discipline.tick = 100;
+    errno = 0;
+    int refused = adjtimex(&discipline);
+    check(refused == -1 && (errno == EINVAL || (errno == EPERM && geteuid() != 0)),
+          "adjtimex refuses a tick out of range", "returned %d", refused);
 }
 
 static void check_names(void) {

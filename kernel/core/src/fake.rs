@@ -33,6 +33,10 @@ impl ThreadControl for FakeThread {
     }
 
     fn cpu_time_ns(&self) -> u64 {
+        3000
+    }
+
+    fn system_time_ns(&self) -> u64 {
         1000
     }
 

@@ -373,15 +373,19 @@ fn map_segments(
     }
     for run in &runs {
         let file = match (run.source, &mappable) {
-            (PageSource::File(offset), Some((node, path))) => {
-                Some(FileArea { node: node.clone(), offset, is_shared: false, path: path.clone() })
-            }
+            (PageSource::File(offset), Some((node, path))) => Some(FileArea {
+                node: node.clone(),
+                offset,
+                is_shared: false,
+                may_write: true,
+                path: path.clone(),
+            }),
             _ => None,
         };
         memory.add(
             machine,
             run.start,
-            Area { end: run.end, rights: run.rights, kind: AreaKind::Image, file },
+            Area { end: run.end, rights: run.rights, kind: AreaKind::Image, file, is_locked: false },
             false,
         )?;
         if run.source == PageSource::Copied {

@@ -56,6 +56,13 @@ pub trait ThreadControl: Send + Sync {
     /// Processor time the thread has used, in nanoseconds.
     fn cpu_time_ns(&self) -> u64;
 
+    /// The part of [`Self::cpu_time_ns`] the kernel used on the thread's
+    /// behalf (system calls, faults, interrupts of its code), in
+    /// nanoseconds; the rest is user time.
+    fn system_time_ns(&self) -> u64 {
+        0
+    }
+
     /// Whether the thread waits in [`Machine::block`] now (rather than
     /// running or waiting for a processor).
     fn is_blocked(&self) -> bool {
@@ -80,6 +87,17 @@ pub trait ThreadControl: Send + Sync {
     fn set_real_time(&self, priority: u8, is_fifo: bool) {
         let _ = (priority, is_fifo);
     }
+}
+
+/// How a processor spent its time since boot, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessorTimes {
+    /// Running application code.
+    pub user_ns: u64,
+    /// Running the kernel.
+    pub system_ns: u64,
+    /// Idle.
+    pub idle_ns: u64,
 }
 
 /// Why [`Machine::block`] returned.
@@ -304,6 +322,13 @@ pub trait Machine: Sync {
 
     /// Number of processors.
     fn cpu_count(&self) -> usize;
+
+    /// How processor `cpu` spent its time since boot (`/proc/stat`); by
+    /// default all of it idle.
+    fn processor_times(&self, cpu: usize) -> ProcessorTimes {
+        let _ = cpu;
+        ProcessorTimes { idle_ns: self.monotonic_ns(), ..ProcessorTimes::default() }
+    }
 
     /// The calling thread's processor.
     fn current_cpu(&self) -> usize;

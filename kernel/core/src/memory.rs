@@ -18,6 +18,7 @@ use crate::vfs::{FsError, Node};
 mod count;
 mod file;
 mod gaps;
+mod ranges;
 mod resize;
 
 pub use file::FileArea;
@@ -106,12 +107,15 @@ pub struct Area {
     pub kind: AreaKind,
     /// The file whose pages it maps, if any (else its pages start zeroed).
     pub file: Option<FileArea>,
+    /// `mlock` locked it (Linux's `VM_LOCKED`): its pages may not be
+    /// dropped (`madvise`, `msync(MS_INVALIDATE)`).
+    pub is_locked: bool,
 }
 
 impl Area {
     /// An area of zero-filled pages.
     pub fn anonymous(end: u64, rights: Rights, kind: AreaKind) -> Self {
-        Area { end, rights, kind, file: None }
+        Area { end, rights, kind, file: None, is_locked: false }
     }
 }
 
@@ -433,7 +437,12 @@ impl AddressSpace {
             return;
         };
         let is_mergeable = |area: &Area| area.kind == AreaKind::Anonymous && area.file.is_none();
-        if left.end == address && is_mergeable(left) && is_mergeable(right) && left.rights == right.rights {
+        if left.end == address
+            && is_mergeable(left)
+            && is_mergeable(right)
+            && left.rights == right.rights
+            && left.is_locked == right.is_locked
+        {
             let end = right.end;
             self.areas.remove(&address);
             if let Some(left) = self.areas.get_mut(&left_start) {
@@ -525,48 +534,9 @@ impl AddressSpace {
             self.find_free(length, address & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)?
         };
         let kind = if file.is_some() { AreaKind::File } else { AreaKind::Anonymous };
-        let area = Area { end: start + length, rights, kind, file };
+        let area = Area { end: start + length, rights, kind, file, is_locked: false };
         self.add(machine, start, area, flags & map::POPULATE != 0)?;
         Ok(start)
-    }
-
-    /// The files the shared mappings of `[address, address + length)` map;
-    /// `ENOMEM` unless every page of the range is in an area.
-    pub fn files_in(&self, address: u64, length: u64) -> Result<alloc::vec::Vec<Arc<dyn Node>>, Errno> {
-        let end =
-            page_align_up(length).and_then(|length| address.checked_add(length)).ok_or(Errno::ENOMEM)?;
-        let mut files: alloc::vec::Vec<Arc<dyn Node>> = alloc::vec::Vec::new();
-        let mut cursor = address;
-        while cursor < end {
-            let (_, area) = self.area_at(cursor).ok_or(Errno::ENOMEM)?;
-            if let Some(file) = area.file.as_ref().filter(|file| file.is_shared)
-                && !files.iter().any(|known| Arc::ptr_eq(known, &file.node))
-            {
-                files.push(file.node.clone());
-            }
-            cursor = area.end;
-        }
-        Ok(files)
-    }
-
-    /// `mincore`: for each page of `[address, address + length)`, whether
-    /// it is in memory; `ENOMEM` unless every page is in an area.
-    pub fn residency(&self, address: u64, length: u64) -> Result<alloc::vec::Vec<u8>, Errno> {
-        let pages = page_align_up(length).ok_or(Errno::ENOMEM)? / PAGE_SIZE;
-        address.checked_add(pages * PAGE_SIZE).filter(|&end| end <= APPLICATION_END).ok_or(Errno::ENOMEM)?;
-        let mut residency = alloc::vec::Vec::new();
-        residency.try_reserve_exact(pages as usize).map_err(|_| Errno::ENOMEM)?;
-        for index in 0..pages {
-            let page = address + index * PAGE_SIZE;
-            let (start, area) = self.area_at(page).ok_or(Errno::ENOMEM)?;
-            let is_resident = self.tables.mapped_frame(page).is_some()
-                || area
-                    .file
-                    .as_ref()
-                    .is_some_and(|file| file.node.is_page_cached((file.offset + (page - start)) / PAGE_SIZE));
-            residency.push(u8::from(is_resident));
-        }
-        Ok(residency)
     }
 
     /// `munmap`.
@@ -583,6 +553,9 @@ impl AddressSpace {
         let mut cursor = address;
         while cursor < end {
             let (_, area) = self.area_at(cursor).ok_or(Errno::ENOMEM)?;
+            if rights.write && area.file.as_ref().is_some_and(|file| !file.may_write) {
+                return Err(Errno::EACCES);
+            }
             cursor = area.end;
         }
         self.check_room_for_splits(address, end)?;
@@ -771,7 +744,12 @@ impl AddressSpace {
     pub fn fork(&mut self, tables: Arc<dyn PageTables>) -> Result<AddressSpace, MapFailure> {
         let mut child = AddressSpace {
             tables,
-            areas: self.areas.clone(),
+            // A child does not inherit memory locks.
+            areas: self
+                .areas
+                .iter()
+                .map(|(&start, area)| (start, Area { is_locked: false, ..area.clone() }))
+                .collect(),
             gaps: self.gaps.clone(),
             heap_start: self.heap_start,
             heap_break: self.heap_break,

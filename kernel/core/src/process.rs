@@ -19,17 +19,22 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 pub use crate::credentials::Credentials;
-use crate::machine::{Machine, ThreadControl};
+use crate::machine::ThreadControl;
 use crate::memory::{AddressSpace, STACK_SIZE};
 use crate::random::Random;
 use crate::signal::ProcessSignals;
-use crate::vfs::file::flags;
-use crate::vfs::{Caller, Descriptor, DescriptorTable, FsError, Location, OpenFile, Vfs};
+use crate::vfs::{Caller, DescriptorTable, Location, Vfs};
 
+mod accounting;
 mod family;
+mod files;
+mod limits;
 mod shared;
 mod thread;
+pub use accounting::{Accounts, CpuTime, IoAccounts, IoCounters, Usage};
 pub use family::{Family, Termination, hang_up_if_orphaned, is_group_orphaned};
+pub use files::ProcessFiles;
+pub use limits::{LIMIT_COUNT, Limit, NR_OPEN, RLIM_INFINITY, limit};
 pub use shared::{FsContext, Memory, Part, Shareable, Sharing, SignalHandlers, ThreadPart};
 pub use thread::{Thread, ThreadState};
 
@@ -96,78 +101,6 @@ pub struct SignalAction {
     pub restorer: u64,
     /// Signals blocked while the handler runs.
     pub mask: u64,
-}
-
-/// A resource limit (`struct rlimit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// The soft limit.
-    pub current: u64,
-    /// The hard limit.
-    pub maximum: u64,
-}
-
-/// `RLIM_INFINITY`.
-pub const RLIM_INFINITY: u64 = u64::MAX;
-/// The most descriptors a process may have: `RLIMIT_NOFILE` cannot be
-/// raised past it (Linux's default `fs.nr_open`).
-pub const NR_OPEN: u64 = 1 << 20;
-
-/// Number of resource limits (`RLIM_NLIMITS`).
-pub const LIMIT_COUNT: usize = 16;
-
-/// The files a process starts with: the tree, the working directory and
-/// the descriptors.
-#[derive(Debug, Clone)]
-pub struct ProcessFiles {
-    /// The filesystem tree.
-    pub vfs: Arc<Vfs>,
-    /// The working directory.
-    pub working_directory: Location,
-    /// The descriptor table.
-    pub descriptors: DescriptorTable,
-}
-
-impl ProcessFiles {
-    /// Working directory `working_directory` (an absolute path to a
-    /// directory) and the console (`/dev/console`) as descriptors 0, 1, 2.
-    pub fn open(vfs: Arc<Vfs>, machine: &dyn Machine, working_directory: &str) -> Result<Self, FsError> {
-        let console = Self::console(&vfs, machine)?;
-        Self::with_standard_files(
-            vfs,
-            machine,
-            working_directory,
-            [console.clone(), console.clone(), console],
-        )
-    }
-
-    /// The console (`/dev/console`), opened for reading and writing.
-    pub fn console(vfs: &Vfs, machine: &dyn Machine) -> Result<Arc<OpenFile>, FsError> {
-        vfs.open(&Caller::kernel(machine), &vfs.root(), "/dev/console", flags::O_RDWR, 0)
-    }
-
-    /// Working directory `working_directory` (an absolute path to a
-    /// directory) and `standard` as descriptors 0, 1, 2.
-    pub fn with_standard_files(
-        vfs: Arc<Vfs>,
-        machine: &dyn Machine,
-        working_directory: &str,
-        standard: [Arc<OpenFile>; 3],
-    ) -> Result<Self, FsError> {
-        let caller = Caller::kernel(machine);
-        if !working_directory.starts_with('/') {
-            return Err(FsError::NotFound);
-        }
-        let directory = vfs.resolve(&caller, &vfs.root(), working_directory, true)?;
-        if !directory.is_directory() {
-            return Err(FsError::NotDirectory);
-        }
-        let mut descriptors = DescriptorTable::new();
-        for file in standard {
-            descriptors.install(Descriptor { file, close_on_exec: false }, 0, 3).map_err(FsError::Errno)?;
-        }
-        Ok(ProcessFiles { vfs, working_directory: directory, descriptors })
-    }
 }
 
 /// Mutable state of a process, its own (what other processes may share
@@ -276,7 +209,8 @@ pub struct Process {
     /// terminal's, which the kernel sets).
     pub controlling_terminal: Mutex<Option<ControllingTerminal>>,
     threads: Mutex<BTreeMap<u64, Arc<Thread>>>,
-    ended_cpu_time_ns: AtomicU64,
+    /// What its ended threads and reaped children used.
+    pub accounts: Accounts,
     on_empty: Mutex<Option<Arc<dyn ThreadControl>>>,
     reported_calls: Mutex<Vec<u64>>,
 }
@@ -360,7 +294,7 @@ impl Process {
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
             controlling_terminal: Mutex::new(Some(ControllingTerminal::Console)),
             threads: Mutex::new(BTreeMap::new()),
-            ended_cpu_time_ns: AtomicU64::new(0),
+            accounts: Accounts::default(),
             on_empty: Mutex::new(None),
             reported_calls: Mutex::new(Vec::new()),
         });
@@ -648,8 +582,9 @@ impl Process {
             drop(thread.descriptors.take());
             drop(thread.fs.take());
         }
-        if let Some(control) = thread.as_ref().and_then(|thread| thread.end_control()) {
-            self.ended_cpu_time_ns.fetch_add(control.cpu_time_ns(), Ordering::Relaxed);
+        if let Some(thread) = &thread {
+            let cpu = thread.end_control().map_or_else(CpuTime::default, |control| CpuTime::of(&*control));
+            self.accounts.add_ended_thread(Usage { cpu, io: thread.io.snapshot() });
         }
         if is_last {
             {
@@ -754,13 +689,36 @@ impl Process {
 
     /// Processor time used by all its threads, ended ones included.
     pub fn cpu_time_ns(&self) -> u64 {
-        let live: u64 = self
+        self.cpu_time().total_ns()
+    }
+
+    /// Processor time used by all its threads, ended ones included, split
+    /// into user and system time.
+    pub fn cpu_time(&self) -> CpuTime {
+        let live = self
             .threads
             .lock()
             .values()
-            .filter_map(|thread| thread.control().map(|control| control.cpu_time_ns()))
-            .sum();
-        live + self.ended_cpu_time_ns.load(Ordering::Relaxed)
+            .filter_map(|thread| thread.control())
+            .fold(CpuTime::default(), |sum, control| sum + CpuTime::of(&*control));
+        live + self.accounts.ended_threads().cpu
+    }
+
+    /// The I/O counters of all its threads, ended ones included, and of
+    /// its reaped children (as Linux sums them for a process).
+    pub fn io_counters(&self) -> IoCounters {
+        let live = self
+            .threads
+            .lock()
+            .values()
+            .fold(IoCounters::default(), |sum, thread| sum + thread.io.snapshot());
+        live + self.accounts.ended_threads().io + self.accounts.reaped_children().io
+    }
+
+    /// What its parent adds to its children's figures on reaping it: its
+    /// processor time and its reaped children's, and its I/O counters.
+    pub fn usage_for_parent(&self) -> Usage {
+        Usage { cpu: self.cpu_time() + self.accounts.reaped_children().cpu, io: self.io_counters() }
     }
 
     /// Whether this is the first time system call `number` is reported as
@@ -773,27 +731,6 @@ impl Process {
         reported.push(number);
         true
     }
-}
-
-/// `RLIMIT_*` indices.
-#[allow(missing_docs)]
-pub mod limit {
-    pub const CPU: usize = 0;
-    pub const FSIZE: usize = 1;
-    pub const DATA: usize = 2;
-    pub const STACK: usize = 3;
-    pub const CORE: usize = 4;
-    pub const RSS: usize = 5;
-    pub const NPROC: usize = 6;
-    pub const NOFILE: usize = 7;
-    pub const MEMLOCK: usize = 8;
-    pub const AS: usize = 9;
-    pub const LOCKS: usize = 10;
-    pub const SIGPENDING: usize = 11;
-    pub const MSGQUEUE: usize = 12;
-    pub const NICE: usize = 13;
-    pub const RTPRIO: usize = 14;
-    pub const RTTIME: usize = 15;
 }
 
 impl Drop for Process {

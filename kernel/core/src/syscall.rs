@@ -7,6 +7,7 @@
 //! with `--verbose`).
 
 mod block;
+mod clock_discipline;
 mod credentials;
 mod descriptors;
 mod events;
@@ -31,7 +32,7 @@ mod posix_queues;
 mod process;
 mod processes;
 mod ptrace;
-mod remote_memory;
+pub(crate) mod remote_memory;
 mod resources;
 mod scheduling;
 mod segments;
@@ -327,10 +328,11 @@ pub fn handle(
         nr::MREMAP => memory::mremap(context, a0, a1, a2, a3, a4),
         nr::MSYNC => memory::msync(context, a0, a1, a2),
         nr::MINCORE => memory::mincore(context, a0, a1, a2),
-        nr::MLOCK | nr::MUNLOCK => memory::mlock(context, a0, a1, 0),
-        nr::MLOCK2 => memory::mlock(context, a0, a1, a2),
+        nr::MLOCK => memory::mlock(context, a0, a1, 0, true),
+        nr::MUNLOCK => memory::mlock(context, a0, a1, 0, false),
+        nr::MLOCK2 => memory::mlock(context, a0, a1, a2, true),
         nr::MLOCKALL => memory::mlockall(a0),
-        nr::MUNLOCKALL => Ok(0),
+        nr::MUNLOCKALL => memory::munlockall(context),
         nr::MEMFD_CREATE => shared::memfd_create(context, a0, a1),
         nr::SHMGET => segments::shmget(context, a0, a1, a2),
         nr::SHMAT => segments::shmat(context, a0, a1, a2),
@@ -487,8 +489,8 @@ pub fn handle(
         nr::TIMES => resources::times(context, a0),
         nr::GETRUSAGE => resources::getrusage(context, a0, a1),
         nr::SYSINFO => resources::sysinfo(context, a0),
-        nr::ADJTIMEX => resources::adjtimex(context, a0),
-        nr::CLOCK_ADJTIME => resources::clock_adjtime(context, a0, a1),
+        nr::ADJTIMEX => clock_discipline::adjtimex(context, a0),
+        nr::CLOCK_ADJTIME => clock_discipline::clock_adjtime(context, a0, a1),
         _ => {
             if process.first_report_of(number) {
                 log::info!("system call {number} is not implemented; returning ENOSYS");

@@ -53,6 +53,8 @@ pub enum Clock {
     Monotonic,
     /// Processor time the process's threads used.
     ProcessCpu,
+    /// The part of it they spent in their own code (`ITIMER_VIRTUAL`).
+    ProcessUser,
     /// Processor time one thread used.
     ThreadCpu(Weak<Thread>),
 }
@@ -65,6 +67,7 @@ impl Clock {
             Clock::Realtime => Some(machine.realtime_ns()),
             Clock::Monotonic => Some(machine.monotonic_ns()),
             Clock::ProcessCpu => Some(process.cpu_time_ns()),
+            Clock::ProcessUser => Some(process.cpu_time().user_ns),
             Clock::ThreadCpu(thread) => thread.upgrade()?.control().map(|control| control.cpu_time_ns()),
         }
     }
@@ -76,7 +79,7 @@ impl Clock {
         let remaining = deadline_ns.saturating_sub(now_ns);
         let wait = match self {
             Clock::Realtime | Clock::Monotonic => return monotonic.saturating_add(remaining),
-            Clock::ProcessCpu => remaining / machine.cpu_count().max(1) as u64,
+            Clock::ProcessCpu | Clock::ProcessUser => remaining / machine.cpu_count().max(1) as u64,
             Clock::ThreadCpu(_) => remaining,
         };
         monotonic.saturating_add(wait.max(SHORTEST_CPU_WAIT_NS))
@@ -517,7 +520,8 @@ impl ProcessTimers {
             .get_or_insert_with(|| {
                 let clock = match which {
                     IntervalTimer::Real => Clock::Monotonic,
-                    IntervalTimer::Virtual | IntervalTimer::Profiling => Clock::ProcessCpu,
+                    IntervalTimer::Virtual => Clock::ProcessUser,
+                    IntervalTimer::Profiling => Clock::ProcessCpu,
                 };
                 let notification = Notification::Signal {
                     signal: INTERVAL_TIMER_SIGNALS[which as usize],

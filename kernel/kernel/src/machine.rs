@@ -3,7 +3,7 @@
 use alloc::sync::Arc;
 
 use rosv_core::machine::{
-    BadAddress, Machine, MapFailure, PageTables, Registers, Rights, ThreadControl, Wakeup,
+    BadAddress, Machine, MapFailure, PageTables, ProcessorTimes, Registers, Rights, ThreadControl, Wakeup,
 };
 use rosv_core::process::Thread as ApplicationThreadState;
 use rosv_platform::interrupts::InterruptFrame;
@@ -39,6 +39,10 @@ impl ThreadControl for KernelThread {
 
     fn cpu_time_ns(&self) -> u64 {
         self.0.cpu_time_ns()
+    }
+
+    fn system_time_ns(&self) -> u64 {
+        self.0.system_time_ns()
     }
 
     fn is_blocked(&self) -> bool {
@@ -270,6 +274,11 @@ impl Machine for PlatformMachine {
 
     fn cpu_count(&self) -> usize {
         sched::cpu_count()
+    }
+
+    fn processor_times(&self, cpu: usize) -> ProcessorTimes {
+        let times = sched::cpu_times(cpu);
+        ProcessorTimes { user_ns: times.user_ns, system_ns: times.system_ns, idle_ns: times.idle_ns }
     }
 
     fn current_cpu(&self) -> usize {

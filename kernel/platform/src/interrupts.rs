@@ -191,6 +191,9 @@ pub fn allocate_vector(handler: InterruptHandler) -> Option<u8> {
 
 /// Called by the stubs with interrupts disabled, on an IST stack.
 extern "C" fn dispatch(frame: &mut InterruptFrame) {
+    // Time in the handlers is the interrupted thread's system time when it
+    // was running its own code (a diversion opens a stint of its own).
+    let is_stint_opened = frame.vector != NON_MASKABLE_INTERRUPT && crate::sched::enter_kernel();
     match frame.vector {
         PAGE_FAULT => page_fault(frame),
         NON_MASKABLE_INTERRUPT => diagnostics::report_where_this_cpu_is(frame),
@@ -208,6 +211,9 @@ extern "C" fn dispatch(frame: &mut InterruptFrame) {
                 }
             }
         }
+    }
+    if is_stint_opened {
+        crate::sched::leave_kernel();
     }
 }
 
@@ -340,6 +346,7 @@ fn divert(frame: &mut InterruptFrame, diversion: Diversion) {
 
 /// Where diverted application code continues (through `rosv_diverted`).
 extern "C" fn diverted(diverted: &mut Diverted) -> ! {
+    crate::sched::enter_kernel();
     if let Some(handlers) = HANDLERS.get() {
         (handlers.diverted)(&mut diverted.frame, diverted.diversion);
     }
@@ -353,6 +360,7 @@ pub fn resume_application(frame: &InterruptFrame) -> ! {
     crate::sched::preempt_point();
     crate::sched::stop_point();
     crate::sched::notice_attention_point();
+    crate::sched::leave_kernel();
     let mut resumed = frame.clone();
     {
         use x86_64::instructions::segmentation::{CS, SS, Segment};

@@ -95,6 +95,7 @@ pub(crate) fn init_cpu() {
 }
 
 extern "C" fn dispatch(frame: &mut SyscallFrame) {
+    crate::sched::enter_kernel_by_system_call();
     match HANDLER.get() {
         Some(handler) => handler(frame),
         None => frame.rax = (-38i64) as u64,
@@ -102,6 +103,7 @@ extern "C" fn dispatch(frame: &mut SyscallFrame) {
     crate::sched::preempt_point();
     crate::sched::stop_point();
     crate::sched::notice_attention_point();
+    crate::sched::leave_kernel();
 }
 
 /// Resumes application code by returning from a system call with `frame`.
@@ -111,6 +113,7 @@ extern "C" fn dispatch(frame: &mut SyscallFrame) {
 /// current thread's kernel stack, and the per-CPU block must point at that
 /// stack.
 pub(crate) unsafe fn return_to_application(frame: u64) -> ! {
+    crate::sched::leave_kernel();
     // SAFETY: by the contract, the frame is where the exit path expects it.
     unsafe {
         core::arch::asm!("mov rsp, {}", "jmp rosv_syscall_exit", in(reg) frame, options(noreturn));

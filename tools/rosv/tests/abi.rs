@@ -41,6 +41,16 @@ fn proc_and_sys_files_behave_like_linux() {
 }
 
 #[test]
+fn processor_time_and_io_accounting_behave_like_linux() {
+    passes_like_linux("accounting", &VARIANTS);
+}
+
+#[test]
+fn memory_call_and_wait_errors_behave_like_linux() {
+    passes_like_linux("memory-errors", &VARIANTS);
+}
+
+#[test]
 fn transfers_between_descriptors_behave_like_linux() {
     passes_like_linux("transfer", &VARIANTS);
 }

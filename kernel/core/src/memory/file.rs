@@ -19,6 +19,10 @@ pub struct FileArea {
     pub offset: u64,
     /// Stores reach the file (`MAP_SHARED`) rather than a private copy.
     pub is_shared: bool,
+    /// Stores may be allowed (Linux's `VM_MAYWRITE`): false for a shared
+    /// mapping of a file opened without write access, which `mprotect`
+    /// may not make writable.
+    pub may_write: bool,
     /// The path the file was opened by, for `/proc/self/maps`.
     pub path: Arc<str>,
 }

@@ -96,7 +96,13 @@ impl AddressSpace {
             if is_fixed { new_address } else { self.find_free(new_length, 0).ok_or(Errno::ENOMEM)? };
         let moved_length = old_length.min(new_length);
         let file = area.file.as_ref().map(|file| file.advanced(old - area_start));
-        let moved = Area { end: target + new_length, rights: area.rights, kind: area.kind, file };
+        let moved = Area {
+            end: target + new_length,
+            rights: area.rights,
+            kind: area.kind,
+            file,
+            is_locked: area.is_locked,
+        };
         self.insert_area(target, moved);
         if self.tables.move_range(old, target, moved_length).is_err() {
             self.remove_range(target, target + new_length);

@@ -324,7 +324,7 @@ fn a_read_fault_finishing_late_keeps_the_private_copy_a_store_made() {
     let file = OnePageFile { page: crate::pages::Page::new().unwrap() };
     file.page.write(0, b"file");
     let node: alloc::sync::Arc<dyn crate::vfs::Node> = alloc::sync::Arc::new(file);
-    let area = FileArea { node, offset: 0, is_shared: false, path: "/data".into() };
+    let area = FileArea { node, offset: 0, is_shared: false, may_write: true, path: "/data".into() };
     let start = space.map(&machine, 0, PAGE_SIZE, Rights::READ_WRITE, map::PRIVATE, Some(area)).unwrap();
     // One thread's read fault reads the file without the lock...
     let FaultStep::NeedsFilePage(request) = space.begin_fault(start, Access::Read) else {

@@ -55,6 +55,8 @@ pub struct Thread {
     pub descriptors: ThreadPart<crate::vfs::DescriptorTable>,
     /// A filesystem context of its own instead of the process's.
     pub fs: ThreadPart<FsContext>,
+    /// Its I/O counters (`/proc/PID/task/TID/io`).
+    pub io: super::IoAccounts,
     /// The kernel thread that runs it, until it ends: the kernel thread
     /// in turn holds this one, and the pair is freed once the link is cut.
     control: Mutex<Control>,
@@ -125,6 +127,7 @@ impl Thread {
             is_asleep_in_call: core::sync::atomic::AtomicBool::new(false),
             descriptors: ThreadPart::default(),
             fs: ThreadPart::default(),
+            io: super::IoAccounts::default(),
             control: Mutex::new(Control::NotYet),
         }
     }

@@ -107,6 +107,12 @@ impl SpecialFile for SignalFile {
         &self.signals.waiters
     }
 
+    /// The signals it takes, signal N as bit N - 1, in 16 hexadecimal
+    /// digits.
+    fn descriptor_info(&self, _caller: &Caller<'_>, _owner: &crate::process::Process) -> String {
+        alloc::format!("sigmask:\t{:016x}\n", self.mask())
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

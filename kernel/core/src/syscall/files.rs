@@ -291,14 +291,37 @@ fn readv_from(context: Context<'_>, fd: u64, vectors: &[(u64, u64)], offset: Opt
     if !file.is_readable() {
         return Err(Errno::EBADF.into());
     }
-    if let Some(offset) = offset {
+    let result = if let Some(offset) = offset {
         // Positioned reads need an object with offsets.
         file.read_at(&caller, offset, &mut [])?;
-        return read_to_vectors(context, vectors, false, |done, buffer| {
-            file.read_at(&caller, offset + done, buffer)
-        });
-    }
-    read_to_vectors(context, vectors, is_stream(&file), |_, buffer| file.read(&caller, buffer))
+        read_to_vectors(context, vectors, false, |done, buffer| file.read_at(&caller, offset + done, buffer))
+    } else {
+        read_to_vectors(context, vectors, is_stream(&file), |_, buffer| file.read(&caller, buffer))
+    };
+    count_read(context, &file, result.as_ref().map_or(0, |&bytes| bytes));
+    result
+}
+
+/// Whether `file` keeps its data on storage (a disk, a host directory, a
+/// server) rather than in memory or a device: what `/proc/PID/io` counts
+/// as `read_bytes` and `write_bytes`.
+fn is_on_storage(file: &OpenFile) -> bool {
+    file.location().is_some_and(|location| {
+        location.node.file_type() == crate::vfs::FileType::Regular
+            && location.mount.filesystem().is_storage_backed()
+    })
+}
+
+/// Counts a call of the read family on `file` that returned `bytes`.
+pub(super) fn count_read(context: Context<'_>, file: &OpenFile, bytes: u64) {
+    let storage_bytes = if bytes != 0 && is_on_storage(file) { bytes } else { 0 };
+    context.thread.io.count_read(bytes, storage_bytes);
+}
+
+/// Counts a call of the write family on `file` that accepted `bytes`.
+pub(super) fn count_write(context: Context<'_>, file: &OpenFile, bytes: u64) {
+    let storage_bytes = if bytes != 0 && is_on_storage(file) { bytes } else { 0 };
+    context.thread.io.count_write(bytes, storage_bytes);
 }
 
 /// Writes `vectors` to `fd`, at `offset` or the file offset.
@@ -317,18 +340,18 @@ fn writev_to(context: Context<'_>, fd: u64, vectors: &[(u64, u64)], offset: Opti
     } else {
         vectors
     };
-    if let Some(offset) = offset {
+    let result = if let Some(offset) = offset {
         file.write_at(&caller, offset, &[])?;
-        return write_from_vectors(context, vectors, |done, bytes| {
-            file.write_at(&caller, offset + done, bytes)
-        });
-    }
-    if file.special().is_some() && vectors.iter().all(|&(_, length)| length == 0) {
+        write_from_vectors(context, vectors, |done, bytes| file.write_at(&caller, offset + done, bytes))
+    } else if file.special().is_some() && vectors.iter().all(|&(_, length)| length == 0) {
         // Special files judge an empty write themselves: an eventfd
         // refuses anything shorter than 8 bytes.
-        return Ok(file.write(&caller, &[])? as u64);
-    }
-    write_from_vectors(context, vectors, |_, bytes| file.write(&caller, bytes))
+        file.write(&caller, &[]).map(|bytes| bytes as u64).map_err(Into::into)
+    } else {
+        write_from_vectors(context, vectors, |_, bytes| file.write(&caller, bytes))
+    };
+    count_write(context, &file, result.as_ref().map_or(0, |&bytes| bytes));
+    result
 }
 
 pub(super) fn lseek(context: Context<'_>, fd: u64, offset: u64, origin: u64) -> Result {
@@ -386,6 +409,8 @@ pub(super) fn sendfile(
             break;
         }
     }
+    count_read(context, &input, done);
+    count_write(context, &output, done);
     if let Some(offset) = offset {
         user.write_u64(offset_address, offset)?;
     }

@@ -113,7 +113,13 @@ pub(super) fn mmap(
         // processes forked later share it.
         let size = crate::memory::page_align_up(length).filter(|&size| size > 0).ok_or(Errno::EINVAL)?;
         let node = super::shared::anonymous_shared_file(context, size)?;
-        let area = FileArea { node, offset: 0, is_shared: true, path: "/dev/zero (deleted)".into() };
+        let area = FileArea {
+            node,
+            offset: 0,
+            is_shared: true,
+            may_write: true,
+            path: "/dev/zero (deleted)".into(),
+        };
         return Ok(change_mappings(context, |memory| {
             memory.map(context.machine, address, length, rights, flags, Some(area))
         })?);
@@ -157,7 +163,9 @@ fn map_file(
     if is_shared && rights.write && node.seals().is_ok_and(|seals| seals & write_seals != 0) {
         return Err(Errno::EPERM.into());
     }
-    if offset.checked_add(length).is_none() {
+    // The mapping's end must be a file offset (at most Linux's largest
+    // file size, 2^63 - 1).
+    if offset.checked_add(length).is_none_or(|end| end > i64::MAX as u64) {
         return Err(Errno::EOVERFLOW.into());
     }
     if !node.is_mappable() {
@@ -168,7 +176,8 @@ fn map_file(
     }
     let caller = super::files::caller(context);
     let path = file.location().and_then(|location| context.process.vfs.path_of(&caller, location).ok());
-    let area = FileArea { node, offset, is_shared, path: path.unwrap_or_default().into() };
+    let may_write = !is_shared || file.is_writable();
+    let area = FileArea { node, offset, is_shared, may_write, path: path.unwrap_or_default().into() };
     let start = change_mappings(context, |memory| {
         memory.map(context.machine, address, length, rights, flags, Some(area))
     })?;
@@ -272,23 +281,57 @@ pub(super) fn pkey_mprotect(
     mprotect(context, address, length, protection)
 }
 
-/// `madvise` advice values that drop pages.
-const MADV_DONTNEED: u64 = 4;
-const MADV_FREE: u64 = 8;
+/// `madvise` advice values the checks tell apart.
+mod advice {
+    pub const DONTNEED: u64 = 4;
+    pub const FREE: u64 = 8;
+    pub const REMOVE: u64 = 9;
+    /// The highest value Linux 6 knows below its memory-failure ones
+    /// (`MADV_COLLAPSE`); 5 to 7 are unused.
+    pub const LAST: u64 = 25;
+    /// `MADV_DONTNEED_LOCKED`: drops pages even of locked areas.
+    pub const DONTNEED_LOCKED: u64 = 24;
+}
 
+/// `madvise`: checks the advice and the range as Linux does (`EINVAL`
+/// for an unknown advice, for dropping pages of a locked area, for
+/// `MADV_FREE` on a file mapping and `MADV_REMOVE` on a private one;
+/// `ENOMEM` when part of the range is in no area, after advising the
+/// rest), drops pages for `MADV_DONTNEED` and `MADV_FREE`, and takes
+/// everything else as a hint it may ignore.
 pub(super) fn madvise(context: Context<'_>, address: u64, length: u64, advice: u64) -> Result {
-    if !address.is_multiple_of(crate::memory::PAGE_SIZE) {
+    if !address.is_multiple_of(crate::memory::PAGE_SIZE) || advice > advice::LAST || (5..=7).contains(&advice)
+    {
         return Err(Errno::EINVAL.into());
     }
     if length == 0 {
         return Ok(0);
     }
-    match advice {
-        MADV_DONTNEED | MADV_FREE => {
-            change_mappings(context, |memory| memory.discard(address, length))?;
+    let has_hole = {
+        let held = context.process.memory();
+        let memory = held.space.lock();
+        let (areas, has_hole) = memory.areas_in(address, length)?;
+        if areas.is_empty() {
+            return Err(Errno::ENOMEM.into());
         }
-        // Everything else is a hint the kernel may ignore.
-        _ => {}
+        for (_, area) in areas {
+            let is_refused = match advice {
+                advice::DONTNEED | advice::FREE if area.is_locked => true,
+                advice::FREE => area.file.is_some(),
+                advice::REMOVE => !area.file.as_ref().is_some_and(|file| file.is_shared),
+                _ => false,
+            };
+            if is_refused {
+                return Err(Errno::EINVAL.into());
+            }
+        }
+        has_hole
+    };
+    if matches!(advice, advice::DONTNEED | advice::FREE | advice::DONTNEED_LOCKED) {
+        change_mappings(context, |memory| memory.discard(address, length))?;
+    }
+    if has_hole {
+        return Err(Errno::ENOMEM.into());
     }
     Ok(0)
 }
@@ -326,7 +369,20 @@ pub(super) fn msync(context: Context<'_>, address: u64, length: u64, flags: u64)
     {
         return Err(Errno::EINVAL.into());
     }
-    let files = context.process.memory().space.lock().files_in(address, length)?;
+    let files = {
+        let held = context.process.memory();
+        let memory = held.space.lock();
+        let files = memory.files_in(address, length)?;
+        // Locked pages cannot be invalidated.
+        if flags & MS_INVALIDATE != 0
+            && memory
+                .areas_in(address, length)
+                .is_ok_and(|(areas, _)| areas.iter().any(|(_, area)| area.is_locked))
+        {
+            return Err(Errno::EBUSY.into());
+        }
+        files
+    };
     if flags & MS_SYNC != 0 {
         let caller = super::files::caller(context);
         for node in files {
@@ -350,15 +406,22 @@ pub(super) fn mincore(context: Context<'_>, address: u64, length: u64, vector: u
 /// `MLOCK_ONFAULT`, the one `mlock2` flag.
 const MLOCK_ONFAULT: u64 = 1;
 
-/// `mlock`, `munlock`, `mlock2`: pages are never paged out, so locking
-/// only checks that the range is mapped.
-pub(super) fn mlock(context: Context<'_>, address: u64, length: u64, flags: u64) -> Result {
+/// `mlock`, `mlock2` (with `is_locked`) and `munlock`: pages are never
+/// paged out, so a lock only marks the areas, which then refuse to have
+/// their pages dropped (`madvise`, `msync(MS_INVALIDATE)`).
+pub(super) fn mlock(context: Context<'_>, address: u64, length: u64, flags: u64, is_locked: bool) -> Result {
     if flags & !MLOCK_ONFAULT != 0 {
         return Err(Errno::EINVAL.into());
     }
     let start = address & !(PAGE_SIZE - 1);
     let length = length.checked_add(address - start).ok_or(Errno::ENOMEM)?;
-    context.process.memory().space.lock().files_in(start, length)?;
+    context.process.memory().space.lock().set_locked(start, length, is_locked)?;
+    Ok(0)
+}
+
+/// `munlockall`.
+pub(super) fn munlockall(context: Context<'_>) -> Result {
+    context.process.memory().space.lock().unlock_all();
     Ok(0)
 }
 

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use super::{Context, Result};
 use crate::errno::Errno;
+use crate::machine::Machine;
 use crate::memory::{Access, FaultResolution, PAGE_SIZE};
 use crate::process::{Memory, Process};
 use crate::user::User;
@@ -66,11 +67,13 @@ pub(super) fn process_vm(
                     .and_then(|()| user.write_bytes(remote_address, buffer)),
                 // The remote space is locked only while its frame is used:
                 // the local copy may fault.
-                (Some(memory), true) => remote_copy(context, memory, remote_address, Copy::Read(buffer))
-                    .and_then(|()| user.write_bytes(local_address, buffer)),
+                (Some(memory), true) => {
+                    remote_copy(context.machine, memory, remote_address, Copy::Read(buffer))
+                        .and_then(|()| user.write_bytes(local_address, buffer))
+                }
                 (Some(memory), false) => user
                     .read_into(local_address, buffer)
-                    .and_then(|()| remote_copy(context, memory, remote_address, Copy::Write(buffer))),
+                    .and_then(|()| remote_copy(context.machine, memory, remote_address, Copy::Write(buffer))),
             };
             if copied.is_err() {
                 return if moved == 0 { Err(Errno::EFAULT.into()) } else { Ok(moved) };
@@ -110,7 +113,7 @@ enum Copy<'a> {
 /// faulting it in first (for writing, a private copy), as the process's
 /// own access would: `EFAULT` where that access would fault.
 fn remote_copy(
-    context: Context<'_>,
+    machine: &dyn Machine,
     memory: &Memory,
     address: u64,
     copy: Copy<'_>,
@@ -127,7 +130,7 @@ fn remote_copy(
         let is_present = is_read && is_readable && space.tables().mapped_frame(page).is_some();
         if !is_present {
             let access = if is_read { Access::Read } else { Access::Write };
-            if space.resolve_fault(context.machine, address, access) != FaultResolution::Mapped {
+            if space.resolve_fault(machine, address, access) != FaultResolution::Mapped {
                 return Err(Errno::EFAULT);
             }
         }
@@ -139,7 +142,7 @@ fn remote_copy(
         space.take_shootdown()
     };
     if needs_shootdown {
-        context.machine.synchronize_mappings();
+        machine.synchronize_mappings();
     }
     Ok(())
 }
@@ -160,7 +163,7 @@ pub(super) fn read_from(
     while done < buffer.len() {
         let at = address.checked_add(done as u64).ok_or(Errno::EFAULT)?;
         let amount = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buffer.len() - done);
-        remote_copy(context, &memory, at, Copy::Read(&mut buffer[done..done + amount]))?;
+        remote_copy(context.machine, &memory, at, Copy::Read(&mut buffer[done..done + amount]))?;
         done += amount;
     }
     Ok(())
@@ -187,9 +190,9 @@ pub(super) fn write_to(
         if is_writable && is_own {
             User::new(context.machine).write_bytes(at, part)?;
         } else if is_writable {
-            remote_copy(context, &memory, at, Copy::Write(part))?;
+            remote_copy(context.machine, &memory, at, Copy::Write(part))?;
         } else {
-            force_write(context, &memory, at, part)?;
+            force_write(context.machine, &memory, at, part)?;
         }
         done += amount;
     }
@@ -199,7 +202,7 @@ pub(super) fn write_to(
 /// Stores `bytes` (within one page) at `address` of a mapping that
 /// refuses stores, through a private copy of its page.
 fn force_write(
-    context: Context<'_>,
+    machine: &dyn Machine,
     memory: &Memory,
     address: u64,
     bytes: &[u8],
@@ -213,7 +216,7 @@ fn force_write(
             _ => return Err(Errno::EFAULT),
         };
         if space.tables().mapped_frame(page).is_none()
-            && space.resolve_fault(context.machine, address, Access::Read) != FaultResolution::Mapped
+            && space.resolve_fault(machine, address, Access::Read) != FaultResolution::Mapped
         {
             return Err(Errno::EFAULT);
         }
@@ -223,7 +226,7 @@ fn force_write(
         replaced | space.take_shootdown()
     };
     if needs_shootdown {
-        context.machine.synchronize_mappings();
+        machine.synchronize_mappings();
     }
     Ok(())
 }
@@ -255,4 +258,68 @@ impl<'a> Places<'a> {
     fn advance(&mut self, amount: u64) {
         self.offset += amount;
     }
+}
+
+/// Reads what `target`'s memory holds at `address` into `buffer`, page by
+/// page, for `caller_process` (`/proc/PID/mem`): the bytes read up to the
+/// first address the process could not read itself, `EIO` if none.
+pub(crate) fn read_memory_of(
+    machine: &dyn Machine,
+    caller_process: Option<&Process>,
+    target: &Process,
+    address: u64,
+    buffer: &mut [u8],
+) -> core::result::Result<usize, Errno> {
+    let memory = target.memory();
+    let is_own = caller_process.is_some_and(|own| alloc::sync::Arc::ptr_eq(&memory, &own.memory()));
+    let mut done = 0;
+    while done < buffer.len() {
+        let Some(at) = address.checked_add(done as u64) else { break };
+        let amount = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buffer.len() - done);
+        let part = &mut buffer[done..done + amount];
+        let copied = if is_own {
+            User::new(machine).read_into(at, part)
+        } else {
+            remote_copy(machine, &memory, at, Copy::Read(part))
+        };
+        if copied.is_err() {
+            break;
+        }
+        done += amount;
+    }
+    if done == 0 && !buffer.is_empty() { Err(Errno::EIO) } else { Ok(done) }
+}
+
+/// Writes `bytes` at `address` of `target`'s memory for `caller_process`
+/// (`/proc/PID/mem`), as a debugger's poke does (read-only text gets a
+/// private copy): the bytes written up to the first address that is in no
+/// accessible mapping, `EIO` if none.
+pub(crate) fn write_memory_of(
+    machine: &dyn Machine,
+    caller_process: Option<&Process>,
+    target: &Process,
+    address: u64,
+    bytes: &[u8],
+) -> core::result::Result<usize, Errno> {
+    let memory = target.memory();
+    let is_own = caller_process.is_some_and(|own| alloc::sync::Arc::ptr_eq(&memory, &own.memory()));
+    let mut done = 0;
+    while done < bytes.len() {
+        let Some(at) = address.checked_add(done as u64) else { break };
+        let amount = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(bytes.len() - done);
+        let part = &bytes[done..done + amount];
+        let is_writable = memory.space.lock().area_at(at).is_some_and(|(_, area)| area.rights.write);
+        let copied = if is_writable && is_own {
+            User::new(machine).write_bytes(at, part)
+        } else if is_writable {
+            remote_copy(machine, &memory, at, Copy::Write(part))
+        } else {
+            force_write(machine, &memory, at, part)
+        };
+        if copied.is_err() {
+            break;
+        }
+        done += amount;
+    }
+    if done == 0 && !bytes.is_empty() { Err(Errno::EIO) } else { Ok(done) }
 }

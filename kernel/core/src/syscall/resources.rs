@@ -1,24 +1,26 @@
 //! What the process used and what the machine has: `times`, `getrusage`,
-//! `sysinfo`, and the clock's discipline read through `adjtimex`.
+//! `sysinfo`.
 
-use super::time::{clock, named_clock};
 use super::{Context, Result};
 use crate::errno::Errno;
-use crate::timers::Clock;
+use crate::process::{CpuTime, IoCounters};
 use crate::user::User;
 
 /// Clock ticks per second as `times` counts them (Linux's `USER_HZ`).
 const TICKS_PER_SECOND: u64 = 100;
 const NS_PER_TICK: u64 = 1_000_000_000 / TICKS_PER_SECOND;
 
-/// `times`: the process's processor time in clock ticks (all of it as user
-/// time: the kernel does not tell the two apart), none for children, and
-/// the ticks since boot.
+/// `times`: the process's user and system time and its reaped children's,
+/// in clock ticks, and the ticks since boot.
 pub(super) fn times(context: Context<'_>, address: u64) -> Result {
     if address != 0 {
-        let user_ticks = context.process.cpu_time_ns() / NS_PER_TICK;
+        let own = context.process.cpu_time();
+        let children = context.process.accounts.reaped_children().cpu;
         let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&user_ticks.to_le_bytes());
+        let fields = [own.user_ns, own.system_ns, children.user_ns, children.system_ns];
+        for (slot, ns) in bytes.chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&(ns / NS_PER_TICK).to_le_bytes());
+        }
         User::new(context.machine).write_bytes(address, &bytes)?;
     }
     Ok(context.machine.monotonic_ns() / NS_PER_TICK)
@@ -32,11 +34,32 @@ const RUSAGE_THREAD: i32 = 1;
 /// Size of `struct rusage`.
 const RUSAGE_SIZE: usize = 144;
 
-/// `getrusage`: processor time (as user time) and context switches of the
-/// process's live threads or the calling thread, and as the largest
-/// resident set the memory in use now outside the kernel heap (one process
-/// owns the machine's memory). Faults are not counted; children there are
-/// none yet.
+/// A `struct rusage` with user and system time `cpu`, blocks read and
+/// written from `io` (in 512-byte units, as Linux counts them), and
+/// `switches` (voluntary, involuntary).
+pub(super) fn encode_usage(cpu: CpuTime, io: IoCounters, switches: (u64, u64)) -> [u8; RUSAGE_SIZE] {
+    let mut bytes = [0u8; RUSAGE_SIZE];
+    let mut timeval = |offset: usize, ns: u64| {
+        let microseconds = ns / 1000;
+        bytes[offset..offset + 8].copy_from_slice(&(microseconds / 1_000_000).to_le_bytes());
+        bytes[offset + 8..offset + 16].copy_from_slice(&(microseconds % 1_000_000).to_le_bytes());
+    };
+    timeval(0, cpu.user_ns);
+    timeval(16, cpu.system_ns);
+    // ru_inblock and ru_oublock.
+    bytes[88..96].copy_from_slice(&(io.read_bytes / 512).to_le_bytes());
+    bytes[96..104].copy_from_slice(&(io.write_bytes / 512).to_le_bytes());
+    // ru_nvcsw and ru_nivcsw, the last two fields.
+    bytes[128..136].copy_from_slice(&switches.0.to_le_bytes());
+    bytes[136..144].copy_from_slice(&switches.1.to_le_bytes());
+    bytes
+}
+
+/// `getrusage`: user and system time, blocks and context switches of the
+/// process (its live and ended threads), of the calling thread, or of the
+/// reaped children; as the largest resident set the memory in use now
+/// outside the kernel heap (one process owns the machine's memory). Faults
+/// are not counted.
 pub(super) fn getrusage(context: Context<'_>, who: u64, address: u64) -> Result {
     let threads = match who as i32 {
         RUSAGE_SELF => context.process.threads(),
@@ -44,27 +67,28 @@ pub(super) fn getrusage(context: Context<'_>, who: u64, address: u64) -> Result 
         RUSAGE_CHILDREN => alloc::vec::Vec::new(),
         _ => return Err(Errno::EINVAL.into()),
     };
-    let cpu_ns = match who as i32 {
-        RUSAGE_SELF => context.process.cpu_time_ns(),
-        _ => threads.iter().filter_map(|thread| thread.control()).map(|control| control.cpu_time_ns()).sum(),
+    let (cpu, io) = match who as i32 {
+        RUSAGE_SELF => (context.process.cpu_time(), context.process.io_counters()),
+        RUSAGE_CHILDREN => {
+            let children = context.process.accounts.reaped_children();
+            (children.cpu, children.io)
+        }
+        _ => (
+            context.thread.control().map_or_else(CpuTime::default, |control| CpuTime::of(&*control)),
+            context.thread.io.snapshot(),
+        ),
     };
-    let (voluntary, involuntary) = threads
+    let switches = threads
         .iter()
         .filter_map(|thread| thread.control())
         .map(|control| control.context_switches())
         .fold((0, 0), |(voluntary, involuntary), (more, others)| (voluntary + more, involuntary + others));
-    let mut bytes = [0u8; RUSAGE_SIZE];
-    let microseconds = cpu_ns / 1000;
-    bytes[..8].copy_from_slice(&(microseconds / 1_000_000).to_le_bytes());
-    bytes[8..16].copy_from_slice(&(microseconds % 1_000_000).to_le_bytes());
+    let mut bytes = encode_usage(cpu, io, switches);
     if who as i32 != RUSAGE_CHILDREN {
         let figures = crate::pages::figures();
         let used = figures.total_bytes.saturating_sub(figures.free_bytes).saturating_sub(figures.heap_bytes);
         bytes[32..40].copy_from_slice(&(used / 1024).to_le_bytes());
     }
-    // ru_nvcsw and ru_nivcsw, the last two fields.
-    bytes[128..136].copy_from_slice(&voluntary.to_le_bytes());
-    bytes[136..144].copy_from_slice(&involuntary.to_le_bytes());
     User::new(context.machine).write_bytes(address, &bytes)?;
     Ok(0)
 }
@@ -83,58 +107,6 @@ pub(super) fn sysinfo(context: Context<'_>, address: u64) -> Result {
     bytes[104..108].copy_from_slice(&1u32.to_le_bytes());
     User::new(context.machine).write_bytes(address, &bytes)?;
     Ok(0)
-}
-
-/// Size of `struct timex`.
-const TIMEX_SIZE: usize = 208;
-/// `ADJ_OFFSET_SS_READ`: reads the offset, changes nothing.
-const ADJ_OFFSET_SS_READ: u32 = 0xa001;
-/// `STA_UNSYNC`: the clock is not synchronised.
-const STA_UNSYNC: i32 = 0x40;
-/// `TIME_ERROR`: what an unsynchronised clock's state reads.
-const TIME_ERROR: u64 = 5;
-
-/// `adjtimex`: reads the wall clock's discipline, which nothing adjusts
-/// here (an unsynchronised clock, as Linux without NTP reports it); a
-/// change is refused (`EPERM`): the virtual machine does not own its clock.
-pub(super) fn adjtimex(context: Context<'_>, address: u64) -> Result {
-    let user = User::new(context.machine);
-    let mut bytes = [0u8; TIMEX_SIZE];
-    user.read_into(address, &mut bytes)?;
-    let modes = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if modes != 0 && modes != ADJ_OFFSET_SS_READ {
-        return Err(Errno::EPERM.into());
-    }
-    let mut timex = [0u8; TIMEX_SIZE];
-    timex[..4].copy_from_slice(&modes.to_le_bytes());
-    let long = |timex: &mut [u8; TIMEX_SIZE], offset: usize, value: i64| {
-        timex[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-    };
-    // maxerror and esterror: Linux's phase limit, in microseconds.
-    long(&mut timex, 24, 16_000_000);
-    long(&mut timex, 32, 16_000_000);
-    timex[40..44].copy_from_slice(&STA_UNSYNC.to_le_bytes());
-    long(&mut timex, 48, 2);
-    long(&mut timex, 56, 1);
-    // tolerance: 500 ppm, scaled by 2^16.
-    long(&mut timex, 64, 500 << 16);
-    let now = context.machine.realtime_ns();
-    long(&mut timex, 72, (now / 1_000_000_000) as i64);
-    long(&mut timex, 80, (now % 1_000_000_000 / 1000) as i64);
-    // tick: microseconds per clock tick.
-    long(&mut timex, 88, (NS_PER_TICK / 1000) as i64);
-    user.write_bytes(address, &timex)?;
-    Ok(TIME_ERROR)
-}
-
-/// `clock_adjtime`: `adjtimex` for the wall clock; other clocks have no
-/// discipline (`EOPNOTSUPP`).
-pub(super) fn clock_adjtime(context: Context<'_>, id: u64, address: u64) -> Result {
-    let named = named_clock(context, id)?;
-    match named.clock {
-        Clock::Realtime if id == clock::REALTIME => adjtimex(context, address),
-        _ => Err(Errno::EOPNOTSUPP.into()),
-    }
 }
 
 /// `SIGXFSZ`.

@@ -178,8 +178,13 @@ pub(super) fn shmat(context: Context<'_>, id: u64, address: u64, shm_flags: u64)
     if address != 0 {
         mapping_flags |= if shm_flags & SHM_REMAP != 0 { map::FIXED } else { map::FIXED_NOREPLACE };
     }
-    let area =
-        FileArea { node, offset: 0, is_shared: true, path: format!("/SYSV{key:08x} (deleted)").into() };
+    let area = FileArea {
+        node,
+        offset: 0,
+        is_shared: true,
+        may_write: true,
+        path: format!("/SYSV{key:08x} (deleted)").into(),
+    };
     let start = super::memory::change_mappings(context, |memory| {
         memory.map(context.machine, address, size, rights, mapping_flags, Some(area))
     })

@@ -244,7 +244,7 @@ pub(super) fn timerfd_create(context: Context<'_>, clock_id: u64, flags: u64) ->
         clock::MONOTONIC | clock::BOOTTIME | clock::BOOTTIME_ALARM => Clock::Monotonic,
         _ => return Err(Errno::EINVAL.into()),
     };
-    let file = Arc::new(TimerFile { timer: Timer::new(clock, Notification::None) });
+    let file = Arc::new(TimerFile::new(Timer::new(clock, Notification::None), clock_id as u32));
     let status = crate::vfs::file::flags::O_RDWR | (flags & TFD_NONBLOCK) as u32;
     let file = OpenFile::new(FileObject::Special(file), status);
     super::paths::install(context, file, flags & TFD_CLOEXEC != 0)
@@ -252,10 +252,19 @@ pub(super) fn timerfd_create(context: Context<'_>, clock_id: u64, flags: u64) ->
 
 /// The timer of timerfd `fd` (`EINVAL` for another kind of file).
 fn timer_file(context: Context<'_>, fd: u64) -> core::result::Result<Arc<Timer>, Errno> {
+    with_timer_file(context, fd, |file| file.timer.clone())
+}
+
+/// Runs `action` on the timerfd `fd`; `EINVAL` if it is none.
+fn with_timer_file<T>(
+    context: Context<'_>,
+    fd: u64,
+    action: impl FnOnce(&TimerFile) -> T,
+) -> core::result::Result<T, Errno> {
     let file = super::files::file(context, fd)?;
     file.special()
         .and_then(|special| special.as_any().downcast_ref::<TimerFile>())
-        .map(|file| file.timer.clone())
+        .map(action)
         .ok_or(Errno::EINVAL)
 }
 
@@ -274,6 +283,9 @@ pub(super) fn timerfd_settime(context: Context<'_>, fd: u64, flags: u64, new: u6
         interval,
     );
     timer.set_cancel_on_set(flags & TFD_TIMER_CANCEL_ON_SET != 0);
+    with_timer_file(context, fd, |file| {
+        file.settime_flags.store(flags as u32, core::sync::atomic::Ordering::Relaxed);
+    })?;
     if old != 0 {
         write_itimerspec(context, old, previous)?;
     }

@@ -170,6 +170,7 @@ fn wait_for_child(
                 None => {
                     let child = family.children.remove(index);
                     child.forget_reaped();
+                    process.accounts.add_reaped_child(child.usage_for_parent());
                     Found::Ended(child)
                 }
             })
@@ -202,6 +203,10 @@ pub(super) fn wait4(context: Context<'_>, pid: u64, status: u64, options: u64, u
         return Err(Errno::EINVAL.into());
     }
     let pid = pid as i32;
+    // The group -INT_MIN names cannot exist (Linux answers ESRCH).
+    if pid == i32::MIN {
+        return Err(Errno::ESRCH.into());
+    }
     let selector = match pid {
         -1 => Selector::Any,
         0 => Selector::Group(context.process.group_id()),
@@ -221,17 +226,15 @@ pub(super) fn wait4(context: Context<'_>, pid: u64, status: u64, options: u64, u
     Ok(found.id())
 }
 
-/// Fills a `struct rusage` (144 bytes) with what is known of `child`: its
-/// processor time as user time.
+/// Fills a `struct rusage` with what `child` used, its reaped children
+/// included (as `getrusage` would for both).
 fn write_usage(
     context: Context<'_>,
     address: u64,
     child: Option<&Arc<Process>>,
 ) -> core::result::Result<(), Errno> {
-    let mut bytes = [0u8; 144];
-    let time_ns = child.map_or(0, |child| child.cpu_time_ns());
-    bytes[0..8].copy_from_slice(&(time_ns / 1_000_000_000).to_le_bytes());
-    bytes[8..16].copy_from_slice(&((time_ns % 1_000_000_000) / 1000).to_le_bytes());
+    let usage = child.map(|child| child.usage_for_parent()).unwrap_or_default();
+    let bytes = super::resources::encode_usage(usage.cpu, usage.io, (0, 0));
     User::new(context.machine).write_bytes(address, &bytes)
 }
 

@@ -24,6 +24,18 @@ const COUNT_BYTES: usize = 8;
 pub struct TimerFile {
     /// Its timer.
     pub timer: Arc<Timer>,
+    /// The clock id it was created with.
+    pub clock_id: u32,
+    /// The flags of its last `timerfd_settime` (`TFD_TIMER_ABSTIME`,
+    /// `TFD_TIMER_CANCEL_ON_SET`).
+    pub settime_flags: core::sync::atomic::AtomicU32,
+}
+
+impl TimerFile {
+    /// A timerfd of clock `clock_id` with `timer`, not yet set.
+    pub fn new(timer: Arc<Timer>, clock_id: u32) -> TimerFile {
+        TimerFile { timer, clock_id, settime_flags: core::sync::atomic::AtomicU32::new(0) }
+    }
 }
 
 impl SpecialFile for TimerFile {
@@ -63,6 +75,24 @@ impl SpecialFile for TimerFile {
 
     fn waiters(&self) -> &WaiterList {
         &self.timer.waiters
+    }
+
+    /// The clock, the unread expirations, the last setting's flags (in
+    /// octal) and the time left and interval as (seconds, nanoseconds).
+    fn descriptor_info(&self, caller: &Caller<'_>, owner: &crate::process::Process) -> String {
+        let setting = self.timer.setting(caller.machine, owner);
+        let split = |ns: u64| (ns / 1_000_000_000, ns % 1_000_000_000);
+        let (value, interval) = (split(setting.value_ns), split(setting.interval_ns));
+        alloc::format!(
+            "clockid: {}\nticks: {}\nsettime flags: 0{:o}\nit_value: ({}, {})\nit_interval: ({}, {})\n",
+            self.clock_id,
+            self.timer.expirations(),
+            self.settime_flags.load(core::sync::atomic::Ordering::Relaxed),
+            value.0,
+            value.1,
+            interval.0,
+            interval.1,
+        )
     }
 
     fn as_any(&self) -> &dyn Any {

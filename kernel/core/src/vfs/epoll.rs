@@ -332,6 +332,37 @@ impl SpecialFile for Epoll {
         generation
     }
 
+    /// A line per watched descriptor still open: its number, the events
+    /// asked for (errors and hang-ups always among them), the data, and
+    /// the file's position, inode and device (numbered as the kernel does
+    /// inside).
+    fn descriptor_info(&self, caller: &super::Caller<'_>, _owner: &crate::process::Process) -> String {
+        let watched: Vec<(i32, EpollEvent, Arc<OpenFile>)> = {
+            let state = self.state.lock();
+            state
+                .interests
+                .iter()
+                .filter_map(|interest| Some((interest.fd, interest.event, interest.file.upgrade()?)))
+                .collect()
+        };
+        let mut text = String::new();
+        for (fd, event, file) in watched {
+            let (inode, device) =
+                file.metadata(caller).map_or((0, 0), |metadata| (metadata.inode, metadata.device));
+            let _ = core::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(
+                    "tfd: {fd:8} events: {:8x} data: {:16x}  pos:{} ino:{inode:x} sdev:{:x}\n",
+                    event.events | ALWAYS_REPORTED,
+                    event.data,
+                    file.offset(),
+                    super::internal_device_number(device),
+                ),
+            );
+        }
+        text
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -28,14 +28,20 @@ const VALUE_BYTES: usize = 8;
 pub struct EventCounter {
     count: Mutex<u64>,
     is_semaphore: bool,
+    /// A number no other eventfd has (`eventfd-id` in fdinfo).
+    id: u64,
     waiters: WaiterList,
 }
+
+/// The next eventfd's [`EventCounter::id`].
+static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 impl EventCounter {
     /// A counter starting at `initial`; `is_semaphore` makes reads take
     /// one at a time (`EFD_SEMAPHORE`).
     pub fn new(initial: u64, is_semaphore: bool) -> Arc<EventCounter> {
-        Arc::new(EventCounter { count: Mutex::new(initial), is_semaphore, waiters: WaiterList::new() })
+        let id = NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        Arc::new(EventCounter { count: Mutex::new(initial), is_semaphore, id, waiters: WaiterList::new() })
     }
 
     /// The current count.
@@ -132,6 +138,17 @@ impl SpecialFile for EventCounter {
 
     fn waiters(&self) -> &WaiterList {
         &self.waiters
+    }
+
+    /// The count in hexadecimal, right-aligned in 16 columns, the id and
+    /// the mode, as Linux shows them.
+    fn descriptor_info(&self, _caller: &Caller<'_>, _owner: &crate::process::Process) -> String {
+        alloc::format!(
+            "eventfd-count: {:16x}\neventfd-id: {}\neventfd-semaphore: {}\n",
+            self.count(),
+            self.id,
+            u8::from(self.is_semaphore)
+        )
     }
 
     fn as_any(&self) -> &dyn Any {

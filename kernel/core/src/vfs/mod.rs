@@ -41,3 +41,12 @@ pub use node::{
 pub use pipe::{Pipe, PipeEnd};
 pub use special::SpecialFile;
 pub use waiters::WaiterList;
+
+/// A device number as applications see it (`st_dev`: the minor's low byte,
+/// the major, then the minor's other bits) as the kernel numbers it inside,
+/// major << 20 | minor, which `/proc` files such as fdinfo show.
+pub fn internal_device_number(device: u64) -> u64 {
+    let major = ((device >> 8) & 0xfff) | ((device >> 32) & !0xfff);
+    let minor = (device & 0xff) | ((device >> 12) & !0xff);
+    (major << 20) | (minor & 0xf_ffff)
+}

@@ -567,6 +567,13 @@ pub trait FileSystem: Send + Sync {
         false
     }
 
+    /// Whether its files' data lives on storage outside memory (a disk, a
+    /// host directory, a server): reads and writes of them count as
+    /// storage I/O in `/proc/PID/io`.
+    fn is_storage_backed(&self) -> bool {
+        false
+    }
+
     /// What `statfs` reports.
     fn statistics(&self) -> Statistics;
 

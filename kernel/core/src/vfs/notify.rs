@@ -327,6 +327,24 @@ impl SpecialFile for Inotify {
         &self.core.waiters
     }
 
+    /// A line per watch: its number, the watched inode, its device as the
+    /// kernel numbers devices inside (major << 20 | minor) and the events
+    /// it asks for, in hexadecimal.
+    fn descriptor_info(&self, _caller: &Caller<'_>, _owner: &crate::process::Process) -> String {
+        let state = self.core.state.lock();
+        let mut text = String::new();
+        for (watch, ((device, inode), mask)) in &state.watches {
+            let _ = core::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(
+                    "inotify wd:{watch:x} ino:{inode:x} sdev:{:x} mask:{mask:x} ignored_mask:0\n",
+                    super::internal_device_number(*device)
+                ),
+            );
+        }
+        text
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

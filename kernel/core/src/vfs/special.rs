@@ -81,6 +81,13 @@ pub trait SpecialFile: Send + Sync + Any {
         false
     }
 
+    /// The lines `/proc/PID/fdinfo/N` adds for the object, in Linux's
+    /// format (`eventfd-count:`, `tfd:`, ...), each ending in a newline;
+    /// `owner` is the process whose descriptor it is.
+    fn descriptor_info(&self, _caller: &Caller<'_>, _owner: &crate::process::Process) -> String {
+        String::new()
+    }
+
     /// The object itself, for system calls that need its concrete type
     /// (`epoll_ctl` on an epoll instance).
     fn as_any(&self) -> &dyn Any;

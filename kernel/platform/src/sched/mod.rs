@@ -9,6 +9,7 @@
 //! interrupts disabled (system calls included), so preemption happens only
 //! in application code and in idle loops, at the end of an interrupt.
 
+mod accounting;
 mod fpu;
 mod stops;
 mod thread;
@@ -22,6 +23,8 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 pub use crate::scheduling_policy as policy;
+pub use accounting::{CpuTimes, cpu_times};
+pub(crate) use accounting::{enter_kernel, enter_kernel_by_system_call, leave_kernel};
 pub use fpu::{FpuState, init as init_fpu};
 pub(crate) use stops::take_attention;
 pub use stops::{
@@ -63,6 +66,8 @@ struct CpuState {
     /// same deadline costs nothing: each write to the timer is an exit to
     /// the hypervisor, and most switches keep the earliest deadline.
     armed_deadline: AtomicU64,
+    /// Its user, system and idle time.
+    accounts: accounting::CpuAccounts,
 }
 
 /// [`CpuState::armed_deadline`] of a masked timer.
@@ -91,6 +96,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         apic_id: AtomicU32::new(0),
         slice_end: AtomicU64::new(0),
         armed_deadline: AtomicU64::new(TIMER_DISARMED),
+        accounts: accounting::CpuAccounts::new(),
     }
 }; MAX_CPUS];
 
@@ -166,7 +172,9 @@ pub fn init_bootstrap(cpu_count: usize, apic_id: u32) {
     let boot = Thread::adopt_boot_thread().unwrap_or_else(|| no_memory_for("the boot thread"));
     let tops = boot.stack_tops;
     percpu::set_thread_stacks(tops.kernel, tops.exception, tops.interrupt);
-    boot.switched_in_tsc.store(cpu::read_tsc(), Ordering::Relaxed);
+    let now = cpu::read_tsc();
+    boot.switched_in_tsc.store(now, Ordering::Relaxed);
+    cpu.accounts.start_running(&boot, now);
     // SAFETY: the boot processor sets up its own state before any interrupt
     // or other processor can look at it.
     unsafe { *cpu.current.get() = Some(boot) };
@@ -203,6 +211,9 @@ pub fn start_ap(index: usize) -> ! {
     idle.state.store(RUNNING, Ordering::Relaxed);
     idle.on_cpu.store(true, Ordering::Relaxed);
     idle.last_cpu.store(index, Ordering::Relaxed);
+    let now = cpu::read_tsc();
+    idle.switched_in_tsc.store(now, Ordering::Relaxed);
+    cpu.accounts.start_running(&idle, now);
     let tops = idle.stack_tops;
     percpu::set_thread_stacks(tops.kernel, tops.exception, tops.interrupt);
     // SAFETY: this processor's own state, before it takes any interrupt.
@@ -541,16 +552,12 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     // sender either sees the thread on a processor (and interrupts it there,
     // `last_cpu` being already right) or its flag is seen.
     next.on_cpu.store(true, Ordering::SeqCst);
-    let now = cpu::read_tsc();
-    previous.add_cpu_time(time::ticks_to_ns(
-        now.saturating_sub(previous.switched_in_tsc.load(Ordering::Relaxed)),
-    ));
+    accounting::account_switch(&cpu.accounts, &previous, &next, cpu::read_tsc());
     match previous.state.load(Ordering::Relaxed) {
         BLOCKED => previous.count_switch(true),
         RUNNABLE => previous.count_switch(false),
         _ => {}
     }
-    next.switched_in_tsc.store(now, Ordering::Relaxed);
     if let Some(fpu) = &previous.fpu {
         previous.fs_base.store(cpu::fs_base(), Ordering::Relaxed);
         // SAFETY: the previous thread is still on this processor, which alone

@@ -130,6 +130,12 @@ pub struct Thread {
     pub(super) fpu: Option<UnsafeCell<FpuState>>,
     pub(super) fs_base: AtomicU64,
     cpu_time_ns: AtomicU64,
+    /// The part of its processor time spent in the kernel (see
+    /// [`super::accounting`]).
+    pub(super) system_time_ns: AtomicU64,
+    /// It was switched away inside the kernel (or has not run its own code
+    /// yet): its stint there goes on when it runs again.
+    pub(super) is_in_kernel: AtomicBool,
     /// Switches away from it because it blocked, and because it was
     /// preempted or yielded.
     switches: [AtomicU64; 2],
@@ -218,6 +224,10 @@ impl Thread {
             fpu: fpu.map(UnsafeCell::new),
             fs_base: AtomicU64::new(0),
             cpu_time_ns: AtomicU64::new(0),
+            system_time_ns: AtomicU64::new(0),
+            // An application thread starts in the kernel, on its way to
+            // its first return to its code.
+            is_in_kernel: AtomicBool::new(kind == ThreadKind::Application),
             switches: [AtomicU64::new(0), AtomicU64::new(0)],
             switched_in_tsc: AtomicU64::new(0),
             timer: SpinMutex::new(None),
@@ -383,6 +393,15 @@ impl Thread {
         }
         let running_since = self.switched_in_tsc.load(Ordering::Relaxed);
         used + crate::time::ticks_to_ns(crate::cpu::read_tsc().saturating_sub(running_since))
+    }
+
+    /// The part of [`Self::cpu_time_ns`] spent in the kernel, in
+    /// nanoseconds: all of it for a kernel or idle thread.
+    pub fn system_time_ns(&self) -> u64 {
+        if self.kind != ThreadKind::Application {
+            return self.cpu_time_ns();
+        }
+        super::accounting::system_time_ns(self)
     }
 
     /// Context switches away from it: (voluntary, because it blocked;

@@ -120,6 +120,8 @@ fn build_c_programs() -> PathBuf {
         "signal-delivery",
         "credentials",
         "procfs",
+        "accounting",
+        "memory-errors",
         "transfer",
         "locks",
         "attributes",

@@ -138,6 +138,10 @@ impl FileSystem for Ext4FileSystem {
         "ext4"
     }
 
+    fn is_storage_backed(&self) -> bool {
+        true
+    }
+
     fn is_read_only(&self) -> bool {
         self.shared.is_read_only
     }

@@ -250,6 +250,10 @@ impl FileSystem for NfsFileSystem {
         "nfs"
     }
 
+    fn is_storage_backed(&self) -> bool {
+        true
+    }
+
     fn is_read_only(&self) -> bool {
         self.shared.options.is_read_only
     }

@@ -168,6 +168,10 @@ impl FileSystem for P9FileSystem {
         "9p"
     }
 
+    fn is_storage_backed(&self) -> bool {
+        true
+    }
+
     fn is_read_only(&self) -> bool {
         self.shared.is_read_only
     }

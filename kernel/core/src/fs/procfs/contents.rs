@@ -219,17 +219,38 @@ pub fn uptime(caller: &Caller<'_>) -> String {
 /// Clock ticks per second in `/proc` files (`USER_HZ`).
 const USER_HZ: u64 = 100;
 
-/// `/proc/stat`: a line per processor (libuv's `os.cpus()` counts them),
-/// with the time since boot counted as idle (the scheduler keeps no
-/// per-processor accounts), and the boot time.
+/// `/proc/stat`: a line per processor (libuv's `os.cpus()` counts them,
+/// top computes its percentages from them) with its user, system and idle
+/// time in clock ticks (no nice, I/O-wait, interrupt or steal time is told
+/// apart), the sum of them first, and the boot time.
 pub fn stat(caller: &Caller<'_>) -> String {
-    let count = caller.machine.cpu_count() as u64;
+    let ticks = |ns: u64| ns / (1_000_000_000 / USER_HZ);
+    let count = caller.machine.cpu_count();
     let uptime_ns = caller.machine.monotonic_ns();
-    let idle = uptime_ns / (1_000_000_000 / USER_HZ);
     let boot_seconds = caller.machine.realtime_ns().saturating_sub(uptime_ns) / 1_000_000_000;
-    let mut text = format!("cpu  0 0 0 {} 0 0 0 0 0 0\n", idle * count);
-    for processor in 0..count {
-        let _ = writeln!(text, "cpu{processor} 0 0 0 {idle} 0 0 0 0 0 0");
+    let processors: alloc::vec::Vec<_> = (0..count).map(|cpu| caller.machine.processor_times(cpu)).collect();
+    let line = |text: &mut String, name: &str, user: u64, system: u64, idle: u64| {
+        let _ = writeln!(text, "{name} {user} 0 {system} {idle} 0 0 0 0 0 0");
+    };
+    let mut text = String::new();
+    let sum = |field: fn(&crate::machine::ProcessorTimes) -> u64| {
+        processors.iter().map(|times| ticks(field(times))).sum()
+    };
+    line(
+        &mut text,
+        "cpu ",
+        sum(|times| times.user_ns),
+        sum(|times| times.system_ns),
+        sum(|times| times.idle_ns),
+    );
+    for (processor, times) in processors.iter().enumerate() {
+        line(
+            &mut text,
+            &alloc::format!("cpu{processor}"),
+            ticks(times.user_ns),
+            ticks(times.system_ns),
+            ticks(times.idle_ns),
+        );
     }
     let _ = write!(
         text,

@@ -1,5 +1,6 @@
 //! `/proc/PID/fdinfo/N`, a descriptor's position, flags, mount and inode
 //! (lsof, and programs that check what a descriptor they inherited is),
+//! then what its object adds ([`crate::vfs::SpecialFile::descriptor_info`]),
 //! and the files that describe a process's session: `loginuid`,
 //! `sessionid`, `smaps_rollup`.
 
@@ -42,6 +43,9 @@ pub fn descriptor_info(caller: &Caller<'_>, process: &Process, number: u64) -> O
     let mut text = String::new();
     let _ =
         write!(text, "pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{mount}\nino:\t{inode}\n", file.offset(), open_flags);
+    if let Some(special) = file.special() {
+        text.push_str(&special.descriptor_info(caller, process));
+    }
     Some(text)
 }
 

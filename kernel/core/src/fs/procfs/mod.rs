@@ -2,7 +2,7 @@
 //! `/proc/self` linking to the caller's: `exe`, `cwd`, `fd/`, `task/`,
 //! `maps`, `smaps`, `mounts`, `mountinfo`, `status`, `stat`, `limits`,
 //! `cmdline`, `environ`, `auxv`, `cgroup`, `oom_score_adj`, `fdinfo/`,
-//! `smaps_rollup`, `loginuid`, `sessionid`), the machine (`cpuinfo`, `meminfo`,
+//! `smaps_rollup`, `loginuid`, `sessionid`, `io`, `mem`), the machine (`cpuinfo`, `meminfo`,
 //! `mounts`, `uptime`, `version`, `filesystems`, `config.gz`), the System V
 //! IPC objects (`sysvipc/msg`, `sem`, `shm`) and the
 //! kernel's settings (`sys/`, a generated tree: [`settings`]).
@@ -15,6 +15,7 @@
 
 mod contents;
 mod descriptor_info;
+mod memory_file;
 mod process_files;
 mod reopened;
 mod settings;
@@ -82,6 +83,8 @@ enum Generated {
     SharedMapsRollup,
     LoginUser,
     Session,
+    InputOutput,
+    Memory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +134,7 @@ const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
     ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
 ];
 
-const PROCESS_ENTRIES: [(&str, Kind); 24] = [
+const PROCESS_ENTRIES: [(&str, Kind); 26] = [
     ("exe", Kind::Executable),
     ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
@@ -156,6 +159,8 @@ const PROCESS_ENTRIES: [(&str, Kind); 24] = [
     ("smaps_rollup", Kind::File(Generated::SharedMapsRollup, 44)),
     ("loginuid", Kind::File(Generated::LoginUser, 45)),
     ("sessionid", Kind::File(Generated::Session, 46)),
+    ("io", Kind::File(Generated::InputOutput, 47)),
+    ("mem", Kind::File(Generated::Memory, 48)),
 ];
 
 /// A procfs instance.
@@ -173,7 +178,8 @@ impl ProcFs {
     /// A `/proc` describing a machine with `system`.
     pub fn new(system: SystemInformation) -> Arc<ProcFs> {
         let settings = settings::tree();
-        let root = Arc::new(ProcNode { kind: Kind::Root, pid: 0, system, settings: settings.clone() });
+        let root =
+            Arc::new(ProcNode { kind: Kind::Root, pid: 0, tid: 0, system, settings: settings.clone() });
         let root_node: Arc<dyn Node> = root.clone();
         settings.set_parent(Arc::downgrade(&root_node));
         Arc::new(ProcFs { root })
@@ -210,6 +216,9 @@ struct ProcNode {
     /// The process a process directory or file is about (0 for the
     /// machine's files).
     pid: u64,
+    /// The thread a `task/TID` directory or file is about (0 for the
+    /// process's own).
+    tid: u64,
     system: SystemInformation,
     /// `/proc/sys`.
     settings: Arc<GeneratedNode>,
@@ -231,7 +240,9 @@ fn is_private(kind: Kind) -> bool {
                     | Generated::AuxiliaryVector
                     | Generated::Maps
                     | Generated::SharedMaps
-                    | Generated::SharedMapsRollup,
+                    | Generated::SharedMapsRollup
+                    | Generated::InputOutput
+                    | Generated::Memory,
                 _
             )
     )
@@ -259,7 +270,26 @@ impl ProcNode {
         if kind == Kind::Settings {
             return self.settings.clone();
         }
-        Arc::new(ProcNode { kind, pid, system: self.system, settings: self.settings.clone() })
+        Arc::new(ProcNode { kind, pid, tid: self.tid, system: self.system, settings: self.settings.clone() })
+    }
+
+    /// The directory of thread `tid` of the process, `task/TID`.
+    fn thread_directory(&self, tid: u64) -> Arc<dyn Node> {
+        Arc::new(ProcNode {
+            kind: Kind::ProcessDirectory,
+            pid: self.pid,
+            tid,
+            system: self.system,
+            settings: self.settings.clone(),
+        })
+    }
+
+    /// The thread a `task/TID` node is about, if it still runs.
+    fn thread(&self, process: &Process) -> Result<Option<Arc<crate::process::Thread>>, FsError> {
+        match self.tid {
+            0 => Ok(None),
+            tid => process.thread(tid).map(Some).ok_or(FsError::NotFound),
+        }
     }
 
     /// The entries of a directory with fixed contents.
@@ -353,6 +383,7 @@ impl Node for ProcNode {
             FileType::Directory => 0o555,
             FileType::Symlink => 0o777,
             _ if self.kind == Kind::File(Generated::OomScoreAdjustment, 37) => 0o644,
+            _ if self.kind == Kind::File(Generated::Memory, 48) => 0o600,
             _ => 0o444,
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
@@ -403,7 +434,7 @@ impl Node for ProcNode {
                 // A thread's directory shows its process.
                 let tid = number.ok_or(FsError::NotFound)?;
                 self.process(caller)?.thread(tid).ok_or(FsError::NotFound)?;
-                return Ok(self.child(Kind::ProcessDirectory));
+                return Ok(self.thread_directory(tid));
             }
             Kind::Root => {
                 if let Some(pid) = number {
@@ -587,9 +618,20 @@ impl Node for ProcNode {
                         let pid = process.pid;
                         return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode, pid })));
                     }
+                    Generated::Memory => {
+                        let pid = process.pid;
+                        return Ok(Some(Arc::new(memory_file::MemoryFile { inode, pid })));
+                    }
                     Generated::OomScore => process_files::oom_score(process).into_bytes(),
                     Generated::Command => process_files::command(caller, process).into_bytes(),
-                    Generated::ProcessStat => process_files::stat(caller, process).into_bytes(),
+                    Generated::ProcessStat => {
+                        let thread = self.thread(process)?;
+                        process_files::stat(caller, process, thread.as_deref()).into_bytes()
+                    }
+                    Generated::InputOutput => match self.thread(process)? {
+                        Some(thread) => thread.io.snapshot().render().into_bytes(),
+                        None => process.io_counters().render().into_bytes(),
+                    },
                     Generated::MemoryStatistics => process_files::memory_statistics(process).into_bytes(),
                     Generated::SharedMapsRollup => descriptor_info::shared_maps_rollup(process).into_bytes(),
                     Generated::LoginUser | Generated::Session => {

@@ -240,23 +240,35 @@ fn terminal_fields(process: &Process) -> (u64, i64) {
 }
 
 /// `/proc/PID/stat`: Linux's 52 fields; those rosv does not keep are 0.
-pub fn stat(caller: &Caller<'_>, process: &Process) -> String {
+/// For `task/TID/stat`, `thread` is the thread, whose own processor time
+/// it shows (the children's figures are the process's).
+pub fn stat(caller: &Caller<'_>, process: &Process, thread: Option<&crate::process::Thread>) -> String {
     let ticks = |ns: u64| ns / (1_000_000_000 / USER_HZ);
     let (virtual_bytes, resident_pages) = sizes(process);
     let threads = process.thread_count();
     let start = ticks(process.start_ns);
     let layout = process.memory().space.lock().stack_layout;
     let (terminal, foreground) = terminal_fields(process);
+    let used = match thread {
+        Some(thread) => thread
+            .control()
+            .map_or_else(crate::process::CpuTime::default, |control| crate::process::CpuTime::of(&*control)),
+        None => process.cpu_time(),
+    };
+    let children = process.accounts.reaped_children().cpu;
     format!(
-        "{} ({}) {} {} {} {} {terminal} {foreground} 4194560 0 0 0 0 {} 0 0 0 20 0 {threads} 0 {start} \
+        "{} ({}) {} {} {} {} {terminal} {foreground} 4194560 0 0 0 0 {} {} {} {} 20 0 {threads} 0 {start} \
          {virtual_bytes} {resident_pages} {RLIM_INFINITY} 0 0 0 0 0 0 0 0 0 0 0 0 17 {} 0 0 0 0 0 0 0 0 {} {} {} {} 0\n",
-        process.pid,
+        thread.map_or(process.pid, |thread| thread.tid),
         name(caller, process),
         state_letter(caller, process),
         process.parent_id(),
         process.group_id(),
         process.session_id(),
-        ticks(process.cpu_time_ns()),
+        ticks(used.user_ns),
+        ticks(used.system_ns),
+        ticks(children.user_ns),
+        ticks(children.system_ns),
         caller.machine.current_cpu(),
         layout.arguments.0,
         layout.arguments.1,

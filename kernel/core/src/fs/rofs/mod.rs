@@ -103,6 +103,10 @@ impl FileSystem for RofsFileSystem {
         "rofs"
     }
 
+    fn is_storage_backed(&self) -> bool {
+        true
+    }
+
     fn is_read_only(&self) -> bool {
         true
     }
