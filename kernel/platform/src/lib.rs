@@ -22,6 +22,7 @@ pub mod memory;
 pub mod rtc;
 pub mod scheduling_policy;
 pub mod sync;
+pub mod timer_arming;
 
 #[cfg(target_os = "none")]
 pub mod apic;

@@ -35,6 +35,7 @@ use crate::percpu::{self, MAX_CPUS};
 use crate::scheduling_policy::{CpuLoad, RunQueue, Schedulable};
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
+use crate::timer_arming::{self, TimerWrite};
 use crate::{apic, cpu, time};
 
 /// How long a thread runs while others wait.
@@ -58,18 +59,12 @@ struct CpuState {
     is_online: AtomicBool,
     apic_id: AtomicU32,
     slice_end: AtomicU64,
-    /// The deadline the local timer is armed for ([`TIMER_DISARMED`],
-    /// [`TIMER_FIRED`] or a TSC value), so that arming it again for the
-    /// same deadline costs nothing: each write to the timer is an exit to
-    /// the hypervisor, and most switches keep the earliest deadline.
+    /// The deadline the local timer is armed for ([`timer_arming::DISARMED`],
+    /// [`timer_arming::FIRED`] or a TSC value), so that arming it again for
+    /// the same deadline costs nothing: each write to the timer is an exit
+    /// to the hypervisor, and most switches keep the earliest deadline.
     armed_deadline: AtomicU64,
 }
-
-/// [`CpuState::armed_deadline`] of a masked timer.
-const TIMER_DISARMED: u64 = 0;
-/// [`CpuState::armed_deadline`] of a timer that fired and is not armed
-/// again (but not masked either).
-const TIMER_FIRED: u64 = u64::MAX;
 
 // SAFETY: `current`, `previous` and `requeue_previous` are read and written
 // only by the processor that owns this state, with interrupts disabled; the
@@ -90,7 +85,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         is_online: AtomicBool::new(false),
         apic_id: AtomicU32::new(0),
         slice_end: AtomicU64::new(0),
-        armed_deadline: AtomicU64::new(TIMER_DISARMED),
+        armed_deadline: AtomicU64::new(timer_arming::DISARMED),
     }
 }; MAX_CPUS];
 
@@ -513,20 +508,13 @@ fn reprogram_timer(cpu: &CpuState) {
     let timer = cpu.timers.lock().first_deadline();
     let slice = (cpu.queued.load(Ordering::Relaxed) > 0 && cpu.current().kind() != ThreadKind::Idle)
         .then(|| cpu.slice_end.load(Ordering::Relaxed));
-    let wanted = match (timer, slice) {
-        (None, None) => TIMER_DISARMED,
-        (Some(deadline), None) | (None, Some(deadline)) => deadline.clamp(1, TIMER_FIRED - 1),
-        (Some(timer), Some(slice)) => timer.min(slice).clamp(1, TIMER_FIRED - 1),
-    };
-    let armed = cpu.armed_deadline.load(Ordering::Relaxed);
-    if wanted == armed {
-        return;
-    }
-    cpu.armed_deadline.store(wanted, Ordering::Relaxed);
-    if wanted == TIMER_DISARMED {
-        apic::disarm_timer();
-    } else {
-        apic::arm_timer(wanted, armed == TIMER_DISARMED);
+    let wanted = timer.into_iter().chain(slice).min();
+    let (armed, write) = timer_arming::plan(cpu.armed_deadline.load(Ordering::Relaxed), wanted);
+    cpu.armed_deadline.store(armed, Ordering::Relaxed);
+    match write {
+        TimerWrite::Nothing => {}
+        TimerWrite::Disarm => apic::disarm_timer(),
+        TimerWrite::Arm { deadline, sets_mode } => apic::arm_timer(deadline, sets_mode),
     }
 }
 
@@ -694,7 +682,9 @@ fn busiest_other() -> Option<usize> {
 /// The local timer fired: wake sleepers, end the slice.
 pub(crate) fn on_timer_interrupt() {
     let cpu = this_cpu();
-    cpu.armed_deadline.store(TIMER_FIRED, Ordering::Relaxed);
+    // A timer masked since it fired stays masked (see `timer_arming`).
+    let armed = cpu.armed_deadline.load(Ordering::Relaxed);
+    cpu.armed_deadline.store(timer_arming::after_interrupt(armed), Ordering::Relaxed);
     let now = cpu::read_tsc();
     let expired = cpu.timers.lock().take_expired(now);
     for thread in &expired {
