@@ -539,6 +539,14 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
         _ => {}
     }
     next.switched_in_tsc.store(now, Ordering::Relaxed);
+    if previous.kind() == ThreadKind::Idle {
+        // The idle loop was left from an interrupt (a preemption point at
+        // its halt), not from its own code, which clears the flag when it
+        // runs on: a processor running threads must not look idle, or
+        // woken threads would be sent to it and idle ones never steal
+        // from it.
+        cpu.is_idle.store(false, Ordering::Relaxed);
+    }
     if let Some(fpu) = &previous.fpu {
         previous.fs_base.store(cpu::fs_base(), Ordering::Relaxed);
         // SAFETY: the previous thread is still on this processor, which alone
