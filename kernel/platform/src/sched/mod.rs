@@ -10,6 +10,7 @@
 //! in application code and in idle loops, at the end of an interrupt.
 
 mod fpu;
+mod report;
 mod stops;
 mod thread;
 mod timer;
@@ -23,6 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 
 pub use crate::scheduling_policy as policy;
 pub use fpu::{FpuState, init as init_fpu};
+pub use report::{CpuReport, report_cpus_briefly, report_this_cpu, report_threads};
 pub(crate) use stops::take_attention;
 pub use stops::{
     StopHandler, notice_attention_point, request_attention, request_stop, set_stop_handler, stop_point,
@@ -105,6 +107,7 @@ impl CpuState {
 
     fn push(&self, thread: Arc<Thread>) {
         let now = cpu::read_tsc();
+        thread.state_since_tsc.store(now, Ordering::Relaxed);
         let mut queue = self.queue.lock();
         queue.push(thread, now);
         self.queued.store(queue.len(), Ordering::Relaxed);
@@ -144,6 +147,11 @@ impl rosv_sync::Scheduler for SyncScheduler {
     }
 
     fn park(&self) {
+        park();
+    }
+
+    fn park_on(&self, queue_address: usize) {
+        note_wait(&"wait queue", queue_address as u64);
         park();
     }
 }
@@ -337,6 +345,7 @@ pub fn park_until(deadline: Option<u64>) {
         *thread.timer.lock() = Some((current_cpu(), key.0, key.1));
         reprogram_timer(cpu);
     }
+    thread.state_since_tsc.store(cpu::read_tsc(), Ordering::Relaxed);
     thread.state.store(BLOCKED, Ordering::SeqCst);
     let raced = thread.wake_token.swap(false, Ordering::AcqRel)
         && thread.state.compare_exchange(BLOCKED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok();
@@ -346,7 +355,17 @@ pub fn park_until(deadline: Option<u64>) {
     if let Some((cpu_index, deadline, sequence)) = thread.timer.lock().take() {
         CPUS[cpu_index].timers.lock().remove((deadline, sequence));
     }
+    thread.wait_name.store(core::ptr::null_mut(), Ordering::Relaxed);
     cpu::restore_interrupts(were_enabled);
+}
+
+/// Names what the running thread's next [`park`] waits for (`name`, e.g.
+/// `&"futex"`, and the address of the word or queue), for reports of a
+/// stuck machine; the name is forgotten once the park returns.
+pub fn note_wait(name: &'static &'static str, address: u64) {
+    let thread = current();
+    thread.wait_address.store(address, Ordering::Relaxed);
+    thread.wait_name.store(core::ptr::from_ref(name).cast_mut(), Ordering::Release);
 }
 
 /// Makes a parked thread runnable, or lets its next park return at once.
@@ -539,6 +558,7 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
         _ => {}
     }
     next.switched_in_tsc.store(now, Ordering::Relaxed);
+    next.state_since_tsc.store(now, Ordering::Relaxed);
     if previous.kind() == ThreadKind::Idle {
         // The idle loop was left from an interrupt (a preemption point at
         // its halt), not from its own code, which clears the flag when it
@@ -705,35 +725,6 @@ pub(crate) fn on_timer_interrupt() {
         cpu.need_resched.store(true, Ordering::Relaxed);
     }
     reprogram_timer(cpu);
-}
-
-/// What this processor's scheduler holds, for reports of a stuck machine.
-#[derive(Debug, Clone, Copy)]
-pub struct CpuReport {
-    /// Threads in its run queue.
-    pub queued: usize,
-    /// Threads waiting for a deadline here, and the earliest deadline (TSC);
-    /// `None` if the queue's lock was held.
-    pub timers: Option<(usize, Option<u64>)>,
-    /// The end of the running thread's time slice (TSC).
-    pub slice_end: u64,
-    /// Whether the scheduler is to run at the next preemption point.
-    pub needs_reschedule: bool,
-    /// Whether the running thread was asked for attention.
-    pub current_needs_attention: bool,
-}
-
-/// Reports this processor's scheduling state without waiting for any lock,
-/// so that an NMI handler may call it.
-pub fn report_this_cpu() -> CpuReport {
-    let cpu = this_cpu();
-    CpuReport {
-        queued: cpu.queued.load(Ordering::Relaxed),
-        timers: cpu.timers.try_lock().map(|timers| (timers.len(), timers.first_deadline())),
-        slice_end: cpu.slice_end.load(Ordering::Relaxed),
-        needs_reschedule: cpu.need_resched.load(Ordering::Relaxed),
-        current_needs_attention: cpu.current().needs_attention.load(Ordering::Relaxed),
-    }
 }
 
 /// Another processor queued a thread here.
