@@ -27,7 +27,7 @@ use crate::virtio_vsock::VirtioVsock;
 use crate::{BootSpec, Ending, VmmError, cpuid, layout, vcpu};
 
 /// How long the vCPUs get to print their NMI reports at the time limit.
-const REPORT_GRACE: Duration = Duration::from_secs(1);
+const REPORT_GRACE: Duration = Duration::from_secs(3);
 /// How long stopping may take before the threads are left behind.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
 /// The largest VM the MP table (8-bit APIC ids) describes.
