@@ -125,9 +125,7 @@ pub(crate) fn report_where_this_cpu_is(frame: &InterruptFrame) {
         let _ = writeln!(out, "rosv: only {reported} of {online} processors answered the NMI");
     }
     crate::sched::report_cpus_briefly(&mut out);
-    crate::sched::report_threads(&mut out, &|frame_pointer, depth, is_readable| {
-        print_frames(frame_pointer, depth, is_readable)
-    });
+    crate::sched::report_threads(&mut out);
     let _ = writeln!(out, "rosv: end of thread dump");
     CPUS_REPORTED.store(0, Ordering::Release);
     IS_REPORTING.store(false, Ordering::Release);
@@ -206,14 +204,25 @@ fn report_timers(frame: &InterruptFrame) {
 }
 
 /// Prints the return addresses found by following the frame pointers from
-/// `frame_pointer`.
+/// `frame_pointer`, on the running thread's stacks (where there is one): a
+/// chain that leaves them may run into the unmapped guard page of another
+/// thread's stack, and a fault here, in an NMI or a fault report, would
+/// end the machine. The topmost frame of a processor's idle thread holds
+/// whatever its start-up code left there, just under the top of the stack.
 pub(crate) fn print_backtrace(frame_pointer: u64) {
-    print_frames(frame_pointer, BACKTRACE_DEPTH, &|address, size| layout::is_kernel_data(address, size));
+    match crate::sched::current_if_any() {
+        Some(thread) => print_frames(frame_pointer, BACKTRACE_DEPTH, &|address, size| {
+            thread.holds_stack_bytes(address, size)
+        }),
+        None => print_frames(frame_pointer, BACKTRACE_DEPTH, &|address, size| {
+            layout::is_kernel_data(address, size)
+        }),
+    }
 }
 
 /// Prints up to `depth` return addresses of the frame-pointer chain from
 /// `frame_pointer`, reading only words `is_readable` allows.
-fn print_frames(mut frame_pointer: u64, depth: usize, is_readable: &dyn Fn(u64, u64) -> bool) {
+pub(crate) fn print_frames(mut frame_pointer: u64, depth: usize, is_readable: &dyn Fn(u64, u64) -> bool) {
     let mut out = EmergencyConsole;
     for _ in 0..depth {
         if !frame_pointer.is_multiple_of(8) || !is_readable(frame_pointer, 16) {

@@ -71,9 +71,8 @@ fn ms_from(now: u64, tsc: u64) -> f64 {
 /// and since when, what it waits for (the name its waiting code gave, a
 /// deadline and the processor whose timer holds it), the processor it last
 /// ran on, and for a thread off every processor the return addresses on
-/// its saved stack. Calls `backtrace` to print the frame-pointer chain from
-/// a frame pointer, reading only where the predicate allows.
-pub fn report_threads(out: &mut impl Write, backtrace: &dyn Fn(u64, usize, &dyn Fn(u64, u64) -> bool)) {
+/// its saved stack.
+pub fn report_threads(out: &mut impl Write) {
     let now = cpu::read_tsc();
     let patience = time::tsc_hz() / REGISTRY_PATIENCE_DIVISOR;
     let registry = loop {
@@ -96,16 +95,11 @@ pub fn report_threads(out: &mut impl Write, backtrace: &dyn Fn(u64, usize, &dyn 
         // until its `Drop` removes it, which waits for the lock held here;
         // so the address is that of a live `Thread`.
         let thread = unsafe { &*(address as *const Thread) };
-        report_thread(out, thread, cpu::read_tsc(), backtrace);
+        report_thread(out, thread, cpu::read_tsc());
     }
 }
 
-fn report_thread(
-    out: &mut impl Write,
-    thread: &Thread,
-    now: u64,
-    backtrace: &dyn Fn(u64, usize, &dyn Fn(u64, u64) -> bool),
-) {
+fn report_thread(out: &mut impl Write, thread: &Thread, now: u64) {
     let state = match thread.state.load(Ordering::Acquire) {
         RUNNING => "running",
         RUNNABLE => "runnable",
@@ -173,7 +167,7 @@ fn report_thread(
     };
     if crate::layout::is_kernel_text(return_address) {
         let _ = writeln!(out, "    at {:#018x}", return_address.wrapping_sub(1));
-        backtrace(frame_pointer, THREAD_BACKTRACE_DEPTH, &|address, size| {
+        crate::diagnostics::print_frames(frame_pointer, THREAD_BACKTRACE_DEPTH, &|address, size| {
             thread.holds_stack_bytes(address, size)
         });
     }

@@ -357,7 +357,7 @@ impl Thread {
 
     /// Whether `[address, address + size)` lies within one of the thread's
     /// own stacks (never in a guard page), so that reading it cannot fault.
-    pub(super) fn holds_stack_bytes(&self, address: u64, size: u64) -> bool {
+    pub(crate) fn holds_stack_bytes(&self, address: u64, size: u64) -> bool {
         let Some(end) = address.checked_add(size) else {
             return false;
         };
