@@ -9,8 +9,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use x86_64::registers::model_specific::Msr;
 
+use crate::calibration::{self, CountReading};
 use crate::cpu;
-use crate::timer_arming::{self, CountReading};
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_ENABLE: u64 = 1 << 11;
@@ -218,11 +218,9 @@ pub fn disarm_timer() {
 /// Measures the one-shot timer's frequency against the TSC. The timer
 /// counts at tens of MHz or more, so a quarter of a millisecond gives its
 /// rate to better than a part in a thousand, provided each count is paired
-/// with the TSC of the same moment: a vCPU preempted between the two reads
-/// (for milliseconds, on a busy host) made the rate many times too high
-/// once, and every timer fire that many times too late, slices and sleeps
-/// alike. So each end of the window takes the tightest of several
-/// bracketed readings, and the rate is the median of three windows.
+/// with the TSC of the same moment (see `calibration`): each end of the
+/// window takes the tightest of several bracketed readings, and the rate
+/// is the median of three windows.
 fn calibrate_timer() {
     const WINDOW_NS: u64 = 250_000;
     const WINDOWS: usize = 3;
@@ -233,7 +231,7 @@ fn calibrate_timer() {
             let count = read(TIMER_CURRENT_COUNT);
             CountReading { tsc_before, count, tsc_after: cpu::read_tsc() }
         });
-        timer_arming::tightest(&readings).expect("there are readings")
+        calibration::tightest(&readings).expect("there are readings")
     };
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
     write(TIMER_DIVIDE, DIVIDE_BY_1);
@@ -247,7 +245,7 @@ fn calibrate_timer() {
             core::hint::spin_loop();
         }
         let end = read_pair();
-        *rate = timer_arming::counting_rate_hz(start, end, tsc_hz).unwrap_or(1);
+        *rate = calibration::counting_rate_hz(start, end, tsc_hz).unwrap_or(1);
     }
     write(TIMER_INITIAL_COUNT, 0);
     rates.sort_unstable();

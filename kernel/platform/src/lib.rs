@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod calibration;
 pub mod cpu;
 pub mod kernel_log;
 pub mod memory;

@@ -8,10 +8,8 @@
 //! interrupts. A timer interrupt can be delivered after the timer was
 //! masked (it fired while interrupts were disabled, and masking does not
 //! withdraw a request already made), so the interrupt must not be taken as
-//! proof that the timer is unmasked ([`after_interrupt`]). Without a
-//! TSC-deadline timer, the one-shot timer's rate is measured against the
-//! TSC at boot ([`tightest`], [`counting_rate_hz`]). Pure logic, tested on
-//! the host.
+//! proof that the timer is unmasked ([`after_interrupt`]). Pure logic,
+//! tested on the host.
 
 /// The state of a masked timer (LVT masked, no deadline).
 pub const DISARMED: u64 = 0;
@@ -53,39 +51,6 @@ pub fn plan(armed: u64, wanted: Option<u64>) -> (u64, TimerWrite) {
 /// delivered only now, once interrupts were enabled again.
 pub fn after_interrupt(armed: u64) -> u64 {
     if armed == DISARMED { DISARMED } else { FIRED }
-}
-
-/// One reading of the one-shot timer's count, between two TSC reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CountReading {
-    /// The TSC just before the count was read.
-    pub tsc_before: u64,
-    /// The timer's current count.
-    pub count: u32,
-    /// The TSC just after.
-    pub tsc_after: u64,
-}
-
-/// Of several readings, the one whose TSC reads lie closest together, as
-/// (the TSC midway between them, the count): a hypervisor that stopped
-/// the processor between a TSC read and the count's read (a busy host
-/// preempts vCPUs for milliseconds) would otherwise pair a count with a
-/// TSC value from another moment.
-pub fn tightest(readings: &[CountReading]) -> Option<(u64, u32)> {
-    readings.iter().min_by_key(|reading| reading.tsc_after.saturating_sub(reading.tsc_before)).map(
-        |reading| {
-            (reading.tsc_before + reading.tsc_after.saturating_sub(reading.tsc_before) / 2, reading.count)
-        },
-    )
-}
-
-/// The rate, in Hz, of a timer counting down from `start` to `end` (each a
-/// TSC value and a count), the TSC running at `tsc_hz`; `None` if no time
-/// passed or the count did not go down.
-pub fn counting_rate_hz(start: (u64, u32), end: (u64, u32), tsc_hz: u64) -> Option<u64> {
-    let ticks = end.0.checked_sub(start.0).filter(|&ticks| ticks > 0)?;
-    let counted = start.1.checked_sub(end.1).filter(|&counted| counted > 0)?;
-    u64::try_from(u128::from(counted) * u128::from(tsc_hz) / u128::from(ticks)).ok().filter(|&hz| hz > 0)
 }
 
 #[cfg(test)]
@@ -166,28 +131,6 @@ mod tests {
         // The reschedule interrupt that follows wants the same deadline.
         step(&mut armed, &mut hardware, Some(200));
         assert_eq!(hardware.will_interrupt_at(), Some(200));
-    }
-
-    #[test]
-    fn a_reading_the_hypervisor_interrupted_is_left_out() {
-        let readings = [
-            CountReading { tsc_before: 1_000, count: 900, tsc_after: 8_000_000 },
-            CountReading { tsc_before: 8_000_100, count: 500, tsc_after: 8_000_140 },
-            CountReading { tsc_before: 8_000_200, count: 480, tsc_after: 8_000_400 },
-        ];
-        assert_eq!(tightest(&readings), Some((8_000_120, 500)));
-        assert_eq!(tightest(&[]), None);
-    }
-
-    #[test]
-    fn the_rate_is_counts_per_second_of_tsc() {
-        // A TSC at 2 GHz; 1 ms passes, the timer counts 1,000,000 down.
-        assert_eq!(
-            counting_rate_hz((0, 3_000_000), (2_000_000, 2_000_000), 2_000_000_000),
-            Some(1_000_000_000)
-        );
-        assert_eq!(counting_rate_hz((5, 10), (5, 1), 1_000), None, "no time passed");
-        assert_eq!(counting_rate_hz((0, 10), (5, 10), 1_000), None, "the count stood still");
     }
 
     #[test]
