@@ -517,7 +517,7 @@ pub fn supervise(
         if dump_requested.swap(false, std::sync::atomic::Ordering::Relaxed) {
             match monitor {
                 Some(monitor) if request_dump(monitor) => {}
-                _ => eprintln!("rosv: this hypervisor cannot be asked for the guest's thread dump"),
+                _ => eprintln!("rosv: Firecracker cannot be asked for the guest's thread dump"),
             }
         }
         let received = signal.swap(0, std::sync::atomic::Ordering::Relaxed) as i32;
