@@ -94,7 +94,7 @@ fn wakeups_are_never_lost_on_busy_processors() {
     for (variant, cpus) in [(Variant::GlibcStatic, "4"), (Variant::MuslStatic, "2")] {
         let program = guests::c_program("wakeups", variant);
         let path = program.to_str().expect("UTF-8 path");
-        let output = support::rosv(&["run", "--timeout", "60", "--cpus", cpus, "--exec", path, "--", "6"]);
+        let output = support::rosv(&["run", "--timeout", "120", "--cpus", cpus, "--exec", path, "--", "6"]);
         let stdout = support::text(&output.stdout);
         let console = format!("{stdout}{}", support::text(&output.stderr));
         assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
