@@ -250,6 +250,8 @@ fn hypervisor_leaf_hz() -> Option<u64> {
 fn pit_hz() -> u64 {
     /// Readings taken at each end of the window; the tightest counts.
     const READINGS: usize = 8;
+    /// Windows measured; the median counts.
+    const WINDOWS: usize = 3;
     let ticks = PIT_FREQUENCY_HZ * PIT_CALIBRATION_MS / 1000;
     let read_count = || -> u32 {
         // SAFETY: latching and reading channel 0's counter has no effect
@@ -270,24 +272,33 @@ fn pit_hz() -> u64 {
         });
         calibration::tightest(&readings).expect("there are readings")
     };
-    // SAFETY: programs channel 0 (mode 0, binary, low then high byte) with
-    // the largest count; the kernel uses the PIT for nothing else.
-    unsafe {
-        Port::<u8>::new(0x43).write(0b0011_0000);
-        Port::<u8>::new(0x40).write(0xff);
-        Port::<u8>::new(0x40).write(0xff);
+    let mut rates = [0u64; WINDOWS];
+    for rate in &mut rates {
+        // SAFETY: programs channel 0 (mode 0, binary, low then high byte)
+        // with the largest count; the kernel uses the PIT for nothing else.
+        unsafe {
+            Port::<u8>::new(0x43).write(0b0011_0000);
+            Port::<u8>::new(0x40).write(0xff);
+            Port::<u8>::new(0x40).write(0xff);
+        }
+        let start = paired_reading();
+        let mut spins = 0u64;
+        let mut current = start.1;
+        while u64::from(start.1.saturating_sub(current)) < ticks && spins < 10_000_000 {
+            current = read_count();
+            spins += 1;
+        }
+        let end = paired_reading();
+        *rate = (u64::from(start.1.saturating_sub(end.1)) >= ticks)
+            .then(|| calibration::tsc_rate_hz(start, end, PIT_FREQUENCY_HZ))
+            .flatten()
+            .unwrap_or(0);
     }
-    let start = paired_reading();
-    let mut spins = 0u64;
-    let mut current = start.1;
-    while u64::from(start.1.saturating_sub(current)) < ticks && spins < 10_000_000 {
-        current = read_count();
-        spins += 1;
-    }
-    let end = paired_reading();
-    let hz = (u64::from(start.1.saturating_sub(end.1)) >= ticks)
-        .then(|| calibration::tsc_rate_hz(start, end, PIT_FREQUENCY_HZ))
-        .flatten();
+    // The counter is 16 bits wide: a vCPU preempted for longer than its
+    // period (55 ms) sees it wrap and counts a window many times too long.
+    // Such a window is an outlier; the median is not.
+    rates.sort_unstable();
+    let hz = Some(rates[WINDOWS / 2]).filter(|&hz| hz > 0);
     hz.unwrap_or_else(|| {
         log::warn!("time: the PIT did not count, assuming a 1 GHz TSC");
         1_000_000_000
