@@ -103,6 +103,7 @@ impl FutexTable {
                 return Ok(());
             }
             let timed_out = deadline_ns.is_some_and(|deadline| machine.monotonic_ns() >= deadline);
+            machine.note_wait(&"futex", address);
             if timed_out || is_interrupted() || machine.block(deadline_ns) == Wakeup::Stop {
                 return match self.remove(key, &waiter) {
                     true if timed_out => Err(Errno::ETIMEDOUT),

@@ -284,6 +284,13 @@ pub trait Machine: Sync {
     /// reaches `deadline_ns`, or spuriously.
     fn block(&self, deadline_ns: Option<u64>) -> Wakeup;
 
+    /// Names what the calling thread's next [`Machine::block`] waits for
+    /// (`name`, and the address of the word or queue), for reports of a
+    /// stuck machine.
+    fn note_wait(&self, name: &'static &'static str, address: u64) {
+        let _ = (name, address);
+    }
+
     /// Gives the processor to another runnable thread, if any.
     fn yield_now(&self);
 

@@ -219,6 +219,7 @@ pub fn run(launch: &Launch<'_>, before_entry: impl FnOnce()) -> Result<u8, u8> {
         FpuState::capture(),
         rosv_platform::frames::Purpose::Application,
         |thread| {
+            thread.set_process_id(process.pid);
             thread.attach(application);
             machine::set_thread_tables(thread, &tables);
             main.set_control(Arc::new(KernelThread(thread.clone())));

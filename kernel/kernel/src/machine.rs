@@ -216,6 +216,10 @@ impl Machine for PlatformMachine {
         if sched::current().is_stop_requested() { Wakeup::Stop } else { Wakeup::Normal }
     }
 
+    fn note_wait(&self, name: &'static &'static str, address: u64) {
+        sched::note_wait(name, address);
+    }
+
     fn yield_now(&self) {
         sched::yield_now();
     }
@@ -240,6 +244,7 @@ impl Machine for PlatformMachine {
             FpuState::capture(),
             frames::Purpose::ApplicationThread,
             |new| {
+                new.set_process_id(process.pid);
                 new.attach(application);
                 new.set_page_tables(tables.0.root(), Some(tables.clone()));
                 thread.set_control(Arc::new(KernelThread(new.clone())));

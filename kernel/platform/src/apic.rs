@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use x86_64::registers::model_specific::Msr;
 
+use crate::calibration::{self, CountReading};
 use crate::cpu;
 
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -216,24 +217,39 @@ pub fn disarm_timer() {
 
 /// Measures the one-shot timer's frequency against the TSC. The timer
 /// counts at tens of MHz or more, so a quarter of a millisecond gives its
-/// rate to better than a part in a thousand; timers only need it to
-/// expire close to their deadline, which the scheduler checks against the
-/// TSC anyway.
+/// rate to better than a part in a thousand, provided each count is paired
+/// with the TSC of the same moment (see `calibration`): each end of the
+/// window takes the tightest of several bracketed readings, and the rate
+/// is the median of three windows.
 fn calibrate_timer() {
     const WINDOW_NS: u64 = 250_000;
+    const WINDOWS: usize = 3;
+    const READINGS: usize = 8;
+    let read_pair = || {
+        let readings: [CountReading; READINGS] = core::array::from_fn(|_| {
+            let tsc_before = cpu::read_tsc();
+            let count = read(TIMER_CURRENT_COUNT);
+            CountReading { tsc_before, count, tsc_after: cpu::read_tsc() }
+        });
+        calibration::tightest(&readings).expect("there are readings")
+    };
     write(LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
     write(TIMER_DIVIDE, DIVIDE_BY_1);
-    write(TIMER_INITIAL_COUNT, u32::MAX);
-    let start_tsc = cpu::read_tsc();
-    let start_count = read(TIMER_CURRENT_COUNT);
-    let end_tsc = start_tsc + WINDOW_NS * crate::time::tsc_hz() / 1_000_000_000;
-    while cpu::read_tsc() < end_tsc {
-        core::hint::spin_loop();
+    let tsc_hz = crate::time::tsc_hz();
+    let mut rates = [0u64; WINDOWS];
+    for rate in &mut rates {
+        write(TIMER_INITIAL_COUNT, u32::MAX);
+        let start = read_pair();
+        let end_tsc = start.0 + WINDOW_NS * tsc_hz / 1_000_000_000;
+        while cpu::read_tsc() < end_tsc {
+            core::hint::spin_loop();
+        }
+        let end = read_pair();
+        *rate = calibration::counting_rate_hz(start, end, tsc_hz).unwrap_or(1);
     }
-    let elapsed_ns = crate::time::ticks_to_ns(cpu::read_tsc() - start_tsc).max(1);
-    let counted = u64::from(start_count.saturating_sub(read(TIMER_CURRENT_COUNT)));
     write(TIMER_INITIAL_COUNT, 0);
-    TIMER_HZ.store((counted * 1_000_000_000 / elapsed_ns).max(1), Ordering::Relaxed);
+    rates.sort_unstable();
+    TIMER_HZ.store(rates[WINDOWS / 2], Ordering::Relaxed);
 }
 
 /// What this processor's local APIC holds, for reports of a stuck machine.

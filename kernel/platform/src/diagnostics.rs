@@ -7,6 +7,7 @@
 //! resolve to function names and source lines with the kernel's symbols.
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::console::EmergencyConsole;
 use crate::interrupts::{InterruptFrame, exception_name};
@@ -72,20 +73,63 @@ pub(crate) fn report_stack_overflow(frame: &InterruptFrame, address: u64, stack:
     report_kernel_fault(frame, Some(address));
 }
 
-/// Prints what this processor is running (an NMI asks for it, e.g. from the
-/// host tools when a VM seems hung): the thread, where it is, a backtrace
-/// when it is in the kernel.
+/// Prints what the machine is doing, when an NMI to every processor asks
+/// (the host tools send one when a VM seems hung): each processor prints
+/// what it runs, where, and its scheduler's and timer's state; the first to
+/// take the NMI then waits (a second at most) for the others and lists
+/// every thread with what it waits for. Only lock-free reads and `try_lock`s
+/// here: the interrupted code may hold any lock.
 pub(crate) fn report_where_this_cpu_is(frame: &InterruptFrame) {
     // Processors take the NMI together: report one at a time (bounded, in
     // case a processor died holding the flag).
-    static IS_REPORTING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-    let mut spins = 0u32;
-    while IS_REPORTING.swap(true, core::sync::atomic::Ordering::Acquire) && spins < 50_000_000 {
-        spins += 1;
-        core::hint::spin_loop();
+    static IS_REPORTING: AtomicBool = AtomicBool::new(false);
+    static IS_DUMPING: AtomicBool = AtomicBool::new(false);
+    static CPUS_REPORTED: AtomicUsize = AtomicUsize::new(0);
+    let is_leader = !IS_DUMPING.swap(true, Ordering::AcqRel);
+    let take_turn = || {
+        let mut spins = 0u32;
+        while IS_REPORTING.swap(true, Ordering::Acquire) && spins < 50_000_000 {
+            spins += 1;
+            core::hint::spin_loop();
+        }
+    };
+    take_turn();
+    if is_leader {
+        let _ = writeln!(EmergencyConsole, "rosv: thread dump: every processor, then every thread");
     }
     report_thread(frame);
-    IS_REPORTING.store(false, core::sync::atomic::Ordering::Release);
+    IS_REPORTING.store(false, Ordering::Release);
+    CPUS_REPORTED.fetch_add(1, Ordering::AcqRel);
+    if !is_leader {
+        // Stay until the list is printed, so that it shows the machine as
+        // the processors left it (bounded, in case the leader died).
+        let started = crate::cpu::read_tsc();
+        while IS_DUMPING.load(Ordering::Acquire)
+            && crate::cpu::read_tsc().saturating_sub(started) < 5 * crate::time::tsc_hz()
+        {
+            core::hint::spin_loop();
+        }
+        return;
+    }
+    let online = crate::sched::online_mask().count_ones() as usize;
+    let started = crate::cpu::read_tsc();
+    while CPUS_REPORTED.load(Ordering::Acquire) < online
+        && crate::cpu::read_tsc().saturating_sub(started) < crate::time::tsc_hz()
+    {
+        core::hint::spin_loop();
+    }
+    take_turn();
+    let mut out = EmergencyConsole;
+    let reported = CPUS_REPORTED.load(Ordering::Acquire);
+    if reported < online {
+        let _ = writeln!(out, "rosv: only {reported} of {online} processors answered the NMI");
+    }
+    crate::sched::report_cpus_briefly(&mut out);
+    crate::sched::report_threads(&mut out);
+    let _ = writeln!(out, "rosv: end of thread dump");
+    CPUS_REPORTED.store(0, Ordering::Release);
+    IS_REPORTING.store(false, Ordering::Release);
+    IS_DUMPING.store(false, Ordering::Release);
 }
 
 fn report_thread(frame: &InterruptFrame) {
@@ -130,13 +174,19 @@ fn report_timers(frame: &InterruptFrame) {
         Some((count, None)) => write!(out, "{count} timers"),
         None => write!(out, "timers locked"),
     };
-    let _ = writeln!(
+    let _ = write!(
         out,
-        ", slice ends in {:.3} ms, reschedule {}, attention {}",
+        ", slice ends in {:.3} ms, reschedule {}, attention {}, {}, timer ",
         from_now_ms(scheduler.slice_end),
         scheduler.needs_reschedule,
         scheduler.current_needs_attention,
+        if scheduler.is_idle { "idle" } else { "busy" },
     );
+    let _ = match scheduler.armed_deadline {
+        None => writeln!(out, "masked"),
+        Some(u64::MAX) => writeln!(out, "fired"),
+        Some(deadline) => writeln!(out, "armed for {:.3} ms", from_now_ms(deadline)),
+    };
     let apic = crate::apic::state();
     let _ = write!(
         out,
@@ -154,18 +204,36 @@ fn report_timers(frame: &InterruptFrame) {
 }
 
 /// Prints the return addresses found by following the frame pointers from
-/// `frame_pointer`.
-pub(crate) fn print_backtrace(mut frame_pointer: u64) {
+/// `frame_pointer`, on the running thread's stacks (where there is one): a
+/// chain that leaves them may run into the unmapped guard page of another
+/// thread's stack, and a fault here, in an NMI or a fault report, would
+/// end the machine. The topmost frame of a processor's idle thread holds
+/// whatever its start-up code left there, just under the top of the stack.
+pub(crate) fn print_backtrace(frame_pointer: u64) {
+    match crate::sched::current_if_any() {
+        Some(thread) => print_frames(frame_pointer, BACKTRACE_DEPTH, &|address, size| {
+            thread.holds_stack_bytes(address, size)
+        }),
+        None => print_frames(frame_pointer, BACKTRACE_DEPTH, &|address, size| {
+            layout::is_kernel_data(address, size)
+        }),
+    }
+}
+
+/// Prints up to `depth` return addresses of the frame-pointer chain from
+/// `frame_pointer`, reading only words `is_readable` allows.
+pub(crate) fn print_frames(mut frame_pointer: u64, depth: usize, is_readable: &dyn Fn(u64, u64) -> bool) {
     let mut out = EmergencyConsole;
-    for _ in 0..BACKTRACE_DEPTH {
-        if !frame_pointer.is_multiple_of(8) || !layout::is_kernel_data(frame_pointer, 16) {
+    for _ in 0..depth {
+        if !frame_pointer.is_multiple_of(8) || !is_readable(frame_pointer, 16) {
             break;
         }
         // SAFETY: the address is aligned and both words lie in memory the
-        // kernel always maps (its image or the physical map).
+        // caller vouches for (the kernel's image, the physical map of RAM,
+        // or a live thread's own stacks).
         let (next, return_address) = unsafe {
             let words = frame_pointer as *const u64;
-            (words.read(), words.add(1).read())
+            (words.read_volatile(), words.add(1).read_volatile())
         };
         if return_address == 0 || !layout::is_kernel_text(return_address) {
             break;

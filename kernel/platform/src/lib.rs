@@ -16,12 +16,14 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod calibration;
 pub mod cpu;
 pub mod kernel_log;
 pub mod memory;
 pub mod rtc;
 pub mod scheduling_policy;
 pub mod sync;
+pub mod timer_arming;
 
 #[cfg(target_os = "none")]
 pub mod apic;

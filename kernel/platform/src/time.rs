@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
+use crate::calibration::{self, CountReading};
 use crate::cpu::{cpuid, read_tsc};
 use crate::memory;
 use rosv_abi::vdso::TSC_TO_NS_SHIFT;
@@ -247,39 +248,59 @@ fn hypervisor_leaf_hz() -> Option<u64> {
 /// output live in port 0x61, which QEMU's microvm lacks. The legacy PIC is
 /// masked, so the channel's interrupt goes nowhere.
 fn pit_hz() -> u64 {
+    /// Readings taken at each end of the window; the tightest counts.
+    const READINGS: usize = 8;
+    /// Windows measured; the median counts.
+    const WINDOWS: usize = 3;
     let ticks = PIT_FREQUENCY_HZ * PIT_CALIBRATION_MS / 1000;
-    let mut command = Port::<u8>::new(0x43);
-    let mut channel_0 = Port::<u8>::new(0x40);
-    let mut read_count = || -> u64 {
+    let read_count = || -> u32 {
         // SAFETY: latching and reading channel 0's counter has no effect
         // beyond the latch.
         unsafe {
-            command.write(0b0000_0000);
-            let low = channel_0.read();
-            let high = channel_0.read();
-            u64::from(u16::from_le_bytes([low, high]))
+            Port::<u8>::new(0x43).write(0b0000_0000);
+            let low = Port::<u8>::new(0x40).read();
+            let high = Port::<u8>::new(0x40).read();
+            u32::from(u16::from_le_bytes([low, high]))
         }
     };
-    // SAFETY: programs channel 0 (mode 0, binary, low then high byte) with
-    // the largest count; the kernel uses the PIT for nothing else.
-    unsafe {
-        Port::<u8>::new(0x43).write(0b0011_0000);
-        Port::<u8>::new(0x40).write(0xff);
-        Port::<u8>::new(0x40).write(0xff);
+    // A count paired with the TSC of its moment (see `calibration`).
+    let paired_reading = || {
+        let readings: [CountReading; READINGS] = core::array::from_fn(|_| {
+            let tsc_before = read_tsc();
+            let count = read_count();
+            CountReading { tsc_before, count, tsc_after: read_tsc() }
+        });
+        calibration::tightest(&readings).expect("there are readings")
+    };
+    let mut rates = [0u64; WINDOWS];
+    for rate in &mut rates {
+        // SAFETY: programs channel 0 (mode 0, binary, low then high byte)
+        // with the largest count; the kernel uses the PIT for nothing else.
+        unsafe {
+            Port::<u8>::new(0x43).write(0b0011_0000);
+            Port::<u8>::new(0x40).write(0xff);
+            Port::<u8>::new(0x40).write(0xff);
+        }
+        let start = paired_reading();
+        let mut spins = 0u64;
+        let mut current = start.1;
+        while u64::from(start.1.saturating_sub(current)) < ticks && spins < 10_000_000 {
+            current = read_count();
+            spins += 1;
+        }
+        let end = paired_reading();
+        *rate = (u64::from(start.1.saturating_sub(end.1)) >= ticks)
+            .then(|| calibration::tsc_rate_hz(start, end, PIT_FREQUENCY_HZ))
+            .flatten()
+            .unwrap_or(0);
     }
-    let first = read_count();
-    let start = read_tsc();
-    let mut spins = 0u64;
-    let mut current = first;
-    while first.saturating_sub(current) < ticks && spins < 10_000_000 {
-        current = read_count();
-        spins += 1;
-    }
-    let end = read_tsc();
-    let counted = first.saturating_sub(current);
-    if counted < ticks || end <= start {
+    // The counter is 16 bits wide: a vCPU preempted for longer than its
+    // period (55 ms) sees it wrap and counts a window many times too long.
+    // Such a window is an outlier; the median is not.
+    rates.sort_unstable();
+    let hz = Some(rates[WINDOWS / 2]).filter(|&hz| hz > 0);
+    hz.unwrap_or_else(|| {
         log::warn!("time: the PIT did not count, assuming a 1 GHz TSC");
-        return 1_000_000_000;
-    }
-    (u128::from(end - start) * u128::from(PIT_FREQUENCY_HZ) / u128::from(counted)) as u64
+        1_000_000_000
+    })
 }

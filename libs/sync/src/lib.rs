@@ -32,6 +32,12 @@ pub trait Scheduler: Sync {
     fn current(&self) -> Arc<dyn Waker>;
     /// Blocks the calling thread until it is woken (or spuriously).
     fn park(&self);
+    /// [`Scheduler::park`], waiting in the queue at `queue_address` (a
+    /// scheduler may record it for reports of a stuck machine).
+    fn park_on(&self, queue_address: usize) {
+        let _ = queue_address;
+        self.park();
+    }
 }
 
 static SCHEDULER: spin::Once<&'static dyn Scheduler> = spin::Once::new();

@@ -44,7 +44,7 @@ impl WaitQueue {
                 return value;
             }
             while !waiter.is_woken.load(Ordering::Acquire) {
-                scheduler().park();
+                scheduler().park_on(self.address());
             }
         }
     }
@@ -56,8 +56,13 @@ impl WaitQueue {
         self.waiters.lock().push_back(waiter.clone());
         release();
         while !waiter.is_woken.load(Ordering::Acquire) {
-            scheduler().park();
+            scheduler().park_on(self.address());
         }
+    }
+
+    /// The queue's address, which names it in reports.
+    fn address(&self) -> usize {
+        core::ptr::from_ref(self) as usize
     }
 
     fn remove(&self, waiter: &Arc<Waiter>) {

@@ -229,14 +229,17 @@ pub(crate) fn boot_captured(
     captured: &Arc<Mutex<Vec<u8>>>,
 ) -> Result<Outcome> {
     let console = Console::Capture(captured.clone());
+    // A run that times out prints the kernel's thread dump first.
+    let monitor = scratch.join("monitor.sock");
     let mut command: Command = match machine.hypervisor {
-        Hypervisor::Qemu => qemu::command(config, machine.accel, None)?,
+        Hypervisor::Qemu => qemu::command(config, machine.accel, Some(&monitor))?,
         Hypervisor::Firecracker => firecracker::command(config, scratch)?,
         Hypervisor::Builtin => return builtin::boot(config, Some(limit), None, console),
     };
     // Backtraces of a kernel that failed get their function names.
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
-    vm::supervise(&mut command, Some(limit), symbols, console, None, None)
+    let monitor = (machine.hypervisor == Hypervisor::Qemu).then_some(monitor.as_path());
+    vm::supervise(&mut command, Some(limit), symbols, console, monitor, None)
 }
 
 /// The name of the hypervisor `machine` describes, for reports.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rosv_vmm::{BootSpec, Ending, NetworkCard, VmmError, VsockDevice};
+use rosv_vmm::{BootSpec, DumpRequests, Ending, NetworkCard, VmmError, VsockDevice};
 
 use crate::host::{self, Kvm};
 use crate::kernel_symbols::Symbols;
@@ -66,6 +66,7 @@ pub fn spec(config: &VmConfig, limit: Option<Duration>, kvm: Option<Kvm>) -> Res
         has_acpi: config.has_acpi,
         hides_software_kvm_gaps: kvm == Some(Kvm::Software),
         time_limit: limit,
+        dump_requests: None,
     })
 }
 
@@ -130,7 +131,11 @@ pub fn run(config: &VmConfig, limit: Option<Duration>, host: HostStreams, has_te
     let mut config = config.clone();
     config.add_kernel_options(&[SERIAL_STREAMS_OPTION.to_string()]);
     let symbols = std::fs::read(&config.kernel).ok().and_then(|kernel| Symbols::read(&kernel));
-    let spec = spec(&config, limit, host::kvm())?;
+    // SIGUSR1 asks for the kernel's thread dump, as with QEMU.
+    let spec = BootSpec {
+        dump_requests: Some(DumpRequests(crate::vm::dump_requests()?.clone())),
+        ..spec(&config, limit, host::kvm())?
+    };
     let (input, frames) = std::io::pipe().context("cannot create the serial input pipe")?;
     let relay = Arc::new(Relay::start_serial(Box::new(frames), &host));
     let raw_mode = Arc::new(Mutex::new(if has_terminal { Some(RawMode::enter()?) } else { None }));

@@ -21,6 +21,8 @@ use crate::vm::{Outcome, VmConfig};
 
 /// Console lines shown for each failed run.
 const TAIL_LINES: usize = 40;
+/// The kernel's first line of its thread dump.
+const DUMP_START: &str = "rosv: thread dump:";
 
 /// Arguments of `rosv bench soak`.
 #[derive(Debug, Args)]
@@ -99,9 +101,13 @@ impl Run {
 }
 
 /// The last `count` lines of `console`.
+/// The last `count` lines of `console`, or, when the kernel printed its
+/// thread dump (a run that timed out), everything from the `count` lines
+/// before the dump on.
 fn tail(console: &str, count: usize) -> String {
     let lines: Vec<&str> = console.lines().collect();
-    lines[lines.len().saturating_sub(count)..].join("\n")
+    let end = lines.iter().position(|line| line.contains(DUMP_START)).unwrap_or(lines.len());
+    lines[end.saturating_sub(count)..].join("\n")
 }
 
 /// Boots `config` once with the hypervisor `machine` names, for at most
@@ -263,6 +269,17 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
         assert_eq!(tail("a\n", 5), "a");
         assert_eq!(tail("", 5), "");
+    }
+
+    #[test]
+    fn a_thread_dump_is_kept_whole() {
+        let mut console: String = (0..50).map(|line| format!("line {line}\n")).collect();
+        console.push_str("rosv: thread dump: every processor, then every thread\n");
+        console.push_str(&(0..100).map(|line| format!("rosv: thread {line}\n")).collect::<String>());
+        let kept = tail(&console, 3);
+        assert!(kept.starts_with("line 47\nline 48\nline 49\nrosv: thread dump:"), "{kept}");
+        assert!(kept.ends_with("rosv: thread 99"), "{kept}");
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
     }
 
     #[test]

@@ -451,7 +451,9 @@ pub struct StreamSetup {
 /// Runs `command` with its standard output (the serial console) filtered
 /// to `console` and, with `streams`, the application's streams relayed.
 /// On a timeout, QEMU's `monitor` socket (if given) is used first to send
-/// every processor an NMI, so the kernel reports what each one was running.
+/// every processor an NMI, so the kernel prints its thread dump (what each
+/// processor runs, every thread and what it waits for); SIGUSR1 to rosv
+/// asks for the same dump while the VM goes on.
 ///
 /// Every signal rosv receives (SIGINT, SIGTERM, SIGHUP, SIGQUIT) goes to
 /// the application when the streams have a control port, which decides, as
@@ -476,6 +478,7 @@ pub fn supervise(
     command.process_group(0);
     let signal = termination_signal()?;
     let resized = window_changes()?;
+    let dump_requested = dump_requests()?;
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command.spawn().with_context(|| format!("cannot start {program}"))?;
     let stdout = child.stdout.take().context("the hypervisor has no standard output")?;
@@ -510,6 +513,12 @@ pub fn supervise(
                 ask_for_report(monitor);
             }
             break Err(Outcome::TimedOut(limit));
+        }
+        if dump_requested.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            match monitor {
+                Some(monitor) if request_dump(monitor) => {}
+                _ => eprintln!("rosv: Firecracker cannot be asked for the guest's thread dump"),
+            }
         }
         let received = signal.swap(0, std::sync::atomic::Ordering::Relaxed) as i32;
         if received != 0 && !pass_signal(relay, received, &mut escape) {
@@ -576,6 +585,20 @@ pub fn window_changes() -> Result<&'static std::sync::Arc<std::sync::atomic::Ato
     Ok(RESIZED.get_or_init(|| resized))
 }
 
+/// Whether rosv was asked for the guest's thread dump (SIGUSR1) since last
+/// asked.
+pub fn dump_requests() -> Result<&'static std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    static REQUESTED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    if let Some(requested) = REQUESTED.get() {
+        return Ok(requested);
+    }
+    let requested = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, requested.clone())
+        .context("cannot watch for thread-dump requests")?;
+    Ok(REQUESTED.get_or_init(|| requested))
+}
+
 /// Copies the serial console to `output` until it ends; returns the
 /// reported status.
 fn pump_serial(mut console: impl Read, mut output: SerialOutput) -> Option<u8> {
@@ -589,13 +612,49 @@ fn pump_serial(mut console: impl Read, mut output: SerialOutput) -> Option<u8> {
     output.finish()
 }
 
-/// Sends `nmi` to QEMU's human monitor and gives the guest a moment to
-/// print its report.
-fn ask_for_report(monitor: &Path) {
+/// How long a guest may take to print its thread dump before its VM is
+/// stopped: its processors answer within a second, and a thousand threads'
+/// lines take about as long again on the serial console.
+const DUMP_GRACE: Duration = Duration::from_secs(3);
+
+/// Sends `nmi` to QEMU's human monitor (an NMI to every processor, which
+/// the kernel answers with its thread dump); false if the monitor cannot
+/// be reached. The connection stays open until the monitor has prompted
+/// again (or for a second): QEMU drops a command whose connection closed
+/// before it read it.
+pub fn request_dump(monitor: &Path) -> bool {
+    use std::io::Read;
     use std::os::unix::net::UnixStream;
-    if let Ok(mut stream) = UnixStream::connect(monitor) {
-        let _ = stream.write_all(b"nmi\n");
-        std::thread::sleep(Duration::from_millis(800));
+    let Ok(mut stream) = UnixStream::connect(monitor) else {
+        return false;
+    };
+    if stream.write_all(b"nmi\n").is_err() {
+        return false;
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    // The banner's prompt, then the one after the command.
+    while answer.windows(6).filter(|window| window == b"(qemu)").count() < 2 {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(length) => answer.extend_from_slice(&buffer[..length]),
+        }
+    }
+    true
+}
+
+/// Asks for the guest's thread dump and gives it [`DUMP_GRACE`] to print
+/// it, before its VM is stopped.
+fn ask_for_report(monitor: &Path) {
+    if request_dump(monitor) {
+        std::thread::sleep(DUMP_GRACE);
     }
 }
 

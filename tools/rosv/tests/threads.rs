@@ -76,6 +76,32 @@ fn timers_and_cancellation_survive_a_short_soak() {
     }
 }
 
+/// Threads handing a turn back and forth across busy processors (each
+/// after a while in the kernel), sleepers and spinners: the program's
+/// watchdog fails it as soon as any thread stalls for 10 s, which a lost
+/// wake-up or a processor whose timer stayed masked (it then ran one
+/// thread for ever) did. The VM's own time limit, with the kernel's thread
+/// dump, catches a machine that stops altogether.
+#[test]
+fn wakeups_are_never_lost_on_busy_processors() {
+    for variant in VARIANTS {
+        let program = guests::c_program("wakeups", variant);
+        let host =
+            std::process::Command::new(&program).arg("2").output().expect("run the program on the host");
+        let stdout = support::text(&host.stdout);
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on Linux:\n{stdout}");
+    }
+    for (variant, cpus) in [(Variant::GlibcStatic, "4"), (Variant::MuslStatic, "2")] {
+        let program = guests::c_program("wakeups", variant);
+        let path = program.to_str().expect("UTF-8 path");
+        let output = support::rosv(&["run", "--timeout", "120", "--cpus", cpus, "--exec", path, "--", "6"]);
+        let stdout = support::text(&output.stdout);
+        let console = format!("{stdout}{}", support::text(&output.stderr));
+        assert!(stdout.contains("\n0 checks failed\n"), "{variant:?} on {cpus} CPUs:\n{console}");
+        assert_eq!(output.status.code(), Some(0), "{variant:?} on {cpus} CPUs:\n{console}");
+    }
+}
+
 #[test]
 fn ended_threads_give_their_memory_back() {
     // A thousand threads' kernel stacks alone are twice this machine's memory.

@@ -76,7 +76,23 @@ pub struct BootSpec {
     /// Stop the VM after this long ([`Ending::TimedOut`]), once every vCPU
     /// has been sent an NMI so that the kernel reports what it was doing.
     pub time_limit: Option<Duration>,
+    /// Set (by a signal handler) to send every vCPU an NMI while the VM
+    /// runs on, for the kernel's thread dump; cleared when done.
+    pub dump_requests: Option<DumpRequests>,
 }
+
+/// A flag that asks a running VM for the kernel's thread dump (the same
+/// flag when both hold the same one).
+#[derive(Debug, Clone, Default)]
+pub struct DumpRequests(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl PartialEq for DumpRequests {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DumpRequests {}
 
 /// A virtio network card whose frames go over a host tap device.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY, kvm_pit_config};
 use kvm_ioctls::{Cap, Kvm};
@@ -27,7 +28,7 @@ use crate::virtio_vsock::VirtioVsock;
 use crate::{BootSpec, Ending, VmmError, cpuid, layout, vcpu};
 
 /// How long the vCPUs get to print their NMI reports at the time limit.
-const REPORT_GRACE: Duration = Duration::from_secs(1);
+const REPORT_GRACE: Duration = Duration::from_secs(3);
 /// How long stopping may take before the threads are left behind.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
 /// The largest VM the MP table (8-bit APIC ids) describes.
@@ -193,7 +194,7 @@ pub fn run_with_input(
         }
     }
 
-    let ending = match control.wait(spec.time_limit) {
+    let ending = match wait_answering_dumps(&control, &threads, spec) {
         Some(ending) => ending,
         None => {
             // The kernel answers an NMI with a report of what each
@@ -208,6 +209,32 @@ pub fn run_with_input(
     control.finish(ending.clone());
     stop(&control, threads);
     Ok(ending)
+}
+
+/// How often a VM that may be asked for thread dumps looks for a request.
+const DUMP_POLL: Duration = Duration::from_millis(50);
+
+/// Waits until the VM ends or `spec`'s time limit passes (`None`), sending
+/// every vCPU an NMI whenever its dump flag is set meanwhile.
+fn wait_answering_dumps<T>(control: &Control, threads: &[JoinHandle<T>], spec: &BootSpec) -> Option<Ending> {
+    let Some(requests) = &spec.dump_requests else {
+        return control.wait(spec.time_limit);
+    };
+    let deadline = spec.time_limit.map(|limit| Instant::now() + limit);
+    loop {
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return None;
+        }
+        let slice = left.map_or(DUMP_POLL, |left| left.min(DUMP_POLL));
+        if let Some(ending) = control.wait(Some(slice)) {
+            return Some(ending);
+        }
+        if requests.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            control.request_nmis();
+            control::kick_until(threads, REPORT_GRACE, || !control.has_pending_nmis());
+        }
+    }
 }
 
 /// How often a full UART is looked at again for room.
@@ -343,6 +370,7 @@ mod tests {
             has_acpi: false,
             hides_software_kvm_gaps: false,
             time_limit: None,
+            dump_requests: None,
         };
         assert!(matches!(run(&spec, Box::new(std::io::sink())), Err(VmmError::TooManyCpus(256))));
     }

@@ -119,6 +119,7 @@ fn spec(kernel: &Path, cpus: u32) -> BootSpec {
         has_acpi: true,
         hides_software_kvm_gaps: false,
         time_limit: Some(Duration::from_secs(60)),
+        dump_requests: None,
     }
 }
 

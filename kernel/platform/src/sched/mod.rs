@@ -11,6 +11,7 @@
 
 mod accounting;
 mod fpu;
+mod report;
 mod stops;
 mod thread;
 mod timer;
@@ -26,6 +27,7 @@ pub use crate::scheduling_policy as policy;
 pub use accounting::{CpuTimes, cpu_times};
 pub(crate) use accounting::{enter_kernel, enter_kernel_by_system_call, leave_kernel};
 pub use fpu::{FpuState, init as init_fpu};
+pub use report::{CpuReport, report_cpus_briefly, report_this_cpu, report_threads};
 pub(crate) use stops::take_attention;
 pub use stops::{
     StopHandler, notice_attention_point, request_attention, request_stop, set_stop_handler, stop_point,
@@ -38,6 +40,7 @@ use crate::percpu::{self, MAX_CPUS};
 use crate::scheduling_policy::{CpuLoad, RunQueue, Schedulable};
 use crate::sync::SpinMutex;
 use crate::syscall::SyscallFrame;
+use crate::timer_arming::{self, TimerWrite};
 use crate::{apic, cpu, time};
 
 /// How long a thread runs while others wait.
@@ -61,20 +64,14 @@ struct CpuState {
     is_online: AtomicBool,
     apic_id: AtomicU32,
     slice_end: AtomicU64,
-    /// The deadline the local timer is armed for ([`TIMER_DISARMED`],
-    /// [`TIMER_FIRED`] or a TSC value), so that arming it again for the
-    /// same deadline costs nothing: each write to the timer is an exit to
-    /// the hypervisor, and most switches keep the earliest deadline.
+    /// The deadline the local timer is armed for ([`timer_arming::DISARMED`],
+    /// [`timer_arming::FIRED`] or a TSC value), so that arming it again for
+    /// the same deadline costs nothing: each write to the timer is an exit
+    /// to the hypervisor, and most switches keep the earliest deadline.
     armed_deadline: AtomicU64,
     /// Its user, system and idle time.
     accounts: accounting::CpuAccounts,
 }
-
-/// [`CpuState::armed_deadline`] of a masked timer.
-const TIMER_DISARMED: u64 = 0;
-/// [`CpuState::armed_deadline`] of a timer that fired and is not armed
-/// again (but not masked either).
-const TIMER_FIRED: u64 = u64::MAX;
 
 // SAFETY: `current`, `previous` and `requeue_previous` are read and written
 // only by the processor that owns this state, with interrupts disabled; the
@@ -95,7 +92,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         is_online: AtomicBool::new(false),
         apic_id: AtomicU32::new(0),
         slice_end: AtomicU64::new(0),
-        armed_deadline: AtomicU64::new(TIMER_DISARMED),
+        armed_deadline: AtomicU64::new(timer_arming::DISARMED),
         accounts: accounting::CpuAccounts::new(),
     }
 }; MAX_CPUS];
@@ -116,6 +113,7 @@ impl CpuState {
 
     fn push(&self, thread: Arc<Thread>) {
         let now = cpu::read_tsc();
+        thread.state_since_tsc.store(now, Ordering::Relaxed);
         let mut queue = self.queue.lock();
         queue.push(thread, now);
         self.queued.store(queue.len(), Ordering::Relaxed);
@@ -155,6 +153,11 @@ impl rosv_sync::Scheduler for SyncScheduler {
     }
 
     fn park(&self) {
+        park();
+    }
+
+    fn park_on(&self, queue_address: usize) {
+        note_wait(&"wait queue", queue_address as u64);
         park();
     }
 }
@@ -353,6 +356,7 @@ pub fn park_until(deadline: Option<u64>) {
         *thread.timer.lock() = Some((current_cpu(), key.0, key.1));
         reprogram_timer(cpu);
     }
+    thread.state_since_tsc.store(cpu::read_tsc(), Ordering::Relaxed);
     thread.state.store(BLOCKED, Ordering::SeqCst);
     let raced = thread.wake_token.swap(false, Ordering::AcqRel)
         && thread.state.compare_exchange(BLOCKED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok();
@@ -362,7 +366,17 @@ pub fn park_until(deadline: Option<u64>) {
     if let Some((cpu_index, deadline, sequence)) = thread.timer.lock().take() {
         CPUS[cpu_index].timers.lock().remove((deadline, sequence));
     }
+    thread.wait_name.store(core::ptr::null_mut(), Ordering::Relaxed);
     cpu::restore_interrupts(were_enabled);
+}
+
+/// Names what the running thread's next [`park`] waits for (`name`, e.g.
+/// `&"futex"`, and the address of the word or queue), for reports of a
+/// stuck machine; the name is forgotten once the park returns.
+pub fn note_wait(name: &'static &'static str, address: u64) {
+    let thread = current();
+    thread.wait_address.store(address, Ordering::Relaxed);
+    thread.wait_name.store(core::ptr::from_ref(name).cast_mut(), Ordering::Release);
 }
 
 /// Makes a parked thread runnable, or lets its next park return at once.
@@ -524,20 +538,13 @@ fn reprogram_timer(cpu: &CpuState) {
     let timer = cpu.timers.lock().first_deadline();
     let slice = (cpu.queued.load(Ordering::Relaxed) > 0 && cpu.current().kind() != ThreadKind::Idle)
         .then(|| cpu.slice_end.load(Ordering::Relaxed));
-    let wanted = match (timer, slice) {
-        (None, None) => TIMER_DISARMED,
-        (Some(deadline), None) | (None, Some(deadline)) => deadline.clamp(1, TIMER_FIRED - 1),
-        (Some(timer), Some(slice)) => timer.min(slice).clamp(1, TIMER_FIRED - 1),
-    };
-    let armed = cpu.armed_deadline.load(Ordering::Relaxed);
-    if wanted == armed {
-        return;
-    }
-    cpu.armed_deadline.store(wanted, Ordering::Relaxed);
-    if wanted == TIMER_DISARMED {
-        apic::disarm_timer();
-    } else {
-        apic::arm_timer(wanted, armed == TIMER_DISARMED);
+    let wanted = timer.into_iter().chain(slice).min();
+    let (armed, write) = timer_arming::plan(cpu.armed_deadline.load(Ordering::Relaxed), wanted);
+    cpu.armed_deadline.store(armed, Ordering::Relaxed);
+    match write {
+        TimerWrite::Nothing => {}
+        TimerWrite::Disarm => apic::disarm_timer(),
+        TimerWrite::Arm { deadline, sets_mode } => apic::arm_timer(deadline, sets_mode),
     }
 }
 
@@ -552,11 +559,21 @@ fn switch_to(cpu: &CpuState, previous: Arc<Thread>, next: Arc<Thread>) {
     // sender either sees the thread on a processor (and interrupts it there,
     // `last_cpu` being already right) or its flag is seen.
     next.on_cpu.store(true, Ordering::SeqCst);
-    accounting::account_switch(&cpu.accounts, &previous, &next, cpu::read_tsc());
+    let now = cpu::read_tsc();
+    accounting::account_switch(&cpu.accounts, &previous, &next, now);
     match previous.state.load(Ordering::Relaxed) {
         BLOCKED => previous.count_switch(true),
         RUNNABLE => previous.count_switch(false),
         _ => {}
+    }
+    next.state_since_tsc.store(now, Ordering::Relaxed);
+    if previous.kind() == ThreadKind::Idle {
+        // The idle loop was left from an interrupt (a preemption point at
+        // its halt), not from its own code, which clears the flag when it
+        // runs on: a processor running threads must not look idle, or
+        // woken threads would be sent to it and idle ones never steal
+        // from it.
+        cpu.is_idle.store(false, Ordering::Relaxed);
     }
     if let Some(fpu) = &previous.fpu {
         previous.fs_base.store(cpu::fs_base(), Ordering::Relaxed);
@@ -701,7 +718,9 @@ fn busiest_other() -> Option<usize> {
 /// The local timer fired: wake sleepers, end the slice.
 pub(crate) fn on_timer_interrupt() {
     let cpu = this_cpu();
-    cpu.armed_deadline.store(TIMER_FIRED, Ordering::Relaxed);
+    // A timer masked since it fired stays masked (see `timer_arming`).
+    let armed = cpu.armed_deadline.load(Ordering::Relaxed);
+    cpu.armed_deadline.store(timer_arming::after_interrupt(armed), Ordering::Relaxed);
     let now = cpu::read_tsc();
     let expired = cpu.timers.lock().take_expired(now);
     for thread in &expired {
@@ -714,35 +733,6 @@ pub(crate) fn on_timer_interrupt() {
         cpu.need_resched.store(true, Ordering::Relaxed);
     }
     reprogram_timer(cpu);
-}
-
-/// What this processor's scheduler holds, for reports of a stuck machine.
-#[derive(Debug, Clone, Copy)]
-pub struct CpuReport {
-    /// Threads in its run queue.
-    pub queued: usize,
-    /// Threads waiting for a deadline here, and the earliest deadline (TSC);
-    /// `None` if the queue's lock was held.
-    pub timers: Option<(usize, Option<u64>)>,
-    /// The end of the running thread's time slice (TSC).
-    pub slice_end: u64,
-    /// Whether the scheduler is to run at the next preemption point.
-    pub needs_reschedule: bool,
-    /// Whether the running thread was asked for attention.
-    pub current_needs_attention: bool,
-}
-
-/// Reports this processor's scheduling state without waiting for any lock,
-/// so that an NMI handler may call it.
-pub fn report_this_cpu() -> CpuReport {
-    let cpu = this_cpu();
-    CpuReport {
-        queued: cpu.queued.load(Ordering::Relaxed),
-        timers: cpu.timers.try_lock().map(|timers| (timers.len(), timers.first_deadline())),
-        slice_end: cpu.slice_end.load(Ordering::Relaxed),
-        needs_reschedule: cpu.need_resched.load(Ordering::Relaxed),
-        current_needs_attention: cpu.current().needs_attention.load(Ordering::Relaxed),
-    }
 }
 
 /// Another processor queued a thread here.

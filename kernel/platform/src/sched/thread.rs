@@ -1,11 +1,12 @@
 //! Threads: their stacks, saved context and per-thread processor state.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use super::fpu::FpuState;
 use crate::frames::{self, Purpose};
@@ -89,6 +90,20 @@ pub(super) const EXITED: u8 = 3;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Every thread that exists, by id: the address of its `Thread` (inside its
+/// `Arc`), entered when it is made and removed when it is dropped, so that
+/// a report of a stuck machine can list them all without holding a
+/// reference (dropping the last one in an NMI handler would free memory
+/// there). Holding the lock keeps every listed thread alive.
+pub(super) static REGISTRY: SpinMutex<BTreeMap<u64, usize>> = SpinMutex::new(BTreeMap::new());
+
+/// Enters `thread` in the [`REGISTRY`].
+fn registered(thread: Thread) -> Arc<Thread> {
+    let thread = Arc::new(thread);
+    REGISTRY.lock().insert(thread.id, Arc::as_ptr(&thread) as usize);
+    thread
+}
+
 /// What a thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadKind {
@@ -106,6 +121,9 @@ pub(super) struct StackTops {
     pub kernel: u64,
     pub exception: u64,
     pub interrupt: u64,
+    /// The size of the kernel stack, and of each trap stack.
+    pub kernel_size: u64,
+    pub trap_size: u64,
 }
 
 /// A kernel-scheduled thread.
@@ -145,6 +163,15 @@ pub struct Thread {
     is_stop_requested: AtomicBool,
     pub(super) needs_attention: AtomicBool,
     attachment: spin::Once<Arc<dyn Any + Send + Sync>>,
+    /// The id of the process it belongs to (0: none, a kernel thread), for
+    /// reports.
+    process_id: AtomicU64,
+    /// What it last waited for, as its waiting code named it (null: not
+    /// named), and the address of that (a futex word, a queue).
+    pub(super) wait_name: AtomicPtr<&'static str>,
+    pub(super) wait_address: AtomicU64,
+    /// The TSC when it last blocked, was queued or was switched in.
+    pub(super) state_since_tsc: AtomicU64,
     /// The page tables the thread runs on: their root (what CR3 holds; 0
     /// for the kernel's own), and what keeps them alive while it may.
     page_tables: SpinMutex<(u64, Option<Arc<dyn Any + Send + Sync>>)>,
@@ -205,8 +232,13 @@ impl Thread {
         let base = stacks.base();
         let exception = base + (guard_size + trap_size) as u64;
         let interrupt = exception + (guard_size + trap_size) as u64;
-        let stack_tops =
-            StackTops { exception, interrupt, kernel: interrupt + (guard_size + kernel_size) as u64 };
+        let stack_tops = StackTops {
+            exception,
+            interrupt,
+            kernel: interrupt + (guard_size + kernel_size) as u64,
+            kernel_size: kernel_size as u64,
+            trap_size: trap_size as u64,
+        };
         Some(Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: String::from(name),
@@ -235,6 +267,10 @@ impl Thread {
             is_stop_requested: AtomicBool::new(false),
             needs_attention: AtomicBool::new(false),
             attachment: spin::Once::new(),
+            process_id: AtomicU64::new(0),
+            wait_name: AtomicPtr::new(core::ptr::null_mut()),
+            wait_address: AtomicU64::new(0),
+            state_since_tsc: AtomicU64::new(0),
             page_tables: SpinMutex::new((0, None)),
         })
     }
@@ -265,7 +301,7 @@ impl Thread {
         let thread = Thread::allocate(name, ThreadKind::Kernel, None, Purpose::Kernel)?;
         *thread.entry.lock() = Some(entry);
         thread.prepare_first_switch(thread.stack_tops.kernel);
-        Some(Arc::new(thread))
+        Some(registered(thread))
     }
 
     /// A processor's idle thread, which runs `entry`.
@@ -274,7 +310,7 @@ impl Thread {
         thread.affinity.store(1 << cpu, Ordering::Relaxed);
         *thread.entry.lock() = Some(entry);
         thread.prepare_first_switch(thread.stack_tops.kernel);
-        Some(Arc::new(thread))
+        Some(registered(thread))
     }
 
     /// An application thread that starts by returning from a system call
@@ -294,7 +330,7 @@ impl Thread {
         unsafe { (frame_address as *mut SyscallFrame).write(frame.clone()) };
         thread.fs_base.store(fs_base, Ordering::Relaxed);
         thread.prepare_first_switch(frame_address);
-        Some(Arc::new(thread))
+        Some(registered(thread))
     }
 
     /// The thread that is already running the boot code, on the boot stack.
@@ -305,7 +341,7 @@ impl Thread {
         // Its kernel stack is the boot stack it runs on; only the trap
         // stacks of the allocation are used.
         thread.stack_tops.kernel = &raw const rosv_boot_stack_top as u64;
-        Some(Arc::new(thread))
+        Some(registered(thread))
     }
 
     /// Makes the thread run on the page tables whose root is `root` (0: the
@@ -327,6 +363,22 @@ impl Thread {
     /// The root of the thread's page tables (0: the kernel's).
     pub fn page_table_root(&self) -> u64 {
         self.page_tables.lock().0
+    }
+
+    /// Whether `[address, address + size)` lies within one of the thread's
+    /// own stacks (never in a guard page), so that reading it cannot fault.
+    pub(crate) fn holds_stack_bytes(&self, address: u64, size: u64) -> bool {
+        let Some(end) = address.checked_add(size) else {
+            return false;
+        };
+        let tops = &self.stack_tops;
+        let within = |top: u64, stack_size: u64| address >= top.saturating_sub(stack_size) && end <= top;
+        // The boot thread's kernel stack is the boot stack in the kernel's
+        // image: the last check keeps that case within mapped memory.
+        (within(tops.kernel, tops.kernel_size)
+            || within(tops.exception, tops.trap_size)
+            || within(tops.interrupt, tops.trap_size))
+            && crate::layout::is_kernel_data(address, size)
     }
 
     /// The thread's unique id.
@@ -445,9 +497,25 @@ impl Thread {
         self.attachment.call_once(|| data);
     }
 
+    /// Records the id of the process the thread belongs to, for reports.
+    pub fn set_process_id(&self, process_id: u64) {
+        self.process_id.store(process_id, Ordering::Relaxed);
+    }
+
+    /// The id of the process it belongs to (0: none).
+    pub fn process_id(&self) -> u64 {
+        self.process_id.load(Ordering::Relaxed)
+    }
+
     /// The attached data, if it is a `T`.
     pub fn attachment<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.attachment.get().cloned().and_then(|data| data.downcast::<T>().ok())
+    }
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        REGISTRY.lock().remove(&self.id);
     }
 }
 

@@ -112,6 +112,7 @@ fn build_c_programs() -> PathBuf {
         "winsize",
         "thread-churn",
         "soak",
+        "wakeups",
         "memory",
         "oom",
         "fuzz",

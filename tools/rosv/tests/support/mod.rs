@@ -40,8 +40,13 @@ pub fn kvm_is_software() -> bool {
     Path::new("/sys/module/kvm_pvm").exists()
 }
 
-/// Seconds any one VM may run: generous, for slow emulation.
+/// Seconds any one VM may run: generous, for slow emulation. A VM that
+/// runs out of time prints the kernel's thread dump (`rosv run` asks for it
+/// before stopping the VM), which the failing test shows.
 pub const TIMEOUT_SECONDS: &str = "180";
+
+/// How long the kernel gets to print its thread dump.
+const DUMP_GRACE: Duration = Duration::from_secs(3);
 
 /// Bytes as text, for assertions.
 pub fn text(bytes: &[u8]) -> String {
@@ -141,8 +146,10 @@ impl Guest {
     }
 
     /// Stops the VM after a failed wait and fails the test with what the
-    /// guest printed.
+    /// guest printed, the kernel's thread dump included (see
+    /// [`Guest::ask_for_dump`]).
     pub fn abandon(mut self, why: &str) -> ! {
+        self.ask_for_dump();
         let _ = self.child.kill();
         let (_, console) = self.finish();
         panic!("{why}; the guest printed:\n{console}");
@@ -191,6 +198,14 @@ pub fn exchange_with_retries(
 }
 
 impl Guest {
+    /// Asks the kernel for its thread dump (SIGUSR1 to `rosv`, which sends
+    /// every processor an NMI) and gives it time to print it on the
+    /// console, where [`Guest::finish`] collects it.
+    pub fn ask_for_dump(&self) {
+        let _ = Command::new("kill").args(["-USR1", &self.child.id().to_string()]).status();
+        std::thread::sleep(DUMP_GRACE);
+    }
+
     /// The process id of `rosv`.
     pub fn id(&self) -> u32 {
         self.child.id()
