@@ -1,9 +1,9 @@
 //! The stack proper: the interface, its sockets, the ports they hold, and
 //! the bookkeeping that smoltcp leaves to its user — listening sockets with
-//! a backlog, sockets closing after their descriptor is gone, DHCP, and
+//! a backlog (in `listeners`), sockets closing after their descriptor is gone, DHCP, and
 //! waking the threads that wait on a socket.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
@@ -11,9 +11,11 @@ use core::net::Ipv4Addr;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Cidr, Ipv6Cidr,
-};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr, Ipv6Cidr};
+
+mod listeners;
+
+use listeners::Listener;
 
 use super::held::Held;
 use super::link::{Link, NetworkDevice};
@@ -31,9 +33,6 @@ const LOOPBACK_V6: Ipv6Cidr = Ipv6Cidr::new(core::net::Ipv6Addr::LOCALHOST, 128)
 /// The range ports are picked from when a socket needs one (Linux's
 /// `ip_local_port_range`).
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
-/// Sockets kept listening beyond the ones already taken by a handshake, so
-/// that connections arriving together all find one.
-const SPARE_LISTENERS: usize = 2;
 /// How often the machine reminds its stack of its own addresses (well
 /// within the neighbor cache's lifetime for an entry).
 const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
@@ -54,22 +53,6 @@ struct Watch {
     protocol: Protocol,
     waiters: Weak<WaiterList>,
     fingerprint: u64,
-}
-
-/// A listening socket: smoltcp sockets listening on its endpoint, and the
-/// connections they made that nobody accepted yet.
-struct Listener {
-    endpoint: IpListenEndpoint,
-    backlog: usize,
-    buffer_sizes: (usize, usize),
-    /// Listening, or in a handshake.
-    waiting: Vec<SocketHandle>,
-    /// Connected, in the order they connected.
-    ready: VecDeque<SocketHandle>,
-    waiters: Weak<WaiterList>,
-    /// Shares its endpoint with other listeners (`SO_REUSEPORT`), which
-    /// take its connections in turn.
-    shares_port: bool,
 }
 
 /// The interface, its sockets and their bookkeeping.
@@ -416,80 +399,6 @@ impl Stack {
         self.announced = None;
     }
 
-    /// Moves connected sockets to their listener's ready queue and keeps
-    /// enough sockets listening.
-    fn tend_listeners(&mut self) {
-        let mut arrivals = Vec::new();
-        for (id, listener) in self.listeners.iter_mut() {
-            let mut is_ready = false;
-            let mut index = 0;
-            while index < listener.waiting.len() {
-                let handle = listener.waiting[index];
-                let socket = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
-                match socket.state() {
-                    tcp::State::Listen | tcp::State::SynReceived => index += 1,
-                    tcp::State::Closed | tcp::State::TimeWait => {
-                        // A handshake that failed: listen again.
-                        socket.abort();
-                        let _ = socket.listen(listener.endpoint);
-                        index += 1;
-                    }
-                    _ => {
-                        listener.waiting.swap_remove(index);
-                        if listener.shares_port {
-                            arrivals.push((*id, handle));
-                        } else {
-                            listener.ready.push_back(handle);
-                            is_ready = true;
-                        }
-                    }
-                }
-            }
-            let listening = listener
-                .waiting
-                .iter()
-                .filter(|handle| self.sockets.get::<tcp::Socket<'_>>(**handle).state() == tcp::State::Listen)
-                .count();
-            let room = (listener.backlog + SPARE_LISTENERS)
-                .saturating_sub(listener.waiting.len() + listener.ready.len())
-                .min(SPARE_LISTENERS.saturating_sub(listening));
-            for _ in 0..room {
-                // Without memory for one more, the backlog waits for the
-                // next round.
-                let Some(mut socket) = new_tcp_socket(listener.buffer_sizes) else { break };
-                if socket.listen(listener.endpoint).is_ok() {
-                    listener.waiting.push(self.sockets.add(socket));
-                }
-            }
-            if is_ready && let Some(waiters) = listener.waiters.upgrade() {
-                waiters.notify();
-            }
-        }
-        self.share_arrivals(arrivals);
-    }
-
-    /// Hands the connections made on a shared port to the listeners
-    /// sharing it, in turn.
-    fn share_arrivals(&mut self, arrivals: Vec<(u64, SocketHandle)>) {
-        for (id, handle) in arrivals {
-            let Some(endpoint) = self.listeners.get(&id).map(|listener| listener.endpoint) else { continue };
-            let sharing: Vec<u64> = self
-                .listeners
-                .iter()
-                .filter(|(_, other)| other.shares_port && other.endpoint == endpoint)
-                .map(|(id, _)| *id)
-                .collect();
-            let chosen = sharing.get(self.next_turn % sharing.len().max(1)).copied().unwrap_or(id);
-            self.next_turn = self.next_turn.wrapping_add(1);
-            if let Some(listener) = self.listeners.get_mut(&chosen) {
-                listener.ready.push_back(handle);
-                if let Some(waiters) = listener.waiters.upgrade() {
-                    waiters.notify();
-                }
-            }
-        }
-    }
-
     fn reap_closing(&mut self, now: Instant) {
         let sockets = &mut self.sockets;
         let keep_alive_starts = &mut self.keep_alive_starts;
@@ -743,99 +652,6 @@ impl Stack {
     pub fn tcp_figures(&mut self, handle: SocketHandle) -> Option<Figures> {
         let (local, remote) = connection_ends(self.sockets.get::<tcp::Socket<'_>>(handle))?;
         self.link.ledger().figures(local, remote).copied()
-    }
-
-    /// Starts listening on `endpoint`; returns the listener's number.
-    pub fn listen(
-        &mut self,
-        endpoint: IpListenEndpoint,
-        backlog: usize,
-        buffer_sizes: (usize, usize),
-        waiters: &Arc<WaiterList>,
-        shares_port: bool,
-    ) -> u64 {
-        let id = self.next_listener;
-        self.next_listener += 1;
-        self.listeners.insert(
-            id,
-            Listener {
-                endpoint,
-                backlog: backlog.max(1),
-                buffer_sizes,
-                waiting: Vec::new(),
-                ready: VecDeque::new(),
-                waiters: Arc::downgrade(waiters),
-                shares_port,
-            },
-        );
-        self.tend_listeners();
-        id
-    }
-
-    /// Changes a listener's backlog (a second `listen`).
-    pub fn set_backlog(&mut self, listener: u64, backlog: usize) {
-        if let Some(listener) = self.listeners.get_mut(&listener) {
-            listener.backlog = backlog.max(1);
-        }
-    }
-
-    /// Takes the oldest connection a listener made.
-    pub fn accept(&mut self, listener: u64) -> Option<SocketHandle> {
-        let handle = self.listeners.get_mut(&listener)?.ready.pop_front()?;
-        self.tend_listeners();
-        Some(handle)
-    }
-
-    /// Whether a listener has a connection to accept.
-    pub fn has_connection(&self, listener: u64) -> bool {
-        self.listeners.get(&listener).is_some_and(|listener| !listener.ready.is_empty())
-    }
-
-    /// Stops a listener: its handshakes and unaccepted connections are
-    /// reset.
-    pub fn close_listener(&mut self, listener: u64) {
-        let Some(listener) = self.listeners.remove(&listener) else { return };
-        for handle in listener.waiting.into_iter().chain(listener.ready) {
-            // The reset goes out at the next poll, and the socket with it.
-            self.sockets.get_mut::<tcp::Socket<'_>>(handle).abort();
-            self.closing.push((handle, self.now));
-        }
-    }
-
-    /// Takes port `port` for `protocol` (0: any free ephemeral port); the
-    /// port is shared when `may_share`, and with holders that allowed it.
-    pub fn reserve_port(&mut self, protocol: Protocol, port: u16, may_share: bool) -> Result<u16, Errno> {
-        if port != 0 {
-            let holders = self.ports.entry((protocol, port)).or_insert(0);
-            if *holders > 0 && !may_share {
-                return Err(Errno::EADDRINUSE);
-            }
-            *holders += 1;
-            return Ok(port);
-        }
-        let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
-        for _ in 0..span {
-            let candidate = self.next_ephemeral;
-            self.next_ephemeral =
-                if candidate == *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { candidate + 1 };
-            if let alloc::collections::btree_map::Entry::Vacant(entry) =
-                self.ports.entry((protocol, candidate))
-            {
-                entry.insert(1);
-                return Ok(candidate);
-            }
-        }
-        Err(Errno::EADDRNOTAVAIL)
-    }
-
-    /// Gives back a port [`Stack::reserve_port`] took.
-    pub fn release_port(&mut self, protocol: Protocol, port: u16) {
-        if let Some(holders) = self.ports.get_mut(&(protocol, port)) {
-            *holders -= 1;
-            if *holders == 0 {
-                self.ports.remove(&(protocol, port));
-            }
-        }
     }
 }
 
