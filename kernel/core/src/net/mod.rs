@@ -24,6 +24,7 @@ pub mod local;
 mod multicast;
 pub mod netlink;
 mod segments;
+pub mod settings;
 pub mod socket;
 mod stack;
 mod unreachable;

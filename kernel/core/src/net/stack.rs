@@ -1,7 +1,7 @@
 //! The stack proper: the interface, its sockets, the ports they hold, and
 //! the bookkeeping that smoltcp leaves to its user — listening sockets with
-//! a backlog (in `listeners`), sockets closing after their descriptor is gone, DHCP, and
-//! waking the threads that wait on a socket.
+//! a backlog (in `listeners`), sockets closing after their descriptor is
+//! gone, DHCP, and waking the threads that wait on a socket.
 
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
@@ -30,9 +30,6 @@ use crate::vfs::WaiterList;
 const LOOPBACK: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8);
 /// `::1/128`.
 const LOOPBACK_V6: Ipv6Cidr = Ipv6Cidr::new(core::net::Ipv6Addr::LOCALHOST, 128);
-/// The range ports are picked from when a socket needs one (Linux's
-/// `ip_local_port_range`).
-const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
 /// How often the machine reminds its stack of its own addresses (well
 /// within the neighbor cache's lifetime for an entry).
 const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
@@ -139,7 +136,8 @@ impl Stack {
         }
         let mut sockets = SocketSet::new(Vec::new());
         let dhcp = (has_card && settings.address.is_none()).then(|| sockets.add(dhcpv4::Socket::new()));
-        let span = u64::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start());
+        let ephemeral = super::settings::local_port_range();
+        let span = u64::from(ephemeral.end() - ephemeral.start()).max(1);
         Stack {
             interface,
             link,
@@ -155,7 +153,7 @@ impl Stack {
             now,
             announced: None,
             ports: BTreeMap::new(),
-            next_ephemeral: EPHEMERAL_PORTS.start() + (seed % span) as u16,
+            next_ephemeral: ephemeral.start() + (seed % span) as u16,
             keep_alive_starts: BTreeMap::new(),
             next_turn: 0,
             held: Held::default(),
@@ -317,7 +315,11 @@ impl Stack {
         self.wake_watchers();
         let next = self.interface.poll_at(now, &self.sockets);
         let keep_alive = self.keep_alive_starts.values().map(|(at, _)| *at).min();
-        [next, keep_alive, self.held.next_due()].into_iter().flatten().min().map(nanoseconds)
+        [next, keep_alive, self.held.next_due(), self.next_deferred_due()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(nanoseconds)
     }
 
     /// Turns keep-alive on for a connection, or off (`None`), or changes

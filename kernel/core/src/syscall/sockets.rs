@@ -50,8 +50,6 @@ const SOCK_CLOEXEC: u64 = flags::O_CLOEXEC as u64;
 /// The longest address an application may pass (`sizeof(struct
 /// sockaddr_storage)`).
 const ADDRESS_MAX: u64 = 128;
-/// The largest backlog (`net.core.somaxconn`).
-const BACKLOG_MAX: usize = 4096;
 /// Ports below this one need `CAP_NET_BIND_SERVICE`
 /// (`net.ipv4.ip_unprivileged_port_start`).
 const UNPRIVILEGED_PORT_START: u16 = 1024;
@@ -265,7 +263,9 @@ fn bind_local(
 
 pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
     let file = socket_file(context, fd)?;
-    let backlog = usize::try_from(backlog as i32).unwrap_or(BACKLOG_MAX).min(BACKLOG_MAX);
+    // Bounded by `net.core.somaxconn`, which a negative backlog means.
+    let most = crate::net::settings::SOMAXCONN.get() as usize;
+    let backlog = usize::try_from(backlog as i32).unwrap_or(most).min(most);
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
         Endpoint::Local(socket) => socket.listen(backlog, PeerCredentials::of(&caller(context), true))?,

@@ -37,13 +37,13 @@ impl Socket {
             return Err(Errno::EOPNOTSUPP);
         }
         let mut state = self.state.lock();
-        let bound = match &*state {
+        let (bound, keeps_port) = match &*state {
             State::Listening { listener, .. } => {
                 let listener = *listener;
                 self.stack(caller, |stack| stack.set_backlog(listener, backlog));
                 return Ok(());
             }
-            State::Unconnected { bound, .. } => *bound,
+            State::Unconnected { bound, keeps_port, .. } => (*bound, *keeps_port),
             State::Stream(_) | State::Datagram(_) => return Err(Errno::EINVAL),
         };
         let local = match bound {
@@ -55,11 +55,16 @@ impl Socket {
         };
         let sizes = self.buffer_sizes();
         let waiters = self.waiters.clone();
-        let shares_port = self.options.lock().reuse_port;
+        let (shares_port, defer_seconds) = {
+            let options = self.options.lock();
+            (options.reuse_port, options.defer_accept_seconds as u32)
+        };
         let listener = self.stack(caller, |stack| {
-            stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port)
+            let listener = stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port);
+            stack.set_defer_accept(listener, defer_seconds);
+            listener
         });
-        *state = State::Listening { listener, local };
+        *state = State::Listening { listener, local, keeps_port: keeps_port && bound.is_some() };
         Ok(())
     }
 
@@ -69,13 +74,18 @@ impl Socket {
         caller: &Caller<'_>,
         is_nonblocking: bool,
     ) -> Result<(Arc<Socket>, SocketAddr), Errno> {
-        let listener = match &*self.state.lock() {
-            State::Listening { listener, .. } => *listener,
-            State::Datagram(_) => return Err(Errno::EOPNOTSUPP),
-            _ => return Err(Errno::EINVAL),
-        };
+        if self.kind == Kind::Datagram {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let timeout = self.options.lock().receive_timeout_ns;
+        // Each try looks at the state afresh: a `shutdown` that stops the
+        // listener fails the accepts waiting on it.
         let handle = self.wait_for(caller, is_nonblocking, timeout, || {
+            let state = self.state.lock();
+            let State::Listening { listener, .. } = &*state else {
+                return Some(Err(Errno::EINVAL));
+            };
+            let listener = *listener;
             self.stack(caller, |stack| stack.accept(listener)).map(Ok)
         })?;
         let options = self.options.lock().for_accepted();
@@ -136,7 +146,7 @@ impl Socket {
         {
             let mut state = self.state.lock();
             let (bound, keeps_port) = match &mut *state {
-                State::Unconnected { bound, keeps_port } => (*bound, *keeps_port),
+                State::Unconnected { bound, keeps_port, .. } => (*bound, *keeps_port),
                 State::Listening { .. } => return Err(Errno::EINVAL),
                 State::Stream(stream) => match self.connect_again(caller, stream, is_nonblocking) {
                     Again::Answer(result) => return result,
@@ -150,7 +160,7 @@ impl Socket {
             };
             // A failed attempt's connection is gone: the socket is
             // unconnected until the new one exists.
-            *state = State::Unconnected { bound, keeps_port };
+            *state = State::unconnected(bound, keeps_port);
             let options = self.options.lock().clone();
             let waiters = self.waiters.clone();
             let now = caller.machine.monotonic_ns();

@@ -1,16 +1,18 @@
 //! Listening sockets and ports: the smoltcp sockets kept listening for a
 //! listener, the queue of its connections, and the ports sockets hold.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpListenEndpoint;
 
-use super::{EPHEMERAL_PORTS, Protocol, Stack, new_tcp_socket};
+use super::{Protocol, Stack, new_tcp_socket};
 use crate::errno::Errno;
+use crate::net::settings;
 use crate::vfs::WaiterList;
 
 /// Sockets kept listening beyond the ones already taken by a handshake, so
@@ -21,7 +23,15 @@ const SPARE_LISTENERS: usize = 2;
 /// connections they made that nobody accepted yet.
 pub(super) struct Listener {
     endpoint: IpListenEndpoint,
+    /// As `listen` gave it: Linux queues one connection more than this,
+    /// counting those in a handshake, and drops further SYNs.
     backlog: usize,
+    /// `TCP_DEFER_ACCEPT`: a connection waits this long for its first data
+    /// before it may be accepted without any.
+    defer_accept: Option<Duration>,
+    /// Connected sockets still waiting for data (`defer_accept`), and
+    /// since when.
+    deferred: BTreeMap<SocketHandle, Instant>,
     buffer_sizes: (usize, usize),
     /// Listening, or in a handshake.
     waiting: Vec<SocketHandle>,
@@ -52,7 +62,18 @@ impl Stack {
                         let _ = socket.listen(listener.endpoint);
                         index += 1;
                     }
+                    tcp::State::Established
+                        if socket.recv_queue() == 0
+                            && listener.defer_accept.is_some_and(|wait| {
+                                let since = *listener.deferred.entry(handle).or_insert(self.now);
+                                self.now < since + wait
+                            }) =>
+                    {
+                        // No data yet: not acceptable before its time.
+                        index += 1;
+                    }
                     _ => {
+                        listener.deferred.remove(&handle);
                         listener.waiting.swap_remove(index);
                         if listener.shares_port {
                             arrivals.push((*id, handle));
@@ -63,15 +84,21 @@ impl Stack {
                     }
                 }
             }
-            let listening = listener
-                .waiting
-                .iter()
-                .filter(|handle| self.sockets.get::<tcp::Socket<'_>>(**handle).state() == tcp::State::Listen)
-                .count();
-            let room = (listener.backlog + SPARE_LISTENERS)
-                .saturating_sub(listener.waiting.len() + listener.ready.len())
-                .min(SPARE_LISTENERS.saturating_sub(listening));
-            for _ in 0..room {
+            let listening = listening_count(&self.sockets, &listener.waiting);
+            // Handshakes under way and connections not yet accepted fill
+            // the backlog; the rest of it may listen, a few sockets at a
+            // time.
+            let taken = listener.waiting.len() - listening + listener.ready.len();
+            let wanted = (listener.backlog + 1).saturating_sub(taken).min(SPARE_LISTENERS);
+            for _ in wanted..listening {
+                let Some(index) = listener.waiting.iter().position(|handle| {
+                    self.sockets.get::<tcp::Socket<'_>>(*handle).state() == tcp::State::Listen
+                }) else {
+                    break;
+                };
+                self.sockets.remove(listener.waiting.swap_remove(index));
+            }
+            for _ in listening..wanted {
                 // Without memory for one more, the backlog waits for the
                 // next round.
                 let Some(mut socket) = new_tcp_socket(listener.buffer_sizes) else { break };
@@ -84,6 +111,34 @@ impl Stack {
             }
         }
         self.share_arrivals(arrivals);
+        self.mark_full_ports();
+    }
+
+    /// Tells the link which ports have listeners with no socket listening
+    /// (a full backlog): a SYN to one is dropped, as Linux drops it, and
+    /// the connecting side sends it again later; smoltcp would answer it
+    /// with a reset.
+    fn mark_full_ports(&mut self) {
+        let mut ports: BTreeMap<u16, bool> = BTreeMap::new();
+        for listener in self.listeners.values() {
+            let is_full = listening_count(&self.sockets, &listener.waiting) == 0;
+            let entry = ports.entry(listener.endpoint.port).or_insert(true);
+            *entry &= is_full;
+        }
+        let full: BTreeSet<u16> =
+            ports.into_iter().filter(|(_, is_full)| *is_full).map(|(port, _)| port).collect();
+        self.link.set_full_ports(full);
+    }
+
+    /// When the earliest deferred connection may be accepted without data.
+    pub(super) fn next_deferred_due(&self) -> Option<Instant> {
+        self.listeners
+            .values()
+            .filter_map(|listener| {
+                let wait = listener.defer_accept?;
+                listener.deferred.values().min().map(|since| *since + wait)
+            })
+            .min()
     }
 
     /// Hands the connections made on a shared port to the listeners
@@ -123,7 +178,9 @@ impl Stack {
             id,
             Listener {
                 endpoint,
-                backlog: backlog.max(1),
+                backlog,
+                defer_accept: None,
+                deferred: BTreeMap::new(),
                 buffer_sizes,
                 waiting: Vec::new(),
                 ready: VecDeque::new(),
@@ -138,8 +195,18 @@ impl Stack {
     /// Changes a listener's backlog (a second `listen`).
     pub fn set_backlog(&mut self, listener: u64, backlog: usize) {
         if let Some(listener) = self.listeners.get_mut(&listener) {
-            listener.backlog = backlog.max(1);
+            listener.backlog = backlog;
         }
+        self.tend_listeners();
+    }
+
+    /// Sets how long a listener's connections wait for data before they
+    /// may be accepted without it (`TCP_DEFER_ACCEPT`; 0: not at all).
+    pub fn set_defer_accept(&mut self, listener: u64, seconds: u32) {
+        if let Some(listener) = self.listeners.get_mut(&listener) {
+            listener.defer_accept = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
+        }
+        self.tend_listeners();
     }
 
     /// Takes the oldest connection a listener made.
@@ -163,6 +230,7 @@ impl Stack {
             self.sockets.get_mut::<tcp::Socket<'_>>(handle).abort();
             self.closing.push((handle, self.now));
         }
+        self.mark_full_ports();
     }
 
     /// Takes port `port` for `protocol` (0: any free ephemeral port); the
@@ -176,11 +244,16 @@ impl Stack {
             *holders += 1;
             return Ok(port);
         }
-        let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
+        // The range root set (`ip_local_port_range`), read afresh.
+        let ephemeral = settings::local_port_range();
+        if !ephemeral.contains(&self.next_ephemeral) {
+            self.next_ephemeral = *ephemeral.start();
+        }
+        let span = u32::from(ephemeral.end() - ephemeral.start()) + 1;
         for _ in 0..span {
             let candidate = self.next_ephemeral;
             self.next_ephemeral =
-                if candidate == *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { candidate + 1 };
+                if candidate == *ephemeral.end() { *ephemeral.start() } else { candidate + 1 };
             if let alloc::collections::btree_map::Entry::Vacant(entry) =
                 self.ports.entry((protocol, candidate))
             {
@@ -200,4 +273,12 @@ impl Stack {
             }
         }
     }
+}
+
+/// How many of `handles` are listening.
+fn listening_count(sockets: &smoltcp::iface::SocketSet<'_>, handles: &[SocketHandle]) -> usize {
+    handles
+        .iter()
+        .filter(|handle| sockets.get::<tcp::Socket<'_>>(**handle).state() == tcp::State::Listen)
+        .count()
 }
