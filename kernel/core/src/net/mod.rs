@@ -23,6 +23,7 @@ pub mod link;
 pub mod local;
 mod multicast;
 pub mod netlink;
+pub mod raw;
 mod segments;
 pub mod settings;
 pub mod socket;

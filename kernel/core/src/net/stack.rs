@@ -9,9 +9,11 @@ use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, tcp, udp};
+use smoltcp::socket::{dhcpv4, raw, tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr, Ipv6Cidr};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpProtocol, IpVersion, Ipv4Cidr, Ipv6Cidr,
+};
 
 mod listeners;
 
@@ -33,6 +35,9 @@ const LOOPBACK_V6: Ipv6Cidr = Ipv6Cidr::new(core::net::Ipv6Addr::LOCALHOST, 128)
 /// How often the machine reminds its stack of its own addresses (well
 /// within the neighbor cache's lifetime for an entry).
 const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
+/// Packets and bytes a raw socket holds to send.
+const RAW_SEND_SLOTS: usize = 16;
+const RAW_SEND_BYTES: usize = 128 * 1024;
 /// How long a closed connection may take to finish its goodbyes.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -43,6 +48,8 @@ pub enum Protocol {
     Tcp,
     /// UDP.
     Udp,
+    /// Raw IP (`net::raw`).
+    Raw,
 }
 
 /// Who to wake when a socket moves, and what it looked like last.
@@ -473,6 +480,26 @@ impl Stack {
         Ok(self.sockets.add(udp::Socket::new(receive, send)))
     }
 
+    /// Adds a raw IPv4 socket of IP protocol `protocol` that holds
+    /// `packets` received packets in `bytes` (none: it only sends).
+    pub fn add_raw(&mut self, protocol: u8, packets: usize, bytes: usize) -> Result<SocketHandle, Errno> {
+        let buffer = |packets: usize, bytes: usize| {
+            let mut metadata = Vec::new();
+            metadata.try_reserve_exact(packets).ok()?;
+            metadata.resize(packets, raw::PacketMetadata::EMPTY);
+            Some(raw::PacketBuffer::new(metadata, zeroed(bytes)?))
+        };
+        let receive = buffer(packets, bytes).ok_or(Errno::ENOBUFS)?;
+        let send = buffer(RAW_SEND_SLOTS, RAW_SEND_BYTES).ok_or(Errno::ENOBUFS)?;
+        let socket = raw::Socket::new(Some(IpVersion::Ipv4), Some(IpProtocol::from(protocol)), receive, send);
+        Ok(self.sockets.add(socket))
+    }
+
+    /// The raw socket behind `handle`.
+    pub fn raw(&mut self, handle: SocketHandle) -> &mut raw::Socket<'static> {
+        self.sockets.get_mut::<raw::Socket<'static>>(handle)
+    }
+
     /// Lets a TCP connection finish on its own: it goes once closed.
     pub fn close_tcp(&mut self, handle: SocketHandle) {
         self.watches.remove(&handle);
@@ -702,6 +729,10 @@ fn fingerprint(sockets: &SocketSet<'_>, handle: SocketHandle, protocol: Protocol
         }
         Protocol::Udp => {
             let socket = sockets.get::<udp::Socket<'_>>(handle);
+            (socket.recv_queue() as u64) | (socket.send_queue() as u64) << 32
+        }
+        Protocol::Raw => {
+            let socket = sockets.get::<raw::Socket<'_>>(handle);
             (socket.recv_queue() as u64) | (socket.send_queue() as u64) << 32
         }
     }

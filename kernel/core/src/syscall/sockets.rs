@@ -22,7 +22,7 @@ mod transfer;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::net::SocketAddr;
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::files::{caller, file};
 use super::paths::install;
@@ -32,6 +32,7 @@ use crate::linux::AT_FDCWD;
 use crate::net::address::{self, Address, SOCKADDR_IN_SIZE, SOCKADDR_IN6_MIN};
 use crate::net::local::{Key, LocalName, LocalSocket, PeerCredentials};
 use crate::net::netlink::{self, NetlinkSocket};
+use crate::net::raw::RawSocket;
 use crate::net::socket::Socket;
 use crate::net::vsock::VsockAddress;
 use crate::net::vsock::socket::VsockSocket;
@@ -76,6 +77,7 @@ pub(super) enum Endpoint<'a> {
     Local(&'a LocalSocket),
     Netlink(&'a NetlinkSocket),
     Vsock(&'a VsockSocket),
+    Raw(&'a RawSocket),
 }
 
 impl Endpoint<'_> {
@@ -88,6 +90,7 @@ impl Endpoint<'_> {
             Endpoint::Inet(socket) => socket.largest_message(),
             Endpoint::Local(socket) => socket.largest_message(),
             Endpoint::Netlink(_) => Some(NetlinkSocket::LARGEST_MESSAGE),
+            Endpoint::Raw(socket) => Some(socket.largest_message()),
             Endpoint::Vsock(_) => None,
         }
     }
@@ -113,6 +116,9 @@ pub(super) fn endpoint(file: &OpenFile) -> Option<Endpoint<'_>> {
     if let Some(socket) = object.downcast_ref::<VsockSocket>() {
         return Some(Endpoint::Vsock(socket));
     }
+    if let Some(socket) = object.downcast_ref::<RawSocket>() {
+        return Some(Endpoint::Raw(socket));
+    }
     object.downcast_ref::<NetlinkSocket>().map(Endpoint::Netlink)
 }
 
@@ -135,6 +141,18 @@ fn read_address(context: Context<'_>, pointer: u64, length: u64) -> core::result
     }
     let bytes = User::new(context.machine).read_bytes(pointer, length as usize)?;
     address::parse(&bytes)
+}
+
+/// The IPv4 address an application passed to a raw socket (its port means
+/// nothing).
+fn raw_address(context: Context<'_>, pointer: u64, length: u64) -> core::result::Result<Ipv4Addr, Errno> {
+    if length < SOCKADDR_IN_SIZE as u64 {
+        return Err(Errno::EINVAL);
+    }
+    match read_address(context, pointer, length)? {
+        Address::Ipv4(address) => Ok(*address.ip()),
+        _ => Err(Errno::EAFNOSUPPORT),
+    }
 }
 
 /// The address an application passed to a vsock socket.
@@ -233,6 +251,7 @@ pub(super) fn bind(context: Context<'_>, fd: u64, pointer: u64, length: u64) -> 
             socket.bind(port, groups)?;
         }
         Endpoint::Vsock(socket) => socket.bind(read_vsock(context, pointer, length)?)?,
+        Endpoint::Raw(socket) => socket.bind(&caller(context), raw_address(context, pointer, length)?)?,
     }
     Ok(0)
 }
@@ -269,7 +288,7 @@ pub(super) fn listen(context: Context<'_>, fd: u64, backlog: u64) -> Result {
     match endpoint(&file).ok_or(Errno::ENOTSOCK)? {
         Endpoint::Inet(socket) => socket.listen(&caller(context), backlog)?,
         Endpoint::Local(socket) => socket.listen(backlog, PeerCredentials::of(&caller(context), true))?,
-        Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
+        Endpoint::Netlink(_) | Endpoint::Raw(_) => return Err(Errno::EOPNOTSUPP.into()),
         Endpoint::Vsock(socket) => socket.listen(backlog)?,
     }
     Ok(0)
@@ -300,7 +319,7 @@ pub(super) fn accept4(
             let (connection, peer) = socket.accept(&caller, file.is_nonblocking()).map_err(failure)?;
             (connection, peer.encode())
         }
-        Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
+        Endpoint::Netlink(_) | Endpoint::Raw(_) => return Err(Errno::EOPNOTSUPP.into()),
     };
     write_address(context, pointer, length_pointer, &peer)?;
     let status = flags::O_RDWR | (accept_flags & SOCK_NONBLOCK) as u32;
@@ -334,6 +353,11 @@ pub(super) fn connect(context: Context<'_>, fd: u64, pointer: u64, length: u64) 
             _ => return Err(Errno::EINVAL.into()),
         },
         Endpoint::Vsock(_) => return Err(Errno::EINVAL.into()),
+        Endpoint::Raw(socket) => match address {
+            Address::Unspecified => socket.connect(None),
+            Address::Ipv4(address) => socket.connect(Some(*address.ip())),
+            _ => return Err(Errno::EAFNOSUPPORT.into()),
+        },
     }
     Ok(0)
 }
@@ -345,6 +369,7 @@ pub(super) fn getsockname(context: Context<'_>, fd: u64, pointer: u64, length_po
         Endpoint::Local(socket) => socket.local_name().encode(),
         Endpoint::Netlink(socket) => netlink::encode_address(socket.port()),
         Endpoint::Vsock(socket) => socket.local_address().encode(),
+        Endpoint::Raw(socket) => address::encode(SocketAddrV4::new(socket.local_address(), 0)).to_vec(),
     };
     write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
@@ -357,6 +382,7 @@ pub(super) fn getpeername(context: Context<'_>, fd: u64, pointer: u64, length_po
         Endpoint::Local(socket) => socket.peer_name()?.encode(),
         Endpoint::Netlink(_) => netlink::encode_address(0),
         Endpoint::Vsock(socket) => socket.peer_address()?.encode(),
+        Endpoint::Raw(socket) => address::encode(SocketAddrV4::new(socket.peer_address()?, 0)).to_vec(),
     };
     write_address(context, pointer, length_pointer, &bytes)?;
     Ok(0)
@@ -368,6 +394,7 @@ pub(super) fn shutdown(context: Context<'_>, fd: u64, how: u64) -> Result {
         Endpoint::Inet(socket) => socket.shutdown(&caller(context), how as u32)?,
         Endpoint::Local(socket) => socket.shutdown(how as u32)?,
         Endpoint::Vsock(socket) => socket.shutdown(how as u32)?,
+        Endpoint::Raw(socket) => socket.shutdown(how as u32)?,
         Endpoint::Netlink(_) => return Err(Errno::EOPNOTSUPP.into()),
     }
     Ok(0)

@@ -9,6 +9,7 @@ use crate::net::abi::{kind, option};
 use crate::net::address::family;
 use crate::net::local::{LocalKind, LocalSocket, PeerCredentials};
 use crate::net::netlink::{NETLINK_ROUTE, NetlinkSocket};
+use crate::net::raw::RawSocket;
 use crate::net::socket::{Kind, Socket};
 use crate::net::vsock;
 use crate::net::vsock::socket::VsockSocket;
@@ -31,6 +32,9 @@ pub(in crate::syscall) fn socket(
         NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
         NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
         NewSocket::Vsock => VsockSocket::new(vsock::installed().ok_or(Errno::EAFNOSUPPORT)?),
+        NewSocket::Raw(protocol) => {
+            RawSocket::new(&caller(context), context.process.network.clone(), protocol)?
+        }
     };
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let file = OpenFile::new(FileObject::Special(object), status);
@@ -45,6 +49,8 @@ enum NewSocket {
     Netlink(u32),
     /// An `AF_VSOCK` stream socket.
     Vsock,
+    /// A raw IPv4 socket of an IP protocol.
+    Raw(u8),
 }
 
 /// The socket kind `socket` asks for, checked as Linux does;
@@ -106,9 +112,11 @@ fn create_kind(
         }
         kind::STREAM | kind::DATAGRAM => Err(Errno::EPROTONOSUPPORT),
         // A raw socket names its protocol, and needs CAP_NET_RAW; there
-        // are none here even then.
+        // are IPv4 ones only.
+        kind::RAW if !(0..=255).contains(&protocol) => Err(Errno::EINVAL),
         kind::RAW if protocol == 0 => Err(Errno::EPROTONOSUPPORT),
         kind::RAW if !may_use_raw => Err(Errno::EPERM),
+        kind::RAW if !is_ipv6 => Ok(NewSocket::Raw(protocol as u8)),
         kind::RAW | kind::SEQPACKET => Err(Errno::ESOCKTNOSUPPORT),
         _ => Err(Errno::EINVAL),
     }
@@ -124,7 +132,7 @@ pub(in crate::syscall) fn socketpair(
 ) -> Result {
     let kind = match create_kind(domain, socket_type, protocol, has_capability(context, CAP_NET_RAW))? {
         NewSocket::Local(kind) => kind,
-        NewSocket::Inet(..) | NewSocket::Netlink(_) | NewSocket::Vsock => {
+        NewSocket::Inet(..) | NewSocket::Netlink(_) | NewSocket::Vsock | NewSocket::Raw(_) => {
             return Err(Errno::EOPNOTSUPP.into());
         }
     };

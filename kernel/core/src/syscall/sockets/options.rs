@@ -30,6 +30,7 @@ pub(in crate::syscall) fn setsockopt(
             socket.set_option(level as i32, name as i32, &bytes, has_capability(context, CAP_NET_ADMIN))?
         }
         Endpoint::Netlink(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
+        Endpoint::Raw(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
         Endpoint::Vsock(socket) => socket.set_option(level as i32, name as i32, &bytes)?,
     }
     Ok(0)
@@ -53,6 +54,7 @@ pub(in crate::syscall) fn getsockopt(
         Endpoint::Inet(socket) => socket.option(&caller(context), level as i32, name as i32)?,
         Endpoint::Local(socket) => socket.option(level as i32, name as i32)?,
         Endpoint::Netlink(socket) => socket.option(level as i32, name as i32)?,
+        Endpoint::Raw(socket) => socket.option(level as i32, name as i32)?,
         Endpoint::Vsock(socket) => socket.option(level as i32, name as i32)?,
     };
     let written = (room as usize).min(bytes.len());
@@ -67,6 +69,7 @@ pub(in crate::syscall) fn available_bytes(context: Context<'_>, file: &OpenFile)
         Endpoint::Inet(socket) => socket.available_bytes(&caller(context)) as u64,
         Endpoint::Local(socket) => socket.available_bytes() as u64,
         Endpoint::Netlink(socket) => socket.available_bytes() as u64,
+        Endpoint::Raw(socket) => socket.available_bytes() as u64,
         Endpoint::Vsock(socket) => socket.available_bytes() as u64,
     })
 }

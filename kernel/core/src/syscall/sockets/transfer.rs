@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 use super::{Endpoint, endpoint, failure, find_local, ip_bytes, read_address, socket_file, write_address};
 use crate::errno::Errno;
 use crate::net::abi::{ControlMessage, message};
-use crate::net::address::Address;
+use core::net::SocketAddrV4;
+
+use crate::net::address::{self, Address};
 use crate::net::local::{Ancillary, LocalKind, LocalName, PeerCredentials};
 use crate::net::netlink;
 use crate::syscall::files::caller;
@@ -63,6 +65,14 @@ pub(in crate::syscall) fn send_bytes(
                 Some(_) => return Err(Errno::EINVAL.into()),
             };
             socket.send(bytes, port)
+        }
+        Endpoint::Raw(socket) => {
+            let destination = match destination {
+                None | Some(Address::Unspecified) => None,
+                Some(Address::Ipv4(address)) => Some(*address.ip()),
+                Some(_) => return Err(Errno::EAFNOSUPPORT.into()),
+            };
+            socket.send(&caller, bytes, send_flags, destination, is_nonblocking)
         }
         Endpoint::Vsock(socket) => match destination {
             // A connection takes no address, as on Linux.
@@ -247,6 +257,18 @@ pub(in crate::syscall) fn receive_bytes(
                 credentials: received.credentials,
                 control: Vec::new(),
                 is_message: socket.kind() != LocalKind::Stream,
+            })
+        }
+        Endpoint::Raw(socket) => {
+            let received = socket.receive(&caller, buffer, receive_flags, is_nonblocking).map_err(failure)?;
+            Ok(Got {
+                length: received.length,
+                full_length: received.full_length,
+                source: Some(address::encode(SocketAddrV4::new(received.source, 0)).to_vec()),
+                rights: Vec::new(),
+                credentials: None,
+                control: Vec::new(),
+                is_message: true,
             })
         }
         Endpoint::Netlink(socket) => {
