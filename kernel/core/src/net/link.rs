@@ -469,3 +469,29 @@ impl phy::Device for Link {
         capabilities
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::syn_port;
+
+    /// An Ethernet frame carrying an IPv4 TCP segment with `flags` to
+    /// port 8080.
+    fn tcp_frame(flags: u8) -> Vec<u8> {
+        let mut frame = alloc::vec![0u8; 14 + 20 + 20];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        frame[14 + 9] = 6;
+        frame[34 + 2..34 + 4].copy_from_slice(&8080u16.to_be_bytes());
+        frame[34 + 13] = flags;
+        frame
+    }
+
+    #[test]
+    fn only_connection_openings_name_their_port() {
+        assert_eq!(syn_port(&tcp_frame(0x02)), Some(8080));
+        assert_eq!(syn_port(&tcp_frame(0x12)), None, "a SYN-ACK answers");
+        assert_eq!(syn_port(&tcp_frame(0x10)), None);
+        assert_eq!(syn_port(&tcp_frame(0x02)[..40]), None, "cut short");
+        assert_eq!(syn_port(&[]), None);
+    }
+}

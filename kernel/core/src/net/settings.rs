@@ -71,3 +71,26 @@ pub fn set_local_port_range(first: i64, last: i64) -> Result<(), Errno> {
     LOCAL_PORT_RANGE.store(u32::from(first) << 16 | u32::from(last), Ordering::Relaxed);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_linux_refuses_are_refused_and_change_nothing() {
+        let before = local_port_range();
+        for (first, last) in [(50_000, 40_000), (100, 200), (0, 5000), (2000, 70_000), (-1, 3000)] {
+            assert_eq!(set_local_port_range(first, last), Err(Errno::EINVAL), "{first} {last}");
+        }
+        assert_eq!(local_port_range(), before);
+    }
+
+    #[test]
+    fn numbers_stay_within_an_int() {
+        let setting = Number::new(5);
+        assert_eq!(setting.set(-1), Err(Errno::EINVAL));
+        assert_eq!(setting.set(i64::from(u32::MAX)), Err(Errno::EINVAL));
+        assert_eq!(setting.set(7), Ok(()));
+        assert_eq!(setting.get(), 7);
+    }
+}

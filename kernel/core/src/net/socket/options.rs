@@ -686,7 +686,7 @@ fn set_tcp_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), 
             }
             options.max_segment = (value != 0).then_some(value as u32);
         }
-        option::TCP_DEFER_ACCEPT => options.defer_accept_seconds = defer_accept_seconds(value),
+        option::TCP_DEFER_ACCEPT => options.defer_accept_seconds = super::stream::defer_accept_seconds(value),
         // Negative: none; longer than Linux's most, that.
         number::TCP_LINGER2 => options.linger2_seconds = value.clamp(-1, FIN_TIMEOUT_MAX_SECONDS),
         option::TCP_FASTOPEN => {
@@ -714,26 +714,6 @@ fn set_tcp_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), 
         _ => return Err(Errno::ENOPROTOOPT),
     }
     Ok(())
-}
-
-/// The time `TCP_DEFER_ACCEPT` keeps, from the seconds asked for: Linux
-/// keeps a count of SYN-ACK retransmissions instead (the fewest whose
-/// timeouts, from one second doubling up to 120, add up to the time, at
-/// most 255), and reads back their total.
-fn defer_accept_seconds(asked: i32) -> i32 {
-    const FIRST_TIMEOUT: i32 = 1;
-    const LONGEST_TIMEOUT: i32 = 120;
-    const MOST_RETRANSMISSIONS: u32 = 255;
-    if asked <= 0 {
-        return 0;
-    }
-    let (mut timeout, mut total, mut retransmissions) = (FIRST_TIMEOUT, FIRST_TIMEOUT, 1);
-    while asked > total && retransmissions < MOST_RETRANSMISSIONS {
-        retransmissions += 1;
-        timeout = (timeout * 2).min(LONGEST_TIMEOUT);
-        total += timeout;
-    }
-    total
 }
 
 fn tcp_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {

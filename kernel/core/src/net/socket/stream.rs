@@ -465,3 +465,35 @@ pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: 
         stream.write_shut = true;
     }
 }
+
+/// The time `TCP_DEFER_ACCEPT` keeps, from the seconds asked for: Linux
+/// keeps a count of SYN-ACK retransmissions instead (the fewest whose
+/// timeouts, from one second doubling up to 120, add up to the time, at
+/// most 255), and reads back their total.
+pub(super) fn defer_accept_seconds(asked: i32) -> i32 {
+    const FIRST_TIMEOUT: i32 = 1;
+    const LONGEST_TIMEOUT: i32 = 120;
+    const MOST_RETRANSMISSIONS: u32 = 255;
+    if asked <= 0 {
+        return 0;
+    }
+    let (mut timeout, mut total, mut retransmissions) = (FIRST_TIMEOUT, FIRST_TIMEOUT, 1);
+    while asked > total && retransmissions < MOST_RETRANSMISSIONS {
+        retransmissions += 1;
+        timeout = (timeout * 2).min(LONGEST_TIMEOUT);
+        total += timeout;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn defer_accept_is_rounded_to_whole_retransmissions() {
+        let pairs =
+            [(-5, 0), (0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (100, 127), (1000, 1087), (i32::MAX, 29887)];
+        for (asked, kept) in pairs {
+            assert_eq!(super::defer_accept_seconds(asked), kept, "{asked}");
+        }
+    }
+}
