@@ -1,6 +1,7 @@
 /* Checks TCP listeners and the network's settings against Linux: shutdown
  * of a listening socket (waiting accepts fail, unaccepted connections are
- * reset, it may listen again), shutdown of an unconnected socket, the
+ * reset, it may listen again), shutdown of an unconnected socket, a reset
+ * after shutting the writing reported as ECONNRESET, the
  * backlog bound (backlog + 1 connections, further SYNs dropped) and a
  * second listen changing it, TCP_DEFER_ACCEPT's rounding and waiting for
  * data, TCP_LINGER2 and SO_OOBINLINE read back, the /proc/sys/net files
@@ -194,6 +195,43 @@ static void check_listener_shutdown(void) {
     check(events_of(unconnected) == (POLLIN | POLLOUT | POLLHUP | POLLRDHUP), "unconnected_shut_read_polls_in",
           "revents %#x", events_of(unconnected));
     close(unconnected);
+}
+
+/* A connection whose writing was shut and which the peer then resets
+ * reports ECONNRESET (through SO_ERROR and poll's POLLERR, once), as one
+ * the peer closed in order reports nothing. */
+static void check_reset_after_shutdown(void) {
+    for (int resets = 0; resets < 2; resets++) {
+        struct sockaddr_in address;
+        int listener = listener_on(0, 1, &address);
+        int client = connect_to(&address, 0);
+        int server = accept(listener, NULL, NULL);
+        shutdown(client, SHUT_WR);
+        sleep_ms(50);
+        if (resets) {
+            struct linger linger = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(server, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+        }
+        close(server);
+        sleep_ms(100);
+        short revents = events_of(client);
+        int error = -1;
+        socklen_t length = sizeof error;
+        getsockopt(client, SOL_SOCKET, SO_ERROR, &error, &length);
+        char byte;
+        ssize_t got = recv(client, &byte, 1, MSG_DONTWAIT);
+        if (resets) {
+            check((revents & POLLERR) && error == ECONNRESET, "reset_after_shut_write_is_econnreset",
+                  "revents %#x, error %d", revents, error);
+            check(got == 0 && !(events_of(client) & POLLERR), "reset_after_shut_write_reported_once",
+                  "recv %zd, revents %#x", got, events_of(client));
+        } else {
+            check(!(revents & POLLERR) && error == 0 && got == 0, "close_after_shut_write_is_no_error",
+                  "revents %#x, error %d, recv %zd", revents, error, got);
+        }
+        close(client);
+        close(listener);
+    }
 }
 
 /* How many of `clients` finished their handshake, waiting up to
@@ -574,6 +612,7 @@ static void check_stated_credentials(void) {
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     check_listener_shutdown();
+    check_reset_after_shutdown();
     check_backlog();
     check_defer_accept();
     check_options();

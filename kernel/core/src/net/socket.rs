@@ -70,6 +70,11 @@ struct Stream {
     error: Option<Errno>,
     read_shut: bool,
     write_shut: bool,
+    /// The connection's end (refused, reset, or closed) was noted.
+    has_ended: bool,
+    /// The connection's two ends, kept for its segments' figures after
+    /// smoltcp forgets them.
+    ends: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// Where `connect` stands on a stream socket: Linux keeps this socket
@@ -505,9 +510,12 @@ impl Socket {
 
     /// Takes the pending error (`SO_ERROR`).
     pub fn take_error(&self, caller: &Caller<'_>) -> Option<Errno> {
+        // A connection whose end was noted and reported has nothing more
+        // to say; one still open may have been reset since.
         if let State::Stream(stream) = &*self.state.lock()
             && stream.was_connected
             && stream.error.is_none()
+            && stream.has_ended
         {
             return None;
         }
@@ -576,9 +584,12 @@ impl Socket {
                     ready |= events::POLLOUT;
                 }
                 if tcp_state == tcp::State::Closed {
-                    // Refused, reset, or finished: Linux reports all three.
+                    // Refused, reset, or finished: Linux reports all three,
+                    // and an error until it is taken.
                     ready |= events::POLLIN | events::POLLOUT | events::POLLHUP;
-                    if !stream.was_connected || !stream.write_shut {
+                    let mut ends = stream.ends;
+                    let was_reset = !stream.has_ended && !stack.peer_finished(stream.handle, &mut ends);
+                    if !stream.was_connected || !stream.write_shut || stream.error.is_some() || was_reset {
                         ready |= events::POLLERR;
                     }
                 }

@@ -480,6 +480,22 @@ impl Stack {
         Ok(self.sockets.add(udp::Socket::new(receive, send)))
     }
 
+    /// Whether the peer of the TCP connection behind `handle` said
+    /// goodbye with a FIN (true when the connection's segments are not
+    /// known). A closed smoltcp socket forgets its ends, so the caller
+    /// keeps them in `ends`, which this fills in while they are known.
+    pub fn peer_finished(
+        &mut self,
+        handle: SocketHandle,
+        ends: &mut Option<(core::net::SocketAddr, core::net::SocketAddr)>,
+    ) -> bool {
+        if let Some(known) = connection_ends(self.sockets.get::<tcp::Socket<'_>>(handle)) {
+            *ends = Some(known);
+        }
+        let Some((local, remote)) = *ends else { return true };
+        self.link.ledger().figures(local, remote).is_none_or(|figures| figures.fin_received())
+    }
+
     /// Adds a raw IPv4 socket of IP protocol `protocol` that holds
     /// `packets` received packets in `bytes` (none: it only sends).
     pub fn add_raw(&mut self, protocol: u8, packets: usize, bytes: usize) -> Result<SocketHandle, Errno> {

@@ -104,6 +104,8 @@ impl Socket {
                 error: None,
                 read_shut: false,
                 write_shut: false,
+                has_ended: false,
+                ends: None,
             })),
             options: Mutex::new(options.clone()),
             waiters: Arc::new(WaiterList::new()),
@@ -209,6 +211,8 @@ impl Socket {
                     error: None,
                     read_shut: false,
                     write_shut: false,
+                    has_ended: false,
+                    ends: None,
                 })
             })?;
             *state = State::Stream(stream);
@@ -223,8 +227,10 @@ impl Socket {
     /// answers from its socket state and the TCP state.
     fn connect_again(&self, caller: &Caller<'_>, stream: &mut Stream, is_nonblocking: bool) -> Again {
         let handle = stream.handle;
-        let tcp_state = self.stack(caller, |stack| stack.tcp(handle).state());
-        note_progress(stream, tcp_state, caller.machine.monotonic_ns());
+        let ends = &mut stream.ends;
+        let (tcp_state, peer_finished) =
+            self.stack(caller, |stack| (stack.tcp(handle).state(), stack.peer_finished(handle, ends)));
+        note_progress(stream, tcp_state, peer_finished, caller.machine.monotonic_ns());
         match stream.attempt {
             Attempt::Connected => Again::Answer(Err(Errno::EISCONN)),
             Attempt::Connecting if matches!(tcp_state, tcp::State::SynSent | tcp::State::SynReceived) => {
@@ -295,15 +301,16 @@ impl Socket {
         let State::Stream(stream) = &mut *state else { return ConnectionState::Failed(Errno::ENOTCONN) };
         let handle = stream.handle;
         let timeout = established_timeout(&self.options.lock());
-        let tcp_state = self.stack(caller, |stack| {
+        let ends = &mut stream.ends;
+        let (tcp_state, peer_finished) = self.stack(caller, |stack| {
             let tcp = stack.tcp(handle);
             let tcp_state = tcp.state();
             if is_synchronized(tcp_state) && tcp.timeout() == Some(CONNECT_TIMEOUT) {
                 tcp.set_timeout(timeout);
             }
-            tcp_state
+            (tcp_state, stack.peer_finished(handle, ends))
         });
-        note_progress(stream, tcp_state, caller.machine.monotonic_ns());
+        note_progress(stream, tcp_state, peer_finished, caller.machine.monotonic_ns());
         if let Some(error) = stream.error.take() {
             return ConnectionState::Failed(error);
         }
@@ -340,11 +347,12 @@ impl Socket {
             let handle = stream.handle;
             let now = caller.machine.monotonic_ns();
             let moment = smoltcp::time::Instant::from_micros((now / 1000) as i64);
-            let (tcp_state, written) = self.stack(caller, |stack| {
+            let ends = &mut stream.ends;
+            let (tcp_state, written, peer_finished) = self.stack(caller, |stack| {
                 let written = stack.send_gathered(handle, &bytes[sent..], hold, moment);
-                (stack.tcp(handle).state(), written)
+                (stack.tcp(handle).state(), written, stack.peer_finished(handle, ends))
             });
-            note_progress(stream, tcp_state, now);
+            note_progress(stream, tcp_state, peer_finished, now);
             sent += written;
             if sent == bytes.len() {
                 return Some(Ok(sent));
@@ -388,7 +396,8 @@ impl Socket {
             }
             let handle = stream.handle;
             let now = caller.machine.monotonic_ns();
-            let (tcp_state, taken, may_receive) = self.stack(caller, |stack| {
+            let ends = &mut stream.ends;
+            let (tcp_state, taken, may_receive, peer_finished) = self.stack(caller, |stack| {
                 let tcp = stack.tcp(handle);
                 let taken = if !tcp.can_recv() {
                     0
@@ -397,9 +406,10 @@ impl Socket {
                 } else {
                     tcp.recv_slice(&mut buffer[filled..]).unwrap_or(0)
                 };
-                (tcp.state(), taken, tcp.may_recv())
+                let (tcp_state, may_receive) = (tcp.state(), tcp.may_recv());
+                (tcp_state, taken, may_receive, stack.peer_finished(handle, ends))
             });
-            note_progress(stream, tcp_state, now);
+            note_progress(stream, tcp_state, peer_finished, now);
             filled += taken;
             if filled == buffer.len() || (filled > 0 && !wants_all) {
                 return Some(Ok(filled));
@@ -440,15 +450,17 @@ pub(super) enum ConnectionState {
 }
 
 /// Notes what a stream's TCP state says about the connection: that it was
-/// established, or how it ended.
-pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: u64) {
+/// established, or how it ended; `peer_finished`: the peer's FIN came
+/// (a connection closed without it after our own FIN was reset).
+pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, peer_finished: bool, now_ns: u64) {
     if is_synchronized(tcp_state) {
         stream.was_connected = true;
         return;
     }
-    if tcp_state != tcp::State::Closed || stream.error.is_some() {
+    if tcp_state != tcp::State::Closed || stream.error.is_some() || stream.has_ended {
         return;
     }
+    stream.has_ended = true;
     if !stream.was_connected {
         let waited = now_ns.saturating_sub(stream.connect_started_ns);
         stream.error = Some(if waited >= CONNECT_TIMEOUT.total_micros() * 1000 {
@@ -459,8 +471,9 @@ pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: 
         // Reported once; the socket stays closed.
         stream.was_connected = true;
         stream.write_shut = true;
-    } else if !stream.write_shut {
-        // Closed without our goodbye: the peer reset the connection.
+    } else if !stream.write_shut || !peer_finished {
+        // Closed without our goodbye, or without the peer's: it reset the
+        // connection.
         stream.error = Some(Errno::ECONNRESET);
         stream.write_shut = true;
     }
