@@ -397,21 +397,29 @@ static void check_options(void) {
     }
     /* Buffers are bounded by rmem_max and wmem_max, then doubled. */
     long receive_most = setting("net/core/rmem_max"), send_most = setting("net/core/wmem_max");
-    for (int i = 0; i < 2; i++) {
+    int pair[2], local_datagram = socket(AF_UNIX, SOCK_DGRAM, 0);
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    int bounded[] = {stream, datagram, pair[0], local_datagram};
+    static const char *const bounded_names[] = {"tcp_buffers_bounded_by_settings", "udp_buffers_bounded_by_settings",
+                                                "local_stream_buffers_bounded_by_settings",
+                                                "local_datagram_buffers_bounded_by_settings"};
+    for (int i = 0; i < 4; i++) {
         int huge = 1 << 30;
-        setsockopt(sockets[i], SOL_SOCKET, SO_RCVBUF, &huge, sizeof huge);
-        setsockopt(sockets[i], SOL_SOCKET, SO_SNDBUF, &huge, sizeof huge);
+        setsockopt(bounded[i], SOL_SOCKET, SO_RCVBUF, &huge, sizeof huge);
+        setsockopt(bounded[i], SOL_SOCKET, SO_SNDBUF, &huge, sizeof huge);
         int receive = 0, send = 0;
         length = sizeof receive;
-        getsockopt(sockets[i], SOL_SOCKET, SO_RCVBUF, &receive, &length);
+        getsockopt(bounded[i], SOL_SOCKET, SO_RCVBUF, &receive, &length);
         length = sizeof send;
-        getsockopt(sockets[i], SOL_SOCKET, SO_SNDBUF, &send, &length);
-        check(receive == 2 * receive_most && send == 2 * send_most,
-              i == 0 ? "tcp_buffers_bounded_by_settings" : "udp_buffers_bounded_by_settings",
+        getsockopt(bounded[i], SOL_SOCKET, SO_SNDBUF, &send, &length);
+        check(receive == 2 * receive_most && send == 2 * send_most, bounded_names[i],
               "receive %d (rmem_max %ld), send %d (wmem_max %ld)", receive, receive_most, send, send_most);
     }
     close(stream);
     close(datagram);
+    close(pair[0]);
+    close(pair[1]);
+    close(local_datagram);
 }
 
 static void check_settings_files(void) {
