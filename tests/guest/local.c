@@ -2,7 +2,8 @@
  * type, servers bound to paths and to abstract names, datagrams and their
  * senders, message boundaries, half closes, readiness through poll and
  * epoll, options and the errors of misuse, credentials that data sent
- * before SO_PASSCRED does not carry, descriptors that peeks pass on. Prints one line per check
+ * before SO_PASSCRED does not carry, descriptors that peeks pass on, where
+ * stream reads stop (descriptors, another sender). Prints one line per check
  * ("ok <name>" or "FAIL <name>: <why>") and exits with the number of
  * failed checks. */
 #define _GNU_SOURCE
@@ -477,6 +478,49 @@ static void check_credentials_after_the_fact(int type, const char *kind) {
     close(pair[1]);
 }
 
+/* A stream read goes on through the bytes that came with descriptors and
+ * stops after them; for a receiver of credentials it stops where another
+ * sender's bytes begin, even with MSG_WAITALL. */
+static void check_stream_read_boundaries(void) {
+    int pair[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    write(pair[0], "aa", 2);
+    send_descriptor(pair[0], STDOUT_FILENO);
+    write(pair[0], "cc", 2);
+    send_descriptor(pair[0], STDOUT_FILENO);
+    ssize_t got = 0;
+    int peeked = receive_descriptor(pair[1], 4, MSG_PEEK, &got);
+    check(got == 3 && peeked >= 0, "stream: a peek reads through the bytes with descriptors", "got %zd, fd %d",
+          got, peeked);
+    close(peeked);
+    for (int round = 0; round < 2; round++) {
+        int received = receive_descriptor(pair[1], 4, 0, &got);
+        check(got == 3 && received >= 0,
+              round == 0 ? "stream: a read stops after the bytes with descriptors"
+                         : "stream: the next read stops after the next ones",
+              "got %zd, fd %d", got, received);
+        close(received);
+    }
+    close(pair[0]);
+    close(pair[1]);
+
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    write(pair[0], "aa", 2);
+    int one = 1;
+    setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    write(pair[0], "bb", 2);
+    write(pair[0], "cc", 2);
+    char data[8];
+    got = recv(pair[1], data, sizeof data, MSG_WAITALL | MSG_DONTWAIT);
+    check(got == 2, "stream: data of another sender is not glued on", "got %zd", got);
+    struct ucred credentials = {0};
+    got = receive_credentials(pair[1], data, sizeof data, &credentials);
+    check(got == 4 && credentials.pid == getpid(), "stream: one sender's writes are read together",
+          "got %zd, pid %d", got, (int)credentials.pid);
+    close(pair[0]);
+    close(pair[1]);
+}
+
 /* Socket-level options every socket keeps, read back as set. */
 static void check_socket_level_options(void) {
     int pair[2];
@@ -551,6 +595,7 @@ int main(void) {
     check_peeking_descriptors(SOCK_DGRAM, "datagram");
     check_peeking_descriptors(SOCK_SEQPACKET, "packet");
     check_sending_to_an_address();
+    check_stream_read_boundaries();
     printf("%d checks failed\n", failures);
     return failures;
 }

@@ -3,8 +3,9 @@
  * socket does not have, flags a protocol does not take, bad lengths and
  * pointers, control messages network sockets ignore, interface requests,
  * multicast groups an accepted connection does not inherit, repeated
- * connects on TCP sockets, privileged ports and socket nodes without write
- * permission. Passes on Linux too
+ * connects on TCP sockets, privileged ports, raw sockets (refused without
+ * CAP_NET_RAW, an ICMP echo through them with it) and socket nodes without
+ * write permission. Passes on Linux too
  * (as root, where it drops privileges in child processes). Prints one
  * line per check ("ok <name>" or "FAIL <name>: <why>") and exits with the
  * number of failed checks. */
@@ -17,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,8 +338,98 @@ static void check_repeated_connects(void) {
     close(target_socket);
 }
 
+/* 0 when raw sockets need CAP_NET_RAW: EPERM for ICMP and IPPROTO_RAW. */
+static int raw_without_capability(void) {
+    int icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    int icmp_errno = errno;
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    return icmp == -1 && icmp_errno == EPERM && raw == -1 && errno == EPERM ? 0 : 1;
+}
+
+/* The Internet checksum of `length` bytes. */
+static uint16_t internet_checksum(const void *bytes, size_t length) {
+    const uint8_t *byte = bytes;
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < length; i += 2)
+        sum += (uint32_t)byte[i] << 8 | byte[i + 1];
+    if (length % 2)
+        sum += (uint32_t)byte[length - 1] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return htons((uint16_t)~sum);
+}
+
+/* A raw ICMP socket, as ping uses one: an echo request to the loopback
+ * comes back as a reply, IP header first, from the loopback address; a
+ * filter drops the types it names. IPPROTO_RAW sockets send packets the
+ * program heads. */
+static void check_raw_sockets(void) {
+    int icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    check(icmp >= 0, "raw ICMP socket with CAP_NET_RAW", "socket");
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    check(raw >= 0, "IPPROTO_RAW socket with CAP_NET_RAW", "socket");
+    if (icmp < 0)
+        return;
+    int value = 0;
+    socklen_t length = sizeof value;
+    check(getsockopt(icmp, SOL_SOCKET, SO_TYPE, &value, &length) == 0 && value == SOCK_RAW, "raw SO_TYPE",
+          "%d", value);
+    length = sizeof value;
+    check(getsockopt(icmp, SOL_SOCKET, SO_PROTOCOL, &value, &length) == 0 && value == IPPROTO_ICMP,
+          "raw SO_PROTOCOL", "%d", value);
+    length = sizeof value;
+    check(getsockopt(raw, IPPROTO_IP, IP_HDRINCL, &value, &length) == 0 && value == 1,
+          "IPPROTO_RAW includes the header", "%d", value);
+    /* Let only echo replies (type 0) through, as ping does. */
+    uint32_t filter = ~(1u << 0);
+    check(setsockopt(icmp, SOL_RAW, 1 /* ICMP_FILTER */, &filter, sizeof filter) == 0, "ICMP_FILTER", "errno");
+    struct timeval timeout = {.tv_sec = 2};
+    setsockopt(icmp, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    uint8_t request[16] = {8, 0, 0, 0, 0x12, 0x34, 0, 1, 'r', 'o', 's', 'v', 'p', 'i', 'n', 'g'};
+    uint16_t sum = internet_checksum(request, sizeof request);
+    memcpy(request + 2, &sum, 2);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    check(sendto(icmp, request, sizeof request, 0, (struct sockaddr *)&to, sizeof to) == sizeof request,
+          "raw ICMP echo request sent", "sendto");
+    uint8_t reply[128] = {0};
+    struct sockaddr_in from = {0};
+    socklen_t from_length = sizeof from;
+    ssize_t got = recvfrom(icmp, reply, sizeof reply, 0, (struct sockaddr *)&from, &from_length);
+    int header = (reply[0] & 0x0f) * 4;
+    check(got == header + (ssize_t)sizeof request && reply[0] >> 4 == 4 && reply[9] == IPPROTO_ICMP &&
+              reply[header] == 0 && memcmp(reply + header + 4, request + 4, sizeof request - 4) == 0,
+          "raw ICMP echo reply received with its IP header", "got %zd, type %d", got, reply[header]);
+    check(from.sin_family == AF_INET && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK), "raw reply's source",
+          "%08x", ntohl(from.sin_addr.s_addr));
+    errno = 0;
+    check(sendto(icmp, request, sizeof request, 0, NULL, 0) == -1 && errno == EDESTADDRREQ,
+          "raw send without an address EDESTADDRREQ", "errno");
+    errno = 0;
+    check(listen(icmp, 1) == -1 && errno == EOPNOTSUPP, "raw listen EOPNOTSUPP", "errno");
+    if (raw >= 0) {
+        /* An echo request headed by the program, zero source filled in. */
+        uint8_t packet[20 + sizeof request] = {0x45, 0, 0, 0, 0, 0, 0, 0, 64, IPPROTO_ICMP};
+        memcpy(packet + 16, &to.sin_addr, 4);
+        request[7] = 2;
+        request[2] = request[3] = 0;
+        sum = internet_checksum(request, sizeof request);
+        memcpy(request + 2, &sum, 2);
+        memcpy(packet + 20, request, sizeof request);
+        check(sendto(raw, packet, sizeof packet, 0, (struct sockaddr *)&to, sizeof to) == sizeof packet,
+              "IPPROTO_RAW headed packet sent", "sendto");
+        got = recvfrom(icmp, reply, sizeof reply, 0, NULL, NULL);
+        header = (reply[0] & 0x0f) * 4;
+        check(got == header + (ssize_t)sizeof request && reply[header] == 0 && reply[header + 7] == 2,
+              "its echo reply comes to the ICMP socket", "got %zd", got);
+        close(raw);
+    }
+    close(icmp);
+}
+
 static void check_privileges(void) {
     check(as_nobody(bind_privileged_port) == 0, "a privileged port needs CAP_NET_BIND_SERVICE", "not EACCES");
+    check(as_nobody(raw_without_capability) == 0, "raw sockets need CAP_NET_RAW", "not EPERM");
+    check_raw_sockets();
     int listener = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un address = {0};
     address.sun_family = AF_UNIX;

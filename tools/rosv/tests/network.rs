@@ -39,6 +39,11 @@ fn tcp_info_gathered_sends_multicast_and_error_queues_behave_like_linux() {
 }
 
 #[test]
+fn listeners_backlogs_and_network_settings_behave_like_linux() {
+    assert_checks_pass("listeners");
+}
+
+#[test]
 fn local_sockets_behave_like_linux() {
     assert_checks_pass("local");
 }

@@ -9,7 +9,7 @@
 //! addresses are equal), which teaches the stack that its own addresses
 //! live at its own MAC. Without a card the link is only that loop.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -79,6 +79,8 @@ pub struct Link {
     /// Copies of received ICMP "destination unreachable" messages, for
     /// the stack to give the sockets they concern (`net::unreachable`).
     unreachable: VecDeque<Vec<u8>>,
+    /// TCP ports whose listeners have no room: SYNs to them are dropped.
+    full_ports: BTreeSet<u16>,
 }
 
 impl core::fmt::Debug for Link {
@@ -111,7 +113,14 @@ impl Link {
             ledger: Ledger::default(),
             to_groups: VecDeque::new(),
             unreachable: VecDeque::new(),
+            full_ports: BTreeSet::new(),
         }
+    }
+
+    /// Sets the TCP ports whose SYNs are dropped: their listeners' backlogs
+    /// are full.
+    pub fn set_full_ports(&mut self, ports: BTreeSet<u16>) {
+        self.full_ports = ports;
     }
 
     /// Takes the copies of received "destination unreachable" messages.
@@ -283,6 +292,22 @@ pub fn stays_home(mac: &[u8; 6], frame: &[u8]) -> bool {
     is_arp && arp.len() >= 28 && arp[..8] == [0, 1, 8, 0, 6, 4, 0, 1] && arp[14..18] == arp[24..28]
 }
 
+/// The destination port of a frame that opens a TCP connection (SYN
+/// without ACK), over IPv4 or IPv6 (without extension headers).
+fn syn_port(frame: &[u8]) -> Option<u16> {
+    const TCP: u8 = 6;
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    let packet = frame.get(ETHERNET_HEADER..)?;
+    let segment = match frame.get(12..14)? {
+        [0x08, 0x00] if *packet.get(9)? == TCP => packet.get(usize::from(packet.first()? & 0x0f) * 4..)?,
+        [0x86, 0xdd] if *packet.get(6)? == TCP => packet.get(40..)?,
+        _ => return None,
+    };
+    let flags = *segment.get(13)?;
+    (flags & (SYN | ACK) == SYN).then(|| u16::from_be_bytes([segment[2], segment[3]]))
+}
+
 /// A received frame, lent to the stack.
 #[derive(Debug)]
 pub struct Received<'a> {
@@ -394,6 +419,9 @@ impl phy::Device for Link {
                 }
                 self.counters[CARD_SIDE].count_received(self.received.len());
             }
+            if syn_port(&self.received).is_some_and(|port| self.full_ports.contains(&port)) {
+                continue;
+            }
             if is_unreachable(&self.received) && self.unreachable.len() < LOOP_CAPACITY {
                 self.unreachable.push_back(self.received.clone());
             }
@@ -439,5 +467,31 @@ impl phy::Device for Link {
         capabilities.medium = Medium::Ethernet;
         capabilities.max_transmission_unit = self.mtu + ETHERNET_HEADER;
         capabilities
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::syn_port;
+
+    /// An Ethernet frame carrying an IPv4 TCP segment with `flags` to
+    /// port 8080.
+    fn tcp_frame(flags: u8) -> Vec<u8> {
+        let mut frame = alloc::vec![0u8; 14 + 20 + 20];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        frame[14 + 9] = 6;
+        frame[34 + 2..34 + 4].copy_from_slice(&8080u16.to_be_bytes());
+        frame[34 + 13] = flags;
+        frame
+    }
+
+    #[test]
+    fn only_connection_openings_name_their_port() {
+        assert_eq!(syn_port(&tcp_frame(0x02)), Some(8080));
+        assert_eq!(syn_port(&tcp_frame(0x12)), None, "a SYN-ACK answers");
+        assert_eq!(syn_port(&tcp_frame(0x10)), None);
+        assert_eq!(syn_port(&tcp_frame(0x02)[..40]), None, "cut short");
+        assert_eq!(syn_port(&[]), None);
     }
 }

@@ -145,6 +145,9 @@ struct Direction {
     /// Files passed along, each batch with the stream position of the
     /// first byte it came with (for packets, the message's start).
     rights: VecDeque<(u64, Rights)>,
+    /// Where the bytes that came with files end: a stream read stops
+    /// there, as Linux's stops after the buffer that carried them.
+    rights_ends: VecDeque<u64>,
     /// Who sent the bytes from each position on.
     senders: VecDeque<(u64, PeerCredentials)>,
     /// The sender will send no more (closed or shut down).

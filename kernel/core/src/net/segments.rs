@@ -149,6 +149,12 @@ impl Figures {
         self.acknowledged.saturating_sub(syn)
     }
 
+    /// Whether the peer's FIN arrived: a connection that closes without
+    /// one was reset (or given up on).
+    pub fn fin_received(&self) -> bool {
+        self.fin_received
+    }
+
     /// Bytes received in order, the FIN included, the SYN not.
     pub fn bytes_received(&self) -> u64 {
         self.highest_received.saturating_sub(1)

@@ -70,6 +70,11 @@ struct Stream {
     error: Option<Errno>,
     read_shut: bool,
     write_shut: bool,
+    /// The connection's end (refused, reset, or closed) was noted.
+    has_ended: bool,
+    /// The connection's two ends, kept for its segments' figures after
+    /// smoltcp forgets them.
+    ends: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// Where `connect` stands on a stream socket: Linux keeps this socket
@@ -112,14 +117,24 @@ enum State {
     /// A stream socket neither listening nor connected. `keeps_port`:
     /// `bind` named the port, which then outlives a failed connection
     /// attempt (Linux's `SOCK_BINDPORT_LOCK`); a port the stack chose goes
-    /// with the attempt.
-    Unconnected { bound: Option<SocketAddr>, keeps_port: bool },
-    /// A listening stream socket.
-    Listening { listener: u64, local: SocketAddr },
+    /// with the attempt. `read_shut` and `write_shut`: a `shutdown` came
+    /// (which fails with `ENOTCONN` but still shows in `poll`, as on
+    /// Linux).
+    Unconnected { bound: Option<SocketAddr>, keeps_port: bool, read_shut: bool, write_shut: bool },
+    /// A listening stream socket; `keeps_port` as for
+    /// [`State::Unconnected`].
+    Listening { listener: u64, local: SocketAddr, keeps_port: bool },
     /// A stream socket connecting, connected, or done.
     Stream(Stream),
     /// A datagram socket.
     Datagram(Datagram),
+}
+
+impl State {
+    /// An unconnected stream socket bound to `bound`, not shut down.
+    fn unconnected(bound: Option<SocketAddr>, keeps_port: bool) -> State {
+        State::Unconnected { bound, keeps_port, read_shut: false, write_shut: false }
+    }
 }
 
 /// A socket.
@@ -176,7 +191,7 @@ impl Socket {
     /// A new socket of `kind` on `network`, `AF_INET6` if `is_ipv6`.
     pub fn new_in(network: Arc<Network>, kind: Kind, is_ipv6: bool) -> Arc<Socket> {
         let state = match kind {
-            Kind::Stream => State::Unconnected { bound: None, keeps_port: false },
+            Kind::Stream => State::unconnected(None, false),
             Kind::Datagram => State::Datagram(Datagram::default()),
         };
         Arc::new(Socket {
@@ -300,7 +315,7 @@ impl Socket {
         })?;
         let local = SocketAddr::new(address.ip(), port);
         match &mut *state {
-            State::Unconnected { bound, keeps_port } => {
+            State::Unconnected { bound, keeps_port, .. } => {
                 *bound = Some(local);
                 *keeps_port = address.port() != 0;
             }
@@ -394,7 +409,31 @@ impl Socket {
                     datagram.read_shut |= reads;
                     datagram.write_shut |= writes;
                 }
-                State::Unconnected { .. } | State::Listening { .. } => return Err(Errno::ENOTCONN),
+                // Shutting a listener's reading stops it listening: its
+                // handshakes and unaccepted connections are reset, waiting
+                // accepts fail, and it may listen again. Its writing
+                // leaves it as it was.
+                State::Listening { .. } if !reads => return Ok(()),
+                State::Listening { listener, local, keeps_port } => {
+                    let (listener, local, keeps_port) = (*listener, *local, *keeps_port);
+                    let protocol = self.protocol();
+                    self.stack(caller, |stack| {
+                        stack.close_listener(listener);
+                        if !keeps_port {
+                            stack.release_port(protocol, local.port());
+                        }
+                    });
+                    *state = State::unconnected(keeps_port.then_some(local), keeps_port);
+                }
+                // Nothing to shut down; Linux still notes the shutdown,
+                // which poll then reports.
+                State::Unconnected { read_shut, write_shut, .. } => {
+                    *read_shut |= reads;
+                    *write_shut |= writes;
+                    drop(state);
+                    self.waiters.notify();
+                    return Err(Errno::ENOTCONN);
+                }
             }
         }
         self.waiters.notify();
@@ -471,9 +510,12 @@ impl Socket {
 
     /// Takes the pending error (`SO_ERROR`).
     pub fn take_error(&self, caller: &Caller<'_>) -> Option<Errno> {
+        // A connection whose end was noted and reported has nothing more
+        // to say; one still open may have been reset since.
         if let State::Stream(stream) = &*self.state.lock()
             && stream.was_connected
             && stream.error.is_none()
+            && stream.has_ended
         {
             return None;
         }
@@ -505,7 +547,13 @@ impl Socket {
         match &*state {
             // An unconnected stream socket is writable and hung up, as on
             // Linux; a listening one is readable when a connection waits.
-            State::Unconnected { .. } => events::POLLOUT | events::POLLHUP,
+            State::Unconnected { read_shut, .. } => {
+                let mut ready = events::POLLOUT | events::POLLHUP;
+                if *read_shut {
+                    ready |= events::POLLIN | events::POLLRDHUP;
+                }
+                ready
+            }
             State::Listening { listener, .. } => {
                 if stack.has_connection(*listener) {
                     events::POLLIN
@@ -536,9 +584,12 @@ impl Socket {
                     ready |= events::POLLOUT;
                 }
                 if tcp_state == tcp::State::Closed {
-                    // Refused, reset, or finished: Linux reports all three.
+                    // Refused, reset, or finished: Linux reports all three,
+                    // and an error until it is taken.
                     ready |= events::POLLIN | events::POLLOUT | events::POLLHUP;
-                    if !stream.was_connected || !stream.write_shut {
+                    let mut ends = stream.ends;
+                    let was_reset = !stream.has_ended && !stack.peer_finished(stream.handle, &mut ends);
+                    if !stream.was_connected || !stream.write_shut || stream.error.is_some() || was_reset {
                         ready |= events::POLLERR;
                     }
                 }
@@ -598,8 +649,7 @@ fn resolve_any(address: SocketAddr) -> SocketAddr {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let state =
-            core::mem::replace(self.state.get_mut(), State::Unconnected { bound: None, keeps_port: false });
+        let state = core::mem::replace(self.state.get_mut(), State::unconnected(None, false));
         let protocol = self.protocol();
         let linger_abort = self.options.get_mut().linger == Some(0);
         let groups = options::joined_groups(self.options.get_mut());
@@ -613,7 +663,7 @@ impl Drop for Socket {
                     stack.release_port(protocol, local.port());
                 }
             }
-            State::Listening { listener, local } => {
+            State::Listening { listener, local, .. } => {
                 stack.close_listener(listener);
                 stack.release_port(protocol, local.port());
             }

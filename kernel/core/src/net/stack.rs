@@ -1,19 +1,23 @@
 //! The stack proper: the interface, its sockets, the ports they hold, and
 //! the bookkeeping that smoltcp leaves to its user — listening sockets with
-//! a backlog, sockets closing after their descriptor is gone, DHCP, and
-//! waking the threads that wait on a socket.
+//! a backlog (in `listeners`), sockets closing after their descriptor is
+//! gone, DHCP, and waking the threads that wait on a socket.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
-use smoltcp::socket::{dhcpv4, tcp, udp};
+use smoltcp::socket::{dhcpv4, raw, tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Cidr, Ipv6Cidr,
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpProtocol, IpVersion, Ipv4Cidr, Ipv6Cidr,
 };
+
+mod listeners;
+
+use listeners::Listener;
 
 use super::held::Held;
 use super::link::{Link, NetworkDevice};
@@ -28,15 +32,12 @@ use crate::vfs::WaiterList;
 const LOOPBACK: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(127, 0, 0, 1), 8);
 /// `::1/128`.
 const LOOPBACK_V6: Ipv6Cidr = Ipv6Cidr::new(core::net::Ipv6Addr::LOCALHOST, 128);
-/// The range ports are picked from when a socket needs one (Linux's
-/// `ip_local_port_range`).
-const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
-/// Sockets kept listening beyond the ones already taken by a handshake, so
-/// that connections arriving together all find one.
-const SPARE_LISTENERS: usize = 2;
 /// How often the machine reminds its stack of its own addresses (well
 /// within the neighbor cache's lifetime for an entry).
 const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(20);
+/// Packets and bytes a raw socket holds to send.
+const RAW_SEND_SLOTS: usize = 16;
+const RAW_SEND_BYTES: usize = 128 * 1024;
 /// How long a closed connection may take to finish its goodbyes.
 const CLOSING_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -47,6 +48,8 @@ pub enum Protocol {
     Tcp,
     /// UDP.
     Udp,
+    /// Raw IP (`net::raw`).
+    Raw,
 }
 
 /// Who to wake when a socket moves, and what it looked like last.
@@ -54,22 +57,6 @@ struct Watch {
     protocol: Protocol,
     waiters: Weak<WaiterList>,
     fingerprint: u64,
-}
-
-/// A listening socket: smoltcp sockets listening on its endpoint, and the
-/// connections they made that nobody accepted yet.
-struct Listener {
-    endpoint: IpListenEndpoint,
-    backlog: usize,
-    buffer_sizes: (usize, usize),
-    /// Listening, or in a handshake.
-    waiting: Vec<SocketHandle>,
-    /// Connected, in the order they connected.
-    ready: VecDeque<SocketHandle>,
-    waiters: Weak<WaiterList>,
-    /// Shares its endpoint with other listeners (`SO_REUSEPORT`), which
-    /// take its connections in turn.
-    shares_port: bool,
 }
 
 /// The interface, its sockets and their bookkeeping.
@@ -156,7 +143,8 @@ impl Stack {
         }
         let mut sockets = SocketSet::new(Vec::new());
         let dhcp = (has_card && settings.address.is_none()).then(|| sockets.add(dhcpv4::Socket::new()));
-        let span = u64::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start());
+        let ephemeral = super::settings::local_port_range();
+        let span = u64::from(ephemeral.end() - ephemeral.start()).max(1);
         Stack {
             interface,
             link,
@@ -172,7 +160,7 @@ impl Stack {
             now,
             announced: None,
             ports: BTreeMap::new(),
-            next_ephemeral: EPHEMERAL_PORTS.start() + (seed % span) as u16,
+            next_ephemeral: ephemeral.start() + (seed % span) as u16,
             keep_alive_starts: BTreeMap::new(),
             next_turn: 0,
             held: Held::default(),
@@ -334,7 +322,11 @@ impl Stack {
         self.wake_watchers();
         let next = self.interface.poll_at(now, &self.sockets);
         let keep_alive = self.keep_alive_starts.values().map(|(at, _)| *at).min();
-        [next, keep_alive, self.held.next_due()].into_iter().flatten().min().map(nanoseconds)
+        [next, keep_alive, self.held.next_due(), self.next_deferred_due()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(nanoseconds)
     }
 
     /// Turns keep-alive on for a connection, or off (`None`), or changes
@@ -416,80 +408,6 @@ impl Stack {
         self.announced = None;
     }
 
-    /// Moves connected sockets to their listener's ready queue and keeps
-    /// enough sockets listening.
-    fn tend_listeners(&mut self) {
-        let mut arrivals = Vec::new();
-        for (id, listener) in self.listeners.iter_mut() {
-            let mut is_ready = false;
-            let mut index = 0;
-            while index < listener.waiting.len() {
-                let handle = listener.waiting[index];
-                let socket = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
-                match socket.state() {
-                    tcp::State::Listen | tcp::State::SynReceived => index += 1,
-                    tcp::State::Closed | tcp::State::TimeWait => {
-                        // A handshake that failed: listen again.
-                        socket.abort();
-                        let _ = socket.listen(listener.endpoint);
-                        index += 1;
-                    }
-                    _ => {
-                        listener.waiting.swap_remove(index);
-                        if listener.shares_port {
-                            arrivals.push((*id, handle));
-                        } else {
-                            listener.ready.push_back(handle);
-                            is_ready = true;
-                        }
-                    }
-                }
-            }
-            let listening = listener
-                .waiting
-                .iter()
-                .filter(|handle| self.sockets.get::<tcp::Socket<'_>>(**handle).state() == tcp::State::Listen)
-                .count();
-            let room = (listener.backlog + SPARE_LISTENERS)
-                .saturating_sub(listener.waiting.len() + listener.ready.len())
-                .min(SPARE_LISTENERS.saturating_sub(listening));
-            for _ in 0..room {
-                // Without memory for one more, the backlog waits for the
-                // next round.
-                let Some(mut socket) = new_tcp_socket(listener.buffer_sizes) else { break };
-                if socket.listen(listener.endpoint).is_ok() {
-                    listener.waiting.push(self.sockets.add(socket));
-                }
-            }
-            if is_ready && let Some(waiters) = listener.waiters.upgrade() {
-                waiters.notify();
-            }
-        }
-        self.share_arrivals(arrivals);
-    }
-
-    /// Hands the connections made on a shared port to the listeners
-    /// sharing it, in turn.
-    fn share_arrivals(&mut self, arrivals: Vec<(u64, SocketHandle)>) {
-        for (id, handle) in arrivals {
-            let Some(endpoint) = self.listeners.get(&id).map(|listener| listener.endpoint) else { continue };
-            let sharing: Vec<u64> = self
-                .listeners
-                .iter()
-                .filter(|(_, other)| other.shares_port && other.endpoint == endpoint)
-                .map(|(id, _)| *id)
-                .collect();
-            let chosen = sharing.get(self.next_turn % sharing.len().max(1)).copied().unwrap_or(id);
-            self.next_turn = self.next_turn.wrapping_add(1);
-            if let Some(listener) = self.listeners.get_mut(&chosen) {
-                listener.ready.push_back(handle);
-                if let Some(waiters) = listener.waiters.upgrade() {
-                    waiters.notify();
-                }
-            }
-        }
-    }
-
     fn reap_closing(&mut self, now: Instant) {
         let sockets = &mut self.sockets;
         let keep_alive_starts = &mut self.keep_alive_starts;
@@ -560,6 +478,42 @@ impl Stack {
         };
         let (receive, send) = (buffer().ok_or(Errno::ENOBUFS)?, buffer().ok_or(Errno::ENOBUFS)?);
         Ok(self.sockets.add(udp::Socket::new(receive, send)))
+    }
+
+    /// Whether the peer of the TCP connection behind `handle` said
+    /// goodbye with a FIN (true when the connection's segments are not
+    /// known). A closed smoltcp socket forgets its ends, so the caller
+    /// keeps them in `ends`, which this fills in while they are known.
+    pub fn peer_finished(
+        &mut self,
+        handle: SocketHandle,
+        ends: &mut Option<(core::net::SocketAddr, core::net::SocketAddr)>,
+    ) -> bool {
+        if let Some(known) = connection_ends(self.sockets.get::<tcp::Socket<'_>>(handle)) {
+            *ends = Some(known);
+        }
+        let Some((local, remote)) = *ends else { return true };
+        self.link.ledger().figures(local, remote).is_none_or(|figures| figures.fin_received())
+    }
+
+    /// Adds a raw IPv4 socket of IP protocol `protocol` that holds
+    /// `packets` received packets in `bytes` (none: it only sends).
+    pub fn add_raw(&mut self, protocol: u8, packets: usize, bytes: usize) -> Result<SocketHandle, Errno> {
+        let buffer = |packets: usize, bytes: usize| {
+            let mut metadata = Vec::new();
+            metadata.try_reserve_exact(packets).ok()?;
+            metadata.resize(packets, raw::PacketMetadata::EMPTY);
+            Some(raw::PacketBuffer::new(metadata, zeroed(bytes)?))
+        };
+        let receive = buffer(packets, bytes).ok_or(Errno::ENOBUFS)?;
+        let send = buffer(RAW_SEND_SLOTS, RAW_SEND_BYTES).ok_or(Errno::ENOBUFS)?;
+        let socket = raw::Socket::new(Some(IpVersion::Ipv4), Some(IpProtocol::from(protocol)), receive, send);
+        Ok(self.sockets.add(socket))
+    }
+
+    /// The raw socket behind `handle`.
+    pub fn raw(&mut self, handle: SocketHandle) -> &mut raw::Socket<'static> {
+        self.sockets.get_mut::<raw::Socket<'static>>(handle)
     }
 
     /// Lets a TCP connection finish on its own: it goes once closed.
@@ -744,99 +698,6 @@ impl Stack {
         let (local, remote) = connection_ends(self.sockets.get::<tcp::Socket<'_>>(handle))?;
         self.link.ledger().figures(local, remote).copied()
     }
-
-    /// Starts listening on `endpoint`; returns the listener's number.
-    pub fn listen(
-        &mut self,
-        endpoint: IpListenEndpoint,
-        backlog: usize,
-        buffer_sizes: (usize, usize),
-        waiters: &Arc<WaiterList>,
-        shares_port: bool,
-    ) -> u64 {
-        let id = self.next_listener;
-        self.next_listener += 1;
-        self.listeners.insert(
-            id,
-            Listener {
-                endpoint,
-                backlog: backlog.max(1),
-                buffer_sizes,
-                waiting: Vec::new(),
-                ready: VecDeque::new(),
-                waiters: Arc::downgrade(waiters),
-                shares_port,
-            },
-        );
-        self.tend_listeners();
-        id
-    }
-
-    /// Changes a listener's backlog (a second `listen`).
-    pub fn set_backlog(&mut self, listener: u64, backlog: usize) {
-        if let Some(listener) = self.listeners.get_mut(&listener) {
-            listener.backlog = backlog.max(1);
-        }
-    }
-
-    /// Takes the oldest connection a listener made.
-    pub fn accept(&mut self, listener: u64) -> Option<SocketHandle> {
-        let handle = self.listeners.get_mut(&listener)?.ready.pop_front()?;
-        self.tend_listeners();
-        Some(handle)
-    }
-
-    /// Whether a listener has a connection to accept.
-    pub fn has_connection(&self, listener: u64) -> bool {
-        self.listeners.get(&listener).is_some_and(|listener| !listener.ready.is_empty())
-    }
-
-    /// Stops a listener: its handshakes and unaccepted connections are
-    /// reset.
-    pub fn close_listener(&mut self, listener: u64) {
-        let Some(listener) = self.listeners.remove(&listener) else { return };
-        for handle in listener.waiting.into_iter().chain(listener.ready) {
-            // The reset goes out at the next poll, and the socket with it.
-            self.sockets.get_mut::<tcp::Socket<'_>>(handle).abort();
-            self.closing.push((handle, self.now));
-        }
-    }
-
-    /// Takes port `port` for `protocol` (0: any free ephemeral port); the
-    /// port is shared when `may_share`, and with holders that allowed it.
-    pub fn reserve_port(&mut self, protocol: Protocol, port: u16, may_share: bool) -> Result<u16, Errno> {
-        if port != 0 {
-            let holders = self.ports.entry((protocol, port)).or_insert(0);
-            if *holders > 0 && !may_share {
-                return Err(Errno::EADDRINUSE);
-            }
-            *holders += 1;
-            return Ok(port);
-        }
-        let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start() + 1;
-        for _ in 0..span {
-            let candidate = self.next_ephemeral;
-            self.next_ephemeral =
-                if candidate == *EPHEMERAL_PORTS.end() { *EPHEMERAL_PORTS.start() } else { candidate + 1 };
-            if let alloc::collections::btree_map::Entry::Vacant(entry) =
-                self.ports.entry((protocol, candidate))
-            {
-                entry.insert(1);
-                return Ok(candidate);
-            }
-        }
-        Err(Errno::EADDRNOTAVAIL)
-    }
-
-    /// Gives back a port [`Stack::reserve_port`] took.
-    pub fn release_port(&mut self, protocol: Protocol, port: u16) {
-        if let Some(holders) = self.ports.get_mut(&(protocol, port)) {
-            *holders -= 1;
-            if *holders == 0 {
-                self.ports.remove(&(protocol, port));
-            }
-        }
-    }
 }
 
 /// `size` zero bytes, if the memory can be had.
@@ -884,6 +745,10 @@ fn fingerprint(sockets: &SocketSet<'_>, handle: SocketHandle, protocol: Protocol
         }
         Protocol::Udp => {
             let socket = sockets.get::<udp::Socket<'_>>(handle);
+            (socket.recv_queue() as u64) | (socket.send_queue() as u64) << 32
+        }
+        Protocol::Raw => {
+            let socket = sockets.get::<raw::Socket<'_>>(handle);
             (socket.recv_queue() as u64) | (socket.send_queue() as u64) << 32
         }
     }

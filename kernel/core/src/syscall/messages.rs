@@ -10,6 +10,7 @@ use super::sockets::{
     Endpoint, destination, endpoint, failure, receive_buffer, receive_bytes, send_pieces, socket_file,
 };
 use super::{Context, Failure, Result};
+use crate::credentials::capability;
 use crate::errno::Errno;
 use crate::net::abi::{message, option};
 use crate::net::local::{Ancillary, PeerCredentials, Rights};
@@ -126,8 +127,9 @@ fn control_ancillary(
 }
 
 /// Credentials a sender states (`struct ucred`), checked as Linux's
-/// `scm_check_creds` does: its own process, and ids it has, unless it is
-/// privileged (effective user root).
+/// `scm_check_creds` does: its own process unless it has
+/// `CAP_SYS_ADMIN` (and then one that exists), ids it has unless it has
+/// `CAP_SETUID` or `CAP_SETGID`, and never the invalid id -1.
 fn stated_credentials(context: Context<'_>, data: &[u8]) -> core::result::Result<PeerCredentials, Errno> {
     if data.len() < 12 {
         return Err(Errno::EINVAL);
@@ -135,17 +137,22 @@ fn stated_credentials(context: Context<'_>, data: &[u8]) -> core::result::Result
     let field = |at: usize| u32::from_ne_bytes(data[at..at + 4].try_into().unwrap_or([0xff; 4]));
     let stated = PeerCredentials { process_id: field(0), user_id: field(4), group_id: field(8) };
     let credentials = context.process.state.lock().credentials.clone();
-    let is_privileged = credentials.effective_user == 0;
-    let has_user =
-        [credentials.real_user, credentials.effective_user, credentials.saved_user].contains(&stated.user_id);
-    let has_group = [credentials.real_group, credentials.effective_group, credentials.saved_group]
-        .contains(&stated.group_id);
-    if !(is_privileged || has_user && has_group) {
+    let is_own_process = u64::from(stated.process_id) == context.process.pid;
+    let may_name_process = is_own_process || credentials.has_capability(capability::SYS_ADMIN);
+    let may_name_user = [credentials.real_user, credentials.effective_user, credentials.saved_user]
+        .contains(&stated.user_id)
+        || credentials.has_capability(capability::SETUID);
+    let may_name_group = [credentials.real_group, credentials.effective_group, credentials.saved_group]
+        .contains(&stated.group_id)
+        || credentials.has_capability(capability::SETGID);
+    if !(may_name_process && may_name_user && may_name_group) {
         return Err(Errno::EPERM);
     }
-    if u64::from(stated.process_id) != context.process.pid {
-        // No other process exists to speak for.
-        return Err(if is_privileged { Errno::ESRCH } else { Errno::EPERM });
+    if !is_own_process && crate::process::find(u64::from(stated.process_id)).is_none() {
+        return Err(Errno::ESRCH);
+    }
+    if stated.user_id == u32::MAX || stated.group_id == u32::MAX {
+        return Err(Errno::EINVAL);
     }
     Ok(stated)
 }

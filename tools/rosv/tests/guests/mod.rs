@@ -103,6 +103,7 @@ fn build_c_programs() -> PathBuf {
         "netpeer",
         "network",
         "network-options",
+        "listeners",
         "local",
         "sockets",
         "blocking",

@@ -1,7 +1,8 @@
 //! `/proc/sys`: the kernel's settings as a generated tree. Root may write
 //! the ones Linux lets it change (mode 0644): the names, the System V IPC
-//! limits the IPC calls enforce, and the settings below, which are kept
-//! and reported.
+//! limits the IPC calls enforce, the network's settings
+//! (`net::settings`), and the settings below, which are kept and
+//! reported.
 
 use alloc::format;
 use alloc::string::String;
@@ -11,6 +12,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::fs::generated::{self, Entry, GeneratedNode};
 use crate::linux::UTSNAME;
+use crate::net::settings::{
+    Number, RMEM_DEFAULT, RMEM_MAX, SOMAXCONN, WMEM_DEFAULT, WMEM_MAX, local_port_range, set_local_port_range,
+};
 use crate::syscall::ipc_limits::{self, Limit};
 use crate::vfs::{Caller, FsError};
 
@@ -279,8 +283,51 @@ const FILESYSTEMS: &[(&str, Entry)] = &[
     ),
 ];
 
-const NET_CORE: &[(&str, Entry)] = &[("somaxconn", Entry::File(|_| line(4096)))];
-const NET: &[(&str, Entry)] = &[("core", Entry::Directory(NET_CORE))];
+/// A network setting root may change.
+fn net_number(setting: &Number, text: &str) -> Result<(), FsError> {
+    match numbers(text)?.as_slice() {
+        [value, ..] => setting.set(*value).map_err(|_| FsError::InvalidArgument),
+        [] => Err(FsError::InvalidArgument),
+    }
+}
+
+const NET_CORE: &[(&str, Entry)] = &[
+    ("rmem_default", Entry::Setting(|_| line(RMEM_DEFAULT.get()), |_, text| net_number(&RMEM_DEFAULT, text))),
+    ("rmem_max", Entry::Setting(|_| line(RMEM_MAX.get()), |_, text| net_number(&RMEM_MAX, text))),
+    ("somaxconn", Entry::Setting(|_| line(SOMAXCONN.get()), |_, text| net_number(&SOMAXCONN, text))),
+    ("wmem_default", Entry::Setting(|_| line(WMEM_DEFAULT.get()), |_, text| net_number(&WMEM_DEFAULT, text))),
+    ("wmem_max", Entry::Setting(|_| line(WMEM_MAX.get()), |_, text| net_number(&WMEM_MAX, text))),
+];
+
+/// What the stack does, as Linux's TCP settings say it: smoltcp scales
+/// windows and offers and sends selective acknowledgements, but sends no
+/// timestamps and no SYN cookies; `TCP_LINGER2` reads back 60 s. The
+/// buffer triples (least, default, most) are Linux's defaults.
+const NET_IPV4: &[(&str, Entry)] = &[
+    (
+        "ip_local_port_range",
+        Entry::Setting(
+            |_| {
+                let range = local_port_range();
+                format!("{}\t{}\n", range.start(), range.end())
+            },
+            |_, text| match numbers(text)?.as_slice() {
+                [first, last, ..] => {
+                    set_local_port_range(*first, *last).map_err(|_| FsError::InvalidArgument)
+                }
+                _ => Err(FsError::InvalidArgument),
+            },
+        ),
+    ),
+    ("tcp_fin_timeout", Entry::File(|_| line(60))),
+    ("tcp_rmem", Entry::File(|_| String::from("4096\t131072\t6291456\n"))),
+    ("tcp_sack", Entry::File(|_| line(1))),
+    ("tcp_syncookies", Entry::File(|_| line(0))),
+    ("tcp_timestamps", Entry::File(|_| line(0))),
+    ("tcp_window_scaling", Entry::File(|_| line(1))),
+    ("tcp_wmem", Entry::File(|_| String::from("4096\t16384\t4194304\n"))),
+];
+const NET: &[(&str, Entry)] = &[("core", Entry::Directory(NET_CORE)), ("ipv4", Entry::Directory(NET_IPV4))];
 
 const SETTINGS: &[(&str, Entry)] = &[
     ("fs", Entry::Directory(FILESYSTEMS)),

@@ -116,9 +116,13 @@ impl LocalSocket {
                 }
                 step
             };
-            // The files go with the first byte (or the message).
+            // The files go with the first byte (or the message), and a
+            // stream read stops after the bytes sent with them.
             if let Some(rights) = rights.take() {
                 direction.rights.push_back((direction.queued_total, rights));
+                if !is_packet {
+                    direction.rights_ends.push_back(direction.queued_total + step as u64);
+                }
             }
             if direction.senders.back().is_none_or(|(_, last)| *last != credentials) {
                 direction.senders.push_back((direction.queued_total, credentials));
@@ -200,6 +204,7 @@ impl LocalSocket {
         };
         let is_peek = flags & message::PEEK != 0;
         let is_packet = self.kind == LocalKind::SeqPacket;
+        let passes_credentials = self.options.lock().pass_credentials;
         let wants_all = flags & message::WAITALL != 0 && !is_peek && !is_packet;
         let peek_start = if is_packet { 0 } else { self.peek_start(flags) };
         let mut received =
@@ -227,18 +232,25 @@ impl LocalSocket {
             let filled = received.length;
             let start = if is_peek { peek_start } else { 0 };
             if !is_packet && incoming.bytes.len() > start && filled < buffer.len() {
-                // A read starts with the files sent with its first byte
-                // and stops before the next files.
+                // A read goes on through the bytes that came with files
+                // and stops after them; for a receiver of credentials, it
+                // also stops where another sender's bytes begin (Linux
+                // glues no writes of different senders together).
                 let position = incoming.taken_total + start as u64;
-                let starts_rights = incoming.rights.front().is_some_and(|(at, _)| *at == position);
-                if filled > 0 && starts_rights {
+                if passes_credentials && filled > 0 && sender_at(incoming, position) != received.credentials {
                     return Some(Ok(()));
                 }
                 let mut step = (incoming.bytes.len() - start).min(buffer.len() - filled);
-                let next_rights = incoming.rights.iter().map(|(at, _)| *at).find(|at| *at > position);
-                if let Some(next) = next_rights {
-                    step = step.min((next - position) as usize);
+                let mut boundary = incoming.rights_ends.iter().copied().find(|end| *end > position);
+                if passes_credentials
+                    && let Some(change) = incoming.senders.iter().map(|(at, _)| *at).find(|at| *at > position)
+                {
+                    boundary = Some(boundary.map_or(change, |end| end.min(change)));
                 }
+                if let Some(boundary) = boundary {
+                    step = step.min((boundary - position) as usize);
+                }
+                let reaches_boundary = boundary == Some(position + step as u64);
                 if start == 0 {
                     copy_front(&incoming.bytes, &mut buffer[filled..filled + step]);
                 } else {
@@ -250,12 +262,12 @@ impl LocalSocket {
                 received.length += step;
                 received.full_length = received.length;
                 if is_peek {
-                    received.rights.extend(rights_at(incoming, position));
+                    received.rights.extend(rights_within(incoming, position, step));
                 } else {
                     received.rights.extend(take_rights(incoming, step));
                     incoming.bytes.drain(..step);
                 }
-                let is_done = !wants_all || received.length == buffer.len() || next_rights.is_some();
+                let is_done = !wants_all || received.length == buffer.len() || reaches_boundary;
                 let is_finished = incoming.is_finished;
                 drop(directions);
                 if !is_peek {
@@ -309,6 +321,9 @@ fn take_rights(direction: &mut Direction, length: usize) -> Rights {
         }
     }
     direction.taken_total = end;
+    while direction.rights_ends.front().is_some_and(|at| *at <= end) {
+        direction.rights_ends.pop_front();
+    }
     // Who sent what is read is no longer needed.
     while direction.senders.get(1).is_some_and(|(at, _)| *at <= end) {
         direction.senders.pop_front();
@@ -323,6 +338,18 @@ fn rights_at(direction: &Direction, position: u64) -> Rights {
         .rights
         .iter()
         .filter(|(at, _)| *at == position)
+        .flat_map(|(_, rights)| rights.iter().cloned())
+        .collect()
+}
+
+/// Copies of the files that came with the `length` bytes from stream
+/// position `position` on: what a stream peek passes on.
+fn rights_within(direction: &Direction, position: u64, length: usize) -> Rights {
+    let end = position + length.max(1) as u64;
+    direction
+        .rights
+        .iter()
+        .filter(|(at, _)| (position..end).contains(at))
         .flat_map(|(_, rights)| rights.iter().cloned())
         .collect()
 }

@@ -8,6 +8,13 @@ use super::{LocalSocket, PeerCredentials, State};
 use crate::errno::Errno;
 use crate::net::abi::{option, timeval_bytes, timeval_ns};
 use crate::net::address::family;
+use crate::net::settings::{self, Number};
+
+/// A buffer size asked for, bounded by `setting` when `is_bounded`.
+fn bounded(asked: i32, is_bounded: bool, setting: &Number) -> usize {
+    let asked = asked.max(0) as usize;
+    if is_bounded { asked.min(setting.get() as usize) } else { asked }
+}
 
 /// The smallest and largest buffer `SO_SNDBUF` and `SO_RCVBUF` give.
 pub(super) const BUFFER_LIMITS: (usize, usize) = (4608, 4 * 1024 * 1024);
@@ -91,13 +98,16 @@ impl LocalSocket {
         }
         let mut options = self.options.lock();
         match name {
+            // Linux bounds the request by `net.core.wmem_max` or
+            // `rmem_max` (not the `FORCE` variants), then doubles it; the
+            // kernel's own bound stays.
             option::SO_SNDBUF | option::SO_SNDBUFFORCE => {
-                options.send_buffer =
-                    (integer()?.max(0) as usize * 2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
+                let asked = bounded(integer()?, name == option::SO_SNDBUF, &settings::WMEM_MAX);
+                options.send_buffer = asked.saturating_mul(2).clamp(BUFFER_LIMITS.0, BUFFER_LIMITS.1);
             }
             option::SO_RCVBUF | option::SO_RCVBUFFORCE => {
-                options.receive_buffer =
-                    (integer()?.max(0) as usize * 2).clamp(RECEIVE_BUFFER_MIN, BUFFER_LIMITS.1);
+                let asked = bounded(integer()?, name == option::SO_RCVBUF, &settings::RMEM_MAX);
+                options.receive_buffer = asked.saturating_mul(2).clamp(RECEIVE_BUFFER_MIN, BUFFER_LIMITS.1);
             }
             option::SO_RCVTIMEO => options.receive_timeout_ns = timeval_ns(value)?,
             option::SO_SNDTIMEO => options.send_timeout_ns = timeval_ns(value)?,

@@ -24,6 +24,7 @@ use super::{Datagram, Kind, Socket, State, is_synchronized};
 use crate::errno::Errno;
 use crate::net::abi::{kind, option, timeval_bytes, timeval_ns};
 use crate::net::address::family;
+use crate::net::settings::{self, Number};
 use crate::net::stack::Stack;
 use crate::vfs::node::Caller;
 
@@ -35,11 +36,10 @@ use ip::{ip_option, ipv6_option, set_ip_option, set_ipv6_option};
 /// The default size of each of a TCP socket's two buffers.
 const DEFAULT_BUFFER: usize = 64 * 1024;
 /// The smallest send and receive buffers (Linux's `SOCK_MIN_SNDBUF` and
-/// `SOCK_MIN_RCVBUF`), and the largest either may be set to (twice
-/// `net.core.wmem_max`; the `FORCE` variants may go to 4 MiB).
+/// `SOCK_MIN_RCVBUF`), and the largest the `FORCE` variants give (the
+/// others give up to twice `net.core.rmem_max` or `wmem_max`).
 const SEND_BUFFER_MIN: usize = 4608;
 const RECEIVE_BUFFER_MIN: usize = 2304;
-const BUFFER_MAX: usize = 2 * 212_992;
 const BUFFER_FORCE_MAX: usize = 4 * 1024 * 1024;
 /// The default idle time before keep-alive probes (`TCP_KEEPIDLE`), the
 /// time between them (`TCP_KEEPINTVL`) and how many go unanswered before
@@ -61,6 +61,11 @@ const CONGESTION_CONTROL: &str = "reno";
 /// and the most `TCP_SYNCNT` takes (`MAX_TCP_SYNCNT`).
 const SYN_RETRIES_DEFAULT: u8 = 6;
 const SYN_RETRIES_MAX: i32 = 127;
+/// How long a closed connection waits in `FIN-WAIT-2` unless `TCP_LINGER2`
+/// says otherwise (`net.ipv4.tcp_fin_timeout`), and the most it takes
+/// (`TCP_FIN_TIMEOUT_MAX`).
+const FIN_TIMEOUT_SECONDS: i32 = 60;
+const FIN_TIMEOUT_MAX_SECONDS: i32 = 120;
 /// The time to live of packets, unless set (`net.ipv4.ip_default_ttl`).
 const DEFAULT_TTL: u8 = 64;
 /// `IFNAMSIZ`.
@@ -74,6 +79,7 @@ mod number {
     pub const SO_RCVTIMEO_NEW: i32 = 66;
     pub const SO_SNDTIMEO_NEW: i32 = 67;
     pub const TCP_SYNCNT: i32 = 7;
+    pub const TCP_LINGER2: i32 = 8;
     pub const TCP_WINDOW_CLAMP: i32 = 10;
     pub const TCP_INFO: i32 = 11;
     pub const UDP_CORK: i32 = 1;
@@ -143,6 +149,12 @@ pub(super) struct Options {
     pub(super) receive_timeout_ns: Option<u64>,
     pub(super) send_timeout_ns: Option<u64>,
     pub(super) broadcast: bool,
+    /// `SO_OOBINLINE` and `SO_DONTROUTE`, kept and read back.
+    pub(super) out_of_band_inline: bool,
+    pub(super) dont_route: bool,
+    /// `TCP_LINGER2`: -1 (no `FIN-WAIT-2` wait), 0 (the system's) or the
+    /// seconds set, read back.
+    pub(super) linger2_seconds: i32,
     pub(super) priority: i32,
     pub(super) mark: u32,
     pub(super) device: Option<String>,
@@ -187,6 +199,9 @@ impl Default for Options {
             receive_timeout_ns: None,
             send_timeout_ns: None,
             broadcast: false,
+            out_of_band_inline: false,
+            dont_route: false,
+            linger2_seconds: 0,
             priority: 0,
             mark: 0,
             device: None,
@@ -227,10 +242,11 @@ fn integer_or_byte(value: &[u8]) -> Result<i32, Errno> {
 
 /// A buffer size as `SO_SNDBUF` or `SO_RCVBUF` sets it: doubled (the
 /// kernel's bookkeeping shares the space), within the limits.
-fn buffer_size(value: &[u8], minimum: usize, is_forced: bool) -> Result<usize, Errno> {
+fn buffer_size(value: &[u8], minimum: usize, largest: &Number, is_forced: bool) -> Result<usize, Errno> {
     let requested = integer(value)?.max(0) as usize;
-    let maximum = if is_forced { BUFFER_FORCE_MAX } else { BUFFER_MAX };
-    Ok(requested.saturating_mul(2).clamp(minimum, maximum))
+    // Linux bounds the request by the setting, then doubles it.
+    let requested = if is_forced { requested } else { requested.min(largest.get() as usize) };
+    Ok(requested.saturating_mul(2).clamp(minimum, BUFFER_FORCE_MAX.max(minimum)))
 }
 
 impl Socket {
@@ -315,7 +331,13 @@ impl Socket {
                     self.stack(caller, |stack| stack.udp(handle).set_hop_limit(options.time_to_live));
                 }
             }
-            State::Unconnected { .. } | State::Listening { .. } => {}
+            State::Listening { listener, .. } => {
+                if (level, name) == (option::IPPROTO_TCP, option::TCP_DEFER_ACCEPT) {
+                    let (listener, seconds) = (*listener, options.defer_accept_seconds as u32);
+                    self.stack(caller, |stack| stack.set_defer_accept(listener, seconds));
+                }
+            }
+            State::Unconnected { .. } => {}
         }
         Ok(())
     }
@@ -568,10 +590,12 @@ fn set_socket_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(
         option::SO_KEEPALIVE => options.keep_alive = integer(value)? != 0,
         option::SO_BROADCAST => options.broadcast = integer(value)? != 0,
         option::SO_RCVBUF | option::SO_RCVBUFFORCE => {
-            options.receive_buffer = buffer_size(value, RECEIVE_BUFFER_MIN, name == option::SO_RCVBUFFORCE)?;
+            options.receive_buffer =
+                buffer_size(value, RECEIVE_BUFFER_MIN, &settings::RMEM_MAX, name == option::SO_RCVBUFFORCE)?;
         }
         option::SO_SNDBUF | option::SO_SNDBUFFORCE => {
-            options.send_buffer = buffer_size(value, SEND_BUFFER_MIN, name == option::SO_SNDBUFFORCE)?;
+            options.send_buffer =
+                buffer_size(value, SEND_BUFFER_MIN, &settings::WMEM_MAX, name == option::SO_SNDBUFFORCE)?;
         }
         option::SO_LINGER => {
             if value.len() < 8 {
@@ -593,7 +617,9 @@ fn set_socket_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(
                 (true, _) => Timestamps::Nanoseconds,
             };
         }
-        option::SO_DONTROUTE | option::SO_OOBINLINE | option::SO_RCVLOWAT | option::SO_SNDLOWAT => {
+        option::SO_OOBINLINE => options.out_of_band_inline = integer(value)? != 0,
+        option::SO_DONTROUTE => options.dont_route = integer(value)? != 0,
+        option::SO_RCVLOWAT | option::SO_SNDLOWAT => {
             integer(value)?;
         }
         _ => return Err(Errno::ENOPROTOOPT),
@@ -611,7 +637,8 @@ fn socket_option(options: &Options, name: i32, is_listening: bool) -> Result<Vec
         option::SO_BROADCAST => integer(i32::from(options.broadcast)),
         option::SO_RCVBUF => integer(options.receive_buffer as i32),
         option::SO_SNDBUF => integer(options.send_buffer as i32),
-        option::SO_OOBINLINE | option::SO_DONTROUTE => integer(0),
+        option::SO_OOBINLINE => integer(i32::from(options.out_of_band_inline)),
+        option::SO_DONTROUTE => integer(i32::from(options.dont_route)),
         option::SO_RCVLOWAT | option::SO_SNDLOWAT => integer(1),
         option::SO_PRIORITY => integer(options.priority),
         number::SO_MARK => integer(options.mark as i32),
@@ -659,7 +686,9 @@ fn set_tcp_option(options: &mut Options, name: i32, value: &[u8]) -> Result<(), 
             }
             options.max_segment = (value != 0).then_some(value as u32);
         }
-        option::TCP_DEFER_ACCEPT => options.defer_accept_seconds = value.max(0),
+        option::TCP_DEFER_ACCEPT => options.defer_accept_seconds = super::stream::defer_accept_seconds(value),
+        // Negative: none; longer than Linux's most, that.
+        number::TCP_LINGER2 => options.linger2_seconds = value.clamp(-1, FIN_TIMEOUT_MAX_SECONDS),
         option::TCP_FASTOPEN => {
             if value < 0 {
                 return Err(Errno::EINVAL);
@@ -698,6 +727,8 @@ fn tcp_option(options: &Options, name: i32) -> Result<Vec<u8>, Errno> {
         option::TCP_KEEPCNT => integer(options.keepalive_probes as i32),
         option::TCP_USER_TIMEOUT => integer(options.user_timeout_ms as i32),
         option::TCP_DEFER_ACCEPT => integer(options.defer_accept_seconds),
+        number::TCP_LINGER2 if options.linger2_seconds == 0 => integer(FIN_TIMEOUT_SECONDS),
+        number::TCP_LINGER2 => integer(options.linger2_seconds),
         option::TCP_FASTOPEN => integer(options.fast_open_queue),
         number::TCP_INQ => integer(i32::from(options.reports_inq)),
         number::TCP_SYNCNT => integer(i32::from(options.syn_retries)),

@@ -37,13 +37,13 @@ impl Socket {
             return Err(Errno::EOPNOTSUPP);
         }
         let mut state = self.state.lock();
-        let bound = match &*state {
+        let (bound, keeps_port) = match &*state {
             State::Listening { listener, .. } => {
                 let listener = *listener;
                 self.stack(caller, |stack| stack.set_backlog(listener, backlog));
                 return Ok(());
             }
-            State::Unconnected { bound, .. } => *bound,
+            State::Unconnected { bound, keeps_port, .. } => (*bound, *keeps_port),
             State::Stream(_) | State::Datagram(_) => return Err(Errno::EINVAL),
         };
         let local = match bound {
@@ -55,11 +55,16 @@ impl Socket {
         };
         let sizes = self.buffer_sizes();
         let waiters = self.waiters.clone();
-        let shares_port = self.options.lock().reuse_port;
+        let (shares_port, defer_seconds) = {
+            let options = self.options.lock();
+            (options.reuse_port, options.defer_accept_seconds as u32)
+        };
         let listener = self.stack(caller, |stack| {
-            stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port)
+            let listener = stack.listen(listen_endpoint(local), backlog, sizes, &waiters, shares_port);
+            stack.set_defer_accept(listener, defer_seconds);
+            listener
         });
-        *state = State::Listening { listener, local };
+        *state = State::Listening { listener, local, keeps_port: keeps_port && bound.is_some() };
         Ok(())
     }
 
@@ -69,13 +74,18 @@ impl Socket {
         caller: &Caller<'_>,
         is_nonblocking: bool,
     ) -> Result<(Arc<Socket>, SocketAddr), Errno> {
-        let listener = match &*self.state.lock() {
-            State::Listening { listener, .. } => *listener,
-            State::Datagram(_) => return Err(Errno::EOPNOTSUPP),
-            _ => return Err(Errno::EINVAL),
-        };
+        if self.kind == Kind::Datagram {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let timeout = self.options.lock().receive_timeout_ns;
+        // Each try looks at the state afresh: a `shutdown` that stops the
+        // listener fails the accepts waiting on it.
         let handle = self.wait_for(caller, is_nonblocking, timeout, || {
+            let state = self.state.lock();
+            let State::Listening { listener, .. } = &*state else {
+                return Some(Err(Errno::EINVAL));
+            };
+            let listener = *listener;
             self.stack(caller, |stack| stack.accept(listener)).map(Ok)
         })?;
         let options = self.options.lock().for_accepted();
@@ -94,6 +104,8 @@ impl Socket {
                 error: None,
                 read_shut: false,
                 write_shut: false,
+                has_ended: false,
+                ends: None,
             })),
             options: Mutex::new(options.clone()),
             waiters: Arc::new(WaiterList::new()),
@@ -136,7 +148,7 @@ impl Socket {
         {
             let mut state = self.state.lock();
             let (bound, keeps_port) = match &mut *state {
-                State::Unconnected { bound, keeps_port } => (*bound, *keeps_port),
+                State::Unconnected { bound, keeps_port, .. } => (*bound, *keeps_port),
                 State::Listening { .. } => return Err(Errno::EINVAL),
                 State::Stream(stream) => match self.connect_again(caller, stream, is_nonblocking) {
                     Again::Answer(result) => return result,
@@ -150,7 +162,7 @@ impl Socket {
             };
             // A failed attempt's connection is gone: the socket is
             // unconnected until the new one exists.
-            *state = State::Unconnected { bound, keeps_port };
+            *state = State::unconnected(bound, keeps_port);
             let options = self.options.lock().clone();
             let waiters = self.waiters.clone();
             let now = caller.machine.monotonic_ns();
@@ -199,6 +211,8 @@ impl Socket {
                     error: None,
                     read_shut: false,
                     write_shut: false,
+                    has_ended: false,
+                    ends: None,
                 })
             })?;
             *state = State::Stream(stream);
@@ -213,8 +227,10 @@ impl Socket {
     /// answers from its socket state and the TCP state.
     fn connect_again(&self, caller: &Caller<'_>, stream: &mut Stream, is_nonblocking: bool) -> Again {
         let handle = stream.handle;
-        let tcp_state = self.stack(caller, |stack| stack.tcp(handle).state());
-        note_progress(stream, tcp_state, caller.machine.monotonic_ns());
+        let ends = &mut stream.ends;
+        let (tcp_state, peer_finished) =
+            self.stack(caller, |stack| (stack.tcp(handle).state(), stack.peer_finished(handle, ends)));
+        note_progress(stream, tcp_state, peer_finished, caller.machine.monotonic_ns());
         match stream.attempt {
             Attempt::Connected => Again::Answer(Err(Errno::EISCONN)),
             Attempt::Connecting if matches!(tcp_state, tcp::State::SynSent | tcp::State::SynReceived) => {
@@ -285,15 +301,16 @@ impl Socket {
         let State::Stream(stream) = &mut *state else { return ConnectionState::Failed(Errno::ENOTCONN) };
         let handle = stream.handle;
         let timeout = established_timeout(&self.options.lock());
-        let tcp_state = self.stack(caller, |stack| {
+        let ends = &mut stream.ends;
+        let (tcp_state, peer_finished) = self.stack(caller, |stack| {
             let tcp = stack.tcp(handle);
             let tcp_state = tcp.state();
             if is_synchronized(tcp_state) && tcp.timeout() == Some(CONNECT_TIMEOUT) {
                 tcp.set_timeout(timeout);
             }
-            tcp_state
+            (tcp_state, stack.peer_finished(handle, ends))
         });
-        note_progress(stream, tcp_state, caller.machine.monotonic_ns());
+        note_progress(stream, tcp_state, peer_finished, caller.machine.monotonic_ns());
         if let Some(error) = stream.error.take() {
             return ConnectionState::Failed(error);
         }
@@ -330,11 +347,12 @@ impl Socket {
             let handle = stream.handle;
             let now = caller.machine.monotonic_ns();
             let moment = smoltcp::time::Instant::from_micros((now / 1000) as i64);
-            let (tcp_state, written) = self.stack(caller, |stack| {
+            let ends = &mut stream.ends;
+            let (tcp_state, written, peer_finished) = self.stack(caller, |stack| {
                 let written = stack.send_gathered(handle, &bytes[sent..], hold, moment);
-                (stack.tcp(handle).state(), written)
+                (stack.tcp(handle).state(), written, stack.peer_finished(handle, ends))
             });
-            note_progress(stream, tcp_state, now);
+            note_progress(stream, tcp_state, peer_finished, now);
             sent += written;
             if sent == bytes.len() {
                 return Some(Ok(sent));
@@ -378,7 +396,8 @@ impl Socket {
             }
             let handle = stream.handle;
             let now = caller.machine.monotonic_ns();
-            let (tcp_state, taken, may_receive) = self.stack(caller, |stack| {
+            let ends = &mut stream.ends;
+            let (tcp_state, taken, may_receive, peer_finished) = self.stack(caller, |stack| {
                 let tcp = stack.tcp(handle);
                 let taken = if !tcp.can_recv() {
                     0
@@ -387,9 +406,10 @@ impl Socket {
                 } else {
                     tcp.recv_slice(&mut buffer[filled..]).unwrap_or(0)
                 };
-                (tcp.state(), taken, tcp.may_recv())
+                let (tcp_state, may_receive) = (tcp.state(), tcp.may_recv());
+                (tcp_state, taken, may_receive, stack.peer_finished(handle, ends))
             });
-            note_progress(stream, tcp_state, now);
+            note_progress(stream, tcp_state, peer_finished, now);
             filled += taken;
             if filled == buffer.len() || (filled > 0 && !wants_all) {
                 return Some(Ok(filled));
@@ -430,15 +450,17 @@ pub(super) enum ConnectionState {
 }
 
 /// Notes what a stream's TCP state says about the connection: that it was
-/// established, or how it ended.
-pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: u64) {
+/// established, or how it ended; `peer_finished`: the peer's FIN came
+/// (a connection closed without it after our own FIN was reset).
+pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, peer_finished: bool, now_ns: u64) {
     if is_synchronized(tcp_state) {
         stream.was_connected = true;
         return;
     }
-    if tcp_state != tcp::State::Closed || stream.error.is_some() {
+    if tcp_state != tcp::State::Closed || stream.error.is_some() || stream.has_ended {
         return;
     }
+    stream.has_ended = true;
     if !stream.was_connected {
         let waited = now_ns.saturating_sub(stream.connect_started_ns);
         stream.error = Some(if waited >= CONNECT_TIMEOUT.total_micros() * 1000 {
@@ -449,9 +471,42 @@ pub(super) fn note_progress(stream: &mut Stream, tcp_state: tcp::State, now_ns: 
         // Reported once; the socket stays closed.
         stream.was_connected = true;
         stream.write_shut = true;
-    } else if !stream.write_shut {
-        // Closed without our goodbye: the peer reset the connection.
+    } else if !stream.write_shut || !peer_finished {
+        // Closed without our goodbye, or without the peer's: it reset the
+        // connection.
         stream.error = Some(Errno::ECONNRESET);
         stream.write_shut = true;
+    }
+}
+
+/// The time `TCP_DEFER_ACCEPT` keeps, from the seconds asked for: Linux
+/// keeps a count of SYN-ACK retransmissions instead (the fewest whose
+/// timeouts, from one second doubling up to 120, add up to the time, at
+/// most 255), and reads back their total.
+pub(super) fn defer_accept_seconds(asked: i32) -> i32 {
+    const FIRST_TIMEOUT: i32 = 1;
+    const LONGEST_TIMEOUT: i32 = 120;
+    const MOST_RETRANSMISSIONS: u32 = 255;
+    if asked <= 0 {
+        return 0;
+    }
+    let (mut timeout, mut total, mut retransmissions) = (FIRST_TIMEOUT, FIRST_TIMEOUT, 1);
+    while asked > total && retransmissions < MOST_RETRANSMISSIONS {
+        retransmissions += 1;
+        timeout = (timeout * 2).min(LONGEST_TIMEOUT);
+        total += timeout;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn defer_accept_is_rounded_to_whole_retransmissions() {
+        let pairs =
+            [(-5, 0), (0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (100, 127), (1000, 1087), (i32::MAX, 29887)];
+        for (asked, kept) in pairs {
+            assert_eq!(super::defer_accept_seconds(asked), kept, "{asked}");
+        }
     }
 }
