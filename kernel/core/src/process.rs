@@ -258,8 +258,8 @@ pub struct Process {
     pub random: Mutex<Random>,
     /// The path the executable was started from (`/proc/self/exe`).
     executable_path: Mutex<String>,
-    /// The filesystem tree.
-    pub vfs: Arc<Vfs>,
+    /// The namespaces it is in (user aside: see the credentials).
+    namespaces: Mutex<crate::namespace::Namespaces>,
     /// The network sockets use.
     pub network: Arc<crate::net::Network>,
     /// Monotonic time at which the process started.
@@ -306,14 +306,15 @@ impl Process {
             }),
             signal_handlers: Shareable::new([SignalAction::default(); SIGNAL_COUNT]),
         };
-        Self::with_parts(executable_path, Memory::new(memory), files.vfs, parts, network, random, start_ns)
+        let namespaces = crate::namespace::Namespaces::initial(files.vfs);
+        Self::with_parts(executable_path, Memory::new(memory), namespaces, parts, network, random, start_ns)
     }
 
     /// A process about to run `executable_path` with `parts`.
     fn with_parts(
         executable_path: String,
         memory: Arc<Memory>,
-        vfs: Arc<Vfs>,
+        namespaces: crate::namespace::Namespaces,
         parts: Parts,
         network: Arc<crate::net::Network>,
         random: Random,
@@ -353,7 +354,7 @@ impl Process {
             signal_handlers: parts.signal_handlers,
             random: Mutex::new(random),
             executable_path: Mutex::new(executable_path),
-            vfs,
+            namespaces: Mutex::new(namespaces),
             network,
             start_ns,
             signals: Arc::new(ProcessSignals::for_process(pid)),
@@ -394,7 +395,7 @@ impl Process {
         let child = Process::with_parts(
             self.executable_path(),
             memory,
-            self.vfs.clone(),
+            self.namespaces().for_child(),
             parts,
             self.network.clone(),
             random,
@@ -412,6 +413,21 @@ impl Process {
         }
         self.family.lock().children.push(child.clone());
         child
+    }
+
+    /// The namespaces it is in.
+    pub fn namespaces(&self) -> crate::namespace::Namespaces {
+        self.namespaces.lock().clone()
+    }
+
+    /// Moves it into `namespaces`.
+    pub fn set_namespaces(&self, namespaces: crate::namespace::Namespaces) {
+        *self.namespaces.lock() = namespaces;
+    }
+
+    /// The filesystem tree: its mount namespace's.
+    pub fn vfs(&self) -> Arc<Vfs> {
+        self.namespaces.lock().vfs().clone()
     }
 
     /// The process's memory (the address space and its futexes).

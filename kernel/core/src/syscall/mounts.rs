@@ -76,7 +76,7 @@ pub(super) fn mount(
     let target_path = read_path(context, target)?;
     let target = locate(context, AT_FDCWD as u64, &target_path, 0, true)?;
     let caller = caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     if flags & flag::REMOUNT != 0 {
         // New flags for a mount (with MS_BIND: for this mount alone).
         if !target.is_mount_root() {
@@ -153,7 +153,7 @@ pub(super) fn new_filesystem(
     options: &str,
 ) -> core::result::Result<(Arc<dyn FileSystem>, String), Errno> {
     let caller = caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     if SINGLE_INSTANCE.contains(&type_name) {
         let existing =
             vfs.mounts().into_iter().find(|mount| mount.source() == type_name).ok_or(Errno::ENODEV)?;
@@ -212,11 +212,11 @@ pub(super) fn umount2(context: Context<'_>, target: u64, flags: u64) -> Result {
         // A mount is marked the first time and taken out the second if no
         // one used it in between; rosv keeps no such marks, so the first
         // call reports the mark, as Linux does for an unmarked mount.
-        context.process.vfs.mount_rooted_at(&target)?;
+        context.process.vfs().mount_rooted_at(&target)?;
         return Err(Errno::EAGAIN.into());
     }
     let now_ns = caller(context).now_ns();
-    context.process.vfs.unmount(target, flags & unmount_flag::DETACH != 0, now_ns)?;
+    context.process.vfs().unmount(target, flags & unmount_flag::DETACH != 0, now_ns)?;
     Ok(0)
 }
 

@@ -359,7 +359,7 @@ fn bind_local(
     let path = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
     let start = super::paths::start(context, AT_FDCWD as u64, path)?;
     let permissions = 0o777 & !context.fs().umask();
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     let node = match vfs.make_socket(&caller(context), &start, path, permissions) {
         Ok(node) => node,
         Err(FsError::Exists) => return Err(Errno::EADDRINUSE),

@@ -15,6 +15,7 @@
 
 mod contents;
 mod descriptor_info;
+mod namespaces;
 mod process_files;
 mod reopened;
 mod settings;
@@ -82,6 +83,9 @@ enum Generated {
     SharedMapsRollup,
     LoginUser,
     Session,
+    UserMap,
+    GroupMap,
+    SetGroups,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +105,9 @@ enum Kind {
     File(Generated, u64),
     Settings,
     TaskDirectory,
+    NamespaceDirectory,
+    /// An entry of [`namespaces::LINKS`].
+    NamespaceLink(usize),
 }
 
 const ROOT_ENTRIES: [(&str, Kind); 16] = [
@@ -131,7 +138,7 @@ const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
     ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
 ];
 
-const PROCESS_ENTRIES: [(&str, Kind); 24] = [
+const PROCESS_ENTRIES: [(&str, Kind); 28] = [
     ("exe", Kind::Executable),
     ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
@@ -156,7 +163,22 @@ const PROCESS_ENTRIES: [(&str, Kind); 24] = [
     ("smaps_rollup", Kind::File(Generated::SharedMapsRollup, 44)),
     ("loginuid", Kind::File(Generated::LoginUser, 45)),
     ("sessionid", Kind::File(Generated::Session, 46)),
+    ("ns", Kind::NamespaceDirectory),
+    ("uid_map", Kind::File(Generated::UserMap, 47)),
+    ("gid_map", Kind::File(Generated::GroupMap, 48)),
+    ("setgroups", Kind::File(Generated::SetGroups, 49)),
 ];
+
+/// The entries of `/proc/PID/ns`.
+const NAMESPACE_ENTRIES: [(&str, Kind); 10] = {
+    let mut entries = [("", Kind::NamespaceLink(0)); 10];
+    let mut index = 0;
+    while index < entries.len() {
+        entries[index] = (namespaces::LINKS[index].0, Kind::NamespaceLink(index));
+        index += 1;
+    }
+    entries
+};
 
 /// A procfs instance.
 pub struct ProcFs {
@@ -216,6 +238,7 @@ fn is_private(kind: Kind) -> bool {
             | Kind::Descriptor(_)
             | Kind::DescriptorInfoDirectory
             | Kind::DescriptorInfo(_)
+            | Kind::NamespaceLink(_)
             | Kind::File(
                 Generated::Environment
                     | Generated::AuxiliaryVector
@@ -237,6 +260,7 @@ fn is_process_kind(kind: Kind) -> bool {
             | Kind::DescriptorInfoDirectory
             | Kind::DescriptorInfo(_)
             | Kind::TaskDirectory
+            | Kind::NamespaceLink(_)
     ) || PROCESS_ENTRIES.iter().any(|(_, entry)| *entry == kind)
 }
 
@@ -259,6 +283,7 @@ impl ProcNode {
             Kind::ProcessDirectory => &PROCESS_ENTRIES,
             Kind::NetDirectory => &NET_ENTRIES,
             Kind::SysvIpcDirectory => &SYSVIPC_ENTRIES,
+            Kind::NamespaceDirectory => &NAMESPACE_ENTRIES,
             _ => &[],
         }
     }
@@ -308,6 +333,8 @@ fn inode(kind: Kind, pid: u64) -> u64 {
         Kind::DescriptorInfo(number) => DESCRIPTOR_INFO_INODES + (number & (DESCRIPTOR_INFO_INODES - 1)),
         Kind::RootLink => 23,
         Kind::TaskDirectory => 24,
+        Kind::NamespaceDirectory => 50,
+        Kind::NamespaceLink(index) => 51 + index as u64,
         Kind::Settings => settings::FIRST_INODE,
     };
     // Each process's files have numbers of their own.
@@ -327,8 +354,10 @@ impl Node for ProcNode {
             | Kind::NetDirectory
             | Kind::SysvIpcDirectory
             | Kind::DescriptorInfoDirectory
-            | Kind::TaskDirectory => FileType::Directory,
-            Kind::SelfLink
+            | Kind::TaskDirectory
+            | Kind::NamespaceDirectory => FileType::Directory,
+            Kind::NamespaceLink(_)
+            | Kind::SelfLink
             | Kind::Executable
             | Kind::WorkingDirectory
             | Kind::RootLink
@@ -342,7 +371,19 @@ impl Node for ProcNode {
         let permissions = match self.file_type() {
             FileType::Directory => 0o555,
             FileType::Symlink => 0o777,
-            _ if self.kind == Kind::File(Generated::OomScoreAdjustment, 37) => 0o644,
+            _ if matches!(
+                self.kind,
+                Kind::File(
+                    Generated::OomScoreAdjustment
+                        | Generated::UserMap
+                        | Generated::GroupMap
+                        | Generated::SetGroups,
+                    _
+                )
+            ) =>
+            {
+                0o644
+            }
             _ => 0o444,
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
@@ -417,9 +458,10 @@ impl Node for ProcNode {
             Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
                 Some(self.child(Kind::Root))
             }
-            Kind::DescriptorDirectory | Kind::DescriptorInfoDirectory | Kind::TaskDirectory => {
-                Some(self.child(Kind::ProcessDirectory))
-            }
+            Kind::DescriptorDirectory
+            | Kind::DescriptorInfoDirectory
+            | Kind::TaskDirectory
+            | Kind::NamespaceDirectory => Some(self.child(Kind::ProcessDirectory)),
             _ => None,
         }
     }
@@ -458,7 +500,10 @@ impl Node for ProcNode {
                     .get(index - fixed.len())
                     .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, *pid)))
             }
-            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => Ok(self
+            Kind::ProcessDirectory
+            | Kind::NetDirectory
+            | Kind::SysvIpcDirectory
+            | Kind::NamespaceDirectory => Ok(self
                 .fixed_entries()
                 .get(index)
                 .map(|(name, kind)| entry(String::from(*name), *kind, self.pid))),
@@ -477,17 +522,24 @@ impl Node for ProcNode {
             return Err(FsError::NotFound);
         }
         match self.kind {
+            Kind::NamespaceLink(index) => {
+                let handle = namespaces::handle(&process, index).ok_or(FsError::NotFound)?;
+                let text = handle.link_text();
+                let node = Arc::new(crate::namespace::file::NamespaceFile::new(handle));
+                let mount = caller.process.map_or_else(|| process.vfs(), |caller| caller.vfs()).root().mount;
+                Ok(LinkTarget::Object { location: crate::vfs::Location { mount, node }, text })
+            }
             Kind::Executable => Ok(LinkTarget::Path(process.executable_path())),
             Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
             Kind::WorkingDirectory => {
                 let location = process.working_directory();
-                let text = process.vfs.path_of(caller, &location)?;
+                let text = process.vfs().path_of(caller, &location)?;
                 Ok(LinkTarget::Object { location, text })
             }
             Kind::Descriptor(number) => {
                 let file =
                     process.descriptors.with(|table| table.file(number)).map_err(|_| FsError::NotFound)?;
-                let text = process.vfs.describe(caller, &file);
+                let text = process.vfs().describe(caller, &file);
                 if let Some(location) = file.location() {
                     return Ok(LinkTarget::Object { location: location.clone(), text });
                 }
@@ -500,7 +552,7 @@ impl Node for ProcNode {
                     // internal); the root's mount stands in.
                     Some(node) => LinkTarget::Object {
                         location: crate::vfs::Location {
-                            mount: process.vfs.root().mount,
+                            mount: process.vfs().root().mount,
                             node: Arc::new(node),
                         },
                         text,
@@ -567,6 +619,15 @@ impl Node for ProcNode {
                         process_files::stack_range(caller, process, |layout| layout.auxiliary_vector)
                     }
                     Generated::Cgroup => String::from("0::/\n").into_bytes(),
+                    Generated::UserMap | Generated::GroupMap | Generated::SetGroups => {
+                        let kind = match generated {
+                            Generated::UserMap => namespaces::MapKind::Users,
+                            Generated::GroupMap => namespaces::MapKind::Groups,
+                            _ => namespaces::MapKind::SetGroups,
+                        };
+                        let file = namespaces::UserNamespaceFile { inode, pid: process.pid, kind };
+                        return Ok(Some(Arc::new(file)));
+                    }
                     Generated::OomScoreAdjustment => {
                         let pid = process.pid;
                         return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode, pid })));

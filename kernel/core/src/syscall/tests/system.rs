@@ -20,7 +20,7 @@ fn host_and_domain_names_reach_uname() {
         call(&machine, &process, nr::SETHOSTNAME, [BUFFER + 0x800, 4, 0, 0, 0, 0]),
         Errno::EPERM.to_return()
     );
-    assert_eq!(crate::uts::host_name(), "rosv");
+    assert_eq!(process.namespaces().uts.names().unwrap().host_name(), "rosv");
 }
 
 #[test]
