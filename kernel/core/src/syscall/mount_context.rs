@@ -160,7 +160,8 @@ enum Value {
 }
 
 fn may_mount(context: Context<'_>) -> core::result::Result<(), Errno> {
-    if context.process.state.lock().credentials.has_capability(capability::SYS_ADMIN) {
+    let mounts = context.process.namespaces().mount;
+    if context.process.state.lock().credentials.has_capability_in(mounts.owner(), capability::SYS_ADMIN) {
         Ok(())
     } else {
         Err(Errno::EPERM)

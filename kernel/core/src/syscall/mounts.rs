@@ -1,9 +1,9 @@
 //! `mount` and `umount2`: filesystems added to and taken out of the tree
 //! while programs run, with Linux's flags and errors.
 //!
-//! One mount namespace holds every process, so propagation changes
-//! (`MS_SHARED`, `MS_PRIVATE`, ...) have nothing to propagate and only
-//! check their target. The filesystems that exist once per machine
+//! Each mount namespace has its own copy of the tree and nothing
+//! propagates between them: every mount acts as private, and propagation
+//! changes (`MS_SHARED`, `MS_PRIVATE`, ...) only check their target. The filesystems that exist once per machine
 //! (proc, sysfs, devtmpfs, cgroup2) are mounted again as the same tree,
 //! as Linux shows the same one within one namespace.
 
@@ -69,7 +69,8 @@ pub(super) fn mount(
     flags: u64,
     data: u64,
 ) -> Result {
-    if !context.process.state.lock().credentials.has_capability(capability::SYS_ADMIN) {
+    let mounts = context.process.namespaces().mount;
+    if !context.process.state.lock().credentials.has_capability_in(mounts.owner(), capability::SYS_ADMIN) {
         return Err(Errno::EPERM.into());
     }
     let flags = if flags & flag::MAGIC_MASK == flag::MAGIC { flags & !flag::MAGIC_MASK } else { flags };
@@ -202,7 +203,8 @@ pub(super) fn umount2(context: Context<'_>, target: u64, flags: u64) -> Result {
     {
         return Err(Errno::EINVAL.into());
     }
-    if !context.process.state.lock().credentials.has_capability(capability::SYS_ADMIN) {
+    let mounts = context.process.namespaces().mount;
+    if !context.process.state.lock().credentials.has_capability_in(mounts.owner(), capability::SYS_ADMIN) {
         return Err(Errno::EPERM.into());
     }
     let path = read_path(context, target)?;
