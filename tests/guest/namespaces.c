@@ -3,7 +3,9 @@
  * namespaces (a host name of their own), user namespaces (uid_map,
  * gid_map and setgroups with Linux's write-once and permission rules,
  * ids seen through the maps, capabilities inside, unprivileged creation),
- * mount namespaces (mounts private to the copy), cgroup and time
+ * IPC namespaces (System V objects of their own), network namespaces
+ * (only a loop, down until brought up, and ports of their own), mount namespaces
+ * (mounts private to the copy), cgroup and time
  * namespaces, and invalid flag combinations. Must start as root; prints
  * one line per check and exits with the number of failed checks. */
 #define _GNU_SOURCE
@@ -11,13 +13,21 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -281,6 +291,80 @@ static void mount_child(void) {
     check(strstr(text, DIRECTORY) != NULL, "mountinfo shows the mount", "missing");
 }
 
+#define IPC_KEY 0x6e730001
+
+static void ipc_child(void) {
+    unsigned long long before = own("ipc");
+    check(shmget(IPC_KEY, 0, 0) >= 0, "the parent's segment is seen before", "shmget");
+    check(unshare(CLONE_NEWIPC) == 0 && own("ipc") != before, "unshare(CLONE_NEWIPC)", "unshare");
+    check(FAILS_WITH(shmget(IPC_KEY, 0, 0), ENOENT), "a new IPC namespace has no segments", "no ENOENT");
+    check(FAILS_WITH(msgget(IPC_KEY, 0), ENOENT), "nor message queues", "no ENOENT");
+    int queue = msgget(IPC_KEY, IPC_CREAT | 0600);
+    check(queue >= 0, "a queue made inside", "msgget");
+    char text[4096];
+    read_file("/proc/sysvipc/shm", text, sizeof text);
+    check(strstr(text, "1853030401") == NULL, "/proc/sysvipc/shm lists only its own", "%s", text);
+    msgctl(queue, IPC_RMID, NULL);
+}
+
+static struct sockaddr_in loop_address(unsigned short port) {
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return address;
+}
+
+static int listener(unsigned short *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = loop_address(*port);
+    socklen_t length = sizeof address;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, 4) != 0 ||
+        getsockname(fd, (struct sockaddr *)&address, &length) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(address.sin_port);
+    return fd;
+}
+
+static unsigned short outer_port;
+
+static void net_child(void) {
+    unsigned long long before = own("net");
+    check(unshare(CLONE_NEWNET) == 0 && own("net") != before, "unshare(CLONE_NEWNET)", "unshare");
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq request = {0};
+    strcpy(request.ifr_name, "lo");
+    check(ioctl(fd, SIOCGIFFLAGS, &request) == 0 && (request.ifr_flags & IFF_LOOPBACK) &&
+              !(request.ifr_flags & IFF_UP),
+          "the new loop starts down", "flags %#x", request.ifr_flags);
+    struct ifreq other = {0};
+    strcpy(other.ifr_name, "eth0");
+    check(FAILS_WITH(ioctl(fd, SIOCGIFINDEX, &other), ENODEV), "no card in the new namespace", "no ENODEV");
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = loop_address(outer_port);
+    check(FAILS_WITH(connect(client, (struct sockaddr *)&address, sizeof address), ENETUNREACH),
+          "connecting over a loop that is down is ENETUNREACH", "no ENETUNREACH");
+    close(client);
+    request.ifr_flags |= IFF_UP;
+    check(ioctl(fd, SIOCSIFFLAGS, &request) == 0, "SIOCSIFFLAGS brings the loop up", "ioctl");
+    check(ioctl(fd, SIOCGIFFLAGS, &request) == 0 && (request.ifr_flags & IFF_UP), "the loop is up",
+          "flags %#x", request.ifr_flags);
+    close(fd);
+    unsigned short port = outer_port;
+    int server = listener(&port);
+    check(server >= 0, "the outer listener's port is free here", "bind");
+    client = socket(AF_INET, SOCK_STREAM, 0);
+    check(connect(client, (struct sockaddr *)&address, sizeof address) == 0, "connecting to the own listener",
+          "connect");
+    int accepted = accept(server, NULL, NULL);
+    check(accepted >= 0 && write(client, "x", 1) == 1, "it accepts", "accept");
+    char byte = 0;
+    check(read(accepted, &byte, 1) == 1 && byte == 'x', "and data goes over the new loop", "read");
+    close(accepted);
+    close(client);
+    close(server);
+}
+
 static void cgroup_and_time_child(void) {
     unsigned long long cgroup = own("cgroup"), time = own("time");
     check(unshare(CLONE_NEWCGROUP) == 0 && own("cgroup") != cgroup, "unshare(CLONE_NEWCGROUP)", "unshare");
@@ -325,6 +409,17 @@ int main(void) {
     read_file("/proc/self/mountinfo", text, sizeof text);
     check(strstr(text, DIRECTORY) == NULL, "the outer mountinfo lacks it", "shown");
     rmdir(DIRECTORY);
+    int segment = shmget(IPC_KEY, 4096, IPC_CREAT | 0600);
+    check(segment >= 0, "a segment in the initial IPC namespace", "shmget");
+    in_child(ipc_child);
+    check(FAILS_WITH(msgget(IPC_KEY, 0), ENOENT), "the child's queue stays in its namespace", "no ENOENT");
+    shmctl(segment, IPC_RMID, NULL);
+    int outer = listener(&outer_port);
+    check(outer >= 0, "a listener in the initial network namespace", "bind");
+    in_child(net_child);
+    struct pollfd waiting = {.fd = outer, .events = POLLIN};
+    check(poll(&waiting, 1, 0) == 0, "the outer listener got no connection", "polled");
+    close(outer);
     in_child(cgroup_and_time_child);
     printf("%d checks failed\n", failures);
     return failures;

@@ -17,9 +17,15 @@ pub mod file;
 pub mod user;
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use spin::Mutex;
+
 use self::user::UserNamespace;
+use crate::machine::Machine;
+use crate::net::Network;
 use crate::vfs::Vfs;
 
 /// The kinds of namespace.
@@ -133,6 +139,34 @@ pub enum State {
     Uts(crate::uts::Names),
     /// A mount namespace's tree.
     Mount(Arc<Vfs>),
+    /// A network namespace's network.
+    Network(Arc<Network>),
+}
+
+/// What subsystems keep per namespace, one object of each type, made on
+/// first use: an IPC namespace's System V tables and message queues.
+#[derive(Default)]
+pub struct Objects {
+    slots: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl core::fmt::Debug for Objects {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Objects").field("count", &self.slots.lock().len()).finish()
+    }
+}
+
+impl Objects {
+    /// The object of type `T`, made now if there is none yet.
+    pub fn get<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut slots = self.slots.lock();
+        if let Some(found) = slots.iter().find_map(|slot| slot.clone().downcast::<T>().ok()) {
+            return found;
+        }
+        let made = Arc::new(T::default());
+        slots.push(made.clone());
+        made
+    }
 }
 
 /// A namespace of any kind but user.
@@ -144,6 +178,7 @@ pub struct Namespace {
     /// The namespace it was made in (pid namespaces).
     parent: Option<Arc<Namespace>>,
     state: State,
+    objects: Objects,
 }
 
 impl Namespace {
@@ -155,19 +190,34 @@ impl Namespace {
             owner: UserNamespace::initial(),
             parent: None,
             state,
+            objects: Objects::default(),
         })
     }
 
     /// A new namespace made from `self`, owned by `owner`: the names or
-    /// mount table are copies of `self`'s.
-    pub fn new_child(self: &Arc<Self>, owner: &Arc<UserNamespace>) -> Arc<Self> {
+    /// mount table are copies of `self`'s, a network is a new loop-only
+    /// one that `machine` serves (`seed` varies its ports).
+    pub fn new_child(
+        self: &Arc<Self>,
+        owner: &Arc<UserNamespace>,
+        machine: &dyn Machine,
+        seed: u64,
+    ) -> Arc<Self> {
         let state = match &self.state {
             State::Plain => State::Plain,
             State::Uts(names) => State::Uts(names.clone()),
             State::Mount(vfs) => State::Mount(vfs.copy()),
+            State::Network(network) => State::Network(network.for_namespace(machine, seed)),
         };
         let parent = (self.kind == Kind::Pid).then(|| self.clone());
-        Arc::new(Namespace { kind: self.kind, inode: new_inode(), owner: owner.clone(), parent, state })
+        Arc::new(Namespace {
+            kind: self.kind,
+            inode: new_inode(),
+            owner: owner.clone(),
+            parent,
+            state,
+            objects: Objects::default(),
+        })
     }
 
     /// Its kind.
@@ -190,10 +240,23 @@ impl Namespace {
         self.parent.as_ref()
     }
 
+    /// What subsystems keep in this namespace (new ones start empty).
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
     /// A UTS namespace's names.
     pub fn names(&self) -> Option<&crate::uts::Names> {
         match &self.state {
             State::Uts(names) => Some(names),
+            _ => None,
+        }
+    }
+
+    /// A network namespace's network.
+    pub fn network(&self) -> Option<&Arc<Network>> {
+        match &self.state {
+            State::Network(network) => Some(network),
             _ => None,
         }
     }
@@ -236,7 +299,6 @@ pub struct Namespaces {
 struct Initial {
     cgroup: Arc<Namespace>,
     ipc: Arc<Namespace>,
-    network: Arc<Namespace>,
     pid: Arc<Namespace>,
     time: Arc<Namespace>,
     uts: Arc<Namespace>,
@@ -247,11 +309,15 @@ fn initial() -> &'static Initial {
     INITIAL.call_once(|| Initial {
         cgroup: Namespace::initial(Kind::Cgroup, State::Plain),
         ipc: Namespace::initial(Kind::Ipc, State::Plain),
-        network: Namespace::initial(Kind::Network, State::Plain),
         pid: Namespace::initial(Kind::Pid, State::Plain),
         time: Namespace::initial(Kind::Time, State::Plain),
         uts: Namespace::initial(Kind::Uts, State::Uts(crate::uts::Names::initial())),
     })
+}
+
+/// The initial IPC namespace, whose objects the kernel itself lists.
+pub fn initial_ipc() -> Arc<Namespace> {
+    initial().ipc.clone()
 }
 
 /// The initial UTS namespace, whose names the kernel itself reads.
@@ -260,14 +326,15 @@ pub fn initial_uts() -> Arc<Namespace> {
 }
 
 impl Namespaces {
-    /// The initial namespaces, over the tree `vfs`.
-    pub fn initial(vfs: Arc<Vfs>) -> Self {
+    /// The initial namespaces, over the tree `vfs` and the machine's
+    /// `network`.
+    pub fn initial(vfs: Arc<Vfs>, network: Arc<Network>) -> Self {
         let initial = initial();
         Namespaces {
             cgroup: initial.cgroup.clone(),
             ipc: initial.ipc.clone(),
             mount: Namespace::initial(Kind::Mount, State::Mount(vfs)),
-            network: initial.network.clone(),
+            network: Namespace::initial(Kind::Network, State::Network(network)),
             pid: initial.pid.clone(),
             pid_for_children: initial.pid.clone(),
             time: initial.time.clone(),
@@ -287,11 +354,16 @@ impl Namespaces {
     }
 
     /// These with a new namespace, owned by `owner`, for each kind `flags`
-    /// names (user aside). New pid and time namespaces are for children.
-    pub fn with_new(&self, flags: u64, owner: &Arc<UserNamespace>) -> Self {
+    /// names (user aside). New pid and time namespaces are for children;
+    /// `machine` serves a new network, whose ports `seed` varies.
+    pub fn with_new(&self, flags: u64, owner: &Arc<UserNamespace>, machine: &dyn Machine, seed: u64) -> Self {
         let mut namespaces = self.clone();
         let new = |namespace: &Arc<Namespace>, kind: Kind| {
-            if flags & kind.clone_flag() != 0 { namespace.new_child(owner) } else { namespace.clone() }
+            if flags & kind.clone_flag() != 0 {
+                namespace.new_child(owner, machine, seed)
+            } else {
+                namespace.clone()
+            }
         };
         namespaces.cgroup = new(&self.cgroup, Kind::Cgroup);
         namespaces.ipc = new(&self.ipc, Kind::Ipc);
@@ -318,6 +390,11 @@ impl Namespaces {
             Kind::Uts => &self.uts,
             Kind::User => return None,
         })
+    }
+
+    /// The network of the network namespace.
+    pub fn network(&self) -> &Arc<Network> {
+        self.network.network().expect("a network namespace always has a network")
     }
 
     /// The tree of the mount namespace.

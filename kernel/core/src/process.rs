@@ -260,8 +260,6 @@ pub struct Process {
     executable_path: Mutex<String>,
     /// The namespaces it is in (user aside: see the credentials).
     namespaces: Mutex<crate::namespace::Namespaces>,
-    /// The network sockets use.
-    pub network: Arc<crate::net::Network>,
     /// Monotonic time at which the process started.
     pub start_ns: u64,
     /// Signals sent to the process as a whole.
@@ -306,8 +304,8 @@ impl Process {
             }),
             signal_handlers: Shareable::new([SignalAction::default(); SIGNAL_COUNT]),
         };
-        let namespaces = crate::namespace::Namespaces::initial(files.vfs);
-        Self::with_parts(executable_path, Memory::new(memory), namespaces, parts, network, random, start_ns)
+        let namespaces = crate::namespace::Namespaces::initial(files.vfs, network);
+        Self::with_parts(executable_path, Memory::new(memory), namespaces, parts, random, start_ns)
     }
 
     /// A process about to run `executable_path` with `parts`.
@@ -316,7 +314,6 @@ impl Process {
         memory: Arc<Memory>,
         namespaces: crate::namespace::Namespaces,
         parts: Parts,
-        network: Arc<crate::net::Network>,
         random: Random,
         start_ns: u64,
     ) -> Arc<Self> {
@@ -355,7 +352,6 @@ impl Process {
             random: Mutex::new(random),
             executable_path: Mutex::new(executable_path),
             namespaces: Mutex::new(namespaces),
-            network,
             start_ns,
             signals: Arc::new(ProcessSignals::for_process(pid)),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
@@ -397,7 +393,6 @@ impl Process {
             memory,
             self.namespaces().for_child(),
             parts,
-            self.network.clone(),
             random,
             start_ns,
         );
@@ -423,6 +418,11 @@ impl Process {
     /// Moves it into `namespaces`.
     pub fn set_namespaces(&self, namespaces: crate::namespace::Namespaces) {
         *self.namespaces.lock() = namespaces;
+    }
+
+    /// The network sockets use: its network namespace's.
+    pub fn network(&self) -> Arc<crate::net::Network> {
+        self.namespaces.lock().network().clone()
     }
 
     /// The filesystem tree: its mount namespace's.

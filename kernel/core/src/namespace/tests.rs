@@ -50,7 +50,8 @@ fn setgroups_is_denied_only_before_the_group_map() {
 fn new_namespaces_have_new_numbers_and_copied_names() {
     let uts = initial_uts();
     let owner = UserNamespace::initial();
-    let copy = uts.new_child(&owner);
+    let machine = crate::fake::FakeMachine::new();
+    let copy = uts.new_child(&owner, &machine, 1);
     assert_ne!(copy.inode(), uts.inode());
     assert!(copy.inode() >= FIRST_DYNAMIC_INODE);
     copy.names().unwrap().set_host_name("inner").unwrap();

@@ -395,6 +395,32 @@ impl NetlinkSocket {
                 }
                 done(out);
             }
+            message_type::NEW_LINK => {
+                // `ip link set IF up|down`: `struct ifinfomsg`'s index,
+                // flags and change mask. The loop goes up or down; the card
+                // stays up.
+                let word = |at: usize| {
+                    body.get(at..at + 4)
+                        .map_or(0, |bytes| u32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])))
+                };
+                let (index, wanted, change) = (word(4), word(8), word(12));
+                let change = if change == 0 { u32::MAX } else { change };
+                match interfaces.iter().find(|interface| interface.index == index) {
+                    None => {
+                        error(out, Errno::ENODEV.0);
+                        is_error = true;
+                    }
+                    Some(_) if change & interface_flags::UP == 0 => {}
+                    Some(interface) if interface.flags & interface_flags::LOOPBACK != 0 => {
+                        self.network.set_loop_up(wanted & interface_flags::UP != 0);
+                    }
+                    Some(interface) if (wanted ^ interface.flags) & interface_flags::UP == 0 => {}
+                    Some(_) => {
+                        error(out, Errno::EOPNOTSUPP.0);
+                        is_error = true;
+                    }
+                }
+            }
             message_type::GET_ROUTE if is_dump => {
                 let wanted = body.first().copied().unwrap_or(0);
                 if wanted == family::UNSPEC as u8 || wanted == family::INET as u8 {

@@ -6,8 +6,8 @@
 //! nesting limit it is `EUSERS`; from a `chroot`, `EPERM`) and gives its
 //! maker every capability inside; any other kind needs `CAP_SYS_ADMIN` in
 //! the caller's user namespace (a new one counts, as `CLONE_NEWUSER` is
-//! done first). New pid, network and IPC namespaces are not made here:
-//! asking for one is `EINVAL`.
+//! done first). New pid namespaces are not made here: asking for one is
+//! `EINVAL`.
 
 use alloc::sync::Arc;
 
@@ -24,7 +24,13 @@ use crate::vfs::file::flags;
 use crate::vfs::{FileObject, OpenFile};
 
 /// The kinds this kernel makes new namespaces of.
-const SUPPORTED: u64 = flag::NEWUSER | flag::NEWUTS | flag::NEWNS | flag::NEWCGROUP | flag::NEWTIME;
+const SUPPORTED: u64 = flag::NEWUSER
+    | flag::NEWUTS
+    | flag::NEWIPC
+    | flag::NEWNS
+    | flag::NEWNET
+    | flag::NEWCGROUP
+    | flag::NEWTIME;
 
 /// What a process is to be in after a `clone` or `unshare`.
 pub(super) struct Entered {
@@ -64,7 +70,11 @@ pub(super) fn enter(
     if others != 0 && !credentials.has_capability(capability::SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
-    let namespaces = process.namespaces().with_new(others, &credentials.user_namespace);
+    let mut seed = [0u8; 8];
+    process.random.lock().fill(&mut seed);
+    let seed = u64::from_le_bytes(seed);
+    let namespaces =
+        process.namespaces().with_new(others, &credentials.user_namespace, context.machine, seed);
     Ok(Some(Entered { credentials, namespaces, has_new_mounts: others & flag::NEWNS != 0 }))
 }
 
@@ -161,7 +171,10 @@ pub(super) fn setns(context: Context<'_>, fd: u64, nstype: u64) -> Result {
         }
         Kind::Time => namespaces.time_for_children = target,
         Kind::Cgroup => namespaces.cgroup = target,
-        Kind::Ipc => namespaces.ipc = target,
+        Kind::Ipc => {
+            super::semaphores::undo_all(&namespaces.ipc, process.pid);
+            namespaces.ipc = target;
+        }
         Kind::Network => namespaces.network = target,
         Kind::Uts => namespaces.uts = target,
         Kind::User => return Err(Errno::EINVAL.into()),

@@ -609,6 +609,11 @@ pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
         return Err(Errno::EINVAL.into());
     }
     let entered = super::namespaces::enter(context, process, flags)?;
+    if entered.is_some() && flags & crate::namespace::flag::NEWIPC != 0 {
+        // Leaving an IPC namespace applies the semaphore adjustments made
+        // in it (Linux's CLONE_SYSVSEM, which CLONE_NEWIPC implies).
+        super::semaphores::undo_all(&process.namespaces().ipc, process.pid);
+    }
     // The calling thread alone splits off; the process's other threads
     // keep what they use.
     if flags & flag::FS != 0 {

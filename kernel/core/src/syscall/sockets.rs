@@ -164,7 +164,7 @@ fn ip_bytes(socket: &Socket, address: SocketAddr) -> Vec<u8> {
 /// path's own error when it leads nowhere, `EACCES` when the caller may
 /// not write to its node.
 fn find_local(context: Context<'_>, name: &LocalName) -> core::result::Result<Arc<LocalSocket>, Errno> {
-    let names = context.process.network.local_names();
+    let names = context.process.network().local_names().clone();
     let key = match name {
         LocalName::Unnamed => return Err(Errno::EINVAL),
         LocalName::Abstract(bytes) => Key::Abstract(bytes.clone()),
@@ -207,9 +207,9 @@ fn write_address(
 pub(super) fn socket(context: Context<'_>, domain: u64, socket_type: u64, protocol: u64) -> Result {
     let may_use_raw = has_capability(context, CAP_NET_RAW);
     let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol, may_use_raw)? {
-        NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network.clone(), kind, is_ipv6),
-        NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
-        NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
+        NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network().clone(), kind, is_ipv6),
+        NewSocket::Local(kind) => LocalSocket::new(context.process.network().local_names(), kind),
+        NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network().clone(), socket_type),
         NewSocket::Vsock => VsockSocket::new(vsock::installed().ok_or(Errno::EAFNOSUPPORT)?),
     };
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
@@ -309,7 +309,7 @@ pub(super) fn socketpair(
         }
     };
     let credentials = PeerCredentials::of(&caller(context), true);
-    let (first, second) = LocalSocket::pair_for(context.process.network.local_names(), kind, credentials);
+    let (first, second) = LocalSocket::pair_for(context.process.network().local_names(), kind, credentials);
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let first = OpenFile::new(FileObject::Special(first as Arc<_>), status);
     let second = OpenFile::new(FileObject::Special(second as Arc<_>), status);

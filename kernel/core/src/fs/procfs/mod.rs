@@ -312,6 +312,12 @@ impl ProcNode {
     }
 }
 
+/// The IPC namespace whose objects `caller` sees (the kernel: the initial
+/// one).
+fn ipc_of(caller: &Caller<'_>) -> Arc<crate::namespace::Namespace> {
+    caller.process.map_or_else(crate::namespace::initial_ipc, |process| process.namespaces().ipc)
+}
+
 /// The process ids `/proc` lists, in order.
 fn process_ids() -> Vec<u64> {
     crate::process::all().iter().map(|process| process.pid).collect()
@@ -593,17 +599,21 @@ impl Node for ProcNode {
             Generated::Filesystems => contents::filesystems().into_bytes(),
             Generated::Configuration => contents::configuration_gzip(),
             Generated::Swaps => contents::swaps().into_bytes(),
-            Generated::SysvMessages => crate::syscall::ipc_listing::messages().into_bytes(),
-            Generated::SysvSemaphores => crate::syscall::ipc_listing::semaphores().into_bytes(),
-            Generated::SysvSharedMemory => crate::syscall::ipc_listing::shared_memory().into_bytes(),
+            Generated::SysvMessages => crate::syscall::ipc_listing::messages(&ipc_of(caller)).into_bytes(),
+            Generated::SysvSemaphores => {
+                crate::syscall::ipc_listing::semaphores(&ipc_of(caller)).into_bytes()
+            }
+            Generated::SysvSharedMemory => {
+                crate::syscall::ipc_listing::shared_memory(&ipc_of(caller)).into_bytes()
+            }
             _ => {
                 let process = self.process(caller)?;
                 let process = process.as_ref();
                 match generated {
                     Generated::Mounts => contents::mounts(caller, process).into_bytes(),
                     Generated::Maps => contents::maps(process).into_bytes(),
-                    Generated::NetDevices => contents::net_devices(&process.network).into_bytes(),
-                    Generated::NetRoutes => contents::net_routes(&process.network).into_bytes(),
+                    Generated::NetDevices => contents::net_devices(&process.network()).into_bytes(),
+                    Generated::NetRoutes => contents::net_routes(&process.network()).into_bytes(),
                     Generated::Limits => process_files::limits(process).into_bytes(),
                     Generated::MountInformation => {
                         process_files::mount_information(caller, process).into_bytes()
