@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,7 @@
 
 #define FAILS_WITH(call, expected) ((call) == -1 && errno == (expected))
 #define DIRECTORY "/tmp/namespaces-test"
+#define SECRET "/tmp/namespaces-secret"
 
 /* The inode number /proc/self/ns/NAME's text shows, or 0. */
 static unsigned long long link_inode(const char *path, const char *kind) {
@@ -275,6 +277,18 @@ static void unprivileged_child(void) {
           status.st_uid);
     check(unshare(CLONE_NEWUTS) == 0 && sethostname("inside", 6) == 0, "full capabilities inside", "unshare");
     check(setuid(5) == -1 && errno == EINVAL, "an unmapped id is EINVAL", "setuid");
+    check(FAILS_WITH(open(SECRET, O_RDONLY), EACCES), "no capability over files of unmapped owners",
+          "no EACCES");
+    check(FAILS_WITH(kill(getppid(), 0), EPERM), "nor over processes outside", "no EPERM");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    check(FAILS_WITH(clock_settime(CLOCK_REALTIME, &now), EPERM), "nor over the machine's clock", "no EPERM");
+    char own_file[] = DIRECTORY "-own";
+    int fd = open(own_file, O_CREAT | O_WRONLY, 0600);
+    check(fd >= 0 && fchown(fd, 0, 0) == 0, "chown to a mapped id", "fchown");
+    check(FAILS_WITH(fchown(fd, 5, -1), EINVAL), "chown to an unmapped id is EINVAL", "no EINVAL");
+    close(fd);
+    unlink(own_file);
 }
 
 static void mount_child(void) {
@@ -397,7 +411,9 @@ int main(void) {
     check(strcmp(host, outer_host) == 0, "the outer host name is unchanged", "%s", host);
     in_child(clone_child);
     in_child(user_child);
+    close(open(SECRET, O_CREAT | O_WRONLY, 0600));
     in_child(unprivileged_child);
+    unlink(SECRET);
     gethostname(host, sizeof host - 1);
     check(strcmp(host, outer_host) == 0, "the outer host name is still unchanged", "%s", host);
     mkdir(DIRECTORY, 0755);

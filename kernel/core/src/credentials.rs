@@ -54,6 +54,30 @@ pub mod capability {
     pub const LAST: u32 = 40;
 }
 
+/// The capabilities that hold inside a user namespace other than the
+/// initial one, over what that namespace owns: files whose owners it maps,
+/// its processes, ids, and the namespaces it owns. The rest (the clock,
+/// devices, resource limits, locking memory, ...) are the machine's.
+const NAMESPACED_CAPABILITIES: u64 = (1 << capability::CHOWN)
+    | (1 << capability::DAC_OVERRIDE)
+    | (1 << capability::DAC_READ_SEARCH)
+    | (1 << capability::FOWNER)
+    | (1 << capability::FSETID)
+    | (1 << capability::KILL)
+    | (1 << capability::SETGID)
+    | (1 << capability::SETUID)
+    | (1 << capability::SETPCAP)
+    | (1 << 10) // CAP_NET_BIND_SERVICE
+    | (1 << 11) // CAP_NET_BROADCAST
+    | (1 << 12) // CAP_NET_ADMIN
+    | (1 << 13) // CAP_NET_RAW
+    | (1 << 15) // CAP_IPC_OWNER
+    | (1 << capability::SYS_CHROOT)
+    | (1 << 19) // CAP_SYS_PTRACE
+    | (1 << capability::SYS_ADMIN)
+    | (1 << 29) // CAP_AUDIT_WRITE
+    | (1 << 31); // CAP_SETFCAP
+
 /// Every capability.
 pub const ALL_CAPABILITIES: u64 = (1 << (capability::LAST + 1)) - 1;
 
@@ -184,9 +208,30 @@ impl Credentials {
         }
     }
 
-    /// Whether capability `number` is in the effective set.
+    /// Whether capability `number` is in the effective set and holds where
+    /// the process is: in a user namespace other than the initial one only
+    /// the capabilities Linux scopes to a namespace count (those over the
+    /// machine itself, such as setting the clock, do not).
     pub fn has_capability(&self, number: u32) -> bool {
+        self.has_effective(number)
+            && (self.user_namespace.parent().is_none() || NAMESPACED_CAPABILITIES & (1 << number) != 0)
+    }
+
+    /// Whether capability `number` is in the effective set.
+    fn has_effective(&self, number: u32) -> bool {
         number <= capability::LAST && self.capabilities.effective & (1 << number) != 0
+    }
+
+    /// Whether capability `number` holds over a file owned by `owner`
+    /// (kernel user and group): in a user namespace other than the initial
+    /// one, only if both are mapped there (Linux's
+    /// `capable_wrt_inode_uidgid`).
+    pub fn has_capability_over(&self, owner: (u32, u32), number: u32) -> bool {
+        let namespace = &self.user_namespace;
+        self.has_capability(number)
+            && (namespace.parent().is_none()
+                || (namespace.user_map().from_kernel(owner.0).is_some()
+                    && namespace.group_map().from_kernel(owner.1).is_some()))
     }
 
     /// Whether capability `number` holds over `namespace` (Linux's
@@ -197,7 +242,7 @@ impl Credentials {
         let mut namespace = namespace;
         loop {
             if *namespace == *self.user_namespace {
-                return self.has_capability(number);
+                return self.has_effective(number);
             }
             let Some(parent) = namespace.parent() else { return false };
             if **parent == *self.user_namespace && namespace.owner().0 == self.effective_user {
@@ -259,7 +304,7 @@ impl Credentials {
     /// user id is the target's real or saved one (Linux's
     /// `kill_ok_by_cred`).
     pub fn may_signal(&self, target: &Credentials) -> bool {
-        self.has_capability(capability::KILL)
+        (self.has_capability(capability::KILL) && target.user_namespace.is_within(&self.user_namespace))
             || [self.effective_user, self.real_user]
                 .iter()
                 .any(|user| *user == target.real_user || *user == target.saved_user)

@@ -440,7 +440,13 @@ pub(super) fn fchown(context: Context<'_>, fd: u64, ids: (u64, u64)) -> Result {
 }
 
 fn change_owner(context: Context<'_>, location: &Location, (user, group): (u64, u64)) -> Result {
-    context.process.vfs().change_owner(&caller(context), location, owner_id(user), owner_id(group))?;
+    // The ids are the caller's user namespace's; files keep kernel ids.
+    let credentials = context.process.state.lock().credentials.clone();
+    let user =
+        owner_id(user).map(|user| credentials.user_from_seen(user)).transpose().map_err(Errno::from)?;
+    let group =
+        owner_id(group).map(|group| credentials.group_from_seen(group)).transpose().map_err(Errno::from)?;
+    context.process.vfs().change_owner(&caller(context), location, user, group)?;
     Ok(0)
 }
 
