@@ -57,3 +57,22 @@ fn new_namespaces_have_new_numbers_and_copied_names() {
     copy.names().unwrap().set_host_name("inner").unwrap();
     assert_ne!(uts.names().unwrap().host_name(), "inner");
 }
+
+#[test]
+fn a_copied_mount_table_keeps_later_mounts_to_itself() {
+    let machine = crate::fake::FakeMachine::new();
+    let original = crate::fs::testing::standard(&machine);
+    let caller = crate::vfs::Caller::kernel(&machine);
+    let copy = original.copy();
+    assert_eq!(copy.mounts().len(), original.mounts().len());
+    copy.mount(&caller, "/mnt", crate::fs::ramfs::RamFs::new(0o755), "inner").unwrap();
+    assert_eq!(copy.mounts().len(), original.mounts().len() + 1);
+    let root = copy.root();
+    copy.make_directory(&caller, &root, "/mnt/only-here", 0o755).unwrap();
+    assert!(copy.resolve(&caller, &root, "/mnt/only-here", true).is_ok());
+    let original_root = original.root();
+    assert!(original.resolve(&caller, &original_root, "/mnt/only-here", true).is_err());
+    // A location of the original lands on the copy's mount of it.
+    let moved = copy.translate(&original_root);
+    assert!(alloc::sync::Arc::ptr_eq(&moved.mount, &root.mount));
+}
