@@ -120,6 +120,32 @@ fn push_message(out: &mut Vec<u8>, kind: u16, flags: u16, sequence: u32, port: u
     out.resize(out.len().next_multiple_of(4), 0);
 }
 
+/// Whether a link request's body (`struct ifinfomsg` and attributes)
+/// names `interface`: by its index, or with index 0 by its name
+/// (`IFLA_IFNAME`), as `ip link show lo` asks.
+fn is_named_link(body: &[u8], interface: &Interface) -> bool {
+    const IFLA_IFNAME: u16 = 3;
+    let index = body.get(4..8).map_or(0, |bytes| u32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])));
+    if index != 0 {
+        return index == interface.index;
+    }
+    let mut offset = 16;
+    while let Some(header) = body.get(offset..offset + 4) {
+        let length = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]);
+        let Some(data) = body.get(offset + 4..offset + length.max(4)) else { return false };
+        if length < 4 {
+            return false;
+        }
+        if kind == IFLA_IFNAME {
+            let end = data.iter().position(|&byte| byte == 0).unwrap_or(data.len());
+            return &data[..end] == interface.name.as_bytes();
+        }
+        offset += length.next_multiple_of(4);
+    }
+    false
+}
+
 /// `RTM_NEWLINK`'s body for `interface`.
 fn link_body(interface: &Interface) -> Vec<u8> {
     let is_loop = interface.flags & interface_flags::LOOPBACK != 0;
@@ -363,9 +389,7 @@ impl NetlinkSocket {
                 done(out);
             }
             message_type::GET_LINK => {
-                let index =
-                    body.get(4..8).map_or(0, |bytes| i32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])));
-                match interfaces.iter().find(|interface| interface.index as i32 == index) {
+                match interfaces.iter().find(|interface| is_named_link(body, interface)) {
                     Some(interface) => {
                         push_message(out, message_type::NEW_LINK, 0, sequence, port, &link_body(interface));
                     }
@@ -403,9 +427,9 @@ impl NetlinkSocket {
                     body.get(at..at + 4)
                         .map_or(0, |bytes| u32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])))
                 };
-                let (index, wanted, change) = (word(4), word(8), word(12));
+                let (wanted, change) = (word(8), word(12));
                 let change = if change == 0 { u32::MAX } else { change };
-                match interfaces.iter().find(|interface| interface.index == index) {
+                match interfaces.iter().find(|interface| is_named_link(body, interface)) {
                     None => {
                         error(out, Errno::ENODEV.0);
                         is_error = true;
