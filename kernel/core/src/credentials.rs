@@ -38,6 +38,8 @@ pub mod capability {
     pub const SETPCAP: u32 = 8;
     /// Change immutable and append-only attributes.
     pub const LINUX_IMMUTABLE: u32 = 9;
+    /// Configure network interfaces.
+    pub const NET_ADMIN: u32 = 12;
     /// Change the root directory (`chroot`).
     pub const SYS_CHROOT: u32 = 18;
     /// Administration: mounts, `sethostname`, and much more.
@@ -69,7 +71,7 @@ const NAMESPACED_CAPABILITIES: u64 = (1 << capability::CHOWN)
     | (1 << capability::SETPCAP)
     | (1 << 10) // CAP_NET_BIND_SERVICE
     | (1 << 11) // CAP_NET_BROADCAST
-    | (1 << 12) // CAP_NET_ADMIN
+    | (1 << capability::NET_ADMIN)
     | (1 << 13) // CAP_NET_RAW
     | (1 << 15) // CAP_IPC_OWNER
     | (1 << capability::SYS_CHROOT)

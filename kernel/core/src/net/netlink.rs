@@ -334,7 +334,11 @@ impl NetlinkSocket {
 
     /// Sends requests to `destination_port` (0: the kernel, the only
     /// destination there is) and queues the answers.
-    pub fn send(&self, bytes: &[u8], destination_port: u32) -> Result<usize, Errno> {
+    /// Changes (`RTM_NEWLINK`) need `CAP_NET_ADMIN` of `caller`.
+    pub fn send(&self, caller: &Caller<'_>, bytes: &[u8], destination_port: u32) -> Result<usize, Errno> {
+        let is_privileged = caller
+            .credentials()
+            .is_none_or(|credentials| credentials.has_capability(crate::credentials::capability::NET_ADMIN));
         if destination_port != 0 {
             return Err(Errno::ECONNREFUSED);
         }
@@ -352,7 +356,8 @@ impl NetlinkSocket {
             let body = &bytes[offset + HEADER_SIZE..offset + length];
             if flags & header_flags::REQUEST != 0 {
                 let header = &bytes[offset..offset + HEADER_SIZE];
-                self.answer(&mut answer, &Request { kind, flags, sequence, body, header }, port);
+                let request = Request { kind, flags, sequence, body, header };
+                self.answer(&mut answer, &request, port, is_privileged);
             }
             offset += length.next_multiple_of(4);
         }
@@ -364,7 +369,7 @@ impl NetlinkSocket {
     }
 
     /// Appends the answer to one request.
-    fn answer(&self, out: &mut Vec<u8>, request: &Request<'_>, port: u32) {
+    fn answer(&self, out: &mut Vec<u8>, request: &Request<'_>, port: u32, is_privileged: bool) {
         let Request { kind, flags, sequence, body, header: request_header } = *request;
         let is_dump = flags & header_flags::DUMP == header_flags::DUMP;
         let interfaces = self.network.interfaces();
@@ -418,6 +423,10 @@ impl NetlinkSocket {
                     }
                 }
                 done(out);
+            }
+            message_type::NEW_LINK if !is_privileged => {
+                error(out, Errno::EPERM.0);
+                is_error = true;
             }
             message_type::NEW_LINK => {
                 // `ip link set IF up|down`: `struct ifinfomsg`'s index,
@@ -564,8 +573,8 @@ impl SpecialFile for NetlinkSocket {
             .map_err(super::file_error)
     }
 
-    fn write(&self, _caller: &Caller<'_>, bytes: &[u8], _is_nonblocking: bool) -> Result<usize, FsError> {
-        self.send(bytes, 0).map_err(FsError::Errno)
+    fn write(&self, caller: &Caller<'_>, bytes: &[u8], _is_nonblocking: bool) -> Result<usize, FsError> {
+        self.send(caller, bytes, 0).map_err(FsError::Errno)
     }
 
     fn poll(&self) -> u16 {

@@ -31,7 +31,7 @@ mod interface_request {
 }
 
 /// `CAP_NET_ADMIN`, which changing an interface needs.
-const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_ADMIN: u32 = crate::credentials::capability::NET_ADMIN;
 /// `IFF_UP`.
 const IFF_UP: u16 = 0x1;
 

@@ -523,7 +523,7 @@ pub(super) fn send_bytes(
                 Some(Address::Netlink { port, .. }) => *port,
                 Some(_) => return Err(Errno::EINVAL.into()),
             };
-            socket.send(bytes, port)
+            socket.send(&caller, bytes, port)
         }
         Endpoint::Vsock(socket) => match destination {
             // A connection takes no address, as on Linux.
