@@ -11,7 +11,10 @@
 //! checks (`crate::vfs::permission`) read the filesystem ids and the
 //! effective set.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+
+use crate::namespace::user::UserNamespace;
 
 /// Capability numbers (`linux/capability.h`).
 pub mod capability {
@@ -35,6 +38,8 @@ pub mod capability {
     pub const SETPCAP: u32 = 8;
     /// Change immutable and append-only attributes.
     pub const LINUX_IMMUTABLE: u32 = 9;
+    /// Configure network interfaces.
+    pub const NET_ADMIN: u32 = 12;
     /// Change the root directory (`chroot`).
     pub const SYS_CHROOT: u32 = 18;
     /// Administration: mounts, `sethostname`, and much more.
@@ -50,6 +55,30 @@ pub mod capability {
     /// The highest capability Linux knows (`CAP_CHECKPOINT_RESTORE`).
     pub const LAST: u32 = 40;
 }
+
+/// The capabilities that hold inside a user namespace other than the
+/// initial one, over what that namespace owns: files whose owners it maps,
+/// its processes, ids, and the namespaces it owns. The rest (the clock,
+/// devices, resource limits, locking memory, ...) are the machine's.
+const NAMESPACED_CAPABILITIES: u64 = (1 << capability::CHOWN)
+    | (1 << capability::DAC_OVERRIDE)
+    | (1 << capability::DAC_READ_SEARCH)
+    | (1 << capability::FOWNER)
+    | (1 << capability::FSETID)
+    | (1 << capability::KILL)
+    | (1 << capability::SETGID)
+    | (1 << capability::SETUID)
+    | (1 << capability::SETPCAP)
+    | (1 << 10) // CAP_NET_BIND_SERVICE
+    | (1 << 11) // CAP_NET_BROADCAST
+    | (1 << capability::NET_ADMIN)
+    | (1 << 13) // CAP_NET_RAW
+    | (1 << 15) // CAP_IPC_OWNER
+    | (1 << capability::SYS_CHROOT)
+    | (1 << 19) // CAP_SYS_PTRACE
+    | (1 << capability::SYS_ADMIN)
+    | (1 << 29) // CAP_AUDIT_WRITE
+    | (1 << 31); // CAP_SETFCAP
 
 /// Every capability.
 pub const ALL_CAPABILITIES: u64 = (1 << (capability::LAST + 1)) - 1;
@@ -141,6 +170,9 @@ pub struct Credentials {
     pub keeps_capabilities: bool,
     /// `PR_SET_NO_NEW_PRIVS`: set once, never cleared.
     pub has_no_new_privileges: bool,
+    /// The user namespace the ids are seen in and the capabilities hold
+    /// over. The ids above are kernel ids (the initial namespace's).
+    pub user_namespace: Arc<UserNamespace>,
 }
 
 impl Default for Credentials {
@@ -174,12 +206,99 @@ impl Credentials {
             capabilities: if user == 0 { Capabilities::full() } else { Capabilities::none() },
             keeps_capabilities: false,
             has_no_new_privileges: false,
+            user_namespace: UserNamespace::initial(),
         }
     }
 
-    /// Whether capability `number` is in the effective set.
+    /// Whether capability `number` is in the effective set and holds where
+    /// the process is: in a user namespace other than the initial one only
+    /// the capabilities Linux scopes to a namespace count (those over the
+    /// machine itself, such as setting the clock, do not).
     pub fn has_capability(&self, number: u32) -> bool {
+        self.has_effective(number)
+            && (self.user_namespace.parent().is_none() || NAMESPACED_CAPABILITIES & (1 << number) != 0)
+    }
+
+    /// Whether capability `number` is in the effective set.
+    fn has_effective(&self, number: u32) -> bool {
         number <= capability::LAST && self.capabilities.effective & (1 << number) != 0
+    }
+
+    /// Whether capability `number` holds over a file owned by `owner`
+    /// (kernel user and group): in a user namespace other than the initial
+    /// one, only if both are mapped there (Linux's
+    /// `capable_wrt_inode_uidgid`).
+    pub fn has_capability_over(&self, owner: (u32, u32), number: u32) -> bool {
+        let namespace = &self.user_namespace;
+        self.has_capability(number)
+            && (namespace.parent().is_none()
+                || (namespace.user_map().from_kernel(owner.0).is_some()
+                    && namespace.group_map().from_kernel(owner.1).is_some()))
+    }
+
+    /// Whether capability `number` holds over `namespace` (Linux's
+    /// `ns_capable`): in the effective set when `namespace` is the
+    /// process's own, always when the process's effective user made
+    /// `namespace` or a namespace above it from within the process's own.
+    pub fn has_capability_in(&self, namespace: &UserNamespace, number: u32) -> bool {
+        let mut namespace = namespace;
+        loop {
+            if *namespace == *self.user_namespace {
+                return self.has_effective(number);
+            }
+            let Some(parent) = namespace.parent() else { return false };
+            if **parent == *self.user_namespace && namespace.owner().0 == self.effective_user {
+                return true;
+            }
+            namespace = parent;
+        }
+    }
+
+    /// Kernel user id `user` as the process's namespace shows it.
+    pub fn user_seen(&self, user: u32) -> u32 {
+        self.user_namespace.user_seen(user)
+    }
+
+    /// The id `pick` chooses, as the process's namespace shows it (a group
+    /// with `is_group`), for a system call's result.
+    pub fn as_seen(&self, pick: impl FnOnce(&Self) -> u32, is_group: bool) -> u64 {
+        let id = pick(self);
+        u64::from(if is_group { self.group_seen(id) } else { self.user_seen(id) })
+    }
+
+    /// Kernel group id `group` as the process's namespace shows it.
+    pub fn group_seen(&self, group: u32) -> u32 {
+        self.user_namespace.group_seen(group)
+    }
+
+    /// The kernel id user `user` of the process's namespace stands for
+    /// ([`UNCHANGED`] stays); `InvalidArgument` if it is not mapped.
+    pub fn user_from_seen(&self, user: u32) -> Result<u32, CredentialsError> {
+        if user == UNCHANGED {
+            return Ok(user);
+        }
+        self.user_namespace.user_to_kernel(user).ok_or(CredentialsError::InvalidArgument)
+    }
+
+    /// The kernel id group `group` of the process's namespace stands for.
+    pub fn group_from_seen(&self, group: u32) -> Result<u32, CredentialsError> {
+        if group == UNCHANGED {
+            return Ok(group);
+        }
+        self.user_namespace.group_to_kernel(group).ok_or(CredentialsError::InvalidArgument)
+    }
+
+    /// The kernel id of user 0 of the process's namespace, if mapped.
+    fn root_user(&self) -> Option<u32> {
+        self.user_namespace.user_to_kernel(0)
+    }
+
+    /// Enters the new user namespace `namespace`: the ids stay, and the
+    /// process has every capability there (and, through it, none outside).
+    pub fn enter_user_namespace(&mut self, namespace: Arc<UserNamespace>) {
+        self.user_namespace = namespace;
+        self.capabilities = Capabilities::full();
+        self.keeps_capabilities = false;
     }
 
     /// Whether a process with these credentials may send a signal to one
@@ -187,7 +306,7 @@ impl Credentials {
     /// user id is the target's real or saved one (Linux's
     /// `kill_ok_by_cred`).
     pub fn may_signal(&self, target: &Credentials) -> bool {
-        self.has_capability(capability::KILL)
+        (self.has_capability(capability::KILL) && target.user_namespace.is_within(&self.user_namespace))
             || [self.effective_user, self.real_user]
                 .iter()
                 .any(|user| *user == target.real_user || *user == target.saved_user)
@@ -428,8 +547,10 @@ impl Credentials {
     /// `cap_emulate_setxuid` and the filesystem fix-up: capabilities follow
     /// a change of user ids to and from 0.
     fn fix_capabilities_after_user_change(&mut self, old: &Credentials) {
-        let had_root = old.real_user == 0 || old.effective_user == 0 || old.saved_user == 0;
-        let has_root = self.real_user == 0 || self.effective_user == 0 || self.saved_user == 0;
+        let root = self.root_user();
+        let is_root = |user: u32| Some(user) == root;
+        let had_root = is_root(old.real_user) || is_root(old.effective_user) || is_root(old.saved_user);
+        let has_root = is_root(self.real_user) || is_root(self.effective_user) || is_root(self.saved_user);
         let capabilities = &mut self.capabilities;
         if had_root && !has_root && !self.keeps_capabilities {
             capabilities.permitted = 0;
@@ -438,10 +559,10 @@ impl Credentials {
         if had_root && !has_root {
             capabilities.ambient = 0;
         }
-        if old.effective_user == 0 && self.effective_user != 0 {
+        if is_root(old.effective_user) && !is_root(self.effective_user) {
             capabilities.effective = 0;
         }
-        if old.effective_user != 0 && self.effective_user == 0 {
+        if !is_root(old.effective_user) && is_root(self.effective_user) {
             capabilities.effective = capabilities.permitted;
         }
     }
@@ -449,11 +570,13 @@ impl Credentials {
     /// A filesystem user id leaving 0 drops the filesystem capabilities from
     /// the effective set; one returning to 0 takes back those permitted.
     fn fix_filesystem_capabilities(&mut self, previous: u32) {
+        let root = self.root_user();
+        let (was_root, is_root) = (Some(previous) == root, Some(self.filesystem_user) == root);
         let capabilities = &mut self.capabilities;
-        if previous == 0 && self.filesystem_user != 0 {
+        if was_root && !is_root {
             capabilities.effective &= !FILESYSTEM_CAPABILITIES;
         }
-        if previous != 0 && self.filesystem_user == 0 {
+        if !was_root && is_root {
             capabilities.effective |= capabilities.permitted & FILESYSTEM_CAPABILITIES;
         }
     }

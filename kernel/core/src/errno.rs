@@ -53,6 +53,7 @@ impl Errno {
     pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTEMPTY: Errno = Errno(39);
     pub const ELOOP: Errno = Errno(40);
+    pub const EUSERS: Errno = Errno(87);
     pub const ENOTSOCK: Errno = Errno(88);
     pub const EDESTADDRREQ: Errno = Errno(89);
     pub const EMSGSIZE: Errno = Errno(90);

@@ -22,6 +22,7 @@ pub mod loader;
 pub mod machine;
 pub mod memory;
 pub mod mqueue;
+pub mod namespace;
 pub mod net;
 pub mod pages;
 pub mod process;

@@ -107,6 +107,7 @@ pub mod number {
     pub const GETPGID: u64 = 121;
     pub const SETSID: u64 = 112;
     pub const UNSHARE: u64 = 272;
+    pub const SETNS: u64 = 308;
     pub const GETSID: u64 = 124;
     pub const WAITID: u64 = 247;
     pub const GETRESUID: u64 = 118;

@@ -188,8 +188,9 @@ impl Queue {
     }
 }
 
-/// The queues by name (without the leading slash).
-static QUEUES: Mutex<BTreeMap<String, Arc<Queue>>> = Mutex::new(BTreeMap::new());
+/// The queues of one IPC namespace by name (without the leading slash).
+#[derive(Debug, Default)]
+pub struct QueueNames(Mutex<BTreeMap<String, Arc<Queue>>>);
 
 /// Why a name could not be opened or removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,12 +205,13 @@ pub enum NameError {
 
 /// The queue named `name`, made with `make` if there is none and it may be.
 pub fn open(
+    names: &QueueNames,
     name: &str,
     may_create: bool,
     is_exclusive: bool,
     make: impl FnOnce() -> Arc<Queue>,
 ) -> Result<Arc<Queue>, NameError> {
-    let mut queues = QUEUES.lock();
+    let mut queues = names.0.lock();
     match queues.get(name) {
         Some(_) if may_create && is_exclusive => Err(NameError::Exists),
         Some(queue) => Ok(queue.clone()),
@@ -223,8 +225,12 @@ pub fn open(
 }
 
 /// Removes the name `name` if `may_remove` allows it for that queue.
-pub fn unlink(name: &str, may_remove: impl FnOnce(&Queue) -> bool) -> Result<(), NameError> {
-    let mut queues = QUEUES.lock();
+pub fn unlink(
+    names: &QueueNames,
+    name: &str,
+    may_remove: impl FnOnce(&Queue) -> bool,
+) -> Result<(), NameError> {
+    let mut queues = names.0.lock();
     let queue = queues.get(name).ok_or(NameError::NotFound)?;
     if !may_remove(queue) {
         return Err(NameError::Denied);

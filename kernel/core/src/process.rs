@@ -191,10 +191,8 @@ pub struct Process {
     pub random: Mutex<Random>,
     /// The path the executable was started from (`/proc/self/exe`).
     executable_path: Mutex<String>,
-    /// The filesystem tree.
-    pub vfs: Arc<Vfs>,
-    /// The network sockets use.
-    pub network: Arc<crate::net::Network>,
+    /// The namespaces it is in (user aside: see the credentials).
+    namespaces: Mutex<crate::namespace::Namespaces>,
     /// Monotonic time at which the process started.
     pub start_ns: u64,
     /// Signals sent to the process as a whole.
@@ -240,16 +238,16 @@ impl Process {
             }),
             signal_handlers: Shareable::new([SignalAction::default(); SIGNAL_COUNT]),
         };
-        Self::with_parts(executable_path, Memory::new(memory), files.vfs, parts, network, random, start_ns)
+        let namespaces = crate::namespace::Namespaces::initial(files.vfs, network);
+        Self::with_parts(executable_path, Memory::new(memory), namespaces, parts, random, start_ns)
     }
 
     /// A process about to run `executable_path` with `parts`.
     fn with_parts(
         executable_path: String,
         memory: Arc<Memory>,
-        vfs: Arc<Vfs>,
+        namespaces: crate::namespace::Namespaces,
         parts: Parts,
-        network: Arc<crate::net::Network>,
         random: Random,
         start_ns: u64,
     ) -> Arc<Self> {
@@ -287,8 +285,7 @@ impl Process {
             signal_handlers: parts.signal_handlers,
             random: Mutex::new(random),
             executable_path: Mutex::new(executable_path),
-            vfs,
-            network,
+            namespaces: Mutex::new(namespaces),
             start_ns,
             signals: Arc::new(ProcessSignals::for_process(pid)),
             is_out_of_memory: core::sync::atomic::AtomicBool::new(false),
@@ -328,9 +325,8 @@ impl Process {
         let child = Process::with_parts(
             self.executable_path(),
             memory,
-            self.vfs.clone(),
+            self.namespaces().for_child(),
             parts,
-            self.network.clone(),
             random,
             start_ns,
         );
@@ -346,6 +342,26 @@ impl Process {
         }
         self.family.lock().children.push(child.clone());
         child
+    }
+
+    /// The namespaces it is in.
+    pub fn namespaces(&self) -> crate::namespace::Namespaces {
+        self.namespaces.lock().clone()
+    }
+
+    /// Moves it into `namespaces`.
+    pub fn set_namespaces(&self, namespaces: crate::namespace::Namespaces) {
+        *self.namespaces.lock() = namespaces;
+    }
+
+    /// The network sockets use: its network namespace's.
+    pub fn network(&self) -> Arc<crate::net::Network> {
+        self.namespaces.lock().network().clone()
+    }
+
+    /// The filesystem tree: its mount namespace's.
+    pub fn vfs(&self) -> Arc<Vfs> {
+        self.namespaces.lock().vfs().clone()
     }
 
     /// The process's memory (the address space and its futexes).

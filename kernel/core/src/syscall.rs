@@ -23,6 +23,7 @@ mod message_queues;
 mod messages;
 mod mount_context;
 mod mounts;
+mod namespaces;
 mod open_how;
 mod owners;
 mod paths;
@@ -371,6 +372,7 @@ pub fn handle(
         nr::GETSID => processes::getsid(context, a0),
         nr::SETSID => processes::setsid(context),
         nr::UNSHARE => processes::unshare(context, a0),
+        nr::SETNS => namespaces::setns(context, a0, a1),
         nr::FORK => threads::clone(context, u64::from(crate::signal::SIGCHLD), 0, 0, 0, 0),
         nr::VFORK => threads::clone(
             context,
@@ -382,10 +384,18 @@ pub fn handle(
         ),
         nr::EXECVE => processes::execve(context, registers, a0, a1, a2),
         nr::EXECVEAT => processes::execveat(context, registers, a0, a1, a2, a3, a4),
-        nr::GETUID => Ok(u64::from(process.state.lock().credentials.real_user)),
-        nr::GETEUID => Ok(u64::from(process.state.lock().credentials.effective_user)),
-        nr::GETGID => Ok(u64::from(process.state.lock().credentials.real_group)),
-        nr::GETEGID => Ok(u64::from(process.state.lock().credentials.effective_group)),
+        nr::GETUID => {
+            Ok(process.state.lock().credentials.as_seen(|credentials| credentials.real_user, false))
+        }
+        nr::GETEUID => {
+            Ok(process.state.lock().credentials.as_seen(|credentials| credentials.effective_user, false))
+        }
+        nr::GETGID => {
+            Ok(process.state.lock().credentials.as_seen(|credentials| credentials.real_group, true))
+        }
+        nr::GETEGID => {
+            Ok(process.state.lock().credentials.as_seen(|credentials| credentials.effective_group, true))
+        }
         nr::GETRESUID => process::getresuid(context, a0, a1, a2),
         nr::GETRESGID => process::getresgid(context, a0, a1, a2),
         nr::GETGROUPS => process::getgroups(context, a0, a1),

@@ -62,7 +62,7 @@ pub fn apply(disks: &[Arc<dyn BlockDevice>], vfs: &Vfs) -> Applied {
 
 fn apply_settings(settings: &Settings, vfs: &Vfs) -> Applied {
     if let Some(name) = &settings.hostname
-        && rosv_core::uts::set_host_name(name).is_err()
+        && rosv_core::namespace::initial_uts().names().is_none_or(|names| names.set_host_name(name).is_err())
     {
         log::warn!("cidata: the host name {name} is too long; it is not set");
     }

@@ -22,6 +22,7 @@ pub mod kernel_stream;
 pub mod link;
 pub mod local;
 mod multicast;
+mod namespace;
 pub mod netlink;
 pub mod raw;
 mod segments;
@@ -195,6 +196,9 @@ pub struct Network {
     configuration_waiters: Mutex<Vec<Arc<dyn ThreadControl>>>,
     /// The names local (`AF_UNIX`) sockets are bound to.
     local_names: Arc<local::Names>,
+    /// Whether the loop interface is up: always at boot, in a new network
+    /// namespace only once asked (as on Linux).
+    is_loop_up: core::sync::atomic::AtomicBool,
 }
 
 impl core::fmt::Debug for Network {
@@ -230,6 +234,7 @@ impl Network {
             requested: AtomicU64::new(u64::MAX),
             configuration_waiters: Mutex::new(Vec::new()),
             local_names: local::Names::new(),
+            is_loop_up: core::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -258,10 +263,11 @@ impl Network {
                 stack.ipv6_addresses().into_iter().filter(|(address, _)| !address.is_loopback()).collect();
             (stack.counters(), stack.mac_address(), stack.mtu(), stack.configuration().address, card_ipv6)
         };
+        let loop_flags = if self.is_loop_up() { UP | LOOPBACK | RUNNING | LOWER_UP } else { LOOPBACK };
         let mut interfaces = vec![Interface {
             name: "lo",
             index: 1,
-            flags: UP | LOOPBACK | RUNNING | LOWER_UP,
+            flags: loop_flags,
             mtu: LOOP_MTU,
             mac_address: None,
             address: Some((Ipv4Addr::LOCALHOST, 8)),
@@ -281,6 +287,18 @@ impl Network {
             });
         }
         interfaces
+    }
+
+    /// Whether the loop interface is up.
+    pub fn is_loop_up(&self) -> bool {
+        self.is_loop_up.load(Ordering::Relaxed)
+    }
+
+    /// Brings the loop interface up or takes it down (`SIOCSIFFLAGS`,
+    /// `RTM_NEWLINK`); while down, connecting to a loop address is
+    /// `ENETUNREACH`.
+    pub fn set_loop_up(&self, is_up: bool) {
+        self.is_loop_up.store(is_up, Ordering::Relaxed);
     }
 
     /// Whether there is a network card (else only the loop).

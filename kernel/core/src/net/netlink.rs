@@ -120,6 +120,32 @@ fn push_message(out: &mut Vec<u8>, kind: u16, flags: u16, sequence: u32, port: u
     out.resize(out.len().next_multiple_of(4), 0);
 }
 
+/// Whether a link request's body (`struct ifinfomsg` and attributes)
+/// names `interface`: by its index, or with index 0 by its name
+/// (`IFLA_IFNAME`), as `ip link show lo` asks.
+fn is_named_link(body: &[u8], interface: &Interface) -> bool {
+    const IFLA_IFNAME: u16 = 3;
+    let index = body.get(4..8).map_or(0, |bytes| u32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])));
+    if index != 0 {
+        return index == interface.index;
+    }
+    let mut offset = 16;
+    while let Some(header) = body.get(offset..offset + 4) {
+        let length = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]);
+        let Some(data) = body.get(offset + 4..offset + length.max(4)) else { return false };
+        if length < 4 {
+            return false;
+        }
+        if kind == IFLA_IFNAME {
+            let end = data.iter().position(|&byte| byte == 0).unwrap_or(data.len());
+            return &data[..end] == interface.name.as_bytes();
+        }
+        offset += length.next_multiple_of(4);
+    }
+    false
+}
+
 /// `RTM_NEWLINK`'s body for `interface`.
 fn link_body(interface: &Interface) -> Vec<u8> {
     let is_loop = interface.flags & interface_flags::LOOPBACK != 0;
@@ -308,7 +334,11 @@ impl NetlinkSocket {
 
     /// Sends requests to `destination_port` (0: the kernel, the only
     /// destination there is) and queues the answers.
-    pub fn send(&self, bytes: &[u8], destination_port: u32) -> Result<usize, Errno> {
+    /// Changes (`RTM_NEWLINK`) need `CAP_NET_ADMIN` of `caller`.
+    pub fn send(&self, caller: &Caller<'_>, bytes: &[u8], destination_port: u32) -> Result<usize, Errno> {
+        let is_privileged = caller
+            .credentials()
+            .is_none_or(|credentials| credentials.has_capability(crate::credentials::capability::NET_ADMIN));
         if destination_port != 0 {
             return Err(Errno::ECONNREFUSED);
         }
@@ -326,7 +356,8 @@ impl NetlinkSocket {
             let body = &bytes[offset + HEADER_SIZE..offset + length];
             if flags & header_flags::REQUEST != 0 {
                 let header = &bytes[offset..offset + HEADER_SIZE];
-                self.answer(&mut answer, &Request { kind, flags, sequence, body, header }, port);
+                let request = Request { kind, flags, sequence, body, header };
+                self.answer(&mut answer, &request, port, is_privileged);
             }
             offset += length.next_multiple_of(4);
         }
@@ -338,7 +369,7 @@ impl NetlinkSocket {
     }
 
     /// Appends the answer to one request.
-    fn answer(&self, out: &mut Vec<u8>, request: &Request<'_>, port: u32) {
+    fn answer(&self, out: &mut Vec<u8>, request: &Request<'_>, port: u32, is_privileged: bool) {
         let Request { kind, flags, sequence, body, header: request_header } = *request;
         let is_dump = flags & header_flags::DUMP == header_flags::DUMP;
         let interfaces = self.network.interfaces();
@@ -363,9 +394,7 @@ impl NetlinkSocket {
                 done(out);
             }
             message_type::GET_LINK => {
-                let index =
-                    body.get(4..8).map_or(0, |bytes| i32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])));
-                match interfaces.iter().find(|interface| interface.index as i32 == index) {
+                match interfaces.iter().find(|interface| is_named_link(body, interface)) {
                     Some(interface) => {
                         push_message(out, message_type::NEW_LINK, 0, sequence, port, &link_body(interface));
                     }
@@ -394,6 +423,36 @@ impl NetlinkSocket {
                     }
                 }
                 done(out);
+            }
+            message_type::NEW_LINK if !is_privileged => {
+                error(out, Errno::EPERM.0);
+                is_error = true;
+            }
+            message_type::NEW_LINK => {
+                // `ip link set IF up|down`: `struct ifinfomsg`'s index,
+                // flags and change mask. The loop goes up or down; the card
+                // stays up.
+                let word = |at: usize| {
+                    body.get(at..at + 4)
+                        .map_or(0, |bytes| u32::from_ne_bytes(bytes.try_into().unwrap_or([0; 4])))
+                };
+                let (wanted, change) = (word(8), word(12));
+                let change = if change == 0 { u32::MAX } else { change };
+                match interfaces.iter().find(|interface| is_named_link(body, interface)) {
+                    None => {
+                        error(out, Errno::ENODEV.0);
+                        is_error = true;
+                    }
+                    Some(_) if change & interface_flags::UP == 0 => {}
+                    Some(interface) if interface.flags & interface_flags::LOOPBACK != 0 => {
+                        self.network.set_loop_up(wanted & interface_flags::UP != 0);
+                    }
+                    Some(interface) if (wanted ^ interface.flags) & interface_flags::UP == 0 => {}
+                    Some(_) => {
+                        error(out, Errno::EOPNOTSUPP.0);
+                        is_error = true;
+                    }
+                }
             }
             message_type::GET_ROUTE if is_dump => {
                 let wanted = body.first().copied().unwrap_or(0);
@@ -514,8 +573,8 @@ impl SpecialFile for NetlinkSocket {
             .map_err(super::file_error)
     }
 
-    fn write(&self, _caller: &Caller<'_>, bytes: &[u8], _is_nonblocking: bool) -> Result<usize, FsError> {
-        self.send(bytes, 0).map_err(FsError::Errno)
+    fn write(&self, caller: &Caller<'_>, bytes: &[u8], _is_nonblocking: bool) -> Result<usize, FsError> {
+        self.send(caller, bytes, 0).map_err(FsError::Errno)
     }
 
     fn poll(&self) -> u16 {

@@ -5,8 +5,9 @@
 use alloc::vec::Vec;
 
 use super::{Context, Result};
-use crate::credentials::{Credentials, CredentialsError, GROUPS_MAX, capability};
+use crate::credentials::{Credentials, CredentialsError, GROUPS_MAX, UNCHANGED, capability};
 use crate::errno::Errno;
+use crate::namespace::user::SetGroups;
 use crate::user::User;
 
 impl From<CredentialsError> for Errno {
@@ -34,49 +35,100 @@ fn id(argument: u64) -> u32 {
 }
 
 pub(super) fn setuid(context: Context<'_>, user: u64) -> Result {
-    change(context, |credentials| credentials.set_user(id(user)))
+    change(context, |credentials| {
+        if id(user) == UNCHANGED {
+            return Err(CredentialsError::InvalidArgument);
+        }
+        credentials.set_user(credentials.user_from_seen(id(user))?)
+    })
 }
 
 pub(super) fn setgid(context: Context<'_>, group: u64) -> Result {
-    change(context, |credentials| credentials.set_group(id(group)))
+    change(context, |credentials| {
+        if id(group) == UNCHANGED {
+            return Err(CredentialsError::InvalidArgument);
+        }
+        credentials.set_group(credentials.group_from_seen(id(group))?)
+    })
 }
 
 pub(super) fn setreuid(context: Context<'_>, real: u64, effective: u64) -> Result {
-    change(context, |credentials| credentials.set_real_effective_user(id(real), id(effective)))
+    change(context, |credentials| {
+        let (real, effective) =
+            (credentials.user_from_seen(id(real))?, credentials.user_from_seen(id(effective))?);
+        credentials.set_real_effective_user(real, effective)
+    })
 }
 
 pub(super) fn setregid(context: Context<'_>, real: u64, effective: u64) -> Result {
-    change(context, |credentials| credentials.set_real_effective_group(id(real), id(effective)))
+    change(context, |credentials| {
+        let (real, effective) =
+            (credentials.group_from_seen(id(real))?, credentials.group_from_seen(id(effective))?);
+        credentials.set_real_effective_group(real, effective)
+    })
 }
 
 pub(super) fn setresuid(context: Context<'_>, real: u64, effective: u64, saved: u64) -> Result {
-    change(context, |credentials| credentials.set_user_ids(id(real), id(effective), id(saved)))
+    change(context, |credentials| {
+        let [real, effective, saved] =
+            [real, effective, saved].map(|user| credentials.user_from_seen(id(user)));
+        credentials.set_user_ids(real?, effective?, saved?)
+    })
 }
 
 pub(super) fn setresgid(context: Context<'_>, real: u64, effective: u64, saved: u64) -> Result {
-    change(context, |credentials| credentials.set_group_ids(id(real), id(effective), id(saved)))
+    change(context, |credentials| {
+        let [real, effective, saved] =
+            [real, effective, saved].map(|group| credentials.group_from_seen(id(group)));
+        credentials.set_group_ids(real?, effective?, saved?)
+    })
 }
 
+/// `setfsuid`: the previous filesystem user id; an id the namespace does
+/// not map changes nothing.
 pub(super) fn setfsuid(context: Context<'_>, user: u64) -> Result {
-    Ok(u64::from(context.process.state.lock().credentials.set_filesystem_user(id(user))))
+    let credentials = &mut context.process.state.lock().credentials;
+    let previous = match credentials.user_from_seen(id(user)) {
+        Ok(user) => credentials.set_filesystem_user(user),
+        Err(_) => credentials.filesystem_user,
+    };
+    Ok(u64::from(credentials.user_seen(previous)))
 }
 
+/// `setfsgid`, as `setfsuid`.
 pub(super) fn setfsgid(context: Context<'_>, group: u64) -> Result {
-    Ok(u64::from(context.process.state.lock().credentials.set_filesystem_group(id(group))))
+    let credentials = &mut context.process.state.lock().credentials;
+    let previous = match credentials.group_from_seen(id(group)) {
+        Ok(group) => credentials.set_filesystem_group(group),
+        Err(_) => credentials.filesystem_group,
+    };
+    Ok(u64::from(credentials.group_seen(previous)))
 }
 
+/// `setgroups`: needs `CAP_SETGID`, and is refused in a user namespace
+/// whose `setgroups` file says `deny` (or whose group map is not set).
 pub(super) fn setgroups(context: Context<'_>, size: u64, list: u64) -> Result {
     let size = size as i32;
     if size < 0 || size as usize > GROUPS_MAX {
         return Err(Errno::EINVAL.into());
     }
-    if !context.process.state.lock().credentials.has_capability(capability::SETGID) {
-        return Err(Errno::EPERM.into());
+    {
+        let credentials = &context.process.state.lock().credentials;
+        let namespace = &credentials.user_namespace;
+        let is_allowed = namespace.parent().is_none()
+            || (namespace.setgroups() == SetGroups::Allow && !namespace.group_map().extents().is_empty());
+        if !credentials.has_capability(capability::SETGID) || !is_allowed {
+            return Err(Errno::EPERM.into());
+        }
     }
     let bytes = User::new(context.machine).read_bytes(list, size as usize * 4)?;
-    let groups: Vec<u32> =
-        bytes.chunks_exact(4).map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]])).collect();
-    change(context, |credentials| credentials.set_groups(groups))
+    change(context, |credentials| {
+        let groups = bytes
+            .chunks_exact(4)
+            .map(|word| credentials.group_from_seen(u32::from_le_bytes([word[0], word[1], word[2], word[3]])))
+            .collect::<core::result::Result<Vec<u32>, CredentialsError>>()?;
+        credentials.set_groups(groups)
+    })
 }
 
 /// `_LINUX_CAPABILITY_VERSION_1`: one set of 32 bits.

@@ -263,6 +263,9 @@ pub(super) fn ioctl(context: Context<'_>, fd: u64, command: u64, argument: u64) 
         }
         _ => {}
     }
+    if let Some(result) = super::namespaces::ioctl(context, &file, command, argument) {
+        return result;
+    }
     if let Some(result) = super::interfaces::interface_ioctl(context, &file, command, argument) {
         return result;
     }

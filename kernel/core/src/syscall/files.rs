@@ -424,7 +424,7 @@ pub(super) fn getdents64(context: Context<'_>, fd: u64, address: u64, capacity: 
     let capacity = capacity.min(TRANSFER_MAX) as usize;
     let mut buffer = Vec::new();
     let mut offset = file.offset();
-    while let Some(entry) = context.process.vfs.read_directory(&caller, location, offset)? {
+    while let Some(entry) = context.process.vfs().read_directory(&caller, location, offset)? {
         let entry_type = entry.file_type.directory_entry_type();
         if !push_directory_entry(
             &mut buffer,
@@ -458,13 +458,13 @@ pub(super) fn ftruncate(context: Context<'_>, fd: u64, length: u64) -> Result {
         super::resources::exceeded(context);
         return Err(Errno::EFBIG.into());
     }
-    Ok(context.process.vfs.truncate(&caller(context), location, length).map(|()| 0)?)
+    Ok(context.process.vfs().truncate(&caller(context), location, length).map(|()| 0)?)
 }
 
 /// `sync()`: every filesystem writes out what it holds; like Linux's, it
 /// cannot fail.
 pub(super) fn sync(context: Context<'_>) -> Result {
-    if let Err(error) = context.process.vfs.sync_all() {
+    if let Err(error) = context.process.vfs().sync_all() {
         log::warn!("sync: {error}");
     }
     Ok(0)

@@ -31,7 +31,7 @@ mod interface_request {
 }
 
 /// `CAP_NET_ADMIN`, which changing an interface needs.
-const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_ADMIN: u32 = crate::credentials::capability::NET_ADMIN;
 /// `IFF_UP`.
 const IFF_UP: u16 = 0x1;
 
@@ -81,7 +81,7 @@ pub(super) fn interface_ioctl(
 fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -> Result {
     use interface_request::*;
     let user = User::new(context.machine);
-    let interfaces = context.process.network.interfaces();
+    let interfaces = context.process.network().interfaces();
     if command == SIOCGIFCONF {
         let header = user.read_bytes(argument, IFCONF_SIZE)?;
         let room = i32::from_ne_bytes(header[..4].try_into().map_err(|_| Errno::EFAULT)?);
@@ -129,9 +129,13 @@ fn answer_interface_request(context: Context<'_>, command: u64, argument: u64) -
         }
         SIOCGIFFLAGS => union[..2].copy_from_slice(&(interface.flags as u16).to_ne_bytes()),
         SIOCSIFFLAGS => {
-            // The interfaces stay up: asking for that changes nothing,
-            // taking one down is not offered.
+            // The loop goes up or down; the card stays up: asking for that
+            // changes nothing, taking it down is not offered.
             let wanted = u16::from_ne_bytes([request[16], request[17]]);
+            if interface.flags & crate::net::interface_flags::LOOPBACK != 0 {
+                context.process.network().set_loop_up(wanted & IFF_UP != 0);
+                return Ok(0);
+            }
             return if wanted & IFF_UP == (interface.flags as u16) & IFF_UP {
                 Ok(0)
             } else {

@@ -120,6 +120,12 @@ pub(super) struct Table<T> {
     pub next_id: i32,
 }
 
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> Table<T> {
     pub const fn new() -> Self {
         Table { by_id: BTreeMap::new(), by_key: BTreeMap::new(), next_id: 0 }

@@ -175,7 +175,7 @@ fn map_file(
         return copy_file(context, address, length, rights, flags, &file, offset);
     }
     let caller = super::files::caller(context);
-    let path = file.location().and_then(|location| context.process.vfs.path_of(&caller, location).ok());
+    let path = file.location().and_then(|location| context.process.vfs().path_of(&caller, location).ok());
     let may_write = !is_shared || file.is_writable();
     let area = FileArea { node, offset, is_shared, may_write, path: path.unwrap_or_default().into() };
     let start = change_mappings(context, |memory| {

@@ -45,11 +45,25 @@ struct Queue {
     waiters: Arc<WaiterList>,
 }
 
-static QUEUES: Mutex<Table<Queue>> = Mutex::new(Table::new());
+/// The queues of one IPC namespace.
+#[derive(Default)]
+struct QueueTable(Mutex<Table<Queue>>);
+
+impl QueueTable {
+    fn lock(&self) -> spin::MutexGuard<'_, Table<Queue>> {
+        self.0.lock()
+    }
+}
+
+/// The queues of the caller's IPC namespace.
+fn table_of(context: Context<'_>) -> Arc<QueueTable> {
+    context.process.namespaces().ipc.objects().get()
+}
 
 pub(super) fn msgget(context: Context<'_>, key: u64, flags: u64) -> Result {
     let key = key as i32;
-    let mut queues = QUEUES.lock();
+    let table = table_of(context);
+    let mut queues = table.lock();
     if let Some(id) = ipc::look_up(context, &queues, key, flags, |queue| &queue.permissions, |_| Ok(()))? {
         return Ok(id as u64);
     }
@@ -80,7 +94,8 @@ fn queue_id(id: u64) -> core::result::Result<i32, Errno> {
 /// The waiters of queue `id` (`EINVAL` if there is none; `EIDRM` once a
 /// queue waited on is gone).
 fn waiters_of(context: Context<'_>, id: i32, requested: u32) -> core::result::Result<Arc<WaiterList>, Errno> {
-    let queues = QUEUES.lock();
+    let table = table_of(context);
+    let queues = table.lock();
     let queue = queues.by_id.get(&id).ok_or(Errno::EINVAL)?;
     queue.permissions.check(context, requested)?;
     Ok(queue.waiters.clone())
@@ -100,7 +115,8 @@ pub(super) fn msgsnd(context: Context<'_>, id: u64, message: u64, size: u64, fla
     let text = user.read_bytes(message + 8, size as usize)?;
     let mut text = Some(text);
     let sent = ipc::wait(context, &waiters, None, || {
-        let mut queues = QUEUES.lock();
+        let table = table_of(context);
+        let mut queues = table.lock();
         let queue = queues.by_id.get_mut(&id).ok_or(Errno::EIDRM)?;
         let has_room = queue.bytes + size <= queue.capacity_bytes
             && (queue.messages.len() as u64) < queue.capacity_bytes.max(1);
@@ -153,7 +169,8 @@ pub(super) fn msgrcv(
     let wanted = wanted as i64;
     let waiters = waiters_of(context, id, ipc::READ)?;
     let taken = ipc::wait(context, &waiters, None, || {
-        let mut queues = QUEUES.lock();
+        let table = table_of(context);
+        let mut queues = table.lock();
         let queue = queues.by_id.get_mut(&id).ok_or(Errno::EIDRM)?;
         let Some(position) = select(&queue.messages, wanted, flags) else {
             return if flags & IPC_NOWAIT != 0 { Err(Errno::ENOMSG) } else { Ok(None) };
@@ -204,7 +221,8 @@ fn status(queue: &Queue) -> [u8; 120] {
 pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -> Result {
     let command = command & !IPC_64;
     let user = User::new(context.machine);
-    let mut queues = QUEUES.lock();
+    let table = table_of(context);
+    let mut queues = table.lock();
     match command {
         IPC_INFO | MSG_INFO => {
             // struct msginfo: msgpool, msgmap, msgmax, msgmnb, msgmni,
@@ -270,12 +288,13 @@ pub(super) fn msgctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -
 }
 
 /// `/proc/sysvipc/msg`: one line per queue, in Linux's columns.
-pub(crate) fn proc_listing() -> alloc::string::String {
+pub(crate) fn proc_listing(ipc: &crate::namespace::Namespace) -> alloc::string::String {
     use core::fmt::Write;
     let mut text = alloc::string::String::from(
         "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n",
     );
-    for (id, queue) in &QUEUES.lock().by_id {
+    let table = ipc.objects().get::<QueueTable>();
+    for (id, queue) in &table.lock().by_id {
         let permissions = &queue.permissions;
         let _ = writeln!(
             text,

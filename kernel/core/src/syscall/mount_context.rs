@@ -160,7 +160,8 @@ enum Value {
 }
 
 fn may_mount(context: Context<'_>) -> core::result::Result<(), Errno> {
-    if context.process.state.lock().credentials.has_capability(capability::SYS_ADMIN) {
+    let mounts = context.process.namespaces().mount;
+    if context.process.state.lock().credentials.has_capability_in(mounts.owner(), capability::SYS_ADMIN) {
         Ok(())
     } else {
         Err(Errno::EPERM)
@@ -415,7 +416,7 @@ pub(super) fn fsmount(context: Context<'_>, fd: u64, mount_flags: u64, attribute
         attributes: attributes & attribute::ALL,
         device: None,
     };
-    let mount = context.process.vfs.detached(new);
+    let mount = context.process.vfs().detached(new);
     drop(state);
     install_path(context, Location::root_of(&mount), mount_flags & CLOEXEC != 0)
 }
@@ -475,7 +476,7 @@ pub(super) fn open_tree_attr(
         attributes: shown.attributes(),
         device: Some(shown.device()),
     };
-    let mount = context.process.vfs.detached(new);
+    let mount = context.process.vfs().detached(new);
     if let Some(change) = change {
         change.apply(&mount);
     }
@@ -592,7 +593,7 @@ pub(super) fn mount_setattr(
     }
     change.apply(&location.mount);
     if at_flags & AT_RECURSIVE != 0 {
-        let vfs = &context.process.vfs;
+        let vfs = &context.process.vfs();
         for mount in vfs.mounts() {
             if !core::ptr::eq(&*mount, &*location.mount) && vfs.is_beneath(&mount, &location.mount) {
                 change.apply(&mount);
@@ -628,7 +629,7 @@ pub(super) fn move_mount(
     let to_at = if move_flags & move_flag::T_EMPTY_PATH != 0 { AT_EMPTY_PATH } else { 0 };
     let to = locate(context, to_dirfd, &to_path, to_at, move_flags & move_flag::T_SYMLINKS != 0)?;
     let caller = caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     if !from.is_mount_root() {
         return Err(Errno::EINVAL.into());
     }

@@ -1,9 +1,9 @@
 //! `mount` and `umount2`: filesystems added to and taken out of the tree
 //! while programs run, with Linux's flags and errors.
 //!
-//! One mount namespace holds every process, so propagation changes
-//! (`MS_SHARED`, `MS_PRIVATE`, ...) have nothing to propagate and only
-//! check their target. The filesystems that exist once per machine
+//! Each mount namespace has its own copy of the tree and nothing
+//! propagates between them: every mount acts as private, and propagation
+//! changes (`MS_SHARED`, `MS_PRIVATE`, ...) only check their target. The filesystems that exist once per machine
 //! (proc, sysfs, devtmpfs, cgroup2) are mounted again as the same tree,
 //! as Linux shows the same one within one namespace.
 
@@ -69,14 +69,15 @@ pub(super) fn mount(
     flags: u64,
     data: u64,
 ) -> Result {
-    if !context.process.state.lock().credentials.has_capability(capability::SYS_ADMIN) {
+    let mounts = context.process.namespaces().mount;
+    if !context.process.state.lock().credentials.has_capability_in(mounts.owner(), capability::SYS_ADMIN) {
         return Err(Errno::EPERM.into());
     }
     let flags = if flags & flag::MAGIC_MASK == flag::MAGIC { flags & !flag::MAGIC_MASK } else { flags };
     let target_path = read_path(context, target)?;
     let target = locate(context, AT_FDCWD as u64, &target_path, 0, true)?;
     let caller = caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     if flags & flag::REMOUNT != 0 {
         // New flags for a mount (with MS_BIND: for this mount alone).
         if !target.is_mount_root() {
@@ -153,7 +154,7 @@ pub(super) fn new_filesystem(
     options: &str,
 ) -> core::result::Result<(Arc<dyn FileSystem>, String), Errno> {
     let caller = caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     if SINGLE_INSTANCE.contains(&type_name) {
         let existing =
             vfs.mounts().into_iter().find(|mount| mount.source() == type_name).ok_or(Errno::ENODEV)?;
@@ -202,7 +203,8 @@ pub(super) fn umount2(context: Context<'_>, target: u64, flags: u64) -> Result {
     {
         return Err(Errno::EINVAL.into());
     }
-    if !context.process.state.lock().credentials.has_capability(capability::SYS_ADMIN) {
+    let mounts = context.process.namespaces().mount;
+    if !context.process.state.lock().credentials.has_capability_in(mounts.owner(), capability::SYS_ADMIN) {
         return Err(Errno::EPERM.into());
     }
     let path = read_path(context, target)?;
@@ -212,11 +214,11 @@ pub(super) fn umount2(context: Context<'_>, target: u64, flags: u64) -> Result {
         // A mount is marked the first time and taken out the second if no
         // one used it in between; rosv keeps no such marks, so the first
         // call reports the mark, as Linux does for an unmarked mount.
-        context.process.vfs.mount_rooted_at(&target)?;
+        context.process.vfs().mount_rooted_at(&target)?;
         return Err(Errno::EAGAIN.into());
     }
     let now_ns = caller(context).now_ns();
-    context.process.vfs.unmount(target, flags & unmount_flag::DETACH != 0, now_ns)?;
+    context.process.vfs().unmount(target, flags & unmount_flag::DETACH != 0, now_ns)?;
     Ok(0)
 }
 

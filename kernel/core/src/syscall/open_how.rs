@@ -114,6 +114,6 @@ pub(super) fn openat2(context: Context<'_>, dirfd: u64, path: u64, how: u64, siz
     let permissions = how.mode as u32 & !context.fs().umask();
     let scope = Scope { restrictions, start: start.clone() };
     let caller = crate::vfs::Caller { scope: Some(&scope), ..caller(context) };
-    let file = context.process.vfs.open(&caller, &start, &path, open_flags, permissions)?;
+    let file = context.process.vfs().open(&caller, &start, &path, open_flags, permissions)?;
     install(context, file, open_flags & flags::O_CLOEXEC != 0)
 }

@@ -27,7 +27,7 @@ pub(super) fn read_path(context: Context<'_>, address: u64) -> core::result::Res
 /// else the directory open as `dirfd`.
 pub(super) fn start(context: Context<'_>, dirfd: u64, path: &str) -> core::result::Result<Location, Errno> {
     if path.starts_with('/') {
-        return Ok(context.process.vfs.root_for(&caller(context)));
+        return Ok(context.process.vfs().root_for(&caller(context)));
     }
     if dirfd as i32 == AT_FDCWD {
         return Ok(context.fs().working_directory());
@@ -56,7 +56,7 @@ pub(super) fn locate(
         return file(context, dirfd)?.location().cloned().ok_or(Errno::EBADF);
     }
     let start = start(context, dirfd, path)?;
-    Ok(context.process.vfs.resolve(&caller(context), &start, path, follow)?)
+    Ok(context.process.vfs().resolve(&caller(context), &start, path, follow)?)
 }
 
 /// Installs `file` at the lowest free descriptor.
@@ -73,7 +73,7 @@ pub(super) fn openat(context: Context<'_>, dirfd: u64, path: u64, open_flags: u6
     // 64-bit Linux opens every file with O_LARGEFILE (F_GETFL shows it).
     let open_flags = open_flags as u32 | flags::O_LARGEFILE;
     let permissions = mode as u32 & 0o7777 & !context.fs().umask();
-    let file = context.process.vfs.open(&caller(context), &start, &path, open_flags, permissions)?;
+    let file = context.process.vfs().open(&caller(context), &start, &path, open_flags, permissions)?;
     install(context, file, open_flags & flags::O_CLOEXEC != 0)
 }
 
@@ -179,9 +179,9 @@ pub(super) fn mknodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64, de
     let permissions = creation_permissions(context, mode);
     let caller = caller(context);
     if matches!(kind, NewNode::Device(..)) {
-        let parent = context.process.vfs.resolve_parent(&caller, &start, &path)?;
+        let parent = context.process.vfs().resolve_parent(&caller, &start, &path)?;
         let may_make = context.process.state.lock().credentials.has_capability(capability::MKNOD);
-        if !may_make && context.process.vfs.child(&caller, &parent.directory, &parent.name).is_err() {
+        if !may_make && context.process.vfs().child(&caller, &parent.directory, &parent.name).is_err() {
             // Linux checks the directory first, then the capability.
             permission::check_caller(
                 &caller,
@@ -191,7 +191,7 @@ pub(super) fn mknodat(context: Context<'_>, dirfd: u64, path: u64, mode: u64, de
             return Err(Errno::EPERM.into());
         }
     }
-    context.process.vfs.make_node(&caller, &start, &path, kind, permissions)?;
+    context.process.vfs().make_node(&caller, &start, &path, kind, permissions)?;
     Ok(0)
 }
 
@@ -199,7 +199,7 @@ pub(super) fn mkdirat(context: Context<'_>, dirfd: u64, path: u64, mode: u64) ->
     let path = read_path(context, path)?;
     let start = start(context, dirfd, &path)?;
     let permissions = creation_permissions(context, mode) & 0o1777;
-    context.process.vfs.make_directory(&caller(context), &start, &path, permissions)?;
+    context.process.vfs().make_directory(&caller(context), &start, &path, permissions)?;
     Ok(0)
 }
 
@@ -209,7 +209,7 @@ pub(super) fn unlinkat(context: Context<'_>, dirfd: u64, path: u64, at_flags: u6
     }
     let path = read_path(context, path)?;
     let start = start(context, dirfd, &path)?;
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     if at_flags & AT_REMOVEDIR != 0 {
         vfs.remove_directory(&caller(context), &start, &path)?;
     } else {
@@ -238,7 +238,7 @@ pub(super) fn renameat2(
     let new_path = read_path(context, new_path)?;
     let old_start = start(context, old_dirfd, &old_path)?;
     let new_start = start(context, new_dirfd, &new_path)?;
-    context.process.vfs.rename(&caller(context), (&old_start, &old_path), (&new_start, &new_path), mode)?;
+    context.process.vfs().rename(&caller(context), (&old_start, &old_path), (&new_start, &new_path), mode)?;
     Ok(0)
 }
 
@@ -255,7 +255,7 @@ pub(super) fn linkat(
     let new_path = read_path(context, new_path)?;
     let target = locate(context, old_dirfd, &old_path, at_flags, at_flags & AT_SYMLINK_FOLLOW != 0)?;
     let new_start = start(context, new_dirfd, &new_path)?;
-    context.process.vfs.link(&caller(context), &target, (&new_start, &new_path))?;
+    context.process.vfs().link(&caller(context), &target, (&new_start, &new_path))?;
     Ok(0)
 }
 
@@ -263,7 +263,7 @@ pub(super) fn symlinkat(context: Context<'_>, target: u64, dirfd: u64, path: u64
     let target = read_path(context, target)?;
     let path = read_path(context, path)?;
     let start = start(context, dirfd, &path)?;
-    context.process.vfs.make_symlink(&caller(context), &target, &start, &path)?;
+    context.process.vfs().make_symlink(&caller(context), &target, &start, &path)?;
     Ok(0)
 }
 
@@ -278,7 +278,7 @@ pub(super) fn readlinkat(context: Context<'_>, dirfd: u64, path: u64, address: u
         return Err(Errno::ENOENT.into());
     }
     let location = locate(context, dirfd, &path, AT_EMPTY_PATH, false)?;
-    let target = context.process.vfs.read_link(&caller(context), &location)?;
+    let target = context.process.vfs().read_link(&caller(context), &location)?;
     let length = target.len().min(size as u32 as usize);
     User::new(context.machine).write_bytes(address, &target.as_bytes()[..length])?;
     Ok(length as u64)
@@ -308,7 +308,7 @@ fn set_working_directory(context: Context<'_>, location: Location) -> Result {
 
 pub(super) fn getcwd(context: Context<'_>, address: u64, size: u64) -> Result {
     let location = context.fs().working_directory();
-    let mut path = context.process.vfs.path_of(&caller(context), &location)?.into_bytes();
+    let mut path = context.process.vfs().path_of(&caller(context), &location)?.into_bytes();
     path.push(0);
     if (size as usize) < path.len() {
         return Err(Errno::ERANGE.into());
@@ -348,7 +348,7 @@ pub(super) fn faccessat2(context: Context<'_>, dirfd: u64, path: u64, mode: u64,
         locate(context, dirfd, &path, at_flags, false)?
     } else {
         let start = start(context, dirfd, &path)?;
-        context.process.vfs.resolve(&caller, &start, &path, at_flags & AT_SYMLINK_NOFOLLOW == 0)?
+        context.process.vfs().resolve(&caller, &start, &path, at_flags & AT_SYMLINK_NOFOLLOW == 0)?
     };
     let is_content =
         matches!(location.file_type(), FileType::Regular | FileType::Directory | FileType::Symlink);
@@ -384,7 +384,7 @@ fn report_to_directory(context: Context<'_>, dirfd: u64, path: &str, follow: boo
         return;
     };
     if let Ok((location, Some((directory, name)))) =
-        context.process.vfs.walk_named(&caller, &start, path, follow, &mut 0)
+        context.process.vfs().walk_named(&caller, &start, path, follow, &mut 0)
     {
         let event = if location.is_directory() { event | notify::mask::ISDIR } else { event };
         notify::notify(notify::key_of(&directory), event, Some(&name), 0);
@@ -401,7 +401,7 @@ pub(super) fn fchmod(context: Context<'_>, fd: u64, mode: u64) -> Result {
 }
 
 fn change_mode(context: Context<'_>, location: &Location, mode: u64) -> Result {
-    context.process.vfs.change_mode(&caller(context), location, mode as u32 & 0o7777)?;
+    context.process.vfs().change_mode(&caller(context), location, mode as u32 & 0o7777)?;
     Ok(0)
 }
 
@@ -440,7 +440,13 @@ pub(super) fn fchown(context: Context<'_>, fd: u64, ids: (u64, u64)) -> Result {
 }
 
 fn change_owner(context: Context<'_>, location: &Location, (user, group): (u64, u64)) -> Result {
-    context.process.vfs.change_owner(&caller(context), location, owner_id(user), owner_id(group))?;
+    // The ids are the caller's user namespace's; files keep kernel ids.
+    let credentials = context.process.state.lock().credentials.clone();
+    let user =
+        owner_id(user).map(|user| credentials.user_from_seen(user)).transpose().map_err(Errno::from)?;
+    let group =
+        owner_id(group).map(|group| credentials.group_from_seen(group)).transpose().map_err(Errno::from)?;
+    context.process.vfs().change_owner(&caller(context), location, user, group)?;
     Ok(0)
 }
 
@@ -493,7 +499,7 @@ pub(super) fn utimensat(context: Context<'_>, dirfd: u64, path: u64, times: u64,
     if access.is_none() && modify.is_none() {
         return Ok(0);
     }
-    context.process.vfs.set_times(&caller(context), &location, access, modify, kind)?;
+    context.process.vfs().set_times(&caller(context), &location, access, modify, kind)?;
     report_to_directory(context, dirfd, &path, follow, notify::mask::ATTRIB);
     Ok(0)
 }
@@ -504,7 +510,7 @@ pub(super) fn truncate(context: Context<'_>, path: u64, length: u64) -> Result {
         return Err(Errno::EINVAL.into());
     }
     let location = locate(context, AT_FDCWD as u64, &path, 0, true)?;
-    context.process.vfs.truncate(&caller(context), &location, length)?;
+    context.process.vfs().truncate(&caller(context), &location, length)?;
     Ok(0)
 }
 

@@ -78,7 +78,8 @@ pub(super) fn mq_open(
     let umask = context.fs().umask();
     let credentials = context.process.state.lock().credentials.clone();
     let owner = (credentials.effective_user, credentials.effective_group);
-    let queue = mqueue::open(&name, may_create, open_flags & flags::O_EXCL != 0, || {
+    let names = context.process.namespaces().ipc.objects().get::<mqueue::QueueNames>();
+    let queue = mqueue::open(&names, &name, may_create, open_flags & flags::O_EXCL != 0, || {
         Queue::new(shape, (mode as u32) & 0o777 & !umask, owner)
     })
     .map_err(name_error)?;
@@ -110,7 +111,8 @@ pub(super) fn mq_unlink(context: Context<'_>, name: u64) -> Result {
     // /dev/mqueue is sticky: only a queue's owner (or one with
     // CAP_FOWNER) removes it.
     let credentials = context.process.state.lock().credentials.clone();
-    mqueue::unlink(&name, |queue| {
+    let names = context.process.namespaces().ipc.objects().get::<mqueue::QueueNames>();
+    mqueue::unlink(&names, &name, |queue| {
         queue.owner.0 == credentials.effective_user
             || credentials.has_capability(crate::credentials::capability::FOWNER)
     })

@@ -10,7 +10,9 @@ use crate::user::User;
 use crate::linux::UTSNAME;
 
 pub(super) fn uname(context: Context<'_>, address: u64) -> Result {
-    let (host, domain) = (crate::uts::host_name(), crate::uts::domain_name());
+    let uts = context.process.namespaces().uts;
+    let names = uts.names().ok_or(Errno::EINVAL)?;
+    let (host, domain) = (names.host_name(), names.domain_name());
     let [system, _, release, version, machine, _] = UTSNAME;
     let fields = [system, host.as_str(), release, version, machine, domain.as_str()];
     User::new(context.machine).write_bytes(address, &encode_utsname(fields))?;
@@ -18,10 +20,12 @@ pub(super) fn uname(context: Context<'_>, address: u64) -> Result {
 }
 
 /// `sethostname` (or, with `is_domain`, `setdomainname`): with
-/// `CAP_SYS_ADMIN` only, at most 64 bytes, not necessarily NUL-terminated.
+/// `CAP_SYS_ADMIN` over the caller's UTS namespace only, at most 64
+/// bytes, not necessarily NUL-terminated.
 pub(super) fn set_name(context: Context<'_>, address: u64, length: u64, is_domain: bool) -> Result {
-    let credentials = &context.process.state.lock().credentials;
-    if !credentials.has_capability(crate::credentials::capability::SYS_ADMIN) {
+    let uts = context.process.namespaces().uts;
+    let credentials = context.process.state.lock().credentials.clone();
+    if !credentials.has_capability_in(uts.owner(), crate::credentials::capability::SYS_ADMIN) {
         return Err(Errno::EPERM.into());
     }
     if length > crate::uts::NAME_MAX as u64 {
@@ -29,7 +33,8 @@ pub(super) fn set_name(context: Context<'_>, address: u64, length: u64, is_domai
     }
     let bytes = User::new(context.machine).read_bytes(address, length as usize)?;
     let name = alloc::string::String::from_utf8_lossy(&bytes);
-    let set = if is_domain { crate::uts::set_domain_name(&name) } else { crate::uts::set_host_name(&name) };
+    let names = uts.names().ok_or(Errno::EINVAL)?;
+    let set = if is_domain { names.set_domain_name(&name) } else { names.set_host_name(&name) };
     set.map_err(|_| Errno::EINVAL)?;
     Ok(0)
 }
@@ -94,7 +99,8 @@ pub(super) fn getresuid(context: Context<'_>, real: u64, effective: u64, saved: 
     write_ids(
         context,
         [real, effective, saved],
-        [credentials.real_user, credentials.effective_user, credentials.saved_user],
+        [credentials.real_user, credentials.effective_user, credentials.saved_user]
+            .map(|user| credentials.user_seen(user)),
     )
 }
 
@@ -103,7 +109,8 @@ pub(super) fn getresgid(context: Context<'_>, real: u64, effective: u64, saved: 
     write_ids(
         context,
         [real, effective, saved],
-        [credentials.real_group, credentials.effective_group, credentials.saved_group],
+        [credentials.real_group, credentials.effective_group, credentials.saved_group]
+            .map(|group| credentials.group_seen(group)),
     )
 }
 
@@ -119,7 +126,10 @@ fn write_ids(context: Context<'_>, addresses: [u64; 3], ids: [u32; 3]) -> Result
 const GROUPS_MAX: u64 = 65536;
 
 pub(super) fn getgroups(context: Context<'_>, size: u64, list: u64) -> Result {
-    let groups = context.process.state.lock().credentials.groups.clone();
+    let groups: alloc::vec::Vec<u32> = {
+        let credentials = &context.process.state.lock().credentials;
+        credentials.groups.iter().map(|group| credentials.group_seen(*group)).collect()
+    };
     let count = groups.len() as u64;
     let size = size as i32;
     if size < 0 || size as u64 > GROUPS_MAX {

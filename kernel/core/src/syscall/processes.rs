@@ -90,8 +90,15 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         | flag::DETACHED
         | flag::CHILD_SETTID
         | flag::PIDFD
-        | flag::IO;
+        | flag::IO
+        | NAMESPACES;
     if request.flags & flag::THREAD != 0 || request.flags & !known != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    // A new mount or user namespace cannot share the filesystem context
+    // with a process outside it (Linux's rule).
+    let new_fs_namespaces = crate::namespace::flag::NEWNS | crate::namespace::flag::NEWUSER;
+    if request.flags & new_fs_namespaces != 0 && request.flags & flag::FS != 0 {
         return Err(Errno::EINVAL.into());
     }
     // Shared handlers only make sense where the handlers' addresses mean
@@ -116,6 +123,7 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
     if (live >= limit && !is_privileged) || live >= PROCESS_COUNT_MAX {
         return Err(Errno::EAGAIN.into());
     }
+    let entered = super::namespaces::enter(context, parent, request.flags)?;
     let (memory, tables) = if request.flags & flag::VM != 0 {
         let memory = parent.memory();
         let tables = memory.space.lock().tables().clone();
@@ -135,6 +143,11 @@ pub(super) fn fork(context: Context<'_>, request: ForkRequest) -> Result {
         request.exit_signal,
         sharing,
     );
+    if let Some(mut entered) = entered {
+        // The child is in the new namespaces, pid and time included.
+        entered.namespaces = entered.namespaces.for_child();
+        super::namespaces::apply(&child, |change| child.fs.with(change), entered);
+    }
     if request.flags & flag::CHILD_SETTID != 0 {
         // The child's copy of the word gets its id (the parent's stays,
         // unless they share memory).
@@ -322,7 +335,7 @@ fn open_program<'a>(
     path: &str,
 ) -> core::result::Result<OpenExecutable<'a>, Errno> {
     let caller = caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     let location = vfs.resolve(&caller, start_location, path, true)?;
     // Nor does a mount that refuses programs (`noexec`).
     if location.file_type() != FileType::Regular
@@ -424,7 +437,7 @@ pub(super) fn execveat(
     }
     let interpreter = match loader::interpreter_path(&headers, program.size()) {
         Some(interpreter) => {
-            let root = context.process.vfs.root();
+            let root = context.process.vfs().root();
             Some(open_program(context, &root, &interpreter).map_err(|_| Errno::ENOENT)?)
         }
         None => None,
@@ -440,7 +453,7 @@ pub(super) fn execveat(
         environment: &environment,
         random,
     };
-    let executable_path = program.resolved_path(&context.process.vfs);
+    let executable_path = program.resolved_path(&context.process.vfs());
     replace_image(context, registers, &description, executable_path)?;
     Err(Failure::Resumed)
 }
@@ -555,16 +568,8 @@ fn end_other_threads(context: Context<'_>) {
     }
 }
 
-/// Namespace flags of `clone` and `unshare` (there are no namespaces
-/// here).
-const NAMESPACES: u64 = 0x0000_0080 // CLONE_NEWTIME
-    | 0x0002_0000 // CLONE_NEWNS
-    | 0x0200_0000 // CLONE_NEWCGROUP
-    | 0x0400_0000 // CLONE_NEWUTS
-    | 0x0800_0000 // CLONE_NEWIPC
-    | 0x1000_0000 // CLONE_NEWUSER
-    | 0x2000_0000 // CLONE_NEWPID
-    | 0x4000_0000; // CLONE_NEWNET
+/// Namespace flags of `clone` and `unshare` (`syscall::namespaces`).
+const NAMESPACES: u64 = crate::namespace::flag::ALL;
 
 /// `unshare`: the calling thread gets its own descriptor table
 /// (`CLONE_FILES`) or filesystem context (`CLONE_FS`) when another thread
@@ -572,15 +577,21 @@ const NAMESPACES: u64 = 0x0000_0080 // CLONE_NEWTIME
 /// Signal handlers, memory and the thread group cannot be split (Linux
 /// neither): asking is `EINVAL` unless there is nothing to split (memory
 /// no other process holds, handlers no other process holds, one thread).
-/// Namespaces do not exist here: asking for one is `EINVAL`, as on a Linux
-/// built without them.
+/// Namespace flags make new namespaces for the process
+/// (`syscall::namespaces`).
 pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
     let valid = flag::THREAD | flag::FS | flag::SIGHAND | flag::VM | flag::FILES | flag::SYSVSEM | NAMESPACES;
-    if flags & !valid != 0 || flags & NAMESPACES != 0 {
+    if flags & !valid != 0 {
         return Err(Errno::EINVAL.into());
     }
     // What each flag implies (Linux's ksys_unshare).
     let mut flags = flags;
+    if flags & crate::namespace::flag::NEWUSER != 0 {
+        flags |= flag::THREAD | flag::FS;
+    }
+    if flags & crate::namespace::flag::NEWNS != 0 {
+        flags |= flag::FS;
+    }
     if flags & flag::VM != 0 {
         flags |= flag::SIGHAND;
     }
@@ -597,10 +608,19 @@ pub(super) fn unshare(context: Context<'_>, flags: u64) -> Result {
     if flags & flag::VM != 0 && process.is_memory_shared() {
         return Err(Errno::EINVAL.into());
     }
+    let entered = super::namespaces::enter(context, process, flags)?;
+    if entered.is_some() && flags & crate::namespace::flag::NEWIPC != 0 {
+        // Leaving an IPC namespace applies the semaphore adjustments made
+        // in it (Linux's CLONE_SYSVSEM, which CLONE_NEWIPC implies).
+        super::semaphores::undo_all(&process.namespaces().ipc, process.pid);
+    }
     // The calling thread alone splits off; the process's other threads
     // keep what they use.
     if flags & flag::FS != 0 {
         process.unshare_fs(context.thread);
+    }
+    if let Some(entered) = entered {
+        super::namespaces::apply(process, |change| context.fs().with(change), entered);
     }
     if flags & flag::FILES != 0 {
         process.unshare_descriptors(context.thread);

@@ -2,7 +2,7 @@
 //!
 //! A segment is a file without a name in the ramfs of unnamed files
 //! (`shared::unnamed_files`), so its pages are frames that every mapping
-//! shares. Segments are kept globally by id in [`SEGMENTS`], with the
+//! shares. Segments are kept by id per IPC namespace ([`SegmentTable`]), with the
 //! owner, creator and permission bits the other System V objects keep
 //! (`ipc::Permissions`). Each mapping of a segment holds a reference to
 //! its file, so the number of attaches is the number of references less
@@ -73,17 +73,30 @@ impl Segment {
     }
 }
 
+#[derive(Default)]
 struct Segments {
     table: Table<Segment>,
     /// How many removed segments wait for their last detach.
     removed: usize,
 }
 
-static SEGMENTS: Mutex<Segments> = Mutex::new(Segments { table: Table::new(), removed: 0 });
+/// The segments of one IPC namespace.
+#[derive(Default)]
+struct SegmentTable(Mutex<Segments>);
 
-/// The segments, with those removed and no longer attached taken out.
-fn segments() -> MutexGuard<'static, Segments> {
-    let mut segments = SEGMENTS.lock();
+/// The segments of the caller's IPC namespace.
+fn table_of(context: Context<'_>) -> Arc<SegmentTable> {
+    context.process.namespaces().ipc.objects().get()
+}
+
+impl SegmentTable {
+    /// The segments, with those removed and no longer attached taken out.
+    fn lock(&self) -> MutexGuard<'_, Segments> {
+        segments_cleaned(self.0.lock())
+    }
+}
+
+fn segments_cleaned(mut segments: MutexGuard<'_, Segments>) -> MutexGuard<'_, Segments> {
     if segments.removed > 0 {
         let gone: alloc::vec::Vec<i32> = segments
             .table
@@ -107,7 +120,8 @@ fn total_pages(segments: &Segments) -> u64 {
 
 pub(super) fn shmget(context: Context<'_>, key: u64, size: u64, shm_flags: u64) -> Result {
     let key = key as i32;
-    let mut segments = segments();
+    let table = table_of(context);
+    let mut segments = table.lock();
     let fits = |segment: &Segment| if size > segment.size_bytes { Err(Errno::EINVAL) } else { Ok(()) };
     if let Some(id) =
         ipc::look_up(context, &segments.table, key, shm_flags, |segment| &segment.permissions, fits)?
@@ -169,7 +183,8 @@ pub(super) fn shmat(context: Context<'_>, id: u64, address: u64, shm_flags: u64)
     let wanted =
         ipc::READ | if rights.write { ipc::WRITE } else { 0 } | if rights.execute { EXECUTE } else { 0 };
     let (node, size, key) = {
-        let segments = segments();
+        let table = table_of(context);
+        let segments = table.lock();
         let segment = segments.table.by_id.get(&id).ok_or(Errno::EINVAL)?;
         segment.permissions.check(context, wanted)?;
         (segment.node.clone(), segment.size_bytes, segment.permissions.key)
@@ -189,7 +204,7 @@ pub(super) fn shmat(context: Context<'_>, id: u64, address: u64, shm_flags: u64)
         memory.map(context.machine, address, size, rights, mapping_flags, Some(area))
     })
     .map_err(|error| if error == Errno::EEXIST { Errno::EINVAL } else { error })?;
-    if let Some(segment) = segments().table.by_id.get_mut(&id) {
+    if let Some(segment) = table_of(context).lock().table.by_id.get_mut(&id) {
         segment.attach_time = ipc::now_seconds(context);
         segment.last_pid = ipc::caller_pid(context);
     }
@@ -210,7 +225,8 @@ pub(super) fn shmdt(context: Context<'_>, address: u64) -> Result {
         file.ok_or(Errno::EINVAL)?.node.clone()
     };
     let size = {
-        let mut segments = segments();
+        let table = table_of(context);
+        let mut segments = table.lock();
         let segment = segments
             .table
             .by_id
@@ -265,7 +281,8 @@ fn information(segments: &Segments, command: u64) -> alloc::vec::Vec<u8> {
 pub(super) fn shmctl(context: Context<'_>, id: u64, command: u64, buffer: u64) -> Result {
     let command = command & !IPC_64;
     let user = User::new(context.machine);
-    let mut segments = segments();
+    let table = table_of(context);
+    let mut segments = table.lock();
     match command {
         IPC_INFO | SHM_INFO => {
             user.write_bytes(buffer, &information(&segments, command))?;
@@ -348,12 +365,13 @@ fn may_lock(
 
 /// `/proc/sysvipc/shm`: one line per segment, in Linux's columns
 /// (resident pages are the whole size, and nothing is swapped).
-pub(crate) fn proc_listing() -> alloc::string::String {
+pub(crate) fn proc_listing(ipc: &crate::namespace::Namespace) -> alloc::string::String {
     use core::fmt::Write;
     let mut text = alloc::string::String::from(
         "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n",
     );
-    for (id, segment) in &segments().table.by_id {
+    let table = ipc.objects().get::<SegmentTable>();
+    for (id, segment) in &table.lock().table.by_id {
         let permissions = &segment.permissions;
         let _ = writeln!(
             text,

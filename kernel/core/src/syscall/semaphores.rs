@@ -53,12 +53,21 @@ struct Set {
     waiters: Arc<WaiterList>,
 }
 
-static SETS: Mutex<Table<Set>> = Mutex::new(Table::new());
-/// The semaphores of all sets (SEMMNS bounds them), kept with `SETS`
-/// held.
-static SEMAPHORES_IN_USE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-/// `SEM_UNDO` adjustments: by (process, set, semaphore).
-static UNDO: Mutex<BTreeMap<(u64, i32, u16), i32>> = Mutex::new(BTreeMap::new());
+/// The semaphore sets of one IPC namespace.
+#[derive(Default)]
+pub(crate) struct Semaphores {
+    sets: Mutex<Table<Set>>,
+    /// The semaphores of all sets (SEMMNS bounds them), kept with `sets`
+    /// held.
+    in_use: core::sync::atomic::AtomicU64,
+    /// `SEM_UNDO` adjustments: by (process, set, semaphore).
+    undo: Mutex<BTreeMap<(u64, i32, u16), i32>>,
+}
+
+/// The semaphore sets of the caller's IPC namespace.
+fn semaphores_of(context: Context<'_>) -> Arc<Semaphores> {
+    context.process.namespaces().ipc.objects().get()
+}
 
 pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> Result {
     let key = key as i32;
@@ -66,7 +75,8 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
     if !(0..=SEMMSL.get().min(i32::MAX as u64) as i32).contains(&count) {
         return Err(Errno::EINVAL.into());
     }
-    let mut sets = SETS.lock();
+    let all = semaphores_of(context);
+    let mut sets = all.sets.lock();
     let fits = |set: &Set| if count as usize > set.semaphores.len() { Err(Errno::EINVAL) } else { Ok(()) };
     if let Some(id) = ipc::look_up(context, &sets, key, flags, |set| &set.permissions, fits)? {
         return Ok(id as u64);
@@ -74,7 +84,7 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
     if count == 0 {
         return Err(Errno::EINVAL.into());
     }
-    let semaphores = SEMAPHORES_IN_USE.load(core::sync::atomic::Ordering::Relaxed);
+    let semaphores = all.in_use.load(core::sync::atomic::Ordering::Relaxed);
     if sets.by_id.len() as u64 >= SEMMNI.get() || semaphores + count as u64 > SEMMNS.get() {
         return Err(Errno::ENOSPC.into());
     }
@@ -87,7 +97,7 @@ pub(super) fn semget(context: Context<'_>, key: u64, count: u64, flags: u64) -> 
         waiters: Arc::new(WaiterList::new()),
     };
     sets.insert(id, key, set);
-    SEMAPHORES_IN_USE.fetch_add(count as u64, core::sync::atomic::Ordering::Relaxed);
+    all.in_use.fetch_add(count as u64, core::sync::atomic::Ordering::Relaxed);
     Ok(id as u64)
 }
 
@@ -158,7 +168,8 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
         Some(context.machine.monotonic_ns().saturating_add(time.to_ns()))
     };
     let waiters = {
-        let sets = SETS.lock();
+        let all = semaphores_of(context);
+        let sets = all.sets.lock();
         let set = sets.by_id.get(&id).ok_or(Errno::EINVAL)?;
         if operations.iter().any(|operation| usize::from(operation.number) >= set.semaphores.len()) {
             return Err(Errno::EFBIG.into());
@@ -169,9 +180,10 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
     };
     // The operation this caller is counted as waiting on, if any.
     let mut counted: Option<Operation> = None;
+    let all = semaphores_of(context);
     let uncount = |counted: &mut Option<Operation>| {
         if let Some(operation) = counted.take()
-            && let Some(set) = SETS.lock().by_id.get_mut(&id)
+            && let Some(set) = all.sets.lock().by_id.get_mut(&id)
             && let Some(semaphore) = set.semaphores.get_mut(usize::from(operation.number))
         {
             let counter = if operation.change == 0 {
@@ -184,7 +196,8 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
     };
     let outcome = ipc::wait(context, &waiters, deadline, || {
         uncount(&mut counted);
-        let mut sets = SETS.lock();
+        let all = semaphores_of(context);
+        let mut sets = all.sets.lock();
         let set = sets.by_id.get_mut(&id).ok_or(Errno::EIDRM)?;
         match try_apply(set, &operations, ipc::caller_pid(context))? {
             None => {
@@ -210,7 +223,7 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
         Err(ipc::Interruption::Signal) => return Err(Errno::EINTR.into()),
         Err(timed_out) => return Err(Failure::from(timed_out)),
     }
-    let mut undo = UNDO.lock();
+    let mut undo = all.undo.lock();
     for operation in operations.iter().filter(|operation| operation.flags & SEM_UNDO != 0) {
         let adjustment = undo.entry((context.process.pid, id, operation.number)).or_insert(0);
         *adjustment = (*adjustment - i32::from(operation.change)).clamp(-SEMAEM, SEMAEM);
@@ -220,11 +233,12 @@ pub(super) fn semtimedop(context: Context<'_>, id: u64, address: u64, count: u64
     Ok(0)
 }
 
-/// Undoes the `SEM_UNDO` operations of process `pid` (at its exit), as
-/// far as the values allow.
-pub fn undo_all(pid: u64) {
+/// Undoes the `SEM_UNDO` operations of process `pid` (at its exit) in the
+/// IPC namespace `ipc`, as far as the values allow.
+pub fn undo_all(ipc: &crate::namespace::Namespace, pid: u64) {
+    let all = ipc.objects().get::<Semaphores>();
     let adjustments: Vec<((u64, i32, u16), i32)> = {
-        let mut undo = UNDO.lock();
+        let mut undo = all.undo.lock();
         let mine: Vec<_> =
             undo.range((pid, i32::MIN, 0)..=(pid, i32::MAX, u16::MAX)).map(|(k, v)| (*k, *v)).collect();
         for (key, _) in &mine {
@@ -233,7 +247,7 @@ pub fn undo_all(pid: u64) {
         mine
     };
     let mut woken = Vec::new();
-    let mut sets = SETS.lock();
+    let mut sets = all.sets.lock();
     for ((_, id, number), adjustment) in adjustments {
         if let Some(set) = sets.by_id.get_mut(&id)
             && let Some(semaphore) = set.semaphores.get_mut(usize::from(number))
@@ -251,8 +265,9 @@ pub fn undo_all(pid: u64) {
 
 /// Forgets every process's adjustments of `set` (semaphore `number`, or
 /// all of them): `SETVAL`, `SETALL` and removal reset them.
-fn forget_undo(id: i32, number: Option<u16>) {
-    UNDO.lock()
+fn forget_undo(all: &Semaphores, id: i32, number: Option<u16>) {
+    all.undo
+        .lock()
         .retain(|(_, set, semaphore), _| *set != id || number.is_some_and(|number| number != *semaphore));
 }
 
@@ -270,7 +285,8 @@ fn status(set: &Set) -> [u8; 104] {
 pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, argument: u64) -> Result {
     let command = command & !IPC_64;
     let user = User::new(context.machine);
-    let mut sets = SETS.lock();
+    let all = semaphores_of(context);
+    let mut sets = all.sets.lock();
     if command == IPC_INFO || command == SEM_INFO {
         // struct seminfo: semmap, semmni, semmns, semmnu, semmsl, semopm,
         // semume, semusz, semvmx, semaem.
@@ -322,11 +338,10 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             let key = set.permissions.key;
             let removed = sets.remove(id, key);
             if let Some(removed) = &removed {
-                SEMAPHORES_IN_USE
-                    .fetch_sub(removed.semaphores.len() as u64, core::sync::atomic::Ordering::Relaxed);
+                all.in_use.fetch_sub(removed.semaphores.len() as u64, core::sync::atomic::Ordering::Relaxed);
             }
             drop(sets);
-            forget_undo(id, None);
+            forget_undo(&all, id, None);
             if let Some(removed) = removed {
                 removed.waiters.notify();
             }
@@ -352,7 +367,7 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             set.change_time = ipc::now_seconds(context);
             let waiters = set.waiters.clone();
             drop(sets);
-            forget_undo(id, Some(number as u16));
+            forget_undo(&all, id, Some(number as u16));
             waiters.notify();
         }
         SETALL => {
@@ -369,7 +384,7 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
             set.change_time = ipc::now_seconds(context);
             let waiters = set.waiters.clone();
             drop(sets);
-            forget_undo(id, None);
+            forget_undo(&all, id, None);
             waiters.notify();
         }
         _ => return Err(Errno::EINVAL.into()),
@@ -378,12 +393,13 @@ pub(super) fn semctl(context: Context<'_>, id: u64, number: u64, command: u64, a
 }
 
 /// `/proc/sysvipc/sem`: one line per set, in Linux's columns.
-pub(crate) fn proc_listing() -> alloc::string::String {
+pub(crate) fn proc_listing(ipc: &crate::namespace::Namespace) -> alloc::string::String {
     use core::fmt::Write;
     let mut text = alloc::string::String::from(
         "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n",
     );
-    for (id, set) in &SETS.lock().by_id {
+    let all = ipc.objects().get::<Semaphores>();
+    for (id, set) in &all.sets.lock().by_id {
         let permissions = &set.permissions;
         let _ = writeln!(
             text,

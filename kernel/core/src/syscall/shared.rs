@@ -45,7 +45,7 @@ pub(super) fn memfd_create(context: Context<'_>, name: u64, memfd_flags: u64) ->
         return Err(Errno::EINVAL.into());
     }
     let caller = super::files::caller(context);
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     let root = vfs.root();
     // A name in /dev/shm no program uses, unlinked as soon as it is open.
     let path =

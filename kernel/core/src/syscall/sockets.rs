@@ -187,7 +187,7 @@ fn ip_bytes(socket: &Socket, address: SocketAddr) -> Vec<u8> {
 /// path's own error when it leads nowhere, `EACCES` when the caller may
 /// not write to its node.
 fn find_local(context: Context<'_>, name: &LocalName) -> core::result::Result<Arc<LocalSocket>, Errno> {
-    let names = context.process.network.local_names();
+    let names = context.process.network().local_names().clone();
     let key = match name {
         LocalName::Unnamed => return Err(Errno::EINVAL),
         LocalName::Abstract(bytes) => Key::Abstract(bytes.clone()),
@@ -271,7 +271,7 @@ fn bind_local(
     let path = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
     let start = super::paths::start(context, AT_FDCWD as u64, path)?;
     let permissions = 0o777 & !context.fs().umask();
-    let vfs = &context.process.vfs;
+    let vfs = &context.process.vfs();
     let node = match vfs.make_socket(&caller(context), &start, path, permissions) {
         Ok(node) => node,
         Err(FsError::Exists) => return Err(Errno::EADDRINUSE),

@@ -47,10 +47,20 @@ fn metadata_at(
 ) -> core::result::Result<Metadata, Errno> {
     let caller = caller(context);
     if path.is_empty() && at_flags & AT_EMPTY_PATH != 0 && dirfd as i32 != AT_FDCWD {
-        return Ok(file(context, dirfd)?.metadata(&caller)?);
+        return Ok(as_seen(context, file(context, dirfd)?.metadata(&caller)?));
     }
     let location = locate(context, dirfd, path, at_flags, at_flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    Ok(location.metadata(&caller)?)
+    Ok(as_seen(context, location.metadata(&caller)?))
+}
+
+/// `metadata` with its owner as the caller's user namespace sees it.
+fn as_seen(context: Context<'_>, mut metadata: Metadata) -> Metadata {
+    let namespace = context.process.state.lock().credentials.user_namespace.clone();
+    if namespace.parent().is_some() {
+        metadata.owner_user = namespace.user_seen(metadata.owner_user);
+        metadata.owner_group = namespace.group_seen(metadata.owner_group);
+    }
+    metadata
 }
 
 pub(super) fn stat(context: Context<'_>, path: u64, address: u64, follow: bool) -> Result {
@@ -59,7 +69,7 @@ pub(super) fn stat(context: Context<'_>, path: u64, address: u64, follow: bool) 
 }
 
 pub(super) fn fstat(context: Context<'_>, fd: u64, address: u64) -> Result {
-    let metadata = file(context, fd)?.metadata(&caller(context))?;
+    let metadata = as_seen(context, file(context, fd)?.metadata(&caller(context))?);
     User::new(context.machine).write_bytes(address, &encode_stat(&metadata))?;
     Ok(0)
 }

@@ -170,7 +170,7 @@ pub(super) fn exit(context: Context<'_>, status: u8) -> Outcome {
     release_thread(context);
     context.process.end_thread(context.thread.tid, status);
     if context.process.thread_count() == 0 {
-        super::semaphores::undo_all(context.process.pid);
+        super::semaphores::undo_all(&context.process.namespaces().ipc, context.process.pid);
         crate::vfs::locks::table().release_everywhere(crate::vfs::locks::Owner::Process(context.process.pid));
     }
     Outcome::ExitThread

@@ -437,7 +437,7 @@ pub fn open_multiplexer(caller: &Caller<'_>) -> Result<Arc<PseudoTerminal>, FsEr
 /// The `tty` group's number in the caller's `/etc/group`.
 fn terminal_group(caller: &Caller<'_>) -> Option<u32> {
     let process = caller.process?;
-    let vfs = &process.vfs;
+    let vfs = &process.vfs();
     let file = vfs.open(caller, &vfs.root(), "/etc/group", crate::vfs::file::flags::O_RDONLY, 0).ok()?;
     let mut contents = Vec::new();
     contents.try_reserve_exact(GROUP_FILE_LIMIT).ok()?;

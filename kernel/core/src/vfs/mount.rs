@@ -13,6 +13,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
+mod copy;
+
 use super::FsError;
 use super::node::{Caller, DirectoryEntry, FileSystem, FileType, Metadata, Node};
 
@@ -310,7 +312,9 @@ impl Location {
 pub struct Vfs {
     mounts: Mutex<Vec<Arc<Mount>>>,
     root: Arc<Mount>,
-    next_device: AtomicU64,
+    /// Shared with the copies made for mount namespaces, so that no two
+    /// mounts anywhere get one device number.
+    next_device: Arc<AtomicU64>,
     /// The machine's message channels (shared host directories), which
     /// mounts name by tag.
     channels: Mutex<Vec<Arc<dyn crate::device::MessageChannel>>>,
@@ -342,7 +346,7 @@ impl Vfs {
         Arc::new(Vfs {
             mounts: Mutex::new(alloc::vec![mount.clone()]),
             root: mount,
-            next_device: AtomicU64::new(FIRST_DEVICE + 1),
+            next_device: Arc::new(AtomicU64::new(FIRST_DEVICE + 1)),
             channels: Mutex::new(Vec::new()),
         })
     }
@@ -554,9 +558,10 @@ impl Vfs {
             return Err(FsError::Busy);
         }
         mounts.retain(|other| !gone.iter().any(|going| Arc::ptr_eq(other, going)));
-        let still_shown: Vec<Arc<dyn FileSystem>> =
+        let mut still_shown: Vec<Arc<dyn FileSystem>> =
             mounts.iter().map(|other| other.filesystem.clone()).collect();
         drop(mounts);
+        still_shown.extend(self.shown_elsewhere());
         for going in gone.iter().rev() {
             if still_shown.iter().any(|shown| Arc::ptr_eq(shown, &going.filesystem)) {
                 continue;

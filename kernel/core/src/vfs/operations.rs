@@ -365,7 +365,8 @@ impl Vfs {
                 return Err(FsError::NotPermitted);
             }
             if !credentials.is_in_group(metadata.owner_group)
-                && !credentials.has_capability(capability::FSETID)
+                && !credentials
+                    .has_capability_over((metadata.owner_user, metadata.owner_group), capability::FSETID)
             {
                 permissions &= !SET_GROUP_ID;
             }
@@ -393,7 +394,8 @@ impl Vfs {
             AttributeChanges { owner_user: user, owner_group: group, ..AttributeChanges::default() };
         let credentials = caller.credentials();
         if let Some(credentials) = &credentials {
-            let may_chown = credentials.has_capability(capability::CHOWN);
+            let may_chown = credentials
+                .has_capability_over((metadata.owner_user, metadata.owner_group), capability::CHOWN);
             let is_owner = credentials.filesystem_user == metadata.owner_user;
             let user_allowed = user.is_none_or(|user| may_chown || (is_owner && user == metadata.owner_user));
             let group_allowed = group.is_none_or(|group| {

@@ -52,13 +52,14 @@ pub fn check(credentials: &Credentials, metadata: &Metadata, wanted: u32) -> Res
         return Ok(());
     }
     let is_directory = metadata.file_type == FileType::Directory;
-    if credentials.has_capability(capability::DAC_OVERRIDE)
+    let owner = (metadata.owner_user, metadata.owner_group);
+    if credentials.has_capability_over(owner, capability::DAC_OVERRIDE)
         && (is_directory || wanted & EXECUTE == 0 || mode & 0o111 != 0)
     {
         return Ok(());
     }
     let reads_only = wanted & !(READ | if is_directory { EXECUTE } else { 0 }) == 0;
-    if reads_only && credentials.has_capability(capability::DAC_READ_SEARCH) {
+    if reads_only && credentials.has_capability_over(owner, capability::DAC_READ_SEARCH) {
         return Ok(());
     }
     Err(FsError::AccessDenied)
@@ -83,8 +84,12 @@ pub fn check_search(
     let Some(credentials) = credentials else {
         return Ok(());
     };
-    if credentials.has_capability(capability::DAC_READ_SEARCH)
-        || credentials.has_capability(capability::DAC_OVERRIDE)
+    // Outside the initial user namespace the capabilities hold only over
+    // files whose owners are mapped: `check` looks.
+    let is_initial = credentials.user_namespace.parent().is_none();
+    if is_initial
+        && (credentials.has_capability(capability::DAC_READ_SEARCH)
+            || credentials.has_capability(capability::DAC_OVERRIDE))
     {
         return Ok(());
     }
@@ -94,7 +99,8 @@ pub fn check_search(
 /// Whether `credentials` count as the owner of a node of `metadata`
 /// (`inode_owner_or_capable`).
 pub fn is_owner(credentials: &Credentials, metadata: &Metadata) -> bool {
-    credentials.filesystem_user == metadata.owner_user || credentials.has_capability(capability::FOWNER)
+    credentials.filesystem_user == metadata.owner_user
+        || credentials.has_capability_over((metadata.owner_user, metadata.owner_group), capability::FOWNER)
 }
 
 /// Whether `credentials` may remove or rename `child` from `directory`:
@@ -152,7 +158,9 @@ pub fn new_owner(
 /// with group execute, unless the writer has `CAP_FSETID`. `None` when
 /// nothing changes.
 pub fn after_write(credentials: &Credentials, metadata: &Metadata) -> Option<u32> {
-    if metadata.file_type != FileType::Regular || credentials.has_capability(capability::FSETID) {
+    if metadata.file_type != FileType::Regular
+        || credentials.has_capability_over((metadata.owner_user, metadata.owner_group), capability::FSETID)
+    {
         return None;
     }
     let mut permissions = metadata.permissions & !SET_USER_ID;

@@ -156,6 +156,7 @@ fn build_c_programs() -> PathBuf {
         "disk-tree",
         "nfs",
         "p9",
+        "namespaces",
     ] {
         let source = sources().join(format!("{name}.c"));
         for variant in VARIANTS {

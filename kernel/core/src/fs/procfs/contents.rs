@@ -148,8 +148,8 @@ pub fn status(caller: &Caller<'_>, process: &Process) -> String {
 /// `/proc/mounts`: one line per mount.
 pub fn mounts(caller: &Caller<'_>, process: &Process) -> String {
     let mut text = String::new();
-    for mount in process.vfs.mounts() {
-        let path = process.vfs.path_of(caller, &Location::root_of(&mount)).unwrap_or_default();
+    for mount in process.vfs().mounts() {
+        let path = process.vfs().path_of(caller, &Location::root_of(&mount)).unwrap_or_default();
         let _ = writeln!(text, "{} {path} {} {} 0 0", mount.source(), mount.type_name(), mount.options());
     }
     text

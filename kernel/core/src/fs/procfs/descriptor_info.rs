@@ -17,7 +17,7 @@ pub const FIRST_MOUNT_ID: usize = 21;
 /// The id `mountinfo` gives `mount` in `process`'s view.
 pub fn mount_id(process: &Process, mount: &alloc::sync::Arc<crate::vfs::Mount>) -> usize {
     process
-        .vfs
+        .vfs()
         .mounts()
         .iter()
         .position(|other| alloc::sync::Arc::ptr_eq(other, mount))

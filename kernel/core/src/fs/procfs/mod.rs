@@ -16,6 +16,7 @@
 mod contents;
 mod descriptor_info;
 mod memory_file;
+mod namespaces;
 mod process_files;
 mod reopened;
 mod settings;
@@ -85,6 +86,9 @@ enum Generated {
     Session,
     InputOutput,
     Memory,
+    UserMap,
+    GroupMap,
+    SetGroups,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +108,9 @@ enum Kind {
     File(Generated, u64),
     Settings,
     TaskDirectory,
+    NamespaceDirectory,
+    /// An entry of [`namespaces::LINKS`].
+    NamespaceLink(usize),
 }
 
 const ROOT_ENTRIES: [(&str, Kind); 16] = [
@@ -134,7 +141,7 @@ const SYSVIPC_ENTRIES: [(&str, Kind); 3] = [
     ("shm", Kind::File(Generated::SysvSharedMemory, 28)),
 ];
 
-const PROCESS_ENTRIES: [(&str, Kind); 26] = [
+const PROCESS_ENTRIES: [(&str, Kind); 30] = [
     ("exe", Kind::Executable),
     ("task", Kind::TaskDirectory),
     ("cwd", Kind::WorkingDirectory),
@@ -161,7 +168,22 @@ const PROCESS_ENTRIES: [(&str, Kind); 26] = [
     ("sessionid", Kind::File(Generated::Session, 46)),
     ("io", Kind::File(Generated::InputOutput, 47)),
     ("mem", Kind::File(Generated::Memory, 48)),
+    ("ns", Kind::NamespaceDirectory),
+    ("uid_map", Kind::File(Generated::UserMap, 61)),
+    ("gid_map", Kind::File(Generated::GroupMap, 62)),
+    ("setgroups", Kind::File(Generated::SetGroups, 63)),
 ];
+
+/// The entries of `/proc/PID/ns`.
+const NAMESPACE_ENTRIES: [(&str, Kind); 10] = {
+    let mut entries = [("", Kind::NamespaceLink(0)); 10];
+    let mut index = 0;
+    while index < entries.len() {
+        entries[index] = (namespaces::LINKS[index].0, Kind::NamespaceLink(index));
+        index += 1;
+    }
+    entries
+};
 
 /// A procfs instance.
 pub struct ProcFs {
@@ -235,6 +257,7 @@ fn is_private(kind: Kind) -> bool {
             | Kind::Descriptor(_)
             | Kind::DescriptorInfoDirectory
             | Kind::DescriptorInfo(_)
+            | Kind::NamespaceLink(_)
             | Kind::File(
                 Generated::Environment
                     | Generated::AuxiliaryVector
@@ -258,6 +281,7 @@ fn is_process_kind(kind: Kind) -> bool {
             | Kind::DescriptorInfoDirectory
             | Kind::DescriptorInfo(_)
             | Kind::TaskDirectory
+            | Kind::NamespaceLink(_)
     ) || PROCESS_ENTRIES.iter().any(|(_, entry)| *entry == kind)
 }
 
@@ -299,6 +323,7 @@ impl ProcNode {
             Kind::ProcessDirectory => &PROCESS_ENTRIES,
             Kind::NetDirectory => &NET_ENTRIES,
             Kind::SysvIpcDirectory => &SYSVIPC_ENTRIES,
+            Kind::NamespaceDirectory => &NAMESPACE_ENTRIES,
             _ => &[],
         }
     }
@@ -327,6 +352,12 @@ impl ProcNode {
     }
 }
 
+/// The IPC namespace whose objects `caller` sees (the kernel: the initial
+/// one).
+fn ipc_of(caller: &Caller<'_>) -> Arc<crate::namespace::Namespace> {
+    caller.process.map_or_else(crate::namespace::initial_ipc, |process| process.namespaces().ipc)
+}
+
 /// The process ids `/proc` lists, in order.
 fn process_ids() -> Vec<u64> {
     crate::process::all().iter().map(|process| process.pid).collect()
@@ -348,6 +379,8 @@ fn inode(kind: Kind, pid: u64) -> u64 {
         Kind::DescriptorInfo(number) => DESCRIPTOR_INFO_INODES + (number & (DESCRIPTOR_INFO_INODES - 1)),
         Kind::RootLink => 23,
         Kind::TaskDirectory => 24,
+        Kind::NamespaceDirectory => 50,
+        Kind::NamespaceLink(index) => 51 + index as u64,
         Kind::Settings => settings::FIRST_INODE,
     };
     // Each process's files have numbers of their own.
@@ -367,8 +400,10 @@ impl Node for ProcNode {
             | Kind::NetDirectory
             | Kind::SysvIpcDirectory
             | Kind::DescriptorInfoDirectory
-            | Kind::TaskDirectory => FileType::Directory,
-            Kind::SelfLink
+            | Kind::TaskDirectory
+            | Kind::NamespaceDirectory => FileType::Directory,
+            Kind::NamespaceLink(_)
+            | Kind::SelfLink
             | Kind::Executable
             | Kind::WorkingDirectory
             | Kind::RootLink
@@ -382,8 +417,20 @@ impl Node for ProcNode {
         let permissions = match self.file_type() {
             FileType::Directory => 0o555,
             FileType::Symlink => 0o777,
-            _ if self.kind == Kind::File(Generated::OomScoreAdjustment, 37) => 0o644,
             _ if self.kind == Kind::File(Generated::Memory, 48) => 0o600,
+            _ if matches!(
+                self.kind,
+                Kind::File(
+                    Generated::OomScoreAdjustment
+                        | Generated::UserMap
+                        | Generated::GroupMap
+                        | Generated::SetGroups,
+                    _
+                )
+            ) =>
+            {
+                0o644
+            }
             _ => 0o444,
         };
         let mut metadata = Metadata::new(self.inode(), self.file_type(), permissions);
@@ -458,9 +505,10 @@ impl Node for ProcNode {
             Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
                 Some(self.child(Kind::Root))
             }
-            Kind::DescriptorDirectory | Kind::DescriptorInfoDirectory | Kind::TaskDirectory => {
-                Some(self.child(Kind::ProcessDirectory))
-            }
+            Kind::DescriptorDirectory
+            | Kind::DescriptorInfoDirectory
+            | Kind::TaskDirectory
+            | Kind::NamespaceDirectory => Some(self.child(Kind::ProcessDirectory)),
             _ => None,
         }
     }
@@ -502,7 +550,7 @@ impl Node for ProcNode {
                 Ok(numbered(process_ids(), offset - first)
                     .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, pid, first + pid + 1)))
             }
-            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory => {
+            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory | Kind::NamespaceDirectory => {
                 let index = usize::try_from(offset).unwrap_or(usize::MAX);
                 Ok(self
                     .fixed_entries()
@@ -524,17 +572,24 @@ impl Node for ProcNode {
             return Err(FsError::NotFound);
         }
         match self.kind {
+            Kind::NamespaceLink(index) => {
+                let handle = namespaces::handle(&process, index).ok_or(FsError::NotFound)?;
+                let text = handle.link_text();
+                let node = Arc::new(crate::namespace::file::NamespaceFile::new(handle));
+                let mount = caller.process.map_or_else(|| process.vfs(), |caller| caller.vfs()).root().mount;
+                Ok(LinkTarget::Object { location: crate::vfs::Location { mount, node }, text })
+            }
             Kind::Executable => Ok(LinkTarget::Path(process.executable_path())),
             Kind::RootLink => Ok(LinkTarget::Path(String::from("/"))),
             Kind::WorkingDirectory => {
                 let location = process.working_directory();
-                let text = process.vfs.path_of(caller, &location)?;
+                let text = process.vfs().path_of(caller, &location)?;
                 Ok(LinkTarget::Object { location, text })
             }
             Kind::Descriptor(number) => {
                 let file =
                     process.descriptors.with(|table| table.file(number)).map_err(|_| FsError::NotFound)?;
-                let text = process.vfs.describe(caller, &file);
+                let text = process.vfs().describe(caller, &file);
                 if let Some(location) = file.location() {
                     return Ok(LinkTarget::Object { location: location.clone(), text });
                 }
@@ -547,7 +602,7 @@ impl Node for ProcNode {
                     // internal); the root's mount stands in.
                     Some(node) => LinkTarget::Object {
                         location: crate::vfs::Location {
-                            mount: process.vfs.root().mount,
+                            mount: process.vfs().root().mount,
                             node: Arc::new(node),
                         },
                         text,
@@ -588,17 +643,21 @@ impl Node for ProcNode {
             Generated::Filesystems => contents::filesystems().into_bytes(),
             Generated::Configuration => contents::configuration_gzip(),
             Generated::Swaps => contents::swaps().into_bytes(),
-            Generated::SysvMessages => crate::syscall::ipc_listing::messages().into_bytes(),
-            Generated::SysvSemaphores => crate::syscall::ipc_listing::semaphores().into_bytes(),
-            Generated::SysvSharedMemory => crate::syscall::ipc_listing::shared_memory().into_bytes(),
+            Generated::SysvMessages => crate::syscall::ipc_listing::messages(&ipc_of(caller)).into_bytes(),
+            Generated::SysvSemaphores => {
+                crate::syscall::ipc_listing::semaphores(&ipc_of(caller)).into_bytes()
+            }
+            Generated::SysvSharedMemory => {
+                crate::syscall::ipc_listing::shared_memory(&ipc_of(caller)).into_bytes()
+            }
             _ => {
                 let process = self.process(caller)?;
                 let process = process.as_ref();
                 match generated {
                     Generated::Mounts => contents::mounts(caller, process).into_bytes(),
                     Generated::Maps => contents::maps(process).into_bytes(),
-                    Generated::NetDevices => contents::net_devices(&process.network).into_bytes(),
-                    Generated::NetRoutes => contents::net_routes(&process.network).into_bytes(),
+                    Generated::NetDevices => contents::net_devices(&process.network()).into_bytes(),
+                    Generated::NetRoutes => contents::net_routes(&process.network()).into_bytes(),
                     Generated::Limits => process_files::limits(process).into_bytes(),
                     Generated::MountInformation => {
                         process_files::mount_information(caller, process).into_bytes()
@@ -614,6 +673,15 @@ impl Node for ProcNode {
                         process_files::stack_range(caller, process, |layout| layout.auxiliary_vector)
                     }
                     Generated::Cgroup => String::from("0::/\n").into_bytes(),
+                    Generated::UserMap | Generated::GroupMap | Generated::SetGroups => {
+                        let kind = match generated {
+                            Generated::UserMap => namespaces::MapKind::Users,
+                            Generated::GroupMap => namespaces::MapKind::Groups,
+                            _ => namespaces::MapKind::SetGroups,
+                        };
+                        let file = namespaces::UserNamespaceFile { inode, pid: process.pid, kind };
+                        return Ok(Some(Arc::new(file)));
+                    }
                     Generated::OomScoreAdjustment => {
                         let pid = process.pid;
                         return Ok(Some(Arc::new(process_files::OomScoreAdjustment { inode, pid })));

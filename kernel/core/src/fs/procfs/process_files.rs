@@ -63,11 +63,11 @@ fn split_device(device: u64) -> (u64, u64) {
 /// the source.
 pub fn mount_information(caller: &Caller<'_>, process: &Process) -> String {
     use super::descriptor_info::FIRST_MOUNT_ID;
-    let mounts = process.vfs.mounts();
+    let mounts = process.vfs().mounts();
     let id_of = |mount: &Arc<crate::vfs::Mount>| super::descriptor_info::mount_id(process, mount);
     let mut text = String::new();
     for mount in &mounts {
-        let path = process.vfs.path_of(caller, &Location::root_of(mount)).unwrap_or_default();
+        let path = process.vfs().path_of(caller, &Location::root_of(mount)).unwrap_or_default();
         let parent = mount.mount_point().map_or(id_of(mount) - 1, |(location, _)| id_of(&location.mount));
         let (major, minor) = split_device(mount.device());
         let mode = if mount.is_read_only() { "ro" } else { "rw" };

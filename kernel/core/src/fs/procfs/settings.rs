@@ -110,6 +110,22 @@ fn name_written(text: &str) -> &str {
     &name[..end]
 }
 
+/// The UTS namespace whose names `caller` sees (the kernel's: the
+/// initial one).
+fn uts_of(caller: &Caller<'_>) -> alloc::sync::Arc<crate::namespace::Namespace> {
+    caller.process.map_or_else(crate::namespace::initial_uts, |process| process.namespaces().uts)
+}
+
+/// Writes the host (or, with `is_domain`, domain) name of the caller's
+/// UTS namespace.
+fn set_name(caller: &Caller<'_>, text: &str, is_domain: bool) -> Result<(), FsError> {
+    let uts = uts_of(caller);
+    let names = uts.names().ok_or(FsError::InvalidArgument)?;
+    let name = name_written(text);
+    let set = if is_domain { names.set_domain_name(name) } else { names.set_host_name(name) };
+    set.map_err(|_| FsError::InvalidArgument)
+}
+
 /// `kernel.sem`: SEMMSL, SEMMNS, SEMOPM and SEMMNI, as many as written.
 /// As on Linux, a SEMMNI out of range keeps its old value, fails with
 /// `ERANGE` and leaves the others written.
@@ -195,15 +211,15 @@ const KERNEL: &[(&str, Entry)] = &[
     (
         "domainname",
         Entry::Setting(
-            |_| line(crate::uts::domain_name()),
-            |_, text| crate::uts::set_domain_name(name_written(text)).map_err(|_| FsError::InvalidArgument),
+            |caller| line(uts_of(caller).names().map(|names| names.domain_name()).unwrap_or_default()),
+            |caller, text| set_name(caller, text, true),
         ),
     ),
     (
         "hostname",
         Entry::Setting(
-            |_| line(crate::uts::host_name()),
-            |_, text| crate::uts::set_host_name(name_written(text)).map_err(|_| FsError::InvalidArgument),
+            |caller| line(uts_of(caller).names().map(|names| names.host_name()).unwrap_or_default()),
+            |caller, text| set_name(caller, text, false),
         ),
     ),
     (

@@ -9,12 +9,12 @@ use crate::vfs::file::flags;
 use crate::vfs::{Caller, FsError};
 
 fn read(process: &Process, caller: &Caller<'_>, path: &str) -> String {
-    String::from_utf8(process.vfs.read_file(caller, path).unwrap()).unwrap()
+    String::from_utf8(process.vfs().read_file(caller, path).unwrap()).unwrap()
 }
 
 fn link(process: &Process, caller: &Caller<'_>, path: &str) -> String {
-    let location = process.vfs.resolve(caller, &process.vfs.root(), path, false).unwrap();
-    process.vfs.read_link(caller, &location).unwrap()
+    let location = process.vfs().resolve(caller, &process.vfs().root(), path, false).unwrap();
+    process.vfs().read_link(caller, &location).unwrap()
 }
 
 #[test]
@@ -27,24 +27,28 @@ fn the_process_shows_its_executable_directory_and_descriptors() {
     assert_eq!(link(&process, &caller, "/proc/self/exe"), "/bin/hello");
     assert_eq!(link(&process, &caller, "/proc/self/cwd"), "/");
     assert_eq!(link(&process, &caller, "/proc/self/fd/2"), "/dev/console");
-    let root = process.vfs.root();
-    let file = process.vfs.open(&caller, &root, "/tmp/log", flags::O_CREAT | flags::O_WRONLY, 0o644).unwrap();
+    let root = process.vfs().root();
+    let file =
+        process.vfs().open(&caller, &root, "/tmp/log", flags::O_CREAT | flags::O_WRONLY, 0o644).unwrap();
     process
         .descriptors
         .with(|table| table.install(crate::vfs::Descriptor { file, close_on_exec: false }, 0, 10))
         .unwrap();
     assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log");
-    process.vfs.unlink(&caller, &root, "/tmp/log").unwrap();
+    process.vfs().unlink(&caller, &root, "/tmp/log").unwrap();
     assert_eq!(link(&process, &caller, "/proc/self/fd/3"), "/tmp/log (deleted)");
     // Following a descriptor's link reaches the open file, even unlinked.
-    let reopened = process.vfs.resolve(&caller, &root, "/proc/self/fd/3", true).unwrap();
+    let reopened = process.vfs().resolve(&caller, &root, "/proc/self/fd/3", true).unwrap();
     assert_eq!(reopened.file_type(), crate::vfs::FileType::Regular);
-    assert!(process.vfs.resolve(&caller, &root, "/proc/self/cwd/etc/motd", true).is_ok());
-    assert_eq!(process.vfs.resolve(&caller, &root, "/proc/self/fd/9", false).err(), Some(FsError::NotFound));
+    assert!(process.vfs().resolve(&caller, &root, "/proc/self/cwd/etc/motd", true).is_ok());
+    assert_eq!(
+        process.vfs().resolve(&caller, &root, "/proc/self/fd/9", false).err(),
+        Some(FsError::NotFound)
+    );
     let mut offset = 0;
     let mut names = alloc::vec::Vec::new();
-    let fd_directory = process.vfs.resolve(&caller, &root, "/proc/self/fd", true).unwrap();
-    while let Some(entry) = process.vfs.read_directory(&caller, &fd_directory, offset).unwrap() {
+    let fd_directory = process.vfs().resolve(&caller, &root, "/proc/self/fd", true).unwrap();
+    while let Some(entry) = process.vfs().read_directory(&caller, &fd_directory, offset).unwrap() {
         names.push(entry.name);
         offset = entry.next_offset;
     }
@@ -113,12 +117,12 @@ fn generated_files_describe_the_process_and_the_machine() {
     process.state.lock().credentials = crate::process::Credentials::of(1000, 100);
     let status = read(&process, &caller, "/proc/self/status");
     assert!(status.contains("Uid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\n"), "{status}");
-    let root = process.vfs.root();
-    let file = process.vfs.open(&caller, &root, "/proc/uptime", flags::O_RDONLY, 0).unwrap();
+    let root = process.vfs().root();
+    let file = process.vfs().open(&caller, &root, "/proc/uptime", flags::O_RDONLY, 0).unwrap();
     assert_eq!(file.write(&caller, b"1"), Err(FsError::BadDescriptor));
-    assert_eq!(process.vfs.make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::AccessDenied));
+    assert_eq!(process.vfs().make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::AccessDenied));
     process.state.lock().credentials = crate::process::Credentials::root();
-    assert_eq!(process.vfs.make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::NotPermitted));
+    assert_eq!(process.vfs().make_directory(&caller, &root, "/proc/new", 0o755), Err(FsError::NotPermitted));
 }
 
 #[test]
@@ -137,12 +141,12 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
     );
     let child_thread = child.new_thread();
     let caller = Caller::thread(&machine, &parent, &parent_thread);
-    let root = parent.vfs.root();
+    let root = parent.vfs().root();
     // /proc lists both, and /proc/self is the caller's.
-    let directory = parent.vfs.resolve(&caller, &root, "/proc", true).unwrap();
+    let directory = parent.vfs().resolve(&caller, &root, "/proc", true).unwrap();
     let mut names = alloc::vec::Vec::new();
     let mut offset = 0;
-    while let Some(entry) = parent.vfs.read_directory(&caller, &directory, offset).unwrap() {
+    while let Some(entry) = parent.vfs().read_directory(&caller, &directory, offset).unwrap() {
         names.push(entry.name);
         offset = entry.next_offset;
     }
@@ -168,10 +172,10 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
     child.state.lock().credentials = crate::process::Credentials::of(1000, 100);
     parent.state.lock().credentials = crate::process::Credentials::of(1001, 100);
     let exe = alloc::format!("/proc/{}/exe", child.pid);
-    let location = parent.vfs.resolve(&caller, &root, &exe, false).unwrap();
-    assert_eq!(parent.vfs.read_link(&caller, &location).err(), Some(FsError::AccessDenied));
+    let location = parent.vfs().resolve(&caller, &root, &exe, false).unwrap();
+    assert_eq!(parent.vfs().read_link(&caller, &location).err(), Some(FsError::AccessDenied));
     let environment = alloc::format!("/proc/{}/environ", child.pid);
-    assert_eq!(parent.vfs.read_file(&caller, &environment).err(), Some(FsError::AccessDenied));
+    assert_eq!(parent.vfs().read_file(&caller, &environment).err(), Some(FsError::AccessDenied));
     assert!(read(&parent, &caller, &alloc::format!("/proc/{}/cmdline", child.pid)).is_empty());
     // The same user may.
     parent.state.lock().credentials = crate::process::Credentials::of(1000, 100);
@@ -182,14 +186,15 @@ fn every_process_has_a_directory_that_others_may_read_as_linux_allows() {
     child.abandon();
     drop(child);
     assert_eq!(
-        parent.vfs.resolve(&caller, &root, &alloc::format!("/proc/{gone}/stat"), true).err(),
+        parent.vfs().resolve(&caller, &root, &alloc::format!("/proc/{gone}/stat"), true).err(),
         Some(FsError::NotFound)
     );
 }
 
 /// Writes `text` to `path` as `caller`: the error of the open or the write.
 fn write_setting(process: &Process, caller: &Caller<'_>, path: &str, text: &str) -> Result<(), FsError> {
-    let file = process.vfs.open(caller, &process.vfs.root(), path, flags::O_WRONLY | flags::O_TRUNC, 0)?;
+    let file =
+        process.vfs().open(caller, &process.vfs().root(), path, flags::O_WRONLY | flags::O_TRUNC, 0)?;
     file.write(caller, text.as_bytes()).map(|_| ())
 }
 
@@ -217,7 +222,7 @@ fn settings_take_values_in_range_and_read_only_ones_refuse_root() {
         "a read-only setting refuses root too"
     );
     let metadata =
-        process.vfs.resolve(&caller, &process.vfs.root(), path, true).unwrap().metadata(&caller).unwrap();
+        process.vfs().resolve(&caller, &process.vfs().root(), path, true).unwrap().metadata(&caller).unwrap();
     assert_eq!(metadata.permissions & 0o777, 0o644);
 }
 

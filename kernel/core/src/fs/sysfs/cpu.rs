@@ -304,8 +304,8 @@ mod tests {
         let process = testing::process(&machine);
         let thread = process.new_thread();
         let caller = Caller::thread(&machine, &process, &thread);
-        let root = process.vfs.root();
-        let cpu = process.vfs.resolve(&caller, &root, "/sys/devices/system/cpu", true).unwrap().node;
+        let root = process.vfs().root();
+        let cpu = process.vfs().resolve(&caller, &root, "/sys/devices/system/cpu", true).unwrap().node;
         let listed = entries(&caller, &cpu);
         assert!(listed.contains(&(String::from("online"), FileType::Regular)), "{listed:?}");
         assert!(listed.contains(&(String::from("cpu3"), FileType::Directory)), "{listed:?}");
@@ -325,9 +325,9 @@ mod tests {
         assert_ne!(topology.lookup(&caller, "core_id").unwrap().inode(), topology.inode());
         assert!(cpu.lookup(&caller, "cpu0").unwrap().lookup(&caller, "online").is_err());
         let node =
-            process.vfs.resolve(&caller, &root, "/sys/devices/system/node/node0/cpulist", true).unwrap();
+            process.vfs().resolve(&caller, &root, "/sys/devices/system/node/node0/cpulist", true).unwrap();
         assert_eq!(
-            String::from_utf8(process.vfs.read_file(&caller, "/sys/devices/system/node/online").unwrap())
+            String::from_utf8(process.vfs().read_file(&caller, "/sys/devices/system/node/online").unwrap())
                 .unwrap(),
             "0\n"
         );

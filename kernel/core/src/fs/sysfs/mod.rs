@@ -71,7 +71,7 @@ fn block_devices(caller: &Caller<'_>) -> Vec<(String, Arc<dyn Node>)> {
         return devices;
     };
     let Some(mount) =
-        process.vfs.mounts().into_iter().find(|mount| mount.filesystem().type_name() == "devtmpfs")
+        process.vfs().mounts().into_iter().find(|mount| mount.filesystem().type_name() == "devtmpfs")
     else {
         return devices;
     };
@@ -177,7 +177,7 @@ impl BlockDirectory {
                 "sizelimit" => format!("{}\n", settings.size_limit_bytes),
                 "backing_file" => {
                     let process = caller.process?;
-                    format!("{}\n", process.vfs.describe(caller, backing.file()))
+                    format!("{}\n", process.vfs().describe(caller, backing.file()))
                 }
                 _ => return None,
             });

@@ -59,7 +59,7 @@ fn a_link_dump_lists_the_loop_and_ends() {
     socket.bind(0, 0).unwrap();
     let port = socket.port();
     assert_ne!(port, 0);
-    socket.send(&request(message_type::GET_LINK, header_flags::DUMP, 7, &[0; 16]), 0).unwrap();
+    socket.send(&caller, &request(message_type::GET_LINK, header_flags::DUMP, 7, &[0; 16]), 0).unwrap();
     let answer = messages(&receive(&socket, &caller));
     assert_eq!(answer.len(), 2, "{answer:?}");
     let (kind, sequence, answer_port, body) = &answer[0];
@@ -77,7 +77,11 @@ fn an_address_dump_gives_each_address() {
     let network = Network::new(None, &Settings::default(), 1, 0);
     let socket = NetlinkSocket::new(network, 3);
     socket
-        .send(&request(message_type::GET_ADDRESS, header_flags::DUMP, 1, &[2, 0, 0, 0, 0, 0, 0, 0]), 0)
+        .send(
+            &caller,
+            &request(message_type::GET_ADDRESS, header_flags::DUMP, 1, &[2, 0, 0, 0, 0, 0, 0, 0]),
+            0,
+        )
         .unwrap();
     let answer = messages(&receive(&socket, &caller));
     let (kind, _, _, body) = &answer[0];
@@ -88,7 +92,11 @@ fn an_address_dump_gives_each_address() {
 
     // IPv6 addresses: the loop's `::1/128`, of host scope.
     socket
-        .send(&request(message_type::GET_ADDRESS, header_flags::DUMP, 2, &[10, 0, 0, 0, 0, 0, 0, 0]), 0)
+        .send(
+            &caller,
+            &request(message_type::GET_ADDRESS, header_flags::DUMP, 2, &[10, 0, 0, 0, 0, 0, 0, 0]),
+            0,
+        )
         .unwrap();
     let answer = messages(&receive(&socket, &caller));
     assert_eq!(answer.len(), 2);
@@ -107,7 +115,7 @@ fn changes_are_refused_and_acknowledgements_given() {
     let caller = Caller::kernel(&machine);
     let network = Network::new(None, &Settings::default(), 1, 0);
     let socket = NetlinkSocket::new(network, 3);
-    socket.send(&request(message_type::NEW_ADDRESS, header_flags::ACK, 5, &[0; 8]), 0).unwrap();
+    socket.send(&caller, &request(message_type::NEW_ADDRESS, header_flags::ACK, 5, &[0; 8]), 0).unwrap();
     let answer = messages(&receive(&socket, &caller));
     assert_eq!(answer.len(), 1);
     assert_eq!(answer[0].0, message_type::ERROR);
@@ -115,14 +123,28 @@ fn changes_are_refused_and_acknowledgements_given() {
 
     let mut link_request = vec![0u8; 16];
     link_request[4..8].copy_from_slice(&1i32.to_ne_bytes());
-    socket.send(&request(message_type::GET_LINK, header_flags::ACK, 6, &link_request), 0).unwrap();
+    socket.send(&caller, &request(message_type::GET_LINK, header_flags::ACK, 6, &link_request), 0).unwrap();
     let answer = messages(&receive(&socket, &caller));
     assert_eq!(
         answer.iter().map(|message| message.0).collect::<Vec<_>>(),
         [message_type::NEW_LINK, message_type::ERROR]
     );
     assert_eq!(i32::from_ne_bytes(answer[1].3[..4].try_into().unwrap()), 0, "an acknowledgement");
-    assert_eq!(socket.send(b"", 5), Err(Errno::ECONNREFUSED), "only the kernel listens");
+    assert_eq!(socket.send(&caller, b"", 5), Err(Errno::ECONNREFUSED), "only the kernel listens");
+
+    // `ip link set lo down`: index 1, IFF_UP cleared in the change mask.
+    let mut down = vec![0u8; 16];
+    down[4..8].copy_from_slice(&1i32.to_ne_bytes());
+    down[12..16].copy_from_slice(&1u32.to_ne_bytes());
+    socket.send(&caller, &request(message_type::NEW_LINK, header_flags::ACK, 7, &down), 0).unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    assert_eq!(i32::from_ne_bytes(answer[0].3[..4].try_into().unwrap()), 0, "acknowledged");
+    let mut by_name = vec![0u8; 16];
+    by_name.extend_from_slice(&[7, 0, 3, 0, b'l', b'o', 0, 0]);
+    socket.send(&caller, &request(message_type::GET_LINK, 0, 8, &by_name), 0).unwrap();
+    let answer = messages(&receive(&socket, &caller));
+    assert_eq!(answer[0].0, message_type::NEW_LINK, "found by name");
+    assert_eq!(u32::from_ne_bytes(answer[0].3[8..12].try_into().unwrap()) & 1, 0, "the loop is down");
 }
 
 proptest::proptest! {
@@ -134,7 +156,7 @@ proptest::proptest! {
         let machine = FakeMachine::new();
         let caller = Caller::kernel(&machine);
         let socket = NetlinkSocket::new(Network::new(None, &Settings::default(), 1, 0), 3);
-        proptest::prop_assert_eq!(socket.send(&bytes, 0), Ok(bytes.len()));
+        proptest::prop_assert_eq!(socket.send(&caller, &bytes, 0), Ok(bytes.len()));
         let mut buffer = vec![0u8; 65536];
         while let Ok(received) = socket.receive(&caller, &mut buffer, 0, true) {
             let mut offset = 0;

@@ -130,6 +130,9 @@ impl Socket {
             crate::net::address::Address::Unspecified => None,
             address => Some(self.stack_address(&address)?),
         };
+        if remote.is_some_and(|remote| remote.ip().is_loopback()) && !self.network.is_loop_up() {
+            return Err(Errno::ENETUNREACH);
+        }
         if self.kind == Kind::Datagram {
             let mut state = self.state.lock();
             let State::Datagram(datagram) = &mut *state else {

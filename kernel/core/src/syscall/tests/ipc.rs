@@ -136,7 +136,7 @@ fn sem_undo_is_undone_when_the_process_ends() {
     assert_eq!(semop(&machine, &process, set, &[(0, 5, 0x1000)], 0), 0);
     assert_eq!(semop(&machine, &process, set, &[(0, -2, 0x1000)], 0), 0);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 12, 0, 0, 0]), 3);
-    super::super::semaphores::undo_all(process.pid);
+    super::super::semaphores::undo_all(&process.namespaces().ipc, process.pid);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 12, 0, 0, 0]), 0);
     assert_eq!(call(&machine, &process, nr::SEMCTL, [set, 0, 0, 0, 0, 0]), 0);
 }

@@ -20,7 +20,7 @@ fn host_and_domain_names_reach_uname() {
         call(&machine, &process, nr::SETHOSTNAME, [BUFFER + 0x800, 4, 0, 0, 0, 0]),
         Errno::EPERM.to_return()
     );
-    assert_eq!(crate::uts::host_name(), "rosv");
+    assert_eq!(process.namespaces().uts.names().unwrap().host_name(), "rosv");
 }
 
 #[test]
@@ -225,4 +225,24 @@ fn a_key_request_that_would_make_a_key_needs_write_permission() {
         call(&machine, &process, nr::REQUEST_KEY, [BUFFER, BUFFER + 0x10, 0, ring, 0, 0]),
         Errno::ENOKEY.to_return()
     );
+}
+
+#[test]
+fn unshare_makes_namespaces_with_privilege() {
+    let (machine, process) = setup();
+    const NEWUTS: u64 = crate::namespace::flag::NEWUTS;
+    const NEWPID: u64 = crate::namespace::flag::NEWPID;
+    const NEWUSER: u64 = crate::namespace::flag::NEWUSER;
+    let before = process.namespaces().uts.inode();
+    assert_eq!(call(&machine, &process, nr::UNSHARE, [NEWPID, 0, 0, 0, 0, 0]), Errno::EINVAL.to_return());
+    assert_eq!(call(&machine, &process, nr::UNSHARE, [NEWUTS, 0, 0, 0, 0, 0]), 0);
+    assert_ne!(process.namespaces().uts.inode(), before);
+    machine.write_memory(BUFFER, b"inner").unwrap();
+    assert_eq!(call(&machine, &process, nr::SETHOSTNAME, [BUFFER, 5, 0, 0, 0, 0]), 0);
+    assert_eq!(process.namespaces().uts.names().unwrap().host_name(), "inner");
+    assert_ne!(crate::namespace::initial_uts().names().unwrap().host_name(), "inner");
+    process.state.lock().credentials = crate::process::Credentials::of(1000, 1000);
+    assert_eq!(call(&machine, &process, nr::UNSHARE, [NEWUTS, 0, 0, 0, 0, 0]), Errno::EPERM.to_return());
+    assert_eq!(call(&machine, &process, nr::UNSHARE, [NEWUSER | NEWUTS, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(call(&machine, &process, nr::GETUID, [0; 6]), 65534);
 }
