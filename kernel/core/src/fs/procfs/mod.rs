@@ -550,7 +550,10 @@ impl Node for ProcNode {
                 Ok(numbered(process_ids(), offset - first)
                     .map(|pid| entry(alloc::format!("{pid}"), Kind::ProcessDirectory, pid, first + pid + 1)))
             }
-            Kind::ProcessDirectory | Kind::NetDirectory | Kind::SysvIpcDirectory | Kind::NamespaceDirectory => {
+            Kind::ProcessDirectory
+            | Kind::NetDirectory
+            | Kind::SysvIpcDirectory
+            | Kind::NamespaceDirectory => {
                 let index = usize::try_from(offset).unwrap_or(usize::MAX);
                 Ok(self
                     .fixed_entries()

@@ -57,7 +57,7 @@ fn the_process_shows_its_executable_directory_and_descriptors() {
     // those after them: the offset is a descriptor number.
     let mut offset = 0;
     let mut names = alloc::vec::Vec::new();
-    while let Some(entry) = process.vfs.read_directory(&caller, &fd_directory, offset).unwrap() {
+    while let Some(entry) = process.vfs().read_directory(&caller, &fd_directory, offset).unwrap() {
         if entry.name == "1" {
             process.descriptors.with(|table| table.remove(0).and(table.remove(1))).unwrap();
         }

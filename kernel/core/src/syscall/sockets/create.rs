@@ -28,12 +28,12 @@ pub(in crate::syscall) fn socket(
 ) -> Result {
     let may_use_raw = has_capability(context, CAP_NET_RAW);
     let object: Arc<dyn SpecialFile> = match create_kind(domain, socket_type, protocol, may_use_raw)? {
-        NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network.clone(), kind, is_ipv6),
-        NewSocket::Local(kind) => LocalSocket::new(context.process.network.local_names(), kind),
-        NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network.clone(), socket_type),
+        NewSocket::Inet(kind, is_ipv6) => Socket::new_in(context.process.network().clone(), kind, is_ipv6),
+        NewSocket::Local(kind) => LocalSocket::new(context.process.network().local_names(), kind),
+        NewSocket::Netlink(socket_type) => NetlinkSocket::new(context.process.network().clone(), socket_type),
         NewSocket::Vsock => VsockSocket::new(vsock::installed().ok_or(Errno::EAFNOSUPPORT)?),
         NewSocket::Raw(protocol) => {
-            RawSocket::new(&caller(context), context.process.network.clone(), protocol)?
+            RawSocket::new(&caller(context), context.process.network().clone(), protocol)?
         }
     };
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
@@ -137,7 +137,7 @@ pub(in crate::syscall) fn socketpair(
         }
     };
     let credentials = PeerCredentials::of(&caller(context), true);
-    let (first, second) = LocalSocket::pair_for(context.process.network.local_names(), kind, credentials);
+    let (first, second) = LocalSocket::pair_for(context.process.network().local_names(), kind, credentials);
     let status = flags::O_RDWR | (socket_type & SOCK_NONBLOCK) as u32;
     let first = OpenFile::new(FileObject::Special(first as Arc<_>), status);
     let second = OpenFile::new(FileObject::Special(second as Arc<_>), status);

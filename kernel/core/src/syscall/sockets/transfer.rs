@@ -64,7 +64,7 @@ pub(in crate::syscall) fn send_bytes(
                 Some(Address::Netlink { port, .. }) => *port,
                 Some(_) => return Err(Errno::EINVAL.into()),
             };
-            socket.send(bytes, port)
+            socket.send(&caller, bytes, port)
         }
         Endpoint::Raw(socket) => {
             let destination = match destination {
