@@ -194,7 +194,9 @@ int main(void) {
     check(pread(backing, file_bytes, sizeof file_bytes, 4096) == (ssize_t)sizeof file_bytes &&
               memcmp(file_bytes, bytes, sizeof bytes) == 0,
           "write_reaches_file", "byte %u", file_bytes[0]);
-    check(block_stat(number, &written_after, &busy_ms) && written_after > written_before && busy_ms > 0,
+    /* Only the write count: the busy time counts whole milliseconds (Linux:
+     * jiffies) with a request in flight, which a fast disk can leave at 0. */
+    check(block_stat(number, &written_after, &busy_ms) && written_after > written_before,
           "sys_stat_counts_writes", "%s (before: %llu written)", block_file(number, "stat"), written_before);
 
     /* What sysfs says of the bound device. */
