@@ -8,8 +8,8 @@ use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::ControllingTerminal;
 use crate::terminal::pseudo::is_session_alive;
-use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize};
-use crate::terminal::{Terminal, TerminalFile, packet};
+use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize, character};
+use crate::terminal::{Terminal, TerminalFile};
 use crate::user::User;
 use crate::vfs::OpenFile;
 
@@ -197,9 +197,10 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Arc<Terminal>, command: u64
             _ => return Err(Errno::EINVAL.into()),
         },
         request::TCXONC => match argument {
-            TCOOFF => terminal.report_packet_status(packet::STOP),
-            TCOON => terminal.report_packet_status(packet::START),
-            TCIOFF | TCION => {}
+            TCOOFF => terminal.suspend_output(),
+            TCOON => terminal.resume_output(),
+            TCIOFF => terminal.send_flow_character(character::VSTOP),
+            TCION => terminal.send_flow_character(character::VSTART),
             _ => return Err(Errno::EINVAL.into()),
         },
         request::TCSBRK | request::TCSBRKP => {}

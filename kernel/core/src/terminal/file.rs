@@ -94,7 +94,7 @@ impl SpecialFile for TerminalFile {
             return events::POLLIN | events::POLLOUT | events::POLLERR | events::POLLHUP;
         }
         let mut ready = self.terminal.poll_input();
-        if self.output.as_ref().is_none_or(|output| output.can_send()) {
+        if !self.terminal.is_output_stopped() && self.output.as_ref().is_none_or(|output| output.can_send()) {
             ready |= events::POLLOUT;
         }
         ready
