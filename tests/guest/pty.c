@@ -2,7 +2,7 @@
  * the slave's name, node and devpts (mounted again too), canonical and
  * raw reads, echo, output processing, VMIN/VTIME, FIONREAD, window sizes,
  * poll, packet mode, full buffers, output flow control (Ctrl-S, Ctrl-Q,
- * IXANY, tcflow), and with forkpty: the controlling
+ * IXANY, tcflow), chmod and chown of the slave's node, and with forkpty: the controlling
  * terminal, Ctrl-C as SIGINT, SIGWINCH, SIGTTIN for a background job, and
  * hangups both ways (SIGHUP when the master closes, EIO at the master once
  * the slave closed).
@@ -447,6 +447,31 @@ static void check_flow_control(void) {
     close(master);
 }
 
+/* chmod and chown of /dev/pts/N, by path and by descriptor, show in stat of
+ * the node and of the open slave. */
+static void check_owner_and_mode(void) {
+    int master, slave;
+    char name[64];
+    struct stat node, open_slave;
+    openpty(&master, &slave, name, NULL, NULL);
+    stat(name, &node);
+    /* The mode of a new node is devpts's mode= option: 0620 or 0600. */
+    check(node.st_uid == getuid() && (node.st_mode & 07757) == 0600, "pts-new-owner", "mode %o uid %d",
+          node.st_mode & 07777, (int)node.st_uid);
+    check(chmod(name, 0600) == 0 && stat(name, &node) == 0 && (node.st_mode & 07777) == 0600 &&
+              S_ISCHR(node.st_mode),
+          "pts-chmod", "mode %o errno %d", node.st_mode, errno);
+    check(fchmod(slave, 0622) == 0 && fstat(slave, &open_slave) == 0 && (open_slave.st_mode & 07777) == 0622,
+          "pts-fchmod", "mode %o errno %d", open_slave.st_mode, errno);
+    check(chown(name, 1234, 5678) == 0 && stat(name, &node) == 0 && node.st_uid == 1234 && node.st_gid == 5678,
+          "pts-chown", "owner %d:%d errno %d", (int)node.st_uid, (int)node.st_gid, errno);
+    check(fchown(slave, -1, 4321) == 0 && fstat(slave, &open_slave) == 0 && open_slave.st_uid == 1234 &&
+              open_slave.st_gid == 4321,
+          "pts-fchown", "owner %d:%d errno %d", (int)open_slave.st_uid, (int)open_slave.st_gid, errno);
+    close(slave);
+    close(master);
+}
+
 /* The master reads what the slave wrote, then EIO once the slave closed. */
 static void check_slave_close(void) {
     int master, slave;
@@ -624,6 +649,7 @@ int main(void) {
     check_full_buffers();
     check_packet_mode();
     check_flow_control();
+    check_owner_and_mode();
     check_slave_close();
     check_forkpty();
     check_hangup();

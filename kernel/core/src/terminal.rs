@@ -44,6 +44,8 @@ use crate::vfs::{Caller, FsError};
 
 /// `SIGWINCH`.
 const SIGWINCH: u8 = 28;
+/// The permission bits of a new `/dev/pts` node (`crw--w----`).
+pub const SLAVE_PERMISSIONS: u32 = 0o620;
 /// Input bytes processed per step of a write (their output may double).
 const WRITE_CHUNK: usize = 1024;
 
@@ -73,8 +75,10 @@ struct TerminalState {
     is_packet_mode: bool,
     /// The [`packet`] bits the master has not read yet.
     packet_status: u8,
-    /// The slave's owner: user and group (a pseudo-terminal only).
+    /// The `/dev/pts` node's owner: user and group.
     owner: (u32, u32),
+    /// The `/dev/pts` node's permission bits (`chmod`).
+    permissions: u32,
     /// Echo made while output is stopped, shown once it starts.
     held_echo: Vec<u8>,
 }
@@ -174,6 +178,7 @@ impl Terminal {
                 is_packet_mode: false,
                 packet_status: 0,
                 owner: (0, 0),
+                permissions: SLAVE_PERMISSIONS,
                 held_echo: Vec::new(),
             }),
             input,
@@ -241,6 +246,22 @@ impl Terminal {
     /// The owning user and group of its `/dev/pts` node.
     pub fn owner(&self) -> (u32, u32) {
         self.state.lock().owner
+    }
+
+    /// Gives its `/dev/pts` node to `user` and `group` (`None`: as it is).
+    pub fn set_owner(&self, user: Option<u32>, group: Option<u32>) {
+        let mut state = self.state.lock();
+        state.owner = (user.unwrap_or(state.owner.0), group.unwrap_or(state.owner.1));
+    }
+
+    /// The permission bits of its `/dev/pts` node.
+    pub fn permissions(&self) -> u32 {
+        self.state.lock().permissions
+    }
+
+    /// Sets the permission bits of its `/dev/pts` node (`chmod`).
+    pub fn set_permissions(&self, permissions: u32) {
+        self.state.lock().permissions = permissions & 0o7777;
     }
 
     /// Counts an open file of the terminal.

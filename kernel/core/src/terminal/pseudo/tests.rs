@@ -191,3 +191,18 @@ fn stopped_output_holds_the_slaves_writes_and_echo_back() {
     terminal.resume_output();
     assert_eq!(slave.write(&caller, b"on", true), Ok(2));
 }
+
+#[test]
+fn chmod_and_chown_change_the_slaves_node() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let table = PseudoTerminals::new();
+    let (_master, slave) = pair(&table, &caller);
+    let terminal = slave.terminal();
+    let metadata = slave.metadata();
+    assert_eq!((metadata.permissions, metadata.owner_user, metadata.owner_group), (0o620, 1000, 5));
+    terminal.set_permissions(0o600);
+    terminal.set_owner(None, Some(7));
+    let metadata = slave.metadata();
+    assert_eq!((metadata.permissions, metadata.owner_user, metadata.owner_group), (0o600, 1000, 7));
+}
