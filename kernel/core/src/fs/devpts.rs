@@ -13,7 +13,9 @@ use crate::terminal::TerminalFile;
 use crate::terminal::file::{slave_inode, slave_metadata};
 use crate::terminal::pseudo::{self, MULTIPLEXER_DEVICE, Slave};
 use crate::vfs::special::SpecialFile;
-use crate::vfs::{AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, FsError, Metadata, Node, Statistics};
+use crate::vfs::{
+    AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, FsError, Metadata, Node, Statistics,
+};
 
 /// `DEVPTS_SUPER_MAGIC`.
 pub const MAGIC: u64 = 0x1cd1;
