@@ -2,10 +2,11 @@
  * the slave's name, node and devpts (mounted again too), canonical and
  * raw reads, echo, output processing, VMIN/VTIME, FIONREAD, window sizes,
  * poll, packet mode, full buffers, output flow control (Ctrl-S, Ctrl-Q,
- * IXANY, tcflow), chmod and chown of the slave's node, and with forkpty: the controlling
- * terminal, Ctrl-C as SIGINT, SIGWINCH, SIGTTIN for a background job, and
- * hangups both ways (SIGHUP when the master closes, EIO at the master once
- * the slave closed).
+ * IXANY, tcflow), chmod and chown of the slave's node, SIGHUP when the
+ * session leader exits, and with forkpty: the controlling terminal, Ctrl-C
+ * as SIGINT, SIGWINCH, SIGTTIN for a background job, and hangups both ways
+ * (SIGHUP when the master closes, EIO at the master once the slave
+ * closed).
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
@@ -472,6 +473,54 @@ static void check_owner_and_mode(void) {
     close(master);
 }
 
+static volatile sig_atomic_t leader_hangups;
+
+static void count_leader_hangup(int signal) {
+    (void)signal;
+    leader_hangups++;
+}
+
+/* A session leader's exit sends SIGHUP to its terminal's foreground group,
+ * whose members then have no controlling terminal. */
+static void check_leader_exit(void) {
+    int master, slave, to_parent[2], to_leader[2];
+    char report[2] = {0, 0};
+    openpty(&master, &slave, NULL, NULL, NULL);
+    pipe(to_parent);
+    pipe(to_leader);
+    pid_t leader = fork();
+    if (leader == 0) {
+        setsid();
+        ioctl(slave, TIOCSCTTY, 0);
+        if (fork() == 0) {
+            signal(SIGHUP, count_leader_hangup);
+            write(to_leader[1], "r", 1);
+            for (int waited = 0; waited < PATIENCE_MS / 10 && !leader_hangups; waited++) {
+                usleep(10000);
+            }
+            pid_t session;
+            report[0] = leader_hangups ? 'h' : 'n';
+            report[1] = ioctl(slave, TIOCGSID, &session) == -1 ? 'l' : 'k';
+            write(to_parent[1], report, 2);
+            _exit(0);
+        }
+        char ready;
+        read(to_leader[0], &ready, 1);
+        _exit(0);
+    }
+    close(to_parent[1]);
+    waitpid(leader, NULL, 0);
+    wait_for(to_parent[0], POLLIN, PATIENCE_MS);
+    read(to_parent[0], report, 2);
+    check(report[0] == 'h', "leader-exit-sighup", "got %c", report[0]);
+    check(report[1] == 'l', "leader-exit-detaches", "got %c", report[1]);
+    close(to_parent[0]);
+    close(to_leader[0]);
+    close(to_leader[1]);
+    close(slave);
+    close(master);
+}
+
 /* The master reads what the slave wrote, then EIO once the slave closed. */
 static void check_slave_close(void) {
     int master, slave;
@@ -650,6 +699,7 @@ int main(void) {
     check_packet_mode();
     check_flow_control();
     check_owner_and_mode();
+    check_leader_exit();
     check_slave_close();
     check_forkpty();
     check_hangup();
