@@ -1,10 +1,12 @@
 /* Checks pseudo-terminals: openpty and posix_openpt with lock and unlock,
  * the slave's name, node and devpts (mounted again too), canonical and
  * raw reads, echo, output processing, VMIN/VTIME, FIONREAD, window sizes,
- * poll, packet mode, full buffers, and with forkpty: the controlling
- * terminal, Ctrl-C as SIGINT, SIGWINCH, SIGTTIN for a background job, and
- * hangups both ways (SIGHUP when the master closes, EIO at the master once
- * the slave closed).
+ * poll, packet mode, full buffers, output flow control (Ctrl-S, Ctrl-Q,
+ * IXANY, tcflow), chmod and chown of the slave's node, SIGHUP when the
+ * session leader exits, and with forkpty: the controlling terminal, Ctrl-C
+ * as SIGINT, SIGWINCH, SIGTTIN for a background job, and hangups both ways
+ * (SIGHUP when the master closes, EIO at the master once the slave
+ * closed).
  * Run with no argument: one line per check, then "<n> checks failed",
  * exit status the count. */
 #define _GNU_SOURCE
@@ -327,6 +329,198 @@ static void check_packet_mode(void) {
     close(master);
 }
 
+/* Waits until `fd` is writable (`is_writable`) or not; whether it came. */
+static int await_writable(int fd, int is_writable) {
+    for (int waited_ms = 0; waited_ms < PATIENCE_MS; waited_ms += 10) {
+        if (((wait_for(fd, POLLOUT, 0) & POLLOUT) != 0) == is_writable) {
+            return 1;
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* Output flow control: Ctrl-S typed on the master stops the slave's output
+ * (writes wait, echo is held) until Ctrl-Q or, with IXANY, any character;
+ * tcflow stops output until TCOON and sends STOP and START; packet mode
+ * reports typed stops and starts. */
+static void check_flow_control(void) {
+    int master, slave;
+    char buffer[64];
+    openpty(&master, &slave, NULL, NULL, NULL);
+    struct termios settings;
+    tcgetattr(slave, &settings);
+    settings.c_lflag &= ~(ICANON | ECHO);
+    settings.c_oflag &= ~OPOST;
+    settings.c_iflag |= IXON;
+    settings.c_iflag &= ~IXANY;
+    tcsetattr(slave, TCSANOW, &settings);
+    fcntl(slave, F_SETFL, O_NONBLOCK);
+    fcntl(master, F_SETFL, O_NONBLOCK);
+
+    write(master, "\x13", 1);
+    check(await_writable(slave, 0), "flow-stop-no-pollout", "the slave stayed writable");
+    ssize_t length = write(slave, "x", 1);
+    check(length == -1 && errno == EAGAIN, "flow-stop-eagain", "write %zd errno %d", length, errno);
+    length = read(master, buffer, sizeof buffer);
+    check(length == -1 && errno == EAGAIN, "flow-stop-nothing-shown", "read %zd", length);
+    write(master, "\x11", 1);
+    check(await_writable(slave, 1), "flow-start-pollout", "the slave stayed stopped");
+    length = write(slave, "x", 1);
+    size_t shown = read_until(master, buffer, sizeof buffer, "x");
+    check(length == 1 && shown == 1 && buffer[0] == 'x', "flow-start-writes", "wrote %zd, read %zu", length,
+          shown);
+    length = read(slave, buffer, sizeof buffer);
+    check(length == -1 && errno == EAGAIN, "flow-characters-not-input", "read %zd", length);
+
+    /* A blocking writer waits until output starts. */
+    fcntl(slave, F_SETFL, 0);
+    write(master, "\x13", 1);
+    await_writable(slave, 0);
+    pid_t child = fork();
+    if (child == 0) {
+        _exit(write(slave, "late", 4) == 4 ? 0 : 1);
+    }
+    usleep(200000);
+    length = read(master, buffer, sizeof buffer);
+    check(length == -1 && errno == EAGAIN, "flow-writer-waits", "read %zd", length);
+    write(master, "\x11", 1);
+    shown = read_until(master, buffer, sizeof buffer, "late");
+    int status = -1;
+    waitpid(child, &status, 0);
+    check(strcmp(buffer, "late") == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "flow-writer-resumes", "read \"%s\", status %x", buffer, status);
+    fcntl(slave, F_SETFL, O_NONBLOCK);
+
+    /* Echo typed while stopped shows once output starts. */
+    settings.c_lflag |= ECHO;
+    tcsetattr(slave, TCSANOW, &settings);
+    write(master, "\x13", 1);
+    await_writable(slave, 0);
+    write(master, "e", 1);
+    wait_for(slave, POLLIN, PATIENCE_MS);
+    length = read(master, buffer, sizeof buffer);
+    check(length == -1 && errno == EAGAIN, "flow-echo-held", "read %zd", length);
+    write(master, "\x11", 1);
+    shown = read_until(master, buffer, sizeof buffer, "e");
+    check(strcmp(buffer, "e") == 0, "flow-echo-shown", "read \"%s\"", buffer);
+    read(slave, buffer, sizeof buffer);
+    settings.c_lflag &= ~ECHO;
+
+    /* With IXANY any character starts output, and is input too. */
+    settings.c_iflag |= IXANY;
+    tcsetattr(slave, TCSANOW, &settings);
+    write(master, "\x13", 1);
+    await_writable(slave, 0);
+    write(master, "a", 1);
+    check(await_writable(slave, 1), "flow-ixany-starts", "the slave stayed stopped");
+    wait_for(slave, POLLIN, PATIENCE_MS);
+    length = read(slave, buffer, sizeof buffer);
+    check(length == 1 && buffer[0] == 'a', "flow-ixany-input", "read %zd", length);
+
+    /* TCOOFF holds until TCOON, whatever is typed. */
+    check(tcflow(slave, TCOOFF) == 0 && !(wait_for(slave, POLLOUT, 0) & POLLOUT), "flow-tcooff",
+          "the slave stayed writable");
+    write(master, "\x11z", 2);
+    wait_for(slave, POLLIN, PATIENCE_MS);
+    read(slave, buffer, sizeof buffer);
+    check(!(wait_for(slave, POLLOUT, 0) & POLLOUT), "flow-tcooff-holds", "typing started output");
+    check(tcflow(slave, TCOON) == 0 && (wait_for(slave, POLLOUT, 0) & POLLOUT), "flow-tcoon",
+          "the slave stayed stopped");
+    check(tcflow(slave, TCIOFF) == 0 && tcflow(slave, TCION) == 0, "flow-tcioff-tcion", "errno %d", errno);
+    shown = read_until(master, buffer, sizeof buffer, "\x11");
+    check(strcmp(buffer, "\x13\x11") == 0, "flow-sends-stop-start", "read %zu bytes", shown);
+
+    /* Packet mode reports what was typed. */
+    int on = 1;
+    ioctl(master, TIOCPKT, &on);
+    const char *typed[] = {"\x13", "\x11"};
+    const int statuses[] = {TIOCPKT_STOP, TIOCPKT_START};
+    const char *names[] = {"packet-typed-stop", "packet-typed-start"};
+    for (int index = 0; index < 2; index++) {
+        write(master, typed[index], 1);
+        int events = wait_for(master, POLLPRI, PATIENCE_MS);
+        length = read(master, buffer, sizeof buffer);
+        check((events & POLLPRI) && length == 1 && (buffer[0] & statuses[index]), names[index],
+              "events %x read %zd: %x", events, length, buffer[0]);
+    }
+    close(slave);
+    close(master);
+}
+
+/* chmod and chown of /dev/pts/N, by path and by descriptor, show in stat of
+ * the node and of the open slave. */
+static void check_owner_and_mode(void) {
+    int master, slave;
+    char name[64];
+    struct stat node, open_slave;
+    openpty(&master, &slave, name, NULL, NULL);
+    stat(name, &node);
+    /* The mode of a new node is devpts's mode= option: 0620 or 0600. */
+    check(node.st_uid == getuid() && (node.st_mode & 07757) == 0600, "pts-new-owner", "mode %o uid %d",
+          node.st_mode & 07777, (int)node.st_uid);
+    check(chmod(name, 0600) == 0 && stat(name, &node) == 0 && (node.st_mode & 07777) == 0600 &&
+              S_ISCHR(node.st_mode),
+          "pts-chmod", "mode %o errno %d", node.st_mode, errno);
+    check(fchmod(slave, 0622) == 0 && fstat(slave, &open_slave) == 0 && (open_slave.st_mode & 07777) == 0622,
+          "pts-fchmod", "mode %o errno %d", open_slave.st_mode, errno);
+    check(chown(name, 1234, 5678) == 0 && stat(name, &node) == 0 && node.st_uid == 1234 && node.st_gid == 5678,
+          "pts-chown", "owner %d:%d errno %d", (int)node.st_uid, (int)node.st_gid, errno);
+    check(fchown(slave, -1, 4321) == 0 && fstat(slave, &open_slave) == 0 && open_slave.st_uid == 1234 &&
+              open_slave.st_gid == 4321,
+          "pts-fchown", "owner %d:%d errno %d", (int)open_slave.st_uid, (int)open_slave.st_gid, errno);
+    close(slave);
+    close(master);
+}
+
+static volatile sig_atomic_t leader_hangups;
+
+static void count_leader_hangup(int signal) {
+    (void)signal;
+    leader_hangups++;
+}
+
+/* A session leader's exit sends SIGHUP to its terminal's foreground group,
+ * whose members then have no controlling terminal. */
+static void check_leader_exit(void) {
+    int master, slave, to_parent[2], to_leader[2];
+    char report[2] = {0, 0};
+    openpty(&master, &slave, NULL, NULL, NULL);
+    pipe(to_parent);
+    pipe(to_leader);
+    pid_t leader = fork();
+    if (leader == 0) {
+        setsid();
+        ioctl(slave, TIOCSCTTY, 0);
+        if (fork() == 0) {
+            signal(SIGHUP, count_leader_hangup);
+            write(to_leader[1], "r", 1);
+            for (int waited = 0; waited < PATIENCE_MS / 10 && !leader_hangups; waited++) {
+                usleep(10000);
+            }
+            pid_t session;
+            report[0] = leader_hangups ? 'h' : 'n';
+            report[1] = ioctl(slave, TIOCGSID, &session) == -1 ? 'l' : 'k';
+            write(to_parent[1], report, 2);
+            _exit(0);
+        }
+        char ready;
+        read(to_leader[0], &ready, 1);
+        _exit(0);
+    }
+    close(to_parent[1]);
+    waitpid(leader, NULL, 0);
+    wait_for(to_parent[0], POLLIN, PATIENCE_MS);
+    read(to_parent[0], report, 2);
+    check(report[0] == 'h', "leader-exit-sighup", "got %c", report[0]);
+    check(report[1] == 'l', "leader-exit-detaches", "got %c", report[1]);
+    close(to_parent[0]);
+    close(to_leader[0]);
+    close(to_leader[1]);
+    close(slave);
+    close(master);
+}
+
 /* The master reads what the slave wrote, then EIO once the slave closed. */
 static void check_slave_close(void) {
     int master, slave;
@@ -503,6 +697,9 @@ int main(void) {
     check_data();
     check_full_buffers();
     check_packet_mode();
+    check_flow_control();
+    check_owner_and_mode();
+    check_leader_exit();
     check_slave_close();
     check_forkpty();
     check_hangup();

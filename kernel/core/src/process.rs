@@ -630,6 +630,7 @@ impl Process {
         self.end_waiters.notify();
         self.release_vfork_parent();
         crate::ptrace::tracer_ended(self.pid);
+        crate::terminal::pseudo::session_leader_ended(self);
         // Children go to the first process (or are forgotten when it is
         // gone: nobody will wait for them).
         let children = core::mem::take(&mut self.family.lock().children);

@@ -18,6 +18,7 @@
 //! from a [`ByteQueue`].
 
 pub mod file;
+mod flow;
 mod line_discipline;
 pub mod pseudo;
 pub mod queue;
@@ -31,6 +32,7 @@ use rosv_cmdline::TerminalMode;
 use spin::Mutex;
 
 pub use file::TerminalFile;
+use flow::has_standard_flow_control;
 pub use line_discipline::{Effects, INPUT_CAPACITY, LineDiscipline, Read, Waiting};
 use queue::ByteQueue;
 use termios::{Termios, WindowSize};
@@ -42,6 +44,8 @@ use crate::vfs::{Caller, FsError};
 
 /// `SIGWINCH`.
 const SIGWINCH: u8 = 28;
+/// The permission bits of a new `/dev/pts` node (`crw--w----`).
+pub const SLAVE_PERMISSIONS: u32 = 0o620;
 /// Input bytes processed per step of a write (their output may double).
 const WRITE_CHUNK: usize = 1024;
 
@@ -71,8 +75,12 @@ struct TerminalState {
     is_packet_mode: bool,
     /// The [`packet`] bits the master has not read yet.
     packet_status: u8,
-    /// The slave's owner: user and group (a pseudo-terminal only).
+    /// The `/dev/pts` node's owner: user and group.
     owner: (u32, u32),
+    /// The `/dev/pts` node's permission bits (`chmod`).
+    permissions: u32,
+    /// Echo made while output is stopped, shown once it starts.
+    held_echo: Vec<u8>,
 }
 
 /// A terminal and its line discipline.
@@ -170,6 +178,8 @@ impl Terminal {
                 is_packet_mode: false,
                 packet_status: 0,
                 owner: (0, 0),
+                permissions: SLAVE_PERMISSIONS,
+                held_echo: Vec::new(),
             }),
             input,
             echo,
@@ -238,6 +248,22 @@ impl Terminal {
         self.state.lock().owner
     }
 
+    /// Gives its `/dev/pts` node to `user` and `group` (`None`: as it is).
+    pub fn set_owner(&self, user: Option<u32>, group: Option<u32>) {
+        let mut state = self.state.lock();
+        state.owner = (user.unwrap_or(state.owner.0), group.unwrap_or(state.owner.1));
+    }
+
+    /// The permission bits of its `/dev/pts` node.
+    pub fn permissions(&self) -> u32 {
+        self.state.lock().permissions
+    }
+
+    /// Sets the permission bits of its `/dev/pts` node (`chmod`).
+    pub fn set_permissions(&self, permissions: u32) {
+        self.state.lock().permissions = permissions & 0o7777;
+    }
+
     /// Counts an open file of the terminal.
     fn opened(&self) {
         self.openers.fetch_add(1, Ordering::AcqRel);
@@ -295,6 +321,7 @@ impl Terminal {
         let mut progress = false;
         let mut signals = Vec::new();
         let mut echo = Vec::new();
+        let mut has_flow_started = false;
         {
             let mut state = self.state.lock();
             let mut chunk = [0u8; 256];
@@ -307,9 +334,9 @@ impl Terminal {
                     Received::Bytes(length) => {
                         progress = true;
                         let effects = state.discipline.receive(&chunk[..length]);
-                        echo.extend_from_slice(&effects.echo);
+                        self.take_effects(&mut state, &effects, &mut echo);
                         signals.extend_from_slice(&effects.signals);
-                        Self::note_packet_effects(&mut state, &effects);
+                        has_flow_started |= effects.flow == Some(false);
                     }
                     Received::Nothing => break,
                     Received::Closed => {
@@ -320,6 +347,9 @@ impl Terminal {
             }
         }
         self.apply(&echo, &signals);
+        if has_flow_started {
+            self.flow_started(&[]);
+        }
         if progress {
             self.waiters.notify();
         }
@@ -341,18 +371,6 @@ impl Terminal {
         }
     }
 
-    /// Records what typed input did for a master in packet mode.
-    fn note_packet_effects(state: &mut TerminalState, effects: &Effects) {
-        if effects.is_input_flushed {
-            Self::add_packet_status(state, packet::FLUSHREAD);
-        }
-        match effects.flow {
-            Some(true) => Self::add_packet_status(state, packet::STOP),
-            Some(false) => Self::add_packet_status(state, packet::START),
-            None => {}
-        }
-    }
-
     fn add_packet_status(state: &mut TerminalState, bit: u8) {
         if !state.is_packet_mode {
             return;
@@ -366,13 +384,6 @@ impl Terminal {
             _ => 0,
         };
         state.packet_status = (state.packet_status & !opposite) | bit;
-    }
-
-    /// Adds a [`packet`] status bit for the master (in packet mode) and
-    /// wakes its readers.
-    pub fn report_packet_status(&self, bit: u8) {
-        Self::add_packet_status(&mut self.state.lock(), bit);
-        self.notify_screen();
     }
 
     fn notify_screen(&self) {
@@ -421,11 +432,14 @@ impl Terminal {
                 return 0;
             }
             let effects = state.discipline.receive(&bytes[..taken]);
-            Self::note_packet_effects(&mut state, &effects);
-            (taken, effects)
+            let mut echo = Vec::new();
+            self.take_effects(&mut state, &effects, &mut echo);
+            (taken, Effects { echo, ..effects })
         };
         self.apply(&effects.echo, &effects.signals);
-        if effects.is_input_flushed || effects.flow.is_some() {
+        if effects.flow == Some(false) {
+            self.flow_started(&[]);
+        } else if effects.is_input_flushed || effects.flow.is_some() {
             self.notify_screen();
         }
         self.waiters.notify();
@@ -568,6 +582,12 @@ impl Terminal {
         let mut written = 0;
         let mut processed = Vec::with_capacity(WRITE_CHUNK * 2);
         for chunk in bytes.chunks(WRITE_CHUNK) {
+            // Stopped output (`VSTOP`, `TCOOFF`) holds the writer back.
+            match self.wait_for_output(caller, is_nonblocking) {
+                Ok(()) => {}
+                Err(error) if written == 0 => return Err(error),
+                Err(_) => return Ok(written),
+            }
             processed.clear();
             let discipline = self.state.lock().discipline.clone_settings();
             discipline.process_output(chunk, &mut processed);
@@ -602,10 +622,13 @@ impl Terminal {
     /// Changes the settings (`TCSETS*`); `flushes_input` discards unread
     /// input (`TCSETSF`).
     pub fn set_termios(&self, termios: Termios, flushes_input: bool) {
+        let mut started_echo = None;
         {
             let mut state = self.state.lock();
             let had_flow_control = has_standard_flow_control(state.discipline.termios());
-            state.discipline.set_termios(termios, flushes_input);
+            if state.discipline.set_termios(termios, flushes_input) {
+                started_echo = Some(self.follow_flow(&mut state, false));
+            }
             if has_standard_flow_control(&termios) != had_flow_control {
                 let bit = if had_flow_control { packet::NOSTOP } else { packet::DOSTOP };
                 Self::add_packet_status(&mut state, bit);
@@ -613,6 +636,9 @@ impl Terminal {
             if flushes_input {
                 Self::add_packet_status(&mut state, packet::FLUSHREAD);
             }
+        }
+        if let Some(echo) = started_echo {
+            self.flow_started(&echo);
         }
         self.waiters.notify();
         self.room_waiters.notify();
@@ -671,14 +697,6 @@ impl Terminal {
         }
         ready
     }
-}
-
-/// Whether `termios` has Ctrl-S and Ctrl-Q stop and start output, which a
-/// master in packet mode may then do itself (`TIOCPKT_DOSTOP`).
-fn has_standard_flow_control(termios: &Termios) -> bool {
-    termios.has_input(termios::input::IXON)
-        && termios.characters[termios::character::VSTOP] == 0x13
-        && termios.characters[termios::character::VSTART] == 0x11
 }
 
 #[cfg(test)]

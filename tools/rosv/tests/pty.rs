@@ -1,5 +1,6 @@
-//! Boot tests of pseudo-terminals: the C checks (`tests/guest/pty.c`) on
-//! Linux and in rosv, and real programs that open pseudo-terminals:
+//! Boot tests of pseudo-terminals: the C checks (`tests/guest/pty.c`, data,
+//! packet mode, output flow control, job control, hangups) on Linux and in
+//! rosv, and real programs that open pseudo-terminals:
 //! Python's `os.openpty` and `pty.spawn`, util-linux's `script`, and
 //! `tmux`. Each compares with what the same program prints on Linux; a
 //! program the host lacks is skipped, visibly.

@@ -13,7 +13,9 @@ use crate::terminal::TerminalFile;
 use crate::terminal::file::{slave_inode, slave_metadata};
 use crate::terminal::pseudo::{self, MULTIPLEXER_DEVICE, Slave};
 use crate::vfs::special::SpecialFile;
-use crate::vfs::{Caller, DirectoryEntry, FileSystem, FileType, FsError, Metadata, Node, Statistics};
+use crate::vfs::{
+    AttributeChanges, Caller, DirectoryEntry, FileSystem, FileType, FsError, Metadata, Node, Statistics,
+};
 
 /// `DEVPTS_SUPER_MAGIC`.
 pub const MAGIC: u64 = 0x1cd1;
@@ -170,6 +172,18 @@ impl Node for SlaveNode {
         (metadata.access_time_ns, metadata.modify_time_ns, metadata.change_time_ns) =
             (now_ns, now_ns, now_ns);
         Ok(metadata)
+    }
+
+    /// `chmod` and `chown` (the VFS checked the caller may) change the
+    /// slave's node for as long as it exists; times are not kept.
+    fn set_attributes(&self, _caller: &Caller<'_>, changes: AttributeChanges) -> Result<(), FsError> {
+        let slave = pseudo::table().slave(self.index).ok_or(FsError::NotFound)?;
+        let terminal = slave.terminal();
+        if let Some(permissions) = changes.permissions {
+            terminal.set_permissions(permissions);
+        }
+        terminal.set_owner(changes.owner_user, changes.owner_group);
+        Ok(())
     }
 
     fn as_any(&self) -> &dyn Any {

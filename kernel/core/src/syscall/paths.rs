@@ -393,10 +393,15 @@ fn report_to_directory(context: Context<'_>, dirfd: u64, path: &str, follow: boo
 
 pub(super) fn fchmod(context: Context<'_>, fd: u64, mode: u64) -> Result {
     let file = file(context, fd)?;
-    let location = file.location().ok_or(Errno::EINVAL)?;
     if file.is_path_only() {
         return Err(Errno::EBADF.into());
     }
+    let Some(location) = file.location() else {
+        // A terminal's descriptor changes its node.
+        let permissions = Some(mode as u32 & 0o7777);
+        return super::terminal::change_node(context, &file, permissions, (None, None))
+            .unwrap_or(Err(Errno::EINVAL.into()));
+    };
     change_mode(context, location, mode)
 }
 
@@ -435,7 +440,9 @@ pub(super) fn fchown(context: Context<'_>, fd: u64, ids: (u64, u64)) -> Result {
     }
     match file.location() {
         Some(location) => change_owner(context, location, ids),
-        None => Ok(0),
+        // A terminal's descriptor changes its node.
+        None => super::terminal::change_node(context, &file, None, (owner_id(ids.0), owner_id(ids.1)))
+            .unwrap_or(Ok(0)),
     }
 }
 

@@ -8,8 +8,8 @@ use super::{Context, Result};
 use crate::errno::Errno;
 use crate::process::ControllingTerminal;
 use crate::terminal::pseudo::is_session_alive;
-use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize};
-use crate::terminal::{Terminal, TerminalFile, packet};
+use crate::terminal::termios::{TERMIOS_SIZE, Termios, WINDOW_SIZE_SIZE, WindowSize, character};
+use crate::terminal::{Terminal, TerminalFile};
 use crate::user::User;
 use crate::vfs::OpenFile;
 
@@ -54,6 +54,40 @@ const TCION: u64 = 3;
 pub(super) fn terminal_of(file: &OpenFile) -> Option<Arc<Terminal>> {
     let special = file.special()?;
     special.as_any().downcast_ref::<TerminalFile>().map(|file| file.terminal().clone())
+}
+
+/// `fchmod` and `fchown` of a pseudo-terminal slave's descriptor, which
+/// has no node of its own: they change its `/dev/pts` node, under the
+/// rules `chmod` and `chown` follow (the owner or `CAP_FOWNER` sets the
+/// mode; `CAP_CHOWN` gives it away, its owner may pick one of its groups).
+/// `None` when `file` is no such descriptor.
+pub(super) fn change_node(
+    context: Context<'_>,
+    file: &OpenFile,
+    permissions: Option<u32>,
+    (user, group): (Option<u32>, Option<u32>),
+) -> Option<Result> {
+    let terminal = terminal_of(file).filter(|terminal| terminal.is_pseudo())?;
+    let metadata = crate::terminal::file::slave_metadata(&terminal);
+    if let Some(credentials) = crate::syscall::files::caller(context).credentials() {
+        if permissions.is_some() && !crate::vfs::permission::is_owner(&credentials, &metadata) {
+            return Some(Err(Errno::EPERM.into()));
+        }
+        let may_chown = credentials.has_capability(crate::credentials::capability::CHOWN);
+        let is_owner = credentials.filesystem_user == metadata.owner_user;
+        let user_allowed = user.is_none_or(|user| may_chown || (is_owner && user == metadata.owner_user));
+        let group_allowed = group.is_none_or(|group| {
+            may_chown || (is_owner && (group == metadata.owner_group || credentials.is_in_group(group)))
+        });
+        if !user_allowed || !group_allowed {
+            return Some(Err(Errno::EPERM.into()));
+        }
+    }
+    if let Some(permissions) = permissions {
+        terminal.set_permissions(permissions);
+    }
+    terminal.set_owner(user, group);
+    Some(Ok(0))
 }
 
 /// Whether `terminal` is the caller's controlling terminal.
@@ -197,9 +231,10 @@ pub(super) fn ioctl(context: Context<'_>, terminal: &Arc<Terminal>, command: u64
             _ => return Err(Errno::EINVAL.into()),
         },
         request::TCXONC => match argument {
-            TCOOFF => terminal.report_packet_status(packet::STOP),
-            TCOON => terminal.report_packet_status(packet::START),
-            TCIOFF | TCION => {}
+            TCOOFF => terminal.suspend_output(),
+            TCOON => terminal.resume_output(),
+            TCIOFF => terminal.send_flow_character(character::VSTOP),
+            TCION => terminal.send_flow_character(character::VSTART),
             _ => return Err(Errno::EINVAL.into()),
         },
         request::TCSBRK | request::TCSBRKP => {}

@@ -54,7 +54,8 @@ pub fn slave_inode(index: u32) -> u64 {
 
 /// What `stat` says of a terminal's `/dev/pts` node.
 pub fn slave_metadata(terminal: &Terminal) -> Metadata {
-    let mut metadata = Metadata::new(slave_inode(terminal.index()), FileType::CharacterDevice, 0o620);
+    let mut metadata =
+        Metadata::new(slave_inode(terminal.index()), FileType::CharacterDevice, terminal.permissions());
     metadata.represented_device = device_number(SLAVE_MAJOR, u64::from(terminal.index()));
     metadata.device = crate::fs::devpts::DEVICE_NUMBER;
     metadata.block_size_bytes = 1024;
@@ -94,7 +95,7 @@ impl SpecialFile for TerminalFile {
             return events::POLLIN | events::POLLOUT | events::POLLERR | events::POLLHUP;
         }
         let mut ready = self.terminal.poll_input();
-        if self.output.as_ref().is_none_or(|output| output.can_send()) {
+        if !self.terminal.is_output_stopped() && self.output.as_ref().is_none_or(|output| output.can_send()) {
             ready |= events::POLLOUT;
         }
         ready

@@ -10,9 +10,12 @@
 //! otherwise. Output ([`LineDiscipline::process_output`]) is translated
 //! only as the settings ask (`OPOST` with `ONLCR`, `OCRNL`).
 //!
-//! Flow control characters (`IXON`) are taken out of the input and
-//! reported ([`Effects::flow`]); a pseudo-terminal in packet mode tells its
-//! master, but output does not stop.
+//! Flow control characters (`IXON`) are taken out of the input and stop
+//! or start output (with `IXANY`, any character starts it); so do the
+//! `TCOOFF`/`TCOON` requests ([`LineDiscipline::suspend_output`]), whose
+//! stop only `TCOON` lifts, as Linux's `tco_stopped`. The discipline keeps
+//! the state and reports changes ([`Effects::flow`]); the terminal holds
+//! its writers and echo back while output is stopped.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -41,8 +44,9 @@ pub struct Effects {
     pub signals: Vec<u8>,
     /// Unread input was discarded (a signal character without `NOFLSH`).
     pub is_input_flushed: bool,
-    /// The last flow control character: `Some(true)` to stop output
-    /// (`VSTOP`), `Some(false)` to start it again (`VSTART`).
+    /// Output flow changed: `Some(true)` it stopped (`VSTOP`),
+    /// `Some(false)` it started again (`VSTART`, `IXANY`, a signal
+    /// character); the later change counts.
     pub flow: Option<bool>,
 }
 
@@ -84,6 +88,11 @@ pub struct LineDiscipline {
     raw: VecDeque<u8>,
     /// The next character is taken literally (after `VLNEXT`).
     is_literal_next: bool,
+    /// Output is stopped (Linux's `flow.stopped`).
+    is_output_stopped: bool,
+    /// Output was stopped by `TCOOFF`: only `TCOON` starts it (Linux's
+    /// `flow.tco_stopped`).
+    is_output_suspended: bool,
 }
 
 impl LineDiscipline {
@@ -107,8 +116,11 @@ impl LineDiscipline {
     /// Changes the settings; `flushes_input` discards unread input
     /// (`TCSETSF`). Leaving canonical mode makes the lines, finished or
     /// not, readable as they are.
-    pub fn set_termios(&mut self, termios: Termios, flushes_input: bool) {
+    /// Turning `IXON` off starts output a flow control character stopped;
+    /// returns whether it did.
+    pub fn set_termios(&mut self, termios: Termios, flushes_input: bool) -> bool {
         let was_canonical = self.is_canonical();
+        let had_flow_control = self.termios.has_input(input::IXON);
         self.termios = termios;
         if flushes_input {
             self.flush_input();
@@ -118,6 +130,46 @@ impl LineDiscipline {
             }
             self.raw.extend(core::mem::take(&mut self.line));
         }
+        had_flow_control && !termios.has_input(input::IXON) && self.start_output()
+    }
+
+    /// Whether output is stopped.
+    pub fn is_output_stopped(&self) -> bool {
+        self.is_output_stopped
+    }
+
+    /// Stops output (`VSTOP`); returns whether it was running.
+    fn stop_output(&mut self) -> bool {
+        !core::mem::replace(&mut self.is_output_stopped, true)
+    }
+
+    /// Starts output again (`VSTART`) unless `TCOOFF` stopped it; returns
+    /// whether it was stopped.
+    fn start_output(&mut self) -> bool {
+        if !self.is_output_stopped || self.is_output_suspended {
+            return false;
+        }
+        self.is_output_stopped = false;
+        true
+    }
+
+    /// `TCOOFF`: stops output until [`LineDiscipline::resume_output`];
+    /// returns whether it was running.
+    pub fn suspend_output(&mut self) -> bool {
+        if self.is_output_suspended {
+            return false;
+        }
+        self.is_output_suspended = true;
+        self.stop_output()
+    }
+
+    /// `TCOON`: lifts [`LineDiscipline::suspend_output`] and starts output;
+    /// returns whether it was stopped.
+    pub fn resume_output(&mut self) -> bool {
+        if !core::mem::take(&mut self.is_output_suspended) {
+            return false;
+        }
+        self.start_output()
     }
 
     /// Discards every byte not yet read.
@@ -206,6 +258,10 @@ impl LineDiscipline {
                 None
             };
             if let Some(signal) = signal {
+                // Interrupting a stopped screen shows it again.
+                if termios.has_input(input::IXON) && self.start_output() {
+                    effects.flow = Some(false);
+                }
                 if !termios.has_local(local::NOFLSH) {
                     self.flush_input();
                     effects.is_input_flushed = true;
@@ -216,8 +272,16 @@ impl LineDiscipline {
             }
         }
         if termios.has_input(input::IXON) && (is(character::VSTART) || is(character::VSTOP)) {
-            effects.flow = Some(is(character::VSTOP));
+            // One character for both toggles.
+            let is_start = is(character::VSTART) && (!is(character::VSTOP) || self.is_output_stopped);
+            let is_change = if is_start { self.start_output() } else { self.stop_output() };
+            if is_change {
+                effects.flow = Some(!is_start);
+            }
             return;
+        }
+        if termios.has_input(input::IXON) && termios.has_input(input::IXANY) && self.start_output() {
+            effects.flow = Some(false);
         }
         let byte = match byte {
             b'\r' if termios.has_input(input::IGNCR) => return,
@@ -372,7 +436,13 @@ impl LineDiscipline {
     /// A discipline with the same settings and no input, for processing
     /// output without holding the terminal's lock.
     pub fn clone_settings(&self) -> LineDiscipline {
-        LineDiscipline { termios: self.termios, is_transparent: self.is_transparent, ..Self::default() }
+        LineDiscipline {
+            termios: self.termios,
+            is_transparent: self.is_transparent,
+            is_output_stopped: self.is_output_stopped,
+            is_output_suspended: self.is_output_suspended,
+            ..Self::default()
+        }
     }
 
     /// How many bytes at the start of `bytes` have their whole processed

@@ -304,6 +304,33 @@ pub fn acquire_on_open(terminal: &Arc<Terminal>, process: &Process, open_flags: 
     *controlling = Some(ControllingTerminal::Terminal(terminal.clone()));
 }
 
+/// A session leader ended: the pseudo-terminal it controlled sends
+/// `SIGHUP` to its foreground group and controls no session any more (its
+/// processes lose it as controlling terminal), as Linux's
+/// `disassociate_ctty` on exit does for a pty. The files stay open and
+/// usable; the host's terminal is left alone (the machine ends with its
+/// program).
+pub fn session_leader_ended(process: &Process) {
+    const SIGHUP: u8 = 1;
+    if process.session_id() != process.pid {
+        return;
+    }
+    let terminal = match process.controlling_terminal.lock().as_ref() {
+        Some(ControllingTerminal::Terminal(terminal)) if terminal.is_pseudo() => terminal.clone(),
+        _ => return,
+    };
+    if terminal.session() != process.pid {
+        return;
+    }
+    let foreground = terminal.foreground().group(process.group_id());
+    for member in crate::process::all() {
+        if member.group_id() == foreground && member.pid != process.pid && !member.has_ended() {
+            crate::syscall::signal_process(&member, SIGHUP);
+        }
+    }
+    terminal.detach_session();
+}
+
 /// Whether a process of `session` (not 0) still runs.
 pub fn is_session_alive(session: u64) -> bool {
     session != 0

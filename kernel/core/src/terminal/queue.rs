@@ -4,7 +4,9 @@
 //! It is a [`HostChannel`] seen from the slave's [`super::Terminal`]:
 //! output and echo are sent into it, and the master takes them out with
 //! [`ByteQueue::take`]. Once the reader is gone ([`ByteQueue::close`]),
-//! sends fail as to a host that stopped listening.
+//! sends fail as to a host that stopped listening. While the terminal's
+//! output is stopped ([`ByteQueue::set_stopped`]) nothing is sent, as
+//! Linux's pty refuses writes to a stopped side.
 
 use alloc::collections::VecDeque;
 
@@ -16,6 +18,7 @@ use crate::vfs::waiters::WaiterList;
 struct QueueState {
     bytes: VecDeque<u8>,
     is_closed: bool,
+    is_stopped: bool,
 }
 
 /// Bytes on their way from a terminal to the reader of its screen.
@@ -36,7 +39,7 @@ impl ByteQueue {
     /// An empty queue holding at most `capacity` bytes.
     pub fn new(capacity: usize) -> ByteQueue {
         ByteQueue {
-            state: Mutex::new(QueueState { bytes: VecDeque::new(), is_closed: false }),
+            state: Mutex::new(QueueState { bytes: VecDeque::new(), is_closed: false, is_stopped: false }),
             capacity,
             waiters: WaiterList::new(),
         }
@@ -74,6 +77,30 @@ impl ByteQueue {
         self.waiters.notify();
     }
 
+    /// Stops or starts sends (the terminal's output flow); starting wakes
+    /// the senders.
+    pub fn set_stopped(&self, is_stopped: bool) {
+        self.state.lock().is_stopped = is_stopped;
+        if !is_stopped {
+            self.waiters.notify();
+        }
+    }
+
+    /// Queues one byte even while stopped, if there is room (a flow control
+    /// character the terminal sends, `TCIOFF`/`TCION`); returns whether it
+    /// was queued.
+    pub fn send_urgent(&self, byte: u8) -> bool {
+        {
+            let mut state = self.state.lock();
+            if state.is_closed || state.bytes.len() >= self.capacity {
+                return false;
+            }
+            state.bytes.push_back(byte);
+        }
+        self.waiters.notify();
+        true
+    }
+
     /// The reader is gone: waiting bytes are dropped and sends fail.
     pub fn close(&self) {
         {
@@ -101,6 +128,9 @@ impl HostChannel for ByteQueue {
             if state.is_closed {
                 return Err(ChannelClosed);
             }
+            if state.is_stopped {
+                return Ok(0);
+            }
             let length = bytes.len().min(self.capacity.saturating_sub(state.bytes.len()));
             state.bytes.extend(&bytes[..length]);
             length
@@ -113,7 +143,7 @@ impl HostChannel for ByteQueue {
 
     fn can_send(&self) -> bool {
         let state = self.state.lock();
-        state.is_closed || state.bytes.len() < self.capacity
+        state.is_closed || (!state.is_stopped && state.bytes.len() < self.capacity)
     }
 
     fn is_sent(&self) -> bool {

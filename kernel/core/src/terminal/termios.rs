@@ -20,6 +20,7 @@ pub mod input {
     pub const IGNCR: u32 = 0o200;
     pub const ICRNL: u32 = 0o400;
     pub const IXON: u32 = 0o2000;
+    pub const IXANY: u32 = 0o4000;
     pub const IMAXBEL: u32 = 0o20000;
     pub const IUTF8: u32 = 0o40000;
 }

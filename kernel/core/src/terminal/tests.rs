@@ -233,3 +233,49 @@ fn a_write_the_host_cannot_take_reports_what_went() {
     output.close();
     assert_eq!(terminal.write(&caller, &channel, b"x\n", false), Err(FsError::BrokenPipe));
 }
+
+#[test]
+fn flow_control_characters_stop_and_start_output() {
+    let mut discipline = LineDiscipline::new();
+    let effects = discipline.receive(b"\x13");
+    assert_eq!(effects.flow, Some(true));
+    assert!(discipline.is_output_stopped());
+    assert_eq!(discipline.receive(b"\x13").flow, None, "stopping again changes nothing");
+    assert_eq!(discipline.receive(b"a").flow, None, "without IXANY other characters do not start it");
+    assert_eq!(discipline.receive(b"\x11").flow, Some(false));
+    assert!(!discipline.is_output_stopped());
+    assert_eq!(read_all(&mut discipline), Vec::<Vec<u8>>::new(), "flow characters are no input");
+    discipline.receive(b"\n");
+    assert_eq!(read_all(&mut discipline), [b"a\n".to_vec()]);
+
+    let mut termios = *discipline.termios();
+    termios.input_flags |= input::IXANY;
+    discipline.set_termios(termios, false);
+    discipline.receive(b"\x13");
+    let effects = discipline.receive(b"x");
+    assert_eq!(effects.flow, Some(false), "with IXANY any character starts output");
+    assert_eq!(effects.echo, b"x", "and is taken as input");
+
+    discipline.receive(b"\x13");
+    termios.input_flags &= !input::IXON;
+    assert!(discipline.set_termios(termios, false), "turning IXON off starts output");
+    assert!(!discipline.is_output_stopped());
+}
+
+#[test]
+fn output_stopped_by_a_request_starts_only_by_a_request() {
+    let mut discipline = LineDiscipline::new();
+    let mut termios = *discipline.termios();
+    termios.input_flags |= input::IXANY;
+    discipline.set_termios(termios, false);
+    assert!(discipline.suspend_output());
+    assert!(!discipline.suspend_output());
+    assert_eq!(discipline.receive(b"\x11x\x03").flow, None, "START, IXANY and signals leave it stopped");
+    assert!(discipline.is_output_stopped());
+    assert!(discipline.resume_output());
+    assert!(!discipline.is_output_stopped());
+    assert!(!discipline.resume_output());
+
+    discipline.receive(b"\x13");
+    assert_eq!(discipline.receive(b"\x03").flow, Some(false), "a signal character starts output");
+}

@@ -160,3 +160,49 @@ fn the_terminal_group_comes_from_the_group_file() {
     assert_eq!(group_number(groups, "tt"), None);
     assert_eq!(group_number(b"tty:x:five:\n", "tty"), None);
 }
+
+#[test]
+fn stopped_output_holds_the_slaves_writes_and_echo_back() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let table = PseudoTerminals::new();
+    let (master, slave) = pair(&table, &caller);
+    let terminal = slave.terminal().clone();
+    let mut buffer = [0u8; 16];
+    master.write(&caller, b"\x13", true).unwrap();
+    assert!(terminal.is_output_stopped());
+    assert_eq!(slave.write(&caller, b"out", true), Err(FsError::WouldBlock));
+    assert_eq!(slave.poll() & events::POLLOUT, 0);
+    master.write(&caller, b"ab", true).unwrap();
+    assert_eq!(master.read(&caller, &mut buffer, true), Err(FsError::WouldBlock), "echo waits");
+    master.write(&caller, b"\x11", true).unwrap();
+    assert_ne!(slave.poll() & events::POLLOUT, 0);
+    assert_eq!(master.read(&caller, &mut buffer, true), Ok(2));
+    assert_eq!(&buffer[..2], b"ab");
+    assert_eq!(slave.write(&caller, b"out", true), Ok(3));
+    assert_eq!(master.read(&caller, &mut buffer, true), Ok(3));
+
+    terminal.suspend_output();
+    master.write(&caller, b"\x11", true).unwrap();
+    assert!(terminal.is_output_stopped(), "START does not lift TCOOFF");
+    terminal.send_flow_character(crate::terminal::termios::character::VSTOP);
+    assert_eq!(master.read(&caller, &mut buffer, true), Ok(1), "TCIOFF sends STOP while stopped");
+    assert_eq!(buffer[0], 0x13);
+    terminal.resume_output();
+    assert_eq!(slave.write(&caller, b"on", true), Ok(2));
+}
+
+#[test]
+fn chmod_and_chown_change_the_slaves_node() {
+    let machine = FakeMachine::new();
+    let caller = Caller::kernel(&machine);
+    let table = PseudoTerminals::new();
+    let (_master, slave) = pair(&table, &caller);
+    let terminal = slave.terminal();
+    let metadata = slave.metadata();
+    assert_eq!((metadata.permissions, metadata.owner_user, metadata.owner_group), (0o620, 1000, 5));
+    terminal.set_permissions(0o600);
+    terminal.set_owner(None, Some(7));
+    let metadata = slave.metadata();
+    assert_eq!((metadata.permissions, metadata.owner_user, metadata.owner_group), (0o600, 1000, 7));
+}
