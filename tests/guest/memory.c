@@ -56,6 +56,12 @@ static void check_mappings_larger_than_ram(void) {
 static void check_populate_runs_out(void) {
     enum { CHUNK = 1 << 20, MAX_CHUNKS = 4096 };
     static void *chunks[MAX_CHUNKS];
+    /* The buffer written to tmpfs below is made resident first: with RAM
+     * used up, the first touch of a page of it would need a frame that is
+     * not there, and the process would be ended, as Linux's OOM killer
+     * would end it, before the write could say anything. */
+    static char page[65536];
+    memset(page, 1, sizeof page);
     int count = 0;
     while (count < MAX_CHUNKS) {
         void *chunk = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -74,7 +80,6 @@ static void check_populate_runs_out(void) {
      * never a crash or a hang. How much is left after the chunks depends
      * on the kernel's own size. */
     int fd = open("/tmp/after-populate", O_CREAT | O_RDWR | O_TRUNC, 0600);
-    static char page[65536];
     errno = 0;
     ssize_t written = write(fd, page, sizeof page);
     int first_errno = errno;
