@@ -85,6 +85,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/lscpu", "util-linux"),
     ("/usr/bin/bash", "bash"),
     ("/usr/bin/diff", "diffutils"),
+    ("/bin/hostname", "hostname"),
+    ("/bin/ip", "iproute2"),
 ];
 
 fn main() -> ExitCode {
