@@ -609,12 +609,17 @@ impl Process {
                     *slot = Some(Termination::Exited(status));
                 }
             }
+            // A tracer other than the parent holds the end before the
+            // parent can see the process ended, or the parent's wait on
+            // another processor could reap it first.
+            crate::ptrace::thread_ended(self, tid, status, true);
             self.finish();
             if let Some(waiter) = self.on_empty.lock().take() {
                 waiter.wake();
             }
+        } else {
+            crate::ptrace::thread_ended(self, tid, status, false);
         }
-        crate::ptrace::thread_ended(self, tid, status);
     }
 
     /// What a process does once its last thread ended.

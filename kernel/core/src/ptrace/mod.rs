@@ -403,16 +403,17 @@ pub fn take_report(tracer: u64, selects: impl Fn(u64, u64) -> bool, keep: bool) 
     None
 }
 
-/// Thread `tid` of `process` ended: a tracer that is not the process's
+/// Thread `tid` of `process` ended (`is_last`: the process's last, called
+/// before the process is seen ended): a tracer that is not the process's
 /// parent (or traced a thread other than the first) is told of the end
 /// and reports it; otherwise the tracing just ends, and the parent's wait
 /// reports the process.
-pub fn thread_ended(process: &Process, tid: u64, status: u8) {
+pub fn thread_ended(process: &Process, tid: u64, status: u8, is_last: bool) {
     let Some(tracee) = tracee(tid) else {
         return;
     };
     let tracer = tracee.state.lock().tracer;
-    let is_parent_told = tid == process.pid && process.parent_id() == tracer && process.has_ended();
+    let is_parent_told = tid == process.pid && process.parent_id() == tracer && is_last;
     if is_parent_told {
         release(&tracee, Resume::Continue(0));
         return;
