@@ -424,7 +424,8 @@ pub(super) fn getdents64(context: Context<'_>, fd: u64, address: u64, capacity: 
     let capacity = capacity.min(TRANSFER_MAX) as usize;
     let mut buffer = Vec::new();
     let mut offset = file.offset();
-    while let Some(entry) = context.process.vfs().read_directory(&caller, location, offset)? {
+    let vfs = context.process.vfs();
+    while let Some(entry) = vfs.read_directory(&caller, location, offset)? {
         let entry_type = entry.file_type.directory_entry_type();
         if !push_directory_entry(
             &mut buffer,
